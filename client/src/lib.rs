@@ -1,0 +1,388 @@
+//! Client library for WASM Hypervisor: open an encrypted session, send an encrypted component
+//! with encrypted arguments, decrypt the result and check its commitment.
+//!
+//! It speaks the protocol of `docs/PROTOCOL.md` through `hypervisor-protocol` and plain HTTP;
+//! it does not depend on wasmtime.
+//!
+//! ```no_run
+//! use hypervisor_client::{Client, ExecuteInput};
+//! use hypervisor_protocol::ClientSecret;
+//!
+//! let client = Client::new("http://127.0.0.1:3000");
+//! let key = ClientSecret::generate()?;
+//! let session = client.create_session(&key)?;
+//! let wasm = std::fs::read("target/wasm/hello.wasm")?;
+//! let run = client.execute(&session, &ExecuteInput::new(&wasm).args(["world"]))?;
+//! assert_eq!(run.stdout()?, b"Hello world\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod keyfile;
+
+use std::time::Duration;
+
+use hypervisor_protocol::wire::{
+    CreateKeypairRequest, CreateKeypairResponse, EncryptedResult, ErrorDetail, ErrorResponse,
+    ExecuteRequest, ExecutionResult, Limits, decode_hex,
+};
+use hypervisor_protocol::{
+    ClientSecret, EncodedPublicKey, Envelope, InputDigests, ProtocolError, Role, SessionKey,
+    result_commitment,
+};
+use uuid::Uuid;
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached or the connection broke.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The server answered with an error.
+    #[error("server refused the request ({status} {code}): {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: String,
+        /// Human message.
+        message: String,
+    },
+    /// A protocol operation failed (for example, the result did not decrypt).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The decrypted result does not match the commitment the server sent.
+    #[error("the result does not match its commitment: do not trust it")]
+    CommitmentMismatch,
+    /// The server's answer is not what the protocol says.
+    #[error("unexpected response: {0}")]
+    BadResponse(String),
+}
+
+/// An HTTP client for one server.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+/// An open session: the derived key and the ids needed to use it.
+pub struct Session {
+    /// The session id.
+    pub id: Uuid,
+    /// Our public key.
+    pub client_public: EncodedPublicKey,
+    /// The server's session public key.
+    pub server_public: EncodedPublicKey,
+    /// Seconds the session lives.
+    pub expires_in_seconds: u64,
+    key: SessionKey,
+}
+
+impl Session {
+    /// Derives the session from a `create_keypair` response.
+    ///
+    /// # Errors
+    /// If the server's public key is invalid.
+    pub fn from_response(
+        secret: &ClientSecret,
+        resp: &CreateKeypairResponse,
+    ) -> Result<Self, ProtocolError> {
+        let server_public = EncodedPublicKey::from_hex("session_pubkey", &resp.session_pubkey)?;
+        let key = SessionKey::for_client(secret, &server_public, &resp.session_id);
+        Ok(Self {
+            id: resp.session_id,
+            client_public: secret.public_key(),
+            server_public,
+            expires_in_seconds: resp.expires_in_seconds,
+            key,
+        })
+    }
+
+    /// The envelope of this session.
+    pub fn envelope(&self) -> Envelope<'_> {
+        Envelope::new(&self.key, self.id)
+    }
+
+    /// Encrypts an execution request, returning it with the digests needed to check the
+    /// result's commitment later.
+    ///
+    /// # Errors
+    /// Only if the OS random number generator fails.
+    pub fn encrypt_execution(
+        &self,
+        input: &ExecuteInput<'_>,
+    ) -> Result<(ExecuteRequest, InputDigests), ProtocolError> {
+        let env = self.envelope();
+        let mut encrypted_arguments = Vec::with_capacity(input.args.len());
+        for (i, a) in input.args.iter().enumerate() {
+            let i = u32::try_from(i).map_err(|_| ProtocolError::Encrypt)?;
+            encrypted_arguments.push(hex::encode(env.seal(Role::Argument(i), a)?));
+        }
+        let req = ExecuteRequest {
+            encrypted_wasm: hex::encode(env.seal(Role::Program, input.wasm)?),
+            encrypted_arguments,
+            encrypted_stdin: match input.stdin {
+                Some(s) => Some(hex::encode(env.seal(Role::Stdin, s)?)),
+                None => None,
+            },
+            public_key: self.client_public.to_hex(),
+            session_id: Some(self.id),
+            limits: input.limits,
+        };
+        let digests =
+            InputDigests::compute(input.wasm, &input.args, input.stdin.unwrap_or_default());
+        Ok((req, digests))
+    }
+
+    /// Decrypts a result and checks its commitment against the digests of what we sent.
+    ///
+    /// # Errors
+    /// Decryption failure, [`ClientError::CommitmentMismatch`], or a malformed result.
+    pub fn open_result(
+        &self,
+        result: &EncryptedResult,
+        digests: &InputDigests,
+    ) -> Result<(ExecutionResult, Vec<u8>), ClientError> {
+        if result.session_id != self.id {
+            return Err(ClientError::BadResponse(
+                "result is for another session".into(),
+            ));
+        }
+        let sealed = decode_hex("encrypted_result", &result.encrypted_result)?;
+        let plaintext = self.envelope().open(Role::Result, &sealed)?;
+        let expected = result_commitment(&self.id, digests, &plaintext);
+        let claimed = decode_hex("result_commitment", &result.result_commitment)?;
+        if claimed.as_slice() != expected.as_slice() {
+            return Err(ClientError::CommitmentMismatch);
+        }
+        let doc: ExecutionResult = serde_json::from_slice(&plaintext)
+            .map_err(|e| ClientError::BadResponse(format!("result document: {e}")))?;
+        Ok((doc, plaintext))
+    }
+}
+
+/// What to execute.
+#[derive(Debug, Clone)]
+pub struct ExecuteInput<'a> {
+    /// The component bytes.
+    pub wasm: &'a [u8],
+    /// Arguments (after `argv[0]`).
+    pub args: Vec<Vec<u8>>,
+    /// Standard input.
+    pub stdin: Option<&'a [u8]>,
+    /// Limits to ask for.
+    pub limits: Option<Limits>,
+}
+
+impl<'a> ExecuteInput<'a> {
+    /// A component with no arguments.
+    pub fn new(wasm: &'a [u8]) -> Self {
+        Self {
+            wasm,
+            args: Vec::new(),
+            stdin: None,
+            limits: None,
+        }
+    }
+
+    /// Sets the arguments.
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.args = args.into_iter().map(|a| a.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// Sets stdin.
+    #[must_use]
+    pub fn stdin(mut self, stdin: &'a [u8]) -> Self {
+        self.stdin = Some(stdin);
+        self
+    }
+
+    /// Sets limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+}
+
+/// A finished execution, decrypted and checked.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// The result document.
+    pub result: ExecutionResult,
+    /// Its exact plaintext bytes (what the commitment covers).
+    pub plaintext: Vec<u8>,
+    /// The commitment, checked.
+    pub commitment: [u8; 32],
+    /// When the guest was stopped by a limit or a trap, the server's error (the result then
+    /// holds what the guest produced until it stopped).
+    pub stopped: Option<ErrorDetail>,
+}
+
+impl Execution {
+    /// Decoded stdout.
+    ///
+    /// # Errors
+    /// If the server sent invalid base64.
+    pub fn stdout(&self) -> Result<Vec<u8>, ClientError> {
+        self.result
+            .stdout_bytes()
+            .map_err(|e| ClientError::BadResponse(format!("stdout: {e}")))
+    }
+
+    /// Decoded stderr.
+    ///
+    /// # Errors
+    /// If the server sent invalid base64.
+    pub fn stderr(&self) -> Result<Vec<u8>, ClientError> {
+        self.result
+            .stderr_bytes()
+            .map_err(|e| ClientError::BadResponse(format!("stderr: {e}")))
+    }
+}
+
+/// The largest response the client reads.
+const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+impl Client {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:3000`).
+    pub fn new(base_url: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /ping`.
+    ///
+    /// # Errors
+    /// Transport errors or a non-200 answer.
+    pub fn ping(&self) -> Result<String, ClientError> {
+        let mut resp = self
+            .agent
+            .get(format!("{}/ping", self.base))
+            .call()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if status != 200 {
+            return Err(ClientError::BadResponse(format!("ping answered {status}")));
+        }
+        Ok(body)
+    }
+
+    /// POSTs JSON and returns the status and the JSON answer, whatever the status.
+    ///
+    /// # Errors
+    /// Transport errors, or a body that is not JSON.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(u16, serde_json::Value), ClientError> {
+        let mut resp = self
+            .agent
+            .post(format!("{}{}", self.base, path))
+            .send_json(body)
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let json = serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
+        Ok((status, json))
+    }
+
+    /// `POST /encrypt/create_keypair`, then derives the session key.
+    ///
+    /// # Errors
+    /// Transport, server or protocol errors.
+    pub fn create_session(&self, secret: &ClientSecret) -> Result<Session, ClientError> {
+        let req = CreateKeypairRequest {
+            pubkey: secret.public_key().to_hex(),
+        };
+        let (status, json) = self.post_json("/encrypt/create_keypair", &req)?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        let resp: CreateKeypairResponse = serde_json::from_value(json)
+            .map_err(|e| ClientError::BadResponse(format!("create_keypair: {e}")))?;
+        Ok(Session::from_response(secret, &resp)?)
+    }
+
+    /// `POST /test/execute/wasm`: encrypts, sends, decrypts, checks the commitment. A guest
+    /// stopped by a limit or a trap is returned as an [`Execution`] with `stopped` set (its
+    /// partial output is still decrypted); every other refusal is [`ClientError::Server`].
+    ///
+    /// # Errors
+    /// Transport, server, protocol and commitment errors.
+    pub fn execute(
+        &self,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+    ) -> Result<Execution, ClientError> {
+        let (req, digests) = session.encrypt_execution(input)?;
+        let (status, json) = self.post_json("/test/execute/wasm", &req)?;
+        let (encrypted, stopped) = if status == 200 {
+            let r: EncryptedResult = serde_json::from_value(json)
+                .map_err(|e| ClientError::BadResponse(format!("execute: {e}")))?;
+            (r, None)
+        } else {
+            let err: ErrorResponse = serde_json::from_value(json.clone())
+                .map_err(|_| server_error(status, json.clone()))?;
+            match err.result {
+                Some(r) => (r, Some(err.error)),
+                None => return Err(server_error(status, json)),
+            }
+        };
+        let (result, plaintext) = session.open_result(&encrypted, &digests)?;
+        let mut commitment = [0u8; 32];
+        commitment.copy_from_slice(&decode_hex(
+            "result_commitment",
+            &encrypted.result_commitment,
+        )?);
+        Ok(Execution {
+            result,
+            plaintext,
+            commitment,
+            stopped,
+        })
+    }
+}
+
+fn server_error(status: u16, json: serde_json::Value) -> ClientError {
+    match serde_json::from_value::<ErrorResponse>(json.clone()) {
+        Ok(e) => ClientError::Server {
+            status,
+            code: e.error.code,
+            message: e.error.message,
+        },
+        Err(_) => ClientError::BadResponse(format!("{status}: {json}")),
+    }
+}

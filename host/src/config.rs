@@ -1,0 +1,327 @@
+//! Configuration: one typed struct with embedded defaults, loadable from TOML, overridable from
+//! the environment and the command line (in that order of precedence, lowest first).
+//!
+//! The keys `listening`, `app_path` and `executor_path` of the original design are accepted as
+//! aliases of `listen`, `data_dir` and `cache_dir`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error (names the key).
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration of a `hypervisor serve` process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:3000`.
+    #[serde(alias = "listening")]
+    pub listen: SocketAddr,
+    /// Directory for persistent data (storage key, compiled-component cache). Default `./data`.
+    #[serde(alias = "app_path")]
+    pub data_dir: PathBuf,
+    /// Directory for compiled components. Default `<data_dir>/cache`.
+    #[serde(alias = "executor_path")]
+    pub cache_dir: Option<PathBuf>,
+    /// HTTP front.
+    pub http: HttpConfig,
+    /// Encrypted sessions.
+    pub sessions: SessionConfig,
+    /// Per-execution limits.
+    pub limits: LimitsConfig,
+    /// The WebAssembly engine.
+    pub engine: EngineConfig,
+    /// Log output.
+    pub log: LogConfig,
+}
+
+/// HTTP front settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body accepted, bytes (413 above). Default 32 MiB.
+    pub max_body_bytes: usize,
+    /// Time allowed to receive a whole request body, milliseconds (408 after). Default 30 s.
+    pub body_timeout_ms: u64,
+    /// Most arguments one execution may carry. Default 1024.
+    pub max_arguments: usize,
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Lifetime of a session, seconds. Default 3600.
+    pub ttl_seconds: u64,
+    /// Most live sessions; a full table answers 503. Default 100 000.
+    pub max_sessions: usize,
+}
+
+/// Per-execution limits: operator defaults and maxima. A request may ask for less than the
+/// maximum, never for more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Default wall-clock limit, milliseconds. Default 10 000.
+    pub default_time_ms: u64,
+    /// Maximum wall-clock limit a request may ask for, milliseconds. Default 60 000.
+    pub max_time_ms: u64,
+    /// Default linear-memory limit, bytes. Default 128 MiB.
+    pub default_memory_bytes: u64,
+    /// Maximum linear-memory limit, bytes. Default 1 GiB.
+    pub max_memory_bytes: u64,
+    /// Default fuel budget when fuel metering is on. Default 10^10.
+    pub default_fuel: u64,
+    /// Maximum fuel budget. Default 10^11.
+    pub max_fuel: u64,
+    /// Captured bytes of stdout per execution; the rest is cut and flagged. Default 1 MiB.
+    pub stdout_bytes: usize,
+    /// Captured bytes of stderr per execution. Default 1 MiB.
+    pub stderr_bytes: usize,
+    /// WebAssembly stack per execution, bytes (deeper recursion traps). Default 1 MiB.
+    pub max_wasm_stack_bytes: usize,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Epoch tick, milliseconds: the granularity of deadlines and how often a running guest
+    /// yields its thread. Default 10.
+    pub epoch_tick_ms: u64,
+    /// Most executions running at once; more wait for a slot. Also sizes the instance pool.
+    /// Default 256.
+    pub max_concurrent_executions: u32,
+    /// Use the pooling allocator (with copy-on-write memory images). Default true.
+    pub pooling_allocator: bool,
+    /// Enable fuel metering (costs some speed; needed for `limits.fuel`). Default false.
+    pub fuel: bool,
+    /// Compiled components kept in memory (least recently used evicted). Default 128.
+    pub memory_cache_entries: usize,
+    /// Keep compiled components on disk (encrypted) so restarts never recompile. Default true.
+    pub disk_cache: bool,
+}
+
+/// Log settings (`RUST_LOG` overrides the level).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level filter, e.g. `info` or `hypervisor=debug`. Default `info`.
+    pub level: String,
+    /// Emit JSON lines instead of text. Default false.
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir: PathBuf::from("./data"),
+            cache_dir: None,
+            http: HttpConfig::default(),
+            sessions: SessionConfig::default(),
+            limits: LimitsConfig::default(),
+            engine: EngineConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            body_timeout_ms: 30_000,
+            max_arguments: 1024,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 3600,
+            max_sessions: 100_000,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            default_time_ms: 10_000,
+            max_time_ms: 60_000,
+            default_memory_bytes: 128 << 20,
+            max_memory_bytes: 1 << 30,
+            default_fuel: 10_000_000_000,
+            max_fuel: 100_000_000_000,
+            stdout_bytes: 1 << 20,
+            stderr_bytes: 1 << 20,
+            max_wasm_stack_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            epoch_tick_ms: 10,
+            max_concurrent_executions: 256,
+            pooling_allocator: true,
+            fuel: false,
+            memory_cache_entries: 128,
+            disk_cache: true,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys take their defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses TOML text.
+    ///
+    /// # Errors
+    /// The TOML error, naming the offending key.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The effective configuration as TOML (for `hypervisor config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Where compiled components are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// Checks ranges and consistency.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        if l.default_time_ms == 0 || l.default_time_ms > l.max_time_ms {
+            return bad("limits.default_time_ms must be > 0 and <= limits.max_time_ms");
+        }
+        if l.default_memory_bytes == 0 || l.default_memory_bytes > l.max_memory_bytes {
+            return bad("limits.default_memory_bytes must be > 0 and <= limits.max_memory_bytes");
+        }
+        if l.max_memory_bytes > 4 << 30 {
+            return bad("limits.max_memory_bytes must be <= 4 GiB (32-bit WebAssembly memories)");
+        }
+        if l.default_fuel > l.max_fuel {
+            return bad("limits.default_fuel must be <= limits.max_fuel");
+        }
+        if l.max_wasm_stack_bytes < 64 << 10 || l.max_wasm_stack_bytes > 64 << 20 {
+            return bad("limits.max_wasm_stack_bytes must be between 64 KiB and 64 MiB");
+        }
+        if self.engine.epoch_tick_ms == 0 || self.engine.epoch_tick_ms > 1000 {
+            return bad("engine.epoch_tick_ms must be between 1 and 1000");
+        }
+        if self.engine.max_concurrent_executions == 0 {
+            return bad("engine.max_concurrent_executions must be > 0");
+        }
+        if self.engine.memory_cache_entries == 0 {
+            return bad("engine.memory_cache_entries must be > 0");
+        }
+        if self.sessions.max_sessions == 0 || self.sessions.ttl_seconds == 0 {
+            return bad("sessions.max_sessions and sessions.ttl_seconds must be > 0");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return bad("http.max_body_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_is_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen, Config::default().listen);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn original_design_keys_are_aliases() {
+        let c = Config::from_toml(
+            "listening = \"0.0.0.0:8080\"\napp_path = \"/var/lib/hv\"\nexecutor_path = \"/var/cache/hv\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/hv"));
+        assert_eq!(c.cache_dir(), PathBuf::from("/var/cache/hv"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_toml("[limits]\ndefault_tme_ms = 5\n").unwrap_err();
+        assert!(err.to_string().contains("default_tme_ms"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_limits_are_rejected() {
+        let c = Config::from_toml("[limits]\ndefault_time_ms = 90000\n").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn rendered_config_parses_back() {
+        let c = Config::default();
+        let back = Config::from_toml(&c.to_toml()).unwrap();
+        assert_eq!(back.limits.max_time_ms, c.limits.max_time_ms);
+    }
+}

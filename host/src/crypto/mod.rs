@@ -1,0 +1,6 @@
+//! Host-side cryptography: the primitives behind the `hypervisor:host/crypto` import, and the
+//! at-rest encryption of stored artifacts. The wire protocol itself lives in
+//! `hypervisor-protocol`.
+
+pub mod at_rest;
+pub mod primitives;

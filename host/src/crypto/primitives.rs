@@ -1,0 +1,105 @@
+//! Primitives offered to components through `hypervisor:host/crypto`.
+
+use hmac::{KeyInit, Mac};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256, Sha512};
+use subtle::ConstantTimeEq;
+
+/// Why a verification could not be attempted.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum PrimitiveError {
+    /// Not a SEC1 P-256 point.
+    #[error("invalid public key: {0}")]
+    PublicKey(String),
+    /// Not a 64-byte or DER signature.
+    #[error("invalid signature: {0}")]
+    Signature(String),
+}
+
+/// SHA-256.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// SHA-512.
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    Sha512::digest(data).into()
+}
+
+/// HMAC-SHA256 with any key length.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of every length (long keys are hashed), so this cannot fail.
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Constant-time equality (lengths are public).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// ECDSA P-256 / SHA-256 verification. `Ok(false)` for a well-formed signature that does not
+/// verify; `Err` for malformed inputs.
+///
+/// # Errors
+/// [`PrimitiveError`] for a malformed key or signature.
+pub fn verify_p256_sha256(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, PrimitiveError> {
+    let key = VerifyingKey::from_sec1_bytes(public_key)
+        .map_err(|_| PrimitiveError::PublicKey("not a SEC1 point on P-256".into()))?;
+    let sig = if signature.len() == 64 {
+        Signature::from_slice(signature)
+    } else {
+        Signature::from_der(signature)
+    }
+    .map_err(|_| PrimitiveError::Signature("expected 64 bytes r||s or ASN.1 DER".into()))?;
+    Ok(key.verify(message, &sig).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer;
+
+    #[test]
+    fn known_digests() {
+        assert_eq!(
+            hex::encode(sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // RFC 4231 test case 2.
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn p256_verification() {
+        let sk = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let pk = sk.verifying_key().to_sec1_bytes();
+        let sig: Signature = sk.sign(b"message");
+        assert_eq!(
+            verify_p256_sha256(&pk, b"message", &sig.to_bytes()),
+            Ok(true)
+        );
+        assert_eq!(
+            verify_p256_sha256(&pk, b"message", sig.to_der().as_bytes()),
+            Ok(true)
+        );
+        assert_eq!(
+            verify_p256_sha256(&pk, b"other", &sig.to_bytes()),
+            Ok(false)
+        );
+        assert!(verify_p256_sha256(&pk[1..], b"message", &sig.to_bytes()).is_err());
+        assert!(verify_p256_sha256(&pk, b"message", &[1, 2, 3]).is_err());
+        assert!(constant_time_eq(b"ab", b"ab") && !constant_time_eq(b"ab", b"ac"));
+    }
+}

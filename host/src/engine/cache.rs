@@ -1,0 +1,175 @@
+//! The compiled-component cache: in memory (bounded LRU, keyed by SHA-256 of the plaintext
+//! component) in front of the sealed on-disk store, with single-flight compilation so the same
+//! program is never compiled twice, by concurrent requests or across restarts.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lru::LruCache;
+use tokio::sync::OnceCell;
+use wasmtime::component::{Component, Linker};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use super::{EngineError, HostState, imports};
+use crate::storage::artifacts::ArtifactStore;
+
+/// A compiled, checked, pre-linked command component.
+pub struct Prepared {
+    /// SHA-256 of the plaintext component.
+    pub hash: [u8; 32],
+    pub(super) pre: CommandPre<HostState>,
+}
+
+/// Cache counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Served from memory.
+    pub memory_hits: u64,
+    /// Loaded from disk (deserialized, not compiled).
+    pub disk_hits: u64,
+    /// Compiled from source.
+    pub compiles: u64,
+}
+
+type Slot = Arc<OnceCell<Arc<Prepared>>>;
+
+pub(super) struct ComponentCache {
+    memory: Mutex<LruCache<[u8; 32], Slot>>,
+    disk: Option<ArtifactStore>,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    compiles: AtomicU64,
+}
+
+impl ComponentCache {
+    pub(super) fn new(entries: usize, disk: Option<ArtifactStore>) -> Self {
+        let cap = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            memory: Mutex::new(LruCache::new(cap)),
+            disk,
+            memory_hits: AtomicU64::new(0),
+            disk_hits: AtomicU64::new(0),
+            compiles: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<[u8; 32], Slot>> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn stats(&self) -> CacheStats {
+        CacheStats {
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            compiles: self.compiles.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(super) async fn get_or_prepare(
+        &self,
+        engine: &wasmtime::Engine,
+        linker: &Linker<HostState>,
+        hash: [u8; 32],
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        let slot = {
+            let mut lru = self.lock();
+            lru.get_or_insert(hash, || Arc::new(OnceCell::new()))
+                .clone()
+        };
+        if let Some(prepared) = slot.get() {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(prepared.clone());
+        }
+        let result = slot
+            .get_or_try_init(|| async {
+                let component = self.load_or_compile(engine, hash, bytes).await?;
+                let pre = linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
+                let pre = CommandPre::new(pre).map_err(|_| EngineError::NotACommand)?;
+                Ok(Arc::new(Prepared { hash, pre }))
+            })
+            .await
+            .cloned();
+        if result.is_err() {
+            // Do not keep an empty slot for a component that failed.
+            let mut lru = self.lock();
+            if lru.peek(&hash).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                lru.pop(&hash);
+            }
+        }
+        result
+    }
+
+    async fn load_or_compile(
+        &self,
+        engine: &wasmtime::Engine,
+        hash: [u8; 32],
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Component, EngineError> {
+        let engine = engine.clone();
+        let disk = self.disk.clone();
+        let (component, from_disk) = tokio::task::spawn_blocking(move || {
+            if let Some(disk) = &disk {
+                match disk.load(&hash) {
+                    Ok(Some(artifact)) => {
+                        // SAFETY: `deserialize` trusts its input to be a wasmtime artifact.
+                        // These bytes were produced by `Component::serialize` in this host and
+                        // sealed with the host's at-rest key (AES-256-GCM-SIV); `load` only
+                        // returns them after authentication succeeded, so they are exactly what
+                        // this host wrote. wasmtime itself also rejects artifacts from another
+                        // version or configuration, in which case we recompile below.
+                        match unsafe { Component::deserialize(&engine, &artifact) } {
+                            Ok(c) => return Ok((c, true)),
+                            Err(e) => {
+                                tracing::info!(error = %e, "cached artifact unusable; recompiling");
+                                disk.remove(&hash);
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the component cache"),
+                }
+            }
+            let component = Component::new(&engine, bytes.as_slice())
+                .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
+            imports::check(&component, &engine)?;
+            if let Some(disk) = &disk {
+                match component.serialize() {
+                    Ok(artifact) => {
+                        if let Err(e) = disk.store(&hash, &artifact) {
+                            tracing::warn!(error = %e, "cannot write the component cache");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled component"),
+                }
+            }
+            Ok((component, false))
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
+        if from_disk {
+            // Artifacts on disk passed the import check when they were compiled, but check
+            // again: the allow-list may have changed since.
+            imports::check(&component, engine_of(&component))?;
+            self.disk_hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(component)
+    }
+}
+
+fn engine_of(component: &Component) -> &wasmtime::Engine {
+    component.engine()
+}
+
+/// The error and its causes, one line.
+fn error_chain(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

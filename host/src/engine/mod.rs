@@ -1,0 +1,168 @@
+//! The WebAssembly engine: one wasmtime engine per process (pooling allocator, copy-on-write
+//! memory images, epoch deadlines from a single ticker), a cache of compiled components, and a
+//! fresh store and instance for every execution.
+
+mod cache;
+mod host_imports;
+mod imports;
+mod output;
+mod run;
+mod sandbox;
+mod ticker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use cache::{CacheStats, Prepared};
+pub use output::CappedOutput;
+pub use run::{CommandInput, RunLimits, RunOutcome};
+pub use sandbox::HostState;
+
+use crate::attestation::AttestationProvider;
+use crate::config::Config;
+use crate::storage::artifacts::ArtifactStore;
+
+/// Why a component could not be prepared or run. Guest misbehaviour (traps, deadlines,
+/// memory) is not an error: it is an outcome, see [`RunOutcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The bytes are not a valid WebAssembly component.
+    #[error("not a valid WebAssembly component: {0}")]
+    InvalidComponent(String),
+    /// The component imports something outside WASI and `hypervisor:host`.
+    #[error(
+        "component imports `{0}`, which is neither a WASI interface nor hypervisor:host/crypto or hypervisor:host/attestation"
+    )]
+    DisallowedImport(String),
+    /// The component imports a WASI interface (or version) this host does not provide.
+    #[error("component import cannot be satisfied: {0}")]
+    UnsupportedImport(String),
+    /// The component does not export `wasi:cli/run`.
+    #[error("component is not a command: it does not export wasi:cli/run@0.2")]
+    NotACommand,
+    /// All execution slots stayed busy (only with a bounded wait).
+    #[error("all execution slots are busy")]
+    Busy,
+    /// Anything else (a host-side failure, not the client's fault).
+    #[error("engine failure: {0}")]
+    Internal(String),
+}
+
+/// The engine shared by all requests.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    cache: cache::ComponentCache,
+    slots: tokio::sync::Semaphore,
+    attestation: Arc<dyn AttestationProvider>,
+    fuel: bool,
+    stdout_bytes: usize,
+    stderr_bytes: usize,
+    tick: Duration,
+    deadlines: Arc<ticker::Deadlines>,
+    _ticker: ticker::EpochTicker,
+}
+
+impl Engine {
+    /// Builds the engine from the configuration.
+    ///
+    /// # Errors
+    /// [`EngineError::Internal`] if wasmtime rejects the configuration or the ticker thread
+    /// cannot start.
+    pub fn new(
+        config: &Config,
+        disk: Option<ArtifactStore>,
+        attestation: Arc<dyn AttestationProvider>,
+    ) -> Result<Self, EngineError> {
+        let internal = |e: &dyn std::fmt::Display| EngineError::Internal(e.to_string());
+        let limits = &config.limits;
+        let ec = &config.engine;
+
+        let mut wc = wasmtime::Config::new();
+        wc.wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(ec.fuel)
+            .max_wasm_stack(limits.max_wasm_stack_bytes)
+            // Host calls made by the guest run on the same fiber stack: leave them room.
+            .async_stack_size(limits.max_wasm_stack_bytes + (1 << 20))
+            .memory_init_cow(true);
+        if ec.pooling_allocator {
+            let n = ec.max_concurrent_executions;
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(16))
+                .total_memories(n.saturating_mul(2))
+                .total_tables(n.saturating_mul(16))
+                .total_stacks(n)
+                .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX));
+            wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = wasmtime::Engine::new(&wc).map_err(|e| internal(&e))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| internal(&e))?;
+        host_imports::add_to_linker(&mut linker).map_err(|e| internal(&e))?;
+
+        let tick = Duration::from_millis(ec.epoch_tick_ms);
+        let deadlines = Arc::new(ticker::Deadlines::default());
+        let ticker = ticker::EpochTicker::start(engine.clone(), tick, deadlines.clone())
+            .map_err(|e| internal(&e))?;
+        let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk);
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            slots: tokio::sync::Semaphore::new(ec.max_concurrent_executions as usize),
+            attestation,
+            fuel: ec.fuel,
+            stdout_bytes: limits.stdout_bytes,
+            stderr_bytes: limits.stderr_bytes,
+            tick,
+            deadlines,
+            _ticker: ticker,
+        })
+    }
+
+    /// Whether fuel metering is on.
+    pub fn fuel_enabled(&self) -> bool {
+        self.fuel
+    }
+
+    /// Compiles (or fetches from the memory or disk cache) a command component and checks its
+    /// imports and exports. `hash` must be the SHA-256 of `bytes`.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidComponent`], [`EngineError::DisallowedImport`],
+    /// [`EngineError::UnsupportedImport`], [`EngineError::NotACommand`].
+    pub async fn prepare_command(
+        &self,
+        hash: [u8; 32],
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        self.cache
+            .get_or_prepare(&self.engine, &self.linker, hash, bytes)
+            .await
+    }
+
+    /// Runs a prepared command in a fresh store and instance. Waits for a free execution slot
+    /// first (at most `max_concurrent_executions` run at once).
+    ///
+    /// # Errors
+    /// [`EngineError::Internal`] for host-side failures; guest failures are outcomes.
+    pub async fn run_command(
+        &self,
+        prepared: &Prepared,
+        input: CommandInput,
+    ) -> Result<RunOutcome, EngineError> {
+        let _slot = self.slots.acquire().await.map_err(|_| EngineError::Busy)?;
+        run::run_command(self, prepared, input).await
+    }
+
+    /// Compile-cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+}

@@ -1,0 +1,166 @@
+//! Per-execution sandbox state: the WASI context (capabilities denied by default), the
+//! resource table, the memory limiter, and what the host imports need.
+//!
+//! What a guest gets: its arguments, captured stdin/stdout/stderr, wall and monotonic clocks,
+//! and random bytes. What it does not get: preopened directories, environment variables,
+//! network (TCP, UDP and name lookup are all off, every socket address is denied).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::output::CappedOutput;
+use crate::attestation::AttestationProvider;
+
+/// Limits instances, tables and memories per store: generous for real components (a
+/// componentized CPython has a few dozen core instances), small enough to stop abuse.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 8;
+/// Elements per table.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Enforces the execution's memory limit over all its linear memories together, and records
+/// whether it ever refused a growth, so a subsequent trap can be reported as
+/// "memory limit exceeded" rather than a generic trap.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    limit: usize,
+    committed: usize,
+    refused: bool,
+}
+
+impl MemoryLimiter {
+    /// A limiter allowing `limit` bytes of linear memory in total.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            committed: 0,
+            refused: false,
+        }
+    }
+
+    /// Whether a growth was refused.
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let growth = desired.saturating_sub(current);
+        let total = self.committed.saturating_add(growth);
+        if total > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.committed = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+/// The data of one execution's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The memory limiter (wasmtime calls it on every growth).
+    pub limiter: MemoryLimiter,
+    /// Provider behind `hypervisor:host/attestation`.
+    pub attestation: Arc<dyn AttestationProvider>,
+    /// SHA-256 of the running component (binds component statements).
+    pub component_hash: [u8; 32],
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// What a guest is given: arguments, stdin, output capture, memory limit.
+pub struct SandboxSpec<'a> {
+    /// `argv[0]` first.
+    pub args: &'a [String],
+    /// Standard input.
+    pub stdin: Bytes,
+    /// Capture for stdout.
+    pub stdout: CappedOutput,
+    /// Capture for stderr.
+    pub stderr: CappedOutput,
+    /// Linear-memory limit.
+    pub memory_bytes: u64,
+    /// Attestation provider.
+    pub attestation: Arc<dyn AttestationProvider>,
+    /// Component hash.
+    pub component_hash: [u8; 32],
+}
+
+impl HostState {
+    /// Builds the state with every capability denied except those listed in the module docs.
+    pub fn new(spec: SandboxSpec<'_>) -> Self {
+        let mut b = WasiCtx::builder();
+        b.args(spec.args)
+            .stdin(MemoryInputPipe::new(spec.stdin))
+            .stdout(spec.stdout)
+            .stderr(spec.stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        Self {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(spec.memory_bytes),
+            attestation: spec.attestation,
+            component_hash: spec.component_hash,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_all_memories_and_remembers_refusals() {
+        let mut l = MemoryLimiter::new(100);
+        assert!(l.memory_growing(0, 60, None).unwrap());
+        assert!(l.memory_growing(0, 40, None).unwrap());
+        assert!(!l.refused());
+        assert!(!l.memory_growing(40, 41, None).unwrap());
+        assert!(l.refused());
+    }
+}

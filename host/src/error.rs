@@ -1,0 +1,96 @@
+//! The error type of every request. Leaf modules have their own typed errors; they convert
+//! into [`ApiError`] here, and `http::error` maps each variant to a status and a stable code
+//! in one place.
+
+use hypervisor_protocol::ProtocolError;
+use hypervisor_protocol::wire::{EncryptedResult, ExitStatus};
+
+use crate::engine::EngineError;
+use crate::session::SessionError;
+
+/// Why a request failed. Messages never contain plaintext, keys or guest output.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON.
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The JSON does not match the route's schema (missing, unknown or mistyped fields).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A hex field does not decode.
+    #[error("{0}")]
+    MalformedHex(String),
+    /// A public key is not a P-256 point.
+    #[error("{0}")]
+    InvalidPublicKey(String),
+    /// Session lookup or creation failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A ciphertext did not authenticate.
+    #[error("{0}")]
+    Decryption(String),
+    /// The body exceeds the configured limit.
+    #[error("request body exceeds the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("request body not received within {0} ms")]
+    BodyTimeout(u64),
+    /// The body could not be read (client went away, bad framing).
+    #[error("request body could not be read: {0}")]
+    BodyRead(String),
+    /// An argument is not UTF-8 (WASI arguments are strings).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A requested limit is above the operator's maximum.
+    #[error("{0}")]
+    LimitExceedsMaximum(String),
+    /// Fuel was requested but metering is off.
+    #[error("this host does not meter fuel (engine.fuel = false); omit limits.fuel")]
+    FuelNotEnabled,
+    /// The component could not be prepared.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The guest was stopped (deadline, memory, fuel, trap). What it produced until then is
+    /// returned encrypted alongside the error.
+    #[error("{}", stopped_message(*status))]
+    GuestStopped {
+        /// How it ended.
+        status: ExitStatus,
+        /// The encrypted partial result.
+        result: Box<EncryptedResult>,
+    },
+    /// No such route.
+    #[error("no route for {0}")]
+    NotFound(String),
+    /// The route exists for other methods.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// A host-side failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn stopped_message(status: ExitStatus) -> &'static str {
+    match status {
+        ExitStatus::TimeLimitExceeded => "the program was stopped at its time limit",
+        ExitStatus::MemoryLimitExceeded => "the program exceeded its memory limit and trapped",
+        ExitStatus::FuelExhausted => "the program ran out of fuel",
+        ExitStatus::Trapped => "the program trapped; the encrypted result holds the details",
+        ExitStatus::Exited => "the program exited",
+    }
+}
+
+impl From<ProtocolError> for ApiError {
+    fn from(e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::Hex { .. } => ApiError::MalformedHex(e.to_string()),
+            ProtocolError::PublicKey(_) => ApiError::InvalidPublicKey(e.to_string()),
+            ProtocolError::EnvelopeTooShort { .. } | ProtocolError::Decrypt { .. } => {
+                ApiError::Decryption(e.to_string())
+            }
+            ProtocolError::SecretKey | ProtocolError::Encrypt | ProtocolError::Random => {
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}

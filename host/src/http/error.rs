@@ -1,0 +1,97 @@
+//! The one place where errors become HTTP: status code, stable error code, JSON body
+//! `{"error": {"code", "message"}}` (plus the encrypted partial result when a guest was
+//! stopped). The codes are part of the protocol (`docs/PROTOCOL.md`) and never change meaning.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hypervisor_protocol::wire::{ErrorDetail, ErrorResponse, ExitStatus};
+
+use crate::engine::EngineError;
+use crate::error::ApiError;
+use crate::session::SessionError;
+
+impl ApiError {
+    /// HTTP status and stable error code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            ApiError::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json"),
+            ApiError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request"),
+            ApiError::MalformedHex(_) => (S::BAD_REQUEST, "malformed_hex"),
+            ApiError::InvalidPublicKey(_) => (S::BAD_REQUEST, "invalid_public_key"),
+            ApiError::Session(SessionError::NotFound(_)) => (S::NOT_FOUND, "session_not_found"),
+            ApiError::Session(SessionError::Expired(_)) => (S::NOT_FOUND, "session_expired"),
+            ApiError::Session(SessionError::KeyMismatch(_)) => {
+                (S::FORBIDDEN, "session_key_mismatch")
+            }
+            ApiError::Session(SessionError::Full(_)) => (S::SERVICE_UNAVAILABLE, "sessions_full"),
+            ApiError::Session(SessionError::Random) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::Decryption(_) => (S::BAD_REQUEST, "decryption_failed"),
+            ApiError::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "body_timeout"),
+            ApiError::BodyRead(_) => (S::BAD_REQUEST, "body_unreadable"),
+            ApiError::InvalidArgument(_) => (S::BAD_REQUEST, "invalid_argument"),
+            ApiError::LimitExceedsMaximum(_) => (S::BAD_REQUEST, "limit_exceeds_maximum"),
+            ApiError::FuelNotEnabled => (S::BAD_REQUEST, "fuel_not_enabled"),
+            ApiError::Engine(EngineError::InvalidComponent(_)) => {
+                (S::UNPROCESSABLE_ENTITY, "invalid_component")
+            }
+            ApiError::Engine(EngineError::NotACommand) => {
+                (S::UNPROCESSABLE_ENTITY, "not_a_command")
+            }
+            ApiError::Engine(EngineError::DisallowedImport(_)) => {
+                (S::UNPROCESSABLE_ENTITY, "disallowed_import")
+            }
+            ApiError::Engine(EngineError::UnsupportedImport(_)) => {
+                (S::UNPROCESSABLE_ENTITY, "unsupported_import")
+            }
+            ApiError::Engine(EngineError::Busy) => (S::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Engine(EngineError::Internal(_)) => {
+                (S::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+            ApiError::GuestStopped { status, .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                match status {
+                    ExitStatus::TimeLimitExceeded => "time_limit_exceeded",
+                    ExitStatus::MemoryLimitExceeded => "memory_limit_exceeded",
+                    ExitStatus::FuelExhausted => "fuel_exhausted",
+                    ExitStatus::Trapped | ExitStatus::Exited => "guest_trap",
+                },
+            ),
+            ApiError::NotFound(_) => (S::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(code, error = %self, "request failed");
+        } else {
+            tracing::debug!(code, error = %self, "request refused");
+        }
+        let message = match &self {
+            // Internal details stay in the log.
+            ApiError::Internal(_) | ApiError::Engine(EngineError::Internal(_)) => {
+                "internal error; see the host's log".to_string()
+            }
+            other => other.to_string(),
+        };
+        let result = match self {
+            ApiError::GuestStopped { result, .. } => Some(*result),
+            _ => None,
+        };
+        let body = ErrorResponse {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+            },
+            result,
+        };
+        (status, Json(body)).into_response()
+    }
+}

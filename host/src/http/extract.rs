@@ -1,0 +1,50 @@
+//! Request body extraction with the configured size limit and receive timeout, and JSON
+//! errors split into "not JSON" and "wrong shape".
+
+use std::time::Duration;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_LENGTH;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// A JSON body of type `T`, read under the host's limits.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.http.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::BodyTooLarge(limit));
+        }
+        let timeout_ms = state.http.body_timeout_ms;
+        let body = Limited::new(req.into_body(), limit);
+        let collected = tokio::time::timeout(Duration::from_millis(timeout_ms), body.collect())
+            .await
+            .map_err(|_| ApiError::BodyTimeout(timeout_ms))?
+            .map_err(|e| {
+                if e.downcast_ref::<LengthLimitError>().is_some() {
+                    ApiError::BodyTooLarge(limit)
+                } else {
+                    ApiError::BodyRead(e.to_string())
+                }
+            })?;
+        let bytes = collected.to_bytes();
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
+                _ => ApiError::MalformedJson(e.to_string()),
+            })
+    }
+}

@@ -1,0 +1,26 @@
+//! WASM Hypervisor: a confidential WebAssembly execution host.
+//!
+//! Layout (each arrow is "calls"; leaves never call back up):
+//!
+//! ```text
+//! http (routes, extraction, error mapping)
+//!   └─> pipeline (session → open → limits → admission → prepare → run → seal)
+//!         ├─> engine (wasmtime: cache, sandbox, host imports, epoch ticker)
+//!         ├─> session (in-memory session keys)
+//!         └─> leaves: crypto, attestation, storage, config
+//! ```
+//!
+//! `server` is the composition root that builds all of it from a [`config::Config`].
+
+#![warn(missing_docs)]
+
+pub mod attestation;
+pub mod config;
+pub mod crypto;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod pipeline;
+pub mod server;
+pub mod session;
+pub mod storage;

@@ -1,0 +1,170 @@
+//! `POST /test/execute/wasm`: run an encrypted command component.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hypervisor_protocol::envelope::nonce_of;
+use hypervisor_protocol::wire::{
+    EncryptedResult, ExecuteRequest, ExecutionResult, ExitStatus, decode_hex,
+};
+use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, result_commitment};
+
+use super::{Pipeline, resolve_limits};
+use crate::engine::{CommandInput, RunOutcome};
+use crate::error::ApiError;
+
+/// `argv[0]` given to every command.
+pub const ARGV0: &str = "main.wasm";
+
+/// A finished execution: the encrypted result, and how the guest ended (the front turns a
+/// stopped guest into an error response carrying the same encrypted result).
+#[derive(Debug)]
+pub struct ExecuteOutcome {
+    /// What goes back to the client.
+    pub result: EncryptedResult,
+    /// How the guest ended.
+    pub status: ExitStatus,
+}
+
+impl Pipeline {
+    /// Runs an encrypted command component. A guest that exits (with any code) is a success;
+    /// one stopped by a limit or a trap is [`ApiError::GuestStopped`], which still carries the
+    /// encrypted output.
+    ///
+    /// # Errors
+    /// Every [`ApiError`] a malformed, unauthorised or undecryptable request can cause, engine
+    /// errors for bad components, and [`ApiError::GuestStopped`].
+    pub async fn execute_wasm(&self, req: ExecuteRequest) -> Result<ExecuteOutcome, ApiError> {
+        // 1. session
+        let client_key = EncodedPublicKey::from_hex("public_key", &req.public_key)?;
+        let session = self.sessions.lookup(req.session_id, &client_key)?;
+
+        // 2. open: decode everything first (cheap), then decrypt each field under its role.
+        if req.encrypted_arguments.len() > self.config.http.max_arguments {
+            return Err(ApiError::InvalidRequest(format!(
+                "{} arguments exceed this host's maximum of {}",
+                req.encrypted_arguments.len(),
+                self.config.http.max_arguments
+            )));
+        }
+        let wasm_ct = decode_hex("encrypted_wasm", &req.encrypted_wasm)?;
+        let arg_cts = req
+            .encrypted_arguments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| decode_hex(&format!("encrypted_arguments[{i}]"), a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stdin_ct = req
+            .encrypted_stdin
+            .as_deref()
+            .map(|s| decode_hex("encrypted_stdin", s))
+            .transpose()?;
+
+        let envelope = Envelope::new(&session.key, session.id);
+        let wasm = envelope.open(Role::Program, &wasm_ct)?;
+        let mut args = Vec::with_capacity(arg_cts.len());
+        for (i, ct) in arg_cts.iter().enumerate() {
+            let index = u32::try_from(i)
+                .map_err(|_| ApiError::InvalidRequest("too many arguments".into()))?;
+            args.push(envelope.open(Role::Argument(index), ct)?);
+        }
+        let stdin = match &stdin_ct {
+            Some(ct) => envelope.open(Role::Stdin, ct)?,
+            None => Vec::new(),
+        };
+        let digests = InputDigests::compute(&wasm, &args, &stdin);
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(ARGV0.to_string());
+        for (i, a) in args.into_iter().enumerate() {
+            argv.push(String::from_utf8(a).map_err(|_| {
+                ApiError::InvalidArgument(format!(
+                    "argument {i} is not valid UTF-8 (WASI arguments are strings)"
+                ))
+            })?);
+        }
+
+        // 3. limits
+        let limits = resolve_limits(
+            req.limits.as_ref(),
+            &self.config.limits,
+            self.engine.fuel_enabled(),
+        )?;
+
+        // 4. admission: the policy component (and payment verification on paid routes) will
+        //    decide here, on metadata only, before anything is compiled or run.
+
+        // 5. prepare
+        let prepared = self
+            .engine
+            .prepare_command(digests.program, Arc::new(wasm))
+            .await?;
+
+        // 6. run
+        let outcome = self
+            .engine
+            .run_command(
+                &prepared,
+                CommandInput {
+                    args: argv,
+                    stdin: Bytes::from(stdin),
+                    limits,
+                },
+            )
+            .await?;
+
+        // 7. seal
+        let status = outcome.status;
+        let plaintext = encode_result(&outcome, limits_applied(&limits))?;
+        let sealed = envelope.seal(Role::Result, &plaintext)?;
+        let commitment = result_commitment(&session.id, &digests, &plaintext);
+        let result = EncryptedResult {
+            session_id: session.id,
+            result_nonce: hex::encode(nonce_of(&sealed).unwrap_or_default()),
+            encrypted_result: hex::encode(&sealed),
+            result_commitment: hex::encode(commitment),
+        };
+        tracing::info!(
+            session = %session.id,
+            status = ?status,
+            duration_us = outcome.duration.as_micros() as u64,
+            "execution finished"
+        );
+        if status == ExitStatus::Exited {
+            Ok(ExecuteOutcome { result, status })
+        } else {
+            Err(ApiError::GuestStopped {
+                status,
+                result: Box::new(result),
+            })
+        }
+    }
+}
+
+fn limits_applied(l: &crate::engine::RunLimits) -> hypervisor_protocol::wire::AppliedLimits {
+    hypervisor_protocol::wire::AppliedLimits {
+        time_ms: u64::try_from(l.time.as_millis()).unwrap_or(u64::MAX),
+        memory_bytes: l.memory_bytes,
+        fuel: l.fuel,
+    }
+}
+
+/// The plaintext result document (see `docs/PROTOCOL.md`).
+fn encode_result(
+    o: &RunOutcome,
+    limits: hypervisor_protocol::wire::AppliedLimits,
+) -> Result<Vec<u8>, ApiError> {
+    let doc = ExecutionResult {
+        version: 1,
+        status: o.status,
+        exit_code: o.exit_code,
+        stdout: ExecutionResult::encode_output(&o.stdout),
+        stderr: ExecutionResult::encode_output(&o.stderr),
+        stdout_truncated: o.stdout_truncated,
+        stderr_truncated: o.stderr_truncated,
+        duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
+        trap: o.trap.clone(),
+        limits,
+        fuel_consumed: o.fuel_consumed,
+    };
+    serde_json::to_vec(&doc).map_err(|e| ApiError::Internal(format!("cannot encode result: {e}")))
+}

@@ -1,0 +1,237 @@
+//! Encrypted sessions: the in-memory table of session keys.
+//!
+//! A session is created by `create_keypair`: the host draws a fresh P-256 key pair, derives
+//! the session key with the client's public key, and **drops the private key at once**; only
+//! the derived symmetric key is kept, in memory, zeroized when the session ends. Sessions
+//! expire after a TTL and the table is bounded: a full table refuses new sessions (503) rather
+//! than grow.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hypervisor_protocol::{ClientSecret, EncodedPublicKey, SessionKey};
+use uuid::Uuid;
+
+/// Why a session could not be created or found.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// No session with this id (or, without an id, none for this public key).
+    #[error("no session {0}: create one with /encrypt/create_keypair")]
+    NotFound(String),
+    /// The session existed but its TTL has passed.
+    #[error("session {0} has expired: create a new one")]
+    Expired(Uuid),
+    /// The session belongs to another public key.
+    #[error("session {0} was created for a different public key")]
+    KeyMismatch(Uuid),
+    /// The table holds the maximum number of live sessions.
+    #[error("the host holds its maximum of {0} live sessions; retry later")]
+    Full(usize),
+    /// The OS random number generator failed.
+    #[error("random number generation failed")]
+    Random,
+}
+
+/// One live session.
+pub struct Session {
+    /// The session id (UUID v7).
+    pub id: Uuid,
+    /// The client's public key.
+    pub client_key: EncodedPublicKey,
+    /// The host's session public key.
+    pub server_key: EncodedPublicKey,
+    /// The derived symmetric key (zeroized on drop).
+    pub key: SessionKey,
+    expires: Instant,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    by_id: HashMap<Uuid, Arc<Session>>,
+    /// The newest session of each client key, for requests that name no session.
+    newest_by_key: HashMap<EncodedPublicKey, Uuid>,
+}
+
+/// The session table. Cheap to share (`Arc`).
+pub struct SessionTable {
+    table: Mutex<Table>,
+    ttl: Duration,
+    max: usize,
+}
+
+impl SessionTable {
+    /// An empty table.
+    pub fn new(ttl: Duration, max: usize) -> Self {
+        Self {
+            table: Mutex::new(Table::default()),
+            ttl,
+            max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic while holding this lock cannot leave the maps inconsistent in a way that
+        // matters (each operation is a few inserts/removes), so recover from poisoning.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Creates a session for `client_key`.
+    ///
+    /// # Errors
+    /// [`SessionError::Full`] or [`SessionError::Random`].
+    pub fn create(&self, client_key: EncodedPublicKey) -> Result<Arc<Session>, SessionError> {
+        let server_secret = ClientSecret::generate().map_err(|_| SessionError::Random)?;
+        let id = Uuid::now_v7();
+        let key = SessionKey::for_server(&server_secret, &client_key, &id);
+        let session = Arc::new(Session {
+            id,
+            client_key,
+            server_key: server_secret.public_key(),
+            key,
+            expires: Instant::now() + self.ttl,
+        });
+        drop(server_secret); // the private half is never needed again
+
+        let mut t = self.lock();
+        if t.by_id.len() >= self.max {
+            Self::purge_expired(&mut t, Instant::now());
+            if t.by_id.len() >= self.max {
+                return Err(SessionError::Full(self.max));
+            }
+        }
+        t.by_id.insert(id, session.clone());
+        t.newest_by_key.insert(client_key, id);
+        Ok(session)
+    }
+
+    /// Finds the session for a request: by id when given (and then it must belong to
+    /// `client_key`), otherwise the newest live session of `client_key`.
+    ///
+    /// # Errors
+    /// [`SessionError::NotFound`], [`SessionError::Expired`] or [`SessionError::KeyMismatch`].
+    pub fn lookup(
+        &self,
+        id: Option<Uuid>,
+        client_key: &EncodedPublicKey,
+    ) -> Result<Arc<Session>, SessionError> {
+        let now = Instant::now();
+        let mut t = self.lock();
+        let id = match id {
+            Some(id) => id,
+            None => *t.newest_by_key.get(client_key).ok_or_else(|| {
+                SessionError::NotFound(format!("for public key {}…", &client_key.to_hex()[..18]))
+            })?,
+        };
+        let session = t
+            .by_id
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
+        if session.expires <= now {
+            Self::remove(&mut t, &session);
+            return Err(SessionError::Expired(id));
+        }
+        if session.client_key != *client_key {
+            return Err(SessionError::KeyMismatch(id));
+        }
+        Ok(session)
+    }
+
+    /// Number of live (not yet purged) sessions.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every expired session (their keys are zeroized once the last request using them
+    /// finishes). Returns how many were dropped.
+    pub fn sweep(&self) -> usize {
+        let mut t = self.lock();
+        Self::purge_expired(&mut t, Instant::now())
+    }
+
+    fn purge_expired(t: &mut Table, now: Instant) -> usize {
+        let expired: Vec<Arc<Session>> = t
+            .by_id
+            .values()
+            .filter(|s| s.expires <= now)
+            .cloned()
+            .collect();
+        for s in &expired {
+            Self::remove(t, s);
+        }
+        expired.len()
+    }
+
+    fn remove(t: &mut Table, s: &Session) {
+        t.by_id.remove(&s.id);
+        if t.newest_by_key.get(&s.client_key) == Some(&s.id) {
+            t.newest_by_key.remove(&s.client_key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> EncodedPublicKey {
+        ClientSecret::generate().unwrap().public_key()
+    }
+
+    #[test]
+    fn lookup_by_id_and_by_key() {
+        let table = SessionTable::new(Duration::from_secs(60), 10);
+        let k = client();
+        let s1 = table.create(k).unwrap();
+        let s2 = table.create(k).unwrap();
+        assert_eq!(table.lookup(Some(s1.id), &k).unwrap().id, s1.id);
+        assert_eq!(
+            table.lookup(None, &k).unwrap().id,
+            s2.id,
+            "newest session wins"
+        );
+        assert_eq!(
+            table.lookup(Some(s1.id), &client()).unwrap_err(),
+            SessionError::KeyMismatch(s1.id)
+        );
+        assert!(matches!(
+            table.lookup(Some(Uuid::now_v7()), &k),
+            Err(SessionError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn full_table_refuses_and_expired_sessions_free_room() {
+        let table = SessionTable::new(Duration::from_millis(30), 2);
+        let k = client();
+        table.create(k).unwrap();
+        let s = table.create(k).unwrap();
+        assert_eq!(table.create(k).unwrap_err(), SessionError::Full(2));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(
+            table.lookup(Some(s.id), &k).unwrap_err(),
+            SessionError::Expired(s.id)
+        );
+        table.create(k).unwrap();
+        assert!(table.len() <= 2);
+    }
+}

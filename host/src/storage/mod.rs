@@ -1,0 +1,104 @@
+//! Persistent storage in the data directory: the host's at-rest key and sealed artifacts.
+//!
+//! Layout:
+//! ```text
+//! <data_dir>/keys/at-rest.key     32 random bytes, mode 0600, created on first start
+//! <cache_dir>/<name>.cwasm.sealed compiled components, sealed (see crypto::at_rest)
+//! ```
+//! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
+//! new one, never a torn one.
+
+pub mod artifacts;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::crypto::at_rest::SealingKey;
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An I/O operation on a path failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The key file exists but is not 32 bytes.
+    #[error("key file {0} is corrupt (expected 32 bytes)")]
+    CorruptKey(PathBuf),
+    /// Randomness failed while creating a key.
+    #[error("cannot generate the at-rest key")]
+    KeyGeneration,
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |source| StorageError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Loads the at-rest key from `<data_dir>/keys/at-rest.key`, creating it on first use.
+///
+/// # Errors
+/// [`StorageError`] when the directory or file cannot be created or read.
+pub fn load_or_create_key(data_dir: &Path) -> Result<SealingKey, StorageError> {
+    let dir = data_dir.join("keys");
+    std::fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+    let path = dir.join("at-rest.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            let arr: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StorageError::CorruptKey(path.clone()))?;
+            Ok(SealingKey::from_bytes(Zeroizing::new(arr)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SealingKey::generate().map_err(|_| StorageError::KeyGeneration)?;
+            write_atomic(&path, key.bytes(), true)?;
+            Ok(key)
+        }
+        Err(e) => Err(io("read", &path)(e)),
+    }
+}
+
+/// Writes `data` to `path` atomically: temporary file in the same directory, fsync, rename.
+/// `private` makes the file readable by the owner only.
+///
+/// # Errors
+/// [`StorageError::Io`].
+pub fn write_atomic(path: &Path, data: &[u8], private: bool) -> Result<(), StorageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|_| StorageError::KeyGeneration)?;
+    let tmp = dir.join(format!(".tmp-{}", hex::encode(suffix)));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let result = (|| {
+        let mut f = options.open(&tmp).map_err(io("create", &tmp))?;
+        f.write_all(data).map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("fsync", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io("rename into place", path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,163 @@
+//! Envelopes: one encrypted field.
+//!
+//! ```text
+//! envelope = nonce (12 random bytes) || AES-256-GCM-SIV ciphertext || tag (16)
+//! aad      = "wasm-hypervisor/v1/aad" || session_id (16) || role (1) || index (u32 big-endian)
+//! ```
+//!
+//! The associated data binds every ciphertext to its session and to its place in the request
+//! (the program, argument *i*, stdin, the result), so a ciphertext moved to another field or
+//! another session fails to decrypt.
+
+use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use uuid::Uuid;
+
+use crate::{ProtocolError, SessionKey, labels};
+
+/// Nonce length in bytes (96 bits).
+pub const NONCE_LEN: usize = 12;
+/// Authentication tag length in bytes.
+pub const TAG_LEN: usize = 16;
+
+/// The role of an encrypted field, bound into its associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The program: a WebAssembly component or a script (client → host). Index 0.
+    Program,
+    /// Argument number `i` (client → host).
+    Argument(u32),
+    /// Standard input (client → host). Index 0.
+    Stdin,
+    /// The execution result (host → client). Index 0.
+    Result,
+    /// An event for a handler agent (client → host). Index 0.
+    Event,
+}
+
+impl Role {
+    /// The role byte.
+    pub fn code(self) -> u8 {
+        match self {
+            Role::Program => 0x01,
+            Role::Argument(_) => 0x02,
+            Role::Stdin => 0x03,
+            Role::Result => 0x04,
+            Role::Event => 0x05,
+        }
+    }
+
+    /// The index (argument position; 0 for the other roles).
+    pub fn index(self) -> u32 {
+        match self {
+            Role::Argument(i) => i,
+            _ => 0,
+        }
+    }
+
+    /// A name for messages.
+    pub fn name(self) -> String {
+        match self {
+            Role::Program => "program".into(),
+            Role::Argument(i) => format!("argument {i}"),
+            Role::Stdin => "stdin".into(),
+            Role::Result => "result".into(),
+            Role::Event => "event".into(),
+        }
+    }
+}
+
+/// The associated data for a field (43 bytes).
+pub fn associated_data(session_id: &Uuid, role: Role) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(labels::AAD.len() + 16 + 1 + 4);
+    aad.extend_from_slice(labels::AAD);
+    aad.extend_from_slice(session_id.as_bytes());
+    aad.push(role.code());
+    aad.extend_from_slice(&role.index().to_be_bytes());
+    aad
+}
+
+/// Encrypts and decrypts the fields of one session.
+pub struct Envelope<'k> {
+    cipher: Aes256GcmSiv,
+    session_id: Uuid,
+    _key: std::marker::PhantomData<&'k SessionKey>,
+}
+
+impl<'k> Envelope<'k> {
+    /// Binds a session key to its session id.
+    pub fn new(key: &'k SessionKey, session_id: Uuid) -> Self {
+        // The cipher keeps the expanded key schedule; aes zeroizes it on drop only with its
+        // `zeroize` feature, which aes-gcm-siv enables.
+        let cipher = Aes256GcmSiv::new(key.bytes().into());
+        Self {
+            cipher,
+            session_id,
+            _key: std::marker::PhantomData,
+        }
+    }
+
+    /// Seals `plaintext` for `role` under a fresh random nonce.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Random`] or [`ProtocolError::Encrypt`].
+    pub fn seal(&self, role: Role, plaintext: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        crate::fill_random(&mut nonce)?;
+        self.seal_with_nonce(role, &nonce, plaintext)
+    }
+
+    /// Seals with a caller-chosen nonce. Only for test vectors: a nonce must never repeat
+    /// under one key (AES-GCM-SIV then leaks only equality of identical messages, but still).
+    ///
+    /// # Errors
+    /// [`ProtocolError::Encrypt`].
+    pub fn seal_with_nonce(
+        &self,
+        role: Role,
+        nonce: &[u8; NONCE_LEN],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ProtocolError> {
+        let aad = associated_data(&self.session_id, role);
+        let ct = self
+            .cipher
+            .encrypt(
+                &Nonce::from(*nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| ProtocolError::Encrypt)?;
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens an envelope sealed for `role`.
+    ///
+    /// # Errors
+    /// [`ProtocolError::EnvelopeTooShort`] or [`ProtocolError::Decrypt`].
+    pub fn open(&self, role: Role, envelope: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+        if envelope.len() < NONCE_LEN + TAG_LEN {
+            return Err(ProtocolError::EnvelopeTooShort {
+                role: role.name(),
+                len: envelope.len(),
+                min: NONCE_LEN + TAG_LEN,
+            });
+        }
+        let (nonce, ct) = envelope.split_at(NONCE_LEN);
+        let mut n = [0u8; NONCE_LEN];
+        n.copy_from_slice(nonce);
+        let aad = associated_data(&self.session_id, role);
+        self.cipher
+            .decrypt(&Nonce::from(n), Payload { msg: ct, aad: &aad })
+            .map_err(|_| ProtocolError::Decrypt { role: role.name() })
+    }
+}
+
+/// The nonce of an envelope (its first 12 bytes), if it is long enough.
+pub fn nonce_of(envelope: &[u8]) -> Option<&[u8]> {
+    envelope.get(..NONCE_LEN)
+}
