@@ -115,7 +115,9 @@ pub struct ExecutionResult {
     pub version: u32,
     /// How the execution ended.
     pub status: ExitStatus,
-    /// Exit code (0 = success) when `status` is `exited`; absent otherwise.
+    /// Exit code when `status` is `exited`, absent otherwise. WASI 0.2 commands report only
+    /// success (0) or failure (1); a host-side `exit(n)` through unstable interfaces may give
+    /// other values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     /// Captured standard output, standard base64.

@@ -17,6 +17,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "--fail") {
         eprintln!("failing on request");
+        // WASI 0.2 reports only success/failure: the host sees exit code 1.
         std::process::exit(3);
     }
 }

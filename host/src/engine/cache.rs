@@ -133,8 +133,14 @@ impl ComponentCache {
                     Err(e) => tracing::warn!(error = %e, "cannot read the component cache"),
                 }
             }
+            let started = std::time::Instant::now();
             let component = Component::new(&engine, bytes.as_slice())
                 .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
+            tracing::info!(
+                size = bytes.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "component compiled"
+            );
             imports::check(&component, &engine)?;
             if let Some(disk) = &disk {
                 match component.serialize() {
@@ -151,6 +157,7 @@ impl ComponentCache {
         .await
         .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
         if from_disk {
+            tracing::info!("component loaded from disk cache");
             // Artifacts on disk passed the import check when they were compiled, but check
             // again: the allow-list may have changed since.
             imports::check(&component, engine_of(&component))?;

@@ -1,0 +1,138 @@
+//! The HTTP surface: routes, error bodies, body limits, malformed input.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use hypervisor_protocol::ClientSecret;
+use serde_json::json;
+
+use crate::harness::{TestServer, code};
+
+#[test]
+fn ping_answers_pong() {
+    let server = TestServer::start();
+    assert_eq!(server.client().ping().unwrap(), "pong");
+}
+
+#[test]
+fn create_keypair_returns_a_session_and_rejects_bad_keys() {
+    let server = TestServer::start();
+    let client = server.client();
+    let key = ClientSecret::generate().unwrap();
+    let (status, body) = client
+        .post_json(
+            "/encrypt/create_keypair",
+            &json!({"pubkey": key.public_key().to_hex()}),
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session_pubkey"].as_str().unwrap().len(), 130);
+    let id = uuid::Uuid::parse_str(body["session_id"].as_str().unwrap()).unwrap();
+    assert_eq!(id.get_version_num(), 7, "session ids are UUID v7");
+
+    // Compressed keys are accepted too.
+    let compressed = {
+        let k = key.public_key();
+        let b = k.as_bytes();
+        let mut c = vec![if b[64] & 1 == 1 { 3 } else { 2 }];
+        c.extend_from_slice(&b[1..33]);
+        hex::encode(c)
+    };
+    let (status, _) = client
+        .post_json("/encrypt/create_keypair", &json!({"pubkey": compressed}))
+        .unwrap();
+    assert_eq!(status, 200);
+
+    for (pubkey, expected) in [
+        ("not hex", "malformed_hex"),
+        ("04abcd", "invalid_public_key"),
+        // 65 bytes, right prefix, not on the curve
+        (&*format!("04{}", "11".repeat(64)), "invalid_public_key"),
+    ] {
+        let (status, body) = client
+            .post_json("/encrypt/create_keypair", &json!({"pubkey": pubkey}))
+            .unwrap();
+        assert_eq!((status, code(&body)), (400, expected), "{body}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let (status, body) = client
+        .post_json("/encrypt/create_keypair", &json!({"pubky": "04"}))
+        .unwrap();
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("pubky"));
+}
+
+/// Sends raw bytes and returns (status, body).
+fn raw(server: &TestServer, request: &[u8]) -> (u16, String) {
+    let addr = server.url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn malformed_json_unknown_routes_and_wrong_methods_get_json_errors() {
+    let server = TestServer::start();
+    let (status, body) = raw(&server, b"POST /test/execute/wasm HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nconnection: close\r\n\r\n{oops");
+    assert_eq!(status, 400);
+    assert!(body.contains("\"malformed_json\""), "{body}");
+    let (status, body) = raw(
+        &server,
+        b"GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 404);
+    assert!(body.contains("\"not_found\""), "{body}");
+    let (status, body) = raw(
+        &server,
+        b"GET /test/execute/wasm HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 405);
+    assert!(body.contains("\"method_not_allowed\""), "{body}");
+}
+
+#[test]
+fn oversized_bodies_get_413_declared_or_streamed() {
+    let server = TestServer::start_with("[http]\nmax_body_bytes = 4096\n");
+    let big = format!("{{\"pubkey\": \"{}\"}}", "a".repeat(10_000));
+    let (status, body) = server
+        .client()
+        .post_json(
+            "/encrypt/create_keypair",
+            &serde_json::from_str::<serde_json::Value>(&big).unwrap(),
+        )
+        .unwrap();
+    assert_eq!((status, code(&body)), (413, "body_too_large"), "{body}");
+
+    // No Content-Length: a chunked body is cut off at the limit as it streams in.
+    let chunk = "a".repeat(10_000);
+    let req = format!(
+        "POST /encrypt/create_keypair HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let (status, body) = raw(&server, req.as_bytes());
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body_too_large"));
+}
+
+#[test]
+fn a_body_that_never_finishes_gets_408_not_a_hang() {
+    let server = TestServer::start_with("[http]\nbody_timeout_ms = 500\n");
+    let (status, body) = raw(
+        &server,
+        b"POST /encrypt/create_keypair HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{\"pubkey\":",
+    );
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("body_timeout"));
+    assert_eq!(server.client().ping().unwrap(), "pong");
+}

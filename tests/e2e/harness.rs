@@ -1,0 +1,185 @@
+//! Starting and stopping a real server, and small helpers shared by the tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hypervisor_client::{Client, ExecuteInput, Execution, Session};
+use hypervisor_protocol::ClientSecret;
+
+/// A running `hypervisor serve` with its own data directory. Killed on drop.
+pub struct TestServer {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    log: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Configuration used by every test server unless a test adds more: a small instance pool so
+/// that many servers can run side by side, and short default limits.
+const BASE_CONFIG: &str = r#"
+listen = "127.0.0.1:0"
+[engine]
+max_concurrent_executions = 128
+[limits]
+default_time_ms = 20000
+"#;
+
+impl TestServer {
+    /// A server with the base configuration.
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// A server with extra TOML appended to the base configuration (later keys win only in
+    /// tables that the base does not set; pass whole tables).
+    pub fn start_with(extra_toml: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Self::start_in(&data, extra_toml);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data directory (for restart tests).
+    pub fn start_in(data_dir: &Path, extra_toml: &str) -> Self {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let config = data_dir.with_extension("toml");
+        let base = merge_toml(BASE_CONFIG, extra_toml);
+        std::fs::write(
+            &config,
+            format!("data_dir = {:?}\n{base}", data_dir.display().to_string()),
+        )
+        .expect("write config");
+        let log = data_dir.with_extension("log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hypervisor"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("HYPERVISOR_HOST")
+            .env_remove("HYPERVISOR_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn hypervisor");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("hypervisor listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        Self {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            log,
+            _tmp: None,
+        }
+    }
+
+    /// A client for this server.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server (SIGKILL) and waits for it.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Appends `extra` tables to `base`, replacing base tables of the same name.
+fn merge_toml(base: &str, extra: &str) -> String {
+    let mut out = String::new();
+    let extra_tables: Vec<&str> = extra
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+        .collect();
+    let mut skipping = false;
+    for line in base.lines() {
+        if let Some(t) = line
+            .trim()
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            skipping = extra_tables.contains(&t);
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(extra);
+    out
+}
+
+/// A guest component built by `scripts/build-wasm.sh`.
+pub fn wasm(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Build the guests first: scripts/build-wasm.sh (scripts/test.sh does it)",
+            path.display()
+        )
+    })
+}
+
+/// A fresh client key and a session on `server`.
+pub fn session(server: &TestServer) -> (Client, ClientSecret, Session) {
+    let client = server.client();
+    let key = ClientSecret::generate().expect("key");
+    let session = client.create_session(&key).expect("session");
+    (client, key, session)
+}
+
+/// Runs `guest` with `args` in a new session and returns the checked execution.
+pub fn run(server: &TestServer, guest: &str, args: &[&str]) -> Execution {
+    let (client, _key, session) = session(server);
+    let program = wasm(guest);
+    client
+        .execute(&session, &ExecuteInput::new(&program).args(args))
+        .expect("execute")
+}
+
+/// Error code of an error body.
+pub fn code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no code>")
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `hypervisor` binary on an ephemeral loopback port, real
+//! components from `guests/` (built by `scripts/build-wasm.sh`), real crypto through the
+//! client library.
+
+mod harness;
+
+mod api;
+mod cache;
+mod execute;
+mod sandbox;
