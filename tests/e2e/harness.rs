@@ -13,7 +13,6 @@ use hypervisor_protocol::ClientSecret;
 pub struct TestServer {
     child: Child,
     pub url: String,
-    pub data_dir: PathBuf,
     log: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
