@@ -88,7 +88,6 @@ impl TestServer {
         Self {
             child,
             url,
-            data_dir: data_dir.to_owned(),
             log,
             _tmp: None,
         }
