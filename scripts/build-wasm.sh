@@ -17,7 +17,7 @@ mkdir -p "$out"
 
 echo "build-wasm: guests" >&2
 cargo build --manifest-path guests/Cargo.toml --target wasm32-wasip2 --release \
-  --target-dir "$root/target/guests" --quiet
+  --target-dir "$root/target/guests" --locked --quiet
 for manifest in guests/*/Cargo.toml; do
   name="$(basename "$(dirname "$manifest")")"
   cp "$root/target/guests/wasm32-wasip2/release/$name.wasm" "$out/$name.wasm"

@@ -319,6 +319,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid_and_equals_the_defaults() {
+        let c = Config::from_toml(include_str!("../../hypervisor.example.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.to_toml(), Config::default().to_toml());
+    }
+
+    #[test]
     fn rendered_config_parses_back() {
         let c = Config::default();
         let back = Config::from_toml(&c.to_toml()).unwrap();

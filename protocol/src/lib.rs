@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod session;
+pub mod vectors;
 pub mod wire;
 
 pub use commitment::{InputDigests, result_commitment};

@@ -264,3 +264,24 @@ fn one_hundred_concurrent_executions_all_succeed() {
         h.join().expect("an execution failed");
     }
 }
+
+#[test]
+fn a_real_program_with_a_dependency_filters_stdin() {
+    let server = TestServer::start();
+    let (client, _key, session) = session(&server);
+    let program = wasm("grep");
+    let input = "alpha\nbeta\ngamma\nδelta\n";
+    let run = client
+        .execute(
+            &session,
+            &ExecuteInput::new(&program)
+                .args([r"^(a|\p{Greek})"])
+                .stdin(input.as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(run.stdout().unwrap()).unwrap(),
+        "alpha\nδelta\n"
+    );
+    assert_eq!(run.stderr().unwrap(), b"2 matching lines\n");
+}

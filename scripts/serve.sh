@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine and runs the server with embedded defaults
+# (http://127.0.0.1:3000, data in ./data). Extra arguments go to `hypervisor serve`,
+# e.g. scripts/serve.sh --listen 0.0.0.0:8080
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+./scripts/build-wasm.sh
+echo "serve: building the host and the client (release; the first build takes several minutes)" >&2
+cargo build --release --locked -p hypervisor -p hypervisor-client
+exec target/release/hypervisor serve "$@"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine and runs every test:
+#   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh);
+#   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
+#      suite in tests/e2e (the real binary on loopback, real components, real crypto);
+#   3. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+./scripts/build-wasm.sh
+cargo test --workspace --locked
+
+# Independent protocol check (pyca/cryptography), in a private virtual environment.
+venv="$root/target/py"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import cryptography" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "cryptography>=44"
+fi
+"$venv/bin/python" tests/vectors/check_vectors.py

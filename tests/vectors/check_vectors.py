@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Independent check of docs/test-vectors.json, written from docs/PROTOCOL.md alone.
+
+Uses pyca/cryptography only (no code shared with the Rust implementation): P-256 ECDH,
+HKDF-SHA256, AES-256-GCM-SIV, SHA-256. Exits non-zero on the first mismatch and prints
+'N passed, 0 failed' on success.
+"""
+import hashlib
+import json
+import struct
+import sys
+import uuid
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+HKDF_SALT = b"wasm-hypervisor/v1/hkdf-salt"
+HKDF_INFO = b"wasm-hypervisor/v1/aes-256-gcm-siv"
+AAD = b"wasm-hypervisor/v1/aad"
+COMMITMENT = b"wasm-hypervisor/v1/result-commitment"
+ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5}
+
+checks = 0
+
+
+def check(name, got, want):
+    global checks
+    if got != want:
+        print(f"MISMATCH {name}:\n  got  {got}\n  want {want}")
+        sys.exit(1)
+    checks += 1
+
+
+def private(hex_scalar):
+    return ec.derive_private_key(int(hex_scalar, 16), ec.SECP256R1())
+
+
+def public_uncompressed(key):
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def main():
+    path = Path(__file__).resolve().parents[2] / "docs" / "test-vectors.json"
+    v = json.loads(path.read_text())
+    client = private(v["client_secret"])
+    server = private(v["server_secret"])
+    client_pub = public_uncompressed(client)
+    server_pub = public_uncompressed(server)
+    check("client_public", client_pub.hex(), v["client_public"])
+    check("server_public", server_pub.hex(), v["server_public"])
+
+    sid = uuid.UUID(v["session_id"]).bytes  # RFC 9562 byte order
+    check("session_id_bytes", sid.hex(), v["session_id_bytes"])
+
+    shared = client.exchange(ec.ECDH(), server.public_key())
+    check("ecdh_shared_x (client side)", shared.hex(), v["ecdh_shared_x"])
+    check("ecdh_shared_x (server side)", server.exchange(ec.ECDH(), client.public_key()).hex(), v["ecdh_shared_x"])
+
+    salt = HKDF_SALT + sid
+    info = HKDF_INFO + client_pub + server_pub
+    check("hkdf_salt", salt.hex(), v["hkdf_salt"])
+    check("hkdf_info", info.hex(), v["hkdf_info"])
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(shared)
+    check("session_key", key.hex(), v["session_key"])
+
+    aead = AESGCMSIV(key)
+    for e in v["envelopes"]:
+        role = e["role"].split(" ")[0]
+        aad = AAD + sid + bytes([ROLES[role]]) + struct.pack(">I", e["index"])
+        check(f"aad {e['role']}", aad.hex(), e["aad"])
+        nonce = bytes.fromhex(e["nonce"])
+        sealed = nonce + aead.encrypt(nonce, bytes.fromhex(e["plaintext"]), aad)
+        check(f"envelope {e['role']}", sealed.hex(), e["envelope"])
+        opened = aead.decrypt(sealed[:12], sealed[12:], aad)
+        check(f"open {e['role']}", opened.hex(), e["plaintext"])
+
+    c = v["commitment"]
+    plain = {e["role"]: bytes.fromhex(e["plaintext"]) for e in v["envelopes"]}
+    program = plain["program"]
+    args = [plain["argument 0"], plain["argument 1"]]
+    stdin = plain["stdin"]
+    result = bytes.fromhex(c["result_plaintext"])
+    check("result plaintext = result envelope", result, plain["result"])
+    check("program_sha256", hashlib.sha256(program).hexdigest(), c["program_sha256"])
+    check("argument_sha256", [hashlib.sha256(a).hexdigest() for a in args], c["argument_sha256"])
+    check("stdin_sha256", hashlib.sha256(stdin).hexdigest(), c["stdin_sha256"])
+    pre = COMMITMENT + sid + hashlib.sha256(program).digest() + struct.pack(">I", len(args))
+    for a in args:
+        pre += hashlib.sha256(a).digest()
+    pre += hashlib.sha256(stdin).digest() + struct.pack(">Q", len(result)) + result
+    check("result_commitment", hashlib.sha256(pre).hexdigest(), c["result_commitment"])
+    print(f"protocol vectors (python): {checks} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
