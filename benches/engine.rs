@@ -49,7 +49,10 @@ impl Stats {
 }
 
 fn config(dir: &std::path::Path, pooling: bool, disk: bool) -> Config {
-    let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
+    let mut c = Config {
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    };
     c.engine.pooling_allocator = pooling;
     c.engine.disk_cache = disk;
     c

@@ -13,6 +13,9 @@
 //! `server` is the composition root that builds all of it from a [`config::Config`].
 
 #![warn(missing_docs)]
+// The one `unsafe` block (deserializing our own sealed compiled artifacts, engine/cache.rs)
+// carries an explicit `allow` and its written reason.
+#![deny(unsafe_code)]
 
 pub mod attestation;
 pub mod config;

@@ -87,8 +87,8 @@ pub struct Envelope<'k> {
 impl<'k> Envelope<'k> {
     /// Binds a session key to its session id.
     pub fn new(key: &'k SessionKey, session_id: Uuid) -> Self {
-        // The cipher keeps the expanded key schedule; aes zeroizes it on drop only with its
-        // `zeroize` feature, which aes-gcm-siv enables.
+        // The cipher keeps the expanded key schedule; it is wiped on drop because the
+        // workspace enables the `zeroize` features of `aes` and `aes-gcm-siv`.
         let cipher = Aes256GcmSiv::new(key.bytes().into());
         Self {
             cipher,

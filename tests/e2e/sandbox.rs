@@ -198,3 +198,27 @@ fn the_host_crypto_import_works_and_attestation_says_not_configured() {
             .contains("InvalidPublicKey")
     );
 }
+
+#[test]
+fn with_fuel_metering_a_spinning_guest_runs_out_of_fuel() {
+    let server = TestServer::start_with("[engine]\nmax_concurrent_executions = 64\nfuel = true\n");
+    let (client, _key, session) = session(&server);
+    let spin = wasm("endless-loop");
+    let limits = Limits {
+        fuel: Some(5_000_000),
+        ..Limits::default()
+    };
+    let run = client
+        .execute(&session, &ExecuteInput::new(&spin).limits(limits))
+        .unwrap();
+    assert_eq!(run.result.status, ExitStatus::FuelExhausted);
+    assert_eq!(run.stopped.as_ref().unwrap().code, "fuel_exhausted");
+    assert_eq!(run.result.limits.fuel, Some(5_000_000));
+
+    let hello = wasm("hello");
+    let ok = client
+        .execute(&session, &ExecuteInput::new(&hello))
+        .unwrap();
+    let used = ok.result.fuel_consumed.expect("metered");
+    assert!(used > 0 && used < ok.result.limits.fuel.unwrap(), "{used}");
+}

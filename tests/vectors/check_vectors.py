@@ -94,7 +94,7 @@ def main():
         pre += hashlib.sha256(a).digest()
     pre += hashlib.sha256(stdin).digest() + struct.pack(">Q", len(result)) + result
     check("result_commitment", hashlib.sha256(pre).hexdigest(), c["result_commitment"])
-    print(f"protocol vectors (python): {checks} passed, 0 failed")
+    print(f"vectors: {checks} passed, 0 failed")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ type Slot = Arc<OnceCell<Arc<Prepared>>>;
 pub(super) struct ComponentCache {
     memory: Mutex<LruCache<[u8; 32], Slot>>,
     disk: Option<ArtifactStore>,
+    /// Bounds concurrent compilations (each already uses every core through Cranelift's
+    /// parallel compilation), so a burst of distinct components queues instead of piling up
+    /// blocking threads and memory.
+    compile_slots: tokio::sync::Semaphore,
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
     compiles: AtomicU64,
@@ -48,6 +52,9 @@ impl ComponentCache {
         Self {
             memory: Mutex::new(LruCache::new(cap)),
             disk,
+            compile_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
             memory_hits: AtomicU64::new(0),
             disk_hits: AtomicU64::new(0),
             compiles: AtomicU64::new(0),
@@ -109,6 +116,11 @@ impl ComponentCache {
         hash: [u8; 32],
         bytes: Arc<Vec<u8>>,
     ) -> Result<Component, EngineError> {
+        let _slot = self
+            .compile_slots
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Internal("compile queue closed".into()))?;
         let engine = engine.clone();
         let disk = self.disk.clone();
         let (component, from_disk) = tokio::task::spawn_blocking(move || {
@@ -121,7 +133,9 @@ impl ComponentCache {
                         // returns them after authentication succeeded, so they are exactly what
                         // this host wrote. wasmtime itself also rejects artifacts from another
                         // version or configuration, in which case we recompile below.
-                        match unsafe { Component::deserialize(&engine, &artifact) } {
+                        #[allow(unsafe_code)]
+                        let loaded = unsafe { Component::deserialize(&engine, &artifact) };
+                        match loaded {
                             Ok(c) => return Ok((c, true)),
                             Err(e) => {
                                 tracing::info!(error = %e, "cached artifact unusable; recompiling");

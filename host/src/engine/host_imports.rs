@@ -12,8 +12,8 @@ wasmtime::component::bindgen!({
     world: "hypervisor:host/host-imports",
 });
 
-use hypervisor::host::attestation as wit_att;
-use hypervisor::host::crypto as wit_crypto;
+use self::hypervisor::host::attestation as wit_att;
+use self::hypervisor::host::crypto as wit_crypto;
 
 /// Adds both interfaces to `linker`.
 ///
