@@ -1,23 +1,28 @@
-//! Engine and pipeline benchmarks (`cargo bench -p hypervisor --bench engine`).
+//! Engine and pipeline benchmarks:
+//! `cargo bench -p hypervisor --features simulated-attestation --bench engine`.
 //!
 //! Prints percentiles rather than means, because the targets are percentiles:
 //! - server-side execute of a cached `hello` (decrypt, run in a fresh instance, seal): p50;
+//! - the same on the verifiable route (plus a signed, recorded receipt), and the throughput
+//!   ratio verifiable / plain with concurrent callers;
 //! - a fresh store + instantiate + run of `hello` alone, with the pooling allocator and
 //!   without it (the per-execution instantiation cost);
 //! - first compile of a ~1 MB component (`grep`, regex inside), cold engine, no caches;
 //! - loading that component from the sealed disk cache instead.
 //!
-//! Needs the guests: `scripts/build-wasm.sh`.
+//! Needs the guests: `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hypervisor::config::Config;
+use hypervisor::attestation::{Attestor, NoAttestation};
+use hypervisor::config::{Config, ProviderChoice};
 use hypervisor::engine::{CommandInput, Engine, RunLimits};
+use hypervisor::pipeline::{Pipeline, RouteKind};
 use hypervisor::server::Host;
 use hypervisor_client::{ExecuteInput, Session};
-use hypervisor_protocol::wire::CreateKeypairRequest;
+use hypervisor_protocol::wire::{CreateKeypairRequest, CreateKeypairResponse, ExecuteRequest};
 use hypervisor_protocol::{ClientSecret, sha256};
 
 fn wasm(name: &str) -> Vec<u8> {
@@ -35,10 +40,11 @@ impl Stats {
         v.sort();
         v[((v.len() - 1) as f64 * p).round() as usize]
     }
+
     fn report(&self, name: &str) {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!(
-            "{name:<58} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs  min={:>9.1} µs",
+            "{name:<62} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs  min={:>9.1} µs",
             self.0.len(),
             us(self.pct(0.5)),
             us(self.pct(0.9)),
@@ -55,7 +61,57 @@ fn config(dir: &std::path::Path, pooling: bool, disk: bool) -> Config {
     };
     c.engine.pooling_allocator = pooling;
     c.engine.disk_cache = disk;
+    c.attestation.provider = ProviderChoice::Simulated;
     c
+}
+
+fn no_attestation() -> Arc<Attestor> {
+    Arc::new(Attestor::new(Arc::new(NoAttestation), [0; 32]))
+}
+
+/// Sequential latency of one route.
+async fn latency(pipeline: &Pipeline, req: &ExecuteRequest, route: RouteKind, n: usize) -> Stats {
+    for _ in 0..50 {
+        pipeline.execute_wasm(req.clone(), route).await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = req.clone();
+        let t = Instant::now();
+        pipeline.execute_wasm(r, route).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    Stats(samples)
+}
+
+/// Requests per second with `callers` concurrent callers for `duration`.
+async fn throughput(
+    pipeline: Arc<Pipeline>,
+    req: ExecuteRequest,
+    route: RouteKind,
+    callers: usize,
+    duration: Duration,
+) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let p = pipeline.clone();
+            let r = req.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    p.execute_wasm(r.clone(), route).await.unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -63,6 +119,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let _guard = rt.enter();
     let hello = wasm("hello");
     let grep = Arc::new(wasm("grep"));
     let iterations: usize = std::env::var("BENCH_ITERATIONS")
@@ -75,40 +132,55 @@ fn main() {
         grep.len()
     );
 
-    // Server-side execute of a cached hello, through the whole pipeline.
+    // Server-side execute of a cached hello, through the whole pipeline, plain and verifiable.
     let tmp = tempfile::tempdir().unwrap();
     let host = Host::build(config(tmp.path(), true, true)).unwrap();
     let pipeline = host.pipeline().clone();
     let secret = ClientSecret::generate().unwrap();
-    let resp = pipeline
-        .create_session(&CreateKeypairRequest {
-            pubkey: secret.public_key().to_hex(),
-        })
-        .unwrap();
-    let session = Session::from_response(&secret, &resp).unwrap();
-    let (req, _) = session
-        .encrypt_execution(&ExecuteInput::new(&hello).args(["bench"]))
-        .unwrap();
-    let mut samples = Vec::with_capacity(iterations);
+    let pubkey = CreateKeypairRequest {
+        pubkey: secret.public_key().to_hex(),
+    };
+    let plain_session =
+        Session::from_response(&secret, &pipeline.create_session(&pubkey).unwrap()).unwrap();
+    let v = pipeline.create_verifiable_session(&pubkey).unwrap();
+    let resp = CreateKeypairResponse {
+        session_pubkey: v.session_pubkey,
+        session_id: v.session_id,
+        expires_in_seconds: v.expires_in_seconds,
+    };
+    let verifiable_session = Session::from_response(&secret, &resp).unwrap();
+    let input = ExecuteInput::new(&hello).args(["bench"]);
+    let (req, _) = plain_session.encrypt_execution(&input).unwrap();
+    let (vreq, _) = verifiable_session.encrypt_execution(&input).unwrap();
     rt.block_on(async {
-        for _ in 0..50 {
-            pipeline.execute_wasm(req.clone()).await.unwrap();
-        }
-        for _ in 0..iterations {
-            let r = req.clone();
-            let t = Instant::now();
-            pipeline.execute_wasm(r).await.unwrap();
-            samples.push(t.elapsed());
-        }
+        latency(&pipeline, &req, RouteKind::TEST, iterations)
+            .await
+            .report("execute cached hello (pipeline: decrypt+run+seal)");
+        latency(&pipeline, &vreq, RouteKind::VERIFIABLE, iterations)
+            .await
+            .report("verifiable execute cached hello (+ signed, recorded receipt)");
+        let window = Duration::from_secs(5);
+        let plain = throughput(pipeline.clone(), req.clone(), RouteKind::TEST, 8, window).await;
+        let verifiable = throughput(
+            pipeline.clone(),
+            vreq.clone(),
+            RouteKind::VERIFIABLE,
+            8,
+            window,
+        )
+        .await;
+        println!(
+            "{:<62} plain={plain:>7.0} req/s  verifiable={verifiable:>7.0} req/s  ratio={:.2}",
+            "throughput, 8 concurrent callers, 5 s each",
+            verifiable / plain
+        );
     });
-    Stats(samples).report("execute cached hello (pipeline: decrypt+run+seal)");
 
     // Instantiation + run alone, pooling vs on-demand allocation.
     for pooling in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
         let c = config(tmp.path(), pooling, false);
-        let engine =
-            Engine::new(&c, None, Arc::new(hypervisor::attestation::NoAttestation)).unwrap();
+        let engine = Engine::new(&c, None, no_attestation()).unwrap();
         let prepared = rt
             .block_on(engine.prepare_command(sha256(&hello), Arc::new(hello.clone())))
             .unwrap();
@@ -144,12 +216,10 @@ fn main() {
     // First compile of a ~1 MB component: a cold engine each time, no caches.
     let hash = sha256(&grep);
     let mut compile = Vec::new();
-    let mut load = Vec::new();
     for _ in 0..5 {
         let tmp = tempfile::tempdir().unwrap();
         let c = config(tmp.path(), true, false);
-        let engine =
-            Engine::new(&c, None, Arc::new(hypervisor::attestation::NoAttestation)).unwrap();
+        let engine = Engine::new(&c, None, no_attestation()).unwrap();
         let t = Instant::now();
         rt.block_on(engine.prepare_command(hash, grep.clone()))
             .unwrap();
@@ -164,6 +234,7 @@ fn main() {
         rt.block_on(host.pipeline().engine().prepare_command(hash, grep.clone()))
             .unwrap();
     }
+    let mut load = Vec::new();
     for _ in 0..5 {
         let host = Host::build(config(tmp.path(), true, true)).unwrap();
         let t = Instant::now();

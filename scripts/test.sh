@@ -9,7 +9,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 ./scripts/build-wasm.sh
-cargo test --workspace --locked
+# The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
+# without TEE hardware); release builds from scripts/serve.sh do not contain it.
+cargo test --workspace --locked --features hypervisor/simulated-attestation
 
 # Independent protocol check (pyca/cryptography), in a private virtual environment.
 venv="$root/target/py"

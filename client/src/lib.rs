@@ -21,12 +21,14 @@
 #![warn(missing_docs)]
 
 pub mod keyfile;
+pub mod verify;
 
 use std::time::Duration;
 
 use hypervisor_protocol::wire::{
     CreateKeypairRequest, CreateKeypairResponse, EncryptedResult, ErrorDetail, ErrorResponse,
-    ExecuteRequest, ExecutionResult, Limits, decode_hex,
+    ExecuteRequest, ExecutionResult, Limits, Receipt, SessionQuote, VerifiableKeypairResponse,
+    VerifiableResult, decode_hex,
 };
 use hypervisor_protocol::{
     ClientSecret, EncodedPublicKey, Envelope, InputDigests, ProtocolError, Role, SessionKey,
@@ -59,6 +61,9 @@ pub enum ClientError {
     /// The server's answer is not what the protocol says.
     #[error("unexpected response: {0}")]
     BadResponse(String),
+    /// The attestation chain, the session statement or the receipt did not verify.
+    #[error("verification failed: {0}")]
+    Verify(#[from] verify::VerifyError),
 }
 
 /// An HTTP client for one server.
@@ -78,6 +83,8 @@ pub struct Session {
     pub server_public: EncodedPublicKey,
     /// Seconds the session lives.
     pub expires_in_seconds: u64,
+    /// For verifiable sessions: the quote and the key it verified to.
+    pub verified: Option<(SessionQuote, verify::VerifiedKey)>,
     key: SessionKey,
 }
 
@@ -97,6 +104,7 @@ impl Session {
             client_public: secret.public_key(),
             server_public,
             expires_in_seconds: resp.expires_in_seconds,
+            verified: None,
             key,
         })
     }
@@ -164,6 +172,60 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Checks an execution response: decrypts the result, checks the commitment, and on a
+    /// verifiable session verifies the receipt (signature by the session's verified key, this
+    /// session, this commitment, these inputs).
+    ///
+    /// # Errors
+    /// Server, protocol, commitment and [`ClientError::Verify`] errors.
+    pub fn check_response(
+        &self,
+        status: u16,
+        json: serde_json::Value,
+        digests: &InputDigests,
+    ) -> Result<Execution, ClientError> {
+        let (encrypted, receipt, stopped) = if status == 200 {
+            if self.verified.is_some() {
+                let r: VerifiableResult = serde_json::from_value(json)
+                    .map_err(|e| ClientError::BadResponse(format!("execute: {e}")))?;
+                (r.result, Some(r.result_quote), None)
+            } else {
+                let r: EncryptedResult = serde_json::from_value(json)
+                    .map_err(|e| ClientError::BadResponse(format!("execute: {e}")))?;
+                (r, None, None)
+            }
+        } else {
+            let err: ErrorResponse = serde_json::from_value(json.clone())
+                .map_err(|_| server_error(status, json.clone()))?;
+            match err.result {
+                Some(r) => (r, err.result_quote, Some(err.error)),
+                None => return Err(server_error(status, json)),
+            }
+        };
+        let (result, plaintext) = self.open_result(&encrypted, digests)?;
+        let mut commitment = [0u8; 32];
+        commitment.copy_from_slice(&decode_hex(
+            "result_commitment",
+            &encrypted.result_commitment,
+        )?);
+        if let Some((_, key)) = &self.verified {
+            let receipt = receipt.as_ref().ok_or_else(|| {
+                ClientError::BadResponse("verifiable result without a receipt".into())
+            })?;
+            verify::verify_receipt(receipt, key, &self.id, &commitment)?;
+            check_receipt_inputs(receipt, digests)?;
+        }
+        Ok(Execution {
+            result,
+            plaintext,
+            commitment,
+            stopped,
+            receipt,
+        })
+    }
+}
+
 /// What to execute.
 #[derive(Debug, Clone)]
 pub struct ExecuteInput<'a> {
@@ -226,6 +288,9 @@ pub struct Execution {
     /// When the guest was stopped by a limit or a trap, the server's error (the result then
     /// holds what the guest produced until it stopped).
     pub stopped: Option<ErrorDetail>,
+    /// On verifiable routes: the receipt, already verified against the session's attested key
+    /// and the recomputed commitment.
+    pub receipt: Option<Receipt>,
 }
 
 impl Execution {
@@ -336,6 +401,42 @@ impl Client {
         Ok(Session::from_response(secret, &resp)?)
     }
 
+    /// `POST /verifiable/encrypt/create_keypair`, then verifies the evidence chain and the
+    /// session statement under `policy` before deriving the session key.
+    ///
+    /// # Errors
+    /// Transport, server, protocol and [`ClientError::Verify`] errors.
+    pub fn create_verifiable_session(
+        &self,
+        secret: &ClientSecret,
+        policy: &verify::Policy,
+    ) -> Result<Session, ClientError> {
+        let req = CreateKeypairRequest {
+            pubkey: secret.public_key().to_hex(),
+        };
+        let (status, json) = self.post_json("/verifiable/encrypt/create_keypair", &req)?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        let resp: VerifiableKeypairResponse = serde_json::from_value(json)
+            .map_err(|e| ClientError::BadResponse(format!("verifiable create_keypair: {e}")))?;
+        let plain = CreateKeypairResponse {
+            session_pubkey: resp.session_pubkey.clone(),
+            session_id: resp.session_id,
+            expires_in_seconds: resp.expires_in_seconds,
+        };
+        let mut session = Session::from_response(secret, &plain)?;
+        let key = verify::verify_session(
+            &resp.quote,
+            &session.id,
+            &session.server_public,
+            &session.client_public,
+            policy,
+        )?;
+        session.verified = Some((resp.quote, key));
+        Ok(session)
+    }
+
     /// `POST /test/execute/wasm`: encrypts, sends, decrypts, checks the commitment. A guest
     /// stopped by a limit or a trap is returned as an [`Execution`] with `stopped` set (its
     /// partial output is still decrypted); every other refusal is [`ClientError::Server`].
@@ -347,32 +448,69 @@ impl Client {
         session: &Session,
         input: &ExecuteInput<'_>,
     ) -> Result<Execution, ClientError> {
+        self.execute_on("/test/execute/wasm", session, input)
+    }
+
+    /// `POST /verifiable/execute/wasm` on a session from [`Self::create_verifiable_session`]:
+    /// like [`Self::execute`], and the receipt must be signed by the session's verified key,
+    /// name this session and commit to exactly the result we decrypted.
+    ///
+    /// # Errors
+    /// As [`Self::execute`], plus [`ClientError::Verify`].
+    pub fn execute_verifiable(
+        &self,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+    ) -> Result<Execution, ClientError> {
+        if session.verified.is_none() {
+            return Err(ClientError::BadResponse(
+                "the session is not verifiable".into(),
+            ));
+        }
+        self.execute_on("/verifiable/execute/wasm", session, input)
+    }
+
+    /// Sends an execution to `route` and returns the raw JSON answer (for tests that tamper
+    /// with responses) together with the digests needed to check it.
+    ///
+    /// # Errors
+    /// Transport or protocol errors.
+    pub fn execute_raw(
+        &self,
+        route: &str,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+    ) -> Result<(u16, serde_json::Value, InputDigests), ClientError> {
         let (req, digests) = session.encrypt_execution(input)?;
-        let (status, json) = self.post_json("/test/execute/wasm", &req)?;
-        let (encrypted, stopped) = if status == 200 {
-            let r: EncryptedResult = serde_json::from_value(json)
-                .map_err(|e| ClientError::BadResponse(format!("execute: {e}")))?;
-            (r, None)
-        } else {
-            let err: ErrorResponse = serde_json::from_value(json.clone())
-                .map_err(|_| server_error(status, json.clone()))?;
-            match err.result {
-                Some(r) => (r, Some(err.error)),
-                None => return Err(server_error(status, json)),
-            }
-        };
-        let (result, plaintext) = session.open_result(&encrypted, &digests)?;
-        let mut commitment = [0u8; 32];
-        commitment.copy_from_slice(&decode_hex(
-            "result_commitment",
-            &encrypted.result_commitment,
-        )?);
-        Ok(Execution {
-            result,
-            plaintext,
-            commitment,
-            stopped,
-        })
+        let (status, json) = self.post_json(route, &req)?;
+        Ok((status, json, digests))
+    }
+
+    fn execute_on(
+        &self,
+        route: &str,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+    ) -> Result<Execution, ClientError> {
+        let (status, json, digests) = self.execute_raw(route, session, input)?;
+        session.check_response(status, json, &digests)
+    }
+}
+
+/// The receipt must name exactly the program and inputs we sent.
+fn check_receipt_inputs(receipt: &Receipt, digests: &InputDigests) -> Result<(), ClientError> {
+    let same = receipt.program_sha256 == hex::encode(digests.program)
+        && receipt.stdin_sha256 == hex::encode(digests.stdin)
+        && receipt.argument_sha256.len() == digests.arguments.len()
+        && receipt
+            .argument_sha256
+            .iter()
+            .zip(&digests.arguments)
+            .all(|(a, d)| *a == hex::encode(d));
+    if same {
+        Ok(())
+    } else {
+        Err(verify::VerifyError::Mismatch("receipt program or input hashes").into())
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The WebAssembly engine.
     pub engine: EngineConfig,
+    /// Attestation (verifiable routes).
+    pub attestation: AttestationConfig,
     /// Log output.
     pub log: LogConfig,
 }
@@ -125,6 +127,44 @@ pub struct EngineConfig {
     pub disk_cache: bool,
 }
 
+/// Which attestation provider to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderChoice {
+    /// No attestation: verifiable routes answer 503.
+    None,
+    /// Use TDX or SEV-SNP if configfs-tsm offers one, otherwise none. Never simulated.
+    Auto,
+    /// Intel TDX through configfs-tsm (start-up fails without it).
+    Tdx,
+    /// AMD SEV-SNP through configfs-tsm (start-up fails without it).
+    SevSnp,
+    /// Development-only simulation (needs the `simulated-attestation` build feature).
+    Simulated,
+}
+
+/// Attestation settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttestationConfig {
+    /// Provider. Default `none`.
+    pub provider: ProviderChoice,
+    /// configfs-tsm report root. Default `/sys/kernel/config/tsm/report`.
+    pub configfs_root: PathBuf,
+    /// Create a new attested signing key this often, seconds (0 = never). Default 86400.
+    pub key_rotation_seconds: u64,
+}
+
+impl Default for AttestationConfig {
+    fn default() -> Self {
+        Self {
+            provider: ProviderChoice::None,
+            configfs_root: PathBuf::from(crate::attestation::configfs::DEFAULT_ROOT),
+            key_rotation_seconds: 86_400,
+        }
+    }
+}
+
 /// Log settings (`RUST_LOG` overrides the level).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -145,6 +185,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             limits: LimitsConfig::default(),
             engine: EngineConfig::default(),
+            attestation: AttestationConfig::default(),
             log: LogConfig::default(),
         }
     }

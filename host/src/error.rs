@@ -3,7 +3,7 @@
 //! in one place.
 
 use hypervisor_protocol::ProtocolError;
-use hypervisor_protocol::wire::{EncryptedResult, ExitStatus};
+use hypervisor_protocol::wire::{EncryptedResult, ExitStatus, Receipt};
 
 use crate::engine::EngineError;
 use crate::session::SessionError;
@@ -50,6 +50,12 @@ pub enum ApiError {
     /// The component could not be prepared.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Verifiable routes need an attestation provider.
+    #[error("this host has no attestation provider: verifiable routes are unavailable")]
+    AttestationUnavailable,
+    /// A verifiable route was called with a session created on a non-verifiable route.
+    #[error("session {0} is not verifiable: create it with /verifiable/encrypt/create_keypair")]
+    SessionNotVerifiable(uuid::Uuid),
     /// The guest was stopped (deadline, memory, fuel, trap). What it produced until then is
     /// returned encrypted alongside the error.
     #[error("{}", stopped_message(*status))]
@@ -58,6 +64,8 @@ pub enum ApiError {
         status: ExitStatus,
         /// The encrypted partial result.
         result: Box<EncryptedResult>,
+        /// Its signed receipt, on verifiable routes.
+        receipt: Option<Box<Receipt>>,
     },
     /// No such route.
     #[error("no route for {0}")]
@@ -88,9 +96,10 @@ impl From<ProtocolError> for ApiError {
             ProtocolError::EnvelopeTooShort { .. } | ProtocolError::Decrypt { .. } => {
                 ApiError::Decryption(e.to_string())
             }
-            ProtocolError::SecretKey | ProtocolError::Encrypt | ProtocolError::Random => {
-                ApiError::Internal(e.to_string())
-            }
+            ProtocolError::SecretKey
+            | ProtocolError::Encrypt
+            | ProtocolError::Random
+            | ProtocolError::BadSignature => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -70,6 +70,9 @@ struct Overrides {
     /// Session lifetime, seconds.
     #[arg(long, global = true)]
     session_ttl_seconds: Option<u64>,
+    /// Attestation provider: none, auto, tdx, sev-snp, simulated (development builds only).
+    #[arg(long, global = true)]
+    attestation: Option<String>,
     /// Log level filter (RUST_LOG overrides).
     #[arg(long, global = true)]
     log_level: Option<String>,
@@ -95,7 +98,8 @@ impl Overrides {
             max_memory_bytes,
             max_concurrent_executions,
             session_ttl_seconds,
-            log_level
+            log_level,
+            attestation
         );
         self.fuel |= other.fuel;
         self.no_disk_cache |= other.no_disk_cache;
@@ -157,6 +161,13 @@ impl Overrides {
         }
         if let Some(v) = &self.log_level {
             c.log.level = v.clone();
+        }
+        if let Some(v) = &self.attestation {
+            c.attestation.provider = toml::Value::String(v.clone()).try_into().map_err(|_| {
+                anyhow::anyhow!(
+                    "--attestation `{v}`: expected none, auto, tdx, sev-snp or simulated"
+                )
+            })?;
         }
         c.engine.fuel |= self.fuel;
         c.engine.disk_cache &= !self.no_disk_cache;

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::attestation::{AttestationProvider, NoAttestation};
-use crate::config::Config;
+use crate::attestation::configfs::{self, ConfigFs, TsmProvider};
+use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
+use crate::config::{AttestationConfig, Config, ProviderChoice};
 use crate::engine::Engine;
 use crate::http::{AppState, router};
 use crate::pipeline::Pipeline;
 use crate::session::SessionTable;
+use crate::storage::receipts::ReceiptLog;
 use crate::storage::{self, artifacts::ArtifactStore};
 
 /// Purpose label sealed into every cached compiled component.
@@ -22,6 +24,63 @@ const COMPILED_COMPONENT_PURPOSE: &[u8] = b"wasm-hypervisor/v1/compiled-componen
 pub struct Host {
     config: Arc<Config>,
     pipeline: Arc<Pipeline>,
+    attestor: Arc<Attestor>,
+}
+
+/// Chooses the attestation provider. Never falls back to simulation.
+fn attestation_provider(c: &AttestationConfig) -> anyhow::Result<Arc<dyn AttestationProvider>> {
+    let tree = || ConfigFs::new(c.configfs_root.clone());
+    let hardware = |want: TeeKind| -> anyhow::Result<Arc<dyn AttestationProvider>> {
+        match configfs::detect(&tree()) {
+            Some(found) if found == want => Ok(Arc::new(TsmProvider::new(Box::new(tree()), want))),
+            found => anyhow::bail!(
+                "attestation.provider = {} but configfs-tsm at {} offers {}",
+                want.name(),
+                c.configfs_root.display(),
+                found.map_or("nothing", TeeKind::name)
+            ),
+        }
+    };
+    Ok(match c.provider {
+        ProviderChoice::None => Arc::new(NoAttestation),
+        ProviderChoice::Tdx => hardware(TeeKind::Tdx)?,
+        ProviderChoice::SevSnp => hardware(TeeKind::SevSnp)?,
+        ProviderChoice::Auto => match configfs::detect(&tree()) {
+            Some(kind) => Arc::new(TsmProvider::new(Box::new(tree()), kind)),
+            None => {
+                tracing::info!(
+                    "attestation.provider = auto: no configfs-tsm provider found; attestation off"
+                );
+                Arc::new(NoAttestation)
+            }
+        },
+        #[cfg(feature = "simulated-attestation")]
+        ProviderChoice::Simulated => {
+            tracing::warn!(
+                "##########################################################################"
+            );
+            tracing::warn!("SIMULATED ATTESTATION IS ON: evidence from this host PROVES NOTHING.");
+            tracing::warn!("Every response labels it `simulated`; verifiers reject it by default.");
+            tracing::warn!("Never use this setting in production.");
+            tracing::warn!(
+                "##########################################################################"
+            );
+            Arc::new(crate::attestation::simulated::SimulatedProvider)
+        }
+        #[cfg(not(feature = "simulated-attestation"))]
+        ProviderChoice::Simulated => anyhow::bail!(
+            "attestation.provider = simulated, but this build has no simulated attestation \
+             (rebuild with --features simulated-attestation; never in production)"
+        ),
+    })
+}
+
+/// SHA-256 of the running host binary: the application-level measurement bound with the
+/// signing key (the VM's own measurements are in the hardware evidence).
+fn host_measurement() -> anyhow::Result<[u8; 32]> {
+    let exe = std::env::current_exe()?;
+    let bytes = std::fs::read(&exe)?;
+    Ok(crate::crypto::primitives::sha256(&bytes))
 }
 
 impl Host {
@@ -43,18 +102,38 @@ impl Host {
         } else {
             None
         };
-        let attestation: Arc<dyn AttestationProvider> = Arc::new(NoAttestation);
-        tracing::warn!(
-            "no attestation provider configured: components calling hypervisor:host/attestation get `not-configured`"
-        );
-        let engine = Arc::new(Engine::new(&config, disk, attestation)?);
+        let provider = attestation_provider(&config.attestation)?;
+        let attestor = Arc::new(Attestor::new(provider, host_measurement()?));
+        attestor.rotate()?;
+        match attestor.current() {
+            Some(key) => tracing::info!(
+                tee = key.tee().name(),
+                signing_key = %key.public.to_hex(),
+                "attested signing key ready"
+            ),
+            None => tracing::warn!(
+                "no attestation provider: verifiable routes answer 503, components calling hypervisor:host/attestation get `not-configured`"
+            ),
+        }
+        let engine = Arc::new(Engine::new(&config, disk, attestor.clone())?);
         let sessions = Arc::new(SessionTable::new(
             Duration::from_secs(config.sessions.ttl_seconds),
             config.sessions.max_sessions,
         ));
         let config = Arc::new(config);
-        let pipeline = Arc::new(Pipeline::new(config.clone(), sessions, engine));
-        Ok(Self { config, pipeline })
+        let receipts = ReceiptLog::open(&config.data_dir)?;
+        let pipeline = Arc::new(Pipeline::new(
+            config.clone(),
+            sessions,
+            engine,
+            attestor.clone(),
+            receipts,
+        ));
+        Ok(Self {
+            config,
+            pipeline,
+            attestor,
+        })
     }
 
     /// The pipeline (for in-process benchmarks and tests).
@@ -76,6 +155,10 @@ impl Host {
 
         let sweeper =
             spawn_session_sweeper(self.pipeline.clone(), self.config.sessions.ttl_seconds);
+        let rotation = spawn_key_rotation(
+            self.attestor.clone(),
+            self.config.attestation.key_rotation_seconds,
+        );
         let app = router(AppState {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
@@ -84,9 +167,33 @@ impl Host {
             .with_graceful_shutdown(shutdown_signal())
             .await;
         sweeper.abort();
+        rotation.abort();
         tracing::info!("stopped");
         Ok(result?)
     }
+}
+
+/// Replaces the attested key periodically, off the request path (a hardware quote takes tens
+/// of milliseconds). Existing sessions keep the key they were created under.
+fn spawn_key_rotation(attestor: Arc<Attestor>, every_seconds: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if every_seconds == 0 || attestor.current().is_none() {
+            return;
+        }
+        let mut interval = tokio::time::interval(Duration::from_secs(every_seconds));
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let a = attestor.clone();
+            match tokio::task::spawn_blocking(move || a.rotate()).await {
+                Ok(Ok(())) => tracing::info!("attested signing key rotated"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "key rotation failed; keeping the current key")
+                }
+                Err(e) => tracing::error!(error = %e, "key rotation task failed"),
+            }
+        }
+    })
 }
 
 /// Drops expired sessions periodically so their keys are zeroized promptly.

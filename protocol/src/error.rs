@@ -40,6 +40,9 @@ pub enum ProtocolError {
     /// Encryption failed (only on absurd sizes).
     #[error("encryption failed")]
     Encrypt,
+    /// A signature is malformed or does not verify.
+    #[error("signature is malformed or does not verify")]
+    BadSignature,
     /// The OS random number generator failed.
     #[error("the operating system's random number generator failed")]
     Random,

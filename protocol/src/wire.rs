@@ -184,6 +184,9 @@ pub struct ErrorResponse {
     /// like a normal result.
     #[serde(default, skip_serializing_if = "Option::is_none", flatten)]
     pub result: Option<EncryptedResult>,
+    /// On verifiable routes, the signed receipt of the stopped execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_quote: Option<Receipt>,
 }
 
 /// `{"code", "message"}` of an error.
@@ -193,4 +196,139 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human explanation. Never contains plaintext of code, inputs or results.
     pub message: String,
+}
+
+/// The host's attested signing key and the evidence binding it (`GET /attestation`, and the
+/// core of every session quote).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Attestation {
+    /// `tdx`, `sev-snp` or `simulated`.
+    pub tee: String,
+    /// True for simulated evidence, which proves nothing. Verifiers reject it by default.
+    pub simulated: bool,
+    /// Evidence encoding: `tdx-dcap-quote`, `sev-snp-report`, `simulated-not-for-production`.
+    pub evidence_format: String,
+    /// The evidence, hex.
+    pub evidence: String,
+    /// The 64 bytes of REPORTDATA the evidence carries, hex (see [`crate::attest`]).
+    pub report_data: String,
+    /// The attested P-256 signing key, SEC1 uncompressed, hex.
+    pub signing_key: String,
+    /// SHA-256 of the host binary, hex.
+    pub host_measurement: String,
+    /// When the signing key was created (Unix seconds); bound in REPORTDATA.
+    pub key_created_at: u64,
+}
+
+/// The `quote` of a verifiable session: the attestation plus the key's signature over the
+/// session statement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuote {
+    /// The attested key and its evidence.
+    pub attestation: Attestation,
+    /// Session creation time, Unix seconds.
+    pub session_created_at: u64,
+    /// Session expiry, Unix seconds.
+    pub session_expires_at: u64,
+    /// Signature (64 bytes `r || s`, hex) over the session statement.
+    pub session_signature: String,
+}
+
+/// `POST /verifiable/encrypt/create_keypair` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifiableKeypairResponse {
+    /// The server's session public key, hex.
+    pub session_pubkey: String,
+    /// The session id.
+    pub session_id: Uuid,
+    /// Seconds until the session expires.
+    pub expires_in_seconds: u64,
+    /// The evidence chain for this session.
+    pub quote: SessionQuote,
+}
+
+/// A signed execution receipt (`result_quote`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// Format version, 1.
+    pub version: u32,
+    /// The session.
+    pub session_id: Uuid,
+    /// Per-session sequence number, from 1.
+    pub sequence: u64,
+    /// The route that ran the program.
+    pub route: String,
+    /// SHA-256 of the plaintext program, hex.
+    pub program_sha256: String,
+    /// SHA-256 of each plaintext argument, hex.
+    pub argument_sha256: Vec<String>,
+    /// SHA-256 of stdin, hex.
+    pub stdin_sha256: String,
+    /// The result commitment, hex.
+    pub result_commitment: String,
+    /// How the execution ended.
+    pub status: ExitStatus,
+    /// Limits applied.
+    pub limits: AppliedLimits,
+    /// Issue time, Unix seconds.
+    pub issued_at: u64,
+    /// The policy decision (filled by the policy component; absent without one).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The payment reference (filled on paid routes).
+    #[serde(default)]
+    pub payment: Option<String>,
+    /// The attested key that signed, hex.
+    pub signing_key: String,
+    /// Signature over the receipt statement, hex.
+    pub signature: String,
+}
+
+impl Receipt {
+    /// The fields the signature covers, in order (`docs/PROTOCOL.md` §15).
+    ///
+    /// # Errors
+    /// [`ProtocolError::Hex`] if a hash field is not hex.
+    pub fn signed_fields(&self) -> Result<Vec<Vec<u8>>, ProtocolError> {
+        let mut args = Vec::with_capacity(32 * self.argument_sha256.len());
+        for (i, a) in self.argument_sha256.iter().enumerate() {
+            args.extend_from_slice(&decode_hex(&format!("argument_sha256[{i}]"), a)?);
+        }
+        let status = serde_json::to_value(self.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(vec![
+            self.session_id.as_bytes().to_vec(),
+            self.sequence.to_be_bytes().to_vec(),
+            self.route.as_bytes().to_vec(),
+            decode_hex("program_sha256", &self.program_sha256)?,
+            args,
+            decode_hex("stdin_sha256", &self.stdin_sha256)?,
+            decode_hex("result_commitment", &self.result_commitment)?,
+            status.into_bytes(),
+            self.limits.time_ms.to_be_bytes().to_vec(),
+            self.limits.memory_bytes.to_be_bytes().to_vec(),
+            self.limits
+                .fuel
+                .map(|f| f.to_be_bytes().to_vec())
+                .unwrap_or_default(),
+            self.issued_at.to_be_bytes().to_vec(),
+            self.policy.clone().unwrap_or_default().into_bytes(),
+            self.payment.clone().unwrap_or_default().into_bytes(),
+        ])
+    }
+}
+
+/// Response of the verifiable execution routes: the encrypted result plus its receipt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifiableResult {
+    /// The encrypted result, as on the test routes.
+    #[serde(flatten)]
+    pub result: EncryptedResult,
+    /// The signed receipt.
+    pub result_quote: Receipt,
 }

@@ -55,6 +55,7 @@ fn concurrent_first_runs_compile_once_and_restarts_never_recompile() {
         "{}",
         server.log()
     );
+    assert_eq!(server.data_dir, data);
     server.stop();
 
     // The cached artifact is sealed: neither the component's code nor its strings are visible.

@@ -13,6 +13,8 @@ use hypervisor_protocol::ClientSecret;
 pub struct TestServer {
     child: Child,
     pub url: String,
+    /// The server's data directory.
+    pub data_dir: PathBuf,
     log: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -88,6 +90,7 @@ impl TestServer {
         Self {
             child,
             url,
+            data_dir: data_dir.to_owned(),
             log,
             _tmp: None,
         }

@@ -5,6 +5,8 @@
 mod harness;
 
 mod api;
+#[cfg(feature = "simulated-attestation")]
+mod attestation;
 mod cache;
 mod execute;
 mod sandbox;

@@ -165,7 +165,7 @@ fn the_host_crypto_import_works_and_attestation_says_not_configured() {
         Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     );
     assert_eq!(lines.next(), Some("attestation provider: TeeKind::None"));
-    assert!(lines.next().unwrap().contains("NotConfigured"));
+    assert!(lines.next().unwrap().contains("NotConfigured"), "{out}");
 
     let sk = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
     let pk = hex::encode(sk.verifying_key().to_sec1_bytes());

@@ -1,6 +1,6 @@
 //! Uses the host's `hypervisor:host/crypto` and `attestation` imports: prints the SHA-256 of
 //! each argument (hex, one per line), then the result of verifying a P-256 signature given as
-//! `--verify <pubkey-hex> <message> <signature-hex>`, then what `attestation.provider` says.
+//! `--verify <pubkey-hex> <message> <signature-hex>`, then what `attestation.provider` says and a statement over 64 bytes of 0x42.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -35,8 +35,14 @@ fn main() {
         }
     }
     println!("attestation provider: {:?}", attestation::provider());
-    match attestation::attest(&[0u8; 64]) {
-        Ok(e) => println!("attest: {}", e.format),
+    match attestation::attest(&[0x42u8; 64]) {
+        Ok(s) => println!(
+            "attest: {} component={} signature={} key={}",
+            s.evidence_format,
+            hex(&s.component_hash),
+            hex(&s.signature),
+            hex(&s.signing_key)
+        ),
         Err(e) => println!("attest error: {e:?}"),
     }
 }

@@ -1,8 +1,25 @@
-//! Attestation providers: who can produce evidence over 64 bytes of report data.
+//! Attestation: who produces hardware evidence, and the host's attested signing key.
 //!
-//! The foundation links only [`NoAttestation`], which says plainly that no provider is
-//! configured. TDX and SEV-SNP (through configfs-tsm) and a clearly labelled simulated
-//! provider come with the attestation work; they implement the same trait.
+//! Providers ([`AttestationProvider`]) produce evidence over 64 bytes of REPORTDATA:
+//! - [`configfs::TsmProvider`]: Intel TDX or AMD SEV-SNP through Linux configfs-tsm
+//!   (`/sys/kernel/config/tsm/report`, Linux 6.7+). The `tdx-guest` crate is not used: it is a
+//!   `no_std` crate for guest kernels (raw TDCALL), does not build on stable Rust and faults in
+//!   user space; `/dev/tdx_guest` only yields a TDREPORT that no remote party can verify.
+//! - `simulated::SimulatedProvider` (cargo feature `simulated-attestation` **and**
+//!   `attestation.provider = "simulated"`): development only, labelled in every response.
+//! - [`NoAttestation`]: verifiable routes answer 503 `attestation_unavailable`.
+//!
+//! Hardware evidence costs tens of milliseconds and is serialised host-wide, so it is never on
+//! the request path: at start-up (and on rotation) the host creates a signing key, obtains
+//! evidence binding it ([`signer::Attestor`]), and signs sessions, receipts and component
+//! statements with it.
+
+pub mod configfs;
+pub mod signer;
+#[cfg(feature = "simulated-attestation")]
+pub mod simulated;
+
+pub use signer::{AttestedKey, Attestor};
 
 /// The kind of trusted execution environment behind a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,13 +34,25 @@ pub enum TeeKind {
     SevSnp,
 }
 
+impl TeeKind {
+    /// The name used on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            TeeKind::None => "none",
+            TeeKind::Simulated => "simulated",
+            TeeKind::Tdx => "tdx",
+            TeeKind::SevSnp => "sev-snp",
+        }
+    }
+}
+
 /// Evidence produced by a provider.
 #[derive(Debug, Clone)]
 pub struct Evidence {
     /// Who produced it.
     pub tee: TeeKind,
-    /// Encoding name, e.g. `tdx-dcap-quote-v4`.
-    pub format: String,
+    /// Encoding name: `tdx-dcap-quote`, `sev-snp-report`, `simulated-not-for-production`.
+    pub format: &'static str,
     /// The 64 bytes of report data it carries.
     pub report_data: [u8; 64],
     /// The evidence bytes.
@@ -36,7 +65,28 @@ pub enum AttestationError {
     /// No provider configured.
     #[error("no attestation provider is configured on this host")]
     NotConfigured,
-    /// The provider failed.
+    /// configfs-tsm reports a different provider than expected.
+    #[error("configfs-tsm provider is `{found}`, expected `{expected}`")]
+    WrongProvider {
+        /// What the kernel reports.
+        found: String,
+        /// What was configured.
+        expected: String,
+    },
+    /// Another writer changed the report while we used it.
+    #[error(
+        "configfs-tsm generation changed from {before} to {after} during the request: another writer raced; retry"
+    )]
+    GenerationChanged {
+        /// Generation after writing inblob.
+        before: u64,
+        /// Generation after reading outblob.
+        after: u64,
+    },
+    /// The kernel returned no evidence.
+    #[error("configfs-tsm returned an empty outblob")]
+    EmptyEvidence,
+    /// Any other provider failure.
     #[error("attestation provider failed: {0}")]
     ProviderFailed(String),
 }
@@ -46,14 +96,14 @@ pub trait AttestationProvider: Send + Sync + 'static {
     /// Which TEE this is.
     fn kind(&self) -> TeeKind;
 
-    /// Evidence over exactly 64 bytes of report data.
+    /// Evidence over exactly 64 bytes of report data. May block for tens of milliseconds.
     ///
     /// # Errors
     /// [`AttestationError`].
     fn attest(&self, report_data: &[u8; 64]) -> Result<Evidence, AttestationError>;
 }
 
-/// The stand-in used when no provider is configured: every request for evidence fails with
+/// The provider of a host without attestation: every request fails with
 /// [`AttestationError::NotConfigured`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoAttestation;
@@ -66,15 +116,4 @@ impl AttestationProvider for NoAttestation {
     fn attest(&self, _report_data: &[u8; 64]) -> Result<Evidence, AttestationError> {
         Err(AttestationError::NotConfigured)
     }
-}
-
-/// The report data for a statement made by a component through `hypervisor:host/attestation`:
-/// `SHA-512("wasm-hypervisor/v1/component-statement" || sha256(component) || user_data)`.
-/// Domain separation keeps components from forging statements of the host.
-pub fn component_report_data(component_hash: &[u8; 32], user_data: &[u8; 64]) -> [u8; 64] {
-    let mut input = Vec::with_capacity(64 + 32 + 64);
-    input.extend_from_slice(b"wasm-hypervisor/v1/component-statement");
-    input.extend_from_slice(component_hash);
-    input.extend_from_slice(user_data);
-    crate::crypto::primitives::sha512(&input)
 }

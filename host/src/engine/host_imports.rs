@@ -4,7 +4,9 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use super::sandbox::HostState;
-use crate::attestation::{self, AttestationError, TeeKind};
+use hypervisor_protocol::attest::StatementKind;
+
+use crate::attestation::TeeKind;
 use crate::crypto::primitives::{self, PrimitiveError};
 
 wasmtime::component::bindgen!({
@@ -64,30 +66,36 @@ fn tee_kind(kind: TeeKind) -> wit_att::TeeKind {
 
 impl wit_att::Host for HostState {
     fn provider(&mut self) -> wit_att::TeeKind {
-        tee_kind(self.attestation.kind())
+        tee_kind(self.attestor.kind())
     }
 
     fn attest(
         &mut self,
         user_data: Vec<u8>,
-    ) -> Result<wit_att::Evidence, wit_att::AttestationError> {
-        let user_data: [u8; 64] = user_data
-            .try_into()
-            .map_err(|_| wit_att::AttestationError::InvalidUserData)?;
-        let report_data = attestation::component_report_data(&self.component_hash, &user_data);
-        match self.attestation.attest(&report_data) {
-            Ok(e) => Ok(wit_att::Evidence {
-                tee: tee_kind(e.tee),
-                format: e.format,
-                report_data: e.report_data.to_vec(),
-                evidence: e.evidence,
-            }),
-            Err(AttestationError::NotConfigured) => Err(wit_att::AttestationError::NotConfigured(
-                "no attestation provider is configured on this host".into(),
-            )),
-            Err(AttestationError::ProviderFailed(m)) => {
-                Err(wit_att::AttestationError::ProviderFailed(m))
-            }
+    ) -> Result<wit_att::Statement, wit_att::AttestationError> {
+        if user_data.len() != 64 {
+            return Err(wit_att::AttestationError::InvalidUserData);
         }
+        let Some(key) = self.attestor.current() else {
+            return Err(wit_att::AttestationError::NotConfigured(
+                "no attestation provider is configured on this host".into(),
+            ));
+        };
+        let signature = key.sign(
+            StatementKind::Component,
+            &[&self.component_hash, &user_data],
+        );
+        Ok(wit_att::Statement {
+            tee: tee_kind(key.tee()),
+            component_hash: self.component_hash.to_vec(),
+            user_data,
+            signature: signature.to_vec(),
+            signing_key: key.public.as_bytes().to_vec(),
+            evidence_format: key.evidence.format.to_string(),
+            evidence: key.evidence.evidence.clone(),
+            report_data: key.evidence.report_data.to_vec(),
+            host_measurement: key.host_measurement.to_vec(),
+            key_created_at: key.created_at,
+        })
     }
 }

@@ -21,7 +21,7 @@ pub use output::CappedOutput;
 pub use run::{CommandInput, RunLimits, RunOutcome};
 pub use sandbox::HostState;
 
-use crate::attestation::AttestationProvider;
+use crate::attestation::Attestor;
 use crate::config::Config;
 use crate::storage::artifacts::ArtifactStore;
 
@@ -57,7 +57,7 @@ pub struct Engine {
     linker: Linker<HostState>,
     cache: cache::ComponentCache,
     slots: tokio::sync::Semaphore,
-    attestation: Arc<dyn AttestationProvider>,
+    attestor: Arc<Attestor>,
     fuel: bool,
     stdout_bytes: usize,
     stderr_bytes: usize,
@@ -75,7 +75,7 @@ impl Engine {
     pub fn new(
         config: &Config,
         disk: Option<ArtifactStore>,
-        attestation: Arc<dyn AttestationProvider>,
+        attestor: Arc<Attestor>,
     ) -> Result<Self, EngineError> {
         let internal = |e: &dyn std::fmt::Display| EngineError::Internal(e.to_string());
         let limits = &config.limits;
@@ -116,7 +116,7 @@ impl Engine {
             linker,
             cache,
             slots: tokio::sync::Semaphore::new(ec.max_concurrent_executions as usize),
-            attestation,
+            attestor,
             fuel: ec.fuel,
             stdout_bytes: limits.stdout_bytes,
             stderr_bytes: limits.stderr_bytes,

@@ -81,7 +81,7 @@ pub(super) async fn run_command(
         stdout: stdout.clone(),
         stderr: stderr.clone(),
         memory_bytes: input.limits.memory_bytes,
-        attestation: engine.attestation.clone(),
+        attestor: engine.attestor.clone(),
         component_hash: prepared.hash,
     });
     let mut store = Store::new(&engine.engine, state);

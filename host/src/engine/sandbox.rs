@@ -14,7 +14,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::output::CappedOutput;
-use crate::attestation::AttestationProvider;
+use crate::attestation::Attestor;
 
 /// Limits instances, tables and memories per store: generous for real components (a
 /// componentized CPython has a few dozen core instances), small enough to stop abuse.
@@ -95,8 +95,8 @@ pub struct HostState {
     table: ResourceTable,
     /// The memory limiter (wasmtime calls it on every growth).
     pub limiter: MemoryLimiter,
-    /// Provider behind `hypervisor:host/attestation`.
-    pub attestation: Arc<dyn AttestationProvider>,
+    /// Signs statements for `hypervisor:host/attestation`.
+    pub attestor: Arc<Attestor>,
     /// SHA-256 of the running component (binds component statements).
     pub component_hash: [u8; 32],
 }
@@ -122,8 +122,8 @@ pub struct SandboxSpec<'a> {
     pub stderr: CappedOutput,
     /// Linear-memory limit.
     pub memory_bytes: u64,
-    /// Attestation provider.
-    pub attestation: Arc<dyn AttestationProvider>,
+    /// The host's attestor.
+    pub attestor: Arc<Attestor>,
     /// Component hash.
     pub component_hash: [u8; 32],
 }
@@ -144,7 +144,7 @@ impl HostState {
             wasi: b.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(spec.memory_bytes),
-            attestation: spec.attestation,
+            attestor: spec.attestor,
             component_hash: spec.component_hash,
         }
     }

@@ -50,6 +50,8 @@ impl ApiError {
             ApiError::Engine(EngineError::Internal(_)) => {
                 (S::INTERNAL_SERVER_ERROR, "internal_error")
             }
+            ApiError::AttestationUnavailable => (S::SERVICE_UNAVAILABLE, "attestation_unavailable"),
+            ApiError::SessionNotVerifiable(_) => (S::BAD_REQUEST, "session_not_verifiable"),
             ApiError::GuestStopped { status, .. } => (
                 S::UNPROCESSABLE_ENTITY,
                 match status {
@@ -81,9 +83,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let result = match self {
-            ApiError::GuestStopped { result, .. } => Some(*result),
-            _ => None,
+        let (result, result_quote) = match self {
+            ApiError::GuestStopped {
+                result, receipt, ..
+            } => (Some(*result), receipt.map(|r| *r)),
+            _ => (None, None),
         };
         let body = ErrorResponse {
             error: ErrorDetail {
@@ -91,6 +95,7 @@ impl IntoResponse for ApiError {
                 message,
             },
             result,
+            result_quote,
         };
         (status, Json(body)).into_response()
     }

@@ -28,6 +28,15 @@ pub fn router(state: AppState) -> Router {
         .route("/ping", get(routes::ping))
         .route("/encrypt/create_keypair", post(routes::create_keypair))
         .route("/test/execute/wasm", post(routes::execute_wasm))
+        .route(
+            "/verifiable/encrypt/create_keypair",
+            post(routes::create_verifiable_keypair),
+        )
+        .route(
+            "/verifiable/execute/wasm",
+            post(routes::execute_verifiable_wasm),
+        )
+        .route("/attestation", get(routes::attestation))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)

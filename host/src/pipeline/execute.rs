@@ -1,27 +1,57 @@
-//! `POST /test/execute/wasm`: run an encrypted command component.
+//! The execution routes: `POST /test/execute/wasm` and `POST /verifiable/execute/wasm` (and,
+//! with payments, their paid twins): run an encrypted command component.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hypervisor_protocol::attest::{StatementKind, as_refs};
 use hypervisor_protocol::envelope::nonce_of;
 use hypervisor_protocol::wire::{
-    EncryptedResult, ExecuteRequest, ExecutionResult, ExitStatus, decode_hex,
+    AppliedLimits, EncryptedResult, ExecuteRequest, ExecutionResult, ExitStatus, Receipt,
+    decode_hex,
 };
 use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, result_commitment};
 
 use super::{Pipeline, resolve_limits};
-use crate::engine::{CommandInput, RunOutcome};
+use crate::attestation::signer::unix_now;
+use crate::engine::{CommandInput, RunLimits, RunOutcome};
 use crate::error::ApiError;
+use crate::session::Session;
+
+/// Which route is executing, and whether it must produce a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteKind {
+    /// The route path, bound into the receipt.
+    pub path: &'static str,
+    /// Verifiable routes need a verifiable session and return a signed receipt.
+    pub verifiable: bool,
+}
+
+impl RouteKind {
+    /// `/test/execute/wasm`.
+    pub const TEST: Self = Self {
+        path: "/test/execute/wasm",
+        verifiable: false,
+    };
+    /// `/verifiable/execute/wasm`.
+    pub const VERIFIABLE: Self = Self {
+        path: "/verifiable/execute/wasm",
+        verifiable: true,
+    };
+}
 
 /// `argv[0]` given to every command.
 pub const ARGV0: &str = "main.wasm";
 
-/// A finished execution: the encrypted result, and how the guest ended (the front turns a
-/// stopped guest into an error response carrying the same encrypted result).
+/// A finished execution: the encrypted result, its receipt on verifiable routes, and how the
+/// guest ended (the front turns a stopped guest into an error response carrying the same
+/// encrypted result and receipt).
 #[derive(Debug)]
 pub struct ExecuteOutcome {
     /// What goes back to the client.
     pub result: EncryptedResult,
+    /// The signed receipt (verifiable routes).
+    pub receipt: Option<Receipt>,
     /// How the guest ended.
     pub status: ExitStatus,
 }
@@ -34,10 +64,17 @@ impl Pipeline {
     /// # Errors
     /// Every [`ApiError`] a malformed, unauthorised or undecryptable request can cause, engine
     /// errors for bad components, and [`ApiError::GuestStopped`].
-    pub async fn execute_wasm(&self, req: ExecuteRequest) -> Result<ExecuteOutcome, ApiError> {
+    pub async fn execute_wasm(
+        &self,
+        req: ExecuteRequest,
+        route: RouteKind,
+    ) -> Result<ExecuteOutcome, ApiError> {
         // 1. session
         let client_key = EncodedPublicKey::from_hex("public_key", &req.public_key)?;
         let session = self.sessions.lookup(req.session_id, &client_key)?;
+        if route.verifiable && session.attested.is_none() {
+            return Err(ApiError::SessionNotVerifiable(session.id));
+        }
 
         // 2. open: decode everything first (cheap), then decrypt each field under its role.
         if req.encrypted_arguments.len() > self.config.http.max_arguments {
@@ -114,7 +151,8 @@ impl Pipeline {
 
         // 7. seal
         let status = outcome.status;
-        let plaintext = encode_result(&outcome, limits_applied(&limits))?;
+        let applied = limits_applied(&limits);
+        let plaintext = encode_result(&outcome, applied)?;
         let sealed = envelope.seal(Role::Result, &plaintext)?;
         let commitment = result_commitment(&session.id, &digests, &plaintext);
         let result = EncryptedResult {
@@ -129,19 +167,70 @@ impl Pipeline {
             duration_us = outcome.duration.as_micros() as u64,
             "execution finished"
         );
+
+        // 8. receipt
+        let receipt = if route.verifiable {
+            let r = self.receipt(&session, route, &digests, &commitment, status, applied)?;
+            self.receipts.record(r.clone());
+            Some(r)
+        } else {
+            None
+        };
         if status == ExitStatus::Exited {
-            Ok(ExecuteOutcome { result, status })
+            Ok(ExecuteOutcome {
+                result,
+                receipt,
+                status,
+            })
         } else {
             Err(ApiError::GuestStopped {
                 status,
                 result: Box::new(result),
+                receipt: receipt.map(Box::new),
             })
         }
     }
+
+    /// Builds and signs the receipt of one execution with the session's attested key.
+    fn receipt(
+        &self,
+        session: &Session,
+        route: RouteKind,
+        digests: &InputDigests,
+        commitment: &[u8; 32],
+        status: ExitStatus,
+        limits: AppliedLimits,
+    ) -> Result<Receipt, ApiError> {
+        let key = session
+            .attested
+            .as_ref()
+            .ok_or(ApiError::SessionNotVerifiable(session.id))?;
+        let mut receipt = Receipt {
+            version: 1,
+            session_id: session.id,
+            sequence: session.next_sequence(),
+            route: route.path.to_string(),
+            program_sha256: hex::encode(digests.program),
+            argument_sha256: digests.arguments.iter().map(hex::encode).collect(),
+            stdin_sha256: hex::encode(digests.stdin),
+            result_commitment: hex::encode(commitment),
+            status,
+            limits,
+            issued_at: unix_now(),
+            // Filled by the policy and payment stages when they exist.
+            policy: None,
+            payment: None,
+            signing_key: key.public.to_hex(),
+            signature: String::new(),
+        };
+        let fields = receipt.signed_fields()?;
+        receipt.signature = hex::encode(key.sign(StatementKind::Receipt, &as_refs(&fields)));
+        Ok(receipt)
+    }
 }
 
-fn limits_applied(l: &crate::engine::RunLimits) -> hypervisor_protocol::wire::AppliedLimits {
-    hypervisor_protocol::wire::AppliedLimits {
+fn limits_applied(l: &RunLimits) -> AppliedLimits {
+    AppliedLimits {
         time_ms: u64::try_from(l.time.as_millis()).unwrap_or(u64::MAX),
         memory_bytes: l.memory_bytes,
         fuel: l.fuel,
@@ -149,10 +238,7 @@ fn limits_applied(l: &crate::engine::RunLimits) -> hypervisor_protocol::wire::Ap
 }
 
 /// The plaintext result document (see `docs/PROTOCOL.md`).
-fn encode_result(
-    o: &RunOutcome,
-    limits: hypervisor_protocol::wire::AppliedLimits,
-) -> Result<Vec<u8>, ApiError> {
+fn encode_result(o: &RunOutcome, limits: AppliedLimits) -> Result<Vec<u8>, ApiError> {
     let doc = ExecutionResult {
         version: 1,
         status: o.status,

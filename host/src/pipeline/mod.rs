@@ -8,7 +8,9 @@
 //!    verification) decides, before any code runs;
 //! 5. **prepare**: compile or fetch the component from the cache, check its imports;
 //! 6. **run**: a fresh sandbox with the limits;
-//! 7. **seal**: encode the result, commit to it, encrypt it for the session.
+//! 7. **seal**: encode the result, commit to it, encrypt it for the session;
+//! 8. **receipt** (verifiable routes): sign a receipt with the session's attested key and
+//!    record it.
 
 mod execute;
 mod limits;
@@ -16,31 +18,52 @@ mod limits;
 use std::sync::Arc;
 
 use hypervisor_protocol::EncodedPublicKey;
-use hypervisor_protocol::wire::{CreateKeypairRequest, CreateKeypairResponse};
+use hypervisor_protocol::attest::{StatementKind, as_refs, session_fields};
+use hypervisor_protocol::wire::{
+    Attestation, CreateKeypairRequest, CreateKeypairResponse, SessionQuote,
+    VerifiableKeypairResponse,
+};
 
-pub use execute::ExecuteOutcome;
+pub use execute::{ExecuteOutcome, RouteKind};
 pub use limits::resolve_limits;
 
+use crate::attestation::{Attestor, TeeKind};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::session::SessionTable;
+use crate::storage::receipts::ReceiptLog;
 
 /// Shared state of the pipeline.
 pub struct Pipeline {
     config: Arc<Config>,
     sessions: Arc<SessionTable>,
     engine: Arc<Engine>,
+    attestor: Arc<Attestor>,
+    receipts: ReceiptLog,
 }
 
 impl Pipeline {
     /// Assembles the pipeline.
-    pub fn new(config: Arc<Config>, sessions: Arc<SessionTable>, engine: Arc<Engine>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        sessions: Arc<SessionTable>,
+        engine: Arc<Engine>,
+        attestor: Arc<Attestor>,
+        receipts: ReceiptLog,
+    ) -> Self {
         Self {
             config,
             sessions,
             engine,
+            attestor,
+            receipts,
         }
+    }
+
+    /// The attestor.
+    pub fn attestor(&self) -> &Attestor {
+        &self.attestor
     }
 
     /// The engine.
@@ -62,11 +85,56 @@ impl Pipeline {
         req: &CreateKeypairRequest,
     ) -> Result<CreateKeypairResponse, ApiError> {
         let client_key = EncodedPublicKey::from_hex("pubkey", &req.pubkey)?;
-        let session = self.sessions.create(client_key)?;
+        let session = self.sessions.create(client_key, None)?;
         Ok(CreateKeypairResponse {
             session_pubkey: session.server_key.to_hex(),
             session_id: session.id,
             expires_in_seconds: self.sessions.ttl().as_secs(),
         })
+    }
+
+    /// `verifiable/create_keypair`: a session whose statement (id, both session keys, times)
+    /// is signed by the attested key; the response carries the whole chain.
+    ///
+    /// # Errors
+    /// [`ApiError::AttestationUnavailable`] without a provider, or the errors of
+    /// [`Self::create_session`].
+    pub fn create_verifiable_session(
+        &self,
+        req: &CreateKeypairRequest,
+    ) -> Result<VerifiableKeypairResponse, ApiError> {
+        let key = self
+            .attestor
+            .current()
+            .ok_or(ApiError::AttestationUnavailable)?;
+        let client_key = EncodedPublicKey::from_hex("pubkey", &req.pubkey)?;
+        let session = self.sessions.create(client_key, Some(key.clone()))?;
+        let fields = session_fields(
+            &session.id,
+            &session.server_key,
+            &client_key,
+            session.created_unix,
+            session.expires_unix,
+        );
+        let signature = key.sign(StatementKind::Session, &as_refs(&fields));
+        Ok(VerifiableKeypairResponse {
+            session_pubkey: session.server_key.to_hex(),
+            session_id: session.id,
+            expires_in_seconds: self.sessions.ttl().as_secs(),
+            quote: SessionQuote {
+                attestation: key.attestation().clone(),
+                session_created_at: session.created_unix,
+                session_expires_at: session.expires_unix,
+                session_signature: hex::encode(signature),
+            },
+        })
+    }
+
+    /// `GET /attestation`: the provider kind and, when configured, the current attested key.
+    pub fn attestation(&self) -> (TeeKind, Option<Attestation>) {
+        (
+            self.attestor.kind(),
+            self.attestor.current().map(|k| k.attestation().clone()),
+        )
     }
 }

@@ -7,11 +7,15 @@
 //! than grow.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hypervisor_protocol::{ClientSecret, EncodedPublicKey, SessionKey};
 use uuid::Uuid;
+
+use crate::attestation::AttestedKey;
+use crate::attestation::signer::unix_now;
 
 /// Why a session could not be created or found.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -43,7 +47,22 @@ pub struct Session {
     pub server_key: EncodedPublicKey,
     /// The derived symmetric key (zeroized on drop).
     pub key: SessionKey,
+    /// For verifiable sessions, the attested key that signed the session statement; it also
+    /// signs every receipt of the session.
+    pub attested: Option<Arc<AttestedKey>>,
+    /// Creation time, Unix seconds.
+    pub created_unix: u64,
+    /// Expiry, Unix seconds.
+    pub expires_unix: u64,
+    sequence: AtomicU64,
     expires: Instant,
+}
+
+impl Session {
+    /// The next receipt sequence number of this session (1, 2, ...).
+    pub fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -93,7 +112,11 @@ impl SessionTable {
     ///
     /// # Errors
     /// [`SessionError::Full`] or [`SessionError::Random`].
-    pub fn create(&self, client_key: EncodedPublicKey) -> Result<Arc<Session>, SessionError> {
+    pub fn create(
+        &self,
+        client_key: EncodedPublicKey,
+        attested: Option<Arc<AttestedKey>>,
+    ) -> Result<Arc<Session>, SessionError> {
         let server_secret = ClientSecret::generate().map_err(|_| SessionError::Random)?;
         let id = Uuid::now_v7();
         let key = SessionKey::for_server(&server_secret, &client_key, &id);
@@ -102,6 +125,10 @@ impl SessionTable {
             client_key,
             server_key: server_secret.public_key(),
             key,
+            attested,
+            created_unix: unix_now(),
+            expires_unix: unix_now() + self.ttl.as_secs(),
+            sequence: AtomicU64::new(0),
             expires: Instant::now() + self.ttl,
         });
         drop(server_secret); // the private half is never needed again
@@ -201,8 +228,8 @@ mod tests {
     fn lookup_by_id_and_by_key() {
         let table = SessionTable::new(Duration::from_secs(60), 10);
         let k = client();
-        let s1 = table.create(k).unwrap();
-        let s2 = table.create(k).unwrap();
+        let s1 = table.create(k, None).unwrap();
+        let s2 = table.create(k, None).unwrap();
         assert_eq!(table.lookup(Some(s1.id), &k).unwrap().id, s1.id);
         assert_eq!(
             table.lookup(None, &k).unwrap().id,
@@ -223,15 +250,15 @@ mod tests {
     fn full_table_refuses_and_expired_sessions_free_room() {
         let table = SessionTable::new(Duration::from_millis(30), 2);
         let k = client();
-        table.create(k).unwrap();
-        let s = table.create(k).unwrap();
-        assert_eq!(table.create(k).unwrap_err(), SessionError::Full(2));
+        table.create(k, None).unwrap();
+        let s = table.create(k, None).unwrap();
+        assert_eq!(table.create(k, None).unwrap_err(), SessionError::Full(2));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(
             table.lookup(Some(s.id), &k).unwrap_err(),
             SessionError::Expired(s.id)
         );
-        table.create(k).unwrap();
+        table.create(k, None).unwrap();
         assert!(table.len() <= 2);
     }
 }

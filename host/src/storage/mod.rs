@@ -9,6 +9,7 @@
 //! new one, never a torn one.
 
 pub mod artifacts;
+pub mod receipts;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hypervisor_protocol::wire::{CreateKeypairRequest, ExecuteRequest};
+use hypervisor_protocol::wire::{CreateKeypairRequest, ExecuteRequest, VerifiableResult};
 
 use super::AppState;
 use super::extract::JsonBody;
 use crate::error::ApiError;
+use crate::pipeline::RouteKind;
 
 /// `GET /ping` → `pong`.
 pub async fn ping() -> &'static str {
@@ -29,8 +30,43 @@ pub async fn execute_wasm(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.pipeline.execute_wasm(req).await?;
+    let outcome = state.pipeline.execute_wasm(req, RouteKind::TEST).await?;
     Ok((StatusCode::OK, Json(outcome.result)).into_response())
+}
+
+/// `POST /verifiable/encrypt/create_keypair`.
+pub async fn create_verifiable_keypair(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<CreateKeypairRequest>,
+) -> Result<Response, ApiError> {
+    let resp = state.pipeline.create_verifiable_session(&req)?;
+    Ok((StatusCode::OK, Json(resp)).into_response())
+}
+
+/// `POST /verifiable/execute/wasm`: like `/test/execute/wasm`, plus a signed receipt.
+pub async fn execute_verifiable_wasm(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<ExecuteRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .pipeline
+        .execute_wasm(req, RouteKind::VERIFIABLE)
+        .await?;
+    let receipt = outcome
+        .receipt
+        .ok_or_else(|| ApiError::Internal("verifiable execution without a receipt".into()))?;
+    let body = VerifiableResult {
+        result: outcome.result,
+        result_quote: receipt,
+    };
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// `GET /attestation`: provider kind and, when configured, the attested key and evidence.
+pub async fn attestation(State(state): State<AppState>) -> Response {
+    let (kind, attestation) = state.pipeline.attestation();
+    let body = serde_json::json!({ "provider": kind.name(), "attestation": attestation });
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// Unknown route.

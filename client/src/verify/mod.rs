@@ -1,0 +1,297 @@
+//! Verification of the host's evidence chain, fully offline:
+//!
+//! ```text
+//! vendor root ─► evidence (TDX quote via dcap-qvl + collateral, SNP report via sev + VCEK)
+//!   ─► REPORTDATA == report_data(SIGNING_KEY, [key, host_measurement, created_at])  (constant time)
+//!     ─► signing key ─► session statement / receipt / component statement signatures
+//!       ─► receipt commitment == the commitment recomputed from the plaintext
+//! ```
+//!
+//! Simulated evidence is rejected unless [`Policy::allow_simulated`] is set.
+
+mod snp;
+mod tdx;
+
+use hypervisor_protocol::EncodedPublicKey;
+use hypervisor_protocol::attest::{
+    StatementKind, as_refs, ct_eq, session_fields, signing_key_report_data, verify_statement,
+};
+use hypervisor_protocol::wire::{Attestation, Receipt, SessionQuote, decode_hex};
+use uuid::Uuid;
+
+pub use snp::{SnpClaims, verify_snp_report};
+pub use tdx::{TdxClaims, verify_tdx_quote};
+
+/// Why verification failed. Each variant names the link of the chain that broke.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The evidence is simulated and the policy does not allow it.
+    #[error(
+        "the evidence is SIMULATED (proves nothing); refused (pass --allow-simulated only for development)"
+    )]
+    Simulated,
+    /// The hardware evidence did not verify against the vendor's roots.
+    #[error("evidence does not verify: {0}")]
+    Evidence(String),
+    /// Collateral or certificates needed for the evidence are missing.
+    #[error("missing verification input: {0}")]
+    MissingInput(String),
+    /// The TCB status is not accepted by the policy.
+    #[error("TCB status `{0}` is not accepted by the policy")]
+    TcbStatus(String),
+    /// The TEE runs in debug mode.
+    #[error("the TEE is in debug mode (its memory is readable by the host); refused")]
+    Debug,
+    /// A measurement differs from the expected value.
+    #[error("{0} does not match the expected value")]
+    Measurement(String),
+    /// REPORTDATA does not bind the claimed signing key and host measurement.
+    #[error("REPORTDATA does not bind the signing key, host measurement and creation time")]
+    Binding,
+    /// A signature does not verify.
+    #[error("the {0} signature does not verify")]
+    Signature(&'static str),
+    /// A signed value does not match what the client expects.
+    #[error("{0} does not match")]
+    Mismatch(&'static str),
+    /// A field is malformed.
+    #[error("malformed {0}")]
+    Malformed(String),
+}
+
+/// What a verifier accepts.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Accept simulated evidence (development only).
+    pub allow_simulated: bool,
+    /// TDX: the DCAP collateral (`QuoteCollateralV3` JSON).
+    pub tdx_collateral: Option<String>,
+    /// SNP: the VCEK certificate (DER) of the chip that signed the report.
+    pub snp_vcek: Option<Vec<u8>>,
+    /// Accepted TCB statuses (default: `UpToDate` only).
+    pub accepted_tcb_statuses: Vec<String>,
+    /// Accept debug TDs / SNP guests with debugging allowed (never in production).
+    pub allow_debug: bool,
+    /// TDX: expected MRTD (48 bytes).
+    pub expected_mrtd: Option<Vec<u8>>,
+    /// TDX: expected RTMR0..3 (48 bytes each).
+    pub expected_rtmrs: [Option<Vec<u8>>; 4],
+    /// SNP: expected launch measurement (48 bytes).
+    pub expected_snp_measurement: Option<Vec<u8>>,
+    /// Expected SHA-256 of the host binary (see `hypervisor-client measure`).
+    pub expected_host_measurement: Option<[u8; 32]>,
+    /// Verification time, Unix seconds (default: now).
+    pub now: Option<u64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            allow_simulated: false,
+            tdx_collateral: None,
+            snp_vcek: None,
+            accepted_tcb_statuses: vec!["UpToDate".into()],
+            allow_debug: false,
+            expected_mrtd: None,
+            expected_rtmrs: [None, None, None, None],
+            expected_snp_measurement: None,
+            expected_host_measurement: None,
+            now: None,
+        }
+    }
+}
+
+impl Policy {
+    fn now(&self) -> u64 {
+        self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        })
+    }
+}
+
+/// A signing key whose evidence chain verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    /// The attested key.
+    pub signing_key: EncodedPublicKey,
+    /// `tdx`, `sev-snp` or `simulated`.
+    pub tee: String,
+    /// Whether the evidence was simulated (only with `allow_simulated`).
+    pub simulated: bool,
+    /// SHA-256 of the host binary.
+    pub host_measurement: [u8; 32],
+    /// TDX/SNP TCB status, when the evidence reports one.
+    pub tcb_status: Option<String>,
+    /// MRTD (TDX) or launch measurement (SNP), hex.
+    pub platform_measurement: Option<String>,
+}
+
+fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
+    decode_hex(name, value).map_err(|e| VerifyError::Malformed(e.to_string()))
+}
+
+/// Verifies an attestation: the evidence, the policy, and the REPORTDATA binding of the key.
+///
+/// # Errors
+/// The first [`VerifyError`] found.
+pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<VerifiedKey, VerifyError> {
+    let evidence = hex_field("evidence", &att.evidence)?;
+    let (report_data, tcb_status, platform_measurement) = match att.evidence_format.as_str() {
+        "simulated-not-for-production" => {
+            if !policy.allow_simulated {
+                return Err(VerifyError::Simulated);
+            }
+            (simulated_report_data(&evidence)?, None, None)
+        }
+        _ if att.simulated || att.tee == "simulated" => return Err(VerifyError::Simulated),
+        "tdx-dcap-quote" => {
+            let collateral = policy.tdx_collateral.as_deref().ok_or_else(|| {
+                VerifyError::MissingInput("TDX collateral (--collateral FILE)".into())
+            })?;
+            let c = verify_tdx_quote(&evidence, collateral, policy)?;
+            (c.report_data, Some(c.tcb_status), Some(hex::encode(c.mrtd)))
+        }
+        "sev-snp-report" => {
+            let vcek = policy.snp_vcek.as_deref().ok_or_else(|| {
+                VerifyError::MissingInput("SNP VCEK certificate (--vcek FILE)".into())
+            })?;
+            let c = verify_snp_report(&evidence, vcek, policy)?;
+            (c.report_data, None, Some(hex::encode(c.measurement)))
+        }
+        other => {
+            return Err(VerifyError::Malformed(format!(
+                "unknown evidence format `{other}`"
+            )));
+        }
+    };
+
+    // The binding: recompute REPORTDATA from the claimed key, measurement and time.
+    let signing_key = EncodedPublicKey::from_hex("signing_key", &att.signing_key)
+        .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    let measurement: [u8; 32] = hex_field("host_measurement", &att.host_measurement)?
+        .try_into()
+        .map_err(|_| VerifyError::Malformed("host_measurement (expected 32 bytes)".into()))?;
+    let expected = signing_key_report_data(&signing_key, &measurement, att.key_created_at);
+    if !ct_eq(&expected, &report_data)
+        || !ct_eq(&expected, &hex_field("report_data", &att.report_data)?)
+    {
+        return Err(VerifyError::Binding);
+    }
+    if let Some(want) = policy.expected_host_measurement
+        && !ct_eq(&want, &measurement)
+    {
+        return Err(VerifyError::Measurement("host measurement".into()));
+    }
+    Ok(VerifiedKey {
+        signing_key,
+        tee: att.tee.clone(),
+        simulated: att.simulated,
+        host_measurement: measurement,
+        tcb_status,
+        platform_measurement,
+    })
+}
+
+/// The REPORTDATA of simulated evidence (a labelled JSON document).
+fn simulated_report_data(evidence: &[u8]) -> Result<[u8; 64], VerifyError> {
+    let doc: serde_json::Value = serde_json::from_slice(evidence)
+        .map_err(|_| VerifyError::Malformed("simulated evidence".into()))?;
+    let rd = doc["report_data"]
+        .as_str()
+        .ok_or_else(|| VerifyError::Malformed("simulated evidence".into()))?;
+    hex_field("report_data", rd)?
+        .try_into()
+        .map_err(|_| VerifyError::Malformed("simulated report_data".into()))
+}
+
+/// Verifies a verifiable session's quote: the attestation, then the key's signature over the
+/// session statement binding `session_id`, the server's session key and our key.
+///
+/// # Errors
+/// The first [`VerifyError`] found.
+pub fn verify_session(
+    quote: &SessionQuote,
+    session_id: &Uuid,
+    session_pubkey: &EncodedPublicKey,
+    client_pubkey: &EncodedPublicKey,
+    policy: &Policy,
+) -> Result<VerifiedKey, VerifyError> {
+    let key = verify_attestation(&quote.attestation, policy)?;
+    let fields = session_fields(
+        session_id,
+        session_pubkey,
+        client_pubkey,
+        quote.session_created_at,
+        quote.session_expires_at,
+    );
+    let sig = hex_field("session_signature", &quote.session_signature)?;
+    verify_statement(
+        &key.signing_key,
+        StatementKind::Session,
+        &as_refs(&fields),
+        &sig,
+    )
+    .map_err(|_| VerifyError::Signature("session"))?;
+    Ok(key)
+}
+
+/// Verifies a receipt: signed by `key`, for `session_id`, committing to `commitment` (the
+/// commitment the client recomputed from the plaintext result).
+///
+/// # Errors
+/// The first [`VerifyError`] found.
+pub fn verify_receipt(
+    receipt: &Receipt,
+    key: &VerifiedKey,
+    session_id: &Uuid,
+    commitment: &[u8; 32],
+) -> Result<(), VerifyError> {
+    if !ct_eq(
+        receipt.signing_key.as_bytes(),
+        key.signing_key.to_hex().as_bytes(),
+    ) {
+        return Err(VerifyError::Mismatch("receipt signing key"));
+    }
+    let fields = receipt
+        .signed_fields()
+        .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    let sig = hex_field("signature", &receipt.signature)?;
+    verify_statement(
+        &key.signing_key,
+        StatementKind::Receipt,
+        &as_refs(&fields),
+        &sig,
+    )
+    .map_err(|_| VerifyError::Signature("receipt"))?;
+    if receipt.session_id != *session_id {
+        return Err(VerifyError::Mismatch("receipt session"));
+    }
+    if !ct_eq(
+        &hex_field("result_commitment", &receipt.result_commitment)?,
+        commitment,
+    ) {
+        return Err(VerifyError::Mismatch("receipt commitment"));
+    }
+    Ok(())
+}
+
+/// Verifies a component statement (from `hypervisor:host/attestation`) signed by `key`.
+///
+/// # Errors
+/// [`VerifyError::Signature`].
+pub fn verify_component_statement(
+    key: &VerifiedKey,
+    component_sha256: &[u8; 32],
+    user_data: &[u8; 64],
+    signature: &[u8],
+) -> Result<(), VerifyError> {
+    verify_statement(
+        &key.signing_key,
+        StatementKind::Component,
+        &[component_sha256, user_data],
+        signature,
+    )
+    .map_err(|_| VerifyError::Signature("component statement"))
+}

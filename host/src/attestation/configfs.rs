@@ -1,0 +1,343 @@
+//! Intel TDX and AMD SEV-SNP evidence through Linux configfs-tsm.
+//!
+//! For each request: create a fresh report directory under the configfs root, check its
+//! `provider` (`tdx_guest` or `sev_guest`), write the 64-byte `inblob`, read `generation`, read
+//! `outblob`, read `generation` again (a change means another writer raced us), reject an empty
+//! `outblob`, and always remove the directory. Requests are serialised: the kernel (and the
+//! hardware) serialise them anyway.
+//!
+//! The file operations go through [`ReportFs`], so tests can stand in for the kernel.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::{AttestationError, AttestationProvider, Evidence, TeeKind};
+
+/// The default configfs-tsm root.
+pub const DEFAULT_ROOT: &str = "/sys/kernel/config/tsm/report";
+
+/// Operations on a configfs-tsm report tree.
+pub trait ReportFs: Send + Sync + 'static {
+    /// Creates report entry `name` (in configfs, `mkdir` makes the kernel create its files).
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn create(&self, name: &str) -> std::io::Result<()>;
+    /// Reads attribute `attr` of entry `name`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn read(&self, name: &str, attr: &str) -> std::io::Result<Vec<u8>>;
+    /// Writes attribute `attr` of entry `name`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn write(&self, name: &str, attr: &str, data: &[u8]) -> std::io::Result<()>;
+    /// Removes entry `name`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn remove(&self, name: &str) -> std::io::Result<()>;
+}
+
+/// The real configfs tree at a root directory.
+#[derive(Debug, Clone)]
+pub struct ConfigFs {
+    root: PathBuf,
+}
+
+impl ConfigFs {
+    /// The tree at `root` (normally [`DEFAULT_ROOT`]).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+}
+
+impl ReportFs for ConfigFs {
+    fn create(&self, name: &str) -> std::io::Result<()> {
+        std::fs::create_dir(self.root.join(name))
+    }
+
+    fn read(&self, name: &str, attr: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.root.join(name).join(attr))
+    }
+
+    fn write(&self, name: &str, attr: &str, data: &[u8]) -> std::io::Result<()> {
+        std::fs::write(self.root.join(name).join(attr), data)
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        std::fs::remove_dir(self.root.join(name))
+    }
+}
+
+/// Whether a configfs-tsm tree exists at `root` and which provider it reports, by probing one
+/// report entry. `None` when there is no usable tree.
+pub fn detect(fs: &dyn ReportFs) -> Option<TeeKind> {
+    let name = entry_name().ok()?;
+    fs.create(&name).ok()?;
+    let provider = fs.read(&name, "provider").ok();
+    let _ = fs.remove(&name);
+    match provider
+        .as_deref()
+        .map(|p| String::from_utf8_lossy(p).trim().to_string())
+        .as_deref()
+    {
+        Some("tdx_guest") => Some(TeeKind::Tdx),
+        Some("sev_guest") => Some(TeeKind::SevSnp),
+        _ => None,
+    }
+}
+
+fn entry_name() -> Result<String, AttestationError> {
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r)
+        .map_err(|_| AttestationError::ProviderFailed("no randomness".into()))?;
+    Ok(format!("wasm-hypervisor-{}", hex::encode(r)))
+}
+
+/// TDX or SEV-SNP evidence from configfs-tsm.
+pub struct TsmProvider {
+    fs: Box<dyn ReportFs>,
+    kind: TeeKind,
+    lock: Mutex<()>,
+}
+
+impl TsmProvider {
+    /// A provider expecting `kind` (`Tdx` or `SevSnp`) behind `fs`.
+    pub fn new(fs: Box<dyn ReportFs>, kind: TeeKind) -> Self {
+        Self {
+            fs,
+            kind,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn expected_provider(&self) -> &'static str {
+        match self.kind {
+            TeeKind::SevSnp => "sev_guest",
+            _ => "tdx_guest",
+        }
+    }
+
+    fn read_u64(&self, name: &str, attr: &str) -> Result<u64, AttestationError> {
+        let raw = self
+            .fs
+            .read(name, attr)
+            .map_err(|e| io_error("read", attr, &e))?;
+        String::from_utf8_lossy(&raw)
+            .trim()
+            .parse()
+            .map_err(|_| AttestationError::ProviderFailed(format!("`{attr}` is not a number")))
+    }
+
+    fn attest_in(&self, name: &str, report_data: &[u8; 64]) -> Result<Vec<u8>, AttestationError> {
+        let provider = self
+            .fs
+            .read(name, "provider")
+            .map_err(|e| io_error("read", "provider", &e))?;
+        let provider = String::from_utf8_lossy(&provider).trim().to_string();
+        if provider != self.expected_provider() {
+            return Err(AttestationError::WrongProvider {
+                found: provider,
+                expected: self.expected_provider().into(),
+            });
+        }
+        self.fs
+            .write(name, "inblob", report_data)
+            .map_err(|e| io_error("write", "inblob", &e))?;
+        let before = self.read_u64(name, "generation")?;
+        let out = self
+            .fs
+            .read(name, "outblob")
+            .map_err(|e| io_error("read", "outblob", &e))?;
+        let after = self.read_u64(name, "generation")?;
+        if before != after {
+            return Err(AttestationError::GenerationChanged { before, after });
+        }
+        if out.is_empty() {
+            return Err(AttestationError::EmptyEvidence);
+        }
+        Ok(out)
+    }
+}
+
+fn io_error(op: &str, attr: &str, e: &std::io::Error) -> AttestationError {
+    AttestationError::ProviderFailed(format!("cannot {op} configfs-tsm `{attr}`: {e}"))
+}
+
+impl AttestationProvider for TsmProvider {
+    fn kind(&self) -> TeeKind {
+        self.kind
+    }
+
+    fn attest(&self, report_data: &[u8; 64]) -> Result<Evidence, AttestationError> {
+        let _serialised = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let name = entry_name()?;
+        self.fs
+            .create(&name)
+            .map_err(|e| io_error("create", &name, &e))?;
+        let result = self.attest_in(&name, report_data);
+        if let Err(e) = self.fs.remove(&name) {
+            tracing::warn!(error = %e, "cannot remove the configfs-tsm report entry");
+        }
+        let evidence = result?;
+        Ok(Evidence {
+            tee: self.kind,
+            format: match self.kind {
+                TeeKind::SevSnp => "sev-snp-report",
+                _ => "tdx-dcap-quote",
+            },
+            report_data: *report_data,
+            evidence,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Attribute files of one report entry.
+    type Attrs = HashMap<String, Vec<u8>>;
+
+    /// Plays the kernel: entries appear with `provider`, `generation` and `outblob`; writing
+    /// `inblob` bumps the generation and produces an outblob that embeds the inblob.
+    #[derive(Clone, Default)]
+    struct FakeKernel {
+        provider: String,
+        entries: Arc<Mutex<HashMap<String, Attrs>>>,
+        /// Simulate a racing writer: bump the generation when outblob is read.
+        race: bool,
+        /// Return an empty outblob.
+        empty: bool,
+        removed: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl ReportFs for FakeKernel {
+        fn create(&self, name: &str) -> std::io::Result<()> {
+            let mut attrs = HashMap::new();
+            attrs.insert(
+                "provider".into(),
+                format!("{}\n", self.provider).into_bytes(),
+            );
+            attrs.insert("generation".into(), b"0\n".to_vec());
+            self.entries.lock().unwrap().insert(name.into(), attrs);
+            Ok(())
+        }
+        fn read(&self, name: &str, attr: &str) -> std::io::Result<Vec<u8>> {
+            let mut e = self.entries.lock().unwrap();
+            let entry = e.get_mut(name).ok_or(std::io::ErrorKind::NotFound)?;
+            if attr == "outblob" {
+                if self.race {
+                    entry.insert("generation".into(), b"7\n".to_vec());
+                }
+                if self.empty {
+                    return Ok(Vec::new());
+                }
+                let mut quote = b"QUOTE:".to_vec();
+                quote.extend_from_slice(entry.get("inblob").map(Vec::as_slice).unwrap_or_default());
+                return Ok(quote);
+            }
+            entry
+                .get(attr)
+                .cloned()
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        }
+        fn write(&self, name: &str, attr: &str, data: &[u8]) -> std::io::Result<()> {
+            let mut e = self.entries.lock().unwrap();
+            let entry = e.get_mut(name).ok_or(std::io::ErrorKind::NotFound)?;
+            entry.insert(attr.into(), data.to_vec());
+            let g: u64 = String::from_utf8_lossy(&entry["generation"])
+                .trim()
+                .parse()
+                .unwrap();
+            entry.insert("generation".into(), format!("{}\n", g + 1).into_bytes());
+            Ok(())
+        }
+        fn remove(&self, name: &str) -> std::io::Result<()> {
+            self.entries.lock().unwrap().remove(name);
+            self.removed.lock().unwrap().push(name.into());
+            Ok(())
+        }
+    }
+
+    fn kernel(provider: &str) -> FakeKernel {
+        FakeKernel {
+            provider: provider.into(),
+            ..FakeKernel::default()
+        }
+    }
+
+    #[test]
+    fn tdx_evidence_embeds_report_data_and_the_entry_is_removed() {
+        let k = kernel("tdx_guest");
+        let p = TsmProvider::new(Box::new(k.clone()), TeeKind::Tdx);
+        let rd = [0x5a; 64];
+        let e = p.attest(&rd).unwrap();
+        assert_eq!(e.format, "tdx-dcap-quote");
+        assert_eq!(&e.evidence[6..], &rd);
+        assert!(k.entries.lock().unwrap().is_empty(), "entry removed");
+        assert_eq!(k.removed.lock().unwrap().len(), 1);
+        assert_eq!(detect(&k), Some(TeeKind::Tdx));
+        assert_eq!(detect(&kernel("sev_guest")), Some(TeeKind::SevSnp));
+    }
+
+    #[test]
+    fn wrong_provider_race_and_empty_outblob_are_clear_errors() {
+        let k = kernel("sev_guest");
+        let p = TsmProvider::new(Box::new(k.clone()), TeeKind::Tdx);
+        assert_eq!(
+            p.attest(&[0; 64]).unwrap_err(),
+            AttestationError::WrongProvider {
+                found: "sev_guest".into(),
+                expected: "tdx_guest".into()
+            }
+        );
+        assert!(
+            k.entries.lock().unwrap().is_empty(),
+            "entry removed after an error too"
+        );
+
+        let racing = FakeKernel {
+            race: true,
+            ..kernel("tdx_guest")
+        };
+        let p = TsmProvider::new(Box::new(racing), TeeKind::Tdx);
+        assert!(matches!(
+            p.attest(&[0; 64]),
+            Err(AttestationError::GenerationChanged {
+                before: 1,
+                after: 7
+            })
+        ));
+
+        let empty = FakeKernel {
+            empty: true,
+            ..kernel("sev_guest")
+        };
+        let p = TsmProvider::new(Box::new(empty), TeeKind::SevSnp);
+        assert_eq!(
+            p.attest(&[0; 64]).unwrap_err(),
+            AttestationError::EmptyEvidence
+        );
+    }
+
+    #[test]
+    fn a_missing_tree_is_detected_as_absent_and_fails_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = ConfigFs::new(dir.path().join("no-such-tree"));
+        assert_eq!(detect(&fs), None);
+        let p = TsmProvider::new(Box::new(fs), TeeKind::Tdx);
+        match p.attest(&[0; 64]) {
+            Err(AttestationError::ProviderFailed(m)) => assert!(m.contains("create"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // A plain directory has no kernel behind it: no provider file.
+        let plain = ConfigFs::new(dir.path());
+        assert_eq!(detect(&plain), None);
+    }
+}

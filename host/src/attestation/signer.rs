@@ -1,0 +1,153 @@
+//! The host's attested signing key.
+//!
+//! At start-up (and on rotation) the [`Attestor`] generates a P-256 key, asks the provider for
+//! evidence whose REPORTDATA binds the key, the host measurement (SHA-256 of the host binary)
+//! and the creation time, and keeps both. Sessions, receipts and component statements are then
+//! signed with that key: an ECDSA signature costs microseconds, a hardware quote tens of
+//! milliseconds, serialised host-wide. Each session keeps the key it was created under, so a
+//! rotation never invalidates a chain a client has already checked.
+
+use std::sync::{Arc, RwLock};
+
+use hypervisor_protocol::EncodedPublicKey;
+use hypervisor_protocol::attest::{StatementKind, sign_statement, signing_key_report_data};
+use hypervisor_protocol::wire::Attestation;
+use p256::ecdsa::SigningKey;
+use zeroize::Zeroizing;
+
+use super::{AttestationError, AttestationProvider, Evidence, TeeKind};
+
+/// A signing key with the evidence that binds it. The private key is zeroized on drop.
+pub struct AttestedKey {
+    signing: SigningKey,
+    /// The public key.
+    pub public: EncodedPublicKey,
+    /// Creation time, Unix seconds (bound in REPORTDATA).
+    pub created_at: u64,
+    /// SHA-256 of the host binary (bound in REPORTDATA).
+    pub host_measurement: [u8; 32],
+    /// The evidence.
+    pub evidence: Evidence,
+    wire: Attestation,
+}
+
+impl std::fmt::Debug for AttestedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestedKey")
+            .field("public", &self.public)
+            .field("tee", &self.evidence.tee)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Current Unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl AttestedKey {
+    /// Generates a key and obtains evidence for it (blocking: tens of milliseconds on hardware).
+    ///
+    /// # Errors
+    /// The provider's error.
+    pub fn create(
+        provider: &dyn AttestationProvider,
+        host_measurement: [u8; 32],
+    ) -> Result<Self, AttestationError> {
+        let signing = loop {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            getrandom::fill(bytes.as_mut())
+                .map_err(|_| AttestationError::ProviderFailed("no randomness".into()))?;
+            if let Ok(k) = SigningKey::from_slice(bytes.as_ref()) {
+                break k;
+            }
+        };
+        let public = EncodedPublicKey::from_key(&p256::PublicKey::from(signing.verifying_key()));
+        let created_at = unix_now();
+        let report_data = signing_key_report_data(&public, &host_measurement, created_at);
+        let evidence = provider.attest(&report_data)?;
+        let wire = Attestation {
+            tee: evidence.tee.name().to_string(),
+            simulated: evidence.tee == TeeKind::Simulated,
+            evidence_format: evidence.format.to_string(),
+            evidence: hex::encode(&evidence.evidence),
+            report_data: hex::encode(evidence.report_data),
+            signing_key: public.to_hex(),
+            host_measurement: hex::encode(host_measurement),
+            key_created_at: created_at,
+        };
+        Ok(Self {
+            signing,
+            public,
+            created_at,
+            host_measurement,
+            evidence,
+            wire,
+        })
+    }
+
+    /// Which TEE produced the evidence.
+    pub fn tee(&self) -> TeeKind {
+        self.evidence.tee
+    }
+
+    /// Signs a statement of `kind` over `fields`.
+    pub fn sign(&self, kind: StatementKind, fields: &[&[u8]]) -> [u8; 64] {
+        sign_statement(&self.signing, kind, fields)
+    }
+
+    /// The wire form (`GET /attestation`, session quotes), encoded once at creation.
+    pub fn attestation(&self) -> &Attestation {
+        &self.wire
+    }
+}
+
+/// Owns the provider and the current attested key.
+pub struct Attestor {
+    provider: Arc<dyn AttestationProvider>,
+    host_measurement: [u8; 32],
+    current: RwLock<Option<Arc<AttestedKey>>>,
+}
+
+impl Attestor {
+    /// An attestor with no key yet (call [`Self::rotate`]).
+    pub fn new(provider: Arc<dyn AttestationProvider>, host_measurement: [u8; 32]) -> Self {
+        Self {
+            provider,
+            host_measurement,
+            current: RwLock::new(None),
+        }
+    }
+
+    /// Which provider is configured.
+    pub fn kind(&self) -> TeeKind {
+        self.provider.kind()
+    }
+
+    /// The current key, if attestation is configured and a key exists.
+    pub fn current(&self) -> Option<Arc<AttestedKey>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Creates a new key with fresh evidence and makes it current (blocking). With no provider
+    /// this is a no-op.
+    ///
+    /// # Errors
+    /// The provider's error; the previous key stays current.
+    pub fn rotate(&self) -> Result<(), AttestationError> {
+        if self.provider.kind() == TeeKind::None {
+            return Ok(());
+        }
+        let key = Arc::new(AttestedKey::create(
+            self.provider.as_ref(),
+            self.host_measurement,
+        )?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(key);
+        Ok(())
+    }
+}

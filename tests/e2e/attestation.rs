@@ -1,0 +1,325 @@
+//! Verifiable sessions and executions over real HTTP. Without hardware here, the chain is
+//! exercised with the simulated provider (compiled in with the `simulated-attestation` feature,
+//! switched on per server), which every verifier must refuse unless explicitly allowed.
+
+use hypervisor_client::verify::{
+    Policy, VerifyError, verify_attestation, verify_component_statement, verify_session,
+};
+use hypervisor_client::{ClientError, ExecuteInput};
+use hypervisor_protocol::wire::{Attestation, ExitStatus, Limits};
+use hypervisor_protocol::{ClientSecret, sha256};
+use serde_json::json;
+
+use crate::harness::{TestServer, code, session, wasm};
+
+const SIMULATED: &str = "[attestation]\nprovider = \"simulated\"\n";
+
+fn dev_policy() -> Policy {
+    Policy {
+        allow_simulated: true,
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn verifiable_execution_round_trip_with_a_checked_receipt() {
+    let server = TestServer::start_with(SIMULATED);
+    let client = server.client();
+    let key = ClientSecret::generate().unwrap();
+    let session = client
+        .create_verifiable_session(&key, &dev_policy())
+        .unwrap();
+    let (_, verified) = session.verified.as_ref().unwrap();
+    assert!(verified.simulated);
+    assert_eq!(verified.tee, "simulated");
+
+    let program = wasm("hello");
+    let run = client
+        .execute_verifiable(&session, &ExecuteInput::new(&program).args(["attested"]))
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello attested\n");
+    let receipt = run.receipt.as_ref().unwrap();
+    assert_eq!(receipt.sequence, 1);
+    assert_eq!(receipt.route, "/verifiable/execute/wasm");
+    assert_eq!(receipt.program_sha256, hex::encode(sha256(&program)));
+    assert_eq!(
+        receipt.argument_sha256,
+        vec![hex::encode(sha256(b"attested"))]
+    );
+    assert_eq!(receipt.result_commitment, hex::encode(run.commitment));
+    assert_eq!(receipt.policy, None);
+    assert_eq!(receipt.payment, None);
+
+    let again = client
+        .execute_verifiable(&session, &ExecuteInput::new(&program))
+        .unwrap();
+    assert_eq!(again.receipt.unwrap().sequence, 2);
+
+    // A stopped guest still gets a signed receipt for what it produced.
+    let spin = wasm("endless-loop");
+    let stopped = client
+        .execute_verifiable(
+            &session,
+            &ExecuteInput::new(&spin).limits(Limits {
+                time_ms: Some(300),
+                ..Limits::default()
+            }),
+        )
+        .unwrap();
+    assert_eq!(stopped.result.status, ExitStatus::TimeLimitExceeded);
+    assert_eq!(
+        stopped.receipt.unwrap().status,
+        ExitStatus::TimeLimitExceeded
+    );
+
+    // Receipts are recorded, without plaintext.
+    let log_path = server.data_dir.join("receipts/receipts.jsonl");
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains(&receipt.signature));
+    assert!(
+        !text.contains("attested") && !text.contains("Hello"),
+        "no plaintext in the receipt log"
+    );
+}
+
+#[test]
+fn simulated_evidence_is_refused_unless_allowed() {
+    let server = TestServer::start_with(SIMULATED);
+    let key = ClientSecret::generate().unwrap();
+    match server
+        .client()
+        .create_verifiable_session(&key, &Policy::default())
+    {
+        Err(ClientError::Verify(VerifyError::Simulated)) => {}
+        other => panic!(
+            "expected a refusal of simulated evidence, got {:?}",
+            other.map(|s| s.id)
+        ),
+    }
+    // And the attestation document says what it is.
+    let (status, body) = get(&server, "/attestation");
+    assert_eq!(status, 200);
+    assert_eq!(body["provider"], "simulated");
+    assert_eq!(body["attestation"]["simulated"], true);
+    let evidence = hex::decode(body["attestation"]["evidence"].as_str().unwrap()).unwrap();
+    assert!(
+        String::from_utf8(evidence)
+            .unwrap()
+            .contains("NOT FOR PRODUCTION")
+    );
+}
+
+fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    let mut resp = ureq::get(format!("{}{path}", server.url))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn tampering_with_receipt_commitment_session_or_key_is_detected() {
+    let server = TestServer::start_with(SIMULATED);
+    let client = server.client();
+    let key = ClientSecret::generate().unwrap();
+    let session = client
+        .create_verifiable_session(&key, &dev_policy())
+        .unwrap();
+    let program = wasm("hello");
+    let input = ExecuteInput::new(&program).args(["x"]);
+    let (status, json, digests) = client
+        .execute_raw("/verifiable/execute/wasm", &session, &input)
+        .unwrap();
+    assert_eq!(status, 200);
+    session
+        .check_response(status, json.clone(), &digests)
+        .unwrap();
+
+    // Receipt fields are signed.
+    for (field, value) in [
+        ("sequence", json!(99)),
+        ("program_sha256", json!("00".repeat(32))),
+        ("status", json!("trapped")),
+        ("issued_at", json!(1)),
+        ("route", json!("/test/execute/wasm")),
+    ] {
+        let mut forged = json.clone();
+        forged["result_quote"][field] = value;
+        match session.check_response(status, forged, &digests) {
+            Err(ClientError::Verify(VerifyError::Signature("receipt"))) => {}
+            other => panic!("{field}: {:?}", other.map(|_| ())),
+        }
+    }
+    // The response's commitment must match the plaintext.
+    let mut forged = json.clone();
+    forged["result_commitment"] = json!("11".repeat(32));
+    assert!(matches!(
+        session.check_response(status, forged, &digests),
+        Err(ClientError::CommitmentMismatch)
+    ));
+    // A receipt for other inputs (re-signed correctly by the host, but not for what we sent).
+    let other_inputs = hypervisor_protocol::InputDigests::compute(&program, &[b"y"], b"");
+    assert!(
+        session
+            .check_response(status, json.clone(), &other_inputs)
+            .is_err()
+    );
+
+    // The session statement binds the session id and keys.
+    let (quote, _) = session.verified.as_ref().unwrap();
+    let other_id = uuid::Uuid::now_v7();
+    assert_eq!(
+        verify_session(
+            quote,
+            &other_id,
+            &session.server_public,
+            &session.client_public,
+            &dev_policy()
+        )
+        .unwrap_err(),
+        VerifyError::Signature("session")
+    );
+    let stranger = ClientSecret::generate().unwrap().public_key();
+    assert_eq!(
+        verify_session(
+            quote,
+            &session.id,
+            &session.server_public,
+            &stranger,
+            &dev_policy()
+        )
+        .unwrap_err(),
+        VerifyError::Signature("session")
+    );
+    // The evidence binds the signing key, the measurement and the creation time.
+    let mut swapped: Attestation = quote.attestation.clone();
+    swapped.signing_key = stranger.to_hex();
+    assert_eq!(
+        verify_attestation(&swapped, &dev_policy()).unwrap_err(),
+        VerifyError::Binding
+    );
+    let mut swapped = quote.attestation.clone();
+    swapped.host_measurement = "22".repeat(32);
+    assert_eq!(
+        verify_attestation(&swapped, &dev_policy()).unwrap_err(),
+        VerifyError::Binding
+    );
+    let mut swapped = quote.attestation.clone();
+    swapped.key_created_at += 1;
+    assert_eq!(
+        verify_attestation(&swapped, &dev_policy()).unwrap_err(),
+        VerifyError::Binding
+    );
+    // Pinning the host measurement works both ways.
+    let pin = |m: [u8; 32]| Policy {
+        expected_host_measurement: Some(m),
+        ..dev_policy()
+    };
+    let real: [u8; 32] = hex::decode(&quote.attestation.host_measurement)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    verify_attestation(&quote.attestation, &pin(real)).unwrap();
+    assert!(matches!(
+        verify_attestation(&quote.attestation, &pin([0; 32])),
+        Err(VerifyError::Measurement(_))
+    ));
+    // Simulated evidence presented as hardware evidence is refused even when simulation is allowed.
+    let mut disguised = quote.attestation.clone();
+    disguised.evidence_format = "tdx-dcap-quote".into();
+    assert_eq!(
+        verify_attestation(&disguised, &dev_policy()).unwrap_err(),
+        VerifyError::Simulated
+    );
+}
+
+#[test]
+fn without_a_provider_verifiable_routes_answer_503_and_plain_sessions_are_not_verifiable() {
+    let server = TestServer::start();
+    let client = server.client();
+    let key = ClientSecret::generate().unwrap();
+    let (status, body) = client
+        .post_json(
+            "/verifiable/encrypt/create_keypair",
+            &json!({"pubkey": key.public_key().to_hex()}),
+        )
+        .unwrap();
+    assert_eq!(
+        (status, code(&body)),
+        (503, "attestation_unavailable"),
+        "{body}"
+    );
+    let (status, body) = get(&server, "/attestation");
+    assert_eq!((status, body["provider"].as_str()), (200, Some("none")));
+    assert!(body["attestation"].is_null());
+
+    let sim = TestServer::start_with(SIMULATED);
+    let (client, _key, plain) = session(&sim);
+    let program = wasm("hello");
+    let (status, json, _) = client
+        .execute_raw(
+            "/verifiable/execute/wasm",
+            &plain,
+            &ExecuteInput::new(&program),
+        )
+        .unwrap();
+    assert_eq!(
+        (status, code(&json)),
+        (400, "session_not_verifiable"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_component_statement_is_signed_by_the_attested_key_and_names_the_component() {
+    let server = TestServer::start_with(SIMULATED);
+    let (status, body) = get(&server, "/attestation");
+    assert_eq!(status, 200);
+    let att: Attestation = serde_json::from_value(body["attestation"].clone()).unwrap();
+    let key = verify_attestation(&att, &dev_policy()).unwrap();
+
+    let (client, _k, s) = session(&server);
+    let program = wasm("host-crypto");
+    let out = client
+        .execute(&s, &ExecuteInput::new(&program))
+        .unwrap()
+        .stdout()
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let line = out.lines().find(|l| l.starts_with("attest: ")).expect(&out);
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .map(|h| hex::decode(h).unwrap())
+            .unwrap()
+    };
+    assert!(
+        line.starts_with("attest: simulated-not-for-production"),
+        "{line}"
+    );
+    let component: [u8; 32] = field("component").try_into().unwrap();
+    assert_eq!(
+        component,
+        sha256(&program),
+        "the statement names the component's code hash"
+    );
+    assert_eq!(field("key"), key.signing_key.as_bytes().to_vec());
+    let signature = field("signature");
+    verify_component_statement(&key, &component, &[0x42; 64], &signature).unwrap();
+    assert!(verify_component_statement(&key, &component, &[0x43; 64], &signature).is_err());
+    assert!(verify_component_statement(&key, &sha256(b"other"), &[0x42; 64], &signature).is_err());
+}
