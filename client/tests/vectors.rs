@@ -79,3 +79,79 @@ fn client_session_matches_the_vectors() {
         Err(ClientError::CommitmentMismatch)
     ));
 }
+
+/// The verifier accepts the attestation vectors (binding, session statement, receipt,
+/// component statement) and rejects them when any bound value changes.
+#[test]
+fn verifier_accepts_the_attestation_vectors_and_nothing_else() {
+    use hypervisor_client::verify::{
+        Policy, VerifyError, verify_attestation, verify_component_statement, verify_receipt,
+        verify_session,
+    };
+    use hypervisor_protocol::EncodedPublicKey;
+    use hypervisor_protocol::wire::{Attestation, Receipt, SessionQuote};
+
+    let v = vectors();
+    let a = &v["attestation"];
+    // Wrap the vector REPORTDATA in simulated evidence so the binding check runs end to end.
+    let evidence =
+        serde_json::json!({"report_data": s(&a["report_data"]), "warning": "test"}).to_string();
+    let att = Attestation {
+        tee: "simulated".into(),
+        simulated: true,
+        evidence_format: "simulated-not-for-production".into(),
+        evidence: hex::encode(evidence),
+        report_data: s(&a["report_data"]).into(),
+        signing_key: s(&a["signing_key"]).into(),
+        host_measurement: s(&a["host_measurement"]).into(),
+        key_created_at: a["key_created_at"].as_u64().unwrap(),
+    };
+    let policy = Policy {
+        allow_simulated: true,
+        ..Policy::default()
+    };
+    let key = verify_attestation(&att, &policy).unwrap();
+    assert_eq!(
+        verify_attestation(&att, &Policy::default()).unwrap_err(),
+        VerifyError::Simulated
+    );
+
+    let st = &a["session_statement"];
+    let quote = SessionQuote {
+        attestation: att.clone(),
+        session_created_at: st["created_at"].as_u64().unwrap(),
+        session_expires_at: st["expires_at"].as_u64().unwrap(),
+        session_signature: s(&st["signature"]).into(),
+    };
+    let sid: uuid::Uuid = s(&v["session_id"]).parse().unwrap();
+    let server = EncodedPublicKey::from_hex("s", s(&v["server_public"])).unwrap();
+    let client = EncodedPublicKey::from_hex("c", s(&v["client_public"])).unwrap();
+    verify_session(&quote, &sid, &server, &client, &policy).unwrap();
+    assert!(
+        verify_session(&quote, &sid, &client, &server, &policy).is_err(),
+        "keys swapped"
+    );
+
+    let receipt: Receipt = serde_json::from_value(a["receipt"].clone()).unwrap();
+    let commitment: [u8; 32] = hex::decode(s(&v["commitment"]["result_commitment"]))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    verify_receipt(&receipt, &key, &sid, &commitment).unwrap();
+    assert!(verify_receipt(&receipt, &key, &sid, &[0; 32]).is_err());
+    let mut later = receipt.clone();
+    later.sequence = 2;
+    assert_eq!(
+        verify_receipt(&later, &key, &sid, &commitment).unwrap_err(),
+        VerifyError::Signature("receipt")
+    );
+
+    let c = &a["component_statement"];
+    let component: [u8; 32] = hex::decode(s(&c["component_sha256"]))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig = hex::decode(s(&c["signature"])).unwrap();
+    verify_component_statement(&key, &component, &[0x42; 64], &sig).unwrap();
+    assert!(verify_component_statement(&key, &component, &[0x41; 64], &sig).is_err());
+}

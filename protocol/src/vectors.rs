@@ -5,10 +5,15 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::attest::{
+    ReportPurpose, StatementKind, as_refs, report_data, session_fields, sign_statement,
+    signing_key_report_data, statement_bytes,
+};
 use crate::commitment::{InputDigests, result_commitment};
 use crate::envelope::{Envelope, Role, associated_data};
 use crate::session::SessionKey;
-use crate::{ClientSecret, labels};
+use crate::wire::{AppliedLimits, ExitStatus, Receipt};
+use crate::{ClientSecret, EncodedPublicKey, labels, sha256};
 
 /// Fixed client private scalar (hex).
 pub const CLIENT_SECRET: &str = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
@@ -16,6 +21,10 @@ pub const CLIENT_SECRET: &str = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b1
 pub const SERVER_SECRET: &str = "519b423d715f8b581f4fa8ee59f4771a5b44c8130b4e3eacca54a56dda72b464";
 /// Fixed session id.
 pub const SESSION_ID: &str = "01936f3a-8c2e-7b4d-9f10-2a3b4c5d6e7f";
+/// Fixed attested signing key (private scalar, hex).
+pub const SIGNING_SECRET: &str = "0f56db78ca460b055c500064824bed999a25aaf48ebb519ac201537b85479813";
+/// Fixed key creation time.
+pub const KEY_CREATED_AT: u64 = 1_790_000_000;
 
 fn nonce(first: u8) -> [u8; 12] {
     std::array::from_fn(|i| first.wrapping_add(i as u8))
@@ -70,7 +79,10 @@ pub fn generate() -> Value {
     ];
     let digests = InputDigests::compute(&program, &args, &stdin);
     let commitment = result_commitment(&session_id, &digests, &result);
+    let attestation =
+        attestation_vectors(&session_id, &client_pub, &server_pub, &digests, &commitment);
     json!({
+        "attestation": attestation,
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
         "client_public": client_pub.to_hex(),
@@ -89,6 +101,93 @@ pub fn generate() -> Value {
             "stdin_sha256": hex::encode(digests.stdin),
             "result_plaintext": hex::encode(&result),
             "result_commitment": hex::encode(commitment),
+        },
+    })
+}
+
+/// The attestation binding and signed statements for fixed inputs. ECDSA signatures use
+/// RFC 6979 nonces, so they are deterministic too.
+fn attestation_vectors(
+    session_id: &Uuid,
+    client_pub: &EncodedPublicKey,
+    server_pub: &EncodedPublicKey,
+    digests: &InputDigests,
+    commitment: &[u8; 32],
+) -> Value {
+    let secret = hex::decode(SIGNING_SECRET).expect("hex");
+    let signing = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let signing_pub = EncodedPublicKey::from_key(&p256::PublicKey::from(signing.verifying_key()));
+    let measurement = sha256(b"example host binary");
+    let rd_fields: [&[u8]; 3] = [
+        signing_pub.as_bytes(),
+        &measurement,
+        &KEY_CREATED_AT.to_be_bytes(),
+    ];
+    let mut rd_preimage = crate::attest::REPORT_DATA_LABEL.to_vec();
+    rd_preimage.push(ReportPurpose::SigningKey as u8);
+    for f in rd_fields {
+        rd_preimage.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        rd_preimage.extend_from_slice(f);
+    }
+    let rd = signing_key_report_data(&signing_pub, &measurement, KEY_CREATED_AT);
+    assert_eq!(rd, report_data(ReportPurpose::SigningKey, &rd_fields));
+
+    let created = KEY_CREATED_AT + 60;
+    let session = session_fields(session_id, server_pub, client_pub, created, created + 3600);
+    let session_sig = sign_statement(&signing, StatementKind::Session, &as_refs(&session));
+
+    let mut receipt = Receipt {
+        version: 1,
+        session_id: *session_id,
+        sequence: 1,
+        route: "/verifiable/execute/wasm".into(),
+        program_sha256: hex::encode(digests.program),
+        argument_sha256: digests.arguments.iter().map(hex::encode).collect(),
+        stdin_sha256: hex::encode(digests.stdin),
+        result_commitment: hex::encode(commitment),
+        status: ExitStatus::Exited,
+        limits: AppliedLimits {
+            time_ms: 10_000,
+            memory_bytes: 134_217_728,
+            fuel: None,
+        },
+        issued_at: created + 5,
+        policy: None,
+        payment: None,
+        signing_key: signing_pub.to_hex(),
+        signature: String::new(),
+    };
+    let receipt_fields = receipt.signed_fields().expect("hex fields");
+    let receipt_sig = sign_statement(&signing, StatementKind::Receipt, &as_refs(&receipt_fields));
+    receipt.signature = hex::encode(receipt_sig);
+
+    let user_data = [0x42u8; 64];
+    let component_sig = sign_statement(
+        &signing,
+        StatementKind::Component,
+        &[&digests.program, &user_data],
+    );
+
+    json!({
+        "signing_secret": SIGNING_SECRET,
+        "signing_key": signing_pub.to_hex(),
+        "host_measurement": hex::encode(measurement),
+        "key_created_at": KEY_CREATED_AT,
+        "report_data_preimage": hex::encode(&rd_preimage),
+        "report_data": hex::encode(rd),
+        "session_statement": {
+            "created_at": created,
+            "expires_at": created + 3600,
+            "bytes": hex::encode(statement_bytes(StatementKind::Session, &as_refs(&session))),
+            "signature": hex::encode(session_sig),
+        },
+        "receipt": serde_json::to_value(&receipt).expect("json"),
+        "receipt_statement_bytes": hex::encode(statement_bytes(StatementKind::Receipt, &as_refs(&receipt_fields))),
+        "component_statement": {
+            "component_sha256": hex::encode(digests.program),
+            "user_data": hex::encode(user_data),
+            "bytes": hex::encode(statement_bytes(StatementKind::Component, &[&digests.program, &user_data])),
+            "signature": hex::encode(component_sig),
         },
     })
 }

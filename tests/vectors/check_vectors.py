@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -21,6 +22,8 @@ HKDF_SALT = b"wasm-hypervisor/v1/hkdf-salt"
 HKDF_INFO = b"wasm-hypervisor/v1/aes-256-gcm-siv"
 AAD = b"wasm-hypervisor/v1/aad"
 COMMITMENT = b"wasm-hypervisor/v1/result-commitment"
+REPORT_DATA = b"wasm-hypervisor/v1/report-data"
+STATEMENT = b"wasm-hypervisor/v1/statement"
 ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5}
 
 checks = 0
@@ -94,7 +97,69 @@ def main():
         pre += hashlib.sha256(a).digest()
     pre += hashlib.sha256(stdin).digest() + struct.pack(">Q", len(result)) + result
     check("result_commitment", hashlib.sha256(pre).hexdigest(), c["result_commitment"])
+    check_attestation(v, sid, client_pub, server_pub)
     print(f"vectors: {checks} passed, 0 failed")
+
+
+def tlv(label, purpose, fields):
+    out = label + bytes([purpose])
+    for f in fields:
+        out += struct.pack(">I", len(f)) + f
+    return out
+
+
+def verify_sig(public_bytes, message, sig_hex, name):
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_bytes)
+    sig = bytes.fromhex(sig_hex)
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))  # raises on failure
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    check(f"{name} signature is low-s", s <= n // 2, True)
+
+
+def check_attestation(v, sid, client_pub, server_pub):
+    a = v["attestation"]
+    signing = private(a["signing_secret"])
+    signing_pub = public_uncompressed(signing)
+    check("signing_key", signing_pub.hex(), a["signing_key"])
+    measurement = hashlib.sha256(b"example host binary").digest()
+    check("host_measurement", measurement.hex(), a["host_measurement"])
+    pre = tlv(REPORT_DATA, 0x01, [signing_pub, measurement, struct.pack(">Q", a["key_created_at"])])
+    check("report_data_preimage", pre.hex(), a["report_data_preimage"])
+    check("report_data", hashlib.sha512(pre).hexdigest(), a["report_data"])
+
+    st = a["session_statement"]
+    session = tlv(STATEMENT, 0x01, [sid, server_pub, client_pub,
+                                    struct.pack(">Q", st["created_at"]), struct.pack(">Q", st["expires_at"])])
+    check("session statement bytes", session.hex(), st["bytes"])
+    verify_sig(signing_pub, session, st["signature"], "session")
+
+    r = a["receipt"]
+    fields = [
+        uuid.UUID(r["session_id"]).bytes,
+        struct.pack(">Q", r["sequence"]),
+        r["route"].encode(),
+        bytes.fromhex(r["program_sha256"]),
+        b"".join(bytes.fromhex(h) for h in r["argument_sha256"]),
+        bytes.fromhex(r["stdin_sha256"]),
+        bytes.fromhex(r["result_commitment"]),
+        r["status"].encode(),
+        struct.pack(">Q", r["limits"]["time_ms"]),
+        struct.pack(">Q", r["limits"]["memory_bytes"]),
+        struct.pack(">Q", r["limits"]["fuel"]) if r["limits"].get("fuel") is not None else b"",
+        struct.pack(">Q", r["issued_at"]),
+        (r.get("policy") or "").encode(),
+        (r.get("payment") or "").encode(),
+    ]
+    receipt = tlv(STATEMENT, 0x02, fields)
+    check("receipt statement bytes", receipt.hex(), a["receipt_statement_bytes"])
+    check("receipt commitment = vector commitment", r["result_commitment"], v["commitment"]["result_commitment"])
+    verify_sig(signing_pub, receipt, r["signature"], "receipt")
+
+    c = a["component_statement"]
+    comp = tlv(STATEMENT, 0x03, [bytes.fromhex(c["component_sha256"]), bytes.fromhex(c["user_data"])])
+    check("component statement bytes", comp.hex(), c["bytes"])
+    verify_sig(signing_pub, comp, c["signature"], "component")
 
 
 if __name__ == "__main__":
