@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod keyfile;
+pub mod proof;
 pub mod verify;
 
 use std::time::Duration;
@@ -62,7 +63,7 @@ pub enum ClientError {
     #[error("unexpected response: {0}")]
     BadResponse(String),
     /// The attestation chain, the session statement or the receipt did not verify.
-    #[error("verification failed: {0}")]
+    #[error(transparent)]
     Verify(#[from] verify::VerifyError),
 }
 
@@ -356,6 +357,40 @@ impl Client {
             return Err(ClientError::BadResponse(format!("ping answered {status}")));
         }
         Ok(body)
+    }
+
+    /// `GET /attestation`: the provider kind and, when configured, the attested key.
+    ///
+    /// # Errors
+    /// Transport errors or a malformed answer.
+    pub fn attestation(
+        &self,
+    ) -> Result<(String, Option<hypervisor_protocol::wire::Attestation>), ClientError> {
+        let mut resp = self
+            .agent
+            .get(format!("{}/attestation", self.base))
+            .call()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadResponse(format!("attestation: {e}")))?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        let provider = json["provider"].as_str().unwrap_or("unknown").to_string();
+        let att = if json["attestation"].is_null() {
+            None
+        } else {
+            Some(
+                serde_json::from_value(json["attestation"].clone())
+                    .map_err(|e| ClientError::BadResponse(format!("attestation: {e}")))?,
+            )
+        };
+        Ok((provider, att))
     }
 
     /// POSTs JSON and returns the status and the JSON answer, whatever the status.

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use hypervisor_client::{Client, ExecuteInput, Execution, keyfile};
+use base64::Engine as _;
+use clap::{Args, Parser, Subcommand};
+use hypervisor_client::proof::Proof;
+use hypervisor_client::verify::{self, Policy, VerifiedKey};
+use hypervisor_client::{Client, ExecuteInput, Execution, Session, keyfile};
 use hypervisor_protocol::wire::{ExitStatus, Limits};
 
 #[derive(Parser)]
@@ -61,7 +64,160 @@ enum Command {
         /// Fuel to ask for (the server must meter fuel).
         #[arg(long)]
         fuel: Option<u64>,
+        /// Use the verifiable routes: verify the host's evidence chain before sending anything,
+        /// and the signed receipt of the result.
+        #[arg(long)]
+        verifiable: bool,
+        /// With --verifiable: write a proof bundle (evidence, receipt, plaintext result) that
+        /// `hypervisor-client verify` can check offline.
+        #[arg(long, value_name = "FILE")]
+        save_proof: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
+    /// Fetch and verify the host's attestation (GET /attestation).
+    Attestation {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Verify a proof bundle offline (from `exec --verifiable --save-proof`).
+    Verify {
+        /// The proof file.
+        proof: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Verify raw hardware evidence offline: a TDX quote with its collateral, or an SEV-SNP
+    /// report with its VCEK. Prints the claims (REPORTDATA, measurements, TCB status).
+    VerifyEvidence {
+        /// A TDX quote (binary).
+        #[arg(long, conflicts_with = "snp_report")]
+        tdx_quote: Option<PathBuf>,
+        /// An SEV-SNP attestation report (binary or hex).
+        #[arg(long)]
+        snp_report: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Print the SHA-256 of files a verifier should pin: the host binary
+    /// (`--expect-host-measurement`) and components (the receipts' `program_sha256`).
+    Measure {
+        /// Files to measure.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// What a verifier accepts.
+#[derive(Args, Clone, Default)]
+struct PolicyArgs {
+    /// Accept SIMULATED evidence (development only: it proves nothing).
+    #[arg(long)]
+    allow_simulated: bool,
+    /// TDX: DCAP collateral (QuoteCollateralV3 JSON) for offline verification.
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// SEV-SNP: the chip's VCEK certificate (DER).
+    #[arg(long, value_name = "FILE")]
+    vcek: Option<PathBuf>,
+    /// Accept this TCB status (repeatable). Default: UpToDate only.
+    #[arg(long = "tcb-status", value_name = "STATUS")]
+    tcb_status: Vec<String>,
+    /// Accept TEEs in debug mode (never in production).
+    #[arg(long)]
+    allow_debug: bool,
+    /// TDX: expected MRTD (hex).
+    #[arg(long, value_name = "HEX")]
+    expect_mrtd: Option<String>,
+    /// TDX: expected RTMR, as N=HEX (repeatable).
+    #[arg(long = "expect-rtmr", value_name = "N=HEX")]
+    expect_rtmr: Vec<String>,
+    /// SEV-SNP: expected launch measurement (hex).
+    #[arg(long, value_name = "HEX")]
+    expect_snp_measurement: Option<String>,
+    /// Expected SHA-256 of the host binary (see `measure`).
+    #[arg(long, value_name = "HEX")]
+    expect_host_measurement: Option<String>,
+    /// Verify as of this Unix time (default: now).
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    at: Option<u64>,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> anyhow::Result<Policy> {
+        let hexarg =
+            |name: &str, v: &str| hex::decode(v).with_context(|| format!("{name} is not hex"));
+        let mut p = Policy {
+            allow_simulated: self.allow_simulated,
+            allow_debug: self.allow_debug,
+            now: self.at,
+            ..Policy::default()
+        };
+        if let Some(f) = &self.collateral {
+            p.tdx_collateral = Some(
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+            );
+        }
+        if let Some(f) = &self.vcek {
+            p.snp_vcek =
+                Some(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+        }
+        if !self.tcb_status.is_empty() {
+            p.accepted_tcb_statuses = self.tcb_status.clone();
+        }
+        if let Some(v) = &self.expect_mrtd {
+            p.expected_mrtd = Some(hexarg("--expect-mrtd", v)?);
+        }
+        for r in &self.expect_rtmr {
+            let (n, v) = r.split_once('=').context("--expect-rtmr takes N=HEX")?;
+            let n: usize = n
+                .parse()
+                .ok()
+                .filter(|n| *n < 4)
+                .context("--expect-rtmr N must be 0..3")?;
+            p.expected_rtmrs[n] = Some(hexarg("--expect-rtmr", v)?);
+        }
+        if let Some(v) = &self.expect_snp_measurement {
+            p.expected_snp_measurement = Some(hexarg("--expect-snp-measurement", v)?);
+        }
+        if let Some(v) = &self.expect_host_measurement {
+            let m = hexarg("--expect-host-measurement", v)?;
+            p.expected_host_measurement = Some(
+                m.try_into()
+                    .ok()
+                    .context("--expect-host-measurement is 32 bytes")?,
+            );
+        }
+        Ok(p)
+    }
+}
+
+fn print_key(key: &VerifiedKey) {
+    if key.simulated {
+        eprintln!(
+            "WARNING: the host's evidence is SIMULATED. It proves nothing about where code runs."
+        );
+    }
+    println!("tee               {}", key.tee);
+    println!("signing key       {}", key.signing_key.to_hex());
+    println!("host measurement  {}", hex::encode(key.host_measurement));
+    if let Some(s) = &key.tcb_status {
+        println!("tcb status        {s}");
+    }
+    if let Some(m) = &key.platform_measurement {
+        println!("platform measure  {m}");
+    }
+}
+
+fn key_json(key: &VerifiedKey) -> serde_json::Value {
+    serde_json::json!({
+        "tee": key.tee,
+        "simulated": key.simulated,
+        "signing_key": key.signing_key.to_hex(),
+        "host_measurement": hex::encode(key.host_measurement),
+        "tcb_status": key.tcb_status,
+        "platform_measurement": key.platform_measurement,
+    })
 }
 
 fn default_key_path() -> PathBuf {
@@ -127,6 +283,99 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("server key {}", s.server_public.to_hex());
             }
         }
+        Command::Attestation { policy } => {
+            let (provider, att) = client.attestation()?;
+            let Some(att) = att else {
+                anyhow::bail!("the host has no attestation provider (provider: {provider})");
+            };
+            let key = verify::verify_attestation(&att, &policy.policy()?)?;
+            if cli.json {
+                println!("{}", key_json(&key));
+            } else {
+                print_key(&key);
+                println!("verified          evidence → signing key binding");
+            }
+        }
+        Command::Verify { proof, policy } => {
+            let text = std::fs::read_to_string(&proof)
+                .with_context(|| format!("reading {}", proof.display()))?;
+            let bundle: Proof = serde_json::from_str(&text).context("not a proof bundle")?;
+            let key = bundle.verify(&policy.policy()?)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"verified": true, "key": key_json(&key), "receipt": bundle.receipt})
+                );
+            } else {
+                print_key(&key);
+                println!("program           {}", bundle.receipt.program_sha256);
+                println!("commitment        {}", bundle.receipt.result_commitment);
+                println!(
+                    "verified          evidence → key → session → receipt → result commitment"
+                );
+            }
+        }
+        Command::VerifyEvidence {
+            tdx_quote,
+            snp_report,
+            policy,
+        } => {
+            let policy = policy.policy()?;
+            let claims = if let Some(q) = tdx_quote {
+                let quote =
+                    std::fs::read(&q).with_context(|| format!("reading {}", q.display()))?;
+                let collateral = policy
+                    .tdx_collateral
+                    .as_deref()
+                    .context("--collateral FILE is required for a TDX quote")?;
+                let c = verify::verify_tdx_quote(&quote, collateral, &policy)?;
+                serde_json::json!({
+                    "tee": "tdx", "tcb_status": c.tcb_status, "advisory_ids": c.advisory_ids,
+                    "report_data": hex::encode(c.report_data), "mrtd": hex::encode(c.mrtd),
+                    "rtmrs": c.rtmrs.iter().map(hex::encode).collect::<Vec<_>>(),
+                    "td_attributes": hex::encode(c.td_attributes),
+                })
+            } else if let Some(r) = snp_report {
+                let report =
+                    std::fs::read(&r).with_context(|| format!("reading {}", r.display()))?;
+                let vcek = policy
+                    .snp_vcek
+                    .as_deref()
+                    .context("--vcek FILE is required for an SNP report")?;
+                let c = verify::verify_snp_report(&report, vcek, &policy)?;
+                serde_json::json!({
+                    "tee": "sev-snp", "product": c.product, "report_data": hex::encode(c.report_data),
+                    "measurement": hex::encode(c.measurement), "debug_allowed": c.debug_allowed,
+                })
+            } else {
+                anyhow::bail!("give --tdx-quote FILE or --snp-report FILE");
+            };
+            if cli.json {
+                println!("{claims}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&claims)?);
+                println!("verified against the vendor's root");
+            }
+        }
+        Command::Measure { files } => {
+            let mut out = Vec::new();
+            for f in &files {
+                let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+                out.push((
+                    f.display().to_string(),
+                    hex::encode(hypervisor_protocol::sha256(&bytes)),
+                ));
+            }
+            if cli.json {
+                let map: serde_json::Map<_, _> =
+                    out.into_iter().map(|(k, v)| (k, v.into())).collect();
+                println!("{}", serde_json::Value::Object(map));
+            } else {
+                for (name, h) in out {
+                    println!("{h}  {name}");
+                }
+            }
+        }
         Command::Exec {
             wasm,
             args,
@@ -134,6 +383,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             time_ms,
             memory_bytes,
             fuel,
+            verifiable,
+            save_proof,
+            policy,
         } => {
             let (key, _) = keyfile::load_or_create(&key_path)?;
             let program =
@@ -160,12 +412,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     fuel,
                 });
             }
-            let session = client.create_session(&key)?;
-            let run = client.execute(&session, &input)?;
+            if !verifiable {
+                if save_proof.is_some() {
+                    anyhow::bail!("--save-proof needs --verifiable");
+                }
+                let session = client.create_session(&key)?;
+                let run = client.execute(&session, &input)?;
+                return report(&run, session.id, cli.json);
+            }
+            let session = client.create_verifiable_session(&key, &policy.policy()?)?;
+            if let Some((_, k)) = &session.verified
+                && !cli.json
+            {
+                print_key_to_stderr(k);
+            }
+            let run = client.execute_verifiable(&session, &input)?;
+            if let Some(path) = &save_proof {
+                write_proof(path, &session, &run)?;
+            }
             return report(&run, session.id, cli.json);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_key_to_stderr(key: &VerifiedKey) {
+    if key.simulated {
+        eprintln!(
+            "WARNING: the host's evidence is SIMULATED. It proves nothing about where code runs."
+        );
+    }
+    eprintln!(
+        "[verified {} evidence · signing key {}…]",
+        key.tee,
+        &key.signing_key.to_hex()[..16]
+    );
+}
+
+fn write_proof(path: &std::path::Path, session: &Session, run: &Execution) -> anyhow::Result<()> {
+    let (quote, _) = session
+        .verified
+        .as_ref()
+        .context("not a verifiable session")?;
+    let proof = Proof {
+        version: 1,
+        session_id: session.id,
+        session_pubkey: session.server_public.to_hex(),
+        client_pubkey: session.client_public.to_hex(),
+        quote: quote.clone(),
+        receipt: run.receipt.clone().context("no receipt")?,
+        result: base64::engine::general_purpose::STANDARD.encode(&run.plaintext),
+    };
+    std::fs::write(path, serde_json::to_string_pretty(&proof)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("proof written to {}", path.display());
+    Ok(())
 }
 
 /// Prints an execution and chooses the exit code: the guest's own, or 124 (time limit),
@@ -195,6 +496,7 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
             "error": run.stopped.as_ref().map(|e| serde_json::json!({"code": e.code, "message": e.message})),
             "result_commitment": hex::encode(run.commitment),
             "commitment_verified": true,
+            "receipt": run.receipt,
         });
         println!("{doc}");
     } else {

@@ -1,4 +1,4 @@
-//! Attestation binding, signed statements and receipts (`docs/PROTOCOL.md` §13–15).
+//! Attestation binding, signed statements and receipts (`docs/PROTOCOL.md` §12–15).
 //!
 //! The chain a verifier checks:
 //!

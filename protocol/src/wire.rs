@@ -288,7 +288,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// The fields the signature covers, in order (`docs/PROTOCOL.md` §15).
+    /// The fields the signature covers, in order (`docs/PROTOCOL.md` §14).
     ///
     /// # Errors
     /// [`ProtocolError::Hex`] if a hash field is not hex.
