@@ -21,14 +21,22 @@ fn dev_policy() -> Policy {
     }
 }
 
-#[test]
-fn verifiable_execution_round_trip_with_a_checked_receipt() {
-    let server = TestServer::start_with(SIMULATED);
+/// A client and a verifiable session on `server`, its chain checked under [`dev_policy`].
+fn verifiable_session(
+    server: &TestServer,
+) -> (hypervisor_client::Client, hypervisor_client::Session) {
     let client = server.client();
     let key = ClientSecret::generate().unwrap();
     let session = client
         .create_verifiable_session(&key, &dev_policy())
         .unwrap();
+    (client, session)
+}
+
+#[test]
+fn verifiable_execution_round_trip_with_a_checked_receipt() {
+    let server = TestServer::start_with(SIMULATED);
+    let (client, session) = verifiable_session(&server);
     let (_, verified) = session.verified.as_ref().unwrap();
     assert!(verified.simulated);
     assert_eq!(verified.tee, "simulated");
@@ -134,11 +142,7 @@ fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
 #[test]
 fn tampering_with_receipt_commitment_session_or_key_is_detected() {
     let server = TestServer::start_with(SIMULATED);
-    let client = server.client();
-    let key = ClientSecret::generate().unwrap();
-    let session = client
-        .create_verifiable_session(&key, &dev_policy())
-        .unwrap();
+    let (client, session) = verifiable_session(&server);
     let program = wasm("hello");
     let input = ExecuteInput::new(&program).args(["x"]);
     let (status, json, digests) = client
