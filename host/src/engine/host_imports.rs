@@ -81,10 +81,12 @@ impl wit_att::Host for HostState {
                 "no attestation provider is configured on this host".into(),
             ));
         };
-        let signature = key.sign(
-            StatementKind::Component,
-            &[&self.component_hash, &user_data],
-        );
+        let signature = key
+            .sign(
+                StatementKind::Component,
+                &[&self.component_hash, &user_data],
+            )
+            .map_err(|e| wit_att::AttestationError::ProviderFailed(e.to_string()))?;
         Ok(wit_att::Statement {
             tee: tee_kind(key.tee()),
             component_hash: self.component_hash.to_vec(),

@@ -224,7 +224,10 @@ impl Pipeline {
             signature: String::new(),
         };
         let fields = receipt.signed_fields()?;
-        receipt.signature = hex::encode(key.sign(StatementKind::Receipt, &as_refs(&fields)));
+        receipt.signature = hex::encode(
+            key.sign(StatementKind::Receipt, &as_refs(&fields))
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
         Ok(receipt)
     }
 }

@@ -116,7 +116,9 @@ impl Pipeline {
             session.created_unix,
             session.expires_unix,
         );
-        let signature = key.sign(StatementKind::Session, &as_refs(&fields));
+        let signature = key
+            .sign(StatementKind::Session, &as_refs(&fields))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(VerifiableKeypairResponse {
             session_pubkey: session.server_key.to_hex(),
             session_id: session.id,
