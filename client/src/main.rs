@@ -117,6 +117,9 @@ struct PolicyArgs {
     /// TDX: DCAP collateral (QuoteCollateralV3 JSON) for offline verification.
     #[arg(long, value_name = "FILE")]
     collateral: Option<PathBuf>,
+    /// TDX: fetch the collateral from this PCCS / Intel PCS base URL (when no --collateral).
+    #[arg(long, value_name = "URL")]
+    pccs: Option<String>,
     /// SEV-SNP: the chip's VCEK certificate (DER).
     #[arg(long, value_name = "FILE")]
     vcek: Option<PathBuf>,
@@ -151,6 +154,7 @@ impl PolicyArgs {
             allow_simulated: self.allow_simulated,
             allow_debug: self.allow_debug,
             now: self.at,
+            pccs_url: self.pccs.clone(),
             ..Policy::default()
         };
         if let Some(f) = &self.collateral {
@@ -324,11 +328,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let claims = if let Some(q) = tdx_quote {
                 let quote =
                     std::fs::read(&q).with_context(|| format!("reading {}", q.display()))?;
-                let collateral = policy
-                    .tdx_collateral
-                    .as_deref()
-                    .context("--collateral FILE is required for a TDX quote")?;
-                let c = verify::verify_tdx_quote(&quote, collateral, &policy)?;
+                let c = match (&policy.tdx_collateral, &policy.pccs_url) {
+                    (Some(json), _) => verify::verify_tdx_quote(&quote, json, &policy)?,
+                    (None, Some(url)) => {
+                        let collateral = verify::fetch_tdx_collateral(url, &quote)?;
+                        verify::verify_tdx_quote_with(&quote, &collateral, &policy)?
+                    }
+                    (None, None) => {
+                        anyhow::bail!("a TDX quote needs --collateral FILE or --pccs URL")
+                    }
+                };
                 serde_json::json!({
                     "tee": "tdx", "tcb_status": c.tcb_status, "advisory_ids": c.advisory_ids,
                     "report_data": hex::encode(c.report_data), "mrtd": hex::encode(c.mrtd),

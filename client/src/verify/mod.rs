@@ -9,6 +9,7 @@
 //!
 //! Simulated evidence is rejected unless [`Policy::allow_simulated`] is set.
 
+mod pccs;
 mod snp;
 mod tdx;
 
@@ -19,8 +20,9 @@ use hypervisor_protocol::attest::{
 use hypervisor_protocol::wire::{Attestation, Receipt, SessionQuote, decode_hex};
 use uuid::Uuid;
 
+pub use pccs::fetch_tdx_collateral;
 pub use snp::{SnpClaims, verify_snp_report};
-pub use tdx::{TdxClaims, verify_tdx_quote};
+pub use tdx::{TdxClaims, verify_tdx_quote, verify_tdx_quote_with};
 
 /// Why verification failed. Each variant names the link of the chain that broke.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct Policy {
     pub allow_simulated: bool,
     /// TDX: the DCAP collateral (`QuoteCollateralV3` JSON).
     pub tdx_collateral: Option<String>,
+    /// TDX: fetch the collateral from this PCCS / PCS base URL when none is given.
+    pub pccs_url: Option<String>,
     /// SNP: the VCEK certificate (DER) of the chip that signed the report.
     pub snp_vcek: Option<Vec<u8>>,
     /// Accepted TCB statuses (default: `UpToDate` only).
@@ -89,6 +93,7 @@ impl Default for Policy {
         Self {
             allow_simulated: false,
             tdx_collateral: None,
+            pccs_url: None,
             snp_vcek: None,
             accepted_tcb_statuses: vec!["UpToDate".into()],
             allow_debug: false,

@@ -37,7 +37,19 @@ pub fn verify_tdx_quote(
 ) -> Result<TdxClaims, VerifyError> {
     let collateral: QuoteCollateralV3 = serde_json::from_str(collateral_json)
         .map_err(|e| VerifyError::Malformed(format!("TDX collateral: {e}")))?;
-    let verified = dcap_qvl::verify::verify(quote, &collateral, policy.now())
+    verify_tdx_quote_with(quote, &collateral, policy)
+}
+
+/// [`verify_tdx_quote`] with parsed collateral (e.g. from [`super::fetch_tdx_collateral`]).
+///
+/// # Errors
+/// [`VerifyError`] naming what failed.
+pub fn verify_tdx_quote_with(
+    quote: &[u8],
+    collateral: &QuoteCollateralV3,
+    policy: &Policy,
+) -> Result<TdxClaims, VerifyError> {
+    let verified = dcap_qvl::verify::verify(quote, collateral, policy.now())
         .map_err(|e| VerifyError::Evidence(format!("{e:#}")))?;
     let td = verified
         .report
