@@ -78,9 +78,19 @@ fn attestation_provider(c: &AttestationConfig) -> anyhow::Result<Arc<dyn Attesta
 /// SHA-256 of the running host binary: the application-level measurement bound with the
 /// signing key (the VM's own measurements are in the hardware evidence).
 fn host_measurement() -> anyhow::Result<[u8; 32]> {
-    let exe = std::env::current_exe()?;
-    let bytes = std::fs::read(&exe)?;
-    Ok(crate::crypto::primitives::sha256(&bytes))
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(std::env::current_exe()?)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().into())
 }
 
 impl Host {
