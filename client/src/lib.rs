@@ -343,16 +343,7 @@ impl Client {
     /// # Errors
     /// Transport errors or a non-200 answer.
     pub fn ping(&self) -> Result<String, ClientError> {
-        let mut resp = self
-            .agent
-            .get(format!("{}/ping", self.base))
-            .call()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (status, body) = self.get_text("/ping")?;
         if status != 200 {
             return Err(ClientError::BadResponse(format!("ping answered {status}")));
         }
@@ -366,16 +357,7 @@ impl Client {
     pub fn attestation(
         &self,
     ) -> Result<(String, Option<hypervisor_protocol::wire::Attestation>), ClientError> {
-        let mut resp = self
-            .agent
-            .get(format!("{}/attestation", self.base))
-            .call()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (status, text) = self.get_text("/attestation")?;
         let json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| ClientError::BadResponse(format!("attestation: {e}")))?;
         if status != 200 {
@@ -391,6 +373,37 @@ impl Client {
             )
         };
         Ok((provider, att))
+    }
+
+    /// GETs `path` and returns the status and the body text, whatever the status.
+    fn get_text(&self, path: &str) -> Result<(u16, String), ClientError> {
+        let mut resp = self
+            .agent
+            .get(format!("{}{}", self.base, path))
+            .call()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok((status, text))
+    }
+
+    /// POSTs `body` to `path` and decodes a 200 answer as `T`; any other status becomes
+    /// [`ClientError::Server`].
+    fn post_expect<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let (status, json) = self.post_json(path, body)?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        serde_json::from_value(json).map_err(|e| ClientError::BadResponse(format!("{path}: {e}")))
     }
 
     /// POSTs JSON and returns the status and the JSON answer, whatever the status.
@@ -427,12 +440,7 @@ impl Client {
         let req = CreateKeypairRequest {
             pubkey: secret.public_key().to_hex(),
         };
-        let (status, json) = self.post_json("/encrypt/create_keypair", &req)?;
-        if status != 200 {
-            return Err(server_error(status, json));
-        }
-        let resp: CreateKeypairResponse = serde_json::from_value(json)
-            .map_err(|e| ClientError::BadResponse(format!("create_keypair: {e}")))?;
+        let resp: CreateKeypairResponse = self.post_expect("/encrypt/create_keypair", &req)?;
         Ok(Session::from_response(secret, &resp)?)
     }
 
@@ -449,12 +457,8 @@ impl Client {
         let req = CreateKeypairRequest {
             pubkey: secret.public_key().to_hex(),
         };
-        let (status, json) = self.post_json("/verifiable/encrypt/create_keypair", &req)?;
-        if status != 200 {
-            return Err(server_error(status, json));
-        }
-        let resp: VerifiableKeypairResponse = serde_json::from_value(json)
-            .map_err(|e| ClientError::BadResponse(format!("verifiable create_keypair: {e}")))?;
+        let resp: VerifiableKeypairResponse =
+            self.post_expect("/verifiable/encrypt/create_keypair", &req)?;
         let plain = CreateKeypairResponse {
             session_pubkey: resp.session_pubkey.clone(),
             session_id: resp.session_id,

@@ -10,7 +10,7 @@ use hypervisor_protocol::wire::{Attestation, ExitStatus, Limits};
 use hypervisor_protocol::{ClientSecret, sha256};
 use serde_json::json;
 
-use crate::harness::{TestServer, code, session, wasm};
+use crate::harness::{TestServer, code, get_json, session, wasm};
 
 const SIMULATED: &str = "[attestation]\nprovider = \"simulated\"\n";
 
@@ -113,7 +113,7 @@ fn simulated_evidence_is_refused_unless_allowed() {
         ),
     }
     // And the attestation document says what it is.
-    let (status, body) = get(&server, "/attestation");
+    let (status, body) = get_json(&server, "/attestation");
     assert_eq!(status, 200);
     assert_eq!(body["provider"], "simulated");
     assert_eq!(body["attestation"]["simulated"], true);
@@ -123,20 +123,6 @@ fn simulated_evidence_is_refused_unless_allowed() {
             .unwrap()
             .contains("NOT FOR PRODUCTION")
     );
-}
-
-fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
-    let mut resp = ureq::get(format!("{}{path}", server.url))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap(),
-    )
 }
 
 #[test]
@@ -267,7 +253,7 @@ fn without_a_provider_verifiable_routes_answer_503_and_plain_sessions_are_not_ve
         (503, "attestation_unavailable"),
         "{body}"
     );
-    let (status, body) = get(&server, "/attestation");
+    let (status, body) = get_json(&server, "/attestation");
     assert_eq!((status, body["provider"].as_str()), (200, Some("none")));
     assert!(body["attestation"].is_null());
 
@@ -291,7 +277,7 @@ fn without_a_provider_verifiable_routes_answer_503_and_plain_sessions_are_not_ve
 #[test]
 fn a_component_statement_is_signed_by_the_attested_key_and_names_the_component() {
     let server = TestServer::start_with(SIMULATED);
-    let (status, body) = get(&server, "/attestation");
+    let (status, body) = get_json(&server, "/attestation");
     assert_eq!(status, 200);
     let att: Attestation = serde_json::from_value(body["attestation"].clone()).unwrap();
     let key = verify_attestation(&att, &dev_policy()).unwrap();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hypervisor_client::ExecuteInput;
 
-use crate::harness::{TestServer, run, session, wasm};
+use crate::harness::{TestServer, run, session, session_at, wasm};
 
 fn count(log: &str, needle: &str) -> usize {
     log.matches(needle).count()
@@ -34,9 +34,7 @@ fn concurrent_first_runs_compile_once_and_restarts_never_recompile() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let client = hypervisor_client::Client::new(&url);
-                let key = hypervisor_protocol::ClientSecret::generate().unwrap();
-                let s = client.create_session(&key).unwrap();
+                let (client, _key, s) = session_at(&url);
                 let program = wasm("hello");
                 client
                     .execute(&s, &ExecuteInput::new(&program))

@@ -5,7 +5,7 @@ use hypervisor_protocol::wire::{ExecuteRequest, ExitStatus, Limits};
 use hypervisor_protocol::{ClientSecret, Envelope, Role, SessionKey};
 use serde_json::json;
 
-use crate::harness::{TestServer, code, run, session, wasm};
+use crate::harness::{TestServer, code, run, session, session_at, wasm};
 
 #[test]
 fn hello_round_trip_with_arguments_and_stdin() {
@@ -249,9 +249,7 @@ fn one_hundred_concurrent_executions_all_succeed() {
             let program = program.clone();
             let url = url.clone();
             std::thread::spawn(move || {
-                let client = hypervisor_client::Client::new(&url);
-                let key = ClientSecret::generate().unwrap();
-                let session = client.create_session(&key).unwrap();
+                let (client, _key, session) = session_at(&url);
                 let arg = format!("caller-{i}");
                 let run = client
                     .execute(&session, &ExecuteInput::new(&program).args([&arg]))

@@ -165,10 +165,29 @@ pub fn wasm(name: &str) -> Vec<u8> {
 
 /// A fresh client key and a session on `server`.
 pub fn session(server: &TestServer) -> (Client, ClientSecret, Session) {
-    let client = server.client();
+    session_at(&server.url)
+}
+
+/// A fresh client key and a session on the server at `url` (for use from other threads).
+pub fn session_at(url: &str) -> (Client, ClientSecret, Session) {
+    let client = Client::new(url);
     let key = ClientSecret::generate().expect("key");
     let session = client.create_session(&key).expect("session");
     (client, key, session)
+}
+
+/// `GET path`, returning the status and the JSON body (used by the attestation tests).
+#[cfg(feature = "simulated-attestation")]
+pub fn get_json(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    let mut resp = ureq::get(format!("{}{path}", server.url))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("GET");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().expect("body");
+    (status, serde_json::from_str(&text).expect("JSON body"))
 }
 
 /// Runs `guest` with `args` in a new session and returns the checked execution.

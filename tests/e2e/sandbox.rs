@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use hypervisor_client::{ClientError, ExecuteInput};
 use hypervisor_protocol::wire::{ExitStatus, Limits};
 
-use crate::harness::{TestServer, run, session, wasm};
+use crate::harness::{TestServer, run, session, session_at, wasm};
 
 #[test]
 fn endless_loops_stop_at_the_deadline_while_other_requests_keep_succeeding() {
@@ -17,9 +17,7 @@ fn endless_loops_stop_at_the_deadline_while_other_requests_keep_succeeding() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let client = hypervisor_client::Client::new(&url);
-                let key = hypervisor_protocol::ClientSecret::generate().unwrap();
-                let session = client.create_session(&key).unwrap();
+                let (client, _key, session) = session_at(&url);
                 let program = wasm("endless-loop");
                 let limits = Limits {
                     time_ms: Some(4000),
