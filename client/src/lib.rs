@@ -377,19 +377,12 @@ impl Client {
 
     /// GETs `path` and returns the status and the body text, whatever the status.
     fn get_text(&self, path: &str) -> Result<(u16, String), ClientError> {
-        let mut resp = self
+        let resp = self
             .agent
             .get(format!("{}{}", self.base, path))
             .call()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok((status, text))
+        read_response(resp)
     }
 
     /// POSTs `body` to `path` and decodes a 200 answer as `T`; any other status becomes
@@ -415,18 +408,12 @@ impl Client {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<(u16, serde_json::Value), ClientError> {
-        let mut resp = self
+        let resp = self
             .agent
             .post(format!("{}{}", self.base, path))
             .send_json(body)
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (status, text) = read_response(resp)?;
         let json = serde_json::from_str(&text)
             .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
         Ok((status, json))
@@ -534,6 +521,18 @@ impl Client {
         let (status, json, digests) = self.execute_raw(route, session, input)?;
         session.check_response(status, json, &digests)
     }
+}
+
+/// Status and body text of a response, reading at most [`MAX_RESPONSE_BYTES`].
+fn read_response(mut resp: ureq::http::Response<ureq::Body>) -> Result<(u16, String), ClientError> {
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE_BYTES)
+        .read_to_string()
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    Ok((status, text))
 }
 
 /// The receipt must name exactly the program and inputs we sent.
