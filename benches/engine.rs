@@ -62,6 +62,9 @@ fn config(dir: &std::path::Path, pooling: bool, disk: bool) -> Config {
     c.engine.pooling_allocator = pooling;
     c.engine.disk_cache = disk;
     c.attestation.provider = ProviderChoice::Simulated;
+    // The engine alone: the policy and Python runtime are measured by benches/policy.rs.
+    c.policy.enabled = false;
+    c.python.enabled = false;
     c
 }
 
@@ -134,7 +137,9 @@ fn main() {
 
     // Server-side execute of a cached hello, through the whole pipeline, plain and verifiable.
     let tmp = tempfile::tempdir().unwrap();
-    let host = Host::build(config(tmp.path(), true, true)).unwrap();
+    let host = rt
+        .block_on(Host::build(config(tmp.path(), true, true)))
+        .unwrap();
     let pipeline = host.pipeline().clone();
     let secret = ClientSecret::generate().unwrap();
     let pubkey = CreateKeypairRequest {
@@ -180,7 +185,7 @@ fn main() {
     for pooling in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
         let c = config(tmp.path(), pooling, false);
-        let engine = Engine::new(&c, None, no_attestation()).unwrap();
+        let engine = Engine::new(&c, None, None, no_attestation()).unwrap();
         let prepared = rt
             .block_on(engine.prepare_command(sha256(&hello), Arc::new(hello.clone())))
             .unwrap();
@@ -219,7 +224,7 @@ fn main() {
     for _ in 0..5 {
         let tmp = tempfile::tempdir().unwrap();
         let c = config(tmp.path(), true, false);
-        let engine = Engine::new(&c, None, no_attestation()).unwrap();
+        let engine = Engine::new(&c, None, None, no_attestation()).unwrap();
         let t = Instant::now();
         rt.block_on(engine.prepare_command(hash, grep.clone()))
             .unwrap();
@@ -230,13 +235,17 @@ fn main() {
     // The same component from the sealed disk cache (a restarted host).
     let tmp = tempfile::tempdir().unwrap();
     {
-        let host = Host::build(config(tmp.path(), true, true)).unwrap();
+        let host = rt
+            .block_on(Host::build(config(tmp.path(), true, true)))
+            .unwrap();
         rt.block_on(host.pipeline().engine().prepare_command(hash, grep.clone()))
             .unwrap();
     }
     let mut load = Vec::new();
     for _ in 0..5 {
-        let host = Host::build(config(tmp.path(), true, true)).unwrap();
+        let host = rt
+            .block_on(Host::build(config(tmp.path(), true, true)))
+            .unwrap();
         let t = Instant::now();
         rt.block_on(host.pipeline().engine().prepare_command(hash, grep.clone()))
             .unwrap();

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The one build path for every WebAssembly artifact of the project, used by both the run and the
 # test command (scripts/serve.sh, scripts/test.sh). Builds from source:
-#   - guests/* (wasm32-wasip2 components) -> target/wasm/<name>.wasm
-# Installs the wasm32-wasip2 target if it is missing. Incremental: cargo rebuilds only what changed.
+#   - guests/* (wasm32-wasip2 components)               -> target/wasm/<name>.wasm
+#   - components/<rust plug-in>/ (wasm32-wasip2)         -> target/wasm/<name>.wasm
+#   - components/policy-python/ (componentize-py)        -> target/wasm/policy-python.wasm
+# Installs what it needs if missing: the wasm32-wasip2 target, and componentize-py (pinned) in a
+# private virtual environment (target/py). Incremental: cargo rebuilds only what changed, and
+# the Python component is rebuilt only when its sources or the WIT changed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,6 +24,35 @@ cargo build --manifest-path guests/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/guests" --locked --quiet
 for manifest in guests/*/Cargo.toml; do
   name="$(basename "$(dirname "$manifest")")"
-  cp "$root/target/guests/wasm32-wasip2/release/$name.wasm" "$out/$name.wasm"
+  built="$root/target/guests/wasm32-wasip2/release/$name.wasm"   # binaries keep their name,
+  [ -f "$built" ] || built="${built%/*}/${name//-/_}.wasm"        # libraries use underscores
+  cp "$built" "$out/$name.wasm"
 done
+echo "build-wasm: Rust plug-in components" >&2
+cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
+  --target-dir "$root/target/components" --locked --quiet
+for manifest in components/*/Cargo.toml; do
+  name="$(basename "$(dirname "$manifest")")"
+  cp "$root/target/components/wasm32-wasip2/release/${name//-/_}.wasm" "$out/$name.wasm"
+done
+
+# componentize-py bundles CPython for WASI; pinned, from PyPI, once per machine.
+componentize_py_version="0.25.1"
+venv="$root/target/py"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
+  echo "build-wasm: installing componentize-py $componentize_py_version" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_py_version"
+fi
+policy_src="components/policy-python/src"
+policy_out="$out/policy-python.wasm"
+if [ ! -f "$policy_out" ] || [ -n "$(find "$policy_src" wit -newer "$policy_out" -type f | head -1)" ]; then
+  echo "build-wasm: components/policy-python (componentize-py, ~15 s)" >&2
+  "$venv/bin/componentize-py" -q -d wit -w policy-python componentize app \
+    -p "$policy_src" -o "$policy_out.tmp"
+  mv "$policy_out.tmp" "$policy_out"
+fi
+
 echo "build-wasm: artifacts in target/wasm/: $(cd "$out" && ls | tr '\n' ' ')" >&2

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use hypervisor_protocol::wire::{
     CreateKeypairRequest, CreateKeypairResponse, EncryptedResult, ErrorDetail, ErrorResponse,
-    ExecuteRequest, ExecutionResult, Limits, Receipt, SessionQuote, VerifiableKeypairResponse,
-    VerifiableResult, decode_hex,
+    ExecuteRequest, ExecutionResult, Limits, PythonRequest, Receipt, SessionQuote,
+    VerifiableKeypairResponse, VerifiableResult, decode_hex,
 };
 use hypervisor_protocol::{
     ClientSecret, EncodedPublicKey, Envelope, InputDigests, ProtocolError, Role, SessionKey,
@@ -131,7 +131,7 @@ impl Session {
             encrypted_arguments.push(hex::encode(env.seal(Role::Argument(i), a)?));
         }
         let req = ExecuteRequest {
-            encrypted_wasm: hex::encode(env.seal(Role::Program, input.wasm)?),
+            encrypted_wasm: hex::encode(env.seal(Role::Program, input.program)?),
             encrypted_arguments,
             encrypted_stdin: match input.stdin {
                 Some(s) => Some(hex::encode(env.seal(Role::Stdin, s)?)),
@@ -142,7 +142,28 @@ impl Session {
             limits: input.limits,
         };
         let digests =
-            InputDigests::compute(input.wasm, &input.args, input.stdin.unwrap_or_default());
+            InputDigests::compute(input.program, &input.args, input.stdin.unwrap_or_default());
+        Ok((req, digests))
+    }
+
+    /// Encrypts a Python script request (the Python routes): the same envelopes as an
+    /// execution, with the script's source as the program.
+    ///
+    /// # Errors
+    /// Only if the OS random number generator fails.
+    pub fn encrypt_python(
+        &self,
+        input: &ExecuteInput<'_>,
+    ) -> Result<(PythonRequest, InputDigests), ProtocolError> {
+        let (req, digests) = self.encrypt_execution(input)?;
+        let req = PythonRequest {
+            encrypted_python: req.encrypted_wasm,
+            encrypted_arguments: req.encrypted_arguments,
+            encrypted_stdin: req.encrypted_stdin,
+            public_key: req.public_key,
+            session_id: req.session_id,
+            limits: req.limits,
+        };
         Ok((req, digests))
     }
 
@@ -230,8 +251,8 @@ impl Session {
 /// What to execute.
 #[derive(Debug, Clone)]
 pub struct ExecuteInput<'a> {
-    /// The component bytes.
-    pub wasm: &'a [u8],
+    /// The program: component bytes, or a script's UTF-8 source on the Python routes.
+    pub program: &'a [u8],
     /// Arguments (after `argv[0]`).
     pub args: Vec<Vec<u8>>,
     /// Standard input.
@@ -241,10 +262,10 @@ pub struct ExecuteInput<'a> {
 }
 
 impl<'a> ExecuteInput<'a> {
-    /// A component with no arguments.
-    pub fn new(wasm: &'a [u8]) -> Self {
+    /// A program (component or script) with no arguments.
+    pub fn new(program: &'a [u8]) -> Self {
         Self {
-            wasm,
+            program,
             args: Vec::new(),
             stdin: None,
             limits: None,
@@ -510,6 +531,27 @@ impl Client {
         let (req, digests) = session.encrypt_execution(input)?;
         let (status, json) = self.post_json(route, &req)?;
         Ok((status, json, digests))
+    }
+
+    /// `POST /test/policy/unsafe/python` (or, on a verifiable session,
+    /// `/test/policy/unsafe/python/attest`, whose receipt is verified like
+    /// [`Self::execute_verifiable`]'s): runs `input.program` as a Python script.
+    ///
+    /// # Errors
+    /// As [`Self::execute`].
+    pub fn execute_python(
+        &self,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+    ) -> Result<Execution, ClientError> {
+        let route = if session.verified.is_some() {
+            "/test/policy/unsafe/python/attest"
+        } else {
+            "/test/policy/unsafe/python"
+        };
+        let (req, digests) = session.encrypt_python(input)?;
+        let (status, json) = self.post_json(route, &req)?;
+        session.check_response(status, json, &digests)
     }
 
     fn execute_on(

@@ -45,10 +45,15 @@ enum Command {
     Keygen,
     /// Open a session and print its id and the server's session key.
     Session,
-    /// Encrypt and execute a WebAssembly component, print its decrypted output.
+    /// Encrypt and execute a WebAssembly component (or, with --python, a Python script), print
+    /// its decrypted output.
     Exec {
-        /// The component (.wasm).
+        /// The component (.wasm), or the script (.py) with --python.
         wasm: PathBuf,
+        /// Run the file as a Python script on the Python routes
+        /// (/test/policy/unsafe/python, or .../attest with --verifiable).
+        #[arg(long)]
+        python: bool,
         /// Arguments passed to the program (after argv[0]).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -387,6 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Exec {
             wasm,
+            python,
             args,
             stdin,
             time_ms,
@@ -426,7 +432,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("--save-proof needs --verifiable");
                 }
                 let session = client.create_session(&key)?;
-                let run = client.execute(&session, &input)?;
+                let run = if python {
+                    client.execute_python(&session, &input)?
+                } else {
+                    client.execute(&session, &input)?
+                };
                 return report(&run, session.id, cli.json);
             }
             let session = client.create_verifiable_session(&key, &policy.policy()?)?;
@@ -435,7 +445,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             {
                 print_key_to_stderr(k);
             }
-            let run = client.execute_verifiable(&session, &input)?;
+            let run = if python {
+                client.execute_python(&session, &input)?
+            } else {
+                client.execute_verifiable(&session, &input)?
+            };
             if let Some(path) = &save_proof {
                 write_proof(path, &session, &run)?;
             }
@@ -502,6 +516,8 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
             "stderr_truncated": r.stderr_truncated,
             "duration_us": r.duration_us,
             "trap": r.trap,
+            "returned": r.returned,
+            "exception": r.exception,
             "error": run.stopped.as_ref().map(|e| serde_json::json!({"code": e.code, "message": e.message})),
             "result_commitment": hex::encode(run.commitment),
             "commitment_verified": true,
@@ -532,6 +548,12 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
         );
         if let Some(trap) = &r.trap {
             eprintln!("trap: {trap}");
+        }
+        if let Some(value) = &r.returned {
+            println!("{value}");
+        }
+        if let Some(e) = &r.exception {
+            eprint!("{}", e.traceback);
         }
     }
     Ok(ExitCode::from(code))

@@ -67,6 +67,23 @@ pub enum ApiError {
         /// Its signed receipt, on verifiable routes.
         receipt: Option<Box<Receipt>>,
     },
+    /// The operator's policy refused the request.
+    #[error("refused by the operator's policy ({rule}): {reason}")]
+    PolicyDenied {
+        /// The rule that refused it.
+        rule: String,
+        /// The policy's explanation.
+        reason: String,
+    },
+    /// The policy could not decide (trap, timeout): the request is refused (fail closed).
+    #[error("the operator's policy could not decide, so the request was refused: {0}")]
+    PolicyUnavailable(String),
+    /// The Python routes are disabled on this host.
+    #[error("this host does not serve Python scripts (python.enabled = false)")]
+    PythonUnavailable,
+    /// The script cannot be run at all (for example, not UTF-8).
+    #[error("{0}")]
+    InvalidScript(String),
     /// No such route.
     #[error("no route for {0}")]
     NotFound(String),

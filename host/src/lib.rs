@@ -24,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod pipeline;
+pub mod plugins;
 pub mod server;
 pub mod session;
 pub mod storage;

@@ -73,6 +73,18 @@ struct Overrides {
     /// Attestation provider: none, auto, tdx, sev-snp, simulated (development builds only).
     #[arg(long, global = true)]
     attestation: Option<String>,
+    /// The policy component (any component exporting hypervisor:host/policy).
+    #[arg(long, global = true, value_name = "FILE")]
+    policy_component: Option<PathBuf>,
+    /// The policy's rules document (TOML or JSON).
+    #[arg(long, global = true, value_name = "FILE")]
+    policy_rules: Option<PathBuf>,
+    /// Run without a policy: every request is admitted.
+    #[arg(long, global = true)]
+    no_policy: bool,
+    /// The Python runtime component (any component exporting hypervisor:host/python).
+    #[arg(long, global = true, value_name = "FILE")]
+    python_component: Option<PathBuf>,
     /// Log level filter (RUST_LOG overrides).
     #[arg(long, global = true)]
     log_level: Option<String>,
@@ -99,9 +111,13 @@ impl Overrides {
             max_concurrent_executions,
             session_ttl_seconds,
             log_level,
-            attestation
+            attestation,
+            policy_component,
+            policy_rules,
+            python_component
         );
         self.fuel |= other.fuel;
+        self.no_policy |= other.no_policy;
         self.no_disk_cache |= other.no_disk_cache;
         self.log_json |= other.log_json;
         self
@@ -169,6 +185,16 @@ impl Overrides {
                 )
             })?;
         }
+        if let Some(v) = &self.policy_component {
+            c.policy.component = v.clone();
+        }
+        if let Some(v) = &self.policy_rules {
+            c.policy.rules = Some(v.clone());
+        }
+        if let Some(v) = &self.python_component {
+            c.python.component = v.clone();
+        }
+        c.policy.enabled &= !self.no_policy;
         c.engine.fuel |= self.fuel;
         c.engine.disk_cache &= !self.no_disk_cache;
         c.log.json |= self.log_json;
@@ -215,5 +241,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move { Host::build(config)?.serve().await })
+    runtime.block_on(async move { Host::build(config).await?.serve().await })
 }

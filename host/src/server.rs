@@ -12,13 +12,17 @@ use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
 use crate::config::{AttestationConfig, Config, ProviderChoice};
 use crate::engine::Engine;
 use crate::http::{AppState, router};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Parts, Pipeline};
+use crate::plugins::policy::{Policy, PolicySlot};
+use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::{self, artifacts::ArtifactStore};
 
 /// Purpose label sealed into every cached compiled component.
 const COMPILED_COMPONENT_PURPOSE: &[u8] = b"wasm-hypervisor/v1/compiled-component";
+/// Purpose label sealed into every cached compiled plug-in.
+const COMPILED_PLUGIN_PURPOSE: &[u8] = b"wasm-hypervisor/v1/compiled-plugin";
 
 /// A fully assembled host, not yet listening.
 pub struct Host {
@@ -94,11 +98,14 @@ fn host_measurement() -> anyhow::Result<[u8; 32]> {
 }
 
 impl Host {
-    /// Builds storage, engine, sessions and pipeline from `config`.
+    /// Builds storage, engine, plug-ins, sessions and pipeline from `config`. Plug-ins come
+    /// from the sealed plug-in cache; only a plug-in never seen before is compiled (tens of
+    /// seconds for the componentized CPython, once).
     ///
     /// # Errors
-    /// Invalid configuration, an unusable data directory, or an engine that cannot start.
-    pub fn build(config: Config) -> anyhow::Result<Self> {
+    /// Invalid configuration, an unusable data directory, an engine that cannot start, or a
+    /// plug-in that cannot be loaded or refuses its rules.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)?;
         let key = Arc::new(storage::load_or_create_key(&config.data_dir)?);
@@ -125,20 +132,45 @@ impl Host {
                 "no attestation provider: verifiable routes answer 503, components calling hypervisor:host/attestation get `not-configured`"
             ),
         }
-        let engine = Arc::new(Engine::new(&config, disk, attestor.clone())?);
+        let plugin_disk = if config.engine.disk_cache {
+            Some(ArtifactStore::open(
+                config.plugin_cache_dir(),
+                key.clone(),
+                COMPILED_PLUGIN_PURPOSE,
+                "cwasm.sealed",
+            )?)
+        } else {
+            None
+        };
+        let engine = Arc::new(Engine::new(&config, disk, plugin_disk, attestor.clone())?);
+        let policy = Arc::new(PolicySlot::new(load_policy(&engine, &config).await?));
+        let python = if config.python.enabled {
+            let runtime = PythonRuntime::load(engine.clone(), &config.python).await?;
+            tracing::info!(
+                component = %config.python.component.display(),
+                sha256 = %hex::encode(runtime.hash()),
+                "python runtime ready"
+            );
+            Some(runtime)
+        } else {
+            tracing::info!("python.enabled = false: the Python routes answer 503");
+            None
+        };
         let sessions = Arc::new(SessionTable::new(
             Duration::from_secs(config.sessions.ttl_seconds),
             config.sessions.max_sessions,
         ));
         let config = Arc::new(config);
         let receipts = ReceiptLog::open(&config.data_dir)?;
-        let pipeline = Arc::new(Pipeline::new(
-            config.clone(),
+        let pipeline = Arc::new(Pipeline::new(Parts {
+            config: config.clone(),
             sessions,
             engine,
-            attestor.clone(),
+            attestor: attestor.clone(),
             receipts,
-        ));
+            policy,
+            python,
+        }));
         Ok(Self {
             config,
             pipeline,
@@ -169,6 +201,7 @@ impl Host {
             self.attestor.clone(),
             self.config.attestation.key_rotation_seconds,
         );
+        let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
         let app = router(AppState {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
@@ -178,9 +211,62 @@ impl Host {
             .await;
         sweeper.abort();
         rotation.abort();
+        reload.abort();
         tracing::info!("stopped");
         Ok(result?)
     }
+}
+
+/// Loads the policy named by the configuration, or `None` when it is disabled.
+async fn load_policy(engine: &Arc<Engine>, config: &Config) -> anyhow::Result<Option<Policy>> {
+    let c = &config.policy;
+    if !c.enabled {
+        tracing::warn!("policy.enabled = false: requests are admitted without a policy");
+        return Ok(None);
+    }
+    let policy = Policy::load(engine.clone(), c).await?;
+    tracing::info!(
+        component = %c.component.display(),
+        sha256 = %hex::encode(policy.component_hash()),
+        rules_sha256 = %hex::encode(policy.rules_hash()),
+        instances = c.instances,
+        "policy ready"
+    );
+    Ok(Some(policy))
+}
+
+/// On SIGHUP, reloads the policy component and its rules from the files the configuration
+/// names, and puts the new policy in force once it has started; a policy that fails to load
+/// leaves the current one in force.
+fn spawn_policy_reload(
+    pipeline: Arc<Pipeline>,
+    config: Arc<Config>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP: policy reload disabled");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the policy");
+                match load_policy(pipeline.engine_arc(), &config).await {
+                    Ok(policy) => {
+                        pipeline.policy().replace(policy);
+                        tracing::info!("policy reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "policy reload failed; the current policy stays in force"
+                    ),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (pipeline, config);
+    })
 }
 
 /// Replaces the attested key periodically, off the request path (a hardware quote takes tens

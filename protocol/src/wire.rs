@@ -77,6 +77,29 @@ pub struct ExecuteRequest {
     pub limits: Option<Limits>,
 }
 
+/// `POST /test/policy/unsafe/python` (and `/attest`) request: a Python script and its
+/// arguments, encrypted like an execution (the script under role program).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonRequest {
+    /// Envelope (role program) of the script's UTF-8 source, hex.
+    pub encrypted_python: String,
+    /// Envelopes (role argument i) of the arguments (`ARGS[i]`), hex.
+    #[serde(default)]
+    pub encrypted_arguments: Vec<String>,
+    /// Envelope (role stdin) of the script's standard input, hex. Absent means empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_stdin: Option<String>,
+    /// The client's public key, hex.
+    pub public_key: String,
+    /// The session to use. Absent: the newest live session of `public_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// Limits asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
 /// The encrypted result of an execution, as returned by the execute routes (also embedded in
 /// error bodies when a guest was stopped).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -138,6 +161,26 @@ pub struct ExecutionResult {
     /// Fuel consumed, when fuel metering was on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel_consumed: Option<u64>,
+    /// Python routes: the value `main(ARGS)` returned, when the script defines `main` and it
+    /// returned something other than `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<serde_json::Value>,
+    /// Python routes: the exception that escaped the script (then `exit_code` is 1, or the
+    /// status is `memory_limit_exceeded` for a `MemoryError` at the memory limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ScriptException>,
+}
+
+/// An exception that escaped a Python script.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScriptException {
+    /// The exception's type name, e.g. `ZeroDivisionError`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `str()` of the exception.
+    pub message: String,
+    /// The traceback as Python formats it.
+    pub traceback: String,
 }
 
 /// Limits as applied to an execution.

@@ -20,14 +20,56 @@ pub struct TestServer {
 }
 
 /// Configuration used by every test server unless a test adds more: a small instance pool so
-/// that many servers can run side by side, and short default limits.
-const BASE_CONFIG: &str = r#"
+/// that many servers can run side by side, short default limits, the plug-ins built by
+/// `scripts/build-wasm.sh`, and the shared plug-in cache (see [`warm_plugin_cache`]).
+fn base_config() -> String {
+    format!(
+        r#"
 listen = "127.0.0.1:0"
+plugin_cache_dir = {cache:?}
 [engine]
 max_concurrent_executions = 128
 [limits]
 default_time_ms = 20000
-"#;
+{policy}
+[python]
+component = {python:?}
+"#,
+        cache = plugin_cache().display().to_string(),
+        policy = policy_table("policy-python", ""),
+        python = wasm_path("policy-python").display().to_string(),
+    )
+}
+
+/// A `[policy]` table using the component `target/wasm/<component>.wasm`, plus `extra` lines.
+pub fn policy_table(component: &str, extra: &str) -> String {
+    format!(
+        "[policy]\ncomponent = {:?}\ninstances = 2\n{extra}\n",
+        wasm_path(component).display().to_string()
+    )
+}
+
+/// The plug-in cache shared by all test servers, so the componentized CPython (tens of seconds
+/// of compilation) is compiled once per machine rather than once per test server.
+fn plugin_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
+}
+
+/// The sealing key every test server shares (the plug-in cache is sealed under it).
+fn shared_key() -> PathBuf {
+    plugin_cache().join("warm/keys/at-rest.key")
+}
+
+/// Starts one server on a data directory inside the shared cache, once per test process, so
+/// that the plug-ins are compiled (or found in the cache) before any test server starts.
+fn warm_plugin_cache() {
+    static WARM: std::sync::Once = std::sync::Once::new();
+    WARM.call_once(|| {
+        let warm = plugin_cache().join("warm");
+        let server = TestServer::launch(&warm, "");
+        server.stop();
+    });
+}
 
 impl TestServer {
     /// A server with the base configuration.
@@ -47,9 +89,21 @@ impl TestServer {
 
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, extra_toml: &str) -> Self {
+        warm_plugin_cache();
+        let keys = data_dir.join("keys");
+        if !keys.join("at-rest.key").exists() {
+            std::fs::create_dir_all(&keys).expect("keys dir");
+            std::fs::copy(shared_key(), keys.join("at-rest.key")).expect("copy the shared key");
+        }
+        Self::launch(data_dir, extra_toml)
+    }
+
+    /// Writes the configuration and starts the process; `Err` holds the log of a server that
+    /// exited instead of listening.
+    fn spawn(data_dir: &Path, extra_toml: &str) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let config = data_dir.with_extension("toml");
-        let base = merge_toml(BASE_CONFIG, extra_toml);
+        let base = merge_toml(&base_config(), extra_toml);
         std::fs::write(
             &config,
             format!("data_dir = {:?}\n{base}", data_dir.display().to_string()),
@@ -77,23 +131,54 @@ impl TestServer {
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(120)) {
+        // A cold plug-in cache means compiling CPython: minutes on a loaded 2-core machine.
+        let url = match rx.recv_timeout(Duration::from_secs(600)) {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "server did not start; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
+                let _ = child.wait();
+                return Err(std::fs::read_to_string(&log).unwrap_or_default());
             }
         };
-        Self {
+        Ok(Self {
             child,
             url,
             data_dir: data_dir.to_owned(),
             log,
             _tmp: None,
+        })
+    }
+
+    fn launch(data_dir: &Path, extra_toml: &str) -> Self {
+        Self::spawn(data_dir, extra_toml)
+            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
+    }
+
+    /// Starts a server that must refuse to start; returns its log.
+    pub fn start_expecting_failure(extra_toml: &str) -> String {
+        warm_plugin_cache();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        match Self::spawn(&tmp.path().join("data"), extra_toml) {
+            Ok(server) => panic!("server started at {} but should not have", server.url),
+            Err(log) => log,
         }
+    }
+
+    /// The process id (to send signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the log contains `needle` (at most `timeout`).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// A client for this server.
@@ -150,11 +235,16 @@ fn merge_toml(base: &str, extra: &str) -> String {
     out
 }
 
+/// Where `scripts/build-wasm.sh` puts the component `name`.
+pub fn wasm_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm")
+        .join(format!("{name}.wasm"))
+}
+
 /// A guest component built by `scripts/build-wasm.sh`.
 pub fn wasm(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm")
-        .join(format!("{name}.wasm"));
+    let path = wasm_path(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. Build the guests first: scripts/build-wasm.sh (scripts/test.sh does it)",

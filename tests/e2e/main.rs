@@ -9,4 +9,6 @@ mod api;
 mod attestation;
 mod cache;
 mod execute;
+mod policy;
+mod python;
 mod sandbox;

@@ -37,6 +37,8 @@ type Slot = Arc<OnceCell<Arc<Prepared>>>;
 pub(super) struct ComponentCache {
     memory: Mutex<LruCache<[u8; 32], Slot>>,
     disk: Option<ArtifactStore>,
+    /// What the cache holds, for log lines: `component` or `plug-in`.
+    label: &'static str,
     /// Bounds concurrent compilations (each already uses every core through Cranelift's
     /// parallel compilation), so a burst of distinct components queues instead of piling up
     /// blocking threads and memory.
@@ -47,11 +49,12 @@ pub(super) struct ComponentCache {
 }
 
 impl ComponentCache {
-    pub(super) fn new(entries: usize, disk: Option<ArtifactStore>) -> Self {
+    pub(super) fn new(entries: usize, disk: Option<ArtifactStore>, label: &'static str) -> Self {
         let cap = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
         Self {
             memory: Mutex::new(LruCache::new(cap)),
             disk,
+            label,
             compile_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
@@ -110,7 +113,9 @@ impl ComponentCache {
         result
     }
 
-    async fn load_or_compile(
+    /// A compiled component with checked imports, from the disk cache or compiled (and then
+    /// cached); not kept in memory (plug-ins are loaded at start-up and on reload only).
+    pub(super) async fn load_or_compile(
         &self,
         engine: &wasmtime::Engine,
         hash: [u8; 32],
@@ -123,6 +128,7 @@ impl ComponentCache {
             .map_err(|_| EngineError::Internal("compile queue closed".into()))?;
         let engine = engine.clone();
         let disk = self.disk.clone();
+        let label = self.label;
         let (component, from_disk) = tokio::task::spawn_blocking(move || {
             if let Some(disk) = &disk {
                 match disk.load(&hash) {
@@ -138,7 +144,7 @@ impl ComponentCache {
                         match loaded {
                             Ok(c) => return Ok((c, true)),
                             Err(e) => {
-                                tracing::info!(error = %e, "cached artifact unusable; recompiling");
+                                tracing::info!(error = %e, "cached {label} unusable; recompiling");
                                 disk.remove(&hash);
                             }
                         }
@@ -153,7 +159,7 @@ impl ComponentCache {
             tracing::info!(
                 size = bytes.len(),
                 ms = started.elapsed().as_millis() as u64,
-                "component compiled"
+                "{label} compiled"
             );
             imports::check(&component, &engine)?;
             if let Some(disk) = &disk {
@@ -171,7 +177,7 @@ impl ComponentCache {
         .await
         .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
         if from_disk {
-            tracing::info!("component loaded from disk cache");
+            tracing::info!("{} loaded from disk cache", self.label);
             // Artifacts on disk passed the import check when they were compiled, but check
             // again: the allow-list may have changed since.
             imports::check(&component, engine_of(&component))?;
@@ -188,7 +194,7 @@ fn engine_of(component: &Component) -> &wasmtime::Engine {
 }
 
 /// The error and its causes, one line.
-fn error_chain(e: &wasmtime::Error) -> String {
+pub(super) fn error_chain(e: &wasmtime::Error) -> String {
     e.chain()
         .map(|c| c.to_string())
         .collect::<Vec<_>>()

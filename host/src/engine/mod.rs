@@ -13,12 +13,15 @@ mod ticker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Linker;
+use std::path::Path;
+
+use sha2::Digest;
+use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheStats, Prepared};
 pub use output::CappedOutput;
-pub use run::{CommandInput, RunLimits, RunOutcome};
+pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
 
 use crate::attestation::Attestor;
@@ -51,11 +54,24 @@ pub enum EngineError {
     Internal(String),
 }
 
+/// A loaded plug-in component, pre-linked and ready to instantiate.
+#[derive(Clone)]
+pub struct Plugin {
+    /// SHA-256 of the component file.
+    pub hash: [u8; 32],
+    /// The pre-linked component.
+    pub pre: InstancePre<HostState>,
+}
+
 /// The engine shared by all requests.
 pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<HostState>,
     cache: cache::ComponentCache,
+    plugins: cache::ComponentCache,
+    /// Plug-ins loaded by this process, by file hash (the policy and the Python runtime are
+    /// usually the same file: compiled once, loaded once).
+    plugin_memo: std::sync::Mutex<lru::LruCache<[u8; 32], wasmtime::component::Component>>,
     slots: tokio::sync::Semaphore,
     attestor: Arc<Attestor>,
     fuel: bool,
@@ -75,6 +91,7 @@ impl Engine {
     pub fn new(
         config: &Config,
         disk: Option<ArtifactStore>,
+        plugin_disk: Option<ArtifactStore>,
         attestor: Arc<Attestor>,
     ) -> Result<Self, EngineError> {
         let internal = |e: &dyn std::fmt::Display| EngineError::Internal(e.to_string());
@@ -110,11 +127,16 @@ impl Engine {
         let deadlines = Arc::new(ticker::Deadlines::default());
         let ticker = ticker::EpochTicker::start(engine.clone(), tick, deadlines.clone())
             .map_err(|e| internal(&e))?;
-        let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk);
+        let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk, "component");
+        let plugins = cache::ComponentCache::new(1, plugin_disk, "plug-in");
         Ok(Self {
             engine,
             linker,
             cache,
+            plugins,
+            plugin_memo: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(4).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
             slots: tokio::sync::Semaphore::new(ec.max_concurrent_executions as usize),
             attestor,
             fuel: ec.fuel,
@@ -157,8 +179,55 @@ impl Engine {
         prepared: &Prepared,
         input: CommandInput,
     ) -> Result<RunOutcome, EngineError> {
-        let _slot = self.slots.acquire().await.map_err(|_| EngineError::Busy)?;
+        let _slot = self.execution_slot().await?;
         run::run_command(self, prepared, input).await
+    }
+
+    /// Loads a plug-in component (policy, Python runtime, payments) from `path`: from the
+    /// sealed plug-in cache when this exact file was compiled before, otherwise compiled and
+    /// cached (start-up never recompiles an unchanged plug-in). Imports are checked like any
+    /// component's, then the component is pre-linked against the host's linker.
+    ///
+    /// # Errors
+    /// [`EngineError::Internal`] if the file cannot be read; the errors of
+    /// [`Self::prepare_command`] for a bad component.
+    pub async fn load_plugin(&self, path: &Path) -> Result<Plugin, EngineError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| EngineError::Internal(format!("cannot read {}: {e}", path.display())))?;
+        let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        let known = self.plugin_memo().get(&hash).cloned();
+        let component = match known {
+            Some(c) => c,
+            None => {
+                let c = self
+                    .plugins
+                    .load_or_compile(&self.engine, hash, Arc::new(bytes))
+                    .await?;
+                self.plugin_memo().put(hash, c.clone());
+                c
+            }
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| EngineError::UnsupportedImport(cache::error_chain(&e)))?;
+        Ok(Plugin { hash, pre })
+    }
+
+    fn plugin_memo(
+        &self,
+    ) -> std::sync::MutexGuard<'_, lru::LruCache<[u8; 32], wasmtime::component::Component>> {
+        self.plugin_memo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for one of the `max_concurrent_executions` execution slots; hold the permit
+    /// while the guest runs.
+    ///
+    /// # Errors
+    /// [`EngineError::Busy`] if the slots were closed.
+    pub async fn execution_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, EngineError> {
+        self.slots.acquire().await.map_err(|_| EngineError::Busy)
     }
 
     /// Compile-cache counters.

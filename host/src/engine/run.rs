@@ -73,76 +73,170 @@ pub(super) async fn run_command(
     prepared: &Prepared,
     input: CommandInput,
 ) -> Result<RunOutcome, EngineError> {
-    let stdout = CappedOutput::new(engine.stdout_bytes);
-    let stderr = CappedOutput::new(engine.stderr_bytes);
-    let state = HostState::new(SandboxSpec {
-        args: &input.args,
-        stdin: input.stdin,
-        stdout: stdout.clone(),
-        stderr: stderr.clone(),
-        memory_bytes: input.limits.memory_bytes,
-        attestor: engine.attestor.clone(),
-        component_hash: prepared.hash,
-    });
-    let mut store = Store::new(&engine.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    if let Some(fuel) = input.limits.fuel {
-        store
-            .set_fuel(fuel)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-    }
-
-    let start = Instant::now();
-    let deadline = start + input.limits.time;
-    // Every tick, a running guest yields its thread to other requests; past the deadline it
-    // traps. A guest blocked in a host call is stopped by the ticker's deadline instead.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(DeadlineExceeded))
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-    let guard = engine.deadlines.register(deadline + engine.tick);
-
-    let run = async {
-        let command = prepared.pre.instantiate_async(&mut store).await?;
-        command.wasi_cli_run().call_run(&mut store).await
-    };
-    let result = tokio::select! {
-        r = run => Some(r),
-        () = guard.expired() => None,
-    };
-    let duration = start.elapsed();
-    drop(guard);
-
-    let fuel_consumed = input.limits.fuel.and_then(|budget| {
-        store
-            .get_fuel()
-            .ok()
-            .map(|left| budget.saturating_sub(left))
-    });
-    let memory_refused = store.data().limiter.refused();
-    drop(store);
-
+    let mut sandbox = engine.sandbox(&input.args, input.stdin, input.limits, prepared.hash)?;
+    let (result, duration) = sandbox
+        .run(engine, async |store| {
+            let command = prepared.pre.instantiate_async(&mut *store).await?;
+            command.wasi_cli_run().call_run(&mut *store).await
+        })
+        .await;
     let (status, exit_code, trap) = match result {
         None => (ExitStatus::TimeLimitExceeded, None, None),
-        Some(r) => classify(r, memory_refused),
+        Some(r) => classify(r, sandbox.memory_refused()),
     };
-    let (stdout, stdout_truncated) = stdout.take();
-    let (stderr, stderr_truncated) = stderr.take();
-    Ok(RunOutcome {
-        status,
-        exit_code,
-        stdout,
-        stderr,
-        stdout_truncated,
-        stderr_truncated,
-        duration,
-        trap,
-        fuel_consumed,
-    })
+    Ok(sandbox.finish(status, exit_code, trap, duration))
+}
+
+/// One execution's store with its output captures and limits: build it with
+/// [`Engine::sandbox`], run guest code in it with [`Sandbox::run`] (deadline enforced), then
+/// turn it into a [`RunOutcome`] with [`Sandbox::finish`].
+pub struct Sandbox {
+    store: Store<HostState>,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+    limits: RunLimits,
+}
+
+impl Engine {
+    /// A fresh store for one execution: WASI with `args` and `stdin` and nothing else, output
+    /// captured up to the configured caps, the memory limit and fuel budget of `limits`.
+    ///
+    /// # Errors
+    /// [`EngineError::Internal`] if the fuel budget cannot be set.
+    pub fn sandbox(
+        &self,
+        args: &[String],
+        stdin: Bytes,
+        limits: RunLimits,
+        component_hash: [u8; 32],
+    ) -> Result<Sandbox, EngineError> {
+        let stdout = CappedOutput::new(self.stdout_bytes);
+        let stderr = CappedOutput::new(self.stderr_bytes);
+        let state = HostState::new(SandboxSpec {
+            args,
+            stdin,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+            memory_bytes: limits.memory_bytes,
+            attestor: self.attestor.clone(),
+            component_hash,
+        });
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if let Some(fuel) = limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+        }
+        Ok(Sandbox {
+            store,
+            stdout,
+            stderr,
+            limits,
+        })
+    }
+
+    /// Runs `call` on `store` until it completes or `time` has passed. A running guest yields
+    /// its thread every epoch tick and traps with [`is_deadline`] past the deadline; a guest
+    /// blocked in a host call is abandoned by the ticker's deadline instead (`None`). After
+    /// `None`, or any error, the store's instances must not be called again.
+    pub async fn call_with_deadline<T: Send, R>(
+        &self,
+        store: &mut Store<T>,
+        time: Duration,
+        call: impl AsyncFnOnce(&mut Store<T>) -> R,
+    ) -> Option<R> {
+        let deadline = Instant::now() + time;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let guard = self.deadlines.register(deadline + self.tick);
+        tokio::select! {
+            r = call(store) => Some(r),
+            () = guard.expired() => None,
+        }
+    }
+}
+
+impl Sandbox {
+    /// The store.
+    pub fn store(&mut self) -> &mut Store<HostState> {
+        &mut self.store
+    }
+
+    /// Runs `call` under the execution's time limit (see [`Engine::call_with_deadline`]);
+    /// returns its result (`None` at the deadline) and the elapsed time.
+    pub async fn run<R>(
+        &mut self,
+        engine: &Engine,
+        call: impl AsyncFnOnce(&mut Store<HostState>) -> R,
+    ) -> (Option<R>, Duration) {
+        let start = Instant::now();
+        let r = engine
+            .call_with_deadline(&mut self.store, self.limits.time, call)
+            .await;
+        (r, start.elapsed())
+    }
+
+    /// Whether the memory limiter refused a growth.
+    pub fn memory_refused(&self) -> bool {
+        self.store.data().limiter.refused()
+    }
+
+    /// The outcome: status as classified by the caller, captured output, fuel consumed.
+    pub fn finish(
+        self,
+        status: ExitStatus,
+        exit_code: Option<i32>,
+        trap: Option<String>,
+        duration: Duration,
+    ) -> RunOutcome {
+        let fuel_consumed = self.limits.fuel.and_then(|budget| {
+            self.store
+                .get_fuel()
+                .ok()
+                .map(|left| budget.saturating_sub(left))
+        });
+        drop(self.store);
+        let (stdout, stdout_truncated) = self.stdout.take();
+        let (stderr, stderr_truncated) = self.stderr.take();
+        RunOutcome {
+            status,
+            exit_code,
+            stdout,
+            stderr,
+            stdout_truncated,
+            stderr_truncated,
+            duration,
+            trap,
+            fuel_consumed,
+        }
+    }
+}
+
+/// Whether `err` is the deadline trap raised by [`Engine::call_with_deadline`].
+pub fn is_deadline(err: &wasmtime::Error) -> bool {
+    err.is::<DeadlineExceeded>()
+}
+
+/// Classifies a failed call: deadline, fuel, memory limit or trap, with trap details.
+pub fn classify_error(err: &wasmtime::Error, memory_refused: bool) -> (ExitStatus, Option<String>) {
+    if is_deadline(err) {
+        return (ExitStatus::TimeLimitExceeded, None);
+    }
+    let detail = Some(format!("{err:?}"));
+    if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        return (ExitStatus::FuelExhausted, detail);
+    }
+    if memory_refused {
+        return (ExitStatus::MemoryLimitExceeded, detail);
+    }
+    (ExitStatus::Trapped, detail)
 }
 
 fn classify(
@@ -157,15 +251,6 @@ fn classify(
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return (ExitStatus::Exited, Some(exit.0), None);
     }
-    let detail = Some(format!("{err:?}"));
-    if err.is::<DeadlineExceeded>() {
-        return (ExitStatus::TimeLimitExceeded, None, None);
-    }
-    if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-        return (ExitStatus::FuelExhausted, None, detail);
-    }
-    if memory_refused {
-        return (ExitStatus::MemoryLimitExceeded, None, detail);
-    }
-    (ExitStatus::Trapped, None, detail)
+    let (status, detail) = classify_error(&err, memory_refused);
+    (status, None, detail)
 }

@@ -36,6 +36,11 @@ pub fn router(state: AppState) -> Router {
             "/verifiable/execute/wasm",
             post(routes::execute_verifiable_wasm),
         )
+        .route("/test/policy/unsafe/python", post(routes::execute_python))
+        .route(
+            "/test/policy/unsafe/python/attest",
+            post(routes::execute_python_attested),
+        )
         .route("/attestation", get(routes::attestation))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

@@ -4,16 +4,19 @@
 //! 1. **session**: find the session and check it belongs to the caller's key;
 //! 2. **open**: decode and decrypt every field, each under its own role;
 //! 3. **limits**: resolve the requested limits against the operator's defaults and maxima;
-//! 4. **admission**: the place where the policy component (and, on paid routes, payment
-//!    verification) decides, before any code runs;
+//! 4. **admission**: the operator's policy component (and, on paid routes, payment
+//!    verification) decides on metadata, before anything is compiled or run;
 //! 5. **prepare**: compile or fetch the component from the cache, check its imports;
 //! 6. **run**: a fresh sandbox with the limits;
 //! 7. **seal**: encode the result, commit to it, encrypt it for the session;
 //! 8. **receipt** (verifiable routes): sign a receipt with the session's attested key and
 //!    record it.
 
+mod admission;
 mod execute;
 mod limits;
+mod python;
+mod request;
 
 use std::sync::Arc;
 
@@ -24,13 +27,16 @@ use hypervisor_protocol::wire::{
     VerifiableKeypairResponse,
 };
 
-pub use execute::{ExecuteOutcome, RouteKind};
+pub use execute::ARGV0;
 pub use limits::resolve_limits;
+pub use request::{ExecuteOutcome, RouteKind};
 
 use crate::attestation::{Attestor, TeeKind};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::plugins::policy::{PolicySlot, ProgramKind};
+use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
 use crate::storage::receipts::ReceiptLog;
 
@@ -41,24 +47,54 @@ pub struct Pipeline {
     engine: Arc<Engine>,
     attestor: Arc<Attestor>,
     receipts: ReceiptLog,
+    policy: Arc<PolicySlot>,
+    python: Option<PythonRuntime>,
+}
+
+/// The parts the pipeline is assembled from (built by [`crate::server::Host::build`]).
+pub struct Parts {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Live sessions.
+    pub sessions: Arc<SessionTable>,
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The attestor.
+    pub attestor: Arc<Attestor>,
+    /// The receipt log.
+    pub receipts: ReceiptLog,
+    /// The policy in force (swappable).
+    pub policy: Arc<PolicySlot>,
+    /// The Python runtime, when the Python routes are enabled.
+    pub python: Option<PythonRuntime>,
 }
 
 impl Pipeline {
     /// Assembles the pipeline.
-    pub fn new(
-        config: Arc<Config>,
-        sessions: Arc<SessionTable>,
-        engine: Arc<Engine>,
-        attestor: Arc<Attestor>,
-        receipts: ReceiptLog,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            config,
+            sessions,
+            engine,
+            attestor,
+            receipts,
+            policy,
+            python,
+        } = parts;
         Self {
             config,
             sessions,
             engine,
             attestor,
             receipts,
+            policy,
+            python,
         }
+    }
+
+    /// The policy slot (replaced on reload).
+    pub fn policy(&self) -> &Arc<PolicySlot> {
+        &self.policy
     }
 
     /// The attestor.
@@ -68,6 +104,11 @@ impl Pipeline {
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, shared.
+    pub fn engine_arc(&self) -> &Arc<Engine> {
         &self.engine
     }
 

@@ -4,12 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hypervisor_protocol::wire::{CreateKeypairRequest, ExecuteRequest, VerifiableResult};
+use hypervisor_protocol::wire::{
+    CreateKeypairRequest, ExecuteRequest, PythonRequest, VerifiableResult,
+};
 
 use super::AppState;
 use super::extract::JsonBody;
 use crate::error::ApiError;
-use crate::pipeline::RouteKind;
+use crate::pipeline::{ExecuteOutcome, RouteKind};
 
 /// `GET /ping` → `pong`.
 pub async fn ping() -> &'static str {
@@ -52,6 +54,35 @@ pub async fn execute_verifiable_wasm(
         .pipeline
         .execute_wasm(req, RouteKind::VERIFIABLE)
         .await?;
+    verifiable(outcome)
+}
+
+/// `POST /test/policy/unsafe/python`: run an encrypted Python script.
+pub async fn execute_python(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<PythonRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .pipeline
+        .execute_python(req, RouteKind::PYTHON)
+        .await?;
+    Ok((StatusCode::OK, Json(outcome.result)).into_response())
+}
+
+/// `POST /test/policy/unsafe/python/attest`: like the Python route, plus a signed receipt.
+pub async fn execute_python_attested(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<PythonRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .pipeline
+        .execute_python(req, RouteKind::PYTHON_ATTEST)
+        .await?;
+    verifiable(outcome)
+}
+
+/// The body of a verifiable route: the encrypted result and its receipt.
+fn verifiable(outcome: ExecuteOutcome) -> Result<Response, ApiError> {
     let receipt = outcome
         .receipt
         .ok_or_else(|| ApiError::Internal("verifiable execution without a receipt".into()))?;

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod plugins;
+
+pub use plugins::{DEFAULT_POLICY_PYTHON, PolicyConfig, PythonConfig};
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -46,6 +50,9 @@ pub struct Config {
     /// Directory for compiled components. Default `<data_dir>/cache`.
     #[serde(alias = "executor_path")]
     pub cache_dir: Option<PathBuf>,
+    /// Directory for compiled plug-in components (policy, Python runtime). Default
+    /// `<data_dir>/plugins`.
+    pub plugin_cache_dir: Option<PathBuf>,
     /// HTTP front.
     pub http: HttpConfig,
     /// Encrypted sessions.
@@ -56,6 +63,10 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Attestation (verifiable routes).
     pub attestation: AttestationConfig,
+    /// The operator's policy component.
+    pub policy: PolicyConfig,
+    /// The Python routes' runtime component.
+    pub python: PythonConfig,
     /// Log output.
     pub log: LogConfig,
 }
@@ -181,11 +192,14 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             data_dir: PathBuf::from("./data"),
             cache_dir: None,
+            plugin_cache_dir: None,
             http: HttpConfig::default(),
             sessions: SessionConfig::default(),
             limits: LimitsConfig::default(),
             engine: EngineConfig::default(),
             attestation: AttestationConfig::default(),
+            policy: PolicyConfig::default(),
+            python: PythonConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -284,6 +298,13 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
+    /// Where compiled plug-in components are cached.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        self.plugin_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
     /// Checks ranges and consistency.
     ///
     /// # Errors
@@ -317,6 +338,12 @@ impl Config {
         }
         if self.sessions.max_sessions == 0 || self.sessions.ttl_seconds == 0 {
             return bad("sessions.max_sessions and sessions.ttl_seconds must be > 0");
+        }
+        if self.policy.instances == 0 || self.policy.instances > 64 {
+            return bad("policy.instances must be between 1 and 64");
+        }
+        if self.policy.time_ms == 0 || self.policy.memory_bytes == 0 {
+            return bad("policy.time_ms and policy.memory_bytes must be > 0");
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");
@@ -361,7 +388,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_valid_and_equals_the_defaults() {
-        let c = Config::from_toml(include_str!("../../hypervisor.example.toml")).unwrap();
+        let c = Config::from_toml(include_str!("../../../hypervisor.example.toml")).unwrap();
         c.validate().unwrap();
         assert_eq!(c.to_toml(), Config::default().to_toml());
     }

@@ -1,0 +1,233 @@
+//! Policy and Python benchmarks: `cargo bench -p hypervisor --bench policy`.
+//!
+//! - one decision of the default Python policy in a warm instance (the example rules), direct;
+//! - the whole execute pipeline for a cached `hello`, with the policy and without it
+//!   (interleaved rounds), so the policy's cost per request is the difference;
+//! - a client Python script through the whole pipeline, fresh CPython instance included;
+//! - 8 concurrent callers of the Python route, scripts per second.
+//!
+//! Needs `scripts/build-wasm.sh`. The first run compiles the componentized CPython (tens of
+//! seconds) into `target/bench-data/plugins`; later runs load it from there.
+//! `BENCH_ITERATIONS` sets the sample count.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hypervisor::config::Config;
+use hypervisor::pipeline::{Pipeline, RouteKind};
+use hypervisor::plugins::policy::{Limits, ProgramKind, RequestInfo};
+use hypervisor::server::Host;
+use hypervisor_client::{ExecuteInput, Session};
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::wire::{CreateKeypairRequest, ExecuteRequest, PythonRequest};
+
+fn target() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let p50 = percentile(&mut samples, 0.5);
+    println!(
+        "{name:<58} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs",
+        samples.len(),
+        us(p50),
+        us(percentile(&mut samples, 0.9)),
+        us(percentile(&mut samples, 0.99)),
+    );
+    p50
+}
+
+fn config(data: &Path, policy: bool) -> Config {
+    let mut c = Config {
+        data_dir: data.to_owned(),
+        ..Config::default()
+    };
+    let python = target().join("wasm/policy-python.wasm");
+    c.policy.enabled = policy;
+    c.policy.component = python.clone();
+    c.policy.rules = Some(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../components/policy-python/rules.example.toml"),
+    );
+    c.python.component = python;
+    c
+}
+
+fn session(pipeline: &Pipeline, secret: &ClientSecret) -> Session {
+    let req = CreateKeypairRequest {
+        pubkey: secret.public_key().to_hex(),
+    };
+    Session::from_response(secret, &pipeline.create_session(&req).unwrap()).unwrap()
+}
+
+async fn execute_samples(pipeline: &Pipeline, req: &ExecuteRequest, n: usize) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = req.clone();
+        let t = Instant::now();
+        pipeline.execute_wasm(r, RouteKind::TEST).await.unwrap();
+        out.push(t.elapsed());
+    }
+    out
+}
+
+async fn python_samples(pipeline: &Pipeline, req: &PythonRequest, n: usize) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = req.clone();
+        let t = Instant::now();
+        pipeline.execute_python(r, RouteKind::PYTHON).await.unwrap();
+        out.push(t.elapsed());
+    }
+    out
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+
+    // Persistent data directories: the sealed plug-in cache survives between runs.
+    let data = target().join("bench-data");
+    let t = Instant::now();
+    let with = rt
+        .block_on(Host::build(config(&data.join("with-policy"), true)))
+        .unwrap();
+    println!(
+        "host with policy + python runtime built in {:.0} ms (plug-ins from the sealed cache after the first run)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let without = rt
+        .block_on(Host::build(config(&data.join("without-policy"), false)))
+        .unwrap();
+    let (with, without) = (with.pipeline().clone(), without.pipeline().clone());
+    let secret = ClientSecret::generate().unwrap();
+
+    // 1. One decision, direct.
+    let policy = with.policy().get().expect("policy configured");
+    let info = RequestInfo {
+        route: "/test/execute/wasm".into(),
+        verifiable: false,
+        kind: ProgramKind::WasmComponent,
+        program_hash: "ab".repeat(32),
+        program_size: 85_000,
+        agent: None,
+        caller_key: secret.public_key().to_hex(),
+        argument_count: 1,
+        input_size: 5,
+        limits: Limits {
+            time_ms: Some(10_000),
+            memory_bytes: Some(128 << 20),
+            fuel: None,
+        },
+        payment: None,
+        now_unix_ms: 1_790_000_000_000,
+    };
+    let decisions = rt.block_on(async {
+        for _ in 0..200 {
+            policy.evaluate(&info).await.unwrap();
+        }
+        let mut out = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            let t = Instant::now();
+            policy.evaluate(&info).await.unwrap();
+            out.push(t.elapsed());
+        }
+        out
+    });
+    report("policy decision (warm instance, example rules)", decisions);
+
+    // 2. The pipeline with and without the policy, interleaved.
+    let hello = std::fs::read(target().join("wasm/hello.wasm")).unwrap();
+    let input = ExecuteInput::new(&hello).args(["bench"]);
+    let (req_with, _) = session(&with, &secret).encrypt_execution(&input).unwrap();
+    let (req_without, _) = session(&without, &secret)
+        .encrypt_execution(&input)
+        .unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        execute_samples(&with, &req_with, 100).await;
+        execute_samples(&without, &req_without, 100).await;
+        for _ in 0..10 {
+            a.extend(execute_samples(&with, &req_with, iterations / 10).await);
+            b.extend(execute_samples(&without, &req_without, iterations / 10).await);
+        }
+    });
+    let p_with = report("execute cached hello, with the policy", a);
+    let p_without = report("execute cached hello, without a policy", b);
+    println!(
+        "{:<58} Δp50 = {:.1} µs",
+        "policy cost per request (pipeline)",
+        (p_with.as_secs_f64() - p_without.as_secs_f64()) * 1e6
+    );
+
+    // 3. A client script, fresh CPython instance included.
+    let s = session(&with, &secret);
+    let script = b"print('Hello from Python')";
+    let (hello_py, _) = s.encrypt_python(&ExecuteInput::new(script)).unwrap();
+    let json_script = b"import json\ndef main(args):\n    doc = json.loads(args[0])\n    return {'sum': sum(doc['values']), 'n': len(doc['values'])}\n";
+    let doc = format!("{{\"values\": {:?}}}", (0..100).collect::<Vec<_>>());
+    let (json_py, _) = s
+        .encrypt_python(&ExecuteInput::new(json_script).args([doc]))
+        .unwrap();
+    let n = (iterations / 4).max(50);
+    let (hello_samples, json_samples) = rt.block_on(async {
+        python_samples(&with, &hello_py, 20).await;
+        (
+            python_samples(&with, &hello_py, n).await,
+            python_samples(&with, &json_py, n).await,
+        )
+    });
+    report(
+        "python script hello (pipeline, fresh instance)",
+        hello_samples,
+    );
+    report(
+        "python script json main(args) (pipeline, fresh instance)",
+        json_samples,
+    );
+
+    // 4. Throughput of the Python route with 8 concurrent callers.
+    let window = Duration::from_secs(5);
+    let rate = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let p: Arc<Pipeline> = with.clone();
+                let r = hello_py.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while start.elapsed() < window {
+                        p.execute_python(r.clone(), RouteKind::PYTHON)
+                            .await
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total as f64 / start.elapsed().as_secs_f64()
+    });
+    println!(
+        "{:<58} {rate:>7.0} scripts/s",
+        "python route, 8 concurrent callers, 5 s"
+    );
+}

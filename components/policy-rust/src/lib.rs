@@ -1,0 +1,86 @@
+//! A minimal policy for `hypervisor:host/policy-component`, in Rust: a route allow-list.
+//!
+//! Rules (JSON): `{"routes": ["/test/execute/wasm", ...], "max_time_ms": 1000}`. A request on a
+//! route not listed is denied with rule `rust.routes`; `max_time_ms` (optional) tightens the
+//! time limit of admitted requests. An empty document allows every route.
+//!
+//! It exists to show that any component exporting the `policy` interface can replace the
+//! default Python policy through configuration alone.
+
+use std::sync::Mutex;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "policy-component",
+});
+
+use exports::hypervisor::host::policy::{Decision, Denial, Guest, Limits, RequestInfo};
+
+struct Rules {
+    routes: Option<Vec<String>>,
+    max_time_ms: Option<u64>,
+}
+
+static RULES: Mutex<Rules> = Mutex::new(Rules {
+    routes: None,
+    max_time_ms: None,
+});
+
+struct RoutePolicy;
+
+impl Guest for RoutePolicy {
+    fn configure(rules: String) -> Result<(), String> {
+        let doc: serde_json::Value =
+            serde_json::from_str(&rules).map_err(|e| format!("rules are not JSON: {e}"))?;
+        let obj = doc.as_object().ok_or("rules must be a JSON object")?;
+        for key in obj.keys() {
+            if key != "routes" && key != "max_time_ms" {
+                return Err(format!("unknown key {key} (known: routes, max_time_ms)"));
+            }
+        }
+        let routes = match obj.get("routes") {
+            None => None,
+            Some(v) => Some(
+                v.as_array()
+                    .ok_or("routes must be a list of strings")?
+                    .iter()
+                    .map(|r| r.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or("routes must be a list of strings")?,
+            ),
+        };
+        let max_time_ms = match obj.get("max_time_ms") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or("max_time_ms must be a non-negative integer")?),
+        };
+        *RULES.lock().map_err(|_| "rules lock poisoned")? = Rules {
+            routes,
+            max_time_ms,
+        };
+        Ok(())
+    }
+
+    fn evaluate(request: RequestInfo) -> Decision {
+        let Ok(rules) = RULES.lock() else {
+            return Decision::Deny(Denial {
+                rule: "rust.internal".into(),
+                reason: "policy state unavailable".into(),
+            });
+        };
+        if let Some(routes) = &rules.routes
+            && !routes.iter().any(|r| *r == request.route)
+        {
+            return Decision::Deny(Denial {
+                rule: "rust.routes".into(),
+                reason: format!("route {} is not allowed by the Rust policy", request.route),
+            });
+        }
+        Decision::Allow(Limits {
+            time_ms: rules.max_time_ms,
+            memory_bytes: None,
+            fuel: None,
+        })
+    }
+}
+
+export!(RoutePolicy);

@@ -1,0 +1,114 @@
+//! Step 4, admission: the operator's policy decides on the request's metadata (never its
+//! plaintext) before anything is compiled or run. A denial is `403 policy_denied`; a policy
+//! that fails is `503 policy_unavailable`: the host fails closed.
+
+use std::time::Duration;
+
+use super::Pipeline;
+use super::request::{Opened, RouteKind};
+use crate::attestation::signer::unix_now_ms;
+use crate::engine::RunLimits;
+use crate::error::ApiError;
+use crate::plugins::policy::{Decision, Limits, ProgramKind, RequestInfo};
+
+/// What admission lets through.
+pub(super) struct Admission {
+    /// The limits to run with: the request's, tightened by the policy.
+    pub limits: RunLimits,
+    /// The receipt's `policy` field: `allow component=<hex> rules=<hex>`, or `None` when no
+    /// policy is configured.
+    pub policy: Option<String>,
+}
+
+impl Pipeline {
+    /// Asks the policy in force about `opened`.
+    pub(super) async fn admit(
+        &self,
+        opened: &Opened,
+        route: RouteKind,
+        kind: ProgramKind,
+    ) -> Result<Admission, ApiError> {
+        let Some(policy) = self.policy.get() else {
+            return Ok(Admission {
+                limits: opened.limits,
+                policy: None,
+            });
+        };
+        let asked = opened.limits;
+        let info = RequestInfo {
+            route: route.path.to_string(),
+            verifiable: route.verifiable,
+            kind,
+            program_hash: hex::encode(opened.digests.program),
+            program_size: u64::try_from(opened.program.len()).unwrap_or(u64::MAX),
+            agent: None,
+            caller_key: opened.client_key.to_hex(),
+            argument_count: u32::try_from(opened.args.len()).unwrap_or(u32::MAX),
+            input_size: opened.input_size(),
+            limits: Limits {
+                time_ms: Some(u64::try_from(asked.time.as_millis()).unwrap_or(u64::MAX)),
+                memory_bytes: Some(asked.memory_bytes),
+                fuel: asked.fuel,
+            },
+            payment: None,
+            now_unix_ms: unix_now_ms(),
+        };
+        match policy.evaluate(&info).await {
+            Ok(Decision::Allow(tighter)) => Ok(Admission {
+                limits: tighten(asked, &tighter),
+                policy: Some(format!(
+                    "allow component={} rules={}",
+                    hex::encode(policy.component_hash()),
+                    hex::encode(policy.rules_hash())
+                )),
+            }),
+            Ok(Decision::Deny(denial)) => Err(ApiError::PolicyDenied {
+                rule: denial.rule,
+                reason: denial.reason,
+            }),
+            Err(e) => Err(ApiError::PolicyUnavailable(e.to_string())),
+        }
+    }
+}
+
+/// The minimum of each limit; the policy can only tighten. Fuel stays off when the engine does
+/// not meter it.
+fn tighten(asked: RunLimits, tighter: &Limits) -> RunLimits {
+    let min = |a: u64, t: Option<u64>| t.map_or(a, |t| a.min(t.max(1)));
+    RunLimits {
+        time: Duration::from_millis(min(
+            u64::try_from(asked.time.as_millis()).unwrap_or(u64::MAX),
+            tighter.time_ms,
+        )),
+        memory_bytes: min(asked.memory_bytes, tighter.memory_bytes),
+        fuel: asked.fuel.map(|f| min(f, tighter.fuel)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_only_tighten() {
+        let asked = RunLimits {
+            time: Duration::from_millis(1000),
+            memory_bytes: 1 << 20,
+            fuel: None,
+        };
+        let looser = Limits {
+            time_ms: Some(5000),
+            memory_bytes: Some(1 << 30),
+            fuel: Some(7),
+        };
+        assert_eq!(tighten(asked, &looser), asked);
+        let tighter = Limits {
+            time_ms: Some(10),
+            memory_bytes: None,
+            fuel: None,
+        };
+        let t = tighten(asked, &tighter);
+        assert_eq!(t.time, Duration::from_millis(10));
+        assert_eq!(t.memory_bytes, 1 << 20);
+    }
+}

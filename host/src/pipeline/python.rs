@@ -1,0 +1,65 @@
+//! The Python routes: `POST /test/policy/unsafe/python` and `.../attest`. The client's script
+//! runs in a fresh instance of the Python runtime component, never in the policy's instances.
+
+use hypervisor_protocol::wire::{PythonRequest, ScriptException};
+
+use super::admission::Admission;
+use super::execute::result_document;
+use super::request::{ExecuteOutcome, RouteKind, Sealed};
+use super::{Pipeline, ProgramKind};
+use crate::error::ApiError;
+
+impl Pipeline {
+    /// Runs an encrypted Python script. A script that ends (normally, through `sys.exit`, or
+    /// with an exception) is a success whose encrypted result says how; one stopped by its time
+    /// or memory limit is [`ApiError::GuestStopped`].
+    ///
+    /// # Errors
+    /// As [`Pipeline::execute_wasm`], plus [`ApiError::PythonUnavailable`] and
+    /// [`ApiError::InvalidScript`] for a source that is not UTF-8.
+    pub async fn execute_python(
+        &self,
+        req: PythonRequest,
+        route: RouteKind,
+    ) -> Result<ExecuteOutcome, ApiError> {
+        let runtime = self.python.as_ref().ok_or(ApiError::PythonUnavailable)?;
+        // 1–3. session, open, limits
+        let opened = self.open(
+            Sealed {
+                program_field: "encrypted_python",
+                program: &req.encrypted_python,
+                arguments: &req.encrypted_arguments,
+                stdin: req.encrypted_stdin.as_deref(),
+                public_key: &req.public_key,
+                session_id: req.session_id,
+                limits: req.limits.as_ref(),
+            },
+            route,
+        )?;
+        drop(req);
+        let source = std::str::from_utf8(&opened.program)
+            .map_err(|_| ApiError::InvalidScript("the script is not valid UTF-8".into()))?;
+
+        // 4. admission
+        let Admission { limits, policy } = self
+            .admit(&opened, route, ProgramKind::PythonScript)
+            .await?;
+
+        // 5–6. a fresh runtime instance runs the script
+        let run = runtime
+            .run(source, &opened.args, opened.stdin.clone().into(), limits)
+            .await?;
+
+        // 7–8. seal, receipt
+        let mut doc = result_document(&run.outcome, &limits);
+        doc.returned = run
+            .returned
+            .map(|json| serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json)));
+        doc.exception = run.exception.map(|e| ScriptException {
+            kind: e.kind,
+            message: e.message,
+            traceback: e.traceback,
+        });
+        self.seal(&opened, route, &doc, policy)
+    }
+}

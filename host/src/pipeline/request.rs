@@ -1,0 +1,266 @@
+//! The steps every code-running route shares: **session** and **open** (find the session,
+//! decode and decrypt every field under its role, resolve the limits) before the route runs its
+//! code, and **seal** and **receipt** after.
+
+use std::sync::Arc;
+
+use hypervisor_protocol::attest::{StatementKind, as_refs};
+use hypervisor_protocol::envelope::nonce_of;
+use hypervisor_protocol::wire::{
+    AppliedLimits, EncryptedResult, ExecutionResult, ExitStatus, Limits, Receipt, decode_hex,
+};
+use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, result_commitment};
+use uuid::Uuid;
+
+use super::{Pipeline, resolve_limits};
+use crate::attestation::signer::unix_now;
+use crate::engine::RunLimits;
+use crate::error::ApiError;
+use crate::session::Session;
+
+/// Which route is running code, and whether it must produce a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteKind {
+    /// The route path, bound into the receipt and shown to the policy.
+    pub path: &'static str,
+    /// Verifiable routes need a verifiable session and return a signed receipt.
+    pub verifiable: bool,
+}
+
+impl RouteKind {
+    /// `/test/execute/wasm`.
+    pub const TEST: Self = Self {
+        path: "/test/execute/wasm",
+        verifiable: false,
+    };
+    /// `/verifiable/execute/wasm`.
+    pub const VERIFIABLE: Self = Self {
+        path: "/verifiable/execute/wasm",
+        verifiable: true,
+    };
+    /// `/test/policy/unsafe/python`.
+    pub const PYTHON: Self = Self {
+        path: "/test/policy/unsafe/python",
+        verifiable: false,
+    };
+    /// `/test/policy/unsafe/python/attest`.
+    pub const PYTHON_ATTEST: Self = Self {
+        path: "/test/policy/unsafe/python/attest",
+        verifiable: true,
+    };
+}
+
+/// A finished execution: the encrypted result, its receipt on verifiable routes, and how the
+/// guest ended (the front turns a stopped guest into an error response carrying the same
+/// encrypted result and receipt).
+#[derive(Debug)]
+pub struct ExecuteOutcome {
+    /// What goes back to the client.
+    pub result: EncryptedResult,
+    /// The signed receipt (verifiable routes).
+    pub receipt: Option<Receipt>,
+    /// How the guest ended.
+    pub status: ExitStatus,
+}
+
+/// The encrypted fields of a request, as they arrived.
+pub(super) struct Sealed<'a> {
+    /// Name of the program field, for error messages (`encrypted_wasm`, `encrypted_python`).
+    pub program_field: &'static str,
+    pub program: &'a str,
+    pub arguments: &'a [String],
+    pub stdin: Option<&'a str>,
+    pub public_key: &'a str,
+    pub session_id: Option<Uuid>,
+    pub limits: Option<&'a Limits>,
+}
+
+/// A request after the session, open and limits steps.
+pub(super) struct Opened {
+    pub session: Arc<Session>,
+    pub client_key: EncodedPublicKey,
+    pub program: Vec<u8>,
+    /// Arguments, UTF-8 checked.
+    pub args: Vec<String>,
+    pub stdin: Vec<u8>,
+    pub digests: InputDigests,
+    pub limits: RunLimits,
+}
+
+impl Opened {
+    /// Total plaintext input size (arguments and stdin), bytes.
+    pub fn input_size(&self) -> u64 {
+        let args: usize = self.args.iter().map(String::len).sum();
+        u64::try_from(args + self.stdin.len()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Pipeline {
+    /// Steps 1–3: session, open, limits.
+    pub(super) fn open(&self, req: Sealed<'_>, route: RouteKind) -> Result<Opened, ApiError> {
+        // 1. session
+        let client_key = EncodedPublicKey::from_hex("public_key", req.public_key)?;
+        let session = self.sessions.lookup(req.session_id, &client_key)?;
+        if route.verifiable && session.attested.is_none() {
+            return Err(ApiError::SessionNotVerifiable(session.id));
+        }
+
+        // 2. open: decode everything first (cheap), then decrypt each field under its role.
+        if req.arguments.len() > self.config.http.max_arguments {
+            return Err(ApiError::InvalidRequest(format!(
+                "{} arguments exceed this host's maximum of {}",
+                req.arguments.len(),
+                self.config.http.max_arguments
+            )));
+        }
+        let program_ct = decode_hex(req.program_field, req.program)?;
+        let arg_cts = req
+            .arguments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| decode_hex(&format!("encrypted_arguments[{i}]"), a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stdin_ct = req
+            .stdin
+            .map(|s| decode_hex("encrypted_stdin", s))
+            .transpose()?;
+
+        let envelope = Envelope::new(&session.key, session.id);
+        let program = envelope.open(Role::Program, &program_ct)?;
+        let mut raw_args = Vec::with_capacity(arg_cts.len());
+        for (i, ct) in arg_cts.iter().enumerate() {
+            let index = u32::try_from(i)
+                .map_err(|_| ApiError::InvalidRequest("too many arguments".into()))?;
+            raw_args.push(envelope.open(Role::Argument(index), ct)?);
+        }
+        let stdin = match &stdin_ct {
+            Some(ct) => envelope.open(Role::Stdin, ct)?,
+            None => Vec::new(),
+        };
+        let digests = InputDigests::compute(&program, &raw_args, &stdin);
+        let args = raw_args
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                String::from_utf8(a).map_err(|_| {
+                    ApiError::InvalidArgument(format!(
+                        "argument {i} is not valid UTF-8 (arguments are strings)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // 3. limits
+        let limits = resolve_limits(req.limits, &self.config.limits, self.engine.fuel_enabled())?;
+        Ok(Opened {
+            session,
+            client_key,
+            program,
+            args,
+            stdin,
+            digests,
+            limits,
+        })
+    }
+
+    /// Steps 7–8: encode and seal the result document, commit to it, and on verifiable routes
+    /// sign and record the receipt (with the policy's record). A guest that did not exit is
+    /// [`ApiError::GuestStopped`], carrying the same encrypted result and receipt.
+    pub(super) fn seal(
+        &self,
+        opened: &Opened,
+        route: RouteKind,
+        doc: &ExecutionResult,
+        policy: Option<String>,
+    ) -> Result<ExecuteOutcome, ApiError> {
+        let session = &opened.session;
+        let plaintext = serde_json::to_vec(doc)
+            .map_err(|e| ApiError::Internal(format!("cannot encode result: {e}")))?;
+        let sealed = Envelope::new(&session.key, session.id).seal(Role::Result, &plaintext)?;
+        let commitment = result_commitment(&session.id, &opened.digests, &plaintext);
+        let result = EncryptedResult {
+            session_id: session.id,
+            result_nonce: hex::encode(nonce_of(&sealed).unwrap_or_default()),
+            encrypted_result: hex::encode(&sealed),
+            result_commitment: hex::encode(commitment),
+        };
+        let status = doc.status;
+        tracing::info!(
+            session = %session.id,
+            route = route.path,
+            status = ?status,
+            duration_us = doc.duration_us,
+            "execution finished"
+        );
+        let receipt = if route.verifiable {
+            let r = self.receipt(opened, route, &commitment, doc, policy)?;
+            self.receipts.record(r.clone());
+            Some(r)
+        } else {
+            None
+        };
+        if status == ExitStatus::Exited {
+            Ok(ExecuteOutcome {
+                result,
+                receipt,
+                status,
+            })
+        } else {
+            Err(ApiError::GuestStopped {
+                status,
+                result: Box::new(result),
+                receipt: receipt.map(Box::new),
+            })
+        }
+    }
+
+    /// Builds and signs the receipt of one execution with the session's attested key.
+    fn receipt(
+        &self,
+        opened: &Opened,
+        route: RouteKind,
+        commitment: &[u8; 32],
+        doc: &ExecutionResult,
+        policy: Option<String>,
+    ) -> Result<Receipt, ApiError> {
+        let session = &opened.session;
+        let key = session
+            .attested
+            .as_ref()
+            .ok_or(ApiError::SessionNotVerifiable(session.id))?;
+        let digests = &opened.digests;
+        let mut receipt = Receipt {
+            version: 1,
+            session_id: session.id,
+            sequence: session.next_sequence(),
+            route: route.path.to_string(),
+            program_sha256: hex::encode(digests.program),
+            argument_sha256: digests.arguments.iter().map(hex::encode).collect(),
+            stdin_sha256: hex::encode(digests.stdin),
+            result_commitment: hex::encode(commitment),
+            status: doc.status,
+            limits: doc.limits,
+            issued_at: unix_now(),
+            policy,
+            // Filled by the payment stage when it exists.
+            payment: None,
+            signing_key: key.public.to_hex(),
+            signature: String::new(),
+        };
+        let fields = receipt.signed_fields()?;
+        receipt.signature = hex::encode(
+            key.sign(StatementKind::Receipt, &as_refs(&fields))
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        Ok(receipt)
+    }
+}
+
+/// The limits as recorded in results and receipts.
+pub(super) fn limits_applied(l: &RunLimits) -> AppliedLimits {
+    AppliedLimits {
+        time_ms: u64::try_from(l.time.as_millis()).unwrap_or(u64::MAX),
+        memory_bytes: l.memory_bytes,
+        fuel: l.fuel,
+    }
+}

@@ -1,0 +1,255 @@
+//! The operator's policy: a component exporting `hypervisor:host/policy`, configured with the
+//! operator's rules and asked on every request that would run code.
+//!
+//! A decision costs microseconds because it runs in a **warm** instance: the host keeps
+//! `policy.instances` live instances, each configured once, and lends one to each decision.
+//! That is safe because nothing but the operator's policy ever runs in them (client scripts get
+//! a fresh instance of their own, see [`super::python`]) and because an instance that traps or
+//! overruns its time is discarded, never reused. Every failure refuses the request: the host
+//! fails closed.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sha2::Digest;
+
+use super::{PluginError, chain, load_error};
+use crate::config::PolicyConfig;
+use crate::engine::{Engine, RunLimits, Sandbox, is_deadline};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "policy-component",
+        exports: { default: async },
+    });
+}
+
+use bindings::PolicyComponent;
+pub use bindings::exports::hypervisor::host::policy::{
+    Decision, Denial, Limits, Payment, ProgramKind, RequestInfo,
+};
+
+/// Fuel given to a policy call when the engine meters fuel (a decision is tiny; this only keeps
+/// metering from trapping it).
+const CALL_FUEL: u64 = 1_000_000_000;
+/// Time allowed to instantiate and configure one instance.
+const START_TIME: Duration = Duration::from_secs(10);
+
+/// Why a decision could not be made. The request is refused in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The policy did not answer in time.
+    #[error("the policy did not decide within {0} ms")]
+    Timeout(u64),
+    /// The policy trapped or could not be instantiated.
+    #[error("the policy component failed: {0}")]
+    Failed(String),
+}
+
+/// A policy instance, configured and ready.
+struct Warm {
+    sandbox: Sandbox,
+    bindings: PolicyComponent,
+}
+
+/// A loaded, configured policy with its warm instances.
+pub struct Policy {
+    engine: Arc<Engine>,
+    path: PathBuf,
+    pre: bindings::PolicyComponentPre<crate::engine::HostState>,
+    component_hash: [u8; 32],
+    rules: String,
+    rules_hash: [u8; 32],
+    limits: RunLimits,
+    idle: Mutex<Vec<Warm>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Policy {
+    /// Loads the component named by `config`, reads the rules, and starts
+    /// `config.instances` configured instances (so bad rules fail here, not on a request).
+    ///
+    /// # Errors
+    /// [`PluginError`] naming the file and the reason.
+    pub async fn load(engine: Arc<Engine>, config: &PolicyConfig) -> Result<Self, PluginError> {
+        let path = config.component.clone();
+        let plugin = engine.load_plugin(&path).await.map_err(load_error(&path))?;
+        let pre = bindings::PolicyComponentPre::new(plugin.pre).map_err(|e| {
+            PluginError::MissingExport {
+                path: path.clone(),
+                interface: "hypervisor:host/policy",
+                detail: chain(&e),
+            }
+        })?;
+        let rules = match &config.rules {
+            Some(file) => read_rules(file)?,
+            None => "{}".to_string(),
+        };
+        let rules_hash = sha2::Sha256::digest(rules.as_bytes()).into();
+        let policy = Self {
+            engine,
+            path,
+            pre,
+            component_hash: plugin.hash,
+            rules,
+            rules_hash,
+            limits: RunLimits {
+                time: Duration::from_millis(config.time_ms),
+                memory_bytes: config.memory_bytes,
+                fuel: None,
+            },
+            idle: Mutex::new(Vec::with_capacity(config.instances)),
+            permits: tokio::sync::Semaphore::new(config.instances),
+        };
+        for _ in 0..config.instances {
+            let warm = policy.start_instance().await?;
+            policy.lock().push(warm);
+        }
+        Ok(policy)
+    }
+
+    /// SHA-256 of the policy component file.
+    pub fn component_hash(&self) -> [u8; 32] {
+        self.component_hash
+    }
+
+    /// SHA-256 of the rules document as given to `configure`.
+    pub fn rules_hash(&self) -> [u8; 32] {
+        self.rules_hash
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn start_instance(&self) -> Result<Warm, PluginError> {
+        let start_error = |detail: String| PluginError::Start {
+            path: self.path.clone(),
+            detail,
+        };
+        let mut sandbox = self
+            .engine
+            .sandbox(&[], Bytes::new(), self.limits, self.component_hash)
+            .map_err(|e| start_error(e.to_string()))?;
+        self.refuel(&mut sandbox)
+            .map_err(|e| start_error(e.to_string()))?;
+        let started = self
+            .engine
+            .call_with_deadline(sandbox.store(), START_TIME, async |store| {
+                let bindings = self.pre.instantiate_async(&mut *store).await?;
+                let configured = bindings
+                    .hypervisor_host_policy()
+                    .call_configure(&mut *store, &self.rules)
+                    .await?;
+                Ok::<_, wasmtime::Error>((bindings, configured))
+            })
+            .await;
+        match started {
+            None => Err(start_error("timed out".into())),
+            Some(Err(e)) => Err(start_error(chain(&e))),
+            Some(Ok((_, Err(reason)))) => Err(PluginError::RulesRejected(reason)),
+            Some(Ok((bindings, Ok(())))) => Ok(Warm { sandbox, bindings }),
+        }
+    }
+
+    fn refuel(&self, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
+        if self.engine.fuel_enabled() {
+            sandbox.store().set_fuel(CALL_FUEL)?;
+        }
+        Ok(())
+    }
+
+    /// Asks the policy about one request, in a warm instance (waiting for one if all are
+    /// busy). An instance that fails is dropped and a new one started on the next call.
+    ///
+    /// # Errors
+    /// [`PolicyError`]: the caller must refuse the request.
+    pub async fn evaluate(&self, request: &RequestInfo) -> Result<Decision, PolicyError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PolicyError::Failed("policy closed".into()))?;
+        let idle = self.lock().pop();
+        let mut warm = match idle {
+            Some(warm) => warm,
+            None => {
+                tracing::info!("starting a replacement policy instance");
+                self.start_instance()
+                    .await
+                    .map_err(|e| PolicyError::Failed(e.to_string()))?
+            }
+        };
+        self.refuel(&mut warm.sandbox)
+            .map_err(|e| PolicyError::Failed(e.to_string()))?;
+        let Warm { sandbox, bindings } = &mut warm;
+        let answer = self
+            .engine
+            .call_with_deadline(sandbox.store(), self.limits.time, async |store| {
+                bindings
+                    .hypervisor_host_policy()
+                    .call_evaluate(store, request)
+                    .await
+            })
+            .await;
+        let time_ms = u64::try_from(self.limits.time.as_millis()).unwrap_or(u64::MAX);
+        match answer {
+            Some(Ok(decision)) => {
+                self.lock().push(warm);
+                Ok(decision)
+            }
+            // The instance is dropped: after a trap or an abandoned call it is unusable.
+            Some(Err(e)) if is_deadline(&e) => Err(PolicyError::Timeout(time_ms)),
+            Some(Err(e)) => {
+                tracing::warn!(error = %chain(&e), "policy instance trapped; discarded");
+                Err(PolicyError::Failed("the policy trapped".into()))
+            }
+            None => Err(PolicyError::Timeout(time_ms)),
+        }
+    }
+}
+
+/// Reads a rules file (TOML or JSON, by extension) into the JSON text given to `configure`.
+fn read_rules(path: &Path) -> Result<String, PluginError> {
+    let err = |detail: String| PluginError::RulesFile {
+        path: path.to_owned(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let value: serde_json::Value = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => serde_json::from_str(&text).map_err(|e| err(e.to_string()))?,
+        Some("toml") => toml::from_str(&text).map_err(|e| err(e.to_string()))?,
+        _ => return Err(err("the file name must end in .toml or .json".into())),
+    };
+    serde_json::to_string(&value).map_err(|e| err(e.to_string()))
+}
+
+/// The policy in force, swappable at run time ([`PolicySlot::replace`] on reload).
+pub struct PolicySlot {
+    current: RwLock<Option<Arc<Policy>>>,
+}
+
+impl PolicySlot {
+    /// A slot holding `policy` (`None`: no policy configured; every request is admitted).
+    pub fn new(policy: Option<Policy>) -> Self {
+        Self {
+            current: RwLock::new(policy.map(Arc::new)),
+        }
+    }
+
+    /// The policy in force.
+    pub fn get(&self) -> Option<Arc<Policy>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `policy` in force; requests already deciding finish with the old one.
+    pub fn replace(&self, policy: Option<Policy>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = policy.map(Arc::new);
+    }
+}

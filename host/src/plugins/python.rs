@@ -1,0 +1,122 @@
+//! The Python runtime: a component exporting `hypervisor:host/python` (by default the same
+//! componentized CPython as the policy) that runs one client script per **fresh** instance, so
+//! no state passes between scripts, or from a script into the policy.
+
+use bytes::Bytes;
+use hypervisor_protocol::wire::ExitStatus;
+use std::sync::Arc;
+
+use super::{PluginError, chain, load_error};
+use crate::config::PythonConfig;
+use crate::engine::{Engine, EngineError, RunLimits, RunOutcome, classify_error};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "python-runtime",
+        exports: { default: async },
+    });
+}
+
+pub use bindings::exports::hypervisor::host::python::ScriptException;
+use bindings::exports::hypervisor::host::python::ScriptResult;
+
+/// A finished script: the sandbox outcome plus what the runtime reported.
+#[derive(Debug)]
+pub struct ScriptRun {
+    /// Status, exit code, captured output, duration, trap.
+    pub outcome: RunOutcome,
+    /// JSON text of `main`'s return value, when it returned one.
+    pub returned: Option<String>,
+    /// The exception that escaped the script.
+    pub exception: Option<ScriptException>,
+}
+
+/// The loaded runtime.
+pub struct PythonRuntime {
+    engine: Arc<Engine>,
+    pre: bindings::PythonRuntimePre<crate::engine::HostState>,
+    hash: [u8; 32],
+}
+
+impl PythonRuntime {
+    /// Loads the runtime component named by `config`.
+    ///
+    /// # Errors
+    /// [`PluginError`] naming the file and the reason.
+    pub async fn load(engine: Arc<Engine>, config: &PythonConfig) -> Result<Self, PluginError> {
+        let path = &config.component;
+        let plugin = engine.load_plugin(path).await.map_err(load_error(path))?;
+        let pre = bindings::PythonRuntimePre::new(plugin.pre).map_err(|e| {
+            PluginError::MissingExport {
+                path: path.clone(),
+                interface: "hypervisor:host/python",
+                detail: chain(&e),
+            }
+        })?;
+        Ok(Self {
+            engine,
+            pre,
+            hash: plugin.hash,
+        })
+    }
+
+    /// SHA-256 of the runtime component file.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// Runs `source` with `args` (and `stdin` as `sys.stdin`) in a fresh instance under `limits`, in one of the engine's
+    /// execution slots. A script's exception is an outcome (exit code 1 with the traceback),
+    /// not an error; at the memory limit it is reported as `memory_limit_exceeded`.
+    ///
+    /// # Errors
+    /// [`EngineError`] for host-side failures only.
+    pub async fn run(
+        &self,
+        source: &str,
+        args: &[String],
+        stdin: Bytes,
+        limits: RunLimits,
+    ) -> Result<ScriptRun, EngineError> {
+        let _slot = self.engine.execution_slot().await?;
+        let mut sandbox = self.engine.sandbox(&[], stdin, limits, self.hash)?;
+        let (result, duration) = sandbox
+            .run(&self.engine, async |store| {
+                let runtime = self.pre.instantiate_async(&mut *store).await?;
+                runtime
+                    .hypervisor_host_python()
+                    .call_run_script(&mut *store, source, args)
+                    .await
+            })
+            .await;
+        let memory_refused = sandbox.memory_refused();
+        let (mut returned, mut exception) = (None, None);
+        let (status, exit_code, trap) = match result {
+            None => (ExitStatus::TimeLimitExceeded, None, None),
+            Some(Err(e)) => {
+                let (status, trap) = classify_error(&e, memory_refused);
+                (status, None, trap)
+            }
+            Some(Ok(ScriptResult::Returned(value))) => {
+                returned = value;
+                (ExitStatus::Exited, Some(0), None)
+            }
+            Some(Ok(ScriptResult::Exited(code))) => (ExitStatus::Exited, Some(code), None),
+            Some(Ok(ScriptResult::Raised(e))) => {
+                let status = if memory_refused && e.kind == "MemoryError" {
+                    ExitStatus::MemoryLimitExceeded
+                } else {
+                    ExitStatus::Exited
+                };
+                exception = Some(e);
+                (status, (status == ExitStatus::Exited).then_some(1), None)
+            }
+        };
+        Ok(ScriptRun {
+            outcome: sandbox.finish(status, exit_code, trap, duration),
+            returned,
+            exception,
+        })
+    }
+}
