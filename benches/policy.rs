@@ -1,8 +1,11 @@
 //! Policy and Python benchmarks: `cargo bench -p hypervisor --bench policy`.
 //!
-//! - one decision of the default Python policy in a warm instance (the example rules), direct;
-//! - the whole execute pipeline for a cached `hello`, with the policy and without it
-//!   (interleaved rounds), so the policy's cost per request is the difference;
+//! - one decision of the default Python policy (example rules): asked in a warm instance, and
+//!   reused (the policy marks its decisions reusable for identical metadata); and of a minimal
+//!   Rust policy (the host's own share of a decision);
+//! - the whole execute pipeline for a cached `hello` on one host, in interleaved rounds with
+//!   each of those policies in force and with none, so a policy's cost per request is the
+//!   difference;
 //! - a client Python script through the whole pipeline, fresh CPython instance included;
 //! - 8 concurrent callers of the Python route, scripts per second.
 //!
@@ -14,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hypervisor::config::Config;
+use hypervisor::config::{Config, PolicyConfig};
 use hypervisor::pipeline::{Pipeline, RouteKind};
-use hypervisor::plugins::policy::{Limits, ProgramKind, RequestInfo};
+use hypervisor::plugins::policy::{Limits, Policy, ProgramKind, RequestInfo};
 use hypervisor::server::Host;
 use hypervisor_client::{ExecuteInput, Session};
 use hypervisor_protocol::ClientSecret;
@@ -110,10 +113,7 @@ fn main() {
         "host with policy + python runtime built in {:.0} ms (plug-ins from the sealed cache after the first run)",
         t.elapsed().as_secs_f64() * 1e3
     );
-    let without = rt
-        .block_on(Host::build(config(&data.join("without-policy"), false)))
-        .unwrap();
-    let (with, without) = (with.pipeline().clone(), without.pipeline().clone());
+    let with = with.pipeline().clone();
     let secret = ClientSecret::generate().unwrap();
 
     // 1. One decision, direct.
@@ -136,42 +136,91 @@ fn main() {
         payment: None,
         now_unix_ms: 1_790_000_000_000,
     };
-    let decisions = rt.block_on(async {
-        for _ in 0..200 {
-            policy.evaluate(&info).await.unwrap();
-        }
-        let mut out = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let t = Instant::now();
-            policy.evaluate(&info).await.unwrap();
-            out.push(t.elapsed());
-        }
-        out
-    });
-    report("policy decision (warm instance, example rules)", decisions);
+    let engine = with.engine_arc().clone();
+    let load = |component: &str, rules: Option<PathBuf>, reuse_entries: usize| {
+        Arc::new(
+            rt.block_on(Policy::load(
+                engine.clone(),
+                &PolicyConfig {
+                    component: target().join(format!("wasm/{component}.wasm")),
+                    rules,
+                    reuse_entries,
+                    ..PolicyConfig::default()
+                },
+            ))
+            .unwrap(),
+        )
+    };
+    let example_rules = config(&data, true).policy.rules;
+    // The Python policy asked on every request (no reuse), and the Rust policy likewise: the
+    // latter is the host's own share of a decision.
+    let python_asked = load("policy-python", example_rules, 0);
+    let rust = load("policy-rust", None, 0);
+    let time = |p: Arc<Policy>| {
+        let info = &info;
+        rt.block_on(async move {
+            for _ in 0..200 {
+                p.evaluate(info).await.unwrap();
+            }
+            let mut out = Vec::with_capacity(iterations);
+            for _ in 0..iterations {
+                let t = Instant::now();
+                p.evaluate(info).await.unwrap();
+                out.push(t.elapsed());
+            }
+            out
+        })
+    };
+    report(
+        "policy decision, Python, asked (warm instance)",
+        time(python_asked.clone()),
+    );
+    report(
+        "policy decision, Python, reused (verdict reuse-ms)",
+        time(policy.clone()),
+    );
+    report(
+        "policy decision, Rust, asked (host's share)",
+        time(rust.clone()),
+    );
 
-    // 2. The pipeline with and without the policy, interleaved.
+    // 2. The pipeline on one host and session, rounds interleaved with the Python policy, no
+    //    policy, and the Rust policy in force (swapped in the policy slot between rounds).
     let hello = std::fs::read(target().join("wasm/hello.wasm")).unwrap();
     let input = ExecuteInput::new(&hello).args(["bench"]);
-    let (req_with, _) = session(&with, &secret).encrypt_execution(&input).unwrap();
-    let (req_without, _) = session(&without, &secret)
-        .encrypt_execution(&input)
-        .unwrap();
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (req, _) = session(&with, &secret).encrypt_execution(&input).unwrap();
+    let slots = [
+        Some(policy.clone()),
+        Some(python_asked.clone()),
+        None,
+        Some(rust.clone()),
+    ];
+    let mut samples = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     rt.block_on(async {
-        execute_samples(&with, &req_with, 100).await;
-        execute_samples(&without, &req_without, 100).await;
+        for p in &slots {
+            with.policy().replace(p.clone());
+            execute_samples(&with, &req, 100).await;
+        }
         for _ in 0..10 {
-            a.extend(execute_samples(&with, &req_with, iterations / 10).await);
-            b.extend(execute_samples(&without, &req_without, iterations / 10).await);
+            for (i, p) in slots.iter().enumerate() {
+                with.policy().replace(p.clone());
+                samples[i].extend(execute_samples(&with, &req, iterations / 10).await);
+            }
         }
     });
-    let p_with = report("execute cached hello, with the policy", a);
-    let p_without = report("execute cached hello, without a policy", b);
+    with.policy().replace(Some(policy.clone()));
+    let [reused, asked, none, rust_asked] = samples;
+    let p_reused = report("execute cached hello, Python policy (reused)", reused);
+    let p_asked = report("execute cached hello, Python policy (asked)", asked);
+    let p_none = report("execute cached hello, no policy", none);
+    let p_rust = report("execute cached hello, Rust policy (asked)", rust_asked);
+    let delta = |p: Duration| (p.as_secs_f64() - p_none.as_secs_f64()) * 1e6;
     println!(
-        "{:<58} Δp50 = {:.1} µs",
+        "{:<58} Δp50 = {:.1} µs Python reused, {:.1} µs Python asked, {:.1} µs Rust asked",
         "policy cost per request (pipeline)",
-        (p_with.as_secs_f64() - p_without.as_secs_f64()) * 1e6
+        delta(p_reused),
+        delta(p_asked),
+        delta(p_rust)
     );
 
     // 3. A client script, fresh CPython instance included.

@@ -254,7 +254,7 @@ fn spawn_policy_reload(
                 tracing::info!("SIGHUP: reloading the policy");
                 match load_policy(pipeline.engine_arc(), &config).await {
                     Ok(policy) => {
-                        pipeline.policy().replace(policy);
+                        pipeline.policy().replace(policy.map(Arc::new));
                         tracing::info!("policy reloaded");
                     }
                     Err(e) => tracing::error!(

@@ -10,7 +10,7 @@ use hypervisor_protocol::wire::{Attestation, ExitStatus, Limits};
 use hypervisor_protocol::{ClientSecret, sha256};
 use serde_json::json;
 
-use crate::harness::{TestServer, code, get_json, session, wasm};
+use crate::harness::{TestServer, code, get_json, session, wasm, wasm_path};
 
 const SIMULATED: &str = "[attestation]\nprovider = \"simulated\"\n";
 
@@ -55,7 +55,15 @@ fn verifiable_execution_round_trip_with_a_checked_receipt() {
         vec![hex::encode(sha256(b"attested"))]
     );
     assert_eq!(receipt.result_commitment, hex::encode(run.commitment));
-    assert_eq!(receipt.policy, None);
+    // The admission decision is signed into the receipt: which policy, which rules.
+    assert_eq!(
+        receipt.policy.as_deref(),
+        Some(&*format!(
+            "allow component={} rules={}",
+            hex::encode(sha256(&std::fs::read(wasm_path("policy-python")).unwrap())),
+            hex::encode(sha256(b"{}"))
+        ))
+    );
     assert_eq!(receipt.payment, None);
 
     let again = client
@@ -312,4 +320,27 @@ fn a_component_statement_is_signed_by_the_attested_key_and_names_the_component()
     verify_component_statement(&key, &component, &[0x42; 64], &signature).unwrap();
     assert!(verify_component_statement(&key, &component, &[0x43; 64], &signature).is_err());
     assert!(verify_component_statement(&key, &sha256(b"other"), &[0x42; 64], &signature).is_err());
+}
+
+#[test]
+fn python_scripts_on_the_attested_route_get_checked_receipts() {
+    let server = TestServer::start_with(SIMULATED);
+    let (client, session) = verifiable_session(&server);
+    let script = b"def main(args):\n    return sorted(args)\n";
+    let run = client
+        .execute_python(&session, &ExecuteInput::new(script).args(["b", "a"]))
+        .unwrap();
+    assert_eq!(run.result.returned, Some(json!(["a", "b"])));
+    let receipt = run.receipt.unwrap();
+    assert_eq!(receipt.route, "/test/policy/unsafe/python/attest");
+    assert_eq!(receipt.program_sha256, hex::encode(sha256(script)));
+    assert!(receipt.policy.unwrap().starts_with("allow component="));
+
+    // Without a policy, the receipt says so.
+    let server = TestServer::start_with(&format!("{SIMULATED}[policy]\nenabled = false\n"));
+    let (client, session) = verifiable_session(&server);
+    let run = client
+        .execute_python(&session, &ExecuteInput::new(b"print(1)"))
+        .unwrap();
+    assert_eq!(run.receipt.unwrap().policy, None);
 }

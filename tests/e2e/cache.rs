@@ -93,3 +93,18 @@ fn concurrent_first_runs_compile_once_and_restarts_never_recompile() {
     assert_eq!(count(&log, "component compiled"), 1, "{log}");
     assert!(log.contains("failed authentication"), "{log}");
 }
+
+#[test]
+fn plugins_are_loaded_from_the_sealed_cache_not_recompiled() {
+    // The harness has compiled the plug-ins into the shared plug-in cache; every server after
+    // that (this one included) loads them from there.
+    let server = TestServer::start();
+    let log = server.log();
+    assert_eq!(count(&log, "plug-in compiled"), 0, "{log}");
+    // The policy and the Python runtime are the same file: loaded once.
+    assert_eq!(count(&log, "plug-in loaded from disk cache"), 1, "{log}");
+    assert!(
+        log.contains("policy ready") && log.contains("python runtime ready"),
+        "{log}"
+    );
+}

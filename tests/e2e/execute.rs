@@ -253,7 +253,7 @@ fn one_hundred_concurrent_executions_all_succeed() {
                 let arg = format!("caller-{i}");
                 let run = client
                     .execute(&session, &ExecuteInput::new(&program).args([&arg]))
-                    .unwrap();
+                    .unwrap_or_else(|e| panic!("caller {i}: {e}"));
                 assert_eq!(run.stdout().unwrap(), format!("Hello {arg}\n").into_bytes());
             })
         })

@@ -169,7 +169,8 @@ fn the_policy_is_swappable_for_a_rust_component_and_reloads_on_sighup() {
     let rules = dir.path().join("rules.json");
     std::fs::write(
         &rules,
-        r#"{"routes": ["/test/execute/wasm"], "max_time_ms": 700}"#,
+        // Decisions reusable for a minute: the reload below must discard them.
+        r#"{"routes": ["/test/execute/wasm"], "max_time_ms": 700, "reuse_ms": 60000}"#,
     )
     .unwrap();
     let server = TestServer::start_with(&policy_table(
@@ -228,4 +229,21 @@ fn without_a_policy_every_request_is_admitted() {
         .unwrap();
     assert_eq!(run.stdout().unwrap(), b"Hello\n");
     assert!(server.log().contains("admitted without a policy"));
+}
+
+#[test]
+fn the_shipped_example_rules_are_accepted() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../components/policy-python/rules.example.toml");
+    let server = TestServer::start_with(&policy_table(
+        "policy-python",
+        &format!("rules = {:?}", example.display().to_string()),
+    ));
+    let (client, _k, s) = session(&server);
+    let run = client
+        .execute(&s, &ExecuteInput::new(&wasm("hello")))
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello\n");
+    // The example caps the time limit at 30 s (the test servers' default is 20 s: untouched).
+    assert_eq!(run.result.limits.time_ms, 20_000);
 }

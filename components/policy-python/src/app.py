@@ -34,24 +34,35 @@ _rules = Rules("{}")
 
 SCRIPT_NAME = "<script>"
 
+# The answer to most requests, built once per `configure` (a decision is on every request's
+# path).
+_ALLOW = wit_policy.Decision_Allow(wit_policy.Limits(time_ms=None, memory_bytes=None, fuel=None))
+_allow_verdict = wit_policy.Verdict(decision=_ALLOW, reuse_ms=_rules.reuse_ms)
+
 
 class Policy(wit_world.exports.Policy):
     def configure(self, rules: str) -> None:
-        global _rules
+        global _rules, _allow_verdict
         try:
             _rules = Rules(rules)
         except RulesError as e:
             raise Err(str(e))
+        _allow_verdict = wit_policy.Verdict(decision=_ALLOW, reuse_ms=_rules.reuse_ms)
 
-    def evaluate(self, request: wit_policy.RequestInfo) -> wit_policy.Decision:
+    def evaluate(self, request: wit_policy.RequestInfo) -> wit_policy.Verdict:
+        rules = _rules
         python_kind = request.kind == wit_policy.ProgramKind.PYTHON_SCRIPT
-        denied = _rules.decide(request, python_kind)
+        denied = rules.decide(request, python_kind)
         if denied is not None:
             rule, reason = denied
-            return wit_policy.Decision_Deny(wit_policy.Denial(rule=rule, reason=reason))
-        time_ms, memory_bytes, fuel = _rules.tightened(request.limits)
-        return wit_policy.Decision_Allow(
-            wit_policy.Limits(time_ms=time_ms, memory_bytes=memory_bytes, fuel=fuel)
+            decision = wit_policy.Decision_Deny(wit_policy.Denial(rule=rule, reason=reason))
+            return wit_policy.Verdict(decision=decision, reuse_ms=rules.reuse_ms)
+        time_ms, memory_bytes, fuel = rules.tightened(request.limits)
+        if time_ms is None and memory_bytes is None and fuel is None:
+            return _allow_verdict
+        limits = wit_policy.Limits(time_ms=time_ms, memory_bytes=memory_bytes, fuel=fuel)
+        return wit_policy.Verdict(
+            decision=wit_policy.Decision_Allow(limits), reuse_ms=rules.reuse_ms
         )
 
 
@@ -101,7 +112,7 @@ class Python(wit_world.exports.Python):
             if callable(main):
                 returned = main(args)
                 if returned is not None:
-                    value = json.dumps(returned)
+                    value = json.dumps(returned, allow_nan=False)
             return wit_python.ScriptResult_Returned(value)
         except SystemExit as e:
             return wit_python.ScriptResult_Exited(_exit_code(e.code))

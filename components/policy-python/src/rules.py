@@ -18,6 +18,9 @@ Schema (every key optional; see rules.example.toml for a commented example):
     routes.<path>.enabled          bool  refuse the route when false
     routes.<path>.require_payment  bool  refuse unpaid requests on the route
     routes.<path>.min_amount       str   refuse payments below this amount (atomic units)
+    reuse_ms                   int  how long the host may reuse a decision for requests with
+                                    identical metadata (default 10000; 0 = ask every time).
+                                    Safe because these rules never depend on the time.
 
 A hex key is the caller's P-256 public key, SEC1 uncompressed (130 hex digits).
 """
@@ -41,6 +44,7 @@ _SCHEMA = {
     },
     "python": {"enabled": bool, "max_source_bytes": int},
     "routes": dict,
+    "reuse_ms": int,
 }
 _ROUTE_SCHEMA = {"enabled": bool, "require_payment": bool, "min_amount": str}
 
@@ -89,6 +93,7 @@ class Route:
 
 
 _OPEN_ROUTE = Route("default", {})
+_UNCAPPED = (None, None, None)
 
 
 class Rules:
@@ -116,6 +121,9 @@ class Rules:
         self.max_fuel = limits.get("max_fuel", 0)
         self.python_enabled = python.get("enabled", True)
         self.max_source_bytes = python.get("max_source_bytes", 0)
+        self.reuse_ms = doc.get("reuse_ms", 10_000)
+        if self.reuse_ms > 2**32 - 1:
+            raise RulesError("reuse_ms must be below 2**32")
         self.routes = {
             path: Route(f"routes.{path}", table)
             for path, table in doc.get("routes", {}).items()
@@ -173,6 +181,9 @@ class Rules:
 
     def tightened(self, limits):
         """The caps to apply, as (time_ms, memory_bytes, fuel), each `None` when uncapped."""
+
+        if not (self.max_time_ms or self.max_memory_bytes or self.max_fuel):
+            return _UNCAPPED
 
         def cap(asked, maximum):
             if not maximum or (asked is not None and asked <= maximum):

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     world: "policy-component",
 });
 
-use exports::hypervisor::host::policy::{Decision, Guest, Limits, RequestInfo};
+use exports::hypervisor::host::policy::{Decision, Guest, Limits, RequestInfo, Verdict};
 
 struct Misbehaving;
 
@@ -17,7 +17,7 @@ impl Guest for Misbehaving {
         Ok(())
     }
 
-    fn evaluate(request: RequestInfo) -> Decision {
+    fn evaluate(request: RequestInfo) -> Verdict {
         match request.argument_count {
             1 => panic!("policy trap requested"),
             2 => {
@@ -26,11 +26,15 @@ impl Guest for Misbehaving {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
             }
-            _ => Decision::Allow(Limits {
-                time_ms: None,
-                memory_bytes: None,
-                fuel: None,
-            }),
+            _ => Verdict {
+                decision: Decision::Allow(Limits {
+                    time_ms: None,
+                    memory_bytes: None,
+                    fuel: None,
+                }),
+                // Never reused: every request must reach the instance.
+                reuse_ms: 0,
+            },
         }
     }
 }

@@ -23,11 +23,15 @@ pub struct PolicyConfig {
     pub rules: Option<PathBuf>,
     /// Live policy instances kept warm; requests beyond this wait for one. Default 4.
     pub instances: usize,
-    /// Time allowed for one decision, milliseconds; a slower policy refuses the request
-    /// (fail closed) and its instance is replaced. Default 100.
+    /// Time allowed for one decision, milliseconds (wall clock: generous, since a decision
+    /// takes microseconds and a loaded machine may deschedule it); a slower policy refuses the
+    /// request (fail closed) and its instance is replaced. Default 1000.
     pub time_ms: u64,
     /// Linear memory allowed per policy instance, bytes. Default 256 MiB.
     pub memory_bytes: u64,
+    /// Most decisions kept for reuse, when the policy marks them reusable
+    /// (`verdict.reuse-ms`); 0 asks the policy on every request. Default 4096.
+    pub reuse_entries: usize,
 }
 
 impl Default for PolicyConfig {
@@ -37,8 +41,9 @@ impl Default for PolicyConfig {
             component: PathBuf::from(DEFAULT_POLICY_PYTHON),
             rules: None,
             instances: 4,
-            time_ms: 100,
+            time_ms: 1000,
             memory_bytes: 256 << 20,
+            reuse_entries: 4096,
         }
     }
 }

@@ -130,6 +130,7 @@ impl ComponentCache {
         let disk = self.disk.clone();
         let label = self.label;
         let (component, from_disk) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             if let Some(disk) = &disk {
                 match disk.load(&hash) {
                     Ok(Some(artifact)) => {
@@ -142,7 +143,14 @@ impl ComponentCache {
                         #[allow(unsafe_code)]
                         let loaded = unsafe { Component::deserialize(&engine, &artifact) };
                         match loaded {
-                            Ok(c) => return Ok((c, true)),
+                            Ok(c) => {
+                                tracing::info!(
+                                    size = artifact.len(),
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "{label} loaded from disk cache"
+                                );
+                                return Ok((c, true));
+                            }
                             Err(e) => {
                                 tracing::info!(error = %e, "cached {label} unusable; recompiling");
                                 disk.remove(&hash);
@@ -153,7 +161,6 @@ impl ComponentCache {
                     Err(e) => tracing::warn!(error = %e, "cannot read the component cache"),
                 }
             }
-            let started = std::time::Instant::now();
             let component = Component::new(&engine, bytes.as_slice())
                 .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
             tracing::info!(
@@ -177,7 +184,6 @@ impl ComponentCache {
         .await
         .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
         if from_disk {
-            tracing::info!("{} loaded from disk cache", self.label);
             // Artifacts on disk passed the import check when they were compiled, but check
             // again: the allow-list may have changed since.
             imports::check(&component, engine_of(&component))?;

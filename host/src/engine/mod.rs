@@ -194,7 +194,12 @@ impl Engine {
     pub async fn load_plugin(&self, path: &Path) -> Result<Plugin, EngineError> {
         let bytes = tokio::fs::read(path)
             .await
-            .map_err(|e| EngineError::Internal(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| {
+                EngineError::Internal(format!(
+                    "cannot read {}: {e} (scripts/build-wasm.sh builds the default plug-ins into target/wasm/)",
+                    path.display()
+                ))
+            })?;
         let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         let known = self.plugin_memo().get(&hash).cloned();
         let component = match known {

@@ -15,8 +15,8 @@ use crate::plugins::policy::{Decision, Limits, ProgramKind, RequestInfo};
 pub(super) struct Admission {
     /// The limits to run with: the request's, tightened by the policy.
     pub limits: RunLimits,
-    /// The receipt's `policy` field: `allow component=<hex> rules=<hex>`, or `None` when no
-    /// policy is configured.
+    /// The receipt's `policy` field on verifiable routes: `allow component=<hex> rules=<hex>`;
+    /// `None` on other routes and when no policy is configured.
     pub policy: Option<String>,
 }
 
@@ -56,11 +56,14 @@ impl Pipeline {
         match policy.evaluate(&info).await {
             Ok(Decision::Allow(tighter)) => Ok(Admission {
                 limits: tighten(asked, &tighter),
-                policy: Some(format!(
-                    "allow component={} rules={}",
-                    hex::encode(policy.component_hash()),
-                    hex::encode(policy.rules_hash())
-                )),
+                // Only receipts carry it: not formatted on the other routes.
+                policy: route.verifiable.then(|| {
+                    format!(
+                        "allow component={} rules={}",
+                        hex::encode(policy.component_hash()),
+                        hex::encode(policy.rules_hash())
+                    )
+                }),
             }),
             Ok(Decision::Deny(denial)) => Err(ApiError::PolicyDenied {
                 rule: denial.rule,

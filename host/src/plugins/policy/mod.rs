@@ -8,13 +8,16 @@
 //! overruns its time is discarded, never reused. Every failure refuses the request: the host
 //! fails closed.
 
+mod cache;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sha2::Digest;
 
+use self::cache::{DecisionCache, Key};
 use super::{PluginError, chain, load_error};
 use crate::config::PolicyConfig;
 use crate::engine::{Engine, RunLimits, Sandbox, is_deadline};
@@ -29,7 +32,7 @@ mod bindings {
 
 use bindings::PolicyComponent;
 pub use bindings::exports::hypervisor::host::policy::{
-    Decision, Denial, Limits, Payment, ProgramKind, RequestInfo,
+    Decision, Denial, Limits, Payment, ProgramKind, RequestInfo, Verdict,
 };
 
 /// Fuel given to a policy call when the engine meters fuel (a decision is tiny; this only keeps
@@ -66,6 +69,7 @@ pub struct Policy {
     limits: RunLimits,
     idle: Mutex<Vec<Warm>>,
     permits: tokio::sync::Semaphore,
+    reused: Option<DecisionCache>,
 }
 
 impl Policy {
@@ -103,6 +107,7 @@ impl Policy {
             },
             idle: Mutex::new(Vec::with_capacity(config.instances)),
             permits: tokio::sync::Semaphore::new(config.instances),
+            reused: DecisionCache::new(config.reuse_entries),
         };
         for _ in 0..config.instances {
             let warm = policy.start_instance().await?;
@@ -162,12 +167,36 @@ impl Policy {
         Ok(())
     }
 
+    /// Decisions reused from earlier identical requests so far (see `verdict.reuse-ms`).
+    pub fn reused_decisions(&self) -> u64 {
+        self.reused.as_ref().map_or(0, DecisionCache::hits)
+    }
+
+    /// The decision for one request: a decision the policy allowed to be reused for identical
+    /// metadata, or else a fresh one from a warm instance (see [`Self::ask`]).
+    ///
+    /// # Errors
+    /// [`PolicyError`]: the caller must refuse the request.
+    pub async fn evaluate(&self, request: &RequestInfo) -> Result<Decision, PolicyError> {
+        let Some(reused) = &self.reused else {
+            return Ok(self.ask(request).await?.decision);
+        };
+        let key = Key::of(request);
+        if let Some(decision) = reused.get(&key, Instant::now()) {
+            return Ok(decision);
+        }
+        let verdict = self.ask(request).await?;
+        let reuse = Duration::from_millis(u64::from(verdict.reuse_ms));
+        reused.put(key, &verdict.decision, reuse, Instant::now());
+        Ok(verdict.decision)
+    }
+
     /// Asks the policy about one request, in a warm instance (waiting for one if all are
     /// busy). An instance that fails is dropped and a new one started on the next call.
     ///
     /// # Errors
     /// [`PolicyError`]: the caller must refuse the request.
-    pub async fn evaluate(&self, request: &RequestInfo) -> Result<Decision, PolicyError> {
+    pub async fn ask(&self, request: &RequestInfo) -> Result<Verdict, PolicyError> {
         let _permit = self
             .permits
             .acquire()
@@ -197,9 +226,9 @@ impl Policy {
             .await;
         let time_ms = u64::try_from(self.limits.time.as_millis()).unwrap_or(u64::MAX);
         match answer {
-            Some(Ok(decision)) => {
+            Some(Ok(verdict)) => {
                 self.lock().push(warm);
-                Ok(decision)
+                Ok(verdict)
             }
             // The instance is dropped: after a trap or an abandoned call it is unusable.
             Some(Err(e)) if is_deadline(&e) => Err(PolicyError::Timeout(time_ms)),
@@ -249,7 +278,7 @@ impl PolicySlot {
     }
 
     /// Puts `policy` in force; requests already deciding finish with the old one.
-    pub fn replace(&self, policy: Option<Policy>) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = policy.map(Arc::new);
+    pub fn replace(&self, policy: Option<Arc<Policy>>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 }
