@@ -526,6 +526,9 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
         println!("{doc}");
     } else {
         std::io::stdout().write_all(&stdout)?;
+        if let Some(value) = &r.returned {
+            println!("{value}");
+        }
         std::io::stderr().write_all(&stderr)?;
         let mut summary = match r.status {
             ExitStatus::Exited => format!("exit {}", r.exit_code.unwrap_or(0)),
@@ -548,9 +551,6 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
         );
         if let Some(trap) = &r.trap {
             eprintln!("trap: {trap}");
-        }
-        if let Some(value) = &r.returned {
-            println!("{value}");
         }
         if let Some(e) = &r.exception {
             eprint!("{}", e.traceback);

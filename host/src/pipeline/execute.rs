@@ -2,9 +2,6 @@
 //! `POST /verifiable/execute/wasm` (and, with payments, their paid twins): run an encrypted
 //! command component.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
 use super::admission::Admission;
@@ -52,7 +49,7 @@ impl Pipeline {
         // 5. prepare
         let prepared = self
             .engine
-            .prepare_command(opened.digests.program, Arc::new(opened.program.clone()))
+            .prepare_command(opened.digests.program, opened.program.clone())
             .await?;
 
         // 6. run
@@ -65,7 +62,7 @@ impl Pipeline {
                 &prepared,
                 CommandInput {
                     args: argv,
-                    stdin: Bytes::from(opened.stdin.clone()),
+                    stdin: opened.stdin.clone(),
                     limits,
                 },
             )

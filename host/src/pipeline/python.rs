@@ -47,7 +47,7 @@ impl Pipeline {
 
         // 5–6. a fresh runtime instance runs the script
         let run = runtime
-            .run(source, &opened.args, opened.stdin.clone().into(), limits)
+            .run(source, &opened.args, opened.stdin.clone(), limits)
             .await?;
 
         // 7–8. seal, receipt

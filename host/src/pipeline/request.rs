@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use hypervisor_protocol::attest::{StatementKind, as_refs};
 use hypervisor_protocol::envelope::nonce_of;
 use hypervisor_protocol::wire::{
@@ -79,10 +81,11 @@ pub(super) struct Sealed<'a> {
 pub(super) struct Opened {
     pub session: Arc<Session>,
     pub client_key: EncodedPublicKey,
-    pub program: Vec<u8>,
+    /// The plaintext program (shared with the compile cache without a copy).
+    pub program: Arc<Vec<u8>>,
     /// Arguments, UTF-8 checked.
     pub args: Vec<String>,
-    pub stdin: Vec<u8>,
+    pub stdin: Bytes,
     pub digests: InputDigests,
     pub limits: RunLimits,
 }
@@ -155,9 +158,9 @@ impl Pipeline {
         Ok(Opened {
             session,
             client_key,
-            program,
+            program: Arc::new(program),
             args,
-            stdin,
+            stdin: Bytes::from(stdin),
             digests,
             limits,
         })
