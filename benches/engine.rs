@@ -75,13 +75,16 @@ fn no_attestation() -> Arc<Attestor> {
 /// Sequential latency of one route.
 async fn latency(pipeline: &Pipeline, req: &ExecuteRequest, route: RouteKind, n: usize) -> Stats {
     for _ in 0..50 {
-        pipeline.execute_wasm(req.clone(), route).await.unwrap();
+        pipeline
+            .execute_wasm(req.clone(), route, None)
+            .await
+            .unwrap();
     }
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let r = req.clone();
         let t = Instant::now();
-        pipeline.execute_wasm(r, route).await.unwrap();
+        pipeline.execute_wasm(r, route, None).await.unwrap();
         samples.push(t.elapsed());
     }
     Stats(samples)
@@ -103,7 +106,7 @@ async fn throughput(
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while start.elapsed() < duration {
-                    p.execute_wasm(r.clone(), route).await.unwrap();
+                    p.execute_wasm(r.clone(), route, None).await.unwrap();
                     n += 1;
                 }
                 n

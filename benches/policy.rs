@@ -75,7 +75,10 @@ async fn execute_samples(pipeline: &Pipeline, req: &ExecuteRequest, n: usize) ->
     for _ in 0..n {
         let r = req.clone();
         let t = Instant::now();
-        pipeline.execute_wasm(r, RouteKind::TEST).await.unwrap();
+        pipeline
+            .execute_wasm(r, RouteKind::TEST, None)
+            .await
+            .unwrap();
         out.push(t.elapsed());
     }
     out
@@ -86,7 +89,10 @@ async fn python_samples(pipeline: &Pipeline, req: &PythonRequest, n: usize) -> V
     for _ in 0..n {
         let r = req.clone();
         let t = Instant::now();
-        pipeline.execute_python(r, RouteKind::PYTHON).await.unwrap();
+        pipeline
+            .execute_python(r, RouteKind::PYTHON, None)
+            .await
+            .unwrap();
         out.push(t.elapsed());
     }
     out
@@ -260,7 +266,7 @@ fn main() {
                 tokio::spawn(async move {
                     let mut n = 0u64;
                     while start.elapsed() < window {
-                        p.execute_python(r.clone(), RouteKind::PYTHON)
+                        p.execute_python(r.clone(), RouteKind::PYTHON, None)
                             .await
                             .unwrap();
                         n += 1;

@@ -2,7 +2,8 @@
 # Sets everything up on a fresh machine and runs every test:
 #   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh);
 #   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
-#      suite in tests/e2e (the real binary on loopback, real components, real crypto);
+#      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
+#      the Rust plug-in components' unit tests;
 #   3. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +13,11 @@ cd "$root"
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
 # without TEE hardware); release builds from scripts/serve.sh do not contain it.
 cargo test --workspace --locked --features hypervisor/simulated-attestation
+
+# The Rust plug-in components' own unit tests (x402 checks against the specification's example),
+# natively: their logic does not need a WebAssembly runtime.
+cargo test --manifest-path components/Cargo.toml --target-dir target/components-native \
+  --locked -p payments
 
 # Independent protocol check (pyca/cryptography), in a private virtual environment.
 venv="$root/target/py"

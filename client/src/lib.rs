@@ -23,6 +23,7 @@
 pub mod keyfile;
 pub mod proof;
 pub mod verify;
+pub mod x402;
 
 use std::time::Duration;
 
@@ -244,6 +245,7 @@ impl Session {
             commitment,
             stopped,
             receipt,
+            settlement: None,
         })
     }
 }
@@ -313,6 +315,8 @@ pub struct Execution {
     /// On verifiable routes: the receipt, already verified against the session's attested key
     /// and the recomputed commitment.
     pub receipt: Option<Receipt>,
+    /// On paid routes: the decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`.
+    pub settlement: Option<serde_json::Value>,
 }
 
 impl Execution {
@@ -554,6 +558,82 @@ impl Client {
         session.check_response(status, json, &digests)
     }
 
+    /// Runs `input` on a paid route (`/x402_execute/test/wasm`, `/x402_execute/verifiable/wasm`
+    /// (on a verifiable session) or, with `python`, `/x402_policy/unsafe/python`): sends it,
+    /// and on a 402 pays with `wallet` as x402's fetch wrappers do and sends it again.
+    ///
+    /// # Errors
+    /// As [`Self::execute`]; a refused payment is [`ClientError::Server`] with status 402.
+    pub fn execute_paid(
+        &self,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+        python: bool,
+        wallet: &x402::Wallet,
+    ) -> Result<Execution, ClientError> {
+        let route = match (python, session.verified.is_some()) {
+            (true, _) => "/x402_policy/unsafe/python",
+            (false, true) => "/x402_execute/verifiable/wasm",
+            (false, false) => "/x402_execute/test/wasm",
+        };
+        let (body, digests) = if python {
+            let (r, d) = session.encrypt_python(input)?;
+            (serde_json::to_value(r), d)
+        } else {
+            let (r, d) = session.encrypt_execution(input)?;
+            (serde_json::to_value(r), d)
+        };
+        let body = body.map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let (mut status, mut headers, mut json) = self.post_json_with(route, &body, &[])?;
+        if status == 402 {
+            let offer = x402::Offer::from_402(header(&headers, "payment-required"), &json)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let (name, value) = wallet.pay(&offer, now)?;
+            (status, headers, json) = self.post_json_with(route, &body, &[(name, value)])?;
+        }
+        let mut run = session.check_response(status, json, &digests)?;
+        run.settlement = header(&headers, "payment-response")
+            .or_else(|| header(&headers, "x-payment-response"))
+            .and_then(x402::decode_settlement);
+        Ok(run)
+    }
+
+    /// POSTs JSON with extra headers; returns the status, the response headers (names
+    /// lowercase) and the JSON answer, whatever the status.
+    ///
+    /// # Errors
+    /// Transport errors, or a body that is not JSON.
+    pub fn post_json_with(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
+        let mut request = self.agent.post(format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let resp = request
+            .send_json(body)
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let response_headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().ok()?.to_string(),
+                ))
+            })
+            .collect();
+        let (status, text) = read_response(resp)?;
+        let json = serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
+        Ok((status, response_headers, json))
+    }
+
     fn execute_on(
         &self,
         route: &str,
@@ -575,6 +655,17 @@ fn read_response(mut resp: ureq::http::Response<ureq::Body>) -> Result<(u16, Str
         .read_to_string()
         .map_err(|e| ClientError::Transport(e.to_string()))?;
     Ok((status, text))
+}
+
+/// Response headers: lowercase names and their values.
+pub type Headers = Vec<(String, String)>;
+
+/// The value of header `name` (lowercase) in a header list.
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The receipt must name exactly the program and inputs we sent.

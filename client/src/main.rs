@@ -54,6 +54,11 @@ enum Command {
         /// (/test/policy/unsafe/python, or .../attest with --verifiable).
         #[arg(long)]
         python: bool,
+        /// Pay with x402 (the /x402_* routes): a file holding the hex secp256k1 private key of
+        /// the paying account. On a 402 the client signs an EIP-3009 authorization for the
+        /// offered price and retries.
+        #[arg(long, value_name = "FILE", env = "HYPERVISOR_WALLET_KEY_FILE")]
+        pay_with: Option<PathBuf>,
         /// Arguments passed to the program (after argv[0]).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -393,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec {
             wasm,
             python,
+            pay_with,
             args,
             stdin,
             time_ms,
@@ -432,7 +438,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("--save-proof needs --verifiable");
                 }
                 let session = client.create_session(&key)?;
-                let run = if python {
+                let run = if let Some(wallet) = wallet(&pay_with)? {
+                    client.execute_paid(&session, &input, python, &wallet)?
+                } else if python {
                     client.execute_python(&session, &input)?
                 } else {
                     client.execute(&session, &input)?
@@ -445,7 +453,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             {
                 print_key_to_stderr(k);
             }
-            let run = if python {
+            let run = if let Some(wallet) = wallet(&pay_with)? {
+                if python {
+                    anyhow::bail!("the paid Python route is not verifiable: drop --verifiable");
+                }
+                client.execute_paid(&session, &input, false, &wallet)?
+            } else if python {
                 client.execute_python(&session, &input)?
             } else {
                 client.execute_verifiable(&session, &input)?
@@ -457,6 +470,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The paying wallet from `--pay-with`.
+fn wallet(path: &Option<PathBuf>) -> anyhow::Result<Option<hypervisor_client::x402::Wallet>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let wallet = hypervisor_client::x402::Wallet::from_hex(&text)?;
+    eprintln!("[paying from {}]", wallet.address().to_checksum(None));
+    Ok(Some(wallet))
 }
 
 fn print_key_to_stderr(key: &VerifiedKey) {
@@ -522,6 +546,7 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
             "result_commitment": hex::encode(run.commitment),
             "commitment_verified": true,
             "receipt": run.receipt,
+            "settlement": run.settlement,
         });
         println!("{doc}");
     } else {
@@ -551,6 +576,12 @@ fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Result<Ex
         );
         if let Some(trap) = &r.trap {
             eprintln!("trap: {trap}");
+        }
+        if let Some(s) = &run.settlement {
+            eprintln!(
+                "[payment settled: success={} payer={} transaction={}]",
+                s["success"], s["payer"], s["transaction"]
+            );
         }
         if let Some(e) = &r.exception {
             eprint!("{}", e.traceback);

@@ -6,6 +6,8 @@ use hypervisor_protocol::ProtocolError;
 use hypervisor_protocol::wire::{EncryptedResult, ExitStatus, Receipt};
 
 use crate::engine::EngineError;
+use crate::pipeline::SettlementHeader;
+use crate::plugins::payments::Challenge;
 use crate::session::SessionError;
 
 /// Why a request failed. Messages never contain plaintext, keys or guest output.
@@ -66,6 +68,32 @@ pub enum ApiError {
         result: Box<EncryptedResult>,
         /// Its signed receipt, on verifiable routes.
         receipt: Option<Box<Receipt>>,
+        /// The payment's settlement, on paid routes (the stopped run was paid for).
+        settlement: Option<Box<SettlementHeader>>,
+    },
+    /// A paid route without a valid payment: 402 with the challenge.
+    #[error("{message}")]
+    PaymentRequired {
+        /// The challenge in both protocol versions.
+        challenge: Box<Challenge>,
+        /// The x402 reason (`payment_required` when no payment was sent).
+        reason: String,
+        /// Human explanation.
+        message: String,
+    },
+    /// The paid routes are disabled on this host.
+    #[error("this host does not take payments (payments.enabled = false)")]
+    PaymentsUnavailable,
+    /// The payments component failed (host side: not the payer's fault).
+    #[error("payment processing failed: {0}")]
+    PaymentsFailed(String),
+    /// The work ran but its payment could not be settled.
+    #[error("the payment could not be settled ({reason}); the result is withheld")]
+    SettlementFailed {
+        /// x402 reason.
+        reason: String,
+        /// The settlement header to return.
+        header: Box<SettlementHeader>,
     },
     /// The operator's policy refused the request.
     #[error("refused by the operator's policy ({rule}): {reason}")]

@@ -13,9 +13,11 @@ use crate::config::{AttestationConfig, Config, ProviderChoice};
 use crate::engine::Engine;
 use crate::http::{AppState, router};
 use crate::pipeline::{Parts, Pipeline};
+use crate::plugins::payments::Payments;
 use crate::plugins::policy::{Policy, PolicySlot};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
+use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::{self, artifacts::ArtifactStore};
 
@@ -162,6 +164,22 @@ impl Host {
         ));
         let config = Arc::new(config);
         let receipts = ReceiptLog::open(&config.data_dir)?;
+        let payments = if config.payments.enabled {
+            let payments = Payments::load(engine.clone(), &config.payments).await?;
+            tracing::info!(
+                component = %config.payments.component.display(),
+                sha256 = %hex::encode(payments.hash()),
+                mode = ?config.payments.mode,
+                network = %config.payments.price.network,
+                pay_to = %config.payments.price.pay_to,
+                "payments ready"
+            );
+            Some(payments)
+        } else {
+            tracing::info!("payments.enabled = false: the paid routes answer 503");
+            None
+        };
+        let ledger = PaymentLedger::open(&config.data_dir)?;
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions,
@@ -170,6 +188,8 @@ impl Host {
             receipts,
             policy,
             python,
+            payments,
+            ledger,
         }));
         Ok(Self {
             config,
@@ -192,6 +212,7 @@ impl Host {
     pub async fn serve(self) -> anyhow::Result<()> {
         let listener = TcpListener::bind(self.config.listen).await?;
         let addr: SocketAddr = listener.local_addr()?;
+        self.pipeline.set_public_base(format!("http://{addr}"));
         println!("hypervisor listening on http://{addr}");
         tracing::info!(%addr, data_dir = %self.config.data_dir.display(), "listening");
 

@@ -9,6 +9,7 @@ mod api;
 mod attestation;
 mod cache;
 mod execute;
+mod payments;
 mod policy;
 mod python;
 mod sandbox;

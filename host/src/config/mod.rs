@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 mod plugins;
 
-pub use plugins::{DEFAULT_POLICY_PYTHON, PolicyConfig, PythonConfig};
+pub use plugins::{
+    DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
+    PythonConfig, SettlementMode,
+};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The Python routes' runtime component.
     pub python: PythonConfig,
+    /// x402 payments on the paid routes.
+    pub payments: PaymentsConfig,
     /// Log output.
     pub log: LogConfig,
 }
@@ -200,6 +205,7 @@ impl Default for Config {
             attestation: AttestationConfig::default(),
             policy: PolicyConfig::default(),
             python: PythonConfig::default(),
+            payments: PaymentsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -344,6 +350,9 @@ impl Config {
         }
         if self.policy.time_ms == 0 || self.policy.memory_bytes == 0 {
             return bad("policy.time_ms and policy.memory_bytes must be > 0");
+        }
+        if self.payments.enabled && self.payments.price.pay_to.is_empty() {
+            return bad("payments.enabled needs payments.price.pay_to (the operator's address)");
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");

@@ -67,3 +67,83 @@ impl Default for PythonConfig {
         }
     }
 }
+
+/// Where `scripts/build-wasm.sh` puts the x402 payments component.
+pub const DEFAULT_PAYMENTS: &str = "target/wasm/payments.wasm";
+
+/// How verified payments are settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettlementMode {
+    /// Payments are verified offline and recorded; the operator settles them later.
+    VerifyOnly,
+}
+
+/// A price: what one paid request costs (x402 "exact" scheme, an EIP-3009 token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Amount in the token's atomic units, decimal string. Default "10000" (0.01 USDC).
+    pub amount: String,
+    /// Token contract. Default: USDC on Base Sepolia.
+    pub asset: String,
+    /// Network, CAIP-2. Default `eip155:84532` (Base Sepolia).
+    pub network: String,
+    /// Recipient address. No default: paid routes need the operator's address.
+    pub pay_to: String,
+    /// The token's EIP-712 domain name. Default "USDC" (Base Sepolia USDC).
+    pub eip712_name: String,
+    /// The token's EIP-712 domain version. Default "2".
+    pub eip712_version: String,
+    /// Seconds a payer's authorization may take. Default 60.
+    pub max_timeout_seconds: u32,
+}
+
+impl Default for PriceConfig {
+    fn default() -> Self {
+        Self {
+            amount: "10000".into(),
+            asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e".into(),
+            network: "eip155:84532".into(),
+            pay_to: String::new(),
+            eip712_name: "USDC".into(),
+            eip712_version: "2".into(),
+            max_timeout_seconds: 60,
+        }
+    }
+}
+
+/// x402 payments on the paid routes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Serve the paid routes. When false they answer 503 `payments_unavailable`. Default
+    /// false (a price needs the operator's `pay_to` address).
+    pub enabled: bool,
+    /// The payments component: any component exporting `hypervisor:host/payments`. Default
+    /// `target/wasm/payments.wasm`.
+    pub component: PathBuf,
+    /// Settlement mode. Default `verify-only`.
+    pub mode: SettlementMode,
+    /// The public base URL of this host, used in the resource URLs of challenges. Default
+    /// `http://<listen>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// The price of every paid route.
+    pub price: PriceConfig,
+    /// Per-route amounts (route path → atomic units), overriding `price.amount`.
+    pub amounts: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            component: PathBuf::from(DEFAULT_PAYMENTS),
+            mode: SettlementMode::VerifyOnly,
+            public_url: None,
+            price: PriceConfig::default(),
+            amounts: std::collections::BTreeMap::new(),
+        }
+    }
+}

@@ -3,12 +3,14 @@
 //! stopped). The codes are part of the protocol (`docs/PROTOCOL.md`) and never change meaning.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::wire::{ErrorDetail, ErrorResponse, ExitStatus};
 
 use crate::engine::EngineError;
 use crate::error::ApiError;
+use crate::pipeline::SettlementHeader;
+use crate::plugins::payments::Challenge;
 use crate::session::SessionError;
 
 impl ApiError {
@@ -65,6 +67,10 @@ impl ApiError {
             ApiError::PolicyUnavailable(_) => (S::SERVICE_UNAVAILABLE, "policy_unavailable"),
             ApiError::PythonUnavailable => (S::SERVICE_UNAVAILABLE, "python_unavailable"),
             ApiError::InvalidScript(_) => (S::BAD_REQUEST, "invalid_script"),
+            ApiError::PaymentRequired { .. } => (S::PAYMENT_REQUIRED, "payment_required"),
+            ApiError::SettlementFailed { .. } => (S::PAYMENT_REQUIRED, "settlement_failed"),
+            ApiError::PaymentsUnavailable => (S::SERVICE_UNAVAILABLE, "payments_unavailable"),
+            ApiError::PaymentsFailed(_) => (S::SERVICE_UNAVAILABLE, "payments_unavailable"),
             ApiError::NotFound(_) => (S::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -87,10 +93,26 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let mut headers = HeaderMap::new();
         let (result, result_quote) = match self {
             ApiError::GuestStopped {
-                result, receipt, ..
-            } => (Some(*result), receipt.map(|r| *r)),
+                result,
+                receipt,
+                settlement,
+                ..
+            } => {
+                if let Some(s) = settlement {
+                    add_settlement_header(&mut headers, &s);
+                }
+                (Some(*result), receipt.map(|r| *r))
+            }
+            ApiError::PaymentRequired {
+                challenge, reason, ..
+            } => return payment_required(status, code, &challenge, &reason, &message),
+            ApiError::SettlementFailed { header, .. } => {
+                add_settlement_header(&mut headers, &header);
+                (None, None)
+            }
             _ => (None, None),
         };
         let body = ErrorResponse {
@@ -101,6 +123,44 @@ impl IntoResponse for ApiError {
             result,
             result_quote,
         };
-        (status, Json(body)).into_response()
+        (status, headers, Json(body)).into_response()
     }
+}
+
+/// Adds a settlement's header (and exposes it to browsers).
+pub fn add_settlement_header(headers: &mut HeaderMap, s: &SettlementHeader) {
+    if let Ok(value) = HeaderValue::from_str(&s.value) {
+        headers.insert(s.name, value);
+        headers.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"),
+        );
+    }
+}
+
+/// A 402 in both x402 forms: the v2 `PAYMENT-REQUIRED` header and the v1 JSON body
+/// `{x402Version: 1, error, accepts}` (plus this API's `code` and `message`).
+fn payment_required(
+    status: StatusCode,
+    code: &str,
+    challenge: &Challenge,
+    reason: &str,
+    message: &str,
+) -> Response {
+    let mut body = challenge
+        .v1_body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .unwrap_or_else(|| serde_json::json!({ "x402Version": 2, "error": reason }));
+    body["code"] = serde_json::json!(code);
+    body["message"] = serde_json::json!(message);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&challenge.payment_required) {
+        headers.insert("payment-required", v);
+        headers.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("PAYMENT-REQUIRED"),
+        );
+    }
+    (status, headers, Json(body)).into_response()
 }

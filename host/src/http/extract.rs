@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_LENGTH;
+use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::plugins::payments::{PaymentHeader, ProtocolVersion};
 
 /// A JSON body of type `T`, read under the host's limits.
 pub struct JsonBody<T>(pub T);
@@ -46,5 +48,31 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
                 _ => ApiError::MalformedJson(e.to_string()),
             })
+    }
+}
+
+/// The x402 payment header of a request: `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1), v2
+/// first when both are present. Header names are case-insensitive.
+pub struct Payment(pub Option<PaymentHeader>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Payment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        for (name, version) in [
+            ("payment-signature", ProtocolVersion::V2),
+            ("x-payment", ProtocolVersion::V1),
+        ] {
+            if let Some(value) = parts.headers.get(name) {
+                let value = value.to_str().map_err(|_| {
+                    ApiError::InvalidRequest(format!("the {name} header is not ASCII"))
+                })?;
+                return Ok(Self(Some(PaymentHeader {
+                    version,
+                    value: value.to_string(),
+                })));
+            }
+        }
+        Ok(Self(None))
     }
 }

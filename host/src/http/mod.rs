@@ -8,10 +8,13 @@ mod routes;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::State;
+use axum::routing::{MethodRouter, get, post};
+use hypervisor_protocol::wire::{ExecuteRequest, PythonRequest};
 
+use self::extract::{JsonBody, Payment};
 use crate::config::HttpConfig;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, RouteKind};
 
 /// State shared by all handlers.
 #[derive(Clone)]
@@ -27,22 +30,47 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ping", get(routes::ping))
         .route("/encrypt/create_keypair", post(routes::create_keypair))
-        .route("/test/execute/wasm", post(routes::execute_wasm))
         .route(
             "/verifiable/encrypt/create_keypair",
             post(routes::create_verifiable_keypair),
         )
+        .route("/test/execute/wasm", wasm(RouteKind::TEST))
+        .route("/verifiable/execute/wasm", wasm(RouteKind::VERIFIABLE))
+        .route("/x402_execute/test/wasm", wasm(RouteKind::PAID_TEST))
         .route(
-            "/verifiable/execute/wasm",
-            post(routes::execute_verifiable_wasm),
+            "/x402_execute/verifiable/wasm",
+            wasm(RouteKind::PAID_VERIFIABLE),
         )
-        .route("/test/policy/unsafe/python", post(routes::execute_python))
+        .route("/test/policy/unsafe/python", python(RouteKind::PYTHON))
         .route(
             "/test/policy/unsafe/python/attest",
-            post(routes::execute_python_attested),
+            python(RouteKind::PYTHON_ATTEST),
         )
+        .route("/x402_policy/unsafe/python", python(RouteKind::PAID_PYTHON))
         .route("/attestation", get(routes::attestation))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
+}
+
+/// `POST` handler running a component on `route`.
+fn wasm(route: RouteKind) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              Payment(payment): Payment,
+              JsonBody(req): JsonBody<ExecuteRequest>| {
+            routes::execute_wasm(state, route, payment, req)
+        },
+    )
+}
+
+/// `POST` handler running a Python script on `route`.
+fn python(route: RouteKind) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              Payment(payment): Payment,
+              JsonBody(req): JsonBody<PythonRequest>| {
+            routes::execute_python(state, route, payment, req)
+        },
+    )
 }

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use super::Pipeline;
+use super::payment::Paid;
 use super::request::{Opened, RouteKind};
 use crate::attestation::signer::unix_now_ms;
 use crate::engine::RunLimits;
 use crate::error::ApiError;
-use crate::plugins::policy::{Decision, Limits, ProgramKind, RequestInfo};
+use crate::plugins::policy::{Decision, Limits, Payment, ProgramKind, RequestInfo};
 
 /// What admission lets through.
 pub(super) struct Admission {
@@ -27,6 +28,7 @@ impl Pipeline {
         opened: &Opened,
         route: RouteKind,
         kind: ProgramKind,
+        paid: Option<&Paid>,
     ) -> Result<Admission, ApiError> {
         let Some(policy) = self.policy.get() else {
             return Ok(Admission {
@@ -50,7 +52,12 @@ impl Pipeline {
                 memory_bytes: Some(asked.memory_bytes),
                 fuel: asked.fuel,
             },
-            payment: None,
+            payment: paid.map(|p| Payment {
+                amount: p.verified.amount.clone(),
+                asset: self.config.payments.price.asset.clone(),
+                network: p.verified.network.clone(),
+                payer: p.verified.payer.clone(),
+            }),
             now_unix_ms: unix_now_ms(),
         };
         match policy.evaluate(&info).await {

@@ -5,10 +5,12 @@
 use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
 use super::admission::Admission;
-use super::request::{ExecuteOutcome, RouteKind, Sealed, limits_applied};
+use super::payment::{Paid, receipt_payment};
+use super::request::{ExecuteOutcome, Opened, RouteKind, Sealed, limits_applied};
 use super::{Pipeline, ProgramKind};
 use crate::engine::{CommandInput, RunOutcome};
 use crate::error::ApiError;
+use crate::plugins::payments::PaymentHeader;
 
 /// `argv[0]` given to every command.
 pub const ARGV0: &str = "main.wasm";
@@ -19,13 +21,17 @@ impl Pipeline {
     /// encrypted output.
     ///
     /// # Errors
-    /// Every [`ApiError`] a malformed, unauthorised, refused or undecryptable request can
-    /// cause, engine errors for bad components, and [`ApiError::GuestStopped`].
+    /// Every [`ApiError`] a malformed, unauthorised, unpaid, refused or undecryptable request
+    /// can cause, engine errors for bad components, and [`ApiError::GuestStopped`].
     pub async fn execute_wasm(
         &self,
         req: ExecuteRequest,
         route: RouteKind,
+        payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
+        // 0. payment (paid routes): verified before anything else
+        let paid = self.verify_payment(route, payment).await?;
+
         // 1–3. session, open, limits
         let opened = self.open(
             Sealed {
@@ -41,10 +47,14 @@ impl Pipeline {
         )?;
         drop(req);
 
-        // 4. admission: the policy decides on metadata only, before anything is compiled.
+        // 4. admission: the policy decides on metadata only, before anything is compiled;
+        //    then the payment is recorded (a replay is refused here).
         let Admission { limits, policy } = self
-            .admit(&opened, route, ProgramKind::WasmComponent)
+            .admit(&opened, route, ProgramKind::WasmComponent, paid.as_ref())
             .await?;
+        if let Some(paid) = &paid {
+            self.reserve_payment(paid, route).await?;
+        }
 
         // 5. prepare
         let prepared = self
@@ -68,9 +78,26 @@ impl Pipeline {
             )
             .await?;
 
-        // 7–8. seal, receipt
+        // 7–9. seal, receipt, settle
         let doc = result_document(&outcome, &limits);
-        self.seal(&opened, route, &doc, policy)
+        self.finish(&opened, route, &doc, policy, paid.as_ref())
+            .await
+    }
+
+    /// Steps 7–9 of every code route: seal and receipt, then settlement on paid routes.
+    pub(super) async fn finish(
+        &self,
+        opened: &Opened,
+        route: RouteKind,
+        doc: &ExecutionResult,
+        policy: Option<String>,
+        paid: Option<&Paid>,
+    ) -> Result<ExecuteOutcome, ApiError> {
+        let mut outcome = self.seal(opened, route, doc, policy, receipt_payment(paid))?;
+        if let Some(paid) = paid {
+            outcome.settlement = Some(self.settle_payment(paid).await?);
+        }
+        outcome.into_result()
     }
 }
 

@@ -10,11 +10,16 @@
 //! 6. **run**: a fresh sandbox with the limits;
 //! 7. **seal**: encode the result, commit to it, encrypt it for the session;
 //! 8. **receipt** (verifiable routes): sign a receipt with the session's attested key and
-//!    record it.
+//!    record it;
+//! 9. **settle** (paid routes): settle the payment recorded at admission.
+//!
+//! Paid routes verify the payment first of all (step 0, a 402 without a valid one), and record
+//! it durably at the end of admission, before anything runs.
 
 mod admission;
 mod execute;
 mod limits;
+mod payment;
 mod python;
 mod request;
 
@@ -29,15 +34,18 @@ use hypervisor_protocol::wire::{
 
 pub use execute::ARGV0;
 pub use limits::resolve_limits;
+pub use payment::{REPLAY_REASON, SettlementHeader};
 pub use request::{ExecuteOutcome, RouteKind};
 
 use crate::attestation::{Attestor, TeeKind};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::plugins::payments::Payments;
 use crate::plugins::policy::{PolicySlot, ProgramKind};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
+use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 
 /// Shared state of the pipeline.
@@ -49,6 +57,9 @@ pub struct Pipeline {
     receipts: ReceiptLog,
     policy: Arc<PolicySlot>,
     python: Option<PythonRuntime>,
+    payments: Option<Payments>,
+    ledger: PaymentLedger,
+    public_base: std::sync::OnceLock<String>,
 }
 
 /// The parts the pipeline is assembled from (built by [`crate::server::Host::build`]).
@@ -67,6 +78,10 @@ pub struct Parts {
     pub policy: Arc<PolicySlot>,
     /// The Python runtime, when the Python routes are enabled.
     pub python: Option<PythonRuntime>,
+    /// The payments component, when the paid routes are enabled.
+    pub payments: Option<Payments>,
+    /// The payment ledger.
+    pub ledger: PaymentLedger,
 }
 
 impl Pipeline {
@@ -80,6 +95,8 @@ impl Pipeline {
             receipts,
             policy,
             python,
+            payments,
+            ledger,
         } = parts;
         Self {
             config,
@@ -89,6 +106,25 @@ impl Pipeline {
             receipts,
             policy,
             python,
+            payments,
+            ledger,
+            public_base: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets the base URL of resource URLs in payment challenges, once, when the listener's
+    /// address is known (`payments.public_url` takes precedence).
+    pub fn set_public_base(&self, url: String) {
+        let _ = self.public_base.set(url);
+    }
+
+    fn public_base(&self) -> &str {
+        match &self.config.payments.public_url {
+            Some(url) => url.trim_end_matches('/'),
+            None => self
+                .public_base
+                .get()
+                .map_or("http://localhost", String::as_str),
         }
     }
 

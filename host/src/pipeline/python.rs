@@ -8,6 +8,7 @@ use super::execute::result_document;
 use super::request::{ExecuteOutcome, RouteKind, Sealed};
 use super::{Pipeline, ProgramKind};
 use crate::error::ApiError;
+use crate::plugins::payments::PaymentHeader;
 
 impl Pipeline {
     /// Runs an encrypted Python script. A script that ends (normally, through `sys.exit`, or
@@ -21,8 +22,11 @@ impl Pipeline {
         &self,
         req: PythonRequest,
         route: RouteKind,
+        payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
         let runtime = self.python.as_ref().ok_or(ApiError::PythonUnavailable)?;
+        // 0. payment (paid routes)
+        let paid = self.verify_payment(route, payment).await?;
         // 1–3. session, open, limits
         let opened = self.open(
             Sealed {
@@ -42,8 +46,11 @@ impl Pipeline {
 
         // 4. admission
         let Admission { limits, policy } = self
-            .admit(&opened, route, ProgramKind::PythonScript)
+            .admit(&opened, route, ProgramKind::PythonScript, paid.as_ref())
             .await?;
+        if let Some(paid) = &paid {
+            self.reserve_payment(paid, route).await?;
+        }
 
         // 5–6. a fresh runtime instance runs the script
         let run = runtime
@@ -60,6 +67,7 @@ impl Pipeline {
             message: e.message,
             traceback: e.traceback,
         });
-        self.seal(&opened, route, &doc, policy)
+        self.finish(&opened, route, &doc, policy, paid.as_ref())
+            .await
     }
 }

@@ -14,19 +14,22 @@ use hypervisor_protocol::wire::{
 use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, result_commitment};
 use uuid::Uuid;
 
+use super::payment::SettlementHeader;
 use super::{Pipeline, resolve_limits};
 use crate::attestation::signer::unix_now;
 use crate::engine::RunLimits;
 use crate::error::ApiError;
 use crate::session::Session;
 
-/// Which route is running code, and whether it must produce a receipt.
+/// Which route is running code, whether it must produce a receipt, and whether it is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteKind {
     /// The route path, bound into the receipt and shown to the policy.
     pub path: &'static str,
     /// Verifiable routes need a verifiable session and return a signed receipt.
     pub verifiable: bool,
+    /// Paid routes need an x402 payment.
+    pub paid: bool,
 }
 
 impl RouteKind {
@@ -34,35 +37,75 @@ impl RouteKind {
     pub const TEST: Self = Self {
         path: "/test/execute/wasm",
         verifiable: false,
+        paid: false,
     };
     /// `/verifiable/execute/wasm`.
     pub const VERIFIABLE: Self = Self {
         path: "/verifiable/execute/wasm",
         verifiable: true,
+        paid: false,
     };
     /// `/test/policy/unsafe/python`.
     pub const PYTHON: Self = Self {
         path: "/test/policy/unsafe/python",
         verifiable: false,
+        paid: false,
+    };
+    /// `/x402_execute/test/wasm`: `/test/execute/wasm`, paid.
+    pub const PAID_TEST: Self = Self {
+        path: "/x402_execute/test/wasm",
+        verifiable: false,
+        paid: true,
+    };
+    /// `/x402_execute/verifiable/wasm`: `/verifiable/execute/wasm`, paid.
+    pub const PAID_VERIFIABLE: Self = Self {
+        path: "/x402_execute/verifiable/wasm",
+        verifiable: true,
+        paid: true,
+    };
+    /// `/x402_policy/unsafe/python`: `/test/policy/unsafe/python`, paid.
+    pub const PAID_PYTHON: Self = Self {
+        path: "/x402_policy/unsafe/python",
+        verifiable: false,
+        paid: true,
     };
     /// `/test/policy/unsafe/python/attest`.
     pub const PYTHON_ATTEST: Self = Self {
         path: "/test/policy/unsafe/python/attest",
         verifiable: true,
+        paid: false,
     };
 }
 
-/// A finished execution: the encrypted result, its receipt on verifiable routes, and how the
-/// guest ended (the front turns a stopped guest into an error response carrying the same
-/// encrypted result and receipt).
+/// A finished execution: the encrypted result, its receipt on verifiable routes, the payment's
+/// settlement on paid routes, and how the guest ended (the front turns a stopped guest into an
+/// error response carrying the same encrypted result, receipt and settlement).
 #[derive(Debug)]
 pub struct ExecuteOutcome {
     /// What goes back to the client.
     pub result: EncryptedResult,
     /// The signed receipt (verifiable routes).
     pub receipt: Option<Receipt>,
+    /// The settlement header (paid routes).
+    pub settlement: Option<SettlementHeader>,
     /// How the guest ended.
     pub status: ExitStatus,
+}
+
+impl ExecuteOutcome {
+    /// `Ok` for a guest that exited; [`ApiError::GuestStopped`] (carrying everything) for one
+    /// stopped by a limit or a trap.
+    pub(super) fn into_result(self) -> Result<Self, ApiError> {
+        if self.status == ExitStatus::Exited {
+            return Ok(self);
+        }
+        Err(ApiError::GuestStopped {
+            status: self.status,
+            result: Box::new(self.result),
+            receipt: self.receipt.map(Box::new),
+            settlement: self.settlement.map(Box::new),
+        })
+    }
 }
 
 /// The encrypted fields of a request, as they arrived.
@@ -167,14 +210,14 @@ impl Pipeline {
     }
 
     /// Steps 7–8: encode and seal the result document, commit to it, and on verifiable routes
-    /// sign and record the receipt (with the policy's record). A guest that did not exit is
-    /// [`ApiError::GuestStopped`], carrying the same encrypted result and receipt.
+    /// sign and record the receipt (with the policy's record and the payment reference).
     pub(super) fn seal(
         &self,
         opened: &Opened,
         route: RouteKind,
         doc: &ExecutionResult,
         policy: Option<String>,
+        payment: Option<String>,
     ) -> Result<ExecuteOutcome, ApiError> {
         let session = &opened.session;
         let plaintext = serde_json::to_vec(doc)
@@ -196,25 +239,18 @@ impl Pipeline {
             "execution finished"
         );
         let receipt = if route.verifiable {
-            let r = self.receipt(opened, route, &commitment, doc, policy)?;
+            let r = self.receipt(opened, route, &commitment, doc, policy, payment)?;
             self.receipts.record(r.clone());
             Some(r)
         } else {
             None
         };
-        if status == ExitStatus::Exited {
-            Ok(ExecuteOutcome {
-                result,
-                receipt,
-                status,
-            })
-        } else {
-            Err(ApiError::GuestStopped {
-                status,
-                result: Box::new(result),
-                receipt: receipt.map(Box::new),
-            })
-        }
+        Ok(ExecuteOutcome {
+            result,
+            receipt,
+            settlement: None,
+            status,
+        })
     }
 
     /// Builds and signs the receipt of one execution with the session's attested key.
@@ -225,6 +261,7 @@ impl Pipeline {
         commitment: &[u8; 32],
         doc: &ExecutionResult,
         policy: Option<String>,
+        payment: Option<String>,
     ) -> Result<Receipt, ApiError> {
         let session = &opened.session;
         let key = session
@@ -245,8 +282,7 @@ impl Pipeline {
             limits: doc.limits,
             issued_at: unix_now(),
             policy,
-            // Filled by the payment stage when it exists.
-            payment: None,
+            payment,
             signing_key: key.public.to_hex(),
             signature: String::new(),
         };

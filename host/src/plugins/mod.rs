@@ -2,11 +2,13 @@
 //! in the same sandbox as client code, swappable without rebuilding the host.
 //!
 //! - [`policy`]: the operator's policy, asked before any code runs (warm instances);
-//! - [`python`]: the runtime of the Python routes (a fresh instance per script).
+//! - [`python`]: the runtime of the Python routes (a fresh instance per script);
+//! - [`payments`]: x402 challenges, verification and settlement (a fresh instance per call).
 //!
 //! Each plug-in is a component file named in the configuration, compiled once and kept in the
 //! sealed plug-in cache (see [`crate::engine::Engine::load_plugin`]).
 
+pub mod payments;
 pub mod policy;
 pub mod python;
 
@@ -46,6 +48,9 @@ pub enum PluginError {
     /// The component refused the rules (`configure` returned an error).
     #[error("the policy component refused its rules: {0}")]
     RulesRejected(String),
+    /// The component refused its settings, or could not be called.
+    #[error("the plug-in refused its settings: {0}")]
+    SettingsRejected(String),
     /// Instantiating or configuring the component failed (trap, deadline, memory).
     #[error("plug-in {path} failed to start: {detail}")]
     Start {

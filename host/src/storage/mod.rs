@@ -4,11 +4,13 @@
 //! ```text
 //! <data_dir>/keys/at-rest.key     32 random bytes, mode 0600, created on first start
 //! <cache_dir>/<name>.cwasm.sealed compiled components, sealed (see crypto::at_rest)
+//! <data_dir>/payments.sqlite       the x402 payment ledger (replay keys, settlement states)
 //! ```
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
 //! new one, never a torn one.
 
 pub mod artifacts;
+pub mod payments;
 pub mod receipts;
 
 use std::io::Write;
@@ -37,6 +39,14 @@ pub enum StorageError {
     /// Randomness failed while creating a key.
     #[error("cannot generate the at-rest key")]
     KeyGeneration,
+    /// A database operation failed.
+    #[error("database {op}: {detail}")]
+    Database {
+        /// What was being done.
+        op: &'static str,
+        /// SQLite's message.
+        detail: String,
+    },
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {

@@ -12,6 +12,7 @@ use super::AppState;
 use super::extract::JsonBody;
 use crate::error::ApiError;
 use crate::pipeline::{ExecuteOutcome, RouteKind};
+use crate::plugins::payments::PaymentHeader;
 
 /// `GET /ping` → `pong`.
 pub async fn ping() -> &'static str {
@@ -27,15 +28,6 @@ pub async fn create_keypair(
     Ok((StatusCode::OK, Json(resp)).into_response())
 }
 
-/// `POST /test/execute/wasm`.
-pub async fn execute_wasm(
-    State(state): State<AppState>,
-    JsonBody(req): JsonBody<ExecuteRequest>,
-) -> Result<Response, ApiError> {
-    let outcome = state.pipeline.execute_wasm(req, RouteKind::TEST).await?;
-    Ok((StatusCode::OK, Json(outcome.result)).into_response())
-}
-
 /// `POST /verifiable/encrypt/create_keypair`.
 pub async fn create_verifiable_keypair(
     State(state): State<AppState>,
@@ -45,52 +37,49 @@ pub async fn create_verifiable_keypair(
     Ok((StatusCode::OK, Json(resp)).into_response())
 }
 
-/// `POST /verifiable/execute/wasm`: like `/test/execute/wasm`, plus a signed receipt.
-pub async fn execute_verifiable_wasm(
-    State(state): State<AppState>,
-    JsonBody(req): JsonBody<ExecuteRequest>,
+/// The code routes that run a WebAssembly component: `/test/execute/wasm`,
+/// `/verifiable/execute/wasm` and their paid twins under `/x402_execute/`.
+pub async fn execute_wasm(
+    state: AppState,
+    route: RouteKind,
+    payment: Option<PaymentHeader>,
+    req: ExecuteRequest,
 ) -> Result<Response, ApiError> {
-    let outcome = state
-        .pipeline
-        .execute_wasm(req, RouteKind::VERIFIABLE)
-        .await?;
-    verifiable(outcome)
+    let outcome = state.pipeline.execute_wasm(req, route, payment).await?;
+    respond(outcome, route)
 }
 
-/// `POST /test/policy/unsafe/python`: run an encrypted Python script.
+/// The code routes that run a Python script: `/test/policy/unsafe/python`, its `/attest`
+/// variant and the paid `/x402_policy/unsafe/python`.
 pub async fn execute_python(
-    State(state): State<AppState>,
-    JsonBody(req): JsonBody<PythonRequest>,
+    state: AppState,
+    route: RouteKind,
+    payment: Option<PaymentHeader>,
+    req: PythonRequest,
 ) -> Result<Response, ApiError> {
-    let outcome = state
-        .pipeline
-        .execute_python(req, RouteKind::PYTHON)
-        .await?;
-    Ok((StatusCode::OK, Json(outcome.result)).into_response())
+    let outcome = state.pipeline.execute_python(req, route, payment).await?;
+    respond(outcome, route)
 }
 
-/// `POST /test/policy/unsafe/python/attest`: like the Python route, plus a signed receipt.
-pub async fn execute_python_attested(
-    State(state): State<AppState>,
-    JsonBody(req): JsonBody<PythonRequest>,
-) -> Result<Response, ApiError> {
-    let outcome = state
-        .pipeline
-        .execute_python(req, RouteKind::PYTHON_ATTEST)
-        .await?;
-    verifiable(outcome)
-}
-
-/// The body of a verifiable route: the encrypted result and its receipt.
-fn verifiable(outcome: ExecuteOutcome) -> Result<Response, ApiError> {
-    let receipt = outcome
-        .receipt
-        .ok_or_else(|| ApiError::Internal("verifiable execution without a receipt".into()))?;
-    let body = VerifiableResult {
-        result: outcome.result,
-        result_quote: receipt,
+/// The body of a finished execution (with the receipt on verifiable routes) and, on paid
+/// routes, the settlement header.
+fn respond(outcome: ExecuteOutcome, route: RouteKind) -> Result<Response, ApiError> {
+    let mut response = if route.verifiable {
+        let receipt = outcome
+            .receipt
+            .ok_or_else(|| ApiError::Internal("verifiable execution without a receipt".into()))?;
+        let body = VerifiableResult {
+            result: outcome.result,
+            result_quote: receipt,
+        };
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        (StatusCode::OK, Json(outcome.result)).into_response()
     };
-    Ok((StatusCode::OK, Json(body)).into_response())
+    if let Some(s) = outcome.settlement {
+        crate::http::error::add_settlement_header(response.headers_mut(), &s);
+    }
+    Ok(response)
 }
 
 /// `GET /attestation`: provider kind and, when configured, the attested key and evidence.

@@ -1,0 +1,245 @@
+//! Paying with x402, as x402's fetch wrappers do: on a 402, pick the offered "exact"
+//! requirements (v2 from the `PAYMENT-REQUIRED` header, else v1 from the JSON body), sign an
+//! EIP-3009 `TransferWithAuthorization` for them with a local secp256k1 key, and retry with the
+//! signature in `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1).
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_sol_types::{SolStruct, eip712_domain, sol};
+use base64::Engine as _;
+use k256::ecdsa::SigningKey;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::ClientError;
+
+sol! {
+    /// The EIP-3009 message.
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+}
+
+/// EIP-155 chain ids of the x402 v1 network names this client knows.
+const V1_NETWORKS: &[(&str, u64)] = &[
+    ("base", 8453),
+    ("base-sepolia", 84532),
+    ("avalanche", 43114),
+    ("avalanche-fuji", 43113),
+    ("polygon", 137),
+    ("polygon-amoy", 80002),
+    ("ethereum", 1),
+    ("sepolia", 11_155_111),
+];
+
+fn bad(what: impl Into<String>) -> ClientError {
+    ClientError::BadResponse(format!("x402: {}", what.into()))
+}
+
+/// What a 402 offers.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Protocol version (1 or 2).
+    pub version: u8,
+    /// The chosen `accepts` entry, as sent.
+    pub requirements: Value,
+    /// The v2 `resource` object.
+    pub resource: Option<Value>,
+}
+
+impl Offer {
+    /// Reads a 402: the `PAYMENT-REQUIRED` header (v2) if present, else the JSON body (v1).
+    /// The first "exact" entry is chosen.
+    ///
+    /// # Errors
+    /// [`ClientError::BadResponse`] if neither form is usable.
+    pub fn from_402(payment_required: Option<&str>, body: &Value) -> Result<Self, ClientError> {
+        let (version, doc) = match payment_required {
+            Some(h) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(h.trim())
+                    .map_err(|_| bad("PAYMENT-REQUIRED is not base64"))?;
+                let doc: Value = serde_json::from_slice(&bytes)
+                    .map_err(|_| bad("PAYMENT-REQUIRED is not JSON"))?;
+                (2, doc)
+            }
+            None if body["x402Version"] == 1 => (1, body.clone()),
+            None => {
+                return Err(bad(
+                    "the 402 carries neither PAYMENT-REQUIRED nor a v1 body",
+                ));
+            }
+        };
+        let requirements = doc["accepts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["scheme"] == "exact"))
+            .cloned()
+            .ok_or_else(|| bad("no \"exact\" payment is offered"))?;
+        Ok(Self {
+            version,
+            resource: (version == 2).then(|| doc["resource"].clone()),
+            requirements,
+        })
+    }
+
+    fn chain_id(&self) -> Result<u64, ClientError> {
+        let network = self.requirements["network"]
+            .as_str()
+            .ok_or_else(|| bad("network missing"))?;
+        if let Some(id) = network.strip_prefix("eip155:") {
+            return id.parse().map_err(|_| bad("bad chain id"));
+        }
+        V1_NETWORKS
+            .iter()
+            .find(|(name, _)| *name == network)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| bad(format!("unknown network {network}")))
+    }
+
+    /// The amount asked for, atomic units.
+    pub fn amount(&self) -> Option<&str> {
+        let key = if self.version == 2 {
+            "amount"
+        } else {
+            "maxAmountRequired"
+        };
+        self.requirements[key].as_str()
+    }
+}
+
+/// A local secp256k1 key that pays.
+pub struct Wallet {
+    key: SigningKey,
+}
+
+impl Wallet {
+    /// A wallet from a 32-byte private key in hex (with or without `0x`).
+    ///
+    /// # Errors
+    /// If the key is not a valid secp256k1 scalar.
+    pub fn from_hex(secret: &str) -> Result<Self, ClientError> {
+        let bytes = Zeroizing::new(
+            hex::decode(secret.trim().trim_start_matches("0x"))
+                .map_err(|_| bad("the wallet key is not hex"))?,
+        );
+        let key = SigningKey::from_slice(&bytes).map_err(|_| bad("not a secp256k1 key"))?;
+        Ok(Self { key })
+    }
+
+    /// A new random wallet.
+    ///
+    /// # Errors
+    /// If the OS random number generator fails.
+    pub fn random() -> Result<Self, ClientError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        loop {
+            getrandom::fill(bytes.as_mut()).map_err(|_| bad("no randomness"))?;
+            if let Ok(key) = SigningKey::from_slice(bytes.as_ref()) {
+                return Ok(Self { key });
+            }
+        }
+    }
+
+    /// The wallet's address.
+    pub fn address(&self) -> Address {
+        Address::from_public_key(self.key.verifying_key())
+    }
+
+    /// Signs an authorization for `offer` at time `now` (Unix seconds) and returns the header
+    /// to send: its name and value.
+    ///
+    /// # Errors
+    /// [`ClientError::BadResponse`] for unusable requirements.
+    pub fn pay(&self, offer: &Offer, now: u64) -> Result<(&'static str, String), ClientError> {
+        let r = &offer.requirements;
+        let field = |k: &str| r[k].as_str().ok_or_else(|| bad(format!("{k} missing")));
+        let address = |k: &str| -> Result<Address, ClientError> {
+            field(k)?
+                .parse()
+                .map_err(|_| bad(format!("{k} is not an address")))
+        };
+        let (asset, pay_to) = (address("asset")?, address("payTo")?);
+        let amount = offer.amount().ok_or_else(|| bad("amount missing"))?;
+        let value = U256::from_str_radix(amount, 10).map_err(|_| bad("bad amount"))?;
+        let name = r["extra"]["name"]
+            .as_str()
+            .ok_or_else(|| bad("extra.name missing"))?;
+        let version = r["extra"]["version"]
+            .as_str()
+            .ok_or_else(|| bad("extra.version missing"))?;
+        let timeout = r["maxTimeoutSeconds"].as_u64().unwrap_or(60);
+        let (valid_after, valid_before) = (now.saturating_sub(600), now + timeout);
+        let mut nonce = [0u8; 32];
+        getrandom::fill(&mut nonce).map_err(|_| bad("no randomness"))?;
+        let from = self.address();
+        let message = TransferWithAuthorization {
+            from,
+            to: pay_to,
+            value,
+            validAfter: U256::from(valid_after),
+            validBefore: U256::from(valid_before),
+            nonce: B256::from(nonce),
+        };
+        let domain = eip712_domain! {
+            name: name.to_string(),
+            version: version.to_string(),
+            chain_id: offer.chain_id()?,
+            verifying_contract: asset,
+        };
+        let hash = message.eip712_signing_hash(&domain);
+        let (sig, recid) = self
+            .key
+            .sign_prehash_recoverable(hash.as_slice())
+            .map_err(|_| bad("signing failed"))?;
+        let mut signature = sig.to_bytes().to_vec();
+        signature.push(27 + recid.to_byte());
+        let payload = json!({
+            "signature": format!("0x{}", hex::encode(signature)),
+            "authorization": {
+                "from": from.to_checksum(None),
+                "to": pay_to.to_checksum(None),
+                "value": amount,
+                "validAfter": valid_after.to_string(),
+                "validBefore": valid_before.to_string(),
+                "nonce": format!("0x{}", hex::encode(nonce)),
+            },
+        });
+        let (name, doc) = if offer.version == 2 {
+            (
+                "PAYMENT-SIGNATURE",
+                json!({
+                    "x402Version": 2,
+                    "resource": offer.resource,
+                    "accepted": r,
+                    "payload": payload,
+                }),
+            )
+        } else {
+            (
+                "X-PAYMENT",
+                json!({
+                    "x402Version": 1,
+                    "scheme": "exact",
+                    "network": r["network"],
+                    "payload": payload,
+                }),
+            )
+        };
+        Ok((
+            name,
+            base64::engine::general_purpose::STANDARD.encode(doc.to_string()),
+        ))
+    }
+}
+
+/// Decodes a `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value.
+pub fn decode_settlement(value: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

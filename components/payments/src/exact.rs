@@ -1,0 +1,123 @@
+//! The "exact" scheme on EVM: an EIP-3009 `TransferWithAuthorization` signed under the token's
+//! EIP-712 domain, checked offline against the price. The chain (balance, nonce state) is the
+//! facilitator's business; this module proves who authorised what.
+
+use alloy_primitives::{Address, B256, Signature, U256};
+use alloy_sol_types::{SolStruct, eip712_domain, sol};
+use x402_chain_eip155::v1_eip155_exact::ExactEvmPayload;
+
+use crate::Refusal;
+
+sol! {
+    /// The EIP-3009 message (FiatToken's `TRANSFER_WITH_AUTHORIZATION_TYPEHASH`).
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+}
+
+/// Half the secp256k1 group order: signatures with a larger `s` are malleable copies, refused
+/// (as FiatToken's `ECRecover` refuses them on chain).
+const HALF_N: U256 = U256::from_be_bytes(alloy_primitives::hex!(
+    "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"
+));
+
+/// Seconds an authorization must still be valid for when it arrives (the reference
+/// facilitator's margin for getting the transfer on chain).
+pub const VALIDITY_MARGIN_SECONDS: u64 = 6;
+
+/// What the price requires of an authorization.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// EIP-155 chain id of the token.
+    pub chain_id: u64,
+    /// The token contract.
+    pub asset: Address,
+    /// The recipient.
+    pub pay_to: Address,
+    /// The exact amount, atomic units.
+    pub amount: U256,
+    /// EIP-712 domain name and version of the token.
+    pub name: String,
+    /// EIP-712 domain version.
+    pub version: String,
+}
+
+/// Checks an EIP-3009 payload; returns the payer. `now` (Unix seconds) checks the validity
+/// window; `None` skips it (for a payment already verified and recorded).
+///
+/// # Errors
+/// A [`Refusal`] with the x402 reason string of the first check that fails, in the reference
+/// order: recipient, value (must be equal), validity window, signature.
+pub fn check(p: &ExactEvmPayload, e: &Expected, now: Option<u64>) -> Result<Address, Refusal> {
+    let a = &p.authorization;
+    if a.to != e.pay_to {
+        return Err(Refusal::new(
+            "invalid_exact_evm_payload_recipient_mismatch",
+            format!("the authorization pays {}, not {}", a.to, e.pay_to),
+        ));
+    }
+    if a.value != e.amount {
+        return Err(Refusal::new(
+            "invalid_exact_evm_payload_authorization_value",
+            format!("the authorization is for {}, the price is exactly {}", a.value, e.amount),
+        ));
+    }
+    if let Some(now) = now {
+        if a.valid_before.as_secs() < now.saturating_add(VALIDITY_MARGIN_SECONDS) {
+            return Err(Refusal::new(
+                "invalid_exact_evm_payload_authorization_valid_before",
+                "the authorization has expired or expires within 6 seconds",
+            ));
+        }
+        if a.valid_after.as_secs() > now {
+            return Err(Refusal::new(
+                "invalid_exact_evm_payload_authorization_valid_after",
+                "the authorization is not valid yet",
+            ));
+        }
+    }
+    let bad_signature = |why: &str| {
+        Refusal::new(
+            "invalid_exact_evm_payload_signature",
+            format!("signature: {why}"),
+        )
+    };
+    let bytes: &[u8] = p.signature.as_ref();
+    if bytes.len() != 65 {
+        return Err(bad_signature("not a 65-byte EOA signature"));
+    }
+    if bytes[64] != 27 && bytes[64] != 28 {
+        return Err(bad_signature("v must be 27 or 28"));
+    }
+    let sig = Signature::try_from(bytes).map_err(|_| bad_signature("malformed"))?;
+    if sig.s() > HALF_N {
+        return Err(bad_signature("high s (malleable)"));
+    }
+    let domain = eip712_domain! {
+        name: e.name.clone(),
+        version: e.version.clone(),
+        chain_id: e.chain_id,
+        verifying_contract: e.asset,
+    };
+    let message = TransferWithAuthorization {
+        from: a.from,
+        to: a.to,
+        value: a.value,
+        validAfter: U256::from(a.valid_after.as_secs()),
+        validBefore: U256::from(a.valid_before.as_secs()),
+        nonce: a.nonce,
+    };
+    let hash: B256 = message.eip712_signing_hash(&domain);
+    let signer = sig
+        .recover_address_from_prehash(&hash)
+        .map_err(|_| bad_signature("does not recover"))?;
+    if signer != a.from {
+        return Err(bad_signature("not signed by `from` under this token's domain"));
+    }
+    Ok(signer)
+}

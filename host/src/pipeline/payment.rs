@@ -1,0 +1,220 @@
+//! x402 on the paid routes: the payment is verified before anything else, recorded durably
+//! before the work runs (a replay is refused, also after a restart), and settled after the
+//! work, its settlement returned in the response header.
+//!
+//! When money moves (documented in `docs/PROTOCOL.md`): in `verify-only` mode, never during the
+//! request: an accepted payment is recorded, and the operator settles recorded authorizations
+//! later. A request refused before it runs (bad request, policy) records nothing; a request that
+//! ran (including a guest stopped by its limits, which consumed the compute) is settled. A
+//! client retrying a request that failed before running may reuse its payment header; after a
+//! request ran, the same header is a replay and is refused, so no payment is ever taken twice.
+
+use super::Pipeline;
+use super::request::RouteKind;
+use crate::attestation::signer::unix_now;
+use crate::error::ApiError;
+use crate::plugins::payments::{
+    PaidResource, PaymentHeader, Price, ProtocolVersion, VerifiedPayment, price,
+};
+use crate::storage::payments::NewPayment;
+
+/// Reason given when a payment's replay key is already in the ledger.
+pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
+
+/// A verified payment of one request, with what it was verified against.
+pub(super) struct Paid {
+    header: PaymentHeader,
+    resource: PaidResource,
+    price: Price,
+    /// What the component accepted.
+    pub verified: VerifiedPayment,
+}
+
+impl Paid {
+    /// The receipt's `payment` field: `x402 <network> <amount> payer=<address> key=<replay key>`.
+    pub fn receipt_field(&self) -> String {
+        let v = &self.verified;
+        format!(
+            "x402 {} {} payer={} key={}",
+            v.network, v.amount, v.payer, v.replay_key
+        )
+    }
+}
+
+/// A settlement, as the response header that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementHeader {
+    /// `PAYMENT-RESPONSE` (v2) or `X-PAYMENT-RESPONSE` (v1).
+    pub name: &'static str,
+    /// Base64 JSON.
+    pub value: String,
+}
+
+impl Pipeline {
+    fn resource(&self, route: RouteKind) -> PaidResource {
+        PaidResource {
+            url: format!("{}{}", self.public_base(), route.path),
+            description: format!("one request to {} on WASM Hypervisor", route.path),
+            mime_type: "application/json".into(),
+        }
+    }
+
+    fn price_of(&self, route: RouteKind) -> Price {
+        let c = &self.config.payments;
+        let amount = c.amounts.get(route.path).unwrap_or(&c.price.amount);
+        price(&c.price, amount)
+    }
+
+    /// A 402 with the challenge for `route`.
+    async fn payment_required(&self, route: RouteKind, reason: &str, message: String) -> ApiError {
+        let Some(payments) = &self.payments else {
+            return ApiError::PaymentsUnavailable;
+        };
+        match payments
+            .challenge(&self.resource(route), &self.price_of(route), reason)
+            .await
+        {
+            Ok(Ok(challenge)) => ApiError::PaymentRequired {
+                challenge: Box::new(challenge),
+                reason: reason.to_string(),
+                message,
+            },
+            Ok(Err(e)) => ApiError::PaymentsFailed(format!(
+                "the configured price is invalid ({}): {}",
+                e.reason, e.message
+            )),
+            Err(e) => ApiError::PaymentsFailed(e.to_string()),
+        }
+    }
+
+    /// Verifies the payment of a paid route: `Ok(None)` on unpaid routes; 402 when it is
+    /// missing or refused.
+    pub(super) async fn verify_payment(
+        &self,
+        route: RouteKind,
+        header: Option<PaymentHeader>,
+    ) -> Result<Option<Paid>, ApiError> {
+        if !route.paid {
+            return Ok(None);
+        }
+        let payments = self
+            .payments
+            .as_ref()
+            .ok_or(ApiError::PaymentsUnavailable)?;
+        let Some(header) = header else {
+            return Err(self
+                .payment_required(
+                    route,
+                    "payment_required",
+                    "this route is paid: send a PAYMENT-SIGNATURE (x402 v2) or X-PAYMENT (v1) header"
+                        .into(),
+                )
+                .await);
+        };
+        let (resource, price) = (self.resource(route), self.price_of(route));
+        match payments
+            .verify(&header, &resource, &price, unix_now())
+            .await
+            .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?
+        {
+            Ok(verified) => Ok(Some(Paid {
+                header,
+                resource,
+                price,
+                verified,
+            })),
+            Err(refused) => Err(self
+                .payment_required(route, &refused.reason, refused.message)
+                .await),
+        }
+    }
+
+    /// Records the payment durably before the work runs; a replay is a 402.
+    pub(super) async fn reserve_payment(
+        &self,
+        paid: &Paid,
+        route: RouteKind,
+    ) -> Result<(), ApiError> {
+        let v = &paid.verified;
+        let fresh = self
+            .ledger
+            .reserve(&NewPayment {
+                replay_key: &v.replay_key,
+                payer: &v.payer,
+                amount: &v.amount,
+                network: &v.network,
+                route: route.path,
+                at: unix_now(),
+            })
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if fresh {
+            Ok(())
+        } else {
+            Err(self
+                .payment_required(
+                    route,
+                    REPLAY_REASON,
+                    "this payment authorization was already used: sign a new one".into(),
+                )
+                .await)
+        }
+    }
+
+    /// Settles a recorded payment after the work ran; the settlement goes back as a header.
+    pub(super) async fn settle_payment(&self, paid: &Paid) -> Result<SettlementHeader, ApiError> {
+        let payments = self
+            .payments
+            .as_ref()
+            .ok_or(ApiError::PaymentsUnavailable)?;
+        let key = &paid.verified.replay_key;
+        let settled = payments
+            .settle(&paid.header, &paid.resource, &paid.price)
+            .await
+            .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?;
+        let name = match paid.header.version {
+            ProtocolVersion::V1 => "X-PAYMENT-RESPONSE",
+            ProtocolVersion::V2 => "PAYMENT-RESPONSE",
+        };
+        match settled {
+            Ok(s) if s.success => {
+                self.ledger
+                    .settled(key, &s.transaction, unix_now())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
+                Ok(SettlementHeader {
+                    name,
+                    value: s.response_header,
+                })
+            }
+            Ok(s) => {
+                let reason = s
+                    .error_reason
+                    .unwrap_or_else(|| "unexpected_settle_error".into());
+                self.ledger
+                    .settlement_failed(key, &reason, unix_now())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                Err(ApiError::SettlementFailed {
+                    reason,
+                    header: Box::new(SettlementHeader {
+                        name,
+                        value: s.response_header,
+                    }),
+                })
+            }
+            Err(e) => {
+                self.ledger
+                    .settlement_failed(key, &e.reason, unix_now())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                Err(ApiError::PaymentsFailed(format!(
+                    "{}: {}",
+                    e.reason, e.message
+                )))
+            }
+        }
+    }
+}
+
+/// Adds the payment reference to a receipt's field.
+pub(super) fn receipt_payment(paid: Option<&Paid>) -> Option<String> {
+    paid.map(Paid::receipt_field)
+}

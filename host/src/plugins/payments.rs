@@ -1,0 +1,190 @@
+//! x402 payments: a component exporting `hypervisor:host/payments` builds challenges, verifies
+//! payment headers and settles; the host records payments (see [`crate::storage::payments`]).
+//!
+//! Each call gets a fresh instance of the (small, Rust) component, configured first: no state
+//! passes between payments, and an instance that trapped is never reused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{PluginError, chain, load_error};
+use crate::config::{PaymentsConfig, PriceConfig, SettlementMode};
+use crate::engine::{Engine, HostState, RunLimits};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "payments-component",
+        exports: { default: async },
+    });
+}
+
+use bindings::PaymentsComponent;
+pub use bindings::exports::hypervisor::host::payments::{
+    Challenge, PaidResource, PaymentError, PaymentHeader, Price, ProtocolVersion, Settlement,
+    VerifiedPayment,
+};
+
+/// Limits of one payments call (a verification takes well under a millisecond).
+const CALL_LIMITS: RunLimits = RunLimits {
+    time: Duration::from_secs(10),
+    memory_bytes: 64 << 20,
+    fuel: Some(10_000_000_000),
+};
+
+/// Why a payments call failed on the host side (the component trapped, timed out, or refused
+/// its settings). Payment refusals are not errors: they are [`PaymentError`] values.
+#[derive(Debug, thiserror::Error)]
+#[error("the payments component failed: {0}")]
+pub struct PaymentsFailure(pub String);
+
+/// The loaded payments component.
+pub struct Payments {
+    engine: Arc<Engine>,
+    pre: bindings::PaymentsComponentPre<HostState>,
+    hash: [u8; 32],
+    settings: String,
+}
+
+impl Payments {
+    /// Loads the component named by `config` and checks that it accepts its settings.
+    ///
+    /// # Errors
+    /// [`PluginError`] naming the file and the reason.
+    pub async fn load(engine: Arc<Engine>, config: &PaymentsConfig) -> Result<Self, PluginError> {
+        let path = &config.component;
+        let plugin = engine.load_plugin(path).await.map_err(load_error(path))?;
+        let pre = bindings::PaymentsComponentPre::new(plugin.pre).map_err(|e| {
+            PluginError::MissingExport {
+                path: path.clone(),
+                interface: "hypervisor:host/payments",
+                detail: chain(&e),
+            }
+        })?;
+        let mode = match config.mode {
+            SettlementMode::VerifyOnly => "verify-only",
+        };
+        let payments = Self {
+            engine,
+            pre,
+            hash: plugin.hash,
+            settings: serde_json::json!({ "mode": mode }).to_string(),
+        };
+        payments
+            .call(async |_, _| Ok(()))
+            .await
+            .map_err(|e| PluginError::SettingsRejected(e.0))?;
+        Ok(payments)
+    }
+
+    /// SHA-256 of the component file.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// Runs `f` on a fresh, configured instance.
+    async fn call<R>(
+        &self,
+        f: impl AsyncFnOnce(&PaymentsComponent, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PaymentsFailure> {
+        let fuel = self
+            .engine
+            .fuel_enabled()
+            .then_some(CALL_LIMITS.fuel)
+            .flatten();
+        let limits = RunLimits {
+            fuel,
+            ..CALL_LIMITS
+        };
+        let mut sandbox = self
+            .engine
+            .sandbox(&[], Bytes::new(), limits, self.hash)
+            .map_err(|e| PaymentsFailure(e.to_string()))?;
+        let (result, _) = sandbox
+            .run(&self.engine, async |store| {
+                let payments = self.pre.instantiate_async(&mut *store).await?;
+                payments
+                    .hypervisor_host_payments()
+                    .call_configure(&mut *store, &self.settings)
+                    .await?
+                    .map_err(|e| wasmtime::Error::msg(format!("settings refused: {e}")))?;
+                f(&payments, store).await
+            })
+            .await;
+        match result {
+            None => Err(PaymentsFailure("timed out".into())),
+            Some(Err(e)) => Err(PaymentsFailure(chain(&e))),
+            Some(Ok(r)) => Ok(r),
+        }
+    }
+
+    /// The 402 challenge for `resource` at `price`.
+    ///
+    /// # Errors
+    /// [`PaymentsFailure`]; the inner `Err` is the component's refusal (a bad price).
+    pub async fn challenge(
+        &self,
+        resource: &PaidResource,
+        price: &Price,
+        error: &str,
+    ) -> Result<Result<Challenge, PaymentError>, PaymentsFailure> {
+        self.call(async |p, store| {
+            p.hypervisor_host_payments()
+                .call_build_challenge(store, resource, price, error)
+                .await
+        })
+        .await
+    }
+
+    /// Verifies a payment header.
+    ///
+    /// # Errors
+    /// [`PaymentsFailure`]; the inner `Err` is the refusal with its x402 reason.
+    pub async fn verify(
+        &self,
+        header: &PaymentHeader,
+        resource: &PaidResource,
+        price: &Price,
+        now_unix_seconds: u64,
+    ) -> Result<Result<VerifiedPayment, PaymentError>, PaymentsFailure> {
+        self.call(async |p, store| {
+            p.hypervisor_host_payments()
+                .call_verify(store, header, resource, price, now_unix_seconds)
+                .await
+        })
+        .await
+    }
+
+    /// Settles a verified, recorded payment.
+    ///
+    /// # Errors
+    /// [`PaymentsFailure`]; the inner `Err` is the component's refusal.
+    pub async fn settle(
+        &self,
+        header: &PaymentHeader,
+        resource: &PaidResource,
+        price: &Price,
+    ) -> Result<Result<Settlement, PaymentError>, PaymentsFailure> {
+        self.call(async |p, store| {
+            p.hypervisor_host_payments()
+                .call_settle(store, header, resource, price)
+                .await
+        })
+        .await
+    }
+}
+
+/// The WIT price for a configured price and amount.
+pub fn price(c: &PriceConfig, amount: &str) -> Price {
+    Price {
+        amount: amount.to_string(),
+        asset: c.asset.clone(),
+        network: c.network.clone(),
+        pay_to: c.pay_to.clone(),
+        eip712_name: c.eip712_name.clone(),
+        eip712_version: c.eip712_version.clone(),
+        max_timeout_seconds: c.max_timeout_seconds,
+    }
+}

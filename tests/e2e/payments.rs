@@ -1,0 +1,299 @@
+//! x402 on the paid routes: 402 challenges in both protocol versions, locally signed EIP-3009
+//! payments accepted, every altered term refused with its reason, replays refused (also after a
+//! restart), the payment in the policy's view and in receipts.
+
+use hypervisor_client::x402::{Offer, Wallet};
+use hypervisor_client::{ClientError, ExecuteInput, Session};
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, session, wasm, wasm_path};
+
+const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+const ROUTE: &str = "/x402_execute/test/wasm";
+
+fn payments_table(extra: &str) -> String {
+    format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\n{extra}\n[payments.price]\npay_to = {PAY_TO:?}\n",
+        wasm_path("payments").display().to_string()
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The encrypted request for `hello` and the 402 it gets without payment.
+fn challenge(server: &TestServer, s: &Session) -> (Value, Vec<(String, String)>, Value) {
+    let program = wasm("hello");
+    let (req, _) = s.encrypt_execution(&ExecuteInput::new(&program)).unwrap();
+    let body = serde_json::to_value(req).unwrap();
+    let (status, headers, json) = server.client().post_json_with(ROUTE, &body, &[]).unwrap();
+    assert_eq!(status, 402, "{json}");
+    (body, headers, json)
+}
+
+/// Sends `body` with a payment header; returns status, headers and JSON.
+fn send(
+    server: &TestServer,
+    body: &Value,
+    name: &str,
+    value: String,
+) -> (u16, Vec<(String, String)>, Value) {
+    server
+        .client()
+        .post_json_with(ROUTE, body, &[(name, value)])
+        .unwrap()
+}
+
+fn b64_json(v: &str) -> Value {
+    use base64::Engine as _;
+    serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v).unwrap()).unwrap()
+}
+
+fn b64(v: &Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(v.to_string())
+}
+
+#[test]
+fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::start_in(&data, &payments_table(""));
+    let (_c, _k, s) = session(&server);
+    let (body, headers, json) = challenge(&server, &s);
+
+    // v1 body and v2 header, both offering exactly the configured price.
+    assert_eq!(json["x402Version"], 1);
+    assert_eq!(json["code"], "payment_required");
+    let v1 = &json["accepts"][0];
+    assert_eq!(
+        (
+            v1["scheme"].as_str(),
+            v1["network"].as_str(),
+            v1["maxAmountRequired"].as_str()
+        ),
+        (Some("exact"), Some("base-sepolia"), Some("10000"))
+    );
+    assert!(v1["resource"].as_str().unwrap().ends_with(ROUTE));
+    let v2 = b64_json(header(&headers, "payment-required").expect("PAYMENT-REQUIRED"));
+    assert_eq!(v2["x402Version"], 2);
+    assert_eq!(v2["accepts"][0]["network"], "eip155:84532");
+    assert_eq!(v2["accepts"][0]["amount"], "10000");
+    assert_eq!(v2["accepts"][0]["payTo"], PAY_TO);
+
+    // Pay (v2) and run.
+    let wallet = Wallet::random().unwrap();
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    assert_eq!(name, "PAYMENT-SIGNATURE");
+    let (status, headers, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
+    assert_eq!(settlement["success"], true);
+    assert_eq!(settlement["payer"], wallet.address().to_checksum(None));
+    assert_eq!(settlement["network"], "eip155:84532");
+
+    // The same payment again: a replay.
+    let (status, _, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
+
+    // ...also after a restart (with a new session: a payment is not bound to a request).
+    server.stop();
+    let restarted = TestServer::start_in(&data, &payments_table(""));
+    let (_c, _k, s) = session(&restarted);
+    let (body, _, json) = challenge(&restarted, &s);
+    let (status, _, out) = send(&restarted, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
+
+    // v1 works too (a client that reads only the body).
+    let offer = Offer::from_402(None, &json).unwrap();
+    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    assert_eq!(name, "X-PAYMENT");
+    let (status, headers, out) = send(&restarted, &body, name, value);
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "x-payment-response").expect("X-PAYMENT-RESPONSE"));
+    assert_eq!(settlement["network"], "base-sepolia");
+}
+
+#[test]
+fn every_altered_term_is_refused_with_its_reason() {
+    let server = TestServer::start_with(&payments_table(""));
+    let (_c, _k, s) = session(&server);
+    let (body, headers, json) = challenge(&server, &s);
+    let wallet = Wallet::random().unwrap();
+    let v1 = Offer::from_402(None, &json).unwrap();
+    let v2 = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+
+    let refused = |offer: &Offer, at: u64| {
+        let (name, value) = wallet.pay(offer, at).unwrap();
+        let (status, _, out) = send(&server, &body, name, value);
+        assert_eq!(status, 402, "{out}");
+        out["error"].as_str().unwrap().to_string()
+    };
+    let altered = |offer: &Offer, key: &str, value: Value| {
+        let mut o = offer.clone();
+        o.requirements[key] = value;
+        o
+    };
+    assert_eq!(
+        refused(&altered(&v1, "maxAmountRequired", json!("9999")), now()),
+        "invalid_exact_evm_payload_authorization_value"
+    );
+    assert_eq!(
+        refused(
+            &altered(&v1, "payTo", json!(wallet.address().to_checksum(None))),
+            now()
+        ),
+        "invalid_exact_evm_payload_recipient_mismatch"
+    );
+    assert_eq!(
+        refused(&altered(&v1, "network", json!("base")), now()),
+        "invalid_network"
+    );
+    assert_eq!(
+        refused(
+            &altered(
+                &v1,
+                "asset",
+                json!("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")
+            ),
+            now()
+        ),
+        "invalid_exact_evm_payload_signature"
+    );
+    // Signed long ago: expired.
+    assert_eq!(
+        refused(&v1, now() - 3600),
+        "invalid_exact_evm_payload_authorization_valid_before"
+    );
+    // v2: `accepted` must be what was offered.
+    assert_eq!(
+        refused(&altered(&v2, "amount", json!("1")), now()),
+        "invalid_payment_requirements"
+    );
+
+    // A flipped signature byte.
+    let (name, value) = wallet.pay(&v2, now()).unwrap();
+    let mut doc = b64_json(&value);
+    let sig = doc["payload"]["signature"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}{}",
+        &sig[..20],
+        if &sig[20..21] == "0" { "1" } else { "0" },
+        &sig[21..]
+    );
+    doc["payload"]["signature"] = json!(flipped);
+    let (status, _, out) = send(&server, &body, name, b64(&doc));
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some("invalid_exact_evm_payload_signature"))
+    );
+    // Not base64 at all.
+    let (status, _, out) = send(&server, &body, "X-PAYMENT", "%%%".into());
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some("invalid_payload"))
+    );
+
+    // None of these ran anything or recorded a payment: the honest payment still works.
+    let (name, value) = wallet.pay(&v2, now()).unwrap();
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}");
+}
+
+#[test]
+fn the_policy_sees_the_payment_and_the_client_pays_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[routes.\"/x402_policy/unsafe/python\"]\nrequire_payment = true\nmin_amount = \"20000\"\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(&format!(
+        "{}{}",
+        payments_table(""),
+        crate::harness::policy_table(
+            "policy-python",
+            &format!("rules = {:?}", rules.display().to_string())
+        ),
+    ));
+    let wallet = Wallet::random().unwrap();
+    let (client, _k, s) = session(&server);
+    // Paid Python, but below the policy's minimum: refused by the policy, not charged.
+    let err = client
+        .execute_paid(&s, &ExecuteInput::new(b"print('paid')"), true, &wallet)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Server { status: 403, code, message } if code == "policy_denied" && message.contains("min_amount")),
+        "{err}"
+    );
+    // A paid wasm execution works end to end through the client.
+    let run = client
+        .execute_paid(
+            &s,
+            &ExecuteInput::new(&wasm("hello")).args(["paid"]),
+            false,
+            &wallet,
+        )
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello paid\n");
+    assert_eq!(run.settlement.unwrap()["success"], true);
+}
+
+#[test]
+fn paid_routes_are_unavailable_without_payments() {
+    let server = TestServer::start();
+    let (client, _k, s) = session(&server);
+    let program = wasm("hello");
+    let (req, _) = s.encrypt_execution(&ExecuteInput::new(&program)).unwrap();
+    let (status, body) = client.post_json(ROUTE, &req).unwrap();
+    assert_eq!(
+        (status, crate::harness::code(&body)),
+        (503, "payments_unavailable"),
+        "{body}"
+    );
+}
+
+#[cfg(feature = "simulated-attestation")]
+#[test]
+fn the_verifiable_paid_route_signs_the_payment_into_its_receipt() {
+    let server = TestServer::start_with(&format!(
+        "{}[attestation]\nprovider = \"simulated\"\n",
+        payments_table("")
+    ));
+    let client = server.client();
+    let key = hypervisor_protocol::ClientSecret::generate().unwrap();
+    let policy = hypervisor_client::verify::Policy {
+        allow_simulated: true,
+        ..Default::default()
+    };
+    let s = client.create_verifiable_session(&key, &policy).unwrap();
+    let wallet = Wallet::random().unwrap();
+    let run = client
+        .execute_paid(&s, &ExecuteInput::new(&wasm("hello")), false, &wallet)
+        .unwrap();
+    let receipt = run.receipt.unwrap();
+    assert_eq!(receipt.route, "/x402_execute/verifiable/wasm");
+    let payment = receipt.payment.unwrap();
+    assert!(
+        payment.starts_with(&format!(
+            "x402 eip155:84532 10000 payer={} key=eip3009:84532:",
+            wallet.address().to_checksum(None)
+        )),
+        "{payment}"
+    );
+}
