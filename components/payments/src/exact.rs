@@ -47,13 +47,12 @@ pub struct Expected {
     pub version: String,
 }
 
-/// Checks an EIP-3009 payload; returns the payer. `now` (Unix seconds) checks the validity
-/// window; `None` skips it (for a payment already verified and recorded).
+/// Checks an EIP-3009 payload at time `now` (Unix seconds); returns the payer.
 ///
 /// # Errors
 /// A [`Refusal`] with the x402 reason string of the first check that fails, in the reference
 /// order: recipient, value (must be equal), validity window, signature.
-pub fn check(p: &ExactEvmPayload, e: &Expected, now: Option<u64>) -> Result<Address, Refusal> {
+pub fn check(p: &ExactEvmPayload, e: &Expected, now: u64) -> Result<Address, Refusal> {
     let a = &p.authorization;
     if a.to != e.pay_to {
         return Err(Refusal::new(
@@ -64,22 +63,23 @@ pub fn check(p: &ExactEvmPayload, e: &Expected, now: Option<u64>) -> Result<Addr
     if a.value != e.amount {
         return Err(Refusal::new(
             "invalid_exact_evm_payload_authorization_value",
-            format!("the authorization is for {}, the price is exactly {}", a.value, e.amount),
+            format!(
+                "the authorization is for {}, the price is exactly {}",
+                a.value, e.amount
+            ),
         ));
     }
-    if let Some(now) = now {
-        if a.valid_before.as_secs() < now.saturating_add(VALIDITY_MARGIN_SECONDS) {
-            return Err(Refusal::new(
-                "invalid_exact_evm_payload_authorization_valid_before",
-                "the authorization has expired or expires within 6 seconds",
-            ));
-        }
-        if a.valid_after.as_secs() > now {
-            return Err(Refusal::new(
-                "invalid_exact_evm_payload_authorization_valid_after",
-                "the authorization is not valid yet",
-            ));
-        }
+    if a.valid_before.as_secs() < now.saturating_add(VALIDITY_MARGIN_SECONDS) {
+        return Err(Refusal::new(
+            "invalid_exact_evm_payload_authorization_valid_before",
+            "the authorization has expired or expires within 6 seconds",
+        ));
+    }
+    if a.valid_after.as_secs() > now {
+        return Err(Refusal::new(
+            "invalid_exact_evm_payload_authorization_valid_after",
+            "the authorization is not valid yet",
+        ));
     }
     let bad_signature = |why: &str| {
         Refusal::new(
@@ -117,7 +117,9 @@ pub fn check(p: &ExactEvmPayload, e: &Expected, now: Option<u64>) -> Result<Addr
         .recover_address_from_prehash(&hash)
         .map_err(|_| bad_signature("does not recover"))?;
     if signer != a.from {
-        return Err(bad_signature("not signed by `from` under this token's domain"));
+        return Err(bad_signature(
+            "not signed by `from` under this token's domain",
+        ));
     }
     Ok(signer)
 }

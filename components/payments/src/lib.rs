@@ -62,7 +62,9 @@ pub fn parse_settings(text: &str) -> Result<Mode, String> {
         Some(Some("facilitator")) => {
             Err("settlement mode `facilitator` is not implemented by this component yet".into())
         }
-        Some(other) => Err(format!("unknown settlement mode {other:?} (known: verify-only)")),
+        Some(other) => Err(format!(
+            "unknown settlement mode {other:?} (known: verify-only)"
+        )),
     }
 }
 
@@ -152,7 +154,7 @@ mod component {
                 version(header.version),
                 &header.value,
                 &terms,
-                Some(now_unix_seconds),
+                now_unix_seconds,
             )?;
             Ok(wit::VerifiedPayment {
                 payer: accepted.payer.to_checksum(None),
@@ -168,15 +170,17 @@ mod component {
             price_: wit::Price,
         ) -> Result<wit::Settlement, wit::PaymentError> {
             let terms = Terms::new(&price(&price_))?;
-            // The header was verified (and recorded by the host) before the work ran; check it
-            // again, except for the time window that may have passed while the work ran.
-            let accepted = protocol::verify(version(header.version), &header.value, &terms, None)?;
+            // The header was verified (and recorded by the host) before the work ran; only its
+            // payer is needed here (its time window may have passed while the work ran).
+            let accepted = protocol::inspect(version(header.version), &header.value, &terms)?;
             let payer = accepted.payer.to_checksum(None);
             let network = match header.version {
                 wit::ProtocolVersion::V1 => terms.v1_network.unwrap_or(&terms.network).to_string(),
                 wit::ProtocolVersion::V2 => terms.network.clone(),
             };
-            let mode = *MODE.lock().map_err(|_| Refusal::new("unexpected_settle_error", "settings lock poisoned"))?;
+            let mode = *MODE
+                .lock()
+                .map_err(|_| Refusal::new("unexpected_settle_error", "settings lock poisoned"))?;
             match mode {
                 Mode::VerifyOnly => Ok(wit::Settlement {
                     success: true,

@@ -85,14 +85,18 @@ impl Terms {
             .parse()
             .map_err(|_| bad("network", format!("{:?} is not CAIP-2", p.network)))?;
         if chain.namespace != "eip155" {
-            return Err(bad("network", "only eip155 (EVM) networks are supported".into()));
+            return Err(bad(
+                "network",
+                "only eip155 (EVM) networks are supported".into(),
+            ));
         }
         let chain_id: u64 = chain
             .reference
             .parse()
             .map_err(|_| bad("network", "the chain id is not a number".into()))?;
         let address = |field: &str, v: &str| -> Result<Address, Refusal> {
-            v.parse().map_err(|_| bad(field, format!("{v:?} is not an address")))
+            v.parse()
+                .map_err(|_| bad(field, format!("{v:?} is not an address")))
         };
         if p.amount.is_empty() || !p.amount.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("amount", "must be a decimal integer string".into()));
@@ -187,17 +191,41 @@ fn decode(header: &str) -> Result<Value, Refusal> {
     serde_json::from_slice(&bytes).map_err(|_| invalid("not JSON"))
 }
 
-/// Verifies a payment header against the terms at time `now` (`None`: without the validity
-/// window, for a payment verified earlier).
+/// Verifies a payment header against the terms at time `now`.
 ///
 /// # Errors
 /// A [`Refusal`] with the x402 reason string.
-pub fn verify(
-    version: Version,
-    header: &str,
-    t: &Terms,
-    now: Option<u64>,
-) -> Result<Accepted, Refusal> {
+pub fn verify(version: Version, header: &str, t: &Terms, now: u64) -> Result<Accepted, Refusal> {
+    let payload = parse(version, header, t)?;
+    let payer = exact::check(&payload, &t.expected, now)?;
+    Ok(accepted(&payload, payer, t))
+}
+
+/// The payer and replay key of a payment that [`verify`] accepted earlier (the host recorded
+/// it), without repeating the signature recovery and time checks.
+///
+/// # Errors
+/// A [`Refusal`] if the header no longer parses against the terms.
+pub fn inspect(version: Version, header: &str, t: &Terms) -> Result<Accepted, Refusal> {
+    let payload = parse(version, header, t)?;
+    let payer = payload.authorization.from;
+    Ok(accepted(&payload, payer, t))
+}
+
+fn accepted(payload: &v1x::ExactEvmPayload, payer: Address, t: &Terms) -> Accepted {
+    let a = &payload.authorization;
+    Accepted {
+        payer,
+        replay_key: format!(
+            "eip3009:{}:{:#x}:{:#x}:{:#x}",
+            t.expected.chain_id, t.expected.asset, a.from, a.nonce
+        )
+        .to_lowercase(),
+    }
+}
+
+/// Decodes a header and checks everything but the authorization itself.
+fn parse(version: Version, header: &str, t: &Terms) -> Result<v1x::ExactEvmPayload, Refusal> {
     let raw = decode(header)?;
     let want = match version {
         Version::V1 => 1,
@@ -212,7 +240,10 @@ pub fn verify(
     let payload = match version {
         Version::V1 => {
             if raw.get("scheme").and_then(Value::as_str) != Some("exact") {
-                return Err(Refusal::new("invalid_scheme", "only the exact scheme is accepted"));
+                return Err(Refusal::new(
+                    "invalid_scheme",
+                    "only the exact scheme is accepted",
+                ));
             }
             let network = raw.get("network").and_then(Value::as_str);
             if network.is_none() || network != t.v1_network {
@@ -226,11 +257,14 @@ pub fn verify(
             p.payload
         }
         Version::V2 => {
-            let accepted = raw.get("accepted").ok_or_else(|| {
-                Refusal::new("invalid_payload", "payment: `accepted` is missing")
-            })?;
+            let accepted = raw
+                .get("accepted")
+                .ok_or_else(|| Refusal::new("invalid_payload", "payment: `accepted` is missing"))?;
             if accepted.get("scheme").and_then(Value::as_str) != Some("exact") {
-                return Err(Refusal::new("invalid_scheme", "only the exact scheme is accepted"));
+                return Err(Refusal::new(
+                    "invalid_scheme",
+                    "only the exact scheme is accepted",
+                ));
             }
             if accepted.get("network").and_then(Value::as_str) != Some(t.network.as_str()) {
                 return Err(Refusal::new(
@@ -257,16 +291,7 @@ pub fn verify(
             }
         }
     };
-    let payer = exact::check(&payload, &t.expected, now)?;
-    let a = &payload.authorization;
-    Ok(Accepted {
-        payer,
-        replay_key: format!(
-            "eip3009:{}:{:#x}:{:#x}:{:#x}",
-            t.expected.chain_id, t.expected.asset, a.from, a.nonce
-        )
-        .to_lowercase(),
-    })
+    Ok(payload)
 }
 
 /// The `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value.
@@ -320,8 +345,9 @@ mod tests {
     fn the_specification_example_recovers_its_payer_in_both_versions() {
         let t = Terms::new(&spec_price()).unwrap();
         for (version, header) in [(Version::V1, SPEC_V1_HEADER), (Version::V2, SPEC_V2_HEADER)] {
-            let a = verify(version, header.trim(), &t, Some(NOW)).unwrap();
+            let a = verify(version, header.trim(), &t, NOW).unwrap();
             assert_eq!(a.payer.to_checksum(None), SPEC_PAYER);
+            assert_eq!(inspect(version, header.trim(), &t).unwrap(), a);
             assert_eq!(
                 a.replay_key,
                 "eip3009:84532:0x036cbd53842c5426634e7929541ec2318f3dcf7e:0x857b06519e91e3a54538791bdbb0e22373e36b66:0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"
@@ -336,7 +362,7 @@ mod tests {
             f(&mut p);
             Terms::new(&p).unwrap()
         };
-        let v1 = |terms: &Terms, now| verify(Version::V1, SPEC_V1_HEADER, terms, Some(now));
+        let v1 = |terms: &Terms, now| verify(Version::V1, SPEC_V1_HEADER, terms, now);
         let base = t(|_| {});
         assert_eq!(
             reason(v1(&t(|p| p.amount = "10001".into()), NOW)),
@@ -352,7 +378,10 @@ mod tests {
         );
         // Another token (or another domain name) changes the EIP-712 domain: another signer.
         assert_eq!(
-            reason(v1(&t(|p| p.asset = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913".into()), NOW)),
+            reason(v1(
+                &t(|p| p.asset = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913".into()),
+                NOW
+            )),
             "invalid_exact_evm_payload_signature"
         );
         assert_eq!(
@@ -369,10 +398,13 @@ mod tests {
         );
         // The wrong header for the version, garbage, a flipped signature byte.
         assert_eq!(
-            reason(verify(Version::V2, SPEC_V1_HEADER, &base, Some(NOW))),
+            reason(verify(Version::V2, SPEC_V1_HEADER, &base, NOW)),
             "invalid_x402_version"
         );
-        assert_eq!(reason(verify(Version::V1, "not base64!", &base, Some(NOW))), "invalid_payload");
+        assert_eq!(
+            reason(verify(Version::V1, "not base64!", &base, NOW)),
+            "invalid_payload"
+        );
         let mut doc: Value = serde_json::from_slice(
             &base64::engine::general_purpose::STANDARD
                 .decode(SPEC_V1_HEADER)
@@ -382,7 +414,7 @@ mod tests {
         let sig = doc["payload"]["signature"].as_str().unwrap().to_string();
         doc["payload"]["signature"] = json!(format!("{}00{}", &sig[..10], &sig[12..]));
         assert_eq!(
-            reason(verify(Version::V1, &encode(&doc), &base, Some(NOW))),
+            reason(verify(Version::V1, &encode(&doc), &base, NOW)),
             "invalid_exact_evm_payload_signature"
         );
     }
@@ -393,7 +425,7 @@ mod tests {
         p.max_timeout_seconds = 120;
         let t = Terms::new(&p).unwrap();
         assert_eq!(
-            reason(verify(Version::V2, SPEC_V2_HEADER.trim(), &t, Some(NOW))),
+            reason(verify(Version::V2, SPEC_V2_HEADER.trim(), &t, NOW)),
             "invalid_payment_requirements"
         );
     }
@@ -408,8 +440,12 @@ mod tests {
         };
         let (v2, v1) = challenge(&t, &r, "payment required");
         let v2: x402_types::proto::v2::PaymentRequired<v2x::PaymentRequirements> =
-            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v2).unwrap())
-                .unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(v2)
+                    .unwrap(),
+            )
+            .unwrap();
         assert_eq!(v2.accepts.len(), 1);
         let v1: x402_types::proto::v1::PaymentRequired<v1x::PaymentRequirements> =
             serde_json::from_str(&v1.unwrap()).unwrap();
@@ -430,7 +466,10 @@ mod tests {
         ] {
             let mut p = spec_price();
             f(&mut p);
-            assert_eq!(Terms::new(&p).unwrap_err().reason, "invalid_payment_requirements");
+            assert_eq!(
+                Terms::new(&p).unwrap_err().reason,
+                "invalid_payment_requirements"
+            );
         }
     }
 }

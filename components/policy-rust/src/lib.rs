@@ -15,9 +15,7 @@ wit_bindgen::generate!({
     world: "policy-component",
 });
 
-use exports::hypervisor::host::policy::{
-    Decision, Denial, Guest, Limits, RequestInfo, Verdict,
-};
+use exports::hypervisor::host::policy::{Decision, Denial, Guest, Limits, RequestInfo, Verdict};
 
 struct Rules {
     routes: Option<Vec<String>>,
@@ -58,7 +56,10 @@ impl Guest for RoutePolicy {
         };
         let max_time_ms = match obj.get("max_time_ms") {
             None => None,
-            Some(v) => Some(v.as_u64().ok_or("max_time_ms must be a non-negative integer")?),
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or("max_time_ms must be a non-negative integer")?,
+            ),
         };
         let reuse_ms = match obj.get("reuse_ms") {
             None => 0,
@@ -86,12 +87,10 @@ impl Guest for RoutePolicy {
             };
         };
         let decision = match &rules.routes {
-            Some(routes) if !routes.contains(&request.route) => {
-                Decision::Deny(Denial {
-                    rule: "rust.routes".into(),
-                    reason: format!("route {} is not allowed by the Rust policy", request.route),
-                })
-            }
+            Some(routes) if !routes.contains(&request.route) => Decision::Deny(Denial {
+                rule: "rust.routes".into(),
+                reason: format!("route {} is not allowed by the Rust policy", request.route),
+            }),
             _ => Decision::Allow(Limits {
                 time_ms: rules.max_time_ms,
                 memory_bytes: None,

@@ -1,0 +1,165 @@
+//! x402 payment benchmarks: `cargo bench -p hypervisor --bench payments`.
+//!
+//! - one verification by the payments component (fresh instance, configure, decode, EIP-712
+//!   hash, secp256k1 recovery), direct;
+//! - the execute pipeline for a cached `hello` on the paid route (verify, durable ledger
+//!   reservation, settle) against the unpaid route, interleaved on one host; every paid request
+//!   carries a new authorization (signed before timing starts).
+//!
+//! Needs `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hypervisor::config::Config;
+use hypervisor::pipeline::RouteKind;
+use hypervisor::plugins::payments::{self, PaidResource, PaymentHeader, Payments, ProtocolVersion};
+use hypervisor::server::Host;
+use hypervisor_client::x402::{Offer, Wallet};
+use hypervisor_client::{ExecuteInput, Session};
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::wire::CreateKeypairRequest;
+
+fn target() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "{name:<58} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs",
+        samples.len(),
+        us(at(0.5)),
+        us(at(0.9)),
+        us(at(0.99)),
+    );
+    at(0.5)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Config {
+        data_dir: tmp.path().to_owned(),
+        ..Config::default()
+    };
+    c.policy.enabled = false;
+    c.python.enabled = false;
+    c.payments.enabled = true;
+    c.payments.component = target().join("wasm/payments.wasm");
+    c.payments.price.pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into();
+    let host = rt.block_on(Host::build(c.clone())).unwrap();
+    let pipeline = host.pipeline().clone();
+    let wallet = Wallet::random().unwrap();
+
+    // The offer, as a client sees it, from the component's own challenge.
+    let component = rt
+        .block_on(Payments::load(pipeline.engine_arc().clone(), &c.payments))
+        .unwrap();
+    let resource = PaidResource {
+        url: format!("http://localhost{}", RouteKind::PAID_TEST.path),
+        description: "bench".into(),
+        mime_type: "application/json".into(),
+    };
+    let price = payments::price(&c.payments.price, &c.payments.price.amount);
+    let challenge = rt
+        .block_on(component.challenge(&resource, &price, "payment required"))
+        .unwrap()
+        .unwrap();
+    let offer =
+        Offer::from_402(Some(&challenge.payment_required), &serde_json::Value::Null).unwrap();
+    let header = |_: usize| {
+        let (_, value) = wallet.pay(&offer, now()).unwrap();
+        PaymentHeader {
+            version: ProtocolVersion::V2,
+            value,
+        }
+    };
+
+    // 1. One verification, direct.
+    let headers: Vec<_> = (0..iterations).map(header).collect();
+    let samples = rt.block_on(async {
+        let mut out = Vec::with_capacity(iterations);
+        for h in &headers {
+            let t = Instant::now();
+            component
+                .verify(h, &resource, &price, now())
+                .await
+                .unwrap()
+                .unwrap();
+            out.push(t.elapsed());
+        }
+        out
+    });
+    report("payment verification (component, fresh instance)", samples);
+
+    // 2. Paid vs unpaid pipeline, interleaved.
+    let secret = ClientSecret::generate().unwrap();
+    let resp = pipeline
+        .create_session(&CreateKeypairRequest {
+            pubkey: secret.public_key().to_hex(),
+        })
+        .unwrap();
+    let session = Session::from_response(&secret, &resp).unwrap();
+    let hello = std::fs::read(target().join("wasm/hello.wasm")).unwrap();
+    let (req, _) = session
+        .encrypt_execution(&ExecuteInput::new(&hello))
+        .unwrap();
+    let mut headers: Vec<_> = (0..iterations + 50).map(header).collect();
+    let (mut paid, mut unpaid) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        for _ in 0..50 {
+            pipeline
+                .execute_wasm(req.clone(), RouteKind::TEST, None)
+                .await
+                .unwrap();
+            let h = headers.pop();
+            pipeline
+                .execute_wasm(req.clone(), RouteKind::PAID_TEST, h)
+                .await
+                .unwrap();
+        }
+        for _ in 0..iterations {
+            let r = req.clone();
+            let t = Instant::now();
+            pipeline
+                .execute_wasm(r, RouteKind::TEST, None)
+                .await
+                .unwrap();
+            unpaid.push(t.elapsed());
+            let (r, h) = (req.clone(), headers.pop());
+            let t = Instant::now();
+            pipeline
+                .execute_wasm(r, RouteKind::PAID_TEST, h)
+                .await
+                .unwrap();
+            paid.push(t.elapsed());
+        }
+    });
+    let p = report(
+        "execute cached hello, paid route (verify+record+settle)",
+        paid,
+    );
+    let u = report("execute cached hello, unpaid route", unpaid);
+    println!(
+        "{:<58} Δp50 = {:.1} µs",
+        "payment cost per request (pipeline)",
+        (p.as_secs_f64() - u.as_secs_f64()) * 1e6
+    );
+}
