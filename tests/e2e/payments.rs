@@ -297,3 +297,51 @@ fn the_verifiable_paid_route_signs_the_payment_into_its_receipt() {
         "{payment}"
     );
 }
+
+/// A well-known development key (the first account of Foundry's default mnemonic): test only.
+const NPM_PAYER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+#[test]
+fn the_official_x402_client_from_npm_pays() {
+    let interop =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/x402-official");
+    assert!(
+        interop.join("node_modules/@x402/fetch").is_dir(),
+        "run `npm ci` in {} (scripts/test.sh does)",
+        interop.display()
+    );
+    let server = TestServer::start_with(&payments_table(""));
+    let (_client, _k, s) = session(&server);
+    let program = wasm("hello");
+    let tmp = tempfile::tempdir().unwrap();
+    // The official client takes v2 whenever PAYMENT-REQUIRED is present (always, here); the v1
+    // body is exercised by this crate's own client above.
+    let arg = "npm";
+    let (req, digests) = s
+        .encrypt_execution(&ExecuteInput::new(&program).args([arg]))
+        .unwrap();
+    let body = tmp.path().join("body.json");
+    std::fs::write(&body, serde_json::to_vec(&req).unwrap()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(interop.join("pay.mjs"))
+        .arg(format!("{}{ROUTE}", server.url))
+        .arg(&body)
+        .arg(NPM_PAYER_KEY)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "node failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], 200, "{result}");
+    assert_eq!(result["settlement"]["success"], true, "{result}");
+    assert_eq!(result["settlement"]["payer"], result["payer"], "{result}");
+    // The result the npm client fetched is ours, encrypted for our session.
+    let run = s
+        .check_response(200, result["body"].clone(), &digests)
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello npm\n");
+}
