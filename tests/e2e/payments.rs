@@ -345,3 +345,37 @@ fn the_official_x402_client_from_npm_pays() {
         .unwrap();
     assert_eq!(run.stdout().unwrap(), b"Hello npm\n");
 }
+
+#[test]
+fn the_payments_component_is_swappable_for_a_voucher_scheme() {
+    let table = format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\n[payments.price]\npay_to = {PAY_TO:?}\n",
+        wasm_path("payments-voucher").display().to_string()
+    );
+    let server = TestServer::start_with(&table);
+    let (_c, _k, s) = session(&server);
+    let (body, headers, _) = challenge(&server, &s);
+    let offered = b64_json(header(&headers, "payment-required").unwrap());
+    assert_eq!(offered["accepts"][0]["scheme"], "voucher");
+
+    let voucher = |code: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("voucher:{code}"))
+    };
+    let (status, headers, out) = send(&server, &body, "PAYMENT-SIGNATURE", voucher("VALID-1"));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        b64_json(header(&headers, "payment-response").unwrap())["payer"],
+        "voucher-holder"
+    );
+    let (status, _, out) = send(&server, &body, "PAYMENT-SIGNATURE", voucher("VALID-1"));
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some("invalid_exact_evm_nonce_already_used"))
+    );
+    let (status, _, out) = send(&server, &body, "PAYMENT-SIGNATURE", voucher("FORGED"));
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some("invalid_voucher"))
+    );
+}
