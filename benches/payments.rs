@@ -8,9 +8,11 @@
 //!
 //! Needs `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+mod common;
+
+use common::{report, target, unix_now as now};
 use hypervisor::config::Config;
 use hypervisor::pipeline::RouteKind;
 use hypervisor::plugins::payments::{self, PaidResource, PaymentHeader, Payments, ProtocolVersion};
@@ -19,30 +21,6 @@ use hypervisor_client::x402::{Offer, Wallet};
 use hypervisor_client::{ExecuteInput, Session};
 use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::CreateKeypairRequest;
-
-fn target() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!(
-        "{name:<58} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs",
-        samples.len(),
-        us(at(0.5)),
-        us(at(0.9)),
-        us(at(0.99)),
-    );
-    at(0.5)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{report, target};
 use hypervisor::config::{Config, PolicyConfig};
 use hypervisor::pipeline::{Pipeline, RouteKind};
 use hypervisor::plugins::policy::{Limits, Policy, ProgramKind, RequestInfo};
@@ -24,28 +27,6 @@ use hypervisor::server::Host;
 use hypervisor_client::{ExecuteInput, Session};
 use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::{CreateKeypairRequest, ExecuteRequest, PythonRequest};
-
-fn target() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() - 1) as f64 * p).round() as usize]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let p50 = percentile(&mut samples, 0.5);
-    println!(
-        "{name:<58} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs",
-        samples.len(),
-        us(p50),
-        us(percentile(&mut samples, 0.9)),
-        us(percentile(&mut samples, 0.99)),
-    );
-    p50
-}
 
 fn config(data: &Path, policy: bool) -> Config {
     let mut c = Config {

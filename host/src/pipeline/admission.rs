@@ -1,16 +1,28 @@
-//! Step 4, admission: the operator's policy decides on the request's metadata (never its
-//! plaintext) before anything is compiled or run. A denial is `403 policy_denied`; a policy
-//! that fails is `503 policy_unavailable`: the host fails closed.
+//! Steps 0–4 of every code route, ending with admission: the operator's policy decides on the
+//! request's metadata (never its plaintext) before anything is compiled or run. A denial is
+//! `403 policy_denied`; a policy that fails is `503 policy_unavailable`: the host fails closed.
 
 use std::time::Duration;
 
 use super::Pipeline;
 use super::payment::Paid;
-use super::request::{Opened, RouteKind};
+use super::request::{Opened, RouteKind, Sealed};
 use crate::attestation::signer::unix_now_ms;
 use crate::engine::RunLimits;
 use crate::error::ApiError;
+use crate::plugins::payments::PaymentHeader;
 use crate::plugins::policy::{Decision, Limits, Payment, ProgramKind, RequestInfo};
+
+/// A request that passed steps 0–4: paid (on paid routes), opened, admitted by the policy, its
+/// payment recorded. Only running, sealing and settling remain.
+pub(super) struct Admitted {
+    /// The decrypted request.
+    pub opened: Opened,
+    /// Limits to run with and the policy's receipt field.
+    pub admission: Admission,
+    /// The verified, recorded payment (paid routes).
+    pub paid: Option<Paid>,
+}
 
 /// What admission lets through.
 pub(super) struct Admission {
@@ -22,8 +34,33 @@ pub(super) struct Admission {
 }
 
 impl Pipeline {
+    /// Steps 0–4 shared by every code route: verify the payment (paid routes), find the session
+    /// and open the request, run `validate` on it (a route's own checks), ask the policy, and
+    /// record the payment. Nothing is recorded for a request refused on the way.
+    pub(super) async fn admit_request(
+        &self,
+        sealed: Sealed<'_>,
+        route: RouteKind,
+        kind: ProgramKind,
+        payment: Option<PaymentHeader>,
+        validate: impl FnOnce(&Opened) -> Result<(), ApiError>,
+    ) -> Result<Admitted, ApiError> {
+        let paid = self.verify_payment(route, payment).await?;
+        let opened = self.open(sealed, route)?;
+        validate(&opened)?;
+        let admission = self.admit(&opened, route, kind, paid.as_ref()).await?;
+        if let Some(paid) = &paid {
+            self.reserve_payment(paid, route).await?;
+        }
+        Ok(Admitted {
+            opened,
+            admission,
+            paid,
+        })
+    }
+
     /// Asks the policy in force about `opened`.
-    pub(super) async fn admit(
+    async fn admit(
         &self,
         opened: &Opened,
         route: RouteKind,

@@ -4,7 +4,7 @@
 
 use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
-use super::admission::Admission;
+use super::admission::{Admission, Admitted};
 use super::payment::{Paid, receipt_payment};
 use super::request::{ExecuteOutcome, Opened, RouteKind, Sealed, limits_applied};
 use super::{Pipeline, ProgramKind};
@@ -29,32 +29,30 @@ impl Pipeline {
         route: RouteKind,
         payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
-        // 0. payment (paid routes): verified before anything else
-        let paid = self.verify_payment(route, payment).await?;
-
-        // 1–3. session, open, limits
-        let opened = self.open(
-            Sealed {
-                program_field: "encrypted_wasm",
-                program: &req.encrypted_wasm,
-                arguments: &req.encrypted_arguments,
-                stdin: req.encrypted_stdin.as_deref(),
-                public_key: &req.public_key,
-                session_id: req.session_id,
-                limits: req.limits.as_ref(),
-            },
-            route,
-        )?;
-        drop(req);
-
-        // 4. admission: the policy decides on metadata only, before anything is compiled;
-        //    then the payment is recorded (a replay is refused here).
-        let Admission { limits, policy } = self
-            .admit(&opened, route, ProgramKind::WasmComponent, paid.as_ref())
+        // 0–4. payment, session, open, limits, admission (the policy decides on metadata
+        //      only, before anything is compiled), payment recorded
+        let Admitted {
+            opened,
+            admission: Admission { limits, policy },
+            paid,
+        } = self
+            .admit_request(
+                Sealed {
+                    program_field: "encrypted_wasm",
+                    program: &req.encrypted_wasm,
+                    arguments: &req.encrypted_arguments,
+                    stdin: req.encrypted_stdin.as_deref(),
+                    public_key: &req.public_key,
+                    session_id: req.session_id,
+                    limits: req.limits.as_ref(),
+                },
+                route,
+                ProgramKind::WasmComponent,
+                payment,
+                |_| Ok(()),
+            )
             .await?;
-        if let Some(paid) = &paid {
-            self.reserve_payment(paid, route).await?;
-        }
+        drop(req);
 
         // 5. prepare
         let prepared = self

@@ -3,7 +3,7 @@
 
 use hypervisor_protocol::wire::{PythonRequest, ScriptException};
 
-use super::admission::Admission;
+use super::admission::{Admission, Admitted};
 use super::execute::result_document;
 use super::request::{ExecuteOutcome, RouteKind, Sealed};
 use super::{Pipeline, ProgramKind};
@@ -25,32 +25,38 @@ impl Pipeline {
         payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
         let runtime = self.python.as_ref().ok_or(ApiError::PythonUnavailable)?;
-        // 0. payment (paid routes)
-        let paid = self.verify_payment(route, payment).await?;
-        // 1–3. session, open, limits
-        let opened = self.open(
-            Sealed {
-                program_field: "encrypted_python",
-                program: &req.encrypted_python,
-                arguments: &req.encrypted_arguments,
-                stdin: req.encrypted_stdin.as_deref(),
-                public_key: &req.public_key,
-                session_id: req.session_id,
-                limits: req.limits.as_ref(),
-            },
-            route,
-        )?;
+        // 0–4. payment, session, open, limits, the script's own check, admission, payment
+        //      recorded
+        let Admitted {
+            opened,
+            admission: Admission { limits, policy },
+            paid,
+        } = self
+            .admit_request(
+                Sealed {
+                    program_field: "encrypted_python",
+                    program: &req.encrypted_python,
+                    arguments: &req.encrypted_arguments,
+                    stdin: req.encrypted_stdin.as_deref(),
+                    public_key: &req.public_key,
+                    session_id: req.session_id,
+                    limits: req.limits.as_ref(),
+                },
+                route,
+                ProgramKind::PythonScript,
+                payment,
+                |opened| {
+                    std::str::from_utf8(&opened.program)
+                        .map(|_| ())
+                        .map_err(|_| {
+                            ApiError::InvalidScript("the script is not valid UTF-8".into())
+                        })
+                },
+            )
+            .await?;
         drop(req);
         let source = std::str::from_utf8(&opened.program)
             .map_err(|_| ApiError::InvalidScript("the script is not valid UTF-8".into()))?;
-
-        // 4. admission
-        let Admission { limits, policy } = self
-            .admit(&opened, route, ProgramKind::PythonScript, paid.as_ref())
-            .await?;
-        if let Some(paid) = &paid {
-            self.reserve_payment(paid, route).await?;
-        }
 
         // 5–6. a fresh runtime instance runs the script
         let run = runtime
