@@ -66,7 +66,12 @@ fn warm_plugin_cache() {
     static WARM: std::sync::Once = std::sync::Once::new();
     WARM.call_once(|| {
         let warm = plugin_cache().join("warm");
-        let server = TestServer::launch(&warm, "");
+        // Payments on, so the payments component is compiled here too.
+        let payments = format!(
+            "[payments]\nenabled = true\ncomponent = {:?}\n[payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
+            wasm_path("payments").display().to_string()
+        );
+        let server = TestServer::launch(&warm, &payments);
         server.stop();
     });
 }

@@ -379,3 +379,19 @@ fn the_payments_component_is_swappable_for_a_voucher_scheme() {
         (402, Some("invalid_voucher"))
     );
 }
+
+#[test]
+fn a_bad_price_stops_the_start_up() {
+    let log = TestServer::start_expecting_failure(&format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\n[payments.price]\npay_to = {PAY_TO:?}\nasset = \"0x12\"\n",
+        wasm_path("payments").display().to_string()
+    ));
+    assert!(log.contains("price.asset"), "{log}");
+    let log = TestServer::start_expecting_failure(&format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\n[payments.price]\npay_to = {PAY_TO:?}\n[payments.amounts]\n\"/x402_execute/test/wasm\" = \"1.5\"\n",
+        wasm_path("payments").display().to_string()
+    ));
+    assert!(log.contains("/x402_execute/test/wasm"), "{log}");
+    let log = TestServer::start_expecting_failure("[payments]\nenabled = true\n");
+    assert!(log.contains("pay_to"), "{log}");
+}

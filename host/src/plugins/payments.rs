@@ -76,6 +76,34 @@ impl Payments {
             .call(async |_, _| Ok(()))
             .await
             .map_err(|e| PluginError::SettingsRejected(e.0))?;
+        // Every configured price must make a valid challenge: a bad price stops the start-up
+        // instead of failing every paid request.
+        let resource = PaidResource {
+            url: "http://localhost/".into(),
+            description: String::new(),
+            mime_type: "application/json".into(),
+        };
+        let amounts = std::iter::once(("payments.price.amount", &config.price.amount)).chain(
+            config
+                .amounts
+                .iter()
+                .map(|(route, amount)| (route.as_str(), amount)),
+        );
+        for (what, amount) in amounts {
+            match payments
+                .challenge(&resource, &price(&config.price, amount), "")
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(PluginError::SettingsRejected(format!(
+                        "the price for {what} is invalid: {}",
+                        e.message
+                    )));
+                }
+                Err(e) => return Err(PluginError::SettingsRejected(e.0)),
+            }
+        }
         Ok(payments)
     }
 
