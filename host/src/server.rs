@@ -179,7 +179,7 @@ impl Host {
             tracing::info!("payments.enabled = false: the paid routes answer 503");
             None
         };
-        let ledger = PaymentLedger::open(&config.data_dir)?;
+        let ledger = Arc::new(PaymentLedger::open(&config.data_dir)?);
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions,

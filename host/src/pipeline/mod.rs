@@ -58,7 +58,7 @@ pub struct Pipeline {
     policy: Arc<PolicySlot>,
     python: Option<PythonRuntime>,
     payments: Option<Payments>,
-    ledger: PaymentLedger,
+    ledger: Arc<PaymentLedger>,
     public_base: std::sync::OnceLock<String>,
 }
 
@@ -81,7 +81,7 @@ pub struct Parts {
     /// The payments component, when the paid routes are enabled.
     pub payments: Option<Payments>,
     /// The payment ledger.
-    pub ledger: PaymentLedger,
+    pub ledger: Arc<PaymentLedger>,
 }
 
 impl Pipeline {

@@ -16,7 +16,8 @@ use crate::error::ApiError;
 use crate::plugins::payments::{
     PaidResource, PaymentHeader, Price, ProtocolVersion, VerifiedPayment, price,
 };
-use crate::storage::payments::NewPayment;
+use crate::storage::StorageError;
+use crate::storage::payments::{NewPayment, PaymentLedger};
 
 /// Reason given when a payment's replay key is already in the ledger.
 pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
@@ -51,6 +52,18 @@ pub struct SettlementHeader {
 }
 
 impl Pipeline {
+    /// Runs a ledger operation on a blocking thread (each write waits for an fsync).
+    async fn ledger<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&PaymentLedger) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || op(&ledger))
+            .await
+            .map_err(|e| ApiError::Internal(format!("ledger task failed: {e}")))?
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
     fn resource(&self, route: RouteKind) -> PaidResource {
         PaidResource {
             url: format!("{}{}", self.public_base(), route.path),
@@ -135,18 +148,19 @@ impl Pipeline {
         paid: &Paid,
         route: RouteKind,
     ) -> Result<(), ApiError> {
-        let v = &paid.verified;
+        let v = paid.verified.clone();
         let fresh = self
-            .ledger
-            .reserve(&NewPayment {
-                replay_key: &v.replay_key,
-                payer: &v.payer,
-                amount: &v.amount,
-                network: &v.network,
-                route: route.path,
-                at: unix_now(),
+            .ledger(move |ledger| {
+                ledger.reserve(&NewPayment {
+                    replay_key: &v.replay_key,
+                    payer: &v.payer,
+                    amount: &v.amount,
+                    network: &v.network,
+                    route: route.path,
+                    at: unix_now(),
+                })
             })
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .await?;
         if fresh {
             Ok(())
         } else {
@@ -166,7 +180,7 @@ impl Pipeline {
             .payments
             .as_ref()
             .ok_or(ApiError::PaymentsUnavailable)?;
-        let key = &paid.verified.replay_key;
+        let key = paid.verified.replay_key.clone();
         let settled = payments
             .settle(&paid.header, &paid.resource, &paid.price)
             .await
@@ -177,9 +191,9 @@ impl Pipeline {
         };
         match settled {
             Ok(s) if s.success => {
-                self.ledger
-                    .settled(key, &s.transaction, unix_now())
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let tx = s.transaction.clone();
+                self.ledger(move |l| l.settled(&key, &tx, unix_now()))
+                    .await?;
                 tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
                 Ok(SettlementHeader {
                     name,
@@ -190,9 +204,9 @@ impl Pipeline {
                 let reason = s
                     .error_reason
                     .unwrap_or_else(|| "unexpected_settle_error".into());
-                self.ledger
-                    .settlement_failed(key, &reason, unix_now())
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let why = reason.clone();
+                self.ledger(move |l| l.settlement_failed(&key, &why, unix_now()))
+                    .await?;
                 Err(ApiError::SettlementFailed {
                     reason,
                     header: Box::new(SettlementHeader {
@@ -202,9 +216,9 @@ impl Pipeline {
                 })
             }
             Err(e) => {
-                self.ledger
-                    .settlement_failed(key, &e.reason, unix_now())
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let why = e.reason.clone();
+                self.ledger(move |l| l.settlement_failed(&key, &why, unix_now()))
+                    .await?;
                 Err(ApiError::PaymentsFailed(format!(
                     "{}: {}",
                     e.reason, e.message
