@@ -12,6 +12,8 @@
 //!
 //! Needs the guests: `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,17 +123,11 @@ async fn throughput(
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let _guard = rt.enter();
     let hello = wasm("hello");
     let grep = Arc::new(wasm("grep"));
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let iterations = common::iterations(2000);
     println!(
         "hello component: {} bytes; grep component: {} bytes",
         hello.len(),

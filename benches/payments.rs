@@ -23,15 +23,9 @@ use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::CreateKeypairRequest;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let _guard = rt.enter();
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let iterations = common::iterations(1000);
     let tmp = tempfile::tempdir().unwrap();
     let mut c = Config {
         data_dir: tmp.path().to_owned(),

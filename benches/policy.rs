@@ -80,15 +80,9 @@ async fn python_samples(pipeline: &Pipeline, req: &PythonRequest, n: usize) -> V
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let _guard = rt.enter();
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let iterations = common::iterations(2000);
 
     // Persistent data directories: the sealed plug-in cache survives between runs.
     let data = target().join("bench-data");

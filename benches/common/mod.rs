@@ -1,4 +1,6 @@
-//! Helpers shared by the benchmarks: paths and percentile reports.
+//! Helpers shared by the benchmarks: runtime, sample counts, paths and percentile reports.
+// Each benchmark uses a subset of these.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +11,6 @@ pub fn target() -> PathBuf {
 }
 
 /// Unix seconds now.
-#[allow(dead_code)] // not every benchmark needs it
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -29,4 +30,20 @@ pub fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
         us(at(0.99)),
     );
     at(0.5)
+}
+
+/// The multi-threaded runtime every benchmark drives the host with.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Samples per measurement: `BENCH_ITERATIONS`, else `default`.
+pub fn iterations(default: usize) -> usize {
+    std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

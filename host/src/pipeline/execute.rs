@@ -37,15 +37,7 @@ impl Pipeline {
             paid,
         } = self
             .admit_request(
-                Sealed {
-                    program_field: "encrypted_wasm",
-                    program: &req.encrypted_wasm,
-                    arguments: &req.encrypted_arguments,
-                    stdin: req.encrypted_stdin.as_deref(),
-                    public_key: &req.public_key,
-                    session_id: req.session_id,
-                    limits: req.limits.as_ref(),
-                },
+                Sealed::wasm(&req),
                 route,
                 ProgramKind::WasmComponent,
                 payment,

@@ -33,15 +33,7 @@ impl Pipeline {
             paid,
         } = self
             .admit_request(
-                Sealed {
-                    program_field: "encrypted_python",
-                    program: &req.encrypted_python,
-                    arguments: &req.encrypted_arguments,
-                    stdin: req.encrypted_stdin.as_deref(),
-                    public_key: &req.public_key,
-                    session_id: req.session_id,
-                    limits: req.limits.as_ref(),
-                },
+                Sealed::python(&req),
                 route,
                 ProgramKind::PythonScript,
                 payment,

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use hypervisor_protocol::attest::{StatementKind, as_refs};
 use hypervisor_protocol::envelope::nonce_of;
 use hypervisor_protocol::wire::{
-    AppliedLimits, EncryptedResult, ExecutionResult, ExitStatus, Limits, Receipt, decode_hex,
+    AppliedLimits, EncryptedResult, ExecuteRequest, ExecutionResult, ExitStatus, Limits,
+    PythonRequest, Receipt, decode_hex,
 };
 use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, result_commitment};
 use uuid::Uuid;
@@ -118,6 +119,34 @@ pub(super) struct Sealed<'a> {
     pub public_key: &'a str,
     pub session_id: Option<Uuid>,
     pub limits: Option<&'a Limits>,
+}
+
+impl<'a> Sealed<'a> {
+    /// The fields of a component execution request.
+    pub(super) fn wasm(req: &'a ExecuteRequest) -> Self {
+        Self {
+            program_field: "encrypted_wasm",
+            program: &req.encrypted_wasm,
+            arguments: &req.encrypted_arguments,
+            stdin: req.encrypted_stdin.as_deref(),
+            public_key: &req.public_key,
+            session_id: req.session_id,
+            limits: req.limits.as_ref(),
+        }
+    }
+
+    /// The fields of a Python script request.
+    pub(super) fn python(req: &'a PythonRequest) -> Self {
+        Self {
+            program_field: "encrypted_python",
+            program: &req.encrypted_python,
+            arguments: &req.encrypted_arguments,
+            stdin: req.encrypted_stdin.as_deref(),
+            public_key: &req.public_key,
+            session_id: req.session_id,
+            limits: req.limits.as_ref(),
+        }
+    }
 }
 
 /// A request after the session, open and limits steps.
