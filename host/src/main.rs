@@ -85,6 +85,15 @@ struct Overrides {
     /// The Python runtime component (any component exporting hypervisor:host/python).
     #[arg(long, global = true, value_name = "FILE")]
     python_component: Option<PathBuf>,
+    /// Enable the paid routes, paying this address (payments.price.pay_to).
+    #[arg(long, global = true, value_name = "ADDRESS")]
+    pay_to: Option<String>,
+    /// The payments component (any component exporting hypervisor:host/payments).
+    #[arg(long, global = true, value_name = "FILE")]
+    payments_component: Option<PathBuf>,
+    /// Settle payments through this x402 facilitator (payments.mode = "facilitator").
+    #[arg(long, global = true, value_name = "URL")]
+    facilitator_url: Option<String>,
     /// Log level filter (RUST_LOG overrides).
     #[arg(long, global = true)]
     log_level: Option<String>,
@@ -114,7 +123,10 @@ impl Overrides {
             attestation,
             policy_component,
             policy_rules,
-            python_component
+            python_component,
+            pay_to,
+            payments_component,
+            facilitator_url
         );
         self.fuel |= other.fuel;
         self.no_policy |= other.no_policy;
@@ -193,6 +205,17 @@ impl Overrides {
         }
         if let Some(v) = &self.python_component {
             c.python.component = v.clone();
+        }
+        if let Some(v) = &self.pay_to {
+            c.payments.enabled = true;
+            c.payments.price.pay_to = v.clone();
+        }
+        if let Some(v) = &self.payments_component {
+            c.payments.component = v.clone();
+        }
+        if let Some(v) = &self.facilitator_url {
+            c.payments.mode = hypervisor::config::SettlementMode::Facilitator;
+            c.payments.facilitator_url = Some(v.clone());
         }
         c.policy.enabled &= !self.no_policy;
         c.engine.fuel |= self.fuel;

@@ -3,6 +3,7 @@
 //! client library.
 
 mod harness;
+mod local_chain;
 
 mod api;
 #[cfg(feature = "simulated-attestation")]
@@ -13,3 +14,4 @@ mod payments;
 mod policy;
 mod python;
 mod sandbox;
+mod settlement;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::harness::{TestServer, session, wasm, wasm_path};
 
 const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
-const ROUTE: &str = "/x402_execute/test/wasm";
+pub(crate) const ROUTE: &str = "/x402_execute/test/wasm";
 
 fn payments_table(extra: &str) -> String {
     format!(
@@ -18,14 +18,14 @@ fn payments_table(extra: &str) -> String {
     )
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k == name)
@@ -33,7 +33,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The encrypted request for `hello` and the 402 it gets without payment.
-fn challenge(server: &TestServer, s: &Session) -> (Value, Vec<(String, String)>, Value) {
+pub(crate) fn challenge(server: &TestServer, s: &Session) -> (Value, Vec<(String, String)>, Value) {
     let program = wasm("hello");
     let (req, _) = s.encrypt_execution(&ExecuteInput::new(&program)).unwrap();
     let body = serde_json::to_value(req).unwrap();
@@ -43,7 +43,7 @@ fn challenge(server: &TestServer, s: &Session) -> (Value, Vec<(String, String)>,
 }
 
 /// Sends `body` with a payment header; returns status, headers and JSON.
-fn send(
+pub(crate) fn send(
     server: &TestServer,
     body: &Value,
     name: &str,
@@ -55,12 +55,12 @@ fn send(
         .unwrap()
 }
 
-fn b64_json(v: &str) -> Value {
+pub(crate) fn b64_json(v: &str) -> Value {
     use base64::Engine as _;
     serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v).unwrap()).unwrap()
 }
 
-fn b64(v: &Value) -> String {
+pub(crate) fn b64(v: &Value) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(v.to_string())
 }

@@ -139,7 +139,7 @@ fn the_sandbox_denies_environment_files_and_network() {
     let run = run(&server, "capabilities", &[&target]);
     let out = String::from_utf8(run.stdout().unwrap()).unwrap();
     let expected = "args: 2\nenv: 0\nread_root: denied\nread_file: denied\nread_cwd: denied\n\
-                    write_file: denied\nconnect: denied\nresolve: denied\nclock_after_2020: true\nrandom: true\n";
+                    write_file: denied\nconnect: denied\nhttp: denied (ErrorCode::HttpRequestDenied)\nresolve: denied\nclock_after_2020: true\nrandom: true\n";
     assert_eq!(out, expected);
     assert!(
         listener.accept().is_err(),

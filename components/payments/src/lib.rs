@@ -8,11 +8,18 @@
 //! - `{"mode": "verify-only"}` (default): a verified payment is reported settled with an empty
 //!   transaction: the host has recorded it, and the operator settles recorded authorizations
 //!   later (they stay valid until their `validBefore`).
+//! - `{"mode": "facilitator", "facilitator_url": "https://…"}`: after the offline checks, the
+//!   facilitator's `/verify` judges the payment (balance, nonce state on chain), and `settle`
+//!   asks its `/settle` to execute the transfer ([`facilitator`], over `wasi:http` through
+//!   [`http`]; the host lets this component reach that origin only).
 //!
 //! Protocol types come from `x402-types` / `x402-chain-eip155` (no network features);
 //! signature recovery from alloy.
 
 pub mod exact;
+pub mod facilitator;
+#[cfg(target_arch = "wasm32")]
+pub mod http;
 pub mod protocol;
 
 /// A refused payment or request: an x402 reason string and a human message.
@@ -35,10 +42,12 @@ impl Refusal {
 }
 
 /// How verified payments are settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Recorded by the host for later settlement.
     VerifyOnly,
+    /// Verified and settled by the x402 facilitator at this endpoint.
+    Facilitator(facilitator::Endpoint),
 }
 
 /// Parses the settings document.
@@ -53,17 +62,26 @@ pub fn parse_settings(text: &str) -> Result<Mode, String> {
     };
     let obj = doc.as_object().ok_or("settings must be a JSON object")?;
     for key in obj.keys() {
-        if key != "mode" {
-            return Err(format!("unknown setting {key} (known: mode)"));
+        if key != "mode" && key != "facilitator_url" {
+            return Err(format!(
+                "unknown setting {key} (known: mode, facilitator_url)"
+            ));
         }
     }
-    match obj.get("mode").map(|m| m.as_str()) {
-        None | Some(Some("verify-only")) => Ok(Mode::VerifyOnly),
-        Some(Some("facilitator")) => {
-            Err("settlement mode `facilitator` is not implemented by this component yet".into())
+    let url = obj.get("facilitator_url").map(|u| u.as_str());
+    match (obj.get("mode").map(|m| m.as_str()), url) {
+        (None | Some(Some("verify-only")), None) => Ok(Mode::VerifyOnly),
+        (None | Some(Some("verify-only")), Some(_)) => {
+            Err("facilitator_url is only used in facilitator mode".into())
         }
-        Some(other) => Err(format!(
-            "unknown settlement mode {other:?} (known: verify-only)"
+        (Some(Some("facilitator")), Some(Some(url))) => {
+            Ok(Mode::Facilitator(facilitator::Endpoint::parse(url)?))
+        }
+        (Some(Some("facilitator")), _) => {
+            Err("facilitator mode needs facilitator_url (a string)".into())
+        }
+        (Some(other), _) => Err(format!(
+            "unknown settlement mode {other:?} (known: verify-only, facilitator)"
         )),
     }
 }
@@ -73,7 +91,7 @@ mod component {
     use std::sync::Mutex;
 
     use super::protocol::{self, Price, Resource, Terms, Version};
-    use super::{Mode, Refusal};
+    use super::{Mode, Refusal, facilitator};
 
     wit_bindgen::generate!({
         path: "../../wit",
@@ -83,6 +101,27 @@ mod component {
     use exports::hypervisor::host::payments as wit;
 
     static MODE: Mutex<Mode> = Mutex::new(Mode::VerifyOnly);
+
+    fn mode(unavailable: &str) -> Result<Mode, Refusal> {
+        MODE.lock()
+            .map(|m| m.clone())
+            .map_err(|_| Refusal::new(unavailable, "settings lock poisoned"))
+    }
+
+    /// POSTs a payment to the facilitator's `path`; a transport failure is `unavailable`.
+    fn ask(
+        endpoint: &facilitator::Endpoint,
+        path: &str,
+        body: &[u8],
+        unavailable: &str,
+    ) -> Result<(u16, Vec<u8>), Refusal> {
+        crate::http::post_json(endpoint, path, body).map_err(|e| {
+            Refusal::new(
+                unavailable,
+                format!("the facilitator could not be reached: {e}"),
+            )
+        })
+    }
 
     fn price(p: &wit::Price) -> Price {
         Price {
@@ -145,17 +184,20 @@ mod component {
 
         fn verify(
             header: wit::PaymentHeader,
-            _resource: wit::PaidResource,
+            resource_: wit::PaidResource,
             price_: wit::Price,
             now_unix_seconds: u64,
         ) -> Result<wit::VerifiedPayment, wit::PaymentError> {
             let terms = Terms::new(&price(&price_))?;
-            let accepted = protocol::verify(
-                version(header.version),
-                &header.value,
-                &terms,
-                now_unix_seconds,
-            )?;
+            let v = version(header.version);
+            // Offline first: a bad payment never costs a round trip.
+            let accepted = protocol::verify(v, &header.value, &terms, now_unix_seconds)?;
+            if let Mode::Facilitator(endpoint) = mode(facilitator::VERIFY_UNAVAILABLE)? {
+                let body = facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
+                let (status, answer) =
+                    ask(&endpoint, "/verify", &body, facilitator::VERIFY_UNAVAILABLE)?;
+                facilitator::verify_answer(status, &answer)?;
+            }
             Ok(wit::VerifiedPayment {
                 payer: accepted.payer.to_checksum(None),
                 replay_key: accepted.replay_key,
@@ -166,31 +208,48 @@ mod component {
 
         fn settle(
             header: wit::PaymentHeader,
-            _resource: wit::PaidResource,
+            resource_: wit::PaidResource,
             price_: wit::Price,
         ) -> Result<wit::Settlement, wit::PaymentError> {
             let terms = Terms::new(&price(&price_))?;
+            let v = version(header.version);
             // The header was verified (and recorded by the host) before the work ran; only its
             // payer is needed here (its time window may have passed while the work ran).
-            let accepted = protocol::inspect(version(header.version), &header.value, &terms)?;
+            let accepted = protocol::inspect(v, &header.value, &terms)?;
             let payer = accepted.payer.to_checksum(None);
             let network = match header.version {
                 wit::ProtocolVersion::V1 => terms.v1_network.unwrap_or(&terms.network).to_string(),
                 wit::ProtocolVersion::V2 => terms.network.clone(),
             };
-            let mode = *MODE
-                .lock()
-                .map_err(|_| Refusal::new("unexpected_settle_error", "settings lock poisoned"))?;
-            match mode {
-                Mode::VerifyOnly => Ok(wit::Settlement {
+            let settled = match mode(facilitator::SETTLE_UNAVAILABLE)? {
+                Mode::VerifyOnly => facilitator::Settled {
                     success: true,
                     transaction: String::new(),
-                    response_header: protocol::settlement_header(true, "", &network, &payer, None),
-                    network,
-                    payer,
                     error_reason: None,
-                }),
-            }
+                    message: None,
+                },
+                Mode::Facilitator(endpoint) => {
+                    let body =
+                        facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
+                    let (status, answer) =
+                        ask(&endpoint, "/settle", &body, facilitator::SETTLE_UNAVAILABLE)?;
+                    facilitator::settle_answer(status, &answer)?
+                }
+            };
+            Ok(wit::Settlement {
+                success: settled.success,
+                response_header: protocol::settlement_header(
+                    settled.success,
+                    &settled.transaction,
+                    &network,
+                    &payer,
+                    settled.error_reason.as_deref(),
+                ),
+                transaction: settled.transaction,
+                network,
+                payer,
+                error_reason: settled.error_reason,
+            })
         }
     }
 

@@ -178,7 +178,11 @@ pub struct Accepted {
     pub replay_key: String,
 }
 
-fn decode(header: &str) -> Result<Value, Refusal> {
+/// Decodes a payment header (standard base64, padding optional) into its JSON.
+///
+/// # Errors
+/// `invalid_payload` for an oversized, non-base64 or non-JSON header.
+pub fn decode(header: &str) -> Result<Value, Refusal> {
     let invalid = |why: &str| Refusal::new("invalid_payload", format!("payment header: {why}"));
     let header = header.trim();
     if header.len() > MAX_HEADER_BYTES {

@@ -1,6 +1,7 @@
 //! Probes what the sandbox grants and prints one `name: result` line per probe. The host must
 //! deny everything except arguments, stdio, clocks and randomness.
-//! The first argument, if any, is an address (`IP:PORT`) to try to connect to.
+//! The first argument, if any, is an address (`IP:PORT`) to try to connect to, with a TCP socket
+//! and with an outgoing `wasi:http` request.
 
 use std::io::Read;
 
@@ -18,6 +19,7 @@ fn main() {
             let _ = s.read(&mut b);
         });
         println!("connect: {}", outcome(r));
+        println!("http: {}", http_get(addr));
     }
     let lookup = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80)).map(|_| ());
     println!("resolve: {}", outcome(lookup));
@@ -45,4 +47,24 @@ fn getrandom_like(buf: &mut [u8; 16]) -> bool {
     h2.write_u8(1);
     buf[8..].copy_from_slice(&h2.finish().to_le_bytes());
     true
+}
+
+/// An outgoing `wasi:http` GET to `http://{authority}/`: `allowed` when a response came back,
+/// else `denied (<error code>)`.
+fn http_get(authority: &str) -> String {
+    use wasip2::http::{outgoing_handler, types};
+    let request = types::OutgoingRequest::new(types::Fields::new());
+    let _ = request.set_scheme(Some(&types::Scheme::Http));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some("/"));
+    let pending = match outgoing_handler::handle(request, None) {
+        Ok(p) => p,
+        Err(e) => return format!("denied ({e:?})"),
+    };
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(_))) => "allowed".into(),
+        Some(Ok(Err(e))) => format!("denied ({e:?})"),
+        _ => "denied (no response)".into(),
+    }
 }

@@ -354,6 +354,23 @@ impl Config {
         if self.payments.enabled && self.payments.price.pay_to.is_empty() {
             return bad("payments.enabled needs payments.price.pay_to (the operator's address)");
         }
+        let p = &self.payments;
+        match (p.mode, &p.facilitator_url) {
+            (SettlementMode::Facilitator, None) => {
+                return bad("payments.mode = \"facilitator\" needs payments.facilitator_url");
+            }
+            (_, Some(url)) => {
+                if let Err(e) = crate::engine::Origin::parse(url) {
+                    return Err(ConfigError::Invalid(format!(
+                        "payments.facilitator_url: {e}"
+                    )));
+                }
+            }
+            (SettlementMode::VerifyOnly, None) => {}
+        }
+        if p.call_timeout_ms == 0 || p.call_timeout_ms > 600_000 {
+            return bad("payments.call_timeout_ms must be between 1 and 600000");
+        }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");
         }
@@ -400,6 +417,19 @@ mod tests {
         let c = Config::from_toml(include_str!("../../../hypervisor.example.toml")).unwrap();
         c.validate().unwrap();
         assert_eq!(c.to_toml(), Config::default().to_toml());
+    }
+
+    #[test]
+    fn facilitator_mode_needs_an_http_origin() {
+        let c = |t: &str| {
+            Config::from_toml(&format!("[payments]\n{t}"))
+                .unwrap()
+                .validate()
+        };
+        assert!(c("mode = \"facilitator\"").is_err());
+        assert!(c("mode = \"facilitator\"\nfacilitator_url = \"ftp://x\"").is_err());
+        c("mode = \"facilitator\"\nfacilitator_url = \"https://x402.org/facilitator\"").unwrap();
+        assert!(c("call_timeout_ms = 0").is_err());
     }
 
     #[test]

@@ -77,6 +77,20 @@ pub const DEFAULT_PAYMENTS: &str = "target/wasm/payments.wasm";
 pub enum SettlementMode {
     /// Payments are verified offline and recorded; the operator settles them later.
     VerifyOnly,
+    /// Payments are verified offline, then by an x402 facilitator (`/verify`), recorded, and
+    /// settled on chain by the facilitator (`/settle`) after the work ran. The payments
+    /// component may reach the facilitator's origin and nothing else.
+    Facilitator,
+}
+
+impl SettlementMode {
+    /// The name used in configuration and in the component's settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyOnly => "verify-only",
+            Self::Facilitator => "facilitator",
+        }
+    }
 }
 
 /// A price: what one paid request costs (x402 "exact" scheme, an EIP-3009 token).
@@ -125,6 +139,13 @@ pub struct PaymentsConfig {
     pub component: PathBuf,
     /// Settlement mode. Default `verify-only`.
     pub mode: SettlementMode,
+    /// The x402 facilitator's base URL (`/verify` and `/settle` are appended), required in
+    /// `facilitator` mode. Its origin is the only one the payments component may reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facilitator_url: Option<String>,
+    /// Wall-clock limit of one payments call, milliseconds (a facilitator's settlement waits for
+    /// the transaction to be mined). Default 30000.
+    pub call_timeout_ms: u64,
     /// The public base URL of this host, used in the resource URLs of challenges. Default
     /// `http://<listen>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +162,8 @@ impl Default for PaymentsConfig {
             enabled: false,
             component: PathBuf::from(DEFAULT_PAYMENTS),
             mode: SettlementMode::VerifyOnly,
+            facilitator_url: None,
+            call_timeout_ms: 30_000,
             public_url: None,
             price: PriceConfig::default(),
             amounts: std::collections::BTreeMap::new(),

@@ -5,6 +5,7 @@
 mod cache;
 mod host_imports;
 mod imports;
+mod outgoing;
 mod output;
 mod run;
 mod sandbox;
@@ -20,6 +21,7 @@ use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheStats, Prepared};
+pub use outgoing::{Origin, OriginError};
 pub use output::CappedOutput;
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
@@ -121,6 +123,9 @@ impl Engine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| internal(&e))?;
+        // wasi:http is linked for every component; requests are denied unless granted.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| internal(&e))?;
         host_imports::add_to_linker(&mut linker).map_err(|e| internal(&e))?;
 
         let tick = Duration::from_millis(ec.epoch_tick_ms);

@@ -183,6 +183,11 @@ impl Sandbox {
         (r, start.elapsed())
     }
 
+    /// Lets the guest send `wasi:http` requests to `origins` (and nowhere else).
+    pub fn allow_http(&mut self, origins: std::sync::Arc<[super::Origin]>) {
+        self.store.data_mut().outgoing.allow(origins);
+    }
+
     /// Whether the memory limiter refused a growth.
     pub fn memory_refused(&self) -> bool {
         self.store.data().limiter.refused()

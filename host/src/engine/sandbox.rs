@@ -3,7 +3,9 @@
 //!
 //! What a guest gets: its arguments, captured stdin/stdout/stderr, wall and monotonic clocks,
 //! and random bytes. What it does not get: preopened directories, environment variables,
-//! network (TCP, UDP and name lookup are all off, every socket address is denied).
+//! network (TCP, UDP and name lookup are all off, every socket address is denied; outgoing
+//! `wasi:http` requests are denied unless the store was granted their origin, see
+//! [`super::outgoing`]).
 
 use std::sync::Arc;
 
@@ -12,7 +14,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::outgoing::OutgoingHttp;
 use super::output::CappedOutput;
 use crate::attestation::Attestor;
 
@@ -93,6 +97,9 @@ impl ResourceLimiter for MemoryLimiter {
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    /// Origins this store may send `wasi:http` requests to (none by default).
+    pub outgoing: OutgoingHttp,
     /// The memory limiter (wasmtime calls it on every growth).
     pub limiter: MemoryLimiter,
     /// Signs statements for `hypervisor:host/attestation`.
@@ -106,6 +113,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
         }
     }
 }
@@ -143,6 +160,8 @@ impl HostState {
         Self {
             wasi: b.build(),
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            outgoing: OutgoingHttp::default(),
             limiter: MemoryLimiter::new(spec.memory_bytes),
             attestor: spec.attestor,
             component_hash: spec.component_hash,

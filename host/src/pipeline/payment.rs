@@ -19,6 +19,10 @@ use crate::plugins::payments::{
 use crate::storage::StorageError;
 use crate::storage::payments::{NewPayment, PaymentLedger};
 
+/// Reason with which the component says a payment could not be judged (its facilitator could
+/// not be asked): answered 503, not 402.
+pub const VERIFY_UNAVAILABLE: &str = "unexpected_verify_error";
+
 /// Reason given when a payment's replay key is already in the ledger.
 pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
 
@@ -136,6 +140,10 @@ impl Pipeline {
                 price,
                 verified,
             })),
+            // The payment could not be judged (facilitator unreachable): not the payer's fault.
+            Err(refused) if refused.reason == VERIFY_UNAVAILABLE => Err(ApiError::PaymentsFailed(
+                format!("{}: {}", refused.reason, refused.message),
+            )),
             Err(refused) => Err(self
                 .payment_required(route, &refused.reason, refused.message)
                 .await),

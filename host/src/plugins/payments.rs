@@ -2,7 +2,8 @@
 //! payment headers and settles; the host records payments (see [`crate::storage::payments`]).
 //!
 //! Each call gets a fresh instance of the (small, Rust) component, configured first: no state
-//! passes between payments, and an instance that trapped is never reused.
+//! passes between payments, and an instance that trapped is never reused. In facilitator mode
+//! the instance may send `wasi:http` requests to the facilitator's origin, and to no other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 
 use super::{PluginError, chain, load_error};
 use crate::config::{PaymentsConfig, PriceConfig, SettlementMode};
-use crate::engine::{Engine, HostState, RunLimits};
+use crate::engine::{Engine, HostState, Origin, RunLimits};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -27,9 +28,10 @@ pub use bindings::exports::hypervisor::host::payments::{
     VerifiedPayment,
 };
 
-/// Limits of one payments call (a verification takes well under a millisecond).
+/// Limits of one payments call (a verification takes well under a millisecond; the time
+/// comes from `payments.call_timeout_ms`).
 const CALL_LIMITS: RunLimits = RunLimits {
-    time: Duration::from_secs(10),
+    time: Duration::from_secs(30),
     memory_bytes: 64 << 20,
     fuel: Some(10_000_000_000),
 };
@@ -46,6 +48,10 @@ pub struct Payments {
     pre: bindings::PaymentsComponentPre<HostState>,
     hash: [u8; 32],
     settings: String,
+    /// The only origins the component may reach (the facilitator's, in facilitator mode).
+    origins: Arc<[Origin]>,
+    /// Wall-clock limit of one call.
+    time: Duration,
 }
 
 impl Payments {
@@ -63,14 +69,26 @@ impl Payments {
                 detail: chain(&e),
             }
         })?;
-        let mode = match config.mode {
-            SettlementMode::VerifyOnly => "verify-only",
-        };
+        let mut settings = serde_json::json!({ "mode": config.mode.as_str() });
+        let mut origins = Vec::new();
+        if config.mode == SettlementMode::Facilitator {
+            let url = config.facilitator_url.as_deref().ok_or_else(|| {
+                PluginError::SettingsRejected(
+                    "facilitator mode needs payments.facilitator_url".into(),
+                )
+            })?;
+            origins.push(
+                Origin::parse(url).map_err(|e| PluginError::SettingsRejected(e.to_string()))?,
+            );
+            settings["facilitator_url"] = url.into();
+        }
         let payments = Self {
             engine,
             pre,
             hash: plugin.hash,
-            settings: serde_json::json!({ "mode": mode }).to_string(),
+            settings: settings.to_string(),
+            origins: Arc::from(origins),
+            time: Duration::from_millis(config.call_timeout_ms),
         };
         payments
             .call(async |_, _| Ok(()))
@@ -124,12 +142,14 @@ impl Payments {
             .flatten();
         let limits = RunLimits {
             fuel,
+            time: self.time,
             ..CALL_LIMITS
         };
         let mut sandbox = self
             .engine
             .sandbox(&[], Bytes::new(), limits, self.hash)
             .map_err(|e| PaymentsFailure(e.to_string()))?;
+        sandbox.allow_http(self.origins.clone());
         let (result, _) = sandbox
             .run(&self.engine, async |store| {
                 let payments = self.pre.instantiate_async(&mut *store).await?;

@@ -1,0 +1,199 @@
+//! A local EVM chain with a real USDC contract and a real x402 facilitator, all on loopback and
+//! started by the test itself (the scripts live in `tests/interop/x402-official/`):
+//! - anvil (npm `@foundry-rs/anvil`) with chain id 84532 (Base Sepolia's, so both x402 network
+//!   names apply);
+//! - Circle's FiatTokenV2_2 deployed from its published bytecode (`deploy.mjs`), 100 USDC minted
+//!   to a payer;
+//! - the official x402 facilitator packages from npm serving `/verify` and `/settle`
+//!   (`facilitator.mjs`), paying gas from their own account.
+//!
+//! Everything is killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The Node project with the chain scripts and the official x402 packages.
+pub fn interop_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/x402-official")
+}
+
+/// A child process killed (and reaped) on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Who is who on the local chain.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    /// The FiatTokenV2_2 (proxy) address.
+    pub token: String,
+    /// Holds 100 USDC.
+    pub payer: String,
+    /// The payer's private key (hex).
+    pub payer_key: String,
+    /// The operator's address, where payments go.
+    pub pay_to: String,
+}
+
+/// anvil + USDC + facilitator.
+pub struct LocalChain {
+    /// The chain's JSON-RPC URL.
+    pub rpc: String,
+    /// The facilitator's base URL.
+    pub facilitator_url: String,
+    /// The deployed accounts.
+    pub accounts: Accounts,
+    facilitator_key: String,
+    facilitator: Option<Process>,
+    _anvil: Process,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn node(script: &str) -> Command {
+    let mut c = Command::new("node");
+    c.arg(interop_dir().join(script));
+    c
+}
+
+fn run_node(args: &mut Command) -> String {
+    let out = args.output().expect("run node");
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+impl LocalChain {
+    /// Starts anvil, deploys USDC, starts the facilitator.
+    pub fn start() -> Self {
+        let dir = interop_dir();
+        let anvil_bin = dir.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        assert!(
+            anvil_bin.is_file(),
+            "{} is missing: run `npm ci --ignore-scripts` in {} (scripts/test.sh does)",
+            anvil_bin.display(),
+            dir.display()
+        );
+        let port = free_port();
+        let anvil = Process(
+            Command::new(&anvil_bin)
+                .args([
+                    "--chain-id",
+                    "84532",
+                    "--port",
+                    &port.to_string(),
+                    "--silent",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn anvil"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "anvil did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let rpc = format!("http://127.0.0.1:{port}");
+        let deployed: Value =
+            serde_json::from_str(run_node(node("deploy.mjs").args(["--rpc", &rpc])).trim())
+                .expect("deploy.mjs prints one JSON line");
+        let text = |k: &str| deployed[k].as_str().expect(k).to_string();
+        let accounts = Accounts {
+            token: text("token"),
+            payer: deployed["payer"]["address"].as_str().expect("payer").into(),
+            payer_key: deployed["payer"]["private_key"]
+                .as_str()
+                .expect("payer key")
+                .into(),
+            pay_to: text("pay_to"),
+        };
+        let facilitator_key = text("facilitator_key");
+        let mut chain = Self {
+            rpc,
+            facilitator_url: String::new(),
+            accounts,
+            facilitator_key,
+            facilitator: None,
+            _anvil: anvil,
+        };
+        chain.start_facilitator(0);
+        chain
+    }
+
+    /// Starts the facilitator on `port` (0: any free port).
+    fn start_facilitator(&mut self, port: u16) {
+        self.facilitator = None;
+        let mut child = node("facilitator.mjs")
+            .args(["--rpc", &self.rpc, "--key", &self.facilitator_key])
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the facilitator");
+        let stdout = child.stdout.take().expect("stdout");
+        let process = Process(child);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        self.facilitator_url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the facilitator did not start");
+        self.facilitator = Some(process);
+    }
+
+    /// Starts the facilitator again at the URL it had before [`Self::stop_facilitator`].
+    pub fn restart_facilitator_at(&mut self, url: &str) {
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .expect("a facilitator URL with a port");
+        self.start_facilitator(port);
+        assert_eq!(self.facilitator_url, url);
+    }
+
+    /// Stops the facilitator (its URL now refuses connections).
+    pub fn stop_facilitator(&mut self) {
+        self.facilitator = None;
+    }
+
+    /// The token balance of `address`, atomic units.
+    pub fn balance(&self, address: &str) -> u128 {
+        run_node(node("balance.mjs").args([
+            "--rpc",
+            &self.rpc,
+            "--token",
+            &self.accounts.token,
+            "--address",
+            address,
+        ]))
+        .trim()
+        .parse()
+        .expect("balance.mjs prints a number")
+    }
+}

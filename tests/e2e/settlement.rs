@@ -1,0 +1,247 @@
+//! Facilitator mode on a real local chain ([`crate::local_chain`]): paid executions move USDC on
+//! chain exactly once, in both protocol versions and from the official npm client; the
+//! facilitator's refusals reach the payer; a facilitator that cannot be asked is the host's
+//! problem (503), not the payer's, and costs nothing.
+
+use hypervisor_client::x402::{Offer, Wallet};
+use hypervisor_client::{ExecuteInput, Session};
+use hypervisor_protocol::wire::Limits;
+use serde_json::Value;
+
+use crate::harness::{TestServer, session, wasm, wasm_path};
+use crate::local_chain::{LocalChain, interop_dir};
+use crate::payments::{ROUTE, b64_json, challenge, header, now, send};
+
+const PRICE: u128 = 10_000;
+
+/// Status, headers and JSON body of a response.
+type Answer = (u16, Vec<(String, String)>, Value);
+
+fn facilitator_server(chain: &LocalChain) -> TestServer {
+    priced_server(chain, "10000")
+}
+
+fn priced_server(chain: &LocalChain, amount: &str) -> TestServer {
+    TestServer::start_with(&format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\namount = {amount:?}\npay_to = {:?}\nasset = {:?}\n",
+        wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        chain.accounts.pay_to,
+        chain.accounts.token,
+    ))
+}
+
+/// A payment from `wallet` for the challenge `server` gives session `s`, in `version` 1 or 2.
+fn pay(
+    server: &TestServer,
+    s: &Session,
+    wallet: &Wallet,
+    version: u8,
+) -> (Value, &'static str, String) {
+    let (body, headers, json) = challenge(server, s);
+    let v2_header = (version == 2)
+        .then(|| header(&headers, "payment-required"))
+        .flatten();
+    let offer = Offer::from_402(v2_header, &json).unwrap();
+    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    (body, name, value)
+}
+
+fn is_tx_hash(s: &str) -> bool {
+    s.len() == 66 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn paid_executions_move_usdc_on_chain_exactly_once() {
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = facilitator_server(&chain);
+    let (_c, _k, s) = session(&server);
+    let wallet = Wallet::from_hex(&a.payer_key).unwrap();
+    assert_eq!(
+        wallet.address().to_checksum(None).to_lowercase(),
+        a.payer.to_lowercase()
+    );
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+
+    // v2: the work runs, the facilitator settles on chain, the transaction comes back.
+    let (body, name, value) = pay(&server, &s, &wallet, 2);
+    assert_eq!(name, "PAYMENT-SIGNATURE");
+    let (status, headers, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 200, "{out}\n{}", server.log());
+    let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
+    assert_eq!(settlement["success"], true, "{settlement}");
+    assert_eq!(settlement["network"], "eip155:84532");
+    assert!(
+        is_tx_hash(settlement["transaction"].as_str().unwrap()),
+        "{settlement}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + PRICE);
+
+    // The same payment again: refused by the host's ledger before anything runs; no transfer.
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some("invalid_exact_evm_nonce_already_used"))
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
+
+    // v1 (X-PAYMENT), settled the same way.
+    let (body, name, value) = pay(&server, &s, &wallet, 1);
+    assert_eq!(name, "X-PAYMENT");
+    let (status, headers, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}\n{}", server.log());
+    let settlement = b64_json(header(&headers, "x-payment-response").expect("X-PAYMENT-RESPONSE"));
+    assert_eq!(
+        (
+            settlement["success"].as_bool(),
+            settlement["network"].as_str()
+        ),
+        (Some(true), Some("base-sepolia"))
+    );
+    assert!(
+        is_tx_hash(settlement["transaction"].as_str().unwrap()),
+        "{settlement}"
+    );
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 2 * PRICE);
+
+    // The official x402 client from npm pays this server; the tokens move.
+    let (req, digests) = s
+        .encrypt_execution(&ExecuteInput::new(&wasm("hello")).args(["chain"]))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("body.json");
+    std::fs::write(&file, serde_json::to_vec(&req).unwrap()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(interop_dir().join("pay.mjs"))
+        .arg(format!("{}{ROUTE}", server.url))
+        .arg(&file)
+        .arg(&a.payer_key)
+        .arg(&a.token)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], 200, "{result}\n{}", server.log());
+    assert_eq!(result["settlement"]["success"], true, "{result}");
+    assert!(
+        is_tx_hash(result["settlement"]["transaction"].as_str().unwrap()),
+        "{result}"
+    );
+    let run = s
+        .check_response(200, result["body"].clone(), &digests)
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello chain\n");
+    assert_eq!(chain.balance(&a.payer), payer0 - 3 * PRICE);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 3 * PRICE);
+}
+
+#[test]
+fn the_facilitator_judges_and_an_unreachable_one_costs_the_payer_nothing() {
+    let mut chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = facilitator_server(&chain);
+    let (_c, _k, s) = session(&server);
+
+    // A correctly signed payment from an account without USDC: the offline checks pass, the
+    // facilitator refuses it, and its reason reaches the payer with a fresh challenge.
+    let broke = Wallet::random().unwrap();
+    let (body, name, value) = pay(&server, &s, &broke, 2);
+    let (status, headers, out) = send(&server, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    let reason = out["error"].as_str().unwrap();
+    assert!(
+        reason.contains("insufficient") || reason.contains("balance"),
+        "{out}"
+    );
+    assert!(header(&headers, "payment-required").is_some());
+
+    // The facilitator is down: 503, nothing recorded, nothing run, nothing moved.
+    let wallet = Wallet::from_hex(&a.payer_key).unwrap();
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let (body, name, value) = pay(&server, &s, &wallet, 2);
+    let url = chain.facilitator_url.clone();
+    chain.stop_facilitator();
+    let (status, _, out) = send(&server, &body, name, value.clone());
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (503, Some("payments_unavailable")),
+        "{out}"
+    );
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("facilitator"),
+        "{out}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0);
+
+    // Back on the same URL: the client's retry with the same payment succeeds, charged once.
+    chain.restart_facilitator_at(&url);
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}\n{}", server.log());
+    assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + PRICE);
+}
+
+#[test]
+fn a_settlement_the_chain_refuses_withholds_the_result_and_charges_nothing() {
+    // 60 USDC per request and 100 USDC in the wallet: two requests both pass verification
+    // (the balance covers each), both run, and only the first settlement can succeed.
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = priced_server(&chain, "60000000");
+    let (_c, _k, s) = session(&server);
+    let wallet = Wallet::from_hex(&a.payer_key).unwrap();
+    let payer0 = chain.balance(&a.payer);
+    let (_, headers, json) = challenge(&server, &s);
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    // A guest that runs until its 3 s limit, so both requests are verified before either settles.
+    let limits = Limits {
+        time_ms: Some(3000),
+        ..Limits::default()
+    };
+    let program = wasm("endless-loop");
+    let outcomes: Vec<Answer> = std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (req, _) = s
+                    .encrypt_execution(&ExecuteInput::new(&program).limits(limits))
+                    .unwrap();
+                let body = serde_json::to_value(req).unwrap();
+                let (name, value) = wallet.pay(&offer, now()).unwrap();
+                let server = &server;
+                scope.spawn(move || send(server, &body, name, value))
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut statuses: Vec<u16> = outcomes.iter().map(|o| o.0).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [402, 422], "{outcomes:?}");
+    for (status, headers, out) in &outcomes {
+        let settlement = b64_json(header(headers, "payment-response").expect("PAYMENT-RESPONSE"));
+        if *status == 422 {
+            // Stopped at its limit: the run was paid for, and the partial result is returned.
+            assert_eq!(out["error"]["code"], "time_limit_exceeded", "{out}");
+            assert!(out["encrypted_result"].is_string(), "{out}");
+            assert_eq!(settlement["success"], true, "{settlement}");
+        } else {
+            assert_eq!(out["error"]["code"], "settlement_failed", "{out}");
+            assert!(out.get("encrypted_result").is_none(), "withheld: {out}");
+            assert_eq!(settlement["success"], false, "{settlement}");
+            assert!(
+                !settlement["errorReason"].as_str().unwrap_or("").is_empty(),
+                "{settlement}"
+            );
+        }
+    }
+    assert_eq!(chain.balance(&a.payer), payer0 - 60_000_000);
+}
