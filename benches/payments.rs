@@ -2,6 +2,7 @@
 //!
 //! - one verification by the payments component (fresh instance, configure, decode, EIP-712
 //!   hash, secp256k1 recovery), direct;
+//! - its parts on a paid request's path: a settlement (verify-only) and the ledger's writes;
 //! - the execute pipeline for a cached `hello` on the paid route (verify, durable ledger
 //!   reservation, settle) against the unpaid route, interleaved on one host; every paid request
 //!   carries a new authorization (signed before timing starts).
@@ -80,6 +81,45 @@ fn main() {
         out
     });
     report("payment verification (component, fresh instance)", samples);
+
+    // Where the rest of a paid request goes: settlement (fresh instance, no recovery) and the
+    // two durable ledger writes.
+    let samples = rt.block_on(async {
+        let mut out = Vec::with_capacity(iterations);
+        for h in &headers {
+            let t = Instant::now();
+            component
+                .settle(h, &resource, &price)
+                .await
+                .unwrap()
+                .unwrap();
+            out.push(t.elapsed());
+        }
+        out
+    });
+    report("payment settlement (component, verify-only)", samples);
+    let ledger = hypervisor::storage::payments::PaymentLedger::open(tmp.path()).unwrap();
+    let samples: Vec<_> = (0..iterations)
+        .map(|i| {
+            let key = format!("bench-{i}");
+            let t = Instant::now();
+            assert!(
+                ledger
+                    .reserve(&hypervisor::storage::payments::NewPayment {
+                        replay_key: &key,
+                        payer: "0x0",
+                        amount: "1",
+                        network: "eip155:84532",
+                        route: "/bench",
+                        at: now(),
+                    })
+                    .unwrap()
+            );
+            ledger.settled(&key, "", now()).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    report("ledger reserve + settled (two durable writes)", samples);
 
     // 2. Paid vs unpaid pipeline, interleaved.
     let secret = ClientSecret::generate().unwrap();

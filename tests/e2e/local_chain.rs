@@ -57,6 +57,8 @@ pub struct LocalChain {
     facilitator_key: String,
     facilitator: Option<Process>,
     _anvil: Process,
+    /// Holds the facilitator's log.
+    logs: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -135,6 +137,7 @@ impl LocalChain {
             facilitator_key,
             facilitator: None,
             _anvil: anvil,
+            logs: tempfile::tempdir().expect("tempdir"),
         };
         chain.start_facilitator(0);
         chain
@@ -147,7 +150,13 @@ impl LocalChain {
             .args(["--rpc", &self.rpc, "--key", &self.facilitator_key])
             .args(["--port", &port.to_string()])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.logs.path().join("facilitator.log"))
+                    .expect("facilitator log"),
+            )
             .spawn()
             .expect("spawn the facilitator");
         let stdout = child.stdout.take().expect("stdout");
@@ -175,6 +184,11 @@ impl LocalChain {
             .expect("a facilitator URL with a port");
         self.start_facilitator(port);
         assert_eq!(self.facilitator_url, url);
+    }
+
+    /// What the facilitator logged (one line per request).
+    pub fn facilitator_log(&self) -> String {
+        std::fs::read_to_string(self.logs.path().join("facilitator.log")).unwrap_or_default()
     }
 
     /// Stops the facilitator (its URL now refuses connections).

@@ -69,7 +69,13 @@ fn paid_executions_move_usdc_on_chain_exactly_once() {
     let (body, name, value) = pay(&server, &s, &wallet, 2);
     assert_eq!(name, "PAYMENT-SIGNATURE");
     let (status, headers, out) = send(&server, &body, name, value.clone());
-    assert_eq!(status, 200, "{out}\n{}", server.log());
+    assert_eq!(
+        status,
+        200,
+        "{out}\n{}\n{}",
+        server.log(),
+        chain.facilitator_log()
+    );
     let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
     assert_eq!(settlement["success"], true, "{settlement}");
     assert_eq!(settlement["network"], "eip155:84532");
@@ -92,7 +98,13 @@ fn paid_executions_move_usdc_on_chain_exactly_once() {
     let (body, name, value) = pay(&server, &s, &wallet, 1);
     assert_eq!(name, "X-PAYMENT");
     let (status, headers, out) = send(&server, &body, name, value);
-    assert_eq!(status, 200, "{out}\n{}", server.log());
+    assert_eq!(
+        status,
+        200,
+        "{out}\n{}\n{}",
+        server.log(),
+        chain.facilitator_log()
+    );
     let settlement = b64_json(header(&headers, "x-payment-response").expect("X-PAYMENT-RESPONSE"));
     assert_eq!(
         (
@@ -128,7 +140,13 @@ fn paid_executions_move_usdc_on_chain_exactly_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["status"], 200, "{result}\n{}", server.log());
+    assert_eq!(
+        result["status"],
+        200,
+        "{result}\n{}\n{}",
+        server.log(),
+        chain.facilitator_log()
+    );
     assert_eq!(result["settlement"]["success"], true, "{result}");
     assert!(
         is_tx_hash(result["settlement"]["transaction"].as_str().unwrap()),
@@ -186,7 +204,13 @@ fn the_facilitator_judges_and_an_unreachable_one_costs_the_payer_nothing() {
     // Back on the same URL: the client's retry with the same payment succeeds, charged once.
     chain.restart_facilitator_at(&url);
     let (status, _, out) = send(&server, &body, name, value);
-    assert_eq!(status, 200, "{out}\n{}", server.log());
+    assert_eq!(
+        status,
+        200,
+        "{out}\n{}\n{}",
+        server.log(),
+        chain.facilitator_log()
+    );
     assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
     assert_eq!(chain.balance(&a.pay_to), pay_to0 + PRICE);
 }

@@ -52,16 +52,21 @@ pub fn post_json(endpoint: &Endpoint, path: &str, body: &[u8]) -> Result<(u16, V
 
     let pending = outgoing_handler::handle(request, Some(options))
         .map_err(|e| format!("request refused: {e:?}"))?;
-    {
-        let mut stream = outgoing
-            .write()
-            .map_err(|()| "the request body stream is unavailable")?;
-        stream
-            .write_all(body)
-            .and_then(|()| std::io::Write::flush(&mut stream))
-            .map_err(|e| format!("writing the request: {e}"))?;
-    }
-    OutgoingBody::finish(outgoing, None).map_err(|e| format!("finishing the request: {e:?}"))?;
+    // If the body cannot be written, the request itself failed: its error comes with the
+    // response below, which is the one worth reporting.
+    let written = outgoing
+        .write()
+        .map_err(|()| "the request body stream is unavailable".to_string())
+        .and_then(|mut stream| {
+            // No flush: once Content-Length bytes are in, the host may close the stream, and
+            // `finish` completes the body.
+            stream
+                .write_all(body)
+                .map_err(|e| format!("writing the request: {e}"))
+        });
+    let finished = written.and_then(|()| {
+        OutgoingBody::finish(outgoing, None).map_err(|e| format!("finishing the request: {e:?}"))
+    });
 
     pending.subscribe().block();
     let response = pending
@@ -69,6 +74,7 @@ pub fn post_json(endpoint: &Endpoint, path: &str, body: &[u8]) -> Result<(u16, V
         .ok_or("no response after waiting")?
         .map_err(|()| "the response was already taken")?
         .map_err(|e| format!("{e:?}"))?;
+    finished?;
     let status = response.status();
     let incoming = response
         .consume()

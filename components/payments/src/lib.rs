@@ -99,6 +99,7 @@ mod component {
     });
 
     use exports::hypervisor::host::payments as wit;
+    pub(crate) use hypervisor::host::crypto as host_crypto;
 
     static MODE: Mutex<Mode> = Mutex::new(Mode::VerifyOnly);
 

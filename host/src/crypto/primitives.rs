@@ -12,9 +12,12 @@ pub enum PrimitiveError {
     /// Not a SEC1 P-256 point.
     #[error("invalid public key: {0}")]
     PublicKey(String),
-    /// Not a 64-byte or DER signature.
+    /// Not a 64-byte or DER signature; or, for recovery, no key recovers.
     #[error("invalid signature: {0}")]
     Signature(String),
+    /// An input has the wrong length.
+    #[error("invalid length: {0}")]
+    Length(String),
 }
 
 /// SHA-256.
@@ -62,6 +65,40 @@ pub fn verify_p256_sha256(
     Ok(key.verify(message, &sig).is_ok())
 }
 
+/// secp256k1 public-key recovery (Ethereum's `ecrecover`) from a 32-byte digest and a 65-byte
+/// `r || s || v` signature; the uncompressed SEC1 key.
+///
+/// # Errors
+/// [`PrimitiveError::Length`] for wrong-sized inputs; [`PrimitiveError::Signature`] for a bad
+/// `v`, out-of-range `r`/`s`, or a signature from which no key recovers.
+pub fn recover_secp256k1(digest: &[u8], signature: &[u8]) -> Result<[u8; 65], PrimitiveError> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    static CONTEXT: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+        std::sync::LazyLock::new(secp256k1::Secp256k1::verification_only);
+    let digest: [u8; 32] = digest
+        .try_into()
+        .map_err(|_| PrimitiveError::Length(format!("digest is {} bytes, not 32", digest.len())))?;
+    if signature.len() != 65 {
+        return Err(PrimitiveError::Length(format!(
+            "signature is {} bytes, not 65 (r || s || v)",
+            signature.len()
+        )));
+    }
+    let v = match signature[64] {
+        v @ (0 | 1) => v,
+        v @ (27 | 28) => v - 27,
+        _ => return Err(PrimitiveError::Signature("v must be 0, 1, 27 or 28".into())),
+    };
+    let id = RecoveryId::try_from(i32::from(v))
+        .map_err(|_| PrimitiveError::Signature("bad recovery id".into()))?;
+    let sig = RecoverableSignature::from_compact(&signature[..64], id)
+        .map_err(|_| PrimitiveError::Signature("r or s out of range".into()))?;
+    let key = CONTEXT
+        .recover_ecdsa(secp256k1::Message::from_digest(digest), &sig)
+        .map_err(|_| PrimitiveError::Signature("no public key recovers".into()))?;
+    Ok(key.serialize_uncompressed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +138,47 @@ mod tests {
         assert!(verify_p256_sha256(&pk[1..], b"message", &sig.to_bytes()).is_err());
         assert!(verify_p256_sha256(&pk, b"message", &[1, 2, 3]).is_err());
         assert!(constant_time_eq(b"ab", b"ab") && !constant_time_eq(b"ab", b"ac"));
+    }
+
+    #[test]
+    fn secp256k1_recovery_finds_the_signer() {
+        // Signed here with an independent implementation (RustCrypto's k256).
+        let sk = k256::ecdsa::SigningKey::from_slice(&[5u8; 32]).unwrap();
+        let digest = sha256(b"an EIP-712 signing hash stands here");
+        let (sig, id) = sk.sign_prehash_recoverable(&digest).unwrap();
+        let mut rsv = sig.to_bytes().to_vec();
+        rsv.push(27 + id.to_byte());
+        let want = sk.verifying_key().to_encoded_point(false);
+        assert_eq!(
+            recover_secp256k1(&digest, &rsv).unwrap().as_slice(),
+            want.as_bytes()
+        );
+        rsv[64] -= 27;
+        assert_eq!(
+            recover_secp256k1(&digest, &rsv).unwrap().as_slice(),
+            want.as_bytes()
+        );
+        // Another digest recovers another key; malformed inputs are errors.
+        assert_ne!(
+            recover_secp256k1(&sha256(b"x"), &rsv)
+                .ok()
+                .as_ref()
+                .map(|k| &k[..]),
+            Some(want.as_bytes())
+        );
+        rsv[64] = 29;
+        assert!(matches!(
+            recover_secp256k1(&digest, &rsv),
+            Err(PrimitiveError::Signature(_))
+        ));
+        assert!(matches!(
+            recover_secp256k1(&digest[..31], &rsv),
+            Err(PrimitiveError::Length(_))
+        ));
+        assert!(matches!(
+            recover_secp256k1(&digest, &rsv[..64]),
+            Err(PrimitiveError::Length(_))
+        ));
+        assert!(recover_secp256k1(&digest, &[0u8; 65]).is_err(), "r = s = 0");
     }
 }

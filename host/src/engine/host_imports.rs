@@ -51,7 +51,23 @@ impl wit_crypto::Host for HostState {
         primitives::verify_p256_sha256(&public_key, &message, &signature).map_err(|e| match e {
             PrimitiveError::PublicKey(m) => wit_crypto::CryptoError::InvalidPublicKey(m),
             PrimitiveError::Signature(m) => wit_crypto::CryptoError::InvalidSignature(m),
+            PrimitiveError::Length(m) => wit_crypto::CryptoError::InvalidLength(m),
         })
+    }
+
+    fn recover_secp256k1(
+        &mut self,
+        digest: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<Vec<u8>, wit_crypto::CryptoError> {
+        primitives::recover_secp256k1(&digest, &signature)
+            .map(|key| key.to_vec())
+            .map_err(|e| match e {
+                PrimitiveError::Length(m) => wit_crypto::CryptoError::InvalidLength(m),
+                PrimitiveError::Signature(m) | PrimitiveError::PublicKey(m) => {
+                    wit_crypto::CryptoError::InvalidSignature(m)
+                }
+            })
     }
 }
 

@@ -4,7 +4,9 @@
 //! SQLite in the data directory (`<data_dir>/payments.sqlite`, WAL, `synchronous = FULL`: an
 //! acknowledged reservation survives power loss). States: `reserved` (verified and recorded,
 //! work about to run) → `settled` (with the transaction, empty in verify-only mode) or
-//! `settlement_failed`.
+//! `settlement_failed`. The outcome is written after the response is on its way, so after a
+//! crash a payment may stay `reserved`: it ran (or was about to), and its settlement, if any,
+//! is on chain under its nonce; the replay key stays used either way.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -129,14 +131,22 @@ impl PaymentLedger {
         at: u64,
     ) -> Result<(), StorageError> {
         let at = i64::try_from(at).unwrap_or(i64::MAX);
-        self.lock()
+        let conn = self.lock();
+        // Outcomes do not wait for an fsync of their own (`synchronous = NORMAL` for this
+        // commit): the next reservation's fsync makes them durable, and a crash before that
+        // leaves the payment `reserved`, which refuses its replay all the same.
+        conn.execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(sql("relax sync"))?;
+        let updated = conn
             .execute(
                 "UPDATE payments SET state = ?2, transaction_hash = ?3, reason = ?4, updated_at = ?5
                  WHERE replay_key = ?1",
                 params![key, state, tx, reason, at],
             )
-            .map_err(sql("update"))?;
-        Ok(())
+            .map_err(sql("update"));
+        conn.execute_batch("PRAGMA synchronous = FULL")
+            .map_err(sql("restore sync"))?;
+        updated.map(|_| ())
     }
 
     /// The state of a payment (`reserved`, `settled`, `settlement_failed`), if recorded.
