@@ -112,6 +112,27 @@ pub enum ApiError {
     /// The script cannot be run at all (for example, not UTF-8).
     #[error("{0}")]
     InvalidScript(String),
+    /// No such agent.
+    #[error("no agent named {0}")]
+    AgentNotFound(String),
+    /// The agent's name belongs to another key.
+    #[error("agent {0} belongs to another owner")]
+    NotOwner(String),
+    /// An owner signature is missing or wrong.
+    #[error("owner signature refused: {0}")]
+    OwnerSignature(String),
+    /// A clear request to an agent deployed as private.
+    #[error("agent {0} is private: invoke it with a request sealed to your session")]
+    AgentNotPublic(String),
+    /// The request does not fit the agent's kind.
+    #[error("{0}")]
+    WrongAgentKind(String),
+    /// An HTTP agent produced no response.
+    #[error("{0}")]
+    AgentFailed(String),
+    /// No such execution record.
+    #[error("no execution {0}")]
+    ExecutionNotFound(String),
     /// No such route.
     #[error("no route for {0}")]
     NotFound(String),

@@ -12,13 +12,17 @@ use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
 use crate::config::{AttestationConfig, Config, ProviderChoice};
 use crate::engine::Engine;
 use crate::http::{AppState, router};
+use crate::pipeline::agents::{AGENT_COMPONENT_PURPOSE, AgentStore};
 use crate::pipeline::{Parts, Pipeline};
 use crate::plugins::payments::Payments;
 use crate::plugins::policy::{Policy, PolicySlot};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
+use crate::storage::agents::AgentRegistry;
+use crate::storage::db::Database;
 use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
+use crate::storage::records::Records;
 use crate::storage::{self, artifacts::ArtifactStore};
 
 /// Purpose label sealed into every cached compiled component.
@@ -180,6 +184,18 @@ impl Host {
             None
         };
         let ledger = Arc::new(PaymentLedger::open(&config.data_dir)?);
+        let db = Arc::new(Database::open(&config.data_dir)?);
+        let agents = Arc::new(AgentStore {
+            registry: AgentRegistry::new(db.clone()),
+            records: Records::open(db, &config.data_dir)?,
+            code: ArtifactStore::open(
+                config.data_dir.join("agents"),
+                key.clone(),
+                AGENT_COMPONENT_PURPOSE,
+                "wasm.sealed",
+            )?,
+            key: key.clone(),
+        });
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions,
@@ -190,6 +206,7 @@ impl Host {
             python,
             payments,
             ledger,
+            agents,
         }));
         Ok(Self {
             config,
@@ -223,6 +240,7 @@ impl Host {
             self.config.attestation.key_rotation_seconds,
         );
         let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
+        let reaper = spawn_agent_reaper(self.pipeline.clone());
         let app = router(AppState {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
@@ -233,6 +251,7 @@ impl Host {
         sweeper.abort();
         rotation.abort();
         reload.abort();
+        reaper.abort();
         tracing::info!("stopped");
         Ok(result?)
     }
@@ -348,4 +367,20 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// Removes agents whose TTL has passed, every few seconds.
+fn spawn_agent_reaper(pipeline: Arc<Pipeline>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let p = pipeline.clone();
+            match tokio::task::spawn_blocking(move || p.reap_expired_agents()).await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "agent reaper failed"),
+                Err(e) => tracing::warn!(error = %e, "agent reaper task failed"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    })
 }

@@ -5,6 +5,7 @@
 mod harness;
 mod local_chain;
 
+mod agents;
 mod api;
 #[cfg(feature = "simulated-attestation")]
 mod attestation;

@@ -10,15 +10,65 @@ use lru::LruCache;
 use tokio::sync::OnceCell;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::{EngineError, HostState, imports};
 use crate::storage::artifacts::ArtifactStore;
 
-/// A compiled, checked, pre-linked command component.
+/// What a component can be run as, read from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentKind {
+    /// Exports `wasi:cli/run`.
+    Cli,
+    /// Exports `wasi:http/incoming-handler` (the `wasi:http/proxy` world).
+    Http,
+    /// Exports `hypervisor:host/handler` (the `handler-agent` world).
+    Handler,
+}
+
+impl ComponentKind {
+    /// `cli`, `http` or `handler`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Http => "http",
+            Self::Handler => "handler",
+        }
+    }
+
+    /// The WIT world the component was recognised by.
+    pub fn world(self) -> &'static str {
+        match self {
+            Self::Cli => "wasi:cli/command",
+            Self::Http => "wasi:http/proxy",
+            Self::Handler => "hypervisor:host/handler-agent",
+        }
+    }
+}
+
+/// A compiled, checked, pre-linked component, with the entry points it exports.
 pub struct Prepared {
     /// SHA-256 of the plaintext component.
     pub hash: [u8; 32],
-    pub(super) pre: CommandPre<HostState>,
+    pub(super) command: Option<CommandPre<HostState>>,
+    pub(super) http: Option<ProxyPre<HostState>>,
+    pub(super) handler: Option<super::handler::HandlerAgentPre<HostState>>,
+}
+
+impl Prepared {
+    /// What it runs as when deployed as an agent: a handler if it exports one, else an HTTP
+    /// proxy, else a command; `None` if it exports none of these.
+    pub fn kind(&self) -> Option<ComponentKind> {
+        if self.handler.is_some() {
+            Some(ComponentKind::Handler)
+        } else if self.http.is_some() {
+            Some(ComponentKind::Http)
+        } else if self.command.is_some() {
+            Some(ComponentKind::Cli)
+        } else {
+            None
+        }
+    }
 }
 
 /// Cache counters.
@@ -76,6 +126,15 @@ impl ComponentCache {
         }
     }
 
+    /// The prepared component for `hash`, if it is in memory.
+    pub(super) fn cached(&self, hash: &[u8; 32]) -> Option<Arc<Prepared>> {
+        let prepared = self.lock().get(hash)?.get().cloned();
+        if prepared.is_some() {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        prepared
+    }
+
     pub(super) async fn get_or_prepare(
         &self,
         engine: &wasmtime::Engine,
@@ -98,8 +157,12 @@ impl ComponentCache {
                 let pre = linker
                     .instantiate_pre(&component)
                     .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
-                let pre = CommandPre::new(pre).map_err(|_| EngineError::NotACommand)?;
-                Ok(Arc::new(Prepared { hash, pre }))
+                Ok(Arc::new(Prepared {
+                    hash,
+                    command: CommandPre::new(pre.clone()).ok(),
+                    http: ProxyPre::new(pre.clone()).ok(),
+                    handler: super::handler::HandlerAgentPre::new(pre).ok(),
+                }))
             })
             .await
             .cloned();

@@ -3,7 +3,9 @@
 //! fresh store and instance for every execution.
 
 mod cache;
+mod handler;
 mod host_imports;
+mod http_agent;
 mod imports;
 mod outgoing;
 mod output;
@@ -20,7 +22,9 @@ use sha2::Digest;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
-pub use cache::{CacheStats, Prepared};
+pub use cache::{CacheStats, ComponentKind, Prepared};
+pub use handler::{HandlerContext, HandlerError, HandlerOutcome, handler_input};
+pub use http_agent::{HttpAgentError, HttpRequest, HttpResponse};
 pub use outgoing::{Origin, OriginError};
 pub use output::CappedOutput;
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
@@ -48,6 +52,17 @@ pub enum EngineError {
     /// The component does not export `wasi:cli/run`.
     #[error("component is not a command: it does not export wasi:cli/run@0.2")]
     NotACommand,
+    /// The component exports none of the entry points an agent can have.
+    #[error(
+        "component is not an agent: it exports none of wasi:cli/run, wasi:http/incoming-handler, hypervisor:host/handler"
+    )]
+    NotAnAgent,
+    /// The component does not export `hypervisor:host/handler`.
+    #[error("component is not a handler agent: it does not export hypervisor:host/handler")]
+    NotAHandler,
+    /// The component does not export `wasi:http/incoming-handler`.
+    #[error("component is not an HTTP agent: it does not export wasi:http/incoming-handler")]
+    NotAnHttpAgent,
     /// All execution slots stayed busy (only with a bounded wait).
     #[error("all execution slots are busy")]
     Busy,
@@ -74,7 +89,7 @@ pub struct Engine {
     /// Plug-ins loaded by this process, by file hash (the policy and the Python runtime are
     /// usually the same file: compiled once, loaded once).
     plugin_memo: std::sync::Mutex<lru::LruCache<[u8; 32], wasmtime::component::Component>>,
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     attestor: Arc<Attestor>,
     fuel: bool,
     stdout_bytes: usize,
@@ -142,7 +157,9 @@ impl Engine {
             plugin_memo: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(4).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
-            slots: tokio::sync::Semaphore::new(ec.max_concurrent_executions as usize),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                ec.max_concurrent_executions as usize,
+            )),
             attestor,
             fuel: ec.fuel,
             stdout_bytes: limits.stdout_bytes,
@@ -165,6 +182,29 @@ impl Engine {
     /// [`EngineError::InvalidComponent`], [`EngineError::DisallowedImport`],
     /// [`EngineError::UnsupportedImport`], [`EngineError::NotACommand`].
     pub async fn prepare_command(
+        &self,
+        hash: [u8; 32],
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        let prepared = self.prepare(hash, bytes).await?;
+        if prepared.command.is_none() {
+            return Err(EngineError::NotACommand);
+        }
+        Ok(prepared)
+    }
+
+    /// The prepared component for `hash` if it is in the memory cache (no disk access).
+    pub fn cached(&self, hash: &[u8; 32]) -> Option<Arc<Prepared>> {
+        self.cache.cached(hash)
+    }
+
+    /// Compiles (or fetches from the caches) any component and checks its imports; what it
+    /// can run as is [`Prepared::kind`]. `hash` must be the SHA-256 of `bytes`.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidComponent`], [`EngineError::DisallowedImport`],
+    /// [`EngineError::UnsupportedImport`].
+    pub async fn prepare(
         &self,
         hash: [u8; 32],
         bytes: Arc<Vec<u8>>,
@@ -238,6 +278,20 @@ impl Engine {
     /// [`EngineError::Busy`] if the slots were closed.
     pub async fn execution_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, EngineError> {
         self.slots.acquire().await.map_err(|_| EngineError::Busy)
+    }
+
+    /// [`Self::execution_slot`], for a guest running in a task of its own.
+    ///
+    /// # Errors
+    /// [`EngineError::Busy`] if the slots were closed.
+    pub async fn owned_execution_slot(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, EngineError> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| EngineError::Busy)
     }
 
     /// Compile-cache counters.

@@ -76,7 +76,10 @@ pub(super) async fn run_command(
     let mut sandbox = engine.sandbox(&input.args, input.stdin, input.limits, prepared.hash)?;
     let (result, duration) = sandbox
         .run(engine, async |store| {
-            let command = prepared.pre.instantiate_async(&mut *store).await?;
+            let Some(pre) = &prepared.command else {
+                return Err(wasmtime::Error::msg("not a command"));
+            };
+            let command = pre.instantiate_async(&mut *store).await?;
             command.wasi_cli_run().call_run(&mut *store).await
         })
         .await;

@@ -42,6 +42,17 @@ impl ApiError {
             ApiError::Engine(EngineError::NotACommand) => {
                 (S::UNPROCESSABLE_ENTITY, "not_a_command")
             }
+            ApiError::Engine(EngineError::NotAnAgent) => (S::UNPROCESSABLE_ENTITY, "not_an_agent"),
+            ApiError::AgentNotFound(_) => (S::NOT_FOUND, "agent_not_found"),
+            ApiError::NotOwner(_) => (S::FORBIDDEN, "not_owner"),
+            ApiError::OwnerSignature(_) => (S::FORBIDDEN, "owner_signature_invalid"),
+            ApiError::AgentNotPublic(_) => (S::FORBIDDEN, "agent_not_public"),
+            ApiError::WrongAgentKind(_) => (S::CONFLICT, "wrong_agent_kind"),
+            ApiError::AgentFailed(_) => (S::BAD_GATEWAY, "agent_failed"),
+            ApiError::ExecutionNotFound(_) => (S::NOT_FOUND, "execution_not_found"),
+            ApiError::Engine(EngineError::NotAHandler | EngineError::NotAnHttpAgent) => {
+                (S::CONFLICT, "wrong_agent_kind")
+            }
             ApiError::Engine(EngineError::DisallowedImport(_)) => {
                 (S::UNPROCESSABLE_ENTITY, "disallowed_import")
             }

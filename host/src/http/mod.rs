@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use hypervisor_protocol::wire::{ExecuteRequest, PythonRequest};
 
 use self::extract::{JsonBody, Payment};
+use self::routes::agents;
 use crate::config::HttpConfig;
 use crate::pipeline::{Pipeline, RouteKind};
 
@@ -48,6 +49,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/x402_policy/unsafe/python", python(RouteKind::PAID_PYTHON))
         .route("/attestation", get(routes::attestation))
+        .route("/agent/deploy", post(agents::deploy))
+        .route("/agents", get(agents::list))
+        .route("/agents/{name}", get(agents::show).delete(agents::delete))
+        .route("/agents/{name}/", any(agents::agent_root))
+        .route("/agents/{name}/invoke", any(agents::invoke))
+        .route("/agents/{name}/logs", any(agents::logs))
+        .route("/agents/{name}/{*rest}", any(agents::agent_path))
+        .route("/search", post(agents::search))
+        .route("/executions", get(agents::executions))
+        .route("/executions/{id}", get(agents::execution))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)

@@ -17,6 +17,7 @@
 //! it durably at the end of admission, before anything runs.
 
 mod admission;
+pub mod agents;
 mod execute;
 mod limits;
 mod payment;
@@ -59,6 +60,7 @@ pub struct Pipeline {
     python: Option<PythonRuntime>,
     payments: Option<Payments>,
     ledger: Arc<PaymentLedger>,
+    agents: Arc<agents::AgentStore>,
     public_base: std::sync::OnceLock<String>,
 }
 
@@ -82,6 +84,8 @@ pub struct Parts {
     pub payments: Option<Payments>,
     /// The payment ledger.
     pub ledger: Arc<PaymentLedger>,
+    /// Agents and execution records.
+    pub agents: Arc<agents::AgentStore>,
 }
 
 impl Pipeline {
@@ -97,6 +101,7 @@ impl Pipeline {
             python,
             payments,
             ledger,
+            agents,
         } = parts;
         Self {
             config,
@@ -108,6 +113,7 @@ impl Pipeline {
             python,
             payments,
             ledger,
+            agents,
             public_base: std::sync::OnceLock::new(),
         }
     }

@@ -5,13 +5,18 @@
 //! <data_dir>/keys/at-rest.key     32 random bytes, mode 0600, created on first start
 //! <cache_dir>/<name>.cwasm.sealed compiled components, sealed (see crypto::at_rest)
 //! <data_dir>/payments.sqlite       the x402 payment ledger (replay keys, settlement states)
+//! <data_dir>/hypervisor.sqlite     agents, versions, search index, logs, execution records
+//! <data_dir>/agents/<name>.wasm.sealed  deployed components (source), sealed
 //! ```
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
 //! new one, never a torn one.
 
+pub mod agents;
 pub mod artifacts;
+pub mod db;
 pub mod payments;
 pub mod receipts;
+pub mod records;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

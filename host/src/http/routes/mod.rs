@@ -1,5 +1,7 @@
 //! Route handlers: extract, call the pipeline, respond.
 
+pub mod agents;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};

@@ -1,0 +1,215 @@
+//! Agent routes: deploy, list, show, delete, logs, search, invoke, the HTTP agents' paths, and
+//! the execution records.
+//!
+//! `/agents/{name}/invoke` and `/agents/{name}/logs` belong to the host for handler and CLI
+//! agents; for an HTTP agent every path under `/agents/{name}/` is the agent's, except
+//! `GET …/logs` carrying the owner-signature headers.
+
+use axum::Json;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hypervisor_protocol::agents::{
+    DeployRequest, InvokeRequest, OWNER_KEY_HEADER, OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER,
+    SearchRequest,
+};
+use hypervisor_protocol::wire::VerifiableResult;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::JsonBody;
+use crate::pipeline::agents::invoke::Invoked;
+use crate::pipeline::agents::owner::Proof;
+
+/// `POST /agent/deploy` → `201` with the agent and its versions.
+pub async fn deploy(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<DeployRequest>,
+) -> Result<Response, ApiError> {
+    let detail = state.pipeline.deploy_agent(req).await?;
+    Ok((StatusCode::CREATED, Json(detail)).into_response())
+}
+
+/// `GET /agents`.
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let agents = state.pipeline.list_agents()?;
+    Ok(Json(serde_json::json!({ "agents": agents })).into_response())
+}
+
+/// `GET /agents/{name}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.pipeline.agent(&name)?).into_response())
+}
+
+/// The owner's signature headers, if the request carries them.
+fn proof(headers: &HeaderMap) -> Result<Option<Proof>, ApiError> {
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str().map(str::to_string).map_err(|_| {
+                    ApiError::OwnerSignature(format!("the {name} header is not ASCII"))
+                })
+            })
+            .transpose()
+    };
+    let Some(signature) = text(OWNER_SIGNATURE_HEADER)? else {
+        return Ok(None);
+    };
+    let signed_at = text(OWNER_SIGNED_AT_HEADER)?
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::OwnerSignature(format!(
+                "{OWNER_SIGNED_AT_HEADER} (Unix seconds) is missing"
+            ))
+        })?;
+    Ok(Some(Proof {
+        key: text(OWNER_KEY_HEADER)?,
+        signature,
+        signed_at,
+    }))
+}
+
+fn required(headers: &HeaderMap) -> Result<Proof, ApiError> {
+    proof(headers)?.ok_or_else(|| {
+        ApiError::OwnerSignature(format!(
+            "send {OWNER_SIGNATURE_HEADER} and {OWNER_SIGNED_AT_HEADER} signed by the owner's key"
+        ))
+    })
+}
+
+/// `DELETE /agents/{name}`, by the owner.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = state.pipeline.clone();
+    let proof = required(&headers)?;
+    let n = name.clone();
+    tokio::task::spawn_blocking(move || p.delete_agent(&n, &proof))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(serde_json::json!({ "deleted": name })).into_response())
+}
+
+/// `/agents/{name}/logs`: the owner's log read (`GET` with signature headers), else a path of
+/// an HTTP agent.
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if request.method() == Method::GET
+        && let Some(proof) = proof(request.headers())?
+    {
+        let logs = state.pipeline.agent_logs(&name, &proof)?;
+        return Ok(Json(serde_json::json!({ "agent": name, "logs": logs })).into_response());
+    }
+    if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
+        return state
+            .pipeline
+            .serve_agent_http(&name, "/logs", request)
+            .await;
+    }
+    Err(ApiError::OwnerSignature(format!(
+        "reading logs needs {OWNER_SIGNATURE_HEADER} and {OWNER_SIGNED_AT_HEADER} signed by the owner's key"
+    )))
+}
+
+/// `/agents/{name}/invoke`: `POST` invokes a handler or CLI agent; an HTTP agent gets the
+/// request as its own `/invoke`.
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
+        return state
+            .pipeline
+            .serve_agent_http(&name, "/invoke", request)
+            .await;
+    }
+    if request.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let JsonBody(req) = JsonBody::<InvokeRequest>::from_request(request, &state).await?;
+    match state.pipeline.invoke_agent(&name, req).await? {
+        Invoked::Clear(response) => Ok(Json(*response).into_response()),
+        Invoked::Sealed(outcome) => Ok(match outcome.receipt {
+            Some(receipt) => Json(VerifiableResult {
+                result: outcome.result,
+                result_quote: receipt,
+            })
+            .into_response(),
+            None => Json(outcome.result).into_response(),
+        }),
+    }
+}
+
+/// Any other path under `/agents/{name}/`: the HTTP agent's.
+pub async fn agent_path(
+    State(state): State<AppState>,
+    Path((name, rest)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    state
+        .pipeline
+        .serve_agent_http(&name, &format!("/{rest}"), request)
+        .await
+}
+
+/// `/agents/{name}/`: the HTTP agent's root.
+pub async fn agent_root(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    state.pipeline.serve_agent_http(&name, "/", request).await
+}
+
+/// `POST /search`.
+pub async fn search(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<SearchRequest>,
+) -> Result<Response, ApiError> {
+    let p = state.pipeline.clone();
+    let hits = tokio::task::spawn_blocking(move || p.search_agents(&req.query, req.limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(serde_json::json!({ "results": hits })).into_response())
+}
+
+/// `GET /executions/{id}`.
+pub async fn execution(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.pipeline.execution(&id)?).into_response())
+}
+
+/// Query of `GET /executions`.
+#[derive(Debug, Deserialize)]
+pub struct Audit {
+    /// Records started at or after this time, Unix milliseconds (default 0).
+    #[serde(default)]
+    since_ms: u64,
+    /// Most records (default 100, at most 1000).
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /executions`: the audit listing.
+pub async fn executions(
+    State(state): State<AppState>,
+    Query(q): Query<Audit>,
+) -> Result<Response, ApiError> {
+    let records = state
+        .pipeline
+        .executions(q.since_ms, q.limit.unwrap_or(100))?;
+    Ok(Json(serde_json::json!({ "executions": records })).into_response())
+}

@@ -1,0 +1,158 @@
+//! `POST /agent/deploy`: check the request, open the component (clear with the owner's
+//! signature, or sealed to the owner's session), compile it (into the sealed compile cache, so
+//! no invocation and no restart compiles it again), read its kind from its exports, store it
+//! sealed, and record the version.
+//!
+//! Crash safety: the sealed component is written (atomically) before the registry's
+//! transaction; a crash in between leaves an unreferenced file and the old version in force.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use hypervisor_protocol::agents::{DeployRequest, OwnerAction, valid_name};
+use hypervisor_protocol::wire::decode_hex;
+use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
+
+use super::{AgentDetail, owner, storage};
+use crate::attestation::signer::unix_now;
+use crate::engine::EngineError;
+use crate::error::ApiError;
+use crate::pipeline::{Pipeline, resolve_limits};
+use crate::storage::agents::{NewDeployment, RegistryError};
+
+/// Longest description, bytes.
+const MAX_DESCRIPTION: usize = 4096;
+/// Most tags, and longest tag.
+const MAX_TAGS: usize = 32;
+const MAX_TAG: usize = 64;
+
+impl Pipeline {
+    /// Deploys (or redeploys, as a new version) an agent.
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidRequest`] for a bad name, description, tags, price or TTL, or not
+    /// exactly one component; [`ApiError::OwnerSignature`] for a clear deployment without a
+    /// valid signature; session and envelope errors for an encrypted one; engine errors for a
+    /// bad component ([`EngineError::NotAnAgent`] when it exports no agent entry point);
+    /// [`ApiError::NotOwner`] when the name belongs to another key.
+    pub async fn deploy_agent(&self, req: DeployRequest) -> Result<AgentDetail, ApiError> {
+        let bad = |m: String| Err(ApiError::InvalidRequest(m));
+        if !valid_name(&req.name) {
+            return bad(format!(
+                "`name` {:?} must be 1-64 characters of a-z, 0-9 and '-', not starting with '-'",
+                req.name
+            ));
+        }
+        if req.description.len() > MAX_DESCRIPTION {
+            return bad(format!(
+                "`description` is longer than {MAX_DESCRIPTION} bytes"
+            ));
+        }
+        if req.tags.len() > MAX_TAGS || req.tags.iter().any(|t| t.is_empty() || t.len() > MAX_TAG) {
+            return bad(format!(
+                "`tags`: at most {MAX_TAGS}, each 1-{MAX_TAG} bytes"
+            ));
+        }
+        if let Some(p) = &req.price
+            && (p.is_empty() || p.len() > 78 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return bad("`price` must be a decimal integer string (atomic units)".into());
+        }
+        if req.ttl_seconds == Some(0) {
+            return bad("`ttl_seconds` must be > 0".into());
+        }
+        // The limits must be within the host's maxima now, not at the first invocation.
+        resolve_limits(
+            req.limits.as_ref(),
+            &self.config.limits,
+            self.engine.fuel_enabled(),
+        )?;
+
+        let owner_key = EncodedPublicKey::from_hex("public_key", &req.public_key)?;
+        let (component, encrypted) = match (&req.component, &req.encrypted_component) {
+            (Some(clear), None) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(clear.trim())
+                    .map_err(|_| {
+                        ApiError::InvalidRequest("`component` is not standard base64".into())
+                    })?;
+                let proof = owner::Proof {
+                    key: None,
+                    signature: req.signature.clone().ok_or_else(|| {
+                        ApiError::OwnerSignature(
+                            "a clear deployment needs `signature` and `signed_at`".into(),
+                        )
+                    })?,
+                    signed_at: req
+                        .signed_at
+                        .ok_or_else(|| ApiError::OwnerSignature("`signed_at` is missing".into()))?,
+                };
+                owner::check(
+                    &owner_key.to_hex(),
+                    OwnerAction::Deploy,
+                    &req.name,
+                    &hex::encode(sha256(&bytes)),
+                    &proof,
+                )?;
+                (bytes, false)
+            }
+            (None, Some(sealed)) => {
+                let session = self.sessions.lookup(req.session_id, &owner_key)?;
+                let ct = decode_hex("encrypted_component", sealed)?;
+                let bytes = Envelope::new(&session.key, session.id).open(Role::Program, &ct)?;
+                (bytes, true)
+            }
+            _ => {
+                return bad(
+                    "send exactly one of `component` (base64) and `encrypted_component`".into(),
+                );
+            }
+        };
+
+        let hash = sha256(&component);
+        let size = u64::try_from(component.len()).unwrap_or(u64::MAX);
+        let component: Arc<Vec<u8>> = Arc::new(component);
+        let prepared = self.engine.prepare(hash, component.clone()).await?;
+        let kind = prepared.kind().ok_or(EngineError::NotAnAgent)?;
+
+        let store = self.agents.clone();
+        let bytes = component.clone();
+        tokio::task::spawn_blocking(move || store.code.store(&hash, &bytes))
+            .await
+            .map_err(|e| ApiError::Internal(format!("storing the component failed: {e}")))?
+            .map_err(storage)?;
+
+        let limits = serde_json::to_string(&req.limits.unwrap_or_default())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let now = unix_now();
+        let deployment = NewDeployment {
+            name: &req.name,
+            owner_key: &owner_key.to_hex(),
+            description: &req.description,
+            tags: &req.tags,
+            public: req.public.unwrap_or(!encrypted),
+            price: req.price.as_deref(),
+            expires_at: req.ttl_seconds.map(|t| now.saturating_add(t)),
+            code_hash: &hex::encode(hash),
+            kind: kind.as_str(),
+            world: kind.world(),
+            size,
+            limits: &limits,
+            now,
+        };
+        let version = match self.agents.registry.deploy(&deployment) {
+            Ok(v) => v,
+            Err(RegistryError::NotOwner(name)) => return Err(ApiError::NotOwner(name)),
+            Err(RegistryError::Storage(e)) => return Err(storage(e)),
+        };
+        tracing::info!(
+            agent = %req.name,
+            version,
+            kind = kind.as_str(),
+            code = %hex::encode(hash),
+            encrypted,
+            "agent deployed"
+        );
+        self.agent(&req.name)
+    }
+}

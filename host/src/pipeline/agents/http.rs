@@ -1,0 +1,93 @@
+//! HTTP agents: any request under `/agents/{name}/…` is served by the agent's
+//! `wasi:http/incoming-handler`, in a fresh instance, with the path after `/agents/{name}` (and
+//! the query) as the request's path. A standard `wasi:http/proxy` component runs unchanged.
+//!
+//! The response streams back as the guest writes it; the invocation is recorded (and its
+//! stderr logged) when the guest finishes.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use http::Uri;
+
+use super::now_ms;
+use crate::engine::{HttpAgentError, HttpRequest};
+use crate::error::ApiError;
+use crate::pipeline::{Pipeline, resolve_limits};
+use crate::storage::records::ExecutionRecord;
+
+impl Pipeline {
+    /// Serves one request with the HTTP agent `name`; `rest` is the path after
+    /// `/agents/{name}` (starting with `/`).
+    ///
+    /// # Errors
+    /// [`ApiError::AgentNotFound`], [`ApiError::WrongAgentKind`],
+    /// [`ApiError::AgentNotPublic`], [`ApiError::AgentFailed`] when the agent gave no response.
+    pub async fn serve_agent_http(
+        self: &Arc<Self>,
+        name: &str,
+        rest: &str,
+        mut request: HttpRequest,
+    ) -> Result<Response, ApiError> {
+        let agent = self.find_agent(name)?;
+        if agent.latest.kind != "http" {
+            return Err(ApiError::WrongAgentKind(format!(
+                "{name} is a {} agent: invoke it with POST /agents/{name}/invoke",
+                agent.latest.kind
+            )));
+        }
+        if !agent.public {
+            return Err(ApiError::AgentNotPublic(name.to_string()));
+        }
+        let asked = serde_json::from_str(&agent.latest.limits).unwrap_or_default();
+        let limits = resolve_limits(
+            Some(&asked),
+            &self.config.limits,
+            self.engine.fuel_enabled(),
+        )?;
+        let path_and_query = match request.uri().query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        };
+        *request.uri_mut() = Uri::builder()
+            .scheme("http")
+            .authority("localhost")
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| ApiError::InvalidRequest(format!("request path: {e}")))?;
+        let prepared = self.agent_code(&agent.latest).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let started = now_ms();
+        let (response, finished) = match self.engine.serve_http(prepared, request, limits).await {
+            Ok(r) => r,
+            Err(HttpAgentError::Engine(e)) => return Err(e.into()),
+            Err(e) => return Err(ApiError::AgentFailed(e.to_string())),
+        };
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let Ok(run) = finished.await else { return };
+            pipeline.keep_log(&agent.name, &id, &run.stderr);
+            let record = ExecutionRecord {
+                id,
+                route: format!("/agents/{}/", agent.name),
+                agent: Some(agent.name.clone()),
+                agent_version: Some(agent.latest.version),
+                code_hash: agent.latest.code_hash.clone(),
+                caller_hash: String::new(),
+                started_ms: started,
+                duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+                status: serde_json::to_value(run.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                exit_code: run.exit_code,
+                commitment: None,
+                payment: None,
+            };
+            if let Err(e) = pipeline.record(record).await {
+                tracing::warn!(error = %e, "cannot record an HTTP agent request");
+            }
+        });
+        Ok(response.map(axum::body::Body::new))
+    }
+}

@@ -1,0 +1,399 @@
+//! `POST /agents/{name}/invoke`: handler and CLI agents, each invocation in a fresh instance.
+//!
+//! - **Clear** (public agents): the event (handler) or arguments and stdin (CLI) in the JSON
+//!   body; the answer in the clear ([`InvokeResponse`]); stderr kept as the agent's log.
+//! - **Encrypted**: the event (role stdin) or arguments and stdin sealed to the caller's
+//!   session; the answer is an encrypted result exactly like an execution's, whose commitment
+//!   binds the agent's code hash as the program (and, on a verifiable session, a signed receipt
+//!   naming it). Nothing of it is logged.
+//!
+//! Either way the invocation is recorded (`GET /executions/{id}`) before the answer is sent.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hypervisor_protocol::agents::{HandlerFailure, InvokeRequest, InvokeResponse};
+use hypervisor_protocol::wire::{ExitStatus, Limits, ScriptException, decode_hex};
+use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, sha256};
+use uuid::Uuid;
+
+use super::now_ms;
+use crate::engine::{
+    CommandInput, ComponentKind, HandlerContext, HandlerOutcome, RunLimits, RunOutcome,
+};
+use crate::error::ApiError;
+use crate::pipeline::execute::result_document;
+use crate::pipeline::request::{ExecuteOutcome, Opened, RouteKind};
+use crate::pipeline::{Pipeline, resolve_limits};
+use crate::storage::agents::AgentRecord;
+use crate::storage::records::ExecutionRecord;
+
+/// The route bound into invocation receipts and records.
+const INVOKE: &str = "/agents/{name}/invoke";
+
+/// The answer to an invocation.
+#[derive(Debug)]
+pub enum Invoked {
+    /// A clear invocation's answer.
+    Clear(Box<InvokeResponse>),
+    /// An encrypted invocation's sealed result (and receipt on a verifiable session).
+    Sealed(Box<ExecuteOutcome>),
+}
+
+/// What the guest received, in the clear (after opening, for encrypted invocations).
+struct Input {
+    /// Handler event.
+    event: Vec<u8>,
+    /// CLI arguments (without `argv[0]`).
+    args: Vec<String>,
+    /// CLI stdin.
+    stdin: Vec<u8>,
+}
+
+/// What ran: one of the two kinds' outcomes.
+enum Ran {
+    Handler(HandlerOutcome),
+    Cli(RunOutcome),
+}
+
+impl Ran {
+    fn run(&self) -> &RunOutcome {
+        match self {
+            Self::Handler(h) => &h.run,
+            Self::Cli(r) => r,
+        }
+    }
+}
+
+/// The agent's limits, with what the caller asked for taking precedence field by field.
+fn merged_limits(agent: &AgentRecord, asked: Option<&Limits>) -> Limits {
+    let base: Limits = serde_json::from_str(&agent.latest.limits).unwrap_or_default();
+    let asked = asked.copied().unwrap_or_default();
+    Limits {
+        time_ms: asked.time_ms.or(base.time_ms),
+        memory_bytes: asked.memory_bytes.or(base.memory_bytes),
+        fuel: asked.fuel.or(base.fuel),
+    }
+}
+
+impl Pipeline {
+    /// Invokes a handler or CLI agent.
+    ///
+    /// # Errors
+    /// [`ApiError::AgentNotFound`], [`ApiError::WrongAgentKind`] for an HTTP agent,
+    /// [`ApiError::AgentNotPublic`] for a clear invocation of a private agent,
+    /// [`ApiError::InvalidRequest`] for fields of the wrong kind or a mix of clear and
+    /// encrypted fields, session and envelope errors, limits errors.
+    pub async fn invoke_agent(&self, name: &str, req: InvokeRequest) -> Result<Invoked, ApiError> {
+        let agent = self.find_agent(name)?;
+        let kind = match agent.latest.kind.as_str() {
+            "handler" => ComponentKind::Handler,
+            "cli" => ComponentKind::Cli,
+            _ => {
+                return Err(ApiError::WrongAgentKind(format!(
+                    "{name} is an HTTP agent: send requests to /agents/{name}/"
+                )));
+            }
+        };
+        let encrypted = req.encrypted_event.is_some()
+            || req.encrypted_arguments.is_some()
+            || req.encrypted_stdin.is_some();
+        let clear = req.event.is_some() || req.args.is_some() || req.stdin.is_some();
+        if encrypted && clear {
+            return Err(ApiError::InvalidRequest(
+                "mix of clear and encrypted fields: send one or the other".into(),
+            ));
+        }
+        let wrong = match kind {
+            ComponentKind::Handler => {
+                req.args.is_some()
+                    || req.stdin.is_some()
+                    || req.encrypted_arguments.is_some()
+                    || req.encrypted_stdin.is_some()
+            }
+            _ => req.event.is_some() || req.encrypted_event.is_some(),
+        };
+        if wrong {
+            return Err(ApiError::InvalidRequest(format!(
+                "{name} is a {} agent: {}",
+                kind.as_str(),
+                if kind == ComponentKind::Handler {
+                    "send `event` (or `encrypted_event`)"
+                } else {
+                    "send `args`/`stdin` (or their encrypted forms)"
+                }
+            )));
+        }
+        let limits = resolve_limits(
+            Some(&merged_limits(&agent, req.limits.as_ref())),
+            &self.config.limits,
+            self.engine.fuel_enabled(),
+        )?;
+        if encrypted {
+            self.invoke_sealed(&agent, kind, &req, limits).await
+        } else {
+            if !agent.public {
+                return Err(ApiError::AgentNotPublic(name.to_string()));
+            }
+            let caller = match &req.public_key {
+                Some(k) => hex::encode(sha256(
+                    EncodedPublicKey::from_hex("public_key", k)?.as_bytes(),
+                )),
+                None => String::new(),
+            };
+            let input = Input {
+                event: req
+                    .event
+                    .as_ref()
+                    .map(|e| e.to_string().into_bytes())
+                    .unwrap_or_else(|| b"null".to_vec()),
+                args: req.args.clone().unwrap_or_default(),
+                stdin: req.stdin.clone().unwrap_or_default().into_bytes(),
+            };
+            self.invoke_clear(&agent, kind, input, &caller, limits)
+                .await
+        }
+    }
+
+    /// Runs one invocation in a fresh instance.
+    async fn run_agent(
+        &self,
+        agent: &AgentRecord,
+        kind: ComponentKind,
+        input: &Input,
+        id: &str,
+        caller: &str,
+        limits: RunLimits,
+    ) -> Result<Ran, ApiError> {
+        let prepared = self.agent_code(&agent.latest).await?;
+        let mut argv = Vec::with_capacity(input.args.len() + 1);
+        argv.push(agent.name.clone());
+        argv.extend(input.args.iter().cloned());
+        let command = CommandInput {
+            args: argv,
+            stdin: Bytes::from(input.stdin.clone()),
+            limits,
+        };
+        Ok(match kind {
+            ComponentKind::Handler => {
+                let ctx = HandlerContext {
+                    execution_id: id.to_string(),
+                    agent_name: agent.name.clone(),
+                    agent_version: agent.latest.version,
+                    caller: caller.to_string(),
+                };
+                Ran::Handler(
+                    self.engine
+                        .run_handler(&prepared, &input.event, &ctx, command)
+                        .await?,
+                )
+            }
+            _ => Ran::Cli(self.engine.run_command(&prepared, command).await?),
+        })
+    }
+
+    async fn invoke_clear(
+        &self,
+        agent: &AgentRecord,
+        kind: ComponentKind,
+        input: Input,
+        caller: &str,
+        limits: RunLimits,
+    ) -> Result<Invoked, ApiError> {
+        let id = Uuid::now_v7().to_string();
+        let started = now_ms();
+        let ran = self
+            .run_agent(agent, kind, &input, &id, caller, limits)
+            .await?;
+        let run = ran.run();
+        let mut response = InvokeResponse {
+            execution_id: id.clone(),
+            agent: agent.name.clone(),
+            version: agent.latest.version,
+            status: run.status,
+            ok: false,
+            result: None,
+            error: None,
+            exit_code: None,
+            stdout: None,
+            stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+            duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+        };
+        match &ran {
+            Ran::Handler(h) => match &h.returned {
+                Some(Ok(bytes)) => {
+                    response.ok = true;
+                    response.result = Some(serde_json::from_slice(bytes).unwrap_or_else(|_| {
+                        serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
+                    }));
+                }
+                Some(Err(e)) => {
+                    response.error = Some(HandlerFailure {
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                    });
+                }
+                None => {}
+            },
+            Ran::Cli(r) => {
+                response.ok = r.status == ExitStatus::Exited && r.exit_code == Some(0);
+                response.exit_code = r.exit_code;
+                response.stdout = Some(String::from_utf8_lossy(&r.stdout).into_owned());
+            }
+        }
+        let commitment = {
+            let doc = serde_json::to_vec(&response).unwrap_or_default();
+            hex::encode(sha256(&doc))
+        };
+        self.keep_log(&agent.name, &id, &run.stderr);
+        self.record(record(agent, &id, caller, started, run, Some(commitment)))
+            .await?;
+        Ok(Invoked::Clear(Box::new(response)))
+    }
+
+    async fn invoke_sealed(
+        &self,
+        agent: &AgentRecord,
+        kind: ComponentKind,
+        req: &InvokeRequest,
+        limits: RunLimits,
+    ) -> Result<Invoked, ApiError> {
+        let key = req.public_key.as_deref().ok_or_else(|| {
+            ApiError::InvalidRequest("an encrypted invocation needs `public_key`".into())
+        })?;
+        let client_key = EncodedPublicKey::from_hex("public_key", key)?;
+        let session = self.sessions.lookup(req.session_id, &client_key)?;
+        let envelope = Envelope::new(&session.key, session.id);
+        let stdin_field = match kind {
+            ComponentKind::Handler => req
+                .encrypted_event
+                .as_deref()
+                .map(|e| ("encrypted_event", e)),
+            _ => req
+                .encrypted_stdin
+                .as_deref()
+                .map(|e| ("encrypted_stdin", e)),
+        };
+        let stdin = match stdin_field {
+            Some((field, hexed)) => envelope.open(Role::Stdin, &decode_hex(field, hexed)?)?,
+            None => Vec::new(),
+        };
+        let sealed_args = req.encrypted_arguments.clone().unwrap_or_default();
+        if sealed_args.len() > self.config.http.max_arguments {
+            return Err(ApiError::InvalidRequest(format!(
+                "{} arguments exceed this host's maximum of {}",
+                sealed_args.len(),
+                self.config.http.max_arguments
+            )));
+        }
+        let mut raw_args = Vec::with_capacity(sealed_args.len());
+        for (i, a) in sealed_args.iter().enumerate() {
+            let index = u32::try_from(i)
+                .map_err(|_| ApiError::InvalidRequest("too many arguments".into()))?;
+            let ct = decode_hex(&format!("encrypted_arguments[{i}]"), a)?;
+            raw_args.push(envelope.open(Role::Argument(index), &ct)?);
+        }
+        let code_hash: [u8; 32] = hex::decode(&agent.latest.code_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))?;
+        let digests = InputDigests {
+            program: code_hash,
+            arguments: raw_args.iter().map(|a| sha256(a)).collect(),
+            stdin: sha256(&stdin),
+        };
+        let args = raw_args
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                String::from_utf8(a).map_err(|_| {
+                    ApiError::InvalidArgument(format!("argument {i} is not valid UTF-8"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let caller = hex::encode(sha256(client_key.as_bytes()));
+        let input = Input {
+            event: stdin.clone(),
+            args: args.clone(),
+            stdin: if kind == ComponentKind::Handler {
+                Vec::new()
+            } else {
+                stdin.clone()
+            },
+        };
+        let id = Uuid::now_v7().to_string();
+        let started = now_ms();
+        let ran = self
+            .run_agent(agent, kind, &input, &id, &caller, limits)
+            .await?;
+        let mut doc = result_document(ran.run(), &limits);
+        if let Ran::Handler(h) = &ran {
+            match &h.returned {
+                Some(Ok(bytes)) => {
+                    doc.stdout = hypervisor_protocol::wire::ExecutionResult::encode_output(bytes);
+                }
+                Some(Err(e)) => {
+                    doc.exception = Some(ScriptException {
+                        kind: e.code.clone(),
+                        message: e.message.clone(),
+                        traceback: String::new(),
+                    });
+                }
+                None => {}
+            }
+        }
+        let route = RouteKind {
+            path: INVOKE,
+            verifiable: session.attested.is_some(),
+            paid: false,
+        };
+        let opened = Opened {
+            session,
+            client_key,
+            program: Arc::new(Vec::new()),
+            args,
+            stdin: Bytes::from(stdin),
+            digests,
+            limits,
+        };
+        let outcome = self.seal(&opened, route, &doc, None, None)?;
+        // Recorded before the answer, whether the guest exited or was stopped.
+        self.record(record(
+            agent,
+            &id,
+            &caller,
+            started,
+            ran.run(),
+            Some(outcome.result.result_commitment.clone()),
+        ))
+        .await?;
+        Ok(Invoked::Sealed(Box::new(outcome.into_result()?)))
+    }
+}
+
+fn record(
+    agent: &AgentRecord,
+    id: &str,
+    caller: &str,
+    started_ms: u64,
+    run: &RunOutcome,
+    commitment: Option<String>,
+) -> ExecutionRecord {
+    ExecutionRecord {
+        id: id.to_string(),
+        route: INVOKE.replace("{name}", &agent.name),
+        agent: Some(agent.name.clone()),
+        agent_version: Some(agent.latest.version),
+        code_hash: agent.latest.code_hash.clone(),
+        caller_hash: caller.to_string(),
+        started_ms,
+        duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+        status: serde_json::to_value(run.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        exit_code: run.exit_code,
+        commitment,
+        payment: None,
+    }
+}

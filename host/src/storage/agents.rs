@@ -1,0 +1,593 @@
+//! The agent registry: deployed agents, their versions, the full-text search index over name,
+//! description and tags (SQLite FTS5, ranked by BM25), and each agent's recent logs (sealed).
+//!
+//! A deployment is one transaction: the agent row, its new version and its search entry change
+//! together, so a crash leaves the old version or the new one, never a mixture. (The component
+//! itself is written, sealed, before the transaction; see `agents::store`.)
+
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::StorageError;
+use super::db::{Database, sql};
+
+/// Logs kept per agent (older ones are dropped).
+pub const LOGS_KEPT: u32 = 100;
+
+/// An agent, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentRecord {
+    /// Unique name.
+    pub name: String,
+    /// The owner's P-256 public key (SEC1, hex).
+    pub owner_key: String,
+    /// What it does.
+    pub description: String,
+    /// Search tags.
+    pub tags: Vec<String>,
+    /// Whether it accepts clear (unencrypted) invocations.
+    pub public: bool,
+    /// Price per invocation in the payment asset's atomic units, when paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Deployed first, Unix seconds.
+    pub created_at: u64,
+    /// Deployed last, Unix seconds.
+    pub updated_at: u64,
+    /// Removed by the reaper after this time (Unix seconds), if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The newest version.
+    pub latest: VersionRecord,
+}
+
+/// One deployed version of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRecord {
+    /// 1, 2, …
+    pub version: u32,
+    /// SHA-256 of the component, hex.
+    pub code_hash: String,
+    /// `cli`, `http` or `handler`.
+    pub kind: String,
+    /// The WIT world it was recognised by.
+    pub world: String,
+    /// Component size, bytes.
+    pub size: u64,
+    /// Default limits of its invocations (JSON).
+    pub limits: String,
+    /// Deployed, Unix seconds.
+    pub created_at: u64,
+}
+
+/// What a deployment records.
+#[derive(Debug, Clone)]
+pub struct NewDeployment<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// The deployer's key (hex); must equal the existing owner's for a redeployment.
+    pub owner_key: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// Tags.
+    pub tags: &'a [String],
+    /// Clear invocations allowed.
+    pub public: bool,
+    /// Price, if paid.
+    pub price: Option<&'a str>,
+    /// Expiry, if any.
+    pub expires_at: Option<u64>,
+    /// The version's component and kind.
+    pub code_hash: &'a str,
+    /// `cli`, `http` or `handler`.
+    pub kind: &'a str,
+    /// WIT world.
+    pub world: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// Limits JSON.
+    pub limits: &'a str,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: AgentRecord,
+    /// Relevance (higher is better: the negated BM25 rank).
+    pub score: f64,
+}
+
+/// A stored log entry (sealed stderr of one invocation).
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The invocation.
+    pub execution_id: String,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+    /// Sealed bytes.
+    pub sealed: Vec<u8>,
+}
+
+/// Why a deployment was refused by the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The name belongs to another key.
+    #[error("agent {0} belongs to another owner")]
+    NotOwner(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The registry.
+pub struct AgentRegistry {
+    db: Arc<Database>,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
+     a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
+     v.limits, v.created_at";
+
+fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+    let tags: String = r.get(3)?;
+    Ok(AgentRecord {
+        name: r.get(0)?,
+        owner_key: r.get(1)?,
+        description: r.get(2)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        public: r.get(4)?,
+        price: r.get(5)?,
+        created_at: to_u64(r.get(6)?),
+        updated_at: to_u64(r.get(7)?),
+        expires_at: r.get::<_, Option<i64>>(8)?.map(to_u64),
+        latest: version_row_at(r, 9)?,
+    })
+}
+
+fn version_row_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<VersionRecord> {
+    Ok(VersionRecord {
+        version: r.get(i)?,
+        code_hash: r.get(i + 1)?,
+        kind: r.get(i + 2)?,
+        world: r.get(i + 3)?,
+        size: to_u64(r.get(i + 4)?),
+        limits: r.get(i + 5)?,
+        created_at: to_u64(r.get(i + 6)?),
+    })
+}
+
+/// Turns free text into an FTS5 query: each word quoted (no operators from the user), any of
+/// them may match, ranked by BM25. `None` when there is no word at all.
+fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(32)
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+impl AgentRegistry {
+    /// The registry in `db`.
+    pub fn new(db: Arc<Database>) -> Self {
+        Self { db }
+    }
+
+    /// Records a deployment: a new agent at version 1, or the next version of an agent the same
+    /// owner deployed before. Returns the version.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotOwner`], [`RegistryError::Storage`].
+    pub fn deploy(&self, d: &NewDeployment<'_>) -> Result<u32, RegistryError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql("begin deploy"))?;
+        let existing: Option<(String, u32)> = tx
+            .query_row(
+                "SELECT owner_key, latest_version FROM agents WHERE name = ?1",
+                [d.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("read agent"))?;
+        let tags = serde_json::to_string(d.tags).unwrap_or_else(|_| "[]".into());
+        let version = match existing {
+            Some((owner, _)) if owner != d.owner_key => {
+                return Err(RegistryError::NotOwner(d.name.to_string()));
+            }
+            Some((_, latest)) => {
+                let next = latest.saturating_add(1);
+                tx.execute(
+                    "UPDATE agents SET description = ?2, tags = ?3, public = ?4, latest_version = ?5,
+                       price_amount = ?6, updated_at = ?7, expires_at = ?8 WHERE name = ?1",
+                    params![
+                        d.name,
+                        d.description,
+                        tags,
+                        d.public,
+                        next,
+                        d.price,
+                        to_i64(d.now),
+                        d.expires_at.map(to_i64)
+                    ],
+                )
+                .map_err(sql("update agent"))?;
+                next
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
+                       price_amount, created_at, updated_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8)",
+                    params![
+                        d.name,
+                        d.owner_key,
+                        d.description,
+                        tags,
+                        d.public,
+                        d.price,
+                        to_i64(d.now),
+                        d.expires_at.map(to_i64)
+                    ],
+                )
+                .map_err(sql("insert agent"))?;
+                1
+            }
+        };
+        tx.execute(
+            "INSERT INTO agent_versions (name, version, code_hash, kind, world, size, limits, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                d.name,
+                version,
+                d.code_hash,
+                d.kind,
+                d.world,
+                to_i64(d.size),
+                d.limits,
+                to_i64(d.now)
+            ],
+        )
+        .map_err(sql("insert version"))?;
+        index(&tx, d.name, d.description, &d.tags.join(" "))?;
+        tx.commit().map_err(sql("commit deploy"))?;
+        Ok(version)
+    }
+
+    /// The agent `name` with its latest version.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn get(&self, name: &str) -> Result<Option<AgentRecord>, StorageError> {
+        self.db
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
+                       ON v.name = a.name AND v.version = a.latest_version WHERE a.name = ?1"
+                ),
+                [name],
+                agent_row,
+            )
+            .optional()
+            .map_err(sql("read agent"))
+    }
+
+    /// Every agent, by name.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn list(&self) -> Result<Vec<AgentRecord>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
+                   ON v.name = a.name AND v.version = a.latest_version ORDER BY a.name"
+            ))
+            .map_err(sql("list agents"))?;
+        let rows = stmt.query_map([], agent_row).map_err(sql("list agents"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("list agents"))
+    }
+
+    /// Every version of `name`, oldest first (empty for an unknown agent).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn versions(&self, name: &str) -> Result<Vec<VersionRecord>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT version, code_hash, kind, world, size, limits, created_at
+                 FROM agent_versions WHERE name = ?1 ORDER BY version",
+            )
+            .map_err(sql("list versions"))?;
+        let rows = stmt
+            .query_map([name], |r| version_row_at(r, 0))
+            .map_err(sql("list versions"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("list versions"))
+    }
+
+    /// Ranked full-text search over name, description and tags (BM25; a match in the name
+    /// weighs most, then tags, then the description).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError> {
+        let Some(query) = fts_query(text) else {
+            return Ok(Vec::new());
+        };
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS}, bm25(agents_fts, 10.0, 1.0, 4.0) AS rank
+                 FROM agents_fts f
+                 JOIN agents a ON a.name = f.name
+                 JOIN agent_versions v ON v.name = a.name AND v.version = a.latest_version
+                 WHERE agents_fts MATCH ?1
+                 ORDER BY rank, a.name LIMIT ?2"
+            ))
+            .map_err(sql("search"))?;
+        let rows = stmt
+            .query_map(params![query, limit], |r| {
+                Ok(SearchHit {
+                    agent: agent_row(r)?,
+                    score: -r.get::<_, f64>(16)?,
+                })
+            })
+            .map_err(sql("search"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("search"))
+    }
+
+    /// Removes an agent with its versions, index entry and logs; returns the code hashes of
+    /// its versions (to remove their components), or `None` if there was no such agent.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn delete(&self, name: &str) -> Result<Option<Vec<String>>, StorageError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql("begin delete"))?;
+        let hashes: Vec<String> = {
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT code_hash FROM agent_versions WHERE name = ?1")
+                .map_err(sql("delete"))?;
+            let rows = stmt
+                .query_map([name], |r| r.get(0))
+                .map_err(sql("delete"))?;
+            rows.collect::<Result<_, _>>().map_err(sql("delete"))?
+        };
+        let removed = tx
+            .execute("DELETE FROM agents WHERE name = ?1", [name])
+            .map_err(sql("delete"))?;
+        tx.execute("DELETE FROM agents_fts WHERE name = ?1", [name])
+            .map_err(sql("delete"))?;
+        tx.commit().map_err(sql("commit delete"))?;
+        Ok((removed == 1).then_some(hashes))
+    }
+
+    /// Whether any agent still has a version with `code_hash`.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn code_in_use(&self, code_hash: &str) -> Result<bool, StorageError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM agent_versions WHERE code_hash = ?1)",
+                [code_hash],
+                |r| r.get(0),
+            )
+            .map_err(sql("read versions"))
+    }
+
+    /// Names of agents whose expiry has passed at `now`.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn expired(&self, now: u64) -> Result<Vec<String>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name FROM agents WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+            )
+            .map_err(sql("find expired"))?;
+        let rows = stmt
+            .query_map([to_i64(now)], |r| r.get(0))
+            .map_err(sql("find expired"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("find expired"))
+    }
+
+    /// Appends a log entry, keeping the newest [`LOGS_KEPT`] of the agent.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn append_log(&self, name: &str, entry: &LogEntry) -> Result<(), StorageError> {
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO agent_logs (name, execution_id, at_ms, sealed) VALUES (?1, ?2, ?3, ?4)",
+            params![name, entry.execution_id, to_i64(entry.at_ms), entry.sealed],
+        )
+        .map_err(sql("append log"))?;
+        conn.execute(
+            "DELETE FROM agent_logs WHERE name = ?1 AND id <= (
+               SELECT id FROM agent_logs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            params![name, LOGS_KEPT],
+        )
+        .map_err(sql("trim logs"))?;
+        Ok(())
+    }
+
+    /// The newest `limit` log entries of `name`, oldest first.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn logs(&self, name: &str, limit: u32) -> Result<Vec<LogEntry>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT execution_id, at_ms, sealed FROM (
+                   SELECT id, execution_id, at_ms, sealed FROM agent_logs WHERE name = ?1
+                   ORDER BY id DESC LIMIT ?2) ORDER BY id",
+            )
+            .map_err(sql("read logs"))?;
+        let rows = stmt
+            .query_map(params![name, limit], |r| {
+                Ok(LogEntry {
+                    execution_id: r.get(0)?,
+                    at_ms: to_u64(r.get(1)?),
+                    sealed: r.get(2)?,
+                })
+            })
+            .map_err(sql("read logs"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("read logs"))
+    }
+}
+
+fn index(
+    tx: &Transaction<'_>,
+    name: &str,
+    description: &str,
+    tags: &str,
+) -> Result<(), StorageError> {
+    tx.execute("DELETE FROM agents_fts WHERE name = ?1", [name])
+        .map_err(sql("index"))?;
+    tx.execute(
+        "INSERT INTO agents_fts (name, description, tags) VALUES (?1, ?2, ?3)",
+        params![name, description, tags],
+    )
+    .map_err(sql("index"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy(
+        r: &AgentRegistry,
+        name: &str,
+        owner: &str,
+        description: &str,
+        tags: &[&str],
+    ) -> Result<u32, RegistryError> {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        r.deploy(&NewDeployment {
+            name,
+            owner_key: owner,
+            description,
+            tags: &tags,
+            public: true,
+            price: None,
+            expires_at: None,
+            code_hash: &format!("{name}-{}", description.len()),
+            kind: "handler",
+            world: "hypervisor:host/handler-agent",
+            size: 10,
+            limits: "{}",
+            now: 1,
+        })
+    }
+
+    #[test]
+    fn versions_owners_search_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+        assert_eq!(
+            deploy(
+                &r,
+                "arxiv",
+                "k1",
+                "search arXiv papers offline",
+                &["papers", "search"]
+            )
+            .unwrap(),
+            1
+        );
+        assert_eq!(
+            deploy(
+                &r,
+                "arxiv",
+                "k1",
+                "search arXiv research papers",
+                &["papers"]
+            )
+            .unwrap(),
+            2
+        );
+        assert!(matches!(
+            deploy(&r, "arxiv", "k2", "mine now", &[]),
+            Err(RegistryError::NotOwner(_))
+        ));
+        deploy(
+            &r,
+            "text-stats",
+            "k2",
+            "word and sentence statistics for text",
+            &["text", "nlp"],
+        )
+        .unwrap();
+        deploy(&r, "hello", "k2", "says hello over HTTP", &["demo"]).unwrap();
+
+        let a = r.get("arxiv").unwrap().unwrap();
+        assert_eq!(
+            (a.latest.version, a.description.as_str()),
+            (2, "search arXiv research papers")
+        );
+        assert_eq!(r.versions("arxiv").unwrap().len(), 2);
+        assert_eq!(r.list().unwrap().len(), 3);
+
+        let hits = r.search("research papers", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].agent.name, "arxiv");
+        let hits = r.search("statistics hello", 10).unwrap();
+        assert_eq!(hits.len(), 2, "any word matches");
+        // Operators and quotes in the query are just text.
+        assert!(r.search("\"arxiv\" OR NEAR(", 10).unwrap().len() == 1);
+        assert!(r.search("  --- ", 10).unwrap().is_empty());
+
+        let hashes = r.delete("arxiv").unwrap().unwrap();
+        assert_eq!(hashes.len(), 2);
+        assert!(r.get("arxiv").unwrap().is_none());
+        assert!(r.search("papers", 10).unwrap().is_empty());
+        assert!(r.versions("arxiv").unwrap().is_empty());
+        assert_eq!(r.delete("arxiv").unwrap(), None);
+    }
+
+    #[test]
+    fn logs_keep_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+        deploy(&r, "a", "k", "d", &[]).unwrap();
+        for i in 0..(LOGS_KEPT + 5) {
+            r.append_log(
+                "a",
+                &LogEntry {
+                    execution_id: format!("e{i}"),
+                    at_ms: u64::from(i),
+                    sealed: vec![1],
+                },
+            )
+            .unwrap();
+        }
+        let logs = r.logs("a", 1000).unwrap();
+        assert_eq!(logs.len(), LOGS_KEPT as usize);
+        assert_eq!(logs[0].execution_id, "e5");
+        assert_eq!(
+            r.logs("a", 2).unwrap()[1].execution_id,
+            format!("e{}", LOGS_KEPT + 4)
+        );
+    }
+}

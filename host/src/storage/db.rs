@@ -1,0 +1,153 @@
+//! The host's SQLite database (`<data_dir>/hypervisor.sqlite`): deployed agents, their versions
+//! and logs, and the records of every execution. WAL, `synchronous = FULL`, foreign keys on,
+//! and numbered migrations applied in one transaction each at start-up.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use super::StorageError;
+
+/// The schema, one entry per version. Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: agents, versions, search index, logs, execution records.
+    "CREATE TABLE agents (
+         name           TEXT PRIMARY KEY,
+         owner_key      TEXT NOT NULL,
+         description    TEXT NOT NULL,
+         tags           TEXT NOT NULL,
+         public         INTEGER NOT NULL,
+         latest_version INTEGER NOT NULL,
+         price_amount   TEXT,
+         created_at     INTEGER NOT NULL,
+         updated_at     INTEGER NOT NULL,
+         expires_at     INTEGER
+     );
+     CREATE TABLE agent_versions (
+         name       TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+         version    INTEGER NOT NULL,
+         code_hash  TEXT NOT NULL,
+         kind       TEXT NOT NULL,
+         world      TEXT NOT NULL,
+         size       INTEGER NOT NULL,
+         limits     TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         PRIMARY KEY (name, version)
+     );
+     CREATE VIRTUAL TABLE agents_fts USING fts5(
+         name, description, tags, tokenize = 'porter unicode61'
+     );
+     CREATE TABLE agent_logs (
+         id           INTEGER PRIMARY KEY AUTOINCREMENT,
+         name         TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+         execution_id TEXT NOT NULL,
+         at_ms        INTEGER NOT NULL,
+         sealed       BLOB NOT NULL
+     );
+     CREATE INDEX agent_logs_by_agent ON agent_logs(name, id);
+     CREATE TABLE executions (
+         id            TEXT PRIMARY KEY,
+         route         TEXT NOT NULL,
+         agent         TEXT,
+         agent_version INTEGER,
+         code_hash     TEXT NOT NULL,
+         caller_hash   TEXT NOT NULL,
+         started_ms    INTEGER NOT NULL,
+         duration_us   INTEGER NOT NULL,
+         status        TEXT NOT NULL,
+         exit_code     INTEGER,
+         commitment    TEXT,
+         payment       TEXT
+     );
+     CREATE INDEX executions_by_time ON executions(started_ms);",
+];
+
+/// The database connection (one, behind a mutex: every statement is short).
+pub struct Database {
+    conn: Mutex<Connection>,
+}
+
+pub(super) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError {
+    move |e| StorageError::Database {
+        op,
+        detail: e.to_string(),
+    }
+}
+
+impl Database {
+    /// Opens (creating) `<data_dir>/hypervisor.sqlite` and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], also for a database written by a newer host.
+    pub fn open(data_dir: &Path) -> Result<Self, StorageError> {
+        let mut conn = Connection::open(data_dir.join("hypervisor.sqlite")).map_err(sql("open"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(sql("configure"))?;
+        let current: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(sql("read schema version"))?
+            .try_into()
+            .unwrap_or(0);
+        if current > MIGRATIONS.len() {
+            return Err(StorageError::Database {
+                op: "open",
+                detail: format!(
+                    "schema version {current} is newer than this host's {}",
+                    MIGRATIONS.len()
+                ),
+            });
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction().map_err(sql("begin migration"))?;
+            tx.execute_batch(migration).map_err(sql("migrate"))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(sql("record schema version"))?;
+            tx.commit().map_err(sql("commit migration"))?;
+            tracing::info!(version = i + 1, "database migrated");
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        db.lock()
+            .execute(
+                "INSERT INTO agents VALUES ('a', 'k', 'd', '[]', 1, 1, NULL, 0, 0, NULL)",
+                [],
+            )
+            .unwrap();
+        drop(db);
+        let db = Database::open(dir.path()).unwrap();
+        let n: i64 = db
+            .lock()
+            .query_row("SELECT count(*) FROM agents", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        db.lock().execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(db);
+        assert!(
+            Database::open(dir.path()).is_err(),
+            "a newer schema is refused"
+        );
+    }
+}
