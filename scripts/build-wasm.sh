@@ -2,6 +2,7 @@
 # The one build path for every WebAssembly artifact of the project, used by both the run and the
 # test command (scripts/serve.sh, scripts/test.sh). Builds from source:
 #   - guests/* (wasm32-wasip2 components)               -> target/wasm/<name>.wasm
+#   - the `wasip2` crate's http-proxy example, unchanged -> target/wasm/third-party-http.wasm
 #   - components/<rust plug-in>/ (wasm32-wasip2)         -> target/wasm/<name>.wasm
 #   - components/policy-python/ (componentize-py)        -> target/wasm/policy-python.wasm
 # Installs what it needs if missing: the wasm32-wasip2 target, and componentize-py (pinned) in a
@@ -28,6 +29,34 @@ for manifest in guests/*/Cargo.toml; do
   [ -f "$built" ] || built="${built%/*}/${name//-/_}.wasm"        # libraries use underscores
   cp "$built" "$out/$name.wasm"
 done
+
+# A wasi:http component NOT written for this project, built unchanged from its published source:
+# the `http-proxy` example of the `wasip2` crate (crates.io `wasip2` 1.0.4+wasi-0.2.12, the
+# Bytecode Alliance's WASI bindings for Rust, upstream https://github.com/bytecodealliance/wasi-rs,
+# file examples/http-proxy.rs in the crate). It exports `wasi:http/incoming-handler@0.2.12` and
+# answers every request, whatever its method, path or body, with status 200, no headers and the
+# 12-byte body `Hello, WASI!` (no newline).
+# The crate is a locked dependency of the guests workspace (guests/Cargo.lock), so the build above
+# has fetched its source into cargo's registry; `cargo metadata` says where, and cargo builds the
+# example in place, with the crate's own Cargo.lock (--locked), into target/third-party. Nothing
+# is copied or modified.
+third_party_crate="wasip2"
+third_party_version="1.0.4+wasi-0.2.12"
+echo "build-wasm: third-party $third_party_crate $third_party_version example http-proxy" >&2
+third_party_manifest="$(cargo metadata --manifest-path guests/Cargo.toml --format-version 1 \
+  --locked --filter-platform wasm32-wasip2 | python3 -c '
+import json, sys
+name, version = sys.argv[1], sys.argv[2]
+found = [p["manifest_path"] for p in json.load(sys.stdin)["packages"]
+         if p["name"] == name and p["version"] == version]
+if not found:
+    sys.exit(f"build-wasm: {name} {version} is not in guests/Cargo.lock; update the pin in scripts/build-wasm.sh")
+print(found[0])' "$third_party_crate" "$third_party_version")"
+cargo build --manifest-path "$third_party_manifest" --example http-proxy --target wasm32-wasip2 \
+  --release --locked --target-dir "$root/target/third-party" --quiet
+cp "$root/target/third-party/wasm32-wasip2/release/examples/http_proxy.wasm" \
+  "$out/third-party-http.wasm"
+
 echo "build-wasm: Rust plug-in components" >&2
 cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/components" --locked --quiet

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine and runs every test:
 #   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh) and installs the
-#      official x402 npm client used by the payments interop test (npm ci, pinned);
+#      pinned npm packages of the payments tests (official x402 client and facilitator, anvil,
+#      FiatTokenV2_2 artifacts: npm ci);
 #   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
 #      the Rust plug-in components' unit tests;
@@ -12,7 +13,8 @@ cd "$root"
 
 ./scripts/build-wasm.sh
 
-# The official x402 client from npm, for the interop test (versions pinned by package-lock.json).
+# The official x402 client and facilitator packages, anvil and Circle's USDC artifacts from npm,
+# for the interop and local-chain tests (versions pinned by package-lock.json).
 (cd tests/interop/x402-official && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests

@@ -93,14 +93,21 @@ pub struct NewDeployment<'a> {
     pub now: u64,
 }
 
-/// A search hit.
+/// A search hit: what a caller needs to choose and invoke an agent (the full record follows
+/// flattened).
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchHit {
+    /// `cli`, `http` or `handler` (of the latest version).
+    pub kind: String,
+    /// The WIT world of the latest version.
+    pub world: String,
+    /// SHA-256 of the latest version's component, hex.
+    pub code_hash: String,
+    /// Relevance (higher is better: the negated BM25 rank).
+    pub score: f64,
     /// The agent.
     #[serde(flatten)]
     pub agent: AgentRecord,
-    /// Relevance (higher is better: the negated BM25 rank).
-    pub score: f64,
 }
 
 /// A stored log entry (sealed stderr of one invocation).
@@ -343,9 +350,13 @@ impl AgentRegistry {
             .map_err(sql("search"))?;
         let rows = stmt
             .query_map(params![query, limit], |r| {
+                let agent = agent_row(r)?;
                 Ok(SearchHit {
-                    agent: agent_row(r)?,
+                    kind: agent.latest.kind.clone(),
+                    world: agent.latest.world.clone(),
+                    code_hash: agent.latest.code_hash.clone(),
                     score: -r.get::<_, f64>(16)?,
+                    agent,
                 })
             })
             .map_err(sql("search"))?;
