@@ -563,3 +563,42 @@ fn bad_deployments_and_invocations_get_clear_errors() {
     let (status, _, body) = http("GET", &format!("{}/agents/cli/", server.url), None);
     assert_eq!(status, 409, "{body}");
 }
+
+#[test]
+fn executions_on_every_code_route_are_recorded_without_plaintext() {
+    let server = TestServer::start();
+    let (client, secret, session) = crate::harness::session(&server);
+    let program = wasm("hello");
+    let (req, _) = session
+        .encrypt_execution(
+            &hypervisor_client::ExecuteInput::new(&program).args(["secret-argument"]),
+        )
+        .unwrap();
+    let body = serde_json::to_value(req).unwrap();
+    let (status, headers, out) = client
+        .post_json_with("/test/execute/wasm", &body, &[])
+        .unwrap();
+    assert_eq!(status, 200, "{out}");
+    let id = headers
+        .iter()
+        .find(|(k, _)| k == "x-execution-id")
+        .map(|(_, v)| v.clone())
+        .expect("x-execution-id");
+    let (status, record) = get_json(&server, &format!("/executions/{id}"));
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["route"], "/test/execute/wasm");
+    assert_eq!(
+        record["code_hash"],
+        hex::encode(hypervisor_protocol::sha256(&program))
+    );
+    assert_eq!(
+        record["caller_hash"],
+        hex::encode(hypervisor_protocol::sha256(secret.public_key().as_bytes()))
+    );
+    assert_eq!(record["commitment"], out["result_commitment"]);
+    assert_eq!(
+        (record["status"].as_str(), record["exit_code"].as_i64()),
+        (Some("exited"), Some(0))
+    );
+    assert!(!record.to_string().contains("secret-argument"));
+}

@@ -271,8 +271,7 @@ pub fn session_at(url: &str) -> (Client, ClientSecret, Session) {
     (client, key, session)
 }
 
-/// `GET path`, returning the status and the JSON body (used by the attestation tests).
-#[cfg(feature = "simulated-attestation")]
+/// `GET path`, returning the status and the JSON body.
 pub fn get_json(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
     let mut resp = ureq::get(format!("{}{path}", server.url))
         .config()

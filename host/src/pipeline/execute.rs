@@ -5,12 +5,15 @@
 use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
 use super::admission::{Admission, Admitted};
+use super::agents::now_ms;
 use super::payment::{Paid, receipt_payment};
 use super::request::{ExecuteOutcome, Opened, RouteKind, Sealed, limits_applied};
 use super::{Pipeline, ProgramKind};
 use crate::engine::{CommandInput, RunOutcome};
 use crate::error::ApiError;
 use crate::plugins::payments::PaymentHeader;
+use crate::storage::records::ExecutionRecord;
+use hypervisor_protocol::sha256;
 
 /// `argv[0]` given to every command.
 pub const ARGV0: &str = "main.wasm";
@@ -83,7 +86,25 @@ impl Pipeline {
         policy: Option<String>,
         paid: Option<&Paid>,
     ) -> Result<ExecuteOutcome, ApiError> {
-        let mut outcome = self.seal(opened, route, doc, policy, receipt_payment(paid))?;
+        let payment = receipt_payment(paid);
+        let mut outcome = self.seal(opened, route, doc, policy, payment.clone())?;
+        outcome.execution_id = uuid::Uuid::now_v7().to_string();
+        let duration_ms = doc.duration_us / 1000;
+        self.record(ExecutionRecord {
+            id: outcome.execution_id.clone(),
+            route: route.path.to_string(),
+            agent: None,
+            agent_version: None,
+            code_hash: hex::encode(opened.digests.program),
+            caller_hash: hex::encode(sha256(opened.client_key.as_bytes())),
+            started_ms: now_ms().saturating_sub(duration_ms),
+            duration_us: doc.duration_us,
+            status: status_name(doc.status),
+            exit_code: doc.exit_code,
+            commitment: Some(outcome.result.result_commitment.clone()),
+            payment,
+        })
+        .await?;
         if let Some(paid) = paid {
             outcome.settlement = Some(self.settle_payment(paid).await?);
         }
@@ -111,4 +132,12 @@ pub(super) fn result_document(
         returned: None,
         exception: None,
     }
+}
+
+/// The wire name of a status (`exited`, `time_limit_exceeded`, …).
+pub(super) fn status_name(status: hypervisor_protocol::wire::ExitStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -91,6 +91,8 @@ pub struct ExecuteOutcome {
     pub settlement: Option<SettlementHeader>,
     /// How the guest ended.
     pub status: ExitStatus,
+    /// The execution's record id (`GET /executions/{id}`), returned in `x-execution-id`.
+    pub execution_id: String,
 }
 
 impl ExecuteOutcome {
@@ -279,6 +281,7 @@ impl Pipeline {
             receipt,
             settlement: None,
             status,
+            execution_id: String::new(),
         })
     }
 

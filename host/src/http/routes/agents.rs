@@ -140,14 +140,19 @@ pub async fn invoke(
     let JsonBody(req) = JsonBody::<InvokeRequest>::from_request(request, &state).await?;
     match state.pipeline.invoke_agent(&name, req).await? {
         Invoked::Clear(response) => Ok(Json(*response).into_response()),
-        Invoked::Sealed(outcome) => Ok(match outcome.receipt {
-            Some(receipt) => Json(VerifiableResult {
-                result: outcome.result,
-                result_quote: receipt,
-            })
-            .into_response(),
-            None => Json(outcome.result).into_response(),
-        }),
+        Invoked::Sealed(outcome) => {
+            let id = outcome.execution_id.clone();
+            let mut response = match outcome.receipt {
+                Some(receipt) => Json(VerifiableResult {
+                    result: outcome.result,
+                    result_quote: receipt,
+                })
+                .into_response(),
+                None => Json(outcome.result).into_response(),
+            };
+            super::add_execution_id(&mut response, &id);
+            Ok(response)
+        }
     }
 }
 

@@ -81,7 +81,15 @@ fn respond(outcome: ExecuteOutcome, route: RouteKind) -> Result<Response, ApiErr
     if let Some(s) = outcome.settlement {
         crate::http::error::add_settlement_header(response.headers_mut(), &s);
     }
+    add_execution_id(&mut response, &outcome.execution_id);
     Ok(response)
+}
+
+/// Adds `x-execution-id` (the execution's record, `GET /executions/{id}`).
+pub(crate) fn add_execution_id(response: &mut Response, id: &str) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(id) {
+        response.headers_mut().insert("x-execution-id", value);
+    }
 }
 
 /// `GET /attestation`: provider kind and, when configured, the attested key and evidence.

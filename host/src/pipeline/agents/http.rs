@@ -76,10 +76,7 @@ impl Pipeline {
                 caller_hash: String::new(),
                 started_ms: started,
                 duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
-                status: serde_json::to_value(run.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                status: crate::pipeline::execute::status_name(run.status),
                 exit_code: run.exit_code,
                 commitment: None,
                 payment: None,

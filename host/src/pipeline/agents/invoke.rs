@@ -356,7 +356,8 @@ impl Pipeline {
             digests,
             limits,
         };
-        let outcome = self.seal(&opened, route, &doc, None, None)?;
+        let mut outcome = self.seal(&opened, route, &doc, None, None)?;
+        outcome.execution_id = id.clone();
         // Recorded before the answer, whether the guest exited or was stopped.
         self.record(record(
             agent,
@@ -388,10 +389,7 @@ fn record(
         caller_hash: caller.to_string(),
         started_ms,
         duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
-        status: serde_json::to_value(run.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        status: crate::pipeline::execute::status_name(run.status),
         exit_code: run.exit_code,
         commitment,
         payment: None,
