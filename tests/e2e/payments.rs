@@ -11,7 +11,7 @@ use crate::harness::{TestServer, session, wasm, wasm_path};
 const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 pub(crate) const ROUTE: &str = "/x402_execute/test/wasm";
 
-fn payments_table(extra: &str) -> String {
+pub(crate) fn payments_table(extra: &str) -> String {
     format!(
         "[payments]\nenabled = true\ncomponent = {:?}\n{extra}\n[payments.price]\npay_to = {PAY_TO:?}\n",
         wasm_path("payments").display().to_string()

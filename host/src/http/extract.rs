@@ -59,20 +59,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Payment {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        for (name, version) in [
-            ("payment-signature", ProtocolVersion::V2),
-            ("x-payment", ProtocolVersion::V1),
-        ] {
-            if let Some(value) = parts.headers.get(name) {
-                let value = value.to_str().map_err(|_| {
-                    ApiError::InvalidRequest(format!("the {name} header is not ASCII"))
-                })?;
-                return Ok(Self(Some(PaymentHeader {
-                    version,
-                    value: value.to_string(),
-                })));
-            }
-        }
-        Ok(Self(None))
+        payment_header(&parts.headers).map(Self)
     }
+}
+
+/// The x402 payment header among `headers`, v2 first.
+///
+/// # Errors
+/// [`ApiError::InvalidRequest`] for a header value that is not ASCII.
+pub fn payment_header(headers: &axum::http::HeaderMap) -> Result<Option<PaymentHeader>, ApiError> {
+    for (name, version) in [
+        ("payment-signature", ProtocolVersion::V2),
+        ("x-payment", ProtocolVersion::V1),
+    ] {
+        if let Some(value) = headers.get(name) {
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::InvalidRequest(format!("the {name} header is not ASCII")))?;
+            return Ok(Some(PaymentHeader {
+                version,
+                value: value.to_string(),
+            }));
+        }
+    }
+    Ok(None)
 }

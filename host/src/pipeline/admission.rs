@@ -45,12 +45,14 @@ impl Pipeline {
         payment: Option<PaymentHeader>,
         validate: impl FnOnce(&Opened) -> Result<(), ApiError>,
     ) -> Result<Admitted, ApiError> {
-        let paid = self.verify_payment(route, payment).await?;
+        let paid = self
+            .verify_payment(self.route_charge(route), payment)
+            .await?;
         let opened = self.open(sealed, route)?;
         validate(&opened)?;
         let admission = self.admit(&opened, route, kind, paid.as_ref()).await?;
         if let Some(paid) = &paid {
-            self.reserve_payment(paid, route).await?;
+            self.reserve_payment(paid).await?;
         }
         Ok(Admitted {
             opened,
@@ -67,41 +69,68 @@ impl Pipeline {
         kind: ProgramKind,
         paid: Option<&Paid>,
     ) -> Result<Admission, ApiError> {
-        let Some(policy) = self.policy.get() else {
-            return Ok(Admission {
-                limits: opened.limits,
-                policy: None,
-            });
-        };
-        let asked = opened.limits;
-        let info = RequestInfo {
-            route: route.path.to_string(),
+        let info = self.request_info(Subject {
+            route: route.path,
             verifiable: route.verifiable,
             kind,
-            program_hash: hex::encode(opened.digests.program),
+            program_hash: opened.digests.program,
             program_size: u64::try_from(opened.program.len()).unwrap_or(u64::MAX),
             agent: None,
             caller_key: opened.client_key.to_hex(),
-            argument_count: u32::try_from(opened.args.len()).unwrap_or(u32::MAX),
+            argument_count: opened.args.len(),
             input_size: opened.input_size(),
+            limits: opened.limits,
+            paid,
+        });
+        self.decide(&info, route.verifiable, opened.limits).await
+    }
+
+    /// What the policy is shown about a request.
+    pub(super) fn request_info(&self, s: Subject<'_>) -> RequestInfo {
+        RequestInfo {
+            route: s.route.to_string(),
+            verifiable: s.verifiable,
+            kind: s.kind,
+            program_hash: hex::encode(s.program_hash),
+            program_size: s.program_size,
+            agent: s.agent.map(str::to_string),
+            caller_key: s.caller_key,
+            argument_count: u32::try_from(s.argument_count).unwrap_or(u32::MAX),
+            input_size: s.input_size,
             limits: Limits {
-                time_ms: Some(u64::try_from(asked.time.as_millis()).unwrap_or(u64::MAX)),
-                memory_bytes: Some(asked.memory_bytes),
-                fuel: asked.fuel,
+                time_ms: Some(u64::try_from(s.limits.time.as_millis()).unwrap_or(u64::MAX)),
+                memory_bytes: Some(s.limits.memory_bytes),
+                fuel: s.limits.fuel,
             },
-            payment: paid.map(|p| Payment {
+            payment: s.paid.map(|p| Payment {
                 amount: p.verified.amount.clone(),
                 asset: self.config.payments.price.asset.clone(),
                 network: p.verified.network.clone(),
                 payer: p.verified.payer.clone(),
             }),
             now_unix_ms: unix_now_ms(),
+        }
+    }
+
+    /// The policy's decision on `info`: the limits to run with (`asked`, tightened), or the
+    /// refusal. Without a policy everything is admitted as asked.
+    pub(super) async fn decide(
+        &self,
+        info: &RequestInfo,
+        verifiable: bool,
+        asked: RunLimits,
+    ) -> Result<Admission, ApiError> {
+        let Some(policy) = self.policy.get() else {
+            return Ok(Admission {
+                limits: asked,
+                policy: None,
+            });
         };
-        match policy.evaluate(&info).await {
+        match policy.evaluate(info).await {
             Ok(Decision::Allow(tighter)) => Ok(Admission {
                 limits: tighten(asked, &tighter),
                 // Only receipts carry it: not formatted on the other routes.
-                policy: route.verifiable.then(|| {
+                policy: verifiable.then(|| {
                     format!(
                         "allow component={} rules={}",
                         hex::encode(policy.component_hash()),
@@ -116,6 +145,32 @@ impl Pipeline {
             Err(e) => Err(ApiError::PolicyUnavailable(e.to_string())),
         }
     }
+}
+
+/// The metadata of a request the policy decides on.
+pub(super) struct Subject<'a> {
+    /// Route path (for agents: `/agents/{name}/invoke` or `/agents/{name}/`).
+    pub route: &'a str,
+    /// Whether a receipt will be signed.
+    pub verifiable: bool,
+    /// Component or script.
+    pub kind: ProgramKind,
+    /// SHA-256 of the code.
+    pub program_hash: [u8; 32],
+    /// Its size.
+    pub program_size: u64,
+    /// The agent, for invocations.
+    pub agent: Option<&'a str>,
+    /// The caller's key (hex), empty for anonymous callers.
+    pub caller_key: String,
+    /// Arguments.
+    pub argument_count: usize,
+    /// Plaintext input size.
+    pub input_size: u64,
+    /// The limits asked for.
+    pub limits: RunLimits,
+    /// The verified payment.
+    pub paid: Option<&'a Paid>,
 }
 
 /// The minimum of each limit; the policy can only tighten. Fuel stays off when the engine does

@@ -26,11 +26,21 @@ pub const VERIFY_UNAVAILABLE: &str = "unexpected_verify_error";
 /// Reason given when a payment's replay key is already in the ledger.
 pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
 
+/// What a paid request costs: the resource paid for and its price. A paid route's comes from
+/// the configuration (`payments.price`, `payments.amounts`); a paid agent's from its
+/// deployment.
+#[derive(Debug, Clone)]
+pub(super) struct Charge {
+    /// The path paid for (ledger and resource URL).
+    path: String,
+    resource: PaidResource,
+    price: Price,
+}
+
 /// A verified payment of one request, with what it was verified against.
 pub(super) struct Paid {
     header: PaymentHeader,
-    resource: PaidResource,
-    price: Price,
+    charge: Charge,
     /// What the component accepted.
     pub verified: VerifiedPayment,
 }
@@ -86,27 +96,36 @@ impl Pipeline {
         });
     }
 
-    fn resource(&self, route: RouteKind) -> PaidResource {
-        PaidResource {
-            url: format!("{}{}", self.public_base(), route.path),
-            description: format!("one request to {} on WASM Hypervisor", route.path),
-            mime_type: "application/json".into(),
+    /// The charge of a paid route (`None` on unpaid routes).
+    pub(super) fn route_charge(&self, route: RouteKind) -> Option<Charge> {
+        if !route.paid {
+            return None;
+        }
+        let c = &self.config.payments;
+        let amount = c.amounts.get(route.path).unwrap_or(&c.price.amount);
+        Some(self.charge(route.path, amount))
+    }
+
+    /// The charge of `path` at `amount` (atomic units) of the configured asset.
+    pub(super) fn charge(&self, path: &str, amount: &str) -> Charge {
+        Charge {
+            path: path.to_string(),
+            resource: PaidResource {
+                url: format!("{}{}", self.public_base(), path),
+                description: format!("one request to {path} on WASM Hypervisor"),
+                mime_type: "application/json".into(),
+            },
+            price: price(&self.config.payments.price, amount),
         }
     }
 
-    fn price_of(&self, route: RouteKind) -> Price {
-        let c = &self.config.payments;
-        let amount = c.amounts.get(route.path).unwrap_or(&c.price.amount);
-        price(&c.price, amount)
-    }
-
-    /// A 402 with the challenge for `route`.
-    async fn payment_required(&self, route: RouteKind, reason: &str, message: String) -> ApiError {
+    /// A 402 with the challenge for `charge`.
+    async fn payment_required(&self, charge: &Charge, reason: &str, message: String) -> ApiError {
         let Some(payments) = &self.payments else {
             return ApiError::PaymentsUnavailable;
         };
         match payments
-            .challenge(&self.resource(route), &self.price_of(route), reason)
+            .challenge(&charge.resource, &charge.price, reason)
             .await
         {
             Ok(Ok(challenge)) => ApiError::PaymentRequired {
@@ -122,16 +141,16 @@ impl Pipeline {
         }
     }
 
-    /// Verifies the payment of a paid route: `Ok(None)` on unpaid routes; 402 when it is
+    /// Verifies the payment of a paid request: `Ok(None)` without a charge; 402 when it is
     /// missing or refused.
     pub(super) async fn verify_payment(
         &self,
-        route: RouteKind,
+        charge: Option<Charge>,
         header: Option<PaymentHeader>,
     ) -> Result<Option<Paid>, ApiError> {
-        if !route.paid {
+        let Some(charge) = charge else {
             return Ok(None);
-        }
+        };
         let payments = self
             .payments
             .as_ref()
@@ -139,23 +158,21 @@ impl Pipeline {
         let Some(header) = header else {
             return Err(self
                 .payment_required(
-                    route,
+                    &charge,
                     "payment_required",
                     "this route is paid: send a PAYMENT-SIGNATURE (x402 v2) or X-PAYMENT (v1) header"
                         .into(),
                 )
                 .await);
         };
-        let (resource, price) = (self.resource(route), self.price_of(route));
         match payments
-            .verify(&header, &resource, &price, unix_now())
+            .verify(&header, &charge.resource, &charge.price, unix_now())
             .await
             .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?
         {
             Ok(verified) => Ok(Some(Paid {
                 header,
-                resource,
-                price,
+                charge,
                 verified,
             })),
             // The payment could not be judged (facilitator unreachable): not the payer's fault.
@@ -163,17 +180,13 @@ impl Pipeline {
                 format!("{}: {}", refused.reason, refused.message),
             )),
             Err(refused) => Err(self
-                .payment_required(route, &refused.reason, refused.message)
+                .payment_required(&charge, &refused.reason, refused.message)
                 .await),
         }
     }
 
     /// Records the payment durably before the work runs; a replay is a 402.
-    pub(super) async fn reserve_payment(
-        &self,
-        paid: &Paid,
-        route: RouteKind,
-    ) -> Result<(), ApiError> {
+    pub(super) async fn reserve_payment(&self, paid: &Paid) -> Result<(), ApiError> {
         let v = &paid.verified;
         let fresh = self.ledger(|ledger| {
             ledger.reserve(&NewPayment {
@@ -181,7 +194,7 @@ impl Pipeline {
                 payer: &v.payer,
                 amount: &v.amount,
                 network: &v.network,
-                route: route.path,
+                route: &paid.charge.path,
                 at: unix_now(),
             })
         })?;
@@ -190,7 +203,7 @@ impl Pipeline {
         } else {
             Err(self
                 .payment_required(
-                    route,
+                    &paid.charge,
                     REPLAY_REASON,
                     "this payment authorization was already used: sign a new one".into(),
                 )
@@ -206,7 +219,7 @@ impl Pipeline {
             .ok_or(ApiError::PaymentsUnavailable)?;
         let key = paid.verified.replay_key.clone();
         let settled = payments
-            .settle(&paid.header, &paid.resource, &paid.price)
+            .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
             .await
             .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?;
         let name = match paid.header.version {

@@ -6,7 +6,7 @@
 //! `GET …/logs` carrying the owner-signature headers.
 
 use axum::Json;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::agents::{
@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::extract::JsonBody;
+use crate::http::extract::{JsonBody, Payment};
 use crate::pipeline::agents::invoke::Invoked;
 use crate::pipeline::agents::owner::Proof;
 
@@ -113,7 +113,7 @@ pub async fn logs(
     if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
         return state
             .pipeline
-            .serve_agent_http(&name, "/logs", request)
+            .serve_agent_http(&name, "/logs", request, None)
             .await;
     }
     Err(ApiError::OwnerSignature(format!(
@@ -129,19 +129,35 @@ pub async fn invoke(
     request: Request,
 ) -> Result<Response, ApiError> {
     if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
+        let payment = payment_of(&request)?;
         return state
             .pipeline
-            .serve_agent_http(&name, "/invoke", request)
+            .serve_agent_http(&name, "/invoke", request, payment)
             .await;
     }
     if request.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
+    let (mut parts, body) = request.into_parts();
+    let Payment(payment) = Payment::from_request_parts(&mut parts, &state).await?;
+    let request = Request::from_parts(parts, body);
     let JsonBody(req) = JsonBody::<InvokeRequest>::from_request(request, &state).await?;
-    match state.pipeline.invoke_agent(&name, req).await? {
-        Invoked::Clear(response) => Ok(Json(*response).into_response()),
+    match state.pipeline.invoke_agent(&name, req, payment).await? {
+        Invoked::Clear {
+            response,
+            settlement,
+        } => {
+            let id = response.execution_id.clone();
+            let mut response = Json(*response).into_response();
+            super::add_execution_id(&mut response, &id);
+            if let Some(s) = settlement {
+                crate::http::error::add_settlement_header(response.headers_mut(), &s);
+            }
+            Ok(response)
+        }
         Invoked::Sealed(outcome) => {
             let id = outcome.execution_id.clone();
+            let settlement = outcome.settlement.clone();
             let mut response = match outcome.receipt {
                 Some(receipt) => Json(VerifiableResult {
                     result: outcome.result,
@@ -151,6 +167,9 @@ pub async fn invoke(
                 None => Json(outcome.result).into_response(),
             };
             super::add_execution_id(&mut response, &id);
+            if let Some(s) = &settlement {
+                crate::http::error::add_settlement_header(response.headers_mut(), s);
+            }
             Ok(response)
         }
     }
@@ -162,9 +181,10 @@ pub async fn agent_path(
     Path((name, rest)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let payment = payment_of(&request)?;
     state
         .pipeline
-        .serve_agent_http(&name, &format!("/{rest}"), request)
+        .serve_agent_http(&name, &format!("/{rest}"), request, payment)
         .await
 }
 
@@ -174,7 +194,18 @@ pub async fn agent_root(
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    state.pipeline.serve_agent_http(&name, "/", request).await
+    let payment = payment_of(&request)?;
+    state
+        .pipeline
+        .serve_agent_http(&name, "/", request, payment)
+        .await
+}
+
+/// The x402 payment header of a request to an HTTP agent.
+fn payment_of(
+    request: &Request,
+) -> Result<Option<crate::plugins::payments::PaymentHeader>, ApiError> {
+    crate::http::extract::payment_header(request.headers())
 }
 
 /// `POST /search`.

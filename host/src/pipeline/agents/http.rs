@@ -13,7 +13,11 @@ use http::Uri;
 use super::now_ms;
 use crate::engine::{HttpAgentError, HttpRequest};
 use crate::error::ApiError;
+use crate::pipeline::admission::{Admission, Subject};
+use crate::pipeline::payment::Paid;
 use crate::pipeline::{Pipeline, resolve_limits};
+use crate::plugins::payments::PaymentHeader;
+use crate::plugins::policy::ProgramKind;
 use crate::storage::records::ExecutionRecord;
 
 impl Pipeline {
@@ -28,6 +32,7 @@ impl Pipeline {
         name: &str,
         rest: &str,
         mut request: HttpRequest,
+        payment: Option<PaymentHeader>,
     ) -> Result<Response, ApiError> {
         let agent = self.find_agent(name)?;
         if agent.latest.kind != "http" {
@@ -39,12 +44,44 @@ impl Pipeline {
         if !agent.public {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
+        // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
+        // the policy, then the payment's durable record.
+        let paid = self
+            .verify_payment(self.agent_charge(&agent)?, payment)
+            .await?;
         let asked = serde_json::from_str(&agent.latest.limits).unwrap_or_default();
-        let limits = resolve_limits(
+        let asked = resolve_limits(
             Some(&asked),
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let route = format!("/agents/{}/", agent.name);
+        let info = self.request_info(Subject {
+            route: &route,
+            verifiable: false,
+            kind: ProgramKind::WasmComponent,
+            program_hash: hex::decode(&agent.latest.code_hash)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))?,
+            program_size: agent.latest.size,
+            agent: Some(&agent.name),
+            caller_key: String::new(),
+            argument_count: 0,
+            input_size: declared,
+            limits: asked,
+            paid: paid.as_ref(),
+        });
+        let Admission { limits, .. } = self.decide(&info, false, asked).await?;
+        if let Some(p) = &paid {
+            self.reserve_payment(p).await?;
+        }
         let path_and_query = match request.uri().query() {
             Some(q) => format!("{rest}?{q}"),
             None => rest.to_string(),
@@ -63,6 +100,11 @@ impl Pipeline {
             Err(HttpAgentError::Engine(e)) => return Err(e.into()),
             Err(e) => return Err(ApiError::AgentFailed(e.to_string())),
         };
+        let settlement = match &paid {
+            Some(p) => Some(self.settle_payment(p).await?),
+            None => None,
+        };
+        let payment_ref = paid.as_ref().map(Paid::receipt_field);
         let pipeline = self.clone();
         tokio::spawn(async move {
             let Ok(run) = finished.await else { return };
@@ -79,12 +121,16 @@ impl Pipeline {
                 status: crate::pipeline::execute::status_name(run.status),
                 exit_code: run.exit_code,
                 commitment: None,
-                payment: None,
+                payment: payment_ref,
             };
             if let Err(e) = pipeline.record(record).await {
                 tracing::warn!(error = %e, "cannot record an HTTP agent request");
             }
         });
-        Ok(response.map(axum::body::Body::new))
+        let mut response = response.map(axum::body::Body::new);
+        if let Some(s) = &settlement {
+            crate::http::error::add_settlement_header(response.headers_mut(), s);
+        }
+        Ok(response)
     }
 }

@@ -22,9 +22,14 @@ use crate::engine::{
     CommandInput, ComponentKind, HandlerContext, HandlerOutcome, RunLimits, RunOutcome,
 };
 use crate::error::ApiError;
+use crate::pipeline::SettlementHeader;
+use crate::pipeline::admission::{Admission, Subject};
 use crate::pipeline::execute::result_document;
+use crate::pipeline::payment::{Charge, Paid};
 use crate::pipeline::request::{ExecuteOutcome, Opened, RouteKind};
 use crate::pipeline::{Pipeline, resolve_limits};
+use crate::plugins::payments::PaymentHeader;
+use crate::plugins::policy::ProgramKind;
 use crate::storage::agents::AgentRecord;
 use crate::storage::records::ExecutionRecord;
 
@@ -34,8 +39,13 @@ const INVOKE: &str = "/agents/{name}/invoke";
 /// The answer to an invocation.
 #[derive(Debug)]
 pub enum Invoked {
-    /// A clear invocation's answer.
-    Clear(Box<InvokeResponse>),
+    /// A clear invocation's answer, with the payment's settlement for a paid agent.
+    Clear {
+        /// The answer.
+        response: Box<InvokeResponse>,
+        /// The settlement header.
+        settlement: Option<SettlementHeader>,
+    },
     /// An encrypted invocation's sealed result (and receipt on a verifiable session).
     Sealed(Box<ExecuteOutcome>),
 }
@@ -84,7 +94,12 @@ impl Pipeline {
     /// [`ApiError::AgentNotPublic`] for a clear invocation of a private agent,
     /// [`ApiError::InvalidRequest`] for fields of the wrong kind or a mix of clear and
     /// encrypted fields, session and envelope errors, limits errors.
-    pub async fn invoke_agent(&self, name: &str, req: InvokeRequest) -> Result<Invoked, ApiError> {
+    pub async fn invoke_agent(
+        &self,
+        name: &str,
+        req: InvokeRequest,
+        payment: Option<PaymentHeader>,
+    ) -> Result<Invoked, ApiError> {
         let agent = self.find_agent(name)?;
         let kind = match agent.latest.kind.as_str() {
             "handler" => ComponentKind::Handler,
@@ -129,30 +144,77 @@ impl Pipeline {
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
+        // A paid agent's payment is verified before anything else, as on the paid routes.
+        let paid = self
+            .verify_payment(self.agent_charge(&agent)?, payment)
+            .await?;
         if encrypted {
-            self.invoke_sealed(&agent, kind, &req, limits).await
-        } else {
-            if !agent.public {
-                return Err(ApiError::AgentNotPublic(name.to_string()));
-            }
-            let caller = match &req.public_key {
-                Some(k) => hex::encode(sha256(
-                    EncodedPublicKey::from_hex("public_key", k)?.as_bytes(),
-                )),
-                None => String::new(),
-            };
-            let input = Input {
-                event: req
-                    .event
-                    .as_ref()
-                    .map(|e| e.to_string().into_bytes())
-                    .unwrap_or_else(|| b"null".to_vec()),
-                args: req.args.clone().unwrap_or_default(),
-                stdin: req.stdin.clone().unwrap_or_default().into_bytes(),
-            };
-            self.invoke_clear(&agent, kind, input, &caller, limits)
-                .await
+            return self.invoke_sealed(&agent, kind, &req, limits, paid).await;
         }
+        if !agent.public {
+            return Err(ApiError::AgentNotPublic(name.to_string()));
+        }
+        let key = req
+            .public_key
+            .as_deref()
+            .map(|k| EncodedPublicKey::from_hex("public_key", k))
+            .transpose()?;
+        let input = Input {
+            event: req
+                .event
+                .as_ref()
+                .map(|e| e.to_string().into_bytes())
+                .unwrap_or_else(|| b"null".to_vec()),
+            args: req.args.clone().unwrap_or_default(),
+            stdin: req.stdin.clone().unwrap_or_default().into_bytes(),
+        };
+        self.invoke_clear(&agent, kind, input, key, limits, paid)
+            .await
+    }
+
+    /// The charge of a paid agent (`None` for a free one).
+    pub(super) fn agent_charge(&self, agent: &AgentRecord) -> Result<Option<Charge>, ApiError> {
+        match &agent.price {
+            None => Ok(None),
+            Some(_) if self.payments.is_none() => Err(ApiError::PaymentsUnavailable),
+            Some(amount) => Ok(Some(
+                self.charge(&INVOKE.replace("{name}", &agent.name), amount),
+            )),
+        }
+    }
+
+    /// The policy's decision on an invocation, then the payment's durable record.
+    async fn admit_invocation(
+        &self,
+        agent: &AgentRecord,
+        key: Option<&EncodedPublicKey>,
+        verifiable: bool,
+        input: &Input,
+        limits: RunLimits,
+        paid: Option<&Paid>,
+    ) -> Result<Admission, ApiError> {
+        let path = INVOKE.replace("{name}", &agent.name);
+        let sizes = input.event.len()
+            + input.stdin.len()
+            + input.args.iter().map(String::len).sum::<usize>();
+        let info = self.request_info(Subject {
+            route: &path,
+            verifiable,
+            kind: ProgramKind::WasmComponent,
+            program_hash: code_hash(agent)?,
+            program_size: agent.latest.size,
+            agent: Some(&agent.name),
+            caller_key: key.map(EncodedPublicKey::to_hex).unwrap_or_default(),
+            argument_count: input.args.len(),
+            input_size: u64::try_from(sizes).unwrap_or(u64::MAX),
+            limits,
+            paid,
+        });
+        let admission = self.decide(&info, verifiable, limits).await?;
+        if let Some(paid) = paid {
+            self.reserve_payment(paid).await?;
+        }
+        Ok(admission)
     }
 
     /// Runs one invocation in a fresh instance.
@@ -197,13 +259,20 @@ impl Pipeline {
         agent: &AgentRecord,
         kind: ComponentKind,
         input: Input,
-        caller: &str,
+        key: Option<EncodedPublicKey>,
         limits: RunLimits,
+        paid: Option<Paid>,
     ) -> Result<Invoked, ApiError> {
+        let Admission { limits, .. } = self
+            .admit_invocation(agent, key.as_ref(), false, &input, limits, paid.as_ref())
+            .await?;
+        let caller = key
+            .map(|k| hex::encode(sha256(k.as_bytes())))
+            .unwrap_or_default();
         let id = Uuid::now_v7().to_string();
         let started = now_ms();
         let ran = self
-            .run_agent(agent, kind, &input, &id, caller, limits)
+            .run_agent(agent, kind, &input, &id, &caller, limits)
             .await?;
         let run = ran.run();
         let mut response = InvokeResponse {
@@ -246,9 +315,25 @@ impl Pipeline {
             hex::encode(sha256(&doc))
         };
         self.keep_log(&agent.name, &id, &run.stderr);
-        self.record(record(agent, &id, caller, started, run, Some(commitment)))
-            .await?;
-        Ok(Invoked::Clear(Box::new(response)))
+        let payment = paid.as_ref().map(Paid::receipt_field);
+        self.record(record(
+            agent,
+            &id,
+            &caller,
+            started,
+            run,
+            Some(commitment),
+            payment,
+        ))
+        .await?;
+        let settlement = match &paid {
+            Some(p) => Some(self.settle_payment(p).await?),
+            None => None,
+        };
+        Ok(Invoked::Clear {
+            response: Box::new(response),
+            settlement,
+        })
     }
 
     async fn invoke_sealed(
@@ -257,6 +342,7 @@ impl Pipeline {
         kind: ComponentKind,
         req: &InvokeRequest,
         limits: RunLimits,
+        paid: Option<Paid>,
     ) -> Result<Invoked, ApiError> {
         let key = req.public_key.as_deref().ok_or_else(|| {
             ApiError::InvalidRequest("an encrypted invocation needs `public_key`".into())
@@ -293,12 +379,8 @@ impl Pipeline {
             let ct = decode_hex(&format!("encrypted_arguments[{i}]"), a)?;
             raw_args.push(envelope.open(Role::Argument(index), &ct)?);
         }
-        let code_hash: [u8; 32] = hex::decode(&agent.latest.code_hash)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))?;
         let digests = InputDigests {
-            program: code_hash,
+            program: code_hash(agent)?,
             arguments: raw_args.iter().map(|a| sha256(a)).collect(),
             stdin: sha256(&stdin),
         };
@@ -321,6 +403,17 @@ impl Pipeline {
                 stdin.clone()
             },
         };
+        let verifiable = session.attested.is_some();
+        let Admission { limits, policy } = self
+            .admit_invocation(
+                agent,
+                Some(&client_key),
+                verifiable,
+                &input,
+                limits,
+                paid.as_ref(),
+            )
+            .await?;
         let id = Uuid::now_v7().to_string();
         let started = now_ms();
         let ran = self
@@ -344,8 +437,8 @@ impl Pipeline {
         }
         let route = RouteKind {
             path: INVOKE,
-            verifiable: session.attested.is_some(),
-            paid: false,
+            verifiable,
+            paid: paid.is_some(),
         };
         let opened = Opened {
             session,
@@ -356,7 +449,8 @@ impl Pipeline {
             digests,
             limits,
         };
-        let mut outcome = self.seal(&opened, route, &doc, None, None)?;
+        let payment = paid.as_ref().map(Paid::receipt_field);
+        let mut outcome = self.seal(&opened, route, &doc, policy, payment.clone())?;
         outcome.execution_id = id.clone();
         // Recorded before the answer, whether the guest exited or was stopped.
         self.record(record(
@@ -366,10 +460,21 @@ impl Pipeline {
             started,
             ran.run(),
             Some(outcome.result.result_commitment.clone()),
+            payment,
         ))
         .await?;
+        if let Some(p) = &paid {
+            outcome.settlement = Some(self.settle_payment(p).await?);
+        }
         Ok(Invoked::Sealed(Box::new(outcome.into_result()?)))
     }
+}
+
+fn code_hash(agent: &AgentRecord) -> Result<[u8; 32], ApiError> {
+    hex::decode(&agent.latest.code_hash)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))
 }
 
 fn record(
@@ -379,6 +484,7 @@ fn record(
     started_ms: u64,
     run: &RunOutcome,
     commitment: Option<String>,
+    payment: Option<String>,
 ) -> ExecutionRecord {
     ExecutionRecord {
         id: id.to_string(),
@@ -392,6 +498,6 @@ fn record(
         status: crate::pipeline::execute::status_name(run.status),
         exit_code: run.exit_code,
         commitment,
-        payment: None,
+        payment,
     }
 }
