@@ -4,6 +4,8 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cli;
+
 use anyhow::Context;
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand};
@@ -108,6 +110,19 @@ enum Command {
         snp_report: Option<PathBuf>,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+    /// Agents: deploy once, invoke many times.
+    Agent {
+        #[command(subcommand)]
+        command: cli::agent::AgentCommand,
+    },
+    /// Search the deployed agents (ranked full-text search over name, description, tags).
+    Search {
+        /// Words to look for.
+        query: String,
+        /// Most results.
+        #[arg(long)]
+        limit: Option<u32>,
     },
     /// Print the SHA-256 of files a verifier should pin: the host binary
     /// (`--expect-host-measurement`) and components (the receipts' `program_sha256`).
@@ -257,6 +272,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::new(&cli.server);
     let key_path = cli.key.clone().unwrap_or_else(default_key_path);
     match cli.command {
+        Command::Agent { command } => {
+            return cli::agent::run(&client, &key_path, cli.json, command);
+        }
+        Command::Search { query, limit } => {
+            return cli::agent::search(&client, cli.json, &query, limit);
+        }
         Command::Ping => {
             let pong = client.ping()?;
             if cli.json {

@@ -344,3 +344,36 @@ fn python_scripts_on_the_attested_route_get_checked_receipts() {
         .unwrap();
     assert_eq!(run.receipt.unwrap().policy, None);
 }
+
+#[test]
+fn a_sealed_invocation_on_a_verifiable_session_gets_a_receipt_naming_the_agents_code() {
+    let server = TestServer::start_with(SIMULATED);
+    let (client, session) = verifiable_session(&server);
+    let owner = ClientSecret::generate().unwrap();
+    let component = wasm("text-stats");
+    let agent = client
+        .deploy_agent(
+            &owner,
+            &hypervisor_client::agents::Deployment {
+                name: "stats",
+                component: &component,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let code_hash = agent["latest"]["code_hash"].as_str().unwrap();
+    let event = br#"{"text": "attested words"}"#;
+    let run = client
+        .invoke_sealed(&session, "stats", code_hash, event)
+        .unwrap();
+    let result: serde_json::Value = serde_json::from_slice(&run.stdout().unwrap()).unwrap();
+    assert_eq!(result["words"], 2);
+    let receipt = run
+        .receipt
+        .as_ref()
+        .expect("a receipt on a verifiable session");
+    assert_eq!(receipt.route, "/agents/{name}/invoke");
+    assert_eq!(receipt.program_sha256, hex::encode(sha256(&component)));
+    assert_eq!(receipt.stdin_sha256, hex::encode(sha256(event)));
+    assert_eq!(receipt.result_commitment, hex::encode(run.commitment));
+}

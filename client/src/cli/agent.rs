@@ -1,0 +1,230 @@
+//! `hypervisor-client agent …` and `hypervisor-client search`: deploy once, find, invoke many
+//! times.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use hypervisor_client::Client;
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::wire::Limits;
+
+/// Agent subcommands.
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Deploy a component as an agent (in the clear, signed with your key; `--private` seals it
+    /// to a session instead and only sealed invocations are accepted).
+    Deploy {
+        /// Agent name (a-z, 0-9, '-').
+        name: String,
+        /// The component (.wasm): a handler agent, a wasi:http proxy or a CLI command.
+        wasm: PathBuf,
+        /// What it does (searched).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Tags (repeatable; searched).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Seal the component to a session: a private agent.
+        #[arg(long)]
+        private: bool,
+        /// Price per invocation, atomic units of the host's payment asset (x402).
+        #[arg(long)]
+        price: Option<String>,
+        /// Remove the agent after this many seconds.
+        #[arg(long)]
+        ttl_seconds: Option<u64>,
+        /// Default time limit of its invocations, milliseconds.
+        #[arg(long)]
+        time_ms: Option<u64>,
+    },
+    /// List the deployed agents.
+    List,
+    /// Show an agent and its versions.
+    Show {
+        /// Agent name.
+        name: String,
+    },
+    /// Invoke a handler agent with a JSON event, or a CLI agent with arguments.
+    Invoke {
+        /// Agent name.
+        name: String,
+        /// Handler agents: the event, JSON (default `null`).
+        #[arg(long)]
+        event: Option<String>,
+        /// CLI agents: arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Delete an agent (you must be its owner).
+    Delete {
+        /// Agent name.
+        name: String,
+    },
+    /// Read an agent's recent logs (you must be its owner).
+    Logs {
+        /// Agent name.
+        name: String,
+    },
+}
+
+fn print(json: bool, value: &serde_json::Value, human: impl FnOnce()) {
+    if json {
+        println!("{value}");
+    } else {
+        human();
+    }
+}
+
+/// Runs an agent subcommand.
+pub fn run(
+    client: &Client,
+    key_path: &Path,
+    json: bool,
+    command: AgentCommand,
+) -> anyhow::Result<ExitCode> {
+    let owner = || {
+        hypervisor_client::keyfile::load_or_create(key_path)
+            .map(|(k, _)| k)
+            .with_context(|| format!("key file {}", key_path.display()))
+    };
+    match command {
+        AgentCommand::Deploy {
+            name,
+            wasm,
+            description,
+            tags,
+            private,
+            price,
+            ttl_seconds,
+            time_ms,
+        } => {
+            let component =
+                std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let owner = owner()?;
+            let d = Deployment {
+                name: &name,
+                description: &description,
+                tags,
+                component: &component,
+                public: None,
+                limits: time_ms.map(|t| Limits {
+                    time_ms: Some(t),
+                    ..Limits::default()
+                }),
+                price,
+                ttl_seconds,
+            };
+            let agent = if private {
+                let session = client.create_session(&owner)?;
+                client.deploy_agent_sealed(&owner, &session, &d)?
+            } else {
+                client.deploy_agent(&owner, &d)?
+            };
+            print(json, &agent, || {
+                let latest = &agent["latest"];
+                println!(
+                    "deployed {} v{} ({} agent, {}) code {}",
+                    agent["name"].as_str().unwrap_or_default(),
+                    latest["version"],
+                    latest["kind"].as_str().unwrap_or_default(),
+                    if agent["public"] == true {
+                        "public"
+                    } else {
+                        "private"
+                    },
+                    latest["code_hash"].as_str().unwrap_or_default()
+                );
+            });
+        }
+        AgentCommand::List => {
+            let list = client.get_json("/agents")?;
+            print(json, &list, || {
+                for a in list["agents"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<24} v{:<3} {:<8} {}",
+                        a["name"].as_str().unwrap_or_default(),
+                        a["latest"]["version"],
+                        a["latest"]["kind"].as_str().unwrap_or_default(),
+                        a["description"].as_str().unwrap_or_default()
+                    );
+                }
+            });
+        }
+        AgentCommand::Show { name } => {
+            let agent = client.get_json(&format!("/agents/{name}"))?;
+            println!("{}", serde_json::to_string_pretty(&agent)?);
+        }
+        AgentCommand::Invoke { name, event, args } => {
+            let agent = client.get_json(&format!("/agents/{name}"))?;
+            let out = if agent["latest"]["kind"] == "handler" {
+                let event: serde_json::Value = match event {
+                    Some(e) => serde_json::from_str(&e).context("--event is not JSON")?,
+                    None => serde_json::Value::Null,
+                };
+                client.invoke(&name, event)?
+            } else {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                client.invoke_cli(&name, &args, None)?
+            };
+            let value = serde_json::to_value(&out)?;
+            print(json, &value, || {
+                if let Some(r) = &out.result {
+                    println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+                }
+                if let Some(e) = &out.error {
+                    eprintln!("error {}: {}", e.code, e.message);
+                }
+                if let Some(s) = &out.stdout {
+                    print!("{s}");
+                }
+                eprint!("{}", out.stderr);
+            });
+            if !out.ok {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        AgentCommand::Delete { name } => {
+            client.delete_agent(&owner()?, &name)?;
+            print(json, &serde_json::json!({ "deleted": name }), || {
+                println!("deleted {name}");
+            });
+        }
+        AgentCommand::Logs { name } => {
+            let logs = client.agent_logs(&owner()?, &name)?;
+            print(json, &logs, || {
+                for l in logs["logs"].as_array().into_iter().flatten() {
+                    print!(
+                        "[{}] {}",
+                        l["execution_id"].as_str().unwrap_or_default(),
+                        l["stderr"].as_str().unwrap_or_default()
+                    );
+                }
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hypervisor-client search QUERY`.
+pub fn search(
+    client: &Client,
+    json: bool,
+    query: &str,
+    limit: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let hits = client.search(query, limit)?;
+    print(json, &hits, || {
+        for h in hits["results"].as_array().into_iter().flatten() {
+            println!(
+                "{:<24} {:<8} {:>6.2}  {}",
+                h["name"].as_str().unwrap_or_default(),
+                h["kind"].as_str().unwrap_or_default(),
+                h["score"].as_f64().unwrap_or_default(),
+                h["description"].as_str().unwrap_or_default()
+            );
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
