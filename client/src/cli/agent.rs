@@ -195,10 +195,11 @@ pub fn run(
             let logs = client.agent_logs(&owner()?, &name)?;
             print(json, &logs, || {
                 for l in logs["logs"].as_array().into_iter().flatten() {
-                    print!(
+                    let text = l["stderr"].as_str().unwrap_or_default();
+                    println!(
                         "[{}] {}",
                         l["execution_id"].as_str().unwrap_or_default(),
-                        l["stderr"].as_str().unwrap_or_default()
+                        text.trim_end_matches('\n')
                     );
                 }
             });
