@@ -719,3 +719,63 @@ fn policy_and_payment_run_on_every_invocation() {
     let json: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["accepts"][0]["maxAmountRequired"], "7000");
 }
+
+#[test]
+fn a_kill_during_deploys_leaves_a_working_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::start_in(&data, "");
+    let owner = ClientSecret::generate().unwrap();
+    deploy(&server.client(), &owner, "churn", "text-stats", "v1", &[]);
+    // Redeploy in a loop (alternating two components) and kill the server mid-stream.
+    let url = server.url.clone();
+    let key = owner.to_bytes();
+    let deployer = std::thread::spawn(move || {
+        let owner = ClientSecret::from_bytes(key.as_slice()).unwrap();
+        let client = Client::new(&url);
+        let (a, b) = (wasm("text-stats"), wasm("hello"));
+        for i in 0..200 {
+            let component = if i % 2 == 0 { &b } else { &a };
+            let d = Deployment {
+                name: "churn",
+                description: "churning",
+                component,
+                ..Deployment::default()
+            };
+            if client.deploy_agent(&owner, &d).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = server.pid();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    deployer.join().unwrap();
+    drop(server);
+
+    let server = TestServer::start_in(&data, "");
+    let (status, agent) = get_json(&server, "/agents/churn");
+    assert_eq!(status, 200, "{agent}");
+    let versions = agent["versions"].as_array().unwrap();
+    let latest = agent["latest"]["version"].as_u64().unwrap();
+    assert_eq!(
+        versions.len() as u64,
+        latest,
+        "versions 1..=latest, no gaps: {agent}"
+    );
+    // Whatever version is in force works.
+    let client = server.client();
+    let ok = match agent["latest"]["kind"].as_str().unwrap() {
+        "handler" => {
+            client
+                .invoke("churn", json!({"text": "after the crash"}))
+                .unwrap()
+                .ok
+        }
+        _ => client.invoke_cli("churn", &["after"], None).unwrap().ok,
+    };
+    assert!(ok);
+}
