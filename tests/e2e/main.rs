@@ -6,6 +6,7 @@ mod harness;
 mod local_chain;
 
 mod agents;
+mod agents_lifecycle;
 mod api;
 #[cfg(feature = "simulated-attestation")]
 mod attestation;

@@ -2,19 +2,14 @@
 //!
 //! - **Clear** (public agents): the event (handler) or arguments and stdin (CLI) in the JSON
 //!   body; the answer in the clear ([`InvokeResponse`]); stderr kept as the agent's log.
-//! - **Encrypted**: the event (role stdin) or arguments and stdin sealed to the caller's
-//!   session; the answer is an encrypted result exactly like an execution's, whose commitment
-//!   binds the agent's code hash as the program (and, on a verifiable session, a signed receipt
-//!   naming it). Nothing of it is logged.
+//! - **Encrypted**: see [`super::sealed`].
 //!
 //! Either way the invocation is recorded (`GET /executions/{id}`) before the answer is sent.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use hypervisor_protocol::agents::{HandlerFailure, InvokeRequest, InvokeResponse};
-use hypervisor_protocol::wire::{ExitStatus, Limits, ScriptException, decode_hex};
-use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, sha256};
+use hypervisor_protocol::wire::{ExitStatus, Limits};
+use hypervisor_protocol::{EncodedPublicKey, sha256};
 use uuid::Uuid;
 
 use super::now_ms;
@@ -24,9 +19,8 @@ use crate::engine::{
 use crate::error::ApiError;
 use crate::pipeline::SettlementHeader;
 use crate::pipeline::admission::{Admission, Subject};
-use crate::pipeline::execute::result_document;
 use crate::pipeline::payment::{Charge, Paid};
-use crate::pipeline::request::{ExecuteOutcome, Opened, RouteKind};
+use crate::pipeline::request::ExecuteOutcome;
 use crate::pipeline::{Pipeline, resolve_limits};
 use crate::plugins::payments::PaymentHeader;
 use crate::plugins::policy::ProgramKind;
@@ -34,7 +28,7 @@ use crate::storage::agents::AgentRecord;
 use crate::storage::records::ExecutionRecord;
 
 /// The route bound into invocation receipts and records.
-const INVOKE: &str = "/agents/{name}/invoke";
+pub(super) const INVOKE: &str = "/agents/{name}/invoke";
 
 /// The answer to an invocation.
 #[derive(Debug)]
@@ -51,23 +45,23 @@ pub enum Invoked {
 }
 
 /// What the guest received, in the clear (after opening, for encrypted invocations).
-struct Input {
+pub(super) struct Input {
     /// Handler event.
-    event: Vec<u8>,
+    pub(super) event: Vec<u8>,
     /// CLI arguments (without `argv[0]`).
-    args: Vec<String>,
+    pub(super) args: Vec<String>,
     /// CLI stdin.
-    stdin: Vec<u8>,
+    pub(super) stdin: Vec<u8>,
 }
 
 /// What ran: one of the two kinds' outcomes.
-enum Ran {
+pub(super) enum Ran {
     Handler(HandlerOutcome),
     Cli(RunOutcome),
 }
 
 impl Ran {
-    fn run(&self) -> &RunOutcome {
+    pub(super) fn run(&self) -> &RunOutcome {
         match self {
             Self::Handler(h) => &h.run,
             Self::Cli(r) => r,
@@ -184,7 +178,7 @@ impl Pipeline {
     }
 
     /// The policy's decision on an invocation, then the payment's durable record.
-    async fn admit_invocation(
+    pub(super) async fn admit_invocation(
         &self,
         agent: &AgentRecord,
         key: Option<&EncodedPublicKey>,
@@ -218,7 +212,7 @@ impl Pipeline {
     }
 
     /// Runs one invocation in a fresh instance.
-    async fn run_agent(
+    pub(super) async fn run_agent(
         &self,
         agent: &AgentRecord,
         kind: ComponentKind,
@@ -335,149 +329,16 @@ impl Pipeline {
             settlement,
         })
     }
-
-    async fn invoke_sealed(
-        &self,
-        agent: &AgentRecord,
-        kind: ComponentKind,
-        req: &InvokeRequest,
-        limits: RunLimits,
-        paid: Option<Paid>,
-    ) -> Result<Invoked, ApiError> {
-        let key = req.public_key.as_deref().ok_or_else(|| {
-            ApiError::InvalidRequest("an encrypted invocation needs `public_key`".into())
-        })?;
-        let client_key = EncodedPublicKey::from_hex("public_key", key)?;
-        let session = self.sessions.lookup(req.session_id, &client_key)?;
-        let envelope = Envelope::new(&session.key, session.id);
-        let stdin_field = match kind {
-            ComponentKind::Handler => req
-                .encrypted_event
-                .as_deref()
-                .map(|e| ("encrypted_event", e)),
-            _ => req
-                .encrypted_stdin
-                .as_deref()
-                .map(|e| ("encrypted_stdin", e)),
-        };
-        let stdin = match stdin_field {
-            Some((field, hexed)) => envelope.open(Role::Stdin, &decode_hex(field, hexed)?)?,
-            None => Vec::new(),
-        };
-        let sealed_args = req.encrypted_arguments.clone().unwrap_or_default();
-        if sealed_args.len() > self.config.http.max_arguments {
-            return Err(ApiError::InvalidRequest(format!(
-                "{} arguments exceed this host's maximum of {}",
-                sealed_args.len(),
-                self.config.http.max_arguments
-            )));
-        }
-        let mut raw_args = Vec::with_capacity(sealed_args.len());
-        for (i, a) in sealed_args.iter().enumerate() {
-            let index = u32::try_from(i)
-                .map_err(|_| ApiError::InvalidRequest("too many arguments".into()))?;
-            let ct = decode_hex(&format!("encrypted_arguments[{i}]"), a)?;
-            raw_args.push(envelope.open(Role::Argument(index), &ct)?);
-        }
-        let digests = InputDigests {
-            program: code_hash(agent)?,
-            arguments: raw_args.iter().map(|a| sha256(a)).collect(),
-            stdin: sha256(&stdin),
-        };
-        let args = raw_args
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| {
-                String::from_utf8(a).map_err(|_| {
-                    ApiError::InvalidArgument(format!("argument {i} is not valid UTF-8"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let caller = hex::encode(sha256(client_key.as_bytes()));
-        let input = Input {
-            event: stdin.clone(),
-            args: args.clone(),
-            stdin: if kind == ComponentKind::Handler {
-                Vec::new()
-            } else {
-                stdin.clone()
-            },
-        };
-        let verifiable = session.attested.is_some();
-        let Admission { limits, policy } = self
-            .admit_invocation(
-                agent,
-                Some(&client_key),
-                verifiable,
-                &input,
-                limits,
-                paid.as_ref(),
-            )
-            .await?;
-        let id = Uuid::now_v7().to_string();
-        let started = now_ms();
-        let ran = self
-            .run_agent(agent, kind, &input, &id, &caller, limits)
-            .await?;
-        let mut doc = result_document(ran.run(), &limits);
-        if let Ran::Handler(h) = &ran {
-            match &h.returned {
-                Some(Ok(bytes)) => {
-                    doc.stdout = hypervisor_protocol::wire::ExecutionResult::encode_output(bytes);
-                }
-                Some(Err(e)) => {
-                    doc.exception = Some(ScriptException {
-                        kind: e.code.clone(),
-                        message: e.message.clone(),
-                        traceback: String::new(),
-                    });
-                }
-                None => {}
-            }
-        }
-        let route = RouteKind {
-            path: INVOKE,
-            verifiable,
-            paid: paid.is_some(),
-        };
-        let opened = Opened {
-            session,
-            client_key,
-            program: Arc::new(Vec::new()),
-            args,
-            stdin: Bytes::from(stdin),
-            digests,
-            limits,
-        };
-        let payment = paid.as_ref().map(Paid::receipt_field);
-        let mut outcome = self.seal(&opened, route, &doc, policy, payment.clone())?;
-        outcome.execution_id = id.clone();
-        // Recorded before the answer, whether the guest exited or was stopped.
-        self.record(record(
-            agent,
-            &id,
-            &caller,
-            started,
-            ran.run(),
-            Some(outcome.result.result_commitment.clone()),
-            payment,
-        ))
-        .await?;
-        if let Some(p) = &paid {
-            outcome.settlement = Some(self.settle_payment(p).await?);
-        }
-        Ok(Invoked::Sealed(Box::new(outcome.into_result()?)))
-    }
 }
 
-fn code_hash(agent: &AgentRecord) -> Result<[u8; 32], ApiError> {
+pub(super) fn code_hash(agent: &AgentRecord) -> Result<[u8; 32], ApiError> {
     hex::decode(&agent.latest.code_hash)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))
 }
 
-fn record(
+pub(super) fn record(
     agent: &AgentRecord,
     id: &str,
     caller: &str,

@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod http;
 pub mod invoke;
 pub mod owner;
+mod sealed;
 
 use std::sync::Arc;
 

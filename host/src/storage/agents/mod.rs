@@ -7,14 +7,17 @@
 
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+
+mod logs;
+mod search;
+
+pub use logs::{LOGS_KEPT, LogEntry};
+pub use search::SearchHit;
 
 use super::StorageError;
 use super::db::{Database, sql};
-
-/// Logs kept per agent (older ones are dropped).
-pub const LOGS_KEPT: u32 = 100;
 
 /// An agent, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,35 +95,6 @@ pub struct NewDeployment<'a> {
     /// Unix seconds.
     pub now: u64,
 }
-
-/// A search hit: what a caller needs to choose and invoke an agent (the full record follows
-/// flattened).
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchHit {
-    /// `cli`, `http` or `handler` (of the latest version).
-    pub kind: String,
-    /// The WIT world of the latest version.
-    pub world: String,
-    /// SHA-256 of the latest version's component, hex.
-    pub code_hash: String,
-    /// Relevance (higher is better: the negated BM25 rank).
-    pub score: f64,
-    /// The agent.
-    #[serde(flatten)]
-    pub agent: AgentRecord,
-}
-
-/// A stored log entry (sealed stderr of one invocation).
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    /// The invocation.
-    pub execution_id: String,
-    /// When, Unix milliseconds.
-    pub at_ms: u64,
-    /// Sealed bytes.
-    pub sealed: Vec<u8>,
-}
-
 /// Why a deployment was refused by the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -137,19 +111,19 @@ pub struct AgentRegistry {
     db: Arc<Database>,
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
+pub(super) const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
      a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
      v.limits, v.created_at";
 
-fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     let tags: String = r.get(3)?;
     Ok(AgentRecord {
         name: r.get(0)?,
@@ -176,19 +150,6 @@ fn version_row_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<VersionRe
         created_at: to_u64(r.get(i + 6)?),
     })
 }
-
-/// Turns free text into an FTS5 query: each word quoted (no operators from the user), any of
-/// them may match, ranked by BM25. `None` when there is no word at all.
-fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(32)
-        .map(|w| format!("\"{}\"", w.to_lowercase()))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" OR "))
-}
-
 impl AgentRegistry {
     /// The registry in `db`.
     pub fn new(db: Arc<Database>) -> Self {
@@ -270,7 +231,7 @@ impl AgentRegistry {
             ],
         )
         .map_err(sql("insert version"))?;
-        index(&tx, d.name, d.description, &d.tags.join(" "))?;
+        search::index(&tx, d.name, d.description, &d.tags.join(" "))?;
         tx.commit().map_err(sql("commit deploy"))?;
         Ok(version)
     }
@@ -327,42 +288,6 @@ impl AgentRegistry {
             .map_err(sql("list versions"))?;
         rows.collect::<Result<_, _>>().map_err(sql("list versions"))
     }
-
-    /// Ranked full-text search over name, description and tags (BM25; a match in the name
-    /// weighs most, then tags, then the description).
-    ///
-    /// # Errors
-    /// [`StorageError::Database`].
-    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError> {
-        let Some(query) = fts_query(text) else {
-            return Ok(Vec::new());
-        };
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {AGENT_COLUMNS}, bm25(agents_fts, 10.0, 1.0, 4.0) AS rank
-                 FROM agents_fts f
-                 JOIN agents a ON a.name = f.name
-                 JOIN agent_versions v ON v.name = a.name AND v.version = a.latest_version
-                 WHERE agents_fts MATCH ?1
-                 ORDER BY rank, a.name LIMIT ?2"
-            ))
-            .map_err(sql("search"))?;
-        let rows = stmt
-            .query_map(params![query, limit], |r| {
-                let agent = agent_row(r)?;
-                Ok(SearchHit {
-                    kind: agent.latest.kind.clone(),
-                    world: agent.latest.world.clone(),
-                    code_hash: agent.latest.code_hash.clone(),
-                    score: -r.get::<_, f64>(16)?,
-                    agent,
-                })
-            })
-            .map_err(sql("search"))?;
-        rows.collect::<Result<_, _>>().map_err(sql("search"))
-    }
-
     /// Removes an agent with its versions, index entry and logs; returns the code hashes of
     /// its versions (to remove their components), or `None` if there was no such agent.
     ///
@@ -420,67 +345,6 @@ impl AgentRegistry {
             .map_err(sql("find expired"))?;
         rows.collect::<Result<_, _>>().map_err(sql("find expired"))
     }
-
-    /// Appends a log entry, keeping the newest [`LOGS_KEPT`] of the agent.
-    ///
-    /// # Errors
-    /// [`StorageError::Database`].
-    pub fn append_log(&self, name: &str, entry: &LogEntry) -> Result<(), StorageError> {
-        let conn = self.db.lock();
-        conn.execute(
-            "INSERT INTO agent_logs (name, execution_id, at_ms, sealed) VALUES (?1, ?2, ?3, ?4)",
-            params![name, entry.execution_id, to_i64(entry.at_ms), entry.sealed],
-        )
-        .map_err(sql("append log"))?;
-        conn.execute(
-            "DELETE FROM agent_logs WHERE name = ?1 AND id <= (
-               SELECT id FROM agent_logs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            params![name, LOGS_KEPT],
-        )
-        .map_err(sql("trim logs"))?;
-        Ok(())
-    }
-
-    /// The newest `limit` log entries of `name`, oldest first.
-    ///
-    /// # Errors
-    /// [`StorageError::Database`].
-    pub fn logs(&self, name: &str, limit: u32) -> Result<Vec<LogEntry>, StorageError> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT execution_id, at_ms, sealed FROM (
-                   SELECT id, execution_id, at_ms, sealed FROM agent_logs WHERE name = ?1
-                   ORDER BY id DESC LIMIT ?2) ORDER BY id",
-            )
-            .map_err(sql("read logs"))?;
-        let rows = stmt
-            .query_map(params![name, limit], |r| {
-                Ok(LogEntry {
-                    execution_id: r.get(0)?,
-                    at_ms: to_u64(r.get(1)?),
-                    sealed: r.get(2)?,
-                })
-            })
-            .map_err(sql("read logs"))?;
-        rows.collect::<Result<_, _>>().map_err(sql("read logs"))
-    }
-}
-
-fn index(
-    tx: &Transaction<'_>,
-    name: &str,
-    description: &str,
-    tags: &str,
-) -> Result<(), StorageError> {
-    tx.execute("DELETE FROM agents_fts WHERE name = ?1", [name])
-        .map_err(sql("index"))?;
-    tx.execute(
-        "INSERT INTO agents_fts (name, description, tags) VALUES (?1, ?2, ?3)",
-        params![name, description, tags],
-    )
-    .map_err(sql("index"))?;
-    Ok(())
 }
 
 #[cfg(test)]

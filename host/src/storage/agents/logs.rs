@@ -1,0 +1,68 @@
+//! Each agent's recent logs: the stderr of its clear invocations, sealed by the caller, the
+//! newest [`LOGS_KEPT`] kept.
+
+use rusqlite::params;
+
+use super::{AgentRegistry, to_i64, to_u64};
+use crate::storage::StorageError;
+use crate::storage::db::sql;
+
+/// Logs kept per agent (older ones are dropped).
+pub const LOGS_KEPT: u32 = 100;
+
+/// A stored log entry (sealed stderr of one invocation).
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The invocation.
+    pub execution_id: String,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+    /// Sealed bytes.
+    pub sealed: Vec<u8>,
+}
+impl AgentRegistry {
+    /// Appends a log entry, keeping the newest [`LOGS_KEPT`] of the agent.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn append_log(&self, name: &str, entry: &LogEntry) -> Result<(), StorageError> {
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO agent_logs (name, execution_id, at_ms, sealed) VALUES (?1, ?2, ?3, ?4)",
+            params![name, entry.execution_id, to_i64(entry.at_ms), entry.sealed],
+        )
+        .map_err(sql("append log"))?;
+        conn.execute(
+            "DELETE FROM agent_logs WHERE name = ?1 AND id <= (
+               SELECT id FROM agent_logs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            params![name, LOGS_KEPT],
+        )
+        .map_err(sql("trim logs"))?;
+        Ok(())
+    }
+
+    /// The newest `limit` log entries of `name`, oldest first.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn logs(&self, name: &str, limit: u32) -> Result<Vec<LogEntry>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT execution_id, at_ms, sealed FROM (
+                   SELECT id, execution_id, at_ms, sealed FROM agent_logs WHERE name = ?1
+                   ORDER BY id DESC LIMIT ?2) ORDER BY id",
+            )
+            .map_err(sql("read logs"))?;
+        let rows = stmt
+            .query_map(params![name, limit], |r| {
+                Ok(LogEntry {
+                    execution_id: r.get(0)?,
+                    at_ms: to_u64(r.get(1)?),
+                    sealed: r.get(2)?,
+                })
+            })
+            .map_err(sql("read logs"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("read logs"))
+    }
+}
