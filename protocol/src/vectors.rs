@@ -81,7 +81,9 @@ pub fn generate() -> Value {
     let commitment = result_commitment(&session_id, &digests, &result);
     let attestation =
         attestation_vectors(&session_id, &client_pub, &server_pub, &digests, &commitment);
+    let agents = agent_vectors(&program);
     json!({
+        "agents": agents,
         "attestation": attestation,
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
@@ -189,5 +191,32 @@ fn attestation_vectors(
             "bytes": hex::encode(statement_bytes(StatementKind::Component, &[&digests.program, &user_data])),
             "signature": hex::encode(component_sig),
         },
+    })
+}
+
+/// Owner signatures of agents (`docs/PROTOCOL.md` §17): the client key signs a deployment of
+/// the vector program and a deletion. ECDSA P-256 / SHA-256, RFC 6979 nonces, low s.
+fn agent_vectors(program: &[u8]) -> Value {
+    use crate::agents::{OwnerAction, owner_message};
+    use p256::ecdsa::signature::Signer;
+    let secret = hex::decode(CLIENT_SECRET).expect("hex");
+    let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let sign = |message: &[u8]| -> String {
+        let sig: p256::ecdsa::Signature = key.sign(message);
+        hex::encode(sig.normalize_s().to_bytes())
+    };
+    let signed_at = KEY_CREATED_AT;
+    let code = hex::encode(sha256(program));
+    let deploy = owner_message(OwnerAction::Deploy, "text-stats", &code, signed_at);
+    let delete = owner_message(OwnerAction::Delete, "text-stats", "", signed_at);
+    json!({
+        "owner_secret": CLIENT_SECRET,
+        "name": "text-stats",
+        "signed_at": signed_at,
+        "component_sha256": code,
+        "deploy_message": hex::encode(&deploy),
+        "deploy_signature": sign(&deploy),
+        "delete_message": hex::encode(&delete),
+        "delete_signature": sign(&delete),
     })
 }

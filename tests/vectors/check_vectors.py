@@ -98,6 +98,7 @@ def main():
     pre += hashlib.sha256(stdin).digest() + struct.pack(">Q", len(result)) + result
     check("result_commitment", hashlib.sha256(pre).hexdigest(), c["result_commitment"])
     check_attestation(v, sid, client_pub, server_pub)
+    check_agents(v, client_pub)
     print(f"vectors: {checks} passed, 0 failed")
 
 
@@ -161,6 +162,18 @@ def check_attestation(v, sid, client_pub, server_pub):
     check("component statement bytes", comp.hex(), c["bytes"])
     verify_sig(signing_pub, comp, c["signature"], "component")
 
+
+def check_agents(v, client_pub):
+    """Owner signatures (PROTOCOL.md section 17): the message layout, and the signatures verify."""
+    a = v["agents"]
+    check("owner_public", public_uncompressed(private(a["owner_secret"])).hex(), client_pub.hex())
+    program = bytes.fromhex(v["envelopes"][0]["plaintext"])
+    check("agent component_sha256", hashlib.sha256(program).hexdigest(), a["component_sha256"])
+    for action, detail in (("deploy", a["component_sha256"]), ("delete", "")):
+        message = "\n".join(["wasm-hypervisor/v1/agent-owner", action, a["name"], detail,
+                             str(a["signed_at"])]).encode()
+        check(f"agent {action}_message", message.hex(), a[f"{action}_message"])
+        verify_sig(client_pub, message, a[f"{action}_signature"], f"agent {action}")
 
 if __name__ == "__main__":
     main()
