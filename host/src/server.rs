@@ -185,17 +185,17 @@ impl Host {
         };
         let ledger = Arc::new(PaymentLedger::open(&config.data_dir)?);
         let db = Arc::new(Database::open(&config.data_dir)?);
-        let agents = Arc::new(AgentStore {
-            registry: AgentRegistry::new(db.clone()),
-            records: Records::open(db, &config.data_dir)?,
-            code: ArtifactStore::open(
+        let agents = Arc::new(AgentStore::new(
+            AgentRegistry::new(db.clone()),
+            Records::open(db, &config.data_dir)?,
+            ArtifactStore::open(
                 config.data_dir.join("agents"),
                 key.clone(),
                 AGENT_COMPONENT_PURPOSE,
                 "wasm.sealed",
             )?,
-            key: key.clone(),
-        });
+            key.clone(),
+        ));
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions,

@@ -140,7 +140,9 @@ impl Pipeline {
             limits: &limits,
             now,
         };
-        let version = match self.agents.registry.deploy(&deployment) {
+        let deployed = self.agents.registry.deploy(&deployment);
+        self.agents.invalidate(&req.name);
+        let version = match deployed {
             Ok(v) => v,
             Err(RegistryError::NotOwner(name)) => return Err(ApiError::NotOwner(name)),
             Err(RegistryError::Storage(e)) => return Err(storage(e)),

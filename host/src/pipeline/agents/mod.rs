@@ -46,6 +46,36 @@ pub struct AgentStore {
     pub code: ArtifactStore,
     /// Seals logs.
     pub key: Arc<SealingKey>,
+    /// Agents looked up recently, so an invocation does not query SQLite: replaced on
+    /// deployment, dropped on deletion (this process is the database's only writer).
+    pub hot: std::sync::Mutex<std::collections::HashMap<String, AgentRecord>>,
+}
+
+impl AgentStore {
+    /// The store over `registry`, `records` and `code`.
+    pub fn new(
+        registry: AgentRegistry,
+        records: Records,
+        code: ArtifactStore,
+        key: Arc<SealingKey>,
+    ) -> Self {
+        Self {
+            registry,
+            records,
+            code,
+            key,
+            hot: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn hot(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, AgentRecord>> {
+        self.hot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the cached record of `name` (after a deployment or deletion).
+    pub(super) fn invalidate(&self, name: &str) {
+        self.hot().remove(name);
+    }
 }
 
 /// An agent with all its versions, as `GET /agents/{name}` shows it.
@@ -97,11 +127,24 @@ impl Pipeline {
     }
 
     fn find_agent(&self, name: &str) -> Result<AgentRecord, ApiError> {
-        self.agents()
+        let store = self.agents();
+        let cached = store.hot().get(name).cloned();
+        if let Some(agent) = cached
+            && agent.expires_at.is_none_or(|t| t > unix_now())
+        {
+            return Ok(agent);
+        }
+        let agent = store
             .registry
             .get(name)
             .map_err(storage)?
-            .ok_or_else(|| ApiError::AgentNotFound(name.to_string()))
+            .ok_or_else(|| ApiError::AgentNotFound(name.to_string()))?;
+        let mut hot = store.hot();
+        if hot.len() >= 4096 {
+            hot.clear();
+        }
+        hot.insert(name.to_string(), agent.clone());
+        Ok(agent)
     }
 
     /// `POST /search`: ranked full-text search.
@@ -137,6 +180,7 @@ impl Pipeline {
     /// Removes an agent and the components no other agent uses.
     fn remove_agent(&self, name: &str) -> Result<(), ApiError> {
         let store = self.agents();
+        store.invalidate(name);
         let Some(hashes) = store.registry.delete(name).map_err(storage)? else {
             return Err(ApiError::AgentNotFound(name.to_string()));
         };
