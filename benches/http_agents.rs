@@ -25,6 +25,8 @@
 //!    random agent, and the moment every agent (in random order, one at a time) has answered.
 //!
 //! Environment:
+//! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
+//!   this benchmark), e.g. a candidate build to compare;
 //! - `WASMTIME` (default `target/wasmtime-cli/bin/wasmtime`; without it the comparison is
 //!   skipped), `WRK` (default `wrk`), `HTTP_BENCH_COMPONENT` (default
 //!   `target/wasm/http-hello.wasm`);
@@ -57,8 +59,10 @@ use hypervisor_client::agents::{Deployment, owner_signature};
 use hypervisor_protocol::agents::{DeployRequest, InvokeRequest, OwnerAction};
 use hypervisor_protocol::{ClientSecret, sha256};
 
-/// The release binary cargo built for this benchmark.
-const HYPERVISOR: &str = env!("CARGO_BIN_EXE_hypervisor");
+/// The server binary: `HYPERVISOR_BIN`, else the release binary cargo built for this benchmark.
+fn hypervisor_bin() -> String {
+    std::env::var("HYPERVISOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hypervisor").into())
+}
 /// The handler agent's event.
 const EVENT_TEXT: &str = "The quick brown fox jumps over the lazy dog. Is it quick? It is!";
 
@@ -136,12 +140,7 @@ impl Server {
 
     /// User + system CPU time of the whole process so far.
     fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // Fields 14 and 15 of proc(5) (utime, stime), counted from `state` (field 3).
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_secs_f64(ticks as f64 / clock_ticks())
+        cpu_time_of(&self.pid().to_string())
     }
 
     /// SIGTERM, then waits for the exit; returns how long it took.
@@ -160,6 +159,16 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User + system CPU time of process `pid` (or `self`) so far, all threads.
+fn cpu_time_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5) (utime, stime), counted from `state` (field 3).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
 }
 
 fn clock_ticks() -> f64 {
@@ -217,7 +226,8 @@ fn start_hypervisor(config: &Path) -> Server {
         .open(config.with_extension("log"))
         .unwrap();
     let t = Instant::now();
-    let mut child = Command::new(HYPERVISOR)
+    let bin = hypervisor_bin();
+    let mut child = Command::new(&bin)
         .arg("serve")
         .arg("--config")
         .arg(config)
@@ -225,7 +235,7 @@ fn start_hypervisor(config: &Path) -> Server {
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {HYPERVISOR}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
     let addr = wait_for_line(
         child.stdout.take().unwrap(),
         "hypervisor listening on http://",
@@ -477,7 +487,8 @@ fn throughput() {
         hex::encode(sha256(&bytes))
     );
     println!(
-        "hypervisor {HYPERVISOR} (pid {}), ready {:.0} ms after spawn",
+        "hypervisor {} (pid {}), ready {:.0} ms after spawn",
+        hypervisor_bin(),
         ours.pid(),
         ms(ours.ready_after)
     );
@@ -637,6 +648,7 @@ fn handler() {
         "  of which instantiate + run (engine's duration_us)",
         engine,
     );
+    storage_costs(&rt, tmp.path(), "stats", iterations);
     drop(host);
     drop(rt);
 
@@ -665,6 +677,85 @@ fn handler() {
         us(p50),
         us(http_p50)
     );
+}
+
+/// What the per-invocation writes cost, on the data directory of the in-process host (same
+/// SQLite file and settings, own connections): the execution record (group-commit writer,
+/// `synchronous = NORMAL`), one at a time and 32 at once, and the agent-log append that a
+/// clear invocation writing to stderr does (`synchronous = FULL`, on the shared connection).
+fn storage_costs(rt: &tokio::runtime::Runtime, data_dir: &Path, agent: &str, iterations: usize) {
+    use hypervisor::storage::agents::{AgentRegistry, LogEntry};
+    use hypervisor::storage::db::Database;
+    use hypervisor::storage::records::{ExecutionRecord, Records};
+    use std::sync::Arc;
+
+    let db = Arc::new(Database::open(data_dir).unwrap());
+    let records = Arc::new(Records::open(db.clone(), data_dir).unwrap());
+    let record = |agent: &str, i: usize| ExecutionRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        route: format!("/agents/{agent}/"),
+        agent: Some(agent.to_string()),
+        agent_version: Some(1),
+        code_hash: "ab".repeat(32),
+        caller_hash: String::new(),
+        started_ms: 1_700_000_000_000 + i as u64,
+        duration_us: 80,
+        status: "exited".into(),
+        exit_code: Some(0),
+        commitment: None,
+        payment: None,
+    };
+    let samples = rt.block_on(async {
+        let mut out = Vec::with_capacity(iterations);
+        for i in 0..iterations {
+            let r = record(agent, i);
+            let t = Instant::now();
+            records.insert(r).await.unwrap();
+            out.push(t.elapsed());
+        }
+        out
+    });
+    report("  execution record insert, one at a time", samples);
+    let total = iterations * 10;
+    let (cpu, t) = (cpu_time_of("self"), Instant::now());
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..32)
+            .map(|k| {
+                let records = records.clone();
+                let agent = agent.to_string();
+                tokio::spawn(async move {
+                    for i in (k..total).step_by(32) {
+                        records.insert(record(&agent, i)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let (cpu, wall) = (cpu_time_of("self") - cpu, t.elapsed());
+    println!(
+        "{:<58} {:.0} records/s, {:.1} µs CPU per record (whole process)",
+        "  execution record insert, 32 at once",
+        total as f64 / wall.as_secs_f64(),
+        us(cpu) / total as f64
+    );
+    let registry = AgentRegistry::new(db);
+    let sealed = vec![0u8; 64];
+    let samples: Vec<_> = (0..iterations.min(1000))
+        .map(|i| {
+            let entry = LogEntry {
+                execution_id: format!("bench-{i}"),
+                at_ms: 1_700_000_000_000,
+                sealed: sealed.clone(),
+            };
+            let t = Instant::now();
+            registry.append_log(agent, &entry).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    report("  agent log append (stderr of a clear invocation)", samples);
 }
 
 // ---------------------------------------------------------------------------------------------
