@@ -51,6 +51,7 @@ out="$root/target/bench-data/http-agents-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "# benches/http-agents.sh, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -srm)"
   echo "# git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+  echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures; the runs are interleaved)"
 } | tee "$out"
 WASMTIME="$wasmtime" cargo bench -p hypervisor --bench http_agents 2>&1 | tee -a "$out"
 echo "http-agents: results kept in $out" >&2
