@@ -7,6 +7,12 @@ use clap::{Args, Parser, Subcommand};
 use hypervisor::config::Config;
 use hypervisor::server::Host;
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small
+/// objects across threads (HTTP, stores, instances), where glibc's malloc spent about a tenth
+/// of the server's CPU time under load (see `benches/http-agents.sh`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hypervisor",

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::attestation::configfs::{self, ConfigFs, TsmProvider};
@@ -245,6 +246,14 @@ impl Host {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
         });
+        // Responses are often written in two parts (head, then the body as a guest streams
+        // it): without TCP_NODELAY, Nagle's algorithm holds the second part until the client's
+        // delayed ACK, up to 40 ms later.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await;
@@ -252,6 +261,10 @@ impl Host {
         rotation.abort();
         reload.abort();
         reaper.abort();
+        // Deferred writes (records of HTTP agent requests, logs) are committed before exit.
+        if let Err(e) = self.pipeline.flush_records().await {
+            tracing::error!(error = %e, "cannot commit the last execution records");
+        }
         tracing::info!("stopped");
         Ok(result?)
     }

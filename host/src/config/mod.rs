@@ -135,6 +135,13 @@ pub struct EngineConfig {
     pub max_concurrent_executions: u32,
     /// Use the pooling allocator (with copy-on-write memory images). Default true.
     pub pooling_allocator: bool,
+    /// Bytes of each pooled linear memory kept resident when an instance ends, reset in place
+    /// instead of being returned to the kernel: the next instance in that slot takes no page
+    /// faults for them. Only pages the instance dirtied are kept (Linux `PAGEMAP_SCAN`, kernel
+    /// 6.7+; older kernels reset the lowest bytes with `memset`). Costs up to this much
+    /// resident memory per warm slot (see `docs/ARCHITECTURE.md`). 0 returns every page.
+    /// Default 4 MiB.
+    pub pool_keep_resident_bytes: usize,
     /// Enable fuel metering (costs some speed; needed for `limits.fuel`). Default false.
     pub fuel: bool,
     /// Compiled components kept in memory (least recently used evicted). Default 128.
@@ -252,6 +259,7 @@ impl Default for EngineConfig {
             epoch_tick_ms: 10,
             max_concurrent_executions: 256,
             pooling_allocator: true,
+            pool_keep_resident_bytes: 4 << 20,
             fuel: false,
             memory_cache_entries: 128,
             disk_cache: true,

@@ -131,7 +131,13 @@ impl Engine {
                 .total_memories(n.saturating_mul(2))
                 .total_tables(n.saturating_mul(16))
                 .total_stacks(n)
-                .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX));
+                .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX))
+                // Reset the pages an instance dirtied in place rather than unmapping them:
+                // the next instance in the slot then takes no page faults (the largest cost of
+                // a short instance after instantiation itself).
+                .linear_memory_keep_resident(ec.pool_keep_resident_bytes)
+                .table_keep_resident(ec.pool_keep_resident_bytes.min(1 << 20))
+                .pagemap_scan(wasmtime::Enabled::Auto);
             wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = wasmtime::Engine::new(&wc).map_err(|e| internal(&e))?;

@@ -107,7 +107,7 @@ pub async fn logs(
     if request.method() == Method::GET
         && let Some(proof) = proof(request.headers())?
     {
-        let logs = state.pipeline.agent_logs(&name, &proof)?;
+        let logs = state.pipeline.agent_logs(&name, &proof).await?;
         return Ok(Json(serde_json::json!({ "agent": name, "logs": logs })).into_response());
     }
     if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
@@ -225,7 +225,7 @@ pub async fn execution(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.pipeline.execution(&id)?).into_response())
+    Ok(Json(state.pipeline.execution(&id).await?).into_response())
 }
 
 /// Query of `GET /executions`.
@@ -246,6 +246,7 @@ pub async fn executions(
 ) -> Result<Response, ApiError> {
     let records = state
         .pipeline
-        .executions(q.since_ms, q.limit.unwrap_or(100))?;
+        .executions(q.since_ms, q.limit.unwrap_or(100))
+        .await?;
     Ok(Json(serde_json::json!({ "executions": records })).into_response())
 }

@@ -3,7 +3,8 @@
 //! the query) as the request's path. A standard `wasi:http/proxy` component runs unchanged.
 //!
 //! The response streams back as the guest writes it; the invocation is recorded (and its
-//! stderr logged) when the guest finishes.
+//! stderr logged) when the guest finishes, batched with other writes (see
+//! [`crate::storage::records`]).
 
 use std::sync::Arc;
 
@@ -123,9 +124,7 @@ impl Pipeline {
                 commitment: None,
                 payment: payment_ref,
             };
-            if let Err(e) = pipeline.record(record).await {
-                tracing::warn!(error = %e, "cannot record an HTTP agent request");
-            }
+            pipeline.record_later(record);
         });
         let mut response = response.map(axum::body::Body::new);
         if let Some(s) = &settlement {

@@ -216,10 +216,16 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`ApiError::AgentNotFound`], [`ApiError::OwnerSignature`].
-    pub fn agent_logs(&self, name: &str, proof: &owner::Proof) -> Result<Vec<LogLine>, ApiError> {
+    pub async fn agent_logs(
+        &self,
+        name: &str,
+        proof: &owner::Proof,
+    ) -> Result<Vec<LogLine>, ApiError> {
         let agent = self.find_agent(name)?;
         owner::check(&agent.owner_key, OwnerAction::Logs, name, "", proof)?;
         let store = self.agents();
+        // Logs are written in batches: include everything queued so far.
+        store.records.flush().await.map_err(storage)?;
         let entries = store
             .registry
             .logs(name, crate::storage::agents::LOGS_KEPT)
@@ -255,9 +261,7 @@ impl Pipeline {
             at_ms: now_ms(),
             sealed,
         };
-        if let Err(e) = store.registry.append_log(name, &entry) {
-            tracing::warn!(agent = name, error = %e, "cannot keep the agent's log");
-        }
+        store.records.append_log_later(name, entry);
     }
 
     /// Records an execution (before its response is sent).
@@ -265,14 +269,29 @@ impl Pipeline {
         self.agents().records.insert(record).await.map_err(storage)
     }
 
+    /// Commits every queued record and log (at shutdown).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] if the database fails.
+    pub async fn flush_records(&self) -> Result<(), ApiError> {
+        self.agents().records.flush().await.map_err(storage)
+    }
+
+    /// Records an execution whose response has already gone out: committed shortly after,
+    /// batched with others (see [`crate::storage::records`]).
+    pub(super) fn record_later(&self, record: ExecutionRecord) {
+        self.agents().records.insert_later(record);
+    }
+
     /// `GET /executions/{id}`.
     ///
     /// # Errors
     /// [`ApiError::ExecutionNotFound`].
-    pub fn execution(&self, id: &str) -> Result<ExecutionRecord, ApiError> {
+    pub async fn execution(&self, id: &str) -> Result<ExecutionRecord, ApiError> {
         self.agents()
             .records
             .get(id)
+            .await
             .map_err(storage)?
             .ok_or_else(|| ApiError::ExecutionNotFound(id.to_string()))
     }
@@ -281,10 +300,15 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`ApiError::Internal`] if the database fails.
-    pub fn executions(&self, since_ms: u64, limit: u32) -> Result<Vec<ExecutionRecord>, ApiError> {
+    pub async fn executions(
+        &self,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<ExecutionRecord>, ApiError> {
         self.agents()
             .records
             .list(since_ms, limit.clamp(1, 1000))
+            .await
             .map_err(storage)
     }
 

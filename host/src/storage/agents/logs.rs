@@ -21,24 +21,13 @@ pub struct LogEntry {
     pub sealed: Vec<u8>,
 }
 impl AgentRegistry {
-    /// Appends a log entry, keeping the newest [`LOGS_KEPT`] of the agent.
+    /// Appends a log entry, keeping the newest [`LOGS_KEPT`] of the agent. (Invocations log
+    /// through [`crate::storage::records::Records::append_log_later`] instead.)
     ///
     /// # Errors
     /// [`StorageError::Database`].
     pub fn append_log(&self, name: &str, entry: &LogEntry) -> Result<(), StorageError> {
-        let conn = self.db.lock();
-        conn.execute(
-            "INSERT INTO agent_logs (name, execution_id, at_ms, sealed) VALUES (?1, ?2, ?3, ?4)",
-            params![name, entry.execution_id, to_i64(entry.at_ms), entry.sealed],
-        )
-        .map_err(sql("append log"))?;
-        conn.execute(
-            "DELETE FROM agent_logs WHERE name = ?1 AND id <= (
-               SELECT id FROM agent_logs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            params![name, LOGS_KEPT],
-        )
-        .map_err(sql("trim logs"))?;
-        Ok(())
+        append_log_on(&self.db.lock(), name, entry).map_err(sql("append log"))
     }
 
     /// The newest `limit` log entries of `name`, oldest first.
@@ -65,4 +54,31 @@ impl AgentRegistry {
             .map_err(sql("read logs"))?;
         rows.collect::<Result<_, _>>().map_err(sql("read logs"))
     }
+}
+
+/// Appends a log entry on `conn` (a transaction of the records writer, or the shared
+/// connection), keeping the newest [`LOGS_KEPT`] of the agent.
+pub(crate) fn append_log_on(
+    conn: &rusqlite::Connection,
+    name: &str,
+    entry: &LogEntry,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        // An agent deleted since the invocation gets no log (and the batch no foreign-key
+        // failure).
+        "INSERT INTO agent_logs (name, execution_id, at_ms, sealed)
+         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?1)",
+    )?
+    .execute(params![
+        name,
+        entry.execution_id,
+        to_i64(entry.at_ms),
+        entry.sealed
+    ])?;
+    conn.prepare_cached(
+        "DELETE FROM agent_logs WHERE name = ?1 AND id <= (
+           SELECT id FROM agent_logs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(params![name, LOGS_KEPT])?;
+    Ok(())
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 mod logs;
 mod search;
 
+pub(crate) use logs::append_log_on;
 pub use logs::{LOGS_KEPT, LogEntry};
 pub use search::SearchHit;
 
