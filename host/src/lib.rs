@@ -23,6 +23,7 @@ pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod server;

@@ -71,7 +71,8 @@ fn warm_plugin_cache() {
             "[payments]\nenabled = true\ncomponent = {:?}\n[payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
             wasm_path("payments").display().to_string()
         );
-        let server = TestServer::launch(&warm, &payments);
+        let server = TestServer::spawn(&warm, &payments, "info")
+            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"));
         server.stop();
     });
 }
@@ -92,20 +93,35 @@ impl TestServer {
         s
     }
 
+    /// A server whose log is filtered by `log_filter` (a `RUST_LOG` value; the others log at
+    /// `info`).
+    pub fn start_logging(log_filter: &str, extra_toml: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Self::start_in_logging(&data, extra_toml, log_filter);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, extra_toml: &str) -> Self {
+        Self::start_in_logging(data_dir, extra_toml, "info")
+    }
+
+    fn start_in_logging(data_dir: &Path, extra_toml: &str, log_filter: &str) -> Self {
         warm_plugin_cache();
         let keys = data_dir.join("keys");
         if !keys.join("at-rest.key").exists() {
             std::fs::create_dir_all(&keys).expect("keys dir");
             std::fs::copy(shared_key(), keys.join("at-rest.key")).expect("copy the shared key");
         }
-        Self::launch(data_dir, extra_toml)
+        Self::spawn(data_dir, extra_toml, log_filter)
+            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
     }
 
     /// Writes the configuration and starts the process; `Err` holds the log of a server that
     /// exited instead of listening.
-    fn spawn(data_dir: &Path, extra_toml: &str) -> Result<Self, String> {
+    fn spawn(data_dir: &Path, extra_toml: &str, log_filter: &str) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let config = data_dir.with_extension("toml");
         let base = merge_toml(&base_config(), extra_toml);
@@ -120,7 +136,7 @@ impl TestServer {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_filter)
             .env_remove("HYPERVISOR_HOST")
             .env_remove("HYPERVISOR_CONFIG")
             .stdout(Stdio::piped())
@@ -154,16 +170,11 @@ impl TestServer {
         })
     }
 
-    fn launch(data_dir: &Path, extra_toml: &str) -> Self {
-        Self::spawn(data_dir, extra_toml)
-            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
-    }
-
     /// Starts a server that must refuse to start; returns its log.
     pub fn start_expecting_failure(extra_toml: &str) -> String {
         warm_plugin_cache();
         let tmp = tempfile::tempdir().expect("tempdir");
-        match Self::spawn(&tmp.path().join("data"), extra_toml) {
+        match Self::spawn(&tmp.path().join("data"), extra_toml, "info") {
             Ok(server) => panic!("server started at {} but should not have", server.url),
             Err(log) => log,
         }

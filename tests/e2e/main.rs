@@ -12,6 +12,8 @@ mod api;
 mod attestation;
 mod cache;
 mod execute;
+mod observe;
+mod openapi;
 mod payments;
 mod policy;
 mod python;

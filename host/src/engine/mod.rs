@@ -90,6 +90,7 @@ pub struct Engine {
     /// usually the same file: compiled once, loaded once).
     plugin_memo: std::sync::Mutex<lru::LruCache<[u8; 32], wasmtime::component::Component>>,
     slots: Arc<tokio::sync::Semaphore>,
+    max_slots: u32,
     attestor: Arc<Attestor>,
     fuel: bool,
     stdout_bytes: usize,
@@ -163,6 +164,7 @@ impl Engine {
             plugin_memo: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(4).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
+            max_slots: ec.max_concurrent_executions,
             slots: Arc::new(tokio::sync::Semaphore::new(
                 ec.max_concurrent_executions as usize,
             )),
@@ -303,5 +305,12 @@ impl Engine {
     /// Compile-cache counters.
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
+    }
+
+    /// Execution slots taken now, and slots in all.
+    pub fn slots_in_use(&self) -> (u64, u64) {
+        let all = u64::from(self.max_slots);
+        let free = self.slots.available_permits() as u64;
+        (all.saturating_sub(free), all)
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod extract;
+pub mod observe;
+pub mod openapi;
 mod routes;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ping", get(routes::ping))
+        .route("/metrics", get(observe::metrics))
         .route("/encrypt/create_keypair", post(routes::create_keypair))
         .route(
             "/verifiable/encrypt/create_keypair",
@@ -49,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/x402_policy/unsafe/python", python(RouteKind::PAID_PYTHON))
         .route("/attestation", get(routes::attestation))
+        .route("/openapi.json", get(openapi::document))
         .route("/agent/deploy", post(agents::deploy))
         .route("/agents", get(agents::list))
         .route("/agents/{name}", get(agents::show).delete(agents::delete))
@@ -61,6 +65,11 @@ pub fn router(state: AppState) -> Router {
         .route("/executions/{id}", get(agents::execution))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        // Applied to every route and the fallbacks, after routing (the route template is known).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ))
         .with_state(state)
 }
 

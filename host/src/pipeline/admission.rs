@@ -138,10 +138,13 @@ impl Pipeline {
                     )
                 }),
             }),
-            Ok(Decision::Deny(denial)) => Err(ApiError::PolicyDenied {
-                rule: denial.rule,
-                reason: denial.reason,
-            }),
+            Ok(Decision::Deny(denial)) => {
+                self.metrics.policy_denial(&denial.rule);
+                Err(ApiError::PolicyDenied {
+                    rule: denial.rule,
+                    reason: denial.reason,
+                })
+            }
             Err(e) => Err(ApiError::PolicyUnavailable(e.to_string())),
         }
     }

@@ -20,6 +20,7 @@ mod admission;
 pub mod agents;
 mod execute;
 mod limits;
+mod observe;
 mod payment;
 mod python;
 mod request;
@@ -62,6 +63,8 @@ pub struct Pipeline {
     ledger: Arc<PaymentLedger>,
     agents: Arc<agents::AgentStore>,
     public_base: std::sync::OnceLock<String>,
+    metrics: crate::metrics::Metrics,
+    started: std::time::Instant,
 }
 
 /// The parts the pipeline is assembled from (built by [`crate::server::Host::build`]).
@@ -115,6 +118,8 @@ impl Pipeline {
             ledger,
             agents,
             public_base: std::sync::OnceLock::new(),
+            metrics: crate::metrics::Metrics::default(),
+            started: std::time::Instant::now(),
         }
     }
 

@@ -13,6 +13,7 @@ use super::Pipeline;
 use super::request::RouteKind;
 use crate::attestation::signer::unix_now;
 use crate::error::ApiError;
+use crate::metrics::PaymentOutcome;
 use crate::plugins::payments::{
     PaidResource, PaymentHeader, Price, ProtocolVersion, VerifiedPayment, price,
 };
@@ -156,6 +157,7 @@ impl Pipeline {
             .as_ref()
             .ok_or(ApiError::PaymentsUnavailable)?;
         let Some(header) = header else {
+            self.metrics.payment(PaymentOutcome::Missing);
             return Err(self
                 .payment_required(
                     &charge,
@@ -165,23 +167,39 @@ impl Pipeline {
                 )
                 .await);
         };
-        match payments
+        let verdict = match payments
             .verify(&header, &charge.resource, &charge.price, unix_now())
             .await
-            .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?
         {
-            Ok(verified) => Ok(Some(Paid {
-                header,
-                charge,
-                verified,
-            })),
+            Ok(verdict) => verdict,
+            Err(e) => {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                return Err(ApiError::PaymentsFailed(e.to_string()));
+            }
+        };
+        match verdict {
+            Ok(verified) => {
+                self.metrics.payment(PaymentOutcome::Verified);
+                Ok(Some(Paid {
+                    header,
+                    charge,
+                    verified,
+                }))
+            }
             // The payment could not be judged (facilitator unreachable): not the payer's fault.
-            Err(refused) if refused.reason == VERIFY_UNAVAILABLE => Err(ApiError::PaymentsFailed(
-                format!("{}: {}", refused.reason, refused.message),
-            )),
-            Err(refused) => Err(self
-                .payment_required(&charge, &refused.reason, refused.message)
-                .await),
+            Err(refused) if refused.reason == VERIFY_UNAVAILABLE => {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                Err(ApiError::PaymentsFailed(format!(
+                    "{}: {}",
+                    refused.reason, refused.message
+                )))
+            }
+            Err(refused) => {
+                self.metrics.payment(PaymentOutcome::Refused);
+                Err(self
+                    .payment_required(&charge, &refused.reason, refused.message)
+                    .await)
+            }
         }
     }
 
@@ -201,6 +219,7 @@ impl Pipeline {
         if fresh {
             Ok(())
         } else {
+            self.metrics.payment(PaymentOutcome::Replayed);
             Err(self
                 .payment_required(
                     &paid.charge,
@@ -221,13 +240,17 @@ impl Pipeline {
         let settled = payments
             .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
             .await
-            .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?;
+            .map_err(|e| {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                ApiError::PaymentsFailed(e.to_string())
+            })?;
         let name = match paid.header.version {
             ProtocolVersion::V1 => "X-PAYMENT-RESPONSE",
             ProtocolVersion::V2 => "PAYMENT-RESPONSE",
         };
         match settled {
             Ok(s) if s.success => {
+                self.metrics.payment(PaymentOutcome::Settled);
                 let tx = s.transaction.clone();
                 self.record_outcome("settlement", move |l| l.settled(&key, &tx, unix_now()));
                 tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
@@ -237,6 +260,7 @@ impl Pipeline {
                 })
             }
             Ok(s) => {
+                self.metrics.payment(PaymentOutcome::SettlementFailed);
                 let reason = s
                     .error_reason
                     .unwrap_or_else(|| "unexpected_settle_error".into());
@@ -253,6 +277,7 @@ impl Pipeline {
                 })
             }
             Err(e) => {
+                self.metrics.payment(PaymentOutcome::Unavailable);
                 let why = e.reason.clone();
                 self.record_outcome("failed settlement", move |l| {
                     l.settlement_failed(&key, &why, unix_now())

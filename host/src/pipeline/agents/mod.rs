@@ -266,7 +266,13 @@ impl Pipeline {
 
     /// Records an execution (before its response is sent).
     pub(super) async fn record(&self, record: ExecutionRecord) -> Result<(), ApiError> {
+        self.count_run(&record);
         self.agents().records.insert(record).await.map_err(storage)
+    }
+
+    /// Agents deployed now (for `/metrics`; 0 if the database cannot say).
+    pub(super) fn agent_count(&self) -> u64 {
+        self.agents().registry.count().unwrap_or(0)
     }
 
     /// Commits every queued record and log (at shutdown).
@@ -280,6 +286,7 @@ impl Pipeline {
     /// Records an execution whose response has already gone out: committed shortly after,
     /// batched with others (see [`crate::storage::records`]).
     pub(super) fn record_later(&self, record: ExecutionRecord) {
+        self.count_run(&record);
         self.agents().records.insert_later(record);
     }
 

@@ -272,6 +272,18 @@ impl AgentRegistry {
         rows.collect::<Result<_, _>>().map_err(sql("list agents"))
     }
 
+    /// How many agents are deployed.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn count(&self) -> Result<u64, StorageError> {
+        self.db
+            .lock()
+            .query_row("SELECT count(*) FROM agents", [], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(sql("count agents"))
+    }
+
     /// Every version of `name`, oldest first (empty for an unknown agent).
     ///
     /// # Errors
