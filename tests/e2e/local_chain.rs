@@ -191,6 +191,14 @@ impl LocalChain {
         std::fs::read_to_string(self.logs.path().join("facilitator.log")).unwrap_or_default()
     }
 
+    /// The facilitator's process id (to pause it with SIGSTOP).
+    pub fn facilitator_pid(&self) -> u32 {
+        self.facilitator
+            .as_ref()
+            .map(|p| p.0.id())
+            .expect("the facilitator is running")
+    }
+
     /// Stops the facilitator (its URL now refuses connections).
     pub fn stop_facilitator(&mut self) {
         self.facilitator = None;

@@ -12,6 +12,7 @@ mod api;
 mod attestation;
 mod cache;
 mod execute;
+mod faults;
 mod observe;
 mod openapi;
 mod payments;

@@ -269,3 +269,106 @@ fn a_settlement_the_chain_refuses_withholds_the_result_and_charges_nothing() {
     }
     assert_eq!(chain.balance(&a.payer), payer0 - 60_000_000);
 }
+
+/// Sends `signal` (e.g. `-STOP`, `-CONT`, `-9`) to `pid`.
+fn signal(signal: &str, pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill {signal} {pid}");
+}
+
+/// The value of `hypervisor_live_instances` in the server's `/metrics`.
+fn live_instances(server: &TestServer) -> f64 {
+    let mut resp = ureq::get(format!("{}/metrics", server.url))
+        .call()
+        .expect("GET /metrics");
+    let text = resp.body_mut().read_to_string().expect("metrics body");
+    text.lines()
+        .find_map(|l| l.strip_prefix("hypervisor_live_instances ")?.parse().ok())
+        .expect("hypervisor_live_instances")
+}
+
+/// Polls `what` every 50 ms until it holds (at most 60 s).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_kill_during_settlement_charges_at_most_once_and_the_payment_stays_spent() {
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\namount = \"{PRICE}\"\npay_to = {:?}\nasset = {:?}\n",
+        wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        a.pay_to,
+        a.token,
+    );
+    let server = TestServer::start_in(&data, &config);
+    let (_c, _k, s) = session(&server);
+    let wallet = Wallet::from_hex(&a.payer_key).unwrap();
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+
+    // A paid request for a guest that runs 2 s, so there is time to act between its steps.
+    let limits = Limits {
+        time_ms: Some(2000),
+        ..Limits::default()
+    };
+    let (req, _) = s
+        .encrypt_execution(&ExecuteInput::new(&wasm("endless-loop")).limits(limits))
+        .unwrap();
+    let body = serde_json::to_value(req).unwrap();
+    let (_, headers, json) = challenge(&server, &s);
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    let (name, value) = wallet.pay(&offer, now()).unwrap();
+
+    std::thread::scope(|scope| {
+        let request = scope.spawn(|| {
+            // The server dies under it: any outcome but a success is fine here.
+            server
+                .client()
+                .post_json_with(ROUTE, &body, &[(name, value.clone())])
+                .map(|(status, _, _)| status)
+        });
+        // Running means verified and durably reserved. Pause the facilitator now, so the
+        // settlement that follows the run hangs; then kill the host in the middle of it.
+        wait_until("the paid guest runs", || live_instances(&server) >= 1.0);
+        signal("-STOP", chain.facilitator_pid());
+        wait_until("the guest's run ends", || live_instances(&server) == 0.0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        signal("-9", server.pid());
+        let outcome = request.join().unwrap();
+        assert!(!matches!(outcome, Ok(200)), "{outcome:?}");
+    });
+    // The facilitator resumes and may complete the settlement it had received.
+    signal("-CONT", chain.facilitator_pid());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    // After a restart the same payment is spent: refused, whoever refuses it (the ledger's
+    // durable reservation, or the facilitator if the transfer went through).
+    let restarted = TestServer::start_in(&data, &config);
+    let (_c, _k, s2) = session(&restarted);
+    let (body2, _, _) = challenge(&restarted, &s2);
+    let (status, _, out) = send(&restarted, &body2, name, value);
+    assert_eq!(status, 402, "{out}");
+    // Charged at most once, and what left the payer arrived.
+    let (payer1, pay_to1) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let charged = payer0 - payer1;
+    assert!(charged == 0 || charged == PRICE, "charged {charged}");
+    eprintln!("killed during settlement: charged {charged}, replay refused with {out}");
+    assert_eq!(pay_to1 - pay_to0, charged);
+    drop(server);
+}
