@@ -42,14 +42,14 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
 use base64::Engine as _;
+use common::process::{Server, cpu_time_of, hypervisor_bin, start_hypervisor, wait_for_line};
 use common::{report, target};
 use hypervisor::config::Config;
 use hypervisor::pipeline::agents::invoke::Invoked;
@@ -59,10 +59,6 @@ use hypervisor_client::agents::{Deployment, owner_signature};
 use hypervisor_protocol::agents::{DeployRequest, InvokeRequest, OwnerAction};
 use hypervisor_protocol::{ClientSecret, sha256};
 
-/// The server binary: `HYPERVISOR_BIN`, else the release binary cargo built for this benchmark.
-fn hypervisor_bin() -> String {
-    std::env::var("HYPERVISOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hypervisor").into())
-}
 /// The handler agent's event.
 const EVENT_TEXT: &str = "The quick brown fox jumps over the lazy dog. Is it quick? It is!";
 
@@ -124,84 +120,6 @@ fn distinct_component(component: &[u8], tag: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Server processes.
 
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    /// `http://IP:PORT`.
-    base: String,
-    /// From spawn to the announcement of the listening address.
-    ready_after: Duration,
-}
-
-impl Server {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// User + system CPU time of the whole process so far.
-    fn cpu_time(&self) -> Duration {
-        cpu_time_of(&self.pid().to_string())
-    }
-
-    /// SIGTERM, then waits for the exit; returns how long it took.
-    fn stop(mut self) -> Duration {
-        let t = Instant::now();
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let _ = self.child.wait();
-        t.elapsed()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// User + system CPU time of process `pid` (or `self`) so far, all threads.
-fn cpu_time_of(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of proc(5) (utime, stime), counted from `state` (field 3).
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / clock_ticks())
-}
-
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-/// Reads `stream` until a line containing `marker`, returns what follows it on that line, and
-/// keeps draining the stream in the background (a full pipe would block the server).
-fn wait_for_line(stream: impl Read + Send + 'static, marker: &str, what: &str) -> String {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).unwrap();
-        assert!(n > 0, "{what} exited before announcing its address");
-        if let Some(at) = line.find(marker) {
-            let rest = line[at + marker.len()..].trim().trim_end_matches('/');
-            let rest = rest.to_string();
-            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-            return rest;
-        }
-    }
-}
-
 /// Writes the benchmark configuration for `data_dir`: loopback, any port, policy and Python
 /// off (start-up must not compile CPython), everything else at its defaults.
 fn write_config(data_dir: &Path) -> PathBuf {
@@ -216,36 +134,6 @@ fn write_config(data_dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// Starts `hypervisor serve --config <config>`; its log goes to `<config>.log`.
-fn start_hypervisor(config: &Path) -> Server {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(config.with_extension("log"))
-        .unwrap();
-    let t = Instant::now();
-    let bin = hypervisor_bin();
-    let mut child = Command::new(&bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-    let addr = wait_for_line(
-        child.stdout.take().unwrap(),
-        "hypervisor listening on http://",
-        "hypervisor",
-    );
-    Server {
-        child,
-        base: format!("http://{addr}"),
-        ready_after: t.elapsed(),
-    }
 }
 
 /// Starts `wasmtime serve -S cli -O pooling-allocator` on a free loopback port.

@@ -2,6 +2,8 @@
 // Each benchmark uses a subset of these.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -228,7 +228,7 @@ impl Host {
     /// # Errors
     /// If the address cannot be bound.
     pub async fn serve(self) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(self.config.listen).await?;
+        let listener = bind(self.config.listen)?;
         let addr: SocketAddr = listener.local_addr()?;
         self.pipeline.set_public_base(format!("http://{addr}"));
         println!("hypervisor listening on http://{addr}");
@@ -268,6 +268,23 @@ impl Host {
         tracing::info!("stopped");
         Ok(result?)
     }
+}
+
+/// Connections waiting to be accepted (the kernel caps it at `net.core.somaxconn`). Standard
+/// library listeners use 128, which a burst of a thousand clients overflows: the kernel then
+/// drops handshakes and some clients see resets.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket with [`LISTEN_BACKLOG`].
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Loads the policy named by the configuration, or `None` when it is disabled.

@@ -264,6 +264,42 @@ fn one_hundred_concurrent_executions_all_succeed() {
 }
 
 #[test]
+fn every_execution_slot_can_be_busy_at_once_beside_the_policys_instances() {
+    // 8 slots; the policy keeps 2 instances live from the same pool. Twelve callers released
+    // together: 8 hold a slot for ~1 s each, the rest wait; all succeed (the pool has room for
+    // the plug-ins on top of the slots).
+    let server = TestServer::start_with("[engine]\nmax_concurrent_executions = 8\n");
+    let program = std::sync::Arc::new(wasm("sleep"));
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
+    let handles: Vec<_> = (0..12)
+        .map(|i| {
+            let (program, url, barrier) = (program.clone(), server.url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let (client, _key, session) = session_at(&url);
+                barrier.wait();
+                let run = client
+                    .execute(&session, &ExecuteInput::new(&program).args(["1000"]))
+                    .unwrap_or_else(|e| panic!("caller {i}: {e}"));
+                assert_eq!(
+                    run.result.exit_code,
+                    Some(0),
+                    "caller {i}: {:?}",
+                    run.result
+                );
+                assert!(
+                    String::from_utf8(run.stdout().unwrap())
+                        .unwrap()
+                        .starts_with("slept ")
+                );
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("an execution failed");
+    }
+}
+
+#[test]
 fn a_real_program_with_a_dependency_filters_stdin() {
     let server = TestServer::start();
     let (client, _key, session) = session(&server);

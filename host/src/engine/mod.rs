@@ -80,6 +80,10 @@ pub struct Plugin {
     pub pre: InstancePre<HostState>,
 }
 
+/// Plug-in calls on fresh instances (payments) in flight at once; more wait. Part of the pool's
+/// size on top of the executions.
+pub const PLUGIN_CALLS: u32 = 64;
+
 /// The engine shared by all requests.
 pub struct Engine {
     engine: wasmtime::Engine,
@@ -91,6 +95,8 @@ pub struct Engine {
     plugin_memo: std::sync::Mutex<lru::LruCache<[u8; 32], wasmtime::component::Component>>,
     slots: Arc<tokio::sync::Semaphore>,
     max_slots: u32,
+    /// Permits for short plug-in calls made on fresh instances (payments).
+    plugin_calls: tokio::sync::Semaphore,
     attestor: Arc<Attestor>,
     fuel: bool,
     stdout_bytes: usize,
@@ -125,7 +131,14 @@ impl Engine {
             .async_stack_size(limits.max_wasm_stack_bytes + (1 << 20))
             .memory_init_cow(true);
         if ec.pooling_allocator {
-            let n = ec.max_concurrent_executions;
+            // Executions, plus the plug-ins' instances: the policy's warm ones and the
+            // payments calls in flight (bounded by `plugin_calls`), so a full set of executions
+            // never starves a plug-in of a pool slot, nor the other way round.
+            let policy = u32::try_from(config.policy.instances).unwrap_or(u32::MAX);
+            let n = ec
+                .max_concurrent_executions
+                .saturating_add(policy)
+                .saturating_add(PLUGIN_CALLS);
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(n)
                 .total_core_instances(n.saturating_mul(16))
@@ -165,6 +178,7 @@ impl Engine {
                 std::num::NonZeroUsize::new(4).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
             max_slots: ec.max_concurrent_executions,
+            plugin_calls: tokio::sync::Semaphore::new(PLUGIN_CALLS as usize),
             slots: Arc::new(tokio::sync::Semaphore::new(
                 ec.max_concurrent_executions as usize,
             )),
@@ -286,6 +300,18 @@ impl Engine {
     /// [`EngineError::Busy`] if the slots were closed.
     pub async fn execution_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, EngineError> {
         self.slots.acquire().await.map_err(|_| EngineError::Busy)
+    }
+
+    /// Waits for one of the [`PLUGIN_CALLS`] permits for a plug-in call on a fresh instance
+    /// (payments); hold it while the instance lives.
+    ///
+    /// # Errors
+    /// [`EngineError::Busy`] if the permits were closed.
+    pub async fn plugin_call_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, EngineError> {
+        self.plugin_calls
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Busy)
     }
 
     /// [`Self::execution_slot`], for a guest running in a task of its own.

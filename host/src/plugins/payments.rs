@@ -145,6 +145,11 @@ impl Payments {
             time: self.time,
             ..CALL_LIMITS
         };
+        let _permit = self
+            .engine
+            .plugin_call_slot()
+            .await
+            .map_err(|e| PaymentsFailure(e.to_string()))?;
         let mut sandbox = self
             .engine
             .sandbox(&[], Bytes::new(), limits, self.hash)

@@ -1,0 +1,133 @@
+//! Server processes for the benchmarks: start the release binary, read its address, its CPU
+//! time and resident memory from `/proc`, stop it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The server binary: `HYPERVISOR_BIN`, else the release binary cargo built for this benchmark.
+pub fn hypervisor_bin() -> String {
+    std::env::var("HYPERVISOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hypervisor").into())
+}
+/// A server process, killed when dropped.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://IP:PORT`.
+    pub base: String,
+    /// From spawn to the announcement of the listening address.
+    pub ready_after: Duration,
+}
+
+impl Server {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User + system CPU time of the whole process so far.
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time_of(&self.pid().to_string())
+    }
+
+    /// SIGTERM, then waits for the exit; returns how long it took.
+    pub fn stop(mut self) -> Duration {
+        let t = Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let _ = self.child.wait();
+        t.elapsed()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// User + system CPU time of process `pid` (or `self`) so far, all threads.
+pub fn cpu_time_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5) (utime, stime), counted from `state` (field 3).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Reads `stream` until a line containing `marker`, returns what follows it on that line, and
+/// keeps draining the stream in the background (a full pipe would block the server).
+pub fn wait_for_line(stream: impl Read + Send + 'static, marker: &str, what: &str) -> String {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "{what} exited before announcing its address");
+        if let Some(at) = line.find(marker) {
+            let rest = line[at + marker.len()..].trim().trim_end_matches('/');
+            let rest = rest.to_string();
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            return rest;
+        }
+    }
+}
+
+/// Starts `hypervisor serve --config <config>`; its log goes to `<config>.log`.
+pub fn start_hypervisor(config: &Path) -> Server {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_extension("log"))
+        .unwrap();
+    let t = Instant::now();
+    let bin = hypervisor_bin();
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    let addr = wait_for_line(
+        child.stdout.take().unwrap(),
+        "hypervisor listening on http://",
+        "hypervisor",
+    );
+    Server {
+        child,
+        base: format!("http://{addr}"),
+        ready_after: t.elapsed(),
+    }
+}
+
+/// Resident memory of process `pid` (`VmRSS`), bytes.
+pub fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
