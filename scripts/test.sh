@@ -5,7 +5,8 @@
 #      FiatTokenV2_2 artifacts: npm ci);
 #   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
-#      the Rust plug-in components' unit tests;
+#      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
+#      client input (scripts/fuzz.sh: cargo-fuzz on stable, 10 s per target);
 #   3. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,10 @@ cargo test --manifest-path guests/Cargo.toml --target-dir target/guests --locked
 # natively: their logic does not need a WebAssembly runtime.
 cargo test --manifest-path components/Cargo.toml --target-dir target/components-native \
   --locked -p payments
+
+# Bounded fuzzing of every decoder of client input (fuzz/README.md), on stable with
+# RUSTC_BOOTSTRAP=1: FUZZ_SECONDS (default 10) per target, fails on any crash.
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./scripts/fuzz.sh
 
 # Independent protocol check (pyca/cryptography), in a private virtual environment.
 venv="$root/target/py"
