@@ -10,18 +10,7 @@ use hypervisor_client::ExecuteInput;
 use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::Limits;
 
-use crate::harness::{TestServer, code, run, session, wasm};
-
-/// The value of the sample `series` (exact name and labels) in the server's `/metrics`.
-fn metric(server: &TestServer, series: &str) -> f64 {
-    let mut resp = ureq::get(format!("{}/metrics", server.url))
-        .call()
-        .expect("GET /metrics");
-    let text = resp.body_mut().read_to_string().expect("metrics body");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-}
+use crate::harness::{TestServer, code, metric, run, session, wasm};
 
 /// Opens a connection, writes `head` and `body`, and closes it without reading the answer.
 fn send_and_drop(server: &TestServer, head: &str, body: &[u8]) {

@@ -308,3 +308,18 @@ pub fn run(server: &TestServer, guest: &str, args: &[&str]) -> Execution {
 pub fn code(body: &serde_json::Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no code>")
 }
+
+/// The value of the sample `series` (exact name and labels) in a Prometheus text.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The value of the sample `series` in the server's `GET /metrics` (panics if absent).
+pub fn metric(server: &TestServer, series: &str) -> f64 {
+    let mut resp = ureq::get(format!("{}/metrics", server.url))
+        .call()
+        .expect("GET /metrics");
+    let text = resp.body_mut().read_to_string().expect("metrics body");
+    sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}

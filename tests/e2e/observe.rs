@@ -5,7 +5,7 @@ use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::{ClientSecret, sha256};
 use serde_json::json;
 
-use crate::harness::{TestServer, policy_table, session, wasm, wasm_path};
+use crate::harness::{TestServer, policy_table, sample, session, wasm, wasm_path};
 
 /// `GET path` with optional headers: status, the response's headers, body text.
 fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, String) {
@@ -23,12 +23,6 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, Stri
     let headers = resp.headers().clone();
     let body = resp.body_mut().read_to_string().expect("body");
     (status, headers, body)
-}
-
-/// The value of the sample `series` (exact name and labels) in a metrics text.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[test]

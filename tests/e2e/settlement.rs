@@ -8,7 +8,7 @@ use hypervisor_client::{ExecuteInput, Session};
 use hypervisor_protocol::wire::Limits;
 use serde_json::Value;
 
-use crate::harness::{TestServer, session, wasm, wasm_path};
+use crate::harness::{TestServer, metric, session, wasm, wasm_path};
 use crate::local_chain::{LocalChain, interop_dir};
 use crate::payments::{ROUTE, b64_json, challenge, header, now, send};
 
@@ -280,17 +280,6 @@ fn signal(signal: &str, pid: u32) {
     assert!(ok, "kill {signal} {pid}");
 }
 
-/// The value of `hypervisor_live_instances` in the server's `/metrics`.
-fn live_instances(server: &TestServer) -> f64 {
-    let mut resp = ureq::get(format!("{}/metrics", server.url))
-        .call()
-        .expect("GET /metrics");
-    let text = resp.body_mut().read_to_string().expect("metrics body");
-    text.lines()
-        .find_map(|l| l.strip_prefix("hypervisor_live_instances ")?.parse().ok())
-        .expect("hypervisor_live_instances")
-}
-
 /// Polls `what` every 50 ms until it holds (at most 60 s).
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -345,9 +334,13 @@ fn a_kill_during_settlement_charges_at_most_once_and_the_payment_stays_spent() {
         });
         // Running means verified and durably reserved. Pause the facilitator now, so the
         // settlement that follows the run hangs; then kill the host in the middle of it.
-        wait_until("the paid guest runs", || live_instances(&server) >= 1.0);
+        wait_until("the paid guest runs", || {
+            metric(&server, "hypervisor_live_instances") >= 1.0
+        });
         signal("-STOP", chain.facilitator_pid());
-        wait_until("the guest's run ends", || live_instances(&server) == 0.0);
+        wait_until("the guest's run ends", || {
+            metric(&server, "hypervisor_live_instances") == 0.0
+        });
         std::thread::sleep(std::time::Duration::from_millis(300));
         signal("-9", server.pid());
         let outcome = request.join().unwrap();
