@@ -10,7 +10,9 @@ use hypervisor_protocol::wire::Limits;
 use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
 use p256::ecdsa::signature::Signer;
 
-use crate::{Client, ClientError, Execution, Session, server_error};
+use crate::client::read_response;
+use crate::error::server_error;
+use crate::{Client, ClientError, Execution, Session};
 
 /// Signs an owner action with the owner's key: `(signature hex, signed_at)`.
 ///
@@ -261,7 +263,7 @@ impl Client {
         .header(OWNER_KEY_HEADER, &owner.public_key().to_hex())
         .call()
         .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let (status, text) = crate::read_response(resp)?;
+        let (status, text) = read_response(resp)?;
         let json = serde_json::from_str(&text)
             .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
         Ok((status, json))

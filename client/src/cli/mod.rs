@@ -1,3 +1,48 @@
-//! Subcommands of the `hypervisor-client` binary that live outside `main.rs`.
+//! The `hypervisor-client` command line: its arguments, and one module per group of
+//! subcommands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hypervisor_client::Client;
 
 pub mod agent;
+mod args;
+mod exec;
+mod policy;
+mod report;
+mod setup;
+mod verify;
+
+pub use args::Cli;
+use args::Command;
+
+/// Runs the parsed command line and returns the process's exit code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&cli.server);
+    let key_path = cli.key.clone().unwrap_or_else(default_key_path);
+    match cli.command {
+        Command::Agent { command } => agent::run(&client, &key_path, cli.json, command),
+        Command::Search { query, limit } => agent::search(&client, cli.json, &query, limit),
+        Command::Ping => setup::ping(&client, cli.json),
+        Command::Keygen => setup::keygen(&key_path, cli.json),
+        Command::Session => setup::session(&client, &key_path, cli.json),
+        Command::Attestation { policy } => verify::attestation(&client, &policy, cli.json),
+        Command::Verify { proof, policy } => verify::proof(&proof, &policy, cli.json),
+        Command::VerifyEvidence {
+            tdx_quote,
+            snp_report,
+            policy,
+        } => verify::evidence(tdx_quote, snp_report, &policy, cli.json),
+        Command::Measure { files } => verify::measure(&files, cli.json),
+        Command::Exec(args) => exec::run(&client, &key_path, cli.json, args),
+    }
+}
+
+fn default_key_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("wasm-hypervisor").join("client.key")
+}

@@ -1,0 +1,91 @@
+//! The command line's shape: global options and the top-level subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use super::agent::AgentCommand;
+use super::exec::ExecArgs;
+use super::policy::PolicyArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "hypervisor-client",
+    version,
+    about = "Client for WASM Hypervisor: encrypted execution of WebAssembly components"
+)]
+pub struct Cli {
+    /// Server base URL.
+    #[arg(
+        long,
+        env = "HYPERVISOR_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub server: String,
+    /// Private key file (created on first use). Default: $XDG_CONFIG_HOME/wasm-hypervisor/client.key.
+    #[arg(long, env = "HYPERVISOR_CLIENT_KEY", global = true)]
+    pub key: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check that the server answers.
+    Ping,
+    /// Create the key file if missing and print the public key.
+    Keygen,
+    /// Open a session and print its id and the server's session key.
+    Session,
+    /// Encrypt and execute a WebAssembly component (or, with --python, a Python script), print
+    /// its decrypted output.
+    Exec(ExecArgs),
+    /// Fetch and verify the host's attestation (GET /attestation).
+    Attestation {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Verify a proof bundle offline (from `exec --verifiable --save-proof`).
+    Verify {
+        /// The proof file.
+        proof: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Verify raw hardware evidence offline: a TDX quote with its collateral, or an SEV-SNP
+    /// report with its VCEK. Prints the claims (REPORTDATA, measurements, TCB status).
+    VerifyEvidence {
+        /// A TDX quote (binary).
+        #[arg(long, conflicts_with = "snp_report")]
+        tdx_quote: Option<PathBuf>,
+        /// An SEV-SNP attestation report (binary or hex).
+        #[arg(long)]
+        snp_report: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Agents: deploy once, invoke many times.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Search the deployed agents (ranked full-text search over name, description, tags).
+    Search {
+        /// Words to look for.
+        query: String,
+        /// Most results.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Print the SHA-256 of files a verifier should pin: the host binary
+    /// (`--expect-host-measurement`) and components (the receipts' `program_sha256`).
+    Measure {
+        /// Files to measure.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,181 @@
+//! `hypervisor-client exec`: read the program and its inputs, open a (verifiable) session, run
+//! it (paying with x402 when asked), optionally save a proof bundle, and report the result.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use base64::Engine as _;
+use clap::Args;
+use hypervisor_client::proof::Proof;
+use hypervisor_client::verify::VerifiedKey;
+use hypervisor_client::{Client, ExecuteInput, Execution, Session, keyfile};
+use hypervisor_protocol::wire::Limits;
+
+use super::policy::PolicyArgs;
+use super::report::report;
+
+// The arguments of `exec`. (A plain comment: a doc comment here would become the subcommand's
+// help text, which comes from the `Command::Exec` variant.)
+#[derive(Args)]
+pub struct ExecArgs {
+    /// The component (.wasm), or the script (.py) with --python.
+    pub wasm: PathBuf,
+    /// Run the file as a Python script on the Python routes
+    /// (/test/policy/unsafe/python, or .../attest with --verifiable).
+    #[arg(long)]
+    pub python: bool,
+    /// Pay with x402 (the /x402_* routes): a file holding the hex secp256k1 private key of
+    /// the paying account. On a 402 the client signs an EIP-3009 authorization for the
+    /// offered price and retries.
+    #[arg(long, value_name = "FILE", env = "HYPERVISOR_WALLET_KEY_FILE")]
+    pub pay_with: Option<PathBuf>,
+    /// Arguments passed to the program (after argv[0]).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// File to send as stdin (`-` for this process's stdin).
+    #[arg(long)]
+    pub stdin: Option<PathBuf>,
+    /// Time limit to ask for, milliseconds.
+    #[arg(long)]
+    pub time_ms: Option<u64>,
+    /// Memory limit to ask for, bytes.
+    #[arg(long)]
+    pub memory_bytes: Option<u64>,
+    /// Fuel to ask for (the server must meter fuel).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Use the verifiable routes: verify the host's evidence chain before sending anything,
+    /// and the signed receipt of the result.
+    #[arg(long)]
+    pub verifiable: bool,
+    /// With --verifiable: write a proof bundle (evidence, receipt, plaintext result) that
+    /// `hypervisor-client verify` can check offline.
+    #[arg(long, value_name = "FILE")]
+    pub save_proof: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// Runs `exec`.
+pub fn run(
+    client: &Client,
+    key_path: &Path,
+    json: bool,
+    exec: ExecArgs,
+) -> anyhow::Result<ExitCode> {
+    let ExecArgs {
+        wasm,
+        python,
+        pay_with,
+        args,
+        stdin,
+        time_ms,
+        memory_bytes,
+        fuel,
+        verifiable,
+        save_proof,
+        policy,
+    } = exec;
+    let (key, _) = keyfile::load_or_create(key_path)?;
+    let program = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let stdin_bytes = match &stdin {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut b = Vec::new();
+            std::io::stdin().read_to_end(&mut b)?;
+            Some(b)
+        }
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let mut input = ExecuteInput::new(&program).args(&args);
+    if let Some(s) = &stdin_bytes {
+        input = input.stdin(s);
+    }
+    if time_ms.is_some() || memory_bytes.is_some() || fuel.is_some() {
+        input = input.limits(Limits {
+            time_ms,
+            memory_bytes,
+            fuel,
+        });
+    }
+    if !verifiable {
+        if save_proof.is_some() {
+            anyhow::bail!("--save-proof needs --verifiable");
+        }
+        let session = client.create_session(&key)?;
+        let run = if let Some(wallet) = wallet(&pay_with)? {
+            client.execute_paid(&session, &input, python, &wallet)?
+        } else if python {
+            client.execute_python(&session, &input)?
+        } else {
+            client.execute(&session, &input)?
+        };
+        return report(&run, session.id, json);
+    }
+    let session = client.create_verifiable_session(&key, &policy.policy()?)?;
+    if let Some((_, k)) = &session.verified
+        && !json
+    {
+        print_key_to_stderr(k);
+    }
+    let run = if let Some(wallet) = wallet(&pay_with)? {
+        if python {
+            anyhow::bail!("the paid Python route is not verifiable: drop --verifiable");
+        }
+        client.execute_paid(&session, &input, false, &wallet)?
+    } else if python {
+        client.execute_python(&session, &input)?
+    } else {
+        client.execute_verifiable(&session, &input)?
+    };
+    if let Some(path) = &save_proof {
+        write_proof(path, &session, &run)?;
+    }
+    report(&run, session.id, json)
+}
+
+/// The paying wallet from `--pay-with`.
+fn wallet(path: &Option<PathBuf>) -> anyhow::Result<Option<hypervisor_client::x402::Wallet>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let wallet = hypervisor_client::x402::Wallet::from_hex(&text)?;
+    eprintln!("[paying from {}]", wallet.address().to_checksum(None));
+    Ok(Some(wallet))
+}
+
+fn print_key_to_stderr(key: &VerifiedKey) {
+    if key.simulated {
+        eprintln!(
+            "WARNING: the host's evidence is SIMULATED. It proves nothing about where code runs."
+        );
+    }
+    eprintln!(
+        "[verified {} evidence · signing key {}…]",
+        key.tee,
+        &key.signing_key.to_hex()[..16]
+    );
+}
+
+fn write_proof(path: &std::path::Path, session: &Session, run: &Execution) -> anyhow::Result<()> {
+    let (quote, _) = session
+        .verified
+        .as_ref()
+        .context("not a verifiable session")?;
+    let proof = Proof {
+        version: 1,
+        session_id: session.id,
+        session_pubkey: session.server_public.to_hex(),
+        client_pubkey: session.client_public.to_hex(),
+        quote: quote.clone(),
+        receipt: run.receipt.clone().context("no receipt")?,
+        result: base64::engine::general_purpose::STANDARD.encode(&run.plaintext),
+    };
+    std::fs::write(path, serde_json::to_string_pretty(&proof)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("proof written to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The verification policy options shared by every subcommand that checks evidence, and their
+//! translation into a [`Policy`].
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use hypervisor_client::verify::Policy;
+
+/// What a verifier accepts.
+#[derive(Args, Clone, Default)]
+pub struct PolicyArgs {
+    /// Accept SIMULATED evidence (development only: it proves nothing).
+    #[arg(long)]
+    allow_simulated: bool,
+    /// TDX: DCAP collateral (QuoteCollateralV3 JSON) for offline verification.
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// TDX: fetch the collateral from this PCCS / Intel PCS base URL (when no --collateral).
+    #[arg(long, value_name = "URL")]
+    pccs: Option<String>,
+    /// SEV-SNP: the chip's VCEK certificate (DER).
+    #[arg(long, value_name = "FILE")]
+    vcek: Option<PathBuf>,
+    /// Accept this TCB status (repeatable). Default: UpToDate only.
+    #[arg(long = "tcb-status", value_name = "STATUS")]
+    tcb_status: Vec<String>,
+    /// Accept TEEs in debug mode (never in production).
+    #[arg(long)]
+    allow_debug: bool,
+    /// TDX: expected MRTD (hex).
+    #[arg(long, value_name = "HEX")]
+    expect_mrtd: Option<String>,
+    /// TDX: expected RTMR, as N=HEX (repeatable).
+    #[arg(long = "expect-rtmr", value_name = "N=HEX")]
+    expect_rtmr: Vec<String>,
+    /// SEV-SNP: expected launch measurement (hex).
+    #[arg(long, value_name = "HEX")]
+    expect_snp_measurement: Option<String>,
+    /// Expected SHA-256 of the host binary (see `measure`).
+    #[arg(long, value_name = "HEX")]
+    expect_host_measurement: Option<String>,
+    /// Verify as of this Unix time (default: now).
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    at: Option<u64>,
+}
+
+impl PolicyArgs {
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        let hexarg =
+            |name: &str, v: &str| hex::decode(v).with_context(|| format!("{name} is not hex"));
+        let mut p = Policy {
+            allow_simulated: self.allow_simulated,
+            allow_debug: self.allow_debug,
+            now: self.at,
+            pccs_url: self.pccs.clone(),
+            ..Policy::default()
+        };
+        if let Some(f) = &self.collateral {
+            p.tdx_collateral = Some(
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+            );
+        }
+        if let Some(f) = &self.vcek {
+            p.snp_vcek =
+                Some(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+        }
+        if !self.tcb_status.is_empty() {
+            p.accepted_tcb_statuses = self.tcb_status.clone();
+        }
+        if let Some(v) = &self.expect_mrtd {
+            p.expected_mrtd = Some(hexarg("--expect-mrtd", v)?);
+        }
+        for r in &self.expect_rtmr {
+            let (n, v) = r.split_once('=').context("--expect-rtmr takes N=HEX")?;
+            let n: usize = n
+                .parse()
+                .ok()
+                .filter(|n| *n < 4)
+                .context("--expect-rtmr N must be 0..3")?;
+            p.expected_rtmrs[n] = Some(hexarg("--expect-rtmr", v)?);
+        }
+        if let Some(v) = &self.expect_snp_measurement {
+            p.expected_snp_measurement = Some(hexarg("--expect-snp-measurement", v)?);
+        }
+        if let Some(v) = &self.expect_host_measurement {
+            let m = hexarg("--expect-host-measurement", v)?;
+            p.expected_host_measurement = Some(
+                m.try_into()
+                    .ok()
+                    .context("--expect-host-measurement is 32 bytes")?,
+            );
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,141 @@
+//! The HTTP client for one server and its transport: GET and POST JSON, extra request headers,
+//! response headers, and the cap on how much of a response is read. The routes are in `api`
+//! and `agents`.
+
+use std::time::Duration;
+
+use crate::ClientError;
+use crate::error::server_error;
+
+/// An HTTP client for one server.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) base: String,
+    pub(crate) agent: ureq::Agent,
+}
+
+/// The largest response the client reads.
+const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+impl Client {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:3000`).
+    pub fn new(base_url: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// GETs `path` and returns the status and the body text, whatever the status.
+    pub(crate) fn get_text(&self, path: &str) -> Result<(u16, String), ClientError> {
+        let resp = self
+            .agent
+            .get(format!("{}{}", self.base, path))
+            .call()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        read_response(resp)
+    }
+
+    /// POSTs `body` to `path` and decodes a 200 answer as `T`; any other status becomes
+    /// [`ClientError::Server`].
+    pub(crate) fn post_expect<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let (status, json) = self.post_json(path, body)?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        serde_json::from_value(json).map_err(|e| ClientError::BadResponse(format!("{path}: {e}")))
+    }
+
+    /// POSTs JSON and returns the status and the JSON answer, whatever the status.
+    ///
+    /// # Errors
+    /// Transport errors, or a body that is not JSON.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(u16, serde_json::Value), ClientError> {
+        let resp = self
+            .agent
+            .post(format!("{}{}", self.base, path))
+            .send_json(body)
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (status, text) = read_response(resp)?;
+        let json = serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
+        Ok((status, json))
+    }
+
+    /// POSTs JSON with extra headers; returns the status, the response headers (names
+    /// lowercase) and the JSON answer, whatever the status.
+    ///
+    /// # Errors
+    /// Transport errors, or a body that is not JSON.
+    pub fn post_json_with(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
+        let mut request = self.agent.post(format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let resp = request
+            .send_json(body)
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let response_headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().ok()?.to_string(),
+                ))
+            })
+            .collect();
+        let (status, text) = read_response(resp)?;
+        let json = serde_json::from_str(&text)
+            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
+        Ok((status, response_headers, json))
+    }
+}
+
+/// Status and body text of a response, reading at most [`MAX_RESPONSE_BYTES`].
+pub(crate) fn read_response(
+    mut resp: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, String), ClientError> {
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE_BYTES)
+        .read_to_string()
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    Ok((status, text))
+}
+
+/// Response headers: lowercase names and their values.
+pub type Headers = Vec<(String, String)>;
+
+/// The value of header `name` (lowercase) in a header list.
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
