@@ -6,6 +6,8 @@ mod harness;
 mod local_chain;
 
 mod agents;
+mod agents_access;
+mod agents_errors;
 mod agents_lifecycle;
 mod api;
 #[cfg(feature = "simulated-attestation")]

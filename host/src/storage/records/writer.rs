@@ -1,0 +1,226 @@
+//! The group-commit writer: one thread with its own connection commits whatever has queued up
+//! in one transaction, either at once for an awaited write or within [`LINGER`] for deferred
+//! ones (see the [module](super) documentation for the two kinds).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::record::{ExecutionRecord, insert_record};
+use crate::storage::StorageError;
+use crate::storage::agents::{self, LogEntry};
+use crate::storage::db::sql;
+
+/// Most writes committed in one transaction.
+const BATCH: usize = 512;
+
+/// Longest a deferred write waits for company before it is committed.
+pub const LINGER: Duration = Duration::from_millis(10);
+
+/// A write for the writer thread.
+pub(super) enum Write {
+    /// An execution record.
+    Record(ExecutionRecord),
+    /// An agent's log entry.
+    Log { agent: String, entry: LogEntry },
+}
+
+type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// What the writer thread is told.
+enum Msg {
+    /// Commit this write now (`None`: nothing, just what queued before it) and say when done.
+    Now(Option<Box<Write>>, Done),
+    /// Deferred writes are waiting: commit them within [`LINGER`].
+    Deferred,
+    /// So many deferred writes are waiting that they should be committed now.
+    Full,
+}
+
+/// Deferred writes: pushed under a lock without waking the writer, taken by the writer at
+/// each commit.
+type Pending = Arc<Mutex<Vec<Write>>>;
+
+/// Deferred writes kept waiting at most; beyond that (the disk has stalled for a long time),
+/// further deferred writes are dropped with an error in the log.
+const MAX_PENDING: usize = 100_000;
+
+/// The way to the writer thread: its bounded queue and the deferred writes waiting for it.
+/// Dropping it stops the thread once it has committed what was queued.
+pub(super) struct Writer {
+    sender: mpsc::SyncSender<Msg>,
+    pending: Pending,
+}
+
+fn failed(op: &'static str) -> impl Fn(String) -> StorageError {
+    move |detail| StorageError::Database { op, detail }
+}
+
+impl Writer {
+    /// Starts the writer thread with its own connection to `<data_dir>/hypervisor.sqlite`.
+    ///
+    /// # Errors
+    /// [`StorageError`] if the connection or the thread cannot be made.
+    pub(super) fn start(data_dir: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open(data_dir.join("hypervisor.sqlite")).map_err(sql("open"))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(sql("configure"))?;
+        let (sender, messages) = mpsc::sync_channel::<Msg>(4096);
+        let pending = Pending::default();
+        let taken = pending.clone();
+        std::thread::Builder::new()
+            .name("records-writer".into())
+            .spawn(move || write_loop(conn, &messages, &taken))
+            .map_err(|e| StorageError::Database {
+                op: "start the records writer",
+                detail: e.to_string(),
+            })?;
+        Ok(Self { sender, pending })
+    }
+
+    /// Queues `write` (`None`: nothing, a barrier) and returns once it and every write queued
+    /// before it are committed.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`] (`op` says what was being done) if the writer stopped or the
+    /// commit failed.
+    pub(super) async fn submit_now(
+        &self,
+        write: Option<Write>,
+        op: &'static str,
+    ) -> Result<(), StorageError> {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let message = Msg::Now(write.map(Box::new), done);
+        // The queue is bounded: when it is full, wait for room off the async workers.
+        match self.sender.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(message)) => {
+                let writer = self.sender.clone();
+                tokio::task::spawn_blocking(move || writer.send(message).map_err(|_| ()))
+                    .await
+                    .map_err(|e| failed(op)(e.to_string()))?
+                    .map_err(|()| failed(op)("the records writer stopped".into()))?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                return Err(failed(op)("the records writer stopped".into()));
+            }
+        }
+        committed
+            .await
+            .map_err(|_| failed(op)("the records writer stopped".into()))?
+            .map_err(failed(op))
+    }
+
+    /// Queues `write` without waiting: committed within [`LINGER`] (dropped with an error in
+    /// the log beyond [`MAX_PENDING`] waiting writes).
+    pub(super) fn submit_deferred(&self, write: Write) {
+        let waiting = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.len() >= MAX_PENDING {
+                drop(pending);
+                tracing::error!("the records writer is far behind: a deferred write is dropped");
+                return;
+            }
+            pending.push(write);
+            pending.len()
+        };
+        // Wake the writer only when the first write starts waiting (it then lingers) or when
+        // a batch is full. A full channel needs no nudge: the writer takes every pending
+        // write at its next commit.
+        let nudge = match waiting {
+            1 => Msg::Deferred,
+            n if n == BATCH => Msg::Full,
+            _ => return,
+        };
+        if let Err(mpsc::TrySendError::Disconnected(_)) = self.sender.try_send(nudge) {
+            tracing::error!("the records writer stopped: deferred writes are lost");
+        }
+    }
+}
+
+fn write_loop(mut conn: Connection, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
+    let mut open = true;
+    while open {
+        let Ok(first) = messages.recv() else { break };
+        let mut writes = Vec::new();
+        let mut waiters = Vec::new();
+        let linger = matches!(first, Msg::Deferred);
+        take(first, &mut writes, &mut waiters);
+        if linger {
+            // Only deferred writes so far: wait up to LINGER for company, unless someone
+            // waits for a commit or the batch fills up.
+            let until = Instant::now() + LINGER;
+            loop {
+                match messages.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                    Ok(Msg::Deferred) => {}
+                    Ok(message) => {
+                        take(message, &mut writes, &mut waiters);
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+        }
+        // Whatever else is already queued joins this commit.
+        while writes.len() < BATCH {
+            match messages.try_recv() {
+                Ok(message) => take(message, &mut writes, &mut waiters),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        // Deferred writes queued before any barrier just taken are in `pending` by now.
+        writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let result = if writes.is_empty() {
+            Ok(())
+        } else {
+            commit(&mut conn, &writes).map_err(|e| e.to_string())
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
+        }
+        for done in waiters {
+            let _ = done.send(result.clone());
+        }
+    }
+    // The last deferred writes, when the store is dropped.
+    let writes = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+    if !writes.is_empty()
+        && let Err(e) = commit(&mut conn, &writes)
+    {
+        tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
+    }
+}
+
+/// Adds an awaited write (and its waiter) from `message` to the batch; nudges add nothing.
+fn take(message: Msg, writes: &mut Vec<Write>, waiters: &mut Vec<Done>) {
+    if let Msg::Now(write, done) = message {
+        writes.extend(write.map(|w| *w));
+        waiters.push(done);
+    }
+}
+
+fn commit(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for write in writes {
+        match write {
+            Write::Record(r) => insert_record(&tx, r)?,
+            Write::Log { agent, entry } => agents::append_log_on(&tx, agent, entry)?,
+        }
+    }
+    tx.commit()
+}

@@ -1,0 +1,84 @@
+//! Agents end to end, bad input: deployments and invocations that are refused get clear
+//! errors (status and code).
+
+use hypervisor_client::agents::{Deployment, owner_signature};
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::OwnerAction;
+use serde_json::json;
+
+use crate::agents::{deploy, http, refused};
+use crate::harness::{TestServer, code, wasm};
+
+#[test]
+fn bad_deployments_and_invocations_get_clear_errors() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let hello = wasm("hello");
+    let d = |name: &str, component: &[u8]| {
+        refused(client.deploy_agent(
+            &owner,
+            &Deployment {
+                name,
+                component,
+                ..Deployment::default()
+            },
+        ))
+    };
+    assert_eq!(d("Bad Name", &hello), (400, "invalid_request".to_string()));
+    assert_eq!(
+        d("garbage", b"not wasm"),
+        (422, "invalid_component".to_string())
+    );
+    // A valid component that is no agent (the payments plug-in exports only its interface).
+    assert_eq!(
+        d("plugin", &wasm("payments")),
+        (422, "not_an_agent".to_string())
+    );
+
+    // A clear deployment without a (valid) signature.
+    let body = json!({"name": "x", "public_key": owner.public_key().to_hex(), "component": "AA=="});
+    let (status, json) = client.post_json("/agent/deploy", &body).unwrap();
+    assert_eq!(
+        (status, code(&json)),
+        (403, "owner_signature_invalid"),
+        "{json}"
+    );
+    let (signature, signed_at) = owner_signature(&owner, OwnerAction::Deploy, "x", "00").unwrap();
+    let body = json!({"name": "x", "public_key": owner.public_key().to_hex(), "component": "AA==", "signature": signature, "signed_at": signed_at});
+    let (status, json) = client.post_json("/agent/deploy", &body).unwrap();
+    assert_eq!(
+        (status, code(&json)),
+        (403, "owner_signature_invalid"),
+        "{json}"
+    );
+    let (status, json) = client
+        .post_json("/agent/deploy", &json!({"name": "x"}))
+        .unwrap();
+    assert_eq!((status, code(&json)), (400, "invalid_request"), "{json}");
+
+    // Search needs words; invocations need the right fields for the kind.
+    let (status, json) = client
+        .post_json("/search", &json!({"query": " ?! "}))
+        .unwrap();
+    assert_eq!((status, code(&json)), (400, "invalid_request"));
+    deploy(&client, &owner, "cli", "hello", "cli", &[]);
+    let (status, json) = client
+        .post_json("/agents/cli/invoke", &json!({"event": 1}))
+        .unwrap();
+    assert_eq!((status, code(&json)), (400, "invalid_request"), "{json}");
+    let (status, json) = client
+        .post_json(
+            "/agents/cli/invoke",
+            &json!({"args": ["a"], "encrypted_stdin": "00"}),
+        )
+        .unwrap();
+    assert_eq!((status, code(&json)), (400, "invalid_request"), "{json}");
+    let (status, json) = client
+        .post_json("/agents/nobody/invoke", &json!({}))
+        .unwrap();
+    assert_eq!((status, code(&json)), (404, "agent_not_found"));
+    // A handler agent has no HTTP paths, and an HTTP agent is not invoked with events.
+    let (status, _, body) = http("GET", &format!("{}/agents/cli/", server.url), None);
+    assert_eq!(status, 409, "{body}");
+}
