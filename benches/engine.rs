@@ -14,10 +14,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::stats::{percentile, us};
+use common::{in_process, wasm};
 use hypervisor::attestation::{Attestor, NoAttestation};
 use hypervisor::config::{Config, ProviderChoice};
 use hypervisor::engine::{CommandInput, Engine, RunLimits};
@@ -27,24 +28,16 @@ use hypervisor_client::{ExecuteInput, Session};
 use hypervisor_protocol::wire::{CreateKeypairRequest, CreateKeypairResponse, ExecuteRequest};
 use hypervisor_protocol::{ClientSecret, sha256};
 
-fn wasm(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-wasm.sh)", p.display()))
-}
-
 struct Stats(Vec<Duration>);
 
 impl Stats {
     fn pct(&self, p: f64) -> Duration {
         let mut v = self.0.clone();
         v.sort();
-        v[((v.len() - 1) as f64 * p).round() as usize]
+        percentile(&v, p)
     }
 
     fn report(&self, name: &str) {
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!(
             "{name:<62} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs  min={:>9.1} µs",
             self.0.len(),
@@ -57,16 +50,11 @@ impl Stats {
 }
 
 fn config(dir: &std::path::Path, pooling: bool, disk: bool) -> Config {
-    let mut c = Config {
-        data_dir: dir.to_owned(),
-        ..Config::default()
-    };
+    // The engine alone: the policy and Python runtime are measured by benches/policy.rs.
+    let mut c = in_process::config(dir);
     c.engine.pooling_allocator = pooling;
     c.engine.disk_cache = disk;
     c.attestation.provider = ProviderChoice::Simulated;
-    // The engine alone: the policy and Python runtime are measured by benches/policy.rs.
-    c.policy.enabled = false;
-    c.python.enabled = false;
     c
 }
 
@@ -125,8 +113,8 @@ async fn throughput(
 fn main() {
     let rt = common::runtime();
     let _guard = rt.enter();
-    let hello = wasm("hello");
-    let grep = Arc::new(wasm("grep"));
+    let hello = wasm::read("hello");
+    let grep = Arc::new(wasm::read("grep"));
     let iterations = common::iterations(2000);
     println!(
         "hello component: {} bytes; grep component: {} bytes",
@@ -144,8 +132,7 @@ fn main() {
     let pubkey = CreateKeypairRequest {
         pubkey: secret.public_key().to_hex(),
     };
-    let plain_session =
-        Session::from_response(&secret, &pipeline.create_session(&pubkey).unwrap()).unwrap();
+    let plain_session = in_process::session(&pipeline, &secret);
     let v = pipeline.create_verifiable_session(&pubkey).unwrap();
     let resp = CreateKeypairResponse {
         session_pubkey: v.session_pubkey,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP agents against `wasmtime serve`, side by side, in one run; plus a handler agent's time per
-# invocation and a restart with 100 deployed agents. See benches/http_agents.rs for what is
-# measured and how.
+# invocation and a restart with 100 deployed agents. See benches/http_agents/main.rs for what
+# is measured and how.
 #
 #   benches/http-agents.sh                 # everything
 #   BENCH_ONLY=throughput benches/http-agents.sh

@@ -2,7 +2,7 @@
 # Every main route at saturation, 1000 concurrent executions, a 1 MB program's first run:
 # builds what it needs (components, the release host with simulated attestation for the
 # verifiable route), then runs `cargo bench --bench load` and keeps its output in
-# target/bench-data/load-<time>.txt. See benches/load.rs for what is measured and how.
+# target/bench-data/load-<time>.txt. See benches/load/main.rs for what is measured and how.
 #
 #   benches/load.sh                                  # 60 s per route (about 11 minutes in all)
 #   LOAD_SECONDS=10 benches/load.sh                  # a quick pass

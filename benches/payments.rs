@@ -13,29 +13,23 @@ use std::time::Instant;
 
 mod common;
 
-use common::{report, target, unix_now as now};
-use hypervisor::config::Config;
+use common::stats::report;
+use common::{in_process, unix_now as now, wasm};
 use hypervisor::pipeline::RouteKind;
 use hypervisor::plugins::payments::{self, PaidResource, PaymentHeader, Payments, ProtocolVersion};
 use hypervisor::server::Host;
-use hypervisor_client::x402::{Offer, Wallet};
-use hypervisor_client::{ExecuteInput, Session};
+use hypervisor_client::ExecuteInput;
+use hypervisor_client::x402::{Offer, PaymentLimit, Wallet};
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::wire::CreateKeypairRequest;
 
 fn main() {
     let rt = common::runtime();
     let _guard = rt.enter();
     let iterations = common::iterations(1000);
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = Config {
-        data_dir: tmp.path().to_owned(),
-        ..Config::default()
-    };
-    c.policy.enabled = false;
-    c.python.enabled = false;
+    let mut c = in_process::config(tmp.path());
     c.payments.enabled = true;
-    c.payments.component = target().join("wasm/payments.wasm");
+    c.payments.component = wasm::path("payments");
     c.payments.price.pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into();
     let host = rt.block_on(Host::build(c.clone())).unwrap();
     let pipeline = host.pipeline().clone();
@@ -58,7 +52,9 @@ fn main() {
     let offer =
         Offer::from_402(Some(&challenge.payment_required), &serde_json::Value::Null).unwrap();
     let header = |_: usize| {
-        let (_, value) = wallet.pay(&offer, now()).unwrap();
+        let (_, value) = wallet
+            .pay(&offer, &PaymentLimit::new(10_000), now())
+            .unwrap();
         PaymentHeader {
             version: ProtocolVersion::V2,
             value,
@@ -123,13 +119,8 @@ fn main() {
 
     // 2. Paid vs unpaid pipeline, interleaved.
     let secret = ClientSecret::generate().unwrap();
-    let resp = pipeline
-        .create_session(&CreateKeypairRequest {
-            pubkey: secret.public_key().to_hex(),
-        })
-        .unwrap();
-    let session = Session::from_response(&secret, &resp).unwrap();
-    let hello = std::fs::read(target().join("wasm/hello.wasm")).unwrap();
+    let session = in_process::session(&pipeline, &secret);
+    let hello = wasm::read("hello");
     let (req, _) = session
         .encrypt_execution(&ExecuteInput::new(&hello))
         .unwrap();

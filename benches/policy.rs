@@ -19,21 +19,23 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{report, target};
+use common::in_process::session;
+use common::stats::report;
+use common::{target, wasm};
 use hypervisor::config::{Config, PolicyConfig};
 use hypervisor::pipeline::{Pipeline, RouteKind};
 use hypervisor::plugins::policy::{Limits, Policy, ProgramKind, RequestInfo};
 use hypervisor::server::Host;
-use hypervisor_client::{ExecuteInput, Session};
+use hypervisor_client::ExecuteInput;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::wire::{CreateKeypairRequest, ExecuteRequest, PythonRequest};
+use hypervisor_protocol::wire::{ExecuteRequest, PythonRequest};
 
 fn config(data: &Path, policy: bool) -> Config {
     let mut c = Config {
         data_dir: data.to_owned(),
         ..Config::default()
     };
-    let python = target().join("wasm/policy-python.wasm");
+    let python = wasm::path("policy-python");
     c.policy.enabled = policy;
     c.policy.component = python.clone();
     c.policy.rules = Some(
@@ -42,13 +44,6 @@ fn config(data: &Path, policy: bool) -> Config {
     );
     c.python.component = python;
     c
-}
-
-fn session(pipeline: &Pipeline, secret: &ClientSecret) -> Session {
-    let req = CreateKeypairRequest {
-        pubkey: secret.public_key().to_hex(),
-    };
-    Session::from_response(secret, &pipeline.create_session(&req).unwrap()).unwrap()
 }
 
 async fn execute_samples(pipeline: &Pipeline, req: &ExecuteRequest, n: usize) -> Vec<Duration> {
@@ -123,7 +118,7 @@ fn main() {
             rt.block_on(Policy::load(
                 engine.clone(),
                 &PolicyConfig {
-                    component: target().join(format!("wasm/{component}.wasm")),
+                    component: wasm::path(component),
                     rules,
                     reuse_entries,
                     ..PolicyConfig::default()
@@ -167,7 +162,7 @@ fn main() {
 
     // 2. The pipeline on one host and session, rounds interleaved with the Python policy, no
     //    policy, and the Rust policy in force (swapped in the policy slot between rounds).
-    let hello = std::fs::read(target().join("wasm/hello.wasm")).unwrap();
+    let hello = wasm::read("hello");
     let input = ExecuteInput::new(&hello).args(["bench"]);
     let (req, _) = session(&with, &secret).encrypt_execution(&input).unwrap();
     let slots = [

@@ -1,11 +1,16 @@
-//! Helpers shared by the benchmarks: runtime, sample counts, paths and percentile reports.
+//! Helpers shared by the benchmarks: runtime, sample counts, paths and environment options.
+//! Submodules: the built components ([`wasm`]), an in-process host ([`in_process`]), a server
+//! process ([`process`]), HTTP to it ([`http`]), and percentiles and units ([`stats`]).
 // Each benchmark uses a subset of these.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod in_process;
 pub mod process;
+pub mod stats;
+pub mod wasm;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The workspace's `target/` directory (built components are in `target/wasm/`).
 pub fn target() -> PathBuf {
@@ -19,21 +24,6 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Prints p50/p90/p99 of `samples` on one line; returns the p50.
-pub fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!(
-        "{name:<58} n={:<5} p50={:>9.1} µs  p90={:>9.1} µs  p99={:>9.1} µs",
-        samples.len(),
-        us(at(0.5)),
-        us(at(0.9)),
-        us(at(0.99)),
-    );
-    at(0.5)
-}
-
 /// The multi-threaded runtime every benchmark drives the host with.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -44,8 +34,27 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Samples per measurement: `BENCH_ITERATIONS`, else `default`.
 pub fn iterations(default: usize) -> usize {
-    std::env::var("BENCH_ITERATIONS")
+    env_or("BENCH_ITERATIONS", default)
+}
+
+/// The environment variable `name` parsed, else `default` (unset or not understood).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Whether the part `name` is to run: `var` unset, or `name` in its comma-separated list.
+pub fn wanted(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |v| v.split(',').any(|s| s.trim() == name))
+}
+
+/// Runs, in order, each of the named `sections` that `var` wants (see [`wanted`]).
+pub fn run_sections(var: &str, sections: &[(&str, fn())]) {
+    for (name, run) in sections {
+        if wanted(var, name) {
+            run();
+        }
+    }
 }

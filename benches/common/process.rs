@@ -1,15 +1,19 @@
-//! Server processes for the benchmarks: start the release binary, read its address, its CPU
-//! time and resident memory from `/proc`, stop it.
+//! Server processes for the benchmarks: configure and start the release binary (or another
+//! server), read its address, its CPU time and resident memory from `/proc`, stop it.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The server binary: `HYPERVISOR_BIN`, else the release binary cargo built for this benchmark.
 pub fn hypervisor_bin() -> String {
     std::env::var("HYPERVISOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hypervisor").into())
 }
+
 /// A server process, killed when dropped.
 pub struct Server {
     /// The process.
@@ -90,6 +94,43 @@ pub fn wait_for_line(stream: impl Read + Send + 'static, marker: &str, what: &st
     }
 }
 
+/// Spawns `command` (stdin closed; exactly one of stdout and stderr piped, the other sent to
+/// a log) and waits until the piped stream announces the listening address after `marker`.
+/// `what` names the server in the panic if it exits before that.
+pub fn spawn_server(command: &mut Command, marker: &str, what: &str) -> Server {
+    let t = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", command.get_program().display()));
+    let announcements: Box<dyn Read + Send> = match (child.stdout.take(), child.stderr.take()) {
+        (Some(stdout), None) => Box::new(stdout),
+        (None, Some(stderr)) => Box::new(stderr),
+        _ => panic!("{what}: pipe exactly one of stdout and stderr"),
+    };
+    let addr = wait_for_line(announcements, marker, what);
+    Server {
+        child,
+        base: format!("http://{addr}"),
+        ready_after: t.elapsed(),
+    }
+}
+
+/// Writes a server configuration for `data_dir` next to it (`<data_dir>.toml`): loopback, any
+/// port, data in `data_dir`, then `rest` (TOML); returns its path.
+pub fn write_config(data_dir: &Path, rest: &str) -> PathBuf {
+    let path = data_dir.with_extension("toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{rest}",
+            data_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// Starts `hypervisor serve --config <config>`; its log goes to `<config>.log`.
 pub fn start_hypervisor(config: &Path) -> Server {
     let log = std::fs::OpenOptions::new()
@@ -97,27 +138,16 @@ pub fn start_hypervisor(config: &Path) -> Server {
         .append(true)
         .open(config.with_extension("log"))
         .unwrap();
-    let t = Instant::now();
-    let bin = hypervisor_bin();
-    let mut child = Command::new(&bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-    let addr = wait_for_line(
-        child.stdout.take().unwrap(),
+    spawn_server(
+        Command::new(hypervisor_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(log),
         "hypervisor listening on http://",
         "hypervisor",
-    );
-    Server {
-        child,
-        base: format!("http://{addr}"),
-        ready_after: t.elapsed(),
-    }
+    )
 }
 
 /// Resident memory of process `pid` (`VmRSS`), bytes.
@@ -130,4 +160,17 @@ pub fn rss_of(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Samples the resident memory of `pid` every `every` until `stop`; the thread returns the
+/// samples.
+pub fn sample_rss(pid: u32, every: Duration, stop: Arc<AtomicBool>) -> JoinHandle<Vec<u64>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            out.push(rss_of(pid));
+            std::thread::sleep(every);
+        }
+        out
+    })
 }
