@@ -7,9 +7,9 @@ use base64::Engine as _;
 use hypervisor::pipeline::agents::invoke::Invoked;
 use hypervisor::server::Host;
 use hypervisor_client::Client;
-use hypervisor_client::agents::owner_signature;
-use hypervisor_protocol::agents::{DeployRequest, InvokeRequest, OwnerAction};
-use hypervisor_protocol::{ClientSecret, sha256};
+use hypervisor_client::agents::sign_deploy_request;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::{DeployRequest, InvokeRequest};
 
 use crate::common::http::deploy;
 use crate::common::process::start_hypervisor;
@@ -32,14 +32,7 @@ pub fn run() {
         .unwrap();
     let pipeline = host.pipeline().clone();
     let owner = ClientSecret::generate().unwrap();
-    let (signature, signed_at) = owner_signature(
-        &owner,
-        OwnerAction::Deploy,
-        "stats",
-        &hex::encode(sha256(&component)),
-    )
-    .unwrap();
-    rt.block_on(pipeline.deploy_agent(DeployRequest {
+    let mut request = DeployRequest {
         name: "stats".into(),
         description: "benchmark agent".into(),
         tags: Vec::new(),
@@ -51,10 +44,11 @@ pub fn run() {
         limits: None,
         price: None,
         ttl_seconds: None,
-        signature: Some(signature),
-        signed_at: Some(signed_at),
-    }))
-    .unwrap();
+        signature: None,
+        signed_at: None,
+    };
+    sign_deploy_request(&owner, &mut request, &component).unwrap();
+    rt.block_on(pipeline.deploy_agent(request)).unwrap();
     let req = InvokeRequest {
         event: Some(event.clone()),
         ..InvokeRequest::default()

@@ -1,10 +1,10 @@
-//! Agents from the client side: deploy (clear with an owner signature, or sealed to a session),
-//! search, invoke (clear or sealed), delete and read logs as the owner.
+//! Agents from the client side: deploy (clear or sealed to a session, always with an owner
+//! signature), search, invoke (clear or sealed), delete and read logs as the owner.
 
 use base64::Engine as _;
 use hypervisor_protocol::agents::{
     DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER, OWNER_SIGNATURE_HEADER,
-    OWNER_SIGNED_AT_HEADER, OwnerAction, SearchRequest, owner_message,
+    OWNER_SIGNED_AT_HEADER, OwnerAction, SearchRequest, deploy_detail, owner_message,
 };
 use hypervisor_protocol::wire::Limits;
 use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
@@ -14,24 +14,74 @@ use crate::client::read_response;
 use crate::error::server_error;
 use crate::{Client, ClientError, Execution, Session};
 
-/// Signs an owner action with the owner's key: `(signature hex, signed_at)`.
+/// The signing time of a new owner operation on `name`: now, but for a deployment or deletion
+/// later than the last one this process signed for the name. The host refuses a deployment or
+/// deletion signed no later than the last it accepted for the agent (a replay), and signing
+/// times are whole seconds, so two operations on one agent within a second (deploy, then
+/// redeploy or delete) need distinct times. The lead stays small: it grows only while a
+/// process signs more than one operation per second on one name, and the host accepts times up
+/// to 300 s ahead of its clock.
+fn signing_time(action: OwnerAction, name: &str) -> u64 {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LAST: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if action == OwnerAction::Logs {
+        return now;
+    }
+    let mut last = LAST
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if last.len() >= 4096 {
+        // Only times still ahead of the clock matter.
+        last.retain(|_, t| *t >= now);
+    }
+    let at = last.get(name).map_or(now, |t| now.max(t.saturating_add(1)));
+    last.insert(name.to_string(), at);
+    at
+}
+
+/// Signs an owner action with the owner's key: `(signature hex, signed_at)`. For a deployment
+/// or deletion, `signed_at` is later than that of the last one this process signed for `name`
+/// (the host refuses one that is not; see `docs/PROTOCOL.md` §17).
 ///
 /// # Errors
-/// [`ClientError::BadResponse`] never; [`ClientError::Protocol`] if the key is unusable.
+/// [`ClientError::BadResponse`] if the key is unusable.
 pub fn owner_signature(
     owner: &ClientSecret,
     action: OwnerAction,
     name: &str,
     detail: &str,
 ) -> Result<(String, u64), ClientError> {
-    let signed_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let signed_at = signing_time(action, name);
     let key = p256::ecdsa::SigningKey::from_slice(owner.to_bytes().as_slice())
         .map_err(|_| ClientError::BadResponse("the owner key cannot sign".into()))?;
     let signature: p256::ecdsa::Signature =
         key.sign(&owner_message(action, name, detail, signed_at));
     Ok((hex::encode(signature.to_bytes()), signed_at))
+}
+
+/// Signs `req` as a deployment of `component` by `owner`: sets `signature` and `signed_at`
+/// over the name, the component's SHA-256 (of its plaintext, also when `req` carries it
+/// sealed) and the settings `req` carries (`public`, `price`, `ttl_seconds`, `limits`; see
+/// [`deploy_detail`]). Call it once those are final: changing any of them afterwards makes the
+/// host refuse the signature. `description` and `tags` are not signed.
+///
+/// # Errors
+/// [`ClientError::BadResponse`] if the key is unusable.
+pub fn sign_deploy_request(
+    owner: &ClientSecret,
+    req: &mut DeployRequest,
+    component: &[u8],
+) -> Result<(), ClientError> {
+    let detail = deploy_detail(&hex::encode(sha256(component)), req);
+    let (signature, signed_at) = owner_signature(owner, OwnerAction::Deploy, &req.name, &detail)?;
+    req.signature = Some(signature);
+    req.signed_at = Some(signed_at);
+    Ok(())
 }
 
 /// What to deploy.
@@ -75,8 +125,30 @@ impl Deployment<'_> {
     }
 }
 
+/// The request [`Client::deploy_agent_sealed`] sends: the component sealed to `session`
+/// (role agent-component), signed by `owner` over its name, the component's SHA-256 and its
+/// settings ([`sign_deploy_request`]).
+///
+/// # Errors
+/// [`ClientError::Protocol`] if sealing fails; [`ClientError::BadResponse`] if the key cannot
+/// sign.
+pub fn sealed_deploy_request(
+    owner: &ClientSecret,
+    session: &Session,
+    d: &Deployment<'_>,
+) -> Result<DeployRequest, ClientError> {
+    let mut req = d.request(owner);
+    req.encrypted_component = Some(hex::encode(
+        session.envelope().seal(Role::AgentComponent, d.component)?,
+    ));
+    req.session_id = Some(session.id);
+    sign_deploy_request(owner, &mut req, d.component)?;
+    Ok(req)
+}
+
 impl Client {
-    /// Deploys in the clear, signed by `owner` (a public agent unless `public = Some(false)`).
+    /// Deploys in the clear, signed by `owner` over the name, the component and the settings
+    /// (a public agent unless `public = Some(false)`).
     /// Returns the agent as the host shows it.
     ///
     /// # Errors
@@ -87,19 +159,14 @@ impl Client {
         d: &Deployment<'_>,
     ) -> Result<serde_json::Value, ClientError> {
         let mut req = d.request(owner);
-        let (signature, signed_at) = owner_signature(
-            owner,
-            OwnerAction::Deploy,
-            d.name,
-            &hex::encode(sha256(d.component)),
-        )?;
         req.component = Some(base64::engine::general_purpose::STANDARD.encode(d.component));
-        req.signature = Some(signature);
-        req.signed_at = Some(signed_at);
+        sign_deploy_request(owner, &mut req, d.component)?;
         self.expect_status(201, "/agent/deploy", &req)
     }
 
-    /// Deploys with the component sealed to `session` (whose key is the owner's).
+    /// Deploys with the component sealed to `session` (whose key is the owner's), envelope
+    /// role agent-component, signed by `owner` over the component's plaintext and the settings
+    /// like a clear deployment (a private agent unless `public = Some(true)`).
     ///
     /// # Errors
     /// Transport or server errors.
@@ -109,12 +176,11 @@ impl Client {
         session: &Session,
         d: &Deployment<'_>,
     ) -> Result<serde_json::Value, ClientError> {
-        let mut req = d.request(owner);
-        req.encrypted_component = Some(hex::encode(
-            session.envelope().seal(Role::Program, d.component)?,
-        ));
-        req.session_id = Some(session.id);
-        self.expect_status(201, "/agent/deploy", &req)
+        self.expect_status(
+            201,
+            "/agent/deploy",
+            &sealed_deploy_request(owner, session, d)?,
+        )
     }
 
     /// `POST /search`.
@@ -184,7 +250,7 @@ impl Client {
         event: &[u8],
     ) -> Result<Execution, ClientError> {
         let req = InvokeRequest {
-            encrypted_event: Some(hex::encode(session.envelope().seal(Role::Stdin, event)?)),
+            encrypted_event: Some(hex::encode(session.envelope().seal(Role::Event, event)?)),
             public_key: Some(session.client_public.to_hex()),
             session_id: Some(session.id),
             ..InvokeRequest::default()
@@ -280,5 +346,102 @@ impl Client {
             return Err(server_error(status, json));
         }
         Ok(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_and_deletions_of_a_name_are_signed_at_increasing_times() {
+        let name = "signing-time-test";
+        let times: Vec<u64> = [
+            OwnerAction::Deploy,
+            OwnerAction::Deploy,
+            OwnerAction::Delete,
+        ]
+        .into_iter()
+        .map(|a| signing_time(a, name))
+        .collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+        // Other names and reading logs are not pushed ahead.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(signing_time(OwnerAction::Deploy, "another-name") <= now + 1);
+        assert!(signing_time(OwnerAction::Logs, name) <= now + 1);
+    }
+
+    #[test]
+    fn a_sealed_deployment_is_signed_over_the_plaintext_and_sealed_as_an_agent_component() {
+        use hypervisor_protocol::wire::CreateKeypairResponse;
+        let owner = ClientSecret::generate().unwrap();
+        let server = ClientSecret::generate().unwrap();
+        let resp = CreateKeypairResponse {
+            session_pubkey: server.public_key().to_hex(),
+            session_id: uuid::Uuid::now_v7(),
+            expires_in_seconds: 3600,
+        };
+        let session = Session::from_response(&owner, &resp).unwrap();
+        let component = b"\0asm component".as_slice();
+        let req = sealed_deploy_request(
+            &owner,
+            &session,
+            &Deployment {
+                name: "sealed-request-test",
+                component,
+                public: Some(false),
+                limits: Some(Limits {
+                    time_ms: Some(1500),
+                    ..Limits::default()
+                }),
+                price: Some("25".into()),
+                ttl_seconds: Some(60),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(req.component, None);
+        assert_eq!(req.session_id, Some(session.id));
+        let sealed = hex::decode(req.encrypted_component.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            session
+                .envelope()
+                .open(Role::AgentComponent, &sealed)
+                .unwrap(),
+            component
+        );
+        assert!(session.envelope().open(Role::Program, &sealed).is_err());
+        // Signed over the plaintext's SHA-256 and the settings as sent.
+        let message = |detail: &str| {
+            owner_message(
+                OwnerAction::Deploy,
+                "sealed-request-test",
+                detail,
+                req.signed_at.unwrap(),
+            )
+        };
+        let detail = format!(
+            "{}\npublic=false\nprice=25\nttl_seconds=60\nlimits=1500,-,-",
+            hex::encode(sha256(component))
+        );
+        assert_eq!(deploy_detail(&hex::encode(sha256(component)), &req), detail);
+        let signature = p256::ecdsa::Signature::from_slice(
+            &hex::decode(req.signature.as_deref().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let key =
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(owner.public_key().as_bytes()).unwrap();
+        use p256::ecdsa::signature::Verifier;
+        assert!(key.verify(&message(&detail), &signature).is_ok());
+        // Made public on the way: the signature no longer verifies.
+        let public = DeployRequest {
+            public: Some(true),
+            ..req.clone()
+        };
+        let altered = deploy_detail(&hex::encode(sha256(component)), &public);
+        assert!(key.verify(&message(&altered), &signature).is_err());
     }
 }

@@ -33,8 +33,13 @@ fn client_session_matches_the_vectors() {
         Role::Argument(1),
         Role::Stdin,
         Role::Result,
+        Role::Event,
+        Role::AgentComponent,
     ];
-    for (e, role) in v["envelopes"].as_array().unwrap().iter().zip(roles) {
+    let envelopes = v["envelopes"].as_array().unwrap();
+    assert_eq!(envelopes.len(), roles.len());
+    for (e, role) in envelopes.iter().zip(roles) {
+        assert_eq!(s(&e["role"]), role.name());
         let sealed = hex::decode(s(&e["envelope"])).unwrap();
         assert_eq!(
             hex::encode(env.open(role, &sealed).unwrap()),

@@ -27,12 +27,13 @@ static SESSION: LazyLock<Uuid> =
     LazyLock::new(|| Uuid::parse_str(vectors::SESSION_ID).expect("uuid"));
 
 fn role(code: u8, index: u8) -> Role {
-    match code % 5 {
+    match code % 6 {
         0 => Role::Program,
         1 => Role::Argument(u32::from(index)),
         2 => Role::Stdin,
         3 => Role::Result,
-        _ => Role::Event,
+        4 => Role::Event,
+        _ => Role::AgentComponent,
     }
 }
 

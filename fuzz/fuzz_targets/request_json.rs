@@ -1,14 +1,15 @@
 //! Request bodies the host accepts (`protocol/src/wire.rs`, `protocol/src/agents.rs`): parsed
 //! with `serde_json::from_slice` exactly as `host/src/http/extract.rs` does, then every field
 //! decoded the way the host's pipeline decodes it (hex envelopes, SEC1 public keys, base64
-//! components, agent names, owner messages). Nothing may panic, and whatever parses must
-//! re-serialize and parse back to the same JSON.
+//! components, agent names, deploy details and owner messages). Nothing may panic, and
+//! whatever parses must re-serialize and parse back to the same JSON.
 #![no_main]
 
 use base64::Engine as _;
 use hypervisor_protocol::EncodedPublicKey;
 use hypervisor_protocol::agents::{
-    DeployRequest, InvokeRequest, OwnerAction, SearchRequest, owner_message, valid_name,
+    DeployRequest, InvokeRequest, OwnerAction, SearchRequest, deploy_detail, owner_message,
+    valid_name,
 };
 use hypervisor_protocol::wire::{
     CreateKeypairRequest, ExecuteRequest, Limits, PythonRequest, decode_hex,
@@ -77,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = owner_message(
                     OwnerAction::Deploy,
                     &r.name,
-                    &digest,
+                    &deploy_detail(&digest, &r),
                     r.signed_at.unwrap_or(0),
                 );
             }

@@ -1,14 +1,21 @@
 //! Agents on the wire: deployment, search, invocation, and the owner's signatures
 //! (`docs/PROTOCOL.md` §17).
 //!
-//! **Owner signatures.** Deploying in the clear, deleting an agent and reading its logs are
-//! proven by an ECDSA P-256 / SHA-256 signature (64 bytes `r || s`, hex) made with the owner's
+//! **Owner signatures.** Every deployment (clear or encrypted), deleting an agent and reading its
+//! logs are proven by an ECDSA P-256 / SHA-256 signature (64 bytes `r || s`, hex) made with the owner's
 //! key over [`owner_message`]: the ASCII lines
 //! `wasm-hypervisor/v1/agent-owner`, the action (`deploy`, `delete`, `logs`), the agent name,
-//! the detail (the component's SHA-256 in hex for `deploy`, empty otherwise) and the signing
-//! time in Unix seconds, joined by `\n`. The host accepts signing times within
-//! [`OWNER_SIGNATURE_WINDOW_SECONDS`] of its clock. An encrypted deployment needs no signature:
-//! only the holder of the key could have sealed the component to its session.
+//! the detail ([`deploy_detail`] for `deploy`: the component's SHA-256 in hex and the
+//! deployment's settings; empty otherwise) and the signing time in Unix seconds, joined by
+//! `\n`. The host accepts signing times within
+//! [`OWNER_SIGNATURE_WINDOW_SECONDS`] of its clock, and refuses a deployment or deletion whose
+//! signing time is not later than that of the last deployment or deletion it accepted for the
+//! agent (so a signed request cannot be replayed). An encrypted deployment is signed over the
+//! SHA-256 of the component's plaintext, like a clear one: a sealed envelope alone proves
+//! nothing about who wants it deployed, under which name, or in public. The settings
+//! (`public`, `price`, `ttl_seconds`, `limits`) are signed as sent, so nobody on the way can
+//! make a private deployment public, or change its price, lifetime or limits; `description`
+//! and `tags` (search metadata) are not signed.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -29,7 +36,7 @@ pub const OWNER_KEY_HEADER: &str = "x-agent-owner";
 /// What an owner signature authorises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerAction {
-    /// Deploy (or redeploy) in the clear.
+    /// Deploy (or redeploy), in the clear or encrypted.
     Deploy,
     /// Delete the agent.
     Delete,
@@ -57,6 +64,37 @@ pub fn owner_message(action: OwnerAction, name: &str, detail: &str, signed_at: u
     .into_bytes()
 }
 
+/// The detail of a deployment's owner signature: the component's SHA-256 (lowercase hex, of
+/// the plaintext for a sealed component) and the settings of `req` as sent, one per line:
+///
+/// ```text
+/// <component_sha256_hex>
+/// public=<true|false|->
+/// price=<price|->
+/// ttl_seconds=<decimal|->
+/// limits=<time_ms|->,<memory_bytes|->,<fuel|->
+/// ```
+///
+/// `-` stands for a field absent from the request (`limits=-,-,-` when `limits` is absent);
+/// numbers are in decimal without leading zeros, `price` is the string sent (the host refuses a
+/// price that is not decimal digits before it checks the signature). `description` and `tags`
+/// are not covered (`docs/PROTOCOL.md` §17).
+pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String {
+    fn or_dash<T: std::fmt::Display>(v: Option<T>) -> String {
+        v.map_or_else(|| "-".to_string(), |v| v.to_string())
+    }
+    let limits = req.limits.unwrap_or_default();
+    format!(
+        "{component_sha256_hex}\npublic={}\nprice={}\nttl_seconds={}\nlimits={},{},{}",
+        or_dash(req.public),
+        or_dash(req.price.as_deref()),
+        or_dash(req.ttl_seconds),
+        or_dash(limits.time_ms),
+        or_dash(limits.memory_bytes),
+        or_dash(limits.fuel),
+    )
+}
+
 /// Whether `name` is a valid agent name: 1–64 characters of `a-z`, `0-9` and `-`, starting
 /// with a letter or digit.
 pub fn valid_name(name: &str) -> bool {
@@ -74,10 +112,10 @@ pub fn valid_name(name: &str) -> bool {
 pub struct DeployRequest {
     /// Agent name (see [`valid_name`]); redeploying a name makes a new version.
     pub name: String,
-    /// What it does (searched).
+    /// What it does (searched; not covered by the owner signature).
     #[serde(default)]
     pub description: String,
-    /// Tags (searched).
+    /// Tags (searched; not covered by the owner signature).
     #[serde(default)]
     pub tags: Vec<String>,
     /// The owner's P-256 public key (SEC1, hex). For an encrypted deployment, also the key of
@@ -87,7 +125,7 @@ pub struct DeployRequest {
     /// `encrypted_component` is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
-    /// The component sealed to a session (envelope, role program, hex).
+    /// The component sealed to a session (envelope, role agent-component, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_component: Option<String>,
     /// The session of `encrypted_component` (default: the newest of `public_key`).
@@ -106,7 +144,9 @@ pub struct DeployRequest {
     /// Remove the agent this long after this deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
-    /// Owner signature over `(deploy, name, sha256(component))` (clear deployments).
+    /// Owner signature over `(deploy, name, deploy_detail)` ([`deploy_detail`]: the SHA-256 of
+    /// the component's plaintext and `public`, `price`, `ttl_seconds`, `limits` as sent),
+    /// required for every deployment, clear or encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     /// Its signing time, Unix seconds.
@@ -128,7 +168,7 @@ pub struct SearchRequest {
 /// `POST /agents/{name}/invoke` (handler and CLI agents).
 ///
 /// Clear (public agents): `event` for handlers, `args` / `stdin` for CLI agents. Encrypted:
-/// `encrypted_event` (handler; envelope role stdin) or `encrypted_arguments` /
+/// `encrypted_event` (handler; envelope role event) or `encrypted_arguments` /
 /// `encrypted_stdin` (CLI), with `public_key` and optionally `session_id`; the answer is then an
 /// encrypted result as for executions, its commitment binding the agent's code hash as the
 /// program.
@@ -144,7 +184,7 @@ pub struct InvokeRequest {
     /// CLI standard input in the clear (UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
-    /// Handler event sealed to a session (role stdin, hex).
+    /// Handler event sealed to a session (role event, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_event: Option<String>,
     /// CLI arguments sealed to a session (role argument i, hex).
@@ -217,5 +257,141 @@ mod tests {
             owner_message(OwnerAction::Delete, "arxiv", "", 1_700_000_000),
             b"wasm-hypervisor/v1/agent-owner\ndelete\narxiv\n\n1700000000".to_vec()
         );
+    }
+
+    fn sample() -> DeployRequest {
+        DeployRequest {
+            name: "text-stats".into(),
+            description: "word counts".into(),
+            tags: vec!["text".into()],
+            public_key: "04ab".into(),
+            component: None,
+            encrypted_component: Some("00".into()),
+            session_id: None,
+            public: Some(false),
+            limits: Some(Limits {
+                time_ms: Some(2000),
+                memory_bytes: None,
+                fuel: Some(1_000_000),
+            }),
+            price: Some("10000".into()),
+            ttl_seconds: Some(3600),
+            signature: None,
+            signed_at: None,
+        }
+    }
+
+    #[test]
+    fn deploy_detail_is_the_settings_as_sent() {
+        let code = "723cee09a5bb017ecef93a8884b32f20afde645eda304121002de0b9ffb32c69";
+        assert_eq!(
+            deploy_detail(code, &sample()),
+            "723cee09a5bb017ecef93a8884b32f20afde645eda304121002de0b9ffb32c69\n\
+             public=false\nprice=10000\nttl_seconds=3600\nlimits=2000,-,1000000"
+        );
+        assert_eq!(
+            owner_message(
+                OwnerAction::Deploy,
+                "text-stats",
+                &deploy_detail("ab", &sample()),
+                1_700_000_000
+            ),
+            b"wasm-hypervisor/v1/agent-owner\ndeploy\ntext-stats\nab\npublic=false\n\
+              price=10000\nttl_seconds=3600\nlimits=2000,-,1000000\n1700000000"
+                .to_vec()
+        );
+        // Nothing set: every setting absent.
+        let bare = DeployRequest {
+            public: None,
+            limits: None,
+            price: None,
+            ttl_seconds: None,
+            ..sample()
+        };
+        assert_eq!(
+            deploy_detail("ab", &bare),
+            "ab\npublic=-\nprice=-\nttl_seconds=-\nlimits=-,-,-"
+        );
+        // The request as JSON gives the same text (absent fields are `-`).
+        let parsed: DeployRequest = serde_json::from_str(
+            r#"{"name": "text-stats", "public_key": "04ab", "public": true,
+                "limits": {"memory_bytes": 65536}, "price": "7"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            deploy_detail("ab", &parsed),
+            "ab\npublic=true\nprice=7\nttl_seconds=-\nlimits=-,65536,-"
+        );
+    }
+
+    #[test]
+    fn every_covered_setting_changes_the_deploy_detail() {
+        let base = sample();
+        let detail = deploy_detail("ab", &base);
+        let limits = base.limits.unwrap();
+        let changed: Vec<DeployRequest> = vec![
+            DeployRequest {
+                public: Some(true),
+                ..sample()
+            },
+            DeployRequest {
+                public: None,
+                ..sample()
+            },
+            DeployRequest {
+                price: Some("10001".into()),
+                ..sample()
+            },
+            DeployRequest {
+                price: None,
+                ..sample()
+            },
+            DeployRequest {
+                ttl_seconds: Some(3601),
+                ..sample()
+            },
+            DeployRequest {
+                ttl_seconds: None,
+                ..sample()
+            },
+            DeployRequest {
+                limits: None,
+                ..sample()
+            },
+            DeployRequest {
+                limits: Some(Limits {
+                    time_ms: Some(2001),
+                    ..limits
+                }),
+                ..sample()
+            },
+            DeployRequest {
+                limits: Some(Limits {
+                    memory_bytes: Some(1 << 20),
+                    ..limits
+                }),
+                ..sample()
+            },
+            DeployRequest {
+                limits: Some(Limits {
+                    fuel: None,
+                    ..limits
+                }),
+                ..sample()
+            },
+        ];
+        for other in &changed {
+            assert_ne!(deploy_detail("ab", other), detail, "{other:?}");
+        }
+        assert_ne!(deploy_detail("cd", &base), detail);
+        // Search metadata and transport fields are not covered.
+        let metadata = DeployRequest {
+            description: "other".into(),
+            tags: Vec::new(),
+            signature: Some("00".into()),
+            signed_at: Some(1),
+            ..sample()
+        };
+        assert_eq!(deploy_detail("ab", &metadata), detail);
     }
 }

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! The associated data binds every ciphertext to its session and to its place in the request
-//! (the program, argument *i*, stdin, the result), so a ciphertext moved to another field or
-//! another session fails to decrypt.
+//! (the program, argument *i*, stdin, the result, a handler agent's event, a component deployed
+//! as an agent), so a ciphertext moved to another field, another endpoint or another session
+//! fails to decrypt.
 
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
@@ -33,6 +34,10 @@ pub enum Role {
     Result,
     /// An event for a handler agent (client → host). Index 0.
     Event,
+    /// A component deployed as an agent (`POST /agent/deploy`, client → host). Index 0.
+    /// Distinct from [`Role::Program`], so the program of an execution request cannot be
+    /// replayed as a deployment (nor a deployment as a program).
+    AgentComponent,
 }
 
 impl Role {
@@ -44,6 +49,7 @@ impl Role {
             Role::Stdin => 0x03,
             Role::Result => 0x04,
             Role::Event => 0x05,
+            Role::AgentComponent => 0x06,
         }
     }
 
@@ -63,6 +69,7 @@ impl Role {
             Role::Stdin => "stdin".into(),
             Role::Result => "result".into(),
             Role::Event => "event".into(),
+            Role::AgentComponent => "agent-component".into(),
         }
     }
 }
@@ -160,4 +167,76 @@ impl<'k> Envelope<'k> {
 /// The nonce of an envelope (its first 12 bytes), if it is long enough.
 pub fn nonce_of(envelope: &[u8]) -> Option<&[u8]> {
     envelope.get(..NONCE_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope() -> (SessionKey, Uuid) {
+        (SessionKey::from_bytes([7; 32]), Uuid::from_bytes([1; 16]))
+    }
+
+    #[test]
+    fn role_bytes_are_distinct_and_stable() {
+        let roles = [
+            (Role::Program, 0x01, "program"),
+            (Role::Argument(3), 0x02, "argument 3"),
+            (Role::Stdin, 0x03, "stdin"),
+            (Role::Result, 0x04, "result"),
+            (Role::Event, 0x05, "event"),
+            (Role::AgentComponent, 0x06, "agent-component"),
+        ];
+        for (role, code, name) in roles {
+            assert_eq!((role.code(), role.name().as_str()), (code, name));
+        }
+        assert_eq!(Role::AgentComponent.index(), 0);
+        assert_eq!(Role::Argument(3).index(), 3);
+        let id = Uuid::from_bytes([1; 16]);
+        let aad = associated_data(&id, Role::AgentComponent);
+        assert_eq!(aad.len(), 43);
+        assert_eq!(&aad[aad.len() - 5..], &[0x06, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn an_agent_component_is_not_a_program_nor_an_event() {
+        let (key, id) = envelope();
+        let env = Envelope::new(&key, id);
+        let component = b"\0asm component";
+        let sealed = env.seal(Role::AgentComponent, component).unwrap();
+        assert_eq!(
+            env.open(Role::AgentComponent, &sealed).unwrap(),
+            component.to_vec()
+        );
+        for other in [
+            Role::Program,
+            Role::Argument(0),
+            Role::Stdin,
+            Role::Result,
+            Role::Event,
+        ] {
+            assert!(
+                matches!(env.open(other, &sealed), Err(ProtocolError::Decrypt { .. })),
+                "{}",
+                other.name()
+            );
+        }
+        // The program of an execution request does not open as a deployed component.
+        let program = env.seal(Role::Program, component).unwrap();
+        assert!(env.open(Role::AgentComponent, &program).is_err());
+        // Nor in another session.
+        let other = Envelope::new(&key, Uuid::from_bytes([2; 16]));
+        assert!(other.open(Role::AgentComponent, &sealed).is_err());
+    }
+
+    #[test]
+    fn an_event_is_not_stdin() {
+        let (key, id) = envelope();
+        let env = Envelope::new(&key, id);
+        let event = env.seal(Role::Event, br#"{"text": "x"}"#).unwrap();
+        assert!(env.open(Role::Event, &event).is_ok());
+        assert!(env.open(Role::Stdin, &event).is_err());
+        let stdin = env.seal(Role::Stdin, br#"{"text": "x"}"#).unwrap();
+        assert!(env.open(Role::Event, &stdin).is_err());
+    }
 }

@@ -55,6 +55,7 @@ pub fn generate() -> Value {
     let program = b"\0asm\x0d\0\x01\0 (a component would go here)".to_vec();
     let args: Vec<Vec<u8>> = vec![b"world".to_vec(), "\u{3b2}eta".as_bytes().to_vec()];
     let stdin = b"line one\nline two\n".to_vec();
+    let event = br#"{"text":"alpha beta gamma"}"#.to_vec();
     let result = br#"{"version":1,"status":"exited","exit_code":0,"stdout":"SGVsbG8gd29ybGQgzrJldGEK","stderr":"","stdout_truncated":false,"stderr_truncated":false,"duration_us":1234,"limits":{"time_ms":10000,"memory_bytes":134217728}}"#.to_vec();
 
     let seal = |role: Role, first: u8, pt: &[u8]| -> Value {
@@ -76,6 +77,10 @@ pub fn generate() -> Value {
         seal(Role::Argument(1), 0x20, &args[1]),
         seal(Role::Stdin, 0x30, &stdin),
         seal(Role::Result, 0x40, &result),
+        seal(Role::Event, 0x50, &event),
+        // The vector program deployed as an agent: its SHA-256 is the `component_sha256` the
+        // owner's deploy signature in `agents` covers.
+        seal(Role::AgentComponent, 0x60, &program),
     ];
     let digests = InputDigests::compute(&program, &args, &stdin);
     let commitment = result_commitment(&session_id, &digests, &result);
@@ -195,9 +200,12 @@ fn attestation_vectors(
 }
 
 /// Owner signatures of agents (`docs/PROTOCOL.md` §17): the client key signs a deployment of
-/// the vector program and a deletion. ECDSA P-256 / SHA-256, RFC 6979 nonces, low s.
+/// the vector program (private, paid, with a lifetime and two of the three limits, so the
+/// detail shows every kind of setting including an absent one) and a deletion. ECDSA P-256 /
+/// SHA-256, RFC 6979 nonces, low s.
 fn agent_vectors(program: &[u8]) -> Value {
-    use crate::agents::{OwnerAction, owner_message};
+    use crate::agents::{DeployRequest, OwnerAction, deploy_detail, owner_message};
+    use crate::wire::Limits;
     use p256::ecdsa::signature::Signer;
     let secret = hex::decode(CLIENT_SECRET).expect("hex");
     let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
@@ -207,13 +215,40 @@ fn agent_vectors(program: &[u8]) -> Value {
     };
     let signed_at = KEY_CREATED_AT;
     let code = hex::encode(sha256(program));
-    let deploy = owner_message(OwnerAction::Deploy, "text-stats", &code, signed_at);
+    let request = DeployRequest {
+        name: "text-stats".into(),
+        description: "word counts".into(),
+        tags: vec!["text".into()],
+        public_key: ClientSecret::from_bytes(&secret)
+            .expect("scalar")
+            .public_key()
+            .to_hex(),
+        component: None,
+        encrypted_component: None,
+        session_id: None,
+        public: Some(false),
+        limits: Some(Limits {
+            time_ms: Some(2000),
+            memory_bytes: Some(67_108_864),
+            fuel: None,
+        }),
+        price: Some("10000".into()),
+        ttl_seconds: Some(3600),
+        signature: None,
+        signed_at: None,
+    };
+    let detail = deploy_detail(&code, &request);
+    let deploy = owner_message(OwnerAction::Deploy, "text-stats", &detail, signed_at);
     let delete = owner_message(OwnerAction::Delete, "text-stats", "", signed_at);
     json!({
         "owner_secret": CLIENT_SECRET,
         "name": "text-stats",
         "signed_at": signed_at,
         "component_sha256": code,
+        // The deployment's fields as sent (without the component and the signature); the
+        // detail covers `public`, `price`, `ttl_seconds` and `limits`.
+        "deploy_request": serde_json::to_value(&request).expect("json"),
+        "deploy_detail": detail,
         "deploy_message": hex::encode(&deploy),
         "deploy_signature": sign(&deploy),
         "delete_message": hex::encode(&delete),

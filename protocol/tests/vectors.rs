@@ -44,4 +44,27 @@ fn envelopes_open_and_are_bound_to_their_role_and_session() {
         env.open(Role::Argument(0), &arg1).is_err(),
         "argument index is bound"
     );
+    // The event and the deployed component have roles of their own: neither opens as stdin or
+    // as a program, and the program does not open as a deployed component.
+    let event = hex::decode(v["envelopes"][5]["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(v["envelopes"][5]["role"], "event");
+    assert!(env.open(Role::Event, &event).is_ok());
+    assert!(env.open(Role::Stdin, &event).is_err());
+    let component = hex::decode(v["envelopes"][6]["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(v["envelopes"][6]["role"], "agent-component");
+    assert_eq!(v["envelopes"][6]["role_byte"], 6);
+    assert_eq!(
+        env.open(Role::AgentComponent, &component).unwrap(),
+        env.open(Role::Program, &program).unwrap(),
+        "the vector program, deployed"
+    );
+    assert!(env.open(Role::Program, &component).is_err());
+    assert!(env.open(Role::AgentComponent, &program).is_err());
+    // Its plaintext is what the owner's deploy signature covers.
+    assert_eq!(
+        hex::encode(hypervisor_protocol::sha256(
+            &env.open(Role::AgentComponent, &component).unwrap()
+        )),
+        v["agents"]["component_sha256"].as_str().unwrap()
+    );
 }

@@ -12,6 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -24,7 +25,7 @@ AAD = b"wasm-hypervisor/v1/aad"
 COMMITMENT = b"wasm-hypervisor/v1/result-commitment"
 REPORT_DATA = b"wasm-hypervisor/v1/report-data"
 STATEMENT = b"wasm-hypervisor/v1/statement"
-ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5}
+ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5, "agent-component": 6}
 
 checks = 0
 
@@ -102,6 +103,18 @@ def main():
     print(f"vectors: {checks} passed, 0 failed")
 
 
+def opens(v, envelope_hex, role_byte, index=0):
+    """Whether an envelope authenticates under the vector session for this role byte."""
+    sid = uuid.UUID(v["session_id"]).bytes
+    aad = AAD + sid + bytes([role_byte]) + struct.pack(">I", index)
+    sealed = bytes.fromhex(envelope_hex)
+    try:
+        AESGCMSIV(bytes.fromhex(v["session_key"])).decrypt(sealed[:12], sealed[12:], aad)
+        return True
+    except InvalidTag:
+        return False
+
+
 def tlv(label, purpose, fields):
     out = label + bytes([purpose])
     for f in fields:
@@ -116,6 +129,17 @@ def verify_sig(public_bytes, message, sig_hex, name):
     key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))  # raises on failure
     n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
     check(f"{name} signature is low-s", s <= n // 2, True)
+
+
+def verifies(public_bytes, message, sig_hex):
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_bytes)
+    sig = bytes.fromhex(sig_hex)
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
 
 
 def check_attestation(v, sid, client_pub, server_pub):
@@ -169,11 +193,66 @@ def check_agents(v, client_pub):
     check("owner_public", public_uncompressed(private(a["owner_secret"])).hex(), client_pub.hex())
     program = bytes.fromhex(v["envelopes"][0]["plaintext"])
     check("agent component_sha256", hashlib.sha256(program).hexdigest(), a["component_sha256"])
-    for action, detail in (("deploy", a["component_sha256"]), ("delete", "")):
+    # A deployed component is sealed under its own role (0x06), never as a program (0x01); the
+    # deploy signature covers the SHA-256 of its plaintext.
+    deployed = [e for e in v["envelopes"] if e["role"] == "agent-component"]
+    check("one agent-component envelope", len(deployed), 1)
+    check("agent-component role byte", deployed[0]["role_byte"], ROLES["agent-component"])
+    check("agent-component plaintext sha256",
+          hashlib.sha256(bytes.fromhex(deployed[0]["plaintext"])).hexdigest(), a["component_sha256"])
+    check("agent-component envelope does not open as a program",
+          opens(v, deployed[0]["envelope"], ROLES["program"]), False)
+    req = a["deploy_request"]
+    check("deploy request name", req["name"], a["name"])
+    check("deploy request key", req["public_key"], client_pub.hex())
+    detail = deploy_detail(a["component_sha256"], req)
+    check("agent deploy_detail", detail, a["deploy_detail"])
+    for action, detail in (("deploy", detail), ("delete", "")):
         message = "\n".join(["wasm-hypervisor/v1/agent-owner", action, a["name"], detail,
                              str(a["signed_at"])]).encode()
         check(f"agent {action}_message", message.hex(), a[f"{action}_message"])
         verify_sig(client_pub, message, a[f"{action}_signature"], f"agent {action}")
+    # The signature covers the settings: the same deployment made public, at another price,
+    # lifetime or limits (or with one of them left out) does not verify; description and tags
+    # are not covered.
+    altered = [dict(req, public=True), dict(req, price=req["price"] + "0"),
+               dict(req, ttl_seconds=req["ttl_seconds"] + 1), dict(req, limits=None),
+               dict(req, limits=dict(req["limits"], fuel=1))]
+    for key in ("public", "price", "ttl_seconds"):
+        altered.append({k: v for k, v in req.items() if k != key})
+    for i, other in enumerate(altered):
+        message = "\n".join(["wasm-hypervisor/v1/agent-owner", "deploy", a["name"],
+                             deploy_detail(a["component_sha256"], other),
+                             str(a["signed_at"])]).encode()
+        check(f"altered deployment {i} does not verify",
+              verifies(client_pub, message, a["deploy_signature"]), False)
+    unsigned = dict(req, description="another description", tags=["other"])
+    check("description and tags are not signed",
+          deploy_detail(a["component_sha256"], unsigned), a["deploy_detail"])
+
+
+def deploy_detail(component_sha256, req):
+    """The deploy detail of PROTOCOL.md section 17, from the request's JSON fields: absent
+    (or null) is "-", booleans are true/false, numbers decimal, the price the string sent."""
+    def field(value):
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        assert isinstance(value, str) and value.isascii() and value.isdigit(), value
+        return value
+
+    limits = req.get("limits") or {}
+    return "\n".join([
+        component_sha256,
+        "public=" + field(req.get("public")),
+        "price=" + field(req.get("price")),
+        "ttl_seconds=" + field(req.get("ttl_seconds")),
+        "limits=" + ",".join(field(limits.get(k)) for k in ("time_ms", "memory_bytes", "fuel")),
+    ])
+
 
 if __name__ == "__main__":
     main()

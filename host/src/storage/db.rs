@@ -61,6 +61,14 @@ const MIGRATIONS: &[&str] = &[
          payment       TEXT
      );
      CREATE INDEX executions_by_time ON executions(started_ms);",
+    // 2: per agent name, the signing time of the last owner deployment or deletion accepted,
+    // so an older signed request (still within its validity window) cannot be replayed. Not
+    // cascaded from `agents`: the mark outlives a deletion, so a deleted agent cannot be
+    // brought back by replaying its deployment.
+    "CREATE TABLE agent_owner_ops (
+         name           TEXT PRIMARY KEY,
+         last_signed_at INTEGER NOT NULL
+     );",
 ];
 
 /// The database connection (one, behind a mutex: every statement is short).
@@ -126,6 +134,30 @@ impl Database {
 mod tests {
     use super::*;
 
+    /// A database at version 1 (before the owner-operation marks) gains them when opened.
+    #[test]
+    fn a_version_1_database_is_migrated_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("hypervisor.sqlite")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO agents VALUES ('a', 'k', 'd', '[]', 1, 1, NULL, 0, 0, NULL);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let db = Database::open(dir.path()).unwrap();
+        let conn = db.lock();
+        let agents: i64 = conn
+            .query_row("SELECT count(*) FROM agents", [], |r| r.get(0))
+            .unwrap();
+        let marks: i64 = conn
+            .query_row("SELECT count(*) FROM agent_owner_ops", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((agents, marks), (1, 0));
+    }
+
     #[test]
     fn migrations_apply_once_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -143,6 +175,11 @@ mod tests {
             .query_row("SELECT count(*) FROM agents", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+        let version: i64 = db
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
         db.lock().execute_batch("PRAGMA user_version = 99").unwrap();
         drop(db);
         assert!(

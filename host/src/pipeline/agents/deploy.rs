@@ -1,7 +1,9 @@
-//! `POST /agent/deploy`: check the request, open the component (clear with the owner's
-//! signature, or sealed to the owner's session), compile it (into the sealed compile cache, so
-//! no invocation and no restart compiles it again), read its kind from its exports, store it
-//! sealed, and record the version.
+//! `POST /agent/deploy`: check the request, open the component (clear, or sealed to the
+//! owner's session as an agent component), check the owner's signature over its name, the
+//! component's plaintext and its settings (`public`, `price`, `ttl_seconds`, `limits`),
+//! compile it (into the sealed compile cache, so no invocation and no
+//! restart compiles it again), read its kind from its exports, store it sealed, and record the
+//! version (refused if signed no later than the last deployment or deletion of the name).
 //!
 //! Crash safety: the sealed component is written (atomically) before the registry's
 //! transaction; a crash in between leaves an unreferenced file and the old version in force.
@@ -9,11 +11,11 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hypervisor_protocol::agents::{DeployRequest, OwnerAction, valid_name};
+use hypervisor_protocol::agents::{DeployRequest, OwnerAction, deploy_detail, valid_name};
 use hypervisor_protocol::wire::decode_hex;
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
 
-use super::{AgentDetail, owner, storage};
+use super::{AgentDetail, owner, replayed, storage};
 use crate::attestation::signer::unix_now;
 use crate::engine::EngineError;
 use crate::error::ApiError;
@@ -31,8 +33,10 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`ApiError::InvalidRequest`] for a bad name, description, tags, price or TTL, or not
-    /// exactly one component; [`ApiError::OwnerSignature`] for a clear deployment without a
-    /// valid signature; session and envelope errors for an encrypted one; engine errors for a
+    /// exactly one component; [`ApiError::OwnerSignature`] for a deployment (clear or
+    /// encrypted) without a valid signature, or signed no later than the last accepted
+    /// deployment or deletion of the name; session and envelope errors for an encrypted one
+    /// (an envelope of another role than agent-component does not open); engine errors for a
     /// bad component ([`EngineError::NotAnAgent`] when it exports no agent entry point);
     /// [`ApiError::NotOwner`] when the name belongs to another key.
     pub async fn deploy_agent(&self, req: DeployRequest) -> Result<AgentDetail, ApiError> {
@@ -53,6 +57,7 @@ impl Pipeline {
                 "`tags`: at most {MAX_TAGS}, each 1-{MAX_TAG} bytes"
             ));
         }
+        // Decimal digits only: the price is signed as sent, one line of the deploy detail.
         if let Some(p) = &req.price
             && (p.is_empty() || p.len() > 78 || !p.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -69,6 +74,13 @@ impl Pipeline {
         )?;
 
         let owner_key = EncodedPublicKey::from_hex("public_key", &req.public_key)?;
+        // A deployment without a signature is refused before anything is decoded or decrypted.
+        let signature = req.signature.clone().ok_or_else(|| {
+            ApiError::OwnerSignature("a deployment needs `signature` and `signed_at`".into())
+        })?;
+        let signed_at = req
+            .signed_at
+            .ok_or_else(|| ApiError::OwnerSignature("`signed_at` is missing".into()))?;
         let (component, encrypted) = match (&req.component, &req.encrypted_component) {
             (Some(clear), None) => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -76,30 +88,15 @@ impl Pipeline {
                     .map_err(|_| {
                         ApiError::InvalidRequest("`component` is not standard base64".into())
                     })?;
-                let proof = owner::Proof {
-                    key: None,
-                    signature: req.signature.clone().ok_or_else(|| {
-                        ApiError::OwnerSignature(
-                            "a clear deployment needs `signature` and `signed_at`".into(),
-                        )
-                    })?,
-                    signed_at: req
-                        .signed_at
-                        .ok_or_else(|| ApiError::OwnerSignature("`signed_at` is missing".into()))?,
-                };
-                owner::check(
-                    &owner_key.to_hex(),
-                    OwnerAction::Deploy,
-                    &req.name,
-                    &hex::encode(sha256(&bytes)),
-                    &proof,
-                )?;
                 (bytes, false)
             }
             (None, Some(sealed)) => {
                 let session = self.sessions.lookup(req.session_id, &owner_key)?;
                 let ct = decode_hex("encrypted_component", sealed)?;
-                let bytes = Envelope::new(&session.key, session.id).open(Role::Program, &ct)?;
+                // Its own role: the program of an execution request (role program), sealed to
+                // the same session, does not open here.
+                let bytes =
+                    Envelope::new(&session.key, session.id).open(Role::AgentComponent, &ct)?;
                 (bytes, true)
             }
             _ => {
@@ -108,6 +105,21 @@ impl Pipeline {
                 );
             }
         };
+        // Clear or sealed, the owner signs this name, the component's plaintext and the
+        // settings as sent: a sealed envelope alone says nothing about the name or the
+        // visibility it is deployed under, and nobody on the way can make a private deployment
+        // public or change its price, lifetime or limits.
+        owner::check(
+            &owner_key.to_hex(),
+            OwnerAction::Deploy,
+            &req.name,
+            &deploy_detail(&hex::encode(sha256(&component)), &req),
+            &owner::Proof {
+                key: None,
+                signature,
+                signed_at,
+            },
+        )?;
 
         let hash = sha256(&component);
         let size = u64::try_from(component.len()).unwrap_or(u64::MAX);
@@ -138,6 +150,7 @@ impl Pipeline {
             world: kind.world(),
             size,
             limits: &limits,
+            signed_at,
             now,
         };
         let deployed = self.agents.registry.deploy(&deployment);
@@ -145,6 +158,7 @@ impl Pipeline {
         let version = match deployed {
             Ok(v) => v,
             Err(RegistryError::NotOwner(name)) => return Err(ApiError::NotOwner(name)),
+            Err(RegistryError::Replayed) => return Err(replayed()),
             Err(RegistryError::Storage(e)) => return Err(storage(e)),
         };
         tracing::info!(

@@ -8,7 +8,7 @@
 //! - [`invoke`]: handler and CLI invocations, in the clear (public agents) or sealed to a
 //!   session;
 //! - [`http`]: requests under `/agents/{name}/…` served by HTTP agents;
-//! - [`owner`]: the owner's signatures (clear deployment, deletion, logs).
+//! - [`owner`]: the owner's signatures (deployment, deletion, logs).
 
 pub mod deploy;
 pub mod http;
@@ -27,7 +27,7 @@ use crate::crypto::at_rest::SealingKey;
 use crate::engine::Prepared;
 use crate::error::ApiError;
 use crate::storage::StorageError;
-use crate::storage::agents::{AgentRecord, AgentRegistry, SearchHit, VersionRecord};
+use crate::storage::agents::{AgentRecord, AgentRegistry, RegistryError, SearchHit, VersionRecord};
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::records::{ExecutionRecord, Records};
 
@@ -103,6 +103,16 @@ fn storage(e: StorageError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
+/// The refusal of a deployment or deletion whose signing time is not later than the last one
+/// accepted for the agent: a replayed (or reordered) owner request.
+fn replayed() -> ApiError {
+    ApiError::OwnerSignature(
+        "the signing time is not later than that of the last deployment or deletion of this \
+         agent (a replayed request?)"
+            .into(),
+    )
+}
+
 impl Pipeline {
     fn agents(&self) -> &AgentStore {
         &self.agents
@@ -165,24 +175,30 @@ impl Pipeline {
         self.agents().registry.search(query, limit).map_err(storage)
     }
 
-    /// `DELETE /agents/{name}`, proven by the owner's signature.
+    /// `DELETE /agents/{name}`, proven by the owner's signature, signed later than the last
+    /// deployment or deletion of `name` the host accepted.
     ///
     /// # Errors
     /// [`ApiError::AgentNotFound`], [`ApiError::OwnerSignature`].
     pub fn delete_agent(&self, name: &str, proof: &owner::Proof) -> Result<(), ApiError> {
         let agent = self.find_agent(name)?;
         owner::check(&agent.owner_key, OwnerAction::Delete, name, "", proof)?;
-        self.remove_agent(name)?;
+        self.remove_agent(name, Some(proof.signed_at))?;
         tracing::info!(agent = name, "agent deleted");
         Ok(())
     }
 
-    /// Removes an agent and the components no other agent uses.
-    fn remove_agent(&self, name: &str) -> Result<(), ApiError> {
+    /// Removes an agent and the components no other agent uses; `signed_at` is the signing
+    /// time of the owner's deletion (none for the TTL reaper).
+    fn remove_agent(&self, name: &str, signed_at: Option<u64>) -> Result<(), ApiError> {
         let store = self.agents();
         store.invalidate(name);
-        let Some(hashes) = store.registry.delete(name).map_err(storage)? else {
-            return Err(ApiError::AgentNotFound(name.to_string()));
+        let hashes = match store.registry.delete(name, signed_at, unix_now()) {
+            Ok(Some(hashes)) => hashes,
+            Ok(None) => return Err(ApiError::AgentNotFound(name.to_string())),
+            Err(RegistryError::Replayed) => return Err(replayed()),
+            Err(RegistryError::NotOwner(name)) => return Err(ApiError::NotOwner(name)),
+            Err(RegistryError::Storage(e)) => return Err(storage(e)),
         };
         for h in hashes {
             if !store.registry.code_in_use(&h).map_err(storage)?
@@ -206,7 +222,7 @@ impl Pipeline {
             .expired(unix_now())
             .map_err(storage)?;
         for name in &expired {
-            self.remove_agent(name)?;
+            self.remove_agent(name, None)?;
             tracing::info!(agent = %name, "agent expired and removed");
         }
         Ok(expired.len())

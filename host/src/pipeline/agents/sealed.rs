@@ -1,4 +1,4 @@
-//! Sealed invocations: the event (role stdin) or arguments and stdin sealed to the caller's
+//! Sealed invocations: the event (role event) or arguments and stdin sealed to the caller's
 //! session; the answer is an encrypted result exactly like an execution's, whose commitment
 //! binds the agent's code hash as the program digest (and, on a verifiable session, a signed
 //! receipt naming it). Nothing of a sealed invocation is logged.
@@ -47,8 +47,14 @@ impl Pipeline {
                 .as_deref()
                 .map(|e| ("encrypted_stdin", e)),
         };
+        // A handler's event has its own role: a CLI invocation's stdin (or an execution's)
+        // does not open as an event, nor an event as stdin.
+        let stdin_role = match kind {
+            ComponentKind::Handler => Role::Event,
+            _ => Role::Stdin,
+        };
         let stdin = match stdin_field {
-            Some((field, hexed)) => envelope.open(Role::Stdin, &decode_hex(field, hexed)?)?,
+            Some((field, hexed)) => envelope.open(stdin_role, &decode_hex(field, hexed)?)?,
             None => Vec::new(),
         };
         let sealed_args = req.encrypted_arguments.clone().unwrap_or_default();

@@ -4,6 +4,14 @@
 //! A deployment is one transaction: the agent row, its new version and its search entry change
 //! together, so a crash leaves the old version or the new one, never a mixture. (The component
 //! itself is written, sealed, before the transaction; see `agents::store`.)
+//!
+//! Owner operations are ordered: each name keeps the signing time of the last deployment or
+//! deletion accepted (`agent_owner_ops`, kept after a deletion), and one signed no later is
+//! refused ([`RegistryError::Replayed`]) in the same transaction that would apply it. A signed
+//! request is valid for a window around the host's clock
+//! ([`hypervisor_protocol::agents::OWNER_SIGNATURE_WINDOW_SECONDS`]); without the order, anyone
+//! who saw one could replay it within the window, e.g. to roll an agent back to an older
+//! version or to bring back an agent its owner deleted.
 
 use std::sync::Arc;
 
@@ -11,6 +19,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 mod logs;
+mod owner_order;
 mod search;
 
 pub(crate) use logs::append_log_on;
@@ -19,6 +28,7 @@ pub use search::SearchHit;
 
 use super::StorageError;
 use super::db::{Database, sql};
+use owner_order::{check_order, mark};
 
 /// An agent, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +103,9 @@ pub struct NewDeployment<'a> {
     pub size: u64,
     /// Limits JSON.
     pub limits: &'a str,
+    /// The signing time of the owner's signature on this deployment (Unix seconds); must be
+    /// later than that of the last deployment or deletion of the name.
+    pub signed_at: u64,
     /// Unix seconds.
     pub now: u64,
 }
@@ -102,6 +115,10 @@ pub enum RegistryError {
     /// The name belongs to another key.
     #[error("agent {0} belongs to another owner")]
     NotOwner(String),
+    /// The owner's signing time is not later than that of the last deployment or deletion
+    /// accepted for the name: a replayed (or reordered) request.
+    #[error("the signing time is not later than the last owner operation on the agent")]
+    Replayed,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -161,7 +178,8 @@ impl AgentRegistry {
     /// owner deployed before. Returns the version.
     ///
     /// # Errors
-    /// [`RegistryError::NotOwner`], [`RegistryError::Storage`].
+    /// [`RegistryError::NotOwner`], [`RegistryError::Replayed`] (signed no later than the last
+    /// deployment or deletion of the name), [`RegistryError::Storage`].
     pub fn deploy(&self, d: &NewDeployment<'_>) -> Result<u32, RegistryError> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(sql("begin deploy"))?;
@@ -174,10 +192,14 @@ impl AgentRegistry {
             .optional()
             .map_err(sql("read agent"))?;
         let tags = serde_json::to_string(d.tags).unwrap_or_else(|_| "[]".into());
+        if existing
+            .as_ref()
+            .is_some_and(|(owner, _)| owner != d.owner_key)
+        {
+            return Err(RegistryError::NotOwner(d.name.to_string()));
+        }
+        check_order(&tx, d.name, d.signed_at)?;
         let version = match existing {
-            Some((owner, _)) if owner != d.owner_key => {
-                return Err(RegistryError::NotOwner(d.name.to_string()));
-            }
             Some((_, latest)) => {
                 let next = latest.saturating_add(1);
                 tx.execute(
@@ -233,6 +255,7 @@ impl AgentRegistry {
         )
         .map_err(sql("insert version"))?;
         search::index(&tx, d.name, d.description, &d.tags.join(" "))?;
+        mark(&tx, d.name, d.signed_at, d.now)?;
         tx.commit().map_err(sql("commit deploy"))?;
         Ok(version)
     }
@@ -303,12 +326,23 @@ impl AgentRegistry {
     }
     /// Removes an agent with its versions, index entry and logs; returns the code hashes of
     /// its versions (to remove their components), or `None` if there was no such agent.
+    /// `signed_at` is the signing time of the owner's deletion (`None` for an expiry), which
+    /// must be later than the last deployment or deletion of the name; `now` is the host's
+    /// clock (Unix seconds).
     ///
     /// # Errors
-    /// [`StorageError::Database`].
-    pub fn delete(&self, name: &str) -> Result<Option<Vec<String>>, StorageError> {
+    /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
+    pub fn delete(
+        &self,
+        name: &str,
+        signed_at: Option<u64>,
+        now: u64,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(sql("begin delete"))?;
+        if let Some(signed_at) = signed_at {
+            check_order(&tx, name, signed_at)?;
+        }
         let hashes: Vec<String> = {
             let mut stmt = tx
                 .prepare("SELECT DISTINCT code_hash FROM agent_versions WHERE name = ?1")
@@ -323,6 +357,11 @@ impl AgentRegistry {
             .map_err(sql("delete"))?;
         tx.execute("DELETE FROM agents_fts WHERE name = ?1", [name])
             .map_err(sql("delete"))?;
+        if let Some(signed_at) = signed_at
+            && removed == 1
+        {
+            mark(&tx, name, signed_at, now)?;
+        }
         tx.commit().map_err(sql("commit delete"))?;
         Ok((removed == 1).then_some(hashes))
     }
@@ -361,121 +400,4 @@ impl AgentRegistry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn deploy(
-        r: &AgentRegistry,
-        name: &str,
-        owner: &str,
-        description: &str,
-        tags: &[&str],
-    ) -> Result<u32, RegistryError> {
-        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-        r.deploy(&NewDeployment {
-            name,
-            owner_key: owner,
-            description,
-            tags: &tags,
-            public: true,
-            price: None,
-            expires_at: None,
-            code_hash: &format!("{name}-{}", description.len()),
-            kind: "handler",
-            world: "hypervisor:host/handler-agent",
-            size: 10,
-            limits: "{}",
-            now: 1,
-        })
-    }
-
-    #[test]
-    fn versions_owners_search_and_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
-        assert_eq!(
-            deploy(
-                &r,
-                "arxiv",
-                "k1",
-                "search arXiv papers offline",
-                &["papers", "search"]
-            )
-            .unwrap(),
-            1
-        );
-        assert_eq!(
-            deploy(
-                &r,
-                "arxiv",
-                "k1",
-                "search arXiv research papers",
-                &["papers"]
-            )
-            .unwrap(),
-            2
-        );
-        assert!(matches!(
-            deploy(&r, "arxiv", "k2", "mine now", &[]),
-            Err(RegistryError::NotOwner(_))
-        ));
-        deploy(
-            &r,
-            "text-stats",
-            "k2",
-            "word and sentence statistics for text",
-            &["text", "nlp"],
-        )
-        .unwrap();
-        deploy(&r, "hello", "k2", "says hello over HTTP", &["demo"]).unwrap();
-
-        let a = r.get("arxiv").unwrap().unwrap();
-        assert_eq!(
-            (a.latest.version, a.description.as_str()),
-            (2, "search arXiv research papers")
-        );
-        assert_eq!(r.versions("arxiv").unwrap().len(), 2);
-        assert_eq!(r.list().unwrap().len(), 3);
-
-        let hits = r.search("research papers", 10).unwrap();
-        assert_eq!(hits.len(), 1);
-        assert_eq!(hits[0].agent.name, "arxiv");
-        let hits = r.search("statistics hello", 10).unwrap();
-        assert_eq!(hits.len(), 2, "any word matches");
-        // Operators and quotes in the query are just text.
-        assert!(r.search("\"arxiv\" OR NEAR(", 10).unwrap().len() == 1);
-        assert!(r.search("  --- ", 10).unwrap().is_empty());
-
-        let hashes = r.delete("arxiv").unwrap().unwrap();
-        assert_eq!(hashes.len(), 2);
-        assert!(r.get("arxiv").unwrap().is_none());
-        assert!(r.search("papers", 10).unwrap().is_empty());
-        assert!(r.versions("arxiv").unwrap().is_empty());
-        assert_eq!(r.delete("arxiv").unwrap(), None);
-    }
-
-    #[test]
-    fn logs_keep_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
-        deploy(&r, "a", "k", "d", &[]).unwrap();
-        for i in 0..(LOGS_KEPT + 5) {
-            r.append_log(
-                "a",
-                &LogEntry {
-                    execution_id: format!("e{i}"),
-                    at_ms: u64::from(i),
-                    sealed: vec![1],
-                },
-            )
-            .unwrap();
-        }
-        let logs = r.logs("a", 1000).unwrap();
-        assert_eq!(logs.len(), LOGS_KEPT as usize);
-        assert_eq!(logs[0].execution_id, "e5");
-        assert_eq!(
-            r.logs("a", 2).unwrap()[1].execution_id,
-            format!("e{}", LOGS_KEPT + 4)
-        );
-    }
-}
+mod tests;

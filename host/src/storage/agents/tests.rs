@@ -1,0 +1,188 @@
+//! The registry's unit tests: versions, owners, search, deletion, owner-operation order, logs.
+
+use super::owner_order::DELETED_MARK_KEPT_SECONDS;
+use super::*;
+
+/// A signing time later than every earlier one.
+fn later() -> u64 {
+    static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000);
+    CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn deploy(
+    r: &AgentRegistry,
+    name: &str,
+    owner: &str,
+    description: &str,
+    tags: &[&str],
+) -> Result<u32, RegistryError> {
+    deploy_signed(r, name, owner, description, tags, later(), 1)
+}
+
+fn deploy_signed(
+    r: &AgentRegistry,
+    name: &str,
+    owner: &str,
+    description: &str,
+    tags: &[&str],
+    signed_at: u64,
+    now: u64,
+) -> Result<u32, RegistryError> {
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    r.deploy(&NewDeployment {
+        name,
+        owner_key: owner,
+        description,
+        tags: &tags,
+        public: true,
+        price: None,
+        expires_at: None,
+        code_hash: &format!("{name}-{}", description.len()),
+        kind: "handler",
+        world: "hypervisor:host/handler-agent",
+        size: 10,
+        limits: "{}",
+        signed_at,
+        now,
+    })
+}
+
+#[test]
+fn versions_owners_search_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+    assert_eq!(
+        deploy(
+            &r,
+            "arxiv",
+            "k1",
+            "search arXiv papers offline",
+            &["papers", "search"]
+        )
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        deploy(
+            &r,
+            "arxiv",
+            "k1",
+            "search arXiv research papers",
+            &["papers"]
+        )
+        .unwrap(),
+        2
+    );
+    assert!(matches!(
+        deploy(&r, "arxiv", "k2", "mine now", &[]),
+        Err(RegistryError::NotOwner(_))
+    ));
+    deploy(
+        &r,
+        "text-stats",
+        "k2",
+        "word and sentence statistics for text",
+        &["text", "nlp"],
+    )
+    .unwrap();
+    deploy(&r, "hello", "k2", "says hello over HTTP", &["demo"]).unwrap();
+
+    let a = r.get("arxiv").unwrap().unwrap();
+    assert_eq!(
+        (a.latest.version, a.description.as_str()),
+        (2, "search arXiv research papers")
+    );
+    assert_eq!(r.versions("arxiv").unwrap().len(), 2);
+    assert_eq!(r.list().unwrap().len(), 3);
+
+    let hits = r.search("research papers", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].agent.name, "arxiv");
+    let hits = r.search("statistics hello", 10).unwrap();
+    assert_eq!(hits.len(), 2, "any word matches");
+    // Operators and quotes in the query are just text.
+    assert!(r.search("\"arxiv\" OR NEAR(", 10).unwrap().len() == 1);
+    assert!(r.search("  --- ", 10).unwrap().is_empty());
+
+    let hashes = r.delete("arxiv", Some(later()), 1).unwrap().unwrap();
+    assert_eq!(hashes.len(), 2);
+    assert!(r.get("arxiv").unwrap().is_none());
+    assert!(r.search("papers", 10).unwrap().is_empty());
+    assert!(r.versions("arxiv").unwrap().is_empty());
+    assert_eq!(r.delete("arxiv", Some(later()), 1).unwrap(), None);
+}
+
+#[test]
+fn owner_operations_signed_no_later_than_the_last_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+    let replayed = |res: Result<u32, RegistryError>| matches!(res, Err(RegistryError::Replayed));
+    assert_eq!(deploy_signed(&r, "a", "k", "v1", &[], 100, 100).unwrap(), 1);
+    assert_eq!(deploy_signed(&r, "a", "k", "v2", &[], 110, 110).unwrap(), 2);
+    // The first deployment again (a replay, to roll back), or one signed at the same time.
+    assert!(replayed(deploy_signed(&r, "a", "k", "v1", &[], 100, 111)));
+    assert!(replayed(deploy_signed(&r, "a", "k", "v3", &[], 110, 111)));
+    assert_eq!(r.get("a").unwrap().unwrap().description, "v2");
+    assert_eq!(r.versions("a").unwrap().len(), 2);
+    // Another key is still told the name is taken, whatever its signing time.
+    assert!(matches!(
+        deploy_signed(&r, "a", "k2", "mine", &[], 90, 111),
+        Err(RegistryError::NotOwner(_))
+    ));
+    // A deletion signed before the last deployment is refused and changes nothing.
+    assert!(matches!(
+        r.delete("a", Some(105), 112),
+        Err(RegistryError::Replayed)
+    ));
+    assert!(r.get("a").unwrap().is_some());
+    assert!(r.delete("a", Some(120), 120).unwrap().is_some());
+    // The deleted agent cannot be brought back by replaying its deployment…
+    assert!(replayed(deploy_signed(&r, "a", "k", "v2", &[], 110, 121)));
+    assert!(r.get("a").unwrap().is_none());
+    // … but a new deployment, signed later, makes it anew.
+    assert_eq!(deploy_signed(&r, "a", "k", "v4", &[], 130, 130).unwrap(), 1);
+    // An expiry (no signature) is not ordered and keeps the mark.
+    assert!(r.delete("a", None, 131).unwrap().is_some());
+    assert!(replayed(deploy_signed(&r, "a", "k", "v4", &[], 130, 132)));
+    // Marks are per name.
+    assert_eq!(deploy_signed(&r, "b", "k", "b", &[], 50, 132).unwrap(), 1);
+    // The mark of a deleted agent is forgotten once every signature it could stop has
+    // expired; that of a live agent is kept.
+    let marks = |r: &AgentRegistry| -> i64 {
+        r.db.lock()
+            .query_row("SELECT count(*) FROM agent_owner_ops", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(marks(&r), 2);
+    let much_later = 130 + DELETED_MARK_KEPT_SECONDS + 1;
+    assert_eq!(
+        deploy_signed(&r, "c", "k", "c", &[], much_later, much_later).unwrap(),
+        1
+    );
+    assert_eq!(marks(&r), 2, "a's mark pruned, b's and c's kept");
+}
+
+#[test]
+fn logs_keep_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+    deploy(&r, "a", "k", "d", &[]).unwrap();
+    for i in 0..(LOGS_KEPT + 5) {
+        r.append_log(
+            "a",
+            &LogEntry {
+                execution_id: format!("e{i}"),
+                at_ms: u64::from(i),
+                sealed: vec![1],
+            },
+        )
+        .unwrap();
+    }
+    let logs = r.logs("a", 1000).unwrap();
+    assert_eq!(logs.len(), LOGS_KEPT as usize);
+    assert_eq!(logs[0].execution_id, "e5");
+    assert_eq!(
+        r.logs("a", 2).unwrap()[1].execution_id,
+        format!("e{}", LOGS_KEPT + 4)
+    );
+}
