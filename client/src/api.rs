@@ -165,16 +165,20 @@ impl Client {
 
     /// Runs `input` on a paid route (`/x402_execute/test/wasm`, `/x402_execute/verifiable/wasm`
     /// (on a verifiable session) or, with `python`, `/x402_policy/unsafe/python`): sends it,
-    /// and on a 402 pays with `wallet` as x402's fetch wrappers do and sends it again.
+    /// and on a 402 pays with `wallet` as x402's fetch wrappers do and sends it again — only if
+    /// what the server asks for is within `limit` (see [`x402::Wallet::pay`]).
     ///
     /// # Errors
-    /// As [`Self::execute`]; a refused payment is [`ClientError::Server`] with status 402.
+    /// As [`Self::execute`]; [`ClientError::PaymentRefused`] (nothing signed, nothing sent
+    /// again) when the server asks for more than `limit`; a payment the server refused is
+    /// [`ClientError::Server`] with status 402.
     pub fn execute_paid(
         &self,
         session: &Session,
         input: &ExecuteInput<'_>,
         python: bool,
         wallet: &x402::Wallet,
+        limit: &x402::PaymentLimit,
     ) -> Result<Execution, ClientError> {
         let route = match (python, session.verified.is_some()) {
             (true, _) => "/x402_policy/unsafe/python",
@@ -195,7 +199,7 @@ impl Client {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let (name, value) = wallet.pay(&offer, now)?;
+            let (name, value) = wallet.pay(&offer, limit, now)?;
             (status, headers, json) = self.post_json_with(route, &body, &[(name, value)])?;
         }
         let mut run = session.check_response(status, json, &digests)?;

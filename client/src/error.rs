@@ -3,7 +3,7 @@
 use hypervisor_protocol::ProtocolError;
 use hypervisor_protocol::wire::ErrorResponse;
 
-use crate::verify;
+use crate::{verify, x402};
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,10 @@ pub enum ClientError {
     /// The attestation chain, the session statement or the receipt did not verify.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
+    /// The server asked for a payment outside the wallet's [`x402::PaymentLimit`]; nothing was
+    /// signed.
+    #[error("payment refused, nothing signed: {0}")]
+    PaymentRefused(#[from] x402::PaymentRefusal),
 }
 
 /// The error for a refused request: [`ClientError::Server`] when the body is the protocol's

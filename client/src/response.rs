@@ -1,9 +1,10 @@
 //! Reading execution responses: decrypt the result, check its commitment against the inputs we
 //! sent and, on verifiable sessions, verify the receipt; the outcome is an [`Execution`].
 
+use hypervisor_protocol::attest::ct_eq;
 use hypervisor_protocol::wire::{
     EncryptedResult, ErrorDetail, ErrorResponse, ExecutionResult, Receipt, VerifiableResult,
-    decode_hex,
+    decode_hash, decode_hex,
 };
 use hypervisor_protocol::{InputDigests, Role, result_commitment};
 
@@ -70,7 +71,8 @@ impl Session {
         let plaintext = self.envelope().open(Role::Result, &sealed)?;
         let expected = result_commitment(&self.id, digests, &plaintext);
         let claimed = decode_hex("result_commitment", &result.result_commitment)?;
-        if claimed.as_slice() != expected.as_slice() {
+        // Constant time, like every comparison of hashes and bindings in the client.
+        if !ct_eq(&claimed, &expected) {
             return Err(ClientError::CommitmentMismatch);
         }
         let doc: ExecutionResult = serde_json::from_slice(&plaintext)
@@ -109,11 +111,8 @@ impl Session {
             }
         };
         let (result, plaintext) = self.open_result(&encrypted, digests)?;
-        let mut commitment = [0u8; 32];
-        commitment.copy_from_slice(&decode_hex(
-            "result_commitment",
-            &encrypted.result_commitment,
-        )?);
+        // Checked above against the recomputed commitment, so exactly 32 bytes.
+        let commitment = decode_hash("result_commitment", &encrypted.result_commitment)?;
         if let Some((_, key)) = &self.verified {
             let receipt = receipt.as_ref().ok_or_else(|| {
                 ClientError::BadResponse("verifiable result without a receipt".into())
@@ -132,19 +131,30 @@ impl Session {
     }
 }
 
-/// The receipt must name exactly the program and inputs we sent.
+/// The receipt must name exactly the program and inputs we sent (hashes compared as bytes, in
+/// constant time; each must be exactly 32 bytes).
 fn check_receipt_inputs(receipt: &Receipt, digests: &InputDigests) -> Result<(), ClientError> {
-    let same = receipt.program_sha256 == hex::encode(digests.program)
-        && receipt.stdin_sha256 == hex::encode(digests.stdin)
-        && receipt.argument_sha256.len() == digests.arguments.len()
-        && receipt
-            .argument_sha256
-            .iter()
-            .zip(&digests.arguments)
-            .all(|(a, d)| *a == hex::encode(d));
-    if same {
-        Ok(())
-    } else {
-        Err(verify::VerifyError::Mismatch("receipt program or input hashes").into())
+    let mismatch = || verify::VerifyError::Mismatch("receipt program or input hashes");
+    let hash = |field: &str, value: &str| {
+        decode_hash(field, value).map_err(|e| verify::VerifyError::Malformed(e.to_string()))
+    };
+    let mut same = ct_eq(
+        &hash("program_sha256", &receipt.program_sha256)?,
+        &digests.program,
+    ) & ct_eq(
+        &hash("stdin_sha256", &receipt.stdin_sha256)?,
+        &digests.stdin,
+    );
+    if receipt.argument_sha256.len() != digests.arguments.len() {
+        return Err(mismatch().into());
     }
+    for (i, (a, d)) in receipt
+        .argument_sha256
+        .iter()
+        .zip(&digests.arguments)
+        .enumerate()
+    {
+        same &= ct_eq(&hash(&format!("argument_sha256[{i}]"), a)?, d);
+    }
+    if same { Ok(()) } else { Err(mismatch().into()) }
 }

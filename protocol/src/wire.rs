@@ -20,6 +20,18 @@ pub fn decode_hex(field: &str, value: &str) -> Result<Vec<u8>, ProtocolError> {
     })
 }
 
+/// Decodes a hex field that must hold exactly 32 bytes (a SHA-256 hash or a commitment).
+///
+/// # Errors
+/// [`ProtocolError::Hex`] if it is not hex or not 32 bytes long.
+pub fn decode_hash(field: &str, value: &str) -> Result<[u8; 32], ProtocolError> {
+    let bytes = decode_hex(field, value)?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| ProtocolError::Hex {
+        field: field.to_string(),
+        reason: format!("expected 32 bytes (64 hex digits), got {}", bytes.len()),
+    })
+}
+
 /// `POST /encrypt/create_keypair` (and the verifiable variant) request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -333,12 +345,17 @@ pub struct Receipt {
 impl Receipt {
     /// The fields the signature covers, in order (`docs/PROTOCOL.md` §14).
     ///
+    /// The argument hashes are one field, concatenated without separators: that is unambiguous
+    /// only because each is exactly 32 bytes, so any hash (argument, program, stdin) or
+    /// commitment of another length is refused — by signers and verifiers alike.
+    ///
     /// # Errors
-    /// [`ProtocolError::Hex`] if a hash field is not hex.
+    /// [`ProtocolError::Hex`] if a hash field is not hex, or not exactly 32 bytes
+    /// (64 hex digits).
     pub fn signed_fields(&self) -> Result<Vec<Vec<u8>>, ProtocolError> {
         let mut args = Vec::with_capacity(32 * self.argument_sha256.len());
         for (i, a) in self.argument_sha256.iter().enumerate() {
-            args.extend_from_slice(&decode_hex(&format!("argument_sha256[{i}]"), a)?);
+            args.extend_from_slice(&decode_hash(&format!("argument_sha256[{i}]"), a)?);
         }
         let status = serde_json::to_value(self.status)
             .ok()
@@ -348,10 +365,10 @@ impl Receipt {
             self.session_id.as_bytes().to_vec(),
             self.sequence.to_be_bytes().to_vec(),
             self.route.as_bytes().to_vec(),
-            decode_hex("program_sha256", &self.program_sha256)?,
+            decode_hash("program_sha256", &self.program_sha256)?.to_vec(),
             args,
-            decode_hex("stdin_sha256", &self.stdin_sha256)?,
-            decode_hex("result_commitment", &self.result_commitment)?,
+            decode_hash("stdin_sha256", &self.stdin_sha256)?.to_vec(),
+            decode_hash("result_commitment", &self.result_commitment)?.to_vec(),
             status.into_bytes(),
             self.limits.time_ms.to_be_bytes().to_vec(),
             self.limits.memory_bytes.to_be_bytes().to_vec(),
@@ -374,4 +391,70 @@ pub struct VerifiableResult {
     pub result: EncryptedResult,
     /// The signed receipt.
     pub result_quote: Receipt,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(arguments: Vec<String>) -> Receipt {
+        Receipt {
+            version: 1,
+            session_id: Uuid::nil(),
+            sequence: 1,
+            route: "/verifiable/execute/wasm".into(),
+            program_sha256: hex::encode([1u8; 32]),
+            argument_sha256: arguments,
+            stdin_sha256: hex::encode([2u8; 32]),
+            result_commitment: hex::encode([3u8; 32]),
+            status: ExitStatus::Exited,
+            limits: AppliedLimits {
+                time_ms: 1,
+                memory_bytes: 1,
+                fuel: None,
+            },
+            issued_at: 1,
+            policy: None,
+            payment: None,
+            signing_key: String::new(),
+            signature: String::new(),
+        }
+    }
+
+    #[test]
+    fn receipt_hashes_must_be_exactly_32_bytes() {
+        let two = vec![hex::encode([0xaa; 32]), hex::encode([0xbb; 32])];
+        let fields = receipt(two.clone()).signed_fields().unwrap();
+        assert_eq!(fields[4].len(), 64);
+        // The same concatenation, split another way, or one hash too short or too long.
+        let joined = two.concat();
+        for arguments in [
+            vec![joined[..48].to_string(), joined[48..].to_string()],
+            vec![joined.clone()],
+            vec![String::new(), joined.clone()],
+            vec![hex::encode([0xaa; 31])],
+            vec![hex::encode([0xaa; 33])],
+        ] {
+            let err = receipt(arguments.clone()).signed_fields().unwrap_err();
+            assert!(
+                matches!(&err, ProtocolError::Hex { field, reason }
+                    if field.starts_with("argument_sha256[") && reason.contains("32 bytes")),
+                "{arguments:?}: {err}"
+            );
+        }
+        // No arguments at all is fine (an empty field).
+        assert!(receipt(Vec::new()).signed_fields().unwrap()[4].is_empty());
+        // The other hashes too.
+        let mut r = receipt(two);
+        r.program_sha256 = hex::encode([1u8; 16]);
+        assert!(r.signed_fields().is_err());
+    }
+
+    #[test]
+    fn decode_hash_takes_64_hex_digits_in_either_case() {
+        assert_eq!(decode_hash("h", &"AB".repeat(32)).unwrap(), [0xab; 32]);
+        assert!(decode_hash("h", &"ab".repeat(31)).is_err());
+        assert!(decode_hash("h", &"ab".repeat(33)).is_err());
+        assert!(decode_hash("h", "zz").is_err());
+    }
 }

@@ -75,7 +75,7 @@ fn a_sealed_agent_is_private_and_its_results_are_bound_to_its_code() {
 
 #[test]
 fn policy_and_payment_run_on_every_invocation() {
-    use hypervisor_client::x402::{Offer, Wallet};
+    use hypervisor_client::x402::{Offer, PaymentLimit, Wallet};
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("rules.toml");
     std::fs::write(
@@ -139,7 +139,7 @@ fn policy_and_payment_run_on_every_invocation() {
     let offer = Offer::from_402(required, &challenge).unwrap();
     let wallet = Wallet::random().unwrap();
     let now = crate::payments::now();
-    let (name, value) = wallet.pay(&offer, now).unwrap();
+    let (name, value) = wallet.pay(&offer, &PaymentLimit::new(5_000), now).unwrap();
     let (status, headers, out) = client
         .post_json_with(path, &body, &[(name, value.clone())])
         .unwrap();

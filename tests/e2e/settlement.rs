@@ -3,7 +3,7 @@
 //! facilitator's refusals reach the payer; a facilitator that cannot be asked is the host's
 //! problem (503), not the payer's, and costs nothing.
 
-use hypervisor_client::x402::{Offer, Wallet};
+use hypervisor_client::x402::{Offer, PaymentLimit, Wallet};
 use hypervisor_client::{ExecuteInput, Session};
 use hypervisor_protocol::wire::Limits;
 use serde_json::Value;
@@ -44,7 +44,9 @@ fn pay(
         .then(|| header(&headers, "payment-required"))
         .flatten();
     let offer = Offer::from_402(v2_header, &json).unwrap();
-    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    let (name, value) = wallet
+        .pay(&offer, &PaymentLimit::new(PRICE), now())
+        .unwrap();
     (body, name, value)
 }
 
@@ -240,7 +242,9 @@ fn a_settlement_the_chain_refuses_withholds_the_result_and_charges_nothing() {
                     .encrypt_execution(&ExecuteInput::new(&program).limits(limits))
                     .unwrap();
                 let body = serde_json::to_value(req).unwrap();
-                let (name, value) = wallet.pay(&offer, now()).unwrap();
+                let (name, value) = wallet
+                    .pay(&offer, &PaymentLimit::new(60_000_000), now())
+                    .unwrap();
                 let server = &server;
                 scope.spawn(move || send(server, &body, name, value))
             })
@@ -322,7 +326,9 @@ fn a_kill_during_settlement_charges_at_most_once_and_the_payment_stays_spent() {
     let body = serde_json::to_value(req).unwrap();
     let (_, headers, json) = challenge(&server, &s);
     let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
-    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    let (name, value) = wallet
+        .pay(&offer, &PaymentLimit::new(PRICE), now())
+        .unwrap();
 
     std::thread::scope(|scope| {
         let request = scope.spawn(|| {

@@ -59,6 +59,18 @@ pub enum VerifyError {
     /// A field is malformed.
     #[error("malformed {0}")]
     Malformed(String),
+    /// The attestation's `tee` / `simulated` claims disagree with its evidence format.
+    #[error(
+        "the attestation claims tee `{claimed_tee}` (simulated: {claimed_simulated}) but its evidence is `{evidence_format}`"
+    )]
+    LabelMismatch {
+        /// The evidence format, which decides what the evidence is.
+        evidence_format: String,
+        /// The claimed `tee`.
+        claimed_tee: String,
+        /// The claimed `simulated`.
+        claimed_simulated: bool,
+    },
 }
 
 /// What a verifier accepts.
@@ -116,14 +128,16 @@ impl Policy {
     }
 }
 
-/// A signing key whose evidence chain verified.
+/// A signing key whose evidence chain verified. `tee` and `simulated` describe the evidence
+/// format that was verified, never the server's claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedKey {
     /// The attested key.
     pub signing_key: EncodedPublicKey,
-    /// `tdx`, `sev-snp` or `simulated`.
+    /// `tdx`, `sev-snp` or `simulated`: from the verified evidence's format.
     pub tee: String,
-    /// Whether the evidence was simulated (only with `allow_simulated`).
+    /// Whether the evidence was simulated (only with `allow_simulated`): from the verified
+    /// evidence's format.
     pub simulated: bool,
     /// SHA-256 of the host binary.
     pub host_measurement: [u8; 32],
@@ -143,32 +157,42 @@ fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
 /// The first [`VerifyError`] found.
 pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<VerifiedKey, VerifyError> {
     let evidence = hex_field("evidence", &att.evidence)?;
-    let (report_data, tcb_status, platform_measurement) = match att.evidence_format.as_str() {
-        "simulated-not-for-production" => {
-            if !policy.allow_simulated {
-                return Err(VerifyError::Simulated);
-            }
-            (simulated_report_data(&evidence)?, None, None)
-        }
-        _ if att.simulated || att.tee == "simulated" => return Err(VerifyError::Simulated),
-        "tdx-dcap-quote" => {
+    // What the evidence is comes from its format, the thing actually verified below; the
+    // response's `tee` and `simulated` claims must agree with it and are never trusted.
+    let format = EvidenceFormat::parse(&att.evidence_format);
+    let simulated = format == Some(EvidenceFormat::Simulated);
+    let claims_simulated = att.simulated || att.tee == "simulated";
+    // Simulated evidence (or a claim of it) is refused unless allowed; a simulated claim on
+    // evidence in a hardware format is refused as simulated even when allowed. Any other
+    // disagreement between the claims and the format is a `LabelMismatch`.
+    if (simulated && !policy.allow_simulated) || (claims_simulated && !simulated) {
+        return Err(VerifyError::Simulated);
+    }
+    let format = format.ok_or_else(|| {
+        VerifyError::Malformed(format!("unknown evidence format `{}`", att.evidence_format))
+    })?;
+    if att.tee != format.tee() || att.simulated != simulated {
+        return Err(VerifyError::LabelMismatch {
+            evidence_format: att.evidence_format.clone(),
+            claimed_tee: att.tee.clone(),
+            claimed_simulated: att.simulated,
+        });
+    }
+    let (report_data, tcb_status, platform_measurement) = match format {
+        EvidenceFormat::Simulated => (simulated_report_data(&evidence)?, None, None),
+        EvidenceFormat::Tdx => {
             let collateral = policy.tdx_collateral.as_deref().ok_or_else(|| {
                 VerifyError::MissingInput("TDX collateral (--collateral FILE)".into())
             })?;
             let c = verify_tdx_quote(&evidence, collateral, policy)?;
             (c.report_data, Some(c.tcb_status), Some(hex::encode(c.mrtd)))
         }
-        "sev-snp-report" => {
+        EvidenceFormat::SevSnp => {
             let vcek = policy.snp_vcek.as_deref().ok_or_else(|| {
                 VerifyError::MissingInput("SNP VCEK certificate (--vcek FILE)".into())
             })?;
             let c = verify_snp_report(&evidence, vcek, policy)?;
             (c.report_data, None, Some(hex::encode(c.measurement)))
-        }
-        other => {
-            return Err(VerifyError::Malformed(format!(
-                "unknown evidence format `{other}`"
-            )));
         }
     };
 
@@ -191,12 +215,40 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
     }
     Ok(VerifiedKey {
         signing_key,
-        tee: att.tee.clone(),
-        simulated: att.simulated,
+        tee: format.tee().to_string(),
+        simulated,
         host_measurement: measurement,
         tcb_status,
         platform_measurement,
     })
+}
+
+/// The evidence formats this verifier knows: the one source of a verified key's `tee` and
+/// `simulated` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EvidenceFormat {
+    Simulated,
+    Tdx,
+    SevSnp,
+}
+
+impl EvidenceFormat {
+    fn parse(format: &str) -> Option<Self> {
+        match format {
+            "simulated-not-for-production" => Some(Self::Simulated),
+            "tdx-dcap-quote" => Some(Self::Tdx),
+            "sev-snp-report" => Some(Self::SevSnp),
+            _ => None,
+        }
+    }
+
+    fn tee(self) -> &'static str {
+        match self {
+            Self::Simulated => "simulated",
+            Self::Tdx => "tdx",
+            Self::SevSnp => "sev-snp",
+        }
+    }
 }
 
 /// The REPORTDATA of simulated evidence (a labelled JSON document).
@@ -300,3 +352,6 @@ pub fn verify_component_statement(
     )
     .map_err(|_| VerifyError::Signature("component statement"))
 }
+
+#[cfg(test)]
+mod tests;

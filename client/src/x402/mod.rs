@@ -2,6 +2,10 @@
 //! requirements (v2 from the `PAYMENT-REQUIRED` header, else v1 from the JSON body), sign an
 //! EIP-3009 `TransferWithAuthorization` for them with a local secp256k1 key, and retry with the
 //! signature in `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1).
+//!
+//! The server names the price, so a wallet never signs without a [`PaymentLimit`]: the most it
+//! will pay (atomic units) and, optionally, the only recipient and token it pays. Requirements
+//! outside the limit are refused with [`ClientError::PaymentRefused`] before anything is signed.
 
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::{SolStruct, eip712_domain, sol};
@@ -36,8 +40,114 @@ const V1_NETWORKS: &[(&str, u64)] = &[
     ("sepolia", 11_155_111),
 ];
 
+/// The longest validity window a wallet signs, seconds: a server's `maxTimeoutSeconds` above it
+/// is capped, so an authorization never stays spendable for long.
+pub const MAX_VALIDITY_SECONDS: u64 = 3600;
+
 fn bad(what: impl Into<String>) -> ClientError {
     ClientError::BadResponse(format!("x402: {}", what.into()))
+}
+
+/// The most a wallet will sign for one payment. The server chooses what it asks for; anything
+/// outside this limit is refused before signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentLimit {
+    /// The largest amount, in the token's atomic units (for USDC, 1 = 0.000001 USDC).
+    pub max_amount: u128,
+    /// When set, the only recipient (`payTo`) paid.
+    pub pay_to: Option<Address>,
+    /// When set, the only token contract (`asset`) paid. Without it, `max_amount` counts atomic
+    /// units of whatever token the server names.
+    pub asset: Option<Address>,
+}
+
+impl PaymentLimit {
+    /// At most `max_amount` atomic units, to any recipient, in any token.
+    pub fn new(max_amount: u128) -> Self {
+        Self {
+            max_amount,
+            pay_to: None,
+            asset: None,
+        }
+    }
+
+    /// Pays only `pay_to`.
+    #[must_use]
+    pub fn pay_to(mut self, pay_to: Address) -> Self {
+        self.pay_to = Some(pay_to);
+        self
+    }
+
+    /// Pays only in the token `asset`.
+    #[must_use]
+    pub fn asset(mut self, asset: Address) -> Self {
+        self.asset = Some(asset);
+        self
+    }
+
+    /// Checks requirements against the limit.
+    ///
+    /// # Errors
+    /// The [`PaymentRefusal`] for the first term outside the limit.
+    pub fn check(
+        &self,
+        amount: U256,
+        pay_to: Address,
+        asset: Address,
+    ) -> Result<(), PaymentRefusal> {
+        if amount > U256::from(self.max_amount) {
+            return Err(PaymentRefusal::AmountAboveLimit {
+                asked: amount.to_string(),
+                limit: self.max_amount,
+            });
+        }
+        if let Some(expected) = self.pay_to
+            && expected != pay_to
+        {
+            return Err(PaymentRefusal::PayToMismatch {
+                asked: pay_to.to_checksum(None),
+                expected: expected.to_checksum(None),
+            });
+        }
+        if let Some(expected) = self.asset
+            && expected != asset
+        {
+            return Err(PaymentRefusal::AssetMismatch {
+                asked: asset.to_checksum(None),
+                expected: expected.to_checksum(None),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a wallet refused to sign what a server asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentRefusal {
+    /// The amount asked is above [`PaymentLimit::max_amount`].
+    #[error("the server asks {asked} atomic units, above the limit of {limit}")]
+    AmountAboveLimit {
+        /// The amount asked, atomic units.
+        asked: String,
+        /// The limit.
+        limit: u128,
+    },
+    /// The recipient is not [`PaymentLimit::pay_to`].
+    #[error("the server asks payment to {asked}, not to the expected {expected}")]
+    PayToMismatch {
+        /// The recipient asked.
+        asked: String,
+        /// The expected recipient.
+        expected: String,
+    },
+    /// The token is not [`PaymentLimit::asset`].
+    #[error("the server asks payment in the token {asked}, not in the expected {expected}")]
+    AssetMismatch {
+        /// The token asked.
+        asked: String,
+        /// The expected token.
+        expected: String,
+    },
 }
 
 /// What a 402 offers.
@@ -150,11 +260,19 @@ impl Wallet {
     }
 
     /// Signs an authorization for `offer` at time `now` (Unix seconds) and returns the header
-    /// to send: its name and value.
+    /// to send: its name and value. Nothing is signed unless the requirements are within
+    /// `limit`. The authorization is valid from 10 minutes before `now` until the server's
+    /// `maxTimeoutSeconds` (default 60) after it, capped at [`MAX_VALIDITY_SECONDS`].
     ///
     /// # Errors
+    /// [`ClientError::PaymentRefused`] for requirements outside `limit`;
     /// [`ClientError::BadResponse`] for unusable requirements.
-    pub fn pay(&self, offer: &Offer, now: u64) -> Result<(&'static str, String), ClientError> {
+    pub fn pay(
+        &self,
+        offer: &Offer,
+        limit: &PaymentLimit,
+        now: u64,
+    ) -> Result<(&'static str, String), ClientError> {
         let r = &offer.requirements;
         let field = |k: &str| r[k].as_str().ok_or_else(|| bad(format!("{k} missing")));
         let address = |k: &str| -> Result<Address, ClientError> {
@@ -165,14 +283,18 @@ impl Wallet {
         let (asset, pay_to) = (address("asset")?, address("payTo")?);
         let amount = offer.amount().ok_or_else(|| bad("amount missing"))?;
         let value = U256::from_str_radix(amount, 10).map_err(|_| bad("bad amount"))?;
+        limit.check(value, pay_to, asset)?;
         let name = r["extra"]["name"]
             .as_str()
             .ok_or_else(|| bad("extra.name missing"))?;
         let version = r["extra"]["version"]
             .as_str()
             .ok_or_else(|| bad("extra.version missing"))?;
-        let timeout = r["maxTimeoutSeconds"].as_u64().unwrap_or(60);
-        let (valid_after, valid_before) = (now.saturating_sub(600), now + timeout);
+        let timeout = r["maxTimeoutSeconds"]
+            .as_u64()
+            .unwrap_or(60)
+            .min(MAX_VALIDITY_SECONDS);
+        let (valid_after, valid_before) = (now.saturating_sub(600), now.saturating_add(timeout));
         let mut nonce = [0u8; 32];
         getrandom::fill(&mut nonce).map_err(|_| bad("no randomness"))?;
         let from = self.address();
@@ -243,3 +365,6 @@ pub fn decode_settlement(value: &str) -> Option<Value> {
         .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+#[cfg(test)]
+mod tests;

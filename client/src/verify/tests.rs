@@ -1,0 +1,168 @@
+//! Unit tests of the verifier: policies, labels against evidence formats, sessions, receipts.
+
+use hypervisor_protocol::attest::sign_statement;
+use hypervisor_protocol::wire::{AppliedLimits, ExitStatus};
+use p256::ecdsa::SigningKey;
+
+use super::*;
+
+fn signing_key() -> (SigningKey, EncodedPublicKey) {
+    let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let public = EncodedPublicKey::from_key(&p256::PublicKey::from(key.verifying_key()));
+    (key, public)
+}
+
+/// A simulated attestation whose binding is correct, labelled honestly.
+fn simulated_attestation() -> Attestation {
+    let (_, public) = signing_key();
+    let measurement = [3u8; 32];
+    let report_data = hex::encode(signing_key_report_data(&public, &measurement, 1_000));
+    let evidence = serde_json::json!({"report_data": report_data, "warning": "test"});
+    Attestation {
+        tee: "simulated".into(),
+        simulated: true,
+        evidence_format: "simulated-not-for-production".into(),
+        evidence: hex::encode(evidence.to_string()),
+        report_data,
+        signing_key: public.to_hex(),
+        host_measurement: hex::encode(measurement),
+        key_created_at: 1_000,
+    }
+}
+
+fn dev() -> Policy {
+    Policy {
+        allow_simulated: true,
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn the_labels_come_from_the_verified_evidence_format() {
+    let key = verify_attestation(&simulated_attestation(), &dev()).unwrap();
+    assert_eq!((key.tee.as_str(), key.simulated), ("simulated", true));
+}
+
+#[test]
+fn claims_that_disagree_with_the_evidence_format_are_refused() {
+    // Simulated evidence claiming to be hardware evidence, in every combination.
+    for (tee, simulated) in [("tdx", false), ("sev-snp", false), ("tdx", true)] {
+        let mut att = simulated_attestation();
+        att.tee = tee.into();
+        att.simulated = simulated;
+        assert_eq!(
+            verify_attestation(&att, &dev()).unwrap_err(),
+            VerifyError::LabelMismatch {
+                evidence_format: "simulated-not-for-production".into(),
+                claimed_tee: tee.into(),
+                claimed_simulated: simulated,
+            },
+            "{tee} {simulated}"
+        );
+        // Without the development policy, simulated evidence is refused as such.
+        assert_eq!(
+            verify_attestation(&att, &Policy::default()).unwrap_err(),
+            VerifyError::Simulated
+        );
+    }
+    let mut att = simulated_attestation();
+    att.simulated = false;
+    assert!(matches!(
+        verify_attestation(&att, &dev()).unwrap_err(),
+        VerifyError::LabelMismatch { .. }
+    ));
+    // Hardware formats: a wrong TEE label is refused before the evidence is even parsed.
+    for (format, tee) in [("tdx-dcap-quote", "sev-snp"), ("sev-snp-report", "tdx")] {
+        let mut att = simulated_attestation();
+        att.evidence_format = format.into();
+        att.tee = tee.into();
+        att.simulated = false;
+        assert!(
+            matches!(
+                verify_attestation(&att, &Policy::default()).unwrap_err(),
+                VerifyError::LabelMismatch { .. }
+            ),
+            "{format}"
+        );
+        // The matching label gets as far as the evidence (no collateral here).
+        att.tee = if tee == "tdx" { "sev-snp" } else { "tdx" }.into();
+        assert!(
+            matches!(
+                verify_attestation(&att, &Policy::default()).unwrap_err(),
+                VerifyError::MissingInput(_)
+            ),
+            "{format}"
+        );
+        // Claiming simulation on hardware-format evidence is refused as simulated.
+        att.simulated = true;
+        assert_eq!(
+            verify_attestation(&att, &dev()).unwrap_err(),
+            VerifyError::Simulated
+        );
+    }
+}
+
+fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
+    let (signing, public) = signing_key();
+    let mut receipt = Receipt {
+        version: 1,
+        session_id: Uuid::nil(),
+        sequence: 1,
+        route: "/verifiable/execute/wasm".into(),
+        program_sha256: hex::encode([1u8; 32]),
+        argument_sha256: arguments.iter().map(hex::encode).collect(),
+        stdin_sha256: hex::encode([2u8; 32]),
+        result_commitment: hex::encode([9u8; 32]),
+        status: ExitStatus::Exited,
+        limits: AppliedLimits {
+            time_ms: 1,
+            memory_bytes: 1,
+            fuel: None,
+        },
+        issued_at: 1,
+        policy: None,
+        payment: None,
+        signing_key: public.to_hex(),
+        signature: String::new(),
+    };
+    let fields = receipt.signed_fields().unwrap();
+    receipt.signature = hex::encode(sign_statement(
+        &signing,
+        StatementKind::Receipt,
+        &as_refs(&fields),
+    ));
+    let key = VerifiedKey {
+        signing_key: public,
+        tee: "simulated".into(),
+        simulated: true,
+        host_measurement: [0; 32],
+        tcb_status: None,
+        platform_measurement: None,
+    };
+    (receipt, key)
+}
+
+#[test]
+fn receipt_argument_hashes_must_be_exactly_32_bytes() {
+    let (receipt, key) = signed_receipt(&[[0xaa; 32], [0xbb; 32]]);
+    verify_receipt(&receipt, &key, &Uuid::nil(), &[9u8; 32]).unwrap();
+    // The same concatenated bytes, split differently: the signature alone would not tell.
+    let joined = receipt.argument_sha256.concat();
+    for split in [48, 0, 62, 66, 128] {
+        let mut moved = receipt.clone();
+        moved.argument_sha256 = vec![joined[..split].into(), joined[split..].into()];
+        assert!(
+            matches!(
+                verify_receipt(&moved, &key, &Uuid::nil(), &[9u8; 32]),
+                Err(VerifyError::Malformed(m)) if m.contains("32 bytes")
+            ),
+            "split at {split}"
+        );
+    }
+    let mut one = receipt.clone();
+    one.argument_sha256 = vec![joined];
+    assert!(matches!(
+        verify_receipt(&one, &key, &Uuid::nil(), &[9u8; 32]),
+        Err(VerifyError::Malformed(_))
+    ));
+}

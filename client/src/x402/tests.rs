@@ -1,0 +1,136 @@
+//! Unit tests of the x402 client: offers, spending limits, signed payments.
+
+use super::*;
+
+const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+const USDC_BASE_SEPOLIA: &str = "0x036CbD53842c5426634e7C541eC2c73a3D5a1a36";
+
+/// A v2 offer of `amount` to `PAY_TO` in USDC on Base Sepolia.
+fn offer(amount: &str, timeout: Value) -> Offer {
+    Offer {
+        version: 2,
+        requirements: json!({
+            "scheme": "exact",
+            "network": "eip155:84532",
+            "amount": amount,
+            "asset": USDC_BASE_SEPOLIA,
+            "payTo": PAY_TO,
+            "maxTimeoutSeconds": timeout,
+            "extra": {"name": "USDC", "version": "2"},
+        }),
+        resource: Some(json!({"url": "http://localhost/x402_execute/test/wasm"})),
+    }
+}
+
+fn addr(s: &str) -> Address {
+    s.parse().unwrap()
+}
+
+/// The signed authorization of a payment header.
+fn authorization(value: &str) -> Value {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&bytes).unwrap();
+    doc["payload"]["authorization"].clone()
+}
+
+#[test]
+fn a_price_above_the_limit_is_refused_before_signing() {
+    let wallet = Wallet::random().unwrap();
+    let err = wallet
+        .pay(
+            &offer("10001", json!(60)),
+            &PaymentLimit::new(10_000),
+            1_000,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ClientError::PaymentRefused(PaymentRefusal::AmountAboveLimit { asked, limit: 10_000 })
+                if asked == "10001"
+        ),
+        "{err}"
+    );
+    // Far above anything a u128 holds: still refused, not wrapped.
+    let huge = U256::MAX.to_string();
+    let err = wallet
+        .pay(
+            &offer(&huge, json!(60)),
+            &PaymentLimit::new(u128::MAX),
+            1_000,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::PaymentRefused(PaymentRefusal::AmountAboveLimit { .. })
+        ),
+        "{err}"
+    );
+    // At the limit, it signs.
+    let (name, value) = wallet
+        .pay(
+            &offer("10000", json!(60)),
+            &PaymentLimit::new(10_000),
+            1_000,
+        )
+        .unwrap();
+    assert_eq!(name, "PAYMENT-SIGNATURE");
+    assert_eq!(authorization(&value)["value"], "10000");
+}
+
+#[test]
+fn another_recipient_or_token_is_refused_when_pinned() {
+    let wallet = Wallet::random().unwrap();
+    let o = offer("10000", json!(60));
+    let elsewhere = wallet.address();
+    let err = wallet
+        .pay(&o, &PaymentLimit::new(10_000).pay_to(elsewhere), 1_000)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ClientError::PaymentRefused(PaymentRefusal::PayToMismatch { asked, .. })
+                if asked == PAY_TO
+        ),
+        "{err}"
+    );
+    let err = wallet
+        .pay(&o, &PaymentLimit::new(10_000).asset(elsewhere), 1_000)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::PaymentRefused(PaymentRefusal::AssetMismatch { .. })
+        ),
+        "{err}"
+    );
+    let pinned = PaymentLimit::new(10_000)
+        .pay_to(addr(PAY_TO))
+        .asset(addr(USDC_BASE_SEPOLIA));
+    wallet.pay(&o, &pinned, 1_000).unwrap();
+}
+
+#[test]
+fn the_validity_window_is_capped_and_never_overflows() {
+    let wallet = Wallet::random().unwrap();
+    let limit = PaymentLimit::new(10_000);
+    let window = |timeout: Value, now: u64| {
+        let (_, value) = wallet.pay(&offer("10000", timeout), &limit, now).unwrap();
+        let a = authorization(&value);
+        let n = |k: &str| a[k].as_str().unwrap().parse::<u64>().unwrap();
+        (n("validAfter"), n("validBefore"))
+    };
+    assert_eq!(window(json!(60), 10_000), (9_400, 10_060));
+    assert_eq!(window(Value::Null, 10_000), (9_400, 10_060));
+    assert_eq!(
+        window(json!(u64::MAX), 10_000),
+        (9_400, 10_000 + MAX_VALIDITY_SECONDS)
+    );
+    assert_eq!(
+        window(json!(u64::MAX), u64::MAX - 5),
+        (u64::MAX - 605, u64::MAX)
+    );
+}
