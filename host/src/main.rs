@@ -52,6 +52,9 @@ struct Overrides {
     /// Largest request body, bytes.
     #[arg(long, global = true)]
     max_body_bytes: Option<usize>,
+    /// Open HTTP connections at most (http.max_connections).
+    #[arg(long, global = true)]
+    max_connections: Option<usize>,
     /// Default execution time limit, milliseconds.
     #[arg(long, global = true)]
     default_time_ms: Option<u64>,
@@ -119,6 +122,7 @@ impl Overrides {
             data_dir,
             cache_dir,
             max_body_bytes,
+            max_connections,
             default_time_ms,
             max_time_ms,
             default_memory_bytes,
@@ -174,6 +178,9 @@ impl Overrides {
         }
         if let Some(v) = self.max_body_bytes {
             c.http.max_body_bytes = v;
+        }
+        if let Some(v) = self.max_connections {
+            c.http.max_connections = v;
         }
         if let Some(v) = self.default_time_ms {
             c.limits.default_time_ms = v;

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::attestation::configfs::{self, ConfigFs, TsmProvider};
@@ -25,6 +24,10 @@ use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::records::Records;
 use crate::storage::{self, artifacts::ArtifactStore};
+
+mod connections;
+
+use connections::ConnectionLimits;
 
 /// Purpose label sealed into every cached compiled component.
 const COMPILED_COMPONENT_PURPOSE: &[u8] = b"wasm-hypervisor/v1/compiled-component";
@@ -117,12 +120,15 @@ impl Host {
         std::fs::create_dir_all(&config.data_dir)?;
         let key = Arc::new(storage::load_or_create_key(&config.data_dir)?);
         let disk = if config.engine.disk_cache {
-            Some(ArtifactStore::open(
-                config.cache_dir(),
-                key.clone(),
-                COMPILED_COMPONENT_PURPOSE,
-                "cwasm.sealed",
-            )?)
+            Some(
+                ArtifactStore::open(
+                    config.cache_dir(),
+                    key.clone(),
+                    COMPILED_COMPONENT_PURPOSE,
+                    "cwasm.sealed",
+                )?
+                .with_quota(config.engine.disk_cache_max_bytes)?,
+            )
         } else {
             None
         };
@@ -223,7 +229,9 @@ impl Host {
 
     /// Binds the listener, announces the address on stdout (one line,
     /// `hypervisor listening on http://ADDR`, which tests and scripts wait for) and serves
-    /// until SIGINT or SIGTERM.
+    /// until SIGINT or SIGTERM. Connections are limited by `http.header_timeout_ms`,
+    /// `http.idle_timeout_ms` and `http.max_connections` (see `connections`). On the signal
+    /// it stops accepting, lets requests in flight finish, then commits deferred records.
     ///
     /// # Errors
     /// If the address cannot be bound.
@@ -232,7 +240,14 @@ impl Host {
         let addr: SocketAddr = listener.local_addr()?;
         self.pipeline.set_public_base(format!("http://{addr}"));
         println!("hypervisor listening on http://{addr}");
-        tracing::info!(%addr, data_dir = %self.config.data_dir.display(), "listening");
+        tracing::info!(
+            %addr,
+            data_dir = %self.config.data_dir.display(),
+            max_connections = self.config.http.max_connections,
+            header_timeout_ms = self.config.http.header_timeout_ms,
+            idle_timeout_ms = self.config.http.idle_timeout_ms,
+            "listening"
+        );
 
         let sweeper =
             spawn_session_sweeper(self.pipeline.clone(), self.config.sessions.ttl_seconds);
@@ -246,17 +261,15 @@ impl Host {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
         });
-        // Responses are often written in two parts (head, then the body as a guest streams
-        // it): without TCP_NODELAY, Nagle's algorithm holds the second part until the client's
-        // delayed ACK, up to 40 ms later.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let limits = ConnectionLimits::from_config(&self.config.http);
+        connections::serve(
+            listener,
+            app,
+            limits,
+            self.pipeline.clone(),
+            shutdown_signal(),
+        )
+        .await;
         sweeper.abort();
         rotation.abort();
         reload.abort();
@@ -266,7 +279,7 @@ impl Host {
             tracing::error!(error = %e, "cannot commit the last execution records");
         }
         tracing::info!("stopped");
-        Ok(result?)
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 //! and a third-party `wasi:http` component; the helpers the other agent tests share. Sealed
 //! (private) agents, policy and payment on invocations: `agents_access.rs`. Bad input:
 //! `agents_errors.rs`. Lifecycle (versions, owners, restart, TTL, crashes, concurrency):
-//! `agents_lifecycle.rs`.
+//! `agents_lifecycle.rs`. Replayed ciphertexts and signed requests: `agents_security.rs`.
 
 use hypervisor_client::agents::Deployment;
 use hypervisor_client::{Client, ClientError};

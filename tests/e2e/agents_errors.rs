@@ -82,3 +82,58 @@ fn bad_deployments_and_invocations_get_clear_errors() {
     let (status, _, body) = http("GET", &format!("{}/agents/cli/", server.url), None);
     assert_eq!(status, 409, "{body}");
 }
+
+#[test]
+fn a_handler_answer_over_the_output_limit_is_an_error_not_a_cut_value() {
+    let server = TestServer::start_with("[limits]\ndefault_time_ms = 20000\nstdout_bytes = 64\n");
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    deploy(
+        &client,
+        &owner,
+        "text-stats",
+        "text-stats",
+        "Counts words",
+        &[],
+    );
+    let run = client
+        .invoke(
+            "text-stats",
+            json!({"text": "The cat sat. The cat ran!\nA dog barked."}),
+        )
+        .unwrap();
+    assert!(!run.ok, "{run:?}");
+    assert_eq!(run.result, None);
+    let error = run.error.expect("an error");
+    assert_eq!(error.code, "output_too_large", "{error:?}");
+    assert!(error.message.contains("output limit of 64"), "{error:?}");
+}
+
+#[test]
+fn undecodable_paths_and_queries_get_json_errors_and_http_agents_see_raw_paths() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    deploy(&client, &owner, "web", "http-hello", "echoes", &[]);
+
+    // axum's own rejections are plain text; the host's are JSON with a stable code.
+    for path in ["/executions?limit=x", "/agents/%FF", "/executions/%FF"] {
+        let (status, ctype, body) = http("GET", &format!("{}{path}", server.url), None);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(ctype.starts_with("application/json"), "{path}: {ctype}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(code(&json), "invalid_request", "{path}: {body}");
+    }
+
+    // The agent gets the path as sent, still percent-encoded: `/ech%6F` is not `/echo`.
+    let url = format!("{}/agents/web/echo", server.url);
+    let (status, _, body) = http("POST", &url, Some("[1]"));
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = http(
+        "POST",
+        &format!("{}/agents/web/ech%6F", server.url),
+        Some("[1]"),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not_found"), "{body}");
+}

@@ -9,6 +9,7 @@ mod agents;
 mod agents_access;
 mod agents_errors;
 mod agents_lifecycle;
+mod agents_security;
 mod api;
 #[cfg(feature = "simulated-attestation")]
 mod attestation;
@@ -22,3 +23,4 @@ mod policy;
 mod python;
 mod sandbox;
 mod settlement;
+mod slow_clients;

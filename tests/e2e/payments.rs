@@ -2,7 +2,7 @@
 //! payments accepted, every altered term refused with its reason, replays refused (also after a
 //! restart), the payment in the policy's view and in receipts.
 
-use hypervisor_client::x402::{Offer, Wallet};
+use hypervisor_client::x402::{Offer, PaymentLimit, Wallet};
 use hypervisor_client::{ClientError, ExecuteInput, Session};
 use serde_json::{Value, json};
 
@@ -16,6 +16,11 @@ pub(crate) fn payments_table(extra: &str) -> String {
         "[payments]\nenabled = true\ncomponent = {:?}\n{extra}\n[payments.price]\npay_to = {PAY_TO:?}\n",
         wasm_path("payments").display().to_string()
     )
+}
+
+/// The client's spending limit in these tests: the configured price (10000), nothing more.
+pub(crate) fn limit() -> PaymentLimit {
+    PaymentLimit::new(10_000)
 }
 
 pub(crate) fn now() -> u64 {
@@ -95,7 +100,7 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
     // Pay (v2) and run.
     let wallet = Wallet::random().unwrap();
     let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
-    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
     assert_eq!(name, "PAYMENT-SIGNATURE");
     let (status, headers, out) = send(&server, &body, name, value.clone());
     assert_eq!(status, 200, "{out}");
@@ -120,12 +125,42 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
 
     // v1 works too (a client that reads only the body).
     let offer = Offer::from_402(None, &json).unwrap();
-    let (name, value) = wallet.pay(&offer, now()).unwrap();
+    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
     assert_eq!(name, "X-PAYMENT");
     let (status, headers, out) = send(&restarted, &body, name, value);
     assert_eq!(status, 200, "{out}");
     let settlement = b64_json(header(&headers, "x-payment-response").expect("X-PAYMENT-RESPONSE"));
     assert_eq!(settlement["network"], "base-sepolia");
+}
+
+#[test]
+fn a_paid_request_that_gives_no_result_leaves_its_payment_unspent() {
+    let server = TestServer::start_with(&payments_table(""));
+    let (_c, _k, s) = session(&server);
+    let (body, headers, json) = challenge(&server, &s);
+    let wallet = Wallet::random().unwrap();
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
+
+    // Paid, recorded, then the program turns out not to be a component: no result, no charge.
+    let (bad, _) = s
+        .encrypt_execution(&ExecuteInput::new(b"not a component"))
+        .unwrap();
+    let bad = serde_json::to_value(bad).unwrap();
+    let (status, headers_bad, out) = send(&server, &bad, name, value.clone());
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        header(&headers_bad, "payment-response").is_none(),
+        "nothing settled"
+    );
+
+    // The same authorization pays for the next request, once.
+    let (status, headers, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 200, "{out}");
+    assert!(header(&headers, "payment-response").is_some());
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
 }
 
 #[test]
@@ -138,7 +173,7 @@ fn every_altered_term_is_refused_with_its_reason() {
     let v2 = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
 
     let refused = |offer: &Offer, at: u64| {
-        let (name, value) = wallet.pay(offer, at).unwrap();
+        let (name, value) = wallet.pay(offer, &limit(), at).unwrap();
         let (status, _, out) = send(&server, &body, name, value);
         assert_eq!(status, 402, "{out}");
         out["error"].as_str().unwrap().to_string()
@@ -186,7 +221,7 @@ fn every_altered_term_is_refused_with_its_reason() {
     );
 
     // A flipped signature byte.
-    let (name, value) = wallet.pay(&v2, now()).unwrap();
+    let (name, value) = wallet.pay(&v2, &limit(), now()).unwrap();
     let mut doc = b64_json(&value);
     let sig = doc["payload"]["signature"].as_str().unwrap().to_string();
     let flipped = format!(
@@ -209,7 +244,7 @@ fn every_altered_term_is_refused_with_its_reason() {
     );
 
     // None of these ran anything or recorded a payment: the honest payment still works.
-    let (name, value) = wallet.pay(&v2, now()).unwrap();
+    let (name, value) = wallet.pay(&v2, &limit(), now()).unwrap();
     let (status, _, out) = send(&server, &body, name, value);
     assert_eq!(status, 200, "{out}");
 }
@@ -235,7 +270,13 @@ fn the_policy_sees_the_payment_and_the_client_pays_end_to_end() {
     let (client, _k, s) = session(&server);
     // Paid Python, but below the policy's minimum: refused by the policy, not charged.
     let err = client
-        .execute_paid(&s, &ExecuteInput::new(b"print('paid')"), true, &wallet)
+        .execute_paid(
+            &s,
+            &ExecuteInput::new(b"print('paid')"),
+            true,
+            &wallet,
+            &limit(),
+        )
         .unwrap_err();
     assert!(
         matches!(&err, ClientError::Server { status: 403, code, message } if code == "policy_denied" && message.contains("min_amount")),
@@ -248,6 +289,7 @@ fn the_policy_sees_the_payment_and_the_client_pays_end_to_end() {
             &ExecuteInput::new(&wasm("hello")).args(["paid"]),
             false,
             &wallet,
+            &limit(),
         )
         .unwrap();
     assert_eq!(run.stdout().unwrap(), b"Hello paid\n");
@@ -284,7 +326,13 @@ fn the_verifiable_paid_route_signs_the_payment_into_its_receipt() {
     let s = client.create_verifiable_session(&key, &policy).unwrap();
     let wallet = Wallet::random().unwrap();
     let run = client
-        .execute_paid(&s, &ExecuteInput::new(&wasm("hello")), false, &wallet)
+        .execute_paid(
+            &s,
+            &ExecuteInput::new(&wasm("hello")),
+            false,
+            &wallet,
+            &limit(),
+        )
         .unwrap();
     let receipt = run.receipt.unwrap();
     assert_eq!(receipt.route, "/x402_execute/verifiable/wasm");

@@ -187,6 +187,24 @@ fn output_is_bounded() {
     assert_eq!(run.result.status, ExitStatus::Exited);
     assert!(run.result.stdout_truncated);
     assert_eq!(run.stdout().unwrap().len(), 1000);
+
+    // What `main` returns is output too: over the limit the run fails with a clear exception
+    // (cut JSON would not be JSON), and an exception's text is cut at the limit.
+    let run = python(&server, "def main(args):\n    return 'y' * 5000\n", &[]);
+    assert_eq!(run.result.exit_code, Some(1));
+    assert_eq!(run.result.returned, None);
+    let e = run.result.exception.as_ref().expect("an exception");
+    assert_eq!(e.kind, "OutputLimitExceeded", "{e:?}");
+    assert!(
+        e.message
+            .contains("more than this host's output limit of 1000"),
+        "{e:?}"
+    );
+    let run = python(&server, "raise ValueError('z' * 5000)\n", &[]);
+    let e = run.result.exception.as_ref().expect("an exception");
+    assert_eq!(e.kind, "ValueError");
+    assert!(e.message.len() < 1100, "{}", e.message.len());
+    assert!(e.message.ends_with("limit 1000]"), "{e:?}");
 }
 
 #[test]

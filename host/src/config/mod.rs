@@ -86,6 +86,18 @@ pub struct HttpConfig {
     pub body_timeout_ms: u64,
     /// Most arguments one execution may carry. Default 1024.
     pub max_arguments: usize,
+    /// Time allowed to receive a request head (request line and headers), milliseconds: from
+    /// accepting a new connection, or from the first byte of a later request on a keep-alive
+    /// connection. A connection that does not deliver its head in time is closed without a
+    /// response (slow-header clients, "slowloris"). Default 10 000.
+    pub header_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight is closed after this long,
+    /// milliseconds. Default 60 000.
+    pub idle_timeout_ms: u64,
+    /// Open connections at most. Beyond it the host stops accepting until one closes (new
+    /// clients wait in the listen backlog; none is refused). Keep it below the process's
+    /// file-descriptor limit (`ulimit -n`). Default 10 000.
+    pub max_connections: usize,
 }
 
 /// Session settings.
@@ -94,7 +106,8 @@ pub struct HttpConfig {
 pub struct SessionConfig {
     /// Lifetime of a session, seconds. Default 3600.
     pub ttl_seconds: u64,
-    /// Most live sessions; a full table answers 503. Default 100 000.
+    /// Most live sessions; a full table drops its least recently used sessions to make room
+    /// for new ones. Default 100 000.
     pub max_sessions: usize,
 }
 
@@ -148,6 +161,10 @@ pub struct EngineConfig {
     pub memory_cache_entries: usize,
     /// Keep compiled components on disk (encrypted) so restarts never recompile. Default true.
     pub disk_cache: bool,
+    /// Most bytes the disk cache of compiled components may take; past it the least recently
+    /// used are removed (anyone who sends a new component adds one). Plug-ins' cache and
+    /// deployed agents' code are not counted and never removed. Default 4 GiB.
+    pub disk_cache_max_bytes: u64,
 }
 
 /// Which attestation provider to use.
@@ -224,6 +241,9 @@ impl Default for HttpConfig {
             max_body_bytes: 32 << 20,
             body_timeout_ms: 30_000,
             max_arguments: 1024,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -263,6 +283,7 @@ impl Default for EngineConfig {
             fuel: false,
             memory_cache_entries: 128,
             disk_cache: true,
+            disk_cache_max_bytes: 4 << 30,
         }
     }
 }
@@ -382,6 +403,16 @@ impl Config {
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");
         }
+        let h = &self.http;
+        if h.header_timeout_ms == 0 || h.header_timeout_ms > 600_000 {
+            return bad("http.header_timeout_ms must be between 1 and 600000");
+        }
+        if h.idle_timeout_ms == 0 || h.idle_timeout_ms > 3_600_000 {
+            return bad("http.idle_timeout_ms must be between 1 and 3600000");
+        }
+        if h.max_connections == 0 || h.max_connections > 1_000_000 {
+            return bad("http.max_connections must be between 1 and 1000000");
+        }
         Ok(())
     }
 }
@@ -438,6 +469,20 @@ mod tests {
         assert!(c("mode = \"facilitator\"\nfacilitator_url = \"ftp://x\"").is_err());
         c("mode = \"facilitator\"\nfacilitator_url = \"https://x402.org/facilitator\"").unwrap();
         assert!(c("call_timeout_ms = 0").is_err());
+    }
+
+    #[test]
+    fn connection_limits_are_checked() {
+        let c = |t: &str| {
+            Config::from_toml(&format!("[http]\n{t}"))
+                .unwrap()
+                .validate()
+        };
+        c("header_timeout_ms = 1000\nidle_timeout_ms = 2000\nmax_connections = 64").unwrap();
+        assert!(c("header_timeout_ms = 0").is_err());
+        assert!(c("idle_timeout_ms = 0").is_err());
+        assert!(c("max_connections = 0").is_err());
+        assert!(c("max_connections = 2000000").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hypervisor_protocol::wire::ExitStatus;
 
 use super::run::{CommandInput, RunOutcome, classify_error};
-use super::{Engine, EngineError, Prepared};
+use super::{Engine, EngineError, Prepared, cap_text};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -90,14 +90,7 @@ impl Engine {
             .await;
         let (status, returned, trap) = match result {
             None => (ExitStatus::TimeLimitExceeded, None, None),
-            Some(Ok(answer)) => (
-                ExitStatus::Exited,
-                Some(answer.map_err(|e| HandlerError {
-                    code: e.code,
-                    message: e.message,
-                })),
-                None,
-            ),
+            Some(Ok(answer)) => (ExitStatus::Exited, Some(self.bounded_answer(answer)), None),
             Some(Err(e)) => {
                 let (status, detail) = classify_error(&e, sandbox.memory_refused());
                 (status, None, detail)
@@ -110,6 +103,32 @@ impl Engine {
             run: sandbox.finish(status, exit_code, trap, duration),
             returned,
         })
+    }
+}
+
+impl Engine {
+    /// A handler's answer within the output limit: a returned value larger than
+    /// `limits.stdout_bytes` becomes the error `output_too_large` (cutting it would hand back
+    /// something the handler never returned), and an error's code and message are cut.
+    fn bounded_answer(
+        &self,
+        answer: Result<Vec<u8>, wit::HandlerError>,
+    ) -> Result<Vec<u8>, HandlerError> {
+        let max = self.output_bytes();
+        match answer {
+            Ok(bytes) if bytes.len() > max => Err(HandlerError {
+                code: "output_too_large".into(),
+                message: format!(
+                    "the handler returned {} bytes, more than this host's output limit of {max}",
+                    bytes.len()
+                ),
+            }),
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(HandlerError {
+                code: cap_text(e.code, 256),
+                message: cap_text(e.message, max),
+            }),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hypervisor_protocol::wire::ExitStatus;
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::WasiHttpView;
@@ -40,12 +41,16 @@ impl Engine {
     /// Serves `request` with the prepared proxy component. Returns the response as soon as the
     /// guest sets it, and a handle that yields the run's outcome when the guest finishes.
     ///
+    /// The guest reads at most `max_body` bytes of the request body: past that its body stream
+    /// fails with `HTTP-request-body-size`, the standard `wasi:http` error.
+    ///
     /// # Errors
     /// [`HttpAgentError`] when there is no response to return.
     pub async fn serve_http(
         self: &Arc<Self>,
         prepared: Arc<Prepared>,
         request: HttpRequest,
+        max_body: usize,
         limits: RunLimits,
     ) -> Result<(HttpResponse, JoinHandle<RunOutcome>), HttpAgentError> {
         if prepared.http.is_none() {
@@ -60,10 +65,15 @@ impl Engine {
         )?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let internal = |e: wasmtime::Error| EngineError::Internal(e.to_string());
-        // A client that fails mid-body is an I/O error on the guest's body stream.
+        // A body over the bound is `HTTP-request-body-size`; a client that fails mid-body is an
+        // I/O error on the guest's body stream.
         let request = request.map(|body| {
-            http_body_util::BodyExt::map_err(body, |e| {
-                ErrorCode::InternalError(Some(e.to_string()))
+            BodyExt::map_err(Limited::new(body, max_body), move |e| {
+                if e.downcast_ref::<LengthLimitError>().is_some() {
+                    ErrorCode::HttpRequestBodySize(Some(max_body as u64))
+                } else {
+                    ErrorCode::InternalError(Some(e.to_string()))
+                }
             })
         });
         let view = sandbox.store().data_mut();

@@ -26,7 +26,7 @@ pub use cache::{CacheStats, ComponentKind, Prepared};
 pub use handler::{HandlerContext, HandlerError, HandlerOutcome, handler_input};
 pub use http_agent::{HttpAgentError, HttpRequest, HttpResponse};
 pub use outgoing::{Origin, OriginError};
-pub use output::CappedOutput;
+pub use output::{CappedOutput, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
 
@@ -195,6 +195,12 @@ impl Engine {
     /// Whether fuel metering is on.
     pub fn fuel_enabled(&self) -> bool {
         self.fuel
+    }
+
+    /// The most bytes of output an execution may hand back (`limits.stdout_bytes`): the cap
+    /// on captured stdout, and on what a handler or script returns through its interface.
+    pub fn output_bytes(&self) -> usize {
+        self.stdout_bytes
     }
 
     /// Compiles (or fetches from the memory or disk cache) a command component and checks its

@@ -128,3 +128,38 @@ mod tests {
         assert_eq!(out.take(), (Bytes::from_static(b"abcde"), false));
     }
 }
+
+/// The most bytes of trap detail (error chain and guest backtrace) a result carries: the
+/// backtrace's frame names come from the guest's name section, which the guest's author
+/// chooses.
+pub const TRAP_DETAIL_BYTES: usize = 64 << 10;
+
+/// `text` cut to at most `max` bytes (at a character boundary), with a note of how much was
+/// dropped. For strings a guest returns through its interface (handler errors, Python
+/// exceptions, trap details), which no capture cap bounds.
+pub fn cap_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let total = text.len();
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(&format!("… [truncated: {total} bytes, limit {max}]"));
+    text
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::cap_text;
+
+    #[test]
+    fn text_is_cut_at_a_character_boundary_with_a_note() {
+        assert_eq!(cap_text("short".into(), 10), "short");
+        let cut = cap_text("ééééé".into(), 5); // 10 bytes; byte 5 is inside the third é
+        assert!(cut.starts_with("éé…"), "{cut}");
+        assert!(cut.contains("10 bytes, limit 5"), "{cut}");
+    }
+}

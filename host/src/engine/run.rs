@@ -237,7 +237,10 @@ pub fn classify_error(err: &wasmtime::Error, memory_refused: bool) -> (ExitStatu
     if is_deadline(err) {
         return (ExitStatus::TimeLimitExceeded, None);
     }
-    let detail = Some(format!("{err:?}"));
+    let detail = Some(super::cap_text(
+        format!("{err:?}"),
+        super::TRAP_DETAIL_BYTES,
+    ));
     if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
         return (ExitStatus::FuelExhausted, detail);
     }

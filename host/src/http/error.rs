@@ -27,7 +27,6 @@ impl ApiError {
             ApiError::Session(SessionError::KeyMismatch(_)) => {
                 (S::FORBIDDEN, "session_key_mismatch")
             }
-            ApiError::Session(SessionError::Full(_)) => (S::SERVICE_UNAVAILABLE, "sessions_full"),
             ApiError::Session(SessionError::Random) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
             ApiError::Decryption(_) => (S::BAD_REQUEST, "decryption_failed"),
             ApiError::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large"),
@@ -162,6 +161,8 @@ fn payment_required(
         .v1_body
         .as_deref()
         .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        // A component's body that is JSON but not an object cannot take the fields below.
+        .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({ "x402Version": 2, "error": reason }));
     body["code"] = serde_json::json!(code);
     body["message"] = serde_json::json!(message);

@@ -1,5 +1,6 @@
-//! Request body extraction with the configured size limit and receive timeout, and JSON
-//! errors split into "not JSON" and "wrong shape".
+//! Request extraction: the body under the configured size limit and receive timeout, with JSON
+//! errors split into "not JSON" and "wrong shape"; path and query parameters whose rejections
+//! are JSON errors like every other (axum's own answer plain text).
 
 use std::time::Duration;
 
@@ -83,4 +84,40 @@ pub fn payment_header(headers: &axum::http::HeaderMap) -> Result<Option<PaymentH
         }
     }
     Ok(None)
+}
+
+/// Path parameters; a path that does not decode (`%FF` where text is expected) is
+/// [`ApiError::InvalidRequest`].
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| ApiError::InvalidRequest(e.body_text()))
+    }
+}
+
+/// Query parameters; a query that does not parse (`?limit=x`) is [`ApiError::InvalidRequest`].
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| ApiError::InvalidRequest(e.body_text()))
+    }
 }

@@ -8,6 +8,7 @@
 //!   are written ([`crate::pipeline`]);
 //! - payments (verified, refused, replayed, settled, settlement failed, unavailable) and policy
 //!   denials by rule: the pipeline's admission and payment steps;
+//! - HTTP connections open now: the accept loop ([`crate::server`]);
 //! - gauges read when scraped (live sessions, live instances, compile-cache counters,
 //!   attestation provider and key age): [`Snapshot`], filled by the caller.
 //!
@@ -88,6 +89,8 @@ pub struct Metrics {
     run_seconds: Family<&'static str, Histogram>,
     payments: [Counter; PaymentOutcome::ALL.len()],
     policy_denials: Family<String, Counter>,
+    /// HTTP connections open now (kept by the accept loop, [`crate::server`]).
+    connections: std::sync::atomic::AtomicU64,
 }
 
 /// Values read when scraped (they live elsewhere).
@@ -95,6 +98,8 @@ pub struct Metrics {
 pub struct Snapshot {
     /// Sessions in the session table.
     pub live_sessions: u64,
+    /// Sessions dropped to make room in a full table, since start.
+    pub sessions_evicted: u64,
     /// Instances running now (execution slots taken).
     pub live_instances: u64,
     /// Execution slots in all.
@@ -118,12 +123,14 @@ pub struct Snapshot {
 impl Metrics {
     /// Counts one HTTP request on `route` (the router's template, e.g. `/agents/{name}/invoke`;
     /// `unmatched` for the fallback).
+    ///
+    /// A method outside the standard set counts as `OTHER`: clients choose methods, and each
+    /// distinct label value would be a new series, kept forever.
     pub fn http_request(&self, route: &str, method: &http::Method, status: u16, took: Duration) {
         let route = self.intern(route);
+        let method = standard_method(method);
         self.requests.get(&(route, method.clone(), status)).inc();
-        self.request_seconds
-            .get(&(route, method.clone()))
-            .observe(took);
+        self.request_seconds.get(&(route, method)).observe(took);
     }
 
     /// The one `'static` copy of a route template (created once per template: the router's
@@ -163,5 +170,38 @@ impl Metrics {
     pub fn policy_denial(&self, rule: &str) {
         let rule: String = rule.chars().take(MAX_LABEL).collect();
         self.policy_denials.get(&rule).inc();
+    }
+
+    /// Counts an accepted HTTP connection (until [`Metrics::connection_closed`]).
+    pub fn connection_opened(&self) {
+        self.connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts the end of a connection counted by [`Metrics::connection_opened`].
+    pub fn connection_closed(&self) {
+        self.connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `method` if it is one of HTTP's standard methods, else `OTHER`.
+fn standard_method(method: &http::Method) -> http::Method {
+    use http::Method as M;
+    const STANDARD: [M; 9] = [
+        M::GET,
+        M::POST,
+        M::PUT,
+        M::DELETE,
+        M::HEAD,
+        M::OPTIONS,
+        M::PATCH,
+        M::CONNECT,
+        M::TRACE,
+    ];
+    if STANDARD.contains(method) {
+        method.clone()
+    } else {
+        http::Method::from_bytes(b"OTHER").unwrap_or(M::GET)
     }
 }

@@ -94,10 +94,24 @@ impl Metrics {
 
         gauge(
             o,
+            "hypervisor_http_connections",
+            "HTTP connections open now (at most http.max_connections).",
+            self.connections.load(Ordering::Relaxed),
+        );
+        gauge(
+            o,
             "hypervisor_live_sessions",
             "Sessions open now.",
             s.live_sessions,
         );
+        let evicted = "hypervisor_sessions_evicted_total";
+        header(
+            o,
+            evicted,
+            "counter",
+            "Sessions dropped, least recently used first, to make room in a full table.",
+        );
+        sample(o, evicted, "", s.sessions_evicted);
         gauge(
             o,
             "hypervisor_live_instances",
@@ -238,6 +252,24 @@ mod tests {
             .unwrap();
         assert!(line.starts_with("hypervisor_policy_denials_total{rule=\"a\\\"b\\\\c\\n"));
         assert!(line.len() < 64 + 60, "{line}");
+    }
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_series() {
+        let m = Metrics::default();
+        for method in ["FOO1", "FOO2", "BAR"] {
+            let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+            m.http_request("unmatched", &method, 405, Duration::from_micros(5));
+        }
+        m.http_request("/ping", &http::Method::GET, 200, Duration::from_micros(5));
+        let text = m.render(&Snapshot::default());
+        assert!(
+            text.contains(
+                "hypervisor_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"405\"} 3\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("FOO1"), "{text}");
     }
 
     #[test]

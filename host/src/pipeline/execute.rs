@@ -49,27 +49,24 @@ impl Pipeline {
             .await?;
         drop(req);
 
-        // 5. prepare
-        let prepared = self
-            .engine
-            .prepare_command(opened.digests.program, opened.program.clone())
-            .await?;
-
-        // 6. run
-        let mut argv = Vec::with_capacity(opened.args.len() + 1);
-        argv.push(ARGV0.to_string());
-        argv.extend(opened.args.iter().cloned());
-        let outcome = self
-            .engine
-            .run_command(
-                &prepared,
-                CommandInput {
-                    args: argv,
-                    stdin: opened.stdin.clone(),
-                    limits,
-                },
-            )
-            .await?;
+        // 5–6. prepare and run (a failure without a result gives a reserved payment back)
+        let ran = async {
+            let prepared = self
+                .engine
+                .prepare_command(opened.digests.program, opened.program.clone())
+                .await?;
+            let mut argv = Vec::with_capacity(opened.args.len() + 1);
+            argv.push(ARGV0.to_string());
+            argv.extend(opened.args.iter().cloned());
+            let input = CommandInput {
+                args: argv,
+                stdin: opened.stdin.clone(),
+                limits,
+            };
+            Ok(self.engine.run_command(&prepared, input).await?)
+        }
+        .await;
+        let outcome = self.or_release(paid.as_ref(), ran)?;
 
         // 7–9. seal, receipt, settle
         let doc = result_document(&outcome, &limits);

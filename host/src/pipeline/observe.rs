@@ -38,6 +38,7 @@ impl Pipeline {
             .map(|key| unix_now().saturating_sub(key.created_at));
         let snapshot = Snapshot {
             live_sessions: self.sessions.len() as u64,
+            sessions_evicted: self.sessions.evicted(),
             live_instances: taken,
             instance_slots: slots,
             cache_memory_hits: cache.memory_hits,

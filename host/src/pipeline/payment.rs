@@ -230,6 +230,27 @@ impl Pipeline {
         }
     }
 
+    /// Passes `result` through; when it is an error and a payment was reserved for the work,
+    /// releases the reservation first. For the steps between reservation and settlement that
+    /// fail without a result (the component does not compile or link, no execution slot, an
+    /// HTTP agent gave no response): nothing was delivered to be paid for, so the same payment
+    /// header may be presented again. A guest that ran and stopped is a result, not an error.
+    pub(super) fn or_release<T>(
+        &self,
+        paid: Option<&Paid>,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if let (Err(_), Some(p)) = (&result, paid) {
+            let key = p.verified.replay_key.clone();
+            match self.ledger(move |l| l.release(&key)) {
+                Ok(_) => tracing::info!("payment reservation released: the work gave no result"),
+                // Still `reserved`: refused as a replay, never charged; the operator sees it.
+                Err(e) => tracing::warn!(error = %e, "releasing a payment reservation failed"),
+            }
+        }
+        result
+    }
+
     /// Settles a recorded payment after the work ran; the settlement goes back as a header.
     pub(super) async fn settle_payment(&self, paid: &Paid) -> Result<SettlementHeader, ApiError> {
         let payments = self

@@ -53,7 +53,9 @@ impl Pipeline {
         // 5–6. a fresh runtime instance runs the script
         let run = runtime
             .run(source, &opened.args, opened.stdin.clone(), limits)
-            .await?;
+            .await
+            .map_err(ApiError::from);
+        let run = self.or_release(paid.as_ref(), run)?;
 
         // 7–8. seal, receipt
         let mut doc = result_document(&run.outcome, &limits);

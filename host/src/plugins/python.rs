@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{PluginError, chain, load_error};
 use crate::config::PythonConfig;
-use crate::engine::{Engine, EngineError, RunLimits, RunOutcome, classify_error};
+use crate::engine::{Engine, EngineError, RunLimits, RunOutcome, cap_text, classify_error};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -99,8 +99,26 @@ impl PythonRuntime {
                 (status, None, trap)
             }
             Some(Ok(ScriptResult::Returned(value))) => {
-                returned = value;
-                (ExitStatus::Exited, Some(0), None)
+                let max = self.engine.output_bytes();
+                match value {
+                    Some(json) if json.len() > max => {
+                        // Cutting JSON would not be JSON: the run fails with a clear exception.
+                        exception = Some(ScriptException {
+                            kind: "OutputLimitExceeded".into(),
+                            message: format!(
+                                "main() returned {} bytes of JSON, more than this host's output \
+                                 limit of {max}",
+                                json.len()
+                            ),
+                            traceback: String::new(),
+                        });
+                        (ExitStatus::Exited, Some(1), None)
+                    }
+                    value => {
+                        returned = value;
+                        (ExitStatus::Exited, Some(0), None)
+                    }
+                }
             }
             Some(Ok(ScriptResult::Exited(code))) => (ExitStatus::Exited, Some(code), None),
             Some(Ok(ScriptResult::Raised(e))) => {
@@ -109,7 +127,12 @@ impl PythonRuntime {
                 } else {
                     ExitStatus::Exited
                 };
-                exception = Some(e);
+                let max = self.engine.output_bytes();
+                exception = Some(ScriptException {
+                    kind: cap_text(e.kind, 256),
+                    message: cap_text(e.message, max),
+                    traceback: cap_text(e.traceback, max),
+                });
                 (status, (status == ExitStatus::Exited).then_some(1), None)
             }
         };

@@ -3,8 +3,14 @@
 //! A session is created by `create_keypair`: the host draws a fresh P-256 key pair, derives
 //! the session key with the client's public key, and **drops the private key at once**; only
 //! the derived symmetric key is kept, in memory, zeroized when the session ends. Sessions
-//! expire after a TTL and the table is bounded: a full table refuses new sessions (503) rather
-//! than grow.
+//! expire after a TTL and the table is bounded.
+//!
+//! A full table makes room rather than refuse: it drops expired sessions, then the
+//! **least recently used** ones, a batch at a time (1/64 of the table, so a flood of new sessions
+//! costs O(1) amortized work per session, not a scan each). Refusing instead would let anyone
+//! who opens `max_sessions` sessions lock every new client out for a whole TTL; with eviction a
+//! flood only displaces sessions idle for longer than the flood takes to fill the table, and a
+//! client whose session was displaced gets `session_not_found` and opens a new one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +35,6 @@ pub enum SessionError {
     /// The session belongs to another public key.
     #[error("session {0} was created for a different public key")]
     KeyMismatch(Uuid),
-    /// The table holds the maximum number of live sessions.
-    #[error("the host holds its maximum of {0} live sessions; retry later")]
-    Full(usize),
     /// The OS random number generator failed.
     #[error("random number generation failed")]
     Random,
@@ -56,6 +59,8 @@ pub struct Session {
     pub expires_unix: u64,
     sequence: AtomicU64,
     expires: Instant,
+    /// When the session was last created or looked up: milliseconds since the table's epoch.
+    last_used_ms: AtomicU64,
 }
 
 impl Session {
@@ -85,6 +90,10 @@ pub struct SessionTable {
     table: Mutex<Table>,
     ttl: Duration,
     max: usize,
+    /// The origin of `Session::last_used_ms`.
+    epoch: Instant,
+    /// Sessions dropped to make room, since start.
+    evicted: AtomicU64,
 }
 
 impl SessionTable {
@@ -93,8 +102,14 @@ impl SessionTable {
         Self {
             table: Mutex::new(Table::default()),
             ttl,
-            max,
+            max: max.max(1),
+            epoch: Instant::now(),
+            evicted: AtomicU64::new(0),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -108,10 +123,11 @@ impl SessionTable {
         self.ttl
     }
 
-    /// Creates a session for `client_key`.
+    /// Creates a session for `client_key`. When the table is full, expired sessions are
+    /// dropped first, then the least recently used ones (see the module documentation).
     ///
     /// # Errors
-    /// [`SessionError::Full`] or [`SessionError::Random`].
+    /// [`SessionError::Random`].
     pub fn create(
         &self,
         client_key: EncodedPublicKey,
@@ -130,15 +146,13 @@ impl SessionTable {
             expires_unix: unix_now() + self.ttl.as_secs(),
             sequence: AtomicU64::new(0),
             expires: Instant::now() + self.ttl,
+            last_used_ms: AtomicU64::new(self.now_ms()),
         });
         drop(server_secret); // the private half is never needed again
 
         let mut t = self.lock();
         if t.by_id.len() >= self.max {
-            Self::purge_expired(&mut t, Instant::now());
-            if t.by_id.len() >= self.max {
-                return Err(SessionError::Full(self.max));
-            }
+            self.make_room(&mut t);
         }
         t.by_id.insert(id, session.clone());
         t.newest_by_key.insert(client_key, id);
@@ -175,7 +189,43 @@ impl SessionTable {
         if session.client_key != *client_key {
             return Err(SessionError::KeyMismatch(id));
         }
+        session.last_used_ms.store(self.now_ms(), Ordering::Relaxed);
         Ok(session)
+    }
+
+    /// Sessions dropped to make room for new ones since the host started.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Frees at least one place in a full table: expired sessions, or else the least recently
+    /// used 1/64 of the table (at least one). One O(n) pass per batch keeps a flood of new
+    /// sessions at O(1) amortized work each.
+    fn make_room(&self, t: &mut Table) {
+        if Self::purge_expired(t, Instant::now()) > 0 && t.by_id.len() < self.max {
+            return;
+        }
+        let batch = (self.max / 64).max(1).min(t.by_id.len());
+        if batch == 0 {
+            return;
+        }
+        let mut by_age: Vec<(u64, Uuid)> = t
+            .by_id
+            .values()
+            .map(|s| (s.last_used_ms.load(Ordering::Relaxed), s.id))
+            .collect();
+        by_age.select_nth_unstable(batch - 1);
+        for (_, id) in &by_age[..batch] {
+            if let Some(s) = t.by_id.get(id).cloned() {
+                Self::remove(t, &s);
+            }
+        }
+        self.evicted.fetch_add(batch as u64, Ordering::Relaxed);
+        tracing::warn!(
+            evicted = batch,
+            max_sessions = self.max,
+            "session table full: dropped the least recently used sessions"
+        );
     }
 
     /// Number of live (not yet purged) sessions.
@@ -247,12 +297,11 @@ mod tests {
     }
 
     #[test]
-    fn full_table_refuses_and_expired_sessions_free_room() {
+    fn expired_sessions_are_refused_and_free_room_first() {
         let table = SessionTable::new(Duration::from_millis(30), 2);
         let k = client();
         table.create(k, None).unwrap();
         let s = table.create(k, None).unwrap();
-        assert_eq!(table.create(k, None).unwrap_err(), SessionError::Full(2));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(
             table.lookup(Some(s.id), &k).unwrap_err(),
@@ -260,6 +309,31 @@ mod tests {
         );
         table.create(k, None).unwrap();
         assert!(table.len() <= 2);
+        assert_eq!(table.evicted(), 0, "expired sessions went first");
+    }
+
+    #[test]
+    fn a_full_table_drops_the_least_recently_used_sessions() {
+        let table = SessionTable::new(Duration::from_secs(60), 128);
+        let (mine, theirs) = (client(), client());
+        let kept = table.create(mine, None).unwrap();
+        let idle: Vec<_> = (0..127)
+            .map(|_| table.create(theirs, None).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(5));
+        // The oldest session is in use: it must outlive the idle ones created after it.
+        table.lookup(Some(kept.id), &mine).unwrap();
+        for _ in 0..100 {
+            table.create(theirs, None).unwrap();
+            assert!(table.len() <= 128);
+        }
+        assert_eq!(table.lookup(Some(kept.id), &mine).unwrap().id, kept.id);
+        assert!(matches!(
+            table.lookup(Some(idle[0].id), &theirs),
+            Err(SessionError::NotFound(_))
+        ));
+        // Batches of 128 / 64 = 2: 50 batches for 100 new sessions.
+        assert_eq!(table.evicted(), 100);
     }
 }
 

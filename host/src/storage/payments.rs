@@ -96,6 +96,23 @@ impl PaymentLedger {
         Ok(inserted == 1)
     }
 
+    /// Forgets a payment still `reserved`: the work it paid for failed before producing a
+    /// result, so its authorization was never spent and may be presented again. Returns
+    /// whether a reservation was removed (a settled or failed payment never is).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
+        let removed = self
+            .lock()
+            .execute(
+                "DELETE FROM payments WHERE replay_key = ?1 AND state = 'reserved'",
+                params![replay_key],
+            )
+            .map_err(sql("release"))?;
+        Ok(removed == 1)
+    }
+
     /// Records the settlement of a reserved payment.
     ///
     /// # Errors

@@ -5,7 +5,9 @@
 //! Appends go through a channel to one writer task that fsyncs in batches (at most every
 //! 50 ms), so recording costs a request a channel send. A receipt is on disk within that
 //! window; a crash can lose at most the last batch of *records* (the client always holds its
-//! own signed receipt).
+//! own signed receipt). The queue is bounded ([`QUEUE`] receipts): if the disk stalls that
+//! long, further receipts are dropped from the log with an error in the host's log instead of
+//! growing memory without bound.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,10 +18,13 @@ use tokio::sync::mpsc;
 
 use super::{StorageError, io};
 
+/// Receipts waiting for the writer, at most.
+pub const QUEUE: usize = 65_536;
+
 /// Handle for appending receipts.
 #[derive(Clone)]
 pub struct ReceiptLog {
-    tx: mpsc::UnboundedSender<Receipt>,
+    tx: mpsc::Sender<Receipt>,
     path: PathBuf,
 }
 
@@ -38,15 +43,21 @@ impl ReceiptLog {
             .append(true)
             .open(&path)
             .map_err(io("open", &path))?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(writer(file, rx));
         Ok(Self { tx, path })
     }
 
     /// Queues a receipt for appending.
     pub fn record(&self, receipt: Receipt) {
-        if self.tx.send(receipt).is_err() {
-            tracing::error!("receipt log writer has stopped; receipt not recorded");
+        match self.tx.try_send(receipt) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::error!("receipt log {QUEUE} receipts behind; receipt not recorded");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("receipt log writer has stopped; receipt not recorded");
+            }
         }
     }
 
@@ -56,7 +67,7 @@ impl ReceiptLog {
     }
 }
 
-async fn writer(file: std::fs::File, mut rx: mpsc::UnboundedReceiver<Receipt>) {
+async fn writer(file: std::fs::File, mut rx: mpsc::Receiver<Receipt>) {
     let mut out = std::io::BufWriter::new(file);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];

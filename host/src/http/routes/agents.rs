@@ -6,7 +6,7 @@
 //! `GET …/logs` carrying the owner-signature headers.
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::agents::{
@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::extract::{JsonBody, Payment};
+use crate::http::extract::{JsonBody, PathParams, Payment, QueryParams};
 use crate::pipeline::agents::invoke::Invoked;
 use crate::pipeline::agents::owner::Proof;
 
@@ -40,7 +40,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// `GET /agents/{name}`.
 pub async fn show(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.pipeline.agent(&name)?).into_response())
 }
@@ -85,7 +85,7 @@ fn required(headers: &HeaderMap) -> Result<Proof, ApiError> {
 /// `DELETE /agents/{name}`, by the owner.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let p = state.pipeline.clone();
@@ -101,7 +101,7 @@ pub async fn delete(
 /// an HTTP agent.
 pub async fn logs(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
     if request.method() == Method::GET
@@ -125,7 +125,7 @@ pub async fn logs(
 /// request as its own `/invoke`.
 pub async fn invoke(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
     if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
@@ -175,23 +175,30 @@ pub async fn invoke(
     }
 }
 
-/// Any other path under `/agents/{name}/`: the HTTP agent's.
+/// Any other path under `/agents/{name}/`: the HTTP agent's. The agent gets the rest of the
+/// path as the client sent it, still percent-encoded (`%2F`, `%3F` stay what they were), not
+/// the router's decoded `{*rest}`.
 pub async fn agent_path(
     State(state): State<AppState>,
-    Path((name, rest)): Path<(String, String)>,
+    PathParams((name, _)): PathParams<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let payment = payment_of(&request)?;
+    // "/agents/{name}/{rest}" → "/{rest}"; the router matched this shape.
+    let rest = match request.uri().path().splitn(4, '/').nth(3) {
+        Some(rest) => format!("/{rest}"),
+        None => "/".to_string(),
+    };
     state
         .pipeline
-        .serve_agent_http(&name, &format!("/{rest}"), request, payment)
+        .serve_agent_http(&name, &rest, request, payment)
         .await
 }
 
 /// `/agents/{name}/`: the HTTP agent's root.
 pub async fn agent_root(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let payment = payment_of(&request)?;
@@ -223,7 +230,7 @@ pub async fn search(
 /// `GET /executions/{id}`.
 pub async fn execution(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.pipeline.execution(&id).await?).into_response())
 }
@@ -242,7 +249,7 @@ pub struct Audit {
 /// `GET /executions`: the audit listing.
 pub async fn executions(
     State(state): State<AppState>,
-    Query(q): Query<Audit>,
+    QueryParams(q): QueryParams<Audit>,
 ) -> Result<Response, ApiError> {
     let records = state
         .pipeline

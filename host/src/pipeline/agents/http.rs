@@ -2,8 +2,11 @@
 //! `wasi:http/incoming-handler`, in a fresh instance, with the path after `/agents/{name}` (and
 //! the query) as the request's path. A standard `wasi:http/proxy` component runs unchanged.
 //!
-//! The response streams back as the guest writes it; the invocation is recorded (and its
-//! stderr logged) when the guest finishes, batched with other writes (see
+//! The request body streams into the guest as it reads it, bounded like every other body by
+//! `http.max_body_bytes`: a declared `Content-Length` above it is refused (413) before anything
+//! runs, and a body that grows past it mid-stream ends the guest's body stream with
+//! `HTTP-request-body-size`. The response streams back as the guest writes it; the invocation is
+//! recorded (and its stderr logged) when the guest finishes, batched with other writes (see
 //! [`crate::storage::records`]).
 
 use std::sync::Arc;
@@ -27,7 +30,8 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`ApiError::AgentNotFound`], [`ApiError::WrongAgentKind`],
-    /// [`ApiError::AgentNotPublic`], [`ApiError::AgentFailed`] when the agent gave no response.
+    /// [`ApiError::AgentNotPublic`], [`ApiError::BodyTooLarge`], [`ApiError::AgentFailed`]
+    /// when the agent gave no response.
     pub async fn serve_agent_http(
         self: &Arc<Self>,
         name: &str,
@@ -45,6 +49,16 @@ impl Pipeline {
         if !agent.public {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
+        let max_body = self.config.http.max_body_bytes;
+        let declared: u64 = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if declared > max_body as u64 {
+            return Err(ApiError::BodyTooLarge(max_body));
+        }
         // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
         // the policy, then the payment's durable record.
         let paid = self
@@ -56,12 +70,6 @@ impl Pipeline {
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
-        let declared = request
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
         let route = format!("/agents/{}/", agent.name);
         let info = self.request_info(Subject {
             route: &route,
@@ -80,9 +88,6 @@ impl Pipeline {
             paid: paid.as_ref(),
         });
         let Admission { limits, .. } = self.decide(&info, false, asked).await?;
-        if let Some(p) = &paid {
-            self.reserve_payment(p).await?;
-        }
         let path_and_query = match request.uri().query() {
             Some(q) => format!("{rest}?{q}"),
             None => rest.to_string(),
@@ -94,13 +99,22 @@ impl Pipeline {
             .build()
             .map_err(|e| ApiError::InvalidRequest(format!("request path: {e}")))?;
         let prepared = self.agent_code(&agent.latest).await?;
+        if let Some(p) = &paid {
+            self.reserve_payment(p).await?;
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let started = now_ms();
-        let (response, finished) = match self.engine.serve_http(prepared, request, limits).await {
-            Ok(r) => r,
-            Err(HttpAgentError::Engine(e)) => return Err(e.into()),
-            Err(e) => return Err(ApiError::AgentFailed(e.to_string())),
+        let served = match self
+            .engine
+            .serve_http(prepared, request, max_body, limits)
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(HttpAgentError::Engine(e)) => Err(e.into()),
+            Err(e) => Err(ApiError::AgentFailed(e.to_string())),
         };
+        // No response: nothing to pay for, the payment header may be presented again.
+        let (response, finished) = self.or_release(paid.as_ref(), served)?;
         let settlement = match &paid {
             Some(p) => Some(self.settle_payment(p).await?),
             None => None,

@@ -148,6 +148,14 @@ impl Pipeline {
         if !agent.public {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
+        let args = req.args.as_deref().unwrap_or_default();
+        if args.len() > self.config.http.max_arguments {
+            return Err(ApiError::InvalidRequest(format!(
+                "{} arguments exceed this host's maximum of {}",
+                args.len(),
+                self.config.http.max_arguments
+            )));
+        }
         let key = req
             .public_key
             .as_deref()
@@ -159,7 +167,7 @@ impl Pipeline {
                 .as_ref()
                 .map(|e| e.to_string().into_bytes())
                 .unwrap_or_else(|| b"null".to_vec()),
-            args: req.args.clone().unwrap_or_default(),
+            args: args.to_vec(),
             stdin: req.stdin.clone().unwrap_or_default().into_bytes(),
         };
         self.invoke_clear(&agent, kind, input, key, limits, paid)
@@ -267,7 +275,8 @@ impl Pipeline {
         let started = now_ms();
         let ran = self
             .run_agent(agent, kind, &input, &id, &caller, limits)
-            .await?;
+            .await;
+        let ran = self.or_release(paid.as_ref(), ran)?;
         let run = ran.run();
         let mut response = InvokeResponse {
             execution_id: id.clone(),
