@@ -120,6 +120,15 @@ fn simulated_evidence_is_refused_unless_allowed() {
             other.map(|s| s.id)
         ),
     }
+    // Every answer of such a host says so, errors included.
+    let (_, headers, _) = server
+        .client()
+        .post_json_with("/encrypt/create_keypair", &json!({"pubkey": "zz"}), &[])
+        .unwrap();
+    assert_eq!(
+        crate::payments::header(&headers, "x-attestation"),
+        Some("simulated-not-for-production")
+    );
     // And the attestation document says what it is.
     let (status, body) = get_json(&server, "/attestation");
     assert_eq!(status, 200);
@@ -264,6 +273,10 @@ fn without_a_provider_verifiable_routes_answer_503_and_plain_sessions_are_not_ve
     let (status, body) = get_json(&server, "/attestation");
     assert_eq!((status, body["provider"].as_str()), (200, Some("none")));
     assert!(body["attestation"].is_null());
+    let (_, headers, _) = client
+        .post_json_with("/encrypt/create_keypair", &json!({"pubkey": "zz"}), &[])
+        .unwrap();
+    assert_eq!(crate::payments::header(&headers, "x-attestation"), None);
 
     let sim = TestServer::start_with(SIMULATED);
     let (client, _key, plain) = session(&sim);

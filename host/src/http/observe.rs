@@ -1,6 +1,7 @@
 //! What every request passes through on its way in and out: a request id (taken from a sane
 //! `x-request-id` header, or made here) returned in `x-request-id` and carried by the tracing
-//! span of everything the request logs; the request counted and timed by route template; and
+//! span of everything the request logs; the request counted and timed by route template; on a
+//! host running simulated attestation, the label [`ATTESTATION`] on every answer; and
 //! `GET /metrics`.
 
 use std::time::Instant;
@@ -12,9 +13,14 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::AppState;
+use crate::attestation::TeeKind;
 
 /// The request id header (in and out).
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// On a host whose attestation is simulated, every answer carries this header with the value
+/// `simulated-not-for-production`: a client that never looks at evidence still sees it.
+pub static ATTESTATION: HeaderName = HeaderName::from_static("x-attestation");
 
 /// The longest request id accepted from a client.
 const MAX_REQUEST_ID: usize = 64;
@@ -57,6 +63,12 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    if state.pipeline.attestor().kind() == TeeKind::Simulated {
+        response.headers_mut().insert(
+            ATTESTATION.clone(),
+            HeaderValue::from_static("simulated-not-for-production"),
+        );
     }
     response
 }
