@@ -32,8 +32,9 @@ pub fn run() {
         }
         if route.name.contains("create_keypair") {
             // Thousands of sessions a second: with the default lifetime (an hour) the table
-            // (100 000) fills within a minute and further ones get 503 `sessions_full`. This run
-            // uses its own server with 30 s sessions, the setting for such churn.
+            // (100 000) fills within a minute and then evicts its least recently used sessions
+            // for every new one. This run uses its own server with 30 s sessions, the setting
+            // for such churn, so the figures show creation, not eviction.
             let tmp = tempfile::tempdir().unwrap();
             let churn = start_hypervisor(&write_config(
                 &tmp.path().join("data"),

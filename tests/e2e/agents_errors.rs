@@ -136,4 +136,12 @@ fn undecodable_paths_and_queries_get_json_errors_and_http_agents_see_raw_paths()
     );
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("not_found"), "{body}");
+    // Even bytes that do not decode to text reach the agent (its 404, not the host's 400).
+    let (status, _, body) = http(
+        "POST",
+        &format!("{}/agents/web/%FF", server.url),
+        Some("[1]"),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"error\":\"not_found\""), "{body}");
 }

@@ -125,7 +125,7 @@ impl Engine {
             }),
             Ok(bytes) => Ok(bytes),
             Err(e) => Err(HandlerError {
-                code: cap_text(e.code, 256),
+                code: cap_text(e.code, super::LABEL_BYTES),
                 message: cap_text(e.message, max),
             }),
         }

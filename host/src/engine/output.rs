@@ -129,6 +129,10 @@ mod tests {
     }
 }
 
+/// The most bytes of a short label a guest returns (a handler error's code, a Python
+/// exception's type name).
+pub const LABEL_BYTES: usize = 256;
+
 /// The most bytes of trap detail (error chain and guest backtrace) a result carries: the
 /// backtrace's frame names come from the guest's name section, which the guest's author
 /// chooses.

@@ -22,11 +22,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = state.http.max_body_bytes;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = declared_length(req.headers());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::BodyTooLarge(limit));
         }
@@ -50,6 +46,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 _ => ApiError::MalformedJson(e.to_string()),
             })
     }
+}
+
+/// The body length a request declares (`Content-Length`), if it declares a valid one.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The x402 payment header of a request: `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1), v2

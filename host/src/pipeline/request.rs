@@ -183,13 +183,7 @@ impl Pipeline {
         }
 
         // 2. open: decode everything first (cheap), then decrypt each field under its role.
-        if req.arguments.len() > self.config.http.max_arguments {
-            return Err(ApiError::InvalidRequest(format!(
-                "{} arguments exceed this host's maximum of {}",
-                req.arguments.len(),
-                self.config.http.max_arguments
-            )));
-        }
+        self.check_argument_count(req.arguments.len())?;
         let program_ct = decode_hex(req.program_field, req.program)?;
         let arg_cts = req
             .arguments
@@ -333,5 +327,18 @@ pub(super) fn limits_applied(l: &RunLimits) -> AppliedLimits {
         time_ms: u64::try_from(l.time.as_millis()).unwrap_or(u64::MAX),
         memory_bytes: l.memory_bytes,
         fuel: l.fuel,
+    }
+}
+
+impl Pipeline {
+    /// Refuses more arguments than `http.max_arguments`, on every route that takes them.
+    pub(super) fn check_argument_count(&self, n: usize) -> Result<(), ApiError> {
+        let max = self.config.http.max_arguments;
+        if n > max {
+            return Err(ApiError::InvalidRequest(format!(
+                "{n} arguments exceed this host's maximum of {max}"
+            )));
+        }
+        Ok(())
     }
 }

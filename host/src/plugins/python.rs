@@ -129,7 +129,7 @@ impl PythonRuntime {
                 };
                 let max = self.engine.output_bytes();
                 exception = Some(ScriptException {
-                    kind: cap_text(e.kind, 256),
+                    kind: cap_text(e.kind, crate::engine::LABEL_BYTES),
                     message: cap_text(e.message, max),
                     traceback: cap_text(e.traceback, max),
                 });

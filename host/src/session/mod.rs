@@ -198,14 +198,16 @@ impl SessionTable {
         self.evicted.load(Ordering::Relaxed)
     }
 
-    /// Frees at least one place in a full table: expired sessions, or else the least recently
-    /// used 1/64 of the table (at least one). One O(n) pass per batch keeps a flood of new
-    /// sessions at O(1) amortized work each.
+    /// Frees a batch of places (1/64 of the table, at least one) in a full table: expired
+    /// sessions first, then as many of the least recently used as the batch still needs. Each
+    /// O(n) pass frees a whole batch, so churn (a flood of new sessions, or old ones expiring a
+    /// few at a time) costs O(1) amortized work per new session.
     fn make_room(&self, t: &mut Table) {
-        if Self::purge_expired(t, Instant::now()) > 0 && t.by_id.len() < self.max {
-            return;
-        }
-        let batch = (self.max / 64).max(1).min(t.by_id.len());
+        let want = (self.max / 64).max(1);
+        Self::purge_expired(t, Instant::now());
+        let batch = (t.by_id.len() + want)
+            .saturating_sub(self.max)
+            .min(t.by_id.len());
         if batch == 0 {
             return;
         }

@@ -176,19 +176,18 @@ pub async fn invoke(
 }
 
 /// Any other path under `/agents/{name}/`: the HTTP agent's. The agent gets the rest of the
-/// path as the client sent it, still percent-encoded (`%2F`, `%3F` stay what they were), not
-/// the router's decoded `{*rest}`.
+/// path as the client sent it, still percent-encoded (`%2F`, `%3F`, even `%FF` stay what they
+/// were), so neither the router's decoded `{*rest}` nor its decoding errors are used: both
+/// segments come from the raw path. Agent names are `[a-z0-9-]` and never need encoding.
 pub async fn agent_path(
     State(state): State<AppState>,
-    PathParams((name, _)): PathParams<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let payment = payment_of(&request)?;
-    // "/agents/{name}/{rest}" → "/{rest}"; the router matched this shape.
-    let rest = match request.uri().path().splitn(4, '/').nth(3) {
-        Some(rest) => format!("/{rest}"),
-        None => "/".to_string(),
-    };
+    // "/agents/{name}/{rest}": the router matched this shape.
+    let mut parts = request.uri().path().splitn(4, '/').skip(2);
+    let name = parts.next().unwrap_or_default().to_string();
+    let rest = format!("/{}", parts.next().unwrap_or_default());
     state
         .pipeline
         .serve_agent_http(&name, &rest, request, payment)

@@ -50,12 +50,7 @@ impl Pipeline {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
         let max_body = self.config.http.max_body_bytes;
-        let declared: u64 = request
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let declared = crate::http::extract::declared_length(request.headers()).unwrap_or(0);
         if declared > max_body as u64 {
             return Err(ApiError::BodyTooLarge(max_body));
         }

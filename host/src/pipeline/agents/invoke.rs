@@ -149,13 +149,7 @@ impl Pipeline {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
         let args = req.args.as_deref().unwrap_or_default();
-        if args.len() > self.config.http.max_arguments {
-            return Err(ApiError::InvalidRequest(format!(
-                "{} arguments exceed this host's maximum of {}",
-                args.len(),
-                self.config.http.max_arguments
-            )));
-        }
+        self.check_argument_count(args.len())?;
         let key = req
             .public_key
             .as_deref()

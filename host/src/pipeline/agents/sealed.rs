@@ -58,13 +58,7 @@ impl Pipeline {
             None => Vec::new(),
         };
         let sealed_args = req.encrypted_arguments.clone().unwrap_or_default();
-        if sealed_args.len() > self.config.http.max_arguments {
-            return Err(ApiError::InvalidRequest(format!(
-                "{} arguments exceed this host's maximum of {}",
-                sealed_args.len(),
-                self.config.http.max_arguments
-            )));
-        }
+        self.check_argument_count(sealed_args.len())?;
         let mut raw_args = Vec::with_capacity(sealed_args.len());
         for (i, a) in sealed_args.iter().enumerate() {
             let index = u32::try_from(i)
@@ -111,7 +105,8 @@ impl Pipeline {
         let started = now_ms();
         let ran = self
             .run_agent(agent, kind, &input, &id, &caller, limits)
-            .await?;
+            .await;
+        let ran = self.or_release(paid.as_ref(), ran)?;
         let mut doc = result_document(ran.run(), &limits);
         if let Ran::Handler(h) = &ran {
             match &h.returned {
