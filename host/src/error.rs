@@ -6,8 +6,7 @@ use hypervisor_protocol::ProtocolError;
 use hypervisor_protocol::wire::{EncryptedResult, ExitStatus, Receipt};
 
 use crate::engine::EngineError;
-use crate::pipeline::SettlementHeader;
-use crate::plugins::payments::Challenge;
+use crate::plugins::payments::{Challenge, SettlementHeader};
 use crate::session::SessionError;
 
 /// Why a request failed. Messages never contain plaintext, keys or guest output.

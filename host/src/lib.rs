@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod attestation;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod engine;

@@ -12,13 +12,13 @@ use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
 use crate::config::{AttestationConfig, Config, ProviderChoice};
 use crate::engine::Engine;
 use crate::http::{AppState, router};
-use crate::pipeline::agents::{AGENT_COMPONENT_PURPOSE, AgentStore};
 use crate::pipeline::{Parts, Pipeline};
 use crate::plugins::payments::Payments;
 use crate::plugins::policy::{Policy, PolicySlot};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
-use crate::storage::agents::AgentRegistry;
+use crate::storage::agent_store::AgentStore;
+use crate::storage::agents::{AGENT_COMPONENT_PURPOSE, SqliteAgents};
 use crate::storage::db::Database;
 use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
@@ -193,7 +193,7 @@ impl Host {
         let ledger = Arc::new(PaymentLedger::open(&config.data_dir)?);
         let db = Arc::new(Database::open(&config.data_dir)?);
         let agents = Arc::new(AgentStore::new(
-            AgentRegistry::new(db.clone()),
+            Arc::new(SqliteAgents::new(db.clone())),
             Records::open(db, &config.data_dir)?,
             ArtifactStore::open(
                 config.data_dir.join("agents"),

@@ -33,6 +33,60 @@ pub const OWNER_SIGNED_AT_HEADER: &str = "x-agent-signed-at";
 /// Header carrying the owner's public key (hex SEC1) with [`OWNER_SIGNATURE_HEADER`].
 pub const OWNER_KEY_HEADER: &str = "x-agent-owner";
 
+/// What a deployed agent is, read from its component's exports at deployment (`handler` is
+/// preferred over `http`, `http` over `cli` when a component exports several). On the wire:
+/// `"cli"`, `"http"` or `"handler"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    /// Exports `wasi:cli/run`: invoked with arguments and stdin.
+    Cli,
+    /// Exports `wasi:http/incoming-handler` (the `wasi:http/proxy` world): serves the requests
+    /// under `/agents/{name}/`.
+    Http,
+    /// Exports `hypervisor:host/handler` (the `handler-agent` world): invoked with an event.
+    Handler,
+}
+
+impl AgentKind {
+    /// `cli`, `http` or `handler`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Http => "http",
+            Self::Handler => "handler",
+        }
+    }
+
+    /// The WIT world the component was recognised by.
+    pub fn world(self) -> &'static str {
+        match self {
+            Self::Cli => "wasi:cli/command",
+            Self::Http => "wasi:http/proxy",
+            Self::Handler => "hypervisor:host/handler-agent",
+        }
+    }
+}
+
+impl std::str::FromStr for AgentKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cli" => Ok(Self::Cli),
+            "http" => Ok(Self::Http),
+            "handler" => Ok(Self::Handler),
+            other => Err(format!("unknown agent kind {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for AgentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What an owner signature authorises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerAction {

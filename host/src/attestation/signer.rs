@@ -47,20 +47,6 @@ impl std::fmt::Debug for AttestedKey {
     }
 }
 
-/// Current Unix time in seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl AttestedKey {
     /// Generates a key and obtains evidence for it (blocking: tens of milliseconds on hardware).
     ///
@@ -88,7 +74,7 @@ impl AttestedKey {
         )
         .map_err(|_| failed("rejected by ring"))?;
         drop(secret);
-        let created_at = unix_now();
+        let created_at = crate::clock::unix_seconds();
         let report_data = signing_key_report_data(&public, &host_measurement, created_at);
         let evidence = provider.attest(&report_data)?;
         let wire = Attestation {

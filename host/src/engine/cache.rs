@@ -12,39 +12,10 @@ use wasmtime::component::{Component, Linker};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use hypervisor_protocol::agents::AgentKind;
+
 use super::{EngineError, HostState, imports};
 use crate::storage::artifacts::ArtifactStore;
-
-/// What a component can be run as, read from its exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ComponentKind {
-    /// Exports `wasi:cli/run`.
-    Cli,
-    /// Exports `wasi:http/incoming-handler` (the `wasi:http/proxy` world).
-    Http,
-    /// Exports `hypervisor:host/handler` (the `handler-agent` world).
-    Handler,
-}
-
-impl ComponentKind {
-    /// `cli`, `http` or `handler`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cli => "cli",
-            Self::Http => "http",
-            Self::Handler => "handler",
-        }
-    }
-
-    /// The WIT world the component was recognised by.
-    pub fn world(self) -> &'static str {
-        match self {
-            Self::Cli => "wasi:cli/command",
-            Self::Http => "wasi:http/proxy",
-            Self::Handler => "hypervisor:host/handler-agent",
-        }
-    }
-}
 
 /// A compiled, checked, pre-linked component, with the entry points it exports.
 pub struct Prepared {
@@ -58,13 +29,13 @@ pub struct Prepared {
 impl Prepared {
     /// What it runs as when deployed as an agent: a handler if it exports one, else an HTTP
     /// proxy, else a command; `None` if it exports none of these.
-    pub fn kind(&self) -> Option<ComponentKind> {
+    pub fn kind(&self) -> Option<AgentKind> {
         if self.handler.is_some() {
-            Some(ComponentKind::Handler)
+            Some(AgentKind::Handler)
         } else if self.http.is_some() {
-            Some(ComponentKind::Http)
+            Some(AgentKind::Http)
         } else if self.command.is_some() {
-            Some(ComponentKind::Cli)
+            Some(AgentKind::Cli)
         } else {
             None
         }

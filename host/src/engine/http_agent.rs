@@ -18,8 +18,6 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use super::run::{RunLimits, RunOutcome, classify_error};
 use super::{Engine, EngineError, Prepared};
 
-/// The request handed to the guest.
-pub type HttpRequest = http::Request<axum::body::Body>;
 /// The guest's response.
 pub type HttpResponse = http::Response<HyperOutgoingBody>;
 
@@ -46,13 +44,17 @@ impl Engine {
     ///
     /// # Errors
     /// [`HttpAgentError`] when there is no response to return.
-    pub async fn serve_http(
+    pub async fn serve_http<B>(
         self: &Arc<Self>,
         prepared: Arc<Prepared>,
-        request: HttpRequest,
+        request: http::Request<B>,
         max_body: usize,
         limits: RunLimits,
-    ) -> Result<(HttpResponse, JoinHandle<RunOutcome>), HttpAgentError> {
+    ) -> Result<(HttpResponse, JoinHandle<RunOutcome>), HttpAgentError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if prepared.http.is_none() {
             return Err(EngineError::NotAnHttpAgent.into());
         }

@@ -9,8 +9,7 @@ use hypervisor_protocol::wire::{ErrorDetail, ErrorResponse, ExitStatus};
 
 use crate::engine::EngineError;
 use crate::error::ApiError;
-use crate::pipeline::SettlementHeader;
-use crate::plugins::payments::Challenge;
+use crate::plugins::payments::{Challenge, SettlementHeader};
 use crate::session::SessionError;
 
 impl ApiError {

@@ -1,27 +1,28 @@
-//! Steps 0–4 of every code route, ending with admission: the operator's policy decides on the
-//! request's metadata (never its plaintext) before anything is compiled or run. A denial is
-//! `403 policy_denied`; a policy that fails is `503 policy_unavailable`: the host fails closed.
+//! Admission, the second half of the door: the operator's policy decides on the request's
+//! metadata (never its plaintext) before anything is compiled or run, then a verified payment
+//! is recorded durably. A denial is `403 policy_denied`; a policy that fails is
+//! `503 policy_unavailable`: the host fails closed. Nothing is recorded for a request refused
+//! on the way.
 
 use std::time::Duration;
 
 use super::Pipeline;
-use super::payment::Paid;
-use super::request::{Opened, RouteKind, Sealed};
-use crate::attestation::signer::unix_now_ms;
+use super::open::Opened;
+use super::x402::{Reservation, Verified};
+use crate::clock::unix_millis;
 use crate::engine::RunLimits;
 use crate::error::ApiError;
-use crate::plugins::payments::PaymentHeader;
 use crate::plugins::policy::{Decision, Limits, Payment, ProgramKind, RequestInfo};
 
-/// A request that passed steps 0–4: paid (on paid routes), opened, admitted by the policy, its
-/// payment recorded. Only running, sealing and settling remain.
-pub(super) struct Admitted {
-    /// The decrypted request.
+/// A request that passed the door: opened, admitted by the policy, its payment (if any)
+/// recorded. Only running, sealing and concluding remain.
+pub(super) struct Admitted<'p> {
+    /// The request.
     pub opened: Opened,
-    /// Limits to run with and the policy's receipt field.
+    /// What the policy let through.
     pub admission: Admission,
-    /// The verified, recorded payment (paid routes).
-    pub paid: Option<Paid>,
+    /// The recorded payment, to settle once the work gave a result.
+    pub reservation: Option<Reservation<'p>>,
 }
 
 /// What admission lets through.
@@ -33,88 +34,106 @@ pub(super) struct Admission {
     pub policy: Option<String>,
 }
 
-impl Pipeline {
-    /// Steps 0–4 shared by every code route: verify the payment (paid routes), find the session
-    /// and open the request, run `validate` on it (a route's own checks), ask the policy, and
-    /// record the payment. Nothing is recorded for a request refused on the way.
-    pub(super) async fn admit_request(
-        &self,
-        sealed: Sealed<'_>,
-        route: RouteKind,
-        kind: ProgramKind,
-        payment: Option<PaymentHeader>,
-        validate: impl FnOnce(&Opened) -> Result<(), ApiError>,
-    ) -> Result<Admitted, ApiError> {
-        let paid = self
-            .verify_payment(self.route_charge(route), payment)
-            .await?;
-        let opened = self.open(sealed, route)?;
-        validate(&opened)?;
-        let admission = self.admit(&opened, route, kind, paid.as_ref()).await?;
-        if let Some(paid) = &paid {
-            self.reserve_payment(paid).await?;
-        }
-        Ok(Admitted {
-            opened,
-            admission,
-            paid,
-        })
-    }
+/// How a request presents itself to the policy, besides what [`Opened`] holds.
+#[derive(Clone, Copy)]
+pub(super) struct Subject<'a> {
+    /// Route path (for agents: `/agents/{name}/invoke` or `/agents/{name}/`).
+    pub route: &'a str,
+    /// Whether a receipt will be signed.
+    pub verifiable: bool,
+    /// Component or script.
+    pub kind: ProgramKind,
+    /// The agent, for invocations.
+    pub agent: Option<&'a str>,
+}
 
-    /// Asks the policy in force about `opened`.
-    async fn admit(
+/// The metadata of a request that arrives without an [`Opened`] form (an HTTP agent's request,
+/// whose body streams to the guest).
+pub(super) struct Metadata<'a> {
+    /// How it presents itself.
+    pub subject: Subject<'a>,
+    /// SHA-256 of the code.
+    pub program_hash: [u8; 32],
+    /// Its size.
+    pub program_size: u64,
+    /// The caller's key (hex), empty for anonymous callers.
+    pub caller_key: String,
+    /// Arguments.
+    pub argument_count: usize,
+    /// Plaintext input size (declared).
+    pub input_size: u64,
+    /// The limits asked for.
+    pub limits: RunLimits,
+}
+
+impl Pipeline {
+    /// Admits an opened request: the policy's decision, then the payment's durable record.
+    pub(super) async fn admit(
         &self,
-        opened: &Opened,
-        route: RouteKind,
-        kind: ProgramKind,
-        paid: Option<&Paid>,
-    ) -> Result<Admission, ApiError> {
-        let info = self.request_info(Subject {
-            route: route.path,
-            verifiable: route.verifiable,
-            kind,
-            program_hash: opened.digests.program,
-            program_size: u64::try_from(opened.program.len()).unwrap_or(u64::MAX),
-            agent: None,
-            caller_key: opened.client_key.to_hex(),
+        opened: Opened,
+        subject: Subject<'_>,
+        verified: Option<Verified>,
+    ) -> Result<Admitted<'_>, ApiError> {
+        let metadata = Metadata {
+            subject,
+            program_hash: opened.program.hash(),
+            program_size: opened.program.size(),
+            caller_key: opened.caller.key().map(|k| k.to_hex()).unwrap_or_default(),
             argument_count: opened.args.len(),
             input_size: opened.input_size(),
             limits: opened.limits,
-            paid,
-        });
-        self.decide(&info, route.verifiable, opened.limits).await
+        };
+        let (admission, reservation) = self.admit_metadata(metadata, verified).await?;
+        Ok(Admitted {
+            opened,
+            admission,
+            reservation,
+        })
+    }
+
+    /// Admits a request by its metadata: the policy's decision, then the payment's durable
+    /// record.
+    pub(super) async fn admit_metadata(
+        &self,
+        m: Metadata<'_>,
+        verified: Option<Verified>,
+    ) -> Result<(Admission, Option<Reservation<'_>>), ApiError> {
+        let info = self.request_info(&m, verified.as_ref());
+        let admission = self.decide(&info, m.subject.verifiable, m.limits).await?;
+        let reservation = self.reserve(verified).await?;
+        Ok((admission, reservation))
     }
 
     /// What the policy is shown about a request.
-    pub(super) fn request_info(&self, s: Subject<'_>) -> RequestInfo {
+    fn request_info(&self, m: &Metadata<'_>, paid: Option<&Verified>) -> RequestInfo {
         RequestInfo {
-            route: s.route.to_string(),
-            verifiable: s.verifiable,
-            kind: s.kind,
-            program_hash: hex::encode(s.program_hash),
-            program_size: s.program_size,
-            agent: s.agent.map(str::to_string),
-            caller_key: s.caller_key,
-            argument_count: u32::try_from(s.argument_count).unwrap_or(u32::MAX),
-            input_size: s.input_size,
+            route: m.subject.route.to_string(),
+            verifiable: m.subject.verifiable,
+            kind: m.subject.kind,
+            program_hash: hex::encode(m.program_hash),
+            program_size: m.program_size,
+            agent: m.subject.agent.map(str::to_string),
+            caller_key: m.caller_key.clone(),
+            argument_count: u32::try_from(m.argument_count).unwrap_or(u32::MAX),
+            input_size: m.input_size,
             limits: Limits {
-                time_ms: Some(u64::try_from(s.limits.time.as_millis()).unwrap_or(u64::MAX)),
-                memory_bytes: Some(s.limits.memory_bytes),
-                fuel: s.limits.fuel,
+                time_ms: Some(u64::try_from(m.limits.time.as_millis()).unwrap_or(u64::MAX)),
+                memory_bytes: Some(m.limits.memory_bytes),
+                fuel: m.limits.fuel,
             },
-            payment: s.paid.map(|p| Payment {
+            payment: paid.map(|p| Payment {
                 amount: p.verified.amount.clone(),
                 asset: self.config.payments.price.asset.clone(),
                 network: p.verified.network.clone(),
                 payer: p.verified.payer.clone(),
             }),
-            now_unix_ms: unix_now_ms(),
+            now_unix_ms: unix_millis(),
         }
     }
 
     /// The policy's decision on `info`: the limits to run with (`asked`, tightened), or the
     /// refusal. Without a policy everything is admitted as asked.
-    pub(super) async fn decide(
+    async fn decide(
         &self,
         info: &RequestInfo,
         verifiable: bool,
@@ -148,32 +167,6 @@ impl Pipeline {
             Err(e) => Err(ApiError::PolicyUnavailable(e.to_string())),
         }
     }
-}
-
-/// The metadata of a request the policy decides on.
-pub(super) struct Subject<'a> {
-    /// Route path (for agents: `/agents/{name}/invoke` or `/agents/{name}/`).
-    pub route: &'a str,
-    /// Whether a receipt will be signed.
-    pub verifiable: bool,
-    /// Component or script.
-    pub kind: ProgramKind,
-    /// SHA-256 of the code.
-    pub program_hash: [u8; 32],
-    /// Its size.
-    pub program_size: u64,
-    /// The agent, for invocations.
-    pub agent: Option<&'a str>,
-    /// The caller's key (hex), empty for anonymous callers.
-    pub caller_key: String,
-    /// Arguments.
-    pub argument_count: usize,
-    /// Plaintext input size.
-    pub input_size: u64,
-    /// The limits asked for.
-    pub limits: RunLimits,
-    /// The verified payment.
-    pub paid: Option<&'a Paid>,
 }
 
 /// The minimum of each limit; the policy can only tighten. Fuel stays off when the engine does

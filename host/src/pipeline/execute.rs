@@ -4,16 +4,17 @@
 
 use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
-use super::admission::{Admission, Admitted};
-use super::agents::now_ms;
-use super::payment::{Paid, receipt_payment};
-use super::request::{ExecuteOutcome, Opened, RouteKind, Sealed, limits_applied};
+use super::admission::{Admission, Admitted, Subject};
+use super::conclude::RecordOf;
+use super::open::{AskedLimits, EncryptedRequest, InputKind, Opened, ProgramSource};
+use super::route::RouteKind;
+use super::seal::{ExecuteOutcome, SealAs, result_document};
+use super::x402::Reservation;
 use super::{Pipeline, ProgramKind};
-use crate::engine::{CommandInput, RunOutcome};
+use crate::clock::unix_millis;
+use crate::engine::CommandInput;
 use crate::error::ApiError;
 use crate::plugins::payments::PaymentHeader;
-use crate::storage::records::ExecutionRecord;
-use hypervisor_protocol::sha256;
 
 /// `argv[0]` given to every command.
 pub const ARGV0: &str = "main.wasm";
@@ -32,109 +33,108 @@ impl Pipeline {
         route: RouteKind,
         payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
-        // 0–4. payment, session, open, limits, admission (the policy decides on metadata
-        //      only, before anything is compiled), payment recorded
+        // payment verified, request opened, admitted (the policy decides on metadata only,
+        // before anything is compiled), payment recorded
+        let verified = self
+            .verify_payment(self.route_charge(route), payment)
+            .await?;
+        let opened = self.open(
+            EncryptedRequest {
+                program: ProgramSource::Encrypted {
+                    field: "encrypted_wasm",
+                    hex: &req.encrypted_wasm,
+                },
+                arguments: &req.encrypted_arguments,
+                input: req
+                    .encrypted_stdin
+                    .as_deref()
+                    .map(|s| ("encrypted_stdin", s)),
+                input_kind: InputKind::Stdin,
+                public_key: &req.public_key,
+                session_id: req.session_id,
+                limits: AskedLimits::Request(req.limits.as_ref()),
+            },
+            route,
+        )?;
+        drop(req);
         let Admitted {
             opened,
             admission: Admission { limits, policy },
-            paid,
+            reservation,
         } = self
-            .admit_request(
-                Sealed::wasm(&req),
-                route,
-                ProgramKind::WasmComponent,
-                payment,
-                |_| Ok(()),
+            .admit(
+                opened,
+                route_subject(route, ProgramKind::WasmComponent),
+                verified,
             )
             .await?;
-        drop(req);
 
-        // 5–6. prepare and run (a failure without a result gives a reserved payment back)
-        let ran = async {
-            let prepared = self
-                .engine
-                .prepare_command(opened.digests.program, opened.program.clone())
-                .await?;
-            let mut argv = Vec::with_capacity(opened.args.len() + 1);
-            argv.push(ARGV0.to_string());
-            argv.extend(opened.args.iter().cloned());
-            let input = CommandInput {
-                args: argv,
-                stdin: opened.stdin.clone(),
-                limits,
-            };
-            Ok(self.engine.run_command(&prepared, input).await?)
-        }
-        .await;
-        let outcome = self.or_release(paid.as_ref(), ran)?;
+        // prepare and run (a failure without a result drops, and so releases, the reservation)
+        let super::open::Program::Plain { hash, bytes } = &opened.program else {
+            return Err(ApiError::Internal(
+                "an execution without its program".into(),
+            ));
+        };
+        let prepared = self.engine.prepare_command(*hash, bytes.clone()).await?;
+        let mut argv = Vec::with_capacity(opened.args.len() + 1);
+        argv.push(ARGV0.to_string());
+        argv.extend(opened.args.iter().cloned());
+        let input = CommandInput {
+            args: argv,
+            stdin: opened.input.clone(),
+            limits,
+        };
+        let outcome = self.engine.run_command(&prepared, input).await?;
 
-        // 7–9. seal, receipt, settle
+        // seal, receipt, record, settle
         let doc = result_document(&outcome, &limits);
-        self.finish(&opened, route, &doc, policy, paid.as_ref())
-            .await
+        self.finish(&opened, route, &doc, policy, reservation).await
     }
 
-    /// Steps 7–9 of every code route: seal and receipt, then settlement on paid routes.
+    /// Seals the result of an execution route and concludes it (record, settlement).
     pub(super) async fn finish(
         &self,
         opened: &Opened,
         route: RouteKind,
         doc: &ExecutionResult,
         policy: Option<String>,
-        paid: Option<&Paid>,
+        reservation: Option<Reservation<'_>>,
     ) -> Result<ExecuteOutcome, ApiError> {
-        let payment = receipt_payment(paid);
-        let mut outcome = self.seal(opened, route, doc, policy, payment.clone())?;
-        outcome.execution_id = uuid::Uuid::now_v7().to_string();
-        let duration_ms = doc.duration_us / 1000;
-        self.record(ExecutionRecord {
-            id: outcome.execution_id.clone(),
+        let payment = reservation.as_ref().map(Reservation::receipt_field);
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut outcome = self.seal(
+            opened,
+            doc,
+            SealAs {
+                route: route.path,
+                verifiable: route.verifiable,
+                policy,
+                payment: payment.clone(),
+            },
+            id.clone(),
+        )?;
+        let record = RecordOf {
+            id: &id,
             route: route.path.to_string(),
             agent: None,
-            agent_version: None,
-            code_hash: hex::encode(opened.digests.program),
-            caller_hash: hex::encode(sha256(opened.client_key.as_bytes())),
-            started_ms: now_ms().saturating_sub(duration_ms),
-            duration_us: doc.duration_us,
-            status: status_name(doc.status),
-            exit_code: doc.exit_code,
+            code_hash: opened.program.hash(),
+            caller_hash: opened.caller.key_hash(),
+            started_ms: unix_millis().saturating_sub(doc.duration_us / 1000),
             commitment: Some(outcome.result.result_commitment.clone()),
             payment,
-        })
-        .await?;
-        if let Some(paid) = paid {
-            outcome.settlement = Some(self.settle_payment(paid).await?);
-        }
+        };
+        let record = record.of_document(doc);
+        outcome.settlement = self.conclude(Some(record), reservation).await?;
         outcome.into_result()
     }
 }
 
-/// The plaintext result document (see `docs/PROTOCOL.md`), without the Python fields.
-pub(super) fn result_document(
-    o: &RunOutcome,
-    limits: &crate::engine::RunLimits,
-) -> ExecutionResult {
-    ExecutionResult {
-        version: 1,
-        status: o.status,
-        exit_code: o.exit_code,
-        stdout: ExecutionResult::encode_output(&o.stdout),
-        stderr: ExecutionResult::encode_output(&o.stderr),
-        stdout_truncated: o.stdout_truncated,
-        stderr_truncated: o.stderr_truncated,
-        duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
-        trap: o.trap.clone(),
-        limits: limits_applied(limits),
-        fuel_consumed: o.fuel_consumed,
-        returned: None,
-        exception: None,
+/// How an execution route presents itself to the policy.
+pub(super) fn route_subject(route: RouteKind, kind: ProgramKind) -> Subject<'static> {
+    Subject {
+        route: route.path,
+        verifiable: route.verifiable,
+        kind,
+        agent: None,
     }
-}
-
-/// The wire name of a status (`exited`, `time_limit_exceeded`, …).
-pub(super) fn status_name(status: hypervisor_protocol::wire::ExitStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

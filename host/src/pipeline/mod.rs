@@ -1,29 +1,33 @@
-//! The request pipeline: everything between the HTTP front and the engine. Every route that
-//! runs code goes through the same steps, in this order:
+//! The request pipeline: everything between the fronts (HTTP today) and the engine. It knows
+//! nothing about HTTP: it takes and returns plain values and its own error type. Every request
+//! that runs code goes through the same steps, in this order:
 //!
-//! 1. **session**: find the session and check it belongs to the caller's key;
-//! 2. **open**: decode and decrypt every field, each under its own role;
-//! 3. **limits**: resolve the requested limits against the operator's defaults and maxima;
-//! 4. **admission**: the operator's policy component (and, on paid routes, payment
-//!    verification) decides on metadata, before anything is compiled or run;
-//! 5. **prepare**: compile or fetch the component from the cache, check its imports;
-//! 6. **run**: a fresh sandbox with the limits;
-//! 7. **seal**: encode the result, commit to it, encrypt it for the session;
-//! 8. **receipt** (verifiable routes): sign a receipt with the session's attested key and
-//!    record it;
-//! 9. **settle** (paid routes): settle the payment recorded at admission.
-//!
-//! Paid routes verify the payment first of all (step 0, a 402 without a valid one), and record
-//! it durably at the end of admission, before anything runs.
+//! 0. **verify** (paid routes and agents, [`x402`]): the payment is verified first of all; a
+//!    402 without a valid one;
+//! 1. **open** ([`open`], the one door): find the session and check it belongs to the caller's
+//!    key, decode and decrypt every field under its own role, resolve the limits; the program
+//!    is a ciphertext or code the host holds (a deployed agent's), the input stdin or an
+//!    event. Clear invocations of public agents enter through the same `Opened` form;
+//! 2. **admit** ([`admission`]): the operator's policy decides on metadata, before anything is
+//!    compiled or run; then the verified payment is recorded durably (a reservation);
+//! 3. **prepare**: compile or fetch the component from the cache, check its imports;
+//! 4. **run**: a fresh sandbox with the limits;
+//! 5. **seal** ([`seal`]): encode the result, commit to it, encrypt it for the session; on
+//!    verifiable routes and sessions sign a receipt with the session's attested key;
+//! 6. **conclude** ([`conclude`]): record the run, then settle the reservation. A reservation
+//!    that never gets there (no result) is released when dropped.
 
 mod admission;
 pub mod agents;
+mod conclude;
 mod execute;
 mod limits;
-mod observe;
-mod payment;
+mod metrics;
+mod open;
 mod python;
-mod request;
+mod route;
+mod seal;
+mod x402;
 
 use std::sync::Arc;
 
@@ -36,8 +40,9 @@ use hypervisor_protocol::wire::{
 
 pub use execute::ARGV0;
 pub use limits::resolve_limits;
-pub use payment::{REPLAY_REASON, SettlementHeader};
-pub use request::{ExecuteOutcome, RouteKind};
+pub use route::RouteKind;
+pub use seal::ExecuteOutcome;
+pub use x402::REPLAY_REASON;
 
 use crate::attestation::{Attestor, TeeKind};
 use crate::config::Config;
@@ -47,6 +52,7 @@ use crate::plugins::payments::Payments;
 use crate::plugins::policy::{PolicySlot, ProgramKind};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
+use crate::storage::agent_store::AgentStore;
 use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 
@@ -61,7 +67,7 @@ pub struct Pipeline {
     python: Option<PythonRuntime>,
     payments: Option<Payments>,
     ledger: Arc<PaymentLedger>,
-    agents: Arc<agents::AgentStore>,
+    agents: Arc<AgentStore>,
     public_base: std::sync::OnceLock<String>,
     metrics: crate::metrics::Metrics,
     started: std::time::Instant,
@@ -88,7 +94,7 @@ pub struct Parts {
     /// The payment ledger.
     pub ledger: Arc<PaymentLedger>,
     /// Agents and execution records.
-    pub agents: Arc<agents::AgentStore>,
+    pub agents: Arc<AgentStore>,
 }
 
 impl Pipeline {

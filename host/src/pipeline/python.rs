@@ -4,8 +4,10 @@
 use hypervisor_protocol::wire::{PythonRequest, ScriptException};
 
 use super::admission::{Admission, Admitted};
-use super::execute::result_document;
-use super::request::{ExecuteOutcome, RouteKind, Sealed};
+use super::execute::route_subject;
+use super::open::{AskedLimits, EncryptedRequest, InputKind, Program, ProgramSource};
+use super::route::RouteKind;
+use super::seal::{ExecuteOutcome, result_document};
 use super::{Pipeline, ProgramKind};
 use crate::error::ApiError;
 use crate::plugins::payments::PaymentHeader;
@@ -25,39 +27,57 @@ impl Pipeline {
         payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
         let runtime = self.python.as_ref().ok_or(ApiError::PythonUnavailable)?;
-        // 0–4. payment, session, open, limits, the script's own check, admission, payment
-        //      recorded
+        // payment verified, request opened, the script's own check, admission, payment
+        // recorded
+        let verified = self
+            .verify_payment(self.route_charge(route), payment)
+            .await?;
+        let opened = self.open(
+            EncryptedRequest {
+                program: ProgramSource::Encrypted {
+                    field: "encrypted_python",
+                    hex: &req.encrypted_python,
+                },
+                arguments: &req.encrypted_arguments,
+                input: req
+                    .encrypted_stdin
+                    .as_deref()
+                    .map(|s| ("encrypted_stdin", s)),
+                input_kind: InputKind::Stdin,
+                public_key: &req.public_key,
+                session_id: req.session_id,
+                limits: AskedLimits::Request(req.limits.as_ref()),
+            },
+            route,
+        )?;
+        drop(req);
+        let Program::Plain { bytes: script, .. } = &opened.program else {
+            return Err(ApiError::Internal(
+                "a script request without its script".into(),
+            ));
+        };
+        let script = script.clone();
+        let source = std::str::from_utf8(&script)
+            .map_err(|_| ApiError::InvalidScript("the script is not valid UTF-8".into()))?;
         let Admitted {
             opened,
             admission: Admission { limits, policy },
-            paid,
+            reservation,
         } = self
-            .admit_request(
-                Sealed::python(&req),
-                route,
-                ProgramKind::PythonScript,
-                payment,
-                |opened| {
-                    std::str::from_utf8(&opened.program)
-                        .map(|_| ())
-                        .map_err(|_| {
-                            ApiError::InvalidScript("the script is not valid UTF-8".into())
-                        })
-                },
+            .admit(
+                opened,
+                route_subject(route, ProgramKind::PythonScript),
+                verified,
             )
             .await?;
-        drop(req);
-        let source = std::str::from_utf8(&opened.program)
-            .map_err(|_| ApiError::InvalidScript("the script is not valid UTF-8".into()))?;
 
-        // 5–6. a fresh runtime instance runs the script
+        // a fresh runtime instance runs the script (a failure without a result drops, and so
+        // releases, the reservation)
         let run = runtime
-            .run(source, &opened.args, opened.stdin.clone(), limits)
-            .await
-            .map_err(ApiError::from);
-        let run = self.or_release(paid.as_ref(), run)?;
+            .run(source, &opened.args, opened.input.clone(), limits)
+            .await?;
 
-        // 7–8. seal, receipt
+        // seal, receipt, record, settle
         let mut doc = result_document(&run.outcome, &limits);
         doc.returned = run
             .returned
@@ -67,7 +87,6 @@ impl Pipeline {
             message: e.message,
             traceback: e.traceback,
         });
-        self.finish(&opened, route, &doc, policy, paid.as_ref())
-            .await
+        self.finish(&opened, route, &doc, policy, reservation).await
     }
 }

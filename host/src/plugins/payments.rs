@@ -241,3 +241,23 @@ pub fn price(c: &PriceConfig, amount: &str) -> Price {
         max_timeout_seconds: c.max_timeout_seconds,
     }
 }
+
+/// A settlement as the response header that carries it back to the payer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementHeader {
+    /// `PAYMENT-RESPONSE` (v2) or `X-PAYMENT-RESPONSE` (v1).
+    pub name: &'static str,
+    /// Base64 JSON (the component's `response-header`).
+    pub value: String,
+}
+
+impl SettlementHeader {
+    /// The header of `version` carrying `value`.
+    pub fn new(version: ProtocolVersion, value: String) -> Self {
+        let name = match version {
+            ProtocolVersion::V1 => "X-PAYMENT-RESPONSE",
+            ProtocolVersion::V2 => "PAYMENT-RESPONSE",
+        };
+        Self { name, value }
+    }
+}

@@ -21,7 +21,7 @@ use hypervisor_protocol::{ClientSecret, EncodedPublicKey, SessionKey};
 use uuid::Uuid;
 
 use crate::attestation::AttestedKey;
-use crate::attestation::signer::unix_now;
+use crate::clock::unix_seconds;
 
 /// Why a session could not be created or found.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -108,7 +108,7 @@ impl SessionTable {
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -142,11 +142,11 @@ impl SessionTable {
             server_key: server_secret.public_key(),
             key,
             attested,
-            created_unix: unix_now(),
-            expires_unix: unix_now() + self.ttl.as_secs(),
+            created_unix: unix_seconds(),
+            expires_unix: unix_seconds() + self.ttl.as_secs(),
             sequence: AtomicU64::new(0),
             expires: Instant::now() + self.ttl,
-            last_used_ms: AtomicU64::new(self.now_ms()),
+            last_used_ms: AtomicU64::new(self.elapsed_ms()),
         });
         drop(server_secret); // the private half is never needed again
 
@@ -189,7 +189,9 @@ impl SessionTable {
         if session.client_key != *client_key {
             return Err(SessionError::KeyMismatch(id));
         }
-        session.last_used_ms.store(self.now_ms(), Ordering::Relaxed);
+        session
+            .last_used_ms
+            .store(self.elapsed_ms(), Ordering::Relaxed);
         Ok(session)
     }
 

@@ -6,11 +6,14 @@
 //! <cache_dir>/<name>.cwasm.sealed compiled components, sealed (see crypto::at_rest)
 //! <data_dir>/payments.sqlite       the x402 payment ledger (replay keys, settlement states)
 //! <data_dir>/hypervisor.sqlite     agents, versions, search index, logs, execution records
+//!                                  (agents: an `AgentCatalog` backend; `agent_store` joins it
+//!                                  with the records and the sealed components)
 //! <data_dir>/agents/<name>.wasm.sealed  deployed components (source), sealed
 //! ```
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
 //! new one, never a torn one.
 
+pub mod agent_store;
 pub mod agents;
 pub mod artifacts;
 pub mod db;

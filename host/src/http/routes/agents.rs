@@ -10,17 +10,21 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::agents::{
-    DeployRequest, InvokeRequest, OWNER_KEY_HEADER, OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER,
-    SearchRequest,
+    AgentKind, DeployRequest, InvokeRequest, OWNER_KEY_HEADER, OWNER_SIGNATURE_HEADER,
+    OWNER_SIGNED_AT_HEADER, SearchRequest,
 };
 use hypervisor_protocol::wire::VerifiableResult;
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::extract::{JsonBody, PathParams, Payment, QueryParams};
+use crate::http::error::add_settlement_header;
+use crate::http::extract::{
+    JsonBody, PathParams, Payment, QueryParams, declared_length, payment_header,
+};
 use crate::pipeline::agents::invoke::Invoked;
 use crate::pipeline::agents::owner::Proof;
+use crate::plugins::payments::PaymentHeader;
 
 /// `POST /agent/deploy` → `201` with the agent and its versions.
 pub async fn deploy(
@@ -110,11 +114,8 @@ pub async fn logs(
         let logs = state.pipeline.agent_logs(&name, &proof).await?;
         return Ok(Json(serde_json::json!({ "agent": name, "logs": logs })).into_response());
     }
-    if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
-        return state
-            .pipeline
-            .serve_agent_http(&name, "/logs", request, None)
-            .await;
+    if state.pipeline.agent(&name)?.agent.latest.kind == AgentKind::Http {
+        return serve_http_agent(&state, &name, "/logs", request, None).await;
     }
     Err(ApiError::OwnerSignature(format!(
         "reading logs needs {OWNER_SIGNATURE_HEADER} and {OWNER_SIGNED_AT_HEADER} signed by the owner's key"
@@ -128,12 +129,9 @@ pub async fn invoke(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if state.pipeline.agent(&name)?.agent.latest.kind == "http" {
+    if state.pipeline.agent(&name)?.agent.latest.kind == AgentKind::Http {
         let payment = payment_of(&request)?;
-        return state
-            .pipeline
-            .serve_agent_http(&name, "/invoke", request, payment)
-            .await;
+        return serve_http_agent(&state, &name, "/invoke", request, payment).await;
     }
     if request.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
@@ -151,7 +149,7 @@ pub async fn invoke(
             let mut response = Json(*response).into_response();
             super::add_execution_id(&mut response, &id);
             if let Some(s) = settlement {
-                crate::http::error::add_settlement_header(response.headers_mut(), &s);
+                add_settlement_header(response.headers_mut(), &s);
             }
             Ok(response)
         }
@@ -168,7 +166,7 @@ pub async fn invoke(
             };
             super::add_execution_id(&mut response, &id);
             if let Some(s) = &settlement {
-                crate::http::error::add_settlement_header(response.headers_mut(), s);
+                add_settlement_header(response.headers_mut(), s);
             }
             Ok(response)
         }
@@ -188,10 +186,7 @@ pub async fn agent_path(
     let mut parts = request.uri().path().splitn(4, '/').skip(2);
     let name = parts.next().unwrap_or_default().to_string();
     let rest = format!("/{}", parts.next().unwrap_or_default());
-    state
-        .pipeline
-        .serve_agent_http(&name, &rest, request, payment)
-        .await
+    serve_http_agent(&state, &name, &rest, request, payment).await
 }
 
 /// `/agents/{name}/`: the HTTP agent's root.
@@ -201,17 +196,33 @@ pub async fn agent_root(
     request: Request,
 ) -> Result<Response, ApiError> {
     let payment = payment_of(&request)?;
-    state
+    serve_http_agent(&state, &name, "/", request, payment).await
+}
+
+/// Hands `request` to the HTTP agent `name` as its path `rest`, and its answer back to the
+/// client with the payment's settlement header.
+async fn serve_http_agent(
+    state: &AppState,
+    name: &str,
+    rest: &str,
+    request: Request,
+    payment: Option<PaymentHeader>,
+) -> Result<Response, ApiError> {
+    let declared = declared_length(request.headers()).unwrap_or(0);
+    let answer = state
         .pipeline
-        .serve_agent_http(&name, "/", request, payment)
-        .await
+        .serve_agent_http(name, rest, request, declared, payment)
+        .await?;
+    let mut response = answer.response.map(axum::body::Body::new);
+    if let Some(s) = &answer.settlement {
+        add_settlement_header(response.headers_mut(), s);
+    }
+    Ok(response)
 }
 
 /// The x402 payment header of a request to an HTTP agent.
-fn payment_of(
-    request: &Request,
-) -> Result<Option<crate::plugins::payments::PaymentHeader>, ApiError> {
-    crate::http::extract::payment_header(request.headers())
+fn payment_of(request: &Request) -> Result<Option<PaymentHeader>, ApiError> {
+    payment_header(request.headers())
 }
 
 /// `POST /search`.

@@ -15,12 +15,12 @@ use hypervisor_protocol::agents::{DeployRequest, OwnerAction, deploy_detail, val
 use hypervisor_protocol::wire::decode_hex;
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
 
-use super::{AgentDetail, owner, replayed, storage};
-use crate::attestation::signer::unix_now;
+use super::{AgentDetail, owner, registry, storage};
+use crate::clock::unix_seconds;
 use crate::engine::EngineError;
 use crate::error::ApiError;
 use crate::pipeline::{Pipeline, resolve_limits};
-use crate::storage::agents::{NewDeployment, RegistryError};
+use crate::storage::agents::NewDeployment;
 
 /// Longest description, bytes.
 const MAX_DESCRIPTION: usize = 4096;
@@ -134,9 +134,7 @@ impl Pipeline {
             .map_err(|e| ApiError::Internal(format!("storing the component failed: {e}")))?
             .map_err(storage)?;
 
-        let limits = serde_json::to_string(&req.limits.unwrap_or_default())
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let now = unix_now();
+        let now = unix_seconds();
         let deployment = NewDeployment {
             name: &req.name,
             owner_key: &owner_key.to_hex(),
@@ -145,22 +143,16 @@ impl Pipeline {
             public: req.public.unwrap_or(!encrypted),
             price: req.price.as_deref(),
             expires_at: req.ttl_seconds.map(|t| now.saturating_add(t)),
-            code_hash: &hex::encode(hash),
-            kind: kind.as_str(),
-            world: kind.world(),
+            code_hash: hash,
+            kind,
             size,
-            limits: &limits,
+            limits: req.limits.unwrap_or_default(),
             signed_at,
             now,
         };
-        let deployed = self.agents.registry.deploy(&deployment);
+        let deployed = self.agents.catalog.deploy(&deployment);
         self.agents.invalidate(&req.name);
-        let version = match deployed {
-            Ok(v) => v,
-            Err(RegistryError::NotOwner(name)) => return Err(ApiError::NotOwner(name)),
-            Err(RegistryError::Replayed) => return Err(replayed()),
-            Err(RegistryError::Storage(e)) => return Err(storage(e)),
-        };
+        let version = deployed.map_err(registry)?;
         tracing::info!(
             agent = %req.name,
             version,

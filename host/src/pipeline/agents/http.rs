@@ -8,39 +8,58 @@
 //! `HTTP-request-body-size`. The response streams back as the guest writes it; the invocation is
 //! recorded (and its stderr logged) when the guest finishes, batched with other writes (see
 //! [`crate::storage::records`]).
+//!
+//! The pipeline takes and returns plain `http` types: the HTTP front turns the answer into its
+//! own response type and adds the settlement header.
 
 use std::sync::Arc;
 
-use axum::response::Response;
+use bytes::Bytes;
 use http::Uri;
+use hypervisor_protocol::agents::AgentKind;
 
-use super::now_ms;
-use crate::engine::{HttpAgentError, HttpRequest};
+use crate::clock::unix_millis;
+use crate::engine::{HttpAgentError, HttpResponse};
 use crate::error::ApiError;
-use crate::pipeline::admission::{Admission, Subject};
-use crate::pipeline::payment::Paid;
+use crate::pipeline::admission::{Admission, Metadata, Subject};
+use crate::pipeline::conclude::RecordOf;
+use crate::pipeline::x402::Reservation;
 use crate::pipeline::{Pipeline, resolve_limits};
-use crate::plugins::payments::PaymentHeader;
+use crate::plugins::payments::{PaymentHeader, SettlementHeader};
 use crate::plugins::policy::ProgramKind;
-use crate::storage::records::ExecutionRecord;
+
+/// An HTTP agent's answer: its response (streaming) and, for a paid agent, the settlement to
+/// send back with it.
+pub struct AgentResponse {
+    /// The guest's response.
+    pub response: HttpResponse,
+    /// The payment's settlement header.
+    pub settlement: Option<SettlementHeader>,
+}
 
 impl Pipeline {
     /// Serves one request with the HTTP agent `name`; `rest` is the path after
-    /// `/agents/{name}` (starting with `/`).
+    /// `/agents/{name}` (starting with `/`); `declared` is the body's declared length (0 if
+    /// none).
     ///
     /// # Errors
     /// [`ApiError::AgentNotFound`], [`ApiError::WrongAgentKind`],
     /// [`ApiError::AgentNotPublic`], [`ApiError::BodyTooLarge`], [`ApiError::AgentFailed`]
     /// when the agent gave no response.
-    pub async fn serve_agent_http(
+    pub async fn serve_agent_http<B>(
         self: &Arc<Self>,
         name: &str,
         rest: &str,
-        mut request: HttpRequest,
+        mut request: http::Request<B>,
+        declared: u64,
         payment: Option<PaymentHeader>,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<AgentResponse, ApiError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let agent = self.find_agent(name)?;
-        if agent.latest.kind != "http" {
+        if agent.latest.kind != AgentKind::Http {
             return Err(ApiError::WrongAgentKind(format!(
                 "{name} is a {} agent: invoke it with POST /agents/{name}/invoke",
                 agent.latest.kind
@@ -50,39 +69,37 @@ impl Pipeline {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
         let max_body = self.config.http.max_body_bytes;
-        let declared = crate::http::extract::declared_length(request.headers()).unwrap_or(0);
         if declared > max_body as u64 {
             return Err(ApiError::BodyTooLarge(max_body));
         }
         // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
         // the policy, then the payment's durable record.
-        let paid = self
+        let verified = self
             .verify_payment(self.agent_charge(&agent)?, payment)
             .await?;
-        let asked = serde_json::from_str(&agent.latest.limits).unwrap_or_default();
         let asked = resolve_limits(
-            Some(&asked),
+            Some(&agent.latest.limits),
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
         let route = format!("/agents/{}/", agent.name);
-        let info = self.request_info(Subject {
-            route: &route,
-            verifiable: false,
-            kind: ProgramKind::WasmComponent,
-            program_hash: hex::decode(&agent.latest.code_hash)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))?,
+        let hash = agent.latest.code_hash;
+        let metadata = Metadata {
+            subject: Subject {
+                route: &route,
+                verifiable: false,
+                kind: ProgramKind::WasmComponent,
+                agent: Some(&agent.name),
+            },
+            program_hash: hash,
             program_size: agent.latest.size,
-            agent: Some(&agent.name),
             caller_key: String::new(),
             argument_count: 0,
             input_size: declared,
             limits: asked,
-            paid: paid.as_ref(),
-        });
-        let Admission { limits, .. } = self.decide(&info, false, asked).await?;
+        };
+        let (Admission { limits, .. }, reservation) =
+            self.admit_metadata(metadata, verified).await?;
         let path_and_query = match request.uri().query() {
             Some(q) => format!("{rest}?{q}"),
             None => rest.to_string(),
@@ -93,52 +110,41 @@ impl Pipeline {
             .path_and_query(path_and_query)
             .build()
             .map_err(|e| ApiError::InvalidRequest(format!("request path: {e}")))?;
+        // From here, a failure without a response drops, and so releases, the reservation:
+        // nothing to pay for, the payment header may be presented again.
         let prepared = self.agent_code(&agent.latest).await?;
-        if let Some(p) = &paid {
-            self.reserve_payment(p).await?;
-        }
         let id = uuid::Uuid::now_v7().to_string();
-        let started = now_ms();
-        let served = match self
+        let started = unix_millis();
+        let (response, finished) = self
             .engine
             .serve_http(prepared, request, max_body, limits)
             .await
-        {
-            Ok(r) => Ok(r),
-            Err(HttpAgentError::Engine(e)) => Err(e.into()),
-            Err(e) => Err(ApiError::AgentFailed(e.to_string())),
-        };
-        // No response: nothing to pay for, the payment header may be presented again.
-        let (response, finished) = self.or_release(paid.as_ref(), served)?;
-        let settlement = match &paid {
-            Some(p) => Some(self.settle_payment(p).await?),
-            None => None,
-        };
-        let payment_ref = paid.as_ref().map(Paid::receipt_field);
+            .map_err(|e| match e {
+                HttpAgentError::Engine(e) => e.into(),
+                e => ApiError::AgentFailed(e.to_string()),
+            })?;
+        let payment = reservation.as_ref().map(Reservation::receipt_field);
+        // The record follows when the guest finishes (the body may still be streaming).
+        let settlement = self.conclude(None, reservation).await?;
         let pipeline = self.clone();
         tokio::spawn(async move {
             let Ok(run) = finished.await else { return };
             pipeline.keep_log(&agent.name, &id, &run.stderr);
-            let record = ExecutionRecord {
-                id,
-                route: format!("/agents/{}/", agent.name),
-                agent: Some(agent.name.clone()),
-                agent_version: Some(agent.latest.version),
-                code_hash: agent.latest.code_hash.clone(),
+            let record = RecordOf {
+                id: &id,
+                route,
+                agent: Some((&agent.name, agent.latest.version)),
+                code_hash: hash,
                 caller_hash: String::new(),
                 started_ms: started,
-                duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
-                status: crate::pipeline::execute::status_name(run.status),
-                exit_code: run.exit_code,
                 commitment: None,
-                payment: payment_ref,
+                payment,
             };
-            pipeline.record_later(record);
+            pipeline.record_later(record.of(&run));
         });
-        let mut response = response.map(axum::body::Body::new);
-        if let Some(s) = &settlement {
-            crate::http::error::add_settlement_header(response.headers_mut(), s);
-        }
-        Ok(response)
+        Ok(AgentResponse {
+            response,
+            settlement,
+        })
     }
 }

@@ -2,30 +2,33 @@
 //!
 //! - **Clear** (public agents): the event (handler) or arguments and stdin (CLI) in the JSON
 //!   body; the answer in the clear ([`InvokeResponse`]); stderr kept as the agent's log.
-//! - **Encrypted**: see [`super::sealed`].
+//! - **Encrypted**: see [`super::encrypted`].
 //!
-//! Either way the invocation is recorded (`GET /executions/{id}`) before the answer is sent.
+//! Both enter the pipeline through its one door ([`crate::pipeline`]'s `open` / `Opened`):
+//! the program is the agent's stored code, the input its event or stdin. Either way the
+//! invocation is recorded (`GET /executions/{id}`) before the answer is sent.
 
 use bytes::Bytes;
-use hypervisor_protocol::agents::{HandlerFailure, InvokeRequest, InvokeResponse};
+use hypervisor_protocol::agents::{AgentKind, HandlerFailure, InvokeRequest, InvokeResponse};
 use hypervisor_protocol::wire::{ExitStatus, Limits};
 use hypervisor_protocol::{EncodedPublicKey, sha256};
 use uuid::Uuid;
 
-use super::now_ms;
-use crate::engine::{
-    CommandInput, ComponentKind, HandlerContext, HandlerOutcome, RunLimits, RunOutcome,
-};
+use crate::clock::unix_millis;
+use crate::engine::{CommandInput, HandlerContext, HandlerOutcome, RunLimits, RunOutcome};
 use crate::error::ApiError;
-use crate::pipeline::SettlementHeader;
-use crate::pipeline::admission::{Admission, Subject};
-use crate::pipeline::payment::{Charge, Paid};
-use crate::pipeline::request::ExecuteOutcome;
+use crate::pipeline::admission::{Admission, Admitted, Subject};
+use crate::pipeline::conclude::RecordOf;
+use crate::pipeline::open::{
+    AskedLimits, Caller, EncryptedRequest, InputKind, Opened, Program, ProgramSource,
+};
+use crate::pipeline::route::RouteKind;
+use crate::pipeline::seal::ExecuteOutcome;
+use crate::pipeline::x402::{Charge, Reservation, Verified};
 use crate::pipeline::{Pipeline, resolve_limits};
-use crate::plugins::payments::PaymentHeader;
+use crate::plugins::payments::{PaymentHeader, SettlementHeader};
 use crate::plugins::policy::ProgramKind;
 use crate::storage::agents::AgentRecord;
-use crate::storage::records::ExecutionRecord;
 
 /// The route bound into invocation receipts and records.
 pub(super) const INVOKE: &str = "/agents/{name}/invoke";
@@ -42,16 +45,6 @@ pub enum Invoked {
     },
     /// An encrypted invocation's sealed result (and receipt on a verifiable session).
     Sealed(Box<ExecuteOutcome>),
-}
-
-/// What the guest received, in the clear (after opening, for encrypted invocations).
-pub(super) struct Input {
-    /// Handler event.
-    pub(super) event: Vec<u8>,
-    /// CLI arguments (without `argv[0]`).
-    pub(super) args: Vec<String>,
-    /// CLI stdin.
-    pub(super) stdin: Vec<u8>,
 }
 
 /// What ran: one of the two kinds' outcomes.
@@ -71,7 +64,7 @@ impl Ran {
 
 /// The agent's limits, with what the caller asked for taking precedence field by field.
 fn merged_limits(agent: &AgentRecord, asked: Option<&Limits>) -> Limits {
-    let base: Limits = serde_json::from_str(&agent.latest.limits).unwrap_or_default();
+    let base = agent.latest.limits;
     let asked = asked.copied().unwrap_or_default();
     Limits {
         time_ms: asked.time_ms.or(base.time_ms),
@@ -95,15 +88,12 @@ impl Pipeline {
         payment: Option<PaymentHeader>,
     ) -> Result<Invoked, ApiError> {
         let agent = self.find_agent(name)?;
-        let kind = match agent.latest.kind.as_str() {
-            "handler" => ComponentKind::Handler,
-            "cli" => ComponentKind::Cli,
-            _ => {
-                return Err(ApiError::WrongAgentKind(format!(
-                    "{name} is an HTTP agent: send requests to /agents/{name}/"
-                )));
-            }
-        };
+        let kind = agent.latest.kind;
+        if kind == AgentKind::Http {
+            return Err(ApiError::WrongAgentKind(format!(
+                "{name} is an HTTP agent: send requests to /agents/{name}/"
+            )));
+        }
         let encrypted = req.encrypted_event.is_some()
             || req.encrypted_arguments.is_some()
             || req.encrypted_stdin.is_some();
@@ -114,7 +104,7 @@ impl Pipeline {
             ));
         }
         let wrong = match kind {
-            ComponentKind::Handler => {
+            AgentKind::Handler => {
                 req.args.is_some()
                     || req.stdin.is_some()
                     || req.encrypted_arguments.is_some()
@@ -126,7 +116,7 @@ impl Pipeline {
             return Err(ApiError::InvalidRequest(format!(
                 "{name} is a {} agent: {}",
                 kind.as_str(),
-                if kind == ComponentKind::Handler {
+                if kind == AgentKind::Handler {
                     "send `event` (or `encrypted_event`)"
                 } else {
                     "send `args`/`stdin` (or their encrypted forms)"
@@ -139,33 +129,77 @@ impl Pipeline {
             self.engine.fuel_enabled(),
         )?;
         // A paid agent's payment is verified before anything else, as on the paid routes.
-        let paid = self
+        let verified = self
             .verify_payment(self.agent_charge(&agent)?, payment)
             .await?;
+        let input_kind = match kind {
+            AgentKind::Handler => InputKind::Event,
+            _ => InputKind::Stdin,
+        };
+        let hash = agent.latest.code_hash;
         if encrypted {
-            return self.invoke_sealed(&agent, kind, &req, limits, paid).await;
+            let public_key = req.public_key.as_deref().ok_or_else(|| {
+                ApiError::InvalidRequest("an encrypted invocation needs `public_key`".into())
+            })?;
+            let input = match input_kind {
+                InputKind::Event => req
+                    .encrypted_event
+                    .as_deref()
+                    .map(|e| ("encrypted_event", e)),
+                InputKind::Stdin => req
+                    .encrypted_stdin
+                    .as_deref()
+                    .map(|e| ("encrypted_stdin", e)),
+            };
+            let opened = self.open(
+                EncryptedRequest {
+                    program: ProgramSource::Stored {
+                        hash,
+                        size: agent.latest.size,
+                    },
+                    arguments: req.encrypted_arguments.as_deref().unwrap_or_default(),
+                    input,
+                    input_kind,
+                    public_key,
+                    session_id: req.session_id,
+                    limits: AskedLimits::Resolved(limits),
+                },
+                // Verifiable when the session is (see `invoke_encrypted`).
+                RouteKind {
+                    path: INVOKE,
+                    verifiable: false,
+                    paid: verified.is_some(),
+                },
+            )?;
+            return self.invoke_encrypted(&agent, kind, opened, verified).await;
         }
         if !agent.public {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
-        let args = req.args.as_deref().unwrap_or_default();
+        let args = req.args.unwrap_or_default();
         self.check_argument_count(args.len())?;
-        let key = req
-            .public_key
-            .as_deref()
-            .map(|k| EncodedPublicKey::from_hex("public_key", k))
-            .transpose()?;
-        let input = Input {
-            event: req
+        let caller = match req.public_key.as_deref() {
+            Some(k) => Caller::Key(EncodedPublicKey::from_hex("public_key", k)?),
+            None => Caller::Anonymous,
+        };
+        let input = match input_kind {
+            InputKind::Event => req
                 .event
                 .as_ref()
-                .map(|e| e.to_string().into_bytes())
-                .unwrap_or_else(|| b"null".to_vec()),
-            args: args.to_vec(),
-            stdin: req.stdin.clone().unwrap_or_default().into_bytes(),
+                .map_or_else(|| b"null".to_vec(), |e| e.to_string().into_bytes()),
+            InputKind::Stdin => req.stdin.unwrap_or_default().into_bytes(),
         };
-        self.invoke_clear(&agent, kind, input, key, limits, paid)
-            .await
+        let opened = Opened::clear(
+            caller,
+            Program::Stored {
+                hash,
+                size: agent.latest.size,
+            },
+            args,
+            Bytes::from(input),
+            limits,
+        );
+        self.invoke_clear(&agent, kind, opened, verified).await
     }
 
     /// The charge of a paid agent (`None` for a free one).
@@ -179,154 +213,93 @@ impl Pipeline {
         }
     }
 
-    /// The policy's decision on an invocation, then the payment's durable record.
-    pub(super) async fn admit_invocation(
-        &self,
+    /// Admits an invocation through the door: the policy sees the agent's route and name.
+    pub(super) async fn admit_invocation<'p>(
+        &'p self,
         agent: &AgentRecord,
-        key: Option<&EncodedPublicKey>,
+        opened: Opened,
         verifiable: bool,
-        input: &Input,
-        limits: RunLimits,
-        paid: Option<&Paid>,
-    ) -> Result<Admission, ApiError> {
+        verified: Option<Verified>,
+    ) -> Result<Admitted<'p>, ApiError> {
         let path = INVOKE.replace("{name}", &agent.name);
-        let sizes = input.event.len()
-            + input.stdin.len()
-            + input.args.iter().map(String::len).sum::<usize>();
-        let info = self.request_info(Subject {
+        let subject = Subject {
             route: &path,
             verifiable,
             kind: ProgramKind::WasmComponent,
-            program_hash: code_hash(agent)?,
-            program_size: agent.latest.size,
             agent: Some(&agent.name),
-            caller_key: key.map(EncodedPublicKey::to_hex).unwrap_or_default(),
-            argument_count: input.args.len(),
-            input_size: u64::try_from(sizes).unwrap_or(u64::MAX),
-            limits,
-            paid,
-        });
-        let admission = self.decide(&info, verifiable, limits).await?;
-        if let Some(paid) = paid {
-            self.reserve_payment(paid).await?;
-        }
-        Ok(admission)
+        };
+        self.admit(opened, subject, verified).await
     }
 
     /// Runs one invocation in a fresh instance.
     pub(super) async fn run_agent(
         &self,
         agent: &AgentRecord,
-        kind: ComponentKind,
-        input: &Input,
+        kind: AgentKind,
+        opened: &Opened,
         id: &str,
-        caller: &str,
         limits: RunLimits,
     ) -> Result<Ran, ApiError> {
         let prepared = self.agent_code(&agent.latest).await?;
-        let mut argv = Vec::with_capacity(input.args.len() + 1);
+        let mut argv = Vec::with_capacity(opened.args.len() + 1);
         argv.push(agent.name.clone());
-        argv.extend(input.args.iter().cloned());
+        argv.extend(opened.args.iter().cloned());
+        let handler = kind == AgentKind::Handler;
         let command = CommandInput {
             args: argv,
-            stdin: Bytes::from(input.stdin.clone()),
+            // A handler's input is its event, not its stdin.
+            stdin: if handler {
+                Bytes::new()
+            } else {
+                opened.input.clone()
+            },
             limits,
         };
-        Ok(match kind {
-            ComponentKind::Handler => {
-                let ctx = HandlerContext {
-                    execution_id: id.to_string(),
-                    agent_name: agent.name.clone(),
-                    agent_version: agent.latest.version,
-                    caller: caller.to_string(),
-                };
-                Ran::Handler(
-                    self.engine
-                        .run_handler(&prepared, &input.event, &ctx, command)
-                        .await?,
-                )
-            }
-            _ => Ran::Cli(self.engine.run_command(&prepared, command).await?),
+        Ok(if handler {
+            let ctx = HandlerContext {
+                execution_id: id.to_string(),
+                agent_name: agent.name.clone(),
+                agent_version: agent.latest.version,
+                caller: opened.caller.key_hash(),
+            };
+            Ran::Handler(
+                self.engine
+                    .run_handler(&prepared, &opened.input, &ctx, command)
+                    .await?,
+            )
+        } else {
+            Ran::Cli(self.engine.run_command(&prepared, command).await?)
         })
     }
 
     async fn invoke_clear(
         &self,
         agent: &AgentRecord,
-        kind: ComponentKind,
-        input: Input,
-        key: Option<EncodedPublicKey>,
-        limits: RunLimits,
-        paid: Option<Paid>,
+        kind: AgentKind,
+        opened: Opened,
+        verified: Option<Verified>,
     ) -> Result<Invoked, ApiError> {
-        let Admission { limits, .. } = self
-            .admit_invocation(agent, key.as_ref(), false, &input, limits, paid.as_ref())
+        let Admitted {
+            opened,
+            admission: Admission { limits, .. },
+            reservation,
+        } = self
+            .admit_invocation(agent, opened, false, verified)
             .await?;
-        let caller = key
-            .map(|k| hex::encode(sha256(k.as_bytes())))
-            .unwrap_or_default();
         let id = Uuid::now_v7().to_string();
-        let started = now_ms();
-        let ran = self
-            .run_agent(agent, kind, &input, &id, &caller, limits)
-            .await;
-        let ran = self.or_release(paid.as_ref(), ran)?;
+        let started = unix_millis();
+        // A failure without a result drops, and so releases, the reservation.
+        let ran = self.run_agent(agent, kind, &opened, &id, limits).await?;
         let run = ran.run();
-        let mut response = InvokeResponse {
-            execution_id: id.clone(),
-            agent: agent.name.clone(),
-            version: agent.latest.version,
-            status: run.status,
-            ok: false,
-            result: None,
-            error: None,
-            exit_code: None,
-            stdout: None,
-            stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
-            duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
-        };
-        match &ran {
-            Ran::Handler(h) => match &h.returned {
-                Some(Ok(bytes)) => {
-                    response.ok = true;
-                    response.result = Some(serde_json::from_slice(bytes).unwrap_or_else(|_| {
-                        serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
-                    }));
-                }
-                Some(Err(e)) => {
-                    response.error = Some(HandlerFailure {
-                        code: e.code.clone(),
-                        message: e.message.clone(),
-                    });
-                }
-                None => {}
-            },
-            Ran::Cli(r) => {
-                response.ok = r.status == ExitStatus::Exited && r.exit_code == Some(0);
-                response.exit_code = r.exit_code;
-                response.stdout = Some(String::from_utf8_lossy(&r.stdout).into_owned());
-            }
-        }
+        let response = clear_response(agent, &id, &ran);
         let commitment = {
             let doc = serde_json::to_vec(&response).unwrap_or_default();
             hex::encode(sha256(&doc))
         };
         self.keep_log(&agent.name, &id, &run.stderr);
-        let payment = paid.as_ref().map(Paid::receipt_field);
-        self.record(record(
-            agent,
-            &id,
-            &caller,
-            started,
-            run,
-            Some(commitment),
-            payment,
-        ))
-        .await?;
-        let settlement = match &paid {
-            Some(p) => Some(self.settle_payment(p).await?),
-            None => None,
-        };
+        let record =
+            invocation_record(agent, &id, &opened, started, Some(commitment), &reservation).of(run);
+        let settlement = self.conclude(Some(record), reservation).await?;
         Ok(Invoked::Clear {
             response: Box::new(response),
             settlement,
@@ -334,34 +307,64 @@ impl Pipeline {
     }
 }
 
-pub(super) fn code_hash(agent: &AgentRecord) -> Result<[u8; 32], ApiError> {
-    hex::decode(&agent.latest.code_hash)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))
+/// The clear answer to an invocation.
+fn clear_response(agent: &AgentRecord, id: &str, ran: &Ran) -> InvokeResponse {
+    let run = ran.run();
+    let mut response = InvokeResponse {
+        execution_id: id.to_string(),
+        agent: agent.name.clone(),
+        version: agent.latest.version,
+        status: run.status,
+        ok: false,
+        result: None,
+        error: None,
+        exit_code: None,
+        stdout: None,
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+        duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+    };
+    match ran {
+        Ran::Handler(h) => match &h.returned {
+            Some(Ok(bytes)) => {
+                response.ok = true;
+                response.result = Some(serde_json::from_slice(bytes).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
+                }));
+            }
+            Some(Err(e)) => {
+                response.error = Some(HandlerFailure {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                });
+            }
+            None => {}
+        },
+        Ran::Cli(r) => {
+            response.ok = r.status == ExitStatus::Exited && r.exit_code == Some(0);
+            response.exit_code = r.exit_code;
+            response.stdout = Some(String::from_utf8_lossy(&r.stdout).into_owned());
+        }
+    }
+    response
 }
 
-pub(super) fn record(
-    agent: &AgentRecord,
-    id: &str,
-    caller: &str,
+/// What an invocation leaves in the records.
+pub(super) fn invocation_record<'a>(
+    agent: &'a AgentRecord,
+    id: &'a str,
+    opened: &Opened,
     started_ms: u64,
-    run: &RunOutcome,
     commitment: Option<String>,
-    payment: Option<String>,
-) -> ExecutionRecord {
-    ExecutionRecord {
-        id: id.to_string(),
+    reservation: &Option<Reservation<'_>>,
+) -> RecordOf<'a> {
+    RecordOf {
+        id,
         route: INVOKE.replace("{name}", &agent.name),
-        agent: Some(agent.name.clone()),
-        agent_version: Some(agent.latest.version),
-        code_hash: agent.latest.code_hash.clone(),
-        caller_hash: caller.to_string(),
+        agent: Some((&agent.name, agent.latest.version)),
+        code_hash: opened.program.hash(),
+        caller_hash: opened.caller.key_hash(),
         started_ms,
-        duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
-        status: crate::pipeline::execute::status_name(run.status),
-        exit_code: run.exit_code,
         commitment,
-        payment,
+        payment: reservation.as_ref().map(Reservation::receipt_field),
     }
 }

@@ -11,10 +11,10 @@
 //! - [`owner`]: the owner's signatures (deployment, deletion, logs).
 
 pub mod deploy;
+mod encrypted;
 pub mod http;
 pub mod invoke;
 pub mod owner;
-mod sealed;
 
 use std::sync::Arc;
 
@@ -22,61 +22,12 @@ use hypervisor_protocol::agents::OwnerAction;
 use serde::Serialize;
 
 use super::Pipeline;
-use crate::attestation::signer::unix_now;
-use crate::crypto::at_rest::SealingKey;
 use crate::engine::Prepared;
 use crate::error::ApiError;
 use crate::storage::StorageError;
-use crate::storage::agents::{AgentRecord, AgentRegistry, RegistryError, SearchHit, VersionRecord};
-use crate::storage::artifacts::ArtifactStore;
-use crate::storage::records::{ExecutionRecord, Records};
-
-/// Purpose label of sealed agent components.
-pub const AGENT_COMPONENT_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-component";
-/// Purpose label of sealed agent logs.
-const AGENT_LOG_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-log";
-
-/// Everything agents are stored in.
-pub struct AgentStore {
-    /// Agents, versions, search index, logs.
-    pub registry: AgentRegistry,
-    /// Execution records.
-    pub records: Records,
-    /// Deployed components, sealed.
-    pub code: ArtifactStore,
-    /// Seals logs.
-    pub key: Arc<SealingKey>,
-    /// Agents looked up recently, so an invocation does not query SQLite: replaced on
-    /// deployment, dropped on deletion (this process is the database's only writer).
-    pub hot: std::sync::Mutex<std::collections::HashMap<String, AgentRecord>>,
-}
-
-impl AgentStore {
-    /// The store over `registry`, `records` and `code`.
-    pub fn new(
-        registry: AgentRegistry,
-        records: Records,
-        code: ArtifactStore,
-        key: Arc<SealingKey>,
-    ) -> Self {
-        Self {
-            registry,
-            records,
-            code,
-            key,
-            hot: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }
-    }
-
-    fn hot(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, AgentRecord>> {
-        self.hot.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Forgets the cached record of `name` (after a deployment or deletion).
-    pub(super) fn invalidate(&self, name: &str) {
-        self.hot().remove(name);
-    }
-}
+use crate::storage::agent_store::{AgentStore, LogLine};
+use crate::storage::agents::{AgentRecord, RegistryError, SearchHit, VersionRecord};
+use crate::storage::records::ExecutionRecord;
 
 /// An agent with all its versions, as `GET /agents/{name}` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -88,29 +39,22 @@ pub struct AgentDetail {
     pub versions: Vec<VersionRecord>,
 }
 
-/// One log entry as the owner reads it.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogLine {
-    /// The invocation.
-    pub execution_id: String,
-    /// When, Unix milliseconds.
-    pub at_ms: u64,
-    /// The invocation's stderr (UTF-8, lossy).
-    pub stderr: String,
-}
-
 fn storage(e: StorageError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// The refusal of a deployment or deletion whose signing time is not later than the last one
-/// accepted for the agent: a replayed (or reordered) owner request.
-fn replayed() -> ApiError {
-    ApiError::OwnerSignature(
-        "the signing time is not later than that of the last deployment or deletion of this \
-         agent (a replayed request?)"
-            .into(),
-    )
+/// A catalog refusal as the request's error.
+fn registry(e: RegistryError) -> ApiError {
+    match e {
+        RegistryError::NotOwner(name) => ApiError::NotOwner(name),
+        // A replayed (or reordered) owner request.
+        RegistryError::Replayed => ApiError::OwnerSignature(
+            "the signing time is not later than that of the last deployment or deletion of \
+             this agent (a replayed request?)"
+                .into(),
+        ),
+        RegistryError::Storage(e) => storage(e),
+    }
 }
 
 impl Pipeline {
@@ -123,7 +67,7 @@ impl Pipeline {
     /// # Errors
     /// [`ApiError::Internal`] if the database fails.
     pub fn list_agents(&self) -> Result<Vec<AgentRecord>, ApiError> {
-        self.agents().registry.list().map_err(storage)
+        self.agents().catalog.list().map_err(storage)
     }
 
     /// `GET /agents/{name}`.
@@ -132,29 +76,15 @@ impl Pipeline {
     /// [`ApiError::AgentNotFound`].
     pub fn agent(&self, name: &str) -> Result<AgentDetail, ApiError> {
         let agent = self.find_agent(name)?;
-        let versions = self.agents().registry.versions(name).map_err(storage)?;
+        let versions = self.agents().catalog.versions(name).map_err(storage)?;
         Ok(AgentDetail { agent, versions })
     }
 
     fn find_agent(&self, name: &str) -> Result<AgentRecord, ApiError> {
-        let store = self.agents();
-        let cached = store.hot().get(name).cloned();
-        if let Some(agent) = cached
-            && agent.expires_at.is_none_or(|t| t > unix_now())
-        {
-            return Ok(agent);
-        }
-        let agent = store
-            .registry
-            .get(name)
+        self.agents()
+            .find(name)
             .map_err(storage)?
-            .ok_or_else(|| ApiError::AgentNotFound(name.to_string()))?;
-        let mut hot = store.hot();
-        if hot.len() >= 4096 {
-            hot.clear();
-        }
-        hot.insert(name.to_string(), agent.clone());
-        Ok(agent)
+            .ok_or_else(|| ApiError::AgentNotFound(name.to_string()))
     }
 
     /// `POST /search`: ranked full-text search.
@@ -172,7 +102,7 @@ impl Pipeline {
             ));
         }
         let limit = limit.unwrap_or(10).clamp(1, 100);
-        self.agents().registry.search(query, limit).map_err(storage)
+        self.agents().catalog.search(query, limit).map_err(storage)
     }
 
     /// `DELETE /agents/{name}`, proven by the owner's signature, signed later than the last
@@ -183,31 +113,14 @@ impl Pipeline {
     pub fn delete_agent(&self, name: &str, proof: &owner::Proof) -> Result<(), ApiError> {
         let agent = self.find_agent(name)?;
         owner::check(&agent.owner_key, OwnerAction::Delete, name, "", proof)?;
-        self.remove_agent(name, Some(proof.signed_at))?;
-        tracing::info!(agent = name, "agent deleted");
-        Ok(())
-    }
-
-    /// Removes an agent and the components no other agent uses; `signed_at` is the signing
-    /// time of the owner's deletion (none for the TTL reaper).
-    fn remove_agent(&self, name: &str, signed_at: Option<u64>) -> Result<(), ApiError> {
-        let store = self.agents();
-        store.invalidate(name);
-        let hashes = match store.registry.delete(name, signed_at, unix_now()) {
-            Ok(Some(hashes)) => hashes,
-            Ok(None) => return Err(ApiError::AgentNotFound(name.to_string())),
-            Err(RegistryError::Replayed) => return Err(replayed()),
-            Err(RegistryError::NotOwner(name)) => return Err(ApiError::NotOwner(name)),
-            Err(RegistryError::Storage(e)) => return Err(storage(e)),
-        };
-        for h in hashes {
-            if !store.registry.code_in_use(&h).map_err(storage)?
-                && let Ok(bytes) = hex::decode(&h)
-                && let Ok(hash) = <[u8; 32]>::try_from(bytes.as_slice())
-            {
-                store.code.remove(&hash);
-            }
+        if !self
+            .agents()
+            .remove(name, Some(proof.signed_at))
+            .map_err(registry)?
+        {
+            return Err(ApiError::AgentNotFound(name.to_string()));
         }
+        tracing::info!(agent = name, "agent deleted");
         Ok(())
     }
 
@@ -218,11 +131,11 @@ impl Pipeline {
     pub fn reap_expired_agents(&self) -> Result<usize, ApiError> {
         let expired = self
             .agents()
-            .registry
-            .expired(unix_now())
+            .catalog
+            .expired(crate::clock::unix_seconds())
             .map_err(storage)?;
         for name in &expired {
-            self.remove_agent(name, None)?;
+            self.agents().remove(name, None).map_err(registry)?;
             tracing::info!(agent = %name, "agent expired and removed");
         }
         Ok(expired.len())
@@ -239,45 +152,13 @@ impl Pipeline {
     ) -> Result<Vec<LogLine>, ApiError> {
         let agent = self.find_agent(name)?;
         owner::check(&agent.owner_key, OwnerAction::Logs, name, "", proof)?;
-        let store = self.agents();
-        // Logs are written in batches: include everything queued so far.
-        store.records.flush().await.map_err(storage)?;
-        let entries = store
-            .registry
-            .logs(name, crate::storage::agents::LOGS_KEPT)
-            .map_err(storage)?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|e| {
-                let plain = store
-                    .key
-                    .open(&log_aad(name, &e.execution_id), &e.sealed)
-                    .ok()?;
-                Some(LogLine {
-                    execution_id: e.execution_id,
-                    at_ms: e.at_ms,
-                    stderr: String::from_utf8_lossy(&plain).into_owned(),
-                })
-            })
-            .collect())
+        self.agents().logs(name).await.map_err(storage)
     }
 
     /// Keeps an invocation's stderr as the agent's log (sealed at rest). Only clear
     /// invocations are logged: what an encrypted invocation printed belongs to its caller.
     fn keep_log(&self, name: &str, execution_id: &str, stderr: &[u8]) {
-        if stderr.is_empty() {
-            return;
-        }
-        let store = self.agents();
-        let Ok(sealed) = store.key.seal(&log_aad(name, execution_id), stderr) else {
-            return;
-        };
-        let entry = crate::storage::agents::LogEntry {
-            execution_id: execution_id.to_string(),
-            at_ms: now_ms(),
-            sealed,
-        };
-        store.records.append_log_later(name, entry);
+        self.agents().keep_log(name, execution_id, stderr);
     }
 
     /// Records an execution (before its response is sent).
@@ -288,7 +169,7 @@ impl Pipeline {
 
     /// Agents deployed now (for `/metrics`; 0 if the database cannot say).
     pub(super) fn agent_count(&self) -> u64 {
-        self.agents().registry.count().unwrap_or(0)
+        self.agents().catalog.count().unwrap_or(0)
     }
 
     /// Commits every queued record and log (at shutdown).
@@ -338,36 +219,17 @@ impl Pipeline {
     /// The compiled code of an agent version: from the compile cache (memory or sealed disk),
     /// or compiled from the sealed component if the cache lost it.
     async fn agent_code(&self, version: &VersionRecord) -> Result<Arc<Prepared>, ApiError> {
-        let hash: [u8; 32] = hex::decode(&version.code_hash)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ApiError::Internal("corrupt code hash in the registry".into()))?;
+        let hash = version.code_hash;
         if let Some(prepared) = self.engine.cached(&hash) {
             return Ok(prepared);
         }
         let bytes = self
             .agents()
-            .code
-            .load(&hash)
+            .component(&hash)
             .map_err(storage)?
             .ok_or_else(|| {
-                ApiError::Internal(format!("component {} is missing", version.code_hash))
+                ApiError::Internal(format!("component {} is missing", hex::encode(hash)))
             })?;
         Ok(self.engine.prepare(hash, Arc::new(bytes)).await?)
     }
-}
-
-fn log_aad(name: &str, execution_id: &str) -> Vec<u8> {
-    let mut aad = AGENT_LOG_PURPOSE.to_vec();
-    aad.extend_from_slice(name.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(execution_id.as_bytes());
-    aad
-}
-
-/// Unix milliseconds.
-pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

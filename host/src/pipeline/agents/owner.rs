@@ -3,7 +3,7 @@
 
 use hypervisor_protocol::agents::{OWNER_SIGNATURE_WINDOW_SECONDS, OwnerAction, owner_message};
 
-use crate::attestation::signer::unix_now;
+use crate::clock::unix_seconds;
 use crate::crypto::primitives::verify_p256_sha256;
 use crate::error::ApiError;
 
@@ -38,7 +38,7 @@ pub fn check(
     {
         return refuse("the key is not this agent's owner");
     }
-    if unix_now().abs_diff(proof.signed_at) > OWNER_SIGNATURE_WINDOW_SECONDS {
+    if unix_seconds().abs_diff(proof.signed_at) > OWNER_SIGNATURE_WINDOW_SECONDS {
         return refuse("the signing time is more than 300 s from the host's clock");
     }
     let (Ok(key), Ok(signature)) = (hex::decode(owner_key), hex::decode(&proof.signature)) else {

@@ -1,9 +1,9 @@
 //! Each agent's recent logs: the stderr of its clear invocations, sealed by the caller, the
 //! newest [`LOGS_KEPT`] kept.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
-use super::{AgentRegistry, to_i64, to_u64};
+use super::rows::{to_i64, to_u64};
 use crate::storage::StorageError;
 use crate::storage::db::sql;
 
@@ -20,40 +20,32 @@ pub struct LogEntry {
     /// Sealed bytes.
     pub sealed: Vec<u8>,
 }
-impl AgentRegistry {
-    /// Appends a log entry, keeping the newest [`LOGS_KEPT`] of the agent. (Invocations log
-    /// through [`crate::storage::records::Records::append_log_later`] instead.)
-    ///
-    /// # Errors
-    /// [`StorageError::Database`].
-    pub fn append_log(&self, name: &str, entry: &LogEntry) -> Result<(), StorageError> {
-        append_log_on(&self.db.lock(), name, entry).map_err(sql("append log"))
-    }
-
-    /// The newest `limit` log entries of `name`, oldest first.
-    ///
-    /// # Errors
-    /// [`StorageError::Database`].
-    pub fn logs(&self, name: &str, limit: u32) -> Result<Vec<LogEntry>, StorageError> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT execution_id, at_ms, sealed FROM (
-                   SELECT id, execution_id, at_ms, sealed FROM agent_logs WHERE name = ?1
-                   ORDER BY id DESC LIMIT ?2) ORDER BY id",
-            )
-            .map_err(sql("read logs"))?;
-        let rows = stmt
-            .query_map(params![name, limit], |r| {
-                Ok(LogEntry {
-                    execution_id: r.get(0)?,
-                    at_ms: to_u64(r.get(1)?),
-                    sealed: r.get(2)?,
-                })
+/// The newest `limit` log entries of `name` on `conn`, oldest first.
+///
+/// # Errors
+/// [`StorageError::Database`].
+pub(super) fn read(
+    conn: &Connection,
+    name: &str,
+    limit: u32,
+) -> Result<Vec<LogEntry>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT execution_id, at_ms, sealed FROM (
+               SELECT id, execution_id, at_ms, sealed FROM agent_logs WHERE name = ?1
+               ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        )
+        .map_err(sql("read logs"))?;
+    let rows = stmt
+        .query_map(params![name, limit], |r| {
+            Ok(LogEntry {
+                execution_id: r.get(0)?,
+                at_ms: to_u64(r.get(1)?),
+                sealed: r.get(2)?,
             })
-            .map_err(sql("read logs"))?;
-        rows.collect::<Result<_, _>>().map_err(sql("read logs"))
-    }
+        })
+        .map_err(sql("read logs"))?;
+    rows.collect::<Result<_, _>>().map_err(sql("read logs"))
 }
 
 /// Appends a log entry on `conn` (a transaction of the records writer, or the shared

@@ -5,7 +5,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{RegistryError, to_i64};
+use super::RegistryError;
+use super::rows::to_i64;
 use crate::storage::StorageError;
 use crate::storage::db::sql;
 

@@ -1,10 +1,13 @@
 //! Ranked full-text search over agents: SQLite FTS5 on name, description and tags, BM25 with
 //! the name weighing most. User text never reaches FTS5 as syntax: every word is quoted.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
-use super::{AGENT_COLUMNS, AgentRecord, AgentRegistry, agent_row};
+use hypervisor_protocol::agents::AgentKind;
+
+use super::rows::{AGENT_COLUMNS, agent_row};
+use super::{AgentRecord, CodeHash};
 use crate::storage::StorageError;
 use crate::storage::db::sql;
 
@@ -12,12 +15,13 @@ use crate::storage::db::sql;
 /// flattened).
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchHit {
-    /// `cli`, `http` or `handler` (of the latest version).
-    pub kind: String,
+    /// What the latest version runs as.
+    pub kind: AgentKind,
     /// The WIT world of the latest version.
     pub world: String,
-    /// SHA-256 of the latest version's component, hex.
-    pub code_hash: String,
+    /// SHA-256 of the latest version's component (hex on the wire).
+    #[serde(serialize_with = "super::hex_hash")]
+    pub code_hash: CodeHash,
     /// Relevance (higher is better: the negated BM25 rank).
     pub score: f64,
     /// The agent.
@@ -36,41 +40,42 @@ fn fts_query(text: &str) -> Option<String> {
         .collect();
     (!words.is_empty()).then(|| words.join(" OR "))
 }
-impl AgentRegistry {
-    /// Ranked full-text search over name, description and tags (BM25; a match in the name
-    /// weighs most, then tags, then the description).
-    ///
-    /// # Errors
-    /// [`StorageError::Database`].
-    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError> {
-        let Some(query) = fts_query(text) else {
-            return Ok(Vec::new());
-        };
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {AGENT_COLUMNS}, bm25(agents_fts, 10.0, 1.0, 4.0) AS rank
-                 FROM agents_fts f
-                 JOIN agents a ON a.name = f.name
-                 JOIN agent_versions v ON v.name = a.name AND v.version = a.latest_version
-                 WHERE agents_fts MATCH ?1
-                 ORDER BY rank, a.name LIMIT ?2"
-            ))
-            .map_err(sql("search"))?;
-        let rows = stmt
-            .query_map(params![query, limit], |r| {
-                let agent = agent_row(r)?;
-                Ok(SearchHit {
-                    kind: agent.latest.kind.clone(),
-                    world: agent.latest.world.clone(),
-                    code_hash: agent.latest.code_hash.clone(),
-                    score: -r.get::<_, f64>(16)?,
-                    agent,
-                })
+/// Ranked full-text search over name, description and tags on `conn` (BM25; a match in the
+/// name weighs most, then tags, then the description).
+///
+/// # Errors
+/// [`StorageError::Database`].
+pub(super) fn search(
+    conn: &Connection,
+    text: &str,
+    limit: u32,
+) -> Result<Vec<SearchHit>, StorageError> {
+    let Some(query) = fts_query(text) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {AGENT_COLUMNS}, bm25(agents_fts, 10.0, 1.0, 4.0) AS rank
+             FROM agents_fts f
+             JOIN agents a ON a.name = f.name
+             JOIN agent_versions v ON v.name = a.name AND v.version = a.latest_version
+             WHERE agents_fts MATCH ?1
+             ORDER BY rank, a.name LIMIT ?2"
+        ))
+        .map_err(sql("search"))?;
+    let rows = stmt
+        .query_map(params![query, limit], |r| {
+            let agent = agent_row(r)?;
+            Ok(SearchHit {
+                kind: agent.latest.kind,
+                world: agent.latest.world.clone(),
+                code_hash: agent.latest.code_hash,
+                score: -r.get::<_, f64>(16)?,
+                agent,
             })
-            .map_err(sql("search"))?;
-        rows.collect::<Result<_, _>>().map_err(sql("search"))
-    }
+        })
+        .map_err(sql("search"))?;
+    rows.collect::<Result<_, _>>().map_err(sql("search"))
 }
 
 pub(super) fn index(

@@ -1,7 +1,10 @@
 //! The registry's unit tests: versions, owners, search, deletion, owner-operation order, logs.
 
 use super::owner_order::DELETED_MARK_KEPT_SECONDS;
+use std::sync::Arc;
+
 use super::*;
+use crate::storage::db::Database;
 
 /// A signing time later than every earlier one.
 fn later() -> u64 {
@@ -10,7 +13,7 @@ fn later() -> u64 {
 }
 
 fn deploy(
-    r: &AgentRegistry,
+    r: &SqliteAgents,
     name: &str,
     owner: &str,
     description: &str,
@@ -20,7 +23,7 @@ fn deploy(
 }
 
 fn deploy_signed(
-    r: &AgentRegistry,
+    r: &SqliteAgents,
     name: &str,
     owner: &str,
     description: &str,
@@ -37,11 +40,10 @@ fn deploy_signed(
         public: true,
         price: None,
         expires_at: None,
-        code_hash: &format!("{name}-{}", description.len()),
-        kind: "handler",
-        world: "hypervisor:host/handler-agent",
+        code_hash: hypervisor_protocol::sha256(format!("{name}-{}", description.len()).as_bytes()),
+        kind: AgentKind::Handler,
         size: 10,
-        limits: "{}",
+        limits: Limits::default(),
         signed_at,
         now,
     })
@@ -50,7 +52,7 @@ fn deploy_signed(
 #[test]
 fn versions_owners_search_and_delete() {
     let dir = tempfile::tempdir().unwrap();
-    let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+    let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
     assert_eq!(
         deploy(
             &r,
@@ -115,7 +117,7 @@ fn versions_owners_search_and_delete() {
 #[test]
 fn owner_operations_signed_no_later_than_the_last_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+    let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
     let replayed = |res: Result<u32, RegistryError>| matches!(res, Err(RegistryError::Replayed));
     assert_eq!(deploy_signed(&r, "a", "k", "v1", &[], 100, 100).unwrap(), 1);
     assert_eq!(deploy_signed(&r, "a", "k", "v2", &[], 110, 110).unwrap(), 2);
@@ -148,7 +150,7 @@ fn owner_operations_signed_no_later_than_the_last_are_refused() {
     assert_eq!(deploy_signed(&r, "b", "k", "b", &[], 50, 132).unwrap(), 1);
     // The mark of a deleted agent is forgotten once every signature it could stop has
     // expired; that of a live agent is kept.
-    let marks = |r: &AgentRegistry| -> i64 {
+    let marks = |r: &SqliteAgents| -> i64 {
         r.db.lock()
             .query_row("SELECT count(*) FROM agent_owner_ops", [], |row| row.get(0))
             .unwrap()
@@ -165,7 +167,7 @@ fn owner_operations_signed_no_later_than_the_last_are_refused() {
 #[test]
 fn logs_keep_the_newest() {
     let dir = tempfile::tempdir().unwrap();
-    let r = AgentRegistry::new(Arc::new(Database::open(dir.path()).unwrap()));
+    let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
     deploy(&r, "a", "k", "d", &[]).unwrap();
     for i in 0..(LOGS_KEPT + 5) {
         r.append_log(
@@ -185,4 +187,46 @@ fn logs_keep_the_newest() {
         r.logs("a", 2).unwrap()[1].execution_id,
         format!("e{}", LOGS_KEPT + 4)
     );
+}
+
+#[test]
+fn a_corrupt_stored_version_is_an_error_not_a_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Database::open(dir.path()).unwrap());
+    let r = SqliteAgents::new(db.clone());
+    deploy(&r, "typed", "k1", "typed fields", &[]).unwrap();
+    let agent = r.get("typed").unwrap().unwrap();
+    assert_eq!(agent.latest.kind, AgentKind::Handler);
+    assert_eq!(agent.latest.limits, Limits::default());
+    let wire = serde_json::to_value(&agent).unwrap();
+    assert_eq!(wire["latest"]["kind"], "handler");
+    assert_eq!(
+        wire["latest"]["limits"], "{}",
+        "limits stay a JSON text on the wire"
+    );
+    assert_eq!(
+        wire["latest"]["code_hash"],
+        hex::encode(agent.latest.code_hash),
+        "the code hash stays hex on the wire"
+    );
+    for (column, value) in [
+        ("limits", "not json"),
+        ("kind", "daemon"),
+        ("code_hash", "abcd"),
+    ] {
+        db.lock()
+            .execute(
+                &format!("UPDATE agent_versions SET {column} = ?1 WHERE name = 'typed'"),
+                [value],
+            )
+            .unwrap();
+        assert!(
+            r.get("typed").is_err(),
+            "a corrupt {column} must not read back"
+        );
+        deploy(&r, "typed", "k1", "typed fields", &[]).unwrap();
+        db.lock()
+            .execute("DELETE FROM agent_versions WHERE name = 'typed' AND version < (SELECT latest_version FROM agents WHERE name = 'typed')", [])
+            .unwrap();
+    }
 }

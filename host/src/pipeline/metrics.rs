@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Pipeline;
 use crate::attestation::TeeKind;
-use crate::attestation::signer::unix_now;
+use crate::clock::unix_seconds;
 use crate::metrics::{Metrics, Snapshot};
 use crate::storage::records::ExecutionRecord;
 
@@ -35,7 +35,7 @@ impl Pipeline {
         let key_age = (self.attestor.kind() != TeeKind::None)
             .then(|| self.attestor.current())
             .flatten()
-            .map(|key| unix_now().saturating_sub(key.created_at));
+            .map(|key| unix_seconds().saturating_sub(key.created_at));
         let snapshot = Snapshot {
             live_sessions: self.sessions.len() as u64,
             sessions_evicted: self.sessions.evicted(),

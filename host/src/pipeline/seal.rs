@@ -1,0 +1,163 @@
+//! After a run: the plaintext result document, **seal** (encrypt it for the session and
+//! commit to it) and, on verifiable routes and sessions, the signed **receipt**.
+
+use hypervisor_protocol::attest::{StatementKind, as_refs};
+use hypervisor_protocol::envelope::nonce_of;
+use hypervisor_protocol::wire::{
+    AppliedLimits, EncryptedResult, ExecutionResult, ExitStatus, Receipt,
+};
+use hypervisor_protocol::{Envelope, Role, result_commitment};
+
+use super::Pipeline;
+use super::open::Opened;
+use crate::clock::unix_seconds;
+use crate::engine::{RunLimits, RunOutcome};
+use crate::error::ApiError;
+use crate::plugins::payments::SettlementHeader;
+
+/// A finished execution: the encrypted result, its receipt on verifiable routes, the payment's
+/// settlement on paid routes, and how the guest ended (the front turns a stopped guest into an
+/// error response carrying the same encrypted result, receipt and settlement).
+#[derive(Debug)]
+pub struct ExecuteOutcome {
+    /// What goes back to the client.
+    pub result: EncryptedResult,
+    /// The signed receipt (verifiable routes).
+    pub receipt: Option<Receipt>,
+    /// The settlement header (paid routes).
+    pub settlement: Option<SettlementHeader>,
+    /// How the guest ended.
+    pub status: ExitStatus,
+    /// The execution's record id (`GET /executions/{id}`), returned in `x-execution-id`.
+    pub execution_id: String,
+}
+
+impl ExecuteOutcome {
+    /// `Ok` for a guest that exited; [`ApiError::GuestStopped`] (carrying everything) for one
+    /// stopped by a limit or a trap.
+    pub(super) fn into_result(self) -> Result<Self, ApiError> {
+        if self.status == ExitStatus::Exited {
+            return Ok(self);
+        }
+        Err(ApiError::GuestStopped {
+            status: self.status,
+            result: Box::new(self.result),
+            receipt: self.receipt.map(Box::new),
+            settlement: self.settlement.map(Box::new),
+        })
+    }
+}
+
+/// What a sealed result binds besides the request: the route named in the receipt, whether a
+/// receipt is signed, and the receipt's policy and payment fields.
+pub(super) struct SealAs<'a> {
+    /// The route (template) named in the receipt.
+    pub route: &'a str,
+    /// Sign a receipt (needs an attested session).
+    pub verifiable: bool,
+    /// The policy's receipt field.
+    pub policy: Option<String>,
+    /// The payment's receipt field.
+    pub payment: Option<String>,
+}
+
+impl Pipeline {
+    /// Encodes and seals the result document for the request's session, commits to it, and
+    /// when asked signs and records the receipt.
+    pub(super) fn seal(
+        &self,
+        opened: &Opened,
+        doc: &ExecutionResult,
+        seal_as: SealAs<'_>,
+        execution_id: String,
+    ) -> Result<ExecuteOutcome, ApiError> {
+        let session = opened
+            .session()
+            .ok_or_else(|| ApiError::Internal("sealing a request that has no session".into()))?;
+        let plaintext = serde_json::to_vec(doc)
+            .map_err(|e| ApiError::Internal(format!("cannot encode result: {e}")))?;
+        let sealed = Envelope::new(&session.key, session.id).seal(Role::Result, &plaintext)?;
+        let digests = opened.digests();
+        let commitment = result_commitment(&session.id, &digests, &plaintext);
+        let result = EncryptedResult {
+            session_id: session.id,
+            result_nonce: hex::encode(nonce_of(&sealed).unwrap_or_default()),
+            encrypted_result: hex::encode(&sealed),
+            result_commitment: hex::encode(commitment),
+        };
+        tracing::info!(
+            session = %session.id,
+            route = seal_as.route,
+            status = ?doc.status,
+            duration_us = doc.duration_us,
+            "execution finished"
+        );
+        let receipt = if seal_as.verifiable {
+            let key = session
+                .attested
+                .as_ref()
+                .ok_or(ApiError::SessionNotVerifiable(session.id))?;
+            let mut receipt = Receipt {
+                version: 1,
+                session_id: session.id,
+                sequence: session.next_sequence(),
+                route: seal_as.route.to_string(),
+                program_sha256: hex::encode(digests.program),
+                argument_sha256: digests.arguments.iter().map(hex::encode).collect(),
+                stdin_sha256: hex::encode(digests.stdin),
+                result_commitment: hex::encode(commitment),
+                status: doc.status,
+                limits: doc.limits,
+                issued_at: unix_seconds(),
+                policy: seal_as.policy,
+                payment: seal_as.payment,
+                signing_key: key.public.to_hex(),
+                signature: String::new(),
+            };
+            let fields = receipt.signed_fields()?;
+            receipt.signature = hex::encode(
+                key.sign(StatementKind::Receipt, &as_refs(&fields))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            self.receipts.record(receipt.clone());
+            Some(receipt)
+        } else {
+            None
+        };
+        Ok(ExecuteOutcome {
+            result,
+            receipt,
+            settlement: None,
+            status: doc.status,
+            execution_id,
+        })
+    }
+}
+
+/// The plaintext result document (see `docs/PROTOCOL.md`), without the Python fields.
+pub(super) fn result_document(o: &RunOutcome, limits: &RunLimits) -> ExecutionResult {
+    ExecutionResult {
+        version: 1,
+        status: o.status,
+        exit_code: o.exit_code,
+        stdout: ExecutionResult::encode_output(&o.stdout),
+        stderr: ExecutionResult::encode_output(&o.stderr),
+        stdout_truncated: o.stdout_truncated,
+        stderr_truncated: o.stderr_truncated,
+        duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
+        trap: o.trap.clone(),
+        limits: limits_applied(limits),
+        fuel_consumed: o.fuel_consumed,
+        returned: None,
+        exception: None,
+    }
+}
+
+/// The limits as recorded in results and receipts.
+fn limits_applied(l: &RunLimits) -> AppliedLimits {
+    AppliedLimits {
+        time_ms: u64::try_from(l.time.as_millis()).unwrap_or(u64::MAX),
+        memory_bytes: l.memory_bytes,
+        fuel: l.fuel,
+    }
+}

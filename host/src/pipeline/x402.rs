@@ -1,0 +1,342 @@
+//! x402 on paid routes and paid agents, as types, so that no front can forget a step:
+//!
+//! ```text
+//! Charge ──verify──> Verified ──reserve──> Reservation ──settle(self)──> SettlementHeader
+//!                                              │
+//!                                              └── dropped unsettled: released
+//! ```
+//!
+//! - [`Pipeline::verify_payment`] asks the payments component about the request's header: a
+//!   missing or refused payment is a 402 with the challenge, nothing recorded.
+//! - [`Verified::reserve`] records the payment durably (its replay key taken) before the work
+//!   runs: a replay is refused here, also after a restart.
+//! - [`Reservation::settle`] settles it once the work gave a result (a guest stopped by its
+//!   limits is a result: it consumed the compute); the settlement goes back as a header.
+//! - A [`Reservation`] dropped without being settled (the component did not compile, no
+//!   execution slot, an HTTP agent gave no response, the client went away mid-run) is
+//!   released: nothing was delivered, so the same payment header may be presented again.
+//!
+//! When money moves (documented in `docs/PROTOCOL.md` §6b): in `verify-only` mode never during
+//! the request (the operator settles recorded authorizations later); in facilitator mode at
+//! settlement. After a request ran, the same header is a replay and is refused, so no payment
+//! is ever taken twice.
+
+use super::Pipeline;
+use super::route::RouteKind;
+use crate::clock::unix_seconds;
+use crate::error::ApiError;
+use crate::metrics::PaymentOutcome;
+use crate::plugins::payments::{
+    PaidResource, PaymentHeader, Price, SettlementHeader, VerifiedPayment, price,
+};
+use crate::storage::StorageError;
+use crate::storage::payments::{NewPayment, PaymentLedger};
+
+/// Reason with which the component says a payment could not be judged (its facilitator could
+/// not be asked): answered 503, not 402.
+pub const VERIFY_UNAVAILABLE: &str = "unexpected_verify_error";
+
+/// Reason given when a payment's replay key is already in the ledger.
+pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
+
+/// What a paid request costs: the resource paid for and its price. A paid route's comes from
+/// the configuration (`payments.price`, `payments.amounts`); a paid agent's from its
+/// deployment.
+#[derive(Debug, Clone)]
+pub(super) struct Charge {
+    /// The path paid for (ledger and resource URL).
+    path: String,
+    resource: PaidResource,
+    price: Price,
+}
+
+/// A payment the component accepted for a charge. Nothing is recorded yet: dropping it costs
+/// the payer nothing.
+pub(super) struct Verified {
+    header: PaymentHeader,
+    charge: Charge,
+    /// What the component accepted.
+    pub verified: VerifiedPayment,
+}
+
+impl Verified {
+    /// The receipt's `payment` field: `x402 <network> <amount> payer=<address> key=<replay key>`.
+    pub fn receipt_field(&self) -> String {
+        let v = &self.verified;
+        format!(
+            "x402 {} {} payer={} key={}",
+            v.network, v.amount, v.payer, v.replay_key
+        )
+    }
+
+    /// Records the payment durably before the work runs. A replay (the replay key is already in
+    /// the ledger) is a 402.
+    pub(super) async fn reserve(self, pipeline: &Pipeline) -> Result<Reservation<'_>, ApiError> {
+        let v = &self.verified;
+        let fresh = pipeline.ledger(|ledger| {
+            ledger.reserve(&NewPayment {
+                replay_key: &v.replay_key,
+                payer: &v.payer,
+                amount: &v.amount,
+                network: &v.network,
+                route: &self.charge.path,
+                at: unix_seconds(),
+            })
+        })?;
+        if fresh {
+            return Ok(Reservation {
+                pipeline,
+                paid: self,
+                armed: true,
+            });
+        }
+        pipeline.metrics.payment(PaymentOutcome::Replayed);
+        Err(pipeline
+            .payment_required(
+                &self.charge,
+                REPLAY_REASON,
+                "this payment authorization was already used: sign a new one".into(),
+            )
+            .await)
+    }
+}
+
+/// A verified payment recorded in the ledger for work about to run. Settle it with
+/// [`Self::settle`] once the work gave a result; dropped unsettled, it is released.
+#[must_use = "a reservation dropped without `settle` is released: the work goes unpaid"]
+pub(super) struct Reservation<'p> {
+    pipeline: &'p Pipeline,
+    paid: Verified,
+    /// Still to be released on drop (cleared by `settle`).
+    armed: bool,
+}
+
+impl Reservation<'_> {
+    /// The receipt's `payment` field (see [`Verified::receipt_field`]).
+    pub fn receipt_field(&self) -> String {
+        self.paid.receipt_field()
+    }
+
+    /// Settles the payment after the work ran; the settlement goes back as a header. A refused
+    /// settlement is a 402 `settlement_failed` (the result is withheld), an unreachable
+    /// facilitator a 503; either way the ledger says `settlement_failed` and the payment is
+    /// never reusable (the work ran).
+    pub(super) async fn settle(mut self) -> Result<SettlementHeader, ApiError> {
+        self.armed = false;
+        let pipeline = self.pipeline;
+        let paid = &self.paid;
+        let payments = pipeline
+            .payments
+            .as_ref()
+            .ok_or(ApiError::PaymentsUnavailable)?;
+        let key = paid.verified.replay_key.clone();
+        let settled = payments
+            .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
+            .await
+            .map_err(|e| {
+                pipeline.metrics.payment(PaymentOutcome::Unavailable);
+                ApiError::PaymentsFailed(e.to_string())
+            })?;
+        let version = paid.header.version;
+        match settled {
+            Ok(s) if s.success => {
+                pipeline.metrics.payment(PaymentOutcome::Settled);
+                let tx = s.transaction.clone();
+                pipeline
+                    .record_outcome("settlement", move |l| l.settled(&key, &tx, unix_seconds()));
+                tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
+                Ok(SettlementHeader::new(version, s.response_header))
+            }
+            Ok(s) => {
+                pipeline.metrics.payment(PaymentOutcome::SettlementFailed);
+                let reason = s
+                    .error_reason
+                    .unwrap_or_else(|| "unexpected_settle_error".into());
+                let why = reason.clone();
+                pipeline.record_outcome("failed settlement", move |l| {
+                    l.settlement_failed(&key, &why, unix_seconds())
+                });
+                Err(ApiError::SettlementFailed {
+                    reason,
+                    header: Box::new(SettlementHeader::new(version, s.response_header)),
+                })
+            }
+            Err(e) => {
+                pipeline.metrics.payment(PaymentOutcome::Unavailable);
+                let why = e.reason.clone();
+                pipeline.record_outcome("failed settlement", move |l| {
+                    l.settlement_failed(&key, &why, unix_seconds())
+                });
+                Err(ApiError::PaymentsFailed(format!(
+                    "{}: {}",
+                    e.reason, e.message
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    /// Releases an unsettled reservation: the work gave no result (or the request was
+    /// abandoned), so nothing was delivered to be paid for.
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let key = self.paid.verified.replay_key.clone();
+        match self.pipeline.ledger(move |l| l.release(&key)) {
+            Ok(_) => tracing::info!("payment reservation released: the work gave no result"),
+            // Still `reserved`: refused as a replay, never charged; the operator sees it.
+            Err(e) => tracing::warn!(error = %e, "releasing a payment reservation failed"),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Runs a ledger operation that waits for an fsync (~0.1 ms) in place: on the
+    /// multi-threaded runtime the worker hands its other tasks to its peers for the duration
+    /// ([`tokio::task::block_in_place`]), which costs less than a hop to the blocking pool.
+    fn ledger<R>(
+        &self,
+        op: impl FnOnce(&PaymentLedger) -> Result<R, StorageError>,
+    ) -> Result<R, ApiError> {
+        let run = || op(&self.ledger).map_err(|e| ApiError::Internal(e.to_string()));
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        }
+    }
+
+    /// Records a settlement outcome without making the response wait for its fsync: the
+    /// replay key is already durable (see [`Verified::reserve`]), so losing this update in a
+    /// crash leaves the payment `reserved` (ran; outcome not recorded), never reusable.
+    fn record_outcome(
+        &self,
+        what: &'static str,
+        op: impl FnOnce(&PaymentLedger) -> Result<(), StorageError> + Send + 'static,
+    ) {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = op(&ledger) {
+                tracing::error!(error = %e, "recording a payment's {what} failed");
+            }
+        });
+    }
+
+    /// The charge of a paid route (`None` on unpaid routes).
+    pub(super) fn route_charge(&self, route: RouteKind) -> Option<Charge> {
+        if !route.paid {
+            return None;
+        }
+        let c = &self.config.payments;
+        let amount = c.amounts.get(route.path).unwrap_or(&c.price.amount);
+        Some(self.charge(route.path, amount))
+    }
+
+    /// The charge of `path` at `amount` (atomic units) of the configured asset.
+    pub(super) fn charge(&self, path: &str, amount: &str) -> Charge {
+        Charge {
+            path: path.to_string(),
+            resource: PaidResource {
+                url: format!("{}{}", self.public_base(), path),
+                description: format!("one request to {path} on WASM Hypervisor"),
+                mime_type: "application/json".into(),
+            },
+            price: price(&self.config.payments.price, amount),
+        }
+    }
+
+    /// A 402 with the challenge for `charge`.
+    async fn payment_required(&self, charge: &Charge, reason: &str, message: String) -> ApiError {
+        let Some(payments) = &self.payments else {
+            return ApiError::PaymentsUnavailable;
+        };
+        match payments
+            .challenge(&charge.resource, &charge.price, reason)
+            .await
+        {
+            Ok(Ok(challenge)) => ApiError::PaymentRequired {
+                challenge: Box::new(challenge),
+                reason: reason.to_string(),
+                message,
+            },
+            Ok(Err(e)) => ApiError::PaymentsFailed(format!(
+                "the configured price is invalid ({}): {}",
+                e.reason, e.message
+            )),
+            Err(e) => ApiError::PaymentsFailed(e.to_string()),
+        }
+    }
+
+    /// Verifies the payment of a paid request: `Ok(None)` without a charge; 402 when it is
+    /// missing or refused.
+    pub(super) async fn verify_payment(
+        &self,
+        charge: Option<Charge>,
+        header: Option<PaymentHeader>,
+    ) -> Result<Option<Verified>, ApiError> {
+        let Some(charge) = charge else {
+            return Ok(None);
+        };
+        let payments = self
+            .payments
+            .as_ref()
+            .ok_or(ApiError::PaymentsUnavailable)?;
+        let Some(header) = header else {
+            self.metrics.payment(PaymentOutcome::Missing);
+            return Err(self
+                .payment_required(
+                    &charge,
+                    "payment_required",
+                    "this route is paid: send a PAYMENT-SIGNATURE (x402 v2) or X-PAYMENT (v1) header"
+                        .into(),
+                )
+                .await);
+        };
+        let verdict = match payments
+            .verify(&header, &charge.resource, &charge.price, unix_seconds())
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                return Err(ApiError::PaymentsFailed(e.to_string()));
+            }
+        };
+        match verdict {
+            Ok(verified) => {
+                self.metrics.payment(PaymentOutcome::Verified);
+                Ok(Some(Verified {
+                    header,
+                    charge,
+                    verified,
+                }))
+            }
+            // The payment could not be judged (facilitator unreachable): not the payer's fault.
+            Err(refused) if refused.reason == VERIFY_UNAVAILABLE => {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                Err(ApiError::PaymentsFailed(format!(
+                    "{}: {}",
+                    refused.reason, refused.message
+                )))
+            }
+            Err(refused) => {
+                self.metrics.payment(PaymentOutcome::Refused);
+                Err(self
+                    .payment_required(&charge, &refused.reason, refused.message)
+                    .await)
+            }
+        }
+    }
+
+    /// Reserves a verified payment, if there is one (see [`Verified::reserve`]).
+    pub(super) async fn reserve(
+        &self,
+        verified: Option<Verified>,
+    ) -> Result<Option<Reservation<'_>>, ApiError> {
+        match verified {
+            Some(v) => Ok(Some(v.reserve(self).await?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! [`AgentStore`]: everything agents are kept in, behind one value: the catalog (any
+//! [`AgentCatalog`] backend), the execution records, the deployed components (sealed), the key
+//! that seals logs, and the records of recently used agents.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use crate::clock::{unix_millis, unix_seconds};
+use crate::crypto::at_rest::SealingKey;
+use crate::storage::StorageError;
+use crate::storage::agents::{
+    AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, RegistryError,
+};
+use crate::storage::artifacts::ArtifactStore;
+use crate::storage::records::Records;
+
+/// Purpose label of sealed agent logs.
+const AGENT_LOG_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-log";
+
+/// Agents' records kept in memory at most; past it the cache starts again empty.
+const HOT_RECORDS: usize = 4096;
+
+/// One log entry as the owner reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    /// The invocation.
+    pub execution_id: String,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+    /// The invocation's stderr (UTF-8, lossy).
+    pub stderr: String,
+}
+
+/// Everything agents are stored in.
+pub struct AgentStore {
+    /// Agents, versions, search index, logs.
+    pub catalog: Arc<dyn AgentCatalog>,
+    /// Execution records.
+    pub records: Records,
+    /// Deployed components, sealed.
+    pub code: ArtifactStore,
+    /// Seals logs.
+    key: Arc<SealingKey>,
+    /// Agents looked up recently, so an invocation does not query the database: replaced on
+    /// deployment, dropped on deletion (this process is the database's only writer).
+    hot: Mutex<HashMap<String, AgentRecord>>,
+}
+
+impl AgentStore {
+    /// The store over `catalog`, `records` and `code`; `key` seals logs.
+    pub fn new(
+        catalog: Arc<dyn AgentCatalog>,
+        records: Records,
+        code: ArtifactStore,
+        key: Arc<SealingKey>,
+    ) -> Self {
+        Self {
+            catalog,
+            records,
+            code,
+            key,
+            hot: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn hot(&self) -> MutexGuard<'_, HashMap<String, AgentRecord>> {
+        self.hot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the cached record of `name` (after a deployment or deletion).
+    pub fn invalidate(&self, name: &str) {
+        self.hot().remove(name);
+    }
+
+    /// The agent `name` with its latest version: from memory when it was used recently and
+    /// has not expired, else from the catalog.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn find(&self, name: &str) -> Result<Option<AgentRecord>, StorageError> {
+        let cached = self.hot().get(name).cloned();
+        if let Some(agent) = cached
+            && agent.expires_at.is_none_or(|t| t > unix_seconds())
+        {
+            return Ok(Some(agent));
+        }
+        let Some(agent) = self.catalog.get(name)? else {
+            return Ok(None);
+        };
+        let mut hot = self.hot();
+        if hot.len() >= HOT_RECORDS {
+            hot.clear();
+        }
+        hot.insert(name.to_string(), agent.clone());
+        Ok(Some(agent))
+    }
+
+    /// Removes an agent and the components no other agent uses; `signed_at` is the signing
+    /// time of the owner's deletion (none for an expiry). `Ok(false)` if there was no such
+    /// agent.
+    ///
+    /// # Errors
+    /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
+    pub fn remove(&self, name: &str, signed_at: Option<u64>) -> Result<bool, RegistryError> {
+        self.invalidate(name);
+        let Some(hashes) = self.catalog.delete(name, signed_at, unix_seconds())? else {
+            return Ok(false);
+        };
+        for hash in hashes {
+            if !self.catalog.code_in_use(&hash)? {
+                self.code.remove(&hash);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Keeps an invocation's stderr as the agent's log, sealed at rest and written with the
+    /// next batch of records.
+    pub fn keep_log(&self, name: &str, execution_id: &str, stderr: &[u8]) {
+        if stderr.is_empty() {
+            return;
+        }
+        let Ok(sealed) = self.key.seal(&log_aad(name, execution_id), stderr) else {
+            return;
+        };
+        let entry = LogEntry {
+            execution_id: execution_id.to_string(),
+            at_ms: unix_millis(),
+            sealed,
+        };
+        self.records.append_log_later(name, entry);
+    }
+
+    /// The newest logs of `name`, opened (everything queued so far included).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub async fn logs(&self, name: &str) -> Result<Vec<LogLine>, StorageError> {
+        // Logs are written in batches: include everything queued so far.
+        self.records.flush().await?;
+        let entries = self.catalog.logs(name, LOGS_KEPT)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let plain = self
+                    .key
+                    .open(&log_aad(name, &e.execution_id), &e.sealed)
+                    .ok()?;
+                Some(LogLine {
+                    execution_id: e.execution_id,
+                    at_ms: e.at_ms,
+                    stderr: String::from_utf8_lossy(&plain).into_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// The sealed component of `hash`, opened.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn component(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError> {
+        self.code.load(hash)
+    }
+}
+
+fn log_aad(name: &str, execution_id: &str) -> Vec<u8> {
+    let mut aad = AGENT_LOG_PURPOSE.to_vec();
+    aad.extend_from_slice(name.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(execution_id.as_bytes());
+    aad
+}
