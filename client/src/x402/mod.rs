@@ -8,25 +8,13 @@
 //! outside the limit are refused with [`ClientError::PaymentRefused`] before anything is signed.
 
 use alloy_primitives::{Address, B256, U256};
-use alloy_sol_types::{SolStruct, eip712_domain, sol};
 use base64::Engine as _;
 use k256::ecdsa::SigningKey;
 use serde_json::{Value, json};
+use x402_eip3009::{TransferWithAuthorization, token_domain};
 use zeroize::Zeroizing;
 
 use crate::ClientError;
-
-sol! {
-    /// The EIP-3009 message.
-    struct TransferWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-}
 
 /// EIP-155 chain ids of the x402 v1 network names this client knows.
 const V1_NETWORKS: &[(&str, u64)] = &[
@@ -306,13 +294,13 @@ impl Wallet {
             validBefore: U256::from(valid_before),
             nonce: B256::from(nonce),
         };
-        let domain = eip712_domain! {
-            name: name.to_string(),
-            version: version.to_string(),
-            chain_id: offer.chain_id()?,
-            verifying_contract: asset,
-        };
-        let hash = message.eip712_signing_hash(&domain);
+        let domain = token_domain(
+            name.to_string(),
+            version.to_string(),
+            offer.chain_id()?,
+            asset,
+        );
+        let hash = message.signing_hash(&domain);
         let (sig, recid) = self
             .key
             .sign_prehash_recoverable(hash.as_slice())

@@ -134,3 +134,39 @@ fn the_validity_window_is_capped_and_never_overflows() {
         (u64::MAX - 605, u64::MAX)
     );
 }
+
+#[test]
+fn the_signature_recovers_the_wallet_under_the_token_s_domain() {
+    let wallet = Wallet::random().unwrap();
+    let (_, value) = wallet
+        .pay(
+            &offer("10000", json!(60)),
+            &PaymentLimit::new(10_000),
+            10_000,
+        )
+        .unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&value)
+        .unwrap();
+    let payload = serde_json::from_slice::<Value>(&bytes).unwrap()["payload"].clone();
+    let a = &payload["authorization"];
+    let n = |k: &str| U256::from_str_radix(a[k].as_str().unwrap(), 10).unwrap();
+    let message = TransferWithAuthorization {
+        from: addr(a["from"].as_str().unwrap()),
+        to: addr(a["to"].as_str().unwrap()),
+        value: n("value"),
+        validAfter: n("validAfter"),
+        validBefore: n("validBefore"),
+        nonce: a["nonce"].as_str().unwrap().parse().unwrap(),
+    };
+    let signature: alloy_primitives::Signature =
+        payload["signature"].as_str().unwrap().parse().unwrap();
+    let signer = |name: &str, chain_id: u64| {
+        let domain = token_domain(name.into(), "2".into(), chain_id, addr(USDC_BASE_SEPOLIA));
+        signature
+            .recover_address_from_prehash(&message.signing_hash(&domain))
+            .unwrap()
+    };
+    assert_eq!(signer("USDC", 84_532), wallet.address());
+    assert_ne!(signer("USDC", 8453), wallet.address());
+}

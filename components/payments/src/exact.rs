@@ -3,22 +3,10 @@
 //! facilitator's business; this module proves who authorised what.
 
 use alloy_primitives::{Address, B256, Signature, U256};
-use alloy_sol_types::{SolStruct, eip712_domain, sol};
 use x402_chain_eip155::v1_eip155_exact::ExactEvmPayload;
+use x402_eip3009::{TransferWithAuthorization, token_domain};
 
 use crate::Refusal;
-
-sol! {
-    /// The EIP-3009 message (FiatToken's `TRANSFER_WITH_AUTHORIZATION_TYPEHASH`).
-    struct TransferWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-}
 
 /// Half the secp256k1 group order: signatures with a larger `s` are malleable copies, refused
 /// (as FiatToken's `ECRecover` refuses them on chain).
@@ -98,12 +86,7 @@ pub fn check(p: &ExactEvmPayload, e: &Expected, now: u64) -> Result<Address, Ref
     if sig.s() > HALF_N {
         return Err(bad_signature("high s (malleable)"));
     }
-    let domain = eip712_domain! {
-        name: e.name.clone(),
-        version: e.version.clone(),
-        chain_id: e.chain_id,
-        verifying_contract: e.asset,
-    };
+    let domain = token_domain(e.name.clone(), e.version.clone(), e.chain_id, e.asset);
     let message = TransferWithAuthorization {
         from: a.from,
         to: a.to,
@@ -112,7 +95,7 @@ pub fn check(p: &ExactEvmPayload, e: &Expected, now: u64) -> Result<Address, Ref
         validBefore: U256::from(a.valid_before.as_secs()),
         nonce: a.nonce,
     };
-    let hash: B256 = message.eip712_signing_hash(&domain);
+    let hash: B256 = message.signing_hash(&domain);
     let signer = recover(&hash, &sig, bytes).ok_or_else(|| bad_signature("does not recover"))?;
     if signer != a.from {
         return Err(bad_signature(

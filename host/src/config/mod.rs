@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod cli;
+mod overrides;
 mod plugins;
 
+pub use cli::{Action, Cli};
+pub use overrides::Overrides;
 pub use plugins::{
     DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
     PythonConfig, SettlementMode,
@@ -38,6 +42,9 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// A command-line or environment override has an unusable value (the message names it).
+    #[error("{0}")]
+    Override(String),
 }
 
 /// The whole configuration of a `hypervisor serve` process.

@@ -1,0 +1,57 @@
+//! The `hypervisor` command line: a subcommand and the configuration [`Overrides`], accepted
+//! before or after the subcommand.
+
+use clap::{Parser, Subcommand};
+
+use super::{Config, ConfigError, Overrides};
+
+/// The parsed command line of the `hypervisor` binary.
+#[derive(Parser, Debug)]
+#[command(
+    name = "hypervisor",
+    version,
+    about = "Confidential WebAssembly execution host",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve(Overrides),
+    /// Print the effective configuration as TOML and exit.
+    Config(Overrides),
+}
+
+/// What the binary was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Serve HTTP (`hypervisor serve`, or no subcommand).
+    Serve,
+    /// Print the effective configuration as TOML (`hypervisor config`).
+    PrintConfig,
+}
+
+impl Cli {
+    /// The action asked for and its effective configuration (the subcommand's flags over the
+    /// top-level ones, over the environment, the file and the defaults).
+    ///
+    /// # Errors
+    /// As [`Overrides::load`].
+    pub fn resolve(self) -> Result<(Action, Config), ConfigError> {
+        let (action, overrides) = match self.command {
+            Some(Command::Serve(o)) => (Action::Serve, o.or(&self.overrides)),
+            Some(Command::Config(o)) => (Action::PrintConfig, o.or(&self.overrides)),
+            None => (Action::Serve, self.overrides),
+        };
+        Ok((action, overrides.load()?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

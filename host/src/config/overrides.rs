@@ -1,0 +1,217 @@
+//! The command-line and environment overrides of the configuration, each declared once: its
+//! flag (name, environment variable, help text) and the [`Config`] field it sets. The clap
+//! arguments, the merging of a subcommand's flags with the top-level ones, and the layering
+//! over the file are all generated from that one list.
+//!
+//! Precedence, lowest first: defaults < TOML file (`--config` / `HYPERVISOR_CONFIG`, else
+//! `./hypervisor.toml` if present) < environment < flags (clap gives a flag precedence over
+//! its environment variable).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use super::{Config, ConfigError, SettlementMode};
+
+/// One override's value as clap gives it: `Option<T>` for a value (absent when neither the
+/// flag nor its variable is given), `bool` for a switch (false when not given).
+trait Layer: Clone {
+    /// What the override carries when given.
+    type Value;
+    /// `self` if given, else `below`.
+    fn or(self, below: &Self) -> Self;
+    /// The value, if given.
+    fn given(&self) -> Option<Self::Value>;
+}
+
+impl<T: Clone> Layer for Option<T> {
+    type Value = T;
+    fn or(self, below: &Self) -> Self {
+        self.or_else(|| below.clone())
+    }
+    fn given(&self) -> Option<T> {
+        self.clone()
+    }
+}
+
+impl Layer for bool {
+    type Value = ();
+    fn or(self, below: &Self) -> Self {
+        self || *below
+    }
+    fn given(&self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+/// Declares the overrides: each entry is the clap field (doc comment = help text, `#[arg]`)
+/// and, after `=>`, how its value `v` sets the configuration `c` (may use `?` with a
+/// [`ConfigError`]). An entry without `=>` chooses a source instead of setting a field.
+macro_rules! overrides {
+    (
+        $(#[$struct_meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $field:ident: $ty:ty $(=> |$c:ident, $v:pat_param| $apply:expr)?,
+            )*
+        }
+    ) => {
+        $(#[$struct_meta])*
+        #[derive(clap::Args, Clone, Debug, Default)]
+        pub struct $name {
+            $( $(#[$field_meta])* $field: $ty, )*
+        }
+
+        impl $name {
+            /// These overrides, completed by `below` where not given (a subcommand's flags
+            /// over the top-level ones).
+            #[must_use]
+            pub fn or(self, below: &$name) -> $name {
+                $name { $( $field: Layer::or(self.$field, &below.$field), )* }
+            }
+
+            /// Sets each given override in `config`.
+            fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
+                $($(
+                    if let Some($v) = Layer::given(&self.$field) {
+                        let $c = &mut *config;
+                        $apply;
+                    }
+                )?)*
+                Ok(())
+            }
+        }
+    };
+}
+
+overrides! {
+    /// Configuration sources and overrides. Precedence: defaults < TOML file < environment < flags.
+    pub struct Overrides {
+        /// TOML configuration file. Without it, `./hypervisor.toml` is read if present.
+        #[arg(long, env = "HYPERVISOR_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// Listen address, `IP:PORT` or just `IP` (keeps the configured port).
+        #[arg(long, env = "HYPERVISOR_HOST", global = true)]
+        listen: Option<String> => |c, v| c.listen = listen_address(&v, c.listen.port())?,
+        /// Data directory.
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf> => |c, v| c.data_dir = v,
+        /// Compiled-component cache directory.
+        #[arg(long, global = true)]
+        cache_dir: Option<PathBuf> => |c, v| c.cache_dir = Some(v),
+        /// Largest request body, bytes.
+        #[arg(long, global = true)]
+        max_body_bytes: Option<usize> => |c, v| c.http.max_body_bytes = v,
+        /// Open HTTP connections at most (http.max_connections).
+        #[arg(long, global = true)]
+        max_connections: Option<usize> => |c, v| c.http.max_connections = v,
+        /// Default execution time limit, milliseconds.
+        #[arg(long, global = true)]
+        default_time_ms: Option<u64> => |c, v| c.limits.default_time_ms = v,
+        /// Maximum execution time limit, milliseconds.
+        #[arg(long, global = true)]
+        max_time_ms: Option<u64> => |c, v| c.limits.max_time_ms = v,
+        /// Default memory limit, bytes.
+        #[arg(long, global = true)]
+        default_memory_bytes: Option<u64> => |c, v| c.limits.default_memory_bytes = v,
+        /// Maximum memory limit, bytes.
+        #[arg(long, global = true)]
+        max_memory_bytes: Option<u64> => |c, v| c.limits.max_memory_bytes = v,
+        /// Executions running at once.
+        #[arg(long, global = true)]
+        max_concurrent_executions: Option<u32> =>
+            |c, v| c.engine.max_concurrent_executions = v,
+        /// Enable fuel metering.
+        #[arg(long, global = true)]
+        fuel: bool => |c, ()| c.engine.fuel = true,
+        /// Do not keep compiled components on disk.
+        #[arg(long, global = true)]
+        no_disk_cache: bool => |c, ()| c.engine.disk_cache = false,
+        /// Session lifetime, seconds.
+        #[arg(long, global = true)]
+        session_ttl_seconds: Option<u64> => |c, v| c.sessions.ttl_seconds = v,
+        /// Attestation provider: none, auto, tdx, sev-snp, simulated (development builds only).
+        #[arg(long, global = true)]
+        attestation: Option<String> => |c, v| c.attestation.provider = provider(v)?,
+        /// The policy component (any component exporting hypervisor:host/policy).
+        #[arg(long, global = true, value_name = "FILE")]
+        policy_component: Option<PathBuf> => |c, v| c.policy.component = v,
+        /// The policy's rules document (TOML or JSON).
+        #[arg(long, global = true, value_name = "FILE")]
+        policy_rules: Option<PathBuf> => |c, v| c.policy.rules = Some(v),
+        /// Run without a policy: every request is admitted.
+        #[arg(long, global = true)]
+        no_policy: bool => |c, ()| c.policy.enabled = false,
+        /// The Python runtime component (any component exporting hypervisor:host/python).
+        #[arg(long, global = true, value_name = "FILE")]
+        python_component: Option<PathBuf> => |c, v| c.python.component = v,
+        /// Enable the paid routes, paying this address (payments.price.pay_to).
+        #[arg(long, global = true, value_name = "ADDRESS")]
+        pay_to: Option<String> => |c, v| {
+            c.payments.enabled = true;
+            c.payments.price.pay_to = v;
+        },
+        /// The payments component (any component exporting hypervisor:host/payments).
+        #[arg(long, global = true, value_name = "FILE")]
+        payments_component: Option<PathBuf> => |c, v| c.payments.component = v,
+        /// Settle payments through this x402 facilitator (payments.mode = "facilitator").
+        #[arg(long, global = true, value_name = "URL")]
+        facilitator_url: Option<String> => |c, v| {
+            c.payments.mode = SettlementMode::Facilitator;
+            c.payments.facilitator_url = Some(v);
+        },
+        /// Log level filter (RUST_LOG overrides).
+        #[arg(long, global = true)]
+        log_level: Option<String> => |c, v| c.log.level = v,
+        /// JSON log lines.
+        #[arg(long, global = true)]
+        log_json: bool => |c, ()| c.log.json = true,
+    }
+}
+
+impl Overrides {
+    /// The effective configuration: the defaults, the TOML file (`--config` /
+    /// `HYPERVISOR_CONFIG`, else `./hypervisor.toml` if present), then these overrides;
+    /// validated.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, an unusable override, or an invalid result.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => {
+                let default = PathBuf::from("hypervisor.toml");
+                if default.is_file() {
+                    Config::from_file(&default)?
+                } else {
+                    Config::default()
+                }
+            }
+        };
+        self.apply(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// `IP:PORT`, or just `IP` with the configured `port`.
+fn listen_address(value: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    if let Ok(address) = value.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let ip = value.parse::<IpAddr>().map_err(|_| {
+        ConfigError::Override(format!(
+            "--listen / HYPERVISOR_HOST `{value}` is neither IP:PORT nor IP"
+        ))
+    })?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// An attestation provider by its configuration name.
+fn provider(value: String) -> Result<super::ProviderChoice, ConfigError> {
+    let message =
+        format!("--attestation `{value}`: expected none, auto, tdx, sev-snp or simulated");
+    toml::Value::String(value)
+        .try_into()
+        .map_err(|_| ConfigError::Override(message))
+}
