@@ -25,7 +25,6 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 pub use cache::{CacheStats, ComponentKind, Prepared};
 pub use handler::{HandlerContext, HandlerError, HandlerOutcome, handler_input};
 pub use http_agent::{HttpAgentError, HttpRequest, HttpResponse};
-pub use outgoing::{Origin, OriginError};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;

@@ -187,7 +187,7 @@ impl Sandbox {
     }
 
     /// Lets the guest send `wasi:http` requests to `origins` (and nowhere else).
-    pub fn allow_http(&mut self, origins: std::sync::Arc<[super::Origin]>) {
+    pub fn allow_http(&mut self, origins: std::sync::Arc<[crate::net::Origin]>) {
         self.store.data_mut().outgoing.allow(origins);
     }
 

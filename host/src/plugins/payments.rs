@@ -12,7 +12,8 @@ use bytes::Bytes;
 
 use super::{PluginError, chain, load_error};
 use crate::config::{PaymentsConfig, PriceConfig, SettlementMode};
-use crate::engine::{Engine, HostState, Origin, RunLimits};
+use crate::engine::{Engine, HostState, RunLimits};
+use crate::net::Origin;
 
 mod bindings {
     wasmtime::component::bindgen!({
