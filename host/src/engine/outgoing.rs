@@ -3,9 +3,9 @@
 //!
 //! Every component links against `wasi:http`, so a component built for the `wasi:http/proxy`
 //! world instantiates; but a request leaves the host only when its origin (scheme, host and
-//! port, compared exactly) is on the store's allow-list. Ordinary executions get an empty list:
-//! every request fails with `HTTP-request-denied`. The payments component in facilitator mode
-//! gets exactly the facilitator's origin.
+//! port, compared exactly) is on the store's allow-list, its role's [`super::Egress`] (see the
+//! table on [`super::Capabilities`]). An empty list, the default, fails every request with
+//! `HTTP-request-denied`.
 
 use std::sync::Arc;
 

@@ -63,7 +63,11 @@ impl Pipeline {
                 stdin: opened.stdin.clone(),
                 limits,
             };
-            Ok(self.engine.run_command(&prepared, input).await?)
+            let capabilities = crate::engine::Capabilities::of(crate::engine::Role::ClientProgram);
+            Ok(self
+                .engine
+                .run_command(&capabilities, &prepared, input)
+                .await?)
         }
         .await;
         let outcome = self.or_release(paid.as_ref(), ran)?;

@@ -8,11 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use super::{PluginError, chain, load_error};
 use crate::config::{PaymentsConfig, PriceConfig, SettlementMode};
-use crate::engine::{Engine, HostState, RunLimits};
+use crate::engine::{Capabilities, Engine, HostState, Role, RunLimits};
 use crate::net::Origin;
 
 mod bindings {
@@ -49,8 +47,9 @@ pub struct Payments {
     pre: bindings::PaymentsComponentPre<HostState>,
     hash: [u8; 32],
     settings: String,
-    /// The only origins the component may reach (the facilitator's, in facilitator mode).
-    origins: Arc<[Origin]>,
+    /// Its store's capabilities: the table's, plus the facilitator's origin in facilitator
+    /// mode (the only origin it may reach).
+    capabilities: Capabilities,
     /// Wall-clock limit of one call.
     time: Duration,
 }
@@ -62,7 +61,10 @@ impl Payments {
     /// [`PluginError`] naming the file and the reason.
     pub async fn load(engine: Arc<Engine>, config: &PaymentsConfig) -> Result<Self, PluginError> {
         let path = &config.component;
-        let plugin = engine.load_plugin(path).await.map_err(load_error(path))?;
+        let plugin = engine
+            .load_plugin(Role::Payments, path)
+            .await
+            .map_err(load_error(path))?;
         let pre = bindings::PaymentsComponentPre::new(plugin.pre).map_err(|e| {
             PluginError::MissingExport {
                 path: path.clone(),
@@ -71,14 +73,14 @@ impl Payments {
             }
         })?;
         let mut settings = serde_json::json!({ "mode": config.mode.as_str() });
-        let mut origins = Vec::new();
+        let mut capabilities = Capabilities::of(Role::Payments);
         if config.mode == SettlementMode::Facilitator {
             let url = config.facilitator_url.as_deref().ok_or_else(|| {
                 PluginError::SettingsRejected(
                     "facilitator mode needs payments.facilitator_url".into(),
                 )
             })?;
-            origins.push(
+            capabilities.egress.grant(
                 Origin::parse(url).map_err(|e| PluginError::SettingsRejected(e.to_string()))?,
             );
             settings["facilitator_url"] = url.into();
@@ -88,7 +90,7 @@ impl Payments {
             pre,
             hash: plugin.hash,
             settings: settings.to_string(),
-            origins: Arc::from(origins),
+            capabilities,
             time: Duration::from_millis(config.call_timeout_ms),
         };
         payments
@@ -153,9 +155,8 @@ impl Payments {
             .map_err(|e| PaymentsFailure(e.to_string()))?;
         let mut sandbox = self
             .engine
-            .sandbox(&[], Bytes::new(), limits, self.hash)
+            .sandbox(&self.capabilities, Default::default(), limits, self.hash)
             .map_err(|e| PaymentsFailure(e.to_string()))?;
-        sandbox.allow_http(self.origins.clone());
         let (result, _) = sandbox
             .run(&self.engine, async |store| {
                 let payments = self.pre.instantiate_async(&mut *store).await?;

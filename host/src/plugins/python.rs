@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use super::{PluginError, chain, load_error};
 use crate::config::PythonConfig;
-use crate::engine::{Engine, EngineError, RunLimits, RunOutcome, cap_text, classify_error};
+use crate::engine::{
+    Capabilities, Engine, EngineError, Invocation, Role, RunLimits, RunOutcome, cap_text,
+    classify_error,
+};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -46,7 +49,10 @@ impl PythonRuntime {
     /// [`PluginError`] naming the file and the reason.
     pub async fn load(engine: Arc<Engine>, config: &PythonConfig) -> Result<Self, PluginError> {
         let path = &config.component;
-        let plugin = engine.load_plugin(path).await.map_err(load_error(path))?;
+        let plugin = engine
+            .load_plugin(Role::PythonScript, path)
+            .await
+            .map_err(load_error(path))?;
         let pre = bindings::PythonRuntimePre::new(plugin.pre).map_err(|e| {
             PluginError::MissingExport {
                 path: path.clone(),
@@ -80,7 +86,11 @@ impl PythonRuntime {
         limits: RunLimits,
     ) -> Result<ScriptRun, EngineError> {
         let _slot = self.engine.execution_slot().await?;
-        let mut sandbox = self.engine.sandbox(&[], stdin, limits, self.hash)?;
+        let capabilities = Capabilities::of(Role::PythonScript);
+        let invocation = Invocation { args: &[], stdin };
+        let mut sandbox = self
+            .engine
+            .sandbox(&capabilities, invocation, limits, self.hash)?;
         let (result, duration) = sandbox
             .run(&self.engine, async |store| {
                 let runtime = self.pre.instantiate_async(&mut *store).await?;

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::now_ms;
 use crate::engine::{
-    CommandInput, ComponentKind, HandlerContext, HandlerOutcome, RunLimits, RunOutcome,
+    Capabilities, CommandInput, ComponentKind, HandlerContext, HandlerOutcome, Role, RunLimits,
+    RunOutcome,
 };
 use crate::error::ApiError;
 use crate::pipeline::SettlementHeader;
@@ -234,6 +235,7 @@ impl Pipeline {
         };
         Ok(match kind {
             ComponentKind::Handler => {
+                let capabilities = Capabilities::of(Role::HandlerAgent);
                 let ctx = HandlerContext {
                     execution_id: id.to_string(),
                     agent_name: agent.name.clone(),
@@ -242,11 +244,18 @@ impl Pipeline {
                 };
                 Ran::Handler(
                     self.engine
-                        .run_handler(&prepared, &input.event, &ctx, command)
+                        .run_handler(&capabilities, &prepared, &input.event, &ctx, command)
                         .await?,
                 )
             }
-            _ => Ran::Cli(self.engine.run_command(&prepared, command).await?),
+            _ => {
+                let capabilities = Capabilities::of(Role::CliAgent);
+                Ran::Cli(
+                    self.engine
+                        .run_command(&capabilities, &prepared, command)
+                        .await?,
+                )
+            }
         })
     }
 

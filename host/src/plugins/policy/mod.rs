@@ -14,13 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sha2::Digest;
 
 use self::cache::{DecisionCache, Key};
 use super::{PluginError, chain, load_error};
 use crate::config::PolicyConfig;
-use crate::engine::{Engine, RunLimits, Sandbox, is_deadline};
+use crate::engine::{Capabilities, Engine, Role, RunLimits, Sandbox, is_deadline};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -80,7 +79,10 @@ impl Policy {
     /// [`PluginError`] naming the file and the reason.
     pub async fn load(engine: Arc<Engine>, config: &PolicyConfig) -> Result<Self, PluginError> {
         let path = config.component.clone();
-        let plugin = engine.load_plugin(&path).await.map_err(load_error(&path))?;
+        let plugin = engine
+            .load_plugin(Role::Policy, &path)
+            .await
+            .map_err(load_error(&path))?;
         let pre = bindings::PolicyComponentPre::new(plugin.pre).map_err(|e| {
             PluginError::MissingExport {
                 path: path.clone(),
@@ -137,7 +139,12 @@ impl Policy {
         };
         let mut sandbox = self
             .engine
-            .sandbox(&[], Bytes::new(), self.limits, self.component_hash)
+            .sandbox(
+                &Capabilities::of(Role::Policy),
+                Default::default(),
+                self.limits,
+                self.component_hash,
+            )
             .map_err(|e| start_error(e.to_string()))?;
         self.refuel(&mut sandbox)
             .map_err(|e| start_error(e.to_string()))?;
