@@ -21,7 +21,7 @@ use common::stats::{percentile, us};
 use common::{in_process, wasm};
 use hypervisor::attestation::{Attestor, NoAttestation};
 use hypervisor::config::{Config, ProviderChoice};
-use hypervisor::engine::{CommandInput, Engine, RunLimits};
+use hypervisor::engine::{Capabilities, CommandInput, Engine, Role, RunLimits};
 use hypervisor::pipeline::{Pipeline, RouteKind};
 use hypervisor::server::Host;
 use hypervisor_client::{ExecuteInput, Session};
@@ -185,14 +185,21 @@ fn main() {
             stdin: Default::default(),
             limits,
         };
+        let caps = Capabilities::of(Role::ClientProgram);
         let mut samples = Vec::with_capacity(iterations);
         rt.block_on(async {
             for _ in 0..50 {
-                engine.run_command(&prepared, input.clone()).await.unwrap();
+                engine
+                    .run_command(&caps, &prepared, input.clone())
+                    .await
+                    .unwrap();
             }
             for _ in 0..iterations {
                 let t = Instant::now();
-                engine.run_command(&prepared, input.clone()).await.unwrap();
+                engine
+                    .run_command(&caps, &prepared, input.clone())
+                    .await
+                    .unwrap();
                 samples.push(t.elapsed());
             }
         });

@@ -7,7 +7,7 @@
 //!   └─> pipeline (session → open → limits → admission → prepare → run → seal)
 //!         ├─> engine (wasmtime: cache, sandbox, host imports, epoch ticker)
 //!         ├─> session (in-memory session keys)
-//!         └─> leaves: crypto, attestation, storage, config
+//!         └─> leaves: crypto, attestation, storage, config, net
 //! ```
 //!
 //! `server` is the composition root that builds all of it from a [`config::Config`].
@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod pipeline;
 pub mod plugins;
 pub mod server;

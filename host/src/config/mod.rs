@@ -396,7 +396,7 @@ impl Config {
                 return bad("payments.mode = \"facilitator\" needs payments.facilitator_url");
             }
             (_, Some(url)) => {
-                if let Err(e) = crate::engine::Origin::parse(url) {
+                if let Err(e) = crate::net::Origin::parse(url) {
                     return Err(ConfigError::Invalid(format!(
                         "payments.facilitator_url: {e}"
                     )));

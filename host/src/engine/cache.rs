@@ -14,7 +14,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use hypervisor_protocol::agents::AgentKind;
 
-use super::{EngineError, HostState, imports};
+use super::{EngineError, HostImports, HostState, imports};
 use crate::storage::artifacts::ArtifactStore;
 
 /// A compiled, checked, pre-linked component, with the entry points it exports.
@@ -124,7 +124,9 @@ impl ComponentCache {
         }
         let result = slot
             .get_or_try_init(|| async {
-                let component = self.load_or_compile(engine, hash, bytes).await?;
+                let component = self
+                    .load_or_compile(engine, hash, bytes, HostImports::of_client_components())
+                    .await?;
                 let pre = linker
                     .instantiate_pre(&component)
                     .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
@@ -147,13 +149,15 @@ impl ComponentCache {
         result
     }
 
-    /// A compiled component with checked imports, from the disk cache or compiled (and then
-    /// cached); not kept in memory (plug-ins are loaded at start-up and on reload only).
+    /// A compiled component whose imports are WASI and `allowed`, from the disk cache or
+    /// compiled (and then cached); not kept in memory (plug-ins are loaded at start-up and on
+    /// reload only).
     pub(super) async fn load_or_compile(
         &self,
         engine: &wasmtime::Engine,
         hash: [u8; 32],
         bytes: Arc<Vec<u8>>,
+        allowed: HostImports,
     ) -> Result<Component, EngineError> {
         let _slot = self
             .compile_slots
@@ -202,7 +206,7 @@ impl ComponentCache {
                 ms = started.elapsed().as_millis() as u64,
                 "{label} compiled"
             );
-            imports::check(&component, &engine)?;
+            imports::check(&component, &engine, allowed)?;
             if let Some(disk) = &disk {
                 match component.serialize() {
                     Ok(artifact) => {
@@ -220,7 +224,7 @@ impl ComponentCache {
         if from_disk {
             // Artifacts on disk passed the import check when they were compiled, but check
             // again: the allow-list may have changed since.
-            imports::check(&component, engine_of(&component))?;
+            imports::check(&component, engine_of(&component), allowed)?;
             self.disk_hits.fetch_add(1, Ordering::Relaxed);
         } else {
             self.compiles.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hypervisor_protocol::wire::ExitStatus;
 
 use super::run::{CommandInput, RunOutcome, classify_error};
-use super::{Engine, EngineError, Prepared, cap_text};
+use super::{Capabilities, Engine, EngineError, Prepared, cap_text};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -55,14 +55,16 @@ pub struct HandlerOutcome {
 }
 
 impl Engine {
-    /// Invokes a prepared handler agent once, in a fresh instance, under `input`'s limits
-    /// (`input.stdin` is its stdin; `input.args` its arguments). Waits for an execution slot.
+    /// Invokes a prepared handler agent once, in a fresh instance with `capabilities` (those of
+    /// [`super::Role::HandlerAgent`]), under `input`'s limits (`input.stdin` is its stdin;
+    /// `input.args` its arguments). Waits for an execution slot.
     ///
     /// # Errors
     /// [`EngineError::Internal`] for host-side failures, [`EngineError::NotAHandler`] if the
     /// component does not export the handler interface.
     pub async fn run_handler(
         &self,
+        capabilities: &Capabilities,
         prepared: &Prepared,
         event: &[u8],
         ctx: &HandlerContext,
@@ -70,7 +72,12 @@ impl Engine {
     ) -> Result<HandlerOutcome, EngineError> {
         let pre = prepared.handler.as_ref().ok_or(EngineError::NotAHandler)?;
         let _slot = self.execution_slot().await?;
-        let mut sandbox = self.sandbox(&input.args, input.stdin, input.limits, prepared.hash)?;
+        let mut sandbox = self.sandbox(
+            capabilities,
+            input.invocation(),
+            input.limits,
+            prepared.hash,
+        )?;
         let deadline_ms = u64::try_from(input.limits.time.as_millis()).unwrap_or(u64::MAX);
         let context = wit::Context {
             execution_id: ctx.execution_id.clone(),

@@ -59,12 +59,8 @@ impl Engine {
             return Err(EngineError::NotAnHttpAgent.into());
         }
         let slot = self.owned_execution_slot().await?;
-        let mut sandbox = self.sandbox(
-            &["http-agent".to_string()],
-            Bytes::new(),
-            limits,
-            prepared.hash,
-        )?;
+        let capabilities = super::Capabilities::of(super::Role::HttpAgent);
+        let mut sandbox = self.sandbox(&capabilities, Default::default(), limits, prepared.hash)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let internal = |e: wasmtime::Error| EngineError::Internal(e.to_string());
         // A body over the bound is `HTTP-request-body-size`; a client that fails mid-body is an

@@ -3,6 +3,7 @@
 //! fresh store and instance for every execution.
 
 mod cache;
+mod capabilities;
 mod handler;
 mod host_imports;
 mod http_agent;
@@ -23,9 +24,9 @@ use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheStats, Prepared};
+pub use capabilities::{Args, Capabilities, Egress, HostImports, Invocation, Role, Stdin, Wasi};
 pub use handler::{HandlerContext, HandlerError, HandlerOutcome, handler_input};
 pub use http_agent::{HttpAgentError, HttpResponse};
-pub use outgoing::{Origin, OriginError};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
@@ -242,29 +243,31 @@ impl Engine {
             .await
     }
 
-    /// Runs a prepared command in a fresh store and instance. Waits for a free execution slot
-    /// first (at most `max_concurrent_executions` run at once).
+    /// Runs a prepared command in a fresh store and instance with `capabilities` (those of
+    /// [`Role::ClientProgram`] or [`Role::CliAgent`]). Waits for a free execution slot first
+    /// (at most `max_concurrent_executions` run at once).
     ///
     /// # Errors
     /// [`EngineError::Internal`] for host-side failures; guest failures are outcomes.
     pub async fn run_command(
         &self,
+        capabilities: &Capabilities,
         prepared: &Prepared,
         input: CommandInput,
     ) -> Result<RunOutcome, EngineError> {
         let _slot = self.execution_slot().await?;
-        run::run_command(self, prepared, input).await
+        run::run_command(self, capabilities, prepared, input).await
     }
 
     /// Loads a plug-in component (policy, Python runtime, payments) from `path`: from the
     /// sealed plug-in cache when this exact file was compiled before, otherwise compiled and
-    /// cached (start-up never recompiles an unchanged plug-in). Imports are checked like any
-    /// component's, then the component is pre-linked against the host's linker.
+    /// cached (start-up never recompiles an unchanged plug-in). Imports are checked against
+    /// `role`'s capabilities, then the component is pre-linked against the host's linker.
     ///
     /// # Errors
     /// [`EngineError::Internal`] if the file cannot be read; the errors of
     /// [`Self::prepare_command`] for a bad component.
-    pub async fn load_plugin(&self, path: &Path) -> Result<Plugin, EngineError> {
+    pub async fn load_plugin(&self, role: Role, path: &Path) -> Result<Plugin, EngineError> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| {
@@ -274,13 +277,18 @@ impl Engine {
                 ))
             })?;
         let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        let allowed = Capabilities::of(role).host;
         let known = self.plugin_memo().get(&hash).cloned();
         let component = match known {
-            Some(c) => c,
+            Some(c) => {
+                // Loaded before, maybe for another role: check against this one's.
+                imports::check(&c, &self.engine, allowed)?;
+                c
+            }
             None => {
                 let c = self
                     .plugins
-                    .load_or_compile(&self.engine, hash, Arc::new(bytes))
+                    .load_or_compile(&self.engine, hash, Arc::new(bytes), allowed)
                     .await?;
                 self.plugin_memo().put(hash, c.clone());
                 c

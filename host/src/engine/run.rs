@@ -7,6 +7,7 @@ use hypervisor_protocol::wire::ExitStatus;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
 
+use super::capabilities::{Capabilities, Invocation};
 use super::output::CappedOutput;
 use super::sandbox::{HostState, SandboxSpec};
 use super::{Engine, EngineError, Prepared};
@@ -31,6 +32,16 @@ pub struct CommandInput {
     pub stdin: Bytes,
     /// Limits.
     pub limits: RunLimits,
+}
+
+impl CommandInput {
+    /// The arguments and stdin handed to the guest.
+    pub fn invocation(&self) -> Invocation<'_> {
+        Invocation {
+            args: &self.args,
+            stdin: self.stdin.clone(),
+        }
+    }
 }
 
 /// How an execution ended, with everything it produced.
@@ -70,10 +81,16 @@ impl std::error::Error for DeadlineExceeded {}
 
 pub(super) async fn run_command(
     engine: &Engine,
+    capabilities: &Capabilities,
     prepared: &Prepared,
     input: CommandInput,
 ) -> Result<RunOutcome, EngineError> {
-    let mut sandbox = engine.sandbox(&input.args, input.stdin, input.limits, prepared.hash)?;
+    let mut sandbox = engine.sandbox(
+        capabilities,
+        input.invocation(),
+        input.limits,
+        prepared.hash,
+    )?;
     let (result, duration) = sandbox
         .run(engine, async |store| {
             let Some(pre) = &prepared.command else {
@@ -101,23 +118,25 @@ pub struct Sandbox {
 }
 
 impl Engine {
-    /// A fresh store for one execution: WASI with `args` and `stdin` and nothing else, output
-    /// captured up to the configured caps, the memory limit and fuel budget of `limits`.
+    /// A fresh store for one execution with exactly `capabilities` (the role's entry of the
+    /// table in [`Capabilities`], with any egress its caller granted): the invocation's
+    /// arguments and stdin as far as they allow, output captured up to the configured caps,
+    /// the memory limit and fuel budget of `limits`.
     ///
     /// # Errors
     /// [`EngineError::Internal`] if the fuel budget cannot be set.
     pub fn sandbox(
         &self,
-        args: &[String],
-        stdin: Bytes,
+        capabilities: &Capabilities,
+        invocation: Invocation<'_>,
         limits: RunLimits,
         component_hash: [u8; 32],
     ) -> Result<Sandbox, EngineError> {
         let stdout = CappedOutput::new(self.stdout_bytes);
         let stderr = CappedOutput::new(self.stderr_bytes);
         let state = HostState::new(SandboxSpec {
-            args,
-            stdin,
+            capabilities,
+            invocation,
             stdout: stdout.clone(),
             stderr: stderr.clone(),
             memory_bytes: limits.memory_bytes,
@@ -184,11 +203,6 @@ impl Sandbox {
             .call_with_deadline(&mut self.store, self.limits.time, call)
             .await;
         (r, start.elapsed())
-    }
-
-    /// Lets the guest send `wasi:http` requests to `origins` (and nowhere else).
-    pub fn allow_http(&mut self, origins: std::sync::Arc<[super::Origin]>) {
-        self.store.data_mut().outgoing.allow(origins);
     }
 
     /// Whether the memory limiter refused a growth.

@@ -1,21 +1,15 @@
-//! Per-execution sandbox state: the WASI context (capabilities denied by default), the
-//! resource table, the memory limiter, and what the host imports need.
-//!
-//! What a guest gets: its arguments, captured stdin/stdout/stderr, wall and monotonic clocks,
-//! and random bytes. What it does not get: preopened directories, environment variables,
-//! network (TCP, UDP and name lookup are all off, every socket address is denied; outgoing
-//! `wasi:http` requests are denied unless the store was granted their origin, see
-//! [`super::outgoing`]).
+//! Per-execution sandbox state: the WASI context, the resource table, the memory limiter, and
+//! what the host imports need. What a store is granted comes from its role's capabilities, see
+//! [`Capabilities`] (the one table of them); [`super::outgoing`] enforces its egress.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::capabilities::{Capabilities, Invocation};
 use super::outgoing::OutgoingHttp;
 use super::output::CappedOutput;
 use crate::attestation::Attestor;
@@ -127,12 +121,13 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// What a guest is given: arguments, stdin, output capture, memory limit.
+/// What a guest is given: its role's capabilities, the invocation's arguments and stdin (as far
+/// as the capabilities allow), output capture, memory limit.
 pub struct SandboxSpec<'a> {
-    /// `argv[0]` first.
-    pub args: &'a [String],
-    /// Standard input.
-    pub stdin: Bytes,
+    /// The role's capabilities.
+    pub capabilities: &'a Capabilities,
+    /// Arguments and stdin.
+    pub invocation: Invocation<'a>,
     /// Capture for stdout.
     pub stdout: CappedOutput,
     /// Capture for stderr.
@@ -146,22 +141,17 @@ pub struct SandboxSpec<'a> {
 }
 
 impl HostState {
-    /// Builds the state with every capability denied except those listed in the module docs.
+    /// Builds the state from the role's capabilities: its WASI context, its egress grant
+    /// (nothing else is granted).
     pub fn new(spec: SandboxSpec<'_>) -> Self {
-        let mut b = WasiCtx::builder();
-        b.args(spec.args)
-            .stdin(MemoryInputPipe::new(spec.stdin))
-            .stdout(spec.stdout)
-            .stderr(spec.stderr)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
+        let caps = spec.capabilities;
+        let mut outgoing = OutgoingHttp::default();
+        outgoing.allow(caps.egress.origins());
         Self {
-            wasi: b.build(),
+            wasi: caps.wasi.context(spec.invocation, spec.stdout, spec.stderr),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            outgoing: OutgoingHttp::default(),
+            outgoing,
             limiter: MemoryLimiter::new(spec.memory_bytes),
             attestor: spec.attestor,
             component_hash: spec.component_hash,

@@ -12,7 +12,7 @@ use super::seal::{ExecuteOutcome, SealAs, result_document};
 use super::x402::Reservation;
 use super::{Pipeline, ProgramKind};
 use crate::clock::unix_millis;
-use crate::engine::CommandInput;
+use crate::engine::{Capabilities, CommandInput, Role};
 use crate::error::ApiError;
 use crate::plugins::payments::PaymentHeader;
 
@@ -84,7 +84,11 @@ impl Pipeline {
             stdin: opened.input.clone(),
             limits,
         };
-        let outcome = self.engine.run_command(&prepared, input).await?;
+        let capabilities = Capabilities::of(Role::ClientProgram);
+        let outcome = self
+            .engine
+            .run_command(&capabilities, &prepared, input)
+            .await?;
 
         // seal, receipt, record, settle
         let doc = result_document(&outcome, &limits);

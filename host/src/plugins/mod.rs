@@ -6,8 +6,11 @@
 //! - [`payments`]: x402 challenges, verification and settlement (a fresh instance per call).
 //!
 //! Each plug-in is a component file named in the configuration, compiled once and kept in the
-//! sealed plug-in cache (see [`crate::engine::Engine::load_plugin`]).
+//! sealed plug-in cache (see [`crate::engine::Engine::load_plugin`]). Loading, binding,
+//! instantiating and calling are written once, in `instance`; each plug-in's store gets its
+//! role's capabilities (see [`crate::engine::Capabilities`]).
 
+mod instance;
 pub mod payments;
 pub mod policy;
 pub mod python;

@@ -8,19 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-
-use super::{PluginError, chain, load_error};
+use super::PluginError;
+use super::instance::{Bound, outcome, plugin_world};
 use crate::config::{PaymentsConfig, PriceConfig, SettlementMode};
-use crate::engine::{Engine, HostState, Origin, RunLimits};
+use crate::engine::{Capabilities, Engine, HostState, Role, RunLimits};
+use crate::net::Origin;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "payments-component",
-        exports: { default: async },
-    });
-}
+plugin_world!(
+    world: "payments-component",
+    bindings: PaymentsComponent,
+    pre: PaymentsComponentPre,
+    interface: "hypervisor:host/payments"
+);
 
 use bindings::PaymentsComponent;
 pub use bindings::exports::hypervisor::host::payments::{
@@ -44,12 +43,10 @@ pub struct PaymentsFailure(pub String);
 
 /// The loaded payments component.
 pub struct Payments {
-    engine: Arc<Engine>,
-    pre: bindings::PaymentsComponentPre<HostState>,
-    hash: [u8; 32],
+    /// The component; its stores' capabilities are the table's plus the facilitator's origin
+    /// in facilitator mode (the only origin it may reach).
+    plugin: Bound<PaymentsComponent>,
     settings: String,
-    /// The only origins the component may reach (the facilitator's, in facilitator mode).
-    origins: Arc<[Origin]>,
     /// Wall-clock limit of one call.
     time: Duration,
 }
@@ -60,34 +57,23 @@ impl Payments {
     /// # Errors
     /// [`PluginError`] naming the file and the reason.
     pub async fn load(engine: Arc<Engine>, config: &PaymentsConfig) -> Result<Self, PluginError> {
-        let path = &config.component;
-        let plugin = engine.load_plugin(path).await.map_err(load_error(path))?;
-        let pre = bindings::PaymentsComponentPre::new(plugin.pre).map_err(|e| {
-            PluginError::MissingExport {
-                path: path.clone(),
-                interface: "hypervisor:host/payments",
-                detail: chain(&e),
-            }
-        })?;
+        let capabilities = Capabilities::of(Role::Payments);
+        let mut plugin = Bound::load(engine, capabilities, &config.component).await?;
         let mut settings = serde_json::json!({ "mode": config.mode.as_str() });
-        let mut origins = Vec::new();
         if config.mode == SettlementMode::Facilitator {
             let url = config.facilitator_url.as_deref().ok_or_else(|| {
                 PluginError::SettingsRejected(
                     "facilitator mode needs payments.facilitator_url".into(),
                 )
             })?;
-            origins.push(
+            plugin.capabilities.egress.grant(
                 Origin::parse(url).map_err(|e| PluginError::SettingsRejected(e.to_string()))?,
             );
             settings["facilitator_url"] = url.into();
         }
         let payments = Self {
-            engine,
-            pre,
-            hash: plugin.hash,
+            plugin,
             settings: settings.to_string(),
-            origins: Arc::from(origins),
             time: Duration::from_millis(config.call_timeout_ms),
         };
         payments
@@ -127,7 +113,7 @@ impl Payments {
 
     /// SHA-256 of the component file.
     pub fn hash(&self) -> [u8; 32] {
-        self.hash
+        self.plugin.hash
     }
 
     /// Runs `f` on a fresh, configured instance.
@@ -135,29 +121,24 @@ impl Payments {
         &self,
         f: impl AsyncFnOnce(&PaymentsComponent, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PaymentsFailure> {
-        let fuel = self
-            .engine
-            .fuel_enabled()
-            .then_some(CALL_LIMITS.fuel)
-            .flatten();
+        let engine: &Engine = &self.plugin.engine;
+        let fuel = engine.fuel_enabled().then_some(CALL_LIMITS.fuel).flatten();
         let limits = RunLimits {
             fuel,
             time: self.time,
             ..CALL_LIMITS
         };
-        let _permit = self
-            .engine
+        let _permit = engine
             .plugin_call_slot()
             .await
             .map_err(|e| PaymentsFailure(e.to_string()))?;
         let mut sandbox = self
-            .engine
-            .sandbox(&[], Bytes::new(), limits, self.hash)
+            .plugin
+            .sandbox(Default::default(), limits)
             .map_err(|e| PaymentsFailure(e.to_string()))?;
-        sandbox.allow_http(self.origins.clone());
-        let (result, _) = sandbox
-            .run(&self.engine, async |store| {
-                let payments = self.pre.instantiate_async(&mut *store).await?;
+        let (result, _) = self
+            .plugin
+            .call(&mut sandbox, async |payments, store| {
                 payments
                     .hypervisor_host_payments()
                     .call_configure(&mut *store, &self.settings)
@@ -166,11 +147,7 @@ impl Payments {
                 f(&payments, store).await
             })
             .await;
-        match result {
-            None => Err(PaymentsFailure("timed out".into())),
-            Some(Err(e)) => Err(PaymentsFailure(chain(&e))),
-            Some(Ok(r)) => Ok(r),
-        }
+        outcome(result).map_err(PaymentsFailure)
     }
 
     /// The 402 challenge for `resource` at `price`.

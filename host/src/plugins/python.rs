@@ -6,17 +6,20 @@ use bytes::Bytes;
 use hypervisor_protocol::wire::ExitStatus;
 use std::sync::Arc;
 
-use super::{PluginError, chain, load_error};
+use super::PluginError;
+use super::instance::{Bound, plugin_world};
 use crate::config::PythonConfig;
-use crate::engine::{Engine, EngineError, RunLimits, RunOutcome, cap_text, classify_error};
+use crate::engine::{
+    Capabilities, Engine, EngineError, Invocation, Role, RunLimits, RunOutcome, cap_text,
+    classify_error,
+};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "python-runtime",
-        exports: { default: async },
-    });
-}
+plugin_world!(
+    world: "python-runtime",
+    bindings: PythonRuntime,
+    pre: PythonRuntimePre,
+    interface: "hypervisor:host/python"
+);
 
 pub use bindings::exports::hypervisor::host::python::ScriptException;
 use bindings::exports::hypervisor::host::python::ScriptResult;
@@ -34,9 +37,7 @@ pub struct ScriptRun {
 
 /// The loaded runtime.
 pub struct PythonRuntime {
-    engine: Arc<Engine>,
-    pre: bindings::PythonRuntimePre<crate::engine::HostState>,
-    hash: [u8; 32],
+    plugin: Bound<bindings::PythonRuntime>,
 }
 
 impl PythonRuntime {
@@ -45,25 +46,14 @@ impl PythonRuntime {
     /// # Errors
     /// [`PluginError`] naming the file and the reason.
     pub async fn load(engine: Arc<Engine>, config: &PythonConfig) -> Result<Self, PluginError> {
-        let path = &config.component;
-        let plugin = engine.load_plugin(path).await.map_err(load_error(path))?;
-        let pre = bindings::PythonRuntimePre::new(plugin.pre).map_err(|e| {
-            PluginError::MissingExport {
-                path: path.clone(),
-                interface: "hypervisor:host/python",
-                detail: chain(&e),
-            }
-        })?;
-        Ok(Self {
-            engine,
-            pre,
-            hash: plugin.hash,
-        })
+        let capabilities = Capabilities::of(Role::PythonScript);
+        let plugin = Bound::load(engine, capabilities, &config.component).await?;
+        Ok(Self { plugin })
     }
 
     /// SHA-256 of the runtime component file.
     pub fn hash(&self) -> [u8; 32] {
-        self.hash
+        self.plugin.hash
     }
 
     /// Runs `source` with `args` (and `stdin` as `sys.stdin`) in a fresh instance under `limits`, in one of the engine's
@@ -79,14 +69,16 @@ impl PythonRuntime {
         stdin: Bytes,
         limits: RunLimits,
     ) -> Result<ScriptRun, EngineError> {
-        let _slot = self.engine.execution_slot().await?;
-        let mut sandbox = self.engine.sandbox(&[], stdin, limits, self.hash)?;
-        let (result, duration) = sandbox
-            .run(&self.engine, async |store| {
-                let runtime = self.pre.instantiate_async(&mut *store).await?;
+        let engine: &Engine = &self.plugin.engine;
+        let _slot = engine.execution_slot().await?;
+        let invocation = Invocation { args: &[], stdin };
+        let mut sandbox = self.plugin.sandbox(invocation, limits)?;
+        let (result, duration) = self
+            .plugin
+            .call(&mut sandbox, async |runtime, store| {
                 runtime
                     .hypervisor_host_python()
-                    .call_run_script(&mut *store, source, args)
+                    .call_run_script(store, source, args)
                     .await
             })
             .await;
@@ -99,7 +91,7 @@ impl PythonRuntime {
                 (status, None, trap)
             }
             Some(Ok(ScriptResult::Returned(value))) => {
-                let max = self.engine.output_bytes();
+                let max = engine.output_bytes();
                 match value {
                     Some(json) if json.len() > max => {
                         // Cutting JSON would not be JSON: the run fails with a clear exception.
@@ -127,7 +119,7 @@ impl PythonRuntime {
                 } else {
                     ExitStatus::Exited
                 };
-                let max = self.engine.output_bytes();
+                let max = engine.output_bytes();
                 exception = Some(ScriptException {
                     kind: cap_text(e.kind, crate::engine::LABEL_BYTES),
                     message: cap_text(e.message, max),

@@ -15,7 +15,9 @@ use hypervisor_protocol::{EncodedPublicKey, sha256};
 use uuid::Uuid;
 
 use crate::clock::unix_millis;
-use crate::engine::{CommandInput, HandlerContext, HandlerOutcome, RunLimits, RunOutcome};
+use crate::engine::{
+    Capabilities, CommandInput, HandlerContext, HandlerOutcome, Role, RunLimits, RunOutcome,
+};
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Admitted, Subject};
 use crate::pipeline::conclude::RecordOf;
@@ -262,13 +264,19 @@ impl Pipeline {
                 agent_version: agent.latest.version,
                 caller: opened.caller.key_hash(),
             };
+            let capabilities = Capabilities::of(Role::HandlerAgent);
             Ran::Handler(
                 self.engine
-                    .run_handler(&prepared, &opened.input, &ctx, command)
+                    .run_handler(&capabilities, &prepared, &opened.input, &ctx, command)
                     .await?,
             )
         } else {
-            Ran::Cli(self.engine.run_command(&prepared, command).await?)
+            let capabilities = Capabilities::of(Role::CliAgent);
+            Ran::Cli(
+                self.engine
+                    .run_command(&capabilities, &prepared, command)
+                    .await?,
+            )
         })
     }
 

@@ -10,25 +10,24 @@
 
 mod cache;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sha2::Digest;
 
 use self::cache::{DecisionCache, Key};
-use super::{PluginError, chain, load_error};
+use super::instance::{Bound, outcome, plugin_world};
+use super::{PluginError, chain};
 use crate::config::PolicyConfig;
-use crate::engine::{Engine, RunLimits, Sandbox, is_deadline};
+use crate::engine::{Capabilities, Engine, Role, RunLimits, Sandbox, is_deadline};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "policy-component",
-        exports: { default: async },
-    });
-}
+plugin_world!(
+    world: "policy-component",
+    bindings: PolicyComponent,
+    pre: PolicyComponentPre,
+    interface: "hypervisor:host/policy"
+);
 
 use bindings::PolicyComponent;
 pub use bindings::exports::hypervisor::host::policy::{
@@ -60,10 +59,7 @@ struct Warm {
 
 /// A loaded, configured policy with its warm instances.
 pub struct Policy {
-    engine: Arc<Engine>,
-    path: PathBuf,
-    pre: bindings::PolicyComponentPre<crate::engine::HostState>,
-    component_hash: [u8; 32],
+    plugin: Bound<PolicyComponent>,
     rules: String,
     rules_hash: [u8; 32],
     limits: RunLimits,
@@ -79,25 +75,15 @@ impl Policy {
     /// # Errors
     /// [`PluginError`] naming the file and the reason.
     pub async fn load(engine: Arc<Engine>, config: &PolicyConfig) -> Result<Self, PluginError> {
-        let path = config.component.clone();
-        let plugin = engine.load_plugin(&path).await.map_err(load_error(&path))?;
-        let pre = bindings::PolicyComponentPre::new(plugin.pre).map_err(|e| {
-            PluginError::MissingExport {
-                path: path.clone(),
-                interface: "hypervisor:host/policy",
-                detail: chain(&e),
-            }
-        })?;
+        let capabilities = Capabilities::of(Role::Policy);
+        let plugin = Bound::load(engine, capabilities, &config.component).await?;
         let rules = match &config.rules {
             Some(file) => read_rules(file)?,
             None => "{}".to_string(),
         };
         let rules_hash = sha2::Sha256::digest(rules.as_bytes()).into();
         let policy = Self {
-            engine,
-            path,
-            pre,
-            component_hash: plugin.hash,
+            plugin,
             rules,
             rules_hash,
             limits: RunLimits {
@@ -118,7 +104,7 @@ impl Policy {
 
     /// SHA-256 of the policy component file.
     pub fn component_hash(&self) -> [u8; 32] {
-        self.component_hash
+        self.plugin.hash
     }
 
     /// SHA-256 of the rules document as given to `configure`.
@@ -132,36 +118,39 @@ impl Policy {
 
     async fn start_instance(&self) -> Result<Warm, PluginError> {
         let start_error = |detail: String| PluginError::Start {
-            path: self.path.clone(),
+            path: self.plugin.path.clone(),
             detail,
         };
+        // Starting (instantiate and configure) gets START_TIME; each decision then gets
+        // `limits.time`, see `ask`.
+        let limits = RunLimits {
+            time: START_TIME,
+            ..self.limits
+        };
         let mut sandbox = self
-            .engine
-            .sandbox(&[], Bytes::new(), self.limits, self.component_hash)
+            .plugin
+            .sandbox(Default::default(), limits)
             .map_err(|e| start_error(e.to_string()))?;
         self.refuel(&mut sandbox)
             .map_err(|e| start_error(e.to_string()))?;
-        let started = self
-            .engine
-            .call_with_deadline(sandbox.store(), START_TIME, async |store| {
-                let bindings = self.pre.instantiate_async(&mut *store).await?;
+        let (started, _) = self
+            .plugin
+            .call(&mut sandbox, async |bindings, store| {
                 let configured = bindings
                     .hypervisor_host_policy()
                     .call_configure(&mut *store, &self.rules)
                     .await?;
-                Ok::<_, wasmtime::Error>((bindings, configured))
+                Ok((bindings, configured))
             })
             .await;
-        match started {
-            None => Err(start_error("timed out".into())),
-            Some(Err(e)) => Err(start_error(chain(&e))),
-            Some(Ok((_, Err(reason)))) => Err(PluginError::RulesRejected(reason)),
-            Some(Ok((bindings, Ok(())))) => Ok(Warm { sandbox, bindings }),
+        match outcome(started).map_err(start_error)? {
+            (_, Err(reason)) => Err(PluginError::RulesRejected(reason)),
+            (bindings, Ok(())) => Ok(Warm { sandbox, bindings }),
         }
     }
 
     fn refuel(&self, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
-        if self.engine.fuel_enabled() {
+        if self.plugin.engine.fuel_enabled() {
             sandbox.store().set_fuel(CALL_FUEL)?;
         }
         Ok(())
@@ -216,6 +205,7 @@ impl Policy {
             .map_err(|e| PolicyError::Failed(e.to_string()))?;
         let Warm { sandbox, bindings } = &mut warm;
         let answer = self
+            .plugin
             .engine
             .call_with_deadline(sandbox.store(), self.limits.time, async |store| {
                 bindings
