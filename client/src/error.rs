@@ -1,7 +1,7 @@
 //! Errors: why a client operation failed, and how a server's refusal is turned into one.
 
-use hypervisor_protocol::ProtocolError;
 use hypervisor_protocol::wire::ErrorResponse;
+use hypervisor_protocol::{ErrorCode, ProtocolError};
 
 use crate::{verify, x402};
 
@@ -16,7 +16,7 @@ pub enum ClientError {
     Server {
         /// HTTP status.
         status: u16,
-        /// Stable error code.
+        /// Stable error code, as sent (typed by [`ClientError::error_code`]).
         code: String,
         /// Human message.
         message: String,
@@ -39,6 +39,18 @@ pub enum ClientError {
     PaymentRefused(#[from] x402::PaymentRefusal),
 }
 
+impl ClientError {
+    /// The server's error code, typed: `Some` for a [`ClientError::Server`] whose code this
+    /// version knows; `None` for every other error and for a code of a newer server (its
+    /// bare string stays in [`ClientError::Server`]'s `code`).
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server { code, .. } => code.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
 /// The error for a refused request: [`ClientError::Server`] when the body is the protocol's
 /// error document, [`ClientError::BadResponse`] otherwise.
 pub(crate) fn server_error(status: u16, json: serde_json::Value) -> ClientError {
@@ -49,5 +61,29 @@ pub(crate) fn server_error(status: u16, json: serde_json::Value) -> ClientError 
             message: e.error.message,
         },
         Err(_) => ClientError::BadResponse(format!("{status}: {json}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn refusals_carry_their_code_typed_and_as_sent() {
+        let body = json!({"error": {"code": "policy_denied", "message": "no"}});
+        let err = server_error(403, body);
+        assert_eq!(err.error_code(), Some(ErrorCode::PolicyDenied));
+        assert!(matches!(&err, ClientError::Server { code, .. } if code == "policy_denied"));
+
+        let newer = json!({"error": {"code": "from_a_newer_host", "message": "?"}});
+        let err = server_error(400, newer);
+        assert_eq!(err.error_code(), None);
+        assert!(matches!(&err, ClientError::Server { code, .. } if code == "from_a_newer_host"));
+
+        let other = server_error(500, json!("not an error document"));
+        assert!(matches!(other, ClientError::BadResponse(_)));
+        assert_eq!(other.error_code(), None);
     }
 }

@@ -35,6 +35,7 @@ mod session;
 
 pub use client::{Client, Headers};
 pub use error::ClientError;
+pub use hypervisor_protocol::ErrorCode;
 pub use request::ExecuteInput;
 pub use response::Execution;
 pub use session::Session;

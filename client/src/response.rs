@@ -21,7 +21,8 @@ pub struct Execution {
     /// The commitment, checked.
     pub commitment: [u8; 32],
     /// When the guest was stopped by a limit or a trap, the server's error (the result then
-    /// holds what the guest produced until it stopped).
+    /// holds what the guest produced until it stopped); [`ErrorDetail::error_code`] types its
+    /// code.
     pub stopped: Option<ErrorDetail>,
     /// On verifiable routes: the receipt, already verified against the session's attested key
     /// and the recomputed commitment.

@@ -13,14 +13,17 @@
 
 pub mod agents;
 pub mod attest;
+pub mod codes;
 pub mod commitment;
 pub mod envelope;
 pub mod error;
 pub mod keys;
+pub mod routes;
 pub mod session;
 pub mod vectors;
 pub mod wire;
 
+pub use codes::ErrorCode;
 pub use commitment::{InputDigests, result_commitment};
 pub use envelope::{Envelope, NONCE_LEN, Role, TAG_LEN};
 pub use error::ProtocolError;

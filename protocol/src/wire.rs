@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ProtocolError;
+use crate::codes::{ErrorCode, UnknownErrorCode};
 
 /// Decodes a hex field, naming the field in the error.
 ///
@@ -247,10 +248,21 @@ pub struct ErrorResponse {
 /// `{"code", "message"}` of an error.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code (see `docs/PROTOCOL.md`).
+    /// Stable machine-readable code (see `docs/PROTOCOL.md`), typed by
+    /// [`ErrorDetail::error_code`]. A string, so that a newer host's code still deserialises.
     pub code: String,
     /// Human explanation. Never contains plaintext of code, inputs or results.
     pub message: String,
+}
+
+impl ErrorDetail {
+    /// [`ErrorDetail::code`] typed.
+    ///
+    /// # Errors
+    /// [`UnknownErrorCode`] for a code this version does not know (a newer host's).
+    pub fn error_code(&self) -> Result<ErrorCode, UnknownErrorCode> {
+        self.code.parse()
+    }
 }
 
 /// The host's attested signing key and the evidence binding it (`GET /attestation`, and the

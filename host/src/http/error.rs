@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hypervisor_protocol::ErrorCode;
 use hypervisor_protocol::wire::{ErrorDetail, ErrorResponse, ExitStatus};
 
 use crate::engine::EngineError;
@@ -13,76 +14,70 @@ use crate::plugins::payments::{Challenge, SettlementHeader};
 use crate::session::SessionError;
 
 impl ApiError {
-    /// HTTP status and stable error code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        use StatusCode as S;
+    /// HTTP status and stable error code (the status is the code's, [`ErrorCode::status`]).
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
+        let code = self.error_code();
+        // Every code's status is a valid one (checked by a unit test).
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, code)
+    }
+
+    /// The stable error code of this error.
+    pub fn error_code(&self) -> ErrorCode {
+        use ErrorCode as C;
         match self {
-            ApiError::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json"),
-            ApiError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request"),
-            ApiError::MalformedHex(_) => (S::BAD_REQUEST, "malformed_hex"),
-            ApiError::InvalidPublicKey(_) => (S::BAD_REQUEST, "invalid_public_key"),
-            ApiError::Session(SessionError::NotFound(_)) => (S::NOT_FOUND, "session_not_found"),
-            ApiError::Session(SessionError::Expired(_)) => (S::NOT_FOUND, "session_expired"),
-            ApiError::Session(SessionError::KeyMismatch(_)) => {
-                (S::FORBIDDEN, "session_key_mismatch")
-            }
-            ApiError::Session(SessionError::Random) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
-            ApiError::Decryption(_) => (S::BAD_REQUEST, "decryption_failed"),
-            ApiError::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large"),
-            ApiError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "body_timeout"),
-            ApiError::BodyRead(_) => (S::BAD_REQUEST, "body_unreadable"),
-            ApiError::InvalidArgument(_) => (S::BAD_REQUEST, "invalid_argument"),
-            ApiError::LimitExceedsMaximum(_) => (S::BAD_REQUEST, "limit_exceeds_maximum"),
-            ApiError::FuelNotEnabled => (S::BAD_REQUEST, "fuel_not_enabled"),
-            ApiError::Engine(EngineError::InvalidComponent(_)) => {
-                (S::UNPROCESSABLE_ENTITY, "invalid_component")
-            }
-            ApiError::Engine(EngineError::NotACommand) => {
-                (S::UNPROCESSABLE_ENTITY, "not_a_command")
-            }
-            ApiError::Engine(EngineError::NotAnAgent) => (S::UNPROCESSABLE_ENTITY, "not_an_agent"),
-            ApiError::AgentNotFound(_) => (S::NOT_FOUND, "agent_not_found"),
-            ApiError::NotOwner(_) => (S::FORBIDDEN, "not_owner"),
-            ApiError::OwnerSignature(_) => (S::FORBIDDEN, "owner_signature_invalid"),
-            ApiError::AgentNotPublic(_) => (S::FORBIDDEN, "agent_not_public"),
-            ApiError::WrongAgentKind(_) => (S::CONFLICT, "wrong_agent_kind"),
-            ApiError::AgentFailed(_) => (S::BAD_GATEWAY, "agent_failed"),
-            ApiError::ExecutionNotFound(_) => (S::NOT_FOUND, "execution_not_found"),
+            ApiError::MalformedJson(_) => C::MalformedJson,
+            ApiError::InvalidRequest(_) => C::InvalidRequest,
+            ApiError::MalformedHex(_) => C::MalformedHex,
+            ApiError::InvalidPublicKey(_) => C::InvalidPublicKey,
+            ApiError::Session(SessionError::NotFound(_)) => C::SessionNotFound,
+            ApiError::Session(SessionError::Expired(_)) => C::SessionExpired,
+            ApiError::Session(SessionError::KeyMismatch(_)) => C::SessionKeyMismatch,
+            ApiError::Session(SessionError::Random) => C::InternalError,
+            ApiError::Decryption(_) => C::DecryptionFailed,
+            ApiError::BodyTooLarge(_) => C::BodyTooLarge,
+            ApiError::BodyTimeout(_) => C::BodyTimeout,
+            ApiError::BodyRead(_) => C::BodyUnreadable,
+            ApiError::InvalidArgument(_) => C::InvalidArgument,
+            ApiError::LimitExceedsMaximum(_) => C::LimitExceedsMaximum,
+            ApiError::FuelNotEnabled => C::FuelNotEnabled,
+            ApiError::Engine(EngineError::InvalidComponent(_)) => C::InvalidComponent,
+            ApiError::Engine(EngineError::NotACommand) => C::NotACommand,
+            ApiError::Engine(EngineError::NotAnAgent) => C::NotAnAgent,
+            ApiError::AgentNotFound(_) => C::AgentNotFound,
+            ApiError::NotOwner(_) => C::NotOwner,
+            ApiError::OwnerSignature(_) => C::OwnerSignatureInvalid,
+            ApiError::AgentNotPublic(_) => C::AgentNotPublic,
+            ApiError::WrongAgentKind(_) => C::WrongAgentKind,
+            ApiError::AgentFailed(_) => C::AgentFailed,
+            ApiError::ExecutionNotFound(_) => C::ExecutionNotFound,
             ApiError::Engine(EngineError::NotAHandler | EngineError::NotAnHttpAgent) => {
-                (S::CONFLICT, "wrong_agent_kind")
+                C::WrongAgentKind
             }
-            ApiError::Engine(EngineError::DisallowedImport(_)) => {
-                (S::UNPROCESSABLE_ENTITY, "disallowed_import")
-            }
-            ApiError::Engine(EngineError::UnsupportedImport(_)) => {
-                (S::UNPROCESSABLE_ENTITY, "unsupported_import")
-            }
-            ApiError::Engine(EngineError::Busy) => (S::SERVICE_UNAVAILABLE, "busy"),
-            ApiError::Engine(EngineError::Internal(_)) => {
-                (S::INTERNAL_SERVER_ERROR, "internal_error")
-            }
-            ApiError::AttestationUnavailable => (S::SERVICE_UNAVAILABLE, "attestation_unavailable"),
-            ApiError::SessionNotVerifiable(_) => (S::BAD_REQUEST, "session_not_verifiable"),
-            ApiError::GuestStopped { status, .. } => (
-                S::UNPROCESSABLE_ENTITY,
-                match status {
-                    ExitStatus::TimeLimitExceeded => "time_limit_exceeded",
-                    ExitStatus::MemoryLimitExceeded => "memory_limit_exceeded",
-                    ExitStatus::FuelExhausted => "fuel_exhausted",
-                    ExitStatus::Trapped | ExitStatus::Exited => "guest_trap",
-                },
-            ),
-            ApiError::PolicyDenied { .. } => (S::FORBIDDEN, "policy_denied"),
-            ApiError::PolicyUnavailable(_) => (S::SERVICE_UNAVAILABLE, "policy_unavailable"),
-            ApiError::PythonUnavailable => (S::SERVICE_UNAVAILABLE, "python_unavailable"),
-            ApiError::InvalidScript(_) => (S::BAD_REQUEST, "invalid_script"),
-            ApiError::PaymentRequired { .. } => (S::PAYMENT_REQUIRED, "payment_required"),
-            ApiError::SettlementFailed { .. } => (S::PAYMENT_REQUIRED, "settlement_failed"),
-            ApiError::PaymentsUnavailable => (S::SERVICE_UNAVAILABLE, "payments_unavailable"),
-            ApiError::PaymentsFailed(_) => (S::SERVICE_UNAVAILABLE, "payments_unavailable"),
-            ApiError::NotFound(_) => (S::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::Engine(EngineError::DisallowedImport(_)) => C::DisallowedImport,
+            ApiError::Engine(EngineError::UnsupportedImport(_)) => C::UnsupportedImport,
+            ApiError::Engine(EngineError::Busy) => C::Busy,
+            ApiError::Engine(EngineError::Internal(_)) => C::InternalError,
+            ApiError::AttestationUnavailable => C::AttestationUnavailable,
+            ApiError::SessionNotVerifiable(_) => C::SessionNotVerifiable,
+            ApiError::GuestStopped { status, .. } => match status {
+                ExitStatus::TimeLimitExceeded => C::TimeLimitExceeded,
+                ExitStatus::MemoryLimitExceeded => C::MemoryLimitExceeded,
+                ExitStatus::FuelExhausted => C::FuelExhausted,
+                ExitStatus::Trapped | ExitStatus::Exited => C::GuestTrap,
+            },
+            ApiError::PolicyDenied { .. } => C::PolicyDenied,
+            ApiError::PolicyUnavailable(_) => C::PolicyUnavailable,
+            ApiError::PythonUnavailable => C::PythonUnavailable,
+            ApiError::InvalidScript(_) => C::InvalidScript,
+            ApiError::PaymentRequired { .. } => C::PaymentRequired,
+            ApiError::SettlementFailed { .. } => C::SettlementFailed,
+            ApiError::PaymentsUnavailable => C::PaymentsUnavailable,
+            ApiError::PaymentsFailed(_) => C::PaymentsUnavailable,
+            ApiError::NotFound(_) => C::NotFound,
+            ApiError::MethodNotAllowed => C::MethodNotAllowed,
+            ApiError::Internal(_) => C::InternalError,
         }
     }
 }
@@ -90,6 +85,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let code = code.as_str();
         if status.is_server_error() {
             tracing::error!(code, error = %self, "request failed");
         } else {
@@ -174,4 +170,36 @@ fn payment_required(
         );
     }
     (status, headers, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_valid_error_status() {
+        for &code in ErrorCode::ALL {
+            let status = StatusCode::from_u16(code.status()).expect("a valid status");
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_come_from_the_codes() {
+        let not_allowed = ApiError::MethodNotAllowed.status_and_code();
+        assert_eq!(
+            not_allowed,
+            (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+        );
+        let busy = ApiError::Engine(EngineError::Busy).status_and_code();
+        assert_eq!(busy, (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy));
+        let random = ApiError::Session(SessionError::Random).status_and_code();
+        assert_eq!(
+            random,
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError)
+        );
+    }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{MethodRouter, any, get, post};
+use hypervisor_protocol::routes::Route;
 use hypervisor_protocol::wire::{ExecuteRequest, PythonRequest};
 
 use self::extract::{JsonBody, Payment};
@@ -28,41 +29,10 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
 }
 
-/// The router with every public route.
+/// The router: every route of the protocol's table ([`Route::ALL`]) with its handler, and the
+/// fallbacks (`not_found`, `method_not_allowed`).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/ping", get(routes::ping))
-        .route("/metrics", get(observe::metrics))
-        .route("/encrypt/create_keypair", post(routes::create_keypair))
-        .route(
-            "/verifiable/encrypt/create_keypair",
-            post(routes::create_verifiable_keypair),
-        )
-        .route("/test/execute/wasm", wasm(RouteKind::TEST))
-        .route("/verifiable/execute/wasm", wasm(RouteKind::VERIFIABLE))
-        .route("/x402_execute/test/wasm", wasm(RouteKind::PAID_TEST))
-        .route(
-            "/x402_execute/verifiable/wasm",
-            wasm(RouteKind::PAID_VERIFIABLE),
-        )
-        .route("/test/policy/unsafe/python", python(RouteKind::PYTHON))
-        .route(
-            "/test/policy/unsafe/python/attest",
-            python(RouteKind::PYTHON_ATTEST),
-        )
-        .route("/x402_policy/unsafe/python", python(RouteKind::PAID_PYTHON))
-        .route("/attestation", get(routes::attestation))
-        .route("/openapi.json", get(openapi::document))
-        .route("/agent/deploy", post(agents::deploy))
-        .route("/agents", get(agents::list))
-        .route("/agents/{name}", get(agents::show).delete(agents::delete))
-        .route("/agents/{name}/", any(agents::agent_root))
-        .route("/agents/{name}/invoke", any(agents::invoke))
-        .route("/agents/{name}/logs", any(agents::logs))
-        .route("/agents/{name}/{*rest}", any(agents::agent_path))
-        .route("/search", post(agents::search))
-        .route("/executions", get(agents::executions))
-        .route("/executions/{id}", get(agents::execution))
+    public_routes()
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Applied to every route and the fallbacks, after routing (the route template is known).
@@ -71,6 +41,44 @@ pub fn router(state: AppState) -> Router {
             observe::track,
         ))
         .with_state(state)
+}
+
+/// Every route of [`Route::ALL`] at its path, with [`handler`].
+fn public_routes() -> Router<AppState> {
+    Route::ALL.iter().fold(Router::new(), |router, &route| {
+        router.route(route.path(), handler(route))
+    })
+}
+
+/// The handler of `route`. It answers exactly the methods of `route.operations()` (`any` for
+/// the routes that have all of [`Method::ALL`](hypervisor_protocol::routes::Method::ALL)), which
+/// the tests check against the router's behaviour.
+fn handler(route: Route) -> MethodRouter<AppState> {
+    match route {
+        Route::Ping => get(routes::ping),
+        Route::OpenApi => get(openapi::document),
+        Route::Metrics => get(observe::metrics),
+        Route::CreateKeypair => post(routes::create_keypair),
+        Route::CreateVerifiableKeypair => post(routes::create_verifiable_keypair),
+        Route::ExecuteWasm => wasm(RouteKind::TEST),
+        Route::ExecuteWasmVerifiable => wasm(RouteKind::VERIFIABLE),
+        Route::ExecuteWasmPaid => wasm(RouteKind::PAID_TEST),
+        Route::ExecuteWasmVerifiablePaid => wasm(RouteKind::PAID_VERIFIABLE),
+        Route::ExecutePython => python(RouteKind::PYTHON),
+        Route::ExecutePythonVerifiable => python(RouteKind::PYTHON_ATTEST),
+        Route::ExecutePythonPaid => python(RouteKind::PAID_PYTHON),
+        Route::Attestation => get(routes::attestation),
+        Route::DeployAgent => post(agents::deploy),
+        Route::Agents => get(agents::list),
+        Route::Agent => get(agents::show).delete(agents::delete),
+        Route::AgentRoot => any(agents::agent_root),
+        Route::AgentInvoke => any(agents::invoke),
+        Route::AgentLogs => any(agents::logs),
+        Route::AgentPath => any(agents::agent_path),
+        Route::Search => post(agents::search),
+        Route::Executions => get(agents::executions),
+        Route::Execution => get(agents::execution),
+    }
 }
 
 /// `POST` handler running a component on `route`.
@@ -94,3 +102,6 @@ fn python(route: RouteKind) -> MethodRouter<AppState> {
         },
     )
 }
+
+#[cfg(test)]
+mod tests;

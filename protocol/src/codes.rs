@@ -1,0 +1,211 @@
+//! The stable error codes of the HTTP API (`docs/PROTOCOL.md` §9): the `code` of every error
+//! body `{"error": {"code", "message"}}` (and of the x402 challenge body), with its HTTP status.
+//!
+//! A code never changes meaning or status. On the wire it is its snake_case name
+//! ([`ErrorCode::as_str`]). The host answers only these codes; a client may meet a code it does
+//! not know (from a newer host): parsing then gives [`UnknownErrorCode`], and the bare string
+//! stays available in [`crate::wire::ErrorDetail::code`].
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares [`ErrorCode`] from one list: variant, wire name, HTTP status, documentation.
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal, $status:literal; )*) => {
+        /// A stable error code of the HTTP API (see the module documentation).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])* #[doc = concat!("\n\nWire name `", $code, "`, status ", $status, ".")] $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, by status (the order of the `ErrorCode` schema of `docs/openapi.json`).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as sent on the wire (snake_case).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status every response with this code has.
+            pub const fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not JSON.
+    MalformedJson = "malformed_json", 400;
+    /// Wrong shape: missing, unknown or mistyped field; too many arguments; a zero limit; a
+    /// semantic check of the route (agent name, search query, ...).
+    InvalidRequest = "invalid_request", 400;
+    /// A hex field does not decode (the message names the field).
+    MalformedHex = "malformed_hex", 400;
+    /// Not a SEC1 P-256 point.
+    InvalidPublicKey = "invalid_public_key", 400;
+    /// An envelope does not authenticate: wrong key, session or field, or tampered (the message
+    /// names the field).
+    DecryptionFailed = "decryption_failed", 400;
+    /// An argument is not UTF-8.
+    InvalidArgument = "invalid_argument", 400;
+    /// A requested limit is above the host's maximum (the message names the maximum).
+    LimitExceedsMaximum = "limit_exceeds_maximum", 400;
+    /// `limits.fuel` on a host without fuel metering.
+    FuelNotEnabled = "fuel_not_enabled", 400;
+    /// The body could not be read (broken framing, client went away).
+    BodyUnreadable = "body_unreadable", 400;
+    /// A Python script that is not UTF-8.
+    InvalidScript = "invalid_script", 400;
+    /// A verifiable route was called with a session from `/encrypt/create_keypair`.
+    SessionNotVerifiable = "session_not_verifiable", 400;
+    /// A paid route without a valid payment; the body is the x402 challenge, the x402 reason in
+    /// `error`.
+    PaymentRequired = "payment_required", 402;
+    /// The work ran but its payment could not be settled; the result is withheld.
+    SettlementFailed = "settlement_failed", 402;
+    /// The session belongs to another public key.
+    SessionKeyMismatch = "session_key_mismatch", 403;
+    /// The operator's policy refused the request before anything ran.
+    PolicyDenied = "policy_denied", 403;
+    /// The agent's name belongs to another key.
+    NotOwner = "not_owner", 403;
+    /// An owner signature is missing, stale, for another action or does not verify.
+    OwnerSignatureInvalid = "owner_signature_invalid", 403;
+    /// A clear request to an agent deployed as private.
+    AgentNotPublic = "agent_not_public", 403;
+    /// No such session (or none for this key).
+    SessionNotFound = "session_not_found", 404;
+    /// The session's TTL has passed.
+    SessionExpired = "session_expired", 404;
+    /// No agent of that name.
+    AgentNotFound = "agent_not_found", 404;
+    /// No execution record with that id.
+    ExecutionNotFound = "execution_not_found", 404;
+    /// No such route (the router's fallback).
+    NotFound = "not_found", 404;
+    /// The route exists for other methods (the router's fallback), or a handler or CLI agent's
+    /// `/invoke` called with a method other than POST.
+    MethodNotAllowed = "method_not_allowed", 405;
+    /// The body did not arrive within `http.body_timeout_ms`.
+    BodyTimeout = "body_timeout", 408;
+    /// A request that does not fit the agent's kind (an HTTP path of a handler or CLI agent).
+    WrongAgentKind = "wrong_agent_kind", 409;
+    /// The body exceeds `http.max_body_bytes`.
+    BodyTooLarge = "body_too_large", 413;
+    /// Not a valid WebAssembly component.
+    InvalidComponent = "invalid_component", 422;
+    /// The component does not export `wasi:cli/run`.
+    NotACommand = "not_a_command", 422;
+    /// The component exports none of `wasi:cli/run`, `wasi:http/incoming-handler`,
+    /// `hypervisor:host/handler`.
+    NotAnAgent = "not_an_agent", 422;
+    /// The component imports something outside WASI and `hypervisor:host/{crypto,attestation}`.
+    DisallowedImport = "disallowed_import", 422;
+    /// A WASI interface or version this host does not provide.
+    UnsupportedImport = "unsupported_import", 422;
+    /// The guest was stopped at its time limit (encrypted partial result attached).
+    TimeLimitExceeded = "time_limit_exceeded", 422;
+    /// The guest trapped after its memory limit refused to grow (encrypted partial result
+    /// attached).
+    MemoryLimitExceeded = "memory_limit_exceeded", 422;
+    /// The guest ran out of fuel (encrypted partial result attached).
+    FuelExhausted = "fuel_exhausted", 422;
+    /// The guest trapped: unreachable, out-of-bounds access, stack exhausted... (encrypted
+    /// partial result attached).
+    GuestTrap = "guest_trap", 422;
+    /// A host-side failure (details in the host's log only).
+    InternalError = "internal_error", 500;
+    /// An HTTP agent produced no response (trap, limit, or a `wasi:http` error).
+    AgentFailed = "agent_failed", 502;
+    /// No execution slot could be had.
+    Busy = "busy", 503;
+    /// A verifiable route on a host without an attestation provider.
+    AttestationUnavailable = "attestation_unavailable", 503;
+    /// The policy could not decide (it trapped or overran its time): the request is refused.
+    PolicyUnavailable = "policy_unavailable", 503;
+    /// The host does not serve the Python routes.
+    PythonUnavailable = "python_unavailable", 503;
+    /// The host does not take payments, its payments component failed, or its facilitator
+    /// could not be asked (nothing was recorded or run).
+    PaymentsUnavailable = "payments_unavailable", 503;
+}
+
+/// A code that is not one of [`ErrorCode::ALL`] (a newer host's, or not a code at all).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code `{0}`")]
+pub struct UnknownErrorCode(pub String);
+
+impl FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == s)
+            .ok_or_else(|| UnknownErrorCode(s.to_string()))
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        code.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_and_round_trip() {
+        let names: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "a wire name twice");
+        for &code in ErrorCode::ALL {
+            let name = code.as_str();
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name} is not snake_case"
+            );
+            assert_eq!(name.parse::<ErrorCode>(), Ok(code));
+            assert_eq!(code.to_string(), name);
+            let json = serde_json::to_string(&code).expect("serialises");
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).ok(), Some(code));
+            assert!((400..600).contains(&code.status()), "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_a_separate_result() {
+        assert_eq!(
+            "from_a_newer_host".parse::<ErrorCode>(),
+            Err(UnknownErrorCode("from_a_newer_host".into()))
+        );
+        assert!(serde_json::from_str::<ErrorCode>("\"from_a_newer_host\"").is_err());
+        assert_eq!(ErrorCode::GuestTrap.status(), 422);
+        assert_eq!(ErrorCode::AgentFailed.status(), 502);
+        assert_eq!(ErrorCode::PaymentRequired.as_str(), "payment_required");
+    }
+}
