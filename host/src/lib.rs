@@ -3,11 +3,12 @@
 //! Layout (each arrow is "calls"; leaves never call back up):
 //!
 //! ```text
-//! http (routes, extraction, error mapping)
-//!   └─> pipeline (session → open → limits → admission → prepare → run → seal)
-//!         ├─> engine (wasmtime: cache, sandbox, host imports, epoch ticker)
+//! http (routes from protocol's route table, extraction, error → status mapping)
+//!   └─> pipeline (verify → open → admit → prepare → run → seal → conclude)
+//!         ├─> plugins (policy, python, payments)
+//!         ├─> engine (wasmtime: cache, capabilities per role, sandbox, host imports, ticker)
 //!         ├─> session (in-memory session keys)
-//!         └─> leaves: crypto, attestation, storage, config, net
+//!         └─> leaves: clock, net, crypto, attestation, storage, config
 //! ```
 //!
 //! `server` is the composition root that builds all of it from a [`config::Config`].

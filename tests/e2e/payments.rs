@@ -164,6 +164,62 @@ fn a_paid_request_that_gives_no_result_leaves_its_payment_unspent() {
 }
 
 #[test]
+fn a_paid_request_abandoned_mid_run_gives_its_payment_back() {
+    use std::io::Write;
+    let server = TestServer::start_with(&payments_table(""));
+    let (_c, _k, s) = session(&server);
+    let (body, headers, json) = challenge(&server, &s);
+    let wallet = Wallet::random().unwrap();
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
+
+    // A paid run that would spin for 20 s, its client gone after one second: the payment was
+    // verified and reserved, the run is dropped with the connection, and nothing was delivered.
+    let limits = hypervisor_protocol::wire::Limits {
+        time_ms: Some(20_000),
+        ..Default::default()
+    };
+    let (spin, _) = s
+        .encrypt_execution(&ExecuteInput::new(&wasm("endless-loop")).limits(limits))
+        .unwrap();
+    let spin = serde_json::to_vec(&spin).unwrap();
+    let addr = server.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST {ROUTE} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         {name}: {value}\r\ncontent-length: {}\r\n\r\n",
+        spin.len()
+    )
+    .unwrap();
+    conn.write_all(&spin).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::harness::metric(&server, "hypervisor_live_instances") < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paid run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(conn);
+
+    // The reservation is released when the abandoned request is dropped: the same
+    // authorization pays for the next request (long before the 20 s run would have ended),
+    // once.
+    let (status, out) = loop {
+        let (status, _, out) = send(&server, &body, name, value.clone());
+        if status == 200 || std::time::Instant::now() > deadline {
+            break (status, out);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(status, 200, "the abandoned run kept its payment: {out}");
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
+}
+
+#[test]
 fn every_altered_term_is_refused_with_its_reason() {
     let server = TestServer::start_with(&payments_table(""));
     let (_c, _k, s) = session(&server);

@@ -153,7 +153,7 @@ pub async fn invoke(
             }
             Ok(response)
         }
-        Invoked::Sealed(outcome) => {
+        Invoked::Encrypted(outcome) => {
             let id = outcome.execution_id.clone();
             let settlement = outcome.settlement.clone();
             let mut response = match outcome.receipt {

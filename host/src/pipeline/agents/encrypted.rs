@@ -71,6 +71,6 @@ impl Pipeline {
         let record =
             invocation_record(agent, &id, &opened, started, commitment, &reservation).of(ran.run());
         outcome.settlement = self.conclude(Some(record), reservation).await?;
-        Ok(Invoked::Sealed(Box::new(outcome.into_result()?)))
+        Ok(Invoked::Encrypted(Box::new(outcome.into_result()?)))
     }
 }

@@ -46,7 +46,7 @@ pub enum Invoked {
         settlement: Option<SettlementHeader>,
     },
     /// An encrypted invocation's sealed result (and receipt on a verifiable session).
-    Sealed(Box<ExecuteOutcome>),
+    Encrypted(Box<ExecuteOutcome>),
 }
 
 /// What ran: one of the two kinds' outcomes.
