@@ -60,6 +60,15 @@ pub(crate) fn send(
         .unwrap()
 }
 
+/// The encrypted `hello` request and a fresh wallet's v2 payment for it.
+fn paid_hello(server: &TestServer, s: &Session) -> (Value, &'static str, String) {
+    let (body, headers, json) = challenge(server, s);
+    let wallet = Wallet::random().unwrap();
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
+    (body, name, value)
+}
+
 pub(crate) fn b64_json(v: &str) -> Value {
     use base64::Engine as _;
     serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v).unwrap()).unwrap()
@@ -137,10 +146,7 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
 fn a_paid_request_that_gives_no_result_leaves_its_payment_unspent() {
     let server = TestServer::start_with(&payments_table(""));
     let (_c, _k, s) = session(&server);
-    let (body, headers, json) = challenge(&server, &s);
-    let wallet = Wallet::random().unwrap();
-    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
-    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
+    let (body, name, value) = paid_hello(&server, &s);
 
     // Paid, recorded, then the program turns out not to be a component: no result, no charge.
     let (bad, _) = s
@@ -168,10 +174,7 @@ fn a_paid_request_abandoned_mid_run_gives_its_payment_back() {
     use std::io::Write;
     let server = TestServer::start_with(&payments_table(""));
     let (_c, _k, s) = session(&server);
-    let (body, headers, json) = challenge(&server, &s);
-    let wallet = Wallet::random().unwrap();
-    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
-    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
+    let (body, name, value) = paid_hello(&server, &s);
 
     // A paid run that would spin for 20 s, its client gone after one second: the payment was
     // verified and reserved, the run is dropped with the connection, and nothing was delivered.

@@ -6,7 +6,7 @@ use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
 use super::admission::{Admission, Admitted, Subject};
 use super::conclude::RecordOf;
-use super::open::{AskedLimits, EncryptedRequest, InputKind, Opened, ProgramSource};
+use super::open::{EncryptedRequest, Opened};
 use super::route::RouteKind;
 use super::seal::{ExecuteOutcome, SealAs, result_document};
 use super::x402::Reservation;
@@ -39,21 +39,15 @@ impl Pipeline {
             .verify_payment(self.route_charge(route), payment)
             .await?;
         let opened = self.open(
-            EncryptedRequest {
-                program: ProgramSource::Encrypted {
-                    field: "encrypted_wasm",
-                    hex: &req.encrypted_wasm,
-                },
-                arguments: &req.encrypted_arguments,
-                input: req
-                    .encrypted_stdin
-                    .as_deref()
-                    .map(|s| ("encrypted_stdin", s)),
-                input_kind: InputKind::Stdin,
-                public_key: &req.public_key,
-                session_id: req.session_id,
-                limits: AskedLimits::Request(req.limits.as_ref()),
-            },
+            EncryptedRequest::execution(
+                "encrypted_wasm",
+                &req.encrypted_wasm,
+                &req.encrypted_arguments,
+                req.encrypted_stdin.as_deref(),
+                &req.public_key,
+                req.session_id,
+                req.limits.as_ref(),
+            ),
             route,
         )?;
         drop(req);

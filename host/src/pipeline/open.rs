@@ -89,6 +89,34 @@ pub(super) struct EncryptedRequest<'a> {
     pub limits: AskedLimits<'a>,
 }
 
+impl<'a> EncryptedRequest<'a> {
+    /// An execution route's request: its program under role program in field `field`, its
+    /// arguments and stdin, and the limits it asks for.
+    #[allow(clippy::too_many_arguments)]
+    pub fn execution(
+        field: &'static str,
+        program: &'a str,
+        arguments: &'a [String],
+        stdin: Option<&'a str>,
+        public_key: &'a str,
+        session_id: Option<Uuid>,
+        limits: Option<&'a Limits>,
+    ) -> Self {
+        Self {
+            program: ProgramSource::Encrypted {
+                field,
+                hex: program,
+            },
+            arguments,
+            input: stdin.map(|s| ("encrypted_stdin", s)),
+            input_kind: InputKind::Stdin,
+            public_key,
+            session_id,
+            limits: AskedLimits::Request(limits),
+        }
+    }
+}
+
 /// Who is calling.
 pub(super) enum Caller {
     /// An encrypted request: the session it was sealed to and the key that owns it.

@@ -5,7 +5,7 @@ use hypervisor_protocol::wire::{PythonRequest, ScriptException};
 
 use super::admission::{Admission, Admitted};
 use super::execute::route_subject;
-use super::open::{AskedLimits, EncryptedRequest, InputKind, Program, ProgramSource};
+use super::open::{EncryptedRequest, Program};
 use super::route::RouteKind;
 use super::seal::{ExecuteOutcome, result_document};
 use super::{Pipeline, ProgramKind};
@@ -33,21 +33,15 @@ impl Pipeline {
             .verify_payment(self.route_charge(route), payment)
             .await?;
         let opened = self.open(
-            EncryptedRequest {
-                program: ProgramSource::Encrypted {
-                    field: "encrypted_python",
-                    hex: &req.encrypted_python,
-                },
-                arguments: &req.encrypted_arguments,
-                input: req
-                    .encrypted_stdin
-                    .as_deref()
-                    .map(|s| ("encrypted_stdin", s)),
-                input_kind: InputKind::Stdin,
-                public_key: &req.public_key,
-                session_id: req.session_id,
-                limits: AskedLimits::Request(req.limits.as_ref()),
-            },
+            EncryptedRequest::execution(
+                "encrypted_python",
+                &req.encrypted_python,
+                &req.encrypted_arguments,
+                req.encrypted_stdin.as_deref(),
+                &req.public_key,
+                req.session_id,
+                req.limits.as_ref(),
+            ),
             route,
         )?;
         drop(req);

@@ -5,44 +5,30 @@
 //! (and, on a verifiable session, a signed receipt naming it). Nothing of an encrypted
 //! invocation is logged.
 
-use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::wire::{ExecutionResult, ScriptException};
-use uuid::Uuid;
 
-use super::invoke::{INVOKE, Invoked, Ran, invocation_record};
-use crate::clock::unix_millis;
+use super::invoke::{INVOKE, Invoked, Ran, Run, invocation_record};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
-use crate::pipeline::admission::{Admission, Admitted};
 use crate::pipeline::open::Opened;
 use crate::pipeline::seal::{SealAs, result_document};
-use crate::pipeline::x402::{Reservation, Verified};
+use crate::pipeline::x402::Reservation;
 use crate::storage::agents::AgentRecord;
 
 impl Pipeline {
-    /// Runs an opened encrypted invocation and seals its result for the caller's session;
-    /// verifiable (a signed receipt) when the session is.
-    pub(super) async fn invoke_encrypted(
+    /// The encrypted answer to an invocation that ran: the result document sealed for the
+    /// caller's session (with a signed receipt on a verifiable session), recorded before the
+    /// answer whether the guest exited or was stopped, then the settlement.
+    pub(super) async fn answer_encrypted(
         &self,
         agent: &AgentRecord,
-        kind: AgentKind,
-        opened: Opened,
-        verified: Option<Verified>,
+        opened: &Opened,
+        run: &Run,
+        ran: &Ran,
+        reservation: Option<Reservation<'_>>,
     ) -> Result<Invoked, ApiError> {
-        let verifiable = opened.session().is_some_and(|s| s.attested.is_some());
-        let Admitted {
-            opened,
-            admission: Admission { limits, policy },
-            reservation,
-        } = self
-            .admit_invocation(agent, opened, verifiable, verified)
-            .await?;
-        let id = Uuid::now_v7().to_string();
-        let started = unix_millis();
-        // A failure without a result drops, and so releases, the reservation.
-        let ran = self.run_agent(agent, kind, &opened, &id, limits).await?;
-        let mut doc = result_document(ran.run(), &limits);
-        if let Ran::Handler(h) = &ran {
+        let mut doc = result_document(ran.run(), &run.limits);
+        if let Ran::Handler(h) = ran {
             match &h.returned {
                 Some(Ok(bytes)) => doc.stdout = ExecutionResult::encode_output(bytes),
                 Some(Err(e)) => {
@@ -56,20 +42,18 @@ impl Pipeline {
             }
         }
         let mut outcome = self.seal(
-            &opened,
+            opened,
             &doc,
             SealAs {
                 route: INVOKE,
-                verifiable,
-                policy,
+                verifiable: run.verifiable,
+                policy: run.policy.clone(),
                 payment: reservation.as_ref().map(Reservation::receipt_field),
             },
-            id.clone(),
+            run.id.clone(),
         )?;
-        // Recorded before the answer, whether the guest exited or was stopped.
         let commitment = Some(outcome.result.result_commitment.clone());
-        let record =
-            invocation_record(agent, &id, &opened, started, commitment, &reservation).of(ran.run());
+        let record = invocation_record(agent, run, opened, commitment, &reservation).of(ran.run());
         outcome.settlement = self.conclude(Some(record), reservation).await?;
         Ok(Invoked::Encrypted(Box::new(outcome.into_result()?)))
     }

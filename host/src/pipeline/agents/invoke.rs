@@ -173,7 +173,7 @@ impl Pipeline {
                     paid: verified.is_some(),
                 },
             )?;
-            return self.invoke_encrypted(&agent, kind, opened, verified).await;
+            return self.invoke_opened(&agent, kind, opened, verified).await;
         }
         if !agent.public {
             return Err(ApiError::AgentNotPublic(name.to_string()));
@@ -201,7 +201,7 @@ impl Pipeline {
             Bytes::from(input),
             limits,
         );
-        self.invoke_clear(&agent, kind, opened, verified).await
+        self.invoke_opened(&agent, kind, opened, verified).await
     }
 
     /// The charge of a paid agent (`None` for a free one).
@@ -280,39 +280,82 @@ impl Pipeline {
         })
     }
 
-    async fn invoke_clear(
+    /// Runs an opened invocation (clear or encrypted) through admission and a fresh instance,
+    /// then answers it the way it came: sealed for the caller's session (see
+    /// [`super::encrypted`]) or in the clear.
+    pub(super) async fn invoke_opened(
         &self,
         agent: &AgentRecord,
         kind: AgentKind,
         opened: Opened,
         verified: Option<Verified>,
     ) -> Result<Invoked, ApiError> {
+        // An encrypted invocation is verifiable when its session is.
+        let verifiable = opened.session().is_some_and(|s| s.attested.is_some());
         let Admitted {
             opened,
-            admission: Admission { limits, .. },
+            admission: Admission { limits, policy },
             reservation,
         } = self
-            .admit_invocation(agent, opened, false, verified)
+            .admit_invocation(agent, opened, verifiable, verified)
             .await?;
-        let id = Uuid::now_v7().to_string();
-        let started = unix_millis();
+        let run = Run {
+            id: Uuid::now_v7().to_string(),
+            started_ms: unix_millis(),
+            limits,
+            verifiable,
+            policy,
+        };
         // A failure without a result drops, and so releases, the reservation.
-        let ran = self.run_agent(agent, kind, &opened, &id, limits).await?;
-        let run = ran.run();
-        let response = clear_response(agent, &id, &ran);
+        let ran = self
+            .run_agent(agent, kind, &opened, &run.id, limits)
+            .await?;
+        if opened.session().is_some() {
+            self.answer_encrypted(agent, &opened, &run, &ran, reservation)
+                .await
+        } else {
+            self.answer_clear(agent, &opened, &run, &ran, reservation)
+                .await
+        }
+    }
+
+    /// The clear answer: the response document, the agent's log, the record, the settlement.
+    async fn answer_clear(
+        &self,
+        agent: &AgentRecord,
+        opened: &Opened,
+        run: &Run,
+        ran: &Ran,
+        reservation: Option<Reservation<'_>>,
+    ) -> Result<Invoked, ApiError> {
+        let response = clear_response(agent, &run.id, ran);
         let commitment = {
             let doc = serde_json::to_vec(&response).unwrap_or_default();
             hex::encode(sha256(&doc))
         };
-        self.keep_log(&agent.name, &id, &run.stderr);
+        self.keep_log(&agent.name, &run.id, &ran.run().stderr);
         let record =
-            invocation_record(agent, &id, &opened, started, Some(commitment), &reservation).of(run);
+            invocation_record(agent, run, opened, Some(commitment), &reservation).of(ran.run());
         let settlement = self.conclude(Some(record), reservation).await?;
         Ok(Invoked::Clear {
             response: Box::new(response),
             settlement,
         })
     }
+}
+
+/// One invocation's run: its id, start and the limits it ran with.
+pub(super) struct Run {
+    /// The execution id.
+    pub id: String,
+    /// When it started, Unix milliseconds.
+    pub started_ms: u64,
+    /// The admitted limits.
+    pub limits: RunLimits,
+    /// Whether a receipt is signed (an encrypted invocation on a verifiable session).
+    pub verifiable: bool,
+    /// The policy's receipt field (verifiable invocations).
+    pub policy: Option<String>,
 }
 
 /// The clear answer to an invocation.
@@ -359,19 +402,18 @@ fn clear_response(agent: &AgentRecord, id: &str, ran: &Ran) -> InvokeResponse {
 /// What an invocation leaves in the records.
 pub(super) fn invocation_record<'a>(
     agent: &'a AgentRecord,
-    id: &'a str,
+    run: &'a Run,
     opened: &Opened,
-    started_ms: u64,
     commitment: Option<String>,
     reservation: &Option<Reservation<'_>>,
 ) -> RecordOf<'a> {
     RecordOf {
-        id,
+        id: &run.id,
         route: INVOKE.replace("{name}", &agent.name),
         agent: Some((&agent.name, agent.latest.version)),
         code_hash: opened.program.hash(),
         caller_hash: opened.caller.key_hash(),
-        started_ms,
+        started_ms: run.started_ms,
         commitment,
         payment: reservation.as_ref().map(Reservation::receipt_field),
     }
