@@ -3,8 +3,9 @@
 
 use base64::Engine as _;
 use hypervisor_protocol::agents::{
-    DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER, OWNER_SIGNATURE_HEADER,
-    OWNER_SIGNED_AT_HEADER, OwnerAction, SearchRequest, deploy_detail, owner_message,
+    ChargeRule, DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER,
+    OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction, SearchRequest, deploy_detail,
+    owner_message,
 };
 use hypervisor_protocol::wire::Limits;
 use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
@@ -61,7 +62,8 @@ pub fn owner_signature(
         .map_err(|_| ClientError::BadResponse("the owner key cannot sign".into()))?;
     let signature: p256::ecdsa::Signature =
         key.sign(&owner_message(action, name, detail, signed_at));
-    Ok((hex::encode(signature.to_bytes()), signed_at))
+    // The host accepts only the low-s form of a signature (s <= n/2).
+    Ok((hex::encode(signature.normalize_s().to_bytes()), signed_at))
 }
 
 /// Signs `req` as a deployment of `component` by `owner`: sets `signature` and `signed_at`
@@ -103,6 +105,10 @@ pub struct Deployment<'a> {
     pub price: Option<String>,
     /// Time to live, seconds.
     pub ttl_seconds: Option<u64>,
+    /// When a paid agent's run is charged (default: only answers below 400).
+    pub charge: Option<ChargeRule>,
+    /// The media type an HTTP agent answers with (declared in its payment challenges).
+    pub content_type: Option<String>,
 }
 
 impl Deployment<'_> {
@@ -119,6 +125,8 @@ impl Deployment<'_> {
             limits: self.limits,
             price: self.price.clone(),
             ttl_seconds: self.ttl_seconds,
+            charge: self.charge,
+            content_type: self.content_type.clone(),
             signature: None,
             signed_at: None,
         }

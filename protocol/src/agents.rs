@@ -33,6 +33,55 @@ pub const OWNER_SIGNED_AT_HEADER: &str = "x-agent-signed-at";
 /// Header carrying the owner's public key (hex SEC1) with [`OWNER_SIGNATURE_HEADER`].
 pub const OWNER_KEY_HEADER: &str = "x-agent-owner";
 
+/// When a paid agent's run is charged. On the wire: `"success"` or `"always"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChargeRule {
+    /// Only a run that succeeded, as the x402 server middlewares charge: an HTTP agent's
+    /// response with a status below 400; an invocation whose handler returned a value, or
+    /// whose command exited with code 0. Otherwise the payment is released and may pay for
+    /// another request.
+    #[default]
+    Success,
+    /// Every run that gave an answer, failures included.
+    Always,
+}
+
+impl ChargeRule {
+    /// `success` or `always`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Always => "always",
+        }
+    }
+
+    /// Whether a run is charged under this rule, given whether it succeeded.
+    pub fn charges(self, succeeded: bool) -> bool {
+        self == Self::Always || succeeded
+    }
+
+    /// What a payment challenge says about it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Success => "charged only if the run succeeds (HTTP status below 400)",
+            Self::Always => "charged for every run, failures included",
+        }
+    }
+}
+
+impl std::str::FromStr for ChargeRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "success" => Ok(Self::Success),
+            "always" => Ok(Self::Always),
+            other => Err(format!("unknown charge rule {other:?}")),
+        }
+    }
+}
+
 /// What a deployed agent is, read from its component's exports at deployment (`handler` is
 /// preferred over `http`, `http` over `cli` when a component exports several). On the wire:
 /// `"cli"`, `"http"` or `"handler"`.
@@ -127,6 +176,7 @@ pub fn owner_message(action: OwnerAction, name: &str, detail: &str, signed_at: u
 /// price=<price|->
 /// ttl_seconds=<decimal|->
 /// limits=<time_ms|->,<memory_bytes|->,<fuel|->
+/// charge=<success|always>        (only when `charge` is sent)
 /// ```
 ///
 /// `-` stands for a field absent from the request (`limits=-,-,-` when `limits` is absent);
@@ -138,7 +188,7 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
         v.map_or_else(|| "-".to_string(), |v| v.to_string())
     }
     let limits = req.limits.unwrap_or_default();
-    format!(
+    let mut detail = format!(
         "{component_sha256_hex}\npublic={}\nprice={}\nttl_seconds={}\nlimits={},{},{}",
         or_dash(req.public),
         or_dash(req.price.as_deref()),
@@ -146,7 +196,13 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
         or_dash(limits.time_ms),
         or_dash(limits.memory_bytes),
         or_dash(limits.fuel),
-    )
+    );
+    // Only when sent: deployments signed before `charge` existed keep their detail.
+    if let Some(charge) = req.charge {
+        detail.push_str("\ncharge=");
+        detail.push_str(charge.as_str());
+    }
+    detail
 }
 
 /// Whether `name` is a valid agent name: 1–64 characters of `a-z`, `0-9` and `-`, starting
@@ -198,6 +254,16 @@ pub struct DeployRequest {
     /// Remove the agent this long after this deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
+    /// When a paid agent's run is charged (signed, see [`deploy_detail`]): by default
+    /// ([`ChargeRule::Success`]) only a run that succeeded, as the x402 server middlewares do;
+    /// [`ChargeRule::Always`] charges every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge: Option<ChargeRule>,
+    /// The media type an HTTP agent answers with, declared in its payment challenges
+    /// (`mimeType`); not signed. Default: `application/octet-stream` for HTTP agents (handler
+    /// and CLI agents answer JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// Owner signature over `(deploy, name, deploy_detail)` ([`deploy_detail`]: the SHA-256 of
     /// the component's plaintext and `public`, `price`, `ttl_seconds`, `limits` as sent),
     /// required for every deployment, clear or encrypted.
@@ -212,7 +278,9 @@ pub struct DeployRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// Free text; words are matched against name, description and tags.
+    /// Free text; words are matched against name, description and tags. Also accepted as
+    /// `description` ("search for agents by description"); sending both is an error.
+    #[serde(alias = "description")]
     pub query: String,
     /// Most results (default 10, at most 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -236,6 +236,8 @@ fn agent_vectors(program: &[u8]) -> Value {
         ttl_seconds: Some(3600),
         signature: None,
         signed_at: None,
+        charge: None,
+        content_type: None,
     };
     let detail = deploy_detail(&code, &request);
     let deploy = owner_message(OwnerAction::Deploy, "text-stats", &detail, signed_at);

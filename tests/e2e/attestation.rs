@@ -385,7 +385,10 @@ fn a_sealed_invocation_on_a_verifiable_session_gets_a_receipt_naming_the_agents_
         .receipt
         .as_ref()
         .expect("a receipt on a verifiable session");
-    assert_eq!(receipt.route, "/agents/{name}/invoke");
+    assert_eq!(
+        receipt.route, "/agents/stats/invoke",
+        "the receipt names the agent"
+    );
     assert_eq!(receipt.program_sha256, hex::encode(sha256(&component)));
     assert_eq!(receipt.stdin_sha256, hex::encode(sha256(event)));
     assert_eq!(receipt.result_commitment, hex::encode(run.commitment));

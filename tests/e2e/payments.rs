@@ -122,6 +122,7 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
     let (status, _, out) = send(&server, &body, name, value.clone());
     assert_eq!(status, 402, "{out}");
     assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
+    assert_eq!(out["code"], out["error"], "the code names the refusal");
 
     // ...also after a restart (with a new session: a payment is not bound to a request).
     server.stop();

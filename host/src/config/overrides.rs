@@ -151,6 +151,21 @@ overrides! {
             c.payments.enabled = true;
             c.payments.price.pay_to = v;
         },
+        /// Price of one paid request, in the asset's atomic units (payments.price.amount).
+        #[arg(long, env = "HYPERVISOR_PRICE", global = true, value_name = "UNITS")]
+        price: Option<String> => |c, v| c.payments.price.amount = v,
+        /// The payment token's contract address (payments.price.asset).
+        #[arg(long, env = "HYPERVISOR_ASSET", global = true, value_name = "ADDRESS")]
+        asset: Option<String> => |c, v| c.payments.price.asset = v,
+        /// The payment network, CAIP-2 (payments.price.network), e.g. eip155:8453.
+        #[arg(long, env = "HYPERVISOR_NETWORK", global = true, value_name = "CAIP2")]
+        network: Option<String> => |c, v| c.payments.price.network = v,
+        /// The token's EIP-712 domain name (payments.price.eip712_name), e.g. "USD Coin".
+        #[arg(long, env = "HYPERVISOR_ASSET_NAME", global = true, value_name = "NAME")]
+        asset_name: Option<String> => |c, v| c.payments.price.eip712_name = v,
+        /// The token's EIP-712 domain version (payments.price.eip712_version).
+        #[arg(long, env = "HYPERVISOR_ASSET_VERSION", global = true, value_name = "VERSION")]
+        asset_version: Option<String> => |c, v| c.payments.price.eip712_version = v,
         /// The payments component (any component exporting hypervisor:host/payments).
         #[arg(long, global = true, value_name = "FILE")]
         payments_component: Option<PathBuf> => |c, v| c.payments.component = v,

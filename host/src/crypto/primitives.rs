@@ -65,6 +65,22 @@ pub fn verify_p256_sha256(
     Ok(key.verify(message, &sig).is_ok())
 }
 
+/// Whether a P-256 signature (64 bytes `r || s`, or DER) is in low-s form (`s <= n/2`). Both
+/// `(r, s)` and `(r, n - s)` verify; owner and caller signatures must use the low one, so
+/// that a signature has exactly one accepted encoding.
+///
+/// # Errors
+/// [`PrimitiveError::Signature`] for a malformed signature.
+pub fn p256_signature_is_low_s(signature: &[u8]) -> Result<bool, PrimitiveError> {
+    let sig = if signature.len() == 64 {
+        Signature::from_slice(signature)
+    } else {
+        Signature::from_der(signature)
+    }
+    .map_err(|_| PrimitiveError::Signature("expected 64 bytes r||s or ASN.1 DER".into()))?;
+    Ok(sig.normalize_s() == sig)
+}
+
 /// secp256k1 public-key recovery (Ethereum's `ecrecover`) from a 32-byte digest and a 65-byte
 /// `r || s || v` signature; the uncompressed SEC1 key.
 ///

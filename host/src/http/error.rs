@@ -113,7 +113,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::PaymentRequired {
                 challenge, reason, ..
-            } => return payment_required(status, code, &challenge, &reason, &message),
+            } => return payment_required(status, &challenge, &reason, &message),
             ApiError::SettlementFailed { header, .. } => {
                 add_settlement_header(&mut headers, &header);
                 (None, None)
@@ -144,10 +144,11 @@ pub fn add_settlement_header(headers: &mut HeaderMap, s: &SettlementHeader) {
 }
 
 /// A 402 in both x402 forms: the v2 `PAYMENT-REQUIRED` header and the v1 JSON body
-/// `{x402Version: 1, error, accepts}` (plus this API's `code` and `message`).
+/// `{x402Version: 1, error, accepts}`, plus this API's `code` and `message`. The `code` names
+/// the refusal: `payment_required` when no payment was sent, otherwise the x402 reason itself
+/// (`invalid_scheme`, `invalid_exact_evm_nonce_already_used`, …), the same string as `error`.
 fn payment_required(
     status: StatusCode,
-    code: &str,
     challenge: &Challenge,
     reason: &str,
     message: &str,
@@ -159,7 +160,7 @@ fn payment_required(
         // A component's body that is JSON but not an object cannot take the fields below.
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({ "x402Version": 2, "error": reason }));
-    body["code"] = serde_json::json!(code);
+    body["code"] = serde_json::json!(reason);
     body["message"] = serde_json::json!(message);
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&challenge.payment_required) {

@@ -68,7 +68,9 @@ impl RecordOf<'_> {
 impl Pipeline {
     /// Concludes a run: writes its record (awaited: it exists before the answer is sent; an
     /// HTTP agent's follows when its guest finishes, see [`Self::record_later`]), then settles
-    /// the reservation of a paid run, returning the settlement's header.
+    /// the reservation of a paid run, returning the settlement's header. (A run that is not to
+    /// be charged, such as a paid agent's failure under its default charge rule, drops its
+    /// reservation before this step, which releases it.)
     ///
     /// # Errors
     /// [`ApiError::Internal`] if the record cannot be written (the reservation is then

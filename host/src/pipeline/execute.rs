@@ -122,6 +122,8 @@ impl Pipeline {
             payment,
         };
         let record = record.of_document(doc);
+        // The execution routes charge every run that gave a result (a guest stopped by its
+        // limits consumed the compute).
         outcome.settlement = self.conclude(Some(record), reservation).await?;
         outcome.into_result()
     }

@@ -233,14 +233,34 @@ impl Pipeline {
         Some(self.charge(route.path, amount))
     }
 
-    /// The charge of `path` at `amount` (atomic units) of the configured asset.
+    /// The charge of `path` at `amount` (atomic units) of the configured asset: one request
+    /// answered in JSON.
     pub(super) fn charge(&self, path: &str, amount: &str) -> Charge {
+        self.charge_for(
+            path,
+            path,
+            "application/json",
+            format!("one request to {path} on WASM Hypervisor"),
+            amount,
+        )
+    }
+
+    /// A charge recorded under `route` in the ledger, for the resource at `resource_path` (the
+    /// URL the payer requested), answered as `mime_type`.
+    pub(super) fn charge_for(
+        &self,
+        route: &str,
+        resource_path: &str,
+        mime_type: &str,
+        description: String,
+        amount: &str,
+    ) -> Charge {
         Charge {
-            path: path.to_string(),
+            path: route.to_string(),
             resource: PaidResource {
-                url: format!("{}{}", self.public_base(), path),
-                description: format!("one request to {path} on WASM Hypervisor"),
-                mime_type: "application/json".into(),
+                url: format!("{}{}", self.public_base(), resource_path),
+                description,
+                mime_type: mime_type.to_string(),
             },
             price: price(&self.config.payments.price, amount),
         }

@@ -69,6 +69,10 @@ const MIGRATIONS: &[&str] = &[
          name           TEXT PRIMARY KEY,
          last_signed_at INTEGER NOT NULL
      );",
+    // 3: when a paid agent's run is charged (`success` or `always`), and the media type an HTTP
+    // agent declares in its payment challenges.
+    "ALTER TABLE agents ADD COLUMN charge TEXT NOT NULL DEFAULT 'success';
+     ALTER TABLE agents ADD COLUMN content_type TEXT;",
 ];
 
 /// The database connection (one, behind a mutex: every statement is short).
@@ -156,6 +160,13 @@ mod tests {
             .query_row("SELECT count(*) FROM agent_owner_ops", [], |r| r.get(0))
             .unwrap();
         assert_eq!((agents, marks), (1, 0));
+        // Migration 3: an agent deployed before it is charged only on success.
+        let charge: String = conn
+            .query_row("SELECT charge FROM agents WHERE name = 'a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(charge, "success");
     }
 
     #[test]
@@ -164,7 +175,9 @@ mod tests {
         let db = Database::open(dir.path()).unwrap();
         db.lock()
             .execute(
-                "INSERT INTO agents VALUES ('a', 'k', 'd', '[]', 1, 1, NULL, 0, 0, NULL)",
+                "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
+                   price_amount, created_at, updated_at, expires_at)
+                 VALUES ('a', 'k', 'd', '[]', 1, 1, NULL, 0, 0, NULL)",
                 [],
             )
             .unwrap();

@@ -111,6 +111,8 @@ fn each_override_sets_its_field() {
         "--attestation", "auto", "--policy-component", "/p.wasm", "--policy-rules", "/r.toml",
         "--python-component", "/py.wasm", "--pay-to", "0xab", "--payments-component", "/pay.wasm",
         "--facilitator-url", "https://x402.org/facilitator", "--log-level", "debug",
+        "--price", "5000", "--asset", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        "--network", "eip155:8453", "--asset-name", "USD Coin", "--asset-version", "2",
     ]);
     assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(c.cache_dir, Some(PathBuf::from("/c")));
@@ -133,6 +135,23 @@ fn each_override_sets_its_field() {
         Some("https://x402.org/facilitator")
     );
     assert_eq!(c.log.level, "debug");
+    let price = &c.payments.price;
+    assert_eq!(
+        (
+            price.amount.as_str(),
+            price.asset.as_str(),
+            price.network.as_str(),
+            price.eip712_name.as_str(),
+            price.eip712_version.as_str()
+        ),
+        (
+            "5000",
+            "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+            "eip155:8453",
+            "USD Coin",
+            "2"
+        )
+    );
 }
 
 #[test]
@@ -181,6 +200,8 @@ fn run_child(mode: &str, dir: &Path, env: &[(&str, &Path)]) {
         .env(CHILD, mode)
         .env_remove("HYPERVISOR_HOST")
         .env_remove("HYPERVISOR_CONFIG")
+        .env_remove("HYPERVISOR_NETWORK")
+        .env_remove("HYPERVISOR_ASSET_NAME")
         .current_dir(dir);
     for (name, value) in env {
         command.env(name, value);
@@ -204,6 +225,8 @@ fn the_environment_sits_between_the_file_and_the_flags() {
         &[
             ("HYPERVISOR_CONFIG", &env_file),
             ("HYPERVISOR_HOST", Path::new("10.0.0.1")),
+            ("HYPERVISOR_NETWORK", Path::new("eip155:8453")),
+            ("HYPERVISOR_ASSET_NAME", Path::new("USD Coin")),
         ],
     );
     file(
@@ -242,6 +265,12 @@ fn layering_child() {
                 config(&["config", "--config", other]).listen.to_string(),
                 "10.0.0.1:7000"
             );
+            // The payment asset from the environment, a flag beating it.
+            let c = config(&["config"]);
+            assert_eq!(c.payments.price.network, "eip155:8453");
+            assert_eq!(c.payments.price.eip712_name, "USD Coin");
+            let c = config(&["config", "--asset-name", "USDC"]);
+            assert_eq!(c.payments.price.eip712_name, "USDC");
         }
         "cwd" => {
             // Without --config or HYPERVISOR_CONFIG, ./hypervisor.toml is read.

@@ -66,6 +66,22 @@ impl Pipeline {
         if req.ttl_seconds == Some(0) {
             return bad("`ttl_seconds` must be > 0".into());
         }
+        if let Some(t) = &req.content_type
+            && !valid_media_type(t)
+        {
+            return bad(format!(
+                "`content_type` {t:?} is not a media type (type/subtype, at most 127 printable \
+                 ASCII characters)"
+            ));
+        }
+        // A price this host could never collect would make every invocation a 503.
+        if req.price.is_some() && self.payments.is_none() {
+            return bad(
+                "this host takes no payments (payments.enabled = false): an agent with a \
+                 `price` cannot be deployed here"
+                    .into(),
+            );
+        }
         // The limits must be within the host's maxima now, not at the first invocation.
         resolve_limits(
             req.limits.as_ref(),
@@ -143,6 +159,8 @@ impl Pipeline {
             public: req.public.unwrap_or(!encrypted),
             price: req.price.as_deref(),
             expires_at: req.ttl_seconds.map(|t| now.saturating_add(t)),
+            charge: req.charge.unwrap_or_default(),
+            content_type: req.content_type.as_deref(),
             code_hash: hash,
             kind,
             size,
@@ -163,4 +181,22 @@ impl Pipeline {
         );
         self.agent(&req.name)
     }
+}
+
+/// Whether `t` looks like a media type: `type/subtype` (parameters allowed), printable ASCII,
+/// at most 127 bytes.
+fn valid_media_type(t: &str) -> bool {
+    let essence = t.split(';').next().unwrap_or_default().trim();
+    let mut parts = essence.splitn(2, '/');
+    let token = |s: Option<&str>| {
+        s.is_some_and(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        })
+    };
+    t.len() <= 127
+        && t.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && token(parts.next())
+        && token(parts.next())
 }

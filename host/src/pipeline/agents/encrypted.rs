@@ -7,7 +7,7 @@
 
 use hypervisor_protocol::wire::{ExecutionResult, ScriptException};
 
-use super::invoke::{INVOKE, Invoked, Ran, Run, invocation_record};
+use super::invoke::{Invoked, Ran, Run, invocation_record, invoke_route};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
 use crate::pipeline::open::Opened;
@@ -41,11 +41,13 @@ impl Pipeline {
                 None => {}
             }
         }
+        // The receipt names the agent's actual route, not the template.
+        let route = invoke_route(&agent.name);
         let mut outcome = self.seal(
             opened,
             &doc,
             SealAs {
-                route: INVOKE,
+                route: &route,
                 verifiable: run.verifiable,
                 policy: run.policy.clone(),
                 payment: reservation.as_ref().map(Reservation::receipt_field),

@@ -23,10 +23,11 @@ use crate::engine::{HttpAgentError, HttpResponse};
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Metadata, Subject};
 use crate::pipeline::conclude::RecordOf;
-use crate::pipeline::x402::Reservation;
+use crate::pipeline::x402::{Charge, Reservation};
 use crate::pipeline::{Pipeline, resolve_limits};
 use crate::plugins::payments::{PaymentHeader, SettlementHeader};
 use crate::plugins::policy::ProgramKind;
+use crate::storage::agents::AgentRecord;
 
 /// An HTTP agent's answer: its response (streaming) and, for a paid agent, the settlement to
 /// send back with it.
@@ -37,7 +38,47 @@ pub struct AgentResponse {
     pub settlement: Option<SettlementHeader>,
 }
 
+/// The media type a paid HTTP agent's challenge declares when its owner declared none.
+const UNDECLARED_CONTENT_TYPE: &str = "application/octet-stream";
+
 impl Pipeline {
+    /// The charge of a request to a paid HTTP agent (`None` for a free one): the resource is
+    /// the URL requested, its type the one the owner declared, and the description says when
+    /// the run is charged; the ledger records the agent's route.
+    fn http_agent_charge(
+        &self,
+        agent: &AgentRecord,
+        rest: &str,
+        query: Option<&str>,
+    ) -> Result<Option<Charge>, ApiError> {
+        let Some(amount) = &agent.price else {
+            return Ok(None);
+        };
+        if self.payments.is_none() {
+            return Err(ApiError::PaymentsUnavailable);
+        }
+        let requested = match query {
+            Some(q) => format!("/agents/{}{rest}?{q}", agent.name),
+            None => format!("/agents/{}{rest}", agent.name),
+        };
+        Ok(Some(
+            self.charge_for(
+                &format!("/agents/{}/", agent.name),
+                &requested,
+                agent
+                    .content_type
+                    .as_deref()
+                    .unwrap_or(UNDECLARED_CONTENT_TYPE),
+                format!(
+                    "a request to agent {} on WASM Hypervisor, {}",
+                    agent.name,
+                    agent.charge.describe()
+                ),
+                amount,
+            ),
+        ))
+    }
+
     /// Serves one request with the HTTP agent `name`; `rest` is the path after
     /// `/agents/{name}` (starting with `/`); `declared` is the body's declared length (0 if
     /// none).
@@ -75,7 +116,10 @@ impl Pipeline {
         // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
         // the policy, then the payment's durable record.
         let verified = self
-            .verify_payment(self.agent_charge(&agent)?, payment)
+            .verify_payment(
+                self.http_agent_charge(&agent, rest, request.uri().query())?,
+                payment,
+            )
             .await?;
         let asked = resolve_limits(
             Some(&agent.latest.limits),
@@ -123,6 +167,9 @@ impl Pipeline {
                 HttpAgentError::Engine(e) => e.into(),
                 e => ApiError::AgentFailed(e.to_string()),
             })?;
+        // Charged per the agent's rule: by default only a response below 400.
+        let succeeded = response.status().as_u16() < 400;
+        let reservation = reservation.filter(|_| agent.charge.charges(succeeded));
         let payment = reservation.as_ref().map(Reservation::receipt_field);
         // The record follows when the guest finishes (the body may still be streaming).
         let settlement = self.conclude(None, reservation).await?;

@@ -32,8 +32,13 @@ use crate::plugins::payments::{PaymentHeader, SettlementHeader};
 use crate::plugins::policy::ProgramKind;
 use crate::storage::agents::AgentRecord;
 
-/// The route bound into invocation receipts and records.
+/// The route template of invocations (policy, payment challenges).
 pub(super) const INVOKE: &str = "/agents/{name}/invoke";
+
+/// The invocation route of agent `name`, as receipts, records and challenges name it.
+pub(super) fn invoke_route(name: &str) -> String {
+    INVOKE.replace("{name}", name)
+}
 
 /// The answer to an invocation.
 #[derive(Debug)]
@@ -60,6 +65,14 @@ impl Ran {
         match self {
             Self::Handler(h) => &h.run,
             Self::Cli(r) => r,
+        }
+    }
+
+    /// Whether the run succeeded: the handler returned a value, or the command exited 0.
+    pub(super) fn succeeded(&self) -> bool {
+        match self {
+            Self::Handler(h) => matches!(h.returned, Some(Ok(_))),
+            Self::Cli(r) => r.status == ExitStatus::Exited && r.exit_code == Some(0),
         }
     }
 }
@@ -209,9 +222,20 @@ impl Pipeline {
         match &agent.price {
             None => Ok(None),
             Some(_) if self.payments.is_none() => Err(ApiError::PaymentsUnavailable),
-            Some(amount) => Ok(Some(
-                self.charge(&INVOKE.replace("{name}", &agent.name), amount),
-            )),
+            Some(amount) => {
+                let path = invoke_route(&agent.name);
+                Ok(Some(self.charge_for(
+                    &path,
+                    &path,
+                    "application/json",
+                    format!(
+                        "one invocation of agent {} on WASM Hypervisor, {}",
+                        agent.name,
+                        agent.charge.describe()
+                    ),
+                    amount,
+                )))
+            }
         }
     }
 
@@ -223,7 +247,7 @@ impl Pipeline {
         verifiable: bool,
         verified: Option<Verified>,
     ) -> Result<Admitted<'p>, ApiError> {
-        let path = INVOKE.replace("{name}", &agent.name);
+        let path = invoke_route(&agent.name);
         let subject = Subject {
             route: &path,
             verifiable,
@@ -306,10 +330,12 @@ impl Pipeline {
             verifiable,
             policy,
         };
-        // A failure without a result drops, and so releases, the reservation.
+        // A failure without a result drops, and so releases, the reservation; a run that does
+        // not succeed releases it too, unless the agent charges every run.
         let ran = self
             .run_agent(agent, kind, &opened, &run.id, limits)
             .await?;
+        let reservation = reservation.filter(|_| agent.charge.charges(ran.succeeded()));
         if opened.session().is_some() {
             self.answer_encrypted(agent, &opened, &run, &ran, reservation)
                 .await
@@ -409,7 +435,7 @@ pub(super) fn invocation_record<'a>(
 ) -> RecordOf<'a> {
     RecordOf {
         id: &run.id,
-        route: INVOKE.replace("{name}", &agent.name),
+        route: invoke_route(&agent.name),
         agent: Some((&agent.name, agent.latest.version)),
         code_hash: opened.program.hash(),
         caller_hash: opened.caller.key_hash(),

@@ -4,7 +4,7 @@
 use hypervisor_protocol::agents::{OWNER_SIGNATURE_WINDOW_SECONDS, OwnerAction, owner_message};
 
 use crate::clock::unix_seconds;
-use crate::crypto::primitives::verify_p256_sha256;
+use crate::crypto::primitives::{p256_signature_is_low_s, verify_p256_sha256};
 use crate::error::ApiError;
 
 /// A signature presented by a caller claiming to be an agent's owner.
@@ -21,8 +21,9 @@ pub struct Proof {
 /// Checks that `proof` is `owner_key`'s signature of `action` on `name` (with `detail`).
 ///
 /// # Errors
+/// [`ApiError::NotOwner`] when the proof names another key than the owner's;
 /// [`ApiError::OwnerSignature`] naming what is wrong (never which part of a valid-looking
-/// signature failed beyond "does not verify").
+/// signature failed beyond "does not verify"; a high-s signature is refused).
 pub fn check(
     owner_key: &str,
     action: OwnerAction,
@@ -31,12 +32,14 @@ pub fn check(
     proof: &Proof,
 ) -> Result<(), ApiError> {
     let refuse = |why: &str| Err(ApiError::OwnerSignature(why.to_string()));
+    // A caller that names its key (`x-agent-owner`) and is not the owner is told so, before
+    // any signature is looked at.
     if proof
         .key
         .as_deref()
-        .is_some_and(|k| !k.eq_ignore_ascii_case(owner_key))
+        .is_some_and(|k| !same_key(k, owner_key))
     {
-        return refuse("the key is not this agent's owner");
+        return Err(ApiError::NotOwner(name.to_string()));
     }
     if unix_seconds().abs_diff(proof.signed_at) > OWNER_SIGNATURE_WINDOW_SECONDS {
         return refuse("the signing time is more than 300 s from the host's clock");
@@ -44,10 +47,27 @@ pub fn check(
     let (Ok(key), Ok(signature)) = (hex::decode(owner_key), hex::decode(&proof.signature)) else {
         return refuse("the signature is not hex");
     };
+    match p256_signature_is_low_s(&signature) {
+        Ok(true) => {}
+        Ok(false) => return refuse("the signature is high-s: send its low-s form (s <= n/2)"),
+        Err(_) => return refuse("the signature is malformed"),
+    }
     let message = owner_message(action, name, detail, proof.signed_at);
     match verify_p256_sha256(&key, &message, &signature) {
         Ok(true) => Ok(()),
         Ok(false) => refuse("the signature does not verify under the owner's key"),
         Err(_) => refuse("the signature is malformed"),
+    }
+}
+
+/// Whether two hex SEC1 keys are the same P-256 key (compressed and uncompressed encodings of
+/// one point are the same key).
+fn same_key(a: &str, b: &str) -> bool {
+    match (
+        hypervisor_protocol::EncodedPublicKey::from_hex("key", a),
+        hypervisor_protocol::EncodedPublicKey::from_hex("key", b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.eq_ignore_ascii_case(b),
     }
 }

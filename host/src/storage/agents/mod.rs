@@ -17,7 +17,7 @@
 //! who saw one could replay it within the window, e.g. to roll an agent back to an older
 //! version or to bring back an agent its owner deleted.
 
-use hypervisor_protocol::agents::AgentKind;
+use hypervisor_protocol::agents::{AgentKind, ChargeRule};
 use hypervisor_protocol::wire::Limits;
 use serde::{Serialize, Serializer};
 
@@ -63,6 +63,11 @@ pub struct AgentRecord {
     /// Removed by the reaper after this time (Unix seconds), if set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// When a paid run is charged.
+    pub charge: ChargeRule,
+    /// The media type an HTTP agent declared for its answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// The newest version.
     pub latest: VersionRecord,
 }
@@ -114,6 +119,10 @@ pub struct NewDeployment<'a> {
     pub price: Option<&'a str>,
     /// Expiry, if any.
     pub expires_at: Option<u64>,
+    /// When a paid run is charged.
+    pub charge: ChargeRule,
+    /// The media type an HTTP agent declares.
+    pub content_type: Option<&'a str>,
     /// The version's component.
     pub code_hash: CodeHash,
     /// What it runs as (its WIT world follows from it).

@@ -13,7 +13,10 @@ pub(super) fn to_u64(v: i64) -> u64 {
 
 pub(super) const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
      a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
-     v.limits, v.created_at";
+     v.limits, v.created_at, a.charge, a.content_type";
+
+/// How many columns [`AGENT_COLUMNS`] selects (a query's next column is at this index).
+pub(super) const AGENT_COLUMN_COUNT: usize = 18;
 
 pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     let tags: String = r.get(3)?;
@@ -28,6 +31,11 @@ pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> 
         updated_at: to_u64(r.get(7)?),
         expires_at: r.get::<_, Option<i64>>(8)?.map(to_u64),
         latest: version_row_at(r, 9)?,
+        charge: {
+            let charge: String = r.get(16)?;
+            charge.parse().map_err(|e: String| corrupt(16, e))?
+        },
+        content_type: r.get(17)?,
     })
 }
 

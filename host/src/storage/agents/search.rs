@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use hypervisor_protocol::agents::AgentKind;
 
-use super::rows::{AGENT_COLUMNS, agent_row};
+use super::rows::{AGENT_COLUMN_COUNT, AGENT_COLUMNS, agent_row};
 use super::{AgentRecord, CodeHash};
 use crate::storage::StorageError;
 use crate::storage::db::sql;
@@ -70,7 +70,7 @@ pub(super) fn search(
                 kind: agent.latest.kind,
                 world: agent.latest.world.clone(),
                 code_hash: agent.latest.code_hash,
-                score: -r.get::<_, f64>(16)?,
+                score: -r.get::<_, f64>(AGENT_COLUMN_COUNT)?,
                 agent,
             })
         })

@@ -63,7 +63,8 @@ impl AgentCatalog for SqliteAgents {
                 let next = latest.saturating_add(1);
                 tx.execute(
                     "UPDATE agents SET description = ?2, tags = ?3, public = ?4, latest_version = ?5,
-                       price_amount = ?6, updated_at = ?7, expires_at = ?8 WHERE name = ?1",
+                       price_amount = ?6, updated_at = ?7, expires_at = ?8, charge = ?9,
+                       content_type = ?10 WHERE name = ?1",
                     params![
                         d.name,
                         d.description,
@@ -72,7 +73,9 @@ impl AgentCatalog for SqliteAgents {
                         next,
                         d.price,
                         to_i64(d.now),
-                        d.expires_at.map(to_i64)
+                        d.expires_at.map(to_i64),
+                        d.charge.as_str(),
+                        d.content_type
                     ],
                 )
                 .map_err(sql("update agent"))?;
@@ -81,8 +84,8 @@ impl AgentCatalog for SqliteAgents {
             None => {
                 tx.execute(
                     "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
-                       price_amount, created_at, updated_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8)",
+                       price_amount, created_at, updated_at, expires_at, charge, content_type)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8, ?9, ?10)",
                     params![
                         d.name,
                         d.owner_key,
@@ -91,7 +94,9 @@ impl AgentCatalog for SqliteAgents {
                         d.public,
                         d.price,
                         to_i64(d.now),
-                        d.expires_at.map(to_i64)
+                        d.expires_at.map(to_i64),
+                        d.charge.as_str(),
+                        d.content_type
                     ],
                 )
                 .map_err(sql("insert agent"))?;

@@ -40,6 +40,8 @@ fn deploy_signed(
         public: true,
         price: None,
         expires_at: None,
+        charge: ChargeRule::Success,
+        content_type: None,
         code_hash: hypervisor_protocol::sha256(format!("{name}-{}", description.len()).as_bytes()),
         kind: AgentKind::Handler,
         size: 10,
