@@ -242,6 +242,7 @@ fn agent_vectors(program: &[u8]) -> Value {
     let detail = deploy_detail(&code, &request);
     let deploy = owner_message(OwnerAction::Deploy, "text-stats", &detail, signed_at);
     let delete = owner_message(OwnerAction::Delete, "text-stats", "", signed_at);
+    let deploy_signature = sign(&deploy);
     json!({
         "owner_secret": CLIENT_SECRET,
         "name": "text-stats",
@@ -252,8 +253,37 @@ fn agent_vectors(program: &[u8]) -> Value {
         "deploy_request": serde_json::to_value(&request).expect("json"),
         "deploy_detail": detail,
         "deploy_message": hex::encode(&deploy),
-        "deploy_signature": sign(&deploy),
+        "deploy_signature": deploy_signature,
+        // Must refuse: the same signature with s replaced by n - s. ECDSA accepts both forms of
+        // a signature; owner signatures must be low-s (s <= n/2), so this one is refused.
+        "deploy_signature_high_s": {
+            "message": "deploy_message",
+            "signature": high_s(&deploy_signature),
+            "must_refuse": true,
+            "why": "the high-s form (r, n - s) of deploy_signature: valid ECDSA, but signatures must be low-s (s <= n/2)",
+        },
         "delete_message": hex::encode(&delete),
         "delete_signature": sign(&delete),
     })
+}
+
+/// The P-256 group order n, big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// The high-s twin `r || (n - s)` of a 64-byte `r || s` signature (hex in, hex out).
+fn high_s(low: &str) -> String {
+    let mut sig = hex::decode(low).expect("hex");
+    assert_eq!(sig.len(), 64, "r || s");
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let (n, s) = (u16::from(P256_ORDER[i]), u16::from(sig[32 + i]) + borrow);
+        let (digit, b) = if n >= s { (n - s, 0) } else { (n + 256 - s, 1) };
+        sig[32 + i] = u8::try_from(digit).expect("a byte");
+        borrow = b;
+    }
+    assert_eq!(borrow, 0, "s < n");
+    hex::encode(sig)
 }

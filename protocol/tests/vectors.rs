@@ -68,3 +68,32 @@ fn envelopes_open_and_are_bound_to_their_role_and_session() {
         v["agents"]["component_sha256"].as_str().unwrap()
     );
 }
+
+#[test]
+fn the_high_s_owner_signature_is_the_low_s_ones_twin_and_not_normalised() {
+    use p256::ecdsa::signature::Verifier;
+    let v = hypervisor_protocol::vectors::generate();
+    let a = &v["agents"];
+    let sig = |hex_sig: &str| {
+        p256::ecdsa::Signature::from_slice(&hex::decode(hex_sig).unwrap()).expect("r || s")
+    };
+    let low = sig(a["deploy_signature"].as_str().unwrap());
+    let twin = &a["deploy_signature_high_s"];
+    assert_eq!(twin["message"], "deploy_message");
+    assert_eq!(twin["must_refuse"], true);
+    let high = sig(twin["signature"].as_str().unwrap());
+    // Same r; s and n - s: normalising the high one gives the low one, which is already normal.
+    assert_eq!(high.r(), low.r());
+    assert_ne!(high, low);
+    assert_eq!(low.normalize_s(), low, "the vector signature is low-s");
+    assert_ne!(high.normalize_s(), high, "its twin is high-s");
+    assert_eq!(high.normalize_s(), low);
+    // Both verify as plain ECDSA: refusing the twin is the low-s rule, not the arithmetic.
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+        &hex::decode(v["client_public"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let message = hex::decode(a["deploy_message"].as_str().unwrap()).unwrap();
+    assert!(key.verify(&message, &low).is_ok());
+    assert!(key.verify(&message, &high).is_ok());
+}

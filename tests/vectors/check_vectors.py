@@ -122,13 +122,28 @@ def tlv(label, purpose, fields):
     return out
 
 
+# The P-256 group order (SEC 2). Signatures must be low-s: s <= N // 2 (PROTOCOL.md section 1).
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def verify_sig(public_bytes, message, sig_hex, name):
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_bytes)
     sig = bytes.fromhex(sig_hex)
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))  # raises on failure
-    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-    check(f"{name} signature is low-s", s <= n // 2, True)
+    check(f"{name} signature is low-s", is_low_s(sig_hex), True)
+
+
+def is_low_s(sig_hex):
+    """The low-s rule of PROTOCOL.md section 1: 64 bytes r || s with 0 < s <= n/2."""
+    sig = bytes.fromhex(sig_hex)
+    s = int.from_bytes(sig[32:], "big")
+    return len(sig) == 64 and 0 < s <= N // 2
+
+
+def accepted_owner_signature(public_bytes, message, sig_hex):
+    """What a host accepts as an owner signature: low-s, and valid ECDSA P-256 / SHA-256."""
+    return is_low_s(sig_hex) and verifies(public_bytes, message, sig_hex)
 
 
 def verifies(public_bytes, message, sig_hex):
@@ -226,6 +241,22 @@ def check_agents(v, client_pub):
                              str(a["signed_at"])]).encode()
         check(f"altered deployment {i} does not verify",
               verifies(client_pub, message, a["deploy_signature"]), False)
+    # Must refuse: the deploy signature's high-s twin (r, n - s). ECDSA alone accepts it (both
+    # forms verify); the low-s rule refuses it, so a signature has one accepted encoding.
+    twin = a["deploy_signature_high_s"]
+    check("high-s vector is marked must-refuse", twin["must_refuse"], True)
+    check("high-s vector signs the deploy message", twin["message"], "deploy_message")
+    low, high = bytes.fromhex(a["deploy_signature"]), bytes.fromhex(twin["signature"])
+    check("high-s twin has the same r", high[:32], low[:32])
+    check("high-s twin's s is n - s",
+          int.from_bytes(high[32:], "big"), N - int.from_bytes(low[32:], "big"))
+    check("high-s twin's s is above n/2", int.from_bytes(high[32:], "big") > N // 2, True)
+    deploy_message = bytes.fromhex(a["deploy_message"])
+    check("high-s twin is valid ECDSA", verifies(client_pub, deploy_message, twin["signature"]), True)
+    check("high-s twin is refused",
+          accepted_owner_signature(client_pub, deploy_message, twin["signature"]), False)
+    check("its low-s form is accepted",
+          accepted_owner_signature(client_pub, deploy_message, a["deploy_signature"]), True)
     unsigned = dict(req, description="another description", tags=["other"])
     check("description and tags are not signed",
           deploy_detail(a["component_sha256"], unsigned), a["deploy_detail"])
