@@ -2,7 +2,7 @@
 # Sets everything up on a fresh machine and runs every test:
 #   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh) and installs the
 #      pinned npm packages of the payments tests (official x402 client and facilitator, anvil,
-#      FiatTokenV2_2 artifacts: npm ci);
+#      FiatTokenV2_2 artifacts: npm ci) and the pinned official x402 Python SDK (target/py-x402);
 #   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
 #      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
@@ -17,6 +17,18 @@ cd "$root"
 # The official x402 client and facilitator packages, anvil and Circle's USDC artifacts from npm,
 # for the interop and local-chain tests (versions pinned by package-lock.json).
 (cd tests/interop/x402-official && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+# The official x402 Python SDK (PyPI `x402`), a second paying client for the interop tests
+# (tests/e2e/x402_python.rs), in a private virtual environment; every version is pinned by
+# tests/interop/x402-python/requirements.txt, and the environment is rebuilt when it changes.
+py_x402="$root/target/py-x402"
+py_x402_req=tests/interop/x402-python/requirements.txt
+if ! cmp -s "$py_x402_req" "$py_x402/requirements.txt"; then
+  rm -rf "$py_x402"
+  python3 -m venv "$py_x402"
+  "$py_x402/bin/pip" install --quiet --disable-pip-version-check -r "$py_x402_req"
+  cp "$py_x402_req" "$py_x402/requirements.txt"
+fi
 
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
 # without TEE hardware); release builds from scripts/serve.sh do not contain it.

@@ -24,3 +24,4 @@ mod python;
 mod sandbox;
 mod settlement;
 mod slow_clients;
+mod x402_python;
