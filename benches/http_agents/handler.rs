@@ -44,6 +44,8 @@ pub fn run() {
         limits: None,
         price: None,
         ttl_seconds: None,
+        charge: None,
+        content_type: None,
         signature: None,
         signed_at: None,
     };

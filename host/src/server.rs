@@ -26,6 +26,8 @@ use crate::storage::records::Records;
 use crate::storage::{self, artifacts::ArtifactStore};
 
 mod connections;
+#[cfg(test)]
+mod router_tests;
 
 use connections::ConnectionLimits;
 

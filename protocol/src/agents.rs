@@ -398,6 +398,8 @@ mod tests {
             }),
             price: Some("10000".into()),
             ttl_seconds: Some(3600),
+            charge: None,
+            content_type: None,
             signature: None,
             signed_at: None,
         }
@@ -410,6 +412,24 @@ mod tests {
             deploy_detail(code, &sample()),
             "723cee09a5bb017ecef93a8884b32f20afde645eda304121002de0b9ffb32c69\n\
              public=false\nprice=10000\nttl_seconds=3600\nlimits=2000,-,1000000"
+        );
+        // `charge` adds a line only when sent; `content_type` is not signed.
+        let always = DeployRequest {
+            charge: Some(ChargeRule::Always),
+            content_type: Some("text/plain".into()),
+            ..sample()
+        };
+        assert_eq!(
+            deploy_detail("ab", &always),
+            "ab\npublic=false\nprice=10000\nttl_seconds=3600\nlimits=2000,-,1000000\ncharge=always"
+        );
+        assert_eq!(
+            serde_json::from_str::<DeployRequest>(
+                r#"{"name":"a","public_key":"04","charge":"success"}"#
+            )
+            .unwrap()
+            .charge,
+            Some(ChargeRule::Success)
         );
         assert_eq!(
             owner_message(

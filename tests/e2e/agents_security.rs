@@ -159,7 +159,8 @@ fn a_sealed_deployment_does_not_deploy_under_another_name_or_twice() {
 
 #[test]
 fn a_sealed_deployments_settings_cannot_be_changed_in_transit() {
-    let server = TestServer::start();
+    // A priced agent needs a host that takes payments.
+    let server = TestServer::start_with(&crate::payments::payments_table(""));
     let (client, owner, owner_session) = session(&server);
     let component = wasm("text-stats");
     let req = sealed_deploy_request(
@@ -264,6 +265,8 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             limits: None,
             price: None,
             ttl_seconds: None,
+            charge: None,
+            content_type: None,
             signature: None,
             signed_at: None,
         };

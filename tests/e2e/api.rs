@@ -136,3 +136,31 @@ fn a_body_that_never_finishes_gets_408_not_a_hang() {
     assert!(body.contains("body_timeout"));
     assert_eq!(server.client().ping().unwrap(), "pong");
 }
+
+/// A server configured with no plug-in files at all, started away from the checkout, runs the
+/// plug-ins built into its binary: the policy, the Python runtime and payments.
+#[test]
+fn the_binary_runs_from_any_directory_with_its_built_in_plug_ins() {
+    let server = TestServer::start_with(
+        "[policy]\ninstances = 1\n[python]\nenabled = true\n\
+         [payments]\nenabled = true\n[payments.price]\n\
+         pay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
+    );
+    let config = std::fs::read_to_string(server.data_dir.with_extension("toml")).unwrap();
+    assert!(!config.contains("component"), "{config}");
+    let log = server.log();
+    for builtin in ["builtin:policy-python", "builtin:payments"] {
+        assert!(log.contains(builtin), "{builtin} not loaded:\n{log}");
+    }
+    // The built-in Python runtime runs a script; the built-in payments component challenges.
+    let (client, _key, session) = crate::harness::session(&server);
+    let out = client
+        .execute_python(
+            &session,
+            &hypervisor_client::ExecuteInput::new(b"print(6 * 7)"),
+        )
+        .unwrap();
+    assert_eq!(out.stdout().unwrap(), b"42\n");
+    let (_, headers, _) = crate::payments::challenge(&server, &session);
+    assert!(crate::payments::header(&headers, "payment-required").is_some());
+}

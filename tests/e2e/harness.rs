@@ -132,7 +132,10 @@ impl TestServer {
         .expect("write config");
         let log = data_dir.with_extension("log");
         let log_file = std::fs::File::create(&log).expect("log file");
+        // Run from the test's own directory, not the checkout: nothing may depend on the
+        // working directory.
         let mut child = Command::new(env!("CARGO_BIN_EXE_hypervisor"))
+            .current_dir(data_dir.parent().unwrap_or(data_dir))
             .arg("serve")
             .arg("--config")
             .arg(&config)

@@ -7,6 +7,7 @@ mod local_chain;
 
 mod agents;
 mod agents_access;
+mod agents_charging;
 mod agents_errors;
 mod agents_lifecycle;
 mod agents_security;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use hypervisor_client::Client;
 use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::agents::ChargeRule;
 use hypervisor_protocol::wire::Limits;
 
 /// Agent subcommands.
@@ -38,6 +39,13 @@ pub enum AgentCommand {
         /// Default time limit of its invocations, milliseconds.
         #[arg(long)]
         time_ms: Option<u64>,
+        /// With --price: charge every run (`always`) instead of only successful ones
+        /// (`success`, the default).
+        #[arg(long, value_name = "success|always")]
+        charge: Option<ChargeRule>,
+        /// HTTP agents: the media type of their answers, declared in payment challenges.
+        #[arg(long, value_name = "TYPE")]
+        content_type: Option<String>,
     },
     /// List the deployed agents.
     List,
@@ -99,6 +107,8 @@ pub fn run(
             price,
             ttl_seconds,
             time_ms,
+            charge,
+            content_type,
         } => {
             let component =
                 std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
@@ -115,6 +125,8 @@ pub fn run(
                 }),
                 price,
                 ttl_seconds,
+                charge,
+                content_type,
             };
             let agent = if private {
                 let session = client.create_session(&owner)?;

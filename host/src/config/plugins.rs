@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Where `scripts/build-wasm.sh` puts the componentized CPython (policy and Python runtime).
-pub const DEFAULT_POLICY_PYTHON: &str = "target/wasm/policy-python.wasm";
+/// The componentized CPython (policy and Python runtime) built into the binary.
+pub const DEFAULT_POLICY_PYTHON: &str = "builtin:policy-python";
 
 /// The operator's policy component.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,8 +14,8 @@ pub struct PolicyConfig {
     /// Consult the policy before any code runs. When false every request is admitted (and
     /// receipts record that no policy was consulted). Default true.
     pub enabled: bool,
-    /// The policy component: any component exporting `hypervisor:host/policy`. Default
-    /// `target/wasm/policy-python.wasm` (relative to the working directory).
+    /// The policy component: any component exporting `hypervisor:host/policy`, a file or
+    /// `builtin:policy-python` (the default: the componentized CPython embedded in the binary).
     pub component: PathBuf,
     /// The rules document given to the component's `configure`: a TOML or JSON file (by
     /// extension). Unset: an empty document (the component's own defaults).
@@ -54,8 +54,8 @@ impl Default for PolicyConfig {
 pub struct PythonConfig {
     /// Serve the Python routes. When false they answer 503 `python_unavailable`. Default true.
     pub enabled: bool,
-    /// The runtime component: any component exporting `hypervisor:host/python`. Default
-    /// `target/wasm/policy-python.wasm`.
+    /// The runtime component: any component exporting `hypervisor:host/python`, a file or
+    /// `builtin:policy-python` (the default).
     pub component: PathBuf,
 }
 
@@ -68,8 +68,8 @@ impl Default for PythonConfig {
     }
 }
 
-/// Where `scripts/build-wasm.sh` puts the x402 payments component.
-pub const DEFAULT_PAYMENTS: &str = "target/wasm/payments.wasm";
+/// The x402 payments component built into the binary.
+pub const DEFAULT_PAYMENTS: &str = "builtin:payments";
 
 /// How verified payments are settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,8 +134,8 @@ pub struct PaymentsConfig {
     /// Serve the paid routes. When false they answer 503 `payments_unavailable`. Default
     /// false (a price needs the operator's `pay_to` address).
     pub enabled: bool,
-    /// The payments component: any component exporting `hypervisor:host/payments`. Default
-    /// `target/wasm/payments.wasm`.
+    /// The payments component: any component exporting `hypervisor:host/payments`, a file or
+    /// `builtin:payments` (the default).
     pub component: PathBuf,
     /// Settlement mode. Default `verify-only`.
     pub mode: SettlementMode,

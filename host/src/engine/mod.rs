@@ -17,8 +17,6 @@ mod ticker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::path::Path;
-
 use sha2::Digest;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -259,23 +257,14 @@ impl Engine {
         run::run_command(self, capabilities, prepared, input).await
     }
 
-    /// Loads a plug-in component (policy, Python runtime, payments) from `path`: from the
-    /// sealed plug-in cache when this exact file was compiled before, otherwise compiled and
+    /// Loads a plug-in component (policy, Python runtime, payments) from its `bytes`: from the
+    /// sealed plug-in cache when these exact bytes were compiled before, otherwise compiled and
     /// cached (start-up never recompiles an unchanged plug-in). Imports are checked against
     /// `role`'s capabilities, then the component is pre-linked against the host's linker.
     ///
     /// # Errors
-    /// [`EngineError::Internal`] if the file cannot be read; the errors of
-    /// [`Self::prepare_command`] for a bad component.
-    pub async fn load_plugin(&self, role: Role, path: &Path) -> Result<Plugin, EngineError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| {
-                EngineError::Internal(format!(
-                    "cannot read {}: {e} (scripts/build-wasm.sh builds the default plug-ins into target/wasm/)",
-                    path.display()
-                ))
-            })?;
+    /// The errors of [`Self::prepare_command`] for a bad component.
+    pub async fn load_plugin(&self, role: Role, bytes: Vec<u8>) -> Result<Plugin, EngineError> {
         let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         let allowed = Capabilities::of(role).host;
         let known = self.plugin_memo().get(&hash).cloned();

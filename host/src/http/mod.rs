@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Every route of [`Route::ALL`] at its path, with [`handler`].
-fn public_routes() -> Router<AppState> {
+pub(crate) fn public_routes() -> Router<AppState> {
     Route::ALL.iter().fold(Router::new(), |router, &route| {
         router.route(route.path(), handler(route))
     })
@@ -102,6 +102,3 @@ fn python(route: RouteKind) -> MethodRouter<AppState> {
         },
     )
 }
-
-#[cfg(test)]
-mod tests;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::{PluginError, chain, load_error};
+use super::{PluginError, builtin, chain, load_error};
 use crate::engine::{Capabilities, Engine, EngineError, HostState, Invocation, RunLimits, Sandbox};
 
 /// The bindings `bindgen!` generated for a plug-in world (implemented by [`plugin_world!`]).
@@ -91,8 +91,11 @@ impl<W: World> Bound<W> {
         capabilities: Capabilities,
         path: &Path,
     ) -> Result<Self, PluginError> {
+        let bytes = builtin::read(path)
+            .await
+            .map_err(|e| load_error(path)(EngineError::Internal(e)))?;
         let plugin = engine
-            .load_plugin(capabilities.role, path)
+            .load_plugin(capabilities.role, bytes)
             .await
             .map_err(load_error(path))?;
         let pre = W::bind(plugin.pre).map_err(|e| PluginError::MissingExport {

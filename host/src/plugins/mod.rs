@@ -5,11 +5,13 @@
 //! - [`python`]: the runtime of the Python routes (a fresh instance per script);
 //! - [`payments`]: x402 challenges, verification and settlement (a fresh instance per call).
 //!
-//! Each plug-in is a component file named in the configuration, compiled once and kept in the
+//! Each plug-in is a component named in the configuration (a file, or one of the [`builtin`]
+//! components embedded in the binary, the defaults), compiled once and kept in the
 //! sealed plug-in cache (see [`crate::engine::Engine::load_plugin`]). Loading, binding,
 //! instantiating and calling are written once, in `instance`; each plug-in's store gets its
 //! role's capabilities (see [`crate::engine::Capabilities`]).
 
+pub mod builtin;
 mod instance;
 pub mod payments;
 pub mod policy;

@@ -74,14 +74,6 @@ impl Pipeline {
                  ASCII characters)"
             ));
         }
-        // A price this host could never collect would make every invocation a 503.
-        if req.price.is_some() && self.payments.is_none() {
-            return bad(
-                "this host takes no payments (payments.enabled = false): an agent with a \
-                 `price` cannot be deployed here"
-                    .into(),
-            );
-        }
         // The limits must be within the host's maxima now, not at the first invocation.
         resolve_limits(
             req.limits.as_ref(),
@@ -136,6 +128,16 @@ impl Pipeline {
                 signed_at,
             },
         )?;
+
+        // Signed as sent, but a price this host could never collect would make every
+        // invocation a 503.
+        if req.price.is_some() && self.payments.is_none() {
+            return bad(
+                "this host takes no payments (payments.enabled = false): an agent with a \
+                 `price` cannot be deployed here"
+                    .into(),
+            );
+        }
 
         let hash = sha256(&component);
         let size = u64::try_from(component.len()).unwrap_or(u64::MAX);

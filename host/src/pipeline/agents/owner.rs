@@ -71,3 +71,71 @@ fn same_key(a: &str, b: &str) -> bool {
         _ => a.eq_ignore_ascii_case(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hypervisor_protocol::ClientSecret;
+    use p256::ecdsa::signature::Signer;
+
+    use super::*;
+
+    /// Signs `deploy` of `name` now with `key`, returning the low-s signature.
+    fn signed(key: &ClientSecret, name: &str) -> (String, p256::ecdsa::Signature, u64) {
+        let now = unix_seconds();
+        let sk = p256::ecdsa::SigningKey::from_slice(key.to_bytes().as_slice()).unwrap();
+        let sig: p256::ecdsa::Signature =
+            sk.sign(&owner_message(OwnerAction::Deploy, name, "d", now));
+        (key.public_key().to_hex(), sig.normalize_s(), now)
+    }
+
+    #[test]
+    fn only_the_low_s_form_of_a_signature_is_accepted() {
+        let key = ClientSecret::generate().unwrap();
+        let (owner, low, now) = signed(&key, "a");
+        let proof = |sig: &[u8]| Proof {
+            key: None,
+            signature: hex::encode(sig),
+            signed_at: now,
+        };
+        assert!(
+            check(
+                &owner,
+                OwnerAction::Deploy,
+                "a",
+                "d",
+                &proof(&low.to_bytes())
+            )
+            .is_ok()
+        );
+        // (r, n - s): the same signature's other valid form.
+        let (r, s) = low.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        assert_ne!(high, low);
+        let refused = check(
+            &owner,
+            OwnerAction::Deploy,
+            "a",
+            "d",
+            &proof(&high.to_bytes()),
+        );
+        assert!(
+            matches!(&refused, Err(ApiError::OwnerSignature(m)) if m.contains("high-s")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_proof_naming_another_key_is_not_the_owner() {
+        let (owner, low, now) = signed(&ClientSecret::generate().unwrap(), "a");
+        let stranger = ClientSecret::generate().unwrap().public_key().to_hex();
+        let proof = Proof {
+            key: Some(stranger),
+            signature: hex::encode(low.to_bytes()),
+            signed_at: now,
+        };
+        assert!(matches!(
+            check(&owner, OwnerAction::Deploy, "a", "d", &proof),
+            Err(ApiError::NotOwner(_))
+        ));
+    }
+}

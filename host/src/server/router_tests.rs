@@ -1,6 +1,6 @@
 //! The router against the protocol's route table, by its behaviour: every operation of
 //! [`Route::ALL`] reaches a handler, every other method on a table path and every other path
-//! reach a fallback.
+//! reach a fallback. (Here, beside the composition root, because it builds a whole host.)
 
 use std::sync::Arc;
 
@@ -10,9 +10,11 @@ use hyper::service::Service as _;
 use hyper_util::service::TowerToHyperService;
 use hypervisor_protocol::routes::{Method, Route};
 
-use super::*;
+use axum::Router;
+
+use super::Host;
 use crate::config::Config;
-use crate::server::Host;
+use crate::http::{AppState, public_routes};
 
 /// What the test's fallbacks answer, so that a fallback is told apart from any handler.
 const FALLBACK: StatusCode = StatusCode::IM_A_TEAPOT;

@@ -1,0 +1,41 @@
+//! Embeds the default plug-in components in the binary when they have been built
+//! (`scripts/build-wasm.sh` puts them in `target/wasm/`), so that a packaged `hypervisor` runs
+//! from any directory and its measurement covers the plug-ins it runs by default. Without them
+//! (a plain `cargo build` before the WebAssembly build), the binary has no built-in plug-ins
+//! and names the files to configure instead.
+
+use std::path::Path;
+
+/// (file in `target/wasm/`, environment variable carrying its path, cfg set when embedded).
+const PLUGINS: &[(&str, &str, &str)] = &[
+    (
+        "policy-python.wasm",
+        "HYPERVISOR_BUILTIN_POLICY_PYTHON",
+        "builtin_policy_python",
+    ),
+    (
+        "payments.wasm",
+        "HYPERVISOR_BUILTIN_PAYMENTS",
+        "builtin_payments",
+    ),
+];
+
+fn main() {
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm");
+    // A change of the directory (a component built or rebuilt) embeds it again.
+    println!("cargo::rerun-if-changed={}", wasm.display());
+    for (file, env, cfg) in PLUGINS {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        let path = wasm.join(file);
+        println!("cargo::rerun-if-changed={}", path.display());
+        if path.is_file() {
+            println!("cargo::rustc-env={env}={}", path.display());
+            println!("cargo::rustc-cfg={cfg}");
+        } else {
+            println!(
+                "cargo::warning=no {} to embed: run scripts/build-wasm.sh first, or configure the plug-in's file",
+                path.display()
+            );
+        }
+    }
+}
