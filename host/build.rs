@@ -27,8 +27,10 @@ fn main() {
     for (file, env, cfg) in PLUGINS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         let path = wasm.join(file);
-        println!("cargo::rerun-if-changed={}", path.display());
         if path.is_file() {
+            // (Only for a file that exists: a missing one would rerun this script, and rebuild
+            // the host, on every build; the directory above catches its creation.)
+            println!("cargo::rerun-if-changed={}", path.display());
             println!("cargo::rustc-env={env}={}", path.display());
             println!("cargo::rustc-cfg={cfg}");
         } else {

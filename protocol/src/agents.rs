@@ -64,7 +64,7 @@ impl ChargeRule {
     /// What a payment challenge says about it.
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Success => "charged only if the run succeeds (HTTP status below 400)",
+            Self::Success => "charged only if the run succeeds",
             Self::Always => "charged for every run, failures included",
         }
     }

@@ -2,9 +2,11 @@
 //! body `{"error": {"code", "message"}}` (and of the x402 challenge body), with its HTTP status.
 //!
 //! A code never changes meaning or status. On the wire it is its snake_case name
-//! ([`ErrorCode::as_str`]). The host answers only these codes; a client may meet a code it does
-//! not know (from a newer host): parsing then gives [`UnknownErrorCode`], and the bare string
-//! stays available in [`crate::wire::ErrorDetail::code`].
+//! ([`ErrorCode::as_str`]). Error bodies carry only these codes, except the x402 challenge
+//! (`402`), whose `code` names the refusal: `payment_required` when no payment was sent,
+//! otherwise the x402 reason (`docs/PROTOCOL.md` §6b). A client may meet a code it does not
+//! know (from a newer host): parsing then gives [`UnknownErrorCode`], and the bare string stays
+//! available in [`crate::wire::ErrorDetail::code`].
 
 use std::fmt;
 use std::str::FromStr;

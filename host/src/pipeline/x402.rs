@@ -13,8 +13,11 @@
 //! - [`Reservation::settle`] settles it once the work gave a result (a guest stopped by its
 //!   limits is a result: it consumed the compute); the settlement goes back as a header.
 //! - A [`Reservation`] dropped without being settled (the component did not compile, no
-//!   execution slot, an HTTP agent gave no response, the client went away mid-run) is
-//!   released: nothing was delivered, so the same payment header may be presented again.
+//!   execution slot, an HTTP agent gave no response, the client went away mid-run, which
+//!   stops the run with it) is released: nothing was delivered, so the same payment header
+//!   may be presented again. Work that goes on without the request (an HTTP agent's guest
+//!   runs in a task of its own) is marked [`Reservation::detach`]ed first: dropped then, the
+//!   payment stays reserved, never charged and never reusable.
 //!
 //! When money moves (documented in `docs/PROTOCOL.md` §6b): in `verify-only` mode never during
 //! the request (the operator settles recorded authorizations later); in facilitator mode at
@@ -107,11 +110,36 @@ impl Verified {
 pub(super) struct Reservation<'p> {
     pipeline: &'p Pipeline,
     paid: Verified,
-    /// Still to be released on drop (cleared by `settle`).
+    /// Still to be released on drop (cleared by `settle` and `detach`).
     armed: bool,
 }
 
 impl Reservation<'_> {
+    /// Marks the paid work as running on its own, beyond the request's reach (an HTTP agent's
+    /// guest task): if the reservation is dropped from now on (the client went away before
+    /// the response), it is not released, since the work goes on; it stays `reserved`.
+    pub(super) fn detach(&mut self) {
+        self.armed = false;
+    }
+
+    /// Gives the payment back without settling it: the run is not to be charged (a paid
+    /// agent's run that did not succeed under its charge rule). Also after [`Self::detach`].
+    pub(super) fn release(mut self) {
+        self.armed = true;
+        // Dropped here: `Drop` releases it.
+    }
+
+    /// Settles the reservation if the run is `charged`, else gives the payment back; `None`
+    /// for a run that is not charged.
+    pub(super) fn charged_or_released(self, charged: bool) -> Option<Self> {
+        if charged {
+            Some(self)
+        } else {
+            self.release();
+            None
+        }
+    }
+
     /// The receipt's `payment` field (see [`Verified::receipt_field`]).
     pub fn receipt_field(&self) -> String {
         self.paid.receipt_field()
@@ -122,6 +150,8 @@ impl Reservation<'_> {
     /// facilitator a 503; either way the ledger says `settlement_failed` and the payment is
     /// never reusable (the work ran).
     pub(super) async fn settle(mut self) -> Result<SettlementHeader, ApiError> {
+        // From here on never released: the settlement may reach the chain even if this
+        // future is dropped before it answers.
         self.armed = false;
         let pipeline = self.pipeline;
         let paid = &self.paid;

@@ -38,18 +38,22 @@ pub struct AgentResponse {
     pub settlement: Option<SettlementHeader>,
 }
 
+/// The route of HTTP agent `name` as the policy, the records and the ledger name it.
+fn http_agent_route(name: &str) -> String {
+    format!("/agents/{name}/")
+}
+
 /// The media type a paid HTTP agent's challenge declares when its owner declared none.
 const UNDECLARED_CONTENT_TYPE: &str = "application/octet-stream";
 
 impl Pipeline {
     /// The charge of a request to a paid HTTP agent (`None` for a free one): the resource is
-    /// the URL requested, its type the one the owner declared, and the description says when
+    /// the URL requested (its path: no query), its type the one the owner declared, and the description says when
     /// the run is charged; the ledger records the agent's route.
     fn http_agent_charge(
         &self,
         agent: &AgentRecord,
         rest: &str,
-        query: Option<&str>,
     ) -> Result<Option<Charge>, ApiError> {
         let Some(amount) = &agent.price else {
             return Ok(None);
@@ -57,13 +61,12 @@ impl Pipeline {
         if self.payments.is_none() {
             return Err(ApiError::PaymentsUnavailable);
         }
-        let requested = match query {
-            Some(q) => format!("/agents/{}{rest}?{q}", agent.name),
-            None => format!("/agents/{}{rest}", agent.name),
-        };
+        // The path only: the resource goes to the facilitator in facilitator mode, and a query
+        // string may carry the caller's data.
+        let requested = format!("/agents/{}{rest}", agent.name);
         Ok(Some(
             self.charge_for(
-                &format!("/agents/{}/", agent.name),
+                &http_agent_route(&agent.name),
                 &requested,
                 agent
                     .content_type
@@ -116,17 +119,14 @@ impl Pipeline {
         // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
         // the policy, then the payment's durable record.
         let verified = self
-            .verify_payment(
-                self.http_agent_charge(&agent, rest, request.uri().query())?,
-                payment,
-            )
+            .verify_payment(self.http_agent_charge(&agent, rest)?, payment)
             .await?;
         let asked = resolve_limits(
             Some(&agent.latest.limits),
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
-        let route = format!("/agents/{}/", agent.name);
+        let route = http_agent_route(&agent.name);
         let hash = agent.latest.code_hash;
         let metadata = Metadata {
             subject: Subject {
@@ -157,6 +157,12 @@ impl Pipeline {
         // From here, a failure without a response drops, and so releases, the reservation:
         // nothing to pay for, the payment header may be presented again.
         let prepared = self.agent_code(&agent.latest).await?;
+        // The guest runs in a task of its own and finishes even if this request is dropped:
+        // a reservation dropped after this point is not released.
+        let mut reservation = reservation;
+        if let Some(r) = reservation.as_mut() {
+            r.detach();
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let started = unix_millis();
         let (response, finished) = self
@@ -169,7 +175,8 @@ impl Pipeline {
             })?;
         // Charged per the agent's rule: by default only a response below 400.
         let succeeded = response.status().as_u16() < 400;
-        let reservation = reservation.filter(|_| agent.charge.charges(succeeded));
+        let reservation =
+            reservation.and_then(|r| r.charged_or_released(agent.charge.charges(succeeded)));
         let payment = reservation.as_ref().map(Reservation::receipt_field);
         // The record follows when the guest finishes (the body may still be streaming).
         let settlement = self.conclude(None, reservation).await?;

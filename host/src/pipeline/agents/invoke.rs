@@ -335,7 +335,8 @@ impl Pipeline {
         let ran = self
             .run_agent(agent, kind, &opened, &run.id, limits)
             .await?;
-        let reservation = reservation.filter(|_| agent.charge.charges(ran.succeeded()));
+        let reservation =
+            reservation.and_then(|r| r.charged_or_released(agent.charge.charges(ran.succeeded())));
         if opened.session().is_some() {
             self.answer_encrypted(agent, &opened, &run, &ran, reservation)
                 .await
@@ -417,7 +418,7 @@ fn clear_response(agent: &AgentRecord, id: &str, ran: &Ran) -> InvokeResponse {
             None => {}
         },
         Ran::Cli(r) => {
-            response.ok = r.status == ExitStatus::Exited && r.exit_code == Some(0);
+            response.ok = ran.succeeded();
             response.exit_code = r.exit_code;
             response.stdout = Some(String::from_utf8_lossy(&r.stdout).into_owned());
         }
