@@ -36,7 +36,7 @@ cargo test --workspace --locked --features hypervisor/simulated-attestation
 
 # The example agents' own unit tests (ranking, statistics), natively.
 cargo test --manifest-path guests/Cargo.toml --target-dir target/guests --locked \
-  --target "$(rustc -vV | sed -n 's/^host: //p')" -p arxiv -p text-stats
+  --target "$(rustc -vV | sed -n 's/^host: //p')" -p arxiv -p text-stats -p caller
 
 # The Rust plug-in components' own unit tests (x402 checks against the specification's example),
 # natively: their logic does not need a WebAssembly runtime.

@@ -46,6 +46,7 @@ pub fn run() {
         ttl_seconds: None,
         charge: None,
         content_type: None,
+        grants: None,
         signature: None,
         signed_at: None,
     };
@@ -61,7 +62,7 @@ pub fn run() {
         for i in 0..iterations + 100 {
             let r = req.clone();
             let t = Instant::now();
-            let out = pipeline.invoke_agent("stats", r, None).await.unwrap();
+            let out = pipeline.invoke_agent("stats", r, None, None).await.unwrap();
             let elapsed = t.elapsed();
             let Invoked::Clear { response: resp, .. } = out else {
                 panic!("not a clear answer")

@@ -7,6 +7,7 @@ use hypervisor_protocol::agents::{
     OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction, SearchRequest, deploy_detail,
     owner_message,
 };
+use hypervisor_protocol::grants::{CallRecord, Grants, GrantsUpdate};
 use hypervisor_protocol::wire::Limits;
 use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
 use p256::ecdsa::signature::Signer;
@@ -109,6 +110,8 @@ pub struct Deployment<'a> {
     pub charge: Option<ChargeRule>,
     /// The media type an HTTP agent answers with (declared in its payment challenges).
     pub content_type: Option<String>,
+    /// What the agent may reach and who may call it (signed with the deployment).
+    pub grants: Option<Grants>,
 }
 
 impl Deployment<'_> {
@@ -127,6 +130,7 @@ impl Deployment<'_> {
             ttl_seconds: self.ttl_seconds,
             charge: self.charge,
             content_type: self.content_type.clone(),
+            grants: self.grants.clone(),
             signature: None,
             signed_at: None,
         }
@@ -304,6 +308,69 @@ impl Client {
         Ok(json)
     }
 
+    /// `GET /agents/{name}/grants`: the agent's grants, read back by the owner.
+    ///
+    /// # Errors
+    /// Transport or server errors.
+    pub fn agent_grants(&self, owner: &ClientSecret, name: &str) -> Result<Grants, ClientError> {
+        let (status, json) =
+            self.owner_request("GET", owner, OwnerAction::ReadGrants, name, "/grants")?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        serde_json::from_value(json["grants"].clone())
+            .map_err(|e| ClientError::BadResponse(format!("grants: {e}")))
+    }
+
+    /// `PUT /agents/{name}/grants`: replaces the agent's grants, signed by the owner over
+    /// [`Grants::detail`].
+    ///
+    /// # Errors
+    /// Transport or server errors.
+    pub fn set_agent_grants(
+        &self,
+        owner: &ClientSecret,
+        name: &str,
+        grants: &Grants,
+    ) -> Result<Grants, ClientError> {
+        let (signature, signed_at) =
+            owner_signature(owner, OwnerAction::Grants, name, &grants.detail())?;
+        let update = GrantsUpdate {
+            grants: grants.clone(),
+            signature,
+            signed_at,
+        };
+        let (status, _, json) = self.put_json_with(
+            &format!("/agents/{name}/grants"),
+            &update,
+            &[(OWNER_KEY_HEADER, owner.public_key().to_hex())],
+        )?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        serde_json::from_value(json["grants"].clone())
+            .map_err(|e| ClientError::BadResponse(format!("grants: {e}")))
+    }
+
+    /// `GET /agents/{name}/calls`: the agent's newest outgoing calls and payments, for the
+    /// owner.
+    ///
+    /// # Errors
+    /// Transport or server errors.
+    pub fn agent_calls(
+        &self,
+        owner: &ClientSecret,
+        name: &str,
+    ) -> Result<Vec<CallRecord>, ClientError> {
+        let (status, json) =
+            self.owner_request("GET", owner, OwnerAction::Calls, name, "/calls")?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        serde_json::from_value(json["calls"].clone())
+            .map_err(|e| ClientError::BadResponse(format!("calls: {e}")))
+    }
+
     /// `GET path` (200 expected), as JSON.
     ///
     /// # Errors
@@ -318,7 +385,7 @@ impl Client {
         Ok(json)
     }
 
-    fn owner_request(
+    pub(crate) fn owner_request(
         &self,
         method: &str,
         owner: &ClientSecret,

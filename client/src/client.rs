@@ -91,7 +91,35 @@ impl Client {
         body: &impl serde::Serialize,
         headers: &[(&str, String)],
     ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
-        let mut request = self.agent.post(format!("{}{}", self.base, path));
+        self.send_json_with("POST", path, body, headers)
+    }
+
+    /// PUTs JSON with extra headers; as [`Self::post_json_with`].
+    ///
+    /// # Errors
+    /// Transport errors, or a body that is not JSON.
+    pub fn put_json_with(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
+        self.send_json_with("PUT", path, body, headers)
+    }
+
+    fn send_json_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &impl serde::Serialize,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = if method == "PUT" {
+            self.agent.put(url)
+        } else {
+            self.agent.post(url)
+        };
         for (name, value) in headers {
             request = request.header(*name, value);
         }

@@ -24,6 +24,7 @@ pub mod agents;
 pub mod keyfile;
 pub mod proof;
 pub mod verify;
+pub mod wallet;
 pub mod x402;
 
 mod api;

@@ -123,6 +123,24 @@ pub enum ApiError {
     /// A clear request to an agent deployed as private.
     #[error("agent {0} is private: invoke it with a request sealed to your session")]
     AgentNotPublic(String),
+    /// An agent's call outside its grants.
+    #[error("{0}")]
+    CallNotGranted(String),
+    /// An agent's call to an agent that does not accept it as a caller.
+    #[error("{0}")]
+    CallerNotAllowed(String),
+    /// An agent's call with no time left.
+    #[error("{0}")]
+    CallDeadlineExceeded(String),
+    /// An agent's call deeper than the configured depth.
+    #[error("{0}")]
+    CallDepthExceeded(String),
+    /// The agent's wallet policy refused to pay what a callee asks (nothing was signed).
+    #[error("the agent's wallet did not pay: {0}")]
+    SpendingRefused(String),
+    /// A run made more calls than allowed.
+    #[error("{0}")]
+    CallFanOutExceeded(String),
     /// The request does not fit the agent's kind.
     #[error("{0}")]
     WrongAgentKind(String),

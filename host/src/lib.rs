@@ -22,6 +22,7 @@ pub mod attestation;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod egress;
 pub mod engine;
 pub mod error;
 pub mod http;

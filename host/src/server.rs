@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::attestation::configfs::{self, ConfigFs, TsmProvider};
 use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
 use crate::config::{AttestationConfig, Config, ProviderChoice};
+use crate::egress::Egress;
 use crate::engine::Engine;
 use crate::http::{AppState, router};
 use crate::pipeline::{Parts, Pipeline};
@@ -19,10 +20,12 @@ use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
 use crate::storage::agent_store::AgentStore;
 use crate::storage::agents::{AGENT_COMPONENT_PURPOSE, SqliteAgents};
+use crate::storage::calls::CallLedger;
 use crate::storage::db::Database;
 use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::records::Records;
+use crate::storage::wallets::Wallets;
 use crate::storage::{self, artifacts::ArtifactStore};
 
 mod connections;
@@ -41,6 +44,8 @@ pub struct Host {
     config: Arc<Config>,
     pipeline: Arc<Pipeline>,
     attestor: Arc<Attestor>,
+    /// Agents' egress (the pipeline's dispatcher), attached to the HTTP front at `serve`.
+    egress: Arc<Egress>,
 }
 
 /// Chooses the attestation provider. Never falls back to simulation.
@@ -194,17 +199,21 @@ impl Host {
         };
         let ledger = Arc::new(PaymentLedger::open(&config.data_dir)?);
         let db = Arc::new(Database::open(&config.data_dir)?);
+        let wallets = Arc::new(Wallets::new(db.clone(), key.clone()));
         let agents = Arc::new(AgentStore::new(
             Arc::new(SqliteAgents::new(db.clone())),
-            Records::open(db, &config.data_dir)?,
+            Records::open(db.clone(), &config.data_dir)?,
             ArtifactStore::open(
                 config.data_dir.join("agents"),
                 key.clone(),
                 AGENT_COMPONENT_PURPOSE,
                 "wasm.sealed",
             )?,
+            CallLedger::new(db.clone()),
+            wallets.clone(),
             key.clone(),
         ));
+        let egress = Arc::new(Egress::new(&config, CallLedger::new(db), wallets));
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions,
@@ -217,10 +226,12 @@ impl Host {
             ledger,
             agents,
         }));
+        pipeline.set_dispatcher(egress.clone());
         Ok(Self {
             config,
             pipeline,
             attestor,
+            egress,
         })
     }
 
@@ -263,6 +274,8 @@ impl Host {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
         });
+        // Agents' calls to agents on this host enter the same front, in-process.
+        self.egress.attach_front(app.clone());
         let limits = ConnectionLimits::from_config(&self.config.http);
         connections::serve(
             listener,

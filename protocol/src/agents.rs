@@ -145,6 +145,16 @@ pub enum OwnerAction {
     Delete,
     /// Read the agent's logs.
     Logs,
+    /// Replace the agent's egress grants (detail: [`crate::grants::Grants::detail`]).
+    Grants,
+    /// Read the agent's grants back.
+    ReadGrants,
+    /// List the agent's outgoing calls and payments.
+    Calls,
+    /// Attach or replace the agent's wallet (detail: [`crate::wallet::wallet_detail`]).
+    Wallet,
+    /// Read the wallet's address, policy and spending back.
+    ReadWallet,
 }
 
 impl OwnerAction {
@@ -154,6 +164,11 @@ impl OwnerAction {
             Self::Deploy => "deploy",
             Self::Delete => "delete",
             Self::Logs => "logs",
+            Self::Grants => "grants",
+            Self::ReadGrants => "read-grants",
+            Self::Calls => "calls",
+            Self::Wallet => "wallet",
+            Self::ReadWallet => "read-wallet",
         }
     }
 }
@@ -177,6 +192,8 @@ pub fn owner_message(action: OwnerAction, name: &str, detail: &str, signed_at: u
 /// ttl_seconds=<decimal|->
 /// limits=<time_ms|->,<memory_bytes|->,<fuel|->
 /// charge=<success|always>        (only when `charge` is sent)
+/// agents=… origins=… search=… callers=…   (four lines, only when `grants` is sent:
+///                                         [`crate::grants::Grants::detail`])
 /// ```
 ///
 /// `-` stands for a field absent from the request (`limits=-,-,-` when `limits` is absent);
@@ -201,6 +218,11 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
     if let Some(charge) = req.charge {
         detail.push_str("\ncharge=");
         detail.push_str(charge.as_str());
+    }
+    // Only when sent, after everything else: the four lines of `Grants::detail`.
+    if let Some(grants) = &req.grants {
+        detail.push('\n');
+        detail.push_str(&grants.detail());
     }
     detail
 }
@@ -264,6 +286,10 @@ pub struct DeployRequest {
     /// and CLI agents answer JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// What the agent may reach and who may call it (signed: [`deploy_detail`]). Absent: no
+    /// egress at all, and any agent granted this one may call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<crate::grants::Grants>,
     /// Owner signature over `(deploy, name, deploy_detail)` ([`deploy_detail`]: the SHA-256 of
     /// the component's plaintext and `public`, `price`, `ttl_seconds`, `limits` as sent),
     /// required for every deployment, clear or encrypted.
@@ -400,6 +426,7 @@ mod tests {
             ttl_seconds: Some(3600),
             charge: None,
             content_type: None,
+            grants: None,
             signature: None,
             signed_at: None,
         }

@@ -81,6 +81,14 @@ error_codes! {
     OwnerSignatureInvalid = "owner_signature_invalid", 403;
     /// A clear request to an agent deployed as private.
     AgentNotPublic = "agent_not_public", 403;
+    /// An agent's outgoing request to a destination its grants do not cover (or to an agent
+    /// whose owner is not the one granted).
+    CallNotGranted = "call_not_granted", 403;
+    /// An agent's call to an agent whose `callers` list does not include it.
+    CallerNotAllowed = "caller_not_allowed", 403;
+    /// A callee asked an agent for a payment its wallet's spending policy does not allow (wrong
+    /// network, asset or payee, above the per-call, daily or total budget): nothing was signed.
+    SpendingRefused = "spending_refused", 403;
     /// No such session (or none for this key).
     SessionNotFound = "session_not_found", 404;
     /// The session's TTL has passed.
@@ -100,6 +108,8 @@ error_codes! {
     WrongAgentKind = "wrong_agent_kind", 409;
     /// The body exceeds `http.max_body_bytes`.
     BodyTooLarge = "body_too_large", 413;
+    /// One run made more agent-to-agent calls than `egress.max_calls_per_run`.
+    CallFanOutExceeded = "call_fan_out_exceeded", 429;
     /// Not a valid WebAssembly component.
     InvalidComponent = "invalid_component", 422;
     /// The component does not export `wasi:cli/run`.
@@ -127,6 +137,11 @@ error_codes! {
     AgentFailed = "agent_failed", 502;
     /// No execution slot could be had.
     Busy = "busy", 503;
+    /// An agent-to-agent call with no time left: the caller's remaining time is spent.
+    CallDeadlineExceeded = "call_deadline_exceeded", 504;
+    /// An agent-to-agent call deeper than `egress.max_depth` (a cycle of agents calling each
+    /// other ends here).
+    CallDepthExceeded = "call_depth_exceeded", 508;
     /// A verifiable route on a host without an attestation provider.
     AttestationUnavailable = "attestation_unavailable", 503;
     /// The policy could not decide (it trapped or overran its time): the request is refused.

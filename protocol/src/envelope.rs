@@ -38,6 +38,8 @@ pub enum Role {
     /// Distinct from [`Role::Program`], so the program of an execution request cannot be
     /// replayed as a deployment (nor a deployment as a program).
     AgentComponent,
+    /// An agent wallet's private key (`PUT /agents/{name}/wallet`, client → host). Index 0.
+    WalletKey,
 }
 
 impl Role {
@@ -50,6 +52,7 @@ impl Role {
             Role::Result => 0x04,
             Role::Event => 0x05,
             Role::AgentComponent => 0x06,
+            Role::WalletKey => 0x07,
         }
     }
 
@@ -70,6 +73,7 @@ impl Role {
             Role::Result => "result".into(),
             Role::Event => "event".into(),
             Role::AgentComponent => "agent-component".into(),
+            Role::WalletKey => "wallet-key".into(),
         }
     }
 }
@@ -186,6 +190,7 @@ mod tests {
             (Role::Result, 0x04, "result"),
             (Role::Event, 0x05, "event"),
             (Role::AgentComponent, 0x06, "agent-component"),
+            (Role::WalletKey, 0x07, "wallet-key"),
         ];
         for (role, code, name) in roles {
             assert_eq!((role.code(), role.name().as_str()), (code, name));

@@ -17,10 +17,12 @@ pub mod codes;
 pub mod commitment;
 pub mod envelope;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod routes;
 pub mod session;
 pub mod vectors;
+pub mod wallet;
 pub mod wire;
 
 pub use codes::ErrorCode;

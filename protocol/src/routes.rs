@@ -175,6 +175,33 @@ routes! {
         (Delete, "deleteAgentLogsPath", "HTTP agent: /logs (DELETE)"),
         (Patch, "patchAgentLogsPath", "HTTP agent: /logs (PATCH)"),
     ],
+    /// An agent's egress grants: read (`GET`) and replace (`PUT`) by the owner; an HTTP
+    /// agent's `/grants` path otherwise.
+    AgentGrants => "/agents/{name}/grants": [
+        (Get, "agentGrants", "Read an agent's grants"),
+        (Put, "putAgentGrants", "Replace an agent's grants"),
+        (Post, "postAgentGrantsPath", "HTTP agent: /grants (POST)"),
+        (Delete, "deleteAgentGrantsPath", "HTTP agent: /grants (DELETE)"),
+        (Patch, "patchAgentGrantsPath", "HTTP agent: /grants (PATCH)"),
+    ],
+    /// An agent's outgoing calls and payments (`GET`, owner); an HTTP agent's `/calls` path
+    /// otherwise.
+    AgentCalls => "/agents/{name}/calls": [
+        (Get, "agentCalls", "List an agent's outgoing calls"),
+        (Post, "postAgentCallsPath", "HTTP agent: /calls (POST)"),
+        (Put, "putAgentCallsPath", "HTTP agent: /calls (PUT)"),
+        (Delete, "deleteAgentCallsPath", "HTTP agent: /calls (DELETE)"),
+        (Patch, "patchAgentCallsPath", "HTTP agent: /calls (PATCH)"),
+    ],
+    /// An agent's wallet: read (`GET`) and attach (`PUT`) by the owner; an HTTP agent's
+    /// `/wallet` path otherwise.
+    AgentWallet => "/agents/{name}/wallet": [
+        (Get, "agentWallet", "Read an agent's wallet"),
+        (Put, "putAgentWallet", "Attach an agent's wallet"),
+        (Post, "postAgentWalletPath", "HTTP agent: /wallet (POST)"),
+        (Delete, "deleteAgentWalletPath", "HTTP agent: /wallet (DELETE)"),
+        (Patch, "patchAgentWalletPath", "HTTP agent: /wallet (PATCH)"),
+    ],
     /// Any other path of an HTTP agent.
     AgentPath => "/agents/{name}/{*rest}": [
         (Get, "getHttpAgentPath", "HTTP agent: any path (GET)"),

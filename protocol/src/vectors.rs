@@ -238,6 +238,7 @@ fn agent_vectors(program: &[u8]) -> Value {
         signed_at: None,
         charge: None,
         content_type: None,
+        grants: None,
     };
     let detail = deploy_detail(&code, &request);
     let deploy = owner_message(OwnerAction::Deploy, "text-stats", &detail, signed_at);

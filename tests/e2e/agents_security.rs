@@ -267,6 +267,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             ttl_seconds: None,
             charge: None,
             content_type: None,
+            grants: None,
             signature: None,
             signed_at: None,
         };

@@ -5,6 +5,7 @@
 mod harness;
 mod local_chain;
 
+mod agent_calls;
 mod agents;
 mod agents_access;
 mod agents_charging;

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use hypervisor_client::Client;
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::agents::ChargeRule;
+use hypervisor_protocol::grants::Grants;
 use hypervisor_protocol::wire::Limits;
 
 /// Agent subcommands.
@@ -46,6 +47,10 @@ pub enum AgentCommand {
         /// HTTP agents: the media type of their answers, declared in payment challenges.
         #[arg(long, value_name = "TYPE")]
         content_type: Option<String>,
+        /// What it may reach and who may call it: a JSON file of grants
+        /// (`{"agents":[{"name","owner_key"}],"origins":[…],"search":true,"callers":[…]}`).
+        #[arg(long, value_name = "FILE")]
+        grants: Option<PathBuf>,
     },
     /// List the deployed agents.
     List,
@@ -75,6 +80,25 @@ pub enum AgentCommand {
         /// Agent name.
         name: String,
     },
+    /// Read an agent's grants, or replace them with `--set FILE` (you must be its owner).
+    Grants {
+        /// Agent name.
+        name: String,
+        /// The new grants, a JSON file (as for `deploy --grants`).
+        #[arg(long, value_name = "FILE")]
+        set: Option<PathBuf>,
+    },
+    /// List an agent's outgoing calls and payments, newest first (you must be its owner).
+    Calls {
+        /// Agent name.
+        name: String,
+    },
+}
+
+fn read_grants(path: &Path) -> anyhow::Result<Grants> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not grants JSON", path.display()))
 }
 
 fn print(json: bool, value: &serde_json::Value, human: impl FnOnce()) {
@@ -109,7 +133,9 @@ pub fn run(
             time_ms,
             charge,
             content_type,
+            grants,
         } => {
+            let grants = grants.as_deref().map(read_grants).transpose()?;
             let component =
                 std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
             let owner = owner()?;
@@ -127,6 +153,7 @@ pub fn run(
                 ttl_seconds,
                 charge,
                 content_type,
+                grants,
             };
             let agent = if private {
                 let session = client.create_session(&owner)?;
@@ -201,6 +228,35 @@ pub fn run(
             client.delete_agent(&owner()?, &name)?;
             print(json, &serde_json::json!({ "deleted": name }), || {
                 println!("deleted {name}");
+            });
+        }
+        AgentCommand::Grants { name, set } => {
+            let owner = owner()?;
+            let grants = match set {
+                Some(path) => client.set_agent_grants(&owner, &name, &read_grants(&path)?)?,
+                None => client.agent_grants(&owner, &name)?,
+            };
+            println!("{}", serde_json::to_string_pretty(&grants)?);
+        }
+        AgentCommand::Calls { name } => {
+            let calls = client.agent_calls(&owner()?, &name)?;
+            print(json, &serde_json::to_value(&calls)?, || {
+                for c in &calls {
+                    let paid = c
+                        .settlement
+                        .as_ref()
+                        .and_then(|s| s["transaction"].as_str())
+                        .map_or_else(String::new, |t| format!(" paid tx {t}"));
+                    println!(
+                        "{} {} {}{} -> {} ({}){paid}",
+                        c.at_ms,
+                        c.caller_execution,
+                        c.callee,
+                        c.path,
+                        c.status,
+                        c.callee_execution.as_deref().unwrap_or("-"),
+                    );
+                }
             });
         }
         AgentCommand::Logs { name } => {

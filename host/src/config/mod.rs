@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod cli;
+mod egress;
 mod overrides;
 mod plugins;
 
 pub use cli::{Action, Cli};
+pub use egress::EgressConfig;
 pub use overrides::Overrides;
 pub use plugins::{
     DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
@@ -79,6 +81,8 @@ pub struct Config {
     pub python: PythonConfig,
     /// x402 payments on the paid routes.
     pub payments: PaymentsConfig,
+    /// Agents' outgoing calls.
+    pub egress: EgressConfig,
     /// Log output.
     pub log: LogConfig,
 }
@@ -237,6 +241,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             python: PythonConfig::default(),
             payments: PaymentsConfig::default(),
+            egress: EgressConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -145,6 +145,15 @@ overrides! {
         /// The Python runtime component (any component exporting hypervisor:host/python).
         #[arg(long, global = true, value_name = "FILE")]
         python_component: Option<PathBuf> => |c, v| c.python.component = v,
+        /// Deepest chain of agent-to-agent calls (egress.max_depth).
+        #[arg(long, global = true)]
+        egress_max_depth: Option<u32> => |c, v| c.egress.max_depth = v,
+        /// Most outgoing requests per agent run (egress.max_calls_per_run).
+        #[arg(long, global = true)]
+        egress_max_calls: Option<u32> => |c, v| c.egress.max_calls_per_run = v,
+        /// Let grants name http:// loopback origins (egress.allow_loopback_http; tests only).
+        #[arg(long, global = true)]
+        egress_allow_loopback_http: bool => |c, ()| c.egress.allow_loopback_http = true,
         /// Enable the paid routes, paying this address (payments.price.pay_to).
         #[arg(long, global = true, value_name = "ADDRESS")]
         pay_to: Option<String> => |c, v| {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
+use super::outgoing::OutgoingHook;
 use super::output::CappedOutput;
 use crate::net::Origin;
 
@@ -152,13 +153,48 @@ impl HostImports {
 }
 
 /// The egress unit: the origins (scheme, host, port) the store's outgoing `wasi:http` requests
-/// may reach. Empty, the default, denies every request (`HTTP-request-denied`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// may reach, or the hook that decides for each request (an agent's grants). Empty, the
+/// default, denies every request (`HTTP-request-denied`).
+#[derive(Clone, Default)]
 pub struct Egress {
     origins: Arc<[Origin]>,
+    hook: Option<Arc<dyn OutgoingHook>>,
 }
 
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress")
+            .field("origins", &self.origins)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for Egress {
+    fn eq(&self, other: &Self) -> bool {
+        self.origins == other.origins
+            && match (&self.hook, &other.hook) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Egress {}
+
 impl Egress {
+    /// Hands every outgoing request to `hook` (an agent's grants, implemented above the
+    /// engine); the origins are then not consulted.
+    pub fn hook(&mut self, hook: Arc<dyn OutgoingHook>) {
+        self.hook = Some(hook);
+    }
+
+    /// The hook, if any.
+    pub fn hook_of(&self) -> Option<Arc<dyn OutgoingHook>> {
+        self.hook.clone()
+    }
+
     /// Adds `origin` to the grant.
     pub fn grant(&mut self, origin: Origin) {
         if !self.origins.contains(&origin) {
@@ -190,9 +226,9 @@ impl Egress {
 /// | Python script    | none (¹)          | the request's      | crypto, attestation | none        |
 /// | policy plug-in   | none              | empty              | crypto, attestation | none        |
 /// | payments plug-in | none              | empty              | crypto, attestation | facilitator |
-/// | CLI agent        | the invocation's  | the invocation's   | crypto, attestation | none        |
-/// | handler agent    | the invocation's  | the invocation's   | crypto, attestation | none        |
-/// | HTTP agent       | `http-agent`      | empty              | crypto, attestation | none        |
+/// | CLI agent        | the invocation's  | the invocation's   | crypto, attestation | its grants  |
+/// | handler agent    | the invocation's  | the invocation's   | crypto, attestation | its grants  |
+/// | HTTP agent       | `http-agent`      | empty              | crypto, attestation | its grants  |
 ///
 /// Common to every role (fixed in [`Wasi::context`], not a per-role choice):
 /// - `wasi:cli` stdout and stderr are captured, up to `limits.stdout_bytes` and
@@ -212,8 +248,9 @@ impl Egress {
 /// Egress (outgoing `wasi:http` requests) is denied by default: [`Capabilities::of`] grants no origin to any
 /// role. A caller extends a store's [`Egress`] explicitly ([`Egress::grant`]); today only the
 /// payments plug-in does, in facilitator mode, with exactly the facilitator's origin
-/// (`payments.facilitator_url`). Per-agent egress grants belong here too: the caller that
-/// builds an agent's capabilities grants the agent's origins before the store is built.
+/// (`payments.facilitator_url`). An agent's store gets a hook instead ([`Egress::hook`]): the
+/// pipeline asks its dispatcher (`crate::egress`) for one per run, which applies the agent's
+/// signed grants to every request; an agent without grants is denied everything.
 ///
 /// Where each role's store is built: [`super::Engine::run_command`] (client program, CLI
 /// agent), [`super::Engine::run_handler`], [`super::Engine::serve_http`], and the plug-ins in

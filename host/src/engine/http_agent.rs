@@ -36,7 +36,8 @@ pub enum HttpAgentError {
 }
 
 impl Engine {
-    /// Serves `request` with the prepared proxy component. Returns the response as soon as the
+    /// Serves `request` with the prepared proxy component, in a store with `capabilities`
+    /// (those of [`super::Role::HttpAgent`], with the agent's egress). Returns the response as soon as the
     /// guest sets it, and a handle that yields the run's outcome when the guest finishes.
     ///
     /// The guest reads at most `max_body` bytes of the request body: past that its body stream
@@ -46,6 +47,7 @@ impl Engine {
     /// [`HttpAgentError`] when there is no response to return.
     pub async fn serve_http<B>(
         self: &Arc<Self>,
+        capabilities: &super::Capabilities,
         prepared: Arc<Prepared>,
         request: http::Request<B>,
         max_body: usize,
@@ -59,8 +61,7 @@ impl Engine {
             return Err(EngineError::NotAnHttpAgent.into());
         }
         let slot = self.owned_execution_slot().await?;
-        let capabilities = super::Capabilities::of(super::Role::HttpAgent);
-        let mut sandbox = self.sandbox(&capabilities, Default::default(), limits, prepared.hash)?;
+        let mut sandbox = self.sandbox(capabilities, Default::default(), limits, prepared.hash)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let internal = |e: wasmtime::Error| EngineError::Internal(e.to_string());
         // A body over the bound is `HTTP-request-body-size`; a client that fails mid-body is an

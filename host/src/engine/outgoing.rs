@@ -1,12 +1,17 @@
 //! Outgoing HTTP (`wasi:http/outgoing-handler`): denied by default, granted per store to an
-//! explicit list of origins.
+//! explicit list of origins, or handed to an [`OutgoingHook`].
 //!
 //! Every component links against `wasi:http`, so a component built for the `wasi:http/proxy`
-//! world instantiates; but a request leaves the host only when its origin (scheme, host and
-//! port, compared exactly) is on the store's allow-list, its role's [`super::Egress`] (see the
-//! table on [`super::Capabilities`]). An empty list, the default, fails every request with
-//! `HTTP-request-denied`.
+//! world instantiates; but a request leaves the host only when its role's [`super::Egress`]
+//! (see the table on [`super::Capabilities`]) lets it:
+//! - a list of origins (scheme, host and port, compared exactly): a request to one of them is
+//!   sent over the network, anything else fails with `HTTP-request-denied`. An empty list, the
+//!   default, denies everything;
+//! - or a hook: every request goes to it, and it decides. The engine only defines the hook;
+//!   agents' egress (grants, in-process calls to other agents, payments) implements it above
+//!   the pipeline (`crate::egress`), and the composition root hands it to the stores.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::uri::Uri;
@@ -14,16 +19,61 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::net::Origin;
 
-/// The outgoing-request hooks of one store: the origins it may reach.
-#[derive(Debug, Default)]
+/// What an [`OutgoingHook`] answers: the response, or the `wasi:http` error the guest sees.
+pub type OutgoingFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, Error>> + Send>>;
+
+/// Where a store's outgoing requests go when its egress is more than a list of origins.
+pub trait OutgoingHook: Send + Sync {
+    /// Answers one request the guest sent (its URI is absolute: scheme and authority set).
+    fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> OutgoingFuture;
+}
+
+/// Sends `request` over the network (TCP, TLS for `https`) as `wasmtime-wasi-http` does.
+pub fn send_over_network(
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> OutgoingFuture {
+    Box::pin(async move {
+        use http_body_util::BodyExt;
+        let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+        // The connection's I/O runs beside the response body, as the default hooks run it.
+        tokio::spawn(async move {
+            let _ = io.await;
+        });
+        Ok(response.map(BodyExt::boxed_unsync))
+    })
+}
+
+/// The outgoing-request hooks of one store: the origins it may reach, or its hook.
+#[derive(Default)]
 pub struct OutgoingHttp {
     allowed: Arc<[Origin]>,
+    hook: Option<Arc<dyn OutgoingHook>>,
+}
+
+impl std::fmt::Debug for OutgoingHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingHttp")
+            .field("allowed", &self.allowed)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
 }
 
 impl OutgoingHttp {
     /// Grants requests to `origins` (replacing any earlier grant).
     pub fn allow(&mut self, origins: Arc<[Origin]>) {
         self.allowed = origins;
+    }
+
+    /// Hands every request to `hook` (the origins are then not consulted).
+    pub fn hook(&mut self, hook: Arc<dyn OutgoingHook>) {
+        self.hook = Some(hook);
     }
 
     fn permits(&self, uri: &Uri) -> bool {
@@ -47,6 +97,16 @@ impl WasiHttpHooks for OutgoingHttp {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
+        if let Some(hook) = &self.hook {
+            let answer = hook.send(request, options);
+            return Box::new(async move {
+                let response = answer.await?;
+                Ok((
+                    response,
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                ))
+            });
+        }
         if !self.permits(request.uri()) {
             // Not the URI: a confidential guest chooses it, and could put plaintext in it.
             tracing::debug!("outgoing HTTP request denied (origin not granted)");

@@ -147,6 +147,9 @@ impl HostState {
         let caps = spec.capabilities;
         let mut outgoing = OutgoingHttp::default();
         outgoing.allow(caps.egress.origins());
+        if let Some(hook) = caps.egress.hook_of() {
+            outgoing.hook(hook);
+        }
         Self {
             wasi: caps.wasi.context(spec.invocation, spec.stdout, spec.stderr),
             table: ResourceTable::new(),

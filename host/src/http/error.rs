@@ -50,6 +50,12 @@ impl ApiError {
             ApiError::OwnerSignature(_) => C::OwnerSignatureInvalid,
             ApiError::AgentNotPublic(_) => C::AgentNotPublic,
             ApiError::WrongAgentKind(_) => C::WrongAgentKind,
+            ApiError::CallNotGranted(_) => C::CallNotGranted,
+            ApiError::CallerNotAllowed(_) => C::CallerNotAllowed,
+            ApiError::CallDeadlineExceeded(_) => C::CallDeadlineExceeded,
+            ApiError::CallDepthExceeded(_) => C::CallDepthExceeded,
+            ApiError::CallFanOutExceeded(_) => C::CallFanOutExceeded,
+            ApiError::SpendingRefused(_) => C::SpendingRefused,
             ApiError::AgentFailed(_) => C::AgentFailed,
             ApiError::ExecutionNotFound(_) => C::ExecutionNotFound,
             ApiError::Engine(EngineError::NotAHandler | EngineError::NotAnHttpAgent) => {

@@ -58,6 +58,27 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// Whether the scheme is `https`.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// The host (lowercase; an IPv6 address in brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether the host is a loopback name or address (`localhost`, 127.0.0.0/8, `[::1]`).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = if self.https { "https" } else { "http" };

@@ -19,6 +19,7 @@
 
 mod admission;
 pub mod agents;
+pub mod call;
 mod conclude;
 mod execute;
 mod limits;
@@ -69,6 +70,7 @@ pub struct Pipeline {
     ledger: Arc<PaymentLedger>,
     agents: Arc<AgentStore>,
     public_base: std::sync::OnceLock<String>,
+    dispatcher: std::sync::OnceLock<Arc<dyn call::Dispatcher>>,
     metrics: crate::metrics::Metrics,
     started: std::time::Instant,
 }
@@ -124,9 +126,21 @@ impl Pipeline {
             ledger,
             agents,
             public_base: std::sync::OnceLock::new(),
+            dispatcher: std::sync::OnceLock::new(),
             metrics: crate::metrics::Metrics::default(),
             started: std::time::Instant::now(),
         }
+    }
+
+    /// Sets, once, what builds agents' outgoing-request hooks (the egress layer, wired by the
+    /// composition root once the HTTP front exists). Without one, agents reach nothing.
+    pub fn set_dispatcher(&self, dispatcher: Arc<dyn call::Dispatcher>) {
+        let _ = self.dispatcher.set(dispatcher);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Sets the base URL of resource URLs in payment challenges, once, when the listener's

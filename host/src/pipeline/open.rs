@@ -128,6 +128,8 @@ pub(super) enum Caller {
     },
     /// A clear request naming its caller's key.
     Key(EncodedPublicKey),
+    /// Another agent's call (in-process): the agent's owner's key stands for it.
+    Agent(EncodedPublicKey),
     /// A clear request from nobody in particular.
     Anonymous,
 }
@@ -136,7 +138,7 @@ impl Caller {
     /// The caller's key, if known.
     pub fn key(&self) -> Option<&EncodedPublicKey> {
         match self {
-            Self::Session { key, .. } | Self::Key(key) => Some(key),
+            Self::Session { key, .. } | Self::Key(key) | Self::Agent(key) => Some(key),
             Self::Anonymous => None,
         }
     }

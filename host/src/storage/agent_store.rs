@@ -14,7 +14,9 @@ use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, RegistryError,
 };
 use crate::storage::artifacts::ArtifactStore;
+use crate::storage::calls::CallLedger;
 use crate::storage::records::Records;
+use crate::storage::wallets::Wallets;
 
 /// Purpose label of sealed agent logs.
 const AGENT_LOG_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-log";
@@ -41,6 +43,10 @@ pub struct AgentStore {
     pub records: Records,
     /// Deployed components, sealed.
     pub code: ArtifactStore,
+    /// Agents' outgoing calls.
+    pub calls: CallLedger,
+    /// Agents' wallets and spends.
+    pub wallets: Arc<Wallets>,
     /// Seals logs.
     key: Arc<SealingKey>,
     /// Agents looked up recently, so an invocation does not query the database: replaced on
@@ -54,12 +60,16 @@ impl AgentStore {
         catalog: Arc<dyn AgentCatalog>,
         records: Records,
         code: ArtifactStore,
+        calls: CallLedger,
+        wallets: Arc<Wallets>,
         key: Arc<SealingKey>,
     ) -> Self {
         Self {
             catalog,
             records,
             code,
+            calls,
+            wallets,
             key,
             hot: Mutex::new(HashMap::new()),
         }

@@ -73,6 +73,47 @@ const MIGRATIONS: &[&str] = &[
     // agent declares in its payment challenges.
     "ALTER TABLE agents ADD COLUMN charge TEXT NOT NULL DEFAULT 'success';
      ALTER TABLE agents ADD COLUMN content_type TEXT;",
+    // 4: an agent's egress grants (JSON, `Grants`; '{}' = nothing granted), the ledger of
+    // agents' outgoing calls (kept after the caller is deleted: it is evidence), agents'
+    // wallets (key sealed at rest) and their spends (reserved before anything is signed).
+    "ALTER TABLE agents ADD COLUMN grants TEXT NOT NULL DEFAULT '{}';
+     CREATE TABLE agent_calls (
+         id               INTEGER PRIMARY KEY,
+         caller           TEXT NOT NULL,
+         caller_execution TEXT NOT NULL,
+         callee           TEXT NOT NULL,
+         path             TEXT NOT NULL,
+         status           INTEGER NOT NULL,
+         callee_execution TEXT,
+         response_sha256  TEXT,
+         settlement       TEXT,
+         at_ms            INTEGER NOT NULL,
+         duration_us      INTEGER NOT NULL
+     );
+     CREATE INDEX agent_calls_by_caller ON agent_calls(caller, id);
+     CREATE INDEX agent_calls_by_execution ON agent_calls(caller_execution);
+     CREATE TABLE agent_wallets (
+         agent      TEXT PRIMARY KEY,
+         address    TEXT NOT NULL,
+         sealed_key BLOB NOT NULL,
+         policy     TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+     );
+     CREATE TABLE agent_spends (
+         id               INTEGER PRIMARY KEY,
+         agent            TEXT NOT NULL,
+         caller_execution TEXT NOT NULL,
+         callee           TEXT NOT NULL,
+         pay_to           TEXT NOT NULL,
+         asset            TEXT NOT NULL,
+         network          TEXT NOT NULL,
+         amount           INTEGER NOT NULL,
+         state            TEXT NOT NULL,
+         nonce            TEXT,
+         tx               TEXT,
+         at_ms            INTEGER NOT NULL
+     );
+     CREATE INDEX agent_spends_by_agent ON agent_spends(agent, at_ms);",
 ];
 
 /// The database connection (one, behind a mutex: every statement is short).

@@ -16,10 +16,12 @@
 pub mod agent_store;
 pub mod agents;
 pub mod artifacts;
+pub mod calls;
 pub mod db;
 pub mod payments;
 pub mod receipts;
 pub mod records;
+pub mod wallets;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

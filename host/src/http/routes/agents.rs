@@ -24,6 +24,7 @@ use crate::http::extract::{
 };
 use crate::pipeline::agents::invoke::Invoked;
 use crate::pipeline::agents::owner::Proof;
+use crate::pipeline::call::CallFrame;
 use crate::plugins::payments::PaymentHeader;
 
 /// `POST /agent/deploy` → `201` with the agent and its versions.
@@ -50,7 +51,7 @@ pub async fn show(
 }
 
 /// The owner's signature headers, if the request carries them.
-fn proof(headers: &HeaderMap) -> Result<Option<Proof>, ApiError> {
+pub(super) fn proof(headers: &HeaderMap) -> Result<Option<Proof>, ApiError> {
     let text = |name: &str| -> Result<Option<String>, ApiError> {
         headers
             .get(name)
@@ -78,7 +79,7 @@ fn proof(headers: &HeaderMap) -> Result<Option<Proof>, ApiError> {
     }))
 }
 
-fn required(headers: &HeaderMap) -> Result<Proof, ApiError> {
+pub(super) fn required(headers: &HeaderMap) -> Result<Proof, ApiError> {
     proof(headers)?.ok_or_else(|| {
         ApiError::OwnerSignature(format!(
             "send {OWNER_SIGNATURE_HEADER} and {OWNER_SIGNED_AT_HEADER} signed by the owner's key"
@@ -138,9 +139,14 @@ pub async fn invoke(
     }
     let (mut parts, body) = request.into_parts();
     let Payment(payment) = Payment::from_request_parts(&mut parts, &state).await?;
+    let frame = parts.extensions.get::<CallFrame>().cloned();
     let request = Request::from_parts(parts, body);
     let JsonBody(req) = JsonBody::<InvokeRequest>::from_request(request, &state).await?;
-    match state.pipeline.invoke_agent(&name, req, payment).await? {
+    match state
+        .pipeline
+        .invoke_agent(&name, req, payment, frame)
+        .await?
+    {
         Invoked::Clear {
             response,
             settlement,
@@ -201,7 +207,7 @@ pub async fn agent_root(
 
 /// Hands `request` to the HTTP agent `name` as its path `rest`, and its answer back to the
 /// client with the payment's settlement header.
-async fn serve_http_agent(
+pub(super) async fn serve_http_agent(
     state: &AppState,
     name: &str,
     rest: &str,
@@ -209,9 +215,11 @@ async fn serve_http_agent(
     payment: Option<PaymentHeader>,
 ) -> Result<Response, ApiError> {
     let declared = declared_length(request.headers()).unwrap_or(0);
+    // Set only on another agent's in-process call (an extension, never from the network).
+    let frame = request.extensions().get::<CallFrame>().cloned();
     let answer = state
         .pipeline
-        .serve_agent_http(name, rest, request, declared, payment)
+        .serve_agent_http(name, rest, request, declared, payment, frame)
         .await?;
     let mut response = answer.response.map(axum::body::Body::new);
     if let Some(s) = &answer.settlement {
@@ -242,7 +250,20 @@ pub async fn execution(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.pipeline.execution(&id).await?).into_response())
+    let record = state.pipeline.execution(&id).await?;
+    // The calls the run made: each links to its callee's record (`callee_execution`,
+    // `response_sha256` = the callee record's commitment).
+    let calls = state.pipeline.calls_of(&id).await?;
+    let mut body = serde_json::to_value(record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !calls.is_empty()
+        && let Some(map) = body.as_object_mut()
+    {
+        map.insert(
+            "calls".into(),
+            serde_json::to_value(calls).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    Ok(Json(body).into_response())
 }
 
 /// Query of `GET /executions`.

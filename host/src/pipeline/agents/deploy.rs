@@ -74,6 +74,9 @@ impl Pipeline {
                  ASCII characters)"
             ));
         }
+        if let Some(grants) = &req.grants {
+            super::grants::check(grants, &self.config.egress)?;
+        }
         // The limits must be within the host's maxima now, not at the first invocation.
         resolve_limits(
             req.limits.as_ref(),
@@ -163,6 +166,7 @@ impl Pipeline {
             expires_at: req.ttl_seconds.map(|t| now.saturating_add(t)),
             charge: req.charge.unwrap_or_default(),
             content_type: req.content_type.as_deref(),
+            grants: &req.grants.clone().unwrap_or_default(),
             code_hash: hash,
             kind,
             size,

@@ -13,15 +13,17 @@
 //! own response type and adds the settlement header.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::Uri;
 use hypervisor_protocol::agents::AgentKind;
 
 use crate::clock::unix_millis;
-use crate::engine::{HttpAgentError, HttpResponse};
+use crate::engine::{HttpAgentError, HttpResponse, Role};
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Metadata, Subject};
+use crate::pipeline::call::CallFrame;
 use crate::pipeline::conclude::RecordOf;
 use crate::pipeline::x402::{Charge, Reservation};
 use crate::pipeline::{Pipeline, resolve_limits};
@@ -97,6 +99,7 @@ impl Pipeline {
         mut request: http::Request<B>,
         declared: u64,
         payment: Option<PaymentHeader>,
+        frame: Option<CallFrame>,
     ) -> Result<AgentResponse, ApiError>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -109,7 +112,8 @@ impl Pipeline {
                 agent.latest.kind
             )));
         }
-        if !agent.public {
+        let time_left = frame.as_ref().map(|f| f.admit(&agent)).transpose()?;
+        if !agent.public && !frame.as_ref().is_some_and(|f| f.named_by(&agent.grants)) {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
         let max_body = self.config.http.max_body_bytes;
@@ -121,11 +125,14 @@ impl Pipeline {
         let verified = self
             .verify_payment(self.http_agent_charge(&agent, rest)?, payment)
             .await?;
-        let asked = resolve_limits(
+        let mut asked = resolve_limits(
             Some(&agent.latest.limits),
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
+        if let Some(left) = time_left {
+            asked.time = asked.time.min(left);
+        }
         let route = http_agent_route(&agent.name);
         let hash = agent.latest.code_hash;
         let metadata = Metadata {
@@ -165,9 +172,16 @@ impl Pipeline {
         }
         let id = uuid::Uuid::now_v7().to_string();
         let started = unix_millis();
+        let capabilities = self.agent_capabilities(
+            Role::HttpAgent,
+            &agent,
+            &id,
+            frame.as_ref(),
+            Instant::now() + limits.time,
+        );
         let (response, finished) = self
             .engine
-            .serve_http(prepared, request, max_body, limits)
+            .serve_http(&capabilities, prepared, request, max_body, limits)
             .await
             .map_err(|e| match e {
                 HttpAgentError::Engine(e) => e.into(),

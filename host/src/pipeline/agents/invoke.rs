@@ -8,6 +8,8 @@
 //! the program is the agent's stored code, the input its event or stdin. Either way the
 //! invocation is recorded (`GET /executions/{id}`) before the answer is sent.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use hypervisor_protocol::agents::{AgentKind, HandlerFailure, InvokeRequest, InvokeResponse};
 use hypervisor_protocol::wire::{ExitStatus, Limits};
@@ -20,6 +22,7 @@ use crate::engine::{
 };
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Admitted, Subject};
+use crate::pipeline::call::{CallFrame, RunContext};
 use crate::pipeline::conclude::RecordOf;
 use crate::pipeline::open::{
     AskedLimits, Caller, EncryptedRequest, InputKind, Opened, Program, ProgramSource,
@@ -101,6 +104,7 @@ impl Pipeline {
         name: &str,
         req: InvokeRequest,
         payment: Option<PaymentHeader>,
+        frame: Option<CallFrame>,
     ) -> Result<Invoked, ApiError> {
         let agent = self.find_agent(name)?;
         let kind = agent.latest.kind;
@@ -109,6 +113,8 @@ impl Pipeline {
                 "{name} is an HTTP agent: send requests to /agents/{name}/"
             )));
         }
+        // Another agent's call: the callee's side of it (owner as granted, callers, time).
+        let time_left = frame.as_ref().map(|f| f.admit(&agent)).transpose()?;
         let encrypted = req.encrypted_event.is_some()
             || req.encrypted_arguments.is_some()
             || req.encrypted_stdin.is_some();
@@ -138,11 +144,15 @@ impl Pipeline {
                 }
             )));
         }
-        let limits = resolve_limits(
+        let mut limits = resolve_limits(
             Some(&merged_limits(&agent, req.limits.as_ref())),
             &self.config.limits,
             self.engine.fuel_enabled(),
         )?;
+        // A callee never outlives its caller.
+        if let Some(left) = time_left {
+            limits.time = limits.time.min(left);
+        }
         // A paid agent's payment is verified before anything else, as on the paid routes.
         let verified = self
             .verify_payment(self.agent_charge(&agent)?, payment)
@@ -186,16 +196,21 @@ impl Pipeline {
                     paid: verified.is_some(),
                 },
             )?;
-            return self.invoke_opened(&agent, kind, opened, verified).await;
+            return self
+                .invoke_opened(&agent, kind, opened, verified, frame.as_ref())
+                .await;
         }
-        if !agent.public {
+        // A private agent takes clear requests only from the agents it names as callers.
+        if !agent.public && !frame.as_ref().is_some_and(|f| f.named_by(&agent.grants)) {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
         let args = req.args.unwrap_or_default();
         self.check_argument_count(args.len())?;
-        let caller = match req.public_key.as_deref() {
-            Some(k) => Caller::Key(EncodedPublicKey::from_hex("public_key", k)?),
-            None => Caller::Anonymous,
+        // An agent is who its frame says, whatever key its request names.
+        let caller = match (&frame, req.public_key.as_deref()) {
+            (Some(f), _) => Caller::Agent(f.caller_owner),
+            (None, Some(k)) => Caller::Key(EncodedPublicKey::from_hex("public_key", k)?),
+            (None, None) => Caller::Anonymous,
         };
         let input = match input_kind {
             InputKind::Event => req
@@ -214,7 +229,8 @@ impl Pipeline {
             Bytes::from(input),
             limits,
         );
-        self.invoke_opened(&agent, kind, opened, verified).await
+        self.invoke_opened(&agent, kind, opened, verified, frame.as_ref())
+            .await
     }
 
     /// The charge of a paid agent (`None` for a free one).
@@ -237,6 +253,24 @@ impl Pipeline {
                 )))
             }
         }
+    }
+
+    /// The capabilities of one run of `agent` as `role`: the role's, with the run's
+    /// outgoing-request hook from the dispatcher (its grants; none without a dispatcher).
+    pub(super) fn agent_capabilities(
+        &self,
+        role: Role,
+        agent: &AgentRecord,
+        execution_id: &str,
+        frame: Option<&CallFrame>,
+        deadline: Instant,
+    ) -> Capabilities {
+        let mut capabilities = Capabilities::of(role);
+        if let Some(dispatcher) = self.dispatcher.get() {
+            let run = RunContext::of(agent, execution_id, frame, deadline);
+            capabilities.egress.hook(dispatcher.hook(run));
+        }
+        capabilities
     }
 
     /// Admits an invocation through the door: the policy sees the agent's route and name.
@@ -265,8 +299,10 @@ impl Pipeline {
         opened: &Opened,
         id: &str,
         limits: RunLimits,
+        frame: Option<&CallFrame>,
     ) -> Result<Ran, ApiError> {
         let prepared = self.agent_code(&agent.latest).await?;
+        let deadline = Instant::now() + limits.time;
         let mut argv = Vec::with_capacity(opened.args.len() + 1);
         argv.push(agent.name.clone());
         argv.extend(opened.args.iter().cloned());
@@ -288,14 +324,15 @@ impl Pipeline {
                 agent_version: agent.latest.version,
                 caller: opened.caller.key_hash(),
             };
-            let capabilities = Capabilities::of(Role::HandlerAgent);
+            let capabilities =
+                self.agent_capabilities(Role::HandlerAgent, agent, id, frame, deadline);
             Ran::Handler(
                 self.engine
                     .run_handler(&capabilities, &prepared, &opened.input, &ctx, command)
                     .await?,
             )
         } else {
-            let capabilities = Capabilities::of(Role::CliAgent);
+            let capabilities = self.agent_capabilities(Role::CliAgent, agent, id, frame, deadline);
             Ran::Cli(
                 self.engine
                     .run_command(&capabilities, &prepared, command)
@@ -313,6 +350,7 @@ impl Pipeline {
         kind: AgentKind,
         opened: Opened,
         verified: Option<Verified>,
+        frame: Option<&CallFrame>,
     ) -> Result<Invoked, ApiError> {
         // An encrypted invocation is verifiable when its session is.
         let verifiable = opened.session().is_some_and(|s| s.attested.is_some());
@@ -333,7 +371,7 @@ impl Pipeline {
         // A failure without a result drops, and so releases, the reservation; a run that does
         // not succeed releases it too, unless the agent charges every run.
         let ran = self
-            .run_agent(agent, kind, &opened, &run.id, limits)
+            .run_agent(agent, kind, &opened, &run.id, limits, frame)
             .await?;
         let reservation =
             reservation.and_then(|r| r.charged_or_released(agent.charge.charges(ran.succeeded())));

@@ -8,13 +8,16 @@
 //! - [`invoke`]: handler and CLI invocations, in the clear (public agents) or sealed to a
 //!   session;
 //! - [`http`]: requests under `/agents/{name}/…` served by HTTP agents;
-//! - [`owner`]: the owner's signatures (deployment, deletion, logs).
+//! - [`owner`]: the owner's signatures (deployment, deletion, logs, grants, calls);
+//! - [`grants`]: the owner's view of an agent's egress grants and outgoing calls.
 
 pub mod deploy;
 mod encrypted;
+pub mod grants;
 pub mod http;
 pub mod invoke;
 pub mod owner;
+pub mod wallet;
 
 use std::sync::Arc;
 
@@ -120,6 +123,8 @@ impl Pipeline {
         {
             return Err(ApiError::AgentNotFound(name.to_string()));
         }
+        // Its wallet goes with it (its spends stay on record).
+        self.agents().wallets.detach(name).map_err(storage)?;
         tracing::info!(agent = name, "agent deleted");
         Ok(())
     }

@@ -18,6 +18,7 @@
 //! version or to bring back an agent its owner deleted.
 
 use hypervisor_protocol::agents::{AgentKind, ChargeRule};
+use hypervisor_protocol::grants::Grants;
 use hypervisor_protocol::wire::Limits;
 use serde::{Serialize, Serializer};
 
@@ -70,6 +71,9 @@ pub struct AgentRecord {
     pub content_type: Option<String>,
     /// The newest version.
     pub latest: VersionRecord,
+    /// What it may reach and who may call it: read back by the owner only, never listed.
+    #[serde(skip)]
+    pub grants: Grants,
 }
 
 /// One deployed version of an agent.
@@ -123,6 +127,8 @@ pub struct NewDeployment<'a> {
     pub charge: ChargeRule,
     /// The media type an HTTP agent declares.
     pub content_type: Option<&'a str>,
+    /// Its grants (replacing the previous version's).
+    pub grants: &'a Grants,
     /// The version's component.
     pub code_hash: CodeHash,
     /// What it runs as (its WIT world follows from it).
@@ -222,6 +228,19 @@ pub trait AgentCatalog: Send + Sync {
     /// # Errors
     /// [`StorageError`].
     fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError>;
+
+    /// Replaces the grants of `name`, signed by its owner at `signed_at`, which must be later
+    /// than the last owner operation on the name. Returns `false` for an unknown agent.
+    ///
+    /// # Errors
+    /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
+    fn set_grants(
+        &self,
+        name: &str,
+        grants: &Grants,
+        signed_at: u64,
+        now: u64,
+    ) -> Result<bool, RegistryError>;
 
     /// The newest `limit` log entries of `name`, oldest first.
     ///

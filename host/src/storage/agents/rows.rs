@@ -13,10 +13,10 @@ pub(super) fn to_u64(v: i64) -> u64 {
 
 pub(super) const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
      a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
-     v.limits, v.created_at, a.charge, a.content_type";
+     v.limits, v.created_at, a.charge, a.content_type, a.grants";
 
 /// How many columns [`AGENT_COLUMNS`] selects (a query's next column is at this index).
-pub(super) const AGENT_COLUMN_COUNT: usize = 18;
+pub(super) const AGENT_COLUMN_COUNT: usize = 19;
 
 pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     let tags: String = r.get(3)?;
@@ -36,6 +36,10 @@ pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> 
             charge.parse().map_err(|e: String| corrupt(16, e))?
         },
         content_type: r.get(17)?,
+        grants: {
+            let grants: String = r.get(18)?;
+            serde_json::from_str(&grants).map_err(|e| corrupt(18, e.to_string()))?
+        },
     })
 }
 

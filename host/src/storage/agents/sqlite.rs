@@ -51,6 +51,10 @@ impl AgentCatalog for SqliteAgents {
             .optional()
             .map_err(sql("read agent"))?;
         let tags = serde_json::to_string(d.tags).unwrap_or_else(|_| "[]".into());
+        let grants = serde_json::to_string(d.grants).map_err(|e| StorageError::Database {
+            op: "encode grants",
+            detail: e.to_string(),
+        })?;
         if existing
             .as_ref()
             .is_some_and(|(owner, _)| owner != d.owner_key)
@@ -64,7 +68,7 @@ impl AgentCatalog for SqliteAgents {
                 tx.execute(
                     "UPDATE agents SET description = ?2, tags = ?3, public = ?4, latest_version = ?5,
                        price_amount = ?6, updated_at = ?7, expires_at = ?8, charge = ?9,
-                       content_type = ?10 WHERE name = ?1",
+                       content_type = ?10, grants = ?11 WHERE name = ?1",
                     params![
                         d.name,
                         d.description,
@@ -75,7 +79,8 @@ impl AgentCatalog for SqliteAgents {
                         to_i64(d.now),
                         d.expires_at.map(to_i64),
                         d.charge.as_str(),
-                        d.content_type
+                        d.content_type,
+                        grants
                     ],
                 )
                 .map_err(sql("update agent"))?;
@@ -84,8 +89,9 @@ impl AgentCatalog for SqliteAgents {
             None => {
                 tx.execute(
                     "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
-                       price_amount, created_at, updated_at, expires_at, charge, content_type)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8, ?9, ?10)",
+                       price_amount, created_at, updated_at, expires_at, charge, content_type,
+                       grants)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         d.name,
                         d.owner_key,
@@ -96,7 +102,8 @@ impl AgentCatalog for SqliteAgents {
                         to_i64(d.now),
                         d.expires_at.map(to_i64),
                         d.charge.as_str(),
-                        d.content_type
+                        d.content_type,
+                        grants
                     ],
                 )
                 .map_err(sql("insert agent"))?;
@@ -126,6 +133,34 @@ impl AgentCatalog for SqliteAgents {
         mark(&tx, d.name, d.signed_at, d.now)?;
         tx.commit().map_err(sql("commit deploy"))?;
         Ok(version)
+    }
+
+    fn set_grants(
+        &self,
+        name: &str,
+        grants: &hypervisor_protocol::grants::Grants,
+        signed_at: u64,
+        now: u64,
+    ) -> Result<bool, RegistryError> {
+        let grants = serde_json::to_string(grants).map_err(|e| StorageError::Database {
+            op: "encode grants",
+            detail: e.to_string(),
+        })?;
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql("begin grants"))?;
+        check_order(&tx, name, signed_at)?;
+        let changed = tx
+            .execute(
+                "UPDATE agents SET grants = ?2 WHERE name = ?1",
+                params![name, grants],
+            )
+            .map_err(sql("update grants"))?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        mark(&tx, name, signed_at, now)?;
+        tx.commit().map_err(sql("commit grants"))?;
+        Ok(true)
     }
 
     fn get(&self, name: &str) -> Result<Option<AgentRecord>, StorageError> {

@@ -42,6 +42,7 @@ fn deploy_signed(
         expires_at: None,
         charge: ChargeRule::Success,
         content_type: None,
+        grants: &Default::default(),
         code_hash: hypervisor_protocol::sha256(format!("{name}-{}", description.len()).as_bytes()),
         kind: AgentKind::Handler,
         size: 10,

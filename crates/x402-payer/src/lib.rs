@@ -5,7 +5,14 @@
 //!
 //! The server names the price, so a wallet never signs without a [`PaymentLimit`]: the most it
 //! will pay (atomic units) and, optionally, the only recipient and token it pays. Requirements
-//! outside the limit are refused with [`ClientError::PaymentRefused`] before anything is signed.
+//! outside the limit are refused with [`PayError::Refused`] before anything is signed.
+//!
+//! Shared by the client (`hypervisor-client`, paying with the user's key) and the host (paying
+//! from an agent's wallet, under the owner's spending policy): one implementation of what is
+//! signed, checked against the official x402 clients by the end-to-end tests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use alloy_primitives::{Address, B256, U256};
 use base64::Engine as _;
@@ -14,7 +21,16 @@ use serde_json::{Value, json};
 use x402_eip3009::{TransferWithAuthorization, token_domain};
 use zeroize::Zeroizing;
 
-use crate::ClientError;
+/// Why nothing was paid.
+#[derive(Debug, thiserror::Error)]
+pub enum PayError {
+    /// The requirements are outside the limit; nothing was signed.
+    #[error(transparent)]
+    Refused(#[from] PaymentRefusal),
+    /// The 402 or its requirements are not usable (the message says why).
+    #[error("x402: {0}")]
+    Invalid(String),
+}
 
 /// EIP-155 chain ids of the x402 v1 network names this client knows.
 const V1_NETWORKS: &[(&str, u64)] = &[
@@ -32,8 +48,8 @@ const V1_NETWORKS: &[(&str, u64)] = &[
 /// is capped, so an authorization never stays spendable for long.
 pub const MAX_VALIDITY_SECONDS: u64 = 3600;
 
-fn bad(what: impl Into<String>) -> ClientError {
-    ClientError::BadResponse(format!("x402: {}", what.into()))
+fn bad(what: impl Into<String>) -> PayError {
+    PayError::Invalid(what.into())
 }
 
 /// The most a wallet will sign for one payment. The server chooses what it asks for; anything
@@ -154,8 +170,8 @@ impl Offer {
     /// The first "exact" entry is chosen.
     ///
     /// # Errors
-    /// [`ClientError::BadResponse`] if neither form is usable.
-    pub fn from_402(payment_required: Option<&str>, body: &Value) -> Result<Self, ClientError> {
+    /// [`PayError::Invalid`] if neither form is usable.
+    pub fn from_402(payment_required: Option<&str>, body: &Value) -> Result<Self, PayError> {
         let (version, doc) = match payment_required {
             Some(h) => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -184,7 +200,7 @@ impl Offer {
         })
     }
 
-    fn chain_id(&self) -> Result<u64, ClientError> {
+    fn chain_id(&self) -> Result<u64, PayError> {
         let network = self.requirements["network"]
             .as_str()
             .ok_or_else(|| bad("network missing"))?;
@@ -198,6 +214,31 @@ impl Offer {
             .ok_or_else(|| bad(format!("unknown network {network}")))
     }
 
+    /// What the offer asks: amount, recipient, token and network.
+    ///
+    /// # Errors
+    /// [`PayError::Invalid`] for a field missing or malformed.
+    pub fn terms(&self) -> Result<Terms, PayError> {
+        let r = &self.requirements;
+        let address = |k: &str| -> Result<Address, PayError> {
+            r[k].as_str()
+                .ok_or_else(|| bad(format!("{k} missing")))?
+                .parse()
+                .map_err(|_| bad(format!("{k} is not an address")))
+        };
+        let amount = self.amount().ok_or_else(|| bad("amount missing"))?;
+        Ok(Terms {
+            amount: U256::from_str_radix(amount, 10).map_err(|_| bad("bad amount"))?,
+            pay_to: address("payTo")?,
+            asset: address("asset")?,
+            network: r["network"]
+                .as_str()
+                .ok_or_else(|| bad("network missing"))?
+                .to_string(),
+            chain_id: self.chain_id()?,
+        })
+    }
+
     /// The amount asked for, atomic units.
     pub fn amount(&self) -> Option<&str> {
         let key = if self.version == 2 {
@@ -207,6 +248,21 @@ impl Offer {
         };
         self.requirements[key].as_str()
     }
+}
+
+/// What an offer asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terms {
+    /// The amount, atomic units of the token.
+    pub amount: U256,
+    /// The recipient.
+    pub pay_to: Address,
+    /// The token contract.
+    pub asset: Address,
+    /// The network as the offer names it (`eip155:84532` in v2, `base-sepolia` in v1).
+    pub network: String,
+    /// Its EIP-155 chain id.
+    pub chain_id: u64,
 }
 
 /// A local secp256k1 key that pays.
@@ -219,7 +275,7 @@ impl Wallet {
     ///
     /// # Errors
     /// If the key is not a valid secp256k1 scalar.
-    pub fn from_hex(secret: &str) -> Result<Self, ClientError> {
+    pub fn from_hex(secret: &str) -> Result<Self, PayError> {
         let bytes = Zeroizing::new(
             hex::decode(secret.trim().trim_start_matches("0x"))
                 .map_err(|_| bad("the wallet key is not hex"))?,
@@ -228,11 +284,20 @@ impl Wallet {
         Ok(Self { key })
     }
 
+    /// A wallet from a 32-byte private key.
+    ///
+    /// # Errors
+    /// If the bytes are not a valid secp256k1 scalar.
+    pub fn from_bytes(secret: &[u8]) -> Result<Self, PayError> {
+        let key = SigningKey::from_slice(secret).map_err(|_| bad("not a secp256k1 key"))?;
+        Ok(Self { key })
+    }
+
     /// A new random wallet.
     ///
     /// # Errors
     /// If the OS random number generator fails.
-    pub fn random() -> Result<Self, ClientError> {
+    pub fn random() -> Result<Self, PayError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         loop {
             getrandom::fill(bytes.as_mut()).map_err(|_| bad("no randomness"))?;
@@ -253,17 +318,17 @@ impl Wallet {
     /// `maxTimeoutSeconds` (default 60) after it, capped at [`MAX_VALIDITY_SECONDS`].
     ///
     /// # Errors
-    /// [`ClientError::PaymentRefused`] for requirements outside `limit`;
-    /// [`ClientError::BadResponse`] for unusable requirements.
+    /// [`PayError::Refused`] for requirements outside `limit`;
+    /// [`PayError::Invalid`] for unusable requirements.
     pub fn pay(
         &self,
         offer: &Offer,
         limit: &PaymentLimit,
         now: u64,
-    ) -> Result<(&'static str, String), ClientError> {
+    ) -> Result<(&'static str, String), PayError> {
         let r = &offer.requirements;
         let field = |k: &str| r[k].as_str().ok_or_else(|| bad(format!("{k} missing")));
-        let address = |k: &str| -> Result<Address, ClientError> {
+        let address = |k: &str| -> Result<Address, PayError> {
             field(k)?
                 .parse()
                 .map_err(|_| bad(format!("{k} is not an address")))

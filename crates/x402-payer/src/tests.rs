@@ -1,4 +1,4 @@
-//! Unit tests of the x402 client: offers, spending limits, signed payments.
+//! Unit tests of paying: offers, spending limits, signed payments.
 
 use super::*;
 
@@ -48,7 +48,7 @@ fn a_price_above_the_limit_is_refused_before_signing() {
     assert!(
         matches!(
             &err,
-            ClientError::PaymentRefused(PaymentRefusal::AmountAboveLimit { asked, limit: 10_000 })
+            PayError::Refused(PaymentRefusal::AmountAboveLimit { asked, limit: 10_000 })
                 if asked == "10001"
         ),
         "{err}"
@@ -65,7 +65,7 @@ fn a_price_above_the_limit_is_refused_before_signing() {
     assert!(
         matches!(
             err,
-            ClientError::PaymentRefused(PaymentRefusal::AmountAboveLimit { .. })
+            PayError::Refused(PaymentRefusal::AmountAboveLimit { .. })
         ),
         "{err}"
     );
@@ -92,7 +92,7 @@ fn another_recipient_or_token_is_refused_when_pinned() {
     assert!(
         matches!(
             &err,
-            ClientError::PaymentRefused(PaymentRefusal::PayToMismatch { asked, .. })
+            PayError::Refused(PaymentRefusal::PayToMismatch { asked, .. })
                 if asked == PAY_TO
         ),
         "{err}"
@@ -101,10 +101,7 @@ fn another_recipient_or_token_is_refused_when_pinned() {
         .pay(&o, &PaymentLimit::new(10_000).asset(elsewhere), 1_000)
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            ClientError::PaymentRefused(PaymentRefusal::AssetMismatch { .. })
-        ),
+        matches!(err, PayError::Refused(PaymentRefusal::AssetMismatch { .. })),
         "{err}"
     );
     let pinned = PaymentLimit::new(10_000)

@@ -1,0 +1,34 @@
+//! Agents' egress: how deep and how wide agent-to-agent calls may go, and whether grants may
+//! name plain-`http` loopback origins (tests and local development only).
+
+use serde::{Deserialize, Serialize};
+
+/// Limits of agents' outgoing calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressConfig {
+    /// The deepest chain of agent-to-agent calls: an agent invoked by a client is at depth 0,
+    /// the agent it calls at 1, …; a call that would go deeper is refused
+    /// (`call_depth_exceeded`). Default 4.
+    pub max_depth: u32,
+    /// The most outgoing requests one run may send (fan-out); past it each is refused
+    /// (`call_fan_out_exceeded`). Default 32.
+    pub max_calls_per_run: u32,
+    /// Whether grants may name `http://` origins on loopback hosts (127.0.0.0/8, `::1`,
+    /// `localhost`). Remote origins must be `https` regardless. Default false.
+    pub allow_loopback_http: bool,
+    /// Largest response body handed back to a calling agent from a local call, bytes (a
+    /// larger one is cut off with an error on the guest's body stream). Default 4 MiB.
+    pub max_response_bytes: usize,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 4,
+            max_calls_per_run: 32,
+            allow_loopback_http: false,
+            max_response_bytes: 4 << 20,
+        }
+    }
+}

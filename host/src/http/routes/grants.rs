@@ -1,0 +1,137 @@
+//! The owner's egress routes: `/agents/{name}/grants` (`GET` reads, `PUT` replaces),
+//! `/agents/{name}/calls` (`GET` lists the outgoing calls and payments) and
+//! `/agents/{name}/wallet` (`GET` reads, `PUT` attaches). For an HTTP agent, a request to these
+//! paths without the owner's signature headers (or, for a `PUT`, without `x-agent-owner`) is
+//! the agent's own path.
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use hypervisor_protocol::agents::{AgentKind, OWNER_KEY_HEADER};
+use hypervisor_protocol::grants::GrantsUpdate;
+use hypervisor_protocol::wallet::WalletUpload;
+use serde::Deserialize;
+
+use super::agents::{proof, required, serve_http_agent};
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::{JsonBody, PathParams, QueryParams, payment_header};
+
+/// Whether `name` is an HTTP agent, whose paths these are unless the owner signs.
+fn is_http_agent(state: &AppState, name: &str) -> Result<bool, ApiError> {
+    Ok(state.pipeline.agent(name)?.agent.latest.kind == AgentKind::Http)
+}
+
+/// `/agents/{name}/grants`: `GET` with the owner's signature headers reads the grants; `PUT`
+/// with a signed [`GrantsUpdate`] replaces them.
+pub async fn grants(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let method = request.method().clone();
+    if method == Method::GET
+        && let Some(proof) = proof(request.headers())?
+    {
+        let grants = state.pipeline.agent_grants(&name, &proof)?;
+        return Ok(Json(serde_json::json!({ "agent": name, "grants": grants })).into_response());
+    }
+    // An HTTP agent's own `PUT /grants` unless the owner names itself (`x-agent-owner`).
+    let owners = method == Method::PUT
+        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?);
+    if owners {
+        let key = request
+            .headers()
+            .get(OWNER_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let JsonBody(update) = JsonBody::<GrantsUpdate>::from_request(request, &state).await?;
+        let p = state.pipeline.clone();
+        let n = name.clone();
+        let grants = tokio::task::spawn_blocking(move || p.update_grants(&n, key, update))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        return Ok(Json(serde_json::json!({ "agent": name, "grants": grants })).into_response());
+    }
+    if is_http_agent(&state, &name)? {
+        let payment = payment_header(request.headers())?;
+        return serve_http_agent(&state, &name, "/grants", request, payment).await;
+    }
+    if method == Method::GET {
+        required(request.headers())?;
+    }
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Query of `GET /agents/{name}/calls`.
+#[derive(Debug, Deserialize)]
+struct CallsQuery {
+    /// Most calls (default 100, at most 1000).
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `/agents/{name}/calls`: `GET` with the owner's signature headers lists the agent's newest
+/// outgoing calls, newest first.
+pub async fn calls(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if request.method() == Method::GET
+        && let Some(proof) = proof(request.headers())?
+    {
+        let (mut parts, _) = request.into_parts();
+        let QueryParams(query) =
+            QueryParams::<CallsQuery>::from_request_parts(&mut parts, &state).await?;
+        let limit = query.limit.unwrap_or(100);
+        let calls = state.pipeline.agent_calls(&name, &proof, limit).await?;
+        return Ok(Json(serde_json::json!({ "agent": name, "calls": calls })).into_response());
+    }
+    if is_http_agent(&state, &name)? {
+        let payment = payment_header(request.headers())?;
+        return serve_http_agent(&state, &name, "/calls", request, payment).await;
+    }
+    if request.method() == Method::GET {
+        required(request.headers())?;
+    }
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// `/agents/{name}/wallet`: `GET` with the owner's signature headers reads the wallet (never
+/// its key); `PUT` with a signed [`WalletUpload`] attaches or replaces it.
+pub async fn wallet(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let method = request.method().clone();
+    if method == Method::GET
+        && let Some(proof) = proof(request.headers())?
+    {
+        let p = state.pipeline.clone();
+        let info = tokio::task::spawn_blocking(move || p.agent_wallet(&name, &proof))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        return Ok(Json(info).into_response());
+    }
+    let owners = method == Method::PUT
+        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?);
+    if owners {
+        let JsonBody(upload) = JsonBody::<WalletUpload>::from_request(request, &state).await?;
+        let p = state.pipeline.clone();
+        let info = tokio::task::spawn_blocking(move || p.attach_wallet(&name, upload))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        return Ok(Json(info).into_response());
+    }
+    if is_http_agent(&state, &name)? {
+        let payment = payment_header(request.headers())?;
+        return serve_http_agent(&state, &name, "/wallet", request, payment).await;
+    }
+    if method == Method::GET {
+        required(request.headers())?;
+    }
+    Err(ApiError::MethodNotAllowed)
+}

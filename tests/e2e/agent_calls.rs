@@ -1,0 +1,388 @@
+//! Agent-to-agent calls (issue 15): an agent reaches other agents on the same host through
+//! `http://NAME.agents.internal/…` and the host's search through
+//! `http://hypervisor.internal/search`, with the standard `wasi:http/outgoing-handler`, only as
+//! far as its signed grants allow; each call runs the callee through the pipeline in a fresh
+//! sandbox; depth and fan-out are bounded; every call is in the caller's ledger and links the
+//! caller's execution record to the callee's.
+//!
+//! The caller is `guests/caller` (a handler agent that calls what its event names and returns
+//! what came back); callees are `text-stats` and `http-hello`.
+
+use hypervisor_client::Client;
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::grants::{AgentRef, Grants};
+use serde_json::{Value, json};
+
+use crate::agents::refused;
+use crate::harness::{TestServer, get_json, wasm};
+
+fn reference(name: &str, owner: &ClientSecret) -> AgentRef {
+    AgentRef {
+        name: name.into(),
+        owner_key: owner.public_key().to_hex(),
+    }
+}
+
+fn deploy(
+    client: &Client,
+    owner: &ClientSecret,
+    name: &str,
+    guest: &str,
+    description: &str,
+    grants: Option<Grants>,
+) {
+    client
+        .deploy_agent(
+            owner,
+            &Deployment {
+                name,
+                description,
+                component: &wasm(guest),
+                grants,
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+}
+
+/// Invokes the caller agent `name` with `event`; returns its result (the calls' responses).
+fn call(client: &Client, name: &str, event: Value) -> Value {
+    let out = client.invoke(name, event).unwrap();
+    assert!(out.ok, "{out:?}");
+    out.result.unwrap()
+}
+
+#[test]
+fn an_agent_finds_a_granted_agent_by_search_calls_it_and_the_records_link_up() {
+    let server = TestServer::start();
+    let client = server.client();
+    let seller_owner = ClientSecret::generate().unwrap();
+    let buyer_owner = ClientSecret::generate().unwrap();
+    deploy(
+        &client,
+        &seller_owner,
+        "word-seller",
+        "text-stats",
+        "counts words and sentences of a text",
+        None,
+    );
+    deploy(
+        &client,
+        &buyer_owner,
+        "buyer",
+        "caller",
+        "buys word counts from other agents",
+        Some(Grants {
+            agents: vec![reference("word-seller", &seller_owner)],
+            search: true,
+            ..Grants::default()
+        }),
+    );
+
+    let text = "One two three. Four!";
+    let out = client
+        .invoke(
+            "buyer",
+            json!({"find": "count words sentences", "body": {"event": {"text": text}}}),
+        )
+        .unwrap();
+    assert!(out.ok, "{out:?}");
+    let result = out.result.unwrap();
+    assert_eq!(result["target"], "word-seller", "{result}");
+    assert_eq!(result["url"], "http://word-seller.agents.internal/invoke");
+    let answer = &result["responses"][0];
+    assert_eq!(answer["status"], 200, "{answer}");
+    // The callee ran in its own sandbox as an invocation of its own.
+    assert_eq!(answer["body"]["agent"], "word-seller");
+    assert_eq!(answer["body"]["result"]["words"], 4);
+    assert_eq!(answer["body"]["result"]["sentences"], 2);
+    let callee_run = answer["body"]["execution_id"].as_str().unwrap().to_string();
+
+    // The owner's ledger: the search, then the call; the call links to the callee's record,
+    // whose commitment is the hash of the body the caller got.
+    let calls = client.agent_calls(&buyer_owner, "buyer").unwrap();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let (invoke, search) = (&calls[0], &calls[1]);
+    assert_eq!(search.callee, "hypervisor.internal");
+    assert_eq!(search.path, "/search");
+    assert_eq!(search.status, 200);
+    assert_eq!(invoke.callee, "word-seller");
+    assert_eq!(invoke.path, "/invoke");
+    assert_eq!(invoke.status, 200);
+    assert_eq!(invoke.caller_execution, out.execution_id);
+    assert_eq!(
+        invoke.callee_execution.as_deref(),
+        Some(callee_run.as_str())
+    );
+    let (status, callee_record) = get_json(&server, &format!("/executions/{callee_run}"));
+    assert_eq!(status, 200);
+    assert_eq!(callee_record["agent"], "word-seller");
+    assert_eq!(
+        callee_record["commitment"].as_str(),
+        invoke.response_sha256.as_deref(),
+        "the callee's commitment is the hash of what the caller received"
+    );
+    // The caller's record lists its calls in the order made.
+    let (_, caller_record) = get_json(&server, &format!("/executions/{}", out.execution_id));
+    let linked = caller_record["calls"].as_array().unwrap();
+    assert_eq!(linked.len(), 2);
+    assert_eq!(linked[1]["callee_execution"], callee_run.as_str());
+
+    // Only the owner reads the ledger.
+    let stranger = ClientSecret::generate().unwrap();
+    assert_eq!(
+        refused(client.agent_calls(&stranger, "buyer")),
+        (403, "not_owner".into())
+    );
+}
+
+#[test]
+fn calls_outside_the_grants_are_refused_with_a_clear_error() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let other_owner = ClientSecret::generate().unwrap();
+    deploy(&client, &owner, "stats", "text-stats", "word counts", None);
+    deploy(&client, &owner, "open", "text-stats", "word counts", None);
+    deploy(
+        &client,
+        &owner,
+        "picky",
+        "text-stats",
+        "word counts",
+        Some(Grants {
+            callers: Some(vec![reference("someone-else", &owner)]),
+            ..Grants::default()
+        }),
+    );
+    deploy(
+        &client,
+        &owner,
+        "caller",
+        "caller",
+        "calls",
+        Some(Grants {
+            agents: vec![
+                reference("stats", &owner),
+                // Granted under another owner's key: not the agent deployed as `open`.
+                reference("open", &other_owner),
+                reference("picky", &owner),
+            ],
+            ..Grants::default()
+        }),
+    );
+    deploy(
+        &client,
+        &owner,
+        "island",
+        "caller",
+        "no grants at all",
+        None,
+    );
+    let event = json!({"text": "a b"});
+
+    let refusal = |agent: &str, target: &str| {
+        let result = call(
+            &client,
+            agent,
+            json!({"target": target, "body": {"event": event}}),
+        );
+        let r = &result["responses"][0];
+        (
+            r["status"].as_u64().unwrap(),
+            r["body"]["error"]["code"].clone(),
+        )
+    };
+    // Granted: runs.
+    let ok = call(
+        &client,
+        "caller",
+        json!({"target": "stats", "body": {"event": event}}),
+    );
+    assert_eq!(ok["responses"][0]["body"]["result"]["words"], 2, "{ok}");
+    // Not named in the grants.
+    assert_eq!(refusal("island", "stats"), (403, json!("call_not_granted")));
+    assert_eq!(
+        refusal("caller", "text-stats"),
+        (403, json!("call_not_granted"))
+    );
+    // Named, but owned by another key than the grant's.
+    assert_eq!(refusal("caller", "open"), (403, json!("call_not_granted")));
+    // The callee's owner accepts only other callers.
+    assert_eq!(
+        refusal("caller", "picky"),
+        (403, json!("caller_not_allowed"))
+    );
+    // Search is a grant too.
+    let out = client.invoke("caller", json!({"find": "word"})).unwrap();
+    assert!(!out.ok);
+    let e = out.error.unwrap();
+    assert_eq!(e.code, "search_failed", "{e:?}");
+    assert!(e.message.contains("403"), "{e:?}");
+    // A remote origin not granted never leaves the host: the standard wasi:http error.
+    let out = client
+        .invoke("caller", json!({"url": "http://127.0.0.1:9/x"}))
+        .unwrap();
+    let e = out.error.unwrap();
+    assert_eq!(e.code, "request_failed");
+    assert!(e.message.contains("HttpRequestDenied"), "{e:?}");
+    // Refusals are not calls: nothing reached a callee, nothing is in the ledger but the run
+    // that went through.
+    let calls = client.agent_calls(&owner, "caller").unwrap();
+    assert_eq!(
+        calls.iter().filter(|c| c.status == 200).count(),
+        1,
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_cycle_of_agents_stops_at_the_depth_limit() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    for (name, peer) in [("ping", "pong"), ("pong", "ping")] {
+        deploy(
+            &client,
+            &owner,
+            name,
+            "caller",
+            "calls its peer",
+            Some(Grants {
+                agents: vec![reference(peer, &owner)],
+                ..Grants::default()
+            }),
+        );
+    }
+    let result = call(&client, "ping", json!({"cycle": ["ping", "pong"]}));
+    // Walk down the nested answers: ping (depth 0) → pong (1) → ping (2) → pong (3) → ping (4),
+    // whose call to pong would be depth 5 > 4.
+    let mut level = &result;
+    let mut depth = 0;
+    let refusal = loop {
+        let r = &level["responses"][0];
+        if r["status"] != 200 {
+            break r;
+        }
+        level = &r["body"]["result"];
+        depth += 1;
+        assert!(depth <= 10, "no end: {result}");
+    };
+    assert_eq!(depth, 4, "{result}");
+    assert_eq!(refusal["status"], 508, "{refusal}");
+    assert_eq!(refusal["body"]["error"]["code"], "call_depth_exceeded");
+}
+
+#[test]
+fn fan_out_is_bounded_per_run() {
+    let server = TestServer::start_with("[egress]\nmax_calls_per_run = 3\n");
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    deploy(&client, &owner, "web", "http-hello", "greets", None);
+    deploy(
+        &client,
+        &owner,
+        "fan",
+        "caller",
+        "calls many times",
+        Some(Grants {
+            agents: vec![reference("web", &owner)],
+            ..Grants::default()
+        }),
+    );
+    // An HTTP agent is called at its own paths.
+    let result = call(
+        &client,
+        "fan",
+        json!({"target": "web", "path": "/", "method": "GET", "times": 5}),
+    );
+    let statuses: Vec<u64> = result["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "{result}");
+    assert_eq!(
+        result["responses"][0]["body"],
+        "Hello from a WASM Hypervisor agent\n"
+    );
+    assert_eq!(
+        result["responses"][3]["body"]["error"]["code"],
+        "call_fan_out_exceeded"
+    );
+}
+
+#[test]
+fn grants_are_signed_read_back_and_replaced_only_by_the_owner() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    deploy(&client, &owner, "stats", "text-stats", "word counts", None);
+    let granted = Grants {
+        agents: vec![reference("stats", &owner)],
+        ..Grants::default()
+    };
+    deploy(&client, &owner, "caller", "caller", "calls", None);
+    // Nothing granted at first; grants are not in the public listing.
+    assert_eq!(
+        client.agent_grants(&owner, "caller").unwrap(),
+        Grants::default()
+    );
+    let (_, shown) = get_json(&server, "/agents/caller");
+    assert!(shown.get("grants").is_none(), "{shown}");
+    let status_of = |client: &Client| {
+        call(
+            client,
+            "caller",
+            json!({"target": "stats", "body": {"event": {"text": "x"}}}),
+        )["responses"][0]["status"]
+            .clone()
+    };
+    assert_eq!(status_of(&client), 403);
+
+    // A stranger cannot grant, or read.
+    let stranger = ClientSecret::generate().unwrap();
+    assert_eq!(
+        refused(client.set_agent_grants(&stranger, "caller", &granted)),
+        (403, "not_owner".into())
+    );
+    assert_eq!(
+        refused(client.agent_grants(&stranger, "caller")),
+        (403, "not_owner".into())
+    );
+    // The owner grants; the next run may call.
+    assert_eq!(
+        client.set_agent_grants(&owner, "caller", &granted).unwrap(),
+        granted
+    );
+    assert_eq!(client.agent_grants(&owner, "caller").unwrap(), granted);
+    assert_eq!(status_of(&client), 200);
+
+    // Bad grants are refused before anything is stored.
+    let remote_http = Grants {
+        origins: vec!["http://example.com".into()],
+        ..Grants::default()
+    };
+    assert_eq!(
+        refused(client.set_agent_grants(&owner, "caller", &remote_http)),
+        (400, "invalid_request".into())
+    );
+    // A signature over other grants than those sent does not verify.
+    let body = json!({
+        "grants": {"agents": [], "search": true},
+        "signature": "00".repeat(64),
+        "signed_at": 1,
+    });
+    let (status, _, refusal) = client
+        .put_json_with(
+            "/agents/caller/grants",
+            &body,
+            &[("x-agent-owner", owner.public_key().to_hex())],
+        )
+        .unwrap();
+    assert_eq!(status, 403, "{refusal}");
+    assert_eq!(refusal["error"]["code"], "owner_signature_invalid");
+    assert_eq!(client.agent_grants(&owner, "caller").unwrap(), granted);
+}
