@@ -386,3 +386,181 @@ fn grants_are_signed_read_back_and_replaced_only_by_the_owner() {
     assert_eq!(refusal["error"]["code"], "owner_signature_invalid");
     assert_eq!(client.agent_grants(&owner, "caller").unwrap(), granted);
 }
+
+/// A host taking payments through the local chain's facilitator, paying `chain`'s operator.
+fn paying_host(chain: &crate::local_chain::LocalChain) -> TestServer {
+    TestServer::start_with(&format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\namount = \"10000\"\npay_to = {:?}\nasset = {:?}\n",
+        crate::harness::wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        chain.accounts.pay_to,
+        chain.accounts.token,
+    ))
+}
+
+fn policy(
+    chain: &crate::local_chain::LocalChain,
+    network: &str,
+    per_day: &str,
+) -> hypervisor_protocol::wallet::SpendingPolicy {
+    hypervisor_protocol::wallet::SpendingPolicy {
+        networks: vec![network.into()],
+        assets: vec![chain.accounts.token.clone()],
+        max_per_call: "10000".into(),
+        max_per_day: per_day.into(),
+        max_total: "1000000".into(),
+        payees: Some(vec![chain.accounts.pay_to.clone()]),
+    }
+}
+
+#[test]
+fn a_buyer_agent_finds_pays_and_gets_the_sellers_answer_within_its_wallets_budget() {
+    let chain = crate::local_chain::LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = paying_host(&chain);
+    let client = server.client();
+    let seller_owner = ClientSecret::generate().unwrap();
+    client
+        .deploy_agent(
+            &seller_owner,
+            &Deployment {
+                name: "word-seller",
+                description: "counts words and sentences of a text",
+                component: &wasm("text-stats"),
+                price: Some("10000".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let (_, buyer_owner, session) = crate::harness::session(&server);
+    let grants = Grants {
+        agents: vec![reference("word-seller", &seller_owner)],
+        search: true,
+        ..Grants::default()
+    };
+    for name in ["buyer", "broke-buyer", "wrong-network-buyer"] {
+        deploy(
+            &client,
+            &buyer_owner,
+            name,
+            "caller",
+            "buys",
+            Some(grants.clone()),
+        );
+    }
+    // Without a wallet the buyer gets the seller's 402 itself: nothing signed.
+    let unpaid = call(
+        &client,
+        "broke-buyer",
+        json!({"target": "word-seller", "body": {"event": {"text": "a"}}}),
+    );
+    assert_eq!(unpaid["responses"][0]["status"], 402, "{unpaid}");
+
+    // The owner attaches the payer's key (sealed to a session) with a policy: USDC on the
+    // local chain, to the operator only, at most 0.01 per call and 0.015 a day.
+    let info = client
+        .attach_wallet(
+            &buyer_owner,
+            &session,
+            "buyer",
+            &a.payer_key,
+            &policy(&chain, "eip155:84532", "15000"),
+        )
+        .unwrap();
+    assert!(info.address.eq_ignore_ascii_case(&a.payer), "{info:?}");
+    assert_eq!(info.spent_total, "0");
+    // Another key cannot attach or read it; the key never comes back.
+    let stranger = ClientSecret::generate().unwrap();
+    assert_eq!(
+        refused(client.agent_wallet(&stranger, "buyer")),
+        (403, "not_owner".into())
+    );
+    let shown =
+        serde_json::to_string(&client.agent_wallet(&buyer_owner, "buyer").unwrap()).unwrap();
+    assert!(
+        !shown.contains(a.payer_key.trim_start_matches("0x")),
+        "{shown}"
+    );
+
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let text = "Buy these words. Now!";
+    let out = client
+        .invoke(
+            "buyer",
+            json!({"find": "count words sentences", "body": {"event": {"text": text}}}),
+        )
+        .unwrap();
+    assert!(out.ok, "{out:?}");
+    let result = out.result.unwrap();
+    let answer = &result["responses"][0];
+    assert_eq!(
+        answer["status"],
+        200,
+        "{result}\n{}",
+        chain.facilitator_log()
+    );
+    assert_eq!(answer["body"]["result"]["words"], 4);
+    assert!(answer["payment_response"].is_string(), "{answer}");
+    // Exactly the price moved, from the buyer's wallet to the seller's payee.
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
+    // The spend is recorded; the ledger links the call, its transaction and the callee's run.
+    let info = client.agent_wallet(&buyer_owner, "buyer").unwrap();
+    assert_eq!(
+        (info.spent_last_day.as_str(), info.spent_total.as_str()),
+        ("10000", "10000")
+    );
+    let calls = client.agent_calls(&buyer_owner, "buyer").unwrap();
+    let paid = calls.iter().find(|c| c.callee == "word-seller").unwrap();
+    let tx = paid.settlement.as_ref().unwrap()["transaction"]
+        .as_str()
+        .unwrap();
+    assert!(tx.starts_with("0x") && tx.len() == 66, "{paid:?}");
+    let (_, seller_run) = get_json(
+        &server,
+        &format!("/executions/{}", paid.callee_execution.as_deref().unwrap()),
+    );
+    assert!(seller_run["payment"].is_string(), "{seller_run}");
+
+    // The next call would pass the day's budget: refused, nothing signed, nothing moved.
+    let over = call(
+        &client,
+        "buyer",
+        json!({"target": "word-seller", "body": {"event": {"text": "more"}}}),
+    );
+    let refusal = &over["responses"][0];
+    assert_eq!(refusal["status"], 403, "{over}");
+    assert_eq!(refusal["body"]["error"]["code"], "spending_refused");
+    assert!(
+        refusal["body"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_per_day"),
+        "{refusal}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+    let info = client.agent_wallet(&buyer_owner, "buyer").unwrap();
+    assert_eq!(info.spent_total, "10000");
+
+    // A wallet whose policy names another network signs nothing for this seller.
+    client
+        .attach_wallet(
+            &buyer_owner,
+            &session,
+            "wrong-network-buyer",
+            &a.payer_key,
+            &policy(&chain, "eip155:1", "15000"),
+        )
+        .unwrap();
+    let wrong = call(
+        &client,
+        "wrong-network-buyer",
+        json!({"target": "word-seller", "body": {"event": {"text": "a"}}}),
+    );
+    assert_eq!(
+        wrong["responses"][0]["body"]["error"]["code"], "spending_refused",
+        "{wrong}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+}
