@@ -35,6 +35,7 @@ fn client_session_matches_the_vectors() {
         Role::Result,
         Role::Event,
         Role::AgentComponent,
+        Role::WalletKey,
     ];
     let envelopes = v["envelopes"].as_array().unwrap();
     assert_eq!(envelopes.len(), roles.len());

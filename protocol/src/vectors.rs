@@ -81,6 +81,12 @@ pub fn generate() -> Value {
         // The vector program deployed as an agent: its SHA-256 is the `component_sha256` the
         // owner's deploy signature in `agents` covers.
         seal(Role::AgentComponent, 0x60, &program),
+        // An agent wallet's key (`PUT /agents/{name}/wallet`), sealed to the session.
+        seal(
+            Role::WalletKey,
+            0x70,
+            &hex::decode(WALLET_SECRET).expect("hex"),
+        ),
     ];
     let digests = InputDigests::compute(&program, &args, &stdin);
     let commitment = result_commitment(&session_id, &digests, &result);
@@ -89,6 +95,7 @@ pub fn generate() -> Value {
     let agents = agent_vectors(&program);
     json!({
         "agents": agents,
+        "agent_calls": agent_call_vectors(),
         "attestation": attestation,
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
@@ -265,6 +272,69 @@ fn agent_vectors(program: &[u8]) -> Value {
         },
         "delete_message": hex::encode(&delete),
         "delete_signature": sign(&delete),
+    })
+}
+
+/// A wallet key (anvil's published first development key) and its EVM address.
+pub const WALLET_SECRET: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// The address of [`WALLET_SECRET`].
+pub const WALLET_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// Owner signatures of agent-to-agent calls (`docs/PROTOCOL.md` §18): replacing an agent's
+/// grants (action `grants`) and attaching a wallet (action `wallet`), by the vector client key.
+fn agent_call_vectors() -> Value {
+    use crate::agents::{OwnerAction, owner_message};
+    use crate::grants::{AgentRef, Grants};
+    use crate::wallet::{SpendingPolicy, wallet_detail};
+    use p256::ecdsa::signature::Signer;
+    let secret = hex::decode(CLIENT_SECRET).expect("hex");
+    let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let sign = |message: &[u8]| -> String {
+        let sig: p256::ecdsa::Signature = key.sign(message);
+        hex::encode(sig.normalize_s().to_bytes())
+    };
+    let owner = ClientSecret::from_bytes(&secret)
+        .expect("scalar")
+        .public_key()
+        .to_hex();
+    let grants = Grants {
+        agents: vec![AgentRef {
+            name: "word-seller".into(),
+            owner_key: owner.clone(),
+        }],
+        origins: vec!["https://api.example.com".into()],
+        search: true,
+        callers: Some(vec![AgentRef {
+            name: "buyer".into(),
+            owner_key: owner,
+        }]),
+    };
+    let grants_detail = grants.detail();
+    let grants_message =
+        owner_message(OwnerAction::Grants, "buyer", &grants_detail, KEY_CREATED_AT);
+    let policy = SpendingPolicy {
+        networks: vec!["eip155:84532".into(), "base-sepolia".into()],
+        assets: vec!["0x036CbD53842c5426634e7C541eC2c73a3D5a1a36".into()],
+        max_per_call: "10000".into(),
+        max_per_day: "50000".into(),
+        max_total: "1000000".into(),
+        payees: Some(vec!["0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into()]),
+    };
+    let wallet = wallet_detail(WALLET_ADDRESS, &policy);
+    let wallet_message = owner_message(OwnerAction::Wallet, "buyer", &wallet, KEY_CREATED_AT);
+    json!({
+        "name": "buyer",
+        "signed_at": KEY_CREATED_AT,
+        "grants": serde_json::to_value(&grants).expect("json"),
+        "grants_detail": grants_detail,
+        "grants_message": hex::encode(&grants_message),
+        "grants_signature": sign(&grants_message),
+        "wallet_secret": WALLET_SECRET,
+        "wallet_address": WALLET_ADDRESS,
+        "wallet_policy": serde_json::to_value(&policy).expect("json"),
+        "wallet_detail": wallet,
+        "wallet_message": hex::encode(&wallet_message),
+        "wallet_signature": sign(&wallet_message),
     })
 }
 

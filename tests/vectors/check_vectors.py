@@ -25,7 +25,8 @@ AAD = b"wasm-hypervisor/v1/aad"
 COMMITMENT = b"wasm-hypervisor/v1/result-commitment"
 REPORT_DATA = b"wasm-hypervisor/v1/report-data"
 STATEMENT = b"wasm-hypervisor/v1/statement"
-ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5, "agent-component": 6}
+ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5, "agent-component": 6,
+         "wallet-key": 7}
 
 checks = 0
 
@@ -100,6 +101,7 @@ def main():
     check("result_commitment", hashlib.sha256(pre).hexdigest(), c["result_commitment"])
     check_attestation(v, sid, client_pub, server_pub)
     check_agents(v, client_pub)
+    check_agent_calls(v, client_pub)
     print(f"vectors: {checks} passed, 0 failed")
 
 
@@ -260,6 +262,48 @@ def check_agents(v, client_pub):
     unsigned = dict(req, description="another description", tags=["other"])
     check("description and tags are not signed",
           deploy_detail(a["component_sha256"], unsigned), a["deploy_detail"])
+
+
+def check_agent_calls(v, client_pub):
+    """Grants and wallets (PROTOCOL.md section 18): the signed details, rebuilt from the JSON
+    as the section says, the owner messages and their signatures; the wallet key's envelope."""
+    a = v["agent_calls"]
+    g = a["grants"]
+
+    def refs(items):
+        return ",".join(f"{r['name']}:{r['owner_key'].lower()}" for r in items)
+
+    callers = g.get("callers")
+    detail = "\n".join([
+        "agents=" + refs(g.get("agents", [])),
+        "origins=" + ",".join(g.get("origins", [])),
+        "search=" + ("true" if g.get("search") else "false"),
+        "callers=" + ("-" if callers is None else refs(callers)),
+    ])
+    check("grants_detail", detail, a["grants_detail"])
+    p = a["wallet_policy"]
+    payees = p.get("payees")
+    wallet = "\n".join([
+        "address=" + a["wallet_address"].lower(),
+        "networks=" + ",".join(p["networks"]),
+        "assets=" + ",".join(x.lower() for x in p["assets"]),
+        "max_per_call=" + p["max_per_call"],
+        "max_per_day=" + p["max_per_day"],
+        "max_total=" + p["max_total"],
+        "payees=" + ("-" if payees is None else ",".join(x.lower() for x in payees)),
+    ])
+    check("wallet_detail", wallet, a["wallet_detail"])
+    for action, detail in (("grants", detail), ("wallet", wallet)):
+        message = "\n".join(["wasm-hypervisor/v1/agent-owner", action, a["name"], detail,
+                             str(a["signed_at"])]).encode()
+        check(f"{action}_message", message.hex(), a[f"{action}_message"])
+        verify_sig(client_pub, message, a[f"{action}_signature"], action)
+    sealed = [e for e in v["envelopes"] if e["role"] == "wallet-key"]
+    check("one wallet-key envelope", len(sealed), 1)
+    check("wallet-key role byte", sealed[0]["role_byte"], ROLES["wallet-key"])
+    check("wallet-key plaintext", sealed[0]["plaintext"], a["wallet_secret"])
+    check("wallet-key envelope does not open as an event",
+          opens(v, sealed[0]["envelope"], ROLES["event"]), False)
 
 
 def deploy_detail(component_sha256, req):
