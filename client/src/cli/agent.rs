@@ -93,6 +93,19 @@ pub enum AgentCommand {
         /// Agent name.
         name: String,
     },
+    /// Read an agent's wallet, or attach one with `--key` and `--policy` (you must be its
+    /// owner): the host pays the agent's callees from it, within the policy.
+    Wallet {
+        /// Agent name.
+        name: String,
+        /// A file holding the wallet's secp256k1 key (hex); sealed to a session on the way.
+        #[arg(long, value_name = "FILE", requires = "policy")]
+        key: Option<PathBuf>,
+        /// The spending policy, a JSON file (`{"networks","assets","max_per_call",
+        /// "max_per_day","max_total","payees"?}`).
+        #[arg(long, value_name = "FILE", requires = "key")]
+        policy: Option<PathBuf>,
+    },
 }
 
 fn read_grants(path: &Path) -> anyhow::Result<Grants> {
@@ -258,6 +271,25 @@ pub fn run(
                     );
                 }
             });
+        }
+        AgentCommand::Wallet { name, key, policy } => {
+            let owner = owner()?;
+            let info = match (key, policy) {
+                (Some(key), Some(policy)) => {
+                    let secret = zeroize::Zeroizing::new(
+                        std::fs::read_to_string(&key)
+                            .with_context(|| format!("reading {}", key.display()))?,
+                    );
+                    let text = std::fs::read_to_string(&policy)
+                        .with_context(|| format!("reading {}", policy.display()))?;
+                    let policy = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not a policy", policy.display()))?;
+                    let session = client.create_session(&owner)?;
+                    client.attach_wallet(&owner, &session, &name, &secret, &policy)?
+                }
+                _ => client.agent_wallet(&owner, &name)?,
+            };
+            println!("{}", serde_json::to_string_pretty(&info)?);
         }
         AgentCommand::Logs { name } => {
             let logs = client.agent_logs(&owner()?, &name)?;
