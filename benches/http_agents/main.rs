@@ -24,6 +24,11 @@
 //!    from spawning the process, the listening line, the first successful invocation of a
 //!    random agent, and the moment every agent (in random order, one at a time) has answered.
 //!
+//! 4. **Calls** (`calls`): a local agent-to-agent call over invoking the callee directly,
+//!    in-process through the HTTP front, unpaid (the overhead at p50 and p99) and paid
+//!    (`verify-only` payments: the 402, the spend, the signature, the paid retry). See
+//!    `calls.rs`.
+//!
 //! Environment:
 //! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
 //!   this benchmark), e.g. a candidate build to compare;
@@ -33,13 +38,14 @@
 //! - `HTTP_BENCH_THREADS` (2), `HTTP_BENCH_CONNECTIONS` (32), `HTTP_BENCH_SECONDS` (10),
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
-//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart`;
+//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls`;
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
 //!
 //! Needs `scripts/build-wasm.sh` (for `target/wasm/`).
 
+mod calls;
 #[path = "../common/mod.rs"]
 mod common;
 mod handler;
@@ -73,6 +79,7 @@ fn main() {
             ("throughput", throughput::run),
             ("handler", handler::run),
             ("restart", restart::run),
+            ("calls", calls::run),
         ],
     );
 }

@@ -235,6 +235,18 @@ impl Host {
         })
     }
 
+    /// The HTTP front (the router over the pipeline), attached to the egress layer so that
+    /// agents' calls to agents on this host enter it in-process. `serve` serves it; in-process
+    /// benchmarks call it directly.
+    pub fn front(&self) -> axum::Router {
+        let app = router(AppState {
+            pipeline: self.pipeline.clone(),
+            http: Arc::new(self.config.http.clone()),
+        });
+        self.egress.attach_front(app.clone());
+        app
+    }
+
     /// The pipeline (for in-process benchmarks and tests).
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
@@ -270,12 +282,7 @@ impl Host {
         );
         let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
         let reaper = spawn_agent_reaper(self.pipeline.clone());
-        let app = router(AppState {
-            pipeline: self.pipeline.clone(),
-            http: Arc::new(self.config.http.clone()),
-        });
-        // Agents' calls to agents on this host enter the same front, in-process.
-        self.egress.attach_front(app.clone());
+        let app = self.front();
         let limits = ConnectionLimits::from_config(&self.config.http);
         connections::serve(
             listener,
