@@ -213,7 +213,7 @@ impl Host {
             wallets.clone(),
             key.clone(),
         ));
-        let egress = Arc::new(Egress::new(&config, CallLedger::new(db), wallets));
+        let egress = Arc::new(Egress::new(&config, agents.clone()));
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions,

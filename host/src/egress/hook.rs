@@ -302,15 +302,9 @@ async fn finish(
         at_ms: unix_millis(),
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
     };
-    // Durable before the guest sees the answer: the evidence cannot be lost with the run.
-    let ledger = shared.ledger.clone();
-    tokio::task::spawn_blocking(move || ledger.insert(&record))
-        .await
-        .map_err(internal)?
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot record an agent's call");
-            internal("the call could not be recorded")
-        })?;
+    // Queued before the guest sees the answer, on the records' writer: committed no later
+    // than the calling run's own record.
+    shared.agents.records.insert_call_later(record);
     if let Ok(v) = HeaderValue::from_str(&sha) {
         parts.headers.insert(CALL_BODY_SHA256_HEADER, v);
     }

@@ -37,8 +37,7 @@ pub use hook::RunHook;
 use crate::config::Config;
 use crate::engine::OutgoingHook;
 use crate::pipeline::call::{Dispatcher, RunContext};
-use crate::storage::calls::CallLedger;
-use crate::storage::wallets::Wallets;
+use crate::storage::agent_store::AgentStore;
 
 /// The egress layer: builds each agent run's hook. Dispatches local calls into the HTTP front,
 /// which the composition root hands over once it is built ([`Egress::attach_front`]).
@@ -51,20 +50,19 @@ pub(crate) struct Shared {
     pub(crate) config: crate::config::EgressConfig,
     pub(crate) max_body_bytes: usize,
     pub(crate) front: OnceLock<axum::Router>,
-    pub(crate) ledger: CallLedger,
-    pub(crate) wallets: Arc<Wallets>,
+    /// Agents' storage: the records' writer (the call ledger) and the wallets.
+    pub(crate) agents: Arc<AgentStore>,
 }
 
 impl Egress {
-    /// The layer for `config`, recording calls in `ledger` and paying from `wallets`.
-    pub fn new(config: &Config, ledger: CallLedger, wallets: Arc<Wallets>) -> Self {
+    /// The layer for `config`, recording calls and paying from wallets in `agents`.
+    pub fn new(config: &Config, agents: Arc<AgentStore>) -> Self {
         Self {
             inner: Arc::new(Shared {
                 config: config.egress.clone(),
                 max_body_bytes: config.http.max_body_bytes,
                 front: OnceLock::new(),
-                ledger,
-                wallets,
+                agents,
             }),
         }
     }

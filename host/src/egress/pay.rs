@@ -87,7 +87,7 @@ pub(super) async fn answer(
         .map_err(|_| HttpError::HttpResponseBodySize(Some(MAX_CHALLENGE_BYTES as u64)))?
         .to_bytes();
     let unpaid = |body: Bytes| Payment::None(Response::from_parts(parts.clone(), full(body)));
-    let wallets = shared.wallets.clone();
+    let wallets = shared.agents.wallets.clone();
     let agent = run.agent.name.clone();
     let wallet = tokio::task::spawn_blocking(move || wallets.get(&agent))
         .await
@@ -120,7 +120,7 @@ pub(super) async fn answer(
     };
     // Signed only after the spend is durable; the key lives for this block only.
     let signed = {
-        let secret = shared.wallets.open_key(&wallet).map_err(internal)?;
+        let secret = shared.agents.wallets.open_key(&wallet).map_err(internal)?;
         let payer = Wallet::from_bytes(&secret).map_err(internal)?;
         let limit = PaymentLimit::new(u128::try_from(asked).unwrap_or(0))
             .pay_to(terms.pay_to)
@@ -156,7 +156,7 @@ async fn reserve(
     terms: &Terms,
     asked: i64,
 ) -> Result<Result<i64, String>, HttpError> {
-    let wallets = shared.wallets.clone();
+    let wallets = shared.agents.wallets.clone();
     let (agent, execution, callee) = (
         run.agent.name.clone(),
         run.execution_id.clone(),
@@ -198,7 +198,7 @@ async fn mark(
     nonce: Option<&str>,
     tx: Option<&str>,
 ) -> Result<(), HttpError> {
-    let wallets = shared.wallets.clone();
+    let wallets = shared.agents.wallets.clone();
     let (nonce, tx) = (nonce.map(str::to_string), tx.map(str::to_string));
     tokio::task::spawn_blocking(move || {
         wallets.update(spend, state, nonce.as_deref(), tx.as_deref())

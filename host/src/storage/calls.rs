@@ -1,6 +1,9 @@
 //! The ledger of agents' outgoing calls (table `agent_calls`): one row per request an agent's
-//! run sent through its grants, written when the response came back, before the guest sees it.
-//! Rows outlive the caller's deletion: they are evidence of what was called and paid.
+//! run sent through its grants, queued when the response comes back, before the guest sees it,
+//! on the records' group-commit writer ([`crate::storage::records::Records::insert_call_later`]):
+//! committed within its linger, and never after the calling run's own record. Rows outlive
+//! the caller's deletion: they are evidence of what was called and paid. Reads here see what
+//! the writer committed: flush the records first.
 
 use std::sync::Arc;
 
@@ -39,39 +42,39 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
 const COLUMNS: &str = "caller_execution, caller, callee, path, status, callee_execution, \
                        response_sha256, settlement, at_ms, duration_us";
 
+/// Inserts `call` on `conn` (inside the writer's transaction).
+pub(crate) fn insert_on(conn: &rusqlite::Connection, call: &CallRecord) -> rusqlite::Result<()> {
+    let settlement = call.settlement.as_ref().map(ToString::to_string);
+    conn.prepare_cached(&format!(
+        "INSERT INTO agent_calls ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        call.caller_execution,
+        call.caller,
+        call.callee,
+        call.path,
+        call.status,
+        call.callee_execution,
+        call.response_sha256,
+        settlement,
+        to_i64(call.at_ms),
+        to_i64(call.duration_us)
+    ])?;
+    Ok(())
+}
+
 impl CallLedger {
     /// The ledger in `db`.
     pub fn new(db: Arc<Database>) -> Self {
         Self { db }
     }
 
-    /// Records one call (committed before returning).
+    /// Records one call at once (tests; the host records through the records' writer).
     ///
     /// # Errors
     /// [`StorageError::Database`].
     pub fn insert(&self, call: &CallRecord) -> Result<(), StorageError> {
-        let settlement = call.settlement.as_ref().map(ToString::to_string);
-        self.db
-            .lock()
-            .execute(
-                &format!(
-                    "INSERT INTO agent_calls ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ),
-                params![
-                    call.caller_execution,
-                    call.caller,
-                    call.callee,
-                    call.path,
-                    call.status,
-                    call.callee_execution,
-                    call.response_sha256,
-                    settlement,
-                    to_i64(call.at_ms),
-                    to_i64(call.duration_us)
-                ],
-            )
-            .map_err(sql("insert call"))?;
-        Ok(())
+        insert_on(&self.db.lock(), call).map_err(sql("insert call"))
     }
 
     /// The newest `limit` calls agent `caller` made, newest first.

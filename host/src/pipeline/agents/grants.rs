@@ -133,6 +133,8 @@ impl Pipeline {
     ) -> Result<Vec<CallRecord>, ApiError> {
         let agent = self.find_agent(name)?;
         owner::check(&agent.owner_key, OwnerAction::Calls, name, "", proof)?;
+        // Calls are queued on the records' writer: what was queued before is visible.
+        self.agents.records.flush().await.map_err(storage)?;
         let ledger = self.agents.calls.clone();
         let name = name.to_string();
         tokio::task::spawn_blocking(move || ledger.by_caller(&name, limit.clamp(1, 1000)))
@@ -146,6 +148,7 @@ impl Pipeline {
     /// # Errors
     /// [`ApiError::Internal`] if the database fails.
     pub async fn calls_of(&self, execution: &str) -> Result<Vec<CallRecord>, ApiError> {
+        self.agents.records.flush().await.map_err(storage)?;
         let ledger = self.agents.calls.clone();
         let execution = execution.to_string();
         tokio::task::spawn_blocking(move || ledger.by_execution(&execution))

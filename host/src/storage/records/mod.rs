@@ -66,6 +66,12 @@ impl Records {
         self.writer.submit_deferred(Write::Record(record));
     }
 
+    /// Records an agent's outgoing call without waiting: committed within [`LINGER`], and no
+    /// later than any awaited write submitted after it (the calling run's own record).
+    pub fn insert_call_later(&self, call: hypervisor_protocol::grants::CallRecord) {
+        self.writer.submit_deferred(Write::Call(call));
+    }
+
     /// Appends an agent's log entry (keeping its newest [`super::agents::LOGS_KEPT`]) without
     /// waiting: committed within [`LINGER`].
     pub fn append_log_later(&self, agent: &str, entry: LogEntry) {

@@ -26,6 +26,8 @@ pub(super) enum Write {
     Record(ExecutionRecord),
     /// An agent's log entry.
     Log { agent: String, entry: LogEntry },
+    /// An agent's outgoing call.
+    Call(hypervisor_protocol::grants::CallRecord),
 }
 
 type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
@@ -220,6 +222,7 @@ fn commit(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<()> {
         match write {
             Write::Record(r) => insert_record(&tx, r)?,
             Write::Log { agent, entry } => agents::append_log_on(&tx, agent, entry)?,
+            Write::Call(call) => crate::storage::calls::insert_on(&tx, call)?,
         }
     }
     tx.commit()
