@@ -168,12 +168,40 @@ fn attestation_vectors(
         issued_at: created + 5,
         policy: None,
         payment: None,
+        calls: None,
         signing_key: signing_pub.to_hex(),
         signature: String::new(),
     };
     let receipt_fields = receipt.signed_fields().expect("hex fields");
     let receipt_sig = sign_statement(&signing, StatementKind::Receipt, &as_refs(&receipt_fields));
     receipt.signature = hex::encode(receipt_sig);
+    // The same run as an agent that called two others, one of them paid (§18).
+    let mut with_calls = Receipt {
+        sequence: 2,
+        route: "/agents/buyer/invoke".into(),
+        calls: Some(vec![
+            crate::wire::CallLink {
+                callee: "hypervisor.internal".into(),
+                callee_execution: None,
+                response_sha256: hex::encode(sha256(b"{\"results\":[]}")),
+                transaction: None,
+            },
+            crate::wire::CallLink {
+                callee: "word-seller".into(),
+                callee_execution: Some("01927f2e-0000-7000-8000-000000000001".into()),
+                response_sha256: hex::encode(sha256(b"{\"ok\":true}")),
+                transaction: Some(format!("0x{}", "ab".repeat(32))),
+            },
+        ]),
+        signature: String::new(),
+        ..receipt.clone()
+    };
+    let with_calls_fields = with_calls.signed_fields().expect("hex fields");
+    with_calls.signature = hex::encode(sign_statement(
+        &signing,
+        StatementKind::Receipt,
+        &as_refs(&with_calls_fields),
+    ));
 
     let user_data = [0x42u8; 64];
     let component_sig = sign_statement(
@@ -197,6 +225,8 @@ fn attestation_vectors(
         },
         "receipt": serde_json::to_value(&receipt).expect("json"),
         "receipt_statement_bytes": hex::encode(statement_bytes(StatementKind::Receipt, &as_refs(&receipt_fields))),
+        "receipt_with_calls": serde_json::to_value(&with_calls).expect("json"),
+        "receipt_with_calls_statement_bytes": hex::encode(statement_bytes(StatementKind::Receipt, &as_refs(&with_calls_fields))),
         "component_statement": {
             "component_sha256": hex::encode(digests.program),
             "user_data": hex::encode(user_data),

@@ -348,6 +348,10 @@ pub struct Receipt {
     /// The payment reference (filled on paid routes).
     #[serde(default)]
     pub payment: Option<String>,
+    /// The agent-to-agent calls the run made, in order (an agent's invocation that called
+    /// other agents; absent otherwise, and then not in the signed fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<Vec<CallLink>>,
     /// The attested key that signed, hex.
     pub signing_key: String,
     /// Signature over the receipt statement, hex.
@@ -391,8 +395,46 @@ impl Receipt {
             self.issued_at.to_be_bytes().to_vec(),
             self.policy.clone().unwrap_or_default().into_bytes(),
             self.payment.clone().unwrap_or_default().into_bytes(),
-        ])
+        ]
+        .into_iter()
+        // Only when present: a receipt without calls signs exactly the fields it always did.
+        .chain(self.calls.as_deref().map(|c| calls_text(c).into_bytes()))
+        .collect())
     }
+}
+
+/// One call an agent's run made to another agent (or a granted origin), as its receipt binds
+/// it (`docs/PROTOCOL.md` §14, §18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLink {
+    /// The callee: an agent's name, `hypervisor.internal`, or a remote origin.
+    pub callee: String,
+    /// The callee's execution id, when it ran.
+    #[serde(default)]
+    pub callee_execution: Option<String>,
+    /// SHA-256 (hex) of the response body the caller received: for an invocation, the callee
+    /// record's commitment.
+    pub response_sha256: String,
+    /// The settlement transaction of a paid call.
+    #[serde(default)]
+    pub transaction: Option<String>,
+}
+
+/// The signed text of a receipt's calls: per call, in order,
+/// `callee "\n" (callee_execution | "-") "\n" response_sha256 "\n" (transaction | "-") "\n"`.
+pub fn calls_text(calls: &[CallLink]) -> String {
+    calls
+        .iter()
+        .map(|c| {
+            format!(
+                "{}\n{}\n{}\n{}\n",
+                c.callee,
+                c.callee_execution.as_deref().unwrap_or("-"),
+                c.response_sha256,
+                c.transaction.as_deref().unwrap_or("-"),
+            )
+        })
+        .collect()
 }
 
 /// Response of the verifiable execution routes: the encrypted result plus its receipt.
@@ -411,6 +453,7 @@ mod tests {
 
     fn receipt(arguments: Vec<String>) -> Receipt {
         Receipt {
+            calls: None,
             version: 1,
             session_id: Uuid::nil(),
             sequence: 1,

@@ -393,3 +393,79 @@ fn a_sealed_invocation_on_a_verifiable_session_gets_a_receipt_naming_the_agents_
     assert_eq!(receipt.stdin_sha256, hex::encode(sha256(event)));
     assert_eq!(receipt.result_commitment, hex::encode(run.commitment));
 }
+
+#[test]
+fn an_agents_receipt_binds_the_calls_its_run_made_and_links_to_the_callees_record() {
+    use hypervisor_protocol::attest::{StatementKind, as_refs, verify_statement};
+    use hypervisor_protocol::grants::{AgentRef, Grants};
+    let server = TestServer::start_with(SIMULATED);
+    let (client, session) = verifiable_session(&server);
+    let owner = ClientSecret::generate().unwrap();
+    let deploy = |name: &str, guest: &str, grants: Option<Grants>| {
+        client
+            .deploy_agent(
+                &owner,
+                &hypervisor_client::agents::Deployment {
+                    name,
+                    component: &wasm(guest),
+                    grants,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    deploy("stats", "text-stats", None);
+    let buyer = deploy(
+        "buyer",
+        "caller",
+        Some(Grants {
+            agents: vec![AgentRef {
+                name: "stats".into(),
+                owner_key: owner.public_key().to_hex(),
+            }],
+            ..Grants::default()
+        }),
+    );
+    let code_hash = buyer["latest"]["code_hash"].as_str().unwrap();
+    let event = br#"{"target": "stats", "body": {"event": {"text": "three small words"}}}"#;
+    // The client checks the receipt's signature over every signed field, the calls included.
+    let run = client
+        .invoke_sealed(&session, "buyer", code_hash, event)
+        .unwrap();
+    let result: serde_json::Value = serde_json::from_slice(&run.stdout().unwrap()).unwrap();
+    assert_eq!(
+        result["responses"][0]["body"]["result"]["words"], 3,
+        "{result}"
+    );
+    let receipt = run.receipt.clone().expect("a receipt");
+    let calls = receipt.calls.clone().expect("the receipt names the calls");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].callee, "stats");
+    assert_eq!(calls[0].transaction, None);
+    // Down the tree: the callee's record commits to exactly what the caller received.
+    let callee_run = calls[0].callee_execution.clone().unwrap();
+    let (status, record) = get_json(&server, &format!("/executions/{callee_run}"));
+    assert_eq!(status, 200);
+    assert_eq!(record["commitment"], calls[0].response_sha256.as_str());
+    assert_eq!(
+        result["responses"][0]["body"]["execution_id"],
+        callee_run.as_str()
+    );
+    // A receipt whose calls were altered (or dropped) no longer verifies.
+    let key = hypervisor_protocol::EncodedPublicKey::from_hex("signing_key", &receipt.signing_key)
+        .unwrap();
+    let signature = hex::decode(&receipt.signature).unwrap();
+    let verifies = |r: &hypervisor_protocol::wire::Receipt| {
+        let fields = r.signed_fields().unwrap();
+        verify_statement(&key, StatementKind::Receipt, &as_refs(&fields), &signature).is_ok()
+    };
+    assert!(verifies(&receipt));
+    let mut altered = receipt.clone();
+    altered.calls.as_mut().unwrap()[0].response_sha256 = "00".repeat(32);
+    assert!(!verifies(&altered));
+    let dropped = hypervisor_protocol::wire::Receipt {
+        calls: None,
+        ..receipt.clone()
+    };
+    assert!(!verifies(&dropped));
+}

@@ -177,6 +177,29 @@ def check_attestation(v, sid, client_pub, server_pub):
     verify_sig(signing_pub, session, st["signature"], "session")
 
     r = a["receipt"]
+    receipt = tlv(STATEMENT, 0x02, receipt_fields(r))
+    check("receipt statement bytes", receipt.hex(), a["receipt_statement_bytes"])
+    check("receipt commitment = vector commitment", r["result_commitment"], v["commitment"]["result_commitment"])
+    verify_sig(signing_pub, receipt, r["signature"], "receipt")
+    # An agent's receipt binds the calls its run made (section 18): one more field, the calls'
+    # text, only when there are calls.
+    rc = a["receipt_with_calls"]
+    check("a receipt without calls has no calls field", "calls" in r, False)
+    with_calls = tlv(STATEMENT, 0x02, receipt_fields(rc))
+    check("receipt_with_calls statement bytes", with_calls.hex(), a["receipt_with_calls_statement_bytes"])
+    verify_sig(signing_pub, with_calls, rc["signature"], "receipt with calls")
+    altered = dict(rc, calls=[dict(rc["calls"][0], response_sha256="00" * 32)] + rc["calls"][1:])
+    check("a receipt with altered calls does not verify",
+          verifies(signing_pub, tlv(STATEMENT, 0x02, receipt_fields(altered)), rc["signature"]), False)
+
+    c = a["component_statement"]
+    comp = tlv(STATEMENT, 0x03, [bytes.fromhex(c["component_sha256"]), bytes.fromhex(c["user_data"])])
+    check("component statement bytes", comp.hex(), c["bytes"])
+    verify_sig(signing_pub, comp, c["signature"], "component")
+
+
+def receipt_fields(r):
+    """The signed fields of a receipt (PROTOCOL.md section 14), in order."""
     fields = [
         uuid.UUID(r["session_id"]).bytes,
         struct.pack(">Q", r["sequence"]),
@@ -193,15 +216,11 @@ def check_attestation(v, sid, client_pub, server_pub):
         (r.get("policy") or "").encode(),
         (r.get("payment") or "").encode(),
     ]
-    receipt = tlv(STATEMENT, 0x02, fields)
-    check("receipt statement bytes", receipt.hex(), a["receipt_statement_bytes"])
-    check("receipt commitment = vector commitment", r["result_commitment"], v["commitment"]["result_commitment"])
-    verify_sig(signing_pub, receipt, r["signature"], "receipt")
-
-    c = a["component_statement"]
-    comp = tlv(STATEMENT, 0x03, [bytes.fromhex(c["component_sha256"]), bytes.fromhex(c["user_data"])])
-    check("component statement bytes", comp.hex(), c["bytes"])
-    verify_sig(signing_pub, comp, c["signature"], "component")
+    if r.get("calls") is not None:
+        fields.append("".join(
+            f"{c['callee']}\n{c.get('callee_execution') or '-'}\n{c['response_sha256']}\n"
+            f"{c.get('transaction') or '-'}\n" for c in r["calls"]).encode())
+    return fields
 
 
 def check_agents(v, client_pub):

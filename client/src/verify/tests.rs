@@ -105,6 +105,7 @@ fn claims_that_disagree_with_the_evidence_format_are_refused() {
 fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
     let (signing, public) = signing_key();
     let mut receipt = Receipt {
+        calls: None,
         version: 1,
         session_id: Uuid::nil(),
         sequence: 1,

@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hypervisor_protocol::EncodedPublicKey;
 use hypervisor_protocol::grants::{CALL_BODY_SHA256_HEADER, CallRecord};
+use hypervisor_protocol::wire::CallLink;
 use tower::ServiceExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
@@ -290,6 +291,19 @@ async fn finish(
     if let Some(spend) = payment {
         pay::settled(shared, spend, settlement.as_ref()).await?;
     }
+    let link = CallLink {
+        callee: callee.clone(),
+        callee_execution: header("x-execution-id"),
+        response_sha256: sha.clone(),
+        transaction: settlement
+            .as_ref()
+            .and_then(|s| s["transaction"].as_str())
+            .map(str::to_string),
+    };
+    run.calls
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(link);
     let record = CallRecord {
         caller_execution: run.execution_id.clone(),
         caller: run.agent.name.clone(),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use hypervisor_protocol::EncodedPublicKey;
 use hypervisor_protocol::grants::{AgentRef, Grants};
+use hypervisor_protocol::wire::CallLink;
 
 use crate::engine::OutgoingHook;
 use crate::error::ApiError;
@@ -98,6 +99,20 @@ pub struct RunContext {
     pub depth: u32,
     /// When the run must end.
     pub deadline: Instant,
+    /// The calls the run made, in order, as its receipt binds them (filled by the hook).
+    pub calls: CallLog,
+}
+
+/// The calls one run made (shared by the run's hook, which appends, and the pipeline, which
+/// reads them for the receipt when the run is over).
+pub type CallLog = Arc<std::sync::Mutex<Vec<CallLink>>>;
+
+/// The calls in `log`, or `None` when there were none.
+pub fn calls_of(log: &CallLog) -> Option<Vec<CallLink>> {
+    let calls = log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (!calls.is_empty()).then(|| calls.clone())
 }
 
 impl RunContext {
@@ -108,6 +123,7 @@ impl RunContext {
         execution_id: &str,
         frame: Option<&CallFrame>,
         deadline: Instant,
+        calls: CallLog,
     ) -> Self {
         Self {
             agent: AgentRef {
@@ -118,6 +134,7 @@ impl RunContext {
             execution_id: execution_id.to_string(),
             depth: frame.map_or(0, |f| f.depth),
             deadline,
+            calls,
         }
     }
 }

@@ -104,6 +104,7 @@ impl Pipeline {
             opened,
             doc,
             SealAs {
+                calls: None,
                 route: route.path,
                 verifiable: route.verifiable,
                 policy,

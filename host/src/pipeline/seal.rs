@@ -59,6 +59,8 @@ pub(super) struct SealAs<'a> {
     pub policy: Option<String>,
     /// The payment's receipt field.
     pub payment: Option<String>,
+    /// The calls an agent's run made (none: not in the receipt).
+    pub calls: Option<Vec<hypervisor_protocol::wire::CallLink>>,
 }
 
 impl Pipeline {
@@ -111,6 +113,7 @@ impl Pipeline {
                 issued_at: unix_seconds(),
                 policy: seal_as.policy,
                 payment: seal_as.payment,
+                calls: seal_as.calls,
                 signing_key: key.public.to_hex(),
                 signature: String::new(),
             };

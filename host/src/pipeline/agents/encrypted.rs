@@ -10,6 +10,7 @@ use hypervisor_protocol::wire::{ExecutionResult, ScriptException};
 use super::invoke::{Invoked, Ran, Run, invocation_record, invoke_route};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
+use crate::pipeline::call::calls_of;
 use crate::pipeline::open::Opened;
 use crate::pipeline::seal::{SealAs, result_document};
 use crate::pipeline::x402::Reservation;
@@ -51,6 +52,7 @@ impl Pipeline {
                 verifiable: run.verifiable,
                 policy: run.policy.clone(),
                 payment: reservation.as_ref().map(Reservation::receipt_field),
+                calls: calls_of(&run.calls),
             },
             run.id.clone(),
         )?;

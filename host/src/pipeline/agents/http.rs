@@ -178,6 +178,8 @@ impl Pipeline {
             &id,
             frame.as_ref(),
             Instant::now() + limits.time,
+            // An HTTP agent's answer is not sealed: its calls are in the ledger only.
+            &Default::default(),
         );
         let (response, finished) = self
             .engine

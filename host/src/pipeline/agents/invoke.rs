@@ -22,7 +22,7 @@ use crate::engine::{
 };
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Admitted, Subject};
-use crate::pipeline::call::{CallFrame, RunContext};
+use crate::pipeline::call::{CallFrame, CallLog, RunContext};
 use crate::pipeline::conclude::RecordOf;
 use crate::pipeline::open::{
     AskedLimits, Caller, EncryptedRequest, InputKind, Opened, Program, ProgramSource,
@@ -264,10 +264,11 @@ impl Pipeline {
         execution_id: &str,
         frame: Option<&CallFrame>,
         deadline: Instant,
+        calls: &CallLog,
     ) -> Capabilities {
         let mut capabilities = Capabilities::of(role);
         if let Some(dispatcher) = self.dispatcher.get() {
-            let run = RunContext::of(agent, execution_id, frame, deadline);
+            let run = RunContext::of(agent, execution_id, frame, deadline, calls.clone());
             capabilities.egress.hook(dispatcher.hook(run));
         }
         capabilities
@@ -297,10 +298,10 @@ impl Pipeline {
         agent: &AgentRecord,
         kind: AgentKind,
         opened: &Opened,
-        id: &str,
-        limits: RunLimits,
+        run: &Run,
         frame: Option<&CallFrame>,
     ) -> Result<Ran, ApiError> {
+        let (id, limits) = (run.id.as_str(), run.limits);
         let prepared = self.agent_code(&agent.latest).await?;
         let deadline = Instant::now() + limits.time;
         let mut argv = Vec::with_capacity(opened.args.len() + 1);
@@ -325,14 +326,15 @@ impl Pipeline {
                 caller: opened.caller.key_hash(),
             };
             let capabilities =
-                self.agent_capabilities(Role::HandlerAgent, agent, id, frame, deadline);
+                self.agent_capabilities(Role::HandlerAgent, agent, id, frame, deadline, &run.calls);
             Ran::Handler(
                 self.engine
                     .run_handler(&capabilities, &prepared, &opened.input, &ctx, command)
                     .await?,
             )
         } else {
-            let capabilities = self.agent_capabilities(Role::CliAgent, agent, id, frame, deadline);
+            let capabilities =
+                self.agent_capabilities(Role::CliAgent, agent, id, frame, deadline, &run.calls);
             Ran::Cli(
                 self.engine
                     .run_command(&capabilities, &prepared, command)
@@ -367,12 +369,11 @@ impl Pipeline {
             limits,
             verifiable,
             policy,
+            calls: CallLog::default(),
         };
         // A failure without a result drops, and so releases, the reservation; a run that does
         // not succeed releases it too, unless the agent charges every run.
-        let ran = self
-            .run_agent(agent, kind, &opened, &run.id, limits, frame)
-            .await?;
+        let ran = self.run_agent(agent, kind, &opened, &run, frame).await?;
         let reservation =
             reservation.and_then(|r| r.charged_or_released(agent.charge.charges(ran.succeeded())));
         if opened.session().is_some() {
@@ -421,6 +422,8 @@ pub(super) struct Run {
     pub verifiable: bool,
     /// The policy's receipt field (verifiable invocations).
     pub policy: Option<String>,
+    /// The calls the run made (its receipt binds them).
+    pub calls: CallLog,
 }
 
 /// The clear answer to an invocation.
