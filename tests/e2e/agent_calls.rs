@@ -564,3 +564,87 @@ fn a_buyer_agent_finds_pays_and_gets_the_sellers_answer_within_its_wallets_budge
     );
     assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
 }
+
+#[test]
+fn killing_the_host_mid_payment_leaves_the_spend_counted_and_nothing_paid_twice() {
+    let chain = crate::local_chain::LocalChain::start();
+    let a = chain.accounts.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\namount = \"10000\"\npay_to = {:?}\nasset = {:?}\n",
+        crate::harness::wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        a.pay_to,
+        a.token,
+    );
+    let server = TestServer::start_in(&data, &config);
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "word-seller",
+                component: &wasm("text-stats"),
+                price: Some("10000".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let grants = Grants {
+        agents: vec![reference("word-seller", &owner)],
+        ..Grants::default()
+    };
+    deploy(&client, &owner, "buyer", "caller", "buys", Some(grants));
+    let session = client.create_session(&owner).unwrap();
+    // A budget of exactly one payment.
+    let once = hypervisor_protocol::wallet::SpendingPolicy {
+        max_total: "10000".into(),
+        ..policy(&chain, "eip155:84532", "10000")
+    };
+    client
+        .attach_wallet(&owner, &session, "buyer", &a.payer_key, &once)
+        .unwrap();
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let event = json!({"target": "word-seller", "body": {"event": {"text": "a b"}}});
+
+    // The facilitator is paused: the seller's check of the payment hangs after the buyer's
+    // wallet has reserved and signed it. Then the host dies.
+    crate::settlement::signal("-STOP", chain.facilitator_pid());
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| server.client().invoke("buyer", event.clone()));
+        crate::settlement::wait_until("the buyer's spend is reserved", || {
+            client
+                .agent_wallet(&owner, "buyer")
+                .is_ok_and(|w| w.spent_total == "10000")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        crate::settlement::signal("-9", server.pid());
+        assert!(
+            call.join().unwrap().is_err(),
+            "the host died under the call"
+        );
+    });
+    crate::settlement::signal("-CONT", chain.facilitator_pid());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    // After a restart the spend still counts: the next call is over the budget, and nothing
+    // more is signed.
+    let restarted = TestServer::start_in(&data, &config);
+    let client = restarted.client();
+    assert_eq!(
+        client.agent_wallet(&owner, "buyer").unwrap().spent_total,
+        "10000"
+    );
+    let again = call(&client, "buyer", event);
+    assert_eq!(
+        again["responses"][0]["body"]["error"]["code"], "spending_refused",
+        "{again}"
+    );
+    let charged = payer0 - chain.balance(&a.payer);
+    assert!(charged == 0 || charged == 10_000, "charged {charged}");
+    assert_eq!(chain.balance(&a.pay_to) - pay_to0, charged);
+    drop(server);
+}

@@ -275,7 +275,7 @@ fn a_settlement_the_chain_refuses_withholds_the_result_and_charges_nothing() {
 }
 
 /// Sends `signal` (e.g. `-STOP`, `-CONT`, `-9`) to `pid`.
-fn signal(signal: &str, pid: u32) {
+pub(crate) fn signal(signal: &str, pid: u32) {
     let ok = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
         .status()
@@ -285,7 +285,7 @@ fn signal(signal: &str, pid: u32) {
 }
 
 /// Polls `what` every 50 ms until it holds (at most 60 s).
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !done() {
         assert!(
