@@ -20,9 +20,7 @@ use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
 use hypervisor::server::Host;
-use hypervisor_client::agents::sign_deploy_request;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::DeployRequest;
 use hypervisor_protocol::grants::{AgentRef, Grants};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -40,28 +38,8 @@ fn deploy(
     price: Option<&str>,
     grants: Option<Grants>,
 ) {
-    use base64::Engine as _;
     let component = wasm::read(guest);
-    let mut request = DeployRequest {
-        name: name.into(),
-        description: String::new(),
-        tags: Vec::new(),
-        public_key: owner.public_key().to_hex(),
-        component: Some(base64::engine::general_purpose::STANDARD.encode(&component)),
-        encrypted_component: None,
-        session_id: None,
-        public: None,
-        limits: None,
-        price: price.map(str::to_string),
-        ttl_seconds: None,
-        charge: None,
-        content_type: None,
-        grants,
-        signature: None,
-        signed_at: None,
-    };
-    sign_deploy_request(owner, &mut request, &component).unwrap();
-    rt.block_on(host.pipeline().deploy_agent(request)).unwrap();
+    in_process::deploy(rt, host.pipeline(), owner, name, &component, price, grants);
 }
 
 /// One `POST` through the front; returns the time and the JSON answer.

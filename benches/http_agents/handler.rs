@@ -3,13 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use hypervisor::pipeline::agents::invoke::Invoked;
 use hypervisor::server::Host;
 use hypervisor_client::Client;
-use hypervisor_client::agents::sign_deploy_request;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::{DeployRequest, InvokeRequest};
+use hypervisor_protocol::agents::InvokeRequest;
 
 use crate::common::http::deploy;
 use crate::common::process::start_hypervisor;
@@ -32,26 +30,7 @@ pub fn run() {
         .unwrap();
     let pipeline = host.pipeline().clone();
     let owner = ClientSecret::generate().unwrap();
-    let mut request = DeployRequest {
-        name: "stats".into(),
-        description: "benchmark agent".into(),
-        tags: Vec::new(),
-        public_key: owner.public_key().to_hex(),
-        component: Some(base64::engine::general_purpose::STANDARD.encode(&component)),
-        encrypted_component: None,
-        session_id: None,
-        public: None,
-        limits: None,
-        price: None,
-        ttl_seconds: None,
-        charge: None,
-        content_type: None,
-        grants: None,
-        signature: None,
-        signed_at: None,
-    };
-    sign_deploy_request(&owner, &mut request, &component).unwrap();
-    rt.block_on(pipeline.deploy_agent(request)).unwrap();
+    in_process::deploy(&rt, &pipeline, &owner, "stats", &component, None, None);
     let req = InvokeRequest {
         event: Some(event.clone()),
         ..InvokeRequest::default()

@@ -387,16 +387,33 @@ fn grants_are_signed_read_back_and_replaced_only_by_the_owner() {
     assert_eq!(client.agent_grants(&owner, "caller").unwrap(), granted);
 }
 
-/// A host taking payments through the local chain's facilitator, paying `chain`'s operator.
-fn paying_host(chain: &crate::local_chain::LocalChain) -> TestServer {
-    TestServer::start_with(&format!(
+/// The configuration of a host taking payments through the local chain's facilitator, paying
+/// `chain`'s operator.
+fn paying_config(chain: &crate::local_chain::LocalChain) -> String {
+    format!(
         "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
          [payments.price]\namount = \"10000\"\npay_to = {:?}\nasset = {:?}\n",
         crate::harness::wasm_path("payments").display().to_string(),
         chain.facilitator_url,
         chain.accounts.pay_to,
         chain.accounts.token,
-    ))
+    )
+}
+
+/// Deploys `text-stats` as `word-seller` at 0.01 USDC a call.
+fn deploy_seller(client: &Client, owner: &ClientSecret) {
+    client
+        .deploy_agent(
+            owner,
+            &Deployment {
+                name: "word-seller",
+                description: "counts words and sentences of a text",
+                component: &wasm("text-stats"),
+                price: Some("10000".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
 }
 
 fn policy(
@@ -418,21 +435,10 @@ fn policy(
 fn a_buyer_agent_finds_pays_and_gets_the_sellers_answer_within_its_wallets_budget() {
     let chain = crate::local_chain::LocalChain::start();
     let a = chain.accounts.clone();
-    let server = paying_host(&chain);
+    let server = TestServer::start_with(&paying_config(&chain));
     let client = server.client();
     let seller_owner = ClientSecret::generate().unwrap();
-    client
-        .deploy_agent(
-            &seller_owner,
-            &Deployment {
-                name: "word-seller",
-                description: "counts words and sentences of a text",
-                component: &wasm("text-stats"),
-                price: Some("10000".into()),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
+    deploy_seller(&client, &seller_owner);
     let (_, buyer_owner, session) = crate::harness::session(&server);
     let grants = Grants {
         agents: vec![reference("word-seller", &seller_owner)],
@@ -571,28 +577,11 @@ fn killing_the_host_mid_payment_leaves_the_spend_counted_and_nothing_paid_twice(
     let a = chain.accounts.clone();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let config = format!(
-        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
-         [payments.price]\namount = \"10000\"\npay_to = {:?}\nasset = {:?}\n",
-        crate::harness::wasm_path("payments").display().to_string(),
-        chain.facilitator_url,
-        a.pay_to,
-        a.token,
-    );
+    let config = paying_config(&chain);
     let server = TestServer::start_in(&data, &config);
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
-    client
-        .deploy_agent(
-            &owner,
-            &Deployment {
-                name: "word-seller",
-                component: &wasm("text-stats"),
-                price: Some("10000".into()),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
+    deploy_seller(&client, &owner);
     let grants = Grants {
         agents: vec![reference("word-seller", &owner)],
         ..Grants::default()

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use axum::response::IntoResponse;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hypervisor_protocol::EncodedPublicKey;
 use hypervisor_protocol::grants::{CALL_BODY_SHA256_HEADER, CallRecord};
 use hypervisor_protocol::wire::CallLink;
@@ -19,6 +18,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 use super::Shared;
 use super::destination::{Destination, agent_grant, origin_granted};
 use super::pay::{self, Payment};
+use super::response::{full, internal, refusal};
 use crate::clock::unix_millis;
 use crate::engine::{OutgoingFuture, OutgoingHook, send_over_network};
 use crate::error::ApiError;
@@ -39,20 +39,6 @@ impl RunHook {
             calls: AtomicU32::new(0),
         }
     }
-}
-
-/// A refusal as the guest sees it: the host's JSON error response.
-pub(super) fn refusal(error: ApiError) -> Response<WasiBody> {
-    let (parts, body) = error.into_response().into_parts();
-    Response::from_parts(parts, body.map_err(internal).boxed_unsync())
-}
-
-pub(super) fn internal(e: impl std::fmt::Display) -> HttpError {
-    HttpError::InternalError(Some(e.to_string()))
-}
-
-pub(super) fn full(bytes: Bytes) -> WasiBody {
-    Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
 }
 
 /// Where a granted request goes.

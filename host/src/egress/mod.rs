@@ -28,6 +28,7 @@
 mod destination;
 mod hook;
 mod pay;
+mod response;
 
 use std::sync::{Arc, OnceLock};
 

@@ -18,7 +18,7 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 use x402_payer::{Offer, PaymentLimit, Terms, Wallet};
 
 use super::Shared;
-use super::hook::{full, internal, refusal};
+use super::response::{full, internal, refusal};
 use crate::clock::{unix_millis, unix_seconds};
 use crate::error::ApiError;
 use crate::pipeline::call::RunContext;

@@ -23,6 +23,41 @@ fn is_http_agent(state: &AppState, name: &str) -> Result<bool, ApiError> {
     Ok(state.pipeline.agent(name)?.agent.latest.kind == AgentKind::Http)
 }
 
+/// Whether `request` is the owner's `PUT`: on an HTTP agent only with `x-agent-owner` (else
+/// it is the agent's own `PUT`).
+fn is_owners_put(state: &AppState, name: &str, request: &Request) -> Result<bool, ApiError> {
+    Ok(request.method() == Method::PUT
+        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(state, name)?))
+}
+
+/// A request to `suffix` that is not the owner's: an HTTP agent's own path; for any other
+/// agent a `GET` without the owner's headers is `owner_signature_invalid`, other methods
+/// `method_not_allowed`.
+async fn not_the_owners(
+    state: &AppState,
+    name: &str,
+    suffix: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if is_http_agent(state, name)? {
+        let payment = payment_header(request.headers())?;
+        return serve_http_agent(state, name, suffix, request, payment).await;
+    }
+    if request.method() == Method::GET {
+        required(request.headers())?;
+    }
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Runs a blocking pipeline call (SQLite, signature checks) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
 /// `/agents/{name}/grants`: `GET` with the owner's signature headers reads the grants; `PUT`
 /// with a signed [`GrantsUpdate`] replaces them.
 pub async fn grants(
@@ -30,38 +65,24 @@ pub async fn grants(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let method = request.method().clone();
-    if method == Method::GET
+    if request.method() == Method::GET
         && let Some(proof) = proof(request.headers())?
     {
         let grants = state.pipeline.agent_grants(&name, &proof)?;
         return Ok(Json(serde_json::json!({ "agent": name, "grants": grants })).into_response());
     }
-    // An HTTP agent's own `PUT /grants` unless the owner names itself (`x-agent-owner`).
-    let owners = method == Method::PUT
-        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?);
-    if owners {
+    if is_owners_put(&state, &name, &request)? {
         let key = request
             .headers()
             .get(OWNER_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let JsonBody(update) = JsonBody::<GrantsUpdate>::from_request(request, &state).await?;
-        let p = state.pipeline.clone();
-        let n = name.clone();
-        let grants = tokio::task::spawn_blocking(move || p.update_grants(&n, key, update))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let (p, n) = (state.pipeline.clone(), name.clone());
+        let grants = blocking(move || p.update_grants(&n, key, update)).await?;
         return Ok(Json(serde_json::json!({ "agent": name, "grants": grants })).into_response());
     }
-    if is_http_agent(&state, &name)? {
-        let payment = payment_header(request.headers())?;
-        return serve_http_agent(&state, &name, "/grants", request, payment).await;
-    }
-    if method == Method::GET {
-        required(request.headers())?;
-    }
-    Err(ApiError::MethodNotAllowed)
+    not_the_owners(&state, &name, "/grants", request).await
 }
 
 /// Query of `GET /agents/{name}/calls`.
@@ -89,14 +110,7 @@ pub async fn calls(
         let calls = state.pipeline.agent_calls(&name, &proof, limit).await?;
         return Ok(Json(serde_json::json!({ "agent": name, "calls": calls })).into_response());
     }
-    if is_http_agent(&state, &name)? {
-        let payment = payment_header(request.headers())?;
-        return serve_http_agent(&state, &name, "/calls", request, payment).await;
-    }
-    if request.method() == Method::GET {
-        required(request.headers())?;
-    }
-    Err(ApiError::MethodNotAllowed)
+    not_the_owners(&state, &name, "/calls", request).await
 }
 
 /// `/agents/{name}/wallet`: `GET` with the owner's signature headers reads the wallet (never
@@ -106,32 +120,18 @@ pub async fn wallet(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let method = request.method().clone();
-    if method == Method::GET
+    if request.method() == Method::GET
         && let Some(proof) = proof(request.headers())?
     {
         let p = state.pipeline.clone();
-        let info = tokio::task::spawn_blocking(move || p.agent_wallet(&name, &proof))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let info = blocking(move || p.agent_wallet(&name, &proof)).await?;
         return Ok(Json(info).into_response());
     }
-    let owners = method == Method::PUT
-        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?);
-    if owners {
+    if is_owners_put(&state, &name, &request)? {
         let JsonBody(upload) = JsonBody::<WalletUpload>::from_request(request, &state).await?;
         let p = state.pipeline.clone();
-        let info = tokio::task::spawn_blocking(move || p.attach_wallet(&name, upload))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let info = blocking(move || p.attach_wallet(&name, upload)).await?;
         return Ok(Json(info).into_response());
     }
-    if is_http_agent(&state, &name)? {
-        let payment = payment_header(request.headers())?;
-        return serve_http_agent(&state, &name, "/wallet", request, payment).await;
-    }
-    if method == Method::GET {
-        required(request.headers())?;
-    }
-    Err(ApiError::MethodNotAllowed)
+    not_the_owners(&state, &name, "/wallet", request).await
 }
