@@ -135,6 +135,9 @@ pub enum ApiError {
     /// An agent's call deeper than the configured depth.
     #[error("{0}")]
     CallDepthExceeded(String),
+    /// A remote hypervisor failed verification: nothing of the caller's was sent.
+    #[error("the remote hypervisor was not verified: {0}")]
+    RemoteNotAttested(String),
     /// The agent's wallet policy refused to pay what a callee asks (nothing was signed).
     #[error("the agent's wallet did not pay: {0}")]
     SpendingRefused(String),

@@ -133,8 +133,12 @@ error_codes! {
     GuestTrap = "guest_trap", 422;
     /// A host-side failure (details in the host's log only).
     InternalError = "internal_error", 500;
-    /// An HTTP agent produced no response (trap, limit, or a `wasi:http` error).
+    /// An HTTP agent produced no response (trap, limit, or a `wasi:http` error); or a remote
+    /// agent an agent called failed.
     AgentFailed = "agent_failed", 502;
+    /// A remote hypervisor an agent called failed verification (its evidence, its session
+    /// signature, or a measurement the grant does not name): nothing of the caller's was sent.
+    RemoteNotAttested = "remote_not_attested", 502;
     /// No execution slot could be had.
     Busy = "busy", 503;
     /// An agent-to-agent call with no time left: the caller's remaining time is spent.

@@ -62,6 +62,24 @@ pub struct Grants {
     /// Present (even empty): only these. Clients' direct invocations are not affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callers: Option<Vec<AgentRef>>,
+    /// Other hypervisors it may call, each only while it attests one of the measurements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypervisors: Vec<HypervisorGrant>,
+}
+
+/// Another WASM Hypervisor an agent may call: requests to its origin are sealed to a
+/// verifiable session opened with it, after its attestation is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HypervisorGrant {
+    /// Its origin (`https://host[:port]`; `http` on loopback where the host allows it).
+    pub origin: String,
+    /// SHA-256s (hex) of the host binaries accepted: its attested `host_measurement` must be
+    /// one of them.
+    pub measurements: Vec<String>,
+    /// Whether simulated evidence is accepted from it (development and tests only).
+    #[serde(default)]
+    pub allow_simulated: bool,
 }
 
 impl Grants {
@@ -72,6 +90,7 @@ impl Grants {
     /// origins=<origin>,...                          (as sent)
     /// search=<true|false>
     /// callers=<- | name:owner_key,...>              (`-` when absent, empty when none)
+    /// hypervisors=<origin>|<m1>+<m2>|<true|false>,...  (only when there are any)
     /// ```
     pub fn detail(&self) -> String {
         let list = |refs: &[AgentRef]| {
@@ -80,7 +99,7 @@ impl Grants {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        format!(
+        let mut detail = format!(
             "agents={}\norigins={}\nsearch={}\ncallers={}",
             list(&self.agents),
             self.origins.join(","),
@@ -88,13 +107,37 @@ impl Grants {
             self.callers
                 .as_deref()
                 .map_or_else(|| "-".to_string(), list),
-        )
+        );
+        if !self.hypervisors.is_empty() {
+            let remote = self
+                .hypervisors
+                .iter()
+                .map(|h| {
+                    let measurements: Vec<String> = h
+                        .measurements
+                        .iter()
+                        .map(|m| m.to_ascii_lowercase())
+                        .collect();
+                    format!(
+                        "{}|{}|{}",
+                        h.origin,
+                        measurements.join("+"),
+                        h.allow_simulated
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            detail.push_str("\nhypervisors=");
+            detail.push_str(&remote);
+        }
+        detail
     }
 
     /// Whether any list is longer than [`MAX_GRANT_ENTRIES`].
     pub fn too_long(&self) -> bool {
         self.agents.len() > MAX_GRANT_ENTRIES
             || self.origins.len() > MAX_GRANT_ENTRIES
+            || self.hypervisors.len() > MAX_GRANT_ENTRIES
             || self
                 .callers
                 .as_ref()
@@ -162,6 +205,7 @@ mod tests {
             ],
             search: true,
             callers: None,
+            hypervisors: Vec::new(),
         };
         assert_eq!(
             g.detail(),

@@ -338,6 +338,11 @@ fn agent_call_vectors() -> Value {
             name: "buyer".into(),
             owner_key: owner,
         }]),
+        hypervisors: vec![crate::grants::HypervisorGrant {
+            origin: "https://remote.example.com".into(),
+            measurements: vec![hex::encode(sha256(b"example host binary"))],
+            allow_simulated: false,
+        }],
     };
     let grants_detail = grants.detail();
     let grants_message =

@@ -637,3 +637,99 @@ fn killing_the_host_mid_payment_leaves_the_spend_counted_and_nothing_paid_twice(
     assert_eq!(chain.balance(&a.pay_to) - pay_to0, charged);
     drop(server);
 }
+
+/// A call to an agent on another hypervisor: sent only after the remote's attestation checks
+/// out against the grant (simulated evidence only where the grant allows it), sealed to a
+/// session with it, and answered with its checked receipt.
+#[cfg(feature = "simulated-attestation")]
+#[test]
+fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
+    let remote = TestServer::start_with("[attestation]\nprovider = \"simulated\"\n");
+    let remote_client = remote.client();
+    let owner = ClientSecret::generate().unwrap();
+    deploy(
+        &remote_client,
+        &owner,
+        "stats",
+        "text-stats",
+        "word counts",
+        None,
+    );
+    let (_, attestation) = get_json(&remote, "/attestation");
+    let measurement = attestation["attestation"]["host_measurement"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
+    let client = host.client();
+    let grant = |allow_simulated: bool, measurement: &str| Grants {
+        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+            origin: remote.url.clone(),
+            measurements: vec![measurement.to_string()],
+            allow_simulated,
+        }],
+        ..Grants::default()
+    };
+    deploy(
+        &client,
+        &owner,
+        "buyer",
+        "caller",
+        "",
+        Some(grant(true, &measurement)),
+    );
+    deploy(
+        &client,
+        &owner,
+        "strict",
+        "caller",
+        "",
+        Some(grant(false, &measurement)),
+    );
+    deploy(
+        &client,
+        &owner,
+        "other",
+        "caller",
+        "",
+        Some(grant(true, &"00".repeat(32))),
+    );
+    let event = json!({
+        "url": format!("{}/agents/stats/invoke", remote.url),
+        "body": {"event": {"text": "three remote words"}},
+    });
+    let remote_runs = || {
+        get_json(&remote, "/executions").1["executions"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    let result = call(&client, "buyer", event.clone());
+    let answer = &result["responses"][0];
+    assert_eq!(answer["status"], 200, "{result}");
+    assert_eq!(answer["body"]["ok"], true, "{answer}");
+    assert_eq!(answer["body"]["result"]["words"], 3);
+    assert_eq!(answer["body"]["receipt"]["route"], "/agents/stats/invoke");
+    assert_eq!(answer["body"]["attested"]["simulated"], true);
+    assert_eq!(
+        answer["body"]["attested"]["host_measurement"],
+        measurement.as_str()
+    );
+    let ran = remote_runs();
+    assert_eq!(ran, 1);
+
+    // Simulated evidence not allowed by the grant, or another measurement: nothing is sent.
+    for agent in ["strict", "other"] {
+        let result = call(&client, agent, event.clone());
+        let refusal = &result["responses"][0];
+        assert_eq!(refusal["status"], 502, "{result}");
+        assert_eq!(refusal["body"]["error"]["code"], "remote_not_attested");
+    }
+    assert_eq!(
+        remote_runs(),
+        ran,
+        "the remote ran nothing for unverified calls"
+    );
+}

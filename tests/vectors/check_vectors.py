@@ -298,7 +298,12 @@ def check_agent_calls(v, client_pub):
         "origins=" + ",".join(g.get("origins", [])),
         "search=" + ("true" if g.get("search") else "false"),
         "callers=" + ("-" if callers is None else refs(callers)),
-    ])
+    ] + ([
+        "hypervisors=" + ",".join(
+            f"{h['origin']}|{'+'.join(m.lower() for m in h['measurements'])}|"
+            + ("true" if h.get("allow_simulated") else "false")
+            for h in g["hypervisors"])
+    ] if g.get("hypervisors") else []))
     check("grants_detail", detail, a["grants_detail"])
     p = a["wallet_policy"]
     payees = p.get("payees")

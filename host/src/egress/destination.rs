@@ -2,7 +2,9 @@
 
 use http::Uri;
 use hypervisor_protocol::agents::valid_name;
-use hypervisor_protocol::grants::{AGENTS_AUTHORITY_SUFFIX, AgentRef, Grants, HOST_AUTHORITY};
+use hypervisor_protocol::grants::{
+    AGENTS_AUTHORITY_SUFFIX, AgentRef, Grants, HOST_AUTHORITY, HypervisorGrant,
+};
 
 use crate::net::Origin;
 
@@ -43,6 +45,14 @@ impl Destination {
 /// The grant naming agent `name`, if any.
 pub fn agent_grant<'g>(grants: &'g Grants, name: &str) -> Option<&'g AgentRef> {
     grants.agents.iter().find(|g| g.name == name)
+}
+
+/// The grant of the hypervisor at `origin`, if any.
+pub fn hypervisor_grant<'g>(grants: &'g Grants, origin: &Origin) -> Option<&'g HypervisorGrant> {
+    grants
+        .hypervisors
+        .iter()
+        .find(|h| Origin::parse(&h.origin).is_ok_and(|o| &o == origin))
 }
 
 /// Whether `origin` is one of the granted origins.

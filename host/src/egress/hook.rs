@@ -10,13 +10,13 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use hypervisor_protocol::EncodedPublicKey;
-use hypervisor_protocol::grants::{CALL_BODY_SHA256_HEADER, CallRecord};
+use hypervisor_protocol::grants::{CALL_BODY_SHA256_HEADER, CallRecord, HypervisorGrant};
 use hypervisor_protocol::wire::CallLink;
 use tower::ServiceExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 use super::Shared;
-use super::destination::{Destination, agent_grant, origin_granted};
+use super::destination::{Destination, agent_grant, hypervisor_grant, origin_granted};
 use super::pay::{self, Payment};
 use super::response::{full, internal, refusal};
 use crate::clock::unix_millis;
@@ -51,6 +51,8 @@ enum Target {
     },
     /// Over the network.
     Remote(Option<RequestOptions>),
+    /// To another hypervisor, attested and sealed.
+    Hypervisor(Box<HypervisorGrant>),
 }
 
 /// A request held in memory, so that it can be sent again with a payment.
@@ -107,12 +109,18 @@ impl OutgoingHook for RunHook {
                 return Box::pin(async { Err(HttpError::HttpRequestUriInvalid) });
             }
             Destination::Remote(origin) => {
-                if !origin_granted(&run.grants, &origin) {
+                if let Some(grant) = hypervisor_grant(&run.grants, &origin) {
+                    (
+                        origin.to_string(),
+                        Target::Hypervisor(Box::new(grant.clone())),
+                    )
+                } else if !origin_granted(&run.grants, &origin) {
                     // Not the URI: a confidential guest chooses it, and could put plaintext in it.
                     tracing::debug!(agent = %run.agent.name, "outgoing request denied (origin not granted)");
                     return Box::pin(async { Err(HttpError::HttpRequestDenied) });
+                } else {
+                    (origin.to_string(), Target::Remote(options))
                 }
-                (origin.to_string(), Target::Remote(options))
             }
             Destination::Host => {
                 if !run.grants.search {
@@ -215,6 +223,11 @@ async fn send(
 ) -> Result<Response<WasiBody>, HttpError> {
     let left = run.deadline.saturating_duration_since(Instant::now());
     match target {
+        Target::Hypervisor(grant) => {
+            tokio::time::timeout(left, super::remote::call(grant, request))
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)?
+        }
         Target::Remote(options) => {
             let request = request.map(full);
             tokio::time::timeout(left, send_over_network(request, *options))

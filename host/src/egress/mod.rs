@@ -11,6 +11,8 @@
 //!      invocation (its own fresh sandbox, limits, policy, payment), and the pipeline checks
 //!      the callee's side (owner as granted, its `callers`, the time left);
 //!    - `hypervisor.internal`: the host's own search (`POST /search`), if granted;
+//!    - a granted hypervisor's origin: an attested, sealed invocation of an agent there
+//!      ([`remote`]);
 //!    - anything else: sent over the network if its origin is granted, else
 //!      `HTTP-request-denied`;
 //! 3. answers a callee's 402 from the agent's wallet, within its owner's spending policy, and
@@ -28,6 +30,7 @@
 mod destination;
 mod hook;
 mod pay;
+mod remote;
 mod response;
 
 use std::sync::{Arc, OnceLock};

@@ -56,6 +56,7 @@ impl ApiError {
             ApiError::CallDepthExceeded(_) => C::CallDepthExceeded,
             ApiError::CallFanOutExceeded(_) => C::CallFanOutExceeded,
             ApiError::SpendingRefused(_) => C::SpendingRefused,
+            ApiError::RemoteNotAttested(_) => C::RemoteNotAttested,
             ApiError::AgentFailed(_) => C::AgentFailed,
             ApiError::ExecutionNotFound(_) => C::ExecutionNotFound,
             ApiError::Engine(EngineError::NotAHandler | EngineError::NotAnHttpAgent) => {

@@ -34,7 +34,18 @@ pub fn check(grants: &Grants, config: &EgressConfig) -> Result<(), ApiError> {
             return bad(format!("the owner_key of {name} is not a P-256 public key"));
         }
     }
-    for url in &grants.origins {
+    for remote in &grants.hypervisors {
+        let m = &remote.measurements;
+        if m.is_empty() || m.len() > 8 || !m.iter().all(|h| h.len() == 64 && hex::decode(h).is_ok())
+        {
+            return bad(format!(
+                "{:?}: name 1 to 8 measurements, each a SHA-256 in hex",
+                remote.origin
+            ));
+        }
+    }
+    let hypervisors = grants.hypervisors.iter().map(|h| &h.origin);
+    for url in grants.origins.iter().chain(hypervisors) {
         let origin = match Origin::parse(url) {
             Ok(o) => o,
             Err(e) => return bad(e.to_string()),

@@ -1,0 +1,147 @@
+//! Calls to agents on other hypervisors (`docs/PROTOCOL.md` §18, "Remote hypervisors"): the
+//! host acts as a client of the remote host with the ordinary session protocol. Before anything
+//! of the caller's is sent it opens a verifiable session and checks the remote's attestation
+//! (the evidence chain, the attested key's signature over the session, and its
+//! `host_measurement` against the grant's; simulated evidence only where the grant allows it);
+//! then it seals the event to that session, sends the invocation, and checks the signed
+//! receipt and the commitment of what comes back. A remote that fails any check gets nothing
+//! more: no event, no payment.
+//!
+//! The guest sends `POST <origin>/agents/NAME/invoke` with `{"event": …}` in the clear, as to
+//! a local agent; it gets back `{"agent", "ok", "result" | "error", "receipt", "attested"}`.
+//! The client library (`hypervisor-client`, blocking HTTP) does the protocol work, on a
+//! blocking thread.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use hypervisor_client::Client;
+use hypervisor_client::verify::Policy;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::valid_name;
+use hypervisor_protocol::grants::HypervisorGrant;
+use serde_json::{Value, json};
+use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+
+use super::response::{full, internal, refusal};
+use crate::error::ApiError;
+
+/// The largest event sent to a remote agent.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// The agent name of a remote invocation path (`/agents/NAME/invoke`).
+fn remote_agent(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/agents/")?.strip_suffix("/invoke")?;
+    valid_name(name).then_some(name)
+}
+
+/// Calls the remote hypervisor of `grant` with the guest's `request` (buffered), or refuses.
+pub(super) async fn call(
+    grant: &HypervisorGrant,
+    request: Request<Bytes>,
+) -> Result<Response<WasiBody>, HttpError> {
+    let Some(name) = remote_agent(request.uri().path()).map(str::to_string) else {
+        return Ok(refusal(ApiError::InvalidRequest(
+            "a remote hypervisor is called at POST /agents/NAME/invoke".into(),
+        )));
+    };
+    if request.method() != http::Method::POST || request.body().len() > MAX_EVENT_BYTES {
+        return Ok(refusal(ApiError::InvalidRequest(
+            "a remote invocation is a POST with a JSON body of at most 1 MiB".into(),
+        )));
+    }
+    let event = match serde_json::from_slice::<Value>(request.body()) {
+        Ok(body) => body.get("event").cloned().unwrap_or(Value::Null),
+        Err(e) => return Ok(refusal(ApiError::MalformedJson(e.to_string()))),
+    };
+    let grant = grant.clone();
+    let answer = tokio::task::spawn_blocking(move || invoke(&grant, &name, &event))
+        .await
+        .map_err(internal)?;
+    let (status, body) = match answer {
+        Ok(body) => (StatusCode::OK, body),
+        Err(refused) => return Ok(refusal(refused)),
+    };
+    let mut response = Response::new(full(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// The blocking protocol work: attest, then invoke sealed, then check.
+fn invoke(grant: &HypervisorGrant, name: &str, event: &Value) -> Result<Value, ApiError> {
+    let failed = |why: String| ApiError::RemoteNotAttested(format!("{}: {why}", grant.origin));
+    let client = Client::new(&grant.origin);
+    let key = ClientSecret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let policy = Policy {
+        allow_simulated: grant.allow_simulated,
+        ..Policy::default()
+    };
+    // Only our fresh public key leaves before the remote is verified.
+    let session = client
+        .create_verifiable_session(&key, &policy)
+        .map_err(|e| failed(e.to_string()))?;
+    let verified = session
+        .verified
+        .as_ref()
+        .map(|(_, k)| k.clone())
+        .ok_or_else(|| failed("no verified key".into()))?;
+    let measurement = hex::encode(verified.host_measurement);
+    if !grant
+        .measurements
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&measurement))
+    {
+        return Err(failed(format!(
+            "it attests host measurement {measurement}, not one the grant names"
+        )));
+    }
+    let agent = client
+        .get_json(&format!("/agents/{name}"))
+        .map_err(|e| ApiError::AgentFailed(format!("remote agent {name}: {e}")))?;
+    let code_hash = agent["latest"]["code_hash"]
+        .as_str()
+        .ok_or_else(|| ApiError::AgentFailed(format!("remote agent {name} has no code hash")))?;
+    let event = serde_json::to_vec(event).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The client checks the receipt's signature by the attested key, that it names this
+    // session and these inputs, and the commitment of the decrypted result.
+    let run = client
+        .invoke_sealed(&session, name, code_hash, &event)
+        .map_err(|e| ApiError::AgentFailed(format!("remote agent {name}: {e}")))?;
+    let stdout = run
+        .stdout()
+        .map_err(|e| ApiError::AgentFailed(e.to_string()))?;
+    let mut answer = json!({
+        "agent": name,
+        "ok": run.result.exception.is_none() && run.stopped.is_none(),
+        "receipt": run.receipt,
+        "attested": {
+            "tee": verified.tee,
+            "simulated": verified.simulated,
+            "host_measurement": measurement,
+        },
+    });
+    match &run.result.exception {
+        Some(e) => answer["error"] = json!({"code": e.kind, "message": e.message}),
+        None => {
+            answer["result"] = serde_json::from_slice(&stdout)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&stdout).into_owned()));
+        }
+    }
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_invocation_path_reaches_a_remote_agent() {
+        assert_eq!(remote_agent("/agents/seller/invoke"), Some("seller"));
+        assert_eq!(remote_agent("/agents/seller/other"), None);
+        assert_eq!(remote_agent("/agents/Bad/invoke"), None);
+        assert_eq!(remote_agent("/encrypt/create_keypair"), None);
+    }
+}
