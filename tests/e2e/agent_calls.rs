@@ -733,3 +733,56 @@ fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
         "the remote ran nothing for unverified calls"
     );
 }
+
+#[test]
+fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_too() {
+    let chain = crate::local_chain::LocalChain::start();
+    let a = chain.accounts.clone();
+    // The seller is any x402 server; here another host, reached as a plain granted origin.
+    let seller_host = TestServer::start_with(&paying_config(&chain));
+    let seller_owner = ClientSecret::generate().unwrap();
+    deploy_seller(&seller_host.client(), &seller_owner);
+
+    let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
+    let client = host.client();
+    let (_, owner, session) = crate::harness::session(&host);
+    let grants = Grants {
+        origins: vec![seller_host.url.clone()],
+        ..Grants::default()
+    };
+    deploy(&client, &owner, "buyer", "caller", "buys", Some(grants));
+    client
+        .attach_wallet(
+            &owner,
+            &session,
+            "buyer",
+            &a.payer_key,
+            &policy(&chain, "eip155:84532", "10000"),
+        )
+        .unwrap();
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let result = call(
+        &client,
+        "buyer",
+        json!({
+            "url": format!("{}/agents/word-seller/invoke", seller_host.url),
+            "body": {"event": {"text": "two words"}},
+        }),
+    );
+    let answer = &result["responses"][0];
+    assert_eq!(
+        answer["status"],
+        200,
+        "{result}\n{}",
+        chain.facilitator_log()
+    );
+    assert_eq!(answer["body"]["result"]["words"], 2);
+    assert!(answer["payment_response"].is_string(), "{answer}");
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
+    let calls = client.agent_calls(&owner, "buyer").unwrap();
+    assert_eq!(calls.len(), 1);
+    // "hypervisor listening on http://127.0.0.1:PORT": the origin, as the ledger names it.
+    assert_eq!(calls[0].callee, seller_host.url, "{calls:?}");
+    assert!(calls[0].settlement.as_ref().unwrap()["transaction"].is_string());
+}
