@@ -158,6 +158,10 @@ pub fn sealed_deploy_request(
     Ok(req)
 }
 
+/// What pays a priced agent's offer: the payment header's name and value, or why not.
+pub type PayFn<'a> =
+    dyn FnMut(&crate::x402::Offer) -> Result<(&'static str, String), ClientError> + 'a;
+
 impl Client {
     /// Deploys in the clear, signed by `owner` over the name, the component and the settings
     /// (a public agent unless `public = Some(false)`).
@@ -261,13 +265,46 @@ impl Client {
         code_hash: &str,
         event: &[u8],
     ) -> Result<Execution, ClientError> {
+        self.invoke_sealed_paying(session, name, code_hash, event, &mut |_| {
+            Err(ClientError::BadResponse(
+                "the agent asks for a payment: invoke it with a payer".into(),
+            ))
+        })
+    }
+
+    /// [`Self::invoke_sealed`] for a priced agent: on a 402, `pay` is given the offer and
+    /// returns the payment header (name, value) to send it again with, once (or an error, and
+    /// nothing is sent again). The settlement comes back in [`Execution::settlement`].
+    ///
+    /// # Errors
+    /// As [`Self::invoke_sealed`], and `pay`'s error.
+    pub fn invoke_sealed_paying(
+        &self,
+        session: &Session,
+        name: &str,
+        code_hash: &str,
+        event: &[u8],
+        pay: &mut PayFn<'_>,
+    ) -> Result<Execution, ClientError> {
         let req = InvokeRequest {
             encrypted_event: Some(hex::encode(session.envelope().seal(Role::Event, event)?)),
             public_key: Some(session.client_public.to_hex()),
             session_id: Some(session.id),
             ..InvokeRequest::default()
         };
-        let (status, json) = self.post_json(&format!("/agents/{name}/invoke"), &req)?;
+        let path = format!("/agents/{name}/invoke");
+        let (mut status, mut headers, mut json) = self.post_json_with(&path, &req, &[])?;
+        if status == 402 {
+            let offer = crate::x402::Offer::from_402(
+                crate::client::header(&headers, "payment-required"),
+                &json,
+            )?;
+            let payment = pay(&offer)?;
+            (status, headers, json) = self.post_json_with(&path, &req, &[payment])?;
+        }
+        let settlement = crate::client::header(&headers, "payment-response")
+            .or_else(|| crate::client::header(&headers, "x-payment-response"))
+            .and_then(crate::x402::decode_settlement);
         let program: [u8; 32] = hex::decode(code_hash)
             .ok()
             .and_then(|b| b.try_into().ok())
@@ -277,7 +314,9 @@ impl Client {
             arguments: Vec::new(),
             stdin: sha256(event),
         };
-        session.check_response(status, json, &digests)
+        let mut run = session.check_response(status, json, &digests)?;
+        run.settlement = settlement;
+        Ok(run)
     }
 
     /// `DELETE /agents/{name}`, signed by the owner.

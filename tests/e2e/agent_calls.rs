@@ -786,3 +786,76 @@ fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_too() {
     assert_eq!(calls[0].callee, seller_host.url, "{calls:?}");
     assert!(calls[0].settlement.as_ref().unwrap()["transaction"].is_string());
 }
+
+/// A priced agent on another hypervisor: attested first, then paid from the caller's wallet on
+/// its sealed route, within the policy; over the budget nothing is signed.
+#[cfg(feature = "simulated-attestation")]
+#[test]
+fn a_priced_agent_on_another_hypervisor_is_paid_after_it_attests() {
+    let chain = crate::local_chain::LocalChain::start();
+    let a = chain.accounts.clone();
+    let remote = TestServer::start_with(&format!(
+        "{}[attestation]\nprovider = \"simulated\"\n",
+        paying_config(&chain)
+    ));
+    let seller_owner = ClientSecret::generate().unwrap();
+    deploy_seller(&remote.client(), &seller_owner);
+    let (_, attestation) = get_json(&remote, "/attestation");
+    let measurement = attestation["attestation"]["host_measurement"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
+    let client = host.client();
+    let (_, owner, session) = crate::harness::session(&host);
+    let grants = Grants {
+        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+            origin: remote.url.clone(),
+            measurements: vec![measurement],
+            allow_simulated: true,
+        }],
+        ..Grants::default()
+    };
+    deploy(&client, &owner, "buyer", "caller", "buys", Some(grants));
+    client
+        .attach_wallet(
+            &owner,
+            &session,
+            "buyer",
+            &a.payer_key,
+            &policy(&chain, "eip155:84532", "10000"),
+        )
+        .unwrap();
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let event = json!({
+        "url": format!("{}/agents/word-seller/invoke", remote.url),
+        "body": {"event": {"text": "paid remote words"}},
+    });
+    let result = call(&client, "buyer", event.clone());
+    let answer = &result["responses"][0];
+    assert_eq!(
+        answer["status"],
+        200,
+        "{result}\n{}",
+        chain.facilitator_log()
+    );
+    assert_eq!(answer["body"]["result"]["words"], 3, "{answer}");
+    assert!(
+        answer["body"]["settlement"]["transaction"].is_string(),
+        "{answer}"
+    );
+    assert!(answer["body"]["receipt"]["payment"].is_string(), "{answer}");
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
+    let info = client.agent_wallet(&owner, "buyer").unwrap();
+    assert_eq!(info.spent_total, "10000");
+
+    // The day's budget is spent: refused before anything is signed.
+    let over = call(&client, "buyer", event);
+    assert_eq!(
+        over["responses"][0]["body"]["error"]["code"], "spending_refused",
+        "{over}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+}

@@ -152,6 +152,9 @@ pub enum PaymentRefusal {
         /// The expected token.
         expected: String,
     },
+    /// A payer's own rules (a spending policy, a budget) refused it; the text says which.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// What a 402 offers.

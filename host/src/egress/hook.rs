@@ -224,7 +224,7 @@ async fn send(
     let left = run.deadline.saturating_duration_since(Instant::now());
     match target {
         Target::Hypervisor(grant) => {
-            tokio::time::timeout(left, super::remote::call(grant, request))
+            tokio::time::timeout(left, super::remote::call(shared, run, grant, request))
                 .await
                 .map_err(|_| HttpError::ConnectionReadTimeout)?
         }

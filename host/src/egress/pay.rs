@@ -10,10 +10,8 @@
 //! against the budgets.
 
 use base64::Engine as _;
-use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
-use hypervisor_protocol::wallet::SpendingPolicy;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 use x402_payer::{Offer, PaymentLimit, Terms, Wallet};
 
@@ -22,7 +20,8 @@ use super::response::{full, internal, refusal};
 use crate::clock::{unix_millis, unix_seconds};
 use crate::error::ApiError;
 use crate::pipeline::call::RunContext;
-use crate::storage::wallets::{NewSpend, SpendError, StoredWallet, amount};
+use crate::storage::StorageError;
+use crate::storage::wallets::{NewSpend, SpendError, StoredWallet, Wallets, amount};
 
 /// The most of a 402's body read to find its offer.
 const MAX_CHALLENGE_BYTES: usize = 64 << 10;
@@ -72,6 +71,89 @@ fn within_policy(wallet: &StoredWallet, terms: &Terms) -> Result<i64, String> {
     Ok(asked)
 }
 
+/// What the wallet decided about one offer (blocking work: SQLite and a signature).
+pub(super) enum Decision {
+    /// The agent has no wallet: nothing signed.
+    NoWallet,
+    /// Outside the policy or the budgets, or not payable: nothing signed.
+    Refused(String),
+    /// Signed: the header to send, and the reserved spend.
+    Signed {
+        /// Header name (`X-PAYMENT` or `PAYMENT-SIGNATURE`) and value.
+        header: (&'static str, String),
+        /// The spend's id.
+        spend: i64,
+    },
+}
+
+/// Decides and, within the policy, pays `offer` for `agent`'s run `execution` calling
+/// `callee`: policy, then the spend reserved durably within the budgets, then the signature,
+/// then the spend marked `signed` with its nonce. Blocking (call it on a blocking thread).
+///
+/// # Errors
+/// Storage failures (nothing signed, or a signed spend already counted).
+pub(super) fn authorize(
+    wallets: &Wallets,
+    agent: &str,
+    execution: &str,
+    callee: &str,
+    offer: &Offer,
+) -> Result<Decision, StorageError> {
+    let Some(wallet) = wallets.get(agent)? else {
+        return Ok(Decision::NoWallet);
+    };
+    let terms = match offer.terms() {
+        Ok(t) => t,
+        Err(e) => return Ok(Decision::Refused(format!("{callee}'s offer: {e}"))),
+    };
+    let asked = match within_policy(&wallet, &terms) {
+        Ok(a) => a,
+        Err(why) => return Ok(Decision::Refused(why)),
+    };
+    let spend = NewSpend {
+        agent,
+        caller_execution: execution,
+        callee,
+        pay_to: &terms.pay_to.to_checksum(None),
+        asset: &terms.asset.to_checksum(None),
+        network: &terms.network,
+        amount: asked,
+        at_ms: unix_millis(),
+    };
+    let spend = match wallets.reserve(&wallet.policy, &spend) {
+        Ok(id) => id,
+        Err(SpendError::Storage(e)) => return Err(e),
+        Err(over) => return Ok(Decision::Refused(over.to_string())),
+    };
+    // Signed only after the spend is durable; the key lives for this block only.
+    let signed = {
+        let secret = wallets.open_key(&wallet)?;
+        let limit = PaymentLimit::new(u128::try_from(asked).unwrap_or(0))
+            .pay_to(terms.pay_to)
+            .asset(terms.asset);
+        Wallet::from_bytes(&secret).and_then(|payer| payer.pay(offer, &limit, unix_seconds()))
+    };
+    match signed {
+        Ok((name, value)) => {
+            wallets.update(spend, "signed", nonce_of(&value).as_deref(), None)?;
+            tracing::info!(
+                agent,
+                callee,
+                amount = asked,
+                "paying a callee from the agent's wallet"
+            );
+            Ok(Decision::Signed {
+                header: (name, value),
+                spend,
+            })
+        }
+        Err(e) => {
+            wallets.update(spend, "unsigned", None, None)?;
+            Ok(Decision::Refused(format!("{callee}'s offer: {e}")))
+        }
+    }
+}
+
 /// Answers a callee's 402: pays it if the run's agent has a wallet and the offer is within its
 /// policy, else hands the guest the 402 (no wallet) or a `spending_refused` error.
 pub(super) async fn answer(
@@ -86,109 +168,51 @@ pub(super) async fn answer(
         .await
         .map_err(|_| HttpError::HttpResponseBodySize(Some(MAX_CHALLENGE_BYTES as u64)))?
         .to_bytes();
-    let unpaid = |body: Bytes| Payment::None(Response::from_parts(parts.clone(), full(body)));
-    let wallets = shared.agents.wallets.clone();
-    let agent = run.agent.name.clone();
-    let wallet = tokio::task::spawn_blocking(move || wallets.get(&agent))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
-    let Some(wallet) = wallet else {
-        return Ok(unpaid(body));
-    };
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let required = parts
         .headers
         .get("payment-required")
         .and_then(|v| v.to_str().ok());
-    let Ok(offer) = Offer::from_402(required, &json) else {
-        return Ok(refused(format!(
-            "{callee} answered 402 without an exact x402 offer this host can pay"
-        )));
-    };
-    let terms = match offer.terms() {
-        Ok(t) => t,
-        Err(e) => return Ok(refused(format!("{callee}'s offer: {e}"))),
-    };
-    let asked = match within_policy(&wallet, &terms) {
-        Ok(a) => a,
-        Err(why) => return Ok(refused(why)),
-    };
-    let spend = match reserve(shared, run, callee, wallet.policy.clone(), &terms, asked).await? {
-        Ok(id) => id,
-        Err(why) => return Ok(refused(why)),
-    };
-    // Signed only after the spend is durable; the key lives for this block only.
-    let signed = {
-        let secret = shared.agents.wallets.open_key(&wallet).map_err(internal)?;
-        let payer = Wallet::from_bytes(&secret).map_err(internal)?;
-        let limit = PaymentLimit::new(u128::try_from(asked).unwrap_or(0))
-            .pay_to(terms.pay_to)
-            .asset(terms.asset);
-        payer.pay(&offer, &limit, unix_seconds())
-    };
-    let (name, value) = match signed {
-        Ok(h) => h,
-        Err(e) => {
-            mark(shared, spend, "unsigned", None, None).await?;
-            return Ok(refused(format!("{callee}'s offer: {e}")));
-        }
-    };
-    mark(shared, spend, "signed", nonce_of(&value).as_deref(), None).await?;
-    let header = (
-        HeaderName::from_static(if name == "X-PAYMENT" {
-            "x-payment"
-        } else {
-            "payment-signature"
-        }),
-        HeaderValue::from_str(&value).map_err(internal)?,
-    );
-    tracing::info!(agent = %run.agent.name, callee, amount = asked, "paid a callee's 402 from the agent's wallet");
-    Ok(Payment::Signed { header, spend })
-}
-
-/// Reserves the spend within the budgets; `Ok(Err(why))` when over a budget.
-async fn reserve(
-    shared: &Shared,
-    run: &RunContext,
-    callee: &str,
-    policy: SpendingPolicy,
-    terms: &Terms,
-    asked: i64,
-) -> Result<Result<i64, String>, HttpError> {
+    let offer = Offer::from_402(required, &json);
     let wallets = shared.agents.wallets.clone();
-    let (agent, execution, callee) = (
+    let (agent, execution, to) = (
         run.agent.name.clone(),
         run.execution_id.clone(),
         callee.to_string(),
     );
-    let (pay_to, asset, network) = (
-        terms.pay_to.to_checksum(None),
-        terms.asset.to_checksum(None),
-        terms.network.clone(),
-    );
-    let result = tokio::task::spawn_blocking(move || {
-        wallets.reserve(
-            &policy,
-            &NewSpend {
-                agent: &agent,
-                caller_execution: &execution,
-                callee: &callee,
-                pay_to: &pay_to,
-                asset: &asset,
-                network: &network,
-                amount: asked,
-                at_ms: unix_millis(),
-            },
-        )
+    let decision = match offer {
+        Ok(offer) => tokio::task::spawn_blocking(move || {
+            authorize(&wallets, &agent, &execution, &to, &offer)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?,
+        // Not payable: with a wallet that is a refusal, without one the guest gets the 402.
+        Err(_) => match wallets.get(&agent).map_err(internal)? {
+            None => Decision::NoWallet,
+            Some(_) => Decision::Refused(format!(
+                "{callee} answered 402 without an exact x402 offer this host can pay"
+            )),
+        },
+    };
+    Ok(match decision {
+        Decision::NoWallet => Payment::None(Response::from_parts(parts, full(body))),
+        Decision::Refused(why) => refused(why),
+        Decision::Signed {
+            header: (name, value),
+            spend,
+        } => Payment::Signed {
+            header: (
+                HeaderName::from_static(if name == "X-PAYMENT" {
+                    "x-payment"
+                } else {
+                    "payment-signature"
+                }),
+                HeaderValue::from_str(&value).map_err(internal)?,
+            ),
+            spend,
+        },
     })
-    .await
-    .map_err(internal)?;
-    match result {
-        Ok(id) => Ok(Ok(id)),
-        Err(SpendError::Storage(e)) => Err(internal(e)),
-        Err(e) => Ok(Err(e.to_string())),
-    }
 }
 
 async fn mark(

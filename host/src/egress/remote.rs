@@ -8,22 +8,31 @@
 //! more: no event, no payment.
 //!
 //! The guest sends `POST <origin>/agents/NAME/invoke` with `{"event": …}` in the clear, as to
-//! a local agent; it gets back `{"agent", "ok", "result" | "error", "receipt", "attested"}`.
+//! a local agent; it gets back `{"agent", "ok", "result" | "error", "receipt", "attested",
+//! "settlement"}`. A priced remote agent's 402 is paid from the calling agent's wallet exactly
+//! as a local one's ([`super::pay::authorize`]).
 //! The client library (`hypervisor-client`, blocking HTTP) does the protocol work, on a
 //! blocking thread.
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use hypervisor_client::Client;
+use std::sync::Arc;
+
 use hypervisor_client::verify::Policy;
+use hypervisor_client::x402::{Offer, PaymentRefusal};
+use hypervisor_client::{Client, ClientError};
 use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::agents::valid_name;
 use hypervisor_protocol::grants::HypervisorGrant;
 use serde_json::{Value, json};
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
+use super::Shared;
+use super::pay::{Decision, authorize};
 use super::response::{full, internal, refusal};
 use crate::error::ApiError;
+use crate::pipeline::call::RunContext;
+use crate::storage::wallets::Wallets;
 
 /// The largest event sent to a remote agent.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -36,6 +45,8 @@ fn remote_agent(path: &str) -> Option<&str> {
 
 /// Calls the remote hypervisor of `grant` with the guest's `request` (buffered), or refuses.
 pub(super) async fn call(
+    shared: &Shared,
+    run: &RunContext,
     grant: &HypervisorGrant,
     request: Request<Bytes>,
 ) -> Result<Response<WasiBody>, HttpError> {
@@ -54,7 +65,13 @@ pub(super) async fn call(
         Err(e) => return Ok(refusal(ApiError::MalformedJson(e.to_string()))),
     };
     let grant = grant.clone();
-    let answer = tokio::task::spawn_blocking(move || invoke(&grant, &name, &event))
+    let payer = Payer {
+        wallets: shared.agents.wallets.clone(),
+        agent: run.agent.name.clone(),
+        execution: run.execution_id.clone(),
+        spend: None,
+    };
+    let answer = tokio::task::spawn_blocking(move || invoke(&grant, &name, &event, payer))
         .await
         .map_err(internal)?;
     let (status, body) = match answer {
@@ -70,8 +87,37 @@ pub(super) async fn call(
     Ok(response)
 }
 
-/// The blocking protocol work: attest, then invoke sealed, then check.
-fn invoke(grant: &HypervisorGrant, name: &str, event: &Value) -> Result<Value, ApiError> {
+/// Pays a priced remote agent from the calling agent's wallet (`super::pay::authorize`).
+struct Payer {
+    wallets: Arc<Wallets>,
+    agent: String,
+    execution: String,
+    spend: Option<i64>,
+}
+
+impl Payer {
+    fn pay(&mut self, callee: &str, offer: &Offer) -> Result<(&'static str, String), ClientError> {
+        let refused = |why: String| ClientError::PaymentRefused(PaymentRefusal::NotAllowed(why));
+        match authorize(&self.wallets, &self.agent, &self.execution, callee, offer) {
+            Ok(Decision::Signed { header, spend }) => {
+                self.spend = Some(spend);
+                Ok(header)
+            }
+            Ok(Decision::NoWallet) => Err(refused("the agent has no wallet".into())),
+            Ok(Decision::Refused(why)) => Err(refused(why)),
+            Err(e) => Err(ClientError::BadResponse(e.to_string())),
+        }
+    }
+}
+
+/// The blocking protocol work: attest, then invoke sealed (paying from the wallet if the agent
+/// is priced), then check.
+fn invoke(
+    grant: &HypervisorGrant,
+    name: &str,
+    event: &Value,
+    mut payer: Payer,
+) -> Result<Value, ApiError> {
     let failed = |why: String| ApiError::RemoteNotAttested(format!("{}: {why}", grant.origin));
     let client = Client::new(&grant.origin);
     let key = ClientSecret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -107,14 +153,31 @@ fn invoke(grant: &HypervisorGrant, name: &str, event: &Value) -> Result<Value, A
     let event = serde_json::to_vec(event).map_err(|e| ApiError::Internal(e.to_string()))?;
     // The client checks the receipt's signature by the attested key, that it names this
     // session and these inputs, and the commitment of the decrypted result.
-    let run = client
-        .invoke_sealed(&session, name, code_hash, &event)
-        .map_err(|e| ApiError::AgentFailed(format!("remote agent {name}: {e}")))?;
+    let callee = format!("{}/agents/{name}", grant.origin);
+    let run = client.invoke_sealed_paying(&session, name, code_hash, &event, &mut |offer| {
+        payer.pay(&callee, offer)
+    });
+    if let Some(spend) = payer.spend {
+        let tx = run
+            .as_ref()
+            .ok()
+            .and_then(|r| r.settlement.as_ref())
+            .and_then(|s| s["transaction"].as_str());
+        let state = if tx.is_some() { "settled" } else { "unsettled" };
+        if let Err(e) = payer.wallets.update(spend, state, None, tx) {
+            tracing::error!(error = %e, "cannot record a spend's outcome");
+        }
+    }
+    let run = run.map_err(|e| match e {
+        ClientError::PaymentRefused(why) => ApiError::SpendingRefused(why.to_string()),
+        e => ApiError::AgentFailed(format!("remote agent {name}: {e}")),
+    })?;
     let stdout = run
         .stdout()
         .map_err(|e| ApiError::AgentFailed(e.to_string()))?;
     let mut answer = json!({
         "agent": name,
+        "settlement": run.settlement,
         "ok": run.result.exception.is_none() && run.stopped.is_none(),
         "receipt": run.receipt,
         "attested": {
