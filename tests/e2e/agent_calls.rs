@@ -734,20 +734,81 @@ fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
     );
 }
 
+/// A loopback TCP relay to `target` (`http://host:port`) keeping a copy of every byte sent
+/// through it towards the target: what an observer of the network between two hosts sees.
+struct Tap {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Tap {
+    fn to(target: &str) -> Self {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let target = target.trim_start_matches("http://").to_string();
+        let kept = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let (Ok(client), Ok(server)) = (client, TcpStream::connect(&target)) else {
+                    continue;
+                };
+                let (mut from_client, mut to_server) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = from_client.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        kept.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                let (mut from_server, mut to_client) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        Self { url, seen }
+    }
+
+    /// The value of header `name` in what went through, if any.
+    fn header(&self, name: &str) -> Option<String> {
+        let seen = String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned();
+        seen.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
 #[test]
-fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_too() {
+fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_and_refuses_a_replay() {
     let chain = crate::local_chain::LocalChain::start();
     let a = chain.accounts.clone();
-    // The seller is any x402 server; here another host, reached as a plain granted origin.
+    // The seller is any x402 server; here another host, reached as a plain granted origin,
+    // through a relay that sees the traffic.
     let seller_host = TestServer::start_with(&paying_config(&chain));
     let seller_owner = ClientSecret::generate().unwrap();
     deploy_seller(&seller_host.client(), &seller_owner);
+    let tap = Tap::to(&seller_host.url);
 
     let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
     let client = host.client();
     let (_, owner, session) = crate::harness::session(&host);
     let grants = Grants {
-        origins: vec![seller_host.url.clone()],
+        origins: vec![tap.url.clone()],
         ..Grants::default()
     };
     deploy(&client, &owner, "buyer", "caller", "buys", Some(grants));
@@ -765,7 +826,7 @@ fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_too() {
         &client,
         "buyer",
         json!({
-            "url": format!("{}/agents/word-seller/invoke", seller_host.url),
+            "url": format!("{}/agents/word-seller/invoke", tap.url),
             "body": {"event": {"text": "two words"}},
         }),
     );
@@ -782,9 +843,35 @@ fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_too() {
     assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
     let calls = client.agent_calls(&owner, "buyer").unwrap();
     assert_eq!(calls.len(), 1);
-    // "hypervisor listening on http://127.0.0.1:PORT": the origin, as the ledger names it.
-    assert_eq!(calls[0].callee, seller_host.url, "{calls:?}");
+    assert_eq!(calls[0].callee, tap.url, "{calls:?}");
     assert!(calls[0].settlement.as_ref().unwrap()["transaction"].is_string());
+
+    // Whoever saw the payment on the way replays it to the seller: refused, nothing moves.
+    let payment = tap
+        .header("payment-signature")
+        .or_else(|| tap.header("x-payment"))
+        .expect("the payment went through the relay");
+    let name = if tap.header("payment-signature").is_some() {
+        "payment-signature"
+    } else {
+        "x-payment"
+    };
+    let (status, _, refusal) = seller_host
+        .client()
+        .post_json_with(
+            "/agents/word-seller/invoke",
+            &json!({"event": {"text": "replayed"}}),
+            &[(name, payment)],
+        )
+        .unwrap();
+    assert_eq!(status, 402, "{refusal}");
+    // Refused as a spent authorization (the seller's durable ledger, or the facilitator).
+    assert_eq!(
+        refusal["error"], "invalid_exact_evm_nonce_already_used",
+        "{refusal}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
 }
 
 /// A priced agent on another hypervisor: attested first, then paid from the caller's wallet on
