@@ -116,7 +116,27 @@ impl Policy {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Starts a warm instance. A start that failed on the kernel's transient `EBUSY` when
+    /// wasmtime seals the memfd of a memory image ("cannot add seals to the memfd", seen under
+    /// heavy load) is tried again in a fresh store, twice at most: otherwise that transient
+    /// would stop the host at start-up.
     async fn start_instance(&self) -> Result<Warm, PluginError> {
+        let mut attempt = 0u64;
+        loop {
+            match self.start_instance_once().await {
+                Err(PluginError::Start { detail, .. })
+                    if attempt < 2 && detail.contains("cannot add seals to the memfd") =>
+                {
+                    attempt += 1;
+                    tracing::warn!(attempt, %detail, "policy instance start failed transiently; trying again");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_instance_once(&self) -> Result<Warm, PluginError> {
         let start_error = |detail: String| PluginError::Start {
             path: self.plugin.path.clone(),
             detail,
