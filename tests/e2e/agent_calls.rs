@@ -416,6 +416,28 @@ fn deploy_seller(client: &Client, owner: &ClientSecret) {
         .unwrap();
 }
 
+/// Asserts the first response of `result` is a paid 200 whose handler counted `words`, and
+/// that exactly the price (10000) moved from the payer to the payee since `before`.
+fn assert_paid(
+    chain: &crate::local_chain::LocalChain,
+    result: &Value,
+    words: u64,
+    before: (u128, u128),
+) {
+    let answer = &result["responses"][0];
+    assert_eq!(
+        answer["status"],
+        200,
+        "{result}\n{}",
+        chain.facilitator_log()
+    );
+    assert_eq!(answer["body"]["result"]["words"], words, "{answer}");
+    assert!(answer["payment_response"].is_string(), "{answer}");
+    let a = &chain.accounts;
+    assert_eq!(chain.balance(&a.payer), before.0 - 10_000);
+    assert_eq!(chain.balance(&a.pay_to), before.1 + 10_000);
+}
+
 fn policy(
     chain: &crate::local_chain::LocalChain,
     network: &str,
@@ -499,18 +521,8 @@ fn a_buyer_agent_finds_pays_and_gets_the_sellers_answer_within_its_wallets_budge
         .unwrap();
     assert!(out.ok, "{out:?}");
     let result = out.result.unwrap();
-    let answer = &result["responses"][0];
-    assert_eq!(
-        answer["status"],
-        200,
-        "{result}\n{}",
-        chain.facilitator_log()
-    );
-    assert_eq!(answer["body"]["result"]["words"], 4);
-    assert!(answer["payment_response"].is_string(), "{answer}");
-    // Exactly the price moved, from the buyer's wallet to the seller's payee.
-    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
-    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
+    // A paid answer, and exactly the price moved from the buyer's wallet to the seller's payee.
+    assert_paid(&chain, &result, 4, (payer0, pay_to0));
     // The spend is recorded; the ledger links the call, its transaction and the callee's run.
     let info = client.agent_wallet(&buyer_owner, "buyer").unwrap();
     assert_eq!(
@@ -830,17 +842,8 @@ fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_and_refuses_a_replay(
             "body": {"event": {"text": "two words"}},
         }),
     );
-    let answer = &result["responses"][0];
-    assert_eq!(
-        answer["status"],
-        200,
-        "{result}\n{}",
-        chain.facilitator_log()
-    );
-    assert_eq!(answer["body"]["result"]["words"], 2);
-    assert!(answer["payment_response"].is_string(), "{answer}");
-    assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
-    assert_eq!(chain.balance(&a.pay_to), pay_to0 + 10_000);
+    // A paid answer, and exactly the price moved from the buyer's wallet to the seller's payee.
+    assert_paid(&chain, &result, 2, (payer0, pay_to0));
     let calls = client.agent_calls(&owner, "buyer").unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].callee, tap.url, "{calls:?}");
