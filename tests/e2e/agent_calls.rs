@@ -438,6 +438,30 @@ fn assert_paid(
     assert_eq!(chain.balance(&a.pay_to), before.1 + 10_000);
 }
 
+/// Deploys `guests/caller` as `buyer` with `grants`, attaches the local chain's payer key as its
+/// wallet (USDC on the local chain, to the operator, 0.01 a call and a day); returns the payer's
+/// and the payee's balances before any call.
+fn buyer_with_wallet(
+    client: &Client,
+    owner: &ClientSecret,
+    session: &hypervisor_client::Session,
+    chain: &crate::local_chain::LocalChain,
+    grants: Grants,
+) -> (u128, u128) {
+    deploy(client, owner, "buyer", "caller", "buys", Some(grants));
+    client
+        .attach_wallet(
+            owner,
+            session,
+            "buyer",
+            &chain.accounts.payer_key,
+            &policy(chain, "eip155:84532", "10000"),
+        )
+        .unwrap();
+    let a = &chain.accounts;
+    (chain.balance(&a.payer), chain.balance(&a.pay_to))
+}
+
 fn policy(
     chain: &crate::local_chain::LocalChain,
     network: &str,
@@ -823,17 +847,7 @@ fn a_granted_x402_server_elsewhere_is_paid_from_the_wallet_and_refuses_a_replay(
         origins: vec![tap.url.clone()],
         ..Grants::default()
     };
-    deploy(&client, &owner, "buyer", "caller", "buys", Some(grants));
-    client
-        .attach_wallet(
-            &owner,
-            &session,
-            "buyer",
-            &a.payer_key,
-            &policy(&chain, "eip155:84532", "10000"),
-        )
-        .unwrap();
-    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let (payer0, pay_to0) = buyer_with_wallet(&client, &owner, &session, &chain, grants);
     let result = call(
         &client,
         "buyer",
@@ -907,17 +921,7 @@ fn a_priced_agent_on_another_hypervisor_is_paid_after_it_attests() {
         }],
         ..Grants::default()
     };
-    deploy(&client, &owner, "buyer", "caller", "buys", Some(grants));
-    client
-        .attach_wallet(
-            &owner,
-            &session,
-            "buyer",
-            &a.payer_key,
-            &policy(&chain, "eip155:84532", "10000"),
-        )
-        .unwrap();
-    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let (payer0, pay_to0) = buyer_with_wallet(&client, &owner, &session, &chain, grants);
     let event = json!({
         "url": format!("{}/agents/word-seller/invoke", remote.url),
         "body": {"event": {"text": "paid remote words"}},
