@@ -60,7 +60,8 @@ pub fn deploy(
         grants,
         signature: None,
         signed_at: None,
+        sequence: None,
     };
-    sign_deploy_request(owner, &mut request, component).unwrap();
+    sign_deploy_request(owner, pipeline.audience(), &mut request, component).unwrap();
     rt.block_on(pipeline.deploy_agent(request)).unwrap();
 }

@@ -165,8 +165,9 @@ fn attach_wallet(host: &Host, owner: &ClientSecret) {
         payees: None,
     };
     let session = in_process::session(host.pipeline(), owner);
-    let (signature, signed_at) = owner_signature(
+    let signed = owner_signature(
         owner,
+        host.pipeline().audience(),
         OwnerAction::Wallet,
         "buyer",
         &wallet_detail(&address, &policy),
@@ -183,8 +184,9 @@ fn attach_wallet(host: &Host, owner: &ClientSecret) {
         ),
         address,
         policy,
-        signature,
-        signed_at,
+        signature: signed.signature,
+        signed_at: signed.signed_at,
+        sequence: signed.sequence,
     };
     host.pipeline().attach_wallet("buyer", upload).unwrap();
 }

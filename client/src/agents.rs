@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use hypervisor_protocol::agents::{
     ChargeRule, DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER,
-    OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction, SearchRequest, deploy_detail,
-    owner_message,
+    OWNER_SEQUENCE_HEADER, OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction,
+    OwnerStatement, SearchRequest, deploy_detail,
 };
 use hypervisor_protocol::grants::{CallRecord, Grants, GrantsUpdate};
 use hypervisor_protocol::wire::Limits;
@@ -16,74 +16,94 @@ use crate::client::read_response;
 use crate::error::server_error;
 use crate::{Client, ClientError, Execution, Session};
 
-/// The signing time of a new owner operation on `name`: now, but for a deployment or deletion
-/// later than the last one this process signed for the name. The host refuses a deployment or
-/// deletion signed no later than the last it accepted for the agent (a replay), and signing
-/// times are whole seconds, so two operations on one agent within a second (deploy, then
-/// redeploy or delete) need distinct times. The lead stays small: it grows only while a
-/// process signs more than one operation per second on one name, and the host accepts times up
-/// to 300 s ahead of its clock.
-fn signing_time(action: OwnerAction, name: &str) -> u64 {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static LAST: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+/// The sequence number of a new owner operation: the Unix time in microseconds, but always
+/// greater than the last one this process used, so that operations signed in the same
+/// microsecond (or across a clock set back) are still ordered. The host refuses an operation
+/// that changes an agent unless its sequence is greater than the last one it accepted for the
+/// name (`docs/PROTOCOL.md` §17); two processes signing for one agent in the same microsecond
+/// would see the second refused, with the last accepted sequence in the error.
+fn next_sequence() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if action == OwnerAction::Logs {
-        return now;
-    }
-    let mut last = LAST
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if last.len() >= 4096 {
-        // Only times still ahead of the clock matter.
-        last.retain(|_, t| *t >= now);
-    }
-    let at = last.get(name).map_or(now, |t| now.max(t.saturating_add(1)));
-    last.insert(name.to_string(), at);
-    at
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .min(hypervisor_protocol::agents::MAX_OWNER_SEQUENCE);
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(now);
+    now.max(previous.saturating_add(1))
 }
 
-/// Signs an owner action with the owner's key: `(signature hex, signed_at)`. For a deployment
-/// or deletion, `signed_at` is later than that of the last one this process signed for `name`
-/// (the host refuses one that is not; see `docs/PROTOCOL.md` §17).
+/// An owner's signature of one operation, with what the host needs to check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerSignature {
+    /// The signature, hex (64 bytes `r || s`, low-s).
+    pub signature: String,
+    /// The signing time, Unix seconds.
+    pub signed_at: u64,
+    /// The sequence number.
+    pub sequence: u64,
+}
+
+/// Signs an owner action for the host whose audience is `audience` ([`Client::audience`]),
+/// now, with the next sequence number.
 ///
 /// # Errors
 /// [`ClientError::BadResponse`] if the key is unusable.
 pub fn owner_signature(
     owner: &ClientSecret,
+    audience: &str,
     action: OwnerAction,
     name: &str,
     detail: &str,
-) -> Result<(String, u64), ClientError> {
-    let signed_at = signing_time(action, name);
+) -> Result<OwnerSignature, ClientError> {
+    let signed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let sequence = next_sequence();
     let key = p256::ecdsa::SigningKey::from_slice(owner.to_bytes().as_slice())
         .map_err(|_| ClientError::BadResponse("the owner key cannot sign".into()))?;
-    let signature: p256::ecdsa::Signature =
-        key.sign(&owner_message(action, name, detail, signed_at));
+    let message = OwnerStatement {
+        audience,
+        action,
+        name,
+        signed_at,
+        sequence,
+        detail,
+    }
+    .message();
+    let signature: p256::ecdsa::Signature = key.sign(&message);
     // The host accepts only the low-s form of a signature (s <= n/2).
-    Ok((hex::encode(signature.normalize_s().to_bytes()), signed_at))
+    Ok(OwnerSignature {
+        signature: hex::encode(signature.normalize_s().to_bytes()),
+        signed_at,
+        sequence,
+    })
 }
 
-/// Signs `req` as a deployment of `component` by `owner`: sets `signature` and `signed_at`
-/// over the name, the component's SHA-256 (of its plaintext, also when `req` carries it
-/// sealed) and the settings `req` carries (`public`, `price`, `ttl_seconds`, `limits`; see
-/// [`deploy_detail`]). Call it once those are final: changing any of them afterwards makes the
-/// host refuse the signature. `description` and `tags` are not signed.
+/// Signs `req` as a deployment of `component` by `owner` for the host of `audience`: sets
+/// `signature`, `signed_at` and `sequence` over the name, the component's SHA-256 (of its
+/// plaintext, also when `req` carries it sealed) and the settings `req` carries (`public`,
+/// `price`, `ttl_seconds`, `limits`, `charge`, `grants`; see [`deploy_detail`]). Call it once
+/// those are final: changing any of them afterwards makes the host refuse the signature.
+/// `description` and `tags` are not signed.
 ///
 /// # Errors
 /// [`ClientError::BadResponse`] if the key is unusable.
 pub fn sign_deploy_request(
     owner: &ClientSecret,
+    audience: &str,
     req: &mut DeployRequest,
     component: &[u8],
 ) -> Result<(), ClientError> {
     let detail = deploy_detail(&hex::encode(sha256(component)), req);
-    let (signature, signed_at) = owner_signature(owner, OwnerAction::Deploy, &req.name, &detail)?;
-    req.signature = Some(signature);
-    req.signed_at = Some(signed_at);
+    let signed = owner_signature(owner, audience, OwnerAction::Deploy, &req.name, &detail)?;
+    req.signature = Some(signed.signature);
+    req.signed_at = Some(signed.signed_at);
+    req.sequence = Some(signed.sequence);
     Ok(())
 }
 
@@ -133,19 +153,21 @@ impl Deployment<'_> {
             grants: self.grants.clone(),
             signature: None,
             signed_at: None,
+            sequence: None,
         }
     }
 }
 
 /// The request [`Client::deploy_agent_sealed`] sends: the component sealed to `session`
-/// (role agent-component), signed by `owner` over its name, the component's SHA-256 and its
-/// settings ([`sign_deploy_request`]).
+/// (role agent-component), signed by `owner` for the host of `audience` over its name, the
+/// component's SHA-256 and its settings ([`sign_deploy_request`]).
 ///
 /// # Errors
 /// [`ClientError::Protocol`] if sealing fails; [`ClientError::BadResponse`] if the key cannot
 /// sign.
 pub fn sealed_deploy_request(
     owner: &ClientSecret,
+    audience: &str,
     session: &Session,
     d: &Deployment<'_>,
 ) -> Result<DeployRequest, ClientError> {
@@ -154,7 +176,7 @@ pub fn sealed_deploy_request(
         session.envelope().seal(Role::AgentComponent, d.component)?,
     ));
     req.session_id = Some(session.id);
-    sign_deploy_request(owner, &mut req, d.component)?;
+    sign_deploy_request(owner, audience, &mut req, d.component)?;
     Ok(req)
 }
 
@@ -176,7 +198,7 @@ impl Client {
     ) -> Result<serde_json::Value, ClientError> {
         let mut req = d.request(owner);
         req.component = Some(base64::engine::general_purpose::STANDARD.encode(d.component));
-        sign_deploy_request(owner, &mut req, d.component)?;
+        sign_deploy_request(owner, &self.audience()?, &mut req, d.component)?;
         self.expect_status(201, "/agent/deploy", &req)
     }
 
@@ -195,7 +217,7 @@ impl Client {
         self.expect_status(
             201,
             "/agent/deploy",
-            &sealed_deploy_request(owner, session, d)?,
+            &sealed_deploy_request(owner, &self.audience()?, session, d)?,
         )
     }
 
@@ -372,12 +394,18 @@ impl Client {
         name: &str,
         grants: &Grants,
     ) -> Result<Grants, ClientError> {
-        let (signature, signed_at) =
-            owner_signature(owner, OwnerAction::Grants, name, &grants.detail())?;
+        let signed = owner_signature(
+            owner,
+            &self.audience()?,
+            OwnerAction::Grants,
+            name,
+            &grants.detail(),
+        )?;
         let update = GrantsUpdate {
             grants: grants.clone(),
-            signature,
-            signed_at,
+            signature: signed.signature,
+            signed_at: signed.signed_at,
+            sequence: signed.sequence,
         };
         let (status, _, json) = self.put_json_with(
             &format!("/agents/{name}/grants"),
@@ -432,14 +460,15 @@ impl Client {
         name: &str,
         suffix: &str,
     ) -> Result<(u16, serde_json::Value), ClientError> {
-        let (signature, signed_at) = owner_signature(owner, action, name, "")?;
+        let signed = owner_signature(owner, &self.audience()?, action, name, "")?;
         let url = format!("{}/agents/{name}{suffix}", self.base);
         let resp = match method {
             "DELETE" => self.agent.delete(&url),
             _ => self.agent.get(&url),
         }
-        .header(OWNER_SIGNATURE_HEADER, &signature)
-        .header(OWNER_SIGNED_AT_HEADER, &signed_at.to_string())
+        .header(OWNER_SIGNATURE_HEADER, &signed.signature)
+        .header(OWNER_SIGNED_AT_HEADER, &signed.signed_at.to_string())
+        .header(OWNER_SEQUENCE_HEADER, &signed.sequence.to_string())
         .header(OWNER_KEY_HEADER, &owner.public_key().to_hex())
         .call()
         .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -468,24 +497,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deployments_and_deletions_of_a_name_are_signed_at_increasing_times() {
-        let name = "signing-time-test";
-        let times: Vec<u64> = [
-            OwnerAction::Deploy,
-            OwnerAction::Deploy,
-            OwnerAction::Delete,
-        ]
-        .into_iter()
-        .map(|a| signing_time(a, name))
-        .collect();
-        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
-        // Other names and reading logs are not pushed ahead.
-        let now = std::time::SystemTime::now()
+    fn sequence_numbers_only_increase() {
+        let sequences: Vec<u64> = (0..1000).map(|_| next_sequence()).collect();
+        assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+        let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs();
-        assert!(signing_time(OwnerAction::Deploy, "another-name") <= now + 1);
-        assert!(signing_time(OwnerAction::Logs, name) <= now + 1);
+            .as_micros();
+        // Microseconds of the clock, pushed ahead only by as many as were drawn.
+        assert!(u128::from(sequences[999]) <= now_us + 1000);
     }
 
     #[test]
@@ -500,8 +520,10 @@ mod tests {
         };
         let session = Session::from_response(&owner, &resp).unwrap();
         let component = b"\0asm component".as_slice();
+        let audience = "00112233445566778899aabbccddeeff";
         let req = sealed_deploy_request(
             &owner,
+            audience,
             &session,
             &Deployment {
                 name: "sealed-request-test",
@@ -530,12 +552,15 @@ mod tests {
         assert!(session.envelope().open(Role::Program, &sealed).is_err());
         // Signed over the plaintext's SHA-256 and the settings as sent.
         let message = |detail: &str| {
-            owner_message(
-                OwnerAction::Deploy,
-                "sealed-request-test",
+            OwnerStatement {
+                audience,
+                action: OwnerAction::Deploy,
+                name: "sealed-request-test",
+                signed_at: req.signed_at.unwrap(),
+                sequence: req.sequence.unwrap(),
                 detail,
-                req.signed_at.unwrap(),
-            )
+            }
+            .message()
         };
         let detail = format!(
             "{}\npublic=false\nprice=25\nttl_seconds=60\nlimits=1500,-,-",

@@ -12,6 +12,8 @@ use crate::error::server_error;
 pub struct Client {
     pub(crate) base: String,
     pub(crate) agent: ureq::Agent,
+    /// The host's audience (`GET /host`), fetched once, when an owner first signs.
+    audience: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 /// The largest response the client reads.
@@ -28,7 +30,23 @@ impl Client {
         Self {
             base: base_url.trim_end_matches('/').to_string(),
             agent,
+            audience: std::sync::Arc::default(),
         }
+    }
+
+    /// The host's audience (`GET /host`), which every owner signature names: fetched on first
+    /// use and kept.
+    ///
+    /// # Errors
+    /// Transport or server errors, or an answer without an audience.
+    pub fn audience(&self) -> Result<String, ClientError> {
+        if let Some(audience) = self.audience.get() {
+            return Ok(audience.clone());
+        }
+        let info: hypervisor_protocol::host::HostInfo =
+            serde_json::from_value(self.get_json("/host")?)
+                .map_err(|e| ClientError::BadResponse(format!("/host: {e}")))?;
+        Ok(self.audience.get_or_init(|| info.audience).clone())
     }
 
     /// The base URL.

@@ -31,8 +31,9 @@ impl Client {
         let address = x402_payer::Wallet::from_bytes(&secret)?
             .address()
             .to_checksum(None);
-        let (signature, signed_at) = owner_signature(
+        let signed = owner_signature(
             owner,
+            &self.audience()?,
             OwnerAction::Wallet,
             name,
             &wallet_detail(&address, policy),
@@ -43,8 +44,9 @@ impl Client {
             encrypted_key: hex::encode(session.envelope().seal(Role::WalletKey, &secret)?),
             address,
             policy: policy.clone(),
-            signature,
-            signed_at,
+            signature: signed.signature,
+            signed_at: signed.signed_at,
+            sequence: signed.sequence,
         };
         let (status, _, json) = self.put_json_with(
             &format!("/agents/{name}/wallet"),

@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use hypervisor_protocol::EncodedPublicKey;
 use hypervisor_protocol::agents::{
-    DeployRequest, InvokeRequest, OwnerAction, SearchRequest, deploy_detail, owner_message,
+    DeployRequest, InvokeRequest, OwnerAction, OwnerStatement, SearchRequest, deploy_detail,
     valid_name,
 };
 use hypervisor_protocol::wire::{
@@ -75,12 +75,16 @@ fuzz_target!(|data: &[u8]| {
         if let Some(c) = &r.component {
             if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(c.trim()) {
                 let digest = hex::encode(hypervisor_protocol::sha256(&bytes));
-                let _ = owner_message(
-                    OwnerAction::Deploy,
-                    &r.name,
-                    &deploy_detail(&digest, &r),
-                    r.signed_at.unwrap_or(0),
-                );
+                let detail = deploy_detail(&digest, &r);
+                let _ = OwnerStatement {
+                    audience: "00",
+                    action: OwnerAction::Deploy,
+                    name: &r.name,
+                    signed_at: r.signed_at.unwrap_or(0),
+                    sequence: r.sequence.unwrap_or(0),
+                    detail: &detail,
+                }
+                .message();
             }
         }
         hex_fields("encrypted_component", &r.encrypted_component);

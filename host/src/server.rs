@@ -225,6 +225,7 @@ impl Host {
             payments,
             ledger,
             agents,
+            audience: db.audience()?,
         }));
         pipeline.set_dispatcher(egress.clone());
         Ok(Self {

@@ -1,21 +1,22 @@
 //! Agents on the wire: deployment, search, invocation, and the owner's signatures
 //! (`docs/PROTOCOL.md` §17).
 //!
-//! **Owner signatures.** Every deployment (clear or encrypted), deleting an agent and reading its
-//! logs are proven by an ECDSA P-256 / SHA-256 signature (64 bytes `r || s`, hex) made with the owner's
-//! key over [`owner_message`]: the ASCII lines
-//! `wasm-hypervisor/v1/agent-owner`, the action (`deploy`, `delete`, `logs`), the agent name,
-//! the detail ([`deploy_detail`] for `deploy`: the component's SHA-256 in hex and the
-//! deployment's settings; empty otherwise) and the signing time in Unix seconds, joined by
-//! `\n`. The host accepts signing times within
-//! [`OWNER_SIGNATURE_WINDOW_SECONDS`] of its clock, and refuses a deployment or deletion whose
-//! signing time is not later than that of the last deployment or deletion it accepted for the
-//! agent (so a signed request cannot be replayed). An encrypted deployment is signed over the
-//! SHA-256 of the component's plaintext, like a clear one: a sealed envelope alone proves
-//! nothing about who wants it deployed, under which name, or in public. The settings
-//! (`public`, `price`, `ttl_seconds`, `limits`) are signed as sent, so nobody on the way can
-//! make a private deployment public, or change its price, lifetime or limits; `description`
-//! and `tags` (search metadata) are not signed.
+//! **Owner signatures.** Every deployment (clear or encrypted), every change of an agent's
+//! grants or wallet, deleting an agent and reading what the owner alone may read are proven by
+//! an ECDSA P-256 / SHA-256 signature (64 bytes `r || s`, hex, low-s) made with the owner's key
+//! over an [`OwnerStatement`]: the host's **audience** (so a signed operation cannot be replayed
+//! on another host or cluster), the action, the agent name, the signing time in Unix seconds,
+//! a **sequence** number and the detail ([`deploy_detail`] for `deploy`: the component's
+//! SHA-256 in hex and the deployment's settings). The host accepts signing times within
+//! [`OWNER_SIGNATURE_WINDOW_SECONDS`] of its clock, and refuses an operation that changes the
+//! agent (deploy, delete, grants, wallet) whose sequence is not greater than that of the last
+//! one it accepted for the name, so a signed request cannot be replayed, and two operations in
+//! the same second are ordered. An encrypted deployment is signed over the SHA-256 of the
+//! component's plaintext, like a clear one: a sealed envelope alone proves nothing about who
+//! wants it deployed, under which name, or in public. The settings (`public`, `price`,
+//! `ttl_seconds`, `limits`) are signed as sent, so nobody on the way can make a private
+//! deployment public, or change its price, lifetime or limits; `description` and `tags` (search
+//! metadata) are not signed.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -30,8 +31,12 @@ pub const OWNER_SIGNATURE_WINDOW_SECONDS: u64 = 300;
 pub const OWNER_SIGNATURE_HEADER: &str = "x-agent-signature";
 /// Header carrying the signing time (Unix seconds) with [`OWNER_SIGNATURE_HEADER`].
 pub const OWNER_SIGNED_AT_HEADER: &str = "x-agent-signed-at";
+/// Header carrying the sequence number (decimal) with [`OWNER_SIGNATURE_HEADER`].
+pub const OWNER_SEQUENCE_HEADER: &str = "x-agent-sequence";
 /// Header carrying the owner's public key (hex SEC1) with [`OWNER_SIGNATURE_HEADER`].
 pub const OWNER_KEY_HEADER: &str = "x-agent-owner";
+/// The largest sequence number (sequences are stored as signed 64-bit integers).
+pub const MAX_OWNER_SEQUENCE: u64 = i64::MAX as u64;
 
 /// When a paid agent's run is charged. On the wire: `"success"` or `"always"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,13 +178,42 @@ impl OwnerAction {
     }
 }
 
-/// The bytes an owner signs.
-pub fn owner_message(action: OwnerAction, name: &str, detail: &str, signed_at: u64) -> Vec<u8> {
-    format!(
-        "wasm-hypervisor/v1/agent-owner\n{}\n{name}\n{detail}\n{signed_at}",
-        action.as_str()
-    )
-    .into_bytes()
+/// What an owner signs: one operation on one agent, for one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerStatement<'a> {
+    /// The host's (or cluster's) audience, as `GET /host` gives it: a signature made for one
+    /// host is refused by every other.
+    pub audience: &'a str,
+    /// What the owner authorises.
+    pub action: OwnerAction,
+    /// The agent.
+    pub name: &'a str,
+    /// The signing time, Unix seconds (accepted within [`OWNER_SIGNATURE_WINDOW_SECONDS`]).
+    pub signed_at: u64,
+    /// Orders the operations that change an agent: each must be greater than the last one
+    /// the host accepted for the name (at most [`MAX_OWNER_SEQUENCE`]). Clients use the Unix
+    /// time in microseconds unless they keep a counter.
+    pub sequence: u64,
+    /// The action's detail ([`deploy_detail`], [`crate::grants::Grants::detail`],
+    /// [`crate::wallet::wallet_detail`]; empty for the others). May span several lines.
+    pub detail: &'a str,
+}
+
+impl OwnerStatement<'_> {
+    /// The bytes signed: the UTF-8 lines `wasm-hypervisor/v2/agent-owner`, audience, action,
+    /// name, signing time, sequence and detail, joined by `\n` (no trailing newline).
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "wasm-hypervisor/v2/agent-owner\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.audience,
+            self.action.as_str(),
+            self.name,
+            self.signed_at,
+            self.sequence,
+            self.detail
+        )
+        .into_bytes()
+    }
 }
 
 /// The detail of a deployment's owner signature: the component's SHA-256 (lowercase hex, of
@@ -298,6 +332,9 @@ pub struct DeployRequest {
     /// Its signing time, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<u64>,
+    /// Its sequence number ([`OwnerStatement::sequence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }
 
 /// `POST /search`.
@@ -401,9 +438,19 @@ mod tests {
         assert!(valid_name("arxiv") && valid_name("text-stats-2") && valid_name("0x"));
         assert!(!valid_name("") && !valid_name("-x") && !valid_name("Upper") && !valid_name("a/b"));
         assert!(!valid_name(&"a".repeat(65)));
+        let delete = OwnerStatement {
+            audience: "00ff",
+            action: OwnerAction::Delete,
+            name: "arxiv",
+            signed_at: 1_700_000_000,
+            sequence: 1_700_000_000_000_001,
+            detail: "",
+        };
         assert_eq!(
-            owner_message(OwnerAction::Delete, "arxiv", "", 1_700_000_000),
-            b"wasm-hypervisor/v1/agent-owner\ndelete\narxiv\n\n1700000000".to_vec()
+            delete.message(),
+            b"wasm-hypervisor/v2/agent-owner\n00ff\ndelete\narxiv\n1700000000\n\
+              1700000000000001\n"
+                .to_vec()
         );
     }
 
@@ -429,6 +476,7 @@ mod tests {
             grants: None,
             signature: None,
             signed_at: None,
+            sequence: None,
         }
     }
 
@@ -458,15 +506,19 @@ mod tests {
             .charge,
             Some(ChargeRule::Success)
         );
+        let detail = deploy_detail("ab", &sample());
+        let deploy = OwnerStatement {
+            audience: "00ff",
+            action: OwnerAction::Deploy,
+            name: "text-stats",
+            signed_at: 1_700_000_000,
+            sequence: 7,
+            detail: &detail,
+        };
         assert_eq!(
-            owner_message(
-                OwnerAction::Deploy,
-                "text-stats",
-                &deploy_detail("ab", &sample()),
-                1_700_000_000
-            ),
-            b"wasm-hypervisor/v1/agent-owner\ndeploy\ntext-stats\nab\npublic=false\n\
-              price=10000\nttl_seconds=3600\nlimits=2000,-,1000000\n1700000000"
+            deploy.message(),
+            b"wasm-hypervisor/v2/agent-owner\n00ff\ndeploy\ntext-stats\n1700000000\n7\n\
+              ab\npublic=false\nprice=10000\nttl_seconds=3600\nlimits=2000,-,1000000"
                 .to_vec()
         );
         // Nothing set: every setting absent.
@@ -559,6 +611,7 @@ mod tests {
             tags: Vec::new(),
             signature: Some("00".into()),
             signed_at: Some(1),
+            sequence: Some(1),
             ..sample()
         };
         assert_eq!(deploy_detail("ab", &metadata), detail);

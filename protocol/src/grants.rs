@@ -156,6 +156,8 @@ pub struct GrantsUpdate {
     pub signature: String,
     /// Its signing time, Unix seconds.
     pub signed_at: u64,
+    /// Its sequence number ([`crate::agents::OwnerStatement::sequence`]).
+    pub sequence: u64,
 }
 
 /// One outgoing call of an agent, as the owner lists it (`GET /agents/{name}/calls`) and as an

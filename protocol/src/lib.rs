@@ -18,6 +18,7 @@ pub mod commitment;
 pub mod envelope;
 pub mod error;
 pub mod grants;
+pub mod host;
 pub mod keys;
 pub mod routes;
 pub mod session;

@@ -104,6 +104,8 @@ macro_rules! routes {
 routes! {
     /// Liveness: `pong`.
     Ping => "/ping": [(Get, "ping", "Liveness")],
+    /// The host's identity: the audience owners sign for.
+    Host => "/host": [(Get, "host", "The host's audience and attestation provider")],
     /// The OpenAPI document.
     OpenApi => "/openapi.json": [(Get, "openapi", "This document")],
     /// Prometheus metrics.

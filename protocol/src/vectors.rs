@@ -241,7 +241,7 @@ fn attestation_vectors(
 /// detail shows every kind of setting including an absent one) and a deletion. ECDSA P-256 /
 /// SHA-256, RFC 6979 nonces, low s.
 fn agent_vectors(program: &[u8]) -> Value {
-    use crate::agents::{DeployRequest, OwnerAction, deploy_detail, owner_message};
+    use crate::agents::{DeployRequest, OwnerAction, OwnerStatement, deploy_detail};
     use crate::wire::Limits;
     use p256::ecdsa::signature::Signer;
     let secret = hex::decode(CLIENT_SECRET).expect("hex");
@@ -273,18 +273,30 @@ fn agent_vectors(program: &[u8]) -> Value {
         ttl_seconds: Some(3600),
         signature: None,
         signed_at: None,
+        sequence: None,
         charge: None,
         content_type: None,
         grants: None,
     };
     let detail = deploy_detail(&code, &request);
-    let deploy = owner_message(OwnerAction::Deploy, "text-stats", &detail, signed_at);
-    let delete = owner_message(OwnerAction::Delete, "text-stats", "", signed_at);
+    let statement = |action, sequence, detail| OwnerStatement {
+        audience: AUDIENCE,
+        action,
+        name: "text-stats",
+        signed_at,
+        sequence,
+        detail,
+    };
+    let deploy = statement(OwnerAction::Deploy, OWNER_SEQUENCE, &detail).message();
+    let delete = statement(OwnerAction::Delete, OWNER_SEQUENCE + 1, "").message();
     let deploy_signature = sign(&deploy);
     json!({
         "owner_secret": CLIENT_SECRET,
+        "audience": AUDIENCE,
         "name": "text-stats",
         "signed_at": signed_at,
+        "deploy_sequence": OWNER_SEQUENCE,
+        "delete_sequence": OWNER_SEQUENCE + 1,
         "component_sha256": code,
         // The deployment's fields as sent (without the component and the signature); the
         // detail covers `public`, `price`, `ttl_seconds` and `limits`.
@@ -305,6 +317,12 @@ fn agent_vectors(program: &[u8]) -> Value {
     })
 }
 
+/// The audience of the vector host (`GET /host`).
+pub const AUDIENCE: &str = "5f1c2a9e07b34d8c9a61e2f0b7d4c3a8";
+/// The sequence number of the vector owner operations: the signing time in microseconds, as
+/// the Rust client numbers them.
+pub const OWNER_SEQUENCE: u64 = KEY_CREATED_AT * 1_000_000;
+
 /// A wallet key (anvil's published first development key) and its EVM address.
 pub const WALLET_SECRET: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// The address of [`WALLET_SECRET`].
@@ -313,7 +331,7 @@ pub const WALLET_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 /// Owner signatures of agent-to-agent calls (`docs/PROTOCOL.md` §18): replacing an agent's
 /// grants (action `grants`) and attaching a wallet (action `wallet`), by the vector client key.
 fn agent_call_vectors() -> Value {
-    use crate::agents::{OwnerAction, owner_message};
+    use crate::agents::{OwnerAction, OwnerStatement};
     use crate::grants::{AgentRef, Grants};
     use crate::wallet::{SpendingPolicy, wallet_detail};
     use p256::ecdsa::signature::Signer;
@@ -345,8 +363,15 @@ fn agent_call_vectors() -> Value {
         }],
     };
     let grants_detail = grants.detail();
-    let grants_message =
-        owner_message(OwnerAction::Grants, "buyer", &grants_detail, KEY_CREATED_AT);
+    let statement = |action, sequence, detail| OwnerStatement {
+        audience: AUDIENCE,
+        action,
+        name: "buyer",
+        signed_at: KEY_CREATED_AT,
+        sequence,
+        detail,
+    };
+    let grants_message = statement(OwnerAction::Grants, OWNER_SEQUENCE, &grants_detail).message();
     let policy = SpendingPolicy {
         networks: vec!["eip155:84532".into(), "base-sepolia".into()],
         assets: vec!["0x036CbD53842c5426634e7C541eC2c73a3D5a1a36".into()],
@@ -356,10 +381,13 @@ fn agent_call_vectors() -> Value {
         payees: Some(vec!["0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into()]),
     };
     let wallet = wallet_detail(WALLET_ADDRESS, &policy);
-    let wallet_message = owner_message(OwnerAction::Wallet, "buyer", &wallet, KEY_CREATED_AT);
+    let wallet_message = statement(OwnerAction::Wallet, OWNER_SEQUENCE + 1, &wallet).message();
     json!({
+        "audience": AUDIENCE,
         "name": "buyer",
         "signed_at": KEY_CREATED_AT,
+        "grants_sequence": OWNER_SEQUENCE,
+        "wallet_sequence": OWNER_SEQUENCE + 1,
         "grants": serde_json::to_value(&grants).expect("json"),
         "grants_detail": grants_detail,
         "grants_message": hex::encode(&grants_message),

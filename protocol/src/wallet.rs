@@ -87,6 +87,8 @@ pub struct WalletUpload {
     pub signature: String,
     /// Its signing time, Unix seconds.
     pub signed_at: u64,
+    /// Its sequence number ([`crate::agents::OwnerStatement::sequence`]).
+    pub sequence: u64,
 }
 
 /// What the owner reads back (`GET /agents/{name}/wallet`): never the key.

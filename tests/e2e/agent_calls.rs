@@ -374,6 +374,7 @@ fn grants_are_signed_read_back_and_replaced_only_by_the_owner() {
         "grants": {"agents": [], "search": true},
         "signature": "00".repeat(64),
         "signed_at": 1,
+        "sequence": 1,
     });
     let (status, _, refusal) = client
         .put_json_with(

@@ -44,8 +44,16 @@ fn bad_deployments_and_invocations_get_clear_errors() {
         (403, "owner_signature_invalid"),
         "{json}"
     );
-    let (signature, signed_at) = owner_signature(&owner, OwnerAction::Deploy, "x", "00").unwrap();
-    let body = json!({"name": "x", "public_key": owner.public_key().to_hex(), "component": "AA==", "signature": signature, "signed_at": signed_at});
+    let signed = owner_signature(
+        &owner,
+        &client.audience().unwrap(),
+        OwnerAction::Deploy,
+        "x",
+        "00",
+    )
+    .unwrap();
+    let body = json!({"name": "x", "public_key": owner.public_key().to_hex(), "component": "AA==",
+        "signature": signed.signature, "signed_at": signed.signed_at, "sequence": signed.sequence});
     let (status, json) = client.post_json("/agent/deploy", &body).unwrap();
     assert_eq!(
         (status, code(&json)),

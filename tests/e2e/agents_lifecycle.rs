@@ -71,15 +71,23 @@ fn versions_owners_logs_and_deletion() {
     );
 
     // A signature for one action does not authorise another.
-    let (signature, signed_at) = owner_signature(&owner, OwnerAction::Logs, "stats", "").unwrap();
+    let signed = owner_signature(
+        &owner,
+        &client.audience().unwrap(),
+        OwnerAction::Logs,
+        "stats",
+        "",
+    )
+    .unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let resp = agent
         .delete(format!("{}/agents/stats", server.url))
-        .header("x-agent-signature", &signature)
-        .header("x-agent-signed-at", &signed_at.to_string())
+        .header("x-agent-signature", &signed.signature)
+        .header("x-agent-signed-at", &signed.signed_at.to_string())
+        .header("x-agent-sequence", &signed.sequence.to_string())
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403);

@@ -55,16 +55,18 @@ fn an_execution_requests_program_ciphertext_is_not_a_deployment() {
     let observer = ClientSecret::generate().unwrap();
     let as_sent: DeployRequest = serde_json::from_value(replay.clone()).unwrap();
     for signer in [&observer, &victim] {
-        let (signature, signed_at) = owner_signature(
+        let by = owner_signature(
             signer,
+            &client.audience().unwrap(),
             OwnerAction::Deploy,
             "stolen",
             &deploy_detail(&hex::encode(sha256(&program)), &as_sent),
         )
         .unwrap();
         let mut signed = replay.clone();
-        signed["signature"] = json!(signature);
-        signed["signed_at"] = json!(signed_at);
+        signed["signature"] = json!(by.signature);
+        signed["signed_at"] = json!(by.signed_at);
+        signed["sequence"] = json!(by.sequence);
         let (status, body) = post(&client, &signed);
         assert_eq!((status, code(&body)), (400, "decryption_failed"), "{body}");
     }
@@ -75,6 +77,7 @@ fn an_execution_requests_program_ciphertext_is_not_a_deployment() {
     // The other way round: a deployment's component is not an execution's program.
     let deploy = sealed_deploy_request(
         &victim,
+        &client.audience().unwrap(),
         &victim_session,
         &Deployment {
             name: "private-hello",
@@ -96,6 +99,7 @@ fn a_sealed_deployment_does_not_deploy_under_another_name_or_twice() {
     let component = wasm("text-stats");
     let req = sealed_deploy_request(
         &owner,
+        &client.audience().unwrap(),
         &owner_session,
         &Deployment {
             name: "vault",
@@ -165,6 +169,7 @@ fn a_sealed_deployments_settings_cannot_be_changed_in_transit() {
     let component = wasm("text-stats");
     let req = sealed_deploy_request(
         &owner,
+        &client.audience().unwrap(),
         &owner_session,
         &Deployment {
             name: "priced-vault",
@@ -249,6 +254,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
     let (v1_component, v2_component) = (wasm("hello"), wasm("text-stats"));
+    let audience = client.audience().unwrap();
     let clear = |component: &[u8], description: &str| -> Value {
         let mut req = DeployRequest {
             name: "roll".into(),
@@ -270,13 +276,14 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             grants: None,
             signature: None,
             signed_at: None,
+            sequence: None,
         };
-        sign_deploy_request(&owner, &mut req, component).unwrap();
+        sign_deploy_request(&owner, &audience, &mut req, component).unwrap();
         serde_json::to_value(&req).unwrap()
     };
     let v1 = clear(&v1_component, "v1");
     let v2 = clear(&v2_component, "v2");
-    assert!(v1["signed_at"].as_u64() < v2["signed_at"].as_u64());
+    assert!(v1["sequence"].as_u64() < v2["sequence"].as_u64());
     assert_eq!(post(&client, &v1).0, 201);
     assert_eq!(post(&client, &v2).0, 201);
 
@@ -294,7 +301,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
     );
 
     // A deletion, replayed after a redeployment, is refused.
-    let (signature, signed_at) = owner_signature(&owner, OwnerAction::Delete, "roll", "").unwrap();
+    let signed = owner_signature(&owner, &audience, OwnerAction::Delete, "roll", "").unwrap();
     let delete = || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -302,8 +309,9 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             .into();
         let resp = agent
             .delete(format!("{}/agents/roll", server.url))
-            .header("x-agent-signature", &signature)
-            .header("x-agent-signed-at", &signed_at.to_string())
+            .header("x-agent-signature", &signed.signature)
+            .header("x-agent-signed-at", &signed.signed_at.to_string())
+            .header("x-agent-sequence", &signed.sequence.to_string())
             .call()
             .unwrap();
         let status = resp.status().as_u16();

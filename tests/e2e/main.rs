@@ -20,6 +20,7 @@ mod execute;
 mod faults;
 mod observe;
 mod openapi;
+mod owner_signatures;
 mod payments;
 mod policy;
 mod python;

@@ -143,6 +143,13 @@ def is_low_s(sig_hex):
     return len(sig) == 64 and 0 < s <= N // 2
 
 
+def owner_message(a, action, sequence, detail):
+    """The owner statement (PROTOCOL.md section 17): audience, action, name, signing time,
+    sequence and detail, one per line after the version line."""
+    return "\n".join(["wasm-hypervisor/v2/agent-owner", a["audience"], action, a["name"],
+                      str(a["signed_at"]), str(sequence), detail]).encode()
+
+
 def accepted_owner_signature(public_bytes, message, sig_hex):
     """What a host accepts as an owner signature: low-s, and valid ECDSA P-256 / SHA-256."""
     return is_low_s(sig_hex) and verifies(public_bytes, message, sig_hex)
@@ -244,8 +251,7 @@ def check_agents(v, client_pub):
     detail = deploy_detail(a["component_sha256"], req)
     check("agent deploy_detail", detail, a["deploy_detail"])
     for action, detail in (("deploy", detail), ("delete", "")):
-        message = "\n".join(["wasm-hypervisor/v1/agent-owner", action, a["name"], detail,
-                             str(a["signed_at"])]).encode()
+        message = owner_message(a, action, a[f"{action}_sequence"], detail)
         check(f"agent {action}_message", message.hex(), a[f"{action}_message"])
         verify_sig(client_pub, message, a[f"{action}_signature"], f"agent {action}")
     # The signature covers the settings: the same deployment made public, at another price,
@@ -257,9 +263,8 @@ def check_agents(v, client_pub):
     for key in ("public", "price", "ttl_seconds"):
         altered.append({k: v for k, v in req.items() if k != key})
     for i, other in enumerate(altered):
-        message = "\n".join(["wasm-hypervisor/v1/agent-owner", "deploy", a["name"],
-                             deploy_detail(a["component_sha256"], other),
-                             str(a["signed_at"])]).encode()
+        message = owner_message(a, "deploy", a["deploy_sequence"],
+                                deploy_detail(a["component_sha256"], other))
         check(f"altered deployment {i} does not verify",
               verifies(client_pub, message, a["deploy_signature"]), False)
     # Must refuse: the deploy signature's high-s twin (r, n - s). ECDSA alone accepts it (both
@@ -318,8 +323,7 @@ def check_agent_calls(v, client_pub):
     ])
     check("wallet_detail", wallet, a["wallet_detail"])
     for action, detail in (("grants", detail), ("wallet", wallet)):
-        message = "\n".join(["wasm-hypervisor/v1/agent-owner", action, a["name"], detail,
-                             str(a["signed_at"])]).encode()
+        message = owner_message(a, action, a[f"{action}_sequence"], detail)
         check(f"{action}_message", message.hex(), a[f"{action}_message"])
         verify_sig(client_pub, message, a[f"{action}_signature"], action)
     sealed = [e for e in v["envelopes"] if e["role"] == "wallet-key"]

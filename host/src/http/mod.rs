@@ -56,6 +56,7 @@ pub(crate) fn public_routes() -> Router<AppState> {
 fn handler(route: Route) -> MethodRouter<AppState> {
     match route {
         Route::Ping => get(routes::ping),
+        Route::Host => get(routes::host),
         Route::OpenApi => get(openapi::document),
         Route::Metrics => get(observe::metrics),
         Route::CreateKeypair => post(routes::create_keypair),

@@ -69,6 +69,7 @@ pub struct Pipeline {
     payments: Option<Payments>,
     ledger: Arc<PaymentLedger>,
     agents: Arc<AgentStore>,
+    audience: String,
     public_base: std::sync::OnceLock<String>,
     dispatcher: std::sync::OnceLock<Arc<dyn call::Dispatcher>>,
     metrics: crate::metrics::Metrics,
@@ -97,6 +98,8 @@ pub struct Parts {
     pub ledger: Arc<PaymentLedger>,
     /// Agents and execution records.
     pub agents: Arc<AgentStore>,
+    /// The host's audience, named by every owner signature (`Database::audience`).
+    pub audience: String,
 }
 
 impl Pipeline {
@@ -113,6 +116,7 @@ impl Pipeline {
             payments,
             ledger,
             agents,
+            audience,
         } = parts;
         Self {
             config,
@@ -125,11 +129,17 @@ impl Pipeline {
             payments,
             ledger,
             agents,
+            audience,
             public_base: std::sync::OnceLock::new(),
             dispatcher: std::sync::OnceLock::new(),
             metrics: crate::metrics::Metrics::default(),
             started: std::time::Instant::now(),
         }
+    }
+
+    /// The host's audience: owner signatures made for another host are refused here.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// Sets, once, what builds agents' outgoing-request hooks (the egress layer, wired by the
@@ -238,6 +248,11 @@ impl Pipeline {
                 session_signature: hex::encode(signature),
             },
         })
+    }
+
+    /// The attestation provider's kind.
+    pub fn tee_kind(&self) -> TeeKind {
+        self.attestor.kind()
     }
 
     /// `GET /attestation`: the provider kind and, when configured, the current attested key.

@@ -11,7 +11,7 @@ use crate::clock::{unix_millis, unix_seconds};
 use crate::crypto::at_rest::SealingKey;
 use crate::storage::StorageError;
 use crate::storage::agents::{
-    AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, RegistryError,
+    AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError,
 };
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::calls::CallLedger;
@@ -107,15 +107,15 @@ impl AgentStore {
         Ok(Some(agent))
     }
 
-    /// Removes an agent and the components no other agent uses; `signed_at` is the signing
-    /// time of the owner's deletion (none for an expiry). `Ok(false)` if there was no such
+    /// Removes an agent and the components no other agent uses; `order` is that of the
+    /// owner's deletion (none for an expiry). `Ok(false)` if there was no such
     /// agent.
     ///
     /// # Errors
     /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
-    pub fn remove(&self, name: &str, signed_at: Option<u64>) -> Result<bool, RegistryError> {
+    pub fn remove(&self, name: &str, order: Option<OwnerOrder>) -> Result<bool, RegistryError> {
         self.invalidate(name);
-        let Some(hashes) = self.catalog.delete(name, signed_at, unix_seconds())? else {
+        let Some(hashes) = self.catalog.delete(name, order, unix_seconds())? else {
             return Ok(false);
         };
         for hash in hashes {

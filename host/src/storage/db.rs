@@ -114,6 +114,16 @@ const MIGRATIONS: &[&str] = &[
          at_ms            INTEGER NOT NULL
      );
      CREATE INDEX agent_spends_by_agent ON agent_spends(agent, at_ms);",
+    // 5: owner operations are ordered by a sequence number, not by their signing second (the
+    // marks left by signing times carry over as microseconds, the Rust client's sequences);
+    // the host's audience, which every owner signature names, drawn once.
+    "ALTER TABLE agent_owner_ops ADD COLUMN last_sequence INTEGER NOT NULL DEFAULT 0;
+     UPDATE agent_owner_ops SET last_sequence = last_signed_at * 1000000;
+     CREATE TABLE host_identity (
+         id       INTEGER PRIMARY KEY CHECK (id = 1),
+         audience TEXT NOT NULL
+     );
+     INSERT INTO host_identity (id, audience) VALUES (1, lower(hex(randomblob(16))));",
 ];
 
 /// The database connection (one, behind a mutex: every statement is short).
@@ -167,6 +177,19 @@ impl Database {
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// The host's audience: what owner signatures name so that they are valid here only
+    /// (drawn at random when the database was created; shared by every host on it).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn audience(&self) -> Result<String, StorageError> {
+        self.lock()
+            .query_row("SELECT audience FROM host_identity WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql("read the host's audience"))
     }
 
     /// The connection.

@@ -14,6 +14,8 @@ use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use super::StorageError;
+use super::agents::owner_order::{check_order, mark};
+use super::agents::{OwnerOrder, RegistryError};
 use super::db::{Database, sql};
 use crate::crypto::at_rest::SealingKey;
 
@@ -116,8 +118,9 @@ impl Wallets {
         address: &str,
         secret: &[u8],
         policy: &SpendingPolicy,
+        order: Option<OwnerOrder>,
         now: u64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), RegistryError> {
         let sealed =
             self.key
                 .seal(WALLET_KEY_PURPOSE, secret)
@@ -129,22 +132,29 @@ impl Wallets {
             op: "encode policy",
             detail: e.to_string(),
         })?;
-        self.db
-            .lock()
-            .execute(
-                "INSERT INTO agent_wallets (agent, address, sealed_key, policy, created_at)
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql("begin wallet"))?;
+        if let Some(order) = order {
+            check_order(&tx, agent, order)?;
+        }
+        tx.execute(
+            "INSERT INTO agent_wallets (agent, address, sealed_key, policy, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(agent) DO UPDATE SET address = ?2, sealed_key = ?3, policy = ?4,
                    created_at = ?5",
-                params![
-                    agent,
-                    address.to_ascii_lowercase(),
-                    sealed,
-                    policy,
-                    to_i64(now)
-                ],
-            )
-            .map_err(sql("attach wallet"))?;
+            params![
+                agent,
+                address.to_ascii_lowercase(),
+                sealed,
+                policy,
+                to_i64(now)
+            ],
+        )
+        .map_err(sql("attach wallet"))?;
+        if let Some(order) = order {
+            mark(&tx, agent, order, now)?;
+        }
+        tx.commit().map_err(sql("commit wallet"))?;
         Ok(())
     }
 
@@ -327,7 +337,7 @@ mod tests {
         let key = Arc::new(SealingKey::generate().unwrap());
         let wallets = Wallets::new(db, key);
         wallets
-            .attach("buyer", "0xAB", &[7u8; 32], &policy(), 1)
+            .attach("buyer", "0xAB", &[7u8; 32], &policy(), None, 1)
             .unwrap();
         let stored = wallets.get("buyer").unwrap().unwrap();
         assert_eq!(stored.address, "0xab");

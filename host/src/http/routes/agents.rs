@@ -10,8 +10,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::agents::{
-    AgentKind, DeployRequest, InvokeRequest, OWNER_KEY_HEADER, OWNER_SIGNATURE_HEADER,
-    OWNER_SIGNED_AT_HEADER, SearchRequest,
+    AgentKind, DeployRequest, InvokeRequest, OWNER_KEY_HEADER, OWNER_SEQUENCE_HEADER,
+    OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, SearchRequest,
 };
 use hypervisor_protocol::wire::VerifiableResult;
 use serde::Deserialize;
@@ -65,24 +65,24 @@ pub(super) fn proof(headers: &HeaderMap) -> Result<Option<Proof>, ApiError> {
     let Some(signature) = text(OWNER_SIGNATURE_HEADER)? else {
         return Ok(None);
     };
-    let signed_at = text(OWNER_SIGNED_AT_HEADER)?
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| {
-            ApiError::OwnerSignature(format!(
-                "{OWNER_SIGNED_AT_HEADER} (Unix seconds) is missing"
-            ))
-        })?;
+    let number = |name: &str, what: &str| -> Result<u64, ApiError> {
+        text(name)?
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| ApiError::OwnerSignature(format!("{name} ({what}) is missing")))
+    };
     Ok(Some(Proof {
         key: text(OWNER_KEY_HEADER)?,
         signature,
-        signed_at,
+        signed_at: number(OWNER_SIGNED_AT_HEADER, "Unix seconds")?,
+        sequence: number(OWNER_SEQUENCE_HEADER, "a decimal sequence number")?,
     }))
 }
 
 pub(super) fn required(headers: &HeaderMap) -> Result<Proof, ApiError> {
     proof(headers)?.ok_or_else(|| {
         ApiError::OwnerSignature(format!(
-            "send {OWNER_SIGNATURE_HEADER} and {OWNER_SIGNED_AT_HEADER} signed by the owner's key"
+            "send {OWNER_SIGNATURE_HEADER}, {OWNER_SIGNED_AT_HEADER} and \
+             {OWNER_SEQUENCE_HEADER} signed by the owner's key"
         ))
     })
 }

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use hypervisor_protocol::host::HostInfo;
 use hypervisor_protocol::wire::{
     CreateKeypairRequest, ExecuteRequest, PythonRequest, VerifiableResult,
 };
@@ -20,6 +21,15 @@ use crate::plugins::payments::PaymentHeader;
 /// `GET /ping` → `pong`.
 pub async fn ping() -> &'static str {
     "pong"
+}
+
+/// `GET /host`: the audience owners sign for, the attestation provider, the version.
+pub async fn host(State(state): State<AppState>) -> Json<HostInfo> {
+    Json(HostInfo {
+        audience: state.pipeline.audience().to_string(),
+        provider: state.pipeline.tee_kind().name().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }
 
 /// `POST /encrypt/create_keypair`.

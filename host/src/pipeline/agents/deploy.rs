@@ -87,11 +87,21 @@ impl Pipeline {
         let owner_key = EncodedPublicKey::from_hex("public_key", &req.public_key)?;
         // A deployment without a signature is refused before anything is decoded or decrypted.
         let signature = req.signature.clone().ok_or_else(|| {
-            ApiError::OwnerSignature("a deployment needs `signature` and `signed_at`".into())
+            ApiError::OwnerSignature(
+                "a deployment needs `signature`, `signed_at` and `sequence`".into(),
+            )
         })?;
-        let signed_at = req
-            .signed_at
-            .ok_or_else(|| ApiError::OwnerSignature("`signed_at` is missing".into()))?;
+        let (Some(signed_at), Some(sequence)) = (req.signed_at, req.sequence) else {
+            return Err(ApiError::OwnerSignature(
+                "`signed_at` or `sequence` is missing".into(),
+            ));
+        };
+        let proof = owner::Proof {
+            key: None,
+            signature,
+            signed_at,
+            sequence,
+        };
         let (component, encrypted) = match (&req.component, &req.encrypted_component) {
             (Some(clear), None) => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -120,16 +130,12 @@ impl Pipeline {
         // settings as sent: a sealed envelope alone says nothing about the name or the
         // visibility it is deployed under, and nobody on the way can make a private deployment
         // public or change its price, lifetime or limits.
-        owner::check(
+        self.check_owner(
             &owner_key.to_hex(),
             OwnerAction::Deploy,
             &req.name,
             &deploy_detail(&hex::encode(sha256(&component)), &req),
-            &owner::Proof {
-                key: None,
-                signature,
-                signed_at,
-            },
+            &proof,
         )?;
 
         // Signed as sent, but a price this host could never collect would make every
@@ -171,7 +177,7 @@ impl Pipeline {
             kind,
             size,
             limits: req.limits.unwrap_or_default(),
-            signed_at,
+            order: proof.order(),
             now,
         };
         let deployed = self.agents.catalog.deploy(&deployment);

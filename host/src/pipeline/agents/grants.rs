@@ -87,7 +87,7 @@ impl Pipeline {
     /// [`ApiError::AgentNotFound`], [`ApiError::NotOwner`], [`ApiError::OwnerSignature`].
     pub fn agent_grants(&self, name: &str, proof: &owner::Proof) -> Result<Grants, ApiError> {
         let agent = self.find_agent(name)?;
-        owner::check(&agent.owner_key, OwnerAction::ReadGrants, name, "", proof)?;
+        self.check_owner(&agent.owner_key, OwnerAction::ReadGrants, name, "", proof)?;
         Ok(agent.grants)
     }
 
@@ -110,8 +110,9 @@ impl Pipeline {
             key,
             signature: update.signature,
             signed_at: update.signed_at,
+            sequence: update.sequence,
         };
-        owner::check(
+        self.check_owner(
             &agent.owner_key,
             OwnerAction::Grants,
             name,
@@ -121,7 +122,7 @@ impl Pipeline {
         let changed = self
             .agents
             .catalog
-            .set_grants(name, &update.grants, proof.signed_at, unix_seconds())
+            .set_grants(name, &update.grants, proof.order(), unix_seconds())
             .map_err(registry);
         self.agents.invalidate(name);
         if !changed? {
@@ -143,7 +144,7 @@ impl Pipeline {
         limit: u32,
     ) -> Result<Vec<CallRecord>, ApiError> {
         let agent = self.find_agent(name)?;
-        owner::check(&agent.owner_key, OwnerAction::Calls, name, "", proof)?;
+        self.check_owner(&agent.owner_key, OwnerAction::Calls, name, "", proof)?;
         // Calls are queued on the records' writer: what was queued before is visible.
         self.agents.records.flush().await.map_err(storage)?;
         let ledger = self.agents.calls.clone();

@@ -51,11 +51,10 @@ fn registry(e: RegistryError) -> ApiError {
     match e {
         RegistryError::NotOwner(name) => ApiError::NotOwner(name),
         // A replayed (or reordered) owner request.
-        RegistryError::Replayed => ApiError::OwnerSignature(
-            "the signing time is not later than that of the last deployment or deletion of \
-             this agent (a replayed request?)"
-                .into(),
-        ),
+        RegistryError::Replayed { last } => ApiError::OwnerSignature(format!(
+            "the sequence is not greater than {last}, that of the last owner operation on this \
+             agent (a replayed request?)"
+        )),
         RegistryError::Storage(e) => storage(e),
     }
 }
@@ -81,6 +80,19 @@ impl Pipeline {
         let agent = self.find_agent(name)?;
         let versions = self.agents().catalog.versions(name).map_err(storage)?;
         Ok(AgentDetail { agent, versions })
+    }
+
+    /// Checks an owner's `proof` of `action` on `name` against `owner_key`, for this host
+    /// (`owner::check` with the host's audience).
+    fn check_owner(
+        &self,
+        owner_key: &str,
+        action: OwnerAction,
+        name: &str,
+        detail: &str,
+        proof: &owner::Proof,
+    ) -> Result<(), ApiError> {
+        owner::check(self.audience(), owner_key, action, name, detail, proof)
     }
 
     fn find_agent(&self, name: &str) -> Result<AgentRecord, ApiError> {
@@ -115,10 +127,10 @@ impl Pipeline {
     /// [`ApiError::AgentNotFound`], [`ApiError::OwnerSignature`].
     pub fn delete_agent(&self, name: &str, proof: &owner::Proof) -> Result<(), ApiError> {
         let agent = self.find_agent(name)?;
-        owner::check(&agent.owner_key, OwnerAction::Delete, name, "", proof)?;
+        self.check_owner(&agent.owner_key, OwnerAction::Delete, name, "", proof)?;
         if !self
             .agents()
-            .remove(name, Some(proof.signed_at))
+            .remove(name, Some(proof.order()))
             .map_err(registry)?
         {
             return Err(ApiError::AgentNotFound(name.to_string()));
@@ -156,7 +168,7 @@ impl Pipeline {
         proof: &owner::Proof,
     ) -> Result<Vec<LogLine>, ApiError> {
         let agent = self.find_agent(name)?;
-        owner::check(&agent.owner_key, OwnerAction::Logs, name, "", proof)?;
+        self.check_owner(&agent.owner_key, OwnerAction::Logs, name, "", proof)?;
         self.agents().logs(name).await.map_err(storage)
     }
 

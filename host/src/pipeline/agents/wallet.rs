@@ -9,7 +9,7 @@ use hypervisor_protocol::wallet::{SpendingPolicy, WalletInfo, WalletUpload, wall
 use hypervisor_protocol::wire::decode_hex;
 use zeroize::Zeroizing;
 
-use super::{owner, storage};
+use super::{owner, registry, storage};
 use crate::clock::{unix_millis, unix_seconds};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
@@ -59,8 +59,9 @@ impl Pipeline {
             key: Some(upload.public_key.clone()),
             signature: upload.signature.clone(),
             signed_at: upload.signed_at,
+            sequence: upload.sequence,
         };
-        owner::check(
+        self.check_owner(
             &agent.owner_key,
             OwnerAction::Wallet,
             name,
@@ -82,8 +83,15 @@ impl Pipeline {
         }
         self.agents
             .wallets
-            .attach(name, &address, &secret, &upload.policy, unix_seconds())
-            .map_err(storage)?;
+            .attach(
+                name,
+                &address,
+                &secret,
+                &upload.policy,
+                Some(proof.order()),
+                unix_seconds(),
+            )
+            .map_err(registry)?;
         tracing::info!(agent = name, %address, "agent wallet attached");
         self.wallet_info(name)
     }
@@ -95,7 +103,7 @@ impl Pipeline {
     /// [`ApiError::OwnerSignature`].
     pub fn agent_wallet(&self, name: &str, proof: &owner::Proof) -> Result<WalletInfo, ApiError> {
         let agent = self.find_agent(name)?;
-        owner::check(&agent.owner_key, OwnerAction::ReadWallet, name, "", proof)?;
+        self.check_owner(&agent.owner_key, OwnerAction::ReadWallet, name, "", proof)?;
         self.wallet_info(name)
     }
 

@@ -9,9 +9,10 @@
 //! together, so a crash leaves the old version or the new one, never a mixture. (The component
 //! itself is written, sealed, before the transaction.)
 //!
-//! Owner operations are ordered: each name keeps the signing time of the last deployment or
-//! deletion accepted (kept after a deletion), and one signed no later is refused
-//! ([`RegistryError::Replayed`]) in the same transaction that would apply it. A signed request
+//! Owner operations are ordered: each name keeps the sequence number of the last operation
+//! that changed it (deployment, deletion, grants; kept after a deletion), and one whose
+//! sequence is not greater is refused ([`RegistryError::Replayed`]) in the same transaction
+//! that would apply it. A signed request
 //! is valid for a window around the host's clock
 //! ([`hypervisor_protocol::agents::OWNER_SIGNATURE_WINDOW_SECONDS`]); without the order, anyone
 //! who saw one could replay it within the window, e.g. to roll an agent back to an older
@@ -23,7 +24,7 @@ use hypervisor_protocol::wire::Limits;
 use serde::{Serialize, Serializer};
 
 mod logs;
-mod owner_order;
+pub(crate) mod owner_order;
 mod rows;
 mod search;
 mod sqlite;
@@ -137,11 +138,20 @@ pub struct NewDeployment<'a> {
     pub size: u64,
     /// Default limits of its invocations.
     pub limits: Limits,
-    /// The signing time of the owner's signature on this deployment (Unix seconds); must be
-    /// later than that of the last deployment or deletion of the name.
-    pub signed_at: u64,
+    /// Where the owner's signature on this deployment stands in the name's order.
+    pub order: OwnerOrder,
     /// Unix seconds.
     pub now: u64,
+}
+
+/// Where a signed owner operation stands: its sequence orders it after the last one accepted
+/// for the name; its signing time says how long the name's mark must outlive a deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerOrder {
+    /// The signing time, Unix seconds.
+    pub signed_at: u64,
+    /// The sequence number (at most `i64::MAX`), greater than the last accepted for the name.
+    pub sequence: u64,
 }
 
 /// Why a deployment or deletion was refused by the catalog.
@@ -150,10 +160,13 @@ pub enum RegistryError {
     /// The name belongs to another key.
     #[error("agent {0} belongs to another owner")]
     NotOwner(String),
-    /// The owner's signing time is not later than that of the last deployment or deletion
-    /// accepted for the name: a replayed (or reordered) request.
-    #[error("the signing time is not later than the last owner operation on the agent")]
-    Replayed,
+    /// The operation's sequence is not greater than that of the last owner operation accepted
+    /// for the name: a replayed (or reordered) request.
+    #[error("the sequence is not greater than {last}, the last owner operation's on the agent")]
+    Replayed {
+        /// The last sequence accepted for the name.
+        last: u64,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -197,16 +210,15 @@ pub trait AgentCatalog: Send + Sync {
 
     /// Removes an agent with its versions, index entry and logs; returns the code hashes of
     /// its versions (to remove their components), or `None` if there was no such agent.
-    /// `signed_at` is the signing time of the owner's deletion (`None` for an expiry), which
-    /// must be later than the last deployment or deletion of the name; `now` is the host's
-    /// clock (Unix seconds).
+    /// `order` is that of the owner's deletion (`None` for an expiry), which must come after
+    /// the last owner operation on the name; `now` is the host's clock (Unix seconds).
     ///
     /// # Errors
     /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
     fn delete(
         &self,
         name: &str,
-        signed_at: Option<u64>,
+        order: Option<OwnerOrder>,
         now: u64,
     ) -> Result<Option<Vec<CodeHash>>, RegistryError>;
 
@@ -229,8 +241,8 @@ pub trait AgentCatalog: Send + Sync {
     /// [`StorageError`].
     fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError>;
 
-    /// Replaces the grants of `name`, signed by its owner at `signed_at`, which must be later
-    /// than the last owner operation on the name. Returns `false` for an unknown agent.
+    /// Replaces the grants of `name`, signed by its owner at `order`, which must come after
+    /// the last owner operation on the name. Returns `false` for an unknown agent.
     ///
     /// # Errors
     /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
@@ -238,7 +250,7 @@ pub trait AgentCatalog: Send + Sync {
         &self,
         name: &str,
         grants: &Grants,
-        signed_at: u64,
+        order: OwnerOrder,
         now: u64,
     ) -> Result<bool, RegistryError>;
 

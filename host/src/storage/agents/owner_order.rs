@@ -1,12 +1,12 @@
-//! The order of owner operations: each agent name keeps the signing time of the last
-//! deployment or deletion accepted (table `agent_owner_ops`, kept for a while after a
-//! deletion), and an operation signed no later is refused as a replay, inside the transaction
-//! that would apply it (see the registry's module documentation).
+//! The order of owner operations: each agent name keeps the sequence number (and signing
+//! time) of the last operation accepted that changed it (table `agent_owner_ops`, kept for a
+//! while after a deletion), and an operation whose sequence is not greater is refused as a
+//! replay, inside the transaction that would apply it (see the catalog's module documentation).
 
 use rusqlite::{OptionalExtension, params};
 
-use super::RegistryError;
 use super::rows::to_i64;
+use super::{OwnerOrder, RegistryError};
 use crate::storage::StorageError;
 use crate::storage::db::sql;
 
@@ -16,39 +16,42 @@ use crate::storage::db::sql;
 pub(super) const DELETED_MARK_KEPT_SECONDS: u64 =
     2 * hypervisor_protocol::agents::OWNER_SIGNATURE_WINDOW_SECONDS;
 
-/// Refuses an owner operation on `name` signed at `signed_at` unless it is later than the last
-/// one accepted.
-pub(super) fn check_order(
+/// Refuses an owner operation on `name` at `order` unless its sequence is greater than the
+/// last one accepted.
+pub(crate) fn check_order(
     tx: &rusqlite::Transaction<'_>,
     name: &str,
-    signed_at: u64,
+    order: OwnerOrder,
 ) -> Result<(), RegistryError> {
     let last: Option<i64> = tx
         .query_row(
-            "SELECT last_signed_at FROM agent_owner_ops WHERE name = ?1",
+            "SELECT last_sequence FROM agent_owner_ops WHERE name = ?1",
             [name],
             |r| r.get(0),
         )
         .optional()
         .map_err(sql("read owner mark"))?;
     match last {
-        Some(last) if to_i64(signed_at) <= last => Err(RegistryError::Replayed),
+        Some(last) if to_i64(order.sequence) <= last => Err(RegistryError::Replayed {
+            last: u64::try_from(last).unwrap_or(0),
+        }),
         _ => Ok(()),
     }
 }
 
-/// Records `signed_at` as the last owner operation on `name`, and forgets the marks of agents
+/// Records `order` as the last owner operation on `name`, and forgets the marks of agents
 /// deleted long enough ago.
-pub(super) fn mark(
+pub(crate) fn mark(
     tx: &rusqlite::Transaction<'_>,
     name: &str,
-    signed_at: u64,
+    order: OwnerOrder,
     now: u64,
 ) -> Result<(), StorageError> {
     tx.execute(
-        "INSERT INTO agent_owner_ops (name, last_signed_at) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET last_signed_at = excluded.last_signed_at",
-        params![name, to_i64(signed_at)],
+        "INSERT INTO agent_owner_ops (name, last_signed_at, last_sequence) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET last_signed_at = excluded.last_signed_at,
+           last_sequence = excluded.last_sequence",
+        params![name, to_i64(order.signed_at), to_i64(order.sequence)],
     )
     .map_err(sql("write owner mark"))?;
     tx.execute(

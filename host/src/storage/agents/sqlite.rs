@@ -8,8 +8,8 @@ use rusqlite::{OptionalExtension, params};
 use super::owner_order::{check_order, mark};
 use super::rows::{AGENT_COLUMNS, agent_row, hash_at, to_i64, version_row_at};
 use super::{
-    AgentCatalog, AgentRecord, CodeHash, LogEntry, NewDeployment, RegistryError, SearchHit,
-    VersionRecord,
+    AgentCatalog, AgentRecord, CodeHash, LogEntry, NewDeployment, OwnerOrder, RegistryError,
+    SearchHit, VersionRecord,
 };
 use crate::storage::StorageError;
 use crate::storage::db::{Database, sql};
@@ -61,7 +61,7 @@ impl AgentCatalog for SqliteAgents {
         {
             return Err(RegistryError::NotOwner(d.name.to_string()));
         }
-        check_order(&tx, d.name, d.signed_at)?;
+        check_order(&tx, d.name, d.order)?;
         let version = match existing {
             Some((_, latest)) => {
                 let next = latest.saturating_add(1);
@@ -130,7 +130,7 @@ impl AgentCatalog for SqliteAgents {
         )
         .map_err(sql("insert version"))?;
         super::search::index(&tx, d.name, d.description, &d.tags.join(" "))?;
-        mark(&tx, d.name, d.signed_at, d.now)?;
+        mark(&tx, d.name, d.order, d.now)?;
         tx.commit().map_err(sql("commit deploy"))?;
         Ok(version)
     }
@@ -139,7 +139,7 @@ impl AgentCatalog for SqliteAgents {
         &self,
         name: &str,
         grants: &hypervisor_protocol::grants::Grants,
-        signed_at: u64,
+        order: OwnerOrder,
         now: u64,
     ) -> Result<bool, RegistryError> {
         let grants = serde_json::to_string(grants).map_err(|e| StorageError::Database {
@@ -148,7 +148,7 @@ impl AgentCatalog for SqliteAgents {
         })?;
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(sql("begin grants"))?;
-        check_order(&tx, name, signed_at)?;
+        check_order(&tx, name, order)?;
         let changed = tx
             .execute(
                 "UPDATE agents SET grants = ?2 WHERE name = ?1",
@@ -158,7 +158,7 @@ impl AgentCatalog for SqliteAgents {
         if changed == 0 {
             return Ok(false);
         }
-        mark(&tx, name, signed_at, now)?;
+        mark(&tx, name, order, now)?;
         tx.commit().map_err(sql("commit grants"))?;
         Ok(true)
     }
@@ -214,13 +214,13 @@ impl AgentCatalog for SqliteAgents {
     fn delete(
         &self,
         name: &str,
-        signed_at: Option<u64>,
+        order: Option<OwnerOrder>,
         now: u64,
     ) -> Result<Option<Vec<CodeHash>>, RegistryError> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(sql("begin delete"))?;
-        if let Some(signed_at) = signed_at {
-            check_order(&tx, name, signed_at)?;
+        if let Some(order) = order {
+            check_order(&tx, name, order)?;
         }
         let hashes: Vec<CodeHash> = {
             let mut stmt = tx
@@ -236,10 +236,10 @@ impl AgentCatalog for SqliteAgents {
             .map_err(sql("delete"))?;
         tx.execute("DELETE FROM agents_fts WHERE name = ?1", [name])
             .map_err(sql("delete"))?;
-        if let Some(signed_at) = signed_at
+        if let Some(order) = order
             && removed == 1
         {
-            mark(&tx, name, signed_at, now)?;
+            mark(&tx, name, order, now)?;
         }
         tx.commit().map_err(sql("commit delete"))?;
         Ok((removed == 1).then_some(hashes))

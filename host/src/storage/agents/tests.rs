@@ -6,6 +6,14 @@ use std::sync::Arc;
 use super::*;
 use crate::storage::db::Database;
 
+/// An operation signed at `t` with sequence `t`.
+fn at(t: u64) -> OwnerOrder {
+    OwnerOrder {
+        signed_at: t,
+        sequence: t,
+    }
+}
+
 /// A signing time later than every earlier one.
 fn later() -> u64 {
     static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000);
@@ -19,7 +27,7 @@ fn deploy(
     description: &str,
     tags: &[&str],
 ) -> Result<u32, RegistryError> {
-    deploy_signed(r, name, owner, description, tags, later(), 1)
+    deploy_signed(r, name, owner, description, tags, at(later()), 1)
 }
 
 fn deploy_signed(
@@ -28,7 +36,7 @@ fn deploy_signed(
     owner: &str,
     description: &str,
     tags: &[&str],
-    signed_at: u64,
+    order: OwnerOrder,
     now: u64,
 ) -> Result<u32, RegistryError> {
     let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
@@ -47,7 +55,7 @@ fn deploy_signed(
         kind: AgentKind::Handler,
         size: 10,
         limits: Limits::default(),
-        signed_at,
+        order,
         now,
     })
 }
@@ -109,48 +117,93 @@ fn versions_owners_search_and_delete() {
     assert!(r.search("\"arxiv\" OR NEAR(", 10).unwrap().len() == 1);
     assert!(r.search("  --- ", 10).unwrap().is_empty());
 
-    let hashes = r.delete("arxiv", Some(later()), 1).unwrap().unwrap();
+    let hashes = r.delete("arxiv", Some(at(later())), 1).unwrap().unwrap();
     assert_eq!(hashes.len(), 2);
     assert!(r.get("arxiv").unwrap().is_none());
     assert!(r.search("papers", 10).unwrap().is_empty());
     assert!(r.versions("arxiv").unwrap().is_empty());
-    assert_eq!(r.delete("arxiv", Some(later()), 1).unwrap(), None);
+    assert_eq!(r.delete("arxiv", Some(at(later())), 1).unwrap(), None);
 }
 
 #[test]
 fn owner_operations_signed_no_later_than_the_last_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
-    let replayed = |res: Result<u32, RegistryError>| matches!(res, Err(RegistryError::Replayed));
-    assert_eq!(deploy_signed(&r, "a", "k", "v1", &[], 100, 100).unwrap(), 1);
-    assert_eq!(deploy_signed(&r, "a", "k", "v2", &[], 110, 110).unwrap(), 2);
+    let replayed =
+        |res: Result<u32, RegistryError>| matches!(res, Err(RegistryError::Replayed { .. }));
+    assert_eq!(
+        deploy_signed(&r, "a", "k", "v1", &[], at(100), 100).unwrap(),
+        1
+    );
+    assert_eq!(
+        deploy_signed(&r, "a", "k", "v2", &[], at(110), 110).unwrap(),
+        2
+    );
     // The first deployment again (a replay, to roll back), or one signed at the same time.
-    assert!(replayed(deploy_signed(&r, "a", "k", "v1", &[], 100, 111)));
-    assert!(replayed(deploy_signed(&r, "a", "k", "v3", &[], 110, 111)));
+    assert!(replayed(deploy_signed(
+        &r,
+        "a",
+        "k",
+        "v1",
+        &[],
+        at(100),
+        111
+    )));
+    assert!(replayed(deploy_signed(
+        &r,
+        "a",
+        "k",
+        "v3",
+        &[],
+        at(110),
+        111
+    )));
     assert_eq!(r.get("a").unwrap().unwrap().description, "v2");
     assert_eq!(r.versions("a").unwrap().len(), 2);
     // Another key is still told the name is taken, whatever its signing time.
     assert!(matches!(
-        deploy_signed(&r, "a", "k2", "mine", &[], 90, 111),
+        deploy_signed(&r, "a", "k2", "mine", &[], at(90), 111),
         Err(RegistryError::NotOwner(_))
     ));
     // A deletion signed before the last deployment is refused and changes nothing.
     assert!(matches!(
-        r.delete("a", Some(105), 112),
-        Err(RegistryError::Replayed)
+        r.delete("a", Some(at(105)), 112),
+        Err(RegistryError::Replayed { last: 110 })
     ));
     assert!(r.get("a").unwrap().is_some());
-    assert!(r.delete("a", Some(120), 120).unwrap().is_some());
+    assert!(r.delete("a", Some(at(120)), 120).unwrap().is_some());
     // The deleted agent cannot be brought back by replaying its deployment…
-    assert!(replayed(deploy_signed(&r, "a", "k", "v2", &[], 110, 121)));
+    assert!(replayed(deploy_signed(
+        &r,
+        "a",
+        "k",
+        "v2",
+        &[],
+        at(110),
+        121
+    )));
     assert!(r.get("a").unwrap().is_none());
     // … but a new deployment, signed later, makes it anew.
-    assert_eq!(deploy_signed(&r, "a", "k", "v4", &[], 130, 130).unwrap(), 1);
+    assert_eq!(
+        deploy_signed(&r, "a", "k", "v4", &[], at(130), 130).unwrap(),
+        1
+    );
     // An expiry (no signature) is not ordered and keeps the mark.
     assert!(r.delete("a", None, 131).unwrap().is_some());
-    assert!(replayed(deploy_signed(&r, "a", "k", "v4", &[], 130, 132)));
+    assert!(replayed(deploy_signed(
+        &r,
+        "a",
+        "k",
+        "v4",
+        &[],
+        at(130),
+        132
+    )));
     // Marks are per name.
-    assert_eq!(deploy_signed(&r, "b", "k", "b", &[], 50, 132).unwrap(), 1);
+    assert_eq!(
+        deploy_signed(&r, "b", "k", "b", &[], at(50), 132).unwrap(),
+        1
+    );
     // The mark of a deleted agent is forgotten once every signature it could stop has
     // expired; that of a live agent is kept.
     let marks = |r: &SqliteAgents| -> i64 {
@@ -161,10 +214,34 @@ fn owner_operations_signed_no_later_than_the_last_are_refused() {
     assert_eq!(marks(&r), 2);
     let much_later = 130 + DELETED_MARK_KEPT_SECONDS + 1;
     assert_eq!(
-        deploy_signed(&r, "c", "k", "c", &[], much_later, much_later).unwrap(),
+        deploy_signed(&r, "c", "k", "c", &[], at(much_later), much_later).unwrap(),
         1
     );
     assert_eq!(marks(&r), 2, "a's mark pruned, b's and c's kept");
+}
+
+/// Two operations signed within the same second are ordered by their sequence numbers.
+#[test]
+fn operations_in_the_same_second_are_ordered_by_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
+    let second = |sequence| OwnerOrder {
+        signed_at: 500,
+        sequence,
+    };
+    assert_eq!(
+        deploy_signed(&r, "a", "k", "v1", &[], second(7), 500).unwrap(),
+        1
+    );
+    assert_eq!(
+        deploy_signed(&r, "a", "k", "v2", &[], second(8), 500).unwrap(),
+        2
+    );
+    assert!(matches!(
+        deploy_signed(&r, "a", "k", "v3", &[], second(8), 500),
+        Err(RegistryError::Replayed { last: 8 })
+    ));
+    assert!(r.delete("a", Some(second(9)), 500).unwrap().is_some());
 }
 
 #[test]
