@@ -261,6 +261,20 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
     detail
 }
 
+/// The largest amount an x402 `exact` EVM payment can carry (an EIP-3009 `value`, uint256),
+/// in decimal: 2^256 - 1.
+pub const MAX_PRICE: &str =
+    "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+
+/// Whether `price` is a valid agent price: a positive decimal integer of atomic units, without
+/// sign or leading zeros, at most [`MAX_PRICE`].
+pub fn valid_price(price: &str) -> bool {
+    !price.is_empty()
+        && price.bytes().all(|b| b.is_ascii_digit())
+        && !price.starts_with('0')
+        && (price.len() < MAX_PRICE.len() || (price.len() == MAX_PRICE.len() && price <= MAX_PRICE))
+}
+
 /// Whether `name` is a valid agent name: 1–64 characters of `a-z`, `0-9` and `-`, starting
 /// with a letter or digit.
 pub fn valid_name(name: &str) -> bool {
@@ -452,6 +466,18 @@ mod tests {
               1700000000000001\n"
                 .to_vec()
         );
+    }
+
+    #[test]
+    fn prices_are_positive_canonical_and_fit_in_uint256() {
+        for ok in ["1", "10000", MAX_PRICE] {
+            assert!(valid_price(ok), "{ok}");
+        }
+        let above =
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        for bad in ["", "0", "007", "-1", "1.5", " 1", above, &"9".repeat(79)] {
+            assert!(!valid_price(bad), "{bad:?}");
+        }
     }
 
     fn sample() -> DeployRequest {

@@ -153,3 +153,64 @@ fn undecodable_paths_and_queries_get_json_errors_and_http_agents_see_raw_paths()
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"error\":\"not_found\""), "{body}");
 }
+
+/// An HTTP agent is served in the clear: deployed private (the default of a sealed deployment)
+/// with nobody named to call it, it could never be reached, so the deployment is refused with
+/// a clear error; deployed public (still sealed at rest) it answers.
+#[test]
+fn a_private_http_agent_nobody_can_call_is_refused_at_deploy() {
+    let server = TestServer::start();
+    let (client, owner, session) = crate::harness::session(&server);
+    let component = wasm("http-hello");
+    let sealed = |public: Option<bool>| Deployment {
+        name: "web",
+        component: &component,
+        public,
+        ..Deployment::default()
+    };
+    for public in [None, Some(false)] {
+        let (status, message) = match client.deploy_agent_sealed(&owner, &session, &sealed(public))
+        {
+            Err(hypervisor_client::ClientError::Server {
+                status, message, ..
+            }) => (status, message),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(status, 400, "{message}");
+        assert!(
+            message.contains("HTTP agent is served in the clear"),
+            "{message}"
+        );
+    }
+    assert_eq!(crate::harness::get_json(&server, "/agents/web").0, 404);
+    client
+        .deploy_agent_sealed(&owner, &session, &sealed(Some(true)))
+        .unwrap();
+    let (status, _, body) = http("GET", &format!("{}/agents/web/", server.url), None);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A price the payment scheme cannot carry (above 2^256 - 1), zero or with leading zeros is
+/// refused at deploy, not accepted and then answered 503 at every invocation.
+#[test]
+fn prices_outside_what_a_payment_can_carry_are_refused_at_deploy() {
+    let server = TestServer::start_with(&crate::payments::payments_table(""));
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let hello = wasm("hello");
+    let above_uint256 =
+        "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+    for price in [above_uint256, "0", "0100"] {
+        let refusal = refused(client.deploy_agent(
+            &owner,
+            &Deployment {
+                name: "dear",
+                component: &hello,
+                price: Some(price.into()),
+                ..Deployment::default()
+            },
+        ));
+        assert_eq!(refusal, (400, "invalid_request".to_string()), "{price}");
+    }
+    assert_eq!(crate::harness::get_json(&server, "/agents/dear").0, 404);
+}

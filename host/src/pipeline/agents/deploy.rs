@@ -11,7 +11,9 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hypervisor_protocol::agents::{DeployRequest, OwnerAction, deploy_detail, valid_name};
+use hypervisor_protocol::agents::{
+    AgentKind, DeployRequest, OwnerAction, deploy_detail, valid_name, valid_price,
+};
 use hypervisor_protocol::wire::decode_hex;
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
 
@@ -57,11 +59,15 @@ impl Pipeline {
                 "`tags`: at most {MAX_TAGS}, each 1-{MAX_TAG} bytes"
             ));
         }
-        // Decimal digits only: the price is signed as sent, one line of the deploy detail.
+        // The price is signed as sent (one line of the deploy detail), and must be an amount
+        // the payment scheme can carry, or every invocation would fail.
         if let Some(p) = &req.price
-            && (p.is_empty() || p.len() > 78 || !p.bytes().all(|b| b.is_ascii_digit()))
+            && !valid_price(p)
         {
-            return bad("`price` must be a decimal integer string (atomic units)".into());
+            return bad(format!(
+                "`price` {p:?} must be a positive decimal integer string of atomic units without \
+                 leading zeros, at most 2^256 - 1 (what an EIP-3009 transfer can carry)"
+            ));
         }
         if req.ttl_seconds == Some(0) {
             return bad("`ttl_seconds` must be > 0".into());
@@ -153,6 +159,24 @@ impl Pipeline {
         let component: Arc<Vec<u8>> = Arc::new(component);
         let prepared = self.engine.prepare(hash, component.clone()).await?;
         let kind = prepared.kind().ok_or(EngineError::NotAnAgent)?;
+        let public = req.public.unwrap_or(!encrypted);
+        // An HTTP agent is served in the clear: a private one nobody may call in the clear
+        // would answer every request 403.
+        if kind == AgentKind::Http
+            && !public
+            && req
+                .grants
+                .as_ref()
+                .and_then(|g| g.callers.as_ref())
+                .is_none_or(Vec::is_empty)
+        {
+            return bad(
+                "an HTTP agent is served in the clear, so a private one could be reached by \
+                 nobody: deploy it with `public: true` (a sealed deployment stays sealed at \
+                 rest), or name in `grants.callers` the agents that may call it"
+                    .into(),
+            );
+        }
 
         let store = self.agents.clone();
         let bytes = component.clone();
@@ -167,7 +191,7 @@ impl Pipeline {
             owner_key: &owner_key.to_hex(),
             description: &req.description,
             tags: &req.tags,
-            public: req.public.unwrap_or(!encrypted),
+            public,
             price: req.price.as_deref(),
             expires_at: req.ttl_seconds.map(|t| now.saturating_add(t)),
             charge: req.charge.unwrap_or_default(),
