@@ -32,7 +32,7 @@ pub fn run() {
     let owner = ClientSecret::generate().unwrap();
     in_process::deploy(&rt, &pipeline, &owner, "stats", &component, None, None);
     let req = InvokeRequest {
-        event: Some(event.clone()),
+        event: Some(serde_json::value::to_raw_value(&event).unwrap()),
         ..InvokeRequest::default()
     };
     let (samples, engine) = rt.block_on(async {

@@ -247,7 +247,10 @@ impl Client {
         event: serde_json::Value,
     ) -> Result<InvokeResponse, ClientError> {
         let req = InvokeRequest {
-            event: Some(event),
+            event: Some(
+                serde_json::value::to_raw_value(&event)
+                    .map_err(|e| ClientError::BadResponse(format!("the event: {e}")))?,
+            ),
             ..InvokeRequest::default()
         };
         let json = self.expect_status(200, &format!("/agents/{name}/invoke"), &req)?;

@@ -1,5 +1,5 @@
 //! Request bodies the host accepts (`protocol/src/wire.rs`, `protocol/src/agents.rs`): parsed
-//! with `serde_json::from_slice` exactly as `host/src/http/extract.rs` does, then every field
+//! with `hypervisor_protocol::strict::from_slice` exactly as `host/src/http/extract.rs` does, then every field
 //! decoded the way the host's pipeline decodes it (hex envelopes, SEC1 public keys, base64
 //! components, agent names, deploy details and owner messages). Nothing may panic, and
 //! whatever parses must re-serialize and parse back to the same JSON.
@@ -19,10 +19,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 fn parse<T: DeserializeOwned + Serialize>(data: &[u8]) -> Option<T> {
-    let value: T = serde_json::from_slice(data).ok()?;
+    let value: T = hypervisor_protocol::strict::from_slice(data).ok()?;
     // Round trip: what the host accepted, a client can send again.
     let json = serde_json::to_vec(&value).expect("an accepted request serializes");
-    let again: T = serde_json::from_slice(&json).expect("a serialized request parses back");
+    let again: T =
+        hypervisor_protocol::strict::from_slice(&json).expect("a serialized request parses back");
     assert_eq!(
         serde_json::to_value(&again).expect("serializes"),
         serde_json::to_value(&value).expect("serializes"),

@@ -10,6 +10,33 @@ use hypervisor::server::Host;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How often freed memory is given back to the OS while the server is idle.
+const RETURN_FREED_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Gives memory freed by finished requests back to the OS, from a thread of its own.
+///
+/// mimalloc returns ("purges") freed pages only some milliseconds after they are freed, and
+/// only when an allocator call comes by to do it: on a server that goes idle after a large
+/// request, the request's memory would stay resident until the next one. Purging at once on
+/// every free (`MIMALLOC_PURGE_DELAY=0`) costs ~13% of the HTTP-agent throughput; this thread
+/// instead runs the purges that are due, twice a second (a few microseconds when none is).
+fn return_freed_memory() {
+    let spawned = std::thread::Builder::new()
+        .name("memory-purge".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(RETURN_FREED_MEMORY_EVERY);
+                // SAFETY: `mi_collect` takes no pointers; it collects the calling thread's own
+                // (empty) heap and runs the program-wide arena purges that are due, which
+                // mimalloc synchronises itself (it is meant to be called from any thread).
+                unsafe { libmimalloc_sys::mi_collect(false) };
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no memory-purge thread: freed memory returns to the OS later");
+    }
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
@@ -40,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(&config);
+    return_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -261,6 +261,9 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
     detail
 }
 
+/// The most tags a deployment may have.
+pub const MAX_TAGS: usize = 32;
+
 /// The largest amount an x402 `exact` EVM payment can carry (an EIP-3009 `value`, uint256),
 /// in decimal: 2^256 - 1.
 pub const MAX_PRICE: &str =
@@ -295,8 +298,8 @@ pub struct DeployRequest {
     /// What it does (searched; not covered by the owner signature).
     #[serde(default)]
     pub description: String,
-    /// Tags (searched; not covered by the owner signature).
-    #[serde(default)]
+    /// Tags (searched; not covered by the owner signature): at most [`MAX_TAGS`].
+    #[serde(default, deserialize_with = "crate::bounded::vec::<_, _, MAX_TAGS>")]
     pub tags: Vec<String>,
     /// The owner's P-256 public key (SEC1, hex). For an encrypted deployment, also the key of
     /// the session the component is sealed to.
@@ -374,11 +377,16 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeRequest {
-    /// Handler event in the clear (any JSON).
+    /// Handler event in the clear (any JSON), kept as the text sent: the handler receives it
+    /// as is, and parsing a large event costs no more memory than its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<serde_json::Value>,
+    pub event: Option<Box<serde_json::value::RawValue>>,
     /// CLI arguments in the clear (`argv[0]` is the agent's name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::bounded::option_vec::<_, _, { crate::bounded::MAX_ARGUMENTS }>"
+    )]
     pub args: Option<Vec<String>>,
     /// CLI standard input in the clear (UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,7 +395,11 @@ pub struct InvokeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_event: Option<String>,
     /// CLI arguments sealed to a session (role argument i, hex).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::bounded::option_vec::<_, _, { crate::bounded::MAX_ARGUMENTS }>"
+    )]
     pub encrypted_arguments: Option<Vec<String>>,
     /// CLI standard input sealed to a session (role stdin, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -404,7 +416,7 @@ pub struct InvokeRequest {
 }
 
 /// The answer to a clear invocation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InvokeResponse {
     /// The execution's id (`GET /executions/{id}`).
     pub execution_id: String,
@@ -416,9 +428,10 @@ pub struct InvokeResponse {
     pub status: crate::wire::ExitStatus,
     /// Whether the handler returned a result (not an error) or the command exited 0.
     pub ok: bool,
-    /// Handler: the result, as JSON when it parses as JSON, else as a string.
+    /// Handler: the result, as JSON when it parses as JSON (the text the handler returned,
+    /// kept as is), else as a string. [`InvokeResponse::result_json`] parses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     /// Handler: the error it returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<HandlerFailure>,
@@ -432,6 +445,15 @@ pub struct InvokeResponse {
     pub stderr: String,
     /// Instantiation plus run, microseconds.
     pub duration_us: u64,
+}
+
+impl InvokeResponse {
+    /// The handler's result, parsed (`None` without one).
+    pub fn result_json(&self) -> Option<serde_json::Value> {
+        self.result
+            .as_ref()
+            .and_then(|r| serde_json::from_str(r.get()).ok())
+    }
 }
 
 /// A handler's error.

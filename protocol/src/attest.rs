@@ -93,10 +93,10 @@ pub fn sign_statement(key: &SigningKey, kind: StatementKind, fields: &[&[u8]]) -
     sig.to_bytes().into()
 }
 
-/// Verifies a statement signature made by `key`.
+/// Verifies a statement signature made by `key` (64 bytes `r || s`, low-s only).
 ///
 /// # Errors
-/// [`ProtocolError::BadSignature`] when the signature is malformed or does not verify.
+/// [`ProtocolError::BadSignature`] when the signature is malformed, high-s or does not verify.
 pub fn verify_statement(
     key: &EncodedPublicKey,
     kind: StatementKind,
@@ -106,6 +106,11 @@ pub fn verify_statement(
     let vk =
         VerifyingKey::from_sec1_bytes(key.as_bytes()).map_err(|_| ProtocolError::BadSignature)?;
     let sig = Signature::from_slice(signature).map_err(|_| ProtocolError::BadSignature)?;
+    // Statements are signed low-s (`sign_statement`): the high-s twin of a valid signature,
+    // which ECDSA alone accepts, is refused, so a statement has one accepted signature.
+    if sig.normalize_s() != sig {
+        return Err(ProtocolError::BadSignature);
+    }
     vk.verify(&statement_bytes(kind, fields), &sig)
         .map_err(|_| ProtocolError::BadSignature)
 }
@@ -135,4 +140,39 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// Borrowed view of owned fields, for the sign/verify functions.
 pub fn as_refs(fields: &[Vec<u8>]) -> Vec<&[u8]> {
     fields.iter().map(Vec::as_slice).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statements_high_s_twin_is_refused() {
+        let secret = crate::ClientSecret::generate().unwrap();
+        let key = SigningKey::from_slice(secret.to_bytes().as_slice()).unwrap();
+        let public = secret.public_key();
+        let fields: [&[u8]; 2] = [b"one", b"two"];
+        let low = sign_statement(&key, StatementKind::Receipt, &fields);
+        assert!(verify_statement(&public, StatementKind::Receipt, &fields, &low).is_ok());
+        let sig = Signature::from_slice(&low).unwrap();
+        let (r, s) = sig.split_scalars();
+        let high = Signature::from_scalars(r, -*s).unwrap().to_bytes();
+        // Valid ECDSA, but not the one accepted encoding.
+        assert!(
+            vk(&public)
+                .verify(
+                    &statement_bytes(StatementKind::Receipt, &fields),
+                    &Signature::from_slice(&high).unwrap()
+                )
+                .is_ok()
+        );
+        assert_eq!(
+            verify_statement(&public, StatementKind::Receipt, &fields, &high),
+            Err(ProtocolError::BadSignature)
+        );
+    }
+
+    fn vk(public: &EncodedPublicKey) -> VerifyingKey {
+        VerifyingKey::from_sec1_bytes(public.as_bytes()).unwrap()
+    }
 }

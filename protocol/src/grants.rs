@@ -49,21 +49,35 @@ impl AgentRef {
 #[serde(deny_unknown_fields)]
 pub struct Grants {
     /// Agents on this host it may call (`http://NAME.agents.internal/…`).
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
     pub agents: Vec<AgentRef>,
     /// Remote origins it may reach (`https://host[:port]`; `http` only for loopback hosts on
     /// hosts configured to allow it). Compared exactly on scheme, host and port.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
     pub origins: Vec<String>,
     /// Whether it may use the host's search (`http://hypervisor.internal/search`).
     #[serde(default)]
     pub search: bool,
     /// The agents allowed to call this one. Absent: any agent whose own grants name this one.
     /// Present (even empty): only these. Clients' direct invocations are not affected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::bounded::option_vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
     pub callers: Option<Vec<AgentRef>>,
     /// Other hypervisors it may call, each only while it attests one of the measurements.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
     pub hypervisors: Vec<HypervisorGrant>,
 }
 
@@ -76,6 +90,7 @@ pub struct HypervisorGrant {
     pub origin: String,
     /// SHA-256s (hex) of the host binaries accepted: its attested `host_measurement` must be
     /// one of them.
+    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>")]
     pub measurements: Vec<String>,
     /// Whether simulated evidence is accepted from it (development and tests only).
     #[serde(default)]

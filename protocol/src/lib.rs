@@ -13,6 +13,7 @@
 
 pub mod agents;
 pub mod attest;
+pub mod bounded;
 pub mod codes;
 pub mod commitment;
 pub mod envelope;
@@ -22,6 +23,7 @@ pub mod host;
 pub mod keys;
 pub mod routes;
 pub mod session;
+pub mod strict;
 pub mod vectors;
 pub mod wallet;
 pub mod wire;

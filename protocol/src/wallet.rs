@@ -5,14 +5,21 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The most networks, and the most assets, a spending policy names.
+pub const MAX_POLICY_ENTRIES: usize = 16;
+/// The most payees a spending policy names.
+pub const MAX_PAYEES: usize = 64;
+
 /// What the host may pay from an agent's wallet. Amounts are decimal strings of the token's
 /// atomic units (for USDC, 1 = 0.000001 USDC), at most `i64::MAX`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpendingPolicy {
     /// Networks it pays on, as offers name them (`eip155:84532`, `base-sepolia`, …).
+    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_POLICY_ENTRIES>")]
     pub networks: Vec<String>,
     /// Token contracts it pays in (`0x…`).
+    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_POLICY_ENTRIES>")]
     pub assets: Vec<String>,
     /// The most one call may cost.
     pub max_per_call: String,
@@ -21,7 +28,11 @@ pub struct SpendingPolicy {
     /// The most the wallet ever pays.
     pub max_total: String,
     /// When set, the only recipients (`payTo`, `0x…`) it pays.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::bounded::option_vec::<_, _, MAX_PAYEES>"
+    )]
     pub payees: Option<Vec<String>>,
 }
 

@@ -75,7 +75,10 @@ pub struct ExecuteRequest {
     /// Envelope (role program) of the WebAssembly component, hex.
     pub encrypted_wasm: String,
     /// Envelopes (role argument i) of the arguments, hex. `argv[0]` is supplied by the host.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, { crate::bounded::MAX_ARGUMENTS }>"
+    )]
     pub encrypted_arguments: Vec<String>,
     /// Envelope (role stdin) of standard input, hex. Absent means empty stdin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +101,10 @@ pub struct PythonRequest {
     /// Envelope (role program) of the script's UTF-8 source, hex.
     pub encrypted_python: String,
     /// Envelopes (role argument i) of the arguments (`ARGS[i]`), hex.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, { crate::bounded::MAX_ARGUMENTS }>"
+    )]
     pub encrypted_arguments: Vec<String>,
     /// Envelope (role stdin) of the script's standard input, hex. Absent means empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]

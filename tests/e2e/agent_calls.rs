@@ -50,7 +50,7 @@ fn deploy(
 fn call(client: &Client, name: &str, event: Value) -> Value {
     let out = client.invoke(name, event).unwrap();
     assert!(out.ok, "{out:?}");
-    out.result.unwrap()
+    out.result_json().unwrap()
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn an_agent_finds_a_granted_agent_by_search_calls_it_and_the_records_link_up() {
         )
         .unwrap();
     assert!(out.ok, "{out:?}");
-    let result = out.result.unwrap();
+    let result = out.result_json().unwrap();
     assert_eq!(result["target"], "word-seller", "{result}");
     assert_eq!(result["url"], "http://word-seller.agents.internal/invoke");
     let answer = &result["responses"][0];
@@ -545,7 +545,7 @@ fn a_buyer_agent_finds_pays_and_gets_the_sellers_answer_within_its_wallets_budge
         )
         .unwrap();
     assert!(out.ok, "{out:?}");
-    let result = out.result.unwrap();
+    let result = out.result_json().unwrap();
     // A paid answer, and exactly the price moved from the buyer's wallet to the seller's payee.
     assert_paid(&chain, &result, 4, (payer0, pay_to0));
     // The spend is recorded; the ledger links the call, its transaction and the callee's run.

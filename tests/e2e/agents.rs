@@ -142,7 +142,7 @@ fn each_kind_deploys_searches_and_invokes() {
         )
         .unwrap();
     assert!(run.ok, "{run:?}");
-    let result = run.result.clone().unwrap();
+    let result = run.result_json().unwrap();
     assert_eq!(result["words"], 9, "{result}");
     assert_eq!(result["agent"], "text-stats");
     assert_eq!(result["execution_id"], run.execution_id.as_str());
@@ -190,7 +190,7 @@ fn each_kind_deploys_searches_and_invokes() {
         )
         .unwrap();
     assert!(found.ok, "{found:?}");
-    let results = found.result.unwrap()["results"].clone();
+    let results = found.result_json().unwrap()["results"].clone();
     assert!(!results.as_array().unwrap().is_empty(), "{results}");
     assert!(
         results[0]["url"]
@@ -212,7 +212,29 @@ fn each_kind_deploys_searches_and_invokes() {
         audit["executions"].as_array().unwrap().len() >= 5,
         "{audit}"
     );
+    // Execution ids are UUIDs: any text form names the same record; anything else is a 400.
+    let id = uuid::Uuid::parse_str(&run.execution_id).unwrap();
+    assert_eq!(
+        id.hyphenated().to_string(),
+        run.execution_id,
+        "canonical when written"
+    );
+    for form in [
+        id.hyphenated().to_string().to_uppercase(),
+        id.simple().to_string(),
+        id.braced().to_string(),
+        id.urn().to_string(),
+    ] {
+        let (status, same) = get_json(&server, &format!("/executions/{form}"));
+        assert_eq!(
+            (status, &same["id"]),
+            (200, &record["id"]),
+            "{form}: {same}"
+        );
+    }
     let (status, body) = get_json(&server, "/executions/no-such-id");
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    let (status, body) = get_json(&server, &format!("/executions/{}", uuid::Uuid::now_v7()));
     assert_eq!((status, code(&body)), (404, "execution_not_found"));
 
     let (status, listed) = get_json(&server, "/agents");

@@ -61,15 +61,16 @@ fn paid_agents_charge_successful_runs_unless_deployed_to_charge_every_run() {
             .unwrap();
     }
 
-    // The challenge names the URL requested (its path: a query may carry the caller's data and
-    // is not sent to a facilitator), the declared media type, and when the run is charged.
+    // The challenge names the agent (never the path or query requested, which may carry the
+    // caller's data and would go to a facilitator), the declared media type, and when the run
+    // is charged.
     let (challenge, payment) = challenge_and_payment(&client, "/agents/web/missing?page=2");
     let offered = &challenge["accepts"][0];
     assert!(
         offered["resource"]
             .as_str()
             .unwrap()
-            .ends_with("/agents/web/missing"),
+            .ends_with("/agents/web/"),
         "{challenge}"
     );
     assert_eq!(offered["mimeType"], "text/plain");

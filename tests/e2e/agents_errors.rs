@@ -111,7 +111,7 @@ fn a_handler_answer_over_the_output_limit_is_an_error_not_a_cut_value() {
         )
         .unwrap();
     assert!(!run.ok, "{run:?}");
-    assert_eq!(run.result, None);
+    assert!(run.result.is_none());
     let error = run.error.expect("an error");
     assert_eq!(error.code, "output_too_large", "{error:?}");
     assert!(error.message.contains("output limit of 64"), "{error:?}");

@@ -197,7 +197,7 @@ fn concurrent_invocations_of_one_agent_each_get_a_fresh_instance() {
                     let words = "w ".repeat(i + 1);
                     let run = client.invoke("stats", json!({ "text": words })).unwrap();
                     assert!(run.ok, "{run:?}");
-                    assert_eq!(run.result.unwrap()["words"], i + 1);
+                    assert_eq!(run.result_json().unwrap()["words"], i + 1);
                     run.execution_id
                 })
             })

@@ -377,7 +377,7 @@ fn sealed_events_use_the_event_role() {
     // Clear events to a public agent are unchanged.
     crate::agents::deploy(&client, &owner, "open-stats", "text-stats", "public", &[]);
     let run = client.invoke("open-stats", json!({"text": "a b"})).unwrap();
-    assert_eq!(run.result.unwrap()["words"], 2);
+    assert_eq!(run.result_json().unwrap()["words"], 2);
     assert_eq!(
         refused(client.invoke("events", json!({"text": "x"}))),
         (403, "agent_not_public".to_string())

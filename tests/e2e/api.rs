@@ -164,3 +164,99 @@ fn the_binary_runs_from_any_directory_with_its_built_in_plug_ins() {
     let (_, headers, _) = crate::payments::challenge(&server, &session);
     assert!(crate::payments::header(&headers, "payment-required").is_some());
 }
+
+/// Requests are JSON objects: an array where an object is expected is a 400, at the top of a
+/// body or inside it (JSON libraries would map a struct from an array of its fields); lists
+/// longer than their bound are refused while they are parsed; a session id is the same session
+/// in any UUID text form.
+#[test]
+fn arrays_for_objects_overlong_lists_and_uuid_forms_are_handled_alike_everywhere() {
+    let server = TestServer::start();
+    let client = server.client();
+    let key = ClientSecret::generate().unwrap();
+    let pubkey = key.public_key().to_hex();
+    for (path, body) in [
+        ("/search", json!(["text"])),
+        ("/encrypt/create_keypair", json!([pubkey])),
+        (
+            "/test/execute/wasm",
+            json!({"encrypted_wasm": "00", "public_key": pubkey, "limits": [1000, null, null]}),
+        ),
+        (
+            "/agent/deploy",
+            json!([
+                "x",
+                "",
+                [],
+                pubkey,
+                "AA==",
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                "00",
+                1,
+                1
+            ]),
+        ),
+    ] {
+        let (status, refusal) = client.post_json(path, &body).unwrap();
+        assert_eq!(
+            (status, code(&refusal)),
+            (400, "invalid_request"),
+            "{path} {body}: {refusal}"
+        );
+    }
+    // Over-long lists: refused with the bound named.
+    let (status, refusal) = client
+        .post_json(
+            "/test/execute/wasm",
+            &json!({"encrypted_wasm": "00", "public_key": pubkey,
+                    "encrypted_arguments": vec![""; 65_537]}),
+        )
+        .unwrap();
+    assert_eq!((status, code(&refusal)), (400, "invalid_request"));
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 65536"),
+        "{refusal}"
+    );
+
+    // A session id in any text form is the same session.
+    let session = client.create_session(&key).unwrap();
+    let program = crate::harness::wasm("hello");
+    for form in [
+        session.id.hyphenated().to_string().to_uppercase(),
+        session.id.simple().to_string(),
+        session.id.braced().to_string(),
+        session.id.urn().to_string(),
+    ] {
+        let (req, _) = session
+            .encrypt_execution(&hypervisor_client::ExecuteInput::new(&program))
+            .unwrap();
+        let mut body = serde_json::to_value(&req).unwrap();
+        body["session_id"] = json!(form);
+        let (status, answer) = client.post_json("/test/execute/wasm", &body).unwrap();
+        assert_eq!(status, 200, "{form}: {answer}");
+        assert_eq!(answer["session_id"], session.id.to_string(), "{form}");
+    }
+    let (status, refusal) = client
+        .post_json(
+            "/test/execute/wasm",
+            &json!({"encrypted_wasm": "00", "public_key": pubkey, "session_id": "not-a-uuid"}),
+        )
+        .unwrap();
+    assert_eq!(
+        (status, code(&refusal)),
+        (400, "invalid_request"),
+        "{refusal}"
+    );
+}

@@ -4,6 +4,7 @@
 
 mod harness;
 mod local_chain;
+mod memory;
 
 mod agent_calls;
 mod agents;

@@ -83,7 +83,9 @@ pub(crate) fn b64(v: &Value) -> String {
 fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = TestServer::start_in(&data, &payments_table(""));
+    // One public URL across the restart: a v2 payment names the resource it pays for.
+    let table = payments_table("public_url = \"https://paid.example\"");
+    let server = TestServer::start_in(&data, &table);
     let (_c, _k, s) = session(&server);
     let (body, headers, json) = challenge(&server, &s);
 
@@ -126,7 +128,7 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
 
     // ...also after a restart (with a new session: a payment is not bound to a request).
     server.stop();
-    let restarted = TestServer::start_in(&data, &payments_table(""));
+    let restarted = TestServer::start_in(&data, &table);
     let (_c, _k, s) = session(&restarted);
     let (body, _, json) = challenge(&restarted, &s);
     let (status, _, out) = send(&restarted, &body, name, value);
@@ -303,8 +305,34 @@ fn every_altered_term_is_refused_with_its_reason() {
         (402, Some("invalid_payload"))
     );
 
-    // None of these ran anything or recorded a payment: the honest payment still works.
+    // A v2 payment names the resource it was issued for: spent on another route at the same
+    // price it is refused, and one naming no resource is too.
     let (name, value) = wallet.pay(&v2, &limit(), now()).unwrap();
+    let (status, _, out) = server
+        .client()
+        .post_json_with(
+            "/x402_execute/verifiable/wasm",
+            &body,
+            &[(name, value.clone())],
+        )
+        .unwrap();
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_payment_requirements", "{out}");
+    assert!(
+        out["message"].as_str().unwrap_or_default().contains(ROUTE)
+            || out.to_string().contains(ROUTE),
+        "{out}"
+    );
+    let mut anonymous = b64_json(&value);
+    anonymous.as_object_mut().unwrap().remove("resource");
+    let (status, _, out) = send(&server, &body, name, b64(&anonymous));
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some("invalid_payload"))
+    );
+
+    // None of these ran anything or recorded a payment: the honest payment still works, on
+    // the route it was issued for.
     let (status, _, out) = send(&server, &body, name, value);
     assert_eq!(status, 200, "{out}");
 }

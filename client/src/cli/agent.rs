@@ -222,8 +222,8 @@ pub fn run(
             };
             let value = serde_json::to_value(&out)?;
             print(json, &value, || {
-                if let Some(r) = &out.result {
-                    println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+                if let Some(r) = out.result_json() {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
                 }
                 if let Some(e) = &out.error {
                     eprintln!("error {}: {}", e.code, e.message);

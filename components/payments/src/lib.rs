@@ -192,7 +192,7 @@ mod component {
             let terms = Terms::new(&price(&price_))?;
             let v = version(header.version);
             // Offline first: a bad payment never costs a round trip.
-            let accepted = protocol::verify(v, &header.value, &terms, now_unix_seconds)?;
+            let accepted = protocol::verify(v, &header.value, &terms, &resource_.url, now_unix_seconds)?;
             if let Mode::Facilitator(endpoint) = mode(facilitator::VERIFY_UNAVAILABLE)? {
                 let body = facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
                 let (status, answer) =
@@ -216,7 +216,7 @@ mod component {
             let v = version(header.version);
             // The header was verified (and recorded by the host) before the work ran; only its
             // payer is needed here (its time window may have passed while the work ran).
-            let accepted = protocol::inspect(v, &header.value, &terms)?;
+            let accepted = protocol::inspect(v, &header.value, &terms, &resource_.url)?;
             let payer = accepted.payer.to_checksum(None);
             let network = match header.version {
                 wit::ProtocolVersion::V1 => terms.v1_network.unwrap_or(&terms.network).to_string(),

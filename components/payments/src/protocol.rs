@@ -199,8 +199,14 @@ pub fn decode(header: &str) -> Result<Value, Refusal> {
 ///
 /// # Errors
 /// A [`Refusal`] with the x402 reason string.
-pub fn verify(version: Version, header: &str, t: &Terms, now: u64) -> Result<Accepted, Refusal> {
-    let payload = parse(version, header, t)?;
+pub fn verify(
+    version: Version,
+    header: &str,
+    t: &Terms,
+    resource_url: &str,
+    now: u64,
+) -> Result<Accepted, Refusal> {
+    let payload = parse(version, header, t, resource_url)?;
     let payer = exact::check(&payload, &t.expected, now)?;
     Ok(accepted(&payload, payer, t))
 }
@@ -210,8 +216,13 @@ pub fn verify(version: Version, header: &str, t: &Terms, now: u64) -> Result<Acc
 ///
 /// # Errors
 /// A [`Refusal`] if the header no longer parses against the terms.
-pub fn inspect(version: Version, header: &str, t: &Terms) -> Result<Accepted, Refusal> {
-    let payload = parse(version, header, t)?;
+pub fn inspect(
+    version: Version,
+    header: &str,
+    t: &Terms,
+    resource_url: &str,
+) -> Result<Accepted, Refusal> {
+    let payload = parse(version, header, t, resource_url)?;
     let payer = payload.authorization.from;
     Ok(accepted(&payload, payer, t))
 }
@@ -228,8 +239,16 @@ fn accepted(payload: &v1x::ExactEvmPayload, payer: Address, t: &Terms) -> Accept
     }
 }
 
-/// Decodes a header and checks everything but the authorization itself.
-fn parse(version: Version, header: &str, t: &Terms) -> Result<v1x::ExactEvmPayload, Refusal> {
+/// Decodes a header and checks everything but the authorization itself. A v2 payment must name
+/// the resource it pays for (`resource.url`, copied from the challenge by x402 clients), and it
+/// must be `resource_url`: a payment issued for one route is not spent on another at the same
+/// price. (v1 payloads name no resource.)
+fn parse(
+    version: Version,
+    header: &str,
+    t: &Terms,
+    resource_url: &str,
+) -> Result<v1x::ExactEvmPayload, Refusal> {
     let raw = decode(header)?;
     let want = match version {
         Version::V1 => 1,
@@ -282,6 +301,22 @@ fn parse(version: Version, header: &str, t: &Terms) -> Result<v1x::ExactEvmPaylo
                     "`accepted` differs from the requirements this server offers",
                 ));
             }
+            match raw.pointer("/resource/url").and_then(Value::as_str) {
+                Some(url) if url == resource_url => {}
+                Some(url) => {
+                    return Err(Refusal::new(
+                        "invalid_payment_requirements",
+                        format!("the payment was issued for {url}, not for {resource_url}"),
+                    ));
+                }
+                None => {
+                    return Err(Refusal::new(
+                        "invalid_payload",
+                        "payment: `resource.url` is missing (a v2 payment names the resource \
+                         of the challenge it answers)",
+                    ));
+                }
+            }
             let p: v2x::PaymentPayload = serde_json::from_value(raw)
                 .map_err(|e| Refusal::new("invalid_payload", format!("payment: {e}")))?;
             match p.payload {
@@ -325,6 +360,8 @@ mod tests {
     /// The x402 specification's exact-EVM example (base-sepolia USDC).
     const SPEC_V1_HEADER: &str = "eyJ4NDAyVmVyc2lvbiI6MSwic2NoZW1lIjoiZXhhY3QiLCJuZXR3b3JrIjoiYmFzZS1zZXBvbGlhIiwicGF5bG9hZCI6eyJzaWduYXR1cmUiOiIweDJkNmE3NTg4ZDZhY2NhNTA1Y2JmMGQ5YTRhMjI3ZTBjNTJjNmMzNDAwOGM4ZTg5ODZhMTI4MzI1OTc2NDE3MzYwOGEyY2U2NDk2NjQyZTM3N2Q2ZGE4ZGJiZjU4MzZlOWJkMTUwOTJmOWVjYWIwNWRlZDNkNjI5M2FmMTQ4YjU3MWMiLCJhdXRob3JpemF0aW9uIjp7ImZyb20iOiIweDg1N2IwNjUxOUU5MWUzQTU0NTM4NzkxYkRiYjBFMjIzNzNlMzZiNjYiLCJ0byI6IjB4MjA5NjkzQmM2YWZjMEM1MzI4YkEzNkZhRjAzQzUxNEVGMzEyMjg3QyIsInZhbHVlIjoiMTAwMDAiLCJ2YWxpZEFmdGVyIjoiMTc0MDY3MjA4OSIsInZhbGlkQmVmb3JlIjoiMTc0MDY3MjE1NCIsIm5vbmNlIjoiMHhmMzc0NjYxM2MyZDkyMGI1ZmRhYmMwODU2ZjJhZWIyZDRmODhlZTYwMzdiOGNjNWQwNGE3MWE0NDYyZjEzNDgwIn19fQ==";
     const SPEC_V2_HEADER: &str = include_str!("../tests/spec-v2-header.txt");
+    /// The resource the specification's v2 example pays for.
+    const SPEC_RESOURCE: &str = "https://api.example.com/premium-data";
     const SPEC_PAYER: &str = "0x857b06519E91e3A54538791bDbb0E22373e36b66";
     /// Inside the example authorization's window.
     const NOW: u64 = 1_740_672_100;
@@ -349,9 +386,9 @@ mod tests {
     fn the_specification_example_recovers_its_payer_in_both_versions() {
         let t = Terms::new(&spec_price()).unwrap();
         for (version, header) in [(Version::V1, SPEC_V1_HEADER), (Version::V2, SPEC_V2_HEADER)] {
-            let a = verify(version, header.trim(), &t, NOW).unwrap();
+            let a = verify(version, header.trim(), &t, SPEC_RESOURCE, NOW).unwrap();
             assert_eq!(a.payer.to_checksum(None), SPEC_PAYER);
-            assert_eq!(inspect(version, header.trim(), &t).unwrap(), a);
+            assert_eq!(inspect(version, header.trim(), &t, SPEC_RESOURCE).unwrap(), a);
             assert_eq!(
                 a.replay_key,
                 "eip3009:84532:0x036cbd53842c5426634e7929541ec2318f3dcf7e:0x857b06519e91e3a54538791bdbb0e22373e36b66:0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"
@@ -366,7 +403,7 @@ mod tests {
             f(&mut p);
             Terms::new(&p).unwrap()
         };
-        let v1 = |terms: &Terms, now| verify(Version::V1, SPEC_V1_HEADER, terms, now);
+        let v1 = |terms: &Terms, now| verify(Version::V1, SPEC_V1_HEADER, terms, SPEC_RESOURCE, now);
         let base = t(|_| {});
         assert_eq!(
             reason(v1(&t(|p| p.amount = "10001".into()), NOW)),
@@ -402,11 +439,11 @@ mod tests {
         );
         // The wrong header for the version, garbage, a flipped signature byte.
         assert_eq!(
-            reason(verify(Version::V2, SPEC_V1_HEADER, &base, NOW)),
+            reason(verify(Version::V2, SPEC_V1_HEADER, &base, SPEC_RESOURCE, NOW)),
             "invalid_x402_version"
         );
         assert_eq!(
-            reason(verify(Version::V1, "not base64!", &base, NOW)),
+            reason(verify(Version::V1, "not base64!", &base, SPEC_RESOURCE, NOW)),
             "invalid_payload"
         );
         let mut doc: Value = serde_json::from_slice(
@@ -418,7 +455,7 @@ mod tests {
         let sig = doc["payload"]["signature"].as_str().unwrap().to_string();
         doc["payload"]["signature"] = json!(format!("{}00{}", &sig[..10], &sig[12..]));
         assert_eq!(
-            reason(verify(Version::V1, &encode(&doc), &base, NOW)),
+            reason(verify(Version::V1, &encode(&doc), &base, SPEC_RESOURCE, NOW)),
             "invalid_exact_evm_payload_signature"
         );
     }
@@ -429,9 +466,40 @@ mod tests {
         p.max_timeout_seconds = 120;
         let t = Terms::new(&p).unwrap();
         assert_eq!(
-            reason(verify(Version::V2, SPEC_V2_HEADER.trim(), &t, NOW)),
+            reason(verify(
+                Version::V2,
+                SPEC_V2_HEADER.trim(),
+                &t,
+                SPEC_RESOURCE,
+                NOW
+            )),
             "invalid_payment_requirements"
         );
+    }
+
+    /// A v2 payment is bound to the resource its challenge named: the same payment offered
+    /// for another resource at the same price is refused, and so is one naming none.
+    #[test]
+    fn v2_payments_are_bound_to_their_resource() {
+        let t = Terms::new(&spec_price()).unwrap();
+        let header = SPEC_V2_HEADER.trim();
+        let other = "https://api.example.com/other-data";
+        let refusal = verify(Version::V2, header, &t, other, NOW).expect_err("another resource");
+        assert_eq!(refusal.reason, "invalid_payment_requirements");
+        assert!(refusal.message.contains(SPEC_RESOURCE), "{}", refusal.message);
+        let mut doc: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(header)
+                .unwrap(),
+        )
+        .unwrap();
+        doc.as_object_mut().unwrap().remove("resource");
+        assert_eq!(
+            reason(verify(Version::V2, &encode(&doc), &t, SPEC_RESOURCE, NOW)),
+            "invalid_payload"
+        );
+        // v1 payloads name no resource: nothing to bind.
+        assert!(verify(Version::V1, SPEC_V1_HEADER, &t, other, NOW).is_ok());
     }
 
     #[test]

@@ -95,7 +95,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Time allowed to receive a whole request body, milliseconds (408 after). Default 30 s.
     pub body_timeout_ms: u64,
-    /// Most arguments one execution may carry. Default 1024.
+    /// Most arguments one execution may carry. Default 1024, at most 65536 (a longer list is
+    /// refused while it is parsed).
     pub max_arguments: usize,
     /// Time allowed to receive a request head (request line and headers), milliseconds: from
     /// accepting a new connection, or from the first byte of a later request on a keep-alive
@@ -416,6 +417,9 @@ impl Config {
             return bad("http.max_body_bytes must be at least 1024");
         }
         let h = &self.http;
+        if h.max_arguments > hypervisor_protocol::bounded::MAX_ARGUMENTS {
+            return bad("http.max_arguments must be at most 65536");
+        }
         if h.header_timeout_ms == 0 || h.header_timeout_ms > 600_000 {
             return bad("http.header_timeout_ms must be between 1 and 600000");
         }

@@ -1,5 +1,6 @@
-//! Request extraction: the body under the configured size limit and receive timeout, with JSON
-//! errors split into "not JSON" and "wrong shape"; path and query parameters whose rejections
+//! Request extraction: the body under the configured size limit and receive timeout, read into
+//! one buffer and parsed strictly (`hypervisor_protocol::strict`: no array for an object, every
+//! list bounded while parsed), with JSON errors split into "not JSON" and "wrong shape"; path and query parameters whose rejections
 //! are JSON errors like every other (axum's own answer plain text).
 
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -27,25 +28,47 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             return Err(ApiError::BodyTooLarge(limit));
         }
         let timeout_ms = state.http.body_timeout_ms;
-        let body = Limited::new(req.into_body(), limit);
-        let collected = tokio::time::timeout(Duration::from_millis(timeout_ms), body.collect())
-            .await
-            .map_err(|_| ApiError::BodyTimeout(timeout_ms))?
-            .map_err(|e| {
-                if e.downcast_ref::<LengthLimitError>().is_some() {
-                    ApiError::BodyTooLarge(limit)
-                } else {
-                    ApiError::BodyRead(e.to_string())
-                }
-            })?;
-        let bytes = collected.to_bytes();
-        serde_json::from_slice(&bytes)
+        let bytes = tokio::time::timeout(
+            Duration::from_millis(timeout_ms),
+            read_body(req.into_body(), declared, limit),
+        )
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout_ms))??;
+        // Strictly: a struct is only ever a JSON object, never an array of its fields.
+        hypervisor_protocol::strict::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| match e.classify() {
                 serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
                 _ => ApiError::MalformedJson(e.to_string()),
             })
     }
+}
+
+/// Reads a whole body of at most `limit` bytes into one buffer, sized up front from the
+/// declared length (already checked against `limit`): a body is held once while it arrives,
+/// never as a list of frames and a copy of them.
+async fn read_body(
+    body: axum::body::Body,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let mut body = std::pin::pin!(body);
+    let mut buf = Vec::with_capacity(
+        declared
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .min(limit),
+    );
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame = frame.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(ApiError::BodyTooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
 }
 
 /// The body length a request declares (`Content-Length`), if it declares a valid one.

@@ -248,8 +248,10 @@ pub async fn search(
 /// `GET /executions/{id}`.
 pub async fn execution(
     State(state): State<AppState>,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
+    // Any text form of the UUID names the same record (docs/PROTOCOL.md §1).
+    let id = id.to_string();
     let record = state.pipeline.execution(&id).await?;
     // The calls the run made: each links to its callee's record (`callee_execution`,
     // `response_sha256` = the callee record's commitment).

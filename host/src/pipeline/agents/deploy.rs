@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use hypervisor_protocol::agents::{
-    AgentKind, DeployRequest, OwnerAction, deploy_detail, valid_name, valid_price,
+    AgentKind, DeployRequest, MAX_TAGS, OwnerAction, deploy_detail, valid_name, valid_price,
 };
 use hypervisor_protocol::wire::decode_hex;
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
@@ -26,8 +26,7 @@ use crate::storage::agents::NewDeployment;
 
 /// Longest description, bytes.
 const MAX_DESCRIPTION: usize = 4096;
-/// Most tags, and longest tag.
-const MAX_TAGS: usize = 32;
+/// Longest tag (the most tags, `MAX_TAGS`, is bounded while the request is parsed).
 const MAX_TAG: usize = 64;
 
 impl Pipeline {

@@ -50,22 +50,19 @@ const UNDECLARED_CONTENT_TYPE: &str = "application/octet-stream";
 
 impl Pipeline {
     /// The charge of a request to a paid HTTP agent (`None` for a free one): the resource is
-    /// the URL requested (its path: no query), its type the one the owner declared, and the description says when
-    /// the run is charged; the ledger records the agent's route.
-    fn http_agent_charge(
-        &self,
-        agent: &AgentRecord,
-        rest: &str,
-    ) -> Result<Option<Charge>, ApiError> {
+    /// the agent (`/agents/NAME/`, whatever path is requested: the price is the agent's, and a
+    /// payment answers for the agent it was issued for), its type the one the owner declared,
+    /// and the description says when the run is charged; the ledger records the agent's route.
+    fn http_agent_charge(&self, agent: &AgentRecord) -> Result<Option<Charge>, ApiError> {
         let Some(amount) = &agent.price else {
             return Ok(None);
         };
         if self.payments.is_none() {
             return Err(ApiError::PaymentsUnavailable);
         }
-        // The path only: the resource goes to the facilitator in facilitator mode, and a query
-        // string may carry the caller's data.
-        let requested = format!("/agents/{}{rest}", agent.name);
+        // Never the path or query requested: the resource goes to the facilitator in
+        // facilitator mode, and the path and query may carry the caller's data.
+        let requested = format!("/agents/{}/", agent.name);
         Ok(Some(
             self.charge_for(
                 &http_agent_route(&agent.name),
@@ -123,7 +120,7 @@ impl Pipeline {
         // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
         // the policy, then the payment's durable record.
         let verified = self
-            .verify_payment(self.http_agent_charge(&agent, rest)?, payment)
+            .verify_payment(self.http_agent_charge(&agent)?, payment)
             .await?;
         let mut asked = resolve_limits(
             Some(&agent.latest.limits),

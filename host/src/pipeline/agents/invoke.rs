@@ -14,6 +14,7 @@ use bytes::Bytes;
 use hypervisor_protocol::agents::{AgentKind, HandlerFailure, InvokeRequest, InvokeResponse};
 use hypervisor_protocol::wire::{ExitStatus, Limits};
 use hypervisor_protocol::{EncodedPublicKey, sha256};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::clock::unix_millis;
@@ -213,10 +214,10 @@ impl Pipeline {
             (None, None) => Caller::Anonymous,
         };
         let input = match input_kind {
-            InputKind::Event => req
-                .event
-                .as_ref()
-                .map_or_else(|| b"null".to_vec(), |e| e.to_string().into_bytes()),
+            InputKind::Event => req.event.map_or_else(
+                || b"null".to_vec(),
+                |e| String::from(Box::<str>::from(e)).into_bytes(),
+            ),
             InputKind::Stdin => req.stdin.unwrap_or_default().into_bytes(),
         };
         let opened = Opened::clear(
@@ -446,9 +447,12 @@ fn clear_response(agent: &AgentRecord, id: &str, ran: &Ran) -> InvokeResponse {
         Ran::Handler(h) => match &h.returned {
             Some(Ok(bytes)) => {
                 response.ok = true;
-                response.result = Some(serde_json::from_slice(bytes).unwrap_or_else(|_| {
-                    serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
-                }));
+                // Kept as the text returned (parsing it into a tree would cost many times its
+                // size); what is not JSON becomes a JSON string.
+                response.result = match serde_json::from_slice::<&RawValue>(bytes) {
+                    Ok(raw) => Some(raw.to_owned()),
+                    Err(_) => serde_json::value::to_raw_value(&String::from_utf8_lossy(bytes)).ok(),
+                };
             }
             Some(Err(e)) => {
                 response.error = Some(HandlerFailure {
