@@ -29,6 +29,7 @@ use crate::storage::wallets::Wallets;
 use crate::storage::{self, artifacts::ArtifactStore};
 
 mod connections;
+mod head_errors;
 #[cfg(test)]
 mod router_tests;
 

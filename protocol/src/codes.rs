@@ -66,6 +66,8 @@ error_codes! {
     InvalidScript = "invalid_script", 400;
     /// A verifiable route was called with a session from `/encrypt/create_keypair`.
     SessionNotVerifiable = "session_not_verifiable", 400;
+    /// The request head is not valid HTTP (answered before any route is chosen).
+    MalformedRequest = "malformed_request", 400;
     /// A paid route without a valid payment; the body is the x402 challenge, the x402 reason in
     /// `error`.
     PaymentRequired = "payment_required", 402;
@@ -108,8 +110,12 @@ error_codes! {
     WrongAgentKind = "wrong_agent_kind", 409;
     /// The body exceeds `http.max_body_bytes`.
     BodyTooLarge = "body_too_large", 413;
+    /// The request target is longer than the host accepts.
+    UriTooLong = "uri_too_long", 414;
     /// One run made more agent-to-agent calls than `egress.max_calls_per_run`.
     CallFanOutExceeded = "call_fan_out_exceeded", 429;
+    /// The request head is larger than `http.max_head_bytes`.
+    HeadersTooLarge = "headers_too_large", 431;
     /// Not a valid WebAssembly component.
     InvalidComponent = "invalid_component", 422;
     /// The component does not export `wasi:cli/run`.
@@ -143,6 +149,8 @@ error_codes! {
     Busy = "busy", 503;
     /// An agent-to-agent call with no time left: the caller's remaining time is spent.
     CallDeadlineExceeded = "call_deadline_exceeded", 504;
+    /// An HTTP version the host does not speak.
+    HttpVersionNotSupported = "http_version_not_supported", 505;
     /// An agent-to-agent call deeper than `egress.max_depth` (a cycle of agents calling each
     /// other ends here).
     CallDepthExceeded = "call_depth_exceeded", 508;

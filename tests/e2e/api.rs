@@ -260,3 +260,44 @@ fn arrays_for_objects_overlong_lists_and_uuid_forms_are_handled_alike_everywhere
         "{refusal}"
     );
 }
+
+/// A request head hyper cannot parse never reaches the router, yet gets the same JSON error
+/// body as every other error: malformed (400), a target too long (414), a head larger than
+/// `http.max_head_bytes` (431), an unknown HTTP version (505).
+#[test]
+fn errors_before_the_router_carry_json_bodies() {
+    let server = TestServer::start_with("[http]\nmax_head_bytes = 16384\n");
+    let long_target = format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let big_header = format!(
+        "GET /ping HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    for (request, status, expected) in [
+        ("GARBAGE\r\n\r\n".to_string(), 400, "malformed_request"),
+        (
+            "GET /ping HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n".to_string(),
+            400,
+            "malformed_request",
+        ),
+        (big_header, 431, "headers_too_large"),
+        // A target longer than the head may be is a head too large.
+        (long_target.clone(), 431, "headers_too_large"),
+    ] {
+        let (got, body) = raw(&server, request.as_bytes());
+        let json: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{got} with a body that is not JSON ({e}): {body:?}"));
+        assert_eq!((got, code(&json)), (status, expected), "{body}");
+        assert!(!json["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // A head just under the limit is served as usual.
+    let fits = format!(
+        "GET /ping HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-big: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
+    assert_eq!(raw(&server, fits.as_bytes()), (200, "pong".to_string()));
+    // Where heads may be larger than a target may be long (65534 bytes), a longer one is 414.
+    let roomy = TestServer::start_with("[http]\nmax_head_bytes = 131072\n");
+    let (got, body) = raw(&roomy, long_target.as_bytes());
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((got, code(&json)), (414, "uri_too_long"), "{body}");
+}

@@ -103,6 +103,10 @@ pub struct HttpConfig {
     /// connection. A connection that does not deliver its head in time is closed without a
     /// response (slow-header clients, "slowloris"). Default 10 000.
     pub header_timeout_ms: u64,
+    /// Largest request head (request line and headers), bytes: a larger one is answered
+    /// `431 headers_too_large` (a target longer than the head, `414 uri_too_long`) and the
+    /// connection closed. Default 64 KiB; 8 KiB to 1 MiB.
+    pub max_head_bytes: usize,
     /// A keep-alive connection with no request in flight is closed after this long,
     /// milliseconds. Default 60 000.
     pub idle_timeout_ms: u64,
@@ -255,6 +259,7 @@ impl Default for HttpConfig {
             body_timeout_ms: 30_000,
             max_arguments: 1024,
             header_timeout_ms: 10_000,
+            max_head_bytes: 64 << 10,
             idle_timeout_ms: 60_000,
             max_connections: 10_000,
         }
@@ -419,6 +424,9 @@ impl Config {
         let h = &self.http;
         if h.max_arguments > hypervisor_protocol::bounded::MAX_ARGUMENTS {
             return bad("http.max_arguments must be at most 65536");
+        }
+        if !(8 << 10..=1 << 20).contains(&h.max_head_bytes) {
+            return bad("http.max_head_bytes must be between 8192 and 1048576");
         }
         if h.header_timeout_ms == 0 || h.header_timeout_ms > 600_000 {
             return bad("http.header_timeout_ms must be between 1 and 600000");

@@ -35,13 +35,15 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::config::HttpConfig;
 use crate::pipeline::Pipeline;
+
+mod watched;
+use watched::Watched;
 
 /// After a deadline passes, how long a gracefully closing connection may take to finish
 /// before it is dropped (unless a request started meanwhile).
@@ -59,6 +61,8 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
+    /// Largest request head, bytes.
+    pub max_head_bytes: usize,
 }
 
 impl ConnectionLimits {
@@ -68,6 +72,7 @@ impl ConnectionLimits {
             header_timeout: Duration::from_millis(http.header_timeout_ms),
             idle_timeout: Duration::from_millis(http.idle_timeout_ms),
             max_connections: http.max_connections,
+            max_head_bytes: http.max_head_bytes,
         }
     }
 }
@@ -167,7 +172,9 @@ fn builder(limits: ConnectionLimits) -> Builder<TokioExecutor> {
         .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout + limits.header_timeout + CLOSE_GRACE);
+        .header_read_timeout(limits.idle_timeout + limits.header_timeout + CLOSE_GRACE)
+        // A head that does not fit is answered 431 (with a JSON body: `head_errors`).
+        .max_buf_size(limits.max_head_bytes);
     // The CONNECT protocol (RFC 8441), as `axum::serve` enables it.
     builder.http2().enable_connect_protocol();
     builder
@@ -186,6 +193,8 @@ async fn connection(
     let io = TokioIo::new(Watched {
         io: tcp,
         activity: activity.clone(),
+        max_head_bytes: limits.max_head_bytes,
+        replacing: None,
     });
     let service = Tracked {
         inner: TowerToHyperService::new(app),
@@ -370,57 +379,6 @@ impl Drop for InFlight {
             a.head_since.store(NEVER, Ordering::Release);
             a.changed.notify_one();
         }
-    }
-}
-
-/// The connection's socket, noting reads in its [`Activity`].
-struct Watched {
-    io: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_read();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
