@@ -159,6 +159,11 @@ pub enum ApiError {
     /// The route exists for other methods.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// An operator route without the operator's token.
+    #[error(
+        "this route is for the host's operator: send Authorization: Bearer <http.operator_token>"
+    )]
+    Unauthorized,
     /// A host-side failure.
     #[error("internal error: {0}")]
     Internal(String),

@@ -68,6 +68,9 @@ error_codes! {
     SessionNotVerifiable = "session_not_verifiable", 400;
     /// The request head is not valid HTTP (answered before any route is chosen).
     MalformedRequest = "malformed_request", 400;
+    /// An operator route (`/metrics`, `/openapi.json`) on a host that restricts them
+    /// (`http.operator_token`), without the right `Authorization: Bearer` token.
+    Unauthorized = "unauthorized", 401;
     /// A paid route without a valid payment; the body is the x402 challenge, the x402 reason in
     /// `error`.
     PaymentRequired = "payment_required", 402;

@@ -221,3 +221,36 @@ fn logs_of_a_full_run_never_hold_the_plaintexts_sent_or_the_keys() {
         "the at-rest key is in the log"
     );
 }
+
+/// With `http.operator_token`, the operator routes answer only the operator: `401` with a
+/// JSON body and a `WWW-Authenticate` challenge otherwise; the other routes are unaffected.
+#[test]
+fn metrics_and_the_openapi_document_can_be_kept_for_the_operator() {
+    let token = "operator-token-0123456789";
+    let server = TestServer::start_with(&format!("[http]\noperator_token = {token:?}\n"));
+    for path in ["/metrics", "/openapi.json"] {
+        let url = format!("{}{path}", server.url);
+        for presented in [None, Some("Bearer wrong-token-0123456789"), Some(token)] {
+            let headers: Vec<(&str, &str)> = presented
+                .map(|p| vec![("authorization", p)])
+                .unwrap_or_default();
+            let (status, headers, body) = get(&url, &headers);
+            assert_eq!(status, 401, "{path} {presented:?}: {body}");
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(json["error"]["code"], "unauthorized", "{body}");
+            assert!(
+                headers
+                    .get("www-authenticate")
+                    .is_some_and(|v| v.to_str().unwrap().starts_with("Bearer")),
+                "{headers:?}"
+            );
+        }
+        let bearer = format!("Bearer {token}");
+        let (status, _, body) = get(&url, &[("authorization", bearer.as_str())]);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    assert_eq!(server.client().ping().unwrap(), "pong");
+    // A token too short to be one is refused at start-up.
+    let log = TestServer::start_expecting_failure("[http]\noperator_token = \"short\"\n");
+    assert!(log.contains("operator_token"), "{log}");
+}

@@ -114,6 +114,35 @@ pub struct HttpConfig {
     /// clients wait in the listen backlog; none is refused). Keep it below the process's
     /// file-descriptor limit (`ulimit -n`). Default 10 000.
     pub max_connections: usize,
+    /// When set, the operator routes (`/metrics`, `/openapi.json`) answer only requests with
+    /// `Authorization: Bearer <token>` (others get `401 unauthorized`). At least 16
+    /// characters. Default: none (open, as on a loopback-only development host). Never logged.
+    pub operator_token: Option<OperatorToken>,
+}
+
+/// The operator's bearer token: compared in constant time, never shown by `Debug`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct OperatorToken(String);
+
+impl Drop for OperatorToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl OperatorToken {
+    /// Whether `presented` is the token (constant time in the token's content).
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == presented.len() && bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OperatorToken(<redacted>)")
+    }
 }
 
 /// Session settings.
@@ -262,6 +291,7 @@ impl Default for HttpConfig {
             max_head_bytes: 64 << 10,
             idle_timeout_ms: 60_000,
             max_connections: 10_000,
+            operator_token: None,
         }
     }
 }
@@ -424,6 +454,9 @@ impl Config {
         let h = &self.http;
         if h.max_arguments > hypervisor_protocol::bounded::MAX_ARGUMENTS {
             return bad("http.max_arguments must be at most 65536");
+        }
+        if h.operator_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+            return bad("http.operator_token must be at least 16 characters");
         }
         if !(8 << 10..=1 << 20).contains(&h.max_head_bytes) {
             return bad("http.max_head_bytes must be between 8192 and 1048576");

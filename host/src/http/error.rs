@@ -84,6 +84,7 @@ impl ApiError {
             ApiError::PaymentsFailed(_) => C::PaymentsUnavailable,
             ApiError::NotFound(_) => C::NotFound,
             ApiError::MethodNotAllowed => C::MethodNotAllowed,
+            ApiError::Unauthorized => C::Unauthorized,
             ApiError::Internal(_) => C::InternalError,
         }
     }
@@ -123,6 +124,13 @@ impl IntoResponse for ApiError {
             } => return payment_required(status, &challenge, &reason, &message),
             ApiError::SettlementFailed { header, .. } => {
                 add_settlement_header(&mut headers, &header);
+                (None, None)
+            }
+            ApiError::Unauthorized => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"operator\""),
+                );
                 (None, None)
             }
             _ => (None, None),

@@ -7,13 +7,14 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::AppState;
 use crate::attestation::TeeKind;
+use crate::error::ApiError;
 
 /// The request id header (in and out).
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,6 +40,27 @@ fn request_id(request: &Request) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string)
+}
+
+/// Lets a request to an operator route through: any request when no `http.operator_token` is
+/// set, else one with `Authorization: Bearer <token>` (compared in constant time).
+///
+/// # Errors
+/// [`ApiError::Unauthorized`].
+pub fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.http.operator_token else {
+        return Ok(());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if token.matches(presented.trim()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
 }
 
 /// The middleware: request id, span, metrics, access log (at `debug`).
@@ -74,7 +96,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = operator(&state, &headers) {
+        return e.into_response();
+    }
     let text = state.pipeline.render_metrics();
     (
         [(

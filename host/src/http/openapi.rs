@@ -18,9 +18,11 @@
 use std::sync::LazyLock;
 
 use axum::body::Bytes;
-use axum::http::header;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+use super::AppState;
 use crate::error::ApiError;
 
 /// The document as written in `docs/openapi.json`.
@@ -47,8 +49,17 @@ fn render(source: &str, version: &str) -> Result<String, String> {
     serde_json::to_string(&doc).map_err(|e| format!("docs/openapi.json: {e}"))
 }
 
-/// `GET /openapi.json`: the document, `application/json`.
-pub async fn document() -> Response {
+/// `GET /openapi.json`: the document, `application/json` (to the operator only, when
+/// `http.operator_token` is set).
+pub async fn document(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match super::observe::operator(&state, &headers) {
+        Ok(()) => served(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The document as served.
+fn served() -> Response {
     match &*BODY {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response(),
         Err(e) => ApiError::Internal(e.clone()).into_response(),
@@ -242,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn the_served_document_is_the_file_with_this_version() {
         use http_body_util::BodyExt;
-        let response = document().await;
+        let response = served();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         let body = response
