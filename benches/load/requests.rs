@@ -117,8 +117,10 @@ fn encrypted_hello(base: &str, hello: &[u8], verifiable: bool) -> Vec<u8> {
     let client = Client::new(base);
     let key = ClientSecret::generate().unwrap();
     let session = if verifiable {
+        // A load generator, not a verifier: any host measurement.
         let policy = Policy {
             allow_simulated: true,
+            accept_any_measurement: true,
             ..Policy::default()
         };
         client.create_verifiable_session(&key, &policy).unwrap()

@@ -112,8 +112,15 @@ fn verifier_accepts_the_attestation_vectors_and_nothing_else() {
         host_measurement: s(&a["host_measurement"]).into(),
         key_created_at: a["key_created_at"].as_u64().unwrap(),
     };
+    // The vector host's measurement, pinned as a verifier pins the one `measure` prints.
     let policy = Policy {
         allow_simulated: true,
+        expected_host_measurements: vec![
+            hex::decode(s(&a["host_measurement"]))
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        ],
         ..Policy::default()
     };
     let key = verify_attestation(&att, &policy).unwrap();

@@ -14,9 +14,12 @@ use crate::harness::{TestServer, code, get_json, session, wasm, wasm_path};
 
 const SIMULATED: &str = "[attestation]\nprovider = \"simulated\"\n";
 
+/// Simulated evidence of the host binary under test, pinned by its SHA-256 as
+/// `hypervisor-client measure` prints it.
 fn dev_policy() -> Policy {
     Policy {
         allow_simulated: true,
+        expected_host_measurements: vec![crate::harness::host_measurement()],
         ..Policy::default()
     }
 }
@@ -233,7 +236,7 @@ fn tampering_with_receipt_commitment_session_or_key_is_detected() {
     );
     // Pinning the host measurement works both ways.
     let pin = |m: [u8; 32]| Policy {
-        expected_host_measurement: Some(m),
+        expected_host_measurements: vec![m],
         ..dev_policy()
     };
     let real: [u8; 32] = hex::decode(&quote.attestation.host_measurement)

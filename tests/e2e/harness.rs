@@ -272,6 +272,13 @@ pub fn wasm(name: &str) -> Vec<u8> {
     })
 }
 
+/// The SHA-256 of the host binary under test: what its attestation names as the host
+/// measurement, and what a verifier pins (`hypervisor-client measure`).
+pub fn host_measurement() -> [u8; 32] {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_hypervisor")).expect("the host binary");
+    hypervisor_protocol::sha256(&binary)
+}
+
 /// A fresh client key and a session on `server`.
 pub fn session(server: &TestServer) -> (Client, ClientSecret, Session) {
     session_at(&server.url)

@@ -37,9 +37,18 @@ pub struct PolicyArgs {
     /// SEV-SNP: expected launch measurement (hex).
     #[arg(long, value_name = "HEX")]
     expect_snp_measurement: Option<String>,
-    /// Expected SHA-256 of the host binary (see `measure`).
-    #[arg(long, value_name = "HEX")]
-    expect_host_measurement: Option<String>,
+    /// Expected SHA-256 of the host binary (see `measure`); repeatable (any of them).
+    #[arg(
+        long,
+        value_name = "HEX",
+        env = "HYPERVISOR_EXPECT_HOST_MEASUREMENT",
+        value_delimiter = ','
+    )]
+    expect_host_measurement: Vec<String>,
+    /// Accept a host whatever it runs when no measurement is pinned. Without a pinned
+    /// measurement, verification fails: evidence of an unknown program proves nothing.
+    #[arg(long)]
+    accept_any_measurement: bool,
     /// Verify as of this Unix time (default: now).
     #[arg(long, value_name = "UNIX_SECONDS")]
     at: Option<u64>,
@@ -54,8 +63,15 @@ impl PolicyArgs {
             allow_debug: self.allow_debug,
             now: self.at,
             pccs_url: self.pccs.clone(),
+            accept_any_measurement: self.accept_any_measurement,
             ..Policy::default()
         };
+        if self.accept_any_measurement {
+            eprintln!(
+                "WARNING: --accept-any-measurement: the host is accepted whatever program it \
+                 runs; its evidence proves only that some TEE signed it"
+            );
+        }
         if let Some(f) = &self.collateral {
             p.tdx_collateral = Some(
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
@@ -83,9 +99,9 @@ impl PolicyArgs {
         if let Some(v) = &self.expect_snp_measurement {
             p.expected_snp_measurement = Some(hexarg("--expect-snp-measurement", v)?);
         }
-        if let Some(v) = &self.expect_host_measurement {
+        for v in &self.expect_host_measurement {
             let m = hexarg("--expect-host-measurement", v)?;
-            p.expected_host_measurement = Some(
+            p.expected_host_measurements.push(
                 m.try_into()
                     .ok()
                     .context("--expect-host-measurement is 32 bytes")?,

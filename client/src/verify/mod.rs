@@ -47,6 +47,15 @@ pub enum VerifyError {
     /// A measurement differs from the expected value.
     #[error("{0} does not match the expected value")]
     Measurement(String),
+    /// No measurement is pinned: what ran cannot be known, so nothing is accepted (pin the host
+    /// binary's SHA-256 from `hypervisor-client measure`, or a platform measurement; or opt out
+    /// with `accept_any_measurement`).
+    #[error(
+        "no expected measurement: pin the host binary's (--expect-host-measurement, from \
+         `hypervisor-client measure`) or the platform's (--expect-mrtd, \
+         --expect-snp-measurement), or accept any with --accept-any-measurement"
+    )]
+    NoExpectedMeasurement,
     /// REPORTDATA does not bind the claimed signing key and host measurement.
     #[error("REPORTDATA does not bind the signing key, host measurement and creation time")]
     Binding,
@@ -94,8 +103,14 @@ pub struct Policy {
     pub expected_rtmrs: [Option<Vec<u8>>; 4],
     /// SNP: expected launch measurement (48 bytes).
     pub expected_snp_measurement: Option<Vec<u8>>,
-    /// Expected SHA-256 of the host binary (see `hypervisor-client measure`).
-    pub expected_host_measurement: Option<[u8; 32]>,
+    /// Accepted SHA-256s of the host binary (see `hypervisor-client measure`): the attested
+    /// one must be one of them. Empty: not pinned.
+    pub expected_host_measurements: Vec<[u8; 32]>,
+    /// Accept a host whatever it runs when no measurement is pinned (no host measurement, no
+    /// MRTD, no SNP launch measurement). Off by default: verifying without any expected
+    /// measurement fails with [`VerifyError::NoExpectedMeasurement`], since evidence of an
+    /// unknown program proves nothing about what runs.
+    pub accept_any_measurement: bool,
     /// Verification time, Unix seconds (default: now).
     pub now: Option<u64>,
 }
@@ -112,7 +127,8 @@ impl Default for Policy {
             expected_mrtd: None,
             expected_rtmrs: [None, None, None, None],
             expected_snp_measurement: None,
-            expected_host_measurement: None,
+            expected_host_measurements: Vec::new(),
+            accept_any_measurement: false,
             now: None,
         }
     }
@@ -208,10 +224,22 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
     {
         return Err(VerifyError::Binding);
     }
-    if let Some(want) = policy.expected_host_measurement
-        && !ct_eq(&want, &measurement)
+    if !policy.expected_host_measurements.is_empty()
+        && !policy
+            .expected_host_measurements
+            .iter()
+            .any(|want| ct_eq(want, &measurement))
     {
-        return Err(VerifyError::Measurement("host measurement".into()));
+        return Err(VerifyError::Measurement(format!(
+            "host measurement {}",
+            hex::encode(measurement)
+        )));
+    }
+    let pinned = !policy.expected_host_measurements.is_empty()
+        || policy.expected_mrtd.is_some()
+        || policy.expected_snp_measurement.is_some();
+    if !pinned && !policy.accept_any_measurement {
+        return Err(VerifyError::NoExpectedMeasurement);
     }
     Ok(VerifiedKey {
         signing_key,

@@ -30,9 +30,11 @@ fn simulated_attestation() -> Attestation {
     }
 }
 
+/// Simulated evidence, any measurement (each test that is about measurements pins its own).
 fn dev() -> Policy {
     Policy {
         allow_simulated: true,
+        accept_any_measurement: true,
         ..Policy::default()
     }
 }
@@ -41,6 +43,38 @@ fn dev() -> Policy {
 fn the_labels_come_from_the_verified_evidence_format() {
     let key = verify_attestation(&simulated_attestation(), &dev()).unwrap();
     assert_eq!((key.tee.as_str(), key.simulated), ("simulated", true));
+}
+
+/// Evidence of an unknown program proves nothing: without a pinned measurement, verification
+/// fails unless the caller opts out; a pinned one must match (any of several).
+#[test]
+fn no_measurement_is_accepted_by_default() {
+    let att = simulated_attestation();
+    let unpinned = Policy {
+        accept_any_measurement: false,
+        ..dev()
+    };
+    assert_eq!(
+        verify_attestation(&att, &unpinned).unwrap_err(),
+        VerifyError::NoExpectedMeasurement
+    );
+    let measurement: [u8; 32] = hex::decode(&att.host_measurement)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let pinned = Policy {
+        expected_host_measurements: vec![[9; 32], measurement],
+        ..unpinned.clone()
+    };
+    assert!(verify_attestation(&att, &pinned).is_ok());
+    let wrong = Policy {
+        expected_host_measurements: vec![[9; 32]],
+        ..unpinned
+    };
+    assert!(matches!(
+        verify_attestation(&att, &wrong).unwrap_err(),
+        VerifyError::Measurement(_)
+    ));
 }
 
 #[test]

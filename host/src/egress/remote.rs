@@ -121,8 +121,14 @@ fn invoke(
     let failed = |why: String| ApiError::RemoteNotAttested(format!("{}: {why}", grant.origin));
     let client = Client::new(&grant.origin);
     let key = ClientSecret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The grant names the host binaries accepted: the evidence must attest one of them.
     let policy = Policy {
         allow_simulated: grant.allow_simulated,
+        expected_host_measurements: grant
+            .measurements
+            .iter()
+            .filter_map(|m| hex::decode(m).ok()?.try_into().ok())
+            .collect(),
         ..Policy::default()
     };
     // Only our fresh public key leaves before the remote is verified.
