@@ -16,6 +16,9 @@ pub struct Client {
     audience: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
+/// Bodies larger than this are sent with `Expect: 100-continue`.
+const EXPECT_CONTINUE_ABOVE: usize = 64 << 10;
+
 /// The largest response the client reads.
 const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
@@ -87,14 +90,7 @@ impl Client {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<(u16, serde_json::Value), ClientError> {
-        let resp = self
-            .agent
-            .post(format!("{}{}", self.base, path))
-            .send_json(body)
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let (status, text) = read_response(resp)?;
-        let json = serde_json::from_str(&text)
-            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
+        let (status, _, json) = self.send_json_with("POST", path, body, &[])?;
         Ok((status, json))
     }
 
@@ -141,8 +137,18 @@ impl Client {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
+        let body = serde_json::to_vec(body).map_err(|e| {
+            ClientError::BadResponse(format!("the request does not serialize: {e}"))
+        })?;
+        // A large body is sent only once the server has said it wants it (`100 Continue`):
+        // a server that refuses it (413 above its limit, or any error before reading it) is
+        // heard instead of the upload failing on a closed connection ("broken pipe").
+        if body.len() > EXPECT_CONTINUE_ABOVE {
+            request = request.header("expect", "100-continue");
+        }
         let resp = request
-            .send_json(body)
+            .header("content-type", "application/json")
+            .send(&body[..])
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         let response_headers = resp
             .headers()

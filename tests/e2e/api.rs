@@ -114,6 +114,25 @@ fn oversized_bodies_get_413_declared_or_streamed() {
         .unwrap();
     assert_eq!((status, code(&body)), (413, "body_too_large"), "{body}");
 
+    // A body far larger than the socket buffers: the client hears the 413 (it sends large bodies
+    // with `Expect: 100-continue`) instead of failing on a closed connection.
+    let component = vec![7u8; 8 << 20];
+    let owner = ClientSecret::generate().unwrap();
+    let refused = server.client().deploy_agent(
+        &owner,
+        &hypervisor_client::agents::Deployment {
+            name: "huge",
+            component: &component,
+            ..Default::default()
+        },
+    );
+    match refused {
+        Err(hypervisor_client::ClientError::Server { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (413, "body_too_large"));
+        }
+        other => panic!("expected the server's 413, got {other:?}"),
+    }
+
     // No Content-Length: a chunked body is cut off at the limit as it streams in.
     let chunk = "a".repeat(10_000);
     let req = format!(
