@@ -317,15 +317,76 @@ impl Client {
             session_id: Some(session.id),
             ..InvokeRequest::default()
         };
+        self.send_sealed(
+            session,
+            name,
+            code_hash,
+            &req,
+            (Vec::new(), sha256(event)),
+            pay,
+        )
+    }
+
+    /// Invokes a CLI agent with its arguments and standard input sealed to `session`, so the
+    /// caller is the session's key (a private agent takes only such invocations) and nobody on
+    /// the way reads them; the output is checked against the agent's code hash as in
+    /// [`Self::invoke_sealed`].
+    ///
+    /// # Errors
+    /// As [`Self::invoke_sealed`].
+    pub fn invoke_command_sealed(
+        &self,
+        session: &Session,
+        name: &str,
+        code_hash: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> Result<Execution, ClientError> {
+        let env = session.envelope();
+        let mut encrypted_arguments = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            let i = u32::try_from(i)
+                .map_err(|_| ClientError::BadResponse("too many arguments".into()))?;
+            encrypted_arguments.push(hex::encode(env.seal(Role::Argument(i), a.as_bytes())?));
+        }
+        let req = InvokeRequest {
+            encrypted_arguments: Some(encrypted_arguments),
+            encrypted_stdin: Some(hex::encode(env.seal(Role::Stdin, stdin)?)),
+            public_key: Some(session.client_public.to_hex()),
+            session_id: Some(session.id),
+            ..InvokeRequest::default()
+        };
+        let digests = (
+            args.iter().map(|a| sha256(a.as_bytes())).collect(),
+            sha256(stdin),
+        );
+        self.send_sealed(session, name, code_hash, &req, digests, &mut |_| {
+            Err(ClientError::BadResponse(
+                "the agent asks for a payment: invoke it with a payer".into(),
+            ))
+        })
+    }
+
+    /// Sends a sealed invocation (paying once on a 402) and checks its answer against the
+    /// agent's code hash and the inputs' digests (`(arguments, stdin)`).
+    fn send_sealed(
+        &self,
+        session: &Session,
+        name: &str,
+        code_hash: &str,
+        req: &InvokeRequest,
+        (arguments, stdin): (Vec<[u8; 32]>, [u8; 32]),
+        pay: &mut PayFn<'_>,
+    ) -> Result<Execution, ClientError> {
         let path = format!("/agents/{name}/invoke");
-        let (mut status, mut headers, mut json) = self.post_json_with(&path, &req, &[])?;
+        let (mut status, mut headers, mut json) = self.post_json_with(&path, req, &[])?;
         if status == 402 {
             let offer = crate::x402::Offer::from_402(
                 crate::client::header(&headers, "payment-required"),
                 &json,
             )?;
             let payment = pay(&offer)?;
-            (status, headers, json) = self.post_json_with(&path, &req, &[payment])?;
+            (status, headers, json) = self.post_json_with(&path, req, &[payment])?;
         }
         let settlement = crate::client::header(&headers, "payment-response")
             .or_else(|| crate::client::header(&headers, "x-payment-response"))
@@ -336,8 +397,8 @@ impl Client {
             .ok_or_else(|| ClientError::BadResponse("code_hash is not 32 bytes of hex".into()))?;
         let digests = InputDigests {
             program,
-            arguments: Vec::new(),
-            stdin: sha256(event),
+            arguments,
+            stdin,
         };
         let mut run = session.check_response(status, json, &digests)?;
         run.settlement = settlement;

@@ -17,6 +17,7 @@ mod api;
 #[cfg(feature = "simulated-attestation")]
 mod attestation;
 mod cache;
+mod client_cli;
 mod execute;
 mod faults;
 mod observe;

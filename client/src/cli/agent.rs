@@ -59,13 +59,24 @@ pub enum AgentCommand {
         /// Agent name.
         name: String,
     },
-    /// Invoke a handler agent with a JSON event, or a CLI agent with arguments.
+    /// Invoke a handler agent with a JSON event, or a CLI agent with arguments and standard
+    /// input. With `--key` (or HYPERVISOR_CLIENT_KEY), `--sealed`, or a private agent, the
+    /// invocation is sealed to a session of your key: you are the caller, nobody on the way
+    /// reads the input or the output, and the output is checked against the agent's code.
+    /// Otherwise it is sent in the clear, anonymously.
     Invoke {
         /// Agent name.
         name: String,
         /// Handler agents: the event, JSON (default `null`).
         #[arg(long)]
         event: Option<String>,
+        /// CLI agents: a file whose content is the agent's standard input (`-`: this
+        /// process's standard input).
+        #[arg(long, value_name = "FILE")]
+        stdin: Option<PathBuf>,
+        /// Seal the invocation to a session of your key even without `--key`.
+        #[arg(long)]
+        sealed: bool,
         /// CLI agents: arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -108,6 +119,18 @@ pub enum AgentCommand {
     },
 }
 
+/// Reads a file, or this process's standard input for `-`.
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut input = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)
+            .context("reading standard input")?;
+        Ok(input)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
 fn read_grants(path: &Path) -> anyhow::Result<Grants> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -126,6 +149,7 @@ fn print(json: bool, value: &serde_json::Value, human: impl FnOnce()) {
 pub fn run(
     client: &Client,
     key_path: &Path,
+    caller_key_given: bool,
     json: bool,
     command: AgentCommand,
 ) -> anyhow::Result<ExitCode> {
@@ -208,9 +232,49 @@ pub fn run(
             let agent = client.get_json(&format!("/agents/{name}"))?;
             println!("{}", serde_json::to_string_pretty(&agent)?);
         }
-        AgentCommand::Invoke { name, event, args } => {
+        AgentCommand::Invoke {
+            name,
+            event,
+            stdin,
+            sealed,
+            args,
+        } => {
             let agent = client.get_json(&format!("/agents/{name}"))?;
-            let out = if agent["latest"]["kind"] == "handler" {
+            let handler = agent["latest"]["kind"] == "handler";
+            if handler && (stdin.is_some() || !args.is_empty()) {
+                anyhow::bail!(
+                    "{name} is a handler agent: send --event JSON, not arguments or --stdin"
+                );
+            }
+            if !handler && event.is_some() {
+                anyhow::bail!("{name} is a command: send arguments and --stdin, not --event");
+            }
+            let input = match &stdin {
+                Some(path) => Some(read_input(path)?),
+                None => None,
+            };
+            if sealed || caller_key_given || agent["public"] == false {
+                let key = owner()?;
+                let session = client.create_session(&key)?;
+                let code_hash = agent["latest"]["code_hash"].as_str().unwrap_or_default();
+                let run = if handler {
+                    let event = event.unwrap_or_else(|| "null".into());
+                    serde_json::from_str::<serde_json::Value>(&event)
+                        .context("--event is not JSON")?;
+                    client.invoke_sealed(&session, &name, code_hash, event.as_bytes())?
+                } else {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    client.invoke_command_sealed(
+                        &session,
+                        &name,
+                        code_hash,
+                        &args,
+                        input.as_deref().unwrap_or_default(),
+                    )?
+                };
+                return super::report::report(&run, session.id, json);
+            }
+            let out = if handler {
                 let event: serde_json::Value = match event {
                     Some(e) => serde_json::from_str(&e).context("--event is not JSON")?,
                     None => serde_json::Value::Null,
@@ -218,7 +282,10 @@ pub fn run(
                 client.invoke(&name, event)?
             } else {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                client.invoke_cli(&name, &args, None)?
+                let stdin = input.map(String::from_utf8).transpose().context(
+                    "a clear invocation's --stdin must be UTF-8 (seal it with --sealed)",
+                )?;
+                client.invoke_cli(&name, &args, stdin.as_deref())?
             };
             let value = serde_json::to_value(&out)?;
             print(json, &value, || {

@@ -22,7 +22,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::new(&cli.server);
     let key_path = cli.key.clone().unwrap_or_else(default_key_path);
     match cli.command {
-        Command::Agent { command } => agent::run(&client, &key_path, cli.json, command),
+        Command::Agent { command } => {
+            // A key named on the command line (or in the environment) is the caller's identity.
+            let caller_key_given = cli.key.is_some();
+            agent::run(&client, &key_path, caller_key_given, cli.json, command)
+        }
         Command::Search { query, limit } => agent::search(&client, cli.json, &query, limit),
         Command::Ping => setup::ping(&client, cli.json),
         Command::Keygen => setup::keygen(&key_path, cli.json),

@@ -1,0 +1,161 @@
+//! The `hypervisor-client` command line against a real host: `agent invoke` sends standard
+//! input to a command agent (`--stdin`), and invokes as the caller (sealed to a session of the
+//! key) when a key is given or the agent is private, anonymously in the clear otherwise.
+//!
+//! Runs the client binary built next to the host binary (`cargo test --workspace` builds both).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use hypervisor_client::agents::Deployment;
+
+use crate::harness::{TestServer, wasm};
+
+fn client_binary() -> PathBuf {
+    let host = PathBuf::from(env!("CARGO_BIN_EXE_hypervisor"));
+    let client = host.with_file_name("hypervisor-client");
+    assert!(
+        client.exists(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        client.display()
+    );
+    client
+}
+
+/// Runs the client with `args`, `stdin` on its standard input; returns (exit code, stdout,
+/// stderr).
+fn run(
+    server: &TestServer,
+    home: &std::path::Path,
+    args: &[&str],
+    stdin: &[u8],
+) -> (i32, String, String) {
+    let mut child = Command::new(client_binary())
+        .arg("--server")
+        .arg(&server.url)
+        .args(args)
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("HYPERVISOR_CLIENT_KEY")
+        .env_remove("HYPERVISOR_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hypervisor-client");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn agent_invoke_sends_stdin_and_invokes_as_the_caller_when_a_key_is_given() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let key_file = home.path().join("owner.key");
+    let (owner, _) = hypervisor_client::keyfile::load_or_create(&key_file).unwrap();
+    let client = server.client();
+    let hello = wasm("hello");
+    client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "echo",
+                component: &hello,
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let session = client.create_session(&owner).unwrap();
+    client
+        .deploy_agent_sealed(
+            &owner,
+            &session,
+            &Deployment {
+                name: "private-echo",
+                component: &hello,
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let key = key_file.to_str().unwrap();
+
+    // Clear and anonymous: arguments and a file's content as stdin.
+    let input = home.path().join("input.txt");
+    std::fs::write(&input, "from a file\n").unwrap();
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &[
+            "agent",
+            "invoke",
+            "echo",
+            "--stdin",
+            input.to_str().unwrap(),
+            "a",
+            "b",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("Hello a b"), "{stdout}");
+    assert!(stdout.contains("stdin: from a file"), "{stdout}");
+
+    // With a key: sealed to a session of that key, stdin from this process's stdin.
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &[
+            "--key", key, "--json", "agent", "invoke", "echo", "--stdin", "-", "x",
+        ],
+        b"piped",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["commitment_verified"], true, "{doc}");
+    assert!(doc["session_id"].is_string(), "{doc}");
+    assert!(
+        doc["stdout"].as_str().unwrap().contains("stdin: piped"),
+        "{doc}"
+    );
+
+    // A private agent takes only sealed invocations: the client seals without being asked.
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &[
+            "--key",
+            key,
+            "agent",
+            "invoke",
+            "private-echo",
+            "--stdin",
+            "-",
+        ],
+        b"secret",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("stdin: secret"), "{stdout}");
+    let refused = client.invoke_cli("private-echo", &[], Some("secret"));
+    assert!(
+        matches!(
+            refused,
+            Err(hypervisor_client::ClientError::Server { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+
+    // An event for a command is a usage error, not a request.
+    let (code, _, stderr) = run(
+        &server,
+        home.path(),
+        &["agent", "invoke", "echo", "--event", "{}"],
+        b"",
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("is a command"), "{stderr}");
+}
