@@ -516,6 +516,49 @@ impl Client {
         Ok(json)
     }
 
+    /// `GET /executions/{id}`: an execution record, read by the key that ran it or the owner
+    /// of the agent that ran (signed, action `read-executions`).
+    ///
+    /// # Errors
+    /// Transport or server errors (`404 execution_not_found` also for a record `key` may not
+    /// read).
+    pub fn execution(
+        &self,
+        key: &ClientSecret,
+        id: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        let path = format!("/executions/{id}");
+        // The signature names the id in its canonical form, whichever form the path has.
+        let name = uuid::Uuid::parse_str(id).map_or_else(|_| id.to_string(), |u| u.to_string());
+        let (status, json) =
+            self.signed_request("GET", key, OwnerAction::ReadExecutions, &name, &path)?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        Ok(json)
+    }
+
+    /// `GET /executions?since_ms=&limit=`: the records `key` may read (those it ran, and those
+    /// of the agents it owns), oldest first.
+    ///
+    /// # Errors
+    /// Transport or server errors.
+    pub fn executions(
+        &self,
+        key: &ClientSecret,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, ClientError> {
+        let path = format!("/executions?since_ms={since_ms}&limit={limit}");
+        let (status, json) =
+            self.signed_request("GET", key, OwnerAction::ReadExecutions, "", &path)?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        serde_json::from_value(json["executions"].clone())
+            .map_err(|e| ClientError::BadResponse(format!("executions: {e}")))
+    }
+
     pub(crate) fn owner_request(
         &self,
         method: &str,
@@ -524,8 +567,27 @@ impl Client {
         name: &str,
         suffix: &str,
     ) -> Result<(u16, serde_json::Value), ClientError> {
+        self.signed_request(
+            method,
+            owner,
+            action,
+            name,
+            &format!("/agents/{name}{suffix}"),
+        )
+    }
+
+    /// A request to `path` signed by `key` (action, name, empty detail), naming the key.
+    fn signed_request(
+        &self,
+        method: &str,
+        key: &ClientSecret,
+        action: OwnerAction,
+        name: &str,
+        path: &str,
+    ) -> Result<(u16, serde_json::Value), ClientError> {
+        let owner = key;
         let signed = owner_signature(owner, &self.audience()?, action, name, "")?;
-        let url = format!("{}/agents/{name}{suffix}", self.base);
+        let url = format!("{}{path}", self.base);
         let resp = match method {
             "DELETE" => self.agent.delete(&url),
             _ => self.agent.get(&url),

@@ -160,6 +160,9 @@ pub enum OwnerAction {
     Wallet,
     /// Read the wallet's address, policy and spending back.
     ReadWallet,
+    /// Read execution records (`GET /executions`, name empty; `GET /executions/{id}`, name the
+    /// id): by the key that ran them or the owner of the agent that ran.
+    ReadExecutions,
 }
 
 impl OwnerAction {
@@ -174,6 +177,7 @@ impl OwnerAction {
             Self::Calls => "calls",
             Self::Wallet => "wallet",
             Self::ReadWallet => "read-wallet",
+            Self::ReadExecutions => "read-executions",
         }
     }
 }

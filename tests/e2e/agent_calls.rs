@@ -115,8 +115,8 @@ fn an_agent_finds_a_granted_agent_by_search_calls_it_and_the_records_link_up() {
         invoke.callee_execution.as_deref(),
         Some(callee_run.as_str())
     );
-    let (status, callee_record) = get_json(&server, &format!("/executions/{callee_run}"));
-    assert_eq!(status, 200);
+    // Records are the caller's key's and the agent owner's to read.
+    let callee_record = client.execution(&seller_owner, &callee_run).unwrap();
     assert_eq!(callee_record["agent"], "word-seller");
     assert_eq!(
         callee_record["commitment"].as_str(),
@@ -124,7 +124,7 @@ fn an_agent_finds_a_granted_agent_by_search_calls_it_and_the_records_link_up() {
         "the callee's commitment is the hash of what the caller received"
     );
     // The caller's record lists its calls in the order made.
-    let (_, caller_record) = get_json(&server, &format!("/executions/{}", out.execution_id));
+    let caller_record = client.execution(&buyer_owner, &out.execution_id).unwrap();
     let linked = caller_record["calls"].as_array().unwrap();
     assert_eq!(linked.len(), 2);
     assert_eq!(linked[1]["callee_execution"], callee_run.as_str());
@@ -560,10 +560,9 @@ fn a_buyer_agent_finds_pays_and_gets_the_sellers_answer_within_its_wallets_budge
         .as_str()
         .unwrap();
     assert!(tx.starts_with("0x") && tx.len() == 66, "{paid:?}");
-    let (_, seller_run) = get_json(
-        &server,
-        &format!("/executions/{}", paid.callee_execution.as_deref().unwrap()),
-    );
+    let seller_run = client
+        .execution(&seller_owner, paid.callee_execution.as_deref().unwrap())
+        .unwrap();
     assert!(seller_run["payment"].is_string(), "{seller_run}");
 
     // The next call would pass the day's budget: refused, nothing signed, nothing moved.
@@ -736,12 +735,7 @@ fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
         "url": format!("{}/agents/stats/invoke", remote.url),
         "body": {"event": {"text": "three remote words"}},
     });
-    let remote_runs = || {
-        get_json(&remote, "/executions").1["executions"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
+    let remote_runs = || remote_client.executions(&owner, 0, 1000).unwrap().len();
 
     let result = call(&client, "buyer", event.clone());
     let answer = &result["responses"][0];

@@ -200,17 +200,36 @@ fn each_kind_deploys_searches_and_invokes() {
     );
 
     // Every invocation is recorded: hashes and a commitment, never plaintext.
-    let (status, record) = get_json(&server, &format!("/executions/{}", run.execution_id));
-    assert_eq!(status, 200, "{record}");
+    // Records link callers to code: an anonymous invocation's record is the agent owner's to
+    // read, and nobody reads records without proving a key.
+    let record = client.execution(&owner, &run.execution_id).unwrap();
+    let (status, body) = get_json(&server, &format!("/executions/{}", run.execution_id));
+    assert_eq!(
+        (status, code(&body)),
+        (403, "owner_signature_invalid"),
+        "{body}"
+    );
+    let (status, body) = get_json(&server, "/executions");
+    assert_eq!(
+        (status, code(&body)),
+        (403, "owner_signature_invalid"),
+        "{body}"
+    );
+    let stranger = ClientSecret::generate().unwrap();
+    assert!(matches!(
+        client.execution(&stranger, &run.execution_id),
+        Err(ClientError::Server { status: 404, .. })
+    ));
     assert_eq!(record["agent"], "text-stats");
     assert_eq!(record["code_hash"], stats["latest"]["code_hash"]);
     assert_eq!(record["status"], "exited");
     assert_eq!(record["commitment"].as_str().unwrap().len(), 64);
     assert!(!record.to_string().contains("cat sat"), "{record}");
-    let (_, audit) = get_json(&server, "/executions?limit=1000");
+    let audit = client.executions(&owner, 0, 1000).unwrap();
+    assert!(audit.len() >= 5, "{audit:?}");
     assert!(
-        audit["executions"].as_array().unwrap().len() >= 5,
-        "{audit}"
+        audit.iter().all(|r| r["agent"].is_string()),
+        "only the owner's agents' records: {audit:?}"
     );
     // Execution ids are UUIDs: any text form names the same record; anything else is a 400.
     let id = uuid::Uuid::parse_str(&run.execution_id).unwrap();
@@ -225,17 +244,15 @@ fn each_kind_deploys_searches_and_invokes() {
         id.braced().to_string(),
         id.urn().to_string(),
     ] {
-        let (status, same) = get_json(&server, &format!("/executions/{form}"));
-        assert_eq!(
-            (status, &same["id"]),
-            (200, &record["id"]),
-            "{form}: {same}"
-        );
+        let same = client.execution(&owner, &form).unwrap();
+        assert_eq!(same["id"], record["id"], "{form}: {same}");
     }
     let (status, body) = get_json(&server, "/executions/no-such-id");
     assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
-    let (status, body) = get_json(&server, &format!("/executions/{}", uuid::Uuid::now_v7()));
-    assert_eq!((status, code(&body)), (404, "execution_not_found"));
+    assert!(matches!(
+        client.execution(&owner, &uuid::Uuid::now_v7().to_string()),
+        Err(ClientError::Server { status: 404, .. })
+    ));
 
     let (status, listed) = get_json(&server, "/agents");
     assert_eq!(status, 200);
@@ -284,9 +301,15 @@ fn executions_on_every_code_route_are_recorded_without_plaintext() {
         .find(|(k, _)| k == "x-execution-id")
         .map(|(_, v)| v.clone())
         .expect("x-execution-id");
-    let (status, record) = get_json(&server, &format!("/executions/{id}"));
-    assert_eq!(status, 200, "{record}");
+    // The key that ran it reads its record; nobody else does.
+    let record = client.execution(&secret, &id).unwrap();
     assert_eq!(record["route"], "/test/execute/wasm");
+    let stranger = hypervisor_protocol::ClientSecret::generate().unwrap();
+    assert!(matches!(
+        client.execution(&stranger, &id),
+        Err(hypervisor_client::ClientError::Server { status: 404, .. })
+    ));
+    assert!(client.executions(&stranger, 0, 1000).unwrap().is_empty());
     assert_eq!(
         record["code_hash"],
         hex::encode(hypervisor_protocol::sha256(&program))

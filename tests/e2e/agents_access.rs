@@ -6,7 +6,7 @@ use hypervisor_protocol::ClientSecret;
 use serde_json::{Value, json};
 
 use crate::agents::{deploy, http, refused};
-use crate::harness::{TestServer, get_json, wasm};
+use crate::harness::{TestServer, wasm};
 
 #[test]
 fn a_sealed_agent_is_private_and_its_results_are_bound_to_its_code() {
@@ -151,10 +151,9 @@ fn policy_and_payment_run_on_every_invocation() {
         .map(|(_, v)| crate::payments::b64_json(v))
         .expect("PAYMENT-RESPONSE");
     assert_eq!(settlement["success"], true);
-    let (_, record) = get_json(
-        &server,
-        &format!("/executions/{}", out["execution_id"].as_str().unwrap()),
-    );
+    let record = client
+        .execution(&owner, out["execution_id"].as_str().unwrap())
+        .unwrap();
     assert!(
         record["payment"]
             .as_str()

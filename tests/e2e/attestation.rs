@@ -447,8 +447,7 @@ fn an_agents_receipt_binds_the_calls_its_run_made_and_links_to_the_callees_recor
     assert_eq!(calls[0].transaction, None);
     // Down the tree: the callee's record commits to exactly what the caller received.
     let callee_run = calls[0].callee_execution.clone().unwrap();
-    let (status, record) = get_json(&server, &format!("/executions/{callee_run}"));
-    assert_eq!(status, 200);
+    let record = client.execution(&owner, &callee_run).unwrap();
     assert_eq!(record["commitment"], calls[0].response_sha256.as_str());
     assert_eq!(
         result["responses"][0]["body"]["execution_id"],

@@ -250,6 +250,25 @@ fn metrics_and_the_openapi_document_can_be_kept_for_the_operator() {
         assert_eq!(status, 200, "{path}: {body}");
     }
     assert_eq!(server.client().ping().unwrap(), "pong");
+    // The operator reads every execution record (others read only their own).
+    let (client, _, session) = session(&server);
+    let (req, _) = session
+        .encrypt_execution(&ExecuteInput::new(&wasm("hello")))
+        .unwrap();
+    let (status, out) = client.post_json("/test/execute/wasm", &req).unwrap();
+    assert_eq!(status, 200, "{out}");
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) = get(
+        &format!("{}/executions", server.url),
+        &[("authorization", bearer.as_str())],
+    );
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        listed["executions"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
     // A token too short to be one is refused at start-up.
     let log = TestServer::start_expecting_failure("[http]\noperator_token = \"short\"\n");
     assert!(log.contains("operator_token"), "{log}");

@@ -11,7 +11,7 @@ use hypervisor_protocol::ClientSecret;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-use crate::harness::{TestServer, get_json, wasm, wasm_path};
+use crate::harness::{TestServer, wasm, wasm_path};
 use crate::local_chain::LocalChain;
 use crate::payments::payments_table;
 
@@ -59,7 +59,7 @@ fn pay(args: &[&str]) -> Value {
 /// Deploys the paid agents every test pays: `py-stats`, a handler agent (`text-stats`), and
 /// `py-web`, an HTTP agent (`http-hello`: 200 on `GET /`, 404 on any unknown path). Both with
 /// the default charge rule: only successful runs are charged.
-fn deploy_paid_agents(client: &Client) {
+fn deploy_paid_agents(client: &Client) -> ClientSecret {
     let owner = ClientSecret::generate().unwrap();
     for (name, guest, price) in [
         ("py-stats", "text-stats", HANDLER_PRICE),
@@ -79,6 +79,7 @@ fn deploy_paid_agents(client: &Client) {
             )
             .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
     }
+    owner
 }
 
 fn event() -> String {
@@ -142,7 +143,7 @@ fn assert_error_not_charged(out: &Value) {
 fn the_official_x402_client_from_pypi_pays_paid_agents() {
     let server = TestServer::start_with(&payments_table(""));
     let client = server.client();
-    deploy_paid_agents(&client);
+    let owner = deploy_paid_agents(&client);
     let invoke = format!("{}/agents/py-stats/invoke", server.url);
     let body = event();
 
@@ -151,7 +152,7 @@ fn the_official_x402_client_from_pypi_pays_paid_agents() {
     assert_paid_invocation(&out, "PAYMENT-SIGNATURE", "eip155:84532");
     // The record names the payer and the agent's price.
     let id = out["paid"]["body"]["execution_id"].as_str().unwrap();
-    let (_, record) = get_json(&server, &format!("/executions/{id}"));
+    let record = client.execution(&owner, id).unwrap();
     let payer = out["payer"].as_str().unwrap();
     assert!(
         record["payment"]

@@ -22,6 +22,7 @@ use crate::http::error::add_settlement_header;
 use crate::http::extract::{
     JsonBody, PathParams, Payment, QueryParams, declared_length, payment_header,
 };
+use crate::pipeline::agents::Reader;
 use crate::pipeline::agents::invoke::Invoked;
 use crate::pipeline::agents::owner::Proof;
 use crate::pipeline::call::CallFrame;
@@ -249,10 +250,12 @@ pub async fn search(
 pub async fn execution(
     State(state): State<AppState>,
     PathParams(id): PathParams<uuid::Uuid>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Any text form of the UUID names the same record (docs/PROTOCOL.md §1).
     let id = id.to_string();
-    let record = state.pipeline.execution(&id).await?;
+    let reader = records_reader(&state, &headers, &id)?;
+    let record = state.pipeline.execution(&id, &reader).await?;
     // The calls the run made: each links to its callee's record (`callee_execution`,
     // `response_sha256` = the callee record's commitment).
     let calls = state.pipeline.calls_of(&id).await?;
@@ -266,6 +269,24 @@ pub async fn execution(
         );
     }
     Ok(Json(body).into_response())
+}
+
+/// Who reads execution records: the operator (its bearer token, when one is configured), or the
+/// key that signs for them (`x-agent-owner` and the owner signature headers, action
+/// `read-executions`, name `id`, empty for the listing).
+fn records_reader(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Reader, ApiError> {
+    if state.http.operator_token.is_some() && crate::http::observe::operator(state, headers).is_ok()
+    {
+        return Ok(Reader::Operator);
+    }
+    let proof = proof(headers)?.ok_or_else(|| {
+        ApiError::OwnerSignature(format!(
+            "execution records are shown to the key that ran them and to the agent's owner: \
+             send {OWNER_KEY_HEADER}, {OWNER_SIGNATURE_HEADER}, {OWNER_SIGNED_AT_HEADER} and \
+             {OWNER_SEQUENCE_HEADER} (action read-executions)"
+        ))
+    })?;
+    state.pipeline.records_reader(id, &proof)
 }
 
 /// Query of `GET /executions`.
@@ -283,10 +304,12 @@ pub struct Audit {
 pub async fn executions(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<Audit>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let reader = records_reader(&state, &headers, "")?;
     let records = state
         .pipeline
-        .executions(q.since_ms, q.limit.unwrap_or(100))
+        .executions(q.since_ms, q.limit.unwrap_or(100), &reader)
         .await?;
     Ok(Json(serde_json::json!({ "executions": records })).into_response())
 }

@@ -31,6 +31,7 @@ use crate::storage::StorageError;
 use crate::storage::agent_store::{AgentStore, LogLine};
 use crate::storage::agents::{AgentRecord, RegistryError, SearchHit, VersionRecord};
 use crate::storage::records::ExecutionRecord;
+pub use crate::storage::records::Reader;
 
 /// An agent with all its versions, as `GET /agents/{name}` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +63,29 @@ fn registry(e: RegistryError) -> ApiError {
 impl Pipeline {
     fn agents(&self) -> &AgentStore {
         &self.agents
+    }
+
+    /// Who reads execution records: the key that signed `proof` over action `read-executions`
+    /// and `name` (the record's id, or empty for the listing), checked like an owner's
+    /// signature but against the key it names (`x-agent-owner`).
+    ///
+    /// # Errors
+    /// [`ApiError::OwnerSignature`] when the proof names no key or does not verify.
+    pub fn records_reader(&self, name: &str, proof: &owner::Proof) -> Result<Reader, ApiError> {
+        let key = proof.key.as_deref().ok_or_else(|| {
+            ApiError::OwnerSignature(
+                "reading execution records needs x-agent-owner: the key that ran them or the \
+                 agent's owner"
+                    .into(),
+            )
+        })?;
+        let key = hypervisor_protocol::EncodedPublicKey::from_hex("x-agent-owner", key)?;
+        let owner_key = key.to_hex();
+        self.check_owner(&owner_key, OwnerAction::ReadExecutions, name, "", proof)?;
+        Ok(Reader::Key {
+            caller_hash: hex::encode(hypervisor_protocol::sha256(key.as_bytes())),
+            owner_key,
+        })
     }
 
     /// `GET /agents`: every agent with its latest version.
@@ -208,10 +232,10 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`ApiError::ExecutionNotFound`].
-    pub async fn execution(&self, id: &str) -> Result<ExecutionRecord, ApiError> {
+    pub async fn execution(&self, id: &str, reader: &Reader) -> Result<ExecutionRecord, ApiError> {
         self.agents()
             .records
-            .get(id)
+            .get(id, reader)
             .await
             .map_err(storage)?
             .ok_or_else(|| ApiError::ExecutionNotFound(id.to_string()))
@@ -225,10 +249,11 @@ impl Pipeline {
         &self,
         since_ms: u64,
         limit: u32,
+        reader: &Reader,
     ) -> Result<Vec<ExecutionRecord>, ApiError> {
         self.agents()
             .records
-            .list(since_ms, limit.clamp(1, 1000))
+            .list(since_ms, limit.clamp(1, 1000), reader)
             .await
             .map_err(storage)
     }

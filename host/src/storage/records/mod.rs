@@ -41,6 +41,41 @@ pub struct Records {
     writer: Writer,
 }
 
+/// Who reads execution records: they link callers to code, so each is shown only to the key
+/// that ran it and to the owner of the agent that ran, and every record to the operator.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// The host's operator (`http.operator_token`): every record.
+    Operator,
+    /// A key that proved itself: the records whose `caller_hash` is its hash, and those of the
+    /// agents it owns.
+    Key {
+        /// SHA-256 of the key's uncompressed SEC1 form, hex (as records hold it).
+        caller_hash: String,
+        /// The key, uncompressed SEC1 hex (as agents' `owner_key` holds it).
+        owner_key: String,
+    },
+}
+
+impl Reader {
+    /// The SQL parameters of [`VISIBLE`]: `NULL`s for the operator.
+    fn filter(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Reader::Operator => (None, None),
+            Reader::Key {
+                caller_hash,
+                owner_key,
+            } => (Some(caller_hash), Some(owner_key)),
+        }
+    }
+}
+
+/// The records a [`Reader`] sees (parameters 2 and 3: its caller hash and owner key, or
+/// `NULL`s for all). An anonymous record (`caller_hash` empty) is its agent's owner's only.
+const VISIBLE: &str = "(?2 IS NULL
+     OR (caller_hash <> '' AND caller_hash = ?2)
+     OR agent IN (SELECT name FROM agents WHERE owner_key = ?3))";
+
 impl Records {
     /// Starts the writer thread (its own connection to `<data_dir>/hypervisor.sqlite`).
     ///
@@ -89,17 +124,22 @@ impl Records {
         self.writer.submit_now(None, "flush the records").await
     }
 
-    /// The record `id`, if any (after a [`Records::flush`]).
+    /// The record `id`, if any and visible to `reader` (after a [`Records::flush`]).
     ///
     /// # Errors
     /// [`StorageError::Database`].
-    pub async fn get(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
+    pub async fn get(
+        &self,
+        id: &str,
+        reader: &Reader,
+    ) -> Result<Option<ExecutionRecord>, StorageError> {
         self.flush().await?;
+        let (caller_hash, owner_key) = reader.filter();
         self.db
             .lock()
             .query_row(
-                &format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"),
-                [id],
+                &format!("SELECT {COLUMNS} FROM executions WHERE id = ?1 AND {VISIBLE}"),
+                params![id, caller_hash, owner_key],
                 row,
             )
             .optional()
@@ -115,17 +155,22 @@ impl Records {
         &self,
         since_ms: u64,
         limit: u32,
+        reader: &Reader,
     ) -> Result<Vec<ExecutionRecord>, StorageError> {
         self.flush().await?;
+        let (caller_hash, owner_key) = reader.filter();
         let conn = self.db.lock();
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM executions WHERE started_ms >= ?1
-                 ORDER BY started_ms, id LIMIT ?2"
+                "SELECT {COLUMNS} FROM executions WHERE started_ms >= ?1 AND {VISIBLE}
+                 ORDER BY started_ms, id LIMIT ?4"
             ))
             .map_err(sql("list executions"))?;
         let rows = stmt
-            .query_map(params![to_i64(since_ms), limit], row)
+            .query_map(
+                params![to_i64(since_ms), caller_hash, owner_key, limit],
+                row,
+            )
             .map_err(sql("list executions"))?;
         rows.collect::<Result<_, _>>()
             .map_err(sql("list executions"))
@@ -176,16 +221,19 @@ mod tests {
                 for r in futures_join(all).await {
                     r.unwrap();
                 }
-                assert_eq!(records.get("r07").await.unwrap(), Some(record("r07", 1007)));
+                assert_eq!(
+                    records.get("r07", &Reader::Operator).await.unwrap(),
+                    Some(record("r07", 1007))
+                );
             });
         }
         let db = Arc::new(Database::open(dir.path()).unwrap());
         let records = Records::open(db, dir.path()).unwrap();
         rt.block_on(async {
-            let listed = records.list(1040, 100).await.unwrap();
+            let listed = records.list(1040, 100, &Reader::Operator).await.unwrap();
             assert_eq!(listed.len(), 10);
             assert_eq!(listed[0].id, "r40");
-            assert_eq!(records.get("nope").await.unwrap(), None);
+            assert_eq!(records.get("nope", &Reader::Operator).await.unwrap(), None);
         });
     }
 
@@ -197,7 +245,7 @@ mod tests {
         let records = Records::open(db.clone(), dir.path()).unwrap();
         // A read right after a deferred write sees it (the read flushes first).
         records.insert_later(record("d0", 1));
-        let got = rt.block_on(records.get("d0")).unwrap();
+        let got = rt.block_on(records.get("d0", &Reader::Operator)).unwrap();
         assert_eq!(got, Some(record("d0", 1)));
         // Without any read, deferred writes reach the database on their own: another
         // connection sees them shortly after.
@@ -260,7 +308,11 @@ mod tests {
             .unwrap();
         assert_eq!(gone, 0);
         drop(conn);
-        assert!(rt.block_on(records.get("after")).unwrap().is_some());
+        assert!(
+            rt.block_on(records.get("after", &Reader::Operator))
+                .unwrap()
+                .is_some()
+        );
     }
 
     async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
