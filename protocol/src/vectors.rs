@@ -146,12 +146,20 @@ fn attestation_vectors(
     let rd = signing_key_report_data(&signing_pub, &measurement, KEY_CREATED_AT);
     assert_eq!(rd, report_data(ReportPurpose::SigningKey, &rd_fields));
 
+    // Simulated evidence carrying that REPORTDATA (the host's simulated provider's format), so
+    // a verifier can run the binding end to end; receipts name its SHA-256.
+    let evidence = json!({
+        "warning": "SIMULATED ATTESTATION - NOT FOR PRODUCTION - PROVES NOTHING",
+        "format": "simulated-not-for-production",
+        "report_data": hex::encode(rd),
+    })
+    .to_string();
     let created = KEY_CREATED_AT + 60;
     let session = session_fields(session_id, server_pub, client_pub, created, created + 3600);
     let session_sig = sign_statement(&signing, StatementKind::Session, &as_refs(&session));
 
     let mut receipt = Receipt {
-        version: 1,
+        version: crate::wire::RECEIPT_VERSION,
         session_id: *session_id,
         sequence: 1,
         route: "/verifiable/execute/wasm".into(),
@@ -169,6 +177,8 @@ fn attestation_vectors(
         policy: None,
         payment: None,
         calls: None,
+        tee: "simulated".into(),
+        evidence_sha256: hex::encode(sha256(evidence.as_bytes())),
         signing_key: signing_pub.to_hex(),
         signature: String::new(),
     };
@@ -217,6 +227,9 @@ fn attestation_vectors(
         "key_created_at": KEY_CREATED_AT,
         "report_data_preimage": hex::encode(&rd_preimage),
         "report_data": hex::encode(rd),
+        // The evidence (hex of its bytes), simulated: `tee` simulated, format
+        // `simulated-not-for-production`.
+        "evidence": hex::encode(evidence.as_bytes()),
         "session_statement": {
             "created_at": created,
             "expires_at": created + 3600,

@@ -326,7 +326,8 @@ pub struct VerifiableKeypairResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
-    /// Format version, 1.
+    /// Format version: [`RECEIPT_VERSION`] (2 signs `tee` and `evidence_sha256`; version 1
+    /// receipts did not and are no longer issued).
     pub version: u32,
     /// The session.
     pub session_id: Uuid,
@@ -358,11 +359,22 @@ pub struct Receipt {
     /// other agents; absent otherwise, and then not in the signed fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls: Option<Vec<CallLink>>,
+    /// The TEE whose evidence attests the signing key: `tdx`, `sev-snp` or `simulated`
+    /// (signed from version 2).
+    #[serde(default)]
+    pub tee: String,
+    /// SHA-256 of that evidence (the quote or report, the bytes of `evidence` in the
+    /// attestation), hex (signed from version 2): which evidence the receipt stands on.
+    #[serde(default)]
+    pub evidence_sha256: String,
     /// The attested key that signed, hex.
     pub signing_key: String,
     /// Signature over the receipt statement, hex.
     pub signature: String,
 }
+
+/// The receipt format this protocol issues and verifies.
+pub const RECEIPT_VERSION: u32 = 2;
 
 impl Receipt {
     /// The fields the signature covers, in order (`docs/PROTOCOL.md` §14).
@@ -403,6 +415,19 @@ impl Receipt {
             self.payment.clone().unwrap_or_default().into_bytes(),
         ]
         .into_iter()
+        // Version 2: the TEE and the evidence the signing key stands on.
+        .chain(
+            (self.version >= 2)
+                .then(|| {
+                    Ok::<_, ProtocolError>([
+                        self.tee.as_bytes().to_vec(),
+                        decode_hash("evidence_sha256", &self.evidence_sha256)?.to_vec(),
+                    ])
+                })
+                .transpose()?
+                .into_iter()
+                .flatten(),
+        )
         // Only when present: a receipt without calls signs exactly the fields it always did.
         .chain(self.calls.as_deref().map(|c| calls_text(c).into_bytes()))
         .collect())
@@ -460,7 +485,9 @@ mod tests {
     fn receipt(arguments: Vec<String>) -> Receipt {
         Receipt {
             calls: None,
-            version: 1,
+            tee: "simulated".into(),
+            evidence_sha256: hex::encode([4u8; 32]),
+            version: RECEIPT_VERSION,
             session_id: Uuid::nil(),
             sequence: 1,
             route: "/verifiable/execute/wasm".into(),

@@ -188,6 +188,10 @@ def check_attestation(v, sid, client_pub, server_pub):
     check("receipt statement bytes", receipt.hex(), a["receipt_statement_bytes"])
     check("receipt commitment = vector commitment", r["result_commitment"], v["commitment"]["result_commitment"])
     verify_sig(signing_pub, receipt, r["signature"], "receipt")
+    check("receipt version", r["version"], 2)
+    check("receipt names the vector evidence", r["evidence_sha256"],
+          hashlib.sha256(bytes.fromhex(a["evidence"])).hexdigest())
+    check("receipt names the vector TEE", r["tee"], "simulated")
     # An agent's receipt binds the calls its run made (section 18): one more field, the calls'
     # text, only when there are calls.
     rc = a["receipt_with_calls"]
@@ -223,6 +227,9 @@ def receipt_fields(r):
         (r.get("policy") or "").encode(),
         (r.get("payment") or "").encode(),
     ]
+    if r["version"] >= 2:
+        # The TEE and the SHA-256 of the evidence the signing key stands on.
+        fields += [r["tee"].encode(), bytes.fromhex(r["evidence_sha256"])]
     if r.get("calls") is not None:
         fields.append("".join(
             f"{c['callee']}\n{c.get('callee_execution') or '-'}\n{c['response_sha256']}\n"

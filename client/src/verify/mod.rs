@@ -161,6 +161,8 @@ pub struct VerifiedKey {
     pub tcb_status: Option<String>,
     /// MRTD (TDX) or launch measurement (SNP), hex.
     pub platform_measurement: Option<String>,
+    /// SHA-256 of the evidence that was verified (receipts name it: `evidence_sha256`).
+    pub evidence_sha256: [u8; 32],
 }
 
 fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
@@ -248,6 +250,7 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
         host_measurement: measurement,
         tcb_status,
         platform_measurement,
+        evidence_sha256: hypervisor_protocol::sha256(&evidence),
     })
 }
 
@@ -339,6 +342,14 @@ pub fn verify_receipt(
     ) {
         return Err(VerifyError::Mismatch("receipt signing key"));
     }
+    if receipt.version != hypervisor_protocol::wire::RECEIPT_VERSION {
+        return Err(VerifyError::Malformed(format!(
+            "receipt version {} (this client verifies version {}, which names the TEE and \
+             its evidence)",
+            receipt.version,
+            hypervisor_protocol::wire::RECEIPT_VERSION
+        )));
+    }
     let fields = receipt
         .signed_fields()
         .map_err(|e| VerifyError::Malformed(e.to_string()))?;
@@ -352,6 +363,16 @@ pub fn verify_receipt(
     .map_err(|_| VerifyError::Signature("receipt"))?;
     if receipt.session_id != *session_id {
         return Err(VerifyError::Mismatch("receipt session"));
+    }
+    // The receipt stands on the evidence that was verified, from the TEE it came from.
+    if receipt.tee != key.tee {
+        return Err(VerifyError::Mismatch("receipt TEE"));
+    }
+    if !ct_eq(
+        &hex_field("evidence_sha256", &receipt.evidence_sha256)?,
+        &key.evidence_sha256,
+    ) {
+        return Err(VerifyError::Mismatch("receipt evidence"));
     }
     if !ct_eq(
         &hex_field("result_commitment", &receipt.result_commitment)?,

@@ -140,7 +140,9 @@ fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
     let (signing, public) = signing_key();
     let mut receipt = Receipt {
         calls: None,
-        version: 1,
+        version: hypervisor_protocol::wire::RECEIPT_VERSION,
+        tee: "simulated".into(),
+        evidence_sha256: hex::encode([5u8; 32]),
         session_id: Uuid::nil(),
         sequence: 1,
         route: "/verifiable/execute/wasm".into(),
@@ -173,8 +175,46 @@ fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
         host_measurement: [0; 32],
         tcb_status: None,
         platform_measurement: None,
+        evidence_sha256: [5u8; 32],
     };
     (receipt, key)
+}
+
+/// A receipt names the TEE and the evidence its signing key stands on, in the signed part: a
+/// receipt for other evidence, another TEE, or an old version is refused.
+#[test]
+fn a_receipt_must_name_the_verified_evidence() {
+    let (receipt, key) = signed_receipt(&[]);
+    verify_receipt(&receipt, &key, &Uuid::nil(), &[9u8; 32]).unwrap();
+    let other_evidence = VerifiedKey {
+        evidence_sha256: [6u8; 32],
+        ..key.clone()
+    };
+    assert_eq!(
+        verify_receipt(&receipt, &other_evidence, &Uuid::nil(), &[9u8; 32]),
+        Err(VerifyError::Mismatch("receipt evidence"))
+    );
+    let other_tee = VerifiedKey {
+        tee: "tdx".into(),
+        ..key.clone()
+    };
+    assert_eq!(
+        verify_receipt(&receipt, &other_tee, &Uuid::nil(), &[9u8; 32]),
+        Err(VerifyError::Mismatch("receipt TEE"))
+    );
+    // Changing the claim breaks the signature: it is inside the signed part.
+    let mut relabelled = receipt.clone();
+    relabelled.evidence_sha256 = hex::encode([6u8; 32]);
+    assert_eq!(
+        verify_receipt(&relabelled, &other_evidence, &Uuid::nil(), &[9u8; 32]),
+        Err(VerifyError::Signature("receipt"))
+    );
+    let mut old = receipt;
+    old.version = 1;
+    assert!(matches!(
+        verify_receipt(&old, &key, &Uuid::nil(), &[9u8; 32]),
+        Err(VerifyError::Malformed(m)) if m.contains("version 1")
+    ));
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub struct AttestedKey {
     pub host_measurement: [u8; 32],
     /// The evidence.
     pub evidence: Evidence,
+    /// SHA-256 of the evidence's bytes (receipts name it).
+    pub evidence_sha256: [u8; 32],
     wire: Attestation,
 }
 
@@ -93,6 +95,7 @@ impl AttestedKey {
             public,
             created_at,
             host_measurement,
+            evidence_sha256: hypervisor_protocol::sha256(&evidence.evidence),
             evidence,
             wire,
         })

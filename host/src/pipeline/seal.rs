@@ -100,7 +100,7 @@ impl Pipeline {
                 .as_ref()
                 .ok_or(ApiError::SessionNotVerifiable(session.id))?;
             let mut receipt = Receipt {
-                version: 1,
+                version: hypervisor_protocol::wire::RECEIPT_VERSION,
                 session_id: session.id,
                 sequence: session.next_sequence(),
                 route: seal_as.route.to_string(),
@@ -114,6 +114,8 @@ impl Pipeline {
                 policy: seal_as.policy,
                 payment: seal_as.payment,
                 calls: seal_as.calls,
+                tee: key.evidence.tee.name().to_string(),
+                evidence_sha256: hex::encode(key.evidence_sha256),
                 signing_key: key.public.to_hex(),
                 signature: String::new(),
             };
