@@ -21,6 +21,7 @@ use common::stats::{percentile, us};
 use common::{in_process, wasm};
 use hypervisor::attestation::{Attestor, NoAttestation};
 use hypervisor::config::{Config, ProviderChoice};
+use hypervisor::crypto::plaintext::Plaintext;
 use hypervisor::engine::{Capabilities, CommandInput, Engine, Role, RunLimits};
 use hypervisor::pipeline::{Pipeline, RouteKind};
 use hypervisor::server::Host;
@@ -114,7 +115,7 @@ fn main() {
     let rt = common::runtime();
     let _guard = rt.enter();
     let hello = wasm::read("hello");
-    let grep = Arc::new(wasm::read("grep"));
+    let grep = Arc::new(Plaintext::new(wasm::read("grep")));
     let iterations = common::iterations(2000);
     println!(
         "hello component: {} bytes; grep component: {} bytes",
@@ -173,7 +174,9 @@ fn main() {
         let c = config(tmp.path(), pooling, false);
         let engine = Engine::new(&c, None, None, no_attestation()).unwrap();
         let prepared = rt
-            .block_on(engine.prepare_command(sha256(&hello), Arc::new(hello.clone())))
+            .block_on(
+                engine.prepare_command(sha256(&hello), Arc::new(Plaintext::new(hello.clone()))),
+            )
             .unwrap();
         let limits = RunLimits {
             time: Duration::from_secs(10),

@@ -190,6 +190,24 @@ pub struct ExecutionResult {
     pub exception: Option<ScriptException>,
 }
 
+/// A result document holds a run's output in the clear (on the host before it is sealed, on
+/// the client after it is opened): its texts are wiped when it is dropped.
+impl Drop for ExecutionResult {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.stdout.zeroize();
+        self.stderr.zeroize();
+        if let Some(t) = &mut self.trap {
+            t.zeroize();
+        }
+        if let Some(e) = &mut self.exception {
+            e.kind.zeroize();
+            e.message.zeroize();
+            e.traceback.zeroize();
+        }
+    }
+}
+
 /// An exception that escaped a Python script.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScriptException {

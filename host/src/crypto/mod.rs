@@ -3,4 +3,5 @@
 //! `hypervisor-protocol`.
 
 pub mod at_rest;
+pub mod plaintext;
 pub mod primitives;

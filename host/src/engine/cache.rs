@@ -15,6 +15,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use hypervisor_protocol::agents::AgentKind;
 
 use super::{EngineError, HostImports, HostState, imports};
+use crate::crypto::plaintext::Plaintext;
 use crate::storage::artifacts::ArtifactStore;
 
 /// A compiled, checked, pre-linked component, with the entry points it exports.
@@ -111,7 +112,7 @@ impl ComponentCache {
         engine: &wasmtime::Engine,
         linker: &Linker<HostState>,
         hash: [u8; 32],
-        bytes: Arc<Vec<u8>>,
+        bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
         let slot = {
             let mut lru = self.lock();
@@ -156,7 +157,7 @@ impl ComponentCache {
         &self,
         engine: &wasmtime::Engine,
         hash: [u8; 32],
-        bytes: Arc<Vec<u8>>,
+        bytes: Arc<Plaintext>,
         allowed: HostImports,
     ) -> Result<Component, EngineError> {
         let _slot = self
@@ -199,7 +200,7 @@ impl ComponentCache {
                     Err(e) => tracing::warn!(error = %e, "cannot read the component cache"),
                 }
             }
-            let component = Component::new(&engine, bytes.as_slice())
+            let component = Component::new(&engine, &bytes[..])
                 .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
             tracing::info!(
                 size = bytes.len(),

@@ -32,6 +32,7 @@ pub use sandbox::HostState;
 
 use crate::attestation::Attestor;
 use crate::config::Config;
+use crate::crypto::plaintext::Plaintext;
 use crate::storage::artifacts::ArtifactStore;
 
 /// Why a component could not be prepared or run. Guest misbehaviour (traps, deadlines,
@@ -212,7 +213,7 @@ impl Engine {
     pub async fn prepare_command(
         &self,
         hash: [u8; 32],
-        bytes: Arc<Vec<u8>>,
+        bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
         let prepared = self.prepare(hash, bytes).await?;
         if prepared.command.is_none() {
@@ -235,7 +236,7 @@ impl Engine {
     pub async fn prepare(
         &self,
         hash: [u8; 32],
-        bytes: Arc<Vec<u8>>,
+        bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
         self.cache
             .get_or_prepare(&self.engine, &self.linker, hash, bytes)
@@ -278,7 +279,7 @@ impl Engine {
             None => {
                 let c = self
                     .plugins
-                    .load_or_compile(&self.engine, hash, Arc::new(bytes), allowed)
+                    .load_or_compile(&self.engine, hash, Arc::new(Plaintext::new(bytes)), allowed)
                     .await?;
                 self.plugin_memo().put(hash, c.clone());
                 c

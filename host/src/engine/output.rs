@@ -7,13 +7,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
 #[derive(Debug, Default)]
 struct Captured {
-    bytes: BytesMut,
+    /// Allocated at its cap (up to 1 MiB) on the first write: growing it would leave earlier
+    /// copies of the output in freed memory, unwiped (past 1 MiB it grows, and may).
+    bytes: Vec<u8>,
     truncated: bool,
 }
 
@@ -44,13 +46,20 @@ impl CappedOutput {
             c.truncated = true;
         }
         let keep = data.len().min(room);
+        if keep > 0 && c.bytes.capacity() == 0 {
+            c.bytes.reserve_exact(self.cap.min(1 << 20));
+        }
         c.bytes.extend_from_slice(&data[..keep]);
     }
 
-    /// What was captured, and whether anything was cut.
+    /// What was captured (wiped when its last holder drops it: it is the guest's output), and
+    /// whether anything was cut.
     pub fn take(&self) -> (Bytes, bool) {
         let mut c = self.lock();
-        (std::mem::take(&mut c.bytes).freeze(), c.truncated)
+        (
+            crate::crypto::plaintext::bytes(std::mem::take(&mut c.bytes)),
+            c.truncated,
+        )
     }
 }
 

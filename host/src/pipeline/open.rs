@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::route::RouteKind;
 use super::{Pipeline, resolve_limits};
+use crate::crypto::plaintext::Plaintext;
 use crate::engine::RunLimits;
 use crate::error::ApiError;
 use crate::session::Session;
@@ -158,7 +159,7 @@ pub(super) enum Program {
         /// SHA-256 of the bytes.
         hash: [u8; 32],
         /// The bytes.
-        bytes: Arc<Vec<u8>>,
+        bytes: Arc<Plaintext>,
     },
     /// Code the host holds.
     Stored {
@@ -192,8 +193,8 @@ pub(super) struct Opened {
     pub caller: Caller,
     /// The program.
     pub program: Program,
-    /// Arguments, UTF-8 checked.
-    pub args: Vec<String>,
+    /// Arguments, UTF-8 checked (wiped when the request ends).
+    pub args: zeroize::Zeroizing<Vec<String>>,
     /// The input: stdin or event bytes.
     pub input: Bytes,
     /// The limits asked for (admission may tighten them).
@@ -212,7 +213,7 @@ impl Opened {
         Self {
             caller,
             program,
-            args,
+            args: zeroize::Zeroizing::new(args),
             input,
             limits,
         }
@@ -278,7 +279,7 @@ impl Pipeline {
         let envelope = Envelope::new(&session.key, session.id);
         let program = match (program_ct, req.program) {
             (Some(ct), _) => {
-                let bytes = envelope.open(Role::Program, &ct)?;
+                let bytes = Plaintext::new(envelope.open(Role::Program, &ct)?);
                 Program::Plain {
                     hash: sha256(&bytes),
                     bytes: Arc::new(bytes),
@@ -321,8 +322,8 @@ impl Pipeline {
         Ok(Opened {
             caller: Caller::Session { session, key },
             program,
-            args,
-            input: Bytes::from(input),
+            args: zeroize::Zeroizing::new(args),
+            input: crate::crypto::plaintext::bytes(input),
             limits,
         })
     }

@@ -76,8 +76,11 @@ impl Pipeline {
         let session = opened
             .session()
             .ok_or_else(|| ApiError::Internal("sealing a request that has no session".into()))?;
-        let plaintext = serde_json::to_vec(doc)
-            .map_err(|e| ApiError::Internal(format!("cannot encode result: {e}")))?;
+        // The result document in the clear: wiped once sealed and committed to.
+        let plaintext = zeroize::Zeroizing::new(
+            serde_json::to_vec(doc)
+                .map_err(|e| ApiError::Internal(format!("cannot encode result: {e}")))?,
+        );
         let sealed = Envelope::new(&session.key, session.id).seal(Role::Result, &plaintext)?;
         let digests = opened.digests();
         let commitment = result_commitment(&session.id, &digests, &plaintext);

@@ -155,7 +155,7 @@ impl Pipeline {
 
         let hash = sha256(&component);
         let size = u64::try_from(component.len()).unwrap_or(u64::MAX);
-        let component: Arc<Vec<u8>> = Arc::new(component);
+        let component = Arc::new(crate::crypto::plaintext::Plaintext::new(component));
         let prepared = self.engine.prepare(hash, component.clone()).await?;
         let kind = prepared.kind().ok_or(EngineError::NotAnAgent)?;
         let public = req.public.unwrap_or(!encrypted);

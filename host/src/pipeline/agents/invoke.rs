@@ -227,7 +227,7 @@ impl Pipeline {
                 size: agent.latest.size,
             },
             args,
-            Bytes::from(input),
+            crate::crypto::plaintext::bytes(input),
             limits,
         );
         self.invoke_opened(&agent, kind, opened, verified, frame.as_ref())

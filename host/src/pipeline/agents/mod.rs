@@ -272,6 +272,12 @@ impl Pipeline {
             .ok_or_else(|| {
                 ApiError::Internal(format!("component {} is missing", hex::encode(hash)))
             })?;
-        Ok(self.engine.prepare(hash, Arc::new(bytes)).await?)
+        Ok(self
+            .engine
+            .prepare(
+                hash,
+                Arc::new(crate::crypto::plaintext::Plaintext::new(bytes)),
+            )
+            .await?)
     }
 }
