@@ -151,3 +151,111 @@ fn snp_report_verifies_with_its_vcek_and_a_tampered_one_fails() {
     .unwrap();
     assert!(verify_snp_report(&original, &bad_vcek, &p).is_err());
 }
+
+/// A minimum SNP TCB: a report signed at a TCB below it is refused (each component counts);
+/// at or above it, accepted.
+#[test]
+fn snp_reports_below_the_minimum_tcb_are_refused() {
+    let report = sample("sev-snp/report_milan.hex");
+    let vcek = sample("sev-snp/vcek_milan.der");
+    let p = Policy {
+        allow_debug: true,
+        ..Policy::default()
+    };
+    let reported = verify_snp_report(&report, &vcek, &p).unwrap().reported_tcb;
+    let at = Policy {
+        min_snp_tcb: Some(reported),
+        ..p.clone()
+    };
+    assert!(verify_snp_report(&report, &vcek, &at).is_ok());
+    for raise in 0..4 {
+        let mut min = reported;
+        match raise {
+            0 => min.bootloader += 1,
+            1 => min.tee += 1,
+            2 => min.snp += 1,
+            _ => min.microcode += 1,
+        }
+        let above = Policy {
+            min_snp_tcb: Some(min),
+            ..p.clone()
+        };
+        assert!(
+            matches!(
+                verify_snp_report(&report, &vcek, &above),
+                Err(VerifyError::TcbStatus(m)) if m.contains("below the minimum")
+            ),
+            "{min}"
+        );
+    }
+    assert_eq!(
+        "3,0,8,115"
+            .parse::<hypervisor_client::verify::SnpTcb>()
+            .unwrap()
+            .to_string(),
+        "bootloader=3 tee=0 snp=8 microcode=115"
+    );
+    assert!(
+        "3,0,8"
+            .parse::<hypervisor_client::verify::SnpTcb>()
+            .is_err()
+    );
+}
+
+/// The VCEK is fetched from a key distribution service (here a local stand-in serving the
+/// sample's VCEK) at AMD's path for the report's chip and reported TCB, then verified against
+/// AMD's roots like a given one.
+#[test]
+fn the_snp_vcek_is_fetched_from_the_key_distribution_service() {
+    use std::io::{BufRead, BufReader, Write};
+    let report = sample("sev-snp/report_milan.hex");
+    let vcek = sample("sev-snp/vcek_milan.der");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let urls = hypervisor_client::verify::vcek_urls(&base, &report).unwrap();
+    let expected_path = urls[0].trim_start_matches(&base).to_string();
+    assert!(
+        expected_path.starts_with("/vcek/v1/Milan/"),
+        "{expected_path}"
+    );
+    assert!(expected_path.contains("?blSPL="), "{expected_path}");
+    let served = vcek.clone();
+    let server = std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        for stream in listener.incoming().take(urls.len()) {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let (status, body) = if path == expected_path {
+                ("200 OK", served.clone())
+            } else {
+                ("404 Not Found", Vec::new())
+            };
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .unwrap();
+            stream.write_all(&body).unwrap();
+            paths.push(path);
+            if status.starts_with("200") {
+                break;
+            }
+        }
+        paths
+    });
+    let fetched = hypervisor_client::verify::fetch_vcek(&base, &report).unwrap();
+    assert_eq!(fetched, vcek);
+    let p = Policy {
+        allow_debug: true,
+        ..Policy::default()
+    };
+    assert!(verify_snp_report(&report, &fetched, &p).is_ok());
+    assert!(!server.join().unwrap().is_empty());
+}

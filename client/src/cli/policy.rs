@@ -22,6 +22,14 @@ pub struct PolicyArgs {
     /// SEV-SNP: the chip's VCEK certificate (DER).
     #[arg(long, value_name = "FILE")]
     vcek: Option<PathBuf>,
+    /// SEV-SNP: fetch the VCEK from AMD's key distribution service (or a cache of it) at this
+    /// URL when no --vcek is given (e.g. https://kdsintf.amd.com).
+    #[arg(long, value_name = "URL")]
+    kds: Option<String>,
+    /// SEV-SNP: the lowest TCB accepted, BOOTLOADER,TEE,SNP,MICROCODE (each component of the
+    /// report's reported TCB must be at least this).
+    #[arg(long, value_name = "BL,TEE,SNP,UCODE")]
+    snp_min_tcb: Option<hypervisor_client::verify::SnpTcb>,
     /// Accept this TCB status (repeatable). Default: UpToDate only.
     #[arg(long = "tcb-status", value_name = "STATUS")]
     tcb_status: Vec<String>,
@@ -64,6 +72,8 @@ impl PolicyArgs {
             now: self.at,
             pccs_url: self.pccs.clone(),
             accept_any_measurement: self.accept_any_measurement,
+            snp_kds_url: self.kds.clone(),
+            min_snp_tcb: self.snp_min_tcb,
             ..Policy::default()
         };
         if self.accept_any_measurement {

@@ -76,14 +76,17 @@ pub fn evidence(
         })
     } else if let Some(r) = snp_report {
         let report = std::fs::read(&r).with_context(|| format!("reading {}", r.display()))?;
-        let vcek = policy
-            .snp_vcek
-            .as_deref()
-            .context("--vcek FILE is required for an SNP report")?;
-        let c = verify::verify_snp_report(&report, vcek, &policy)?;
+        let vcek = match (&policy.snp_vcek, &policy.snp_kds_url) {
+            (Some(vcek), _) => vcek.clone(),
+            (None, Some(kds)) => verify::fetch_vcek(kds, &report)?,
+            (None, None) => anyhow::bail!("--vcek FILE or --kds URL is required for an SNP report"),
+        };
+        let c = verify::verify_snp_report(&report, &vcek, &policy)?;
         serde_json::json!({
             "tee": "sev-snp", "product": c.product, "report_data": hex::encode(c.report_data),
             "measurement": hex::encode(c.measurement), "debug_allowed": c.debug_allowed,
+            "reported_tcb": c.reported_tcb.to_string(),
+            "min_tcb": policy.min_snp_tcb.map(|t| t.to_string()),
         })
     } else {
         anyhow::bail!("give --tdx-quote FILE or --snp-report FILE");
@@ -133,6 +136,10 @@ fn print_key(key: &VerifiedKey) {
     if let Some(m) = &key.platform_measurement {
         println!("platform measure  {m}");
     }
+    if !key.advisory_ids.is_empty() {
+        println!("advisories        {}", key.advisory_ids.join(", "));
+    }
+    println!("evidence sha256   {}", hex::encode(key.evidence_sha256));
 }
 
 fn key_json(key: &VerifiedKey) -> serde_json::Value {
@@ -142,6 +149,8 @@ fn key_json(key: &VerifiedKey) -> serde_json::Value {
         "signing_key": key.signing_key.to_hex(),
         "host_measurement": hex::encode(key.host_measurement),
         "tcb_status": key.tcb_status,
+        "advisory_ids": key.advisory_ids,
         "platform_measurement": key.platform_measurement,
+        "evidence_sha256": hex::encode(key.evidence_sha256),
     })
 }

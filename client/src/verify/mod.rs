@@ -21,7 +21,7 @@ use hypervisor_protocol::wire::{Attestation, Receipt, SessionQuote, decode_hex};
 use uuid::Uuid;
 
 pub use pccs::fetch_tdx_collateral;
-pub use snp::{SnpClaims, verify_snp_report};
+pub use snp::{SnpClaims, SnpTcb, fetch_vcek, vcek_urls, verify_snp_report};
 pub use tdx::{TdxClaims, verify_tdx_quote, verify_tdx_quote_with};
 
 /// Why verification failed. Each variant names the link of the chain that broke.
@@ -93,6 +93,12 @@ pub struct Policy {
     pub pccs_url: Option<String>,
     /// SNP: the VCEK certificate (DER) of the chip that signed the report.
     pub snp_vcek: Option<Vec<u8>>,
+    /// SNP: fetch the VCEK from AMD's key distribution service (or a cache of it) at this base
+    /// URL when `snp_vcek` is not given (e.g. `https://kdsintf.amd.com`).
+    pub snp_kds_url: Option<String>,
+    /// SNP: the lowest TCB accepted (each component of the report's `reported_tcb` at least
+    /// this). Default: none.
+    pub min_snp_tcb: Option<SnpTcb>,
     /// Accepted TCB statuses (default: `UpToDate` only).
     pub accepted_tcb_statuses: Vec<String>,
     /// Accept debug TDs / SNP guests with debugging allowed (never in production).
@@ -122,6 +128,8 @@ impl Default for Policy {
             tdx_collateral: None,
             pccs_url: None,
             snp_vcek: None,
+            snp_kds_url: None,
+            min_snp_tcb: None,
             accepted_tcb_statuses: vec!["UpToDate".into()],
             allow_debug: false,
             expected_mrtd: None,
@@ -163,6 +171,9 @@ pub struct VerifiedKey {
     pub platform_measurement: Option<String>,
     /// SHA-256 of the evidence that was verified (receipts name it: `evidence_sha256`).
     pub evidence_sha256: [u8; 32],
+    /// TDX: the Intel security advisories that apply to the platform's TCB (reported, not
+    /// refused: the TCB status policy decides).
+    pub advisory_ids: Vec<String>,
 }
 
 fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
@@ -196,6 +207,7 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
             claimed_simulated: att.simulated,
         });
     }
+    let mut advisory_ids = Vec::new();
     let (report_data, tcb_status, platform_measurement) = match format {
         EvidenceFormat::Simulated => (simulated_report_data(&evidence)?, None, None),
         EvidenceFormat::Tdx => {
@@ -203,14 +215,25 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
                 VerifyError::MissingInput("TDX collateral (--collateral FILE)".into())
             })?;
             let c = verify_tdx_quote(&evidence, collateral, policy)?;
+            advisory_ids = c.advisory_ids;
             (c.report_data, Some(c.tcb_status), Some(hex::encode(c.mrtd)))
         }
         EvidenceFormat::SevSnp => {
-            let vcek = policy.snp_vcek.as_deref().ok_or_else(|| {
-                VerifyError::MissingInput("SNP VCEK certificate (--vcek FILE)".into())
-            })?;
-            let c = verify_snp_report(&evidence, vcek, policy)?;
-            (c.report_data, None, Some(hex::encode(c.measurement)))
+            let vcek = match (&policy.snp_vcek, &policy.snp_kds_url) {
+                (Some(vcek), _) => vcek.clone(),
+                (None, Some(kds)) => fetch_vcek(kds, &evidence)?,
+                (None, None) => {
+                    return Err(VerifyError::MissingInput(
+                        "SNP VCEK certificate (--vcek FILE, or --kds URL to fetch it)".into(),
+                    ));
+                }
+            };
+            let c = verify_snp_report(&evidence, &vcek, policy)?;
+            (
+                c.report_data,
+                Some(format!("reported TCB {}", c.reported_tcb)),
+                Some(hex::encode(c.measurement)),
+            )
         }
     };
 
@@ -251,6 +274,7 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
         tcb_status,
         platform_measurement,
         evidence_sha256: hypervisor_protocol::sha256(&evidence),
+        advisory_ids,
     })
 }
 

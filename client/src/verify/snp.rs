@@ -11,6 +11,62 @@ use hypervisor_protocol::attest::ct_eq;
 /// Loads a built-in AMD root certificate (ARK or ASK).
 type RootFn = fn() -> std::io::Result<Certificate>;
 
+/// An SNP TCB: the security version numbers of the firmware components, as a report's
+/// `reported_tcb` gives them (and as AMD's key distribution service takes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnpTcb {
+    /// PSP bootloader SVN.
+    pub bootloader: u8,
+    /// PSP OS (TEE) SVN.
+    pub tee: u8,
+    /// SNP firmware SVN.
+    pub snp: u8,
+    /// Lowest microcode patch level of all cores.
+    pub microcode: u8,
+}
+
+impl SnpTcb {
+    /// Whether every component is at least `min`'s.
+    pub fn at_least(&self, min: &SnpTcb) -> bool {
+        self.bootloader >= min.bootloader
+            && self.tee >= min.tee
+            && self.snp >= min.snp
+            && self.microcode >= min.microcode
+    }
+}
+
+impl std::fmt::Display for SnpTcb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bootloader={} tee={} snp={} microcode={}",
+            self.bootloader, self.tee, self.snp, self.microcode
+        )
+    }
+}
+
+impl std::str::FromStr for SnpTcb {
+    type Err = String;
+
+    /// `BOOTLOADER,TEE,SNP,MICROCODE`, decimal.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<u8> = s
+            .split(',')
+            .map(|p| p.trim().parse::<u8>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("{s:?}: expected BOOTLOADER,TEE,SNP,MICROCODE (0-255 each)"))?;
+        match parts[..] {
+            [bootloader, tee, snp, microcode] => Ok(Self {
+                bootloader,
+                tee,
+                snp,
+                microcode,
+            }),
+            _ => Err(format!("{s:?}: expected four numbers")),
+        }
+    }
+}
+
 /// What a verified SNP report says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnpClaims {
@@ -22,6 +78,8 @@ pub struct SnpClaims {
     pub debug_allowed: bool,
     /// The product line whose roots verified the VCEK.
     pub product: &'static str,
+    /// The TCB the report was signed at (`reported_tcb`).
+    pub reported_tcb: SnpTcb,
 }
 
 /// Verifies a raw SNP report (1184 bytes, or its hex text) signed by `vcek_der`.
@@ -69,7 +127,16 @@ pub fn verify_snp_report(
         measurement: parsed.measurement,
         debug_allowed: parsed.policy.debug_allowed(),
         product,
+        reported_tcb: reported_tcb(&parsed),
     };
+    if let Some(min) = &policy.min_snp_tcb
+        && !claims.reported_tcb.at_least(min)
+    {
+        return Err(VerifyError::TcbStatus(format!(
+            "SNP reported TCB {} is below the minimum {min}",
+            claims.reported_tcb
+        )));
+    }
     if claims.debug_allowed && !policy.allow_debug {
         return Err(VerifyError::Debug);
     }
@@ -79,6 +146,90 @@ pub fn verify_snp_report(
         return Err(VerifyError::Measurement("SNP launch measurement".into()));
     }
     Ok(claims)
+}
+
+fn reported_tcb(report: &AttestationReport) -> SnpTcb {
+    let t = &report.reported_tcb;
+    SnpTcb {
+        bootloader: t.bootloader,
+        tee: t.tee,
+        snp: t.snp,
+        microcode: t.microcode,
+    }
+}
+
+/// Where AMD's key distribution service (KDS, `https://kdsintf.amd.com`, or a cache of it
+/// at `base_url`) serves the VCEK that signs `report`: one URL per product line the report
+/// may come from (its CPUID family and model when the report carries them, else Milan and
+/// Genoa), each `{base}/vcek/v1/{Product}/{hwid}?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..`
+/// with the chip id (the first 8 bytes on Turin) and the reported TCB.
+///
+/// # Errors
+/// [`VerifyError::Malformed`] for a report that does not parse.
+pub fn vcek_urls(base_url: &str, report: &[u8]) -> Result<Vec<String>, VerifyError> {
+    let raw = decode_maybe_hex(report);
+    let parsed = AttestationReport::from_bytes(&raw)
+        .map_err(|e| VerifyError::Malformed(format!("SNP report: {e}")))?;
+    let products: &[&str] = match (parsed.cpuid_fam_id, parsed.cpuid_mod_id) {
+        (Some(0x19), Some(m)) if m < 0x10 => &["Milan"],
+        (Some(0x19), Some(_)) => &["Genoa"],
+        (Some(0x1A), Some(_)) => &["Turin"],
+        _ => &["Milan", "Genoa"],
+    };
+    let t = reported_tcb(&parsed);
+    let base = base_url.trim_end_matches('/');
+    Ok(products
+        .iter()
+        .map(|product| {
+            let hwid = if *product == "Turin" {
+                hex::encode(&parsed.chip_id[..8])
+            } else {
+                hex::encode(parsed.chip_id)
+            };
+            let fmc = match (product, parsed.reported_tcb.fmc) {
+                (&"Turin", Some(fmc)) => format!("&fmcSPL={fmc:02}"),
+                _ => String::new(),
+            };
+            format!(
+                "{base}/vcek/v1/{product}/{hwid}?blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}{fmc}",
+                t.bootloader, t.tee, t.snp, t.microcode
+            )
+        })
+        .collect())
+}
+
+/// Fetches the VCEK that signs `report` from AMD's KDS (or a cache of it) at `base_url`
+/// ([`vcek_urls`]): the first product line that answers with a certificate. The VCEK is only
+/// trusted once it chains to AMD's built-in roots ([`verify_snp_report`]).
+///
+/// # Errors
+/// [`VerifyError::Malformed`] for a report that does not parse; [`VerifyError::MissingInput`]
+/// when no URL answers with a certificate.
+pub fn fetch_vcek(base_url: &str, report: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut last = String::new();
+    for url in vcek_urls(base_url, report)? {
+        match agent.get(&url).call() {
+            Ok(mut resp) if resp.status() == 200 => {
+                let der = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(64 << 10)
+                    .read_to_vec()
+                    .map_err(|e| VerifyError::MissingInput(format!("VCEK from {url}: {e}")))?;
+                return Ok(der);
+            }
+            Ok(resp) => last = format!("{url} answered {}", resp.status()),
+            Err(e) => last = format!("{url}: {e}"),
+        }
+    }
+    Err(VerifyError::MissingInput(format!(
+        "the SNP VCEK from the key distribution service ({last})"
+    )))
 }
 
 /// Reports are sometimes stored as hex text; accept both.

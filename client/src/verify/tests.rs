@@ -176,6 +176,7 @@ fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
         tcb_status: None,
         platform_measurement: None,
         evidence_sha256: [5u8; 32],
+        advisory_ids: Vec::new(),
     };
     (receipt, key)
 }
