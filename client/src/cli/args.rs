@@ -43,7 +43,7 @@ pub enum Command {
     Session,
     /// Encrypt and execute a WebAssembly component (or, with --python, a Python script), print
     /// its decrypted output.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// Fetch and verify the host's attestation (GET /attestation).
     Attestation {
         #[command(flatten)]

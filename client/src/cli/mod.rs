@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy,
         } => verify::evidence(tdx_quote, snp_report, &policy, cli.json),
         Command::Measure { files } => verify::measure(&files, cli.json),
-        Command::Exec(args) => exec::run(&client, &key_path, cli.json, args),
+        Command::Exec(args) => exec::run(&client, &key_path, cli.json, *args),
     }
 }
 
