@@ -59,6 +59,17 @@ fn audience(server: &TestServer) -> String {
     info.audience
 }
 
+/// `403 owner_signature_invalid`, its message saying `why`.
+fn assert_signature_refused((status, body): &(u16, Value), why: &str) {
+    assert_eq!(
+        (*status, code(body)),
+        (403, "owner_signature_invalid"),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(why), "{body}");
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -83,22 +94,11 @@ fn a_deployment_signed_for_one_host_is_refused_by_another() {
         (now(), 1),
     );
     // Taken to the other host, the signed deployment is refused, and nothing is deployed.
-    let (status, body) = there
+    let refusal = there
         .client()
         .post_json("/agent/deploy", &signed_here)
         .unwrap();
-    assert_eq!(
-        (status, code(&body)),
-        (403, "owner_signature_invalid"),
-        "{body}"
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("audience"),
-        "{body}"
-    );
+    assert_signature_refused(&refusal, "audience");
     assert_eq!(get_json(&there, "/agents/portable").0, 404);
     // Where it was meant to go, it deploys.
     let (status, body) = here
@@ -138,19 +138,8 @@ fn two_operations_in_the_same_second_are_ordered_by_sequence() {
     assert_eq!(body["latest"]["version"], 2, "{body}");
     // Either one again is a replay, told the last sequence accepted.
     for replay in [&v1, &v2] {
-        let (status, body) = client.post_json("/agent/deploy", replay).unwrap();
-        assert_eq!(
-            (status, code(&body)),
-            (403, "owner_signature_invalid"),
-            "{body}"
-        );
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("not greater than 11"),
-            "{body}"
-        );
+        let refusal = client.post_json("/agent/deploy", replay).unwrap();
+        assert_signature_refused(&refusal, "not greater than 11");
     }
     assert_eq!(get_json(&server, "/agents/quick").1["description"], "v2");
     // A deletion in the same second, next in sequence, goes through.
