@@ -5,107 +5,16 @@ use base64::Engine as _;
 use hypervisor_protocol::agents::{
     ChargeRule, DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER,
     OWNER_SEQUENCE_HEADER, OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction,
-    OwnerStatement, SearchRequest, deploy_detail,
+    SearchRequest,
 };
 use hypervisor_protocol::grants::{CallRecord, Grants, GrantsUpdate};
 use hypervisor_protocol::wire::Limits;
 use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
-use p256::ecdsa::signature::Signer;
 
 use crate::client::read_response;
 use crate::error::server_error;
+pub use crate::owner::{OwnerSignature, owner_signature, sign_deploy_request};
 use crate::{Client, ClientError, Execution, Session};
-
-/// The sequence number of a new owner operation: the Unix time in microseconds, but always
-/// greater than the last one this process used, so that operations signed in the same
-/// microsecond (or across a clock set back) are still ordered. The host refuses an operation
-/// that changes an agent unless its sequence is greater than the last one it accepted for the
-/// name (`docs/PROTOCOL.md` §17); two processes signing for one agent in the same microsecond
-/// would see the second refused, with the last accepted sequence in the error.
-fn next_sequence() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .min(hypervisor_protocol::agents::MAX_OWNER_SEQUENCE);
-    let previous = LAST
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-            Some(now.max(last.saturating_add(1)))
-        })
-        .unwrap_or(now);
-    now.max(previous.saturating_add(1))
-}
-
-/// An owner's signature of one operation, with what the host needs to check it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnerSignature {
-    /// The signature, hex (64 bytes `r || s`, low-s).
-    pub signature: String,
-    /// The signing time, Unix seconds.
-    pub signed_at: u64,
-    /// The sequence number.
-    pub sequence: u64,
-}
-
-/// Signs an owner action for the host whose audience is `audience` ([`Client::audience`]),
-/// now, with the next sequence number.
-///
-/// # Errors
-/// [`ClientError::BadResponse`] if the key is unusable.
-pub fn owner_signature(
-    owner: &ClientSecret,
-    audience: &str,
-    action: OwnerAction,
-    name: &str,
-    detail: &str,
-) -> Result<OwnerSignature, ClientError> {
-    let signed_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let sequence = next_sequence();
-    let key = p256::ecdsa::SigningKey::from_slice(owner.to_bytes().as_slice())
-        .map_err(|_| ClientError::BadResponse("the owner key cannot sign".into()))?;
-    let message = OwnerStatement {
-        audience,
-        action,
-        name,
-        signed_at,
-        sequence,
-        detail,
-    }
-    .message();
-    let signature: p256::ecdsa::Signature = key.sign(&message);
-    // The host accepts only the low-s form of a signature (s <= n/2).
-    Ok(OwnerSignature {
-        signature: hex::encode(signature.normalize_s().to_bytes()),
-        signed_at,
-        sequence,
-    })
-}
-
-/// Signs `req` as a deployment of `component` by `owner` for the host of `audience`: sets
-/// `signature`, `signed_at` and `sequence` over the name, the component's SHA-256 (of its
-/// plaintext, also when `req` carries it sealed) and the settings `req` carries (`public`,
-/// `price`, `ttl_seconds`, `limits`, `charge`, `grants`; see [`deploy_detail`]). Call it once
-/// those are final: changing any of them afterwards makes the host refuse the signature.
-/// `description` and `tags` are not signed.
-///
-/// # Errors
-/// [`ClientError::BadResponse`] if the key is unusable.
-pub fn sign_deploy_request(
-    owner: &ClientSecret,
-    audience: &str,
-    req: &mut DeployRequest,
-    component: &[u8],
-) -> Result<(), ClientError> {
-    let detail = deploy_detail(&hex::encode(sha256(component)), req);
-    let signed = owner_signature(owner, audience, OwnerAction::Deploy, &req.name, &detail)?;
-    req.signature = Some(signed.signature);
-    req.signed_at = Some(signed.signed_at);
-    req.sequence = Some(signed.sequence);
-    Ok(())
-}
 
 /// What to deploy.
 #[derive(Debug, Clone, Default)]
@@ -516,49 +425,6 @@ impl Client {
         Ok(json)
     }
 
-    /// `GET /executions/{id}`: an execution record, read by the key that ran it or the owner
-    /// of the agent that ran (signed, action `read-executions`).
-    ///
-    /// # Errors
-    /// Transport or server errors (`404 execution_not_found` also for a record `key` may not
-    /// read).
-    pub fn execution(
-        &self,
-        key: &ClientSecret,
-        id: &str,
-    ) -> Result<serde_json::Value, ClientError> {
-        let path = format!("/executions/{id}");
-        // The signature names the id in its canonical form, whichever form the path has.
-        let name = uuid::Uuid::parse_str(id).map_or_else(|_| id.to_string(), |u| u.to_string());
-        let (status, json) =
-            self.signed_request("GET", key, OwnerAction::ReadExecutions, &name, &path)?;
-        if status != 200 {
-            return Err(server_error(status, json));
-        }
-        Ok(json)
-    }
-
-    /// `GET /executions?since_ms=&limit=`: the records `key` may read (those it ran, and those
-    /// of the agents it owns), oldest first.
-    ///
-    /// # Errors
-    /// Transport or server errors.
-    pub fn executions(
-        &self,
-        key: &ClientSecret,
-        since_ms: u64,
-        limit: u32,
-    ) -> Result<Vec<serde_json::Value>, ClientError> {
-        let path = format!("/executions?since_ms={since_ms}&limit={limit}");
-        let (status, json) =
-            self.signed_request("GET", key, OwnerAction::ReadExecutions, "", &path)?;
-        if status != 200 {
-            return Err(server_error(status, json));
-        }
-        serde_json::from_value(json["executions"].clone())
-            .map_err(|e| ClientError::BadResponse(format!("executions: {e}")))
-    }
-
     pub(crate) fn owner_request(
         &self,
         method: &str,
@@ -577,7 +443,7 @@ impl Client {
     }
 
     /// A request to `path` signed by `key` (action, name, empty detail), naming the key.
-    fn signed_request(
+    pub(crate) fn signed_request(
         &self,
         method: &str,
         key: &ClientSecret,
@@ -620,19 +486,9 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use hypervisor_protocol::agents::{OwnerStatement, deploy_detail};
 
-    #[test]
-    fn sequence_numbers_only_increase() {
-        let sequences: Vec<u64> = (0..1000).map(|_| next_sequence()).collect();
-        assert!(sequences.windows(2).all(|w| w[0] < w[1]));
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros();
-        // Microseconds of the clock, pushed ahead only by as many as were drawn.
-        assert!(u128::from(sequences[999]) <= now_us + 1000);
-    }
+    use super::*;
 
     #[test]
     fn a_sealed_deployment_is_signed_over_the_plaintext_and_sealed_as_an_agent_component() {

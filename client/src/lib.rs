@@ -30,6 +30,8 @@ pub mod x402;
 mod api;
 mod client;
 mod error;
+mod owner;
+mod records;
 mod request;
 mod response;
 mod session;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod grants;
 pub mod host;
 pub mod keys;
+pub mod owner;
 pub mod routes;
 pub mod session;
 pub mod strict;

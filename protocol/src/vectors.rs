@@ -148,12 +148,13 @@ fn attestation_vectors(
 
     // Simulated evidence carrying that REPORTDATA (the host's simulated provider's format), so
     // a verifier can run the binding end to end; receipts name its SHA-256.
-    let evidence = json!({
-        "warning": "SIMULATED ATTESTATION - NOT FOR PRODUCTION - PROVES NOTHING",
-        "format": "simulated-not-for-production",
-        "report_data": hex::encode(rd),
-    })
-    .to_string();
+    // Written out, not built with `json!`: its bytes are hashed, and `json!`'s key order
+    // depends on serde_json's features in the build.
+    let evidence = format!(
+        "{{\"format\":\"simulated-not-for-production\",\"report_data\":\"{}\",\
+         \"warning\":\"SIMULATED ATTESTATION - NOT FOR PRODUCTION - PROVES NOTHING\"}}",
+        hex::encode(rd)
+    );
     let created = KEY_CREATED_AT + 60;
     let session = session_fields(session_id, server_pub, client_pub, created, created + 3600);
     let session_sig = sign_statement(&signing, StatementKind::Session, &as_refs(&session));

@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 mod cli;
 mod egress;
+mod http;
 mod overrides;
 mod plugins;
 
 pub use cli::{Action, Cli};
 pub use egress::EgressConfig;
+pub use http::{HttpConfig, OperatorToken};
 pub use overrides::Overrides;
 pub use plugins::{
     DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
@@ -85,64 +87,6 @@ pub struct Config {
     pub egress: EgressConfig,
     /// Log output.
     pub log: LogConfig,
-}
-
-/// HTTP front settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Largest request body accepted, bytes (413 above). Default 32 MiB.
-    pub max_body_bytes: usize,
-    /// Time allowed to receive a whole request body, milliseconds (408 after). Default 30 s.
-    pub body_timeout_ms: u64,
-    /// Most arguments one execution may carry. Default 1024, at most 65536 (a longer list is
-    /// refused while it is parsed).
-    pub max_arguments: usize,
-    /// Time allowed to receive a request head (request line and headers), milliseconds: from
-    /// accepting a new connection, or from the first byte of a later request on a keep-alive
-    /// connection. A connection that does not deliver its head in time is closed without a
-    /// response (slow-header clients, "slowloris"). Default 10 000.
-    pub header_timeout_ms: u64,
-    /// Largest request head (request line and headers), bytes: a larger one is answered
-    /// `431 headers_too_large` (a target longer than the head, `414 uri_too_long`) and the
-    /// connection closed. Default 64 KiB; 8 KiB to 1 MiB.
-    pub max_head_bytes: usize,
-    /// A keep-alive connection with no request in flight is closed after this long,
-    /// milliseconds. Default 60 000.
-    pub idle_timeout_ms: u64,
-    /// Open connections at most. Beyond it the host stops accepting until one closes (new
-    /// clients wait in the listen backlog; none is refused). Keep it below the process's
-    /// file-descriptor limit (`ulimit -n`). Default 10 000.
-    pub max_connections: usize,
-    /// When set, the operator routes (`/metrics`, `/openapi.json`) answer only requests with
-    /// `Authorization: Bearer <token>` (others get `401 unauthorized`). At least 16
-    /// characters. Default: none (open, as on a loopback-only development host). Never logged.
-    pub operator_token: Option<OperatorToken>,
-}
-
-/// The operator's bearer token: compared in constant time, never shown by `Debug`.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct OperatorToken(String);
-
-impl Drop for OperatorToken {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
-impl OperatorToken {
-    /// Whether `presented` is the token (constant time in the token's content).
-    pub fn matches(&self, presented: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        self.0.len() == presented.len() && bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
-    }
-}
-
-impl std::fmt::Debug for OperatorToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OperatorToken(<redacted>)")
-    }
 }
 
 /// Session settings.
@@ -277,21 +221,6 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             egress: EgressConfig::default(),
             log: LogConfig::default(),
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 32 << 20,
-            body_timeout_ms: 30_000,
-            max_arguments: 1024,
-            header_timeout_ms: 10_000,
-            max_head_bytes: 64 << 10,
-            idle_timeout_ms: 60_000,
-            max_connections: 10_000,
-            operator_token: None,
         }
     }
 }
@@ -455,7 +384,10 @@ impl Config {
         if h.max_arguments > hypervisor_protocol::bounded::MAX_ARGUMENTS {
             return bad("http.max_arguments must be at most 65536");
         }
-        if h.operator_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+        if h.operator_token
+            .as_ref()
+            .is_some_and(OperatorToken::too_short)
+        {
             return bad("http.operator_token must be at least 16 characters");
         }
         if !(8 << 10..=1 << 20).contains(&h.max_head_bytes) {

@@ -1,0 +1,85 @@
+//! The HTTP front's settings: body and head limits, timeouts, connections, and the operator's
+//! token for the operator routes.
+
+use serde::{Deserialize, Serialize};
+
+/// HTTP front settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body accepted, bytes (413 above). Default 32 MiB.
+    pub max_body_bytes: usize,
+    /// Time allowed to receive a whole request body, milliseconds (408 after). Default 30 s.
+    pub body_timeout_ms: u64,
+    /// Most arguments one execution may carry. Default 1024, at most 65536 (a longer list is
+    /// refused while it is parsed).
+    pub max_arguments: usize,
+    /// Time allowed to receive a request head (request line and headers), milliseconds: from
+    /// accepting a new connection, or from the first byte of a later request on a keep-alive
+    /// connection. A connection that does not deliver its head in time is closed without a
+    /// response (slow-header clients, "slowloris"). Default 10 000.
+    pub header_timeout_ms: u64,
+    /// Largest request head (request line and headers), bytes: a larger one is answered
+    /// `431 headers_too_large` (a target longer than the head, `414 uri_too_long`) and the
+    /// connection closed. Default 64 KiB; 8 KiB to 1 MiB.
+    pub max_head_bytes: usize,
+    /// A keep-alive connection with no request in flight is closed after this long,
+    /// milliseconds. Default 60 000.
+    pub idle_timeout_ms: u64,
+    /// Open connections at most. Beyond it the host stops accepting until one closes (new
+    /// clients wait in the listen backlog; none is refused). Keep it below the process's
+    /// file-descriptor limit (`ulimit -n`). Default 10 000.
+    pub max_connections: usize,
+    /// When set, the operator routes (`/metrics`, `/openapi.json`) answer only requests with
+    /// `Authorization: Bearer <token>` (others get `401 unauthorized`). At least 16
+    /// characters. Default: none (open, as on a loopback-only development host). Never logged.
+    pub operator_token: Option<OperatorToken>,
+}
+
+/// The operator's bearer token: compared in constant time, never shown by `Debug`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct OperatorToken(String);
+
+impl Drop for OperatorToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl OperatorToken {
+    /// The shortest token accepted, characters.
+    pub const MIN_LEN: usize = 16;
+
+    /// Whether the token is too short to be one.
+    pub fn too_short(&self) -> bool {
+        self.0.chars().count() < Self::MIN_LEN
+    }
+
+    /// Whether `presented` is the token (constant time in the token's content).
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == presented.len() && bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OperatorToken(<redacted>)")
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            body_timeout_ms: 30_000,
+            max_arguments: 1024,
+            header_timeout_ms: 10_000,
+            max_head_bytes: 64 << 10,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
+            operator_token: None,
+        }
+    }
+}
