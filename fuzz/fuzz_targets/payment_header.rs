@@ -41,8 +41,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = protocol::decode(header);
     for version in [Version::V1, Version::V2] {
-        let verified = protocol::verify(version, header, &TERMS, NOW);
-        let inspected = protocol::inspect(version, header, &TERMS);
+        let verified = protocol::verify(version, header, &TERMS, &RESOURCE.url, NOW);
+        let inspected = protocol::inspect(version, header, &TERMS, &RESOURCE.url);
         if let Ok(a) = verified {
             // What verify accepts, settle (inspect) must accept the same way.
             assert_eq!(inspected.expect("inspect accepts a verified payment"), a);

@@ -49,6 +49,14 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| Fixed {
         .expect("32 bytes"),
         tcb_status: None,
         platform_measurement: None,
+        // `attestation.evidence`'s SHA-256, which the vector receipts name.
+        evidence_sha256: hex::decode(
+            "5c4780619a804bd7e1ac04414bd2fc9bd641be17f47c6aa88426224dfbc5b5e3",
+        )
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes"),
+        advisory_ids: Vec::new(),
     },
     session_id: Uuid::parse_str(vectors::SESSION_ID).expect("uuid"),
     session_pub: pubkey(
@@ -64,6 +72,12 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| Fixed {
     simulated: Policy {
         allow_simulated: true,
         now: Some(vectors::KEY_CREATED_AT + 60),
+        expected_host_measurements: vec![
+            hex::decode("2c50954e496cdc1f16ccbd259efda09e26222aedc467f058a9fb56a31214e80f")
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes"),
+        ],
         ..Policy::default()
     },
     strict: Policy {
