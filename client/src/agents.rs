@@ -451,8 +451,7 @@ impl Client {
         name: &str,
         path: &str,
     ) -> Result<(u16, serde_json::Value), ClientError> {
-        let owner = key;
-        let signed = owner_signature(owner, &self.audience()?, action, name, "")?;
+        let signed = owner_signature(key, &self.audience()?, action, name, "")?;
         let url = format!("{}{path}", self.base);
         let resp = match method {
             "DELETE" => self.agent.delete(&url),
@@ -461,7 +460,7 @@ impl Client {
         .header(OWNER_SIGNATURE_HEADER, &signed.signature)
         .header(OWNER_SIGNED_AT_HEADER, &signed.signed_at.to_string())
         .header(OWNER_SEQUENCE_HEADER, &signed.sequence.to_string())
-        .header(OWNER_KEY_HEADER, &owner.public_key().to_hex())
+        .header(OWNER_KEY_HEADER, &key.public_key().to_hex())
         .call()
         .map_err(|e| ClientError::Transport(e.to_string()))?;
         let (status, text) = read_response(resp)?;

@@ -48,19 +48,25 @@ fn request_id(request: &Request) -> String {
 /// # Errors
 /// [`ApiError::Unauthorized`].
 pub fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.http.operator_token.is_none() || is_operator(state, headers) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Whether the request carries the configured `http.operator_token` (`false` when none is
+/// configured: then nobody is the operator, and the operator routes are simply open).
+pub fn is_operator(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(token) = &state.http.operator_token else {
-        return Ok(());
+        return false;
     };
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if token.matches(presented.trim()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
+    token.matches(presented.trim())
 }
 
 /// The middleware: request id, span, metrics, access log (at `debug`).
