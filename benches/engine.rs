@@ -67,7 +67,7 @@ fn no_attestation() -> Arc<Attestor> {
 async fn latency(pipeline: &Pipeline, req: &ExecuteRequest, route: RouteKind, n: usize) -> Stats {
     for _ in 0..50 {
         pipeline
-            .execute_wasm(req.clone(), route, None)
+            .execute_wasm(req.clone(), None, route, None)
             .await
             .unwrap();
     }
@@ -75,7 +75,7 @@ async fn latency(pipeline: &Pipeline, req: &ExecuteRequest, route: RouteKind, n:
     for _ in 0..n {
         let r = req.clone();
         let t = Instant::now();
-        pipeline.execute_wasm(r, route, None).await.unwrap();
+        pipeline.execute_wasm(r, None, route, None).await.unwrap();
         samples.push(t.elapsed());
     }
     Stats(samples)
@@ -97,7 +97,7 @@ async fn throughput(
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while start.elapsed() < duration {
-                    p.execute_wasm(r.clone(), route, None).await.unwrap();
+                    p.execute_wasm(r.clone(), None, route, None).await.unwrap();
                     n += 1;
                 }
                 n

@@ -129,12 +129,12 @@ fn main() {
     rt.block_on(async {
         for _ in 0..50 {
             pipeline
-                .execute_wasm(req.clone(), RouteKind::TEST, None)
+                .execute_wasm(req.clone(), None, RouteKind::TEST, None)
                 .await
                 .unwrap();
             let h = headers.pop();
             pipeline
-                .execute_wasm(req.clone(), RouteKind::PAID_TEST, h)
+                .execute_wasm(req.clone(), None, RouteKind::PAID_TEST, h)
                 .await
                 .unwrap();
         }
@@ -142,14 +142,14 @@ fn main() {
             let r = req.clone();
             let t = Instant::now();
             pipeline
-                .execute_wasm(r, RouteKind::TEST, None)
+                .execute_wasm(r, None, RouteKind::TEST, None)
                 .await
                 .unwrap();
             unpaid.push(t.elapsed());
             let (r, h) = (req.clone(), headers.pop());
             let t = Instant::now();
             pipeline
-                .execute_wasm(r, RouteKind::PAID_TEST, h)
+                .execute_wasm(r, None, RouteKind::PAID_TEST, h)
                 .await
                 .unwrap();
             paid.push(t.elapsed());

@@ -52,7 +52,7 @@ async fn execute_samples(pipeline: &Pipeline, req: &ExecuteRequest, n: usize) ->
         let r = req.clone();
         let t = Instant::now();
         pipeline
-            .execute_wasm(r, RouteKind::TEST, None)
+            .execute_wasm(r, None, RouteKind::TEST, None)
             .await
             .unwrap();
         out.push(t.elapsed());
@@ -66,7 +66,7 @@ async fn python_samples(pipeline: &Pipeline, req: &PythonRequest, n: usize) -> V
         let r = req.clone();
         let t = Instant::now();
         pipeline
-            .execute_python(r, RouteKind::PYTHON, None)
+            .execute_python(r, None, RouteKind::PYTHON, None)
             .await
             .unwrap();
         out.push(t.elapsed());
@@ -236,7 +236,7 @@ fn main() {
                 tokio::spawn(async move {
                     let mut n = 0u64;
                     while start.elapsed() < window {
-                        p.execute_python(r.clone(), RouteKind::PYTHON, None)
+                        p.execute_python(r.clone(), None, RouteKind::PYTHON, None)
                             .await
                             .unwrap();
                         n += 1;

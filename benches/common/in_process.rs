@@ -63,5 +63,5 @@ pub fn deploy(
         sequence: None,
     };
     sign_deploy_request(owner, pipeline.audience(), &mut request, component).unwrap();
-    rt.block_on(pipeline.deploy_agent(request)).unwrap();
+    rt.block_on(pipeline.deploy_agent(request, None)).unwrap();
 }

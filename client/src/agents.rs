@@ -1,7 +1,8 @@
 //! Agents from the client side: deploy (clear or sealed to a session, always with an owner
 //! signature), search, invoke (clear or sealed), delete and read logs as the owner.
 
-use base64::Engine as _;
+use std::borrow::Cow;
+
 use hypervisor_protocol::agents::{
     ChargeRule, DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER,
     OWNER_SEQUENCE_HEADER, OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction,
@@ -14,6 +15,7 @@ use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
 use crate::client::read_response;
 use crate::error::server_error;
 pub use crate::owner::{OwnerSignature, owner_signature, sign_deploy_request};
+use crate::upload::{Body, Text};
 use crate::{Client, ClientError, Execution, Session};
 
 /// What to deploy.
@@ -80,13 +82,27 @@ pub fn sealed_deploy_request(
     session: &Session,
     d: &Deployment<'_>,
 ) -> Result<DeployRequest, ClientError> {
+    let (mut req, envelope) = sealed_deploy_parts(owner, audience, session, d)?;
+    req.encrypted_component = Some(hex::encode(envelope));
+    Ok(req)
+}
+
+/// As [`sealed_deploy_request`], with the component's envelope returned as bytes and left out
+/// of the request: for a multipart upload, whose binary part `encrypted_component` carries it.
+///
+/// # Errors
+/// Only if the OS random number generator fails.
+pub fn sealed_deploy_parts(
+    owner: &ClientSecret,
+    audience: &str,
+    session: &Session,
+    d: &Deployment<'_>,
+) -> Result<(DeployRequest, Vec<u8>), ClientError> {
     let mut req = d.request(owner);
-    req.encrypted_component = Some(hex::encode(
-        session.envelope().seal(Role::AgentComponent, d.component)?,
-    ));
+    let envelope = session.envelope().seal(Role::AgentComponent, d.component)?;
     req.session_id = Some(session.id);
     sign_deploy_request(owner, audience, &mut req, d.component)?;
-    Ok(req)
+    Ok((req, envelope))
 }
 
 /// What pays a priced agent's offer: the payment header's name and value, or why not.
@@ -106,9 +122,15 @@ impl Client {
         d: &Deployment<'_>,
     ) -> Result<serde_json::Value, ClientError> {
         let mut req = d.request(owner);
-        req.component = Some(base64::engine::general_purpose::STANDARD.encode(d.component));
         sign_deploy_request(owner, &self.audience()?, &mut req, d.component)?;
-        self.expect_status(201, "/agent/deploy", &req)
+        let body = self.upload_body(
+            req,
+            "component",
+            Cow::Borrowed(d.component),
+            Text::Base64,
+            |r, t| r.component = Some(t),
+        )?;
+        self.expect_body_status(201, "/agent/deploy", &body)
     }
 
     /// Deploys with the component sealed to `session` (whose key is the owner's), envelope
@@ -123,11 +145,15 @@ impl Client {
         session: &Session,
         d: &Deployment<'_>,
     ) -> Result<serde_json::Value, ClientError> {
-        self.expect_status(
-            201,
-            "/agent/deploy",
-            &sealed_deploy_request(owner, &self.audience()?, session, d)?,
-        )
+        let (req, envelope) = sealed_deploy_parts(owner, &self.audience()?, session, d)?;
+        let body = self.upload_body(
+            req,
+            "encrypted_component",
+            Cow::Owned(envelope),
+            Text::Hex,
+            |r, t| r.encrypted_component = Some(t),
+        )?;
+        self.expect_body_status(201, "/agent/deploy", &body)
     }
 
     /// `POST /search`.
@@ -467,6 +493,19 @@ impl Client {
         let json = serde_json::from_str(&text)
             .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
         Ok((status, json))
+    }
+
+    fn expect_body_status(
+        &self,
+        want: u16,
+        path: &str,
+        body: &Body<'_>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let (status, _, json) = self.post_body_with(path, body, &[])?;
+        if status != want {
+            return Err(server_error(status, json));
+        }
+        Ok(json)
     }
 
     fn expect_status(

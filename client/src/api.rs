@@ -4,11 +4,12 @@
 use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::InputDigests;
 use hypervisor_protocol::wire::{
-    CreateKeypairRequest, CreateKeypairResponse, VerifiableKeypairResponse,
+    CreateKeypairRequest, CreateKeypairResponse, PythonRequest, VerifiableKeypairResponse,
 };
 
 use crate::client::header;
 use crate::error::server_error;
+use crate::upload::{Body, Text};
 use crate::{Client, ClientError, ExecuteInput, Execution, Session, verify, x402};
 
 impl Client {
@@ -137,8 +138,8 @@ impl Client {
         session: &Session,
         input: &ExecuteInput<'_>,
     ) -> Result<(u16, serde_json::Value, InputDigests), ClientError> {
-        let (req, digests) = session.encrypt_execution(input)?;
-        let (status, json) = self.post_json(route, &req)?;
+        let (body, digests) = self.execution_body(session, input, false)?;
+        let (status, _, json) = self.post_body_with(route, &body, &[])?;
         Ok((status, json, digests))
     }
 
@@ -158,8 +159,8 @@ impl Client {
         } else {
             "/test/policy/unsafe/python"
         };
-        let (req, digests) = session.encrypt_python(input)?;
-        let (status, json) = self.post_json(route, &req)?;
+        let (body, digests) = self.execution_body(session, input, true)?;
+        let (status, _, json) = self.post_body_with(route, &body, &[])?;
         session.check_response(status, json, &digests)
     }
 
@@ -185,28 +186,51 @@ impl Client {
             (false, true) => "/x402_execute/verifiable/wasm",
             (false, false) => "/x402_execute/test/wasm",
         };
-        let (body, digests) = if python {
-            let (r, d) = session.encrypt_python(input)?;
-            (serde_json::to_value(r), d)
-        } else {
-            let (r, d) = session.encrypt_execution(input)?;
-            (serde_json::to_value(r), d)
-        };
-        let body = body.map_err(|e| ClientError::BadResponse(e.to_string()))?;
-        let (mut status, mut headers, mut json) = self.post_json_with(route, &body, &[])?;
+        let (body, digests) = self.execution_body(session, input, python)?;
+        let (mut status, mut headers, mut json) = self.post_body_with(route, &body, &[])?;
         if status == 402 {
             let offer = x402::Offer::from_402(header(&headers, "payment-required"), &json)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let (name, value) = wallet.pay(&offer, limit, now)?;
-            (status, headers, json) = self.post_json_with(route, &body, &[(name, value)])?;
+            (status, headers, json) = self.post_body_with(route, &body, &[(name, value)])?;
         }
         let mut run = session.check_response(status, json, &digests)?;
         run.settlement = header(&headers, "payment-response")
             .or_else(|| header(&headers, "x-payment-response"))
             .and_then(x402::decode_settlement);
         Ok(run)
+    }
+
+    /// The encrypted body of an execution (`python`: of a script), the program's envelope
+    /// as a binary part when it is large, with the digests that check its result.
+    fn execution_body(
+        &self,
+        session: &Session,
+        input: &ExecuteInput<'_>,
+        python: bool,
+    ) -> Result<(Body<'static>, InputDigests), ClientError> {
+        let (req, program, digests) = session.encrypt_execution_parts(input)?;
+        let program = std::borrow::Cow::Owned(program);
+        let body = if python {
+            let req = PythonRequest {
+                encrypted_python: String::new(),
+                encrypted_arguments: req.encrypted_arguments,
+                encrypted_stdin: req.encrypted_stdin,
+                public_key: req.public_key,
+                session_id: req.session_id,
+                limits: req.limits,
+            };
+            self.upload_body(req, "encrypted_python", program, Text::Hex, |r, t| {
+                r.encrypted_python = t;
+            })?
+        } else {
+            self.upload_body(req, "encrypted_wasm", program, Text::Hex, |r, t| {
+                r.encrypted_wasm = t;
+            })?
+        };
+        Ok((body, digests))
     }
 
     fn execute_on(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::ClientError;
 use crate::error::server_error;
+use crate::upload::Body;
 
 /// An HTTP client for one server.
 #[derive(Clone)]
@@ -14,6 +15,8 @@ pub struct Client {
     pub(crate) agent: ureq::Agent,
     /// The host's audience (`GET /host`), fetched once, when an owner first signs.
     audience: std::sync::Arc<std::sync::OnceLock<String>>,
+    /// Binary fields above this many bytes go as multipart uploads ([`crate::upload`]).
+    pub(crate) binary_above: usize,
 }
 
 /// Bodies larger than this are sent with `Expect: 100-continue`.
@@ -34,6 +37,7 @@ impl Client {
             base: base_url.trim_end_matches('/').to_string(),
             agent,
             audience: std::sync::Arc::default(),
+            binary_above: crate::upload::DEFAULT_BINARY_UPLOADS_ABOVE,
         }
     }
 
@@ -128,6 +132,30 @@ impl Client {
         body: &impl serde::Serialize,
         headers: &[(&str, String)],
     ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
+        self.send_body_with(method, path, &Body::json(body)?, headers)
+    }
+
+    /// POSTs a body that may carry a binary part ([`crate::upload`]); as
+    /// [`Self::post_json_with`].
+    ///
+    /// # Errors
+    /// Transport errors, or an answer that is not JSON.
+    pub(crate) fn post_body_with(
+        &self,
+        path: &str,
+        body: &Body<'_>,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
+        self.send_body_with("POST", path, body, headers)
+    }
+
+    fn send_body_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Body<'_>,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Headers, serde_json::Value), ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut request = if method == "PUT" {
             self.agent.put(url)
@@ -137,19 +165,31 @@ impl Client {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let body = serde_json::to_vec(body).map_err(|e| {
-            ClientError::BadResponse(format!("the request does not serialize: {e}"))
-        })?;
+        let size = body.json.len() + body.binary.as_ref().map_or(0, |(_, b)| b.len());
         // A large body is sent only once the server has said it wants it (`100 Continue`):
         // a server that refuses it (413 above its limit, or any error before reading it) is
         // heard instead of the upload failing on a closed connection ("broken pipe").
-        if body.len() > EXPECT_CONTINUE_ABOVE {
+        if size > EXPECT_CONTINUE_ABOVE {
             request = request.header("expect", "100-continue");
         }
-        let resp = request
-            .header("content-type", "application/json")
-            .send(&body[..])
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let sent = match &body.binary {
+            None => request
+                .header("content-type", "application/json")
+                .send(&body.json[..]),
+            Some((name, bytes)) => {
+                use ureq::unversioned::multipart::{Form, Part};
+                fn part<'b>(bytes: &'b [u8], mime: &str) -> Result<Part<'b>, ClientError> {
+                    Part::bytes(bytes)
+                        .mime_str(mime)
+                        .map_err(|e| ClientError::Transport(e.to_string()))
+                }
+                let form = Form::new()
+                    .part("request", part(&body.json, "application/json")?)
+                    .part(name, part(bytes, "application/octet-stream")?);
+                request.send(form)
+            }
+        };
+        let resp = sent.map_err(|e| ClientError::Transport(e.to_string()))?;
         let response_headers = resp
             .headers()
             .iter()

@@ -23,6 +23,7 @@
 pub mod agents;
 pub mod keyfile;
 pub mod proof;
+pub mod upload;
 pub mod verify;
 pub mod wallet;
 pub mod x402;

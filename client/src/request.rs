@@ -66,14 +66,30 @@ impl Session {
         &self,
         input: &ExecuteInput<'_>,
     ) -> Result<(ExecuteRequest, InputDigests), ProtocolError> {
+        let (mut req, program, digests) = self.encrypt_execution_parts(input)?;
+        req.encrypted_wasm = hex::encode(program);
+        Ok((req, digests))
+    }
+
+    /// As [`Self::encrypt_execution`], with the program's envelope returned as bytes and left
+    /// out of the request (`encrypted_wasm` empty): for a multipart upload, whose binary part
+    /// carries it.
+    ///
+    /// # Errors
+    /// Only if the OS random number generator fails.
+    pub fn encrypt_execution_parts(
+        &self,
+        input: &ExecuteInput<'_>,
+    ) -> Result<(ExecuteRequest, Vec<u8>, InputDigests), ProtocolError> {
         let env = self.envelope();
         let mut encrypted_arguments = Vec::with_capacity(input.args.len());
         for (i, a) in input.args.iter().enumerate() {
             let i = u32::try_from(i).map_err(|_| ProtocolError::Encrypt)?;
             encrypted_arguments.push(hex::encode(env.seal(Role::Argument(i), a)?));
         }
+        let program = env.seal(Role::Program, input.program)?;
         let req = ExecuteRequest {
-            encrypted_wasm: hex::encode(env.seal(Role::Program, input.program)?),
+            encrypted_wasm: String::new(),
             encrypted_arguments,
             encrypted_stdin: match input.stdin {
                 Some(s) => Some(hex::encode(env.seal(Role::Stdin, s)?)),
@@ -85,7 +101,7 @@ impl Session {
         };
         let digests =
             InputDigests::compute(input.program, &input.args, input.stdin.unwrap_or_default());
-        Ok((req, digests))
+        Ok((req, program, digests))
     }
 
     /// Encrypts a Python script request (the Python routes): the same envelopes as an

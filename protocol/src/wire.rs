@@ -72,7 +72,10 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
-    /// Envelope (role program) of the WebAssembly component, hex.
+    /// Envelope (role program) of the WebAssembly component, hex. Required in a JSON body;
+    /// left out (empty) when a multipart upload carries the envelope as its binary part of the
+    /// same name (docs/PROTOCOL.md, "Binary uploads").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub encrypted_wasm: String,
     /// Envelopes (role argument i) of the arguments, hex. `argv[0]` is supplied by the host.
     #[serde(
@@ -98,7 +101,10 @@ pub struct ExecuteRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PythonRequest {
-    /// Envelope (role program) of the script's UTF-8 source, hex.
+    /// Envelope (role program) of the script's UTF-8 source, hex. Required in a JSON body;
+    /// left out (empty) when a multipart upload carries the envelope as its binary part of the
+    /// same name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub encrypted_python: String,
     /// Envelopes (role argument i) of the arguments (`ARGS[i]`), hex.
     #[serde(

@@ -29,4 +29,5 @@ mod python;
 mod sandbox;
 mod settlement;
 mod slow_clients;
+mod uploads;
 mod x402_python;

@@ -12,9 +12,13 @@ use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::Limits;
 
 use crate::harness::{TestServer, wasm};
+use crate::uploads::{multipart, padded};
 
 /// The default `http.max_body_bytes`.
 const LIMIT: usize = 32 << 20;
+
+/// The default `http.max_upload_bytes`.
+const UPLOAD_LIMIT: usize = 128 << 20;
 
 /// A field of `/proc/PID/status`, KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -55,6 +59,16 @@ struct Growth {
 }
 
 fn measure(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Growth {
+    measure_as(server, method, path, "application/json", body)
+}
+
+fn measure_as(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Growth {
     let pid = server.pid();
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
@@ -69,7 +83,8 @@ fn measure(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Growth
         "PUT" => agent.put(&url),
         _ => agent.post(&url),
     }
-    .header("content-type", "application/json")
+    .header("content-type", content_type)
+    .header("expect", "100-continue")
     .send(body)
     .unwrap();
     let status = resp.status().as_u16();
@@ -266,5 +281,73 @@ fn peak_memory_per_request_is_bounded_by_the_body_size_on_every_route() {
     if growth.peak > 4.0 * size || growth.after > size {
         failures.push(format!("execute: sealed program: {growth:?}"));
     }
+
+    // Binary uploads at `http.max_upload_bytes` (default 128 MiB): a sealed deployment and a
+    // sealed execution of a component padded to nearly the limit, both run to the end.
+    let server = server_with_agents(&owner);
+    let client = server.client();
+    let session = client.create_session(&owner).unwrap();
+    let component = padded(&wasm("hello"), UPLOAD_LIMIT - (2 << 20));
+    let (req, envelope) = hypervisor_client::agents::sealed_deploy_parts(
+        &owner,
+        &client.audience().unwrap(),
+        &session,
+        &Deployment {
+            name: "big",
+            component: &component,
+            ..Deployment::default()
+        },
+    )
+    .unwrap();
+    let (ct, body) = multipart(&[
+        (
+            "request",
+            "application/json",
+            &serde_json::to_vec(&req).unwrap(),
+        ),
+        ("encrypted_component", "application/octet-stream", &envelope),
+    ]);
+    drop((component, envelope));
+    check(
+        &mut failures,
+        "deploy: sealed upload",
+        201,
+        measure_as(&server, "POST", "/agent/deploy", &ct, &body),
+        body.len(),
+    );
+
+    let server = server_with_agents(&owner);
+    let session = server.client().create_session(&owner).unwrap();
+    let component = padded(&wasm("hello"), UPLOAD_LIMIT - (2 << 20));
+    let (req, envelope, _) = session
+        .encrypt_execution_parts(&hypervisor_client::ExecuteInput::new(&component))
+        .unwrap();
+    let (ct, body) = multipart(&[
+        (
+            "request",
+            "application/json",
+            &serde_json::to_vec(&req).unwrap(),
+        ),
+        ("encrypted_wasm", "application/octet-stream", &envelope),
+    ]);
+    drop((component, envelope));
+    check(
+        &mut failures,
+        "execute: sealed upload",
+        200,
+        measure_as(&server, "POST", "/test/execute/wasm", &ct, &body),
+        body.len(),
+    );
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Records a failure when `growth` is not the expected answer within the bound for a body of
+/// `len` bytes.
+fn check(failures: &mut Vec<String>, what: &str, status: u16, growth: Growth, len: usize) {
+    let size = len as f64 / 1024.0 / 1024.0;
+    eprintln!("{what}: {size:.0} MiB body -> {growth:?}");
+    assert_eq!(growth.status, status, "{what}: {growth:?}");
+    if growth.peak > 4.0 * size || growth.after > size {
+        failures.push(format!("{what}: {growth:?}"));
+    }
 }

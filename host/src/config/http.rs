@@ -11,6 +11,14 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Time allowed to receive a whole request body, milliseconds (408 after). Default 30 s.
     pub body_timeout_ms: u64,
+    /// Largest multipart upload accepted (a component or envelope sent as a binary part, on
+    /// the deploy and execute routes), bytes: 413 above. Its `request` part is bounded by
+    /// `max_body_bytes` like a JSON body. The binary part is spooled to an unnamed, sealed
+    /// temporary file under `<data_dir>/uploads` as it arrives. Default 128 MiB.
+    pub max_upload_bytes: u64,
+    /// Time allowed to receive a whole multipart upload, milliseconds (408 after). Default
+    /// 300 000 (5 minutes: 128 MiB at about 3.5 Mbit/s).
+    pub upload_timeout_ms: u64,
     /// Most arguments one execution may carry. Default 1024, at most 65536 (a longer list is
     /// refused while it is parsed).
     pub max_arguments: usize,
@@ -74,6 +82,8 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 32 << 20,
             body_timeout_ms: 30_000,
+            max_upload_bytes: 128 << 20,
+            upload_timeout_ms: 300_000,
             max_arguments: 1024,
             header_timeout_ms: 10_000,
             max_head_bytes: 64 << 10,

@@ -381,6 +381,12 @@ impl Config {
             return bad("http.max_body_bytes must be at least 1024");
         }
         let h = &self.http;
+        if h.max_upload_bytes < 1024 || h.max_upload_bytes > 4 << 30 {
+            return bad("http.max_upload_bytes must be between 1024 and 4294967296 (4 GiB)");
+        }
+        if h.upload_timeout_ms == 0 || h.upload_timeout_ms > 3_600_000 {
+            return bad("http.upload_timeout_ms must be between 1 and 3600000");
+        }
         if h.max_arguments > hypervisor_protocol::bounded::MAX_ARGUMENTS {
             return bad("http.max_arguments must be at most 65536");
         }

@@ -102,6 +102,9 @@ overrides! {
         /// Largest request body, bytes.
         #[arg(long, global = true)]
         max_body_bytes: Option<usize> => |c, v| c.http.max_body_bytes = v,
+        /// Largest multipart upload (a component as a binary part), bytes.
+        #[arg(long, global = true)]
+        max_upload_bytes: Option<u64> => |c, v| c.http.max_upload_bytes = v,
         /// Open HTTP connections at most (http.max_connections).
         #[arg(long, global = true)]
         max_connections: Option<usize> => |c, v| c.http.max_connections = v,

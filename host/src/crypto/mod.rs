@@ -3,5 +3,6 @@
 //! `hypervisor-protocol`.
 
 pub mod at_rest;
+pub mod chunks;
 pub mod plaintext;
 pub mod primitives;

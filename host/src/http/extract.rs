@@ -34,14 +34,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         )
         .await
         .map_err(|_| ApiError::BodyTimeout(timeout_ms))??;
-        // Strictly: a struct is only ever a JSON object, never an array of its fields.
-        hypervisor_protocol::strict::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
-                _ => ApiError::MalformedJson(e.to_string()),
-            })
+        parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Parses a JSON request strictly (a struct is only ever a JSON object, never an array of its
+/// fields): text that is not JSON is [`ApiError::MalformedJson`], JSON of the wrong shape
+/// [`ApiError::InvalidRequest`].
+pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    hypervisor_protocol::strict::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
+        _ => ApiError::MalformedJson(e.to_string()),
+    })
 }
 
 /// Reads a whole body of at most `limit` bytes into one buffer, sized up front from the

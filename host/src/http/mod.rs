@@ -6,6 +6,7 @@ pub mod extract;
 pub mod observe;
 pub mod openapi;
 mod routes;
+pub mod upload;
 
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use axum::routing::{MethodRouter, any, get, post};
 use hypervisor_protocol::routes::Route;
 use hypervisor_protocol::wire::{ExecuteRequest, PythonRequest};
 
-use self::extract::{JsonBody, Payment};
+use self::extract::Payment;
 use self::routes::agents;
+use self::upload::Upload;
 use crate::config::HttpConfig;
 use crate::pipeline::{Pipeline, RouteKind};
 
@@ -90,8 +92,8 @@ fn wasm(route: RouteKind) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>,
               Payment(payment): Payment,
-              JsonBody(req): JsonBody<ExecuteRequest>| {
-            routes::execute_wasm(state, route, payment, req)
+              upload: Upload<ExecuteRequest>| {
+            routes::execute_wasm(state, route, payment, upload)
         },
     )
 }
@@ -101,8 +103,8 @@ fn python(route: RouteKind) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>,
               Payment(payment): Payment,
-              JsonBody(req): JsonBody<PythonRequest>| {
-            routes::execute_python(state, route, payment, req)
+              upload: Upload<PythonRequest>| {
+            routes::execute_python(state, route, payment, upload)
         },
     )
 }

@@ -5,6 +5,7 @@
 use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
 
 use super::admission::{Admission, Admitted, Subject};
+use super::binary::{BinaryField, Sent};
 use super::conclude::RecordOf;
 use super::open::{EncryptedRequest, Opened};
 use super::route::RouteKind;
@@ -30,9 +31,12 @@ impl Pipeline {
     pub async fn execute_wasm(
         &self,
         req: ExecuteRequest,
+        binary: Option<BinaryField>,
         route: RouteKind,
         payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
+        // the program: in the JSON body or in a binary part, never in both
+        let program = Sent::required("encrypted_wasm", &req.encrypted_wasm, binary)?;
         // payment verified, request opened, admitted (the policy decides on metadata only,
         // before anything is compiled), payment recorded
         let verified = self
@@ -41,7 +45,7 @@ impl Pipeline {
         let opened = self.open(
             EncryptedRequest::execution(
                 "encrypted_wasm",
-                &req.encrypted_wasm,
+                program,
                 &req.encrypted_arguments,
                 req.encrypted_stdin.as_deref(),
                 &req.public_key,

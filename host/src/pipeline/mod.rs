@@ -19,6 +19,7 @@
 
 mod admission;
 pub mod agents;
+mod binary;
 pub mod call;
 mod conclude;
 mod execute;
@@ -39,6 +40,7 @@ use hypervisor_protocol::wire::{
     VerifiableKeypairResponse,
 };
 
+pub use binary::BinaryField;
 pub use execute::ARGV0;
 pub use limits::resolve_limits;
 pub use route::RouteKind;

@@ -18,6 +18,7 @@ use hypervisor_protocol::wire::{Limits, decode_hex};
 use hypervisor_protocol::{EncodedPublicKey, Envelope, InputDigests, Role, sha256};
 use uuid::Uuid;
 
+use super::binary::Sent;
 use super::route::RouteKind;
 use super::{Pipeline, resolve_limits};
 use crate::crypto::plaintext::Plaintext;
@@ -28,12 +29,13 @@ use crate::session::Session;
 /// Where a request's program comes from.
 pub(super) enum ProgramSource<'a> {
     /// Encrypted to the caller's session under role program: the field's name (for error
-    /// messages: `encrypted_wasm`, `encrypted_python`) and its hex.
+    /// messages: `encrypted_wasm`, `encrypted_python`) and the envelope as it was sent (hex
+    /// in the JSON body, or the bytes of a binary part).
     Encrypted {
         /// The field's name.
         field: &'static str,
-        /// Its hex.
-        hex: &'a str,
+        /// The envelope.
+        sent: Sent<'a>,
     },
     /// Code the host already holds (a deployed agent's).
     Stored {
@@ -96,7 +98,7 @@ impl<'a> EncryptedRequest<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn execution(
         field: &'static str,
-        program: &'a str,
+        program: Sent<'a>,
         arguments: &'a [String],
         stdin: Option<&'a str>,
         public_key: &'a str,
@@ -106,7 +108,7 @@ impl<'a> EncryptedRequest<'a> {
         Self {
             program: ProgramSource::Encrypted {
                 field,
-                hex: program,
+                sent: program,
             },
             arguments,
             input: stdin.map(|s| ("encrypted_stdin", s)),
@@ -261,9 +263,9 @@ impl Pipeline {
 
         // decode everything first (cheap), then decrypt each field under its role
         self.check_argument_count(req.arguments.len())?;
-        let program_ct = match &req.program {
-            ProgramSource::Encrypted { field, hex } => Some(decode_hex(field, hex)?),
-            ProgramSource::Stored { .. } => None,
+        let (program_ct, stored) = match req.program {
+            ProgramSource::Encrypted { field, sent } => (Some(sent.into_bytes(field)?), None),
+            ProgramSource::Stored { hash, size } => (None, Some(Program::Stored { hash, size })),
         };
         let arg_cts = req
             .arguments
@@ -277,16 +279,17 @@ impl Pipeline {
             .transpose()?;
 
         let envelope = Envelope::new(&session.key, session.id);
-        let program = match (program_ct, req.program) {
+        let program = match (program_ct, stored) {
             (Some(ct), _) => {
                 let bytes = Plaintext::new(envelope.open(Role::Program, &ct)?);
+                drop(ct);
                 Program::Plain {
                     hash: sha256(&bytes),
                     bytes: Arc::new(bytes),
                 }
             }
-            (None, ProgramSource::Stored { hash, size }) => Program::Stored { hash, size },
-            (None, ProgramSource::Encrypted { .. }) => {
+            (None, Some(stored)) => stored,
+            (None, None) => {
                 return Err(ApiError::Internal("encrypted program not decoded".into()));
             }
         };

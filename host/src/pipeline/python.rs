@@ -4,6 +4,7 @@
 use hypervisor_protocol::wire::{PythonRequest, ScriptException};
 
 use super::admission::{Admission, Admitted};
+use super::binary::{BinaryField, Sent};
 use super::execute::route_subject;
 use super::open::{EncryptedRequest, Program};
 use super::route::RouteKind;
@@ -23,10 +24,13 @@ impl Pipeline {
     pub async fn execute_python(
         &self,
         req: PythonRequest,
+        binary: Option<BinaryField>,
         route: RouteKind,
         payment: Option<PaymentHeader>,
     ) -> Result<ExecuteOutcome, ApiError> {
         let runtime = self.python.as_ref().ok_or(ApiError::PythonUnavailable)?;
+        // the program: in the JSON body or in a binary part, never in both
+        let program = Sent::required("encrypted_python", &req.encrypted_python, binary)?;
         // payment verified, request opened, the script's own check, admission, payment
         // recorded
         let verified = self
@@ -35,7 +39,7 @@ impl Pipeline {
         let opened = self.open(
             EncryptedRequest::execution(
                 "encrypted_python",
-                &req.encrypted_python,
+                program,
                 &req.encrypted_arguments,
                 req.encrypted_stdin.as_deref(),
                 &req.public_key,

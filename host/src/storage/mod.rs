@@ -9,6 +9,7 @@
 //!                                  (agents: an `AgentCatalog` backend; `agent_store` joins it
 //!                                  with the records and the sealed components)
 //! <data_dir>/agents/<name>.wasm.sealed  deployed components (source), sealed
+//! <data_dir>/uploads/               unnamed spool files of uploads in flight, sealed per upload
 //! ```
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
 //! new one, never a torn one.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod payments;
 pub mod receipts;
 pub mod records;
+pub mod spool;
 pub mod wallets;
 
 use std::io::Write;
@@ -49,6 +51,9 @@ pub enum StorageError {
     /// Randomness failed while creating a key.
     #[error("cannot generate the at-rest key")]
     KeyGeneration,
+    /// Data the host wrote itself did not read back as written (changed on disk under it).
+    #[error("the {0} was changed on disk while the host used it")]
+    Tampered(&'static str),
     /// A database operation failed.
     #[error("database {op}: {detail}")]
     Database {

@@ -22,6 +22,7 @@ use crate::http::error::add_settlement_header;
 use crate::http::extract::{
     JsonBody, PathParams, Payment, QueryParams, declared_length, payment_header,
 };
+use crate::http::upload::Upload;
 use crate::pipeline::agents::Reader;
 use crate::pipeline::agents::invoke::Invoked;
 use crate::pipeline::agents::owner::Proof;
@@ -31,9 +32,12 @@ use crate::plugins::payments::PaymentHeader;
 /// `POST /agent/deploy` → `201` with the agent and its versions.
 pub async fn deploy(
     State(state): State<AppState>,
-    JsonBody(req): JsonBody<DeployRequest>,
+    upload: Upload<DeployRequest>,
 ) -> Result<Response, ApiError> {
-    let detail = state.pipeline.deploy_agent(req).await?;
+    let detail = state
+        .pipeline
+        .deploy_agent(upload.request, upload.binary)
+        .await?;
     Ok((StatusCode::CREATED, Json(detail)).into_response())
 }
 

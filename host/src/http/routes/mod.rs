@@ -14,6 +14,7 @@ use hypervisor_protocol::wire::{
 
 use super::AppState;
 use super::extract::JsonBody;
+use super::upload::Upload;
 use crate::error::ApiError;
 use crate::pipeline::{ExecuteOutcome, RouteKind};
 use crate::plugins::payments::PaymentHeader;
@@ -56,9 +57,12 @@ pub async fn execute_wasm(
     state: AppState,
     route: RouteKind,
     payment: Option<PaymentHeader>,
-    req: ExecuteRequest,
+    upload: Upload<ExecuteRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.pipeline.execute_wasm(req, route, payment).await?;
+    let outcome = state
+        .pipeline
+        .execute_wasm(upload.request, upload.binary, route, payment)
+        .await?;
     respond(outcome, route)
 }
 
@@ -68,9 +72,12 @@ pub async fn execute_python(
     state: AppState,
     route: RouteKind,
     payment: Option<PaymentHeader>,
-    req: PythonRequest,
+    upload: Upload<PythonRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.pipeline.execute_python(req, route, payment).await?;
+    let outcome = state
+        .pipeline
+        .execute_python(upload.request, upload.binary, route, payment)
+        .await?;
     respond(outcome, route)
 }
 

@@ -10,18 +10,17 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use hypervisor_protocol::agents::{
     AgentKind, DeployRequest, MAX_TAGS, OwnerAction, deploy_detail, valid_name, valid_price,
 };
-use hypervisor_protocol::wire::decode_hex;
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
 
 use super::{AgentDetail, owner, registry, storage};
 use crate::clock::unix_seconds;
 use crate::engine::EngineError;
 use crate::error::ApiError;
-use crate::pipeline::{Pipeline, resolve_limits};
+use crate::pipeline::binary::Sent;
+use crate::pipeline::{BinaryField, Pipeline, resolve_limits};
 use crate::storage::agents::NewDeployment;
 
 /// Longest description, bytes.
@@ -40,7 +39,11 @@ impl Pipeline {
     /// (an envelope of another role than agent-component does not open); engine errors for a
     /// bad component ([`EngineError::NotAnAgent`] when it exports no agent entry point);
     /// [`ApiError::NotOwner`] when the name belongs to another key.
-    pub async fn deploy_agent(&self, req: DeployRequest) -> Result<AgentDetail, ApiError> {
+    pub async fn deploy_agent(
+        &self,
+        req: DeployRequest,
+        binary: Option<BinaryField>,
+    ) -> Result<AgentDetail, ApiError> {
         let bad = |m: String| Err(ApiError::InvalidRequest(m));
         if !valid_name(&req.name) {
             return bad(format!(
@@ -107,18 +110,28 @@ impl Pipeline {
             signed_at,
             sequence,
         };
-        let (component, encrypted) = match (&req.component, &req.encrypted_component) {
-            (Some(clear), None) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(clear.trim())
-                    .map_err(|_| {
-                        ApiError::InvalidRequest("`component` is not standard base64".into())
-                    })?;
-                (bytes, false)
+        // The component: base64 or hex in the JSON body, or the bytes of a binary part of the
+        // same name.
+        let (clear, sealed) = match binary {
+            None => (
+                req.component.as_deref().map(Sent::Base64),
+                req.encrypted_component.as_deref().map(Sent::Hex),
+            ),
+            Some(part) if req.component.is_some() || req.encrypted_component.is_some() => {
+                return bad(format!(
+                    "the component is sent twice: in the JSON request and as the binary part \
+                     `{}`",
+                    part.name
+                ));
             }
+            Some(part) if part.name == "component" => (Some(Sent::Bytes(part.bytes)), None),
+            Some(part) => (None, Some(Sent::Bytes(part.bytes))),
+        };
+        let (component, encrypted) = match (clear, sealed) {
+            (Some(clear), None) => (clear.into_bytes("component")?, false),
             (None, Some(sealed)) => {
                 let session = self.sessions.lookup(req.session_id, &owner_key)?;
-                let ct = decode_hex("encrypted_component", sealed)?;
+                let ct = sealed.into_bytes("encrypted_component")?;
                 // Its own role: the program of an execution request (role program), sealed to
                 // the same session, does not open here.
                 let bytes =
