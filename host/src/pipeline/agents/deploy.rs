@@ -112,6 +112,8 @@ impl Pipeline {
         };
         // The component: base64 or hex in the JSON body, or the bytes of a binary part of the
         // same name.
+        // (a clear part was hashed while it arrived)
+        let mut arrived_hash = None;
         let (clear, sealed) = match binary {
             None => (
                 req.component.as_deref().map(Sent::Base64),
@@ -124,7 +126,10 @@ impl Pipeline {
                     part.name
                 ));
             }
-            Some(part) if part.name == "component" => (Some(Sent::Bytes(part.bytes)), None),
+            Some(part) if part.name == "component" => {
+                arrived_hash = Some(part.sha256);
+                (Some(Sent::Bytes(part.bytes)), None)
+            }
             Some(part) => (None, Some(Sent::Bytes(part.bytes))),
         };
         let (component, encrypted) = match (clear, sealed) {
@@ -144,6 +149,7 @@ impl Pipeline {
                 );
             }
         };
+        let hash = arrived_hash.unwrap_or_else(|| sha256(&component));
         // Clear or sealed, the owner signs this name, the component's plaintext and the
         // settings as sent: a sealed envelope alone says nothing about the name or the
         // visibility it is deployed under, and nobody on the way can make a private deployment
@@ -152,7 +158,7 @@ impl Pipeline {
             &owner_key.to_hex(),
             OwnerAction::Deploy,
             &req.name,
-            &deploy_detail(&hex::encode(sha256(&component)), &req),
+            &deploy_detail(&hex::encode(hash), &req),
             &proof,
         )?;
 
@@ -166,7 +172,6 @@ impl Pipeline {
             );
         }
 
-        let hash = sha256(&component);
         let size = u64::try_from(component.len()).unwrap_or(u64::MAX);
         let component = Arc::new(crate::crypto::plaintext::Plaintext::new(component));
         let prepared = self.engine.prepare(hash, component.clone()).await?;
