@@ -2,7 +2,8 @@
 # Sets everything up on a fresh machine and runs every test:
 #   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh) and installs the
 #      pinned npm packages of the payments tests (official x402 client and facilitator, anvil,
-#      FiatTokenV2_2 artifacts: npm ci) and the pinned official x402 Python SDK (target/py-x402);
+#      FiatTokenV2_2 artifacts: npm ci), the pinned official x402 Python SDK (target/py-x402)
+#      and the pinned schemathesis (target/py-st);
 #   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
 #      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
@@ -28,6 +29,17 @@ if ! cmp -s "$py_x402_req" "$py_x402/requirements.txt"; then
   python3 -m venv "$py_x402"
   "$py_x402/bin/pip" install --quiet --disable-pip-version-check -r "$py_x402_req"
   cp "$py_x402_req" "$py_x402/requirements.txt"
+fi
+
+# Schemathesis (PyPI), which the e2e suite runs against docs/openapi.json and a live host
+# (tests/e2e/schemathesis.rs), in its own virtual environment, pinned the same way.
+py_st="$root/target/py-st"
+py_st_req=tests/interop/schemathesis/requirements.txt
+if ! cmp -s "$py_st_req" "$py_st/requirements.txt"; then
+  rm -rf "$py_st"
+  python3 -m venv "$py_st"
+  "$py_st/bin/pip" install --quiet --disable-pip-version-check -r "$py_st_req"
+  cp "$py_st_req" "$py_st/requirements.txt"
 fi
 
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests

@@ -252,6 +252,14 @@ pub struct DeployRequest {
     pub sequence: Option<u64>,
 }
 
+/// A field whose value is any JSON, kept as sent: present means `Some`, `null` included (the
+/// value null, not an absent field).
+fn any_json<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Box<serde_json::value::RawValue>>, D::Error> {
+    <Box<serde_json::value::RawValue> as Deserialize>::deserialize(d).map(Some)
+}
+
 /// `POST /search`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,7 +285,11 @@ pub struct SearchRequest {
 pub struct InvokeRequest {
     /// Handler event in the clear (any JSON), kept as the text sent: the handler receives it
     /// as is, and parsing a large event costs no more memory than its text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_json"
+    )]
     pub event: Option<Box<serde_json::value::RawValue>>,
     /// CLI arguments in the clear (`argv[0]` is the agent's name).
     #[serde(

@@ -5,7 +5,9 @@
 //! `Limits`. A protocol that says "requests are JSON objects" must refuse both. [`from_slice`]
 //! wraps `serde_json`'s deserializer in [`Strict`], which passes everything through unchanged
 //! except that a struct given as an array is an "invalid type" error, at any depth: the wrapper
-//! follows the parse into every element, map value and option.
+//! follows the parse into every element, map value and option. And an optional field is left
+//! out or has a value: JSON `null` for an `Option` is an "invalid type" error too (a field whose
+//! value is any JSON, such as an event, takes `null` as that value).
 
 use std::fmt;
 
@@ -63,13 +65,16 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         deserialize_string,
         deserialize_bytes,
         deserialize_byte_buf,
-        deserialize_option,
         deserialize_unit,
         deserialize_seq,
         deserialize_map,
         deserialize_identifier,
         deserialize_ignored_any,
     );
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_option(NotNull(visitor))
+    }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
@@ -187,8 +192,8 @@ macro_rules! visit {
     )*};
 }
 
-/// Everything but sequences and maps, passed to the wrapped visitor as is; sequences, maps,
-/// options and newtypes are passed on wrapped.
+/// Everything but sequences and `none`, passed to the wrapped visitor as is; maps, options and
+/// newtypes are passed on wrapped.
 macro_rules! visit_all_but_seq {
     () => {
         visit!(
@@ -213,10 +218,6 @@ macro_rules! visit_all_but_seq {
             visit_borrowed_bytes: &'de [u8],
             visit_byte_buf: Vec<u8>,
         );
-
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            self.0.visit_none()
-        }
 
         fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
             self.0.visit_unit()
@@ -256,6 +257,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
 
     visit_all_but_seq!();
 
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.0.visit_none()
+    }
+
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         self.0.visit_seq(Seq(seq))
     }
@@ -274,8 +279,35 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for ObjectOnly<V> {
 
     visit_all_but_seq!();
 
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.0.visit_none()
+    }
+
     fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
         Err(A::Error::invalid_type(Unexpected::Seq, &self))
+    }
+}
+
+/// An optional field's visitor: as [`Wrap`], but `null` is an invalid type. An optional field
+/// is absent or has a value of its type; `null` is neither.
+struct NotNull<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for NotNull<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)?;
+        f.write_str(" (leave an optional field out rather than send null)")
+    }
+
+    visit_all_but_seq!();
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Err(E::invalid_type(Unexpected::Option, &self))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.0.visit_seq(Seq(seq))
     }
 }
 
@@ -296,6 +328,43 @@ mod tests {
     struct Outer {
         inner: Option<Inner>,
         list: Vec<Inner>,
+    }
+
+    #[test]
+    fn an_optional_field_is_absent_or_a_value_never_null() {
+        assert!(
+            serde_json::from_str::<ExecuteRequest>(
+                r#"{"encrypted_wasm": "00", "public_key": "04", "session_id": null}"#
+            )
+            .is_ok()
+        );
+        for body in [
+            r#"{"encrypted_wasm": "00", "public_key": "04", "session_id": null}"#,
+            r#"{"encrypted_wasm": "00", "public_key": "04", "encrypted_stdin": null}"#,
+            r#"{"encrypted_wasm": "00", "public_key": "04", "limits": {"fuel": null}}"#,
+            r#"{"encrypted_wasm": "00", "public_key": "04", "limits": null}"#,
+        ] {
+            let err = from_slice::<ExecuteRequest>(body.as_bytes()).unwrap_err();
+            assert!(err.is_data(), "{body}: {err}");
+            assert!(err.to_string().contains("rather than send null"), "{err}");
+        }
+        let fine = from_slice::<ExecuteRequest>(
+            br#"{"encrypted_wasm": "00", "public_key": "04", "limits": {"fuel": 5}}"#,
+        )
+        .unwrap();
+        assert_eq!(fine.limits.and_then(|l| l.fuel), Some(5));
+        // An event is any JSON: null is the value null.
+        let invoke = from_slice::<InvokeRequest>(br#"{"event": null}"#).unwrap();
+        assert_eq!(
+            invoke.event.map(|e| e.get().to_string()).as_deref(),
+            Some("null")
+        );
+        let invoke = from_slice::<InvokeRequest>(br#"{"event": {"a": [1, null]}}"#).unwrap();
+        assert_eq!(
+            invoke.event.map(|e| e.get().to_string()).as_deref(),
+            Some(r#"{"a": [1, null]}"#)
+        );
+        assert!(from_slice::<InvokeRequest>(b"{}").unwrap().event.is_none());
     }
 
     #[test]

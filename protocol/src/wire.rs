@@ -57,15 +57,38 @@ pub struct CreateKeypairResponse {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Wall-clock limit in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Wall-clock limit in milliseconds (at least 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "positive"
+    )]
     pub time_ms: Option<u64>,
-    /// Linear-memory limit in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Linear-memory limit in bytes (at least 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "positive"
+    )]
     pub memory_bytes: Option<u64>,
-    /// Fuel budget (only when the host enables fuel metering).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Fuel budget (only when the host enables fuel metering; at least 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "positive"
+    )]
     pub fuel: Option<u64>,
+}
+
+/// A limit is absent (the host's default) or at least 1: a zero is refused while the request is
+/// parsed, before anything else (a payment, a session) is looked at.
+fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<u64>::deserialize(d)? {
+        Some(0) => Err(serde::de::Error::custom(
+            "a limit must be at least 1 (leave it out for the host's default)",
+        )),
+        other => Ok(other),
+    }
 }
 
 /// `POST /test/execute/wasm` request.
@@ -505,6 +528,25 @@ pub struct VerifiableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_limit_is_refused_while_parsing() {
+        for field in ["time_ms", "memory_bytes", "fuel"] {
+            let zero = format!(r#"{{"{field}": 0}}"#);
+            let err = serde_json::from_str::<Limits>(&zero).unwrap_err();
+            assert!(err.to_string().contains("at least 1"), "{field}: {err}");
+            let one: Limits = serde_json::from_str(&format!(r#"{{"{field}": 1}}"#)).unwrap();
+            assert_ne!(one, Limits::default());
+        }
+        assert_eq!(
+            serde_json::from_str::<Limits>("{}").unwrap(),
+            Limits::default()
+        );
+        assert_eq!(
+            serde_json::from_str::<Limits>(r#"{"fuel": null}"#).unwrap(),
+            Limits::default()
+        );
+    }
 
     fn receipt(arguments: Vec<String>) -> Receipt {
         Receipt {

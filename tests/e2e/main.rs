@@ -27,6 +27,8 @@ mod payments;
 mod policy;
 mod python;
 mod sandbox;
+#[cfg(feature = "simulated-attestation")]
+mod schemathesis;
 mod settlement;
 mod slow_clients;
 mod uploads;
