@@ -12,7 +12,9 @@
 # - the committed Cargo.lock (--locked), and the same Rust toolchain (printed below: builders
 #   who compare measurements use the same `rustc -V`);
 # - --remap-path-prefix for the source tree (-> /src) and CARGO_HOME (-> /cargo), so no
-#   absolute path of the build machine ends up in panic messages or debug info;
+#   absolute path of the build machine ends up in panic messages or debug info; the same for
+#   the C code some crates compile (ring, SQLite, mimalloc, wasmtime's helpers), through
+#   -ffile-prefix-map in CFLAGS (the directory a C object is compiled in is in its debug info);
 # - SOURCE_DATE_EPOCH from the commit, for anything in the build that stamps a time;
 # - a clean clone of the commit (no untracked or modified files) and a fresh target directory.
 # Two cold release builds: about 15 minutes on 2 cores. Not part of scripts/test.sh.
@@ -34,6 +36,8 @@ build() {
     export CARGO_TARGET_DIR="$src/target"
     export CARGO_INCREMENTAL=0
     export RUSTFLAGS="--remap-path-prefix=$src=/src --remap-path-prefix=$cargo_home=/cargo"
+    export CFLAGS="-ffile-prefix-map=$src=/src -ffile-prefix-map=$cargo_home=/cargo"
+    export CXXFLAGS="$CFLAGS"
     unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
     cargo build --release --locked -p hypervisor --bin hypervisor >&2
   )
@@ -73,6 +77,11 @@ hb="$(sha256sum "$b/target/release/hypervisor" | cut -d' ' -f1)"
 if [ "$ha" != "$hb" ]; then
   echo "reproducible-build: NOT reproducible: $ha ($a) != $hb ($b)" >&2
   cmp "$a/target/release/hypervisor" "$b/target/release/hypervisor" | head -5 >&2 || true
+  # What still names a build path (the usual cause), from each binary.
+  for dir in "$a" "$b"; do
+    echo "strings naming $dir:" >&2
+    strings -n 6 "$dir/target/release/hypervisor" | grep -F "$dir" | head -10 >&2 || true
+  done
   exit 1
 fi
 echo "reproducible-build: reproducible: both builds of $commit are byte-identical" >&2
