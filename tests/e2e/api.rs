@@ -103,7 +103,8 @@ fn malformed_json_unknown_routes_and_wrong_methods_get_json_errors() {
 
 #[test]
 fn oversized_bodies_get_413_declared_or_streamed() {
-    let server = TestServer::start_with("[http]\nmax_body_bytes = 4096\n");
+    let server =
+        TestServer::start_with("[http]\nmax_body_bytes = 4096\nmax_upload_bytes = 1048576\n");
     let big = format!("{{\"pubkey\": \"{}\"}}", "a".repeat(10_000));
     let (status, body) = server
         .client()
@@ -114,8 +115,9 @@ fn oversized_bodies_get_413_declared_or_streamed() {
         .unwrap();
     assert_eq!((status, code(&body)), (413, "body_too_large"), "{body}");
 
-    // A body far larger than the socket buffers: the client hears the 413 (it sends large bodies
-    // with `Expect: 100-continue`) instead of failing on a closed connection.
+    // A body far larger than the socket buffers (the client sends this component as a multipart
+    // upload, bounded by `http.max_upload_bytes`): the client hears the 413 (it sends large
+    // bodies with `Expect: 100-continue`) instead of failing on a closed connection.
     let component = vec![7u8; 8 << 20];
     let owner = ClientSecret::generate().unwrap();
     let refused = server.client().deploy_agent(
