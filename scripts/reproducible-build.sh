@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the host binary reproducibly and checks that it is: the same commit gives the same
 # bytes whatever directory it is built in, so the SHA-256 that attestation reports as the host
-# measurement can be computed by anyone from the source and pinned by verifiers.
+# measurement can be computed by anyone from the source and pinned by verifiers. The binary
+# embeds the default plug-ins (payments, policy-python: host/build.rs), so they are built from
+# source first (scripts/build-wasm.sh) and compared too.
 #
 #   scripts/reproducible-build.sh            build HEAD in two fresh clones under different
 #                                            paths, compare, print the measurement (exit 1 if
@@ -15,9 +17,13 @@
 #   absolute path of the build machine ends up in panic messages or debug info; the same for
 #   the C code some crates compile (ring, SQLite, mimalloc, wasmtime's helpers), through
 #   -ffile-prefix-map in CFLAGS (the directory a C object is compiled in is in its debug info);
+# - no symbol table (-C strip=symbols, which drops the debug info too): LLVM names the local
+#   symbols it promotes across codegen units `NAME.llvm.HASH` with a hash that depends on the
+#   build directory. Measured: two builds in directories of different lengths differed only in
+#   .symtab, .strtab and the build id; code, data and debug info were identical;
 # - SOURCE_DATE_EPOCH from the commit, for anything in the build that stamps a time;
 # - a clean clone of the commit (no untracked or modified files) and a fresh target directory.
-# Two cold release builds: about 15 minutes on 2 cores. Not part of scripts/test.sh.
+# Two cold builds of everything: about 40 minutes on 2 cores. Not part of scripts/test.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
@@ -39,7 +45,10 @@ build() {
     export CFLAGS="-ffile-prefix-map=$src=/src -ffile-prefix-map=$cargo_home=/cargo"
     export CXXFLAGS="$CFLAGS"
     unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-    cargo build --release --locked -p hypervisor --bin hypervisor >&2
+    ./scripts/build-wasm.sh >&2
+    # (stripping is for the host only: a component's custom sections are part of it)
+    RUSTFLAGS="$RUSTFLAGS -C strip=symbols" \
+      cargo build --release --locked -p hypervisor --bin hypervisor >&2
   )
 }
 
@@ -56,13 +65,17 @@ if [ "${1:-}" = "--out" ]; then
   build "$work/src"
   mkdir -p "$out"
   cp "$work/src/target/release/hypervisor" "$out/hypervisor"
-  sha256sum "$out/hypervisor"
+  for plugin in payments policy-python; do
+    cp "$work/src/target/wasm/$plugin.wasm" "$out/$plugin.wasm"
+  done
+  (cd "$out" && sha256sum hypervisor payments.wasm policy-python.wasm)
   exit 0
 fi
 
 echo "reproducible-build: $(rustc -V), $(cargo -V)" >&2
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# KEEP_WORK=1 keeps both clones and their builds (for a closer look at a difference).
+if [ -z "${KEEP_WORK:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "reproducible-build: keeping $work" >&2; fi
 # Two paths that differ in length and name, as two builders' machines would.
 a="$work/a"
 b="$work/builder-two/checkout"
@@ -72,6 +85,18 @@ echo "reproducible-build: building $commit in $a" >&2
 build "$a"
 echo "reproducible-build: building $commit in $b" >&2
 build "$b"
+# The embedded plug-ins first: if one differs, so does the host.
+status=0
+for plugin in payments policy-python; do
+  pa="$(sha256sum "$a/target/wasm/$plugin.wasm" | cut -d' ' -f1)"
+  pb="$(sha256sum "$b/target/wasm/$plugin.wasm" | cut -d' ' -f1)"
+  if [ "$pa" = "$pb" ]; then
+    echo "reproducible-build: $plugin.wasm identical: $pa" >&2
+  else
+    echo "reproducible-build: $plugin.wasm NOT reproducible: $pa != $pb" >&2
+    status=1
+  fi
+done
 ha="$(sha256sum "$a/target/release/hypervisor" | cut -d' ' -f1)"
 hb="$(sha256sum "$b/target/release/hypervisor" | cut -d' ' -f1)"
 if [ "$ha" != "$hb" ]; then
@@ -82,6 +107,9 @@ if [ "$ha" != "$hb" ]; then
     echo "strings naming $dir:" >&2
     strings -n 6 "$dir/target/release/hypervisor" | grep -F "$dir" | head -10 >&2 || true
   done
+  exit 1
+fi
+if [ "$status" != 0 ]; then
   exit 1
 fi
 echo "reproducible-build: reproducible: both builds of $commit are byte-identical" >&2
