@@ -299,15 +299,8 @@ fn peak_memory_per_request_is_bounded_by_the_body_size_on_every_route() {
         },
     )
     .unwrap();
-    let (ct, body) = multipart(&[
-        (
-            "request",
-            "application/json",
-            &serde_json::to_vec(&req).unwrap(),
-        ),
-        ("encrypted_component", "application/octet-stream", &envelope),
-    ]);
-    drop((component, envelope));
+    drop(component);
+    let (ct, body) = sealed_upload(&req, "encrypted_component", envelope);
     check(
         &mut failures,
         "deploy: sealed upload",
@@ -322,15 +315,8 @@ fn peak_memory_per_request_is_bounded_by_the_body_size_on_every_route() {
     let (req, envelope, _) = session
         .encrypt_execution_parts(&hypervisor_client::ExecuteInput::new(&component))
         .unwrap();
-    let (ct, body) = multipart(&[
-        (
-            "request",
-            "application/json",
-            &serde_json::to_vec(&req).unwrap(),
-        ),
-        ("encrypted_wasm", "application/octet-stream", &envelope),
-    ]);
-    drop((component, envelope));
+    drop(component);
+    let (ct, body) = sealed_upload(&req, "encrypted_wasm", envelope);
     check(
         &mut failures,
         "execute: sealed upload",
@@ -339,6 +325,23 @@ fn peak_memory_per_request_is_bounded_by_the_body_size_on_every_route() {
         body.len(),
     );
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A multipart upload of `request` (as its JSON `request` part) and `envelope` as the binary
+/// part `part` (the envelope is dropped once copied into the body).
+fn sealed_upload(
+    request: &impl serde::Serialize,
+    part: &str,
+    envelope: Vec<u8>,
+) -> (String, Vec<u8>) {
+    multipart(&[
+        (
+            "request",
+            "application/json",
+            &serde_json::to_vec(request).unwrap(),
+        ),
+        (part, "application/octet-stream", &envelope),
+    ])
 }
 
 /// Records a failure when `growth` is not the expected answer within the bound for a body of

@@ -94,15 +94,13 @@ impl<T: Uploadable> FromRequest<AppState> for Upload<T> {
         let binary = match spool {
             None => None,
             Some((name, spool)) => {
-                let spooled = spool
-                    .finish()
-                    .map_err(|e| ApiError::Internal(format!("upload spool: {e}")))?;
+                let spooled = spool.finish().map_err(spool_error)?;
                 let sha256 = spooled.sha256();
                 // Back into memory in one buffer, off the async threads.
                 let bytes = tokio::task::spawn_blocking(move || spooled.read())
                     .await
-                    .map_err(|e| ApiError::Internal(format!("upload spool: {e}")))?
-                    .map_err(|e| ApiError::Internal(format!("upload spool: {e}")))?;
+                    .map_err(spool_error)?
+                    .map_err(spool_error)?;
                 Some(BinaryField {
                     name,
                     bytes,
@@ -171,12 +169,11 @@ async fn read_parts<T: Uploadable>(
                 T::BINARY_FIELDS.join(", ")
             )));
         }
-        let mut spool = Spool::create(spool_dir)
-            .map_err(|e| ApiError::Internal(format!("upload spool: {e}")))?;
+        let mut spool = Spool::create(spool_dir).map_err(spool_error)?;
+        // (Written inline: a sealed 64 KiB chunk at a time into the page cache, microseconds;
+        // the one large read, back into memory, runs on a blocking thread.)
         while let Some(chunk) = part.chunk().await.map_err(|e| multipart_error(e, http))? {
-            spool
-                .write(&chunk)
-                .map_err(|e| ApiError::Internal(format!("upload spool: {e}")))?;
+            spool.write(&chunk).map_err(spool_error)?;
         }
         binary = Some((field, spool));
     }
@@ -200,6 +197,11 @@ fn multipart_error(e: multer::Error, http: &crate::config::HttpConfig) -> ApiErr
         multer::Error::StreamReadFailed(e) => ApiError::BodyRead(e.to_string()),
         e => ApiError::InvalidRequest(format!("malformed multipart body: {e}")),
     }
+}
+
+/// A spool that could not be written or read back: the host's failure, not the client's.
+fn spool_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("upload spool: {e}"))
 }
 
 /// 413 for an upload above `limit` bytes.
