@@ -60,8 +60,8 @@ cp "$root/target/third-party/wasm32-wasip2/release/examples/http_proxy.wasm" \
 echo "build-wasm: Rust plug-in components" >&2
 cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/components" --locked --quiet
-for manifest in components/*/Cargo.toml; do
-  name="$(basename "$(dirname "$manifest")")"
+# The workspace's members are the components (components/x402-eip3009 is a library it excludes).
+for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' components/Cargo.toml | tr -d '",'); do
   cp "$root/target/components/wasm32-wasip2/release/${name//-/_}.wasm" "$out/$name.wasm"
 done
 

@@ -261,6 +261,27 @@ print("tampered")
     assert_eq!(stdout(&run), "False [1]\n");
 }
 
+/// Every script draws fresh randomness: the interpreter is a snapshot taken at build time, so
+/// any generator seeded while it was taken (the `random` module's Mersenne Twister) would
+/// otherwise give every script the same sequence, and one known to anyone holding the build.
+#[test]
+fn every_script_draws_fresh_randomness() {
+    let server = TestServer::start();
+    let script = "import os, random, secrets, uuid\n\
+                  print(random.random(), random.getrandbits(64), random.choice(range(10**9)))\n\
+                  print(os.urandom(8).hex(), secrets.token_hex(8), uuid.uuid4())";
+    let runs: Vec<Vec<String>> = (0..2)
+        .map(|_| {
+            let out = stdout(&python(&server, script, &[]));
+            out.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect();
+    assert_eq!(runs[0].len(), 6, "{:?}", runs[0]);
+    for (i, (first, second)) in runs[0].iter().zip(&runs[1]).enumerate() {
+        assert_ne!(first, second, "value {i} repeats between two scripts");
+    }
+}
+
 #[test]
 fn fifty_concurrent_scripts() {
     let server = TestServer::start();
