@@ -54,6 +54,9 @@ pub enum ApiError {
     /// Verifiable routes need an attestation provider.
     #[error("this host has no attestation provider: verifiable routes are unavailable")]
     AttestationUnavailable,
+    /// The TLS channel binding was asked for on a plain HTTP connection.
+    #[error("the channel binding needs an HTTPS connection (TLS 1.3); this one is plain HTTP")]
+    TlsRequired,
     /// A verifiable route was called with a session created on a non-verifiable route.
     #[error("session {0} is not verifiable: create it with /verifiable/encrypt/create_keypair")]
     SessionNotVerifiable(uuid::Uuid),

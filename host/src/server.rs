@@ -32,6 +32,7 @@ mod connections;
 mod head_errors;
 #[cfg(test)]
 mod router_tests;
+pub mod tls;
 
 use connections::ConnectionLimits;
 
@@ -254,26 +255,58 @@ impl Host {
         &self.pipeline
     }
 
-    /// Binds the listener, announces the address on stdout (one line,
-    /// `hypervisor listening on http://ADDR`, which tests and scripts wait for) and serves
-    /// until SIGINT or SIGTERM. Connections are limited by `http.header_timeout_ms`,
-    /// `http.idle_timeout_ms` and `http.max_connections` (see `connections`). On the signal
-    /// it stops accepting, lets requests in flight finish, then commits deferred records.
+    /// Binds the listeners, announces each address on stdout (one line each,
+    /// `hypervisor listening on http://ADDR` for plain HTTP first, then
+    /// `hypervisor listening on https://ADDR` when `tls.listen` is set; tests and scripts wait
+    /// for them) and serves until SIGINT or SIGTERM. Connections are limited by
+    /// `http.header_timeout_ms`, `http.idle_timeout_ms` and `http.max_connections` (per
+    /// listener; see `connections`). On the signal it stops accepting, lets requests in flight
+    /// finish, then commits deferred records.
     ///
     /// # Errors
-    /// If the address cannot be bound.
+    /// If an address cannot be bound, or the TLS certificate cannot be loaded or generated.
     pub async fn serve(self) -> anyhow::Result<()> {
-        let listener = bind(self.config.listen)?;
-        let addr: SocketAddr = listener.local_addr()?;
-        self.pipeline.set_public_base(format!("http://{addr}"));
-        println!("hypervisor listening on http://{addr}");
+        let plain = if self.config.tls.plain {
+            Some(bind(self.config.listen)?)
+        } else {
+            None
+        };
+        let secure = match self.config.tls.listen {
+            Some(addr) => {
+                let config = self.config.tls.clone();
+                let attestor = self.attestor.clone();
+                let tls = tokio::task::spawn_blocking(move || tls::Tls::new(&config, &attestor))
+                    .await??;
+                Some((bind(addr)?, Arc::new(tls)))
+            }
+            None => None,
+        };
+        if let Some(listener) = &plain {
+            let addr: SocketAddr = listener.local_addr()?;
+            self.pipeline.set_public_base(format!("http://{addr}"));
+            println!("hypervisor listening on http://{addr}");
+            tracing::info!(%addr, "listening (HTTP)");
+        }
+        if let Some((listener, tls)) = &secure {
+            let addr: SocketAddr = listener.local_addr()?;
+            if plain.is_none() {
+                self.pipeline.set_public_base(format!("https://{addr}"));
+            }
+            println!("hypervisor listening on https://{addr}");
+            let (sha256, generated) = tls.certificate();
+            tracing::info!(
+                %addr,
+                certificate_sha256 = %hex::encode(sha256),
+                certificate = if generated { "generated (RA-TLS)" } else { "files" },
+                "listening (HTTPS)"
+            );
+        }
         tracing::info!(
-            %addr,
             data_dir = %self.config.data_dir.display(),
             max_connections = self.config.http.max_connections,
             header_timeout_ms = self.config.http.header_timeout_ms,
             idle_timeout_ms = self.config.http.idle_timeout_ms,
-            "listening"
+            "serving"
         );
 
         let sweeper =
@@ -284,16 +317,59 @@ impl Host {
         );
         let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
         let reaper = spawn_agent_reaper(self.pipeline.clone());
+        let tls_reload = secure.as_ref().map(|(_, tls)| {
+            let every = self.config.tls.reload_interval_ms;
+            tls::spawn_reloader(
+                tls.clone(),
+                (every > 0).then(|| Duration::from_millis(every)),
+            )
+        });
         let app = self.front();
         let limits = ConnectionLimits::from_config(&self.config.http);
-        connections::serve(
-            listener,
-            app,
-            limits,
-            self.pipeline.clone(),
-            shutdown_signal(),
-        )
-        .await;
+        // One signal stops every listener.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let plain_serving = plain.map(|listener| {
+            connections::serve(
+                listener,
+                app.clone(),
+                limits,
+                self.pipeline.clone(),
+                None,
+                stopped(stop_rx.clone()),
+            )
+        });
+        let secure_serving = secure.map(|(listener, tls)| {
+            connections::serve(
+                listener,
+                app.clone(),
+                limits,
+                self.pipeline.clone(),
+                Some(tls),
+                stopped(stop_rx.clone()),
+            )
+        });
+        tokio::join!(
+            async {
+                if let Some(serving) = plain_serving {
+                    serving.await;
+                }
+            },
+            async {
+                if let Some(serving) = secure_serving {
+                    serving.await;
+                }
+            }
+        );
+        if let Some(task) = tls_reload {
+            task.abort();
+        }
         sweeper.abort();
         rotation.abort();
         reload.abort();

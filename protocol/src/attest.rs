@@ -32,6 +32,9 @@ pub const STATEMENT_LABEL: &[u8] = b"wasm-hypervisor/v1/statement";
 pub enum ReportPurpose {
     /// The host's attested signing key: `[signing_key (65), host_measurement (32), u64be(created_at)]`.
     SigningKey = 0x01,
+    /// The host's self-generated TLS certificate (`crate::tls`):
+    /// `[sha256(subject_public_key_info) (32), signing_key (65), host_measurement (32), u64be(created_at)]`.
+    TlsCertificate = 0x02,
 }
 
 /// What a signed statement says.
@@ -45,6 +48,8 @@ pub enum StatementKind {
     /// A statement a component made through `hypervisor:host/attestation`:
     /// `[component_sha256 (32), user_data (64)]`.
     Component = 0x03,
+    /// A TLS channel binding (`crate::tls`): `[exporter (32), client_nonce (32), sha256(certificate) (32)]`.
+    TlsChannel = 0x04,
 }
 
 fn encode(label: &[u8], purpose: u8, fields: &[&[u8]]) -> Vec<u8> {

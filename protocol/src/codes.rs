@@ -66,6 +66,9 @@ error_codes! {
     InvalidScript = "invalid_script", 400;
     /// A verifiable route was called with a session from `/encrypt/create_keypair`.
     SessionNotVerifiable = "session_not_verifiable", 400;
+    /// A TLS channel binding was asked for on a connection that is not TLS (plain HTTP has no
+    /// exporter to bind).
+    TlsRequired = "tls_required", 400;
     /// The request head is not valid HTTP (answered before any route is chosen).
     MalformedRequest = "malformed_request", 400;
     /// An operator route (`/metrics`, `/openapi.json`) on a host that restricts them

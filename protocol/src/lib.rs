@@ -25,6 +25,7 @@ pub mod owner;
 pub mod routes;
 pub mod session;
 pub mod strict;
+pub mod tls;
 pub mod vectors;
 pub mod wallet;
 pub mod wire;

@@ -144,6 +144,11 @@ routes! {
     ],
     /// The host's attested signing key and its evidence.
     Attestation => "/attestation": [(Get, "attestation", "The host's attested key")],
+    /// The host's signature over this TLS connection's exporter value and the client's nonce
+    /// (`?nonce=HEX`): the channel binding of `crate::tls`.
+    AttestationChannel => "/attestation/channel": [
+        (Get, "attestationChannel", "Bind this TLS connection to the host's attested key"),
+    ],
     /// Deploys an agent.
     DeployAgent => "/agent/deploy": [(Post, "deployAgent", "Deploy an agent")],
     /// Lists agents.

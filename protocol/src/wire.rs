@@ -356,6 +356,24 @@ pub struct SessionQuote {
     pub session_signature: String,
 }
 
+/// `GET /attestation/channel?nonce=HEX` response: the channel binding of [`crate::tls`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelBinding {
+    /// The attested key and its evidence.
+    pub attestation: Attestation,
+    /// The client's nonce, echoed (32 bytes, hex).
+    pub nonce: String,
+    /// SHA-256 of the DER certificate the host presented on this connection, hex.
+    pub certificate_sha256: String,
+    /// Whether the host generated that certificate itself (its private key never left the
+    /// host's process) rather than loading it from files the operator provided.
+    pub certificate_generated: bool,
+    /// Signature (64 bytes `r || s`, hex) over the `TLS_CHANNEL` statement
+    /// `[exporter, nonce, certificate_sha256]`.
+    pub signature: String,
+}
+
 /// `POST /verifiable/encrypt/create_keypair` response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifiableKeypairResponse {

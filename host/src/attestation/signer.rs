@@ -153,6 +153,20 @@ impl Attestor {
         self.provider.kind()
     }
 
+    /// SHA-256 of the host binary, as bound with every key.
+    pub fn host_measurement(&self) -> [u8; 32] {
+        self.host_measurement
+    }
+
+    /// Fresh evidence over `report_data` from the provider (blocking: tens of milliseconds on
+    /// hardware). For other bindings than the signing key's, such as the TLS certificate's.
+    ///
+    /// # Errors
+    /// The provider's error.
+    pub fn attest(&self, report_data: &[u8; 64]) -> Result<Evidence, AttestationError> {
+        self.provider.attest(report_data)
+    }
+
     /// The current key, if attestation is configured and a key exists.
     pub fn current(&self) -> Option<Arc<AttestedKey>> {
         self.current

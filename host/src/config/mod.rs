@@ -14,6 +14,7 @@ mod egress;
 mod http;
 mod overrides;
 mod plugins;
+mod tls;
 
 pub use cli::{Action, Cli};
 pub use egress::EgressConfig;
@@ -23,6 +24,7 @@ pub use plugins::{
     DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
     PythonConfig, SettlementMode,
 };
+pub use tls::TlsConfig;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,8 @@ pub struct Config {
     pub plugin_cache_dir: Option<PathBuf>,
     /// HTTP front.
     pub http: HttpConfig,
+    /// HTTPS listener (off by default).
+    pub tls: TlsConfig,
     /// Encrypted sessions.
     pub sessions: SessionConfig,
     /// Per-execution limits.
@@ -212,6 +216,7 @@ impl Default for Config {
             cache_dir: None,
             plugin_cache_dir: None,
             http: HttpConfig::default(),
+            tls: TlsConfig::default(),
             sessions: SessionConfig::default(),
             limits: LimitsConfig::default(),
             engine: EngineConfig::default(),
@@ -324,6 +329,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
         let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         if l.default_time_ms == 0 || l.default_time_ms > l.max_time_ms {
             return bad("limits.default_time_ms must be > 0 and <= limits.max_time_ms");
         }

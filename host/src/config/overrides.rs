@@ -93,6 +93,16 @@ overrides! {
         /// Listen address, `IP:PORT` or just `IP` (keeps the configured port).
         #[arg(long, env = "HYPERVISOR_HOST", global = true)]
         listen: Option<String> => |c, v| c.listen = listen_address(&v, c.listen.port())?,
+        /// HTTPS listen address, `IP:PORT` (tls.listen); off unless given.
+        #[arg(long, env = "HYPERVISOR_TLS_LISTEN", global = true)]
+        tls_listen: Option<SocketAddr> => |c, v| c.tls.listen = Some(v),
+        /// PEM certificate chain for HTTPS (tls.certificate, with --tls-key); without it the
+        /// host generates an RA-TLS certificate.
+        #[arg(long, global = true, requires = "tls_key")]
+        tls_certificate: Option<PathBuf> => |c, v| c.tls.certificate = Some(v),
+        /// PEM private key of --tls-certificate (tls.key).
+        #[arg(long, global = true, requires = "tls_certificate")]
+        tls_key: Option<PathBuf> => |c, v| c.tls.key = Some(v),
         /// Data directory.
         #[arg(long, global = true)]
         data_dir: Option<PathBuf> => |c, v| c.data_dir = v,

@@ -68,6 +68,7 @@ impl ApiError {
             ApiError::Engine(EngineError::Internal(_)) => C::InternalError,
             ApiError::AttestationUnavailable => C::AttestationUnavailable,
             ApiError::SessionNotVerifiable(_) => C::SessionNotVerifiable,
+            ApiError::TlsRequired => C::TlsRequired,
             ApiError::GuestStopped { status, .. } => match status {
                 ExitStatus::TimeLimitExceeded => C::TimeLimitExceeded,
                 ExitStatus::MemoryLimitExceeded => C::MemoryLimitExceeded,

@@ -71,6 +71,7 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::ExecutePythonVerifiable => python(RouteKind::PYTHON_ATTEST),
         Route::ExecutePythonPaid => python(RouteKind::PAID_PYTHON),
         Route::Attestation => get(routes::attestation),
+        Route::AttestationChannel => get(routes::attestation_channel),
         Route::DeployAgent => post(agents::deploy),
         Route::Agents => get(agents::list),
         Route::Agent => get(agents::show).delete(agents::delete),

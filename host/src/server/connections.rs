@@ -35,11 +35,14 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
+use super::tls::Tls;
 use crate::config::HttpConfig;
+use crate::net::TlsChannel;
 use crate::pipeline::Pipeline;
 
 mod watched;
@@ -79,12 +82,14 @@ impl ConnectionLimits {
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets every
 /// open connection finish its requests in flight (idle ones close at once) and returns when
-/// all are closed.
+/// all are closed. With `tls`, each connection starts with a TLS handshake, which must end
+/// within `http.header_timeout_ms`, and its requests carry its [`TlsChannel`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
     pipeline: Arc<Pipeline>,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let builder = Arc::new(builder(limits));
@@ -145,8 +150,24 @@ pub async fn serve(
         let builder = builder.clone();
         let app = app.clone();
         let signal = signal_tx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(tcp, &builder, app, limits, signal).await;
+            match tls {
+                None => connection(tcp, &builder, app, limits, signal, None).await,
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.handshake(tcp)).await {
+                        Ok(Ok((stream, channel))) => {
+                            let channel = Some(Arc::new(channel));
+                            connection(stream, &builder, app, limits, signal, channel).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(
+                            %remote,
+                            "TLS handshake not complete within http.header_timeout_ms"
+                        ),
+                    }
+                }
+            }
             drop(open);
         });
     }
@@ -180,18 +201,21 @@ fn builder(limits: ConnectionLimits) -> Builder<TokioExecutor> {
     builder
 }
 
-/// Serves one connection until it ends, the watchdog closes it, or the server shuts down
-/// (then it finishes its requests in flight).
-async fn connection(
-    tcp: TcpStream,
+/// Serves one connection (a socket, or a TLS stream with its channel) until it ends, the
+/// watchdog closes it, or the server shuts down (then it finishes its requests in flight).
+async fn connection<S>(
+    io: S,
     builder: &Builder<TokioExecutor>,
     app: Router,
     limits: ConnectionLimits,
     signal: watch::Sender<()>,
-) {
+    channel: Option<Arc<TlsChannel>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
-        io: tcp,
+        io,
         activity: activity.clone(),
         max_head_bytes: limits.max_head_bytes,
         replacing: None,
@@ -199,6 +223,7 @@ async fn connection(
     let service = Tracked {
         inner: TowerToHyperService::new(app),
         activity: activity.clone(),
+        channel,
     };
     let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut draining = pin!(signal.closed());
@@ -382,11 +407,13 @@ impl Drop for InFlight {
     }
 }
 
-/// The router as a hyper service, counting requests in flight.
+/// The router as a hyper service, counting requests in flight and attaching the connection's
+/// TLS channel, if any, to each request.
 #[derive(Clone)]
 struct Tracked {
     inner: TowerToHyperService<Router>,
     activity: Arc<Activity>,
+    channel: Option<Arc<TlsChannel>>,
 }
 
 type TrackedFuture =
@@ -397,8 +424,11 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Error = Infallible;
     type Future = TrackedFuture;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.begin();
+        if let Some(channel) = &self.channel {
+            request.extensions_mut().insert(channel.clone());
+        }
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;

@@ -13,7 +13,7 @@ use hypervisor_protocol::wire::{
 };
 
 use super::AppState;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, QueryParams};
 use super::upload::Upload;
 use crate::error::ApiError;
 use crate::pipeline::{ExecuteOutcome, RouteKind};
@@ -115,6 +115,50 @@ pub async fn attestation(State(state): State<AppState>) -> Response {
     let (kind, attestation) = state.pipeline.attestation();
     let body = serde_json::json!({ "provider": kind.name(), "attestation": attestation });
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// Query of `GET /attestation/channel`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelQuery {
+    /// The client's nonce, 32 bytes, hex.
+    nonce: String,
+}
+
+/// `GET /attestation/channel?nonce=HEX`: the host's attested key signs this TLS connection's
+/// exporter value, the client's nonce and the certificate it presented
+/// (`hypervisor_protocol::tls`).
+pub async fn attestation_channel(
+    State(state): State<AppState>,
+    channel: Option<axum::Extension<std::sync::Arc<crate::net::TlsChannel>>>,
+    QueryParams(q): QueryParams<ChannelQuery>,
+) -> Result<Response, ApiError> {
+    use hypervisor_protocol::attest::StatementKind;
+    use hypervisor_protocol::tls::{CHANNEL_NONCE_LEN, channel_fields};
+    let axum::Extension(channel) = channel.ok_or(ApiError::TlsRequired)?;
+    let nonce: [u8; CHANNEL_NONCE_LEN] = hypervisor_protocol::wire::decode_hex("nonce", &q.nonce)
+        .map_err(|e| ApiError::MalformedHex(e.to_string()))?
+        .try_into()
+        .map_err(|_| ApiError::InvalidRequest("nonce must be 32 bytes (64 hex digits)".into()))?;
+    let key = state
+        .pipeline
+        .attestor()
+        .current()
+        .ok_or(ApiError::AttestationUnavailable)?;
+    let signature = key
+        .sign(
+            StatementKind::TlsChannel,
+            &channel_fields(&channel.exporter, &nonce, &channel.certificate_sha256),
+        )
+        .map_err(|e| ApiError::Internal(format!("channel binding: {e}")))?;
+    let body = hypervisor_protocol::wire::ChannelBinding {
+        attestation: key.attestation().clone(),
+        nonce: hex::encode(nonce),
+        certificate_sha256: hex::encode(channel.certificate_sha256),
+        certificate_generated: channel.certificate_generated,
+        signature: hex::encode(signature),
+    };
+    Ok((StatusCode::OK, Json(body)).into_response())
 }
 
 /// Unknown route.

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use super::Activity;
 use crate::server::head_errors;
 
 /// The connection's socket, noting reads in its [`Activity`], and writing hyper's own answers
 /// to unparsable heads with JSON bodies ([`head_errors`]).
-pub(super) struct Watched {
-    pub(super) io: TcpStream,
+pub(super) struct Watched<S> {
+    /// The socket, or the TLS stream over it.
+    pub(super) io: S,
     pub(super) activity: Arc<Activity>,
     pub(super) max_head_bytes: usize,
     /// The JSON answer being written in place of hyper's canned one, and how much of it is
@@ -24,7 +24,7 @@ pub(super) struct Watched {
     pub(super) replacing: Option<(Vec<u8>, usize)>,
 }
 
-impl Watched {
+impl<S: AsyncWrite + Unpin> Watched<S> {
     /// Writes what is left of a replacement answer; `Ready(Ok)` once none is left.
     fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some((bytes, done)) = &mut self.replacing {
@@ -55,7 +55,7 @@ impl Watched {
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -70,7 +70,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
