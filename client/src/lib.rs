@@ -23,6 +23,7 @@
 pub mod agents;
 pub mod keyfile;
 pub mod proof;
+pub mod tls;
 pub mod upload;
 pub mod verify;
 pub mod wallet;

@@ -31,5 +31,7 @@ mod sandbox;
 mod schemathesis;
 mod settlement;
 mod slow_clients;
+#[cfg(feature = "simulated-attestation")]
+mod tls;
 mod uploads;
 mod x402_python;

@@ -44,10 +44,16 @@ pub enum Command {
     /// Encrypt and execute a WebAssembly component (or, with --python, a Python script), print
     /// its decrypted output.
     Exec(Box<ExecArgs>),
-    /// Fetch and verify the host's attestation (GET /attestation).
+    /// Fetch and verify the host's attestation (GET /attestation). For an https:// URL, also
+    /// check that the TLS channel is bound to the attested key (GET /attestation/channel) and
+    /// verify the certificate's RA-TLS evidence.
     Attestation {
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Skip the TLS channel binding check of an https:// URL (INSECURE: a proxy in front
+        /// of the host would go unnoticed).
+        #[arg(long)]
+        no_channel_binding: bool,
     },
     /// Verify a proof bundle offline (from `exec --verifiable --save-proof`).
     Verify {

@@ -31,7 +31,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ping => setup::ping(&client, cli.json),
         Command::Keygen => setup::keygen(&key_path, cli.json),
         Command::Session => setup::session(&client, &key_path, cli.json),
-        Command::Attestation { policy } => verify::attestation(&client, &policy, cli.json),
+        Command::Attestation {
+            policy,
+            no_channel_binding,
+        } => verify::attestation(&client, &policy, no_channel_binding, cli.json),
         Command::Verify { proof, policy } => verify::proof(&proof, &policy, cli.json),
         Command::VerifyEvidence {
             tdx_quote,

@@ -11,18 +11,65 @@ use hypervisor_client::verify::{self, VerifiedKey};
 
 use super::policy::PolicyArgs;
 
-/// `hypervisor-client attestation`: fetch and verify the host's attestation.
-pub fn attestation(client: &Client, policy: &PolicyArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let (provider, att) = client.attestation()?;
-    let Some(att) = att else {
-        anyhow::bail!("the host has no attestation provider (provider: {provider})");
+/// `hypervisor-client attestation`: fetch and verify the host's attestation; for an
+/// `https://` host, also check that the TLS channel is bound to it (unless opted out).
+pub fn attestation(
+    client: &Client,
+    policy: &PolicyArgs,
+    no_channel_binding: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let policy = policy.policy()?;
+    let https = client.base_url().starts_with("https://");
+    // Over https the key comes from the channel binding itself (the host's certificate is not
+    // one web roots know; the binding is what authenticates it).
+    let (key, channel) = if https && !no_channel_binding {
+        let channel = hypervisor_client::tls::check_channel(client.base_url(), &policy)?;
+        (channel.key.clone(), Some(channel))
+    } else {
+        if https {
+            eprintln!(
+                "WARNING: --no-channel-binding: the TLS channel was NOT checked; a proxy in \
+                 front of the host would go unnoticed"
+            );
+        }
+        let (provider, att) = client.attestation()?;
+        let Some(att) = att else {
+            anyhow::bail!("the host has no attestation provider (provider: {provider})");
+        };
+        (verify::verify_attestation(&att, &policy)?, None)
     };
-    let key = verify::verify_attestation(&att, &policy.policy()?)?;
     if json {
-        println!("{}", key_json(&key));
+        let channel = channel.as_ref().map(|c| {
+            serde_json::json!({
+                "signing_key": hex::encode(c.key.signing_key.as_bytes()),
+                "certificate_sha256": hex::encode(c.certificate_sha256),
+                "certificate_generated": c.certificate_generated,
+                "certificate_evidence": c.certificate_evidence.as_ref().map(key_json),
+            })
+        });
+        println!(
+            "{}",
+            serde_json::json!({"key": key_json(&key), "channel": channel})
+        );
     } else {
         print_key(&key);
         println!("verified          evidence → signing key binding");
+        if let Some(c) = &channel {
+            println!("tls certificate   {}", hex::encode(c.certificate_sha256));
+            println!(
+                "verified          TLS exporter of this connection + nonce + certificate, signed by {}",
+                hex::encode(c.key.signing_key.as_bytes())
+            );
+            match &c.certificate_evidence {
+                Some(_) => println!(
+                    "verified          certificate's RA-TLS evidence → its public key + the signing key"
+                ),
+                None => println!(
+                    "note              the certificate is the operator's (its key is outside the TEE); the channel binding alone authenticates the host"
+                ),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

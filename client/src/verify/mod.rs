@@ -185,6 +185,17 @@ fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
 /// # Errors
 /// The first [`VerifyError`] found.
 pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<VerifiedKey, VerifyError> {
+    verify_evidence_binding(att, policy, signing_key_report_data)
+}
+
+/// Verifies `att`'s evidence under `policy` and that its REPORTDATA is
+/// `expected(signing_key, host_measurement, key_created_at)`: the signing key's binding, or
+/// another one made with the same fields (the RA-TLS certificate's, [`crate::tls`]).
+pub(crate) fn verify_evidence_binding(
+    att: &Attestation,
+    policy: &Policy,
+    expected: impl FnOnce(&EncodedPublicKey, &[u8; 32], u64) -> [u8; 64],
+) -> Result<VerifiedKey, VerifyError> {
     let evidence = hex_field("evidence", &att.evidence)?;
     // What the evidence is comes from its format, the thing actually verified below; the
     // response's `tee` and `simulated` claims must agree with it and are never trusted.
@@ -243,7 +254,7 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
     let measurement: [u8; 32] = hex_field("host_measurement", &att.host_measurement)?
         .try_into()
         .map_err(|_| VerifyError::Malformed("host_measurement (expected 32 bytes)".into()))?;
-    let expected = signing_key_report_data(&signing_key, &measurement, att.key_created_at);
+    let expected = expected(&signing_key, &measurement, att.key_created_at);
     if !ct_eq(&expected, &report_data)
         || !ct_eq(&expected, &hex_field("report_data", &att.report_data)?)
     {
@@ -281,14 +292,14 @@ pub fn verify_attestation(att: &Attestation, policy: &Policy) -> Result<Verified
 /// The evidence formats this verifier knows: the one source of a verified key's `tee` and
 /// `simulated` labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EvidenceFormat {
+pub(crate) enum EvidenceFormat {
     Simulated,
     Tdx,
     SevSnp,
 }
 
 impl EvidenceFormat {
-    fn parse(format: &str) -> Option<Self> {
+    pub(crate) fn parse(format: &str) -> Option<Self> {
         match format {
             "simulated-not-for-production" => Some(Self::Simulated),
             "tdx-dcap-quote" => Some(Self::Tdx),
@@ -297,7 +308,7 @@ impl EvidenceFormat {
         }
     }
 
-    fn tee(self) -> &'static str {
+    pub(crate) fn tee(self) -> &'static str {
         match self {
             Self::Simulated => "simulated",
             Self::Tdx => "tdx",

@@ -315,7 +315,7 @@ fn generate(names: &[String], attestor: &Attestor) -> Result<Served, TlsError> {
         let extension = CertificateEvidence {
             evidence_format: evidence.format.to_owned(),
             evidence: evidence.evidence,
-            signing_key: key.public.clone(),
+            signing_key: key.public,
             host_measurement: key.host_measurement,
             created_at,
         }

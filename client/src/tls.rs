@@ -1,0 +1,349 @@
+//! Checking that an `https://` host is the attested one (`docs/PROTOCOL.md` §16).
+//!
+//! [`check_channel`] opens a TLS 1.3 connection of its own, asks `GET /attestation/channel`
+//! with a fresh nonce on it, and accepts the host only if the attested key signed this very
+//! connection's exporter value, the nonce and the certificate the client was shown. A
+//! TLS-terminating proxy in front of the host has its own TLS session with the client, so the
+//! exporter the host signed is not the client's, and the check fails. The certificate itself
+//! is not checked against web roots: the channel binding is what authenticates the host. When
+//! the certificate is the host's self-generated one, its RA-TLS evidence
+//! ([`verify_certificate_evidence`]) is checked as well.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use der::{Decode, Encode};
+use hypervisor_protocol::attest::{StatementKind, ct_eq, verify_statement};
+use hypervisor_protocol::tls::{
+    CERTIFICATE_EVIDENCE_OID, CHANNEL_NONCE_LEN, CertificateEvidence, EXPORTER_LABEL, EXPORTER_LEN,
+    certificate_report_data, channel_fields,
+};
+use hypervisor_protocol::wire::{Attestation, ChannelBinding, decode_hex};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+
+use crate::verify::{EvidenceFormat, Policy, VerifiedKey, VerifyError, verify_evidence_binding};
+
+/// The largest answer read from `/attestation/channel` (evidence is a few kilobytes).
+const MAX_ANSWER_BYTES: u64 = 1 << 20;
+/// Time to connect, and to read the answer.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a channel check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The URL is not `https://HOST[:PORT]`.
+    #[error("not an https:// URL: {0}")]
+    NotHttps(String),
+    /// Connecting or the TLS handshake failed.
+    #[error("TLS connection to {0}")]
+    Connect(String),
+    /// The host's answer is not a channel binding.
+    #[error("the host's channel binding is malformed: {0}")]
+    Malformed(String),
+    /// The host refused (its status and body).
+    #[error("the host answered {status} to /attestation/channel: {body}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The body (its error code and message).
+        body: String,
+    },
+    /// The attested key, or the binding, does not verify.
+    #[error("the TLS channel is not bound to an attested host: {0}")]
+    NotBound(#[from] VerifyError),
+}
+
+/// What [`check_channel`] established.
+#[derive(Debug, Clone)]
+pub struct ChannelReport {
+    /// The attested key that signed the binding, as verified.
+    pub key: VerifiedKey,
+    /// The certificate the host presented (DER).
+    pub certificate: Vec<u8>,
+    /// SHA-256 of that certificate.
+    pub certificate_sha256: [u8; 32],
+    /// Whether the host says it generated that certificate (its key never left the host).
+    pub certificate_generated: bool,
+    /// The certificate's own RA-TLS evidence, verified, when it carries any.
+    pub certificate_evidence: Option<VerifiedKey>,
+    /// The TLS exporter value of the checked connection.
+    pub exporter: [u8; EXPORTER_LEN],
+}
+
+/// Checks that `base_url` (`https://HOST[:PORT]`) is served by a host whose attested key
+/// verifies under `policy` and that signs this client's TLS channel (see the module's doc).
+///
+/// # Errors
+/// [`ChannelError`].
+pub fn check_channel(base_url: &str, policy: &Policy) -> Result<ChannelReport, ChannelError> {
+    let (host, port) = https_authority(base_url)?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| ChannelError::Connect(format!("{host}:{port}: {e}")))?
+        .next()
+        .ok_or_else(|| ChannelError::Connect(format!("{host}:{port}: no address")))?;
+    let tcp = TcpStream::connect_timeout(&addr, TIMEOUT)
+        .map_err(|e| ChannelError::Connect(format!("{addr}: {e}")))?;
+    tcp.set_read_timeout(Some(TIMEOUT))
+        .and_then(|()| tcp.set_write_timeout(Some(TIMEOUT)))
+        .map_err(|e| ChannelError::Connect(e.to_string()))?;
+    let name = ServerName::try_from(host.clone())
+        .map_err(|e| ChannelError::NotHttps(format!("{host}: {e}")))?;
+    let conn = ClientConnection::new(Arc::new(client_config()), name)
+        .map_err(|e| ChannelError::Connect(e.to_string()))?;
+    let mut tls = StreamOwned::new(conn, tcp);
+
+    let mut nonce = [0u8; CHANNEL_NONCE_LEN];
+    hypervisor_protocol::fill_random(&mut nonce)
+        .map_err(|e| ChannelError::Connect(e.to_string()))?;
+    let request = format!(
+        "GET /attestation/channel?nonce={} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        hex::encode(nonce)
+    );
+    tls.write_all(request.as_bytes())
+        .map_err(|e| ChannelError::Connect(format!("{addr}: {e}")))?;
+    let mut answer = Vec::new();
+    // A peer that closes without close_notify after a complete answer is tolerated: the
+    // answer is judged by its signature, not by how the connection ended.
+    if let Err(e) = (&mut tls).take(MAX_ANSWER_BYTES).read_to_end(&mut answer)
+        && answer.is_empty()
+    {
+        return Err(ChannelError::Connect(format!("{addr}: {e}")));
+    }
+    let conn = &tls.conn;
+    let mut exporter = [0u8; EXPORTER_LEN];
+    conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None)
+        .map_err(|e| ChannelError::Connect(e.to_string()))?;
+    let certificate = conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .ok_or_else(|| ChannelError::Connect("the host presented no certificate".into()))?
+        .clone();
+    let certificate_sha256 = hypervisor_protocol::sha256(&certificate);
+
+    let (status, body) = split_answer(&answer)?;
+    if status != 200 {
+        return Err(ChannelError::Refused {
+            status,
+            body: String::from_utf8_lossy(body).chars().take(500).collect(),
+        });
+    }
+    let binding: ChannelBinding =
+        serde_json::from_slice(body).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+    let key = verify_binding(&binding, policy, &exporter, &nonce, &certificate_sha256)?;
+    let certificate_evidence = if binding.certificate_generated {
+        Some(verify_certificate_evidence(&certificate, policy)?)
+    } else {
+        None
+    };
+    Ok(ChannelReport {
+        key,
+        certificate: certificate.to_vec(),
+        certificate_sha256,
+        certificate_generated: binding.certificate_generated,
+        certificate_evidence,
+        exporter,
+    })
+}
+
+/// Verifies a channel binding against what this client saw on its connection.
+///
+/// # Errors
+/// [`VerifyError`]: the attestation, a mismatch, or the signature.
+pub fn verify_binding(
+    binding: &ChannelBinding,
+    policy: &Policy,
+    exporter: &[u8; EXPORTER_LEN],
+    nonce: &[u8; CHANNEL_NONCE_LEN],
+    certificate_sha256: &[u8; 32],
+) -> Result<VerifiedKey, VerifyError> {
+    let key = crate::verify::verify_attestation(&binding.attestation, policy)?;
+    let malformed = |e: hypervisor_protocol::ProtocolError| VerifyError::Malformed(e.to_string());
+    if !ct_eq(
+        &decode_hex("nonce", &binding.nonce).map_err(malformed)?,
+        nonce,
+    ) {
+        return Err(VerifyError::Mismatch("the channel binding's nonce"));
+    }
+    let claimed =
+        decode_hex("certificate_sha256", &binding.certificate_sha256).map_err(malformed)?;
+    if !ct_eq(&claimed, certificate_sha256) {
+        return Err(VerifyError::Mismatch(
+            "the certificate the host signed and the one this client was shown",
+        ));
+    }
+    let signature = decode_hex("signature", &binding.signature).map_err(malformed)?;
+    verify_statement(
+        &key.signing_key,
+        StatementKind::TlsChannel,
+        &channel_fields(exporter, nonce, certificate_sha256),
+        &signature,
+    )
+    .map_err(|_| VerifyError::Signature("TLS channel"))?;
+    Ok(key)
+}
+
+/// Verifies the RA-TLS evidence of a certificate (DER): the extension
+/// [`CERTIFICATE_EVIDENCE_OID`] must hold evidence that verifies under `policy` and whose
+/// REPORTDATA binds this certificate's public key to the host's signing key.
+///
+/// # Errors
+/// [`VerifyError`]: no or malformed extension, the evidence, or the binding.
+pub fn verify_certificate_evidence(
+    certificate: &[u8],
+    policy: &Policy,
+) -> Result<VerifiedKey, VerifyError> {
+    let malformed = |what: String| VerifyError::Malformed(format!("certificate: {what}"));
+    let cert =
+        x509_cert::Certificate::from_der(certificate).map_err(|e| malformed(e.to_string()))?;
+    let oid = der::asn1::ObjectIdentifier::new(CERTIFICATE_EVIDENCE_OID)
+        .map_err(|e| malformed(e.to_string()))?;
+    let mut found = cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|e| e.extn_id == oid);
+    let (Some(extension), None) = (found.next(), found.next()) else {
+        return Err(malformed(
+            "not exactly one RA-TLS evidence extension (id-pe-cmw)".into(),
+        ));
+    };
+    let evidence = CertificateEvidence::from_extension_value(extension.extn_value.as_bytes())
+        .map_err(|e| malformed(e.to_string()))?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| malformed(e.to_string()))?;
+    let spki_sha256 = hypervisor_protocol::sha256(&spki);
+    let format = EvidenceFormat::parse(&evidence.evidence_format);
+    let att = Attestation {
+        tee: format.map_or("unknown", EvidenceFormat::tee).to_owned(),
+        simulated: format == Some(EvidenceFormat::Simulated),
+        evidence_format: evidence.evidence_format.clone(),
+        evidence: hex::encode(&evidence.evidence),
+        report_data: hex::encode(evidence.expected_report_data(&spki_sha256)),
+        signing_key: hex::encode(evidence.signing_key.as_bytes()),
+        host_measurement: hex::encode(evidence.host_measurement),
+        key_created_at: evidence.created_at,
+    };
+    verify_evidence_binding(&att, policy, |key, measurement, created_at| {
+        certificate_report_data(&spki_sha256, key, measurement, created_at)
+    })
+}
+
+/// `HOST` and `PORT` of an `https://` base URL.
+fn https_authority(base_url: &str) -> Result<(String, u16), ChannelError> {
+    let not = || ChannelError::NotHttps(base_url.to_owned());
+    let uri: ureq::http::Uri = base_url.parse().map_err(|_| not())?;
+    if uri.scheme_str() != Some("https") {
+        return Err(not());
+    }
+    let host = uri.host().ok_or_else(not)?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok((host, uri.port_u16().unwrap_or(443)))
+}
+
+/// Status and body of an HTTP/1.1 answer with a `Content-Length` or read to its end.
+fn split_answer(answer: &[u8]) -> Result<(u16, &[u8]), ChannelError> {
+    let bad = |what: &str| ChannelError::Malformed(what.to_owned());
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no complete HTTP answer"))?;
+    let head = std::str::from_utf8(&answer[..end]).map_err(|_| bad("HTTP head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
+        .and_then(|l| l.get(..3))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no HTTP/1.1 status line"))?;
+    let mut body = &answer[end + 4..];
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            let len: usize = value.trim().parse().map_err(|_| bad("Content-Length"))?;
+            body = body
+                .get(..len)
+                .ok_or_else(|| bad("body shorter than its length"))?;
+        }
+    }
+    Ok((status, body))
+}
+
+/// TLS 1.3 only (the exporter the binding signs), HTTP/1.1 by ALPN, any certificate: the
+/// handshake still proves the host holds the certificate's key, and the binding proves the
+/// host is the attested one.
+fn client_config() -> ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(BoundLater(provider.clone()));
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map(|b| {
+            b.dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth()
+        })
+        // The ring provider supports TLS 1.3: this cannot fail.
+        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.3"));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// A certificate verifier that accepts any certificate (identity comes from the channel
+/// binding) but checks the handshake signatures made with its key.
+#[derive(Debug)]
+struct BoundLater(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for BoundLater {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // TLS 1.2 is never negotiated (TLS 1.3 only).
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
