@@ -1,4 +1,4 @@
-//! Checking that an `https://` host is the attested one (`docs/PROTOCOL.md` §16).
+//! Checking that an `https://` host is the attested one (`docs/PROTOCOL.md` §19).
 //!
 //! [`check_channel`] opens a TLS 1.3 connection of its own, asks `GET /attestation/channel`
 //! with a fresh nonce on it, and accepts the host only if the attested key signed this very

@@ -1,4 +1,4 @@
-//! Binding TLS to the attested host (`docs/PROTOCOL.md` §16).
+//! Binding TLS to the attested host (`docs/PROTOCOL.md` §19).
 //!
 //! Two bindings, both checked by the Rust client:
 //!

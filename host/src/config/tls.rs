@@ -17,7 +17,7 @@ pub struct TlsConfig {
     pub plain: bool,
     /// PEM file with the certificate chain (end-entity first), with `key`. Neither given, the
     /// default: the host generates a P-256 certificate at start-up whose private key never
-    /// leaves the process, with RA-TLS evidence in an extension (`docs/PROTOCOL.md` §16): the
+    /// leaves the process, with RA-TLS evidence in an extension (`docs/PROTOCOL.md` §19): the
     /// choice for confidential deployments.
     pub certificate: Option<PathBuf>,
     /// PEM file with the private key of `certificate` (PKCS#8, SEC1 or PKCS#1).
