@@ -17,6 +17,16 @@ pub struct Client {
     audience: std::sync::Arc<std::sync::OnceLock<String>>,
     /// Binary fields above this many bytes go as multipart uploads ([`crate::upload`]).
     pub(crate) binary_above: usize,
+    /// With the channel binding: the report of the last connection bound.
+    channel: Option<std::sync::Arc<std::sync::Mutex<Option<crate::tls::ChannelReport>>>>,
+}
+
+/// The agent's configuration: statuses are answers, not errors; ten minutes at most a request.
+fn agent_config() -> ureq::config::Config {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
 }
 
 /// Bodies larger than this are sent with `Expect: 100-continue`.
@@ -26,19 +36,60 @@ const EXPECT_CONTINUE_ABOVE: usize = 64 << 10;
 const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
 impl Client {
-    /// A client for `base_url` (e.g. `http://127.0.0.1:3000`).
+    /// A client for `base_url` (e.g. `http://127.0.0.1:3000`). An `https://` host's
+    /// certificate is checked against the web's roots, as any HTTPS client does; for an
+    /// attested host use [`Self::with_channel_binding`].
     pub fn new(base_url: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(600)))
-            .build()
-            .into();
+        Self::with_agent(base_url, agent_config().into(), None)
+    }
+
+    /// A client for an attested host: for an `https://` URL, every connection it opens is
+    /// bound to the host's attested key before any request is sent on it
+    /// (`docs/PROTOCOL.md` §19, [`crate::tls`]): the key must verify under `policy`, and must
+    /// have signed that connection's TLS exporter, so a TLS-terminating proxy in front of the
+    /// host makes every request fail. The certificate need not chain to a web root (the host's
+    /// self-generated one does not). For an `http://` URL this is [`Self::new`]: plain HTTP
+    /// has no channel to bind.
+    pub fn with_channel_binding(base_url: &str, policy: crate::verify::Policy) -> Self {
+        if !base_url.starts_with("https://") {
+            return Self::new(base_url);
+        }
+        use ureq::unversioned::resolver::DefaultResolver;
+        use ureq::unversioned::transport::{Connector as _, TcpConnector};
+        let last = std::sync::Arc::default();
+        let connector =
+            ().chain(TcpConnector::default())
+                .chain(crate::tls::ChannelConnector::new(
+                    policy,
+                    std::sync::Arc::clone(&last),
+                ));
+        let agent = ureq::Agent::with_parts(agent_config(), connector, DefaultResolver::default());
+        Self::with_agent(base_url, agent, Some(last))
+    }
+
+    fn with_agent(
+        base_url: &str,
+        agent: ureq::Agent,
+        channel: Option<std::sync::Arc<std::sync::Mutex<Option<crate::tls::ChannelReport>>>>,
+    ) -> Self {
         Self {
             base: base_url.trim_end_matches('/').to_string(),
             agent,
             audience: std::sync::Arc::default(),
             binary_above: crate::upload::DEFAULT_BINARY_UPLOADS_ABOVE,
+            channel,
         }
+    }
+
+    /// With the channel binding ([`Self::with_channel_binding`] over `https://`): what the
+    /// last connection's check established; `None` before the first connection, or without
+    /// the binding.
+    pub fn channel(&self) -> Option<crate::tls::ChannelReport> {
+        self.channel
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The host's audience (`GET /host`), which every owner signature names: fetched on first

@@ -9,10 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use hypervisor_client::agents::Deployment;
 use hypervisor_client::tls::{ChannelError, check_channel, verify_certificate_evidence};
 use hypervisor_client::verify::{Policy, VerifyError};
+use hypervisor_client::x402::Wallet;
+use hypervisor_client::{Client, ClientError, ExecuteInput};
+use hypervisor_protocol::ClientSecret;
+use serde_json::{Value, json};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, wasm};
+use crate::payments::{limit, payments_table};
 
 /// Simulated attestation and HTTPS only, on an ephemeral port.
 const TLS_ONLY: &str =
@@ -220,6 +226,189 @@ fn certificate_files_reload_on_sighup_without_losing_a_request() {
     );
 }
 
+/// Every route class through the Rust client over HTTPS, each connection bound to the
+/// attested key: encrypted verifiable execution, x402 payment, agent deploy and invoke, and an
+/// HTTP agent (over HTTP/2 with curl).
+#[test]
+fn every_route_class_works_over_https_with_each_connection_bound() {
+    let server = TestServer::start_with(&format!("{TLS_ONLY}{}", payments_table("")));
+    let client = Client::with_channel_binding(&server.url, dev_policy());
+    assert_eq!(client.ping().unwrap(), "pong");
+    let channel = client.channel().expect("the connection was bound");
+    assert!(channel.certificate_generated && channel.certificate_evidence.is_some());
+
+    let key = ClientSecret::generate().unwrap();
+    let session = client
+        .create_verifiable_session(&key, &dev_policy())
+        .unwrap();
+    let run = client
+        .execute_verifiable(&session, &ExecuteInput::new(&wasm("hello")).args(["tls"]))
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello tls\n");
+
+    let plain = client.create_session(&key).unwrap();
+    let paid = client
+        .execute_paid(
+            &plain,
+            &ExecuteInput::new(&wasm("hello")).args(["paid"]),
+            false,
+            &Wallet::random().unwrap(),
+            &limit(),
+        )
+        .unwrap();
+    assert_eq!(paid.stdout().unwrap(), b"Hello paid\n");
+    assert_eq!(paid.settlement.unwrap()["success"], true);
+
+    let owner = ClientSecret::generate().unwrap();
+    for (name, guest) in [("stats", "text-stats"), ("web", "http-hello")] {
+        client
+            .deploy_agent(
+                &owner,
+                &Deployment {
+                    name,
+                    component: &wasm(guest),
+                    ..Deployment::default()
+                },
+            )
+            .unwrap();
+    }
+    let out = client
+        .invoke("stats", json!({"text": "over tls now"}))
+        .unwrap();
+    assert_eq!(out.result_json().unwrap()["words"], 3);
+    let (status, version, body) = curl("--http2", &format!("{}/agents/web/", server.url));
+    assert_eq!((status.as_str(), version.as_str()), ("200", "2"), "{body}");
+}
+
+/// The bound client in front of a TLS-terminating proxy: no request goes through.
+#[test]
+fn a_bound_client_refuses_a_host_behind_a_terminating_proxy() {
+    let server = TestServer::start_with(TLS_ONLY);
+    let proxy = terminating_proxy(server.url.trim_start_matches("https://").to_owned());
+    let client = Client::with_channel_binding(&format!("https://{proxy}"), dev_policy());
+    let err = client
+        .ping()
+        .expect_err("the proxy's channel is not the host's");
+    assert!(
+        matches!(&err, ClientError::Transport(m) if m.contains("not bound to an attested host")),
+        "{err}"
+    );
+    assert!(client.channel().is_none());
+}
+
+/// The official x402 client (npm) pays over HTTPS, trusting the operator's certificate.
+#[test]
+fn the_official_x402_client_pays_over_https() {
+    let interop =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/x402-official");
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    let server = TestServer::start_with(&format!(
+        "[attestation]\nprovider = \"simulated\"\n{}[tls]\nlisten = \"127.0.0.1:0\"\nplain = false\ncertificate = {:?}\nkey = {:?}\n",
+        payments_table(""),
+        cert.display().to_string(),
+        key.display().to_string()
+    ));
+    let client = Client::with_channel_binding(&server.url, dev_policy());
+    let session = client
+        .create_session(&ClientSecret::generate().unwrap())
+        .unwrap();
+    let (req, digests) = session
+        .encrypt_execution(&ExecuteInput::new(&wasm("hello")).args(["npm-tls"]))
+        .unwrap();
+    let body = tmp.path().join("body.json");
+    std::fs::write(&body, serde_json::to_vec(&req).unwrap()).unwrap();
+    let out = Command::new("node")
+        .arg(interop.join("pay.mjs"))
+        .arg(format!("{}{}", server.url, crate::payments::ROUTE))
+        .arg(&body)
+        .arg("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+        .env("NODE_EXTRA_CA_CERTS", &cert)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "node failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], 200, "{result}");
+    assert_eq!(result["settlement"]["success"], true, "{result}");
+    let run = session
+        .check_response(200, result["body"].clone(), &digests)
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello npm-tls\n");
+}
+
+/// An agent calling an agent on another hypervisor over HTTPS: the call goes through a
+/// channel bound to the remote's attested key; behind a terminating proxy nothing is sent.
+#[test]
+fn a_remote_hypervisor_over_https_is_called_through_a_bound_channel() {
+    let remote = TestServer::start_with(TLS_ONLY);
+    let remote_client = Client::with_channel_binding(&remote.url, dev_policy());
+    let owner = ClientSecret::generate().unwrap();
+    remote_client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "stats",
+                component: &wasm("text-stats"),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let measurement = hex::encode(crate::harness::host_measurement());
+    let proxy = format!(
+        "https://{}",
+        terminating_proxy(remote.url.trim_start_matches("https://").to_owned())
+    );
+    let host = TestServer::start();
+    let client = host.client();
+    for (name, origin) in [("direct", remote.url.clone()), ("proxied", proxy.clone())] {
+        client
+            .deploy_agent(
+                &owner,
+                &Deployment {
+                    name,
+                    component: &wasm("caller"),
+                    grants: Some(hypervisor_protocol::grants::Grants {
+                        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+                            origin,
+                            measurements: vec![measurement.clone()],
+                            allow_simulated: true,
+                        }],
+                        ..Default::default()
+                    }),
+                    ..Deployment::default()
+                },
+            )
+            .unwrap();
+    }
+    let call = |agent: &str, origin: &str| {
+        let event = json!({
+            "url": format!("{origin}/agents/stats/invoke"),
+            "body": {"event": {"text": "words over tls"}},
+        });
+        let out = client.invoke(agent, event).unwrap();
+        out.result_json().unwrap()["responses"][0].clone()
+    };
+    let answer = call("direct", &remote.url);
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(answer["body"]["result"]["words"], 3, "{answer}");
+    let refused = call("proxied", &proxy);
+    assert_eq!(refused["status"], 502, "{refused}");
+    assert_eq!(refused["body"]["error"]["code"], "remote_not_attested");
+    assert_eq!(
+        remote_client.executions(&owner, 0, 1000).unwrap().len(),
+        1,
+        "the remote ran only the direct call"
+    );
+}
+
 /// The JSON CMW record inside a certificate's evidence extension.
 fn cmw_record(der: &[u8]) -> String {
     let text = String::from_utf8_lossy(der);
@@ -293,6 +482,9 @@ fn terminating_proxy(upstream: String) -> String {
                     }
                     request.push(byte[0]);
                 }
+                // One request per connection: ask the host to close after answering.
+                request.truncate(request.len() - 2);
+                request.extend_from_slice(b"Connection: close\r\n\r\n");
                 let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
                 let conn = rustls::ClientConnection::new(client_config, name).unwrap();
                 let mut up = rustls::StreamOwned::new(conn, TcpStream::connect(&upstream).unwrap());

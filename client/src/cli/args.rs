@@ -29,6 +29,11 @@ pub struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Do not bind the TLS channel of an https:// server to its attested key (commands that
+    /// verify the host: `attestation`, `exec --verifiable`). INSECURE: a TLS-terminating proxy
+    /// in front of the host would go unnoticed, and the certificate must chain to a web root.
+    #[arg(long, global = true)]
+    pub no_channel_binding: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,10 +55,6 @@ pub enum Command {
     Attestation {
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Skip the TLS channel binding check of an https:// URL (INSECURE: a proxy in front
-        /// of the host would go unnoticed).
-        #[arg(long)]
-        no_channel_binding: bool,
     },
     /// Verify a proof bundle offline (from `exec --verifiable --save-proof`).
     Verify {

@@ -31,10 +31,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ping => setup::ping(&client, cli.json),
         Command::Keygen => setup::keygen(&key_path, cli.json),
         Command::Session => setup::session(&client, &key_path, cli.json),
-        Command::Attestation {
-            policy,
-            no_channel_binding,
-        } => verify::attestation(&client, &policy, no_channel_binding, cli.json),
+        Command::Attestation { policy } => {
+            let client = verifying_client(&cli.server, &policy, cli.no_channel_binding)?;
+            verify::attestation(&client, &policy, cli.json)
+        }
         Command::Verify { proof, policy } => verify::proof(&proof, &policy, cli.json),
         Command::VerifyEvidence {
             tdx_quote,
@@ -42,8 +42,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy,
         } => verify::evidence(tdx_quote, snp_report, &policy, cli.json),
         Command::Measure { files } => verify::measure(&files, cli.json),
-        Command::Exec(args) => exec::run(&client, &key_path, cli.json, *args),
+        Command::Exec(args) => {
+            let client = if args.verifiable {
+                verifying_client(&cli.server, &args.policy, cli.no_channel_binding)?
+            } else {
+                client
+            };
+            exec::run(&client, &key_path, cli.json, *args)
+        }
     }
+}
+
+/// The client of a command that verifies the host: over `https://`, every connection is bound
+/// to the attested key under the command's policy (unless `--no-channel-binding`, warned).
+fn verifying_client(
+    server: &str,
+    policy: &policy::PolicyArgs,
+    no_channel_binding: bool,
+) -> anyhow::Result<Client> {
+    if !server.starts_with("https://") {
+        return Ok(Client::new(server));
+    }
+    if no_channel_binding {
+        eprintln!(
+            "WARNING: --no-channel-binding: the TLS channel is NOT bound to the attested host; \
+             a TLS-terminating proxy in front of it would go unnoticed"
+        );
+        return Ok(Client::new(server));
+    }
+    Ok(Client::with_channel_binding(server, policy.policy()?))
 }
 
 fn default_key_path() -> PathBuf {

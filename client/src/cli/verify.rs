@@ -12,33 +12,16 @@ use hypervisor_client::verify::{self, VerifiedKey};
 use super::policy::PolicyArgs;
 
 /// `hypervisor-client attestation`: fetch and verify the host's attestation; for an
-/// `https://` host, also check that the TLS channel is bound to it (unless opted out).
-pub fn attestation(
-    client: &Client,
-    policy: &PolicyArgs,
-    no_channel_binding: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+/// `https://` host (through a client made with the channel binding) also report what the
+/// binding of the connection established.
+pub fn attestation(client: &Client, policy: &PolicyArgs, json: bool) -> anyhow::Result<ExitCode> {
     let policy = policy.policy()?;
-    let https = client.base_url().starts_with("https://");
-    // Over https the key comes from the channel binding itself (the host's certificate is not
-    // one web roots know; the binding is what authenticates it).
-    let (key, channel) = if https && !no_channel_binding {
-        let channel = hypervisor_client::tls::check_channel(client.base_url(), &policy)?;
-        (channel.key.clone(), Some(channel))
-    } else {
-        if https {
-            eprintln!(
-                "WARNING: --no-channel-binding: the TLS channel was NOT checked; a proxy in \
-                 front of the host would go unnoticed"
-            );
-        }
-        let (provider, att) = client.attestation()?;
-        let Some(att) = att else {
-            anyhow::bail!("the host has no attestation provider (provider: {provider})");
-        };
-        (verify::verify_attestation(&att, &policy)?, None)
+    let (provider, att) = client.attestation()?;
+    let Some(att) = att else {
+        anyhow::bail!("the host has no attestation provider (provider: {provider})");
     };
+    let key = verify::verify_attestation(&att, &policy)?;
+    let channel = client.channel();
     if json {
         let channel = channel.as_ref().map(|c| {
             serde_json::json!({

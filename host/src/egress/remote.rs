@@ -119,7 +119,6 @@ fn invoke(
     mut payer: Payer,
 ) -> Result<Value, ApiError> {
     let failed = |why: String| ApiError::RemoteNotAttested(format!("{}: {why}", grant.origin));
-    let client = Client::new(&grant.origin);
     let key = ClientSecret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
     // The grant names the host binaries accepted: the evidence must attest one of them.
     let policy = Policy {
@@ -131,6 +130,10 @@ fn invoke(
             .collect(),
         ..Policy::default()
     };
+    // An https origin: every connection is bound to the remote's attested key before anything
+    // is sent on it (a proxy terminating TLS in front of the remote fails it); the network is
+    // not trusted. Plain http (loopback, `egress.allow_loopback_http`) has no channel to bind.
+    let client = Client::with_channel_binding(&grant.origin, policy.clone());
     // Only our fresh public key leaves before the remote is verified.
     let session = client
         .create_verifiable_session(&key, &policy)

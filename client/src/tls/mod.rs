@@ -27,6 +27,9 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureSch
 
 use crate::verify::{EvidenceFormat, Policy, VerifiedKey, VerifyError, verify_evidence_binding};
 
+mod connector;
+pub(crate) use connector::ChannelConnector;
+
 /// The largest answer read from `/attestation/channel` (evidence is a few kilobytes).
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
 /// Time to connect, and to read the answer.
@@ -75,7 +78,8 @@ pub struct ChannelReport {
 }
 
 /// Checks that `base_url` (`https://HOST[:PORT]`) is served by a host whose attested key
-/// verifies under `policy` and that signs this client's TLS channel (see the module's doc).
+/// verifies under `policy` and that signs this client's TLS channel (see the module's doc), on
+/// a connection of its own.
 ///
 /// # Errors
 /// [`ChannelError`].
@@ -96,24 +100,28 @@ pub fn check_channel(base_url: &str, policy: &Policy) -> Result<ChannelReport, C
     let conn = ClientConnection::new(Arc::new(client_config()), name)
         .map_err(|e| ChannelError::Connect(e.to_string()))?;
     let mut tls = StreamOwned::new(conn, tcp);
+    bind_stream(&mut tls, &host, policy)
+}
 
+/// The channel binding on an open TLS connection: asks `/attestation/channel` on it (HTTP/1.1,
+/// kept alive: the connection then carries the client's requests) and verifies the answer
+/// against the connection's own exporter value and certificate.
+fn bind_stream<S: Read + Write>(
+    tls: &mut StreamOwned<ClientConnection, S>,
+    host: &str,
+    policy: &Policy,
+) -> Result<ChannelReport, ChannelError> {
     let mut nonce = [0u8; CHANNEL_NONCE_LEN];
     hypervisor_protocol::fill_random(&mut nonce)
         .map_err(|e| ChannelError::Connect(e.to_string()))?;
     let request = format!(
-        "GET /attestation/channel?nonce={} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        "GET /attestation/channel?nonce={} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n",
         hex::encode(nonce)
     );
     tls.write_all(request.as_bytes())
-        .map_err(|e| ChannelError::Connect(format!("{addr}: {e}")))?;
-    let mut answer = Vec::new();
-    // A peer that closes without close_notify after a complete answer is tolerated: the
-    // answer is judged by its signature, not by how the connection ended.
-    if let Err(e) = (&mut tls).take(MAX_ANSWER_BYTES).read_to_end(&mut answer)
-        && answer.is_empty()
-    {
-        return Err(ChannelError::Connect(format!("{addr}: {e}")));
-    }
+        .and_then(|()| tls.flush())
+        .map_err(|e| ChannelError::Connect(format!("{host}: {e}")))?;
+    let (status, body) = read_answer(tls)?;
     let conn = &tls.conn;
     let mut exporter = [0u8; EXPORTER_LEN];
     conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None)
@@ -122,18 +130,16 @@ pub fn check_channel(base_url: &str, policy: &Policy) -> Result<ChannelReport, C
         .peer_certificates()
         .and_then(|chain| chain.first())
         .ok_or_else(|| ChannelError::Connect("the host presented no certificate".into()))?
-        .clone();
+        .to_vec();
     let certificate_sha256 = hypervisor_protocol::sha256(&certificate);
-
-    let (status, body) = split_answer(&answer)?;
     if status != 200 {
         return Err(ChannelError::Refused {
             status,
-            body: String::from_utf8_lossy(body).chars().take(500).collect(),
+            body: String::from_utf8_lossy(&body).chars().take(500).collect(),
         });
     }
     let binding: ChannelBinding =
-        serde_json::from_slice(body).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| ChannelError::Malformed(e.to_string()))?;
     let key = verify_binding(&binding, policy, &exporter, &nonce, &certificate_sha256)?;
     let certificate_evidence = if binding.certificate_generated {
         Some(verify_certificate_evidence(&certificate, policy)?)
@@ -142,7 +148,7 @@ pub fn check_channel(base_url: &str, policy: &Policy) -> Result<ChannelReport, C
     };
     Ok(ChannelReport {
         key,
-        certificate: certificate.to_vec(),
+        certificate,
         certificate_sha256,
         certificate_generated: binding.certificate_generated,
         certificate_evidence,
@@ -252,14 +258,24 @@ fn https_authority(base_url: &str) -> Result<(String, u16), ChannelError> {
     Ok((host, uri.port_u16().unwrap_or(443)))
 }
 
-/// Status and body of an HTTP/1.1 answer with a `Content-Length` or read to its end.
-fn split_answer(answer: &[u8]) -> Result<(u16, &[u8]), ChannelError> {
+/// Reads one HTTP/1.1 answer with a `Content-Length`, exactly (the connection is kept for
+/// the requests that follow): its status and body.
+fn read_answer(stream: &mut impl Read) -> Result<(u16, Vec<u8>), ChannelError> {
     let bad = |what: &str| ChannelError::Malformed(what.to_owned());
-    let end = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no complete HTTP answer"))?;
-    let head = std::str::from_utf8(&answer[..end]).map_err(|_| bad("HTTP head is not UTF-8"))?;
+    let io = |e: std::io::Error| ChannelError::Connect(e.to_string());
+    // The head, byte by byte (a few hundred bytes), so nothing past it is consumed.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 << 10 {
+            return Err(bad("HTTP head larger than 16 KiB"));
+        }
+        if stream.read(&mut byte).map_err(io)? == 0 {
+            return Err(bad("the connection closed before a complete HTTP answer"));
+        }
+        head.push(byte[0]);
+    }
+    let head = std::str::from_utf8(&head).map_err(|_| bad("HTTP head is not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
@@ -267,17 +283,16 @@ fn split_answer(answer: &[u8]) -> Result<(u16, &[u8]), ChannelError> {
         .and_then(|l| l.get(..3))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no HTTP/1.1 status line"))?;
-    let mut body = &answer[end + 4..];
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            let len: usize = value.trim().parse().map_err(|_| bad("Content-Length"))?;
-            body = body
-                .get(..len)
-                .ok_or_else(|| bad("body shorter than its length"))?;
-        }
+    let length = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<u64>().ok())
+        .ok_or_else(|| bad("no Content-Length"))?;
+    if length > MAX_ANSWER_BYTES {
+        return Err(bad("answer larger than 1 MiB"));
     }
+    let mut body = vec![0u8; usize::try_from(length).map_err(|_| bad("Content-Length"))?];
+    stream.read_exact(&mut body).map_err(io)?;
     Ok((status, body))
 }
 
