@@ -97,6 +97,7 @@ pub fn generate() -> Value {
         "agents": agents,
         "agent_calls": agent_call_vectors(),
         "attestation": attestation,
+        "tls": tls_vectors(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
         "client_public": client_pub.to_hex(),
@@ -246,6 +247,68 @@ fn attestation_vectors(
             "user_data": hex::encode(user_data),
             "bytes": hex::encode(statement_bytes(StatementKind::Component, &[&digests.program, &user_data])),
             "signature": hex::encode(component_sig),
+        },
+    })
+}
+
+/// The TLS channel binding and the RA-TLS certificate (`docs/PROTOCOL.md` §19), with the
+/// attestation vectors' signing key and measurement. The exporter value and the certificate
+/// stand in for what a TLS connection would give.
+fn tls_vectors() -> Value {
+    use crate::tls::{CertificateEvidence, certificate_report_data, channel_fields};
+    let secret = hex::decode(SIGNING_SECRET).expect("hex");
+    let signing = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let signing_pub = EncodedPublicKey::from_key(&p256::PublicKey::from(signing.verifying_key()));
+    let measurement = sha256(b"example host binary");
+    let exporter = [0x11u8; 32];
+    let nonce = [0x22u8; 32];
+    let certificate_sha256 = sha256(b"example certificate");
+    let fields = channel_fields(&exporter, &nonce, &certificate_sha256);
+    let signature = sign_statement(&signing, StatementKind::TlsChannel, &fields);
+    let spki_sha256 = sha256(b"example SubjectPublicKeyInfo");
+    let created_at = KEY_CREATED_AT + 60;
+    let fields_rd: [&[u8]; 4] = [
+        &spki_sha256,
+        signing_pub.as_bytes(),
+        &measurement,
+        &created_at.to_be_bytes(),
+    ];
+    let mut rd_preimage = crate::attest::REPORT_DATA_LABEL.to_vec();
+    rd_preimage.push(ReportPurpose::TlsCertificate as u8);
+    for f in fields_rd {
+        rd_preimage.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        rd_preimage.extend_from_slice(f);
+    }
+    let extension = CertificateEvidence {
+        evidence_format: "simulated-not-for-production".into(),
+        evidence: b"example evidence".to_vec(),
+        signing_key: signing_pub,
+        host_measurement: measurement,
+        created_at,
+    }
+    .to_extension_value()
+    .expect("encodes");
+    json!({
+        "exporter_label": String::from_utf8_lossy(crate::tls::EXPORTER_LABEL),
+        "channel": {
+            "exporter": hex::encode(exporter),
+            "nonce": hex::encode(nonce),
+            "certificate_sha256": hex::encode(certificate_sha256),
+            "statement_bytes": hex::encode(statement_bytes(StatementKind::TlsChannel, &fields)),
+            "signature": hex::encode(signature),
+        },
+        "certificate": {
+            "spki_sha256": hex::encode(spki_sha256),
+            "created_at": created_at,
+            "report_data_preimage": hex::encode(&rd_preimage),
+            "report_data": hex::encode(certificate_report_data(
+                &spki_sha256,
+                &signing_pub,
+                &measurement,
+                created_at,
+            )),
+            "extension_oid": crate::tls::CERTIFICATE_EVIDENCE_OID,
+            "extension_value": hex::encode(extension),
         },
     })
 }

@@ -97,3 +97,51 @@ fn the_high_s_owner_signature_is_the_low_s_ones_twin_and_not_normalised() {
     assert!(key.verify(&message, &low).is_ok());
     assert!(key.verify(&message, &high).is_ok());
 }
+
+/// The TLS vectors (`docs/PROTOCOL.md` §19): the channel statement verifies under the signing
+/// key only with its own exporter, and the certificate extension decodes to what binds it.
+#[test]
+fn tls_channel_and_certificate_vectors_verify_and_decode() {
+    use hypervisor_protocol::EncodedPublicKey;
+    use hypervisor_protocol::attest::{StatementKind, verify_statement};
+    use hypervisor_protocol::tls::{CertificateEvidence, channel_fields};
+    let v = hypervisor_protocol::vectors::generate();
+    let h = |x: &serde_json::Value| hex::decode(x.as_str().unwrap()).unwrap();
+    let key =
+        EncodedPublicKey::from_hex("k", v["attestation"]["signing_key"].as_str().unwrap()).unwrap();
+    let c = &v["tls"]["channel"];
+    let exporter: [u8; 32] = h(&c["exporter"]).try_into().unwrap();
+    let nonce: [u8; 32] = h(&c["nonce"]).try_into().unwrap();
+    let cert: [u8; 32] = h(&c["certificate_sha256"]).try_into().unwrap();
+    let signature = h(&c["signature"]);
+    verify_statement(
+        &key,
+        StatementKind::TlsChannel,
+        &channel_fields(&exporter, &nonce, &cert),
+        &signature,
+    )
+    .unwrap();
+    let other = [0u8; 32];
+    assert!(
+        verify_statement(
+            &key,
+            StatementKind::TlsChannel,
+            &channel_fields(&other, &nonce, &cert),
+            &signature
+        )
+        .is_err()
+    );
+    let t = &v["tls"]["certificate"];
+    let evidence = CertificateEvidence::from_extension_value(&h(&t["extension_value"])).unwrap();
+    assert_eq!(evidence.signing_key, key);
+    assert_eq!(evidence.evidence, b"example evidence");
+    let spki: [u8; 32] = h(&t["spki_sha256"]).try_into().unwrap();
+    assert_eq!(
+        evidence.expected_report_data(&spki).to_vec(),
+        h(&t["report_data"])
+    );
+    // Malformed values are errors, never panics.
+    for bad in [&b""[..], b"\x0c\x02[]", b"\x0c\x05[1,2]", b"\x04\x00"] {
+        assert!(CertificateEvidence::from_extension_value(bad).is_err());
+    }
+}

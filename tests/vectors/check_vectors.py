@@ -102,6 +102,7 @@ def main():
     check_attestation(v, sid, client_pub, server_pub)
     check_agents(v, client_pub)
     check_agent_calls(v, client_pub)
+    check_tls(v)
     print(f"vectors: {checks} passed, 0 failed")
 
 
@@ -207,6 +208,53 @@ def check_attestation(v, sid, client_pub, server_pub):
     comp = tlv(STATEMENT, 0x03, [bytes.fromhex(c["component_sha256"]), bytes.fromhex(c["user_data"])])
     check("component statement bytes", comp.hex(), c["bytes"])
     verify_sig(signing_pub, comp, c["signature"], "component")
+
+
+def check_tls(v):
+    """Section 19: the TLS channel statement and the RA-TLS certificate's REPORTDATA and
+    extension (a DER UTF8String holding a JSON CMW record around a base64url JSON message)."""
+    import base64
+    a, t = v["attestation"], v["tls"]
+    signing_pub = public_uncompressed(private(a["signing_secret"]))
+    measurement = bytes.fromhex(a["host_measurement"])
+    check("exporter label", t["exporter_label"], "EXPORTER-wasm-hypervisor-channel-binding")
+    c = t["channel"]
+    fields = [bytes.fromhex(c["exporter"]), bytes.fromhex(c["nonce"]),
+              bytes.fromhex(c["certificate_sha256"])]
+    check("certificate_sha256", hashlib.sha256(b"example certificate").hexdigest(),
+          c["certificate_sha256"])
+    channel = tlv(STATEMENT, 0x04, fields)
+    check("TLS channel statement bytes", channel.hex(), c["statement_bytes"])
+    verify_sig(signing_pub, channel, c["signature"], "TLS channel")
+    other = tlv(STATEMENT, 0x04, [bytes(32)] + fields[1:])
+    check("another exporter does not verify", verifies(signing_pub, other, c["signature"]), False)
+
+    cert = t["certificate"]
+    spki_sha256 = hashlib.sha256(b"example SubjectPublicKeyInfo").digest()
+    check("spki_sha256", spki_sha256.hex(), cert["spki_sha256"])
+    pre = tlv(REPORT_DATA, 0x02, [spki_sha256, signing_pub, measurement,
+                                  struct.pack(">Q", cert["created_at"])])
+    check("certificate report_data_preimage", pre.hex(), cert["report_data_preimage"])
+    check("certificate report_data", hashlib.sha512(pre).hexdigest(), cert["report_data"])
+    check("extension OID (id-pe-cmw)", cert["extension_oid"], "1.3.6.1.5.5.7.1.35")
+    der = bytes.fromhex(cert["extension_value"])
+    check("extension value is a DER UTF8String", der[0], 0x0C)
+    if der[1] < 0x80:
+        length, start = der[1], 2
+    else:
+        n = der[1] & 0x7F
+        length, start = int.from_bytes(der[2:2 + n], "big"), 2 + n
+    check("UTF8String length", len(der) - start, length)
+    record = json.loads(der[start:].decode())
+    check("CMW record type", record[0], "application/vnd.wasm-hypervisor.certificate-evidence+json")
+    check("CMW indicator (evidence)", record[2], 4)
+    b64 = record[1] + "=" * (-len(record[1]) % 4)
+    message = json.loads(base64.urlsafe_b64decode(b64))
+    check("message version", message["version"], 1)
+    check("message signing_key", message["signing_key"], signing_pub.hex())
+    check("message host_measurement", message["host_measurement"], measurement.hex())
+    check("message created_at", message["created_at"], cert["created_at"])
+    check("message evidence", bytes.fromhex(message["evidence"]), b"example evidence")
 
 
 def receipt_fields(r):
