@@ -28,6 +28,8 @@
 //!    in-process through the HTTP front, unpaid (the overhead at p50 and p99) and paid
 //!    (`verify-only` payments: the 402, the spend, the signature, the paid retry). See
 //!    `calls.rs`.
+//! 5. **TLS** (`tls`): HTTPS against plain HTTP on the same server, keep-alive and a new
+//!    connection per request. See `tls.rs`.
 //!
 //! Environment:
 //! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
@@ -38,7 +40,7 @@
 //! - `HTTP_BENCH_THREADS` (2), `HTTP_BENCH_CONNECTIONS` (32), `HTTP_BENCH_SECONDS` (10),
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
-//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls`;
+//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls,tls`;
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
@@ -52,6 +54,7 @@ mod handler;
 mod restart;
 mod storage;
 mod throughput;
+mod tls;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -80,6 +83,7 @@ fn main() {
             ("handler", handler::run),
             ("restart", restart::run),
             ("calls", calls::run),
+            ("tls", tls::run),
         ],
     );
 }

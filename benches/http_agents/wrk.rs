@@ -42,8 +42,23 @@ pub fn wrk(
     seconds: u32,
     server: &Server,
 ) -> Run {
+    wrk_with(wrk, url, threads, connections, seconds, server, &[])
+}
+
+/// [`wrk`] with extra request headers (`Name: value`), e.g. `Connection: close` for a new
+/// connection per request.
+pub fn wrk_with(
+    wrk: &str,
+    url: &str,
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+    server: &Server,
+    headers: &[&str],
+) -> Run {
     let cpu = server.cpu_time();
     let out = Command::new(wrk)
+        .args(headers.iter().flat_map(|h| ["-H", h]))
         .arg(format!("-t{threads}"))
         .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))

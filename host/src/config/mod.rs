@@ -460,6 +460,27 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_are_checked_together() {
+        let check = |t: &str| {
+            Config::from_toml(&format!("[tls]\n{t}"))
+                .unwrap()
+                .validate()
+        };
+        assert!(check("listen = \"127.0.0.1:3443\"").is_ok());
+        assert!(
+            check("certificate = \"c.pem\"").is_err(),
+            "a certificate without its key"
+        );
+        assert!(
+            check("key = \"k.pem\"").is_err(),
+            "a key without its certificate"
+        );
+        assert!(check("plain = false").is_err(), "no listener at all");
+        assert!(check("listen = \"127.0.0.1:3443\"\nplain = false\nnames = []").is_err());
+        assert!(check("listen = \"127.0.0.1:3443\"\nplain = false").is_ok());
+    }
+
+    #[test]
     fn facilitator_mode_needs_an_http_origin() {
         let c = |t: &str| {
             Config::from_toml(&format!("[payments]\n{t}"))
