@@ -314,6 +314,7 @@ impl Host {
         let rotation = spawn_key_rotation(
             self.attestor.clone(),
             self.config.attestation.key_rotation_seconds,
+            secure.as_ref().map(|(_, tls)| tls.clone()),
         );
         let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
         let reaper = spawn_agent_reaper(self.pipeline.clone());
@@ -454,7 +455,11 @@ fn spawn_policy_reload(
 
 /// Replaces the attested key periodically, off the request path (a hardware quote takes tens
 /// of milliseconds). Existing sessions keep the key they were created under.
-fn spawn_key_rotation(attestor: Arc<Attestor>, every_seconds: u64) -> tokio::task::JoinHandle<()> {
+fn spawn_key_rotation(
+    attestor: Arc<Attestor>,
+    every_seconds: u64,
+    tls: Option<Arc<tls::Tls>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if every_seconds == 0 || attestor.current().is_none() {
             return;
@@ -463,9 +468,23 @@ fn spawn_key_rotation(attestor: Arc<Attestor>, every_seconds: u64) -> tokio::tas
         interval.tick().await;
         loop {
             interval.tick().await;
-            let a = attestor.clone();
-            match tokio::task::spawn_blocking(move || a.rotate()).await {
-                Ok(Ok(())) => tracing::info!("attested signing key rotated"),
+            let (a, t) = (attestor.clone(), tls.clone());
+            // The self-generated TLS certificate follows the key: its evidence names it.
+            let rotated = move || {
+                a.rotate()?;
+                Ok::<_, crate::attestation::AttestationError>(t.map(|t| t.renew(&a)))
+            };
+            match tokio::task::spawn_blocking(rotated).await {
+                Ok(Ok(renewed)) => {
+                    tracing::info!("attested signing key rotated");
+                    match renewed {
+                        Some(Ok(true)) => tracing::info!("TLS certificate renewed for the new key"),
+                        Some(Err(e)) => {
+                            tracing::error!(error = %e, "TLS certificate not renewed; the previous one stays in use")
+                        }
+                        Some(Ok(false)) | None => {}
+                    }
+                }
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "key rotation failed; keeping the current key")
                 }

@@ -172,6 +172,9 @@ fn certificate_files_reload_on_sighup_without_losing_a_request() {
     let report = check_channel(&server.url, &dev_policy()).unwrap();
     assert_eq!(report.certificate_sha256, first);
     assert!(!report.certificate_generated && report.certificate_evidence.is_none());
+    // A bound client whose (kept-alive) connection is open across the reload.
+    let kept = Client::with_channel_binding(&server.url, dev_policy());
+    assert_eq!(kept.ping().unwrap(), "pong");
 
     // Two clients open connection after connection while the files change and SIGHUP comes.
     let stop = Arc::new(AtomicBool::new(false));
@@ -224,6 +227,33 @@ fn certificate_files_reload_on_sighup_without_losing_a_request() {
             .certificate_sha256,
         second
     );
+    // The open connection was not dropped: it still answers, and was never bound again (its
+    // binding names the first certificate).
+    assert_eq!(kept.ping().unwrap(), "pong");
+    assert_eq!(kept.channel().unwrap().certificate_sha256, first);
+}
+
+/// The self-generated certificate follows the attested key: after a rotation, new
+/// connections get a new certificate whose evidence names the new key, which also signs
+/// their channel bindings.
+#[test]
+fn the_generated_certificate_is_renewed_with_each_key_rotation() {
+    let server = TestServer::start_with(
+        "[attestation]\nprovider = \"simulated\"\nkey_rotation_seconds = 1\n\
+         [tls]\nlisten = \"127.0.0.1:0\"\nplain = false\n",
+    );
+    let first = check_channel(&server.url, &dev_policy()).unwrap();
+    assert!(
+        server.wait_for_log("TLS certificate renewed", Duration::from_secs(30)),
+        "no renewal logged"
+    );
+    let later = check_channel(&server.url, &dev_policy()).unwrap();
+    assert_ne!(later.certificate_sha256, first.certificate_sha256);
+    assert_ne!(later.key.signing_key, first.key.signing_key);
+    for report in [&first, &later] {
+        let evidence = report.certificate_evidence.as_ref().unwrap();
+        assert_eq!(evidence.signing_key, report.key.signing_key);
+    }
 }
 
 /// Every route class through the Rust client over HTTPS, each connection bound to the

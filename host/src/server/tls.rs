@@ -85,6 +85,8 @@ type Fingerprint = [(Option<SystemTime>, u64); 2];
 pub struct Tls {
     current: RwLock<Arc<Served>>,
     files: Option<Files>,
+    /// Names of the self-generated certificate.
+    names: Vec<String>,
 }
 
 impl Tls {
@@ -107,11 +109,13 @@ impl Tls {
                 Ok(Self {
                     current: RwLock::new(Arc::new(served)),
                     files: Some(files),
+                    names: Vec::new(),
                 })
             }
             _ => Ok(Self {
                 current: RwLock::new(Arc::new(generate(&config.names, attestor)?)),
                 files: None,
+                names: config.names.clone(),
             }),
         }
     }
@@ -148,6 +152,22 @@ impl Tls {
         }
         let served = load_files(&files.certificate, &files.key)?;
         *files.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        Ok(true)
+    }
+
+    /// Generates a new self-generated certificate, with evidence binding the attestor's
+    /// current signing key (called after each key rotation, so that the certificate names the
+    /// key that signs the channel bindings). Returns whether a new certificate is in use: the
+    /// operator's certificate is never replaced. Blocking (evidence, key generation).
+    ///
+    /// # Errors
+    /// [`TlsError`]: the previous certificate stays in use.
+    pub fn renew(&self, attestor: &Attestor) -> Result<bool, TlsError> {
+        if self.files.is_some() {
+            return Ok(false);
+        }
+        let served = generate(&self.names, attestor)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
         Ok(true)
     }
