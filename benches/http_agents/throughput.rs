@@ -12,7 +12,7 @@ use crate::common::http::{self, deploy, get_text};
 use crate::common::process::{Server, hypervisor_bin, spawn_server, start_hypervisor};
 use crate::common::stats::{median, ms, us};
 use crate::common::{env_or, target, wasm};
-use crate::wrk::{Run, wrk};
+use crate::wrk::{Run, Settings, wrk};
 use crate::{HTTP_TIMEOUT, write_config};
 
 /// The throughput section (see the benchmark's header).
@@ -23,12 +23,14 @@ pub fn run() {
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-wasm.sh)", component.display()));
     let wasmtime = std::env::var_os("WASMTIME")
         .map_or_else(|| target().join("wasmtime-cli/bin/wasmtime"), PathBuf::from);
-    let wrk_bin = std::env::var("WRK").unwrap_or_else(|_| "wrk".into());
-    let threads: u32 = env_or("HTTP_BENCH_THREADS", 2);
-    let connections: u32 = env_or("HTTP_BENCH_CONNECTIONS", 32);
-    let seconds: u32 = env_or("HTTP_BENCH_SECONDS", 10);
-    let rounds: usize = env_or("HTTP_BENCH_ROUNDS", 3);
-    let warmup: u32 = env_or("HTTP_BENCH_WARMUP_SECONDS", 3);
+    let Settings {
+        wrk: wrk_bin,
+        threads,
+        connections,
+        seconds,
+        rounds,
+        warmup,
+    } = Settings::from_env();
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

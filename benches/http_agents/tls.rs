@@ -14,17 +14,12 @@ use hypervisor_protocol::ClientSecret;
 use crate::common::http::deploy;
 use crate::common::process::{start_hypervisor, write_config};
 use crate::common::stats::{median, ms, us};
-use crate::common::{env_or, wasm};
-use crate::wrk::{Run, wrk_with};
+use crate::common::wasm;
+use crate::wrk::{Run, Settings, wrk_with};
 
 /// The TLS section (see the module's doc).
 pub fn run() {
-    let wrk_bin = std::env::var("WRK").unwrap_or_else(|_| "wrk".into());
-    let threads: u32 = env_or("HTTP_BENCH_THREADS", 2);
-    let connections: u32 = env_or("HTTP_BENCH_CONNECTIONS", 32);
-    let seconds: u32 = env_or("HTTP_BENCH_SECONDS", 10);
-    let rounds: usize = env_or("HTTP_BENCH_ROUNDS", 3);
-    let warmup: u32 = env_or("HTTP_BENCH_WARMUP_SECONDS", 3);
+    let w = Settings::from_env();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -66,32 +61,35 @@ pub fn run() {
         let urls = [format!("{plain}{path}"), format!("{secure}{path}")];
         for url in &urls {
             wrk_with(
-                &wrk_bin,
+                &w.wrk,
                 url,
-                threads,
-                connections,
-                warmup,
+                w.threads,
+                w.connections,
+                w.warmup,
                 &server,
                 headers,
             );
         }
         let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
-        for _ in 0..rounds {
+        for _ in 0..w.rounds {
             for (side, url) in runs.iter_mut().zip(&urls) {
                 side.push(wrk_with(
-                    &wrk_bin,
+                    &w.wrk,
                     url,
-                    threads,
-                    connections,
-                    seconds.max(1),
+                    w.threads,
+                    w.connections,
+                    w.seconds.max(1),
                     &server,
                     headers,
                 ));
             }
         }
         println!(
-            "\n{title}: wrk -t{threads} -c{connections} -d{}s --latency, {rounds} rounds interleaved, medians",
-            seconds.max(1)
+            "\n{title}: wrk -t{} -c{} -d{}s --latency, {} rounds interleaved, medians",
+            w.threads,
+            w.connections,
+            w.seconds.max(1),
+            w.rounds
         );
         println!(
             "{:<8} {:>11} {:>9} {:>9} {:>12} {:>8}  runs (req/s)",

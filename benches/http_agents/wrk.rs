@@ -18,6 +18,32 @@ pub struct Run {
     pub cpu_per_request: Duration,
 }
 
+/// The wrk settings of a section, from the environment: `WRK` (default `wrk`),
+/// `HTTP_BENCH_THREADS` (2), `HTTP_BENCH_CONNECTIONS` (32), `HTTP_BENCH_SECONDS` (10),
+/// `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3).
+pub struct Settings {
+    pub wrk: String,
+    pub threads: u32,
+    pub connections: u32,
+    pub seconds: u32,
+    pub rounds: usize,
+    pub warmup: u32,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        use crate::common::env_or;
+        Self {
+            wrk: std::env::var("WRK").unwrap_or_else(|_| "wrk".into()),
+            threads: env_or("HTTP_BENCH_THREADS", 2),
+            connections: env_or("HTTP_BENCH_CONNECTIONS", 32),
+            seconds: env_or("HTTP_BENCH_SECONDS", 10),
+            rounds: env_or("HTTP_BENCH_ROUNDS", 3),
+            warmup: env_or("HTTP_BENCH_WARMUP_SECONDS", 3),
+        }
+    }
+}
+
 /// A wrk duration (`812.00us`, `1.20ms`, `2.01s`, `1.00m`).
 fn parse_duration(s: &str) -> Duration {
     let (num, unit) = s

@@ -440,6 +440,24 @@ const NPM_PAYER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae7
 
 #[test]
 fn the_official_x402_client_from_npm_pays() {
+    let server = TestServer::start_with(&payments_table(""));
+    let (_client, _k, s) = session(&server);
+    // The official client takes v2 whenever PAYMENT-REQUIRED is present (always, here); the v1
+    // body is exercised by this crate's own client above.
+    let result = official_client_pays(&server, &s, "npm", &[]);
+    assert_eq!(result["settlement"]["payer"], result["payer"], "{result}");
+}
+
+/// Has the official x402 client (npm `@x402/fetch`, `tests/interop/x402-official/pay.mjs`)
+/// pay for running `hello ARG` on `server`'s paid route in session `s` (`env`: extra
+/// variables for node); checks that it paid and settled and that the result it fetched is
+/// ours, encrypted for `s`. Returns its JSON report.
+pub(crate) fn official_client_pays(
+    server: &TestServer,
+    s: &Session,
+    arg: &str,
+    env: &[(&str, &std::path::Path)],
+) -> Value {
     let interop =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/x402-official");
     assert!(
@@ -447,15 +465,9 @@ fn the_official_x402_client_from_npm_pays() {
         "run `npm ci` in {} (scripts/test.sh does)",
         interop.display()
     );
-    let server = TestServer::start_with(&payments_table(""));
-    let (_client, _k, s) = session(&server);
-    let program = wasm("hello");
     let tmp = tempfile::tempdir().unwrap();
-    // The official client takes v2 whenever PAYMENT-REQUIRED is present (always, here); the v1
-    // body is exercised by this crate's own client above.
-    let arg = "npm";
     let (req, digests) = s
-        .encrypt_execution(&ExecuteInput::new(&program).args([arg]))
+        .encrypt_execution(&ExecuteInput::new(&wasm("hello")).args([arg]))
         .unwrap();
     let body = tmp.path().join("body.json");
     std::fs::write(&body, serde_json::to_vec(&req).unwrap()).unwrap();
@@ -464,6 +476,7 @@ fn the_official_x402_client_from_npm_pays() {
         .arg(format!("{}{ROUTE}", server.url))
         .arg(&body)
         .arg(NPM_PAYER_KEY)
+        .envs(env.iter().copied())
         .output()
         .expect("node");
     assert!(
@@ -475,12 +488,12 @@ fn the_official_x402_client_from_npm_pays() {
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["status"], 200, "{result}");
     assert_eq!(result["settlement"]["success"], true, "{result}");
-    assert_eq!(result["settlement"]["payer"], result["payer"], "{result}");
     // The result the npm client fetched is ours, encrypted for our session.
     let run = s
         .check_response(200, result["body"].clone(), &digests)
         .unwrap();
-    assert_eq!(run.stdout().unwrap(), b"Hello npm\n");
+    assert_eq!(run.stdout().unwrap(), format!("Hello {arg}\n").as_bytes());
+    result
 }
 
 #[test]

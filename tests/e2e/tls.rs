@@ -15,10 +15,10 @@ use hypervisor_client::verify::{Policy, VerifyError};
 use hypervisor_client::x402::Wallet;
 use hypervisor_client::{Client, ClientError, ExecuteInput};
 use hypervisor_protocol::ClientSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{TestServer, wasm};
-use crate::payments::{limit, payments_table};
+use crate::payments::{limit, official_client_pays, payments_table};
 
 /// Simulated attestation and HTTPS only, on an ephemeral port.
 const TLS_ONLY: &str =
@@ -329,8 +329,6 @@ fn a_bound_client_refuses_a_host_behind_a_terminating_proxy() {
 /// The official x402 client (npm) pays over HTTPS, trusting the operator's certificate.
 #[test]
 fn the_official_x402_client_pays_over_https() {
-    let interop =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/x402-official");
     let tmp = tempfile::tempdir().unwrap();
     let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
     let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
@@ -342,36 +340,17 @@ fn the_official_x402_client_pays_over_https() {
         cert.display().to_string(),
         key.display().to_string()
     ));
+    assert!(server.url.starts_with("https://"));
     let client = Client::with_channel_binding(&server.url, dev_policy());
     let session = client
         .create_session(&ClientSecret::generate().unwrap())
         .unwrap();
-    let (req, digests) = session
-        .encrypt_execution(&ExecuteInput::new(&wasm("hello")).args(["npm-tls"]))
-        .unwrap();
-    let body = tmp.path().join("body.json");
-    std::fs::write(&body, serde_json::to_vec(&req).unwrap()).unwrap();
-    let out = Command::new("node")
-        .arg(interop.join("pay.mjs"))
-        .arg(format!("{}{}", server.url, crate::payments::ROUTE))
-        .arg(&body)
-        .arg("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
-        .env("NODE_EXTRA_CA_CERTS", &cert)
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "node failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
+    official_client_pays(
+        &server,
+        &session,
+        "npm-tls",
+        &[("NODE_EXTRA_CA_CERTS", cert.as_path())],
     );
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["status"], 200, "{result}");
-    assert_eq!(result["settlement"]["success"], true, "{result}");
-    let run = session
-        .check_response(200, result["body"].clone(), &digests)
-        .unwrap();
-    assert_eq!(run.stdout().unwrap(), b"Hello npm-tls\n");
 }
 
 /// An agent calling an agent on another hypervisor over HTTPS: the call goes through a
@@ -557,11 +536,11 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
     fn verify_tls13_signature(
         &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        self.verify_tls12_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
