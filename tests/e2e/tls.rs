@@ -308,6 +308,55 @@ fn every_route_class_works_over_https_with_each_connection_bound() {
     assert_eq!(out.result_json().unwrap()["words"], 3);
     let (status, version, body) = curl("--http2", &format!("{}/agents/web/", server.url));
     assert_eq!((status.as_str(), version.as_str()), ("200", "2"), "{body}");
+
+    // The same JSON routes over HTTP/2 (curl): an encrypted execution in the client's session,
+    // and an agent invocation.
+    let (request, digests) = plain
+        .encrypt_execution(&ExecuteInput::new(&wasm("hello")).args(["h2"]))
+        .unwrap();
+    let (status, version, body) = curl_post(
+        &format!("{}/test/execute/wasm", server.url),
+        &serde_json::to_string(&request).unwrap(),
+    );
+    assert_eq!((status.as_str(), version.as_str()), ("200", "2"), "{body}");
+    let run = plain
+        .check_response(200, serde_json::from_str(&body).unwrap(), &digests)
+        .unwrap();
+    assert_eq!(run.stdout().unwrap(), b"Hello h2\n");
+    let (status, version, body) = curl_post(
+        &format!("{}/agents/stats/invoke", server.url),
+        r#"{"event": {"text": "two words"}}"#,
+    );
+    assert_eq!((status.as_str(), version.as_str()), ("200", "2"), "{body}");
+    assert!(body.contains("\"words\":2"), "{body}");
+}
+
+/// `curl -k --http2` POSTing JSON: (status, HTTP version, body).
+fn curl_post(url: &str, json: &str) -> (String, String, String) {
+    let mut child = Command::new("curl")
+        .args(["-sk", "--http2", "-H", "content-type: application/json"])
+        .args([
+            "--data-binary",
+            "@-",
+            "-w",
+            "\n%{http_code} %{http_version}",
+            url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, tail) = text.rsplit_once('\n').expect("curl's write-out line");
+    let (status, version) = tail.split_once(' ').expect("status and version");
+    (status.into(), version.into(), body.into())
 }
 
 /// The bound client in front of a TLS-terminating proxy: no request goes through.
