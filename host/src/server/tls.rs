@@ -214,20 +214,36 @@ impl Files {
 /// Reloads the operator's certificate files on SIGHUP and, every `interval` (none: never),
 /// when they changed. Failures are logged; the certificate in use stays.
 pub fn spawn_reloader(tls: Arc<Tls>, interval: Option<Duration>) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    /// Completes on SIGHUP; never when it cannot be watched.
+    async fn hangup(watch: &mut Option<Signal>) {
+        let received = match watch {
+            Some(signal) => signal.recv().await.is_some(),
+            None => false,
+        };
+        if !received {
+            // Not watched, or the signal stream ended: never.
+            *watch = None;
+            std::future::pending::<()>().await;
+        }
+    }
     tokio::spawn(async move {
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
+        let mut watch = match signal(SignalKind::hangup()) {
             Ok(signal) => Some(signal),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch SIGHUP: TLS certificate reload by signal is off");
                 None
             }
         };
-        let tick = interval.unwrap_or(Duration::from_secs(3600));
         loop {
             let forced = tokio::select! {
-                Some(()) = async { match &mut hangup { Some(s) => s.recv().await, None => None } } => true,
-                () = tokio::time::sleep(tick), if interval.is_some() => false,
+                () = hangup(&mut watch) => true,
+                () = async {
+                    match interval {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                } => false,
             };
             let tls = tls.clone();
             match tokio::task::spawn_blocking(move || tls.reload(forced).map(|new| (new, tls)))
