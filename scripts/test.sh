@@ -2,8 +2,9 @@
 # Sets everything up on a fresh machine and runs every test:
 #   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh) and installs the
 #      pinned npm packages of the payments tests (official x402 client and facilitator, anvil,
-#      FiatTokenV2_2 artifacts: npm ci), the pinned official x402 Python SDK (target/py-x402)
-#      and the pinned schemathesis (target/py-st);
+#      FiatTokenV2_2 artifacts: npm ci) and of the MCP tests (the official MCP TypeScript SDK),
+#      the pinned official x402 Python SDK (target/py-x402), the official MCP Python SDK
+#      (target/py-mcp) and the pinned schemathesis (target/py-st);
 #   2. cargo test over the workspace: unit tests, protocol test vectors, and the end-to-end
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
 #      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
@@ -18,6 +19,21 @@ cd "$root"
 # The official x402 client and facilitator packages, anvil and Circle's USDC artifacts from npm,
 # for the interop and local-chain tests (versions pinned by package-lock.json).
 (cd tests/interop/x402-official && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+# The official MCP TypeScript SDK, a client of the MCP endpoint (tests/e2e/mcp.rs), pinned by
+# its package-lock.json.
+(cd tests/interop/mcp-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+# The official MCP Python SDK (PyPI `mcp`), the other MCP client of tests/e2e/mcp.rs, pinned by
+# tests/interop/mcp-python/requirements.txt, in its own environment rebuilt when that changes.
+py_mcp="$root/target/py-mcp"
+py_mcp_req=tests/interop/mcp-python/requirements.txt
+if ! cmp -s "$py_mcp_req" "$py_mcp/requirements.txt"; then
+  rm -rf "$py_mcp"
+  python3 -m venv "$py_mcp"
+  "$py_mcp/bin/pip" install --quiet --disable-pip-version-check -r "$py_mcp_req"
+  cp "$py_mcp_req" "$py_mcp/requirements.txt"
+fi
 
 # The official x402 Python SDK (PyPI `x402`), a second paying client for the interop tests
 # (tests/e2e/x402_python.rs), in a private virtual environment; every version is pinned by

@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod error;
 pub mod grants;
 pub mod host;
+pub mod jsonrpc;
 pub mod keys;
 pub mod owner;
 pub mod routes;

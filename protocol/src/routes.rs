@@ -149,6 +149,8 @@ routes! {
     AttestationChannel => "/attestation/channel": [
         (Get, "attestationChannel", "Bind this TLS connection to the host's attested key"),
     ],
+    /// MCP (Model Context Protocol, Streamable HTTP): deployed handler agents as tools.
+    Mcp => "/mcp": [(Post, "mcp", "MCP: deployed agents as tools (JSON-RPC)")],
     /// Deploys an agent.
     DeployAgent => "/agent/deploy": [(Post, "deployAgent", "Deploy an agent")],
     /// Lists agents.

@@ -22,20 +22,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.http.max_body_bytes;
-        let declared = declared_length(req.headers());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(ApiError::BodyTooLarge(limit));
-        }
-        let timeout_ms = state.http.body_timeout_ms;
-        let bytes = tokio::time::timeout(
-            Duration::from_millis(timeout_ms),
-            read_body(req.into_body(), declared, limit),
-        )
-        .await
-        .map_err(|_| ApiError::BodyTimeout(timeout_ms))??;
-        parse_json(&bytes).map(JsonBody)
+        parse_json(&body_bytes(req, state).await?).map(JsonBody)
     }
+}
+
+/// A request's whole body under the host's limits (`http.max_body_bytes`,
+/// `http.body_timeout_ms`), in one buffer.
+///
+/// # Errors
+/// [`ApiError::BodyTooLarge`], [`ApiError::BodyTimeout`], [`ApiError::BodyRead`].
+pub(super) async fn body_bytes(req: Request, state: &AppState) -> Result<Vec<u8>, ApiError> {
+    let limit = state.http.max_body_bytes;
+    let declared = declared_length(req.headers());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::BodyTooLarge(limit));
+    }
+    let timeout_ms = state.http.body_timeout_ms;
+    tokio::time::timeout(
+        Duration::from_millis(timeout_ms),
+        read_body(req.into_body(), declared, limit),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout(timeout_ms))?
 }
 
 /// Parses a JSON request strictly (a struct is only ever a JSON object, never an array of its

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+mod mcp;
 pub mod observe;
 pub mod openapi;
 mod routes;
@@ -72,6 +73,7 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::ExecutePythonPaid => python(RouteKind::PAID_PYTHON),
         Route::Attestation => get(routes::attestation),
         Route::AttestationChannel => get(routes::attestation_channel),
+        Route::Mcp => post(mcp::endpoint),
         Route::DeployAgent => post(agents::deploy),
         Route::Agents => get(agents::list),
         Route::Agent => get(agents::show).delete(agents::delete),

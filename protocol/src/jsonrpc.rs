@@ -1,0 +1,193 @@
+//! JSON-RPC 2.0 messages as the host's JSON-RPC fronts take them (MCP's Streamable HTTP,
+//! `docs/PROTOCOL.md` §20): one message per request (batches were removed from MCP in
+//! 2025-06-18), a request answered by one response object, a notification by no answer.
+//! Errors are JSON-RPC error objects with the standard codes. No I/O.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Invalid JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// Not a JSON-RPC 2.0 request object (a batch, a wrong `jsonrpc`, no `method`).
+pub const INVALID_REQUEST: i64 = -32600;
+/// No such method.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Bad parameters (including an unknown tool).
+pub const INVALID_PARAMS: i64 = -32602;
+/// The host failed (details in its log only).
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// A request id: a string or a number, kept as sent.
+pub type Id = Box<RawValue>;
+
+/// One incoming message.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A request, to be answered.
+    Request {
+        /// Its id.
+        id: Id,
+        /// The method.
+        method: String,
+        /// The parameters (an object; absent is empty).
+        params: Map<String, Value>,
+    },
+    /// A notification (no id): `202 Accepted`, nothing else.
+    Notification {
+        /// The method.
+        method: String,
+    },
+}
+
+/// A JSON-RPC error with the id it answers (`null` when the request's id could not be read).
+#[derive(Debug)]
+pub struct RpcError {
+    /// The id, if known.
+    pub id: Option<Id>,
+    /// The code.
+    pub code: i64,
+    /// The message.
+    pub message: String,
+    /// Structured detail (`data`), if any.
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error answering `id`.
+    pub fn new(id: Option<Id>, code: i64, message: impl Into<String>) -> Self {
+        Self {
+            id,
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// The response object.
+    pub fn body(&self) -> Value {
+        let id = self
+            .id
+            .as_ref()
+            .and_then(|id| serde_json::from_str(id.get()).ok())
+            .unwrap_or(Value::Null);
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(data) = &self.data {
+            error["data"] = data.clone();
+        }
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error})
+    }
+}
+
+/// Reads one message. Everything a client can get wrong is an [`RpcError`]: never a panic.
+pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| RpcError::new(None, PARSE_ERROR, format!("not JSON: {e}")))?;
+    let Value::Object(mut message) = value else {
+        let what = if value.is_array() {
+            "a batch: one JSON-RPC message per request"
+        } else {
+            "not a JSON-RPC request object"
+        };
+        return Err(RpcError::new(None, INVALID_REQUEST, what));
+    };
+    let id = match message.remove("id") {
+        None => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(
+            RawValue::from_string(id.to_string())
+                .map_err(|e| RpcError::new(None, INTERNAL_ERROR, format!("request id: {e}")))?,
+        ),
+        Some(_) => {
+            return Err(RpcError::new(
+                None,
+                INVALID_REQUEST,
+                "the id must be a string or a number",
+            ));
+        }
+    };
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(RpcError::new(
+            id,
+            INVALID_REQUEST,
+            "jsonrpc must be \"2.0\"",
+        ));
+    }
+    let Some(Value::String(method)) = message.remove("method") else {
+        let what = if message.contains_key("result") || message.contains_key("error") {
+            "a response: this endpoint takes requests and notifications"
+        } else {
+            "no method"
+        };
+        return Err(RpcError::new(id, INVALID_REQUEST, what));
+    };
+    let params = match message.remove("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(params)) => params,
+        Some(_) => {
+            return Err(RpcError::new(
+                id,
+                INVALID_PARAMS,
+                "params must be an object",
+            ));
+        }
+    };
+    Ok(match id {
+        Some(id) => Incoming::Request { id, method, params },
+        None => Incoming::Notification { method },
+    })
+}
+
+/// The success response to `id`.
+pub fn result(id: &Id, result: impl Serialize) -> Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": serde_json::from_str::<Value>(id.get()).unwrap_or(Value::Null), "result": result})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(bytes: &str) -> i64 {
+        parse(bytes.as_bytes()).unwrap_err().code
+    }
+
+    #[test]
+    fn malformed_messages_get_their_json_rpc_codes() {
+        assert_eq!(code("{"), PARSE_ERROR);
+        assert_eq!(code("[]"), INVALID_REQUEST);
+        assert_eq!(
+            code(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#),
+            INVALID_REQUEST
+        );
+        assert_eq!(code("3"), INVALID_REQUEST);
+        assert_eq!(
+            code(r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#),
+            INVALID_REQUEST
+        );
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#), INVALID_REQUEST);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#),
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#),
+            INVALID_PARAMS
+        );
+    }
+
+    #[test]
+    fn ids_are_answered_as_sent() {
+        let Ok(Incoming::Request { id, method, .. }) =
+            parse(br#"{"jsonrpc":"2.0","id":"a-1","method":"tools/list"}"#)
+        else {
+            panic!("a request");
+        };
+        assert_eq!(method, "tools/list");
+        assert_eq!(result(&id, 1)["id"], "a-1");
+        let err = parse(br#"{"jsonrpc":"2.0","id":7,"method":"x","params":3}"#).unwrap_err();
+        assert_eq!(err.body()["id"], 7);
+        assert!(matches!(
+            parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Ok(Incoming::Notification { .. })
+        ));
+    }
+}
