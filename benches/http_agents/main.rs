@@ -30,6 +30,8 @@
 //!    `calls.rs`.
 //! 5. **TLS** (`tls`): HTTPS against plain HTTP on the same server, keep-alive and a new
 //!    connection per request. See `tls.rs`.
+//! 6. **MCP** (`mcp`): a handler agent as an MCP tool against its native invocation. See
+//!    `mcp.rs`.
 //!
 //! Environment:
 //! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
@@ -40,7 +42,7 @@
 //! - `HTTP_BENCH_THREADS` (2), `HTTP_BENCH_CONNECTIONS` (32), `HTTP_BENCH_SECONDS` (10),
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
-//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls,tls`;
+//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls,tls,mcp`;
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
@@ -51,6 +53,7 @@ mod calls;
 #[path = "../common/mod.rs"]
 mod common;
 mod handler;
+mod mcp;
 mod restart;
 mod storage;
 mod throughput;
@@ -84,6 +87,7 @@ fn main() {
             ("restart", restart::run),
             ("calls", calls::run),
             ("tls", tls::run),
+            ("mcp", mcp::run),
         ],
     );
 }
