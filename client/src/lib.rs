@@ -22,6 +22,7 @@
 
 pub mod agents;
 pub mod keyfile;
+pub mod mcp;
 pub mod proof;
 pub mod tls;
 pub mod upload;

@@ -159,3 +159,52 @@ fn agent_invoke_sends_stdin_and_invokes_as_the_caller_when_a_key_is_given() {
     assert_ne!(code, 0);
     assert!(stderr.contains("is a command"), "{stderr}");
 }
+
+/// `hypervisor-client mcp list|call`: the host's tools as an MCP client sees them.
+#[test]
+fn mcp_lists_and_calls_tools_from_the_command_line() {
+    let server = TestServer::start();
+    let owner = hypervisor_protocol::ClientSecret::generate().unwrap();
+    server
+        .client()
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "stats",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&server, home.path(), &["mcp", "list"], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("stats") && out.contains("word counts"),
+        "{out}"
+    );
+    let (code, out, err) = run(
+        &server,
+        home.path(),
+        &[
+            "--json",
+            "mcp",
+            "call",
+            "stats",
+            "--arguments",
+            r#"{"text":"a b c d"}"#,
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let result: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(result["structuredContent"]["words"], 4, "{out}");
+    // An unknown tool is the JSON-RPC error -32602: a failure (exit 2), reported.
+    let (code, _, err) = run(&server, home.path(), &["mcp", "call", "nope"], b"");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("-32602") && err.contains("unknown tool"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use super::agent::AgentCommand;
 use super::exec::ExecArgs;
+use super::mcp::McpCommand;
 use super::policy::PolicyArgs;
 
 #[derive(Parser)]
@@ -79,6 +80,11 @@ pub enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// The host's agents as MCP tools (POST /mcp): list them, call one.
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
     },
     /// Search the deployed agents (ranked full-text search over name, description, tags).
     Search {

@@ -9,6 +9,7 @@ use hypervisor_client::Client;
 pub mod agent;
 mod args;
 mod exec;
+mod mcp;
 mod policy;
 mod report;
 mod setup;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent::run(&client, &key_path, caller_key_given, cli.json, command)
         }
         Command::Search { query, limit } => agent::search(&client, cli.json, &query, limit),
+        Command::Mcp { command } => mcp::run(&client, cli.json, command),
         Command::Ping => setup::ping(&client, cli.json),
         Command::Keygen => setup::keygen(&key_path, cli.json),
         Command::Session => setup::session(&client, &key_path, cli.json),
