@@ -23,10 +23,13 @@ pub struct Client {
 
 /// The agent's configuration: statuses are answers, not errors; ten minutes at most a request.
 fn agent_config() -> ureq::config::Config {
+    agent_config_builder().build()
+}
+
+fn agent_config_builder() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(600)))
-        .build()
 }
 
 /// Bodies larger than this are sent with `Expect: 100-continue`.
@@ -51,7 +54,10 @@ impl Client {
     /// self-generated one does not). For an `http://` URL this is [`Self::new`]: plain HTTP
     /// has no channel to bind.
     pub fn with_channel_binding(base_url: &str, policy: crate::verify::Policy) -> Self {
-        if !base_url.starts_with("https://") {
+        let https = base_url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+        if !https {
             return Self::new(base_url);
         }
         use ureq::unversioned::resolver::DefaultResolver;
@@ -63,7 +69,14 @@ impl Client {
                     policy,
                     std::sync::Arc::clone(&last),
                 ));
-        let agent = ureq::Agent::with_parts(agent_config(), connector, DefaultResolver::default());
+        // Bound connections only: no redirect elsewhere (or to plain HTTP), no proxy from the
+        // environment (its tunnel is not in this connector chain).
+        let config = agent_config_builder()
+            .https_only(true)
+            .max_redirects(0)
+            .proxy(None)
+            .build();
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Self::with_agent(base_url, agent, Some(last))
     }
 

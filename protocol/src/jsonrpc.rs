@@ -3,7 +3,7 @@
 //! 2025-06-18), a request answered by one response object, a notification by no answer.
 //! Errors are JSON-RPC error objects with the standard codes. No I/O.
 
-use serde::Serialize;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -64,39 +64,66 @@ impl RpcError {
         }
     }
 
-    /// The response object.
-    pub fn body(&self) -> Value {
-        let id = self
-            .id
-            .as_ref()
-            .and_then(|id| serde_json::from_str(id.get()).ok())
-            .unwrap_or(Value::Null);
+    /// The response object, as JSON text.
+    pub fn body(&self) -> Box<RawValue> {
         let mut error = serde_json::json!({"code": self.code, "message": self.message});
         if let Some(data) = &self.data {
             error["data"] = data.clone();
         }
-        serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error})
+        response(self.id.as_deref(), "error", &error)
     }
+}
+
+/// A message as sent: derived, so a key given twice (`"method"` twice, read one way here and
+/// another by a gateway) is refused, and the id is kept as its text (a large integer comes
+/// back exactly as sent).
+#[derive(Deserialize)]
+struct Message {
+    #[serde(default)]
+    jsonrpc: Option<Value>,
+    /// Present (even `null`) or absent.
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Id>,
+    #[serde(default)]
+    method: Option<Value>,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// A field that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
 }
 
 /// Reads one message. Everything a client can get wrong is an [`RpcError`]: never a panic.
 pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
-    let value: Value = serde_json::from_slice(bytes)
+    let value: Box<RawValue> = serde_json::from_slice(bytes)
         .map_err(|e| RpcError::new(None, PARSE_ERROR, format!("not JSON: {e}")))?;
-    let Value::Object(mut message) = value else {
-        let what = if value.is_array() {
+    let text = value.get().trim_start();
+    if !text.starts_with('{') {
+        let what = if text.starts_with('[') {
             "a batch: one JSON-RPC message per request"
         } else {
             "not a JSON-RPC request object"
         };
         return Err(RpcError::new(None, INVALID_REQUEST, what));
-    };
-    let id = match message.remove("id") {
+    }
+    let message: Message = serde_json::from_str(value.get()).map_err(|e| {
+        RpcError::new(
+            None,
+            INVALID_REQUEST,
+            format!("not a JSON-RPC message: {e}"),
+        )
+    })?;
+    let id = match message.id {
         None => None,
-        Some(id @ (Value::String(_) | Value::Number(_))) => Some(
-            RawValue::from_string(id.to_string())
-                .map_err(|e| RpcError::new(None, INTERNAL_ERROR, format!("request id: {e}")))?,
-        ),
+        Some(id) if matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')) => {
+            Some(id)
+        }
         Some(_) => {
             return Err(RpcError::new(
                 None,
@@ -105,22 +132,22 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
             ));
         }
     };
-    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    if message.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
         return Err(RpcError::new(
             id,
             INVALID_REQUEST,
             "jsonrpc must be \"2.0\"",
         ));
     }
-    let Some(Value::String(method)) = message.remove("method") else {
-        let what = if message.contains_key("result") || message.contains_key("error") {
+    let Some(Value::String(method)) = message.method else {
+        let what = if message.result.is_some() || message.error.is_some() {
             "a response: this endpoint takes requests and notifications"
         } else {
             "no method"
         };
         return Err(RpcError::new(id, INVALID_REQUEST, what));
     };
-    let params = match message.remove("params") {
+    let params = match message.params {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(params)) => params,
         Some(_) => {
@@ -138,8 +165,23 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
 }
 
 /// The success response to `id`.
-pub fn result(id: &Id, result: impl Serialize) -> Value {
-    serde_json::json!({"jsonrpc": "2.0", "id": serde_json::from_str::<Value>(id.get()).unwrap_or(Value::Null), "result": result})
+pub fn result(id: &Id, result: Value) -> Box<RawValue> {
+    response(Some(id), "result", &result)
+}
+
+/// `{"jsonrpc": "2.0", "id": <id as sent, or null>, <key>: value}`, as JSON text: the id is
+/// copied as its own text, so a number of any size comes back exactly as sent.
+fn response(id: Option<&RawValue>, key: &str, value: &Value) -> Box<RawValue> {
+    let id = id.map_or("null", RawValue::get);
+    let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"{key}":{value}}}"#);
+    // Valid by construction (an id that parsed as JSON, a key of ours, a serialised value).
+    RawValue::from_string(text).unwrap_or_else(|_| {
+        RawValue::from_string(
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"unencodable answer"}}"#
+                .into(),
+        )
+        .unwrap_or_default()
+    })
 }
 
 #[cfg(test)]
@@ -182,9 +224,29 @@ mod tests {
             panic!("a request");
         };
         assert_eq!(method, "tools/list");
-        assert_eq!(result(&id, 1)["id"], "a-1");
+        let json = |raw: Box<RawValue>| serde_json::from_str::<Value>(raw.get()).unwrap();
+        assert_eq!(json(result(&id, Value::from(1)))["id"], "a-1");
         let err = parse(br#"{"jsonrpc":"2.0","id":7,"method":"x","params":3}"#).unwrap_err();
-        assert_eq!(err.body()["id"], 7);
+        assert_eq!(json(err.body())["id"], 7);
+        // A large integer id comes back exactly as sent.
+        let big = br#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"}"#;
+        let Ok(Incoming::Request { id, .. }) = parse(big) else {
+            panic!("a request");
+        };
+        assert!(
+            result(&id, Value::Null)
+                .get()
+                .contains(r#""id":123456789012345678901234567890"#)
+        );
+        // A key given twice is refused, and so is a null id.
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#),
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#),
+            INVALID_REQUEST
+        );
         assert!(matches!(
             parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             Ok(Incoming::Notification { .. })

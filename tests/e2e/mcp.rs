@@ -210,6 +210,27 @@ fn malformed_json_rpc_gets_its_error_and_never_a_500() {
             Some(-32602),
         ),
         (
+            "a key given twice",
+            vec![],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#.to_vec(),
+            400,
+            Some(-32600),
+        ),
+        (
+            "Mcp-Name naming another tool, initialize-based revision",
+            vec!["mcp-protocol-version: 2025-11-25", "mcp-name: web"],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"stats"}}"#.to_vec(),
+            400,
+            Some(-32020),
+        ),
+        (
+            "a page on another origin (DNS rebinding)",
+            vec!["origin: http://evil.example"],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec(),
+            403,
+            Some(-32600),
+        ),
+        (
             "a notification",
             vec![],
             br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec(),
@@ -271,6 +292,26 @@ fn malformed_json_rpc_gets_its_error_and_never_a_500() {
     let big = vec![b' '; 33 << 20];
     let (status, answer) = post(&server, &[], &big);
     assert_eq!((status, code(&answer)), (413, Some(-32600)), "{answer}");
+
+    // A body that is not declared JSON (a browser form or text/plain POST): 415.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "content-type: text/plain",
+        ])
+        .args([
+            "--data",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        ])
+        .arg(format!("{}/mcp", server.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "415");
 
     // GET and DELETE: 405 (no stream to open, no session to end).
     for method in ["GET", "DELETE"] {

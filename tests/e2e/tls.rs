@@ -540,15 +540,30 @@ fn terminating_proxy(upstream: String) -> String {
                     }
                     request.push(byte[0]);
                 }
-                // One request per connection: ask the host to close after answering.
-                request.truncate(request.len() - 2);
-                request.extend_from_slice(b"Connection: close\r\n\r\n");
                 let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
                 let conn = rustls::ClientConnection::new(client_config, name).unwrap();
                 let mut up = rustls::StreamOwned::new(conn, TcpStream::connect(&upstream).unwrap());
                 up.write_all(&request).unwrap();
+                // The host's answer, exactly (its head, then Content-Length bytes), passed on
+                // unchanged.
                 let mut answer = Vec::new();
-                let _ = up.read_to_end(&mut answer);
+                while !answer.ends_with(b"\r\n\r\n") {
+                    if up.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    answer.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                if up.read_exact(&mut body).is_err() {
+                    return;
+                }
+                answer.extend(body);
                 let _ = down.write_all(&answer);
                 down.conn.send_close_notify();
                 let _ = down.flush();

@@ -47,8 +47,14 @@ impl<In: Transport> Connector<In> for ChannelConnector {
         let Some(transport) = chained else {
             return Ok(None);
         };
-        if !details.needs_tls() || transport.is_tls() {
+        if transport.is_tls() {
             return Ok(Some(Either::A(transport)));
+        }
+        if !details.needs_tls() {
+            // The client is https-only; a plain connection would carry nothing bound.
+            return Err(ureq::Error::Tls(
+                "a client with the channel binding only opens https connections",
+            ));
         }
         let host = details
             .uri
@@ -63,7 +69,12 @@ impl<In: Transport> Connector<In> for ChannelConnector {
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
         let mut stream = StreamOwned::new(conn, sock);
-        let report = bind_stream(&mut stream, &host, &self.policy)
+        let authority = details
+            .uri
+            .authority()
+            .map_or(host.as_str(), |a| a.as_str())
+            .to_owned();
+        let report = bind_stream(&mut stream, &authority, &self.policy)
             .map_err(|e| ureq::Error::Other(Box::new(e)))?;
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
         let buffers = LazyBuffers::new(

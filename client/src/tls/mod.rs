@@ -100,7 +100,12 @@ pub fn check_channel(base_url: &str, policy: &Policy) -> Result<ChannelReport, C
     let conn = ClientConnection::new(Arc::new(client_config()), name)
         .map_err(|e| ChannelError::Connect(e.to_string()))?;
     let mut tls = StreamOwned::new(conn, tcp);
-    bind_stream(&mut tls, &host, policy)
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    bind_stream(&mut tls, &authority, policy)
 }
 
 /// The channel binding on an open TLS connection: asks `/attestation/channel` on it (HTTP/1.1,
@@ -108,19 +113,19 @@ pub fn check_channel(base_url: &str, policy: &Policy) -> Result<ChannelReport, C
 /// against the connection's own exporter value and certificate.
 fn bind_stream<S: Read + Write>(
     tls: &mut StreamOwned<ClientConnection, S>,
-    host: &str,
+    authority: &str,
     policy: &Policy,
 ) -> Result<ChannelReport, ChannelError> {
     let mut nonce = [0u8; CHANNEL_NONCE_LEN];
     hypervisor_protocol::fill_random(&mut nonce)
         .map_err(|e| ChannelError::Connect(e.to_string()))?;
     let request = format!(
-        "GET /attestation/channel?nonce={} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n",
+        "GET /attestation/channel?nonce={} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\n\r\n",
         hex::encode(nonce)
     );
     tls.write_all(request.as_bytes())
         .and_then(|()| tls.flush())
-        .map_err(|e| ChannelError::Connect(format!("{host}: {e}")))?;
+        .map_err(|e| ChannelError::Connect(format!("{authority}: {e}")))?;
     let (status, body) = read_answer(tls)?;
     let conn = &tls.conn;
     let mut exporter = [0u8; EXPORTER_LEN];
@@ -141,11 +146,14 @@ fn bind_stream<S: Read + Write>(
     let binding: ChannelBinding =
         serde_json::from_slice(&body).map_err(|e| ChannelError::Malformed(e.to_string()))?;
     let key = verify_binding(&binding, policy, &exporter, &nonce, &certificate_sha256)?;
-    let certificate_evidence = if binding.certificate_generated {
-        Some(verify_certificate_evidence(&certificate, policy)?)
-    } else {
-        None
-    };
+    // `certificate_generated` is the host's word, not signed: the certificate's evidence is
+    // checked whenever it carries the extension, and must be there when the host says so.
+    let certificate_evidence =
+        if binding.certificate_generated || has_evidence_extension(&certificate) {
+            Some(verify_certificate_evidence(&certificate, policy)?)
+        } else {
+            None
+        };
     Ok(ChannelReport {
         key,
         certificate,
@@ -243,6 +251,21 @@ pub fn verify_certificate_evidence(
     })
 }
 
+/// Whether a DER certificate carries an extension with the RA-TLS evidence OID (anything that
+/// does not parse has none; [`verify_certificate_evidence`] then says why).
+fn has_evidence_extension(certificate: &[u8]) -> bool {
+    let Ok(oid) = der::asn1::ObjectIdentifier::new(CERTIFICATE_EVIDENCE_OID) else {
+        return false;
+    };
+    x509_cert::Certificate::from_der(certificate).is_ok_and(|cert| {
+        cert.tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .any(|e| e.extn_id == oid)
+    })
+}
+
 /// `HOST` and `PORT` of an `https://` base URL.
 fn https_authority(base_url: &str) -> Result<(String, u16), ChannelError> {
     let not = || ChannelError::NotHttps(base_url.to_owned());
@@ -277,17 +300,34 @@ fn read_answer(stream: &mut impl Read) -> Result<(u16, Vec<u8>), ChannelError> {
     }
     let head = std::str::from_utf8(&head).map_err(|_| bad("HTTP head is not UTF-8"))?;
     let mut lines = head.split("\r\n");
-    let status = lines
+    let status: u16 = lines
         .next()
         .and_then(|l| l.strip_prefix("HTTP/1.1 "))
         .and_then(|l| l.get(..3))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no HTTP/1.1 status line"))?;
-    let length = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<u64>().ok())
-        .ok_or_else(|| bad("no Content-Length"))?;
+    if status < 200 {
+        return Err(bad("an interim (1xx) answer"));
+    }
+    // Exactly one Content-Length, no Transfer-Encoding, and a connection kept open: the answer
+    // ends exactly where the next one (ureq's) begins.
+    let mut length = None;
+    for (name, value) in lines.filter_map(|line| line.split_once(':')) {
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            if length.is_some() {
+                return Err(bad("Content-Length given twice"));
+            }
+            length = Some(value.parse::<u64>().map_err(|_| bad("Content-Length"))?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(bad(
+                "a Transfer-Encoding (a bounded Content-Length is expected)",
+            ));
+        } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
+            return Err(bad("the host closes the connection after the binding"));
+        }
+    }
+    let length = length.ok_or_else(|| bad("no Content-Length"))?;
     if length > MAX_ANSWER_BYTES {
         return Err(bad("answer larger than 1 MiB"));
     }

@@ -2,8 +2,8 @@
 //! graceful shutdown), plus the limits `axum::serve` lacks against slow and idle clients:
 //!
 //! - a request head (request line and headers) must arrive within `http.header_timeout_ms`:
-//!   counted from accepting a new connection, or from the first byte of a later request on a
-//!   keep-alive connection;
+//!   counted from accepting a new connection (a TLS handshake included), or from the first
+//!   byte of a later request on a keep-alive connection;
 //! - a connection with no request in flight is closed after `http.idle_timeout_ms`;
 //! - at most `http.max_connections` connections are open: at the cap the loop stops accepting
 //!   until one closes, so new clients wait in the listen backlog instead of being refused.
@@ -151,14 +151,18 @@ pub async fn serve(
         let app = app.clone();
         let signal = signal_tx.clone();
         let tls = tls.clone();
+        let accepted = Instant::now();
         tokio::spawn(async move {
             match tls {
-                None => connection(tcp, &builder, app, limits, signal, None).await,
+                None => connection(tcp, &builder, app, limits, signal, None, accepted).await,
                 Some(tls) => {
+                    // The handshake counts against the first request head's deadline, which
+                    // runs from acceptance.
                     match tokio::time::timeout(limits.header_timeout, tls.handshake(tcp)).await {
                         Ok(Ok((stream, channel))) => {
                             let channel = Some(Arc::new(channel));
-                            connection(stream, &builder, app, limits, signal, channel).await;
+                            connection(stream, &builder, app, limits, signal, channel, accepted)
+                                .await;
                         }
                         Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(
@@ -210,10 +214,11 @@ async fn connection<S>(
     limits: ConnectionLimits,
     signal: watch::Sender<()>,
     channel: Option<Arc<TlsChannel>>,
+    accepted: Instant,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::since(accepted));
     let io = TokioIo::new(Watched {
         io,
         activity: activity.clone(),
@@ -303,9 +308,10 @@ struct Activity {
 }
 
 impl Activity {
-    fn new() -> Self {
+    /// The activity of a connection accepted at `origin`.
+    fn since(origin: Instant) -> Self {
         Self {
-            origin: Instant::now(),
+            origin,
             in_flight: AtomicU32::new(0),
             served: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),

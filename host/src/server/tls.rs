@@ -289,7 +289,8 @@ fn certified(
     chain: Vec<CertificateDer<'static>>,
     key: &Zeroizing<PrivateKeyDer<'static>>,
 ) -> Result<CertifiedKey, TlsError> {
-    // Parsed from a borrow, so that the only copy outside ring is the zeroizing one.
+    // Parsed from a borrow, so that our copy is the zeroizing one (ring keeps its own, which
+    // it does not wipe on drop).
     let signing = rustls::crypto::ring::sign::any_supported_type(key)?;
     let certified = CertifiedKey::new(chain, signing);
     // The key must be the certificate's (a mismatch would fail every handshake later).
@@ -370,7 +371,9 @@ fn generate(names: &[String], attestor: &Attestor) -> Result<Served, TlsError> {
     let key = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         key_pair.serialize_der(),
     )));
-    // rcgen's key pair (and its copy of the key) goes now; ring keeps the one rustls signs with.
+    // rcgen's key pair goes now. Neither rcgen nor ring wipes its copy of the private key when
+    // dropped (ring's, held by rustls, lives until the certificate is replaced); ours, the
+    // PKCS#8 buffer above, is zeroized. The key never leaves the process either way.
     drop(key_pair);
     Ok(Served {
         config: Arc::new(server_config(certified(vec![der], &key)?)?),

@@ -67,6 +67,9 @@ impl Revision {
 /// `POST /mcp`.
 pub async fn endpoint(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
+    if let Some(refusal) = browser_refusal(&headers) {
+        return refusal;
+    }
     let body = match super::extract::body_bytes(request, &state).await {
         Ok(body) => body,
         Err(e) => {
@@ -94,6 +97,49 @@ pub async fn endpoint(State(state): State<AppState>, request: Request) -> Respon
         // (a malformed message is 400 in every revision).
         Err(error) => error_response(Revision::Latest, &error),
     }
+}
+
+/// What the Streamable HTTP transport asks of servers against browsers: a JSON body (a
+/// page's form or `text/plain` POST gets 415), and an `Origin`, when a browser sends one,
+/// that is the host itself (DNS rebinding: a page on another origin that resolves to this
+/// host gets 403). Clients other than browsers send no `Origin`.
+/// Returns the refusal, if any.
+fn browser_refusal(headers: &HeaderMap) -> Option<Response> {
+    let refuse = |status: StatusCode, message: &str| {
+        let error = RpcError::new(None, INVALID_REQUEST, message);
+        (status, Json(error.body())).into_response()
+    };
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let json = content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Some(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/json",
+        ));
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, authority)| authority);
+        if host.is_none() || origin_host != host {
+            return Some(refuse(
+                StatusCode::FORBIDDEN,
+                "requests from another origin are refused",
+            ));
+        }
+    }
+    None
 }
 
 /// A JSON-RPC error with its HTTP status: in 2026-07-28, 400 for a malformed message, bad
@@ -167,14 +213,37 @@ fn revision(
 ) -> Result<Revision, RpcError> {
     let err = |code: i64, message: String| RpcError::new(Some(id.clone()), code, message);
     let header = |name: &str| -> Result<Option<&str>, RpcError> {
-        headers
-            .get(name)
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| err(HEADER_MISMATCH, format!("the {name} header is not ASCII")))
-            })
-            .transpose()
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => value
+                .to_str()
+                .map(Some)
+                .map_err(|_| err(HEADER_MISMATCH, format!("the {name} header is not ASCII"))),
+            (Some(_), Some(_)) => Err(err(
+                HEADER_MISMATCH,
+                format!("the {name} header is repeated"),
+            )),
+        }
     };
+    // Headers that name the method or the tool must agree with the body in every revision (a
+    // gateway that routes or filters on them must see what runs).
+    if let Some(named) = header("mcp-method")?
+        && named != method
+    {
+        return Err(err(
+            HEADER_MISMATCH,
+            format!("the Mcp-Method header must be {method}"),
+        ));
+    }
+    if let Some(named) = header("mcp-name")?
+        && (method != "tools/call" || params.get("name").and_then(Value::as_str) != Some(named))
+    {
+        return Err(err(
+            HEADER_MISMATCH,
+            "the Mcp-Name header must name the tool called".into(),
+        ));
+    }
     let meta = params.get("_meta").and_then(Value::as_object);
     let meta_version = meta
         .and_then(|m| m.get(META_VERSION))
@@ -205,20 +274,14 @@ fn revision(
             format!("MCP-Protocol-Version {stated:?} does not match params._meta ({version})"),
         ));
     }
-    if header("mcp-method")? != Some(method) {
+    // 2026-07-28 requires them (their agreement with the body is checked above).
+    if header("mcp-method")?.is_none() || (method == "tools/call" && header("mcp-name")?.is_none())
+    {
         return Err(err(
             HEADER_MISMATCH,
-            format!("the Mcp-Method header must be {method}"),
+            "revision 2026-07-28 requires the Mcp-Method header (and Mcp-Name for tools/call)"
+                .into(),
         ));
-    }
-    if method == "tools/call" {
-        let name = params.get("name").and_then(Value::as_str);
-        if header("mcp-name")? != name {
-            return Err(err(
-                HEADER_MISMATCH,
-                "the Mcp-Name header must name the tool called".into(),
-            ));
-        }
     }
     if version != LATEST {
         let mut error = err(

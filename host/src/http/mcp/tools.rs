@@ -72,9 +72,10 @@ pub async fn call(
     let response = match state.pipeline.invoke_agent(name, request, None, None).await {
         Ok(Invoked::Clear { response, .. }) => response,
         Ok(Invoked::Encrypted(_)) => return Err(internal_message(id, "an encrypted answer")),
-        // The request reached the host but could not run (a limit, the policy, busy): a tool
-        // error the model can read, with the host's stable code.
-        Err(e) if e.status_and_code().0.is_client_error() => {
+        // The request reached the host but could not run (a limit, the policy, busy, a plug-in
+        // unavailable): a tool error the model can read, with the host's stable code. Only the
+        // host's own failures (500) are JSON-RPC errors.
+        Err(e) if e.status_and_code().0 != axum::http::StatusCode::INTERNAL_SERVER_ERROR => {
             return Ok(tool_error(&format!("{}: {e}", e.error_code().as_str())));
         }
         Err(e) => return Err(internal(id, &e)),
