@@ -16,6 +16,18 @@ cd "$root"
 
 ./scripts/build-wasm.sh
 
+# pinned_venv DIR REQUIREMENTS: a private virtual environment with exactly the pinned packages,
+# rebuilt whenever the requirements file changes.
+pinned_venv() {
+  local dir="$1" requirements="$2"
+  if ! cmp -s "$requirements" "$dir/requirements.txt"; then
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$dir/requirements.txt"
+  fi
+}
+
 # The official x402 client and facilitator packages, anvil and Circle's USDC artifacts from npm,
 # for the interop and local-chain tests (versions pinned by package-lock.json).
 (cd tests/interop/x402-official && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
@@ -26,37 +38,16 @@ cd "$root"
 
 # The official MCP Python SDK (PyPI `mcp`), the other MCP client of tests/e2e/mcp.rs, pinned by
 # tests/interop/mcp-python/requirements.txt, in its own environment rebuilt when that changes.
-py_mcp="$root/target/py-mcp"
-py_mcp_req=tests/interop/mcp-python/requirements.txt
-if ! cmp -s "$py_mcp_req" "$py_mcp/requirements.txt"; then
-  rm -rf "$py_mcp"
-  python3 -m venv "$py_mcp"
-  "$py_mcp/bin/pip" install --quiet --disable-pip-version-check -r "$py_mcp_req"
-  cp "$py_mcp_req" "$py_mcp/requirements.txt"
-fi
+pinned_venv "$root/target/py-mcp" tests/interop/mcp-python/requirements.txt
 
 # The official x402 Python SDK (PyPI `x402`), a second paying client for the interop tests
 # (tests/e2e/x402_python.rs), in a private virtual environment; every version is pinned by
 # tests/interop/x402-python/requirements.txt, and the environment is rebuilt when it changes.
-py_x402="$root/target/py-x402"
-py_x402_req=tests/interop/x402-python/requirements.txt
-if ! cmp -s "$py_x402_req" "$py_x402/requirements.txt"; then
-  rm -rf "$py_x402"
-  python3 -m venv "$py_x402"
-  "$py_x402/bin/pip" install --quiet --disable-pip-version-check -r "$py_x402_req"
-  cp "$py_x402_req" "$py_x402/requirements.txt"
-fi
+pinned_venv "$root/target/py-x402" tests/interop/x402-python/requirements.txt
 
 # Schemathesis (PyPI), which the e2e suite runs against docs/openapi.json and a live host
 # (tests/e2e/schemathesis.rs), in its own virtual environment, pinned the same way.
-py_st="$root/target/py-st"
-py_st_req=tests/interop/schemathesis/requirements.txt
-if ! cmp -s "$py_st_req" "$py_st/requirements.txt"; then
-  rm -rf "$py_st"
-  python3 -m venv "$py_st"
-  "$py_st/bin/pip" install --quiet --disable-pip-version-check -r "$py_st_req"
-  cp "$py_st_req" "$py_st/requirements.txt"
-fi
+pinned_venv "$root/target/py-st" tests/interop/schemathesis/requirements.txt
 
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
 # without TEE hardware); release builds from scripts/serve.sh do not contain it.
