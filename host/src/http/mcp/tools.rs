@@ -56,8 +56,8 @@ pub async fn call(
         Some(_) => return Err(bad("params.arguments must be an object".into())),
     };
     let unknown = || bad(format!("unknown tool: {name}"));
-    let agent = match state.pipeline.agent(name) {
-        Ok(detail) => detail.agent,
+    let agent = match state.pipeline.agent_record(name) {
+        Ok(agent) => agent,
         Err(ApiError::AgentNotFound(_)) => return Err(unknown()),
         Err(e) => return Err(internal(id, &e)),
     };

@@ -120,7 +120,7 @@ pub async fn logs(
         let logs = state.pipeline.agent_logs(&name, &proof).await?;
         return Ok(Json(serde_json::json!({ "agent": name, "logs": logs })).into_response());
     }
-    if state.pipeline.agent(&name)?.agent.latest.kind == AgentKind::Http {
+    if state.pipeline.agent_record(&name)?.latest.kind == AgentKind::Http {
         return serve_http_agent(&state, &name, "/logs", request, None).await;
     }
     Err(ApiError::OwnerSignature(format!(
@@ -135,7 +135,7 @@ pub async fn invoke(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if state.pipeline.agent(&name)?.agent.latest.kind == AgentKind::Http {
+    if state.pipeline.agent_record(&name)?.latest.kind == AgentKind::Http {
         let payment = payment_of(&request)?;
         return serve_http_agent(&state, &name, "/invoke", request, payment).await;
     }

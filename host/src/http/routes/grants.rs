@@ -20,7 +20,7 @@ use crate::http::extract::{JsonBody, PathParams, QueryParams, payment_header};
 
 /// Whether `name` is an HTTP agent, whose paths these are unless the owner signs.
 fn is_http_agent(state: &AppState, name: &str) -> Result<bool, ApiError> {
-    Ok(state.pipeline.agent(name)?.agent.latest.kind == AgentKind::Http)
+    Ok(state.pipeline.agent_record(name)?.latest.kind == AgentKind::Http)
 }
 
 /// Whether `request` is the owner's `PUT`: on an HTTP agent only with `x-agent-owner` (else

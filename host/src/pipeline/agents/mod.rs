@@ -119,6 +119,15 @@ impl Pipeline {
         owner::check(self.audience(), owner_key, action, name, detail, proof)
     }
 
+    /// The agent `name` as the catalog has it (its newest version, no version list): what a
+    /// front needs to route a request.
+    ///
+    /// # Errors
+    /// [`ApiError::AgentNotFound`].
+    pub fn agent_record(&self, name: &str) -> Result<AgentRecord, ApiError> {
+        self.find_agent(name)
+    }
+
     fn find_agent(&self, name: &str) -> Result<AgentRecord, ApiError> {
         self.agents()
             .find(name)
