@@ -138,12 +138,7 @@ fn attestation_vectors(
         &measurement,
         &KEY_CREATED_AT.to_be_bytes(),
     ];
-    let mut rd_preimage = crate::attest::REPORT_DATA_LABEL.to_vec();
-    rd_preimage.push(ReportPurpose::SigningKey as u8);
-    for f in rd_fields {
-        rd_preimage.extend_from_slice(&(f.len() as u32).to_be_bytes());
-        rd_preimage.extend_from_slice(f);
-    }
+    let rd_preimage = report_data_preimage(ReportPurpose::SigningKey, &rd_fields);
     let rd = signing_key_report_data(&signing_pub, &measurement, KEY_CREATED_AT);
     assert_eq!(rd, report_data(ReportPurpose::SigningKey, &rd_fields));
 
@@ -251,6 +246,18 @@ fn attestation_vectors(
     })
 }
 
+/// The REPORTDATA preimage (label, purpose, each field length-prefixed), spelled out here
+/// rather than taken from `attest`, so that the vectors show the encoding itself.
+fn report_data_preimage(purpose: ReportPurpose, fields: &[&[u8]]) -> Vec<u8> {
+    let mut preimage = crate::attest::REPORT_DATA_LABEL.to_vec();
+    preimage.push(purpose as u8);
+    for f in fields {
+        preimage.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        preimage.extend_from_slice(f);
+    }
+    preimage
+}
+
 /// The TLS channel binding and the RA-TLS certificate (`docs/PROTOCOL.md` §19), with the
 /// attestation vectors' signing key and measurement. The exporter value and the certificate
 /// stand in for what a TLS connection would give.
@@ -273,12 +280,7 @@ fn tls_vectors() -> Value {
         &measurement,
         &created_at.to_be_bytes(),
     ];
-    let mut rd_preimage = crate::attest::REPORT_DATA_LABEL.to_vec();
-    rd_preimage.push(ReportPurpose::TlsCertificate as u8);
-    for f in fields_rd {
-        rd_preimage.extend_from_slice(&(f.len() as u32).to_be_bytes());
-        rd_preimage.extend_from_slice(f);
-    }
+    let rd_preimage = report_data_preimage(ReportPurpose::TlsCertificate, &fields_rd);
     let extension = CertificateEvidence {
         evidence_format: "simulated-not-for-production".into(),
         evidence: b"example evidence".to_vec(),
