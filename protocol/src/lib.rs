@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod a2a;
 pub mod agents;
 pub mod attest;
 pub mod bounded;
