@@ -12,6 +12,7 @@ use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
 use crate::config::{AttestationConfig, Config, ProviderChoice};
 use crate::egress::Egress;
 use crate::engine::Engine;
+use crate::http::a2a::tasks::Tasks;
 use crate::http::{AppState, router};
 use crate::pipeline::{Parts, Pipeline};
 use crate::plugins::payments::Payments;
@@ -25,6 +26,7 @@ use crate::storage::db::Database;
 use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::records::Records;
+use crate::storage::tasks::TaskStore;
 use crate::storage::wallets::Wallets;
 use crate::storage::{self, artifacts::ArtifactStore};
 
@@ -48,6 +50,8 @@ pub struct Host {
     attestor: Arc<Attestor>,
     /// Agents' egress (the pipeline's dispatcher), attached to the HTTP front at `serve`.
     egress: Arc<Egress>,
+    /// A2A tasks (the A2A front's durable state).
+    tasks: Arc<Tasks>,
 }
 
 /// Chooses the attestation provider. Never falls back to simulation.
@@ -230,11 +234,20 @@ impl Host {
             audience: db.audience()?,
         }));
         pipeline.set_dispatcher(egress.clone());
+        let tasks = Arc::new(Tasks::new(TaskStore::new(db, key), pipeline.clone()));
+        let failed = tasks.recover()?;
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "A2A tasks left running by the previous run are failed"
+            );
+        }
         Ok(Self {
             config,
             pipeline,
             attestor,
             egress,
+            tasks,
         })
     }
 
@@ -245,6 +258,7 @@ impl Host {
         let app = router(AppState {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
+            a2a: Some(self.tasks.clone()),
         });
         self.egress.attach_front(app.clone());
         app

@@ -151,6 +151,12 @@ routes! {
     ],
     /// MCP (Model Context Protocol, Streamable HTTP): deployed handler agents as tools.
     Mcp => "/mcp": [(Post, "mcp", "MCP: deployed agents as tools (JSON-RPC)")],
+    /// The host's A2A agent card: every public handler and CLI agent as a skill.
+    HostAgentCard => "/.well-known/agent-card.json": [
+        (Get, "hostAgentCard", "A2A: the host's agent card"),
+    ],
+    /// A2A JSON-RPC (1.0 and 0.3) for any skill, named in the message's metadata.
+    A2a => "/a2a": [(Post, "a2a", "A2A: JSON-RPC endpoint for every skill")],
     /// Deploys an agent.
     DeployAgent => "/agent/deploy": [(Post, "deployAgent", "Deploy an agent")],
     /// Lists agents.
@@ -175,6 +181,23 @@ routes! {
         (Put, "putAgentInvokePath", "HTTP agent: /invoke (PUT)"),
         (Delete, "deleteAgentInvokePath", "HTTP agent: /invoke (DELETE)"),
         (Patch, "patchAgentInvokePath", "HTTP agent: /invoke (PATCH)"),
+    ],
+    /// An agent's A2A card (`GET`); an HTTP agent's `/.well-known/agent-card.json` path
+    /// otherwise.
+    AgentCard => "/agents/{name}/.well-known/agent-card.json": [
+        (Get, "agentCard", "A2A: an agent's card"),
+        (Post, "postAgentCardPath", "HTTP agent: /.well-known/agent-card.json (POST)"),
+        (Put, "putAgentCardPath", "HTTP agent: /.well-known/agent-card.json (PUT)"),
+        (Delete, "deleteAgentCardPath", "HTTP agent: /.well-known/agent-card.json (DELETE)"),
+        (Patch, "patchAgentCardPath", "HTTP agent: /.well-known/agent-card.json (PATCH)"),
+    ],
+    /// An agent's A2A JSON-RPC endpoint (`POST`); an HTTP agent's `/a2a` path otherwise.
+    AgentA2a => "/agents/{name}/a2a": [
+        (Post, "agentA2a", "A2A: an agent's JSON-RPC endpoint"),
+        (Get, "getAgentA2aPath", "HTTP agent: /a2a (GET)"),
+        (Put, "putAgentA2aPath", "HTTP agent: /a2a (PUT)"),
+        (Delete, "deleteAgentA2aPath", "HTTP agent: /a2a (DELETE)"),
+        (Patch, "patchAgentA2aPath", "HTTP agent: /a2a (PATCH)"),
     ],
     /// An agent's logs (`GET`); an HTTP agent's `/logs` path otherwise.
     AgentLogs => "/agents/{name}/logs": [

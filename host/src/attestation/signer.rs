@@ -125,6 +125,25 @@ impl AttestedKey {
         Ok(sig.normalize_s().to_bytes().into())
     }
 
+    /// Signs an A2A agent card (`hypervisor_protocol::a2a::card`): ES256 over the JWS signing
+    /// input, 64 bytes `r || s`, low-s. The input begins with `eyJ`, so the signature never
+    /// stands for one of the statements [`Self::sign`] makes.
+    ///
+    /// # Errors
+    /// Only if the OS random number generator fails.
+    pub fn sign_card(
+        &self,
+        input: &hypervisor_protocol::a2a::card::SigningInput,
+    ) -> Result<[u8; 64], AttestationError> {
+        let failed = || AttestationError::ProviderFailed("signing failed".into());
+        let sig = self
+            .signing
+            .sign(&self.rng, input.as_bytes())
+            .map_err(|_| failed())?;
+        let sig = p256::ecdsa::Signature::from_slice(sig.as_ref()).map_err(|_| failed())?;
+        Ok(sig.normalize_s().to_bytes().into())
+    }
+
     /// The wire form (`GET /attestation`, session quotes), encoded once at creation.
     pub fn attestation(&self) -> &Attestation {
         &self.wire

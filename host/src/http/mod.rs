@@ -1,6 +1,7 @@
 //! The HTTP front: routes, body extraction, error mapping. It only translates between HTTP and
 //! the [`Pipeline`]; no protocol or engine logic lives here.
 
+pub mod a2a;
 pub mod error;
 pub mod extract;
 mod mcp;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// HTTP limits.
     pub http: Arc<HttpConfig>,
+    /// A2A tasks (`None` in front-only tests: the A2A endpoints answer an internal error).
+    pub a2a: Option<Arc<a2a::tasks::Tasks>>,
 }
 
 /// The router: every route of the protocol's table ([`Route::ALL`]) with its handler, and the
@@ -74,6 +77,10 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::Attestation => get(routes::attestation),
         Route::AttestationChannel => get(routes::attestation_channel),
         Route::Mcp => post(mcp::endpoint),
+        Route::HostAgentCard => get(a2a::host_card),
+        Route::A2a => post(a2a::host_endpoint),
+        Route::AgentCard => any(a2a::agent_card),
+        Route::AgentA2a => any(a2a::agent_endpoint),
         Route::DeployAgent => post(agents::deploy),
         Route::Agents => get(agents::list),
         Route::Agent => get(agents::show).delete(agents::delete),

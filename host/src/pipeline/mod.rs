@@ -161,7 +161,9 @@ impl Pipeline {
         let _ = self.public_base.set(url);
     }
 
-    fn public_base(&self) -> &str {
+    /// The base URL clients reach this host at (`payments.public_url`, else the listener's
+    /// address), without a trailing slash: in payment challenges and A2A cards.
+    pub fn public_base(&self) -> &str {
         match &self.config.payments.public_url {
             Some(url) => url.trim_end_matches('/'),
             None => self

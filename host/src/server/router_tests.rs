@@ -43,6 +43,7 @@ async fn state(dir: &std::path::Path) -> AppState {
     AppState {
         pipeline: host.pipeline().clone(),
         http,
+        a2a: None,
     }
 }
 

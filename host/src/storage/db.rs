@@ -124,6 +124,20 @@ const MIGRATIONS: &[&str] = &[
          audience TEXT NOT NULL
      );
      INSERT INTO host_identity (id, audience) VALUES (1, lower(hex(randomblob(16))));",
+    // 6: A2A tasks (`storage::tasks`): the task and the message awaiting payment are sealed;
+    // the columns that lists filter on are not.
+    "CREATE TABLE a2a_tasks (
+         id          TEXT PRIMARY KEY,
+         agent       TEXT NOT NULL,
+         caller      TEXT NOT NULL,
+         context_id  TEXT NOT NULL,
+         state       TEXT NOT NULL,
+         sealed_task BLOB NOT NULL,
+         sealed_pending BLOB,
+         created_ms  INTEGER NOT NULL,
+         updated_ms  INTEGER NOT NULL
+     );
+     CREATE INDEX a2a_tasks_by_caller ON a2a_tasks(caller, updated_ms);",
 ];
 
 /// The database connection (one, behind a mutex: every statement is short).

@@ -5,7 +5,8 @@
 //! <data_dir>/keys/at-rest.key     32 random bytes, mode 0600, created on first start
 //! <cache_dir>/<name>.cwasm.sealed compiled components, sealed (see crypto::at_rest)
 //! <data_dir>/payments.sqlite       the x402 payment ledger (replay keys, settlement states)
-//! <data_dir>/hypervisor.sqlite     agents, versions, search index, logs, execution records
+//! <data_dir>/hypervisor.sqlite     agents, versions, search index, logs, execution records,
+//!                                  A2A tasks (sealed)
 //!                                  (agents: an `AgentCatalog` backend; `agent_store` joins it
 //!                                  with the records and the sealed components)
 //! <data_dir>/agents/<name>.wasm.sealed  deployed components (source), sealed
@@ -23,6 +24,7 @@ pub mod payments;
 pub mod receipts;
 pub mod records;
 pub mod spool;
+pub mod tasks;
 pub mod wallets;
 
 use std::io::Write;

@@ -212,7 +212,7 @@ pub async fn agent_root(
 
 /// Hands `request` to the HTTP agent `name` as its path `rest`, and its answer back to the
 /// client with the payment's settlement header.
-pub(super) async fn serve_http_agent(
+pub(in crate::http) async fn serve_http_agent(
     state: &AppState,
     name: &str,
     rest: &str,
@@ -234,7 +234,7 @@ pub(super) async fn serve_http_agent(
 }
 
 /// The x402 payment header of a request to an HTTP agent.
-fn payment_of(request: &Request) -> Result<Option<PaymentHeader>, ApiError> {
+pub(in crate::http) fn payment_of(request: &Request) -> Result<Option<PaymentHeader>, ApiError> {
     payment_header(request.headers())
 }
 

@@ -1,0 +1,660 @@
+//! A2A tasks over the pipeline: each message to an agent becomes a task whose run is one
+//! invocation through the pipeline's one door (`Pipeline::invoke_agent`, as
+//! `POST /agents/{name}/invoke` in the clear), never a second way to run code.
+//!
+//! A task is stored ([`TaskStore`]) before it runs and after every change, so it survives a
+//! restart (one left running by a stopped host is failed at start-up: the run died with it).
+//! Runs are spawned, so a client that disconnects does not stop them; streams and blocking
+//! sends follow them through a per-task broadcast of [`Event`]s. Only the caller that created
+//! a task sees it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hypervisor_protocol::a2a::model::{
+    Artifact, Content, Message, Part, Task, TaskStatus, timestamp,
+};
+use hypervisor_protocol::a2a::{TaskState, codes, x402 as keys};
+use hypervisor_protocol::agents::{AgentKind, InvokeRequest, InvokeResponse};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+use tokio::sync::broadcast;
+
+use super::Fault;
+use super::payment;
+use crate::clock::unix_millis;
+use crate::error::ApiError;
+use crate::pipeline::Pipeline;
+use crate::pipeline::agents::invoke::Invoked;
+use crate::plugins::payments::PaymentHeader;
+use crate::storage::StorageError;
+use crate::storage::agents::AgentRecord;
+use crate::storage::tasks::{TaskFilter, TaskRow, TaskStore};
+
+/// Metadata key of the execution that ran a task (on its artifact).
+pub const EXECUTION_KEY: &str = "wasm-hypervisor/execution-id";
+
+/// A change to a running task, as streams relay it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The status changed; `last` when the stream ends with it (terminal or interrupted).
+    Status {
+        /// The new status.
+        status: TaskStatus,
+        /// Whether it is the last event.
+        last: bool,
+    },
+    /// An artifact was produced.
+    Artifact(Artifact),
+}
+
+/// A task just sent: its state now, and (when it runs) its events and its run.
+pub struct Sent {
+    /// The task as stored when the send returned.
+    pub task: Task,
+    /// Its events from here on, when it runs.
+    pub events: Option<broadcast::Receiver<Event>>,
+    /// Its run, when it runs.
+    pub run: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A running task.
+struct Live {
+    events: broadcast::Sender<Event>,
+    abort: Option<tokio::task::AbortHandle>,
+}
+
+/// The tasks: stored, and followed while they run.
+pub struct Tasks {
+    store: TaskStore,
+    pipeline: Arc<Pipeline>,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+fn storage(e: StorageError) -> Fault {
+    tracing::warn!(error = %e, "A2A task storage failed");
+    Fault::internal()
+}
+
+/// What a message gives a run, per agent kind: a handler's event is the first data part (or
+/// the text parts as `{"text": …}`); a CLI agent's stdin is its text parts (or the first data
+/// part's JSON).
+fn input_of(kind: AgentKind, message: &Message) -> Result<InvokeRequest, Fault> {
+    let mut data = None;
+    let mut texts = Vec::new();
+    for part in &message.parts {
+        match &part.content {
+            Content::Data(v) => {
+                data.get_or_insert(v);
+            }
+            Content::Text(t) => texts.push(t.as_str()),
+            Content::Raw(_) | Content::Url(_) => {
+                return Err(Fault::new(
+                    codes::CONTENT_TYPE_NOT_SUPPORTED,
+                    "file parts (raw bytes or URLs) are not taken: send a data or text part",
+                ));
+            }
+        }
+    }
+    if data.is_none() && texts.is_empty() {
+        return Err(Fault::invalid_params(
+            "the message has no data or text part",
+        ));
+    }
+    let text = texts.join("\n");
+    let mut request = InvokeRequest::default();
+    match kind {
+        AgentKind::Handler => {
+            let event = data.cloned().unwrap_or_else(|| json!({ "text": text }));
+            request.event = Some(
+                serde_json::value::to_raw_value(&event)
+                    .map_err(|e| Fault::invalid_params(e.to_string()))?,
+            );
+        }
+        _ => {
+            request.stdin = Some(match data {
+                Some(v) if texts.is_empty() => v.to_string(),
+                _ => text,
+            });
+        }
+    }
+    Ok(request)
+}
+
+/// The parts of a successful run's answer: JSON as a data part, anything else as text.
+fn result_parts(kind: AgentKind, response: &InvokeResponse) -> Vec<Part> {
+    match kind {
+        AgentKind::Handler => match response.result_json() {
+            Some(Value::String(s)) => vec![Part::text(s)],
+            Some(v) => vec![Part::data(v)],
+            None => Vec::new(),
+        },
+        _ => {
+            let out = response.stdout.clone().unwrap_or_default();
+            match serde_json::from_str::<Value>(&out) {
+                Ok(v) if v.is_object() || v.is_array() => vec![Part::data(v)],
+                _ => vec![Part::text(out)],
+            }
+        }
+    }
+}
+
+/// A random (version 4) UUID: task ids are capabilities for anonymous callers, so all of
+/// their 122 bits are random.
+fn random_id() -> Result<String, Fault> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| Fault::internal())?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
+}
+
+fn status(state: TaskState, message: Option<Message>) -> TaskStatus {
+    TaskStatus {
+        state,
+        message,
+        timestamp: timestamp(unix_millis()),
+    }
+}
+
+/// An agent's message on `task`: text, with metadata.
+fn say(task: &Task, text: &str, metadata: Option<Map<String, Value>>) -> Message {
+    Message::agent(
+        task,
+        uuid::Uuid::now_v7().to_string(),
+        vec![Part::text(text)],
+        metadata,
+    )
+}
+
+impl Tasks {
+    /// The tasks in `store`, run through `pipeline`.
+    pub fn new(store: TaskStore, pipeline: Arc<Pipeline>) -> Self {
+        Self {
+            store,
+            pipeline,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Fails the tasks a stopped host left submitted or working (their runs died with it).
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn recover(&self) -> Result<usize, StorageError> {
+        let ids = self.store.unfinished()?;
+        let mut failed = 0;
+        for id in ids {
+            if let Some(mut row) = self.store.get(&id)? {
+                let note = say(&row.task, "the host restarted while this task ran", None);
+                row.task.status = status(TaskState::Failed, Some(note));
+                row.updated_ms = unix_millis();
+                failed += usize::from(self.store.update(&row)?);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// The stored task `id` of `caller`, on `agent` when given: any other is not found.
+    fn owned(&self, id: &str, caller: &str, agent: Option<&str>) -> Result<TaskRow, Fault> {
+        let not_found = || Fault::new(codes::TASK_NOT_FOUND, format!("no task {id}"));
+        let row = self.store.get(id).map_err(storage)?.ok_or_else(not_found)?;
+        let mine = bool::from(row.caller.as_bytes().ct_eq(caller.as_bytes()));
+        if !mine || agent.is_some_and(|a| a != row.agent) {
+            return Err(not_found());
+        }
+        Ok(row)
+    }
+
+    /// `GetTask`.
+    ///
+    /// # Errors
+    /// [`codes::TASK_NOT_FOUND`] for a task that is not the caller's.
+    pub fn get(&self, id: &str, caller: &str, agent: Option<&str>) -> Result<Task, Fault> {
+        self.owned(id, caller, agent).map(|r| r.task)
+    }
+
+    /// `ListTasks`: one page of the caller's tasks, newest change first, and how many match.
+    ///
+    /// # Errors
+    /// Storage failures (internal).
+    pub fn list(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Task>, u64), Fault> {
+        let (rows, total) = self.store.list(filter, offset, limit).map_err(storage)?;
+        Ok((rows.into_iter().map(|r| r.task).collect(), total))
+    }
+
+    /// `SendMessage`: a new task for `message` (or the paid continuation of one waiting for
+    /// its payment), stored, and started unless it waits for a payment.
+    ///
+    /// # Errors
+    /// A2A errors: an unknown task, a message to a finished or running task, a message with
+    /// nothing to run.
+    pub async fn send(
+        self: &Arc<Self>,
+        agent: &AgentRecord,
+        caller: &str,
+        mut message: Message,
+    ) -> Result<Sent, Fault> {
+        let now = unix_millis();
+        let mut row = match message.task_id.clone() {
+            Some(id) => {
+                let row = self.owned(&id, caller, Some(&agent.name))?;
+                let state = row.task.status.state;
+                if state.is_terminal() {
+                    return Err(Fault::new(
+                        codes::UNSUPPORTED_OPERATION,
+                        format!(
+                            "task {id} is {}: send a new message without taskId",
+                            state.v03_name()
+                        ),
+                    ));
+                }
+                if state != TaskState::InputRequired || row.pending.is_none() {
+                    return Err(Fault::new(
+                        codes::UNSUPPORTED_OPERATION,
+                        format!("task {id} is {}: it takes no message now", state.v03_name()),
+                    ));
+                }
+                message.context_id = Some(row.task.context_id.clone());
+                row
+            }
+            None => {
+                let id = random_id()?;
+                let context_id = message.context_id.clone().map_or_else(random_id, Ok)?;
+                message.task_id = Some(id.clone());
+                message.context_id = Some(context_id.clone());
+                // Checked before the task exists: a message with nothing to run is an error.
+                input_of(agent.latest.kind, &message)?;
+                let task = Task {
+                    id,
+                    context_id,
+                    status: status(TaskState::Submitted, None),
+                    artifacts: Vec::new(),
+                    history: Vec::new(),
+                    metadata: None,
+                };
+                let row = TaskRow {
+                    task,
+                    agent: agent.name.clone(),
+                    caller: caller.to_string(),
+                    pending: None,
+                    created_ms: now,
+                    updated_ms: now,
+                };
+                self.store.insert(&row).map_err(storage)?;
+                row
+            }
+        };
+        message.task_id = Some(row.task.id.clone());
+        row.task.history.push(message.clone());
+        // What runs: the message waiting for its payment, or this one.
+        let work = row.pending.take().unwrap_or_else(|| message.clone());
+        let payment = match payment::submitted(&message) {
+            payment::Submitted::Payload(header) => Some(header),
+            payment::Submitted::Declined => {
+                let meta = payment::status_only(keys::STATUS_REJECTED);
+                let note = say(&row.task, "the client declined the payment", Some(meta));
+                row.task.status = status(TaskState::Canceled, Some(note));
+                self.save(&mut row)?;
+                return Ok(Sent::idle(row.task));
+            }
+            payment::Submitted::Nothing => None,
+        };
+        let input = input_of(agent.latest.kind, &work)?;
+        if agent.price.is_some() && payment.is_none() {
+            // A priced agent: ask for the payment; the message waits for it.
+            let required = self.requirements(agent, &input).await?;
+            let meta = payment::required(required);
+            let note = say(&row.task, "Payment is required.", Some(meta));
+            row.task.status = status(TaskState::InputRequired, Some(note));
+            row.pending = Some(work);
+            self.save(&mut row)?;
+            return Ok(Sent::idle(row.task));
+        }
+        row.task.status = status(TaskState::Working, None);
+        self.save(&mut row)?;
+        Ok(self.start(row, agent.latest.kind, input, payment))
+    }
+
+    /// The payment requirements of a priced agent: what its invocation without payment
+    /// answers (nothing runs: the pipeline checks the payment first).
+    async fn requirements(
+        &self,
+        agent: &AgentRecord,
+        input: &InvokeRequest,
+    ) -> Result<Value, Fault> {
+        let probe = InvokeRequest {
+            event: input.event.clone(),
+            stdin: input.stdin.clone(),
+            ..InvokeRequest::default()
+        };
+        match self
+            .pipeline
+            .invoke_agent(&agent.name, probe, None, None)
+            .await
+        {
+            Err(ApiError::PaymentRequired { challenge, .. }) => {
+                payment::requirements_of(&challenge).ok_or_else(Fault::internal)
+            }
+            Err(e) => Err(Fault::from_api(&e)),
+            // A price set and a run that needed no payment: the price was removed meanwhile.
+            Ok(_) => Err(Fault::new(
+                codes::UNSUPPORTED_OPERATION,
+                "the agent's price changed: send the message again",
+            )),
+        }
+    }
+
+    /// Stores `row` as it is now.
+    fn save(&self, row: &mut TaskRow) -> Result<bool, Fault> {
+        row.updated_ms = unix_millis();
+        self.store.update(row).map_err(storage)
+    }
+
+    /// Spawns the run of a working task.
+    fn start(
+        self: &Arc<Self>,
+        row: TaskRow,
+        kind: AgentKind,
+        input: InvokeRequest,
+        payment: Option<PaymentHeader>,
+    ) -> Sent {
+        let (events, receiver) = broadcast::channel(16);
+        let id = row.task.id.clone();
+        let task = row.task.clone();
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        live.insert(
+            id.clone(),
+            Live {
+                events,
+                abort: None,
+            },
+        );
+        let this = self.clone();
+        let run = tokio::spawn(async move { this.run(row, kind, input, payment).await });
+        if let Some(l) = live.get_mut(&id) {
+            l.abort = Some(run.abort_handle());
+        }
+        drop(live);
+        Sent {
+            task,
+            events: Some(receiver),
+            run: Some(run),
+        }
+    }
+
+    fn emit(&self, id: &str, event: Event) {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = live.get(id) {
+            // No subscriber is fine.
+            let _ = l.events.send(event);
+        }
+    }
+
+    /// One run: the invocation, then the task's final state, artifact and payment outcome.
+    async fn run(
+        self: Arc<Self>,
+        mut row: TaskRow,
+        kind: AgentKind,
+        input: InvokeRequest,
+        payment: Option<PaymentHeader>,
+    ) {
+        let id = row.task.id.clone();
+        self.emit(
+            &id,
+            Event::Status {
+                status: row.task.status.clone(),
+                last: false,
+            },
+        );
+        let paid = payment.is_some();
+        let outcome = self
+            .pipeline
+            .invoke_agent(&row.agent, input, payment, None)
+            .await;
+        let (state, note, artifact) = match outcome {
+            Ok(Invoked::Clear {
+                response,
+                settlement,
+            }) => {
+                let mut meta = settlement.as_ref().map(payment::completed);
+                let ok = response.ok;
+                let artifact = ok.then(|| Artifact {
+                    artifact_id: uuid::Uuid::now_v7().to_string(),
+                    name: Some("result".into()),
+                    description: None,
+                    parts: result_parts(kind, &response),
+                    metadata: Some(
+                        [(EXECUTION_KEY.to_string(), json!(response.execution_id))]
+                            .into_iter()
+                            .collect(),
+                    ),
+                });
+                let text = if ok {
+                    "done".to_string()
+                } else {
+                    match &response.error {
+                        Some(f) => format!("{}: {}", f.code, f.message),
+                        None if kind == AgentKind::Handler => {
+                            format!("the agent stopped: {:?}", response.status)
+                        }
+                        None => format!(
+                            "the command exited with {:?} ({:?}): {}",
+                            response.exit_code,
+                            response.status,
+                            response.stderr.trim()
+                        ),
+                    }
+                };
+                if let Some(m) = meta.as_mut() {
+                    m.insert(EXECUTION_KEY.into(), json!(response.execution_id));
+                }
+                let state = if ok {
+                    TaskState::Completed
+                } else {
+                    TaskState::Failed
+                };
+                (state, say(&row.task, &text, meta), artifact)
+            }
+            Ok(Invoked::Encrypted(_)) => (
+                TaskState::Failed,
+                say(&row.task, "the host answered an encrypted result", None),
+                None,
+            ),
+            Err(e) => {
+                let meta = paid.then(|| payment::failed(&e)).flatten();
+                let text = format!("{}: {e}", e.error_code().as_str());
+                (TaskState::Failed, say(&row.task, &text, meta), None)
+            }
+        };
+        if let Some(a) = artifact.clone() {
+            row.task.artifacts.push(a);
+        }
+        row.task.status = status(state, Some(note));
+        match self.save(&mut row) {
+            Ok(true) => {
+                if let Some(a) = artifact {
+                    self.emit(&id, Event::Artifact(a));
+                }
+                self.emit(
+                    &id,
+                    Event::Status {
+                        status: row.task.status.clone(),
+                        last: true,
+                    },
+                );
+            }
+            // Canceled meanwhile: the cancellation already told the streams.
+            Ok(false) => {}
+            Err(_) => tracing::warn!(task = %id, "an A2A task's outcome could not be stored"),
+        }
+        self.finish(&id);
+    }
+
+    fn finish(&self, id: &str) {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// `CancelTask`: a task not yet finished is canceled (its run, if any, stopped).
+    ///
+    /// # Errors
+    /// [`codes::TASK_NOT_FOUND`], [`codes::TASK_NOT_CANCELABLE`] for a finished task.
+    pub fn cancel(&self, id: &str, caller: &str, agent: Option<&str>) -> Result<Task, Fault> {
+        let mut row = self.owned(id, caller, agent)?;
+        let state = row.task.status.state;
+        let refuse = || {
+            Fault::new(
+                codes::TASK_NOT_CANCELABLE,
+                format!("task {id} is {}", state.v03_name()),
+            )
+        };
+        if state.is_terminal() {
+            return Err(refuse());
+        }
+        let note = say(&row.task, "canceled by the client", None);
+        row.task.status = status(TaskState::Canceled, Some(note));
+        row.pending = None;
+        if !self.save(&mut row)? {
+            // Finished meanwhile.
+            return Err(refuse());
+        }
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+        if let Some(live) = live {
+            if let Some(abort) = live.abort {
+                abort.abort();
+            }
+            let _ = live.events.send(Event::Status {
+                status: row.task.status.clone(),
+                last: true,
+            });
+        }
+        Ok(row.task)
+    }
+
+    /// `SubscribeToTask`: the task now and its events until it ends.
+    ///
+    /// # Errors
+    /// [`codes::TASK_NOT_FOUND`]; [`codes::UNSUPPORTED_OPERATION`] for a task that is not
+    /// running (finished, or waiting for the client).
+    pub fn subscribe(
+        &self,
+        id: &str,
+        caller: &str,
+        agent: Option<&str>,
+    ) -> Result<(Task, broadcast::Receiver<Event>), Fault> {
+        // Subscribed before reading, so no change falls between the two.
+        let receiver = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .map(|l| l.events.subscribe());
+        let task = self.get(id, caller, agent)?;
+        match receiver {
+            Some(r) if !task.status.state.is_terminal() => Ok((task, r)),
+            _ => Err(Fault::new(
+                codes::UNSUPPORTED_OPERATION,
+                format!(
+                    "task {id} is {}: there is nothing to follow",
+                    task.status.state.v03_name()
+                ),
+            )),
+        }
+    }
+
+    /// The stored task (after a run, for a blocking send).
+    ///
+    /// # Errors
+    /// Storage failures (internal).
+    pub fn current(&self, id: &str) -> Result<Task, Fault> {
+        self.store
+            .get(id)
+            .map_err(storage)?
+            .map(|r| r.task)
+            .ok_or_else(Fault::internal)
+    }
+}
+
+impl Sent {
+    fn idle(task: Task) -> Self {
+        Self {
+            task,
+            events: None,
+            run: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(parts: Vec<Part>) -> Message {
+        Message {
+            message_id: "m".into(),
+            context_id: None,
+            task_id: None,
+            role: hypervisor_protocol::a2a::model::Role::User,
+            parts,
+            metadata: None,
+            extensions: Vec::new(),
+            reference_task_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_handler_takes_the_data_part_or_the_text_as_its_event() {
+        let m = message(vec![Part::text("hi"), Part::data(json!({"a": 1}))]);
+        let req = input_of(AgentKind::Handler, &m).unwrap();
+        assert_eq!(req.event.unwrap().get(), r#"{"a":1}"#);
+        let m = message(vec![Part::text("a"), Part::text("b")]);
+        let req = input_of(AgentKind::Handler, &m).unwrap();
+        assert_eq!(req.event.unwrap().get(), r#"{"text":"a\nb"}"#);
+    }
+
+    #[test]
+    fn a_cli_agent_takes_the_text_as_stdin() {
+        let m = message(vec![Part::text("line")]);
+        assert_eq!(
+            input_of(AgentKind::Cli, &m).unwrap().stdin.as_deref(),
+            Some("line")
+        );
+        let m = message(vec![Part::data(json!([1]))]);
+        assert_eq!(
+            input_of(AgentKind::Cli, &m).unwrap().stdin.as_deref(),
+            Some("[1]")
+        );
+    }
+
+    #[test]
+    fn files_and_empty_messages_are_refused() {
+        let file = Part {
+            content: Content::Url("https://x".into()),
+            media_type: None,
+            filename: None,
+            metadata: None,
+        };
+        let e = input_of(AgentKind::Handler, &message(vec![file])).unwrap_err();
+        assert_eq!(e.code, codes::CONTENT_TYPE_NOT_SUPPORTED);
+        assert!(input_of(AgentKind::Handler, &message(Vec::new())).is_err());
+    }
+}
