@@ -40,6 +40,10 @@ pinned_venv() {
 # tests/interop/mcp-python/requirements.txt, in its own environment rebuilt when that changes.
 pinned_venv "$root/target/py-mcp" tests/interop/mcp-python/requirements.txt
 
+# The official A2A Python SDK (PyPI `a2a-sdk`) with the x402 Python SDK signing its payments,
+# the A2A clients of tests/e2e/interop_a2a.rs, pinned by tests/interop/a2a-python/requirements.txt.
+pinned_venv "$root/target/py-a2a" tests/interop/a2a-python/requirements.txt
+
 # The official x402 Python SDK (PyPI `x402`), a second paying client for the interop tests
 # (tests/e2e/x402_python.rs), in a private virtual environment; every version is pinned by
 # tests/interop/x402-python/requirements.txt, and the environment is rebuilt when it changes.

@@ -20,6 +20,7 @@ mod cache;
 mod client_cli;
 mod execute;
 mod faults;
+mod interop_a2a;
 mod mcp;
 mod observe;
 mod openapi;

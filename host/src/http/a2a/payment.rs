@@ -26,9 +26,27 @@ pub enum Submitted {
     Nothing,
 }
 
+/// `value` with every integral number written as an integer: A2A 1.0 clients built on
+/// protobuf carry metadata as a `Struct`, whose numbers are doubles (`"x402Version": 2.0`),
+/// which x402 verifiers refuse.
+fn integral(value: &Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            // In range and integral by the filter: the conversion is exact.
+            .map_or_else(|| value.clone(), |f| json!(f as i64)),
+        Value::Array(items) => Value::Array(items.iter().map(integral).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), integral(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// Reads the payment keys of `message`.
 pub fn submitted(message: &Message) -> Submitted {
-    if let Some(payload) = message.meta(keys::PAYLOAD) {
+    if let Some(payload) = message.meta(keys::PAYLOAD).map(integral) {
         let version = match payload.get("x402Version").and_then(Value::as_u64) {
             Some(1) => ProtocolVersion::V1,
             _ => ProtocolVersion::V2,
@@ -101,4 +119,18 @@ pub fn failed(error: &ApiError) -> Option<Map<String, Value>> {
     meta.insert(keys::ERROR.into(), json!(code));
     meta.insert(keys::RECEIPTS.into(), json!([receipt]));
     Some(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protobuf_doubles_become_integers() {
+        let v = json!({"x402Version": 2.0, "a": [1.5, 3.0], "s": "2.0", "n": 7});
+        assert_eq!(
+            integral(&v).to_string(),
+            r#"{"a":[1.5,3],"n":7,"s":"2.0","x402Version":2}"#
+        );
+    }
 }

@@ -1,0 +1,410 @@
+//! A2A (`docs/PROTOCOL.md` §21): the official A2A Python SDK (`a2a-sdk`, its 1.0 client and its
+//! 0.3 compatibility client) fetches and verifies signed cards, sends, reads, lists, streams
+//! and cancels tasks, and pays a priced agent through the x402 extension with the official x402
+//! SDK signing; tasks survive a restart; malformed JSON-RPC gets its error, never a 500.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::wire::Limits;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, wasm, wasm_path};
+
+/// Payments on (verify-only) and simulated attestation, so cards are signed.
+fn config() -> String {
+    format!(
+        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
+         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
+        wasm_path("payments").display().to_string()
+    )
+}
+
+/// Deploys `stats` (a handler agent), `loop` (a CLI agent that runs until its time limit) and
+/// `paid` (a priced handler agent).
+fn deploy_agents(server: &TestServer, owner: &ClientSecret) {
+    let client = server.client();
+    for (name, guest, price, time_ms) in [
+        ("stats", "text-stats", None, None),
+        ("loop", "endless-loop", None, Some(15_000)),
+        ("paid", "text-stats", Some("1000".to_string()), None),
+    ] {
+        client
+            .deploy_agent(
+                owner,
+                &Deployment {
+                    name,
+                    description: "a2a fixture",
+                    component: &wasm(guest),
+                    price,
+                    limits: time_ms.map(|t| Limits {
+                        time_ms: Some(t),
+                        ..Limits::default()
+                    }),
+                    ..Deployment::default()
+                },
+            )
+            .unwrap();
+    }
+}
+
+fn python_client(server: &TestServer, args: &[&str]) -> Value {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/py-a2a/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test.sh installs it (tests/interop/a2a-python/requirements.txt)",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(root.join("tests/interop/a2a-python/client.py"))
+        .args(args)
+        .output()
+        .expect("run the A2A client");
+    assert!(
+        out.status.success(),
+        "A2A client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn the_official_python_sdk_speaks_a2a_1_0_and_0_3_to_signed_cards() {
+    let server = TestServer::start_with(&config());
+    deploy_agents(&server, &ClientSecret::generate().unwrap());
+    for (version, transport) in [
+        ("1.0", "JsonRpcTransport"),
+        ("0.3", "CompatJsonRpcTransport"),
+    ] {
+        let out = python_client(&server, &["flow", &server.url, "stats", "loop", version]);
+        assert_eq!(out["transport"], transport, "{out}");
+        let card = &out["card"];
+        assert_eq!(card["name"], "stats");
+        assert_eq!(card["interfaces"][0][1], "1.0", "1.0 is preferred: {out}");
+        assert_eq!(card["interfaces"][1][1], "0.3", "{out}");
+        assert_eq!(card["streaming"], true);
+        assert_eq!(out["host_card_skills"], json!(["loop", "paid", "stats"]));
+        assert_eq!(out["tampered_card_verified"], "InvalidSignaturesError");
+        // "the cat saw the other cat": the handler's counts come back as a data part.
+        assert_eq!(out["send"]["state"], "TASK_STATE_COMPLETED", "{out}");
+        assert_eq!(out["send"]["artifact"]["data"]["words"], 6.0, "{out}");
+        assert_eq!(
+            out["get"],
+            json!({"same_id": true, "state": "TASK_STATE_COMPLETED"})
+        );
+        assert_eq!(out["other_caller_get"], "TaskNotFoundError", "{out}");
+        assert_eq!(
+            out["stream"]["kinds"],
+            json!(["task", "status_update", "artifact_update", "status_update"]),
+            "{out}"
+        );
+        assert_eq!(out["stream"]["final"], "TASK_STATE_COMPLETED");
+        assert_eq!(out["stream_artifact"]["data"]["words"], 3.0, "{out}");
+        assert_eq!(out["running_state"], "TASK_STATE_WORKING", "{out}");
+        assert_eq!(out["cancel_state"], "TASK_STATE_CANCELED", "{out}");
+        assert_eq!(out["after_cancel_state"], "TASK_STATE_CANCELED");
+        assert_eq!(out["second_cancel"], "TaskNotCancelableError");
+        if version == "1.0" {
+            assert_eq!(out["list"]["contains"], true, "{out}");
+            assert_eq!(out["list_other_caller"], 0, "{out}");
+        }
+    }
+}
+
+#[test]
+fn an_a2a_payment_round_trip_with_the_official_x402_sdk_and_a_replay_refused() {
+    let server = TestServer::start_with(&config());
+    deploy_agents(&server, &ClientSecret::generate().unwrap());
+    let out = python_client(&server, &["pay", &server.url, "paid"]);
+    let extensions: Vec<&str> = out["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[0].as_str().unwrap())
+        .collect();
+    assert!(
+        extensions.contains(&hypervisor_protocol::a2a::X402_EXTENSION),
+        "{out}"
+    );
+    assert!(extensions.contains(&hypervisor_protocol::a2a::X402_EXTENSION_LEGACY));
+    assert_eq!(out["unactivated"], "ExtensionSupportRequiredError", "{out}");
+    assert_eq!(
+        out["required"],
+        json!({"state": "TASK_STATE_INPUT_REQUIRED", "status": "payment-required", "x402Version": 2.0})
+    );
+    let paid = &out["paid"];
+    assert_eq!(paid["state"], "TASK_STATE_COMPLETED", "{out}");
+    assert_eq!(paid["status"], "payment-completed");
+    assert_eq!(paid["receipts"][0]["success"], true, "{out}");
+    assert_eq!(paid["receipts"][0]["network"], "eip155:84532");
+    assert_eq!(paid["artifact"]["data"]["words"], 3.0, "{out}");
+    let replay = &out["replay"];
+    assert_eq!(replay["state"], "TASK_STATE_FAILED", "{out}");
+    assert_eq!(replay["status"], "payment-failed");
+    assert_eq!(replay["error"], "DUPLICATE_NONCE");
+    assert_eq!(replay["artifacts"], 0, "nothing ran: {out}");
+}
+
+/// POSTs `body` to `path` (curl): (status, body as JSON or null).
+fn post(server: &TestServer, path: &str, headers: &[&str], body: &[u8]) -> (u16, Value) {
+    let mut command = Command::new("curl");
+    command.args(["-s", "-o", "-", "-w", "\n%{http_code}"]);
+    for h in headers {
+        command.args(["-H", h]);
+    }
+    let mut child = command
+        .args(["--data-binary", "@-", &format!("{}{path}", server.url)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (
+        status.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// A 1.0 JSON-RPC call as `caller` (a bearer secret): its `result` or `error`.
+fn call(server: &TestServer, path: &str, caller: &str, method: &str, params: Value) -> Value {
+    let auth = format!("authorization: Bearer {caller}");
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    let (status, answer) = post(
+        server,
+        path,
+        &["content-type: application/json", "a2a-version: 1.0", &auth],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}\n{}", server.log());
+    answer
+}
+
+fn text(s: &str) -> Value {
+    json!({"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": s}]}})
+}
+
+fn wait_for_state(server: &TestServer, path: &str, id: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let task = call(server, path, "owner", "GetTask", json!({"id": id}));
+        if task["result"]["status"]["state"] == state || Instant::now() > deadline {
+            return task;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A malformed-message case: what, path, headers, body, expected status and JSON-RPC code.
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<&'static str>,
+    Vec<u8>,
+    u16,
+    Option<i64>,
+);
+
+#[test]
+fn malformed_a2a_json_rpc_gets_its_error_and_never_a_500() {
+    let server = TestServer::start_with(&config());
+    deploy_agents(&server, &ClientSecret::generate().unwrap());
+    let json = "content-type: application/json";
+    let v1 = "a2a-version: 1.0";
+    let agent = "/agents/stats/a2a";
+    let send = |method: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": text("hi")})
+            .to_string()
+            .into_bytes()
+    };
+    let big = vec![b' '; 33 << 20];
+    let cases: Vec<Case> = vec![
+        ("invalid JSON", agent, vec![json, v1], b"{".to_vec(), 200, Some(-32700)),
+        ("a batch", agent, vec![json, v1], b"[]".to_vec(), 200, Some(-32600)),
+        (
+            "wrong jsonrpc",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"1.0","id":1,"method":"GetTask"}"#.to_vec(),
+            200,
+            Some(-32600),
+        ),
+        ("unknown method", agent, vec![json, v1], send("Nope"), 200, Some(-32601)),
+        ("a 0.3 method under 1.0", agent, vec![json, v1], send("message/send"), 200, Some(-32601)),
+        ("a 1.0 method under 0.3 (no header)", agent, vec![json], send("SendMessage"), 200, Some(-32601)),
+        ("unsupported version", agent, vec![json, "a2a-version: 9.1"], send("SendMessage"), 200, Some(-32009)),
+        (
+            "bad params",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"role":"ROLE_USER","parts":[{"text":"a","data":1}],"messageId":"m"}}}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
+        (
+            "no message",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a file part",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"role":"ROLE_USER","parts":[{"url":"https://x"}],"messageId":"m"}}}"#.to_vec(),
+            200,
+            Some(-32005),
+        ),
+        (
+            "unknown task",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"nope"}}"#.to_vec(),
+            200,
+            Some(-32001),
+        ),
+        (
+            "push notifications",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"CreateTaskPushNotificationConfig","params":{}}"#.to_vec(),
+            200,
+            Some(-32003),
+        ),
+        (
+            "anonymous list",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{}}"#.to_vec(),
+            200,
+            Some(-32004),
+        ),
+        ("not JSON", agent, vec!["content-type: text/plain", v1], send("SendMessage"), 415, Some(-32600)),
+        ("oversized body", agent, vec![json, v1], big, 413, Some(-32600)),
+        ("no skill named at /a2a", "/a2a", vec![json, v1], send("SendMessage"), 200, Some(-32602)),
+    ];
+    for (what, path, headers, body, status, code) in cases {
+        let (got, answer) = post(&server, path, &headers, &body);
+        assert_eq!(got, status, "{what}: {answer}");
+        assert_eq!(answer["error"]["code"].as_i64(), code, "{what}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{what}: {answer}");
+    }
+    // The endpoint takes POST only for a handler agent; an unknown agent is a 404.
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/agents/stats/a2a", server.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "405");
+    let (status, _) = post(
+        &server,
+        "/agents/nobody/a2a",
+        &[json, v1],
+        &send("SendMessage"),
+    );
+    assert_eq!(status, 404);
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+#[test]
+fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let owner = ClientSecret::generate().unwrap();
+    let server = TestServer::start_in(&data, &config());
+    deploy_agents(&server, &owner);
+    let agent = "/agents/stats/a2a";
+    let done = call(
+        &server,
+        agent,
+        "owner",
+        "SendMessage",
+        text("one two three"),
+    );
+    let done_id = done["result"]["task"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        done["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+        "{done}"
+    );
+    let mut asked = text("spin");
+    asked["configuration"] = json!({"returnImmediately": true});
+    let running = call(
+        &server,
+        "/agents/loop/a2a",
+        "owner",
+        "SendMessage",
+        asked.clone(),
+    );
+    let running_id = running["result"]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        running["result"]["task"]["status"]["state"],
+        "TASK_STATE_WORKING"
+    );
+    server.stop();
+
+    let server = TestServer::start_in(&data, &config());
+    let again = call(&server, agent, "owner", "GetTask", json!({"id": done_id}));
+    assert_eq!(
+        again["result"], done["result"]["task"],
+        "a finished task is kept as it was"
+    );
+    let failed = call(
+        &server,
+        "/agents/loop/a2a",
+        "owner",
+        "GetTask",
+        json!({"id": running_id}),
+    );
+    assert_eq!(
+        failed["result"]["status"]["state"], "TASK_STATE_FAILED",
+        "{failed}"
+    );
+    let note = failed["result"]["status"]["message"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(note.contains("restarted"), "{note}");
+    // Another caller does not see it.
+    let theirs = call(
+        &server,
+        agent,
+        "someone-else",
+        "GetTask",
+        json!({"id": done_id}),
+    );
+    assert_eq!(theirs["error"]["code"], -32001, "{theirs}");
+
+    // Deleting the agent of a running task: the task ends failed, and is still readable at
+    // /a2a once the agent's own endpoint is gone.
+    let running = call(&server, "/agents/loop/a2a", "owner", "SendMessage", asked);
+    let id = running["result"]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.client().delete_agent(&owner, "loop").unwrap();
+    let ended = wait_for_state(&server, "/a2a", &id, "TASK_STATE_FAILED");
+    assert_eq!(
+        ended["result"]["status"]["state"], "TASK_STATE_FAILED",
+        "{ended}"
+    );
+    let (status, _) = post(
+        &server,
+        "/agents/loop/a2a",
+        &["content-type: application/json", "a2a-version: 1.0"],
+        b"{}",
+    );
+    assert_eq!(status, 404);
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
