@@ -36,6 +36,10 @@ pinned_venv() {
 # its package-lock.json.
 (cd tests/interop/mcp-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
+# The official A2A JavaScript SDK, a client of the A2A front (tests/e2e/interop_a2a.rs), pinned
+# by its package-lock.json.
+(cd tests/interop/a2a-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
 # The official MCP Python SDK (PyPI `mcp`), the other MCP client of tests/e2e/mcp.rs, pinned by
 # tests/interop/mcp-python/requirements.txt, in its own environment rebuilt when that changes.
 pinned_venv "$root/target/py-mcp" tests/interop/mcp-python/requirements.txt

@@ -1,6 +1,6 @@
-//! A2A (`docs/PROTOCOL.md` §21): the official A2A Python SDK (`a2a-sdk`, its 1.0 client and its
-//! 0.3 compatibility client) fetches and verifies signed cards, sends, reads, lists, streams
-//! and cancels tasks, and pays a priced agent through the x402 extension with the official x402
+//! A2A (`docs/PROTOCOL.md` §21): the official A2A SDKs, Python (`a2a-sdk`, its 1.0 client and
+//! its 0.3 compatibility client) and JavaScript (`@a2a-js/sdk`), fetch and verify signed cards,
+//! send, read, list, stream and cancel tasks; the Python SDK and pays a priced agent through the x402 extension with the official x402
 //! SDK signing; tasks survive a restart; malformed JSON-RPC gets its error, never a 500.
 
 use std::io::Write;
@@ -115,6 +115,44 @@ fn the_official_python_sdk_speaks_a2a_1_0_and_0_3_to_signed_cards() {
             assert_eq!(out["list_other_caller"], 0, "{out}");
         }
     }
+}
+
+#[test]
+fn the_official_javascript_sdk_verifies_a_card_and_runs_tasks() {
+    let server = TestServer::start_with(&config());
+    deploy_agents(&server, &ClientSecret::generate().unwrap());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/a2a-js");
+    assert!(
+        dir.join("node_modules/@a2a-js/sdk").exists(),
+        "tests/interop/a2a-js/node_modules is missing: scripts/test.sh installs it (npm ci)"
+    );
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .args(["client.mjs", &server.url, "stats", "loop"])
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "A2A JS client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let out: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(out["card_verified"], true, "{out}");
+    assert_eq!(out["tampered_verified"], false, "{out}");
+    assert_eq!(out["send"]["state"], "TASK_STATE_COMPLETED", "{out}");
+    assert_eq!(out["send"]["data"]["words"], 4, "{out}");
+    assert_eq!(out["get_state"], "TASK_STATE_COMPLETED");
+    assert_eq!(out["listed"], true, "{out}");
+    assert_eq!(out["other_caller_get"], "JsonRpcTaskNotFoundError", "{out}");
+    assert_eq!(
+        out["stream_kinds"],
+        json!(["task", "statusUpdate", "artifactUpdate", "statusUpdate"])
+    );
+    assert_eq!(out["stream_final"], "TASK_STATE_COMPLETED");
+    assert_eq!(out["running_state"], "TASK_STATE_WORKING", "{out}");
+    assert_eq!(out["cancel_state"], "TASK_STATE_CANCELED", "{out}");
+    assert_eq!(out["second_cancel"], "JsonRpcTaskNotCancelableError");
 }
 
 #[test]
