@@ -241,6 +241,42 @@ fn wait_for_state(server: &TestServer, path: &str, id: &str, state: &str) -> Val
     }
 }
 
+/// A completed task's receipt: signed by the host's attested key, naming the task and its
+/// route, committing to the invocation document and the input carried beside it, whose result
+/// is the artifact's data.
+fn check_receipt(server: &TestServer, task: &Value) {
+    use hypervisor_protocol::attest::{StatementKind, as_refs, verify_statement};
+    use hypervisor_protocol::{EncodedPublicKey, sha256, wire::Receipt};
+    let meta = &task["metadata"];
+    let receipt: Receipt = serde_json::from_value(meta["wasm-hypervisor/receipt"].clone())
+        .unwrap_or_else(|e| panic!("no receipt ({e}): {task}"));
+    let (_, attestation) = crate::harness::get_json(server, "/attestation");
+    let signing = attestation["attestation"]["signing_key"].as_str().unwrap();
+    let key = EncodedPublicKey::from_hex("signing_key", signing).unwrap();
+    assert_eq!(receipt.signing_key, signing);
+    verify_statement(
+        &key,
+        StatementKind::Receipt,
+        &as_refs(&receipt.signed_fields().unwrap()),
+        &hex::decode(&receipt.signature).unwrap(),
+    )
+    .expect("the receipt verifies");
+    assert_eq!(receipt.session_id.to_string(), task["id"].as_str().unwrap());
+    assert_eq!(receipt.route, "/agents/stats/a2a");
+    assert_eq!(receipt.sequence, 1);
+    assert_eq!(receipt.tee, "simulated");
+    let document = meta["wasm-hypervisor/invocation"].as_str().unwrap();
+    assert_eq!(
+        receipt.result_commitment,
+        hex::encode(sha256(document.as_bytes()))
+    );
+    let input = meta["wasm-hypervisor/input"].as_str().unwrap();
+    assert_eq!(receipt.stdin_sha256, hex::encode(sha256(input.as_bytes())));
+    assert_eq!(input, r#"{"text":"one two three"}"#);
+    let document: Value = serde_json::from_str(document).unwrap();
+    assert_eq!(document["result"], task["artifacts"][0]["parts"][0]["data"]);
+}
+
 /// A malformed-message case: what, path, headers, body, expected status and JSON-RPC code.
 type Case = (
     &'static str,
@@ -391,6 +427,7 @@ fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
         running["result"]["task"]["status"]["state"],
         "TASK_STATE_WORKING"
     );
+    check_receipt(&server, &done["result"]["task"]);
     server.stop();
 
     let server = TestServer::start_in(&data, &config());

@@ -6,10 +6,11 @@ use hypervisor_protocol::envelope::nonce_of;
 use hypervisor_protocol::wire::{
     AppliedLimits, EncryptedResult, ExecutionResult, ExitStatus, Receipt,
 };
-use hypervisor_protocol::{Envelope, Role, result_commitment};
+use hypervisor_protocol::{Envelope, InputDigests, Role, result_commitment};
 
 use super::Pipeline;
 use super::open::Opened;
+use crate::attestation::AttestedKey;
 use crate::clock::unix_seconds;
 use crate::engine::{RunLimits, RunOutcome};
 use crate::error::ApiError;
@@ -102,33 +103,21 @@ impl Pipeline {
                 .attested
                 .as_ref()
                 .ok_or(ApiError::SessionNotVerifiable(session.id))?;
-            let mut receipt = Receipt {
-                version: hypervisor_protocol::wire::RECEIPT_VERSION,
-                session_id: session.id,
-                sequence: session.next_sequence(),
-                route: seal_as.route.to_string(),
-                program_sha256: hex::encode(digests.program),
-                argument_sha256: digests.arguments.iter().map(hex::encode).collect(),
-                stdin_sha256: hex::encode(digests.stdin),
-                result_commitment: hex::encode(commitment),
-                status: doc.status,
-                limits: doc.limits,
-                issued_at: unix_seconds(),
-                policy: seal_as.policy,
-                payment: seal_as.payment,
-                calls: seal_as.calls,
-                tee: key.evidence.tee.name().to_string(),
-                evidence_sha256: hex::encode(key.evidence_sha256),
-                signing_key: key.public.to_hex(),
-                signature: String::new(),
-            };
-            let fields = receipt.signed_fields()?;
-            receipt.signature = hex::encode(
-                key.sign(StatementKind::Receipt, &as_refs(&fields))
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-            );
-            self.receipts.record(receipt.clone());
-            Some(receipt)
+            Some(self.sign_receipt(
+                key,
+                ReceiptOf {
+                    id: session.id,
+                    sequence: session.next_sequence(),
+                    route: seal_as.route,
+                    digests: &digests,
+                    commitment,
+                    status: doc.status,
+                    limits: doc.limits,
+                    policy: seal_as.policy,
+                    payment: seal_as.payment,
+                    calls: seal_as.calls,
+                },
+            )?)
         } else {
             None
         };
@@ -139,6 +128,67 @@ impl Pipeline {
             status: doc.status,
             execution_id,
         })
+    }
+}
+
+/// What a receipt binds, besides the signing key's TEE and evidence.
+pub(super) struct ReceiptOf<'a> {
+    /// The session (or, for a clear invocation, the id it was asked for: an A2A task's).
+    pub id: uuid::Uuid,
+    /// Its per-session sequence number (1 for a clear invocation).
+    pub sequence: u64,
+    /// The route named.
+    pub route: &'a str,
+    /// The inputs' digests.
+    pub digests: &'a InputDigests,
+    /// The result commitment.
+    pub commitment: [u8; 32],
+    /// How the run ended.
+    pub status: ExitStatus,
+    /// The limits applied.
+    pub limits: AppliedLimits,
+    /// The policy's receipt field.
+    pub policy: Option<String>,
+    /// The payment's receipt field.
+    pub payment: Option<String>,
+    /// The calls the run made.
+    pub calls: Option<Vec<hypervisor_protocol::wire::CallLink>>,
+}
+
+impl Pipeline {
+    /// Signs a receipt with `key` and appends it to the receipt log.
+    pub(super) fn sign_receipt(
+        &self,
+        key: &AttestedKey,
+        of: ReceiptOf<'_>,
+    ) -> Result<Receipt, ApiError> {
+        let mut receipt = Receipt {
+            version: hypervisor_protocol::wire::RECEIPT_VERSION,
+            session_id: of.id,
+            sequence: of.sequence,
+            route: of.route.to_string(),
+            program_sha256: hex::encode(of.digests.program),
+            argument_sha256: of.digests.arguments.iter().map(hex::encode).collect(),
+            stdin_sha256: hex::encode(of.digests.stdin),
+            result_commitment: hex::encode(of.commitment),
+            status: of.status,
+            limits: of.limits,
+            issued_at: unix_seconds(),
+            policy: of.policy,
+            payment: of.payment,
+            calls: of.calls,
+            tee: key.evidence.tee.name().to_string(),
+            evidence_sha256: hex::encode(key.evidence_sha256),
+            signing_key: key.public.to_hex(),
+            signature: String::new(),
+        };
+        let fields = receipt.signed_fields()?;
+        receipt.signature = hex::encode(
+            key.sign(StatementKind::Receipt, &as_refs(&fields))
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        self.receipts.record(receipt.clone());
+        Ok(receipt)
     }
 }
 
@@ -162,7 +212,7 @@ pub(super) fn result_document(o: &RunOutcome, limits: &RunLimits) -> ExecutionRe
 }
 
 /// The limits as recorded in results and receipts.
-fn limits_applied(l: &RunLimits) -> AppliedLimits {
+pub(super) fn limits_applied(l: &RunLimits) -> AppliedLimits {
     AppliedLimits {
         time_ms: u64::try_from(l.time.as_millis()).unwrap_or(u64::MAX),
         memory_bytes: l.memory_bytes,

@@ -16,6 +16,7 @@ use hypervisor_protocol::a2a::model::{
 };
 use hypervisor_protocol::a2a::{TaskState, codes, x402 as keys};
 use hypervisor_protocol::agents::{AgentKind, InvokeRequest, InvokeResponse};
+use hypervisor_protocol::wire::Receipt;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
@@ -25,7 +26,7 @@ use super::payment;
 use crate::clock::unix_millis;
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
-use crate::pipeline::agents::invoke::Invoked;
+use crate::pipeline::agents::invoke::{ClearReceipt, Invoked};
 use crate::plugins::payments::PaymentHeader;
 use crate::storage::StorageError;
 use crate::storage::agents::AgentRecord;
@@ -33,6 +34,14 @@ use crate::storage::tasks::{TaskFilter, TaskRow, TaskStore};
 
 /// Metadata key of the execution that ran a task (on its artifact).
 pub const EXECUTION_KEY: &str = "wasm-hypervisor/execution-id";
+/// Task metadata key of the run's signed receipt (`docs/PROTOCOL.md` §14, §21).
+pub const RECEIPT_KEY: &str = "wasm-hypervisor/receipt";
+/// Task metadata key of the invocation's answer document, as JSON text: the receipt's
+/// `result_commitment` is its SHA-256.
+pub const INVOCATION_KEY: &str = "wasm-hypervisor/invocation";
+/// Task metadata key of the agent's input (the event as JSON text, or stdin): the receipt's
+/// `stdin_sha256` is its SHA-256.
+pub const INPUT_KEY: &str = "wasm-hypervisor/input";
 
 /// A change to a running task, as streams relay it.
 #[derive(Debug, Clone)]
@@ -165,6 +174,23 @@ fn say(task: &Task, text: &str, metadata: Option<Map<String, Value>>) -> Message
         vec![Part::text(text)],
         metadata,
     )
+}
+
+/// The task's metadata for a run with a receipt: the receipt, and the two texts whose hashes
+/// it signs (the invocation's answer document and the agent's input).
+fn receipt_metadata(
+    receipt: &Receipt,
+    response: &InvokeResponse,
+    input: String,
+) -> Map<String, Value> {
+    let document = serde_json::to_string(response).unwrap_or_default();
+    [
+        (RECEIPT_KEY.to_string(), json!(receipt)),
+        (INVOCATION_KEY.to_string(), json!(document)),
+        (INPUT_KEY.to_string(), json!(input)),
+    ]
+    .into_iter()
+    .collect()
 }
 
 impl Tasks {
@@ -420,15 +446,34 @@ impl Tasks {
             },
         );
         let paid = payment.is_some();
+        let input_text = match (&input.event, &input.stdin) {
+            (Some(event), _) => event.get().to_string(),
+            (None, Some(stdin)) => stdin.clone(),
+            (None, None) => String::new(),
+        };
+        // A receipt when the host has an attested key: it names the task and its route.
+        let receipt = self
+            .pipeline
+            .attestor()
+            .current()
+            .and_then(|_| uuid::Uuid::parse_str(&id).ok())
+            .map(|task| ClearReceipt {
+                id: task,
+                route: format!("/agents/{}/a2a", row.agent),
+            });
         let outcome = self
             .pipeline
-            .invoke_agent(&row.agent, input, payment, None)
+            .invoke_agent_with(&row.agent, input, payment, None, receipt)
             .await;
         let (state, note, artifact) = match outcome {
             Ok(Invoked::Clear {
                 response,
                 settlement,
+                receipt,
             }) => {
+                if let Some(receipt) = receipt {
+                    row.task.metadata = Some(receipt_metadata(&receipt, &response, input_text));
+                }
                 let mut meta = settlement.as_ref().map(payment::completed);
                 let ok = response.ok;
                 let artifact = ok.then(|| Artifact {

@@ -155,6 +155,7 @@ pub async fn invoke(
         Invoked::Clear {
             response,
             settlement,
+            ..
         } => {
             let id = response.execution_id.clone();
             let mut response = Json(*response).into_response();

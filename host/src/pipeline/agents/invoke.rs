@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hypervisor_protocol::agents::{AgentKind, HandlerFailure, InvokeRequest, InvokeResponse};
-use hypervisor_protocol::wire::{ExitStatus, Limits};
+use hypervisor_protocol::wire::{ExitStatus, Limits, Receipt};
 use hypervisor_protocol::{EncodedPublicKey, sha256};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -23,13 +23,13 @@ use crate::engine::{
 };
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Admitted, Subject};
-use crate::pipeline::call::{CallFrame, CallLog, RunContext};
+use crate::pipeline::call::{CallFrame, CallLog, RunContext, calls_of};
 use crate::pipeline::conclude::RecordOf;
 use crate::pipeline::open::{
     AskedLimits, Caller, EncryptedRequest, InputKind, Opened, Program, ProgramSource,
 };
 use crate::pipeline::route::RouteKind;
-use crate::pipeline::seal::ExecuteOutcome;
+use crate::pipeline::seal::{ExecuteOutcome, ReceiptOf, limits_applied};
 use crate::pipeline::x402::{Charge, Reservation, Verified};
 use crate::pipeline::{Pipeline, resolve_limits};
 use crate::plugins::payments::{PaymentHeader, SettlementHeader};
@@ -44,15 +44,28 @@ pub(super) fn invoke_route(name: &str) -> String {
     INVOKE.replace("{name}", name)
 }
 
+/// A receipt asked for a clear invocation (an A2A task's): the id and route it names.
+#[derive(Debug, Clone)]
+pub struct ClearReceipt {
+    /// Named where a session's receipt names its session (an A2A task's id).
+    pub id: Uuid,
+    /// The route named (`/agents/{name}/a2a`).
+    pub route: String,
+}
+
 /// The answer to an invocation.
 #[derive(Debug)]
 pub enum Invoked {
-    /// A clear invocation's answer, with the payment's settlement for a paid agent.
+    /// A clear invocation's answer, with the payment's settlement for a paid agent and the
+    /// receipt when one was asked for ([`ClearReceipt`]).
     Clear {
         /// The answer.
         response: Box<InvokeResponse>,
         /// The settlement header.
         settlement: Option<SettlementHeader>,
+        /// The signed receipt: its `result_commitment` is the SHA-256 of `response` as JSON
+        /// (`serde_json::to_vec`), its `stdin_sha256` that of the input the agent got.
+        receipt: Option<Box<Receipt>>,
     },
     /// An encrypted invocation's sealed result (and receipt on a verifiable session).
     Encrypted(Box<ExecuteOutcome>),
@@ -106,6 +119,24 @@ impl Pipeline {
         req: InvokeRequest,
         payment: Option<PaymentHeader>,
         frame: Option<CallFrame>,
+    ) -> Result<Invoked, ApiError> {
+        self.invoke_agent_with(name, req, payment, frame, None)
+            .await
+    }
+
+    /// [`Self::invoke_agent`], with a signed receipt for a clear invocation when `receipt` is
+    /// given (by the host's current attested key; the policy sees a verifiable request).
+    ///
+    /// # Errors
+    /// As [`Self::invoke_agent`]; [`ApiError::AttestationUnavailable`] when a receipt is asked
+    /// for on a host without an attested key.
+    pub async fn invoke_agent_with(
+        &self,
+        name: &str,
+        req: InvokeRequest,
+        payment: Option<PaymentHeader>,
+        frame: Option<CallFrame>,
+        receipt: Option<ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
         let agent = self.find_agent(name)?;
         let kind = agent.latest.kind;
@@ -198,7 +229,7 @@ impl Pipeline {
                 },
             )?;
             return self
-                .invoke_opened(&agent, kind, opened, verified, frame.as_ref())
+                .invoke_opened(&agent, kind, opened, verified, frame.as_ref(), None)
                 .await;
         }
         // A private agent takes clear requests only from the agents it names as callers.
@@ -230,8 +261,15 @@ impl Pipeline {
             crate::crypto::plaintext::bytes(input),
             limits,
         );
-        self.invoke_opened(&agent, kind, opened, verified, frame.as_ref())
-            .await
+        self.invoke_opened(
+            &agent,
+            kind,
+            opened,
+            verified,
+            frame.as_ref(),
+            receipt.as_ref(),
+        )
+        .await
     }
 
     /// The charge of a paid agent (`None` for a free one).
@@ -354,9 +392,12 @@ impl Pipeline {
         opened: Opened,
         verified: Option<Verified>,
         frame: Option<&CallFrame>,
+        receipt: Option<&ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
-        // An encrypted invocation is verifiable when its session is.
-        let verifiable = opened.session().is_some_and(|s| s.attested.is_some());
+        // An encrypted invocation is verifiable when its session is; a clear one when a
+        // receipt is asked for.
+        let verifiable =
+            opened.session().is_some_and(|s| s.attested.is_some()) || receipt.is_some();
         let Admitted {
             opened,
             admission: Admission { limits, policy },
@@ -381,7 +422,7 @@ impl Pipeline {
             self.answer_encrypted(agent, &opened, &run, &ran, reservation)
                 .await
         } else {
-            self.answer_clear(agent, &opened, &run, &ran, reservation)
+            self.answer_clear(agent, &opened, &run, &ran, reservation, receipt)
                 .await
         }
     }
@@ -394,12 +435,36 @@ impl Pipeline {
         run: &Run,
         ran: &Ran,
         reservation: Option<Reservation<'_>>,
+        asked: Option<&ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
         let response = clear_response(agent, &run.id, ran);
-        let commitment = {
-            let doc = serde_json::to_vec(&response).unwrap_or_default();
-            hex::encode(sha256(&doc))
+        let commitment = sha256(&serde_json::to_vec(&response).unwrap_or_default());
+        let receipt = match asked {
+            None => None,
+            Some(asked) => {
+                let key = self
+                    .attestor
+                    .current()
+                    .ok_or(ApiError::AttestationUnavailable)?;
+                let receipt = self.sign_receipt(
+                    &key,
+                    ReceiptOf {
+                        id: asked.id,
+                        sequence: 1,
+                        route: &asked.route,
+                        digests: &opened.digests(),
+                        commitment,
+                        status: ran.run().status,
+                        limits: limits_applied(&run.limits),
+                        policy: run.policy.clone(),
+                        payment: reservation.as_ref().map(Reservation::receipt_field),
+                        calls: calls_of(&run.calls),
+                    },
+                )?;
+                Some(Box::new(receipt))
+            }
         };
+        let commitment = hex::encode(commitment);
         self.keep_log(&agent.name, &run.id, &ran.run().stderr);
         let record =
             invocation_record(agent, run, opened, Some(commitment), &reservation).of(ran.run());
@@ -407,6 +472,7 @@ impl Pipeline {
         Ok(Invoked::Clear {
             response: Box::new(response),
             settlement,
+            receipt,
         })
     }
 }
