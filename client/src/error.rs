@@ -36,7 +36,7 @@ pub enum ClientError {
     /// The server asked for a payment outside the wallet's [`x402::PaymentLimit`]; nothing was
     /// signed.
     #[error("payment refused, nothing signed: {0}")]
-    PaymentRefused(#[from] x402::PaymentRefusal),
+    PaymentRefused(x402::PaymentRefusal),
 }
 
 impl ClientError {

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod a2a;
 pub mod agents;
 pub mod keyfile;
 pub mod mcp;

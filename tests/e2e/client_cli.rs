@@ -208,3 +208,110 @@ fn mcp_lists_and_calls_tools_from_the_command_line() {
         "{err}"
     );
 }
+
+/// `hypervisor-client a2a card|send|get`: a card's signature and a task's receipt checked
+/// against the host's verified key, a priced agent paid within the limit, and refused above it.
+#[test]
+fn a2a_checks_cards_and_receipts_and_pays_within_the_limit() {
+    let config = format!(
+        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
+         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
+        crate::harness::wasm_path("payments").display().to_string()
+    );
+    let server = TestServer::start_with(&config);
+    let owner = hypervisor_protocol::ClientSecret::generate().unwrap();
+    server
+        .client()
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "paid",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                price: Some("1000".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let policy = ["--allow-simulated", "--accept-any-measurement"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(policy.iter())
+            .map(ToString::to_string)
+            .collect()
+    };
+    let call = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&server, home.path(), &args, b"")
+    };
+    let (code, out, err) = call(with(&["a2a", "card", "paid"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("verified          card signed by the attested key"),
+        "{out}"
+    );
+
+    let wallet = home.path().join("wallet.key");
+    std::fs::write(
+        &wallet,
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    )
+    .unwrap();
+    let wallet = wallet.display().to_string();
+    let (code, out, err) = call(with(&[
+        "--json",
+        "a2a",
+        "send",
+        "paid",
+        "--data",
+        r#"{"text":"a b c"}"#,
+        "--caller",
+        "me",
+        "--pay-with",
+        &wallet,
+        "--max-price",
+        "5000",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let task: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{task}");
+    assert_eq!(
+        task["status"]["message"]["metadata"]["x402.payment.status"],
+        "payment-completed"
+    );
+    assert_eq!(task["artifacts"][0]["parts"][0]["data"]["words"], 3);
+    assert!(task["metadata"]["wasm-hypervisor/receipt"]["signature"].is_string());
+    let id = task["id"].as_str().unwrap().to_string();
+
+    let (code, _, err) = call(with(&[
+        "a2a",
+        "send",
+        "paid",
+        "--text",
+        "x",
+        "--pay-with",
+        &wallet,
+        "--max-price",
+        "10",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("payment refused, nothing signed"), "{err}");
+
+    let (code, out, err) = run(
+        &server,
+        home.path(),
+        &["--json", "a2a", "get", "paid", &id, "--caller", "me"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&id));
+    let (code, _, err) = run(
+        &server,
+        home.path(),
+        &["a2a", "get", "paid", &id, "--caller", "someone-else"],
+        b"",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("-32001"), "{err}");
+}

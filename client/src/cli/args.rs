@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use super::a2a::A2aCommand;
 use super::agent::AgentCommand;
 use super::exec::ExecArgs;
 use super::mcp::McpCommand;
@@ -80,6 +81,12 @@ pub enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// The host's agents over A2A 1.0: cards (signature checked), messages (paid with x402
+    /// when asked), tasks (receipt checked).
+    A2a {
+        #[command(subcommand)]
+        command: A2aCommand,
     },
     /// The host's agents as MCP tools (POST /mcp): list them, call one.
     Mcp {

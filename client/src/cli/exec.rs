@@ -5,16 +5,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use alloy_primitives::Address;
 use anyhow::Context;
 use base64::Engine as _;
 use clap::Args;
 use hypervisor_client::proof::Proof;
 use hypervisor_client::verify::VerifiedKey;
-use hypervisor_client::x402::{PaymentLimit, Wallet};
 use hypervisor_client::{Client, ExecuteInput, Execution, Session, keyfile};
 use hypervisor_protocol::wire::Limits;
 
+use super::pay::PayArgs;
 use super::policy::PolicyArgs;
 use super::report::report;
 
@@ -28,25 +27,8 @@ pub struct ExecArgs {
     /// (/test/policy/unsafe/python, or .../attest with --verifiable).
     #[arg(long)]
     pub python: bool,
-    /// Pay with x402 (the /x402_* routes): a file holding the hex secp256k1 private key of
-    /// the paying account. On a 402 the client signs an EIP-3009 authorization for the
-    /// offered price, if it is within --max-price (required), and retries.
-    #[arg(long, value_name = "FILE", env = "HYPERVISOR_WALLET_KEY_FILE")]
-    pub pay_with: Option<PathBuf>,
-    /// With --pay-with (required there): the most to pay, in atomic units of the token the
-    /// server names (USDC: 10000 = 0.01 USDC). A higher price is refused before anything is
-    /// signed. There is no default: the server names the price.
-    #[arg(long, value_name = "ATOMIC_UNITS")]
-    pub max_price: Option<u128>,
-    /// With --pay-with: pay only this recipient address (the operator's `payTo`); any other
-    /// is refused before signing.
-    #[arg(long, value_name = "ADDRESS")]
-    pub pay_to: Option<alloy_primitives::Address>,
-    /// With --pay-with: pay only in this token contract (e.g. the USDC address of the
-    /// network); any other is refused before signing. Without it, --max-price counts atomic
-    /// units of whatever token the server names.
-    #[arg(long, value_name = "ADDRESS")]
-    pub asset: Option<alloy_primitives::Address>,
+    #[command(flatten)]
+    pub pay: PayArgs,
     /// Arguments passed to the program (after argv[0]).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -84,10 +66,7 @@ pub fn run(
     let ExecArgs {
         wasm,
         python,
-        pay_with,
-        max_price,
-        pay_to,
-        asset,
+        pay,
         args,
         stdin,
         time_ms,
@@ -97,7 +76,7 @@ pub fn run(
         save_proof,
         policy,
     } = exec;
-    let payment = payment(pay_with.as_ref(), max_price, pay_to, asset)?;
+    let payment = pay.payer()?;
     let (key, _) = keyfile::load_or_create(key_path)?;
     let program = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let stdin_bytes = match &stdin {
@@ -154,39 +133,6 @@ pub fn run(
         write_proof(path, &session, &run)?;
     }
     report(&run, session.id, json)
-}
-
-/// The paying wallet from `--pay-with` and its limit from `--max-price`, `--pay-to` and
-/// `--asset`; none without `--pay-with`.
-fn payment(
-    path: Option<&PathBuf>,
-    max_price: Option<u128>,
-    pay_to: Option<Address>,
-    asset: Option<Address>,
-) -> anyhow::Result<Option<(Wallet, PaymentLimit)>> {
-    let Some(path) = path else {
-        if max_price.is_some() || pay_to.is_some() || asset.is_some() {
-            anyhow::bail!("--max-price, --pay-to and --asset need --pay-with");
-        }
-        return Ok(None);
-    };
-    let Some(max_price) = max_price else {
-        anyhow::bail!(
-            "--pay-with needs --max-price ATOMIC_UNITS: the most to pay (the server names the price)"
-        );
-    };
-    let mut limit = PaymentLimit::new(max_price);
-    limit.pay_to = pay_to;
-    limit.asset = asset;
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    );
-    let wallet = Wallet::from_hex(&text)?;
-    eprintln!(
-        "[paying from {}, at most {max_price} atomic units]",
-        wallet.address().to_checksum(None)
-    );
-    Ok(Some((wallet, limit)))
 }
 
 fn print_key_to_stderr(key: &VerifiedKey) {

@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use hypervisor_client::Client;
 
+mod a2a;
 pub mod agent;
 mod args;
 mod exec;
 mod mcp;
+mod pay;
 mod policy;
 mod report;
 mod setup;
@@ -30,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Search { query, limit } => agent::search(&client, cli.json, &query, limit),
         Command::Mcp { command } => mcp::run(&client, cli.json, command),
+        Command::A2a { command } => a2a::run(&client, cli.json, command),
         Command::Ping => setup::ping(&client, cli.json),
         Command::Keygen => setup::keygen(&key_path, cli.json),
         Command::Session => setup::session(&client, &key_path, cli.json),

@@ -191,6 +191,23 @@ impl Offer {
                 ));
             }
         };
+        Self::of(version, &doc)
+    }
+
+    /// Reads a PaymentRequired document given outside HTTP (the x402 A2A and MCP bindings):
+    /// its `x402Version` (1 or 2) says which. The first "exact" entry is chosen.
+    ///
+    /// # Errors
+    /// [`PayError::Invalid`] if it is not usable.
+    pub fn from_document(doc: &Value) -> Result<Self, PayError> {
+        match doc["x402Version"].as_u64() {
+            Some(1) => Self::of(1, doc),
+            Some(2) => Self::of(2, doc),
+            _ => Err(bad("x402Version must be 1 or 2")),
+        }
+    }
+
+    fn of(version: u8, doc: &Value) -> Result<Self, PayError> {
         let requirements = doc["accepts"]
             .as_array()
             .and_then(|a| a.iter().find(|r| r["scheme"] == "exact"))
@@ -329,6 +346,25 @@ impl Wallet {
         limit: &PaymentLimit,
         now: u64,
     ) -> Result<(&'static str, String), PayError> {
+        let (name, doc) = self.payload(offer, limit, now)?;
+        Ok((
+            name,
+            base64::engine::general_purpose::STANDARD.encode(doc.to_string()),
+        ))
+    }
+
+    /// [`Self::pay`], the payment as a PaymentPayload document (for the x402 A2A and MCP
+    /// bindings, which carry it in metadata), with the name of the HTTP header that would
+    /// carry it.
+    ///
+    /// # Errors
+    /// As [`Self::pay`].
+    pub fn payload(
+        &self,
+        offer: &Offer,
+        limit: &PaymentLimit,
+        now: u64,
+    ) -> Result<(&'static str, Value), PayError> {
         let r = &offer.requirements;
         let field = |k: &str| r[k].as_str().ok_or_else(|| bad(format!("{k} missing")));
         let address = |k: &str| -> Result<Address, PayError> {
@@ -407,10 +443,7 @@ impl Wallet {
                 }),
             )
         };
-        Ok((
-            name,
-            base64::engine::general_purpose::STANDARD.encode(doc.to_string()),
-        ))
+        Ok((name, doc))
     }
 }
 
