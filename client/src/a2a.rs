@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::verify::{VerifiedKey, VerifyError, verify_receipt};
-use crate::x402::{Offer, PaymentLimit, Wallet};
+use crate::x402::{Offer, Payer};
 use crate::{Client, ClientError};
 
 /// Who the client is to the A2A front: a bearer secret (tasks are visible only to the secret
@@ -23,14 +23,6 @@ pub enum Content {
     Text(String),
     /// A data part (a handler's event).
     Data(Value),
-}
-
-/// How to pay a priced agent.
-pub struct Payer<'a> {
-    /// The wallet that signs.
-    pub wallet: &'a Wallet,
-    /// What it may pay.
-    pub limit: &'a PaymentLimit,
 }
 
 fn endpoint(agent: &str) -> String {
@@ -121,11 +113,7 @@ impl Client {
         if required.is_null() {
             return Ok(task);
         }
-        let offer = Offer::from_document(required)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let (_, payload) = payer.wallet.payload(&offer, payer.limit, now)?;
+        let payload = payer.payload(&Offer::from_document(required)?)?;
         let metadata = json!({keys::STATUS: keys::STATUS_SUBMITTED, keys::PAYLOAD: payload});
         let id = task["id"].as_str().unwrap_or_default();
         let paid = self.a2a(

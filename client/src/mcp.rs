@@ -4,7 +4,11 @@
 
 use serde_json::{Value, json};
 
+use crate::x402::{Offer, Payer};
 use crate::{Client, ClientError};
+
+/// `_meta` key of a payment (the x402 MCP binding).
+const PAYMENT: &str = "x402/payment";
 
 /// The revision spoken.
 const REVISION: &str = "2026-07-28";
@@ -29,11 +33,32 @@ impl Client {
     /// # Errors
     /// Transport errors, or a JSON-RPC error such as an unknown tool (-32602).
     pub fn mcp_call(&self, name: &str, arguments: Value) -> Result<Value, ClientError> {
-        self.mcp(
-            "tools/call",
-            json!({"name": name, "arguments": arguments}),
-            Some(name),
-        )
+        self.mcp_call_paying(name, arguments, None)
+    }
+
+    /// [`Self::mcp_call`], paying a priced tool through the x402 MCP binding with `payer`: a
+    /// result asking for payment (`isError`, PaymentRequired in `structuredContent`) is paid
+    /// within the payer's limit and the call made again with the payment in
+    /// `_meta["x402/payment"]`. Without a payer that result is returned as it is.
+    ///
+    /// # Errors
+    /// As [`Self::mcp_call`]; [`ClientError::PaymentRefused`] for a price outside the limit.
+    pub fn mcp_call_paying(
+        &self,
+        name: &str,
+        arguments: Value,
+        payer: Option<&Payer<'_>>,
+    ) -> Result<Value, ClientError> {
+        let params = json!({"name": name, "arguments": arguments});
+        let result = self.mcp("tools/call", params.clone(), Some(name))?;
+        let asks = result["isError"] == true && result["structuredContent"]["x402Version"].is_u64();
+        let Some(payer) = payer.filter(|_| asks) else {
+            return Ok(result);
+        };
+        let payload = payer.payload(&Offer::from_document(&result["structuredContent"])?)?;
+        let mut paid = params;
+        paid["_meta"] = json!({ PAYMENT: payload });
+        self.mcp("tools/call", paid, Some(name))
     }
 
     /// One request: `params` with the revision's `_meta`, the revision's headers.
@@ -43,12 +68,21 @@ impl Client {
         mut params: Value,
         tool: Option<&str>,
     ) -> Result<Value, ClientError> {
-        params["_meta"] = json!({
+        let meta = json!({
             "io.modelcontextprotocol/protocolVersion": REVISION,
             "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": {
                 "name": "hypervisor-client", "version": env!("CARGO_PKG_VERSION")},
         });
+        match params.get_mut("_meta").and_then(Value::as_object_mut) {
+            Some(existing) => existing.extend(
+                meta.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            ),
+            None => params["_meta"] = meta,
+        }
         let mut headers = vec![
             ("mcp-protocol-version", REVISION.to_owned()),
             ("mcp-method", method.to_owned()),

@@ -15,3 +15,24 @@ impl From<PayError> for crate::ClientError {
         }
     }
 }
+
+/// A wallet with the limit it pays within: what the metadata bindings (A2A, MCP) pay with.
+pub struct Payer<'a> {
+    /// The wallet that signs.
+    pub wallet: &'a Wallet,
+    /// What it may pay.
+    pub limit: &'a PaymentLimit,
+}
+
+impl Payer<'_> {
+    /// The PaymentPayload document for `offer`, signed now, if it is within the limit.
+    ///
+    /// # Errors
+    /// [`crate::ClientError::PaymentRefused`] outside the limit; unusable requirements.
+    pub fn payload(&self, offer: &Offer) -> Result<serde_json::Value, crate::ClientError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(self.wallet.payload(offer, self.limit, now)?.1)
+    }
+}

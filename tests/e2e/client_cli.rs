@@ -209,10 +209,11 @@ fn mcp_lists_and_calls_tools_from_the_command_line() {
     );
 }
 
-/// `hypervisor-client a2a card|send|get`: a card's signature and a task's receipt checked
-/// against the host's verified key, a priced agent paid within the limit, and refused above it.
+/// `hypervisor-client a2a card|send|get` and `mcp call`: a card's signature and a task's
+/// receipt checked against the host's verified key, a priced agent paid within the limit (over
+/// A2A and over MCP), and refused above it.
 #[test]
-fn a2a_checks_cards_and_receipts_and_pays_within_the_limit() {
+fn a2a_and_mcp_check_cards_and_receipts_and_pay_within_the_limit() {
     let config = format!(
         "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
          [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
@@ -283,6 +284,29 @@ fn a2a_checks_cards_and_receipts_and_pays_within_the_limit() {
     assert_eq!(task["artifacts"][0]["parts"][0]["data"]["words"], 3);
     assert!(task["metadata"]["wasm-hypervisor/receipt"]["signature"].is_string());
     let id = task["id"].as_str().unwrap().to_string();
+
+    // The same agent as an MCP tool, paid through the x402 MCP binding.
+    let (code, out, err) = run(
+        &server,
+        home.path(),
+        &[
+            "--json",
+            "mcp",
+            "call",
+            "paid",
+            "--arguments",
+            r#"{"text":"a b"}"#,
+            "--pay-with",
+            &wallet,
+            "--max-price",
+            "5000",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(result["structuredContent"]["words"], 2, "{result}");
+    assert_eq!(result["_meta"]["x402/payment-response"]["success"], true);
 
     let (code, _, err) = call(with(&[
         "a2a",

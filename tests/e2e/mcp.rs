@@ -327,3 +327,62 @@ fn malformed_json_rpc_gets_its_error_and_never_a_500() {
 fn body_without_meta() -> Vec<u8> {
     br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec()
 }
+
+/// Priced tools through the x402 MCP binding: the official MCP SDKs call, the official x402
+/// SDKs sign (Python on 2026-07-28 and 2025-11-25, TypeScript on 2025-11-25). Unpaid: an
+/// `isError` result with PaymentRequired; paid: the result and the settlement in `_meta`; the
+/// same payment again: refused as a replay.
+#[test]
+fn priced_tools_are_paid_through_the_x402_binding_with_the_official_sdks() {
+    let config = format!(
+        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
+         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
+        crate::harness::wasm_path("payments").display().to_string()
+    );
+    let server = TestServer::start_with(&config);
+    server
+        .client()
+        .deploy_agent(
+            &ClientSecret::generate().unwrap(),
+            &Deployment {
+                name: "paid",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                price: Some("1000".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let url = format!("{}/mcp", server.url);
+    let arguments = json!({"text": "one two three"}).to_string();
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-mcp/bin/python");
+    let mut runs = Vec::new();
+    for revision in ["2026-07-28", "2025-11-25"] {
+        runs.push(run(
+            Command::new(&python)
+                .arg(interop("mcp-python").join("pay.py"))
+                .args([url.as_str(), revision, "paid", arguments.as_str()]),
+            &server,
+        ));
+    }
+    runs.push(run(
+        Command::new("node")
+            .arg(interop("mcp-js").join("pay.mjs"))
+            .args([url.as_str(), "paid", arguments.as_str()]),
+        &server,
+    ));
+    for (out, revision) in runs.iter().zip(["2026-07-28", "2025-11-25", "2025-11-25"]) {
+        assert_eq!(out["protocol_version"], revision, "{out}");
+        assert_eq!(out["first"]["isError"], true, "{out}");
+        assert_eq!(out["first"]["x402Version"], 2, "{out}");
+        assert_eq!(out["paid"]["isError"], false, "{out}");
+        assert_eq!(out["paid"]["structuredContent"]["words"], 3, "{out}");
+        assert_eq!(out["paid"]["payment_response"]["success"], true, "{out}");
+        assert_eq!(out["paid"]["payment_response"]["network"], "eip155:84532");
+        assert_eq!(out["replay"]["isError"], true, "{out}");
+        assert_eq!(
+            out["replay"]["error"], "invalid_exact_evm_nonce_already_used",
+            "{out}"
+        );
+    }
+}

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use hypervisor_client::Client;
-use hypervisor_client::a2a::{Caller, Content, Payer, verify_card, verify_task_receipt};
+use hypervisor_client::a2a::{Caller, Content, verify_card, verify_task_receipt};
 use hypervisor_client::verify::{self, VerifiedKey};
+use hypervisor_client::x402::Payer;
 use serde_json::Value;
 
 use super::pay::PayArgs;

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use hypervisor_client::Client;
+use hypervisor_client::x402::Payer;
+
+use super::pay::PayArgs;
 
 /// `mcp` subcommands.
 #[derive(Subcommand)]
@@ -20,6 +23,9 @@ pub enum McpCommand {
         /// The arguments, a JSON object (the agent's event).
         #[arg(long, default_value = "{}")]
         arguments: String,
+        /// Pay a priced tool (the x402 MCP binding) within --max-price.
+        #[command(flatten)]
+        pay: PayArgs,
     },
 }
 
@@ -41,10 +47,18 @@ pub fn run(client: &Client, json: bool, command: McpCommand) -> anyhow::Result<E
             }
             Ok(ExitCode::SUCCESS)
         }
-        McpCommand::Call { name, arguments } => {
+        McpCommand::Call {
+            name,
+            arguments,
+            pay,
+        } => {
             let arguments: serde_json::Value =
                 serde_json::from_str(&arguments).context("--arguments is not JSON")?;
-            let result = client.mcp_call(&name, arguments)?;
+            let payment = pay.payer()?;
+            let payer = payment
+                .as_ref()
+                .map(|(wallet, limit)| Payer { wallet, limit });
+            let result = client.mcp_call_paying(&name, arguments, payer.as_ref())?;
             let failed = result["isError"] == true;
             if json {
                 println!("{result}");

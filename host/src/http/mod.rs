@@ -9,6 +9,7 @@ pub mod observe;
 pub mod openapi;
 mod routes;
 pub mod upload;
+pub mod x402_meta;
 
 use std::sync::Arc;
 

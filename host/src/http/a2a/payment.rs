@@ -6,15 +6,13 @@
 //! Requirements are sent in x402 v2 (`x402Version: 2`); a payload in either version is
 //! accepted (its `x402Version` says which).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use hypervisor_protocol::a2a::model::Message;
 use hypervisor_protocol::a2a::x402 as keys;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::plugins::payments::SettlementHeader;
-use crate::plugins::payments::{Challenge, PaymentHeader, ProtocolVersion};
+use crate::http::x402_meta;
+use crate::plugins::payments::{PaymentHeader, SettlementHeader};
 
 /// What a client's message says about payment.
 pub enum Submitted {
@@ -26,35 +24,10 @@ pub enum Submitted {
     Nothing,
 }
 
-/// `value` with every integral number written as an integer: A2A 1.0 clients built on
-/// protobuf carry metadata as a `Struct`, whose numbers are doubles (`"x402Version": 2.0`),
-/// which x402 verifiers refuse.
-fn integral(value: &Value) -> Value {
-    match value {
-        Value::Number(n) if !n.is_i64() && !n.is_u64() => n
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-            // In range and integral by the filter: the conversion is exact.
-            .map_or_else(|| value.clone(), |f| json!(f as i64)),
-        Value::Array(items) => Value::Array(items.iter().map(integral).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), integral(v))).collect())
-        }
-        other => other.clone(),
-    }
-}
-
 /// Reads the payment keys of `message`.
 pub fn submitted(message: &Message) -> Submitted {
-    if let Some(payload) = message.meta(keys::PAYLOAD).map(integral) {
-        let version = match payload.get("x402Version").and_then(Value::as_u64) {
-            Some(1) => ProtocolVersion::V1,
-            _ => ProtocolVersion::V2,
-        };
-        return Submitted::Payload(PaymentHeader {
-            version,
-            value: B64.encode(payload.to_string()),
-        });
+    if let Some(payload) = message.meta(keys::PAYLOAD) {
+        return Submitted::Payload(x402_meta::payment_header(payload));
     }
     match message.meta(keys::STATUS).and_then(Value::as_str) {
         Some(keys::STATUS_REJECTED) => Submitted::Declined,
@@ -69,13 +42,6 @@ pub fn status_only(status: &str) -> Map<String, Value> {
         .collect()
 }
 
-/// The requirements (x402 v2 PaymentRequired) of a challenge.
-pub fn requirements_of(challenge: &Challenge) -> Option<Value> {
-    B64.decode(&challenge.payment_required)
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-}
-
 /// `payment-required` with the requirements.
 pub fn required(requirements: Value) -> Map<String, Value> {
     let mut meta = status_only(keys::STATUS_REQUIRED);
@@ -83,18 +49,13 @@ pub fn required(requirements: Value) -> Map<String, Value> {
     meta
 }
 
-/// The settlement response carried by a settlement header.
-fn receipt(header: &SettlementHeader) -> Value {
-    B64.decode(&header.value)
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .unwrap_or(Value::Null)
-}
-
 /// `payment-completed` with the settlement as the receipt.
 pub fn completed(settlement: &SettlementHeader) -> Map<String, Value> {
     let mut meta = status_only(keys::STATUS_COMPLETED);
-    meta.insert(keys::RECEIPTS.into(), json!([receipt(settlement)]));
+    meta.insert(
+        keys::RECEIPTS.into(),
+        json!([x402_meta::settlement(settlement)]),
+    );
     meta
 }
 
@@ -107,7 +68,7 @@ pub fn failed(error: &ApiError) -> Option<Map<String, Value>> {
             json!({"success": false, "errorReason": reason, "transaction": "", "network": ""}),
         ),
         ApiError::SettlementFailed { header, .. } => {
-            (keys::ERROR_SETTLEMENT_FAILED, receipt(header))
+            (keys::ERROR_SETTLEMENT_FAILED, x402_meta::settlement(header))
         }
         ApiError::PaymentsFailed(_) | ApiError::PaymentsUnavailable => (
             keys::ERROR_SETTLEMENT_FAILED,
@@ -119,18 +80,4 @@ pub fn failed(error: &ApiError) -> Option<Map<String, Value>> {
     meta.insert(keys::ERROR.into(), json!(code));
     meta.insert(keys::RECEIPTS.into(), json!([receipt]));
     Some(meta)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protobuf_doubles_become_integers() {
-        let v = json!({"x402Version": 2.0, "a": [1.5, 3.0], "s": "2.0", "n": 7});
-        assert_eq!(
-            integral(&v).to_string(),
-            r#"{"a":[1.5,3],"n":7,"s":"2.0","x402Version":2}"#
-        );
-    }
 }

@@ -366,7 +366,7 @@ impl Tasks {
             .await
         {
             Err(ApiError::PaymentRequired { challenge, .. }) => {
-                payment::requirements_of(&challenge).ok_or_else(Fault::internal)
+                crate::http::x402_meta::requirements(&challenge).ok_or_else(Fault::internal)
             }
             Err(e) => Err(Fault::from_api(&e)),
             // A price set and a run that needed no payment: the price was removed meanwhile.

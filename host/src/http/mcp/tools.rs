@@ -2,18 +2,23 @@
 //! (`Pipeline::invoke_agent`, as `POST /agents/{name}/invoke` in the clear), never a second
 //! way to run code.
 //!
-//! A tool is a public handler agent without a price: its name, its description, an input
-//! schema of "any object" (the arguments are the handler's event). Calling it runs the agent;
-//! the handler's JSON result comes back as `structuredContent` and, serialised, as the text
-//! block; a handler error, a trap or a limit is a result with `isError: true`. Priced agents
-//! are not tools yet (the x402 MCP binding is not implemented).
+//! A tool is a public handler agent: its name, its description, an input schema of "any
+//! object" (the arguments are the handler's event). Calling it runs the agent; the handler's
+//! JSON result comes back as `structuredContent` and, serialised, as the text block; a handler
+//! error, a trap or a limit is a result with `isError: true`.
+//!
+//! A priced agent is paid with the x402 MCP binding: a call without payment (or with one
+//! refused) is a tool result with `isError: true` carrying the PaymentRequired document in
+//! `structuredContent` and, serialised, in `content[0].text`; the client calls again with the
+//! PaymentPayload in `params._meta["x402/payment"]`; the result carries the settlement in
+//! `_meta["x402/payment-response"]`.
 
 use hypervisor_protocol::agents::{AgentKind, InvokeRequest};
 use serde_json::{Map, Value, json};
 
 use super::Revision;
 use crate::error::ApiError;
-use crate::http::AppState;
+use crate::http::{AppState, x402_meta};
 use crate::pipeline::agents::invoke::Invoked;
 use hypervisor_protocol::jsonrpc::{INTERNAL_ERROR, INVALID_PARAMS, Id, RpcError};
 
@@ -22,11 +27,18 @@ pub fn list(state: &AppState, id: &Id) -> Result<Value, RpcError> {
     let agents = state.pipeline.list_agents().map_err(|e| internal(id, &e))?;
     let tools: Vec<Value> = agents
         .iter()
-        .filter(|a| is_tool(a.public, a.latest.kind, a.price.is_some()))
+        .filter(|a| is_tool(a.public, a.latest.kind))
         .map(|a| {
+            let description = match &a.price {
+                Some(price) => format!(
+                    "{} (paid: {price} atomic units per call, with x402)",
+                    a.description
+                ),
+                None => a.description.clone(),
+            };
             json!({
                 "name": a.name,
-                "description": a.description,
+                "description": description,
                 "inputSchema": {"type": "object"},
             })
         })
@@ -35,9 +47,14 @@ pub fn list(state: &AppState, id: &Id) -> Result<Value, RpcError> {
 }
 
 /// Whether an agent is an MCP tool.
-fn is_tool(public: bool, kind: AgentKind, priced: bool) -> bool {
-    public && kind == AgentKind::Handler && !priced
+fn is_tool(public: bool, kind: AgentKind) -> bool {
+    public && kind == AgentKind::Handler
 }
+
+/// `_meta` key of the client's payment (a PaymentPayload).
+const PAYMENT: &str = "x402/payment";
+/// `_meta` key of the settlement (a SettlementResponse).
+const PAYMENT_RESPONSE: &str = "x402/payment-response";
 
 /// `tools/call`: runs the agent named `params.name` with `params.arguments` as its event.
 pub async fn call(
@@ -61,17 +78,49 @@ pub async fn call(
         Err(ApiError::AgentNotFound(_)) => return Err(unknown()),
         Err(e) => return Err(internal(id, &e)),
     };
-    if !is_tool(agent.public, agent.latest.kind, agent.price.is_some()) {
+    if !is_tool(agent.public, agent.latest.kind) {
         return Err(unknown());
     }
+    let payment = params
+        .get("_meta")
+        .and_then(|m| m.get(PAYMENT))
+        .map(x402_meta::payment_header);
     let event = serde_json::value::to_raw_value(&arguments).map_err(|e| bad(e.to_string()))?;
     let request = InvokeRequest {
         event: Some(event),
         ..InvokeRequest::default()
     };
-    let response = match state.pipeline.invoke_agent(name, request, None, None).await {
-        Ok(Invoked::Clear { response, .. }) => response,
+    let (response, settlement) = match state
+        .pipeline
+        .invoke_agent(name, request.clone(), payment, None)
+        .await
+    {
+        Ok(Invoked::Clear {
+            response,
+            settlement,
+            ..
+        }) => (response, settlement),
         Ok(Invoked::Encrypted(_)) => return Err(internal_message(id, "an encrypted answer")),
+        // No payment, or one refused: the requirements, as the binding says.
+        Err(ApiError::PaymentRequired {
+            challenge, reason, ..
+        }) => {
+            return Ok(payment_required(
+                id,
+                x402_meta::requirements(&challenge),
+                &reason,
+            )?);
+        }
+        // Settled work whose settlement failed: the result is withheld; ask again.
+        Err(ApiError::SettlementFailed { reason, .. }) => {
+            let required = match state.pipeline.invoke_agent(name, request, None, None).await {
+                Err(ApiError::PaymentRequired { challenge, .. }) => {
+                    x402_meta::requirements(&challenge)
+                }
+                _ => None,
+            };
+            return payment_required(id, required, &reason);
+        }
         // The request reached the host but could not run (a limit, the policy, busy, a plug-in
         // unavailable): a tool error the model can read, with the host's stable code. Only the
         // host's own failures (500) are JSON-RPC errors.
@@ -101,7 +150,24 @@ pub async fn call(
         body["structuredContent"] = result;
     }
     body["_meta"] = json!({ "wasm-hypervisor/execution-id": response.execution_id });
+    if let Some(settlement) = &settlement {
+        body["_meta"][PAYMENT_RESPONSE] = x402_meta::settlement(settlement);
+    }
     Ok(body)
+}
+
+/// The binding's payment-required result: the PaymentRequired document (its `error` the
+/// reason) as structured content and as the text block.
+fn payment_required(id: &Id, required: Option<Value>, reason: &str) -> Result<Value, RpcError> {
+    let Some(mut required) = required.filter(Value::is_object) else {
+        return Err(internal_message(id, "payment requirements"));
+    };
+    required["error"] = json!(reason);
+    Ok(json!({
+        "content": [{"type": "text", "text": required.to_string()}],
+        "structuredContent": required,
+        "isError": true,
+    }))
 }
 
 /// A tool result reporting an error.
