@@ -105,11 +105,7 @@ pub async fn call(
         Err(ApiError::PaymentRequired {
             challenge, reason, ..
         }) => {
-            return Ok(payment_required(
-                id,
-                x402_meta::requirements(&challenge),
-                &reason,
-            )?);
+            return payment_required(id, x402_meta::requirements(&challenge), &reason);
         }
         // Settled work whose settlement failed: the result is withheld; ask again.
         Err(ApiError::SettlementFailed { reason, .. }) => {
