@@ -98,6 +98,7 @@ pub fn generate() -> Value {
         "agent_calls": agent_call_vectors(),
         "attestation": attestation,
         "tls": tls_vectors(),
+        "a2a": a2a_vectors(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
         "client_public": client_pub.to_hex(),
@@ -312,6 +313,48 @@ fn tls_vectors() -> Value {
             "extension_oid": crate::tls::CERTIFICATE_EVIDENCE_OID,
             "extension_value": hex::encode(extension),
         },
+    })
+}
+
+/// An A2A agent card signed by the attested key (`docs/PROTOCOL.md` §21): the JWS protected
+/// header, the canonical payload (RFC 8785, without `signatures`, empty values and the 0.3
+/// fields), the signing input and the ES256 signature (RFC 6979 nonce: deterministic).
+fn a2a_vectors() -> Value {
+    use crate::a2a::card;
+    use p256::ecdsa::signature::Signer;
+    let secret = hex::decode(SIGNING_SECRET).expect("hex");
+    let signing = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let signing_pub = EncodedPublicKey::from_key(&p256::PublicKey::from(signing.verifying_key()));
+    let mut agent_card = json!({
+        "name": "stats",
+        "description": "word counts",
+        "supportedInterfaces": [
+            {"url": "https://host.example/agents/stats/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {"url": "https://host.example/agents/stats/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
+        ],
+        "version": "1",
+        "capabilities": {"streaming": true, "extensions": []},
+        "defaultInputModes": ["application/json", "text/plain"],
+        "defaultOutputModes": ["application/json", "text/plain"],
+        "skills": [{"id": "stats", "name": "stats", "description": "word counts \u{2014} per text", "tags": ["text"]}],
+        "documentationUrl": "",
+    });
+    let protected = card::protected_header(&signing_pub);
+    let payload = card::payload(&agent_card).expect("card");
+    let input = card::signing_input(&protected, &agent_card).expect("card");
+    let signature: p256::ecdsa::Signature = signing.sign(input.as_bytes());
+    let signature: [u8; 64] = signature.normalize_s().to_bytes().into();
+    agent_card["signatures"] = json!([card::signature_entry(&protected, &signature)]);
+    agent_card["url"] = json!("https://host.example/agents/stats/a2a");
+    agent_card["protocolVersion"] = json!("0.3.0");
+    card::verify(&agent_card, &signing_pub).expect("the vector verifies");
+    json!({
+        "card": agent_card,
+        "jwk": card::jwk(&signing_pub),
+        "key_id": card::key_id(&signing_pub),
+        "protected": protected,
+        "payload": payload,
+        "signing_input": String::from_utf8_lossy(input.as_bytes()),
     })
 }
 

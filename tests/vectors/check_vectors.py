@@ -103,6 +103,7 @@ def main():
     check_agents(v, client_pub)
     check_agent_calls(v, client_pub)
     check_tls(v)
+    check_a2a(v)
     print(f"vectors: {checks} passed, 0 failed")
 
 
@@ -255,6 +256,51 @@ def check_tls(v):
     check("message host_measurement", message["host_measurement"], measurement.hex())
     check("message created_at", message["created_at"], cert["created_at"])
     check("message evidence", bytes.fromhex(message["evidence"]), b"example evidence")
+
+
+def check_a2a(v):
+    """Section 21: an agent card's JWS signature by the attested key. The payload is the card
+    without `signatures` and the 0.3 fields (`url`, `protocolVersion`, `preferredTransport`),
+    empty strings, arrays and objects removed recursively, in RFC 8785 form (for this card's
+    strings and booleans: sorted keys, no whitespace, UTF-8 as is)."""
+    import base64
+
+    def b64url(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    def clean(value):
+        if isinstance(value, dict):
+            kept = {k: c for k, c in ((k, clean(x)) for k, x in value.items()) if c is not None}
+            return kept or None
+        if isinstance(value, list):
+            kept = [c for c in (clean(x) for x in value) if c is not None]
+            return kept or None
+        if value is None or value == "":
+            return None
+        return value
+
+    t = v["a2a"]
+    a = v["attestation"]
+    signing_pub = public_uncompressed(private(a["signing_secret"]))
+    jwk = {"crv": "P-256", "kty": "EC", "x": b64url(signing_pub[1:33]), "y": b64url(signing_pub[33:65])}
+    check("a2a jwk", jwk, t["jwk"])
+    thumb = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
+    check("a2a key id (RFC 7638)", b64url(hashlib.sha256(thumb).digest()), t["key_id"])
+    header = json.loads(base64.urlsafe_b64decode(t["protected"] + "=" * (-len(t["protected"]) % 4)))
+    check("a2a protected header", header, {"alg": "ES256", "kid": t["key_id"], "typ": "JOSE"})
+    card = dict(t["card"])
+    for field in ("signatures", "url", "protocolVersion", "preferredTransport"):
+        card.pop(field, None)
+    payload = json.dumps(clean(card), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    check("a2a canonical payload", payload, t["payload"])
+    signing_input = t["protected"] + "." + b64url(payload.encode())
+    check("a2a signing input", signing_input, t["signing_input"])
+    sig = t["card"]["signatures"][0]
+    check("a2a signature entry header", sig["protected"], t["protected"])
+    raw = base64.urlsafe_b64decode(sig["signature"] + "=" * (-len(sig["signature"]) % 4))
+    verify_sig(signing_pub, signing_input.encode(), raw.hex(), "a2a card")
+    changed = t["protected"] + "." + b64url(payload.replace("word counts", "word count", 1).encode())
+    check("a changed card does not verify", verifies(signing_pub, changed.encode(), raw.hex()), False)
 
 
 def receipt_fields(r):
