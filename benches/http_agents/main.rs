@@ -30,8 +30,8 @@
 //!    `calls.rs`.
 //! 5. **TLS** (`tls`): HTTPS against plain HTTP on the same server, keep-alive and a new
 //!    connection per request. See `tls.rs`.
-//! 6. **MCP** (`mcp`): a handler agent as an MCP tool against its native invocation. See
-//!    `mcp.rs`.
+//! 6. **Fronts** (`fronts`): a handler agent as an MCP tool and as an A2A agent against its
+//!    native invocation: latency and throughput. See `fronts.rs`.
 //!
 //! Environment:
 //! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
@@ -42,7 +42,7 @@
 //! - `HTTP_BENCH_THREADS` (2), `HTTP_BENCH_CONNECTIONS` (32), `HTTP_BENCH_SECONDS` (10),
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
-//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls,tls,mcp`;
+//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls,tls,fronts`;
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
@@ -52,8 +52,8 @@
 mod calls;
 #[path = "../common/mod.rs"]
 mod common;
+mod fronts;
 mod handler;
-mod mcp;
 mod restart;
 mod storage;
 mod throughput;
@@ -87,7 +87,7 @@ fn main() {
             ("restart", restart::run),
             ("calls", calls::run),
             ("tls", tls::run),
-            ("mcp", mcp::run),
+            ("fronts", fronts::run),
         ],
     );
 }

@@ -234,7 +234,10 @@ impl Host {
             audience: db.audience()?,
         }));
         pipeline.set_dispatcher(egress.clone());
-        let tasks = Arc::new(Tasks::new(TaskStore::new(db, key), pipeline.clone()));
+        // A2A tasks on their own connection: written on every A2A request, committed to the
+        // WAL without a flush to disk each (as execution records are).
+        let task_db = Arc::new(Database::open_relaxed(&config.data_dir)?);
+        let tasks = Arc::new(Tasks::new(TaskStore::new(task_db, key), pipeline.clone()));
         let failed = tasks.recover()?;
         if failed > 0 {
             tracing::warn!(

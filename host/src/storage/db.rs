@@ -140,6 +140,19 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX a2a_tasks_by_caller ON a2a_tasks(caller, updated_ms);",
 ];
 
+/// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms
+/// between retries, and gives up after about 5 s (as `busy_timeout = 5000`).
+fn retry_soon(attempt: i32) -> bool {
+    let attempt = u64::try_from(attempt).unwrap_or(0);
+    if attempt > 5_100 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(
+        (10 * (attempt + 1)).min(1_000),
+    ));
+    true
+}
+
 /// The database connection (one, behind a mutex: every statement is short).
 pub struct Database {
     conn: Mutex<Connection>,
@@ -188,6 +201,31 @@ impl Database {
             tx.commit().map_err(sql("commit migration"))?;
             tracing::info!(version = i + 1, "database migrated");
         }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// A second connection to the database [`Self::open`] made and migrated, whose commits
+    /// reach the write-ahead log without waiting for the disk (`synchronous = NORMAL`, as the
+    /// execution records' writer): safe from a crash of this process (`kill -9` included), not
+    /// from a power loss before the next checkpoint. For state written on every request that a
+    /// client can read again (A2A tasks), where a flush to disk per write would cost more than
+    /// the request.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn open_relaxed(data_dir: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open(data_dir.join("hypervisor.sqlite")).map_err(sql("open"))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sql("configure"))?;
+        // The other connections hold the write lock for tens of microseconds (commits without
+        // a flush): retry soon, not after SQLite's millisecond sleeps of `busy_timeout`.
+        conn.busy_handler(Some(retry_soon))
+            .map_err(sql("configure"))?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -4,6 +4,9 @@
 //! run once paid. Both are sealed with the host's at-rest key, bound to the task's id; the
 //! state, context and times stay clear for filtering.
 //!
+//! The store has its own connection (`Database::open_relaxed`): a write reaches the WAL without
+//! a flush to disk, safe from a crash of the process, not of the machine.
+//!
 //! A state change is conditional: a task that reached a terminal state never changes again,
 //! so a run finishing after a cancellation (or the reverse) loses cleanly.
 

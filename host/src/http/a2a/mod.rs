@@ -474,7 +474,20 @@ async fn send(
         Some(c) => history_length(c)?,
         None => None,
     };
-    let sent = call.tasks.send(&agent, &call.caller, message).await?;
+    let flag = |name: &str| {
+        configuration
+            .and_then(|c| c.get(name))
+            .and_then(Value::as_bool)
+    };
+    let blocking = method == Method::SendMessage
+        && match call.version {
+            Version::V1_0 => flag("returnImmediately") != Some(true),
+            Version::V0_3 => flag("blocking") != Some(false),
+        };
+    let sent = call
+        .tasks
+        .send(&agent, &call.caller, message, blocking)
+        .await?;
     if method == Method::SendStreamingMessage {
         return Ok(stream_response(
             call.version,
@@ -483,21 +496,12 @@ async fn send(
             sent.events,
         ));
     }
-    let flag = |name: &str| {
-        configuration
-            .and_then(|c| c.get(name))
-            .and_then(Value::as_bool)
-    };
-    let blocking = match call.version {
-        Version::V1_0 => flag("returnImmediately") != Some(true),
-        Version::V0_3 => flag("blocking") != Some(false),
-    };
     let task = match (blocking, sent.run) {
-        (true, Some(run)) => {
-            // A run canceled meanwhile ends early; either way the store has the outcome.
-            let _ = run.await;
-            call.tasks.current(&sent.task.id)?
-        }
+        (true, Some(run)) => match run.await {
+            Ok(Some(task)) => task,
+            // Canceled meanwhile (or the run failed): the store has the outcome.
+            _ => call.tasks.current(&sent.task.id)?,
+        },
         _ => sent.task,
     };
     let task = task_json(call.version, &task, history, true);

@@ -64,7 +64,8 @@ pub struct Sent {
     /// Its events from here on, when it runs.
     pub events: Option<broadcast::Receiver<Event>>,
     /// Its run, when it runs.
-    pub run: Option<tokio::task::JoinHandle<()>>,
+    /// Its run, when it runs: the task as it ended (`None` when canceled meanwhile).
+    pub run: Option<tokio::task::JoinHandle<Option<Task>>>,
 }
 
 /// A running task.
@@ -266,9 +267,10 @@ impl Tasks {
         agent: &AgentRecord,
         caller: &str,
         mut message: Message,
+        wait: bool,
     ) -> Result<Sent, Fault> {
         let now = unix_millis();
-        let mut row = match message.task_id.clone() {
+        let (mut row, new) = match message.task_id.clone() {
             Some(id) => {
                 let row = self.owned(&id, caller, Some(&agent.name))?;
                 let state = row.task.status.state;
@@ -288,7 +290,7 @@ impl Tasks {
                     ));
                 }
                 message.context_id = Some(row.task.context_id.clone());
-                row
+                (row, false)
             }
             None => {
                 let id = random_id()?;
@@ -313,8 +315,8 @@ impl Tasks {
                     created_ms: now,
                     updated_ms: now,
                 };
-                self.store.insert(&row).map_err(storage)?;
-                row
+                // Stored once its first state is known (below): one write, not two.
+                (row, true)
             }
         };
         message.task_id = Some(row.task.id.clone());
@@ -327,7 +329,7 @@ impl Tasks {
                 let meta = payment::status_only(keys::STATUS_REJECTED);
                 let note = say(&row.task, "the client declined the payment", Some(meta));
                 row.task.status = status(TaskState::Canceled, Some(note));
-                self.save(&mut row)?;
+                self.persist(&mut row, new)?;
                 return Ok(Sent::idle(row.task));
             }
             payment::Submitted::Nothing => None,
@@ -340,12 +342,17 @@ impl Tasks {
             let note = say(&row.task, "Payment is required.", Some(meta));
             row.task.status = status(TaskState::InputRequired, Some(note));
             row.pending = Some(work);
-            self.save(&mut row)?;
+            self.persist(&mut row, new)?;
             return Ok(Sent::idle(row.task));
         }
         row.task.status = status(TaskState::Working, None);
-        self.save(&mut row)?;
-        Ok(self.start(row, agent.latest.kind, input, payment))
+        // A new task whose sender waits for its end is stored once, when it ends: until then
+        // nobody knows its id, and a host that stops meanwhile never answered for it.
+        let stored = !(new && wait);
+        if stored {
+            self.persist(&mut row, new)?;
+        }
+        Ok(self.start(row, stored, agent.latest.kind, input, payment))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -377,7 +384,24 @@ impl Tasks {
         }
     }
 
-    /// Stores `row` as it is now.
+    /// Stores a task being sent: a new one is inserted; a waiting one is updated, unless it
+    /// finished meanwhile (canceled), which is an error: its work must not run.
+    fn persist(&self, row: &mut TaskRow, new: bool) -> Result<(), Fault> {
+        row.updated_ms = unix_millis();
+        if new {
+            return self.store.insert(row).map_err(storage);
+        }
+        if self.save(row)? {
+            Ok(())
+        } else {
+            Err(Fault::new(
+                codes::UNSUPPORTED_OPERATION,
+                format!("task {} finished meanwhile", row.task.id),
+            ))
+        }
+    }
+
+    /// Stores `row` as it is now; whether it was (a finished task never changes).
     fn save(&self, row: &mut TaskRow) -> Result<bool, Fault> {
         row.updated_ms = unix_millis();
         self.store.update(row).map_err(storage)
@@ -387,6 +411,7 @@ impl Tasks {
     fn start(
         self: &Arc<Self>,
         row: TaskRow,
+        stored: bool,
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
@@ -406,7 +431,7 @@ impl Tasks {
             },
         );
         let this = self.clone();
-        let run = tokio::spawn(async move { this.run(row, kind, input, payment).await });
+        let run = tokio::spawn(async move { this.run(row, stored, kind, input, payment).await });
         if let Some(l) = live.get_mut(&id) {
             l.abort = Some(run.abort_handle());
         }
@@ -429,14 +454,16 @@ impl Tasks {
         }
     }
 
-    /// One run: the invocation, then the task's final state, artifact and payment outcome.
+    /// One run: the invocation, then the task's final state, artifact and payment outcome,
+    /// stored (inserted when the task was not stored yet). Returns the task as it ended.
     async fn run(
         self: Arc<Self>,
         mut row: TaskRow,
+        stored: bool,
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
-    ) {
+    ) -> Option<Task> {
         let id = row.task.id.clone();
         self.emit(
             &id,
@@ -528,7 +555,13 @@ impl Tasks {
             row.task.artifacts.push(a);
         }
         row.task.status = status(state, Some(note));
-        match self.save(&mut row) {
+        let saved = if stored {
+            self.save(&mut row)
+        } else {
+            row.updated_ms = unix_millis();
+            self.store.insert(&row).map(|()| true).map_err(storage)
+        };
+        let ended = match saved {
             Ok(true) => {
                 if let Some(a) = artifact {
                     self.emit(&id, Event::Artifact(a));
@@ -540,12 +573,17 @@ impl Tasks {
                         last: true,
                     },
                 );
+                Some(row.task)
             }
             // Canceled meanwhile: the cancellation already told the streams.
-            Ok(false) => {}
-            Err(_) => tracing::warn!(task = %id, "an A2A task's outcome could not be stored"),
-        }
+            Ok(false) => None,
+            Err(_) => {
+                tracing::warn!(task = %id, "an A2A task's outcome could not be stored");
+                None
+            }
+        };
         self.finish(&id);
+        ended
     }
 
     fn finish(&self, id: &str) {
