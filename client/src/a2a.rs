@@ -60,17 +60,7 @@ impl Client {
         }
         let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let (status, _, answer) = self.post_json_with(&endpoint(agent), &request, &headers)?;
-        if let Some(error) = answer.get("error") {
-            return Err(ClientError::Server {
-                status,
-                code: error["code"].to_string(),
-                message: error["message"].as_str().unwrap_or_default().to_owned(),
-            });
-        }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| ClientError::BadResponse(format!("{method}: no result ({status})")))
+        crate::mcp::rpc_result(method, status, answer)
     }
 
     /// `SendMessage`: runs `agent` on `content` and returns the task when it ends. A priced

@@ -93,16 +93,25 @@ impl Client {
         }
         let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let (status, _, answer) = self.post_json_with("/mcp", &request, &headers)?;
-        if let Some(error) = answer.get("error") {
-            return Err(ClientError::Server {
-                status,
-                code: error["code"].to_string(),
-                message: error["message"].as_str().unwrap_or_default().to_owned(),
-            });
-        }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| ClientError::BadResponse(format!("{method}: no result ({status})")))
+        rpc_result(method, status, answer)
     }
+}
+
+/// The `result` of a JSON-RPC answer; its `error` as [`ClientError::Server`] (the JSON-RPC code
+/// as `code`).
+///
+/// # Errors
+/// The error, or an answer with neither.
+pub(crate) fn rpc_result(method: &str, status: u16, answer: Value) -> Result<Value, ClientError> {
+    if let Some(error) = answer.get("error") {
+        return Err(ClientError::Server {
+            status,
+            code: error["code"].to_string(),
+            message: error["message"].as_str().unwrap_or_default().to_owned(),
+        });
+    }
+    answer
+        .get("result")
+        .cloned()
+        .ok_or_else(|| ClientError::BadResponse(format!("{method}: no result ({status})")))
 }

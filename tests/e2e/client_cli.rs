@@ -214,11 +214,7 @@ fn mcp_lists_and_calls_tools_from_the_command_line() {
 /// A2A and over MCP), and refused above it.
 #[test]
 fn a2a_and_mcp_check_cards_and_receipts_and_pay_within_the_limit() {
-    let config = format!(
-        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
-         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
-        crate::harness::wasm_path("payments").display().to_string()
-    );
+    let config = crate::harness::paid_simulated_config();
     let server = TestServer::start_with(&config);
     let owner = hypervisor_protocol::ClientSecret::generate().unwrap();
     server

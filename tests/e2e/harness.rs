@@ -1,6 +1,6 @@
 //! Starting and stopping a real server, and small helpers shared by the tests.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -332,4 +332,48 @@ pub fn metric(server: &TestServer, series: &str) -> f64 {
         .expect("GET /metrics");
     let text = resp.body_mut().read_to_string().expect("metrics body");
     sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+/// A host taking payments (verify-only, the `payments` component, paying a fixed test
+/// address) with simulated attestation, so that every route answers as in production.
+pub fn paid_simulated_config() -> String {
+    format!(
+        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
+         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
+        wasm_path("payments").display().to_string()
+    )
+}
+
+/// POSTs `body` to `path` with `headers` (curl, so that nothing of the client's shapes the
+/// request): (status, body as JSON or null).
+pub fn curl_post(
+    server: &TestServer,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut command = Command::new("curl");
+    command.args(["-s", "-o", "-", "-w", "\n%{http_code}"]);
+    for h in headers {
+        command.args(["-H", h]);
+    }
+    let mut child = command
+        .args(["--data-binary", "@-", &format!("{}{path}", server.url)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body)
+        .expect("write the body");
+    let out = child.wait_with_output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').expect("curl's status line");
+    (
+        status.parse().expect("a status"),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }

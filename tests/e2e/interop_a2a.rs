@@ -17,11 +17,7 @@ use crate::harness::{TestServer, wasm, wasm_path};
 
 /// Payments on (verify-only) and simulated attestation, so cards are signed.
 fn config() -> String {
-    format!(
-        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
-         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
-        wasm_path("payments").display().to_string()
-    )
+    crate::harness::paid_simulated_config()
 }
 
 /// Deploys `stats` (a handler agent), `loop` (a CLI agent that runs until its time limit) and
@@ -189,27 +185,8 @@ fn an_a2a_payment_round_trip_with_the_official_x402_sdk_and_a_replay_refused() {
     assert_eq!(replay["artifacts"], 0, "nothing ran: {out}");
 }
 
-/// POSTs `body` to `path` (curl): (status, body as JSON or null).
 fn post(server: &TestServer, path: &str, headers: &[&str], body: &[u8]) -> (u16, Value) {
-    let mut command = Command::new("curl");
-    command.args(["-s", "-o", "-", "-w", "\n%{http_code}"]);
-    for h in headers {
-        command.args(["-H", h]);
-    }
-    let mut child = command
-        .args(["--data-binary", "@-", &format!("{}{path}", server.url)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (
-        status.parse().unwrap(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
+    crate::harness::curl_post(server, path, headers, body)
 }
 
 /// A 1.0 JSON-RPC call as `caller` (a bearer secret): its `result` or `error`.

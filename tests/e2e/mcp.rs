@@ -125,28 +125,12 @@ fn the_official_typescript_sdk_lists_and_calls_tools() {
 
 /// POSTs `body` to `/mcp` with `headers` (curl): (status, body as JSON or null).
 fn post(server: &TestServer, headers: &[&str], body: &[u8]) -> (u16, Value) {
-    let mut command = Command::new("curl");
-    command
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
-        .args(["-H", "content-type: application/json"])
-        .args(["-H", "accept: application/json, text/event-stream"]);
-    for h in headers {
-        command.args(["-H", h]);
-    }
-    let mut child = command
-        .args(["--data-binary", "@-", &format!("{}/mcp", server.url)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (
-        status.parse().unwrap(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
+    let mut all = vec![
+        "content-type: application/json",
+        "accept: application/json, text/event-stream",
+    ];
+    all.extend_from_slice(headers);
+    crate::harness::curl_post(server, "/mcp", &all, body)
 }
 
 /// The `_meta` and headers of a 2026-07-28 request.
@@ -334,11 +318,7 @@ fn body_without_meta() -> Vec<u8> {
 /// same payment again: refused as a replay.
 #[test]
 fn priced_tools_are_paid_through_the_x402_binding_with_the_official_sdks() {
-    let config = format!(
-        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
-         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
-        crate::harness::wasm_path("payments").display().to_string()
-    );
+    let config = crate::harness::paid_simulated_config();
     let server = TestServer::start_with(&config);
     server
         .client()

@@ -27,11 +27,7 @@ fn the_live_host_matches_its_openapi_document() {
         "{} is missing: scripts/test.sh installs it (tests/interop/schemathesis/requirements.txt)",
         schemathesis.display()
     );
-    let payments = format!(
-        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
-         [payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
-        wasm_path("payments").display().to_string()
-    );
+    let payments = crate::harness::paid_simulated_config();
     let server = TestServer::start_with(&payments);
 
     // Agents of each kind, so that the agent routes are reached by the generated names that

@@ -117,6 +117,29 @@ pub async fn host_card(State(state): State<AppState>) -> Result<Response, ApiErr
     Ok(Json(card).into_response())
 }
 
+/// The skill `name`, for a request to its A2A path `rest` that must use `method`; or, for an
+/// HTTP agent, the agent's own answer at that path (`Err`'s `Ok`).
+async fn skill(
+    state: &AppState,
+    name: &str,
+    rest: &str,
+    method: HttpMethod,
+    request: Request,
+) -> Result<(AgentRecord, Request), Result<Response, ApiError>> {
+    let agent = state.pipeline.agent_record(name).map_err(Err)?;
+    if agent.latest.kind == AgentKind::Http {
+        let payment = payment_of(&request).map_err(Err)?;
+        return Err(serve_http_agent(state, name, rest, request, payment).await);
+    }
+    if request.method() != method {
+        return Err(Err(ApiError::MethodNotAllowed));
+    }
+    if !card::is_skill(&agent) {
+        return Err(Err(ApiError::AgentNotPublic(name.to_string())));
+    }
+    Ok((agent, request))
+}
+
 /// `/agents/{name}/.well-known/agent-card.json`: a skill's card (`GET`), or the HTTP agent's
 /// own path.
 pub async fn agent_card(
@@ -124,25 +147,11 @@ pub async fn agent_card(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let agent = state.pipeline.agent_record(&name)?;
-    if agent.latest.kind == AgentKind::Http {
-        let payment = payment_of(&request)?;
-        return serve_http_agent(
-            &state,
-            &name,
-            "/.well-known/agent-card.json",
-            request,
-            payment,
-        )
-        .await;
+    let rest = "/.well-known/agent-card.json";
+    match skill(&state, &name, rest, HttpMethod::GET, request).await {
+        Ok((agent, _)) => Ok(Json(card::agent_card(&state.pipeline, &agent)?).into_response()),
+        Err(answer) => answer,
     }
-    if request.method() != HttpMethod::GET {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    if !card::is_skill(&agent) {
-        return Err(ApiError::AgentNotPublic(name));
-    }
-    Ok(Json(card::agent_card(&state.pipeline, &agent)?).into_response())
 }
 
 /// `POST /a2a`.
@@ -156,18 +165,10 @@ pub async fn agent_endpoint(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let agent = state.pipeline.agent_record(&name)?;
-    if agent.latest.kind == AgentKind::Http {
-        let payment = payment_of(&request)?;
-        return serve_http_agent(&state, &name, "/a2a", request, payment).await;
+    match skill(&state, &name, "/a2a", HttpMethod::POST, request).await {
+        Ok((agent, request)) => Ok(endpoint(state, Some(agent), request).await),
+        Err(answer) => answer,
     }
-    if request.method() != HttpMethod::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    if !card::is_skill(&agent) {
-        return Err(ApiError::AgentNotPublic(name));
-    }
-    Ok(endpoint(state, Some(agent), request).await)
 }
 
 fn rpc_error(status: StatusCode, error: &RpcError) -> Response {
