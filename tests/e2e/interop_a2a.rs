@@ -3,9 +3,8 @@
 //! send, read, list, stream and cancel tasks; the Python SDK and pays a priced agent through the x402 extension with the official x402
 //! SDK signing; tasks survive a restart; malformed JSON-RPC gets its error, never a 500.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hypervisor_client::agents::Deployment;
@@ -13,7 +12,7 @@ use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::Limits;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, wasm, wasm_path};
+use crate::harness::{TestServer, wasm};
 
 /// Payments on (verify-only) and simulated attestation, so cards are signed.
 fn config() -> String {

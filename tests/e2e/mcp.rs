@@ -3,9 +3,8 @@
 //! (`@modelcontextprotocol/sdk`), list and call deployed agents as tools; malformed JSON-RPC
 //! gets its error, never a 500.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;

@@ -12,7 +12,7 @@ use std::process::Command;
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
 
-use crate::harness::{TestServer, wasm, wasm_path};
+use crate::harness::{TestServer, wasm};
 
 /// The seed of the generated requests: fixed, so that a failure reproduces; set
 /// `SCHEMATHESIS_SEED` to explore others.
