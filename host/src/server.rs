@@ -335,6 +335,7 @@ impl Host {
         );
         let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
         let reaper = spawn_agent_reaper(self.pipeline.clone());
+        let task_reaper = spawn_task_reaper(self.tasks.clone(), self.config.a2a.task_ttl_seconds);
         let tls_reload = secure.as_ref().map(|(_, tls)| {
             let every = self.config.tls.reload_interval_ms;
             tls::spawn_reloader(
@@ -392,6 +393,7 @@ impl Host {
         rotation.abort();
         reload.abort();
         reaper.abort();
+        task_reaper.abort();
         // Deferred writes (records of HTTP agent requests, logs) are committed before exit.
         if let Err(e) = self.pipeline.flush_records().await {
             tracing::error!(error = %e, "cannot commit the last execution records");
@@ -546,6 +548,23 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// Deletes A2A tasks past their retention (`a2a.task_ttl_seconds`), every minute.
+fn spawn_task_reaper(tasks: Arc<Tasks>, ttl_seconds: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let t = tasks.clone();
+            match tokio::task::spawn_blocking(move || t.reap(ttl_seconds)).await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "A2A task reaper failed"),
+                Err(e) => tracing::warn!(error = %e, "A2A task reaper task failed"),
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(deleted = n, "A2A tasks past their retention deleted"),
+            }
+        }
+    })
 }
 
 /// Removes agents whose TTL has passed, every few seconds.

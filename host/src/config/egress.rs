@@ -32,3 +32,20 @@ impl Default for EgressConfig {
         }
     }
 }
+
+/// The A2A front.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct A2aConfig {
+    /// How long a task is kept once it has finished (or has waited that long for its payment),
+    /// seconds since its last change; then it is deleted. Default 604800 (7 days).
+    pub task_ttl_seconds: u64,
+}
+
+impl Default for A2aConfig {
+    fn default() -> Self {
+        Self {
+            task_ttl_seconds: 7 * 24 * 3600,
+        }
+    }
+}

@@ -17,7 +17,7 @@ mod plugins;
 mod tls;
 
 pub use cli::{Action, Cli};
-pub use egress::EgressConfig;
+pub use egress::{A2aConfig, EgressConfig};
 pub use http::{HttpConfig, OperatorToken};
 pub use overrides::Overrides;
 pub use plugins::{
@@ -89,6 +89,8 @@ pub struct Config {
     pub payments: PaymentsConfig,
     /// Agents' outgoing calls.
     pub egress: EgressConfig,
+    /// The A2A front (task retention).
+    pub a2a: A2aConfig,
     /// Log output.
     pub log: LogConfig,
 }
@@ -225,6 +227,7 @@ impl Default for Config {
             python: PythonConfig::default(),
             payments: PaymentsConfig::default(),
             egress: EgressConfig::default(),
+            a2a: A2aConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -158,6 +158,9 @@ overrides! {
         /// The Python runtime component (any component exporting hypervisor:host/python).
         #[arg(long, global = true, value_name = "FILE")]
         python_component: Option<PathBuf> => |c, v| c.python.component = v,
+        /// Keep finished A2A tasks this long, seconds (a2a.task_ttl_seconds).
+        #[arg(long, global = true)]
+        a2a_task_ttl_seconds: Option<u64> => |c, v| c.a2a.task_ttl_seconds = v,
         /// Deepest chain of agent-to-agent calls (egress.max_depth).
         #[arg(long, global = true)]
         egress_max_depth: Option<u32> => |c, v| c.egress.max_depth = v,

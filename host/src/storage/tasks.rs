@@ -289,15 +289,21 @@ impl TaskStore {
             .map_err(sql("unfinished tasks"))
     }
 
-    /// Deletes every task of `agent` (its deletion).
+    /// Deletes the tasks that finished, or have waited for their payment, before `before_ms`
+    /// (Unix milliseconds). Returns how many.
     ///
     /// # Errors
     /// [`StorageError::Database`].
-    pub fn delete_agent(&self, agent: &str) -> Result<usize, StorageError> {
+    pub fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
         self.db
             .lock()
-            .execute("DELETE FROM a2a_tasks WHERE agent = ?1", [agent])
-            .map_err(sql("delete tasks"))
+            .execute(
+                "DELETE FROM a2a_tasks WHERE updated_ms < ?1 AND state IN \
+                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
+                 'TASK_STATE_REJECTED', 'TASK_STATE_INPUT_REQUIRED')",
+                [to_i64(before_ms)],
+            )
+            .map_err(sql("reap tasks"))
     }
 }
 
@@ -367,6 +373,10 @@ mod tests {
         let mut ids = store.unfinished().unwrap();
         ids.sort();
         assert_eq!(ids, ["a", "c"]);
+        // Only finished tasks older than the cut go.
+        assert_eq!(store.reap(3).unwrap(), 1);
+        assert!(store.get("b").unwrap().is_none());
+        assert!(store.get("a").unwrap().is_some());
     }
 
     #[test]

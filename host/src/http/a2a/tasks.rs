@@ -223,6 +223,16 @@ impl Tasks {
         Ok(failed)
     }
 
+    /// Deletes the tasks whose last change is older than `ttl_seconds` and that will not
+    /// change again by themselves (finished, or waiting for a payment). Returns how many.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn reap(&self, ttl_seconds: u64) -> Result<usize, StorageError> {
+        let before = unix_millis().saturating_sub(ttl_seconds.saturating_mul(1000));
+        self.store.reap(before)
+    }
+
     /// The stored task `id` of `caller`, on `agent` when given: any other is not found.
     fn owned(&self, id: &str, caller: &str, agent: Option<&str>) -> Result<TaskRow, Fault> {
         let not_found = || Fault::new(codes::TASK_NOT_FOUND, format!("no task {id}"));
