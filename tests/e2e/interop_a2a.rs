@@ -184,6 +184,62 @@ fn an_a2a_payment_round_trip_with_the_official_x402_sdk_and_a_replay_refused() {
     assert_eq!(replay["artifacts"], 0, "nothing ran: {out}");
 }
 
+/// The same round trip settled on a local chain (anvil, Circle's USDC, the x402 facilitator):
+/// the official x402 SDK signs with a funded key, the facilitator settles, exactly the price
+/// moves, and the replayed payment moves nothing more.
+#[test]
+fn an_a2a_payment_settles_on_the_local_chain() {
+    let chain = crate::local_chain::LocalChain::start();
+    let a = &chain.accounts;
+    let config = format!(
+        "[attestation]\nprovider = \"simulated\"\n[payments]\nenabled = true\ncomponent = {:?}\n\
+         mode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\namount = \"10000\"\npay_to = {:?}\nasset = {:?}\n",
+        crate::harness::wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        a.pay_to,
+        a.token,
+    );
+    let server = TestServer::start_with(&config);
+    server
+        .client()
+        .deploy_agent(
+            &ClientSecret::generate().unwrap(),
+            &Deployment {
+                name: "paid",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                price: Some("10000".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let before = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+    let out = python_client(
+        &server,
+        &["pay", &server.url, "paid", &a.payer_key, &a.token],
+    );
+    let paid = &out["paid"];
+    assert_eq!(
+        paid["state"],
+        "TASK_STATE_COMPLETED",
+        "{out}\n{}",
+        chain.facilitator_log()
+    );
+    assert_eq!(paid["status"], "payment-completed");
+    let receipt = &paid["receipts"][0];
+    assert_eq!(receipt["success"], true, "{out}");
+    assert!(
+        receipt["transaction"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("0x") && t.len() == 66),
+        "a settled transaction: {out}"
+    );
+    assert_eq!(out["replay"]["error"], "DUPLICATE_NONCE", "{out}");
+    assert_eq!(chain.balance(&a.payer), before.0 - 10_000);
+    assert_eq!(chain.balance(&a.pay_to), before.1 + 10_000);
+}
+
 fn post(server: &TestServer, path: &str, headers: &[&str], body: &[u8]) -> (u16, Value) {
     crate::harness::curl_post(server, path, headers, body)
 }

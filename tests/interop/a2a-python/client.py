@@ -7,10 +7,12 @@ one JSON object on stdout.
         offering it only the card's 0.3 interface). Resolves and verifies the agent's card and
         the host's, sends a message, reads the task back, lists tasks (1.0), streams a message,
         cancels a running task on LOOP_AGENT, and checks that another caller cannot read it.
-    client.py pay URL AGENT
+    client.py pay URL AGENT [KEY ASSET]
         The x402 extension's standalone flow on a priced AGENT: the payment-required task, the
         payment signed by the x402 SDK, the completed task and its receipt, then the same
-        payment replayed on a new task.
+        payment replayed on a new task. KEY: the payer's private key (default: a fresh one);
+        ASSET: a token the SDK does not know as a network's default, opted in to its spend
+        controls (a token deployed on a local chain).
 
 A card's signature is checked with the SDK's own verifier (`create_signature_verifier`), the key
 taken from the host's attestation (`GET /attestation`, its `signing_key`), not from the card.
@@ -161,7 +163,7 @@ async def flow(url: str, agent: str, loop_agent: str, version: str) -> dict:
     return out
 
 
-async def pay(url: str, agent: str) -> dict:
+async def pay(url: str, agent: str, key: str | None = None, asset: str | None = None) -> dict:
     from eth_account import Account
     from x402 import x402ClientSync
     from x402.mechanisms.evm import EthAccountSigner
@@ -184,7 +186,10 @@ async def pay(url: str, agent: str) -> dict:
         out["unactivated"] = type(e).__name__
 
     payer = x402ClientSync()
-    register_exact_evm_client(payer, EthAccountSigner(Account.create()))
+    account = Account.from_key(key) if key else Account.create()
+    register_exact_evm_client(payer, EthAccountSigner(account))
+    if asset:
+        payer.set_spend_controls({"allowed_assets": [{"network": "eip155:*", "asset": asset}]})
 
     async def ask() -> tuple[pb.Task, dict]:
         task = await last_task(client, pb.SendMessageRequest(message=text_message("count these words")), context)
