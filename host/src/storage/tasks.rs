@@ -220,6 +220,37 @@ impl TaskStore {
         Ok(changed == 1)
     }
 
+    /// Replaces the task and its pending message only if the stored task is still in state
+    /// `expected` (compare and set): of two messages continuing the same waiting task at
+    /// once, one wins. Returns whether it was replaced.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub fn update_from(&self, row: &TaskRow, expected: TaskState) -> Result<bool, StorageError> {
+        let id = &row.task.id;
+        let task = self.seal(id, &row.task)?;
+        let pending = row.pending.as_ref().map(|p| self.seal(id, p)).transpose()?;
+        let changed = self
+            .db
+            .lock()
+            .prepare_cached(
+                "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
+                 updated_ms = ?5 WHERE id = ?1 AND state = ?6",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    row.task.status.state.v1_name(),
+                    task,
+                    pending,
+                    to_i64(row.updated_ms),
+                    expected.v1_name()
+                ])
+            })
+            .map_err(sql("update task"))?;
+        Ok(changed == 1)
+    }
+
     /// One page of the caller's tasks, newest change first: `(tasks, total matching)`.
     ///
     /// # Errors
@@ -383,6 +414,20 @@ mod tests {
     fn a_terminal_task_never_changes() {
         let (_dir, store) = store();
         store.insert(&row("a", "", TaskState::Working, 1)).unwrap();
+        let waiting = row("a", "", TaskState::InputRequired, 2);
+        assert!(store.update(&waiting).unwrap());
+        // Two continuations of the waiting task: one wins.
+        let working = row("a", "", TaskState::Working, 3);
+        assert!(
+            store
+                .update_from(&working, TaskState::InputRequired)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .update_from(&working, TaskState::InputRequired)
+                .unwrap()
+        );
         assert!(store.update(&row("a", "", TaskState::Canceled, 2)).unwrap());
         assert!(
             !store

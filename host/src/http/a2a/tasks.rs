@@ -394,19 +394,24 @@ impl Tasks {
         }
     }
 
-    /// Stores a task being sent: a new one is inserted; a waiting one is updated, unless it
-    /// finished meanwhile (canceled), which is an error: its work must not run.
+    /// Stores a task being sent: a new one is inserted; a waiting one is updated only if it
+    /// is still waiting (not canceled, not taken by another message carrying a payment):
+    /// otherwise an error, and its work must not run.
     fn persist(&self, row: &mut TaskRow, new: bool) -> Result<(), Fault> {
         row.updated_ms = unix_millis();
         if new {
             return self.store.insert(row).map_err(storage);
         }
-        if self.save(row)? {
+        if self
+            .store
+            .update_from(row, TaskState::InputRequired)
+            .map_err(storage)?
+        {
             Ok(())
         } else {
             Err(Fault::new(
                 codes::UNSUPPORTED_OPERATION,
-                format!("task {} finished meanwhile", row.task.id),
+                format!("task {} changed meanwhile: read it again", row.task.id),
             ))
         }
     }
