@@ -216,20 +216,7 @@ fn mcp_lists_and_calls_tools_from_the_command_line() {
 fn a2a_and_mcp_check_cards_and_receipts_and_pay_within_the_limit() {
     let config = crate::harness::paid_simulated_config();
     let server = TestServer::start_with(&config);
-    let owner = hypervisor_protocol::ClientSecret::generate().unwrap();
-    server
-        .client()
-        .deploy_agent(
-            &owner,
-            &Deployment {
-                name: "paid",
-                description: "word counts",
-                component: &wasm("text-stats"),
-                price: Some("1000".into()),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
+    crate::harness::deploy_priced_stats(&server, "1000");
     let home = tempfile::tempdir().unwrap();
     let policy = ["--allow-simulated", "--accept-any-measurement"];
     let with = |args: &[&str]| -> Vec<String> {

@@ -377,3 +377,21 @@ pub fn curl_post(
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Deploys `text-stats` as the handler agent `paid`, at `price` atomic units a run, with a
+/// fresh owner key.
+pub fn deploy_priced_stats(server: &TestServer, price: &str) {
+    server
+        .client()
+        .deploy_agent(
+            &ClientSecret::generate().expect("a key"),
+            &hypervisor_client::agents::Deployment {
+                name: "paid",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                price: Some(price.into()),
+                ..hypervisor_client::agents::Deployment::default()
+            },
+        )
+        .expect("deploy paid");
+}

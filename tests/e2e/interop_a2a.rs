@@ -201,19 +201,7 @@ fn an_a2a_payment_settles_on_the_local_chain() {
         a.token,
     );
     let server = TestServer::start_with(&config);
-    server
-        .client()
-        .deploy_agent(
-            &ClientSecret::generate().unwrap(),
-            &Deployment {
-                name: "paid",
-                description: "word counts",
-                component: &wasm("text-stats"),
-                price: Some("10000".into()),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
+    crate::harness::deploy_priced_stats(&server, "10000");
     let before = (chain.balance(&a.payer), chain.balance(&a.pay_to));
     let out = python_client(
         &server,

@@ -319,19 +319,7 @@ fn body_without_meta() -> Vec<u8> {
 fn priced_tools_are_paid_through_the_x402_binding_with_the_official_sdks() {
     let config = crate::harness::paid_simulated_config();
     let server = TestServer::start_with(&config);
-    server
-        .client()
-        .deploy_agent(
-            &ClientSecret::generate().unwrap(),
-            &Deployment {
-                name: "paid",
-                description: "word counts",
-                component: &wasm("text-stats"),
-                price: Some("1000".into()),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
+    crate::harness::deploy_priced_stats(&server, "1000");
     let url = format!("{}/mcp", server.url);
     let arguments = json!({"text": "one two three"}).to_string();
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-mcp/bin/python");

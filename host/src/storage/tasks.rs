@@ -195,29 +195,7 @@ impl TaskStore {
     /// # Errors
     /// [`StorageError::Database`].
     pub fn update(&self, row: &TaskRow) -> Result<bool, StorageError> {
-        let id = &row.task.id;
-        let task = self.seal(id, &row.task)?;
-        let pending = row.pending.as_ref().map(|p| self.seal(id, p)).transpose()?;
-        let changed = self
-            .db
-            .lock()
-            .prepare_cached(
-                "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
-                 updated_ms = ?5 WHERE id = ?1 AND state NOT IN \
-                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
-                 'TASK_STATE_REJECTED')",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    row.task.status.state.v1_name(),
-                    task,
-                    pending,
-                    to_i64(row.updated_ms)
-                ])
-            })
-            .map_err(sql("update task"))?;
-        Ok(changed == 1)
+        self.replace(row, None)
     }
 
     /// Replaces the task and its pending message only if the stored task is still in state
@@ -227,6 +205,12 @@ impl TaskStore {
     /// # Errors
     /// [`StorageError::Database`].
     pub fn update_from(&self, row: &TaskRow, expected: TaskState) -> Result<bool, StorageError> {
+        self.replace(row, Some(expected))
+    }
+
+    /// The conditional replacement of [`Self::update`] (`expected` absent: any state but a
+    /// terminal one) and [`Self::update_from`] (exactly `expected`).
+    fn replace(&self, row: &TaskRow, expected: Option<TaskState>) -> Result<bool, StorageError> {
         let id = &row.task.id;
         let task = self.seal(id, &row.task)?;
         let pending = row.pending.as_ref().map(|p| self.seal(id, p)).transpose()?;
@@ -235,7 +219,9 @@ impl TaskStore {
             .lock()
             .prepare_cached(
                 "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
-                 updated_ms = ?5 WHERE id = ?1 AND state = ?6",
+                 updated_ms = ?5 WHERE id = ?1 AND CASE WHEN ?6 IS NULL THEN state NOT IN \
+                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
+                 'TASK_STATE_REJECTED') ELSE state = ?6 END",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -244,7 +230,7 @@ impl TaskStore {
                     task,
                     pending,
                     to_i64(row.updated_ms),
-                    expected.v1_name()
+                    expected.map(TaskState::v1_name)
                 ])
             })
             .map_err(sql("update task"))?;
