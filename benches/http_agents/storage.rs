@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hypervisor::storage::agents::LogEntry;
-use hypervisor::storage::db::Database;
 use hypervisor::storage::records::{ExecutionRecord, Records};
+use hypervisor::storage::sqlite::{Database, SqliteRecords};
 
 use crate::common::process::cpu_time_of;
 use crate::common::stats::{report, us};
@@ -18,7 +18,8 @@ use crate::common::stats::{report, us};
 /// clear invocation writing to stderr does (`synchronous = FULL`, on the shared connection).
 pub fn costs(rt: &tokio::runtime::Runtime, data_dir: &Path, agent: &str, iterations: usize) {
     let db = Arc::new(Database::open(data_dir).unwrap());
-    let records = Arc::new(Records::open(db, data_dir).unwrap());
+    let store = Arc::new(SqliteRecords::new(db, data_dir));
+    let records = Arc::new(Records::open(store).unwrap());
     let record = |agent: &str, i: usize| ExecutionRecord {
         id: uuid::Uuid::now_v7().to_string(),
         route: format!("/agents/{agent}/"),

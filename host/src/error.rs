@@ -167,6 +167,19 @@ pub enum ApiError {
         "this route is for the host's operator: send Authorization: Bearer <http.operator_token>"
     )]
     Unauthorized,
+    /// A session another replica created (the message names it).
+    #[error(
+        "session {session} was created on replica {replica}: open a session on this replica, or send the request to {replica}"
+    )]
+    SessionElsewhere {
+        /// The session.
+        session: uuid::Uuid,
+        /// The replica that created it (`another replica` when it is not known).
+        replica: String,
+    },
+    /// The database cannot be reached: nothing was written.
+    #[error("the database is unavailable; retry later ({0})")]
+    StorageUnavailable(String),
     /// A host-side failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -194,6 +207,17 @@ impl From<ProtocolError> for ApiError {
             | ProtocolError::Encrypt
             | ProtocolError::Random
             | ProtocolError::BadSignature => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    /// An unreachable database is a 503 the client may retry; anything else a 500.
+    fn from(e: crate::storage::StorageError) -> Self {
+        if e.is_unavailable() {
+            ApiError::StorageUnavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
         }
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod attestation;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod egress;

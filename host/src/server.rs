@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::attestation::configfs::{self, ConfigFs, TsmProvider};
-use crate::attestation::{AttestationProvider, Attestor, NoAttestation, TeeKind};
-use crate::config::{AttestationConfig, Config, ProviderChoice};
+use crate::attestation::Attestor;
+use crate::clock::unix_millis;
+use crate::cluster::{self, Identity};
+use crate::config::Config;
 use crate::egress::Egress;
 use crate::engine::Engine;
 use crate::http::a2a::tasks::Tasks;
@@ -20,20 +21,21 @@ use crate::plugins::policy::{Policy, PolicySlot};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
 use crate::storage::agent_store::AgentStore;
-use crate::storage::agents::{AGENT_COMPONENT_PURPOSE, SqliteAgents};
-use crate::storage::calls::CallLedger;
-use crate::storage::db::Database;
-use crate::storage::payments::PaymentLedger;
+use crate::storage::members::{Member, Members};
+use crate::storage::postgres::notify;
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::records::Records;
 use crate::storage::tasks::TaskStore;
 use crate::storage::wallets::Wallets;
 use crate::storage::{self, artifacts::ArtifactStore};
 
+mod attestation;
+mod background;
 mod connections;
 mod head_errors;
 #[cfg(test)]
 mod router_tests;
+mod stores;
 pub mod tls;
 
 use connections::ConnectionLimits;
@@ -52,72 +54,8 @@ pub struct Host {
     egress: Arc<Egress>,
     /// A2A tasks (the A2A front's durable state).
     tasks: Arc<Tasks>,
-}
-
-/// Chooses the attestation provider. Never falls back to simulation.
-fn attestation_provider(c: &AttestationConfig) -> anyhow::Result<Arc<dyn AttestationProvider>> {
-    let tree = || ConfigFs::new(c.configfs_root.clone());
-    let hardware = |want: TeeKind| -> anyhow::Result<Arc<dyn AttestationProvider>> {
-        match configfs::detect(&tree()) {
-            Some(found) if found == want => Ok(Arc::new(TsmProvider::new(Box::new(tree()), want))),
-            found => anyhow::bail!(
-                "attestation.provider = {} but configfs-tsm at {} offers {}",
-                want.name(),
-                c.configfs_root.display(),
-                found.map_or("nothing", TeeKind::name)
-            ),
-        }
-    };
-    Ok(match c.provider {
-        ProviderChoice::None => Arc::new(NoAttestation),
-        ProviderChoice::Tdx => hardware(TeeKind::Tdx)?,
-        ProviderChoice::SevSnp => hardware(TeeKind::SevSnp)?,
-        ProviderChoice::Auto => match configfs::detect(&tree()) {
-            Some(kind) => Arc::new(TsmProvider::new(Box::new(tree()), kind)),
-            None => {
-                tracing::info!(
-                    "attestation.provider = auto: no configfs-tsm provider found; attestation off"
-                );
-                Arc::new(NoAttestation)
-            }
-        },
-        #[cfg(feature = "simulated-attestation")]
-        ProviderChoice::Simulated => {
-            tracing::warn!(
-                "##########################################################################"
-            );
-            tracing::warn!("SIMULATED ATTESTATION IS ON: evidence from this host PROVES NOTHING.");
-            tracing::warn!("Every response labels it `simulated`; verifiers reject it by default.");
-            tracing::warn!("Never use this setting in production.");
-            tracing::warn!(
-                "##########################################################################"
-            );
-            Arc::new(crate::attestation::simulated::SimulatedProvider)
-        }
-        #[cfg(not(feature = "simulated-attestation"))]
-        ProviderChoice::Simulated => anyhow::bail!(
-            "attestation.provider = simulated, but this build has no simulated attestation \
-             (rebuild with --features simulated-attestation; never in production)"
-        ),
-    })
-}
-
-/// SHA-256 of the running host binary: the application-level measurement bound with the
-/// signing key (the VM's own measurements are in the hardware evidence).
-fn host_measurement() -> anyhow::Result<[u8; 32]> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut file = std::fs::File::open(std::env::current_exe()?)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
+    /// The runs sharing the database (this one joined at build, leaves at the end of serve).
+    members: Arc<dyn Members>,
 }
 
 impl Host {
@@ -131,12 +69,13 @@ impl Host {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)?;
-        let key = Arc::new(storage::load_or_create_key(&config.data_dir)?);
+        // This host's own key: seals its caches (and, on SQLite, everything).
+        let local_key = Arc::new(storage::load_or_create_key(&config.data_dir)?);
         let disk = if config.engine.disk_cache {
             Some(
                 ArtifactStore::open(
                     config.cache_dir(),
-                    key.clone(),
+                    local_key.clone(),
                     COMPILED_COMPONENT_PURPOSE,
                     "cwasm.sealed",
                 )?
@@ -145,8 +84,11 @@ impl Host {
         } else {
             None
         };
-        let provider = attestation_provider(&config.attestation)?;
-        let attestor = Arc::new(Attestor::new(provider, host_measurement()?));
+        let provider = attestation::attestation_provider(&config.attestation)?;
+        let attestor = Arc::new(Attestor::new(
+            provider,
+            attestation::host_measurement(&config.attestation)?,
+        ));
         attestor.rotate()?;
         match attestor.current() {
             Some(key) => tracing::info!(
@@ -158,10 +100,30 @@ impl Host {
                 "no attestation provider: verifiable routes answer 503, components calling hypervisor:host/attestation get `not-configured`"
             ),
         }
+        let identity = Identity::new(&config.cluster.replica(), config.storage.database.is_some())?;
+        let (stores, pg) = {
+            let (config, local_key, attestor, identity) = (
+                config.clone(),
+                local_key.clone(),
+                attestor.clone(),
+                identity.clone(),
+            );
+            // Blocking (a joining replica waits for its key): off the async workers.
+            tokio::task::spawn_blocking(move || {
+                stores::open(&config, &local_key, &attestor, &identity)
+            })
+            .await??
+        };
+        tracing::info!(
+            backend = stores.kind.name(),
+            replica = %identity.replica,
+            run = %identity.run,
+            "storage ready"
+        );
         let plugin_disk = if config.engine.disk_cache {
             Some(ArtifactStore::open(
                 config.plugin_cache_dir(),
-                key.clone(),
+                local_key.clone(),
                 COMPILED_PLUGIN_PURPOSE,
                 "cwasm.sealed",
             )?)
@@ -182,12 +144,15 @@ impl Host {
             tracing::info!("python.enabled = false: the Python routes answer 503");
             None
         };
-        let sessions = Arc::new(SessionTable::new(
+        let mut sessions = SessionTable::new(
             Duration::from_secs(config.sessions.ttl_seconds),
             config.sessions.max_sessions,
-        ));
+        );
+        if identity.clustered {
+            sessions = sessions.with_tag(identity.tag);
+        }
         let config = Arc::new(config);
-        let receipts = ReceiptLog::open(&config.data_dir)?;
+        let receipts = ReceiptLog::open(stores.receipts.clone());
         let payments = if config.payments.enabled {
             let payments = Payments::load(engine.clone(), &config.payments).await?;
             tracing::info!(
@@ -203,49 +168,79 @@ impl Host {
             tracing::info!("payments.enabled = false: the paid routes answer 503");
             None
         };
-        let ledger = Arc::new(PaymentLedger::open(&config.data_dir)?);
-        let db = Arc::new(Database::open(&config.data_dir)?);
-        let wallets = Arc::new(Wallets::new(db.clone(), key.clone()));
+        let wallets = Arc::new(Wallets::new(stores.wallets.clone(), stores.key.clone()));
         let agents = Arc::new(AgentStore::new(
-            Arc::new(SqliteAgents::new(db.clone())),
-            Records::open(db.clone(), &config.data_dir)?,
-            ArtifactStore::open(
-                config.data_dir.join("agents"),
-                key.clone(),
-                AGENT_COMPONENT_PURPOSE,
-                "wasm.sealed",
-            )?,
-            CallLedger::new(db.clone()),
-            wallets.clone(),
-            key.clone(),
+            stores.catalog.clone(),
+            Records::open(stores.records.clone())?,
+            stores.code.clone(),
+            stores.calls.clone(),
+            wallets,
+            stores.key.clone(),
         ));
+        let members = stores.members.clone();
+        members.join(&Member {
+            run: identity.run.clone(),
+            replica: identity.replica.clone(),
+            tag: identity.tag,
+            signing_key: attestor
+                .current()
+                .map(|k| k.public.to_hex())
+                .unwrap_or_default(),
+            url: String::new(),
+            started_ms: unix_millis(),
+            heartbeat_ms: unix_millis(),
+        })?;
+        if let Some(pg) = &pg {
+            // Agents changed on other replicas leave this one's cache of hot records.
+            let weak = Arc::downgrade(&agents);
+            notify::listen(pg, move |name| {
+                if let Some(agents) = weak.upgrade() {
+                    match name {
+                        Some(name) => agents.invalidate(name),
+                        None => agents.invalidate_all(),
+                    }
+                }
+            });
+            cluster::key::serve_joins(
+                pg.clone(),
+                attestor.clone(),
+                identity.clone(),
+                config.cluster.clone(),
+                stores.key.clone(),
+            )?;
+        }
         let egress = Arc::new(Egress::new(&config, agents.clone()));
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
-            sessions,
+            sessions: Arc::new(sessions),
             engine,
             attestor: attestor.clone(),
             receipts,
             policy,
             python,
             payments,
-            ledger,
+            ledger: stores.payments.clone(),
             agents,
-            audience: db.audience()?,
+            audience: stores.audience.clone(),
+            identity,
+            members: members.clone(),
+            sealing: stores.key.clone(),
         }));
         pipeline.set_dispatcher(egress.clone());
-        // A2A tasks on their own connection: written on every A2A request, committed to the
-        // WAL without a flush to disk each (as execution records are).
-        let task_db = Arc::new(Database::open_relaxed(&config.data_dir)?);
-        let tasks = Arc::new(Tasks::new(TaskStore::new(task_db, key), pipeline.clone()));
-        let failed = tasks.recover()?;
+        let tasks = Arc::new(Tasks::new(
+            TaskStore::new(
+                stores.tasks.clone(),
+                stores.key.clone(),
+                pipeline.identity().run.clone(),
+            ),
+            pipeline.clone(),
+        ));
+        let failed = tasks.recover(unix_millis().saturating_sub(config.cluster.dead_after_ms))?;
         if failed > 0 {
-            tracing::warn!(
-                failed,
-                "A2A tasks left running by the previous run are failed"
-            );
+            tracing::warn!(failed, "A2A tasks left running by stopped runs are failed");
         }
         Ok(Self {
+            members,
             config,
             pipeline,
             attestor,
@@ -326,16 +321,25 @@ impl Host {
             "serving"
         );
 
-        let sweeper =
-            spawn_session_sweeper(self.pipeline.clone(), self.config.sessions.ttl_seconds);
-        let rotation = spawn_key_rotation(
+        let sweeper = background::spawn_session_sweeper(
+            self.pipeline.clone(),
+            self.config.sessions.ttl_seconds,
+        );
+        let rotation = background::spawn_key_rotation(
             self.attestor.clone(),
             self.config.attestation.key_rotation_seconds,
             secure.as_ref().map(|(_, tls)| tls.clone()),
         );
-        let reload = spawn_policy_reload(self.pipeline.clone(), self.config.clone());
-        let reaper = spawn_agent_reaper(self.pipeline.clone());
-        let task_reaper = spawn_task_reaper(self.tasks.clone(), self.config.a2a.task_ttl_seconds);
+        let reload = background::spawn_policy_reload(self.pipeline.clone(), self.config.clone());
+        let reaper = background::spawn_agent_reaper(self.pipeline.clone());
+        let task_reaper =
+            background::spawn_task_reaper(self.tasks.clone(), self.config.a2a.task_ttl_seconds);
+        let duty = background::spawn_cluster_duty(
+            self.pipeline.clone(),
+            self.tasks.clone(),
+            self.members.clone(),
+            self.config.cluster.heartbeat_ms,
+        );
         let tls_reload = secure.as_ref().map(|(_, tls)| {
             let every = self.config.tls.reload_interval_ms;
             tls::spawn_reloader(
@@ -394,9 +398,15 @@ impl Host {
         reload.abort();
         reaper.abort();
         task_reaper.abort();
+        duty.abort();
         // Deferred writes (records of HTTP agent requests, logs) are committed before exit.
         if let Err(e) = self.pipeline.flush_records().await {
             tracing::error!(error = %e, "cannot commit the last execution records");
+        }
+        let (members, run) = (self.members.clone(), self.pipeline.identity().run.clone());
+        let forget = unix_millis().saturating_sub(24 * 3600 * 1000);
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || members.leave(&run, forget)).await {
+            tracing::warn!(error = %e, "cannot record this run's stop");
         }
         tracing::info!("stopped");
         Ok(())
@@ -421,7 +431,10 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Loads the policy named by the configuration, or `None` when it is disabled.
-async fn load_policy(engine: &Arc<Engine>, config: &Config) -> anyhow::Result<Option<Policy>> {
+pub(super) async fn load_policy(
+    engine: &Arc<Engine>,
+    config: &Config,
+) -> anyhow::Result<Option<Policy>> {
     let c = &config.policy;
     if !c.enabled {
         tracing::warn!("policy.enabled = false: requests are admitted without a policy");
@@ -436,96 +449,6 @@ async fn load_policy(engine: &Arc<Engine>, config: &Config) -> anyhow::Result<Op
         "policy ready"
     );
     Ok(Some(policy))
-}
-
-/// On SIGHUP, reloads the policy component and its rules from the files the configuration
-/// names, and puts the new policy in force once it has started; a policy that fails to load
-/// leaves the current one in force.
-fn spawn_policy_reload(
-    pipeline: Arc<Pipeline>,
-    config: Arc<Config>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP: policy reload disabled");
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the policy");
-                match load_policy(pipeline.engine_arc(), &config).await {
-                    Ok(policy) => {
-                        pipeline.policy().replace(policy.map(Arc::new));
-                        tracing::info!("policy reloaded");
-                    }
-                    Err(e) => tracing::error!(
-                        error = %e,
-                        "policy reload failed; the current policy stays in force"
-                    ),
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = (pipeline, config);
-    })
-}
-
-/// Replaces the attested key periodically, off the request path (a hardware quote takes tens
-/// of milliseconds). Existing sessions keep the key they were created under.
-fn spawn_key_rotation(
-    attestor: Arc<Attestor>,
-    every_seconds: u64,
-    tls: Option<Arc<tls::Tls>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if every_seconds == 0 || attestor.current().is_none() {
-            return;
-        }
-        let mut interval = tokio::time::interval(Duration::from_secs(every_seconds));
-        interval.tick().await;
-        loop {
-            interval.tick().await;
-            let (a, t) = (attestor.clone(), tls.clone());
-            // The self-generated TLS certificate follows the key: its evidence names it.
-            let rotated = move || {
-                a.rotate()?;
-                Ok::<_, crate::attestation::AttestationError>(t.map(|t| t.renew(&a)))
-            };
-            match tokio::task::spawn_blocking(rotated).await {
-                Ok(Ok(renewed)) => {
-                    tracing::info!("attested signing key rotated");
-                    match renewed {
-                        Some(Ok(true)) => tracing::info!("TLS certificate renewed for the new key"),
-                        Some(Err(e)) => {
-                            tracing::error!(error = %e, "TLS certificate not renewed; the previous one stays in use")
-                        }
-                        Some(Ok(false)) | None => {}
-                    }
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "key rotation failed; keeping the current key")
-                }
-                Err(e) => tracing::error!(error = %e, "key rotation task failed"),
-            }
-        }
-    })
-}
-
-/// Drops expired sessions periodically so their keys are zeroized promptly.
-fn spawn_session_sweeper(pipeline: Arc<Pipeline>, ttl_seconds: u64) -> tokio::task::JoinHandle<()> {
-    let period = Duration::from_secs(ttl_seconds.clamp(1, 30));
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(period);
-        loop {
-            interval.tick().await;
-            let dropped = pipeline.sessions().sweep();
-            if dropped > 0 {
-                tracing::debug!(dropped, "expired sessions dropped");
-            }
-        }
-    })
 }
 
 async fn shutdown_signal() {
@@ -548,37 +471,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
-}
-
-/// Deletes A2A tasks past their retention (`a2a.task_ttl_seconds`), every minute.
-fn spawn_task_reaper(tasks: Arc<Tasks>, ttl_seconds: u64) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let t = tasks.clone();
-            match tokio::task::spawn_blocking(move || t.reap(ttl_seconds)).await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "A2A task reaper failed"),
-                Err(e) => tracing::warn!(error = %e, "A2A task reaper task failed"),
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(deleted = n, "A2A tasks past their retention deleted"),
-            }
-        }
-    })
-}
-
-/// Removes agents whose TTL has passed, every few seconds.
-fn spawn_agent_reaper(pipeline: Arc<Pipeline>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            tick.tick().await;
-            let p = pipeline.clone();
-            match tokio::task::spawn_blocking(move || p.reap_expired_agents()).await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "agent reaper failed"),
-                Err(e) => tracing::warn!(error = %e, "agent reaper task failed"),
-                Ok(Ok(_)) => {}
-            }
-        }
-    })
 }

@@ -50,6 +50,12 @@ pub enum StatementKind {
     Component = 0x03,
     /// A TLS channel binding (`crate::tls`): `[exporter (32), client_nonce (32), sha256(certificate) (32)]`.
     TlsChannel = 0x04,
+    /// A replica's request for the cluster key (`crate::cluster`):
+    /// `[run, replica, exchange_key (65)]`.
+    ClusterJoin = 0x05,
+    /// A replica's grant of the cluster key (`crate::cluster`):
+    /// `[run, joiner_exchange_key (65), responder_exchange_key (65), sealed_key (60)]`.
+    ClusterGrant = 0x06,
 }
 
 fn encode(label: &[u8], purpose: u8, fields: &[&[u8]]) -> Vec<u8> {

@@ -118,6 +118,11 @@ error_codes! {
     BodyTooLarge = "body_too_large", 413;
     /// The request target is longer than the host accepts.
     UriTooLong = "uri_too_long", 414;
+    /// The session was created by another replica of a cluster (sessions live in the memory
+    /// of the replica that made them; the message names it): open a session on the replica
+    /// that answered (its name is in the `x-hypervisor-replica` header), or send the request
+    /// to the session's replica.
+    SessionOnOtherReplica = "session_on_other_replica", 421;
     /// One run made more agent-to-agent calls than `egress.max_calls_per_run`.
     CallFanOutExceeded = "call_fan_out_exceeded", 429;
     /// The request head is larger than `http.max_head_bytes`.
@@ -169,6 +174,9 @@ error_codes! {
     /// The host does not take payments, its payments component failed, or its facilitator
     /// could not be asked (nothing was recorded or run).
     PaymentsUnavailable = "payments_unavailable", 503;
+    /// The database cannot be reached (a shared PostgreSQL down or out of connections):
+    /// nothing was written; retry later.
+    StorageUnavailable = "storage_unavailable", 503;
 }
 
 /// A code that is not one of [`ErrorCode::ALL`] (a newer host's, or not a code at all).

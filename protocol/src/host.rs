@@ -17,3 +17,8 @@ pub struct HostInfo {
     /// The host's version (its crate version).
     pub version: String,
 }
+
+/// The response header naming the replica of a cluster that answered (absent from a host on
+/// its own). A request with a session of another replica is answered 421
+/// `session_on_other_replica`.
+pub const REPLICA_HEADER: &str = "x-hypervisor-replica";

@@ -15,6 +15,7 @@ pub mod a2a;
 pub mod agents;
 pub mod attest;
 pub mod bounded;
+pub mod cluster;
 pub mod codes;
 pub mod commitment;
 pub mod envelope;

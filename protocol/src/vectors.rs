@@ -177,15 +177,18 @@ fn attestation_vectors(
         calls: None,
         tee: "simulated".into(),
         evidence_sha256: hex::encode(sha256(evidence.as_bytes())),
+        replica: String::new(),
         signing_key: signing_pub.to_hex(),
         signature: String::new(),
     };
     let receipt_fields = receipt.signed_fields().expect("hex fields");
     let receipt_sig = sign_statement(&signing, StatementKind::Receipt, &as_refs(&receipt_fields));
     receipt.signature = hex::encode(receipt_sig);
-    // The same run as an agent that called two others, one of them paid (§18).
+    // The same run as an agent that called two others, one of them paid (§18), on replica
+    // `replica-b` of a cluster (§22).
     let mut with_calls = Receipt {
         sequence: 2,
+        replica: "replica-b".into(),
         route: "/agents/buyer/invoke".into(),
         calls: Some(vec![
             crate::wire::CallLink {

@@ -391,8 +391,8 @@ pub struct VerifiableKeypairResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
-    /// Format version: [`RECEIPT_VERSION`] (2 signs `tee` and `evidence_sha256`; version 1
-    /// receipts did not and are no longer issued).
+    /// Format version: [`RECEIPT_VERSION`] (3 signs `replica`; 2 signs `tee` and
+    /// `evidence_sha256`; version 1 receipts signed neither and are no longer accepted).
     pub version: u32,
     /// The session.
     pub session_id: Uuid,
@@ -432,14 +432,21 @@ pub struct Receipt {
     /// attestation), hex (signed from version 2): which evidence the receipt stands on.
     #[serde(default)]
     pub evidence_sha256: String,
+    /// The replica of a cluster that ran it (`cluster.replica_id`), empty for a host on its
+    /// own (signed from version 3).
+    #[serde(default)]
+    pub replica: String,
     /// The attested key that signed, hex.
     pub signing_key: String,
     /// Signature over the receipt statement, hex.
     pub signature: String,
 }
 
-/// The receipt format this protocol issues and verifies.
-pub const RECEIPT_VERSION: u32 = 2;
+/// The receipt format this protocol issues.
+pub const RECEIPT_VERSION: u32 = 3;
+
+/// The oldest receipt format verifiers accept (version 2: without `replica`).
+pub const OLDEST_RECEIPT_VERSION: u32 = 2;
 
 impl Receipt {
     /// The fields the signature covers, in order (`docs/PROTOCOL.md` §14).
@@ -493,6 +500,8 @@ impl Receipt {
                 .into_iter()
                 .flatten(),
         )
+        // Version 3: the replica that ran it.
+        .chain((self.version >= 3).then(|| self.replica.as_bytes().to_vec()))
         // Only when present: a receipt without calls signs exactly the fields it always did.
         .chain(self.calls.as_deref().map(|c| calls_text(c).into_bytes()))
         .collect())
@@ -571,6 +580,7 @@ mod tests {
             calls: None,
             tee: "simulated".into(),
             evidence_sha256: hex::encode([4u8; 32]),
+            replica: String::new(),
             version: RECEIPT_VERSION,
             session_id: Uuid::nil(),
             sequence: 1,

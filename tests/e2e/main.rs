@@ -18,6 +18,8 @@ mod api;
 mod attestation;
 mod cache;
 mod client_cli;
+#[cfg(feature = "simulated-attestation")]
+mod cluster;
 mod execute;
 mod faults;
 mod interop_a2a;

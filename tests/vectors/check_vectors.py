@@ -190,7 +190,8 @@ def check_attestation(v, sid, client_pub, server_pub):
     check("receipt statement bytes", receipt.hex(), a["receipt_statement_bytes"])
     check("receipt commitment = vector commitment", r["result_commitment"], v["commitment"]["result_commitment"])
     verify_sig(signing_pub, receipt, r["signature"], "receipt")
-    check("receipt version", r["version"], 2)
+    check("receipt version", r["version"], 3)
+    check("a host on its own signs an empty replica", r["replica"], "")
     check("receipt names the vector evidence", r["evidence_sha256"],
           hashlib.sha256(bytes.fromhex(a["evidence"])).hexdigest())
     check("receipt names the vector TEE", r["tee"], "simulated")
@@ -201,6 +202,10 @@ def check_attestation(v, sid, client_pub, server_pub):
     with_calls = tlv(STATEMENT, 0x02, receipt_fields(rc))
     check("receipt_with_calls statement bytes", with_calls.hex(), a["receipt_with_calls_statement_bytes"])
     verify_sig(signing_pub, with_calls, rc["signature"], "receipt with calls")
+    check("the receipt with calls names its replica", rc["replica"], "replica-b")
+    check("a receipt of another replica does not verify",
+          verifies(signing_pub, tlv(STATEMENT, 0x02, receipt_fields(dict(rc, replica="replica-c"))),
+                   rc["signature"]), False)
     altered = dict(rc, calls=[dict(rc["calls"][0], response_sha256="00" * 32)] + rc["calls"][1:])
     check("a receipt with altered calls does not verify",
           verifies(signing_pub, tlv(STATEMENT, 0x02, receipt_fields(altered)), rc["signature"]), False)
@@ -324,6 +329,9 @@ def receipt_fields(r):
     if r["version"] >= 2:
         # The TEE and the SHA-256 of the evidence the signing key stands on.
         fields += [r["tee"].encode(), bytes.fromhex(r["evidence_sha256"])]
+    if r["version"] >= 3:
+        # The replica of a cluster that ran it (section 22), empty for a host on its own.
+        fields.append(r["replica"].encode())
     if r.get("calls") is not None:
         fields.append("".join(
             f"{c['callee']}\n{c.get('callee_execution') or '-'}\n{c['response_sha256']}\n"

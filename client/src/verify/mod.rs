@@ -377,12 +377,15 @@ pub fn verify_receipt(
     ) {
         return Err(VerifyError::Mismatch("receipt signing key"));
     }
-    if receipt.version != hypervisor_protocol::wire::RECEIPT_VERSION {
+    let versions = hypervisor_protocol::wire::OLDEST_RECEIPT_VERSION
+        ..=hypervisor_protocol::wire::RECEIPT_VERSION;
+    if !versions.contains(&receipt.version) {
         return Err(VerifyError::Malformed(format!(
-            "receipt version {} (this client verifies version {}, which names the TEE and \
-             its evidence)",
+            "receipt version {} (this client verifies versions {} to {}, which name the TEE \
+             and its evidence)",
             receipt.version,
-            hypervisor_protocol::wire::RECEIPT_VERSION
+            versions.start(),
+            versions.end()
         )));
     }
     let fields = receipt

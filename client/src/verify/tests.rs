@@ -143,6 +143,7 @@ fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
         version: hypervisor_protocol::wire::RECEIPT_VERSION,
         tee: "simulated".into(),
         evidence_sha256: hex::encode([5u8; 32]),
+        replica: String::new(),
         session_id: Uuid::nil(),
         sequence: 1,
         route: "/verifiable/execute/wasm".into(),

@@ -14,6 +14,7 @@ mod egress;
 mod http;
 mod overrides;
 mod plugins;
+mod storage;
 mod tls;
 
 pub use cli::{Action, Cli};
@@ -24,6 +25,7 @@ pub use plugins::{
     DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
     PythonConfig, SettlementMode,
 };
+pub use storage::{ClusterConfig, StorageConfig, redact};
 pub use tls::TlsConfig;
 
 /// Why the configuration could not be loaded.
@@ -91,6 +93,10 @@ pub struct Config {
     pub egress: EgressConfig,
     /// The A2A front (task retention).
     pub a2a: A2aConfig,
+    /// Storage backend (SQLite, or a PostgreSQL database replicas share).
+    pub storage: StorageConfig,
+    /// Replicas on a shared database.
+    pub cluster: ClusterConfig,
     /// Log output.
     pub log: LogConfig,
 }
@@ -188,6 +194,10 @@ pub struct AttestationConfig {
     pub configfs_root: PathBuf,
     /// Create a new attested signing key this often, seconds (0 = never). Default 86400.
     pub key_rotation_seconds: u64,
+    /// With the simulated provider only: the host measurement to claim (hex SHA-256) instead
+    /// of the binary's, so that tests can stand up a replica "built differently". Refused with
+    /// any other provider.
+    pub simulated_host_measurement: Option<String>,
 }
 
 impl Default for AttestationConfig {
@@ -196,6 +206,7 @@ impl Default for AttestationConfig {
             provider: ProviderChoice::None,
             configfs_root: PathBuf::from(crate::attestation::configfs::DEFAULT_ROOT),
             key_rotation_seconds: 86_400,
+            simulated_host_measurement: None,
         }
     }
 }
@@ -228,6 +239,8 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             egress: EgressConfig::default(),
             a2a: A2aConfig::default(),
+            storage: StorageConfig::default(),
+            cluster: ClusterConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -356,6 +369,45 @@ impl Config {
         }
         if self.engine.memory_cache_entries == 0 {
             return bad("engine.memory_cache_entries must be > 0");
+        }
+        if self.attestation.simulated_host_measurement.is_some()
+            && self.attestation.provider != ProviderChoice::Simulated
+        {
+            return bad(
+                "attestation.simulated_host_measurement needs attestation.provider = \"simulated\"",
+            );
+        }
+        if let Some(m) = &self.attestation.simulated_host_measurement
+            && hex::decode(m).map_or(true, |b| b.len() != 32)
+        {
+            return bad("attestation.simulated_host_measurement must be 64 hex digits");
+        }
+        if let Some(url) = &self.storage.database
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return bad("storage.database must be a postgres:// or postgresql:// URL");
+        }
+        if self.storage.pool_size == 0 || self.storage.connect_timeout_ms == 0 {
+            return bad("storage.pool_size and storage.connect_timeout_ms must be > 0");
+        }
+        if self.cluster.heartbeat_ms == 0
+            || self.cluster.dead_after_ms < 3 * self.cluster.heartbeat_ms
+        {
+            return bad("cluster.dead_after_ms must be at least 3 × cluster.heartbeat_ms (> 0)");
+        }
+        if let Some(id) = &self.cluster.replica_id
+            && (id.is_empty()
+                || id.len() > 63
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        {
+            return bad("cluster.replica_id must be 1 to 63 of A-Z a-z 0-9 . - _");
+        }
+        for m in &self.cluster.allowed_measurements {
+            if hex::decode(m).map_or(true, |b| b.len() != 32) {
+                return bad("cluster.allowed_measurements must be 64 hex digits each");
+            }
         }
         if self.sessions.max_sessions == 0 || self.sessions.ttl_seconds == 0 {
             return bad("sessions.max_sessions and sessions.ttl_seconds must be > 0");

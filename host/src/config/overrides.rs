@@ -200,6 +200,13 @@ overrides! {
             c.payments.mode = SettlementMode::Facilitator;
             c.payments.facilitator_url = Some(v);
         },
+        /// A PostgreSQL database shared by replicas (storage.database), `postgres://…`;
+        /// without it, SQLite in the data directory.
+        #[arg(long, env = "HYPERVISOR_DATABASE", global = true, value_name = "URL", hide_env_values = true)]
+        database: Option<String> => |c, v| c.storage.database = Some(v),
+        /// This replica's name (cluster.replica_id); default the host name.
+        #[arg(long, env = "HYPERVISOR_REPLICA_ID", global = true)]
+        replica_id: Option<String> => |c, v| c.cluster.replica_id = Some(v),
         /// Log level filter (RUST_LOG overrides).
         #[arg(long, global = true)]
         log_level: Option<String> => |c, v| c.log.level = v,

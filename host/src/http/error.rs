@@ -35,6 +35,10 @@ impl ApiError {
             ApiError::Session(SessionError::Expired(_)) => C::SessionExpired,
             ApiError::Session(SessionError::KeyMismatch(_)) => C::SessionKeyMismatch,
             ApiError::Session(SessionError::Random) => C::InternalError,
+            ApiError::Session(SessionError::Elsewhere(..)) | ApiError::SessionElsewhere { .. } => {
+                C::SessionOnOtherReplica
+            }
+            ApiError::StorageUnavailable(_) => C::StorageUnavailable,
             ApiError::Decryption(_) => C::DecryptionFailed,
             ApiError::BodyTooLarge(_) => C::BodyTooLarge,
             ApiError::BodyTimeout(_) => C::BodyTimeout,

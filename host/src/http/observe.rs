@@ -23,6 +23,9 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `simulated-not-for-production`: a client that never looks at evidence still sees it.
 pub static ATTESTATION: HeaderName = HeaderName::from_static("x-attestation");
 
+/// The replica of a cluster that answered ([`hypervisor_protocol::host::REPLICA_HEADER`]).
+pub static REPLICA: HeaderName = HeaderName::from_static(hypervisor_protocol::host::REPLICA_HEADER);
+
 /// The longest request id accepted from a client.
 const MAX_REQUEST_ID: usize = 64;
 
@@ -91,6 +94,11 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    if let Some(replica) = state.pipeline.replica_label()
+        && let Ok(v) = HeaderValue::from_str(replica)
+    {
+        response.headers_mut().insert(REPLICA.clone(), v);
     }
     if state.pipeline.attestor().kind() == TeeKind::Simulated {
         response.headers_mut().insert(

@@ -26,6 +26,7 @@ mod execute;
 mod limits;
 mod metrics;
 mod open;
+mod orphans;
 mod python;
 mod route;
 mod seal;
@@ -48,14 +49,18 @@ pub use seal::ExecuteOutcome;
 pub use x402::REPLAY_REASON;
 
 use crate::attestation::{Attestor, TeeKind};
+use crate::cluster::Identity;
 use crate::config::Config;
+use crate::crypto::at_rest::SealingKey;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::plugins::payments::Payments;
 use crate::plugins::policy::{PolicySlot, ProgramKind};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
+use crate::session::{Session, SessionError};
 use crate::storage::agent_store::AgentStore;
+use crate::storage::members::Members;
 use crate::storage::payments::PaymentLedger;
 use crate::storage::receipts::ReceiptLog;
 
@@ -69,9 +74,12 @@ pub struct Pipeline {
     policy: Arc<PolicySlot>,
     python: Option<PythonRuntime>,
     payments: Option<Payments>,
-    ledger: Arc<PaymentLedger>,
+    ledger: Arc<dyn PaymentLedger>,
     agents: Arc<AgentStore>,
     audience: String,
+    identity: Identity,
+    members: Arc<dyn Members>,
+    sealing: Arc<SealingKey>,
     public_base: std::sync::OnceLock<String>,
     dispatcher: std::sync::OnceLock<Arc<dyn call::Dispatcher>>,
     metrics: crate::metrics::Metrics,
@@ -97,11 +105,18 @@ pub struct Parts {
     /// The payments component, when the paid routes are enabled.
     pub payments: Option<Payments>,
     /// The payment ledger.
-    pub ledger: Arc<PaymentLedger>,
+    pub ledger: Arc<dyn PaymentLedger>,
     /// Agents and execution records.
     pub agents: Arc<AgentStore>,
-    /// The host's audience, named by every owner signature (`Database::audience`).
+    /// The host's audience, named by every owner signature (shared by every replica).
     pub audience: String,
+    /// Which replica and run this is.
+    pub identity: Identity,
+    /// The runs sharing the database (to name the replica of another's session).
+    pub members: Arc<dyn Members>,
+    /// Seals what the payment ledger keeps to settle a payment if this run dies (the at-rest
+    /// key, or the cluster key: another replica opens it).
+    pub sealing: Arc<SealingKey>,
 }
 
 impl Pipeline {
@@ -119,6 +134,9 @@ impl Pipeline {
             ledger,
             agents,
             audience,
+            identity,
+            members,
+            sealing,
         } = parts;
         Self {
             config,
@@ -132,6 +150,9 @@ impl Pipeline {
             ledger,
             agents,
             audience,
+            identity,
+            members,
+            sealing,
             public_base: std::sync::OnceLock::new(),
             dispatcher: std::sync::OnceLock::new(),
             metrics: crate::metrics::Metrics::default(),
@@ -196,6 +217,48 @@ impl Pipeline {
     /// The session table.
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
+    }
+
+    /// Which replica and run this is.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The replica's name, when it is one of a cluster's: the `x-hypervisor-replica` header
+    /// and the receipts' `replica` say it.
+    pub fn replica_label(&self) -> Option<&str> {
+        self.identity.label()
+    }
+
+    /// The session of a request (see [`SessionTable::lookup`]); one that another replica
+    /// created is a 421 naming that replica.
+    ///
+    /// # Errors
+    /// [`ApiError::Session`], [`ApiError::SessionElsewhere`].
+    pub(crate) fn lookup_session(
+        &self,
+        id: Option<uuid::Uuid>,
+        key: &EncodedPublicKey,
+    ) -> Result<Arc<Session>, ApiError> {
+        match self.sessions.lookup(id, key) {
+            Ok(session) => Ok(session),
+            Err(SessionError::Elsewhere(session, tag)) => {
+                // The miss path only: which replica has that tag.
+                let replica = self
+                    .members
+                    .list()
+                    .ok()
+                    .and_then(|members| {
+                        members
+                            .into_iter()
+                            .find(|m| m.tag == tag)
+                            .map(|m| m.replica)
+                    })
+                    .unwrap_or_else(|| format!("another replica (tag {tag:04x})"));
+                Err(ApiError::SessionElsewhere { session, replica })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `create_keypair`: a new session for the caller's key.

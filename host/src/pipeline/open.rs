@@ -256,7 +256,7 @@ impl Pipeline {
     ) -> Result<Opened, ApiError> {
         // session
         let key = EncodedPublicKey::from_hex("public_key", req.public_key)?;
-        let session = self.sessions.lookup(req.session_id, &key)?;
+        let session = self.lookup_session(req.session_id, &key)?;
         if route.verifiable && session.attested.is_none() {
             return Err(ApiError::SessionNotVerifiable(session.id));
         }

@@ -179,6 +179,7 @@ impl Pipeline {
             calls: of.calls,
             tee: key.evidence.tee.name().to_string(),
             evidence_sha256: hex::encode(key.evidence_sha256),
+            replica: self.replica_label().unwrap_or_default().to_string(),
             signing_key: key.public.to_hex(),
             signature: String::new(),
         };

@@ -76,6 +76,13 @@ impl Verified {
     /// the ledger) is a 402.
     pub(super) async fn reserve(self, pipeline: &Pipeline) -> Result<Reservation<'_>, ApiError> {
         let v = &self.verified;
+        let sealed = super::orphans::seal_pending(
+            &pipeline.sealing,
+            &v.replay_key,
+            &self.header,
+            &self.charge.resource,
+            &self.charge.price,
+        )?;
         let fresh = pipeline.ledger(|ledger| {
             ledger.reserve(&NewPayment {
                 replay_key: &v.replay_key,
@@ -83,6 +90,8 @@ impl Verified {
                 amount: &v.amount,
                 network: &v.network,
                 route: &self.charge.path,
+                owner: &pipeline.identity.run,
+                sealed: &sealed,
                 at: unix_seconds(),
             })
         })?;
@@ -160,6 +169,16 @@ impl Reservation<'_> {
             .as_ref()
             .ok_or(ApiError::PaymentsUnavailable)?;
         let key = paid.verified.replay_key.clone();
+        // Recorded before the facilitator is asked: if this run dies now, another settles the
+        // payment from the ledger (the result exists) instead of releasing it.
+        let run = &pipeline.identity.run;
+        if !pipeline.ledger(|l| l.settling(&key, run, unix_seconds()))? {
+            // Another replica took the reservation over (this one looked dead to it): it
+            // decides the payment's fate; this run's result is not delivered.
+            return Err(ApiError::PaymentsFailed(
+                "the payment's reservation was taken over by another replica; retry".into(),
+            ));
+        }
         let settled = payments
             .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
             .await
@@ -226,11 +245,11 @@ impl Pipeline {
     /// Runs a ledger operation that waits for an fsync (~0.1 ms) in place: on the
     /// multi-threaded runtime the worker hands its other tasks to its peers for the duration
     /// ([`tokio::task::block_in_place`]), which costs less than a hop to the blocking pool.
-    fn ledger<R>(
+    pub(super) fn ledger<R>(
         &self,
-        op: impl FnOnce(&PaymentLedger) -> Result<R, StorageError>,
+        op: impl FnOnce(&dyn PaymentLedger) -> Result<R, StorageError>,
     ) -> Result<R, ApiError> {
-        let run = || op(&self.ledger).map_err(|e| ApiError::Internal(e.to_string()));
+        let run = || op(self.ledger.as_ref()).map_err(ApiError::from);
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),
@@ -243,11 +262,11 @@ impl Pipeline {
     fn record_outcome(
         &self,
         what: &'static str,
-        op: impl FnOnce(&PaymentLedger) -> Result<(), StorageError> + Send + 'static,
+        op: impl FnOnce(&dyn PaymentLedger) -> Result<(), StorageError> + Send + 'static,
     ) {
         let ledger = self.ledger.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = op(&ledger) {
+            if let Err(e) = op(ledger.as_ref()) {
                 tracing::error!(error = %e, "recording a payment's {what} failed");
             }
         });

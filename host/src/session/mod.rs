@@ -35,6 +35,10 @@ pub enum SessionError {
     /// The session belongs to another public key.
     #[error("session {0} was created for a different public key")]
     KeyMismatch(Uuid),
+    /// The session was created by another replica of the cluster (its id carries that
+    /// replica's tag): sessions live in the memory of the replica that made them.
+    #[error("session {0} was created on another replica: open a session on this one")]
+    Elsewhere(Uuid, u16),
     /// The OS random number generator failed.
     #[error("random number generation failed")]
     Random,
@@ -94,6 +98,18 @@ pub struct SessionTable {
     epoch: Instant,
     /// Sessions dropped to make room, since start.
     evicted: AtomicU64,
+    /// The replica's tag, carried in the last two bytes of every session id this table makes
+    /// (a cluster's replicas; `None` for a host on its own).
+    tag: Option<u16>,
+}
+
+/// The replica tag a session id carries, if it is a version 7 UUID (see
+/// [`SessionTable::with_tag`]).
+pub fn tag_of(id: &Uuid) -> Option<u16> {
+    (id.get_version_num() == 7).then(|| {
+        let b = id.as_bytes();
+        u16::from_be_bytes([b[14], b[15]])
+    })
 }
 
 impl SessionTable {
@@ -105,6 +121,24 @@ impl SessionTable {
             max: max.max(1),
             epoch: Instant::now(),
             evicted: AtomicU64::new(0),
+            tag: None,
+        }
+    }
+
+    /// The table of a replica with `tag`: its session ids end with the tag (two of the 74
+    /// random bits of a UUID v7), so that another replica receiving one can tell it is not a
+    /// session that expired but one of a peer's.
+    #[must_use]
+    pub fn with_tag(mut self, tag: u16) -> Self {
+        self.tag = Some(tag);
+        self
+    }
+
+    /// Why `id` is not in the table: another replica's session, or none at all.
+    fn missing(&self, id: Uuid) -> SessionError {
+        match (self.tag, tag_of(&id)) {
+            (Some(mine), Some(theirs)) if mine != theirs => SessionError::Elsewhere(id, theirs),
+            _ => SessionError::NotFound(id.to_string()),
         }
     }
 
@@ -134,7 +168,11 @@ impl SessionTable {
         attested: Option<Arc<AttestedKey>>,
     ) -> Result<Arc<Session>, SessionError> {
         let server_secret = ClientSecret::generate().map_err(|_| SessionError::Random)?;
-        let id = Uuid::now_v7();
+        let mut id = *Uuid::now_v7().as_bytes();
+        if let Some(tag) = self.tag {
+            id[14..16].copy_from_slice(&tag.to_be_bytes());
+        }
+        let id = Uuid::from_bytes(id);
         let key = SessionKey::for_server(&server_secret, &client_key, &id);
         let session = Arc::new(Session {
             id,
@@ -177,11 +215,7 @@ impl SessionTable {
                 SessionError::NotFound(format!("for public key {}…", &client_key.to_hex()[..18]))
             })?,
         };
-        let session = t
-            .by_id
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| SessionError::NotFound(id.to_string()))?;
+        let session = t.by_id.get(&id).cloned().ok_or_else(|| self.missing(id))?;
         if session.expires <= now {
             Self::remove(&mut t, &session);
             return Err(SessionError::Expired(id));

@@ -13,8 +13,8 @@ use crate::storage::StorageError;
 use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError,
 };
-use crate::storage::artifacts::ArtifactStore;
 use crate::storage::calls::CallLedger;
+use crate::storage::code::CodeStore;
 use crate::storage::records::Records;
 use crate::storage::wallets::Wallets;
 
@@ -23,6 +23,13 @@ const AGENT_LOG_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-log";
 
 /// Agents' records kept in memory at most; past it the cache starts again empty.
 const HOT_RECORDS: usize = 4096;
+
+/// The cache of hot records, and a counter of invalidations.
+#[derive(Default)]
+struct Hot {
+    generation: u64,
+    records: HashMap<String, AgentRecord>,
+}
 
 /// One log entry as the owner reads it.
 #[derive(Debug, Clone, Serialize)]
@@ -42,16 +49,17 @@ pub struct AgentStore {
     /// Execution records.
     pub records: Records,
     /// Deployed components, sealed.
-    pub code: ArtifactStore,
+    pub code: Arc<dyn CodeStore>,
     /// Agents' outgoing calls.
-    pub calls: CallLedger,
+    pub calls: Arc<dyn CallLedger>,
     /// Agents' wallets and spends.
     pub wallets: Arc<Wallets>,
     /// Seals logs.
     key: Arc<SealingKey>,
-    /// Agents looked up recently, so an invocation does not query the database: replaced on
-    /// deployment, dropped on deletion (this process is the database's only writer).
-    hot: Mutex<HashMap<String, AgentRecord>>,
+    /// Agents looked up recently, so an invocation does not query the database: dropped when
+    /// the agent changes (deployment, deletion, grants), here or, on a shared database, on
+    /// another replica (its change notification, [`Self::invalidate`]).
+    hot: Mutex<Hot>,
 }
 
 impl AgentStore {
@@ -59,8 +67,8 @@ impl AgentStore {
     pub fn new(
         catalog: Arc<dyn AgentCatalog>,
         records: Records,
-        code: ArtifactStore,
-        calls: CallLedger,
+        code: Arc<dyn CodeStore>,
+        calls: Arc<dyn CallLedger>,
         wallets: Arc<Wallets>,
         key: Arc<SealingKey>,
     ) -> Self {
@@ -71,17 +79,27 @@ impl AgentStore {
             calls,
             wallets,
             key,
-            hot: Mutex::new(HashMap::new()),
+            hot: Mutex::new(Hot::default()),
         }
     }
 
-    fn hot(&self) -> MutexGuard<'_, HashMap<String, AgentRecord>> {
+    fn hot(&self) -> MutexGuard<'_, Hot> {
         self.hot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Forgets the cached record of `name` (after a deployment or deletion).
     pub fn invalidate(&self, name: &str) {
-        self.hot().remove(name);
+        let mut hot = self.hot();
+        hot.generation += 1;
+        hot.records.remove(name);
+    }
+
+    /// Forgets every cached record (changes may have been missed: a lost notification
+    /// connection).
+    pub fn invalidate_all(&self) {
+        let mut hot = self.hot();
+        hot.generation += 1;
+        hot.records.clear();
     }
 
     /// The agent `name` with its latest version: from memory when it was used recently and
@@ -90,20 +108,27 @@ impl AgentStore {
     /// # Errors
     /// [`StorageError`].
     pub fn find(&self, name: &str) -> Result<Option<AgentRecord>, StorageError> {
-        let cached = self.hot().get(name).cloned();
-        if let Some(agent) = cached
-            && agent.expires_at.is_none_or(|t| t > unix_seconds())
-        {
-            return Ok(Some(agent));
-        }
+        let generation = {
+            let hot = self.hot();
+            if let Some(agent) = hot.records.get(name)
+                && agent.expires_at.is_none_or(|t| t > unix_seconds())
+            {
+                return Ok(Some(agent.clone()));
+            }
+            hot.generation
+        };
         let Some(agent) = self.catalog.get(name)? else {
             return Ok(None);
         };
         let mut hot = self.hot();
-        if hot.len() >= HOT_RECORDS {
-            hot.clear();
+        // An invalidation while the catalog was read may concern this very record: keep it
+        // out of the cache (the next lookup reads again).
+        if hot.generation == generation {
+            if hot.records.len() >= HOT_RECORDS {
+                hot.records.clear();
+            }
+            hot.records.insert(name.to_string(), agent.clone());
         }
-        hot.insert(name.to_string(), agent.clone());
         Ok(Some(agent))
     }
 

@@ -1,16 +1,30 @@
-//! Persistent storage in the data directory: the host's at-rest key and sealed artifacts.
+//! Persistent storage: typed stores over one of two backends.
 //!
-//! Layout:
+//! - **SQLite** ([`sqlite`], the embedded default): everything in the data directory.
+//! - **PostgreSQL** ([`postgres`], `storage.database = "postgres://…"`): everything durable in
+//!   one database that several replicas share; sealed with the cluster key
+//!   ([`crate::cluster`]).
+//!
+//! Each store's interface is defined beside its types ([`agents::AgentCatalog`],
+//! [`records::RecordStore`], [`payments::PaymentLedger`], [`tasks::TaskBackend`],
+//! [`wallets::WalletBackend`], [`calls::CallLedger`], [`code::CodeStore`],
+//! [`members::Members`]); [`Stores`] holds one backend's implementations of all of them.
+//!
+//! Files in the data directory (both backends):
 //! ```text
-//! <data_dir>/keys/at-rest.key     32 random bytes, mode 0600, created on first start
+//! <data_dir>/keys/at-rest.key     32 random bytes, mode 0600, created on first start: seals
+//!                                  this host's caches (and, on SQLite, everything else)
+//! <data_dir>/keys/cluster.key     the cluster key (PostgreSQL), kept across restarts
 //! <cache_dir>/<name>.cwasm.sealed compiled components, sealed (see crypto::at_rest)
+//! <data_dir>/uploads/               unnamed spool files of uploads in flight, sealed per upload
+//! ```
+//! SQLite only:
+//! ```text
 //! <data_dir>/payments.sqlite       the x402 payment ledger (replay keys, settlement states)
 //! <data_dir>/hypervisor.sqlite     agents, versions, search index, logs, execution records,
-//!                                  A2A tasks (sealed)
-//!                                  (agents: an `AgentCatalog` backend; `agent_store` joins it
-//!                                  with the records and the sealed components)
+//!                                  calls, wallets, A2A tasks (sealed)
 //! <data_dir>/agents/<name>.wasm.sealed  deployed components (source), sealed
-//! <data_dir>/uploads/               unnamed spool files of uploads in flight, sealed per upload
+//! <data_dir>/receipts/receipts.jsonl    the receipt log
 //! ```
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
 //! new one, never a torn one.
@@ -19,16 +33,22 @@ pub mod agent_store;
 pub mod agents;
 pub mod artifacts;
 pub mod calls;
-pub mod db;
+pub mod code;
+#[cfg(test)]
+mod conformance;
+pub mod members;
 pub mod payments;
+pub mod postgres;
 pub mod receipts;
 pub mod records;
 pub mod spool;
+pub mod sqlite;
 pub mod tasks;
 pub mod wallets;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -61,9 +81,73 @@ pub enum StorageError {
     Database {
         /// What was being done.
         op: &'static str,
-        /// SQLite's message.
+        /// The database's message.
         detail: String,
     },
+    /// The database cannot be reached (PostgreSQL down, the pool exhausted past its wait, a
+    /// connection lost mid-statement): nothing was written; retry later.
+    #[error("the database is unavailable ({op}): {detail}")]
+    Unavailable {
+        /// What was being done.
+        op: &'static str,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl StorageError {
+    /// Whether the database was out of reach (answered 503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StorageError::Unavailable { .. })
+    }
+}
+
+/// Which backend a host's stores are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// SQLite in the data directory.
+    Sqlite,
+    /// A PostgreSQL database, possibly shared by replicas.
+    Postgres,
+}
+
+impl BackendKind {
+    /// The name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgresql",
+        }
+    }
+}
+
+/// One backend's implementation of every store, and the key that seals what they hold.
+#[derive(Clone)]
+pub struct Stores {
+    /// Which backend.
+    pub kind: BackendKind,
+    /// Seals agents' code, logs, tasks, wallets' keys (the cluster key on PostgreSQL).
+    pub key: Arc<SealingKey>,
+    /// Agents, versions, search, logs, owner operations.
+    pub catalog: Arc<dyn agents::AgentCatalog>,
+    /// Execution records (and, through their sink, logs and calls).
+    pub records: Arc<dyn records::RecordStore>,
+    /// Agents' outgoing calls.
+    pub calls: Arc<dyn calls::CallLedger>,
+    /// Agents' wallets and spends.
+    pub wallets: Arc<dyn wallets::WalletBackend>,
+    /// A2A tasks.
+    pub tasks: Arc<dyn tasks::TaskBackend>,
+    /// The x402 payment ledger.
+    pub payments: Arc<dyn payments::PaymentLedger>,
+    /// Deployed components.
+    pub code: Arc<dyn code::CodeStore>,
+    /// The runs sharing the database.
+    pub members: Arc<dyn members::Members>,
+    /// Where receipts are appended.
+    pub receipts: Arc<dyn receipts::ReceiptSink>,
+    /// The host's audience (what owner signatures name), shared by every replica.
+    pub audience: String,
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {

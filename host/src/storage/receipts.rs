@@ -1,16 +1,18 @@
-//! The receipt log: every signed receipt, appended as one JSON line to
-//! `<data_dir>/receipts/receipts.jsonl`. Receipts hold hashes and commitments only, never
-//! plaintext, so the log is an audit trail of what ran and what was committed to.
+//! The receipt log: every signed receipt, appended in batches to a [`ReceiptSink`]: one JSON
+//! line each in `<data_dir>/receipts/receipts.jsonl` ([`FileSink`], the embedded backend), or a
+//! row each in the shared database (PostgreSQL). Receipts hold hashes and commitments only,
+//! never plaintext, so the log is an audit trail of what ran and what was committed to.
 //!
-//! Appends go through a channel to one writer task that fsyncs in batches (at most every
-//! 50 ms), so recording costs a request a channel send. A receipt is on disk within that
+//! Appends go through a channel to one writer task that writes in batches (at most every
+//! 50 ms), so recording costs a request a channel send. A receipt is durable within that
 //! window; a crash can lose at most the last batch of *records* (the client always holds its
-//! own signed receipt). The queue is bounded ([`QUEUE`] receipts): if the disk stalls that
+//! own signed receipt). The queue is bounded ([`QUEUE`] receipts): if the sink stalls that
 //! long, further receipts are dropped from the log with an error in the host's log instead of
 //! growing memory without bound.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hypervisor_protocol::wire::Receipt;
@@ -21,16 +23,23 @@ use super::{StorageError, io};
 /// Receipts waiting for the writer, at most.
 pub const QUEUE: usize = 65_536;
 
-/// Handle for appending receipts.
-#[derive(Clone)]
-pub struct ReceiptLog {
-    tx: mpsc::Sender<Receipt>,
+/// Where receipts are appended (blocking calls, made by the log's writer task).
+pub trait ReceiptSink: Send + Sync {
+    /// Appends `batch` durably, all or none.
+    ///
+    /// # Errors
+    /// Why not.
+    fn append(&self, batch: &[Receipt]) -> Result<(), String>;
+}
+
+/// Receipts as JSON lines in a file (fsync per batch).
+pub struct FileSink {
+    out: Mutex<std::io::BufWriter<std::fs::File>>,
     path: PathBuf,
 }
 
-impl ReceiptLog {
-    /// Opens (creating) the log under `data_dir` and starts its writer task on the current
-    /// tokio runtime.
+impl FileSink {
+    /// Opens (creating) `<data_dir>/receipts/receipts.jsonl`.
     ///
     /// # Errors
     /// [`StorageError::Io`] if the file cannot be opened.
@@ -43,9 +52,45 @@ impl ReceiptLog {
             .append(true)
             .open(&path)
             .map_err(io("open", &path))?;
+        Ok(Self {
+            out: Mutex::new(std::io::BufWriter::new(file)),
+            path,
+        })
+    }
+
+    /// Where the log is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl ReceiptSink for FileSink {
+    fn append(&self, batch: &[Receipt]) -> Result<(), String> {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let write = |out: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+            for r in batch {
+                serde_json::to_writer(&mut *out, r).map_err(std::io::Error::other)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            out.get_ref().sync_data()
+        };
+        write(&mut out).map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+/// Handle for appending receipts.
+#[derive(Clone)]
+pub struct ReceiptLog {
+    tx: mpsc::Sender<Receipt>,
+}
+
+impl ReceiptLog {
+    /// Starts the log's writer task on the current tokio runtime, appending to `sink`.
+    pub fn open(sink: Arc<dyn ReceiptSink>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(file, rx));
-        Ok(Self { tx, path })
+        tokio::spawn(writer(sink, rx));
+        Self { tx }
     }
 
     /// Queues a receipt for appending.
@@ -60,15 +105,9 @@ impl ReceiptLog {
             }
         }
     }
-
-    /// Where the log is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
-async fn writer(file: std::fs::File, mut rx: mpsc::Receiver<Receipt>) {
-    let mut out = std::io::BufWriter::new(file);
+async fn writer(sink: Arc<dyn ReceiptSink>, mut rx: mpsc::Receiver<Receipt>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         // Gather whatever else arrives within the batching window.
@@ -79,14 +118,7 @@ async fn writer(file: std::fs::File, mut rx: mpsc::Receiver<Receipt>) {
                 break;
             }
         }
-        let result = tokio::task::block_in_place(|| {
-            for r in &batch {
-                serde_json::to_writer(&mut out, r).map_err(std::io::Error::other)?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
-            out.get_ref().sync_data()
-        });
+        let result = tokio::task::block_in_place(|| sink.append(&batch));
         if let Err(e) = result {
             tracing::error!(error = %e, lost = batch.len(), "cannot append to the receipt log");
         }

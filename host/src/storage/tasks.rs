@@ -1,27 +1,33 @@
-//! A2A tasks (table `a2a_tasks`), durable across restarts: each row is one task of one agent,
-//! created by one caller (the SHA-256 of its bearer credential, or empty for an anonymous
-//! caller), with the task itself and, while it waits for a payment, the client's message to
-//! run once paid. Both are sealed with the host's at-rest key, bound to the task's id; the
-//! state, context and times stay clear for filtering.
-//!
-//! The store has its own connection (`Database::open_relaxed`): a write reaches the WAL without
-//! a flush to disk, safe from a crash of the process, not of the machine.
+//! A2A tasks, durable across restarts and shared by the replicas of a cluster: each row is one
+//! task of one agent, created by one caller (the SHA-256 of its bearer credential, or empty
+//! for an anonymous caller), with the task itself and, while it waits for a payment, the
+//! client's message to run once paid. [`TaskStore`] seals both with the at-rest key, bound to
+//! the task's id, and hands the backend ([`TaskBackend`]) sealed rows: the state, context and
+//! times stay clear for filtering.
 //!
 //! A state change is conditional: a task that reached a terminal state never changes again,
-//! so a run finishing after a cancellation (or the reverse) loses cleanly.
+//! so a run finishing after a cancellation (or the reverse) loses cleanly; and a message
+//! continuing a task that waits takes it by compare-and-set ([`TaskStore::update_from`]), in
+//! the database, so that of two replicas receiving it at once one wins.
 
 use std::sync::Arc;
 
 use hypervisor_protocol::a2a::TaskState;
 use hypervisor_protocol::a2a::model::{Message, Task};
-use rusqlite::{OptionalExtension, params};
 
 use super::StorageError;
-use super::db::{Database, sql};
 use crate::crypto::at_rest::SealingKey;
 
 /// Sealing purpose of a task's content (the task id follows it).
 const PURPOSE: &[u8] = b"wasm-hypervisor/v1/a2a-task";
+
+/// The terminal states' wire names (a task in one never changes).
+pub const TERMINAL: [&str; 4] = [
+    "TASK_STATE_COMPLETED",
+    "TASK_STATE_FAILED",
+    "TASK_STATE_CANCELED",
+    "TASK_STATE_REJECTED",
+];
 
 /// One stored task.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,15 +61,105 @@ pub struct TaskFilter<'a> {
     pub updated_since_ms: Option<u64>,
 }
 
-/// The task store.
-#[derive(Clone)]
-pub struct TaskStore {
-    db: Arc<Database>,
-    key: Arc<SealingKey>,
+/// A task as a backend stores it: content sealed, the filtered columns clear.
+#[derive(Debug, Clone)]
+pub struct SealedTask {
+    /// The task's id.
+    pub id: String,
+    /// The agent.
+    pub agent: String,
+    /// The caller's hash (empty: anonymous).
+    pub caller: String,
+    /// The conversation.
+    pub context_id: String,
+    /// The state's v1 wire name (`TASK_STATE_…`).
+    pub state: &'static str,
+    /// The run that wrote it last (and runs it, while it is submitted or working).
+    pub owner: String,
+    /// The task, sealed.
+    pub task: Vec<u8>,
+    /// The pending message, sealed.
+    pub pending: Option<Vec<u8>>,
+    /// Created, Unix milliseconds.
+    pub created_ms: u64,
+    /// Last changed, Unix milliseconds.
+    pub updated_ms: u64,
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// A sealed task as read back (its state is not needed: it is inside the task).
+#[derive(Debug, Clone)]
+pub struct StoredTask {
+    /// The task's id.
+    pub id: String,
+    /// The agent.
+    pub agent: String,
+    /// The caller's hash.
+    pub caller: String,
+    /// The task, sealed.
+    pub task: Vec<u8>,
+    /// The pending message, sealed.
+    pub pending: Option<Vec<u8>>,
+    /// Created, Unix milliseconds.
+    pub created_ms: u64,
+    /// Last changed, Unix milliseconds.
+    pub updated_ms: u64,
+}
+
+/// The interface of a task table: what a database backend implements (blocking calls).
+pub trait TaskBackend: Send + Sync {
+    /// Stores a new task.
+    ///
+    /// # Errors
+    /// [`StorageError`] (a duplicate id included).
+    fn insert(&self, row: &SealedTask) -> Result<(), StorageError>;
+
+    /// The task `id`, if stored.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError>;
+
+    /// Replaces the task's state, content and pending message if the stored state is
+    /// `expected` (any state but a terminal one when `None`). Returns whether it was replaced.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError>;
+
+    /// One page of the caller's tasks, newest change first, and how many match in all.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn list(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<StoredTask>, u64), StorageError>;
+
+    /// The ids of tasks in state submitted or working whose owner is not `owner` and is no
+    /// longer alive (no heartbeat at or after `alive_since_ms`; on the embedded backend, every
+    /// other run is dead).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn unfinished(&self, owner: &str, alive_since_ms: u64) -> Result<Vec<String>, StorageError>;
+
+    /// Deletes the tasks that finished, or have waited for their payment, before `before_ms`.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn reap(&self, before_ms: u64) -> Result<usize, StorageError>;
+}
+
+/// The task store: seals and opens tasks over a [`TaskBackend`].
+#[derive(Clone)]
+pub struct TaskStore {
+    backend: Arc<dyn TaskBackend>,
+    key: Arc<SealingKey>,
+    /// This run: the owner of what it writes.
+    owner: String,
 }
 
 fn purpose(id: &str) -> Vec<u8> {
@@ -73,35 +169,14 @@ fn purpose(id: &str) -> Vec<u8> {
     p
 }
 
-const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
-
-/// A row as read, before its content is opened.
-struct Sealed {
-    id: String,
-    agent: String,
-    caller: String,
-    task: Vec<u8>,
-    pending: Option<Vec<u8>>,
-    created_ms: i64,
-    updated_ms: i64,
-}
-
-fn sealed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sealed> {
-    Ok(Sealed {
-        id: r.get(0)?,
-        agent: r.get(1)?,
-        caller: r.get(2)?,
-        task: r.get(3)?,
-        pending: r.get(4)?,
-        created_ms: r.get(5)?,
-        updated_ms: r.get(6)?,
-    })
-}
-
 impl TaskStore {
-    /// The store in `db`, sealing with `key`.
-    pub fn new(db: Arc<Database>, key: Arc<SealingKey>) -> Self {
-        Self { db, key }
+    /// The store over `backend`, sealing with `key`, writing as run `owner`.
+    pub fn new(backend: Arc<dyn TaskBackend>, key: Arc<SealingKey>, owner: String) -> Self {
+        Self {
+            backend,
+            key,
+            owner,
+        }
     }
 
     fn seal<T: serde::Serialize>(&self, id: &str, value: &T) -> Result<Vec<u8>, StorageError> {
@@ -129,7 +204,23 @@ impl TaskStore {
         serde_json::from_slice(&json).map_err(|_| StorageError::Tampered("A2A task"))
     }
 
-    fn open_row(&self, s: Sealed) -> Result<TaskRow, StorageError> {
+    fn sealed(&self, row: &TaskRow) -> Result<SealedTask, StorageError> {
+        let id = &row.task.id;
+        Ok(SealedTask {
+            id: id.clone(),
+            agent: row.agent.clone(),
+            caller: row.caller.clone(),
+            context_id: row.task.context_id.clone(),
+            state: row.task.status.state.v1_name(),
+            owner: self.owner.clone(),
+            task: self.seal(id, &row.task)?,
+            pending: row.pending.as_ref().map(|p| self.seal(id, p)).transpose()?,
+            created_ms: row.created_ms,
+            updated_ms: row.updated_ms,
+        })
+    }
+
+    fn open_row(&self, s: StoredTask) -> Result<TaskRow, StorageError> {
         Ok(TaskRow {
             task: self.unseal(&s.id, &s.task)?,
             pending: s
@@ -139,63 +230,34 @@ impl TaskStore {
                 .transpose()?,
             agent: s.agent,
             caller: s.caller,
-            created_ms: u64::try_from(s.created_ms).unwrap_or(0),
-            updated_ms: u64::try_from(s.updated_ms).unwrap_or(0),
+            created_ms: s.created_ms,
+            updated_ms: s.updated_ms,
         })
     }
 
     /// Stores a new task.
     ///
     /// # Errors
-    /// [`StorageError::Database`] (including a duplicate id).
+    /// [`StorageError`] (including a duplicate id).
     pub fn insert(&self, row: &TaskRow) -> Result<(), StorageError> {
-        let id = &row.task.id;
-        let task = self.seal(id, &row.task)?;
-        let pending = row.pending.as_ref().map(|p| self.seal(id, p)).transpose()?;
-        self.db
-            .lock()
-            .prepare_cached(
-                "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task, \
-                 sealed_pending, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    row.agent,
-                    row.caller,
-                    row.task.context_id,
-                    row.task.status.state.v1_name(),
-                    task,
-                    pending,
-                    to_i64(row.created_ms),
-                    to_i64(row.updated_ms)
-                ])
-            })
-            .map_err(sql("insert task"))?;
-        Ok(())
+        self.backend.insert(&self.sealed(row)?)
     }
 
     /// The task `id`, if stored.
     ///
     /// # Errors
-    /// [`StorageError::Database`], [`StorageError::Tampered`].
+    /// [`StorageError`], [`StorageError::Tampered`].
     pub fn get(&self, id: &str) -> Result<Option<TaskRow>, StorageError> {
-        let found = self
-            .db
-            .lock()
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM a2a_tasks WHERE id = ?1"))
-            .and_then(|mut s| s.query_row([id], sealed).optional())
-            .map_err(sql("get task"))?;
-        found.map(|s| self.open_row(s)).transpose()
+        self.backend.get(id)?.map(|s| self.open_row(s)).transpose()
     }
 
     /// Replaces the task and its pending message, unless the stored task is already in a
     /// terminal state. Returns whether it was replaced.
     ///
     /// # Errors
-    /// [`StorageError::Database`].
+    /// [`StorageError`].
     pub fn update(&self, row: &TaskRow) -> Result<bool, StorageError> {
-        self.replace(row, None)
+        self.backend.replace(&self.sealed(row)?, None)
     }
 
     /// Replaces the task and its pending message only if the stored task is still in state
@@ -203,224 +265,45 @@ impl TaskStore {
     /// once, one wins. Returns whether it was replaced.
     ///
     /// # Errors
-    /// [`StorageError::Database`].
+    /// [`StorageError`].
     pub fn update_from(&self, row: &TaskRow, expected: TaskState) -> Result<bool, StorageError> {
-        self.replace(row, Some(expected))
-    }
-
-    /// The conditional replacement of [`Self::update`] (`expected` absent: any state but a
-    /// terminal one) and [`Self::update_from`] (exactly `expected`).
-    fn replace(&self, row: &TaskRow, expected: Option<TaskState>) -> Result<bool, StorageError> {
-        let id = &row.task.id;
-        let task = self.seal(id, &row.task)?;
-        let pending = row.pending.as_ref().map(|p| self.seal(id, p)).transpose()?;
-        let changed = self
-            .db
-            .lock()
-            .prepare_cached(
-                "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
-                 updated_ms = ?5 WHERE id = ?1 AND CASE WHEN ?6 IS NULL THEN state NOT IN \
-                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
-                 'TASK_STATE_REJECTED') ELSE state = ?6 END",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    row.task.status.state.v1_name(),
-                    task,
-                    pending,
-                    to_i64(row.updated_ms),
-                    expected.map(TaskState::v1_name)
-                ])
-            })
-            .map_err(sql("update task"))?;
-        Ok(changed == 1)
+        self.backend
+            .replace(&self.sealed(row)?, Some(expected.v1_name()))
     }
 
     /// One page of the caller's tasks, newest change first: `(tasks, total matching)`.
     ///
     /// # Errors
-    /// [`StorageError::Database`], [`StorageError::Tampered`].
+    /// [`StorageError`], [`StorageError::Tampered`].
     pub fn list(
         &self,
         filter: &TaskFilter<'_>,
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<TaskRow>, u64), StorageError> {
-        let condition = "caller = ?1 AND (?2 IS NULL OR agent = ?2) \
-             AND (?3 IS NULL OR context_id = ?3) AND (?4 IS NULL OR state = ?4) \
-             AND (?5 IS NULL OR updated_ms >= ?5)";
-        let state = filter.state.map(TaskState::v1_name);
-        let since = filter.updated_since_ms.map(to_i64);
-        let conn = self.db.lock();
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT count(*) FROM a2a_tasks WHERE {condition}"))
-            .and_then(|mut s| {
-                s.query_row(
-                    params![filter.caller, filter.agent, filter.context_id, state, since],
-                    |r| r.get(0),
-                )
-            })
-            .map_err(sql("count tasks"))?;
-        let rows = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM a2a_tasks WHERE {condition} \
-                 ORDER BY updated_ms DESC, id LIMIT ?6 OFFSET ?7"
-            ))
-            .and_then(|mut s| {
-                s.query_map(
-                    params![
-                        filter.caller,
-                        filter.agent,
-                        filter.context_id,
-                        state,
-                        since,
-                        limit,
-                        to_i64(offset)
-                    ],
-                    sealed,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(sql("list tasks"))?;
-        drop(conn);
+        let (rows, total) = self.backend.list(filter, offset, limit)?;
         let tasks = rows
             .into_iter()
             .map(|s| self.open_row(s))
             .collect::<Result<_, _>>()?;
-        Ok((tasks, u64::try_from(total).unwrap_or(0)))
+        Ok((tasks, total))
     }
 
-    /// The ids of tasks left submitted or working (by a host that stopped while they ran).
+    /// The ids of tasks left submitted or working by runs that stopped (silent since before
+    /// `alive_since_ms`) while they ran.
     ///
     /// # Errors
-    /// [`StorageError::Database`].
-    pub fn unfinished(&self) -> Result<Vec<String>, StorageError> {
-        self.db
-            .lock()
-            .prepare_cached(
-                "SELECT id FROM a2a_tasks WHERE state IN \
-                 ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING')",
-            )
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(sql("unfinished tasks"))
+    /// [`StorageError`].
+    pub fn unfinished(&self, alive_since_ms: u64) -> Result<Vec<String>, StorageError> {
+        self.backend.unfinished(&self.owner, alive_since_ms)
     }
 
     /// Deletes the tasks that finished, or have waited for their payment, before `before_ms`
     /// (Unix milliseconds). Returns how many.
     ///
     /// # Errors
-    /// [`StorageError::Database`].
+    /// [`StorageError`].
     pub fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
-        self.db
-            .lock()
-            .execute(
-                "DELETE FROM a2a_tasks WHERE updated_ms < ?1 AND state IN \
-                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
-                 'TASK_STATE_REJECTED', 'TASK_STATE_INPUT_REQUIRED')",
-                [to_i64(before_ms)],
-            )
-            .map_err(sql("reap tasks"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hypervisor_protocol::a2a::model::{TaskStatus, timestamp};
-    use zeroize::Zeroizing;
-
-    fn store() -> (tempfile::TempDir, TaskStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::open(dir.path()).unwrap());
-        let key = Arc::new(SealingKey::from_bytes(Zeroizing::new([9u8; 32])));
-        (dir, TaskStore::new(db, key))
-    }
-
-    fn row(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {
-        TaskRow {
-            task: Task {
-                id: id.into(),
-                context_id: "ctx".into(),
-                status: TaskStatus {
-                    state,
-                    message: None,
-                    timestamp: timestamp(at),
-                },
-                artifacts: Vec::new(),
-                history: Vec::new(),
-                metadata: None,
-            },
-            agent: "echo".into(),
-            caller: caller.into(),
-            pending: None,
-            created_ms: at,
-            updated_ms: at,
-        }
-    }
-
-    #[test]
-    fn tasks_round_trip_sealed_and_listed_per_caller() {
-        let (_dir, store) = store();
-        store
-            .insert(&row("a", "alice", TaskState::Working, 1))
-            .unwrap();
-        store
-            .insert(&row("b", "alice", TaskState::Completed, 2))
-            .unwrap();
-        store
-            .insert(&row("c", "bob", TaskState::Working, 3))
-            .unwrap();
-        assert_eq!(
-            store.get("a").unwrap().unwrap(),
-            row("a", "alice", TaskState::Working, 1)
-        );
-        let filter = TaskFilter {
-            caller: "alice",
-            ..TaskFilter::default()
-        };
-        let (tasks, total) = store.list(&filter, 0, 10).unwrap();
-        assert_eq!(total, 2);
-        assert_eq!(tasks[0].task.id, "b");
-        let working = TaskFilter {
-            state: Some(TaskState::Working),
-            ..filter
-        };
-        assert_eq!(store.list(&working, 0, 10).unwrap().1, 1);
-        let mut ids = store.unfinished().unwrap();
-        ids.sort();
-        assert_eq!(ids, ["a", "c"]);
-        // Only finished tasks older than the cut go.
-        assert_eq!(store.reap(3).unwrap(), 1);
-        assert!(store.get("b").unwrap().is_none());
-        assert!(store.get("a").unwrap().is_some());
-    }
-
-    #[test]
-    fn a_terminal_task_never_changes() {
-        let (_dir, store) = store();
-        store.insert(&row("a", "", TaskState::Working, 1)).unwrap();
-        let waiting = row("a", "", TaskState::InputRequired, 2);
-        assert!(store.update(&waiting).unwrap());
-        // Two continuations of the waiting task: one wins.
-        let working = row("a", "", TaskState::Working, 3);
-        assert!(
-            store
-                .update_from(&working, TaskState::InputRequired)
-                .unwrap()
-        );
-        assert!(
-            !store
-                .update_from(&working, TaskState::InputRequired)
-                .unwrap()
-        );
-        assert!(store.update(&row("a", "", TaskState::Canceled, 2)).unwrap());
-        assert!(
-            !store
-                .update(&row("a", "", TaskState::Completed, 3))
-                .unwrap()
-        );
-        let state = store.get("a").unwrap().unwrap().task.status.state;
-        assert_eq!(state, TaskState::Canceled);
+        self.backend.reap(before_ms)
     }
 }

@@ -1,22 +1,20 @@
-//! Agent wallets and their spend ledger (tables `agent_wallets`, `agent_spends`).
+//! Agent wallets and their spend ledger (tables `agent_wallets`, `agent_spends`):
+//! [`Wallets`] seals keys and reads policies over a backend's [`WalletBackend`].
 //!
 //! A wallet's key is stored sealed with the host's at-rest key (purpose
 //! [`WALLET_KEY_PURPOSE`]) and opened only to sign. A spend is **reserved before anything is
 //! signed**: [`Wallets::reserve`] checks the policy's per-day and total budgets and inserts
-//! the spend in one transaction, so concurrent calls cannot both pass the same budget and a
+//! the spend in one transaction, so concurrent calls (on any replica) cannot both pass the same budget and a
 //! crash after signing leaves the spend counted (a reservation never expires: an authorization
 //! that left the host may still be settled by whoever holds it).
 
 use std::sync::Arc;
 
 use hypervisor_protocol::wallet::SpendingPolicy;
-use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use super::StorageError;
-use super::agents::owner_order::{check_order, mark};
 use super::agents::{OwnerOrder, RegistryError};
-use super::db::{Database, sql};
 use crate::crypto::at_rest::SealingKey;
 
 /// Purpose label of wallet keys sealed at rest.
@@ -84,14 +82,81 @@ pub struct NewSpend<'a> {
     pub at_ms: u64,
 }
 
-/// Wallets and spends.
-pub struct Wallets {
-    db: Arc<Database>,
-    key: Arc<SealingKey>,
+/// A wallet row as a backend stores it.
+#[derive(Debug, Clone)]
+pub struct WalletRow {
+    /// The address, lowercase.
+    pub address: String,
+    /// The key, sealed.
+    pub sealed_key: Vec<u8>,
+    /// The policy, JSON.
+    pub policy: String,
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// The interface of the wallet tables: what a database backend implements (blocking calls).
+pub trait WalletBackend: Send + Sync {
+    /// Inserts or replaces the wallet of `agent`, after checking `order` against the name's
+    /// last owner operation and recording it, in one transaction.
+    ///
+    /// # Errors
+    /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
+    fn attach(
+        &self,
+        agent: &str,
+        row: &WalletRow,
+        order: Option<OwnerOrder>,
+        now: u64,
+    ) -> Result<(), RegistryError>;
+
+    /// Removes the wallet of `agent`; its spends stay.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn detach(&self, agent: &str) -> Result<(), StorageError>;
+
+    /// The wallet of `agent`, if any.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn get(&self, agent: &str) -> Result<Option<WalletRow>, StorageError>;
+
+    /// Atomic units reserved by `agent` since `since_ms`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn spent_since(&self, agent: &str, since_ms: u64) -> Result<i128, StorageError>;
+
+    /// In one transaction that no other reservation of the same agent interleaves with: sums
+    /// the agent's spends since `day_start_ms` and in all, refuses the spend if either sum
+    /// with it passes `max_day` or `max_total`, else inserts it as `reserved`. Returns its id.
+    ///
+    /// # Errors
+    /// [`SpendError`].
+    fn reserve(
+        &self,
+        spend: &NewSpend<'_>,
+        day_start_ms: u64,
+        max_day: i64,
+        max_total: i64,
+    ) -> Result<i64, SpendError>;
+
+    /// Sets the state of spend `id`, and its nonce and transaction when given.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn update(
+        &self,
+        id: i64,
+        state: &str,
+        nonce: Option<&str>,
+        tx: Option<&str>,
+    ) -> Result<(), StorageError>;
+}
+
+/// Wallets and spends.
+pub struct Wallets {
+    backend: Arc<dyn WalletBackend>,
+    key: Arc<SealingKey>,
 }
 
 /// A policy amount (validated when the wallet was attached).
@@ -102,9 +167,9 @@ pub fn amount(text: &str) -> Option<i64> {
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
 impl Wallets {
-    /// The wallets in `db`, keys sealed with `key`.
-    pub fn new(db: Arc<Database>, key: Arc<SealingKey>) -> Self {
-        Self { db, key }
+    /// The wallets in `backend`, keys sealed with `key`.
+    pub fn new(backend: Arc<dyn WalletBackend>, key: Arc<SealingKey>) -> Self {
+        Self { backend, key }
     }
 
     /// Attaches (or replaces) the wallet of `agent`. The secret is sealed here and dropped
@@ -121,7 +186,7 @@ impl Wallets {
         order: Option<OwnerOrder>,
         now: u64,
     ) -> Result<(), RegistryError> {
-        let sealed =
+        let sealed_key =
             self.key
                 .seal(WALLET_KEY_PURPOSE, secret)
                 .map_err(|e| StorageError::Database {
@@ -132,30 +197,12 @@ impl Wallets {
             op: "encode policy",
             detail: e.to_string(),
         })?;
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql("begin wallet"))?;
-        if let Some(order) = order {
-            check_order(&tx, agent, order)?;
-        }
-        tx.execute(
-            "INSERT INTO agent_wallets (agent, address, sealed_key, policy, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(agent) DO UPDATE SET address = ?2, sealed_key = ?3, policy = ?4,
-                   created_at = ?5",
-            params![
-                agent,
-                address.to_ascii_lowercase(),
-                sealed,
-                policy,
-                to_i64(now)
-            ],
-        )
-        .map_err(sql("attach wallet"))?;
-        if let Some(order) = order {
-            mark(&tx, agent, order, now)?;
-        }
-        tx.commit().map_err(sql("commit wallet"))?;
-        Ok(())
+        let row = WalletRow {
+            address: address.to_ascii_lowercase(),
+            sealed_key,
+            policy,
+        };
+        self.backend.attach(agent, &row, order, now)
     }
 
     /// Removes the wallet of `agent` (when the agent is deleted); its spends stay.
@@ -163,11 +210,7 @@ impl Wallets {
     /// # Errors
     /// [`StorageError`].
     pub fn detach(&self, agent: &str) -> Result<(), StorageError> {
-        self.db
-            .lock()
-            .execute("DELETE FROM agent_wallets WHERE agent = ?1", [agent])
-            .map_err(sql("detach wallet"))?;
-        Ok(())
+        self.backend.detach(agent)
     }
 
     /// The wallet of `agent`, if any.
@@ -175,27 +218,21 @@ impl Wallets {
     /// # Errors
     /// [`StorageError`] (a corrupt policy included).
     pub fn get(&self, agent: &str) -> Result<Option<StoredWallet>, StorageError> {
-        let row: Option<(String, Vec<u8>, String)> = self
-            .db
-            .lock()
-            .query_row(
-                "SELECT address, sealed_key, policy FROM agent_wallets WHERE agent = ?1",
-                [agent],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(sql("read wallet"))?;
-        row.map(|(address, sealed_key, policy)| {
-            Ok(StoredWallet {
-                address,
-                policy: serde_json::from_str(&policy).map_err(|e| StorageError::Database {
-                    op: "decode policy",
-                    detail: e.to_string(),
-                })?,
-                sealed_key,
+        self.backend
+            .get(agent)?
+            .map(|row| {
+                Ok(StoredWallet {
+                    address: row.address,
+                    policy: serde_json::from_str(&row.policy).map_err(|e| {
+                        StorageError::Database {
+                            op: "decode policy",
+                            detail: e.to_string(),
+                        }
+                    })?,
+                    sealed_key: row.sealed_key,
+                })
             })
-        })
-        .transpose()
+            .transpose()
     }
 
     /// Opens a wallet's key, to sign with at once (zeroized on drop).
@@ -212,31 +249,15 @@ impl Wallets {
             })
     }
 
-    /// Atomic units spent (reserved) by `agent` since `since_ms`.
-    fn spent_on(
-        conn: &rusqlite::Connection,
-        agent: &str,
-        since_ms: u64,
-    ) -> Result<i128, StorageError> {
-        let sum: Option<i64> = conn
-            .query_row(
-                "SELECT SUM(amount) FROM agent_spends WHERE agent = ?1 AND at_ms >= ?2",
-                params![agent, to_i64(since_ms)],
-                |r| r.get(0),
-            )
-            .map_err(sql("sum spends"))?;
-        Ok(i128::from(sum.unwrap_or(0)))
-    }
-
     /// Spent by `agent` in the 24 hours before `now_ms`, and in all.
     ///
     /// # Errors
     /// [`StorageError`].
     pub fn spent(&self, agent: &str, now_ms: u64) -> Result<(i128, i128), StorageError> {
-        let conn = self.db.lock();
         Ok((
-            Self::spent_on(&conn, agent, now_ms.saturating_sub(DAY_MS))?,
-            Self::spent_on(&conn, agent, 0)?,
+            self.backend
+                .spent_since(agent, now_ms.saturating_sub(DAY_MS))?,
+            self.backend.spent_since(agent, 0)?,
         ))
     }
 
@@ -252,43 +273,12 @@ impl Wallets {
     ) -> Result<i64, SpendError> {
         let max_day = amount(&policy.max_per_day).unwrap_or(0);
         let max_total = amount(&policy.max_total).unwrap_or(0);
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql("begin spend"))?;
-        let asked = i128::from(spend.amount);
-        let day = Self::spent_on(&tx, spend.agent, spend.at_ms.saturating_sub(DAY_MS))? + asked;
-        if day > i128::from(max_day) {
-            return Err(SpendError::OverDay {
-                amount: spend.amount,
-                would_be: day,
-                max: max_day,
-            });
-        }
-        let total = Self::spent_on(&tx, spend.agent, 0)? + asked;
-        if total > i128::from(max_total) {
-            return Err(SpendError::OverTotal {
-                amount: spend.amount,
-                would_be: total,
-                max: max_total,
-            });
-        }
-        tx.execute(
-            "INSERT INTO agent_spends (agent, caller_execution, callee, pay_to, asset, network,
-               amount, state, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reserved', ?8)",
-            params![
-                spend.agent,
-                spend.caller_execution,
-                spend.callee,
-                spend.pay_to.to_ascii_lowercase(),
-                spend.asset.to_ascii_lowercase(),
-                spend.network,
-                spend.amount,
-                to_i64(spend.at_ms)
-            ],
+        self.backend.reserve(
+            spend,
+            spend.at_ms.saturating_sub(DAY_MS),
+            max_day,
+            max_total,
         )
-        .map_err(sql("reserve spend"))?;
-        let id = tx.last_insert_rowid();
-        tx.commit().map_err(sql("commit spend"))?;
-        Ok(id)
     }
 
     /// Records what became of spend `id`: `signed` with its nonce (before the authorization
@@ -303,68 +293,36 @@ impl Wallets {
         nonce: Option<&str>,
         tx: Option<&str>,
     ) -> Result<(), StorageError> {
-        self.db
-            .lock()
-            .execute(
-                "UPDATE agent_spends SET state = ?2, nonce = COALESCE(?3, nonce),
-                   tx = COALESCE(?4, tx) WHERE id = ?1",
-                params![id, state, nonce, tx],
-            )
-            .map_err(sql("update spend"))?;
-        Ok(())
+        self.backend.update(id, state, nonce, tx)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy() -> SpendingPolicy {
-        SpendingPolicy {
-            networks: vec!["eip155:84532".into()],
-            assets: vec!["0xa".into()],
-            max_per_call: "10".into(),
-            max_per_day: "25".into(),
-            max_total: "35".into(),
-            payees: None,
-        }
+/// The budget check of [`WalletBackend::reserve`], on the sums a backend read in its
+/// transaction (`day` and `total` before the spend).
+///
+/// # Errors
+/// [`SpendError::OverDay`], [`SpendError::OverTotal`].
+pub fn check_budget(
+    spend: &NewSpend<'_>,
+    day: i128,
+    total: i128,
+    max_day: i64,
+    max_total: i64,
+) -> Result<(), SpendError> {
+    let asked = i128::from(spend.amount);
+    if day + asked > i128::from(max_day) {
+        return Err(SpendError::OverDay {
+            amount: spend.amount,
+            would_be: day + asked,
+            max: max_day,
+        });
     }
-
-    #[test]
-    fn spends_are_reserved_within_the_day_and_total_budgets() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::open(dir.path()).unwrap());
-        let key = Arc::new(SealingKey::generate().unwrap());
-        let wallets = Wallets::new(db, key);
-        wallets
-            .attach("buyer", "0xAB", &[7u8; 32], &policy(), None, 1)
-            .unwrap();
-        let stored = wallets.get("buyer").unwrap().unwrap();
-        assert_eq!(stored.address, "0xab");
-        assert_eq!(&*wallets.open_key(&stored).unwrap(), &[7u8; 32]);
-        let spend = |amount, at_ms| NewSpend {
-            agent: "buyer",
-            caller_execution: "run",
-            callee: "seller",
-            pay_to: "0xP",
-            asset: "0xa",
-            network: "eip155:84532",
-            amount,
-            at_ms,
-        };
-        let day = DAY_MS;
-        wallets.reserve(&policy(), &spend(10, day)).unwrap();
-        wallets.reserve(&policy(), &spend(10, day + 1)).unwrap();
-        assert!(matches!(
-            wallets.reserve(&policy(), &spend(10, day + 2)),
-            Err(SpendError::OverDay { would_be: 30, .. })
-        ));
-        // A day later the day's budget is free again, but not the total's.
-        wallets.reserve(&policy(), &spend(10, 2 * day + 5)).unwrap();
-        assert!(matches!(
-            wallets.reserve(&policy(), &spend(10, 2 * day + 6)),
-            Err(SpendError::OverTotal { would_be: 40, .. })
-        ));
-        assert_eq!(wallets.spent("buyer", 2 * day + 6).unwrap(), (10, 30));
+    if total + asked > i128::from(max_total) {
+        return Err(SpendError::OverTotal {
+            amount: spend.amount,
+            would_be: total + asked,
+            max: max_total,
+        });
     }
+    Ok(())
 }

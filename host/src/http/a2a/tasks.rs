@@ -209,12 +209,16 @@ impl Tasks {
     ///
     /// # Errors
     /// [`StorageError`].
-    pub fn recover(&self) -> Result<usize, StorageError> {
-        let ids = self.store.unfinished()?;
+    pub fn recover(&self, alive_since_ms: u64) -> Result<usize, StorageError> {
+        let ids = self.store.unfinished(alive_since_ms)?;
         let mut failed = 0;
         for id in ids {
             if let Some(mut row) = self.store.get(&id)? {
-                let note = say(&row.task, "the host restarted while this task ran", None);
+                let note = say(
+                    &row.task,
+                    "the host running this task stopped before it finished",
+                    None,
+                );
                 row.task.status = status(TaskState::Failed, Some(note));
                 row.updated_ms = unix_millis();
                 failed += usize::from(self.store.update(&row)?);

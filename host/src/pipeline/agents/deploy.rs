@@ -135,7 +135,7 @@ impl Pipeline {
         let (component, encrypted) = match (clear, sealed) {
             (Some(clear), None) => (clear.into_bytes("component")?, false),
             (None, Some(sealed)) => {
-                let session = self.sessions.lookup(req.session_id, &owner_key)?;
+                let session = self.lookup_session(req.session_id, &owner_key)?;
                 let ct = sealed.into_bytes("encrypted_component")?;
                 // Its own role: the program of an execution request (role program), sealed to
                 // the same session, does not open here.

@@ -44,7 +44,7 @@ pub struct AgentDetail {
 }
 
 fn storage(e: StorageError) -> ApiError {
-    ApiError::Internal(e.to_string())
+    ApiError::from(e)
 }
 
 /// A catalog refusal as the request's error.
@@ -262,7 +262,7 @@ impl Pipeline {
     ) -> Result<Vec<ExecutionRecord>, ApiError> {
         self.agents()
             .records
-            .list(since_ms, limit.clamp(1, 1000), reader)
+            .list(since_ms, "", limit.clamp(1, 1000), reader)
             .await
             .map_err(storage)
     }

@@ -68,7 +68,7 @@ impl Pipeline {
             &wallet_detail(&upload.address, &upload.policy),
             &proof,
         )?;
-        let session = self.sessions.lookup(upload.session_id, &owner_key)?;
+        let session = self.lookup_session(upload.session_id, &owner_key)?;
         let sealed = decode_hex("encrypted_key", &upload.encrypted_key)?;
         let secret =
             Zeroizing::new(Envelope::new(&session.key, session.id).open(Role::WalletKey, &sealed)?);

@@ -2,17 +2,14 @@
 //! in one transaction, either at once for an awaited write or within [`LINGER`] for deferred
 //! ones (see the [module](super) documentation for the two kinds).
 
-use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
-use super::record::{ExecutionRecord, insert_record};
+use super::RecordSink;
+use super::record::ExecutionRecord;
 use crate::storage::StorageError;
-use crate::storage::agents::{self, LogEntry};
-use crate::storage::db::sql;
+use crate::storage::agents::LogEntry;
 
 /// Most writes committed in one transaction.
 const BATCH: usize = 512;
@@ -20,17 +17,57 @@ const BATCH: usize = 512;
 /// Longest a deferred write waits for company before it is committed.
 pub const LINGER: Duration = Duration::from_millis(10);
 
-/// A write for the writer thread.
-pub(super) enum Write {
+/// A write for the writer thread (what a [`RecordSink`] commits).
+#[derive(Debug)]
+pub enum Write {
     /// An execution record.
     Record(ExecutionRecord),
     /// An agent's log entry.
-    Log { agent: String, entry: LogEntry },
+    Log {
+        /// The agent.
+        agent: String,
+        /// The entry.
+        entry: LogEntry,
+    },
     /// An agent's outgoing call.
     Call(hypervisor_protocol::grants::CallRecord),
 }
 
-type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// Why a commit failed, as every waiter of the batch is told.
+#[derive(Debug, Clone)]
+struct Failed {
+    /// The database could not be reached.
+    unavailable: bool,
+    detail: String,
+}
+
+impl Failed {
+    fn of(e: &StorageError) -> Self {
+        Self {
+            unavailable: e.is_unavailable(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn into_error(self, op: &'static str) -> StorageError {
+        if self.unavailable {
+            StorageError::Unavailable {
+                op,
+                detail: self.detail,
+            }
+        } else {
+            StorageError::Database {
+                op,
+                detail: self.detail,
+            }
+        }
+    }
+}
+
+type Done = tokio::sync::oneshot::Sender<Result<(), Failed>>;
+
+/// How long the writer waits before trying again when the database was unreachable.
+const RETRY: Duration = Duration::from_millis(250);
 
 /// What the writer thread is told.
 enum Msg {
@@ -62,24 +99,17 @@ fn failed(op: &'static str) -> impl Fn(String) -> StorageError {
 }
 
 impl Writer {
-    /// Starts the writer thread with its own connection to `<data_dir>/hypervisor.sqlite`.
+    /// Starts the writer thread, committing through `sink`.
     ///
     /// # Errors
-    /// [`StorageError`] if the connection or the thread cannot be made.
-    pub(super) fn start(data_dir: &Path) -> Result<Self, StorageError> {
-        let conn = Connection::open(data_dir.join("hypervisor.sqlite")).map_err(sql("open"))?;
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(sql("configure"))?;
+    /// [`StorageError`] if the thread cannot be made.
+    pub(super) fn start(sink: Box<dyn RecordSink>) -> Result<Self, StorageError> {
         let (sender, messages) = mpsc::sync_channel::<Msg>(4096);
         let pending = Pending::default();
         let taken = pending.clone();
         std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(conn, &messages, &taken))
+            .spawn(move || write_loop(sink, &messages, &taken))
             .map_err(|e| StorageError::Database {
                 op: "start the records writer",
                 detail: e.to_string(),
@@ -117,7 +147,7 @@ impl Writer {
         committed
             .await
             .map_err(|_| failed(op)("the records writer stopped".into()))?
-            .map_err(failed(op))
+            .map_err(|f| f.into_error(op))
     }
 
     /// Queues `write` without waiting: committed within [`LINGER`] (dropped with an error in
@@ -147,10 +177,24 @@ impl Writer {
     }
 }
 
-fn write_loop(mut conn: Connection, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
+fn write_loop(mut sink: Box<dyn RecordSink>, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
     let mut open = true;
     while open {
-        let Ok(first) = messages.recv() else { break };
+        // Deferred writes kept from a failed commit wait for no nudge: try them again soon.
+        let kept = !pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        let first = if kept {
+            match messages.recv_timeout(RETRY) {
+                Ok(message) => message,
+                Err(mpsc::RecvTimeoutError::Timeout) => Msg::Deferred,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            let Ok(message) = messages.recv() else { break };
+            message
+        };
         let mut writes = Vec::new();
         let mut waiters = Vec::new();
         let linger = matches!(first, Msg::Deferred);
@@ -186,23 +230,39 @@ fn write_loop(mut conn: Connection, messages: &mpsc::Receiver<Msg>, pending: &Pe
             }
         }
         // Deferred writes queued before any barrier just taken are in `pending` by now.
+        let awaited = writes.len();
         writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
         let result = if writes.is_empty() {
             Ok(())
         } else {
-            commit(&mut conn, &writes).map_err(|e| e.to_string())
+            sink.commit(&writes).map_err(|e| Failed::of(&e))
         };
         if let Err(e) = &result {
-            tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
+            tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
         }
         for done in waiters {
             let _ = done.send(result.clone());
+        }
+        if let Err(Failed {
+            unavailable: true, ..
+        }) = result
+        {
+            // The awaited writes' callers were told (their requests fail); the deferred ones
+            // were made after their responses went out: keep them for the next commit, ahead
+            // of newer ones, and give the database a moment.
+            let mut kept = writes.split_off(awaited);
+            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.append(&mut pending);
+            kept.truncate(MAX_PENDING);
+            *pending = kept;
+            drop(pending);
+            std::thread::sleep(RETRY);
         }
     }
     // The last deferred writes, when the store is dropped.
     let writes = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
     if !writes.is_empty()
-        && let Err(e) = commit(&mut conn, &writes)
+        && let Err(e) = sink.commit(&writes)
     {
         tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
     }
@@ -214,16 +274,4 @@ fn take(message: Msg, writes: &mut Vec<Write>, waiters: &mut Vec<Done>) {
         writes.extend(write.map(|w| *w));
         waiters.push(done);
     }
-}
-
-fn commit(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    for write in writes {
-        match write {
-            Write::Record(r) => insert_record(&tx, r)?,
-            Write::Log { agent, entry } => agents::append_log_on(&tx, agent, entry)?,
-            Write::Call(call) => crate::storage::calls::insert_on(&tx, call)?,
-        }
-    }
-    tx.commit()
 }

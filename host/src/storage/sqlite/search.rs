@@ -2,41 +2,18 @@
 //! the name weighing most. User text never reaches FTS5 as syntax: every word is quoted.
 
 use rusqlite::{Connection, Transaction, params};
-use serde::Serialize;
-
-use hypervisor_protocol::agents::AgentKind;
 
 use super::rows::{AGENT_COLUMN_COUNT, AGENT_COLUMNS, agent_row};
-use super::{AgentRecord, CodeHash};
+use super::sql;
 use crate::storage::StorageError;
-use crate::storage::db::sql;
-
-/// A search hit: what a caller needs to choose and invoke an agent (the full record follows
-/// flattened).
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchHit {
-    /// What the latest version runs as.
-    pub kind: AgentKind,
-    /// The WIT world of the latest version.
-    pub world: String,
-    /// SHA-256 of the latest version's component (hex on the wire).
-    #[serde(serialize_with = "super::hex_hash")]
-    pub code_hash: CodeHash,
-    /// Relevance (higher is better: the negated BM25 rank).
-    pub score: f64,
-    /// The agent.
-    #[serde(flatten)]
-    pub agent: AgentRecord,
-}
+use crate::storage::agents::{SearchHit, search_words};
 
 /// Turns free text into an FTS5 query: each word quoted (no operators from the user), any of
 /// them may match, ranked by BM25. `None` when there is no word at all.
 fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(32)
-        .map(|w| format!("\"{}\"", w.to_lowercase()))
+    let words: Vec<String> = search_words(text)
+        .into_iter()
+        .map(|w| format!("\"{w}\""))
         .collect();
     (!words.is_empty()).then(|| words.join(" OR "))
 }
@@ -66,13 +43,7 @@ pub(super) fn search(
     let rows = stmt
         .query_map(params![query, limit], |r| {
             let agent = agent_row(r)?;
-            Ok(SearchHit {
-                kind: agent.latest.kind,
-                world: agent.latest.world.clone(),
-                code_hash: agent.latest.code_hash,
-                score: -r.get::<_, f64>(AGENT_COLUMN_COUNT)?,
-                agent,
-            })
+            Ok(SearchHit::new(agent, -r.get::<_, f64>(AGENT_COLUMN_COUNT)?))
         })
         .map_err(sql("search"))?;
     rows.collect::<Result<_, _>>().map_err(sql("search"))

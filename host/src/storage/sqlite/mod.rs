@@ -1,9 +1,72 @@
-//! The host's SQLite database (`<data_dir>/hypervisor.sqlite`): deployed agents, their versions
-//! and logs, and the records of every execution. WAL, `synchronous = FULL`, foreign keys on,
-//! and numbered migrations applied in one transaction each at start-up.
+//! The embedded backend: SQLite in the data directory (`<data_dir>/hypervisor.sqlite`: agents,
+//! their versions, search index and logs, execution records, calls, wallets, A2A tasks;
+//! `<data_dir>/payments.sqlite`: the payment ledger). WAL, `synchronous = FULL`, foreign keys
+//! on, and numbered migrations applied in one transaction each at start-up.
+//!
+//! Each submodule implements one store's interface (defined beside the store's types in
+//! [`crate::storage`]) on SQLite.
+
+mod agents;
+#[cfg(test)]
+mod agents_tests;
+mod calls;
+mod logs;
+pub(crate) mod owner_order;
+mod payments;
+mod records;
+mod rows;
+mod search;
+mod tasks;
+mod wallets;
+
+use std::sync::Arc;
+
+use crate::crypto::at_rest::SealingKey;
+use crate::storage::agents::AGENT_COMPONENT_PURPOSE;
+use crate::storage::artifacts::ArtifactStore;
+use crate::storage::members::Solo;
+use crate::storage::receipts::FileSink;
+use crate::storage::{BackendKind, Stores};
+
+pub use agents::SqliteAgents;
+pub use calls::SqliteCalls;
+pub use payments::SqlitePayments;
+pub use records::SqliteRecords;
+pub use tasks::SqliteTasks;
+pub use wallets::SqliteWallets;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
+
+/// Opens (creating, migrating) every store in `data_dir`, sealing with `key`.
+///
+/// # Errors
+/// [`StorageError`].
+pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageError> {
+    let db = Arc::new(Database::open(data_dir)?);
+    // A2A tasks on their own connection: written on every A2A request, committed to the WAL
+    // without a flush to disk each (as execution records are).
+    let tasks_db = Arc::new(Database::open_relaxed(data_dir)?);
+    Ok(Stores {
+        kind: BackendKind::Sqlite,
+        catalog: Arc::new(SqliteAgents::new(db.clone())),
+        records: Arc::new(SqliteRecords::new(db.clone(), data_dir)),
+        calls: Arc::new(SqliteCalls::new(db.clone())),
+        wallets: Arc::new(SqliteWallets::new(db.clone())),
+        tasks: Arc::new(SqliteTasks::new(tasks_db)),
+        payments: Arc::new(SqlitePayments::open(data_dir)?),
+        code: Arc::new(ArtifactStore::open(
+            data_dir.join("agents"),
+            key.clone(),
+            AGENT_COMPONENT_PURPOSE,
+            "wasm.sealed",
+        )?),
+        members: Arc::new(Solo::default()),
+        receipts: Arc::new(FileSink::open(data_dir)?),
+        audience: db.audience()?,
+        key,
+    })
+}
 
 use rusqlite::Connection;
 
@@ -138,6 +201,9 @@ const MIGRATIONS: &[&str] = &[
          updated_ms  INTEGER NOT NULL
      );
      CREATE INDEX a2a_tasks_by_caller ON a2a_tasks(caller, updated_ms);",
+    // 7: the run that owns an A2A task (writes it last, runs it): a run that stopped leaves
+    // its unfinished tasks to be failed by another.
+    "ALTER TABLE a2a_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms
@@ -151,6 +217,41 @@ fn retry_soon(attempt: i32) -> bool {
         (10 * (attempt + 1)).min(1_000),
     ));
     true
+}
+
+/// Applies the `migrations` not yet applied to `conn` (`PRAGMA user_version` counts them), each
+/// in one transaction; `what` names the database in the log and in errors.
+///
+/// # Errors
+/// [`StorageError::Database`], also for a database written by a newer host.
+pub(super) fn migrate(
+    conn: &mut Connection,
+    migrations: &[&str],
+    what: &'static str,
+) -> Result<(), StorageError> {
+    let current: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(sql("read schema version"))?
+        .try_into()
+        .unwrap_or(0);
+    if current > migrations.len() {
+        return Err(StorageError::Database {
+            op: "open",
+            detail: format!(
+                "{what} schema version {current} is newer than this host's {}",
+                migrations.len()
+            ),
+        });
+    }
+    for (i, migration) in migrations.iter().enumerate().skip(current) {
+        let tx = conn.transaction().map_err(sql("begin migration"))?;
+        tx.execute_batch(migration).map_err(sql("migrate"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(sql("record schema version"))?;
+        tx.commit().map_err(sql("commit migration"))?;
+        tracing::info!(what, version = i + 1, "SQLite schema migrated");
+    }
+    Ok(())
 }
 
 /// The database connection (one, behind a mutex: every statement is short).
@@ -179,28 +280,7 @@ impl Database {
              PRAGMA busy_timeout = 5000;",
         )
         .map_err(sql("configure"))?;
-        let current: usize = conn
-            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            .map_err(sql("read schema version"))?
-            .try_into()
-            .unwrap_or(0);
-        if current > MIGRATIONS.len() {
-            return Err(StorageError::Database {
-                op: "open",
-                detail: format!(
-                    "schema version {current} is newer than this host's {}",
-                    MIGRATIONS.len()
-                ),
-            });
-        }
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
-            let tx = conn.transaction().map_err(sql("begin migration"))?;
-            tx.execute_batch(migration).map_err(sql("migrate"))?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-                .map_err(sql("record schema version"))?;
-            tx.commit().map_err(sql("commit migration"))?;
-            tracing::info!(version = i + 1, "database migrated");
-        }
+        migrate(&mut conn, MIGRATIONS, "database")?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

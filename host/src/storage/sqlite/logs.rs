@@ -4,22 +4,10 @@
 use rusqlite::{Connection, params};
 
 use super::rows::{to_i64, to_u64};
+use super::sql;
 use crate::storage::StorageError;
-use crate::storage::db::sql;
+use crate::storage::agents::{LOGS_KEPT, LogEntry};
 
-/// Logs kept per agent (older ones are dropped).
-pub const LOGS_KEPT: u32 = 100;
-
-/// A stored log entry (sealed stderr of one invocation).
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    /// The invocation.
-    pub execution_id: String,
-    /// When, Unix milliseconds.
-    pub at_ms: u64,
-    /// Sealed bytes.
-    pub sealed: Vec<u8>,
-}
 /// The newest `limit` log entries of `name` on `conn`, oldest first.
 ///
 /// # Errors

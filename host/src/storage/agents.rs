@@ -1,7 +1,8 @@
 //! The agent catalog: deployed agents, their versions, the full-text search index over name,
 //! description and tags, and each agent's recent logs (sealed). [`AgentCatalog`] is the
-//! interface a database backend implements; [`SqliteAgents`] is the embedded one (SQLite,
-//! FTS5 ranked by BM25). [`crate::storage::agent_store::AgentStore`] puts a catalog together
+//! interface a database backend implements: [`crate::storage::sqlite::SqliteAgents`] (FTS5
+//! ranked by BM25) and [`crate::storage::postgres::PgAgents`] (full-text search ranked by
+//! `ts_rank`). [`crate::storage::agent_store::AgentStore`] puts a catalog together
 //! with the execution records, the sealed components and a cache of hot records: what the
 //! pipeline works with.
 //!
@@ -23,18 +24,62 @@ use hypervisor_protocol::grants::Grants;
 use hypervisor_protocol::wire::Limits;
 use serde::{Serialize, Serializer};
 
-mod logs;
-pub(crate) mod owner_order;
-mod rows;
-mod search;
-mod sqlite;
-
-pub(crate) use logs::append_log_on;
-pub use logs::{LOGS_KEPT, LogEntry};
-pub use search::SearchHit;
-pub use sqlite::SqliteAgents;
-
 use super::StorageError;
+
+/// Logs kept per agent (older ones are dropped).
+pub const LOGS_KEPT: u32 = 100;
+
+/// A stored log entry (sealed stderr of one invocation).
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The invocation.
+    pub execution_id: String,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+    /// Sealed bytes.
+    pub sealed: Vec<u8>,
+}
+
+/// A search hit: what a caller needs to choose and invoke an agent (the full record follows
+/// flattened).
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// What the latest version runs as.
+    pub kind: AgentKind,
+    /// The WIT world of the latest version.
+    pub world: String,
+    /// SHA-256 of the latest version's component (hex on the wire).
+    #[serde(serialize_with = "hex_hash")]
+    pub code_hash: CodeHash,
+    /// Relevance (higher is better).
+    pub score: f64,
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: AgentRecord,
+}
+
+impl SearchHit {
+    /// The hit for `agent` at `score`.
+    pub fn new(agent: AgentRecord, score: f64) -> Self {
+        Self {
+            kind: agent.latest.kind,
+            world: agent.latest.world.clone(),
+            code_hash: agent.latest.code_hash,
+            score,
+            agent,
+        }
+    }
+}
+
+/// Turns free text into search words: split at anything not alphanumeric, lower-cased, at most
+/// 32 (no operator of any query language survives: backends quote or join them themselves).
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(32)
+        .map(str::to_lowercase)
+        .collect()
+}
 
 /// Purpose label of deployed components sealed at rest.
 pub const AGENT_COMPONENT_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-component";
@@ -260,6 +305,3 @@ pub trait AgentCatalog: Send + Sync {
     /// [`StorageError`].
     fn logs(&self, name: &str, limit: u32) -> Result<Vec<LogEntry>, StorageError>;
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,5 @@
 //! The embedded agent catalog: SQLite (tables `agents`, `agent_versions`, `agents_fts`,
-//! `agent_logs`, `agent_owner_ops`; migrations in [`crate::storage::db`]).
+//! `agent_logs`, `agent_owner_ops`; migrations in [`super`]).
 
 use std::sync::Arc;
 
@@ -7,16 +7,16 @@ use rusqlite::{OptionalExtension, params};
 
 use super::owner_order::{check_order, mark};
 use super::rows::{AGENT_COLUMNS, agent_row, hash_at, to_i64, version_row_at};
-use super::{
+use super::{Database, sql};
+use crate::storage::StorageError;
+use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LogEntry, NewDeployment, OwnerOrder, RegistryError,
     SearchHit, VersionRecord,
 };
-use crate::storage::StorageError;
-use crate::storage::db::{Database, sql};
 
 /// The SQLite catalog.
 pub struct SqliteAgents {
-    pub(super) db: Arc<Database>,
+    pub(crate) db: Arc<Database>,
 }
 
 impl SqliteAgents {
@@ -27,7 +27,7 @@ impl SqliteAgents {
 }
 
 impl SqliteAgents {
-    /// Appends a log entry, keeping the newest [`super::LOGS_KEPT`] of the agent.
+    /// Appends a log entry, keeping the newest [`crate::storage::agents::LOGS_KEPT`] of the agent.
     /// (Invocations log through [`crate::storage::records::Records::append_log_later`]
     /// instead.)
     ///

@@ -1,7 +1,7 @@
 //! Row mapping shared by the SQLite catalog's queries: typed values read back strictly (a
 //! stored value that does not parse is an error, never a silent default).
 
-use super::{AgentRecord, CodeHash, VersionRecord};
+use crate::storage::agents::{AgentRecord, CodeHash, VersionRecord};
 
 pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)

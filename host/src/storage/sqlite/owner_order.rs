@@ -6,9 +6,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::rows::to_i64;
-use super::{OwnerOrder, RegistryError};
+use super::sql;
 use crate::storage::StorageError;
-use crate::storage::db::sql;
+use crate::storage::agents::{OwnerOrder, RegistryError};
 
 /// How long the mark of a deleted agent is kept after its last signing time, seconds: a
 /// signature older than one validity window is refused anyway; the second is a margin for the

@@ -1,0 +1,121 @@
+//! Where durable state lives ([`StorageConfig`]) and how replicas sharing it find each other
+//! and the cluster key ([`ClusterConfig`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The storage backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// A PostgreSQL connection URL (`postgres://user:password@host:port/db`); absent (the
+    /// default) = SQLite in the data directory. Its password is never logged nor printed.
+    #[serde(serialize_with = "redacted_url")]
+    pub database: Option<String>,
+    /// Connections to PostgreSQL at most, per replica. Default 16.
+    pub pool_size: usize,
+    /// How long a request waits for a connection (pool exhausted, or PostgreSQL unreachable)
+    /// before it is answered 503 `storage_unavailable`, milliseconds. Default 2000.
+    pub connect_timeout_ms: u64,
+    /// Longest a statement may run on PostgreSQL, milliseconds (`statement_timeout`).
+    /// Default 10000.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            database: None,
+            pool_size: 16,
+            connect_timeout_ms: 2_000,
+            statement_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The URL with its password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_some(&redact(url)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Replicas on a shared database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This replica's name: answered in the `x-hypervisor-replica` header, signed in receipts,
+    /// and the owner of its session ids. Default: the machine's host name.
+    pub replica_id: Option<String>,
+    /// Host measurements (SHA-256 of a host binary, hex) whose replicas may receive the
+    /// cluster key besides this replica's own: the next release during a rolling upgrade.
+    pub allowed_measurements: Vec<String>,
+    /// How long a joining replica waits for a running one to answer, seconds. Default 60.
+    pub join_timeout_seconds: u64,
+    /// Accept joining replicas whose evidence is simulated (development only; only when this
+    /// replica's own attestation is simulated too). Default false.
+    pub allow_simulated: bool,
+    /// Where to fetch TDX collateral to verify a joining replica's quote (a PCCS or Intel
+    /// PCS base URL).
+    pub pccs_url: Option<String>,
+    /// Where to fetch the VCEK to verify a joining replica's SEV-SNP report (AMD KDS, or a
+    /// cache of it).
+    pub snp_kds_url: Option<String>,
+    /// How often a replica says it is alive, milliseconds. Default 2000.
+    pub heartbeat_ms: u64,
+    /// A replica silent this long is dead: its unfinished payments are taken over by the
+    /// others, milliseconds. Default 15000.
+    pub dead_after_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            replica_id: None,
+            allowed_measurements: Vec::new(),
+            join_timeout_seconds: 60,
+            allow_simulated: false,
+            pccs_url: None,
+            snp_kds_url: None,
+            heartbeat_ms: 2_000,
+            dead_after_ms: 15_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The replica's name.
+    pub fn replica(&self) -> String {
+        self.replica_id
+            .clone()
+            .unwrap_or_else(crate::cluster::default_replica_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/h"),
+            "postgres://app:***@db:5432/h"
+        );
+        assert_eq!(redact("postgres://db/h"), "postgres://db/h");
+        assert_eq!(redact("postgres://app@db/h"), "postgres://app@db/h");
+    }
+}

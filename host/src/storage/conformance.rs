@@ -1,0 +1,645 @@
+//! One storage test suite, run against every backend: SQLite (always) and PostgreSQL (a
+//! throwaway server from the installed binaries; skipped, saying so, only where there are
+//! none). Each check gets fresh stores and asserts through the stores' interfaces only.
+
+use std::sync::Arc;
+
+use hypervisor_protocol::a2a::TaskState;
+use hypervisor_protocol::a2a::model::{Task, TaskStatus, timestamp};
+use hypervisor_protocol::agents::{AgentKind, ChargeRule};
+use hypervisor_protocol::grants::CallRecord;
+use hypervisor_protocol::wallet::SpendingPolicy;
+use hypervisor_protocol::wire::Limits;
+
+use super::Stores;
+use super::agents::{AgentCatalog, LOGS_KEPT, LogEntry, NewDeployment, OwnerOrder, RegistryError};
+use super::payments::NewPayment;
+use super::records::{ExecutionRecord, Reader, Records};
+use super::tasks::{TaskRow, TaskStore};
+use super::wallets::{NewSpend, SpendError, Wallets};
+
+/// Fresh stores for one check (and whatever must live as long as they do).
+pub type Factory<'a> = &'a dyn Fn(&str) -> (Stores, Box<dyn std::any::Any>);
+
+/// One check: its name and body.
+type Check = (&'static str, fn(&Stores));
+
+/// Runs every check on stores from `fresh`.
+pub fn run_all(fresh: Factory<'_>) {
+    let checks: &[Check] = &[
+        (
+            "catalog_versions_owners_search_delete",
+            catalog_versions_owners_search_delete,
+        ),
+        (
+            "catalog_search_ranks_name_then_tags_then_description",
+            catalog_search_ranking,
+        ),
+        ("catalog_owner_order", catalog_owner_order),
+        ("records_logs_and_calls", records_logs_and_calls),
+        ("wallets_budgets_hold_under_concurrency", wallets_budgets),
+        ("tasks_round_trip_and_compare_and_set", tasks_round_trip),
+        (
+            "payments_once_under_concurrency_and_adoption",
+            payments_once,
+        ),
+        ("code_store", code_store),
+    ];
+    for (name, check) in checks {
+        let (stores, guard) = fresh(name);
+        eprintln!("storage conformance ({}): {name}", stores.kind.name());
+        check(&stores);
+        drop(stores);
+        drop(guard);
+    }
+}
+
+fn at(t: u64) -> OwnerOrder {
+    OwnerOrder {
+        signed_at: t,
+        sequence: t,
+    }
+}
+
+fn deploy(
+    r: &dyn AgentCatalog,
+    name: &str,
+    owner: &str,
+    description: &str,
+    tags: &[&str],
+    order: OwnerOrder,
+) -> Result<u32, RegistryError> {
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    r.deploy(&NewDeployment {
+        name,
+        owner_key: owner,
+        description,
+        tags: &tags,
+        public: true,
+        price: None,
+        expires_at: None,
+        charge: ChargeRule::Success,
+        content_type: None,
+        grants: &Default::default(),
+        code_hash: hypervisor_protocol::sha256(format!("{name}-{description}").as_bytes()),
+        kind: AgentKind::Handler,
+        size: 10,
+        limits: Limits::default(),
+        order,
+        now: order.signed_at,
+    })
+}
+
+fn catalog_versions_owners_search_delete(s: &Stores) {
+    let r = s.catalog.as_ref();
+    let papers = ["papers", "search"];
+    assert_eq!(
+        deploy(
+            r,
+            "arxiv",
+            "k1",
+            "search arXiv papers offline",
+            &papers,
+            at(1)
+        )
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        deploy(
+            r,
+            "arxiv",
+            "k1",
+            "search arXiv research papers",
+            &["papers"],
+            at(2)
+        )
+        .unwrap(),
+        2
+    );
+    assert!(matches!(
+        deploy(r, "arxiv", "k2", "mine now", &[], at(3)),
+        Err(RegistryError::NotOwner(_))
+    ));
+    let stats = ["text", "nlp"];
+    deploy(
+        r,
+        "text-stats",
+        "k2",
+        "word and sentence statistics for text",
+        &stats,
+        at(4),
+    )
+    .unwrap();
+    deploy(r, "hello", "k2", "says hello over HTTP", &["demo"], at(5)).unwrap();
+    let a = r.get("arxiv").unwrap().unwrap();
+    assert_eq!(
+        (a.latest.version, a.description.as_str()),
+        (2, "search arXiv research papers")
+    );
+    assert_eq!(a.latest.kind, AgentKind::Handler);
+    assert_eq!(r.versions("arxiv").unwrap().len(), 2);
+    assert_eq!(r.list().unwrap().len(), 3);
+    assert_eq!(r.count().unwrap(), 3);
+    let hits = r.search("research papers", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].agent.name, "arxiv");
+    assert_eq!(
+        r.search("statistics hello", 10).unwrap().len(),
+        2,
+        "any word matches"
+    );
+    // Operators and quotes in the query are just text.
+    assert_eq!(r.search("\"arxiv\" OR NEAR(", 10).unwrap().len(), 1);
+    assert!(r.search("  --- ", 10).unwrap().is_empty());
+    assert!(r.search("a' | !b & (c:*", 10).unwrap().is_empty());
+    assert!(r.code_in_use(&a.latest.code_hash).unwrap());
+    let hashes = r.delete("arxiv", Some(at(6)), 6).unwrap().unwrap();
+    assert_eq!(hashes.len(), 2);
+    assert!(!r.code_in_use(&a.latest.code_hash).unwrap());
+    assert!(r.get("arxiv").unwrap().is_none());
+    assert!(r.search("papers", 10).unwrap().is_empty());
+    assert!(r.versions("arxiv").unwrap().is_empty());
+    assert_eq!(r.delete("arxiv", Some(at(7)), 7).unwrap(), None);
+}
+
+fn catalog_search_ranking(s: &Stores) {
+    let r = s.catalog.as_ref();
+    deploy(
+        r,
+        "weather",
+        "k",
+        "forecasts for any city",
+        &["climate"],
+        at(1),
+    )
+    .unwrap();
+    deploy(
+        r,
+        "forecaster",
+        "k",
+        "reads tea leaves about the weather",
+        &["fun"],
+        at(2),
+    )
+    .unwrap();
+    deploy(
+        r,
+        "almanac",
+        "k",
+        "dates and tides",
+        &["weather", "sea"],
+        at(3),
+    )
+    .unwrap();
+    let names: Vec<String> = r
+        .search("weather", 10)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.agent.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["weather", "almanac", "forecaster"],
+        "name, then tags, then description"
+    );
+    assert_eq!(r.search("weather", 2).unwrap().len(), 2, "the limit holds");
+}
+
+fn catalog_owner_order(s: &Stores) {
+    let r = s.catalog.as_ref();
+    let replayed =
+        |res: Result<u32, RegistryError>| matches!(res, Err(RegistryError::Replayed { .. }));
+    assert_eq!(deploy(r, "a", "k", "v1", &[], at(100)).unwrap(), 1);
+    assert_eq!(deploy(r, "a", "k", "v2", &[], at(110)).unwrap(), 2);
+    assert!(replayed(deploy(r, "a", "k", "v1", &[], at(100))));
+    assert!(replayed(deploy(r, "a", "k", "v3", &[], at(110))));
+    assert_eq!(r.get("a").unwrap().unwrap().description, "v2");
+    assert!(matches!(
+        r.delete("a", Some(at(105)), 112),
+        Err(RegistryError::Replayed { last: 110 })
+    ));
+    assert!(r.delete("a", Some(at(120)), 120).unwrap().is_some());
+    // A deleted agent cannot be brought back by replaying its deployment…
+    assert!(replayed(deploy(r, "a", "k", "v2", &[], at(110))));
+    // … but a deployment signed later makes it anew.
+    assert_eq!(deploy(r, "a", "k", "v4", &[], at(130)).unwrap(), 1);
+    // Operations in the same second are ordered by their sequence.
+    let second = |sequence| OwnerOrder {
+        signed_at: 500,
+        sequence,
+    };
+    assert_eq!(deploy(r, "b", "k", "v1", &[], second(7)).unwrap(), 1);
+    assert!(matches!(
+        deploy(r, "b", "k", "v2", &[], second(7)),
+        Err(RegistryError::Replayed { last: 7 })
+    ));
+    let grants = hypervisor_protocol::grants::Grants::default();
+    assert!(r.set_grants("b", &grants, second(8), 500).unwrap());
+    assert!(r.set_grants("b", &grants, second(8), 500).is_err());
+    assert!(!r.set_grants("nobody", &grants, second(9), 500).unwrap());
+}
+
+fn record(id: &str, agent: Option<&str>, caller: &str, started_ms: u64) -> ExecutionRecord {
+    ExecutionRecord {
+        id: id.into(),
+        route: "/test/execute/wasm".into(),
+        agent: agent.map(str::to_string),
+        agent_version: agent.map(|_| 1),
+        code_hash: "ab".repeat(32),
+        caller_hash: caller.into(),
+        started_ms,
+        duration_us: 250,
+        status: "exited".into(),
+        exit_code: Some(0),
+        commitment: Some("ef".repeat(32)),
+        payment: None,
+    }
+}
+
+fn records_logs_and_calls(s: &Stores) {
+    deploy(s.catalog.as_ref(), "a", "owner", "d", &[], at(1)).unwrap();
+    let records = Records::open(s.records.clone()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for i in 0..20u64 {
+            records
+                .insert(record(&format!("r{i:02}"), None, "alice", 1000 + i))
+                .await
+                .unwrap();
+        }
+        records.insert_later(record("agent-run", Some("a"), "", 2000));
+        for i in 0..(LOGS_KEPT + 5) {
+            records.append_log_later(
+                "a",
+                LogEntry {
+                    execution_id: format!("e{i}"),
+                    at_ms: u64::from(i),
+                    sealed: vec![1],
+                },
+            );
+        }
+        // A log of an agent that does not exist is skipped; the batch still commits.
+        records.append_log_later(
+            "gone",
+            LogEntry {
+                execution_id: "x".into(),
+                at_ms: 0,
+                sealed: vec![1],
+            },
+        );
+        let call = |run: &str, callee: &str, at_ms| CallRecord {
+            caller_execution: run.into(),
+            caller: "a".into(),
+            callee: callee.into(),
+            path: "/invoke".into(),
+            status: 200,
+            callee_execution: Some("x".into()),
+            response_sha256: Some("ab".into()),
+            settlement: Some(serde_json::json!({"transaction": "0x1"})),
+            at_ms,
+            duration_us: 5,
+        };
+        records.insert_call_later(call("r1", "seller", 1));
+        records.insert_call_later(call("r1", "other", 2));
+        records.insert_call_later(call("r2", "seller", 3));
+        records.flush().await.unwrap();
+        let op = Reader::Operator;
+        assert_eq!(
+            records.get("r07", &op).await.unwrap(),
+            Some(record("r07", None, "alice", 1007))
+        );
+        assert_eq!(records.get("nope", &op).await.unwrap(), None);
+        // Pages by (time, id) cursor.
+        let first = records.list(1000, "", 5, &op).await.unwrap();
+        assert_eq!(first.len(), 5);
+        let last = first.last().unwrap();
+        let next = records
+            .list(last.started_ms, &last.id, 5, &op)
+            .await
+            .unwrap();
+        assert_eq!(next[0].id, "r05");
+        // Visibility: alice sees hers; the owner of `a` sees its anonymous run; bob nothing.
+        let key = |caller: &str, owner: &str| Reader::Key {
+            caller_hash: caller.into(),
+            owner_key: owner.into(),
+        };
+        assert_eq!(
+            records
+                .list(0, "", 100, &key("alice", "x"))
+                .await
+                .unwrap()
+                .len(),
+            20
+        );
+        let owner_sees = records.list(0, "", 100, &key("zz", "owner")).await.unwrap();
+        assert_eq!(owner_sees.len(), 1);
+        assert!(
+            records
+                .get("r01", &key("bob", "x"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            records
+                .get("agent-run", &key("", "x"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    });
+    let logs = s.catalog.logs("a", 1000).unwrap();
+    assert_eq!(logs.len(), LOGS_KEPT as usize);
+    assert_eq!(logs[0].execution_id, "e5");
+    assert!(s.catalog.logs("gone", 10).unwrap().is_empty());
+    let newest = s.calls.by_caller("a", 2).unwrap();
+    assert_eq!(newest.len(), 2);
+    assert_eq!(newest[0].caller_execution, "r2");
+    let run = s.calls.by_execution("r1").unwrap();
+    assert_eq!(
+        run.iter().map(|c| c.callee.as_str()).collect::<Vec<_>>(),
+        ["seller", "other"]
+    );
+    assert_eq!(
+        run[0].settlement,
+        Some(serde_json::json!({"transaction": "0x1"}))
+    );
+}
+
+fn wallets_budgets(s: &Stores) {
+    let policy = SpendingPolicy {
+        networks: vec!["eip155:84532".into()],
+        assets: vec!["0xa".into()],
+        max_per_call: "10".into(),
+        max_per_day: "1000".into(),
+        max_total: "35".into(),
+        payees: None,
+    };
+    let wallets = Arc::new(Wallets::new(s.wallets.clone(), s.key.clone()));
+    wallets
+        .attach("buyer", "0xAB", &[7u8; 32], &policy, None, 1)
+        .unwrap();
+    let stored = wallets.get("buyer").unwrap().unwrap();
+    assert_eq!(stored.address, "0xab");
+    assert_eq!(&*wallets.open_key(&stored).unwrap(), &[7u8; 32]);
+    // Eight spends of 10 at once against a total of 35: exactly three pass.
+    let passed: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (wallets, policy) = (wallets.clone(), policy.clone());
+                scope.spawn(move || {
+                    let run = format!("run{i}");
+                    wallets
+                        .reserve(
+                            &policy,
+                            &NewSpend {
+                                agent: "buyer",
+                                caller_execution: &run,
+                                callee: "seller",
+                                pay_to: "0xP",
+                                asset: "0xa",
+                                network: "eip155:84532",
+                                amount: 10,
+                                at_ms: 5_000,
+                            },
+                        )
+                        .map(|id| wallets.update(id, "signed", Some("0xn"), None).unwrap())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join().unwrap() {
+                Ok(()) => 1,
+                Err(SpendError::OverTotal { .. }) => 0,
+                Err(e) => panic!("unexpected {e}"),
+            })
+            .sum()
+    });
+    assert_eq!(passed, 3);
+    assert_eq!(wallets.spent("buyer", 6_000).unwrap(), (30, 30));
+    wallets.detach("buyer").unwrap();
+    assert!(wallets.get("buyer").unwrap().is_none());
+}
+
+fn task(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {
+    TaskRow {
+        task: Task {
+            id: id.into(),
+            context_id: "ctx".into(),
+            status: TaskStatus {
+                state,
+                message: None,
+                timestamp: timestamp(at),
+            },
+            artifacts: Vec::new(),
+            history: Vec::new(),
+            metadata: None,
+        },
+        agent: "echo".into(),
+        caller: caller.into(),
+        pending: None,
+        created_ms: at,
+        updated_ms: at,
+    }
+}
+
+fn tasks_round_trip(s: &Stores) {
+    let store = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-a".into());
+    let other = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-b".into());
+    store
+        .insert(&task("a", "alice", TaskState::Working, 1))
+        .unwrap();
+    store
+        .insert(&task("b", "alice", TaskState::Completed, 2))
+        .unwrap();
+    store
+        .insert(&task("c", "bob", TaskState::Working, 3))
+        .unwrap();
+    assert!(
+        store
+            .insert(&task("a", "alice", TaskState::Working, 1))
+            .is_err()
+    );
+    assert_eq!(
+        store.get("a").unwrap().unwrap(),
+        task("a", "alice", TaskState::Working, 1)
+    );
+    let filter = super::tasks::TaskFilter {
+        caller: "alice",
+        ..Default::default()
+    };
+    let (tasks, total) = store.list(&filter, 0, 10).unwrap();
+    assert_eq!((total, tasks[0].task.id.as_str()), (2, "b"));
+    let working = super::tasks::TaskFilter {
+        state: Some(TaskState::Working),
+        ..filter
+    };
+    assert_eq!(store.list(&working, 0, 10).unwrap().1, 1);
+    // Tasks written by run-a are unfinished to another run once run-a is dead.
+    let mut ids = other.unfinished(u64::MAX).unwrap();
+    ids.sort();
+    assert_eq!(ids, ["a", "c"]);
+    assert!(
+        store.unfinished(u64::MAX).unwrap().is_empty(),
+        "not to its own run"
+    );
+    // Compare and set: of many continuations of one waiting task, exactly one wins.
+    assert!(
+        store
+            .update(&task("a", "alice", TaskState::InputRequired, 4))
+            .unwrap()
+    );
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let store = other.clone();
+                scope.spawn(move || {
+                    let row = task("a", "alice", TaskState::Working, 10 + i);
+                    usize::from(store.update_from(&row, TaskState::InputRequired).unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1);
+    assert!(
+        store
+            .update(&task("a", "alice", TaskState::Canceled, 20))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update(&task("a", "alice", TaskState::Completed, 21))
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("a").unwrap().unwrap().task.status.state,
+        TaskState::Canceled
+    );
+    assert_eq!(
+        store.reap(3).unwrap(),
+        1,
+        "only finished tasks older than the cut"
+    );
+    assert!(store.get("b").unwrap().is_none());
+}
+
+fn payments_once(s: &Stores) {
+    let payment = |key: &'static str, owner: &'static str| NewPayment {
+        replay_key: key,
+        payer: "0xb",
+        amount: "10",
+        network: "eip155:1",
+        route: "/x402_execute/test/wasm",
+        owner,
+        sealed: b"sealed",
+        at: 1,
+    };
+    // The same payment from eight threads at once: exactly one reservation.
+    let reserved: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let ledger = s.payments.clone();
+                scope.spawn(move || usize::from(ledger.reserve(&payment("k1", "run-a")).unwrap()))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(reserved, 1);
+    let ledger = s.payments.as_ref();
+    assert!(
+        !ledger.settling("k1", "run-b", 2).unwrap(),
+        "not run-b's reservation"
+    );
+    assert!(ledger.settling("k1", "run-a", 2).unwrap());
+    assert!(
+        !ledger.release("k1").unwrap(),
+        "a settling payment is never released"
+    );
+    ledger.settled("k1", "0xtx", 3).unwrap();
+    assert_eq!(ledger.state("k1").unwrap().as_deref(), Some("settled"));
+    assert!(
+        !ledger.reserve(&payment("k1", "run-a")).unwrap(),
+        "a replay"
+    );
+    // A dead run's reservations are adopted once: reserved and settling ones.
+    assert!(ledger.reserve(&payment("k2", "run-dead")).unwrap());
+    assert!(ledger.reserve(&payment("k3", "run-dead")).unwrap());
+    assert!(ledger.settling("k3", "run-dead", 4).unwrap());
+    let mut adopted = ledger.adopt("run-a", u64::MAX, 10).unwrap();
+    adopted.sort_by(|a, b| a.replay_key.cmp(&b.replay_key));
+    assert_eq!(adopted.len(), 2);
+    assert_eq!(
+        (adopted[0].replay_key.as_str(), adopted[0].state.as_str()),
+        ("k2", "reserved")
+    );
+    assert_eq!(adopted[1].state, "settling");
+    assert_eq!(adopted[1].previous_owner, "run-dead");
+    assert_eq!(adopted[1].sealed, b"sealed");
+    assert!(
+        ledger
+            .adopt("run-c", u64::MAX, 10)
+            .unwrap()
+            .iter()
+            .all(|a| a.previous_owner == "run-a")
+    );
+    assert!(
+        !ledger.settling("k3", "run-dead", 5).unwrap(),
+        "the dead run lost it"
+    );
+    assert!(ledger.release("k2").unwrap());
+    assert_eq!(ledger.state("k2").unwrap(), None);
+}
+
+fn code_store(s: &Stores) {
+    let hash = hypervisor_protocol::sha256(b"component");
+    assert_eq!(s.code.load(&hash).unwrap(), None);
+    s.code.store(&hash, b"component").unwrap();
+    s.code.store(&hash, b"component").unwrap();
+    assert_eq!(
+        s.code.load(&hash).unwrap().as_deref(),
+        Some(&b"component"[..])
+    );
+    assert!(!s.audience.is_empty());
+}
+
+#[test]
+fn sqlite_backend() {
+    run_all(&|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+        let stores = super::sqlite::open(dir.path(), key).unwrap();
+        (stores, Box::new(dir))
+    });
+}
+
+#[test]
+fn postgres_backend() {
+    let server = match super::postgres::scratch::ScratchPostgres::start() {
+        Ok(server) => server,
+        Err(why) => {
+            eprintln!("SKIPPED: the PostgreSQL storage suite needs a server: {why}");
+            return;
+        }
+    };
+    run_all(&|name| {
+        server.create_database(name).unwrap();
+        let config = crate::config::StorageConfig {
+            database: Some(server.url(name)),
+            pool_size: 12,
+            ..Default::default()
+        };
+        let pg = super::postgres::Pg::connect(&config).unwrap();
+        super::postgres::schema::migrate(&pg).unwrap();
+        // Migrating again (a second replica starting) changes nothing.
+        super::postgres::schema::migrate(&pg).unwrap();
+        let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+        let stores = super::postgres::stores(&pg, key).unwrap();
+        (stores, Box::new(pg))
+    });
+}

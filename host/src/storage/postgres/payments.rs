@@ -1,0 +1,172 @@
+//! The payment ledger on PostgreSQL (table `payments`): the replay key is the primary key, so
+//! of several replicas reserving the same payment at once exactly one inserts it. Unfinished
+//! payments of a run whose heartbeat stopped are adopted with `FOR UPDATE SKIP LOCKED`: two
+//! survivors looking at once take disjoint sets.
+
+use std::sync::Arc;
+
+use super::{Pg, big, pg};
+use crate::storage::StorageError;
+use crate::storage::payments::{Adopted, NewPayment, PaymentLedger};
+
+/// The PostgreSQL payment ledger.
+pub struct PgPayments {
+    pg: Arc<Pg>,
+}
+
+impl PgPayments {
+    /// The ledger on `pg`.
+    pub fn new(pg: Arc<Pg>) -> Self {
+        Self { pg }
+    }
+
+    fn finish(
+        &self,
+        key: &str,
+        state: &str,
+        tx: Option<&str>,
+        reason: Option<&str>,
+        at: u64,
+    ) -> Result<(), StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("record a settlement").await?;
+            client
+                .execute(
+                    "UPDATE payments SET state = $2, transaction_hash = $3, reason = $4,
+                       updated_at = $5, sealed = NULL WHERE replay_key = $1",
+                    &[&key, &state, &tx, &reason, &big(at)],
+                )
+                .await
+                .map_err(pg("record a settlement"))?;
+            Ok(())
+        })
+    }
+}
+
+impl PaymentLedger for PgPayments {
+    fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("reserve").await?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO payments (replay_key, payer, amount, network, route, state,
+                       owner, sealed, reserved_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $7, $8, $8)
+                     ON CONFLICT (replay_key) DO NOTHING",
+                )
+                .await
+                .map_err(pg("reserve"))?;
+            let inserted = client
+                .execute(
+                    &stmt,
+                    &[
+                        &p.replay_key,
+                        &p.payer,
+                        &p.amount,
+                        &p.network,
+                        &p.route,
+                        &p.owner,
+                        &p.sealed,
+                        &big(p.at),
+                    ],
+                )
+                .await
+                .map_err(pg("reserve"))?;
+            Ok(inserted == 1)
+        })
+    }
+
+    fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("release").await?;
+            let removed = client
+                .execute(
+                    "DELETE FROM payments WHERE replay_key = $1 AND state = 'reserved'",
+                    &[&replay_key],
+                )
+                .await
+                .map_err(pg("release"))?;
+            Ok(removed == 1)
+        })
+    }
+
+    fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("mark settling").await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE payments SET state = 'settling', updated_at = $3
+                     WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
+                )
+                .await
+                .map_err(pg("mark settling"))?;
+            let changed = client
+                .execute(&stmt, &[&replay_key, &owner, &big(at)])
+                .await
+                .map_err(pg("mark settling"))?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn settled(&self, replay_key: &str, transaction: &str, at: u64) -> Result<(), StorageError> {
+        self.finish(replay_key, "settled", Some(transaction), None, at)
+    }
+
+    fn settlement_failed(
+        &self,
+        replay_key: &str,
+        reason: &str,
+        at: u64,
+    ) -> Result<(), StorageError> {
+        self.finish(replay_key, "settlement_failed", None, Some(reason), at)
+    }
+
+    fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("read a payment").await?;
+            let row = client
+                .query_opt(
+                    "SELECT state FROM payments WHERE replay_key = $1",
+                    &[&replay_key],
+                )
+                .await
+                .map_err(pg("read a payment"))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn adopt(
+        &self,
+        owner: &str,
+        alive_since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Adopted>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("adopt payments").await?;
+            let rows = client
+                .query(
+                    "WITH orphans AS (
+                       SELECT p.replay_key, p.owner FROM payments p
+                       WHERE p.state IN ('reserved', 'settling') AND p.owner <> $1
+                         AND NOT EXISTS (SELECT 1 FROM cluster_members m
+                                         WHERE m.run = p.owner AND m.heartbeat_ms >= $2)
+                       LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     UPDATE payments p SET owner = $1 FROM orphans o
+                     WHERE p.replay_key = o.replay_key
+                     RETURNING p.replay_key, p.state, o.owner, p.sealed",
+                    &[&owner, &big(alive_since_ms), &i64::from(limit)],
+                )
+                .await
+                .map_err(pg("adopt payments"))?;
+            Ok(rows
+                .iter()
+                .map(|r| Adopted {
+                    replay_key: r.get(0),
+                    state: r.get(1),
+                    previous_owner: r.get(2),
+                    sealed: r.get::<_, Option<Vec<u8>>>(3).unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! The PostgreSQL schema: numbered migrations recorded in `schema_migrations`, applied at
+//! start-up, each in one transaction, under an advisory lock so that replicas starting at once
+//! apply each migration once (the others wait, then find it applied). Never edit a released
+//! migration: append a new one.
+//!
+//! Types: every integer is `BIGINT` (Unix times, sizes, versions), every blob `BYTEA`; sealed
+//! columns hold what [`crate::crypto::at_rest`] sealed with the cluster key.
+
+use std::sync::Arc;
+
+use super::{Pg, pg};
+use crate::storage::StorageError;
+
+/// The advisory lock key held while migrating (`'wasmhypr'` as a number).
+const MIGRATION_LOCK: i64 = 0x7761_736d_6879_7072;
+
+/// The migrations, one entry per version.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: everything the SQLite backend keeps, plus the agents' code (a table here: replicas
+    // do not share a disk), the receipts, and the cluster's members, key and join requests.
+    "CREATE TABLE host_identity (
+         id       INTEGER PRIMARY KEY CHECK (id = 1),
+         audience TEXT NOT NULL
+     );
+     INSERT INTO host_identity (id, audience)
+         VALUES (1, replace(gen_random_uuid()::text, '-', ''));
+     CREATE TABLE agents (
+         name           TEXT PRIMARY KEY,
+         owner_key      TEXT NOT NULL,
+         description    TEXT NOT NULL,
+         tags           TEXT NOT NULL,
+         public         BOOLEAN NOT NULL,
+         latest_version BIGINT NOT NULL,
+         price_amount   TEXT,
+         created_at     BIGINT NOT NULL,
+         updated_at     BIGINT NOT NULL,
+         expires_at     BIGINT,
+         charge         TEXT NOT NULL,
+         content_type   TEXT,
+         grants         TEXT NOT NULL,
+         search         TSVECTOR NOT NULL
+     );
+     CREATE INDEX agents_search ON agents USING GIN (search);
+     CREATE INDEX agents_expiry ON agents (expires_at) WHERE expires_at IS NOT NULL;
+     CREATE INDEX agents_by_owner ON agents (owner_key);
+     CREATE TABLE agent_versions (
+         name       TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+         version    BIGINT NOT NULL,
+         code_hash  TEXT NOT NULL,
+         kind       TEXT NOT NULL,
+         world      TEXT NOT NULL,
+         size       BIGINT NOT NULL,
+         limits     TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         PRIMARY KEY (name, version)
+     );
+     CREATE INDEX agent_versions_by_code ON agent_versions (code_hash);
+     CREATE TABLE agent_code (
+         code_hash TEXT PRIMARY KEY,
+         sealed    BYTEA NOT NULL,
+         stored_ms BIGINT NOT NULL
+     );
+     CREATE TABLE agent_owner_ops (
+         name           TEXT PRIMARY KEY,
+         last_signed_at BIGINT NOT NULL,
+         last_sequence  BIGINT NOT NULL
+     );
+     CREATE TABLE agent_logs (
+         id           BIGSERIAL PRIMARY KEY,
+         name         TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+         execution_id TEXT NOT NULL,
+         at_ms        BIGINT NOT NULL,
+         sealed       BYTEA NOT NULL
+     );
+     CREATE INDEX agent_logs_by_agent ON agent_logs (name, id);
+     CREATE TABLE executions (
+         id            TEXT PRIMARY KEY,
+         route         TEXT NOT NULL,
+         agent         TEXT,
+         agent_version BIGINT,
+         code_hash     TEXT NOT NULL,
+         caller_hash   TEXT NOT NULL,
+         started_ms    BIGINT NOT NULL,
+         duration_us   BIGINT NOT NULL,
+         status        TEXT NOT NULL,
+         exit_code     INTEGER,
+         commitment    TEXT,
+         payment       TEXT
+     );
+     CREATE INDEX executions_by_time ON executions (started_ms, id);
+     CREATE TABLE agent_calls (
+         id               BIGSERIAL PRIMARY KEY,
+         caller           TEXT NOT NULL,
+         caller_execution TEXT NOT NULL,
+         callee           TEXT NOT NULL,
+         path             TEXT NOT NULL,
+         status           INTEGER NOT NULL,
+         callee_execution TEXT,
+         response_sha256  TEXT,
+         settlement       TEXT,
+         at_ms            BIGINT NOT NULL,
+         duration_us      BIGINT NOT NULL
+     );
+     CREATE INDEX agent_calls_by_caller ON agent_calls (caller, id);
+     CREATE INDEX agent_calls_by_execution ON agent_calls (caller_execution);
+     CREATE TABLE agent_wallets (
+         agent      TEXT PRIMARY KEY,
+         address    TEXT NOT NULL,
+         sealed_key BYTEA NOT NULL,
+         policy     TEXT NOT NULL,
+         created_at BIGINT NOT NULL
+     );
+     CREATE TABLE agent_spends (
+         id               BIGSERIAL PRIMARY KEY,
+         agent            TEXT NOT NULL,
+         caller_execution TEXT NOT NULL,
+         callee           TEXT NOT NULL,
+         pay_to           TEXT NOT NULL,
+         asset            TEXT NOT NULL,
+         network          TEXT NOT NULL,
+         amount           BIGINT NOT NULL,
+         state            TEXT NOT NULL,
+         nonce            TEXT,
+         tx               TEXT,
+         at_ms            BIGINT NOT NULL
+     );
+     CREATE INDEX agent_spends_by_agent ON agent_spends (agent, at_ms);
+     CREATE TABLE a2a_tasks (
+         id             TEXT PRIMARY KEY,
+         agent          TEXT NOT NULL,
+         caller         TEXT NOT NULL,
+         context_id     TEXT NOT NULL,
+         state          TEXT NOT NULL,
+         sealed_task    BYTEA NOT NULL,
+         sealed_pending BYTEA,
+         created_ms     BIGINT NOT NULL,
+         updated_ms     BIGINT NOT NULL,
+         owner          TEXT NOT NULL
+     );
+     CREATE INDEX a2a_tasks_by_caller ON a2a_tasks (caller, updated_ms);
+     CREATE TABLE payments (
+         replay_key       TEXT PRIMARY KEY,
+         payer            TEXT NOT NULL,
+         amount           TEXT NOT NULL,
+         network          TEXT NOT NULL,
+         route            TEXT NOT NULL,
+         state            TEXT NOT NULL,
+         transaction_hash TEXT,
+         reason           TEXT,
+         owner            TEXT NOT NULL,
+         sealed           BYTEA,
+         reserved_at      BIGINT NOT NULL,
+         updated_at       BIGINT NOT NULL
+     );
+     CREATE INDEX payments_unfinished ON payments (owner) WHERE state IN ('reserved', 'settling');
+     CREATE TABLE receipts (
+         id         BIGSERIAL PRIMARY KEY,
+         session_id TEXT NOT NULL,
+         sequence   BIGINT NOT NULL,
+         issued_at  BIGINT NOT NULL,
+         receipt    TEXT NOT NULL
+     );
+     CREATE TABLE cluster_members (
+         run          TEXT PRIMARY KEY,
+         replica      TEXT NOT NULL,
+         tag          INTEGER NOT NULL,
+         signing_key  TEXT NOT NULL,
+         url          TEXT NOT NULL,
+         started_ms   BIGINT NOT NULL,
+         heartbeat_ms BIGINT NOT NULL
+     );
+     CREATE TABLE cluster_key (
+         id          INTEGER PRIMARY KEY CHECK (id = 1),
+         key_check   TEXT NOT NULL,
+         measurement TEXT NOT NULL,
+         created_by  TEXT NOT NULL,
+         created_ms  BIGINT NOT NULL
+     );
+     CREATE TABLE cluster_joins (
+         run         TEXT PRIMARY KEY,
+         replica     TEXT NOT NULL,
+         request     TEXT NOT NULL,
+         state       TEXT NOT NULL,
+         response    TEXT,
+         answered_by TEXT,
+         created_ms  BIGINT NOT NULL,
+         answered_ms BIGINT
+     );",
+];
+
+/// Applies the pending migrations.
+///
+/// # Errors
+/// [`StorageError`], also for a database migrated by a newer host.
+pub fn migrate(db: &Arc<Pg>) -> Result<(), StorageError> {
+    db.block(async {
+        let mut client = db.client("migrate").await?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                     version    BIGINT PRIMARY KEY,
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                 )",
+            )
+            .await
+            .or_else(|e| {
+                // Two replicas creating it at once: one loses the race, harmlessly.
+                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(pg("create schema_migrations"))?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg("lock for migrations"))?;
+        let result = apply(&mut client).await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg("unlock after migrations"))?;
+        result
+    })
+}
+
+async fn apply(client: &mut super::Client) -> Result<(), StorageError> {
+    let current: i64 = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(pg("read schema version"))?
+        .get(0);
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if current > known {
+        return Err(StorageError::Database {
+            op: "migrate",
+            detail: format!("schema version {current} is newer than this host's {known}"),
+        });
+    }
+    for (version, migration) in (1_i64..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let tx = client.transaction().await.map_err(pg("begin migration"))?;
+        tx.batch_execute(migration).await.map_err(pg("migrate"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(pg("record schema version"))?;
+        tx.commit().await.map_err(pg("commit migration"))?;
+        tracing::info!(version, "PostgreSQL schema migrated");
+    }
+    Ok(())
+}
+
+/// The schema version the database is at.
+///
+/// # Errors
+/// [`StorageError`].
+pub fn version(db: &Arc<Pg>) -> Result<i64, StorageError> {
+    db.block(async {
+        let client = db.client("read schema version").await?;
+        let row = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(pg("read schema version"))?;
+        Ok(row.get(0))
+    })
+}
+
+/// The host's audience, shared by every replica.
+///
+/// # Errors
+/// [`StorageError`].
+pub fn audience(db: &Arc<Pg>) -> Result<String, StorageError> {
+    db.block(async {
+        let client = db.client("read the audience").await?;
+        let row = client
+            .query_one("SELECT audience FROM host_identity WHERE id = 1", &[])
+            .await
+            .map_err(pg("read the audience"))?;
+        Ok(row.get(0))
+    })
+}

@@ -1,0 +1,201 @@
+//! A2A tasks on PostgreSQL (table `a2a_tasks`). The conditional replacement is one `UPDATE …
+//! WHERE state …`: of two replicas continuing the same waiting task at once, the row lock
+//! makes the second re-check the state the first wrote, so exactly one wins.
+
+use std::sync::Arc;
+
+use tokio_postgres::Row;
+
+use super::{Pg, big, pg, unsigned};
+use crate::storage::StorageError;
+use crate::storage::tasks::{SealedTask, StoredTask, TERMINAL, TaskBackend, TaskFilter};
+
+/// The PostgreSQL task table.
+pub struct PgTasks {
+    pg: Arc<Pg>,
+}
+
+impl PgTasks {
+    /// The table on `pg`.
+    pub fn new(pg: Arc<Pg>) -> Self {
+        Self { pg }
+    }
+}
+
+const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
+
+fn stored(r: &Row) -> StoredTask {
+    StoredTask {
+        id: r.get(0),
+        agent: r.get(1),
+        caller: r.get(2),
+        task: r.get(3),
+        pending: r.get(4),
+        created_ms: unsigned(r.get(5)),
+        updated_ms: unsigned(r.get(6)),
+    }
+}
+
+impl TaskBackend for PgTasks {
+    fn insert(&self, row: &SealedTask) -> Result<(), StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("insert task").await?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task,
+                       sealed_pending, created_ms, updated_ms, owner)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .await
+                .map_err(pg("insert task"))?;
+            client
+                .execute(
+                    &stmt,
+                    &[
+                        &row.id,
+                        &row.agent,
+                        &row.caller,
+                        &row.context_id,
+                        &row.state,
+                        &row.task,
+                        &row.pending,
+                        &big(row.created_ms),
+                        &big(row.updated_ms),
+                        &row.owner,
+                    ],
+                )
+                .await
+                .map_err(pg("insert task"))?;
+            Ok(())
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("get task").await?;
+            let stmt = client
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM a2a_tasks WHERE id = $1"))
+                .await
+                .map_err(pg("get task"))?;
+            let row = client
+                .query_opt(&stmt, &[&id])
+                .await
+                .map_err(pg("get task"))?;
+            Ok(row.as_ref().map(stored))
+        })
+    }
+
+    fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
+        let terminal: Vec<&str> = TERMINAL.to_vec();
+        self.pg.block(async {
+            let client = self.pg.client("update task").await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE a2a_tasks SET state = $2, sealed_task = $3, sealed_pending = $4,
+                       updated_ms = $5, owner = $8
+                     WHERE id = $1 AND CASE WHEN $6::TEXT IS NULL THEN state <> ALL($7)
+                                            ELSE state = $6 END",
+                )
+                .await
+                .map_err(pg("update task"))?;
+            let changed = client
+                .execute(
+                    &stmt,
+                    &[
+                        &row.id,
+                        &row.state,
+                        &row.task,
+                        &row.pending,
+                        &big(row.updated_ms),
+                        &expected,
+                        &terminal,
+                        &row.owner,
+                    ],
+                )
+                .await
+                .map_err(pg("update task"))?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn list(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<StoredTask>, u64), StorageError> {
+        let condition = "caller = $1 AND ($2::TEXT IS NULL OR agent = $2)
+             AND ($3::TEXT IS NULL OR context_id = $3) AND ($4::TEXT IS NULL OR state = $4)
+             AND ($5::BIGINT IS NULL OR updated_ms >= $5)";
+        let state = filter.state.map(|s| s.v1_name());
+        let since = filter.updated_since_ms.map(big);
+        self.pg.block(async {
+            let client = self.pg.client("list tasks").await?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                &filter.caller,
+                &filter.agent,
+                &filter.context_id,
+                &state,
+                &since,
+            ];
+            let total: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM a2a_tasks WHERE {condition}"),
+                    &params,
+                )
+                .await
+                .map_err(pg("count tasks"))?
+                .get(0);
+            let mut page = params.to_vec();
+            let limit = i64::from(limit);
+            let offset = big(offset);
+            page.push(&limit);
+            page.push(&offset);
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM a2a_tasks WHERE {condition}
+                         ORDER BY updated_ms DESC, id LIMIT $6 OFFSET $7"
+                    ),
+                    &page,
+                )
+                .await
+                .map_err(pg("list tasks"))?;
+            Ok((rows.iter().map(stored).collect(), unsigned(total)))
+        })
+    }
+
+    fn unfinished(&self, owner: &str, alive_since_ms: u64) -> Result<Vec<String>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("unfinished tasks").await?;
+            let rows = client
+                .query(
+                    "SELECT t.id FROM a2a_tasks t
+                     WHERE t.state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING')
+                       AND t.owner <> $1
+                       AND NOT EXISTS (SELECT 1 FROM cluster_members m
+                                       WHERE m.run = t.owner AND m.heartbeat_ms >= $2)",
+                    &[&owner, &big(alive_since_ms)],
+                )
+                .await
+                .map_err(pg("unfinished tasks"))?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("reap tasks").await?;
+            let n = client
+                .execute(
+                    "DELETE FROM a2a_tasks WHERE updated_ms < $1 AND state IN
+                       ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED',
+                        'TASK_STATE_REJECTED', 'TASK_STATE_INPUT_REQUIRED')",
+                    &[&big(before_ms)],
+                )
+                .await
+                .map_err(pg("reap tasks"))?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+}

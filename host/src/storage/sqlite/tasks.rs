@@ -1,0 +1,175 @@
+//! A2A tasks on SQLite (table `a2a_tasks`), on a connection of their own
+//! ([`Database::open_relaxed`]): a write reaches the WAL without a flush to disk, safe from a
+//! crash of the process, not of the machine.
+
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Database, sql};
+use crate::storage::StorageError;
+use crate::storage::tasks::{SealedTask, StoredTask, TaskBackend, TaskFilter};
+
+/// The SQLite task table.
+pub struct SqliteTasks {
+    db: Arc<Database>,
+}
+
+impl SqliteTasks {
+    /// The table in `db`.
+    pub fn new(db: Arc<Database>) -> Self {
+        Self { db }
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
+
+fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
+    Ok(StoredTask {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        caller: r.get(2)?,
+        task: r.get(3)?,
+        pending: r.get(4)?,
+        created_ms: to_u64(r.get(5)?),
+        updated_ms: to_u64(r.get(6)?),
+    })
+}
+
+impl TaskBackend for SqliteTasks {
+    fn insert(&self, row: &SealedTask) -> Result<(), StorageError> {
+        self.db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task, \
+                 sealed_pending, created_ms, updated_ms, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.id,
+                    row.agent,
+                    row.caller,
+                    row.context_id,
+                    row.state,
+                    row.task,
+                    row.pending,
+                    to_i64(row.created_ms),
+                    to_i64(row.updated_ms),
+                    row.owner
+                ])
+            })
+            .map_err(sql("insert task"))?;
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
+        self.db
+            .lock()
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM a2a_tasks WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], stored).optional())
+            .map_err(sql("get task"))
+    }
+
+    fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
+        let changed = self
+            .db
+            .lock()
+            .prepare_cached(
+                "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
+                 updated_ms = ?5, owner = ?7 WHERE id = ?1 AND CASE WHEN ?6 IS NULL THEN state NOT IN \
+                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
+                 'TASK_STATE_REJECTED') ELSE state = ?6 END",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.id,
+                    row.state,
+                    row.task,
+                    row.pending,
+                    to_i64(row.updated_ms),
+                    expected,
+                    row.owner
+                ])
+            })
+            .map_err(sql("update task"))?;
+        Ok(changed == 1)
+    }
+
+    fn list(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<StoredTask>, u64), StorageError> {
+        let condition = "caller = ?1 AND (?2 IS NULL OR agent = ?2) \
+             AND (?3 IS NULL OR context_id = ?3) AND (?4 IS NULL OR state = ?4) \
+             AND (?5 IS NULL OR updated_ms >= ?5)";
+        let state = filter.state.map(|s| s.v1_name());
+        let since = filter.updated_since_ms.map(to_i64);
+        let conn = self.db.lock();
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT count(*) FROM a2a_tasks WHERE {condition}"))
+            .and_then(|mut s| {
+                s.query_row(
+                    params![filter.caller, filter.agent, filter.context_id, state, since],
+                    |r| r.get(0),
+                )
+            })
+            .map_err(sql("count tasks"))?;
+        let rows = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM a2a_tasks WHERE {condition} \
+                 ORDER BY updated_ms DESC, id LIMIT ?6 OFFSET ?7"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![
+                        filter.caller,
+                        filter.agent,
+                        filter.context_id,
+                        state,
+                        since,
+                        limit,
+                        to_i64(offset)
+                    ],
+                    stored,
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sql("list tasks"))?;
+        Ok((rows, to_u64(total)))
+    }
+
+    fn unfinished(&self, owner: &str, _alive_since_ms: u64) -> Result<Vec<String>, StorageError> {
+        // One process owns the data directory: every other run is dead.
+        self.db
+            .lock()
+            .prepare_cached(
+                "SELECT id FROM a2a_tasks WHERE state IN \
+                 ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') AND owner <> ?1",
+            )
+            .and_then(|mut s| s.query_map([owner], |r| r.get(0))?.collect())
+            .map_err(sql("unfinished tasks"))
+    }
+
+    fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
+        self.db
+            .lock()
+            .execute(
+                "DELETE FROM a2a_tasks WHERE updated_ms < ?1 AND state IN \
+                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
+                 'TASK_STATE_REJECTED', 'TASK_STATE_INPUT_REQUIRED')",
+                [to_i64(before_ms)],
+            )
+            .map_err(sql("reap tasks"))
+    }
+}
