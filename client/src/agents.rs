@@ -522,6 +522,19 @@ impl Client {
     }
 }
 
+/// `text` percent-encoded for a query parameter (agent names are `[a-z0-9-]`, so only a
+/// defensive measure).
+pub fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use hypervisor_protocol::agents::{OwnerStatement, deploy_detail};

@@ -31,8 +31,9 @@ impl Client {
         Ok(json)
     }
 
-    /// `GET /executions?since_ms=&limit=`: the records `key` may read (those it ran, and those
-    /// of the agents it owns), oldest first.
+    /// `GET /executions?since_ms=&limit=`: the first `limit` records `key` may read (those it
+    /// ran, and those of the agents it owns) started at or after `since_ms`, oldest first. The
+    /// answer's `next` (`{since_ms, after}`) is where the following page starts.
     ///
     /// # Errors
     /// Transport or server errors.

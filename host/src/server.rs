@@ -177,6 +177,11 @@ impl Host {
             wallets,
             stores.key.clone(),
         ));
+        let indexed = {
+            let agents = agents.clone();
+            tokio::task::spawn_blocking(move || agents.load_search_index()).await??
+        };
+        tracing::info!(agents = indexed, "search index ready");
         let members = stores.members.clone();
         members.join(&Member {
             run: identity.run.clone(),
@@ -192,14 +197,9 @@ impl Host {
         })?;
         if let Some(pg) = &pg {
             // Agents changed on other replicas leave this one's cache of hot records.
-            let weak = Arc::downgrade(&agents);
+            let follower = agents.follow_changes()?;
             notify::listen(pg, move |name| {
-                if let Some(agents) = weak.upgrade() {
-                    match name {
-                        Some(name) => agents.invalidate(name),
-                        None => agents.invalidate_all(),
-                    }
-                }
+                let _ = follower.send(name.map(str::to_string));
             });
             cluster::key::serve_joins(
                 pg.clone(),

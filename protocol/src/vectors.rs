@@ -98,6 +98,7 @@ pub fn generate() -> Value {
         "agent_calls": agent_call_vectors(),
         "attestation": attestation,
         "tls": tls_vectors(),
+        "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
@@ -260,6 +261,43 @@ fn report_data_preimage(purpose: ReportPurpose, fields: &[&[u8]]) -> Vec<u8> {
         preimage.extend_from_slice(f);
     }
     preimage
+}
+
+/// The replicas' key exchange (`docs/PROTOCOL.md` §22.1): fixed exchange keys, run, replica,
+/// cluster key and nonce; the join and grant statements signed with the attestation vectors'
+/// key (standing in for each replica's attested key).
+fn cluster_vectors() -> Value {
+    use crate::cluster::{grant_fields, join_fields, key_check, wrap_key_with_nonce};
+    let secret = hex::decode(SIGNING_SECRET).expect("hex");
+    let signing = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let joiner = ClientSecret::from_bytes(&[0x31u8; 32]).expect("scalar");
+    let responder = ClientSecret::from_bytes(&[0x32u8; 32]).expect("scalar");
+    let (run, replica) = ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", "r2");
+    let key = [0x5au8; 32];
+    let nonce = [0x77u8; 12];
+    let j = joiner.public_key();
+    let r = responder.public_key();
+    let sealed = wrap_key_with_nonce(&responder, &j, run, &key, &nonce).expect("seals");
+    let join = join_fields(run, replica, &j);
+    let grant = grant_fields(run, &j, &r, &sealed);
+    let shared = responder.diffie_hellman(&j);
+    json!({
+        "joiner_exchange_secret": hex::encode(joiner.to_bytes().as_ref()),
+        "joiner_exchange_key": j.to_hex(),
+        "responder_exchange_secret": hex::encode(responder.to_bytes().as_ref()),
+        "responder_exchange_key": r.to_hex(),
+        "run": run,
+        "replica": replica,
+        "cluster_key": hex::encode(key),
+        "key_check": hex::encode(key_check(&key)),
+        "ecdh_shared_x": hex::encode(shared.as_ref()),
+        "nonce": hex::encode(nonce),
+        "sealed_key": hex::encode(&sealed),
+        "join_statement_bytes": hex::encode(statement_bytes(StatementKind::ClusterJoin, &join)),
+        "join_signature": hex::encode(sign_statement(&signing, StatementKind::ClusterJoin, &join)),
+        "grant_statement_bytes": hex::encode(statement_bytes(StatementKind::ClusterGrant, &grant)),
+        "grant_signature": hex::encode(sign_statement(&signing, StatementKind::ClusterGrant, &grant)),
+    })
 }
 
 /// The TLS channel binding and the RA-TLS certificate (`docs/PROTOCOL.md` §19), with the

@@ -257,6 +257,28 @@ fn each_kind_deploys_searches_and_invokes() {
     let (status, listed) = get_json(&server, "/agents");
     assert_eq!(status, 200);
     assert_eq!(listed["agents"].as_array().unwrap().len(), 4);
+    assert_eq!(listed["next"], serde_json::Value::Null, "{listed}");
+    // Pages by name: the cursor of a full page leads to the rest, once.
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, first) = get_json(&server, "/agents?limit=3");
+    let next = first["next"].as_str().expect("a cursor").to_string();
+    assert_eq!(next, names(&first)[2]);
+    let (_, rest) = get_json(&server, &format!("/agents?limit=3&after={next}"));
+    assert_eq!(names(&rest).len(), 1);
+    assert_eq!(rest["next"], serde_json::Value::Null);
+    let mut all = names(&first);
+    all.extend(names(&rest));
+    assert_eq!(all, names(&listed));
+    let (status, body) = get_json(&server, "/agents?limit=0");
+    assert_eq!(status, 200, "a limit is clamped into 1..=1000: {body}");
+    assert_eq!(names(&body).len(), 1);
 }
 
 #[test]

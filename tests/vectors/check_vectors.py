@@ -103,6 +103,7 @@ def main():
     check_agents(v, client_pub)
     check_agent_calls(v, client_pub)
     check_tls(v)
+    check_cluster(v)
     check_a2a(v)
     print(f"vectors: {checks} passed, 0 failed")
 
@@ -261,6 +262,46 @@ def check_tls(v):
     check("message host_measurement", message["host_measurement"], measurement.hex())
     check("message created_at", message["created_at"], cert["created_at"])
     check("message evidence", bytes.fromhex(message["evidence"]), b"example evidence")
+
+
+def check_cluster(v):
+    """Section 22.1: the replicas' key exchange. The wrapping key is derived here from the two
+    exchange keys, the grant opened and the key's check value recomputed; both statements'
+    bytes are rebuilt and their signatures verified."""
+    a, c = v["attestation"], v["cluster"]
+    signing_pub = public_uncompressed(private(a["signing_secret"]))
+    joiner, responder = private(c["joiner_exchange_secret"]), private(c["responder_exchange_secret"])
+    j, r = public_uncompressed(joiner), public_uncompressed(responder)
+    check("joiner exchange key", j.hex(), c["joiner_exchange_key"])
+    check("responder exchange key", r.hex(), c["responder_exchange_key"])
+    shared = joiner.exchange(ec.ECDH(), responder.public_key())
+    check("exchange ECDH x", shared.hex(), c["ecdh_shared_x"])
+    label = b"wasm-hypervisor/v1/cluster-key-grant"
+    run = c["run"].encode()
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=label,
+             info=label + run + j + r).derive(shared)
+    sealed = bytes.fromhex(c["sealed_key"])
+    check("sealed key length", len(sealed), 60)
+    check("sealed key nonce", sealed[:12].hex(), c["nonce"])
+    key = AESGCMSIV(k).decrypt(sealed[:12], sealed[12:], run)
+    check("the grant opens to the cluster key", key.hex(), c["cluster_key"])
+    try:
+        AESGCMSIV(k).decrypt(sealed[:12], sealed[12:], b"another run")
+        check("a grant for another run does not open", True, False)
+    except InvalidTag:
+        check("a grant for another run does not open", True, True)
+    check_value = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                       info=b"wasm-hypervisor/v1/cluster-key-check").derive(key)
+    check("key check value", check_value.hex(), c["key_check"])
+    join = tlv(STATEMENT, 0x05, [run, c["replica"].encode(), j])
+    check("join statement bytes", join.hex(), c["join_statement_bytes"])
+    verify_sig(signing_pub, join, c["join_signature"], "cluster join")
+    grant = tlv(STATEMENT, 0x06, [run, j, r, sealed])
+    check("grant statement bytes", grant.hex(), c["grant_statement_bytes"])
+    verify_sig(signing_pub, grant, c["grant_signature"], "cluster grant")
+    check("a grant to another exchange key does not verify",
+          verifies(signing_pub, tlv(STATEMENT, 0x06, [run, r, r, sealed]), c["grant_signature"]),
+          False)
 
 
 def check_a2a(v):

@@ -215,7 +215,21 @@ pub fn run(
             });
         }
         AgentCommand::List => {
-            let list = client.get_json("/agents")?;
+            // Every page, following the cursor.
+            let mut agents = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = client.get_json(&format!(
+                    "/agents?limit=1000&after={}",
+                    hypervisor_client::agents::query_escape(&after)
+                ))?;
+                agents.extend(page["agents"].as_array().cloned().unwrap_or_default());
+                match page["next"].as_str() {
+                    Some(next) => after = next.to_string(),
+                    None => break,
+                }
+            }
+            let list = serde_json::json!({ "agents": agents });
             print(json, &list, || {
                 for a in list["agents"].as_array().into_iter().flatten() {
                     println!(

@@ -103,32 +103,39 @@ pub fn run(
         if save_proof.is_some() {
             anyhow::bail!("--save-proof needs --verifiable");
         }
-        let session = client.create_session(&key)?;
-        let run = if let Some((wallet, limit)) = &payment {
-            client.execute_paid(&session, &input, python, wallet, limit)?
-        } else if python {
-            client.execute_python(&session, &input)?
-        } else {
-            client.execute(&session, &input)?
-        };
-        return report(&run, session.id, json);
+        // Behind a load balancer the run may land on another replica than the session: the
+        // client then opens one there and sends again (`with_session`).
+        let sessions = client.open_renewing(key, None)?;
+        let run = client.with_session(&sessions, |session| {
+            if let Some((wallet, limit)) = &payment {
+                client.execute_paid(session, &input, python, wallet, limit)
+            } else if python {
+                client.execute_python(session, &input)
+            } else {
+                client.execute(session, &input)
+            }
+        })?;
+        return report(&run, sessions.current().id, json);
     }
-    let session = client.create_verifiable_session(&key, &policy.policy()?)?;
+    if payment.is_some() && python {
+        anyhow::bail!("the paid Python route is not verifiable: drop --verifiable");
+    }
+    let sessions = client.open_renewing(key, Some(policy.policy()?))?;
+    let run = client.with_session(&sessions, |session| {
+        if let Some((wallet, limit)) = &payment {
+            client.execute_paid(session, &input, false, wallet, limit)
+        } else if python {
+            client.execute_python(session, &input)
+        } else {
+            client.execute_verifiable(session, &input)
+        }
+    })?;
+    let session = sessions.current();
     if let Some((_, k)) = &session.verified
         && !json
     {
         print_key_to_stderr(k);
     }
-    let run = if let Some((wallet, limit)) = &payment {
-        if python {
-            anyhow::bail!("the paid Python route is not verifiable: drop --verifiable");
-        }
-        client.execute_paid(&session, &input, false, wallet, limit)?
-    } else if python {
-        client.execute_python(&session, &input)?
-    } else {
-        client.execute_verifiable(&session, &input)?
-    };
     if let Some(path) = &save_proof {
         write_proof(path, &session, &run)?;
     }

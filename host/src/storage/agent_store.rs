@@ -12,10 +12,12 @@ use crate::crypto::at_rest::SealingKey;
 use crate::storage::StorageError;
 use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError,
+    SearchDocument, SearchHit,
 };
 use crate::storage::calls::CallLedger;
 use crate::storage::code::CodeStore;
 use crate::storage::records::Records;
+use crate::storage::search::SearchIndex;
 use crate::storage::wallets::Wallets;
 
 /// Purpose label of sealed agent logs.
@@ -54,6 +56,8 @@ pub struct AgentStore {
     pub calls: Arc<dyn CallLedger>,
     /// Agents' wallets and spends.
     pub wallets: Arc<Wallets>,
+    /// The search index over the catalog (empty until [`Self::load_search_index`]).
+    index: SearchIndex,
     /// Seals logs.
     key: Arc<SealingKey>,
     /// Agents looked up recently, so an invocation does not query the database: dropped when
@@ -78,6 +82,7 @@ impl AgentStore {
             code,
             calls,
             wallets,
+            index: SearchIndex::new(),
             key,
             hot: Mutex::new(Hot::default()),
         }
@@ -87,19 +92,101 @@ impl AgentStore {
         self.hot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets the cached record of `name` (after a deployment or deletion).
-    pub fn invalidate(&self, name: &str) {
+    /// Forgets the cached record of `name`.
+    fn invalidate(&self, name: &str) {
         let mut hot = self.hot();
         hot.generation += 1;
         hot.records.remove(name);
     }
 
-    /// Forgets every cached record (changes may have been missed: a lost notification
-    /// connection).
-    pub fn invalidate_all(&self) {
-        let mut hot = self.hot();
-        hot.generation += 1;
-        hot.records.clear();
+    /// Takes note that the agent `name` changed (deployed, deleted, grants replaced), here or
+    /// on another replica: its cached record goes, and its search entry is read again.
+    ///
+    /// # Errors
+    /// [`StorageError`] if the catalog cannot be read (the cache entry is gone anyway).
+    pub fn changed(&self, name: &str) -> Result<(), StorageError> {
+        self.invalidate(name);
+        match self.catalog.get(name)? {
+            Some(agent) => self.index.upsert(&SearchDocument {
+                name: agent.name,
+                description: agent.description,
+                tags: agent.tags,
+            }),
+            None => self.index.remove(name),
+        }
+        Ok(())
+    }
+
+    /// Takes note that changes may have been missed (a lost notification connection): every
+    /// cached record goes and the search index is rebuilt.
+    ///
+    /// # Errors
+    /// [`StorageError`] if the catalog cannot be read.
+    pub fn changed_all(&self) -> Result<(), StorageError> {
+        {
+            let mut hot = self.hot();
+            hot.generation += 1;
+            hot.records.clear();
+        }
+        self.index.reload(self.catalog.as_ref())
+    }
+
+    /// Starts a thread that applies the changes announced on the returned channel (from
+    /// another replica: `Some(name)`, or `None` when some may have been missed) to the cache
+    /// and the search index. It ends when the store or the sender is dropped.
+    ///
+    /// # Errors
+    /// If the thread cannot be started.
+    pub fn follow_changes(
+        self: &Arc<Self>,
+    ) -> std::io::Result<std::sync::mpsc::Sender<Option<String>>> {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+        let store = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("agent-changes".into())
+            .spawn(move || {
+                while let Ok(change) = rx.recv() {
+                    let Some(store) = store.upgrade() else { break };
+                    let done = match &change {
+                        Some(name) => store.changed(name),
+                        None => store.changed_all(),
+                    };
+                    if let Err(e) = done {
+                        // The cache entry is gone; the index may lag until the next change.
+                        tracing::warn!(error = %e, "cannot read a changed agent");
+                    }
+                }
+            })?;
+        Ok(tx)
+    }
+
+    /// Builds the search index from the catalog (at start-up).
+    ///
+    /// # Errors
+    /// [`StorageError`] if the catalog cannot be read.
+    pub fn load_search_index(&self) -> Result<usize, StorageError> {
+        self.index.reload(self.catalog.as_ref())?;
+        Ok(self.index.len())
+    }
+
+    /// Ranked search: the best `limit` agents for `text` (see [`crate::storage::search`]).
+    ///
+    /// # Errors
+    /// [`StorageError`] if the hits' records cannot be read.
+    pub fn search(&self, text: &str, limit: usize) -> Result<Vec<SearchHit>, StorageError> {
+        let top = self.index.top(text, limit);
+        let names: Vec<String> = top.iter().map(|(name, _)| name.clone()).collect();
+        let mut records: HashMap<String, AgentRecord> = self
+            .catalog
+            .get_many(&names)?
+            .into_iter()
+            .map(|a| (a.name.clone(), a))
+            .collect();
+        // An agent deleted since the index saw it is left out.
+        Ok(top
+            .into_iter()
+            .filter_map(|(name, score)| records.remove(&name).map(|a| SearchHit::new(a, score)))
+            .collect())
     }
 
     /// The agent `name` with its latest version: from memory when it was used recently and
@@ -140,7 +227,9 @@ impl AgentStore {
     /// [`RegistryError::Replayed`], [`RegistryError::Storage`].
     pub fn remove(&self, name: &str, order: Option<OwnerOrder>) -> Result<bool, RegistryError> {
         self.invalidate(name);
-        let Some(hashes) = self.catalog.delete(name, order, unix_seconds())? else {
+        let deleted = self.catalog.delete(name, order, unix_seconds());
+        self.changed(name)?;
+        let Some(hashes) = deleted? else {
             return Ok(false);
         };
         for hash in hashes {

@@ -25,6 +25,7 @@ use hypervisor_protocol::wire::Limits;
 use serde::{Serialize, Serializer};
 
 use super::StorageError;
+pub use super::search::SearchDocument;
 
 /// Logs kept per agent (older ones are dropped).
 pub const LOGS_KEPT: u32 = 100;
@@ -279,12 +280,25 @@ pub trait AgentCatalog: Send + Sync {
     /// [`StorageError`].
     fn expired(&self, now: u64) -> Result<Vec<String>, StorageError>;
 
-    /// Ranked full-text search over name, description and tags (a match in the name weighs
-    /// most, then tags, then the description); at most `limit` hits, best first.
+    /// What the search index ([`crate::storage::search`]) holds of agents: at most `limit`,
+    /// by name, after `after` (`""` for the first page).
     ///
     /// # Errors
     /// [`StorageError`].
-    fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError>;
+    fn documents(&self, after: &str, limit: u32) -> Result<Vec<SearchDocument>, StorageError>;
+
+    /// The agents named in `names` that exist, with their latest versions (in no particular
+    /// order).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn get_many(&self, names: &[String]) -> Result<Vec<AgentRecord>, StorageError>;
+
+    /// One page of agents by name, after `after` (`""` for the first), at most `limit`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn page(&self, after: &str, limit: u32) -> Result<Vec<AgentRecord>, StorageError>;
 
     /// Replaces the grants of `name`, signed by its owner at `order`, which must come after
     /// the last owner operation on the name. Returns `false` for an unknown agent.

@@ -90,6 +90,15 @@ fn deploy(
     })
 }
 
+/// The catalog's agents ranked for `text` by a search index built from it, after checking that
+/// the catalog reads every hit back.
+fn search(r: &dyn AgentCatalog, text: &str, k: usize) -> Vec<String> {
+    let index = super::search::SearchIndex::load(r).unwrap();
+    let names: Vec<String> = index.top(text, k).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(r.get_many(&names).unwrap().len(), names.len());
+    names
+}
+
 fn catalog_versions_owners_search_delete(s: &Stores) {
     let r = s.catalog.as_ref();
     let papers = ["papers", "search"];
@@ -140,25 +149,32 @@ fn catalog_versions_owners_search_delete(s: &Stores) {
     assert_eq!(a.latest.kind, AgentKind::Handler);
     assert_eq!(r.versions("arxiv").unwrap().len(), 2);
     assert_eq!(r.list().unwrap().len(), 3);
-    assert_eq!(r.count().unwrap(), 3);
-    let hits = r.search("research papers", 10).unwrap();
-    assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].agent.name, "arxiv");
+    let first = r.page("", 2).unwrap();
     assert_eq!(
-        r.search("statistics hello", 10).unwrap().len(),
+        first.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["arxiv", "hello"]
+    );
+    assert_eq!(r.page("hello", 2).unwrap()[0].name, "text-stats");
+    assert_eq!(r.documents("", 10).unwrap().len(), 3);
+    assert_eq!(r.count().unwrap(), 3);
+    let hits = search(r, "research papers", 10);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0], "arxiv");
+    assert_eq!(
+        search(r, "statistics hello", 10).len(),
         2,
         "any word matches"
     );
     // Operators and quotes in the query are just text.
-    assert_eq!(r.search("\"arxiv\" OR NEAR(", 10).unwrap().len(), 1);
-    assert!(r.search("  --- ", 10).unwrap().is_empty());
-    assert!(r.search("a' | !b & (c:*", 10).unwrap().is_empty());
+    assert_eq!(search(r, "\"arxiv\" OR NEAR(", 10).len(), 1);
+    assert!(search(r, "  --- ", 10).is_empty());
+    assert!(search(r, "a' | !b & (c:*", 10).is_empty());
     assert!(r.code_in_use(&a.latest.code_hash).unwrap());
     let hashes = r.delete("arxiv", Some(at(6)), 6).unwrap().unwrap();
     assert_eq!(hashes.len(), 2);
     assert!(!r.code_in_use(&a.latest.code_hash).unwrap());
     assert!(r.get("arxiv").unwrap().is_none());
-    assert!(r.search("papers", 10).unwrap().is_empty());
+    assert!(search(r, "papers", 10).is_empty());
     assert!(r.versions("arxiv").unwrap().is_empty());
     assert_eq!(r.delete("arxiv", Some(at(7)), 7).unwrap(), None);
 }
@@ -192,18 +208,13 @@ fn catalog_search_ranking(s: &Stores) {
         at(3),
     )
     .unwrap();
-    let names: Vec<String> = r
-        .search("weather", 10)
-        .unwrap()
-        .into_iter()
-        .map(|h| h.agent.name)
-        .collect();
+    let names = search(r, "weather", 10);
     assert_eq!(
         names,
         ["weather", "almanac", "forecaster"],
         "name, then tags, then description"
     );
-    assert_eq!(r.search("weather", 2).unwrap().len(), 2, "the limit holds");
+    assert_eq!(search(r, "weather", 2).len(), 2, "the limit holds");
 }
 
 fn catalog_owner_order(s: &Stores) {

@@ -41,6 +41,7 @@ pub mod payments;
 pub mod postgres;
 pub mod receipts;
 pub mod records;
+pub mod search;
 pub mod spool;
 pub mod sqlite;
 pub mod tasks;

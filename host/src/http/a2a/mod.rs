@@ -112,7 +112,7 @@ struct Call<'a> {
 
 /// `GET /.well-known/agent-card.json`.
 pub async fn host_card(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let agents = state.pipeline.list_agents()?;
+    let agents = state.pipeline.all_agents()?;
     let card = card::host_card(&state.pipeline, &agents)?;
     Ok(Json(card).into_response())
 }
@@ -435,7 +435,7 @@ fn agent_of(
     let skills: Vec<AgentRecord> = call
         .state
         .pipeline
-        .list_agents()
+        .all_agents()
         .map_err(|e| Fault::from_api(&e))?
         .into_iter()
         .filter(card::is_skill)

@@ -24,7 +24,7 @@ use hypervisor_protocol::jsonrpc::{INTERNAL_ERROR, INVALID_PARAMS, Id, RpcError}
 
 /// `tools/list`: every tool, in one page.
 pub fn list(state: &AppState, id: &Id) -> Result<Value, RpcError> {
-    let agents = state.pipeline.list_agents().map_err(|e| internal(id, &e))?;
+    let agents = state.pipeline.all_agents().map_err(|e| internal(id, &e))?;
     let tools: Vec<Value> = agents
         .iter()
         .filter(|a| is_tool(a.public, a.latest.kind))

@@ -41,10 +41,28 @@ pub async fn deploy(
     Ok((StatusCode::CREATED, Json(detail)).into_response())
 }
 
-/// `GET /agents`.
-pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let agents = state.pipeline.list_agents()?;
-    Ok(Json(serde_json::json!({ "agents": agents })).into_response())
+/// Query of `GET /agents`.
+#[derive(Debug, Deserialize)]
+pub struct Listing {
+    /// The names after this one (the previous page's `next`).
+    #[serde(default)]
+    after: String,
+    /// Most agents (default 100, at most 1000).
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /agents?after=&limit=`: one page of agents, by name, with the cursor of the next.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<Listing>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let agents = state.pipeline.list_agents(&q.after, limit)?;
+    let next = (agents.len() == limit as usize)
+        .then(|| agents.last().map(|a| a.name.clone()))
+        .flatten();
+    Ok(Json(serde_json::json!({ "agents": agents, "next": next })).into_response())
 }
 
 /// `GET /agents/{name}`.
@@ -299,6 +317,10 @@ pub struct Audit {
     /// Records started at or after this time, Unix milliseconds (default 0).
     #[serde(default)]
     since_ms: u64,
+    /// With `since_ms`, the previous page's last id: records started at `since_ms` exactly
+    /// come after it (the previous page's `next`).
+    #[serde(default)]
+    after: String,
     /// Most records (default 100, at most 1000).
     #[serde(default)]
     limit: Option<u32>,
@@ -311,9 +333,14 @@ pub async fn executions(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let reader = records_reader(&state, &headers, "")?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let records = state
         .pipeline
-        .executions(q.since_ms, q.limit.unwrap_or(100), &reader)
+        .executions(q.since_ms, &q.after, limit, &reader)
         .await?;
-    Ok(Json(serde_json::json!({ "executions": records })).into_response())
+    let next = (records.len() == limit as usize)
+        .then(|| records.last())
+        .flatten()
+        .map(|r| serde_json::json!({ "since_ms": r.started_ms, "after": r.id }));
+    Ok(Json(serde_json::json!({ "executions": records, "next": next })).into_response())
 }

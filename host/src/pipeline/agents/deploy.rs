@@ -222,7 +222,7 @@ impl Pipeline {
             now,
         };
         let deployed = self.agents.catalog.deploy(&deployment);
-        self.agents.invalidate(&req.name);
+        self.agents.changed(&req.name).map_err(storage)?;
         let version = deployed.map_err(registry)?;
         tracing::info!(
             agent = %req.name,

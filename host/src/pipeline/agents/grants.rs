@@ -124,7 +124,7 @@ impl Pipeline {
             .catalog
             .set_grants(name, &update.grants, proof.order(), unix_seconds())
             .map_err(registry);
-        self.agents.invalidate(name);
+        self.agents.changed(name).map_err(storage)?;
         if !changed? {
             return Err(ApiError::AgentNotFound(name.to_string()));
         }

@@ -88,11 +88,20 @@ impl Pipeline {
         })
     }
 
-    /// `GET /agents`: every agent with its latest version.
+    /// `GET /agents`: one page of agents (by name, after `after`, at most `limit`) with their
+    /// latest versions.
     ///
     /// # Errors
     /// [`ApiError::Internal`] if the database fails.
-    pub fn list_agents(&self) -> Result<Vec<AgentRecord>, ApiError> {
+    pub fn list_agents(&self, after: &str, limit: u32) -> Result<Vec<AgentRecord>, ApiError> {
+        self.agents().catalog.page(after, limit).map_err(storage)
+    }
+
+    /// Every agent (the A2A host card and MCP's tool list show them all).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] if the database fails.
+    pub fn all_agents(&self) -> Result<Vec<AgentRecord>, ApiError> {
         self.agents().catalog.list().map_err(storage)
     }
 
@@ -150,7 +159,7 @@ impl Pipeline {
             ));
         }
         let limit = limit.unwrap_or(10).clamp(1, 100);
-        self.agents().catalog.search(query, limit).map_err(storage)
+        self.agents().search(query, limit as usize).map_err(storage)
     }
 
     /// `DELETE /agents/{name}`, proven by the owner's signature, signed later than the last
@@ -250,19 +259,21 @@ impl Pipeline {
             .ok_or_else(|| ApiError::ExecutionNotFound(id.to_string()))
     }
 
-    /// `GET /executions?since_ms=&limit=`: the audit listing (hashes and commitments only).
+    /// `GET /executions?since_ms=&after=&limit=`: the audit listing (hashes and commitments
+    /// only), oldest first, from `(since_ms, after)`.
     ///
     /// # Errors
     /// [`ApiError::Internal`] if the database fails.
     pub async fn executions(
         &self,
         since_ms: u64,
+        after: &str,
         limit: u32,
         reader: &Reader,
     ) -> Result<Vec<ExecutionRecord>, ApiError> {
         self.agents()
             .records
-            .list(since_ms, "", limit.clamp(1, 1000), reader)
+            .list(since_ms, after, limit.clamp(1, 1000), reader)
             .await
             .map_err(storage)
     }

@@ -1,7 +1,5 @@
 //! The agent catalog on PostgreSQL (tables `agents`, `agent_versions`, `agent_owner_ops`,
-//! `agent_logs`). Search: a weighted `tsvector` per agent (name A, tags B, description C),
-//! matched by any of the query's words and ranked by `ts_rank` (top-k by PostgreSQL's bounded
-//! heap sort). Owner operations on one name are serialised across replicas by a transaction
+//! `agent_logs`). Owner operations on one name are serialised across replicas by a transaction
 //! advisory lock on the name, and every change notifies the other replicas' caches
 //! ([`super::notify`]).
 
@@ -14,7 +12,7 @@ use super::{Pg, big, pg, unsigned};
 use crate::storage::StorageError;
 use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LogEntry, NewDeployment, OwnerOrder, RegistryError,
-    SearchHit, VersionRecord, search_words,
+    SearchDocument, VersionRecord,
 };
 
 /// How long the mark of a deleted agent is kept after its last signing time, seconds (as on
@@ -37,9 +35,6 @@ impl PgAgents {
 const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, \
      a.price_amount, a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, \
      v.world, v.size, v.limits, v.created_at, a.charge, a.content_type, a.grants";
-
-/// How many columns [`AGENT_COLUMNS`] selects.
-const AGENT_COLUMN_COUNT: usize = 19;
 
 fn corrupt(what: &str, why: impl std::fmt::Display) -> StorageError {
     StorageError::Database {
@@ -163,8 +158,6 @@ impl AgentCatalog for PgAgents {
         let tags = encode("encode tags", d.tags)?;
         let grants = encode("encode grants", d.grants)?;
         let limits = encode("encode limits", &d.limits)?;
-        let tag_words = d.tags.join(" ");
-        let name_words = d.name.replace(['-', '_', '.'], " ");
         self.pg.block(async {
             let mut client = self.pg.client("deploy").await?;
             let tx = client.transaction().await.map_err(pg("begin deploy"))?;
@@ -187,18 +180,14 @@ impl AgentCatalog for PgAgents {
             tx.execute(
                 "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
                    price_amount, created_at, updated_at, expires_at, charge, content_type,
-                   grants, search)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12,
-                   setweight(to_tsvector('english', $13), 'A')
-                   || setweight(to_tsvector('english', $14), 'B')
-                   || setweight(to_tsvector('english', $3), 'C'))
+                   grants)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)
                  ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
                    tags = EXCLUDED.tags, public = EXCLUDED.public,
                    latest_version = EXCLUDED.latest_version,
                    price_amount = EXCLUDED.price_amount, updated_at = EXCLUDED.updated_at,
                    expires_at = EXCLUDED.expires_at, charge = EXCLUDED.charge,
-                   content_type = EXCLUDED.content_type, grants = EXCLUDED.grants,
-                   search = EXCLUDED.search",
+                   content_type = EXCLUDED.content_type, grants = EXCLUDED.grants",
                 &[
                     &d.name,
                     &d.owner_key,
@@ -212,8 +201,6 @@ impl AgentCatalog for PgAgents {
                     &d.charge.as_str(),
                     &d.content_type,
                     &grants,
-                    &name_words,
-                    &tag_words,
                 ],
             )
             .await
@@ -389,35 +376,64 @@ impl AgentCatalog for PgAgents {
         })
     }
 
-    fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError> {
-        let words = search_words(text);
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Words are alphanumeric only: joined with `|`, no tsquery syntax can come in.
-        let query = words.join(" | ");
+    fn documents(&self, after: &str, limit: u32) -> Result<Vec<SearchDocument>, StorageError> {
         self.pg.block(async {
-            let client = self.pg.client("search").await?;
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {AGENT_COLUMNS}, ts_rank('{{0.0, 0.1, 0.4, 1.0}}', a.search, q) AS rank
-                     FROM agents a, to_tsquery('english', $1) q
-                     JOIN agent_versions v ON true
-                     WHERE a.search @@ q AND v.name = a.name AND v.version = a.latest_version
-                     ORDER BY rank DESC, a.name LIMIT $2"
-                ))
-                .await
-                .map_err(pg("search"))?;
+            let client = self.pg.client("read search documents").await?;
             let rows = client
-                .query(&stmt, &[&query, &i64::from(limit)])
+                .query(
+                    "SELECT name, description, tags FROM agents WHERE name > $1
+                     ORDER BY name LIMIT $2",
+                    &[&after, &i64::from(limit)],
+                )
                 .await
-                .map_err(pg("search"))?;
-            rows.iter()
+                .map_err(pg("read search documents"))?;
+            Ok(rows
+                .iter()
                 .map(|r| {
-                    let rank: f32 = r.get(AGENT_COLUMN_COUNT);
-                    Ok(SearchHit::new(agent(r)?, f64::from(rank)))
+                    let tags: String = r.get(2);
+                    SearchDocument {
+                        name: r.get(0),
+                        description: r.get(1),
+                        tags: serde_json::from_str(&tags).unwrap_or_default(),
+                    }
                 })
-                .collect()
+                .collect())
+        })
+    }
+
+    fn get_many(&self, names: &[String]) -> Result<Vec<AgentRecord>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("read agents").await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
+                           ON v.name = a.name AND v.version = a.latest_version
+                         WHERE a.name = ANY($1)"
+                    ),
+                    &[&names],
+                )
+                .await
+                .map_err(pg("read agents"))?;
+            rows.iter().map(agent).collect()
+        })
+    }
+
+    fn page(&self, after: &str, limit: u32) -> Result<Vec<AgentRecord>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("list agents").await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
+                           ON v.name = a.name AND v.version = a.latest_version
+                         WHERE a.name > $1 ORDER BY a.name LIMIT $2"
+                    ),
+                    &[&after, &i64::from(limit)],
+                )
+                .await
+                .map_err(pg("list agents"))?;
+            rows.iter().map(agent).collect()
         })
     }
 

@@ -37,10 +37,8 @@ pub const MIGRATIONS: &[&str] = &[
          expires_at     BIGINT,
          charge         TEXT NOT NULL,
          content_type   TEXT,
-         grants         TEXT NOT NULL,
-         search         TSVECTOR NOT NULL
+         grants         TEXT NOT NULL
      );
-     CREATE INDEX agents_search ON agents USING GIN (search);
      CREATE INDEX agents_expiry ON agents (expires_at) WHERE expires_at IS NOT NULL;
      CREATE INDEX agents_by_owner ON agents (owner_key);
      CREATE TABLE agent_versions (

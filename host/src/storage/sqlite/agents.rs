@@ -11,7 +11,7 @@ use super::{Database, sql};
 use crate::storage::StorageError;
 use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LogEntry, NewDeployment, OwnerOrder, RegistryError,
-    SearchHit, VersionRecord,
+    SearchDocument, VersionRecord,
 };
 
 /// The SQLite catalog.
@@ -129,7 +129,6 @@ impl AgentCatalog for SqliteAgents {
             ],
         )
         .map_err(sql("insert version"))?;
-        super::search::index(&tx, d.name, d.description, &d.tags.join(" "))?;
         mark(&tx, d.name, d.order, d.now)?;
         tx.commit().map_err(sql("commit deploy"))?;
         Ok(version)
@@ -234,8 +233,6 @@ impl AgentCatalog for SqliteAgents {
         let removed = tx
             .execute("DELETE FROM agents WHERE name = ?1", [name])
             .map_err(sql("delete"))?;
-        tx.execute("DELETE FROM agents_fts WHERE name = ?1", [name])
-            .map_err(sql("delete"))?;
         if let Some(order) = order
             && removed == 1
         {
@@ -269,8 +266,61 @@ impl AgentCatalog for SqliteAgents {
         rows.collect::<Result<_, _>>().map_err(sql("find expired"))
     }
 
-    fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StorageError> {
-        super::search::search(&self.db.lock(), text, limit)
+    fn documents(&self, after: &str, limit: u32) -> Result<Vec<SearchDocument>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name, description, tags FROM agents WHERE name > ?1 ORDER BY name LIMIT ?2",
+            )
+            .map_err(sql("read search documents"))?;
+        let rows = stmt
+            .query_map(params![after, limit], |r| {
+                let tags: String = r.get(2)?;
+                Ok(SearchDocument {
+                    name: r.get(0)?,
+                    description: r.get(1)?,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                })
+            })
+            .map_err(sql("read search documents"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(sql("read search documents"))
+    }
+
+    fn get_many(&self, names: &[String]) -> Result<Vec<AgentRecord>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
+                   ON v.name = a.name AND v.version = a.latest_version WHERE a.name = ?1"
+            ))
+            .map_err(sql("read agents"))?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(agent) = stmt
+                .query_row([name], agent_row)
+                .optional()
+                .map_err(sql("read agents"))?
+            {
+                out.push(agent);
+            }
+        }
+        Ok(out)
+    }
+
+    fn page(&self, after: &str, limit: u32) -> Result<Vec<AgentRecord>, StorageError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
+                   ON v.name = a.name AND v.version = a.latest_version
+                 WHERE a.name > ?1 ORDER BY a.name LIMIT ?2"
+            ))
+            .map_err(sql("list agents"))?;
+        let rows = stmt
+            .query_map(params![after, limit], agent_row)
+            .map_err(sql("list agents"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("list agents"))
     }
 
     fn logs(&self, name: &str, limit: u32) -> Result<Vec<LogEntry>, StorageError> {

@@ -15,7 +15,6 @@ pub(crate) mod owner_order;
 mod payments;
 mod records;
 mod rows;
-mod search;
 mod tasks;
 mod wallets;
 
@@ -204,6 +203,8 @@ const MIGRATIONS: &[&str] = &[
     // 7: the run that owns an A2A task (writes it last, runs it): a run that stopped leaves
     // its unfinished tasks to be failed by another.
     "ALTER TABLE a2a_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+    // 8: search moved to an in-memory index built from `agents` (storage::search).
+    "DROP TABLE agents_fts;",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

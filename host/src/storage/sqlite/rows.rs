@@ -15,9 +15,6 @@ pub(super) const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.ta
      a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
      v.limits, v.created_at, a.charge, a.content_type, a.grants";
 
-/// How many columns [`AGENT_COLUMNS`] selects (a query's next column is at this index).
-pub(super) const AGENT_COLUMN_COUNT: usize = 19;
-
 pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     let tags: String = r.get(3)?;
     Ok(AgentRecord {
