@@ -32,6 +32,9 @@
 //!    connection per request. See `tls.rs`.
 //! 6. **Fronts** (`fronts`): a handler agent as an MCP tool and as an A2A agent against its
 //!    native invocation: latency and throughput. See `fronts.rs`.
+//! 7. **Backends** (`backends`) and **Catalogue** (`catalogue`): a handler agent on SQLite
+//!    and on PostgreSQL, and a catalogue of `BENCH_CATALOGUE` (100 000) agents on each. See
+//!    `backends.rs`.
 //!
 //! Environment:
 //! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
@@ -42,13 +45,15 @@
 //! - `HTTP_BENCH_THREADS` (2), `HTTP_BENCH_CONNECTIONS` (32), `HTTP_BENCH_SECONDS` (10),
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
-//! - `BENCH_ONLY`: a comma-separated subset of `throughput,handler,restart,calls,tls,fronts`;
+//! - `BENCH_ONLY`: a comma-separated subset of
+//!   `throughput,handler,restart,calls,tls,fronts,backends,catalogue`;
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
 //!
 //! Needs `scripts/build-wasm.sh` (for `target/wasm/`).
 
+mod backends;
 mod calls;
 #[path = "../common/mod.rs"]
 mod common;
@@ -88,6 +93,8 @@ fn main() {
             ("calls", calls::run),
             ("tls", tls::run),
             ("fronts", fronts::run),
+            ("backends", backends::run_backends),
+            ("catalogue", backends::run_catalogue),
         ],
     );
 }

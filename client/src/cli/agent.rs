@@ -193,8 +193,10 @@ pub fn run(
                 grants,
             };
             let agent = if private {
-                let session = client.create_session(&owner)?;
-                client.deploy_agent_sealed(&owner, &session, &d)?
+                let sessions = client.open_renewing(owner.clone(), None)?;
+                client.with_session(&sessions, |session| {
+                    client.deploy_agent_sealed(&owner, session, &d)
+                })?
             } else {
                 client.deploy_agent(&owner, &d)?
             };
@@ -268,25 +270,30 @@ pub fn run(
                 None => None,
             };
             if sealed || caller_key_given || agent["public"] == false {
-                let key = owner()?;
-                let session = client.create_session(&key)?;
+                let sessions = client.open_renewing(owner()?, None)?;
                 let code_hash = agent["latest"]["code_hash"].as_str().unwrap_or_default();
-                let run = if handler {
-                    let event = event.unwrap_or_else(|| "null".into());
+                let event = event.unwrap_or_else(|| "null".into());
+                if handler {
                     serde_json::from_str::<serde_json::Value>(&event)
                         .context("--event is not JSON")?;
-                    client.invoke_sealed(&session, &name, code_hash, event.as_bytes())?
-                } else {
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    client.invoke_command_sealed(
-                        &session,
-                        &name,
-                        code_hash,
-                        &args,
-                        input.as_deref().unwrap_or_default(),
-                    )?
-                };
-                return super::report::report(&run, session.id, json);
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                // Behind a load balancer the invocation may land on another replica than the
+                // session: the client opens one there and sends again.
+                let run = client.with_session(&sessions, |session| {
+                    if handler {
+                        client.invoke_sealed(session, &name, code_hash, event.as_bytes())
+                    } else {
+                        client.invoke_command_sealed(
+                            session,
+                            &name,
+                            code_hash,
+                            &args,
+                            input.as_deref().unwrap_or_default(),
+                        )
+                    }
+                })?;
+                return super::report::report(&run, sessions.current().id, json);
             }
             let out = if handler {
                 let event: serde_json::Value = match event {
@@ -365,8 +372,10 @@ pub fn run(
                         .with_context(|| format!("reading {}", policy.display()))?;
                     let policy = serde_json::from_str(&text)
                         .with_context(|| format!("{} is not a policy", policy.display()))?;
-                    let session = client.create_session(&owner)?;
-                    client.attach_wallet(&owner, &session, &name, &secret, &policy)?
+                    let sessions = client.open_renewing(owner.clone(), None)?;
+                    client.with_session(&sessions, |session| {
+                        client.attach_wallet(&owner, session, &name, &secret, &policy)
+                    })?
                 }
                 _ => client.agent_wallet(&owner, &name)?,
             };

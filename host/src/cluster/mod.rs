@@ -55,17 +55,3 @@ impl Identity {
         })
     }
 }
-
-/// The default replica name: the machine's host name, else `replica`.
-pub fn default_replica_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 63
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        })
-        .unwrap_or_else(|| "replica".to_string())
-}

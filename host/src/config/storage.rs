@@ -99,10 +99,22 @@ impl Default for ClusterConfig {
 impl ClusterConfig {
     /// The replica's name.
     pub fn replica(&self) -> String {
-        self.replica_id
-            .clone()
-            .unwrap_or_else(crate::cluster::default_replica_id)
+        self.replica_id.clone().unwrap_or_else(default_replica_id)
     }
+}
+
+/// The default replica name: the machine's host name, else `replica`.
+fn default_replica_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 63
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        })
+        .unwrap_or_else(|| "replica".to_string())
 }
 
 #[cfg(test)]

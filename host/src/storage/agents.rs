@@ -25,7 +25,17 @@ use hypervisor_protocol::wire::Limits;
 use serde::{Serialize, Serializer};
 
 use super::StorageError;
-pub use super::search::SearchDocument;
+
+/// What the search index ([`crate::storage::search`]) holds of an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDocument {
+    /// The agent's name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+}
 
 /// Logs kept per agent (older ones are dropped).
 pub const LOGS_KEPT: u32 = 100;

@@ -21,18 +21,8 @@ use std::sync::RwLock;
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::StorageError;
+pub use super::agents::SearchDocument;
 use super::agents::{AgentCatalog, search_words};
-
-/// What the index holds of an agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchDocument {
-    /// The agent's name.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// Its tags.
-    pub tags: Vec<String>,
-}
 
 /// Fields, in posting order, and their weights.
 const NAME: usize = 0;

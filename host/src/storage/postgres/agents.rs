@@ -425,9 +425,12 @@ impl AgentCatalog for PgAgents {
             let rows = client
                 .query(
                     &format!(
-                        "SELECT {AGENT_COLUMNS} FROM agents a JOIN agent_versions v
-                           ON v.name = a.name AND v.version = a.latest_version
-                         WHERE a.name > $1 ORDER BY a.name LIMIT $2"
+                        // The page's names first (the primary key's order), then their
+                        // versions: no join over the whole catalogue.
+                        "SELECT {AGENT_COLUMNS} FROM (SELECT * FROM agents WHERE name > $1
+                           ORDER BY name LIMIT $2) a
+                         JOIN agent_versions v ON v.name = a.name AND v.version = a.latest_version
+                         ORDER BY a.name"
                     ),
                     &[&after, &i64::from(limit)],
                 )

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use hypervisor_protocol::grants::CallRecord;
 use tokio_postgres::Row;
 
-use super::{Pg, big, pg, unsigned};
+use super::{Pg, pg, unsigned};
 use crate::storage::StorageError;
 use crate::storage::calls::CallLedger;
 
@@ -38,36 +38,6 @@ fn call(r: &Row) -> CallRecord {
         at_ms: unsigned(r.get(8)),
         duration_us: unsigned(r.get(9)),
     }
-}
-
-/// Inserts `call` in `tx` (the records' sink).
-pub(super) async fn insert_on(
-    tx: &deadpool_postgres::Transaction<'_>,
-    call: &CallRecord,
-) -> Result<(), tokio_postgres::Error> {
-    let settlement = call.settlement.as_ref().map(ToString::to_string);
-    let stmt = tx
-        .prepare_cached(&format!(
-            "INSERT INTO agent_calls ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &call.caller_execution,
-            &call.caller,
-            &call.callee,
-            &call.path,
-            &i32::from(call.status),
-            &call.callee_execution,
-            &call.response_sha256,
-            &settlement,
-            &big(call.at_ms),
-            &big(call.duration_us),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 impl CallLedger for PgCalls {

@@ -51,96 +51,185 @@ fn record(r: &Row) -> ExecutionRecord {
     }
 }
 
-async fn insert_record(
-    tx: &deadpool_postgres::Transaction<'_>,
-    r: &ExecutionRecord,
+const INSERT_RECORD: &str = "INSERT INTO executions (id, route, agent, agent_version, code_hash,
+       caller_hash, started_ms, duration_us, status, exit_code, commitment, payment)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (id) DO UPDATE SET route = EXCLUDED.route, agent = EXCLUDED.agent,
+       agent_version = EXCLUDED.agent_version, code_hash = EXCLUDED.code_hash,
+       caller_hash = EXCLUDED.caller_hash, started_ms = EXCLUDED.started_ms,
+       duration_us = EXCLUDED.duration_us, status = EXCLUDED.status,
+       exit_code = EXCLUDED.exit_code, commitment = EXCLUDED.commitment,
+       payment = EXCLUDED.payment";
+
+/// An agent deleted since the invocation gets no log.
+const INSERT_LOG: &str = "INSERT INTO agent_logs (name, execution_id, at_ms, sealed)
+     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM agents WHERE name = $1)";
+
+const TRIM_LOGS: &str = "DELETE FROM agent_logs WHERE name = $1 AND id <= (
+     SELECT id FROM agent_logs WHERE name = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
+
+/// One write's parameters, converted to the columns' types (owned, so that every statement
+/// of a batch can be in flight at once).
+enum Params<'a> {
+    Record {
+        r: &'a ExecutionRecord,
+        version: Option<i64>,
+        started: i64,
+        duration: i64,
+    },
+    Log {
+        agent: &'a str,
+        entry: &'a LogEntry,
+        at: i64,
+    },
+    Call {
+        call: &'a hypervisor_protocol::grants::CallRecord,
+        status: i32,
+        settlement: Option<String>,
+        at: i64,
+        duration: i64,
+    },
+}
+
+impl<'a> Params<'a> {
+    fn of(write: &'a Write) -> Self {
+        match write {
+            Write::Record(r) => Params::Record {
+                r,
+                version: r.agent_version.map(i64::from),
+                started: big(r.started_ms),
+                duration: big(r.duration_us),
+            },
+            Write::Log { agent, entry } => Params::Log {
+                agent,
+                entry,
+                at: big(entry.at_ms),
+            },
+            Write::Call(call) => Params::Call {
+                call,
+                status: i32::from(call.status),
+                settlement: call.settlement.as_ref().map(ToString::to_string),
+                at: big(call.at_ms),
+                duration: big(call.duration_us),
+            },
+        }
+    }
+}
+
+/// The prepared statements of a batch.
+struct Statements {
+    record: tokio_postgres::Statement,
+    log: tokio_postgres::Statement,
+    trim: tokio_postgres::Statement,
+    call: tokio_postgres::Statement,
+}
+
+/// Runs one write's statements on `client` (the log's trim after its insert).
+async fn apply(
+    client: &impl deadpool_postgres::GenericClient,
+    s: &Statements,
+    p: &Params<'_>,
 ) -> Result<(), tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO executions (id, route, agent, agent_version, code_hash, caller_hash,
-               started_ms, duration_us, status, exit_code, commitment, payment)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (id) DO UPDATE SET route = EXCLUDED.route, agent = EXCLUDED.agent,
-               agent_version = EXCLUDED.agent_version, code_hash = EXCLUDED.code_hash,
-               caller_hash = EXCLUDED.caller_hash, started_ms = EXCLUDED.started_ms,
-               duration_us = EXCLUDED.duration_us, status = EXCLUDED.status,
-               exit_code = EXCLUDED.exit_code, commitment = EXCLUDED.commitment,
-               payment = EXCLUDED.payment",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &r.id,
-            &r.route,
-            &r.agent,
-            &r.agent_version.map(i64::from),
-            &r.code_hash,
-            &r.caller_hash,
-            &big(r.started_ms),
-            &big(r.duration_us),
-            &r.status,
-            &r.exit_code,
-            &r.commitment,
-            &r.payment,
-        ],
-    )
-    .await?;
+    match p {
+        Params::Record {
+            r,
+            version,
+            started,
+            duration,
+        } => {
+            client
+                .execute(
+                    &s.record,
+                    &[
+                        &r.id,
+                        &r.route,
+                        &r.agent,
+                        version,
+                        &r.code_hash,
+                        &r.caller_hash,
+                        started,
+                        duration,
+                        &r.status,
+                        &r.exit_code,
+                        &r.commitment,
+                        &r.payment,
+                    ],
+                )
+                .await?;
+        }
+        Params::Log { agent, entry, at } => {
+            client
+                .execute(&s.log, &[agent, &entry.execution_id, at, &entry.sealed])
+                .await?;
+            client
+                .execute(&s.trim, &[agent, &i64::from(LOGS_KEPT)])
+                .await?;
+        }
+        Params::Call {
+            call,
+            status,
+            settlement,
+            at,
+            duration,
+        } => {
+            client
+                .execute(
+                    &s.call,
+                    &[
+                        &call.caller_execution,
+                        &call.caller,
+                        &call.callee,
+                        &call.path,
+                        status,
+                        &call.callee_execution,
+                        &call.response_sha256,
+                        settlement,
+                        at,
+                        duration,
+                    ],
+                )
+                .await?;
+        }
+    }
     Ok(())
 }
 
-async fn append_log(
-    tx: &deadpool_postgres::Transaction<'_>,
-    agent: &str,
-    entry: &LogEntry,
-) -> Result<(), tokio_postgres::Error> {
-    // An agent deleted since the invocation gets no log.
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO agent_logs (name, execution_id, at_ms, sealed)
-             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM agents WHERE name = $1)",
-        )
-        .await?;
-    tx.execute(
-        &insert,
-        &[
-            &agent,
-            &entry.execution_id,
-            &big(entry.at_ms),
-            &entry.sealed,
-        ],
-    )
-    .await?;
-    let trim = tx
-        .prepare_cached(
-            "DELETE FROM agent_logs WHERE name = $1 AND id <= (
-               SELECT id FROM agent_logs WHERE name = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
-        )
-        .await?;
-    tx.execute(&trim, &[&agent, &i64::from(LOGS_KEPT)]).await?;
-    Ok(())
-}
-
-/// The writer thread's way to the pool.
+/// The writer thread's way to the pool. A batch costs three round trips whatever its size
+/// (BEGIN; every statement pipelined on the connection; COMMIT), a lone record one (it
+/// commits by itself).
 struct Sink(Arc<Pg>);
 
 impl RecordSink for Sink {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
         let pg = &self.0;
+        let params: Vec<Params<'_>> = writes.iter().map(Params::of).collect();
         pg.block(async {
             let mut client = pg.client("record executions").await?;
+            let prepare = |sql| client.prepare_cached(sql);
+            let statements = Statements {
+                record: prepare(INSERT_RECORD).await.map_err(pg_err("prepare"))?,
+                log: prepare(INSERT_LOG).await.map_err(pg_err("prepare"))?,
+                trim: prepare(TRIM_LOGS).await.map_err(pg_err("prepare"))?,
+                call: prepare(&format!(
+                    "INSERT INTO agent_calls ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    super::calls::COLUMNS
+                ))
+                .await
+                .map_err(pg_err("prepare"))?,
+            };
+            if let [only @ Params::Record { .. }] = params.as_slice() {
+                return apply(&client, &statements, only)
+                    .await
+                    .map_err(pg_err("record an execution"));
+            }
             let tx = client
                 .transaction()
                 .await
                 .map_err(pg_err("record executions"))?;
-            for write in writes {
-                match write {
-                    Write::Record(r) => insert_record(&tx, r).await,
-                    Write::Log { agent, entry } => append_log(&tx, agent, entry).await,
-                    Write::Call(call) => super::calls::insert_on(&tx, call).await,
-                }
+            // Sent in order, answered in order: one round trip for all of them.
+            futures_util::future::try_join_all(params.iter().map(|p| apply(&tx, &statements, p)))
+                .await
                 .map_err(pg_err("record executions"))?;
-            }
             tx.commit().await.map_err(pg_err("record executions"))?;
             Ok(())
         })
