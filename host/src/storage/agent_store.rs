@@ -1,6 +1,6 @@
 //! [`AgentStore`]: everything agents are kept in, behind one value: the catalog (any
-//! [`AgentCatalog`] backend), the execution records, the deployed components (sealed), the key
-//! that seals logs, and the records of recently used agents.
+//! [`AgentCatalog`] backend), the execution records, the deployed components (sealed), the
+//! search index, the key that seals logs, and the records of recently used agents.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,14 +1,13 @@
-//! The agent catalog: deployed agents, their versions, the full-text search index over name,
-//! description and tags, and each agent's recent logs (sealed). [`AgentCatalog`] is the
-//! interface a database backend implements: [`crate::storage::sqlite::SqliteAgents`] (FTS5
-//! ranked by BM25) and [`crate::storage::postgres::PgAgents`] (full-text search ranked by
-//! `ts_rank`). [`crate::storage::agent_store::AgentStore`] puts a catalog together
-//! with the execution records, the sealed components and a cache of hot records: what the
-//! pipeline works with.
+//! The agent catalog: deployed agents, their versions, what the search index is built from,
+//! and each agent's recent logs (sealed). [`AgentCatalog`] is the interface a database backend
+//! implements: [`crate::storage::sqlite::SqliteAgents`] and
+//! [`crate::storage::postgres::PgAgents`]. [`crate::storage::agent_store::AgentStore`] puts a
+//! catalog together with the execution records, the sealed components, the search index
+//! ([`crate::storage::search`]) and a cache of hot records: what the pipeline works with.
 //!
-//! A deployment is one transaction: the agent row, its new version and its search entry change
-//! together, so a crash leaves the old version or the new one, never a mixture. (The component
-//! itself is written, sealed, before the transaction.)
+//! A deployment is one transaction: the agent row, its new version and the name's owner mark
+//! change together, so a crash leaves the old version or the new one, never a mixture. (The
+//! component itself is written, sealed, before the transaction.)
 //!
 //! Owner operations are ordered: each name keeps the sequence number of the last operation
 //! that changed it (deployment, deletion, grants; kept after a deletion), and one whose

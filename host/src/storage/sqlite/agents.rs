@@ -1,5 +1,5 @@
-//! The embedded agent catalog: SQLite (tables `agents`, `agent_versions`, `agents_fts`,
-//! `agent_logs`, `agent_owner_ops`; migrations in [`super`]).
+//! The embedded agent catalog: SQLite (tables `agents`, `agent_versions`, `agent_logs`,
+//! `agent_owner_ops`; migrations in [`super`]).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! The embedded backend: SQLite in the data directory (`<data_dir>/hypervisor.sqlite`: agents,
-//! their versions, search index and logs, execution records, calls, wallets, A2A tasks;
+//! their versions and logs, execution records, calls, wallets, A2A tasks;
 //! `<data_dir>/payments.sqlite`: the payment ledger). WAL, `synchronous = FULL`, foreign keys
 //! on, and numbered migrations applied in one transaction each at start-up.
 //!
@@ -18,14 +18,10 @@ mod rows;
 mod tasks;
 mod wallets;
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::crypto::at_rest::SealingKey;
-use crate::storage::agents::AGENT_COMPONENT_PURPOSE;
-use crate::storage::artifacts::ArtifactStore;
-use crate::storage::members::Solo;
-use crate::storage::receipts::FileSink;
-use crate::storage::{BackendKind, Stores};
+use rusqlite::Connection;
 
 pub use agents::SqliteAgents;
 pub use calls::SqliteCalls;
@@ -34,8 +30,13 @@ pub use records::SqliteRecords;
 pub use tasks::SqliteTasks;
 pub use wallets::SqliteWallets;
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use super::StorageError;
+use crate::crypto::at_rest::SealingKey;
+use crate::storage::agents::AGENT_COMPONENT_PURPOSE;
+use crate::storage::artifacts::ArtifactStore;
+use crate::storage::members::Solo;
+use crate::storage::receipts::FileSink;
+use crate::storage::{BackendKind, Stores};
 
 /// Opens (creating, migrating) every store in `data_dir`, sealing with `key`.
 ///
@@ -66,10 +67,6 @@ pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageErro
         key,
     })
 }
-
-use rusqlite::Connection;
-
-use super::StorageError;
 
 /// The schema, one entry per version. Never edit a released entry: append a new one.
 const MIGRATIONS: &[&str] = &[
