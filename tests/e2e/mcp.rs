@@ -147,6 +147,68 @@ fn stateless(method: &str, params: Value) -> (Vec<String>, Vec<u8>) {
     (headers, body.to_string().into_bytes())
 }
 
+/// `tools/list` pages by MCP's cursor: a full page of 100 tools carries `nextCursor`, which
+/// leads to the rest; agents that are not tools are skipped across pages; a cursor that is not
+/// a string is invalid params.
+#[test]
+fn tools_are_listed_in_pages_with_a_cursor() {
+    let server = host_with_agents();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let component = wasm("text-stats");
+    for i in 0..101 {
+        client
+            .deploy_agent(
+                &owner,
+                &Deployment {
+                    name: &format!("tool-{i:03}"),
+                    description: "word counts",
+                    component: &component,
+                    ..Deployment::default()
+                },
+            )
+            .unwrap();
+    }
+    let list = |params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params});
+        let (status, answer) = post(
+            &server,
+            &["mcp-protocol-version: 2025-11-25"],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let names = |answer: &Value| -> Vec<String> {
+        answer["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = list(json!({}));
+    assert_eq!(names(&first).len(), 100, "{first}");
+    let cursor = first["result"]["nextCursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_string();
+    let rest = list(json!({ "cursor": cursor }));
+    let mut all = names(&first);
+    all.extend(names(&rest));
+    assert!(rest["result"].get("nextCursor").is_none(), "{rest}");
+    // 101 tools and `stats`; the private and HTTP agents are not tools.
+    assert_eq!(all.len(), 102);
+    assert!(all.contains(&"stats".to_string()) && !all.contains(&"web".to_string()));
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "by name, without repeats");
+    sorted.dedup();
+    assert_eq!(sorted.len(), 102);
+    let bad = list(json!({ "cursor": 7 }));
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+}
+
 /// A malformed-message case: what, headers, body, expected status and JSON-RPC error code.
 type Case = (&'static str, Vec<&'static str>, Vec<u8>, u16, Option<i64>);
 

@@ -182,7 +182,7 @@ async fn answer(
         (Revision::Handshake(_), "initialize") => initialize(params),
         (Revision::Handshake(_), "ping") => json!({}),
         (Revision::Latest, "server/discover") => discover(),
-        (_, "tools/list") => tools::list(state, id)?,
+        (_, "tools/list") => tools::list(state, id, params)?,
         (_, "tools/call") => tools::call(state, revision, id, params).await?,
         _ => return Err(unknown()),
     };

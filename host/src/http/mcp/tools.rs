@@ -22,13 +22,39 @@ use crate::http::{AppState, x402_meta};
 use crate::pipeline::agents::invoke::Invoked;
 use hypervisor_protocol::jsonrpc::{INTERNAL_ERROR, INVALID_PARAMS, Id, RpcError};
 
-/// `tools/list`: every tool, in one page.
-pub fn list(state: &AppState, id: &Id) -> Result<Value, RpcError> {
-    let agents = state.pipeline.all_agents().map_err(|e| internal(id, &e))?;
-    let tools: Vec<Value> = agents
-        .iter()
-        .filter(|a| is_tool(a.public, a.latest.kind))
-        .map(|a| {
+/// Tools per page of `tools/list`.
+pub const TOOLS_PER_PAGE: usize = 100;
+
+/// Agents read from the catalog at a time while filling a page of tools.
+const SCAN: u32 = 1000;
+
+/// `tools/list`: a page of tools, by name, from `params.cursor` (MCP's pagination: the
+/// `nextCursor` of the previous page, here the last tool's name), with the `nextCursor` of the
+/// next page when the page is full.
+pub fn list(state: &AppState, id: &Id, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let mut after = match params.get("cursor") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(cursor)) => cursor.clone(),
+        Some(_) => {
+            return Err(RpcError::new(
+                Some(id.clone()),
+                INVALID_PARAMS,
+                "params.cursor must be a string (a nextCursor)",
+            ));
+        }
+    };
+    let mut tools: Vec<Value> = Vec::new();
+    'pages: loop {
+        let agents = state
+            .pipeline
+            .list_agents(&after, SCAN)
+            .map_err(|e| internal(id, &e))?;
+        let last_page = agents.len() < SCAN as usize;
+        for a in &agents {
+            after.clone_from(&a.name);
+            if !is_tool(a.public, a.latest.kind) {
+                continue;
+            }
             let description = match &a.price {
                 Some(price) => format!(
                     "{} (paid: {price} atomic units per call, with x402)",
@@ -36,14 +62,20 @@ pub fn list(state: &AppState, id: &Id) -> Result<Value, RpcError> {
                 ),
                 None => a.description.clone(),
             };
-            json!({
+            tools.push(json!({
                 "name": a.name,
                 "description": description,
                 "inputSchema": {"type": "object"},
-            })
-        })
-        .collect();
-    Ok(json!({ "tools": tools }))
+            }));
+            if tools.len() == TOOLS_PER_PAGE {
+                break 'pages;
+            }
+        }
+        if last_page {
+            return Ok(json!({ "tools": tools }));
+        }
+    }
+    Ok(json!({ "tools": tools, "nextCursor": after }))
 }
 
 /// Whether an agent is an MCP tool.
