@@ -54,14 +54,16 @@ pub fn run_all(fresh: Factory<'_>) {
     }
 }
 
-fn at(t: u64) -> OwnerOrder {
+/// An owner operation signed at `t` with sequence `t`.
+pub(super) fn at(t: u64) -> OwnerOrder {
     OwnerOrder {
         signed_at: t,
         sequence: t,
     }
 }
 
-fn deploy(
+/// Deploys a public handler agent through `r`, signed at `order` (and at that time).
+pub(super) fn deploy(
     r: &dyn AgentCatalog,
     name: &str,
     owner: &str,

@@ -6,16 +6,9 @@ use std::sync::Arc;
 use super::Database;
 use super::agents::SqliteAgents;
 use crate::storage::agents::*;
-use hypervisor_protocol::agents::{AgentKind, ChargeRule};
+use crate::storage::conformance::{at, deploy};
+use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::wire::Limits;
-
-/// An operation signed at `t` with sequence `t`.
-fn at(t: u64) -> OwnerOrder {
-    OwnerOrder {
-        signed_at: t,
-        sequence: t,
-    }
-}
 
 /// A signing time later than every earlier one.
 fn later() -> u64 {
@@ -23,55 +16,12 @@ fn later() -> u64 {
     CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-fn deploy(
-    r: &SqliteAgents,
-    name: &str,
-    owner: &str,
-    description: &str,
-    tags: &[&str],
-) -> Result<u32, RegistryError> {
-    deploy_signed(r, name, owner, description, tags, at(later()), 1)
-}
-
-fn deploy_signed(
-    r: &SqliteAgents,
-    name: &str,
-    owner: &str,
-    description: &str,
-    tags: &[&str],
-    order: OwnerOrder,
-    now: u64,
-) -> Result<u32, RegistryError> {
-    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-    r.deploy(&NewDeployment {
-        name,
-        owner_key: owner,
-        description,
-        tags: &tags,
-        public: true,
-        price: None,
-        expires_at: None,
-        charge: ChargeRule::Success,
-        content_type: None,
-        grants: &Default::default(),
-        code_hash: hypervisor_protocol::sha256(format!("{name}-{}", description.len()).as_bytes()),
-        kind: AgentKind::Handler,
-        size: 10,
-        limits: Limits::default(),
-        order,
-        now,
-    })
-}
-
-/// The mark of a deleted agent is forgotten once every signature it could stop has expired;
-/// that of a live agent is kept. (The order itself is checked on every backend by
-/// `storage::conformance`.)
 #[test]
 fn marks_of_deleted_agents_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
     let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
-    deploy_signed(&r, "a", "k", "v1", &[], at(100), 100).unwrap();
-    deploy_signed(&r, "b", "k", "b", &[], at(50), 100).unwrap();
+    deploy(&r, "a", "k", "v1", &[], at(100)).unwrap();
+    deploy(&r, "b", "k", "b", &[], at(50)).unwrap();
     assert!(r.delete("a", Some(at(120)), 120).unwrap().is_some());
     let marks = |r: &SqliteAgents| -> i64 {
         r.db.lock()
@@ -80,10 +30,7 @@ fn marks_of_deleted_agents_are_pruned() {
     };
     assert_eq!(marks(&r), 2);
     let much_later = 120 + DELETED_MARK_KEPT_SECONDS + 1;
-    assert_eq!(
-        deploy_signed(&r, "c", "k", "c", &[], at(much_later), much_later).unwrap(),
-        1
-    );
+    assert_eq!(deploy(&r, "c", "k", "c", &[], at(much_later)).unwrap(), 1);
     assert_eq!(marks(&r), 2, "a's mark pruned, b's and c's kept");
 }
 
@@ -91,7 +38,7 @@ fn marks_of_deleted_agents_are_pruned() {
 fn logs_keep_the_newest() {
     let dir = tempfile::tempdir().unwrap();
     let r = SqliteAgents::new(Arc::new(Database::open(dir.path()).unwrap()));
-    deploy(&r, "a", "k", "d", &[]).unwrap();
+    deploy(&r, "a", "k", "d", &[], at(later())).unwrap();
     for i in 0..(LOGS_KEPT + 5) {
         r.append_log(
             "a",
@@ -117,7 +64,7 @@ fn a_corrupt_stored_version_is_an_error_not_a_default() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Database::open(dir.path()).unwrap());
     let r = SqliteAgents::new(db.clone());
-    deploy(&r, "typed", "k1", "typed fields", &[]).unwrap();
+    deploy(&r, "typed", "k1", "typed fields", &[], at(later())).unwrap();
     let agent = r.get("typed").unwrap().unwrap();
     assert_eq!(agent.latest.kind, AgentKind::Handler);
     assert_eq!(agent.latest.limits, Limits::default());
@@ -147,7 +94,7 @@ fn a_corrupt_stored_version_is_an_error_not_a_default() {
             r.get("typed").is_err(),
             "a corrupt {column} must not read back"
         );
-        deploy(&r, "typed", "k1", "typed fields", &[]).unwrap();
+        deploy(&r, "typed", "k1", "typed fields", &[], at(later())).unwrap();
         db.lock()
             .execute("DELETE FROM agent_versions WHERE name = 'typed' AND version < (SELECT latest_version FROM agents WHERE name = 'typed')", [])
             .unwrap();
