@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use hypervisor_protocol::a2a::TaskState;
 use hypervisor_protocol::a2a::model::{Task, TaskStatus, timestamp};
-use hypervisor_protocol::agents::{AgentKind, ChargeRule};
+use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::grants::CallRecord;
 use hypervisor_protocol::wallet::SpendingPolicy;
-use hypervisor_protocol::wire::Limits;
 
 use super::Stores;
-use super::agents::{AgentCatalog, LOGS_KEPT, LogEntry, NewDeployment, OwnerOrder, RegistryError};
+use super::agents::{AgentCatalog, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError};
 use super::payments::NewPayment;
 use super::records::{ExecutionRecord, Reader, Records};
 use super::tasks::{TaskRow, TaskStore};
+use super::testing::{at, deploy};
 use super::wallets::{NewSpend, SpendError, Wallets};
 
 /// Fresh stores for one check (and whatever must live as long as they do).
@@ -52,44 +52,6 @@ pub fn run_all(fresh: Factory<'_>) {
         drop(stores);
         drop(guard);
     }
-}
-
-/// An owner operation signed at `t` with sequence `t`.
-pub(super) fn at(t: u64) -> OwnerOrder {
-    OwnerOrder {
-        signed_at: t,
-        sequence: t,
-    }
-}
-
-/// Deploys a public handler agent through `r`, signed at `order` (and at that time).
-pub(super) fn deploy(
-    r: &dyn AgentCatalog,
-    name: &str,
-    owner: &str,
-    description: &str,
-    tags: &[&str],
-    order: OwnerOrder,
-) -> Result<u32, RegistryError> {
-    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-    r.deploy(&NewDeployment {
-        name,
-        owner_key: owner,
-        description,
-        tags: &tags,
-        public: true,
-        price: None,
-        expires_at: None,
-        charge: ChargeRule::Success,
-        content_type: None,
-        grants: &Default::default(),
-        code_hash: hypervisor_protocol::sha256(format!("{name}-{description}").as_bytes()),
-        kind: AgentKind::Handler,
-        size: 10,
-        limits: Limits::default(),
-        order,
-        now: order.signed_at,
-    })
 }
 
 /// The catalog's agents ranked for `text` by a search index built from it, after checking that

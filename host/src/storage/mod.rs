@@ -45,6 +45,8 @@ pub mod search;
 pub mod spool;
 pub mod sqlite;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod wallets;
 
 use std::io::Write;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::Database;
 use super::agents::SqliteAgents;
 use crate::storage::agents::*;
-use crate::storage::conformance::{at, deploy};
+use crate::storage::testing::{at, deploy};
 use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::wire::Limits;
 

@@ -1,0 +1,44 @@
+//! Helpers shared by the storage tests (the conformance suite and the backends' own tests).
+
+use hypervisor_protocol::agents::{AgentKind, ChargeRule};
+use hypervisor_protocol::wire::Limits;
+
+use super::agents::{AgentCatalog, NewDeployment, OwnerOrder, RegistryError};
+
+/// An owner operation signed at `t` with sequence `t`.
+pub(super) fn at(t: u64) -> OwnerOrder {
+    OwnerOrder {
+        signed_at: t,
+        sequence: t,
+    }
+}
+
+/// Deploys a public handler agent through `r`, signed at `order` (and at that time).
+pub(super) fn deploy(
+    r: &dyn AgentCatalog,
+    name: &str,
+    owner: &str,
+    description: &str,
+    tags: &[&str],
+    order: OwnerOrder,
+) -> Result<u32, RegistryError> {
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    r.deploy(&NewDeployment {
+        name,
+        owner_key: owner,
+        description,
+        tags: &tags,
+        public: true,
+        price: None,
+        expires_at: None,
+        charge: ChargeRule::Success,
+        content_type: None,
+        grants: &Default::default(),
+        code_hash: hypervisor_protocol::sha256(format!("{name}-{description}").as_bytes()),
+        kind: AgentKind::Handler,
+        size: 10,
+        limits: Limits::default(),
+        order,
+        now: order.signed_at,
+    })
+}
