@@ -25,6 +25,7 @@ pub mod agents;
 pub mod keyfile;
 pub mod mcp;
 pub mod proof;
+pub mod state;
 pub mod tls;
 pub mod upload;
 pub mod verify;

@@ -20,11 +20,13 @@ use crate::plugins::payments::Payments;
 use crate::plugins::policy::{Policy, PolicySlot};
 use crate::plugins::python::PythonRuntime;
 use crate::session::SessionTable;
-use crate::storage::agent_store::AgentStore;
+use crate::storage::agent_config::ConfigStore;
+use crate::storage::agent_store::{AgentStore, AgentStoreParts};
 use crate::storage::members::{Member, Members};
-use crate::storage::postgres::notify;
+use crate::storage::postgres::{self, notify};
 use crate::storage::receipts::ReceiptLog;
 use crate::storage::records::Records;
+use crate::storage::state::{StateLimits, StateStore};
 use crate::storage::tasks::TaskStore;
 use crate::storage::wallets::Wallets;
 use crate::storage::{self, artifacts::ArtifactStore};
@@ -169,12 +171,27 @@ impl Host {
             None
         };
         let wallets = Arc::new(Wallets::new(stores.wallets.clone(), stores.key.clone()));
+        let state = &config.state;
         let agents = Arc::new(AgentStore::new(
-            stores.catalog.clone(),
-            Records::open(stores.records.clone())?,
-            stores.code.clone(),
-            stores.calls.clone(),
-            wallets,
+            AgentStoreParts {
+                catalog: stores.catalog.clone(),
+                records: Records::open(stores.records.clone())?,
+                code: stores.code.clone(),
+                calls: stores.calls.clone(),
+                wallets,
+                state: Arc::new(StateStore::new(
+                    stores.state.clone(),
+                    stores.key.clone(),
+                    StateLimits {
+                        max_keys: state.max_keys,
+                        max_bytes: state.max_bytes,
+                        max_value_bytes: state.max_value_bytes,
+                        max_key_bytes: state.max_key_bytes,
+                        cache_bytes: state.cache_bytes,
+                    },
+                )),
+                config: Arc::new(ConfigStore::new(stores.config.clone(), stores.key.clone())),
+            },
             stores.key.clone(),
         ));
         let indexed = {
@@ -196,11 +213,25 @@ impl Host {
             heartbeat_ms: unix_millis(),
         })?;
         if let Some(pg) = &pg {
-            // Agents changed on other replicas leave this one's cache of hot records.
+            // Agents, state and configuration changed on other replicas leave this one's
+            // caches.
             let follower = agents.follow_changes()?;
-            notify::listen(pg, move |name| {
-                let _ = follower.send(name.map(str::to_string));
-            });
+            let store = agents.clone();
+            notify::listen(
+                pg,
+                &[notify::AGENTS_CHANNEL, postgres::STATE_CHANNEL],
+                move |change| match change {
+                    None => {
+                        store.state.invalidate_all();
+                        store.config.forget_all();
+                        let _ = follower.send(None);
+                    }
+                    Some(c) if c.channel == notify::AGENTS_CHANNEL => {
+                        let _ = follower.send(Some(c.payload));
+                    }
+                    Some(c) => store.state_changed(&c.payload),
+                },
+            );
             cluster::key::serve_joins(
                 pg.clone(),
                 attestor.clone(),

@@ -355,6 +355,10 @@ pub struct InvokeResponse {
     pub stderr: String,
     /// Instantiation plus run, microseconds.
     pub duration_us: u64,
+    /// A key-value write the host refused while the agent ran (a quota), whatever the agent
+    /// made of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<crate::state::StateRefusal>,
 }
 
 impl InvokeResponse {

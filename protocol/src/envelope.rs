@@ -40,6 +40,11 @@ pub enum Role {
     AgentComponent,
     /// An agent wallet's private key (`PUT /agents/{name}/wallet`, client → host). Index 0.
     WalletKey,
+    /// An agent's configuration change (`PUT /agents/{name}/config`, client → host). Index 0.
+    AgentConfig,
+    /// An agent's exported key-value state (`POST /agents/{name}/state/export`, host →
+    /// client). Index 0.
+    StateExport,
 }
 
 impl Role {
@@ -53,6 +58,8 @@ impl Role {
             Role::Event => 0x05,
             Role::AgentComponent => 0x06,
             Role::WalletKey => 0x07,
+            Role::AgentConfig => 0x08,
+            Role::StateExport => 0x09,
         }
     }
 
@@ -74,6 +81,8 @@ impl Role {
             Role::Event => "event".into(),
             Role::AgentComponent => "agent-component".into(),
             Role::WalletKey => "wallet-key".into(),
+            Role::AgentConfig => "agent-config".into(),
+            Role::StateExport => "state-export".into(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod owner;
 pub mod routes;
 pub mod session;
+pub mod state;
 pub mod strict;
 pub mod tls;
 pub mod vectors;

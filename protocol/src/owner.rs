@@ -54,6 +54,14 @@ pub enum OwnerAction {
     /// Read execution records (`GET /executions`, name empty; `GET /executions/{id}`, name the
     /// id): by the key that ran them or the owner of the agent that ran.
     ReadExecutions,
+    /// Change the agent's configuration (detail: [`crate::state::config_detail`]).
+    Config,
+    /// Read the configuration's names, versions and hashes back.
+    ReadConfig,
+    /// Export the agent's key-value state, sealed to the owner's session.
+    ExportState,
+    /// Remove all of the agent's key-value state.
+    WipeState,
 }
 
 impl OwnerAction {
@@ -69,6 +77,10 @@ impl OwnerAction {
             Self::Wallet => "wallet",
             Self::ReadWallet => "read-wallet",
             Self::ReadExecutions => "read-executions",
+            Self::Config => "config",
+            Self::ReadConfig => "read-config",
+            Self::ExportState => "export-state",
+            Self::WipeState => "wipe-state",
         }
     }
 }

@@ -234,6 +234,33 @@ routes! {
         (Delete, "deleteAgentWalletPath", "HTTP agent: /wallet (DELETE)"),
         (Patch, "patchAgentWalletPath", "HTTP agent: /wallet (PATCH)"),
     ],
+    /// An agent's configuration (`wasi:config`): set (`PUT`) and read back as names, versions
+    /// and hashes (`GET`) by the owner; an HTTP agent's `/config` path otherwise.
+    AgentConfig => "/agents/{name}/config": [
+        (Get, "agentConfig", "Read an agent's configuration names"),
+        (Put, "putAgentConfig", "Change an agent's configuration"),
+        (Post, "postAgentConfigPath", "HTTP agent: /config (POST)"),
+        (Delete, "deleteAgentConfigPath", "HTTP agent: /config (DELETE)"),
+        (Patch, "patchAgentConfigPath", "HTTP agent: /config (PATCH)"),
+    ],
+    /// An agent's key-value state (`wasi:keyvalue`): wiped by the owner (`DELETE`); an HTTP
+    /// agent's `/state` path otherwise.
+    AgentState => "/agents/{name}/state": [
+        (Get, "getAgentStatePath", "HTTP agent: /state (GET)"),
+        (Post, "postAgentStatePath", "HTTP agent: /state (POST)"),
+        (Put, "putAgentStatePath", "HTTP agent: /state (PUT)"),
+        (Delete, "wipeAgentState", "Wipe an agent's state"),
+        (Patch, "patchAgentStatePath", "HTTP agent: /state (PATCH)"),
+    ],
+    /// An agent's key-value state exported, sealed to the owner's session (`POST`, owner); an
+    /// HTTP agent's `/state/export` path otherwise.
+    AgentStateExport => "/agents/{name}/state/export": [
+        (Get, "getAgentStateExportPath", "HTTP agent: /state/export (GET)"),
+        (Post, "exportAgentState", "Export an agent's state"),
+        (Put, "putAgentStateExportPath", "HTTP agent: /state/export (PUT)"),
+        (Delete, "deleteAgentStateExportPath", "HTTP agent: /state/export (DELETE)"),
+        (Patch, "patchAgentStateExportPath", "HTTP agent: /state/export (PATCH)"),
+    ],
     /// Any other path of an HTTP agent.
     AgentPath => "/agents/{name}/{*rest}": [
         (Get, "getHttpAgentPath", "HTTP agent: any path (GET)"),

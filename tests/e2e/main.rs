@@ -7,6 +7,7 @@ mod local_chain;
 mod memory;
 
 mod agent_calls;
+mod agent_state;
 mod agents;
 mod agents_access;
 mod agents_charging;

@@ -20,6 +20,11 @@ pub struct EgressConfig {
     /// Largest response body handed back to a calling agent from a local call, bytes (a
     /// larger one is cut off with an error on the guest's body stream). Default 4 MiB.
     pub max_response_bytes: usize,
+    /// Names agents' grants use, pinned to addresses instead of asking DNS (as `/etc/hosts`;
+    /// DNS is the untrusted host's in a confidential VM). A pinned address is checked like a
+    /// resolved one: a private one is refused unless the grant names the address itself.
+    /// Default empty.
+    pub hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl Default for EgressConfig {
@@ -29,6 +34,7 @@ impl Default for EgressConfig {
             max_calls_per_run: 32,
             allow_loopback_http: false,
             max_response_bytes: 4 << 20,
+            hosts: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ mod egress;
 mod http;
 mod overrides;
 mod plugins;
+mod state;
 mod storage;
 mod tls;
 
@@ -25,6 +26,7 @@ pub use plugins::{
     DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
     PythonConfig, SettlementMode,
 };
+pub use state::StateConfig;
 pub use storage::{ClusterConfig, StorageConfig, redact};
 pub use tls::TlsConfig;
 
@@ -95,6 +97,8 @@ pub struct Config {
     pub a2a: A2aConfig,
     /// Storage backend (SQLite, or a PostgreSQL database replicas share).
     pub storage: StorageConfig,
+    /// Agents' key-value state (quotas, read cache).
+    pub state: StateConfig,
     /// Replicas on a shared database.
     pub cluster: ClusterConfig,
     /// Log output.
@@ -240,6 +244,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             a2a: A2aConfig::default(),
             storage: StorageConfig::default(),
+            state: StateConfig::default(),
             cluster: ClusterConfig::default(),
             log: LogConfig::default(),
         }
@@ -389,6 +394,13 @@ impl Config {
         }
         if self.storage.pool_size == 0 || self.storage.connect_timeout_ms == 0 {
             return bad("storage.pool_size and storage.connect_timeout_ms must be > 0");
+        }
+        if self.state.max_keys == 0
+            || self.state.max_bytes == 0
+            || self.state.max_value_bytes == 0
+            || self.state.max_key_bytes == 0
+        {
+            return bad("state.max_keys, max_bytes, max_value_bytes and max_key_bytes must be > 0");
         }
         if self.cluster.heartbeat_ms == 0
             || self.cluster.dead_after_ms < 3 * self.cluster.heartbeat_ms

@@ -167,6 +167,12 @@ overrides! {
         /// Most outgoing requests per agent run (egress.max_calls_per_run).
         #[arg(long, global = true)]
         egress_max_calls: Option<u32> => |c, v| c.egress.max_calls_per_run = v,
+        /// Keys an agent may keep in its key-value state (state.max_keys).
+        #[arg(long, global = true)]
+        state_max_keys: Option<u64> => |c, v| c.state.max_keys = v,
+        /// Bytes an agent may keep in its key-value state (state.max_bytes).
+        #[arg(long, global = true)]
+        state_max_bytes: Option<u64> => |c, v| c.state.max_bytes = v,
         /// Let grants name http:// loopback origins (egress.allow_loopback_http; tests only).
         #[arg(long, global = true)]
         egress_allow_loopback_http: bool => |c, ()| c.egress.allow_loopback_http = true,

@@ -20,7 +20,7 @@ use super::destination::{Destination, agent_grant, hypervisor_grant, origin_gran
 use super::pay::{self, Payment};
 use super::response::{full, internal, refusal};
 use crate::clock::unix_millis;
-use crate::engine::{OutgoingFuture, OutgoingHook, send_over_network};
+use crate::engine::{OutgoingFuture, OutgoingHook};
 use crate::error::ApiError;
 use crate::pipeline::call::{CallFrame, RunContext};
 
@@ -228,12 +228,12 @@ async fn send(
                 .await
                 .map_err(|_| HttpError::ConnectionReadTimeout)?
         }
-        Target::Remote(options) => {
-            let request = request.map(full);
-            tokio::time::timeout(left, send_over_network(request, *options))
-                .await
-                .map_err(|_| HttpError::ConnectionReadTimeout)?
-        }
+        Target::Remote(options) => tokio::time::timeout(
+            left,
+            super::connect::send(&*shared.resolver, request, *options),
+        )
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)?,
         Target::Local {
             path_and_query,
             frame,

@@ -14,7 +14,9 @@
 //!    - a granted hypervisor's origin: an attested, sealed invocation of an agent there
 //!      ([`remote`]);
 //!    - anything else: sent over the network if its origin is granted, else
-//!      `HTTP-request-denied`;
+//!      `HTTP-request-denied`, to an address checked once and connected to as checked
+//!      ([`connect`]: no private addresses unless named, no DNS rebinding, no redirects
+//!      followed);
 //! 3. answers a callee's 402 from the agent's wallet, within its owner's spending policy, and
 //!    sends the request once more with the payment ([`pay`]; the agent's code never holds the
 //!    key); no wallet: the guest gets the 402; outside the policy: `spending_refused`;
@@ -27,6 +29,7 @@
 //! guest can tell why; only an ungranted remote origin is a `wasi:http` error, as on any
 //! `wasi:http` host.
 
+mod connect;
 mod destination;
 mod hook;
 mod pay;
@@ -35,6 +38,7 @@ mod response;
 
 use std::sync::{Arc, OnceLock};
 
+pub use connect::{Refusal, is_public};
 pub use destination::Destination;
 pub use hook::RunHook;
 
@@ -56,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) front: OnceLock<axum::Router>,
     /// Agents' storage: the records' writer (the call ledger) and the wallets.
     pub(crate) agents: Arc<AgentStore>,
+    /// Resolves remote origins' names (`egress.hosts` first).
+    pub(crate) resolver: Arc<dyn connect::Resolve>,
 }
 
 impl Egress {
@@ -67,6 +73,7 @@ impl Egress {
                 max_body_bytes: config.http.max_body_bytes,
                 front: OnceLock::new(),
                 agents,
+                resolver: Arc::new(connect::SystemResolver::new(config.egress.hosts.clone())),
             }),
         }
     }

@@ -9,6 +9,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use super::outgoing::OutgoingHook;
 use super::output::CappedOutput;
+use super::state::StateAccess;
 use crate::net::Origin;
 
 /// Who a store is built for.
@@ -31,6 +32,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether this is a deployed agent's role (the only ones with state and configuration).
+    pub fn is_agent(self) -> bool {
+        matches!(self, Role::CliAgent | Role::HandlerAgent | Role::HttpAgent)
+    }
+
     /// The roles that run a component a client supplied. Such a component is checked when it
     /// is prepared, before it is known which of these it will run as.
     pub const CLIENT_COMPONENTS: [Role; 4] = [
@@ -220,15 +226,15 @@ impl Egress {
 /// of origins the store's outgoing `wasi:http` requests may reach. A role is the composition of
 /// the three.
 ///
-/// | Role             | args (`wasi:cli`) | stdin (`wasi:cli`) | `hypervisor:host`   | egress      |
-/// |------------------|-------------------|--------------------|---------------------|-------------|
-/// | client program   | the request's     | the request's      | crypto, attestation | none        |
-/// | Python script    | none (¹)          | the request's      | crypto, attestation | none        |
-/// | policy plug-in   | none              | empty              | crypto, attestation | none        |
-/// | payments plug-in | none              | empty              | crypto, attestation | facilitator |
-/// | CLI agent        | the invocation's  | the invocation's   | crypto, attestation | its grants  |
-/// | handler agent    | the invocation's  | the invocation's   | crypto, attestation | its grants  |
-/// | HTTP agent       | `http-agent`      | empty              | crypto, attestation | its grants  |
+/// | Role             | args (`wasi:cli`) | stdin (`wasi:cli`) | `hypervisor:host`   | egress      | state, config (²) |
+/// |------------------|-------------------|--------------------|---------------------|-------------|-------------------|
+/// | client program   | the request's     | the request's      | crypto, attestation | none        | none              |
+/// | Python script    | none (¹)          | the request's      | crypto, attestation | none        | none              |
+/// | policy plug-in   | none              | empty              | crypto, attestation | none        | none              |
+/// | payments plug-in | none              | empty              | crypto, attestation | facilitator | none              |
+/// | CLI agent        | the invocation's  | the invocation's   | crypto, attestation | its grants  | its own           |
+/// | handler agent    | the invocation's  | the invocation's   | crypto, attestation | its grants  | its own           |
+/// | HTTP agent       | `http-agent`      | empty              | crypto, attestation | its grants  | its own           |
 ///
 /// Common to every role (fixed in [`Wasi::context`], not a per-role choice):
 /// - `wasi:cli` stdout and stderr are captured, up to `limits.stdout_bytes` and
@@ -244,6 +250,12 @@ impl Egress {
 ///
 /// (¹) A script's arguments reach it through `hypervisor:host/python.run-script`, not
 /// `wasi:cli`.
+///
+/// (²) `wasi:keyvalue` (store, atomics, batch; drafts 1 and 2) and `wasi:config/store`
+/// (`wit/state.wit`) are linked for every role; a store without [`Capabilities::state`]
+/// answers `access-denied` from `open` and has an empty configuration. An agent's store gets
+/// its own buckets (private to the agent, sealed, within the host's quotas) and the values its
+/// owner set ([`Capabilities::with_state`], from the pipeline).
 ///
 /// Egress (outgoing `wasi:http` requests) is denied by default: [`Capabilities::of`] grants no origin to any
 /// role. A caller extends a store's [`Egress`] explicitly ([`Egress::grant`]); today only the
@@ -265,6 +277,9 @@ pub struct Capabilities {
     pub host: HostImports,
     /// Outgoing `wasi:http` origins; a caller may extend it ([`Egress::grant`]).
     pub egress: Egress,
+    /// The state unit: the agent's own `wasi:keyvalue` buckets and `wasi:config` values.
+    /// `None` in the table; the pipeline sets it for the agent roles ([`Role::is_agent`]).
+    pub state: Option<StateAccess>,
 }
 
 impl Capabilities {
@@ -295,7 +310,17 @@ impl Capabilities {
             wasi,
             host: HostImports::ALL,
             egress: Egress::default(),
+            state: None,
         }
+    }
+
+    /// These capabilities with the agent's state and configuration (agent roles only).
+    #[must_use]
+    pub fn with_state(mut self, access: StateAccess) -> Self {
+        if self.role.is_agent() {
+            self.state = Some(access);
+        }
+        self
     }
 
     /// These capabilities with `origin` added to the egress grant.

@@ -12,6 +12,7 @@ mod outgoing;
 mod output;
 mod run;
 mod sandbox;
+mod state;
 mod ticker;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use outgoing::{OutgoingFuture, OutgoingHook, send_over_network};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
+pub use state::StateAccess;
 
 use crate::attestation::Attestor;
 use crate::config::Config;
@@ -163,6 +165,9 @@ impl Engine {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| internal(&e))?;
         host_imports::add_to_linker(&mut linker).map_err(|e| internal(&e))?;
+        // wasi:keyvalue and wasi:config for every component; only agents get a store behind
+        // them.
+        state::add_to_linker(&mut linker).map_err(|e| internal(&e))?;
 
         let tick = Duration::from_millis(ec.epoch_tick_ms);
         let deadlines = Arc::new(ticker::Deadlines::default());

@@ -65,6 +65,9 @@ pub struct RunOutcome {
     pub trap: Option<String>,
     /// Fuel consumed, with metering on.
     pub fuel_consumed: Option<u64>,
+    /// The last key-value write the host refused for a quota while the guest ran (its
+    /// message), if any.
+    pub state_refusal: Option<String>,
 }
 
 /// Marker error raised by the epoch callback at the deadline.
@@ -212,7 +215,7 @@ impl Sandbox {
 
     /// The outcome: status as classified by the caller, captured output, fuel consumed.
     pub fn finish(
-        self,
+        mut self,
         status: ExitStatus,
         exit_code: Option<i32>,
         trap: Option<String>,
@@ -224,6 +227,7 @@ impl Sandbox {
                 .ok()
                 .map(|left| budget.saturating_sub(left))
         });
+        let state_refusal = self.store.data_mut().take_state_refusal();
         drop(self.store);
         let (stdout, stdout_truncated) = self.stdout.take();
         let (stderr, stderr_truncated) = self.stderr.take();
@@ -237,6 +241,7 @@ impl Sandbox {
             duration,
             trap,
             fuel_consumed,
+            state_refusal,
         }
     }
 }

@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::capabilities::{Capabilities, Invocation};
 use super::outgoing::OutgoingHttp;
 use super::output::CappedOutput;
+use super::state::StateGrant;
 use crate::attestation::Attestor;
 
 /// Limits instances, tables and memories per store: generous for real components (a
@@ -100,6 +101,8 @@ pub struct HostState {
     pub attestor: Arc<Attestor>,
     /// SHA-256 of the running component (binds component statements).
     pub component_hash: [u8; 32],
+    /// The agent's state and configuration, if the role grants them.
+    pub(super) state: StateGrant,
 }
 
 impl WasiView for HostState {
@@ -158,7 +161,13 @@ impl HostState {
             limiter: MemoryLimiter::new(spec.memory_bytes),
             attestor: spec.attestor,
             component_hash: spec.component_hash,
+            state: StateGrant::new(caps.state.clone()),
         }
+    }
+
+    /// The store's resource table.
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 

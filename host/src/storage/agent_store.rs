@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::clock::{unix_millis, unix_seconds};
 use crate::crypto::at_rest::SealingKey;
 use crate::storage::StorageError;
+use crate::storage::agent_config::ConfigStore;
 use crate::storage::agents::{
     AgentCatalog, AgentRecord, CodeHash, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError,
     SearchDocument, SearchHit,
@@ -18,6 +19,7 @@ use crate::storage::calls::CallLedger;
 use crate::storage::code::CodeStore;
 use crate::storage::records::Records;
 use crate::storage::search::SearchIndex;
+use crate::storage::state::StateStore;
 use crate::storage::wallets::Wallets;
 
 /// Purpose label of sealed agent logs.
@@ -44,6 +46,24 @@ pub struct LogLine {
     pub stderr: String,
 }
 
+/// The stores an [`AgentStore`] is made of.
+pub struct AgentStoreParts {
+    /// Agents, versions, logs.
+    pub catalog: Arc<dyn AgentCatalog>,
+    /// Execution records.
+    pub records: Records,
+    /// Deployed components.
+    pub code: Arc<dyn CodeStore>,
+    /// Outgoing calls.
+    pub calls: Arc<dyn CallLedger>,
+    /// Wallets.
+    pub wallets: Arc<Wallets>,
+    /// Key-value state.
+    pub state: Arc<StateStore>,
+    /// Configuration.
+    pub config: Arc<ConfigStore>,
+}
+
 /// Everything agents are stored in.
 pub struct AgentStore {
     /// Agents, versions, search index, logs.
@@ -56,6 +76,10 @@ pub struct AgentStore {
     pub calls: Arc<dyn CallLedger>,
     /// Agents' wallets and spends.
     pub wallets: Arc<Wallets>,
+    /// Agents' key-value state.
+    pub state: Arc<StateStore>,
+    /// Agents' configuration.
+    pub config: Arc<ConfigStore>,
     /// The search index over the catalog (empty until [`Self::load_search_index`]).
     index: SearchIndex,
     /// Seals logs.
@@ -67,21 +91,25 @@ pub struct AgentStore {
 }
 
 impl AgentStore {
-    /// The store over `catalog`, `records` and `code`; `key` seals logs.
-    pub fn new(
-        catalog: Arc<dyn AgentCatalog>,
-        records: Records,
-        code: Arc<dyn CodeStore>,
-        calls: Arc<dyn CallLedger>,
-        wallets: Arc<Wallets>,
-        key: Arc<SealingKey>,
-    ) -> Self {
+    /// The store over `parts`; `key` seals logs.
+    pub fn new(parts: AgentStoreParts, key: Arc<SealingKey>) -> Self {
+        let AgentStoreParts {
+            catalog,
+            records,
+            code,
+            calls,
+            wallets,
+            state,
+            config,
+        } = parts;
         Self {
             catalog,
             records,
             code,
             calls,
             wallets,
+            state,
+            config,
             index: SearchIndex::new(),
             key,
             hot: Mutex::new(Hot::default()),
@@ -158,6 +186,49 @@ impl AgentStore {
                 }
             })?;
         Ok(tx)
+    }
+
+    /// Applies a change of state or configuration made on another replica (a payload of
+    /// [`crate::storage::postgres::STATE_CHANNEL`]) to the caches.
+    pub fn state_changed(&self, payload: &str) {
+        let mut parts = payload.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("e"), Some(_), Some(id)) => {
+                match hex::decode(id)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                {
+                    Some(id) => self.state.invalidate(&id),
+                    None => self.state.invalidate_all(),
+                }
+            }
+            (Some("c"), Some(agent), None) => self.config.forget(agent),
+            // A wipe, or anything not understood: drop everything.
+            _ => self.state.invalidate_all(),
+        }
+    }
+
+    /// Removes what `name` keeps besides its catalog entry: its key-value state and its
+    /// configuration (the agent is deleted or expired).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn forget_agent_data(&self, name: &str) -> Result<(), StorageError> {
+        let removed = self
+            .state
+            .wipe(name, None, unix_seconds())
+            .map_err(|e| match e {
+                RegistryError::Storage(s) => s,
+                other => StorageError::Database {
+                    op: "wipe an agent's state",
+                    detail: other.to_string(),
+                },
+            })?;
+        self.config.remove(name)?;
+        if removed > 0 {
+            tracing::info!(agent = name, keys = removed, "agent state wiped");
+        }
+        Ok(())
     }
 
     /// Builds the search index from the catalog (at start-up).

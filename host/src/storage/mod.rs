@@ -29,6 +29,7 @@
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
 //! new one, never a torn one.
 
+pub mod agent_config;
 pub mod agent_store;
 pub mod agents;
 pub mod artifacts;
@@ -44,6 +45,7 @@ pub mod records;
 pub mod search;
 pub mod spool;
 pub mod sqlite;
+pub mod state;
 pub mod tasks;
 #[cfg(test)]
 mod testing;
@@ -139,6 +141,10 @@ pub struct Stores {
     pub calls: Arc<dyn calls::CallLedger>,
     /// Agents' wallets and spends.
     pub wallets: Arc<dyn wallets::WalletBackend>,
+    /// Agents' key-value state.
+    pub state: Arc<dyn state::StateBackend>,
+    /// Agents' configuration.
+    pub config: Arc<dyn agent_config::ConfigBackend>,
     /// A2A tasks.
     pub tasks: Arc<dyn tasks::TaskBackend>,
     /// The x402 payment ledger.

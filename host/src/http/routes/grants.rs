@@ -19,13 +19,17 @@ use crate::http::AppState;
 use crate::http::extract::{JsonBody, PathParams, QueryParams, payment_header};
 
 /// Whether `name` is an HTTP agent, whose paths these are unless the owner signs.
-fn is_http_agent(state: &AppState, name: &str) -> Result<bool, ApiError> {
+pub(super) fn is_http_agent(state: &AppState, name: &str) -> Result<bool, ApiError> {
     Ok(state.pipeline.agent_record(name)?.latest.kind == AgentKind::Http)
 }
 
 /// Whether `request` is the owner's `PUT`: on an HTTP agent only with `x-agent-owner` (else
 /// it is the agent's own `PUT`).
-fn is_owners_put(state: &AppState, name: &str, request: &Request) -> Result<bool, ApiError> {
+pub(super) fn is_owners_put(
+    state: &AppState,
+    name: &str,
+    request: &Request,
+) -> Result<bool, ApiError> {
     Ok(request.method() == Method::PUT
         && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(state, name)?))
 }
@@ -33,7 +37,7 @@ fn is_owners_put(state: &AppState, name: &str, request: &Request) -> Result<bool
 /// A request to `suffix` that is not the owner's: an HTTP agent's own path; for any other
 /// agent a `GET` without the owner's headers is `owner_signature_invalid`, other methods
 /// `method_not_allowed`.
-async fn not_the_owners(
+pub(super) async fn not_the_owners(
     state: &AppState,
     name: &str,
     suffix: &str,
@@ -50,7 +54,7 @@ async fn not_the_owners(
 }
 
 /// Runs a blocking pipeline call (SQLite, signature checks) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

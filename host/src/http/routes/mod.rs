@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod grants;
+pub mod state;
 
 use axum::Json;
 use axum::extract::State;

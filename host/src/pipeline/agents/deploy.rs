@@ -224,6 +224,11 @@ impl Pipeline {
         let deployed = self.agents.catalog.deploy(&deployment);
         self.agents.changed(&req.name).map_err(storage)?;
         let version = deployed.map_err(registry)?;
+        if version == 1 {
+            // A new agent starts with no state or configuration, whatever a run of an agent
+            // deleted under the same name may have left behind.
+            self.agents.forget_agent_data(&req.name).map_err(storage)?;
+        }
         tracing::info!(
             agent = %req.name,
             version,

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hypervisor_protocol::agents::{AgentKind, HandlerFailure, InvokeRequest, InvokeResponse};
+use hypervisor_protocol::state::{STATE_QUOTA_EXCEEDED, StateRefusal};
 use hypervisor_protocol::wire::{ExitStatus, Limits, Receipt};
 use hypervisor_protocol::{EncodedPublicKey, sha256};
 use serde_json::value::RawValue;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use crate::clock::unix_millis;
 use crate::engine::{
     Capabilities, CommandInput, HandlerContext, HandlerOutcome, Role, RunLimits, RunOutcome,
+    StateAccess,
 };
 use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Admitted, Subject};
@@ -305,7 +307,13 @@ impl Pipeline {
         deadline: Instant,
         calls: &CallLog,
     ) -> Capabilities {
-        let mut capabilities = Capabilities::of(role);
+        let store = &self.agents;
+        let mut capabilities = Capabilities::of(role).with_state(StateAccess {
+            store: store.state.clone(),
+            config: store.config.clone(),
+            agent: agent.name.as_str().into(),
+            owner_key: agent.owner_key.as_str().into(),
+        });
         if let Some(dispatcher) = self.dispatcher.get() {
             let run = RunContext::of(agent, execution_id, frame, deadline, calls.clone());
             capabilities.egress.hook(dispatcher.hook(run));
@@ -508,6 +516,10 @@ fn clear_response(agent: &AgentRecord, id: &str, ran: &Ran) -> InvokeResponse {
         stdout: None,
         stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
         duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+        state_error: run.state_refusal.as_ref().map(|message| StateRefusal {
+            code: STATE_QUOTA_EXCEEDED.to_string(),
+            message: message.clone(),
+        }),
     };
     match ran {
         Ran::Handler(h) => match &h.returned {

@@ -9,7 +9,9 @@
 //!   session;
 //! - [`http`]: requests under `/agents/{name}/…` served by HTTP agents;
 //! - [`owner`]: the owner's signatures (deployment, deletion, logs, grants, calls);
-//! - [`grants`]: the owner's view of an agent's egress grants and outgoing calls.
+//! - [`grants`]: the owner's view of an agent's egress grants and outgoing calls;
+//! - [`wallet`]: the wallet that pays the agent's calls;
+//! - [`state`]: the owner's side of the agent's key-value state and configuration.
 
 pub mod deploy;
 mod encrypted;
@@ -17,6 +19,7 @@ pub mod grants;
 pub mod http;
 pub mod invoke;
 pub mod owner;
+pub mod state;
 pub mod wallet;
 
 use std::sync::Arc;
@@ -177,8 +180,10 @@ impl Pipeline {
         {
             return Err(ApiError::AgentNotFound(name.to_string()));
         }
-        // Its wallet goes with it (its spends stay on record).
+        // Its wallet goes with it (its spends stay on record), and so do its state and
+        // configuration.
         self.agents().wallets.detach(name).map_err(storage)?;
+        self.agents().forget_agent_data(name).map_err(storage)?;
         tracing::info!(agent = name, "agent deleted");
         Ok(())
     }
@@ -195,6 +200,7 @@ impl Pipeline {
             .map_err(storage)?;
         for name in &expired {
             self.agents().remove(name, None).map_err(registry)?;
+            self.agents().forget_agent_data(name).map_err(storage)?;
             tracing::info!(agent = %name, "agent expired and removed");
         }
         Ok(expired.len())

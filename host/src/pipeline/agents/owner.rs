@@ -96,7 +96,7 @@ pub fn check(
 
 /// Whether two hex SEC1 keys are the same P-256 key (compressed and uncompressed encodings of
 /// one point are the same key).
-fn same_key(a: &str, b: &str) -> bool {
+pub(super) fn same_key(a: &str, b: &str) -> bool {
     match (
         hypervisor_protocol::EncodedPublicKey::from_hex("key", a),
         hypervisor_protocol::EncodedPublicKey::from_hex("key", b),

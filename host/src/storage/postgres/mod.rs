@@ -16,6 +16,7 @@
 mod agents;
 mod calls;
 mod code;
+mod config;
 pub mod mailbox;
 mod members;
 pub mod notify;
@@ -24,6 +25,7 @@ mod receipts;
 mod records;
 pub mod schema;
 pub mod scratch;
+mod state;
 mod tasks;
 mod wallets;
 
@@ -37,10 +39,12 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 pub use agents::PgAgents;
 pub use calls::PgCalls;
 pub use code::PgCode;
+pub use config::PgConfig;
 pub use members::PgMembers;
 pub use payments::PgPayments;
 pub use receipts::PgReceipts;
 pub use records::PgRecords;
+pub use state::{PgState, STATE_CHANNEL};
 pub use tasks::PgTasks;
 pub use wallets::PgWallets;
 
@@ -259,6 +263,8 @@ pub fn stores(pg: &Arc<Pg>, key: Arc<SealingKey>) -> Result<Stores, StorageError
         records: Arc::new(PgRecords::new(pg.clone())),
         calls: Arc::new(PgCalls::new(pg.clone())),
         wallets: Arc::new(PgWallets::new(pg.clone())),
+        state: Arc::new(PgState::new(pg.clone())),
+        config: Arc::new(PgConfig::new(pg.clone())),
         tasks: Arc::new(PgTasks::new(pg.clone())),
         payments: Arc::new(PgPayments::new(pg.clone())),
         code: Arc::new(PgCode::new(pg.clone(), key.clone())),

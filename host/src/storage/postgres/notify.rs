@@ -21,11 +21,21 @@ pub const AGENTS_CHANNEL: &str = "hypervisor_agents";
 /// How long to wait before listening again after the connection was lost.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Listens to agents' changes for as long as the pool's runtime runs: `on_change(Some(name))`
-/// for each, `on_change(None)` each time listening (re)starts.
-pub fn listen<F>(pg: &Arc<Pg>, on_change: F)
+/// One notification: its channel and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The channel ([`AGENTS_CHANNEL`], [`super::state::STATE_CHANNEL`]).
+    pub channel: String,
+    /// The payload.
+    pub payload: String,
+}
+
+/// Listens to `channels` for as long as the pool's runtime runs: `on_change(Some(change))`
+/// for each notification, `on_change(None)` each time listening (re)starts (changes may have
+/// been missed).
+pub fn listen<F>(pg: &Arc<Pg>, channels: &'static [&'static str], on_change: F)
 where
-    F: Fn(Option<&str>) + Send + Sync + 'static,
+    F: Fn(Option<Change>) + Send + Sync + 'static,
 {
     let config = pg.config().clone();
     pg.spawn(async move {
@@ -40,7 +50,11 @@ where
                         {
                             match message {
                                 Ok(AsyncMessage::Notification(n)) => {
-                                    if tx.send(n.payload().to_string()).is_err() {
+                                    let change = Change {
+                                        channel: n.channel().to_string(),
+                                        payload: n.payload().to_string(),
+                                    };
+                                    if tx.send(change).is_err() {
                                         break;
                                     }
                                 }
@@ -52,18 +66,17 @@ where
                             }
                         }
                     });
-                    match client
-                        .batch_execute(&format!("LISTEN {AGENTS_CHANNEL}"))
-                        .await
-                    {
+                    let listen: String =
+                        channels.iter().map(|c| format!("LISTEN {c};")).collect();
+                    match client.batch_execute(&listen).await {
                         Ok(()) => {
                             on_change(None);
-                            while let Some(name) = rx.recv().await {
-                                on_change(Some(&name));
+                            while let Some(change) = rx.recv().await {
+                                on_change(Some(change));
                             }
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, "cannot listen to agents' changes");
+                            tracing::warn!(error = %e, "cannot listen to changes");
                         }
                     }
                     driver.abort();

@@ -184,6 +184,29 @@ pub const MIGRATIONS: &[&str] = &[
          created_ms  BIGINT NOT NULL,
          answered_ms BIGINT
      );",
+    // 2: agents' key-value state (`storage::state`) with a usage row per agent (every write
+    // locks it first), and agents' configuration (`storage::agent_config`).
+    "CREATE TABLE agent_state (
+         agent        TEXT NOT NULL,
+         id           BYTEA NOT NULL,
+         bucket       BYTEA NOT NULL,
+         version      BIGINT NOT NULL,
+         size         BIGINT NOT NULL,
+         sealed_name  BYTEA NOT NULL,
+         sealed_value BYTEA NOT NULL,
+         PRIMARY KEY (agent, id)
+     );
+     CREATE INDEX agent_state_by_bucket ON agent_state(agent, bucket, id);
+     CREATE TABLE agent_state_usage (
+         agent TEXT PRIMARY KEY,
+         keys  BIGINT NOT NULL,
+         bytes BIGINT NOT NULL
+     );
+     CREATE TABLE agent_config (
+         agent      TEXT PRIMARY KEY,
+         sealed     BYTEA NOT NULL,
+         updated_at BIGINT NOT NULL
+     );",
 ];
 
 /// Applies the pending migrations.

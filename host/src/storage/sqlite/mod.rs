@@ -10,11 +10,13 @@ mod agents;
 #[cfg(test)]
 mod agents_tests;
 mod calls;
+mod config;
 mod logs;
 pub(crate) mod owner_order;
 mod payments;
 mod records;
 mod rows;
+mod state;
 mod tasks;
 mod wallets;
 
@@ -25,8 +27,10 @@ use rusqlite::Connection;
 
 pub use agents::SqliteAgents;
 pub use calls::SqliteCalls;
+pub use config::SqliteConfig;
 pub use payments::SqlitePayments;
 pub use records::SqliteRecords;
+pub use state::SqliteState;
 pub use tasks::SqliteTasks;
 pub use wallets::SqliteWallets;
 
@@ -52,6 +56,10 @@ pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageErro
         catalog: Arc::new(SqliteAgents::new(db.clone())),
         records: Arc::new(SqliteRecords::new(db.clone(), data_dir)),
         calls: Arc::new(SqliteCalls::new(db.clone())),
+        // Agents' state on a connection of its own (durable commits, like the catalog's), so
+        // its writes do not queue behind the records' writer on one mutex.
+        state: Arc::new(SqliteState::new(Arc::new(Database::open(data_dir)?))),
+        config: Arc::new(SqliteConfig::new(db.clone())),
         wallets: Arc::new(SqliteWallets::new(db.clone())),
         tasks: Arc::new(SqliteTasks::new(tasks_db)),
         payments: Arc::new(SqlitePayments::open(data_dir)?),
@@ -202,6 +210,30 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE a2a_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
     // 8: search moved to an in-memory index built from `agents` (storage::search).
     "DROP TABLE agents_fts;",
+    // 9: agents' key-value state (`storage::state`: ids are HMACs, names and values sealed)
+    // with a usage row per agent, and agents' configuration (`storage::agent_config`: one
+    // sealed document per agent).
+    "CREATE TABLE agent_state (
+         agent        TEXT NOT NULL,
+         id           BLOB NOT NULL,
+         bucket       BLOB NOT NULL,
+         version      INTEGER NOT NULL,
+         size         INTEGER NOT NULL,
+         sealed_name  BLOB NOT NULL,
+         sealed_value BLOB NOT NULL,
+         PRIMARY KEY (agent, id)
+     ) WITHOUT ROWID;
+     CREATE INDEX agent_state_by_bucket ON agent_state(agent, bucket, id);
+     CREATE TABLE agent_state_usage (
+         agent TEXT PRIMARY KEY,
+         keys  INTEGER NOT NULL,
+         bytes INTEGER NOT NULL
+     );
+     CREATE TABLE agent_config (
+         agent      TEXT PRIMARY KEY,
+         sealed     BLOB NOT NULL,
+         updated_at INTEGER NOT NULL
+     );",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

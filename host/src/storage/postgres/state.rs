@@ -1,0 +1,262 @@
+//! Agents' key-value state on PostgreSQL (tables `agent_state`, `agent_state_usage`). A write
+//! locks the agent's usage row first (`FOR UPDATE`, the row created if missing), so the writes
+//! of one agent, on every replica, run one after the other: counters and compare-and-swap are
+//! atomic, and the quota check is exact. Each write announces the entry on
+//! [`STATE_CHANNEL`] (delivered at commit), so other replicas drop it from their read caches.
+
+use std::sync::Arc;
+
+use deadpool_postgres::GenericClient;
+
+use super::{Pg, big, pg, unsigned};
+use crate::storage::StorageError;
+use crate::storage::agents::{OwnerOrder, RegistryError};
+use crate::storage::state::{
+    Applied, Change, EntryId, NamedRow, Place, Quota, StateBackend, Stored, Usage, plan,
+};
+
+/// The channel of state and configuration changes. Payloads: `e <agent> <entry id hex>` (an
+/// entry written or removed), `w <agent>` (all of an agent's state wiped), `c <agent>` (its
+/// configuration changed or removed).
+pub const STATE_CHANNEL: &str = "hypervisor_state";
+
+/// The PostgreSQL state tables.
+pub struct PgState {
+    pg: Arc<Pg>,
+}
+
+impl PgState {
+    /// The tables on `pg`.
+    pub fn new(pg: Arc<Pg>) -> Self {
+        Self { pg }
+    }
+}
+
+fn id_of(bytes: Vec<u8>) -> Result<EntryId, StorageError> {
+    bytes.try_into().map_err(|_| StorageError::Database {
+        op: "read state",
+        detail: "an entry id is not 32 bytes".into(),
+    })
+}
+
+async fn usage_of(
+    client: &impl GenericClient,
+    agent: &str,
+    lock: bool,
+) -> Result<Usage, StorageError> {
+    let sql = if lock {
+        "SELECT keys, bytes FROM agent_state_usage WHERE agent = $1 FOR UPDATE"
+    } else {
+        "SELECT keys, bytes FROM agent_state_usage WHERE agent = $1"
+    };
+    Ok(client
+        .query_opt(sql, &[&agent])
+        .await
+        .map_err(pg("read state usage"))?
+        .map(|r| Usage {
+            keys: unsigned(r.get(0)),
+            bytes: unsigned(r.get(1)),
+        })
+        .unwrap_or_default())
+}
+
+impl StateBackend for PgState {
+    fn get(&self, agent: &str, id: &EntryId) -> Result<Option<Stored>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("read state").await?;
+            let row = client
+                .query_opt(
+                    "SELECT version, size, sealed_value FROM agent_state
+                     WHERE agent = $1 AND id = $2",
+                    &[&agent, &id.as_slice()],
+                )
+                .await
+                .map_err(pg("read state"))?;
+            Ok(row.map(|r| Stored {
+                version: r.get(0),
+                size: unsigned(r.get(1)),
+                sealed_value: r.get(2),
+            }))
+        })
+    }
+
+    fn update(
+        &self,
+        place: Place<'_>,
+        quota: Quota,
+        change: &mut (dyn FnMut(Option<&Stored>) -> Change + Send),
+    ) -> Result<Applied, StorageError> {
+        self.pg.block(async {
+            let mut client = self.pg.client("write state").await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(pg("begin state write"))?;
+            tx.execute(
+                "INSERT INTO agent_state_usage (agent, keys, bytes) VALUES ($1, 0, 0)
+                 ON CONFLICT (agent) DO NOTHING",
+                &[&place.agent],
+            )
+            .await
+            .map_err(pg("create state usage"))?;
+            let usage = usage_of(&tx, place.agent, true).await?;
+            let old = tx
+                .query_opt(
+                    "SELECT version, size, sealed_value FROM agent_state
+                     WHERE agent = $1 AND id = $2",
+                    &[&place.agent, &place.id.as_slice()],
+                )
+                .await
+                .map_err(pg("read state"))?
+                .map(|r| Stored {
+                    version: r.get(0),
+                    size: unsigned(r.get(1)),
+                    sealed_value: r.get(2),
+                });
+            let decided = change(old.as_ref());
+            let usage = match plan(usage, old.as_ref(), &decided, quota) {
+                Ok(u) => u,
+                Err(refused) => return Ok(refused),
+            };
+            match decided {
+                Change::Keep => return Ok(Applied::Done),
+                Change::Put {
+                    sealed_name,
+                    sealed_value,
+                    size,
+                    version,
+                } => {
+                    tx.execute(
+                        "INSERT INTO agent_state (agent, id, bucket, version, size, sealed_name,
+                           sealed_value) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (agent, id) DO UPDATE SET version = $4, size = $5,
+                           sealed_name = $6, sealed_value = $7",
+                        &[
+                            &place.agent,
+                            &place.id.as_slice(),
+                            &place.bucket.as_slice(),
+                            &version,
+                            &big(size),
+                            &sealed_name,
+                            &sealed_value,
+                        ],
+                    )
+                    .await
+                    .map_err(pg("write state"))?;
+                }
+                Change::Delete => {
+                    tx.execute(
+                        "DELETE FROM agent_state WHERE agent = $1 AND id = $2",
+                        &[&place.agent, &place.id.as_slice()],
+                    )
+                    .await
+                    .map_err(pg("delete state"))?;
+                }
+            }
+            let payload = format!("e {} {}", place.agent, hex::encode(place.id));
+            tx.execute(
+                "UPDATE agent_state_usage SET keys = $2, bytes = $3 WHERE agent = $1",
+                &[&place.agent, &big(usage.keys), &big(usage.bytes)],
+            )
+            .await
+            .map_err(pg("write state usage"))?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&STATE_CHANNEL, &payload])
+                .await
+                .map_err(pg("announce a state change"))?;
+            tx.commit().await.map_err(pg("commit state write"))?;
+            Ok(Applied::Done)
+        })
+    }
+
+    fn names(
+        &self,
+        agent: &str,
+        bucket: &EntryId,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<NamedRow>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("list state").await?;
+            let rows = client
+                .query(
+                    "SELECT id, sealed_name FROM agent_state WHERE agent = $1 AND bucket = $2
+                     ORDER BY id LIMIT $3 OFFSET $4",
+                    &[&agent, &bucket.as_slice(), &i64::from(limit), &big(offset)],
+                )
+                .await
+                .map_err(pg("list state"))?;
+            rows.into_iter()
+                .map(|r| {
+                    Ok(NamedRow {
+                        id: id_of(r.get(0))?,
+                        sealed_name: r.get(1),
+                        sealed_value: Vec::new(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn export(&self, agent: &str, after: &[u8], limit: u32) -> Result<Vec<NamedRow>, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("export state").await?;
+            let rows = client
+                .query(
+                    "SELECT id, sealed_name, sealed_value FROM agent_state
+                     WHERE agent = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    &[&agent, &after, &i64::from(limit)],
+                )
+                .await
+                .map_err(pg("export state"))?;
+            rows.into_iter()
+                .map(|r| {
+                    Ok(NamedRow {
+                        id: id_of(r.get(0))?,
+                        sealed_name: r.get(1),
+                        sealed_value: r.get(2),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn usage(&self, agent: &str) -> Result<Usage, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("read state usage").await?;
+            usage_of(&client, agent, false).await
+        })
+    }
+
+    fn wipe(&self, agent: &str, order: Option<OwnerOrder>, now: u64) -> Result<u64, RegistryError> {
+        self.pg.block(async {
+            let mut client = self.pg.client("wipe state").await?;
+            let tx = client.transaction().await.map_err(pg("begin state wipe"))?;
+            if order.is_some() {
+                super::agents::check_order(&tx, agent, order).await?;
+                super::agents::mark(&tx, agent, order, now).await?;
+            }
+            // Locked like a write, so no write of the agent interleaves.
+            tx.execute(
+                "SELECT 1 FROM agent_state_usage WHERE agent = $1 FOR UPDATE",
+                &[&agent],
+            )
+            .await
+            .map_err(pg("lock state usage"))?;
+            let removed = tx
+                .execute("DELETE FROM agent_state WHERE agent = $1", &[&agent])
+                .await
+                .map_err(pg("wipe state"))?;
+            tx.execute("DELETE FROM agent_state_usage WHERE agent = $1", &[&agent])
+                .await
+                .map_err(pg("wipe state usage"))?;
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&STATE_CHANNEL, &format!("w {agent}")],
+            )
+            .await
+            .map_err(pg("announce a state wipe"))?;
+            tx.commit().await.map_err(pg("commit state wipe"))?;
+            Ok::<_, RegistryError>(removed)
+        })
+    }
+}
