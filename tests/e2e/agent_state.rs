@@ -63,13 +63,15 @@ fn handle(client: &Client, name: &str, event: Value) -> Value {
     }
 }
 
-/// `n` invocations of `incr KEY` with `in_flight` at once: the values they printed.
-fn count_concurrently(client: &Client, name: &str, n: u32, in_flight: usize) -> Vec<u64> {
+/// `n` invocations of `incr KEY` with `in_flight` at once, sent to `clients` in turn: the
+/// values they printed.
+fn count_concurrently(clients: &[&Client], name: &str, n: u32, in_flight: usize) -> Vec<u64> {
     let next = Arc::new(AtomicU32::new(0));
     let seen = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|s| {
-        for _ in 0..in_flight {
+        for t in 0..in_flight {
             let (next, seen) = (next.clone(), seen.clone());
+            let client = clients[t % clients.len()];
             s.spawn(move || {
                 while next.fetch_add(1, Ordering::SeqCst) < n {
                     let r = cli(client, name, &["default", "incr", "hits"]);
@@ -103,7 +105,7 @@ fn a_counter_agent_counts_exactly_under_concurrency_and_survives_a_restart() {
     deploy_as(&client, &owner, "counter", "kv-counter", None);
 
     // 200 invocations, 16 in flight: every increment is atomic, none lost, none doubled.
-    assert_exactly_one_to(count_concurrently(&client, "counter", 200, 16), 200);
+    assert_exactly_one_to(count_concurrently(&[&client], "counter", 200, 16), 200);
     assert_eq!(
         out(&cli(&client, "counter", &["default", "incr", "hits", "0"])),
         "200"
@@ -533,4 +535,117 @@ fn bad_state_requests_get_clear_errors() {
     assert_eq!(r.result.exit_code, Some(1));
     let stderr = String::from_utf8_lossy(&r.stderr().unwrap()).into_owned();
     assert!(stderr.contains("AccessDenied"), "{stderr}");
+}
+
+/// Polls `read` until it returns `want` (at most 5 s): another replica's change reaches this
+/// one's caches by notification.
+fn eventually(want: &Value, mut read: impl FnMut() -> Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = read();
+        if &got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {got}, not {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[cfg(feature = "simulated-attestation")]
+#[test]
+fn on_postgres_replicas_share_state_atomically_and_see_each_others_changes() {
+    use crate::cluster::{postgres, replica};
+    let Some((pg, db)) = postgres("state") else {
+        return;
+    };
+    let r1 = replica(&db, "r1");
+    let r2 = replica(&db, "r2");
+    let (c1, owner, s1) = session(&r1);
+    let c2 = r2.client();
+    deploy_as(&c1, &owner, "counter", "kv-counter", None);
+    deploy_as(&c1, &owner, "keeper", "state-agent", None);
+
+    // Atomic across replicas: 200 increments, 16 in flight, half on each replica.
+    assert_exactly_one_to(count_concurrently(&[&c1, &c2], "counter", 200, 16), 200);
+    let values = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (client, values) = (if t % 2 == 0 { &c1 } else { &c2 }, values.clone());
+            s.spawn(move || {
+                for _ in 0..5 {
+                    let r = handle(client, "keeper", json!({"op": "cas_incr", "key": "n"}));
+                    values
+                        .lock()
+                        .unwrap()
+                        .push(r["value"].as_u64().expect("a value"));
+                }
+            });
+        }
+    });
+    assert_exactly_one_to(Arc::try_unwrap(values).unwrap().into_inner().unwrap(), 40);
+
+    // r1 reads (and caches) a value; r2 changes it; r1 sees the change.
+    let get = |c: &Client| handle(c, "keeper", json!({"op": "get", "key": "k"}))["value"].clone();
+    handle(
+        &c1,
+        "keeper",
+        json!({"op": "set", "key": "k", "value": "v1"}),
+    );
+    assert_eq!(get(&c1), "v1");
+    assert_eq!(get(&c1), "v1");
+    handle(
+        &c2,
+        "keeper",
+        json!({"op": "set", "key": "k", "value": "v2"}),
+    );
+    assert_eq!(get(&c2), "v2", "read your writes");
+    eventually(&json!("v2"), || get(&c1));
+
+    // Configuration set through r1 is read on r2; rotated through r2, r1 reads the new one.
+    let secret = format!(
+        "pg-secret-{}",
+        hex::encode(hypervisor_protocol::sha256(db.as_bytes()))
+    );
+    set_config(
+        &c1,
+        &owner,
+        &s1,
+        "keeper",
+        &[&format!("API_KEY={secret}-1")],
+    );
+    let config = |c: &Client| {
+        handle(c, "keeper", json!({"op": "config", "name": "API_KEY"}))["value"].clone()
+    };
+    assert_eq!(config(&c1), json!(format!("{secret}-1")));
+    eventually(&json!(format!("{secret}-1")), || config(&c2));
+    let s2 = c2.create_session(&owner).unwrap();
+    set_config(
+        &c2,
+        &owner,
+        &s2,
+        "keeper",
+        &[&format!("API_KEY={secret}-2")],
+    );
+    eventually(&json!(format!("{secret}-2")), || config(&c1));
+
+    // Wiped through r2: r1 no longer reads what it cached.
+    assert_eq!(
+        c2.wipe_agent_state(&owner, "keeper").unwrap().keys_removed,
+        2
+    );
+    eventually(&Value::Null, || get(&c1));
+
+    // Nothing of the secret in the clear in PostgreSQL's files, nor in either log.
+    let found = files_containing(pg.dir(), secret.as_bytes());
+    assert!(found.is_empty(), "in the clear in {found:?}");
+    assert!(
+        !files_containing(pg.dir(), b"keeper").is_empty(),
+        "the search is not vacuous"
+    );
+    for r in [&r1, &r2] {
+        assert!(!r.log().contains(&secret));
+    }
 }

@@ -16,7 +16,7 @@ use crate::harness::{TestServer, code, wasm, wasm_path};
 use crate::payments::{header, now};
 
 /// The PostgreSQL server of one test and its database, or `None` (printed) without binaries.
-fn postgres(name: &str) -> Option<(ScratchPostgres, String)> {
+pub fn postgres(name: &str) -> Option<(ScratchPostgres, String)> {
     match ScratchPostgres::start() {
         Ok(server) => {
             server.create_database(name).expect("create the database");
@@ -46,7 +46,7 @@ fn replica_config(database: &str, name: &str, extra: &str) -> String {
     )
 }
 
-fn replica(database: &str, name: &str) -> TestServer {
+pub fn replica(database: &str, name: &str) -> TestServer {
     TestServer::start_with(&replica_config(database, name, ""))
 }
 
@@ -64,7 +64,7 @@ fn post(
 }
 
 /// `SELECT` through psql: the first column of the first row.
-fn sql(pg: &ScratchPostgres, db: &str, query: &str) -> String {
+pub fn sql(pg: &ScratchPostgres, db: &str, query: &str) -> String {
     pg.psql(db, query).expect("psql").trim().to_string()
 }
 

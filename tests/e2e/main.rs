@@ -21,6 +21,7 @@ mod cache;
 mod client_cli;
 #[cfg(feature = "simulated-attestation")]
 mod cluster;
+mod egress_safety;
 mod execute;
 mod faults;
 mod interop_a2a;

@@ -11,9 +11,11 @@ use hypervisor_protocol::grants::CallRecord;
 use hypervisor_protocol::wallet::SpendingPolicy;
 
 use super::Stores;
+use super::agent_config::{ConfigError, ConfigStore};
 use super::agents::{AgentCatalog, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError};
 use super::payments::NewPayment;
 use super::records::{ExecutionRecord, Reader, Records};
+use super::state::{StateLimits, StateStore};
 use super::tasks::{TaskRow, TaskStore};
 use super::testing::{at, deploy};
 use super::wallets::{NewSpend, SpendError, Wallets};
@@ -44,6 +46,11 @@ pub fn run_all(fresh: Factory<'_>) {
             payments_once,
         ),
         ("code_store", code_store),
+        (
+            "state_counters_swaps_quotas_export_and_wipe",
+            state_counters_quotas,
+        ),
+        ("config_in_order_and_sealed", config_in_order),
     ];
     for (name, check) in checks {
         let (stores, guard) = fresh(name);
@@ -581,6 +588,115 @@ fn code_store(s: &Stores) {
         Some(&b"component"[..])
     );
     assert!(!s.audience.is_empty());
+}
+
+fn state_store(s: &Stores, max_keys: u64) -> Arc<StateStore> {
+    Arc::new(StateStore::new(
+        s.state.clone(),
+        s.key.clone(),
+        StateLimits {
+            max_keys,
+            max_bytes: 1 << 20,
+            max_value_bytes: 1024,
+            max_key_bytes: 64,
+            cache_bytes: 1 << 20,
+        },
+    ))
+}
+
+fn state_counters_quotas(s: &Stores) {
+    let state = state_store(s, 4);
+    let a = state.keys("a", "04aa");
+    let b = state.keys("b", "04aa");
+    // Eight threads adding 1 ten times each: 80, whatever the interleaving.
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let (state, a) = (state.clone(), &a);
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    state.add(a, "c", "n", 1, false).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(state.add(&a, "c", "n", 0, false).unwrap(), 80);
+    // Eight threads swapping on one version: exactly one wins.
+    let (version, _) = state.read_for_swap(&a, "c", "s").unwrap();
+    let won: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (state, a) = (state.clone(), &a);
+                scope.spawn(move || state.swap(a, "c", "s", version, &[i]).is_ok())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(won, 1);
+    // Buckets and agents are separate; values read back (cache or not).
+    state.set(&a, "c", "k", b"v").unwrap();
+    assert_eq!(
+        state
+            .get(&a, "c", "k")
+            .unwrap()
+            .as_deref()
+            .map(|v| v.as_slice()),
+        Some(&b"v"[..])
+    );
+    assert!(state.get(&a, "other", "k").unwrap().is_none());
+    assert!(state.get(&b, "c", "k").unwrap().is_none());
+    // Quota: a holds n, s, k (3 of 4); one more fits, then refused; replacing still works.
+    state.set(&a, "c", "k2", b"v").unwrap();
+    assert!(state.set(&a, "c", "k3", b"v").unwrap_err().is_quota());
+    state.set(&a, "c", "k2", b"w").unwrap();
+    assert_eq!(state.usage("a").unwrap().keys, 4);
+    let (keys, next) = state.list(&a, "c", 0).unwrap();
+    assert_eq!(keys.len(), 4);
+    assert!(next.is_none());
+    assert_eq!(state.export(&a).unwrap()["c"].len(), 4);
+    // The owner's wipe is ordered; a replay is refused.
+    let order = OwnerOrder {
+        signed_at: 10,
+        sequence: 10,
+    };
+    assert_eq!(state.wipe("a", Some(order), 10).unwrap(), 4);
+    assert!(matches!(
+        state.wipe("a", Some(order), 10),
+        Err(RegistryError::Replayed { .. })
+    ));
+    assert!(state.get(&a, "c", "k").unwrap().is_none());
+    assert_eq!(state.usage("a").unwrap(), Default::default());
+}
+
+fn config_in_order(s: &Stores) {
+    let config = ConfigStore::new(s.config.clone(), s.key.clone());
+    let mut change = hypervisor_protocol::state::ConfigChange::default();
+    change.set.insert("API_KEY".into(), "secret-value".into());
+    let order = |n| OwnerOrder {
+        signed_at: n,
+        sequence: n,
+    };
+    let info = config.apply("a", "04aa", &change, order(5), 5).unwrap();
+    assert_eq!(info.entries[0].version, 1);
+    assert!(matches!(
+        config.apply("a", "04aa", &change, order(5), 5),
+        Err(ConfigError::Registry(RegistryError::Replayed { .. }))
+    ));
+    let info = config.apply("a", "04aa", &change, order(6), 6).unwrap();
+    assert_eq!(info.entries[0].version, 2);
+    assert_eq!(
+        config.get("a", "04aa").unwrap().get("API_KEY"),
+        Some("secret-value")
+    );
+    // Sealed under the agent's (and owner's) key: another owner's key does not open it.
+    config.forget("a");
+    assert!(config.get("a", "04bb").is_err());
+    let sealed = s.config.get("a").unwrap().unwrap();
+    assert!(!sealed.windows(12).any(|w| w == b"secret-value"));
+    config.remove("a").unwrap();
+    assert!(config.get("a", "04aa").unwrap().get("API_KEY").is_none());
 }
 
 #[test]

@@ -157,6 +157,15 @@ impl ScratchPostgres {
     ///
     /// # Errors
     /// The stop failed.
+    /// The directory holding the cluster's files (its data directory, logs and socket).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Stops the server.
+    ///
+    /// # Errors
+    /// If `pg_ctl stop` fails.
     pub fn stop(&self) -> Result<(), String> {
         run(
             &self.bin.join("pg_ctl"),
