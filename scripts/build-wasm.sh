@@ -5,6 +5,7 @@
 #   - the `wasip2` crate's http-proxy example, unchanged -> target/wasm/third-party-http.wasm
 #   - components/<rust plug-in>/ (wasm32-wasip2)         -> target/wasm/<name>.wasm
 #   - components/policy-python/ (componentize-py)        -> target/wasm/policy-python.wasm
+#   - guests/python-state/ (componentize-py)             -> target/wasm/python-state.wasm
 # Installs what it needs if missing: the wasm32-wasip2 target, and componentize-py (pinned) in a
 # private virtual environment (target/py). Incremental: cargo rebuilds only what changed, and
 # the Python component is rebuilt only when its sources or the WIT changed.
@@ -82,6 +83,17 @@ if [ ! -f "$policy_out" ] || [ -n "$(find "$policy_src" wit -newer "$policy_out"
   "$venv/bin/componentize-py" -q -d wit -w policy-python componentize app \
     -p "$policy_src" -o "$policy_out.tmp"
   mv "$policy_out.tmp" "$policy_out"
+fi
+
+# A Python agent with state (guests/python-state: app.py and the agent_state.py helper),
+# componentized against hypervisor:host/stateful-handler-agent (wit/state.wit).
+py_agent_src="guests/python-state"
+py_agent_out="$out/python-state.wasm"
+if [ ! -f "$py_agent_out" ] || [ -n "$(find "$py_agent_src" wit -newer "$py_agent_out" -type f -name '*.*' | head -1)" ]; then
+  echo "build-wasm: guests/python-state (componentize-py, ~5 s)" >&2
+  "$venv/bin/componentize-py" -q -d wit -w stateful-handler-agent componentize app \
+    -p "$py_agent_src" -o "$py_agent_out.tmp"
+  mv "$py_agent_out.tmp" "$py_agent_out"
 fi
 
 echo "build-wasm: artifacts in target/wasm/: $(cd "$out" && ls | tr '\n' ' ')" >&2

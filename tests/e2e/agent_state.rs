@@ -506,6 +506,27 @@ fn the_owner_exports_and_wipes_state_and_deleting_the_agent_wipes_it() {
     );
 }
 
+/// A Python agent keeps state and reads its configuration through the `agent_state` helper
+/// (guests/python-state), on the same interfaces.
+#[test]
+fn a_python_agent_keeps_state_and_reads_secrets_through_its_helper() {
+    let server = TestServer::start();
+    let (client, owner, s) = session(&server);
+    deploy_as(&client, &owner, "guestbook", "python-state", None);
+    let r = handle(&client, "guestbook", json!({"op": "visit", "who": "ada"}));
+    assert_eq!(r, json!({"visits": 1, "visitors": ["ada"]}));
+    let r = handle(&client, "guestbook", json!({"op": "visit", "who": "bob"}));
+    assert_eq!(r, json!({"visits": 2, "visitors": ["ada", "bob"]}));
+    let r = handle(&client, "guestbook", json!({"op": "keys"}));
+    assert_eq!(r["keys"], json!(["visitors", "visits"]), "{r}");
+    set_config(&client, &owner, &s, "guestbook", &["GREETING=hello", "API_KEY=py-secret"]);
+    let r = handle(&client, "guestbook", json!({"op": "config", "name": "API_KEY"}));
+    assert_eq!(r, json!({"value": "py-secret", "names": ["API_KEY", "GREETING"]}));
+    // What the Python agent wrote is the same state the owner exports.
+    let exported = client.export_agent_state(&owner, &s, "guestbook").unwrap();
+    assert_eq!(exported.buckets["default"]["visitors"], "WyJhZGEiLCAiYm9iIl0=");
+}
+
 /// Bad owner requests on these routes answer the usual error codes.
 #[test]
 fn bad_state_requests_get_clear_errors() {

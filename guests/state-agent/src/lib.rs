@@ -30,11 +30,7 @@ wit_bindgen::generate!({
         package example:state-agent;
 
         world state-agent {
-            include hypervisor:host/handler-agent@0.1.0;
-            import wasi:keyvalue/store@0.2.0-draft2;
-            import wasi:keyvalue/atomics@0.2.0-draft2;
-            import wasi:keyvalue/batch@0.2.0-draft2;
-            import wasi:config/store@0.2.0-rc.1;
+            include hypervisor:host/stateful-handler-agent@0.1.0;
             import wasi:config/store@0.2.0-draft-2024-09-27;
         }
     "#,
