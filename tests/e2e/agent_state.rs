@@ -519,12 +519,28 @@ fn a_python_agent_keeps_state_and_reads_secrets_through_its_helper() {
     assert_eq!(r, json!({"visits": 2, "visitors": ["ada", "bob"]}));
     let r = handle(&client, "guestbook", json!({"op": "keys"}));
     assert_eq!(r["keys"], json!(["visitors", "visits"]), "{r}");
-    set_config(&client, &owner, &s, "guestbook", &["GREETING=hello", "API_KEY=py-secret"]);
-    let r = handle(&client, "guestbook", json!({"op": "config", "name": "API_KEY"}));
-    assert_eq!(r, json!({"value": "py-secret", "names": ["API_KEY", "GREETING"]}));
+    set_config(
+        &client,
+        &owner,
+        &s,
+        "guestbook",
+        &["GREETING=hello", "API_KEY=py-secret"],
+    );
+    let r = handle(
+        &client,
+        "guestbook",
+        json!({"op": "config", "name": "API_KEY"}),
+    );
+    assert_eq!(
+        r,
+        json!({"value": "py-secret", "names": ["API_KEY", "GREETING"]})
+    );
     // What the Python agent wrote is the same state the owner exports.
     let exported = client.export_agent_state(&owner, &s, "guestbook").unwrap();
-    assert_eq!(exported.buckets["default"]["visitors"], "WyJhZGEiLCAiYm9iIl0=");
+    assert_eq!(
+        exported.buckets["default"]["visitors"],
+        "WyJhZGEiLCAiYm9iIl0="
+    );
 }
 
 /// Bad owner requests on these routes answer the usual error codes.

@@ -322,3 +322,88 @@ fn a2a_and_mcp_check_cards_and_receipts_and_pay_within_the_limit() {
     assert_ne!(code, 0);
     assert!(err.contains("-32001"), "{err}");
 }
+
+#[test]
+fn agent_config_and_state_from_the_command_line() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let key_file = home.path().join("owner.key");
+    let (owner, _) = hypervisor_client::keyfile::load_or_create(&key_file).unwrap();
+    let client = server.client();
+    client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "keeper",
+                component: &wasm("state-agent"),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let key = key_file.to_str().unwrap();
+    // A secret from standard input, a variable on the command line.
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &[
+            "--key",
+            key,
+            "agent",
+            "config",
+            "keeper",
+            "--set-file",
+            "API_KEY=-",
+            "--set",
+            "REGION=eu",
+        ],
+        b"cli-secret-value\n",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("API_KEY") && stdout.contains("REGION"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("cli-secret-value"), "{stdout}");
+    let read = client
+        .invoke(
+            "keeper",
+            serde_json::json!({"op": "config", "name": "API_KEY"}),
+        )
+        .unwrap();
+    assert_eq!(read.result_json().unwrap()["value"], "cli-secret-value");
+    client
+        .invoke(
+            "keeper",
+            serde_json::json!({"op": "set", "key": "k", "value": "v"}),
+        )
+        .unwrap();
+
+    let out = home.path().join("export.json");
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &[
+            "--key",
+            key,
+            "agent",
+            "state",
+            "export",
+            "keeper",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let exported: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(exported["buckets"]["default"]["k"], "dg==", "{exported}");
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &["--key", key, "agent", "state", "wipe", "keeper"],
+        b"",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("\"keys_removed\": 1"), "{stdout}");
+}

@@ -117,6 +117,29 @@ pub enum AgentCommand {
         #[arg(long, value_name = "FILE", requires = "key")]
         policy: Option<PathBuf>,
     },
+    /// Read an agent's configuration (names, versions and hashes; never a value), or change
+    /// it (you must be its owner): the values, sealed to a session of your key and signed,
+    /// reach the agent through `wasi:config` from its next invocation.
+    Config {
+        /// Agent name.
+        name: String,
+        /// Set a value: `NAME=VALUE` (repeatable).
+        #[arg(long, value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Set a value from a file's content, trailing newline removed (`-`: standard input),
+        /// keeping secrets out of the shell's history: `NAME=FILE` (repeatable).
+        #[arg(long, value_name = "NAME=FILE")]
+        set_file: Vec<String>,
+        /// Remove a name (repeatable).
+        #[arg(long, value_name = "NAME")]
+        remove: Vec<String>,
+    },
+    /// Export or wipe an agent's key-value state (you must be its owner).
+    State {
+        /// What to do.
+        #[command(subcommand)]
+        command: super::state::StateCommand,
+    },
 }
 
 /// Reads a file, or this process's standard input for `-`.
@@ -381,6 +404,20 @@ pub fn run(
             };
             println!("{}", serde_json::to_string_pretty(&info)?);
         }
+        AgentCommand::Config {
+            name,
+            set,
+            set_file,
+            remove,
+        } => {
+            let args = super::state::ConfigArgs {
+                set,
+                set_file,
+                remove,
+            };
+            super::state::config(client, &owner()?, &name, args)?;
+        }
+        AgentCommand::State { command } => super::state::state(client, &owner()?, command)?,
         AgentCommand::Logs { name } => {
             let logs = client.agent_logs(&owner()?, &name)?;
             print(json, &logs, || {

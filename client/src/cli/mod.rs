@@ -15,6 +15,7 @@ mod pay;
 mod policy;
 mod report;
 mod setup;
+pub mod state;
 mod verify;
 
 pub use args::Cli;
