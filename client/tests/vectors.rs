@@ -36,6 +36,8 @@ fn client_session_matches_the_vectors() {
         Role::Event,
         Role::AgentComponent,
         Role::WalletKey,
+        Role::AgentConfig,
+        Role::StateExport,
     ];
     let envelopes = v["envelopes"].as_array().unwrap();
     assert_eq!(envelopes.len(), roles.len());

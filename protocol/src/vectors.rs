@@ -87,6 +87,10 @@ pub fn generate() -> Value {
             0x70,
             &hex::decode(WALLET_SECRET).expect("hex"),
         ),
+        // An agent's configuration change (`PUT /agents/{name}/config`), and an export of its
+        // state sealed back to the owner (`POST /agents/{name}/state/export`).
+        seal(Role::AgentConfig, 0x80, STATE_CONFIG_CHANGE.as_bytes()),
+        seal(Role::StateExport, 0x90, STATE_EXPORT.as_bytes()),
     ];
     let digests = InputDigests::compute(&program, &args, &stdin);
     let commitment = result_commitment(&session_id, &digests, &result);
@@ -100,6 +104,7 @@ pub fn generate() -> Value {
         "tls": tls_vectors(),
         "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
+        "state": state_vectors(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
         "client_public": client_pub.to_hex(),
@@ -561,6 +566,74 @@ fn agent_call_vectors() -> Value {
         "wallet_detail": wallet,
         "wallet_message": hex::encode(&wallet_message),
         "wallet_signature": sign(&wallet_message),
+    })
+}
+
+/// The configuration change of the `state` vectors (the exact bytes sealed and hashed).
+const STATE_CONFIG_CHANGE: &str =
+    r#"{"set":{"API_KEY":"sk-test-0123456789","REGION":"eu-west"},"remove":["OLD_TOKEN"]}"#;
+/// The export of the `state` vectors.
+const STATE_EXPORT: &str = r#"{"agent":"keeper","exported_at_ms":1767225600000,"buckets":{"cart":{"item":"Ym9vaw=="},"default":{"visits":"AwAAAAAAAAA="}}}"#;
+
+/// Agents' state and configuration (PROTOCOL.md §23): the configuration detail, the owner
+/// statements of `config`, `read-config`, `export-state` and `wipe-state` with their
+/// signatures, and value hashes.
+fn state_vectors() -> Value {
+    use crate::agents::{OwnerAction, OwnerStatement};
+    use crate::state::{config_detail, value_hash};
+    use p256::ecdsa::signature::Signer;
+    let secret = hex::decode(CLIENT_SECRET).expect("hex");
+    let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let sign = |message: &[u8]| -> String {
+        let sig: p256::ecdsa::Signature = key.sign(message);
+        hex::encode(sig.normalize_s().to_bytes())
+    };
+    let detail = config_detail(STATE_CONFIG_CHANGE.as_bytes());
+    let message = |action, sequence, detail: &str| {
+        OwnerStatement {
+            audience: AUDIENCE,
+            action,
+            name: "keeper",
+            signed_at: KEY_CREATED_AT,
+            sequence,
+            detail,
+        }
+        .message()
+    };
+    let statements: Vec<Value> = [
+        (OwnerAction::Config, detail.as_str()),
+        (OwnerAction::ReadConfig, ""),
+        (OwnerAction::ExportState, ""),
+        (OwnerAction::WipeState, ""),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (action, detail))| {
+        let sequence = OWNER_SEQUENCE + 10 + i as u64;
+        let m = message(*action, sequence, detail);
+        json!({
+            "action": action.as_str(),
+            "sequence": sequence,
+            "detail": detail,
+            "message": hex::encode(&m),
+            "signature": sign(&m),
+        })
+    })
+    .collect();
+    json!({
+        "audience": AUDIENCE,
+        "name": "keeper",
+        "signed_at": KEY_CREATED_AT,
+        "config_change": STATE_CONFIG_CHANGE,
+        "config_detail": detail,
+        "statements": statements,
+        "value_hashes": [
+            {"agent": "keeper", "name": "API_KEY", "value": "sk-test-0123456789",
+             "sha256": value_hash("keeper", "API_KEY", "sk-test-0123456789")},
+            {"agent": "other", "name": "API_KEY", "value": "sk-test-0123456789",
+             "sha256": value_hash("other", "API_KEY", "sk-test-0123456789")},
+        ],
+        "export": STATE_EXPORT,
     })
 }
 

@@ -5,6 +5,7 @@ Uses pyca/cryptography only (no code shared with the Rust implementation): P-256
 HKDF-SHA256, AES-256-GCM-SIV, SHA-256. Exits non-zero on the first mismatch and prints
 'N passed, 0 failed' on success.
 """
+import base64
 import hashlib
 import json
 import struct
@@ -26,7 +27,7 @@ COMMITMENT = b"wasm-hypervisor/v1/result-commitment"
 REPORT_DATA = b"wasm-hypervisor/v1/report-data"
 STATEMENT = b"wasm-hypervisor/v1/statement"
 ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5, "agent-component": 6,
-         "wallet-key": 7}
+         "wallet-key": 7, "agent-config": 8, "state-export": 9}
 
 checks = 0
 
@@ -105,6 +106,7 @@ def main():
     check_tls(v)
     check_cluster(v)
     check_a2a(v)
+    check_state(v, client_pub)
     print(f"vectors: {checks} passed, 0 failed")
 
 
@@ -436,6 +438,37 @@ def check_agents(v, client_pub):
     unsigned = dict(req, description="another description", tags=["other"])
     check("description and tags are not signed",
           deploy_detail(a["component_sha256"], unsigned), a["deploy_detail"])
+
+
+def check_state(v, client_pub):
+    """Agents' state and configuration (PROTOCOL.md section 23): the configuration change is
+    the agent-config envelope's plaintext and its detail is that plaintext's SHA-256; the owner
+    statements and signatures; value hashes; the export is the state-export envelope's
+    plaintext and parses as described."""
+    s = v["state"]
+    envelopes = {e["role"]: e for e in v["envelopes"]}
+    change = bytes.fromhex(envelopes["agent-config"]["plaintext"])
+    check("config change = agent-config envelope", change.decode(), s["config_change"])
+    check("config change parses", sorted(json.loads(change)), ["remove", "set"])
+    check("config_detail", hashlib.sha256(change).hexdigest(), s["config_detail"])
+    for st in s["statements"]:
+        message = owner_message(s, st["action"], st["sequence"], st["detail"])
+        check(f"state {st['action']} message", message.hex(), st["message"])
+        check(f"state {st['action']} signature accepted",
+              accepted_owner_signature(client_pub, message, st["signature"]), True)
+    check("config statement signs the detail",
+          [st["detail"] for st in s["statements"] if st["action"] == "config"], [s["config_detail"]])
+    for h in s["value_hashes"]:
+        pre = b"wasm-hypervisor/v1/config-value\0" + h["agent"].encode() + b"\0" + \
+            h["name"].encode() + b"\0" + h["value"].encode()
+        check(f"value_hash {h['agent']}/{h['name']}", hashlib.sha256(pre).hexdigest(), h["sha256"])
+    export = bytes.fromhex(envelopes["state-export"]["plaintext"])
+    check("export = state-export envelope", export.decode(), s["export"])
+    doc = json.loads(export)
+    visits = base64.b64decode(doc["buckets"]["default"]["visits"])
+    check("exported counter is 8 bytes little-endian", int.from_bytes(visits, "little"), 3)
+    check("state-export envelope does not open as a result",
+          opens(v, envelopes["state-export"]["envelope"], ROLES["result"]), False)
 
 
 def check_agent_calls(v, client_pub):
