@@ -46,7 +46,8 @@
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
 //! - `BENCH_ONLY`: a comma-separated subset of
-//!   `throughput,handler,restart,calls,tls,fronts,backends,catalogue`;
+//!   `throughput,handler,restart,calls,tls,fronts,backends,catalogue,state`;
+//! - `BENCH_KV` (2000): `wasi:keyvalue` calls timed inside the guest (`state`);
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
@@ -60,6 +61,7 @@ mod common;
 mod fronts;
 mod handler;
 mod restart;
+mod state;
 mod storage;
 mod throughput;
 mod tls;
@@ -95,6 +97,7 @@ fn main() {
             ("fronts", fronts::run),
             ("backends", backends::run_backends),
             ("catalogue", backends::run_catalogue),
+            ("state", state::run),
         ],
     );
 }

@@ -18,6 +18,8 @@
 //! | `config_names`|                   | `wasi:config/store.get-all` (Spin's version)           | `{"names": [...]}` |
 //! | `send_secret` | `name`, `url`     | GETs `url` with `authorization: Bearer <config name>`   | `{"status": n}` |
 //! | `trap_secret` | `name`            | reads the value, then traps with it in the panic message | (traps) |
+//! | `noop`        |                   | nothing (the baseline of an invocation)                 | `{}` |
+//! | `bench`       | `kind`, `n`       | `n` timed `get`s of one hot key, `set`s or `increment`s (`kind` `get`, `set`, `incr`), each timed with the monotonic clock | `{"p50_ns", "p99_ns", "n"}` |
 //!
 //! Errors (`handler-error` codes): `bad_event` (not a JSON object, unknown `op`, a missing
 //! field), `store` (the store's error, in the message), `request_failed` (`wasi:http`'s error
@@ -160,8 +162,38 @@ fn run(event: &Value) -> Result<Value, HandlerError> {
             let secret = config_value(&text(event, "name")?)?;
             panic!("trapping while holding the secret {secret}");
         }
+        "noop" => json!({}),
+        "bench" => bench(
+            &bucket()?,
+            event["kind"].as_str().unwrap_or("get"),
+            event["n"].as_u64().unwrap_or(1000).clamp(1, 100_000),
+        )?,
         other => return Err(bad_event(&format!("unknown op {other:?}"))),
     })
+}
+
+/// `n` timed operations of `kind` on one key of `b`: their p50 and p99, nanoseconds.
+fn bench(b: &store::Bucket, kind: &str, n: u64) -> Result<Value, HandlerError> {
+    let value = vec![b'v'; 64];
+    b.set("bench-key", &value).map_err(store_error)?;
+    let mut times = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let start = std::time::Instant::now();
+        match kind {
+            "get" => {
+                b.get("bench-key").map_err(store_error)?;
+            }
+            "set" => b.set(&format!("bench-{}", i % 16), &value).map_err(store_error)?,
+            "incr" => {
+                atomics::increment(b, "bench-counter", 1).map_err(store_error)?;
+            }
+            other => return Err(bad_event(&format!("unknown kind {other:?}"))),
+        }
+        times.push(start.elapsed().as_nanos() as u64);
+    }
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    Ok(json!({ "p50_ns": at(0.5), "p99_ns": at(0.99), "n": n }))
 }
 
 impl Guest for StateAgent {

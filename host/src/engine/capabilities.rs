@@ -9,7 +9,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use super::outgoing::OutgoingHook;
 use super::output::CappedOutput;
-use super::state::StateAccess;
+use super::state_grant::StateAccess;
 use crate::net::Origin;
 
 /// Who a store is built for.

@@ -13,6 +13,7 @@ mod output;
 mod run;
 mod sandbox;
 mod state;
+mod state_grant;
 mod ticker;
 
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub use outgoing::{OutgoingFuture, OutgoingHook, send_over_network};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
-pub use state::StateAccess;
+pub use state_grant::StateAccess;
 
 use crate::attestation::Attestor;
 use crate::config::Config;

@@ -12,7 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::capabilities::{Capabilities, Invocation};
 use super::outgoing::OutgoingHttp;
 use super::output::CappedOutput;
-use super::state::StateGrant;
+use super::state_grant::StateGrant;
 use crate::attestation::Attestor;
 
 /// Limits instances, tables and memories per store: generous for real components (a

@@ -1,6 +1,6 @@
 //! The host side of `wit/state.wit`: `wasi:keyvalue` (both drafts) and `wasi:config/store`
-//! (three versions), over an agent's own state and configuration ([`StateAccess`], granted
-//! to agents' stores only; see the table on [`super::Capabilities`]).
+//! (three versions), over an agent's own state and configuration (`StateAccess`, granted
+//! to agents' stores only; see the table on [`super::Capabilities`] and `engine/state_grant.rs`).
 //!
 //! Every version's functions go through one implementation ([`Kv`] for key-value, [`Conf`]
 //! for configuration); the per-version impls below only translate types. A store without
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::sandbox::HostState;
-use crate::storage::agent_config::{ConfigDoc, ConfigStore};
+use crate::storage::agent_config::ConfigDoc;
 use crate::storage::state::{AgentKeys, KvError, StateStore};
 
 wasmtime::component::bindgen!({
@@ -37,63 +37,6 @@ use self::wasi::keyvalue0_2_0_draft2::{atomics as atomics2, batch as batch2, sto
 /// Only if the names are already defined in `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     AgentState::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
-}
-
-/// What an agent's store may reach: its own state and configuration.
-#[derive(Clone)]
-pub struct StateAccess {
-    /// Agents' state.
-    pub store: Arc<StateStore>,
-    /// Agents' configuration.
-    pub config: Arc<ConfigStore>,
-    /// The agent.
-    pub agent: Arc<str>,
-    /// Its owner's key (hex), part of its keys' derivation.
-    pub owner_key: Arc<str>,
-}
-
-impl std::fmt::Debug for StateAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateAccess")
-            .field("agent", &self.agent)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PartialEq for StateAccess {
-    fn eq(&self, other: &Self) -> bool {
-        self.agent == other.agent
-            && self.owner_key == other.owner_key
-            && Arc::ptr_eq(&self.store, &other.store)
-    }
-}
-
-impl Eq for StateAccess {}
-
-/// One store's state: the access, the agent's keys and configuration once used, and the last
-/// quota refusal.
-pub struct StateGrant {
-    access: Option<StateAccess>,
-    keys: Option<Arc<AgentKeys>>,
-    config: Option<Arc<ConfigDoc>>,
-    refusal: Option<String>,
-}
-
-impl StateGrant {
-    /// The grant of a store with `access` (none: no state, empty configuration).
-    pub fn new(access: Option<StateAccess>) -> Self {
-        Self {
-            access,
-            keys: None,
-            config: None,
-            refusal: None,
-        }
-    }
-
-    /// The last quota refusal, taken.
-    pub fn take_refusal(&mut self) -> Option<String> {
-        self.refusal.take()
-    }
 }
 
 /// A bucket opened by the guest: its name (the agent's own namespace).
