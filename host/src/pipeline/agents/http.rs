@@ -196,7 +196,16 @@ impl Pipeline {
         let pipeline = self.clone();
         tokio::spawn(async move {
             let Ok(run) = finished.await else { return };
-            pipeline.keep_log(&agent.name, &id, &run.stderr);
+            // An HTTP agent answers for itself: a state quota the host refused it is told to
+            // its owner in its log.
+            match &run.state_refusal {
+                None => pipeline.keep_log(&agent.name, &id, &run.stderr),
+                Some(refusal) => {
+                    let mut log = run.stderr.to_vec();
+                    log.extend_from_slice(format!("\n[host] {refusal}\n").as_bytes());
+                    pipeline.keep_log(&agent.name, &id, &log);
+                }
+            }
             let record = RecordOf {
                 id: &id,
                 route,
