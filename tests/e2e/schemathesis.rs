@@ -71,14 +71,18 @@ fn the_live_host_matches_its_openapi_document() {
     };
     let (mut ok, mut report) = run();
     // Schemathesis' own generator occasionally stops with a "Runtime Error" (Hypothesis'
-    // "Inconsistent results" under load) while every response checked passed: that is the
-    // tool's failure, not a finding, and one second run settles it. A finding (an `ST` check
+    // "Inconsistent results" under load: a `KeyError` in its cache of lambda sources, shared by
+    // the two workers) while every response checked passed: that is the tool's failure, not a
+    // finding, and another run settles it (two more at most). A finding (an `ST` check
     // failure) never gets a second chance.
     let tool_error_only = |report: &str| {
         report.contains("Runtime Error")
             && !report.lines().any(|l| l.trim_start().starts_with("- ST"))
     };
-    if !ok && tool_error_only(&report) {
+    for _ in 0..2 {
+        if ok || !tool_error_only(&report) {
+            break;
+        }
         eprintln!("schemathesis stopped on an error of its own; running it again:\n{report}");
         (ok, report) = run();
     }
