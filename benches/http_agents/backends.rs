@@ -32,7 +32,7 @@ use crate::common::{self, wasm};
 use crate::{EVENT_TEXT, HTTP_TIMEOUT};
 
 /// The configuration of a benchmark host on `database` (SQLite when `None`).
-fn config(data_dir: &Path, database: Option<&str>) -> std::path::PathBuf {
+pub(crate) fn config(data_dir: &Path, database: Option<&str>) -> std::path::PathBuf {
     let storage = database.map_or(String::new(), |url| {
         format!("\n[storage]\ndatabase = {url:?}\npool_size = 16\n")
     });

@@ -10,7 +10,6 @@
 //!    the same handler doing nothing, interleaved on one connection: p50 and p99 of each, and
 //!    the difference of the p50s.
 
-use std::path::Path;
 use std::time::Duration;
 
 use hypervisor::storage::postgres::scratch::ScratchPostgres;
@@ -20,20 +19,11 @@ use hypervisor_protocol::ClientSecret;
 use serde_json::{Value, json};
 
 use crate::HTTP_TIMEOUT;
+use crate::backends::config;
 use crate::common::http::{agent, deploy, post_json};
-use crate::common::process::{start_hypervisor, write_config as config_at};
+use crate::common::process::start_hypervisor;
 use crate::common::stats::{percentile, report, us};
 use crate::common::{self, wasm};
-
-fn config(data_dir: &Path, database: Option<&str>) -> std::path::PathBuf {
-    let storage = database.map_or(String::new(), |url| {
-        format!("\n[storage]\ndatabase = {url:?}\npool_size = 16\n")
-    });
-    config_at(
-        data_dir,
-        &format!("\n[policy]\nenabled = false\n\n[python]\nenabled = false\n{storage}"),
-    )
-}
 
 fn invoke(http: &ureq::Agent, url: &str, event: &Value) -> (Duration, Value) {
     let body = json!({ "event": event }).to_string();

@@ -10,6 +10,7 @@
 //! every write locks it first, so the writes of one agent are serialised across replicas and
 //! the quota check is exact.
 
+mod cache;
 mod keys;
 mod service;
 

@@ -1,18 +1,17 @@
 //! [`StateStore`]: agents' key-value state above a [`StateBackend`]: names and values sealed
 //! per agent ([`AgentKeys`]), quotas, counters and compare-and-swap, and a read cache.
 //!
-//! The read cache keeps recently read values (bounded by `state.cache_bytes`). Every write
-//! drops its entry here; on a shared database, a write on another replica drops it when its
-//! change notification arrives ([`StateStore::invalidate`]), and a lost notification connection
-//! empties the cache ([`StateStore::invalidate_all`]). A read started before an invalidation
-//! does not fill the cache (a generation counter), so a stale value is never cached after the
-//! notification that made it stale. Counters and compare-and-swap never read the cache.
+//! Reads go through the read cache (`super::cache`). Every write drops its entry; on a shared
+//! database, a write on another replica drops it when its change notification arrives
+//! ([`StateStore::invalidate`]), and a lost notification connection empties the cache
+//! ([`StateStore::invalidate_all`]). Counters and compare-and-swap never read the cache.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use super::cache::{ReadCache, Value};
 use super::keys::{AgentKeys, EntryId};
 use super::{Applied, Change, Place, Quota, StateBackend, Stored, Usage};
 use crate::crypto::at_rest::SealingKey;
@@ -68,31 +67,12 @@ impl KvError {
     }
 }
 
-/// A value read: `None` when the key is not set.
-pub type Value = Option<Arc<Zeroizing<Vec<u8>>>>;
-
-struct Cached {
-    value: Value,
-}
-
-impl Cached {
-    fn cost(&self) -> usize {
-        64 + self.value.as_ref().map_or(0, |v| v.len())
-    }
-}
-
-struct Cache {
-    generation: u64,
-    bytes: usize,
-    entries: lru::LruCache<EntryId, Cached>,
-}
-
 /// Agents' key-value state.
 pub struct StateStore {
     backend: Arc<dyn StateBackend>,
     root: Arc<SealingKey>,
     limits: StateLimits,
-    cache: Mutex<Cache>,
+    cache: ReadCache,
 }
 
 impl StateStore {
@@ -103,11 +83,7 @@ impl StateStore {
             backend,
             root,
             limits,
-            cache: Mutex::new(Cache {
-                generation: 0,
-                bytes: 0,
-                entries: lru::LruCache::unbounded(),
-            }),
+            cache: ReadCache::new(limits.cache_bytes),
         }
     }
 
@@ -126,25 +102,14 @@ impl StateStore {
         AgentKeys::config_key(&self.root, agent, owner_key)
     }
 
-    fn cache(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Drops entry `id` from the read cache (written here or on another replica).
     pub fn invalidate(&self, id: &EntryId) {
-        let mut c = self.cache();
-        c.generation += 1;
-        if let Some(old) = c.entries.pop(id) {
-            c.bytes = c.bytes.saturating_sub(old.cost());
-        }
+        self.cache.invalidate(id);
     }
 
     /// Empties the read cache (an agent wiped, or notifications possibly missed).
     pub fn invalidate_all(&self) {
-        let mut c = self.cache();
-        c.generation += 1;
-        c.entries.clear();
-        c.bytes = 0;
+        self.cache.clear();
     }
 
     fn check_name(&self, what: &str, name: &str) -> Result<(), KvError> {
@@ -173,12 +138,9 @@ impl StateStore {
     pub fn get(&self, keys: &AgentKeys, bucket: &str, key: &str) -> Result<Value, KvError> {
         self.check_name("key", key)?;
         let id = keys.entry_id(bucket, key);
-        let generation = {
-            let mut c = self.cache();
-            if let Some(hit) = c.entries.get(&id) {
-                return Ok(hit.value.clone());
-            }
-            c.generation
+        let generation = match self.cache.get(&id) {
+            Ok(hit) => return Ok(hit),
+            Err(generation) => generation,
         };
         let value = self
             .backend
@@ -186,23 +148,7 @@ impl StateStore {
             .map(|s| keys.open_value(&id, &s.sealed_value).map(Arc::new))
             .transpose()
             .map_err(|_| KvError::Corrupt)?;
-        let entry = Cached {
-            value: value.clone(),
-        };
-        let cost = entry.cost();
-        let mut c = self.cache();
-        if c.generation == generation && cost <= self.limits.cache_bytes / 16 {
-            c.bytes += cost;
-            if let Some(old) = c.entries.put(id, entry) {
-                c.bytes = c.bytes.saturating_sub(old.cost());
-            }
-            while c.bytes > self.limits.cache_bytes {
-                match c.entries.pop_lru() {
-                    Some((_, old)) => c.bytes = c.bytes.saturating_sub(old.cost()),
-                    None => break,
-                }
-            }
-        }
+        self.cache.fill(generation, id, value.clone());
         Ok(value)
     }
 

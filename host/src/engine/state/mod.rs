@@ -1,0 +1,267 @@
+//! The host side of `wit/state.wit`: `wasi:keyvalue` (both drafts) and `wasi:config/store`
+//! (three versions), over an agent's own state and configuration (`StateAccess`, granted
+//! to agents' stores only; see the table on [`super::Capabilities`] and `engine/state_grant.rs`).
+//!
+//! Every version's functions go through one implementation ([`Kv`] for key-value, [`Conf`]
+//! for configuration); the per-version impls below only translate types. A store without
+//! access answers `access-denied` from `open` and has an empty configuration.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, Resource};
+
+use super::sandbox::HostState;
+use crate::storage::agent_config::ConfigDoc;
+use crate::storage::state::{AgentKeys, KvError, StateStore};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "hypervisor:host/agent-state",
+    imports: { default: trappable },
+    with: {
+        "wasi:keyvalue/store@0.2.0-draft.bucket": Bucket,
+        "wasi:keyvalue/store@0.2.0-draft2.bucket": Bucket,
+        "wasi:keyvalue/atomics@0.2.0-draft2.cas": Cas,
+    },
+});
+
+use self::wasi::config0_2_0_draft::store as config_draft;
+use self::wasi::config0_2_0_draft_2024_09_27::store as config_spin;
+use self::wasi::config0_2_0_rc_1::store as config_rc1;
+use self::wasi::keyvalue0_2_0_draft::{atomics as atomics1, batch as batch1, store as store1};
+use self::wasi::keyvalue0_2_0_draft2::{atomics as atomics2, batch as batch2, store as store2};
+
+mod versions;
+
+/// Adds every version of both interfaces to `linker`.
+///
+/// # Errors
+/// Only if the names are already defined in `linker`.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    AgentState::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+}
+
+/// A bucket opened by the guest: its name (the agent's own namespace).
+pub struct Bucket {
+    name: String,
+}
+
+/// A compare-and-swap in progress: the key, the version read and the value read.
+pub struct Cas {
+    bucket: String,
+    key: String,
+    version: Option<i64>,
+    value: Option<Vec<u8>>,
+}
+
+/// Why a key-value operation failed, before translation into a version's `error`.
+enum Fail {
+    Denied,
+    NoSuchStore,
+    Other(String),
+}
+
+type KvResult<T> = Result<T, Fail>;
+
+/// The shared implementation.
+struct Kv<'a> {
+    state: &'a mut HostState,
+}
+
+impl Kv<'_> {
+    fn access(&mut self) -> KvResult<(Arc<StateStore>, Arc<AgentKeys>)> {
+        let grant = &mut self.state.state;
+        let Some(access) = &grant.access else {
+            return Err(Fail::Denied);
+        };
+        let keys = grant
+            .keys
+            .get_or_insert_with(|| Arc::new(access.store.keys(&access.agent, &access.owner_key)))
+            .clone();
+        Ok((access.store.clone(), keys))
+    }
+
+    /// A failure as the guest sees it; a quota refusal is remembered for the caller too.
+    fn fail(&mut self, e: KvError) -> Fail {
+        if e.is_quota() {
+            self.state.state.refusal = Some(e.to_string());
+        }
+        if let KvError::Storage(s) = &e {
+            tracing::warn!(error = %s, "key-value storage failed");
+            return Fail::Other("the host's storage is unavailable; try again later".into());
+        }
+        Fail::Other(e.to_string())
+    }
+
+    fn bucket_name(&mut self, bucket: &Resource<Bucket>) -> KvResult<String> {
+        self.state
+            .table()
+            .get(bucket)
+            .map(|b| b.name.clone())
+            .map_err(|_| Fail::Other("unknown bucket".into()))
+    }
+
+    fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
+        let (store, _) = self.access()?;
+        if identifier.is_empty() {
+            return Err(Fail::NoSuchStore);
+        }
+        store.check_bucket(&identifier).map_err(|e| self.fail(e))?;
+        self.state
+            .table()
+            .push(Bucket { name: identifier })
+            .map_err(|e| Fail::Other(e.to_string()))
+    }
+
+    fn get(&mut self, bucket: &Resource<Bucket>, key: &str) -> KvResult<Option<Vec<u8>>> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        store
+            .get(&keys, &name, key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| self.fail(e))
+    }
+
+    fn set(&mut self, bucket: &Resource<Bucket>, key: &str, value: &[u8]) -> KvResult<()> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        store
+            .set(&keys, &name, key, value)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn delete(&mut self, bucket: &Resource<Bucket>, key: &str) -> KvResult<()> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        store.delete(&keys, &name, key).map_err(|e| self.fail(e))
+    }
+
+    fn exists(&mut self, bucket: &Resource<Bucket>, key: &str) -> KvResult<bool> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        store.exists(&keys, &name, key).map_err(|e| self.fail(e))
+    }
+
+    fn list(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        offset: u64,
+    ) -> KvResult<(Vec<String>, Option<u64>)> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        store.list(&keys, &name, offset).map_err(|e| self.fail(e))
+    }
+
+    fn add(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        key: &str,
+        delta: i128,
+        signed: bool,
+    ) -> KvResult<i128> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        store
+            .add(&keys, &name, key, delta, signed)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn new_cas(&mut self, bucket: &Resource<Bucket>, key: String) -> KvResult<Resource<Cas>> {
+        let (store, keys) = self.access()?;
+        let name = self.bucket_name(bucket)?;
+        let (version, value) = store
+            .read_for_swap(&keys, &name, &key)
+            .map_err(|e| self.fail(e))?;
+        self.state
+            .table()
+            .push(Cas {
+                bucket: name,
+                key,
+                version,
+                value: value.map(|v| v.to_vec()),
+            })
+            .map_err(|e| Fail::Other(e.to_string()))
+    }
+
+    /// Swaps; on a changed value, `Ok(Err(new cas))` holding the value now.
+    fn swap(&mut self, cas: Resource<Cas>, value: &[u8]) -> KvResult<Result<(), Resource<Cas>>> {
+        let (store, keys) = self.access()?;
+        let cas = self
+            .state
+            .table()
+            .delete(cas)
+            .map_err(|e| Fail::Other(e.to_string()))?;
+        match store.swap(&keys, &cas.bucket, &cas.key, cas.version, value) {
+            Ok(()) => Ok(Ok(())),
+            Err(KvError::Changed) => {
+                let (version, value) = store
+                    .read_for_swap(&keys, &cas.bucket, &cas.key)
+                    .map_err(|e| self.fail(e))?;
+                let again = self
+                    .state
+                    .table()
+                    .push(Cas {
+                        bucket: cas.bucket,
+                        key: cas.key,
+                        version,
+                        value: value.map(|v| v.to_vec()),
+                    })
+                    .map_err(|e| Fail::Other(e.to_string()))?;
+                Ok(Err(again))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+/// The shared implementation of `wasi:config/store`.
+struct Conf<'a> {
+    state: &'a mut HostState,
+}
+
+impl Conf<'_> {
+    fn doc(&mut self) -> Result<Option<Arc<ConfigDoc>>, String> {
+        let grant = &mut self.state.state;
+        let Some(access) = &grant.access else {
+            return Ok(None);
+        };
+        if grant.config.is_none() {
+            let doc = access
+                .config
+                .get(&access.agent, &access.owner_key)
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "reading an agent's configuration failed");
+                    "the host cannot read the configuration now".to_string()
+                })?;
+            grant.config = Some(doc);
+        }
+        Ok(grant.config.clone())
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.doc()?.and_then(|d| d.get(key).map(str::to_string)))
+    }
+
+    fn all(&mut self) -> Result<Vec<(String, String)>, String> {
+        Ok(self.doc()?.map_or_else(Vec::new, |d| {
+            d.all()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        }))
+    }
+}
+
+impl HostState {
+    fn kv(&mut self) -> Kv<'_> {
+        Kv { state: self }
+    }
+
+    fn conf(&mut self) -> Conf<'_> {
+        Conf { state: self }
+    }
+
+    /// The last key-value write refused for a quota during this store's run, taken.
+    pub fn take_state_refusal(&mut self) -> Option<String> {
+        self.state.take_refusal()
+    }
+}
