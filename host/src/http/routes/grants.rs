@@ -17,6 +17,8 @@ use super::agents::{proof, required, serve_http_agent};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::{JsonBody, PathParams, QueryParams, payment_header};
+use crate::pipeline::Pipeline;
+use crate::pipeline::agents::owner::Proof;
 
 /// Whether `name` is an HTTP agent, whose paths these are unless the owner signs.
 pub(super) fn is_http_agent(state: &AppState, name: &str) -> Result<bool, ApiError> {
@@ -117,6 +119,37 @@ pub async fn calls(
     not_the_owners(&state, &name, "/calls", request).await
 }
 
+/// An owner's resource at `/agents/{name}{suffix}`: `GET` with the owner's signature headers
+/// answers `read`, the owner's `PUT` (see [`is_owners_put`]) answers `replace` with its JSON
+/// body, anything else is [`not_the_owners`]. Both run off the async workers.
+pub(super) async fn read_or_replace<R, B>(
+    state: AppState,
+    name: String,
+    suffix: &str,
+    request: Request,
+    read: fn(&Pipeline, &str, &Proof) -> Result<R, ApiError>,
+    replace: fn(&Pipeline, &str, B) -> Result<R, ApiError>,
+) -> Result<Response, ApiError>
+where
+    R: serde::Serialize + Send + 'static,
+    B: serde::de::DeserializeOwned + Send + 'static,
+{
+    if request.method() == Method::GET
+        && let Some(proof) = proof(request.headers())?
+    {
+        let p = state.pipeline.clone();
+        let answer = blocking(move || read(&p, &name, &proof)).await?;
+        return Ok(Json(answer).into_response());
+    }
+    if is_owners_put(&state, &name, &request)? {
+        let JsonBody(body) = JsonBody::<B>::from_request(request, &state).await?;
+        let p = state.pipeline.clone();
+        let answer = blocking(move || replace(&p, &name, body)).await?;
+        return Ok(Json(answer).into_response());
+    }
+    not_the_owners(&state, &name, suffix, request).await
+}
+
 /// `/agents/{name}/wallet`: `GET` with the owner's signature headers reads the wallet (never
 /// its key); `PUT` with a signed [`WalletUpload`] attaches or replaces it.
 pub async fn wallet(
@@ -124,18 +157,13 @@ pub async fn wallet(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if request.method() == Method::GET
-        && let Some(proof) = proof(request.headers())?
-    {
-        let p = state.pipeline.clone();
-        let info = blocking(move || p.agent_wallet(&name, &proof)).await?;
-        return Ok(Json(info).into_response());
-    }
-    if is_owners_put(&state, &name, &request)? {
-        let JsonBody(upload) = JsonBody::<WalletUpload>::from_request(request, &state).await?;
-        let p = state.pipeline.clone();
-        let info = blocking(move || p.attach_wallet(&name, upload)).await?;
-        return Ok(Json(info).into_response());
-    }
-    not_the_owners(&state, &name, "/wallet", request).await
+    read_or_replace::<_, WalletUpload>(
+        state,
+        name,
+        "/wallet",
+        request,
+        Pipeline::agent_wallet,
+        Pipeline::attach_wallet,
+    )
+    .await
 }

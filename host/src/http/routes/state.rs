@@ -12,10 +12,11 @@ use hypervisor_protocol::agents::OWNER_KEY_HEADER;
 use hypervisor_protocol::state::{ConfigUpload, StateExportRequest};
 
 use super::agents::{proof, required};
-use super::grants::{blocking, is_http_agent, is_owners_put, not_the_owners};
+use super::grants::{blocking, is_http_agent, not_the_owners, read_or_replace};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::{JsonBody, PathParams};
+use crate::pipeline::Pipeline;
 
 /// `/agents/{name}/config`: `GET` with the owner's signature headers reads the names,
 /// versions and hashes; `PUT` with a signed [`ConfigUpload`] changes the configuration.
@@ -24,20 +25,15 @@ pub async fn config(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if request.method() == Method::GET
-        && let Some(proof) = proof(request.headers())?
-    {
-        let p = state.pipeline.clone();
-        let info = blocking(move || p.agent_config(&name, &proof)).await?;
-        return Ok(Json(info).into_response());
-    }
-    if is_owners_put(&state, &name, &request)? {
-        let JsonBody(upload) = JsonBody::<ConfigUpload>::from_request(request, &state).await?;
-        let p = state.pipeline.clone();
-        let info = blocking(move || p.set_agent_config(&name, upload)).await?;
-        return Ok(Json(info).into_response());
-    }
-    not_the_owners(&state, &name, "/config", request).await
+    read_or_replace::<_, ConfigUpload>(
+        state,
+        name,
+        "/config",
+        request,
+        Pipeline::agent_config,
+        Pipeline::set_agent_config,
+    )
+    .await
 }
 
 /// `/agents/{name}/state`: `DELETE` with the owner's signature headers wipes the agent's
