@@ -18,6 +18,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "HYPERVISOR_BUILTIN_PAYMENTS",
         "builtin_payments",
     ),
+    (
+        "js-runtime.wasm",
+        "HYPERVISOR_BUILTIN_JS_RUNTIME",
+        "builtin_js_runtime",
+    ),
 ];
 
 fn main() {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use hypervisor_protocol::agents::{
-    ChargeRule, DeployRequest, InvokeRequest, InvokeResponse, OWNER_KEY_HEADER,
+    ChargeRule, DeployRequest, InvokeRequest, InvokeResponse, JsSource, OWNER_KEY_HEADER,
     OWNER_SEQUENCE_HEADER, OWNER_SIGNATURE_HEADER, OWNER_SIGNED_AT_HEADER, OwnerAction,
     SearchRequest,
 };
@@ -54,6 +54,7 @@ impl Deployment<'_> {
             public_key: owner.public_key().to_hex(),
             component: None,
             encrypted_component: None,
+            js: None,
             session_id: None,
             public: self.public,
             limits: self.limits,
@@ -110,6 +111,36 @@ pub type PayFn<'a> =
     dyn FnMut(&crate::x402::Offer) -> Result<(&'static str, String), ClientError> + 'a;
 
 impl Client {
+    /// Deploys a JavaScript (or TypeScript) agent from its source: `js`'s modules, signed by
+    /// `owner` over the name, the source's SHA-256 ([`JsSource::sha256`]) and the settings of
+    /// `d` (whose `component` is ignored). The host sets the modules up once and snapshots
+    /// them; the agent is a handler agent.
+    ///
+    /// # Errors
+    /// Transport or server errors (a syntax error, a missing import or no `handler` export is
+    /// the server's `invalid_request`, naming the module).
+    pub fn deploy_js(
+        &self,
+        owner: &ClientSecret,
+        d: &Deployment<'_>,
+        js: &JsSource,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut req = d.request(owner);
+        req.js = Some(js.clone());
+        let detail = hypervisor_protocol::agents::deploy_detail(&hex::encode(js.sha256()), &req);
+        let signed = crate::owner::owner_signature(
+            owner,
+            &self.audience()?,
+            hypervisor_protocol::agents::OwnerAction::Deploy,
+            &req.name,
+            &detail,
+        )?;
+        req.signature = Some(signed.signature);
+        req.signed_at = Some(signed.signed_at);
+        req.sequence = Some(signed.sequence);
+        self.expect_status(201, "/agent/deploy", &req)
+    }
+
     /// Deploys in the clear, signed by `owner` over the name, the component and the settings
     /// (a public agent unless `public = Some(false)`).
     /// Returns the agent as the host shows it.

@@ -170,6 +170,16 @@ impl Host {
             tracing::info!("payments.enabled = false: the paid routes answer 503");
             None
         };
+        let js_runtime = if config.javascript.enabled {
+            let path = &config.javascript.component;
+            let bytes = crate::plugins::builtin::read(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("javascript.component: {e}"))?;
+            tracing::info!(component = %path.display(), "javascript runtime ready");
+            Some(Arc::new(bytes))
+        } else {
+            None
+        };
         let wallets = Arc::new(Wallets::new(stores.wallets.clone(), stores.key.clone()));
         let state = &config.state;
         let agents = Arc::new(AgentStore::new(
@@ -250,6 +260,7 @@ impl Host {
             policy,
             python,
             payments,
+            js_runtime,
             ledger: stores.payments.clone(),
             agents,
             audience: stores.audience.clone(),

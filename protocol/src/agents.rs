@@ -159,6 +159,43 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
     detail
 }
 
+/// The most modules a JavaScript agent may have.
+pub const MAX_JS_MODULES: usize = 64;
+
+/// A JavaScript or TypeScript agent's source: the modules map and the module to run first
+/// (whose exported `handler` is called). Module names are `/`-separated paths (`main.ts`,
+/// `lib/util.js`); `.ts` modules are stripped of their types by the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsSource {
+    /// The module evaluated first; it exports `handler`.
+    pub main: String,
+    /// Every module by name.
+    pub modules: std::collections::BTreeMap<String, String>,
+}
+
+impl JsSource {
+    /// What the owner signs in place of a component's SHA-256 (the first line of
+    /// [`deploy_detail`]): the SHA-256 of `"wasm-hypervisor/v1/js-source" || 0x00 ||
+    /// u32be(len main) || main || u32be(number of modules) || for each module in byte order of
+    /// its name: u32be(len name) || name || u64be(len source) || source` (UTF-8).
+    pub fn sha256(&self) -> [u8; 32] {
+        let mut data = Vec::new();
+        data.extend_from_slice(b"wasm-hypervisor/v1/js-source\0");
+        let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+        data.extend_from_slice(&len32(self.main.len()));
+        data.extend_from_slice(self.main.as_bytes());
+        data.extend_from_slice(&len32(self.modules.len()));
+        for (name, source) in &self.modules {
+            data.extend_from_slice(&len32(name.len()));
+            data.extend_from_slice(name.as_bytes());
+            data.extend_from_slice(&(source.len() as u64).to_be_bytes());
+            data.extend_from_slice(source.as_bytes());
+        }
+        crate::sha256(&data)
+    }
+}
+
 /// The most tags a deployment may have.
 pub const MAX_TAGS: usize = 32;
 
@@ -209,6 +246,11 @@ pub struct DeployRequest {
     /// The component sealed to a session (envelope, role agent-component, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_component: Option<String>,
+    /// A JavaScript or TypeScript agent's source instead of a component: its modules, run by
+    /// the host's JavaScript runtime (`docs/PROTOCOL.md` §24). Exactly one of this,
+    /// `component` and `encrypted_component`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js: Option<JsSource>,
     /// The session of `encrypted_component` (default: the newest of `public_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Uuid>,
@@ -424,6 +466,7 @@ mod tests {
             public_key: "04ab".into(),
             component: None,
             encrypted_component: Some("00".into()),
+            js: None,
             session_id: None,
             public: Some(false),
             limits: Some(Limits {

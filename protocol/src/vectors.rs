@@ -430,6 +430,7 @@ fn agent_vectors(program: &[u8]) -> Value {
             .to_hex(),
         component: None,
         encrypted_component: None,
+        js: None,
         session_id: None,
         public: Some(false),
         limits: Some(Limits {

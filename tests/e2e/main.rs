@@ -25,6 +25,7 @@ mod egress_safety;
 mod execute;
 mod faults;
 mod interop_a2a;
+mod javascript;
 mod mcp;
 mod observe;
 mod openapi;

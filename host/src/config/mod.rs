@@ -23,8 +23,8 @@ pub use egress::{A2aConfig, EgressConfig};
 pub use http::{HttpConfig, OperatorToken};
 pub use overrides::Overrides;
 pub use plugins::{
-    DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, PaymentsConfig, PolicyConfig, PriceConfig,
-    PythonConfig, SettlementMode,
+    DEFAULT_JS_RUNTIME, DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, JavascriptConfig, PaymentsConfig,
+    PolicyConfig, PriceConfig, PythonConfig, SettlementMode,
 };
 pub use state::StateConfig;
 pub use storage::{ClusterConfig, StorageConfig, redact};
@@ -89,6 +89,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The Python routes' runtime component.
     pub python: PythonConfig,
+    /// JavaScript and TypeScript agents' runtime.
+    pub javascript: JavascriptConfig,
     /// x402 payments on the paid routes.
     pub payments: PaymentsConfig,
     /// Agents' outgoing calls.
@@ -240,6 +242,7 @@ impl Default for Config {
             attestation: AttestationConfig::default(),
             policy: PolicyConfig::default(),
             python: PythonConfig::default(),
+            javascript: JavascriptConfig::default(),
             payments: PaymentsConfig::default(),
             egress: EgressConfig::default(),
             a2a: A2aConfig::default(),

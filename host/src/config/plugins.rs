@@ -68,6 +68,29 @@ impl Default for PythonConfig {
     }
 }
 
+/// The JavaScript runtime built into the binary.
+pub const DEFAULT_JS_RUNTIME: &str = "builtin:js-runtime";
+
+/// JavaScript and TypeScript agents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JavascriptConfig {
+    /// Accept JavaScript/TypeScript agents. When false, deploying one is refused. Default true.
+    pub enabled: bool,
+    /// The runtime component (world `hypervisor:host/js-runtime`), a file or
+    /// `builtin:js-runtime` (the default).
+    pub component: PathBuf,
+}
+
+impl Default for JavascriptConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            component: PathBuf::from(DEFAULT_JS_RUNTIME),
+        }
+    }
+}
+
 /// The x402 payments component built into the binary.
 pub const DEFAULT_PAYMENTS: &str = "builtin:payments";
 

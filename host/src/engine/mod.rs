@@ -12,6 +12,7 @@ mod outgoing;
 mod output;
 mod run;
 mod sandbox;
+mod snapshot;
 mod state;
 mod state_grant;
 mod ticker;
@@ -31,6 +32,7 @@ pub use outgoing::{OutgoingFuture, OutgoingHook, send_over_network};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
+pub use snapshot::{JsModule, MAX_SETUP_TIME, SnapshotError};
 pub use state_grant::StateAccess;
 
 use crate::attestation::Attestor;

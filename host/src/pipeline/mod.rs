@@ -73,6 +73,8 @@ pub struct Pipeline {
     receipts: ReceiptLog,
     policy: Arc<PolicySlot>,
     python: Option<PythonRuntime>,
+    /// The JavaScript runtime component (snapshotted per agent at deployment).
+    js_runtime: Option<Arc<Vec<u8>>>,
     payments: Option<Payments>,
     ledger: Arc<dyn PaymentLedger>,
     agents: Arc<AgentStore>,
@@ -104,6 +106,8 @@ pub struct Parts {
     pub python: Option<PythonRuntime>,
     /// The payments component, when the paid routes are enabled.
     pub payments: Option<Payments>,
+    /// The JavaScript runtime component, when JS/TS agents are accepted.
+    pub js_runtime: Option<Arc<Vec<u8>>>,
     /// The payment ledger.
     pub ledger: Arc<dyn PaymentLedger>,
     /// Agents and execution records.
@@ -131,6 +135,7 @@ impl Pipeline {
             policy,
             python,
             payments,
+            js_runtime,
             ledger,
             agents,
             audience,
@@ -147,6 +152,7 @@ impl Pipeline {
             policy,
             python,
             payments,
+            js_runtime,
             ledger,
             agents,
             audience,

@@ -15,6 +15,8 @@ fn embedded(name: &str) -> Option<&'static [u8]> {
         "policy-python" => Some(include_bytes!(env!("HYPERVISOR_BUILTIN_POLICY_PYTHON"))),
         #[cfg(builtin_payments)]
         "payments" => Some(include_bytes!(env!("HYPERVISOR_BUILTIN_PAYMENTS"))),
+        #[cfg(builtin_js_runtime)]
+        "js-runtime" => Some(include_bytes!(env!("HYPERVISOR_BUILTIN_JS_RUNTIME"))),
         _ => None,
     }
 }
@@ -28,8 +30,8 @@ pub async fn read(path: &Path) -> Result<Vec<u8>, String> {
     if let Some(name) = path.to_str().and_then(|p| p.strip_prefix(PREFIX)) {
         return embedded(name).map(<[u8]>::to_vec).ok_or_else(|| {
             format!(
-                "this binary has no built-in plug-in {name:?} (built-in: policy-python and \
-                 payments, embedded when scripts/build-wasm.sh ran before the build): name a \
+                "this binary has no built-in plug-in {name:?} (built-in: policy-python, \
+                 payments and js-runtime, embedded when scripts/build-wasm.sh ran before the build): name a \
                  component file instead"
             )
         });

@@ -110,6 +110,26 @@ impl Pipeline {
             signed_at,
             sequence,
         };
+        if let Some(js) = &req.js {
+            if req.component.is_some() || req.encrypted_component.is_some() || binary.is_some() {
+                return bad(
+                    "send exactly one of `component`, `encrypted_component` and `js`".into(),
+                );
+            }
+            // Signed over the source (the snapshot is the host's work), before any of it runs.
+            self.check_owner(
+                &owner_key.to_hex(),
+                OwnerAction::Deploy,
+                &req.name,
+                &deploy_detail(&hex::encode(js.sha256()), &req),
+                &proof,
+            )?;
+            let component = self.js_component(js, req.limits.as_ref()).await?;
+            let hash = sha256(&component);
+            return self
+                .store_deployment(req, &owner_key, &proof, component, hash, false)
+                .await;
+        }
         // The component: base64 or hex in the JSON body, or the bytes of a binary part of the
         // same name.
         // (a clear part was hashed while it arrived)
@@ -162,6 +182,22 @@ impl Pipeline {
             &proof,
         )?;
 
+        self.store_deployment(req, &owner_key, &proof, component, hash, encrypted)
+            .await
+    }
+
+    /// The rest of a deployment once its component is known and its signature checked: the
+    /// price's feasibility, compiling, the kind, storing it sealed, recording the version.
+    async fn store_deployment(
+        &self,
+        req: DeployRequest,
+        owner_key: &EncodedPublicKey,
+        proof: &owner::Proof,
+        component: Vec<u8>,
+        hash: [u8; 32],
+        encrypted: bool,
+    ) -> Result<AgentDetail, ApiError> {
+        let bad = |m: String| Err(ApiError::InvalidRequest(m));
         // Signed as sent, but a price this host could never collect would make every
         // invocation a 503.
         if req.price.is_some() && self.payments.is_none() {

@@ -18,6 +18,7 @@ mod encrypted;
 pub mod grants;
 pub mod http;
 pub mod invoke;
+mod javascript;
 pub mod owner;
 pub mod state;
 pub mod wallet;

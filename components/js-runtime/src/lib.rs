@@ -1,0 +1,198 @@
+//! The JavaScript runtime of JS/TS agents (world `hypervisor:host/js-runtime`, `wit/js.wit`):
+//! Boa, a JavaScript engine in pure Rust, built for `wasm32-wasip2` from the crate registry.
+//!
+//! - `setup` (once, at deployment, before the host snapshots the instance): parses the
+//!   agent's modules, links them through a loader that resolves imports inside the modules map
+//!   only, evaluates the main module and keeps its exported `handler`.
+//! - `handler.handle` (every invocation, in a fresh instance of the snapshot): calls
+//!   `handler(event, context)`, runs the job queue until its promise settles, and answers the
+//!   result as JSON.
+//!
+//! Globals besides the language's own (JSON, Date, Promise, …): `console` (`log`, `info`,
+//! `debug` to stdout; `warn`, `error` to stderr), `TextEncoder`/`TextDecoder` (UTF-8),
+//! `crypto.getRandomValues`, and `fetch` over `wasi:http` (see [`fetch`]).
+
+mod fetch;
+mod globals;
+mod loader;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use boa_engine::builtins::promise::PromiseState;
+use boa_engine::module::Module as JsModule;
+use boa_engine::object::builtins::JsPromise;
+use boa_engine::{Context, JsError, JsObject, JsValue, Source, js_string};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "hypervisor:host/js-runtime",
+    generate_all,
+});
+
+use exports::hypervisor::host::handler::{Context as Invocation, Guest as Handler, HandlerError};
+
+/// The set-up runtime: the engine and the agent's handler. Lives in the instance's memory, so
+/// the host's snapshot carries it into every invocation.
+struct Loaded {
+    context: Context,
+    handler: JsObject,
+}
+
+thread_local! {
+    static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+}
+
+fn setup_error(code: &str, message: impl Into<String>) -> SetupError {
+    SetupError {
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+fn failure(code: &str, message: impl Into<String>) -> HandlerError {
+    HandlerError {
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A thrown value as text: an error's `name: message`, anything else as JSON or a string.
+fn describe(e: &JsError, context: &mut Context) -> String {
+    let value = e.clone().into_opaque(context).unwrap_or_else(|_| JsValue::undefined());
+    if let Some(object) = value.as_object() {
+        let field = |name: &str, context: &mut Context| {
+            object
+                .get(js_string!(name), context)
+                .ok()
+                .filter(|v| !v.is_undefined())
+                .and_then(|v| v.to_string(context).ok())
+                .map(|s| s.to_std_string_escaped())
+        };
+        if let Some(message) = field("message", context) {
+            let name = field("name", context).unwrap_or_else(|| "Error".into());
+            return format!("{name}: {message}");
+        }
+    }
+    globals::display(&value, context)
+}
+
+/// Runs the job queue until `promise` settles (or nothing is left to run).
+fn settle(promise: &JsPromise, context: &mut Context) -> Result<PromiseState, JsError> {
+    context.run_jobs()?;
+    Ok(promise.state())
+}
+
+struct Runtime;
+
+impl Guest for Runtime {
+    fn setup(main: String, modules: Vec<Module>) -> Result<(), SetupError> {
+        if LOADED.with(|l| l.borrow().is_some()) {
+            return Err(setup_error("already_set_up", "the modules are set up already"));
+        }
+        let loader = Rc::new(loader::MapLoader::default());
+        let mut context = Context::builder()
+            .module_loader(loader.clone())
+            .build()
+            .map_err(|e| setup_error("internal", format!("{e}")))?;
+        globals::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
+        for m in &modules {
+            let source = Source::from_bytes(m.source.as_bytes())
+                .with_path(std::path::Path::new(&m.name));
+            let parsed = JsModule::parse(source, None, &mut context).map_err(|e| {
+                setup_error("syntax_error", format!("{}: {}", m.name, describe(&e, &mut context)))
+            })?;
+            loader.insert(&m.name, parsed);
+        }
+        let Some(module) = loader.get(&main) else {
+            return Err(setup_error(
+                "missing_module",
+                format!("the main module {main:?} is not in the modules map"),
+            ));
+        };
+        let promise = module.load_link_evaluate(&mut context);
+        match settle(&promise, &mut context) {
+            Ok(PromiseState::Fulfilled(_)) => {}
+            Ok(PromiseState::Rejected(reason)) => {
+                let e = JsError::from_opaque(reason);
+                let text = describe(&e, &mut context);
+                let code = loader.refusal().unwrap_or("module_threw");
+                return Err(setup_error(code, text));
+            }
+            Ok(PromiseState::Pending) => {
+                return Err(setup_error(
+                    "module_threw",
+                    "the main module's evaluation never finished (a top-level await that never settles)",
+                ));
+            }
+            Err(e) => return Err(setup_error("module_threw", describe(&e, &mut context))),
+        }
+        let namespace = module.namespace(&mut context);
+        let handler = namespace
+            .get(js_string!("handler"), &mut context)
+            .map_err(|e| setup_error("no_handler", describe(&e, &mut context)))?;
+        let Some(handler) = handler.as_callable() else {
+            return Err(setup_error(
+                "no_handler",
+                format!("the main module {main:?} does not export a function `handler`"),
+            ));
+        };
+        LOADED.with(|l| *l.borrow_mut() = Some(Loaded { context, handler }));
+        Ok(())
+    }
+}
+
+impl Handler for Runtime {
+    fn handle(event: Vec<u8>, invocation: Invocation) -> Result<Vec<u8>, HandlerError> {
+        LOADED.with(|l| {
+            let mut loaded = l.borrow_mut();
+            let Some(Loaded { context, handler }) = loaded.as_mut() else {
+                return Err(failure("not_set_up", "no JavaScript modules are set up"));
+            };
+            let event: serde_json::Value = serde_json::from_slice(&event)
+                .map_err(|_| failure("bad_event", "the event is not JSON"))?;
+            let event = JsValue::from_json(&event, context)
+                .map_err(|e| failure("bad_event", describe(&e, context)))?;
+            let info = serde_json::json!({
+                "executionId": invocation.execution_id,
+                "environmentId": invocation.agent_name,
+                "agentName": invocation.agent_name,
+                "agentVersion": invocation.agent_version,
+                "caller": invocation.caller,
+                "deadlineMs": invocation.deadline_ms,
+            });
+            let info = JsValue::from_json(&info, context)
+                .map_err(|e| failure("internal", describe(&e, context)))?;
+            let returned = handler
+                .call(&JsValue::undefined(), &[event, info], context)
+                .map_err(|e| failure("handler_threw", describe(&e, context)))?;
+            let value = match returned.as_object().and_then(|o| JsPromise::from_object(o.clone()).ok()) {
+                None => returned,
+                Some(promise) => match settle(&promise, context) {
+                    Ok(PromiseState::Fulfilled(v)) => v,
+                    Ok(PromiseState::Rejected(reason)) => {
+                        let e = JsError::from_opaque(reason);
+                        return Err(failure("handler_threw", describe(&e, context)));
+                    }
+                    Ok(PromiseState::Pending) => {
+                        return Err(failure(
+                            "handler_never_settled",
+                            "the handler's promise never settled: nothing was left to run",
+                        ));
+                    }
+                    Err(e) => return Err(failure("handler_threw", describe(&e, context))),
+                },
+            };
+            let json = value.to_json(context).map_err(|e| {
+                failure(
+                    "result_not_json",
+                    format!("the handler's result cannot be JSON: {}", describe(&e, context)),
+                )
+            })?;
+            let json = json.unwrap_or(serde_json::Value::Null);
+            serde_json::to_vec(&json).map_err(|e| failure("result_not_json", e.to_string()))
+        })
+    }
+}
+
+export!(Runtime);

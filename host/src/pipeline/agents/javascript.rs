@@ -1,0 +1,86 @@
+//! JavaScript agents: the modules of a `js` deployment checked, then set up once in the host's
+//! JavaScript runtime (`components/js-runtime`, Boa) and snapshotted (`Engine::snapshot_js`):
+//! the snapshot is the agent's component, a handler agent like any other (sealed at rest,
+//! compiled once, invoked in fresh instances, encrypted, verifiable and payable as any).
+
+use hypervisor_protocol::agents::{JsSource, MAX_JS_MODULES};
+use hypervisor_protocol::wire::Limits;
+
+use crate::engine::{JsModule, MAX_SETUP_TIME, SnapshotError};
+use crate::error::ApiError;
+use crate::pipeline::{Pipeline, resolve_limits};
+
+/// The longest module name, bytes.
+const MAX_MODULE_NAME: usize = 256;
+
+/// Checks the modules map: names, count, the main module present.
+fn check(js: &JsSource) -> Result<(), ApiError> {
+    let bad = |why: String| Err(ApiError::InvalidRequest(format!("js: {why}")));
+    if js.modules.is_empty() || js.modules.len() > MAX_JS_MODULES {
+        return bad(format!("send 1 to {MAX_JS_MODULES} modules"));
+    }
+    for name in js.modules.keys() {
+        let fine = !name.is_empty()
+            && name.len() <= MAX_MODULE_NAME
+            && !name.starts_with('/')
+            && name
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+            && name.bytes().all(|b| b.is_ascii_graphic());
+        if !fine {
+            return bad(format!(
+                "{name:?} is not a module name (a relative `/`-separated path of printable ASCII, \
+                 at most {MAX_MODULE_NAME} bytes, without `.` or `..` parts)"
+            ));
+        }
+    }
+    if !js.modules.contains_key(&js.main) {
+        return bad(format!("the main module {:?} is not in `modules`", js.main));
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    /// The component of a JavaScript agent: its modules set up in the runtime and
+    /// snapshotted, within the deployment's limits (and at most [`MAX_SETUP_TIME`]).
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidRequest`] for bad modules or a setup the runtime refused (a syntax
+    /// error with its module, line and column; an import outside the map; no `handler`
+    /// export; a module that threw), [`ApiError::AgentFailed`] for a setup stopped by a limit,
+    /// [`ApiError::InvalidRequest`] on a host without the runtime.
+    pub(super) async fn js_component(
+        &self,
+        js: &JsSource,
+        limits: Option<&Limits>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let Some(runtime) = self.js_runtime.clone() else {
+            return Err(ApiError::InvalidRequest(
+                "this host takes no JavaScript agents (javascript.enabled = false)".into(),
+            ));
+        };
+        check(js)?;
+        let mut limits = resolve_limits(limits, &self.config.limits, self.engine.fuel_enabled())?;
+        limits.time = limits.time.min(MAX_SETUP_TIME);
+        let modules: Vec<JsModule> = js
+            .modules
+            .iter()
+            .map(|(name, source)| JsModule {
+                name: name.clone(),
+                source: source.clone(),
+            })
+            .collect();
+        self.engine
+            .snapshot_js(&runtime, &js.main, &modules, limits)
+            .await
+            .map_err(|e| match e {
+                SnapshotError::Refused { code, message } => {
+                    ApiError::InvalidRequest(format!("js: {code}: {message}"))
+                }
+                SnapshotError::Stopped(why) => {
+                    ApiError::AgentFailed(format!("setting up the JavaScript modules: {why}"))
+                }
+                SnapshotError::Engine(e) => e.into(),
+            })
+    }
+}
