@@ -105,6 +105,7 @@ pub fn generate() -> Value {
         "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
         "state": state_vectors(),
+        "js_source": js_source_vector(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
         "client_secret": CLIENT_SECRET,
         "client_public": client_pub.to_hex(),
@@ -567,6 +568,24 @@ fn agent_call_vectors() -> Value {
         "wallet_detail": wallet,
         "wallet_message": hex::encode(&wallet_message),
         "wallet_signature": sign(&wallet_message),
+    })
+}
+
+/// A JavaScript agent's source (`docs/PROTOCOL.md` §24) and the SHA-256 its owner signs.
+fn js_source_vector() -> Value {
+    use crate::agents::JsSource;
+    let js = JsSource {
+        main: "main.ts".into(),
+        modules: [
+            ("main.ts".to_string(), "import { sum } from \"./utils\";\nexport async function handler(event: {data: number[]}) { return sum(event.data); }\n".to_string()),
+            ("utils.ts".to_string(), "export const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);\n".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    json!({
+        "source": serde_json::to_value(&js).expect("json"),
+        "sha256": hex::encode(js.sha256()),
     })
 }
 

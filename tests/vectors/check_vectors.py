@@ -107,6 +107,7 @@ def main():
     check_cluster(v)
     check_a2a(v)
     check_state(v, client_pub)
+    check_js_source(v)
     print(f"vectors: {checks} passed, 0 failed")
 
 
@@ -438,6 +439,20 @@ def check_agents(v, client_pub):
     unsigned = dict(req, description="another description", tags=["other"])
     check("description and tags are not signed",
           deploy_detail(a["component_sha256"], unsigned), a["deploy_detail"])
+
+
+def check_js_source(v):
+    """A JavaScript agent's source hash (PROTOCOL.md section 24): the length-prefixed encoding of
+    the main module's name and every module, in byte order of their names."""
+    js = v["js_source"]["source"]
+    data = b"wasm-hypervisor/v1/js-source\0"
+    main = js["main"].encode()
+    data += struct.pack(">I", len(main)) + main + struct.pack(">I", len(js["modules"]))
+    for name in sorted(js["modules"], key=lambda n: n.encode()):
+        source = js["modules"][name].encode()
+        data += struct.pack(">I", len(name.encode())) + name.encode()
+        data += struct.pack(">Q", len(source)) + source
+    check("js source sha256", hashlib.sha256(data).hexdigest(), v["js_source"]["sha256"])
 
 
 def check_state(v, client_pub):
