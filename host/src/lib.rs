@@ -34,3 +34,4 @@ pub mod plugins;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod typescript;

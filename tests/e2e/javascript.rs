@@ -89,6 +89,48 @@ fn a_modules_map_deploys_once_and_runs_many_times_in_fresh_instances() {
     }
 }
 
+/// Assist TEE's own example, in TypeScript: types, interfaces and generics stripped at
+/// deployment.
+#[test]
+fn a_typescript_agent_with_types_interfaces_and_generics() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let main = r#"
+import { sum, Pair, pick } from "./utils";
+interface Event { data: { a: number; b: number }; env?: Record<string, string> }
+export async function handler(event: Event, context: { executionId: string }): Promise<object> {
+  const pair: Pair<number> = { left: event.data.a, right: event.data.b };
+  return { result: sum(pair.left, pair.right), first: pick<number>([7, 8], 0), id: context.executionId };
+}
+"#;
+    let utils = r#"
+export interface Pair<T> { left: T; right: T }
+export function sum(a: number, b: number): number { return a + b; }
+export const pick = <T,>(xs: T[], i: number): T => xs[i];
+"#;
+    let js = source("main.ts", &[("main.ts", main), ("utils.ts", utils)]);
+    deploy(&client, &owner, "ts-sum", &js).expect("deploy");
+    for (a, b) in [(2, 3), (40, 2)] {
+        let r = client
+            .invoke("ts-sum", json!({"data": {"a": a, "b": b}}))
+            .unwrap();
+        let result = r.result_json().unwrap();
+        assert_eq!(result["result"], a + b, "{result}");
+        assert_eq!(result["first"], 7);
+    }
+    // A syntax error in any module is reported with module, line and column.
+    let broken = source(
+        "main.ts",
+        &[
+            ("main.ts", main),
+            ("utils.ts", "export const x: number = ;\n"),
+        ],
+    );
+    let err = deploy(&client, &owner, "ts-broken", &broken).unwrap_err();
+    assert!(err.contains("syntax_error: utils.ts:1:26"), "{err}");
+}
+
 #[test]
 fn bad_modules_are_refused_at_deployment_naming_the_module() {
     let server = TestServer::start();

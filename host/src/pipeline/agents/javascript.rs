@@ -1,4 +1,5 @@
-//! JavaScript agents: the modules of a `js` deployment checked, then set up once in the host's
+//! JavaScript and TypeScript agents: the modules of a `js` deployment checked (TypeScript
+//! stripped of its types, `crate::typescript`), then set up once in the host's
 //! JavaScript runtime (`components/js-runtime`, Boa) and snapshotted (`Engine::snapshot_js`):
 //! the snapshot is the agent's component, a handler agent like any other (sealed at rest,
 //! compiled once, invoked in fresh instances, encrypted, verifiable and payable as any).
@@ -9,6 +10,7 @@ use hypervisor_protocol::wire::Limits;
 use crate::engine::{JsModule, MAX_SETUP_TIME, SnapshotError};
 use crate::error::ApiError;
 use crate::pipeline::{Pipeline, resolve_limits};
+use crate::typescript;
 
 /// The longest module name, bytes.
 const MAX_MODULE_NAME: usize = 256;
@@ -62,14 +64,24 @@ impl Pipeline {
         check(js)?;
         let mut limits = resolve_limits(limits, &self.config.limits, self.engine.fuel_enabled())?;
         limits.time = limits.time.min(MAX_SETUP_TIME);
-        let modules: Vec<JsModule> = js
+        // TypeScript modules lose their types here (oxc), so a syntax error in any of them is
+        // reported with its module, line and column before anything runs.
+        let modules = js
             .modules
             .iter()
-            .map(|(name, source)| JsModule {
-                name: name.clone(),
-                source: source.clone(),
+            .map(|(name, source)| {
+                let source = if name.ends_with(".ts") || name.ends_with(".mts") {
+                    typescript::strip(name, source)
+                        .map_err(|e| ApiError::InvalidRequest(format!("js: syntax_error: {e}")))?
+                } else {
+                    source.clone()
+                };
+                Ok(JsModule {
+                    name: name.clone(),
+                    source,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, ApiError>>()?;
         self.engine
             .snapshot_js(&runtime, &js.main, &modules, limits)
             .await
