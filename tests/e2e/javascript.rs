@@ -131,6 +131,101 @@ export const pick = <T,>(xs: T[], i: number): T => xs[i];
     assert!(err.contains("syntax_error: utils.ts:1:26"), "{err}");
 }
 
+/// A JavaScript agent keeps state and reads its owner's secret (`agentState`, `agentConfig`:
+/// the JavaScript helper over `wasi:keyvalue` and `wasi:config`), and fetches a granted origin
+/// while an ungranted one is refused.
+#[test]
+fn a_js_agent_keeps_state_reads_secrets_and_fetches_only_what_it_is_granted() {
+    let server = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
+    let (client, owner, session) = crate::harness::session(&server);
+    let granted = crate::agent_state::Stub::start(200, &[("content-type", "application/json")]);
+    let ungranted = crate::agent_state::Stub::start(200, &[]);
+    let main = r#"
+export async function handler(event) {
+  const cart = agentState.bucket("cart");
+  const visits = cart.increment("visits");
+  const log = cart.update("log", (old) => (old ?? "") + "+");
+  cart.setJSON("last", { visits });
+  const out = { visits, log, last: cart.getJSON("last"), keys: cart.keys().sort(),
+                secret: agentConfig.get("API_KEY"), names: Object.keys(agentConfig.all()) };
+  if (event.url) {
+    try {
+      const r = await fetch(event.url, { headers: { authorization: "Bearer " + agentConfig.get("API_KEY") } });
+      out.fetched = { status: r.status, ok: r.ok, body: await r.text() };
+    } catch (e) {
+      out.fetched = { error: String(e.message) };
+    }
+  }
+  const bytes = new TextEncoder().encode("héllo");
+  out.utf8 = [bytes.length, new TextDecoder().decode(bytes)];
+  out.random = crypto.getRandomValues(new Uint8Array(4)).length;
+  return out;
+}
+"#;
+    let grants = hypervisor_protocol::grants::Grants {
+        origins: vec![granted.url.clone()],
+        ..Default::default()
+    };
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "shopper",
+                description: "JS with state",
+                grants: Some(grants),
+                ..Deployment::default()
+            },
+            &source("main.js", &[("main.js", main)]),
+        )
+        .expect("deploy");
+    client
+        .set_agent_config(
+            &owner,
+            &session,
+            "shopper",
+            &hypervisor_client::state::change_of(&["API_KEY=js-secret".into()], &[]).unwrap(),
+        )
+        .unwrap();
+    let first = client
+        .invoke("shopper", json!({}))
+        .unwrap()
+        .result_json()
+        .unwrap();
+    assert_eq!(first["visits"], 1, "{first}");
+    assert_eq!(first["log"], "+");
+    assert_eq!(first["last"], json!({"visits": 1}));
+    assert_eq!(first["keys"], json!(["last", "log", "visits"]));
+    assert_eq!(first["secret"], "js-secret");
+    assert_eq!(first["names"], json!(["API_KEY"]));
+    assert_eq!(first["utf8"], json!([6, "héllo"]));
+    assert_eq!(first["random"], 4);
+    let r = client
+        .invoke("shopper", json!({"url": format!("{}/data", granted.url)}))
+        .unwrap()
+        .result_json()
+        .unwrap();
+    assert_eq!(r["visits"], 2);
+    assert_eq!(
+        r["fetched"],
+        json!({"status": 200, "ok": true, "body": "ok"}),
+        "{r}"
+    );
+    assert!(granted.requests()[0].contains("Bearer js-secret"));
+    let r = client
+        .invoke("shopper", json!({"url": format!("{}/data", ungranted.url)}))
+        .unwrap()
+        .result_json()
+        .unwrap();
+    assert!(
+        r["fetched"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestDenied"),
+        "{r}"
+    );
+    assert!(ungranted.requests().is_empty());
+}
+
 #[test]
 fn bad_modules_are_refused_at_deployment_naming_the_module() {
     let server = TestServer::start();

@@ -105,7 +105,10 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context) -> JsResult<()> {
-    let natives: [(&str, usize, Native); 5] = [
+    let natives: [(&str, usize, Native); 8] = [
+        ("__hv_kv", 4, super::state::kv),
+        ("__hv_kv_update", 3, super::state::kv_update),
+        ("__hv_config", 1, super::state::config_get),
         ("__hv_write", 2, write),
         ("__hv_random", 1, random),
         ("__hv_utf8_encode", 1, utf8_encode),

@@ -10,11 +10,13 @@
 //!
 //! Globals besides the language's own (JSON, Date, Promise, …): `console` (`log`, `info`,
 //! `debug` to stdout; `warn`, `error` to stderr), `TextEncoder`/`TextDecoder` (UTF-8),
-//! `crypto.getRandomValues`, and `fetch` over `wasi:http` (see [`fetch`]).
+//! `crypto.getRandomValues`, `fetch` over `wasi:http` (see [`fetch`]), and `agentState` and
+//! `agentConfig` over `wasi:keyvalue` and `wasi:config` (see [`state`]).
 
 mod fetch;
 mod globals;
 mod loader;
+mod state;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -2,7 +2,8 @@
 // and the runtime then deletes from the global object.
 (() => {
   const write = __hv_write, random = __hv_random, encode = __hv_utf8_encode,
-        decode = __hv_utf8_decode, transport = __hv_fetch;
+        decode = __hv_utf8_decode, transport = __hv_fetch, kv = __hv_kv,
+        kvUpdate = __hv_kv_update, configGet = __hv_config;
   const show = (args) => args.map((a) => {
     if (typeof a === "string") return a;
     if (a instanceof Error) return `${a.name}: ${a.message}`;
@@ -92,5 +93,30 @@
       : (init.body instanceof Uint8Array ? decode(init.body) : String(init.body));
     const answer = JSON.parse(transport(url, method, JSON.stringify(headers), body));
     return new Response(answer.body, { status: answer.status, headers: answer.headers, url });
+  };
+  // The agent's own state (wasi:keyvalue; buckets private to the agent, sealed, within the
+  // host's quotas) and its owner's configuration (wasi:config). Values are text (UTF-8) or
+  // bytes (Uint8Array); a failure throws an Error whose message carries the host's reason
+  // (`state_quota_exceeded: …` for a quota).
+  const bytes = (v) => (typeof v === "string" ? v : new Uint8Array(v));
+  class Bucket {
+    constructor(name) { this.name = String(name); }
+    getBytes(key) { const v = kv("get", this.name, String(key)); return v === null ? null : new Uint8Array(v); }
+    get(key) { const v = kv("get", this.name, String(key)); return v === null ? null : decode(v); }
+    getJSON(key) { const v = this.get(key); return v === null ? null : JSON.parse(v); }
+    set(key, value) { kv("set", this.name, String(key), bytes(value)); }
+    setJSON(key, value) { this.set(key, JSON.stringify(value)); }
+    delete(key) { kv("delete", this.name, String(key)); }
+    exists(key) { return kv("exists", this.name, String(key)); }
+    increment(key, delta = 1) { return kv("incr", this.name, String(key), Number(delta)); }
+    keys() { return kv("keys", this.name, ""); }
+    update(key, change) {
+      return decode(kvUpdate(this.name, String(key), (old) => bytes(change(old === null ? null : decode(old)))));
+    }
+  }
+  globalThis.agentState = { bucket: (name = "default") => new Bucket(name) };
+  globalThis.agentConfig = {
+    get: (name, fallback = null) => { const v = configGet(String(name)); return v === null ? fallback : v; },
+    all: () => Object.fromEntries(configGet()),
   };
 })();
