@@ -23,6 +23,19 @@ pub enum KeyFileError {
     Invalid(String),
 }
 
+/// Options opening a file for writing that only its owner may read (mode 0600 on Unix); the
+/// caller chooses how it is created.
+pub fn private_file() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
 /// Loads the key at `path`, or creates one there if the file does not exist. Returns the key
 /// and whether it was created.
 ///
@@ -48,13 +61,8 @@ pub fn load_or_create(path: &Path) -> Result<(ClientSecret, bool), KeyFileError>
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(io)?;
             }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
+            let mut options = private_file();
+            options.create_new(true);
             let mut f = options.open(path).map_err(io)?;
             let text = Zeroizing::new(format!("{}\n", hex::encode(key.to_bytes().as_ref())));
             f.write_all(text.as_bytes()).map_err(io)?;

@@ -113,15 +113,10 @@ pub fn state(client: &Client, owner: &ClientSecret, command: StateCommand) -> an
     Ok(())
 }
 
-/// Writes `data` to `path`, readable by its owner only.
+/// Writes `data` to `path` (replacing it), readable by its owner only.
 fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
+    let mut options = hypervisor_client::keyfile::private_file();
+    options.create(true).truncate(true);
     options.open(path)?.write_all(data)
 }
