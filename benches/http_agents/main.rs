@@ -36,6 +36,8 @@
 //!    and on PostgreSQL, and a catalogue of `BENCH_CATALOGUE` (100 000) agents on each. See
 //!    `backends.rs`.
 //!
+//! 8. **State** (`state`) and **JavaScript** (`js`): see `state.rs` and `javascript.rs`.
+//!
 //! Environment:
 //! - `HYPERVISOR_BIN`: the server binary (default: the release `hypervisor` cargo builds for
 //!   this benchmark), e.g. a candidate build to compare;
@@ -46,7 +48,7 @@
 //!   `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_WARMUP_SECONDS` (3);
 //! - `BENCH_ITERATIONS` (2000): handler samples; `BENCH_AGENTS` (100), `BENCH_RESTARTS` (3);
 //! - `BENCH_ONLY`: a comma-separated subset of
-//!   `throughput,handler,restart,calls,tls,fronts,backends,catalogue,state`;
+//!   `throughput,handler,restart,calls,tls,fronts,backends,catalogue,state,js`;
 //! - `BENCH_KV` (2000): `wasi:keyvalue` calls timed inside the guest (`state`);
 //! - `HTTP_BENCH_SKIP_SINGLE`: no one-connection runs; `HTTP_BENCH_HOLD_SECONDS`: keep both
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
@@ -60,6 +62,7 @@ mod calls;
 mod common;
 mod fronts;
 mod handler;
+mod javascript;
 mod restart;
 mod state;
 mod storage;
@@ -98,6 +101,7 @@ fn main() {
             ("backends", backends::run_backends),
             ("catalogue", backends::run_catalogue),
             ("state", state::run),
+            ("js", javascript::run),
         ],
     );
 }

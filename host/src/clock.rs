@@ -1,4 +1,4 @@
-//! The host's one wall clock: Unix time in seconds and in milliseconds (0 if the system clock
+//! The host's one wall clock: Unix time in seconds, milliseconds and microseconds (0 if the system clock
 //! is set before the epoch). Receipts, records, payment windows, owner-signature windows and
 //! the policy all read time here, so there is one definition of "now" to reason about (and to
 //! replace, should a monotonic or attested time source be wanted).
@@ -17,6 +17,13 @@ pub fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Microseconds since the Unix epoch.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

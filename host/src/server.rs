@@ -15,6 +15,7 @@ use crate::egress::Egress;
 use crate::engine::Engine;
 use crate::http::a2a::tasks::Tasks;
 use crate::http::{AppState, router};
+use crate::pipeline::environments::Environments;
 use crate::pipeline::{Parts, Pipeline};
 use crate::plugins::payments::Payments;
 use crate::plugins::policy::{Policy, PolicySlot};
@@ -58,6 +59,8 @@ pub struct Host {
     tasks: Arc<Tasks>,
     /// The runs sharing the database (this one joined at build, leaves at the end of serve).
     members: Arc<dyn Members>,
+    /// Assist TEE's environments (an adapter over the agent pipeline), when served.
+    environments: Option<Arc<Environments>>,
 }
 
 impl Host {
@@ -281,6 +284,16 @@ impl Host {
         if failed > 0 {
             tracing::warn!(failed, "A2A tasks left running by stopped runs are failed");
         }
+        let environments = match config.javascript.enabled && config.javascript.environments {
+            true => Some(Arc::new(Environments::new(&pipeline)?)),
+            false => None,
+        };
+        if environments.is_some() && config.javascript.environments_token.is_none() {
+            tracing::warn!(
+                "the Assist-compatible /environments routes are open to anyone who can reach \
+                 this host (set javascript.environments_token to require a bearer token)"
+            );
+        }
         Ok(Self {
             members,
             config,
@@ -288,6 +301,7 @@ impl Host {
             attestor,
             egress,
             tasks,
+            environments,
         })
     }
 
@@ -299,6 +313,7 @@ impl Host {
             pipeline: self.pipeline.clone(),
             http: Arc::new(self.config.http.clone()),
             a2a: Some(self.tasks.clone()),
+            environments: self.environments.clone(),
         });
         self.egress.attach_front(app.clone());
         app

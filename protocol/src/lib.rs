@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod codes;
 pub mod commitment;
 pub mod envelope;
+pub mod environments;
 pub mod error;
 pub mod grants;
 pub mod host;

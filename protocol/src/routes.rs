@@ -157,6 +157,20 @@ routes! {
     ],
     /// A2A JSON-RPC (1.0 and 0.3) for any skill, named in the message's metadata.
     A2a => "/a2a": [(Post, "a2a", "A2A: JSON-RPC endpoint for every skill")],
+    /// Assist TEE's environments: set one up (a JavaScript/TypeScript agent).
+    EnvironmentSetup => "/environments/setup": [
+        (Post, "setupEnvironment", "Assist: set up an environment"),
+    ],
+    /// Assist TEE's environments: list them, newest first.
+    Environments => "/environments": [(Get, "listEnvironments", "Assist: list environments")],
+    /// Assist TEE's environments: delete one.
+    Environment => "/environments/{id}": [
+        (Delete, "deleteEnvironment", "Assist: delete an environment"),
+    ],
+    /// Assist TEE's environments: run its handler once.
+    EnvironmentExecute => "/environments/{id}/execute": [
+        (Post, "executeEnvironment", "Assist: execute in an environment"),
+    ],
     /// Deploys an agent.
     DeployAgent => "/agent/deploy": [(Post, "deployAgent", "Deploy an agent")],
     /// Lists agents.

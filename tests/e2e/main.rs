@@ -22,6 +22,7 @@ mod client_cli;
 #[cfg(feature = "simulated-attestation")]
 mod cluster;
 mod egress_safety;
+mod environments;
 mod execute;
 mod faults;
 mod interop_a2a;

@@ -7,7 +7,8 @@ use std::io::Write;
 
 use boa_engine::object::builtins::JsArray;
 use boa_engine::{
-    Context, JsArgs, JsNativeError, JsResult, JsString, JsValue, NativeFunction, Source, js_string,
+    Context, JsArgs, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction, Source,
+    js_string,
 };
 
 /// The prelude (run once, at setup).
@@ -100,11 +101,12 @@ fn fetch(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsVal
 /// A native function of the prelude.
 type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 
-/// Registers the natives and runs the prelude.
+/// Registers the natives and runs the prelude; returns the prelude's setter of `Deno.env`
+/// (called with each invocation's `event.env`).
 ///
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
-pub fn register(context: &mut Context) -> JsResult<()> {
+pub fn register(context: &mut Context) -> JsResult<JsObject> {
     let natives: [(&str, usize, Native); 8] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
@@ -122,11 +124,14 @@ pub fn register(context: &mut Context) -> JsResult<()> {
             NativeFunction::from_fn_ptr(f),
         )?;
     }
-    context.eval(Source::from_bytes(PRELUDE))?;
+    let set_env = context.eval(Source::from_bytes(PRELUDE))?;
+    let set_env = set_env
+        .as_callable()
+        .ok_or_else(|| JsNativeError::typ().with_message("the prelude returned no env setter"))?;
     // The natives stay reachable only through the prelude's closures.
     let global = context.global_object();
     for (name, _, _) in natives {
         global.delete_property_or_throw(JsString::from(name), context)?;
     }
-    Ok(())
+    Ok(set_env)
 }

@@ -39,6 +39,8 @@ use exports::hypervisor::host::handler::{Context as Invocation, Guest as Handler
 struct Loaded {
     context: Context,
     handler: JsObject,
+    /// Sets `Deno.env` to an invocation's `event.env`.
+    set_env: JsObject,
 }
 
 thread_local! {
@@ -97,7 +99,8 @@ impl Guest for Runtime {
             .module_loader(loader.clone())
             .build()
             .map_err(|e| setup_error("internal", format!("{e}")))?;
-        globals::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
+        let set_env = globals::register(&mut context)
+            .map_err(|e| setup_error("internal", format!("{e}")))?;
         for m in &modules {
             let source = Source::from_bytes(m.source.as_bytes())
                 .with_path(std::path::Path::new(&m.name));
@@ -139,7 +142,13 @@ impl Guest for Runtime {
                 format!("the main module {main:?} does not export a function `handler`"),
             ));
         };
-        LOADED.with(|l| *l.borrow_mut() = Some(Loaded { context, handler }));
+        LOADED.with(|l| {
+            *l.borrow_mut() = Some(Loaded {
+                context,
+                handler,
+                set_env,
+            })
+        });
         Ok(())
     }
 }
@@ -148,16 +157,36 @@ impl Handler for Runtime {
     fn handle(event: Vec<u8>, invocation: Invocation) -> Result<Vec<u8>, HandlerError> {
         LOADED.with(|l| {
             let mut loaded = l.borrow_mut();
-            let Some(Loaded { context, handler }) = loaded.as_mut() else {
+            let Some(Loaded {
+                context,
+                handler,
+                set_env,
+            }) = loaded.as_mut()
+            else {
                 return Err(failure("not_set_up", "no JavaScript modules are set up"));
             };
             let event: serde_json::Value = serde_json::from_slice(&event)
                 .map_err(|_| failure("bad_event", "the event is not JSON"))?;
+            let env = event
+                .get("env")
+                .map(|env| JsValue::from_json(env, context))
+                .transpose()
+                .map_err(|e| failure("bad_event", describe(&e, context)))?
+                .unwrap_or_default();
+            set_env
+                .call(&JsValue::undefined(), &[env], context)
+                .map_err(|e| failure("internal", describe(&e, context)))?;
             let event = JsValue::from_json(&event, context)
                 .map_err(|e| failure("bad_event", describe(&e, context)))?;
+            // An environment of the Assist-compatible routes is the agent `env-<id>`.
+            let environment = invocation
+                .agent_name
+                .strip_prefix("env-")
+                .unwrap_or(&invocation.agent_name);
             let info = serde_json::json!({
                 "executionId": invocation.execution_id,
-                "environmentId": invocation.agent_name,
+                "requestId": invocation.execution_id,
+                "environmentId": environment,
                 "agentName": invocation.agent_name,
                 "agentVersion": invocation.agent_version,
                 "caller": invocation.caller,

@@ -119,4 +119,21 @@
     get: (name, fallback = null) => { const v = configGet(String(name)); return v === null ? fallback : v; },
     all: () => Object.fromEntries(configGet()),
   };
+  // Deno's `Deno.env`, as Assist TEE's runner fills it: the invocation's `event.env` (strings),
+  // read-only here (`set` and `delete` change this invocation's view only). Set by the runtime
+  // before each call through the function this script evaluates to.
+  let env = new Map();
+  globalThis.Deno = {
+    env: {
+      get: (k) => env.get(String(k)),
+      has: (k) => env.has(String(k)),
+      set: (k, v) => { env.set(String(k), String(v)); },
+      delete: (k) => { env.delete(String(k)); },
+      toObject: () => Object.fromEntries(env),
+    },
+  };
+  return (vars) => {
+    env = new Map();
+    if (vars && typeof vars === "object") Object.keys(vars).forEach((k) => env.set(k, String(vars[k])));
+  };
 })();

@@ -55,6 +55,12 @@ impl Drop for OperatorToken {
     }
 }
 
+impl From<String> for OperatorToken {
+    fn from(token: String) -> Self {
+        Self(token)
+    }
+}
+
 impl OperatorToken {
     /// The shortest token accepted, characters.
     pub const MIN_LEN: usize = 16;

@@ -472,6 +472,14 @@ impl Config {
         {
             return bad("http.operator_token must be at least 16 characters");
         }
+        if self
+            .javascript
+            .environments_token
+            .as_ref()
+            .is_some_and(OperatorToken::too_short)
+        {
+            return bad("javascript.environments_token must be at least 16 characters");
+        }
         if !(8 << 10..=1 << 20).contains(&h.max_head_bytes) {
             return bad("http.max_head_bytes must be between 8192 and 1048576");
         }

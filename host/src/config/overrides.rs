@@ -210,6 +210,12 @@ overrides! {
         /// without it, SQLite in the data directory.
         #[arg(long, env = "HYPERVISOR_DATABASE", global = true, value_name = "URL", hide_env_values = true)]
         database: Option<String> => |c, v| c.storage.database = Some(v),
+        /// The bearer token of the Assist-compatible /environments routes
+        /// (javascript.environments_token).
+        #[arg(long, env = "HYPERVISOR_ENVIRONMENTS_TOKEN", global = true, value_name = "TOKEN", hide_env_values = true)]
+        environments_token: Option<String> => |c, v| {
+            c.javascript.environments_token = Some(super::OperatorToken::from(v));
+        },
         /// This replica's name (cluster.replica_id); default the host name.
         #[arg(long, env = "HYPERVISOR_REPLICA_ID", global = true)]
         replica_id: Option<String> => |c, v| c.cluster.replica_id = Some(v),

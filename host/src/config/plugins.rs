@@ -80,6 +80,14 @@ pub struct JavascriptConfig {
     /// The runtime component (world `hypervisor:host/js-runtime`), a file or
     /// `builtin:js-runtime` (the default).
     pub component: PathBuf,
+    /// Serve Assist TEE's environments API (`/environments/*`, docs/PROTOCOL.md §25) over
+    /// JavaScript agents. Default true.
+    pub environments: bool,
+    /// When set, the `/environments/*` routes answer only requests with
+    /// `Authorization: Bearer <token>` (Assist's `BEARER_TOKEN`); others get `401`. At least 16
+    /// characters. Default: none (open; the host warns at start-up). Never logged. Also
+    /// `HYPERVISOR_ENVIRONMENTS_TOKEN`.
+    pub environments_token: Option<super::OperatorToken>,
 }
 
 impl Default for JavascriptConfig {
@@ -87,6 +95,8 @@ impl Default for JavascriptConfig {
         Self {
             enabled: true,
             component: PathBuf::from(DEFAULT_JS_RUNTIME),
+            environments: true,
+            environments_token: None,
         }
     }
 }

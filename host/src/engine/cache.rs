@@ -128,15 +128,7 @@ impl ComponentCache {
                 let component = self
                     .load_or_compile(engine, hash, bytes, HostImports::of_client_components())
                     .await?;
-                let pre = linker
-                    .instantiate_pre(&component)
-                    .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
-                Ok(Arc::new(Prepared {
-                    hash,
-                    command: CommandPre::new(pre.clone()).ok(),
-                    http: ProxyPre::new(pre.clone()).ok(),
-                    handler: super::handler::HandlerAgentPre::new(pre).ok(),
-                }))
+                linked(linker, hash, &component)
             })
             .await
             .cloned();
@@ -148,6 +140,40 @@ impl ComponentCache {
             }
         }
         result
+    }
+
+    /// Keeps `component`, compiled elsewhere from the component whose SHA-256 is `hash` (a
+    /// JavaScript agent's snapshot, `super::js_compiler`), as if compiled here: its imports
+    /// checked, pre-linked, in memory, and its `artifact` sealed on disk (in the background).
+    ///
+    /// # Errors
+    /// [`EngineError::DisallowedImport`], [`EngineError::UnsupportedImport`].
+    pub(super) async fn adopt(
+        &self,
+        linker: &Linker<HostState>,
+        hash: [u8; 32],
+        component: Component,
+        artifact: Vec<u8>,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        imports::check(
+            &component,
+            engine_of(&component),
+            HostImports::of_client_components(),
+        )?;
+        let prepared = linked(linker, hash, &component)?;
+        if let Some(disk) = self.disk.clone() {
+            // Sealed and written after the answer: the artifact only saves a compilation at the
+            // next start (a crash before it is written costs that compilation, nothing else).
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = disk.store(&hash, &artifact) {
+                    tracing::warn!(error = %e, "cannot write the component cache");
+                }
+            });
+        }
+        let slot = Arc::new(OnceCell::new_with(Some(prepared.clone())));
+        self.lock().put(hash, slot);
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        Ok(prepared)
     }
 
     /// A compiled component whose imports are WASI and `allowed`, from the disk cache or
@@ -232,6 +258,23 @@ impl ComponentCache {
         }
         Ok(component)
     }
+}
+
+/// `component` pre-linked, with the entry points it exports.
+fn linked(
+    linker: &Linker<HostState>,
+    hash: [u8; 32],
+    component: &Component,
+) -> Result<Arc<Prepared>, EngineError> {
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
+    Ok(Arc::new(Prepared {
+        hash,
+        command: CommandPre::new(pre.clone()).ok(),
+        http: ProxyPre::new(pre.clone()).ok(),
+        handler: super::handler::HandlerAgentPre::new(pre).ok(),
+    }))
 }
 
 fn engine_of(component: &Component) -> &wasmtime::Engine {

@@ -8,6 +8,7 @@ mod handler;
 mod host_imports;
 mod http_agent;
 mod imports;
+mod js_compiler;
 mod outgoing;
 mod output;
 mod run;
@@ -32,7 +33,7 @@ pub use outgoing::{OutgoingFuture, OutgoingHook, send_over_network};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
-pub use snapshot::{JsModule, MAX_SETUP_TIME, SnapshotError};
+pub use snapshot::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
 pub use state_grant::StateAccess;
 
 use crate::attestation::Attestor;
@@ -94,6 +95,9 @@ pub const PLUGIN_CALLS: u32 = 64;
 pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<HostState>,
+    /// Compiles the JavaScript runtime and its snapshots (the agents' code is never compiled
+    /// there).
+    js_compiler: Arc<js_compiler::JsCompiler>,
     cache: cache::ComponentCache,
     plugins: cache::ComponentCache,
     /// Plug-ins loaded by this process, by file hash (the policy and the Python runtime are
@@ -136,6 +140,9 @@ impl Engine {
             // Host calls made by the guest run on the same fiber stack: leave them room.
             .async_stack_size(limits.max_wasm_stack_bytes + (1 << 20))
             .memory_init_cow(true);
+        // The same code generation, without the pool: where the JavaScript runtime's code is
+        // compiled (`js_compiler`).
+        let js_compiler = Arc::new(js_compiler::JsCompiler::new(wc.clone())?);
         if ec.pooling_allocator {
             // Executions, plus the plug-ins' instances: the policy's warm ones and the
             // payments calls in flight (bounded by `plugin_calls`), so a full set of executions
@@ -181,6 +188,7 @@ impl Engine {
         Ok(Self {
             engine,
             linker,
+            js_compiler,
             cache,
             plugins,
             plugin_memo: std::sync::Mutex::new(lru::LruCache::new(

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use wasmtime::component::Val;
 
 use super::capabilities::{Capabilities, Invocation, Role};
@@ -41,40 +43,18 @@ pub enum SnapshotError {
     Engine(#[from] EngineError),
 }
 
-/// `text` as a WAVE string literal.
-fn wave_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\'' => out.push_str("\\'"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The wizer call of `setup` with `main` and `modules`, in WAVE.
-fn setup_call(main: &str, modules: &[JsModule]) -> String {
-    let list = modules
+/// The arguments of `setup(main, modules)`.
+fn setup_args(main: &str, modules: &[JsModule]) -> [Val; 2] {
+    let modules = modules
         .iter()
         .map(|m| {
-            format!(
-                "{{name: {}, source: {}}}",
-                wave_string(&m.name),
-                wave_string(&m.source)
-            )
+            Val::Record(vec![
+                ("name".into(), Val::String(m.name.clone())),
+                ("source".into(), Val::String(m.source.clone())),
+            ])
         })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("setup({}, [{list}])", wave_string(main))
+        .collect();
+    [Val::String(main.into()), Val::List(modules)]
 }
 
 /// The `setup-error` record of a `result<_, setup-error>` value, as (code, message).
@@ -94,10 +74,18 @@ fn refusal(rets: &[Val]) -> Option<(String, String)> {
     Some((field("code")?, field("message")?))
 }
 
+/// A JavaScript agent set up: its component (the snapshot), compiled and in the cache.
+pub struct JsSnapshot {
+    /// The snapshot: the agent's component.
+    pub component: Vec<u8>,
+    /// Its SHA-256.
+    pub hash: [u8; 32],
+}
+
 impl Engine {
     /// Runs the JavaScript runtime `runtime` (a component of world `hypervisor:host/js-runtime`)
-    /// with `modules`, `main` first to evaluate, and returns the snapshot: the agent's
-    /// component.
+    /// with `modules`, `main` first to evaluate, snapshots it and compiles the snapshot into
+    /// the component cache (see [`super::js_compiler`]): the agent's component.
     ///
     /// # Errors
     /// [`SnapshotError`].
@@ -107,23 +95,35 @@ impl Engine {
         main: &str,
         modules: &[JsModule],
         limits: RunLimits,
-    ) -> Result<Vec<u8>, SnapshotError> {
+    ) -> Result<JsSnapshot, SnapshotError> {
+        let started = std::time::Instant::now();
+        let compiler = self.js_compiler.clone();
+        let host = self.engine.clone();
+        let runtime_hash: [u8; 32] = Sha256::digest(runtime).into();
+        let wizer = wasmtime_wizer::Wizer::new();
+        let (cx, instrumented) = wizer
+            .instrument_component(runtime)
+            .map_err(|e| EngineError::InvalidComponent(super::cache::error_chain(&e)))?;
+        let component =
+            blocking(move || compiler.instrumented(&host, runtime_hash, &instrumented)).await?;
+        let instrumented_at = started.elapsed();
+
         let _slot = self.execution_slot().await?;
         let capabilities = Capabilities::of(Role::HandlerAgent);
         let mut sandbox = self.sandbox(&capabilities, Invocation::default(), limits, [0; 32])?;
-        let wizer = {
-            let mut w = wasmtime_wizer::Wizer::new();
-            w.init_func(setup_call(main, modules));
-            w
-        };
         let linker = &self.linker;
+        let args = setup_args(main, modules);
         let (result, _) = sandbox
             .run(self, async |store| {
-                wizer
-                    .run_component(store, runtime, async |store, component| {
-                        linker.instantiate_async(store, component).await
-                    })
-                    .await
+                let instance = linker.instantiate_async(&mut *store, &component).await?;
+                let setup = instance
+                    .get_func(&mut *store, "setup")
+                    .ok_or_else(|| wasmtime::Error::msg("the runtime exports no `setup`"))?;
+                let mut rets = [Val::Bool(false)];
+                setup.call_async(&mut *store, &args, &mut rets).await?;
+                let mut state = wasmtime_wizer::WasmtimeWizerComponent { store, instance };
+                let snapshot = wizer.snapshot_component(&cx, &mut state).await?;
+                Ok::<_, wasmtime::Error>((snapshot, rets))
             })
             .await;
         let (snapshot, rets) = match result {
@@ -143,11 +143,42 @@ impl Engine {
             }
             Some(Ok(done)) => done,
         };
+        drop(sandbox);
         if let Some((code, message)) = refusal(&rets) {
             return Err(SnapshotError::Refused { code, message });
         }
-        Ok(snapshot)
+        let set_up_at = started.elapsed();
+        let hash: [u8; 32] = Sha256::digest(&snapshot).into();
+        let compiler = self.js_compiler.clone();
+        let host = self.engine.clone();
+        let (compiled, artifact, component) = blocking(move || {
+            let (compiled, artifact) = compiler.compile(&host, &snapshot)?;
+            Ok((compiled, artifact, snapshot))
+        })
+        .await?;
+        let compiled_at = started.elapsed();
+        self.cache
+            .adopt(&self.linker, hash, compiled, artifact)
+            .await?;
+        tracing::info!(
+            instrumented_ms = instrumented_at.as_millis() as u64,
+            set_up_ms = (set_up_at - instrumented_at).as_millis() as u64,
+            compiled_ms = (compiled_at - set_up_at).as_millis() as u64,
+            kept_ms = (started.elapsed() - compiled_at).as_millis() as u64,
+            size = component.len(),
+            "JavaScript agent set up and compiled"
+        );
+        Ok(JsSnapshot { component, hash })
     }
+}
+
+/// `f` on a blocking thread (compilation takes whole cores).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))?
 }
 
 /// How long a setup may take at most, whatever the deployment asks.
@@ -158,16 +189,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wave_strings_escape_what_they_must() {
-        assert_eq!(wave_string("a\"b\\c\nd'é"), r#""a\"b\\c\nd\'é""#);
-        assert_eq!(wave_string("\u{1}"), r#""\u{1}""#);
-        let call = setup_call(
+    fn setup_gets_main_and_the_modules_as_records() {
+        let [main, modules] = setup_args(
             "m.js",
             &[JsModule {
                 name: "m.js".into(),
                 source: "x".into(),
             }],
         );
-        assert_eq!(call, r#"setup("m.js", [{name: "m.js", source: "x"}])"#);
+        assert_eq!(main, Val::String("m.js".into()));
+        let Val::List(list) = modules else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            list,
+            vec![Val::Record(vec![
+                ("name".into(), Val::String("m.js".into())),
+                ("source".into(), Val::String("x".into())),
+            ])]
+        );
     }
 }

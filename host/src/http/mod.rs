@@ -34,6 +34,8 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
     /// A2A tasks (`None` in front-only tests: the A2A endpoints answer an internal error).
     pub a2a: Option<Arc<a2a::tasks::Tasks>>,
+    /// Assist TEE's environments (`None` when `javascript.environments` is off).
+    pub environments: Option<Arc<crate::pipeline::environments::Environments>>,
 }
 
 /// The router: every route of the protocol's table ([`Route::ALL`]) with its handler, and the
@@ -82,6 +84,10 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::A2a => post(a2a::host_endpoint),
         Route::AgentCard => any(a2a::agent_card),
         Route::AgentA2a => any(a2a::agent_endpoint),
+        Route::EnvironmentSetup => post(routes::environments::setup),
+        Route::Environments => get(routes::environments::list),
+        Route::Environment => axum::routing::delete(routes::environments::delete),
+        Route::EnvironmentExecute => post(routes::environments::execute),
         Route::DeployAgent => post(agents::deploy),
         Route::Agents => get(agents::list),
         Route::Agent => get(agents::show).delete(agents::delete),

@@ -22,6 +22,7 @@ pub mod agents;
 mod binary;
 pub mod call;
 mod conclude;
+pub mod environments;
 mod execute;
 mod limits;
 mod metrics;

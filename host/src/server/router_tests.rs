@@ -44,6 +44,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         pipeline: host.pipeline().clone(),
         http,
         a2a: None,
+        environments: None,
     }
 }
 

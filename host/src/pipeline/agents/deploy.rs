@@ -124,10 +124,16 @@ impl Pipeline {
                 &deploy_detail(&hex::encode(js.sha256()), &req),
                 &proof,
             )?;
-            let component = self.js_component(js, req.limits.as_ref()).await?;
-            let hash = sha256(&component);
+            let snapshot = self.js_component(js, req.limits.as_ref()).await?;
             return self
-                .store_deployment(req, &owner_key, &proof, component, hash, false)
+                .store_deployment(
+                    req,
+                    &owner_key,
+                    &proof,
+                    snapshot.component,
+                    snapshot.hash,
+                    false,
+                )
                 .await;
         }
         // The component: base64 or hex in the JSON body, or the bytes of a binary part of the

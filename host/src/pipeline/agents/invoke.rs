@@ -140,7 +140,41 @@ impl Pipeline {
         frame: Option<CallFrame>,
         receipt: Option<ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
+        self.invoke_inner(name, req, payment, frame, receipt, None)
+            .await
+    }
+
+    /// A clear invocation of a private agent by its owner, in process: how the environments
+    /// adapter (`super::super::environments`) runs the agents it deployed, with the key only it
+    /// holds. Otherwise [`Self::invoke_agent`] (limits, policy, record, log).
+    ///
+    /// # Errors
+    /// As [`Self::invoke_agent`]; [`ApiError::NotOwner`] when `owner` does not own `name`.
+    pub(crate) async fn invoke_own_agent(
+        &self,
+        name: &str,
+        owner: &EncodedPublicKey,
+        req: InvokeRequest,
+    ) -> Result<Invoked, ApiError> {
+        self.invoke_inner(name, req, None, None, None, Some(owner))
+            .await
+    }
+
+    async fn invoke_inner(
+        &self,
+        name: &str,
+        req: InvokeRequest,
+        payment: Option<PaymentHeader>,
+        frame: Option<CallFrame>,
+        receipt: Option<ClearReceipt>,
+        owner: Option<&EncodedPublicKey>,
+    ) -> Result<Invoked, ApiError> {
         let agent = self.find_agent(name)?;
+        let by_owner = match owner {
+            None => false,
+            Some(key) if super::owner::same_key(&key.to_hex(), &agent.owner_key) => true,
+            Some(_) => return Err(ApiError::NotOwner(name.to_string())),
+        };
         let kind = agent.latest.kind;
         if kind == AgentKind::Http {
             return Err(ApiError::WrongAgentKind(format!(
@@ -235,16 +269,18 @@ impl Pipeline {
                 .await;
         }
         // A private agent takes clear requests only from the agents it names as callers.
-        if !agent.public && !frame.as_ref().is_some_and(|f| f.named_by(&agent.grants)) {
+        if !agent.public && !by_owner && !frame.as_ref().is_some_and(|f| f.named_by(&agent.grants))
+        {
             return Err(ApiError::AgentNotPublic(name.to_string()));
         }
         let args = req.args.unwrap_or_default();
         self.check_argument_count(args.len())?;
         // An agent is who its frame says, whatever key its request names.
-        let caller = match (&frame, req.public_key.as_deref()) {
-            (Some(f), _) => Caller::Agent(f.caller_owner),
-            (None, Some(k)) => Caller::Key(EncodedPublicKey::from_hex("public_key", k)?),
-            (None, None) => Caller::Anonymous,
+        let caller = match (&frame, owner, req.public_key.as_deref()) {
+            (Some(f), _, _) => Caller::Agent(f.caller_owner),
+            (None, Some(owner), _) => Caller::Key(*owner),
+            (None, None, Some(k)) => Caller::Key(EncodedPublicKey::from_hex("public_key", k)?),
+            (None, None, None) => Caller::Anonymous,
         };
         let input = match input_kind {
             InputKind::Event => req.event.map_or_else(

@@ -7,7 +7,7 @@
 use hypervisor_protocol::agents::{JsSource, MAX_JS_MODULES};
 use hypervisor_protocol::wire::Limits;
 
-use crate::engine::{JsModule, MAX_SETUP_TIME, SnapshotError};
+use crate::engine::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
 use crate::error::ApiError;
 use crate::pipeline::{Pipeline, resolve_limits};
 use crate::typescript;
@@ -44,7 +44,7 @@ fn check(js: &JsSource) -> Result<(), ApiError> {
 
 impl Pipeline {
     /// The component of a JavaScript agent: its modules set up in the runtime and
-    /// snapshotted, within the deployment's limits (and at most [`MAX_SETUP_TIME`]).
+    /// snapshotted (and the snapshot compiled), within the deployment's limits (and at most [`MAX_SETUP_TIME`]).
     ///
     /// # Errors
     /// [`ApiError::InvalidRequest`] for bad modules or a setup the runtime refused (a syntax
@@ -55,7 +55,7 @@ impl Pipeline {
         &self,
         js: &JsSource,
         limits: Option<&Limits>,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<JsSnapshot, ApiError> {
         let Some(runtime) = self.js_runtime.clone() else {
             return Err(ApiError::InvalidRequest(
                 "this host takes no JavaScript agents (javascript.enabled = false)".into(),

@@ -141,7 +141,7 @@ impl Pipeline {
         self.find_agent(name)
     }
 
-    fn find_agent(&self, name: &str) -> Result<AgentRecord, ApiError> {
+    pub(crate) fn find_agent(&self, name: &str) -> Result<AgentRecord, ApiError> {
         self.agents()
             .find(name)
             .map_err(storage)?
