@@ -60,10 +60,15 @@ cp "$root/target/third-party/wasm32-wasip2/release/examples/http_proxy.wasm" \
 
 echo "build-wasm: Rust plug-in components" >&2
 cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
-  --target-dir "$root/target/components" --locked --quiet
+  --target-dir "$root/target/components" --locked --quiet --workspace --exclude js-runtime
+# The JavaScript runtime with its own profile (built for size: components/Cargo.toml says why).
+cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --profile js-runtime \
+  --target-dir "$root/target/components" --locked --quiet -p js-runtime
 # The workspace's members are the components (components/x402-eip3009 is a library it excludes).
 for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' components/Cargo.toml | tr -d '",'); do
-  cp "$root/target/components/wasm32-wasip2/release/${name//-/_}.wasm" "$out/$name.wasm"
+  profile=release
+  [ "$name" = js-runtime ] && profile=js-runtime
+  cp "$root/target/components/wasm32-wasip2/$profile/${name//-/_}.wasm" "$out/$name.wasm"
 done
 
 # componentize-py bundles CPython for WASI; pinned, from PyPI, once per machine.

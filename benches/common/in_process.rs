@@ -51,6 +51,7 @@ pub fn deploy(
         component: Some(base64::engine::general_purpose::STANDARD.encode(component)),
         encrypted_component: None,
         js: None,
+        encrypted_js: None,
         session_id: None,
         public: None,
         limits: None,

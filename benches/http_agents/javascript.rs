@@ -22,7 +22,6 @@ use serde_json::json;
 use crate::common::process::start_hypervisor;
 use crate::common::stats::{report, us};
 use crate::common::{self};
-use crate::write_config;
 
 /// Assist TEE's example, as its README gives it (TypeScript).
 const MAIN: &str = r#"import { sum } from "./utils.ts";
@@ -35,6 +34,17 @@ export async function handler(event: Event, context: { executionId: string }) {
 }
 "#;
 const UTILS: &str = "export function sum(numbers: number[]): number {\n  return numbers.reduce((a, b) => a + b, 0);\n}\n";
+
+/// A handler with work to do: sorting, objects, JSON.
+const BUSY: &str = r#"export function handler(event) {
+  let x = 12345;
+  const xs = [];
+  for (let i = 0; i < event.n; i++) { x = (x * 1103515245 + 12345) % 2147483648; xs.push(x); }
+  xs.sort((a, b) => a - b);
+  const rows = xs.slice(0, 500).map((v, i) => ({ i, v, hex: v.toString(16) }));
+  return { min: xs[0], max: xs[xs.length - 1], size: JSON.stringify(rows).length };
+}
+"#;
 
 /// The two modules, `main.ts` marked with `n` so that every deployment is a distinct snapshot.
 pub fn assist_example(n: usize) -> JsSource {
@@ -50,7 +60,16 @@ pub fn assist_example(n: usize) -> JsSource {
 /// The JavaScript section (see the module's doc).
 pub fn run() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(&tmp.path().join("data"));
+    // `BENCH_JS_RUNTIME`: another runtime component (a candidate build) instead of the built-in.
+    let runtime = std::env::var("BENCH_JS_RUNTIME")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("\n[javascript]\ncomponent = {p:?}\n"))
+        .unwrap_or_default();
+    let config = common::process::write_config(
+        &tmp.path().join("data"),
+        &format!("\n[policy]\nenabled = false\n\n[python]\nenabled = false\n{runtime}"),
+    );
     let server = start_hypervisor(&config);
     let client = Client::new(&server.base);
     let owner = ClientSecret::generate().unwrap();
@@ -105,6 +124,36 @@ pub fn run() {
     report(
         "  of which instantiate + run (engine's duration_us)",
         engine,
+    );
+
+    // A handler that works: sorts 10 000 numbers, builds and serialises objects (the engine's
+    // speed, not the host's).
+    let busy = JsSource {
+        main: "main.js".into(),
+        modules: BTreeMap::from([("main.js".into(), BUSY.into())]),
+    };
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "busy",
+                description: "a handler that works",
+                ..Deployment::default()
+            },
+            &busy,
+        )
+        .expect("deploy");
+    let mut work = Vec::new();
+    for i in 0..(iterations / 10).max(20) + 5 {
+        let resp = client.invoke("busy", json!({"n": 10000})).expect("invoke");
+        assert!(resp.ok, "{resp:?}");
+        if i >= 5 {
+            work.push(Duration::from_micros(resp.duration_us));
+        }
+    }
+    report(
+        "JS busy handler (sort 10k, JSON), engine's duration_us",
+        work,
     );
     server.stop();
     println!(

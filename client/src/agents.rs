@@ -55,6 +55,7 @@ impl Deployment<'_> {
             component: None,
             encrypted_component: None,
             js: None,
+            encrypted_js: None,
             session_id: None,
             public: self.public,
             limits: self.limits,
@@ -127,6 +128,39 @@ impl Client {
     ) -> Result<serde_json::Value, ClientError> {
         let mut req = d.request(owner);
         req.js = Some(js.clone());
+        let detail = hypervisor_protocol::agents::deploy_detail(&hex::encode(js.sha256()), &req);
+        let signed = crate::owner::owner_signature(
+            owner,
+            &self.audience()?,
+            hypervisor_protocol::agents::OwnerAction::Deploy,
+            &req.name,
+            &detail,
+        )?;
+        req.signature = Some(signed.signature);
+        req.signed_at = Some(signed.signed_at);
+        req.sequence = Some(signed.sequence);
+        self.expect_status(201, "/agent/deploy", &req)
+    }
+
+    /// Deploys a JavaScript (or TypeScript) agent with its source sealed to `session` (whose key
+    /// is the owner's; envelope role agent-js, the JSON of `js`), signed by `owner` like
+    /// [`Self::deploy_js`]: a private agent unless `d.public = Some(true)`, whose source nobody
+    /// between the client and the host reads.
+    ///
+    /// # Errors
+    /// Transport or server errors; [`ClientError::Protocol`] if sealing fails.
+    pub fn deploy_js_sealed(
+        &self,
+        owner: &ClientSecret,
+        session: &Session,
+        d: &Deployment<'_>,
+        js: &JsSource,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut req = d.request(owner);
+        let plain = serde_json::to_vec(js).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let envelope = session.envelope().seal(Role::AgentJs, &plain)?;
+        req.encrypted_js = Some(hex::encode(envelope));
+        req.session_id = Some(session.id);
         let detail = hypervisor_protocol::agents::deploy_detail(&hex::encode(js.sha256()), &req);
         let signed = crate::owner::owner_signature(
             owner,

@@ -38,6 +38,7 @@ fn client_session_matches_the_vectors() {
         Role::WalletKey,
         Role::AgentConfig,
         Role::StateExport,
+        Role::AgentJs,
     ];
     let envelopes = v["envelopes"].as_array().unwrap();
     assert_eq!(envelopes.len(), roles.len());

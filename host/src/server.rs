@@ -175,11 +175,11 @@ impl Host {
         };
         let js_runtime = if config.javascript.enabled {
             let path = &config.javascript.component;
-            let bytes = crate::plugins::builtin::read(path)
+            let bytes = crate::plugins::builtin::read_static(path)
                 .await
                 .map_err(|e| anyhow::anyhow!("javascript.component: {e}"))?;
             tracing::info!(component = %path.display(), "javascript runtime ready");
-            Some(Arc::new(bytes))
+            Some(Arc::new(crate::engine::JsRuntime::new(bytes)))
         } else {
             None
         };

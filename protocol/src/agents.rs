@@ -251,7 +251,12 @@ pub struct DeployRequest {
     /// `component` and `encrypted_component`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub js: Option<JsSource>,
-    /// The session of `encrypted_component` (default: the newest of `public_key`).
+    /// `js` sealed to the owner's session (hex envelope, role agent-js: the JSON of the
+    /// [`JsSource`]): a private JavaScript agent whose source nobody on the way reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_js: Option<String>,
+    /// The session of `encrypted_component` or `encrypted_js` (default: the newest of
+    /// `public_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Uuid>,
     /// Whether anyone may invoke it in the clear. Default: true for a clear deployment, false
@@ -467,6 +472,7 @@ mod tests {
             component: None,
             encrypted_component: Some("00".into()),
             js: None,
+            encrypted_js: None,
             session_id: None,
             public: Some(false),
             limits: Some(Limits {

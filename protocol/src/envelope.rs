@@ -45,6 +45,9 @@ pub enum Role {
     /// An agent's exported key-value state (`POST /agents/{name}/state/export`, host →
     /// client). Index 0.
     StateExport,
+    /// A JavaScript agent's source, the JSON of its [`crate::agents::JsSource`]
+    /// (`POST /agent/deploy` with `encrypted_js`, client → host). Index 0.
+    AgentJs,
 }
 
 impl Role {
@@ -60,6 +63,7 @@ impl Role {
             Role::WalletKey => 0x07,
             Role::AgentConfig => 0x08,
             Role::StateExport => 0x09,
+            Role::AgentJs => 0x0a,
         }
     }
 
@@ -83,6 +87,7 @@ impl Role {
             Role::WalletKey => "wallet-key".into(),
             Role::AgentConfig => "agent-config".into(),
             Role::StateExport => "state-export".into(),
+            Role::AgentJs => "agent-js".into(),
         }
     }
 }

@@ -91,6 +91,13 @@ pub fn generate() -> Value {
         // state sealed back to the owner (`POST /agents/{name}/state/export`).
         seal(Role::AgentConfig, 0x80, STATE_CONFIG_CHANGE.as_bytes()),
         seal(Role::StateExport, 0x90, STATE_EXPORT.as_bytes()),
+        // The `js_source` vector's source sealed for `encrypted_js` (its JSON, as the client
+        // serialises it).
+        seal(
+            Role::AgentJs,
+            0xa0,
+            &serde_json::to_vec(&js_source()).expect("json"),
+        ),
     ];
     let digests = InputDigests::compute(&program, &args, &stdin);
     let commitment = result_commitment(&session_id, &digests, &result);
@@ -432,6 +439,7 @@ fn agent_vectors(program: &[u8]) -> Value {
         component: None,
         encrypted_component: None,
         js: None,
+        encrypted_js: None,
         session_id: None,
         public: Some(false),
         limits: Some(Limits {
@@ -573,8 +581,17 @@ fn agent_call_vectors() -> Value {
 
 /// A JavaScript agent's source (`docs/PROTOCOL.md` §24) and the SHA-256 its owner signs.
 fn js_source_vector() -> Value {
+    let js = js_source();
+    json!({
+        "source": serde_json::to_value(&js).expect("json"),
+        "sha256": hex::encode(js.sha256()),
+    })
+}
+
+/// The two-module TypeScript source of the `js_source` vector.
+fn js_source() -> crate::agents::JsSource {
     use crate::agents::JsSource;
-    let js = JsSource {
+    JsSource {
         main: "main.ts".into(),
         modules: [
             ("main.ts".to_string(), "import { sum } from \"./utils\";\nexport async function handler(event: {data: number[]}) { return sum(event.data); }\n".to_string()),
@@ -582,11 +599,7 @@ fn js_source_vector() -> Value {
         ]
         .into_iter()
         .collect(),
-    };
-    json!({
-        "source": serde_json::to_value(&js).expect("json"),
-        "sha256": hex::encode(js.sha256()),
-    })
+    }
 }
 
 /// The configuration change of the `state` vectors (the exact bytes sealed and hashed).

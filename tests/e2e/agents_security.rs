@@ -267,6 +267,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             )),
             encrypted_component: None,
             js: None,
+            encrypted_js: None,
             session_id: None,
             public: None,
             limits: None,

@@ -407,3 +407,82 @@ fn agent_config_and_state_from_the_command_line() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("\"keys_removed\": 1"), "{stdout}");
 }
+
+/// `agent deploy NAME --js main.ts lib/utils.ts`: modules named by their paths relative to the
+/// main module's directory; `--private` seals the source; both then invoked from the command
+/// line. A module outside the main module's directory is refused before anything is sent.
+#[test]
+fn js_agents_deploy_from_source_files_on_the_command_line() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let key_file = home.path().join("owner.key");
+    let key = key_file.to_str().unwrap();
+    let src = home.path().join("src");
+    std::fs::create_dir_all(src.join("lib")).unwrap();
+    let main = src.join("main.ts");
+    std::fs::write(
+        &main,
+        "import { twice } from \"./lib/utils.ts\";\n\
+         export function handler(event: { data: number }): { doubled: number } {\n\
+           return { doubled: twice(event.data) };\n\
+         }\n",
+    )
+    .unwrap();
+    let utils = src.join("lib/utils.ts");
+    std::fs::write(
+        &utils,
+        "export const twice = (n: number): number => n * 2;\n",
+    )
+    .unwrap();
+    let (main, utils) = (main.to_str().unwrap(), utils.to_str().unwrap());
+
+    for (name, private) in [("doubler", false), ("private-doubler", true)] {
+        let mut args = vec!["--key", key, "--json", "agent", "deploy", name];
+        if private {
+            args.push("--private");
+        }
+        args.extend(["--js", main, utils]);
+        let (code, stdout, stderr) = run(&server, home.path(), &args, b"");
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let agent: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(agent["latest"]["kind"], "handler", "{agent}");
+        assert_eq!(agent["public"], !private, "{agent}");
+        // With the key, the invocation is sealed (and checked against the code hash).
+        let (code, stdout, stderr) = run(
+            &server,
+            home.path(),
+            &[
+                "--key",
+                key,
+                "agent",
+                "invoke",
+                name,
+                "--event",
+                r#"{"data": 21}"#,
+            ],
+            b"",
+        );
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(stdout.contains(r#""doubled":42"#), "{stdout}");
+    }
+
+    let outside = home.path().join("elsewhere.ts");
+    std::fs::write(&outside, "export const x = 1;\n").unwrap();
+    let (code, stdout, stderr) = run(
+        &server,
+        home.path(),
+        &[
+            "--key",
+            key,
+            "agent",
+            "deploy",
+            "bad",
+            "--js",
+            main,
+            outside.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stderr.contains("not under"), "{stderr}");
+}

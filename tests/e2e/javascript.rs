@@ -89,14 +89,8 @@ fn a_modules_map_deploys_once_and_runs_many_times_in_fresh_instances() {
     }
 }
 
-/// Assist TEE's own example, in TypeScript: types, interfaces and generics stripped at
-/// deployment.
-#[test]
-fn a_typescript_agent_with_types_interfaces_and_generics() {
-    let server = TestServer::start();
-    let client = server.client();
-    let owner = ClientSecret::generate().unwrap();
-    let main = r#"
+/// A TypeScript handler with types, interfaces and generics, importing from `utils.ts`.
+const TS_SUM_MAIN: &str = r#"
 import { sum, Pair, pick } from "./utils";
 interface Event { data: { a: number; b: number }; env?: Record<string, string> }
 export async function handler(event: Event, context: { executionId: string }): Promise<object> {
@@ -104,12 +98,23 @@ export async function handler(event: Event, context: { executionId: string }): P
   return { result: sum(pair.left, pair.right), first: pick<number>([7, 8], 0), id: context.executionId };
 }
 "#;
-    let utils = r#"
+const TS_SUM_UTILS: &str = r#"
 export interface Pair<T> { left: T; right: T }
 export function sum(a: number, b: number): number { return a + b; }
 export const pick = <T,>(xs: T[], i: number): T => xs[i];
 "#;
-    let js = source("main.ts", &[("main.ts", main), ("utils.ts", utils)]);
+
+/// Assist TEE's own example, in TypeScript: types, interfaces and generics stripped at
+/// deployment.
+#[test]
+fn a_typescript_agent_with_types_interfaces_and_generics() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let js = source(
+        "main.ts",
+        &[("main.ts", TS_SUM_MAIN), ("utils.ts", TS_SUM_UTILS)],
+    );
     deploy(&client, &owner, "ts-sum", &js).expect("deploy");
     for (a, b) in [(2, 3), (40, 2)] {
         let r = client
@@ -123,7 +128,7 @@ export const pick = <T,>(xs: T[], i: number): T => xs[i];
     let broken = source(
         "main.ts",
         &[
-            ("main.ts", main),
+            ("main.ts", TS_SUM_MAIN),
             ("utils.ts", "export const x: number = ;\n"),
         ],
     );
@@ -318,4 +323,87 @@ fn bad_modules_are_refused_at_deployment_naming_the_module() {
         status == 200 || code(&body) == "invalid_request",
         "{status} {body}"
     );
+}
+
+/// The same JavaScript deploys as a private agent whose source is sealed to the owner's
+/// session (`encrypted_js`), priced: an encrypted invocation is refused with 402 until paid,
+/// then runs (the result checked against the snapshot's code hash) and is settled; clear
+/// invocations are refused (private).
+#[test]
+fn a_sealed_paid_js_agent_runs_encrypted_after_payment() {
+    use hypervisor_client::x402::{Offer, PaymentLimit, Wallet};
+
+    let server = TestServer::start_with(&crate::payments::payments_table(""));
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let session = client.create_session(&owner).unwrap();
+    let js = source(
+        "main.ts",
+        &[("main.ts", TS_SUM_MAIN), ("utils.ts", TS_SUM_UTILS)],
+    );
+    let agent = client
+        .deploy_js_sealed(
+            &owner,
+            &session,
+            &Deployment {
+                name: "sealed-sum",
+                description: "a priced JavaScript agent",
+                price: Some("5000".into()),
+                ..Deployment::default()
+            },
+            &js,
+        )
+        .expect("sealed deploy");
+    assert_eq!(agent["public"], false, "{agent}");
+    assert_eq!(agent["price"], "5000");
+    let code_hash = agent["latest"]["code_hash"].as_str().unwrap().to_string();
+
+    // No clear invocation: the paid route asks for its payment first, and a private agent
+    // takes only sealed ones.
+    let refused = client
+        .invoke("sealed-sum", json!({"data": {"a": 1, "b": 2}}))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("payment_required"), "{refused}");
+
+    // Encrypted, without a payer: the 402 is reported, nothing runs.
+    let event = br#"{"data": {"a": 20, "b": 22}}"#;
+    let unpaid = client
+        .invoke_sealed(&session, "sealed-sum", &code_hash, event)
+        .unwrap_err()
+        .to_string();
+    assert!(unpaid.contains("payment"), "{unpaid}");
+
+    // Paid: runs, checked against the code hash, settled.
+    let wallet = Wallet::random().unwrap();
+    let mut offers = 0;
+    let execution = client
+        .invoke_sealed_paying(
+            &session,
+            "sealed-sum",
+            &code_hash,
+            event,
+            &mut |offer: &Offer| {
+                offers += 1;
+                Ok(wallet.pay(offer, &PaymentLimit::new(5_000), crate::payments::now())?)
+            },
+        )
+        .expect("paid invocation");
+    assert_eq!(offers, 1);
+    let result: Value = serde_json::from_slice(&execution.stdout().unwrap()).expect("JSON result");
+    assert_eq!(result["result"], 42, "{result}");
+    assert!(execution.settlement.is_some(), "settled");
+
+    // A sealed source for another role does not open as one (envelope role agent-js).
+    let mut req = serde_json::json!({
+        "name": "wrong-role",
+        "public_key": owner.public_key().to_hex(),
+        "session_id": session.id,
+        "encrypted_js": hex::encode(session.envelope().seal(hypervisor_protocol::Role::AgentComponent, b"{}").unwrap()),
+        "signature": "00", "signed_at": 0, "sequence": 1,
+    });
+    req["description"] = json!("");
+    let (status, _, body) = client.post_json_with("/agent/deploy", &req, &[]).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code(&body), "decryption_failed", "{body}");
 }

@@ -27,7 +27,8 @@ COMMITMENT = b"wasm-hypervisor/v1/result-commitment"
 REPORT_DATA = b"wasm-hypervisor/v1/report-data"
 STATEMENT = b"wasm-hypervisor/v1/statement"
 ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5, "agent-component": 6,
-         "wallet-key": 7, "agent-config": 8, "state-export": 9}
+         "wallet-key": 7, "agent-config": 8, "state-export": 9,
+         "agent-js": 10}
 
 checks = 0
 
@@ -453,6 +454,12 @@ def check_js_source(v):
         data += struct.pack(">I", len(name.encode())) + name.encode()
         data += struct.pack(">Q", len(source)) + source
     check("js source sha256", hashlib.sha256(data).hexdigest(), v["js_source"]["sha256"])
+    # encrypted_js: the agent-js envelope's plaintext is the JSON of this source.
+    sealed = next(e for e in v["envelopes"] if e["role"] == "agent-js")
+    check("agent-js envelope = the source's JSON",
+          json.loads(bytes.fromhex(sealed["plaintext"])), js)
+    check("agent-js envelope does not open as agent-component",
+          opens(v, sealed["envelope"], ROLES["agent-component"]), False)
 
 
 def check_state(v, client_pub):

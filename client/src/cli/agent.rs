@@ -12,16 +12,65 @@ use hypervisor_protocol::agents::ChargeRule;
 use hypervisor_protocol::grants::Grants;
 use hypervisor_protocol::wire::Limits;
 
+/// The modules map of `files` (the main module first), each named by its path relative to the
+/// main module's directory with `/` separators.
+fn js_source(files: &[PathBuf]) -> anyhow::Result<hypervisor_protocol::agents::JsSource> {
+    let main = &files[0];
+    let base = main.parent().unwrap_or_else(|| Path::new(""));
+    let name_of = |file: &Path| -> anyhow::Result<String> {
+        let relative = file.strip_prefix(base).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not under {}, the main module's directory",
+                file.display(),
+                if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base
+                }
+                .display()
+            )
+        })?;
+        let parts = relative
+            .components()
+            .map(|c| match c {
+                std::path::Component::Normal(p) => p.to_str().map(str::to_string),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| anyhow::anyhow!("{}: not a plain relative path", file.display()))?;
+        Ok(parts.join("/"))
+    };
+    let mut modules = std::collections::BTreeMap::new();
+    for file in files {
+        let source = std::fs::read_to_string(file)
+            .with_context(|| format!("reading {} (UTF-8 source)", file.display()))?;
+        if modules.insert(name_of(file)?, source).is_some() {
+            anyhow::bail!("{} is given twice", file.display());
+        }
+    }
+    Ok(hypervisor_protocol::agents::JsSource {
+        main: name_of(main)?,
+        modules,
+    })
+}
+
 /// Agent subcommands.
 #[derive(Subcommand)]
 pub enum AgentCommand {
     /// Deploy a component as an agent (in the clear, signed with your key; `--private` seals it
-    /// to a session instead and only sealed invocations are accepted).
+    /// to a session instead and only sealed invocations are accepted), or JavaScript/TypeScript
+    /// modules (`--js main.ts utils.ts`: a handler agent set up once by the host).
     Deploy {
         /// Agent name (a-z, 0-9, '-').
         name: String,
         /// The component (.wasm): a handler agent, a wasi:http proxy or a CLI command.
-        wasm: PathBuf,
+        #[arg(required_unless_present = "js", conflicts_with = "js")]
+        wasm: Option<PathBuf>,
+        /// JavaScript or TypeScript modules instead of a component: the main module first
+        /// (it exports `handler`), then the modules it imports. Each is named in the modules
+        /// map by its path relative to the main module's directory.
+        #[arg(long, num_args = 1.., value_name = "FILE")]
+        js: Vec<PathBuf>,
         /// What it does (searched).
         #[arg(long, default_value = "")]
         description: String,
@@ -185,6 +234,7 @@ pub fn run(
         AgentCommand::Deploy {
             name,
             wasm,
+            js,
             description,
             tags,
             private,
@@ -196,8 +246,13 @@ pub fn run(
             grants,
         } => {
             let grants = grants.as_deref().map(read_grants).transpose()?;
-            let component =
-                std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let component = match &wasm {
+                Some(wasm) => {
+                    std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?
+                }
+                None => Vec::new(),
+            };
+            let source = (!js.is_empty()).then(|| js_source(&js)).transpose()?;
             let owner = owner()?;
             let d = Deployment {
                 name: &name,
@@ -215,13 +270,21 @@ pub fn run(
                 content_type,
                 grants,
             };
-            let agent = if private {
-                let sessions = client.open_renewing(owner.clone(), None)?;
-                client.with_session(&sessions, |session| {
-                    client.deploy_agent_sealed(&owner, session, &d)
-                })?
-            } else {
-                client.deploy_agent(&owner, &d)?
+            let agent = match (&source, private) {
+                (Some(source), true) => {
+                    let sessions = client.open_renewing(owner.clone(), None)?;
+                    client.with_session(&sessions, |session| {
+                        client.deploy_js_sealed(&owner, session, &d, source)
+                    })?
+                }
+                (Some(source), false) => client.deploy_js(&owner, &d, source)?,
+                (None, true) => {
+                    let sessions = client.open_renewing(owner.clone(), None)?;
+                    client.with_session(&sessions, |session| {
+                        client.deploy_agent_sealed(&owner, session, &d)
+                    })?
+                }
+                (None, false) => client.deploy_agent(&owner, &d)?,
             };
             print(json, &agent, || {
                 let latest = &agent["latest"];

@@ -12,16 +12,18 @@
 //! never a client's component: a shared per-function cache over clients' code would tell one
 //! client, by compile time, which functions another has deployed.
 //!
-//! The runtime instrumented for wizer (the component a setup runs in) is compiled once per
-//! process and kept.
+//! The runtime instrumented for wizer (the component a setup runs in) is made and compiled
+//! once per process ([`JsRuntime`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use sha2::{Digest, Sha256};
 use wasmtime::CacheStore;
 use wasmtime::component::Component;
+use wasmtime_wizer::ComponentContext;
 
 use super::EngineError;
 
@@ -58,9 +60,63 @@ impl CacheStore for FunctionCache {
 /// The engine that compiles the JavaScript runtime's code (see the module's doc).
 pub(super) struct JsCompiler {
     engine: wasmtime::Engine,
-    /// The instrumented runtime, compiled for the host's engine, with the SHA-256 of the
-    /// runtime it was made from.
-    instrumented: Mutex<Option<([u8; 32], Component)>>,
+}
+
+/// The JavaScript runtime component, ready to set agents up: its bytes (kept as long as the
+/// process), their SHA-256, and, from the first setup on, wizer's view of it and its
+/// instrumented form compiled for the host's engine (both made once, not per deployment).
+pub struct JsRuntime {
+    wasm: &'static [u8],
+    hash: [u8; 32],
+    instrumented: tokio::sync::OnceCell<Instrumented>,
+}
+
+/// The runtime as wizer instrumented it.
+pub(super) struct Instrumented {
+    /// Wizer's view of the runtime (what `snapshot_component` rewrites).
+    pub(super) cx: ComponentContext<'static>,
+    /// The instrumented runtime, compiled for the host's engine.
+    pub(super) component: Component,
+}
+
+impl JsRuntime {
+    /// The runtime component `wasm` (world `hypervisor:host/js-runtime`).
+    pub fn new(wasm: &'static [u8]) -> Self {
+        Self {
+            wasm,
+            hash: Sha256::digest(wasm).into(),
+            instrumented: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// SHA-256 of the runtime component.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// The instrumented runtime, made (and compiled by `compiler`) on first use.
+    pub(super) async fn instrumented(
+        &self,
+        compiler: &Arc<JsCompiler>,
+        host: &wasmtime::Engine,
+    ) -> Result<&Instrumented, EngineError> {
+        self.instrumented
+            .get_or_try_init(|| async {
+                let (compiler, host, wasm) = (compiler.clone(), host.clone(), self.wasm);
+                tokio::task::spawn_blocking(move || {
+                    let (cx, instrumented) = wasmtime_wizer::Wizer::new()
+                        .instrument_component(wasm)
+                        .map_err(|e| {
+                            EngineError::InvalidComponent(super::cache::error_chain(&e))
+                        })?;
+                    let (component, _) = compiler.compile(&host, &instrumented)?;
+                    Ok(Instrumented { cx, component })
+                })
+                .await
+                .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))?
+            })
+            .await
+    }
 }
 
 impl JsCompiler {
@@ -72,10 +128,7 @@ impl JsCompiler {
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let engine =
             wasmtime::Engine::new(&codegen).map_err(|e| EngineError::Internal(e.to_string()))?;
-        Ok(Self {
-            engine,
-            instrumented: Mutex::new(None),
-        })
+        Ok(Self { engine })
     }
 
     /// `wasm` (the runtime's code: the runtime itself, instrumented or snapshotted) compiled
@@ -101,31 +154,6 @@ impl JsCompiler {
         let component = unsafe { Component::deserialize(host, &artifact) }
             .map_err(|e| EngineError::Internal(super::cache::error_chain(&e)))?;
         Ok((component, artifact))
-    }
-
-    /// The instrumented runtime for the host's engine: the one kept if `runtime_hash` is the
-    /// runtime it was made from, else `instrumented` compiled (and kept).
-    ///
-    /// # Errors
-    /// Those of [`Self::compile`].
-    pub(super) fn instrumented(
-        &self,
-        host: &wasmtime::Engine,
-        runtime_hash: [u8; 32],
-        instrumented: &[u8],
-    ) -> Result<Component, EngineError> {
-        let mut kept = self
-            .instrumented
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((hash, component)) = kept.as_ref()
-            && *hash == runtime_hash
-        {
-            return Ok(component.clone());
-        }
-        let (component, _) = self.compile(host, instrumented)?;
-        *kept = Some((runtime_hash, component.clone()));
-        Ok(component)
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Val;
 
 use super::capabilities::{Capabilities, Invocation, Role};
+use super::js_compiler::JsRuntime;
 use super::run::RunLimits;
 use super::{Engine, EngineError};
 
@@ -91,21 +92,17 @@ impl Engine {
     /// [`SnapshotError`].
     pub async fn snapshot_js(
         &self,
-        runtime: &[u8],
+        runtime: &JsRuntime,
         main: &str,
         modules: &[JsModule],
         limits: RunLimits,
     ) -> Result<JsSnapshot, SnapshotError> {
         let started = std::time::Instant::now();
-        let compiler = self.js_compiler.clone();
-        let host = self.engine.clone();
-        let runtime_hash: [u8; 32] = Sha256::digest(runtime).into();
         let wizer = wasmtime_wizer::Wizer::new();
-        let (cx, instrumented) = wizer
-            .instrument_component(runtime)
-            .map_err(|e| EngineError::InvalidComponent(super::cache::error_chain(&e)))?;
-        let component =
-            blocking(move || compiler.instrumented(&host, runtime_hash, &instrumented)).await?;
+        let instrumented = runtime
+            .instrumented(&self.js_compiler, &self.engine)
+            .await?;
+        let (cx, component) = (&instrumented.cx, &instrumented.component);
         let instrumented_at = started.elapsed();
 
         let _slot = self.execution_slot().await?;
@@ -115,14 +112,14 @@ impl Engine {
         let args = setup_args(main, modules);
         let (result, _) = sandbox
             .run(self, async |store| {
-                let instance = linker.instantiate_async(&mut *store, &component).await?;
+                let instance = linker.instantiate_async(&mut *store, component).await?;
                 let setup = instance
                     .get_func(&mut *store, "setup")
                     .ok_or_else(|| wasmtime::Error::msg("the runtime exports no `setup`"))?;
                 let mut rets = [Val::Bool(false)];
                 setup.call_async(&mut *store, &args, &mut rets).await?;
                 let mut state = wasmtime_wizer::WasmtimeWizerComponent { store, instance };
-                let snapshot = wizer.snapshot_component(&cx, &mut state).await?;
+                let snapshot = wizer.snapshot_component(cx, &mut state).await?;
                 Ok::<_, wasmtime::Error>((snapshot, rets))
             })
             .await;

@@ -207,7 +207,10 @@ mod tests {
                 if let Some(assist) = response.get("x-assist-error-codes") {
                     let assist = assist.as_array().filter(|c| !c.is_empty());
                     let codes = assist.unwrap_or_else(|| panic!("{method} {path} {status}"));
-                    assert!(codes.iter().all(Value::is_string), "{method} {path} {status}");
+                    assert!(
+                        codes.iter().all(Value::is_string),
+                        "{method} {path} {status}"
+                    );
                     assert!(path.starts_with("/environments"), "{method} {path}");
                     continue;
                 }

@@ -178,6 +178,7 @@ impl Environments {
             component: None,
             encrypted_component: None,
             js: Some(js.clone()),
+            encrypted_js: None,
             session_id: None,
             public: Some(false),
             limits: None,

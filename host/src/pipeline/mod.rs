@@ -75,7 +75,7 @@ pub struct Pipeline {
     policy: Arc<PolicySlot>,
     python: Option<PythonRuntime>,
     /// The JavaScript runtime component (snapshotted per agent at deployment).
-    js_runtime: Option<Arc<Vec<u8>>>,
+    js_runtime: Option<Arc<crate::engine::JsRuntime>>,
     payments: Option<Payments>,
     ledger: Arc<dyn PaymentLedger>,
     agents: Arc<AgentStore>,
@@ -108,7 +108,7 @@ pub struct Parts {
     /// The payments component, when the paid routes are enabled.
     pub payments: Option<Payments>,
     /// The JavaScript runtime component, when JS/TS agents are accepted.
-    pub js_runtime: Option<Arc<Vec<u8>>>,
+    pub js_runtime: Option<Arc<crate::engine::JsRuntime>>,
     /// The payment ledger.
     pub ledger: Arc<dyn PaymentLedger>,
     /// Agents and execution records.

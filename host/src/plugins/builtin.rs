@@ -41,6 +41,24 @@ pub async fn read(path: &Path) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// [`read`], for a component kept as long as the process (the JavaScript runtime, which
+/// wizer's view borrows): a built-in one as embedded, a file's bytes leaked once.
+///
+/// # Errors
+/// As [`read`].
+pub async fn read_static(path: &Path) -> Result<&'static [u8], String> {
+    if let Some(bytes) = path
+        .to_str()
+        .and_then(|p| p.strip_prefix(PREFIX))
+        .and_then(embedded)
+    {
+        return Ok(bytes);
+    }
+    // A file named by the operator: read once per start and kept until the process ends,
+    // which is when the runtime stops being needed.
+    Ok(read(path).await?.leak())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use hypervisor_protocol::agents::{
-    AgentKind, DeployRequest, MAX_TAGS, OwnerAction, deploy_detail, valid_name, valid_price,
+    AgentKind, DeployRequest, JsSource, MAX_TAGS, OwnerAction, deploy_detail, valid_name,
+    valid_price,
 };
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
 
@@ -110,12 +111,23 @@ impl Pipeline {
             signed_at,
             sequence,
         };
-        if let Some(js) = &req.js {
-            if req.component.is_some() || req.encrypted_component.is_some() || binary.is_some() {
+        if req.js.is_some() || req.encrypted_js.is_some() {
+            if req.component.is_some()
+                || req.encrypted_component.is_some()
+                || binary.is_some()
+                || (req.js.is_some() && req.encrypted_js.is_some())
+            {
                 return bad(
-                    "send exactly one of `component`, `encrypted_component` and `js`".into(),
+                    "send exactly one of `component`, `encrypted_component`, `js` and \
+                     `encrypted_js`"
+                        .into(),
                 );
             }
+            let (js, encrypted) = match (&req.js, &req.encrypted_js) {
+                (Some(js), _) => (js.clone(), false),
+                (None, Some(sealed)) => (self.open_js(&req, &owner_key, sealed)?, true),
+                (None, None) => return bad("no source".into()),
+            };
             // Signed over the source (the snapshot is the host's work), before any of it runs.
             self.check_owner(
                 &owner_key.to_hex(),
@@ -124,7 +136,7 @@ impl Pipeline {
                 &deploy_detail(&hex::encode(js.sha256()), &req),
                 &proof,
             )?;
-            let snapshot = self.js_component(js, req.limits.as_ref()).await?;
+            let snapshot = self.js_component(&js, req.limits.as_ref()).await?;
             return self
                 .store_deployment(
                     req,
@@ -132,7 +144,7 @@ impl Pipeline {
                     &proof,
                     snapshot.component,
                     snapshot.hash,
-                    false,
+                    encrypted,
                 )
                 .await;
         }
@@ -190,6 +202,25 @@ impl Pipeline {
 
         self.store_deployment(req, &owner_key, &proof, component, hash, encrypted)
             .await
+    }
+
+    /// The source of an `encrypted_js` deployment: opened with the owner's session (role
+    /// agent-js) and parsed.
+    fn open_js(
+        &self,
+        req: &DeployRequest,
+        owner_key: &EncodedPublicKey,
+        sealed: &str,
+    ) -> Result<JsSource, ApiError> {
+        let session = self.lookup_session(req.session_id, owner_key)?;
+        let ct = Sent::Hex(sealed).into_bytes("encrypted_js")?;
+        // Its own role: no other envelope of the session (a program, a component) opens here.
+        let plain = Envelope::new(&session.key, session.id).open(Role::AgentJs, &ct)?;
+        serde_json::from_slice(&plain).map_err(|e| {
+            ApiError::InvalidRequest(format!(
+                "`encrypted_js` opened, but is not the JSON of a source ({{\"main\", \"modules\"}}): {e}"
+            ))
+        })
     }
 
     /// The rest of a deployment once its component is known and its signature checked: the
