@@ -9,6 +9,13 @@
 //!    (`POST /agents/{name}/invoke` with the client library): p50 and p99 as the client sees
 //!    them and the engine's own `duration_us` (instantiating the snapshot and running the
 //!    handler). Target ≤ 2 ms p50, ≥ 50× faster than Assist's 100–200 ms per execution.
+//! 3. **A CPU-bound handler** (sort 10 000 numbers, objects, JSON): the engine's own speed.
+//! 4. **Other engines** (`BENCH_JS_COMPONENTS`, optional): the same handlers compiled ahead of
+//!    time into components by another engine (StarlingMonkey via componentize-js), deployed
+//!    and invoked as handler agents on the same server, in the same run.
+//!
+//! `BENCH_JS_RUNTIME` runs it with another runtime component (a candidate build of
+//! `components/js-runtime`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -155,6 +162,40 @@ pub fn run() {
         "JS busy handler (sort 10k, JSON), engine's duration_us",
         work,
     );
+
+    // The same two handlers compiled ahead of time by another engine, side by side:
+    // `BENCH_JS_COMPONENTS` names a directory with `sum-sm.wasm` and `busy-sm.wasm`
+    // (StarlingMonkey via componentize-js, built for world `hypervisor:host/handler-agent`).
+    if let Ok(dir) = std::env::var("BENCH_JS_COMPONENTS") {
+        for (file, name, event, n) in [
+            ("sum-sm.wasm", "sm-sum", json!({"data": {"numbers": [1, 2, 3, 4]}}), iterations),
+            ("busy-sm.wasm", "sm-busy", json!({"n": 10000}), (iterations / 10).max(20)),
+        ] {
+            let component = std::fs::read(std::path::Path::new(&dir).join(file)).expect(file);
+            let t = Instant::now();
+            crate::common::http::deploy(&client, &owner, name, &component);
+            let deployed = t.elapsed();
+            let (mut http, mut engine) = (Vec::new(), Vec::new());
+            for i in 0..n + 5 {
+                let t = Instant::now();
+                let resp = client.invoke(name, event.clone()).expect("invoke");
+                let elapsed = t.elapsed();
+                assert!(resp.ok, "{resp:?}");
+                if i >= 5 {
+                    http.push(elapsed);
+                    engine.push(Duration::from_micros(resp.duration_us));
+                }
+            }
+            println!(
+                "{:<58} {:.0} ms ({} bytes)",
+                format!("{file}: deploy (compile)"),
+                us(deployed) / 1000.0,
+                component.len()
+            );
+            report(&format!("{file}: invoke, loopback HTTP"), http);
+            report(&format!("{file}: engine's duration_us"), engine);
+        }
+    }
     server.stop();
     println!(
         "JS: setup p50 {:.0} ms (target ≤ 500 ms), invoke p50 {:.2} ms (target ≤ 2 ms; Assist \

@@ -142,6 +142,11 @@ impl ComponentCache {
         result
     }
 
+    /// Whether the disk cache holds an artifact for `hash`.
+    pub(super) fn on_disk(&self, hash: &[u8; 32]) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.contains(hash))
+    }
+
     /// Keeps `component`, compiled elsewhere from the component whose SHA-256 is `hash` (a
     /// JavaScript agent's snapshot, `super::js_compiler`), as if compiled here: its imports
     /// checked, pre-linked, in memory, and its `artifact` sealed on disk (in the background).

@@ -68,6 +68,8 @@ pub(super) struct JsCompiler {
 pub struct JsRuntime {
     wasm: &'static [u8],
     hash: [u8; 32],
+    /// Its main module's code section: what every snapshot of it carries unchanged.
+    code: Option<&'static [u8]>,
     instrumented: tokio::sync::OnceCell<Instrumented>,
 }
 
@@ -85,8 +87,16 @@ impl JsRuntime {
         Self {
             wasm,
             hash: Sha256::digest(wasm).into(),
+            code: code_section(wasm),
             instrumented: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Whether `component` is a snapshot of this runtime: the same code, byte for byte (so
+    /// compiling it through [`JsCompiler`] feeds that engine's cache nothing but the
+    /// runtime's functions).
+    pub fn made_this(&self, component: &[u8]) -> bool {
+        matches!((self.code, code_section(component)), (Some(a), Some(b)) if a == b)
     }
 
     /// SHA-256 of the runtime component.
@@ -155,6 +165,16 @@ impl JsCompiler {
             .map_err(|e| EngineError::Internal(super::cache::error_chain(&e)))?;
         Ok((component, artifact))
     }
+}
+
+/// The first code section of `wasm` (a component's first core module's), if any.
+fn code_section(wasm: &[u8]) -> Option<&[u8]> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionStart { range, .. } = payload.ok()? {
+            return wasm.get(range);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

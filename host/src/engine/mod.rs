@@ -244,6 +244,32 @@ impl Engine {
         self.cache.cached(hash)
     }
 
+    /// [`Self::prepare`] for an agent's component when `js` is the host's JavaScript runtime:
+    /// a snapshot of it that is neither in memory nor on disk (deployed on another replica,
+    /// or its artifact lost) is compiled through the JavaScript compiler (a fraction of a
+    /// second) instead of from scratch (seconds).
+    ///
+    /// # Errors
+    /// As [`Self::prepare`].
+    pub async fn prepare_agent(
+        &self,
+        hash: [u8; 32],
+        bytes: Arc<Plaintext>,
+        js: Option<&JsRuntime>,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        if let Some(prepared) = self.cache.cached(&hash) {
+            return Ok(prepared);
+        }
+        if js.is_some_and(|js| js.made_this(&bytes)) && !self.cache.on_disk(&hash) {
+            let (compiler, host, wasm) = (self.js_compiler.clone(), self.engine.clone(), bytes);
+            let (compiled, artifact) = tokio::task::spawn_blocking(move || compiler.compile(&host, &wasm))
+                .await
+                .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
+            return self.cache.adopt(&self.linker, hash, compiled, artifact).await;
+        }
+        self.prepare(hash, bytes).await
+    }
+
     /// Compiles (or fetches from the caches) any component and checks its imports; what it
     /// can run as is [`Prepared::kind`]. `hash` must be the SHA-256 of `bytes`.
     ///

@@ -168,6 +168,12 @@ impl ArtifactStore {
         }
     }
 
+    /// Whether an artifact for `content_hash` is stored (not whether it is authentic:
+    /// [`Self::load`] says that).
+    pub fn contains(&self, content_hash: &[u8; 32]) -> bool {
+        self.path(content_hash).exists()
+    }
+
     /// Stores the artifact for `content_hash` (atomically).
     ///
     /// # Errors

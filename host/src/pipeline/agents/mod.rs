@@ -301,9 +301,10 @@ impl Pipeline {
             })?;
         Ok(self
             .engine
-            .prepare(
+            .prepare_agent(
                 hash,
                 Arc::new(crate::crypto::plaintext::Plaintext::new(bytes)),
+                self.js_runtime.as_deref(),
             )
             .await?)
     }
