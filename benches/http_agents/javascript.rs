@@ -168,8 +168,18 @@ pub fn run() {
     // (StarlingMonkey via componentize-js, built for world `hypervisor:host/handler-agent`).
     if let Ok(dir) = std::env::var("BENCH_JS_COMPONENTS") {
         for (file, name, event, n) in [
-            ("sum-sm.wasm", "sm-sum", json!({"data": {"numbers": [1, 2, 3, 4]}}), iterations),
-            ("busy-sm.wasm", "sm-busy", json!({"n": 10000}), (iterations / 10).max(20)),
+            (
+                "sum-sm.wasm",
+                "sm-sum",
+                json!({"data": {"numbers": [1, 2, 3, 4]}}),
+                iterations,
+            ),
+            (
+                "busy-sm.wasm",
+                "sm-busy",
+                json!({"n": 10000}),
+                (iterations / 10).max(20),
+            ),
         ] {
             let component = std::fs::read(std::path::Path::new(&dir).join(file)).expect(file);
             let t = Instant::now();

@@ -407,3 +407,34 @@ fn a_sealed_paid_js_agent_runs_encrypted_after_payment() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(code(&body), "decryption_failed", "{body}");
 }
+
+/// A JS agent whose compiled artifact is gone (a restart after the cache was lost, or another
+/// replica's deployment) is recognised as a snapshot of the runtime and compiled through the
+/// runtime's compiler on first use; it answers as before.
+#[test]
+fn a_js_agent_is_compiled_again_through_the_runtime_compiler_when_its_artifact_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = ClientSecret::generate().unwrap();
+    let js = source("main.js", &[("main.js", MAIN), ("utils.js", UTILS)]);
+    let event = json!({"data": {"numbers": [4, 5, 6]}});
+    {
+        let server = TestServer::start_in(dir.path(), "");
+        let client = server.client();
+        deploy(&client, &owner, "survivor", &js).expect("deploy");
+        let r = client.invoke("survivor", event.clone()).unwrap();
+        assert_eq!(r.result_json().unwrap()["total"], 15);
+        server.stop();
+    }
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    let server = TestServer::start_in(dir.path(), "");
+    let r = server.client().invoke("survivor", event).unwrap();
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.result_json().unwrap()["total"], 15);
+    assert!(
+        server
+            .log()
+            .contains("snapshot compiled through the runtime's compiler"),
+        "{}",
+        server.log()
+    );
+}

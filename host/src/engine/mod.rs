@@ -262,10 +262,18 @@ impl Engine {
         }
         if js.is_some_and(|js| js.made_this(&bytes)) && !self.cache.on_disk(&hash) {
             let (compiler, host, wasm) = (self.js_compiler.clone(), self.engine.clone(), bytes);
-            let (compiled, artifact) = tokio::task::spawn_blocking(move || compiler.compile(&host, &wasm))
-                .await
-                .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
-            return self.cache.adopt(&self.linker, hash, compiled, artifact).await;
+            let (compiled, artifact) =
+                tokio::task::spawn_blocking(move || compiler.compile(&host, &wasm))
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
+            tracing::info!(
+                hash = %hex::encode(hash),
+                "a JavaScript agent's snapshot compiled through the runtime's compiler"
+            );
+            return self
+                .cache
+                .adopt(&self.linker, hash, compiled, artifact)
+                .await;
         }
         self.prepare(hash, bytes).await
     }
