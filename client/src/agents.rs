@@ -14,7 +14,7 @@ use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
 
 use crate::client::read_response;
 use crate::error::server_error;
-pub use crate::owner::{OwnerSignature, owner_signature, sign_deploy_request};
+pub use crate::owner::{OwnerSignature, owner_signature, sign_deploy_of, sign_deploy_request};
 use crate::upload::{Body, Text};
 use crate::{Client, ClientError, Execution, Session};
 
@@ -128,17 +128,7 @@ impl Client {
     ) -> Result<serde_json::Value, ClientError> {
         let mut req = d.request(owner);
         req.js = Some(js.clone());
-        let detail = hypervisor_protocol::agents::deploy_detail(&hex::encode(js.sha256()), &req);
-        let signed = crate::owner::owner_signature(
-            owner,
-            &self.audience()?,
-            hypervisor_protocol::agents::OwnerAction::Deploy,
-            &req.name,
-            &detail,
-        )?;
-        req.signature = Some(signed.signature);
-        req.signed_at = Some(signed.signed_at);
-        req.sequence = Some(signed.sequence);
+        crate::owner::sign_deploy_of(owner, &self.audience()?, &mut req, &js.sha256())?;
         self.expect_status(201, "/agent/deploy", &req)
     }
 
@@ -161,17 +151,7 @@ impl Client {
         let envelope = session.envelope().seal(Role::AgentJs, &plain)?;
         req.encrypted_js = Some(hex::encode(envelope));
         req.session_id = Some(session.id);
-        let detail = hypervisor_protocol::agents::deploy_detail(&hex::encode(js.sha256()), &req);
-        let signed = crate::owner::owner_signature(
-            owner,
-            &self.audience()?,
-            hypervisor_protocol::agents::OwnerAction::Deploy,
-            &req.name,
-            &detail,
-        )?;
-        req.signature = Some(signed.signature);
-        req.signed_at = Some(signed.signed_at);
-        req.sequence = Some(signed.sequence);
+        crate::owner::sign_deploy_of(owner, &self.audience()?, &mut req, &js.sha256())?;
         self.expect_status(201, "/agent/deploy", &req)
     }
 

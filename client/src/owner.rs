@@ -90,7 +90,21 @@ pub fn sign_deploy_request(
     req: &mut DeployRequest,
     component: &[u8],
 ) -> Result<(), ClientError> {
-    let detail = deploy_detail(&hex::encode(sha256(component)), req);
+    sign_deploy_of(owner, audience, req, &sha256(component))
+}
+
+/// [`sign_deploy_request`] over `content_sha256`: a component's SHA-256, or a JavaScript
+/// source's ([`hypervisor_protocol::agents::JsSource::sha256`]).
+///
+/// # Errors
+/// [`ClientError::BadResponse`] if the key is unusable.
+pub fn sign_deploy_of(
+    owner: &ClientSecret,
+    audience: &str,
+    req: &mut DeployRequest,
+    content_sha256: &[u8; 32],
+) -> Result<(), ClientError> {
+    let detail = deploy_detail(&hex::encode(content_sha256), req);
     let signed = owner_signature(owner, audience, OwnerAction::Deploy, &req.name, &detail)?;
     req.signature = Some(signed.signature);
     req.signed_at = Some(signed.signed_at);
