@@ -13,30 +13,34 @@ use crate::harness::TestServer;
 
 const TOKEN: &str = "assist-compatible-token-0123";
 
-/// Assist's `examples/main.ts` and `examples/utils.ts` (in spirit: a handler summing
-/// `event.data.numbers` through a helper module, reading `DEBUG` through `Deno.env`).
-const MAIN: &str = r#"import { sum, describe } from "./utils.ts";
-
-interface Input { numbers: number[] }
-
-export async function handler(event: { data: Input; env?: Record<string, string> }, context: any) {
+/// Assist's example (its `examples/main.ts` and `examples/utils.ts`), written here with the
+/// same features: a TypeScript handler that logs, reads `a` and `b` from `event.data`, `DEBUG`
+/// from `event.env` or `Deno.env`, imports `./utils.ts` *dynamically* inside the handler for
+/// `add` and `multiply`, and returns their results with a timestamp and the execution id.
+const MAIN: &str = r#"export async function handler(event: any, context: any) {
+  console.log("handler called for", context.executionId, "in", context.environmentId);
+  const { a, b } = event.data || { a: 0, b: 0 };
   const debug = event.env?.DEBUG || Deno.env.get("DEBUG");
-  if (debug) console.log("numbers:", event.data.numbers);
-  const total: number = sum(event.data.numbers);
+  if (debug) console.log(`adding ${a} and ${b}`);
+  const { add, multiply } = await import("./utils.ts");
   return {
-    sum: total,
-    message: describe(total),
-    debug: debug ?? null,
+    sum: add(a, b),
+    product: multiply(a, b),
+    timestamp: new Date().toISOString(),
+    debug: Deno.env.get("DEBUG") ?? null,
     executionId: context.executionId,
     environmentId: context.environmentId,
     requestId: context.requestId,
   };
 }
 "#;
-const UTILS: &str = r#"export function sum(numbers: number[]): number {
-  return numbers.reduce((a: number, b: number) => a + b, 0);
+const UTILS: &str = r#"export function add(x: number, y: number): number {
+  return x + y;
 }
-export const describe = (n: number): string => `The sum is ${n}`;
+export function multiply(x: number, y: number): number {
+  return x * y;
+}
+export const greet = (name: string): string => `Hello, ${name}!`;
 "#;
 
 /// `curl -X method` of `body` (if any) to `path`, with the bearer token if `token`:
@@ -132,15 +136,12 @@ fn assists_example_sets_up_once_and_executes_twice_through_the_compatible_routes
     assert!(env["createdAt"].as_str().unwrap().ends_with('Z'), "{env}");
 
     let mut executions = Vec::new();
-    for (numbers, total, debug) in [
-        (json!([1, 2, 3, 4, 5]), 15, "true"),
-        (json!([10, 20]), 30, ""),
-    ] {
+    for (a, b, debug) in [(5, 10, "true"), (-3, 7, "")] {
         let (status, out) = call(
             &server,
             "POST",
             &format!("/environments/{id}/execute"),
-            Some(json!({"data": {"numbers": numbers}, "env": {"DEBUG": debug}})),
+            Some(json!({"data": {"a": a, "b": b}, "env": {"DEBUG": debug}})),
         );
         assert_eq!(status, 200, "{out}");
         assert_eq!(out["exitCode"], 0, "{out}");
@@ -148,8 +149,13 @@ fn assists_example_sets_up_once_and_executes_twice_through_the_compatible_routes
         assert!(out["durationMs"].as_u64().is_some());
         // stdout is the result as JSON text, as Assist's clients read it (`jq` on `.stdout`).
         let result: Value = serde_json::from_str(out["stdout"].as_str().unwrap()).unwrap();
-        assert_eq!(result["sum"], total, "{result}");
-        assert_eq!(result["message"], format!("The sum is {total}"));
+        assert_eq!(result["sum"], a + b, "{result}");
+        assert_eq!(result["product"], a * b, "{result}");
+        let timestamp = result["timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.starts_with("20") && timestamp.ends_with('Z'),
+            "{timestamp}"
+        );
         assert_eq!(result["environmentId"], id.as_str());
         assert_eq!(result["executionId"], out["id"]);
         assert_eq!(result["requestId"], out["id"]);
@@ -176,7 +182,7 @@ fn assists_example_sets_up_once_and_executes_twice_through_the_compatible_routes
         "POST",
         &format!("/agents/env-{id}/invoke"),
         None,
-        Some(r#"{"event": {"data": {"numbers": [1]}}}"#),
+        Some(r#"{"event": {"data": {"a": 1, "b": 2}}}"#),
     );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("agent_not_public"), "{body}");
