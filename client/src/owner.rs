@@ -3,7 +3,6 @@
 
 use hypervisor_protocol::agents::{DeployRequest, OwnerAction, OwnerStatement, deploy_detail};
 use hypervisor_protocol::{ClientSecret, sha256};
-use p256::ecdsa::signature::Signer;
 
 use crate::ClientError;
 
@@ -66,10 +65,8 @@ pub fn owner_signature(
         detail,
     }
     .message();
-    let signature: p256::ecdsa::Signature = key.sign(&message);
-    // The host accepts only the low-s form of a signature (s <= n/2).
     Ok(OwnerSignature {
-        signature: hex::encode(signature.normalize_s().to_bytes()),
+        signature: hypervisor_protocol::owner::owner_signature_hex(&key, &message),
         signed_at,
         sequence,
     })

@@ -106,6 +106,15 @@ pub struct OwnerStatement<'a> {
     pub detail: &'a str,
 }
 
+/// The owner signature of `message` (an [`OwnerStatement::message`]) by `key`: ECDSA P-256 /
+/// SHA-256 with RFC 6979 nonces, in its low-s form (the only one hosts accept), as the hex of
+/// the 64 bytes `r || s`.
+pub fn owner_signature_hex(key: &p256::ecdsa::SigningKey, message: &[u8]) -> String {
+    use p256::ecdsa::signature::Signer;
+    let signature: p256::ecdsa::Signature = key.sign(message);
+    hex::encode(signature.normalize_s().to_bytes())
+}
+
 impl OwnerStatement<'_> {
     /// The bytes signed: the UTF-8 lines `wasm-hypervisor/v2/agent-owner`, audience, action,
     /// name, signing time, sequence and detail, joined by `\n` (no trailing newline).

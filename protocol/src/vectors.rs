@@ -419,13 +419,9 @@ fn a2a_vectors() -> Value {
 fn agent_vectors(program: &[u8]) -> Value {
     use crate::agents::{DeployRequest, OwnerAction, OwnerStatement, deploy_detail};
     use crate::wire::Limits;
-    use p256::ecdsa::signature::Signer;
     let secret = hex::decode(CLIENT_SECRET).expect("hex");
     let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
-    let sign = |message: &[u8]| -> String {
-        let sig: p256::ecdsa::Signature = key.sign(message);
-        hex::encode(sig.normalize_s().to_bytes())
-    };
+    let sign = |message: &[u8]| crate::owner::owner_signature_hex(&key, message);
     let signed_at = KEY_CREATED_AT;
     let code = hex::encode(sha256(program));
     let request = DeployRequest {
@@ -512,13 +508,9 @@ fn agent_call_vectors() -> Value {
     use crate::agents::{OwnerAction, OwnerStatement};
     use crate::grants::{AgentRef, Grants};
     use crate::wallet::{SpendingPolicy, wallet_detail};
-    use p256::ecdsa::signature::Signer;
     let secret = hex::decode(CLIENT_SECRET).expect("hex");
     let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
-    let sign = |message: &[u8]| -> String {
-        let sig: p256::ecdsa::Signature = key.sign(message);
-        hex::encode(sig.normalize_s().to_bytes())
-    };
+    let sign = |message: &[u8]| crate::owner::owner_signature_hex(&key, message);
     let owner = ClientSecret::from_bytes(&secret)
         .expect("scalar")
         .public_key()
@@ -614,13 +606,9 @@ const STATE_EXPORT: &str = r#"{"agent":"keeper","exported_at_ms":1767225600000,"
 fn state_vectors() -> Value {
     use crate::agents::{OwnerAction, OwnerStatement};
     use crate::state::{config_detail, value_hash};
-    use p256::ecdsa::signature::Signer;
     let secret = hex::decode(CLIENT_SECRET).expect("hex");
     let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
-    let sign = |message: &[u8]| -> String {
-        let sig: p256::ecdsa::Signature = key.sign(message);
-        hex::encode(sig.normalize_s().to_bytes())
-    };
+    let sign = |message: &[u8]| crate::owner::owner_signature_hex(&key, message);
     let detail = config_detail(STATE_CONFIG_CHANGE.as_bytes());
     let message = |action, sequence, detail: &str| {
         OwnerStatement {

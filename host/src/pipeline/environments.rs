@@ -29,7 +29,6 @@ use hypervisor_protocol::grants::Grants;
 use hypervisor_protocol::owner::OwnerStatement;
 use hypervisor_protocol::wire::{ExitStatus, Limits};
 use p256::ecdsa::SigningKey;
-use p256::ecdsa::signature::Signer;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -120,11 +119,9 @@ impl Environments {
             detail,
         }
         .message();
-        let signature: p256::ecdsa::Signature = self.owner.sign(&message);
-        let signature = signature.normalize_s();
         Proof {
             key: None,
-            signature: hex::encode(signature.to_bytes()),
+            signature: hypervisor_protocol::owner::owner_signature_hex(&self.owner, &message),
             signed_at,
             sequence,
         }
@@ -300,10 +297,11 @@ impl Environments {
     /// # Errors
     /// The pipeline's.
     pub fn list(&self, pipeline: &Pipeline) -> Result<Vec<Environment>, EnvironmentError> {
+        let ours = self.owner_key.to_hex();
         let mut agents: Vec<AgentRecord> = pipeline
             .all_agents()?
             .into_iter()
-            .filter(|a| a.owner_key.eq_ignore_ascii_case(&self.owner_key.to_hex()))
+            .filter(|a| a.owner_key.eq_ignore_ascii_case(&ours))
             .collect();
         agents.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.name.cmp(&a.name)));
         Ok(agents.iter().filter_map(|a| self.describe(a)).collect())
