@@ -144,10 +144,25 @@ fn main() {
     let input = ExecuteInput::new(&hello).args(["bench"]);
     let (req, _) = plain_session.encrypt_execution(&input).unwrap();
     let (vreq, _) = verifiable_session.encrypt_execution(&input).unwrap();
+    // The same host with every program hashed (no digest memo), rounds interleaved.
+    let tmp_unmemo = tempfile::tempdir().unwrap();
+    let mut unmemo = config(tmp_unmemo.path(), true, true);
+    unmemo.engine.program_digest_memo_bytes = 0;
+    let unmemo = rt.block_on(Host::build(unmemo)).unwrap();
+    let unmemo_session = in_process::session(unmemo.pipeline(), &secret);
+    let (unmemo_req, _) = unmemo_session.encrypt_execution(&input).unwrap();
     rt.block_on(async {
-        latency(&pipeline, &req, RouteKind::TEST, iterations)
-            .await
-            .report("execute cached hello (pipeline: decrypt+run+seal)");
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            with.extend(latency(&pipeline, &req, RouteKind::TEST, iterations / 3).await.0);
+            without.extend(
+                latency(unmemo.pipeline(), &unmemo_req, RouteKind::TEST, iterations / 3)
+                    .await
+                    .0,
+            );
+        }
+        Stats(with).report("execute cached hello (pipeline: decrypt+run+seal)");
+        Stats(without).report("the same, hashing the program every time (no digest memo)");
         latency(&pipeline, &vreq, RouteKind::VERIFIABLE, iterations)
             .await
             .report("verifiable execute cached hello (+ signed, recorded receipt)");

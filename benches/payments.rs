@@ -1,15 +1,24 @@
 //! x402 payment benchmarks: `cargo bench -p hypervisor --bench payments`.
 //!
-//! - one verification by the payments component (fresh instance, configure, decode, EIP-712
-//!   hash, secp256k1 recovery), direct;
+//! - `parts`: one verification by the payments component (warm instance: decode, EIP-712 hash,
+//!   secp256k1 recovery), direct;
 //! - its parts on a paid request's path: a settlement (verify-only) and the ledger's writes;
 //! - the execute pipeline for a cached `hello` on the paid route (verify, durable ledger
 //!   reservation, settle) against the unpaid route, interleaved on one host; every paid request
-//!   carries a new authorization (signed before timing starts).
+//!   carries a new authorization (signed before timing starts);
+//! - `throughput`: paid against unpaid execution of a cached `hello`, requests per second with
+//!   `BENCH_CONCURRENCY` (16) callers in this process for `BENCH_SECONDS` (3) a round, rounds
+//!   interleaved (`BENCH_ROUNDS`, 3), every paid request with a new authorization signed
+//!   beforehand: the host's own cost, no HTTP and no client work on the cores. Measured in
+//!   verify-only mode, then in facilitator mode against a stand-in facilitator on loopback
+//!   (answers `/verify` and `/settle` at once, no chain) with `verify = "local"`, settled before
+//!   the response and then after it (`settle_after_response_up_to`).
 //!
-//! Needs `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count.
+//! Needs `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count; `BENCH_ONLY`
+//! (`parts`, `throughput`) picks sections.
 
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 mod common;
 
@@ -23,6 +32,273 @@ use hypervisor_client::x402::{Offer, PaymentLimit, Wallet};
 use hypervisor_protocol::ClientSecret;
 
 fn main() {
+    common::run_sections(
+        "BENCH_ONLY",
+        &[("parts", parts), ("throughput", throughput)],
+    );
+}
+
+/// A host with the paid routes on (verify-only, or `tune`d), and its data directory.
+fn paid_host(
+    rt: &tokio::runtime::Runtime,
+    tune: impl FnOnce(&mut hypervisor::config::Config),
+) -> (Host, hypervisor::config::Config, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = in_process::config(tmp.path());
+    c.payments.enabled = true;
+    c.payments.component = wasm::path("payments");
+    c.payments.price.pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into();
+    tune(&mut c);
+    let host = rt.block_on(Host::build(c.clone())).unwrap();
+    (host, c, tmp)
+}
+
+/// A stand-in x402 facilitator on loopback: `/verify` says valid, `/settle` says settled with a
+/// made-up transaction hash, both at once. It measures what settling through a facilitator
+/// costs the host (a `wasi:http` round trip from the payments component), not a chain.
+fn stand_in_facilitator(rt: &tokio::runtime::Runtime) -> String {
+    use axum::routing::post;
+    let settled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/verify",
+            // Each reads the request's body, as a facilitator does, before it answers.
+            post(|_: axum::body::Bytes| async { axum::Json(serde_json::json!({"isValid": true})) }),
+        )
+        .route(
+            "/settle",
+            post(move |_: axum::body::Bytes| {
+                let n = settled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    axum::Json(serde_json::json!({
+                        "success": true,
+                        "transaction": format!("0x{n:064x}"),
+                        "network": "eip155:84532",
+                    }))
+                }
+            }),
+        );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// `n` payment headers for the paid test route of `host`, each a new authorization.
+fn sign_headers(
+    rt: &tokio::runtime::Runtime,
+    host: &Host,
+    c: &hypervisor::config::Config,
+    n: usize,
+) -> Vec<PaymentHeader> {
+    let component = rt
+        .block_on(Payments::load(
+            host.pipeline().engine_arc().clone(),
+            &c.payments,
+        ))
+        .unwrap();
+    let resource = PaidResource {
+        url: format!("http://localhost{}", RouteKind::PAID_TEST.path),
+        description: "bench".into(),
+        mime_type: "application/json".into(),
+    };
+    let price = payments::price(&c.payments.price, &c.payments.price.amount);
+    let challenge = rt
+        .block_on(component.challenge(&resource, &price, "payment required"))
+        .unwrap()
+        .unwrap();
+    let offer =
+        Offer::from_402(Some(&challenge.payment_required), &serde_json::Value::Null).unwrap();
+    let wallet = Wallet::random().unwrap();
+    (0..n)
+        .map(|_| {
+            let (_, value) = wallet
+                .pay(&offer, &PaymentLimit::new(10_000), now())
+                .unwrap();
+            PaymentHeader {
+                version: ProtocolVersion::V2,
+                value,
+            }
+        })
+        .collect()
+}
+
+/// Requests per second of `concurrency` callers executing `req` on `route` for `seconds`; paid
+/// requests take their headers from `headers`.
+fn rate(
+    rt: &tokio::runtime::Runtime,
+    pipeline: &Arc<hypervisor::pipeline::Pipeline>,
+    req: &hypervisor_protocol::wire::ExecuteRequest,
+    route: RouteKind,
+    headers: Option<&Arc<Mutex<Vec<PaymentHeader>>>>,
+    concurrency: usize,
+    seconds: f64,
+) -> (f64, Duration) {
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let cpu = common::process::cpu_time_of("self");
+    let done: usize = rt.block_on(async {
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (pipeline, req) = (pipeline.clone(), req.clone());
+                let headers = headers.cloned();
+                tokio::spawn(async move {
+                    let mut n = 0usize;
+                    while Instant::now() < end {
+                        let header = headers.as_ref().map(|h| {
+                            h.lock()
+                                .unwrap()
+                                .pop()
+                                .expect("BENCH_PAID_HEADERS too small for this run")
+                        });
+                        pipeline
+                            .execute_wasm(req.clone(), None, route, header)
+                            .await
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    });
+    let cpu = common::process::cpu_time_of("self").saturating_sub(cpu);
+    let per_request = cpu / u32::try_from(done.max(1)).unwrap_or(u32::MAX);
+    (done as f64 / started.elapsed().as_secs_f64(), per_request)
+}
+
+/// A change to the benchmark host's configuration.
+type Tune<'a> = Box<dyn Fn(&mut hypervisor::config::Config) + 'a>;
+
+/// Paid against unpaid throughput, interleaved rounds on one host, for each payments setting.
+fn throughput() {
+    let rt = common::runtime();
+    let _guard = rt.enter();
+    let facilitator = stand_in_facilitator(&rt);
+    let modes: [(&str, Tune<'_>); 4] = [
+        (
+            "verify-only, fresh component instances",
+            Box::new(|c| c.payments.warm_instances = 0),
+        ),
+        ("verify-only", Box::new(|_| {})),
+        (
+            "facilitator (stand-in), verify local, settle before response",
+            Box::new(|c| {
+                c.payments.mode = hypervisor::config::SettlementMode::Facilitator;
+                c.payments.facilitator_url = Some(facilitator.clone());
+                c.payments.verify = hypervisor::config::VerifyAt::Local;
+            }),
+        ),
+        (
+            "facilitator (stand-in), verify local, settle after response",
+            Box::new(|c| {
+                c.payments.mode = hypervisor::config::SettlementMode::Facilitator;
+                c.payments.facilitator_url = Some(facilitator.clone());
+                c.payments.verify = hypervisor::config::VerifyAt::Local;
+                c.payments.settle_after_response_up_to = Some(c.payments.price.amount.clone());
+            }),
+        ),
+    ];
+    let wanted = std::env::var("BENCH_PAYMENT_MODES").ok();
+    for (i, (name, tune)) in modes.iter().enumerate() {
+        if wanted
+            .as_deref()
+            .is_some_and(|w| !w.split(',').any(|m| m.trim() == i.to_string()))
+        {
+            continue;
+        }
+        let (host, c, _tmp) = paid_host(&rt, tune);
+        throughput_of(&rt, &host, &c, name);
+    }
+}
+
+/// Paid against unpaid throughput on `host`, interleaved rounds.
+fn throughput_of(
+    rt: &tokio::runtime::Runtime,
+    host: &Host,
+    c: &hypervisor::config::Config,
+    mode: &str,
+) {
+    let pipeline = host.pipeline().clone();
+    let concurrency = common::env_or("BENCH_CONCURRENCY", 16);
+    let seconds = common::env_or("BENCH_SECONDS", 3.0);
+    let rounds = common::env_or("BENCH_ROUNDS", 3);
+    let signed = common::env_or("BENCH_PAID_HEADERS", 40_000);
+    let headers = Arc::new(Mutex::new(sign_headers(rt, host, c, signed)));
+    let secret = ClientSecret::generate().unwrap();
+    let session = in_process::session(&pipeline, &secret);
+    let (req, _) = session
+        .encrypt_execution(&ExecuteInput::new(&wasm::read("hello")))
+        .unwrap();
+    // warm-up: the component compiled and cached, pool slots touched
+    rate(rt, &pipeline, &req, RouteKind::TEST, None, concurrency, 0.5);
+    rate(
+        rt,
+        &pipeline,
+        &req,
+        RouteKind::PAID_TEST,
+        Some(&headers),
+        concurrency,
+        0.5,
+    );
+    let (mut paid, mut unpaid, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    // BENCH_PAID_ONLY=1: paid rounds alone (to profile them)
+    let paid_only = std::env::var_os("BENCH_PAID_ONLY").is_some();
+    for _ in 0..rounds {
+        let (u, u_cpu) = if paid_only {
+            (f64::NAN, Duration::ZERO)
+        } else {
+            rate(
+                rt,
+                &pipeline,
+                &req,
+                RouteKind::TEST,
+                None,
+                concurrency,
+                seconds,
+            )
+        };
+        let (p, p_cpu) = rate(
+            rt,
+            &pipeline,
+            &req,
+            RouteKind::PAID_TEST,
+            Some(&headers),
+            concurrency,
+            seconds,
+        );
+        unpaid.push(u);
+        paid.push(p);
+        cpu.push(format!("{} / {} µs", u_cpu.as_micros(), p_cpu.as_micros()));
+    }
+    let ratios: Vec<String> = paid
+        .iter()
+        .zip(&unpaid)
+        .map(|(p, u)| format!("{:.2}", p / u))
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (u, p) = (median(&mut unpaid), median(&mut paid));
+    println!(
+        "paid/unpaid, {mode}: unpaid {u:.0} req/s, paid {p:.0} req/s: {:.2}× (rounds {}; {concurrency} callers; CPU per request unpaid / paid: {})",
+        p / u,
+        ratios.join(", "),
+        cpu.join(", ")
+    );
+}
+
+/// The parts of a paid request, measured one at a time, and the paid pipeline against the
+/// unpaid one, sequentially.
+fn parts() {
     let rt = common::runtime();
     let _guard = rt.enter();
     let iterations = common::iterations(1000);
@@ -76,7 +352,7 @@ fn main() {
         }
         out
     });
-    report("payment verification (component, fresh instance)", samples);
+    report("payment verification (component, warm instance)", samples);
 
     // Where the rest of a paid request goes: settlement (fresh instance, no recovery) and the
     // two durable ledger writes.
@@ -120,7 +396,7 @@ fn main() {
         })
         .collect();
     report(
-        "ledger reserve + settling + settled (one durable write, two relaxed)",
+        "ledger reserve + settling + settled (three group-committed writes, one caller)",
         samples,
     );
 

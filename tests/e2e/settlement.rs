@@ -22,9 +22,14 @@ fn facilitator_server(chain: &LocalChain) -> TestServer {
 }
 
 fn priced_server(chain: &LocalChain, amount: &str) -> TestServer {
+    server_with(chain, amount, "")
+}
+
+/// A facilitator-mode host at `amount` with more `[payments]` settings (`extra`, TOML lines).
+fn server_with(chain: &LocalChain, amount: &str, extra: &str) -> TestServer {
     TestServer::start_with(&format!(
         "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
-         [payments.price]\namount = {amount:?}\npay_to = {:?}\nasset = {:?}\n",
+         {extra}\n[payments.price]\namount = {amount:?}\npay_to = {:?}\nasset = {:?}\n",
         wasm_path("payments").display().to_string(),
         chain.facilitator_url,
         chain.accounts.pay_to,
@@ -370,4 +375,97 @@ fn a_kill_during_settlement_charges_at_most_once_and_the_payment_stays_spent() {
     eprintln!("killed during settlement: charged {charged}, replay refused with {out}");
     assert_eq!(pay_to1 - pay_to0, charged);
     drop(server);
+}
+
+#[test]
+fn small_payments_verified_locally_settle_after_the_response() {
+    // Verified by the component alone (the facilitator is asked once, at /settle), and settled
+    // after the answer for v2 payments up to 10000.
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = server_with(
+        &chain,
+        "10000",
+        "verify = \"local\"\nsettle_after_response_up_to = \"10000\"",
+    );
+    let (_c, _k, s) = session(&server);
+    let wallet = Wallet::from_hex(&a.payer_key).unwrap();
+    let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
+
+    // v2 at the threshold: answered at once with an empty transaction, then settled on chain.
+    let (body, name, value) = pay(&server, &s, &wallet, 2);
+    let (status, headers, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 200, "{out}\n{}", server.log());
+    assert!(out["encrypted_result"].is_string(), "{out}");
+    let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
+    assert_eq!(settlement["success"], true, "{settlement}");
+    assert_eq!(settlement["transaction"], "", "{settlement}");
+    let payer = settlement["payer"].as_str().unwrap_or_default();
+    assert!(payer.eq_ignore_ascii_case(&a.payer), "{settlement}");
+    wait_until("the payment settled after the response", || {
+        chain.balance(&a.payer) == payer0 - PRICE
+    });
+    assert_eq!(chain.balance(&a.pay_to), pay_to0 + PRICE);
+    wait_until("the settlement recorded", || {
+        metric(&server, "hypervisor_payments_total{outcome=\"settled\"}") == 1.0
+    });
+    // The same header again is a replay, as for a payment settled before its answer.
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(
+        out["error"], "invalid_exact_evm_nonce_already_used",
+        "{out}"
+    );
+
+    // v1 is settled before its answer: the header names the transaction.
+    let (body, name, value) = pay(&server, &s, &wallet, 1);
+    let (status, headers, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "x-payment-response").expect("X-PAYMENT-RESPONSE"));
+    assert!(
+        is_tx_hash(settlement["transaction"].as_str().unwrap()),
+        "{settlement}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - 2 * PRICE);
+
+    // The risk taken: an account without USDC passes the local checks, gets its answer, and
+    // the settlement after it fails (the run went unpaid; the ledger and metrics say so).
+    let broke = Wallet::random().unwrap();
+    let (body, name, value) = pay(&server, &s, &broke, 2);
+    let (status, _, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}");
+    wait_until("the failed settlement recorded", || {
+        metric(
+            &server,
+            "hypervisor_payments_total{outcome=\"settlement_failed\"}",
+        ) == 1.0
+    });
+    // Never asked to verify: each signature was checked here once and at settlement.
+    let log = chain.facilitator_log();
+    assert!(!log.contains("/verify"), "{log}");
+    assert_eq!(log.matches("/settle").count(), 3, "{log}");
+
+    // Above the threshold a payment settles before its answer again.
+    let server = server_with(
+        &chain,
+        "20000",
+        "verify = \"local\"\nsettle_after_response_up_to = \"10000\"",
+    );
+    let (_c, _k, s) = session(&server);
+    let (body, name, value) = {
+        let (body, headers, json) = challenge(&server, &s);
+        let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+        let (name, value) = wallet
+            .pay(&offer, &PaymentLimit::new(20_000), now())
+            .unwrap();
+        (body, name, value)
+    };
+    let (status, headers, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
+    assert!(
+        is_tx_hash(settlement["transaction"].as_str().unwrap()),
+        "{settlement}"
+    );
+    assert_eq!(chain.balance(&a.payer), payer0 - 2 * PRICE - 20_000);
 }

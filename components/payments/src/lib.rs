@@ -8,10 +8,12 @@
 //! - `{"mode": "verify-only"}` (default): a verified payment is reported settled with an empty
 //!   transaction: the host has recorded it, and the operator settles recorded authorizations
 //!   later (they stay valid until their `validBefore`).
-//! - `{"mode": "facilitator", "facilitator_url": "https://…"}`: after the offline checks, the
-//!   facilitator's `/verify` judges the payment (balance, nonce state on chain), and `settle`
-//!   asks its `/settle` to execute the transfer ([`facilitator`], over `wasi:http` through
-//!   [`http`]; the host lets this component reach that origin only).
+//! - `{"mode": "facilitator", "facilitator_url": "https://…", "verify": "facilitator"}`: after
+//!   the offline checks, the facilitator's `/verify` judges the payment (balance, nonce state
+//!   on chain), and `settle` asks its `/settle` to execute the transfer ([`facilitator`], over
+//!   `wasi:http` through [`http`]; the host lets this component reach that origin only).
+//!   With `"verify": "local"` the offline checks decide alone and the facilitator judges the
+//!   payment once, when it settles (one round trip per payment instead of two).
 //!
 //! Protocol types come from `x402-types` / `x402-chain-eip155` (no network features);
 //! signature recovery from alloy.
@@ -46,8 +48,14 @@ impl Refusal {
 pub enum Mode {
     /// Recorded by the host for later settlement.
     VerifyOnly,
-    /// Verified and settled by the x402 facilitator at this endpoint.
-    Facilitator(facilitator::Endpoint),
+    /// Settled by the x402 facilitator at this endpoint; verified by it too before the work
+    /// runs when `ask_verify`.
+    Facilitator {
+        /// The facilitator.
+        endpoint: facilitator::Endpoint,
+        /// Ask its `/verify` after the offline checks (`"verify": "facilitator"`, the default).
+        ask_verify: bool,
+    },
 }
 
 /// Parses the settings document.
@@ -62,21 +70,34 @@ pub fn parse_settings(text: &str) -> Result<Mode, String> {
     };
     let obj = doc.as_object().ok_or("settings must be a JSON object")?;
     for key in obj.keys() {
-        if key != "mode" && key != "facilitator_url" {
+        if key != "mode" && key != "facilitator_url" && key != "verify" {
             return Err(format!(
-                "unknown setting {key} (known: mode, facilitator_url)"
+                "unknown setting {key} (known: mode, facilitator_url, verify)"
             ));
         }
     }
     let url = obj.get("facilitator_url").map(|u| u.as_str());
+    let ask_verify = match obj.get("verify").map(|v| v.as_str()) {
+        None | Some(Some("facilitator")) => true,
+        Some(Some("local")) => false,
+        Some(other) => {
+            return Err(format!(
+                "unknown verify setting {other:?} (known: facilitator, local)"
+            ));
+        }
+    };
     match (obj.get("mode").map(|m| m.as_str()), url) {
+        (None | Some(Some("verify-only")), None) if obj.contains_key("verify") => {
+            Err("verify is only used in facilitator mode".into())
+        }
         (None | Some(Some("verify-only")), None) => Ok(Mode::VerifyOnly),
         (None | Some(Some("verify-only")), Some(_)) => {
             Err("facilitator_url is only used in facilitator mode".into())
         }
-        (Some(Some("facilitator")), Some(Some(url))) => {
-            Ok(Mode::Facilitator(facilitator::Endpoint::parse(url)?))
-        }
+        (Some(Some("facilitator")), Some(Some(url))) => Ok(Mode::Facilitator {
+            endpoint: facilitator::Endpoint::parse(url)?,
+            ask_verify,
+        }),
         (Some(Some("facilitator")), _) => {
             Err("facilitator mode needs facilitator_url (a string)".into())
         }
@@ -193,7 +214,11 @@ mod component {
             let v = version(header.version);
             // Offline first: a bad payment never costs a round trip.
             let accepted = protocol::verify(v, &header.value, &terms, &resource_.url, now_unix_seconds)?;
-            if let Mode::Facilitator(endpoint) = mode(facilitator::VERIFY_UNAVAILABLE)? {
+            if let Mode::Facilitator {
+                endpoint,
+                ask_verify: true,
+            } = mode(facilitator::VERIFY_UNAVAILABLE)?
+            {
                 let body = facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
                 let (status, answer) =
                     ask(&endpoint, "/verify", &body, facilitator::VERIFY_UNAVAILABLE)?;
@@ -229,7 +254,7 @@ mod component {
                     error_reason: None,
                     message: None,
                 },
-                Mode::Facilitator(endpoint) => {
+                Mode::Facilitator { endpoint, .. } => {
                     let body =
                         facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
                     let (status, answer) =
@@ -255,4 +280,47 @@ mod component {
     }
 
     export!(Payments);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_name_the_mode_and_where_payments_are_verified() {
+        assert_eq!(parse_settings("").unwrap(), Mode::VerifyOnly);
+        assert_eq!(
+            parse_settings(r#"{"mode": "verify-only"}"#).unwrap(),
+            Mode::VerifyOnly
+        );
+        let facilitator = |verify: &str| {
+            parse_settings(&format!(
+                r#"{{"mode": "facilitator", "facilitator_url": "http://127.0.0.1:4021"{verify}}}"#
+            ))
+        };
+        let endpoint = facilitator::Endpoint::parse("http://127.0.0.1:4021").unwrap();
+        assert_eq!(
+            facilitator("").unwrap(),
+            Mode::Facilitator {
+                endpoint: endpoint.clone(),
+                ask_verify: true
+            }
+        );
+        assert_eq!(
+            facilitator(r#", "verify": "facilitator""#).unwrap(),
+            facilitator("").unwrap()
+        );
+        assert_eq!(
+            facilitator(r#", "verify": "local""#).unwrap(),
+            Mode::Facilitator {
+                endpoint,
+                ask_verify: false
+            }
+        );
+        assert!(facilitator(r#", "verify": "chain""#).is_err());
+        assert!(facilitator(r#", "verify": 1"#).is_err());
+        assert!(parse_settings(r#"{"verify": "local"}"#).is_err());
+        assert!(parse_settings(r#"{"mode": "facilitator"}"#).is_err());
+        assert!(parse_settings(r#"{"other": 1}"#).is_err());
+    }
 }

@@ -24,7 +24,7 @@ pub use http::{HttpConfig, OperatorToken};
 pub use overrides::Overrides;
 pub use plugins::{
     DEFAULT_JS_RUNTIME, DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, JavascriptConfig, PaymentsConfig,
-    PolicyConfig, PriceConfig, PythonConfig, SettlementMode,
+    PolicyConfig, PriceConfig, PythonConfig, SettlementMode, VerifyAt,
 };
 pub use state::StateConfig;
 pub use storage::{ClusterConfig, StorageConfig, redact};
@@ -166,6 +166,10 @@ pub struct EngineConfig {
     pub fuel: bool,
     /// Compiled components kept in memory (least recently used evicted). Default 128.
     pub memory_cache_entries: usize,
+    /// Bytes of recently sent programs whose SHA-256 is remembered, so that a program sent
+    /// again is not hashed again (found by a keyed fast hash, confirmed byte for byte; see
+    /// `crypto/digests.rs`). 0 hashes every time. Default 32 MiB.
+    pub program_digest_memo_bytes: usize,
     /// Keep compiled components on disk (encrypted) so restarts never recompile. Default true.
     pub disk_cache: bool,
     /// Most bytes the disk cache of compiled components may take; past it the least recently
@@ -286,6 +290,7 @@ impl Default for EngineConfig {
             max_concurrent_executions: 256,
             pooling_allocator: true,
             pool_keep_resident_bytes: 4 << 20,
+            program_digest_memo_bytes: 32 << 20,
             fuel: false,
             memory_cache_entries: 128,
             disk_cache: true,
@@ -452,6 +457,17 @@ impl Config {
         }
         if p.call_timeout_ms == 0 || p.call_timeout_ms > 600_000 {
             return bad("payments.call_timeout_ms must be between 1 and 600000");
+        }
+        if p.warm_instances > 64 {
+            return bad("payments.warm_instances must be at most 64");
+        }
+        if let Some(up_to) = &p.settle_after_response_up_to
+            && up_to.parse::<u128>().is_err()
+        {
+            return bad("payments.settle_after_response_up_to must be an amount in atomic units");
+        }
+        if p.deferred_settlements_max > 1_000_000 {
+            return bad("payments.deferred_settlements_max must be at most 1000000");
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");

@@ -126,6 +126,22 @@ impl SettlementMode {
     }
 }
 
+/// Where a payment is judged in facilitator mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyAt {
+    /// The component's offline checks, then the facilitator's `/verify` (it also checks the
+    /// payer's balance and the nonce on chain) before the work runs: one round trip per
+    /// request.
+    Facilitator,
+    /// The component's offline checks only (signature, amount, recipient, time window, replay):
+    /// each signature is verified once here, and the facilitator judges the payment when it
+    /// settles. A payer whose balance is short is then found at settlement: before the
+    /// response, the result is withheld (`402 settlement_failed`); after it (see
+    /// `settle_after_response_up_to`), the run went unpaid.
+    Local,
+}
+
 /// A price: what one paid request costs (x402 "exact" scheme, an EIP-3009 token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -187,6 +203,23 @@ pub struct PaymentsConfig {
     pub price: PriceConfig,
     /// Per-route amounts (route path → atomic units), overriding `price.amount`.
     pub amounts: std::collections::BTreeMap<String, String>,
+    /// Facilitator mode: where payments are judged before the work runs. Default
+    /// `facilitator`.
+    pub verify: VerifyAt,
+    /// Configured payments-component instances kept between calls (0: a fresh instance for
+    /// every call). Default 4.
+    pub warm_instances: usize,
+    /// Facilitator mode: settle x402 v2 payments of at most this amount (atomic units) after
+    /// the response instead of before it: the answer does not wait for the facilitator (or the
+    /// chain), at the risk that a settlement refused afterwards leaves that run unpaid
+    /// (PROTOCOL.md §6b). v1 payments, larger amounts, and runs beyond
+    /// `deferred_settlements_max` settle before the response. Default: none (every payment
+    /// settles before its response). (Verify-only mode settles inside the host, at once.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_after_response_up_to: Option<String>,
+    /// Settlements after the response allowed in flight at once; past it a payment settles
+    /// before its response (the backlog behind a slow facilitator stays bounded). Default 256.
+    pub deferred_settlements_max: usize,
 }
 
 impl Default for PaymentsConfig {
@@ -200,6 +233,10 @@ impl Default for PaymentsConfig {
             public_url: None,
             price: PriceConfig::default(),
             amounts: std::collections::BTreeMap::new(),
+            verify: VerifyAt::Facilitator,
+            warm_instances: 4,
+            settle_after_response_up_to: None,
+            deferred_settlements_max: 256,
         }
     }
 }

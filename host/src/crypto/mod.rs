@@ -4,5 +4,6 @@
 
 pub mod at_rest;
 pub mod chunks;
+pub mod digests;
 pub mod plaintext;
 pub mod primitives;

@@ -76,8 +76,10 @@ pub struct Pipeline {
     python: Option<PythonRuntime>,
     /// The JavaScript runtime component (snapshotted per agent at deployment).
     js_runtime: Option<Arc<crate::engine::JsRuntime>>,
-    payments: Option<Payments>,
+    payments: Option<Arc<Payments>>,
     ledger: Arc<dyn PaymentLedger>,
+    /// Settlements after the response in flight (`payments.deferred_settlements_max`).
+    deferred_settlements: Arc<tokio::sync::Semaphore>,
     agents: Arc<AgentStore>,
     audience: String,
     identity: Identity,
@@ -85,7 +87,9 @@ pub struct Pipeline {
     sealing: Arc<SealingKey>,
     public_base: std::sync::OnceLock<String>,
     dispatcher: std::sync::OnceLock<Arc<dyn call::Dispatcher>>,
-    metrics: crate::metrics::Metrics,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// SHA-256 of programs sent recently (an execution's program is not hashed again).
+    digests: crate::crypto::digests::DigestMemo,
     started: std::time::Instant,
 }
 
@@ -144,6 +148,11 @@ impl Pipeline {
             members,
             sealing,
         } = parts;
+        let digests =
+            crate::crypto::digests::DigestMemo::new(config.engine.program_digest_memo_bytes);
+        let deferred_settlements = Arc::new(tokio::sync::Semaphore::new(
+            config.payments.deferred_settlements_max,
+        ));
         Self {
             config,
             sessions,
@@ -152,9 +161,10 @@ impl Pipeline {
             receipts,
             policy,
             python,
-            payments,
+            payments: payments.map(Arc::new),
             js_runtime,
             ledger,
+            deferred_settlements,
             agents,
             audience,
             identity,
@@ -162,7 +172,8 @@ impl Pipeline {
             sealing,
             public_base: std::sync::OnceLock::new(),
             dispatcher: std::sync::OnceLock::new(),
-            metrics: crate::metrics::Metrics::default(),
+            metrics: Arc::default(),
+            digests,
             started: std::time::Instant::now(),
         }
     }

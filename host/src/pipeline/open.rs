@@ -281,11 +281,11 @@ impl Pipeline {
         let envelope = Envelope::new(&session.key, session.id);
         let program = match (program_ct, stored) {
             (Some(ct), _) => {
-                let bytes = Plaintext::new(envelope.open(Role::Program, &ct)?);
+                let bytes = Arc::new(Plaintext::new(envelope.open(Role::Program, &ct)?));
                 drop(ct);
                 Program::Plain {
-                    hash: sha256(&bytes),
-                    bytes: Arc::new(bytes),
+                    hash: self.digests.sha256(&bytes),
+                    bytes,
                 }
             }
             (None, Some(stored)) => stored,

@@ -21,16 +21,25 @@
 //!
 //! When money moves (documented in `docs/PROTOCOL.md` §6b): in `verify-only` mode never during
 //! the request (the operator settles recorded authorizations later); in facilitator mode at
-//! settlement. After a request ran, the same header is a replay and is refused, so no payment
-//! is ever taken twice.
+//! settlement, before the response, or just after it for x402 v2 payments of at most
+//! `payments.settle_after_response_up_to` ([`Pipeline::deferral`]: the answer then carries a
+//! settlement header with an empty transaction, and a settlement refused afterwards leaves that
+//! run unpaid, which is the risk the operator accepts up to that amount). After a request ran,
+//! the same header is a replay and is refused, so no payment is ever taken twice.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
 
 use super::Pipeline;
 use super::route::RouteKind;
 use crate::clock::unix_seconds;
+use crate::config::SettlementMode;
 use crate::error::ApiError;
-use crate::metrics::PaymentOutcome;
+use crate::metrics::{Metrics, PaymentOutcome};
 use crate::plugins::payments::{
-    PaidResource, PaymentHeader, Price, SettlementHeader, VerifiedPayment, price,
+    PaidResource, PaymentHeader, Payments, Price, ProtocolVersion, SettlementHeader,
+    VerifiedPayment, price,
 };
 use crate::storage::StorageError;
 use crate::storage::payments::{NewPayment, PaymentLedger};
@@ -157,7 +166,8 @@ impl Reservation<'_> {
     /// Settles the payment after the work ran; the settlement goes back as a header. A refused
     /// settlement is a 402 `settlement_failed` (the result is withheld), an unreachable
     /// facilitator a 503; either way the ledger says `settlement_failed` and the payment is
-    /// never reusable (the work ran).
+    /// never reusable (the work ran). A payment [`Pipeline::deferral`] admits is settled after
+    /// the response instead: the header then says so with an empty transaction.
     pub(super) async fn settle(mut self) -> Result<SettlementHeader, ApiError> {
         // From here on never released: the settlement may reach the chain even if this
         // future is dropped before it answers.
@@ -166,12 +176,15 @@ impl Reservation<'_> {
         let paid = &self.paid;
         let payments = pipeline
             .payments
-            .as_ref()
+            .clone()
             .ok_or(ApiError::PaymentsUnavailable)?;
         let key = paid.verified.replay_key.clone();
+        let run = &pipeline.identity.run;
+        if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
+            return settle_locally(pipeline, &payments, paid, &key).await;
+        }
         // Recorded before the facilitator is asked: if this run dies now, another settles the
         // payment from the ledger (the result exists) instead of releasing it.
-        let run = &pipeline.identity.run;
         if !pipeline.ledger(|l| l.settling(&key, run, unix_seconds()))? {
             // Another replica took the reservation over (this one looked dead to it): it
             // decides the payment's fate; this run's result is not delivered.
@@ -179,30 +192,137 @@ impl Reservation<'_> {
                 "the payment's reservation was taken over by another replica; retry".into(),
             ));
         }
+        let settlement = Settlement {
+            payments,
+            ledger: pipeline.ledger.clone(),
+            metrics: pipeline.metrics.clone(),
+            header: paid.header.clone(),
+            resource: paid.charge.resource.clone(),
+            price: paid.charge.price.clone(),
+            key,
+        };
+        let Some(permit) = pipeline.deferral(paid) else {
+            return settlement.run().await;
+        };
+        let answer = pending_header(&paid.verified);
+        tokio::spawn(async move {
+            // The ledger and the metrics have the outcome; a failure is the operator's to see.
+            if let Err(e) = settlement.run().await {
+                tracing::warn!(error = %e, "a payment settled after its response failed");
+            }
+            drop(permit);
+        });
+        Ok(answer)
+    }
+}
+
+/// Settles in verify-only mode, where nothing leaves the host: the component gives the
+/// settlement header (recorded for later settlement), and the ledger records the payment
+/// `settled` in one durable write before the answer goes out (no `settling` step: there is no
+/// outside settlement for a crash to interrupt).
+async fn settle_locally(
+    pipeline: &Pipeline,
+    payments: &Payments,
+    paid: &Verified,
+    key: &str,
+) -> Result<SettlementHeader, ApiError> {
+    let settled = payments
+        .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
+        .await
+        .map_err(|e| {
+            pipeline.metrics.payment(PaymentOutcome::Unavailable);
+            ApiError::PaymentsFailed(e.to_string())
+        })?;
+    let s = match settled {
+        Ok(s) if s.success => s,
+        Ok(s) => {
+            pipeline.metrics.payment(PaymentOutcome::SettlementFailed);
+            let reason = s
+                .error_reason
+                .unwrap_or_else(|| "unexpected_settle_error".into());
+            let why = reason.clone();
+            let key = key.to_owned();
+            record_outcome(pipeline.ledger.clone(), "failed settlement", move |l| {
+                l.settlement_failed(&key, &why, unix_seconds())
+            });
+            return Err(ApiError::SettlementFailed {
+                reason,
+                header: Box::new(SettlementHeader::new(
+                    paid.header.version,
+                    s.response_header,
+                )),
+            });
+        }
+        Err(e) => {
+            pipeline.metrics.payment(PaymentOutcome::Unavailable);
+            return Err(ApiError::PaymentsFailed(format!(
+                "{}: {}",
+                e.reason, e.message
+            )));
+        }
+    };
+    let run = &pipeline.identity.run;
+    if !pipeline.ledger(|l| l.settled_at_once(key, run, unix_seconds()))? {
+        return Err(ApiError::PaymentsFailed(
+            "the payment's reservation was taken over by another replica; retry".into(),
+        ));
+    }
+    pipeline.metrics.payment(PaymentOutcome::Settled);
+    Ok(SettlementHeader::new(
+        paid.header.version,
+        s.response_header,
+    ))
+}
+
+/// What settling one payment takes, owned, so that it can also run after the response.
+struct Settlement {
+    payments: Arc<Payments>,
+    ledger: Arc<dyn PaymentLedger>,
+    metrics: Arc<Metrics>,
+    header: PaymentHeader,
+    resource: PaidResource,
+    price: Price,
+    key: String,
+}
+
+impl Settlement {
+    /// Asks the component to settle, records the outcome (without waiting for its fsync), and
+    /// gives the settlement header or the error to answer with.
+    async fn run(self) -> Result<SettlementHeader, ApiError> {
+        let Self {
+            payments,
+            ledger,
+            metrics,
+            header,
+            resource,
+            price,
+            key,
+        } = self;
         let settled = payments
-            .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
+            .settle(&header, &resource, &price)
             .await
             .map_err(|e| {
-                pipeline.metrics.payment(PaymentOutcome::Unavailable);
+                metrics.payment(PaymentOutcome::Unavailable);
                 ApiError::PaymentsFailed(e.to_string())
             })?;
-        let version = paid.header.version;
+        let version = header.version;
         match settled {
             Ok(s) if s.success => {
-                pipeline.metrics.payment(PaymentOutcome::Settled);
+                metrics.payment(PaymentOutcome::Settled);
                 let tx = s.transaction.clone();
-                pipeline
-                    .record_outcome("settlement", move |l| l.settled(&key, &tx, unix_seconds()));
+                record_outcome(ledger, "settlement", move |l| {
+                    l.settled(&key, &tx, unix_seconds())
+                });
                 tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
                 Ok(SettlementHeader::new(version, s.response_header))
             }
             Ok(s) => {
-                pipeline.metrics.payment(PaymentOutcome::SettlementFailed);
+                metrics.payment(PaymentOutcome::SettlementFailed);
                 let reason = s
                     .error_reason
                     .unwrap_or_else(|| "unexpected_settle_error".into());
                 let why = reason.clone();
-                pipeline.record_outcome("failed settlement", move |l| {
+                record_outcome(ledger, "failed settlement", move |l| {
                     l.settlement_failed(&key, &why, unix_seconds())
                 });
                 Err(ApiError::SettlementFailed {
@@ -211,9 +331,9 @@ impl Reservation<'_> {
                 })
             }
             Err(e) => {
-                pipeline.metrics.payment(PaymentOutcome::Unavailable);
+                metrics.payment(PaymentOutcome::Unavailable);
                 let why = e.reason.clone();
-                pipeline.record_outcome("failed settlement", move |l| {
+                record_outcome(ledger, "failed settlement", move |l| {
                     l.settlement_failed(&key, &why, unix_seconds())
                 });
                 Err(ApiError::PaymentsFailed(format!(
@@ -223,6 +343,35 @@ impl Reservation<'_> {
             }
         }
     }
+}
+
+/// The `PAYMENT-RESPONSE` of a v2 payment settled after the response: x402's
+/// SettlementResponse with `success: true` and an empty `transaction` (the payment is recorded
+/// and its settlement under way), as verify-only mode answers.
+fn pending_header(verified: &VerifiedPayment) -> SettlementHeader {
+    let body = serde_json::json!({
+        "success": true,
+        "transaction": "",
+        "network": verified.network,
+        "payer": verified.payer,
+    });
+    let value = base64::engine::general_purpose::STANDARD.encode(body.to_string());
+    SettlementHeader::new(ProtocolVersion::V2, value)
+}
+
+/// Records a settlement outcome without making anyone wait for its fsync: the replay key is
+/// already durable (see [`Verified::reserve`]), so losing this update in a crash leaves the
+/// payment unfinished (it is settled again from the ledger), never reusable.
+fn record_outcome(
+    ledger: Arc<dyn PaymentLedger>,
+    what: &'static str,
+    op: impl FnOnce(&dyn PaymentLedger) -> Result<(), StorageError> + Send + 'static,
+) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = op(ledger.as_ref()) {
+            tracing::error!(error = %e, "recording a payment's {what} failed");
+        }
+    });
 }
 
 impl Drop for Reservation<'_> {
@@ -256,20 +405,22 @@ impl Pipeline {
         }
     }
 
-    /// Records a settlement outcome without making the response wait for its fsync: the
-    /// replay key is already durable (see [`Verified::reserve`]), so losing this update in a
-    /// crash leaves the payment `reserved` (ran; outcome not recorded), never reusable.
-    fn record_outcome(
-        &self,
-        what: &'static str,
-        op: impl FnOnce(&dyn PaymentLedger) -> Result<(), StorageError> + Send + 'static,
-    ) {
-        let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = op(ledger.as_ref()) {
-                tracing::error!(error = %e, "recording a payment's {what} failed");
-            }
-        });
+    /// A permit to settle `paid` after the response, if the configuration allows it for this
+    /// payment (`payments.settle_after_response_up_to`: x402 v2, at most that amount) and fewer
+    /// than `payments.deferred_settlements_max` such settlements are in flight.
+    fn deferral(&self, paid: &Verified) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let up_to: u128 = self
+            .config
+            .payments
+            .settle_after_response_up_to
+            .as_deref()?
+            .parse()
+            .ok()?;
+        let amount: u128 = paid.verified.amount.parse().ok()?;
+        if paid.header.version != ProtocolVersion::V2 || amount > up_to {
+            return None;
+        }
+        self.deferred_settlements.clone().try_acquire_owned().ok()
     }
 
     /// The charge of a paid route (`None` on unpaid routes).

@@ -1,17 +1,23 @@
 //! x402 payments: a component exporting `hypervisor:host/payments` builds challenges, verifies
 //! payment headers and settles; the host records payments (see [`crate::storage::payments`]).
 //!
-//! Each call gets a fresh instance of the (small, Rust) component, configured first: no state
-//! passes between payments, and an instance that trapped is never reused. In facilitator mode
-//! the instance may send `wasi:http` requests to the facilitator's origin, and to no other.
+//! Calls run in **warm** instances, configured once: up to `payments.warm_instances` are kept
+//! between calls, each used for at most [`MAX_USES`] calls (a fresh instance costs ~60–80 µs,
+//! twice per paid request; a warm call ~10 µs plus the work). That is safe for the same reason
+//! as the policy's warm instances: only the operator's payments component runs in them, never a
+//! client's code; what passes through them is public (signed payment headers, prices,
+//! resource URLs), and the shipped component keeps nothing between calls but its settings. An
+//! instance that trapped or overran its time is dropped, never reused. `warm_instances = 0`
+//! gives every call a fresh instance. In facilitator mode an instance may send `wasi:http`
+//! requests to the facilitator's origin, and to no other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::PluginError;
 use super::instance::{Bound, outcome, plugin_world};
-use crate::config::{PaymentsConfig, PriceConfig, SettlementMode};
-use crate::engine::{Capabilities, Engine, HostState, Role, RunLimits};
+use crate::config::{PaymentsConfig, PriceConfig, SettlementMode, VerifyAt};
+use crate::engine::{Capabilities, Engine, HostState, Role, RunLimits, Sandbox};
 use crate::net::Origin;
 
 plugin_world!(
@@ -35,6 +41,17 @@ const CALL_LIMITS: RunLimits = RunLimits {
     fuel: Some(10_000_000_000),
 };
 
+/// Calls one warm instance serves before it is dropped (bounds whatever a long-lived instance
+/// might accumulate: memory growth, allocator fragmentation).
+pub const MAX_USES: u32 = 10_000;
+
+/// A configured instance between calls.
+struct Warm {
+    sandbox: Sandbox,
+    bindings: PaymentsComponent,
+    uses: u32,
+}
+
 /// Why a payments call failed on the host side (the component trapped, timed out, or refused
 /// its settings). Payment refusals are not errors: they are [`PaymentError`] values.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +66,9 @@ pub struct Payments {
     settings: String,
     /// Wall-clock limit of one call.
     time: Duration,
+    /// Configured instances between calls (at most `keep`).
+    idle: Mutex<Vec<Warm>>,
+    keep: usize,
 }
 
 impl Payments {
@@ -70,11 +90,18 @@ impl Payments {
                 Origin::parse(url).map_err(|e| PluginError::SettingsRejected(e.to_string()))?,
             );
             settings["facilitator_url"] = url.into();
+            settings["verify"] = match config.verify {
+                VerifyAt::Facilitator => "facilitator",
+                VerifyAt::Local => "local",
+            }
+            .into();
         }
         let payments = Self {
             plugin,
             settings: settings.to_string(),
             time: Duration::from_millis(config.call_timeout_ms),
+            idle: Mutex::new(Vec::with_capacity(config.warm_instances)),
+            keep: config.warm_instances,
         };
         payments
             .call(async |_, _| Ok(()))
@@ -116,27 +143,31 @@ impl Payments {
         self.plugin.hash
     }
 
-    /// Runs `f` on a fresh, configured instance.
-    async fn call<R>(
-        &self,
-        f: impl AsyncFnOnce(&PaymentsComponent, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PaymentsFailure> {
-        let engine: &Engine = &self.plugin.engine;
-        let fuel = engine.fuel_enabled().then_some(CALL_LIMITS.fuel).flatten();
-        let limits = RunLimits {
-            fuel,
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The limits of one call (fuel only when the engine meters it).
+    fn limits(&self) -> RunLimits {
+        let fuel = self
+            .plugin
+            .engine
+            .fuel_enabled()
+            .then_some(CALL_LIMITS.fuel);
+        RunLimits {
+            fuel: fuel.flatten(),
             time: self.time,
             ..CALL_LIMITS
-        };
-        let _permit = engine
-            .plugin_call_slot()
-            .await
-            .map_err(|e| PaymentsFailure(e.to_string()))?;
+        }
+    }
+
+    /// A new instance, instantiated and configured.
+    async fn start(&self) -> Result<Warm, PaymentsFailure> {
         let mut sandbox = self
             .plugin
-            .sandbox(Default::default(), limits)
+            .sandbox(Default::default(), self.limits())
             .map_err(|e| PaymentsFailure(e.to_string()))?;
-        let (result, _) = self
+        let (started, _) = self
             .plugin
             .call(&mut sandbox, async |payments, store| {
                 payments
@@ -144,10 +175,62 @@ impl Payments {
                     .call_configure(&mut *store, &self.settings)
                     .await?
                     .map_err(|e| wasmtime::Error::msg(format!("settings refused: {e}")))?;
-                f(&payments, store).await
+                Ok(payments)
             })
             .await;
-        outcome(result).map_err(PaymentsFailure)
+        let bindings = outcome(started).map_err(PaymentsFailure)?;
+        Ok(Warm {
+            sandbox,
+            bindings,
+            uses: 0,
+        })
+    }
+
+    /// Runs `f` on a configured instance: a warm one if one is idle, else a new one. The
+    /// instance goes back to the idle list after a call that returned (a trap or a timeout
+    /// drops it).
+    async fn call<R>(
+        &self,
+        f: impl AsyncFnOnce(&PaymentsComponent, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PaymentsFailure> {
+        let engine: &Engine = &self.plugin.engine;
+        let _permit = engine
+            .plugin_call_slot()
+            .await
+            .map_err(|e| PaymentsFailure(e.to_string()))?;
+        let idle = self.lock().pop();
+        let mut warm = match idle {
+            Some(warm) => warm,
+            None => self.start().await?,
+        };
+        if let Some(fuel) = self.limits().fuel {
+            warm.sandbox
+                .store()
+                .set_fuel(fuel)
+                .map_err(|e| PaymentsFailure(e.to_string()))?;
+        }
+        let Warm {
+            sandbox, bindings, ..
+        } = &mut warm;
+        let answer = engine
+            .call_with_deadline(sandbox.store(), self.time, async |store| {
+                f(bindings, store).await
+            })
+            .await;
+        let result = outcome(answer).map_err(PaymentsFailure)?;
+        warm.uses += 1;
+        if warm.uses < MAX_USES {
+            let mut idle = self.lock();
+            if idle.len() < self.keep {
+                idle.push(warm);
+            }
+        }
+        Ok(result)
+    }
+
+    /// Instances kept idle right now (for tests and metrics).
+    pub fn idle_instances(&self) -> usize {
+        self.lock().len()
     }
 
     /// The 402 challenge for `resource` at `price`.

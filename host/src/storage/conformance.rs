@@ -576,6 +576,46 @@ fn payments_once(s: &Stores) {
     );
     assert!(ledger.release("k2").unwrap());
     assert_eq!(ledger.state("k2").unwrap(), None);
+
+    // Verify-only settles in one step, only the owner's reservation, never twice.
+    assert!(ledger.reserve(&payment("k4", "run-a")).unwrap());
+    assert!(!ledger.settled_at_once("k4", "run-b", 6).unwrap());
+    assert!(ledger.settled_at_once("k4", "run-a", 6).unwrap());
+    assert_eq!(ledger.state("k4").unwrap().as_deref(), Some("settled"));
+    assert!(!ledger.settled_at_once("k4", "run-a", 7).unwrap());
+    assert!(
+        !ledger.release("k4").unwrap(),
+        "a settled payment is never released"
+    );
+
+    // Many payments from many threads at once (the writes are group-committed on SQLite):
+    // each distinct one reserved exactly once, the duplicates refused, all of them readable.
+    let keys: Vec<String> = (0..40).map(|i| format!("many-{i}")).collect();
+    let reserved: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let (ledger, keys) = (s.payments.clone(), &keys);
+                scope.spawn(move || {
+                    // every thread tries every key, starting at its own place
+                    (0..keys.len())
+                        .filter(|i| {
+                            let key = &keys[(i + t * 5) % keys.len()];
+                            let p = NewPayment {
+                                replay_key: key,
+                                ..payment("", "run-a")
+                            };
+                            ledger.reserve(&p).unwrap()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(reserved, keys.len());
+    for key in &keys {
+        assert_eq!(ledger.state(key).unwrap().as_deref(), Some("reserved"));
+    }
 }
 
 fn code_store(s: &Stores) {

@@ -79,6 +79,16 @@ pub trait PaymentLedger: Send + Sync {
     /// [`StorageError`].
     fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError>;
 
+    /// Records a payment still reserved by `owner` as `settled` with an empty transaction, in
+    /// one step: for verify-only mode, where settling moves nothing outside the host, so there
+    /// is no settlement to survive a crash in the middle of (no `settling` step). Returns false
+    /// when the payment is no longer `owner`'s reservation (as [`Self::settling`]).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn settled_at_once(&self, replay_key: &str, owner: &str, at: u64)
+    -> Result<bool, StorageError>;
+
     /// Records the settlement of a payment.
     ///
     /// # Errors

@@ -108,6 +108,26 @@ impl PaymentLedger for PgPayments {
         })
     }
 
+    fn settled_at_once(
+        &self,
+        replay_key: &str,
+        owner: &str,
+        at: u64,
+    ) -> Result<bool, StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("record a settlement").await?;
+            let changed = client
+                .execute(
+                    "UPDATE payments SET state = 'settled', transaction_hash = '', updated_at = $3,
+                       sealed = NULL WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
+                    &[&replay_key, &owner, &big(at)],
+                )
+                .await
+                .map_err(pg("record a settlement"))?;
+            Ok(changed == 1)
+        })
+    }
+
     fn settled(&self, replay_key: &str, transaction: &str, at: u64) -> Result<(), StorageError> {
         self.finish(replay_key, "settled", Some(transaction), None, at)
     }
