@@ -86,6 +86,54 @@ fn stand_in_facilitator(rt: &tokio::runtime::Runtime) -> String {
     url
 }
 
+/// A payments component of `host`'s configuration, the paid test route's resource and price,
+/// the offer a client reads from its challenge, and a wallet paying it.
+struct Paying {
+    component: Payments,
+    resource: PaidResource,
+    price: payments::Price,
+    offer: Offer,
+    wallet: Wallet,
+}
+
+impl Paying {
+    fn new(rt: &tokio::runtime::Runtime, host: &Host, c: &hypervisor::config::Config) -> Self {
+        let engine = host.pipeline().engine_arc().clone();
+        let component = rt.block_on(Payments::load(engine, &c.payments)).unwrap();
+        let resource = PaidResource {
+            url: format!("http://localhost{}", RouteKind::PAID_TEST.path),
+            description: "bench".into(),
+            mime_type: "application/json".into(),
+        };
+        let price = payments::price(&c.payments.price, &c.payments.price.amount);
+        let challenge = rt
+            .block_on(component.challenge(&resource, &price, "payment required"))
+            .unwrap()
+            .unwrap();
+        let offer =
+            Offer::from_402(Some(&challenge.payment_required), &serde_json::Value::Null).unwrap();
+        Self {
+            component,
+            resource,
+            price,
+            offer,
+            wallet: Wallet::random().unwrap(),
+        }
+    }
+
+    /// A payment header carrying a new authorization.
+    fn header(&self) -> PaymentHeader {
+        let (_, value) = self
+            .wallet
+            .pay(&self.offer, &PaymentLimit::new(10_000), now())
+            .unwrap();
+        PaymentHeader {
+            version: ProtocolVersion::V2,
+            value,
+        }
+    }
+}
+
 /// `n` payment headers for the paid test route of `host`, each a new authorization.
 fn sign_headers(
     rt: &tokio::runtime::Runtime,
@@ -93,36 +141,8 @@ fn sign_headers(
     c: &hypervisor::config::Config,
     n: usize,
 ) -> Vec<PaymentHeader> {
-    let component = rt
-        .block_on(Payments::load(
-            host.pipeline().engine_arc().clone(),
-            &c.payments,
-        ))
-        .unwrap();
-    let resource = PaidResource {
-        url: format!("http://localhost{}", RouteKind::PAID_TEST.path),
-        description: "bench".into(),
-        mime_type: "application/json".into(),
-    };
-    let price = payments::price(&c.payments.price, &c.payments.price.amount);
-    let challenge = rt
-        .block_on(component.challenge(&resource, &price, "payment required"))
-        .unwrap()
-        .unwrap();
-    let offer =
-        Offer::from_402(Some(&challenge.payment_required), &serde_json::Value::Null).unwrap();
-    let wallet = Wallet::random().unwrap();
-    (0..n)
-        .map(|_| {
-            let (_, value) = wallet
-                .pay(&offer, &PaymentLimit::new(10_000), now())
-                .unwrap();
-            PaymentHeader {
-                version: ProtocolVersion::V2,
-                value,
-            }
-        })
-        .collect()
+    let paying = Paying::new(rt, host, c);
+    (0..n).map(|_| paying.header()).collect()
 }
 
 /// Requests per second of `concurrency` callers executing `req` on `route` for `seconds`; paid
@@ -302,40 +322,12 @@ fn parts() {
     let rt = common::runtime();
     let _guard = rt.enter();
     let iterations = common::iterations(1000);
-    let tmp = tempfile::tempdir().unwrap();
-    let mut c = in_process::config(tmp.path());
-    c.payments.enabled = true;
-    c.payments.component = wasm::path("payments");
-    c.payments.price.pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into();
-    let host = rt.block_on(Host::build(c.clone())).unwrap();
+    let (host, c, tmp) = paid_host(&rt, |_| {});
     let pipeline = host.pipeline().clone();
-    let wallet = Wallet::random().unwrap();
-
     // The offer, as a client sees it, from the component's own challenge.
-    let component = rt
-        .block_on(Payments::load(pipeline.engine_arc().clone(), &c.payments))
-        .unwrap();
-    let resource = PaidResource {
-        url: format!("http://localhost{}", RouteKind::PAID_TEST.path),
-        description: "bench".into(),
-        mime_type: "application/json".into(),
-    };
-    let price = payments::price(&c.payments.price, &c.payments.price.amount);
-    let challenge = rt
-        .block_on(component.challenge(&resource, &price, "payment required"))
-        .unwrap()
-        .unwrap();
-    let offer =
-        Offer::from_402(Some(&challenge.payment_required), &serde_json::Value::Null).unwrap();
-    let header = |_: usize| {
-        let (_, value) = wallet
-            .pay(&offer, &PaymentLimit::new(10_000), now())
-            .unwrap();
-        PaymentHeader {
-            version: ProtocolVersion::V2,
-            value,
-        }
-    };
+    let paying = Paying::new(&rt, &host, &c);
+    let (component, resource, price) = (&paying.component, &paying.resource, &paying.price);
+    let header = |_: usize| paying.header();
 
     // 1. One verification, direct.
     let headers: Vec<_> = (0..iterations).map(header).collect();
@@ -344,7 +336,7 @@ fn parts() {
         for h in &headers {
             let t = Instant::now();
             component
-                .verify(h, &resource, &price, now())
+                .verify(h, resource, price, now())
                 .await
                 .unwrap()
                 .unwrap();
@@ -360,11 +352,7 @@ fn parts() {
         let mut out = Vec::with_capacity(iterations);
         for h in &headers {
             let t = Instant::now();
-            component
-                .settle(h, &resource, &price)
-                .await
-                .unwrap()
-                .unwrap();
+            component.settle(h, resource, price).await.unwrap().unwrap();
             out.push(t.elapsed());
         }
         out
