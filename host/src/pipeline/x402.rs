@@ -38,7 +38,7 @@ use crate::config::SettlementMode;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, PaymentOutcome};
 use crate::plugins::payments::{
-    PaidResource, PaymentHeader, Payments, Price, ProtocolVersion, SettlementHeader,
+    self as wit, PaidResource, PaymentHeader, Payments, Price, ProtocolVersion, SettlementHeader,
     VerifiedPayment, price,
 };
 use crate::storage::StorageError;
@@ -178,20 +178,6 @@ impl Reservation<'_> {
             .payments
             .clone()
             .ok_or(ApiError::PaymentsUnavailable)?;
-        let key = paid.verified.replay_key.clone();
-        let run = &pipeline.identity.run;
-        if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
-            return settle_locally(pipeline, &payments, paid, &key).await;
-        }
-        // Recorded before the facilitator is asked: if this run dies now, another settles the
-        // payment from the ledger (the result exists) instead of releasing it.
-        if !pipeline.ledger(|l| l.settling(&key, run, unix_seconds()))? {
-            // Another replica took the reservation over (this one looked dead to it): it
-            // decides the payment's fate; this run's result is not delivered.
-            return Err(ApiError::PaymentsFailed(
-                "the payment's reservation was taken over by another replica; retry".into(),
-            ));
-        }
         let settlement = Settlement {
             payments,
             ledger: pipeline.ledger.clone(),
@@ -199,8 +185,19 @@ impl Reservation<'_> {
             header: paid.header.clone(),
             resource: paid.charge.resource.clone(),
             price: paid.charge.price.clone(),
-            key,
+            key: paid.verified.replay_key.clone(),
         };
+        let run = &pipeline.identity.run;
+        if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
+            return settlement.locally(pipeline).await;
+        }
+        // Recorded before the facilitator is asked: if this run dies now, another settles the
+        // payment from the ledger (the result exists) instead of releasing it.
+        if !pipeline.ledger(|l| l.settling(&settlement.key, run, unix_seconds()))? {
+            // Another replica took the reservation over (this one looked dead to it): it
+            // decides the payment's fate; this run's result is not delivered.
+            return Err(taken_over());
+        }
         let Some(permit) = pipeline.deferral(paid) else {
             return settlement.run().await;
         };
@@ -216,62 +213,12 @@ impl Reservation<'_> {
     }
 }
 
-/// Settles in verify-only mode, where nothing leaves the host: the component gives the
-/// settlement header (recorded for later settlement), and the ledger records the payment
-/// `settled` in one durable write before the answer goes out (no `settling` step: there is no
-/// outside settlement for a crash to interrupt).
-async fn settle_locally(
-    pipeline: &Pipeline,
-    payments: &Payments,
-    paid: &Verified,
-    key: &str,
-) -> Result<SettlementHeader, ApiError> {
-    let settled = payments
-        .settle(&paid.header, &paid.charge.resource, &paid.charge.price)
-        .await
-        .map_err(|e| {
-            pipeline.metrics.payment(PaymentOutcome::Unavailable);
-            ApiError::PaymentsFailed(e.to_string())
-        })?;
-    let s = match settled {
-        Ok(s) if s.success => s,
-        Ok(s) => {
-            pipeline.metrics.payment(PaymentOutcome::SettlementFailed);
-            let reason = s
-                .error_reason
-                .unwrap_or_else(|| "unexpected_settle_error".into());
-            let why = reason.clone();
-            let key = key.to_owned();
-            record_outcome(pipeline.ledger.clone(), "failed settlement", move |l| {
-                l.settlement_failed(&key, &why, unix_seconds())
-            });
-            return Err(ApiError::SettlementFailed {
-                reason,
-                header: Box::new(SettlementHeader::new(
-                    paid.header.version,
-                    s.response_header,
-                )),
-            });
-        }
-        Err(e) => {
-            pipeline.metrics.payment(PaymentOutcome::Unavailable);
-            return Err(ApiError::PaymentsFailed(format!(
-                "{}: {}",
-                e.reason, e.message
-            )));
-        }
-    };
-    let run = &pipeline.identity.run;
-    if !pipeline.ledger(|l| l.settled_at_once(key, run, unix_seconds()))? {
-        return Err(ApiError::PaymentsFailed(
-            "the payment's reservation was taken over by another replica; retry".into(),
-        ));
-    }
-    pipeline.metrics.payment(PaymentOutcome::Settled);
-    Ok(SettlementHeader::new(
-        paid.header.version,
-        s.response_header,
-    ))
+/// The answer when another replica took a reservation over (this run looked dead to it): that
+/// replica decides the payment's fate, and this run's result is not delivered.
+fn taken_over() -> ApiError {
+    ApiError::PaymentsFailed(
+        "the payment's reservation was taken over by another replica; retry".into(),
+    )
 }
 
 /// What settling one payment takes, owned, so that it can also run after the response.
@@ -286,54 +233,42 @@ struct Settlement {
 }
 
 impl Settlement {
-    /// Asks the component to settle, records the outcome (without waiting for its fsync), and
-    /// gives the settlement header or the error to answer with.
-    async fn run(self) -> Result<SettlementHeader, ApiError> {
-        let Self {
-            payments,
-            ledger,
-            metrics,
-            header,
-            resource,
-            price,
-            key,
-        } = self;
-        let settled = payments
-            .settle(&header, &resource, &price)
+    /// Asks the component to settle: the successful settlement, or the error to answer with
+    /// (a refusal or an unreachable facilitator, recorded in the ledger without waiting for its
+    /// fsync, and counted).
+    async fn ask(&self) -> Result<wit::Settlement, ApiError> {
+        let settled = self
+            .payments
+            .settle(&self.header, &self.resource, &self.price)
             .await
             .map_err(|e| {
-                metrics.payment(PaymentOutcome::Unavailable);
+                self.metrics.payment(PaymentOutcome::Unavailable);
                 ApiError::PaymentsFailed(e.to_string())
             })?;
-        let version = header.version;
+        let key = self.key.clone();
         match settled {
-            Ok(s) if s.success => {
-                metrics.payment(PaymentOutcome::Settled);
-                let tx = s.transaction.clone();
-                record_outcome(ledger, "settlement", move |l| {
-                    l.settled(&key, &tx, unix_seconds())
-                });
-                tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
-                Ok(SettlementHeader::new(version, s.response_header))
-            }
+            Ok(s) if s.success => Ok(s),
             Ok(s) => {
-                metrics.payment(PaymentOutcome::SettlementFailed);
+                self.metrics.payment(PaymentOutcome::SettlementFailed);
                 let reason = s
                     .error_reason
                     .unwrap_or_else(|| "unexpected_settle_error".into());
                 let why = reason.clone();
-                record_outcome(ledger, "failed settlement", move |l| {
+                record_outcome(self.ledger.clone(), "failed settlement", move |l| {
                     l.settlement_failed(&key, &why, unix_seconds())
                 });
                 Err(ApiError::SettlementFailed {
                     reason,
-                    header: Box::new(SettlementHeader::new(version, s.response_header)),
+                    header: Box::new(SettlementHeader::new(
+                        self.header.version,
+                        s.response_header,
+                    )),
                 })
             }
             Err(e) => {
-                metrics.payment(PaymentOutcome::Unavailable);
+                self.metrics.payment(PaymentOutcome::Unavailable);
                 let why = e.reason.clone();
-                record_outcome(ledger, "failed settlement", move |l| {
+                record_outcome(self.ledger.clone(), "failed settlement", move |l| {
                     l.settlement_failed(&key, &why, unix_seconds())
                 });
                 Err(ApiError::PaymentsFailed(format!(
@@ -342,6 +277,39 @@ impl Settlement {
                 )))
             }
         }
+    }
+
+    /// Settles a payment marked `settling`, records the outcome (without waiting for its
+    /// fsync), and gives the settlement header or the error to answer with.
+    async fn run(self) -> Result<SettlementHeader, ApiError> {
+        let s = self.ask().await?;
+        self.metrics.payment(PaymentOutcome::Settled);
+        let (key, tx) = (self.key.clone(), s.transaction.clone());
+        record_outcome(self.ledger.clone(), "settlement", move |l| {
+            l.settled(&key, &tx, unix_seconds())
+        });
+        tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
+        Ok(SettlementHeader::new(
+            self.header.version,
+            s.response_header,
+        ))
+    }
+
+    /// Settles in verify-only mode, where nothing leaves the host: the component gives the
+    /// settlement header (recorded for later settlement), and the ledger records the payment
+    /// `settled` in one durable write before the answer goes out (no `settling` step: there is
+    /// no outside settlement for a crash to interrupt).
+    async fn locally(self, pipeline: &Pipeline) -> Result<SettlementHeader, ApiError> {
+        let s = self.ask().await?;
+        let run = &pipeline.identity.run;
+        if !pipeline.ledger(|l| l.settled_at_once(&self.key, run, unix_seconds()))? {
+            return Err(taken_over());
+        }
+        self.metrics.payment(PaymentOutcome::Settled);
+        Ok(SettlementHeader::new(
+            self.header.version,
+            s.response_header,
+        ))
     }
 }
 
