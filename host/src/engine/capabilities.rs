@@ -21,7 +21,7 @@ pub enum Role {
     PythonScript,
     /// The operator's policy plug-in (warm instances, reused between decisions).
     Policy,
-    /// The payments plug-in (a fresh instance per call).
+    /// The payments plug-in (warm instances, `payments.warm_instances`).
     Payments,
     /// A deployed agent run as a command (`wasi:cli/run`).
     CliAgent,

@@ -88,8 +88,8 @@ pub struct Plugin {
     pub pre: InstancePre<HostState>,
 }
 
-/// Plug-in calls on fresh instances (payments) in flight at once; more wait. Part of the pool's
-/// size on top of the executions.
+/// Payments plug-in calls in flight at once; more wait. Part of the pool's size on top of the
+/// executions (with the payments instances kept warm between calls).
 pub const PLUGIN_CALLS: u32 = 64;
 
 /// The engine shared by all requests.
@@ -106,7 +106,7 @@ pub struct Engine {
     plugin_memo: std::sync::Mutex<lru::LruCache<[u8; 32], wasmtime::component::Component>>,
     slots: Arc<tokio::sync::Semaphore>,
     max_slots: u32,
-    /// Permits for short plug-in calls made on fresh instances (payments).
+    /// Permits for short plug-in calls (payments).
     plugin_calls: tokio::sync::Semaphore,
     attestor: Arc<Attestor>,
     fuel: bool,
@@ -145,14 +145,17 @@ impl Engine {
         // compiled (`js_compiler`).
         let js_compiler = Arc::new(js_compiler::JsCompiler::new(wc.clone())?);
         if ec.pooling_allocator {
-            // Executions, plus the plug-ins' instances: the policy's warm ones and the
-            // payments calls in flight (bounded by `plugin_calls`), so a full set of executions
-            // never starves a plug-in of a pool slot, nor the other way round.
+            // Executions, plus the plug-ins' instances: the policy's warm ones, the payments
+            // calls in flight (bounded by `plugin_calls`) and the payments instances kept warm
+            // between calls, so a full set of executions never starves a plug-in of a pool
+            // slot, nor the other way round.
             let policy = u32::try_from(config.policy.instances).unwrap_or(u32::MAX);
+            let payments = u32::try_from(config.payments.warm_instances).unwrap_or(u32::MAX);
             let n = ec
                 .max_concurrent_executions
                 .saturating_add(policy)
-                .saturating_add(PLUGIN_CALLS);
+                .saturating_add(PLUGIN_CALLS)
+                .saturating_add(payments);
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(n)
                 .total_core_instances(n.saturating_mul(16))
@@ -358,8 +361,8 @@ impl Engine {
         self.slots.acquire().await.map_err(|_| EngineError::Busy)
     }
 
-    /// Waits for one of the [`PLUGIN_CALLS`] permits for a plug-in call on a fresh instance
-    /// (payments); hold it while the instance lives.
+    /// Waits for one of the [`PLUGIN_CALLS`] permits for a plug-in call (payments); hold it
+    /// for the call.
     ///
     /// # Errors
     /// [`EngineError::Busy`] if the permits were closed.

@@ -6,7 +6,7 @@
 //!
 //! What differs stays with each plug-in: which slots bound its calls (the policy's own permits,
 //! the execution slots for scripts, [`crate::engine::PLUGIN_CALLS`] for payments), whether an
-//! instance is kept warm (policy) or fresh per call (Python, payments), and what its calls mean.
+//! instance is kept warm (policy, payments) or fresh per call (Python), and what its calls mean.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

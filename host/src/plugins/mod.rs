@@ -3,7 +3,7 @@
 //!
 //! - [`policy`]: the operator's policy, asked before any code runs (warm instances);
 //! - [`python`]: the runtime of the Python routes (a fresh instance per script);
-//! - [`payments`]: x402 challenges, verification and settlement (a fresh instance per call).
+//! - [`payments`]: x402 challenges, verification and settlement (warm instances).
 //!
 //! Each plug-in is a component named in the configuration (a file, or one of the [`builtin`]
 //! components embedded in the binary, the defaults), compiled once and kept in the
