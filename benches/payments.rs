@@ -257,17 +257,32 @@ fn throughput_of(
     let (req, _) = session
         .encrypt_execution(&ExecuteInput::new(&wasm::read("hello")))
         .unwrap();
+    let unpaid_for = |seconds| {
+        rate(
+            rt,
+            &pipeline,
+            &req,
+            RouteKind::TEST,
+            None,
+            concurrency,
+            seconds,
+        )
+    };
+    let paid_for = |seconds| {
+        let route = RouteKind::PAID_TEST;
+        rate(
+            rt,
+            &pipeline,
+            &req,
+            route,
+            Some(&headers),
+            concurrency,
+            seconds,
+        )
+    };
     // warm-up: the component compiled and cached, pool slots touched
-    rate(rt, &pipeline, &req, RouteKind::TEST, None, concurrency, 0.5);
-    rate(
-        rt,
-        &pipeline,
-        &req,
-        RouteKind::PAID_TEST,
-        Some(&headers),
-        concurrency,
-        0.5,
-    );
+    unpaid_for(0.5);
+    paid_for(0.5);
     let (mut paid, mut unpaid, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     // BENCH_PAID_ONLY=1: paid rounds alone (to profile them)
     let paid_only = std::env::var_os("BENCH_PAID_ONLY").is_some();
@@ -275,25 +290,9 @@ fn throughput_of(
         let (u, u_cpu) = if paid_only {
             (f64::NAN, Duration::ZERO)
         } else {
-            rate(
-                rt,
-                &pipeline,
-                &req,
-                RouteKind::TEST,
-                None,
-                concurrency,
-                seconds,
-            )
+            unpaid_for(seconds)
         };
-        let (p, p_cpu) = rate(
-            rt,
-            &pipeline,
-            &req,
-            RouteKind::PAID_TEST,
-            Some(&headers),
-            concurrency,
-            seconds,
-        );
+        let (p, p_cpu) = paid_for(seconds);
         unpaid.push(u);
         paid.push(p);
         cpu.push(format!("{} / {} µs", u_cpu.as_micros(), p_cpu.as_micros()));
