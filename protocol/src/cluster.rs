@@ -16,12 +16,11 @@
 //!            info = CHECK_LABEL, L = 32).
 //! ```
 
-use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::aead::Aead;
 use crate::{ClientSecret, EncodedPublicKey, ProtocolError};
 
 /// HKDF salt and info prefix of the grant's wrapping key.
@@ -72,15 +71,8 @@ pub fn wrap_key_with_nonce(
 ) -> Result<Vec<u8>, ProtocolError> {
     let shared = responder.diffie_hellman(joiner);
     let key = wrapping_key(&shared, run, joiner, &responder.public_key());
-    let cipher = Aes256GcmSiv::new((&*key).into());
-    let ct = cipher
-        .encrypt(
-            &Nonce::from(*nonce),
-            Payload {
-                msg: cluster_key,
-                aad: run.as_bytes(),
-            },
-        )
+    let ct = Aead::new(&key)
+        .seal(nonce, run.as_bytes(), cluster_key)
         .map_err(|_| ProtocolError::Encrypt)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
@@ -123,16 +115,9 @@ pub fn unwrap_key(
     n.copy_from_slice(nonce);
     let shared = joiner.diffie_hellman(responder);
     let key = wrapping_key(&shared, run, &joiner.public_key(), responder);
-    let cipher = Aes256GcmSiv::new((&*key).into());
     let plain = Zeroizing::new(
-        cipher
-            .decrypt(
-                &Nonce::from(n),
-                Payload {
-                    msg: ct,
-                    aad: run.as_bytes(),
-                },
-            )
+        Aead::new(&key)
+            .open(&n, run.as_bytes(), ct)
             .map_err(|_| failed())?,
     );
     let mut out = Zeroizing::new([0u8; 32]);

@@ -10,16 +10,11 @@
 //! as an agent), so a ciphertext moved to another field, another endpoint or another session
 //! fails to decrypt.
 
-use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use uuid::Uuid;
 
+use crate::aead::Aead;
+pub use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::{ProtocolError, SessionKey, labels};
-
-/// Nonce length in bytes (96 bits).
-pub const NONCE_LEN: usize = 12;
-/// Authentication tag length in bytes.
-pub const TAG_LEN: usize = 16;
 
 /// The role of an encrypted field, bound into its associated data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +99,7 @@ pub fn associated_data(session_id: &Uuid, role: Role) -> Vec<u8> {
 
 /// Encrypts and decrypts the fields of one session.
 pub struct Envelope<'k> {
-    cipher: Aes256GcmSiv,
+    cipher: Aead,
     session_id: Uuid,
     _key: std::marker::PhantomData<&'k SessionKey>,
 }
@@ -112,9 +107,8 @@ pub struct Envelope<'k> {
 impl<'k> Envelope<'k> {
     /// Binds a session key to its session id.
     pub fn new(key: &'k SessionKey, session_id: Uuid) -> Self {
-        // The cipher keeps the expanded key schedule; it is wiped on drop because the
-        // workspace enables the `zeroize` features of `aes` and `aes-gcm-siv`.
-        let cipher = Aes256GcmSiv::new(key.bytes().into());
+        // The cipher keeps the expanded key schedule; it is wiped on drop (see `Aead`).
+        let cipher = Aead::new(key.bytes());
         Self {
             cipher,
             session_id,
@@ -146,13 +140,7 @@ impl<'k> Envelope<'k> {
         let aad = associated_data(&self.session_id, role);
         let ct = self
             .cipher
-            .encrypt(
-                &Nonce::from(*nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .seal(nonce, &aad, plaintext)
             .map_err(|_| ProtocolError::Encrypt)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(nonce);
@@ -177,7 +165,7 @@ impl<'k> Envelope<'k> {
         n.copy_from_slice(nonce);
         let aad = associated_data(&self.session_id, role);
         self.cipher
-            .decrypt(&Nonce::from(n), Payload { msg: ct, aad: &aad })
+            .open(&n, &aad, ct)
             .map_err(|_| ProtocolError::Decrypt { role: role.name() })
     }
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod a2a;
+pub mod aead;
 pub mod agents;
 pub mod attest;
 pub mod bounded;

@@ -9,8 +9,7 @@
 //! sealed = "HVSEAL1\0" (8) || nonce (12) || AES-256-GCM-SIV(key, nonce, plaintext, aad = purpose) (+16 tag)
 //! ```
 
-use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use hypervisor_protocol::aead::Aead;
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 8] = b"HVSEAL1\0";
@@ -75,15 +74,8 @@ impl SealingKey {
     pub fn seal(&self, purpose: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|_| SealError::Seal)?;
-        let cipher = Aes256GcmSiv::new((&*self.key).into());
-        let ct = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: purpose,
-                },
-            )
+        let ct = Aead::new(&self.key)
+            .seal(&nonce, purpose, plaintext)
             .map_err(|_| SealError::Seal)?;
         let mut out = Vec::with_capacity(MAGIC.len() + nonce.len() + ct.len());
         out.extend_from_slice(MAGIC);
@@ -106,15 +98,8 @@ impl SealingKey {
         let (nonce, ct) = rest.split_at(12);
         let mut n = [0u8; 12];
         n.copy_from_slice(nonce);
-        let cipher = Aes256GcmSiv::new((&*self.key).into());
-        cipher
-            .decrypt(
-                &Nonce::from(n),
-                Payload {
-                    msg: ct,
-                    aad: purpose,
-                },
-            )
+        Aead::new(&self.key)
+            .open(&n, purpose, ct)
             .map_err(|_| SealError::Corrupt)
     }
 }

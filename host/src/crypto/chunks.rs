@@ -11,8 +11,7 @@
 //! place: a reordered or swapped chunk fails to open; the reader, which knows how many chunks
 //! it wrote, also notices a dropped one.
 
-use aes_gcm_siv::aead::{AeadInOut, KeyInit};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
+use hypervisor_protocol::aead::{Aead, NONCE_LEN};
 use zeroize::Zeroizing;
 
 use super::at_rest::SealError;
@@ -20,10 +19,9 @@ use super::at_rest::SealError;
 /// Bytes of the tag after each sealed chunk.
 pub const TAG_LEN: usize = 16;
 
-/// One stream's key (its AES key schedule wipes itself on drop: the `aes` crate's `zeroize`
-/// feature, enabled in the workspace).
+/// One stream's key (its AES key schedule wipes itself on drop, see [`Aead`]).
 pub struct ChunkKey {
-    cipher: Aes256GcmSiv,
+    cipher: Aead,
     purpose: &'static [u8],
 }
 
@@ -42,7 +40,7 @@ impl ChunkKey {
         let mut key = Zeroizing::new([0u8; 32]);
         getrandom::fill(key.as_mut()).map_err(|_| SealError::Seal)?;
         Ok(Self {
-            cipher: Aes256GcmSiv::new((&*key).into()),
+            cipher: Aead::new(&key),
             purpose,
         })
     }
@@ -52,11 +50,9 @@ impl ChunkKey {
     /// # Errors
     /// [`SealError::Seal`] (a chunk too large for the cipher).
     pub fn seal(&self, index: u64, chunk: &mut [u8]) -> Result<[u8; TAG_LEN], SealError> {
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&nonce(index), self.purpose, chunk.into())
-            .map_err(|_| SealError::Seal)?;
-        Ok(tag.into())
+        self.cipher
+            .seal_in_place(&nonce(index), self.purpose, chunk)
+            .map_err(|_| SealError::Seal)
     }
 
     /// Opens chunk `index` in place, checking its tag.
@@ -65,16 +61,16 @@ impl ChunkKey {
     /// [`SealError::Corrupt`]: tampered with, out of place, or sealed under another key.
     pub fn open(&self, index: u64, chunk: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), SealError> {
         self.cipher
-            .decrypt_inout_detached(&nonce(index), self.purpose, chunk.into(), &Tag::from(*tag))
+            .open_in_place(&nonce(index), self.purpose, chunk, tag)
             .map_err(|_| SealError::Corrupt)
     }
 }
 
 /// The nonce of chunk `index`: the index, little-endian, in 12 bytes.
-fn nonce(index: u64) -> Nonce {
-    let mut n = [0u8; 12];
+fn nonce(index: u64) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
     n[..8].copy_from_slice(&index.to_le_bytes());
-    Nonce::from(n)
+    n
 }
 
 #[cfg(test)]
