@@ -2,7 +2,9 @@
 //!
 //! - one decision of the default Python policy (example rules): asked in a warm instance, and
 //!   reused (the policy marks its decisions reusable for identical metadata); and of a minimal
-//!   Rust policy (the host's own share of a decision);
+//!   Rust policy (the host's own share of a decision); and the Python decision timed alone
+//!   between two executions of the pipeline (no policy in force), i.e. with the caches as a
+//!   request leaves them (a decision in a tight loop finds the interpreter's working set hot);
 //! - the whole execute pipeline for a cached `hello` on one host, in interleaved rounds with
 //!   each of those policies in force and with none, so a policy's cost per request is the
 //!   difference;
@@ -160,11 +162,29 @@ fn main() {
         time(rust.clone()),
     );
 
-    // 2. The pipeline on one host and session, rounds interleaved with the Python policy, no
-    //    policy, and the Rust policy in force (swapped in the policy slot between rounds).
+    // 1b. One decision between two executions: the caches as the rest of a request leaves them.
     let hello = wasm::read("hello");
     let input = ExecuteInput::new(&hello).args(["bench"]);
     let (req, _) = session(&with, &secret).encrypt_execution(&input).unwrap();
+    with.policy().replace(None);
+    let between = rt.block_on(async {
+        let mut out = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            execute_samples(&with, &req, 1).await;
+            let t = Instant::now();
+            python_asked.evaluate(&info).await.unwrap();
+            out.push(t.elapsed());
+        }
+        out
+    });
+    with.policy().replace(Some(policy.clone()));
+    report(
+        "policy decision, Python, asked between two executions",
+        between,
+    );
+
+    // 2. The pipeline on one host and session, rounds interleaved with the Python policy, no
+    //    policy, and the Rust policy in force (swapped in the policy slot between rounds).
     let slots = [
         Some(policy.clone()),
         Some(python_asked.clone()),

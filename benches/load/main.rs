@@ -16,19 +16,29 @@
 //!    1000 client threads, each with its own session, released together, each executing the
 //!    `sleep` guest (holds its instance `LOAD_SLEEP_MS`, 2000 ms): how many succeed, the peak
 //!    of live instances (`/metrics`), the server's peak resident memory, the wall time.
-//! 3. **Seed** (`seed`): the first execution of a 1 MB program (`grep.wasm`, 1.05 MB, made
+//! 3. **Mixed** (`mixed`): every route of 1. at once on one server with the defaults,
+//!    `LOAD_MIX_THREADS` (2) client threads each, for `LOAD_SECONDS`; the server's memory
+//!    idle before, under load (target ≤ 400 MiB) and `LOAD_MIX_AFTER` (20) s after.
+//! 4. **Seed** (`seed`): the first execution of a 1 MB program (`grep.wasm`, 1.05 MB, made
 //!    unique so nothing is cached): compile + run, against the seed target of 30 s.
+//! 5. **Soak** (`soak`): the mix of 3. with `LOAD_SOAK_THREADS` (1) thread per route for
+//!    `LOAD_SOAK_SECONDS` (600), at most 10,000 sessions: the server's peak memory per minute
+//!    and its growth from the second minute to the last (target: none).
 //!
 //! Reference, not measured here: a sandboxed container service takes 100–200 ms per execution
 //! (cold container per request); compare with the execute route's p50.
 //!
 //! Environment: `HYPERVISOR_BIN`, `LOAD_SECONDS`, `LOAD_CONNECTIONS`, `LOAD_CONCURRENT` (1000),
-//! `LOAD_SLEEP_MS`, `LOAD_ONLY` (comma-separated subset of `routes,concurrent,seed`),
+//! `LOAD_SLEEP_MS`, `LOAD_MIX_THREADS`, `LOAD_MIX_AFTER`, `LOAD_SOAK_THREADS`,
+//! `LOAD_SOAK_SECONDS`, `LOAD_ONLY` (comma-separated subset of
+//! `routes,mixed,concurrent,seed,soak`; all but `soak` by default),
 //! `LOAD_ROUTES` (comma-separated subset of the route names printed).
 
 #[path = "../common/mod.rs"]
 mod common;
 mod concurrent;
+mod drive;
+mod mixed;
 mod requests;
 mod routes;
 mod seed;
@@ -71,7 +81,9 @@ fn main() {
         &[
             ("routes", routes::run),
             ("concurrent", concurrent::run),
+            ("mixed", mixed::mixed),
             ("seed", seed::run),
+            ("soak", mixed::soak),
         ],
     );
 }
