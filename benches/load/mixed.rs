@@ -20,16 +20,7 @@ pub fn mixed() {
     let after = env_or("LOAD_MIX_AFTER", 20u64);
     let tmp = tempfile::tempdir().unwrap();
     let server = start_hypervisor(&write_config(&tmp.path().join("data"), ""));
-    let routes = chosen(&server);
-    std::thread::sleep(Duration::from_secs(2));
-    let idle = rss_of(server.pid());
-    println!(
-        "mixed: {} routes at once, {threads} client threads (keep-alive) each, {seconds} s, default configuration",
-        routes.len()
-    );
-    let load: Vec<(&Route, usize)> = routes.iter().map(|r| (r, threads)).collect();
-    let d = drive(&server, &load, Duration::from_secs(seconds));
-    report(&routes, &d);
+    let (idle, d) = all_at_once(&server, threads, seconds, "mixed", "default configuration");
     std::thread::sleep(Duration::from_secs(after));
     let (early, peak, end, _) = memory(&d.rss);
     println!(
@@ -60,14 +51,7 @@ pub fn soak() {
         &tmp.path().join("data"),
         "[sessions]\nmax_sessions = 10000\n",
     ));
-    let routes = chosen(&server);
-    println!(
-        "soak: {} routes at once, {threads} client thread(s) each, {seconds} s, at most 10,000 sessions",
-        routes.len()
-    );
-    let load: Vec<(&Route, usize)> = routes.iter().map(|r| (r, threads)).collect();
-    let d = drive(&server, &load, Duration::from_secs(seconds));
-    report(&routes, &d);
+    let (_, d) = all_at_once(&server, threads, seconds, "soak", "at most 10,000 sessions");
     let minutes: Vec<f64> = d
         .rss
         .chunks(60)
@@ -90,16 +74,29 @@ pub fn soak() {
     );
 }
 
-/// The routes `LOAD_ROUTES` names (all by default), their agents deployed on `server`.
-fn chosen(server: &Server) -> Vec<Route> {
-    routes(&server.base)
+/// Deploys what the routes `LOAD_ROUTES` names (all by default) need on `server`, waits 2 s,
+/// drives them all at once with `threads` client threads each for `seconds`, and prints one
+/// line per route (and its first error, if any) under a title naming `section` and `setting`.
+/// Returns the server's resident memory just before the load, and the drive.
+fn all_at_once(
+    server: &Server,
+    threads: usize,
+    seconds: u64,
+    section: &str,
+    setting: &str,
+) -> (u64, Drive) {
+    let routes: Vec<Route> = routes(&server.base)
         .into_iter()
         .filter(|r| wanted("LOAD_ROUTES", r.path()))
-        .collect()
-}
-
-/// One line per route of `d`, and the first error of each that had one.
-fn report(routes: &[Route], d: &Drive) {
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = rss_of(server.pid());
+    println!(
+        "{section}: {} routes at once, {threads} client thread(s) (keep-alive) each, {seconds} s, {setting}",
+        routes.len()
+    );
+    let load: Vec<(&Route, usize)> = routes.iter().map(|r| (r, threads)).collect();
+    let d = drive(server, &load, Duration::from_secs(seconds));
     println!("{}", header());
     for (route, seen) in routes.iter().zip(&d.seen) {
         println!("{}", seen.line(route.name, d.wall));
@@ -107,6 +104,7 @@ fn report(routes: &[Route], d: &Drive) {
             println!("    first error: {e}");
         }
     }
+    (idle, d)
 }
 
 /// The slope of the least-squares line through `ys` at x = 0, 1, 2, ….

@@ -11,13 +11,12 @@
 //! place: a reordered or swapped chunk fails to open; the reader, which knows how many chunks
 //! it wrote, also notices a dropped one.
 
+/// Bytes of the tag after each sealed chunk (the AEAD's tag).
+pub use hypervisor_protocol::aead::TAG_LEN;
 use hypervisor_protocol::aead::{Aead, NONCE_LEN};
 use zeroize::Zeroizing;
 
 use super::at_rest::SealError;
-
-/// Bytes of the tag after each sealed chunk.
-pub const TAG_LEN: usize = 16;
 
 /// One stream's key (its AES key schedule wipes itself on drop, see [`Aead`]).
 pub struct ChunkKey {
