@@ -359,29 +359,28 @@ fn parts() {
     report("payment settlement (component, verify-only)", samples);
     use hypervisor::storage::payments::PaymentLedger as _;
     let ledger = hypervisor::storage::sqlite::SqlitePayments::open(tmp.path()).unwrap();
-    let samples: Vec<_> = (0..iterations)
-        .map(|i| {
+    let samples: Vec<_> = rt.block_on(async {
+        let mut out = Vec::with_capacity(iterations);
+        for i in 0..iterations {
             let key = format!("bench-{i}");
             let t = Instant::now();
-            assert!(
-                ledger
-                    .reserve(&hypervisor::storage::payments::NewPayment {
-                        replay_key: &key,
-                        payer: "0x0",
-                        amount: "1",
-                        network: "eip155:84532",
-                        route: "/bench",
-                        owner: "bench",
-                        sealed: b"sealed",
-                        at: now(),
-                    })
-                    .unwrap()
-            );
-            assert!(ledger.settling(&key, "bench", now()).unwrap());
-            ledger.settled(&key, "", now()).unwrap();
-            t.elapsed()
-        })
-        .collect();
+            let payment = hypervisor::storage::payments::NewPayment {
+                replay_key: &key,
+                payer: "0x0",
+                amount: "1",
+                network: "eip155:84532",
+                route: "/bench",
+                owner: "bench",
+                sealed: b"sealed",
+                at: now(),
+            };
+            assert!(ledger.reserve(&payment).await.unwrap());
+            assert!(ledger.settling(&key, "bench", now()).await.unwrap());
+            ledger.settled(&key, "", now()).await.unwrap();
+            out.push(t.elapsed());
+        }
+        out
+    });
     report(
         "ledger reserve + settling + settled (three group-committed writes, one caller)",
         samples,

@@ -138,12 +138,12 @@ impl Pipeline {
     pub async fn adopt_orphaned_payments(&self) -> Result<Adoption, ApiError> {
         let run = self.identity.run.clone();
         let alive_since = unix_millis().saturating_sub(self.config.cluster.dead_after_ms);
-        let adopted = self.ledger(|l| l.adopt(&run, alive_since, BATCH))?;
+        let adopted = self.ledger.adopt(&run, alive_since, BATCH).await?;
         let mut done = Adoption::default();
         for orphan in adopted {
             let key = orphan.replay_key;
             if orphan.state == "reserved" {
-                if self.ledger(|l| l.release(&key))? {
+                if self.ledger.release(&key).await? {
                     done.released += 1;
                     tracing::info!(
                         previous_owner = %orphan.previous_owner,
@@ -154,9 +154,9 @@ impl Pipeline {
             }
             let Some((header, resource, price)) = open_pending(&self.sealing, &key, &orphan.sealed)
             else {
-                self.ledger(|l| {
-                    l.settlement_failed(&key, "unrecoverable_pending_settlement", unix_seconds())
-                })?;
+                self.ledger
+                    .settlement_failed(&key, "unrecoverable_pending_settlement", unix_seconds())
+                    .await?;
                 tracing::error!(
                     "a payment left settling by a stopped run cannot be opened; marked settlement_failed"
                 );
@@ -169,7 +169,9 @@ impl Pipeline {
             };
             match payments.settle(&header, &resource, &price).await {
                 Ok(Ok(s)) if s.success => {
-                    self.ledger(|l| l.settled(&key, &s.transaction, unix_seconds()))?;
+                    self.ledger
+                        .settled(&key, &s.transaction, unix_seconds())
+                        .await?;
                     tracing::info!(
                         transaction = %s.transaction,
                         "settled a payment left settling by a stopped run"
@@ -180,12 +182,16 @@ impl Pipeline {
                     let reason = s
                         .error_reason
                         .unwrap_or_else(|| "unexpected_settle_error".into());
-                    self.ledger(|l| l.settlement_failed(&key, &reason, unix_seconds()))?;
+                    self.ledger
+                        .settlement_failed(&key, &reason, unix_seconds())
+                        .await?;
                     tracing::warn!(%reason, "a payment left settling by a stopped run did not settle (already settled by it?)");
                     done.settled += 1;
                 }
                 Ok(Err(e)) => {
-                    self.ledger(|l| l.settlement_failed(&key, &e.reason, unix_seconds()))?;
+                    self.ledger
+                        .settlement_failed(&key, &e.reason, unix_seconds())
+                        .await?;
                     done.settled += 1;
                 }
                 Err(e) => {

@@ -27,6 +27,7 @@
 //! run unpaid, which is the risk the operator accepts up to that amount). After a request ran,
 //! the same header is a replay and is refused, so no payment is ever taken twice.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -85,26 +86,47 @@ impl Verified {
     /// the ledger) is a 402.
     pub(super) async fn reserve(self, pipeline: &Pipeline) -> Result<Reservation<'_>, ApiError> {
         let v = &self.verified;
-        let sealed = super::orphans::seal_pending(
-            &pipeline.sealing,
-            &v.replay_key,
-            &self.header,
-            &self.charge.resource,
-            &self.charge.price,
-        )?;
-        let fresh = pipeline.ledger(|ledger| {
-            ledger.reserve(&NewPayment {
-                replay_key: &v.replay_key,
-                payer: &v.payer,
-                amount: &v.amount,
-                network: &v.network,
-                route: &self.charge.path,
-                owner: &pipeline.identity.run,
-                sealed: &sealed,
-                at: unix_seconds(),
-            })
-        })?;
-        if fresh {
+        // Verify-only payments are never settled from the ledger (no `settling` step; an
+        // orphaned reservation is released), so theirs carries nothing sealed.
+        let sealed = if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
+            Vec::new()
+        } else {
+            super::orphans::seal_pending(
+                &pipeline.sealing,
+                &v.replay_key,
+                &self.header,
+                &self.charge.resource,
+                &self.charge.price,
+            )?
+        };
+        let ledger = pipeline.ledger.clone();
+        let (key, payer, amount, network, route, owner) = (
+            v.replay_key.clone(),
+            v.payer.clone(),
+            v.amount.clone(),
+            v.network.clone(),
+            self.charge.path.clone(),
+            pipeline.identity.run.clone(),
+        );
+        let at = unix_seconds();
+        let writing = Reserving {
+            task: Some(tokio::spawn(async move {
+                let payment = NewPayment {
+                    replay_key: &key,
+                    payer: &payer,
+                    amount: &amount,
+                    network: &network,
+                    route: &route,
+                    owner: &owner,
+                    sealed: &sealed,
+                    at,
+                };
+                ledger.reserve(&payment).await
+            })),
+            ledger: pipeline.ledger.clone(),
+            key: v.replay_key.clone(),
+        };
+        if writing.fresh().await? {
             return Ok(Reservation {
                 pipeline,
                 paid: self,
@@ -119,6 +141,50 @@ impl Verified {
                 "this payment authorization was already used: sign a new one".into(),
             )
             .await)
+    }
+}
+
+/// A reservation being written, in a task of its own so that the write completes even if the
+/// request is dropped while it waits (the client went away): the payment is then released as
+/// soon as it is reserved, since no work will run for it.
+struct Reserving {
+    /// `None` once it answered.
+    task: Option<tokio::task::JoinHandle<Result<bool, StorageError>>>,
+    ledger: Arc<dyn PaymentLedger>,
+    key: String,
+}
+
+impl Reserving {
+    /// Whether the payment was reserved (false: a replay).
+    async fn fresh(mut self) -> Result<bool, ApiError> {
+        let Some(task) = self.task.as_mut() else {
+            return Err(ApiError::Internal("a reservation was awaited twice".into()));
+        };
+        let written = task.await;
+        self.task = None;
+        match written {
+            Ok(fresh) => Ok(fresh?),
+            Err(e) => Err(ApiError::Internal(format!(
+                "reserving a payment failed: {e}"
+            ))),
+        }
+    }
+}
+
+impl Drop for Reserving {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        let (ledger, key) = (self.ledger.clone(), std::mem::take(&mut self.key));
+        tokio::spawn(async move {
+            if let Ok(Ok(true)) = task.await {
+                match ledger.release(&key).await {
+                    Ok(_) => tracing::info!("released a payment reserved for an abandoned request"),
+                    Err(e) => tracing::warn!(error = %e, "releasing a payment reservation failed"),
+                }
+            }
+        });
     }
 }
 
@@ -193,7 +259,11 @@ impl Reservation<'_> {
         }
         // Recorded before the facilitator is asked: if this run dies now, another settles the
         // payment from the ledger (the result exists) instead of releasing it.
-        if !pipeline.ledger(|l| l.settling(&settlement.key, run, unix_seconds()))? {
+        if !pipeline
+            .ledger
+            .settling(&settlement.key, run, unix_seconds())
+            .await?
+        {
             // Another replica took the reservation over (this one looked dead to it): it
             // decides the payment's fate; this run's result is not delivered.
             return Err(taken_over());
@@ -253,9 +323,9 @@ impl Settlement {
                 let reason = s
                     .error_reason
                     .unwrap_or_else(|| "unexpected_settle_error".into());
-                let why = reason.clone();
-                record_outcome(self.ledger.clone(), "failed settlement", move |l| {
-                    l.settlement_failed(&key, &why, unix_seconds())
+                let (ledger, why) = (self.ledger.clone(), reason.clone());
+                record_outcome("failed settlement", async move {
+                    ledger.settlement_failed(&key, &why, unix_seconds()).await
                 });
                 Err(ApiError::SettlementFailed {
                     reason,
@@ -267,9 +337,9 @@ impl Settlement {
             }
             Err(e) => {
                 self.metrics.payment(PaymentOutcome::Unavailable);
-                let why = e.reason.clone();
-                record_outcome(self.ledger.clone(), "failed settlement", move |l| {
-                    l.settlement_failed(&key, &why, unix_seconds())
+                let (ledger, why) = (self.ledger.clone(), e.reason.clone());
+                record_outcome("failed settlement", async move {
+                    ledger.settlement_failed(&key, &why, unix_seconds()).await
                 });
                 Err(ApiError::PaymentsFailed(format!(
                     "{}: {}",
@@ -284,9 +354,9 @@ impl Settlement {
     async fn run(self) -> Result<SettlementHeader, ApiError> {
         let s = self.ask().await?;
         self.metrics.payment(PaymentOutcome::Settled);
-        let (key, tx) = (self.key.clone(), s.transaction.clone());
-        record_outcome(self.ledger.clone(), "settlement", move |l| {
-            l.settled(&key, &tx, unix_seconds())
+        let (ledger, key, tx) = (self.ledger.clone(), self.key.clone(), s.transaction.clone());
+        record_outcome("settlement", async move {
+            ledger.settled(&key, &tx, unix_seconds()).await
         });
         tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
         Ok(SettlementHeader::new(
@@ -302,7 +372,11 @@ impl Settlement {
     async fn locally(self, pipeline: &Pipeline) -> Result<SettlementHeader, ApiError> {
         let s = self.ask().await?;
         let run = &pipeline.identity.run;
-        if !pipeline.ledger(|l| l.settled_at_once(&self.key, run, unix_seconds()))? {
+        if !self
+            .ledger
+            .settled_at_once(&self.key, run, unix_seconds())
+            .await?
+        {
             return Err(taken_over());
         }
         self.metrics.payment(PaymentOutcome::Settled);
@@ -331,12 +405,11 @@ fn pending_header(verified: &VerifiedPayment) -> SettlementHeader {
 /// already durable (see [`Verified::reserve`]), so losing this update in a crash leaves the
 /// payment unfinished (it is settled again from the ledger), never reusable.
 fn record_outcome(
-    ledger: Arc<dyn PaymentLedger>,
     what: &'static str,
-    op: impl FnOnce(&dyn PaymentLedger) -> Result<(), StorageError> + Send + 'static,
+    write: impl Future<Output = Result<(), StorageError>> + Send + 'static,
 ) {
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = op(ledger.as_ref()) {
+    tokio::spawn(async move {
+        if let Err(e) = write.await {
             tracing::error!(error = %e, "recording a payment's {what} failed");
         }
     });
@@ -349,8 +422,8 @@ impl Drop for Reservation<'_> {
         if !self.armed {
             return;
         }
-        let key = self.paid.verified.replay_key.clone();
-        match self.pipeline.ledger(move |l| l.release(&key)) {
+        let key = &self.paid.verified.replay_key;
+        match wait_for(self.pipeline.ledger.release(key)) {
             Ok(_) => tracing::info!("payment reservation released: the work gave no result"),
             // Still `reserved`: refused as a replay, never charged; the operator sees it.
             Err(e) => tracing::warn!(error = %e, "releasing a payment reservation failed"),
@@ -358,21 +431,42 @@ impl Drop for Reservation<'_> {
     }
 }
 
-impl Pipeline {
-    /// Runs a ledger operation that waits for an fsync (~0.1 ms) in place: on the
-    /// multi-threaded runtime the worker hands its other tasks to its peers for the duration
-    /// ([`tokio::task::block_in_place`]), which costs less than a hop to the blocking pool.
-    pub(super) fn ledger<R>(
-        &self,
-        op: impl FnOnce(&dyn PaymentLedger) -> Result<R, StorageError>,
-    ) -> Result<R, ApiError> {
-        let run = || op(self.ledger.as_ref()).map_err(ApiError::from);
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        }
+/// Waits for a ledger write from synchronous code (a `Drop`), so that it is durable before
+/// the code goes on: an unsettled reservation is released before the error answer leaves, so
+/// the payer may retry the same payment at once. The write runs on a helper thread's own small
+/// executor (ledger futures need no particular runtime); on a worker of the multi-threaded
+/// runtime, the worker hands its other tasks to its peers meanwhile
+/// ([`tokio::task::block_in_place`]). Only failed runs take this path.
+fn wait_for<T: Send>(
+    write: impl Future<Output = Result<T, StorageError>> + Send,
+) -> Result<T, StorageError> {
+    let on_helper = || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| StorageError::Database {
+                        op: "wait for the payment ledger",
+                        detail: e.to_string(),
+                    })?
+                    .block_on(write)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(StorageError::Database {
+                    op: "wait for the payment ledger",
+                    detail: "the helper thread panicked".into(),
+                })
+            })
+        })
+    };
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(on_helper),
+        _ => on_helper(),
     }
+}
 
+impl Pipeline {
     /// A permit to settle `paid` after the response, if the configuration allows it for this
     /// payment (`payments.settle_after_response_up_to`: x402 v2, at most that amount) and fewer
     /// than `payments.deferred_settlements_max` such settlements are in flight.
@@ -526,5 +620,55 @@ impl Pipeline {
             Some(v) => Ok(Some(v.reserve(self).await?)),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::storage::sqlite::SqlitePayments;
+
+    /// Polls `ledger` until the payment `key` is in `state` (`None`: absent), for 10 s at most.
+    async fn until_state(ledger: &dyn PaymentLedger, key: &str, state: Option<&str>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ledger.state(key).await.unwrap().as_deref() != state {
+            assert!(Instant::now() < deadline, "{key} never became {state:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reservation_abandoned_while_it_is_written_is_released_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger: Arc<dyn PaymentLedger> = Arc::new(SqlitePayments::open(dir.path()).unwrap());
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let writer = ledger.clone();
+        // The write lands, but its task answers only when told: the request is dropped first.
+        let task = tokio::spawn(async move {
+            let reserved = writer
+                .reserve(&NewPayment {
+                    replay_key: "k",
+                    payer: "0xb",
+                    amount: "1",
+                    network: "eip155:84532",
+                    route: "/x402_execute/test/wasm",
+                    owner: "run",
+                    sealed: b"",
+                    at: 1,
+                })
+                .await;
+            finished.await.ok();
+            reserved
+        });
+        drop(Reserving {
+            task: Some(task),
+            ledger: ledger.clone(),
+            key: "k".into(),
+        });
+        until_state(ledger.as_ref(), "k", Some("reserved")).await;
+        finish.send(()).unwrap();
+        until_state(ledger.as_ref(), "k", None).await;
     }
 }

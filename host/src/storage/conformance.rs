@@ -511,6 +511,14 @@ fn tasks_round_trip(s: &Stores) {
     assert!(store.get("b").unwrap().is_none());
 }
 
+/// Waits for a ledger call (the ledger's futures run on any executor).
+fn wait<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(call)
+}
+
 fn payments_once(s: &Stores) {
     let payment = |key: &'static str, owner: &'static str| NewPayment {
         replay_key: key,
@@ -527,7 +535,9 @@ fn payments_once(s: &Stores) {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let ledger = s.payments.clone();
-                scope.spawn(move || usize::from(ledger.reserve(&payment("k1", "run-a")).unwrap()))
+                scope.spawn(move || {
+                    usize::from(wait(ledger.reserve(&payment("k1", "run-a"))).unwrap())
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
@@ -535,25 +545,28 @@ fn payments_once(s: &Stores) {
     assert_eq!(reserved, 1);
     let ledger = s.payments.as_ref();
     assert!(
-        !ledger.settling("k1", "run-b", 2).unwrap(),
+        !wait(ledger.settling("k1", "run-b", 2)).unwrap(),
         "not run-b's reservation"
     );
-    assert!(ledger.settling("k1", "run-a", 2).unwrap());
+    assert!(wait(ledger.settling("k1", "run-a", 2)).unwrap());
     assert!(
-        !ledger.release("k1").unwrap(),
+        !wait(ledger.release("k1")).unwrap(),
         "a settling payment is never released"
     );
-    ledger.settled("k1", "0xtx", 3).unwrap();
-    assert_eq!(ledger.state("k1").unwrap().as_deref(), Some("settled"));
+    wait(ledger.settled("k1", "0xtx", 3)).unwrap();
+    assert_eq!(
+        wait(ledger.state("k1")).unwrap().as_deref(),
+        Some("settled")
+    );
     assert!(
-        !ledger.reserve(&payment("k1", "run-a")).unwrap(),
+        !wait(ledger.reserve(&payment("k1", "run-a"))).unwrap(),
         "a replay"
     );
     // A dead run's reservations are adopted once: reserved and settling ones.
-    assert!(ledger.reserve(&payment("k2", "run-dead")).unwrap());
-    assert!(ledger.reserve(&payment("k3", "run-dead")).unwrap());
-    assert!(ledger.settling("k3", "run-dead", 4).unwrap());
-    let mut adopted = ledger.adopt("run-a", u64::MAX, 10).unwrap();
+    assert!(wait(ledger.reserve(&payment("k2", "run-dead"))).unwrap());
+    assert!(wait(ledger.reserve(&payment("k3", "run-dead"))).unwrap());
+    assert!(wait(ledger.settling("k3", "run-dead", 4)).unwrap());
+    let mut adopted = wait(ledger.adopt("run-a", u64::MAX, 10)).unwrap();
     adopted.sort_by(|a, b| a.replay_key.cmp(&b.replay_key));
     assert_eq!(adopted.len(), 2);
     assert_eq!(
@@ -564,27 +577,29 @@ fn payments_once(s: &Stores) {
     assert_eq!(adopted[1].previous_owner, "run-dead");
     assert_eq!(adopted[1].sealed, b"sealed");
     assert!(
-        ledger
-            .adopt("run-c", u64::MAX, 10)
+        wait(ledger.adopt("run-c", u64::MAX, 10))
             .unwrap()
             .iter()
             .all(|a| a.previous_owner == "run-a")
     );
     assert!(
-        !ledger.settling("k3", "run-dead", 5).unwrap(),
+        !wait(ledger.settling("k3", "run-dead", 5)).unwrap(),
         "the dead run lost it"
     );
-    assert!(ledger.release("k2").unwrap());
-    assert_eq!(ledger.state("k2").unwrap(), None);
+    assert!(wait(ledger.release("k2")).unwrap());
+    assert_eq!(wait(ledger.state("k2")).unwrap(), None);
 
     // Verify-only settles in one step, only the owner's reservation, never twice.
-    assert!(ledger.reserve(&payment("k4", "run-a")).unwrap());
-    assert!(!ledger.settled_at_once("k4", "run-b", 6).unwrap());
-    assert!(ledger.settled_at_once("k4", "run-a", 6).unwrap());
-    assert_eq!(ledger.state("k4").unwrap().as_deref(), Some("settled"));
-    assert!(!ledger.settled_at_once("k4", "run-a", 7).unwrap());
+    assert!(wait(ledger.reserve(&payment("k4", "run-a"))).unwrap());
+    assert!(!wait(ledger.settled_at_once("k4", "run-b", 6)).unwrap());
+    assert!(wait(ledger.settled_at_once("k4", "run-a", 6)).unwrap());
+    assert_eq!(
+        wait(ledger.state("k4")).unwrap().as_deref(),
+        Some("settled")
+    );
+    assert!(!wait(ledger.settled_at_once("k4", "run-a", 7)).unwrap());
     assert!(
-        !ledger.release("k4").unwrap(),
+        !wait(ledger.release("k4")).unwrap(),
         "a settled payment is never released"
     );
 
@@ -604,7 +619,7 @@ fn payments_once(s: &Stores) {
                                 replay_key: key,
                                 ..payment("", "run-a")
                             };
-                            ledger.reserve(&p).unwrap()
+                            wait(ledger.reserve(&p)).unwrap()
                         })
                         .count()
                 })
@@ -614,7 +629,10 @@ fn payments_once(s: &Stores) {
     });
     assert_eq!(reserved, keys.len());
     for key in &keys {
-        assert_eq!(ledger.state(key).unwrap().as_deref(), Some("reserved"));
+        assert_eq!(
+            wait(ledger.state(key)).unwrap().as_deref(),
+            Some("reserved")
+        );
     }
 }
 

@@ -33,7 +33,8 @@ pub struct NewPayment<'a> {
     /// The run that reserves it ([`crate::storage::members::RunId`]).
     pub owner: &'a str,
     /// What settling it takes (the payment header, the resource and the price), sealed with
-    /// the at-rest key: another run settles it from this if the owner dies.
+    /// the at-rest key: another run settles it from this if the owner dies. Empty for a
+    /// verify-only payment, which is never settled from the ledger.
     pub sealed: &'a [u8],
     /// Unix seconds.
     pub at: u64,
@@ -53,14 +54,17 @@ pub struct Adopted {
 }
 
 /// The interface of a payment ledger: what a database backend implements. Every call is
-/// blocking and durable when it returns.
+/// durable when its future completes, and its future never blocks the thread polling it (an
+/// async worker goes on with other requests while the write waits for its fsync), so it may be
+/// awaited from any executor.
+#[async_trait::async_trait]
 pub trait PaymentLedger: Send + Sync {
     /// Records a payment as `reserved`. Returns false, recording nothing, if its replay key is
     /// already in the ledger (a replay, from any replica).
     ///
     /// # Errors
     /// [`StorageError`].
-    fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError>;
+    async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError>;
 
     /// Forgets a payment still `reserved`: the work it paid for failed before producing a
     /// result, so its authorization was never spent and may be presented again. Returns
@@ -68,7 +72,7 @@ pub trait PaymentLedger: Send + Sync {
     ///
     /// # Errors
     /// [`StorageError`].
-    fn release(&self, replay_key: &str) -> Result<bool, StorageError>;
+    async fn release(&self, replay_key: &str) -> Result<bool, StorageError>;
 
     /// Marks a payment reserved by `owner` as `settling`: its work gave a result and its
     /// settlement is about to be asked for; from here on it is never released. Returns false
@@ -77,7 +81,7 @@ pub trait PaymentLedger: Send + Sync {
     ///
     /// # Errors
     /// [`StorageError`].
-    fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError>;
+    async fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError>;
 
     /// Records a payment still reserved by `owner` as `settled` with an empty transaction, in
     /// one step: for verify-only mode, where settling moves nothing outside the host, so there
@@ -86,20 +90,29 @@ pub trait PaymentLedger: Send + Sync {
     ///
     /// # Errors
     /// [`StorageError`].
-    fn settled_at_once(&self, replay_key: &str, owner: &str, at: u64)
-    -> Result<bool, StorageError>;
+    async fn settled_at_once(
+        &self,
+        replay_key: &str,
+        owner: &str,
+        at: u64,
+    ) -> Result<bool, StorageError>;
 
     /// Records the settlement of a payment.
     ///
     /// # Errors
     /// [`StorageError`].
-    fn settled(&self, replay_key: &str, transaction: &str, at: u64) -> Result<(), StorageError>;
+    async fn settled(
+        &self,
+        replay_key: &str,
+        transaction: &str,
+        at: u64,
+    ) -> Result<(), StorageError>;
 
     /// Records a failed settlement.
     ///
     /// # Errors
     /// [`StorageError`].
-    fn settlement_failed(
+    async fn settlement_failed(
         &self,
         replay_key: &str,
         reason: &str,
@@ -111,7 +124,7 @@ pub trait PaymentLedger: Send + Sync {
     ///
     /// # Errors
     /// [`StorageError`].
-    fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError>;
+    async fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError>;
 
     /// Takes over, for the run `owner`, at most `limit` unfinished (`reserved` or `settling`)
     /// payments whose owners are no longer alive (no heartbeat at or after `alive_since_ms` in
@@ -120,7 +133,7 @@ pub trait PaymentLedger: Send + Sync {
     ///
     /// # Errors
     /// [`StorageError`].
-    fn adopt(
+    async fn adopt(
         &self,
         owner: &str,
         alive_since_ms: u64,

@@ -222,6 +222,26 @@ impl Pg {
         }
     }
 
+    /// Runs `work` on the pool's runtime and awaits it, from any executor, without blocking
+    /// the thread that awaits (the asynchronous counterpart of [`Self::block`]). `work` runs to
+    /// its end even if the caller stops waiting.
+    ///
+    /// # Errors
+    /// `work`'s; [`StorageError::Database`] if it panicked.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StorageError>> + Send + 'static,
+    {
+        self.handle
+            .spawn(work)
+            .await
+            .map_err(|e| StorageError::Database {
+                op: "wait for PostgreSQL",
+                detail: e.to_string(),
+            })?
+    }
+
     /// A connection from the pool.
     ///
     /// # Errors

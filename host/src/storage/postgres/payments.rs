@@ -2,7 +2,11 @@
 //! of several replicas reserving the same payment at once exactly one inserts it. Unfinished
 //! payments of a run whose heartbeat stopped are adopted with `FOR UPDATE SKIP LOCKED`: two
 //! survivors looking at once take disjoint sets.
+//!
+//! Every statement runs on the pool's runtime ([`Pg::run`]): the caller awaits it without
+//! blocking its thread.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::{Pg, big, pg};
@@ -20,16 +24,32 @@ impl PgPayments {
         Self { pg }
     }
 
-    fn finish(
+    /// Runs the statements `work` makes with the pool on the pool's runtime, and awaits them.
+    async fn on_pool<T, W, F>(&self, work: W) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        W: FnOnce(Arc<Pg>) -> F,
+        F: Future<Output = Result<T, StorageError>> + Send + 'static,
+    {
+        self.pg.run(work(self.pg.clone())).await
+    }
+
+    /// Records an outcome (`state`, with its transaction or reason).
+    async fn finish(
         &self,
         key: &str,
-        state: &str,
+        state: &'static str,
         tx: Option<&str>,
         reason: Option<&str>,
         at: u64,
     ) -> Result<(), StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("record a settlement").await?;
+        let (key, tx, reason) = (
+            key.to_owned(),
+            tx.map(str::to_owned),
+            reason.map(str::to_owned),
+        );
+        self.on_pool(|db| async move {
+            let client = db.client("record a settlement").await?;
             client
                 .execute(
                     "UPDATE payments SET state = $2, transaction_hash = $3, reason = $4,
@@ -40,13 +60,48 @@ impl PgPayments {
                 .map_err(pg("record a settlement"))?;
             Ok(())
         })
+        .await
+    }
+
+    /// Moves a payment reserved by `owner` with `update` (parameters: key, owner, time):
+    /// whether it changed.
+    async fn update_owned(
+        &self,
+        op: &'static str,
+        update: &'static str,
+        key: &str,
+        owner: &str,
+        at: u64,
+    ) -> Result<bool, StorageError> {
+        let (key, owner) = (key.to_owned(), owner.to_owned());
+        self.on_pool(|db| async move {
+            let client = db.client(op).await?;
+            let stmt = client.prepare_cached(update).await.map_err(pg(op))?;
+            let changed = client
+                .execute(&stmt, &[&key, &owner, &big(at)])
+                .await
+                .map_err(pg(op))?;
+            Ok(changed == 1)
+        })
+        .await
     }
 }
 
+#[async_trait::async_trait]
 impl PaymentLedger for PgPayments {
-    fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("reserve").await?;
+    async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
+        let (key, payer, amount, network, route, owner, sealed) = (
+            p.replay_key.to_owned(),
+            p.payer.to_owned(),
+            p.amount.to_owned(),
+            p.network.to_owned(),
+            p.route.to_owned(),
+            p.owner.to_owned(),
+            p.sealed.to_owned(),
+        );
+        let at = big(p.at);
+        self.on_pool(|db| async move {
+            let client = db.client("reserve").await?;
             let stmt = client
                 .prepare_cached(
                     "INSERT INTO payments (replay_key, payer, amount, network, route, state,
@@ -60,109 +115,103 @@ impl PaymentLedger for PgPayments {
                 .execute(
                     &stmt,
                     &[
-                        &p.replay_key,
-                        &p.payer,
-                        &p.amount,
-                        &p.network,
-                        &p.route,
-                        &p.owner,
-                        &p.sealed,
-                        &big(p.at),
+                        &key, &payer, &amount, &network, &route, &owner, &sealed, &at,
                     ],
                 )
                 .await
                 .map_err(pg("reserve"))?;
             Ok(inserted == 1)
         })
+        .await
     }
 
-    fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("release").await?;
+    async fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
+        let key = replay_key.to_owned();
+        self.on_pool(|db| async move {
+            let client = db.client("release").await?;
             let removed = client
                 .execute(
                     "DELETE FROM payments WHERE replay_key = $1 AND state = 'reserved'",
-                    &[&replay_key],
+                    &[&key],
                 )
                 .await
                 .map_err(pg("release"))?;
             Ok(removed == 1)
         })
+        .await
     }
 
-    fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("mark settling").await?;
-            let stmt = client
-                .prepare_cached(
-                    "UPDATE payments SET state = 'settling', updated_at = $3
-                     WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
-                )
-                .await
-                .map_err(pg("mark settling"))?;
-            let changed = client
-                .execute(&stmt, &[&replay_key, &owner, &big(at)])
-                .await
-                .map_err(pg("mark settling"))?;
-            Ok(changed == 1)
-        })
+    async fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError> {
+        self.update_owned(
+            "mark settling",
+            "UPDATE payments SET state = 'settling', updated_at = $3
+             WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
+            replay_key,
+            owner,
+            at,
+        )
+        .await
     }
 
-    fn settled_at_once(
+    async fn settled_at_once(
         &self,
         replay_key: &str,
         owner: &str,
         at: u64,
     ) -> Result<bool, StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("record a settlement").await?;
-            let changed = client
-                .execute(
-                    "UPDATE payments SET state = 'settled', transaction_hash = '', updated_at = $3,
-                       sealed = NULL WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
-                    &[&replay_key, &owner, &big(at)],
-                )
-                .await
-                .map_err(pg("record a settlement"))?;
-            Ok(changed == 1)
-        })
+        self.update_owned(
+            "record a settlement",
+            "UPDATE payments SET state = 'settled', transaction_hash = '', updated_at = $3,
+               sealed = NULL WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
+            replay_key,
+            owner,
+            at,
+        )
+        .await
     }
 
-    fn settled(&self, replay_key: &str, transaction: &str, at: u64) -> Result<(), StorageError> {
+    async fn settled(
+        &self,
+        replay_key: &str,
+        transaction: &str,
+        at: u64,
+    ) -> Result<(), StorageError> {
         self.finish(replay_key, "settled", Some(transaction), None, at)
+            .await
     }
 
-    fn settlement_failed(
+    async fn settlement_failed(
         &self,
         replay_key: &str,
         reason: &str,
         at: u64,
     ) -> Result<(), StorageError> {
         self.finish(replay_key, "settlement_failed", None, Some(reason), at)
+            .await
     }
 
-    fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("read a payment").await?;
+    async fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
+        let key = replay_key.to_owned();
+        self.on_pool(|db| async move {
+            let client = db.client("read a payment").await?;
             let row = client
-                .query_opt(
-                    "SELECT state FROM payments WHERE replay_key = $1",
-                    &[&replay_key],
-                )
+                .query_opt("SELECT state FROM payments WHERE replay_key = $1", &[&key])
                 .await
                 .map_err(pg("read a payment"))?;
             Ok(row.map(|r| r.get(0)))
         })
+        .await
     }
 
-    fn adopt(
+    async fn adopt(
         &self,
         owner: &str,
         alive_since_ms: u64,
         limit: u32,
     ) -> Result<Vec<Adopted>, StorageError> {
-        self.pg.block(async {
-            let client = self.pg.client("adopt payments").await?;
+        let owner = owner.to_owned();
+        self.on_pool(|db| async move {
+            let client = db.client("adopt payments").await?;
             let rows = client
                 .query(
                     "WITH orphans AS (
@@ -188,5 +237,6 @@ impl PaymentLedger for PgPayments {
                 })
                 .collect())
         })
+        .await
     }
 }

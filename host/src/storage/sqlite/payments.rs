@@ -2,22 +2,24 @@
 //! fsyncs never wait behind the records' group commits; `synchronous = FULL`: an acknowledged
 //! write survives power loss.
 //!
-//! Writes are **group-committed**: concurrent callers queue theirs (reservations, settling
-//! marks, outcomes, releases), and whichever finds no commit under way writes every queued one,
-//! in arrival order, in one transaction with one fsync, then wakes the others with their
-//! answers (leader and followers, as databases do for their log). Each caller still returns
-//! only once its own write is durable; under load one transaction and one fsync serve many
-//! requests, and the pages they touch are written once.
+//! One **writer thread** owns the connection. Callers queue their requests (reservations,
+//! settling marks, outcomes, releases, reads) on a channel and await the answer; the writer
+//! takes everything queued, writes the writes in arrival order in one transaction with one
+//! fsync (a **group commit**, as databases do for their log), answers each caller, then serves
+//! the reads. Each caller's future completes only once its own write is durable; under load one
+//! transaction and one fsync serve many requests, and no async worker is ever parked on a
+//! write: it goes on with other requests while the fsync runs.
 //!
 //! One process owns a data directory (the embedded backend's premise), so every run but the
 //! adopting one is dead: [`PaymentLedger::adopt`] takes every unfinished payment of another
 //! run (those left by the previous process, at start-up).
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
 
 use super::sql;
 use crate::storage::StorageError;
@@ -51,22 +53,37 @@ const RESERVE: &str = "INSERT INTO payments (replay_key, payer, amount, network,
      VALUES (?1, ?2, ?3, ?4, ?5, 'reserved', ?6, ?7, ?8, ?8)
      ON CONFLICT (replay_key) DO NOTHING";
 
-/// The ledger.
+/// The most writes one group commit takes (the rest wait for the next one).
+const MAX_BATCH: usize = 1024;
+
+/// The ledger: the queue to its writer thread.
 pub struct SqlitePayments {
-    conn: Mutex<Connection>,
-    group: Mutex<Group>,
-    /// Signalled after every group commit.
-    committed: Condvar,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
 }
 
-/// Writes waiting for a commit, and the answers of committed ones not yet collected.
-#[derive(Default)]
-struct Group {
-    waiting: Vec<(u64, Write)>,
-    /// A caller is committing a batch right now.
-    committing: bool,
-    answers: HashMap<u64, Result<bool, StorageError>>,
-    next_ticket: u64,
+/// Where a job's answer goes.
+type Answer<T> = oneshot::Sender<Result<T, StorageError>>;
+
+/// A request to the writer thread.
+enum Job {
+    /// A write, group-committed (answer: whether a row changed as asked).
+    Write(Write, Answer<bool>),
+    /// A read, or an adoption (its own transaction), served after the group commit.
+    Read(Read),
+}
+
+/// A job that is not group-committed.
+enum Read {
+    /// The state of a payment.
+    State(String, Answer<Option<String>>),
+    /// [`PaymentLedger::adopt`].
+    Adopt {
+        owner: String,
+        limit: u32,
+        answer: Answer<Vec<Adopted>>,
+    },
 }
 
 /// A write in the queue, owned (its caller waits for its answer).
@@ -105,7 +122,6 @@ enum Write {
         at: u64,
     },
 }
-
 impl Write {
     /// Runs the write in `tx`: whether a row changed as asked.
     fn apply(&self, tx: &rusqlite::Transaction<'_>) -> Result<bool, StorageError> {
@@ -180,23 +196,130 @@ impl Write {
     }
 }
 
-/// Clears `committing` and wakes the waiters when the committing caller is done, also if it
-/// unwinds (a follower then becomes the next leader instead of waiting forever).
-struct Leading<'a>(&'a SqlitePayments);
-
-impl Drop for Leading<'_> {
-    fn drop(&mut self) {
-        self.0.group_lock().committing = false;
-        self.0.committed.notify_all();
-    }
-}
-
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// The error of a ledger whose writer thread is gone (it never stops while the ledger lives,
+/// unless a write panicked).
+fn stopped() -> StorageError {
+    StorageError::Database {
+        op: "payment ledger",
+        detail: "the ledger's writer thread stopped".into(),
+    }
+}
+
+/// The writer thread: takes everything queued, commits its writes in one transaction, answers,
+/// serves the reads, and waits for more; returns when the ledger is dropped.
+fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+    let mut writes = Vec::new();
+    let mut others = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        let mut job = Some(first);
+        while let Some(j) = job {
+            match j {
+                Job::Write(w, answer) => writes.push((w, answer)),
+                Job::Read(read) => others.push(read),
+            }
+            job = if writes.len() < MAX_BATCH {
+                jobs.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !writes.is_empty() {
+            commit(&mut conn, &mut writes);
+        }
+        for job in others.drain(..) {
+            serve(&mut conn, job);
+        }
+    }
+}
+
+/// Writes `batch` in arrival order in one transaction (one fsync) and answers each write (with
+/// its own answer, or the transaction's error for all of them). A caller that went away is not
+/// asked: its write is durable all the same.
+fn commit(conn: &mut Connection, batch: &mut Vec<(Write, Answer<bool>)>) {
+    let written = conn.transaction().and_then(|tx| {
+        let answers: Vec<_> = batch.iter().map(|(write, _)| write.apply(&tx)).collect();
+        tx.commit().map(|()| answers)
+    });
+    match written {
+        Ok(answers) => {
+            for ((_, answer), result) in batch.drain(..).zip(answers) {
+                let _ = answer.send(result);
+            }
+        }
+        Err(e) => {
+            let detail = e.to_string();
+            for (_, answer) in batch.drain(..) {
+                let op = "commit payment writes";
+                let _ = answer.send(Err(StorageError::Database {
+                    op,
+                    detail: detail.clone(),
+                }));
+            }
+        }
+    }
+}
+
+/// Answers a read or an adoption.
+fn serve(conn: &mut Connection, read: Read) {
+    match read {
+        Read::State(key, answer) => {
+            let state = conn
+                .prepare_cached("SELECT state FROM payments WHERE replay_key = ?1")
+                .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+                .map_err(sql("query"));
+            let _ = answer.send(state);
+        }
+        Read::Adopt {
+            owner,
+            limit,
+            answer,
+        } => {
+            let _ = answer.send(adopt(conn, &owner, limit));
+        }
+    }
+}
+
+/// Takes every unfinished payment of another run (at most `limit`) for `owner`, in one
+/// transaction.
+fn adopt(conn: &mut Connection, owner: &str, limit: u32) -> Result<Vec<Adopted>, StorageError> {
+    let tx = conn.transaction().map_err(sql("begin adopt"))?;
+    let adopted: Vec<Adopted> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT replay_key, state, owner, sealed FROM payments
+                 WHERE state IN ('reserved', 'settling') AND owner <> ?1 LIMIT ?2",
+            )
+            .map_err(sql("adopt"))?;
+        let rows = stmt
+            .query_map(params![owner, limit], |r| {
+                Ok(Adopted {
+                    replay_key: r.get(0)?,
+                    state: r.get(1)?,
+                    previous_owner: r.get(2)?,
+                    sealed: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
+                })
+            })
+            .map_err(sql("adopt"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("adopt"))?
+    };
+    for a in &adopted {
+        tx.execute(
+            "UPDATE payments SET owner = ?2 WHERE replay_key = ?1",
+            params![a.replay_key, owner],
+        )
+        .map_err(sql("adopt"))?;
+    }
+    tx.commit().map_err(sql("commit adopt"))?;
+    Ok(adopted)
+}
+
 impl SqlitePayments {
-    /// Opens (creating) `<data_dir>/payments.sqlite` and applies pending migrations.
+    /// Opens (creating) `<data_dir>/payments.sqlite`, applies pending migrations and starts the
+    /// writer thread.
     ///
     /// # Errors
     /// [`StorageError::Database`], also for a ledger written by a newer host.
@@ -209,75 +332,37 @@ impl SqlitePayments {
         )
         .map_err(sql("configure"))?;
         super::migrate(&mut conn, MIGRATIONS, "payment ledger")?;
+        let (jobs, queue) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("payment-ledger".into())
+            .spawn(move || write_loop(conn, &queue))
+            .map_err(|e| StorageError::Database {
+                op: "start the payment ledger's writer",
+                detail: e.to_string(),
+            })?;
         Ok(Self {
-            conn: Mutex::new(conn),
-            group: Mutex::new(Group::default()),
-            committed: Condvar::new(),
+            jobs: Some(jobs),
+            writer: Some(writer),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Queues a job made with its answer's sender, and waits for the answer.
+    async fn ask<T>(&self, job: impl FnOnce(Answer<T>) -> Job) -> Result<T, StorageError> {
+        let (answer, answered) = oneshot::channel();
+        self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job(answer))
+            .map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
     }
 
-    fn group_lock(&self) -> MutexGuard<'_, Group> {
-        self.group.lock().unwrap_or_else(|p| p.into_inner())
+    /// Queues `write` for the next group commit and waits until it is durable.
+    async fn write(&self, write: Write) -> Result<bool, StorageError> {
+        self.ask(|answer| Job::Write(write, answer)).await
     }
 
-    /// Queues `write`, waits until a group commit (this caller's or another's) made it
-    /// durable, and gives its answer.
-    fn write(&self, write: Write) -> Result<bool, StorageError> {
-        let mut group = self.group_lock();
-        let ticket = group.next_ticket;
-        group.next_ticket += 1;
-        group.waiting.push((ticket, write));
-        loop {
-            if let Some(answer) = group.answers.remove(&ticket) {
-                return answer;
-            }
-            if group.committing {
-                group = self
-                    .committed
-                    .wait(group)
-                    .unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            // Lead: commit everything queued so far (this caller's among it).
-            group.committing = true;
-            let batch = std::mem::take(&mut group.waiting);
-            drop(group);
-            let leading = Leading(self);
-            let answers = self.commit(&batch);
-            self.group_lock().answers.extend(answers);
-            drop(leading);
-            group = self.group_lock();
-        }
-    }
-
-    /// Writes `batch` in arrival order in one transaction (one fsync): each write's answer, or
-    /// the transaction's error for all of them.
-    fn commit(&self, batch: &[(u64, Write)]) -> Vec<(u64, Result<bool, StorageError>)> {
-        let mut conn = self.lock();
-        let written = conn.transaction().and_then(|tx| {
-            let answers: Vec<_> = batch
-                .iter()
-                .map(|(ticket, write)| (*ticket, write.apply(&tx)))
-                .collect();
-            tx.commit().map(|()| answers)
-        });
-        written.unwrap_or_else(|e| {
-            batch
-                .iter()
-                .map(|(ticket, _)| {
-                    let detail = e.to_string();
-                    let op = "commit payment writes";
-                    (*ticket, Err(StorageError::Database { op, detail }))
-                })
-                .collect()
-        })
-    }
-
-    fn finish(
+    async fn finish(
         &self,
         key: &str,
         state: &'static str,
@@ -292,12 +377,25 @@ impl SqlitePayments {
             reason: reason.map(str::to_owned),
             at,
         })
+        .await
         .map(|_| ())
     }
 }
 
+impl Drop for SqlitePayments {
+    /// Closes the queue and waits for the writer to commit what it holds (milliseconds at
+    /// most): every write a caller was answered for, and every queued one, is on disk after.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+#[async_trait::async_trait]
 impl PaymentLedger for SqlitePayments {
-    fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
+    async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
         self.write(Write::Reserve {
             replay_key: p.replay_key.to_owned(),
             payer: p.payer.to_owned(),
@@ -308,23 +406,26 @@ impl PaymentLedger for SqlitePayments {
             sealed: p.sealed.to_owned(),
             at: p.at,
         })
+        .await
     }
 
-    fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
+    async fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
         self.write(Write::Release {
             replay_key: replay_key.to_owned(),
         })
+        .await
     }
 
-    fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError> {
+    async fn settling(&self, replay_key: &str, owner: &str, at: u64) -> Result<bool, StorageError> {
         self.write(Write::Settling {
             replay_key: replay_key.to_owned(),
             owner: owner.to_owned(),
             at,
         })
+        .await
     }
 
-    fn settled_at_once(
+    async fn settled_at_once(
         &self,
         replay_key: &str,
         owner: &str,
@@ -335,68 +436,49 @@ impl PaymentLedger for SqlitePayments {
             owner: owner.to_owned(),
             at,
         })
+        .await
     }
 
-    fn settled(&self, replay_key: &str, transaction: &str, at: u64) -> Result<(), StorageError> {
+    async fn settled(
+        &self,
+        replay_key: &str,
+        transaction: &str,
+        at: u64,
+    ) -> Result<(), StorageError> {
         self.finish(replay_key, "settled", Some(transaction), None, at)
+            .await
     }
 
-    fn settlement_failed(
+    async fn settlement_failed(
         &self,
         replay_key: &str,
         reason: &str,
         at: u64,
     ) -> Result<(), StorageError> {
         self.finish(replay_key, "settlement_failed", None, Some(reason), at)
+            .await
     }
 
-    fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
-        self.lock()
-            .query_row(
-                "SELECT state FROM payments WHERE replay_key = ?1",
-                params![replay_key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql("query"))
+    async fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
+        let key = replay_key.to_owned();
+        self.ask(|answer| Job::Read(Read::State(key, answer))).await
     }
 
-    fn adopt(
+    async fn adopt(
         &self,
         owner: &str,
         _alive_since_ms: u64,
         limit: u32,
     ) -> Result<Vec<Adopted>, StorageError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(sql("begin adopt"))?;
-        let adopted: Vec<Adopted> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT replay_key, state, owner, sealed FROM payments
-                     WHERE state IN ('reserved', 'settling') AND owner <> ?1 LIMIT ?2",
-                )
-                .map_err(sql("adopt"))?;
-            let rows = stmt
-                .query_map(params![owner, limit], |r| {
-                    Ok(Adopted {
-                        replay_key: r.get(0)?,
-                        state: r.get(1)?,
-                        previous_owner: r.get(2)?,
-                        sealed: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
-                    })
-                })
-                .map_err(sql("adopt"))?;
-            rows.collect::<Result<_, _>>().map_err(sql("adopt"))?
-        };
-        for a in &adopted {
-            tx.execute(
-                "UPDATE payments SET owner = ?2 WHERE replay_key = ?1",
-                params![a.replay_key, owner],
-            )
-            .map_err(sql("adopt"))?;
-        }
-        tx.commit().map_err(sql("commit adopt"))?;
-        Ok(adopted)
+        let owner = owner.to_owned();
+        self.ask(|answer| {
+            Job::Read(Read::Adopt {
+                owner,
+                limit,
+                answer,
+            })
+        })
+        .await
     }
 }
 
@@ -416,9 +498,12 @@ mod tests {
             .unwrap();
         }
         let ledger = SqlitePayments::open(dir.path()).unwrap();
-        let adopted = ledger.adopt("me", 0, 10).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let adopted = rt.block_on(ledger.adopt("me", 0, 10)).unwrap();
         assert_eq!(adopted.len(), 1);
         assert_eq!(adopted[0].previous_owner, "");
-        assert!(ledger.release("k").unwrap());
+        assert!(rt.block_on(ledger.release("k")).unwrap());
     }
 }
