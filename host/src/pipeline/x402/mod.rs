@@ -27,23 +27,22 @@
 //! run unpaid, which is the risk the operator accepts up to that amount). After a request ran,
 //! the same header is a replay and is refused, so no payment is ever taken twice.
 
-use std::future::Future;
-use std::sync::Arc;
+mod settlement;
+mod writes;
 
-use base64::Engine as _;
+use settlement::{Settlement, pending_header, taken_over};
+use writes::{Reserving, wait_for};
 
 use super::Pipeline;
 use super::route::RouteKind;
 use crate::clock::unix_seconds;
 use crate::config::SettlementMode;
 use crate::error::ApiError;
-use crate::metrics::{Metrics, PaymentOutcome};
+use crate::metrics::PaymentOutcome;
 use crate::plugins::payments::{
-    self as wit, PaidResource, PaymentHeader, Payments, Price, ProtocolVersion, SettlementHeader,
-    VerifiedPayment, price,
+    PaidResource, PaymentHeader, Price, ProtocolVersion, SettlementHeader, VerifiedPayment, price,
 };
-use crate::storage::StorageError;
-use crate::storage::payments::{NewPayment, PaymentLedger};
+use crate::storage::payments::NewPayment;
 
 /// Reason with which the component says a payment could not be judged (its facilitator could
 /// not be asked): answered 503, not 402.
@@ -144,50 +143,6 @@ impl Verified {
     }
 }
 
-/// A reservation being written, in a task of its own so that the write completes even if the
-/// request is dropped while it waits (the client went away): the payment is then released as
-/// soon as it is reserved, since no work will run for it.
-struct Reserving {
-    /// `None` once it answered.
-    task: Option<tokio::task::JoinHandle<Result<bool, StorageError>>>,
-    ledger: Arc<dyn PaymentLedger>,
-    key: String,
-}
-
-impl Reserving {
-    /// Whether the payment was reserved (false: a replay).
-    async fn fresh(mut self) -> Result<bool, ApiError> {
-        let Some(task) = self.task.as_mut() else {
-            return Err(ApiError::Internal("a reservation was awaited twice".into()));
-        };
-        let written = task.await;
-        self.task = None;
-        match written {
-            Ok(fresh) => Ok(fresh?),
-            Err(e) => Err(ApiError::Internal(format!(
-                "reserving a payment failed: {e}"
-            ))),
-        }
-    }
-}
-
-impl Drop for Reserving {
-    fn drop(&mut self) {
-        let Some(task) = self.task.take() else {
-            return;
-        };
-        let (ledger, key) = (self.ledger.clone(), std::mem::take(&mut self.key));
-        tokio::spawn(async move {
-            if let Ok(Ok(true)) = task.await {
-                match ledger.release(&key).await {
-                    Ok(_) => tracing::info!("released a payment reserved for an abandoned request"),
-                    Err(e) => tracing::warn!(error = %e, "releasing a payment reservation failed"),
-                }
-            }
-        });
-    }
-}
-
 /// A verified payment recorded in the ledger for work about to run. Settle it with
 /// [`Self::settle`] once the work gave a result; dropped unsettled, it is released.
 #[must_use = "a reservation dropped without `settle` is released: the work goes unpaid"]
@@ -283,138 +238,6 @@ impl Reservation<'_> {
     }
 }
 
-/// The answer when another replica took a reservation over (this run looked dead to it): that
-/// replica decides the payment's fate, and this run's result is not delivered.
-fn taken_over() -> ApiError {
-    ApiError::PaymentsFailed(
-        "the payment's reservation was taken over by another replica; retry".into(),
-    )
-}
-
-/// What settling one payment takes, owned, so that it can also run after the response.
-struct Settlement {
-    payments: Arc<Payments>,
-    ledger: Arc<dyn PaymentLedger>,
-    metrics: Arc<Metrics>,
-    header: PaymentHeader,
-    resource: PaidResource,
-    price: Price,
-    key: String,
-}
-
-impl Settlement {
-    /// Asks the component to settle: the successful settlement, or the error to answer with
-    /// (a refusal or an unreachable facilitator, recorded in the ledger without waiting for its
-    /// fsync, and counted).
-    async fn ask(&self) -> Result<wit::Settlement, ApiError> {
-        let settled = self
-            .payments
-            .settle(&self.header, &self.resource, &self.price)
-            .await
-            .map_err(|e| {
-                self.metrics.payment(PaymentOutcome::Unavailable);
-                ApiError::PaymentsFailed(e.to_string())
-            })?;
-        let key = self.key.clone();
-        match settled {
-            Ok(s) if s.success => Ok(s),
-            Ok(s) => {
-                self.metrics.payment(PaymentOutcome::SettlementFailed);
-                let reason = s
-                    .error_reason
-                    .unwrap_or_else(|| "unexpected_settle_error".into());
-                let (ledger, why) = (self.ledger.clone(), reason.clone());
-                record_outcome("failed settlement", async move {
-                    ledger.settlement_failed(&key, &why, unix_seconds()).await
-                });
-                Err(ApiError::SettlementFailed {
-                    reason,
-                    header: Box::new(SettlementHeader::new(
-                        self.header.version,
-                        s.response_header,
-                    )),
-                })
-            }
-            Err(e) => {
-                self.metrics.payment(PaymentOutcome::Unavailable);
-                let (ledger, why) = (self.ledger.clone(), e.reason.clone());
-                record_outcome("failed settlement", async move {
-                    ledger.settlement_failed(&key, &why, unix_seconds()).await
-                });
-                Err(ApiError::PaymentsFailed(format!(
-                    "{}: {}",
-                    e.reason, e.message
-                )))
-            }
-        }
-    }
-
-    /// Settles a payment marked `settling`, records the outcome (without waiting for its
-    /// fsync), and gives the settlement header or the error to answer with.
-    async fn run(self) -> Result<SettlementHeader, ApiError> {
-        let s = self.ask().await?;
-        self.metrics.payment(PaymentOutcome::Settled);
-        let (ledger, key, tx) = (self.ledger.clone(), self.key.clone(), s.transaction.clone());
-        record_outcome("settlement", async move {
-            ledger.settled(&key, &tx, unix_seconds()).await
-        });
-        tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
-        Ok(SettlementHeader::new(
-            self.header.version,
-            s.response_header,
-        ))
-    }
-
-    /// Settles in verify-only mode, where nothing leaves the host: the component gives the
-    /// settlement header (recorded for later settlement), and the ledger records the payment
-    /// `settled` in one durable write before the answer goes out (no `settling` step: there is
-    /// no outside settlement for a crash to interrupt).
-    async fn locally(self, pipeline: &Pipeline) -> Result<SettlementHeader, ApiError> {
-        let s = self.ask().await?;
-        let run = &pipeline.identity.run;
-        if !self
-            .ledger
-            .settled_at_once(&self.key, run, unix_seconds())
-            .await?
-        {
-            return Err(taken_over());
-        }
-        self.metrics.payment(PaymentOutcome::Settled);
-        Ok(SettlementHeader::new(
-            self.header.version,
-            s.response_header,
-        ))
-    }
-}
-
-/// The `PAYMENT-RESPONSE` of a v2 payment settled after the response: x402's
-/// SettlementResponse with `success: true` and an empty `transaction` (the payment is recorded
-/// and its settlement under way), as verify-only mode answers.
-fn pending_header(verified: &VerifiedPayment) -> SettlementHeader {
-    let body = serde_json::json!({
-        "success": true,
-        "transaction": "",
-        "network": verified.network,
-        "payer": verified.payer,
-    });
-    let value = base64::engine::general_purpose::STANDARD.encode(body.to_string());
-    SettlementHeader::new(ProtocolVersion::V2, value)
-}
-
-/// Records a settlement outcome without making anyone wait for its fsync: the replay key is
-/// already durable (see [`Verified::reserve`]), so losing this update in a crash leaves the
-/// payment unfinished (it is settled again from the ledger), never reusable.
-fn record_outcome(
-    what: &'static str,
-    write: impl Future<Output = Result<(), StorageError>> + Send + 'static,
-) {
-    tokio::spawn(async move {
-        if let Err(e) = write.await {
-            tracing::error!(error = %e, "recording a payment's {what} failed");
-        }
-    });
-}
-
 impl Drop for Reservation<'_> {
     /// Releases an unsettled reservation: the work gave no result (or the request was
     /// abandoned), so nothing was delivered to be paid for.
@@ -428,41 +251,6 @@ impl Drop for Reservation<'_> {
             // Still `reserved`: refused as a replay, never charged; the operator sees it.
             Err(e) => tracing::warn!(error = %e, "releasing a payment reservation failed"),
         }
-    }
-}
-
-/// Waits for a ledger write from synchronous code (a `Drop`), so that it is durable before
-/// the code goes on: an unsettled reservation is released before the error answer leaves, so
-/// the payer may retry the same payment at once. The write runs on a helper thread's own small
-/// executor (ledger futures need no particular runtime); on a worker of the multi-threaded
-/// runtime, the worker hands its other tasks to its peers meanwhile
-/// ([`tokio::task::block_in_place`]). Only failed runs take this path.
-fn wait_for<T: Send>(
-    write: impl Future<Output = Result<T, StorageError>> + Send,
-) -> Result<T, StorageError> {
-    let on_helper = || {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .build()
-                    .map_err(|e| StorageError::Database {
-                        op: "wait for the payment ledger",
-                        detail: e.to_string(),
-                    })?
-                    .block_on(write)
-            })
-            .join()
-            .unwrap_or_else(|_| {
-                Err(StorageError::Database {
-                    op: "wait for the payment ledger",
-                    detail: "the helper thread panicked".into(),
-                })
-            })
-        })
-    };
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(on_helper),
-        _ => on_helper(),
     }
 }
 
@@ -620,55 +408,5 @@ impl Pipeline {
             Some(v) => Ok(Some(v.reserve(self).await?)),
             None => Ok(None),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-    use crate::storage::sqlite::SqlitePayments;
-
-    /// Polls `ledger` until the payment `key` is in `state` (`None`: absent), for 10 s at most.
-    async fn until_state(ledger: &dyn PaymentLedger, key: &str, state: Option<&str>) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ledger.state(key).await.unwrap().as_deref() != state {
-            assert!(Instant::now() < deadline, "{key} never became {state:?}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_reservation_abandoned_while_it_is_written_is_released_once_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger: Arc<dyn PaymentLedger> = Arc::new(SqlitePayments::open(dir.path()).unwrap());
-        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
-        let writer = ledger.clone();
-        // The write lands, but its task answers only when told: the request is dropped first.
-        let task = tokio::spawn(async move {
-            let reserved = writer
-                .reserve(&NewPayment {
-                    replay_key: "k",
-                    payer: "0xb",
-                    amount: "1",
-                    network: "eip155:84532",
-                    route: "/x402_execute/test/wasm",
-                    owner: "run",
-                    sealed: b"",
-                    at: 1,
-                })
-                .await;
-            finished.await.ok();
-            reserved
-        });
-        drop(Reserving {
-            task: Some(task),
-            ledger: ledger.clone(),
-            key: "k".into(),
-        });
-        until_state(ledger.as_ref(), "k", Some("reserved")).await;
-        finish.send(()).unwrap();
-        until_state(ledger.as_ref(), "k", None).await;
     }
 }

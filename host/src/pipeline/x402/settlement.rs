@@ -1,0 +1,150 @@
+//! Settling a reserved payment through the payments component, before the response or in a
+//! task after it, and recording the outcome in the ledger.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use crate::clock::unix_seconds;
+use crate::error::ApiError;
+use crate::metrics::{Metrics, PaymentOutcome};
+use crate::pipeline::Pipeline;
+use crate::plugins::payments::{
+    self as wit, PaidResource, PaymentHeader, Payments, Price, ProtocolVersion, SettlementHeader,
+    VerifiedPayment,
+};
+use crate::storage::StorageError;
+use crate::storage::payments::PaymentLedger;
+
+/// The answer when another replica took a reservation over (this run looked dead to it): that
+/// replica decides the payment's fate, and this run's result is not delivered.
+pub(super) fn taken_over() -> ApiError {
+    ApiError::PaymentsFailed(
+        "the payment's reservation was taken over by another replica; retry".into(),
+    )
+}
+
+/// What settling one payment takes, owned, so that it can also run after the response.
+pub(super) struct Settlement {
+    pub(super) payments: Arc<Payments>,
+    pub(super) ledger: Arc<dyn PaymentLedger>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) header: PaymentHeader,
+    pub(super) resource: PaidResource,
+    pub(super) price: Price,
+    pub(super) key: String,
+}
+
+impl Settlement {
+    /// Asks the component to settle: the successful settlement, or the error to answer with
+    /// (a refusal or an unreachable facilitator, recorded in the ledger without waiting for its
+    /// fsync, and counted).
+    async fn ask(&self) -> Result<wit::Settlement, ApiError> {
+        let settled = self
+            .payments
+            .settle(&self.header, &self.resource, &self.price)
+            .await
+            .map_err(|e| {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                ApiError::PaymentsFailed(e.to_string())
+            })?;
+        let key = self.key.clone();
+        match settled {
+            Ok(s) if s.success => Ok(s),
+            Ok(s) => {
+                self.metrics.payment(PaymentOutcome::SettlementFailed);
+                let reason = s
+                    .error_reason
+                    .unwrap_or_else(|| "unexpected_settle_error".into());
+                let (ledger, why) = (self.ledger.clone(), reason.clone());
+                record_outcome("failed settlement", async move {
+                    ledger.settlement_failed(&key, &why, unix_seconds()).await
+                });
+                Err(ApiError::SettlementFailed {
+                    reason,
+                    header: Box::new(SettlementHeader::new(
+                        self.header.version,
+                        s.response_header,
+                    )),
+                })
+            }
+            Err(e) => {
+                self.metrics.payment(PaymentOutcome::Unavailable);
+                let (ledger, why) = (self.ledger.clone(), e.reason.clone());
+                record_outcome("failed settlement", async move {
+                    ledger.settlement_failed(&key, &why, unix_seconds()).await
+                });
+                Err(ApiError::PaymentsFailed(format!(
+                    "{}: {}",
+                    e.reason, e.message
+                )))
+            }
+        }
+    }
+
+    /// Settles a payment marked `settling`, records the outcome (without waiting for its
+    /// fsync), and gives the settlement header or the error to answer with.
+    pub(super) async fn run(self) -> Result<SettlementHeader, ApiError> {
+        let s = self.ask().await?;
+        self.metrics.payment(PaymentOutcome::Settled);
+        let (ledger, key, tx) = (self.ledger.clone(), self.key.clone(), s.transaction.clone());
+        record_outcome("settlement", async move {
+            ledger.settled(&key, &tx, unix_seconds()).await
+        });
+        tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
+        Ok(SettlementHeader::new(
+            self.header.version,
+            s.response_header,
+        ))
+    }
+
+    /// Settles in verify-only mode, where nothing leaves the host: the component gives the
+    /// settlement header (recorded for later settlement), and the ledger records the payment
+    /// `settled` in one durable write before the answer goes out (no `settling` step: there is
+    /// no outside settlement for a crash to interrupt).
+    pub(super) async fn locally(self, pipeline: &Pipeline) -> Result<SettlementHeader, ApiError> {
+        let s = self.ask().await?;
+        let run = &pipeline.identity.run;
+        if !self
+            .ledger
+            .settled_at_once(&self.key, run, unix_seconds())
+            .await?
+        {
+            return Err(taken_over());
+        }
+        self.metrics.payment(PaymentOutcome::Settled);
+        Ok(SettlementHeader::new(
+            self.header.version,
+            s.response_header,
+        ))
+    }
+}
+
+/// The `PAYMENT-RESPONSE` of a v2 payment settled after the response: x402's
+/// SettlementResponse with `success: true` and an empty `transaction` (the payment is recorded
+/// and its settlement under way), as verify-only mode answers.
+pub(super) fn pending_header(verified: &VerifiedPayment) -> SettlementHeader {
+    let body = serde_json::json!({
+        "success": true,
+        "transaction": "",
+        "network": verified.network,
+        "payer": verified.payer,
+    });
+    let value = base64::engine::general_purpose::STANDARD.encode(body.to_string());
+    SettlementHeader::new(ProtocolVersion::V2, value)
+}
+
+/// Records a settlement outcome without making anyone wait for its fsync: the replay key is
+/// already durable (see [`Verified::reserve`]), so losing this update in a crash leaves the
+/// payment unfinished (it is settled again from the ledger), never reusable.
+fn record_outcome(
+    what: &'static str,
+    write: impl Future<Output = Result<(), StorageError>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = write.await {
+            tracing::error!(error = %e, "recording a payment's {what} failed");
+        }
+    });
+}
