@@ -98,33 +98,19 @@ impl Verified {
                 &self.charge.price,
             )?
         };
-        let ledger = pipeline.ledger.clone();
-        let (key, payer, amount, network, route, owner) = (
-            v.replay_key.clone(),
-            v.payer.clone(),
-            v.amount.clone(),
-            v.network.clone(),
-            self.charge.path.clone(),
-            pipeline.identity.run.clone(),
+        let writing = Reserving::start(
+            &pipeline.ledger,
+            &NewPayment {
+                replay_key: &v.replay_key,
+                payer: &v.payer,
+                amount: &v.amount,
+                network: &v.network,
+                route: &self.charge.path,
+                owner: &pipeline.identity.run,
+                sealed: &sealed,
+                at: unix_seconds(),
+            },
         );
-        let at = unix_seconds();
-        let writing = Reserving {
-            task: Some(tokio::spawn(async move {
-                let payment = NewPayment {
-                    replay_key: &key,
-                    payer: &payer,
-                    amount: &amount,
-                    network: &network,
-                    route: &route,
-                    owner: &owner,
-                    sealed: &sealed,
-                    at,
-                };
-                ledger.reserve(&payment).await
-            })),
-            ledger: pipeline.ledger.clone(),
-            key: v.replay_key.clone(),
-        };
         if writing.fresh().await? {
             return Ok(Reservation {
                 pipeline,

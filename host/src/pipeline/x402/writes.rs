@@ -7,19 +7,62 @@ use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::storage::StorageError;
-use crate::storage::payments::PaymentLedger;
+use crate::storage::payments::{NewPayment, PaymentLedger};
 
 /// A reservation being written, in a task of its own so that the write completes even if the
 /// request is dropped while it waits (the client went away): the payment is then released as
 /// soon as it is reserved, since no work will run for it.
 pub(super) struct Reserving {
     /// `None` once it answered.
-    pub(super) task: Option<tokio::task::JoinHandle<Result<bool, StorageError>>>,
-    pub(super) ledger: Arc<dyn PaymentLedger>,
-    pub(super) key: String,
+    task: Option<tokio::task::JoinHandle<Result<bool, StorageError>>>,
+    ledger: Arc<dyn PaymentLedger>,
+    key: String,
 }
 
 impl Reserving {
+    /// Starts writing `payment` to `ledger`, in a task of its own that owns a copy of it.
+    pub(super) fn start(ledger: &Arc<dyn PaymentLedger>, payment: &NewPayment<'_>) -> Self {
+        let (key, payer, amount, network, route, owner, sealed, at) = (
+            payment.replay_key.to_owned(),
+            payment.payer.to_owned(),
+            payment.amount.to_owned(),
+            payment.network.to_owned(),
+            payment.route.to_owned(),
+            payment.owner.to_owned(),
+            payment.sealed.to_vec(),
+            payment.at,
+        );
+        let writer = ledger.clone();
+        let replay_key = key.clone();
+        let task = tokio::spawn(async move {
+            let payment = NewPayment {
+                replay_key: &replay_key,
+                payer: &payer,
+                amount: &amount,
+                network: &network,
+                route: &route,
+                owner: &owner,
+                sealed: &sealed,
+                at,
+            };
+            writer.reserve(&payment).await
+        });
+        Self::writing(ledger.clone(), key, task)
+    }
+
+    /// The reservation of `key` that `task` writes to `ledger`.
+    fn writing(
+        ledger: Arc<dyn PaymentLedger>,
+        key: String,
+        task: tokio::task::JoinHandle<Result<bool, StorageError>>,
+    ) -> Self {
+        Self {
+            task: Some(task),
+            ledger,
+            key,
+        }
+    }
+
     /// Whether the payment was reserved (false: a replay).
     pub(super) async fn fresh(mut self) -> Result<bool, ApiError> {
         let Some(task) = self.task.as_mut() else {
@@ -93,7 +136,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::storage::payments::NewPayment;
     use crate::storage::sqlite::SqlitePayments;
 
     /// Polls `ledger` until the payment `key` is in `state` (`None`: absent), for 10 s at most.
@@ -128,11 +170,7 @@ mod tests {
             finished.await.ok();
             reserved
         });
-        drop(Reserving {
-            task: Some(task),
-            ledger: ledger.clone(),
-            key: "k".into(),
-        });
+        drop(Reserving::writing(ledger.clone(), "k".into(), task));
         until_state(ledger.as_ref(), "k", Some("reserved")).await;
         finish.send(()).unwrap();
         until_state(ledger.as_ref(), "k", None).await;
