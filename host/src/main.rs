@@ -54,8 +54,12 @@ fn collect_everywhere() {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    // Colours only for a person at a terminal: escape codes in a file or a log collector are
+    // noise, and formatting them was most of the cost of every request's span (the span's
+    // fields are formatted when it is made, `docs/PERFORMANCE.md`, "Agents").
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if config.log.json {
         builder.json().init();
