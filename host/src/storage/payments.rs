@@ -40,6 +40,62 @@ pub struct NewPayment<'a> {
     pub at: u64,
 }
 
+/// A [`NewPayment`] that owns its fields, for a write that runs after the borrow ends (in a
+/// task of its own, or on a database pool's runtime). Its fields are [`NewPayment`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedPayment {
+    /// [`NewPayment::replay_key`].
+    pub replay_key: String,
+    /// [`NewPayment::payer`].
+    pub payer: String,
+    /// [`NewPayment::amount`].
+    pub amount: String,
+    /// [`NewPayment::network`].
+    pub network: String,
+    /// [`NewPayment::route`].
+    pub route: String,
+    /// [`NewPayment::owner`].
+    pub owner: String,
+    /// [`NewPayment::sealed`].
+    pub sealed: Vec<u8>,
+    /// [`NewPayment::at`].
+    pub at: u64,
+}
+
+impl NewPayment<'_> {
+    /// A copy that owns its fields.
+    #[must_use]
+    pub fn to_owned_payment(&self) -> OwnedPayment {
+        OwnedPayment {
+            replay_key: self.replay_key.to_owned(),
+            payer: self.payer.to_owned(),
+            amount: self.amount.to_owned(),
+            network: self.network.to_owned(),
+            route: self.route.to_owned(),
+            owner: self.owner.to_owned(),
+            sealed: self.sealed.to_vec(),
+            at: self.at,
+        }
+    }
+}
+
+impl OwnedPayment {
+    /// The payment, borrowed.
+    #[must_use]
+    pub fn as_new(&self) -> NewPayment<'_> {
+        NewPayment {
+            replay_key: &self.replay_key,
+            payer: &self.payer,
+            amount: &self.amount,
+            network: &self.network,
+            route: &self.route,
+            owner: &self.owner,
+            sealed: &self.sealed,
+            at: self.at,
+        }
+    }
+}
+
 /// A reservation taken over from a run that died ([`PaymentLedger::adopt`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adopted {

@@ -22,31 +22,10 @@ pub(super) struct Reserving {
 impl Reserving {
     /// Starts writing `payment` to `ledger`, in a task of its own that owns a copy of it.
     pub(super) fn start(ledger: &Arc<dyn PaymentLedger>, payment: &NewPayment<'_>) -> Self {
-        let (key, payer, amount, network, route, owner, sealed, at) = (
-            payment.replay_key.to_owned(),
-            payment.payer.to_owned(),
-            payment.amount.to_owned(),
-            payment.network.to_owned(),
-            payment.route.to_owned(),
-            payment.owner.to_owned(),
-            payment.sealed.to_vec(),
-            payment.at,
-        );
+        let payment = payment.to_owned_payment();
+        let key = payment.replay_key.clone();
         let writer = ledger.clone();
-        let replay_key = key.clone();
-        let task = tokio::spawn(async move {
-            let payment = NewPayment {
-                replay_key: &replay_key,
-                payer: &payer,
-                amount: &amount,
-                network: &network,
-                route: &route,
-                owner: &owner,
-                sealed: &sealed,
-                at,
-            };
-            writer.reserve(&payment).await
-        });
+        let task = tokio::spawn(async move { writer.reserve(&payment.as_new()).await });
         Self::writing(ledger.clone(), key, task)
     }
 

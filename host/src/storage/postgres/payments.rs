@@ -90,15 +90,7 @@ impl PgPayments {
 #[async_trait::async_trait]
 impl PaymentLedger for PgPayments {
     async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
-        let (key, payer, amount, network, route, owner, sealed) = (
-            p.replay_key.to_owned(),
-            p.payer.to_owned(),
-            p.amount.to_owned(),
-            p.network.to_owned(),
-            p.route.to_owned(),
-            p.owner.to_owned(),
-            p.sealed.to_owned(),
-        );
+        let p = p.to_owned_payment();
         let at = big(p.at);
         self.on_pool(|db| async move {
             let client = db.client("reserve").await?;
@@ -115,7 +107,14 @@ impl PaymentLedger for PgPayments {
                 .execute(
                     &stmt,
                     &[
-                        &key, &payer, &amount, &network, &route, &owner, &sealed, &at,
+                        &p.replay_key,
+                        &p.payer,
+                        &p.amount,
+                        &p.network,
+                        &p.route,
+                        &p.owner,
+                        &p.sealed,
+                        &at,
                     ],
                 )
                 .await
