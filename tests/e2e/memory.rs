@@ -98,9 +98,9 @@ fn measure_as(
     .unwrap();
     let status = resp.status().as_u16();
     let _ = resp.into_body().read_to_vec();
-    // What stays after the answer. Work a request leaves to run after it holds its buffers until
-    // it ends (a deployment's compiled artifact is sealed and written to the disk cache after
-    // the answer: over a second for ~130 MiB on a loaded 2-core machine), so the RSS is read
+    // What stays after the answer. Freed memory goes back to the OS with a delay (the host's
+    // purge thread runs twice a second; later on a loaded 2-core machine, where CI once read
+    // +132 MiB 1.5 s after a 126-MiB deployment and 0 soon after), so the RSS is read
     // from 1.5 s on, every 100 ms, until it is within the bound the callers check (the body's
     // size) or 15 s passed; the smallest reading counts. Memory held longer is retained: fails.
     std::thread::sleep(Duration::from_millis(1500));

@@ -9,7 +9,7 @@
 //! sealed = "HVSEAL1\0" (8) || nonce (12) || AES-256-GCM-SIV(key, nonce, plaintext, aad = purpose) (+16 tag)
 //! ```
 
-use hypervisor_protocol::aead::Aead;
+use hypervisor_protocol::aead::{Aead, NONCE_LEN, TAG_LEN};
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 8] = b"HVSEAL1\0";
@@ -72,15 +72,18 @@ impl SealingKey {
     /// # Errors
     /// [`SealError::Seal`].
     pub fn seal(&self, purpose: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; 12];
+        // Encrypted in place in the output buffer: one copy of the plaintext's size at a time
+        // (compiled components sealed for the disk cache are as large as the upload limit).
+        let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| SealError::Seal)?;
-        let ct = Aead::new(&self.key)
-            .seal(&nonce, purpose, plaintext)
-            .map_err(|_| SealError::Seal)?;
-        let mut out = Vec::with_capacity(MAGIC.len() + nonce.len() + ct.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(plaintext);
+        let tag = Aead::new(&self.key)
+            .seal_in_place(&nonce, purpose, &mut out[HEADER_LEN..])
+            .map_err(|_| SealError::Seal)?;
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
@@ -89,19 +92,46 @@ impl SealingKey {
     /// # Errors
     /// [`SealError::Corrupt`].
     pub fn open(&self, purpose: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        let rest = sealed
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(SealError::Corrupt)?;
-        if rest.len() < 12 + 16 {
-            return Err(SealError::Corrupt);
-        }
-        let (nonce, ct) = rest.split_at(12);
-        let mut n = [0u8; 12];
-        n.copy_from_slice(nonce);
+        let (nonce, ct) = split(sealed)?;
         Aead::new(&self.key)
-            .open(&n, purpose, ct)
+            .open(&nonce, purpose, ct)
             .map_err(|_| SealError::Corrupt)
     }
+
+    /// [`Self::open`], decrypting in `sealed`'s own buffer (which becomes the plaintext): no
+    /// second buffer of its size. On error the buffer is dropped.
+    ///
+    /// # Errors
+    /// [`SealError::Corrupt`].
+    pub fn open_owned(&self, purpose: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>, SealError> {
+        let (nonce, _) = split(&sealed)?;
+        let end = sealed.len() - TAG_LEN;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&sealed[end..]);
+        Aead::new(&self.key)
+            .open_in_place(&nonce, purpose, &mut sealed[HEADER_LEN..end], &tag)
+            .map_err(|_| SealError::Corrupt)?;
+        sealed.truncate(end);
+        sealed.drain(..HEADER_LEN);
+        Ok(sealed)
+    }
+}
+
+/// The header: magic and nonce.
+const HEADER_LEN: usize = MAGIC.len() + NONCE_LEN;
+
+/// The nonce and the ciphertext-and-tag of `sealed`.
+fn split(sealed: &[u8]) -> Result<([u8; NONCE_LEN], &[u8]), SealError> {
+    let rest = sealed
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or(SealError::Corrupt)?;
+    if rest.len() < NONCE_LEN + TAG_LEN {
+        return Err(SealError::Corrupt);
+    }
+    let (nonce, ct) = rest.split_at(NONCE_LEN);
+    let mut n = [0u8; NONCE_LEN];
+    n.copy_from_slice(nonce);
+    Ok((n, ct))
 }
 
 #[cfg(test)]
@@ -122,5 +152,15 @@ mod tests {
             Err(SealError::Corrupt)
         );
         assert!(!sealed.windows(11).any(|w| w == b"secret code"));
+        assert_eq!(k.open_owned(b"p", sealed.clone()).unwrap(), b"secret code");
+        assert_eq!(k.open_owned(b"q", sealed), Err(SealError::Corrupt));
+        assert_eq!(k.open_owned(b"p", bad), Err(SealError::Corrupt));
+        assert_eq!(
+            k.open_owned(b"p", b"HVSEAL1\0short".to_vec()),
+            Err(SealError::Corrupt)
+        );
+        let empty = k.seal(b"p", b"").unwrap();
+        assert_eq!(k.open_owned(b"p", empty.clone()).unwrap(), b"");
+        assert_eq!(k.open(b"p", &empty).unwrap(), b"");
     }
 }

@@ -153,7 +153,7 @@ impl ArtifactStore {
         };
         let mut aad = self.purpose.to_vec();
         aad.extend_from_slice(content_hash);
-        match self.key.open(&aad, &sealed) {
+        match self.key.open_owned(&aad, sealed) {
             Ok(plain) => {
                 if self.quota.is_some() {
                     touch(&path);

@@ -45,7 +45,7 @@ impl CodeStore for PgCode {
         sealed
             .map(|s| {
                 self.key
-                    .open(&aad(hash), &s)
+                    .open_owned(&aad(hash), s)
                     .map_err(|_| StorageError::Tampered("agent component"))
             })
             .transpose()
