@@ -12,6 +12,11 @@ pub mod wasm;
 
 use std::path::PathBuf;
 
+/// The server's allocator (`host/src/main.rs`), so that the in-process benchmarks measure the
+/// host as it runs rather than with the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The workspace's `target/` directory (built components are in `target/wasm/`).
 pub fn target() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
