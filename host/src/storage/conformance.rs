@@ -333,6 +333,16 @@ fn records_logs_and_calls(s: &Stores) {
                 .unwrap()
                 .is_none()
         );
+        // A deferred write is committed no later than an awaited one submitted after it (an
+        // agent's calls before its run's record), whichever thread commits: read from the
+        // backend itself, without the flush that reads through `Records` make first.
+        records.insert_later(record("deferred-first", None, "carol", 3000));
+        records
+            .insert(record("awaited-next", None, "carol", 3001))
+            .await
+            .unwrap();
+        assert!(s.records.get("awaited-next", &op).unwrap().is_some());
+        assert!(s.records.get("deferred-first", &op).unwrap().is_some());
     });
     let logs = s.catalog.logs("a", 1000).unwrap();
     assert_eq!(logs.len(), LOGS_KEPT as usize);

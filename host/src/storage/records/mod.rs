@@ -3,7 +3,9 @@
 //! logs are sealed by the caller.
 //!
 //! Writes go through one writer thread that commits whatever has queued up in one transaction
-//! (group commit), on a connection of its own ([`RecordStore::sink`]). Two kinds of write:
+//! (group commit), on a connection of its own ([`RecordStore::sink`]); on a local database an
+//! awaited write that finds no commit under way is committed by its caller on that connection
+//! instead ([`RecordSink::local`]). Two kinds of write:
 //! - **awaited** ([`Records::insert`]): the caller waits until its record is committed (on
 //!   SQLite in the WAL: safe from a crash of this process, `kill -9` included; on disk at the
 //!   next checkpoint; on PostgreSQL, committed). Used where a record must exist before the
@@ -48,6 +50,14 @@ pub trait RecordSink: Send {
     /// Why not: [`StorageError::Unavailable`] when the database could not be reached (the
     /// writer then keeps the deferred writes for the next attempt).
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError>;
+
+    /// Whether a commit is a local write that waits for neither the network nor, as a rule,
+    /// the disk (SQLite's write-ahead log at `synchronous = NORMAL`): an awaited write may then
+    /// be committed by its caller when no commit is under way, without the hop to the writer
+    /// thread and back (two cross-thread wake-ups, which cost more than the commit).
+    fn local(&self) -> bool {
+        false
+    }
 }
 
 /// The interface of the records' tables: what a database backend implements (blocking calls).

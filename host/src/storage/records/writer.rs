@@ -1,9 +1,11 @@
 //! The group-commit writer: one thread with its own connection commits whatever has queued up
 //! in one transaction, either at once for an awaited write or within [`LINGER`] for deferred
-//! ones (see the [module](super) documentation for the two kinds).
+//! ones (see the [module](super) documentation for the two kinds). On a local database
+//! ([`RecordSink::local`]) an awaited write that finds the connection free is committed by its
+//! caller, with the deferred writes waiting, instead of going to the thread and back.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::RecordSink;
@@ -87,11 +89,23 @@ type Pending = Arc<Mutex<Vec<Write>>>;
 /// further deferred writes are dropped with an error in the log.
 const MAX_PENDING: usize = 100_000;
 
+/// The connection, shared by the writer thread and, on a local database, the callers of
+/// awaited writes. Whoever holds it takes the deferred writes to commit while holding it, so
+/// a deferred write is never committed after an awaited one submitted later.
+type Sink = Arc<Mutex<Box<dyn RecordSink>>>;
+
+fn lock(sink: &Sink) -> MutexGuard<'_, Box<dyn RecordSink>> {
+    sink.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The way to the writer thread: its bounded queue and the deferred writes waiting for it.
 /// Dropping it stops the thread once it has committed what was queued.
 pub(super) struct Writer {
     sender: mpsc::SyncSender<Msg>,
     pending: Pending,
+    sink: Sink,
+    /// Whether callers may commit their awaited writes themselves ([`RecordSink::local`]).
+    local: bool,
 }
 
 fn failed(op: &'static str) -> impl Fn(String) -> StorageError {
@@ -107,14 +121,22 @@ impl Writer {
         let (sender, messages) = mpsc::sync_channel::<Msg>(4096);
         let pending = Pending::default();
         let taken = pending.clone();
+        let local = sink.local();
+        let sink = Sink::new(Mutex::new(sink));
+        let shared = sink.clone();
         std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(sink, &messages, &taken))
+            .spawn(move || write_loop(&shared, &messages, &taken))
             .map_err(|e| StorageError::Database {
                 op: "start the records writer",
                 detail: e.to_string(),
             })?;
-        Ok(Self { sender, pending })
+        Ok(Self {
+            sender,
+            pending,
+            sink,
+            local,
+        })
     }
 
     /// Queues `write` (`None`: nothing, a barrier) and returns once it and every write queued
@@ -128,8 +150,15 @@ impl Writer {
         write: Option<Write>,
         op: &'static str,
     ) -> Result<(), StorageError> {
+        let write = match write.map(Box::new) {
+            Some(write) if self.local => match self.commit_here(write) {
+                Ok(result) => return result.map_err(|f| f.into_error(op)),
+                Err(write) => Some(write),
+            },
+            write => write,
+        };
         let (done, committed) = tokio::sync::oneshot::channel();
-        let message = Msg::Now(write.map(Box::new), done);
+        let message = Msg::Now(write, done);
         // The queue is bounded: when it is full, wait for room off the async workers.
         match self.sender.try_send(message) {
             Ok(()) => {}
@@ -148,6 +177,43 @@ impl Writer {
             .await
             .map_err(|_| failed(op)("the records writer stopped".into()))?
             .map_err(|f| f.into_error(op))
+    }
+
+    /// Commits `write`, after the deferred writes waiting, on this thread if the connection is
+    /// free and fewer than a batch are waiting; gives it back otherwise (it then goes to the
+    /// writer thread, which batches it with others).
+    fn commit_here(&self, write: Box<Write>) -> Result<Result<(), Failed>, Box<Write>> {
+        let mut sink = match self.sink.try_lock() {
+            Ok(sink) => sink,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(write),
+        };
+        let mut writes = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // A backlog (after the database was away) is the writer thread's to work through,
+            // in batches, and off the async workers.
+            if pending.len() >= BATCH {
+                return Err(write);
+            }
+            std::mem::take(&mut *pending)
+        };
+        let deferred = writes.len();
+        writes.push(*write);
+        // On the caller's thread, as the pipeline's other SQLite writes are: a commit is a write
+        // to the log as a rule (tens of µs); `block_in_place` would wake another thread to
+        // take over the worker's queue, the very hop this saves.
+        let result = sink.commit(&writes).map_err(|e| Failed::of(&e));
+        if let Err(e) = &result {
+            tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
+            if e.unavailable {
+                // As the writer thread does: the deferred writes wait for the next attempt,
+                // ahead of newer ones.
+                writes.truncate(deferred);
+                requeue(&self.pending, writes);
+            }
+        }
+        drop(sink);
+        Ok(result)
     }
 
     /// Queues `write` without waiting: committed within [`LINGER`] (dropped with an error in
@@ -177,7 +243,15 @@ impl Writer {
     }
 }
 
-fn write_loop(mut sink: Box<dyn RecordSink>, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
+/// Puts deferred writes whose commit failed back in front of the waiting ones.
+fn requeue(pending: &Pending, mut kept: Vec<Write>) {
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    kept.append(&mut pending);
+    kept.truncate(MAX_PENDING);
+    *pending = kept;
+}
+
+fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
     let mut open = true;
     while open {
         // Deferred writes kept from a failed commit wait for no nudge: try them again soon.
@@ -231,6 +305,7 @@ fn write_loop(mut sink: Box<dyn RecordSink>, messages: &mpsc::Receiver<Msg>, pen
         }
         // Deferred writes queued before any barrier just taken are in `pending` by now.
         let awaited = writes.len();
+        let mut sink = lock(sink);
         writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
         let result = if writes.is_empty() {
             Ok(())
@@ -250,19 +325,15 @@ fn write_loop(mut sink: Box<dyn RecordSink>, messages: &mpsc::Receiver<Msg>, pen
             // The awaited writes' callers were told (their requests fail); the deferred ones
             // were made after their responses went out: keep them for the next commit, ahead
             // of newer ones, and give the database a moment.
-            let mut kept = writes.split_off(awaited);
-            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-            kept.append(&mut pending);
-            kept.truncate(MAX_PENDING);
-            *pending = kept;
-            drop(pending);
+            requeue(pending, writes.split_off(awaited));
+            drop(sink);
             std::thread::sleep(RETRY);
         }
     }
     // The last deferred writes, when the store is dropped.
     let writes = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
     if !writes.is_empty()
-        && let Err(e) = sink.commit(&writes)
+        && let Err(e) = lock(sink).commit(&writes)
     {
         tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
     }

@@ -102,6 +102,10 @@ impl RecordSink for Sink {
         };
         commit().map_err(sql("record executions"))
     }
+
+    fn local(&self) -> bool {
+        true
+    }
 }
 
 impl RecordStore for SqliteRecords {
