@@ -12,7 +12,10 @@
 //!   beforehand: the host's own cost, no HTTP and no client work on the cores. Measured in
 //!   verify-only mode, then in facilitator mode against a stand-in facilitator on loopback
 //!   (answers `/verify` and `/settle` at once, no chain) with `verify = "local"`, settled before
-//!   the response and then after it (`settle_after_response_up_to`).
+//!   the response and then after it (`settle_after_response_up_to`), and verify-only with the
+//!   `settled` mark after the response. `BENCH_PAYMENT_MODES` picks modes by index (0: fresh
+//!   instances, 1: verify-only, 2: facilitator before, 3: facilitator after, 4: verify-only
+//!   after); `BENCH_PAID_HEADERS` (60000) authorizations are signed per mode.
 //!
 //! Needs `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count; `BENCH_ONLY`
 //! (`parts`, `throughput`) picks sections.
@@ -202,7 +205,7 @@ fn throughput() {
     let rt = common::runtime();
     let _guard = rt.enter();
     let facilitator = stand_in_facilitator(&rt);
-    let modes: [(&str, Tune<'_>); 4] = [
+    let modes: [(&str, Tune<'_>); 5] = [
         (
             "verify-only, fresh component instances",
             Box::new(|c| c.payments.warm_instances = 0),
@@ -222,6 +225,12 @@ fn throughput() {
                 c.payments.mode = hypervisor::config::SettlementMode::Facilitator;
                 c.payments.facilitator_url = Some(facilitator.clone());
                 c.payments.verify = hypervisor::config::VerifyAt::Local;
+                c.payments.settle_after_response_up_to = Some(c.payments.price.amount.clone());
+            }),
+        ),
+        (
+            "verify-only, settled after response",
+            Box::new(|c| {
                 c.payments.settle_after_response_up_to = Some(c.payments.price.amount.clone());
             }),
         ),
@@ -250,7 +259,7 @@ fn throughput_of(
     let concurrency = common::env_or("BENCH_CONCURRENCY", 16);
     let seconds = common::env_or("BENCH_SECONDS", 3.0);
     let rounds = common::env_or("BENCH_ROUNDS", 3);
-    let signed = common::env_or("BENCH_PAID_HEADERS", 40_000);
+    let signed = common::env_or("BENCH_PAID_HEADERS", 60_000);
     let headers = Arc::new(Mutex::new(sign_headers(rt, host, c, signed)));
     let secret = ClientSecret::generate().unwrap();
     let session = in_process::session(&pipeline, &secret);

@@ -456,7 +456,15 @@ impl Host {
         reaper.abort();
         task_reaper.abort();
         duty.abort();
-        // Deferred writes (records of HTTP agent requests, logs) are committed before exit.
+        // Payments settled after their responses finish settling (a facilitator's settlement
+        // may take up to a payments call's limit), then deferred writes (records of HTTP agent
+        // requests, logs) are committed before exit.
+        let settling = Duration::from_millis(self.config.payments.call_timeout_ms + 1_000);
+        if !self.pipeline.finish_deferred_settlements(settling).await {
+            tracing::warn!(
+                "payments settled after their responses were still in flight at exit: the next run adopts them (PROTOCOL.md §6b)"
+            );
+        }
         if let Err(e) = self.pipeline.flush_records().await {
             tracing::error!(error = %e, "cannot commit the last execution records");
         }

@@ -146,6 +146,62 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
 }
 
 #[test]
+fn a_small_verify_only_payment_is_recorded_settled_after_its_answer() {
+    use crate::harness::metric;
+    use crate::settlement::wait_until;
+    const SETTLED: &str = "hypervisor_payments_total{outcome=\"settled\"}";
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let table = payments_table(
+        "public_url = \"https://paid.example\"\nsettle_after_response_up_to = \"10000\"",
+    );
+    let server = TestServer::start_in(&data, &table);
+    let (_c, _k, s) = session(&server);
+    let (body, headers, json) = challenge(&server, &s);
+    let wallet = Wallet::random().unwrap();
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+
+    // v2 at the threshold: the same answer as ever, the `settled` mark written after it (and
+    // counted once written).
+    let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
+    let (status, headers, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
+    assert_eq!(settlement["success"], true, "{settlement}");
+    assert_eq!(settlement["transaction"], "", "{settlement}");
+    assert_eq!(settlement["payer"], wallet.address().to_checksum(None));
+    wait_until("the settled mark written", || {
+        metric(&server, SETTLED) == 1.0
+    });
+    // The reservation refuses a replay at once.
+    let (status, _, out) = send(&server, &body, name, value.clone());
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
+
+    // v1 is recorded before its answer: counted by the time the answer arrives.
+    let v1 = Offer::from_402(None, &json).unwrap();
+    let (v1_name, v1_value) = wallet.pay(&v1, &limit(), now()).unwrap();
+    let (status, _, out) = send(&server, &body, v1_name, v1_value);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(metric(&server, SETTLED), 2.0);
+
+    // Killed and restarted: the mark written after the answer is in the ledger, so the
+    // payment is not released as unfinished, and the same header is still a replay.
+    server.stop();
+    let restarted = TestServer::start_in(&data, &table);
+    let (_c, _k, s) = session(&restarted);
+    let (body, _, _) = challenge(&restarted, &s);
+    let (status, _, out) = send(&restarted, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    assert_eq!(out["error"], "invalid_exact_evm_nonce_already_used");
+    assert!(
+        !restarted.log().contains("left by a stopped run"),
+        "nothing was left unfinished: {}",
+        restarted.log()
+    );
+}
+
+#[test]
 fn a_paid_request_that_gives_no_result_leaves_its_payment_unspent() {
     let server = TestServer::start_with(&payments_table(""));
     let (_c, _k, s) = session(&server);

@@ -209,12 +209,14 @@ pub struct PaymentsConfig {
     /// Configured payments-component instances kept between calls (0: a fresh instance for
     /// every call). Default 4.
     pub warm_instances: usize,
-    /// Facilitator mode: settle x402 v2 payments of at most this amount (atomic units) after
-    /// the response instead of before it: the answer does not wait for the facilitator (or the
-    /// chain), at the risk that a settlement refused afterwards leaves that run unpaid
-    /// (PROTOCOL.md §6b). v1 payments, larger amounts, and runs beyond
-    /// `deferred_settlements_max` settle before the response. Default: none (every payment
-    /// settles before its response). (Verify-only mode settles inside the host, at once.)
+    /// Settle x402 v2 payments of at most this amount (atomic units) after the response
+    /// instead of before it (PROTOCOL.md §6b). Facilitator mode: the answer does not wait for
+    /// the facilitator (or the chain), at the risk that a settlement refused afterwards leaves
+    /// that run unpaid. Verify-only mode: the answer does not wait for the ledger's `settled`
+    /// mark (the reservation is durable before the work either way), at the risk that a host
+    /// dying before the mark is durable releases the payment, leaving that run unpaid. v1
+    /// payments, larger amounts, and runs beyond `deferred_settlements_max` settle before the
+    /// response. Default: none (every payment settles before its response).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_after_response_up_to: Option<String>,
     /// Settlements after the response allowed in flight at once; past it a payment settles

@@ -24,8 +24,11 @@
 //! settlement, before the response, or just after it for x402 v2 payments of at most
 //! `payments.settle_after_response_up_to` ([`Pipeline::deferral`]: the answer then carries a
 //! settlement header with an empty transaction, and a settlement refused afterwards leaves that
-//! run unpaid, which is the risk the operator accepts up to that amount). After a request ran,
-//! the same header is a replay and is refused, so no payment is ever taken twice.
+//! run unpaid, which is the risk the operator accepts up to that amount). In verify-only mode
+//! the same setting lets such a payment's `settled` mark be written after the response (the
+//! reservation is durable before the work either way): if the host dies before the mark is
+//! durable, the payment is found `reserved` and released, and that run goes unpaid. After a
+//! request ran, the same header is a replay and is refused, so no payment is ever taken twice.
 
 mod settlement;
 mod writes;
@@ -196,7 +199,7 @@ impl Reservation<'_> {
         };
         let run = &pipeline.identity.run;
         if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
-            return settlement.locally(pipeline).await;
+            return settlement.locally(pipeline, pipeline.deferral(paid)).await;
         }
         // Recorded before the facilitator is asked: if this run dies now, another settles the
         // payment from the ledger (the result exists) instead of releasing it.
@@ -241,9 +244,10 @@ impl Drop for Reservation<'_> {
 }
 
 impl Pipeline {
-    /// A permit to settle `paid` after the response, if the configuration allows it for this
-    /// payment (`payments.settle_after_response_up_to`: x402 v2, at most that amount) and fewer
-    /// than `payments.deferred_settlements_max` such settlements are in flight.
+    /// A permit to settle `paid` after the response (in verify-only mode: to record it settled
+    /// after the response), if the configuration allows it for this payment
+    /// (`payments.settle_after_response_up_to`: x402 v2, at most that amount) and fewer than
+    /// `payments.deferred_settlements_max` such settlements are in flight.
     fn deferral(&self, paid: &Verified) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let up_to: u128 = self
             .config
@@ -257,6 +261,16 @@ impl Pipeline {
             return None;
         }
         self.deferred_settlements.clone().try_acquire_owned().ok()
+    }
+
+    /// Waits, at most `limit`, until every settlement after a response (and, in verify-only
+    /// mode, every `settled` mark written after one) has finished: at shutdown, so that what
+    /// was answered is also recorded. Returns whether all finished in time.
+    pub async fn finish_deferred_settlements(&self, limit: std::time::Duration) -> bool {
+        let all = u32::try_from(self.config.payments.deferred_settlements_max).unwrap_or(u32::MAX);
+        tokio::time::timeout(limit, self.deferred_settlements.acquire_many(all))
+            .await
+            .is_ok_and(|permits| permits.is_ok())
     }
 
     /// The charge of a paid route (`None` on unpaid routes).

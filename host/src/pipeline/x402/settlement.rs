@@ -101,23 +101,46 @@ impl Settlement {
 
     /// Settles in verify-only mode, where nothing leaves the host: the component gives the
     /// settlement header (recorded for later settlement), and the ledger records the payment
-    /// `settled` in one durable write before the answer goes out (no `settling` step: there is
-    /// no outside settlement for a crash to interrupt).
-    pub(super) async fn locally(self, pipeline: &Pipeline) -> Result<SettlementHeader, ApiError> {
+    /// `settled` in one write (no `settling` step: there is no outside settlement for a crash
+    /// to interrupt). The write is durable before the answer goes out, unless the payment may
+    /// be recorded after the response (`after_response`, a permit from
+    /// [`Pipeline::deferral`]): then the answer goes out at once and the mark follows (if the
+    /// host dies first, the payment is found `reserved` and released: that run goes unpaid).
+    /// Counted `settled` once the mark is written.
+    pub(super) async fn locally(
+        self,
+        pipeline: &Pipeline,
+        after_response: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<SettlementHeader, ApiError> {
         let s = self.ask().await?;
-        let run = &pipeline.identity.run;
-        if !self
-            .ledger
-            .settled_at_once(&self.key, run, unix_seconds())
-            .await?
-        {
-            return Err(taken_over());
-        }
-        self.metrics.payment(PaymentOutcome::Settled);
-        Ok(SettlementHeader::new(
-            self.header.version,
-            s.response_header,
-        ))
+        let run = pipeline.identity.run.clone();
+        let answer = SettlementHeader::new(self.header.version, s.response_header);
+        let Self {
+            ledger,
+            metrics,
+            key,
+            ..
+        } = self;
+        let Some(permit) = after_response else {
+            if !ledger.settled_at_once(&key, &run, unix_seconds()).await? {
+                return Err(taken_over());
+            }
+            metrics.payment(PaymentOutcome::Settled);
+            return Ok(answer);
+        };
+        record_outcome("settlement", async move {
+            let marked = ledger.settled_at_once(&key, &run, unix_seconds()).await;
+            drop(permit);
+            if marked? {
+                metrics.payment(PaymentOutcome::Settled);
+            } else {
+                // Another replica took the reservation over meanwhile (this run looked dead
+                // to it) and released it: the run was delivered unpaid.
+                tracing::warn!("a payment recorded after its response had been taken over");
+            }
+            Ok(())
+        });
+        Ok(answer)
     }
 }
 
