@@ -302,6 +302,52 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
+fn sigterm_waits_for_a_settlement_after_the_response() {
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let mut server = server_with(
+        &chain,
+        "10000",
+        "verify = \"local\"\nsettle_after_response_up_to = \"10000\"",
+    );
+    let (_c, _k, s) = session(&server);
+    let wallet = Wallet::from_hex(&a.payer_key).unwrap();
+    let payer0 = chain.balance(&a.payer);
+    let (body, name, value) = pay(&server, &s, &wallet, 2);
+
+    // The facilitator paused: the answer goes out, the settlement after it hangs.
+    signal("-STOP", chain.facilitator_pid());
+    let (status, headers, out) = send(&server, &body, name, value);
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
+    assert_eq!(settlement["transaction"], "", "{settlement}");
+
+    // Asked to stop, the host closes its connections and then waits for the settlement.
+    signal("-TERM", server.pid());
+    assert!(
+        server.wait_for_log(
+            "shutdown signal received",
+            std::time::Duration::from_secs(30)
+        ),
+        "{}",
+        server.log()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        server.is_running(),
+        "exited with a settlement in flight:\n{}",
+        server.log()
+    );
+    signal("-CONT", chain.facilitator_pid());
+    wait_until("the host exits", || !server.is_running());
+    let log = server.log();
+    let settled = log.find("payment settled").expect(&log);
+    let stopped = log.rfind("stopped").expect(&log);
+    assert!(settled < stopped, "{log}");
+    assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
+}
+
+#[test]
 fn a_kill_during_settlement_charges_at_most_once_and_the_payment_stays_spent() {
     let chain = LocalChain::start();
     let a = chain.accounts.clone();
