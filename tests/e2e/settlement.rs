@@ -27,14 +27,19 @@ fn priced_server(chain: &LocalChain, amount: &str) -> TestServer {
 
 /// A facilitator-mode host at `amount` with more `[payments]` settings (`extra`, TOML lines).
 fn server_with(chain: &LocalChain, amount: &str, extra: &str) -> TestServer {
-    TestServer::start_with(&format!(
+    TestServer::start_with(&config_with(chain, amount, extra))
+}
+
+/// The configuration of [`server_with`].
+fn config_with(chain: &LocalChain, amount: &str, extra: &str) -> String {
+    format!(
         "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
          {extra}\n[payments.price]\namount = {amount:?}\npay_to = {:?}\nasset = {:?}\n",
         wasm_path("payments").display().to_string(),
         chain.facilitator_url,
         chain.accounts.pay_to,
         chain.accounts.token,
-    ))
+    )
 }
 
 /// A payment from `wallet` for the challenge `server` gives session `s`, in `version` 1 or 2.
@@ -305,11 +310,16 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn sigterm_waits_for_a_settlement_after_the_response() {
     let chain = LocalChain::start();
     let a = chain.accounts.clone();
-    let mut server = server_with(
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // A short heartbeat: a restarted host adopts what this run left unfinished within 200 ms.
+    let config = config_with(
         &chain,
         "10000",
-        "verify = \"local\"\nsettle_after_response_up_to = \"10000\"",
+        "verify = \"local\"\nsettle_after_response_up_to = \"10000\"\n\
+         [cluster]\nheartbeat_ms = 200\ndead_after_ms = 600",
     );
+    let mut server = TestServer::start_in(&data, &config);
     let (_c, _k, s) = session(&server);
     let wallet = Wallet::from_hex(&a.payer_key).unwrap();
     let payer0 = chain.balance(&a.payer);
@@ -317,7 +327,7 @@ fn sigterm_waits_for_a_settlement_after_the_response() {
 
     // The facilitator paused: the answer goes out, the settlement after it hangs.
     signal("-STOP", chain.facilitator_pid());
-    let (status, headers, out) = send(&server, &body, name, value);
+    let (status, headers, out) = send(&server, &body, name, value.clone());
     assert_eq!(status, 200, "{out}");
     let settlement = b64_json(header(&headers, "payment-response").expect("PAYMENT-RESPONSE"));
     assert_eq!(settlement["transaction"], "", "{settlement}");
@@ -344,6 +354,19 @@ fn sigterm_waits_for_a_settlement_after_the_response() {
     let settled = log.find("payment settled").expect(&log);
     let stopped = log.rfind("stopped").expect(&log);
     assert!(settled < stopped, "{log}");
+    assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
+
+    // The outcome was committed before the exit too: a restarted host on the same data finds
+    // nothing left `settling` to settle again (a lost outcome would be settled again, refused
+    // on chain, and logged as "left settling by a stopped run"), and the header is a replay.
+    let restarted = TestServer::start_in(&data, &config);
+    let (_c, _k, s) = session(&restarted);
+    let (body, _, _) = challenge(&restarted, &s);
+    let (status, _, out) = send(&restarted, &body, name, value);
+    assert_eq!(status, 402, "{out}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let log = restarted.log();
+    assert!(!log.contains("left settling by a stopped run"), "{log}");
     assert_eq!(chain.balance(&a.payer), payer0 - PRICE);
 }
 

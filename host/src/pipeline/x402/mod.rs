@@ -33,7 +33,7 @@
 mod settlement;
 mod writes;
 
-use settlement::{Settlement, pending_header, taken_over};
+use settlement::{Settlement, Write, pending_header, taken_over};
 use writes::{Reserving, wait_for};
 
 use super::Pipeline;
@@ -213,12 +213,13 @@ impl Reservation<'_> {
             return Err(taken_over());
         }
         let Some(permit) = pipeline.deferral(paid) else {
-            return settlement.run().await;
+            return settlement.run(Write::Detached).await;
         };
         let answer = pending_header(&paid.verified);
         tokio::spawn(async move {
             // The ledger and the metrics have the outcome; a failure is the operator's to see.
-            if let Err(e) = settlement.run().await {
+            // The permit is held until the outcome is committed (see `Write::Awaited`).
+            if let Err(e) = settlement.run(Write::Awaited).await {
                 tracing::warn!(error = %e, "a payment settled after its response failed");
             }
             drop(permit);

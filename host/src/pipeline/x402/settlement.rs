@@ -38,9 +38,9 @@ pub(super) struct Settlement {
 
 impl Settlement {
     /// Asks the component to settle: the successful settlement, or the error to answer with
-    /// (a refusal or an unreachable facilitator, recorded in the ledger without waiting for its
-    /// fsync, and counted).
-    async fn ask(&self) -> Result<wit::Settlement, ApiError> {
+    /// (a refusal or an unreachable facilitator, recorded in the ledger as `write` says, and
+    /// counted).
+    async fn ask(&self, write: Write) -> Result<wit::Settlement, ApiError> {
         let settled = self
             .payments
             .settle(&self.header, &self.resource, &self.price)
@@ -58,9 +58,11 @@ impl Settlement {
                     .error_reason
                     .unwrap_or_else(|| "unexpected_settle_error".into());
                 let (ledger, why) = (self.ledger.clone(), reason.clone());
-                record_outcome("failed settlement", async move {
-                    ledger.settlement_failed(&key, &why, unix_seconds()).await
-                });
+                write
+                    .record("failed settlement", async move {
+                        ledger.settlement_failed(&key, &why, unix_seconds()).await
+                    })
+                    .await;
                 Err(ApiError::SettlementFailed {
                     reason,
                     header: Box::new(SettlementHeader::new(
@@ -72,9 +74,11 @@ impl Settlement {
             Err(e) => {
                 self.metrics.payment(PaymentOutcome::Unavailable);
                 let (ledger, why) = (self.ledger.clone(), e.reason.clone());
-                record_outcome("failed settlement", async move {
-                    ledger.settlement_failed(&key, &why, unix_seconds()).await
-                });
+                write
+                    .record("failed settlement", async move {
+                        ledger.settlement_failed(&key, &why, unix_seconds()).await
+                    })
+                    .await;
                 Err(ApiError::PaymentsFailed(format!(
                     "{}: {}",
                     e.reason, e.message
@@ -83,15 +87,17 @@ impl Settlement {
         }
     }
 
-    /// Settles a payment marked `settling`, records the outcome (without waiting for its
-    /// fsync), and gives the settlement header or the error to answer with.
-    pub(super) async fn run(self) -> Result<SettlementHeader, ApiError> {
-        let s = self.ask().await?;
+    /// Settles a payment marked `settling`, records the outcome as `write` says, and gives the
+    /// settlement header or the error to answer with.
+    pub(super) async fn run(self, write: Write) -> Result<SettlementHeader, ApiError> {
+        let s = self.ask(write).await?;
         self.metrics.payment(PaymentOutcome::Settled);
         let (ledger, key, tx) = (self.ledger.clone(), self.key.clone(), s.transaction.clone());
-        record_outcome("settlement", async move {
-            ledger.settled(&key, &tx, unix_seconds()).await
-        });
+        write
+            .record("settlement", async move {
+                ledger.settled(&key, &tx, unix_seconds()).await
+            })
+            .await;
         tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
         Ok(SettlementHeader::new(
             self.header.version,
@@ -112,7 +118,7 @@ impl Settlement {
         pipeline: &Pipeline,
         after_response: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<SettlementHeader, ApiError> {
-        let s = self.ask().await?;
+        let s = self.ask(Write::Detached).await?;
         let run = pipeline.identity.run.clone();
         let answer = SettlementHeader::new(self.header.version, s.response_header);
         let Self {
@@ -128,18 +134,21 @@ impl Settlement {
             metrics.payment(PaymentOutcome::Settled);
             return Ok(answer);
         };
-        record_outcome("settlement", async move {
-            let marked = ledger.settled_at_once(&key, &run, unix_seconds()).await;
-            drop(permit);
-            if marked? {
-                metrics.payment(PaymentOutcome::Settled);
-            } else {
-                // Another replica took the reservation over meanwhile (this run looked dead
-                // to it) and released it: the run was delivered unpaid.
-                tracing::warn!("a payment recorded after its response had been taken over");
-            }
-            Ok(())
-        });
+        // Detached: the task holds the permit until the mark is committed.
+        Write::Detached
+            .record("settlement", async move {
+                let marked = ledger.settled_at_once(&key, &run, unix_seconds()).await;
+                drop(permit);
+                if marked? {
+                    metrics.payment(PaymentOutcome::Settled);
+                } else {
+                    // Another replica took the reservation over meanwhile (this run looked
+                    // dead to it) and released it: the run was delivered unpaid.
+                    tracing::warn!("a payment recorded after its response had been taken over");
+                }
+                Ok(())
+            })
+            .await;
         Ok(answer)
     }
 }
@@ -158,16 +167,37 @@ pub(super) fn pending_header(verified: &VerifiedPayment) -> SettlementHeader {
     SettlementHeader::new(ProtocolVersion::V2, value)
 }
 
-/// Records a settlement outcome without making anyone wait for its fsync: the replay key is
-/// already durable (see [`Verified::reserve`]), so losing this update in a crash leaves the
-/// payment unfinished (it is settled again from the ledger), never reusable.
-fn record_outcome(
-    what: &'static str,
-    write: impl Future<Output = Result<(), StorageError>> + Send + 'static,
-) {
-    tokio::spawn(async move {
-        if let Err(e) = write.await {
-            tracing::error!(error = %e, "recording a payment's {what} failed");
+/// How a settlement's outcome reaches the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Write {
+    /// In a task of its own, so that nobody waits for its fsync: for a settlement before the
+    /// response. The replay key is already durable (see [`Verified::reserve`]), so losing this
+    /// update in a crash leaves the payment unfinished (settled again from the ledger), never
+    /// reusable.
+    ///
+    /// [`Verified::reserve`]: super::Verified::reserve
+    Detached,
+    /// Awaited: for a settlement after the response, whose task holds a
+    /// `deferred_settlements_max` permit until the outcome is committed, so that the shutdown
+    /// (which waits for every permit) also waits for the outcome.
+    Awaited,
+}
+
+impl Write {
+    /// Writes an outcome (`what` names it in the log if the write fails).
+    async fn record(
+        self,
+        what: &'static str,
+        write: impl Future<Output = Result<(), StorageError>> + Send + 'static,
+    ) {
+        let logged = async move {
+            if let Err(e) = write.await {
+                tracing::error!(error = %e, "recording a payment's {what} failed");
+            }
+        };
+        match self {
+            Self::Detached => drop(tokio::spawn(logged)),
+            Self::Awaited => logged.await,
         }
-    });
+    }
 }
