@@ -11,6 +11,11 @@
 //! - a client Python script through the whole pipeline, fresh CPython instance included;
 //! - 8 concurrent callers of the Python route, scripts per second.
 //!
+//! `BENCH_POLICY_ALSO=a,b` adds other builds of a Python policy (`target/wasm/a.wasm`, ...) to
+//! the same run: each is asked directly, between two executions and in the pipeline's
+//! interleaved rounds beside the default one, so two builds are compared on the same machine in
+//! the same minutes.
+//!
 //! Needs `scripts/build-wasm.sh`. The first run compiles the componentized CPython (tens of
 //! seconds) into `target/bench-data/plugins`; later runs load it from there.
 //! `BENCH_ITERATIONS` sets the sample count.
@@ -132,8 +137,14 @@ fn main() {
     let example_rules = config(&data, true).policy.rules;
     // The Python policy asked on every request (no reuse), and the Rust policy likewise: the
     // latter is the host's own share of a decision.
-    let python_asked = load("policy-python", example_rules, 0);
+    let python_asked = load("policy-python", example_rules.clone(), 0);
     let rust = load("policy-rust", None, 0);
+    let also: Vec<(String, Arc<Policy>)> = std::env::var("BENCH_POLICY_ALSO")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(|name| (name.to_string(), load(name, example_rules.clone(), 0)))
+        .collect();
     let time = |p: Arc<Policy>| {
         let info = &info;
         rt.block_on(async move {
@@ -161,37 +172,51 @@ fn main() {
         "policy decision, Rust, asked (host's share)",
         time(rust.clone()),
     );
+    for (name, p) in &also {
+        report(&format!("policy decision, {name}, asked"), time(p.clone()));
+    }
 
     // 1b. One decision between two executions: the caches as the rest of a request leaves them.
     let hello = wasm::read("hello");
     let input = ExecuteInput::new(&hello).args(["bench"]);
     let (req, _) = session(&with, &secret).encrypt_execution(&input).unwrap();
     with.policy().replace(None);
-    let between = rt.block_on(async {
-        let mut out = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            execute_samples(&with, &req, 1).await;
-            let t = Instant::now();
-            python_asked.evaluate(&info).await.unwrap();
-            out.push(t.elapsed());
-        }
-        out
-    });
-    with.policy().replace(Some(policy.clone()));
+    let between = |p: &Arc<Policy>| {
+        rt.block_on(async {
+            let mut out = Vec::with_capacity(iterations);
+            for _ in 0..iterations {
+                execute_samples(&with, &req, 1).await;
+                let t = Instant::now();
+                p.evaluate(&info).await.unwrap();
+                out.push(t.elapsed());
+            }
+            out
+        })
+    };
     report(
         "policy decision, Python, asked between two executions",
-        between,
+        between(&python_asked),
     );
+    for (name, p) in &also {
+        report(
+            &format!("policy decision, {name}, between two executions"),
+            between(p),
+        );
+    }
+    with.policy().replace(Some(policy.clone()));
 
     // 2. The pipeline on one host and session, rounds interleaved with the Python policy, no
     //    policy, and the Rust policy in force (swapped in the policy slot between rounds).
-    let slots = [
+    let slots: Vec<Option<Arc<Policy>>> = [
         Some(policy.clone()),
         Some(python_asked.clone()),
         None,
         Some(rust.clone()),
-    ];
-    let mut samples = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    ]
+    .into_iter()
+    .chain(also.iter().map(|(_, p)| Some(p.clone())))
+    .collect();
+    let mut samples = vec![Vec::new(); slots.len()];
     rt.block_on(async {
         for p in &slots {
             with.policy().replace(p.clone());
@@ -205,7 +230,8 @@ fn main() {
         }
     });
     with.policy().replace(Some(policy.clone()));
-    let [reused, asked, none, rust_asked] = samples;
+    let also_samples = samples.split_off(4);
+    let [reused, asked, none, rust_asked] = <[Vec<Duration>; 4]>::try_from(samples).unwrap();
     let p_reused = report("execute cached hello, Python policy (reused)", reused);
     let p_asked = report("execute cached hello, Python policy (asked)", asked);
     let p_none = report("execute cached hello, no policy", none);
@@ -218,6 +244,14 @@ fn main() {
         delta(p_asked),
         delta(p_rust)
     );
+    for ((name, _), samples) in also.iter().zip(also_samples) {
+        let p = report(&format!("execute cached hello, {name} (asked)"), samples);
+        println!(
+            "{:<58} Δp50 = {:.1} µs",
+            format!("policy cost per request (pipeline), {name}"),
+            delta(p)
+        );
+    }
 
     // 3. A client script, fresh CPython instance included.
     let s = session(&with, &secret);

@@ -26,7 +26,11 @@ from componentize_py_types import Err
 from wit_world.exports import policy as wit_policy
 from wit_world.exports import python as wit_python
 
+import lifting
 from rules import Rules, RulesError
+
+# Before componentize-py looks up the constructors that lift `evaluate`'s argument (lifting.py).
+lifting.install()
 
 # The rules in force in this instance (`configure` sets them; permissive until then is never
 # observable: the host always configures before evaluating).
@@ -51,7 +55,7 @@ class Policy(wit_world.exports.Policy):
 
     def evaluate(self, request: wit_policy.RequestInfo) -> wit_policy.Verdict:
         rules = _rules
-        python_kind = request.kind == wit_policy.ProgramKind.PYTHON_SCRIPT
+        python_kind = request.kind is lifting.PYTHON_SCRIPT
         denied = rules.decide(request, python_kind)
         if denied is not None:
             rule, reason = denied

@@ -184,14 +184,15 @@ class Rules:
 
         if not (self.max_time_ms or self.max_memory_bytes or self.max_fuel):
             return _UNCAPPED
-
-        def cap(asked, maximum):
-            if not maximum or (asked is not None and asked <= maximum):
-                return None
-            return maximum
-
         return (
-            cap(limits.time_ms, self.max_time_ms),
-            cap(limits.memory_bytes, self.max_memory_bytes),
-            cap(limits.fuel, self.max_fuel),
+            _cap(limits.time_ms, self.max_time_ms),
+            _cap(limits.memory_bytes, self.max_memory_bytes),
+            _cap(limits.fuel, self.max_fuel),
         )
+
+
+def _cap(asked, maximum):
+    """The limit to impose: `maximum` when set and `asked` is above it (or unset), else None."""
+    if not maximum or (asked is not None and asked <= maximum):
+        return None
+    return maximum
