@@ -15,7 +15,6 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -167,30 +166,6 @@ pub async fn pick(resolver: &dyn Resolve, host: &str, port: u16) -> Result<Socke
     }
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            Arc::new(
-                rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-                .unwrap_or_else(|_| {
-                    // The ring provider supports the default versions; unreachable in practice.
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                }),
-            )
-        })
-        .clone()
-}
-
 /// Sends `request` (absolute URI) to the address [`pick`] chose for its authority.
 ///
 /// # Errors
@@ -245,7 +220,7 @@ pub async fn send(
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let tls = tokio::time::timeout(
             connect_timeout,
-            tokio_rustls::TlsConnector::from(tls_config()).connect(name, tcp),
+            tokio_rustls::TlsConnector::from(crate::net::tls_client_config()).connect(name, tcp),
         )
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?

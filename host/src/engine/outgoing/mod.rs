@@ -5,11 +5,14 @@
 //! world instantiates; but a request leaves the host only when its role's [`super::Egress`]
 //! (see the table on [`super::Capabilities`]) lets it:
 //! - a list of origins (scheme, host and port, compared exactly): a request to one of them is
-//!   sent over the network, anything else fails with `HTTP-request-denied`. An empty list, the
-//!   default, denies everything;
+//!   sent over the network on a keep-alive connection shared with other requests to that origin
+//!   ([`pool`]), anything else fails with `HTTP-request-denied`. An empty list, the default,
+//!   denies everything;
 //! - or a hook: every request goes to it, and it decides. The engine only defines the hook;
 //!   agents' egress (grants, in-process calls to other agents, payments) implements it above
 //!   the pipeline (`crate::egress`), and the composition root hands it to the stores.
+
+mod pool;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -112,7 +115,16 @@ impl WasiHttpHooks for OutgoingHttp {
             tracing::debug!("outgoing HTTP request denied (origin not granted)");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        wasmtime_wasi_http::default_hooks().send_request(request, options, fut)
+        // `fut` reports how the guest's reading of the response ended; the pool learns that
+        // from the body itself (read to the end, the connection is reused; dropped, closed).
+        drop(fut);
+        Box::new(async move {
+            let response = pool::send(request, options).await?;
+            Ok((
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
     }
 }
 
