@@ -24,7 +24,9 @@
 //! settlement, before the response, or just after it for x402 v2 payments of at most
 //! `payments.settle_after_response_up_to` ([`Pipeline::deferral`]: the answer then carries a
 //! settlement header with an empty transaction, and a settlement refused afterwards leaves that
-//! run unpaid, which is the risk the operator accepts up to that amount). In verify-only mode
+//! run unpaid, which is the risk the operator accepts up to that amount; its `settling` mark is
+//! written after the answer too, so a host that dies before that mark is durable releases the
+//! payment, the same risk). In verify-only mode
 //! the same setting lets such a payment's `settled` mark be written after the response (the
 //! reservation is durable before the work either way): if the host dies before the mark is
 //! durable, the payment is found `reserved` and released, and that run goes unpaid. After a
@@ -197,30 +199,50 @@ impl Reservation<'_> {
             price: paid.charge.price.clone(),
             key: paid.verified.replay_key.clone(),
         };
-        let run = &pipeline.identity.run;
         if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
             return settlement.locally(pipeline, pipeline.deferral(paid)).await;
         }
-        // Recorded before the facilitator is asked: if this run dies now, another settles the
-        // payment from the ledger (the result exists) instead of releasing it.
-        if !pipeline
-            .ledger
-            .settling(&settlement.key, run, unix_seconds())
-            .await?
-        {
-            // Another replica took the reservation over (this one looked dead to it): it
-            // decides the payment's fate; this run's result is not delivered.
-            return Err(taken_over());
-        }
+        let run = pipeline.identity.run.clone();
         let Some(permit) = pipeline.deferral(paid) else {
+            // Recorded before the facilitator is asked: if this run dies now, another settles
+            // the payment from the ledger (the result exists) instead of releasing it.
+            if !pipeline
+                .ledger
+                .settling(&settlement.key, &run, unix_seconds())
+                .await?
+            {
+                // Another replica took the reservation over (this one looked dead to it): it
+                // decides the payment's fate; this run's result is not delivered.
+                return Err(taken_over());
+            }
             return settlement.run(Write::Detached).await;
         };
         let answer = pending_header(&paid.verified);
         tokio::spawn(async move {
-            // The ledger and the metrics have the outcome; a failure is the operator's to see.
-            // The permit is held until the outcome is committed (see `Write::Awaited`).
-            if let Err(e) = settlement.run(Write::Awaited).await {
-                tracing::warn!(error = %e, "a payment settled after its response failed");
+            // The `settling` mark too is written after the answer: a host that dies before it
+            // is durable finds the payment `reserved` and releases it (one delivered run
+            // unpaid, the risk this setting accepts up to its amount); from the mark on, the
+            // next run settles it from the ledger. The ledger and the metrics have the
+            // outcome; a failure is the operator's to see. The permit is held until the
+            // outcome is committed (see `Write::Awaited`).
+            match settlement
+                .ledger
+                .settling(&settlement.key, &run, unix_seconds())
+                .await
+            {
+                Ok(true) => {
+                    if let Err(e) = settlement.run(Write::Awaited).await {
+                        tracing::warn!(error = %e, "a payment settled after its response failed");
+                    }
+                }
+                // Another replica took the reservation over (this run looked dead to it) and
+                // decided its fate: the run was delivered, and that replica released it.
+                Ok(false) => {
+                    tracing::warn!("a payment settled after its response had been taken over");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "marking a payment settled after its response failed");
+                }
             }
             drop(permit);
         });
