@@ -30,7 +30,7 @@ pub use capabilities::{Args, Capabilities, Egress, HostImports, Invocation, Role
 pub use handler::{HandlerContext, HandlerError, HandlerOutcome, handler_input};
 pub use http_agent::{HttpAgentError, HttpResponse};
 pub use js_compiler::JsRuntime;
-pub use outgoing::{OutgoingFuture, OutgoingHook, send_over_network};
+pub use outgoing::{OutgoingFuture, OutgoingHook};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;

@@ -36,22 +36,6 @@ pub trait OutgoingHook: Send + Sync {
     ) -> OutgoingFuture;
 }
 
-/// Sends `request` over the network (TCP, TLS for `https`) as `wasmtime-wasi-http` does.
-pub fn send_over_network(
-    request: http::Request<WasiBody>,
-    options: Option<RequestOptions>,
-) -> OutgoingFuture {
-    Box::pin(async move {
-        use http_body_util::BodyExt;
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-        // The connection's I/O runs beside the response body, as the default hooks run it.
-        tokio::spawn(async move {
-            let _ = io.await;
-        });
-        Ok(response.map(BodyExt::boxed_unsync))
-    })
-}
-
 /// The outgoing-request hooks of one store: the origins it may reach, or its hook.
 #[derive(Default)]
 pub struct OutgoingHttp {
