@@ -84,30 +84,23 @@ impl WasiHttpHooks for OutgoingHttp {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
-        if let Some(hook) = &self.hook {
-            let answer = hook.send(request, options);
-            return Box::new(async move {
-                let response = answer.await?;
-                Ok((
-                    response,
-                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
-                ))
-            });
-        }
-        if !self.permits(request.uri()) {
+        // `fut` reports how the guest's reading of the response ended; neither path needs it
+        // (the pool learns that from the body itself: read to the end, the connection is
+        // reused; dropped, closed).
+        drop(fut);
+        let answer: OutgoingFuture = if let Some(hook) = &self.hook {
+            hook.send(request, options)
+        } else if self.permits(request.uri()) {
+            Box::pin(pool::send(request, options))
+        } else {
             // Not the URI: a confidential guest chooses it, and could put plaintext in it.
             tracing::debug!("outgoing HTTP request denied (origin not granted)");
             return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
-        // `fut` reports how the guest's reading of the response ended; the pool learns that
-        // from the body itself (read to the end, the connection is reused; dropped, closed).
-        drop(fut);
+        };
         Box::new(async move {
-            let response = pool::send(request, options).await?;
-            Ok((
-                response,
-                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
-            ))
+            // The connection's I/O runs in the pool's or the hook's own tasks: nothing to drive.
+            let nothing = Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>;
+            Ok((answer.await?, nothing))
         })
     }
 }
