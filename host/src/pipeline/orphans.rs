@@ -4,7 +4,9 @@
 //! start-up for the previous process's, and periodically for dead replicas'):
 //! - `reserved`: the work never gave a result (settlement is marked before it is asked for),
 //!   so nothing was delivered: the reservation is released and the payer may present the
-//!   payment again;
+//!   payment again. The exception, a risk the operator accepts up to
+//!   `payments.settle_after_response_up_to`: a payment settled (or in verify-only mode marked
+//!   settled) after its response whose run died between the answer and the mark;
 //! - `settling`: the work gave a result and its settlement was being asked for: it is settled
 //!   again from the sealed payment. An EIP-3009 authorization moves money at most once, so if
 //!   the dead run's settlement did reach the chain, this one fails harmlessly and the ledger

@@ -16,9 +16,12 @@
 //! through its hook, which checks every address it connects to).
 //!
 //! Idle connections are closed after [`IDLE`], shorter than the 5-s keep-alive timeout of
-//! Node.js servers (the runtime of the official x402 facilitator), so that the pool does not
-//! hand out a connection its server is about to close; at most [`MAX_IDLE_PER_ORIGIN`] are
-//! kept per origin.
+//! Node.js servers (the runtime of the official x402 facilitator), so that the pool rarely
+//! hands out a connection its server is about to close; at most [`MAX_IDLE_PER_ORIGIN`] are
+//! kept per origin. Rarely, not never: a server may close an idle connection at any time, and
+//! hyper-util sends a request again on a new connection only if none of it had been written;
+//! one written at the moment the server closed fails (`connection-terminated`), as it would
+//! on any keep-alive client.
 
 use std::pin::Pin;
 use std::sync::LazyLock;
@@ -42,13 +45,19 @@ pub const MAX_IDLE_PER_ORIGIN: usize = 32;
 /// A timeout the guest left unset (`wasmtime-wasi-http`'s default).
 const UNSET_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Longest a new connection (TCP, and TLS for `https`) may take: the connector is shared, so
+/// this bound is the pool's, not each request's (the guest's own `connect-timeout` counts in
+/// the budget of [`send`]).
+pub const CONNECT: Duration = Duration::from_secs(10);
+
 /// The pool every store's granted requests share.
 static POOL: LazyLock<Pool> = LazyLock::new(Pool::new);
 
 /// Sends `request` (absolute URI) over a pooled connection to its origin.
 ///
 /// The guest's `connect-timeout` and `first-byte-timeout` bound together the time until the
-/// response's head arrives (a pooled connection needs no connect, so the two are one budget);
+/// response's head arrives (the connector is shared by every request, so a guest's connect
+/// time cannot be bounded on its own; a new connection also gets at most [`CONNECT`]);
 /// `between-bytes-timeout` bounds every wait for the next frame of the body.
 ///
 /// # Errors
@@ -80,6 +89,7 @@ impl Pool {
         tcp.enforce_http(false);
         // Small requests and answers: nothing gained by Nagle's delay.
         tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(CONNECT));
         let connector = HttpsConnectorBuilder::new()
             .with_tls_config(crate::net::tls_client_config().as_ref().clone())
             .https_or_http()
@@ -94,22 +104,32 @@ impl Pool {
     }
 }
 
-/// The `wasi:http` error for a failed exchange.
+/// The `wasi:http` error for a failed exchange: the first cause in its chain that says more
+/// than "failed" (the request body's own error, an I/O error, TLS, hyper's verdict).
 fn wasi_error(e: &hyper_util::client::legacy::Error) -> Error {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
+        // The request body failed (wasmtime checks its `Content-Length`): the guest's cause.
+        if let Some(body) = s.downcast_ref::<Error>() {
+            return match body {
+                Error::HttpRequestBodySize(size) => Error::HttpRequestBodySize(*size),
+                other => Error::InternalError(Some(other.to_string())),
+            };
+        }
+        if s.downcast_ref::<rustls::pki_types::InvalidDnsNameError>()
+            .is_some()
+        {
+            return Error::InvalidDnsNameError(rustls::pki_types::InvalidDnsNameError);
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if holds_tls_error(io) {
+                return Error::Tls(std::io::Error::new(io.kind(), io.to_string()));
+            }
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused,
                 std::io::ErrorKind::TimedOut => Error::ConnectionTimeout,
                 std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
                     Error::ConnectionTerminated
-                }
-                _ if io
-                    .get_ref()
-                    .is_some_and(|inner| inner.is::<rustls::Error>()) =>
-                {
-                    Error::TlsProtocolError
                 }
                 _ if e.is_connect() => {
                     Error::Connect(std::io::Error::new(io.kind(), io.to_string()))
@@ -118,6 +138,11 @@ fn wasi_error(e: &hyper_util::client::legacy::Error) -> Error {
             };
         }
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_user() {
+                // The request body's error, if any, is below: keep looking.
+                source = s.source();
+                continue;
+            }
             return if h.is_incomplete_message() {
                 Error::HttpResponseIncomplete
             } else if h.is_parse() {
@@ -130,9 +155,6 @@ fn wasi_error(e: &hyper_util::client::legacy::Error) -> Error {
                 Error::InternalError(Some(h.to_string()))
             };
         }
-        if let Some(dns) = s.downcast_ref::<rustls::pki_types::InvalidDnsNameError>() {
-            return Error::InternalError(Some(dns.to_string()));
-        }
         source = s.source();
     }
     if e.is_connect() {
@@ -140,6 +162,21 @@ fn wasi_error(e: &hyper_util::client::legacy::Error) -> Error {
     } else {
         Error::InternalError(Some(e.to_string()))
     }
+}
+
+/// Whether a rustls error is inside `io` (tokio-rustls and hyper-rustls wrap it in one or two
+/// `io::Error`s, whose `source` skips the wrapped error itself).
+fn holds_tls_error(io: &std::io::Error) -> bool {
+    let mut inner = io.get_ref();
+    while let Some(e) = inner {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+    }
+    false
 }
 
 /// A response body whose every frame must come within `between` of the one before (or of the
@@ -289,6 +326,15 @@ mod tests {
             matches!(error, Error::ConnectionReadTimeout),
             "got {error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_tls_failure_is_a_tls_error() {
+        // A plain-HTTP server asked for TLS: the handshake fails on its answer.
+        let (url, _) = server("not tls").await;
+        let url = url.replace("http://", "https://");
+        let error = send(get(&format!("{url}/")), None).await.unwrap_err();
+        assert!(matches!(error, Error::Tls(_)), "got {error:?}");
     }
 
     #[tokio::test]

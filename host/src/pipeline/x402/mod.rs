@@ -225,24 +225,30 @@ impl Reservation<'_> {
             // next run settles it from the ledger. The ledger and the metrics have the
             // outcome; a failure is the operator's to see. The permit is held until the
             // outcome is committed (see `Write::Awaited`).
-            match settlement
+            let settle = match settlement
                 .ledger
                 .settling(&settlement.key, &run, unix_seconds())
                 .await
             {
-                Ok(true) => {
-                    if let Err(e) = settlement.run(Write::Awaited).await {
-                        tracing::warn!(error = %e, "a payment settled after its response failed");
-                    }
-                }
-                // Another replica took the reservation over (this run looked dead to it) and
-                // decided its fate: the run was delivered, and that replica released it.
-                Ok(false) => {
-                    tracing::warn!("a payment settled after its response had been taken over");
-                }
+                Ok(marked) => marked,
+                // The answer is out: settling is what pays for it, mark or no mark (if this
+                // run dies before the outcome is written, the payment is found `reserved` and
+                // released, the risk above).
                 Err(e) => {
-                    tracing::error!(error = %e, "marking a payment settled after its response failed");
+                    tracing::error!(error = %e, "marking a payment `settling` after its response failed; settling it anyway");
+                    true
                 }
+            };
+            if settle {
+                if let Err(e) = settlement.run(Write::Awaited).await {
+                    tracing::warn!(error = %e, "a payment settled after its response failed");
+                }
+            } else {
+                // Another replica took the reservation over (this run looked dead to it) and
+                // released it: the run was delivered unpaid (PROTOCOL.md §6b).
+                tracing::warn!(
+                    "the reservation of a payment answered before its settlement was taken over by another replica"
+                );
             }
             drop(permit);
         });
