@@ -376,14 +376,7 @@ fn a_kill_during_settlement_charges_at_most_once_and_the_payment_stays_spent() {
     let a = chain.accounts.clone();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let config = format!(
-        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
-         [payments.price]\namount = \"{PRICE}\"\npay_to = {:?}\nasset = {:?}\n",
-        wasm_path("payments").display().to_string(),
-        chain.facilitator_url,
-        a.pay_to,
-        a.token,
-    );
+    let config = config_with(&chain, &PRICE.to_string(), "");
     let server = TestServer::start_in(&data, &config);
     let (_c, _k, s) = session(&server);
     let wallet = Wallet::from_hex(&a.payer_key).unwrap();
