@@ -138,6 +138,9 @@ pub enum ApiError {
     /// An agent's call deeper than the configured depth.
     #[error("{0}")]
     CallDepthExceeded(String),
+    /// A remote-hypervisor grant in the old form (host measurements only): nothing was sent.
+    #[error("{0}")]
+    RemoteGrantOutdated(String),
     /// A remote hypervisor failed verification: nothing of the caller's was sent.
     #[error("the remote hypervisor was not verified: {0}")]
     RemoteNotAttested(String),

@@ -89,11 +89,9 @@ impl Host {
         } else {
             None
         };
-        let provider = attestation::attestation_provider(&config.attestation)?;
-        let attestor = Arc::new(Attestor::new(
-            provider,
-            attestation::host_measurement(&config.attestation)?,
-        ));
+        let host_measurement = attestation::host_measurement(&config.attestation)?;
+        let provider = attestation::attestation_provider(&config.attestation, host_measurement)?;
+        let attestor = Arc::new(Attestor::new(provider, host_measurement));
         attestor.rotate()?;
         match attestor.current() {
             Some(key) => tracing::info!(

@@ -92,6 +92,10 @@ error_codes! {
     /// An agent's outgoing request to a destination its grants do not cover (or to an agent
     /// whose owner is not the one granted).
     CallNotGranted = "call_not_granted", 403;
+    /// An agent called a remote hypervisor through a grant stored in the old form (host binary
+    /// measurements, which the remote writes itself): nothing was sent; the owner must name
+    /// reference value sets instead (`PUT /agents/{name}/grants`).
+    RemoteGrantOutdated = "remote_grant_outdated", 403;
     /// An agent's call to an agent whose `callers` list does not include it.
     CallerNotAllowed = "caller_not_allowed", 403;
     /// A callee asked an agent for a payment its wallet's spending policy does not allow (wrong

@@ -82,15 +82,29 @@ pub struct Grants {
 }
 
 /// Another WASM Hypervisor an agent may call: requests to its origin are sealed to a
-/// verifiable session opened with it, after its attestation is checked.
+/// verifiable session opened with it, after its attestation is checked against the grant's
+/// reference value sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HypervisorGrant {
     /// Its origin (`https://host[:port]`; `http` on loopback where the host allows it).
     pub origin: String,
-    /// SHA-256s (hex) of the host binaries accepted: its attested `host_measurement` must be
-    /// one of them.
-    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>")]
+    /// The reference value sets accepted (`crate::reference`, 1 to 8): the remote's platform
+    /// measurements must match one.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
+    pub reference_values: Vec<crate::reference::ReferenceValues>,
+    /// The old form: SHA-256s (hex) of host binaries, a value the remote writes itself. Still
+    /// read from stored grants so that a call through one is refused with
+    /// `remote_grant_outdated`; refused in new grants.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
     pub measurements: Vec<String>,
     /// Whether simulated evidence is accepted from it (development and tests only).
     #[serde(default)]
@@ -105,8 +119,12 @@ impl Grants {
     /// origins=<origin>,...                          (as sent)
     /// search=<true|false>
     /// callers=<- | name:owner_key,...>              (`-` when absent, empty when none)
-    /// hypervisors=<origin>|<m1>+<m2>|<true|false>,...  (only when there are any)
+    /// hypervisors=<origin>|<r1>+<r2>|<true|false>,...  (only when there are any)
     /// ```
+    ///
+    /// Each `rN` is `ref:` and the SHA-256 (hex) of a reference set's RFC 8785 canonical JSON
+    /// ([`crate::reference::ReferenceValues::digest`]), in order; an old-form grant's
+    /// measurements follow as they are (lowercase).
     pub fn detail(&self) -> String {
         let list = |refs: &[AgentRef]| {
             refs.iter()
@@ -129,9 +147,10 @@ impl Grants {
                 .iter()
                 .map(|h| {
                     let measurements: Vec<String> = h
-                        .measurements
+                        .reference_values
                         .iter()
-                        .map(|m| m.to_ascii_lowercase())
+                        .map(|r| format!("ref:{}", hex::encode(r.digest())))
+                        .chain(h.measurements.iter().map(|m| m.to_ascii_lowercase()))
                         .collect();
                     format!(
                         "{}|{}|{}",

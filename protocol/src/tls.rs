@@ -50,7 +50,8 @@ const CMW_INDICATOR_EVIDENCE: u64 = 4;
 ///
 /// ```json
 /// {"version": 1, "evidence_format": "tdx-dcap-quote", "evidence": "<hex>",
-///  "signing_key": "<hex, 65 bytes>", "host_measurement": "<hex, 32 bytes>", "created_at": 1795000000}
+///  "signing_key": "<hex, 65 bytes>", "host_measurement": "<hex, 32 bytes>", "created_at": 1795000000,
+///  "event_log": "<the evidence's event log, JSON text; only when it has one>"}
 /// ```
 ///
 /// `evidence` carries `certificate_report_data(sha256(SubjectPublicKeyInfo), signing_key,
@@ -67,6 +68,9 @@ pub struct CertificateEvidence {
     pub host_measurement: [u8; 32],
     /// When the certificate was made, Unix seconds.
     pub created_at: u64,
+    /// The evidence's measurement event log (as [`crate::wire::Attestation::event_log`]),
+    /// when it has one; absent from the JSON message otherwise.
+    pub event_log: Option<String>,
 }
 
 /// The only version defined.
@@ -82,6 +86,8 @@ struct Message {
     signing_key: String,
     host_measurement: String,
     created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_log: Option<String>,
 }
 
 /// Why a [`CertificateEvidence`] could not be read.
@@ -112,6 +118,7 @@ impl CertificateEvidence {
             signing_key: hex::encode(self.signing_key.as_bytes()),
             host_measurement: hex::encode(self.host_measurement),
             created_at: self.created_at,
+            event_log: self.event_log.clone(),
         };
         let message = serde_json::to_vec(&message)
             .map_err(|e| CertificateEvidenceError::Malformed(e.to_string()))?;
@@ -168,6 +175,7 @@ impl CertificateEvidence {
                 .try_into()
                 .map_err(|_| bad("host_measurement is not 32 bytes"))?,
             created_at: m.created_at,
+            event_log: m.event_log,
         })
     }
 

@@ -5,6 +5,8 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub mod reference;
+
 use crate::attest::{
     ReportPurpose, StatementKind, as_refs, report_data, session_fields, sign_statement,
     signing_key_report_data, statement_bytes,
@@ -109,6 +111,7 @@ pub fn generate() -> Value {
         "agent_calls": agent_call_vectors(),
         "attestation": attestation,
         "tls": tls_vectors(),
+        "reference_values": reference::vectors(),
         "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
         "state": state_vectors(),
@@ -342,6 +345,7 @@ fn tls_vectors() -> Value {
         signing_key: signing_pub,
         host_measurement: measurement,
         created_at,
+        event_log: None,
     }
     .to_extension_value()
     .expect("encodes");
@@ -528,7 +532,8 @@ fn agent_call_vectors() -> Value {
         }]),
         hypervisors: vec![crate::grants::HypervisorGrant {
             origin: "https://remote.example.com".into(),
-            measurements: vec![hex::encode(sha256(b"example host binary"))],
+            reference_values: vec![reference::example_set()],
+            measurements: Vec::new(),
             allow_simulated: false,
         }],
     };

@@ -335,10 +335,17 @@ pub struct Attestation {
     pub report_data: String,
     /// The attested P-256 signing key, SEC1 uncompressed, hex.
     pub signing_key: String,
-    /// SHA-256 of the host binary, hex.
+    /// SHA-256 of the host binary, hex: the host's own **claim**, written by the host itself.
+    /// It proves nothing alone; a verifier compares it with a reference value set
+    /// ([`crate::reference`]), whose platform-measured values do the proving.
     pub host_measurement: String,
     /// When the signing key was created (Unix seconds); bound in REPORTDATA.
     pub key_created_at: u64,
+    /// The measurement event log (TDX and simulated evidence): dstack's JSON form, a JSON array
+    /// of `{imr, event_type, digest, event, event_payload}` (`docs/PROTOCOL.md` §12c). Not
+    /// trusted: verifiers replay it and require the result to equal the evidence's RTMRs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<String>,
 }
 
 /// The `quote` of a verifiable session: the attestation plus the key's signature over the

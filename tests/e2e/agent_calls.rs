@@ -679,7 +679,7 @@ fn killing_the_host_mid_payment_leaves_the_spend_counted_and_nothing_paid_twice(
 /// session with it, and answered with its checked receipt.
 #[cfg(feature = "simulated-attestation")]
 #[test]
-fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
+fn a_remote_hypervisor_is_called_only_when_its_platform_matches_what_the_grant_names() {
     let remote = TestServer::start_with("[attestation]\nprovider = \"simulated\"\n");
     let remote_client = remote.client();
     let owner = ClientSecret::generate().unwrap();
@@ -699,21 +699,29 @@ fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
 
     let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
     let client = host.client();
-    let grant = |allow_simulated: bool, measurement: &str| Grants {
-        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
-            origin: remote.url.clone(),
-            measurements: vec![measurement.to_string()],
-            allow_simulated,
-        }],
-        ..Grants::default()
+    let grant = |allow_simulated: bool, mrtd: &str| {
+        // The remote's own binary, so the right claimed host_measurement, on the platform
+        // whose MRTD is `mrtd`.
+        let mut set = crate::harness::simulated_reference();
+        set.tdx.as_mut().unwrap().mrtd = mrtd.to_string();
+        Grants {
+            hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+                origin: remote.url.clone(),
+                reference_values: vec![set],
+                measurements: Vec::new(),
+                allow_simulated,
+            }],
+            ..Grants::default()
+        }
     };
+    let remote_mrtd = crate::harness::simulated_register("MRTD");
     deploy(
         &client,
         &owner,
         "buyer",
         "caller",
         "",
-        Some(grant(true, &measurement)),
+        Some(grant(true, &remote_mrtd)),
     );
     deploy(
         &client,
@@ -721,15 +729,42 @@ fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
         "strict",
         "caller",
         "",
-        Some(grant(false, &measurement)),
+        Some(grant(false, &remote_mrtd)),
     );
+    // The right claimed binary, but the grant pins another platform.
     deploy(
         &client,
         &owner,
         "other",
         "caller",
         "",
-        Some(grant(true, &"00".repeat(32))),
+        Some(grant(true, &"00".repeat(48))),
+    );
+    // The old form (host-binary measurements only) is refused when the grant is made.
+    let old = Grants {
+        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+            origin: remote.url.clone(),
+            reference_values: Vec::new(),
+            measurements: vec![measurement.clone()],
+            allow_simulated: true,
+        }],
+        ..Grants::default()
+    };
+    let refused = client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "old-form",
+                component: &wasm("caller"),
+                grants: Some(old),
+                ..Deployment::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("invalid_request") && refused.contains("no longer accepted"),
+        "{refused}"
     );
     let event = json!({
         "url": format!("{}/agents/stats/invoke", remote.url),
@@ -751,12 +786,16 @@ fn a_remote_hypervisor_is_called_only_when_it_attests_what_the_grant_names() {
     let ran = remote_runs();
     assert_eq!(ran, 1);
 
-    // Simulated evidence not allowed by the grant, or another measurement: nothing is sent.
+    // Simulated evidence not allowed by the grant, or another platform: nothing is sent.
     for agent in ["strict", "other"] {
         let result = call(&client, agent, event.clone());
         let refusal = &result["responses"][0];
         assert_eq!(refusal["status"], 502, "{result}");
         assert_eq!(refusal["body"]["error"]["code"], "remote_not_attested");
+        if agent == "other" {
+            let message = refusal["body"]["error"]["message"].as_str().unwrap();
+            assert!(message.contains("MRTD differs"), "{message}");
+        }
     }
     assert_eq!(
         remote_runs(),
@@ -899,11 +938,6 @@ fn a_priced_agent_on_another_hypervisor_is_paid_after_it_attests() {
     ));
     let seller_owner = ClientSecret::generate().unwrap();
     deploy_seller(&remote.client(), &seller_owner);
-    let (_, attestation) = get_json(&remote, "/attestation");
-    let measurement = attestation["attestation"]["host_measurement"]
-        .as_str()
-        .unwrap()
-        .to_string();
 
     let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
     let client = host.client();
@@ -911,7 +945,8 @@ fn a_priced_agent_on_another_hypervisor_is_paid_after_it_attests() {
     let grants = Grants {
         hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
             origin: remote.url.clone(),
-            measurements: vec![measurement],
+            reference_values: vec![crate::harness::simulated_reference()],
+            measurements: Vec::new(),
             allow_simulated: true,
         }],
         ..Grants::default()

@@ -19,7 +19,7 @@ const SIMULATED: &str = "[attestation]\nprovider = \"simulated\"\n";
 fn dev_policy() -> Policy {
     Policy {
         allow_simulated: true,
-        expected_host_measurements: vec![crate::harness::host_measurement()],
+        reference_values: vec![crate::harness::simulated_reference()],
         ..Policy::default()
     }
 }

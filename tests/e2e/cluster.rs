@@ -339,11 +339,70 @@ fn a_replica_with_another_measurement_gets_no_key_and_says_why() {
     ));
     assert!(
         log.contains("the cluster refused this replica's join request")
-            && log.contains(&format!("host measurement {other} is not this cluster's")),
+            && log.contains("host_measurement (claimed by the host) differs")
+            && log.contains(&other),
         "{log}"
     );
     assert!(!log.contains("received the cluster key"), "{log}");
     assert!(r1.wait_for_log("refused the cluster key", Duration::from_secs(5)));
+}
+
+/// A simulated platform whose MRTD is `mrtd` (hex), in `[attestation]` terms.
+fn platform(mrtd: &str) -> String {
+    format!("[attestation.simulated_platform]\nmrtd = {mrtd:?}\n")
+}
+
+/// `[[cluster.allowed_reference_values]]` for the host under test on a simulated platform
+/// whose MRTD is `mrtd`.
+fn allowed(mrtd: &str) -> String {
+    let mut set = crate::harness::simulated_reference();
+    set.name = format!("simulated, MRTD {}", &mrtd[..8]);
+    set.tdx.as_mut().unwrap().mrtd = mrtd.to_string();
+    let table = toml::to_string(&set).unwrap();
+    // Re-root the set's tables under the array entry.
+    let table = table
+        .replace("[tdx]", "[cluster.allowed_reference_values.tdx]")
+        .replace("[tdx.app]", "[cluster.allowed_reference_values.tdx.app]");
+    format!("[[cluster.allowed_reference_values]]\n{table}")
+}
+
+#[test]
+fn a_replica_claiming_the_same_binary_on_another_platform_gets_no_key_and_the_register_is_named() {
+    let Some((_pg, db)) = postgres("forged") else {
+        return;
+    };
+    let r1 = replica(&db, "r1");
+    // The same host binary (the same claimed host_measurement, the same launcher event), on a
+    // machine with other firmware: what a forged replica in an attacker's TEE looks like.
+    let forged = "ab".repeat(48);
+    let log =
+        TestServer::start_expecting_failure(&replica_config(&db, "forged", &platform(&forged)));
+    assert!(
+        log.contains("the cluster refused this replica's join request")
+            && log.contains("MRTD differs")
+            && log.contains(&forged),
+        "{log}"
+    );
+    assert!(!log.contains("received the cluster key"), "{log}");
+    assert!(r1.wait_for_log("MRTD differs", Duration::from_secs(5)));
+}
+
+#[test]
+fn a_replica_on_a_platform_the_cluster_allows_joins() {
+    let Some((_pg, db)) = postgres("allowed") else {
+        return;
+    };
+    let default_mrtd = crate::harness::simulated_register("MRTD");
+    let next = "cd".repeat(48);
+    // Both sides list both platforms (a rolling move to new firmware): each checks the other.
+    let both = format!("{}{}", allowed(&default_mrtd), allowed(&next));
+    let r1 = TestServer::start_with(&format!("{}{both}", replica_config(&db, "r1", "")));
+    let r2 = TestServer::start_with(&format!(
+        "{}{both}",
+        replica_config(&db, "r2", &platform(&next))
+    ));
+    assert!(r2.wait_for_log("received the cluster key", Duration::from_secs(20)));
+    assert!(r1.wait_for_log("granted the cluster key", Duration::from_secs(5)));
 }
 
 #[test]

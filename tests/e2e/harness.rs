@@ -279,6 +279,40 @@ pub fn host_measurement() -> [u8; 32] {
     hypervisor_protocol::sha256(&binary)
 }
 
+/// A register of the default simulated platform, computed here independently of the host:
+/// SHA-384 of `wasm-hypervisor simulated NAME` (`attestation.simulated_platform`).
+pub fn simulated_register(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha384::digest(format!(
+        "wasm-hypervisor simulated {name}"
+    )))
+}
+
+/// The reference value set of the host binary under test on the default simulated platform:
+/// its registers, and the launcher's RTMR3 event naming the binary (what a verifier pins).
+pub fn simulated_reference() -> hypervisor_protocol::reference::ReferenceValues {
+    use hypervisor_protocol::reference::{AppReference, ReferenceValues, TdxReference};
+    ReferenceValues {
+        version: 1,
+        name: "the host under test, simulated".into(),
+        tee: "simulated".into(),
+        tdx: Some(TdxReference {
+            mrtd: simulated_register("MRTD"),
+            rtmr0: simulated_register("RTMR0"),
+            rtmr1: simulated_register("RTMR1"),
+            rtmr2: simulated_register("RTMR2"),
+            app: AppReference {
+                compose_hash: None,
+                app_id: None,
+                host_event: true,
+            },
+        }),
+        sev_snp: None,
+        host_measurements: vec![hex::encode(host_measurement())],
+        tcb: Default::default(),
+    }
+}
+
 /// A fresh client key and a session on `server`.
 pub fn session(server: &TestServer) -> (Client, ClientSecret, Session) {
     session_at(&server.url)

@@ -32,6 +32,7 @@ mod observe;
 mod openapi;
 mod owner_signatures;
 mod payments;
+mod platform;
 mod policy;
 mod python;
 mod sandbox;

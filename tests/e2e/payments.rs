@@ -465,7 +465,7 @@ fn the_verifiable_paid_route_signs_the_payment_into_its_receipt() {
     let key = hypervisor_protocol::ClientSecret::generate().unwrap();
     let policy = hypervisor_client::verify::Policy {
         allow_simulated: true,
-        expected_host_measurements: vec![crate::harness::host_measurement()],
+        reference_values: vec![crate::harness::simulated_reference()],
         ..Default::default()
     };
     let s = client.create_verifiable_session(&key, &policy).unwrap();

@@ -27,7 +27,7 @@ const TLS_ONLY: &str =
 fn dev_policy() -> Policy {
     Policy {
         allow_simulated: true,
-        expected_host_measurements: vec![crate::harness::host_measurement()],
+        reference_values: vec![crate::harness::simulated_reference()],
         ..Policy::default()
     }
 }
@@ -419,7 +419,6 @@ fn a_remote_hypervisor_over_https_is_called_through_a_bound_channel() {
             },
         )
         .unwrap();
-    let measurement = hex::encode(crate::harness::host_measurement());
     let proxy = format!(
         "https://{}",
         terminating_proxy(remote.url.trim_start_matches("https://").to_owned())
@@ -436,7 +435,8 @@ fn a_remote_hypervisor_over_https_is_called_through_a_bound_channel() {
                     grants: Some(hypervisor_protocol::grants::Grants {
                         hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
                             origin,
-                            measurements: vec![measurement.clone()],
+                            reference_values: vec![crate::harness::simulated_reference()],
+                            measurements: Vec::new(),
                             allow_simulated: true,
                         }],
                         ..Default::default()

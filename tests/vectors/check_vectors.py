@@ -104,6 +104,7 @@ def main():
     check_attestation(v, sid, client_pub, server_pub)
     check_agents(v, client_pub)
     check_agent_calls(v, client_pub)
+    check_reference_values(v)
     check_tls(v)
     check_cluster(v)
     check_a2a(v)
@@ -493,6 +494,30 @@ def check_state(v, client_pub):
           opens(v, envelopes["state-export"]["envelope"], ROLES["result"]), False)
 
 
+def jcs(value):
+    """RFC 8785 canonical JSON of a document of objects, arrays, strings, integers and
+    booleans (all a reference set holds): sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def check_reference_values(v):
+    """Reference value sets and RTMR3 replay (PROTOCOL.md sections 12b, 12c)."""
+    r = v["reference_values"]
+    check("reference set canonical JSON", jcs(r["set"]).decode(), r["canonical"])
+    check("reference set digest", hashlib.sha256(jcs(r["set"])).hexdigest(), r["digest"])
+    rtmr3 = bytes(48)
+    for e in r["event_log"]:
+        payload = bytes.fromhex(e["event_payload"])
+        digest = hashlib.sha384(struct.pack("<I", e["event_type"]) + b":"
+                                + e["event"].encode() + b":" + payload).digest()
+        check(f"runtime event digest {e['event']}", digest.hex(), e["digest"])
+        rtmr3 = hashlib.sha384(rtmr3 + digest).digest()
+    check("replayed RTMR3", rtmr3.hex(), r["rtmr3"])
+    compose = next(e for e in r["event_log"] if e["event"] == "compose-hash")
+    check("compose-hash event = the set's compose hash", compose["event_payload"],
+          r["set"]["tdx"]["app"]["compose_hash"])
+
+
 def check_agent_calls(v, client_pub):
     """Grants and wallets (PROTOCOL.md section 18): the signed details, rebuilt from the JSON
     as the section says, the owner messages and their signatures; the wallet key's envelope."""
@@ -510,8 +535,11 @@ def check_agent_calls(v, client_pub):
         "callers=" + ("-" if callers is None else refs(callers)),
     ] + ([
         "hypervisors=" + ",".join(
-            f"{h['origin']}|{'+'.join(m.lower() for m in h['measurements'])}|"
-            + ("true" if h.get("allow_simulated") else "false")
+            f"{h['origin']}|"
+            + "+".join(["ref:" + hashlib.sha256(jcs(r)).hexdigest()
+                        for r in h.get("reference_values", [])]
+                       + [m.lower() for m in h.get("measurements", [])])
+            + "|" + ("true" if h.get("allow_simulated") else "false")
             for h in g["hypervisors"])
     ] if g.get("hypervisors") else []))
     check("grants_detail", detail, a["grants_detail"])

@@ -101,8 +101,17 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Print the SHA-256 of files a verifier should pin: the host binary
-    /// (`--expect-host-measurement`) and components (the receipts' `program_sha256`).
+    /// Draft a reference value set (docs/PROTOCOL.md §12b) from the host's current evidence:
+    /// its platform registers, the application identity replayed from its event log, its
+    /// claimed binary. The evidence is NOT verified here (trust on first use): pin the result
+    /// only after comparing it with values rebuilt from source or published for the release.
+    ReferenceValues {
+        /// A name for the set (shown in errors).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Print the SHA-256 of files a verifier should pin: the host binary (a reference set's
+    /// `host_measurements`) and components (the receipts' `program_sha256`).
     Measure {
         /// Files to measure.
         #[arg(required = true)]

@@ -48,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy,
         } => verify::evidence(tdx_quote, snp_report, &policy, cli.json),
         Command::Measure { files } => verify::measure(&files, cli.json),
+        Command::ReferenceValues { name } => verify::reference_values(&client, &name),
         Command::Exec(args) => {
             let client = if args.verifiable {
                 verifying_client(&cli.server, &args.policy, cli.no_channel_binding)?

@@ -45,7 +45,16 @@ pub struct PolicyArgs {
     /// SEV-SNP: expected launch measurement (hex).
     #[arg(long, value_name = "HEX")]
     expect_snp_measurement: Option<String>,
-    /// Expected SHA-256 of the host binary (see `measure`); repeatable (any of them).
+    /// Reference value sets (JSON: one set or a list; docs/PROTOCOL.md §12b): the platform's
+    /// measurements must match one. Repeatable. The pin that says which code runs.
+    #[arg(
+        long = "reference-values",
+        value_name = "FILE",
+        env = "HYPERVISOR_REFERENCE_VALUES"
+    )]
+    reference_values: Vec<PathBuf>,
+    /// Also require the host's claimed binary SHA-256 to be one of these (see `measure`);
+    /// repeatable. Not a pin on its own: the host writes this value itself.
     #[arg(
         long,
         value_name = "HEX",
@@ -53,8 +62,8 @@ pub struct PolicyArgs {
         value_delimiter = ','
     )]
     expect_host_measurement: Vec<String>,
-    /// Accept a host whatever it runs when no measurement is pinned. Without a pinned
-    /// measurement, verification fails: evidence of an unknown program proves nothing.
+    /// Accept a host whatever it runs when no reference set is pinned. Without one,
+    /// verification fails: evidence of an unknown program proves nothing.
     #[arg(long)]
     accept_any_measurement: bool,
     /// Verify as of this Unix time (default: now).
@@ -108,6 +117,14 @@ impl PolicyArgs {
         }
         if let Some(v) = &self.expect_snp_measurement {
             p.expected_snp_measurement = Some(hexarg("--expect-snp-measurement", v)?);
+        }
+        for f in &self.reference_values {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            p.reference_values.extend(
+                hypervisor_protocol::reference::parse_document(&text)
+                    .with_context(|| format!("reference values in {}", f.display()))?,
+            );
         }
         for v in &self.expect_host_measurement {
             let m = hexarg("--expect-host-measurement", v)?;

@@ -130,6 +130,30 @@ pub fn evidence(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `hypervisor-client reference-values`: a reference set drafted from the host's evidence.
+pub fn reference_values(client: &Client, name: &str) -> anyhow::Result<ExitCode> {
+    let (provider, att) = client.attestation()?;
+    let Some(att) = att else {
+        anyhow::bail!("the host has no attestation provider (provider: {provider})");
+    };
+    let measured = verify::measured_unverified(&att)?;
+    let set = hypervisor_protocol::reference::ReferenceValues::from_measured(name, &measured);
+    if let Err(e) = set.decode(0) {
+        anyhow::bail!("the host's evidence cannot make a reference set: {e}");
+    }
+    eprintln!(
+        "NOTE: drafted from evidence that was NOT verified (trust on first use); compare it with \
+         values rebuilt from source before pinning it{}",
+        if measured.tee == "simulated" {
+            ". The evidence is SIMULATED: it proves nothing"
+        } else {
+            ""
+        }
+    );
+    println!("{}", serde_json::to_string_pretty(&set)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hypervisor-client measure FILE…`: the SHA-256 of each file.
 pub fn measure(files: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
     let mut out = Vec::new();
@@ -170,6 +194,12 @@ fn print_key(key: &VerifiedKey) {
         println!("advisories        {}", key.advisory_ids.join(", "));
     }
     println!("evidence sha256   {}", hex::encode(key.evidence_sha256));
+    match &key.reference {
+        Some(r) => println!("reference set     {r} (platform measurements and app identity match)"),
+        None => eprintln!(
+            "WARNING: no reference set pinned (--accept-any-measurement): which code runs is unknown"
+        ),
+    }
 }
 
 fn key_json(key: &VerifiedKey) -> serde_json::Value {
@@ -182,5 +212,8 @@ fn key_json(key: &VerifiedKey) -> serde_json::Value {
         "advisory_ids": key.advisory_ids,
         "platform_measurement": key.platform_measurement,
         "evidence_sha256": hex::encode(key.evidence_sha256),
+        "reference": key.reference,
+        "compose_hash": key.measured.compose_hash.as_ref().map(hex::encode),
+        "host_event": key.measured.host_event.map(hex::encode),
     })
 }

@@ -245,6 +245,7 @@ pub fn verify_certificate_evidence(
         signing_key: hex::encode(evidence.signing_key.as_bytes()),
         host_measurement: hex::encode(evidence.host_measurement),
         key_created_at: evidence.created_at,
+        event_log: evidence.event_log.clone(),
     };
     verify_evidence_binding(&att, policy, |key, measurement, created_at| {
         certificate_report_data(&spki_sha256, key, measurement, created_at)

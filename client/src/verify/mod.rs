@@ -2,14 +2,19 @@
 //!
 //! ```text
 //! vendor root ─► evidence (TDX quote via dcap-qvl + collateral, SNP report via sev + VCEK)
+//!   ─► event log replayed ─► RTMR0-3 of the quote (TDX; the app identity comes from RTMR3's log)
+//!   ─► platform registers + app identity + host claim match a pinned reference value set
 //!   ─► REPORTDATA == report_data(SIGNING_KEY, [key, host_measurement, created_at])  (constant time)
 //!     ─► signing key ─► session statement / receipt / component statement signatures
 //!       ─► receipt commitment == the commitment recomputed from the plaintext
 //! ```
 //!
-//! Simulated evidence is rejected unless [`Policy::allow_simulated`] is set.
+//! What runs is learnt from values the platform measured (a reference value set,
+//! [`hypervisor_protocol::reference`]), never from `host_measurement` alone: the host writes
+//! that value itself. Simulated evidence is rejected unless [`Policy::allow_simulated`] is set.
 
 mod pccs;
+mod platform;
 mod snp;
 mod tdx;
 
@@ -17,10 +22,12 @@ use hypervisor_protocol::EncodedPublicKey;
 use hypervisor_protocol::attest::{
     StatementKind, as_refs, ct_eq, session_fields, signing_key_report_data, verify_statement,
 };
+use hypervisor_protocol::reference::{Measured, ReferenceSet, ReferenceValues, match_any};
 use hypervisor_protocol::wire::{Attestation, Receipt, SessionQuote, decode_hex};
 use uuid::Uuid;
 
 pub use pccs::fetch_tdx_collateral;
+pub use platform::measured_unverified;
 pub use snp::{SnpClaims, SnpTcb, fetch_vcek, vcek_urls, verify_snp_report};
 pub use tdx::{TdxClaims, verify_tdx_quote, verify_tdx_quote_with};
 
@@ -47,15 +54,33 @@ pub enum VerifyError {
     /// A measurement differs from the expected value.
     #[error("{0} does not match the expected value")]
     Measurement(String),
-    /// No measurement is pinned: what ran cannot be known, so nothing is accepted (pin the host
-    /// binary's SHA-256 from `hypervisor-client measure`, or a platform measurement; or opt out
-    /// with `accept_any_measurement`).
+    /// The platform's measurements match none of the pinned reference value sets (the message
+    /// names, for each set, the first register or value that differs).
+    #[error("the platform's measurements match no pinned reference set: {0}")]
+    Reference(String),
+    /// A pinned reference value set is not usable.
+    #[error("{0}")]
+    BadReference(String),
+    /// The event log does not replay to the evidence's registers, or does not parse.
+    #[error("event log: {0}")]
+    EventLog(String),
+    /// No reference value set is pinned: what runs cannot be known, so nothing is accepted
+    /// (or opt out with `accept_any_measurement`).
     #[error(
-        "no expected measurement: pin the host binary's (--expect-host-measurement, from \
-         `hypervisor-client measure`) or the platform's (--expect-mrtd, \
-         --expect-snp-measurement), or accept any with --accept-any-measurement"
+        "no reference values: pin the platform-measured values of the build you expect \
+         (--reference-values FILE, docs/PROTOCOL.md §12b), or accept any code with \
+         --accept-any-measurement"
     )]
     NoExpectedMeasurement,
+    /// Only `host_measurement` is pinned. The host computes and writes that value itself, so
+    /// any program in any genuine TEE can claim it: it proves nothing about what runs.
+    #[error(
+        "only the host binary's SHA-256 is pinned: the host writes that value itself, so any \
+         program in any genuine TEE can claim it and it proves nothing about what runs; pin a \
+         reference value set of platform-measured values instead (--reference-values FILE, \
+         docs/PROTOCOL.md §12b)"
+    )]
+    HostPinOnly,
     /// REPORTDATA does not bind the claimed signing key and host measurement.
     #[error("REPORTDATA does not bind the signing key, host measurement and creation time")]
     Binding,
@@ -109,13 +134,16 @@ pub struct Policy {
     pub expected_rtmrs: [Option<Vec<u8>>; 4],
     /// SNP: expected launch measurement (48 bytes).
     pub expected_snp_measurement: Option<Vec<u8>>,
-    /// Accepted SHA-256s of the host binary (see `hypervisor-client measure`): the attested
-    /// one must be one of them. Empty: not pinned.
+    /// Accepted SHA-256s of the host binary (see `hypervisor-client measure`): the claimed
+    /// one must be one of them. An extra filter only: the host writes this value itself, so
+    /// pinning it alone is refused ([`VerifyError::HostPinOnly`]).
     pub expected_host_measurements: Vec<[u8; 32]>,
-    /// Accept a host whatever it runs when no measurement is pinned (no host measurement, no
-    /// MRTD, no SNP launch measurement). Off by default: verifying without any expected
-    /// measurement fails with [`VerifyError::NoExpectedMeasurement`], since evidence of an
-    /// unknown program proves nothing about what runs.
+    /// The reference value sets accepted: the evidence's platform measurements must match one
+    /// ([`hypervisor_protocol::reference`]). The only pin that says what runs.
+    pub reference_values: Vec<ReferenceValues>,
+    /// Accept a host whatever it runs when no reference set is pinned. Off by default:
+    /// verifying without one fails with [`VerifyError::NoExpectedMeasurement`], since evidence
+    /// of an unknown program proves nothing about what runs.
     pub accept_any_measurement: bool,
     /// Verification time, Unix seconds (default: now).
     pub now: Option<u64>,
@@ -136,6 +164,7 @@ impl Default for Policy {
             expected_rtmrs: [None, None, None, None],
             expected_snp_measurement: None,
             expected_host_measurements: Vec::new(),
+            reference_values: Vec::new(),
             accept_any_measurement: false,
             now: None,
         }
@@ -174,6 +203,27 @@ pub struct VerifiedKey {
     /// TDX: the Intel security advisories that apply to the platform's TCB (reported, not
     /// refused: the TCB status policy decides).
     pub advisory_ids: Vec<String>,
+    /// The platform's measurements (registers, replayed application identity, host claim).
+    pub measured: Measured,
+    /// The name of the reference set that matched (`None` with `accept_any_measurement`).
+    pub reference: Option<String>,
+}
+
+impl Policy {
+    /// The pinned reference sets, decoded and checked.
+    ///
+    /// # Errors
+    /// [`VerifyError::BadReference`] naming the set and field.
+    pub fn reference_sets(&self) -> Result<Vec<ReferenceSet>, VerifyError> {
+        self.reference_values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.decode(i)
+                    .map_err(|e| VerifyError::BadReference(e.to_string()))
+            })
+            .collect()
+    }
 }
 
 fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
@@ -218,15 +268,47 @@ pub(crate) fn verify_evidence_binding(
             claimed_simulated: att.simulated,
         });
     }
+    // The pins are checked before the evidence costs anything.
+    let sets = policy.reference_sets()?;
+    if sets.is_empty() && !policy.accept_any_measurement {
+        return Err(if policy.expected_host_measurements.is_empty() {
+            VerifyError::NoExpectedMeasurement
+        } else {
+            VerifyError::HostPinOnly
+        });
+    }
     let mut advisory_ids = Vec::new();
+    let mut measured = Measured {
+        tee: format.tee().to_string(),
+        ..Measured::default()
+    };
+    let event_log = att.event_log.as_deref();
     let (report_data, tcb_status, platform_measurement) = match format {
-        EvidenceFormat::Simulated => (simulated_report_data(&evidence)?, None, None),
+        EvidenceFormat::Simulated => {
+            let doc: serde_json::Value = serde_json::from_slice(&evidence)
+                .map_err(|_| VerifyError::Malformed("simulated evidence".into()))?;
+            let platform = platform::simulated_registers(&doc)?;
+            if let Some((mrtd, rtmrs)) = platform {
+                measured.mrtd = Some(mrtd);
+                measured.rtmrs = Some(rtmrs);
+                measured = platform::replay_into(measured, &rtmrs, event_log)?;
+            }
+            (
+                simulated_report_data(&doc)?,
+                None,
+                platform.map(|(mrtd, _)| hex::encode(mrtd)),
+            )
+        }
         EvidenceFormat::Tdx => {
             let collateral = policy.tdx_collateral.as_deref().ok_or_else(|| {
                 VerifyError::MissingInput("TDX collateral (--collateral FILE)".into())
             })?;
             let c = verify_tdx_quote(&evidence, collateral, policy)?;
             advisory_ids = c.advisory_ids;
+            measured.mrtd = Some(c.mrtd);
+            measured.rtmrs = Some(c.rtmrs);
+            measured.tcb_status = Some(c.tcb_status.clone());
+            measured = platform::replay_into(measured, &c.rtmrs, event_log)?;
             (c.report_data, Some(c.tcb_status), Some(hex::encode(c.mrtd)))
         }
         EvidenceFormat::SevSnp => {
@@ -240,6 +322,11 @@ pub(crate) fn verify_evidence_binding(
                 }
             };
             let c = verify_snp_report(&evidence, &vcek, policy)?;
+            measured.snp_measurement = Some(c.measurement);
+            measured.host_data = Some(c.host_data);
+            measured.id_key_digest = Some(c.id_key_digest);
+            let t = c.reported_tcb;
+            measured.snp_tcb = Some([t.bootloader, t.tee, t.snp, t.microcode]);
             (
                 c.report_data,
                 Some(format!("reported TCB {}", c.reported_tcb)),
@@ -271,12 +358,12 @@ pub(crate) fn verify_evidence_binding(
             hex::encode(measurement)
         )));
     }
-    let pinned = !policy.expected_host_measurements.is_empty()
-        || policy.expected_mrtd.is_some()
-        || policy.expected_snp_measurement.is_some();
-    if !pinned && !policy.accept_any_measurement {
-        return Err(VerifyError::NoExpectedMeasurement);
-    }
+    measured.host_measurement = measurement;
+    let reference = if sets.is_empty() {
+        None
+    } else {
+        Some(match_any(&sets, &measured).map_err(VerifyError::Reference)?)
+    };
     Ok(VerifiedKey {
         signing_key,
         tee: format.tee().to_string(),
@@ -286,6 +373,8 @@ pub(crate) fn verify_evidence_binding(
         platform_measurement,
         evidence_sha256: hypervisor_protocol::sha256(&evidence),
         advisory_ids,
+        measured,
+        reference,
     })
 }
 
@@ -318,9 +407,7 @@ impl EvidenceFormat {
 }
 
 /// The REPORTDATA of simulated evidence (a labelled JSON document).
-fn simulated_report_data(evidence: &[u8]) -> Result<[u8; 64], VerifyError> {
-    let doc: serde_json::Value = serde_json::from_slice(evidence)
-        .map_err(|_| VerifyError::Malformed("simulated evidence".into()))?;
+fn simulated_report_data(doc: &serde_json::Value) -> Result<[u8; 64], VerifyError> {
     let rd = doc["report_data"]
         .as_str()
         .ok_or_else(|| VerifyError::Malformed("simulated evidence".into()))?;

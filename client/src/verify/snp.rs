@@ -80,6 +80,16 @@ pub struct SnpClaims {
     pub product: &'static str,
     /// The TCB the report was signed at (`reported_tcb`).
     pub reported_tcb: SnpTcb,
+    /// HOST_DATA: 32 bytes the hypervisor set at launch (part of the measured launch inputs).
+    pub host_data: [u8; 32],
+    /// SHA-384 of the ID key that signed the launch's ID block (zero without one).
+    pub id_key_digest: [u8; 48],
+}
+
+/// Parses a raw SNP report (or its hex text) **without** verifying it.
+pub(crate) fn parse_report(report: &[u8]) -> Result<AttestationReport, VerifyError> {
+    AttestationReport::from_bytes(&decode_maybe_hex(report))
+        .map_err(|e| VerifyError::Malformed(format!("SNP report: {e}")))
 }
 
 /// Verifies a raw SNP report (1184 bytes, or its hex text) signed by `vcek_der`.
@@ -91,9 +101,7 @@ pub fn verify_snp_report(
     vcek_der: &[u8],
     policy: &Policy,
 ) -> Result<SnpClaims, VerifyError> {
-    let raw = decode_maybe_hex(report);
-    let parsed = AttestationReport::from_bytes(&raw)
-        .map_err(|e| VerifyError::Malformed(format!("SNP report: {e}")))?;
+    let parsed = parse_report(report)?;
     let vcek = Certificate::from_der(vcek_der)
         .map_err(|e| VerifyError::Malformed(format!("VCEK: {e}")))?;
     let roots: [(&'static str, RootFn, RootFn); 3] = [
@@ -128,6 +136,8 @@ pub fn verify_snp_report(
         debug_allowed: parsed.policy.debug_allowed(),
         product,
         reported_tcb: reported_tcb(&parsed),
+        host_data: parsed.host_data,
+        id_key_digest: parsed.id_key_digest,
     };
     if let Some(min) = &policy.min_snp_tcb
         && !claims.reported_tcb.at_least(min)

@@ -27,6 +27,7 @@ fn simulated_attestation() -> Attestation {
         signing_key: public.to_hex(),
         host_measurement: hex::encode(measurement),
         key_created_at: 1_000,
+        event_log: None,
     }
 }
 
@@ -45,8 +46,9 @@ fn the_labels_come_from_the_verified_evidence_format() {
     assert_eq!((key.tee.as_str(), key.simulated), ("simulated", true));
 }
 
-/// Evidence of an unknown program proves nothing: without a pinned measurement, verification
-/// fails unless the caller opts out; a pinned one must match (any of several).
+/// Evidence of an unknown program proves nothing: without a pinned reference set, verification
+/// fails unless the caller opts out; a host pin alone is refused (the host writes that value
+/// itself); as an extra filter beside the opt-out, a pinned host measurement must match.
 #[test]
 fn no_measurement_is_accepted_by_default() {
     let att = simulated_attestation();
@@ -62,14 +64,22 @@ fn no_measurement_is_accepted_by_default() {
         .unwrap()
         .try_into()
         .unwrap();
-    let pinned = Policy {
+    let host_only = Policy {
         expected_host_measurements: vec![[9; 32], measurement],
         ..unpinned.clone()
+    };
+    assert_eq!(
+        verify_attestation(&att, &host_only).unwrap_err(),
+        VerifyError::HostPinOnly
+    );
+    let pinned = Policy {
+        expected_host_measurements: vec![[9; 32], measurement],
+        ..dev()
     };
     assert!(verify_attestation(&att, &pinned).is_ok());
     let wrong = Policy {
         expected_host_measurements: vec![[9; 32]],
-        ..unpinned
+        ..dev()
     };
     assert!(matches!(
         verify_attestation(&att, &wrong).unwrap_err(),
@@ -120,9 +130,13 @@ fn claims_that_disagree_with_the_evidence_format_are_refused() {
         );
         // The matching label gets as far as the evidence (no collateral here).
         att.tee = if tee == "tdx" { "sev-snp" } else { "tdx" }.into();
+        let any = Policy {
+            accept_any_measurement: true,
+            ..Policy::default()
+        };
         assert!(
             matches!(
-                verify_attestation(&att, &Policy::default()).unwrap_err(),
+                verify_attestation(&att, &any).unwrap_err(),
                 VerifyError::MissingInput(_)
             ),
             "{format}"
@@ -178,6 +192,8 @@ fn signed_receipt(arguments: &[[u8; 32]]) -> (Receipt, VerifiedKey) {
         platform_measurement: None,
         evidence_sha256: [5u8; 32],
         advisory_ids: Vec::new(),
+        measured: Default::default(),
+        reference: None,
     };
     (receipt, key)
 }

@@ -16,6 +16,64 @@ use super::{AttestationError, AttestationProvider, Evidence, TeeKind};
 /// The default configfs-tsm root.
 pub const DEFAULT_ROOT: &str = "/sys/kernel/config/tsm/report";
 
+/// The firmware's event log, as Linux 6.4+ exposes the ACPI CCEL records.
+pub const DEFAULT_CCEL: &str = "/sys/firmware/acpi/tables/data/CCEL";
+
+/// Where a launcher (`hypervisor launch`, [`super::launcher`]) records the RTMR3 events it
+/// extended: JSON lines `{"event": NAME, "payload": HEX}`.
+pub const DEFAULT_RUNTIME_LOG: &str = "/run/wasm-hypervisor/rtmr3-events.log";
+
+/// Where a TDX guest's event log comes from: the firmware's CCEL (RTMR0-2, and RTMR3 if the
+/// firmware extended it) and the launcher's runtime events (RTMR3).
+#[derive(Debug, Clone)]
+pub struct EventLogSources {
+    /// The CCEL records (binary TCG log).
+    pub ccel: PathBuf,
+    /// The launcher's JSON lines.
+    pub runtime: PathBuf,
+}
+
+impl EventLogSources {
+    /// The event log in dstack's JSON form, or `None` when neither source exists (a kernel
+    /// before 6.4 has no CCEL file). A source that exists but does not parse is an error:
+    /// evidence with a partial log would fail every verifier's replay anyway.
+    ///
+    /// # Errors
+    /// [`AttestationError::ProviderFailed`] naming the file.
+    pub fn read(&self) -> Result<Option<String>, AttestationError> {
+        use hypervisor_eventlog as eventlog;
+        let bad = |path: &std::path::Path, why: String| {
+            AttestationError::ProviderFailed(format!("event log {}: {why}", path.display()))
+        };
+        let mut events = Vec::new();
+        let mut found = false;
+        match std::fs::read(&self.ccel) {
+            Ok(bytes) => {
+                found = true;
+                events = eventlog::parse_tcg(&bytes).map_err(|e| bad(&self.ccel, e.to_string()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(bad(&self.ccel, e.to_string())),
+        }
+        match std::fs::read_to_string(&self.runtime) {
+            Ok(text) => {
+                found = true;
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let v: serde_json::Value = serde_json::from_str(line)
+                        .map_err(|e| bad(&self.runtime, e.to_string()))?;
+                    let name = v["event"].as_str().unwrap_or_default();
+                    let payload = hex::decode(v["payload"].as_str().unwrap_or_default())
+                        .map_err(|_| bad(&self.runtime, "payload is not hex".into()))?;
+                    events.push(eventlog::Event::runtime(name, &payload));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(bad(&self.runtime, e.to_string())),
+        }
+        Ok(found.then(|| eventlog::to_json(&events)))
+    }
+}
+
 /// Operations on a configfs-tsm report tree.
 pub trait ReportFs: Send + Sync + 'static {
     /// Creates report entry `name` (in configfs, `mkdir` makes the kernel create its files).
@@ -101,6 +159,7 @@ pub struct TsmProvider {
     fs: Box<dyn ReportFs>,
     kind: TeeKind,
     lock: Mutex<()>,
+    event_log: Option<EventLogSources>,
 }
 
 impl TsmProvider {
@@ -110,7 +169,15 @@ impl TsmProvider {
             fs,
             kind,
             lock: Mutex::new(()),
+            event_log: None,
         }
+    }
+
+    /// Includes the event log from `sources` with TDX evidence.
+    #[must_use]
+    pub fn with_event_log(mut self, sources: EventLogSources) -> Self {
+        self.event_log = Some(sources);
+        self
     }
 
     fn expected_provider(&self) -> &'static str {
@@ -182,7 +249,12 @@ impl AttestationProvider for TsmProvider {
             tracing::warn!(error = %e, "cannot remove the configfs-tsm report entry");
         }
         let evidence = result?;
+        let event_log = match (&self.event_log, self.kind) {
+            (Some(sources), TeeKind::Tdx) => sources.read()?,
+            _ => None,
+        };
         Ok(Evidence {
+            event_log,
             tee: self.kind,
             format: match self.kind {
                 TeeKind::SevSnp => "sev-snp-report",

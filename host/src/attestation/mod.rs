@@ -5,6 +5,8 @@
 //!   (`/sys/kernel/config/tsm/report`, Linux 6.7+). The `tdx-guest` crate is not used: it is a
 //!   `no_std` crate for guest kernels (raw TDCALL), does not build on stable Rust and faults in
 //!   user space; `/dev/tdx_guest` only yields a TDREPORT that no remote party can verify.
+//! - [`dstack::DstackProvider`]: Intel TDX through the dstack guest agent's socket, with
+//!   dstack's event log (the app's compose hash in RTMR3).
 //! - `simulated::SimulatedProvider` (cargo feature `simulated-attestation` **and**
 //!   `attestation.provider = "simulated"`): development only, labelled in every response.
 //! - [`NoAttestation`]: verifiable routes answer 503 `attestation_unavailable`.
@@ -15,6 +17,8 @@
 //! statements with it.
 
 pub mod configfs;
+pub mod dstack;
+pub mod launcher;
 pub mod signer;
 #[cfg(feature = "simulated-attestation")]
 pub mod simulated;
@@ -57,6 +61,9 @@ pub struct Evidence {
     pub report_data: [u8; 64],
     /// The evidence bytes.
     pub evidence: Vec<u8>,
+    /// The measurement event log that replays to the evidence's RTMRs (dstack's JSON form,
+    /// `hypervisor_eventlog`), where the platform keeps one.
+    pub event_log: Option<String>,
 }
 
 /// Why no evidence was produced.

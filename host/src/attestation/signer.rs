@@ -88,6 +88,7 @@ impl AttestedKey {
             signing_key: public.to_hex(),
             host_measurement: hex::encode(host_measurement),
             key_created_at: created_at,
+            event_log: evidence.event_log.clone(),
         };
         Ok(Self {
             signing,

@@ -6,8 +6,9 @@
 //! - A replica that finds a check value but holds no key **joins**: it posts a request in the
 //!   database (`cluster_joins`: its attestation, a fresh exchange key, both signed by its
 //!   attested key) and waits. Every running replica watches the requests ([`serve_joins`]):
-//!   one that verifies the evidence (a host measurement equal to its own or listed in
-//!   `cluster.allowed_measurements`) answers with the key sealed to the exchange key and
+//!   one that verifies the evidence (platform measurements, replayed application identity and
+//!   host claim equal to its own, or matching a set of `cluster.allowed_reference_values`;
+//!   never the claimed host measurement alone, which any program can write) answers with the key sealed to the exchange key and
 //!   signed by its own attested key; otherwise it answers a refusal saying why. The joiner
 //!   verifies the answer the same way (a database that lies cannot hand it a key of its own
 //!   making) and checks the key against the check value. The exchange is specified in
@@ -27,9 +28,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hypervisor_client::verify::{Policy, VerifyError, verify_attestation};
+use hypervisor_client::verify::{Policy, VerifyError, measured_unverified, verify_attestation};
 use hypervisor_protocol::attest::{StatementKind, verify_statement};
 use hypervisor_protocol::cluster::{grant_fields, join_fields, key_check, unwrap_key, wrap_key};
+use hypervisor_protocol::reference::ReferenceValues;
 use hypervisor_protocol::wire::Attestation;
 use hypervisor_protocol::{ClientSecret, EncodedPublicKey};
 use serde::{Deserialize, Serialize};
@@ -135,22 +137,40 @@ fn keep_local(data_dir: &Path, key: &SealingKey) -> Result<(), ClusterError> {
     Ok(())
 }
 
-/// The verification policy for another replica's evidence: this replica's own measurement and
-/// the allowed ones; simulated evidence only where this replica is simulated and allowed.
+/// The name of the reference set a replica derives from its own evidence.
+const OWN_PLATFORM: &str = "this replica's own platform";
+
+/// The verification policy for another replica's evidence: the reference set of this replica's
+/// own platform (its registers, the application identity replayed from its own event log, its
+/// host claim) and the allowed sets; simulated evidence only where this replica is simulated
+/// and allowed.
 fn policy(attestor: &Attestor, config: &ClusterConfig) -> Policy {
     let own = attestor.current();
     let simulated = own.as_ref().is_some_and(|k| k.tee() == TeeKind::Simulated);
-    let mut expected = vec![attestor.host_measurement()];
-    expected.extend(config.allowed_measurements.iter().filter_map(|m| {
-        hex::decode(m)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-    }));
+    let mut sets = Vec::new();
+    if let Some(key) = &own {
+        // Our own evidence, from our own provider: parsed, not verified (nothing to gain).
+        match measured_unverified(key.attestation()) {
+            Ok(m) => {
+                let set = ReferenceValues::from_measured(OWN_PLATFORM, &m);
+                match set.decode(0) {
+                    Ok(_) => sets.push(set),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "this replica's own evidence names no application identity: peers are \
+                         admitted only by cluster.allowed_reference_values"
+                    ),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read this replica's own measurements"),
+        }
+    }
+    sets.extend(config.allowed_reference_values.iter().cloned());
     Policy {
         allow_simulated: simulated && config.allow_simulated,
         pccs_url: config.pccs_url.clone(),
         snp_kds_url: config.snp_kds_url.clone(),
-        expected_host_measurements: expected,
+        reference_values: sets,
         ..Policy::default()
     }
 }
@@ -160,11 +180,15 @@ fn policy(attestor: &Attestor, config: &ClusterConfig) -> Policy {
 fn judge(att: &Attestation, attestor: &Attestor, config: &ClusterConfig) -> Result<(), String> {
     match verify_attestation(att, &policy(attestor, config)) {
         Ok(_) => Ok(()),
-        Err(VerifyError::Measurement(_)) => Err(format!(
-            "host measurement {} is not this cluster's ({}) nor in cluster.allowed_measurements",
-            att.host_measurement,
-            hex::encode(attestor.host_measurement())
+        Err(VerifyError::Reference(why)) => Err(format!(
+            "its platform measurements equal neither this replica's nor a set of \
+             cluster.allowed_reference_values: {why}"
         )),
+        Err(VerifyError::NoExpectedMeasurement) => Err(
+            "this replica can compare with nothing: its own evidence names no application \
+             identity and cluster.allowed_reference_values is empty"
+                .to_string(),
+        ),
         Err(VerifyError::Simulated) => Err(
             "its evidence is simulated, and this cluster accepts simulated replicas only when \
              it runs on simulated attestation with cluster.allow_simulated = true"

@@ -184,10 +184,13 @@ pub struct EngineConfig {
 pub enum ProviderChoice {
     /// No attestation: verifiable routes answer 503.
     None,
-    /// Use TDX or SEV-SNP if configfs-tsm offers one, otherwise none. Never simulated.
+    /// Use the dstack guest agent if its socket exists, else TDX or SEV-SNP if configfs-tsm
+    /// offers one, otherwise none. Never simulated.
     Auto,
     /// Intel TDX through configfs-tsm (start-up fails without it).
     Tdx,
+    /// Intel TDX through the dstack guest agent's Unix socket (quotes with dstack's event log).
+    Dstack,
     /// AMD SEV-SNP through configfs-tsm (start-up fails without it).
     SevSnp,
     /// Development-only simulation (needs the `simulated-attestation` build feature).
@@ -208,6 +211,41 @@ pub struct AttestationConfig {
     /// of the binary's, so that tests can stand up a replica "built differently". Refused with
     /// any other provider.
     pub simulated_host_measurement: Option<String>,
+    /// With the simulated provider only: the platform it simulates (registers and RTMR3 event
+    /// log), so that tests can stand up a replica on "another machine".
+    pub simulated_platform: SimulatedPlatform,
+    /// The dstack guest agent's socket. Default: `DSTACK_AGENT_ADDRESS` (a path, or
+    /// `unix:PATH`), else the first of `/var/run/dstack.sock`, `/run/dstack.sock`,
+    /// `/var/run/dstack/dstack.sock`, `/run/dstack/dstack.sock` that exists.
+    pub dstack_socket: Option<PathBuf>,
+    /// The event log a launcher appended its RTMR3 events to (`hypervisor launch`), included
+    /// with configfs-tsm TDX evidence after the firmware's (CCEL). Default
+    /// `/run/wasm-hypervisor/rtmr3-events.log`.
+    pub runtime_event_log: PathBuf,
+    /// The firmware's event log (ACPI CCEL records). Default
+    /// `/sys/firmware/acpi/tables/data/CCEL`.
+    pub ccel_path: PathBuf,
+}
+
+/// The platform the simulated provider simulates: a TDX-like machine whose registers are
+/// these (48 bytes each, hex; defaults: SHA-384 of `wasm-hypervisor simulated MRTD` and so
+/// on), with an RTMR3 event log that holds a dstack-like boot sequence naming
+/// `compose_hash` (when set) and the launcher's host-binary event (when `host_event`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulatedPlatform {
+    /// MRTD (hex, 48 bytes).
+    pub mrtd: Option<String>,
+    /// RTMR0 (hex, 48 bytes).
+    pub rtmr0: Option<String>,
+    /// RTMR1 (hex, 48 bytes).
+    pub rtmr1: Option<String>,
+    /// RTMR2 (hex, 48 bytes).
+    pub rtmr2: Option<String>,
+    /// A dstack-like `compose-hash` event (hex, 32 bytes).
+    pub compose_hash: Option<String>,
+    /// Leave out the launcher's `hypervisor-host-sha256` event (default: present).
+    pub no_host_event: bool,
 }
 
 impl Default for AttestationConfig {
@@ -217,6 +255,10 @@ impl Default for AttestationConfig {
             configfs_root: PathBuf::from(crate::attestation::configfs::DEFAULT_ROOT),
             key_rotation_seconds: 86_400,
             simulated_host_measurement: None,
+            simulated_platform: SimulatedPlatform::default(),
+            dstack_socket: None,
+            runtime_event_log: PathBuf::from(crate::attestation::configfs::DEFAULT_RUNTIME_LOG),
+            ccel_path: PathBuf::from(crate::attestation::configfs::DEFAULT_CCEL),
         }
     }
 }
@@ -395,6 +437,30 @@ impl Config {
         {
             return bad("attestation.simulated_host_measurement must be 64 hex digits");
         }
+        if self.attestation.simulated_platform != SimulatedPlatform::default()
+            && self.attestation.provider != ProviderChoice::Simulated
+        {
+            return bad(
+                "attestation.simulated_platform needs attestation.provider = \"simulated\"",
+            );
+        }
+        let sp = &self.attestation.simulated_platform;
+        for (name, value, len) in [
+            ("mrtd", &sp.mrtd, 48),
+            ("rtmr0", &sp.rtmr0, 48),
+            ("rtmr1", &sp.rtmr1, 48),
+            ("rtmr2", &sp.rtmr2, 48),
+            ("compose_hash", &sp.compose_hash, 32),
+        ] {
+            if let Some(v) = value
+                && hex::decode(v).map_or(true, |b| b.len() != len)
+            {
+                return bad(&format!(
+                    "attestation.simulated_platform.{name} must be {} hex digits",
+                    len * 2
+                ));
+            }
+        }
         if let Some(url) = &self.storage.database
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -424,9 +490,23 @@ impl Config {
         {
             return bad("cluster.replica_id must be 1 to 63 of A-Z a-z 0-9 . - _");
         }
-        for m in &self.cluster.allowed_measurements {
-            if hex::decode(m).map_or(true, |b| b.len() != 32) {
-                return bad("cluster.allowed_measurements must be 64 hex digits each");
+        if self.cluster.allowed_measurements.is_some() {
+            return bad(
+                "cluster.allowed_measurements is no longer accepted: a host binary's SHA-256 is \
+                 a value the host writes about itself and proves nothing, so a replica claiming \
+                 it could be any program in any TEE. Replace it with \
+                 cluster.allowed_reference_values: reference value sets of platform-measured \
+                 values (docs/PROTOCOL.md §12b, docs/DEPLOY.md)",
+            );
+        }
+        if self.cluster.allowed_reference_values.len()
+            > hypervisor_protocol::reference::MAX_REFERENCE_SETS
+        {
+            return bad("cluster.allowed_reference_values holds at most 32 sets");
+        }
+        for (i, set) in self.cluster.allowed_reference_values.iter().enumerate() {
+            if let Err(e) = set.decode(i) {
+                return bad(&format!("cluster.allowed_reference_values: {e}"));
             }
         }
         if self.sessions.max_sessions == 0 || self.sessions.ttl_seconds == 0 {

@@ -60,9 +60,14 @@ pub struct ClusterConfig {
     /// This replica's name: answered in the `x-hypervisor-replica` header, signed in receipts,
     /// and the owner of its session ids. Default: the machine's host name.
     pub replica_id: Option<String>,
-    /// Host measurements (SHA-256 of a host binary, hex) whose replicas may receive the
-    /// cluster key besides this replica's own: the next release during a rolling upgrade.
-    pub allowed_measurements: Vec<String>,
+    /// Reference value sets (docs/PROTOCOL.md §12b) whose replicas may receive the cluster key
+    /// besides those whose platform measurements equal this replica's own: the next release
+    /// during a rolling upgrade, or another VM shape.
+    pub allowed_reference_values: Vec<hypervisor_protocol::reference::ReferenceValues>,
+    /// Removed (a host binary's SHA-256 proves nothing on its own): present, start-up fails
+    /// and says what replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_measurements: Option<Vec<String>>,
     /// How long a joining replica waits for a running one to answer, seconds. Default 60.
     pub join_timeout_seconds: u64,
     /// Accept joining replicas whose evidence is simulated (development only; only when this
@@ -85,7 +90,8 @@ impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
             replica_id: None,
-            allowed_measurements: Vec::new(),
+            allowed_reference_values: Vec::new(),
+            allowed_measurements: None,
             join_timeout_seconds: 60,
             allow_simulated: false,
             pccs_url: None,

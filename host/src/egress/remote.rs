@@ -1,8 +1,10 @@
 //! Calls to agents on other hypervisors (`docs/PROTOCOL.md` §18, "Remote hypervisors"): the
 //! host acts as a client of the remote host with the ordinary session protocol. Before anything
 //! of the caller's is sent it opens a verifiable session and checks the remote's attestation
-//! (the evidence chain, the attested key's signature over the session, and its
-//! `host_measurement` against the grant's; simulated evidence only where the grant allows it);
+//! (the evidence chain, the attested key's signature over the session, and its platform
+//! measurements against the grant's reference value sets, with the event log replayed;
+//! simulated evidence only where the grant allows it; a grant in the old form, naming only
+//! host-binary measurements, is refused with `remote_grant_outdated` before anything is sent);
 //! then it seals the event to that session, sends the invocation, and checks the signed
 //! receipt and the commitment of what comes back. A remote that fails any check gets nothing
 //! more: no event, no payment.
@@ -119,15 +121,20 @@ fn invoke(
     mut payer: Payer,
 ) -> Result<Value, ApiError> {
     let failed = |why: String| ApiError::RemoteNotAttested(format!("{}: {why}", grant.origin));
+    if grant.reference_values.is_empty() {
+        return Err(ApiError::RemoteGrantOutdated(format!(
+            "the grant of {} names only host-binary measurements, which the remote writes \
+             itself and which prove nothing about what it runs; nothing was sent. Its owner \
+             must name reference value sets (`reference_values`, docs/PROTOCOL.md §12b) with \
+             PUT /agents/NAME/grants",
+            grant.origin
+        )));
+    }
     let key = ClientSecret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
-    // The grant names the host binaries accepted: the evidence must attest one of them.
+    // The grant names the platforms accepted: the evidence must match one of its sets.
     let policy = Policy {
         allow_simulated: grant.allow_simulated,
-        expected_host_measurements: grant
-            .measurements
-            .iter()
-            .filter_map(|m| hex::decode(m).ok()?.try_into().ok())
-            .collect(),
+        reference_values: grant.reference_values.clone(),
         ..Policy::default()
     };
     // An https origin: every connection is bound to the remote's attested key before anything
@@ -144,15 +151,6 @@ fn invoke(
         .map(|(_, k)| k.clone())
         .ok_or_else(|| failed("no verified key".into()))?;
     let measurement = hex::encode(verified.host_measurement);
-    if !grant
-        .measurements
-        .iter()
-        .any(|m| m.eq_ignore_ascii_case(&measurement))
-    {
-        return Err(failed(format!(
-            "it attests host measurement {measurement}, not one the grant names"
-        )));
-    }
     let agent = client
         .get_json(&format!("/agents/{name}"))
         .map_err(|e| ApiError::AgentFailed(format!("remote agent {name}: {e}")))?;
@@ -193,6 +191,7 @@ fn invoke(
             "tee": verified.tee,
             "simulated": verified.simulated,
             "host_measurement": measurement,
+            "reference": verified.reference,
         },
     });
     match &run.result.exception {

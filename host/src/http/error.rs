@@ -61,6 +61,7 @@ impl ApiError {
             ApiError::CallFanOutExceeded(_) => C::CallFanOutExceeded,
             ApiError::SpendingRefused(_) => C::SpendingRefused,
             ApiError::RemoteNotAttested(_) => C::RemoteNotAttested,
+            ApiError::RemoteGrantOutdated(_) => C::RemoteGrantOutdated,
             ApiError::AgentFailed(_) => C::AgentFailed,
             ApiError::ExecutionNotFound(_) => C::ExecutionNotFound,
             ApiError::Engine(EngineError::NotAHandler | EngineError::NotAnHttpAgent) => {

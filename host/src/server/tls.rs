@@ -355,6 +355,7 @@ fn generate(names: &[String], attestor: &Attestor) -> Result<Served, TlsError> {
             signing_key: key.public,
             host_measurement: key.host_measurement,
             created_at,
+            event_log: evidence.event_log,
         }
         .to_extension_value()
         .map_err(|e| TlsError::Generate(e.to_string()))?;

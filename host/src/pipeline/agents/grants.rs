@@ -35,13 +35,26 @@ pub fn check(grants: &Grants, config: &EgressConfig) -> Result<(), ApiError> {
         }
     }
     for remote in &grants.hypervisors {
-        let m = &remote.measurements;
-        if m.is_empty() || m.len() > 8 || !m.iter().all(|h| h.len() == 64 && hex::decode(h).is_ok())
-        {
+        if !remote.measurements.is_empty() {
             return bad(format!(
-                "{:?}: name 1 to 8 measurements, each a SHA-256 in hex",
+                "{:?}: `measurements` (host binaries' SHA-256) is no longer accepted: the remote \
+                 writes that value itself, so any program in any TEE can claim it. Name \
+                 `reference_values` instead: reference value sets of platform-measured values \
+                 (docs/PROTOCOL.md §12b)",
                 remote.origin
             ));
+        }
+        let sets = &remote.reference_values;
+        if sets.is_empty() || sets.len() > 8 {
+            return bad(format!(
+                "{:?}: name 1 to 8 reference value sets",
+                remote.origin
+            ));
+        }
+        for (i, set) in sets.iter().enumerate() {
+            if let Err(e) = set.decode(i) {
+                return bad(format!("{:?}: {e}", remote.origin));
+            }
         }
     }
     let hypervisors = grants.hypervisors.iter().map(|h| &h.origin);

@@ -1,0 +1,599 @@
+//! Reference value sets (`docs/PROTOCOL.md` §12b): what a verifier pins for one deployable
+//! build, in values the **platform** measured, never values the host wrote about itself.
+//!
+//! A set names a TEE and, for it, the registers the hardware or firmware measured:
+//! - TDX (and simulated evidence, which simulates a TDX platform): MRTD and RTMR0–2 exactly, and
+//!   the application identity that RTMR3's event log (replayed by the verifier, checked against
+//!   the quote's RTMR3) carries: dstack's `compose-hash` (which pins the image digest, so the
+//!   binary), optionally its `app-id`, and/or the launcher's `hypervisor-host-sha256` event;
+//! - SEV-SNP: the launch measurement, and `host_data` / the ID key digest where the launch
+//!   used them;
+//! - the TCB minimums (TDX statuses accepted, SNP's lowest reported TCB).
+//!
+//! `host_measurements` lists the host binaries this build may claim: the attestation's
+//! `host_measurement` (a value the host computes itself) must be one of them, and must equal
+//! the launcher's event when the set pins one. The claim alone proves nothing, so a set must
+//! pin an application identity measured by the platform.
+//!
+//! This module is pure: it decodes and checks sets, and compares them with [`Measured`], the
+//! values a verifier read from evidence it verified (`hypervisor-client`'s `verify` module
+//! produces it).
+
+use serde::{Deserialize, Serialize};
+
+use crate::attest::ct_eq;
+
+/// The only format version.
+pub const REFERENCE_VALUES_VERSION: u32 = 1;
+
+/// Most sets in one file (or one grant, or one configuration key).
+pub const MAX_REFERENCE_SETS: usize = 32;
+
+/// A reference value set as written in files, configuration and grants (all hex lowercase or
+/// uppercase, no prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceValues {
+    /// Always [`REFERENCE_VALUES_VERSION`].
+    pub version: u32,
+    /// A name for people (shown in errors); not compared.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `tdx`, `sev-snp` or `simulated`: the evidence format it accepts.
+    pub tee: String,
+    /// TDX (and simulated) registers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tdx: Option<TdxReference>,
+    /// SEV-SNP values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sev_snp: Option<SnpReference>,
+    /// SHA-256s (hex) of the host binaries this build may claim (at least one).
+    pub host_measurements: Vec<String>,
+    /// TCB minimums.
+    #[serde(default, skip_serializing_if = "TcbReference::is_default")]
+    pub tcb: TcbReference,
+}
+
+/// TDX registers of one build on one VM shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdxReference {
+    /// MRTD (48 bytes, hex): the firmware image.
+    pub mrtd: String,
+    /// RTMR0 (48 bytes, hex): firmware configuration, ACPI tables (vCPUs, memory, devices).
+    pub rtmr0: String,
+    /// RTMR1 (48 bytes, hex): the kernel.
+    pub rtmr1: String,
+    /// RTMR2 (48 bytes, hex): kernel command line and initrd.
+    pub rtmr2: String,
+    /// The application identity replayed from RTMR3's event log.
+    pub app: AppReference,
+}
+
+/// The application identity in RTMR3's event log (read from the first occurrence of each
+/// event, before `system-ready`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppReference {
+    /// dstack: SHA-256 (hex) of the exact `app-compose.json` bytes (the `compose-hash` event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose_hash: Option<String>,
+    /// dstack: the `app-id` event's payload (hex), when it is pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// A plain TDX guest's launcher extended RTMR3 with the host binary's SHA-256
+    /// (`hypervisor-host-sha256` event): it must be present and equal the claimed
+    /// `host_measurement`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_event: bool,
+}
+
+/// SEV-SNP launch values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpReference {
+    /// The launch measurement (48 bytes, hex): firmware, kernel, initrd, command line, vCPUs.
+    pub measurement: String,
+    /// HOST_DATA (32 bytes, hex) the launch set, when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_data: Option<String>,
+    /// SHA-384 of the ID public key (48 bytes, hex) of the launch's ID block, when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_key_digest: Option<String>,
+}
+
+/// TCB minimums.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcbReference {
+    /// TDX TCB statuses accepted (empty: the verifier's own policy, by default `UpToDate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tdx_statuses: Vec<String>,
+    /// SEV-SNP: the lowest reported TCB, `BOOTLOADER,TEE,SNP,MICROCODE` (decimal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snp_minimum: Option<String>,
+}
+
+impl TcbReference {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Why a reference value set is not usable.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ReferenceError {
+    /// Not JSON of the right shape.
+    #[error("reference values: {0}")]
+    Malformed(String),
+    /// A field is wrong (the message names it).
+    #[error("reference set `{set}`: {why}")]
+    Invalid {
+        /// The set's name (or its index).
+        set: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Registers of a TDX (or simulated) platform, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TdxSet {
+    /// MRTD.
+    pub mrtd: [u8; 48],
+    /// RTMR0..2.
+    pub rtmrs: [[u8; 48]; 3],
+    /// `compose-hash` pinned.
+    pub compose_hash: Option<[u8; 32]>,
+    /// `app-id` pinned.
+    pub app_id: Option<Vec<u8>>,
+    /// The launcher's host event required.
+    pub host_event: bool,
+}
+
+/// SEV-SNP values, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnpSet {
+    /// Launch measurement.
+    pub measurement: [u8; 48],
+    /// HOST_DATA.
+    pub host_data: Option<[u8; 32]>,
+    /// ID key digest.
+    pub id_key_digest: Option<[u8; 48]>,
+}
+
+/// A checked, decoded reference value set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceSet {
+    /// Its name (or `#index` when unnamed).
+    pub name: String,
+    /// `tdx`, `sev-snp` or `simulated`.
+    pub tee: String,
+    /// TDX or simulated registers.
+    pub tdx: Option<TdxSet>,
+    /// SNP values.
+    pub snp: Option<SnpSet>,
+    /// Host binaries this build may claim.
+    pub host_measurements: Vec<[u8; 32]>,
+    /// TDX TCB statuses accepted (empty: the verifier's policy decides).
+    pub tdx_statuses: Vec<String>,
+    /// SNP lowest TCB `[bootloader, tee, snp, microcode]`.
+    pub snp_minimum: Option<[u8; 4]>,
+}
+
+/// What a verifier read from evidence whose signature chain it verified (and from the event
+/// log it replayed against that evidence). Nothing here is the host's own claim, except
+/// `host_measurement`, which is compared, never trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Measured {
+    /// `tdx`, `sev-snp` or `simulated` (from the evidence format).
+    pub tee: String,
+    /// TDX / simulated MRTD.
+    pub mrtd: Option<[u8; 48]>,
+    /// TDX / simulated RTMR0..3.
+    pub rtmrs: Option<[[u8; 48]; 4]>,
+    /// `compose-hash` from the replayed RTMR3 log.
+    pub compose_hash: Option<Vec<u8>>,
+    /// `app-id` from the replayed RTMR3 log.
+    pub app_id: Option<Vec<u8>>,
+    /// The launcher's `hypervisor-host-sha256` event from the replayed RTMR3 log.
+    pub host_event: Option<[u8; 32]>,
+    /// SNP launch measurement.
+    pub snp_measurement: Option<[u8; 48]>,
+    /// SNP HOST_DATA.
+    pub host_data: Option<[u8; 32]>,
+    /// SNP ID key digest.
+    pub id_key_digest: Option<[u8; 48]>,
+    /// TDX TCB status (from the collateral).
+    pub tcb_status: Option<String>,
+    /// SNP reported TCB `[bootloader, tee, snp, microcode]`.
+    pub snp_tcb: Option<[u8; 4]>,
+    /// The host's claimed binary SHA-256 (bound in REPORTDATA, written by the host itself).
+    pub host_measurement: [u8; 32],
+}
+
+/// The first value of a set that the evidence does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The register or value (`MRTD`, `RTMR1`, `compose-hash`, `host_measurement`, …).
+    pub register: String,
+    /// What the set expects (hex or words).
+    pub expected: String,
+    /// What the evidence has.
+    pub found: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} differs: expected {}, the evidence has {}",
+            self.register, self.expected, self.found
+        )
+    }
+}
+
+fn fixed<const N: usize>(set: &str, field: &str, value: &str) -> Result<[u8; N], ReferenceError> {
+    let invalid = |why: String| ReferenceError::Invalid {
+        set: set.to_string(),
+        why,
+    };
+    let bytes = hex::decode(value).map_err(|_| invalid(format!("`{field}` is not hex")))?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
+        invalid(format!(
+            "`{field}` must be {N} bytes ({} hex digits)",
+            N * 2
+        ))
+    })
+}
+
+fn parse_tcb(set: &str, s: &str) -> Result<[u8; 4], ReferenceError> {
+    let parts: Result<Vec<u8>, _> = s.split(',').map(|p| p.trim().parse::<u8>()).collect();
+    match parts.as_deref() {
+        Ok([a, b, c, d]) => Ok([*a, *b, *c, *d]),
+        _ => Err(ReferenceError::Invalid {
+            set: set.to_string(),
+            why: format!("`tcb.snp_minimum` {s:?}: expected BOOTLOADER,TEE,SNP,MICROCODE"),
+        }),
+    }
+}
+
+impl ReferenceValues {
+    /// Decodes and checks the set (`index` names it in errors when it has no name).
+    ///
+    /// # Errors
+    /// [`ReferenceError::Invalid`] naming the field.
+    pub fn decode(&self, index: usize) -> Result<ReferenceSet, ReferenceError> {
+        let name = if self.name.is_empty() {
+            format!("#{index}")
+        } else {
+            self.name.clone()
+        };
+        let invalid = |why: &str| ReferenceError::Invalid {
+            set: name.clone(),
+            why: why.to_string(),
+        };
+        if self.version != REFERENCE_VALUES_VERSION {
+            return Err(invalid(&format!(
+                "version {} (this verifier reads version {REFERENCE_VALUES_VERSION})",
+                self.version
+            )));
+        }
+        if self.name.len() > 200 || self.name.chars().any(char::is_control) {
+            return Err(invalid("`name` is at most 200 printable characters"));
+        }
+        let (tdx, snp) = match self.tee.as_str() {
+            "tdx" | "simulated" => {
+                if self.sev_snp.is_some() {
+                    return Err(invalid("a TDX or simulated set has no `sev_snp` section"));
+                }
+                let t = self
+                    .tdx
+                    .as_ref()
+                    .ok_or_else(|| invalid("a TDX or simulated set needs its `tdx` registers"))?;
+                let compose_hash = t
+                    .app
+                    .compose_hash
+                    .as_deref()
+                    .map(|h| fixed::<32>(&name, "tdx.app.compose_hash", h))
+                    .transpose()?;
+                let app_id = t
+                    .app
+                    .app_id
+                    .as_deref()
+                    .map(|h| hex::decode(h).map_err(|_| invalid("`tdx.app.app_id` is not hex")))
+                    .transpose()?;
+                if compose_hash.is_none() && !t.app.host_event {
+                    return Err(invalid(
+                        "`tdx.app` pins no application identity: set `compose_hash` (dstack) or \
+                         `host_event` (a launcher extends RTMR3 with the host binary); \
+                         MRTD and RTMR0-2 alone measure the VM, not the code it runs",
+                    ));
+                }
+                (
+                    Some(TdxSet {
+                        mrtd: fixed(&name, "tdx.mrtd", &t.mrtd)?,
+                        rtmrs: [
+                            fixed(&name, "tdx.rtmr0", &t.rtmr0)?,
+                            fixed(&name, "tdx.rtmr1", &t.rtmr1)?,
+                            fixed(&name, "tdx.rtmr2", &t.rtmr2)?,
+                        ],
+                        compose_hash,
+                        app_id,
+                        host_event: t.app.host_event,
+                    }),
+                    None,
+                )
+            }
+            "sev-snp" => {
+                if self.tdx.is_some() {
+                    return Err(invalid("an SEV-SNP set has no `tdx` section"));
+                }
+                let s = self
+                    .sev_snp
+                    .as_ref()
+                    .ok_or_else(|| invalid("an SEV-SNP set needs its `sev_snp` values"))?;
+                (
+                    None,
+                    Some(SnpSet {
+                        measurement: fixed(&name, "sev_snp.measurement", &s.measurement)?,
+                        host_data: s
+                            .host_data
+                            .as_deref()
+                            .map(|h| fixed(&name, "sev_snp.host_data", h))
+                            .transpose()?,
+                        id_key_digest: s
+                            .id_key_digest
+                            .as_deref()
+                            .map(|h| fixed(&name, "sev_snp.id_key_digest", h))
+                            .transpose()?,
+                    }),
+                )
+            }
+            other => {
+                return Err(invalid(&format!(
+                    "`tee` is `{other}`: expected tdx, sev-snp or simulated"
+                )));
+            }
+        };
+        if self.host_measurements.is_empty() || self.host_measurements.len() > MAX_REFERENCE_SETS {
+            return Err(invalid(
+                "`host_measurements` lists 1 to 32 host binaries (SHA-256) this build may claim",
+            ));
+        }
+        let host_measurements = self
+            .host_measurements
+            .iter()
+            .map(|m| fixed::<32>(&name, "host_measurements", m))
+            .collect::<Result<_, _>>()?;
+        Ok(ReferenceSet {
+            name: name.clone(),
+            tee: self.tee.clone(),
+            tdx,
+            snp,
+            host_measurements,
+            tdx_statuses: self.tcb.tdx_statuses.clone(),
+            snp_minimum: self
+                .tcb
+                .snp_minimum
+                .as_deref()
+                .map(|s| parse_tcb(&name, s))
+                .transpose()?,
+        })
+    }
+
+    /// SHA-256 of the set's RFC 8785 (JCS) canonical JSON: how grants' signed text and logs
+    /// name a set.
+    pub fn digest(&self) -> [u8; 32] {
+        let json = serde_json_canonicalizer::to_vec(self).unwrap_or_default();
+        crate::sha256(&json)
+    }
+
+    /// The set that accepts exactly the platform `m` describes (MRTD, RTMR0-2 and the
+    /// application identity of a TDX or simulated platform; the launch values of an SNP one)
+    /// and its host claim: how a replica admits peers "equal to itself".
+    pub fn from_measured(name: &str, m: &Measured) -> Self {
+        let h = |b: &[u8]| hex::encode(b);
+        let tdx = match (m.tee.as_str(), m.mrtd, m.rtmrs) {
+            ("tdx" | "simulated", Some(mrtd), Some(r)) => Some(TdxReference {
+                mrtd: h(&mrtd),
+                rtmr0: h(&r[0]),
+                rtmr1: h(&r[1]),
+                rtmr2: h(&r[2]),
+                app: AppReference {
+                    compose_hash: m.compose_hash.as_deref().map(h),
+                    app_id: m.app_id.as_deref().map(h),
+                    host_event: m.host_event.is_some(),
+                },
+            }),
+            _ => None,
+        };
+        let sev_snp = m.snp_measurement.map(|measurement| SnpReference {
+            measurement: h(&measurement),
+            host_data: m.host_data.map(|d| h(&d)),
+            id_key_digest: m.id_key_digest.map(|d| h(&d)),
+        });
+        Self {
+            version: REFERENCE_VALUES_VERSION,
+            name: name.to_string(),
+            tee: m.tee.clone(),
+            tdx,
+            sev_snp,
+            host_measurements: vec![h(&m.host_measurement)],
+            tcb: TcbReference::default(),
+        }
+    }
+}
+
+/// Parses a reference-values document: one set (a JSON object) or a list of sets, each
+/// checked.
+///
+/// # Errors
+/// [`ReferenceError`].
+pub fn parse_document(text: &str) -> Result<Vec<ReferenceValues>, ReferenceError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ReferenceError::Malformed(e.to_string()))?;
+    let sets: Vec<ReferenceValues> = if value.is_array() {
+        serde_json::from_value(value).map_err(|e| ReferenceError::Malformed(e.to_string()))?
+    } else {
+        vec![serde_json::from_value(value).map_err(|e| ReferenceError::Malformed(e.to_string()))?]
+    };
+    if sets.is_empty() || sets.len() > MAX_REFERENCE_SETS {
+        return Err(ReferenceError::Malformed(format!(
+            "a document holds 1 to {MAX_REFERENCE_SETS} reference sets"
+        )));
+    }
+    for (i, s) in sets.iter().enumerate() {
+        s.decode(i)?;
+    }
+    Ok(sets)
+}
+
+fn differs(register: &str, expected: &[u8], found: Option<&[u8]>) -> Option<Mismatch> {
+    match found {
+        Some(f) if ct_eq(expected, f) => None,
+        found => Some(Mismatch {
+            register: register.to_string(),
+            expected: hex::encode(expected),
+            found: found.map_or_else(|| "none".to_string(), hex::encode),
+        }),
+    }
+}
+
+impl ReferenceSet {
+    /// The first value of this set that `m` does not have, in the order tee, platform
+    /// registers, application identity, host claim, TCB; `None` when `m` matches.
+    pub fn mismatch(&self, m: &Measured) -> Option<Mismatch> {
+        if self.tee != m.tee {
+            return Some(Mismatch {
+                register: "tee".into(),
+                expected: self.tee.clone(),
+                found: m.tee.clone(),
+            });
+        }
+        if let Some(t) = &self.tdx {
+            let rtmrs = m.rtmrs.as_ref();
+            differs("MRTD", &t.mrtd, m.mrtd.as_ref().map(|v| v.as_slice()))
+                .or_else(|| {
+                    (0..3).find_map(|i| {
+                        differs(
+                            &format!("RTMR{i}"),
+                            &t.rtmrs[i],
+                            rtmrs.map(|r| r[i].as_slice()),
+                        )
+                    })
+                })
+                .or_else(|| {
+                    t.compose_hash.and_then(|want| {
+                        differs(
+                            "compose-hash (RTMR3 event log)",
+                            &want,
+                            m.compose_hash.as_deref(),
+                        )
+                    })
+                })
+                .or_else(|| {
+                    t.app_id.as_ref().and_then(|want| {
+                        differs("app-id (RTMR3 event log)", want, m.app_id.as_deref())
+                    })
+                })
+                .or_else(|| {
+                    t.host_event
+                        .then(|| {
+                            differs(
+                                "hypervisor-host-sha256 (RTMR3 event log) vs the claimed host_measurement",
+                                &m.host_measurement,
+                                m.host_event.as_ref().map(|v| v.as_slice()),
+                            )
+                        })
+                        .flatten()
+                })
+        } else {
+            None
+        }
+        .or_else(|| {
+            self.snp.as_ref().and_then(|s| {
+                differs(
+                    "SNP launch measurement",
+                    &s.measurement,
+                    m.snp_measurement.as_ref().map(|v| v.as_slice()),
+                )
+                .or_else(|| {
+                    s.host_data.and_then(|want| {
+                        differs(
+                            "SNP HOST_DATA",
+                            &want,
+                            m.host_data.as_ref().map(|v| v.as_slice()),
+                        )
+                    })
+                })
+                .or_else(|| {
+                    s.id_key_digest.and_then(|want| {
+                        differs(
+                            "SNP ID key digest",
+                            &want,
+                            m.id_key_digest.as_ref().map(|v| v.as_slice()),
+                        )
+                    })
+                })
+            })
+        })
+        .or_else(|| {
+            (!self
+                .host_measurements
+                .iter()
+                .any(|h| ct_eq(h, &m.host_measurement)))
+            .then(|| Mismatch {
+                register: "host_measurement (claimed by the host)".into(),
+                expected: format!(
+                    "one of {}",
+                    self.host_measurements
+                        .iter()
+                        .map(hex::encode)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                found: hex::encode(m.host_measurement),
+            })
+        })
+        .or_else(|| {
+            (!self.tdx_statuses.is_empty()).then_some(()).and_then(|()| {
+                let status = m.tcb_status.clone().unwrap_or_default();
+                (!self.tdx_statuses.contains(&status)).then(|| Mismatch {
+                    register: "TDX TCB status".into(),
+                    expected: format!("one of {}", self.tdx_statuses.join(", ")),
+                    found: status,
+                })
+            })
+        })
+        .or_else(|| {
+            self.snp_minimum.and_then(|min| {
+                let tcb = m.snp_tcb.unwrap_or_default();
+                (!tcb.iter().zip(min.iter()).all(|(a, b)| a >= b)).then(|| Mismatch {
+                    register: "SNP reported TCB".into(),
+                    expected: format!("at least {min:?}"),
+                    found: format!("{tcb:?}"),
+                })
+            })
+        })
+    }
+}
+
+/// Which of `sets` `m` matches: the first matching set's name, or, when none does, each set's
+/// first difference (`set: mismatch`), joined, for the error message.
+///
+/// # Errors
+/// The differences, in words.
+pub fn match_any(sets: &[ReferenceSet], m: &Measured) -> Result<String, String> {
+    let mut why = Vec::new();
+    for s in sets {
+        match s.mismatch(m) {
+            None => return Ok(s.name.clone()),
+            Some(d) => why.push(format!("reference set `{}`: {d}", s.name)),
+        }
+    }
+    Err(why.join("; "))
+}
+
+#[cfg(test)]
+mod tests;
