@@ -85,6 +85,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(&config);
+    if action == Action::Launch {
+        // Before anything is served: the binary that is about to serve is what RTMR3 names.
+        let measurement = hypervisor::attestation::launcher::binary_sha256()?;
+        hypervisor::attestation::launcher::extend_host_event(
+            &measurement,
+            &config.attestation.rtmr3_extend_file,
+            &config.attestation.runtime_event_log,
+        )?;
+        tracing::info!(
+            host_measurement = %hex::encode(measurement),
+            log = %config.attestation.runtime_event_log.display(),
+            "RTMR3 extended with this binary's SHA-256 (hypervisor-host-sha256)"
+        );
+    }
     return_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -486,3 +486,62 @@ fn js_agents_deploy_from_source_files_on_the_command_line() {
     assert_ne!(code, 0, "{stdout}");
     assert!(stderr.contains("not under"), "{stderr}");
 }
+
+/// README's simulated walk-through, as written there (with the test build's binaries): refused
+/// as simulated, refused with nothing pinned, refused with a host pin alone, then verified
+/// under the reference set `reference-values` drafted from the host's evidence.
+#[test]
+fn the_readme_verifiable_walk_through_pins_a_reference_set() {
+    let server = TestServer::start_with("[attestation]\nprovider = \"simulated\"\n");
+    let home = tempfile::tempdir().unwrap();
+    let hello = crate::harness::wasm_path("hello");
+    let hello = hello.to_str().unwrap();
+    let exec = |extra: &[&str]| {
+        let mut args = vec!["exec", "--verifiable"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[hello, "world"]);
+        run(&server, home.path(), &args, b"")
+    };
+    let (status, _, err) = exec(&[]);
+    assert_ne!(status, 0);
+    assert!(err.contains("SIMULATED"), "{err}");
+    let (status, _, err) = exec(&["--allow-simulated"]);
+    assert_ne!(status, 0);
+    assert!(err.contains("no reference values"), "{err}");
+    let measurement = hex::encode(crate::harness::host_measurement());
+    let (status, _, err) = exec(&[
+        "--allow-simulated",
+        "--expect-host-measurement",
+        &measurement,
+    ]);
+    assert_ne!(status, 0);
+    assert!(
+        err.contains("only the host binary's SHA-256 is pinned"),
+        "{err}"
+    );
+
+    let (status, set, err) = run(
+        &server,
+        home.path(),
+        &["reference-values", "--name", "simulated"],
+        b"",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(
+        err.contains("NOT verified") && err.contains("SIMULATED"),
+        "{err}"
+    );
+    let file = home.path().join("reference.json");
+    std::fs::write(&file, &set).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&set).unwrap();
+    assert_eq!(parsed["tee"], "simulated");
+    assert_eq!(parsed["tdx"]["app"]["host_event"], true);
+    assert_eq!(parsed["host_measurements"][0], measurement.as_str());
+    let (status, out, err) = exec(&[
+        "--allow-simulated",
+        "--reference-values",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains("Hello world"), "{out}");
+}

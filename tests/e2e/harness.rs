@@ -71,7 +71,7 @@ fn warm_plugin_cache() {
             "[payments]\nenabled = true\ncomponent = {:?}\n[payments.price]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n",
             wasm_path("payments").display().to_string()
         );
-        let server = TestServer::spawn(&warm, &payments, "info")
+        let server = TestServer::spawn(&warm, &payments, "info", "serve")
             .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"));
         server.stop();
     });
@@ -115,13 +115,32 @@ impl TestServer {
             std::fs::create_dir_all(&keys).expect("keys dir");
             std::fs::copy(shared_key(), keys.join("at-rest.key")).expect("copy the shared key");
         }
-        Self::spawn(data_dir, extra_toml, log_filter)
+        Self::spawn(data_dir, extra_toml, log_filter, "serve")
             .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
+    }
+
+    /// A server started with `hypervisor launch` (measure, then serve) instead of `serve`.
+    pub fn launch_with(extra_toml: &str) -> Self {
+        warm_plugin_cache();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let keys = data.join("keys");
+        std::fs::create_dir_all(&keys).expect("keys dir");
+        std::fs::copy(shared_key(), keys.join("at-rest.key")).expect("copy the shared key");
+        let mut s = Self::spawn(&data, extra_toml, "info", "launch")
+            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"));
+        s._tmp = Some(tmp);
+        s
     }
 
     /// Writes the configuration and starts the process; `Err` holds the log of a server that
     /// exited instead of listening.
-    fn spawn(data_dir: &Path, extra_toml: &str, log_filter: &str) -> Result<Self, String> {
+    fn spawn(
+        data_dir: &Path,
+        extra_toml: &str,
+        log_filter: &str,
+        subcommand: &str,
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let config = data_dir.with_extension("toml");
         let base = merge_toml(&base_config(), extra_toml);
@@ -136,7 +155,7 @@ impl TestServer {
         // working directory.
         let mut child = Command::new(env!("CARGO_BIN_EXE_hypervisor"))
             .current_dir(data_dir.parent().unwrap_or(data_dir))
-            .arg("serve")
+            .arg(subcommand)
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", log_filter)
@@ -177,7 +196,7 @@ impl TestServer {
     pub fn start_expecting_failure(extra_toml: &str) -> String {
         warm_plugin_cache();
         let tmp = tempfile::tempdir().expect("tempdir");
-        match Self::spawn(&tmp.path().join("data"), extra_toml, "info") {
+        match Self::spawn(&tmp.path().join("data"), extra_toml, "info", "serve") {
             Ok(server) => panic!("server started at {} but should not have", server.url),
             Err(log) => log,
         }

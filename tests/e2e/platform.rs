@@ -179,3 +179,42 @@ fn a_tampered_event_log_does_not_replay() {
         e => panic!("{e:?}"),
     }
 }
+
+#[test]
+fn launch_extends_rtmr3_with_the_binarys_digest_and_records_the_event_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in for the kernel's TSM-MR file: it receives the 48-byte extend.
+    let extend = dir.path().join("rtmr3:sha384");
+    std::fs::write(&extend, b"").unwrap();
+    let log = dir.path().join("run/rtmr3-events.log");
+    let server = TestServer::launch_with(&format!(
+        "[attestation]\nrtmr3_extend_file = {:?}\nruntime_event_log = {:?}\n",
+        extend.display().to_string(),
+        log.display().to_string()
+    ));
+    let (status, _) = get_json(&server, "/host");
+    assert_eq!(status, 200);
+    let measurement = host_measurement();
+    let written = std::fs::read(&extend).unwrap();
+    assert_eq!(
+        written,
+        hypervisor_eventlog::runtime_digest_v1(hypervisor_eventlog::HOST_EVENT, &measurement)
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    let event: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(event["event"], "hypervisor-host-sha256");
+    assert_eq!(event["payload"], hex::encode(measurement));
+}
+
+#[test]
+fn an_old_cluster_configuration_refuses_to_start_and_says_what_replaces_it() {
+    let log = TestServer::start_expecting_failure(&format!(
+        "[cluster]\nallowed_measurements = [{:?}]\n",
+        hex::encode(host_measurement())
+    ));
+    assert!(
+        log.contains("cluster.allowed_measurements is no longer accepted")
+            && log.contains("cluster.allowed_reference_values"),
+        "{log}"
+    );
+}

@@ -42,11 +42,14 @@ pub(crate) fn replay_into(
     Ok(m)
 }
 
+/// MRTD and RTMR0..3.
+pub(crate) type Registers = ([u8; 48], [[u8; 48]; 4]);
+
 /// The registers of simulated evidence: `{"platform": {"mrtd", "rtmr0".."rtmr3"}}` (48 bytes
 /// each, hex). Evidence from before simulated platforms has none.
 pub(crate) fn simulated_registers(
     doc: &serde_json::Value,
-) -> Result<Option<([u8; 48], [[u8; 48]; 4])>, VerifyError> {
+) -> Result<Option<Registers>, VerifyError> {
     let Some(p) = doc.get("platform") else {
         return Ok(None);
     };

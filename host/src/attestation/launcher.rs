@@ -23,6 +23,27 @@ use hypervisor_eventlog::{HOST_EVENT, runtime_digest_v1};
 /// The kernel's RTMR3 extend file (Linux 6.16, TSM-MR).
 pub const TSM_MR_RTMR3: &str = "/sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384";
 
+/// SHA-256 of the running binary (`/proc/self/exe`): the host measurement bound with every
+/// attested key, and what the launcher measures into RTMR3.
+///
+/// # Errors
+/// I/O errors reading the binary.
+pub fn binary_sha256() -> std::io::Result<[u8; 32]> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(std::env::current_exe()?)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().into())
+}
+
 /// Extends RTMR3 (through `extend_file`) with the host-binary event for `binary_sha256`, then
 /// appends the event to `log`.
 ///

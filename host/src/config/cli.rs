@@ -26,6 +26,11 @@ enum Command {
     Serve(Overrides),
     /// Print the effective configuration as TOML and exit.
     Config(Overrides),
+    /// A plain TDX guest's launcher: extend RTMR3 with this binary's SHA-256 (Linux 6.16
+    /// TSM-MR, `attestation.rtmr3_extend_file`), record the event in
+    /// `attestation.runtime_event_log`, then serve. Run it first at boot, from the measured
+    /// image, before anything else can extend RTMR3 (docs/PROTOCOL.md §12c).
+    Launch(Overrides),
 }
 
 /// What the binary was asked to do.
@@ -35,6 +40,8 @@ pub enum Action {
     Serve,
     /// Print the effective configuration as TOML (`hypervisor config`).
     PrintConfig,
+    /// Measure this binary into RTMR3, then serve (`hypervisor launch`).
+    Launch,
 }
 
 impl Cli {
@@ -47,6 +54,7 @@ impl Cli {
         let (action, overrides) = match self.command {
             Some(Command::Serve(o)) => (Action::Serve, o.or(&self.overrides)),
             Some(Command::Config(o)) => (Action::PrintConfig, o.or(&self.overrides)),
+            Some(Command::Launch(o)) => (Action::Launch, o.or(&self.overrides)),
             None => (Action::Serve, self.overrides),
         };
         Ok((action, overrides.load()?))

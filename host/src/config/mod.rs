@@ -225,6 +225,9 @@ pub struct AttestationConfig {
     /// The firmware's event log (ACPI CCEL records). Default
     /// `/sys/firmware/acpi/tables/data/CCEL`.
     pub ccel_path: PathBuf,
+    /// The kernel file `hypervisor launch` extends RTMR3 through. Default
+    /// `/sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384` (Linux 6.16 TSM-MR).
+    pub rtmr3_extend_file: PathBuf,
 }
 
 /// The platform the simulated provider simulates: a TDX-like machine whose registers are
@@ -259,6 +262,7 @@ impl Default for AttestationConfig {
             dstack_socket: None,
             runtime_event_log: PathBuf::from(crate::attestation::configfs::DEFAULT_RUNTIME_LOG),
             ccel_path: PathBuf::from(crate::attestation::configfs::DEFAULT_CCEL),
+            rtmr3_extend_file: PathBuf::from(crate::attestation::launcher::TSM_MR_RTMR3),
         }
     }
 }

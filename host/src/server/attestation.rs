@@ -119,24 +119,6 @@ fn simulated_platform(
     ))
 }
 
-/// SHA-256 of the running host binary: the application-level measurement bound with the
-/// signing key (the VM's own measurements are in the hardware evidence).
-fn binary_measurement() -> anyhow::Result<[u8; 32]> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut file = std::fs::File::open(std::env::current_exe()?)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
-}
-
 /// The host measurement: SHA-256 of the running binary, or, with simulated attestation only,
 /// `attestation.simulated_host_measurement` (tests standing up a replica "built differently").
 pub(super) fn host_measurement(c: &AttestationConfig) -> anyhow::Result<[u8; 32]> {
@@ -152,6 +134,6 @@ pub(super) fn host_measurement(c: &AttestationConfig) -> anyhow::Result<[u8; 32]
         Some(_) => {
             anyhow::bail!("attestation.simulated_host_measurement needs the simulated provider")
         }
-        None => binary_measurement(),
+        None => Ok(crate::attestation::launcher::binary_sha256()?),
     }
 }
