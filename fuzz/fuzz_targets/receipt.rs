@@ -57,6 +57,8 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| Fixed {
         .try_into()
         .expect("32 bytes"),
         advisory_ids: Vec::new(),
+        measured: Default::default(),
+        reference: None,
     },
     session_id: Uuid::parse_str(vectors::SESSION_ID).expect("uuid"),
     session_pub: pubkey(

@@ -14,6 +14,7 @@ pub(super) fn attestation_provider(
     c: &AttestationConfig,
     host_measurement: [u8; 32],
 ) -> anyhow::Result<Arc<dyn AttestationProvider>> {
+    // Only the simulated platform (a feature of test builds) uses it.
     let _ = host_measurement;
     let tree = || ConfigFs::new(c.configfs_root.clone());
     let tsm = |kind: TeeKind| {

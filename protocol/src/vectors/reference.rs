@@ -1,14 +1,12 @@
 //! Vectors of §12b–12c: a reference value set, its canonical JSON and digest (as grants sign
 //! it), and a small RTMR3 event log with each runtime event's digest and the replayed RTMR3.
 
+use hypervisor_eventlog::{Event, HOST_EVENT, SYSTEM_READY, replay, to_json};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha384};
 
 use crate::reference::{AppReference, ReferenceValues, TcbReference, TdxReference};
 use crate::sha256;
-
-/// dstack's runtime event type.
-const RUNTIME_EVENT_TYPE: u32 = 0x0800_0001;
 
 /// The example set: a dstack app on TDX.
 pub fn example_set() -> ReferenceValues {
@@ -37,48 +35,21 @@ pub fn example_set() -> ReferenceValues {
     }
 }
 
-/// `SHA384(le32(type) || ":" || name || ":" || payload)`.
-fn runtime_digest(name: &str, payload: &[u8]) -> [u8; 48] {
-    let mut h = Sha384::new();
-    h.update(RUNTIME_EVENT_TYPE.to_le_bytes());
-    h.update(b":");
-    h.update(name.as_bytes());
-    h.update(b":");
-    h.update(payload);
-    h.finalize().into()
-}
-
 /// The vectors.
 pub fn vectors() -> Value {
     let set = example_set();
     let canonical = serde_json_canonicalizer::to_string(&set).expect("canonical JSON");
     let compose = sha256(b"example app-compose.json");
     let host = sha256(b"example host binary");
-    let events: Vec<(&str, Vec<u8>)> = vec![
-        ("hypervisor-host-sha256", host.to_vec()),
-        ("system-preparing", Vec::new()),
-        ("app-id", compose[..20].to_vec()),
-        ("compose-hash", compose.to_vec()),
-        ("system-ready", Vec::new()),
+    let events = [
+        Event::runtime(HOST_EVENT, &host),
+        Event::runtime("system-preparing", b""),
+        Event::runtime("app-id", &compose[..20]),
+        Event::runtime("compose-hash", &compose),
+        Event::runtime(SYSTEM_READY, b""),
     ];
-    let mut rtmr3 = [0u8; 48];
-    let log: Vec<Value> = events
-        .iter()
-        .map(|(name, payload)| {
-            let d = runtime_digest(name, payload);
-            let mut h = Sha384::new();
-            h.update(rtmr3);
-            h.update(d);
-            rtmr3 = h.finalize().into();
-            json!({
-                "imr": 3,
-                "event_type": RUNTIME_EVENT_TYPE,
-                "digest": hex::encode(d),
-                "event": name,
-                "event_payload": hex::encode(payload),
-            })
-        })
-        .collect();
+    let rtmr3 = replay(&events).expect("runtime events replay")[3];
+    let log: Value = serde_json::from_str(&to_json(&events)).expect("JSON");
     json!({
         "set": set,
         "canonical": canonical,
