@@ -161,3 +161,46 @@ fn an_unreachable_or_broken_pccs_is_a_clear_error() {
         Err(VerifyError::Malformed(_))
     ));
 }
+
+/// `verify_attestation` fetches the collateral from the policy's PCCS when none is given (as
+/// `exec --verifiable --pccs`, a replica's `cluster.pccs_url` and a host's `egress.pccs_url`
+/// ask): the quote verifies and the chain goes on to the binding, which this sample (someone
+/// else's REPORTDATA) fails, instead of stopping at missing collateral.
+#[test]
+fn verify_attestation_fetches_collateral_from_the_pccs() {
+    use hypervisor_client::verify::verify_attestation;
+    let collateral: QuoteCollateralV3 =
+        serde_json::from_slice(&sample("tdx/tdx_quote_collateral.json")).unwrap();
+    let (base, log) = fake_pccs(collateral);
+    let quote = sample("tdx/tdx_quote");
+    let att = hypervisor_protocol::wire::Attestation {
+        tee: "tdx".into(),
+        simulated: false,
+        evidence_format: "tdx-dcap-quote".into(),
+        evidence: hex::encode(&quote),
+        report_data: hex::encode(&quote[568..632]),
+        signing_key: hypervisor_protocol::ClientSecret::generate()
+            .unwrap()
+            .public_key()
+            .to_hex(),
+        host_measurement: hex::encode([1u8; 32]),
+        key_created_at: 0,
+        event_log: None,
+    };
+    let without = Policy {
+        now: Some(1_750_377_600),
+        allow_debug: true,
+        accept_any_measurement: true,
+        ..Policy::default()
+    };
+    assert!(matches!(
+        verify_attestation(&att, &without),
+        Err(VerifyError::MissingInput(_))
+    ));
+    let with = Policy {
+        pccs_url: Some(base),
+        ..without
+    };
+    assert_eq!(verify_attestation(&att, &with), Err(VerifyError::Binding));
+    assert!(!log.lock().unwrap().is_empty(), "the PCCS was asked");
+}

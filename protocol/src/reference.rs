@@ -183,12 +183,22 @@ pub struct ReferenceSet {
     pub snp_minimum: Option<[u8; 4]>,
 }
 
+/// Hex as §1 writes it: digits only (either case), no `0x` prefix, so that one value has one
+/// accepted spelling up to case (the digest lowercases).
+fn plain_hex(value: &str) -> Option<Vec<u8>> {
+    if value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(value).ok()
+    } else {
+        None
+    }
+}
+
 fn fixed<const N: usize>(set: &str, field: &str, value: &str) -> Result<[u8; N], ReferenceError> {
     let invalid = |why: String| ReferenceError::Invalid {
         set: set.to_string(),
         why,
     };
-    let bytes = hex::decode(value).map_err(|_| invalid(format!("`{field}` is not hex")))?;
+    let bytes = plain_hex(value).ok_or_else(|| invalid(format!("`{field}` is not hex")))?;
     <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
         invalid(format!(
             "`{field}` must be {N} bytes ({} hex digits)",
@@ -230,7 +240,9 @@ impl ReferenceValues {
             )));
         }
         if self.name.len() > 200 || self.name.chars().any(char::is_control) {
-            return Err(invalid("`name` is at most 200 printable characters"));
+            return Err(invalid(
+                "`name` is at most 200 bytes (UTF-8) with no control characters",
+            ));
         }
         let (tdx, snp) = match self.tee.as_str() {
             "tdx" | "simulated" => {
@@ -251,7 +263,7 @@ impl ReferenceValues {
                     .app
                     .app_id
                     .as_deref()
-                    .map(|h| hex::decode(h).map_err(|_| invalid("`tdx.app.app_id` is not hex")))
+                    .map(|h| plain_hex(h).ok_or_else(|| invalid("`tdx.app.app_id` is not hex")))
                     .transpose()?;
                 if compose_hash.is_none() && !t.app.host_event {
                     return Err(invalid(
@@ -332,11 +344,32 @@ impl ReferenceValues {
         })
     }
 
-    /// SHA-256 of the set's RFC 8785 (JCS) canonical JSON: how grants' signed text and logs
-    /// name a set.
+    /// SHA-256 of the RFC 8785 (JCS) canonical JSON of the set with every hex value in
+    /// lowercase: how grants' signed text and logs name a set (one digest per set, whatever
+    /// case its file used).
     pub fn digest(&self) -> [u8; 32] {
-        let json = serde_json_canonicalizer::to_vec(self).unwrap_or_default();
+        let json = serde_json_canonicalizer::to_vec(&self.lowercased()).unwrap_or_default();
         crate::sha256(&json)
+    }
+
+    /// The set with its hex values in lowercase (names and TCB values as they are).
+    fn lowercased(&self) -> Self {
+        let low = |s: &String| s.to_ascii_lowercase();
+        let mut v = self.clone();
+        if let Some(t) = &mut v.tdx {
+            for r in [&mut t.mrtd, &mut t.rtmr0, &mut t.rtmr1, &mut t.rtmr2] {
+                *r = low(r);
+            }
+            t.app.compose_hash = t.app.compose_hash.as_ref().map(low);
+            t.app.app_id = t.app.app_id.as_ref().map(low);
+        }
+        if let Some(s) = &mut v.sev_snp {
+            s.measurement = low(&s.measurement);
+            s.host_data = s.host_data.as_ref().map(low);
+            s.id_key_digest = s.id_key_digest.as_ref().map(low);
+        }
+        v.host_measurements = v.host_measurements.iter().map(low).collect();
+        v
     }
 
     /// The set that accepts exactly the platform `m` describes (MRTD, RTMR0-2 and the

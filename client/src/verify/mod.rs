@@ -268,8 +268,28 @@ pub(crate) fn verify_evidence_binding(
             claimed_simulated: att.simulated,
         });
     }
-    // The pins are checked before the evidence costs anything.
-    let sets = policy.reference_sets()?;
+    // The pins are checked before the evidence costs anything. A set without TDX statuses of
+    // its own takes the policy's; the quote is then verified accepting any status some set
+    // accepts, and each set holds the status to its own list when compared.
+    let mut sets = policy.reference_sets()?;
+    for s in &mut sets {
+        if s.tdx_statuses.is_empty() {
+            s.tdx_statuses.clone_from(&policy.accepted_tcb_statuses);
+        }
+    }
+    let mut widened;
+    let policy = if sets.is_empty() {
+        policy
+    } else {
+        widened = policy.clone();
+        widened.accepted_tcb_statuses = sets
+            .iter()
+            .flat_map(|s| s.tdx_statuses.iter().cloned())
+            .collect();
+        widened.accepted_tcb_statuses.sort();
+        widened.accepted_tcb_statuses.dedup();
+        &widened
+    };
     if sets.is_empty() && !policy.accept_any_measurement {
         return Err(if policy.expected_host_measurements.is_empty() {
             VerifyError::NoExpectedMeasurement
@@ -300,10 +320,18 @@ pub(crate) fn verify_evidence_binding(
             )
         }
         EvidenceFormat::Tdx => {
-            let collateral = policy.tdx_collateral.as_deref().ok_or_else(|| {
-                VerifyError::MissingInput("TDX collateral (--collateral FILE)".into())
-            })?;
-            let c = verify_tdx_quote(&evidence, collateral, policy)?;
+            let c = match (&policy.tdx_collateral, &policy.pccs_url) {
+                (Some(collateral), _) => verify_tdx_quote(&evidence, collateral, policy)?,
+                (None, Some(pccs)) => {
+                    let collateral = fetch_tdx_collateral(pccs, &evidence)?;
+                    verify_tdx_quote_with(&evidence, &collateral, policy)?
+                }
+                (None, None) => {
+                    return Err(VerifyError::MissingInput(
+                        "TDX collateral (--collateral FILE, or --pccs URL to fetch it)".into(),
+                    ));
+                }
+            };
             advisory_ids = c.advisory_ids;
             measured.mrtd = Some(c.mrtd);
             measured.rtmrs = Some(c.rtmrs);

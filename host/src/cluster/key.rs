@@ -170,6 +170,7 @@ fn policy(attestor: &Attestor, config: &ClusterConfig) -> Policy {
         allow_simulated: simulated && config.allow_simulated,
         pccs_url: config.pccs_url.clone(),
         snp_kds_url: config.snp_kds_url.clone(),
+        accepted_tcb_statuses: config.tdx_tcb_statuses.clone(),
         reference_values: sets,
         ..Policy::default()
     }

@@ -25,6 +25,12 @@ pub struct EgressConfig {
     /// resolved one: a private one is refused unless the grant names the address itself.
     /// Default empty.
     pub hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Where to fetch TDX collateral to verify remote hypervisors' quotes (a PCCS or Intel
+    /// PCS base URL). Unset: remote TDX hosts cannot be verified (`remote_not_attested`).
+    pub pccs_url: Option<String>,
+    /// Where to fetch the VCEK to verify remote hypervisors' SEV-SNP reports (AMD KDS, or a
+    /// cache of it). Unset: remote SNP hosts cannot be verified.
+    pub snp_kds_url: Option<String>,
 }
 
 impl Default for EgressConfig {
@@ -35,6 +41,8 @@ impl Default for EgressConfig {
             allow_loopback_http: false,
             max_response_bytes: 4 << 20,
             hosts: std::collections::BTreeMap::new(),
+            pccs_url: None,
+            snp_kds_url: None,
         }
     }
 }

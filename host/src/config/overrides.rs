@@ -143,7 +143,7 @@ overrides! {
         /// Session lifetime, seconds.
         #[arg(long, global = true)]
         session_ttl_seconds: Option<u64> => |c, v| c.sessions.ttl_seconds = v,
-        /// Attestation provider: none, auto, tdx, sev-snp, simulated (development builds only).
+        /// Attestation provider: none, auto, tdx, dstack, sev-snp, simulated (development builds only).
         #[arg(long, global = true)]
         attestation: Option<String> => |c, v| c.attestation.provider = provider(v)?,
         /// The policy component (any component exporting hypervisor:host/policy).
@@ -269,7 +269,7 @@ fn listen_address(value: &str, port: u16) -> Result<SocketAddr, ConfigError> {
 /// An attestation provider by its configuration name.
 fn provider(value: String) -> Result<super::ProviderChoice, ConfigError> {
     let message =
-        format!("--attestation `{value}`: expected none, auto, tdx, sev-snp or simulated");
+        format!("--attestation `{value}`: expected none, auto, tdx, dstack, sev-snp or simulated");
     toml::Value::String(value)
         .try_into()
         .map_err(|_| ConfigError::Override(message))

@@ -76,6 +76,10 @@ pub struct ClusterConfig {
     /// Where to fetch TDX collateral to verify a joining replica's quote (a PCCS or Intel
     /// PCS base URL).
     pub pccs_url: Option<String>,
+    /// TDX TCB statuses a joining replica may have (a reference set's own list, where it has
+    /// one, applies to it instead). Default `["UpToDate"]`; after an Intel TCB recovery, add
+    /// the status replicas report until their platforms are updated.
+    pub tdx_tcb_statuses: Vec<String>,
     /// Where to fetch the VCEK to verify a joining replica's SEV-SNP report (AMD KDS, or a
     /// cache of it).
     pub snp_kds_url: Option<String>,
@@ -95,6 +99,7 @@ impl Default for ClusterConfig {
             join_timeout_seconds: 60,
             allow_simulated: false,
             pccs_url: None,
+            tdx_tcb_statuses: vec!["UpToDate".into()],
             snp_kds_url: None,
             heartbeat_ms: 2_000,
             dead_after_ms: 15_000,

@@ -67,13 +67,18 @@ pub(super) async fn call(
         Err(e) => return Ok(refusal(ApiError::MalformedJson(e.to_string()))),
     };
     let grant = grant.clone();
+    // Where the remote's evidence is checked against: the host's verification sources.
+    let sources = (
+        shared.config.pccs_url.clone(),
+        shared.config.snp_kds_url.clone(),
+    );
     let payer = Payer {
         wallets: shared.agents.wallets.clone(),
         agent: run.agent.name.clone(),
         execution: run.execution_id.clone(),
         spend: None,
     };
-    let answer = tokio::task::spawn_blocking(move || invoke(&grant, &name, &event, payer))
+    let answer = tokio::task::spawn_blocking(move || invoke(&grant, sources, &name, &event, payer))
         .await
         .map_err(internal)?;
     let (status, body) = match answer {
@@ -116,6 +121,7 @@ impl Payer {
 /// is priced), then check.
 fn invoke(
     grant: &HypervisorGrant,
+    (pccs_url, snp_kds_url): (Option<String>, Option<String>),
     name: &str,
     event: &Value,
     mut payer: Payer,
@@ -135,6 +141,8 @@ fn invoke(
     let policy = Policy {
         allow_simulated: grant.allow_simulated,
         reference_values: grant.reference_values.clone(),
+        pccs_url,
+        snp_kds_url,
         ..Policy::default()
     };
     // An https origin: every connection is bound to the remote's attested key before anything

@@ -164,7 +164,8 @@ impl ReferenceSet {
             })
         })
         .or_else(|| {
-            (!self.tdx_statuses.is_empty()).then_some(()).and_then(|()| {
+            // Only TDX evidence has a TCB status (from Intel's collateral).
+            (self.tee == "tdx" && !self.tdx_statuses.is_empty()).then_some(()).and_then(|()| {
                 let status = m.tcb_status.clone().unwrap_or_default();
                 (!self.tdx_statuses.contains(&status)).then(|| Mismatch {
                     register: "TDX TCB status".into(),

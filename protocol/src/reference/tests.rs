@@ -170,10 +170,26 @@ fn from_measured_round_trips_and_documents_parse() {
     assert_eq!(parse_document(&one).unwrap(), vec![own.clone()]);
     assert!(parse_document("[]").is_err());
     assert!(parse_document(r#"{"version":1,"tee":"tdx","extra":1}"#).is_err());
-    // The digest is of the canonical JSON: key order in the source does not change it.
+    // The digest is of the canonical JSON: key order in the source does not change it, and
+    // neither does the case of its hex.
     let reordered: ReferenceValues = serde_json::from_str(&one).unwrap();
     assert_eq!(reordered.digest(), own.digest());
     assert_ne!(tdx_set().digest(), own.digest());
+    let mut upper = own.clone();
+    upper.host_measurements[0] = upper.host_measurements[0].to_ascii_uppercase();
+    upper.tdx.as_mut().unwrap().mrtd = upper.tdx.as_ref().unwrap().mrtd.to_ascii_uppercase();
+    assert!(upper.decode(0).is_ok());
+    assert_eq!(upper.digest(), own.digest());
+    // One spelling: a `0x` prefix is refused.
+    let mut prefixed = own.clone();
+    prefixed.host_measurements[0] = format!("0x{}", own.host_measurements[0]);
+    assert!(
+        prefixed
+            .decode(0)
+            .unwrap_err()
+            .to_string()
+            .contains("not hex")
+    );
 }
 
 #[test]

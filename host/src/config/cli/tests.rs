@@ -170,7 +170,7 @@ fn unusable_values_are_refused_naming_the_flag() {
     );
     assert_eq!(
         err(&["--attestation", "sgx"]),
-        "--attestation `sgx`: expected none, auto, tdx, sev-snp or simulated"
+        "--attestation `sgx`: expected none, auto, tdx, dstack, sev-snp or simulated"
     );
     assert!(err(&["--default-time-ms", "0"]).starts_with("invalid configuration:"));
     assert!(Cli::try_parse_from(["hypervisor", "--max-time-ms", "soon"]).is_err());
