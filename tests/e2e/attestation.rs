@@ -332,6 +332,14 @@ fn a_component_statement_is_signed_by_the_attested_key_and_names_the_component()
         "the statement names the component's code hash"
     );
     assert_eq!(field("key"), key.signing_key.as_bytes().to_vec());
+    // The statement carries the event log, so a third party can replay the platform as for
+    // the host's own attestation.
+    assert_eq!(
+        String::from_utf8(field("event_log")).unwrap(),
+        att.event_log
+            .clone()
+            .expect("simulated evidence has an event log")
+    );
     let signature = field("signature");
     verify_component_statement(&key, &component, &[0x42; 64], &signature).unwrap();
     assert!(verify_component_statement(&key, &component, &[0x43; 64], &signature).is_err());

@@ -37,11 +37,12 @@ fn main() {
     println!("attestation provider: {:?}", attestation::provider());
     match attestation::attest(&[0x42u8; 64]) {
         Ok(s) => println!(
-            "attest: {} component={} signature={} key={}",
+            "attest: {} component={} signature={} key={} event_log={}",
             s.evidence_format,
             hex(&s.component_hash),
             hex(&s.signature),
-            hex(&s.signing_key)
+            hex(&s.signing_key),
+            hex(s.event_log.as_deref().unwrap_or_default().as_bytes())
         ),
         Err(e) => println!("attest error: {e:?}"),
     }

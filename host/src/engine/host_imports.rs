@@ -114,6 +114,7 @@ impl wit_att::Host for HostState {
             report_data: key.evidence.report_data.to_vec(),
             host_measurement: key.host_measurement.to_vec(),
             key_created_at: key.created_at,
+            event_log: key.evidence.event_log.clone(),
         })
     }
 }
