@@ -263,13 +263,17 @@ impl ReferenceValues {
                     .app
                     .app_id
                     .as_deref()
-                    .map(|h| plain_hex(h).ok_or_else(|| invalid("`tdx.app.app_id` is not hex")))
+                    .map(|h| match plain_hex(h) {
+                        Some(b) if (1..=64).contains(&b.len()) => Ok(b),
+                        _ => Err(invalid("`tdx.app.app_id` is 1 to 64 bytes of hex")),
+                    })
                     .transpose()?;
                 if compose_hash.is_none() && !t.app.host_event {
                     return Err(invalid(
                         "`tdx.app` pins no application identity: set `compose_hash` (dstack) or \
-                         `host_event` (a launcher extends RTMR3 with the host binary); \
-                         MRTD and RTMR0-2 alone measure the VM, not the code it runs",
+                         `host_event` (a launcher in the image pinned by RTMR1-2 extends RTMR3 \
+                         with the host binary); MRTD and RTMR0-2 alone measure the VM, not the \
+                         code it runs",
                     ));
                 }
                 (
@@ -328,6 +332,22 @@ impl ReferenceValues {
             .iter()
             .map(|m| fixed::<32>(&name, "host_measurements", m))
             .collect::<Result<_, _>>()?;
+        let statuses = &self.tcb.tdx_statuses;
+        if !statuses.is_empty() && self.tee != "tdx" {
+            return Err(invalid("`tcb.tdx_statuses` applies to TDX sets only"));
+        }
+        if statuses.len() > 8
+            || statuses.iter().any(|s| {
+                s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+        {
+            return Err(invalid(
+                "`tcb.tdx_statuses` lists at most 8 TCB statuses (letters, e.g. UpToDate)",
+            ));
+        }
+        if self.tcb.snp_minimum.is_some() && self.tee != "sev-snp" {
+            return Err(invalid("`tcb.snp_minimum` applies to SEV-SNP sets only"));
+        }
         Ok(ReferenceSet {
             name: name.clone(),
             tee: self.tee.clone(),
@@ -348,7 +368,12 @@ impl ReferenceValues {
     /// lowercase: how grants' signed text and logs name a set (one digest per set, whatever
     /// case its file used).
     pub fn digest(&self) -> [u8; 32] {
-        let json = serde_json_canonicalizer::to_vec(&self.lowercased()).unwrap_or_default();
+        // Strings, integers, booleans, lists and structs only (no floats, no maps with
+        // non-string keys): serialisation cannot fail, and a fallback value would make two
+        // sets share a digest, so there is none.
+        #[allow(clippy::expect_used)]
+        let json = serde_json_canonicalizer::to_vec(&self.lowercased())
+            .expect("a reference set always serialises");
         crate::sha256(&json)
     }
 
@@ -403,7 +428,14 @@ impl ReferenceValues {
             tdx,
             sev_snp,
             host_measurements: vec![h(&m.host_measurement)],
-            tcb: TcbReference::default(),
+            // SNP: no peer below this platform's own reported TCB (TDX has its status policy).
+            tcb: TcbReference {
+                tdx_statuses: Vec::new(),
+                snp_minimum: m
+                    .snp_tcb
+                    .filter(|_| m.tee == "sev-snp")
+                    .map(|[a, b, c, d]| format!("{a},{b},{c},{d}")),
+            },
         }
     }
 }

@@ -500,11 +500,53 @@ def jcs(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def normalised_set(s):
+    """A reference set as its digest sees it (PROTOCOL.md section 12b): hex values lowercased,
+    fields holding their defaults left out."""
+    s = json.loads(json.dumps(s))
+    if not s.get("name"):
+        s.pop("name", None)
+    for section, fields in (("tdx", ("mrtd", "rtmr0", "rtmr1", "rtmr2")),
+                            ("sev_snp", ("measurement", "host_data", "id_key_digest"))):
+        if s.get(section) is None:
+            s.pop(section, None)
+            continue
+        for f in fields:
+            if s[section].get(f) is not None:
+                s[section][f] = s[section][f].lower()
+            else:
+                s[section].pop(f, None)
+    app = s.get("tdx", {}).get("app")
+    if app is not None:
+        for f in ("compose_hash", "app_id"):
+            if app.get(f) is not None:
+                app[f] = app[f].lower()
+            else:
+                app.pop(f, None)
+        if not app.get("host_event"):
+            app.pop("host_event", None)
+    s["host_measurements"] = [m.lower() for m in s["host_measurements"]]
+    tcb = s.get("tcb") or {}
+    if not tcb.get("tdx_statuses"):
+        tcb.pop("tdx_statuses", None)
+    if tcb.get("snp_minimum") is None:
+        tcb.pop("snp_minimum", None)
+    if tcb:
+        s["tcb"] = tcb
+    else:
+        s.pop("tcb", None)
+    return s
+
+
 def check_reference_values(v):
     """Reference value sets and RTMR3 replay (PROTOCOL.md sections 12b, 12c)."""
     r = v["reference_values"]
-    check("reference set canonical JSON", jcs(r["set"]).decode(), r["canonical"])
-    check("reference set digest", hashlib.sha256(jcs(r["set"])).hexdigest(), r["digest"])
+    check("reference set canonical JSON", jcs(normalised_set(r["set"])).decode(), r["canonical"])
+    check("reference set digest", hashlib.sha256(jcs(normalised_set(r["set"]))).hexdigest(),
+          r["digest"])
+    written = json.loads(r["set_as_written"])
+    check("the set as written has the same digest",
+          hashlib.sha256(jcs(normalised_set(written))).hexdigest(), r["digest"])
     rtmr3 = bytes(48)
     for e in r["event_log"]:
         payload = bytes.fromhex(e["event_payload"])
@@ -536,7 +578,7 @@ def check_agent_calls(v, client_pub):
     ] + ([
         "hypervisors=" + ",".join(
             f"{h['origin']}|"
-            + "+".join(["ref:" + hashlib.sha256(jcs(r)).hexdigest()
+            + "+".join(["ref:" + hashlib.sha256(jcs(normalised_set(r))).hexdigest()
                         for r in h.get("reference_values", [])]
                        + [m.lower() for m in h.get("measurements", [])])
             + "|" + ("true" if h.get("allow_simulated") else "false")

@@ -86,6 +86,13 @@ pub fn evidence(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let policy = policy.policy()?;
+    if !policy.reference_values.is_empty() {
+        anyhow::bail!(
+            "verify-evidence checks raw evidence against the vendor's root only: without the \
+             event log it cannot check --reference-values; verify the host's attestation \
+             (`attestation`) or a proof (`verify`) against them instead"
+        );
+    }
     let claims = if let Some(q) = tdx_quote {
         let quote = std::fs::read(&q).with_context(|| format!("reading {}", q.display()))?;
         let c = match (&policy.tdx_collateral, &policy.pccs_url) {

@@ -56,6 +56,29 @@ pub enum EventLogError {
         /// What the hex decoder said.
         reason: String,
     },
+    /// An RTMR3 event that is not a runtime event. Its digest could not be recomputed, so its
+    /// type could be relabelled without changing the replay, hiding it from
+    /// [`crate::identity`] (a relabelled `system-ready` or `compose-hash` would let a later,
+    /// app-emitted event stand as identity): refused.
+    #[error(
+        "event {index}: RTMR3 event of type {event_type:#010x}, not a runtime event \
+         (0x08000001): RTMR3 events must have digests a verifier recomputes"
+    )]
+    NotRuntimeEvent {
+        /// Index of the event in the log.
+        index: usize,
+        /// The type found.
+        event_type: u32,
+    },
+    /// A v1 runtime event's name holds `:`, the separator of the digest's preimage: the same
+    /// digest would read as another name and payload.
+    #[error("event {index}: runtime event name {name:?} contains `:`")]
+    AmbiguousName {
+        /// Index of the event in the log.
+        index: usize,
+        /// The name.
+        name: String,
+    },
     /// `imr` is not 0..=3 (RTMR0..RTMR3).
     #[error("event {index}: imr {imr} is out of range (0..=3 for RTMR0..RTMR3)")]
     InvalidImr {

@@ -48,6 +48,18 @@ impl Event {
     /// used and must be exactly 48 bytes.
     pub fn extend_digest(&self, index: usize) -> Result<Digest48, EventLogError> {
         self.check_limits(index)?;
+        if self.imr == 3 && !self.is_runtime() {
+            return Err(EventLogError::NotRuntimeEvent {
+                index,
+                event_type: self.event_type,
+            });
+        }
+        if self.is_runtime() && self.version != Some(2) && self.event.contains(':') {
+            return Err(EventLogError::AmbiguousName {
+                index,
+                name: self.event.clone(),
+            });
+        }
         if !self.is_runtime() {
             return <Digest48>::try_from(self.digest.as_slice()).map_err(|_| {
                 EventLogError::DigestLength {

@@ -860,13 +860,23 @@ fn a_synthetic_ccel_parses_and_replays_to_the_hand_computed_chain() {
     assert_eq!(covered(&events), [true; 4]);
     let z = [0u8; 48];
     let sha = |d: &[u8]| -> Vec<u8> { Sha384::digest(d).to_vec() };
+    // An RTMR3 event that is not a runtime event cannot have its digest recomputed, so its
+    // type could be relabelled unseen: refused.
+    assert!(matches!(
+        replay(&events),
+        Err(EventLogError::NotRuntimeEvent {
+            index: 3,
+            event_type: 0x0000_000D
+        })
+    ));
+    let firmware: Vec<Event> = events.iter().filter(|e| e.imr < 3).cloned().collect();
     let want = [
         extend(extend(z, &sha(b"td hob")), &sha(&[0, 0, 0, 0])),
         extend(z, &sha(b"kernel")),
         extend(z, &sha(b"cmdline")),
-        extend(z, &sha(b"rtmr3 from firmware")),
+        z,
     ];
-    assert_eq!(replay(&events).unwrap(), want);
+    assert_eq!(replay(&firmware).unwrap(), want);
     // The same events survive the JSON form.
     assert_eq!(parse_json(&to_json(&events)).unwrap(), events);
     // Zero padding ends the log as well, and so does no padding at all.
@@ -1023,5 +1033,43 @@ fn the_fuzz_seeds_are_valid_small_logs() {
     let events = parse_tcg(&tcg_seed).unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(covered(&events), [true, true, false, true]);
-    replay(&events).unwrap();
+    // Its RTMR3 record is not a runtime event: refused at replay (the seed still exercises
+    // the binary parser and that refusal).
+    assert!(matches!(
+        replay(&events),
+        Err(EventLogError::NotRuntimeEvent { .. })
+    ));
+}
+
+#[test]
+fn a_relabelled_rtmr3_event_is_refused_not_skipped() {
+    // near-mpc's log with `system-ready` relabelled: its supplied digest still replays, but
+    // identity() would no longer stop there, and an app-emitted `compose-hash` after it would
+    // become the identity. Refused instead.
+    let tcb: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/attestation-samples/dstack/near-mpc/tcb_info.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut log = tcb["event_log"].clone();
+    let list = log.as_array_mut().unwrap();
+    let i = list
+        .iter()
+        .position(|e| e["event"] == "system-ready")
+        .unwrap();
+    list[i]["event_type"] = 1.into();
+    let events = parse_json(&log.to_string()).unwrap();
+    assert!(matches!(
+        replay(&events),
+        Err(EventLogError::NotRuntimeEvent { index, event_type: 1 }) if index == i
+    ));
+    // A v1 runtime name with the preimage's separator in it is refused too.
+    let ambiguous = [Event::runtime("key-provider:{", b"x")];
+    assert!(matches!(
+        replay(&ambiguous),
+        Err(EventLogError::AmbiguousName { .. })
+    ));
 }

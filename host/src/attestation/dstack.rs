@@ -36,10 +36,6 @@ const MAX_RESPONSE_BYTES: usize = 8 << 20;
 /// How long one quote may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// TDX quote v4/v5 offsets (header 48 bytes, then the TD report body): RTMR3 and REPORTDATA.
-const RTMR3_OFFSET: usize = 520;
-const REPORT_DATA_OFFSET: usize = 568;
-
 /// The agent's socket: `configured`, else `DSTACK_AGENT_ADDRESS` (`unix:PATH` or a path), else
 /// the first candidate that exists.
 pub fn find_socket(configured: Option<&Path>) -> Option<PathBuf> {
@@ -158,13 +154,15 @@ fn evidence_from(answer: &[u8], report_data: &[u8; 64]) -> Result<Evidence, Atte
         .map_err(|e| failed(format!("GetQuote answer is not the expected JSON: {e}")))?;
     let quote = hex::decode(r.quote.trim_start_matches("0x"))
         .map_err(|_| failed("GetQuote `quote` is not hex".into()))?;
-    if quote.len() < REPORT_DATA_OFFSET + 64 {
-        return Err(failed(format!(
-            "GetQuote `quote` is {} bytes, too short for a TDX quote",
-            quote.len()
-        )));
-    }
-    if quote[REPORT_DATA_OFFSET..REPORT_DATA_OFFSET + 64] != report_data[..] {
+    // Read through dcap-qvl's parser (v4 and v5 quotes; TDX only), not fixed offsets. Nothing
+    // is verified here: clients do that.
+    let parsed = dcap_qvl::quote::Quote::parse(&quote)
+        .map_err(|e| failed(format!("GetQuote `quote` is not a TDX quote: {e}")))?;
+    let td = parsed
+        .report
+        .as_td10()
+        .ok_or_else(|| failed("GetQuote `quote` is not a TDX quote".into()))?;
+    if td.report_data != *report_data {
         return Err(failed(
             "the quote does not carry the REPORTDATA asked for (is the agent hashing it? \
              Tappd's TdxQuote does; DstackGuest's GetQuote must not)"
@@ -184,7 +182,7 @@ fn evidence_from(answer: &[u8], report_data: &[u8; 64]) -> Result<Evidence, Atte
     let events =
         eventlog::parse_json(&r.event_log).map_err(|e| failed(format!("event log: {e}")))?;
     let replayed = eventlog::replay(&events).map_err(|e| failed(format!("event log: {e}")))?;
-    if quote[RTMR3_OFFSET..RTMR3_OFFSET + 48] != replayed[3][..] {
+    if td.rt_mr3 != replayed[3] {
         return Err(failed(
             "the agent's event log does not replay to the quote's RTMR3".into(),
         ));

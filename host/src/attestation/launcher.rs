@@ -10,10 +10,14 @@
 //!   The kernel keeps no log of such extends, so the launcher appends the event to
 //!   [`super::configfs::DEFAULT_RUNTIME_LOG`] (JSON lines), which the configfs provider sends
 //!   with its evidence after the firmware's CCEL.
-//! - What makes the event trustworthy is what ran before it: the launcher must be the first
-//!   program that can write RTMR3, started by a measured boot (kernel in RTMR1, command line
-//!   and initrd in RTMR2), which the reference set pins. Any later program can extend RTMR3
-//!   too, but cannot remove the launcher's event, and verifiers read the first occurrence.
+//! - The binary measures itself, so the event proves no more than the boot chain that started
+//!   it: a different binary run as `launch` could write the right digest. It is worth pinning
+//!   only when RTMR1-2 pin that chain and, through it, this binary (in the initrd, or on a root
+//!   filesystem whose dm-verity root hash is on the measured kernel command line) and when
+//!   `launch` is the first program that can write RTMR3. Then the event names, in a register,
+//!   the binary the image holds, and a verifier checks the host's claim against it. Any later
+//!   program can extend RTMR3 too, but cannot remove the launcher's event, and verifiers read
+//!   the first occurrence.
 
 use std::io::Write;
 use std::path::Path;
@@ -23,15 +27,16 @@ use hypervisor_eventlog::{HOST_EVENT, runtime_digest_v1};
 /// The kernel's RTMR3 extend file (Linux 6.16, TSM-MR).
 pub const TSM_MR_RTMR3: &str = "/sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384";
 
-/// SHA-256 of the running binary (`/proc/self/exe`): the host measurement bound with every
-/// attested key, and what the launcher measures into RTMR3.
+/// SHA-256 of the running binary: the host measurement bound with every attested key, and what
+/// the launcher measures into RTMR3. Read through `/proc/self/exe`, the image this process was
+/// started from, not through its path (a file put in its place afterwards is not what runs).
 ///
 /// # Errors
 /// I/O errors reading the binary.
 pub fn binary_sha256() -> std::io::Result<[u8; 32]> {
     use sha2::Digest;
     use std::io::Read;
-    let mut file = std::fs::File::open(std::env::current_exe()?)?;
+    let mut file = std::fs::File::open("/proc/self/exe")?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -503,6 +503,11 @@ impl Config {
                  values (docs/PROTOCOL.md §12b, docs/DEPLOY.md)",
             );
         }
+        if self.cluster.tdx_tcb_statuses.is_empty() {
+            return bad(
+                "cluster.tdx_tcb_statuses must name at least one TCB status (e.g. UpToDate)",
+            );
+        }
         if self.cluster.allowed_reference_values.len()
             > hypervisor_protocol::reference::MAX_REFERENCE_SETS
         {

@@ -165,7 +165,9 @@ impl ReferenceSet {
         })
         .or_else(|| {
             // Only TDX evidence has a TCB status (from Intel's collateral).
-            (self.tee == "tdx" && !self.tdx_statuses.is_empty()).then_some(()).and_then(|()| {
+            // Only TDX evidence has a TCB status (from Intel's collateral); an empty list
+            // accepts none (verifiers fill a set's empty list with their policy's first).
+            (self.tee == "tdx").then_some(()).and_then(|()| {
                 let status = m.tcb_status.clone().unwrap_or_default();
                 (!self.tdx_statuses.contains(&status)).then(|| Mismatch {
                     register: "TDX TCB status".into(),

@@ -1,5 +1,14 @@
 use super::*;
 
+/// A decoded set as a verifier uses it: an empty TDX status list takes the policy's
+/// (`UpToDate` by default).
+fn policy_filled(mut set: ReferenceSet) -> ReferenceSet {
+    if set.tdx_statuses.is_empty() {
+        set.tdx_statuses = vec!["UpToDate".into()];
+    }
+    set
+}
+
 fn h48(b: u8) -> String {
     hex::encode([b; 48])
 }
@@ -40,7 +49,7 @@ fn measured() -> Measured {
 
 #[test]
 fn a_matching_platform_matches_and_each_register_is_named_when_it_differs() {
-    let set = tdx_set().decode(0).unwrap();
+    let set = policy_filled(tdx_set().decode(0).unwrap());
     assert_eq!(set.mismatch(&measured()), None);
     let mut m = measured();
     m.mrtd = Some([7; 48]);
@@ -86,7 +95,7 @@ fn the_host_event_must_equal_the_claim() {
         app_id: None,
         host_event: true,
     };
-    let set = v.decode(0).unwrap();
+    let set = policy_filled(v.decode(0).unwrap());
     let mut m = measured();
     m.host_event = Some([6; 32]);
     assert_eq!(set.mismatch(&m), None);
@@ -140,7 +149,7 @@ fn snp_sets_compare_launch_values_and_tcb() {
             snp_minimum: Some("3,0,20,200".into()),
         },
     };
-    let set = v.decode(4).unwrap();
+    let set = policy_filled(v.decode(4).unwrap());
     assert_eq!(set.name, "#4");
     let mut m = Measured {
         tee: "sev-snp".into(),
@@ -162,7 +171,7 @@ fn snp_sets_compare_launch_values_and_tcb() {
 fn from_measured_round_trips_and_documents_parse() {
     let m = measured();
     let own = ReferenceValues::from_measured("this replica", &m);
-    let set = own.decode(0).unwrap();
+    let set = policy_filled(own.decode(0).unwrap());
     assert_eq!(set.mismatch(&m), None);
     let text = serde_json::to_string(&vec![own.clone(), tdx_set()]).unwrap();
     assert_eq!(parse_document(&text).unwrap().len(), 2);
@@ -193,12 +202,36 @@ fn from_measured_round_trips_and_documents_parse() {
 }
 
 #[test]
+fn an_empty_tdx_status_list_accepts_no_status_and_statuses_are_bounded() {
+    let set = tdx_set().decode(0).unwrap();
+    assert!(set.tdx_statuses.is_empty());
+    let d = set.mismatch(&measured()).unwrap();
+    assert_eq!(d.register, "TDX TCB status");
+    let mut v = tdx_set();
+    v.tcb.tdx_statuses = vec!["UpToDate".into(); 9];
+    assert!(v.decode(0).is_err());
+    v.tcb.tdx_statuses = vec!["Up To Date".into()];
+    assert!(v.decode(0).is_err());
+    let mut v = tdx_set();
+    v.tcb.snp_minimum = Some("1,2,3,4".into());
+    assert!(
+        v.decode(0)
+            .unwrap_err()
+            .to_string()
+            .contains("SEV-SNP sets only")
+    );
+    let mut v = tdx_set();
+    v.tdx.as_mut().unwrap().app.app_id = Some(String::new());
+    assert!(v.decode(0).is_err());
+}
+
+#[test]
 fn match_any_names_each_sets_first_difference() {
-    let a = tdx_set().decode(0).unwrap();
+    let a = policy_filled(tdx_set().decode(0).unwrap());
     let mut b = tdx_set();
     b.name = "other".into();
     b.tdx.as_mut().unwrap().mrtd = h48(9);
-    let b = b.decode(1).unwrap();
+    let b = policy_filled(b.decode(1).unwrap());
     assert_eq!(
         match_any(&[b.clone(), a.clone()], &measured()).unwrap(),
         "release 1 on dstack 0.5.8"

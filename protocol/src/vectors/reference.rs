@@ -50,8 +50,25 @@ pub fn vectors() -> Value {
     ];
     let rtmr3 = replay(&events).expect("runtime events replay")[3];
     let log: Value = serde_json::from_str(&to_json(&events)).expect("JSON");
+    // The same set as a person might write it: uppercase hex, defaults spelled out. It decodes
+    // to the same set and has the same digest (§12b: hex lowercased, defaults left out).
+    // Written out by hand, so that its text does not depend on a JSON map's key order.
+    let t = set.tdx.as_ref().expect("tdx");
+    let written = format!(
+        r#"{{"version":1,"tee":"tdx","name":{name:?},"host_measurements":["{host}"],"tdx":{{"mrtd":"{mrtd}","rtmr0":"{r0}","rtmr1":"{r1}","rtmr2":"{r2}","app":{{"host_event":false,"compose_hash":"{compose}"}}}},"tcb":{{"tdx_statuses":["UpToDate"]}}}}"#,
+        name = set.name,
+        host = set.host_measurements[0].to_ascii_uppercase(),
+        mrtd = t.mrtd.to_ascii_uppercase(),
+        r0 = t.rtmr0,
+        r1 = t.rtmr1,
+        r2 = t.rtmr2,
+        compose = t.app.compose_hash.as_deref().unwrap_or_default(),
+    );
+    let as_written: ReferenceValues = serde_json::from_str(&written).expect("a set");
+    assert_eq!(as_written.digest(), set.digest(), "one digest per set");
     json!({
         "set": set,
+        "set_as_written": written,
         "canonical": canonical,
         "digest": hex::encode(sha256(canonical.as_bytes())),
         "event_log": log,
