@@ -161,6 +161,21 @@ fn a_tampered_event_log_does_not_replay() {
         verify_attestation(&swapped, &policy),
         Err(VerifyError::EventLog(_))
     ));
+    // `system-ready` relabelled as another event type (its supplied digest kept, so RTMR3 still
+    // replays): refused, or an app-emitted `compose-hash` after it could stand as identity.
+    let mut relabelled = att.clone();
+    let mut events: serde_json::Value =
+        serde_json::from_str(relabelled.event_log.as_deref().unwrap()).unwrap();
+    for e in events.as_array_mut().unwrap() {
+        if e["event"] == "system-ready" {
+            e["event_type"] = 1.into();
+        }
+    }
+    relabelled.event_log = Some(events.to_string());
+    match verify_attestation(&relabelled, &policy).unwrap_err() {
+        VerifyError::EventLog(why) => assert!(why.contains("not a runtime event"), "{why}"),
+        e => panic!("{e:?}"),
+    }
     // The log dropped: no identity, so the set's compose hash is not found.
     let mut dropped = att.clone();
     dropped.event_log = None;
