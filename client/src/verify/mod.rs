@@ -16,19 +16,18 @@
 mod pccs;
 mod platform;
 mod snp;
+mod statements;
 mod tdx;
 
 use hypervisor_protocol::EncodedPublicKey;
-use hypervisor_protocol::attest::{
-    StatementKind, as_refs, ct_eq, session_fields, signing_key_report_data, verify_statement,
-};
+use hypervisor_protocol::attest::{ct_eq, signing_key_report_data};
 use hypervisor_protocol::reference::{Measured, ReferenceSet, ReferenceValues, match_any};
-use hypervisor_protocol::wire::{Attestation, Receipt, SessionQuote, decode_hex};
-use uuid::Uuid;
+use hypervisor_protocol::wire::{Attestation, decode_hex};
 
 pub use pccs::fetch_tdx_collateral;
 pub use platform::measured_unverified;
 pub use snp::{SnpClaims, SnpTcb, fetch_vcek, vcek_urls, verify_snp_report};
+pub use statements::{verify_component_statement, verify_receipt, verify_session};
 pub use tdx::{TdxClaims, verify_tdx_quote, verify_tdx_quote_with};
 
 /// Why verification failed. Each variant names the link of the chain that broke.
@@ -442,117 +441,6 @@ fn simulated_report_data(doc: &serde_json::Value) -> Result<[u8; 64], VerifyErro
     hex_field("report_data", rd)?
         .try_into()
         .map_err(|_| VerifyError::Malformed("simulated report_data".into()))
-}
-
-/// Verifies a verifiable session's quote: the attestation, then the key's signature over the
-/// session statement binding `session_id`, the server's session key and our key.
-///
-/// # Errors
-/// The first [`VerifyError`] found.
-pub fn verify_session(
-    quote: &SessionQuote,
-    session_id: &Uuid,
-    session_pubkey: &EncodedPublicKey,
-    client_pubkey: &EncodedPublicKey,
-    policy: &Policy,
-) -> Result<VerifiedKey, VerifyError> {
-    let key = verify_attestation(&quote.attestation, policy)?;
-    let fields = session_fields(
-        session_id,
-        session_pubkey,
-        client_pubkey,
-        quote.session_created_at,
-        quote.session_expires_at,
-    );
-    let sig = hex_field("session_signature", &quote.session_signature)?;
-    verify_statement(
-        &key.signing_key,
-        StatementKind::Session,
-        &as_refs(&fields),
-        &sig,
-    )
-    .map_err(|_| VerifyError::Signature("session"))?;
-    Ok(key)
-}
-
-/// Verifies a receipt: signed by `key`, for `session_id`, committing to `commitment` (the
-/// commitment the client recomputed from the plaintext result).
-///
-/// # Errors
-/// The first [`VerifyError`] found.
-pub fn verify_receipt(
-    receipt: &Receipt,
-    key: &VerifiedKey,
-    session_id: &Uuid,
-    commitment: &[u8; 32],
-) -> Result<(), VerifyError> {
-    if !ct_eq(
-        receipt.signing_key.as_bytes(),
-        key.signing_key.to_hex().as_bytes(),
-    ) {
-        return Err(VerifyError::Mismatch("receipt signing key"));
-    }
-    let versions = hypervisor_protocol::wire::OLDEST_RECEIPT_VERSION
-        ..=hypervisor_protocol::wire::RECEIPT_VERSION;
-    if !versions.contains(&receipt.version) {
-        return Err(VerifyError::Malformed(format!(
-            "receipt version {} (this client verifies versions {} to {}, which name the TEE \
-             and its evidence)",
-            receipt.version,
-            versions.start(),
-            versions.end()
-        )));
-    }
-    let fields = receipt
-        .signed_fields()
-        .map_err(|e| VerifyError::Malformed(e.to_string()))?;
-    let sig = hex_field("signature", &receipt.signature)?;
-    verify_statement(
-        &key.signing_key,
-        StatementKind::Receipt,
-        &as_refs(&fields),
-        &sig,
-    )
-    .map_err(|_| VerifyError::Signature("receipt"))?;
-    if receipt.session_id != *session_id {
-        return Err(VerifyError::Mismatch("receipt session"));
-    }
-    // The receipt stands on the evidence that was verified, from the TEE it came from.
-    if receipt.tee != key.tee {
-        return Err(VerifyError::Mismatch("receipt TEE"));
-    }
-    if !ct_eq(
-        &hex_field("evidence_sha256", &receipt.evidence_sha256)?,
-        &key.evidence_sha256,
-    ) {
-        return Err(VerifyError::Mismatch("receipt evidence"));
-    }
-    if !ct_eq(
-        &hex_field("result_commitment", &receipt.result_commitment)?,
-        commitment,
-    ) {
-        return Err(VerifyError::Mismatch("receipt commitment"));
-    }
-    Ok(())
-}
-
-/// Verifies a component statement (from `hypervisor:host/attestation`) signed by `key`.
-///
-/// # Errors
-/// [`VerifyError::Signature`].
-pub fn verify_component_statement(
-    key: &VerifiedKey,
-    component_sha256: &[u8; 32],
-    user_data: &[u8; 64],
-    signature: &[u8],
-) -> Result<(), VerifyError> {
-    verify_statement(
-        &key.signing_key,
-        StatementKind::Component,
-        &[component_sha256, user_data],
-        signature,
-    )
-    .map_err(|_| VerifyError::Signature("component statement"))
 }
 
 #[cfg(test)]

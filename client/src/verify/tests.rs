@@ -1,8 +1,9 @@
 //! Unit tests of the verifier: policies, labels against evidence formats, sessions, receipts.
 
-use hypervisor_protocol::attest::sign_statement;
-use hypervisor_protocol::wire::{AppliedLimits, ExitStatus};
+use hypervisor_protocol::attest::{StatementKind, as_refs, sign_statement};
+use hypervisor_protocol::wire::{AppliedLimits, ExitStatus, Receipt};
 use p256::ecdsa::SigningKey;
+use uuid::Uuid;
 
 use super::*;
 
