@@ -13,7 +13,8 @@
 #   This machine has no TEE, so the replicas run on SIMULATED attestation (built with the
 #   `simulated-attestation` feature, `cluster.allow_simulated = true`): it proves nothing and
 #   every response says so. Never run a production cluster like this.
-# - The balancer: scripts/lb.py (round robin, standard-library Python).
+# - The balancer: HAProxy (Debian; installed if missing) running deploy/haproxy/haproxy.cfg,
+#   the configuration docs/DEPLOY.md describes: round robin, /ping health checks.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -26,6 +27,7 @@ if [ ! -x "$bin/initdb" ]; then
   exit 1
 fi
 
+./scripts/install-haproxy.sh
 ./scripts/build-wasm.sh
 echo "cluster: building the host with simulated attestation (release)" >&2
 cargo build --release --locked -p hypervisor --features simulated-attestation
@@ -82,7 +84,13 @@ TOML
   echo "cluster: replica r$n on http://127.0.0.1:$((3000 + n)) (log: $dir.log)"
 done
 
-python3 scripts/lb.py "$lb_port" 3001 3002 3003 &
+haproxy="$(command -v haproxy || echo /usr/sbin/haproxy)"
+HYPERVISOR_LB="127.0.0.1:$lb_port" HYPERVISOR_R1=127.0.0.1:3001 HYPERVISOR_R2=127.0.0.1:3002 \
+  HYPERVISOR_R3=127.0.0.1:3003 "$haproxy" -db -f deploy/haproxy/haproxy.cfg 2> "$work/haproxy.log" &
 pids+=($!)
-echo "cluster: ready at http://127.0.0.1:$lb_port; Ctrl-C stops it"
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$lb_port/ping" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "cluster: ready at http://127.0.0.1:$lb_port (HAProxy, log: $work/haproxy.log); Ctrl-C stops it"
 wait

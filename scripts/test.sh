@@ -16,6 +16,10 @@ cd "$root"
 
 ./scripts/build-wasm.sh
 
+# HAProxy (Debian), the load balancer of tests/e2e/balancer.rs and scripts/cluster.sh, running
+# deploy/haproxy/haproxy.cfg.
+./scripts/install-haproxy.sh || echo "test: no haproxy: tests/e2e/balancer.rs will say SKIPPED" >&2
+
 # pinned_venv DIR REQUIREMENTS: a private virtual environment with exactly the pinned packages,
 # rebuilt whenever the requirements file changes.
 pinned_venv() {

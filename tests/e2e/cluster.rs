@@ -70,7 +70,12 @@ pub fn sql(pg: &ScratchPostgres, db: &str, query: &str) -> String {
 
 /// Deploys `component` as `name` through `server` (priced when `price` is given); returns the
 /// owner's key.
-fn deploy(server: &TestServer, name: &str, component: &str, price: Option<&str>) -> ClientSecret {
+pub fn deploy(
+    server: &TestServer,
+    name: &str,
+    component: &str,
+    price: Option<&str>,
+) -> ClientSecret {
     let owner = ClientSecret::generate().expect("a key");
     server
         .client()

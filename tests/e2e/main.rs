@@ -17,6 +17,7 @@ mod agents_security;
 mod api;
 #[cfg(feature = "simulated-attestation")]
 mod attestation;
+mod balancer;
 mod cache;
 mod client_cli;
 #[cfg(feature = "simulated-attestation")]
