@@ -131,9 +131,10 @@ fn a_replica_killed_behind_haproxy_drops_out_and_no_answered_run_is_lost() {
         .map(|_| {
             let (url, stop, outcomes) = (lb.url.clone(), stop.clone(), outcomes.clone());
             std::thread::spawn(move || {
-                let client = hypervisor_client::Client::new(&url);
                 let body = json!({"event": {"text": "one two three"}});
                 while !stop.load(Ordering::Relaxed) {
+                    // A new connection each time: the balancer spreads connections.
+                    let client = hypervisor_client::Client::new(&url);
                     let answer = client.post_json_with("/agents/stats/invoke", &body, &[]);
                     let (status, replica) = match &answer {
                         Ok((s, h, _)) => (Some(*s), replica_of(h)),
@@ -208,6 +209,21 @@ fn a_replica_killed_behind_haproxy_drops_out_and_no_answered_run_is_lost() {
         Ok(_) => panic!("a dead replica's session ran elsewhere"),
     }
     drop(key2);
+
+    // A client on one keep-alive connection stays on one replica: its session and the
+    // executions that use it meet (what `hypervisor-client exec` through the balancer does).
+    let client = hypervisor_client::Client::new(&lb.url);
+    let sessions = client
+        .open_renewing(ClientSecret::generate().unwrap(), None)
+        .unwrap();
+    for _ in 0..5 {
+        let run = client
+            .with_session(&sessions, |s| {
+                client.execute(s, &hypervisor_client::ExecuteInput::new(&program))
+            })
+            .expect("runs through the balancer");
+        assert_eq!(run.result.exit_code, Some(0));
+    }
 
     // Nothing answered is lost: every 200 has its execution record in the shared database.
     let answered = outcomes.iter().filter(|o| o.status == Some(200)).count();
