@@ -399,6 +399,58 @@ mod tests {
     }
 
     #[test]
+    fn tdx_evidence_carries_the_firmware_log_then_the_launchers_events() {
+        let dir = tempfile::tempdir().unwrap();
+        // A CCEL (the fuzz seed: a TCG crypto-agile log with SHA-384 records) and the
+        // launcher's JSON lines, as `hypervisor launch` writes them.
+        let ccel = dir.path().join("CCEL");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fuzz/corpus/event_log/tcg-ccel"
+            ),
+            &ccel,
+        )
+        .unwrap();
+        let runtime = dir.path().join("rtmr3-events.log");
+        let line = serde_json::json!({"event": hypervisor_eventlog::HOST_EVENT, "payload": hex::encode([7u8; 32])});
+        std::fs::write(&runtime, format!("{line}\n")).unwrap();
+        let sources = EventLogSources {
+            ccel: ccel.clone(),
+            runtime,
+        };
+        let firmware = hypervisor_eventlog::parse_tcg(&std::fs::read(&ccel).unwrap()).unwrap();
+        let p = TsmProvider::new(Box::new(kernel("tdx_guest")), TeeKind::Tdx)
+            .with_event_log(sources.clone());
+        let e = p.attest(&[1; 64]).unwrap();
+        let events = hypervisor_eventlog::parse_json(e.event_log.as_deref().unwrap()).unwrap();
+        assert_eq!(events.len(), firmware.len() + 1);
+        assert_eq!(&events[..firmware.len()], &firmware[..]);
+        let last = events.last().unwrap();
+        assert!(last.is_runtime());
+        assert_eq!(last.event, hypervisor_eventlog::HOST_EVENT);
+        assert_eq!(last.event_payload, vec![7u8; 32]);
+        // SEV-SNP evidence has no event log.
+        let p = TsmProvider::new(Box::new(kernel("sev_guest")), TeeKind::SevSnp)
+            .with_event_log(sources.clone());
+        assert_eq!(p.attest(&[1; 64]).unwrap().event_log, None);
+        // A CCEL that does not parse is an error naming the file, not evidence with half a log.
+        std::fs::write(&ccel, b"not a TCG log").unwrap();
+        let p =
+            TsmProvider::new(Box::new(kernel("tdx_guest")), TeeKind::Tdx).with_event_log(sources);
+        match p.attest(&[1; 64]) {
+            Err(AttestationError::ProviderFailed(m)) => assert!(m.contains("CCEL"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Neither source present (a kernel before 6.4, no launcher): no log.
+        let none = EventLogSources {
+            ccel: dir.path().join("absent"),
+            runtime: dir.path().join("absent too"),
+        };
+        assert_eq!(none.read().unwrap(), None);
+    }
+
+    #[test]
     fn a_missing_tree_is_detected_as_absent_and_fails_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let fs = ConfigFs::new(dir.path().join("no-such-tree"));
