@@ -983,3 +983,63 @@ fn a_priced_agent_on_another_hypervisor_is_paid_after_it_attests() {
     );
     assert_eq!(chain.balance(&a.payer), payer0 - 10_000);
 }
+
+/// A grant stored in the old form (host-binary measurements, from before reference value
+/// sets) still reads back after an upgrade, and a call through it is refused before anything
+/// is sent: `403 remote_grant_outdated`, the remote runs nothing.
+#[cfg(feature = "simulated-attestation")]
+#[test]
+fn a_grant_stored_in_the_old_form_is_refused_at_call_time() {
+    let remote = TestServer::start_with("[attestation]\nprovider = \"simulated\"\n");
+    let remote_client = remote.client();
+    let owner = ClientSecret::generate().unwrap();
+    deploy(&remote_client, &owner, "stats", "text-stats", "", None);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = "[egress]\nallow_loopback_http = true\n";
+    let host = TestServer::start_in(&data, config);
+    let grants = Grants {
+        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+            origin: remote.url.clone(),
+            reference_values: vec![crate::harness::simulated_reference()],
+            measurements: Vec::new(),
+            allow_simulated: true,
+        }],
+        ..Grants::default()
+    };
+    deploy(&host.client(), &owner, "buyer", "caller", "", Some(grants));
+    host.stop();
+    // What an older host stored: the measurements form, no reference sets.
+    let old = json!({
+        "agents": [], "origins": [], "search": false,
+        "hypervisors": [{
+            "origin": remote.url,
+            "measurements": [hex::encode(crate::harness::host_measurement())],
+            "allow_simulated": true,
+        }],
+    });
+    let db = rusqlite::Connection::open(data.join("hypervisor.sqlite")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE agents SET grants = ?1 WHERE name = 'buyer'",
+            [old.to_string()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let host = TestServer::start_in(&data, config);
+    let event = json!({
+        "url": format!("{}/agents/stats/invoke", remote.url),
+        "body": {"event": {"text": "three remote words"}},
+    });
+    let result = call(&host.client(), "buyer", event);
+    let refusal = &result["responses"][0];
+    assert_eq!(refusal["status"], 403, "{result}");
+    assert_eq!(refusal["body"]["error"]["code"], "remote_grant_outdated");
+    let message = refusal["body"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("reference_values"), "{message}");
+    assert!(
+        remote_client.executions(&owner, 0, 100).unwrap().is_empty(),
+        "the remote ran nothing"
+    );
+}
