@@ -83,7 +83,12 @@ if [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 
 fi
 policy_src="components/policy-python/src"
 policy_out="$out/policy-python.wasm"
-if [ ! -f "$policy_out" ] || [ -n "$(find "$policy_src" wit -newer "$policy_out" -type f | head -1)" ]; then
+if [ -n "${REPRODUCIBLE_PYTHON:-}" ]; then
+  # The same component, byte for byte wherever it is built (scripts/reproducible-build.sh sets
+  # this; root, FUSE and a loop device needed): always rebuilt.
+  echo "build-wasm: components/policy-python, reproducibly (scripts/reproducible-python/)" >&2
+  ./scripts/reproducible-python/build-policy.sh "$venv/bin/componentize-py" "$policy_out"
+elif [ ! -f "$policy_out" ] || [ -n "$(find "$policy_src" wit -newer "$policy_out" -type f | head -1)" ]; then
   echo "build-wasm: components/policy-python (componentize-py, ~15 s)" >&2
   "$venv/bin/componentize-py" -q -d wit -w policy-python componentize app \
     -p "$policy_src" -o "$policy_out.tmp"

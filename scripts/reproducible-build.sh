@@ -25,7 +25,11 @@
 #   build directory. Measured: two builds in directories of different lengths differed only in
 #   .symtab, .strtab and the build id; code, data and debug info were identical;
 # - SOURCE_DATE_EPOCH from the commit, for anything in the build that stamps a time;
-# - a clean clone of the commit (no untracked or modified files) and a fresh target directory.
+# - a clean clone of the commit (no untracked or modified files) and a fresh target directory;
+# - the Python policy plug-in built by scripts/reproducible-python/build-policy.sh (fixed
+#   randomness, frozen clocks, a file view with fixed metadata, an empty site-packages), root
+#   only: componentize-py snapshots a pre-initialised CPython, and an ordinary build's snapshot
+#   holds the build machine's random bytes, times and file metadata.
 # Two cold builds of everything: about 40 minutes on 2 cores. Not part of scripts/test.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,12 +52,21 @@ build() {
     export CFLAGS="-ffile-prefix-map=$src=/src -ffile-prefix-map=$cargo_home=/cargo"
     export CXXFLAGS="$CFLAGS"
     unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-    if [ -z "${HOST_ONLY:-}" ]; then ./scripts/build-wasm.sh >&2; fi
+    if [ -z "${HOST_ONLY:-}" ]; then REPRODUCIBLE_PYTHON=1 ./scripts/build-wasm.sh >&2; fi
     # (stripping is for the host only: a component's custom sections are part of it)
     RUSTFLAGS="$RUSTFLAGS -C strip=symbols" \
       cargo build --release --locked -p hypervisor --bin hypervisor >&2
   )
 }
+
+# The reproducible policy build's tools (scripts/reproducible-python/build-policy.sh).
+if [ -z "${HOST_ONLY:-}" ] && ! { [ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] &&
+  /usr/bin/python3 -c 'import fusepy' 2>/dev/null; }; then
+  echo "reproducible-build: apt-get install faketime python3-fusepy fuse" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    faketime python3-fusepy fuse gcc >/dev/null
+fi
 
 clone() {
   git clone --quiet --no-hardlinks "$root" "$1"
