@@ -942,15 +942,7 @@ fn a_priced_agent_on_another_hypervisor_is_paid_after_it_attests() {
     let host = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
     let client = host.client();
     let (_, owner, session) = crate::harness::session(&host);
-    let grants = Grants {
-        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
-            origin: remote.url.clone(),
-            reference_values: vec![crate::harness::simulated_reference()],
-            measurements: Vec::new(),
-            allow_simulated: true,
-        }],
-        ..Grants::default()
-    };
+    let grants = crate::harness::simulated_remote_grant(&remote.url);
     let (payer0, pay_to0) = buyer_with_wallet(&client, &owner, &session, &chain, grants);
     let event = json!({
         "url": format!("{}/agents/word-seller/invoke", remote.url),
@@ -998,15 +990,7 @@ fn a_grant_stored_in_the_old_form_is_refused_at_call_time() {
     let data = dir.path().join("data");
     let config = "[egress]\nallow_loopback_http = true\n";
     let host = TestServer::start_in(&data, config);
-    let grants = Grants {
-        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
-            origin: remote.url.clone(),
-            reference_values: vec![crate::harness::simulated_reference()],
-            measurements: Vec::new(),
-            allow_simulated: true,
-        }],
-        ..Grants::default()
-    };
+    let grants = crate::harness::simulated_remote_grant(&remote.url);
     deploy(&host.client(), &owner, "buyer", "caller", "", Some(grants));
     host.stop();
     // What an older host stored: the measurements form, no reference sets.

@@ -307,6 +307,20 @@ pub fn simulated_register(name: &str) -> String {
     )))
 }
 
+/// Grants to call the hypervisor at `origin`, accepted on the reference set of the host under
+/// test on the default simulated platform (simulated evidence allowed).
+pub fn simulated_remote_grant(origin: &str) -> hypervisor_protocol::grants::Grants {
+    hypervisor_protocol::grants::Grants {
+        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
+            origin: origin.to_string(),
+            reference_values: vec![simulated_reference()],
+            measurements: Vec::new(),
+            allow_simulated: true,
+        }],
+        ..Default::default()
+    }
+}
+
 /// The reference value set of the host binary under test on the default simulated platform:
 /// its registers, and the launcher's RTMR3 event naming the binary (what a verifier pins).
 pub fn simulated_reference() -> hypervisor_protocol::reference::ReferenceValues {

@@ -432,15 +432,7 @@ fn a_remote_hypervisor_over_https_is_called_through_a_bound_channel() {
                 &Deployment {
                     name,
                     component: &wasm("caller"),
-                    grants: Some(hypervisor_protocol::grants::Grants {
-                        hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
-                            origin,
-                            reference_values: vec![crate::harness::simulated_reference()],
-                            measurements: Vec::new(),
-                            allow_simulated: true,
-                        }],
-                        ..Default::default()
-                    }),
+                    grants: Some(crate::harness::simulated_remote_grant(&origin)),
                     ..Deployment::default()
                 },
             )
