@@ -2,13 +2,15 @@
 # Builds the host binary reproducibly and checks that it is: the same commit gives the same
 # bytes whatever directory it is built in, so the SHA-256 that attestation reports as the host
 # measurement can be computed by anyone from the source and pinned by verifiers. The binary
-# embeds the default plug-ins (payments, policy-python: host/build.rs), so they are built from
-# source first (scripts/build-wasm.sh) and compared too.
+# embeds the default plug-ins (payments, policy-python, js-runtime: host/build.rs), so they are
+# built from source first (scripts/build-wasm.sh) and compared too, as is the CLI.
 #
 #   scripts/reproducible-build.sh            build HEAD in two fresh clones under different
 #                                            paths, compare, print the measurement (exit 1 if
 #                                            they differ)
-#   scripts/reproducible-build.sh --out DIR  build HEAD once, the same way, into DIR/hypervisor
+#   scripts/reproducible-build.sh --out DIR  build HEAD once, the same way, into DIR: hypervisor,
+#                                            hypervisor-client, the plug-ins, COMMIT (what
+#                                            scripts/build-image.sh packs)
 #   HOST_ONLY=1 scripts/reproducible-build.sh
 #                                            the host alone, without building the plug-ins (so
 #                                            without embedded ones): checks the host's own code
@@ -24,7 +26,8 @@
 #   symbols it promotes across codegen units `NAME.llvm.HASH` with a hash that depends on the
 #   build directory. Measured: two builds in directories of different lengths differed only in
 #   .symtab, .strtab and the build id; code, data and debug info were identical;
-# - SOURCE_DATE_EPOCH from the commit, for anything in the build that stamps a time;
+# - SOURCE_DATE_EPOCH from the last commit that changed the sources, for anything in the build
+#   that stamps a time;
 # - a clean clone of the commit (no untracked or modified files) and a fresh target directory;
 # - the Python policy plug-in built by scripts/reproducible-python/build-policy.sh (fixed
 #   randomness, frozen clocks, a file view with fixed metadata, an empty site-packages), root
@@ -40,13 +43,19 @@ if [ -n "$(git -C "$root" status --porcelain --untracked-files=no)" ]; then
   echo "reproducible-build: note: uncommitted changes are not built (HEAD $commit is)" >&2
 fi
 
+# What the binaries are built from (SOURCE_DATE_EPOCH below).
+SOURCES="host protocol client crates components wit Cargo.toml Cargo.lock scripts/build-wasm.sh
+  scripts/reproducible-python scripts/reproducible-build.sh"
+
 # build SRC: a release build of the host binary in the clone SRC, with the canonical settings.
 build() {
   local src="$1"
   (
     cd "$src"
     export SOURCE_DATE_EPOCH
-    SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)"
+    # The time of the last commit that changed what is built (not of HEAD): a commit that only
+    # touches docs, tests or deploy/ gives the same bytes, so a deploy manifest can pin them.
+    SOURCE_DATE_EPOCH="$(git log -1 --format=%ct -- $SOURCES)"
     export CARGO_TARGET_DIR="$src/target"
     export CARGO_INCREMENTAL=0
     export RUSTFLAGS="--remap-path-prefix=$src=/src --remap-path-prefix=$cargo_home=/cargo"
@@ -57,6 +66,10 @@ build() {
     # (stripping is for the host only: a component's custom sections are part of it)
     RUSTFLAGS="$RUSTFLAGS -C strip=symbols" \
       cargo build --release --locked -p hypervisor --bin hypervisor >&2
+    # The CLI the image ships beside it, in its own invocation: building both packages at
+    # once would unify their dependencies' features and change the host's bytes.
+    RUSTFLAGS="$RUSTFLAGS -C strip=symbols" \
+      cargo build --release --locked -p hypervisor-client --bin hypervisor-client >&2
   )
 }
 
@@ -81,11 +94,16 @@ if [ "${1:-}" = "--out" ]; then
   clone "$work/src"
   build "$work/src"
   mkdir -p "$out"
-  cp "$work/src/target/release/hypervisor" "$out/hypervisor"
-  for plugin in payments policy-python; do
-    cp "$work/src/target/wasm/$plugin.wasm" "$out/$plugin.wasm"
-  done
-  (cd "$out" && sha256sum hypervisor payments.wasm policy-python.wasm)
+  cp "$work/src/target/release/hypervisor" "$work/src/target/release/hypervisor-client" "$out/"
+  files=(hypervisor hypervisor-client)
+  if [ -z "${HOST_ONLY:-}" ]; then
+    for plugin in payments policy-python js-runtime; do
+      cp "$work/src/target/wasm/$plugin.wasm" "$out/$plugin.wasm"
+      files+=("$plugin.wasm")
+    done
+  fi
+  echo "$commit" >"$out/COMMIT"
+  (cd "$out" && sha256sum "${files[@]}")
   exit 0
 fi
 
@@ -104,7 +122,7 @@ echo "reproducible-build: building $commit in $b" >&2
 build "$b"
 # The embedded plug-ins first: if one differs, so does the host.
 status=0
-plugins=(payments policy-python)
+plugins=(payments policy-python js-runtime)
 if [ -n "${HOST_ONLY:-}" ]; then plugins=(); fi
 for plugin in "${plugins[@]}"; do
   pa="$(sha256sum "$a/target/wasm/$plugin.wasm" | cut -d' ' -f1)"
@@ -127,6 +145,14 @@ if [ "$ha" != "$hb" ]; then
     strings -n 6 "$dir/target/release/hypervisor" | grep -F "$dir" | head -10 >&2 || true
   done
   exit 1
+fi
+ca="$(sha256sum "$a/target/release/hypervisor-client" | cut -d' ' -f1)"
+cb="$(sha256sum "$b/target/release/hypervisor-client" | cut -d' ' -f1)"
+if [ "$ca" = "$cb" ]; then
+  echo "reproducible-build: hypervisor-client identical: $ca" >&2
+else
+  echo "reproducible-build: hypervisor-client NOT reproducible: $ca != $cb" >&2
+  status=1
 fi
 if [ "$status" != 0 ]; then
   exit 1

@@ -20,6 +20,10 @@ cd "$root"
 # deploy/haproxy/haproxy.cfg.
 ./scripts/install-haproxy.sh || echo "test: no haproxy: tests/e2e/balancer.rs will say SKIPPED" >&2
 
+# podman, runc, skopeo and oci-image-tool (Debian), which tests/e2e/image.rs uses to build the
+# image (scripts/build-image.sh, from the test binaries) and run it on loopback.
+./scripts/install-containers.sh || echo "test: no podman: tests/e2e/image.rs will say SKIPPED" >&2
+
 # pinned_venv DIR REQUIREMENTS: a private virtual environment with exactly the pinned packages,
 # rebuilt whenever the requirements file changes.
 pinned_venv() {

@@ -26,6 +26,7 @@ mod egress_safety;
 mod environments;
 mod execute;
 mod faults;
+mod image;
 mod interop_a2a;
 mod javascript;
 mod mcp;
