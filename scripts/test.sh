@@ -65,6 +65,13 @@ pinned_venv "$root/target/py-x402" tests/interop/x402-python/requirements.txt
 # (tests/e2e/schemathesis.rs), in its own virtual environment, pinned the same way.
 pinned_venv "$root/target/py-st" tests/interop/schemathesis/requirements.txt
 
+# The dstack app (deploy/dstack): app-compose.json must be docker-compose.yaml in the canonical
+# form, its recorded compose hash right, its image pinned by digest, and dstack's official
+# Python SDK (PyPI dstack-sdk, pinned by tests/interop/dstack-python/requirements.txt) must
+# compute the same compose hash.
+pinned_venv "$root/target/py-dstack" tests/interop/dstack-python/requirements.txt
+"$root/target/py-dstack/bin/python" deploy/dstack/app-compose.py --check --sdk
+
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
 # without TEE hardware); release builds from scripts/serve.sh do not contain it.
 cargo test --workspace --locked --features hypervisor/simulated-attestation

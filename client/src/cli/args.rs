@@ -101,14 +101,32 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Draft a reference value set (docs/PROTOCOL.md §12b) from the host's current evidence:
-    /// its platform registers, the application identity replayed from its event log, its
-    /// claimed binary. The evidence is NOT verified here (trust on first use): pin the result
-    /// only after comparing it with values rebuilt from source or published for the release.
+    /// Print reference value sets (docs/PROTOCOL.md §12b). With --app-compose: a release's,
+    /// computed from what was built (compose hash, the image it pins, the host binary inside
+    /// that image, published dstack OS registers): no host is contacted. Without: drafted from
+    /// the host's current evidence (its registers, the identity replayed from its event log,
+    /// its claimed binary), NOT verified (trust on first use): pin that only after comparing
+    /// it with values rebuilt from source or published for the release.
     ReferenceValues {
-        /// A name for the set (shown in errors).
+        /// A name for the set (shown in errors); with --app-compose, a prefix of each set's.
         #[arg(long, default_value = "")]
         name: String,
+        /// The exact app-compose.json a dstack app is deployed with (deploy/dstack/).
+        #[arg(long)]
+        app_compose: Option<PathBuf>,
+        /// With --app-compose: scripts/reproducible-image.sh's output directory (target/image:
+        /// binaries/ and the OCI layout/); the compose file must pin that image.
+        #[arg(long, requires = "app_compose", conflicts_with = "host_binary")]
+        build: Option<PathBuf>,
+        /// With --app-compose, instead of --build: the host binary.
+        #[arg(long, requires = "app_compose")]
+        host_binary: Option<PathBuf>,
+        /// With --app-compose: the table of dstack OS images and VM shapes.
+        #[arg(long, default_value = "deploy/dstack/os-measurements.json")]
+        os_measurements: PathBuf,
+        /// With --app-compose: only this table entry (repeatable; default: every entry).
+        #[arg(long, requires = "app_compose")]
+        os: Vec<String>,
     },
     /// Print the SHA-256 of files a verifier should pin: the host binary (a reference set's
     /// `host_measurements`) and components (the receipts' `program_sha256`).

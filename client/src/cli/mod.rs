@@ -13,6 +13,7 @@ mod exec;
 mod mcp;
 mod pay;
 mod policy;
+mod release;
 mod report;
 mod setup;
 pub mod state;
@@ -48,7 +49,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy,
         } => verify::evidence(tdx_quote, snp_report, &policy, cli.json),
         Command::Measure { files } => verify::measure(&files, cli.json),
-        Command::ReferenceValues { name } => verify::reference_values(&client, &name),
+        Command::ReferenceValues {
+            name,
+            app_compose: Some(app_compose),
+            build,
+            host_binary,
+            os_measurements,
+            os,
+        } => release::reference_values(&release::ReleaseArgs {
+            name: &name,
+            app_compose: &app_compose,
+            build: build.as_deref(),
+            host_binary: host_binary.as_deref(),
+            os_measurements: &os_measurements,
+            os: &os,
+        }),
+        Command::ReferenceValues { name, .. } => verify::reference_values(&client, &name),
         Command::Exec(args) => {
             let client = if args.verifiable {
                 verifying_client(&cli.server, &args.policy, cli.no_channel_binding)?

@@ -207,18 +207,24 @@ overrides! {
             c.payments.facilitator_url = Some(v);
         },
         /// A PostgreSQL database shared by replicas (storage.database), `postgres://…`;
-        /// without it, SQLite in the data directory.
+        /// without it, SQLite in the data directory. Empty counts as not given (a compose
+        /// file's `${HYPERVISOR_DATABASE:-}` when the operator set none).
         #[arg(long, env = "HYPERVISOR_DATABASE", global = true, value_name = "URL", hide_env_values = true)]
-        database: Option<String> => |c, v| c.storage.database = Some(v),
+        database: Option<String> => |c, v| if !v.is_empty() {
+            c.storage.database = Some(v);
+        },
         /// The bearer token of the Assist-compatible /environments routes
         /// (javascript.environments_token).
         #[arg(long, env = "HYPERVISOR_ENVIRONMENTS_TOKEN", global = true, value_name = "TOKEN", hide_env_values = true)]
         environments_token: Option<String> => |c, v| {
             c.javascript.environments_token = Some(super::OperatorToken::from(v));
         },
-        /// This replica's name (cluster.replica_id); default the host name.
+        /// This replica's name (cluster.replica_id); default the host name. Empty counts as
+        /// not given.
         #[arg(long, env = "HYPERVISOR_REPLICA_ID", global = true)]
-        replica_id: Option<String> => |c, v| c.cluster.replica_id = Some(v),
+        replica_id: Option<String> => |c, v| if !v.is_empty() {
+            c.cluster.replica_id = Some(v);
+        },
         /// Log level filter (RUST_LOG overrides).
         #[arg(long, global = true)]
         log_level: Option<String> => |c, v| c.log.level = v,

@@ -202,6 +202,8 @@ fn run_child(mode: &str, dir: &Path, env: &[(&str, &Path)]) {
         .env_remove("HYPERVISOR_CONFIG")
         .env_remove("HYPERVISOR_NETWORK")
         .env_remove("HYPERVISOR_ASSET_NAME")
+        .env_remove("HYPERVISOR_DATABASE")
+        .env_remove("HYPERVISOR_REPLICA_ID")
         .current_dir(dir);
     for (name, value) in env {
         command.env(name, value);
@@ -218,7 +220,11 @@ fn run_child(mode: &str, dir: &Path, env: &[(&str, &Path)]) {
 #[test]
 fn the_environment_sits_between_the_file_and_the_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let env_file = file(dir.path(), "env.toml", "listen = \"127.0.0.2:4000\"\n");
+    let env_file = file(
+        dir.path(),
+        "env.toml",
+        "listen = \"127.0.0.2:4000\"\n[storage]\ndatabase = \"postgres://file.test/db\"\n",
+    );
     run_child(
         "env",
         dir.path(),
@@ -227,6 +233,9 @@ fn the_environment_sits_between_the_file_and_the_flags() {
             ("HYPERVISOR_HOST", Path::new("10.0.0.1")),
             ("HYPERVISOR_NETWORK", Path::new("eip155:8453")),
             ("HYPERVISOR_ASSET_NAME", Path::new("USD Coin")),
+            // Empty, as a compose file's `${HYPERVISOR_DATABASE:-}` gives when unset.
+            ("HYPERVISOR_DATABASE", Path::new("")),
+            ("HYPERVISOR_REPLICA_ID", Path::new("")),
         ],
     );
     file(
@@ -271,6 +280,12 @@ fn layering_child() {
             assert_eq!(c.payments.price.eip712_name, "USD Coin");
             let c = config(&["config", "--asset-name", "USDC"]);
             assert_eq!(c.payments.price.eip712_name, "USDC");
+            // An empty variable is not given: the file's database stays, no replica name.
+            assert_eq!(
+                c.storage.database.as_deref(),
+                Some("postgres://file.test/db")
+            );
+            assert_eq!(c.cluster.replica_id, None);
         }
         "cwd" => {
             // Without --config or HYPERVISOR_CONFIG, ./hypervisor.toml is read.
