@@ -10,15 +10,26 @@ use uuid::Uuid;
 use crate::ProtocolError;
 use crate::codes::{ErrorCode, UnknownErrorCode};
 
-/// Decodes a hex field, naming the field in the error.
+/// Decodes a hex field, naming the field in the error: hex digits only, in either case, an
+/// even number of them (PROTOCOL §1). A `0x` prefix is refused, so that each value has one
+/// accepted spelling up to case (the `hex` crate in use, const-hex, would accept it).
 ///
 /// # Errors
 /// [`ProtocolError::Hex`].
 pub fn decode_hex(field: &str, value: &str) -> Result<Vec<u8>, ProtocolError> {
-    hex::decode(value).map_err(|e| ProtocolError::Hex {
+    let bad = |reason: String| ProtocolError::Hex {
         field: field.to_string(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    if value.len() >= 2 && value.as_bytes()[..2].eq_ignore_ascii_case(b"0x") {
+        return Err(bad(
+            "a 0x prefix is not accepted: hex digits only (PROTOCOL §1)".to_string(),
+        ));
+    }
+    if let Some(at) = value.bytes().position(|b| !b.is_ascii_hexdigit()) {
+        return Err(bad(format!("not a hex digit at offset {at}")));
+    }
+    hex::decode(value).map_err(|e| bad(e.to_string()))
 }
 
 /// Decodes a hex field that must hold exactly 32 bytes (a SHA-256 hash or a commitment).
@@ -645,5 +656,20 @@ mod tests {
         assert!(decode_hash("h", &"ab".repeat(31)).is_err());
         assert!(decode_hash("h", &"ab".repeat(33)).is_err());
         assert!(decode_hash("h", "zz").is_err());
+    }
+
+    #[test]
+    fn decode_hex_takes_digits_only_no_prefix_no_spaces() {
+        assert_eq!(decode_hex("h", "00aBfF").unwrap(), [0x00, 0xab, 0xff]);
+        assert_eq!(decode_hex("h", "").unwrap(), Vec::<u8>::new());
+        for bad in [
+            "0x00ab", "0X00ab", " 00ab", "00ab ", "00 ab", "0xx", "+0ab", "00a",
+        ] {
+            let err = decode_hex("h", bad).unwrap_err().to_string();
+            assert!(err.contains("h"), "{bad:?}: {err}");
+        }
+        let err = decode_hex("pubkey", "0x02ab").unwrap_err().to_string();
+        assert!(err.contains("0x prefix is not accepted"), "{err}");
+        assert!(decode_hash("h", &format!("0x{}", "ab".repeat(31))).is_err());
     }
 }

@@ -38,6 +38,15 @@ pub struct HttpConfig {
     /// clients wait in the listen backlog; none is refused). Keep it below the process's
     /// file-descriptor limit (`ulimit -n`). Default 10 000.
     pub max_connections: usize,
+    /// After answering a request before reading its whole body (a `413`, or any early error),
+    /// keep reading and discarding what the client still sends for at most this long,
+    /// milliseconds, so that a client that reads only after sending everything gets the
+    /// answer instead of a reset (nginx's lingering close). It also ends when the client
+    /// closes, after `linger_bytes`, or after 1 s without a byte. 0 turns it off. Default
+    /// 5000; at most 60 000.
+    pub linger_ms: u64,
+    /// Most bytes read and discarded while lingering. Default 64 MiB; at most 1 GiB.
+    pub linger_bytes: u64,
     /// When set, the operator routes (`/metrics`, `/openapi.json`) answer only requests with
     /// `Authorization: Bearer <token>` (others get `401 unauthorized`). At least 16
     /// characters. Default: none (open, as on a loopback-only development host). Never logged.
@@ -95,6 +104,8 @@ impl Default for HttpConfig {
             max_head_bytes: 64 << 10,
             idle_timeout_ms: 60_000,
             max_connections: 10_000,
+            linger_ms: 5_000,
+            linger_bytes: 64 << 20,
             operator_token: None,
         }
     }

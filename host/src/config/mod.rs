@@ -585,6 +585,12 @@ impl Config {
         {
             return bad("javascript.environments_token must be at least 16 characters");
         }
+        if h.linger_ms > 60_000 {
+            return bad("http.linger_ms must be at most 60000");
+        }
+        if h.linger_bytes > 1 << 30 {
+            return bad("http.linger_bytes must be at most 1073741824");
+        }
         if !(8 << 10..=1 << 20).contains(&h.max_head_bytes) {
             return bad("http.max_head_bytes must be between 8192 and 1048576");
         }

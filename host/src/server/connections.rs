@@ -45,7 +45,10 @@ use crate::config::HttpConfig;
 use crate::net::TlsChannel;
 use crate::pipeline::Pipeline;
 
+mod linger;
 mod watched;
+pub use linger::LingerLimits;
+use linger::Observed;
 use watched::Watched;
 
 /// After a deadline passes, how long a gracefully closing connection may take to finish
@@ -66,6 +69,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Largest request head, bytes.
     pub max_head_bytes: usize,
+    /// Lingering close after an answer given before the body was read ([`linger`]).
+    pub linger: LingerLimits,
 }
 
 impl ConnectionLimits {
@@ -76,6 +81,10 @@ impl ConnectionLimits {
             idle_timeout: Duration::from_millis(http.idle_timeout_ms),
             max_connections: http.max_connections,
             max_head_bytes: http.max_head_bytes,
+            linger: LingerLimits {
+                time: Duration::from_millis(http.linger_ms),
+                bytes: http.linger_bytes,
+            },
         }
     }
 }
@@ -224,6 +233,8 @@ async fn connection<S>(
         activity: activity.clone(),
         max_head_bytes: limits.max_head_bytes,
         replacing: None,
+        linger_limits: limits.linger,
+        lingering: None,
     });
     let service = Tracked {
         inner: TowerToHyperService::new(app),
@@ -305,6 +316,9 @@ struct Activity {
     head_since: AtomicU64,
     /// Wakes the watchdog when its deadline may have moved earlier or appeared.
     changed: Notify,
+    /// Whether the latest request's body has not been read to the end (closing then lingers:
+    /// [`linger`]).
+    body_unread: AtomicBool,
 }
 
 impl Activity {
@@ -317,6 +331,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NEVER),
             changed: Notify::new(),
+            body_unread: AtomicBool::new(false),
         }
     }
 
@@ -413,8 +428,8 @@ impl Drop for InFlight {
     }
 }
 
-/// The router as a hyper service, counting requests in flight and attaching the connection's
-/// TLS channel, if any, to each request.
+/// The router as a hyper service, counting requests in flight, attaching the connection's
+/// TLS channel, if any, to each request, and noting whether its body is read to the end.
 #[derive(Clone)]
 struct Tracked {
     inner: TowerToHyperService<Router>,
@@ -435,6 +450,8 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         if let Some(channel) = &self.channel {
             request.extensions_mut().insert(channel.clone());
         }
+        let activity = self.activity.clone();
+        let request = request.map(|body| Observed::new(body, activity));
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;

@@ -67,7 +67,10 @@ pub fn check(
     if proof.sequence > MAX_OWNER_SEQUENCE {
         return refuse("the sequence is above 2^63 - 1");
     }
-    let (Ok(key), Ok(signature)) = (hex::decode(owner_key), hex::decode(&proof.signature)) else {
+    let (Ok(key), Ok(signature)) = (
+        hypervisor_protocol::wire::decode_hex("owner_key", owner_key),
+        hypervisor_protocol::wire::decode_hex("signature", &proof.signature),
+    ) else {
         return refuse("the signature is not hex");
     };
     match p256_signature_is_low_s(&signature) {

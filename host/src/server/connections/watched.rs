@@ -5,11 +5,13 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::Activity;
+use super::linger::{Linger, LingerLimits};
 use crate::server::head_errors;
 
 /// The connection's socket, noting reads in its [`Activity`], and writing hyper's own answers
@@ -22,6 +24,10 @@ pub(super) struct Watched<S> {
     /// The JSON answer being written in place of hyper's canned one, and how much of it is
     /// written.
     pub(super) replacing: Option<(Vec<u8>, usize)>,
+    /// How long and how much a closing connection lingers ([`super::linger`]).
+    pub(super) linger_limits: LingerLimits,
+    /// The linger in progress, once the write side is shut.
+    pub(super) lingering: Option<Linger>,
 }
 
 impl<S: AsyncWrite + Unpin> Watched<S> {
@@ -70,7 +76,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -109,8 +115,25 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
+    /// Shuts the write side (after the answer), then, if the latest request's body was not
+    /// read to the end, lingers: reads and discards what the client still sends, so that it
+    /// reads the answer instead of a reset ([`super::linger`]).
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.drain(cx))?;
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.lingering.is_none() {
+            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            if !this.activity.body_unread.load(Ordering::Acquire)
+                || this.linger_limits.time.is_zero()
+            {
+                return Poll::Ready(Ok(()));
+            }
+            tracing::debug!("answered before the request body ended: lingering");
+            this.lingering = Some(Linger::new(this.linger_limits));
+        }
+        match &mut this.lingering {
+            Some(linger) => linger.poll_discard(Pin::new(&mut this.io), cx).map(Ok),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
