@@ -275,6 +275,7 @@ impl Host {
                 stores.tasks.clone(),
                 stores.key.clone(),
                 pipeline.identity().run.clone(),
+                config.a2a.quota(),
             ),
             pipeline.clone(),
         ));

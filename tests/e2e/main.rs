@@ -6,6 +6,7 @@ mod harness;
 mod local_chain;
 mod memory;
 
+mod a2a_quota;
 mod agent_calls;
 mod agent_state;
 mod agents;

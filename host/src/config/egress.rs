@@ -54,12 +54,35 @@ pub struct A2aConfig {
     /// How long a task is kept once it has finished (or has waited that long for its payment),
     /// seconds since its last change; then it is deleted. Default 604800 (7 days).
     pub task_ttl_seconds: u64,
+    /// Tasks one caller (a bearer credential) may have stored, in any state: a new one beyond
+    /// it is refused (-32090) until some expire. Default 1000.
+    pub max_tasks_per_caller: u64,
+    /// Anonymous tasks one agent may have stored (all anonymous callers share it). Default
+    /// 10 000.
+    pub max_anonymous_tasks_per_agent: u64,
+    /// Bytes all stored tasks may take (sealed tasks and the messages waiting for payment): a
+    /// new task beyond it is refused. Default 1 GiB.
+    pub max_task_bytes: u64,
 }
 
 impl Default for A2aConfig {
     fn default() -> Self {
         Self {
             task_ttl_seconds: 7 * 24 * 3600,
+            max_tasks_per_caller: 1000,
+            max_anonymous_tasks_per_agent: 10_000,
+            max_task_bytes: 1 << 30,
+        }
+    }
+}
+
+impl A2aConfig {
+    /// The task store's quota.
+    pub fn quota(&self) -> crate::storage::tasks::TaskQuota {
+        crate::storage::tasks::TaskQuota {
+            per_caller: self.max_tasks_per_caller,
+            anonymous_per_agent: self.max_anonymous_tasks_per_agent,
+            total_bytes: self.max_task_bytes,
         }
     }
 }

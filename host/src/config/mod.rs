@@ -561,6 +561,14 @@ impl Config {
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");
         }
+        if self.a2a.max_tasks_per_caller == 0 || self.a2a.max_anonymous_tasks_per_agent == 0 {
+            return bad(
+                "a2a.max_tasks_per_caller and a2a.max_anonymous_tasks_per_agent must be at least 1",
+            );
+        }
+        if self.a2a.max_task_bytes < 1 << 20 {
+            return bad("a2a.max_task_bytes must be at least 1048576");
+        }
         let h = &self.http;
         if h.max_upload_bytes < 1024 || h.max_upload_bytes > 4 << 30 {
             return bad("http.max_upload_bytes must be between 1024 and 4294967296 (4 GiB)");

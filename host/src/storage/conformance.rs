@@ -16,7 +16,7 @@ use super::agents::{AgentCatalog, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError
 use super::payments::NewPayment;
 use super::records::{ExecutionRecord, Reader, Records};
 use super::state::{StateLimits, StateStore};
-use super::tasks::{TaskRow, TaskStore};
+use super::tasks::{QuotaExceeded, TaskQuota, TaskRow, TaskStore};
 use super::testing::{at, deploy};
 use super::wallets::{NewSpend, SpendError, Wallets};
 
@@ -41,6 +41,7 @@ pub fn run_all(fresh: Factory<'_>) {
         ("records_logs_and_calls", records_logs_and_calls),
         ("wallets_budgets_hold_under_concurrency", wallets_budgets),
         ("tasks_round_trip_and_compare_and_set", tasks_round_trip),
+        ("tasks_stay_within_their_quota", tasks_quota),
         (
             "payments_once_under_concurrency_and_adoption",
             payments_once,
@@ -440,17 +441,116 @@ fn task(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {
     }
 }
 
+/// A quota no round-trip check comes near.
+const QUOTA: TaskQuota = TaskQuota {
+    per_caller: 1000,
+    anonymous_per_agent: 1000,
+    total_bytes: 1 << 30,
+};
+
+fn tasks_quota(s: &Stores) {
+    let quota = TaskQuota {
+        per_caller: 3,
+        anonymous_per_agent: 2,
+        total_bytes: 1 << 30,
+    };
+    let store = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-a".into(), quota);
+    for (i, id) in ["a1", "a2", "a3"].into_iter().enumerate() {
+        store.admit("alice", "echo", 0).unwrap().unwrap();
+        store
+            .insert(&task(id, "alice", TaskState::Completed, i as u64))
+            .unwrap()
+            .unwrap();
+    }
+    // A fourth for alice, on any agent and in any state, is refused, before and when stored;
+    // bob is not alice.
+    assert_eq!(
+        store.admit("alice", "other", 0).unwrap(),
+        Err(QuotaExceeded::Caller(3))
+    );
+    assert_eq!(
+        store
+            .insert(&task("a4", "alice", TaskState::Working, 9))
+            .unwrap(),
+        Err(QuotaExceeded::Caller(3))
+    );
+    assert!(store.get("a4").unwrap().is_none());
+    store
+        .insert(&task("b1", "bob", TaskState::Working, 9))
+        .unwrap()
+        .unwrap();
+    // Anonymous callers share one bound per agent.
+    for id in ["n1", "n2"] {
+        store
+            .insert(&task(id, "", TaskState::Working, 9))
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .insert(&task("n3", "", TaskState::Working, 9))
+            .unwrap(),
+        Err(QuotaExceeded::Anonymous(2))
+    );
+    let mut elsewhere = task("n4", "", TaskState::Working, 9);
+    elsewhere.agent = "another".into();
+    store.insert(&elsewhere).unwrap().unwrap();
+    // Expired tasks free the caller's bound.
+    assert_eq!(store.reap(3).unwrap(), 3);
+    store.admit("alice", "echo", 0).unwrap().unwrap();
+
+    // The byte budget: what is stored now, plus one more task, and not a byte more.
+    let sealed = |id: &str| {
+        let row = task(id, "carol", TaskState::Working, 9);
+        (row.clone(), {
+            let probe = TaskStore::new(s.tasks.clone(), s.key.clone(), "probe".into(), QUOTA);
+            probe.insert(&row).unwrap().unwrap();
+            let (_, after) = s.tasks.usage("carol", "echo").unwrap();
+            after
+        })
+    };
+    let (_, with_c1) = sealed("c1");
+    let (_, with_c2) = sealed("c2");
+    let one = with_c2 - with_c1;
+    let tight = TaskStore::new(
+        s.tasks.clone(),
+        s.key.clone(),
+        "run-a".into(),
+        TaskQuota {
+            total_bytes: with_c2 + one,
+            ..QUOTA
+        },
+    );
+    tight
+        .insert(&task("c3", "carol", TaskState::Working, 9))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tight
+            .insert(&task("c4", "carol", TaskState::Working, 9))
+            .unwrap(),
+        Err(QuotaExceeded::Bytes(with_c2 + one))
+    );
+    assert_eq!(
+        tight.admit("dave", "echo", 0).unwrap(),
+        Err(QuotaExceeded::Bytes(with_c2 + one))
+    );
+}
+
 fn tasks_round_trip(s: &Stores) {
-    let store = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-a".into());
-    let other = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-b".into());
+    let store = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-a".into(), QUOTA);
+    let other = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-b".into(), QUOTA);
     store
         .insert(&task("a", "alice", TaskState::Working, 1))
+        .unwrap()
         .unwrap();
     store
         .insert(&task("b", "alice", TaskState::Completed, 2))
+        .unwrap()
         .unwrap();
     store
         .insert(&task("c", "bob", TaskState::Working, 3))
+        .unwrap()
         .unwrap();
     assert!(
         store

@@ -29,6 +29,50 @@ pub const TERMINAL: [&str; 4] = [
     "TASK_STATE_REJECTED",
 ];
 
+/// How many tasks, and how many bytes of them, may be stored (`[a2a]`): checked when a task
+/// is created, in the database, in the statement that inserts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskQuota {
+    /// Tasks one caller (a bearer credential's hash) may have stored.
+    pub per_caller: u64,
+    /// Anonymous tasks one agent may have stored (anonymous callers share it).
+    pub anonymous_per_agent: u64,
+    /// Bytes all stored tasks may take (sealed task and pending message).
+    pub total_bytes: u64,
+}
+
+/// The bound a new task would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaExceeded {
+    /// The caller has [`TaskQuota::per_caller`] tasks stored.
+    Caller(u64),
+    /// The agent has [`TaskQuota::anonymous_per_agent`] anonymous tasks stored.
+    Anonymous(u64),
+    /// The stored tasks take [`TaskQuota::total_bytes`] (or would, with this one).
+    Bytes(u64),
+}
+
+impl std::fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Caller(n) => write!(
+                f,
+                "this caller has {n} tasks stored (a2a.max_tasks_per_caller): wait until some \
+                 finish and expire (a2a.task_ttl_seconds)"
+            ),
+            Self::Anonymous(n) => write!(
+                f,
+                "this agent has {n} anonymous tasks stored (a2a.max_anonymous_tasks_per_agent): \
+                 send a bearer credential (Authorization: Bearer …), or retry later"
+            ),
+            Self::Bytes(n) => write!(
+                f,
+                "the host's stored tasks have reached {n} bytes (a2a.max_task_bytes): retry later"
+            ),
+        }
+    }
+}
+
 /// One stored task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
@@ -107,11 +151,21 @@ pub struct StoredTask {
 
 /// The interface of a task table: what a database backend implements (blocking calls).
 pub trait TaskBackend: Send + Sync {
-    /// Stores a new task.
+    /// Stores a new task if it stays within `quota`, in one statement: the caller's tasks (an
+    /// anonymous caller's: the agent's anonymous tasks) fewer than its bound, and all stored
+    /// tasks' bytes plus this one's within the budget. Returns whether it was stored. (On a
+    /// shared database, inserts racing on two replicas may pass a bound by one each.)
     ///
     /// # Errors
     /// [`StorageError`] (a duplicate id included).
-    fn insert(&self, row: &SealedTask) -> Result<(), StorageError>;
+    fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError>;
+
+    /// `(tasks of caller — of an anonymous caller: the agent's anonymous tasks —, bytes of all
+    /// stored tasks)`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError>;
 
     /// The task `id`, if stored.
     ///
@@ -160,6 +214,7 @@ pub struct TaskStore {
     key: Arc<SealingKey>,
     /// This run: the owner of what it writes.
     owner: String,
+    quota: TaskQuota,
 }
 
 fn purpose(id: &str) -> Vec<u8> {
@@ -170,12 +225,19 @@ fn purpose(id: &str) -> Vec<u8> {
 }
 
 impl TaskStore {
-    /// The store over `backend`, sealing with `key`, writing as run `owner`.
-    pub fn new(backend: Arc<dyn TaskBackend>, key: Arc<SealingKey>, owner: String) -> Self {
+    /// The store over `backend`, sealing with `key`, writing as run `owner`, creating tasks
+    /// within `quota`.
+    pub fn new(
+        backend: Arc<dyn TaskBackend>,
+        key: Arc<SealingKey>,
+        owner: String,
+        quota: TaskQuota,
+    ) -> Self {
         Self {
             backend,
             key,
             owner,
+            quota,
         }
     }
 
@@ -235,12 +297,52 @@ impl TaskStore {
         })
     }
 
-    /// Stores a new task.
+    /// Whether `caller` may create a task of at least `adding` bytes on `agent` now (checked
+    /// again, atomically, when it is stored: [`Self::insert`]).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn admit(
+        &self,
+        caller: &str,
+        agent: &str,
+        adding: u64,
+    ) -> Result<Result<(), QuotaExceeded>, StorageError> {
+        let (tasks, bytes) = self.backend.usage(caller, agent)?;
+        Ok(self
+            .exceeded(caller, tasks, bytes, adding)
+            .map_or(Ok(()), Err))
+    }
+
+    fn exceeded(&self, caller: &str, tasks: u64, bytes: u64, adding: u64) -> Option<QuotaExceeded> {
+        let q = &self.quota;
+        if caller.is_empty() && tasks >= q.anonymous_per_agent {
+            Some(QuotaExceeded::Anonymous(tasks))
+        } else if !caller.is_empty() && tasks >= q.per_caller {
+            Some(QuotaExceeded::Caller(tasks))
+        } else if bytes.saturating_add(adding.max(1)) > q.total_bytes {
+            // (A task takes at least a byte: with nothing left, none is admitted.)
+            Some(QuotaExceeded::Bytes(bytes))
+        } else {
+            None
+        }
+    }
+
+    /// Stores a new task within the quota; `Ok(Err(bound))` when a bound refused it.
     ///
     /// # Errors
     /// [`StorageError`] (including a duplicate id).
-    pub fn insert(&self, row: &TaskRow) -> Result<(), StorageError> {
-        self.backend.insert(&self.sealed(row)?)
+    pub fn insert(&self, row: &TaskRow) -> Result<Result<(), QuotaExceeded>, StorageError> {
+        let sealed = self.sealed(row)?;
+        if self.backend.insert(&sealed, &self.quota)? {
+            return Ok(Ok(()));
+        }
+        let size = (sealed.task.len() + sealed.pending.as_ref().map_or(0, Vec::len)) as u64;
+        let (tasks, bytes) = self.backend.usage(&row.caller, &row.agent)?;
+        Ok(Err(self
+            .exceeded(&row.caller, tasks, bytes, size)
+            // Freed meanwhile: report the bound that refused it as the byte budget.
+            .unwrap_or(QuotaExceeded::Bytes(bytes))))
     }
 
     /// The task `id`, if stored.

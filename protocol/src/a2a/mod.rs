@@ -204,6 +204,10 @@ pub mod codes {
     pub const EXTENSION_SUPPORT_REQUIRED: i64 = -32008;
     /// The `A2A-Version` is not spoken here (1.0).
     pub const VERSION_NOT_SUPPORTED: i64 = -32009;
+    /// A new task would pass a bound on stored tasks (the caller's, an agent's anonymous
+    /// ones, or the host's bytes). This host's own code, in JSON-RPC's range for
+    /// implementation-defined server errors (A2A defines none for it).
+    pub const TASK_QUOTA_EXCEEDED: i64 = -32090;
 }
 
 /// The task states, with their names in both versions.

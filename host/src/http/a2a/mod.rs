@@ -485,10 +485,7 @@ async fn send(
             Version::V1_0 => flag("returnImmediately") != Some(true),
             Version::V0_3 => flag("blocking") != Some(false),
         };
-    let sent = call
-        .tasks
-        .send(&agent, &call.caller, message, blocking)
-        .await?;
+    let sent = call.tasks.send(&agent, &call.caller, message).await?;
     if method == Method::SendStreamingMessage {
         return Ok(stream_response(
             call.version,

@@ -30,7 +30,7 @@ use crate::pipeline::agents::invoke::{ClearReceipt, Invoked};
 use crate::plugins::payments::PaymentHeader;
 use crate::storage::StorageError;
 use crate::storage::agents::AgentRecord;
-use crate::storage::tasks::{TaskFilter, TaskRow, TaskStore};
+use crate::storage::tasks::{QuotaExceeded, TaskFilter, TaskRow, TaskStore};
 
 /// Metadata key of the execution that ran a task (on its artifact).
 pub const EXECUTION_KEY: &str = "wasm-hypervisor/execution-id";
@@ -79,6 +79,10 @@ pub struct Tasks {
     store: TaskStore,
     pipeline: Arc<Pipeline>,
     live: Mutex<HashMap<String, Live>>,
+}
+
+fn quota(e: QuotaExceeded) -> Fault {
+    Fault::new(codes::TASK_QUOTA_EXCEEDED, e.to_string())
 }
 
 fn storage(e: StorageError) -> Fault {
@@ -275,13 +279,13 @@ impl Tasks {
     ///
     /// # Errors
     /// A2A errors: an unknown task, a message to a finished or running task, a message with
-    /// nothing to run.
+    /// nothing to run; [`codes::TASK_QUOTA_EXCEEDED`] for a new task past a bound on stored
+    /// tasks.
     pub async fn send(
         self: &Arc<Self>,
         agent: &AgentRecord,
         caller: &str,
         mut message: Message,
-        wait: bool,
     ) -> Result<Sent, Fault> {
         let now = unix_millis();
         let (mut row, new) = match message.task_id.clone() {
@@ -311,8 +315,14 @@ impl Tasks {
                 let context_id = message.context_id.clone().map_or_else(random_id, Ok)?;
                 message.task_id = Some(id.clone());
                 message.context_id = Some(context_id.clone());
-                // Checked before the task exists: a message with nothing to run is an error.
+                // Checked before the task exists: a message with nothing to run is an error, and
+                // so is a task over the caller's or the host's bound on stored tasks.
                 input_of(agent.latest.kind, &message)?;
+                let adding = serde_json::to_vec(&message).map_or(0, |m| m.len() as u64);
+                self.store
+                    .admit(caller, &agent.name, adding)
+                    .map_err(storage)?
+                    .map_err(quota)?;
                 let task = Task {
                     id,
                     context_id,
@@ -360,13 +370,11 @@ impl Tasks {
             return Ok(Sent::idle(row.task));
         }
         row.task.status = status(TaskState::Working, None);
-        // A new task whose sender waits for its end is stored once, when it ends: until then
-        // nobody knows its id, and a host that stops meanwhile never answered for it.
-        let stored = !(new && wait);
-        if stored {
-            self.persist(&mut row, new)?;
-        }
-        Ok(self.start(row, stored, agent.latest.kind, input, payment))
+        // Stored before it runs, whether or not its sender waits for its end: the insert is
+        // where the bounds on stored tasks hold (in one statement), so nothing runs for a task
+        // that could not be stored, and no finished run's outcome is refused storage.
+        self.persist(&mut row, new)?;
+        Ok(self.start(row, agent.latest.kind, input, payment))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -404,7 +412,7 @@ impl Tasks {
     fn persist(&self, row: &mut TaskRow, new: bool) -> Result<(), Fault> {
         row.updated_ms = unix_millis();
         if new {
-            return self.store.insert(row).map_err(storage);
+            return self.store.insert(row).map_err(storage)?.map_err(quota);
         }
         if self
             .store
@@ -430,7 +438,6 @@ impl Tasks {
     fn start(
         self: &Arc<Self>,
         row: TaskRow,
-        stored: bool,
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
@@ -450,7 +457,7 @@ impl Tasks {
             },
         );
         let this = self.clone();
-        let run = tokio::spawn(async move { this.run(row, stored, kind, input, payment).await });
+        let run = tokio::spawn(async move { this.run(row, kind, input, payment).await });
         if let Some(l) = live.get_mut(&id) {
             l.abort = Some(run.abort_handle());
         }
@@ -478,7 +485,6 @@ impl Tasks {
     async fn run(
         self: Arc<Self>,
         mut row: TaskRow,
-        stored: bool,
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
@@ -574,12 +580,7 @@ impl Tasks {
             row.task.artifacts.push(a);
         }
         row.task.status = status(state, Some(note));
-        let saved = if stored {
-            self.save(&mut row)
-        } else {
-            row.updated_ms = unix_millis();
-            self.store.insert(&row).map(|()| true).map_err(storage)
-        };
+        let saved = self.save(&mut row);
         let ended = match saved {
             Ok(true) => {
                 if let Some(a) = artifact {

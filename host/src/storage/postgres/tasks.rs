@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::{Pg, big, pg, unsigned};
 use crate::storage::StorageError;
-use crate::storage::tasks::{SealedTask, StoredTask, TERMINAL, TaskBackend, TaskFilter};
+use crate::storage::tasks::{SealedTask, StoredTask, TERMINAL, TaskBackend, TaskFilter, TaskQuota};
 
 /// The PostgreSQL task table.
 pub struct PgTasks {
@@ -24,6 +24,15 @@ impl PgTasks {
 
 const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
 
+/// The tasks counted against a new task's caller `$3` on agent `$2`: the caller's, or for an
+/// anonymous caller (empty), the agent's anonymous ones.
+const COUNT_SQL: &str =
+    "SELECT count(*) FROM a2a_tasks WHERE caller = $3 AND ($3 <> '' OR agent = $2)";
+
+/// The bytes all stored tasks take (`octet_length` reads a TOASTed value's header only).
+const BYTES_SQL: &str = "SELECT coalesce(sum(octet_length(sealed_task) + \
+     coalesce(octet_length(sealed_pending), 0)), 0)::bigint FROM a2a_tasks";
+
 fn stored(r: &Row) -> StoredTask {
     StoredTask {
         id: r.get(0),
@@ -37,18 +46,27 @@ fn stored(r: &Row) -> StoredTask {
 }
 
 impl TaskBackend for PgTasks {
-    fn insert(&self, row: &SealedTask) -> Result<(), StorageError> {
+    fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
+        let size = row.task.len() + row.pending.as_ref().map_or(0, Vec::len);
+        let bound = if row.caller.is_empty() {
+            quota.anonymous_per_agent
+        } else {
+            quota.per_caller
+        };
         self.pg.block(async {
             let client = self.pg.client("insert task").await?;
+            // One statement; two replicas inserting at once may each pass a bound by one
+            // (read committed), never more.
             let stmt = client
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task,
                        sealed_pending, created_ms, updated_ms, owner)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                     WHERE ({COUNT_SQL}) < $11 AND ({BYTES_SQL}) + $12 <= $13"
+                ))
                 .await
                 .map_err(pg("insert task"))?;
-            client
+            let inserted = client
                 .execute(
                     &stmt,
                     &[
@@ -62,11 +80,32 @@ impl TaskBackend for PgTasks {
                         &big(row.created_ms),
                         &big(row.updated_ms),
                         &row.owner,
+                        &big(bound),
+                        &big(size as u64),
+                        &big(quota.total_bytes),
                     ],
                 )
                 .await
                 .map_err(pg("insert task"))?;
-            Ok(())
+            Ok(inserted == 1)
+        })
+    }
+
+    fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("task usage").await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT ({}), ({BYTES_SQL})",
+                    COUNT_SQL.replace("$3", "$1")
+                ))
+                .await
+                .map_err(pg("task usage"))?;
+            let row = client
+                .query_one(&stmt, &[&caller, &agent])
+                .await
+                .map_err(pg("task usage"))?;
+            Ok((unsigned(row.get(0)), unsigned(row.get(1))))
         })
     }
 

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Database, sql};
 use crate::storage::StorageError;
-use crate::storage::tasks::{SealedTask, StoredTask, TaskBackend, TaskFilter};
+use crate::storage::tasks::{SealedTask, StoredTask, TaskBackend, TaskFilter, TaskQuota};
 
 /// The SQLite task table.
 pub struct SqliteTasks {
@@ -32,6 +32,15 @@ fn to_u64(v: i64) -> u64 {
 
 const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
 
+/// The tasks counted against a new task's caller `?3` on agent `?2`: the caller's, or for an
+/// anonymous caller (empty), the agent's anonymous ones.
+const COUNT_SQL: &str =
+    "SELECT count(*) FROM a2a_tasks WHERE caller = ?3 AND (?3 <> '' OR agent = ?2)";
+
+/// The bytes all stored tasks take (`length` of a blob reads its record header only).
+const BYTES_SQL: &str = "SELECT coalesce(sum(length(sealed_task) + \
+     coalesce(length(sealed_pending), 0)), 0) FROM a2a_tasks";
+
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
     Ok(StoredTask {
         id: r.get(0)?,
@@ -45,14 +54,23 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
 }
 
 impl TaskBackend for SqliteTasks {
-    fn insert(&self, row: &SealedTask) -> Result<(), StorageError> {
-        self.db
+    fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
+        let size = row.task.len() + row.pending.as_ref().map_or(0, Vec::len);
+        let bound = if row.caller.is_empty() {
+            quota.anonymous_per_agent
+        } else {
+            quota.per_caller
+        };
+        // One statement: the bounds hold whatever else writes (SQLite runs one at a time).
+        let inserted = self
+            .db
             .lock()
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task, \
                  sealed_pending, created_ms, updated_ms, owner) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+                 WHERE ({COUNT_SQL}) < ?11 AND ({BYTES_SQL}) + ?12 <= ?13"
+            ))
             .and_then(|mut s| {
                 s.execute(params![
                     row.id,
@@ -64,11 +82,29 @@ impl TaskBackend for SqliteTasks {
                     row.pending,
                     to_i64(row.created_ms),
                     to_i64(row.updated_ms),
-                    row.owner
+                    row.owner,
+                    to_i64(bound),
+                    to_i64(size as u64),
+                    to_i64(quota.total_bytes),
                 ])
             })
             .map_err(sql("insert task"))?;
-        Ok(())
+        Ok(inserted == 1)
+    }
+
+    fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
+        self.db
+            .lock()
+            .prepare_cached(&format!(
+                "SELECT ({}), ({BYTES_SQL})",
+                COUNT_SQL.replace("?3", "?1")
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![caller, agent], |r| {
+                    Ok((to_u64(r.get(0)?), to_u64(r.get(1)?)))
+                })
+            })
+            .map_err(sql("task usage"))
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {

@@ -1,0 +1,128 @@
+//! A2A tasks are bounded (`[a2a]` max_tasks_per_caller, max_anonymous_tasks_per_agent,
+//! max_task_bytes): a flood of messages to a free agent stores at most the quota, every
+//! message past it gets JSON-RPC error -32090 naming the bound and is stored nowhere, and
+//! other callers are not shut out by one caller's flood.
+
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::ClientSecret;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, curl_post, wasm};
+
+const AGENT: &str = "/agents/stats/a2a";
+
+fn host(a2a: &str) -> TestServer {
+    let server = TestServer::start_with(&format!("[a2a]\n{a2a}"));
+    server
+        .client()
+        .deploy_agent(
+            &ClientSecret::generate().unwrap(),
+            &Deployment {
+                name: "stats",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                public: Some(true),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    server
+}
+
+/// `SendMessage` with `text`, as `caller` (a bearer secret) or anonymously (empty).
+fn send(server: &TestServer, caller: &str, text: &str) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": text}]}}});
+    let auth = format!("authorization: Bearer {caller}");
+    let mut headers = vec!["content-type: application/json", "a2a-version: 1.0"];
+    if !caller.is_empty() {
+        headers.push(&auth);
+    }
+    let (status, answer) = curl_post(server, AGENT, &headers, body.to_string().as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// How many of `answers` stored a task, and the errors of the others.
+fn outcome(answers: &[Value]) -> (usize, Vec<(i64, String)>) {
+    let stored = answers
+        .iter()
+        .filter(|a| a["result"]["task"]["id"].is_string())
+        .count();
+    let errors = answers
+        .iter()
+        .filter_map(|a| {
+            let e = &a["error"];
+            e["code"]
+                .as_i64()
+                .map(|c| (c, e["message"].as_str().unwrap_or("").to_string()))
+        })
+        .collect();
+    (stored, errors)
+}
+
+#[test]
+fn a_flood_of_tasks_stops_at_the_callers_quota_and_the_anonymous_one() {
+    let server = host("max_tasks_per_caller = 5\nmax_anonymous_tasks_per_agent = 3\n");
+    let flood: Vec<Value> = (0..12)
+        .map(|i| send(&server, "alice", &format!("w{i}")))
+        .collect();
+    let (stored, errors) = outcome(&flood);
+    assert_eq!(stored, 5, "{flood:?}");
+    assert_eq!(errors.len(), 7);
+    for (code, message) in &errors {
+        assert_eq!(*code, -32090, "{message}");
+        assert!(message.contains("a2a.max_tasks_per_caller"), "{message}");
+    }
+    // Alice's tasks are hers to list: five, the refused ones stored nowhere.
+    let auth = "authorization: Bearer alice";
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "ListTasks", "params": {}});
+    let (_, listed) = curl_post(
+        &server,
+        AGENT,
+        &["content-type: application/json", "a2a-version: 1.0", auth],
+        list.to_string().as_bytes(),
+    );
+    assert_eq!(listed["result"]["totalSize"], 5, "{listed}");
+
+    // Bob is not shut out by alice's flood.
+    assert!(send(&server, "bob", "hello")["result"]["task"]["id"].is_string());
+
+    // Anonymous callers share one bound per agent.
+    let anonymous: Vec<Value> = (0..6)
+        .map(|i| send(&server, "", &format!("a{i}")))
+        .collect();
+    let (stored, errors) = outcome(&anonymous);
+    assert_eq!(stored, 3, "{anonymous:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|(c, m)| *c == -32090 && m.contains("a2a.max_anonymous_tasks_per_agent")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_stored_tasks_bytes_stay_within_the_budget() {
+    // 1 MiB for every task; each message carries 100 kB, kept in the task's history.
+    let server = host("max_task_bytes = 1048576\n");
+    let text = "word ".repeat(20_000);
+    let answers: Vec<Value> = (0..20)
+        .map(|i| send(&server, &format!("caller-{i}"), &text))
+        .collect();
+    let (stored, errors) = outcome(&answers);
+    assert!(
+        (3..=10).contains(&stored),
+        "1 MiB holds a few such tasks: {stored}"
+    );
+    assert_eq!(stored + errors.len(), 20);
+    for (code, message) in &errors {
+        assert_eq!(*code, -32090, "{message}\n{}", server.log());
+        assert!(message.contains("a2a.max_task_bytes"), "{message}");
+    }
+    // What is left still takes a small task, not another large one.
+    let small = send(&server, "newcomer", "hi");
+    assert!(small["result"]["task"]["id"].is_string(), "{small}");
+    let large = send(&server, "newcomer", &text);
+    assert_eq!(large["error"]["code"], -32090, "{large}");
+}
