@@ -27,6 +27,7 @@ pub mod host;
 pub mod jsonrpc;
 pub mod keys;
 pub mod owner;
+pub mod paid;
 pub mod reference;
 pub mod routes;
 pub mod session;

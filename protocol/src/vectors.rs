@@ -112,6 +112,7 @@ pub fn generate() -> Value {
         "attestation": attestation,
         "tls": tls_vectors(),
         "reference_values": reference::vectors(),
+        "x402_resources": crate::paid::vectors(),
         "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
         "state": state_vectors(),

@@ -105,6 +105,7 @@ def main():
     check_agents(v, client_pub)
     check_agent_calls(v, client_pub)
     check_reference_values(v)
+    check_x402_resources(v)
     check_tls(v)
     check_cluster(v)
     check_a2a(v)
@@ -536,6 +537,23 @@ def normalised_set(s):
     else:
         s.pop("tcb", None)
     return s
+
+
+def check_x402_resources(v):
+    """The resource a paid request's challenge names, per kind of paid route (PROTOCOL.md 6b)."""
+    r = v["x402_resources"]
+    base = r["public_url"].rstrip("/")
+    for case in r["cases"]:
+        requested, kind = case["requested"], case["kind"]
+        if kind == "code route":  # its own path
+            path, mime = requested, "application/json"
+        elif kind == "handler or CLI agent":  # its invoke route
+            path, mime = f"/agents/{case['agent']}/invoke", "application/json"
+        else:  # an HTTP agent: the agent, whatever path and query were requested
+            path = f"/agents/{case['agent']}/"
+            mime = case["declared_content_type"] or "application/octet-stream"
+        check(f"x402 resource of {requested}", base + path, case["resource_url"])
+        check(f"x402 mimeType of {requested}", mime, case["mime_type"])
 
 
 def check_reference_values(v):

@@ -45,9 +45,6 @@ fn http_agent_route(name: &str) -> String {
     format!("/agents/{name}/")
 }
 
-/// The media type a paid HTTP agent's challenge declares when its owner declared none.
-const UNDECLARED_CONTENT_TYPE: &str = "application/octet-stream";
-
 impl Pipeline {
     /// The charge of a request to a paid HTTP agent (`None` for a free one): the resource is
     /// the agent (`/agents/NAME/`, whatever path is requested: the price is the agent's, and a
@@ -62,23 +59,19 @@ impl Pipeline {
         }
         // Never the path or query requested: the resource goes to the facilitator in
         // facilitator mode, and the path and query may carry the caller's data.
-        let requested = format!("/agents/{}/", agent.name);
-        Ok(Some(
-            self.charge_for(
-                &http_agent_route(&agent.name),
-                &requested,
-                agent
-                    .content_type
-                    .as_deref()
-                    .unwrap_or(UNDECLARED_CONTENT_TYPE),
-                format!(
-                    "a request to agent {} on WASM Hypervisor, {}",
-                    agent.name,
-                    agent.charge.describe()
-                ),
-                amount,
+        Ok(Some(self.charge_for(
+            &http_agent_route(&agent.name),
+            hypervisor_protocol::paid::PaidRoute::HttpAgent {
+                name: &agent.name,
+                content_type: agent.content_type.as_deref(),
+            },
+            format!(
+                "a request to agent {} on WASM Hypervisor, {}",
+                agent.name,
+                agent.charge.describe()
             ),
-        ))
+            amount,
+        )))
     }
 
     /// Serves one request with the HTTP agent `name`; `rest` is the path after

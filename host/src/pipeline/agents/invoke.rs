@@ -315,20 +315,16 @@ impl Pipeline {
         match &agent.price {
             None => Ok(None),
             Some(_) if self.payments.is_none() => Err(ApiError::PaymentsUnavailable),
-            Some(amount) => {
-                let path = invoke_route(&agent.name);
-                Ok(Some(self.charge_for(
-                    &path,
-                    &path,
-                    "application/json",
-                    format!(
-                        "one invocation of agent {} on WASM Hypervisor, {}",
-                        agent.name,
-                        agent.charge.describe()
-                    ),
-                    amount,
-                )))
-            }
+            Some(amount) => Ok(Some(self.charge_for(
+                &invoke_route(&agent.name),
+                hypervisor_protocol::paid::PaidRoute::Agent { name: &agent.name },
+                format!(
+                    "one invocation of agent {} on WASM Hypervisor, {}",
+                    agent.name,
+                    agent.charge.describe()
+                ),
+                amount,
+            ))),
         }
     }
 

@@ -35,6 +35,7 @@
 mod settlement;
 mod writes;
 
+use hypervisor_protocol::paid::PaidRoute;
 use settlement::{Settlement, Write, pending_header, taken_over};
 use writes::{Reserving, wait_for};
 
@@ -317,29 +318,27 @@ impl Pipeline {
     pub(super) fn charge(&self, path: &str, amount: &str) -> Charge {
         self.charge_for(
             path,
-            path,
-            "application/json",
+            PaidRoute::Code { path },
             format!("one request to {path} on WASM Hypervisor"),
             amount,
         )
     }
 
-    /// A charge recorded under `route` in the ledger, for the resource at `resource_path` (the
-    /// URL the payer requested), answered as `mime_type`.
+    /// A charge recorded under `route` in the ledger, for the resource of `paid` (its URL and
+    /// media type: [`PaidRoute`], PROTOCOL §6b).
     pub(super) fn charge_for(
         &self,
         route: &str,
-        resource_path: &str,
-        mime_type: &str,
+        paid: PaidRoute<'_>,
         description: String,
         amount: &str,
     ) -> Charge {
         Charge {
             path: route.to_string(),
             resource: PaidResource {
-                url: format!("{}{}", self.public_base(), resource_path),
+                url: paid.resource_url(self.public_base()),
                 description,
-                mime_type: mime_type.to_string(),
+                mime_type: paid.mime_type().to_string(),
             },
             price: price(&self.config.payments.price, amount),
         }
