@@ -209,11 +209,15 @@ pub fn certificate_report_data(
     )
 }
 
-/// The fields of the `TLS_CHANNEL` statement.
+/// The fields of the `TLS_CHANNEL` statement: the connection's exporter value, the client's
+/// nonce, the certificate presented, and the host's `audience` (UTF-8, as `GET /host` gives
+/// it: drawn once per deployment, shared by its replicas), which names the deployment the
+/// client reached.
 pub fn channel_fields<'a>(
     exporter: &'a [u8; EXPORTER_LEN],
     nonce: &'a [u8; CHANNEL_NONCE_LEN],
     certificate_sha256: &'a [u8; 32],
-) -> [&'a [u8]; 3] {
-    [exporter, nonce, certificate_sha256]
+    audience: &'a str,
+) -> [&'a [u8]; 4] {
+    [exporter, nonce, certificate_sha256, audience.as_bytes()]
 }

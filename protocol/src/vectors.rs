@@ -329,7 +329,8 @@ fn tls_vectors() -> Value {
     let exporter = [0x11u8; 32];
     let nonce = [0x22u8; 32];
     let certificate_sha256 = sha256(b"example certificate");
-    let fields = channel_fields(&exporter, &nonce, &certificate_sha256);
+    let audience = "5f1c2a9e07b34d8c9a61e2f0b7d4c3a8";
+    let fields = channel_fields(&exporter, &nonce, &certificate_sha256, audience);
     let signature = sign_statement(&signing, StatementKind::TlsChannel, &fields);
     let spki_sha256 = sha256(b"example SubjectPublicKeyInfo");
     let created_at = KEY_CREATED_AT + 60;
@@ -356,6 +357,7 @@ fn tls_vectors() -> Value {
             "exporter": hex::encode(exporter),
             "nonce": hex::encode(nonce),
             "certificate_sha256": hex::encode(certificate_sha256),
+            "audience": audience,
             "statement_bytes": hex::encode(statement_bytes(StatementKind::TlsChannel, &fields)),
             "signature": hex::encode(signature),
         },

@@ -387,8 +387,10 @@ pub struct ChannelBinding {
     /// Whether the host generated that certificate itself (its private key never left the
     /// host's process) rather than loading it from files the operator provided.
     pub certificate_generated: bool,
+    /// The host's audience (`GET /host`): the deployment the client reached, signed.
+    pub audience: String,
     /// Signature (64 bytes `r || s`, hex) over the `TLS_CHANNEL` statement
-    /// `[exporter, nonce, certificate_sha256]`.
+    /// `[exporter, nonce, certificate_sha256, audience]`.
     pub signature: String,
 }
 

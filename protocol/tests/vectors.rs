@@ -113,11 +113,12 @@ fn tls_channel_and_certificate_vectors_verify_and_decode() {
     let exporter: [u8; 32] = h(&c["exporter"]).try_into().unwrap();
     let nonce: [u8; 32] = h(&c["nonce"]).try_into().unwrap();
     let cert: [u8; 32] = h(&c["certificate_sha256"]).try_into().unwrap();
+    let audience = c["audience"].as_str().unwrap();
     let signature = h(&c["signature"]);
     verify_statement(
         &key,
         StatementKind::TlsChannel,
-        &channel_fields(&exporter, &nonce, &cert),
+        &channel_fields(&exporter, &nonce, &cert, audience),
         &signature,
     )
     .unwrap();
@@ -126,7 +127,17 @@ fn tls_channel_and_certificate_vectors_verify_and_decode() {
         verify_statement(
             &key,
             StatementKind::TlsChannel,
-            &channel_fields(&other, &nonce, &cert),
+            &channel_fields(&other, &nonce, &cert, audience),
+            &signature
+        )
+        .is_err()
+    );
+    // Another deployment's audience does not verify either.
+    assert!(
+        verify_statement(
+            &key,
+            StatementKind::TlsChannel,
+            &channel_fields(&exporter, &nonce, &cert, "0123456789abcdef0123456789abcdef"),
             &signature
         )
         .is_err()

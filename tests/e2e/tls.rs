@@ -605,3 +605,68 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
             .supported_schemes()
     }
 }
+
+/// A relay that passes TLS through (TCP, byte for byte) to `upstream`: its address.
+fn passthrough_relay(upstream: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+            std::thread::spawn(move || std::io::copy(&mut server_in, &mut client_out));
+        }
+    });
+    address
+}
+
+#[test]
+fn a_relay_cannot_lead_a_client_pinned_to_one_deployment_to_another() {
+    // Two deployments of the same build on the same (simulated) platform: each has its own
+    // audience, drawn at its first start.
+    let a = TestServer::start_with(TLS_ONLY);
+    let b = TestServer::start_with(TLS_ONLY);
+    let audience = |s: &TestServer| {
+        check_channel(&s.url, &dev_policy())
+            .expect("channel check")
+            .audience
+    };
+    let (audience_a, audience_b) = (audience(&a), audience(&b));
+    assert_ne!(audience_a, audience_b);
+    assert_eq!(audience_a.len(), 32, "{audience_a}");
+
+    // A relay that claims to be A but passes TLS through to B: the channel binds (B's
+    // session is the client's), so without a pin the client accepts B...
+    let relay = passthrough_relay(b.url.trim_start_matches("https://").to_owned());
+    let relayed = format!("https://{relay}");
+    let report = check_channel(&relayed, &dev_policy()).expect("an unpinned client accepts B");
+    assert_eq!(report.audience, audience_b);
+    // ...and a client pinned to A refuses it, naming both deployments.
+    let pinned_a = Policy {
+        expected_audience: Some(audience_a.clone()),
+        ..dev_policy()
+    };
+    match check_channel(&relayed, &pinned_a) {
+        Err(ChannelError::NotBound(VerifyError::OtherDeployment { expected, got })) => {
+            assert_eq!((expected, got), (audience_a.clone(), audience_b.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Pinned to A, A itself passes; so does an encrypted execution through the bound client.
+    check_channel(&a.url, &pinned_a).expect("A is A");
+    let client = Client::with_channel_binding(&a.url, pinned_a);
+    let key = ClientSecret::generate().unwrap();
+    let session = client.create_session(&key).expect("a session on A");
+    let run = client
+        .execute(
+            &session,
+            &ExecuteInput::new(&wasm("hello")).args(["pinned"]),
+        )
+        .expect("execute on A");
+    assert_eq!(run.stdout().unwrap(), b"Hello pinned\n");
+}

@@ -233,7 +233,7 @@ def check_tls(v):
     check("exporter label", t["exporter_label"], "EXPORTER-wasm-hypervisor-channel-binding")
     c = t["channel"]
     fields = [bytes.fromhex(c["exporter"]), bytes.fromhex(c["nonce"]),
-              bytes.fromhex(c["certificate_sha256"])]
+              bytes.fromhex(c["certificate_sha256"]), c["audience"].encode()]
     check("certificate_sha256", hashlib.sha256(b"example certificate").hexdigest(),
           c["certificate_sha256"])
     channel = tlv(STATEMENT, 0x04, fields)
@@ -241,6 +241,9 @@ def check_tls(v):
     verify_sig(signing_pub, channel, c["signature"], "TLS channel")
     other = tlv(STATEMENT, 0x04, [bytes(32)] + fields[1:])
     check("another exporter does not verify", verifies(signing_pub, other, c["signature"]), False)
+    elsewhere = tlv(STATEMENT, 0x04, fields[:3] + [b"0123456789abcdef0123456789abcdef"])
+    check("another audience does not verify", verifies(signing_pub, elsewhere, c["signature"]),
+          False)
 
     cert = t["certificate"]
     spki_sha256 = hashlib.sha256(b"example SubjectPublicKeyInfo").digest()

@@ -69,6 +69,11 @@ pub struct PolicyArgs {
     /// Verify as of this Unix time (default: now).
     #[arg(long, value_name = "UNIX_SECONDS")]
     at: Option<u64>,
+    /// https:// hosts: accept only this deployment, by its audience (`GET /host`, signed in
+    /// the TLS channel binding; shared by a deployment's replicas). Without it, any host
+    /// whose evidence passes is accepted.
+    #[arg(long, value_name = "HEX", env = "HYPERVISOR_EXPECT_AUDIENCE")]
+    expect_audience: Option<String>,
 }
 
 impl PolicyArgs {
@@ -83,6 +88,7 @@ impl PolicyArgs {
             accept_any_measurement: self.accept_any_measurement,
             snp_kds_url: self.kds.clone(),
             min_snp_tcb: self.snp_min_tcb,
+            expected_audience: self.expect_audience.clone(),
             ..Policy::default()
         };
         if self.accept_any_measurement {

@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use der::{Decode, Encode};
 use hypervisor_protocol::attest::{StatementKind, ct_eq, verify_statement};
@@ -75,6 +75,8 @@ pub struct ChannelReport {
     pub certificate_evidence: Option<VerifiedKey>,
     /// The TLS exporter value of the checked connection.
     pub exporter: [u8; EXPORTER_LEN],
+    /// The deployment reached: the host's audience, as it signed it.
+    pub audience: String,
 }
 
 /// Checks that `base_url` (`https://HOST[:PORT]`) is served by a host whose attested key
@@ -126,7 +128,7 @@ fn bind_stream<S: Read + Write>(
     tls.write_all(request.as_bytes())
         .and_then(|()| tls.flush())
         .map_err(|e| ChannelError::Connect(format!("{authority}: {e}")))?;
-    let (status, body) = read_answer(tls)?;
+    let (status, body) = read_answer(tls, Instant::now() + TIMEOUT)?;
     let conn = &tls.conn;
     let mut exporter = [0u8; EXPORTER_LEN];
     conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None)
@@ -161,6 +163,7 @@ fn bind_stream<S: Read + Write>(
         certificate_generated: binding.certificate_generated,
         certificate_evidence,
         exporter,
+        audience: binding.audience,
     })
 }
 
@@ -194,10 +197,18 @@ pub fn verify_binding(
     verify_statement(
         &key.signing_key,
         StatementKind::TlsChannel,
-        &channel_fields(exporter, nonce, certificate_sha256),
+        &channel_fields(exporter, nonce, certificate_sha256, &binding.audience),
         &signature,
     )
     .map_err(|_| VerifyError::Signature("TLS channel"))?;
+    if let Some(expected) = &policy.expected_audience
+        && !ct_eq(expected.as_bytes(), binding.audience.as_bytes())
+    {
+        return Err(VerifyError::OtherDeployment {
+            expected: expected.clone(),
+            got: binding.audience.clone(),
+        });
+    }
     Ok(key)
 }
 
@@ -283,14 +294,27 @@ fn https_authority(base_url: &str) -> Result<(String, u16), ChannelError> {
 }
 
 /// Reads one HTTP/1.1 answer with a `Content-Length`, exactly (the connection is kept for
-/// the requests that follow): its status and body.
-fn read_answer(stream: &mut impl Read) -> Result<(u16, Vec<u8>), ChannelError> {
+/// the requests that follow): its status and body, all of it by `deadline` (a man in the
+/// middle dripping bytes, each within the socket's read timeout, cannot hold the client
+/// longer than that and one read).
+fn read_answer(stream: &mut impl Read, deadline: Instant) -> Result<(u16, Vec<u8>), ChannelError> {
     let bad = |what: &str| ChannelError::Malformed(what.to_owned());
     let io = |e: std::io::Error| ChannelError::Connect(e.to_string());
+    let late = || {
+        (Instant::now() > deadline).then(|| {
+            ChannelError::Connect(format!(
+                "the channel binding's answer did not arrive within {} s",
+                TIMEOUT.as_secs()
+            ))
+        })
+    };
     // The head, byte by byte (a few hundred bytes), so nothing past it is consumed.
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
+        if let Some(e) = late() {
+            return Err(e);
+        }
         if head.len() > 16 << 10 {
             return Err(bad("HTTP head larger than 16 KiB"));
         }
@@ -333,7 +357,16 @@ fn read_answer(stream: &mut impl Read) -> Result<(u16, Vec<u8>), ChannelError> {
         return Err(bad("answer larger than 1 MiB"));
     }
     let mut body = vec![0u8; usize::try_from(length).map_err(|_| bad("Content-Length"))?];
-    stream.read_exact(&mut body).map_err(io)?;
+    let mut filled = 0;
+    while filled < body.len() {
+        if let Some(e) = late() {
+            return Err(e);
+        }
+        match stream.read(&mut body[filled..]).map_err(io)? {
+            0 => return Err(bad("the connection closed inside the answer")),
+            n => filled += n,
+        }
+    }
     Ok((status, body))
 }
 
@@ -401,5 +434,81 @@ impl ServerCertVerifier for BoundLater {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    use super::{ChannelError, read_answer};
+
+    /// A man in the middle's answer: `bytes`, one at a time, each after `gap`.
+    struct Drip {
+        bytes: Vec<u8>,
+        at: usize,
+        gap: Duration,
+    }
+
+    impl Read for Drip {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.bytes.len() || buf.is_empty() {
+                return Ok(0);
+            }
+            std::thread::sleep(self.gap);
+            buf[0] = self.bytes[self.at];
+            self.at += 1;
+            Ok(1)
+        }
+    }
+
+    fn answer() -> Vec<u8> {
+        let body = br#"{"nonce":"00"}"#;
+        let mut a = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        a.extend_from_slice(body);
+        a
+    }
+
+    #[test]
+    fn an_answer_dripped_past_the_deadline_is_cut_off() {
+        let mut drip = Drip {
+            bytes: answer(),
+            at: 0,
+            gap: Duration::from_millis(20),
+        };
+        let started = Instant::now();
+        let err = read_answer(&mut drip, Instant::now() + Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(err, ChannelError::Connect(ref m) if m.contains("did not arrive")));
+        // Cut at the deadline, not when the drip ends (about 100 bytes × 20 ms = 2 s).
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(drip.at < drip.bytes.len());
+    }
+
+    #[test]
+    fn an_answer_in_time_is_read_exactly() {
+        let mut bytes = answer();
+        bytes.extend_from_slice(b"HTTP/1.1 200 the next answer");
+        let mut drip = Drip {
+            bytes,
+            at: 0,
+            gap: Duration::ZERO,
+        };
+        let (status, body) =
+            read_answer(&mut drip, Instant::now() + Duration::from_secs(30)).unwrap();
+        assert_eq!((status, body.as_slice()), (200, &br#"{"nonce":"00"}"#[..]));
+        // Nothing of what follows was consumed.
+        assert_eq!(
+            drip.bytes[drip.at..].len(),
+            b"HTTP/1.1 200 the next answer".len()
+        );
     }
 }

@@ -89,6 +89,14 @@ pub enum VerifyError {
     /// A signed value does not match what the client expects.
     #[error("{0} does not match")]
     Mismatch(&'static str),
+    /// The channel binding names another deployment than the one pinned.
+    #[error("the host is deployment {got}, not the pinned {expected} (--expect-audience)")]
+    OtherDeployment {
+        /// The audience pinned.
+        expected: String,
+        /// The audience the host signed.
+        got: String,
+    },
     /// A field is malformed.
     #[error("malformed {0}")]
     Malformed(String),
@@ -146,6 +154,11 @@ pub struct Policy {
     pub accept_any_measurement: bool,
     /// Verification time, Unix seconds (default: now).
     pub now: Option<u64>,
+    /// The deployment expected behind an `https://` URL: its audience (`GET /host`), which the
+    /// TLS channel binding signs (PROTOCOL §19). Without it any deployment whose evidence
+    /// passes is accepted, so a relay that passes TLS through could lead the client to another
+    /// genuine host of the same build; with it, only this one.
+    pub expected_audience: Option<String>,
 }
 
 impl Default for Policy {
@@ -166,6 +179,7 @@ impl Default for Policy {
             reference_values: Vec::new(),
             accept_any_measurement: false,
             now: None,
+            expected_audience: None,
         }
     }
 }

@@ -147,10 +147,16 @@ pub async fn attestation_channel(
         .attestor()
         .current()
         .ok_or(ApiError::AttestationUnavailable)?;
+    let audience = state.pipeline.audience();
     let signature = key
         .sign(
             StatementKind::TlsChannel,
-            &channel_fields(&channel.exporter, &nonce, &channel.certificate_sha256),
+            &channel_fields(
+                &channel.exporter,
+                &nonce,
+                &channel.certificate_sha256,
+                audience,
+            ),
         )
         .map_err(|e| ApiError::Internal(format!("channel binding: {e}")))?;
     let body = hypervisor_protocol::wire::ChannelBinding {
@@ -158,6 +164,7 @@ pub async fn attestation_channel(
         nonce: hex::encode(nonce),
         certificate_sha256: hex::encode(channel.certificate_sha256),
         certificate_generated: channel.certificate_generated,
+        audience: audience.to_string(),
         signature: hex::encode(signature),
     };
     Ok((StatusCode::OK, Json(body)).into_response())
