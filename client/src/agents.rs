@@ -302,7 +302,10 @@ impl Client {
             name,
             code_hash,
             &req,
-            (Vec::new(), sha256(event)),
+            (
+                Vec::new(),
+                sha256(hypervisor_protocol::agents::handler_event(event)),
+            ),
             pay,
         )
     }

@@ -199,6 +199,20 @@ impl JsSource {
 /// The most tags a deployment may have.
 pub const MAX_TAGS: usize = 32;
 
+/// A handler's event when none is given: the JSON `null` (PROTOCOL §17). A clear invocation
+/// without `event` and a sealed one whose event plaintext is empty both give the handler
+/// this, and a sealed invocation's commitment binds its SHA-256.
+pub const NO_EVENT: &[u8] = b"null";
+
+/// The event a handler gets for a sealed event's `plaintext`: [`NO_EVENT`] when it is empty.
+pub fn handler_event(plaintext: &[u8]) -> &[u8] {
+    if plaintext.is_empty() {
+        NO_EVENT
+    } else {
+        plaintext
+    }
+}
+
 /// The largest amount an x402 `exact` EVM payment can carry (an EIP-3009 `value`, uint256),
 /// in decimal: 2^256 - 1.
 pub const MAX_PRICE: &str =

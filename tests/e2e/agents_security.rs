@@ -380,6 +380,26 @@ fn sealed_events_use_the_event_role() {
     crate::agents::deploy(&client, &owner, "open-stats", "text-stats", "public", &[]);
     let run = client.invoke("open-stats", json!({"text": "a b"})).unwrap();
     assert_eq!(run.result_json().unwrap()["words"], 2);
+
+    // No event, either way: a clear invocation without `event` and a sealed one whose event
+    // is empty give the same code the same `null` (and the sealed answer's commitment, which
+    // the client checks, binds SHA-256("null")).
+    let (status, _, clear) = client
+        .post_json_with("/agents/open-stats/invoke", &json!({}), &[])
+        .unwrap();
+    assert_eq!(status, 200, "{clear}");
+    let sealed = client
+        .invoke_sealed(&caller_session, "events", code_hash, b"")
+        .expect("a sealed invocation without an event");
+    // text-stats refuses a null event the same way both times (an empty one would fail to
+    // parse instead: "EOF while parsing").
+    let said = clear["error"]["message"].as_str().unwrap().to_string();
+    assert!(said.contains("invalid type: null"), "{clear}");
+    let sealed_result = serde_json::to_string(&sealed.result).unwrap();
+    assert!(
+        sealed_result.contains("invalid type: null"),
+        "clear {clear}, sealed {sealed_result}"
+    );
     assert_eq!(
         refused(client.invoke("events", json!({"text": "x"}))),
         (403, "agent_not_public".to_string())

@@ -299,10 +299,15 @@ impl Pipeline {
                 .map_err(|_| ApiError::InvalidRequest("too many arguments".into()))?;
             raw_args.push(envelope.open(Role::Argument(index), ct)?);
         }
-        let input = match &input_ct {
+        let mut input = match &input_ct {
             Some(ct) => envelope.open(req.input_kind.role(), ct)?,
             None => Vec::new(),
         };
+        // An empty event is no event: the handler gets `null`, as from a clear invocation
+        // without one, and the commitment binds that.
+        if matches!(req.input_kind, InputKind::Event) && input.is_empty() {
+            input = hypervisor_protocol::agents::NO_EVENT.to_vec();
+        }
         let args = raw_args
             .into_iter()
             .enumerate()

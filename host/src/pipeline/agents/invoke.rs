@@ -284,7 +284,7 @@ impl Pipeline {
         };
         let input = match input_kind {
             InputKind::Event => req.event.map_or_else(
-                || b"null".to_vec(),
+                || hypervisor_protocol::agents::NO_EVENT.to_vec(),
                 |e| String::from(Box::<str>::from(e)).into_bytes(),
             ),
             InputKind::Stdin => req.stdin.unwrap_or_default().into_bytes(),
