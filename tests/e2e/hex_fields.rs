@@ -5,7 +5,8 @@
 
 use hypervisor_client::ExecuteInput;
 use hypervisor_client::agents::{Deployment, sealed_deploy_request};
-use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::InvokeRequest;
+use hypervisor_protocol::{ClientSecret, Role};
 use serde_json::{Value, json};
 
 use crate::harness::{TestServer, code, session, wasm};
@@ -119,4 +120,22 @@ fn a_0x_prefix_is_refused_in_every_hex_field_and_the_plain_request_then_passes()
     );
     let (status, answer) = client.post_json("/agent/deploy", &body).unwrap();
     assert_eq!(status, 201, "{answer}");
+
+    // POST /agents/{name}/invoke, sealed: public_key, encrypted_event.
+    let invoke = InvokeRequest {
+        encrypted_event: Some(hex::encode(
+            owner_session
+                .envelope()
+                .seal(Role::Event, br#"{"text": "a b"}"#)
+                .unwrap(),
+        )),
+        public_key: Some(owner.public_key().to_hex()),
+        session_id: Some(owner_session.id),
+        ..InvokeRequest::default()
+    };
+    let body = serde_json::to_value(&invoke).unwrap();
+    let sent = each_prefixed(&server, "/agents/hexes/invoke", &body, &["malformed_hex"]);
+    assert!(sent >= 2, "public_key, encrypted_event: {sent}");
+    let (status, answer) = client.post_json("/agents/hexes/invoke", &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
 }
