@@ -42,6 +42,22 @@ fn sets(stdout: &str) -> Vec<ReferenceValues> {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// `--app-compose COMPOSE --host-binary BINARY` with the shipped OS table, every entry or `os`.
+fn from_files(compose: &Path, binary: &Path, os: Option<&str>) -> (bool, String, String) {
+    let mut args = vec![
+        "--app-compose".to_string(),
+        compose.display().to_string(),
+        "--host-binary".to_string(),
+        binary.display().to_string(),
+        "--os-measurements".to_string(),
+        os_table(),
+    ];
+    if let Some(os) = os {
+        args.extend(["--os".to_string(), os.to_string()]);
+    }
+    cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn os_table() -> String {
     repo("deploy/dstack/os-measurements.json")
         .display()
@@ -55,14 +71,7 @@ fn the_published_os_registers_and_a_real_compose_file_accept_that_apps_real_quot
     let binary = dir.path().join("hypervisor");
     std::fs::write(&binary, b"a host binary").unwrap();
     let compose = sample("near-mpc/app_compose.json");
-    let (ok, stdout, stderr) = cli(&[
-        "--app-compose",
-        compose.to_str().unwrap(),
-        "--host-binary",
-        binary.to_str().unwrap(),
-        "--os-measurements",
-        &os_table(),
-    ]);
+    let (ok, stdout, stderr) = from_files(&compose, &binary, None);
     assert!(ok, "{stderr}");
     let all = sets(&stdout);
     assert_eq!(all.len(), 2, "one set per OS entry: {stdout}");
@@ -129,16 +138,7 @@ fn the_published_os_registers_and_a_real_compose_file_accept_that_apps_real_quot
     );
 
     // Only the dstack 0.6.0 entry: another firmware, refused at MRTD.
-    let (ok, stdout, stderr) = cli(&[
-        "--app-compose",
-        compose.to_str().unwrap(),
-        "--host-binary",
-        binary.to_str().unwrap(),
-        "--os-measurements",
-        &os_table(),
-        "--os",
-        "dstack-0.6.0-lite-2cpu-2g",
-    ]);
+    let (ok, stdout, stderr) = from_files(&compose, &binary, Some("dstack-0.6.0-lite-2cpu-2g"));
     assert!(ok, "{stderr}");
     let why = compare(&sets(&stdout)).unwrap_err();
     assert!(why.contains("MRTD differs"), "{why}");
@@ -147,31 +147,13 @@ fn the_published_os_registers_and_a_real_compose_file_accept_that_apps_real_quot
     let reserialised = dir.path().join("reserialised.json");
     let parsed: Value = serde_json::from_slice(&std::fs::read(&compose).unwrap()).unwrap();
     std::fs::write(&reserialised, serde_json::to_vec(&parsed).unwrap()).unwrap();
-    let (ok, stdout, stderr) = cli(&[
-        "--app-compose",
-        reserialised.to_str().unwrap(),
-        "--host-binary",
-        binary.to_str().unwrap(),
-        "--os-measurements",
-        &os_table(),
-        "--os",
-        "dstack-dev-0.5.8",
-    ]);
+    let (ok, stdout, stderr) = from_files(&reserialised, &binary, Some("dstack-dev-0.5.8"));
     assert!(ok, "{stderr}");
     let why = compare(&sets(&stdout)).unwrap_err();
     assert!(why.contains("compose-hash"), "{why}");
 
     // An OS the table does not have is named, with the ones it has.
-    let (ok, _, stderr) = cli(&[
-        "--app-compose",
-        compose.to_str().unwrap(),
-        "--host-binary",
-        binary.to_str().unwrap(),
-        "--os-measurements",
-        &os_table(),
-        "--os",
-        "dstack-9.9",
-    ]);
+    let (ok, _, stderr) = from_files(&compose, &binary, Some("dstack-9.9"));
     assert!(!ok);
     assert!(
         stderr.contains("dstack-9.9") && stderr.contains("dstack-dev-0.5.8"),

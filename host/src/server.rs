@@ -275,7 +275,11 @@ impl Host {
                 stores.tasks.clone(),
                 stores.key.clone(),
                 pipeline.identity().run.clone(),
-                config.a2a.quota(),
+                crate::storage::tasks::TaskQuota {
+                    per_caller: config.a2a.max_tasks_per_caller,
+                    anonymous_per_agent: config.a2a.max_anonymous_tasks_per_agent,
+                    total_bytes: config.a2a.max_task_bytes,
+                },
             ),
             pipeline.clone(),
         ));

@@ -3,30 +3,14 @@
 //! message past it gets JSON-RPC error -32090 naming the bound and is stored nowhere, and
 //! other callers are not shut out by one caller's flood.
 
-use hypervisor_client::agents::Deployment;
-use hypervisor_protocol::ClientSecret;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, curl_post, wasm};
+use crate::harness::{TestServer, curl_post, with_public_stats};
 
 const AGENT: &str = "/agents/stats/a2a";
 
 fn host(a2a: &str) -> TestServer {
-    let server = TestServer::start_with(&format!("[a2a]\n{a2a}"));
-    server
-        .client()
-        .deploy_agent(
-            &ClientSecret::generate().unwrap(),
-            &Deployment {
-                name: "stats",
-                description: "word counts",
-                component: &wasm("text-stats"),
-                public: Some(true),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
-    server
+    with_public_stats(&format!("[a2a]\n{a2a}"))
 }
 
 /// `SendMessage` with `text`, as `caller` (a bearer secret) or anonymously (empty).

@@ -359,17 +359,41 @@ pub fn session_at(url: &str) -> (Client, ClientSecret, Session) {
     (client, key, session)
 }
 
-/// `GET path`, returning the status and the JSON body.
-pub fn get_json(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
-    let mut resp = ureq::get(format!("{}{path}", server.url))
+/// `GET path` on the host at `url`, returning the status and the body's text.
+pub fn get_text(url: &str, path: &str) -> (u16, String) {
+    let mut resp = ureq::get(format!("{url}{path}"))
         .config()
         .http_status_as_error(false)
         .build()
         .call()
         .expect("GET");
     let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().expect("body");
+    (status, resp.body_mut().read_to_string().expect("body"))
+}
+
+/// `GET path`, returning the status and the JSON body.
+pub fn get_json(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    let (status, text) = get_text(&server.url, path);
     (status, serde_json::from_str(&text).expect("JSON body"))
+}
+
+/// A host started with `extra` TOML and one public agent `stats` (`text-stats`).
+pub fn with_public_stats(extra: &str) -> TestServer {
+    let server = TestServer::start_with(extra);
+    server
+        .client()
+        .deploy_agent(
+            &ClientSecret::generate().expect("a key"),
+            &hypervisor_client::agents::Deployment {
+                name: "stats",
+                description: "word counts",
+                component: &wasm("text-stats"),
+                public: Some(true),
+                ..hypervisor_client::agents::Deployment::default()
+            },
+        )
+        .expect("deploy stats");
+    server
 }
 
 /// Runs `guest` with `args` in a new session and returns the checked execution.

@@ -23,7 +23,7 @@ use hypervisor_protocol::ClientSecret;
 use hypervisor_protocol::wire::ExitStatus;
 use serde_json::{Value, json};
 
-use crate::harness::{session_at, wasm};
+use crate::harness::{get_text, session_at, wasm};
 
 /// The image under test and the podman store holding it.
 struct Image {
@@ -263,7 +263,7 @@ impl Drop for Volume<'_> {
 
 /// `GET /ping` answers `pong`; an encrypted execution of `hello` comes back decrypted.
 fn ping_and_execute(url: &str) {
-    let (status, body) = get(url, "/ping");
+    let (status, body) = get_text(url, "/ping");
     assert_eq!((status, body.trim()), (200, "pong"));
     let (client, _key, session) = session_at(url);
     let program = wasm("hello");
@@ -272,17 +272,6 @@ fn ping_and_execute(url: &str) {
         .expect("an encrypted execution");
     assert_eq!(run.result.status, ExitStatus::Exited);
     assert_eq!(run.stdout().expect("decrypted stdout"), b"Hello image\n");
-}
-
-fn get(url: &str, path: &str) -> (u16, String) {
-    let mut resp = ureq::get(&format!("{url}{path}"))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .expect("GET");
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_to_string().unwrap_or_default())
 }
 
 fn deploy_stats(url: &str) {

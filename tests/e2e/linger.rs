@@ -11,31 +11,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hypervisor_client::agents::Deployment;
-use hypervisor_protocol::ClientSecret;
 use serde_json::Value;
 
-use crate::harness::{TestServer, wasm};
+use crate::harness::{TestServer, with_public_stats};
 
 /// 40 MB: over the default 32 MiB body limit.
 const BIG: usize = 40_000_000;
 
 fn host(extra: &str) -> TestServer {
-    let server = TestServer::start_with(extra);
-    server
-        .client()
-        .deploy_agent(
-            &ClientSecret::generate().unwrap(),
-            &Deployment {
-                name: "stats",
-                description: "word counts",
-                component: &wasm("text-stats"),
-                public: Some(true),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
-    server
+    with_public_stats(extra)
 }
 
 fn root() -> PathBuf {

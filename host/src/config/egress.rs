@@ -75,14 +75,3 @@ impl Default for A2aConfig {
         }
     }
 }
-
-impl A2aConfig {
-    /// The task store's quota.
-    pub fn quota(&self) -> crate::storage::tasks::TaskQuota {
-        crate::storage::tasks::TaskQuota {
-            per_caller: self.max_tasks_per_caller,
-            anonymous_per_agent: self.max_anonymous_tasks_per_agent,
-            total_bytes: self.max_task_bytes,
-        }
-    }
-}
