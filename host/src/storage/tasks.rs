@@ -41,6 +41,23 @@ pub struct TaskQuota {
     pub total_bytes: u64,
 }
 
+impl TaskQuota {
+    /// How many stored tasks count against a new one of `caller`: the caller's own bound, or
+    /// for an anonymous caller (empty), the agent's anonymous bound.
+    pub fn tasks_bound(&self, caller: &str) -> u64 {
+        if caller.is_empty() {
+            self.anonymous_per_agent
+        } else {
+            self.per_caller
+        }
+    }
+
+    /// The bytes a sealed task takes against [`Self::total_bytes`].
+    pub fn size_of(row: &SealedTask) -> u64 {
+        (row.task.len() + row.pending.as_ref().map_or(0, Vec::len)) as u64
+    }
+}
+
 /// The bound a new task would pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaExceeded {
@@ -316,10 +333,12 @@ impl TaskStore {
 
     fn exceeded(&self, caller: &str, tasks: u64, bytes: u64, adding: u64) -> Option<QuotaExceeded> {
         let q = &self.quota;
-        if caller.is_empty() && tasks >= q.anonymous_per_agent {
-            Some(QuotaExceeded::Anonymous(tasks))
-        } else if !caller.is_empty() && tasks >= q.per_caller {
-            Some(QuotaExceeded::Caller(tasks))
+        if tasks >= q.tasks_bound(caller) {
+            Some(if caller.is_empty() {
+                QuotaExceeded::Anonymous(tasks)
+            } else {
+                QuotaExceeded::Caller(tasks)
+            })
         } else if bytes.saturating_add(adding.max(1)) > q.total_bytes {
             // (A task takes at least a byte: with nothing left, none is admitted.)
             Some(QuotaExceeded::Bytes(bytes))
@@ -337,7 +356,7 @@ impl TaskStore {
         if self.backend.insert(&sealed, &self.quota)? {
             return Ok(Ok(()));
         }
-        let size = (sealed.task.len() + sealed.pending.as_ref().map_or(0, Vec::len)) as u64;
+        let size = TaskQuota::size_of(&sealed);
         let (tasks, bytes) = self.backend.usage(&row.caller, &row.agent)?;
         Ok(Err(self
             .exceeded(&row.caller, tasks, bytes, size)

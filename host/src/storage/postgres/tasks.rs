@@ -47,12 +47,8 @@ fn stored(r: &Row) -> StoredTask {
 
 impl TaskBackend for PgTasks {
     fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
-        let size = row.task.len() + row.pending.as_ref().map_or(0, Vec::len);
-        let bound = if row.caller.is_empty() {
-            quota.anonymous_per_agent
-        } else {
-            quota.per_caller
-        };
+        let size = TaskQuota::size_of(row);
+        let bound = quota.tasks_bound(&row.caller);
         self.pg.block(async {
             let client = self.pg.client("insert task").await?;
             // One statement; two replicas inserting at once may each pass a bound by one
@@ -81,7 +77,7 @@ impl TaskBackend for PgTasks {
                         &big(row.updated_ms),
                         &row.owner,
                         &big(bound),
-                        &big(size as u64),
+                        &big(size),
                         &big(quota.total_bytes),
                     ],
                 )

@@ -55,12 +55,8 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
 
 impl TaskBackend for SqliteTasks {
     fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
-        let size = row.task.len() + row.pending.as_ref().map_or(0, Vec::len);
-        let bound = if row.caller.is_empty() {
-            quota.anonymous_per_agent
-        } else {
-            quota.per_caller
-        };
+        let size = TaskQuota::size_of(row);
+        let bound = quota.tasks_bound(&row.caller);
         // One statement: the bounds hold whatever else writes (SQLite runs one at a time).
         let inserted = self
             .db
@@ -84,7 +80,7 @@ impl TaskBackend for SqliteTasks {
                     to_i64(row.updated_ms),
                     row.owner,
                     to_i64(bound),
-                    to_i64(size as u64),
+                    to_i64(size),
                     to_i64(quota.total_bytes),
                 ])
             })
