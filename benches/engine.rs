@@ -10,7 +10,7 @@
 //! - first compile of a ~1 MB component (`grep`, regex inside), cold engine, no caches;
 //! - loading that component from the sealed disk cache instead.
 //!
-//! Needs the guests: `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count.
+//! Needs the guests: `scripts/build-programs.sh`. `BENCH_ITERATIONS` sets the sample count.
 
 mod common;
 

@@ -8,7 +8,7 @@
 #   HTTP_BENCH_SECONDS=20 HTTP_BENCH_ROUNDS=5 HTTP_BENCH_CONNECTIONS=64 benches/http-agents.sh
 #
 # Builds what it needs first, each step incremental or skipped when already done:
-#   1. the components (scripts/build-wasm.sh -> target/wasm/http-hello.wasm, text-stats.wasm);
+#   1. the components (scripts/build-programs.sh -> target/wasm/http-hello.wasm, text-stats.wasm);
 #   2. wrk (apt-get, when missing and running as root);
 #   3. wasmtime-cli 48.0.8 into target/wasmtime-cli (cargo install; 10+ minutes on 2 cores,
 #      once, skipped when target/wasmtime-cli/bin/wasmtime is already 48.0.8);
@@ -24,7 +24,7 @@ wasmtime_root="$root/target/wasmtime-cli"
 wasmtime="$wasmtime_root/bin/wasmtime"
 
 echo "http-agents: components" >&2
-./scripts/build-wasm.sh
+./scripts/build-programs.sh
 
 if ! command -v "${WRK:-wrk}" >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

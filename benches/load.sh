@@ -14,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 echo "load: components" >&2
-./scripts/build-wasm.sh
+./scripts/build-programs.sh
 
 mkdir -p "$root/target/bench-data"
 out="$root/target/bench-data/load-$(date -u +%Y%m%dT%H%M%SZ).txt"

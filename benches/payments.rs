@@ -17,7 +17,7 @@
 //!   instances, 1: verify-only, 2: facilitator before, 3: facilitator after, 4: verify-only
 //!   after); `BENCH_PAID_HEADERS` (60000) authorizations are signed per mode.
 //!
-//! Needs `scripts/build-wasm.sh`. `BENCH_ITERATIONS` sets the sample count; `BENCH_ONLY`
+//! Needs `scripts/build-programs.sh`. `BENCH_ITERATIONS` sets the sample count; `BENCH_ONLY`
 //! (`parts`, `throughput`) picks sections.
 
 use std::sync::{Arc, Mutex};

@@ -16,7 +16,7 @@
 //! interleaved rounds beside the default one, so two builds are compared on the same machine in
 //! the same minutes.
 //!
-//! Needs `scripts/build-wasm.sh`. The first run compiles the componentized CPython (tens of
+//! Needs `scripts/build-programs.sh`. The first run compiles the componentized CPython (tens of
 //! seconds) into `target/bench-data/plugins`; later runs load it from there.
 //! `BENCH_ITERATIONS` sets the sample count.
 

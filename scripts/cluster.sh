@@ -28,7 +28,7 @@ if [ ! -x "$bin/initdb" ]; then
 fi
 
 ./scripts/install-haproxy.sh
-./scripts/build-wasm.sh
+./scripts/build-programs.sh
 echo "cluster: building the host with simulated attestation (release)" >&2
 cargo build --release --locked -p hypervisor --features simulated-attestation
 

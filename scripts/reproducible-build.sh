@@ -3,7 +3,7 @@
 # bytes whatever directory it is built in, so the SHA-256 that attestation reports as the host
 # measurement can be computed by anyone from the source and pinned by verifiers. The binary
 # embeds the default plug-ins (payments, policy-python, js-runtime: host/build.rs), so they are
-# built from source first (scripts/build-wasm.sh) and compared too, as is the CLI.
+# built from source first (scripts/build-programs.sh) and compared too, as is the CLI.
 #
 #   scripts/reproducible-build.sh            build HEAD in two fresh clones under different
 #                                            paths, compare, print the measurement (exit 1 if
@@ -44,7 +44,7 @@ if [ -n "$(git -C "$root" status --porcelain --untracked-files=no)" ]; then
 fi
 
 # What the binaries are built from (SOURCE_DATE_EPOCH below).
-SOURCES="host protocol client crates components wit Cargo.toml Cargo.lock scripts/build-wasm.sh
+SOURCES="host protocol client crates components wit Cargo.toml Cargo.lock scripts/build-programs.sh
   scripts/reproducible-python scripts/reproducible-build.sh"
 
 # build SRC: a release build of the host binary in the clone SRC, with the canonical settings.
@@ -62,7 +62,7 @@ build() {
     export CFLAGS="-ffile-prefix-map=$src=/src -ffile-prefix-map=$cargo_home=/cargo"
     export CXXFLAGS="$CFLAGS"
     unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-    if [ -z "${HOST_ONLY:-}" ]; then REPRODUCIBLE_PYTHON=1 ./scripts/build-wasm.sh >&2; fi
+    if [ -z "${HOST_ONLY:-}" ]; then REPRODUCIBLE_PYTHON=1 ./scripts/build-programs.sh >&2; fi
     # (stripping is for the host only: a component's custom sections are part of it)
     RUSTFLAGS="$RUSTFLAGS -C strip=symbols" \
       cargo build --release --locked -p hypervisor --bin hypervisor >&2

@@ -93,7 +93,7 @@ echo "reproducible-image: pushed and pulled back by digest: $pulled" >&2
 
 # The image as pulled, run: the e2e image tests on it (their own components come from
 # target/wasm).
-./scripts/build-wasm.sh >&2
+./scripts/build-programs.sh >&2
 HYPERVISOR_TEST_IMAGE="$pulled" HYPERVISOR_TEST_IMAGE_STORE="$work/store-pull" \
   cargo test --workspace --locked --features hypervisor/simulated-attestation --test e2e image >&2
 end=$(date +%s)

@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-./scripts/build-wasm.sh
+./scripts/build-programs.sh
 echo "serve: building the host and the client (release; the first build takes several minutes)" >&2
 cargo build --release --locked -p hypervisor -p hypervisor-client
 exec target/release/hypervisor serve "$@"

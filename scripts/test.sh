@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine and runs every test:
-#   1. builds all WebAssembly artifacts from source (scripts/build-wasm.sh) and installs the
+#   1. builds all WebAssembly artifacts from source (scripts/build-programs.sh) and installs the
 #      pinned npm packages of the payments tests (official x402 client and facilitator, anvil,
 #      FiatTokenV2_2 artifacts: npm ci) and of the MCP tests (the official MCP TypeScript SDK),
 #      the pinned official x402 Python SDK (target/py-x402), the official MCP Python SDK
@@ -14,7 +14,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-./scripts/build-wasm.sh
+./scripts/build-programs.sh
 
 # HAProxy (Debian), the load balancer of tests/e2e/balancer.rs and scripts/cluster.sh, running
 # deploy/haproxy/haproxy.cfg.

@@ -1,4 +1,4 @@
-//! The components the benchmarks run, as `scripts/build-wasm.sh` builds them into
+//! The components the benchmarks run, as `scripts/build-programs.sh` builds them into
 //! `target/wasm/`, and copies of them with a hash of their own.
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ pub fn path(name: &str) -> PathBuf {
 pub fn read(name: &str) -> Vec<u8> {
     let path = path(name);
     std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-wasm.sh)", path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-programs.sh)", path.display()))
 }
 
 /// `component` with a custom section named `section` carrying `tag` appended: the same code, a

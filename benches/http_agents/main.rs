@@ -54,7 +54,7 @@
 //!   servers up this long after the runs (`HTTP_BENCH_ROUNDS=0` for none), printing their URLs
 //!   and pids, for profiling them under a load of your own.
 //!
-//! Needs `scripts/build-wasm.sh` (for `target/wasm/`).
+//! Needs `scripts/build-programs.sh` (for `target/wasm/`).
 
 mod backends;
 mod calls;

@@ -19,8 +19,12 @@ use crate::{HTTP_TIMEOUT, write_config};
 pub fn run() {
     let component = std::env::var_os("HTTP_BENCH_COMPONENT")
         .map_or_else(|| wasm::path("http-hello"), PathBuf::from);
-    let bytes = std::fs::read(&component)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-wasm.sh)", component.display()));
+    let bytes = std::fs::read(&component).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run scripts/build-programs.sh)",
+            component.display()
+        )
+    });
     let wasmtime = std::env::var_os("WASMTIME")
         .map_or_else(|| target().join("wasmtime-cli/bin/wasmtime"), PathBuf::from);
     let Settings {

@@ -36,7 +36,7 @@ pub fn run() {
     let server = start_hypervisor(&config);
     let plain = server.base.clone();
     let secure = format!("https://127.0.0.1:{port}");
-    let bytes = std::fs::read(wasm::path("http-hello")).expect("run scripts/build-wasm.sh");
+    let bytes = std::fs::read(wasm::path("http-hello")).expect("run scripts/build-programs.sh");
     deploy(
         &Client::new(&plain),
         &ClientSecret::generate().unwrap(),

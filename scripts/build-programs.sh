@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# The one build path for every WebAssembly artifact of the project, used by both the run and the
-# test command (scripts/serve.sh, scripts/test.sh). Builds from source:
+# The one build path for every WebAssembly and RISC-V program of the project, used by both the
+# run and the test command (scripts/serve.sh, scripts/test.sh). Builds from source:
 #   - guests/* (wasm32-wasip2 components)               -> target/wasm/<name>.wasm
+#   - guests/riscv/* (PolkaVM's RISC-V target, ELF)     -> target/riscv/<name>.elf
 #   - the `wasip2` crate's http-proxy example, unchanged -> target/wasm/third-party-http.wasm
 #   - components/<rust plug-in>/ (wasm32-wasip2)         -> target/wasm/<name>.wasm
 #   - components/policy-python/ (componentize-py)        -> target/wasm/policy-python.wasm
 #   - guests/python-state/ (componentize-py)             -> target/wasm/python-state.wasm
-# Installs what it needs if missing: the wasm32-wasip2 target, and componentize-py (pinned) in a
-# private virtual environment (target/py). Incremental: cargo rebuilds only what changed, and
+# Installs what it needs if missing: the wasm32-wasip2 target, the rust-src component (the RISC-V
+# programs build core and alloc from source), and componentize-py (pinned) in a private virtual
+# environment (target/py). Incremental: cargo rebuilds only what changed, and
 # the Python component is rebuilt only when its sources or the WIT changed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-  echo "build-wasm: installing the wasm32-wasip2 target" >&2
+  echo "build-programs: installing the wasm32-wasip2 target" >&2
   rustup target add wasm32-wasip2
 fi
 
 out="$root/target/wasm"
 mkdir -p "$out"
 
-echo "build-wasm: guests" >&2
+echo "build-programs: guests" >&2
 cargo build --manifest-path guests/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/guests" --locked --quiet
-for manifest in guests/*/Cargo.toml; do
-  name="$(basename "$(dirname "$manifest")")"
+# The workspace's members (guests/riscv and guests/riscv-sdk are not: they build below).
+for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' guests/Cargo.toml | tr -d '",'); do
   built="$root/target/guests/wasm32-wasip2/release/$name.wasm"   # binaries keep their name,
   [ -f "$built" ] || built="${built%/*}/${name//-/_}.wasm"        # libraries use underscores
   cp "$built" "$out/$name.wasm"
@@ -43,7 +45,7 @@ done
 # is copied or modified.
 third_party_crate="wasip2"
 third_party_version="1.0.4+wasi-0.2.12"
-echo "build-wasm: third-party $third_party_crate $third_party_version example http-proxy" >&2
+echo "build-programs: third-party $third_party_crate $third_party_version example http-proxy" >&2
 third_party_manifest="$(cargo metadata --manifest-path guests/Cargo.toml --format-version 1 \
   --locked --filter-platform wasm32-wasip2 | python3 -c '
 import json, sys
@@ -51,14 +53,14 @@ name, version = sys.argv[1], sys.argv[2]
 found = [p["manifest_path"] for p in json.load(sys.stdin)["packages"]
          if p["name"] == name and p["version"] == version]
 if not found:
-    sys.exit(f"build-wasm: {name} {version} is not in guests/Cargo.lock; update the pin in scripts/build-wasm.sh")
+    sys.exit(f"build-programs: {name} {version} is not in guests/Cargo.lock; update the pin in scripts/build-programs.sh")
 print(found[0])' "$third_party_crate" "$third_party_version")"
 cargo build --manifest-path "$third_party_manifest" --example http-proxy --target wasm32-wasip2 \
   --release --locked --target-dir "$root/target/third-party" --quiet
 cp "$root/target/third-party/wasm32-wasip2/release/examples/http_proxy.wasm" \
   "$out/third-party-http.wasm"
 
-echo "build-wasm: Rust plug-in components" >&2
+echo "build-programs: Rust plug-in components" >&2
 cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/components" --locked --quiet --workspace --exclude js-runtime
 # The JavaScript runtime with its own profile (built for size: components/Cargo.toml says why).
@@ -78,7 +80,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 if [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
-  echo "build-wasm: installing componentize-py $componentize_py_version" >&2
+  echo "build-programs: installing componentize-py $componentize_py_version" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_py_version"
 fi
 policy_src="components/policy-python/src"
@@ -86,10 +88,10 @@ policy_out="$out/policy-python.wasm"
 if [ -n "${REPRODUCIBLE_PYTHON:-}" ]; then
   # The same component, byte for byte wherever it is built (scripts/reproducible-build.sh sets
   # this; root, FUSE and a loop device needed): always rebuilt.
-  echo "build-wasm: components/policy-python, reproducibly (scripts/reproducible-python/)" >&2
+  echo "build-programs: components/policy-python, reproducibly (scripts/reproducible-python/)" >&2
   ./scripts/reproducible-python/build-policy.sh "$venv/bin/componentize-py" "$policy_out"
 elif [ ! -f "$policy_out" ] || [ -n "$(find "$policy_src" wit -newer "$policy_out" -type f | head -1)" ]; then
-  echo "build-wasm: components/policy-python (componentize-py, ~15 s)" >&2
+  echo "build-programs: components/policy-python (componentize-py, ~15 s)" >&2
   "$venv/bin/componentize-py" -q -d wit -w policy-python componentize app \
     -p "$policy_src" -o "$policy_out.tmp"
   mv "$policy_out.tmp" "$policy_out"
@@ -100,10 +102,37 @@ fi
 py_agent_src="guests/python-state"
 py_agent_out="$out/python-state.wasm"
 if [ ! -f "$py_agent_out" ] || [ -n "$(find "$py_agent_src" wit -newer "$py_agent_out" -type f -name '*.*' | head -1)" ]; then
-  echo "build-wasm: guests/python-state (componentize-py, ~5 s)" >&2
+  echo "build-programs: guests/python-state (componentize-py, ~5 s)" >&2
   "$venv/bin/componentize-py" -q -d wit -w stateful-handler-agent componentize app \
     -p "$py_agent_src" -o "$py_agent_out.tmp"
   mv "$py_agent_out.tmp" "$py_agent_out"
 fi
 
-echo "build-wasm: artifacts in target/wasm/: $(cd "$out" && ls | tr '\n' ' ')" >&2
+# RISC-V programs (guests/riscv, with guests/riscv-sdk) for PolkaVM's own target: RV64EMAC with
+# the target JSON that the polkavm-linker crate ships (its 1_91 variant, for rustc >= 1.91),
+# taken from the crate in cargo's registry at the version the host links with. No rustup target
+# exists for it: core and alloc are built from rust-src (-Zbuild-std, which stable rustc allows
+# under RUSTC_BOOTSTRAP=1, as scripts/fuzz.sh does for cargo-fuzz).
+if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  echo "build-programs: installing the rust-src component" >&2
+  rustup component add rust-src
+fi
+riscv_target_json="$(cargo metadata --format-version 1 --locked | python3 -c '
+import json, os, sys
+found = [p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "polkavm-linker"]
+if len(found) != 1:
+    sys.exit("build-programs: polkavm-linker is not (once) in Cargo.lock")
+print(os.path.join(os.path.dirname(found[0]), "targets", "1_91", "riscv64emac-unknown-none-polkavm.json"))')"
+echo "build-programs: RISC-V programs (guests/riscv)" >&2
+RUSTC_BOOTSTRAP=1 cargo build --manifest-path guests/riscv/Cargo.toml --release --locked --quiet \
+  -Zbuild-std=core,alloc -Zjson-target-spec --target "$riscv_target_json" \
+  --target-dir "$root/target/riscv-guests"
+riscv_out="$root/target/riscv"
+mkdir -p "$riscv_out"
+for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' guests/riscv/Cargo.toml | tr -d '",'); do
+  cp "$root/target/riscv-guests/riscv64emac-unknown-none-polkavm/release/${name//-/_}.elf" \
+    "$riscv_out/$name.elf"
+done
+
+echo "build-programs: artifacts in target/wasm/: $(cd "$out" && ls | tr '\n' ' ')" >&2
+echo "build-programs: and in target/riscv/: $(cd "$riscv_out" && ls | tr '\n' ' ')" >&2
