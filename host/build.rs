@@ -1,5 +1,5 @@
 //! Embeds the default plug-in components in the binary when they have been built
-//! (`scripts/build-wasm.sh` puts them in `target/wasm/`), so that a packaged `hypervisor` runs
+//! (`scripts/build-programs.sh` puts them in `target/wasm/`), so that a packaged `hypervisor` runs
 //! from any directory and its measurement covers the plug-ins it runs by default. Without them
 //! (a plain `cargo build` before the WebAssembly build), the binary has no built-in plug-ins
 //! and names the files to configure instead.
@@ -40,7 +40,7 @@ fn main() {
             println!("cargo::rustc-cfg={cfg}");
         } else {
             println!(
-                "cargo::warning=no {} to embed: run scripts/build-wasm.sh first, or configure the plug-in's file",
+                "cargo::warning=no {} to embed: run scripts/build-programs.sh first, or configure the plug-in's file",
                 path.display()
             );
         }

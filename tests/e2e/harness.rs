@@ -21,7 +21,7 @@ pub struct TestServer {
 
 /// Configuration used by every test server unless a test adds more: a small instance pool so
 /// that many servers can run side by side, short default limits, the plug-ins built by
-/// `scripts/build-wasm.sh`, and the shared plug-in cache (see [`warm_plugin_cache`]).
+/// `scripts/build-programs.sh`, and the shared plug-in cache (see [`warm_plugin_cache`]).
 fn base_config() -> String {
     format!(
         r#"
@@ -273,19 +273,19 @@ fn merge_toml(base: &str, extra: &str) -> String {
     out
 }
 
-/// Where `scripts/build-wasm.sh` puts the component `name`.
+/// Where `scripts/build-programs.sh` puts the component `name`.
 pub fn wasm_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/wasm")
         .join(format!("{name}.wasm"))
 }
 
-/// A guest component built by `scripts/build-wasm.sh`.
+/// A guest component built by `scripts/build-programs.sh`.
 pub fn wasm(name: &str) -> Vec<u8> {
     let path = wasm_path(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}. Build the guests first: scripts/build-wasm.sh (scripts/test.sh does it)",
+            "{}: {e}. Build the guests first: scripts/build-programs.sh (scripts/test.sh does it)",
             path.display()
         )
     })

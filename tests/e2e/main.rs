@@ -1,5 +1,5 @@
 //! End-to-end tests: the real `hypervisor` binary on an ephemeral loopback port, real
-//! components from `guests/` (built by `scripts/build-wasm.sh`), real crypto through the
+//! components from `guests/` (built by `scripts/build-programs.sh`), real crypto through the
 //! client library.
 
 mod harness;

@@ -31,7 +31,7 @@ pub async fn read(path: &Path) -> Result<Vec<u8>, String> {
         return embedded(name).map(<[u8]>::to_vec).ok_or_else(|| {
             format!(
                 "this binary has no built-in plug-in {name:?} (built-in: policy-python, \
-                 payments and js-runtime, embedded when scripts/build-wasm.sh ran before the build): name a \
+                 payments and js-runtime, embedded when scripts/build-programs.sh ran before the build): name a \
                  component file instead"
             )
         });
@@ -66,7 +66,7 @@ mod tests {
 
     #[tokio::test]
     async fn builtins_are_named_and_files_are_read() {
-        // The test build runs after scripts/build-wasm.sh: both defaults are embedded.
+        // The test build runs after scripts/build-programs.sh: both defaults are embedded.
         for builtin in [DEFAULT_POLICY_PYTHON, DEFAULT_PAYMENTS] {
             let bytes = read(Path::new(builtin)).await.unwrap();
             assert_eq!(&bytes[..4], b"\0asm", "{builtin} is a WebAssembly binary");
