@@ -50,6 +50,7 @@ pub fn deploy(
         public_key: owner.public_key().to_hex(),
         component: Some(base64::engine::general_purpose::STANDARD.encode(component)),
         encrypted_component: None,
+        program_kind: None,
         js: None,
         encrypted_js: None,
         session_id: None,

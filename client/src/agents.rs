@@ -9,7 +9,7 @@ use hypervisor_protocol::agents::{
     SearchRequest,
 };
 use hypervisor_protocol::grants::{CallRecord, Grants, GrantsUpdate};
-use hypervisor_protocol::wire::Limits;
+use hypervisor_protocol::wire::{Limits, ProgramKind};
 use hypervisor_protocol::{ClientSecret, InputDigests, Role, sha256};
 
 use crate::client::read_response;
@@ -27,8 +27,11 @@ pub struct Deployment<'a> {
     pub description: &'a str,
     /// Tags.
     pub tags: Vec<String>,
-    /// The component.
+    /// The component (or a RISC-V program's ELF file).
     pub component: &'a [u8],
+    /// Declares the component's kind (the host refuses a program of another kind; `None`: it
+    /// recognises it).
+    pub program_kind: Option<ProgramKind>,
     /// Override the default visibility (public for clear deployments, private for sealed).
     pub public: Option<bool>,
     /// Default limits.
@@ -54,6 +57,7 @@ impl Deployment<'_> {
             public_key: owner.public_key().to_hex(),
             component: None,
             encrypted_component: None,
+            program_kind: self.program_kind,
             js: None,
             encrypted_js: None,
             session_id: None,

@@ -1,7 +1,7 @@
 //! Building requests: what to execute ([`ExecuteInput`]) and its encryption under a session's
 //! envelope, with the input digests the result's commitment is later checked against.
 
-use hypervisor_protocol::wire::{ExecuteRequest, Limits, PythonRequest};
+use hypervisor_protocol::wire::{ExecuteRequest, Limits, ProgramKind, PythonRequest};
 use hypervisor_protocol::{InputDigests, ProtocolError, Role};
 
 use crate::Session;
@@ -17,6 +17,8 @@ pub struct ExecuteInput<'a> {
     pub stdin: Option<&'a [u8]>,
     /// Limits to ask for.
     pub limits: Option<Limits>,
+    /// The program's kind, if the client says (`None`: the host recognises it).
+    pub program_kind: Option<ProgramKind>,
 }
 
 impl<'a> ExecuteInput<'a> {
@@ -27,6 +29,7 @@ impl<'a> ExecuteInput<'a> {
             args: Vec::new(),
             stdin: None,
             limits: None,
+            program_kind: None,
         }
     }
 
@@ -52,6 +55,13 @@ impl<'a> ExecuteInput<'a> {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = Some(limits);
+        self
+    }
+
+    /// Declares the program's kind (the host refuses a program of another kind).
+    #[must_use]
+    pub fn program_kind(mut self, kind: ProgramKind) -> Self {
+        self.program_kind = Some(kind);
         self
     }
 }
@@ -90,6 +100,7 @@ impl Session {
         let program = env.seal(Role::Program, input.program)?;
         let req = ExecuteRequest {
             encrypted_wasm: String::new(),
+            program_kind: input.program_kind,
             encrypted_arguments,
             encrypted_stdin: match input.stdin {
                 Some(s) => Some(hex::encode(env.seal(Role::Stdin, s)?)),

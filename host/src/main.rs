@@ -69,6 +69,19 @@ fn init_logging(config: &Config) {
 }
 
 fn main() -> std::process::ExitCode {
+    // A linking child of a host (`engine/riscv.rs`): before anything else starts, it reads an
+    // ELF file on standard input, writes the linked blob on standard output, and exits.
+    let mut args = std::env::args_os().skip(1);
+    if args
+        .next()
+        .is_some_and(|a| a == hypervisor::engine::LINK_CHILD_ARG)
+    {
+        let max = args
+            .next()
+            .and_then(|m| m.to_str()?.parse().ok())
+            .unwrap_or(hypervisor::engine::MAX_ELF_BYTES);
+        return hypervisor_riscv::isolate::serve_link_request(max);
+    }
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

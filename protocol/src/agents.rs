@@ -75,6 +75,11 @@ pub enum AgentKind {
     Handler,
 }
 
+/// The contract a RISC-V program is recognised by, where a component names its WIT world
+/// (an agent's `world`): a CLI agent on PolkaVM with the host-call ABI of
+/// `docs/PROTOCOL.md` §6d.
+pub const RISCV_WORLD: &str = "hypervisor:riscv/command";
+
 impl AgentKind {
     /// `cli`, `http` or `handler`.
     pub fn as_str(self) -> &'static str {
@@ -260,6 +265,10 @@ pub struct DeployRequest {
     /// The component sealed to a session (envelope, role agent-component, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_component: Option<String>,
+    /// The kind of `component` or `encrypted_component`, if the owner says (absent: recognised
+    /// by its first bytes). A RISC-V ELF file deploys as a CLI agent. Not signed: a check only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_kind: Option<crate::wire::ProgramKind>,
     /// A JavaScript or TypeScript agent's source instead of a component: its modules, run by
     /// the host's JavaScript runtime (`docs/PROTOCOL.md` §24). Exactly one of this,
     /// `component` and `encrypted_component`.
@@ -485,6 +494,7 @@ mod tests {
             public_key: "04ab".into(),
             component: None,
             encrypted_component: Some("00".into()),
+            program_kind: None,
             js: None,
             encrypted_js: None,
             session_id: None,

@@ -187,3 +187,36 @@ mod tests {
         VerifyingKey::from_sec1_bytes(public.as_bytes()).unwrap()
     }
 }
+
+/// A component statement as JSON: what a RISC-V program's `attest` host call returns
+/// (`docs/PROTOCOL.md` §6d), with the fields of the WIT `statement` record that WebAssembly
+/// components receive (`wit/attestation.wit`), binary values in lowercase hex. The signature
+/// is over [`StatementKind::Component`] `[component_hash, user_data]`, verified as §15 says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentStatement {
+    /// `none`, `simulated`, `tdx` or `sev-snp`.
+    pub tee: String,
+    /// SHA-256 of the program (a component's bytes, a RISC-V program's ELF file), 32 bytes.
+    pub component_hash: String,
+    /// The program's 64 bytes.
+    pub user_data: String,
+    /// ECDSA P-256 / SHA-256, `r || s` (low-s), 64 bytes.
+    pub signature: String,
+    /// The attested signing key, SEC1 uncompressed (65 bytes).
+    pub signing_key: String,
+    /// `tdx-dcap-quote`, `sev-snp-report` or `simulated-not-for-production`.
+    pub evidence_format: String,
+    /// The evidence binding `signing_key`.
+    pub evidence: String,
+    /// The evidence's REPORTDATA (64 bytes).
+    pub report_data: String,
+    /// The host measurement the key's REPORTDATA binds (32 bytes).
+    pub host_measurement: String,
+    /// The key's creation time, Unix seconds.
+    pub key_created_at: u64,
+    /// The measurement event log that replays to the evidence's registers, where the platform
+    /// keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<String>,
+}

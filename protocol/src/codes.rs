@@ -133,12 +133,20 @@ error_codes! {
     HeadersTooLarge = "headers_too_large", 431;
     /// Not a valid WebAssembly component.
     InvalidComponent = "invalid_component", 422;
+    /// The request's `program_kind` names another kind than the program is (a WebAssembly
+    /// file sent as RISC-V, or the reverse); the message names both.
+    ProgramKindMismatch = "program_kind_mismatch", 422;
+    /// Not a RISC-V program this host runs: not a little-endian RISC-V ELF file, refused by
+    /// the linker, or outside the RISC-V contract (no `main`, the `sbrk` instruction); the
+    /// message says which.
+    InvalidRiscvProgram = "invalid_riscv_program", 422;
     /// The component does not export `wasi:cli/run`.
     NotACommand = "not_a_command", 422;
     /// The component exports none of `wasi:cli/run`, `wasi:http/incoming-handler`,
     /// `hypervisor:host/handler`.
     NotAnAgent = "not_an_agent", 422;
-    /// The component imports something outside WASI and `hypervisor:host/{crypto,attestation}`.
+    /// The component imports something outside WASI and `hypervisor:host/{crypto,attestation}`;
+    /// or a RISC-V program imports a host function outside its ABI.
     DisallowedImport = "disallowed_import", 422;
     /// A WASI interface or version this host does not provide.
     UnsupportedImport = "unsupported_import", 422;
@@ -175,6 +183,8 @@ error_codes! {
     PolicyUnavailable = "policy_unavailable", 503;
     /// The host does not serve the Python routes.
     PythonUnavailable = "python_unavailable", 503;
+    /// This host does not run RISC-V programs (`riscv.enabled = false`).
+    RiscvUnavailable = "riscv_unavailable", 503;
     /// The host does not take payments, its payments component failed, or its facilitator
     /// could not be asked (nothing was recorded or run).
     PaymentsUnavailable = "payments_unavailable", 503;

@@ -16,6 +16,21 @@ pub struct HostInfo {
     pub provider: String,
     /// The host's version (its crate version).
     pub version: String,
+    /// How the host runs RISC-V programs; absent when it does not (`riscv.enabled = false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub riscv: Option<RiscvInfo>,
+}
+
+/// How a host runs RISC-V programs (`GET /host`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiscvInfo {
+    /// PolkaVM's backend: `recompiler` (each run in a sandboxed worker process) or
+    /// `interpreter` (in the host's process).
+    pub backend: String,
+    /// Why the host runs the interpreter although the recompiler was preferred (its sandbox
+    /// could not start), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
 }
 
 /// The response header naming the replica of a cluster that answered (absent from a host on

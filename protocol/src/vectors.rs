@@ -441,6 +441,7 @@ fn agent_vectors(program: &[u8]) -> Value {
             .to_hex(),
         component: None,
         encrypted_component: None,
+        program_kind: None,
         js: None,
         encrypted_js: None,
         session_id: None,

@@ -102,15 +102,41 @@ fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     }
 }
 
+/// What instruction set a program is for (`program_kind`): a WebAssembly component, or a
+/// RISC-V ELF file (`docs/PROTOCOL.md` §6d). Absent from a request, the host recognises the
+/// kind by the program's first bytes; given, the program must be of that kind
+/// (`program_kind_mismatch` otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgramKind {
+    /// A WebAssembly component (starts `\0asm`).
+    Wasm,
+    /// A RISC-V ELF file (`\x7fELF`, little-endian, `e_machine` 243), run by PolkaVM.
+    Riscv,
+}
+
+impl ProgramKind {
+    /// `wasm` or `riscv`, as on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Wasm => "wasm",
+            Self::Riscv => "riscv",
+        }
+    }
+}
+
 /// `POST /test/execute/wasm` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
-    /// Envelope (role program) of the WebAssembly component, hex. Required in a JSON body;
-    /// left out (empty) when a multipart upload carries the envelope as its binary part of the
-    /// same name (docs/PROTOCOL.md, "Binary uploads").
+    /// Envelope (role program) of the program, hex: a WebAssembly component or a RISC-V ELF
+    /// file. Required in a JSON body; left out (empty) when a multipart upload carries the
+    /// envelope as its binary part of the same name (docs/PROTOCOL.md, "Binary uploads").
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub encrypted_wasm: String,
+    /// The program's kind, if the client says (absent: recognised by its first bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_kind: Option<ProgramKind>,
     /// Envelopes (role argument i) of the arguments, hex. `argv[0]` is supplied by the host.
     #[serde(
         default,

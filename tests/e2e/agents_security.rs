@@ -266,6 +266,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
                 component,
             )),
             encrypted_component: None,
+            program_kind: None,
             js: None,
             encrypted_js: None,
             session_id: None,

@@ -291,6 +291,19 @@ pub fn wasm(name: &str) -> Vec<u8> {
     })
 }
 
+/// A RISC-V program (ELF) built by `scripts/build-programs.sh` from `guests/riscv/<name>`.
+pub fn riscv(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/riscv")
+        .join(format!("{name}.elf"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Build the programs first: scripts/build-programs.sh (scripts/test.sh does it)",
+            path.display()
+        )
+    })
+}
+
 /// The SHA-256 of the host binary under test: what its attestation names as the host
 /// measurement, and what a verifier pins (`hypervisor-client measure`).
 pub fn host_measurement() -> [u8; 32] {

@@ -40,6 +40,7 @@ mod payments;
 mod platform;
 mod policy;
 mod python;
+mod riscv;
 mod sandbox;
 #[cfg(feature = "simulated-attestation")]
 mod schemathesis;

@@ -63,9 +63,13 @@ pub enum AgentCommand {
     Deploy {
         /// Agent name (a-z, 0-9, '-').
         name: String,
-        /// The component (.wasm): a handler agent, a wasi:http proxy or a CLI command.
+        /// The component (.wasm): a handler agent, a wasi:http proxy or a CLI command; or a
+        /// RISC-V ELF file (a CLI agent).
         #[arg(required_unless_present = "js", conflicts_with = "js")]
         wasm: Option<PathBuf>,
+        /// What the file is: wasm or riscv (default: the host recognises it).
+        #[arg(long, value_name = "KIND", conflicts_with = "js")]
+        program_kind: Option<super::args::ProgramKindArg>,
         /// JavaScript or TypeScript modules instead of a component: the main module first
         /// (it exports `handler`), then the modules it imports. Each is named in the modules
         /// map by its path relative to the main module's directory.
@@ -234,6 +238,7 @@ pub fn run(
         AgentCommand::Deploy {
             name,
             wasm,
+            program_kind,
             js,
             description,
             tags,
@@ -259,6 +264,7 @@ pub fn run(
                 description: &description,
                 tags,
                 component: &component,
+                program_kind: program_kind.map(Into::into),
                 public: None,
                 limits: time_ms.map(|t| Limits {
                     time_ms: Some(t),

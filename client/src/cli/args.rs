@@ -14,7 +14,7 @@ use super::policy::PolicyArgs;
 #[command(
     name = "hypervisor-client",
     version,
-    about = "Client for WASM Hypervisor: encrypted execution of WebAssembly components"
+    about = "Client for WASM Hypervisor: encrypted execution of WebAssembly components and RISC-V programs"
 )]
 pub struct Cli {
     /// Server base URL.
@@ -135,4 +135,22 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `--program-kind`: what a program file is (the host recognises it when not given).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ProgramKindArg {
+    /// A WebAssembly component.
+    Wasm,
+    /// A RISC-V ELF file (built for PolkaVM's target, guests/riscv-sdk).
+    Riscv,
+}
+
+impl From<ProgramKindArg> for hypervisor_protocol::wire::ProgramKind {
+    fn from(kind: ProgramKindArg) -> Self {
+        match kind {
+            ProgramKindArg::Wasm => Self::Wasm,
+            ProgramKindArg::Riscv => Self::Riscv,
+        }
+    }
 }

@@ -21,8 +21,13 @@ use super::report::report;
 // help text, which comes from the `Command::Exec` variant.)
 #[derive(Args)]
 pub struct ExecArgs {
-    /// The component (.wasm), or the script (.py) with --python.
+    /// The program: a WebAssembly component (.wasm) or a RISC-V ELF file; or the script (.py)
+    /// with --python.
     pub wasm: PathBuf,
+    /// What the program is: wasm or riscv (default: the host recognises it; given, a program
+    /// of the other kind is refused).
+    #[arg(long, value_name = "KIND")]
+    pub program_kind: Option<super::args::ProgramKindArg>,
     /// Run the file as a Python script on the Python routes
     /// (/test/policy/unsafe/python, or .../attest with --verifiable).
     #[arg(long)]
@@ -65,6 +70,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let ExecArgs {
         wasm,
+        program_kind,
         python,
         pay,
         args,
@@ -89,6 +95,9 @@ pub fn run(
         None => None,
     };
     let mut input = ExecuteInput::new(&program).args(&args);
+    if let Some(kind) = program_kind {
+        input = input.program_kind(kind.into());
+    }
     if let Some(s) = &stdin_bytes {
         input = input.stdin(s);
     }

@@ -55,8 +55,9 @@ class Policy(wit_world.exports.Policy):
 
     def evaluate(self, request: wit_policy.RequestInfo) -> wit_policy.Verdict:
         rules = _rules
-        python_kind = request.kind is lifting.PYTHON_SCRIPT
-        denied = rules.decide(request, python_kind)
+        denied = rules.decide(
+            request, request.kind is lifting.PYTHON_SCRIPT, request.kind is lifting.RISCV_PROGRAM
+        )
         if denied is not None:
             rule, reason = denied
             decision = wit_policy.Decision_Deny(wit_policy.Denial(rule=rule, reason=reason))

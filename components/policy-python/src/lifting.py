@@ -27,6 +27,7 @@ from wit_world.exports import policy as wit_policy
 # The generated enum class, for comparisons with its members (`lifting.PYTHON_SCRIPT`).
 ProgramKind = wit_policy.ProgramKind
 PYTHON_SCRIPT = ProgramKind.PYTHON_SCRIPT
+RISCV_PROGRAM = ProgramKind.RISCV_PROGRAM
 
 
 def install():

@@ -43,6 +43,7 @@ _SCHEMA = {
         "max_fuel": int,
     },
     "python": {"enabled": bool, "max_source_bytes": int},
+    "riscv": {"enabled": bool},
     "routes": dict,
     "reuse_ms": int,
 }
@@ -121,6 +122,7 @@ class Rules:
         self.max_fuel = limits.get("max_fuel", 0)
         self.python_enabled = python.get("enabled", True)
         self.max_source_bytes = python.get("max_source_bytes", 0)
+        self.riscv_enabled = doc.get("riscv", {}).get("enabled", True)
         self.reuse_ms = doc.get("reuse_ms", 10_000)
         if self.reuse_ms > 2**32 - 1:
             raise RulesError("reuse_ms must be below 2**32")
@@ -129,8 +131,9 @@ class Rules:
             for path, table in doc.get("routes", {}).items()
         }
 
-    def decide(self, r, python_kind):
-        """Returns `None` to allow, or `(rule, reason)` to deny. `r` is a request-info."""
+    def decide(self, r, python_kind, riscv_kind=False):
+        """Returns `None` to allow, or `(rule, reason)` to deny. `r` is a request-info;
+        `python_kind` / `riscv_kind` say whether it runs a Python script / a RISC-V program."""
         route = self.routes.get(r.route, _OPEN_ROUTE)
         if not route.enabled:
             return ("routes.enabled", f"route {r.route} is disabled by the operator")
@@ -159,6 +162,8 @@ class Rules:
                     f"script of {r.program_size} bytes exceeds the operator's maximum of "
                     f"{self.max_source_bytes}",
                 )
+        if riscv_kind and not self.riscv_enabled:
+            return ("riscv.enabled", "RISC-V programs are disabled by the operator")
         if self.max_program_bytes and r.program_size > self.max_program_bytes:
             return (
                 "limits.max_program_bytes",

@@ -22,6 +22,7 @@ pub mod launcher;
 pub mod signer;
 #[cfg(feature = "simulated-attestation")]
 pub mod simulated;
+pub mod statement;
 
 pub use signer::{AttestedKey, Attestor};
 

@@ -14,6 +14,7 @@ mod egress;
 mod http;
 mod overrides;
 mod plugins;
+mod riscv;
 mod state;
 mod storage;
 mod tls;
@@ -26,6 +27,7 @@ pub use plugins::{
     DEFAULT_JS_RUNTIME, DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, JavascriptConfig, PaymentsConfig,
     PolicyConfig, PriceConfig, PythonConfig, SettlementMode, VerifyAt,
 };
+pub use riscv::{RiscvBackend, RiscvConfig};
 pub use state::StateConfig;
 pub use storage::{ClusterConfig, StorageConfig, redact};
 pub use tls::TlsConfig;
@@ -83,6 +85,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The WebAssembly engine.
     pub engine: EngineConfig,
+    /// RISC-V programs (the executor beside wasmtime).
+    pub riscv: RiscvConfig,
     /// Attestation (verifiable routes).
     pub attestation: AttestationConfig,
     /// The operator's policy component.
@@ -289,6 +293,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             limits: LimitsConfig::default(),
             engine: EngineConfig::default(),
+            riscv: RiscvConfig::default(),
             attestation: AttestationConfig::default(),
             policy: PolicyConfig::default(),
             python: PythonConfig::default(),

@@ -137,6 +137,9 @@ overrides! {
         /// Enable fuel metering.
         #[arg(long, global = true)]
         fuel: bool => |c, ()| c.engine.fuel = true,
+        /// RISC-V backend: auto, recompiler, interpreter (riscv.backend).
+        #[arg(long, env = "HYPERVISOR_RISCV_BACKEND", global = true, value_name = "BACKEND")]
+        riscv_backend: Option<String> => |c, v| c.riscv.backend = riscv_backend(&v)?,
         /// Do not keep compiled components on disk.
         #[arg(long, global = true)]
         no_disk_cache: bool => |c, ()| c.engine.disk_cache = false,
@@ -273,6 +276,16 @@ fn listen_address(value: &str, port: u16) -> Result<SocketAddr, ConfigError> {
 }
 
 /// An attestation provider by its configuration name.
+fn riscv_backend(value: &str) -> Result<super::RiscvBackend, ConfigError> {
+    toml::Value::String(value.to_string())
+        .try_into()
+        .map_err(|_| {
+            ConfigError::Override(format!(
+                "--riscv-backend `{value}`: expected auto, recompiler or interpreter"
+            ))
+        })
+}
+
 fn provider(value: String) -> Result<super::ProviderChoice, ConfigError> {
     let message =
         format!("--attestation `{value}`: expected none, auto, tdx, dstack, sev-snp or simulated");

@@ -2,6 +2,7 @@
 //! component) in front of the sealed on-disk store, with single-flight compilation so the same
 //! program is never compiled twice, by concurrent requests or across restarts.
 
+use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,18 +21,27 @@ use crate::storage::artifacts::ArtifactStore;
 
 /// A compiled, checked, pre-linked component, with the entry points it exports.
 pub struct Prepared {
-    /// SHA-256 of the plaintext component.
+    /// SHA-256 of the plaintext program (a component, or a RISC-V program's ELF file).
     pub hash: [u8; 32],
     pub(super) command: Option<CommandPre<HostState>>,
     pub(super) http: Option<ProxyPre<HostState>>,
     pub(super) handler: Option<super::handler::HandlerAgentPre<HostState>>,
+    /// A RISC-V program, linked and compiled (the component entry points are then absent).
+    pub(super) riscv: Option<Arc<hypervisor_riscv::Compiled>>,
 }
 
 impl Prepared {
+    /// Whether it is a RISC-V program (a component otherwise).
+    pub fn is_riscv(&self) -> bool {
+        self.riscv.is_some()
+    }
+
     /// What it runs as when deployed as an agent: a handler if it exports one, else an HTTP
-    /// proxy, else a command; `None` if it exports none of these.
+    /// proxy, else a command (a RISC-V program is one); `None` if it exports none of these.
     pub fn kind(&self) -> Option<AgentKind> {
-        if self.handler.is_some() {
+        if self.riscv.is_some() {
+            Some(AgentKind::Cli)
+        } else if self.handler.is_some() {
             Some(AgentKind::Handler)
         } else if self.http.is_some() {
             Some(AgentKind::Http)
@@ -114,6 +124,26 @@ impl ComponentCache {
         hash: [u8; 32],
         bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
+        self.get_or_init(hash, || async {
+            let component = self
+                .load_or_compile(engine, hash, bytes, HostImports::of_client_components())
+                .await?;
+            linked(linker, hash, &component)
+        })
+        .await
+    }
+
+    /// The prepared program for `hash` from memory, or made by `init` (once, however many ask
+    /// at the same time) and kept; a failure is not kept.
+    pub(super) async fn get_or_init<F, Fut>(
+        &self,
+        hash: [u8; 32],
+        init: F,
+    ) -> Result<Arc<Prepared>, EngineError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Arc<Prepared>, EngineError>>,
+    {
         let slot = {
             let mut lru = self.lock();
             lru.get_or_insert(hash, || Arc::new(OnceCell::new()))
@@ -123,23 +153,21 @@ impl ComponentCache {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(prepared.clone());
         }
-        let result = slot
-            .get_or_try_init(|| async {
-                let component = self
-                    .load_or_compile(engine, hash, bytes, HostImports::of_client_components())
-                    .await?;
-                linked(linker, hash, &component)
-            })
-            .await
-            .cloned();
+        let result = slot.get_or_try_init(init).await.cloned();
         if result.is_err() {
-            // Do not keep an empty slot for a component that failed.
+            // Do not keep an empty slot for a program that failed.
             let mut lru = self.lock();
             if lru.peek(&hash).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                 lru.pop(&hash);
             }
         }
         result
+    }
+
+    /// Counts a program prepared outside [`Self::load_or_compile`] (a RISC-V program) as
+    /// compiled.
+    pub(super) fn count_compile(&self) {
+        self.compiles.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the disk cache holds an artifact for `hash`.
@@ -279,6 +307,7 @@ fn linked(
         command: CommandPre::new(pre.clone()).ok(),
         http: ProxyPre::new(pre.clone()).ok(),
         handler: super::handler::HandlerAgentPre::new(pre).ok(),
+        riscv: None,
     }))
 }
 

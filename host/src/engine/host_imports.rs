@@ -4,9 +4,8 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use super::sandbox::HostState;
-use hypervisor_protocol::attest::StatementKind;
-
 use crate::attestation::TeeKind;
+use crate::attestation::statement::StatementError;
 use crate::crypto::primitives::{self, PrimitiveError};
 
 wasmtime::component::bindgen!({
@@ -89,25 +88,22 @@ impl wit_att::Host for HostState {
         &mut self,
         user_data: Vec<u8>,
     ) -> Result<wit_att::Statement, wit_att::AttestationError> {
-        if user_data.len() != 64 {
-            return Err(wit_att::AttestationError::InvalidUserData);
-        }
-        let Some(key) = self.attestor.current() else {
-            return Err(wit_att::AttestationError::NotConfigured(
-                "no attestation provider is configured on this host".into(),
-            ));
-        };
-        let signature = key
-            .sign(
-                StatementKind::Component,
-                &[&self.component_hash, &user_data],
-            )
-            .map_err(|e| wit_att::AttestationError::ProviderFailed(e.to_string()))?;
+        let statement = self
+            .attestor
+            .component_statement(self.component_hash, &user_data)
+            .map_err(|e| match e {
+                StatementError::InvalidUserData => wit_att::AttestationError::InvalidUserData,
+                StatementError::NotConfigured => {
+                    wit_att::AttestationError::NotConfigured(e.to_string())
+                }
+                StatementError::Failed(m) => wit_att::AttestationError::ProviderFailed(m),
+            })?;
+        let key = &statement.key;
         Ok(wit_att::Statement {
-            tee: tee_kind(key.tee()),
-            component_hash: self.component_hash.to_vec(),
+            tee: tee_kind(statement.tee()),
+            component_hash: statement.component_hash.to_vec(),
             user_data,
-            signature: signature.to_vec(),
+            signature: statement.signature.to_vec(),
             signing_key: key.public.as_bytes().to_vec(),
             evidence_format: key.evidence.format.to_string(),
             evidence: key.evidence.evidence.clone(),

@@ -1,6 +1,8 @@
-//! The WebAssembly engine: one wasmtime engine per process (pooling allocator, copy-on-write
-//! memory images, epoch deadlines from a single ticker), a cache of compiled components, and a
-//! fresh store and instance for every execution.
+//! The engine: one wasmtime engine per process (pooling allocator, copy-on-write memory images,
+//! epoch deadlines from a single ticker), a cache of compiled components, and a fresh store and
+//! instance for every execution; beside it, RISC-V programs on PolkaVM (`riscv.rs`), prepared
+//! into the same cache and run behind the same calls ([`Engine::prepare`],
+//! [`Engine::run_command`]).
 
 mod cache;
 mod capabilities;
@@ -11,6 +13,7 @@ mod imports;
 mod js_compiler;
 mod outgoing;
 mod output;
+mod riscv;
 mod run;
 mod sandbox;
 mod snapshot;
@@ -21,6 +24,7 @@ mod ticker;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hypervisor_protocol::wire::ProgramKind;
 use sha2::Digest;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -32,6 +36,7 @@ pub use http_agent::{HttpAgentError, HttpResponse};
 pub use js_compiler::JsRuntime;
 pub use outgoing::{OutgoingFuture, OutgoingHook};
 pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
+pub use riscv::{LINK_CHILD_ARG, MAX_ELF_BYTES};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
 pub use snapshot::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
@@ -49,6 +54,20 @@ pub enum EngineError {
     /// The bytes are not a valid WebAssembly component.
     #[error("not a valid WebAssembly component: {0}")]
     InvalidComponent(String),
+    /// Not a RISC-V program this host runs (the message says why).
+    #[error("{0}")]
+    InvalidRiscvProgram(String),
+    /// The request declared one kind of program and sent another.
+    #[error("`program_kind` is {declared}, but the program is {found}")]
+    ProgramKindMismatch {
+        /// What the request said.
+        declared: &'static str,
+        /// What the program's first bytes are.
+        found: &'static str,
+    },
+    /// RISC-V programs are turned off on this host.
+    #[error("this host does not run RISC-V programs (riscv.enabled = false)")]
+    RiscvUnavailable,
     /// The component imports something outside WASI and `hypervisor:host`.
     #[error(
         "component imports `{0}`, which is neither a WASI interface nor hypervisor:host/crypto or hypervisor:host/attestation"
@@ -77,6 +96,41 @@ pub enum EngineError {
     /// Anything else (a host-side failure, not the client's fault).
     #[error("engine failure: {0}")]
     Internal(String),
+}
+
+/// The kind of `bytes`, as `declared` (the request's `program_kind`) must agree: a RISC-V ELF
+/// file, or else WebAssembly (whose compiler then says what is wrong with anything else).
+///
+/// # Errors
+/// [`EngineError::ProgramKindMismatch`] when the program is of the other kind than declared;
+/// [`EngineError::InvalidRiscvProgram`] for a file declared RISC-V that is no RISC-V ELF file.
+pub fn program_kind(
+    bytes: &[u8],
+    declared: Option<ProgramKind>,
+) -> Result<ProgramKind, EngineError> {
+    use hypervisor_riscv::kind::{self as isa, Recognised};
+    let found = match isa::recognise(bytes) {
+        Recognised::Kind(isa::ProgramKind::RiscV) => Some(ProgramKind::Riscv),
+        Recognised::Kind(isa::ProgramKind::Wasm) => Some(ProgramKind::Wasm),
+        Recognised::OtherElf(_) | Recognised::Unknown => None,
+    };
+    let name = |k: ProgramKind| match k {
+        ProgramKind::Wasm => "wasm (a WebAssembly component)",
+        ProgramKind::Riscv => "riscv (a RISC-V ELF file)",
+    };
+    match (declared, found) {
+        (Some(d), Some(f)) if d != f => Err(EngineError::ProgramKindMismatch {
+            declared: name(d),
+            found: name(f),
+        }),
+        (Some(ProgramKind::Riscv), None) => Err(EngineError::InvalidRiscvProgram(
+            hypervisor_riscv::program::check_elf_header(bytes)
+                .err()
+                .map_or_else(|| "not a RISC-V ELF file".to_string(), |e| e.to_string()),
+        )),
+        (_, Some(f)) => Ok(f),
+        (_, None) => Ok(ProgramKind::Wasm),
+    }
 }
 
 /// A loaded plug-in component, pre-linked and ready to instantiate.
@@ -115,6 +169,8 @@ pub struct Engine {
     tick: Duration,
     deadlines: Arc<ticker::Deadlines>,
     _ticker: ticker::EpochTicker,
+    /// RISC-V programs (`None` when `riscv.enabled = false`).
+    riscv: Option<riscv::Riscv>,
 }
 
 impl Engine {
@@ -187,6 +243,7 @@ impl Engine {
         let deadlines = Arc::new(ticker::Deadlines::default());
         let ticker = ticker::EpochTicker::start(engine.clone(), tick, deadlines.clone())
             .map_err(|e| internal(&e))?;
+        let riscv = riscv::Riscv::start(&config.riscv)?;
         let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk, "component");
         let plugins = cache::ComponentCache::new(1, plugin_disk, "plug-in");
         Ok(Self {
@@ -210,7 +267,13 @@ impl Engine {
             tick,
             deadlines,
             _ticker: ticker,
+            riscv,
         })
+    }
+
+    /// How RISC-V programs run here (`GET /host`); `None` when they do not.
+    pub fn riscv_info(&self) -> Option<hypervisor_protocol::host::RiscvInfo> {
+        self.riscv.as_ref().map(riscv::Riscv::info)
     }
 
     /// Whether fuel metering is on.
@@ -236,7 +299,7 @@ impl Engine {
         bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
         let prepared = self.prepare(hash, bytes).await?;
-        if prepared.command.is_none() {
+        if prepared.command.is_none() && prepared.riscv.is_none() {
             return Err(EngineError::NotACommand);
         }
         Ok(prepared)
@@ -292,6 +355,23 @@ impl Engine {
         hash: [u8; 32],
         bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
+        if program_kind(&bytes, None)? == ProgramKind::Riscv {
+            let riscv = self.riscv.as_ref().ok_or(EngineError::RiscvUnavailable)?;
+            return self
+                .cache
+                .get_or_init(hash, || async {
+                    let compiled = riscv.prepare(bytes).await?;
+                    self.cache.count_compile();
+                    Ok(Arc::new(Prepared {
+                        hash,
+                        command: None,
+                        http: None,
+                        handler: None,
+                        riscv: Some(Arc::new(compiled)),
+                    }))
+                })
+                .await;
+        }
         self.cache
             .get_or_prepare(&self.engine, &self.linker, hash, bytes)
             .await
@@ -310,6 +390,19 @@ impl Engine {
         input: CommandInput,
     ) -> Result<RunOutcome, EngineError> {
         let _slot = self.execution_slot().await?;
+        if let Some(compiled) = &prepared.riscv {
+            let riscv = self.riscv.as_ref().ok_or(EngineError::RiscvUnavailable)?;
+            let run = riscv::Run {
+                stdout_bytes: self.stdout_bytes,
+                stderr_bytes: self.stderr_bytes,
+                services: riscv::HostServices {
+                    attestor: self.attestor.clone(),
+                    program_hash: prepared.hash,
+                    allowed: capabilities.host,
+                },
+            };
+            return riscv.run(run, compiled.clone(), input).await;
+        }
         run::run_command(self, capabilities, prepared, input).await
     }
 

@@ -174,6 +174,7 @@ impl Environments {
             public_key: self.owner_key.to_hex(),
             component: None,
             encrypted_component: None,
+            program_kind: None,
             js: Some(js.clone()),
             encrypted_js: None,
             session_id: None,

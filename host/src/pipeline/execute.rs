@@ -1,8 +1,8 @@
-//! The WebAssembly execution routes: `POST /test/execute/wasm` and
-//! `POST /verifiable/execute/wasm` (and, with payments, their paid twins): run an encrypted
-//! command component.
+//! The execution routes: `POST /test/execute/wasm` and `POST /verifiable/execute/wasm` (and,
+//! with payments, their paid twins): run an encrypted command, a WebAssembly component or a
+//! RISC-V program (its kind declared by `program_kind` or recognised by its first bytes).
 
-use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult};
+use hypervisor_protocol::wire::{ExecuteRequest, ExecutionResult, ProgramKind as WireKind};
 
 use super::admission::{Admission, Admitted, Subject};
 use super::binary::{BinaryField, Sent};
@@ -37,6 +37,7 @@ impl Pipeline {
     ) -> Result<ExecuteOutcome, ApiError> {
         // the program: in the JSON body or in a binary part, never in both
         let program = Sent::required("encrypted_wasm", &req.encrypted_wasm, binary)?;
+        let declared = req.program_kind;
         // payment verified, request opened, admitted (the policy decides on metadata only,
         // before anything is compiled), payment recorded
         let verified = self
@@ -55,16 +56,24 @@ impl Pipeline {
             route,
         )?;
         drop(req);
+        // its kind, before the policy sees it (a program of another kind than declared is
+        // refused here, before anything is compiled or reserved)
+        let kind = match &opened.program {
+            super::open::Program::Plain { bytes, .. } => {
+                crate::engine::program_kind(bytes, declared)?
+            }
+            super::open::Program::Stored { .. } => {
+                return Err(ApiError::Internal(
+                    "an execution without its program".into(),
+                ));
+            }
+        };
         let Admitted {
             opened,
             admission: Admission { limits, policy },
             reservation,
         } = self
-            .admit(
-                opened,
-                route_subject(route, ProgramKind::WasmComponent),
-                verified,
-            )
+            .admit(opened, route_subject(route, policy_kind(kind)), verified)
             .await?;
 
         // prepare and run (a failure without a result drops, and so releases, the reservation)
@@ -131,6 +140,14 @@ impl Pipeline {
         // limits consumed the compute).
         outcome.settlement = self.conclude(Some(record), reservation).await?;
         outcome.into_result()
+    }
+}
+
+/// What the policy calls a kind of program.
+pub(super) fn policy_kind(kind: WireKind) -> ProgramKind {
+    match kind {
+        WireKind::Wasm => ProgramKind::WasmComponent,
+        WireKind::Riscv => ProgramKind::RiscvProgram,
     }
 }
 

@@ -340,6 +340,11 @@ impl Pipeline {
         self.attestor.kind()
     }
 
+    /// How RISC-V programs run here (`GET /host`); `None` when they do not.
+    pub fn riscv_info(&self) -> Option<hypervisor_protocol::host::RiscvInfo> {
+        self.engine.riscv_info()
+    }
+
     /// `GET /attestation`: the provider kind and, when configured, the current attested key.
     pub fn attestation(&self) -> (TeeKind, Option<Attestation>) {
         (

@@ -187,8 +187,12 @@ pub struct NewDeployment<'a> {
     pub grants: &'a Grants,
     /// The version's component.
     pub code_hash: CodeHash,
-    /// What it runs as (its WIT world follows from it).
+    /// What it runs as.
     pub kind: AgentKind,
+    /// The contract it was recognised by: its kind's WIT world for a component
+    /// ([`AgentKind::world`]), [`hypervisor_protocol::agents::RISCV_WORLD`] for a RISC-V
+    /// program.
+    pub world: &'a str,
     /// Size in bytes.
     pub size: u64,
     /// Default limits of its invocations.

@@ -36,6 +36,7 @@ pub(super) fn deploy(
         grants: &Default::default(),
         code_hash: hypervisor_protocol::sha256(format!("{name}-{description}").as_bytes()),
         kind: AgentKind::Handler,
+        world: AgentKind::Handler.world(),
         size: 10,
         limits: Limits::default(),
         order,

@@ -1,5 +1,7 @@
 //! The RISC-V twin of guests/hello: prints "Hello" followed by its arguments, one line; echoes
-//! standard input; with `--fail`, writes to standard error and exits with code 3.
+//! standard input; with `--fail`, writes to standard error and exits with code 3 (all of it
+//! arrives: a RISC-V program's exit code is not squeezed into WASI 0.2's success or failure);
+//! with `--panic`, panics (its message on standard error, then a trap).
 #![no_std]
 #![no_main]
 
@@ -21,6 +23,9 @@ fn run() -> i32 {
     let input = riscv_sdk::stdin_to_end();
     if !input.is_empty() {
         print!("stdin: {}", String::from_utf8_lossy(&input));
+    }
+    if args.iter().any(|a| a == "--panic") {
+        panic!("asked to panic");
     }
     if args.iter().any(|a| a == "--fail") {
         eprintln!("failing on request");

@@ -26,12 +26,14 @@ pub async fn ping() -> &'static str {
     "pong"
 }
 
-/// `GET /host`: the audience owners sign for, the attestation provider, the version.
+/// `GET /host`: the audience owners sign for, the attestation provider, the version, how
+/// RISC-V programs run.
 pub async fn host(State(state): State<AppState>) -> Json<HostInfo> {
     Json(HostInfo {
         audience: state.pipeline.audience().to_string(),
         provider: state.pipeline.tee_kind().name().to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        riscv: state.pipeline.riscv_info(),
     })
 }
 

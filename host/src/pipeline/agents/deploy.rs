@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use hypervisor_protocol::agents::{
-    AgentKind, DeployRequest, JsSource, MAX_TAGS, OwnerAction, deploy_detail, valid_name,
-    valid_price,
+    AgentKind, DeployRequest, JsSource, MAX_TAGS, OwnerAction, RISCV_WORLD, deploy_detail,
+    valid_name, valid_price,
 };
 use hypervisor_protocol::{EncodedPublicKey, Envelope, Role, sha256};
 
@@ -112,6 +112,12 @@ impl Pipeline {
             sequence,
         };
         if req.js.is_some() || req.encrypted_js.is_some() {
+            if req.program_kind.is_some() {
+                return bad(
+                    "`program_kind` names the kind of a `component`; a JavaScript agent has none"
+                        .into(),
+                );
+            }
             if req.component.is_some()
                 || req.encrypted_component.is_some()
                 || binary.is_some()
@@ -187,6 +193,8 @@ impl Pipeline {
                 );
             }
         };
+        // A program of another kind than the owner declared is refused before anything else.
+        crate::engine::program_kind(&component, req.program_kind)?;
         let hash = arrived_hash.unwrap_or_else(|| sha256(&component));
         // Clear or sealed, the owner signs this name, the component's plaintext and the
         // settings as sent: a sealed envelope alone says nothing about the name or the
@@ -249,6 +257,11 @@ impl Pipeline {
         let component = Arc::new(crate::crypto::plaintext::Plaintext::new(component));
         let prepared = self.engine.prepare(hash, component.clone()).await?;
         let kind = prepared.kind().ok_or(EngineError::NotAnAgent)?;
+        let world = if prepared.is_riscv() {
+            RISCV_WORLD
+        } else {
+            kind.world()
+        };
         let public = req.public.unwrap_or(!encrypted);
         // An HTTP agent is served in the clear: a private one nobody may call in the clear
         // would answer every request 403.
@@ -289,6 +302,7 @@ impl Pipeline {
             grants: &req.grants.clone().unwrap_or_default(),
             code_hash: hash,
             kind,
+            world,
             size,
             limits: req.limits.unwrap_or_default(),
             order: proof.order(),

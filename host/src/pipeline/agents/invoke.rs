@@ -11,7 +11,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use hypervisor_protocol::agents::{AgentKind, HandlerFailure, InvokeRequest, InvokeResponse};
+use hypervisor_protocol::agents::{
+    AgentKind, HandlerFailure, InvokeRequest, InvokeResponse, RISCV_WORLD,
+};
 use hypervisor_protocol::state::{STATE_QUOTA_EXCEEDED, StateRefusal};
 use hypervisor_protocol::wire::{ExitStatus, Limits, Receipt};
 use hypervisor_protocol::{EncodedPublicKey, sha256};
@@ -365,7 +367,11 @@ impl Pipeline {
         let subject = Subject {
             route: &path,
             verifiable,
-            kind: ProgramKind::WasmComponent,
+            kind: if agent.latest.world == RISCV_WORLD {
+                ProgramKind::RiscvProgram
+            } else {
+                ProgramKind::WasmComponent
+            },
             agent: Some(&agent.name),
         };
         self.admit(opened, subject, verified).await

@@ -213,7 +213,7 @@ impl AgentCatalog for PgAgents {
                     &version,
                     &hex::encode(d.code_hash),
                     &d.kind.as_str(),
-                    &d.kind.world(),
+                    &d.world,
                     &big(d.size),
                     &limits,
                     &now,

@@ -122,7 +122,7 @@ impl AgentCatalog for SqliteAgents {
                 version,
                 hex::encode(d.code_hash),
                 d.kind.as_str(),
-                d.kind.world(),
+                d.world,
                 to_i64(d.size),
                 limits,
                 to_i64(d.now)
