@@ -166,12 +166,18 @@ impl<'a> Container<'a> {
     /// Starts the image's own entry point with its default command's data directory, on
     /// `volume`, listening on a free loopback port, with `env`.
     fn start(image: &'a Image, volume: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with(image, volume, env, &[])
+    }
+
+    /// [`Self::start`] with more `podman run` flags.
+    fn start_with(image: &'a Image, volume: &str, env: &[(&str, &str)], flags: &[&str]) -> Self {
         let port = free_port();
         let name = format!("hypervisor-e2e-{}-{port}", std::process::id());
         let listen = format!("127.0.0.1:{port}");
         let mount = format!("{volume}:/data");
         let mut args = vec!["run", "-d", "--name", &name, "-v", &mount];
         args.extend_from_slice(RUN_FLAGS);
+        args.extend_from_slice(flags);
         let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         for pair in &pairs {
             args.extend(["-e", pair]);
@@ -389,4 +395,53 @@ fn the_image_serves_on_postgresql_named_in_its_environment() {
         .psql("image", "SELECT count(*) FROM agents WHERE name = 'stats'")
         .expect("psql");
     assert_eq!(agents.trim(), "1");
+}
+
+/// Runs `hello` as a RISC-V program on the container at `url`; returns what `GET /host` says of
+/// the RISC-V backend.
+fn riscv_backend_and_run(url: &str) -> Value {
+    let (status, host) = get_text(url, "/host");
+    assert_eq!(status, 200, "{host}");
+    let host: Value = serde_json::from_str(&host).expect("GET /host is JSON");
+    let (client, _key, session) = session_at(url);
+    let program = crate::harness::riscv("hello");
+    let run = client
+        .execute(&session, &ExecuteInput::new(&program).args(["container"]))
+        .expect("a RISC-V execution");
+    assert_eq!(run.stdout().expect("stdout"), b"Hello container\n");
+    host["riscv"].clone()
+}
+
+#[test]
+fn riscv_programs_run_in_the_image_on_the_interpreter_under_the_default_seccomp_profile() {
+    let Some(image) = image() else { return };
+    // The container runtime's default seccomp profile refuses what the recompiler's sandbox
+    // needs (podman's, like Docker's, refuses `sethostname` in the worker's new namespaces
+    // without CAP_SYS_ADMIN): the host says so once, and runs the interpreter.
+    let volume = Volume::new(image, "riscv");
+    let container = Container::start(image, &volume.name, &[]);
+    let riscv = riscv_backend_and_run(&container.url);
+    assert_eq!(riscv["backend"], "interpreter", "{riscv}");
+    let reason = riscv["fallback_reason"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "{riscv}");
+    let logs = container.logs();
+    assert_eq!(
+        logs.matches("RISC-V programs run on PolkaVM's interpreter")
+            .count(),
+        1,
+        "{logs}"
+    );
+    container.stop();
+
+    // Without the profile, the same image as the same user runs the recompiler: the profile
+    // was the cause.
+    let unconfined = Container::start_with(
+        image,
+        &volume.name,
+        &[],
+        &["--security-opt", "seccomp=unconfined"],
+    );
+    let riscv = riscv_backend_and_run(&unconfined.url);
+    assert_eq!(riscv["backend"], "recompiler", "{riscv}");
+    assert!(riscv.get("fallback_reason").is_none(), "{riscv}");
 }

@@ -61,7 +61,8 @@ impl Riscv {
             Some(reason) => tracing::warn!(
                 reason,
                 "RISC-V programs run on PolkaVM's interpreter: the recompiler's sandbox cannot \
-                 start here (it needs unprivileged user namespaces and seccomp)"
+                 start here (its workers need new user, PID, network and UTS namespaces, which \
+                 container runtimes' default seccomp profiles refuse)"
             ),
             None => tracing::info!(
                 backend = executor.backend().as_str(),
