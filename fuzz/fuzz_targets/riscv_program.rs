@@ -32,7 +32,7 @@ fn interpreter() -> &'static Executor {
 fuzz_target!(|data: &[u8]| {
     assert_eq!(
         check_elf_header(data).is_ok(),
-        recognise(data) == Recognised::Kind(ProgramKind::RiscV)
+        recognise(data) == Recognised::Kind(ProgramKind::Riscv)
     );
     if let Ok(blob) = decode_answer(data) {
         assert_eq!(blob, data[1..]);

@@ -28,6 +28,7 @@ pub mod jsonrpc;
 pub mod keys;
 pub mod owner;
 pub mod paid;
+pub mod program;
 pub mod reference;
 pub mod routes;
 pub mod session;

@@ -106,7 +106,9 @@ pub fn generate() -> Value {
     let attestation =
         attestation_vectors(&session_id, &client_pub, &server_pub, &digests, &commitment);
     let agents = agent_vectors(&program);
+    let riscv = riscv_vector(&env, &session_id);
     json!({
+        "riscv_program": riscv,
         "agents": agents,
         "agent_calls": agent_call_vectors(),
         "attestation": attestation,
@@ -136,6 +138,61 @@ pub fn generate() -> Value {
             "result_plaintext": hex::encode(&result),
             "result_commitment": hex::encode(commitment),
         },
+    })
+}
+
+/// A RISC-V program (`docs/PROTOCOL.md` §6d): a real ELF file (`guests/riscv/endless-loop`,
+/// as built once and kept here), recognised by its header, sealed unchanged under role program,
+/// and committed to by its SHA-256 exactly as a component is; with the kinds a few other first
+/// bytes are recognised as.
+fn riscv_vector(env: &Envelope, session_id: &Uuid) -> Value {
+    use crate::program::{Recognised, recognise};
+    let elf: &[u8] = include_bytes!("vectors/riscv-endless-loop.elf");
+    let args: Vec<Vec<u8>> = vec![b"ignored".to_vec()];
+    let stdin: &[u8] = b"";
+    // What the host answers when the time limit stops it: its first line, then nothing.
+    let result = br#"{"version":1,"status":"time_limit_exceeded","stdout":"c3Bpbm5pbmcK","stderr":"","stdout_truncated":false,"stderr_truncated":false,"duration_us":500211,"limits":{"time_ms":500,"memory_bytes":134217728}}"#;
+    let digests = InputDigests::compute(elf, &args, stdin);
+    let commitment = result_commitment(session_id, &digests, result);
+    let n = nonce(0xb0);
+    let kind = |bytes: &[u8]| match recognise(bytes) {
+        Recognised::Kind(k) => json!(k.as_str()),
+        Recognised::OtherElf(_) | Recognised::Unknown => Value::Null,
+    };
+    let header = |class: u8, data: u8, machine: [u8; 2]| {
+        let mut h = elf[..20].to_vec();
+        h[4] = class;
+        h[5] = data;
+        h[18..20].copy_from_slice(&machine);
+        h
+    };
+    let cases = [
+        ("this ELF file's first 20 bytes", elf[..20].to_vec()),
+        ("the same, 32-bit", header(1, 1, [0xf3, 0x00])),
+        ("the same, big-endian", header(2, 2, [0x00, 0xf3])),
+        ("the same, machine x86-64 (62)", header(2, 1, [0x3e, 0x00])),
+        (
+            "a WebAssembly component's first 8 bytes",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+        ),
+        ("a script", b"#!/bin/sh".to_vec()),
+    ];
+    json!({
+        "description": "A RISC-V program: an ELF file whose SHA-256 is its identity in commitments, receipts and statements, as a component's is.",
+        "elf": hex::encode(elf),
+        "kind": kind(elf),
+        "program_sha256": hex::encode(digests.program),
+        "envelope": hex::encode(env.seal_with_nonce(Role::Program, &n, elf).expect("seal")),
+        "envelope_nonce": hex::encode(n),
+        "arguments": args.iter().map(hex::encode).collect::<Vec<_>>(),
+        "stdin": hex::encode(stdin),
+        "result_plaintext": hex::encode(result),
+        "result_commitment": hex::encode(commitment),
+        "recognised": cases.iter().map(|(what, bytes)| json!({
+            "what": what,
+            "bytes": hex::encode(bytes),
+            "kind": kind(bytes),
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -102,28 +102,7 @@ fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     }
 }
 
-/// What instruction set a program is for (`program_kind`): a WebAssembly component, or a
-/// RISC-V ELF file (`docs/PROTOCOL.md` §6d). Absent from a request, the host recognises the
-/// kind by the program's first bytes; given, the program must be of that kind
-/// (`program_kind_mismatch` otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProgramKind {
-    /// A WebAssembly component (starts `\0asm`).
-    Wasm,
-    /// A RISC-V ELF file (`\x7fELF`, little-endian, `e_machine` 243), run by PolkaVM.
-    Riscv,
-}
-
-impl ProgramKind {
-    /// `wasm` or `riscv`, as on the wire.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Wasm => "wasm",
-            Self::Riscv => "riscv",
-        }
-    }
-}
+pub use crate::program::ProgramKind;
 
 /// `POST /test/execute/wasm` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]

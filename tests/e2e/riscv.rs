@@ -7,10 +7,8 @@
 use std::time::{Duration, Instant};
 
 use hypervisor_client::agents::Deployment;
-use hypervisor_client::verify::{Policy, verify_component_statement};
 use hypervisor_client::x402::Wallet;
 use hypervisor_client::{Client, ClientError, ExecuteInput, Execution, Session};
-use hypervisor_protocol::attest::ComponentStatement;
 use hypervisor_protocol::wire::{ExitStatus, Limits, ProgramKind};
 use hypervisor_protocol::{ClientSecret, sha256};
 
@@ -335,6 +333,9 @@ fn the_policy_sees_the_kind() {
 #[cfg(feature = "simulated-attestation")]
 #[test]
 fn verifiable_runs_sign_the_elf_files_hash_and_programs_get_statements() {
+    use hypervisor_client::verify::{Policy, verify_component_statement};
+    use hypervisor_protocol::attest::ComponentStatement;
+
     let server = TestServer::start_with("[attestation]\nprovider = \"simulated\"\n");
     let client = server.client();
     let key = ClientSecret::generate().unwrap();
@@ -503,4 +504,37 @@ fn many_riscv_runs_at_once_all_succeed() {
     for t in threads {
         assert_eq!(t.join().unwrap(), Ok(true));
     }
+}
+
+#[test]
+fn the_test_vectors_elf_file_is_a_real_program_that_the_host_runs() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/test-vectors.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let v = &vectors["riscv_program"];
+    let elf = hex::decode(v["elf"].as_str().unwrap()).unwrap();
+    let server = TestServer::start();
+    let (client, _key, s) = session(&server);
+    let run = run_with(
+        &client,
+        &s,
+        &elf,
+        &["ignored"],
+        Some(Limits {
+            time_ms: Some(500),
+            ..Limits::default()
+        }),
+    );
+    assert_eq!(stopped(&run), "time_limit_exceeded");
+    assert_eq!(text(run.stdout().unwrap()), "spinning\n");
+    // The host committed to the vector's program hash: the client checked the commitment
+    // over sha256(elf), which is the vector's program_sha256.
+    assert_eq!(
+        hex::encode(sha256(&elf)),
+        v["program_sha256"].as_str().unwrap()
+    );
 }

@@ -111,7 +111,39 @@ def main():
     check_a2a(v)
     check_state(v, client_pub)
     check_js_source(v)
+    check_riscv_program(v, sid, aead)
     print(f"vectors: {checks} passed, 0 failed")
+
+
+def recognise(data):
+    """The kind of program `data` is (PROTOCOL §6d), from its first bytes: "wasm", "riscv", None."""
+    if data[:4] == b"\0asm":
+        return "wasm"
+    if data[:4] != b"\x7fELF" or len(data) < 20:
+        return None
+    klass, order = data[4], data[5]
+    machine = int.from_bytes(data[18:20], "little" if order == 1 else "big")
+    return "riscv" if machine == 243 and order == 1 and klass in (1, 2) else None
+
+
+def check_riscv_program(v, sid, aead):
+    r = v["riscv_program"]
+    elf = bytes.fromhex(r["elf"])
+    check("riscv kind", recognise(elf), r["kind"])
+    for case in r["recognised"]:
+        check(f"riscv recognised: {case['what']}", recognise(bytes.fromhex(case["bytes"])), case["kind"])
+    check("riscv program_sha256", hashlib.sha256(elf).hexdigest(), r["program_sha256"])
+    aad = AAD + sid + bytes([ROLES["program"]]) + struct.pack(">I", 0)
+    nonce = bytes.fromhex(r["envelope_nonce"])
+    check("riscv envelope (the ELF sealed unchanged)", (nonce + aead.encrypt(nonce, elf, aad)).hex(), r["envelope"])
+    args = [bytes.fromhex(a) for a in r["arguments"]]
+    stdin = bytes.fromhex(r["stdin"])
+    result = bytes.fromhex(r["result_plaintext"])
+    pre = COMMITMENT + sid + hashlib.sha256(elf).digest() + struct.pack(">I", len(args))
+    for a in args:
+        pre += hashlib.sha256(a).digest()
+    pre += hashlib.sha256(stdin).digest() + struct.pack(">Q", len(result)) + result
+    check("riscv result_commitment", hashlib.sha256(pre).hexdigest(), r["result_commitment"])
 
 
 def opens(v, envelope_hex, role_byte, index=0):

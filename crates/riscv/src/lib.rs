@@ -1,6 +1,5 @@
 //! RISC-V programs for the hypervisor, beside its WebAssembly engine.
 //!
-//! - [`kind`]: which instruction set a program is for, from its first bytes;
 //! - [`program`]: a guest's ELF file linked into a PolkaVM program blob and checked against
 //!   the contract;
 //! - [`abi`]: the host calls a program may import, and its entry point;
@@ -16,12 +15,11 @@
 pub mod abi;
 mod executor;
 pub mod isolate;
-pub mod kind;
 pub mod program;
 mod run;
 mod watchdog;
 
 pub use executor::{Backend, BackendChoice, Compiled, Executor, ExecutorConfig, ExecutorError};
-pub use kind::{ProgramKind, Recognised, recognise};
+pub use hypervisor_protocol::program::{ProgramKind, Recognised, recognise};
 pub use program::{IntakeError, Program};
 pub use run::{AttestError, CryptoError, RunRequest, RunResult, Services, Stop};

@@ -16,7 +16,7 @@ use polkavm::program::Instruction;
 use polkavm::{ProgramBlob, ProgramCounter};
 
 use crate::abi::{self, HostCall};
-use crate::kind::{ProgramKind, Recognised, recognise};
+use hypervisor_protocol::program::{ProgramKind, Recognised, recognise};
 
 /// Why a file is not a RISC-V program this host runs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,7 +151,7 @@ impl Program {
 /// [`IntakeError::NotElf`], [`IntakeError::OtherMachine`].
 pub fn check_elf_header(bytes: &[u8]) -> Result<(), IntakeError> {
     match recognise(bytes) {
-        Recognised::Kind(ProgramKind::RiscV) => Ok(()),
+        Recognised::Kind(ProgramKind::Riscv) => Ok(()),
         Recognised::Kind(ProgramKind::Wasm) => Err(IntakeError::NotElf(
             "a WebAssembly binary, not a RISC-V ELF file".into(),
         )),

@@ -108,10 +108,9 @@ pub fn program_kind(
     bytes: &[u8],
     declared: Option<ProgramKind>,
 ) -> Result<ProgramKind, EngineError> {
-    use hypervisor_riscv::kind::{self as isa, Recognised};
-    let found = match isa::recognise(bytes) {
-        Recognised::Kind(isa::ProgramKind::RiscV) => Some(ProgramKind::Riscv),
-        Recognised::Kind(isa::ProgramKind::Wasm) => Some(ProgramKind::Wasm),
+    use hypervisor_protocol::program::{Recognised, recognise};
+    let found = match recognise(bytes) {
+        Recognised::Kind(kind) => Some(kind),
         Recognised::OtherElf(_) | Recognised::Unknown => None,
     };
     let name = |k: ProgramKind| match k {

@@ -1,32 +1,29 @@
-//! What kind of program a byte string is: a WebAssembly binary, a RISC-V ELF, or neither.
-//! Only the first bytes are read (the magic numbers, and an ELF header's class, byte order
-//! and machine), so the check costs nothing whatever the size.
+//! What kind of program a byte string is (`docs/PROTOCOL.md` §6d): a WebAssembly binary, a
+//! RISC-V ELF file, or neither. Only the first bytes are read (the magic numbers, and an ELF
+//! header's class, byte order and machine), so the check costs nothing whatever the size.
 
-/// The instruction set a program is written for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use serde::{Deserialize, Serialize};
+
+/// What instruction set a program is for (`program_kind`): a WebAssembly component, or a
+/// RISC-V ELF file. Absent from a request, the host recognises the kind by the program's first
+/// bytes ([`recognise`]); given, the program must be of that kind (`program_kind_mismatch`
+/// otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProgramKind {
-    /// A WebAssembly binary (a component, or a core module): starts `\0asm`.
+    /// A WebAssembly binary (a component): starts `\0asm`.
     Wasm,
-    /// A RISC-V ELF file (32- or 64-bit, little-endian, `e_machine` = `EM_RISCV`).
-    RiscV,
+    /// A RISC-V ELF file (32- or 64-bit, little-endian, `e_machine` 243), run by PolkaVM.
+    Riscv,
 }
 
 impl ProgramKind {
-    /// The name of the kind on the wire (`program_kind`): `wasm` or `riscv`.
+    /// `wasm` or `riscv`, as on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Wasm => "wasm",
-            Self::RiscV => "riscv",
+            Self::Riscv => "riscv",
         }
-    }
-}
-
-impl std::fmt::Display for ProgramKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Wasm => "WebAssembly",
-            Self::RiscV => "RISC-V",
-        })
     }
 }
 
@@ -108,7 +105,7 @@ pub fn recognise(bytes: &[u8]) -> Recognised {
         },
     };
     if header.machine == EM_RISCV && header.data == 1 && matches!(class, 1 | 2) {
-        Recognised::Kind(ProgramKind::RiscV)
+        Recognised::Kind(ProgramKind::Riscv)
     } else {
         Recognised::OtherElf(header)
     }
@@ -136,7 +133,7 @@ mod tests {
         for class in [1, 2] {
             assert_eq!(
                 recognise(&elf(class, 1, EM_RISCV.to_le_bytes())),
-                Recognised::Kind(ProgramKind::RiscV)
+                Recognised::Kind(ProgramKind::Riscv)
             );
         }
         let x86 = recognise(&elf(2, 1, 62u16.to_le_bytes()));
