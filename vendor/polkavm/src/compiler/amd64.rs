@@ -17,6 +17,16 @@ use crate::compiler::{ArchVisitor, Bitness, BitnessT, SandboxKind};
 use crate::config::GasMeteringKind;
 use crate::sandbox::Sandbox;
 
+/// [wasm-hypervisor patch] Linux x86-64 `SYS_futex`, `FUTEX_WAKE` and `SYS_sched_yield`, for the
+/// worker's host-call trampoline (both calls are in the zygote's seccomp filter).
+const LINUX_SYS_FUTEX: u32 = 202;
+const LINUX_FUTEX_WAKE: u32 = 1;
+const LINUX_SYS_SCHED_YIELD: u32 = 24;
+
+/// [wasm-hypervisor patch] `pause` rounds of the worker's host-call wait before it yields (a few
+/// microseconds).
+const ECALL_SPIN_ROUNDS: u32 = 256;
+
 /// The register used for the embedded sandbox to hold the base address of the guest's linear memory.
 const GENERIC_SANDBOX_MEMORY_REG: NativeReg = AUX_TMP_REG;
 
@@ -685,14 +695,41 @@ where
                 self.asm
                     .push(xchg_mem(RegSize::R32, TMP_REG, Self::vmctx_field(S::offset_table().futex)));
 
+                // [wasm-hypervisor patch] Wake the host if it sleeps on the futex (its wait sleeps
+                // once its spin ends). Then spin briefly with `pause` (the host usually answers
+                // within microseconds), and after that wait with `sched_yield`, so that a host
+                // thread on this core gets to answer instead of waiting for the worker's time
+                // slice to end (a scheduler tick: 4 ms per host call, unpatched). The guest's
+                // registers are saved in the VM context above and restored below: rax, rcx, rdx,
+                // rsi, rdi and r11 are free; r13 (the VM context) survives `syscall`.
+                self.asm.push(lea(RegSize::R64, rdi, Self::vmctx_field(S::offset_table().futex)));
+                self.asm.push(mov_imm(rsi, imm32(LINUX_FUTEX_WAKE)));
+                self.asm.push(mov_imm(rdx, imm32(1)));
+                self.asm.push(mov_imm(rax, imm32(LINUX_SYS_FUTEX)));
+                self.asm.push(syscall());
+
                 let label_abort = self.asm.forward_declare_label();
-                let label = self.asm.create_label();
+                let label_answered = self.asm.forward_declare_label();
+                self.asm.push(mov_imm(rdx, imm32(ECALL_SPIN_ROUNDS)));
+                let label_spin = self.asm.create_label();
                 self.asm.push(pause());
                 self.asm
                     .push(load(LoadKind::U32, TMP_REG, Self::vmctx_field(S::offset_table().futex)));
                 self.asm
                     .push(cmp((TMP_REG, imm32(polkavm_common::zygote::VMCTX_FUTEX_GUEST_ECALLI))));
+                self.asm.push(jcc_label8(Condition::NotEqual, label_answered));
+                self.asm.push(sub((rdx, imm32(1))));
+                branch_to_label(self.asm.reserve::<U1>(), Condition::NotEqual, label_spin);
+
+                let label = self.asm.create_label();
+                self.asm.push(mov_imm(rax, imm32(LINUX_SYS_SCHED_YIELD)));
+                self.asm.push(syscall());
+                self.asm
+                    .push(load(LoadKind::U32, TMP_REG, Self::vmctx_field(S::offset_table().futex)));
+                self.asm
+                    .push(cmp((TMP_REG, imm32(polkavm_common::zygote::VMCTX_FUTEX_GUEST_ECALLI))));
                 branch_to_label(self.asm.reserve::<U1>(), Condition::Equal, label);
+                self.define_label(label_answered);
                 self.asm.push(cmp((TMP_REG, imm32(polkavm_common::zygote::VMCTX_FUTEX_LONGJUMP))));
                 self.asm.push(jcc_label8(Condition::Equal, label_abort));
                 self.restore_registers_from_vmctx();

@@ -645,6 +645,9 @@ impl Drop for Sigmask {
 /// tens of nanoseconds: some tens of microseconds in all).
 const LOW_LATENCY_SPIN_ROUNDS: u32 = 2048;
 
+/// [wasm-hypervisor patch] A low-latency wait yields its core once in this many spin rounds.
+const LOW_LATENCY_YIELD_EVERY: u32 = 64;
+
 /// [wasm-hypervisor patch] How long a low-latency wait sleeps on the futex at a time once it
 /// stopped spinning; the worker's status is checked after each sleep.
 const LOW_LATENCY_SLEEP_MICROS: u64 = 100;
@@ -2733,7 +2736,13 @@ impl Sandbox {
 
             if state == VMCTX_FUTEX_BUSY && spins_left > 0 {
                 spins_left -= 1;
-                core::hint::spin_loop();
+                // [wasm-hypervisor patch] Now and then let the worker run if it waits on this
+                // core.
+                if spins_left % LOW_LATENCY_YIELD_EVERY == 0 {
+                    let _ = linux_raw::sys_sched_yield();
+                } else {
+                    core::hint::spin_loop();
+                }
                 continue;
             }
 
