@@ -24,6 +24,7 @@ fn interpreter() -> &'static Executor {
         Executor::new(&ExecutorConfig {
             backend: BackendChoice::Interpreter,
             idle_workers: 0,
+            warm_instances: 0,
         })
         .expect("the interpreter starts")
     })

@@ -8,12 +8,19 @@
 //! PolkaVM's interpreter, which runs the program in the host's own process (slower, no worker).
 //! The choice is probed once, at start, by running a small program.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-use polkavm::{BackendKind, Config, CorePinning, Engine, GasMeteringKind, Module, ModuleConfig};
+use polkavm::{
+    BackendKind, Config, CorePinning, Engine, GasMeteringKind, Module, ModuleConfig, RawInstance,
+};
 
 use crate::program::Program;
 use crate::watchdog::Watchdog;
+
+/// The first slice of gas of a run (`run.rs`).
+pub(crate) const FIRST_SLICE: u64 = 1 << 20;
 
 /// The backend that runs programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,9 @@ pub struct ExecutorConfig {
     pub backend: BackendChoice,
     /// Idle worker processes the recompiler keeps for the next runs (each some tens of KiB).
     pub idle_workers: usize,
+    /// Programs whose next run's instance the recompiler may have ready at once
+    /// ([`Executor::prewarm`]; each holds a worker process). 0: none.
+    pub warm_instances: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -60,6 +70,7 @@ impl Default for ExecutorConfig {
         Self {
             backend: BackendChoice::Auto,
             idle_workers: 2,
+            warm_instances: 4,
         }
     }
 }
@@ -87,6 +98,54 @@ pub struct Compiled {
     /// Bytes of the program's fixed memory: read-only data, read-write data (with its zeroed
     /// part) and stack, each rounded to whole pages.
     pub(crate) static_memory: u64,
+    /// A fresh instance made ahead of the next run ([`Executor::prewarm`]).
+    pub(crate) warm: Arc<WarmSlot>,
+}
+
+/// At most one instance of a program, instantiated ahead of its next run and never run: the
+/// next run takes it instead of instantiating (with the recompiler, loading a program into a
+/// worker process costs tens of microseconds). Dropping it gives its worker back.
+pub(crate) struct WarmSlot {
+    instance: Mutex<Option<RawInstance>>,
+    /// Instances parked in all slots of the executor.
+    parked: Arc<AtomicUsize>,
+}
+
+impl WarmSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<RawInstance>> {
+        self.instance.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Parks `instance` unless one is parked already (then `instance` is dropped).
+    fn park(&self, instance: RawInstance) -> bool {
+        let mut parked = self.lock();
+        if parked.is_some() {
+            return false;
+        }
+        *parked = Some(instance);
+        self.parked.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// The parked instance, if there is one.
+    pub(crate) fn take(&self) -> Option<RawInstance> {
+        let taken = self.lock().take();
+        if taken.is_some() {
+            self.parked.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken
+    }
+}
+
+impl Drop for WarmSlot {
+    fn drop(&mut self) {
+        // Counted down; the instance's worker goes back to PolkaVM.
+        drop(self.take());
+    }
 }
 
 impl Compiled {
@@ -111,6 +170,13 @@ pub struct Executor {
     pub(crate) watchdog: Option<Arc<Watchdog>>,
     /// The first slice of gas of a run (later ones adapt to take a few milliseconds).
     pub(crate) first_slice: u64,
+    /// Instances parked ahead of their runs, in all programs' slots, and the most there may be
+    /// (each holds a worker process).
+    parked: Arc<AtomicUsize>,
+    max_parked: usize,
+    /// The slots that were given an instance, oldest first: when all places are taken, the
+    /// program that was parked longest ago gives its instance up.
+    parking_order: Mutex<VecDeque<Weak<WarmSlot>>>,
 }
 
 impl Executor {
@@ -158,7 +224,10 @@ impl Executor {
             fallback: None,
             module_config,
             watchdog: Some(Watchdog::start().map_err(ExecutorError::Start)?),
-            first_slice: crate::run::FIRST_SLICE,
+            first_slice: FIRST_SLICE,
+            parked: Arc::default(),
+            max_parked: config.warm_instances,
+            parking_order: Mutex::default(),
         };
         executor.probe()?;
         Ok(executor)
@@ -177,7 +246,11 @@ impl Executor {
             fallback,
             module_config,
             watchdog: None,
-            first_slice: crate::run::FIRST_SLICE,
+            first_slice: FIRST_SLICE,
+            parked: Arc::default(),
+            // The interpreter instantiates in a fraction of a microsecond: nothing to gain.
+            max_parked: 0,
+            parking_order: Mutex::default(),
         };
         executor.probe()?;
         Ok(executor)
@@ -229,7 +302,50 @@ impl Executor {
             module,
             program: program.clone(),
             static_memory,
+            warm: Arc::new(WarmSlot {
+                instance: Mutex::new(None),
+                parked: self.parked.clone(),
+            }),
         })
+    }
+
+    /// Instantiates `compiled`'s next run ahead of time, off the request's path, unless one is
+    /// ready already (recompiler only). With `warm_instances` parked already, the program
+    /// parked longest ago gives its instance up. The instance is fresh: nothing has run in it.
+    ///
+    /// # Errors
+    /// [`ExecutorError::Run`] when no instance could be made (no worker process).
+    pub fn prewarm(&self, compiled: &Compiled) -> Result<(), ExecutorError> {
+        if self.max_parked == 0 {
+            return Ok(());
+        }
+        let slot = &compiled.warm;
+        if slot.is_full() {
+            return Ok(());
+        }
+        let instance = compiled
+            .module
+            .instantiate()
+            .map_err(|e| ExecutorError::Run(e.to_string()))?;
+        let mut order = self.parking_order.lock().unwrap_or_else(|p| p.into_inner());
+        order.retain(|w| w.upgrade().is_some_and(|s| s.is_full()));
+        while self.parked.load(Ordering::Relaxed) >= self.max_parked {
+            let Some(oldest) = order.pop_front() else {
+                break;
+            };
+            if let Some(oldest) = oldest.upgrade() {
+                drop(oldest.take());
+            }
+        }
+        if self.parked.load(Ordering::Relaxed) < self.max_parked && slot.park(instance) {
+            order.push_back(Arc::downgrade(slot));
+        }
+        Ok(())
+    }
+
+    /// Instances parked ahead of their runs now.
+    pub fn warm_count(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
     }
 
     /// Process ids of the recompiler's idle workers (none with the interpreter).

@@ -13,25 +13,28 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use rustix::process::{Pid, Resource, Rlimit, prlimit};
 
-use crate::program::{IntakeError, check_elf_header, link};
+#[cfg(feature = "link")]
+use crate::program::link;
+use crate::program::{IntakeError, check_elf_header};
 
 /// The child side: reads an ELF file on standard input (at most `max_elf_bytes`), links it,
 /// answers on standard output. Call it first thing in `main` when the process was started as
 /// the linker.
-pub fn serve_link_request(max_elf_bytes: u64) -> ExitCode {
+#[cfg(feature = "link")]
+pub fn serve_link_request(max_elf_bytes: u64) -> std::process::ExitCode {
     let mut elf = Vec::new();
     if std::io::stdin()
         .take(max_elf_bytes.saturating_add(1))
         .read_to_end(&mut elf)
         .is_err()
     {
-        return ExitCode::from(3);
+        return std::process::ExitCode::from(3);
     }
     let answer = if elf.len() as u64 > max_elf_bytes {
         Err(IntakeError::Link(format!(
@@ -48,8 +51,8 @@ pub fn serve_link_request(max_elf_bytes: u64) -> ExitCode {
             .and_then(|()| out.write_all(e.to_string().as_bytes())),
     };
     match written.and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::from(3),
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::from(3),
     }
 }
 

@@ -12,7 +12,8 @@
 //! A leaf: the host supplies crypto and attestation through [`Services`], and maps
 //! [`RunResult`] onto its own outcomes.
 
-pub mod abi;
+/// The host-call ABI (the `hypervisor-riscv-abi` crate, shared with the guest SDK).
+pub use hypervisor_riscv_abi as abi;
 mod executor;
 pub mod isolate;
 pub mod program;

@@ -10,8 +10,6 @@
 //!   process, beyond the host's reach and up to 4 GiB. A program grows its heap with the
 //!   `sbrk` host call instead, which the memory limit governs (`guests/riscv-sdk` does).
 
-use std::panic::AssertUnwindSafe;
-
 use polkavm::program::Instruction;
 use polkavm::{ProgramBlob, ProgramCounter};
 
@@ -84,6 +82,7 @@ impl Program {
     ///
     /// # Errors
     /// Every [`IntakeError`].
+    #[cfg(feature = "link")]
     pub fn from_elf(elf: &[u8]) -> Result<Self, IntakeError> {
         Self::from_blob(link(elf)?)
     }
@@ -181,11 +180,12 @@ pub fn check_elf_header(bytes: &[u8]) -> Result<(), IntakeError> {
 /// # Errors
 /// [`IntakeError::NotElf`], [`IntakeError::OtherMachine`] before linking; [`IntakeError::Link`]
 /// when the linker refuses the file.
+#[cfg(feature = "link")]
 pub fn link(elf: &[u8]) -> Result<Vec<u8>, IntakeError> {
     check_elf_header(elf)?;
     let mut config = polkavm_linker::Config::default();
     config.set_strip(true);
-    let linked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    let linked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         polkavm_linker::program_from_elf(config, polkavm_linker::TargetInstructionSet::Latest, elf)
     }));
     match linked {

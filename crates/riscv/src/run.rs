@@ -120,8 +120,7 @@ pub struct RunResult {
 
 /// Gas given to a run without a budget: more than any run can use in its time limit.
 const UNMETERED: u64 = 1 << 62;
-/// The first slice of gas; later slices grow or shrink to take about [`SLICE_TARGET`].
-pub(crate) const FIRST_SLICE: u64 = 1 << 20;
+/// Slices grow or shrink from the executor's first one to take about [`SLICE_TARGET`].
 const MIN_SLICE: u64 = 1 << 14;
 const MAX_SLICE: u64 = 1 << 32;
 const SLICE_TARGET: Duration = Duration::from_millis(5);
@@ -149,7 +148,10 @@ impl Executor {
             return Ok(state.finish(Stop::MemoryLimit, 0, started));
         }
         let run_error = |e: &dyn std::fmt::Display| ExecutorError::Run(e.to_string());
-        let mut instance = compiled.module.instantiate().map_err(|e| run_error(&e))?;
+        let mut instance = match compiled.warm.take() {
+            Some(instance) => instance,
+            None => compiled.module.instantiate().map_err(|e| run_error(&e))?,
+        };
         if self.backend() == Backend::Interpreter {
             // The heap is bounded by the `sbrk` host call; this bounds the interpreter's own
             // buffers (which grow by doubling) as a second line.
@@ -585,6 +587,7 @@ mod tests {
         Executor::new(&ExecutorConfig {
             backend: BackendChoice::Recompiler,
             idle_workers: 1,
+            warm_instances: 0,
         })
         .expect("the recompiler's sandbox starts on this machine")
     }
@@ -683,11 +686,64 @@ mod tests {
         assert!(message.contains("SIGKILL"), "{message}");
     }
 
+    fn returning(code: u32) -> Program {
+        let blob = polkavm::program::assemble(
+            Some(polkavm::program::InstructionSetKind::Latest64),
+            &format!("pub @main:\na0 = {code}\nret\n"),
+        )
+        .expect("assembles");
+        Program::from_blob(blob).expect("valid")
+    }
+
+    #[test]
+    fn warm_instances_serve_the_next_run_and_the_oldest_gives_way() {
+        let _one = WORKERS.lock().unwrap_or_else(|p| p.into_inner());
+        let executor = Executor::new(&ExecutorConfig {
+            backend: BackendChoice::Recompiler,
+            idle_workers: 1,
+            warm_instances: 2,
+        })
+        .expect("the recompiler's sandbox starts on this machine");
+        let programs: Vec<Compiled> = (0..3)
+            .map(|i| executor.compile(&returning(i)).expect("compiles"))
+            .collect();
+        executor.prewarm(&programs[0]).unwrap();
+        executor.prewarm(&programs[1]).unwrap();
+        executor.prewarm(&programs[1]).unwrap(); // one per program
+        assert_eq!(executor.warm_count(), 2);
+        // A third program takes the place of the one parked longest ago.
+        executor.prewarm(&programs[2]).unwrap();
+        assert_eq!(executor.warm_count(), 2);
+        assert!(!programs[0].warm.is_full());
+        assert!(programs[1].warm.is_full() && programs[2].warm.is_full());
+        // The next run takes its program's instance (and runs that program).
+        let result = executor
+            .run(&programs[2], &request(Duration::from_secs(5)), &NoServices)
+            .unwrap();
+        assert_eq!(result.stop, Stop::Exited(2));
+        assert!(!programs[2].warm.is_full());
+        assert_eq!(executor.warm_count(), 1);
+        // A program dropped gives its instance back.
+        drop(programs);
+        assert_eq!(executor.warm_count(), 0);
+        // The interpreter parks nothing: it instantiates in a fraction of a microsecond.
+        let interpreter = Executor::new(&ExecutorConfig {
+            backend: BackendChoice::Interpreter,
+            idle_workers: 0,
+            warm_instances: 2,
+        })
+        .unwrap();
+        let p = interpreter.compile(&returning(7)).unwrap();
+        interpreter.prewarm(&p).unwrap();
+        assert_eq!(interpreter.warm_count(), 0);
+    }
+
     #[test]
     fn gas_is_exact_whatever_the_slices() {
         let executor = Executor::new(&ExecutorConfig {
             backend: BackendChoice::Interpreter,
             idle_workers: 0,
+            warm_instances: 0,
         })
         .expect("interpreter");
         let compiled = executor.compile(&endless()).expect("compiles");
@@ -699,6 +755,7 @@ mod tests {
             let mut executor = Executor::new(&ExecutorConfig {
                 backend: BackendChoice::Interpreter,
                 idle_workers: 0,
+                warm_instances: 0,
             })
             .expect("interpreter");
             executor.first_slice = first_slice;

@@ -1,6 +1,8 @@
 //! Linking in a child process (`hypervisor_riscv::isolate`): the same blob as in process; the
 //! linker's panics, crashes, hangs and appetite contained and reported as refusals.
 
+mod common;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,18 +10,6 @@ use std::time::{Duration, Instant};
 use hypervisor_riscv::isolate::{IsolatedLinker, LinkLimits};
 use hypervisor_riscv::program::link;
 use hypervisor_riscv::{IntakeError, Program};
-
-fn elf(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/riscv")
-        .join(format!("{name}.elf"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (scripts/build-programs.sh builds the RISC-V programs)",
-            path.display()
-        )
-    })
-}
 
 fn linker() -> IsolatedLinker {
     IsolatedLinker {
@@ -41,7 +31,7 @@ fn shell(script: &str, limits: LinkLimits) -> IsolatedLinker {
 #[test]
 fn a_child_links_what_the_linker_links_in_process() {
     for name in ["hello", "grep"] {
-        let elf = elf(name);
+        let elf = common::elf(name);
         let blob = linker().link(&elf).expect("a child").expect("links");
         assert_eq!(blob, link(&elf).expect("links in process"));
         Program::from_blob(blob).expect("a program");
@@ -73,7 +63,7 @@ fn other_files_never_reach_a_child() {
 
 #[test]
 fn a_crash_a_hang_and_a_failure_are_refusals_with_their_cause() {
-    let hello = elf("hello");
+    let hello = common::elf("hello");
     let crashed = shell("kill -SEGV $$", LinkLimits::default())
         .link(&hello)
         .expect("a child");

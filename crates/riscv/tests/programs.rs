@@ -2,7 +2,8 @@
 //! target/riscv/), on both backends: the contract (arguments, standard input and output, exit
 //! codes), each limit, the memory bound of the recompiler's worker, intake refusals.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use hypervisor_riscv::{
@@ -11,18 +12,6 @@ use hypervisor_riscv::{
 };
 use sha2::Digest;
 
-fn elf(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/riscv")
-        .join(format!("{name}.elf"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (scripts/build-programs.sh builds the RISC-V programs)",
-            path.display()
-        )
-    })
-}
-
 fn executors() -> Vec<Executor> {
     [BackendChoice::Recompiler, BackendChoice::Interpreter]
         .into_iter()
@@ -30,6 +19,7 @@ fn executors() -> Vec<Executor> {
             Executor::new(&ExecutorConfig {
                 backend,
                 idle_workers: 1,
+                warm_instances: 0,
             })
             .expect("starts")
         })
@@ -37,7 +27,7 @@ fn executors() -> Vec<Executor> {
 }
 
 fn compile(executor: &Executor, name: &str) -> Compiled {
-    let program = Program::from_elf(&elf(name)).expect("passes intake");
+    let program = Program::from_elf(&common::elf(name)).expect("passes intake");
     executor.compile(&program).expect("compiles")
 }
 
@@ -241,6 +231,7 @@ fn the_recompilers_worker_stays_within_the_memory_limit() {
     let executor = Executor::new(&ExecutorConfig {
         backend: BackendChoice::Recompiler,
         idle_workers: 1,
+        warm_instances: 0,
     })
     .expect("starts");
     let bomb = compile(&executor, "memory-bomb");
@@ -360,7 +351,7 @@ fn host_calls_reach_the_hosts_services() {
 #[test]
 fn intake_refuses_the_sbrk_instruction_and_other_files() {
     assert_eq!(
-        Program::from_elf(&elf("raw-sbrk")).expect_err("sbrk"),
+        Program::from_elf(&common::elf("raw-sbrk")).expect_err("sbrk"),
         IntakeError::SbrkInstruction
     );
     let wasm = b"\0asm\x0d\0\x01\0".to_vec();
@@ -368,7 +359,7 @@ fn intake_refuses_the_sbrk_instruction_and_other_files() {
         Program::from_elf(&wasm),
         Err(IntakeError::NotElf(m)) if m.contains("WebAssembly")
     ));
-    let mut cut = elf("hello");
+    let mut cut = common::elf("hello");
     cut.truncate(cut.len() / 2);
     assert!(matches!(Program::from_elf(&cut), Err(IntakeError::Link(_))));
 }

@@ -19,7 +19,9 @@
 //! What the host gives a program is what a WebAssembly command gets from `wasi:cli`:
 //! arguments, standard input, standard output and error (captured up to the host's caps), an
 //! exit code; plus the host's crypto and attestation (`hypervisor:host`). Nothing else: no
-//! files, no clock, no network. The heap grows through the host (the `sbrk` host call), so the
+//! files, no clock, no network. Standard output and error are line-buffered, as Rust's `std`
+//! buffers standard output (a host call is a round trip); the end of the run, `exit` and a
+//! panic write out what they hold. The heap grows through the host (the `sbrk` host call), so the
 //! run's memory limit holds; a program whose allocation the limit refuses panics, and the
 //! host reports `memory_limit_exceeded`. A panic prints its message on standard error and ends
 //! the run as a trap, as a Rust panic does in a WebAssembly guest.
@@ -37,7 +39,7 @@ mod heap;
 mod io;
 pub mod sys;
 
-pub use io::{Stderr, Stdout, read_stdin, stdin_to_end, write_stderr, write_stdout};
+pub use io::{Stderr, Stdout, flush, read_stdin, stdin_to_end, write_stderr, write_stdout};
 
 /// The stack every program gets at least: 1 MiB, as a Rust WebAssembly guest has (PolkaVM's
 /// linker gives 8 KiB otherwise). It is part of the program's fixed memory, which the run's
@@ -50,9 +52,12 @@ polkavm_derive::min_stack_size!(MIN_STACK_BYTES);
 pub mod __private {
     pub use polkavm_derive::{default_abi, polkavm_export};
 
-    /// Runs the program's main function and turns its result into the exit code.
+    /// Runs the program's main function, writes out what standard output and error hold back,
+    /// and turns the result into the exit code.
     pub fn run(main: fn() -> i32) -> u32 {
-        u32::from_ne_bytes(main().to_ne_bytes())
+        let code = main();
+        crate::flush();
+        u32::from_ne_bytes(code.to_ne_bytes())
     }
 }
 
@@ -88,6 +93,7 @@ pub fn args() -> Vec<String> {
 
 /// Ends the run now with exit code `code`.
 pub fn exit(code: i32) -> ! {
+    flush();
     // SAFETY: `proc_exit` does not return; the host ends the run.
     unsafe { sys::proc_exit(u32::from_ne_bytes(code.to_ne_bytes())) };
     trap()
@@ -103,5 +109,6 @@ pub fn trap() -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::fmt::Write;
     let _ = writeln!(Stderr, "{info}");
+    flush();
     trap()
 }

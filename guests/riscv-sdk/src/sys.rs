@@ -28,15 +28,7 @@ unsafe extern "C" {
     pub fn attest(user_data: *const u8, out: *mut u8, out_len: u32) -> u32;
 }
 
-/// The key or the signature cannot be read.
-pub const ERR_INVALID_KEY: u32 = u32::MAX;
-/// The signature cannot be read.
-pub const ERR_INVALID_SIGNATURE: u32 = u32::MAX - 1;
-/// A buffer has the wrong length.
-pub const ERR_INVALID_LENGTH: u32 = u32::MAX - 2;
-/// No attestation provider on this host.
-pub const ERR_NOT_CONFIGURED: u32 = u32::MAX - 3;
-/// The attestation provider failed.
-pub const ERR_PROVIDER_FAILED: u32 = u32::MAX - 4;
-/// A descriptor other than 0 (read), or 1 and 2 (write).
-pub const ERR_BAD_DESCRIPTOR: u32 = u32::MAX - 5;
+pub use hypervisor_riscv_abi::{
+    ERR_BAD_DESCRIPTOR, ERR_INVALID_KEY, ERR_INVALID_LENGTH, ERR_INVALID_SIGNATURE,
+    ERR_NOT_CONFIGURED, ERR_PROVIDER_FAILED,
+};

@@ -28,6 +28,10 @@ pub struct RiscvConfig {
     /// Idle worker processes the recompiler keeps ready per core (some tens of KiB each; a run
     /// without one waits ~100 ms for a new worker). Default 2.
     pub idle_workers: usize,
+    /// Programs whose next run the recompiler keeps instantiated ahead of time, off the
+    /// request's path (each holds a worker process; loading a program into one costs tens of
+    /// microseconds). Default 4; 0: none.
+    pub warm_instances: usize,
     /// Link in a child process of the host's binary (PolkaVM's linker panics on malformed ELF
     /// files; a child's crash is a refusal, not the host's). Default true; false links in the
     /// host's own process (a panic is caught, a crash or hang is not): only for the host used
@@ -41,6 +45,7 @@ impl Default for RiscvConfig {
             enabled: true,
             backend: RiscvBackend::Auto,
             idle_workers: 2,
+            warm_instances: 4,
             isolate_linker: true,
         }
     }

@@ -55,6 +55,7 @@ impl Riscv {
         let executor = Executor::new(&ExecutorConfig {
             backend,
             idle_workers: config.idle_workers,
+            warm_instances: config.warm_instances,
         })
         .map_err(|e| EngineError::Internal(e.to_string()))?;
         match executor.fallback_reason() {
@@ -115,7 +116,18 @@ impl Riscv {
             ms = started.elapsed().as_millis() as u64,
             "RISC-V program linked and compiled"
         );
+        self.prewarm(&compiled);
         Ok(compiled)
+    }
+
+    /// Instantiates `compiled`'s next run in the background (`riscv.warm_instances`).
+    fn prewarm(&self, compiled: &Compiled) {
+        let (executor, compiled) = (self.executor.clone(), compiled.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = executor.prewarm(&compiled) {
+                tracing::warn!(error = %e, "cannot instantiate a RISC-V program ahead of its run");
+            }
+        });
     }
 
     /// Runs `compiled` once on a blocking thread; the caller holds an execution slot.
@@ -127,7 +139,8 @@ impl Riscv {
     ) -> Result<RunOutcome, EngineError> {
         let executor = self.executor.clone();
         let limits = input.limits;
-        let result = tokio::task::spawn_blocking(move || {
+        let next = compiled.clone();
+        let work = move || {
             let request = RunRequest {
                 args: &input.args,
                 stdin: &input.stdin,
@@ -138,10 +151,19 @@ impl Riscv {
                 stderr_cap: run.stderr_bytes,
             };
             executor.run(&compiled, &request, &run.services)
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("RISC-V run task failed: {e}")))?
+        };
+        // The run blocks this thread until the program ends (its time limit bounds it). On the
+        // multi-threaded runtime the host serves with, it runs in place, the runtime moving its
+        // other tasks to another worker: handing it to the blocking pool and back cost two
+        // thread wake-ups, a third of a short program's run.
+        let result = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+            _ => tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| EngineError::Internal(format!("RISC-V run task failed: {e}")))?,
+        }
         .map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.prewarm(&next);
         let (status, exit_code, trap) = match result.stop {
             Stop::Exited(code) => (ExitStatus::Exited, Some(code), None),
             Stop::OutOfGas => (ExitStatus::FuelExhausted, None, None),

@@ -1,5 +1,7 @@
-//! The host-call ABI of RISC-V programs: the only functions a program may import (by name,
-//! as `polkavm_derive::polkavm_import` declares them), and the one it must export.
+//! The host-call ABI of RISC-V programs (`docs/PROTOCOL.md` §6d): the only functions a program
+//! may import (by name, as `polkavm_derive::polkavm_import` declares them), and the one it must
+//! export. `no_std` and without dependencies: the host (`crates/riscv`) and the guest SDK
+//! (`guests/riscv-sdk`) both build it.
 //!
 //! A program exports `main() -> u32`; its result is the exit code. Arguments and results
 //! travel in registers (PolkaVM's calling convention); a buffer is a guest address and a
@@ -29,6 +31,8 @@
 //! The crypto and attestation calls are `hypervisor:host/crypto` and
 //! `hypervisor:host/attestation` of the WebAssembly guests (`wit/`), with the same meaning; a
 //! statement names the SHA-256 of the program's ELF file as its component hash.
+
+#![cfg_attr(not(test), no_std)]
 
 /// A host function a program may import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
