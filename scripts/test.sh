@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine and runs every test:
-#   1. builds all WebAssembly artifacts from source (scripts/build-programs.sh) and installs the
+#   1. builds all WebAssembly and RISC-V programs from source (scripts/build-programs.sh), checks
+#      that vendor/polkavm is its crates.io release plus vendor/polkavm.patch, and installs the
 #      pinned npm packages of the payments tests (official x402 client and facilitator, anvil,
 #      FiatTokenV2_2 artifacts: npm ci) and of the MCP tests (the official MCP TypeScript SDK),
 #      the pinned official x402 Python SDK (target/py-x402), the official MCP Python SDK
@@ -15,6 +16,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 ./scripts/build-programs.sh
+
+# The patched polkavm in vendor/ is the published release plus vendor/polkavm.patch, nothing
+# else (vendor/README.md).
+./scripts/check-vendor.sh
 
 # HAProxy (Debian), the load balancer of tests/e2e/balancer.rs and scripts/cluster.sh, running
 # deploy/haproxy/haproxy.cfg.
