@@ -27,6 +27,8 @@ struct Entry {
 struct State {
     next_id: u64,
     entries: BTreeMap<u64, Entry>,
+    /// When the watchdog's thread looks next (it sleeps until then unless woken).
+    wakes_at: Option<Instant>,
 }
 
 pub(crate) struct Watchdog {
@@ -62,7 +64,7 @@ impl Watchdog {
             .ok_or_else(|| format!("worker process id {pid} is not valid"))?;
         let pidfd = pidfd_open(pid, PidfdFlags::empty())
             .map_err(|e| format!("pidfd_open on the worker process failed: {e}"))?;
-        let id = {
+        let (id, sooner) = {
             let mut state = self.lock();
             let id = state.next_id;
             state.next_id += 1;
@@ -74,9 +76,12 @@ impl Watchdog {
                     fired: false,
                 },
             );
-            id
+            (id, state.wakes_at.is_none_or(|at| kill_at < at))
         };
-        self.wake.notify_one();
+        // Waking the thread costs a context switch: only when it would look too late.
+        if sooner {
+            self.wake.notify_one();
+        }
         Ok(Guard {
             watchdog: self.clone(),
             id,
@@ -106,6 +111,7 @@ fn run(watchdog: &Weak<Watchdog>) {
             .min()
             .unwrap_or(IDLE_WAKE)
             .min(IDLE_WAKE);
+        state.wakes_at = Some(now + next);
         let (state, _) = dog
             .wake
             .wait_timeout(state, next)
