@@ -3,8 +3,9 @@
 //! section index`), and nothing promises that it cannot also overflow its stack, abort, loop or
 //! take all memory, none of which `catch_unwind` contains. So the host links in a short-lived
 //! child process of its own binary: it reads the ELF on standard input and writes the blob (or
-//! why not) on standard output, under a data limit (`RLIMIT_DATA`), a CPU-time limit
-//! (`RLIMIT_CPU`) and a wall-clock timeout. A crash costs the request a refusal, never the host.
+//! why not) on standard output, under a data limit (`RLIMIT_DATA`) and a CPU-time limit
+//! (`RLIMIT_CPU`), both set before it starts, and a wall-clock timeout. A crash costs the
+//! request a refusal, never the host.
 //!
 //! The child's answer on standard output: `0x00` and the blob, or `0x01` and the linker's
 //! error (UTF-8). Its exit code is 0 either way; anything else (a signal, a limit, a panic) is
@@ -17,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rustix::process::{Pid, Resource, Rlimit, prlimit};
+use std::os::unix::process::CommandExt;
+
+use rustix::process::{Pid, Resource, Rlimit};
 
 #[cfg(feature = "link")]
 use crate::program::link;
@@ -104,12 +107,32 @@ impl IsolatedLinker {
         if let Err(e) = check_elf_header(elf) {
             return Ok(Err(e));
         }
-        let mut child = Command::new(&self.program)
+        let data = self.limits.data_bytes.saturating_add(
+            self.limits
+                .data_per_elf_byte
+                .saturating_mul(elf.len() as u64),
+        );
+        let cpu = self.limits.cpu_seconds;
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .env_clear()
+            .env_clear();
+        // The limits hold from the child's first instruction: set after it started, they came
+        // after its allocator had reserved (and counted) more than the data limit, and its next
+        // allocation failed (an abort, seen under load).
+        //
+        // SAFETY: the closure runs in the forked child before `exec`; it only makes two
+        // `setrlimit` system calls (no allocation, no lock), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                set_own_limit(Resource::Cpu, cpu)?;
+                set_own_limit(Resource::Data, data)
+            });
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start the linker ({}): {e}", self.program.display()))?;
         let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -117,23 +140,10 @@ impl IsolatedLinker {
             let _ = child.wait();
             return Err("the linker's pipes are missing".into());
         };
-        // The limits are set before the child has its input, so before it does any work.
         let pid = i32::try_from(child.id())
             .ok()
             .and_then(Pid::from_raw)
             .ok_or("the linker's process id is not valid")?;
-        let data = self.limits.data_bytes.saturating_add(
-            self.limits
-                .data_per_elf_byte
-                .saturating_mul(elf.len() as u64),
-        );
-        let limited = set_limit(pid, Resource::Cpu, self.limits.cpu_seconds)
-            .and_then(|()| set_limit(pid, Resource::Data, data));
-        if let Err(e) = limited {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("cannot limit the linker: {e}"));
-        }
 
         // The killer: past the timeout, the child is killed; it cannot have been reaped yet,
         // since this thread waits for it only after the killer has ended.
@@ -182,17 +192,16 @@ impl IsolatedLinker {
     }
 }
 
-fn set_limit(pid: Pid, resource: Resource, value: u64) -> Result<(), String> {
-    prlimit(
-        Some(pid),
+/// Sets this process's `resource` limit (soft and hard) to `value`.
+fn set_own_limit(resource: Resource, value: u64) -> std::io::Result<()> {
+    rustix::process::setrlimit(
         resource,
         Rlimit {
             current: Some(value),
             maximum: Some(value),
         },
     )
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    .map_err(std::io::Error::from)
 }
 
 /// Reads a child's answer (see the module documentation).

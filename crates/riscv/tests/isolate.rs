@@ -110,3 +110,25 @@ fn a_crash_a_hang_and_a_failure_are_refusals_with_their_cause() {
         ))
     );
 }
+
+#[test]
+fn the_childs_limits_hold_from_its_first_instruction() {
+    // Set after the child started, a limit could come after its allocator had reserved more
+    // than it (and its next allocation then failed): seen under load with the host binary.
+    let hello = common::elf("hello");
+    let limits = LinkLimits {
+        data_bytes: 64 << 20,
+        data_per_elf_byte: 8,
+        cpu_seconds: 7,
+        ..LinkLimits::default()
+    };
+    let answer = shell("printf '\\0'; ulimit -d; ulimit -t", limits)
+        .link(&hello)
+        .expect("a child")
+        .expect("an answer");
+    let data_kib = ((64 << 20) + 8 * hello.len()) / 1024;
+    assert_eq!(
+        String::from_utf8(answer).unwrap(),
+        format!("{data_kib}\n7\n")
+    );
+}
