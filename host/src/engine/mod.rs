@@ -169,7 +169,7 @@ pub struct Engine {
     deadlines: Arc<ticker::Deadlines>,
     _ticker: ticker::EpochTicker,
     /// RISC-V programs (`None` when `riscv.enabled = false`).
-    riscv: Option<riscv::Riscv>,
+    riscv: Option<riscv::Starting>,
 }
 
 impl Engine {
@@ -242,7 +242,7 @@ impl Engine {
         let deadlines = Arc::new(ticker::Deadlines::default());
         let ticker = ticker::EpochTicker::start(engine.clone(), tick, deadlines.clone())
             .map_err(|e| internal(&e))?;
-        let riscv = riscv::Riscv::start(&config.riscv)?;
+        let riscv = riscv::Starting::start(&config.riscv)?;
         let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk, "component");
         let plugins = cache::ComponentCache::new(1, plugin_disk, "plug-in");
         Ok(Self {
@@ -270,9 +270,15 @@ impl Engine {
         })
     }
 
-    /// How RISC-V programs run here (`GET /host`); `None` when they do not.
-    pub fn riscv_info(&self) -> Option<hypervisor_protocol::host::RiscvInfo> {
-        self.riscv.as_ref().map(riscv::Riscv::info)
+    /// How RISC-V programs run here (`GET /host`); `None` when they do not (or their executor
+    /// could not start).
+    pub async fn riscv_info(&self) -> Option<hypervisor_protocol::host::RiscvInfo> {
+        Some(self.riscv()?.await.ok()?.info())
+    }
+
+    /// The RISC-V executor, once set up; `None` when RISC-V programs are turned off.
+    fn riscv(&self) -> Option<impl Future<Output = Result<&riscv::Riscv, EngineError>>> {
+        self.riscv.as_ref().map(riscv::Starting::get)
     }
 
     /// Whether fuel metering is on.
@@ -355,7 +361,7 @@ impl Engine {
         bytes: Arc<Plaintext>,
     ) -> Result<Arc<Prepared>, EngineError> {
         if program_kind(&bytes, None)? == ProgramKind::Riscv {
-            let riscv = self.riscv.as_ref().ok_or(EngineError::RiscvUnavailable)?;
+            let riscv = self.riscv().ok_or(EngineError::RiscvUnavailable)?.await?;
             return self
                 .cache
                 .get_or_init(hash, || async {
@@ -390,7 +396,7 @@ impl Engine {
     ) -> Result<RunOutcome, EngineError> {
         let _slot = self.execution_slot().await?;
         if let Some(compiled) = &prepared.riscv {
-            let riscv = self.riscv.as_ref().ok_or(EngineError::RiscvUnavailable)?;
+            let riscv = self.riscv().ok_or(EngineError::RiscvUnavailable)?.await?;
             let run = riscv::Run {
                 stdout_bytes: self.stdout_bytes,
                 stderr_bytes: self.stderr_bytes,

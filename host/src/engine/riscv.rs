@@ -6,7 +6,7 @@
 //! attestation, as far as its role's [`Capabilities`] allow: no state, no egress.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use hypervisor_protocol::host::RiscvInfo;
@@ -39,14 +39,66 @@ pub(super) struct Riscv {
     linker: Option<IsolatedLinker>,
 }
 
-impl Riscv {
-    /// Starts the executor (probing the recompiler's sandbox), or `None` when RISC-V programs
-    /// are turned off. Logs the backend once.
+/// The executor as start-up leaves it: the recompiler's probe starts a worker process (a tenth of
+/// a second), so with `riscv.backend = "auto"` (or the interpreter) it runs on a thread of its
+/// own beside the rest of start-up, and the first request that needs it waits for it. A chosen
+/// recompiler is probed before the host serves: if it cannot start, neither does the host.
+pub(super) struct Starting(Arc<OnceLock<Result<Riscv, String>>>);
+
+impl Starting {
+    /// Starts the executor, or `None` when RISC-V programs are turned off.
     pub(super) fn start(config: &RiscvConfig) -> Result<Option<Self>, EngineError> {
         if !config.enabled {
             tracing::info!("RISC-V programs are turned off (riscv.enabled = false)");
             return Ok(None);
         }
+        let slot = Arc::new(OnceLock::new());
+        if config.backend == RiscvBackend::Recompiler {
+            let _ = slot.set(Ok(Riscv::start(config)?));
+            return Ok(Some(Self(slot)));
+        }
+        let (config, filled) = (config.clone(), slot.clone());
+        std::thread::Builder::new()
+            .name("riscv-start".into())
+            .spawn(move || {
+                let started = Riscv::start(&config).map_err(|e| e.to_string());
+                if let Err(e) = &started {
+                    tracing::error!(error = %e, "RISC-V programs cannot run here");
+                }
+                let _ = filled.set(started);
+            })
+            .map_err(|e| EngineError::Internal(format!("the RISC-V executor: {e}")))?;
+        Ok(Some(Self(slot)))
+    }
+
+    /// The executor, once it is set up.
+    ///
+    /// # Errors
+    /// [`EngineError::Internal`] if it could not start.
+    pub(super) async fn get(&self) -> Result<&Riscv, EngineError> {
+        if self.0.get().is_none() {
+            let slot = self.0.clone();
+            tokio::task::spawn_blocking(move || {
+                slot.wait();
+            })
+            .await
+            .map_err(|e| EngineError::Internal(format!("the RISC-V executor: {e}")))?;
+        }
+        match self.0.get() {
+            Some(Ok(riscv)) => Ok(riscv),
+            Some(Err(e)) => Err(EngineError::Internal(format!(
+                "the RISC-V executor did not start: {e}"
+            ))),
+            None => Err(EngineError::Internal(
+                "the RISC-V executor is not set up".into(),
+            )),
+        }
+    }
+}
+
+impl Riscv {
+    /// Starts the executor (probing the recompiler's sandbox). Logs the backend once.
+    fn start(config: &RiscvConfig) -> Result<Self, EngineError> {
         let backend = match config.backend {
             RiscvBackend::Auto => BackendChoice::Auto,
             RiscvBackend::Recompiler => BackendChoice::Recompiler,
@@ -75,10 +127,10 @@ impl Riscv {
             args: vec![LINK_CHILD_ARG.into(), MAX_ELF_BYTES.to_string().into()],
             limits: LinkLimits::default(),
         });
-        Ok(Some(Self {
+        Ok(Self {
             executor: Arc::new(executor),
             linker,
-        }))
+        })
     }
 
     /// What `GET /host` says.

@@ -341,8 +341,8 @@ impl Pipeline {
     }
 
     /// How RISC-V programs run here (`GET /host`); `None` when they do not.
-    pub fn riscv_info(&self) -> Option<hypervisor_protocol::host::RiscvInfo> {
-        self.engine.riscv_info()
+    pub async fn riscv_info(&self) -> Option<hypervisor_protocol::host::RiscvInfo> {
+        self.engine.riscv_info().await
     }
 
     /// `GET /attestation`: the provider kind and, when configured, the current attested key.

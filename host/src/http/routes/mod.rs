@@ -33,7 +33,7 @@ pub async fn host(State(state): State<AppState>) -> Json<HostInfo> {
         audience: state.pipeline.audience().to_string(),
         provider: state.pipeline.tee_kind().name().to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        riscv: state.pipeline.riscv_info(),
+        riscv: state.pipeline.riscv_info().await,
     })
 }
 
