@@ -15,11 +15,16 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+# Where the time goes (seconds since the start), on standard error.
+stamp() { echo "test: [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
+
 ./scripts/build-programs.sh
+stamp "programs built"
 
 # The patched polkavm in vendor/ is the published release plus vendor/polkavm.patch, nothing
 # else (vendor/README.md).
 ./scripts/check-vendor.sh
+stamp "vendor checked"
 
 # HAProxy (Debian), the load balancer of tests/e2e/balancer.rs and scripts/cluster.sh, running
 # deploy/haproxy/haproxy.cfg.
@@ -76,10 +81,12 @@ pinned_venv "$root/target/py-st" tests/interop/schemathesis/requirements.txt
 # compute the same compose hash.
 pinned_venv "$root/target/py-dstack" tests/interop/dstack-python/requirements.txt
 "$root/target/py-dstack/bin/python" deploy/dstack/app-compose.py --check --sdk
+stamp "tools installed, dstack app checked"
 
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
 # without TEE hardware); release builds from scripts/serve.sh do not contain it.
 cargo test --workspace --locked --features hypervisor/simulated-attestation
+stamp "workspace tests passed"
 
 # The example agents' own unit tests (ranking, statistics), natively.
 cargo test --manifest-path guests/Cargo.toml --target-dir target/guests --locked \
@@ -89,10 +96,12 @@ cargo test --manifest-path guests/Cargo.toml --target-dir target/guests --locked
 # natively: their logic does not need a WebAssembly runtime.
 cargo test --manifest-path components/Cargo.toml --target-dir target/components-native \
   --locked -p payments
+stamp "guest and plug-in unit tests passed"
 
 # Bounded fuzzing of every decoder of client input (fuzz/README.md), on stable with
 # RUSTC_BOOTSTRAP=1: FUZZ_SECONDS (default 10) per target, fails on any crash.
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./scripts/fuzz.sh
+stamp "fuzzing done"
 
 # Independent protocol check (pyca/cryptography), in a private virtual environment.
 venv="$root/target/py"
@@ -103,3 +112,4 @@ if ! "$venv/bin/python" -c "import cryptography" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "cryptography>=44"
 fi
 "$venv/bin/python" tests/vectors/check_vectors.py
+stamp "vectors checked"
