@@ -186,28 +186,29 @@ fn each_limit_stops_a_riscv_program_as_it_stops_a_webassembly_one() {
 
 #[test]
 fn fuel_is_gas_exhausted_at_the_budget() {
-    for extra in ["", INTERPRETER] {
-        let server = TestServer::start_with(&format!("[engine]\nfuel = true\n{extra}"));
-        let (client, _key, s) = session(&server);
-        let spun = run_with(
-            &client,
-            &s,
-            &riscv("endless-loop"),
-            &[],
-            Some(Limits {
-                fuel: Some(10_000_000),
-                ..Limits::default()
-            }),
-        );
-        assert_eq!(stopped(&spun), "fuel_exhausted", "{extra}");
-        let used = spun.result.fuel_consumed.expect("reported");
-        assert!((9_990_000..=10_000_000).contains(&used), "{used}");
-        // A run that finishes reports what it used, the same on every run.
-        let a = run_with(&client, &s, &riscv("hello"), &["x"], None);
-        let b = run_with(&client, &s, &riscv("hello"), &["x"], None);
-        assert_eq!(a.result.fuel_consumed, b.result.fuel_consumed);
-        assert!(a.result.fuel_consumed.unwrap() > 0);
-    }
+    // On the default backend only: a host with fuel metering compiles its plug-ins for it (tens
+    // of seconds on a busy CI machine); crates/riscv/tests/programs.rs shows gas the same on
+    // both backends.
+    let server = TestServer::start_with("[engine]\nfuel = true\n");
+    let (client, _key, s) = session(&server);
+    let spun = run_with(
+        &client,
+        &s,
+        &riscv("endless-loop"),
+        &[],
+        Some(Limits {
+            fuel: Some(10_000_000),
+            ..Limits::default()
+        }),
+    );
+    assert_eq!(stopped(&spun), "fuel_exhausted");
+    let used = spun.result.fuel_consumed.expect("reported");
+    assert!((9_990_000..=10_000_000).contains(&used), "{used}");
+    // A run that finishes reports what it used, the same on every run.
+    let a = run_with(&client, &s, &riscv("hello"), &["x"], None);
+    let b = run_with(&client, &s, &riscv("hello"), &["x"], None);
+    assert_eq!(a.result.fuel_consumed, b.result.fuel_consumed);
+    assert!(a.result.fuel_consumed.unwrap() > 0);
 }
 
 #[test]
