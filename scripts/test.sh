@@ -15,7 +15,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-# Where the time goes (seconds since the start), on standard error.
+# Where the time goes (minutes and seconds since the start), on standard error.
 stamp() { echo "test: [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
 
 ./scripts/build-programs.sh
