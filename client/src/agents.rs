@@ -115,6 +115,21 @@ pub fn sealed_deploy_parts(
 pub type PayFn<'a> =
     dyn FnMut(&crate::x402::Offer) -> Result<(&'static str, String), ClientError> + 'a;
 
+/// The payer of a call made without one: a 402 becomes [`ClientError::PaymentRequired`],
+/// saying what was asked.
+///
+/// # Errors
+/// Always: [`ClientError::PaymentRequired`].
+pub fn payment_required(offer: &crate::x402::Offer) -> Result<(&'static str, String), ClientError> {
+    Err(ClientError::PaymentRequired(match offer.terms() {
+        Ok(t) => format!(
+            "{} atomic units of token {} on {}, to {}",
+            t.amount, t.asset, t.network, t.pay_to
+        ),
+        Err(_) => offer.requirements.to_string(),
+    }))
+}
+
 impl Client {
     /// Deploys a JavaScript (or TypeScript) agent from its source: `js`'s modules, signed by
     /// `owner` over the name, the source's SHA-256 ([`JsSource::sha256`]) and the settings of
@@ -221,7 +236,8 @@ impl Client {
         self.expect_status(200, "/search", &req)
     }
 
-    /// Invokes a public handler agent in the clear.
+    /// Invokes a public handler agent in the clear. A priced agent's 402 is
+    /// [`ClientError::PaymentRequired`]: use [`Self::invoke_paying`].
     ///
     /// # Errors
     /// Transport or server errors.
@@ -230,6 +246,21 @@ impl Client {
         name: &str,
         event: serde_json::Value,
     ) -> Result<InvokeResponse, ClientError> {
+        Ok(self.invoke_paying(name, event, &mut payment_required)?.0)
+    }
+
+    /// [`Self::invoke`] of a priced agent: on a 402, `pay` is given the offer and returns the
+    /// payment header to send the request again with, once. Returns the answer and the
+    /// settlement (`PAYMENT-RESPONSE`, decoded) when it was paid.
+    ///
+    /// # Errors
+    /// As [`Self::invoke`], and `pay`'s error.
+    pub fn invoke_paying(
+        &self,
+        name: &str,
+        event: serde_json::Value,
+        pay: &mut PayFn<'_>,
+    ) -> Result<(InvokeResponse, Option<serde_json::Value>), ClientError> {
         let req = InvokeRequest {
             event: Some(
                 serde_json::value::to_raw_value(&event)
@@ -237,8 +268,7 @@ impl Client {
             ),
             ..InvokeRequest::default()
         };
-        let json = self.expect_status(200, &format!("/agents/{name}/invoke"), &req)?;
-        serde_json::from_value(json).map_err(|e| ClientError::BadResponse(format!("invoke: {e}")))
+        self.send_clear(name, &req, pay)
     }
 
     /// Invokes a public CLI agent in the clear.
@@ -251,13 +281,56 @@ impl Client {
         args: &[&str],
         stdin: Option<&str>,
     ) -> Result<InvokeResponse, ClientError> {
+        Ok(self
+            .invoke_cli_paying(name, args, stdin, &mut payment_required)?
+            .0)
+    }
+
+    /// [`Self::invoke_cli`] of a priced agent, paying as [`Self::invoke_paying`] does.
+    ///
+    /// # Errors
+    /// As [`Self::invoke_cli`], and `pay`'s error.
+    pub fn invoke_cli_paying(
+        &self,
+        name: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        pay: &mut PayFn<'_>,
+    ) -> Result<(InvokeResponse, Option<serde_json::Value>), ClientError> {
         let req = InvokeRequest {
             args: Some(args.iter().map(|a| a.to_string()).collect()),
             stdin: stdin.map(str::to_string),
             ..InvokeRequest::default()
         };
-        let json = self.expect_status(200, &format!("/agents/{name}/invoke"), &req)?;
-        serde_json::from_value(json).map_err(|e| ClientError::BadResponse(format!("invoke: {e}")))
+        self.send_clear(name, &req, pay)
+    }
+
+    /// Sends a clear invocation, paying once on a 402.
+    fn send_clear(
+        &self,
+        name: &str,
+        req: &InvokeRequest,
+        pay: &mut PayFn<'_>,
+    ) -> Result<(InvokeResponse, Option<serde_json::Value>), ClientError> {
+        let path = format!("/agents/{name}/invoke");
+        let (mut status, mut headers, mut json) = self.post_json_with(&path, req, &[])?;
+        if status == 402 {
+            let offer = crate::x402::Offer::from_402(
+                crate::client::header(&headers, "payment-required"),
+                &json,
+            )?;
+            let payment = pay(&offer)?;
+            (status, headers, json) = self.post_json_with(&path, req, &[payment])?;
+        }
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        let settlement = crate::client::header(&headers, "payment-response")
+            .or_else(|| crate::client::header(&headers, "x-payment-response"))
+            .and_then(crate::x402::decode_settlement);
+        let out = serde_json::from_value(json)
+            .map_err(|e| ClientError::BadResponse(format!("invoke: {e}")))?;
+        Ok((out, settlement))
     }
 
     /// Invokes a handler agent with the event sealed to `session`; the result is checked
@@ -274,11 +347,7 @@ impl Client {
         code_hash: &str,
         event: &[u8],
     ) -> Result<Execution, ClientError> {
-        self.invoke_sealed_paying(session, name, code_hash, event, &mut |_| {
-            Err(ClientError::BadResponse(
-                "the agent asks for a payment: invoke it with a payer".into(),
-            ))
-        })
+        self.invoke_sealed_paying(session, name, code_hash, event, &mut payment_required)
     }
 
     /// [`Self::invoke_sealed`] for a priced agent: on a 402, `pay` is given the offer and
@@ -329,6 +398,30 @@ impl Client {
         args: &[&str],
         stdin: &[u8],
     ) -> Result<Execution, ClientError> {
+        self.invoke_command_sealed_paying(
+            session,
+            name,
+            code_hash,
+            args,
+            stdin,
+            &mut payment_required,
+        )
+    }
+
+    /// [`Self::invoke_command_sealed`] of a priced agent, paying as
+    /// [`Self::invoke_sealed_paying`] does.
+    ///
+    /// # Errors
+    /// As [`Self::invoke_command_sealed`], and `pay`'s error.
+    pub fn invoke_command_sealed_paying(
+        &self,
+        session: &Session,
+        name: &str,
+        code_hash: &str,
+        args: &[&str],
+        stdin: &[u8],
+        pay: &mut PayFn<'_>,
+    ) -> Result<Execution, ClientError> {
         let env = session.envelope();
         let mut encrypted_arguments = Vec::with_capacity(args.len());
         for (i, a) in args.iter().enumerate() {
@@ -347,11 +440,7 @@ impl Client {
             args.iter().map(|a| sha256(a.as_bytes())).collect(),
             sha256(stdin),
         );
-        self.send_sealed(session, name, code_hash, &req, digests, &mut |_| {
-            Err(ClientError::BadResponse(
-                "the agent asks for a payment: invoke it with a payer".into(),
-            ))
-        })
+        self.send_sealed(session, name, code_hash, &req, digests, pay)
     }
 
     /// Sends a sealed invocation (paying once on a 402) and checks its answer against the
@@ -389,6 +478,7 @@ impl Client {
         };
         let mut run = session.check_response(status, json, &digests)?;
         run.settlement = settlement;
+        run.execution_id = crate::client::header(&headers, "x-execution-id").map(str::to_string);
         Ok(run)
     }
 
@@ -540,7 +630,7 @@ impl Client {
         .header(OWNER_SEQUENCE_HEADER, &signed.sequence.to_string())
         .header(OWNER_KEY_HEADER, &key.public_key().to_hex())
         .call()
-        .map_err(|e| ClientError::Transport(e.to_string()))?;
+        .map_err(|e| crate::transport::explain(&self.base, e))?;
         let (status, text) = read_response(resp)?;
         let json = serde_json::from_str(&text)
             .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;

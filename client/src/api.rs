@@ -160,8 +160,10 @@ impl Client {
             "/test/policy/unsafe/python"
         };
         let (body, digests) = self.execution_body(session, input, true)?;
-        let (status, _, json) = self.post_body_with(route, &body, &[])?;
-        session.check_response(status, json, &digests)
+        let (status, headers, json) = self.post_body_with(route, &body, &[])?;
+        let mut run = session.check_response(status, json, &digests)?;
+        run.execution_id = header(&headers, "x-execution-id").map(str::to_string);
+        Ok(run)
     }
 
     /// Runs `input` on a paid route (`/x402_execute/test/wasm`, `/x402_execute/verifiable/wasm`
@@ -200,6 +202,7 @@ impl Client {
         run.settlement = header(&headers, "payment-response")
             .or_else(|| header(&headers, "x-payment-response"))
             .and_then(x402::decode_settlement);
+        run.execution_id = header(&headers, "x-execution-id").map(str::to_string);
         Ok(run)
     }
 
@@ -239,7 +242,10 @@ impl Client {
         session: &Session,
         input: &ExecuteInput<'_>,
     ) -> Result<Execution, ClientError> {
-        let (status, json, digests) = self.execute_raw(route, session, input)?;
-        session.check_response(status, json, &digests)
+        let (body, digests) = self.execution_body(session, input, false)?;
+        let (status, headers, json) = self.post_body_with(route, &body, &[])?;
+        let mut run = session.check_response(status, json, &digests)?;
+        run.execution_id = header(&headers, "x-execution-id").map(str::to_string);
+        Ok(run)
     }
 }

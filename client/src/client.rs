@@ -21,6 +21,39 @@ pub struct Client {
     channel: Option<std::sync::Arc<std::sync::Mutex<Option<crate::tls::ChannelReport>>>>,
 }
 
+/// Which certificates an `https://` server's chain may end in ([`Client::with_trust`]).
+#[derive(Clone, Debug, Default)]
+pub enum Trust {
+    /// The web's roots (Mozilla's), as any HTTPS client.
+    #[default]
+    WebRoots,
+    /// Only these authorities (or the server's own certificate).
+    Authorities(Vec<ureq::tls::Certificate<'static>>),
+    /// No check of the certificate at all. INSECURE: anyone on the way can read and change
+    /// the traffic.
+    Insecure,
+}
+
+impl Trust {
+    /// The certificates of a PEM file as the only authorities.
+    ///
+    /// # Errors
+    /// [`ClientError::Trust`]: the PEM does not parse, or holds no certificate.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, ClientError> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            match item.map_err(|e| ClientError::Trust(format!("not PEM: {e}")))? {
+                ureq::tls::PemItem::Certificate(c) => certs.push(c),
+                _ => continue,
+            }
+        }
+        if certs.is_empty() {
+            return Err(ClientError::Trust("no CERTIFICATE in the PEM file".into()));
+        }
+        Ok(Self::Authorities(certs))
+    }
+}
+
 /// The agent's configuration: statuses are answers, not errors; ten minutes at most a request.
 fn agent_config() -> ureq::config::Config {
     agent_config_builder().build()
@@ -44,6 +77,22 @@ impl Client {
     /// attested host use [`Self::with_channel_binding`].
     pub fn new(base_url: &str) -> Self {
         Self::with_agent(base_url, agent_config().into(), None)
+    }
+
+    /// A client for `base_url` whose `https://` certificates are checked against `trust`
+    /// instead of the web's roots: a private authority (`--cacert`), or nothing at all
+    /// ([`Trust::Insecure`], for tests against a throwaway certificate).
+    pub fn with_trust(base_url: &str, trust: &Trust) -> Self {
+        use ureq::tls::{RootCerts, TlsConfig};
+        let tls = match trust {
+            Trust::WebRoots => TlsConfig::default(),
+            Trust::Authorities(certs) => TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(certs))
+                .build(),
+            Trust::Insecure => TlsConfig::builder().disable_verification(true).build(),
+        };
+        let config = agent_config_builder().tls_config(tls).build();
+        Self::with_agent(base_url, config.into(), None)
     }
 
     /// A client for an attested host: for an `https://` URL, every connection it opens is
@@ -131,7 +180,7 @@ impl Client {
             .agent
             .get(format!("{}{}", self.base, path))
             .call()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| crate::transport::explain(&self.base, e))?;
         read_response(resp)
     }
 
@@ -253,7 +302,7 @@ impl Client {
                 request.send(form)
             }
         };
-        let resp = sent.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let resp = sent.map_err(|e| crate::transport::explain(&self.base, e))?;
         let response_headers = resp
             .headers()
             .iter()

@@ -11,6 +11,12 @@ pub enum ClientError {
     /// The server could not be reached or the connection broke.
     #[error("transport error: {0}")]
     Transport(String),
+    /// The server URL is not one the client can speak to (no scheme, no host, …).
+    #[error("bad server URL: {0}")]
+    BadUrl(String),
+    /// The certificates to trust (`--cacert`) could not be read.
+    #[error("certificate authorities: {0}")]
+    Trust(String),
     /// The server answered with an error.
     #[error("server refused the request ({status} {code}): {message}")]
     Server {
@@ -33,6 +39,13 @@ pub enum ClientError {
     /// The attestation chain, the session statement or the receipt did not verify.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
+    /// The server asks for a payment and the call was made without a payer; nothing was
+    /// signed.
+    #[error(
+        "payment required: the server asks for {0}; nothing was paid (hypervisor-client: \
+         --pay-with WALLET_KEY_FILE --max-price ATOMIC_UNITS)"
+    )]
+    PaymentRequired(String),
     /// The server asked for a payment outside the wallet's [`x402::PaymentLimit`]; nothing was
     /// signed.
     #[error("payment refused, nothing signed: {0}")]

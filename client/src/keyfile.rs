@@ -74,3 +74,28 @@ pub fn load_or_create(path: &Path) -> Result<(ClientSecret, bool), KeyFileError>
         }),
     }
 }
+
+/// Creates a wallet key file at `path`: a new secp256k1 key (the account that pays x402
+/// payments), 64 hex characters and a newline, readable by the owner only. An existing file is
+/// never overwritten. Returns the wallet.
+///
+/// # Errors
+/// [`KeyFileError::Io`] (an existing file is `AlreadyExists`).
+pub fn create_wallet_key(path: &Path) -> Result<x402_payer::Wallet, KeyFileError> {
+    let shown = path.display().to_string();
+    let io = |source| KeyFileError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let (wallet, secret) = x402_payer::Wallet::generate()
+        .map_err(|_| io(std::io::Error::other("no randomness for a new key")))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut options = private_file();
+    options.create_new(true);
+    let mut f = options.open(path).map_err(io)?;
+    let text = Zeroizing::new(format!("{}\n", hex::encode(secret.as_ref())));
+    f.write_all(text.as_bytes()).map_err(io)?;
+    Ok(wallet)
+}

@@ -41,11 +41,13 @@ mod renewing;
 mod request;
 mod response;
 mod session;
+mod transport;
 
-pub use client::{Client, Headers};
+pub use client::{Client, Headers, Trust};
 pub use error::ClientError;
 pub use hypervisor_protocol::ErrorCode;
 pub use renewing::{RenewingSession, session_gone};
 pub use request::ExecuteInput;
 pub use response::Execution;
 pub use session::Session;
+pub use transport::check_server_url;

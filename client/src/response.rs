@@ -29,6 +29,9 @@ pub struct Execution {
     pub receipt: Option<Receipt>,
     /// On paid routes: the decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`.
     pub settlement: Option<serde_json::Value>,
+    /// The execution's record id (`x-execution-id`; `GET /executions/{id}`), when the host
+    /// sent one.
+    pub execution_id: Option<String>,
 }
 
 impl Execution {
@@ -128,6 +131,7 @@ impl Session {
             stopped,
             receipt,
             settlement: None,
+            execution_id: None,
         })
     }
 }

@@ -148,7 +148,8 @@ pub fn change_of(pairs: &[String], remove: &[String]) -> Result<ConfigChange, Cl
     for pair in pairs {
         let (name, value) = pair
             .split_once('=')
-            .ok_or_else(|| ClientError::BadResponse(format!("{pair:?} is not NAME=VALUE")))?;
+            // Not echoed: the text may be a secret typed without its name.
+            .ok_or_else(|| ClientError::BadResponse("a value to set is not NAME=VALUE".into()))?;
         set.insert(name.to_string(), value.to_string());
     }
     Ok(ConfigChange {

@@ -117,6 +117,12 @@ pub enum ApiError {
     /// No such agent.
     #[error("no agent named {0}")]
     AgentNotFound(String),
+    /// The agent has no wallet.
+    #[error(
+        "agent {0} has no wallet: its owner attaches one (PUT /agents/{0}/wallet; \
+         `hypervisor-client agent wallet {0} --wallet-key FILE --policy FILE`)"
+    )]
+    WalletNotFound(String),
     /// The agent's name belongs to another key.
     #[error("agent {0} belongs to another owner")]
     NotOwner(String),

@@ -109,6 +109,8 @@ error_codes! {
     AgentNotFound = "agent_not_found", 404;
     /// No execution record with that id.
     ExecutionNotFound = "execution_not_found", 404;
+    /// The agent exists but has no wallet (its owner attaches one: `PUT /agents/{name}/wallet`).
+    WalletNotFound = "wallet_not_found", 404;
     /// No such route (the router's fallback).
     NotFound = "not_found", 404;
     /// The route exists for other methods (the router's fallback), or a handler or CLI agent's

@@ -12,7 +12,7 @@ use hypervisor_client::agents::Deployment;
 
 use crate::harness::{TestServer, wasm};
 
-fn client_binary() -> PathBuf {
+pub(crate) fn client_binary() -> PathBuf {
     let host = PathBuf::from(env!("CARGO_BIN_EXE_hypervisor"));
     let client = host.with_file_name("hypervisor-client");
     assert!(
@@ -25,7 +25,7 @@ fn client_binary() -> PathBuf {
 
 /// Runs the client with `args`, `stdin` on its standard input; returns (exit code, stdout,
 /// stderr).
-fn run(
+pub(crate) fn run(
     server: &TestServer,
     home: &std::path::Path,
     args: &[&str],

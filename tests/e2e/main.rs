@@ -20,6 +20,7 @@ mod api;
 mod attestation;
 mod balancer;
 mod cache;
+mod cli_newcomer;
 mod client_cli;
 #[cfg(feature = "simulated-attestation")]
 mod cluster;
@@ -46,6 +47,7 @@ mod sandbox;
 mod schemathesis;
 mod settlement;
 mod slow_clients;
+mod state_compat;
 #[cfg(feature = "simulated-attestation")]
 mod tls;
 mod uploads;

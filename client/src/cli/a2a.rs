@@ -34,6 +34,8 @@ pub enum A2aCommand {
         agent: Option<String>,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        unattested: UnattestedArgs,
     },
     /// Send a message to an agent and print the task when it ends (paying a priced agent with
     /// --pay-with, within --max-price); the task's receipt is checked. Exits 1 when the task
@@ -53,6 +55,8 @@ pub enum A2aCommand {
         pay: PayArgs,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        unattested: UnattestedArgs,
     },
     /// Print a task.
     Get {
@@ -74,15 +78,32 @@ pub enum A2aCommand {
     },
 }
 
-/// The host's signing key, its evidence verified under `policy`; `None` (with a warning) on a
-/// host without an attestation provider, whose cards are unsigned and tasks carry no receipt.
-fn host_key(client: &Client, policy: &PolicyArgs) -> anyhow::Result<Option<VerifiedKey>> {
+/// Whether a host without attestation is expected (a development host).
+#[derive(Args, Clone, Default)]
+pub struct UnattestedArgs {
+    /// A host without an attestation provider is expected (a development host outside a
+    /// TEE): its cards are unsigned and its tasks carry no receipt, and the client says so
+    /// in the output instead of warning.
+    #[arg(long)]
+    allow_unattested: bool,
+}
+
+/// The host's signing key, its evidence verified under `policy`; `None` on a host without an
+/// attestation provider, whose cards are unsigned and tasks carry no receipt (a warning,
+/// unless `--allow-unattested` says it is expected).
+fn host_key(
+    client: &Client,
+    policy: &PolicyArgs,
+    unattested: &UnattestedArgs,
+) -> anyhow::Result<Option<VerifiedKey>> {
     let (provider, attestation) = client.attestation()?;
     let Some(attestation) = attestation else {
-        eprintln!(
-            "WARNING: the host has no attestation provider ({provider}): nothing it says is \
-             verified (unsigned cards, no receipts)"
-        );
+        if !unattested.allow_unattested {
+            eprintln!(
+                "WARNING: the host has no attestation provider ({provider}): nothing it says is \
+                 verified (unsigned cards, no receipts); --allow-unattested if that is expected"
+            );
+        }
         return Ok(None);
     };
     let key = verify::verify_attestation(&attestation, &policy.policy()?)?;
@@ -97,9 +118,13 @@ fn host_key(client: &Client, policy: &PolicyArgs) -> anyhow::Result<Option<Verif
 /// Runs an `a2a` subcommand.
 pub fn run(client: &Client, json: bool, command: A2aCommand) -> anyhow::Result<ExitCode> {
     match command {
-        A2aCommand::Card { agent, policy } => {
+        A2aCommand::Card {
+            agent,
+            policy,
+            unattested,
+        } => {
             let card = client.a2a_card(agent.as_deref())?;
-            let key = host_key(client, &policy)?;
+            let key = host_key(client, &policy, &unattested)?;
             if let Some(key) = &key {
                 verify_card(&card, key)?;
             }
@@ -140,6 +165,7 @@ pub fn run(client: &Client, json: bool, command: A2aCommand) -> anyhow::Result<E
             caller,
             pay,
             policy,
+            unattested,
         } => {
             let content = match (text, data) {
                 (Some(t), _) => Content::Text(t),
@@ -148,7 +174,7 @@ pub fn run(client: &Client, json: bool, command: A2aCommand) -> anyhow::Result<E
                 }
                 (None, None) => anyhow::bail!("give --text or --data"),
             };
-            let key = host_key(client, &policy)?;
+            let key = host_key(client, &policy, &unattested)?;
             let payment = pay.payer()?;
             let payer = payment
                 .as_ref()

@@ -81,9 +81,18 @@ pub enum AgentCommand {
         /// Tags (repeatable; searched).
         #[arg(long = "tag")]
         tags: Vec<String>,
-        /// Seal the component to a session: a private agent.
+        /// Seal the component to a session: a private agent (only sealed invocations), unless
+        /// `--public`.
         #[arg(long)]
         private: bool,
+        /// With --private: sealed on the way and at rest, but anyone may invoke it (an HTTP
+        /// agent deployed sealed needs this, or `--caller`).
+        #[arg(long, requires = "private")]
+        public: bool,
+        /// The only agents allowed to call this one, `NAME=OWNER_KEY` (repeatable; added to
+        /// the grants' `callers`). A private HTTP agent is reached through these alone.
+        #[arg(long = "caller", value_name = "NAME=OWNER_KEY")]
+        callers: Vec<String>,
         /// Price per invocation, atomic units of the host's payment asset (x402).
         #[arg(long)]
         price: Option<String>,
@@ -105,8 +114,13 @@ pub enum AgentCommand {
         #[arg(long, value_name = "FILE")]
         grants: Option<PathBuf>,
     },
-    /// List the deployed agents.
-    List,
+    /// List the deployed agents (environments set up through `/environments/*` only with
+    /// `--environments`).
+    List {
+        /// Show the environments too (Assist-compatible set-ups, `env-<id>`).
+        #[arg(long)]
+        environments: bool,
+    },
     /// Show an agent and its versions.
     Show {
         /// Agent name.
@@ -130,19 +144,26 @@ pub enum AgentCommand {
         /// Seal the invocation to a session of your key even without `--key`.
         #[arg(long)]
         sealed: bool,
-        /// CLI agents: arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        /// CLI agents: arguments. Options are recognised wherever they stand; an argument that
+        /// starts with `-` goes after `--`.
         args: Vec<String>,
+        /// Pay a priced agent (x402) within --max-price.
+        #[command(flatten)]
+        pay: super::pay::PayArgs,
     },
     /// Delete an agent (you must be its owner).
     Delete {
         /// Agent name.
         name: String,
     },
-    /// Read an agent's recent logs (you must be its owner).
+    /// Read an agent's recent logs (you must be its owner): the newest 100 entries, oldest
+    /// first; with `--follow`, then every new entry as it comes, until interrupted.
     Logs {
         /// Agent name.
         name: String,
+        /// Keep reading: print new entries as they come (polls once a second).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Read an agent's grants, or replace them with `--set FILE` (you must be its owner).
     Grants {
@@ -157,17 +178,19 @@ pub enum AgentCommand {
         /// Agent name.
         name: String,
     },
-    /// Read an agent's wallet, or attach one with `--key` and `--policy` (you must be its
-    /// owner): the host pays the agent's callees from it, within the policy.
+    /// Read an agent's wallet, or attach one with `--wallet-key` and `--policy` (you must be its
+    /// owner): the host pays the agent's callees from it, within the policy. `keygen --wallet
+    /// FILE` creates a wallet key.
     Wallet {
         /// Agent name.
         name: String,
-        /// A file holding the wallet's secp256k1 key (hex); sealed to a session on the way.
+        /// A file holding the wallet's secp256k1 key (hex; `keygen --wallet FILE` makes one);
+        /// sealed to a session on the way. (`--key` stays your own key, the owner's.)
         #[arg(long, value_name = "FILE", requires = "policy")]
-        key: Option<PathBuf>,
+        wallet_key: Option<PathBuf>,
         /// The spending policy, a JSON file (`{"networks","assets","max_per_call",
         /// "max_per_day","max_total","payees"?}`).
-        #[arg(long, value_name = "FILE", requires = "key")]
+        #[arg(long, value_name = "FILE", requires = "wallet_key")]
         policy: Option<PathBuf>,
     },
     /// Read an agent's configuration (names, versions and hashes; never a value), or change
@@ -186,6 +209,10 @@ pub enum AgentCommand {
         /// Remove a name (repeatable).
         #[arg(long, value_name = "NAME")]
         remove: Vec<String>,
+        /// Allow empty values (refused otherwise: `--set KEY=$VAR` with `VAR` unset stores
+        /// nothing by mistake).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Export or wipe an agent's key-value state (you must be its owner).
     State {
@@ -193,6 +220,13 @@ pub enum AgentCommand {
         #[command(subcommand)]
         command: super::state::StateCommand,
     },
+}
+
+/// Unix seconds now, the time a payment is signed at.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Reads a file, or this process's standard input for `-`.
@@ -243,6 +277,8 @@ pub fn run(
             description,
             tags,
             private,
+            public,
+            callers,
             price,
             ttl_seconds,
             time_ms,
@@ -250,11 +286,24 @@ pub fn run(
             content_type,
             grants,
         } => {
-            let grants = grants.as_deref().map(read_grants).transpose()?;
-            let component = match &wasm {
-                Some(wasm) => {
-                    std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?
+            let mut grants = grants.as_deref().map(read_grants).transpose()?;
+            if !callers.is_empty() {
+                let list = grants
+                    .get_or_insert_with(Grants::default)
+                    .callers
+                    .get_or_insert_with(Vec::new);
+                for caller in &callers {
+                    let (name, owner_key) = caller.split_once('=').with_context(|| {
+                        format!("--caller {caller}: write NAME=OWNER_KEY (the caller's owner's public key, hex)")
+                    })?;
+                    list.push(hypervisor_protocol::grants::AgentRef {
+                        name: name.to_string(),
+                        owner_key: owner_key.to_string(),
+                    });
                 }
+            }
+            let component = match &wasm {
+                Some(wasm) => super::program::read(wasm, super::program::Use::Deploy)?,
                 None => Vec::new(),
             };
             let source = (!js.is_empty()).then(|| js_source(&js)).transpose()?;
@@ -265,7 +314,7 @@ pub fn run(
                 tags,
                 component: &component,
                 program_kind: program_kind.map(Into::into),
-                public: None,
+                public: public.then_some(true),
                 limits: time_ms.map(|t| Limits {
                     time_ms: Some(t),
                     ..Limits::default()
@@ -308,7 +357,7 @@ pub fn run(
                 );
             });
         }
-        AgentCommand::List => {
+        AgentCommand::List { environments } => {
             // Every page, following the cursor.
             let mut agents = Vec::new();
             let mut after = String::new();
@@ -323,15 +372,28 @@ pub fn run(
                     None => break,
                 }
             }
+            let hidden = if environments {
+                0
+            } else {
+                let before = agents.len();
+                agents.retain(|a| !is_environment(a));
+                before - agents.len()
+            };
             let list = serde_json::json!({ "agents": agents });
             print(json, &list, || {
                 for a in list["agents"].as_array().into_iter().flatten() {
                     println!(
-                        "{:<24} v{:<3} {:<8} {}",
+                        "{:<24} v{:<3} {:<11} {}",
                         a["name"].as_str().unwrap_or_default(),
                         a["latest"]["version"],
-                        a["latest"]["kind"].as_str().unwrap_or_default(),
-                        a["description"].as_str().unwrap_or_default()
+                        kind_of(a),
+                        description_of(a)
+                    );
+                }
+                if hidden > 0 {
+                    eprintln!(
+                        "({hidden} environment{} not shown: --environments lists them)",
+                        if hidden == 1 { "" } else { "s" }
                     );
                 }
             });
@@ -346,7 +408,15 @@ pub fn run(
             stdin,
             sealed,
             args,
+            pay,
         } => {
+            let payment = pay.payer()?;
+            // Captures a shared reference only, so it is `Copy`: each attempt below takes its
+            // own copy as the `&mut` payer the client asks for.
+            let pay_fn = |offer: &hypervisor_client::x402::Offer| match &payment {
+                Some((wallet, limit)) => Ok(wallet.pay(offer, limit, unix_now())?),
+                None => hypervisor_client::agents::payment_required(offer),
+            };
             let agent = client.get_json(&format!("/agents/{name}"))?;
             let handler = agent["latest"]["kind"] == "handler";
             if handler && (stdin.is_some() || !args.is_empty()) {
@@ -373,34 +443,49 @@ pub fn run(
                 // Behind a load balancer the invocation may land on another replica than the
                 // session: the client opens one there and sends again.
                 let run = client.with_session(&sessions, |session| {
+                    let mut pay_fn = pay_fn;
                     if handler {
-                        client.invoke_sealed(session, &name, code_hash, event.as_bytes())
+                        client.invoke_sealed_paying(
+                            session,
+                            &name,
+                            code_hash,
+                            event.as_bytes(),
+                            &mut pay_fn,
+                        )
                     } else {
-                        client.invoke_command_sealed(
+                        client.invoke_command_sealed_paying(
                             session,
                             &name,
                             code_hash,
                             &args,
                             input.as_deref().unwrap_or_default(),
+                            &mut pay_fn,
                         )
                     }
                 })?;
                 return super::report::report(&run, sessions.current().id, json);
             }
-            let out = if handler {
+            let mut pay_fn = pay_fn;
+            let (out, settlement) = if handler {
                 let event: serde_json::Value = match event {
                     Some(e) => serde_json::from_str(&e).context("--event is not JSON")?,
                     None => serde_json::Value::Null,
                 };
-                client.invoke(&name, event)?
+                client.invoke_paying(&name, event, &mut pay_fn)?
             } else {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let stdin = input.map(String::from_utf8).transpose().context(
                     "a clear invocation's --stdin must be UTF-8 (seal it with --sealed)",
                 )?;
-                client.invoke_cli(&name, &args, stdin.as_deref())?
+                client.invoke_cli_paying(&name, &args, stdin.as_deref(), &mut pay_fn)?
             };
-            let value = serde_json::to_value(&out)?;
+            if let Some(settlement) = &settlement {
+                eprintln!("[paid: {settlement}]");
+            }
+            let mut value = serde_json::to_value(&out)?;
+            if let Some(settlement) = settlement {
+                value["payment_response"] = settlement;
+            }
             print(json, &value, || {
                 if let Some(r) = out.result_json() {
                     println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
@@ -442,7 +527,7 @@ pub fn run(
                         .map_or_else(String::new, |t| format!(" paid tx {t}"));
                     println!(
                         "{} {} {}{} -> {} ({}){paid}",
-                        c.at_ms,
+                        super::when::rfc3339(c.at_ms),
                         c.caller_execution,
                         c.callee,
                         c.path,
@@ -452,14 +537,27 @@ pub fn run(
                 }
             });
         }
-        AgentCommand::Wallet { name, key, policy } => {
+        AgentCommand::Wallet {
+            name,
+            wallet_key,
+            policy,
+        } => {
             let owner = owner()?;
-            let info = match (key, policy) {
+            let info = match (wallet_key, policy) {
                 (Some(key), Some(policy)) => {
-                    let secret = zeroize::Zeroizing::new(
-                        std::fs::read_to_string(&key)
-                            .with_context(|| format!("reading {}", key.display()))?,
-                    );
+                    let secret =
+                        zeroize::Zeroizing::new(std::fs::read_to_string(&key).map_err(|e| {
+                            match e.kind() {
+                                std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                                    "{} does not exist: create a wallet key with \
+                                 `hypervisor-client keygen --wallet {}` (and fund its address)",
+                                    key.display(),
+                                    key.display()
+                                ),
+                                _ => anyhow::Error::new(e)
+                                    .context(format!("reading {}", key.display())),
+                            }
+                        })?);
                     let text = std::fs::read_to_string(&policy)
                         .with_context(|| format!("reading {}", policy.display()))?;
                     let policy = serde_json::from_str(&text)
@@ -478,27 +576,19 @@ pub fn run(
             set,
             set_file,
             remove,
+            allow_empty,
         } => {
             let args = super::state::ConfigArgs {
                 set,
                 set_file,
                 remove,
+                allow_empty,
             };
             super::state::config(client, &owner()?, &name, args)?;
         }
         AgentCommand::State { command } => super::state::state(client, &owner()?, command)?,
-        AgentCommand::Logs { name } => {
-            let logs = client.agent_logs(&owner()?, &name)?;
-            print(json, &logs, || {
-                for l in logs["logs"].as_array().into_iter().flatten() {
-                    let text = l["stderr"].as_str().unwrap_or_default();
-                    println!(
-                        "[{}] {}",
-                        l["execution_id"].as_str().unwrap_or_default(),
-                        text.trim_end_matches('\n')
-                    );
-                }
-            });
+        AgentCommand::Logs { name, follow } => {
+            super::logs::run(client, &owner()?, &name, json, follow)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -515,13 +605,54 @@ pub fn search(
     print(json, &hits, || {
         for h in hits["results"].as_array().into_iter().flatten() {
             println!(
-                "{:<24} {:<8} {:>6.2}  {}",
+                "{:<24} {:<11} {:>6.2}  {}",
                 h["name"].as_str().unwrap_or_default(),
-                h["kind"].as_str().unwrap_or_default(),
+                kind_of(h),
                 h["score"].as_f64().unwrap_or_default(),
-                h["description"].as_str().unwrap_or_default()
+                description_of(h)
             );
         }
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a listed agent (or search hit) is an environment set up through `/environments/*`
+/// (PROTOCOL §25): named `env-<id>`, tagged `environment`, its description the set-up's JSON.
+fn is_environment(agent: &serde_json::Value) -> bool {
+    agent["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("env-"))
+        && agent["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "environment"))
+}
+
+/// The kind to show: `environment` for those, else the latest version's (or the hit's).
+fn kind_of(agent: &serde_json::Value) -> &str {
+    if is_environment(agent) {
+        return "environment";
+    }
+    agent["latest"]["kind"]
+        .as_str()
+        .or_else(|| agent["kind"].as_str())
+        .unwrap_or_default()
+}
+
+/// The description to show: an environment's set-up in words, not its JSON.
+fn description_of(agent: &serde_json::Value) -> String {
+    let description = agent["description"].as_str().unwrap_or_default();
+    if !is_environment(agent) {
+        return description.to_string();
+    }
+    let meta: serde_json::Value = serde_json::from_str(description).unwrap_or_default();
+    match meta["environment"]["mainModule"].as_str() {
+        Some(main) => {
+            let modules = meta["environment"]["moduleCount"].as_u64().unwrap_or(1);
+            format!(
+                "JavaScript environment: {main} ({modules} module{})",
+                if modules == 1 { "" } else { "s" }
+            )
+        }
+        None => "JavaScript environment".to_string(),
+    }
 }

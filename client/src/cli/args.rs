@@ -36,6 +36,14 @@ pub struct Cli {
     /// in front of the host would go unnoticed, and the certificate must chain to a web root.
     #[arg(long, global = true)]
     pub no_channel_binding: bool,
+    /// Trust only the certificate authorities of this PEM file (or the server's own
+    /// certificate) for an `https://` server, instead of the web's roots.
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// Do not check an `https://` server's certificate at all. INSECURE: anyone on the way can
+    /// read and change the traffic; for a throwaway test server only (warned on every use).
+    #[arg(long, global = true)]
+    pub insecure: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,13 +52,22 @@ pub struct Cli {
 pub enum Command {
     /// Check that the server answers.
     Ping,
-    /// Create the key file if missing and print the public key.
-    Keygen,
+    /// Create the key file if missing and print the public key; with `--wallet FILE`, create a
+    /// new wallet key file instead (the secp256k1 account that pays: `--pay-with`,
+    /// `agent wallet --wallet-key`) and print its address.
+    Keygen {
+        /// Create a wallet key file here (never overwritten) and print its address.
+        #[arg(long, value_name = "FILE")]
+        wallet: Option<PathBuf>,
+    },
     /// Open a session and print its id and the server's session key.
     Session,
     /// Encrypt and execute a WebAssembly component (or, with --python, a Python script), print
     /// its decrypted output.
     Exec(Box<ExecArgs>),
+    /// Read execution records (hashes, times, statuses, commitments; never plaintext): those
+    /// your key ran, and those of the agents it owns. With an id, one record.
+    Executions(super::records::ExecutionsArgs),
     /// Fetch and verify the host's attestation (GET /attestation). For an https:// URL, also
     /// check that the TLS channel is bound to the attested key (GET /attestation/channel) and
     /// verify the certificate's RA-TLS evidence.

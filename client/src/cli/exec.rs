@@ -34,8 +34,9 @@ pub struct ExecArgs {
     pub python: bool,
     #[command(flatten)]
     pub pay: PayArgs,
-    /// Arguments passed to the program (after argv[0]).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Arguments passed to the program (after argv[0]). Options of this command are recognised
+    /// wherever they stand; an argument that starts with `-` goes after `--`, which ends the
+    /// options: `exec grep.wasm --stdin in.txt -- -c '^a'`.
     pub args: Vec<String>,
     /// File to send as stdin (`-` for this process's stdin).
     #[arg(long)]
@@ -84,7 +85,11 @@ pub fn run(
     } = exec;
     let payment = pay.payer()?;
     let (key, _) = keyfile::load_or_create(key_path)?;
-    let program = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let program = if python {
+        std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?
+    } else {
+        super::program::read(&wasm, super::program::Use::Exec)?
+    };
     let stdin_bytes = match &stdin {
         Some(p) if p.as_os_str() == "-" => {
             let mut b = Vec::new();

@@ -4,28 +4,43 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hypervisor_client::Client;
+use anyhow::Context as _;
+use hypervisor_client::{Client, Trust};
 
 mod a2a;
 pub mod agent;
 mod args;
 mod exec;
+mod logs;
 mod mcp;
 mod pay;
 mod policy;
+mod program;
+mod records;
 mod release;
 mod report;
 mod setup;
 pub mod state;
 mod verify;
+mod when;
 
 pub use args::Cli;
 use args::Command;
 
 /// Runs the parsed command line and returns the process's exit code.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&cli.server);
+pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    cli.server = hypervisor_client::check_server_url(&cli.server)?;
+    let client = plain_client(&cli)?;
     let key_path = cli.key.clone().unwrap_or_else(default_key_path);
+    if cli.key.is_some() && !key_path.exists() && !matches!(cli.command, Command::Keygen { .. }) {
+        // Said, not silent: a wallet key meant for `--pay-with` or `--wallet-key` given as
+        // `--key` would otherwise become a new identity unnoticed.
+        eprintln!(
+            "note: {} does not exist: a new client key (your identity as owner and caller, \
+             P-256) is created there on first use",
+            key_path.display()
+        );
+    }
     match cli.command {
         Command::Agent { command } => {
             // A key named on the command line (or in the environment) is the caller's identity.
@@ -36,10 +51,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mcp { command } => mcp::run(&client, cli.json, command),
         Command::A2a { command } => a2a::run(&client, cli.json, command),
         Command::Ping => setup::ping(&client, cli.json),
-        Command::Keygen => setup::keygen(&key_path, cli.json),
+        Command::Keygen { wallet: None } => setup::keygen(&key_path, cli.json),
+        Command::Keygen {
+            wallet: Some(wallet),
+        } => setup::wallet_keygen(&wallet, cli.json),
         Command::Session => setup::session(&client, &key_path, cli.json),
         Command::Attestation { policy } => {
-            let client = verifying_client(&cli.server, &policy, cli.no_channel_binding)?;
+            let client = verifying_client(&cli.server, &policy, cli.no_channel_binding, client)?;
             verify::attestation(&client, &policy, cli.json)
         }
         Command::Verify { proof, policy } => verify::proof(&proof, &policy, cli.json),
@@ -48,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             snp_report,
             policy,
         } => verify::evidence(tdx_quote, snp_report, &policy, cli.json),
+        Command::Executions(args) => records::run(&client, &key_path, cli.json, args),
         Command::Measure { files } => verify::measure(&files, cli.json),
         Command::ReferenceValues {
             name,
@@ -67,7 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ReferenceValues { name, .. } => verify::reference_values(&client, &name),
         Command::Exec(args) => {
             let client = if args.verifiable {
-                verifying_client(&cli.server, &args.policy, cli.no_channel_binding)?
+                verifying_client(&cli.server, &args.policy, cli.no_channel_binding, client)?
             } else {
                 client
             };
@@ -76,22 +95,54 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The client of a command that does not verify the host: an `https://` server's certificate
+/// is checked against the web's roots, `--cacert`'s authorities, or (`--insecure`, warned) not
+/// at all.
+fn plain_client(cli: &Cli) -> anyhow::Result<Client> {
+    let trust = match (&cli.cacert, cli.insecure) {
+        (Some(path), _) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Trust::from_pem(&pem).with_context(|| format!("--cacert {}", path.display()))?
+        }
+        (None, true) => {
+            if cli
+                .server
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            {
+                eprintln!(
+                    "WARNING: --insecure: the certificate of {} is NOT checked; anyone on the \
+                     way can read and change this traffic",
+                    cli.server
+                );
+            }
+            Trust::Insecure
+        }
+        (None, false) => Trust::WebRoots,
+    };
+    Ok(Client::with_trust(&cli.server, &trust))
+}
+
 /// The client of a command that verifies the host: over `https://`, every connection is bound
 /// to the attested key under the command's policy (unless `--no-channel-binding`, warned).
 fn verifying_client(
     server: &str,
     policy: &policy::PolicyArgs,
     no_channel_binding: bool,
+    plain: Client,
 ) -> anyhow::Result<Client> {
-    if !server.starts_with("https://") {
-        return Ok(Client::new(server));
+    if !server
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
+        return Ok(plain);
     }
     if no_channel_binding {
         eprintln!(
             "WARNING: --no-channel-binding: the TLS channel is NOT bound to the attested host; \
              a TLS-terminating proxy in front of it would go unnoticed"
         );
-        return Ok(Client::new(server));
+        return Ok(plain);
     }
     Ok(Client::with_channel_binding(server, policy.policy()?))
 }

@@ -38,6 +38,7 @@ pub fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Resul
             "commitment_verified": true,
             "receipt": run.receipt,
             "settlement": run.settlement,
+            "execution_id": run.execution_id,
         });
         println!("{doc}");
     } else {
@@ -61,9 +62,12 @@ pub fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Resul
             summary.push_str(", output truncated");
         }
         eprintln!(
-            "[{summary} · {:.1} ms · commitment {} verified]",
+            "[{summary} · {:.1} ms · commitment {} verified{}]",
             r.duration_us as f64 / 1000.0,
-            &hex::encode(run.commitment)[..16]
+            &hex::encode(run.commitment)[..16],
+            run.execution_id
+                .as_deref()
+                .map_or_else(String::new, |id| format!(" · execution {id}"))
         );
         if let Some(trap) = &r.trap {
             eprintln!("trap: {trap}");

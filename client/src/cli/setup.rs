@@ -39,6 +39,35 @@ pub fn keygen(key_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `hypervisor-client keygen --wallet FILE`.
+pub fn wallet_keygen(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let wallet = keyfile::create_wallet_key(path).map_err(|e| match e {
+        keyfile::KeyFileError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            anyhow::anyhow!(
+                "{} exists: a wallet key is never overwritten (pick another file name)",
+                path.display()
+            )
+        }
+        e => e.into(),
+    })?;
+    let address = wallet.address().to_checksum(None);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"wallet_key_file": path, "address": address})
+        );
+    } else {
+        eprintln!(
+            "created {} (keep it secret: it spends the account's tokens)",
+            path.display()
+        );
+        println!("{address}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hypervisor-client session`.
 pub fn session(client: &Client, key_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let (key, _) = keyfile::load_or_create(key_path)?;

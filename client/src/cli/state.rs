@@ -39,6 +39,8 @@ pub struct ConfigArgs {
     pub set_file: Vec<String>,
     /// Names to remove.
     pub remove: Vec<String>,
+    /// Store empty values (refused otherwise: usually an unset shell variable).
+    pub allow_empty: bool,
 }
 
 /// `agent config NAME [--set N=V]… [--set-file N=FILE]… [--remove N]…`: reads the names,
@@ -70,6 +72,16 @@ pub fn config(
                 "{key}={}",
                 value.trim_end_matches('\n')
             )));
+        }
+        if !args.allow_empty {
+            for pair in &pairs {
+                if let Some(key) = pair.strip_suffix('=').filter(|k| !k.contains('=')) {
+                    anyhow::bail!(
+                        "{key} would be set to an empty value (an unset shell variable?): \
+                         nothing was changed; pass --allow-empty to store an empty value"
+                    );
+                }
+            }
         }
         let plain: Vec<String> = pairs.iter().map(|p| p.as_str().to_string()).collect();
         let change = change_of(&plain, &args.remove)?;

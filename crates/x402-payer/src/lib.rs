@@ -318,11 +318,19 @@ impl Wallet {
     /// # Errors
     /// If the OS random number generator fails.
     pub fn random() -> Result<Self, PayError> {
+        Ok(Self::generate()?.0)
+    }
+
+    /// A new random wallet and its 32-byte secret, for storing it (a key file).
+    ///
+    /// # Errors
+    /// If the OS random number generator fails.
+    pub fn generate() -> Result<(Self, Zeroizing<[u8; 32]>), PayError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         loop {
             getrandom::fill(bytes.as_mut()).map_err(|_| bad("no randomness"))?;
             if let Ok(key) = SigningKey::from_slice(bytes.as_ref()) {
-                return Ok(Self { key });
+                return Ok((Self { key }, bytes));
             }
         }
     }

@@ -53,6 +53,7 @@ impl ApiError {
             ApiError::Engine(EngineError::NotACommand) => C::NotACommand,
             ApiError::Engine(EngineError::NotAnAgent) => C::NotAnAgent,
             ApiError::AgentNotFound(_) => C::AgentNotFound,
+            ApiError::WalletNotFound(_) => C::WalletNotFound,
             ApiError::NotOwner(_) => C::NotOwner,
             ApiError::OwnerSignature(_) => C::OwnerSignatureInvalid,
             ApiError::AgentNotPublic(_) => C::AgentNotPublic,

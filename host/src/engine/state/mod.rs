@@ -57,9 +57,11 @@ pub struct Cas {
 /// Why a key-value operation failed, before translation into a version's `error`.
 enum Fail {
     Denied,
-    NoSuchStore,
     Other(String),
 }
+
+/// The bucket that `""` (wasmtime's only bucket) opens: Spin's default store's name.
+const DEFAULT_BUCKET: &str = "default";
 
 type KvResult<T> = Result<T, Fail>;
 
@@ -103,9 +105,13 @@ impl Kv<'_> {
 
     fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
         let (store, _) = self.access()?;
-        if identifier.is_empty() {
-            return Err(Fail::NoSuchStore);
-        }
+        // wasmtime serves one bucket, `""`, and Spin's default store is `default`: a component
+        // written for either opens the agent's default bucket here.
+        let identifier = if identifier.is_empty() {
+            DEFAULT_BUCKET.to_string()
+        } else {
+            identifier
+        };
         store.check_bucket(&identifier).map_err(|e| self.fail(e))?;
         self.state
             .table()

@@ -90,7 +90,6 @@ mod draft {
     fn err(f: Fail) -> store1::Error {
         match f {
             Fail::Denied => store1::Error::AccessDenied,
-            Fail::NoSuchStore => store1::Error::NoSuchStore,
             Fail::Other(m) => store1::Error::Other(m),
         }
     }
@@ -162,7 +161,6 @@ mod draft2 {
     fn err(f: Fail) -> store2::Error {
         match f {
             Fail::Denied => store2::Error::AccessDenied,
-            Fail::NoSuchStore => store2::Error::NoSuchStore,
             Fail::Other(m) => store2::Error::Other(m),
         }
     }

@@ -112,7 +112,7 @@ impl Pipeline {
         let wallet = wallets
             .get(name)
             .map_err(storage)?
-            .ok_or_else(|| ApiError::AgentNotFound(format!("{name} (it has no wallet)")))?;
+            .ok_or_else(|| ApiError::WalletNotFound(name.to_string()))?;
         let (day, total) = wallets.spent(name, unix_millis()).map_err(storage)?;
         Ok(WalletInfo {
             agent: name.to_string(),

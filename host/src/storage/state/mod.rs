@@ -11,6 +11,7 @@
 //! the quota check is exact.
 
 mod cache;
+mod counter;
 mod keys;
 mod service;
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::cache::{ReadCache, Value};
+use super::counter;
 use super::keys::{AgentKeys, EntryId};
 use super::{Applied, Change, Place, Quota, StateBackend, Stored, Usage};
 use crate::crypto::at_rest::SealingKey;
@@ -284,8 +285,8 @@ impl StateStore {
         self.update(keys, bucket, key, |_| Ok(None), true)
     }
 
-    /// Adds `delta` to the counter at `key` (8 bytes little-endian, `signed` or not; absent:
-    /// 0) and returns the new value.
+    /// Adds `delta` to the counter at `key` (8 bytes little-endian, `signed` or not, or decimal
+    /// text, which stays decimal; absent: 0, written as 8 bytes) and returns the new value.
     ///
     /// # Errors
     /// [`KvError::Counter`] for another value or an overflow; the others of a write.
@@ -303,32 +304,22 @@ impl StateStore {
             bucket,
             key,
             |old| {
-                let current = match old {
-                    None => 0,
-                    Some((_, bytes)) => {
-                        let raw: [u8; 8] = bytes.try_into().map_err(|_| {
-                            KvError::Counter(format!(
-                                "the value at {key:?} is {} bytes, not a counter (8 bytes, \
-                                 little-endian)",
-                                bytes.len()
-                            ))
-                        })?;
-                        if signed {
-                            i128::from(i64::from_le_bytes(raw))
-                        } else {
-                            i128::from(u64::from_le_bytes(raw))
-                        }
-                    }
+                let (current, form) = match old {
+                    None => (0, counter::Form::Binary),
+                    Some((_, bytes)) => counter::read(bytes, signed).ok_or_else(|| {
+                        KvError::Counter(format!(
+                            "the value at {key:?} ({} bytes) is not a counter: 8 bytes \
+                             little-endian, or decimal text",
+                            bytes.len()
+                        ))
+                    })?,
                 };
                 let new = current + delta;
-                let bytes = if signed {
-                    i64::try_from(new).map(i64::to_le_bytes)
-                } else {
-                    u64::try_from(new).map(u64::to_le_bytes)
-                }
-                .map_err(|_| KvError::Counter(format!("the counter at {key:?} would overflow")))?;
+                let bytes = counter::write(new, signed, form).ok_or_else(|| {
+                    KvError::Counter(format!("the counter at {key:?} would overflow"))
+                })?;
                 result = new;
-                Ok(Some(Zeroizing::new(bytes.to_vec())))
+                Ok(Some(Zeroizing::new(bytes)))
             },
             false,
         )?;
