@@ -1,4 +1,4 @@
-//! `hypervisor-client agent …` and `hypervisor-client search`: deploy once, find, invoke many
+//! `hypervisor-client agent …`: deploy once (`deploy.rs`), list (`listing.rs`), invoke many
 //! times.
 
 use std::path::{Path, PathBuf};
@@ -7,52 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use hypervisor_client::Client;
-use hypervisor_client::agents::Deployment;
-use hypervisor_protocol::agents::ChargeRule;
 use hypervisor_protocol::grants::Grants;
-use hypervisor_protocol::wire::Limits;
-
-/// The modules map of `files` (the main module first), each named by its path relative to the
-/// main module's directory with `/` separators.
-fn js_source(files: &[PathBuf]) -> anyhow::Result<hypervisor_protocol::agents::JsSource> {
-    let main = &files[0];
-    let base = main.parent().unwrap_or_else(|| Path::new(""));
-    let name_of = |file: &Path| -> anyhow::Result<String> {
-        let relative = file.strip_prefix(base).map_err(|_| {
-            anyhow::anyhow!(
-                "{} is not under {}, the main module's directory",
-                file.display(),
-                if base.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    base
-                }
-                .display()
-            )
-        })?;
-        let parts = relative
-            .components()
-            .map(|c| match c {
-                std::path::Component::Normal(p) => p.to_str().map(str::to_string),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| anyhow::anyhow!("{}: not a plain relative path", file.display()))?;
-        Ok(parts.join("/"))
-    };
-    let mut modules = std::collections::BTreeMap::new();
-    for file in files {
-        let source = std::fs::read_to_string(file)
-            .with_context(|| format!("reading {} (UTF-8 source)", file.display()))?;
-        if modules.insert(name_of(file)?, source).is_some() {
-            anyhow::bail!("{} is given twice", file.display());
-        }
-    }
-    Ok(hypervisor_protocol::agents::JsSource {
-        main: name_of(main)?,
-        modules,
-    })
-}
 
 /// Agent subcommands.
 #[derive(Subcommand)]
@@ -60,60 +15,7 @@ pub enum AgentCommand {
     /// Deploy a component as an agent (in the clear, signed with your key; `--private` seals it
     /// to a session instead and only sealed invocations are accepted), or JavaScript/TypeScript
     /// modules (`--js main.ts utils.ts`: a handler agent set up once by the host).
-    Deploy {
-        /// Agent name (a-z, 0-9, '-').
-        name: String,
-        /// The component (.wasm): a handler agent, a wasi:http proxy or a CLI command; or a
-        /// RISC-V ELF file (a CLI agent).
-        #[arg(required_unless_present = "js", conflicts_with = "js")]
-        wasm: Option<PathBuf>,
-        /// What the file is: wasm or riscv (default: the host recognises it).
-        #[arg(long, value_name = "KIND", conflicts_with = "js")]
-        program_kind: Option<super::args::ProgramKindArg>,
-        /// JavaScript or TypeScript modules instead of a component: the main module first
-        /// (it exports `handler`), then the modules it imports. Each is named in the modules
-        /// map by its path relative to the main module's directory.
-        #[arg(long, num_args = 1.., value_name = "FILE")]
-        js: Vec<PathBuf>,
-        /// What it does (searched).
-        #[arg(long, default_value = "")]
-        description: String,
-        /// Tags (repeatable; searched).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
-        /// Seal the component to a session: a private agent (only sealed invocations), unless
-        /// `--public`.
-        #[arg(long)]
-        private: bool,
-        /// With --private: sealed on the way and at rest, but anyone may invoke it (an HTTP
-        /// agent deployed sealed needs this, or `--caller`).
-        #[arg(long, requires = "private")]
-        public: bool,
-        /// The only agents allowed to call this one, `NAME=OWNER_KEY` (repeatable; added to
-        /// the grants' `callers`). A private HTTP agent is reached through these alone.
-        #[arg(long = "caller", value_name = "NAME=OWNER_KEY")]
-        callers: Vec<String>,
-        /// Price per invocation, atomic units of the host's payment asset (x402).
-        #[arg(long)]
-        price: Option<String>,
-        /// Remove the agent after this many seconds.
-        #[arg(long)]
-        ttl_seconds: Option<u64>,
-        /// Default time limit of its invocations, milliseconds.
-        #[arg(long)]
-        time_ms: Option<u64>,
-        /// With --price: charge every run (`always`) instead of only successful ones
-        /// (`success`, the default).
-        #[arg(long, value_name = "success|always")]
-        charge: Option<ChargeRule>,
-        /// HTTP agents: the media type of their answers, declared in payment challenges.
-        #[arg(long, value_name = "TYPE")]
-        content_type: Option<String>,
-        /// What it may reach and who may call it: a JSON file of grants
-        /// (`{"agents":[{"name","owner_key"}],"origins":[…],"search":true,"callers":[…]}`).
-        #[arg(long, value_name = "FILE")]
-        grants: Option<PathBuf>,
-    },
+    Deploy(super::deploy::DeployArgs),
     /// List the deployed agents (environments set up through `/environments/*` only with
     /// `--environments`).
     List {
@@ -241,13 +143,13 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-fn read_grants(path: &Path) -> anyhow::Result<Grants> {
+pub(super) fn read_grants(path: &Path) -> anyhow::Result<Grants> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not grants JSON", path.display()))
 }
 
-fn print(json: bool, value: &serde_json::Value, human: impl FnOnce()) {
+pub(super) fn print(json: bool, value: &serde_json::Value, human: impl FnOnce()) {
     if json {
         println!("{value}");
     } else {
@@ -269,135 +171,8 @@ pub fn run(
             .with_context(|| format!("key file {}", key_path.display()))
     };
     match command {
-        AgentCommand::Deploy {
-            name,
-            wasm,
-            program_kind,
-            js,
-            description,
-            tags,
-            private,
-            public,
-            callers,
-            price,
-            ttl_seconds,
-            time_ms,
-            charge,
-            content_type,
-            grants,
-        } => {
-            let mut grants = grants.as_deref().map(read_grants).transpose()?;
-            if !callers.is_empty() {
-                let list = grants
-                    .get_or_insert_with(Grants::default)
-                    .callers
-                    .get_or_insert_with(Vec::new);
-                for caller in &callers {
-                    let (name, owner_key) = caller.split_once('=').with_context(|| {
-                        format!("--caller {caller}: write NAME=OWNER_KEY (the caller's owner's public key, hex)")
-                    })?;
-                    list.push(hypervisor_protocol::grants::AgentRef {
-                        name: name.to_string(),
-                        owner_key: owner_key.to_string(),
-                    });
-                }
-            }
-            let component = match &wasm {
-                Some(wasm) => super::program::read(wasm, super::program::Use::Deploy)?,
-                None => Vec::new(),
-            };
-            let source = (!js.is_empty()).then(|| js_source(&js)).transpose()?;
-            let owner = owner()?;
-            let d = Deployment {
-                name: &name,
-                description: &description,
-                tags,
-                component: &component,
-                program_kind: program_kind.map(Into::into),
-                public: public.then_some(true),
-                limits: time_ms.map(|t| Limits {
-                    time_ms: Some(t),
-                    ..Limits::default()
-                }),
-                price,
-                ttl_seconds,
-                charge,
-                content_type,
-                grants,
-            };
-            let agent = match (&source, private) {
-                (Some(source), true) => {
-                    let sessions = client.open_renewing(owner.clone(), None)?;
-                    client.with_session(&sessions, |session| {
-                        client.deploy_js_sealed(&owner, session, &d, source)
-                    })?
-                }
-                (Some(source), false) => client.deploy_js(&owner, &d, source)?,
-                (None, true) => {
-                    let sessions = client.open_renewing(owner.clone(), None)?;
-                    client.with_session(&sessions, |session| {
-                        client.deploy_agent_sealed(&owner, session, &d)
-                    })?
-                }
-                (None, false) => client.deploy_agent(&owner, &d)?,
-            };
-            print(json, &agent, || {
-                let latest = &agent["latest"];
-                println!(
-                    "deployed {} v{} ({} agent, {}) code {}",
-                    agent["name"].as_str().unwrap_or_default(),
-                    latest["version"],
-                    latest["kind"].as_str().unwrap_or_default(),
-                    if agent["public"] == true {
-                        "public"
-                    } else {
-                        "private"
-                    },
-                    latest["code_hash"].as_str().unwrap_or_default()
-                );
-            });
-        }
-        AgentCommand::List { environments } => {
-            // Every page, following the cursor.
-            let mut agents = Vec::new();
-            let mut after = String::new();
-            loop {
-                let page = client.get_json(&format!(
-                    "/agents?limit=1000&after={}",
-                    hypervisor_client::agents::query_escape(&after)
-                ))?;
-                agents.extend(page["agents"].as_array().cloned().unwrap_or_default());
-                match page["next"].as_str() {
-                    Some(next) => after = next.to_string(),
-                    None => break,
-                }
-            }
-            let hidden = if environments {
-                0
-            } else {
-                let before = agents.len();
-                agents.retain(|a| !is_environment(a));
-                before - agents.len()
-            };
-            let list = serde_json::json!({ "agents": agents });
-            print(json, &list, || {
-                for a in list["agents"].as_array().into_iter().flatten() {
-                    println!(
-                        "{:<24} v{:<3} {:<11} {}",
-                        a["name"].as_str().unwrap_or_default(),
-                        a["latest"]["version"],
-                        kind_of(a),
-                        description_of(a)
-                    );
-                }
-                if hidden > 0 {
-                    eprintln!(
-                        "({hidden} environment{} not shown: --environments lists them)",
-                        if hidden == 1 { "" } else { "s" }
-                    );
-                }
-            });
-        }
+        AgentCommand::Deploy(args) => super::deploy::run(client, owner, json, args)?,
+        AgentCommand::List { environments } => super::listing::list(client, json, environments)?,
         AgentCommand::Show { name } => {
             let agent = client.get_json(&format!("/agents/{name}"))?;
             println!("{}", serde_json::to_string_pretty(&agent)?);
@@ -592,67 +367,4 @@ pub fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `hypervisor-client search QUERY`.
-pub fn search(
-    client: &Client,
-    json: bool,
-    query: &str,
-    limit: Option<u32>,
-) -> anyhow::Result<ExitCode> {
-    let hits = client.search(query, limit)?;
-    print(json, &hits, || {
-        for h in hits["results"].as_array().into_iter().flatten() {
-            println!(
-                "{:<24} {:<11} {:>6.2}  {}",
-                h["name"].as_str().unwrap_or_default(),
-                kind_of(h),
-                h["score"].as_f64().unwrap_or_default(),
-                description_of(h)
-            );
-        }
-    });
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Whether a listed agent (or search hit) is an environment set up through `/environments/*`
-/// (PROTOCOL §25): named `env-<id>`, tagged `environment`, its description the set-up's JSON.
-fn is_environment(agent: &serde_json::Value) -> bool {
-    agent["name"]
-        .as_str()
-        .is_some_and(|n| n.starts_with("env-"))
-        && agent["tags"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t == "environment"))
-}
-
-/// The kind to show: `environment` for those, else the latest version's (or the hit's).
-fn kind_of(agent: &serde_json::Value) -> &str {
-    if is_environment(agent) {
-        return "environment";
-    }
-    agent["latest"]["kind"]
-        .as_str()
-        .or_else(|| agent["kind"].as_str())
-        .unwrap_or_default()
-}
-
-/// The description to show: an environment's set-up in words, not its JSON.
-fn description_of(agent: &serde_json::Value) -> String {
-    let description = agent["description"].as_str().unwrap_or_default();
-    if !is_environment(agent) {
-        return description.to_string();
-    }
-    let meta: serde_json::Value = serde_json::from_str(description).unwrap_or_default();
-    match meta["environment"]["mainModule"].as_str() {
-        Some(main) => {
-            let modules = meta["environment"]["moduleCount"].as_u64().unwrap_or(1);
-            format!(
-                "JavaScript environment: {main} ({modules} module{})",
-                if modules == 1 { "" } else { "s" }
-            )
-        }
-        None => "JavaScript environment".to_string(),
-    }
 }

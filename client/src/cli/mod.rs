@@ -10,7 +10,9 @@ use hypervisor_client::{Client, Trust};
 mod a2a;
 pub mod agent;
 mod args;
+mod deploy;
 mod exec;
+mod listing;
 mod logs;
 mod mcp;
 mod pay;
@@ -47,7 +49,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let caller_key_given = cli.key.is_some();
             agent::run(&client, &key_path, caller_key_given, cli.json, command)
         }
-        Command::Search { query, limit } => agent::search(&client, cli.json, &query, limit),
+        Command::Search { query, limit } => listing::search(&client, cli.json, &query, limit),
         Command::Mcp { command } => mcp::run(&client, cli.json, command),
         Command::A2a { command } => a2a::run(&client, cli.json, command),
         Command::Ping => setup::ping(&client, cli.json),
