@@ -72,6 +72,8 @@ pub enum ApiError {
         receipt: Option<Box<Receipt>>,
         /// The payment's settlement, on paid routes (the stopped run was paid for).
         settlement: Option<Box<SettlementHeader>>,
+        /// The execution's record id, returned in `x-execution-id` as for a run that exited.
+        execution_id: String,
     },
     /// A paid route without a valid payment: 402 with the challenge.
     #[error("{message}")]

@@ -442,6 +442,18 @@ fn execution_records_are_read_by_their_id_and_listed() {
     assert!(line.contains("exit 0"), "{line}");
     assert!(line.contains("Z "), "an RFC 3339 time: {line}");
 
+    // A run stopped by its limit has a record too, and says which.
+    let endless = wasm_path("endless-loop");
+    let (code, _, stderr) = run(
+        &server,
+        home.path(),
+        &["exec", path(&endless), "--time-ms", "300"],
+        b"",
+    );
+    assert_eq!(code, 124, "{stderr}");
+    assert!(stderr.contains("time_limit_exceeded"), "{stderr}");
+    assert!(stderr.contains(" · execution "), "{stderr}");
+
     // Another key reads none of them.
     let other = home.path().join("other.key");
     let (code, _, stderr) = run(

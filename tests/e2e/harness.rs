@@ -119,6 +119,19 @@ impl TestServer {
             .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
     }
 
+    /// A server on `data_dir` started with `args` after the configuration file, as
+    /// `hypervisor serve ARGS` (what `scripts/serve.sh ARGS` runs); `Err` holds the log of a
+    /// server that exited instead of listening.
+    pub fn start_in_with_args(data_dir: &Path, args: &[String]) -> Result<Self, String> {
+        warm_plugin_cache();
+        let keys = data_dir.join("keys");
+        if !keys.join("at-rest.key").exists() {
+            std::fs::create_dir_all(&keys).expect("keys dir");
+            std::fs::copy(shared_key(), keys.join("at-rest.key")).expect("copy the shared key");
+        }
+        Self::spawn_with_args(data_dir, "", "info", "serve", args)
+    }
+
     /// A server started with `hypervisor launch` (measure, then serve) instead of `serve`.
     pub fn launch_with(extra_toml: &str) -> Self {
         warm_plugin_cache();
@@ -141,6 +154,16 @@ impl TestServer {
         log_filter: &str,
         subcommand: &str,
     ) -> Result<Self, String> {
+        Self::spawn_with_args(data_dir, extra_toml, log_filter, subcommand, &[])
+    }
+
+    fn spawn_with_args(
+        data_dir: &Path,
+        extra_toml: &str,
+        log_filter: &str,
+        subcommand: &str,
+        args: &[String],
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let config = data_dir.with_extension("toml");
         let base = merge_toml(&base_config(), extra_toml);
@@ -158,6 +181,7 @@ impl TestServer {
             .arg(subcommand)
             .arg("--config")
             .arg(&config)
+            .args(args)
             .env("RUST_LOG", log_filter)
             .env_remove("HYPERVISOR_HOST")
             .env_remove("HYPERVISOR_CONFIG")

@@ -41,6 +41,8 @@ mod payments;
 mod platform;
 mod policy;
 mod python;
+mod readme;
+mod readme_blocks;
 mod riscv;
 mod sandbox;
 #[cfg(feature = "simulated-attestation")]

@@ -298,8 +298,12 @@ pub fn run(
                     let paid = c
                         .settlement
                         .as_ref()
-                        .and_then(|s| s["transaction"].as_str())
-                        .map_or_else(String::new, |t| format!(" paid tx {t}"));
+                        .map(|s| match s["transaction"].as_str() {
+                            Some(t) if !t.is_empty() => format!(" paid, transaction {t}"),
+                            // Verify-only mode: recorded for the operator to settle.
+                            _ => " paid (not settled on chain yet)".to_string(),
+                        })
+                        .unwrap_or_default();
                     println!(
                         "{} {} {}{} -> {} ({}){paid}",
                         super::when::rfc3339(c.at_ms),

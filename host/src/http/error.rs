@@ -122,10 +122,14 @@ impl IntoResponse for ApiError {
                 result,
                 receipt,
                 settlement,
+                execution_id,
                 ..
             } => {
                 if let Some(s) = settlement {
                     add_settlement_header(&mut headers, &s);
+                }
+                if let Ok(id) = HeaderValue::from_str(&execution_id) {
+                    headers.insert("x-execution-id", id);
                 }
                 (Some(*result), receipt.map(|r| *r))
             }

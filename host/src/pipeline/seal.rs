@@ -45,6 +45,7 @@ impl ExecuteOutcome {
             result: Box::new(self.result),
             receipt: self.receipt.map(Box::new),
             settlement: self.settlement.map(Box::new),
+            execution_id: self.execution_id,
         })
     }
 }
