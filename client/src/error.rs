@@ -42,8 +42,8 @@ pub enum ClientError {
     /// The server asks for a payment and the call was made without a payer; nothing was
     /// signed.
     #[error(
-        "payment required: the server asks for {0}; nothing was paid (hypervisor-client: \
-         --pay-with WALLET_KEY_FILE --max-price ATOMIC_UNITS)"
+        "payment required (402 payment_required): the server asks for {0}; nothing was paid \
+         (hypervisor-client: --pay-with WALLET_KEY_FILE --max-price ATOMIC_UNITS)"
     )]
     PaymentRequired(String),
     /// The server asked for a payment outside the wallet's [`x402::PaymentLimit`]; nothing was
@@ -54,11 +54,12 @@ pub enum ClientError {
 
 impl ClientError {
     /// The server's error code, typed: `Some` for a [`ClientError::Server`] whose code this
-    /// version knows; `None` for every other error and for a code of a newer server (its
+    /// version knows (and `payment_required` for [`ClientError::PaymentRequired`]); `None` for every other error and for a code of a newer server (its
     /// bare string stays in [`ClientError::Server`]'s `code`).
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Server { code, .. } => code.parse().ok(),
+            ClientError::PaymentRequired(_) => Some(ErrorCode::PaymentRequired),
             _ => None,
         }
     }

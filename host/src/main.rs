@@ -83,7 +83,7 @@ fn main() -> std::process::ExitCode {
         return hypervisor_riscv::isolate::serve_link_request(max);
     }
     match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("hypervisor: {e:#}");
             std::process::ExitCode::FAILURE
@@ -91,13 +91,24 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let (action, config) = cli.resolve()?;
+/// Runs the command line; the process's exit status.
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let (action, mut config) = cli.resolve()?;
+    if matches!(action, Action::Run(_)) && std::env::var_os("RUST_LOG").is_none() {
+        // The program's output is what a local run shows; the host's start-up is not news.
+        config.log.level = "warn".into();
+    }
     if action == Action::PrintConfig {
         print!("{}", config.to_toml());
-        return Ok(());
+        return Ok(0);
     }
     init_logging(&config);
+    if let Action::Run(args) = action {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(hypervisor::server::local_run::run(config, *args));
+    }
     if action == Action::Launch {
         // Before anything is served: the binary that is about to serve is what RTMR3 names.
         let measurement = hypervisor::attestation::launcher::binary_sha256()?;
@@ -120,5 +131,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let host = Host::build(config).await?;
         tokio::task::spawn_blocking(collect_everywhere).await?;
         host.serve().await
-    })
+    })?;
+    Ok(0)
 }

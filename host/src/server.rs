@@ -36,6 +36,7 @@ mod attestation;
 mod background;
 mod connections;
 mod head_errors;
+pub mod local_run;
 #[cfg(test)]
 mod router_tests;
 mod stores;

@@ -33,6 +33,7 @@ mod image;
 mod interop_a2a;
 mod javascript;
 mod linger;
+mod local_run;
 mod mcp;
 mod observe;
 mod openapi;

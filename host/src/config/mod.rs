@@ -19,7 +19,7 @@ mod state;
 mod storage;
 mod tls;
 
-pub use cli::{Action, Cli};
+pub use cli::{Action, Cli, RunArgs};
 pub use egress::{A2aConfig, EgressConfig};
 pub use http::{HttpConfig, OperatorToken};
 pub use overrides::Overrides;
