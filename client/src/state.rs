@@ -1,13 +1,14 @@
 //! Agents' state and configuration, from the owner's side: set variables and secrets sealed
 //! to a session and signed (`PUT /agents/{name}/config`), read back names, versions and hashes,
-//! export the agent's key-value state sealed to a session, and wipe it.
+//! export the agent's key-value state sealed to a session, import it (sealed the same way),
+//! and wipe it.
 
 use std::collections::BTreeMap;
 
 use hypervisor_protocol::agents::{OWNER_KEY_HEADER, OwnerAction};
 use hypervisor_protocol::state::{
     ConfigChange, ConfigInfo, ConfigUpload, ExportedState, StateExport, StateExportRequest,
-    StateWiped, config_detail,
+    StateImportRequest, StateImported, StateWiped, config_detail, import_detail,
 };
 use hypervisor_protocol::wire::decode_hex;
 use hypervisor_protocol::{ClientSecret, Role};
@@ -119,6 +120,51 @@ impl Client {
         let plain = Zeroizing::new(session.envelope().open(Role::StateExport, &sealed)?);
         serde_json::from_slice(&plain)
             .map_err(|e| ClientError::BadResponse(format!("state export: {e}")))
+    }
+
+    /// Imports `state` (an export, of this agent or another) into agent `name`: sealed to
+    /// `session`, signed by `owner` over its SHA-256 and the mode. With `replace`, the keys
+    /// `state` does not name are removed; otherwise it is merged (its keys overwrite).
+    ///
+    /// # Errors
+    /// Transport or server errors (`413 state_quota_exceeded` when the agent would hold more
+    /// than its quotas; nothing is written then).
+    pub fn import_agent_state(
+        &self,
+        owner: &ClientSecret,
+        session: &Session,
+        name: &str,
+        state: &ExportedState,
+        replace: bool,
+    ) -> Result<StateImported, ClientError> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(state).map_err(|e| ClientError::BadResponse(e.to_string()))?,
+        );
+        let signed = owner_signature(
+            owner,
+            &self.audience()?,
+            OwnerAction::ImportState,
+            name,
+            &import_detail(&plain, replace),
+        )?;
+        let req = StateImportRequest {
+            public_key: owner.public_key().to_hex(),
+            session_id: Some(session.id),
+            encrypted_state: hex::encode(session.envelope().seal(Role::StateImport, &plain)?),
+            replace,
+            signature: signed.signature,
+            signed_at: signed.signed_at,
+            sequence: signed.sequence,
+        };
+        let (status, _, json) = self.post_json_with(
+            &format!("/agents/{name}/state/import"),
+            &req,
+            &[(OWNER_KEY_HEADER, owner.public_key().to_hex())],
+        )?;
+        if status != 200 {
+            return Err(server_error(status, json));
+        }
+        parse("state import", json)
     }
 
     /// Wipes agent `name`'s key-value state.

@@ -119,6 +119,9 @@ pub enum ApiError {
     /// No such agent.
     #[error("no agent named {0}")]
     AgentNotFound(String),
+    /// State to import would take the agent past its quotas; nothing was written.
+    #[error("{0}")]
+    StateQuotaExceeded(String),
     /// The agent has no wallet.
     #[error(
         "agent {0} has no wallet: its owner attaches one (PUT /agents/{0}/wallet; \

@@ -122,6 +122,9 @@ error_codes! {
     WrongAgentKind = "wrong_agent_kind", 409;
     /// The body exceeds `http.max_body_bytes`.
     BodyTooLarge = "body_too_large", 413;
+    /// State imported into an agent would take it past its quotas (`state.max_keys`,
+    /// `state.max_bytes`): nothing was written.
+    StateQuotaExceeded = "state_quota_exceeded", 413;
     /// The request target is longer than the host accepts.
     UriTooLong = "uri_too_long", 414;
     /// The session was created by another replica of a cluster (sessions live in the memory

@@ -43,6 +43,10 @@ pub enum Role {
     /// A JavaScript agent's source, the JSON of its [`crate::agents::JsSource`]
     /// (`POST /agent/deploy` with `encrypted_js`, client → host). Index 0.
     AgentJs,
+    /// Key-value state to import into an agent, an export's plaintext
+    /// (`POST /agents/{name}/state/import`, client → host). Index 0. Distinct from
+    /// [`Role::StateExport`], so an export the host sealed cannot be sent back as an import.
+    StateImport,
 }
 
 impl Role {
@@ -59,6 +63,7 @@ impl Role {
             Role::AgentConfig => 0x08,
             Role::StateExport => 0x09,
             Role::AgentJs => 0x0a,
+            Role::StateImport => 0x0b,
         }
     }
 
@@ -83,6 +88,7 @@ impl Role {
             Role::AgentConfig => "agent-config".into(),
             Role::StateExport => "state-export".into(),
             Role::AgentJs => "agent-js".into(),
+            Role::StateImport => "state-import".into(),
         }
     }
 }

@@ -62,6 +62,8 @@ pub enum OwnerAction {
     ExportState,
     /// Remove all of the agent's key-value state.
     WipeState,
+    /// Import key-value state into the agent (detail: [`crate::state::import_detail`]).
+    ImportState,
 }
 
 impl OwnerAction {
@@ -81,6 +83,7 @@ impl OwnerAction {
             Self::ReadConfig => "read-config",
             Self::ExportState => "export-state",
             Self::WipeState => "wipe-state",
+            Self::ImportState => "import-state",
         }
     }
 }

@@ -275,6 +275,15 @@ routes! {
         (Delete, "deleteAgentStateExportPath", "HTTP agent: /state/export (DELETE)"),
         (Patch, "patchAgentStateExportPath", "HTTP agent: /state/export (PATCH)"),
     ],
+    /// Key-value state imported into an agent, sealed to the owner's session (`POST`, owner);
+    /// an HTTP agent's `/state/import` path otherwise.
+    AgentStateImport => "/agents/{name}/state/import": [
+        (Get, "getAgentStateImportPath", "HTTP agent: /state/import (GET)"),
+        (Post, "importAgentState", "Import state into an agent"),
+        (Put, "putAgentStateImportPath", "HTTP agent: /state/import (PUT)"),
+        (Delete, "deleteAgentStateImportPath", "HTTP agent: /state/import (DELETE)"),
+        (Patch, "patchAgentStateImportPath", "HTTP agent: /state/import (PATCH)"),
+    ],
     /// Any other path of an HTTP agent.
     AgentPath => "/agents/{name}/{*rest}": [
         (Get, "getHttpAgentPath", "HTTP agent: any path (GET)"),

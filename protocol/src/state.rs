@@ -197,6 +197,54 @@ pub struct ExportedState {
     pub buckets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// `POST /agents/{name}/state/import`: the owner puts key-value state into the agent (an
+/// [`ExportedState`], sealed to one of the owner's sessions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateImportRequest {
+    /// The owner's P-256 key, which owns the session.
+    pub public_key: String,
+    /// That session (default: the newest of `public_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// The [`ExportedState`] as JSON, sealed to the session (envelope, role `state-import`,
+    /// hex).
+    pub encrypted_state: String,
+    /// Whether the imported state replaces everything the agent keeps (keys it does not name
+    /// are removed) instead of being merged into it (default: merged, imported keys
+    /// overwrite).
+    #[serde(default)]
+    pub replace: bool,
+    /// The owner's signature over `(import-state, name, import_detail(plaintext, replace))`.
+    pub signature: String,
+    /// Its signing time, Unix seconds.
+    pub signed_at: u64,
+    /// Its sequence number (ordered like a deployment: an import changes the agent).
+    pub sequence: u64,
+}
+
+/// The owner-signature detail of an import: the SHA-256 (lowercase hex) of the plaintext
+/// exactly as sealed, a newline, and `replace=true` or `replace=false`.
+pub fn import_detail(plaintext: &[u8], replace: bool) -> String {
+    format!(
+        "{}\nreplace={replace}",
+        hex::encode(crate::sha256(plaintext))
+    )
+}
+
+/// The answer to an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateImported {
+    /// The agent.
+    pub agent: String,
+    /// Keys written.
+    pub keys: u64,
+    /// Bytes written (keys and values).
+    pub bytes: u64,
+    /// Keys removed first (with `replace`).
+    pub keys_removed: u64,
+}
+
 /// The answer to `DELETE /agents/{name}/state`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StateWiped {

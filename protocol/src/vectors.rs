@@ -100,6 +100,8 @@ pub fn generate() -> Value {
             0xa0,
             &serde_json::to_vec(&js_source()).expect("json"),
         ),
+        // That export sent back into an agent (`POST /agents/{name}/state/import`).
+        seal(Role::StateImport, 0xb0, STATE_EXPORT.as_bytes()),
     ];
     let digests = InputDigests::compute(&program, &args, &stdin);
     let commitment = result_commitment(&session_id, &digests, &result);
@@ -676,6 +678,7 @@ fn state_vectors() -> Value {
     let key = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
     let sign = |message: &[u8]| crate::owner::owner_signature_hex(&key, message);
     let detail = config_detail(STATE_CONFIG_CHANGE.as_bytes());
+    let import = crate::state::import_detail(STATE_EXPORT.as_bytes(), true);
     let message = |action, sequence, detail: &str| {
         OwnerStatement {
             audience: AUDIENCE,
@@ -692,6 +695,7 @@ fn state_vectors() -> Value {
         (OwnerAction::ReadConfig, ""),
         (OwnerAction::ExportState, ""),
         (OwnerAction::WipeState, ""),
+        (OwnerAction::ImportState, import.as_str()),
     ]
     .iter()
     .enumerate()
@@ -721,6 +725,7 @@ fn state_vectors() -> Value {
              "sha256": value_hash("other", "API_KEY", "sk-test-0123456789")},
         ],
         "export": STATE_EXPORT,
+        "import_detail": import,
     })
 }
 

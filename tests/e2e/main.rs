@@ -51,6 +51,7 @@ mod schemathesis;
 mod settlement;
 mod slow_clients;
 mod state_compat;
+mod state_import;
 #[cfg(feature = "simulated-attestation")]
 mod tls;
 mod uploads;

@@ -28,7 +28,7 @@ REPORT_DATA = b"wasm-hypervisor/v1/report-data"
 STATEMENT = b"wasm-hypervisor/v1/statement"
 ROLES = {"program": 1, "argument": 2, "stdin": 3, "result": 4, "event": 5, "agent-component": 6,
          "wallet-key": 7, "agent-config": 8, "state-export": 9,
-         "agent-js": 10}
+         "agent-js": 10, "state-import": 11}
 
 checks = 0
 
@@ -503,7 +503,8 @@ def check_state(v, client_pub):
     """Agents' state and configuration (PROTOCOL.md section 23): the configuration change is
     the agent-config envelope's plaintext and its detail is that plaintext's SHA-256; the owner
     statements and signatures; value hashes; the export is the state-export envelope's
-    plaintext and parses as described."""
+    plaintext and parses as described; an import is that plaintext in its own role, its detail
+    the SHA-256 and the mode."""
     s = v["state"]
     envelopes = {e["role"]: e for e in v["envelopes"]}
     change = bytes.fromhex(envelopes["agent-config"]["plaintext"])
@@ -528,6 +529,17 @@ def check_state(v, client_pub):
     check("exported counter is 8 bytes little-endian", int.from_bytes(visits, "little"), 3)
     check("state-export envelope does not open as a result",
           opens(v, envelopes["state-export"]["envelope"], ROLES["result"]), False)
+    # An import carries an export's plaintext in its own role, signed over its SHA-256 and
+    # the mode.
+    imported = bytes.fromhex(envelopes["state-import"]["plaintext"])
+    check("state-import envelope = the export", imported, export)
+    check("import_detail", hashlib.sha256(imported).hexdigest() + "\nreplace=true",
+          s["import_detail"])
+    check("import-state statement signs the import detail",
+          [st["detail"] for st in s["statements"] if st["action"] == "import-state"],
+          [s["import_detail"]])
+    check("state-export envelope does not open as a state-import",
+          opens(v, envelopes["state-export"]["envelope"], ROLES["state-import"]), False)
 
 
 def jcs(value):

@@ -116,7 +116,7 @@ pub enum AgentCommand {
         #[arg(long)]
         allow_empty: bool,
     },
-    /// Export or wipe an agent's key-value state (you must be its owner).
+    /// Export, import or wipe an agent's key-value state (you must be its owner).
     State {
         /// What to do.
         #[command(subcommand)]

@@ -23,6 +23,19 @@ pub enum StateCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Import state (a file `state export` wrote, of this agent or another) into the agent,
+    /// sealed to a session of your key on the way: merged (its keys overwrite), or with
+    /// `--replace` instead of everything the agent keeps. Checked whole first: an import over
+    /// the agent's quotas writes nothing.
+    Import {
+        /// Agent name.
+        name: String,
+        /// The export's JSON file (`-`: standard input).
+        file: PathBuf,
+        /// Remove the keys the file does not name.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Remove everything the agent keeps.
     Wipe {
         /// Agent name.
@@ -116,6 +129,36 @@ pub fn state(client: &Client, owner: &ClientSecret, command: StateCommand) -> an
                 }
                 None => println!("{}", text.as_str()),
             }
+        }
+        StateCommand::Import {
+            name,
+            file,
+            replace,
+        } => {
+            let text = Zeroizing::new(if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("reading standard input")?;
+                text
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            });
+            let state: hypervisor_protocol::state::ExportedState = serde_json::from_str(&text)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{} is not a state export (`agent`, `exported_at_ms`, `buckets`): \
+                         line {} column {}",
+                        file.display(),
+                        e.line(),
+                        e.column()
+                    )
+                })?;
+            let sessions = client.open_renewing(owner.clone(), None)?;
+            let imported = client.with_session(&sessions, |session| {
+                client.import_agent_state(owner, session, &name, &state, replace)
+            })?;
+            println!("{}", serde_json::to_string_pretty(&imported)?);
         }
         StateCommand::Wipe { name } => {
             let wiped = client.wipe_agent_state(owner, &name)?;

@@ -54,6 +54,7 @@ impl ApiError {
             ApiError::Engine(EngineError::NotAnAgent) => C::NotAnAgent,
             ApiError::AgentNotFound(_) => C::AgentNotFound,
             ApiError::WalletNotFound(_) => C::WalletNotFound,
+            ApiError::StateQuotaExceeded(_) => C::StateQuotaExceeded,
             ApiError::NotOwner(_) => C::NotOwner,
             ApiError::OwnerSignature(_) => C::OwnerSignatureInvalid,
             ApiError::AgentNotPublic(_) => C::AgentNotPublic,

@@ -100,6 +100,7 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::AgentConfig => any(routes::state::config),
         Route::AgentState => any(routes::state::state),
         Route::AgentStateExport => any(routes::state::export),
+        Route::AgentStateImport => any(routes::state::import),
         Route::AgentPath => any(agents::agent_path),
         Route::Search => post(agents::search),
         Route::Executions => get(agents::executions),

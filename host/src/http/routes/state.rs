@@ -1,15 +1,16 @@
 //! The owner's routes over an agent's state and configuration: `/agents/{name}/config`
 //! (`GET` reads names, versions and hashes; `PUT` changes), `/agents/{name}/state`
-//! (`DELETE` wipes) and `/agents/{name}/state/export` (`POST` exports, sealed to the owner's
-//! session). For an HTTP agent, a request to these paths without the owner's signature headers
-//! (or, for a `PUT` or `POST`, without `x-agent-owner`) is the agent's own path.
+//! (`DELETE` wipes), `/agents/{name}/state/export` (`POST` exports, sealed to the owner's
+//! session) and `/agents/{name}/state/import` (`POST` imports, sealed the same way). For an
+//! HTTP agent, a request to these paths without the owner's signature headers (or, for a `PUT`
+//! or `POST`, without `x-agent-owner`) is the agent's own path.
 
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::agents::OWNER_KEY_HEADER;
-use hypervisor_protocol::state::{ConfigUpload, StateExportRequest};
+use hypervisor_protocol::state::{ConfigUpload, StateExportRequest, StateImportRequest};
 
 use super::agents::{proof, required};
 use super::grants::{blocking, is_http_agent, not_the_owners, read_or_replace};
@@ -75,4 +76,22 @@ pub async fn export(
         return Ok(Json(exported).into_response());
     }
     not_the_owners(&state, &name, "/state/export", request).await
+}
+
+/// `/agents/{name}/state/import`: `POST` with a signed [`StateImportRequest`] imports state
+/// sealed to the owner's session into the agent (on an HTTP agent, with `x-agent-owner`).
+pub async fn import(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if request.method() == Method::POST
+        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?)
+    {
+        let JsonBody(req) = JsonBody::<StateImportRequest>::from_request(request, &state).await?;
+        let p = state.pipeline.clone();
+        let imported = blocking(move || p.import_agent_state(&name, req)).await?;
+        return Ok(Json(imported).into_response());
+    }
+    not_the_owners(&state, &name, "/state/import", request).await
 }

@@ -1,7 +1,8 @@
 //! An agent's state and configuration as its owner manages them: the configuration set
 //! sealed to the owner's session and signed (`PUT /agents/{name}/config`), read back as names,
 //! versions and hashes (`GET …/config`); the key-value state exported sealed to the owner's
-//! session (`POST …/state/export`) or wiped (`DELETE …/state`). What the agent itself reads
+//! session (`POST …/state/export`), imported sealed the same way (`POST …/state/import`) or
+//! wiped (`DELETE …/state`). What the agent itself reads
 //! and writes goes through `wasi:keyvalue` and `wasi:config` (`crate::engine`).
 
 use base64::Engine as _;
@@ -10,7 +11,7 @@ use hypervisor_protocol::agents::OwnerAction;
 use hypervisor_protocol::envelope::{Envelope, Role};
 use hypervisor_protocol::state::{
     ConfigChange, ConfigInfo, ConfigUpload, ExportedState, StateExport, StateExportRequest,
-    StateWiped, config_detail,
+    StateImportRequest, StateImported, StateWiped, config_detail, import_detail,
 };
 use hypervisor_protocol::wire::decode_hex;
 use zeroize::Zeroizing;
@@ -20,12 +21,21 @@ use crate::clock::{unix_millis, unix_seconds};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
 use crate::storage::agent_config::ConfigError;
-use crate::storage::state::KvError;
+use crate::storage::state::{Buckets, KvError};
 
 fn kv(e: KvError) -> ApiError {
     match e {
         KvError::Storage(s) => storage(s),
         other => ApiError::Internal(format!("reading the agent's state: {other}")),
+    }
+}
+
+/// An import's refusal: the owner's input over a limit or a quota, or the store's failure.
+fn import_refused(e: KvError) -> ApiError {
+    match e {
+        KvError::Quota(why) => ApiError::StateQuotaExceeded(why),
+        KvError::TooLarge(why) => ApiError::InvalidRequest(why),
+        other => kv(other),
     }
 }
 
@@ -169,6 +179,92 @@ impl Pipeline {
             keys,
             bytes,
             encrypted_state: hex::encode(sealed),
+        })
+    }
+
+    /// `POST /agents/{name}/state/import`: state sealed to the owner's session (role
+    /// `state-import`, an export's plaintext) written into the agent, merged or replacing,
+    /// in the owner's order. Checked whole before anything is written.
+    ///
+    /// # Errors
+    /// [`ApiError::AgentNotFound`], [`ApiError::NotOwner`], [`ApiError::OwnerSignature`],
+    /// session errors, [`ApiError::InvalidRequest`] (not an export, a value not base64, a name
+    /// or value over its limit), [`ApiError::StateQuotaExceeded`].
+    pub fn import_agent_state(
+        &self,
+        name: &str,
+        req: StateImportRequest,
+    ) -> Result<StateImported, ApiError> {
+        let agent = self.find_agent(name)?;
+        let owner_key = EncodedPublicKey::from_hex("public_key", &req.public_key)?;
+        // Someone else's import is refused before anything is opened.
+        if !owner::same_key(&req.public_key, &agent.owner_key) {
+            return Err(ApiError::NotOwner(name.to_string()));
+        }
+        let proof = owner::Proof {
+            key: Some(req.public_key.clone()),
+            signature: req.signature.clone(),
+            signed_at: req.signed_at,
+            sequence: req.sequence,
+        };
+        let session = self.lookup_session(req.session_id, &owner_key)?;
+        let sealed = decode_hex("encrypted_state", &req.encrypted_state)?;
+        let plain = Zeroizing::new(
+            Envelope::new(&session.key, session.id).open(Role::StateImport, &sealed)?,
+        );
+        // Signed over exactly the bytes sealed and the mode: checked before they are parsed.
+        self.check_owner(
+            &agent.owner_key,
+            OwnerAction::ImportState,
+            name,
+            &import_detail(&plain, req.replace),
+            &proof,
+        )?;
+        let doc: ExportedState = serde_json::from_slice(&plain).map_err(|e| {
+            // The position only: the message of a JSON error may quote the input.
+            ApiError::InvalidRequest(format!(
+                "the sealed state is not an export (`agent`, `exported_at_ms`, `buckets`): \
+                 error at line {} column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut entries = Buckets::new();
+        for (bucket, values) in doc.buckets {
+            let out = entries.entry(bucket.clone()).or_default();
+            for (key, value) in values {
+                let value = b64.decode(value.as_bytes()).map_err(|_| {
+                    ApiError::InvalidRequest(format!(
+                        "the value of {key:?} in bucket {bucket:?} is not standard base64"
+                    ))
+                })?;
+                out.insert(key, Zeroizing::new(value));
+            }
+        }
+        let state = &self.agents.state;
+        state
+            .check_import(name, &entries, req.replace)
+            .map_err(import_refused)?;
+        state
+            .mark_order(name, proof.order(), unix_seconds())
+            .map_err(registry)?;
+        let done = state
+            .import(&state.keys(name, &agent.owner_key), &entries, req.replace)
+            .map_err(import_refused)?;
+        tracing::info!(
+            agent = name,
+            keys = done.keys,
+            bytes = done.bytes,
+            removed = done.removed,
+            replace = req.replace,
+            "agent state imported by its owner"
+        );
+        Ok(StateImported {
+            agent: name.to_string(),
+            keys: done.keys,
+            bytes: done.bytes,
+            keys_removed: done.removed,
         })
     }
 

@@ -284,4 +284,20 @@ impl StateBackend for PgState {
             Ok::<_, RegistryError>(removed)
         })
     }
+
+    fn mark_order(&self, agent: &str, order: OwnerOrder, now: u64) -> Result<(), RegistryError> {
+        self.pg.block(async {
+            let mut client = self.pg.client("an owner's state operation").await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(pg("begin an owner's state operation"))?;
+            super::agents::check_order(&tx, agent, Some(order)).await?;
+            super::agents::mark(&tx, agent, Some(order), now).await?;
+            tx.commit()
+                .await
+                .map_err(pg("commit an owner's state operation"))?;
+            Ok::<_, RegistryError>(())
+        })
+    }
 }

@@ -225,4 +225,16 @@ impl StateBackend for SqliteState {
         tx.commit().map_err(sql("commit state wipe"))?;
         Ok(removed as u64)
     }
+
+    fn mark_order(&self, agent: &str, order: OwnerOrder, now: u64) -> Result<(), RegistryError> {
+        let mut conn = self.db.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("begin an owner's state operation"))?;
+        check_order(&tx, agent, order)?;
+        mark(&tx, agent, order, now)?;
+        tx.commit()
+            .map_err(sql("commit an owner's state operation"))?;
+        Ok(())
+    }
 }

@@ -12,9 +12,11 @@
 
 mod cache;
 mod counter;
+mod import;
 mod keys;
 mod service;
 
+pub use import::{Buckets, Imported};
 pub use keys::{AgentKeys, EntryId};
 pub use service::{KvError, StateLimits, StateStore};
 
@@ -159,6 +161,13 @@ pub trait StateBackend: Send + Sync {
     /// # Errors
     /// [`RegistryError`].
     fn wipe(&self, agent: &str, order: Option<OwnerOrder>, now: u64) -> Result<u64, RegistryError>;
+
+    /// Records an owner's operation on the agent's state that is not a wipe (an import),
+    /// refused unless later than the last owner operation on the agent.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    fn mark_order(&self, agent: &str, order: OwnerOrder, now: u64) -> Result<(), RegistryError>;
 }
 
 /// What a backend does for an `update`, once it has the agent's usage and the entry: the new

@@ -113,7 +113,7 @@ impl StateStore {
         self.cache.clear();
     }
 
-    fn check_name(&self, what: &str, name: &str) -> Result<(), KvError> {
+    pub(super) fn check_name(&self, what: &str, name: &str) -> Result<(), KvError> {
         if name.len() > self.limits.max_key_bytes {
             return Err(KvError::TooLarge(format!(
                 "the {what} is {} bytes, more than this host's limit of {} (state.max_key_bytes)",
@@ -250,7 +250,7 @@ impl StateStore {
         }
     }
 
-    fn check_value(&self, value: &[u8]) -> Result<(), KvError> {
+    pub(super) fn check_value(&self, value: &[u8]) -> Result<(), KvError> {
         if value.len() as u64 > self.limits.max_value_bytes {
             return Err(KvError::TooLarge(format!(
                 "the value is {} bytes, more than this host's limit of {} (state.max_value_bytes)",
@@ -452,6 +452,20 @@ impl StateStore {
         let removed = self.backend.wipe(agent, order, now);
         self.invalidate_all();
         removed
+    }
+
+    /// Records the owner's operation `order` on the agent's state (an import): refused unless
+    /// later than the last owner operation on the agent.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub fn mark_order(
+        &self,
+        agent: &str,
+        order: OwnerOrder,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        self.backend.mark_order(agent, order, now)
     }
 }
 
