@@ -836,6 +836,49 @@ fn state_counters_quotas(s: &Stores) {
     ));
     assert!(state.get(&a, "c", "k").unwrap().is_none());
     assert_eq!(state.usage("a").unwrap(), Default::default());
+
+    // An import is ordered after the wipe, and a replay of it is refused.
+    let later = OwnerOrder {
+        signed_at: 11,
+        sequence: 11,
+    };
+    assert!(matches!(
+        state.mark_order("a", order, 11),
+        Err(RegistryError::Replayed { .. })
+    ));
+    state.mark_order("a", later, 11).unwrap();
+    assert!(matches!(
+        state.mark_order("a", later, 11),
+        Err(RegistryError::Replayed { .. })
+    ));
+    // Checked whole first (4 keys at most), merged, then replacing.
+    let entries = |pairs: &[(&str, &str)]| {
+        let mut out = crate::storage::state::Buckets::new();
+        for (key, value) in pairs {
+            out.entry("c".to_string()).or_default().insert(
+                (*key).to_string(),
+                zeroize::Zeroizing::new(value.as_bytes().to_vec()),
+            );
+        }
+        out
+    };
+    let three = entries(&[("x", "1"), ("y", "2"), ("z", "3")]);
+    state.check_import("a", &three, false).unwrap();
+    assert_eq!(state.import(&a, &three, false).unwrap().keys, 3);
+    assert!(
+        state
+            .check_import("a", &three, false)
+            .unwrap_err()
+            .is_quota()
+    );
+    state.check_import("a", &three, true).unwrap();
+    let two = entries(&[("x", "one"), ("w", "new")]);
+    let done = state.import(&a, &two, true).unwrap();
+    assert_eq!((done.keys, done.removed), (2, 2));
+    let kept = state.export(&a).unwrap();
+    assert_eq!(kept["c"].keys().collect::<Vec<_>>(), ["w", "x"]);
+    assert_eq!(kept["c"]["x"].as_slice(), b"one");
+    assert_eq!(state.usage("a").unwrap().keys, 2);
 }
 
 fn config_in_order(s: &Stores) {
