@@ -61,6 +61,7 @@ pub fn deploy(
         charge: None,
         content_type: None,
         grants,
+        schemas: None,
         signature: None,
         signed_at: None,
         sequence: None,

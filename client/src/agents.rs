@@ -46,6 +46,9 @@ pub struct Deployment<'a> {
     pub content_type: Option<String>,
     /// What the agent may reach and who may call it (signed with the deployment).
     pub grants: Option<Grants>,
+    /// A handler agent's event and result schemas (its MCP tool's `inputSchema` and
+    /// `outputSchema`; signed with the deployment).
+    pub schemas: Option<hypervisor_protocol::agents::ToolSchemas>,
 }
 
 impl Deployment<'_> {
@@ -68,6 +71,7 @@ impl Deployment<'_> {
             charge: self.charge,
             content_type: self.content_type.clone(),
             grants: self.grants.clone(),
+            schemas: self.schemas.clone(),
             signature: None,
             signed_at: None,
             sequence: None,

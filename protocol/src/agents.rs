@@ -131,6 +131,7 @@ impl std::fmt::Display for AgentKind {
 /// charge=<success|always>        (only when `charge` is sent)
 /// agents=… origins=… search=… callers=…   (four lines, only when `grants` is sent:
 ///                                         [`crate::grants::Grants::detail`])
+/// schemas=<hex>                  (only when `schemas` is sent: [`ToolSchemas::digest`])
 /// ```
 ///
 /// `-` stands for a field absent from the request (`limits=-,-,-` when `limits` is absent);
@@ -156,12 +157,78 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
         detail.push_str("\ncharge=");
         detail.push_str(charge.as_str());
     }
-    // Only when sent, after everything else: the four lines of `Grants::detail`.
+    // Only when sent: the four lines of `Grants::detail`.
     if let Some(grants) = &req.grants {
         detail.push('\n');
         detail.push_str(&grants.detail());
     }
+    // Only when sent, after everything else: the schemas' digest (a request whose schemas
+    // cannot be canonicalised is refused before its signature is checked).
+    if let Some(schemas) = &req.schemas {
+        detail.push_str("\nschemas=");
+        detail.push_str(&schemas.digest().unwrap_or_default());
+    }
     detail
+}
+
+/// The largest schema a deployment may declare ([`ToolSchemas`]), bytes of canonical JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 << 10;
+
+/// What a handler agent takes and gives, as JSON Schemas: the event (its MCP tool's
+/// `inputSchema`) and the result (`outputSchema`). Each must be an object schema
+/// (`"type": "object"`), as MCP requires of both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSchemas {
+    /// The event's schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+    /// The result's schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+}
+
+impl ToolSchemas {
+    /// The RFC 8785 (JCS) canonical JSON of the schemas, as signed.
+    ///
+    /// # Errors
+    /// A value JCS cannot represent.
+    pub fn canonical(&self) -> Result<Vec<u8>, String> {
+        serde_json_canonicalizer::to_vec(self).map_err(|e| e.to_string())
+    }
+
+    /// What the owner signs for them (the `schemas=` line of [`deploy_detail`]): the SHA-256
+    /// (lowercase hex) of [`Self::canonical`].
+    ///
+    /// # Errors
+    /// As [`Self::canonical`].
+    pub fn digest(&self) -> Result<String, String> {
+        Ok(hex::encode(crate::sha256(&self.canonical()?)))
+    }
+
+    /// Checks each schema: a JSON object whose `type` is `"object"`, the two together at most
+    /// [`MAX_SCHEMA_BYTES`] of canonical JSON.
+    ///
+    /// # Errors
+    /// What is wrong, for a `400 invalid_request`.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, schema) in [("input", &self.input), ("output", &self.output)] {
+            let Some(schema) = schema else { continue };
+            if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+                return Err(format!(
+                    "schemas.{what} must be a JSON Schema object with \"type\": \"object\" \
+                     (MCP's inputSchema and outputSchema are object schemas)"
+                ));
+            }
+        }
+        let size = self.canonical()?.len();
+        if size > MAX_SCHEMA_BYTES {
+            return Err(format!(
+                "schemas are {size} bytes of canonical JSON, more than {MAX_SCHEMA_BYTES}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The most modules a JavaScript agent may have.
@@ -309,6 +376,10 @@ pub struct DeployRequest {
     /// egress at all, and any agent granted this one may call it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants: Option<crate::grants::Grants>,
+    /// A handler agent's input and output as JSON Schemas (its MCP tool's `inputSchema` and
+    /// `outputSchema`), signed ([`deploy_detail`]). Absent: the tool takes any object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<ToolSchemas>,
     /// Owner signature over `(deploy, name, deploy_detail)` ([`deploy_detail`]: the SHA-256 of
     /// the component's plaintext and `public`, `price`, `ttl_seconds`, `limits` as sent),
     /// required for every deployment, clear or encrypted.
@@ -509,6 +580,7 @@ mod tests {
             charge: None,
             content_type: None,
             grants: None,
+            schemas: None,
             signature: None,
             signed_at: None,
             sequence: None,

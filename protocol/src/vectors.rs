@@ -518,6 +518,7 @@ fn agent_vectors(program: &[u8]) -> Value {
         charge: None,
         content_type: None,
         grants: None,
+        schemas: None,
     };
     let detail = deploy_detail(&code, &request);
     let statement = |action, sequence, detail| OwnerStatement {
@@ -531,6 +532,22 @@ fn agent_vectors(program: &[u8]) -> Value {
     let deploy = statement(OwnerAction::Deploy, OWNER_SEQUENCE, &detail).message();
     let delete = statement(OwnerAction::Delete, OWNER_SEQUENCE + 1, "").message();
     let deploy_signature = sign(&deploy);
+    // The same deployment declaring its MCP tool's schemas: one more line, their digest.
+    let schemas = crate::agents::ToolSchemas {
+        input: Some(json!({
+            "type": "object",
+            "properties": {"text": {"type": "string", "description": "The text to count"}},
+            "required": ["text"]
+        })),
+        output: Some(json!({
+            "type": "object",
+            "properties": {"words": {"type": "integer"}, "sentences": {"type": "integer"}}
+        })),
+    };
+    let with_schemas = DeployRequest {
+        schemas: Some(schemas.clone()),
+        ..request.clone()
+    };
     json!({
         "owner_secret": CLIENT_SECRET,
         "audience": AUDIENCE,
@@ -555,6 +572,14 @@ fn agent_vectors(program: &[u8]) -> Value {
         },
         "delete_message": hex::encode(&delete),
         "delete_signature": sign(&delete),
+        // `schemas`: the RFC 8785 canonical JSON of the object as sent, its SHA-256, and the
+        // deploy detail with its `schemas=` line.
+        "schemas": {
+            "schemas": serde_json::to_value(&schemas).expect("json"),
+            "canonical": String::from_utf8(schemas.canonical().expect("jcs")).expect("utf-8"),
+            "digest": schemas.digest().expect("jcs"),
+            "deploy_detail": deploy_detail(&code, &with_schemas),
+        },
     })
 }
 

@@ -277,6 +277,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             charge: None,
             content_type: None,
             grants: None,
+            schemas: None,
             signature: None,
             signed_at: None,
             sequence: None,

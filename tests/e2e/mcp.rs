@@ -415,3 +415,83 @@ fn priced_tools_are_paid_through_the_x402_binding_with_the_official_sdks() {
         );
     }
 }
+
+/// Schemas declared at deployment (signed) are the tool's `inputSchema` and `outputSchema`: the
+/// official SDKs list them, and their result validation (against `outputSchema`) passes; a
+/// schema that is not an object schema, or on an agent that is not a handler, is refused.
+#[test]
+fn declared_schemas_reach_the_official_sdks() {
+    use hypervisor_protocol::agents::ToolSchemas;
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let schemas = ToolSchemas {
+        input: Some(json!({
+            "type": "object",
+            "properties": {"text": {"type": "string", "description": "The text to count"}},
+            "required": ["text"]
+        })),
+        output: Some(json!({
+            "type": "object",
+            "properties": {"words": {"type": "integer"}, "sentences": {"type": "integer"}},
+            "required": ["words"]
+        })),
+    };
+    let deploy = |name: &str, guest: &str, schemas: ToolSchemas| {
+        client.deploy_agent(
+            &owner,
+            &Deployment {
+                name,
+                description: "word counts",
+                component: &wasm(guest),
+                schemas: Some(schemas),
+                ..Deployment::default()
+            },
+        )
+    };
+    let agent = deploy("stats", "text-stats", schemas.clone()).unwrap();
+    assert_eq!(agent["schemas"]["input"]["required"][0], "text", "{agent}");
+
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-mcp/bin/python");
+    let url = format!("{}/mcp", server.url);
+    let out = run(
+        Command::new(&python)
+            .arg(interop("mcp-python").join("client.py"))
+            .args([url.as_str(), "2026-07-28", "stats"])
+            .arg(json!({"text": "one two three"}).to_string()),
+        &server,
+    );
+    let tool = &out["tools"][0];
+    assert_eq!(tool["inputSchema"], schemas.input.clone().unwrap(), "{out}");
+    assert_eq!(
+        tool["outputSchema"],
+        schemas.output.clone().unwrap(),
+        "{out}"
+    );
+    assert_eq!(out["result"]["structuredContent"]["words"], 3, "{out}");
+    let out = run(
+        Command::new("node")
+            .arg(interop("mcp-js").join("client.mjs"))
+            .args([url.as_str(), "stats"])
+            .arg(json!({"text": "one two"}).to_string()),
+        &server,
+    );
+    assert_eq!(
+        out["tools"][0]["inputSchema"]["required"][0], "text",
+        "{out}"
+    );
+    assert_eq!(out["result"]["structuredContent"]["words"], 2, "{out}");
+
+    let not_an_object = ToolSchemas {
+        input: Some(json!({"type": "string"})),
+        output: None,
+    };
+    let err = deploy("bad", "text-stats", not_an_object).unwrap_err();
+    assert_eq!(
+        err.error_code().map(|c| c.as_str()),
+        Some("invalid_request"),
+        "{err}"
+    );
+    let err = deploy("web", "http-hello", schemas).unwrap_err();
+    assert!(err.to_string().contains("handler agent"), "{err}");
+}

@@ -477,6 +477,15 @@ def check_agents(v, client_pub):
     unsigned = dict(req, description="another description", tags=["other"])
     check("description and tags are not signed",
           deploy_detail(a["component_sha256"], unsigned), a["deploy_detail"])
+    # Declared MCP schemas: one more line, the SHA-256 of their RFC 8785 canonical JSON.
+    s = a["schemas"]
+    check("schemas canonical JSON", jcs(s["schemas"]), s["canonical"].encode())
+    check("schemas digest", hashlib.sha256(s["canonical"].encode()).hexdigest(), s["digest"])
+    check("deploy detail with schemas",
+          deploy_detail(a["component_sha256"], dict(req, schemas=s["schemas"])), s["deploy_detail"])
+    loosened = dict(s["schemas"], input=dict(s["schemas"]["input"], required=[]))
+    check("other schemas, another detail",
+          deploy_detail(a["component_sha256"], dict(req, schemas=loosened)) != s["deploy_detail"], True)
 
 
 def check_js_source(v):
@@ -688,13 +697,16 @@ def deploy_detail(component_sha256, req):
         return value
 
     limits = req.get("limits") or {}
-    return "\n".join([
+    lines = [
         component_sha256,
         "public=" + field(req.get("public")),
         "price=" + field(req.get("price")),
         "ttl_seconds=" + field(req.get("ttl_seconds")),
         "limits=" + ",".join(field(limits.get(k)) for k in ("time_ms", "memory_bytes", "fuel")),
-    ])
+    ]
+    if req.get("schemas") is not None:
+        lines.append("schemas=" + hashlib.sha256(jcs(req["schemas"])).hexdigest())
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

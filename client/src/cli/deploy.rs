@@ -70,6 +70,21 @@ pub struct DeployArgs {
     /// (`{"agents":[{"name","owner_key"}],"origins":[…],"search":true,"callers":[…]}`).
     #[arg(long, value_name = "FILE")]
     grants: Option<PathBuf>,
+    /// Handler agents: a JSON Schema file of the event (an object schema): the MCP tool's
+    /// `inputSchema`, which tells MCP clients and LLMs what arguments the tool takes.
+    #[arg(long, value_name = "FILE")]
+    input_schema: Option<PathBuf>,
+    /// Handler agents: a JSON Schema file of the result (an object schema): the MCP tool's
+    /// `outputSchema`.
+    #[arg(long, value_name = "FILE")]
+    output_schema: Option<PathBuf>,
+}
+
+/// A JSON Schema file.
+fn read_schema(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
 /// The modules map of `files` (the main module first), each named by its path relative to the
@@ -137,6 +152,8 @@ pub fn run(
         charge,
         content_type,
         grants,
+        input_schema,
+        output_schema,
     } = args;
     let mut grants = grants.as_deref().map(read_grants).transpose()?;
     if !callers.is_empty() {
@@ -161,6 +178,14 @@ pub fn run(
         None => Vec::new(),
     };
     let source = (!js.is_empty()).then(|| js_source(&js)).transpose()?;
+    let schemas = if input_schema.is_some() || output_schema.is_some() {
+        Some(hypervisor_protocol::agents::ToolSchemas {
+            input: input_schema.as_deref().map(read_schema).transpose()?,
+            output: output_schema.as_deref().map(read_schema).transpose()?,
+        })
+    } else {
+        None
+    };
     let owner = owner()?;
     let d = Deployment {
         name: &name,
@@ -178,6 +203,7 @@ pub fn run(
         charge,
         content_type,
         grants,
+        schemas,
     };
     let agent = match (&source, private) {
         (Some(source), true) => {

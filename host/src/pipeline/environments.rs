@@ -185,6 +185,7 @@ impl Environments {
             charge: None,
             content_type: None,
             grants,
+            schemas: None,
             signature: None,
             signed_at: None,
             sequence: None,

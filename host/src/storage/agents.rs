@@ -130,6 +130,9 @@ pub struct AgentRecord {
     /// What it may reach and who may call it: read back by the owner only, never listed.
     #[serde(skip)]
     pub grants: Grants,
+    /// A handler agent's event and result schemas (its MCP tool's), as deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<hypervisor_protocol::agents::ToolSchemas>,
 }
 
 /// One deployed version of an agent.
@@ -185,6 +188,8 @@ pub struct NewDeployment<'a> {
     pub content_type: Option<&'a str>,
     /// Its grants (replacing the previous version's).
     pub grants: &'a Grants,
+    /// Its schemas as JSON (replacing the previous version's), if declared.
+    pub schemas: Option<&'a str>,
     /// The version's component.
     pub code_hash: CodeHash,
     /// What it runs as.

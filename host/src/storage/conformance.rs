@@ -38,6 +38,7 @@ pub fn run_all(fresh: Factory<'_>) {
             catalog_search_ranking,
         ),
         ("catalog_owner_order", catalog_owner_order),
+        ("catalog_keeps_tool_schemas", catalog_schemas),
         ("records_logs_and_calls", records_logs_and_calls),
         ("wallets_budgets_hold_under_concurrency", wallets_budgets),
         ("tasks_round_trip_and_compare_and_set", tasks_round_trip),
@@ -60,6 +61,45 @@ pub fn run_all(fresh: Factory<'_>) {
         drop(stores);
         drop(guard);
     }
+}
+
+/// A deployment's declared schemas are read back with the agent, and a redeployment without
+/// them clears them.
+fn catalog_schemas(s: &Stores) {
+    use hypervisor_protocol::agents::{ChargeRule, ToolSchemas};
+    let r = s.catalog.as_ref();
+    let schemas = ToolSchemas {
+        input: Some(serde_json::json!({"type": "object", "required": ["text"]})),
+        output: None,
+    };
+    let json = serde_json::to_string(&schemas).unwrap();
+    let grants = Default::default();
+    let deployment = |declared: Option<&'static str>, order| super::agents::NewDeployment {
+        name: "stats",
+        owner_key: "k1",
+        description: "",
+        tags: &[],
+        public: true,
+        price: None,
+        expires_at: None,
+        charge: ChargeRule::Success,
+        content_type: None,
+        grants: &grants,
+        schemas: declared,
+        code_hash: [7; 32],
+        kind: AgentKind::Handler,
+        world: AgentKind::Handler.world(),
+        size: 1,
+        limits: Default::default(),
+        order,
+        now: 1,
+    };
+    let json: &'static str = Box::leak(json.into_boxed_str());
+    r.deploy(&deployment(Some(json), at(1))).unwrap();
+    let agent = r.get("stats").unwrap().unwrap();
+    assert_eq!(agent.schemas, Some(schemas));
+    r.deploy(&deployment(None, at(2))).unwrap();
+    assert_eq!(r.get("stats").unwrap().unwrap().schemas, None);
 }
 
 /// The catalog's agents ranked for `text` by a search index built from it, after checking that

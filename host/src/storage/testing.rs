@@ -34,6 +34,7 @@ pub(super) fn deploy(
         charge: ChargeRule::Success,
         content_type: None,
         grants: &Default::default(),
+        schemas: None,
         code_hash: hypervisor_protocol::sha256(format!("{name}-{description}").as_bytes()),
         kind: AgentKind::Handler,
         world: AgentKind::Handler.world(),

@@ -62,11 +62,17 @@ pub fn list(state: &AppState, id: &Id, params: &Map<String, Value>) -> Result<Va
                 ),
                 None => a.description.clone(),
             };
-            tools.push(json!({
+            // The schemas its owner declared (signed with the deployment), else any object.
+            let schemas = a.schemas.clone().unwrap_or_default();
+            let mut tool = json!({
                 "name": a.name,
                 "description": description,
-                "inputSchema": {"type": "object"},
-            }));
+                "inputSchema": schemas.input.unwrap_or_else(|| json!({"type": "object"})),
+            });
+            if let Some(output) = schemas.output {
+                tool["outputSchema"] = output;
+            }
+            tools.push(tool);
             if tools.len() == TOOLS_PER_PAGE {
                 break 'pages;
             }

@@ -86,6 +86,10 @@ impl Pipeline {
         if let Some(grants) = &req.grants {
             super::grants::check(grants, &self.config.egress)?;
         }
+        // Checked before the signature, whose detail names their canonical form.
+        if let Some(schemas) = &req.schemas {
+            schemas.check().map_err(ApiError::InvalidRequest)?;
+        }
         // The limits must be within the host's maxima now, not at the first invocation.
         resolve_limits(
             req.limits.as_ref(),
@@ -257,6 +261,13 @@ impl Pipeline {
         let component = Arc::new(crate::crypto::plaintext::Plaintext::new(component));
         let prepared = self.engine.prepare(hash, component.clone()).await?;
         let kind = prepared.kind().ok_or(EngineError::NotAnAgent)?;
+        if req.schemas.is_some() && kind != AgentKind::Handler {
+            return bad(format!(
+                "`schemas` describe a handler agent's event and result (its MCP tool); this \
+                 component is a {} agent",
+                kind.as_str()
+            ));
+        }
         let world = if prepared.is_riscv() {
             RISCV_WORLD
         } else {
@@ -288,6 +299,12 @@ impl Pipeline {
             .map_err(|e| ApiError::Internal(format!("storing the component failed: {e}")))?
             .map_err(storage)?;
 
+        let schemas_json = req
+            .schemas
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let now = unix_seconds();
         let deployment = NewDeployment {
             name: &req.name,
@@ -300,6 +317,7 @@ impl Pipeline {
             charge: req.charge.unwrap_or_default(),
             content_type: req.content_type.as_deref(),
             grants: &req.grants.clone().unwrap_or_default(),
+            schemas: schemas_json.as_deref(),
             code_hash: hash,
             kind,
             world,

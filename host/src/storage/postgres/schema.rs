@@ -207,6 +207,8 @@ pub const MIGRATIONS: &[&str] = &[
          sealed     BYTEA NOT NULL,
          updated_at BIGINT NOT NULL
      );",
+    // A handler agent's declared event and result schemas (its MCP tool's), JSON.
+    "ALTER TABLE agents ADD COLUMN schemas TEXT;",
 ];
 
 /// Applies the pending migrations.

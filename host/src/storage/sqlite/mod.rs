@@ -234,6 +234,8 @@ const MIGRATIONS: &[&str] = &[
          sealed     BLOB NOT NULL,
          updated_at INTEGER NOT NULL
      );",
+    // 10: a handler agent's declared event and result schemas (its MCP tool's), JSON.
+    "ALTER TABLE agents ADD COLUMN schemas TEXT;",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

@@ -13,7 +13,7 @@ pub(super) fn to_u64(v: i64) -> u64 {
 
 pub(super) const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
      a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
-     v.limits, v.created_at, a.charge, a.content_type, a.grants";
+     v.limits, v.created_at, a.charge, a.content_type, a.grants, a.schemas";
 
 pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     let tags: String = r.get(3)?;
@@ -37,6 +37,10 @@ pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> 
             let grants: String = r.get(18)?;
             serde_json::from_str(&grants).map_err(|e| corrupt(18, e.to_string()))?
         },
+        schemas: r
+            .get::<_, Option<String>>(19)?
+            .map(|s| serde_json::from_str(&s).map_err(|e| corrupt(19, e.to_string())))
+            .transpose()?,
     })
 }
 
