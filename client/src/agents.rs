@@ -309,6 +309,27 @@ impl Client {
         self.send_clear(name, &req, pay)
     }
 
+    /// POSTs an invocation; on a 402, asks `pay` for the payment header and sends it once more
+    /// with it. Returns the last answer, whatever its status.
+    fn post_invocation(
+        &self,
+        name: &str,
+        req: &InvokeRequest,
+        pay: &mut PayFn<'_>,
+    ) -> Result<(u16, crate::client::Headers, serde_json::Value), ClientError> {
+        let path = format!("/agents/{name}/invoke");
+        let (status, headers, json) = self.post_json_with(&path, req, &[])?;
+        if status != 402 {
+            return Ok((status, headers, json));
+        }
+        let offer = crate::x402::Offer::from_402(
+            crate::client::header(&headers, "payment-required"),
+            &json,
+        )?;
+        let payment = pay(&offer)?;
+        self.post_json_with(&path, req, &[payment])
+    }
+
     /// Sends a clear invocation, paying once on a 402.
     fn send_clear(
         &self,
@@ -316,16 +337,7 @@ impl Client {
         req: &InvokeRequest,
         pay: &mut PayFn<'_>,
     ) -> Result<(InvokeResponse, Option<serde_json::Value>), ClientError> {
-        let path = format!("/agents/{name}/invoke");
-        let (mut status, mut headers, mut json) = self.post_json_with(&path, req, &[])?;
-        if status == 402 {
-            let offer = crate::x402::Offer::from_402(
-                crate::client::header(&headers, "payment-required"),
-                &json,
-            )?;
-            let payment = pay(&offer)?;
-            (status, headers, json) = self.post_json_with(&path, req, &[payment])?;
-        }
+        let (status, headers, json) = self.post_invocation(name, req, pay)?;
         if status != 200 {
             return Err(server_error(status, json));
         }
@@ -458,16 +470,7 @@ impl Client {
         (arguments, stdin): (Vec<[u8; 32]>, [u8; 32]),
         pay: &mut PayFn<'_>,
     ) -> Result<Execution, ClientError> {
-        let path = format!("/agents/{name}/invoke");
-        let (mut status, mut headers, mut json) = self.post_json_with(&path, req, &[])?;
-        if status == 402 {
-            let offer = crate::x402::Offer::from_402(
-                crate::client::header(&headers, "payment-required"),
-                &json,
-            )?;
-            let payment = pay(&offer)?;
-            (status, headers, json) = self.post_json_with(&path, req, &[payment])?;
-        }
+        let (status, headers, json) = self.post_invocation(name, req, pay)?;
         let settlement = crate::client::header(&headers, "payment-response")
             .or_else(|| crate::client::header(&headers, "x-payment-response"))
             .and_then(crate::x402::decode_settlement);

@@ -39,6 +39,7 @@ fn client_session_matches_the_vectors() {
         Role::AgentConfig,
         Role::StateExport,
         Role::AgentJs,
+        Role::StateImport,
     ];
     let envelopes = v["envelopes"].as_array().unwrap();
     assert_eq!(envelopes.len(), roles.len());

@@ -52,6 +52,7 @@ mod settlement;
 mod slow_clients;
 mod state_compat;
 mod state_import;
+mod templates;
 #[cfg(feature = "simulated-attestation")]
 mod tls;
 mod uploads;

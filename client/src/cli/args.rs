@@ -52,6 +52,10 @@ pub struct Cli {
 pub enum Command {
     /// Check that the server answers.
     Ping,
+    /// Make a new agent's project from a template (a Rust command, a Rust wasi:http agent, a
+    /// Rust, Python, TypeScript or JavaScript handler agent), with a README on building,
+    /// running, deploying and invoking it.
+    New(super::new::NewArgs),
     /// Create the key file if missing and print the public key; with `--wallet FILE`, create a
     /// new wallet key file instead (the secp256k1 account that pays: `--pay-with`,
     /// `agent wallet --wallet-key`) and print its address.

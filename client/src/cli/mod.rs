@@ -15,6 +15,7 @@ mod exec;
 mod listing;
 mod logs;
 mod mcp;
+mod new;
 mod pay;
 mod policy;
 mod program;
@@ -53,6 +54,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mcp { command } => mcp::run(&client, cli.json, command),
         Command::A2a { command } => a2a::run(&client, cli.json, command),
         Command::Ping => setup::ping(&client, cli.json),
+        Command::New(args) => new::run(args, cli.json),
         Command::Keygen { wallet: None } => setup::keygen(&key_path, cli.json),
         Command::Keygen {
             wallet: Some(wallet),

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use hypervisor_protocol::agents::OWNER_KEY_HEADER;
-use hypervisor_protocol::state::{ConfigUpload, StateExportRequest, StateImportRequest};
+use hypervisor_protocol::state::ConfigUpload;
 
 use super::agents::{proof, required};
 use super::grants::{blocking, is_http_agent, not_the_owners, read_or_replace};
@@ -59,7 +59,7 @@ pub async fn state(
     not_the_owners(&state, &name, "/state", request).await
 }
 
-/// `/agents/{name}/state/export`: `POST` with a signed [`StateExportRequest`] exports the
+/// `/agents/{name}/state/export`: `POST` with a signed [`hypervisor_protocol::state::StateExportRequest`] exports the
 /// agent's key-value state sealed to the owner's session (on an HTTP agent, with
 /// `x-agent-owner`).
 pub async fn export(
@@ -67,31 +67,53 @@ pub async fn export(
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if request.method() == Method::POST
-        && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?)
-    {
-        let JsonBody(req) = JsonBody::<StateExportRequest>::from_request(request, &state).await?;
-        let p = state.pipeline.clone();
-        let exported = blocking(move || p.export_agent_state(&name, req)).await?;
-        return Ok(Json(exported).into_response());
-    }
-    not_the_owners(&state, &name, "/state/export", request).await
+    owners_post(
+        state,
+        name,
+        "/state/export",
+        request,
+        Pipeline::export_agent_state,
+    )
+    .await
 }
 
-/// `/agents/{name}/state/import`: `POST` with a signed [`StateImportRequest`] imports state
+/// `/agents/{name}/state/import`: `POST` with a signed [`hypervisor_protocol::state::StateImportRequest`] imports state
 /// sealed to the owner's session into the agent (on an HTTP agent, with `x-agent-owner`).
 pub async fn import(
     State(state): State<AppState>,
     PathParams(name): PathParams<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    owners_post(
+        state,
+        name,
+        "/state/import",
+        request,
+        Pipeline::import_agent_state,
+    )
+    .await
+}
+
+/// A `POST` of the owner's signed `Req` to `path` under the agent, answered by `operation`;
+/// on an HTTP agent, the owner's only with `x-agent-owner` (the agent's own path otherwise).
+async fn owners_post<Req, Resp>(
+    state: AppState,
+    name: String,
+    path: &str,
+    request: Request,
+    operation: fn(&Pipeline, &str, Req) -> Result<Resp, ApiError>,
+) -> Result<Response, ApiError>
+where
+    Req: serde::de::DeserializeOwned + Send + 'static,
+    Resp: serde::Serialize + Send + 'static,
+{
     if request.method() == Method::POST
         && (request.headers().contains_key(OWNER_KEY_HEADER) || !is_http_agent(&state, &name)?)
     {
-        let JsonBody(req) = JsonBody::<StateImportRequest>::from_request(request, &state).await?;
+        let JsonBody(req) = JsonBody::<Req>::from_request(request, &state).await?;
         let p = state.pipeline.clone();
-        let imported = blocking(move || p.import_agent_state(&name, req)).await?;
-        return Ok(Json(imported).into_response());
+        let done = blocking(move || operation(&p, &name, req)).await?;
+        return Ok(Json(done).into_response());
     }
-    not_the_owners(&state, &name, "/state/import", request).await
+    not_the_owners(&state, &name, path, request).await
 }
