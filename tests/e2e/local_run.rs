@@ -80,6 +80,11 @@ fn a_program_runs_locally_with_the_hosts_limits_and_exit_codes() {
     let (code, _, stderr) = run(&[elf.to_str().unwrap(), "--", "--fail"], b"");
     assert_eq!(code, 3, "the whole exit code: {stderr}");
 
+    // A handler agent runs deployed, and says so.
+    let (code, _, stderr) = run(&[&program("text-stats")], b"");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("agent deploy"), "{stderr}");
+
     // Not a program: refused, and the program never ran.
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("x.py");

@@ -49,7 +49,15 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<u8> {
     let hash = crate::crypto::primitives::sha256(&program);
     let prepared = engine
         .prepare_command(hash, Arc::new(Plaintext::new(program)))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            crate::engine::EngineError::NotACommand => anyhow::anyhow!(
+                "{} is not a command (it does not export wasi:cli/run): a handler or wasi:http \
+                 agent runs deployed (`hypervisor-client agent deploy`, then `agent invoke`)",
+                args.program.display()
+            ),
+            other => other.into(),
+        })?;
     let asked = Limits {
         time_ms: args.time_ms,
         memory_bytes: args.memory_bytes,
