@@ -103,9 +103,7 @@ impl Client {
     /// self-generated one does not). For an `http://` URL this is [`Self::new`]: plain HTTP
     /// has no channel to bind.
     pub fn with_channel_binding(base_url: &str, policy: crate::verify::Policy) -> Self {
-        let https = base_url
-            .get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+        let https = crate::transport::is_https(base_url);
         if !https {
             return Self::new(base_url);
         }

@@ -50,4 +50,4 @@ pub use renewing::{RenewingSession, session_gone};
 pub use request::ExecuteInput;
 pub use response::Execution;
 pub use session::Session;
-pub use transport::check_server_url;
+pub use transport::{check_server_url, is_https};

@@ -40,6 +40,12 @@ pub fn check_server_url(url: &str) -> Result<String, ClientError> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
+/// Whether `url` is an `https://` one (any case).
+pub fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
 /// A transport failure of a request to `url`, explained.
 pub(crate) fn explain(url: &str, error: ureq::Error) -> ClientError {
     let detail = error.to_string();
@@ -51,9 +57,7 @@ pub(crate) fn explain(url: &str, error: ureq::Error) -> ClientError {
 }
 
 fn hint(url: &str, error: &ureq::Error) -> Option<String> {
-    let https = url
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let https = is_https(url);
     match error {
         ureq::Error::HostNotFound => return Some("the server's host name does not resolve".into()),
         ureq::Error::Timeout(_) => return Some("the server did not answer in time".into()),

@@ -195,6 +195,21 @@ pub enum ExitStatus {
     Trapped,
 }
 
+impl ExitStatus {
+    /// The status a process reports for this ending (the CLI's and `hypervisor run`'s): the
+    /// program's own `exit_code` (clamped to 0–255) when it exited, else 124 time limit, 125
+    /// trap, 137 memory limit, 152 fuel.
+    pub fn process_code(self, exit_code: Option<i32>) -> u8 {
+        match self {
+            Self::Exited => u8::try_from(exit_code.unwrap_or(0).clamp(0, 255)).unwrap_or(1),
+            Self::TimeLimitExceeded => 124,
+            Self::Trapped => 125,
+            Self::MemoryLimitExceeded => 137,
+            Self::FuelExhausted => 152,
+        }
+    }
+}
+
 /// The plaintext of `encrypted_result`: UTF-8 JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExecutionResult {

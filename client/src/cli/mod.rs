@@ -109,11 +109,7 @@ fn plain_client(cli: &Cli) -> anyhow::Result<Client> {
             Trust::from_pem(&pem).with_context(|| format!("--cacert {}", path.display()))?
         }
         (None, true) => {
-            if cli
-                .server
-                .get(..8)
-                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
-            {
+            if hypervisor_client::is_https(&cli.server) {
                 eprintln!(
                     "WARNING: --insecure: the certificate of {} is NOT checked; anyone on the \
                      way can read and change this traffic",
@@ -135,10 +131,7 @@ fn verifying_client(
     no_channel_binding: bool,
     plain: Client,
 ) -> anyhow::Result<Client> {
-    if !server
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
-    {
+    if !hypervisor_client::is_https(server) {
         return Ok(plain);
     }
     if no_channel_binding {

@@ -13,13 +13,7 @@ pub fn report(run: &Execution, session: uuid::Uuid, json: bool) -> anyhow::Resul
     let stdout = run.stdout()?;
     let stderr = run.stderr()?;
     let r = &run.result;
-    let code: u8 = match r.status {
-        ExitStatus::Exited => u8::try_from(r.exit_code.unwrap_or(0).clamp(0, 255)).unwrap_or(1),
-        ExitStatus::TimeLimitExceeded => 124,
-        ExitStatus::Trapped => 125,
-        ExitStatus::MemoryLimitExceeded => 137,
-        ExitStatus::FuelExhausted => 152,
-    };
+    let code = r.status.process_code(r.exit_code);
     if json {
         let doc = serde_json::json!({
             "session_id": session,

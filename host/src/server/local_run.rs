@@ -82,15 +82,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<u8> {
     } else {
         ""
     };
-    let code = match outcome.status {
-        ExitStatus::Exited => {
-            u8::try_from(outcome.exit_code.unwrap_or(0).clamp(0, 255)).unwrap_or(1)
-        }
-        ExitStatus::TimeLimitExceeded => 124,
-        ExitStatus::Trapped => 125,
-        ExitStatus::MemoryLimitExceeded => 137,
-        ExitStatus::FuelExhausted => 152,
-    };
+    let code = outcome.status.process_code(outcome.exit_code);
     let ended = match outcome.status {
         ExitStatus::Exited => format!("exit {code}"),
         other => serde_json::to_value(other)?
