@@ -608,7 +608,16 @@ mod tests {
         });
         if let Some(after) = kill_after {
             std::thread::sleep(after);
-            let pids = busy_worker_pids();
+            // A loaded machine may not have run the worker long enough yet: look again
+            // until it has.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let pids = loop {
+                let pids = busy_worker_pids();
+                if !pids.is_empty() || Instant::now() > deadline {
+                    break pids;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
             assert!(!pids.is_empty(), "no worker is running the program");
             for pid in pids {
                 let pid = rustix::process::Pid::from_raw(pid).expect("pid");
@@ -621,7 +630,15 @@ mod tests {
 
     use std::sync::Arc;
 
-    /// This process's children that are PolkaVM workers.
+    /// utime + stime (fields 14 and 15 of /proc/PID/stat; `fields` starts at field 3).
+    fn cpu_ticks(fields: &[&str]) -> u64 {
+        [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// This process's children that are PolkaVM workers busy running a program.
     fn busy_worker_pids() -> Vec<i32> {
         let me = std::process::id();
         std::fs::read_dir("/proc")
@@ -637,7 +654,9 @@ mod tests {
                         .collect();
                     fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(me)
                         && stat.contains("(polkavm-sandbox)")
-                        && fields.first() == Some(&"R")
+                        // Busy: it has used 100 ms of CPU or more (an idle or freshly
+                        // started worker has not), whatever its state at this instant.
+                        && cpu_ticks(&fields) >= 10
                 })
             })
             .collect()
