@@ -26,6 +26,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
 ];
 
 fn main() {
+    wasmtime_version();
     let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm");
     // A change of the directory (a component built or rebuilt) embeds it again.
     println!("cargo::rerun-if-changed={}", wasm.display());
@@ -45,4 +46,21 @@ fn main() {
             );
         }
     }
+}
+
+/// The wasmtime version this binary links (from Cargo.lock) and the target it is built for,
+/// which the precompiled plug-ins' manifest records (`src/engine/precompiled.rs`).
+fn wasmtime_version() {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
+    println!("cargo::rerun-if-changed={}", lock.display());
+    let text = std::fs::read_to_string(&lock).unwrap_or_default();
+    let version = text
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo::rustc-env=HYPERVISOR_WASMTIME_VERSION={version}");
+    let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
+    println!("cargo::rustc-env=HYPERVISOR_TARGET={target}");
 }

@@ -67,6 +67,12 @@ rootfs="$ctx/rootfs"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/lib/x86_64-linux-gnu" \
   "$rootfs/lib64" "$rootfs/tmp" "$ctx/data"
 cp "$from/hypervisor" "$from/hypervisor-client" "$rootfs/usr/local/bin/"
+# The plug-ins compiled ahead of time by that binary, for the image's default configuration,
+# where it looks for them (beside itself), so that a first start does not compile them
+# (host/src/engine/precompiled.rs checks them). Compilation is deterministic: the same binary
+# gives the same files.
+env -u HYPERVISOR_CONFIG "$from/hypervisor" precompile \
+  --out "$rootfs/usr/local/bin/hypervisor-precompiled" >&2
 
 # The shared libraries the binaries load, and the loader: exactly what ldd names.
 libraries() {

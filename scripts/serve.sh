@@ -9,4 +9,8 @@ cd "$root"
 ./scripts/build-programs.sh
 echo "serve: building the host and the client (release; the first build takes several minutes)" >&2
 cargo build --release --locked -p hypervisor -p hypervisor-client
+# The plug-ins compiled ahead of time, beside the binary (target/release/hypervisor-precompiled),
+# so that the first start loads them instead of compiling for seconds; nothing is compiled
+# when they are up to date. The same arguments as serve: the engine settings must match.
+target/release/hypervisor precompile "$@" >&2
 exec target/release/hypervisor serve "$@"

@@ -109,7 +109,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             .build()?;
         return runtime.block_on(hypervisor::server::local_run::run(config, *args));
     }
+    if let Action::Precompile(out) = action {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(hypervisor::server::precompile::run(&config, out))?;
+        return Ok(0);
+    }
     if action == Action::Launch {
+        // RTMR3 will name this binary, and nothing beside it: plug-ins precompiled beside it
+        // would be code no measurement covers, so they are compiled here instead.
+        if config.precompiled_dir().is_some() {
+            tracing::info!(
+                "launch: precompiled plug-ins are not used (RTMR3 measures the binary alone)"
+            );
+        }
+        config.precompiled_dir = Some(std::path::PathBuf::new());
         // Before anything is served: the binary that is about to serve is what RTMR3 names.
         let measurement = hypervisor::attestation::launcher::binary_sha256()?;
         hypervisor::attestation::launcher::extend_host_event(

@@ -37,6 +37,7 @@ mod background;
 mod connections;
 mod head_errors;
 pub mod local_run;
+pub mod precompile;
 #[cfg(test)]
 mod router_tests;
 mod stores;

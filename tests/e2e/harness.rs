@@ -123,13 +123,23 @@ impl TestServer {
     /// `hypervisor serve ARGS` (what `scripts/serve.sh ARGS` runs); `Err` holds the log of a
     /// server that exited instead of listening.
     pub fn start_in_with_args(data_dir: &Path, args: &[String]) -> Result<Self, String> {
+        Self::start_in_with(data_dir, "", args)
+    }
+
+    /// A server on `data_dir` with extra TOML and `args` after the configuration file;
+    /// `Err` holds the log of a server that exited instead of listening.
+    pub fn start_in_with(
+        data_dir: &Path,
+        extra_toml: &str,
+        args: &[String],
+    ) -> Result<Self, String> {
         warm_plugin_cache();
         let keys = data_dir.join("keys");
         if !keys.join("at-rest.key").exists() {
             std::fs::create_dir_all(&keys).expect("keys dir");
             std::fs::copy(shared_key(), keys.join("at-rest.key")).expect("copy the shared key");
         }
-        Self::spawn_with_args(data_dir, "", "info", "serve", args)
+        Self::spawn_with_args(data_dir, extra_toml, "info", "serve", args)
     }
 
     /// A server started with `hypervisor launch` (measure, then serve) instead of `serve`.
@@ -274,7 +284,15 @@ impl Drop for TestServer {
 
 /// Appends `extra` tables to `base`, replacing base tables of the same name.
 fn merge_toml(base: &str, extra: &str) -> String {
-    let mut out = String::new();
+    // Top-level keys of `extra` (before its first table) go first, where TOML reads them as
+    // top-level.
+    let split = extra
+        .lines()
+        .position(|l| l.trim().starts_with('['))
+        .unwrap_or(extra.lines().count());
+    let mut out: String = extra.lines().take(split).flat_map(|l| [l, "\n"]).collect();
+    let extra: String = extra.lines().skip(split).flat_map(|l| [l, "\n"]).collect();
+    let extra = extra.as_str();
     let extra_tables: Vec<&str> = extra
         .lines()
         .filter_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))

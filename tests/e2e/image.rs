@@ -312,6 +312,13 @@ fn the_image_serves_on_sqlite_and_keeps_its_data_volume_across_a_restart() {
     let Some(image) = image() else { return };
     let volume = Volume::new(image, "sqlite");
     let container = Container::start(image, &volume.name, &[]);
+    // A new volume, and nothing compiled: the image's precompiled plug-ins passed their checks
+    // (owned by root, read by the unprivileged user the host runs as).
+    let logs = container.logs();
+    assert!(
+        logs.contains("plug-in loaded precompiled") && !logs.contains("plug-in compiled"),
+        "{logs}"
+    );
     ping_and_execute(&container.url);
     deploy_stats(&container.url);
     assert_eq!(

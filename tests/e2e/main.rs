@@ -41,6 +41,7 @@ mod owner_signatures;
 mod payments;
 mod platform;
 mod policy;
+mod precompiled;
 mod python;
 mod readme;
 mod readme_blocks;

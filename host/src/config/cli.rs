@@ -44,6 +44,17 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Compile the plug-ins the configuration names (policy, Python runtime, payments) ahead
+    /// of time, for this binary and these engine settings, into `precompiled_dir` (default:
+    /// `hypervisor-precompiled/` beside the executable), so that a first start loads them
+    /// instead of compiling. Artifacts already there and still valid are kept.
+    Precompile {
+        /// Write them here instead of `precompiled_dir`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 /// `hypervisor run`'s own arguments (options stand anywhere; `--` ends them).
@@ -79,6 +90,8 @@ pub enum Action {
     Launch,
     /// Run one program locally and exit with its status (`hypervisor run`).
     Run(Box<RunArgs>),
+    /// Compile the plug-ins ahead of time (`hypervisor precompile [--out DIR]`).
+    Precompile(Option<PathBuf>),
 }
 
 impl Cli {
@@ -94,6 +107,9 @@ impl Cli {
             Some(Command::Launch(o)) => (Action::Launch, o.or(&self.overrides)),
             Some(Command::Run { run, overrides }) => {
                 (Action::Run(Box::new(run)), overrides.or(&self.overrides))
+            }
+            Some(Command::Precompile { out, overrides }) => {
+                (Action::Precompile(out), overrides.or(&self.overrides))
             }
             None => (Action::Serve, self.overrides),
         };

@@ -75,6 +75,9 @@ pub struct Config {
     /// Directory for compiled plug-in components (policy, Python runtime). Default
     /// `<data_dir>/plugins`.
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Directory of plug-ins compiled ahead of time (`hypervisor precompile`), checked before
+    /// use. Default `hypervisor-precompiled/` beside the executable; `""` turns them off.
+    pub precompiled_dir: Option<PathBuf>,
     /// HTTP front.
     pub http: HttpConfig,
     /// HTTPS listener (off by default).
@@ -288,6 +291,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             cache_dir: None,
             plugin_cache_dir: None,
+            precompiled_dir: None,
             http: HttpConfig::default(),
             tls: TlsConfig::default(),
             sessions: SessionConfig::default(),
@@ -400,6 +404,15 @@ impl Config {
         self.plugin_cache_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    /// Where plug-ins compiled ahead of time are looked for (`None`: nowhere).
+    pub fn precompiled_dir(&self) -> Option<PathBuf> {
+        match &self.precompiled_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => default_precompiled_dir(),
+        }
     }
 
     /// Checks ranges and consistency.
@@ -618,6 +631,12 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `hypervisor-precompiled/` beside the running executable.
+pub fn default_precompiled_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("hypervisor-precompiled"))
 }
 
 #[cfg(test)]

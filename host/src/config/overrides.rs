@@ -109,6 +109,10 @@ overrides! {
         /// Compiled-component cache directory.
         #[arg(long, global = true)]
         cache_dir: Option<PathBuf> => |c, v| c.cache_dir = Some(v),
+        /// Plug-ins compiled ahead of time (`hypervisor precompile`); "" turns them off.
+        #[arg(long, global = true, value_name = "DIR",
+              value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from))]
+        precompiled_dir: Option<PathBuf> => |c, v| c.precompiled_dir = Some(v),
         /// Largest request body, bytes.
         #[arg(long, global = true)]
         max_body_bytes: Option<usize> => |c, v| c.http.max_body_bytes = v,

@@ -15,6 +15,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use hypervisor_protocol::agents::AgentKind;
 
+use super::precompiled::Precompiled;
 use super::{EngineError, HostImports, HostState, imports};
 use crate::crypto::plaintext::Plaintext;
 use crate::storage::artifacts::ArtifactStore;
@@ -62,6 +63,8 @@ pub struct CacheStats {
     pub disk_hits: u64,
     /// Compiled from source.
     pub compiles: u64,
+    /// Loaded from the precompiled artifacts shipped beside the binary (plug-ins only).
+    pub precompiled: u64,
 }
 
 type Slot = Arc<OnceCell<Arc<Prepared>>>;
@@ -69,6 +72,8 @@ type Slot = Arc<OnceCell<Arc<Prepared>>>;
 pub(super) struct ComponentCache {
     memory: Mutex<LruCache<[u8; 32], Slot>>,
     disk: Option<ArtifactStore>,
+    /// Artifacts compiled ahead of time (the plug-in cache only), looked up before `disk`.
+    precompiled: Option<Arc<Precompiled>>,
     /// What the cache holds, for log lines: `component` or `plug-in`.
     label: &'static str,
     /// Bounds concurrent compilations (each already uses every core through Cranelift's
@@ -78,6 +83,15 @@ pub(super) struct ComponentCache {
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
     compiles: AtomicU64,
+    precompiled_hits: AtomicU64,
+}
+
+/// Where [`ComponentCache::load_or_compile`] found a component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Precompiled,
+    Disk,
+    Compiled,
 }
 
 impl ComponentCache {
@@ -86,6 +100,7 @@ impl ComponentCache {
         Self {
             memory: Mutex::new(LruCache::new(cap)),
             disk,
+            precompiled: None,
             label,
             compile_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -93,7 +108,14 @@ impl ComponentCache {
             memory_hits: AtomicU64::new(0),
             disk_hits: AtomicU64::new(0),
             compiles: AtomicU64::new(0),
+            precompiled_hits: AtomicU64::new(0),
         }
+    }
+
+    /// Looks up `precompiled` first when loading (see [`Self::load_or_compile`]).
+    pub(super) fn with_precompiled(mut self, precompiled: Option<Precompiled>) -> Self {
+        self.precompiled = precompiled.map(Arc::new);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, LruCache<[u8; 32], Slot>> {
@@ -105,6 +127,7 @@ impl ComponentCache {
             memory_hits: self.memory_hits.load(Ordering::Relaxed),
             disk_hits: self.disk_hits.load(Ordering::Relaxed),
             compiles: self.compiles.load(Ordering::Relaxed),
+            precompiled: self.precompiled_hits.load(Ordering::Relaxed),
         }
     }
 
@@ -209,8 +232,9 @@ impl ComponentCache {
         Ok(prepared)
     }
 
-    /// A compiled component whose imports are WASI and `allowed`, from the disk cache or
-    /// compiled (and then cached); not kept in memory (plug-ins are loaded at start-up and on
+    /// A compiled component whose imports are WASI and `allowed`: precompiled (shipped
+    /// beside the binary, checked: `super::precompiled`), from the disk cache, or compiled
+    /// (and then cached); not kept in memory (plug-ins are loaded at start-up and on
     /// reload only).
     pub(super) async fn load_or_compile(
         &self,
@@ -226,9 +250,26 @@ impl ComponentCache {
             .map_err(|_| EngineError::Internal("compile queue closed".into()))?;
         let engine = engine.clone();
         let disk = self.disk.clone();
+        let precompiled = self.precompiled.clone();
         let label = self.label;
-        let (component, from_disk) = tokio::task::spawn_blocking(move || {
+        let (component, source) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
+            if let Some(precompiled) = &precompiled {
+                match precompiled.load(&engine, &hash) {
+                    Some(Ok(c)) => {
+                        tracing::info!(
+                            dir = %precompiled.dir().display(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "{label} loaded precompiled"
+                        );
+                        return Ok((c, Source::Precompiled));
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "precompiled {label} unusable; compiling it");
+                    }
+                    None => {}
+                }
+            }
             if let Some(disk) = &disk {
                 match disk.load(&hash) {
                     Ok(Some(artifact)) => {
@@ -247,7 +288,7 @@ impl ComponentCache {
                                     ms = started.elapsed().as_millis() as u64,
                                     "{label} loaded from disk cache"
                                 );
-                                return Ok((c, true));
+                                return Ok((c, Source::Disk));
                             }
                             Err(e) => {
                                 tracing::info!(error = %e, "cached {label} unusable; recompiling");
@@ -277,18 +318,24 @@ impl ComponentCache {
                     Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled component"),
                 }
             }
-            Ok((component, false))
+            Ok((component, Source::Compiled))
         })
         .await
         .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
-        if from_disk {
-            // Artifacts on disk passed the import check when they were compiled, but check
-            // again: the allow-list may have changed since.
-            imports::check(&component, engine_of(&component), allowed)?;
-            self.disk_hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.compiles.fetch_add(1, Ordering::Relaxed);
-        }
+        let counter = match source {
+            Source::Compiled => &self.compiles,
+            // Artifacts passed the import check when they were compiled, but check again: the
+            // allow-list may have changed since (and precompiled ones were never checked here).
+            Source::Disk | Source::Precompiled => {
+                imports::check(&component, engine_of(&component), allowed)?;
+                if source == Source::Disk {
+                    &self.disk_hits
+                } else {
+                    &self.precompiled_hits
+                }
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         Ok(component)
     }
 }

@@ -13,9 +13,11 @@ mod imports;
 mod js_compiler;
 mod outgoing;
 mod output;
+pub mod precompiled;
 mod riscv;
 mod run;
 mod sandbox;
+mod settings;
 mod snapshot;
 mod state;
 mod state_grant;
@@ -27,7 +29,6 @@ use std::time::Duration;
 use hypervisor_protocol::wire::ProgramKind;
 use sha2::Digest;
 use wasmtime::component::{InstancePre, Linker};
-use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheStats, Prepared};
 pub use capabilities::{Args, Capabilities, Egress, HostImports, Invocation, Role, Stdin, Wasi};
@@ -39,6 +40,7 @@ pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use riscv::{LINK_CHILD_ARG, MAX_ELF_BYTES};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
+pub use settings::host_engine;
 pub use snapshot::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
 pub use state_grant::StateAccess;
 
@@ -188,44 +190,11 @@ impl Engine {
         let limits = &config.limits;
         let ec = &config.engine;
 
-        let mut wc = wasmtime::Config::new();
-        wc.wasm_component_model(true)
-            .epoch_interruption(true)
-            .consume_fuel(ec.fuel)
-            .max_wasm_stack(limits.max_wasm_stack_bytes)
-            // Host calls made by the guest run on the same fiber stack: leave them room.
-            .async_stack_size(limits.max_wasm_stack_bytes + (1 << 20))
-            .memory_init_cow(true);
+        let mut wc = settings::code_generation(config);
         // The same code generation, without the pool: where the JavaScript runtime's code is
         // compiled (`js_compiler`).
         let js_compiler = Arc::new(js_compiler::JsCompiler::new(wc.clone())?);
-        if ec.pooling_allocator {
-            // Executions, plus the plug-ins' instances: the policy's warm ones, the payments
-            // calls in flight (bounded by `plugin_calls`) and the payments instances kept warm
-            // between calls, so a full set of executions never starves a plug-in of a pool
-            // slot, nor the other way round.
-            let policy = u32::try_from(config.policy.instances).unwrap_or(u32::MAX);
-            let payments = u32::try_from(config.payments.warm_instances).unwrap_or(u32::MAX);
-            let n = ec
-                .max_concurrent_executions
-                .saturating_add(policy)
-                .saturating_add(PLUGIN_CALLS)
-                .saturating_add(payments);
-            let mut pool = PoolingAllocationConfig::new();
-            pool.total_component_instances(n)
-                .total_core_instances(n.saturating_mul(16))
-                .total_memories(n.saturating_mul(2))
-                .total_tables(n.saturating_mul(16))
-                .total_stacks(n)
-                .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX))
-                // Reset the pages an instance dirtied in place rather than unmapping them:
-                // the next instance in the slot then takes no page faults (the largest cost of
-                // a short instance after instantiation itself).
-                .linear_memory_keep_resident(ec.pool_keep_resident_bytes)
-                .table_keep_resident(ec.pool_keep_resident_bytes.min(1 << 20))
-                .pagemap_scan(wasmtime::Enabled::Auto);
-            wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        }
+        settings::add_pool(&mut wc, config);
         let engine = wasmtime::Engine::new(&wc).map_err(|e| internal(&e))?;
 
         let mut linker = Linker::new(&engine);
@@ -244,7 +213,9 @@ impl Engine {
             .map_err(|e| internal(&e))?;
         let riscv = riscv::Starting::start(&config.riscv)?;
         let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk, "component");
-        let plugins = cache::ComponentCache::new(1, plugin_disk, "plug-in");
+        let plugins = cache::ComponentCache::new(1, plugin_disk, "plug-in").with_precompiled(
+            precompiled::open_configured(config.precompiled_dir().as_deref(), &engine),
+        );
         Ok(Self {
             engine,
             linker,
@@ -488,6 +459,11 @@ impl Engine {
     /// Compile-cache counters.
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
+    }
+
+    /// Plug-in loads: precompiled, from the sealed disk cache, compiled.
+    pub fn plugin_stats(&self) -> CacheStats {
+        self.plugins.stats()
     }
 
     /// Execution slots taken now, and slots in all.

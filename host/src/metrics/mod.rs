@@ -110,6 +110,12 @@ pub struct Snapshot {
     pub cache_disk_hits: u64,
     /// Components compiled.
     pub cache_misses: u64,
+    /// Plug-ins loaded from the precompiled artifacts beside the binary, since start.
+    pub plugins_precompiled: u64,
+    /// Plug-ins loaded from the sealed disk cache, since start.
+    pub plugins_from_disk: u64,
+    /// Plug-ins compiled, since start.
+    pub plugins_compiled: u64,
     /// Agents deployed.
     pub agents: u64,
     /// The attestation provider (`none`, `tdx`, `sev-snp`, `simulated`).

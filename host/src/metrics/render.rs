@@ -142,6 +142,24 @@ impl Metrics {
                 n,
             );
         }
+        header(
+            o,
+            "hypervisor_plugin_loads_total",
+            "counter",
+            "Plug-in loads by source: precompiled beside the binary, the sealed disk cache, compiled.",
+        );
+        for (source, n) in [
+            ("precompiled", s.plugins_precompiled),
+            ("disk", s.plugins_from_disk),
+            ("compiled", s.plugins_compiled),
+        ] {
+            sample(
+                o,
+                "hypervisor_plugin_loads_total",
+                &format!("source=\"{source}\""),
+                n,
+            );
+        }
         gauge(o, "hypervisor_agents", "Agents deployed.", s.agents);
         header(
             o,

@@ -31,6 +31,7 @@ impl Pipeline {
     /// Every metric in Prometheus text format, with the gauges read now.
     pub fn render_metrics(&self) -> String {
         let cache = self.engine.cache_stats();
+        let plugins = self.engine.plugin_stats();
         let (taken, slots) = self.engine.slots_in_use();
         let key_age = (self.attestor.kind() != TeeKind::None)
             .then(|| self.attestor.current())
@@ -44,6 +45,9 @@ impl Pipeline {
             cache_memory_hits: cache.memory_hits,
             cache_disk_hits: cache.disk_hits,
             cache_misses: cache.compiles,
+            plugins_precompiled: plugins.precompiled,
+            plugins_from_disk: plugins.disk_hits,
+            plugins_compiled: plugins.compiles,
             agents: self.agent_count(),
             attestation_provider: self.attestor.kind().name().to_string(),
             attestation_key_age_seconds: key_age,

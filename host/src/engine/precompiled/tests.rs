@@ -1,0 +1,133 @@
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+
+/// A component with nothing in it but a custom section named `name` (so two differ).
+fn component(name: &str) -> Vec<u8> {
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    let payload = [&[name.len() as u8][..], name.as_bytes()].concat();
+    bytes.push(0); // custom section
+    bytes.push(payload.len() as u8);
+    bytes.extend(payload);
+    bytes
+}
+
+fn engine(fuel: bool) -> wasmtime::Engine {
+    let mut wc = wasmtime::Config::new();
+    wc.wasm_component_model(true).consume_fuel(fuel);
+    wasmtime::Engine::new(&wc).expect("engine")
+}
+
+fn plugins() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("builtin:policy".into(), component("policy")),
+        ("payments.wasm".into(), component("payments")),
+    ]
+}
+
+fn sha(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn written_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("pre");
+    let written = write(&dir, &engine(false), &plugins()).expect("written");
+    assert_eq!(written.compiled, ["builtin:policy", "payments.wasm"]);
+    (tmp, dir)
+}
+
+#[test]
+fn written_artifacts_load_and_are_kept_by_the_next_write() {
+    let (_tmp, dir) = written_dir();
+    let engine = engine(false);
+    let pre = Precompiled::open(&dir, &engine).expect("usable");
+    for (_, bytes) in plugins() {
+        pre.load(&engine, &sha(&bytes))
+            .expect("listed")
+            .expect("loads");
+    }
+    assert!(pre.load(&engine, &sha(&component("other"))).is_none());
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest.wasmtime, WASMTIME_VERSION);
+    assert_eq!(manifest.artifacts[0].name, "builtin:policy");
+    // Nothing to compile the second time; a plug-in no longer named loses its artifact.
+    let again = write(&dir, &engine, &plugins()[..1]).expect("written");
+    assert!(again.compiled.is_empty());
+    assert_eq!(again.kept, ["builtin:policy"]);
+    assert_eq!(again.removed.len(), 1);
+}
+
+#[test]
+fn a_changed_artifact_is_refused_by_its_hash() {
+    let (_tmp, dir) = written_dir();
+    let source = sha(&component("policy"));
+    let file = dir.join(format!("{}.cwasm", hex::encode(source)));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    let engine = engine(false);
+    let pre = Precompiled::open(&dir, &engine).expect("the manifest is fine");
+    let err = pre.load(&engine, &source).expect("listed").unwrap_err();
+    assert!(matches!(err, Unusable::Hash { .. }), "{err}");
+    // And write() compiles it again rather than keeping it.
+    let again = write(&dir, &engine, &plugins()).expect("written");
+    assert_eq!(again.compiled, ["builtin:policy"]);
+}
+
+#[test]
+fn another_engine_or_version_is_refused_before_any_artifact_is_read() {
+    let (_tmp, dir) = written_dir();
+    let err = Precompiled::open(&dir, &engine(true)).unwrap_err();
+    assert!(matches!(err, Unusable::Engine { .. }), "{err}");
+    assert!(err.to_string().contains("hypervisor precompile"), "{err}");
+
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(WASMTIME_VERSION, "1.0.0")).unwrap();
+    let err = Precompiled::open(&dir, &engine(false)).unwrap_err();
+    assert!(matches!(err, Unusable::Version { .. }), "{err}");
+}
+
+#[test]
+fn a_manifest_cannot_point_outside_its_directory() {
+    let (_tmp, dir) = written_dir();
+    let path = dir.join(MANIFEST);
+    let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest.artifacts[0].file = "../elsewhere.cwasm".into();
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let err = Precompiled::open(&dir, &engine(false)).unwrap_err();
+    assert!(matches!(err, Unusable::Malformed { .. }), "{err}");
+}
+
+#[test]
+fn files_others_can_write_are_refused() {
+    let (_tmp, dir) = written_dir();
+    let engine = engine(false);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Precompiled::open(&dir, &engine).unwrap_err();
+    assert!(matches!(err, Unusable::Permissions { .. }), "{err}");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let source = sha(&component("payments"));
+    let file = dir.join(format!("{}.cwasm", hex::encode(source)));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let pre = Precompiled::open(&dir, &engine).expect("the manifest is fine");
+    let err = pre.load(&engine, &source).expect("listed").unwrap_err();
+    assert!(
+        err.to_string().contains("writable by group or others"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_manifest_is_absent_and_garbage_is_malformed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Precompiled::open(tmp.path(), &engine(false)).unwrap_err();
+    assert!(matches!(err, Unusable::Absent(_)), "{err}");
+    std::fs::write(tmp.path().join(MANIFEST), b"{\"format\": 1").unwrap();
+    let err = Precompiled::open(tmp.path(), &engine(false)).unwrap_err();
+    assert!(matches!(err, Unusable::Malformed { .. }), "{err}");
+}
