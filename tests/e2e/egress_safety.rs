@@ -85,3 +85,118 @@ fn redirects_are_not_followed_and_private_addresses_need_a_grant_naming_them() {
     let r = call(&server, "http://169.254.169.254/latest/meta-data/");
     assert_eq!(r["error"]["message"], "HttpRequestDenied", "{r}");
 }
+
+/// A loopback HTTP/1.1 server that keeps connections alive, counting the connections and the
+/// requests it served.
+struct KeepAliveStub {
+    url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl KeepAliveStub {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (c, r) = (connections.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line != "\r\n" {
+                            continue;
+                        }
+                        r.fetch_add(1, Ordering::SeqCst);
+                        if write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            connections,
+            requests,
+        }
+    }
+
+    fn counts(&self) -> (u32, u32) {
+        use std::sync::atomic::Ordering;
+        (
+            self.connections.load(Ordering::SeqCst),
+            self.requests.load(Ordering::SeqCst),
+        )
+    }
+}
+
+fn fetch(server: &TestServer, agent: &str, url: &str, times: u32) -> Value {
+    server
+        .client()
+        .invoke(agent, json!({"url": url, "method": "GET", "times": times}))
+        .expect("invoke")
+        .result_json()
+        .expect("a result")
+}
+
+#[test]
+fn agents_keep_their_own_connections_alive_across_requests_and_runs() {
+    let stub = KeepAliveStub::start();
+    let server = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
+    let owner = ClientSecret::generate().unwrap();
+    let grants = Grants {
+        origins: vec![stub.url.clone()],
+        ..Grants::default()
+    };
+    deploy_as(
+        &server.client(),
+        &owner,
+        "one",
+        "caller",
+        Some(grants.clone()),
+    );
+    deploy_as(&server.client(), &owner, "two", "caller", Some(grants));
+
+    // Five requests in one run, then five more in the next run: one connection.
+    for _ in 0..2 {
+        let r = fetch(&server, "one", &format!("{}/x", stub.url), 5);
+        assert_eq!(r["responses"].as_array().unwrap().len(), 5, "{r}");
+        assert!(
+            r["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["status"] == 200),
+            "{r}"
+        );
+    }
+    assert_eq!(stub.counts(), (1, 10));
+    // Another agent to the same origin: a connection of its own.
+    fetch(&server, "two", &format!("{}/y", stub.url), 3);
+    assert_eq!(stub.counts(), (2, 13));
+
+    // Keep-alive off: a connection per request.
+    let off = KeepAliveStub::start();
+    let server =
+        TestServer::start_with("[egress]\nallow_loopback_http = true\nkeep_alive_ms = 0\n");
+    let grants = Grants {
+        origins: vec![off.url.clone()],
+        ..Grants::default()
+    };
+    deploy_as(&server.client(), &owner, "one", "caller", Some(grants));
+    fetch(&server, "one", &format!("{}/x", off.url), 4);
+    assert_eq!(off.counts(), (4, 4));
+}

@@ -31,6 +31,12 @@ pub struct EgressConfig {
     /// Where to fetch the VCEK to verify remote hypervisors' SEV-SNP reports (AMD KDS, or a
     /// cache of it). Unset: remote SNP hosts cannot be verified.
     pub snp_kds_url: Option<String>,
+    /// How long an agent's idle connection to a remote origin is kept for its next request,
+    /// milliseconds; 0 opens one per request. Default 30000.
+    pub keep_alive_ms: u64,
+    /// Idle connections kept at most, all agents together (the one idle longest is closed
+    /// first). Default 64.
+    pub max_idle_connections: usize,
 }
 
 impl Default for EgressConfig {
@@ -43,6 +49,8 @@ impl Default for EgressConfig {
             hosts: std::collections::BTreeMap::new(),
             pccs_url: None,
             snp_kds_url: None,
+            keep_alive_ms: 30_000,
+            max_idle_connections: 64,
         }
     }
 }

@@ -11,18 +11,24 @@
 //!   like any other.
 //! - **TLS** (`https`): rustls with the Mozilla roots, the certificate checked for the name the
 //!   guest asked for, on the connection to the checked address.
+//! - **Keep-alive** ([`super::pool`]): a connection is reused only by the agent that opened it,
+//!   for the same origin; only connections opened here, to a checked address, are pooled.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+use super::pool::{Origin, Pool, Returning};
 
 /// Resolves names to addresses.
 pub trait Resolve: Send + Sync {
@@ -135,11 +141,17 @@ pub enum Refusal {
 }
 
 /// The one address to connect to for `host:port`: an IP literal is itself (the grant named
-/// it); a name is resolved once, and the first public address is chosen.
+/// it); a name is resolved once, and the first address `allowed` passes ([`is_public`]) is
+/// chosen.
 ///
 /// # Errors
 /// [`Refusal`].
-pub async fn pick(resolver: &dyn Resolve, host: &str, port: u16) -> Result<SocketAddr, Refusal> {
+async fn pick_with(
+    resolver: &dyn Resolve,
+    host: &str,
+    port: u16,
+    allowed: fn(IpAddr) -> bool,
+) -> Result<SocketAddr, Refusal> {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = literal.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
@@ -151,7 +163,7 @@ pub async fn pick(resolver: &dyn Resolve, host: &str, port: u16) -> Result<Socke
             host: host.to_string(),
             why: e.to_string(),
         })?;
-    match addrs.iter().find(|a| is_public(a.ip())) {
+    match addrs.iter().find(|a| allowed(a.ip())) {
         Some(addr) => Ok(*addr),
         None => match addrs.first() {
             Some(first) => Err(Refusal::NotPublic {
@@ -166,14 +178,62 @@ pub async fn pick(resolver: &dyn Resolve, host: &str, port: u16) -> Result<Socke
     }
 }
 
-/// Sends `request` (absolute URI) to the address [`pick`] chose for its authority.
+/// How agents reach remote origins: the resolver, the keep-alive pool, and which resolved
+/// addresses may be connected to.
+pub(crate) struct Remote {
+    resolver: Arc<dyn Resolve>,
+    pool: Arc<Pool>,
+    /// [`is_public`] (the unit tests widen it to reach their loopback servers by name).
+    allowed: fn(IpAddr) -> bool,
+}
+
+impl Remote {
+    /// Remote origins reached through `resolver`, connections kept alive in `pool`.
+    pub(crate) fn new(resolver: Arc<dyn Resolve>, pool: Pool) -> Self {
+        Self {
+            resolver,
+            pool: Arc::new(pool),
+            allowed: is_public,
+        }
+    }
+
+    /// The pool's counters.
+    #[cfg(test)]
+    pub(crate) fn pool_stats(&self) -> super::pool::PoolStats {
+        self.pool.stats()
+    }
+}
+
+/// The parts of a request needed to send it again (on a new connection, when a pooled one
+/// turned out closed).
+struct Resend {
+    method: http::Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Resend {
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// Sends `request` (absolute URI) for the agent `partition`: on an idle connection of its own
+/// to the same origin if one is open (see [`super::pool`]), else on a new one to the address
+/// [`pick_with`] chose for the authority.
 ///
 /// # Errors
 /// The `wasi:http` error the guest sees: `destination-IP-prohibited` for a
 /// [`Refusal::NotPublic`], `DNS-error` for a name that does not resolve, the connection's
 /// errors otherwise.
-pub async fn send(
-    resolver: &dyn Resolve,
+pub(crate) async fn send(
+    remote: &Remote,
+    partition: Arc<str>,
     request: Request<Bytes>,
     options: Option<RequestOptions>,
 ) -> Result<Response<WasiBody>, HttpError> {
@@ -184,7 +244,60 @@ pub async fn send(
         .ok_or(HttpError::HttpRequestUriInvalid)?
         .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addr = match pick(resolver, &host, port).await {
+    let timeout = |t: Option<Duration>| t.unwrap_or(Duration::from_secs(600));
+    let connect_timeout = timeout(options.and_then(|o| o.connect_timeout));
+    let first_byte_timeout = timeout(options.and_then(|o| o.first_byte_timeout));
+    let (parts, body) = request.into_parts();
+    let mut headers = parts.headers;
+    // The request line names the path only; `host` names the origin asked for.
+    if let Some(authority) = uri.authority()
+        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(http::header::HOST, value);
+    }
+    let resend = Resend {
+        method: parts.method,
+        uri: Uri::try_from(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?,
+        headers,
+        body,
+    };
+    let origin = Origin {
+        partition,
+        https,
+        host: host.to_ascii_lowercase(),
+        port,
+    };
+
+    // An idle connection of this agent's to this origin, opened to a checked address.
+    if let Some(mut idle) = remote.pool.take(&origin).await {
+        tracing::debug!(addr = %idle.addr, "egress request on a kept-alive connection");
+        let sent = tokio::time::timeout(
+            first_byte_timeout,
+            idle.sender.try_send_request(resend.request()),
+        )
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)?;
+        match sent {
+            Ok(response) => {
+                let response = remote
+                    .pool
+                    .returning(response, origin, idle.sender, idle.addr);
+                return Ok(wasi_response(response));
+            }
+            // Not sent, or sent and the server had closed the connection meanwhile (its idle
+            // timeout): a new connection, if sending again cannot repeat an effect.
+            Err(e)
+                if e.message().is_some()
+                    || (e.error().is_incomplete_message() && resend.method.is_idempotent()) =>
+            {
+                tracing::debug!(error = %e.error(), "a pooled egress connection was closed; opening another");
+            }
+            Err(e) => return Err(HttpError::from(e.into_error())),
+        }
+    }
+
+    let addr = match pick_with(&*remote.resolver, &host, port, remote.allowed).await {
         Ok(addr) => addr,
         Err(refusal @ Refusal::NotPublic { .. }) => {
             // Not the URI: a confidential guest chooses it.
@@ -198,24 +311,12 @@ pub async fn send(
             });
         }
     };
-    let timeout = |t: Option<Duration>| t.unwrap_or(Duration::from_secs(600));
-    let connect_timeout = timeout(options.and_then(|o| o.connect_timeout));
-    let first_byte_timeout = timeout(options.and_then(|o| o.first_byte_timeout));
     let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
         .map_err(HttpError::Connect)?;
-    let (mut parts, body) = request.into_parts();
-    // The request line names the path only; `host` names the origin asked for.
-    parts.uri = Uri::try_from(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    if let Some(authority) = uri.authority()
-        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
-    {
-        parts.headers.insert(http::header::HOST, value);
-    }
-    let request = Request::from_parts(parts, Full::new(body));
-    let response = if https {
+    remote.pool.opened();
+    let mut sender = if https {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let tls = tokio::time::timeout(
@@ -225,139 +326,36 @@ pub async fn send(
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
         .map_err(HttpError::Tls)?;
-        exchange(TokioIo::new(tls), request, first_byte_timeout).await?
+        handshake(TokioIo::new(tls)).await?
     } else {
-        exchange(TokioIo::new(tcp), request, first_byte_timeout).await?
+        handshake(TokioIo::new(tcp)).await?
     };
-    Ok(response)
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(resend.request()))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)?
+        .map_err(HttpError::from)?;
+    let response = remote.pool.returning(response, origin, sender, addr);
+    Ok(wasi_response(response))
 }
 
-async fn exchange<T>(
-    io: T,
-    request: Request<Full<Bytes>>,
-    first_byte_timeout: Duration,
-) -> Result<Response<WasiBody>, HttpError>
+fn wasi_response(response: Response<Returning>) -> Response<WasiBody> {
+    response.map(|b| b.map_err(HttpError::from).boxed_unsync())
+}
+
+/// An HTTP/1.1 connection over `io`, driven by a task of its own.
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, HttpError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(io)
         .await
         .map_err(HttpError::from)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-        .await
-        .map_err(|_| HttpError::ConnectionReadTimeout)?
-        .map_err(HttpError::from)?;
-    Ok(response.map(|b| b.map_err(HttpError::from).boxed_unsync()))
+    Ok(sender)
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use super::*;
-
-    #[test]
-    fn only_public_addresses_pass() {
-        let private = [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "198.18.0.1",
-            "240.0.0.1",
-            "192.0.0.1",
-            "::1",
-            "::",
-            "fd00:ec2::254",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a9fe:a9fe",
-            "2001:db8::1",
-            "ff02::1",
-        ];
-        for ip in private {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in [
-            "93.184.216.34",
-            "1.1.1.1",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    /// Answers from a script, one answer per call, counting calls.
-    struct Scripted {
-        answers: Mutex<Vec<Vec<IpAddr>>>,
-        calls: Mutex<u32>,
-    }
-
-    impl Resolve for Scripted {
-        fn resolve(
-            &self,
-            _host: String,
-            port: u16,
-        ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> {
-            *self.calls.lock().unwrap() += 1;
-            let next = self.answers.lock().unwrap().remove(0);
-            Box::pin(async move {
-                Ok(next
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect())
-            })
-        }
-    }
-
-    /// A name that resolves to a public address at the check and to loopback afterwards (DNS
-    /// rebinding): it is resolved once, and the address checked is the address returned.
-    #[tokio::test]
-    async fn a_name_is_resolved_once_and_the_checked_address_is_used() {
-        let public: IpAddr = "93.184.216.34".parse().unwrap();
-        let resolver = Scripted {
-            answers: Mutex::new(vec![vec![public], vec!["127.0.0.1".parse().unwrap()]]),
-            calls: Mutex::new(0),
-        };
-        let addr = pick(&resolver, "rebind.example", 443).await.unwrap();
-        assert_eq!(addr, SocketAddr::new(public, 443));
-        assert_eq!(*resolver.calls.lock().unwrap(), 1);
-        // The next lookup would have said loopback: refused when checked.
-        let refused = pick(&resolver, "rebind.example", 443).await.unwrap_err();
-        assert!(matches!(refused, Refusal::NotPublic { .. }), "{refused}");
-        // Among mixed answers, only a public one is chosen.
-        let mixed = Scripted {
-            answers: Mutex::new(vec![vec!["10.0.0.1".parse().unwrap(), public]]),
-            calls: Mutex::new(0),
-        };
-        assert_eq!(
-            pick(&mixed, "mixed.example", 80).await.unwrap().ip(),
-            public
-        );
-        // An IP literal is what the grant named: never resolved, never refused.
-        let none = Scripted {
-            answers: Mutex::new(vec![]),
-            calls: Mutex::new(0),
-        };
-        assert_eq!(
-            pick(&none, "127.0.0.1", 8080).await.unwrap(),
-            "127.0.0.1:8080".parse().unwrap()
-        );
-        assert_eq!(
-            pick(&none, "[::1]", 80).await.unwrap().ip(),
-            "::1".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(*none.calls.lock().unwrap(), 0);
-    }
-}
+mod tests;

@@ -214,6 +214,11 @@ impl RunHook {
     }
 }
 
+/// The agent whose keep-alive connections a run uses: its owner and name.
+fn partition(run: &RunContext) -> Arc<str> {
+    format!("{}/{}", run.agent.owner_key, run.agent.name).into()
+}
+
 /// Sends one copy of the request to `target`, within the run's time.
 async fn send(
     shared: &Shared,
@@ -230,7 +235,7 @@ async fn send(
         }
         Target::Remote(options) => tokio::time::timeout(
             left,
-            super::connect::send(&*shared.resolver, request, *options),
+            super::connect::send(&shared.remote, partition(run), request, *options),
         )
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)?,

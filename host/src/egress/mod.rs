@@ -33,6 +33,7 @@ mod connect;
 mod destination;
 mod hook;
 mod pay;
+mod pool;
 mod remote;
 mod response;
 
@@ -60,8 +61,9 @@ pub(crate) struct Shared {
     pub(crate) front: OnceLock<axum::Router>,
     /// Agents' storage: the records' writer (the call ledger) and the wallets.
     pub(crate) agents: Arc<AgentStore>,
-    /// Resolves remote origins' names (`egress.hosts` first).
-    pub(crate) resolver: Arc<dyn connect::Resolve>,
+    /// Remote origins: names resolved (`egress.hosts` first) and checked, connections kept
+    /// alive per agent.
+    pub(crate) remote: connect::Remote,
 }
 
 impl Egress {
@@ -73,7 +75,13 @@ impl Egress {
                 max_body_bytes: config.http.max_body_bytes,
                 front: OnceLock::new(),
                 agents,
-                resolver: Arc::new(connect::SystemResolver::new(config.egress.hosts.clone())),
+                remote: connect::Remote::new(
+                    Arc::new(connect::SystemResolver::new(config.egress.hosts.clone())),
+                    pool::Pool::new(
+                        std::time::Duration::from_millis(config.egress.keep_alive_ms),
+                        config.egress.max_idle_connections,
+                    ),
+                ),
             }),
         }
     }

@@ -1,0 +1,307 @@
+use std::sync::Mutex;
+
+use super::*;
+
+#[test]
+fn only_public_addresses_pass() {
+    let private = [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "224.0.0.1",
+        "198.18.0.1",
+        "240.0.0.1",
+        "192.0.0.1",
+        "::1",
+        "::",
+        "fd00:ec2::254",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+        "2001:db8::1",
+        "ff02::1",
+    ];
+    for ip in private {
+        assert!(!is_public(ip.parse().unwrap()), "{ip}");
+    }
+    for ip in [
+        "93.184.216.34",
+        "1.1.1.1",
+        "2606:4700::1111",
+        "::ffff:8.8.8.8",
+    ] {
+        assert!(is_public(ip.parse().unwrap()), "{ip}");
+    }
+}
+
+/// Answers from a script, one answer per call, counting calls.
+struct Scripted {
+    answers: Mutex<Vec<Vec<IpAddr>>>,
+    calls: Mutex<u32>,
+}
+
+impl Resolve for Scripted {
+    fn resolve(
+        &self,
+        _host: String,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> {
+        *self.calls.lock().unwrap() += 1;
+        let next = self.answers.lock().unwrap().remove(0);
+        Box::pin(async move {
+            Ok(next
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect())
+        })
+    }
+}
+
+/// A name that resolves to a public address at the check and to loopback afterwards (DNS
+/// rebinding): it is resolved once, and the address checked is the address returned.
+#[tokio::test]
+async fn a_name_is_resolved_once_and_the_checked_address_is_used() {
+    let public: IpAddr = "93.184.216.34".parse().unwrap();
+    let resolver = Scripted {
+        answers: Mutex::new(vec![vec![public], vec!["127.0.0.1".parse().unwrap()]]),
+        calls: Mutex::new(0),
+    };
+    let addr = pick_with(&resolver, "rebind.example", 443, is_public)
+        .await
+        .unwrap();
+    assert_eq!(addr, SocketAddr::new(public, 443));
+    assert_eq!(*resolver.calls.lock().unwrap(), 1);
+    // The next lookup would have said loopback: refused when checked.
+    let refused = pick_with(&resolver, "rebind.example", 443, is_public)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Refusal::NotPublic { .. }), "{refused}");
+    // Among mixed answers, only a public one is chosen.
+    let mixed = Scripted {
+        answers: Mutex::new(vec![vec!["10.0.0.1".parse().unwrap(), public]]),
+        calls: Mutex::new(0),
+    };
+    assert_eq!(
+        pick_with(&mixed, "mixed.example", 80, is_public)
+            .await
+            .unwrap()
+            .ip(),
+        public
+    );
+    // An IP literal is what the grant named: never resolved, never refused.
+    let none = Scripted {
+        answers: Mutex::new(vec![]),
+        calls: Mutex::new(0),
+    };
+    assert_eq!(
+        pick_with(&none, "127.0.0.1", 8080, is_public)
+            .await
+            .unwrap(),
+        "127.0.0.1:8080".parse().unwrap()
+    );
+    assert_eq!(
+        pick_with(&none, "[::1]", 80, is_public).await.unwrap().ip(),
+        "::1".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(*none.calls.lock().unwrap(), 0);
+}
+
+/// A loopback HTTP/1.1 server that keeps connections alive (unless `close`), counting the
+/// connections it accepted; `/redirect` answers 302 to `location`.
+struct KeepAlive {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl KeepAlive {
+    async fn start(close: bool, location: &'static str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |r: Request<hyper::body::Incoming>| async move {
+                            let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+                            if r.uri().path() == "/redirect" {
+                                *response.status_mut() = http::StatusCode::FOUND;
+                                response
+                                    .headers_mut()
+                                    .insert("location", http::HeaderValue::from_static(location));
+                            }
+                            if close {
+                                response
+                                    .headers_mut()
+                                    .insert("connection", http::HeaderValue::from_static("close"));
+                            }
+                            Ok::<_, std::convert::Infallible>(response)
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { port, accepted }
+    }
+
+    fn accepted(&self) -> u32 {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// 127.0.0.1 stands for a public address in these tests; every other address is private.
+fn only_127_0_0_1(ip: IpAddr) -> bool {
+    ip == IpAddr::from([127, 0, 0, 1])
+}
+
+fn remote_with(resolver: &Arc<Scripted>, keep_alive_ms: u64) -> Remote {
+    remote_bounded(resolver, keep_alive_ms, 8)
+}
+
+fn remote_bounded(resolver: &Arc<Scripted>, keep_alive_ms: u64, max_idle: usize) -> Remote {
+    Remote {
+        resolver: resolver.clone(),
+        pool: Arc::new(Pool::new(Duration::from_millis(keep_alive_ms), max_idle)),
+        allowed: only_127_0_0_1,
+    }
+}
+
+fn scripted(answers: &[&[&str]]) -> Arc<Scripted> {
+    Arc::new(Scripted {
+        answers: Mutex::new(
+            answers
+                .iter()
+                .map(|a| a.iter().map(|ip| ip.parse().unwrap()).collect())
+                .collect(),
+        ),
+        calls: Mutex::new(0),
+    })
+}
+
+/// One GET for `agent`, its body read to the end (which frees the connection for the pool).
+async fn get(remote: &Remote, agent: &str, url: &str) -> Result<u16, HttpError> {
+    let request = Request::get(url).body(Bytes::new()).unwrap();
+    let response = send(remote, agent.into(), request, None).await?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await.unwrap();
+    Ok(status)
+}
+
+/// Waits until the pool holds `n` idle connections (a connection goes back once its response
+/// has been read, from a task of its own).
+async fn idle(remote: &Remote, n: usize) {
+    for _ in 0..500 {
+        if remote.pool.idle_count() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} idle connections, not {n}", remote.pool.idle_count());
+}
+
+/// Rebinding with keep-alive: the name is resolved and checked when a connection is opened;
+/// the agent's next requests reuse that connection (to the checked address) without asking
+/// DNS again, and a connection opened later (another agent's) is resolved and checked again,
+/// refused when the name has moved to a private address.
+#[tokio::test]
+async fn a_pooled_connection_goes_to_the_address_checked_when_it_was_opened() {
+    let server = KeepAlive::start(false, "http://127.0.0.2/").await;
+    let url = format!("http://rebind.test:{}/", server.port);
+    let dns = scripted(&[&["127.0.0.1"], &["127.0.0.2"]]);
+    let remote = remote_with(&dns, 30_000);
+    assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
+    idle(&remote, 1).await;
+    for _ in 0..3 {
+        assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
+    }
+    assert_eq!(server.accepted(), 1);
+    assert_eq!(remote.pool_stats().opened, 1);
+    assert_eq!(remote.pool_stats().reused, 3);
+
+    // Another agent never gets agent a's connection: its own is resolved now, to a private
+    // address, and refused.
+    let refused = get(&remote, "owner/b", &url).await.unwrap_err();
+    assert!(
+        matches!(refused, HttpError::DestinationIpProhibited),
+        "{refused:?}"
+    );
+    assert_eq!(server.accepted(), 1);
+    // Agent a still reaches the address checked for it.
+    idle(&remote, 1).await;
+    assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
+    assert_eq!(*dns.calls.lock().unwrap(), 2);
+}
+
+/// A redirect to a private address on a pooled connection is the guest's 302, never followed.
+#[tokio::test]
+async fn redirects_are_handed_back_not_followed() {
+    let server = KeepAlive::start(false, "http://127.0.0.2:9/stolen").await;
+    let url = format!("http://redirect.test:{}/redirect", server.port);
+    let dns = scripted(&[&["127.0.0.1"]]);
+    let remote = remote_with(&dns, 30_000);
+    for _ in 0..2 {
+        assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 302);
+        idle(&remote, 1).await;
+    }
+    assert_eq!(server.accepted(), 1);
+    assert_eq!(*dns.calls.lock().unwrap(), 1);
+}
+
+/// Keep-alive off, or a server that closes: a new connection (resolved and checked) each time.
+#[tokio::test]
+async fn without_keep_alive_every_request_opens_a_checked_connection() {
+    let server = KeepAlive::start(false, "/").await;
+    let url = format!("http://off.test:{}/", server.port);
+    let dns = scripted(&[&["127.0.0.1"], &["127.0.0.1"], &["127.0.0.1"]]);
+    let remote = remote_with(&dns, 0);
+    for _ in 0..3 {
+        assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
+    }
+    assert_eq!(server.accepted(), 3);
+    assert_eq!(*dns.calls.lock().unwrap(), 3);
+
+    let closing = KeepAlive::start(true, "/").await;
+    let url = format!("http://closing.test:{}/", closing.port);
+    let dns = scripted(&[&["127.0.0.1"], &["127.0.0.1"]]);
+    let remote = remote_with(&dns, 30_000);
+    for _ in 0..2 {
+        assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(closing.accepted(), 2);
+    assert_eq!(remote.pool_stats().reused, 0);
+}
+
+/// The pool keeps `max_idle_connections` in all: the one idle longest is closed first.
+#[tokio::test]
+async fn idle_connections_are_bounded_and_the_oldest_gives_way() {
+    let server = KeepAlive::start(false, "/").await;
+    let url = format!("http://bounded.test:{}/", server.port);
+    let one: &[&str] = &["127.0.0.1"];
+    let dns = scripted(&[one; 4]);
+    let remote = remote_bounded(&dns, 30_000, 2);
+    for agent in ["owner/a", "owner/b", "owner/c"] {
+        assert_eq!(get(&remote, agent, &url).await.unwrap(), 200);
+    }
+    idle(&remote, 2).await;
+    // a's connection was closed to make room: a opens another; c reuses its own.
+    assert_eq!(get(&remote, "owner/c", &url).await.unwrap(), 200);
+    assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
+    assert_eq!(server.accepted(), 4);
+    assert_eq!(remote.pool_stats().reused, 1);
+}
