@@ -8,14 +8,15 @@
 //!         ├─> plugins (policy, python, payments)
 //!         ├─> engine (wasmtime: cache, capabilities per role, sandbox, host imports, ticker)
 //!         ├─> session (in-memory session keys)
-//!         └─> leaves: clock, net, crypto, attestation, storage, config
+//!         └─> leaves: clock, net, crypto, attestation, storage, config, memory
 //! ```
 //!
 //! `server` is the composition root that builds all of it from a [`config::Config`].
 
 #![warn(missing_docs)]
-// The one `unsafe` block (deserializing our own sealed compiled artifacts, engine/cache.rs)
-// carries an explicit `allow` and its written reason.
+// Each `unsafe` block (deserializing compiled artifacts: engine/cache.rs, precompiled.rs,
+// js_compiler.rs; collecting the allocator's heaps: memory.rs) carries an explicit `allow` and
+// its written reason.
 #![deny(unsafe_code)]
 
 pub mod attestation;
@@ -27,6 +28,7 @@ pub mod egress;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;

@@ -43,12 +43,7 @@ fn return_freed_memory() {
 /// collection does not reach, so a first start idled at ~330 MiB against ~140 MiB for a start
 /// from the compiled cache (`docs/PERFORMANCE.md`, "Memory").
 fn collect_everywhere() {
-    // SAFETY: as in `return_freed_memory`; `force` also frees the pages of the calling
-    // thread's heap that are empty and reclaims segments abandoned by exited threads.
-    let collect = |_: rayon::BroadcastContext<'_>| unsafe { libmimalloc_sys::mi_collect(true) };
-    rayon::broadcast(collect);
-    // SAFETY: as above, for this thread.
-    unsafe { libmimalloc_sys::mi_collect(true) };
+    hypervisor::memory::collect_everywhere();
 }
 
 fn init_logging(config: &Config) {

@@ -155,7 +155,9 @@ fn fetch(server: &TestServer, agent: &str, url: &str, times: u32) -> Value {
 #[test]
 fn agents_keep_their_own_connections_alive_across_requests_and_runs() {
     let stub = KeepAliveStub::start();
-    let server = TestServer::start_with("[egress]\nallow_loopback_http = true\n");
+    // A keep-alive longer than the default 4 s: a loaded machine may be slow between runs.
+    let server =
+        TestServer::start_with("[egress]\nallow_loopback_http = true\nkeep_alive_ms = 60000\n");
     let owner = ClientSecret::generate().unwrap();
     let grants = Grants {
         origins: vec![stub.url.clone()],

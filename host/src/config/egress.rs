@@ -32,7 +32,9 @@ pub struct EgressConfig {
     /// cache of it). Unset: remote SNP hosts cannot be verified.
     pub snp_kds_url: Option<String>,
     /// How long an agent's idle connection to a remote origin is kept for its next request,
-    /// milliseconds; 0 opens one per request. Default 30000.
+    /// milliseconds; 0 opens one per request. Default 4000: below the 5-s idle timeout of
+    /// Node.js and Apache servers, so that a kept connection is rarely one the server is
+    /// closing (as the plug-ins' pool, `engine/outgoing/pool.rs`).
     pub keep_alive_ms: u64,
     /// Idle connections kept at most, all agents together (the one idle longest is closed
     /// first). Default 64.
@@ -49,7 +51,7 @@ impl Default for EgressConfig {
             hosts: std::collections::BTreeMap::new(),
             pccs_url: None,
             snp_kds_url: None,
-            keep_alive_ms: 30_000,
+            keep_alive_ms: 4_000,
             max_idle_connections: 64,
         }
     }

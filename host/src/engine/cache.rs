@@ -29,6 +29,9 @@ pub struct Prepared {
     pub(super) handler: Option<super::handler::HandlerAgentPre<HostState>>,
     /// A RISC-V program, linked and compiled (the component entry points are then absent).
     pub(super) riscv: Option<Arc<hypervisor_riscv::Compiled>>,
+    /// What it weighs against the memory cache's byte budget: a component's compiled image
+    /// (code and read-only data); 0 for a RISC-V program, whose code lives in its workers.
+    pub(super) bytes: usize,
 }
 
 impl Prepared {
@@ -71,6 +74,8 @@ type Slot = Arc<OnceCell<Arc<Prepared>>>;
 
 pub(super) struct ComponentCache {
     memory: Mutex<LruCache<[u8; 32], Slot>>,
+    /// Most bytes of compiled images kept in `memory` (`engine.memory_cache_bytes`).
+    max_bytes: usize,
     disk: Option<ArtifactStore>,
     /// Artifacts compiled ahead of time (the plug-in cache only), looked up before `disk`.
     precompiled: Option<Arc<Precompiled>>,
@@ -95,10 +100,16 @@ enum Source {
 }
 
 impl ComponentCache {
-    pub(super) fn new(entries: usize, disk: Option<ArtifactStore>, label: &'static str) -> Self {
+    pub(super) fn new(
+        entries: usize,
+        max_bytes: usize,
+        disk: Option<ArtifactStore>,
+        label: &'static str,
+    ) -> Self {
         let cap = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
         Self {
             memory: Mutex::new(LruCache::new(cap)),
+            max_bytes,
             disk,
             precompiled: None,
             label,
@@ -177,6 +188,9 @@ impl ComponentCache {
             return Ok(prepared.clone());
         }
         let result = slot.get_or_try_init(init).await.cloned();
+        if result.is_ok() {
+            self.trim(&hash);
+        }
         if result.is_err() {
             // Do not keep an empty slot for a program that failed.
             let mut lru = self.lock();
@@ -185,6 +199,26 @@ impl ComponentCache {
             }
         }
         result
+    }
+
+    /// Evicts the least recently used prepared programs until what is kept weighs at most
+    /// `max_bytes`, keeping `newest` (just prepared) and the slots still being prepared (their
+    /// waiters share them).
+    fn trim(&self, newest: &[u8; 32]) {
+        let mut lru = self.lock();
+        let weight = |slot: &Slot| slot.get().map_or(0, |p| p.bytes);
+        let mut total: usize = lru.iter().map(|(_, slot)| weight(slot)).sum();
+        while total > self.max_bytes {
+            let victim = lru
+                .iter()
+                .rev()
+                .find(|(hash, slot)| *hash != newest && weight(slot) > 0)
+                .map(|(hash, _)| *hash);
+            let Some(victim) = victim else { break };
+            if let Some(slot) = lru.pop(&victim) {
+                total -= weight(&slot);
+            }
+        }
     }
 
     /// Counts a program prepared outside [`Self::load_or_compile`] (a RISC-V program) as
@@ -228,6 +262,7 @@ impl ComponentCache {
         }
         let slot = Arc::new(OnceCell::new_with(Some(prepared.clone())));
         self.lock().put(hash, slot);
+        self.trim(&hash);
         self.compiles.fetch_add(1, Ordering::Relaxed);
         Ok(prepared)
     }
@@ -349,8 +384,10 @@ fn linked(
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
+    let image = component.image_range();
     Ok(Arc::new(Prepared {
         hash,
+        bytes: (image.end as usize).saturating_sub(image.start as usize),
         command: CommandPre::new(pre.clone()).ok(),
         http: ProxyPre::new(pre.clone()).ok(),
         handler: super::handler::HandlerAgentPre::new(pre).ok(),
@@ -369,3 +406,6 @@ pub(super) fn error_chain(e: &wasmtime::Error) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,15 +27,15 @@ use wasmtime_wizer::ComponentContext;
 
 use super::EngineError;
 
-/// The most bytes the function cache keeps (the runtime's compiled functions take ~20 MiB).
-const FUNCTION_CACHE_BYTES: usize = 96 << 20;
-
 /// Cranelift's incremental cache, in memory, bounded: entries past the bound are not kept
 /// (a miss only costs a compilation).
 #[derive(Debug, Default)]
 struct FunctionCache {
     entries: Mutex<HashMap<Vec<u8>, Arc<[u8]>>>,
     bytes: AtomicUsize,
+    /// The most bytes kept (`engine.js_function_cache_bytes`; the runtime's compiled
+    /// functions take ~24 MiB).
+    max_bytes: usize,
 }
 
 impl CacheStore for FunctionCache {
@@ -46,7 +46,7 @@ impl CacheStore for FunctionCache {
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
         let size = key.len() + value.len();
-        if self.bytes.load(Ordering::Relaxed) + size > FUNCTION_CACHE_BYTES {
+        if self.bytes.load(Ordering::Relaxed) + size > self.max_bytes {
             return false;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -60,6 +60,7 @@ impl CacheStore for FunctionCache {
 /// The engine that compiles the JavaScript runtime's code (see the module's doc).
 pub(super) struct JsCompiler {
     engine: wasmtime::Engine,
+    functions: Arc<FunctionCache>,
 }
 
 /// The JavaScript runtime component, ready to set agents up: its bytes (kept as long as the
@@ -132,13 +133,25 @@ impl JsRuntime {
 impl JsCompiler {
     /// A compiler producing artifacts for an engine configured as `codegen` (the host's
     /// configuration without its instance allocator).
-    pub(super) fn new(mut codegen: wasmtime::Config) -> Result<Self, EngineError> {
+    pub(super) fn new(
+        mut codegen: wasmtime::Config,
+        cache_bytes: usize,
+    ) -> Result<Self, EngineError> {
+        let functions = Arc::new(FunctionCache {
+            max_bytes: cache_bytes,
+            ..FunctionCache::default()
+        });
         codegen
-            .enable_incremental_compilation(Arc::new(FunctionCache::default()))
+            .enable_incremental_compilation(functions.clone())
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let engine =
             wasmtime::Engine::new(&codegen).map_err(|e| EngineError::Internal(e.to_string()))?;
-        Ok(Self { engine })
+        Ok(Self { engine, functions })
+    }
+
+    /// Bytes held by the function cache (keys and compiled functions).
+    pub(super) fn cache_bytes(&self) -> usize {
+        self.functions.bytes.load(Ordering::Relaxed)
     }
 
     /// `wasm` (the runtime's code: the runtime itself, instrumented or snapshotted) compiled
@@ -163,6 +176,9 @@ impl JsCompiler {
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(host, &artifact) }
             .map_err(|e| EngineError::Internal(super::cache::error_chain(&e)))?;
+        // Cranelift's working memory, freed in the compiling threads' heaps: given back now
+        // (a first set-up otherwise left ~260 MiB more resident, docs/PERFORMANCE.md).
+        crate::memory::collect_everywhere();
         Ok((component, artifact))
     }
 }
@@ -183,11 +199,14 @@ mod tests {
 
     #[test]
     fn the_function_cache_keeps_what_fits_and_nothing_more() {
-        let cache = FunctionCache::default();
+        let cache = FunctionCache {
+            max_bytes: 96 << 20,
+            ..FunctionCache::default()
+        };
         assert!(cache.insert(b"k1", vec![1, 2, 3]));
         assert_eq!(cache.get(b"k1").as_deref(), Some(&[1u8, 2, 3][..]));
         assert!(cache.get(b"k2").is_none());
-        assert!(!cache.insert(b"big", vec![0; FUNCTION_CACHE_BYTES]));
+        assert!(!cache.insert(b"big", vec![0; 96 << 20]));
         assert!(cache.get(b"big").is_none());
         assert_eq!(cache.bytes.load(Ordering::Relaxed), 5);
     }

@@ -193,7 +193,10 @@ impl Engine {
         let mut wc = settings::code_generation(config);
         // The same code generation, without the pool: where the JavaScript runtime's code is
         // compiled (`js_compiler`).
-        let js_compiler = Arc::new(js_compiler::JsCompiler::new(wc.clone())?);
+        let js_compiler = Arc::new(js_compiler::JsCompiler::new(
+            wc.clone(),
+            ec.js_function_cache_bytes,
+        )?);
         settings::add_pool(&mut wc, config);
         let engine = wasmtime::Engine::new(&wc).map_err(|e| internal(&e))?;
 
@@ -212,10 +215,16 @@ impl Engine {
         let ticker = ticker::EpochTicker::start(engine.clone(), tick, deadlines.clone())
             .map_err(|e| internal(&e))?;
         let riscv = riscv::Starting::start(&config.riscv)?;
-        let cache = cache::ComponentCache::new(ec.memory_cache_entries, disk, "component");
-        let plugins = cache::ComponentCache::new(1, plugin_disk, "plug-in").with_precompiled(
-            precompiled::open_configured(config.precompiled_dir().as_deref(), &engine),
+        let cache = cache::ComponentCache::new(
+            ec.memory_cache_entries,
+            ec.memory_cache_bytes,
+            disk,
+            "component",
         );
+        let plugins =
+            cache::ComponentCache::new(1, usize::MAX, plugin_disk, "plug-in").with_precompiled(
+                precompiled::open_configured(config.precompiled_dir().as_deref(), &engine),
+            );
         Ok(Self {
             engine,
             linker,
@@ -344,6 +353,7 @@ impl Engine {
                         http: None,
                         handler: None,
                         riscv: Some(Arc::new(compiled)),
+                        bytes: 0,
                     }))
                 })
                 .await;

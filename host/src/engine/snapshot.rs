@@ -163,6 +163,7 @@ impl Engine {
             compiled_ms = (compiled_at - set_up_at).as_millis() as u64,
             kept_ms = (started.elapsed() - compiled_at).as_millis() as u64,
             size = component.len(),
+            function_cache_bytes = self.js_compiler.cache_bytes(),
             "JavaScript agent set up and compiled"
         );
         Ok(JsSnapshot { component, hash })
