@@ -23,13 +23,15 @@ Builds nothing: run `cargo build --release -p hypervisor` first (scripts/serve.s
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostproc import free_port, status_mib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.environ.get("HYPERVISOR", os.path.join(ROOT, "target/release/hypervisor"))
@@ -40,18 +42,8 @@ TARGET_PEAK_MIB = 250
 TARGET_IDLE_MIB = 120
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def get(url):
@@ -91,10 +83,10 @@ def start(binary, data_dir, args):
                 sys.exit("first-start: no answer after 300 s")
             time.sleep(0.01)
         ready = time.monotonic() - spawned
-        peak_at_ready = status_kib(child.pid, "VmHWM") / 1024
+        peak_at_ready = status_mib(child.pid, "VmHWM")
         time.sleep(3)
-        idle = status_kib(child.pid, "VmRSS") / 1024
-        peak = max(peak_at_ready, status_kib(child.pid, "VmHWM") / 1024)
+        idle = status_mib(child.pid, "VmRSS")
+        peak = max(peak_at_ready, status_mib(child.pid, "VmHWM"))
         try:
             loads = plugin_loads(url)
         except OSError:

@@ -30,12 +30,14 @@ import concurrent.futures
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostproc import free_port, status_mib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.environ.get("HYPERVISOR", os.path.join(ROOT, "target/release/hypervisor"))
@@ -45,18 +47,8 @@ INVOCATIONS = int(os.environ.get("INVOCATIONS", "1000"))
 TARGETS = {"start idle": 120, "start peak": 250, "after load": 300}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def status_mib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def post(url, body, headers=None):

@@ -16,7 +16,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use hypervisor_protocol::agents::AgentKind;
 
 use super::precompiled::Precompiled;
-use super::{EngineError, HostImports, HostState, imports};
+use super::{EngineError, HostImports, HostState, error_chain, imports};
 use crate::crypto::plaintext::Plaintext;
 use crate::storage::artifacts::ArtifactStore;
 
@@ -397,14 +397,6 @@ fn linked(
 
 fn engine_of(component: &Component) -> &wasmtime::Engine {
     component.engine()
-}
-
-/// The error and its causes, one line.
-pub(super) fn error_chain(e: &wasmtime::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 #[cfg(test)]

@@ -117,9 +117,7 @@ impl JsRuntime {
                 tokio::task::spawn_blocking(move || {
                     let (cx, instrumented) = wasmtime_wizer::Wizer::new()
                         .instrument_component(wasm)
-                        .map_err(|e| {
-                            EngineError::InvalidComponent(super::cache::error_chain(&e))
-                        })?;
+                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
                     let (component, _) = compiler.compile(&host, &instrumented)?;
                     Ok(Instrumented { cx, component })
                 })
@@ -168,14 +166,14 @@ impl JsCompiler {
         let artifact = self
             .engine
             .precompile_component(wasm)
-            .map_err(|e| EngineError::InvalidComponent(super::cache::error_chain(&e)))?;
+            .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
         // SAFETY: `deserialize` trusts its input to be a wasmtime artifact. These bytes were
         // produced just above, in this process, by `precompile_component` of an engine with
         // the host engine's code-generation settings; wasmtime checks that the settings match
         // and refuses the artifact otherwise.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(host, &artifact) }
-            .map_err(|e| EngineError::Internal(super::cache::error_chain(&e)))?;
+            .map_err(|e| EngineError::Internal(super::error_chain(&e)))?;
         // Cranelift's working memory, freed in the compiling threads' heaps: given back now
         // (a first set-up otherwise left ~260 MiB more resident, docs/PERFORMANCE.md).
         crate::memory::collect_everywhere();

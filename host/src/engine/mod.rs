@@ -49,6 +49,14 @@ use crate::config::Config;
 use crate::crypto::plaintext::Plaintext;
 use crate::storage::artifacts::ArtifactStore;
 
+/// The error and its causes, one line.
+pub(super) fn error_chain(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Why a component could not be prepared or run. Guest misbehaviour (traps, deadlines,
 /// memory) is not an error: it is an outcome, see [`RunOutcome`].
 #[derive(Debug, thiserror::Error)]
@@ -421,7 +429,7 @@ impl Engine {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| EngineError::UnsupportedImport(cache::error_chain(&e)))?;
+            .map_err(|e| EngineError::UnsupportedImport(error_chain(&e)))?;
         Ok(Plugin { hash, pre })
     }
 

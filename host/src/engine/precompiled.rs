@@ -274,7 +274,7 @@ impl Precompiled {
         let component = unsafe { Component::deserialize_file(engine, &open) };
         component.map_err(|e| Unusable::Refused {
             path,
-            detail: super::cache::error_chain(&e),
+            detail: super::error_chain(&e),
         })
     }
 }
@@ -360,7 +360,7 @@ pub fn write(
         }
         let artifact = engine
             .precompile_component(bytes)
-            .map_err(|e| format!("{name}: {}", super::cache::error_chain(&e)))?;
+            .map_err(|e| format!("{name}: {}", super::error_chain(&e)))?;
         let file = format!("{}.cwasm", hex::encode(source));
         write_file(&dir.join(&file), &artifact)?;
         entries.push(Entry {
