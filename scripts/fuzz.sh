@@ -3,7 +3,8 @@
 # toolchain: cargo-fuzz passes nightly-only flags (-Zsanitizer=address, ...), which stable rustc
 # accepts under RUSTC_BOOTSTRAP=1 (the AddressSanitizer runtime ships with stable's rust-std).
 #
-#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 10) each
+#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 10) each, FUZZ_JOBS
+#                                   (default: the number of cores) at a time
 #   scripts/fuzz.sh envelope        one target
 #   FUZZ_SANITIZER=none scripts/fuzz.sh   faster build and run, no AddressSanitizer
 #
@@ -40,19 +41,32 @@ fi
 
 cargo fuzz build "${fuzz_args[@]}"
 
-for t in "${targets[@]}"; do
-  work="fuzz/target/corpus/$t"
+# One target per core at a time (each libFuzzer process runs on one thread).
+jobs_max="${FUZZ_JOBS:-$(nproc)}"
+run_target() {
+  local t="$1" work="fuzz/target/corpus/$1" log="fuzz/target/fuzz-$1.log"
   mkdir -p "$work"
-  echo "fuzz: $t for ${seconds}s"
   # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: 2 GiB per input.
-  log="fuzz/target/fuzz-$t.log"
   if cargo fuzz run "${fuzz_args[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
-    grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" || true
+    echo "fuzz: $t for ${seconds}s: $(grep -E '^(Done|stat::number_of_executed_units)' "$log" | tr '\n' ' ')"
   else
     cat "$log" >&2
     echo "fuzz: $t FAILED (input in fuzz/artifacts/$t/, log in $log)" >&2
-    exit 1
+    return 1
   fi
+}
+failed=0
+for t in "${targets[@]}"; do
+  run_target "$t" &
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+    wait -n || failed=1
+  done
 done
-echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no crash"
+while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+  wait -n || failed=1
+done
+if [ "$failed" != 0 ]; then
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each ($jobs_max at a time), no crash"
