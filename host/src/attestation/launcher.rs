@@ -34,19 +34,7 @@ pub const TSM_MR_RTMR3: &str = "/sys/devices/virtual/misc/tdx_guest/measurements
 /// # Errors
 /// I/O errors reading the binary.
 pub fn binary_sha256() -> std::io::Result<[u8; 32]> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut file = std::fs::File::open("/proc/self/exe")?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
+    crate::crypto::primitives::sha256_reader(std::fs::File::open("/proc/self/exe")?)
 }
 
 /// Extends RTMR3 (through `extend_file`) with the host-binary event for `binary_sha256`, then

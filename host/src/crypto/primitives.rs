@@ -25,6 +25,22 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// SHA-256 of everything `reader` gives, read 1 MiB at a time (a file of any size).
+///
+/// # Errors
+/// The reader's.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
 /// SHA-512.
 pub fn sha512(data: &[u8]) -> [u8; 64] {
     Sha512::digest(data).into()

@@ -250,7 +250,8 @@ impl Precompiled {
                 why: "not a regular file".into(),
             });
         }
-        let found = sha256_of(&mut file).map_err(|e| unreadable(&path, &e))?;
+        let found = crate::crypto::primitives::sha256_reader(&mut file)
+            .map_err(|e| unreadable(&path, &e))?;
         if parse_sha256(&entry.artifact_sha256) != Some(found) {
             return Err(Unusable::Hash {
                 path,
@@ -449,18 +450,6 @@ fn check_owner(path: &Path, meta: &std::fs::Metadata) -> Result<(), Unusable> {
             why,
         }),
         None => Ok(()),
-    }
-}
-
-fn sha256_of(file: &mut File) -> std::io::Result<[u8; 32]> {
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(sha.finalize().into());
-        }
-        sha.update(&buf[..n]);
     }
 }
 
