@@ -133,13 +133,18 @@ pub fn write_config(data_dir: &Path, rest: &str) -> PathBuf {
 
 /// Starts `hypervisor serve --config <config>`; its log goes to `<config>.log`.
 pub fn start_hypervisor(config: &Path) -> Server {
+    start_hypervisor_bin(&hypervisor_bin(), config)
+}
+
+/// [`start_hypervisor`] with the binary `bin` (a baseline build to compare with).
+pub fn start_hypervisor_bin(bin: &str, config: &Path) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(config.with_extension("log"))
         .unwrap();
     spawn_server(
-        Command::new(hypervisor_bin())
+        Command::new(bin)
             .arg("serve")
             .arg("--config")
             .arg(config)

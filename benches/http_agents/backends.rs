@@ -7,7 +7,9 @@
 //!    then `FRONT_CLIENTS` (8) clients for `FRONT_SECONDS` (5) s on each: req/s and p99. On
 //!    PostgreSQL, the database's transactions (`pg_stat_database.xact_commit`) per invocation:
 //!    the round trips an invocation costs (target: none before the run; the record is written
-//!    by the group-commit writer, many invocations per transaction).
+//!    by the group-commit writer, many invocations per transaction). With `BASELINE_BIN`, an
+//!    older build is measured the same way in the same run (its own data directory and
+//!    database), and each build's PostgreSQL cost over SQLite is printed.
 //! 2. **Catalogue** (`catalogue`): `BENCH_CATALOGUE` (100 000) agents seeded straight into each
 //!    backend's tables (one real deployed `text-stats` copied under as many names), then the
 //!    host restarted on them: time to listening (the search index is built before), resident
@@ -26,7 +28,10 @@ use hypervisor_protocol::ClientSecret;
 use serde_json::json;
 
 use crate::common::http::{agent, deploy, post_json};
-use crate::common::process::{Server, rss_of, start_hypervisor, write_config as config_at};
+use crate::common::process::{
+    Server, hypervisor_bin, rss_of, start_hypervisor, start_hypervisor_bin,
+    write_config as config_at,
+};
 use crate::common::stats::{ms, percentile, report, us};
 use crate::common::{self, wasm};
 use crate::{EVENT_TEXT, HTTP_TIMEOUT};
@@ -84,29 +89,47 @@ pub fn run_backends() {
             return;
         }
     };
-    pg.create_database("bench").expect("createdb");
-    let url = pg.url("bench");
     let tmp = tempfile::tempdir().unwrap();
-    let lite = start_hypervisor(&config(&tmp.path().join("sqlite"), None));
-    let shared = start_hypervisor(&config(&tmp.path().join("pg"), Some(&url)));
-    let component = wasm::read("text-stats");
-    for server in [&lite, &shared] {
-        deploy(
-            &Client::new(&server.base),
-            &ClientSecret::generate().unwrap(),
-            "stats",
-            &component,
-        );
-    }
-    let body = json!({ "event": { "text": EVENT_TEXT } }).to_string();
-    let urls = [
-        format!("{}/agents/stats/invoke", lite.base),
-        format!("{}/agents/stats/invoke", shared.base),
+    // (label, binary, database): this build on SQLite and on PostgreSQL, and with
+    // BASELINE_BIN an older build the same way (its own data directory and database).
+    let mut hosts = vec![
+        ("SQLite".to_string(), hypervisor_bin(), None),
+        ("PostgreSQL".to_string(), hypervisor_bin(), Some("bench")),
     ];
-    let names = ["SQLite", "PostgreSQL"];
+    if let Ok(baseline) = std::env::var("BASELINE_BIN") {
+        hosts.push(("SQLite, baseline".into(), baseline.clone(), None));
+        hosts.push(("PostgreSQL, baseline".into(), baseline, Some("baseline")));
+    }
+    let component = wasm::read("text-stats");
+    let servers: Vec<Server> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, bin, db))| {
+            let url = db.map(|db| {
+                pg.create_database(db).expect("createdb");
+                pg.url(db)
+            });
+            let server = start_hypervisor_bin(
+                bin,
+                &config(&tmp.path().join(format!("host-{i}")), url.as_deref()),
+            );
+            deploy(
+                &Client::new(&server.base),
+                &ClientSecret::generate().unwrap(),
+                "stats",
+                &component,
+            );
+            server
+        })
+        .collect();
+    let body = json!({ "event": { "text": EVENT_TEXT } }).to_string();
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}/agents/stats/invoke", s.base))
+        .collect();
     let http = agent(HTTP_TIMEOUT);
     let iterations = common::iterations(2000);
-    let mut samples = [Vec::new(), Vec::new()];
+    let mut samples = vec![Vec::new(); urls.len()];
     let before = commits(&pg, "bench");
     for i in 0..iterations + 100 {
         for (url, out) in urls.iter().zip(samples.iter_mut()) {
@@ -120,12 +143,24 @@ pub fn run_backends() {
     std::thread::sleep(Duration::from_millis(200));
     let transactions = commits(&pg, "bench") - before;
     println!();
-    for (name, s) in names.iter().zip(samples) {
-        report(&format!("handler invoke, one connection, {name}"), s);
+    let p50: Vec<Duration> = hosts
+        .iter()
+        .zip(samples)
+        .map(|((name, _, _), s)| report(&format!("handler invoke, one connection, {name}"), s))
+        .collect();
+    for (i, pair) in p50.chunks(2).enumerate() {
+        println!(
+            "{:<58} +{:.1} µs at p50",
+            format!(
+                "PostgreSQL over SQLite{}",
+                if i == 0 { ", this build" } else { ", baseline" }
+            ),
+            us(pair[1]) - us(pair[0])
+        );
     }
     println!(
         "{:<58} {:.3} transactions per invocation ({} for {} invocations)",
-        "PostgreSQL round trips",
+        "PostgreSQL round trips, this build",
         transactions as f64 / (iterations + 100) as f64,
         transactions,
         iterations + 100
@@ -134,7 +169,7 @@ pub fn run_backends() {
     let clients = common::env_or("FRONT_CLIENTS", 8u64);
     let seconds = common::env_or("FRONT_SECONDS", 5u64);
     println!("\nthroughput, {clients} keep-alive clients, {seconds} s each:");
-    for (name, url) in names.iter().zip(&urls) {
+    for ((name, _, _), url) in hosts.iter().zip(&urls) {
         let (rps, latencies) = load(url, &body, clients, seconds);
         println!(
             "{:<58} {:>8.0} req/s  p50={:>8.1} µs  p99={:>8.1} µs",
@@ -144,8 +179,9 @@ pub fn run_backends() {
             us(percentile(&latencies, 0.99)),
         );
     }
-    lite.stop();
-    shared.stop();
+    for server in servers {
+        server.stop();
+    }
 }
 
 /// `clients` threads sending `body` to `url` for `seconds`: req/s and the sorted latencies.

@@ -18,7 +18,8 @@ use crate::common::stats::{report, us};
 /// clear invocation writing to stderr does (`synchronous = FULL`, on the shared connection).
 pub fn costs(rt: &tokio::runtime::Runtime, data_dir: &Path, agent: &str, iterations: usize) {
     let db = Arc::new(Database::open(data_dir).unwrap());
-    let store = Arc::new(SqliteRecords::new(db, data_dir));
+    let writer = Arc::new(Database::open_relaxed(data_dir).unwrap());
+    let store = Arc::new(SqliteRecords::new(db, writer));
     let records = Arc::new(Records::open(store).unwrap());
     let record = |agent: &str, i: usize| ExecutionRecord {
         id: uuid::Uuid::now_v7().to_string(),

@@ -575,6 +575,34 @@ fn tasks_quota(s: &Stores) {
         tight.admit("dave", "echo", 0).unwrap(),
         Err(QuotaExceeded::Bytes(with_c2 + one))
     );
+
+    // The usage the checks read follows every change (a task that grows, tasks reaped) and is
+    // what the stored rows add up to.
+    let all = ["b1", "n1", "n2", "n4", "c1", "c2", "c3"];
+    let recount = || -> u64 {
+        all.iter()
+            .filter_map(|id| s.tasks.get(id).unwrap())
+            .map(|t| (t.task.len() + t.pending.map_or(0, |p| p.len())) as u64)
+            .sum()
+    };
+    assert_eq!(s.tasks.usage("carol", "echo").unwrap(), (3, recount()));
+    let mut grown = task("c3", "carol", TaskState::Working, 10);
+    grown.task.metadata =
+        Some(serde_json::from_value(serde_json::json!({"pad": "x".repeat(1000)})).unwrap());
+    assert!(tight.update(&grown).unwrap());
+    let (_, bytes) = s.tasks.usage("carol", "echo").unwrap();
+    assert!(bytes > with_c2 + one + 1000, "{bytes}");
+    assert_eq!(s.tasks.usage("carol", "echo").unwrap(), (3, recount()));
+    assert_eq!(s.tasks.usage("", "echo").unwrap(), (2, recount()));
+    assert_eq!(s.tasks.usage("", "another").unwrap(), (1, recount()));
+    for id in ["c1", "c2", "c3"] {
+        let mut done = task(id, "carol", TaskState::Completed, 20);
+        done.task.metadata = grown.task.metadata.clone();
+        assert!(tight.update(&done).unwrap());
+    }
+    assert_eq!(tight.reap(30).unwrap(), 3);
+    assert_eq!(s.tasks.usage("carol", "echo").unwrap(), (0, recount()));
+    assert!(recount() > 0);
 }
 
 fn tasks_round_trip(s: &Stores) {

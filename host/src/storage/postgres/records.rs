@@ -2,14 +2,18 @@
 //! `agent_calls`): the group-commit writer commits each batch in one transaction on a pooled
 //! connection.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use tokio_postgres::Row;
 
 use super::{Pg, big, pg, unsigned};
 use crate::storage::StorageError;
 use crate::storage::agents::{LOGS_KEPT, LogEntry};
-use crate::storage::records::{ExecutionRecord, Reader, RecordSink, RecordStore, Write};
+use futures_util::future::BoxFuture;
+
+use crate::storage::records::{
+    AsyncRecordSink, ExecutionRecord, Reader, RecordSink, RecordStore, Write,
+};
 
 /// The PostgreSQL records.
 pub struct PgRecords {
@@ -126,7 +130,7 @@ struct Statements {
 
 /// Runs one write's statements on `client` (the log's trim after its insert).
 async fn apply(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl tokio_postgres::GenericClient,
     s: &Statements,
     p: &Params<'_>,
 ) -> Result<(), tokio_postgres::Error> {
@@ -194,45 +198,162 @@ async fn apply(
     Ok(())
 }
 
-/// The writer thread's way to the pool. A batch costs three round trips whatever its size
-/// (BEGIN; every statement pipelined on the connection; COMMIT), a lone record one (it
-/// commits by itself).
-struct Sink(Arc<Pg>);
+/// The records' ways to the database: the writer thread's, through the pool (blocking,
+/// [`RecordSink`]), and the awaited writes' own ([`AsyncRecordSink`]): a connection of its
+/// own, driven on the host's runtime. An awaited write then costs the round trip and no
+/// thread hop: through the pool, whose connections live on a runtime of their own, the
+/// statement went to that runtime's thread and the answer came back (two cross-thread
+/// wake-ups, on two busy cores about as long as the round trip itself).
+///
+/// A batch costs three round trips whatever its size (BEGIN; every statement pipelined on the
+/// connection; COMMIT), a lone record one (it commits by itself).
+#[derive(Clone)]
+struct Sink {
+    pg: Arc<Pg>,
+    /// The awaited writes' connection, opened when first needed and again after it broke.
+    /// Only the writer's turn holder uses it (the writer's sink lock): taken out for a commit
+    /// and put back.
+    own: Arc<std::sync::Mutex<Option<Own>>>,
+}
+
+/// The awaited writes' connection and its prepared statements.
+struct Own {
+    client: tokio_postgres::Client,
+    statements: Statements,
+}
+
+/// Prepares the writer's statements on `client`.
+async fn prepare(client: &tokio_postgres::Client) -> Result<Statements, tokio_postgres::Error> {
+    Ok(Statements {
+        record: client.prepare(INSERT_RECORD).await?,
+        log: client.prepare(INSERT_LOG).await?,
+        trim: client.prepare(TRIM_LOGS).await?,
+        call: client.prepare(&insert_call()).await?,
+    })
+}
+
+fn insert_call() -> String {
+    format!(
+        "INSERT INTO agent_calls ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        super::calls::COLUMNS
+    )
+}
+
+/// Commits `writes` in one transaction on `client`.
+async fn commit_on(
+    client: &mut tokio_postgres::Client,
+    statements: &Statements,
+    writes: &[Write],
+) -> Result<(), StorageError> {
+    let params: Vec<Params<'_>> = writes.iter().map(Params::of).collect();
+    if let [only @ Params::Record { .. }] = params.as_slice() {
+        return apply(&*client, statements, only)
+            .await
+            .map_err(pg_err("record an execution"));
+    }
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg_err("record executions"))?;
+    // Sent in order, answered in order: one round trip for all of them.
+    futures_util::future::try_join_all(params.iter().map(|p| apply(&tx, statements, p)))
+        .await
+        .map_err(pg_err("record executions"))?;
+    tx.commit().await.map_err(pg_err("record executions"))?;
+    Ok(())
+}
+
+/// Commits `writes` in one transaction on a pooled connection.
+async fn commit_pooled(pg: &Pg, writes: &[Write]) -> Result<(), StorageError> {
+    let mut client = pg.client("record executions").await?;
+    let statements = Statements {
+        record: client
+            .prepare_cached(INSERT_RECORD)
+            .await
+            .map_err(pg_err("prepare"))?,
+        log: client
+            .prepare_cached(INSERT_LOG)
+            .await
+            .map_err(pg_err("prepare"))?,
+        trim: client
+            .prepare_cached(TRIM_LOGS)
+            .await
+            .map_err(pg_err("prepare"))?,
+        call: client
+            .prepare_cached(&insert_call())
+            .await
+            .map_err(pg_err("prepare"))?,
+    };
+    commit_on(&mut client, &statements, writes).await
+}
+
+impl Sink {
+    fn new(pg: Arc<Pg>) -> Self {
+        Self {
+            pg,
+            own: Arc::default(),
+        }
+    }
+
+    /// The awaited writes' connection, opened if there is none (its driver spawned on the
+    /// current runtime).
+    async fn own(&self) -> Result<Own, StorageError> {
+        if let Some(own) = self
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            && !own.client.is_closed()
+        {
+            return Ok(own);
+        }
+        let unavailable = |e: tokio_postgres::Error| StorageError::Unavailable {
+            op: "connect for execution records",
+            detail: e.to_string(),
+        };
+        let (client, connection) = self
+            .pg
+            .config()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(unavailable)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "the execution records' connection ended");
+            }
+        });
+        let statements = prepare(&client).await.map_err(pg_err("prepare"))?;
+        Ok(Own { client, statements })
+    }
+}
 
 impl RecordSink for Sink {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
-        let pg = &self.0;
-        let params: Vec<Params<'_>> = writes.iter().map(Params::of).collect();
-        pg.block(async {
-            let mut client = pg.client("record executions").await?;
-            let prepare = |sql| client.prepare_cached(sql);
-            let statements = Statements {
-                record: prepare(INSERT_RECORD).await.map_err(pg_err("prepare"))?,
-                log: prepare(INSERT_LOG).await.map_err(pg_err("prepare"))?,
-                trim: prepare(TRIM_LOGS).await.map_err(pg_err("prepare"))?,
-                call: prepare(&format!(
-                    "INSERT INTO agent_calls ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    super::calls::COLUMNS
-                ))
-                .await
-                .map_err(pg_err("prepare"))?,
-            };
-            if let [only @ Params::Record { .. }] = params.as_slice() {
-                return apply(&client, &statements, only)
-                    .await
-                    .map_err(pg_err("record an execution"));
+        self.pg.block(commit_pooled(&self.pg, writes))
+    }
+
+    fn asynchronous(&self) -> Option<Arc<dyn AsyncRecordSink>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl AsyncRecordSink for Sink {
+    fn commit<'a>(&'a self, writes: &'a [Write]) -> BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move {
+            let mut own = self.own().await?;
+            let result = commit_on(&mut own.client, &own.statements, writes).await;
+            // A connection that broke is not kept: the next commit opens another.
+            if !own.client.is_closed() {
+                *self.own.lock().unwrap_or_else(PoisonError::into_inner) = Some(own);
             }
-            let tx = client
-                .transaction()
-                .await
-                .map_err(pg_err("record executions"))?;
-            // Sent in order, answered in order: one round trip for all of them.
-            futures_util::future::try_join_all(params.iter().map(|p| apply(&tx, &statements, p)))
-                .await
-                .map_err(pg_err("record executions"))?;
-            tx.commit().await.map_err(pg_err("record executions"))?;
-            Ok(())
+            result
         })
+    }
+
+    /// On the host's runtime, where the connection's driver is: a task there reaches it
+    /// without waking another thread.
+    fn spawn(&self, work: BoxFuture<'static, ()>) {
+        tokio::spawn(work);
     }
 }
 
@@ -242,7 +363,7 @@ fn pg_err(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StorageError {
 
 impl RecordStore for PgRecords {
     fn sink(&self) -> Result<Box<dyn RecordSink>, StorageError> {
-        Ok(Box::new(Sink(self.pg.clone())))
+        Ok(Box::new(Sink::new(self.pg.clone())))
     }
 
     fn get(&self, id: &str, reader: &Reader) -> Result<Option<ExecutionRecord>, StorageError> {

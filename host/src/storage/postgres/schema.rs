@@ -209,6 +209,56 @@ pub const MIGRATIONS: &[&str] = &[
      );",
     // A handler agent's declared event and result schemas (its MCP tool's), JSON.
     "ALTER TABLE agents ADD COLUMN schemas TEXT;",
+    // What the stored A2A tasks take, kept by a trigger (`storage::tasks`'s quotas): a row per
+    // caller (`caller:<hash>`), per agent for anonymous tasks (`anonymous:<agent>`), and the
+    // host's total (''). A new task's quota check had counted and summed the whole table.
+    // Every change locks the total's row first, then the caller's: one order, no deadlock.
+    "CREATE TABLE a2a_usage (
+         key   TEXT PRIMARY KEY,
+         tasks BIGINT NOT NULL,
+         bytes BIGINT NOT NULL
+     );
+     CREATE FUNCTION a2a_usage_key(caller TEXT, agent TEXT) RETURNS TEXT
+         LANGUAGE sql IMMUTABLE
+         AS $$ SELECT CASE WHEN caller <> '' THEN 'caller:' || caller ELSE 'anonymous:' || agent END $$;
+     INSERT INTO a2a_usage (key, tasks, bytes)
+         SELECT a2a_usage_key(caller, agent), count(*),
+                sum(octet_length(sealed_task) + coalesce(octet_length(sealed_pending), 0))
+         FROM a2a_tasks GROUP BY 1;
+     INSERT INTO a2a_usage (key, tasks, bytes)
+         SELECT '', count(*),
+                coalesce(sum(octet_length(sealed_task) + coalesce(octet_length(sealed_pending), 0)), 0)
+         FROM a2a_tasks;
+     CREATE FUNCTION a2a_usage_track() RETURNS trigger LANGUAGE plpgsql AS $$
+     DECLARE
+         d_tasks BIGINT := 0;
+         d_bytes BIGINT := 0;
+         k TEXT;
+     BEGIN
+         IF TG_OP <> 'INSERT' THEN
+             k := a2a_usage_key(OLD.caller, OLD.agent);
+             d_bytes := d_bytes - octet_length(OLD.sealed_task) - coalesce(octet_length(OLD.sealed_pending), 0);
+         ELSE
+             k := a2a_usage_key(NEW.caller, NEW.agent);
+         END IF;
+         IF TG_OP <> 'DELETE' THEN
+             d_bytes := d_bytes + octet_length(NEW.sealed_task) + coalesce(octet_length(NEW.sealed_pending), 0);
+         END IF;
+         d_tasks := CASE TG_OP WHEN 'INSERT' THEN 1 WHEN 'DELETE' THEN -1 ELSE 0 END;
+         INSERT INTO a2a_usage AS u (key, tasks, bytes) VALUES ('', d_tasks, d_bytes)
+             ON CONFLICT ON CONSTRAINT a2a_usage_pkey
+             DO UPDATE SET tasks = u.tasks + excluded.tasks, bytes = u.bytes + excluded.bytes;
+         INSERT INTO a2a_usage AS u (key, tasks, bytes) VALUES (k, d_tasks, d_bytes)
+             ON CONFLICT ON CONSTRAINT a2a_usage_pkey
+             DO UPDATE SET tasks = u.tasks + excluded.tasks, bytes = u.bytes + excluded.bytes;
+         IF TG_OP = 'DELETE' THEN
+             DELETE FROM a2a_usage AS u WHERE u.key = k AND u.tasks <= 0;
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER a2a_usage_track
+         AFTER INSERT OR DELETE OR UPDATE OF sealed_task, sealed_pending ON a2a_tasks
+         FOR EACH ROW EXECUTE FUNCTION a2a_usage_track();",
 ];
 
 /// Applies the pending migrations.

@@ -25,13 +25,12 @@ impl PgTasks {
 const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
 
 /// The tasks counted against a new task's caller `$3` on agent `$2`: the caller's, or for an
-/// anonymous caller (empty), the agent's anonymous ones.
-const COUNT_SQL: &str =
-    "SELECT count(*) FROM a2a_tasks WHERE caller = $3 AND ($3 <> '' OR agent = $2)";
+/// anonymous caller (empty), the agent's anonymous ones (`a2a_usage`, kept by a trigger).
+const COUNT_SQL: &str = "SELECT coalesce((SELECT tasks FROM a2a_usage \
+     WHERE key = a2a_usage_key($3, $2)), 0)";
 
-/// The bytes all stored tasks take (`octet_length` reads a TOASTed value's header only).
-const BYTES_SQL: &str = "SELECT coalesce(sum(octet_length(sealed_task) + \
-     coalesce(octet_length(sealed_pending), 0)), 0)::bigint FROM a2a_tasks";
+/// The bytes all stored tasks take (sealed task and pending message).
+const BYTES_SQL: &str = "SELECT coalesce((SELECT bytes FROM a2a_usage WHERE key = ''), 0)";
 
 fn stored(r: &Row) -> StoredTask {
     StoredTask {

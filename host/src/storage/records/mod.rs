@@ -5,7 +5,8 @@
 //! Writes go through one writer thread that commits whatever has queued up in one transaction
 //! (group commit), on a connection of its own ([`RecordStore::sink`]); on a local database an
 //! awaited write that finds no commit under way is committed by its caller on that connection
-//! instead ([`RecordSink::local`]). Two kinds of write:
+//! instead ([`RecordSink::local`]); on a backend with an asynchronous driver, by a task of its
+//! own on the driver's runtime ([`RecordSink::asynchronous`]). Two kinds of write:
 //! - **awaited** ([`Records::insert`]): the caller waits until its record is committed (on
 //!   SQLite in the WAL: safe from a crash of this process, `kill -9` included; on disk at the
 //!   next checkpoint; on PostgreSQL, committed). Used where a record must exist before the
@@ -26,6 +27,8 @@ mod record;
 mod writer;
 
 use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 
 pub use self::record::ExecutionRecord;
 pub use self::writer::LINGER;
@@ -58,6 +61,23 @@ pub trait RecordSink: Send {
     fn local(&self) -> bool {
         false
     }
+
+    /// The asynchronous way to commit, if the backend has one: an awaited write that finds no
+    /// commit under way is then committed by a task of its own ([`AsyncRecordSink::spawn`]),
+    /// not handed to the writer thread, which would wait on the database from a thread of its
+    /// own (two more cross-thread wake-ups per awaited write).
+    fn asynchronous(&self) -> Option<Arc<dyn AsyncRecordSink>> {
+        None
+    }
+}
+
+/// A backend's asynchronous commit (PostgreSQL's driver is asynchronous).
+pub trait AsyncRecordSink: Send + Sync {
+    /// Commits `writes` in one transaction, as [`RecordSink::commit`] does.
+    fn commit<'a>(&'a self, writes: &'a [Write]) -> BoxFuture<'a, Result<(), StorageError>>;
+
+    /// Runs `work` to its end where commits run best (it goes on if its caller stops waiting).
+    fn spawn(&self, work: BoxFuture<'static, ()>);
 }
 
 /// The interface of the records' tables: what a database backend implements (blocking calls).

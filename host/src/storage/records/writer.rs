@@ -1,15 +1,16 @@
 //! The group-commit writer: one thread with its own connection commits whatever has queued up
 //! in one transaction, either at once for an awaited write or within [`LINGER`] for deferred
-//! ones (see the [module](super) documentation for the two kinds). On a local database
-//! ([`RecordSink::local`]) an awaited write that finds the connection free is committed by its
-//! caller, with the deferred writes waiting, instead of going to the thread and back.
+//! ones (see the [module](super) documentation for the two kinds). An awaited write that finds
+//! no commit under way is committed, with the deferred writes waiting, without going to the
+//! thread and back: by its caller on a local database ([`RecordSink::local`]), by a task of its
+//! own on a backend with an asynchronous driver ([`RecordSink::asynchronous`]).
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::RecordSink;
 use super::record::ExecutionRecord;
+use super::{AsyncRecordSink, RecordSink};
 use crate::storage::StorageError;
 use crate::storage::agents::LogEntry;
 
@@ -89,14 +90,12 @@ type Pending = Arc<Mutex<Vec<Write>>>;
 /// further deferred writes are dropped with an error in the log.
 const MAX_PENDING: usize = 100_000;
 
-/// The connection, shared by the writer thread and, on a local database, the callers of
-/// awaited writes. Whoever holds it takes the deferred writes to commit while holding it, so
-/// a deferred write is never committed after an awaited one submitted later.
-type Sink = Arc<Mutex<Box<dyn RecordSink>>>;
-
-fn lock(sink: &Sink) -> MutexGuard<'_, Box<dyn RecordSink>> {
-    sink.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// The connection, shared by the writer thread and the awaited writes committed without it.
+/// Whoever holds it takes the deferred writes to commit while holding it, so a deferred write
+/// is never committed after an awaited one submitted later. An asynchronous mutex: an
+/// asynchronous commit holds it across its awaits (the writer thread waits for it with
+/// `blocking_lock`, which is allowed off the async runtime).
+type Sink = Arc<tokio::sync::Mutex<Box<dyn RecordSink>>>;
 
 /// The way to the writer thread: its bounded queue and the deferred writes waiting for it.
 /// Dropping it stops the thread once it has committed what was queued.
@@ -106,6 +105,8 @@ pub(super) struct Writer {
     sink: Sink,
     /// Whether callers may commit their awaited writes themselves ([`RecordSink::local`]).
     local: bool,
+    /// The backend's asynchronous commit, if any ([`RecordSink::asynchronous`]).
+    direct: Option<Arc<dyn AsyncRecordSink>>,
 }
 
 fn failed(op: &'static str) -> impl Fn(String) -> StorageError {
@@ -122,7 +123,8 @@ impl Writer {
         let pending = Pending::default();
         let taken = pending.clone();
         let local = sink.local();
-        let sink = Sink::new(Mutex::new(sink));
+        let direct = sink.asynchronous();
+        let sink = Sink::new(tokio::sync::Mutex::new(sink));
         let shared = sink.clone();
         std::thread::Builder::new()
             .name("records-writer".into())
@@ -136,6 +138,7 @@ impl Writer {
             pending,
             sink,
             local,
+            direct,
         })
     }
 
@@ -150,12 +153,16 @@ impl Writer {
         write: Option<Write>,
         op: &'static str,
     ) -> Result<(), StorageError> {
-        let write = match write.map(Box::new) {
-            Some(write) if self.local => match self.commit_here(write) {
+        let write = match (write.map(Box::new), &self.direct) {
+            (Some(write), _) if self.local => match self.commit_here(write) {
                 Ok(result) => return result.map_err(|f| f.into_error(op)),
                 Err(write) => Some(write),
             },
-            write => write,
+            (Some(write), Some(direct)) => match self.commit_direct(direct, write).await {
+                Ok(result) => return result.map_err(|f| f.into_error(op)),
+                Err(write) => Some(write),
+            },
+            (write, _) => write,
         };
         let (done, committed) = tokio::sync::oneshot::channel();
         let message = Msg::Now(write, done);
@@ -183,19 +190,11 @@ impl Writer {
     /// free and fewer than a batch are waiting; gives it back otherwise (it then goes to the
     /// writer thread, which batches it with others).
     fn commit_here(&self, write: Box<Write>) -> Result<Result<(), Failed>, Box<Write>> {
-        let mut sink = match self.sink.try_lock() {
-            Ok(sink) => sink,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Err(write),
+        let Ok(mut sink) = self.sink.try_lock() else {
+            return Err(write);
         };
-        let mut writes = {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            // A backlog (after the database was away) is the writer thread's to work through,
-            // in batches, and off the async workers.
-            if pending.len() >= BATCH {
-                return Err(write);
-            }
-            std::mem::take(&mut *pending)
+        let Some(mut writes) = self.take_pending() else {
+            return Err(write);
         };
         let deferred = writes.len();
         writes.push(*write);
@@ -214,6 +213,54 @@ impl Writer {
         }
         drop(sink);
         Ok(result)
+    }
+
+    /// The deferred writes waiting, taken to be committed before an awaited write by whoever
+    /// holds the sink; `None` when so many wait that they are a backlog (after the database
+    /// was away), which is the writer thread's to work through, in batches.
+    fn take_pending(&self) -> Option<Vec<Write>> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        (pending.len() < BATCH).then(|| std::mem::take(&mut *pending))
+    }
+
+    /// Commits `write`, after the deferred writes waiting, through the backend's asynchronous
+    /// commit on a task of its own, if no commit is under way and fewer than a batch are
+    /// waiting; gives it back otherwise (it then goes to the writer thread). The task runs to
+    /// its end even if the caller stops waiting (a client that hangs up): the deferred writes
+    /// it took are committed, or put back when the database was unreachable.
+    async fn commit_direct(
+        &self,
+        direct: &Arc<dyn AsyncRecordSink>,
+        write: Box<Write>,
+    ) -> Result<Result<(), Failed>, Box<Write>> {
+        let Ok(turn) = self.sink.clone().try_lock_owned() else {
+            return Err(write);
+        };
+        let Some(mut writes) = self.take_pending() else {
+            return Err(write);
+        };
+        let deferred = writes.len();
+        writes.push(*write);
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let (sink, pending) = (direct.clone(), self.pending.clone());
+        direct.spawn(Box::pin(async move {
+            let result = sink.commit(&writes).await.map_err(|e| Failed::of(&e));
+            if let Err(e) = &result {
+                tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
+                if e.unavailable {
+                    writes.truncate(deferred);
+                    requeue(&pending, writes);
+                }
+            }
+            drop(turn);
+            let _ = done.send(result);
+        }));
+        Ok(committed.await.unwrap_or_else(|_| {
+            Err(Failed {
+                unavailable: false,
+                detail: "the commit's task stopped".into(),
+            })
+        }))
     }
 
     /// Queues `write` without waiting: committed within [`LINGER`] (dropped with an error in
@@ -305,7 +352,7 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
         }
         // Deferred writes queued before any barrier just taken are in `pending` by now.
         let awaited = writes.len();
-        let mut sink = lock(sink);
+        let mut sink = sink.blocking_lock();
         writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
         let result = if writes.is_empty() {
             Ok(())
@@ -333,7 +380,7 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
     // The last deferred writes, when the store is dropped.
     let writes = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
     if !writes.is_empty()
-        && let Err(e) = lock(sink).commit(&writes)
+        && let Err(e) = sink.blocking_lock().commit(&writes)
     {
         tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
     }
@@ -346,3 +393,6 @@ fn take(message: Msg, writes: &mut Vec<Write>, waiters: &mut Vec<Done>) {
         waiters.push(done);
     }
 }
+
+#[cfg(test)]
+mod tests;

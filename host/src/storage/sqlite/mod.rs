@@ -48,20 +48,24 @@ use crate::storage::{BackendKind, Stores};
 /// [`StorageError`].
 pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageError> {
     let db = Arc::new(Database::open(data_dir)?);
-    // A2A tasks on their own connection: written on every A2A request, committed to the WAL
-    // without a flush to disk each (as execution records are).
-    let tasks_db = Arc::new(Database::open_relaxed(data_dir)?);
+    // The writes made on every request, committed to the WAL without a flush to disk each:
+    // execution records (with logs and calls, by the group-commit writer) and A2A tasks. One
+    // connection for both, so that an A2A request's two writes take turns on its mutex. On two
+    // connections they met at SQLite's write lock, where the loser sleeps and retries (the
+    // records' connection slept a millisecond at first, under `busy_timeout`, on an async
+    // worker).
+    let relaxed = Arc::new(Database::open_relaxed(data_dir)?);
     Ok(Stores {
         kind: BackendKind::Sqlite,
         catalog: Arc::new(SqliteAgents::new(db.clone())),
-        records: Arc::new(SqliteRecords::new(db.clone(), data_dir)),
+        records: Arc::new(SqliteRecords::new(db.clone(), relaxed.clone())),
         calls: Arc::new(SqliteCalls::new(db.clone())),
         // Agents' state on a connection of its own (durable commits, like the catalog's), so
         // its writes do not queue behind the records' writer on one mutex.
         state: Arc::new(SqliteState::new(Arc::new(Database::open(data_dir)?))),
         config: Arc::new(SqliteConfig::new(db.clone())),
         wallets: Arc::new(SqliteWallets::new(db.clone())),
-        tasks: Arc::new(SqliteTasks::new(tasks_db)),
+        tasks: Arc::new(SqliteTasks::new(relaxed)),
         payments: Arc::new(SqlitePayments::open(data_dir)?),
         code: Arc::new(ArtifactStore::open(
             data_dir.join("agents"),
@@ -236,6 +240,42 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 10: a handler agent's declared event and result schemas (its MCP tool's), JSON.
     "ALTER TABLE agents ADD COLUMN schemas TEXT;",
+    // 11: what the stored A2A tasks take, kept by triggers (`storage::tasks`'s quotas): a row
+    // per caller (`caller:<hash>`), per agent for anonymous tasks (`anonymous:<agent>`), and the
+    // host's total (''). A new task's quota check had counted and summed the whole table: its
+    // cost grew with every task stored.
+    "CREATE TABLE a2a_usage (
+         key   TEXT PRIMARY KEY,
+         tasks INTEGER NOT NULL,
+         bytes INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO a2a_usage (key, tasks, bytes)
+         SELECT CASE WHEN caller <> '' THEN 'caller:' || caller ELSE 'anonymous:' || agent END,
+                count(*), sum(length(sealed_task) + coalesce(length(sealed_pending), 0))
+         FROM a2a_tasks GROUP BY 1;
+     INSERT INTO a2a_usage (key, tasks, bytes)
+         SELECT '', count(*), coalesce(sum(length(sealed_task) + coalesce(length(sealed_pending), 0)), 0)
+         FROM a2a_tasks;
+     CREATE TRIGGER a2a_usage_insert AFTER INSERT ON a2a_tasks BEGIN
+         INSERT INTO a2a_usage (key, tasks, bytes) VALUES
+             ('', 1, length(NEW.sealed_task) + coalesce(length(NEW.sealed_pending), 0)),
+             (CASE WHEN NEW.caller <> '' THEN 'caller:' || NEW.caller ELSE 'anonymous:' || NEW.agent END,
+              1, length(NEW.sealed_task) + coalesce(length(NEW.sealed_pending), 0))
+         ON CONFLICT (key) DO UPDATE SET tasks = tasks + excluded.tasks, bytes = bytes + excluded.bytes;
+     END;
+     CREATE TRIGGER a2a_usage_delete AFTER DELETE ON a2a_tasks BEGIN
+         UPDATE a2a_usage SET tasks = tasks - 1,
+             bytes = bytes - (length(OLD.sealed_task) + coalesce(length(OLD.sealed_pending), 0))
+         WHERE key IN ('', CASE WHEN OLD.caller <> '' THEN 'caller:' || OLD.caller ELSE 'anonymous:' || OLD.agent END);
+         DELETE FROM a2a_usage WHERE key <> '' AND tasks <= 0 AND key =
+             CASE WHEN OLD.caller <> '' THEN 'caller:' || OLD.caller ELSE 'anonymous:' || OLD.agent END;
+     END;
+     CREATE TRIGGER a2a_usage_update AFTER UPDATE OF sealed_task, sealed_pending ON a2a_tasks BEGIN
+         UPDATE a2a_usage SET bytes = bytes
+             + (length(NEW.sealed_task) + coalesce(length(NEW.sealed_pending), 0))
+             - (length(OLD.sealed_task) + coalesce(length(OLD.sealed_pending), 0))
+         WHERE key IN ('', CASE WHEN OLD.caller <> '' THEN 'caller:' || OLD.caller ELSE 'anonymous:' || OLD.agent END);
+     END;",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

@@ -1,8 +1,7 @@
 //! Execution records, logs and calls on SQLite: the `executions` table read back, and the
-//! group-commit writer's own connection (`synchronous = NORMAL`: a commit reaches the WAL
-//! without waiting for the disk).
+//! group-commit writer's connection (`synchronous = NORMAL`: a commit reaches the WAL without
+//! waiting for the disk), which the A2A tasks share ([`super::open`]).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -14,17 +13,14 @@ use crate::storage::records::{ExecutionRecord, Reader, RecordSink, RecordStore, 
 /// The records' tables in `hypervisor.sqlite`.
 pub struct SqliteRecords {
     db: Arc<Database>,
-    path: PathBuf,
+    writer: Arc<Database>,
 }
 
 impl SqliteRecords {
-    /// The tables in `db`, which is `<data_dir>/hypervisor.sqlite` (the writer opens its own
-    /// connection to it).
-    pub fn new(db: Arc<Database>, data_dir: &Path) -> Self {
-        Self {
-            db,
-            path: data_dir.join("hypervisor.sqlite"),
-        }
+    /// The tables in `db`, read there; written through `writer`, a connection to the same
+    /// database opened with [`Database::open_relaxed`].
+    pub fn new(db: Arc<Database>, writer: Arc<Database>) -> Self {
+        Self { db, writer }
     }
 }
 
@@ -85,12 +81,13 @@ fn insert_record(conn: &Connection, r: &ExecutionRecord) -> rusqlite::Result<()>
 }
 
 /// The writer thread's connection.
-struct Sink(Connection);
+struct Sink(Arc<Database>);
 
 impl RecordSink for Sink {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
+        let mut conn = self.0.lock();
         let mut commit = || -> rusqlite::Result<()> {
-            let tx = self.0.transaction()?;
+            let tx = conn.transaction()?;
             for write in writes {
                 match write {
                     Write::Record(r) => insert_record(&tx, r)?,
@@ -110,14 +107,7 @@ impl RecordSink for Sink {
 
 impl RecordStore for SqliteRecords {
     fn sink(&self) -> Result<Box<dyn RecordSink>, StorageError> {
-        let conn = Connection::open(&self.path).map_err(sql("open"))?;
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(sql("configure"))?;
-        Ok(Box::new(Sink(conn)))
+        Ok(Box::new(Sink(self.writer.clone())))
     }
 
     fn get(&self, id: &str, reader: &Reader) -> Result<Option<ExecutionRecord>, StorageError> {

@@ -1,6 +1,6 @@
-//! A2A tasks on SQLite (table `a2a_tasks`), on a connection of their own
-//! ([`Database::open_relaxed`]): a write reaches the WAL without a flush to disk, safe from a
-//! crash of the process, not of the machine.
+//! A2A tasks on SQLite (table `a2a_tasks`), on the execution records' writer connection
+//! ([`Database::open_relaxed`], [`super::open`]): a write reaches the WAL without a flush to
+//! disk, safe from a crash of the process, not of the machine.
 
 use std::sync::Arc;
 
@@ -33,13 +33,12 @@ fn to_u64(v: i64) -> u64 {
 const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
 
 /// The tasks counted against a new task's caller `?3` on agent `?2`: the caller's, or for an
-/// anonymous caller (empty), the agent's anonymous ones.
-const COUNT_SQL: &str =
-    "SELECT count(*) FROM a2a_tasks WHERE caller = ?3 AND (?3 <> '' OR agent = ?2)";
+/// anonymous caller (empty), the agent's anonymous ones (`a2a_usage`, kept by triggers).
+const COUNT_SQL: &str = "SELECT coalesce((SELECT tasks FROM a2a_usage WHERE key = \
+     CASE WHEN ?3 <> '' THEN 'caller:' || ?3 ELSE 'anonymous:' || ?2 END), 0)";
 
-/// The bytes all stored tasks take (`length` of a blob reads its record header only).
-const BYTES_SQL: &str = "SELECT coalesce(sum(length(sealed_task) + \
-     coalesce(length(sealed_pending), 0)), 0) FROM a2a_tasks";
+/// The bytes all stored tasks take (sealed task and pending message).
+const BYTES_SQL: &str = "SELECT coalesce((SELECT bytes FROM a2a_usage WHERE key = ''), 0)";
 
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
     Ok(StoredTask {

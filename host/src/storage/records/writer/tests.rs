@@ -1,0 +1,158 @@
+//! The writer's paths for awaited writes, over a backend made here: the writer thread, and a
+//! backend's asynchronous commit, including a caller that stops waiting.
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::Semaphore;
+
+use super::{AsyncRecordSink, RecordSink, Write, Writer};
+use crate::storage::StorageError;
+use crate::storage::records::ExecutionRecord;
+
+fn record(id: &str) -> Write {
+    Write::Record(ExecutionRecord {
+        id: id.into(),
+        route: "/test".into(),
+        agent: None,
+        agent_version: None,
+        code_hash: String::new(),
+        caller_hash: String::new(),
+        started_ms: 0,
+        duration_us: 0,
+        status: "exited".into(),
+        exit_code: None,
+        commitment: None,
+        payment: None,
+    })
+}
+
+/// What a backend committed: one entry per commit, the ids in it, and which way it came.
+type Commits = Arc<Mutex<Vec<(&'static str, Vec<String>)>>>;
+
+fn ids(writes: &[Write]) -> Vec<String> {
+    writes
+        .iter()
+        .map(|w| match w {
+            Write::Record(r) => r.id.clone(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// A backend whose asynchronous commits wait for a permit of `gate` each.
+#[derive(Clone)]
+struct Fake {
+    commits: Commits,
+    gate: Arc<Semaphore>,
+    asynchronous: bool,
+}
+
+impl RecordSink for Fake {
+    fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
+        self.commits.lock().unwrap().push(("thread", ids(writes)));
+        Ok(())
+    }
+
+    fn asynchronous(&self) -> Option<Arc<dyn AsyncRecordSink>> {
+        self.asynchronous
+            .then(|| Arc::new(self.clone()) as Arc<dyn AsyncRecordSink>)
+    }
+}
+
+impl AsyncRecordSink for Fake {
+    fn commit<'a>(&'a self, writes: &'a [Write]) -> BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move {
+            self.gate.acquire().await.unwrap().forget();
+            self.commits.lock().unwrap().push(("task", ids(writes)));
+            Ok(())
+        })
+    }
+
+    fn spawn(&self, work: BoxFuture<'static, ()>) {
+        tokio::spawn(work);
+    }
+}
+
+fn fake(asynchronous: bool) -> (Fake, Commits, Arc<Semaphore>) {
+    let commits = Commits::default();
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Fake {
+        commits: commits.clone(),
+        gate: gate.clone(),
+        asynchronous,
+    };
+    (sink, commits, gate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_write_is_committed_by_its_own_task_with_the_deferred_ones_before_it() {
+    let (sink, commits, gate) = fake(true);
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    writer.submit_deferred(record("deferred"));
+    gate.add_permits(1);
+    writer
+        .submit_now(Some(record("awaited")), "test")
+        .await
+        .unwrap();
+    let commits = commits.lock().unwrap().clone();
+    assert_eq!(
+        commits,
+        [("task", vec!["deferred".to_string(), "awaited".into()])]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_waiting_does_not_lose_the_writes_its_commit_took() {
+    let (sink, commits, gate) = fake(true);
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    writer.submit_deferred(record("deferred"));
+    // The caller gives up while its commit waits for the database.
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        writer.submit_now(Some(record("awaited")), "test"),
+    )
+    .await;
+    assert!(
+        waited.is_err(),
+        "the commit cannot end before the gate opens"
+    );
+    assert!(commits.lock().unwrap().is_empty());
+    gate.add_permits(1);
+    // The next awaited write waits for that commit's turn, then commits by itself.
+    gate.add_permits(1);
+    writer
+        .submit_now(Some(record("next")), "test")
+        .await
+        .unwrap();
+    let commits = commits.lock().unwrap().clone();
+    assert_eq!(
+        commits[0],
+        ("task", vec!["deferred".into(), "awaited".into()])
+    );
+    assert_eq!(
+        commits
+            .iter()
+            .flat_map(|(_, ids)| ids.clone())
+            .collect::<Vec<_>>(),
+        ["deferred", "awaited", "next"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_asynchronous_commit_the_writer_thread_commits() {
+    let (sink, commits, _gate) = fake(false);
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    writer.submit_deferred(record("deferred"));
+    writer
+        .submit_now(Some(record("awaited")), "test")
+        .await
+        .unwrap();
+    // One transaction: the order inside it does not matter.
+    let mut commits = commits.lock().unwrap().clone();
+    commits[0].1.sort();
+    assert_eq!(
+        commits,
+        [("thread", vec!["awaited".to_string(), "deferred".into()])]
+    );
+}
