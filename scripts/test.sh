@@ -88,20 +88,24 @@ stamp "tools installed, dstack app checked"
 # workspace's only optional feature, so this is --all-features.
 #
 # HYPERVISOR_LINT=1 (.ci/run sets it) makes this build Clippy's too: `cargo clippy` is cargo with
-# clippy-driver as RUSTC_WORKSPACE_WRAPPER (the workspace's own crates only) and its arguments in
+# clippy-driver as the workspace's rustc wrapper (its own crates only) and its arguments in
 # CLIPPY_ARGS, and clippy-driver compiles as rustc does while it lints. So the test build also
 # lints every target (benches included) with -D warnings, and the separate check-mode build of
-# every dependency that `cargo clippy` needs (~4 minutes cold) is not made. The same variables
-# stay set for the test run below, so cargo finds everything fresh and rebuilds nothing.
-workspace_env=()
+# every dependency that `cargo clippy` needs (~4 minutes cold) is not made. The wrapper is given
+# as cargo configuration, not as RUSTC_WORKSPACE_WRAPPER in the environment, which the tests'
+# own processes would inherit (the README test runs scripts/build-programs.sh, whose cargo
+# builds would then lint third-party crates). The same settings stay for the test run, so cargo
+# finds everything fresh and rebuilds nothing.
+workspace_args=()
 if [ "${HYPERVISOR_LINT:-0}" = 1 ]; then
   rustup component add clippy >/dev/null 2>&1 || true
-  workspace_env=(RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)"
-    CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__")
-  env "${workspace_env[@]}" cargo test --workspace --locked --all-features --all-targets --no-run
+  workspace_args=(--config "build.rustc-workspace-wrapper='$(rustup which clippy-driver)'")
+  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  cargo "${workspace_args[@]}" test --workspace --locked --all-features --all-targets --no-run
   stamp "workspace built and linted (clippy -D warnings, all targets)"
 fi
-env "${workspace_env[@]}" cargo test --workspace --locked --all-features
+cargo "${workspace_args[@]}" test --workspace --locked --all-features
+unset CLIPPY_ARGS
 stamp "workspace tests passed"
 
 # The example agents' own unit tests (ranking, statistics), natively.
