@@ -185,10 +185,11 @@ impl Host {
         };
         let wallets = Arc::new(Wallets::new(stores.wallets.clone(), stores.key.clone()));
         let state = &config.state;
+        let records = Arc::new(Records::open(stores.records.clone())?);
         let agents = Arc::new(AgentStore::new(
             AgentStoreParts {
                 catalog: stores.catalog.clone(),
-                records: Records::open(stores.records.clone())?,
+                records: records.clone(),
                 code: stores.code.clone(),
                 calls: stores.calls.clone(),
                 wallets,
@@ -282,7 +283,9 @@ impl Host {
                     anonymous_per_agent: config.a2a.max_anonymous_tasks_per_agent,
                     total_bytes: config.a2a.max_task_bytes,
                 },
-            ),
+            )
+            // A task's writes join the execution records' group commits.
+            .with_committer(records),
             pipeline.clone(),
         ));
         let failed = tasks.recover(unix_millis().saturating_sub(config.cluster.dead_after_ms))?;

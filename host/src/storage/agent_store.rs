@@ -50,8 +50,8 @@ pub struct LogLine {
 pub struct AgentStoreParts {
     /// Agents, versions, logs.
     pub catalog: Arc<dyn AgentCatalog>,
-    /// Execution records.
-    pub records: Records,
+    /// Execution records (their writer also commits A2A tasks: `storage::tasks`).
+    pub records: Arc<Records>,
     /// Deployed components.
     pub code: Arc<dyn CodeStore>,
     /// Outgoing calls.
@@ -69,7 +69,7 @@ pub struct AgentStore {
     /// Agents, versions, search index, logs.
     pub catalog: Arc<dyn AgentCatalog>,
     /// Execution records.
-    pub records: Records,
+    pub records: Arc<Records>,
     /// Deployed components, sealed.
     pub code: Arc<dyn CodeStore>,
     /// Agents' outgoing calls.

@@ -44,6 +44,10 @@ pub fn run_all(fresh: Factory<'_>) {
         ("tasks_round_trip_and_compare_and_set", tasks_round_trip),
         ("tasks_stay_within_their_quota", tasks_quota),
         (
+            "tasks_committed_with_the_records_keep_their_checks",
+            tasks_committed,
+        ),
+        (
             "payments_once_under_concurrency_and_adoption",
             payments_once,
         ),
@@ -603,6 +607,91 @@ fn tasks_quota(s: &Stores) {
     assert_eq!(tight.reap(30).unwrap(), 3);
     assert_eq!(s.tasks.usage("carol", "echo").unwrap(), (0, recount()));
     assert!(recount() > 0);
+}
+
+/// Task writes through the execution records' group-commit writer (as the A2A front makes
+/// them): each keeps its own quota check or state check, also when several share one commit.
+fn tasks_committed(s: &Stores) {
+    let records = Arc::new(Records::open(s.records.clone()).unwrap());
+    let quota = TaskQuota {
+        per_caller: 2,
+        anonymous_per_agent: 1,
+        total_bytes: 1 << 30,
+    };
+    let store = TaskStore::new(s.tasks.clone(), s.key.clone(), "run-a".into(), quota)
+        .with_committer(records.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let working = |id: &str, at| task(id, "gina", TaskState::Working, at);
+        store.create(&working("g1", 1)).await.unwrap().unwrap();
+        store.create(&working("g2", 1)).await.unwrap().unwrap();
+        assert_eq!(
+            store.create(&working("g3", 1)).await.unwrap(),
+            Err(QuotaExceeded::Caller(2))
+        );
+        assert!(store.get("g3").unwrap().is_none());
+        assert_eq!(
+            store.get("g2").unwrap().unwrap().task.status.state,
+            TaskState::Working
+        );
+        // Compare and set: from working once; a finished task never changes again.
+        let waiting = task("g1", "gina", TaskState::InputRequired, 2);
+        assert!(
+            store
+                .change(&waiting, Some(TaskState::Working))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .change(&waiting, Some(TaskState::Working))
+                .await
+                .unwrap()
+        );
+        let done = task("g1", "gina", TaskState::Completed, 3);
+        assert!(store.change(&done, None).await.unwrap());
+        assert!(!store.change(&working("g1", 4), None).await.unwrap());
+        assert_eq!(
+            store.get("g1").unwrap().unwrap().task.status.state,
+            TaskState::Completed
+        );
+        // Eight anonymous tasks at once, with records beside them: the commits they share
+        // still give each its own outcome, and the bound of one holds.
+        let attempts = (0..8).map(|i| {
+            let (store, records) = (store.clone(), records.clone());
+            tokio::spawn(async move {
+                records
+                    .insert(record(&format!("beside-{i}"), None, "", 5000 + i))
+                    .await
+                    .unwrap();
+                store
+                    .create(&task(&format!("anon-{i}"), "", TaskState::Working, 5))
+                    .await
+                    .unwrap()
+            })
+        });
+        let outcomes: Vec<_> = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| o.is_ok()).count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes
+                .iter()
+                .filter_map(|o| o.err())
+                .all(|e| e == QuotaExceeded::Anonymous(1))
+        );
+        assert_eq!(s.tasks.usage("", "echo").unwrap().0, 1);
+    });
 }
 
 fn tasks_round_trip(s: &Stores) {

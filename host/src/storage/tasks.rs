@@ -11,7 +11,9 @@
 //! the database, so that of two replicas receiving it at once one wins.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures_util::future::BoxFuture;
 use hypervisor_protocol::a2a::TaskState;
 use hypervisor_protocol::a2a::model::{Message, Task};
 
@@ -224,6 +226,57 @@ pub trait TaskBackend: Send + Sync {
     fn reap(&self, before_ms: u64) -> Result<usize, StorageError>;
 }
 
+/// A task's write for a [`TaskCommitter`]: a new task within its quota, or a replacement
+/// conditional on the stored state, as [`TaskBackend::insert`] and [`TaskBackend::replace`]
+/// make them; once committed, [`TaskWrite::applied`] says whether it took effect.
+#[derive(Debug)]
+pub struct TaskWrite {
+    /// The task, sealed.
+    pub row: SealedTask,
+    /// Which write.
+    pub change: TaskChange,
+    applied: AtomicBool,
+}
+
+/// Which write a [`TaskWrite`] is.
+#[derive(Debug, Clone, Copy)]
+pub enum TaskChange {
+    /// Insert, within the quota.
+    Insert(TaskQuota),
+    /// Replace, if the stored state is this one (any state but a terminal one when `None`).
+    Replace(Option<&'static str>),
+}
+
+impl TaskWrite {
+    fn new(row: SealedTask, change: TaskChange) -> Self {
+        Self {
+            row,
+            change,
+            applied: AtomicBool::new(false),
+        }
+    }
+
+    /// Records whether the write took effect (by the backend that committed it).
+    pub fn set_applied(&self, applied: bool) {
+        self.applied.store(applied, Ordering::Release);
+    }
+
+    /// Whether the write took effect (once committed).
+    pub fn applied(&self) -> bool {
+        self.applied.load(Ordering::Acquire)
+    }
+}
+
+/// What commits a task's writes with other writes (the execution records' group-commit
+/// writer): under load, many requests' tasks and records in one transaction.
+pub trait TaskCommitter: Send + Sync {
+    /// Commits `write` (setting [`TaskWrite::applied`]).
+    ///
+    /// # Errors
+    /// [`StorageError`]: the commit failed.
+    fn commit_task(&self, write: Arc<TaskWrite>) -> BoxFuture<'_, Result<(), StorageError>>;
+}
+
 /// The task store: seals and opens tasks over a [`TaskBackend`].
 #[derive(Clone)]
 pub struct TaskStore {
@@ -232,6 +285,9 @@ pub struct TaskStore {
     /// This run: the owner of what it writes.
     owner: String,
     quota: TaskQuota,
+    /// Where [`Self::create`] and [`Self::change`] commit (the backend, one statement each,
+    /// when `None`).
+    committer: Option<Arc<dyn TaskCommitter>>,
 }
 
 fn purpose(id: &str) -> Vec<u8> {
@@ -255,7 +311,59 @@ impl TaskStore {
             key,
             owner,
             quota,
+            committer: None,
         }
+    }
+
+    /// The same store, committing [`Self::create`] and [`Self::change`] through `committer`.
+    #[must_use]
+    pub fn with_committer(mut self, committer: Arc<dyn TaskCommitter>) -> Self {
+        self.committer = Some(committer);
+        self
+    }
+
+    /// Commits `row` as `change`: through the committer if the store has one, else on the
+    /// backend. Returns whether it took effect.
+    async fn write(&self, row: SealedTask, change: TaskChange) -> Result<bool, StorageError> {
+        match &self.committer {
+            Some(committer) => {
+                let write = Arc::new(TaskWrite::new(row, change));
+                committer.commit_task(write.clone()).await?;
+                Ok(write.applied())
+            }
+            None => match change {
+                TaskChange::Insert(quota) => self.backend.insert(&row, &quota),
+                TaskChange::Replace(expected) => self.backend.replace(&row, expected),
+            },
+        }
+    }
+
+    /// [`Self::insert`], committed with other writes when the store has a committer
+    /// ([`Self::with_committer`]).
+    ///
+    /// # Errors
+    /// [`StorageError`] (including a duplicate id).
+    pub async fn create(&self, row: &TaskRow) -> Result<Result<(), QuotaExceeded>, StorageError> {
+        let sealed = self.sealed(row)?;
+        let size = TaskQuota::size_of(&sealed);
+        if self.write(sealed, TaskChange::Insert(self.quota)).await? {
+            return Ok(Ok(()));
+        }
+        self.refused(row, size)
+    }
+
+    /// [`Self::update`] (`expected` `None`) or [`Self::update_from`], committed with other
+    /// writes when the store has a committer ([`Self::with_committer`]).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub async fn change(
+        &self,
+        row: &TaskRow,
+        expected: Option<TaskState>,
+    ) -> Result<bool, StorageError> {
+        let change = TaskChange::Replace(expected.map(TaskState::v1_name));
+        self.write(self.sealed(row)?, change).await
     }
 
     fn seal<T: serde::Serialize>(&self, id: &str, value: &T) -> Result<Vec<u8>, StorageError> {
@@ -356,7 +464,11 @@ impl TaskStore {
         if self.backend.insert(&sealed, &self.quota)? {
             return Ok(Ok(()));
         }
-        let size = TaskQuota::size_of(&sealed);
+        self.refused(row, TaskQuota::size_of(&sealed))
+    }
+
+    /// The bound that refused `row` (of `size` sealed bytes).
+    fn refused(&self, row: &TaskRow, size: u64) -> Result<Result<(), QuotaExceeded>, StorageError> {
         let (tasks, bytes) = self.backend.usage(&row.caller, &row.agent)?;
         Ok(Err(self
             .exceeded(&row.caller, tasks, bytes, size)

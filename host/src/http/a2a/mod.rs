@@ -339,7 +339,7 @@ async fn dispatch(
         Method::ListTasks => list(call, params),
         Method::CancelTask => {
             let id = task_id(params)?;
-            let task = call.tasks.cancel(&id, &call.caller, agent)?;
+            let task = call.tasks.cancel(&id, &call.caller, agent).await?;
             Ok(call.result(task_json(call.version, &task, None, true)))
         }
         Method::SubscribeToTask => {

@@ -353,7 +353,7 @@ impl Tasks {
                 let meta = payment::status_only(keys::STATUS_REJECTED);
                 let note = say(&row.task, "the client declined the payment", Some(meta));
                 row.task.status = status(TaskState::Canceled, Some(note));
-                self.persist(&mut row, new)?;
+                self.persist(&mut row, new).await?;
                 return Ok(Sent::idle(row.task));
             }
             payment::Submitted::Nothing => None,
@@ -366,14 +366,14 @@ impl Tasks {
             let note = say(&row.task, "Payment is required.", Some(meta));
             row.task.status = status(TaskState::InputRequired, Some(note));
             row.pending = Some(work);
-            self.persist(&mut row, new)?;
+            self.persist(&mut row, new).await?;
             return Ok(Sent::idle(row.task));
         }
         row.task.status = status(TaskState::Working, None);
         // Stored before it runs, whether or not its sender waits for its end: the insert is
         // where the bounds on stored tasks hold (in one statement), so nothing runs for a task
         // that could not be stored, and no finished run's outcome is refused storage.
-        self.persist(&mut row, new)?;
+        self.persist(&mut row, new).await?;
         Ok(self.start(row, agent.latest.kind, input, payment))
     }
 
@@ -409,14 +409,20 @@ impl Tasks {
     /// Stores a task being sent: a new one is inserted; a waiting one is updated only if it
     /// is still waiting (not canceled, not taken by another message carrying a payment):
     /// otherwise an error, and its work must not run.
-    fn persist(&self, row: &mut TaskRow, new: bool) -> Result<(), Fault> {
+    async fn persist(&self, row: &mut TaskRow, new: bool) -> Result<(), Fault> {
         row.updated_ms = unix_millis();
         if new {
-            return self.store.insert(row).map_err(storage)?.map_err(quota);
+            return self
+                .store
+                .create(row)
+                .await
+                .map_err(storage)?
+                .map_err(quota);
         }
         if self
             .store
-            .update_from(row, TaskState::InputRequired)
+            .change(row, Some(TaskState::InputRequired))
+            .await
             .map_err(storage)?
         {
             Ok(())
@@ -429,9 +435,9 @@ impl Tasks {
     }
 
     /// Stores `row` as it is now; whether it was (a finished task never changes).
-    fn save(&self, row: &mut TaskRow) -> Result<bool, Fault> {
+    async fn save(&self, row: &mut TaskRow) -> Result<bool, Fault> {
         row.updated_ms = unix_millis();
-        self.store.update(row).map_err(storage)
+        self.store.change(row, None).await.map_err(storage)
     }
 
     /// Spawns the run of a working task.
@@ -580,7 +586,7 @@ impl Tasks {
             row.task.artifacts.push(a);
         }
         row.task.status = status(state, Some(note));
-        let saved = self.save(&mut row);
+        let saved = self.save(&mut row).await;
         let ended = match saved {
             Ok(true) => {
                 if let Some(a) = artifact {
@@ -617,7 +623,7 @@ impl Tasks {
     ///
     /// # Errors
     /// [`codes::TASK_NOT_FOUND`], [`codes::TASK_NOT_CANCELABLE`] for a finished task.
-    pub fn cancel(&self, id: &str, caller: &str, agent: Option<&str>) -> Result<Task, Fault> {
+    pub async fn cancel(&self, id: &str, caller: &str, agent: Option<&str>) -> Result<Task, Fault> {
         let mut row = self.owned(id, caller, agent)?;
         let state = row.task.status.state;
         let refuse = || {
@@ -632,7 +638,7 @@ impl Tasks {
         let note = say(&row.task, "canceled by the client", None);
         row.task.status = status(TaskState::Canceled, Some(note));
         row.pending = None;
-        if !self.save(&mut row)? {
+        if !self.save(&mut row).await? {
             // Finished meanwhile.
             return Err(refuse());
         }

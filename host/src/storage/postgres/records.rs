@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 use crate::storage::records::{
     AsyncRecordSink, ExecutionRecord, Reader, RecordSink, RecordStore, Write,
 };
+use crate::storage::tasks::{TaskChange, TaskWrite};
 
 /// The PostgreSQL records.
 pub struct PgRecords {
@@ -93,6 +94,7 @@ enum Params<'a> {
         at: i64,
         duration: i64,
     },
+    Task(&'a TaskWrite),
 }
 
 impl<'a> Params<'a> {
@@ -109,6 +111,7 @@ impl<'a> Params<'a> {
                 entry,
                 at: big(entry.at_ms),
             },
+            Write::Task(task) => Params::Task(task),
             Write::Call(call) => Params::Call {
                 call,
                 status: i32::from(call.status),
@@ -126,6 +129,8 @@ struct Statements {
     log: tokio_postgres::Statement,
     trim: tokio_postgres::Statement,
     call: tokio_postgres::Statement,
+    task_insert: tokio_postgres::Statement,
+    task_replace: tokio_postgres::Statement,
 }
 
 /// Runs one write's statements on `client` (the log's trim after its insert).
@@ -168,6 +173,18 @@ async fn apply(
             client
                 .execute(&s.trim, &[agent, &i64::from(LOGS_KEPT)])
                 .await?;
+        }
+        Params::Task(write) => {
+            let applied = match write.change {
+                TaskChange::Insert(quota) => {
+                    super::tasks::insert_with(client, &s.task_insert, &write.row, &quota).await?
+                }
+                TaskChange::Replace(expected) => {
+                    super::tasks::replace_with(client, &s.task_replace, &write.row, expected)
+                        .await?
+                }
+            };
+            write.set_applied(applied);
         }
         Params::Call {
             call,
@@ -229,6 +246,8 @@ async fn prepare(client: &tokio_postgres::Client) -> Result<Statements, tokio_po
         log: client.prepare(INSERT_LOG).await?,
         trim: client.prepare(TRIM_LOGS).await?,
         call: client.prepare(&insert_call()).await?,
+        task_insert: client.prepare(&super::tasks::insert_sql()).await?,
+        task_replace: client.prepare(super::tasks::REPLACE_SQL).await?,
     })
 }
 
@@ -246,7 +265,8 @@ async fn commit_on(
     writes: &[Write],
 ) -> Result<(), StorageError> {
     let params: Vec<Params<'_>> = writes.iter().map(Params::of).collect();
-    if let [only @ Params::Record { .. }] = params.as_slice() {
+    // A lone one-statement write commits by itself: one round trip.
+    if let [only @ (Params::Record { .. } | Params::Task(_))] = params.as_slice() {
         return apply(&*client, statements, only)
             .await
             .map_err(pg_err("record an execution"));
@@ -281,6 +301,14 @@ async fn commit_pooled(pg: &Pg, writes: &[Write]) -> Result<(), StorageError> {
             .map_err(pg_err("prepare"))?,
         call: client
             .prepare_cached(&insert_call())
+            .await
+            .map_err(pg_err("prepare"))?,
+        task_insert: client
+            .prepare_cached(&super::tasks::insert_sql())
+            .await
+            .map_err(pg_err("prepare"))?,
+        task_replace: client
+            .prepare_cached(super::tasks::REPLACE_SQL)
             .await
             .map_err(pg_err("prepare"))?,
     };

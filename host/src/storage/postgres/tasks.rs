@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio_postgres::Row;
+use tokio_postgres::{GenericClient, Row, Statement};
 
 use super::{Pg, big, pg, unsigned};
 use crate::storage::StorageError;
@@ -32,6 +32,80 @@ const COUNT_SQL: &str = "SELECT coalesce((SELECT tasks FROM a2a_usage \
 /// The bytes all stored tasks take (sealed task and pending message).
 const BYTES_SQL: &str = "SELECT coalesce((SELECT bytes FROM a2a_usage WHERE key = ''), 0)";
 
+/// A new task's insert within its quota, in one statement; two replicas inserting at once may
+/// each pass a bound by one (read committed), never more.
+pub(super) fn insert_sql() -> String {
+    format!(
+        "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task,
+           sealed_pending, created_ms, updated_ms, owner)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE ({COUNT_SQL}) < $11 AND ({BYTES_SQL}) + $12 <= $13"
+    )
+}
+
+/// A task's replacement if its stored state is `$6` (any but a terminal one, `$7`, when
+/// `NULL`).
+pub(super) const REPLACE_SQL: &str =
+    "UPDATE a2a_tasks SET state = $2, sealed_task = $3, sealed_pending = $4,
+       updated_ms = $5, owner = $8
+     WHERE id = $1 AND CASE WHEN $6::TEXT IS NULL THEN state <> ALL($7) ELSE state = $6 END";
+
+/// Runs [`insert_sql`] (prepared as `stmt`) for `row`: whether it was inserted.
+pub(super) async fn insert_with(
+    client: &impl GenericClient,
+    stmt: &Statement,
+    row: &SealedTask,
+    quota: &TaskQuota,
+) -> Result<bool, tokio_postgres::Error> {
+    let inserted = client
+        .execute(
+            stmt,
+            &[
+                &row.id,
+                &row.agent,
+                &row.caller,
+                &row.context_id,
+                &row.state,
+                &row.task,
+                &row.pending,
+                &big(row.created_ms),
+                &big(row.updated_ms),
+                &row.owner,
+                &big(quota.tasks_bound(&row.caller)),
+                &big(TaskQuota::size_of(row)),
+                &big(quota.total_bytes),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Runs [`REPLACE_SQL`] (prepared as `stmt`) for `row`: whether it was replaced.
+pub(super) async fn replace_with(
+    client: &impl GenericClient,
+    stmt: &Statement,
+    row: &SealedTask,
+    expected: Option<&str>,
+) -> Result<bool, tokio_postgres::Error> {
+    let terminal: Vec<&str> = TERMINAL.to_vec();
+    let changed = client
+        .execute(
+            stmt,
+            &[
+                &row.id,
+                &row.state,
+                &row.task,
+                &row.pending,
+                &big(row.updated_ms),
+                &expected,
+                &terminal,
+                &row.owner,
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
 fn stored(r: &Row) -> StoredTask {
     StoredTask {
         id: r.get(0),
@@ -46,43 +120,15 @@ fn stored(r: &Row) -> StoredTask {
 
 impl TaskBackend for PgTasks {
     fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
-        let size = TaskQuota::size_of(row);
-        let bound = quota.tasks_bound(&row.caller);
         self.pg.block(async {
             let client = self.pg.client("insert task").await?;
-            // One statement; two replicas inserting at once may each pass a bound by one
-            // (read committed), never more.
             let stmt = client
-                .prepare_cached(&format!(
-                    "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task,
-                       sealed_pending, created_ms, updated_ms, owner)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-                     WHERE ({COUNT_SQL}) < $11 AND ({BYTES_SQL}) + $12 <= $13"
-                ))
+                .prepare_cached(&insert_sql())
                 .await
                 .map_err(pg("insert task"))?;
-            let inserted = client
-                .execute(
-                    &stmt,
-                    &[
-                        &row.id,
-                        &row.agent,
-                        &row.caller,
-                        &row.context_id,
-                        &row.state,
-                        &row.task,
-                        &row.pending,
-                        &big(row.created_ms),
-                        &big(row.updated_ms),
-                        &row.owner,
-                        &big(bound),
-                        &big(size),
-                        &big(quota.total_bytes),
-                    ],
-                )
+            insert_with(&**client, &stmt, row, quota)
                 .await
-                .map_err(pg("insert task"))?;
-            Ok(inserted == 1)
+                .map_err(pg("insert task"))
         })
     }
 
@@ -120,35 +166,15 @@ impl TaskBackend for PgTasks {
     }
 
     fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
-        let terminal: Vec<&str> = TERMINAL.to_vec();
         self.pg.block(async {
             let client = self.pg.client("update task").await?;
             let stmt = client
-                .prepare_cached(
-                    "UPDATE a2a_tasks SET state = $2, sealed_task = $3, sealed_pending = $4,
-                       updated_ms = $5, owner = $8
-                     WHERE id = $1 AND CASE WHEN $6::TEXT IS NULL THEN state <> ALL($7)
-                                            ELSE state = $6 END",
-                )
+                .prepare_cached(REPLACE_SQL)
                 .await
                 .map_err(pg("update task"))?;
-            let changed = client
-                .execute(
-                    &stmt,
-                    &[
-                        &row.id,
-                        &row.state,
-                        &row.task,
-                        &row.pending,
-                        &big(row.updated_ms),
-                        &expected,
-                        &terminal,
-                        &row.owner,
-                    ],
-                )
+            replace_with(&**client, &stmt, row, expected)
                 .await
-                .map_err(pg("update task"))?;
-            Ok(changed == 1)
+                .map_err(pg("update task"))
         })
     }
 

@@ -36,6 +36,7 @@ pub use self::writer::Write;
 use self::writer::Writer;
 use super::StorageError;
 use super::agents::LogEntry;
+use super::tasks::{TaskCommitter, TaskWrite};
 
 /// The records store: reads on the backend, writes through the group-commit thread.
 pub struct Records {
@@ -135,6 +136,16 @@ impl Reader {
                 owner_key,
             } => (Some(caller_hash), Some(owner_key)),
         }
+    }
+}
+
+impl TaskCommitter for Records {
+    /// An awaited write: committed before it returns, with whatever else is queued.
+    fn commit_task(&self, write: Arc<TaskWrite>) -> BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(
+            self.writer
+                .submit_now(Some(Write::Task(write)), "store an A2A task"),
+        )
     }
 }
 

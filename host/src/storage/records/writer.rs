@@ -34,6 +34,8 @@ pub enum Write {
     },
     /// An agent's outgoing call.
     Call(hypervisor_protocol::grants::CallRecord),
+    /// An A2A task's insert or replacement (`storage::tasks`), awaited.
+    Task(Arc<crate::storage::tasks::TaskWrite>),
 }
 
 /// Why a commit failed, as every waiter of the batch is told.

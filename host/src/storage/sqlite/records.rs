@@ -93,6 +93,7 @@ impl RecordSink for Sink {
                     Write::Record(r) => insert_record(&tx, r)?,
                     Write::Log { agent, entry } => super::logs::append_log_on(&tx, agent, entry)?,
                     Write::Call(call) => super::calls::insert_on(&tx, call)?,
+                    Write::Task(task) => super::tasks::write_on(&tx, task)?,
                 }
             }
             tx.commit()

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Database, sql};
 use crate::storage::StorageError;
-use crate::storage::tasks::{SealedTask, StoredTask, TaskBackend, TaskFilter, TaskQuota};
+use crate::storage::tasks::{
+    SealedTask, StoredTask, TaskBackend, TaskChange, TaskFilter, TaskQuota, TaskWrite,
+};
 
 /// The SQLite task table.
 pub struct SqliteTasks {
@@ -52,39 +54,79 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
     })
 }
 
+/// Inserts `row` if it stays within `quota`, in one statement (the bounds hold whatever else
+/// writes: SQLite runs one statement at a time). Whether it was inserted.
+pub(super) fn insert_on(
+    conn: &Connection,
+    row: &SealedTask,
+    quota: &TaskQuota,
+) -> rusqlite::Result<bool> {
+    let size = TaskQuota::size_of(row);
+    let bound = quota.tasks_bound(&row.caller);
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task, \
+             sealed_pending, created_ms, updated_ms, owner) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+             WHERE ({COUNT_SQL}) < ?11 AND ({BYTES_SQL}) + ?12 <= ?13"
+        ))?
+        .execute(params![
+            row.id,
+            row.agent,
+            row.caller,
+            row.context_id,
+            row.state,
+            row.task,
+            row.pending,
+            to_i64(row.created_ms),
+            to_i64(row.updated_ms),
+            row.owner,
+            to_i64(bound),
+            to_i64(size),
+            to_i64(quota.total_bytes),
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Replaces `row` if the stored state is `expected` (any but a terminal one when `None`).
+/// Whether it was replaced.
+pub(super) fn replace_on(
+    conn: &Connection,
+    row: &SealedTask,
+    expected: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
+             updated_ms = ?5, owner = ?7 WHERE id = ?1 AND CASE WHEN ?6 IS NULL THEN state NOT IN \
+             ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
+             'TASK_STATE_REJECTED') ELSE state = ?6 END",
+        )?
+        .execute(params![
+            row.id,
+            row.state,
+            row.task,
+            row.pending,
+            to_i64(row.updated_ms),
+            expected,
+            row.owner
+        ])?;
+    Ok(changed == 1)
+}
+
+/// Commits a task's write in the group-commit writer's transaction (`super::records`).
+pub(super) fn write_on(conn: &Connection, write: &TaskWrite) -> rusqlite::Result<()> {
+    let applied = match write.change {
+        TaskChange::Insert(quota) => insert_on(conn, &write.row, &quota)?,
+        TaskChange::Replace(expected) => replace_on(conn, &write.row, expected)?,
+    };
+    write.set_applied(applied);
+    Ok(())
+}
+
 impl TaskBackend for SqliteTasks {
     fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
-        let size = TaskQuota::size_of(row);
-        let bound = quota.tasks_bound(&row.caller);
-        // One statement: the bounds hold whatever else writes (SQLite runs one at a time).
-        let inserted = self
-            .db
-            .lock()
-            .prepare_cached(&format!(
-                "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task, \
-                 sealed_pending, created_ms, updated_ms, owner) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-                 WHERE ({COUNT_SQL}) < ?11 AND ({BYTES_SQL}) + ?12 <= ?13"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![
-                    row.id,
-                    row.agent,
-                    row.caller,
-                    row.context_id,
-                    row.state,
-                    row.task,
-                    row.pending,
-                    to_i64(row.created_ms),
-                    to_i64(row.updated_ms),
-                    row.owner,
-                    to_i64(bound),
-                    to_i64(size),
-                    to_i64(quota.total_bytes),
-                ])
-            })
-            .map_err(sql("insert task"))?;
-        Ok(inserted == 1)
+        insert_on(&self.db.lock(), row, quota).map_err(sql("insert task"))
     }
 
     fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
@@ -111,28 +153,7 @@ impl TaskBackend for SqliteTasks {
     }
 
     fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
-        let changed = self
-            .db
-            .lock()
-            .prepare_cached(
-                "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
-                 updated_ms = ?5, owner = ?7 WHERE id = ?1 AND CASE WHEN ?6 IS NULL THEN state NOT IN \
-                 ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
-                 'TASK_STATE_REJECTED') ELSE state = ?6 END",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    row.id,
-                    row.state,
-                    row.task,
-                    row.pending,
-                    to_i64(row.updated_ms),
-                    expected,
-                    row.owner
-                ])
-            })
-            .map_err(sql("update task"))?;
-        Ok(changed == 1)
+        replace_on(&self.db.lock(), row, expected).map_err(sql("update task"))
     }
 
     fn list(
