@@ -74,7 +74,8 @@ impl AsyncRecordSink for Fake {
     }
 }
 
-fn fake(asynchronous: bool) -> (Fake, Commits, Arc<Semaphore>) {
+/// A writer over a [`Fake`] backend, with one deferred write (`deferred`) already queued.
+fn writer(asynchronous: bool) -> (Writer, Commits, Arc<Semaphore>) {
     let commits = Commits::default();
     let gate = Arc::new(Semaphore::new(0));
     let sink = Fake {
@@ -82,14 +83,14 @@ fn fake(asynchronous: bool) -> (Fake, Commits, Arc<Semaphore>) {
         gate: gate.clone(),
         asynchronous,
     };
-    (sink, commits, gate)
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    writer.submit_deferred(record("deferred"));
+    (writer, commits, gate)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_awaited_write_is_committed_by_its_own_task_with_the_deferred_ones_before_it() {
-    let (sink, commits, gate) = fake(true);
-    let writer = Writer::start(Box::new(sink)).unwrap();
-    writer.submit_deferred(record("deferred"));
+    let (writer, commits, gate) = writer(true);
     gate.add_permits(1);
     writer
         .submit_now(Some(record("awaited")), "test")
@@ -104,9 +105,7 @@ async fn an_awaited_write_is_committed_by_its_own_task_with_the_deferred_ones_be
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_stops_waiting_does_not_lose_the_writes_its_commit_took() {
-    let (sink, commits, gate) = fake(true);
-    let writer = Writer::start(Box::new(sink)).unwrap();
-    writer.submit_deferred(record("deferred"));
+    let (writer, commits, gate) = writer(true);
     // The caller gives up while its commit waits for the database.
     let waited = tokio::time::timeout(
         std::time::Duration::from_millis(50),
@@ -141,9 +140,7 @@ async fn a_caller_that_stops_waiting_does_not_lose_the_writes_its_commit_took() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_asynchronous_commit_the_writer_thread_commits() {
-    let (sink, commits, _gate) = fake(false);
-    let writer = Writer::start(Box::new(sink)).unwrap();
-    writer.submit_deferred(record("deferred"));
+    let (writer, commits, _gate) = writer(false);
     writer
         .submit_now(Some(record("awaited")), "test")
         .await
