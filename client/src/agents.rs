@@ -639,9 +639,7 @@ impl Client {
         .call()
         .map_err(|e| crate::transport::explain(&self.base, e))?;
         let (status, text) = read_response(resp)?;
-        let json = serde_json::from_str(&text)
-            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
-        Ok((status, json))
+        Ok((status, crate::client::json_body(status, &text)?))
     }
 
     fn expect_body_status(

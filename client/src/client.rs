@@ -312,10 +312,71 @@ impl Client {
             })
             .collect();
         let (status, text) = read_response(resp)?;
-        let json = serde_json::from_str(&text)
-            .map_err(|e| ClientError::BadResponse(format!("{status} with a non-JSON body: {e}")))?;
-        Ok((status, response_headers, json))
+        Ok((status, response_headers, json_body(status, &text)?))
     }
+}
+
+/// A response's JSON body. A JavaScript agent's result may hold a lone surrogate (its
+/// `JSON.stringify` writes `"\ud800"`), which a Rust string cannot: those escapes are read as
+/// U+FFFD, and everything else as written.
+pub(crate) fn json_body(status: u16, text: &str) -> Result<serde_json::Value, ClientError> {
+    let bad = |e: serde_json::Error| {
+        ClientError::BadResponse(format!("{status} with a non-JSON body: {e}"))
+    };
+    match serde_json::from_str(text) {
+        Ok(json) => Ok(json),
+        Err(e) => match replace_lone_surrogates(text) {
+            Some(fixed) => serde_json::from_str(&fixed).map_err(bad),
+            None => Err(bad(e)),
+        },
+    }
+}
+
+/// `text` with every `\uD800`–`\uDFFF` escape that is not half of a pair replaced by `\ufffd`
+/// (None when there is none).
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    let unit = |at: usize| -> Option<u16> {
+        let escape = text.get(at..at + 6)?;
+        let hex = escape.strip_prefix("\\u")?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut replaced = false;
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            let next = text[i..].chars().next()?;
+            out.push(next);
+            i += next.len_utf8();
+            continue;
+        }
+        match unit(i) {
+            Some(0xd800..=0xdbff) => match unit(i + 6) {
+                Some(0xdc00..=0xdfff) => {
+                    out.push_str(&text[i..i + 12]);
+                    i += 12;
+                }
+                _ => {
+                    out.push_str("\\ufffd");
+                    replaced = true;
+                    i += 6;
+                }
+            },
+            Some(0xdc00..=0xdfff) => {
+                out.push_str("\\ufffd");
+                replaced = true;
+                i += 6;
+            }
+            // Any other escape (two characters, or six for \u) as it is.
+            _ => {
+                let len = if unit(i).is_some() { 6 } else { 2 };
+                out.push_str(text.get(i..i + len)?);
+                i += len;
+            }
+        }
+    }
+    replaced.then_some(out)
 }
 
 /// Status and body text of a response, reading at most [`MAX_RESPONSE_BYTES`].
@@ -341,4 +402,25 @@ pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{json_body, replace_lone_surrogates};
+
+    #[test]
+    fn lone_surrogate_escapes_read_as_replacement_characters_and_nothing_else_changes() {
+        let text = r#"{"a":"\ud800x","b":"\ud83d\ude00","c":"\\ud800","d":"\udc00\ud800"}"#;
+        let fixed = replace_lone_surrogates(text).expect("lone surrogates");
+        assert_eq!(
+            fixed,
+            r#"{"a":"\ufffdx","b":"\ud83d\ude00","c":"\\ud800","d":"\ufffd\ufffd"}"#
+        );
+        let json = json_body(200, text).expect("read");
+        assert_eq!(json["a"], "\u{fffd}x");
+        assert_eq!(json["b"], "\u{1f600}");
+        assert_eq!(json["c"], "\\ud800");
+        assert_eq!(replace_lone_surrogates(r#"{"ok":"\u00e9\n"}"#), None);
+        assert!(json_body(200, "{nope").is_err());
+    }
 }

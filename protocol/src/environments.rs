@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The default lifetime of an environment, seconds (Assist's).
 pub const DEFAULT_TTL_SECONDS: u64 = 3600;
@@ -111,12 +112,13 @@ pub struct ExecuteLimits {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteRequest {
-    /// `event.data`.
+    /// `event.data`, as the client wrote it (passed on byte for byte: the handler's
+    /// `JSON.parse` sees its keys in their order and its numbers as written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-    /// `event.env`, and `Deno.env`.
+    pub data: Option<Box<RawValue>>,
+    /// `event.env`, and `Deno.env`: a JSON object (passed on as written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<BTreeMap<String, Value>>,
+    pub env: Option<Box<RawValue>>,
     /// The execution's limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ExecuteLimits>,

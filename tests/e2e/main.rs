@@ -57,4 +57,5 @@ mod templates;
 #[cfg(feature = "simulated-attestation")]
 mod tls;
 mod uploads;
+mod web_platform;
 mod x402_python;

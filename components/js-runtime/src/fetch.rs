@@ -1,5 +1,5 @@
 //! `fetch`'s transport: one request over `wasi:http/outgoing-handler`, the whole answer read
-//! (at most 8 MiB) and handed back to the prelude as `{status, headers, body}` JSON.
+//! (at most 8 MiB) and handed back to src/web/fetch.js as its status, headers and bytes.
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
@@ -23,16 +23,25 @@ fn method(name: &str) -> Method {
 
 fn error_name(e: &wasip2::http::types::ErrorCode) -> String {
     let name = format!("{e:?}");
-    name.strip_prefix("ErrorCode::").unwrap_or(&name).to_string()
+    name.strip_prefix("ErrorCode::")
+        .unwrap_or(&name)
+        .to_string()
 }
 
-/// Sends the request; `Ok(JSON text)` or `Err(why)`.
+/// An answer: status, header fields (in the order received), body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Sends the request; the answer or why not.
 pub fn send(
     url: &str,
     verb: &str,
     headers: &[(String, String)],
-    body: Option<&str>,
-) -> Result<String, String> {
+    body: Option<&[u8]>,
+) -> Result<Answer, String> {
     let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -68,7 +77,7 @@ pub fn send(
     if let Some(body) = body
         && let Ok(stream) = outgoing.write()
     {
-        for chunk in body.as_bytes().chunks(4096) {
+        for chunk in body.chunks(4096) {
             if stream.blocking_write_and_flush(chunk).is_err() {
                 break;
             }
@@ -87,8 +96,12 @@ pub fn send(
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
         .collect();
-    let incoming = response.consume().map_err(|()| "no answer body".to_string())?;
-    let stream = incoming.stream().map_err(|()| "no answer stream".to_string())?;
+    let incoming = response
+        .consume()
+        .map_err(|()| "no answer body".to_string())?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| "no answer stream".to_string())?;
     let mut bytes = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {
@@ -100,10 +113,9 @@ pub fn send(
             Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
         }
     }
-    let answer = serde_json::json!({
-        "status": response.status(),
-        "headers": headers,
-        "body": String::from_utf8_lossy(&bytes),
-    });
-    Ok(answer.to_string())
+    Ok(Answer {
+        status: response.status(),
+        headers,
+        body: bytes,
+    })
 }

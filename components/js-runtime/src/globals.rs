@@ -1,18 +1,30 @@
 //! The globals the runtime adds to the language's own: a few native functions (output,
-//! randomness, UTF-8, `fetch`'s transport) and a prelude written in JavaScript over them
-//! (`console`, `crypto.getRandomValues`, `Math.random`, `TextEncoder`, `TextDecoder`, `fetch`
-//! and its `Response` and `Headers`).
+//! randomness, `fetch`'s transport, and those of [`super::web`]) and scripts written in
+//! JavaScript over them: the web platform's interfaces (`src/web/*.js`: events and abort
+//! signals, encodings and base64, URL, structured clone) and the prelude (`console`, `crypto`,
+//! `Math.random`, `fetch` and its `Response` and `Headers`, agent state and configuration,
+//! `Deno.env`). Timers are [`super::timers`].
 
 use std::io::Write;
 
-use boa_engine::object::builtins::JsArray;
+use boa_engine::object::builtins::{JsArray, JsUint8Array};
 use boa_engine::{
     Context, JsArgs, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction, Source,
     js_string,
 };
 
-/// The prelude (run once, at setup).
-const PRELUDE: &str = include_str!("prelude.js");
+/// The scripts that build the globals, in order (run once, at setup); the last, the prelude,
+/// evaluates to the per-invocation hook.
+const SCRIPTS: [(&str, &str); 8] = [
+    ("web/json.js", include_str!("web/json.js")),
+    ("web/events.js", include_str!("web/events.js")),
+    ("web/encoding.js", include_str!("web/encoding.js")),
+    ("web/url.js", include_str!("web/url.js")),
+    ("web/fetch.js", include_str!("web/fetch.js")),
+    ("web/clone.js", include_str!("web/clone.js")),
+    ("web/crypto.js", include_str!("web/crypto.js")),
+    ("prelude.js", include_str!("prelude.js")),
+];
 
 /// A value as text: strings as they are, anything else as JSON when it has one, else as
 /// JavaScript prints it.
@@ -32,7 +44,10 @@ pub fn display(value: &JsValue, context: &mut Context) -> String {
 }
 
 fn text_arg(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
-    Ok(args.get_or_undefined(i).to_string(context)?.to_std_string_escaped())
+    Ok(args
+        .get_or_undefined(i)
+        .to_string(context)?
+        .to_std_string_escaped())
 }
 
 /// `__hv_write(stream, text)`: 1 = stdout, 2 = stderr.
@@ -57,45 +72,51 @@ fn random(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsVa
             .into());
     }
     let bytes = wasip2::random::random::get_random_bytes(u64::from(n));
-    let values: Vec<JsValue> = bytes.into_iter().map(JsValue::from).collect();
-    Ok(JsArray::from_iter(values, context).into())
+    Ok(JsUint8Array::from_iter(bytes, context)?.into())
 }
 
-/// `__hv_utf8_encode(text)`: its UTF-8 bytes, as an array.
-fn utf8_encode(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
-    let text = text_arg(args, 0, context)?;
-    let values: Vec<JsValue> = text.into_bytes().into_iter().map(JsValue::from).collect();
-    Ok(JsArray::from_iter(values, context).into())
-}
-
-/// `__hv_utf8_decode(bytes)`: the text of an array-like of bytes (invalid sequences become
-/// U+FFFD).
-fn utf8_decode(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
-    let object = args.get_or_undefined(0).to_object(context)?;
-    let length = object.get(js_string!("length"), context)?.to_length(context)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-    for i in 0..length {
-        bytes.push(object.get(i, context)?.to_u32(context)? as u8);
-    }
-    Ok(JsString::from(String::from_utf8_lossy(&bytes).as_ref()).into())
-}
-
-/// `__hv_fetch(url, method, headers_json, body)`: `{status, headers, body}` as JSON text.
+/// `__hv_fetch(url, method, headers, body)`: `headers` flattened `[name, value, …]`, `body` a
+/// `Uint8Array` or null; answers `[status, [name, value, …], Uint8Array]`.
 fn fetch(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
     let url = text_arg(args, 0, context)?;
     let method = text_arg(args, 1, context)?;
-    let headers = text_arg(args, 2, context)?;
-    let body = args.get_or_undefined(3);
-    let body = if body.is_null_or_undefined() {
+    let flat = args.get_or_undefined(2).to_object(context)?;
+    let length = flat
+        .get(js_string!("length"), context)?
+        .to_length(context)?;
+    let mut headers = Vec::new();
+    let mut i = 0;
+    while i + 1 < length {
+        let name = flat
+            .get(i, context)?
+            .to_string(context)?
+            .to_std_string_lossy();
+        let value = flat
+            .get(i + 1, context)?
+            .to_string(context)?
+            .to_std_string_lossy();
+        headers.push((name, value));
+        i += 2;
+    }
+    let body = if args.get_or_undefined(3).is_null_or_undefined() {
         None
     } else {
-        Some(body.to_string(context)?.to_std_string_escaped())
+        Some(super::web::bytes_arg(args, 3, context)?)
     };
-    let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap_or_default();
-    match super::fetch::send(&url, &method, &headers, body.as_deref()) {
-        Ok(answer) => Ok(JsString::from(answer.as_str()).into()),
-        Err(why) => Err(JsNativeError::typ().with_message(format!("fetch {url}: {why}")).into()),
-    }
+    let answer = super::fetch::send(&url, &method, &headers, body.as_deref())
+        .map_err(|why| JsNativeError::typ().with_message(format!("fetch {url}: {why}")))?;
+    let flat = answer
+        .headers
+        .iter()
+        .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+        .map(|s| JsValue::from(JsString::from(s)))
+        .collect::<Vec<_>>();
+    let parts = [
+        JsValue::from(answer.status),
+        JsArray::from_iter(flat, context).into(),
+        JsUint8Array::from_iter(answer.body, context)?.into(),
+    ];
+    Ok(JsArray::from_iter(parts, context).into())
 }
 
 /// A native function of the prelude.
@@ -107,15 +128,31 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 8] = [
+    let natives: [(&str, usize, Native); 24] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
         ("__hv_write", 2, write),
         ("__hv_random", 1, random),
-        ("__hv_utf8_encode", 1, utf8_encode),
-        ("__hv_utf8_decode", 1, utf8_decode),
+        ("__hv_utf8_encode", 1, super::web::utf8_encode),
+        ("__hv_utf8_decode", 2, super::web::utf8_decode),
+        ("__hv_url", 2, super::web::url_parse),
+        ("__hv_url_set", 3, super::web::url_set),
+        ("__hv_form_parse", 1, super::web::form_parse),
+        ("__hv_form_serialize", 1, super::web::form_serialize),
+        ("__hv_now", 0, super::web::now),
         ("__hv_fetch", 4, fetch),
+        ("__hv_digest", 2, super::subtle::digest_native),
+        ("__hv_hmac", 3, super::subtle::hmac),
+        ("__hv_ct_eq", 2, super::subtle::ct_eq),
+        ("__hv_ec_generate", 0, super::subtle::ec_generate),
+        ("__hv_ec_public", 1, super::subtle::ec_public),
+        ("__hv_ec_point", 1, super::subtle::ec_point),
+        ("__hv_ec_sign", 3, super::subtle::ec_sign),
+        ("__hv_ec_verify", 4, super::subtle::ec_verify),
+        ("__hv_ec_der", 2, super::subtle::ec_der),
+        ("__hv_ec_from_der", 2, super::subtle::ec_from_der),
+        ("__hv_aes_gcm", 5, super::subtle::aes_gcm),
     ];
     for (name, length, f) in natives {
         context.register_global_builtin_callable(
@@ -124,12 +161,21 @@ pub fn register(context: &mut Context) -> JsResult<JsObject> {
             NativeFunction::from_fn_ptr(f),
         )?;
     }
-    let set_env = context.eval(Source::from_bytes(PRELUDE))?;
+    let mut set_env = JsValue::undefined();
+    for (name, script) in SCRIPTS {
+        let source = Source::from_bytes(script).with_path(std::path::Path::new(name));
+        set_env = context.eval(source)?;
+    }
     let set_env = set_env
         .as_callable()
         .ok_or_else(|| JsNativeError::typ().with_message("the prelude returned no env setter"))?;
     // The natives stay reachable only through the prelude's closures.
     let global = context.global_object();
+    let report = global.get(JsString::from("__hv_report"), context)?;
+    if let Some(report) = report.as_callable() {
+        super::timers::set_reporter(report.clone());
+    }
+    global.delete_property_or_throw(JsString::from("__hv_report"), context)?;
     for (name, _, _) in natives {
         global.delete_property_or_throw(JsString::from(name), context)?;
     }

@@ -15,8 +15,12 @@
 
 mod fetch;
 mod globals;
+mod json;
 mod loader;
 mod state;
+mod subtle;
+mod timers;
+mod web;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,6 +45,8 @@ struct Loaded {
     handler: JsObject,
     /// Sets `Deno.env` to an invocation's `event.env`.
     set_env: JsObject,
+    /// The engine's own `JSON.parse` and `JSON.stringify`.
+    json: json::Json,
 }
 
 thread_local! {
@@ -63,7 +69,10 @@ fn failure(code: &str, message: impl Into<String>) -> HandlerError {
 
 /// A thrown value as text: an error's `name: message`, anything else as JSON or a string.
 fn describe(e: &JsError, context: &mut Context) -> String {
-    let value = e.clone().into_opaque(context).unwrap_or_else(|_| JsValue::undefined());
+    let value = e
+        .clone()
+        .into_opaque(context)
+        .unwrap_or_else(|_| JsValue::undefined());
     if let Some(object) = value.as_object() {
         let field = |name: &str, context: &mut Context| {
             object
@@ -81,10 +90,19 @@ fn describe(e: &JsError, context: &mut Context) -> String {
     globals::display(&value, context)
 }
 
-/// Runs the job queue until `promise` settles (or nothing is left to run).
+/// Runs the event loop until `promise` settles (or nothing is left that could settle it), then
+/// drops the timers still pending.
 fn settle(promise: &JsPromise, context: &mut Context) -> Result<PromiseState, JsError> {
-    context.run_jobs()?;
-    Ok(promise.state())
+    let state = timers::run_until(promise, context);
+    timers::clear_all();
+    state
+}
+
+/// An exception nothing caught (in a timer's callback), on standard error as `Uncaught …`.
+pub(crate) fn report_uncaught(e: &JsError, context: &mut Context) {
+    use std::io::Write;
+    let text = format!("Uncaught {}\n", describe(e, context));
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 struct Runtime;
@@ -92,20 +110,30 @@ struct Runtime;
 impl Guest for Runtime {
     fn setup(main: String, modules: Vec<Module>) -> Result<(), SetupError> {
         if LOADED.with(|l| l.borrow().is_some()) {
-            return Err(setup_error("already_set_up", "the modules are set up already"));
+            return Err(setup_error(
+                "already_set_up",
+                "the modules are set up already",
+            ));
         }
+        web::reset_time_origin();
         let loader = Rc::new(loader::MapLoader::default());
         let mut context = Context::builder()
             .module_loader(loader.clone())
             .build()
             .map_err(|e| setup_error("internal", format!("{e}")))?;
-        let set_env = globals::register(&mut context)
+        let json = json::Json::capture(&mut context)
             .map_err(|e| setup_error("internal", format!("{e}")))?;
+        timers::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
+        let set_env =
+            globals::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
         for m in &modules {
-            let source = Source::from_bytes(m.source.as_bytes())
-                .with_path(std::path::Path::new(&m.name));
+            let source =
+                Source::from_bytes(m.source.as_bytes()).with_path(std::path::Path::new(&m.name));
             let parsed = JsModule::parse(source, None, &mut context).map_err(|e| {
-                setup_error("syntax_error", format!("{}: {}", m.name, describe(&e, &mut context)))
+                setup_error(
+                    "syntax_error",
+                    format!("{}: {}", m.name, describe(&e, &mut context)),
+                )
             })?;
             loader.insert(&m.name, parsed);
         }
@@ -147,6 +175,7 @@ impl Guest for Runtime {
                 context,
                 handler,
                 set_env,
+                json,
             })
         });
         Ok(())
@@ -161,23 +190,29 @@ impl Handler for Runtime {
                 context,
                 handler,
                 set_env,
+                json,
             }) = loaded.as_mut()
             else {
                 return Err(failure("not_set_up", "no JavaScript modules are set up"));
             };
-            let event: serde_json::Value = serde_json::from_slice(&event)
-                .map_err(|_| failure("bad_event", "the event is not JSON"))?;
-            let env = event
-                .get("env")
-                .map(|env| JsValue::from_json(env, context))
-                .transpose()
-                .map_err(|e| failure("bad_event", describe(&e, context)))?
-                .unwrap_or_default();
+            web::reset_time_origin();
+            let event = std::str::from_utf8(&event)
+                .map_err(|_| failure("bad_event", "the event is not UTF-8 text"))?;
+            let event = json.parse(event, context).map_err(|e| {
+                failure(
+                    "bad_event",
+                    format!("the event is not JSON: {}", describe(&e, context)),
+                )
+            })?;
+            let env = match event.as_object() {
+                Some(object) => object
+                    .get(js_string!("env"), context)
+                    .map_err(|e| failure("bad_event", describe(&e, context)))?,
+                None => JsValue::undefined(),
+            };
             set_env
                 .call(&JsValue::undefined(), &[env], context)
                 .map_err(|e| failure("internal", describe(&e, context)))?;
-            let event = JsValue::from_json(&event, context)
-                .map_err(|e| failure("bad_event", describe(&e, context)))?;
             // An environment of the Assist-compatible routes is the agent `env-<id>`.
             let environment = invocation
                 .agent_name
@@ -197,7 +232,10 @@ impl Handler for Runtime {
             let returned = handler
                 .call(&JsValue::undefined(), &[event, info], context)
                 .map_err(|e| failure("handler_threw", describe(&e, context)))?;
-            let value = match returned.as_object().and_then(|o| JsPromise::from_object(o.clone()).ok()) {
+            let value = match returned
+                .as_object()
+                .and_then(|o| JsPromise::from_object(o.clone()).ok())
+            {
                 None => returned,
                 Some(promise) => match settle(&promise, context) {
                     Ok(PromiseState::Fulfilled(v)) => v,
@@ -214,14 +252,19 @@ impl Handler for Runtime {
                     Err(e) => return Err(failure("handler_threw", describe(&e, context))),
                 },
             };
-            let json = value.to_json(context).map_err(|e| {
-                failure(
+            json.stringify(&value, context).map_err(|e| match e {
+                json::NotJson::Unrepresentable(what) => failure(
                     "result_not_json",
-                    format!("the handler's result cannot be JSON: {}", describe(&e, context)),
-                )
-            })?;
-            let json = json.unwrap_or(serde_json::Value::Null);
-            serde_json::to_vec(&json).map_err(|e| failure("result_not_json", e.to_string()))
+                    format!("the handler's result is {what}, which JSON cannot carry"),
+                ),
+                json::NotJson::Threw(e) => failure(
+                    "result_not_json",
+                    format!(
+                        "the handler's result cannot be JSON: {}",
+                        describe(&e, context)
+                    ),
+                ),
+            })
         })
     }
 }

@@ -1,98 +1,123 @@
 // The runtime's globals, over the natives `__hv_*` (src/globals.rs), which this script captures
 // and the runtime then deletes from the global object.
 (() => {
-  const write = __hv_write, random = __hv_random, encode = __hv_utf8_encode,
-        decode = __hv_utf8_decode, transport = __hv_fetch, kv = __hv_kv,
+  const write = __hv_write, random = __hv_random, decodeUtf8 = __hv_utf8_decode, kv = __hv_kv,
         kvUpdate = __hv_kv_update, configGet = __hv_config;
-  const show = (args) => args.map((a) => {
-    if (typeof a === "string") return a;
-    if (a instanceof Error) return `${a.name}: ${a.message}`;
-    try { const j = JSON.stringify(a); return j === undefined ? String(a) : j; } catch (_) { return String(a); }
-  }).join(" ");
-  globalThis.console = {
-    log: (...a) => write(1, show(a)),
-    info: (...a) => write(1, show(a)),
-    debug: (...a) => write(1, show(a)),
-    warn: (...a) => write(2, show(a)),
-    error: (...a) => write(2, show(a)),
+  const decode = (bytes) => decodeUtf8(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), false);
+  const resetOrigin = __hv_reset_origin;
+  delete globalThis.__hv_reset_origin;
+  // console, with the WHATWG Console Standard's format specifiers (%s %d %i %f %o %O %c %%)
+  // and values shown as Node and Deno show them (strings bare at the top level, quoted inside).
+  const inspect = (v, depth = 0, seen = new Set()) => {
+    if (typeof v === "string") return depth === 0 ? v : JSON.stringify(v);
+    if (typeof v === "bigint") return `${v}n`;
+    if (typeof v === "symbol" || typeof v === "undefined" || typeof v === "number" || typeof v === "boolean") return String(v);
+    if (typeof v === "function") return `[Function: ${v.name || "(anonymous)"}]`;
+    if (v === null) return "null";
+    if (seen.has(v)) return "[Circular]";
+    if (v instanceof Error || v instanceof DOMException) return v.stack && depth === 0 ? String(v.stack).startsWith(v.name) ? v.stack : `${v.name}: ${v.message}\n${v.stack}` : `${v.name}: ${v.message}`;
+    if (v instanceof Date) return isNaN(v) ? "Invalid Date" : v.toISOString();
+    if (v instanceof RegExp) return String(v);
+    if (depth > 2) return Array.isArray(v) ? "[Array]" : "[Object]";
+    seen.add(v);
+    try {
+      const inner = (x) => inspect(x, depth + 1, seen);
+      // At most 100 items of a list, as Node and Deno show them.
+      const items = (length, show) => {
+        const shown = [];
+        for (let i = 0; i < Math.min(length, 100); i++) shown.push(show(i));
+        if (length > 100) shown.push(`... ${length - 100} more items`);
+        return shown.join(", ");
+      };
+      if (Array.isArray(v)) return v.length ? `[ ${items(v.length, (i) => inner(v[i]))} ]` : "[]";
+      if (v instanceof Map) { const e = [...v]; return `Map(${v.size}) {${v.size ? ` ${items(e.length, (i) => `${inner(e[i][0])} => ${inner(e[i][1])}`)} ` : ""}}`; }
+      if (v instanceof Set) { const e = [...v]; return `Set(${v.size}) {${v.size ? ` ${items(e.length, (i) => inner(e[i]))} ` : ""}}`; }
+      if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return `${v.constructor.name}(${v.length}) [${v.length ? ` ${items(v.length, (i) => inner(v[i]))} ` : ""}]`;
+      if (v instanceof URL) return `URL { href: ${JSON.stringify(v.href)} }`;
+      const keys = Object.keys(v);
+      const name = v.constructor && v.constructor !== Object && v.constructor.name ? `${v.constructor.name} ` : "";
+      const key = (k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k));
+      return keys.length ? `${name}{ ${keys.map((k) => `${key(k)}: ${inner(v[k])}`).join(", ")} }` : `${name}{}`;
+    } finally { seen.delete(v); }
   };
-  globalThis.crypto = {
-    getRandomValues(array) {
-      if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array) {
-        throw new TypeError("getRandomValues: an integer typed array is needed");
-      }
-      const bytes = random(array.byteLength);
-      new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes);
-      return array;
-    },
+  const format = (args) => {
+    if (!args.length) return "";
+    let out = [];
+    let rest = args;
+    if (typeof args[0] === "string" && args[0].includes("%")) {
+      let i = 1;
+      const first = args[0].replace(/%([sdifoOjc%])/g, (m, k) => {
+        if (k === "%") return "%";
+        if (i >= args.length) return m;
+        const a = args[i++];
+        switch (k) {
+          case "s": return typeof a === "string" ? a : inspect(a, 1);
+          case "d": case "i": return typeof a === "bigint" ? `${a}n` : typeof a === "symbol" ? "NaN" : String(k === "i" ? Math.trunc(Number(a)) : Number(a));
+          case "f": return typeof a === "symbol" ? "NaN" : String(parseFloat(a));
+          case "j": try { return JSON.stringify(a); } catch (_) { return "[Circular]"; }
+          case "c": return "";
+          default: return inspect(a, 1);
+        }
+      });
+      out.push(first);
+      rest = args.slice(i);
+    } else {
+      out.push(inspect(args[0]));
+      rest = args.slice(1);
+    }
+    for (const a of rest) out.push(inspect(a));
+    return out.join(" ");
   };
+  let indent = "";
+  const print = (stream) => (...a) => write(stream, indent ? format(a).replace(/^/gm, indent) : format(a));
+  const counts = new Map(), timers = new Map();
+  // The Console Standard's labels: converted to strings (a throwing toString throws).
+  const labelOf = (label) => (label === undefined ? "default" : String(label));
+  const methods = {
+    log: print(1), info: print(1), debug: print(1), warn: print(2), error: print(2),
+    trace: (...a) => print(2)("Trace:", ...a),
+    dir: (v) => write(1, indent + inspect(v, 1)),
+    dirxml: print(1),
+    table: (data) => write(1, indent + inspect(data, 1)),
+    assert: (ok, ...a) => { if (!ok) print(2)("Assertion failed" + (a.length ? ":" : ""), ...a); },
+    count: (label) => { label = labelOf(label); const n = (counts.get(label) || 0) + 1; counts.set(label, n); write(1, `${indent}${label}: ${n}`); },
+    countReset: (label) => { counts.set(labelOf(label), 0); },
+    group: (...a) => { if (a.length) print(1)(...a); indent += "  "; },
+    groupCollapsed: (...a) => { if (a.length) print(1)(...a); indent += "  "; },
+    groupEnd: () => { indent = indent.slice(2); },
+    time: (label) => { timers.set(labelOf(label), performance.now()); },
+    timeLog: (label, ...a) => { label = labelOf(label); const t = timers.get(label); if (t !== undefined) print(1)(`${label}: ${(performance.now() - t).toFixed(3)}ms`, ...a); },
+    timeEnd: (label) => { label = labelOf(label); const t = timers.get(label); if (t !== undefined) { timers.delete(label); write(1, `${indent}${label}: ${(performance.now() - t).toFixed(3)}ms`); } },
+  };
+  // A WebIDL namespace object: its [[Prototype]] an empty object over Object.prototype, its
+  // operations enumerable, @@toStringTag "console", the global property not enumerable.
+  const console = Object.create(Object.create(Object.prototype));
+  for (const [name, f] of Object.entries(methods)) {
+    Object.defineProperty(console, name, { value: f, writable: true, enumerable: true, configurable: true });
+  }
+  Object.defineProperty(console, Symbol.toStringTag, { value: "console", configurable: true });
+  Object.defineProperty(globalThis, "console", { value: console, writable: true, configurable: true, enumerable: false });
+  // self (the global object, as on Window and WorkerGlobalScope) and navigator.userAgent.
+  Object.defineProperty(globalThis, "self", {
+    get() { return globalThis; }, set(v) { Object.defineProperty(globalThis, "self", { value: v, writable: true, configurable: true }); },
+    enumerable: false, configurable: true,
+  });
+  class Navigator {
+    constructor() { if (navigatorMade) throw new TypeError("Illegal constructor"); }
+    get userAgent() { return "WASM-Hypervisor"; }
+    get [Symbol.toStringTag]() { return "Navigator"; }
+  }
+  let navigatorMade = false;
+  const navigator = new Navigator();
+  navigatorMade = true;
+  Object.defineProperty(globalThis, "Navigator", { value: Navigator, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, "navigator", { value: navigator, writable: true, configurable: true, enumerable: false });
   // Fresh randomness in every instance (the engine's own generator would be the snapshot's).
   Math.random = () => {
     const b = random(7);
     let x = 0;
     for (let i = 0; i < 7; i++) x = x * 256 + b[i];
     return (x % 9007199254740992) / 9007199254740992;
-  };
-  class TextEncoder {
-    get encoding() { return "utf-8"; }
-    encode(text = "") { return new Uint8Array(encode(String(text))); }
-  }
-  class TextDecoder {
-    constructor(label = "utf-8") {
-      if (!/^utf-?8$/i.test(label)) throw new RangeError(`TextDecoder: only utf-8, not ${label}`);
-    }
-    get encoding() { return "utf-8"; }
-    decode(bytes) {
-      if (bytes === undefined) return "";
-      const view = bytes instanceof ArrayBuffer ? new Uint8Array(bytes)
-        : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      return decode(view);
-    }
-  }
-  globalThis.TextEncoder = TextEncoder;
-  globalThis.TextDecoder = TextDecoder;
-  class Headers {
-    constructor(init) {
-      this._map = new Map();
-      if (init instanceof Headers) init.forEach((v, k) => this.set(k, v));
-      else if (Array.isArray(init)) init.forEach(([k, v]) => this.append(k, v));
-      else if (init) Object.keys(init).forEach((k) => this.set(k, init[k]));
-    }
-    append(k, v) { const key = String(k).toLowerCase(); const old = this._map.get(key); this._map.set(key, old === undefined ? String(v) : `${old}, ${v}`); }
-    set(k, v) { this._map.set(String(k).toLowerCase(), String(v)); }
-    get(k) { const v = this._map.get(String(k).toLowerCase()); return v === undefined ? null : v; }
-    has(k) { return this._map.has(String(k).toLowerCase()); }
-    delete(k) { this._map.delete(String(k).toLowerCase()); }
-    forEach(f) { this._map.forEach((v, k) => f(v, k, this)); }
-    entries() { return this._map.entries(); }
-    [Symbol.iterator]() { return this._map.entries(); }
-  }
-  class Response {
-    constructor(body, init = {}) {
-      this._body = body == null ? "" : String(body);
-      this.status = init.status === undefined ? 200 : init.status;
-      this.statusText = init.statusText || "";
-      this.headers = new Headers(init.headers);
-      this.url = init.url || "";
-      this.redirected = false;
-    }
-    get ok() { return this.status >= 200 && this.status < 300; }
-    async text() { return this._body; }
-    async json() { return JSON.parse(this._body); }
-  }
-  globalThis.Headers = Headers;
-  globalThis.Response = Response;
-  // fetch over wasi:http: the request leaves the host only as far as the agent's grants allow
-  // (a refusal rejects with a TypeError naming the wasi:http error). Redirects are not followed.
-  globalThis.fetch = async (input, init = {}) => {
-    const url = typeof input === "string" ? input : String(input && input.url || input);
-    const method = String(init.method || "GET").toUpperCase();
-    const headers = [];
-    new Headers(init.headers).forEach((v, k) => headers.push([k, v]));
-    const body = init.body === undefined || init.body === null ? null
-      : (init.body instanceof Uint8Array ? decode(init.body) : String(init.body));
-    const answer = JSON.parse(transport(url, method, JSON.stringify(headers), body));
-    return new Response(answer.body, { status: answer.status, headers: answer.headers, url });
   };
   // The agent's own state (wasi:keyvalue; buckets private to the agent, sealed, within the
   // host's quotas) and its owner's configuration (wasi:config). Values are text (UTF-8) or
@@ -133,6 +158,7 @@
     },
   };
   return (vars) => {
+    resetOrigin();
     env = new Map();
     if (vars && typeof vars === "object") Object.keys(vars).forEach((k) => env.set(k, String(vars[k])));
   };

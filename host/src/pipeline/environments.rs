@@ -30,6 +30,7 @@ use hypervisor_protocol::owner::OwnerStatement;
 use hypervisor_protocol::wire::{ExitStatus, Limits};
 use p256::ecdsa::SigningKey;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::Pipeline;
@@ -144,7 +145,21 @@ impl Environments {
             return invalid("modules cannot be empty");
         }
         if !req.modules.contains_key(&req.main_module) {
-            return invalid("mainModule must exist in modules map");
+            // Assist's message, then which module and what the map has.
+            let mut names: Vec<&str> = req.modules.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            let shown = names
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = if names.len() > 10 { ", …" } else { "" };
+            return invalid(&format!(
+                "mainModule must exist in modules map: {:?} is not among its {} modules ({shown}{more})",
+                req.main_module,
+                names.len(),
+            ));
         }
         if req.dependencies.as_ref().is_some_and(has_dependencies) {
             return invalid(
@@ -257,12 +272,8 @@ impl Environments {
             .memory_mb
             .filter(|m| *m > 0)
             .unwrap_or(DEFAULT_MEMORY_MB);
-        let event = serde_json::json!({
-            "data": req.data.unwrap_or(Value::Null),
-            "env": req.env.unwrap_or_default(),
-        });
-        let event = serde_json::value::to_raw_value(&event)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let event = event_text(req.data.as_deref(), req.env.as_deref())?;
+        let event = RawValue::from_string(event).map_err(|e| ApiError::Internal(e.to_string()))?;
         let invoke = InvokeRequest {
             event: Some(event),
             limits: Some(Limits {
@@ -440,6 +451,19 @@ fn net_grants(permissions: Option<&Value>) -> Result<Option<Grants>, Environment
         origins,
         ..Grants::default()
     }))
+}
+
+/// `{"data": …, "env": …}`, the handler's event, with the client's own JSON text for both (the
+/// handler's `JSON.parse` sees it as written). `env` must be an object.
+fn event_text(data: Option<&RawValue>, env: Option<&RawValue>) -> Result<String, EnvironmentError> {
+    let env = env.map_or("{}", RawValue::get);
+    if !env.trim_start().starts_with('{') {
+        return Err(EnvironmentError::Validation(
+            "env must be an object of names and values".into(),
+        ));
+    }
+    let data = data.map_or("null", RawValue::get);
+    Ok(format!("{{\"data\":{data},\"env\":{env}}}"))
 }
 
 /// An invocation's answer as Assist's execution.

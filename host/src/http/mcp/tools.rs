@@ -171,9 +171,12 @@ pub async fn call(
         return Ok(tool_error(&message));
     }
     let result = response.result_json().unwrap_or(Value::Null);
-    let text = match &result {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    // The text block is the handler's JSON as it made it (a JS agent's `JSON.stringify`: key
+    // order, number formatting and escapes kept); a string result is its text.
+    let text = match (&result, &response.result) {
+        (Value::String(s), _) => s.clone(),
+        (_, Some(raw)) => raw.get().to_string(),
+        (other, None) => other.to_string(),
     };
     let mut body = json!({
         "content": [{"type": "text", "text": text}],
