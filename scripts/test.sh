@@ -18,6 +18,71 @@ cd "$root"
 # Where the time goes (minutes and seconds since the start), on standard error.
 stamp() { echo "test: [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
 
+# The tools (Debian packages, npm and PyPI pins) install in the background while the programs
+# build: the downloads wait on the network, the build on the two cores, and together they take
+# the time of the longer. Their output goes to target/install-tools.log, shown at the end (and
+# in full when they fail).
+mkdir -p "$root/target"
+install_tools() {
+  # HAProxy (Debian), the load balancer of tests/e2e/balancer.rs and scripts/cluster.sh, running
+  # deploy/haproxy/haproxy.cfg.
+  ./scripts/install-haproxy.sh || echo "test: no haproxy: tests/e2e/balancer.rs will say SKIPPED" >&2
+
+  # podman, runc, skopeo and oci-image-tool (Debian), which tests/e2e/image.rs uses to build the
+  # image (scripts/build-image.sh, from the test binaries) and run it on loopback.
+  ./scripts/install-containers.sh || echo "test: no podman: tests/e2e/image.rs will say SKIPPED" >&2
+
+  # pinned_venv DIR REQUIREMENTS: a private virtual environment with exactly the pinned packages,
+  # rebuilt whenever the requirements file changes.
+  pinned_venv() {
+    local dir="$1" requirements="$2"
+    if ! cmp -s "$requirements" "$dir/requirements.txt"; then
+      rm -rf "$dir"
+      python3 -m venv "$dir"
+      "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+      cp "$requirements" "$dir/requirements.txt"
+    fi
+  }
+
+  # The official x402 client and facilitator packages, anvil and Circle's USDC artifacts from npm,
+  # for the interop and local-chain tests (versions pinned by package-lock.json).
+  (cd tests/interop/x402-official && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+  # The official MCP TypeScript SDK, a client of the MCP endpoint (tests/e2e/mcp.rs), pinned by
+  # its package-lock.json.
+  (cd tests/interop/mcp-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+  # The official A2A JavaScript SDK, a client of the A2A front (tests/e2e/interop_a2a.rs), pinned
+  # by its package-lock.json.
+  (cd tests/interop/a2a-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+  # The official MCP Python SDK (PyPI `mcp`), the other MCP client of tests/e2e/mcp.rs, pinned by
+  # tests/interop/mcp-python/requirements.txt, in its own environment rebuilt when that changes.
+  pinned_venv "$root/target/py-mcp" tests/interop/mcp-python/requirements.txt
+
+  # The official A2A Python SDK (PyPI `a2a-sdk`) with the x402 Python SDK signing its payments,
+  # the A2A clients of tests/e2e/interop_a2a.rs, pinned by tests/interop/a2a-python/requirements.txt.
+  pinned_venv "$root/target/py-a2a" tests/interop/a2a-python/requirements.txt
+
+  # The official x402 Python SDK (PyPI `x402`), a second paying client for the interop tests
+  # (tests/e2e/x402_python.rs), in a private virtual environment; every version is pinned by
+  # tests/interop/x402-python/requirements.txt, and the environment is rebuilt when it changes.
+  pinned_venv "$root/target/py-x402" tests/interop/x402-python/requirements.txt
+
+  # Schemathesis (PyPI), which the e2e suite runs against docs/openapi.json and a live host
+  # (tests/e2e/schemathesis.rs), in its own virtual environment, pinned the same way.
+  pinned_venv "$root/target/py-st" tests/interop/schemathesis/requirements.txt
+
+  # The dstack app (deploy/dstack): app-compose.json must be docker-compose.yaml in the canonical
+  # form, its recorded compose hash right, its image pinned by digest, and dstack's official
+  # Python SDK (PyPI dstack-sdk, pinned by tests/interop/dstack-python/requirements.txt) must
+  # compute the same compose hash.
+  pinned_venv "$root/target/py-dstack" tests/interop/dstack-python/requirements.txt
+  "$root/target/py-dstack/bin/python" deploy/dstack/app-compose.py --check --sdk
+}
+install_tools >"$root/target/install-tools.log" 2>&1 &
+tools_pid=$!
+
 ./scripts/build-programs.sh
 stamp "programs built"
 
@@ -26,61 +91,12 @@ stamp "programs built"
 ./scripts/check-vendor.sh
 stamp "vendor checked"
 
-# HAProxy (Debian), the load balancer of tests/e2e/balancer.rs and scripts/cluster.sh, running
-# deploy/haproxy/haproxy.cfg.
-./scripts/install-haproxy.sh || echo "test: no haproxy: tests/e2e/balancer.rs will say SKIPPED" >&2
-
-# podman, runc, skopeo and oci-image-tool (Debian), which tests/e2e/image.rs uses to build the
-# image (scripts/build-image.sh, from the test binaries) and run it on loopback.
-./scripts/install-containers.sh || echo "test: no podman: tests/e2e/image.rs will say SKIPPED" >&2
-
-# pinned_venv DIR REQUIREMENTS: a private virtual environment with exactly the pinned packages,
-# rebuilt whenever the requirements file changes.
-pinned_venv() {
-  local dir="$1" requirements="$2"
-  if ! cmp -s "$requirements" "$dir/requirements.txt"; then
-    rm -rf "$dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$dir/requirements.txt"
-  fi
-}
-
-# The official x402 client and facilitator packages, anvil and Circle's USDC artifacts from npm,
-# for the interop and local-chain tests (versions pinned by package-lock.json).
-(cd tests/interop/x402-official && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-
-# The official MCP TypeScript SDK, a client of the MCP endpoint (tests/e2e/mcp.rs), pinned by
-# its package-lock.json.
-(cd tests/interop/mcp-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-
-# The official A2A JavaScript SDK, a client of the A2A front (tests/e2e/interop_a2a.rs), pinned
-# by its package-lock.json.
-(cd tests/interop/a2a-js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-
-# The official MCP Python SDK (PyPI `mcp`), the other MCP client of tests/e2e/mcp.rs, pinned by
-# tests/interop/mcp-python/requirements.txt, in its own environment rebuilt when that changes.
-pinned_venv "$root/target/py-mcp" tests/interop/mcp-python/requirements.txt
-
-# The official A2A Python SDK (PyPI `a2a-sdk`) with the x402 Python SDK signing its payments,
-# the A2A clients of tests/e2e/interop_a2a.rs, pinned by tests/interop/a2a-python/requirements.txt.
-pinned_venv "$root/target/py-a2a" tests/interop/a2a-python/requirements.txt
-
-# The official x402 Python SDK (PyPI `x402`), a second paying client for the interop tests
-# (tests/e2e/x402_python.rs), in a private virtual environment; every version is pinned by
-# tests/interop/x402-python/requirements.txt, and the environment is rebuilt when it changes.
-pinned_venv "$root/target/py-x402" tests/interop/x402-python/requirements.txt
-
-# Schemathesis (PyPI), which the e2e suite runs against docs/openapi.json and a live host
-# (tests/e2e/schemathesis.rs), in its own virtual environment, pinned the same way.
-pinned_venv "$root/target/py-st" tests/interop/schemathesis/requirements.txt
-
-# The dstack app (deploy/dstack): app-compose.json must be docker-compose.yaml in the canonical
-# form, its recorded compose hash right, its image pinned by digest, and dstack's official
-# Python SDK (PyPI dstack-sdk, pinned by tests/interop/dstack-python/requirements.txt) must
-# compute the same compose hash.
-pinned_venv "$root/target/py-dstack" tests/interop/dstack-python/requirements.txt
-"$root/target/py-dstack/bin/python" deploy/dstack/app-compose.py --check --sdk
+if ! wait "$tools_pid"; then
+  cat "$root/target/install-tools.log" >&2
+  echo "test: installing the tools failed (above)" >&2
+  exit 1
+fi
+tail -n 20 "$root/target/install-tools.log" >&2
 stamp "tools installed, dstack app checked"
 
 # The simulated attestation provider is compiled in for the tests only (end-to-end chain tests
