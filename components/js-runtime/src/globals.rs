@@ -10,7 +10,6 @@ use std::io::Write;
 use boa_engine::object::builtins::{JsArray, JsUint8Array};
 use boa_engine::{
     Context, JsArgs, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction, Source,
-    js_string,
 };
 
 /// The scripts that build the globals, in order (run once, at setup); the last, the prelude,
@@ -80,24 +79,7 @@ fn random(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsVa
 fn fetch(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
     let url = text_arg(args, 0, context)?;
     let method = text_arg(args, 1, context)?;
-    let flat = args.get_or_undefined(2).to_object(context)?;
-    let length = flat
-        .get(js_string!("length"), context)?
-        .to_length(context)?;
-    let mut headers = Vec::new();
-    let mut i = 0;
-    while i + 1 < length {
-        let name = flat
-            .get(i, context)?
-            .to_string(context)?
-            .to_std_string_lossy();
-        let value = flat
-            .get(i + 1, context)?
-            .to_string(context)?
-            .to_std_string_lossy();
-        headers.push((name, value));
-        i += 2;
-    }
+    let headers = super::web::flat_pairs(args.get_or_undefined(2), context)?;
     let body = if args.get_or_undefined(3).is_null_or_undefined() {
         None
     } else {
@@ -175,7 +157,10 @@ pub fn register(context: &mut Context) -> JsResult<JsObject> {
     if let Some(report) = report.as_callable() {
         super::timers::set_reporter(report.clone());
     }
-    global.delete_property_or_throw(JsString::from("__hv_report"), context)?;
+    // What the scripts leave for one another and for the runtime, gone once they ran.
+    for name in ["__hv_report", "__hv_reset_origin", "__hv_pair_iterator"] {
+        global.delete_property_or_throw(JsString::from(name), context)?;
+    }
     for (name, _, _) in natives {
         global.delete_property_or_throw(JsString::from(name), context)?;
     }

@@ -5,7 +5,6 @@
         kvUpdate = __hv_kv_update, configGet = __hv_config;
   const decode = (bytes) => decodeUtf8(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), false);
   const resetOrigin = __hv_reset_origin;
-  delete globalThis.__hv_reset_origin;
   // console, with the WHATWG Console Standard's format specifiers (%s %d %i %f %o %O %c %%)
   // and values shown as Node and Deno show them (strings bare at the top level, quoted inside).
   const inspect = (v, depth = 0, seen = new Set()) => {

@@ -137,14 +137,14 @@ pub fn form_parse(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsRes
     Ok(JsArray::from_iter(flat, context).into())
 }
 
-/// `__hv_form_serialize(flat)`: the `application/x-www-form-urlencoded` string of flattened
-/// name-value pairs.
-pub fn form_serialize(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
-    let flat = args.get_or_undefined(0).to_object(context)?;
+/// Flattened name-value pairs `[name, value, name, value, …]` (a JavaScript array) as strings,
+/// lone surrogates replaced.
+pub fn flat_pairs(value: &JsValue, context: &mut Context) -> JsResult<Vec<(String, String)>> {
+    let flat = value.to_object(context)?;
     let length = flat
         .get(js_string!("length"), context)?
         .to_length(context)?;
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    let mut pairs = Vec::new();
     let mut i = 0;
     while i + 1 < length {
         let name = flat
@@ -155,8 +155,18 @@ pub fn form_serialize(_: &JsValue, args: &[JsValue], context: &mut Context) -> J
             .get(i + 1, context)?
             .to_string(context)?
             .to_std_string_lossy();
-        serializer.append_pair(&name, &value);
+        pairs.push((name, value));
         i += 2;
+    }
+    Ok(pairs)
+}
+
+/// `__hv_form_serialize(flat)`: the `application/x-www-form-urlencoded` string of flattened
+/// name-value pairs.
+pub fn form_serialize(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in flat_pairs(args.get_or_undefined(0), context)? {
+        serializer.append_pair(&name, &value);
     }
     Ok(JsString::from(serializer.finish().as_str()).into())
 }

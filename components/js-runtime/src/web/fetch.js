@@ -74,19 +74,8 @@
   define("Blob", Blob);
   define("File", File);
 
-  // Live pair iterators (WebIDL), as URLSearchParams has them.
-  const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
-  const iterate = (list, kind) => {
-    let i = 0;
-    const it = Object.create(IteratorPrototype);
-    it.next = () => {
-      const pairs = list();
-      if (i >= pairs.length) return { value: undefined, done: true };
-      const [k, v] = pairs[i++];
-      return { value: kind === "keys" ? k : kind === "values" ? v : [k, v], done: false };
-    };
-    return it;
-  };
+  // Live pair iterators (WebIDL), as URLSearchParams has them (src/web/url.js).
+  const iterate = __hv_pair_iterator;
 
   class FormData {
     #entries = [];

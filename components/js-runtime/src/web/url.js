@@ -18,6 +18,8 @@
     return it;
   };
   const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+  // For fetch.js's Headers and FormData (the runtime deletes it once the scripts ran).
+  globalThis.__hv_pair_iterator = iterate;
 
   let internal = false;
   class URLSearchParams {
