@@ -155,10 +155,14 @@ export async function handler(event) {
   setTimeout(() => order.push("timeout 10"), 10);
   setTimeout(() => order.push("timeout 0"), 0);
   let ticks = 0;
-  const interval = setInterval(() => { if (++ticks === 3) clearInterval(interval); }, 1);
+  const ticked = new Promise((resolve) => {
+    const interval = setInterval(() => { if (++ticks === 3) { clearInterval(interval); resolve(); } }, 1);
+  });
   order.push("sync");
   const started = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await Promise.all([ticked, new Promise((resolve) => setTimeout(resolve, 30))]);
+  // A cleared interval does not run again.
+  await new Promise((resolve) => setTimeout(resolve, 5));
   out.order = order;
   out.ticks = ticks;
   out.waited = performance.now() - started >= 29;
