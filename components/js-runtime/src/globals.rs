@@ -158,7 +158,12 @@ pub fn register(context: &mut Context) -> JsResult<JsObject> {
         super::timers::set_reporter(report.clone());
     }
     // What the scripts leave for one another and for the runtime, gone once they ran.
-    for name in ["__hv_report", "__hv_reset_origin", "__hv_pair_iterator"] {
+    for name in [
+        "__hv_report",
+        "__hv_reset_origin",
+        "__hv_pair_iterator",
+        "__hv_buffer_copy",
+    ] {
         global.delete_property_or_throw(JsString::from(name), context)?;
     }
     for (name, _, _) in natives {

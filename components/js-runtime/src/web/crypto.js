@@ -18,11 +18,7 @@
       throw m ? fail(m[1], m[2]) : e;
     }
   };
-  const bytesOf = (data, what) => {
-    if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer)) return new Uint8Array(data.slice(0));
-    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-    throw new TypeError(`${what}: an ArrayBuffer or an ArrayBufferView is needed`);
-  };
+  const bytesOf = __hv_buffer_copy;
   const buffer = (u8) => u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength);
 
   const integerArrays = ["Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",

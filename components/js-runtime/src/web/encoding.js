@@ -4,10 +4,21 @@
   const encode = __hv_utf8_encode, decodeUtf8 = __hv_utf8_decode;
   const define = (name, value) => Object.defineProperty(globalThis, name,
     { value, writable: true, configurable: true, enumerable: false });
+  const isBuffer = (input) => input instanceof ArrayBuffer
+    || (typeof SharedArrayBuffer !== "undefined" && input instanceof SharedArrayBuffer);
+  const notBufferSource = (what) => new TypeError(`${what}: an ArrayBuffer or an ArrayBufferView is needed`);
+  // A view of a buffer source's bytes (no copy).
   const view = (input, what) => {
-    if (input instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && input instanceof SharedArrayBuffer)) return new Uint8Array(input);
+    if (isBuffer(input)) return new Uint8Array(input);
     if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-    throw new TypeError(`${what}: an ArrayBuffer or an ArrayBufferView is needed`);
+    throw notBufferSource(what);
+  };
+  // WebIDL's "get a copy of the bytes held by the buffer source", for fetch.js and crypto.js
+  // (the runtime deletes the global once the scripts ran).
+  globalThis.__hv_buffer_copy = (input, what) => {
+    if (isBuffer(input)) return new Uint8Array(input.slice(0));
+    if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength));
+    throw notBufferSource(what);
   };
 
   class TextEncoder {

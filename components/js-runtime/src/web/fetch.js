@@ -15,10 +15,8 @@
     for (const c of chunks) { out.set(c, at); at += c.length; }
     return out;
   };
-  const copy = (data) => {
-    if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer)) return new Uint8Array(data.slice(0));
-    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  };
+  const bufferCopy = __hv_buffer_copy;
+  const copy = (data) => bufferCopy(data, "a body");
   const isBufferSource = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v)
     || (typeof SharedArrayBuffer !== "undefined" && v instanceof SharedArrayBuffer);
 
