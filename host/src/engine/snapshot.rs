@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use wasmtime::component::Val;
+use wasmtime::Store;
+use wasmtime::component::{Instance, Lift, Val, WasmList};
+use wasmtime_wizer::ComponentInstanceState;
 
 use super::capabilities::{Capabilities, Invocation, Role};
 use super::js_compiler::JsRuntime;
@@ -118,8 +120,15 @@ impl Engine {
                     .ok_or_else(|| wasmtime::Error::msg("the runtime exports no `setup`"))?;
                 let mut rets = [Val::Bool(false)];
                 setup.call_async(&mut *store, &args, &mut rets).await?;
-                let mut state = wasmtime_wizer::WasmtimeWizerComponent { store, instance };
+                let mut state = InstanceState {
+                    store,
+                    instance,
+                    failure: None,
+                };
                 let snapshot = wizer.snapshot_component(cx, &mut state).await?;
+                if let Some(failure) = state.failure {
+                    return Err(failure.context("reading the initialised instance's state"));
+                }
                 Ok::<_, wasmtime::Error>((snapshot, rets))
             })
             .await;
@@ -167,6 +176,91 @@ impl Engine {
             "JavaScript agent set up and compiled"
         );
         Ok(JsSnapshot { component, hash })
+    }
+}
+
+/// The initialised instance as wizer reads it: through the exports `instrument_component` added
+/// (one function per global and memory of the runtime), called with wasmtime. wasmtime-wizer
+/// has the same adapter behind its `wasmtime` feature, which also turns on wasmtime's `cache`,
+/// `gc`, `threads` and `wave` features (zstd, a second wit parser, …) that nothing here uses:
+/// they cost the build minutes and the binary megabytes. Unlike that one, a failed call is kept
+/// as this snapshot's error (wizer's trait has no error path), not a panic.
+struct InstanceState<'a, T: 'static> {
+    store: &'a mut Store<T>,
+    instance: Instance,
+    failure: Option<wasmtime::Error>,
+}
+
+impl<T: Send> InstanceState<'_, T> {
+    async fn call<R, R2: Default>(
+        &mut self,
+        instance: &str,
+        func: &str,
+        use_ret: impl FnOnce(&mut Store<T>, R) -> R2,
+    ) -> R2
+    where
+        R: Lift + 'static,
+    {
+        if self.failure.is_some() {
+            return R2::default();
+        }
+        match self.try_call::<R>(instance, func).await {
+            Ok(ret) => use_ret(&mut *self.store, ret),
+            Err(e) => {
+                self.failure = Some(e.context(format!("{instance}#{func}")));
+                R2::default()
+            }
+        }
+    }
+
+    async fn try_call<R: Lift + 'static>(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> wasmtime::Result<R> {
+        let missing = || wasmtime::Error::msg("the instrumented component lacks this export");
+        let (_, outer) = self
+            .instance
+            .get_export(&mut *self.store, None, instance)
+            .ok_or_else(missing)?;
+        let (_, inner) = self
+            .instance
+            .get_export(&mut *self.store, Some(&outer), func)
+            .ok_or_else(missing)?;
+        let typed = self
+            .instance
+            .get_typed_func::<(), (R,)>(&mut *self.store, inner)?;
+        Ok(typed.call_async(&mut *self.store, ()).await?.0)
+    }
+}
+
+impl<T: Send> ComponentInstanceState for InstanceState<'_, T> {
+    async fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) {
+        self.call(instance, func, |store, list: WasmList<u8>| {
+            contents(list.as_le_slice(&store));
+        })
+        .await;
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func, |_, r| r).await
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func, |_, r| r).await
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call(instance, func, |_, r: f32| r.to_bits()).await
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call(instance, func, |_, r: f64| r.to_bits()).await
     }
 }
 
