@@ -23,8 +23,20 @@ fi
 out="$root/target/wasm"
 mkdir -p "$out"
 
+# HYPERVISOR_LINT=1 (.ci/run sets it): the builds of our own crates below are Clippy's too, with
+# -D warnings, as scripts/test.sh does for the main workspace (it says how): clippy-driver,
+# the workspaces' rustc wrapper for their own members only, compiles as rustc does while it
+# lints, so no separate check-mode build of every dependency for wasm32 and RISC-V is made.
+# The third-party example is not ours and is not linted.
+lint=()
+if [ "${HYPERVISOR_LINT:-0}" = 1 ]; then
+  rustup component add clippy >/dev/null 2>&1 || true
+  lint=(--config "build.rustc-workspace-wrapper='$(rustup which clippy-driver)'")
+  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+fi
+
 echo "build-programs: guests" >&2
-cargo build --manifest-path guests/Cargo.toml --target wasm32-wasip2 --release \
+cargo "${lint[@]}" build --manifest-path guests/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/guests" --locked --quiet
 # The workspace's members (guests/riscv and guests/riscv-sdk are not: they build below).
 for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' guests/Cargo.toml | tr -d '",'); do
@@ -61,11 +73,13 @@ cp "$root/target/third-party/wasm32-wasip2/release/examples/http_proxy.wasm" \
   "$out/third-party-http.wasm"
 
 echo "build-programs: Rust plug-in components" >&2
-cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
+cargo "${lint[@]}" build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/components" --locked --quiet --workspace --exclude js-runtime
-# The JavaScript runtime with its own profile (built for size: components/Cargo.toml says why).
-cargo build --manifest-path components/Cargo.toml --target wasm32-wasip2 --profile js-runtime \
-  --target-dir "$root/target/components" --locked --quiet -p js-runtime
+# The JavaScript runtime with its own profile (built for size: components/Cargo.toml says why),
+# with the JavaScript libraries it builds in (web-streams-polyfill), pinned by their lock file.
+(cd components/js-runtime/js-deps && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+cargo "${lint[@]}" build --manifest-path components/Cargo.toml --target wasm32-wasip2 \
+  --profile js-runtime --target-dir "$root/target/components" --locked --quiet -p js-runtime
 # The workspace's members are the components (components/x402-eip3009 is a library it excludes).
 for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' components/Cargo.toml | tr -d '",'); do
   profile=release
@@ -124,7 +138,7 @@ if len(found) != 1:
     sys.exit("build-programs: polkavm-linker is not (once) in Cargo.lock")
 print(os.path.join(os.path.dirname(found[0]), "targets", "1_91", "riscv64emac-unknown-none-polkavm.json"))')"
 echo "build-programs: RISC-V programs (guests/riscv)" >&2
-RUSTC_BOOTSTRAP=1 cargo build --manifest-path guests/riscv/Cargo.toml --release --locked --quiet \
+RUSTC_BOOTSTRAP=1 cargo "${lint[@]}" build --manifest-path guests/riscv/Cargo.toml --release --locked --quiet \
   -Zbuild-std=core,alloc -Zjson-target-spec --target "$riscv_target_json" \
   --target-dir "$root/target/riscv-guests"
 riscv_out="$root/target/riscv"

@@ -58,4 +58,5 @@ mod templates;
 mod tls;
 mod uploads;
 mod web_platform;
+mod web_streams;
 mod x402_python;

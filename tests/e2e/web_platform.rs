@@ -103,7 +103,15 @@ fn web_platform_tests_pass_through_the_environments_routes() {
             &json!({"data": {"file": name}, "limits": {"timeoutMs": 60000, "memoryMb": 512}}),
         );
         assert_eq!(status, 200, "{name}: {r}");
-        assert_eq!(r["exitCode"], 0, "{name}: {r}");
+        if r["exitCode"] != 0 {
+            // The engine itself failed (a Boa panic ends the instance): the whole file is one
+            // outcome, listed like any other.
+            let line = format!("CRASH {}", Value::from(name.clone()));
+            eprintln!("{line}\n    {}", r["stderr"].as_str().unwrap_or(""));
+            summary.push(format!("{name}: crashed"));
+            not_passing.insert(line);
+            continue;
+        }
         let results: Vec<Value> =
             serde_json::from_str(r["stdout"].as_str().expect("stdout")).expect("results");
         assert!(!results.is_empty(), "{name} ran no test");

@@ -13,6 +13,14 @@ const SAB = `const createBuffer = (type, length) => {
 };
 `;
 
+// encoding/streams/resources/readable-stream-to-array.js is not in the copies WPT was imported
+// from (tests/wpt/README.md): the function it defines, written here from its name and use.
+const STREAM_TO_ARRAY = `function readableStreamToArray(stream) {
+  const chunks = [];
+  return stream.pipeTo(new WritableStream({ write(chunk) { chunks.push(chunk); } })).then(() => chunks);
+}
+`;
+
 // `reference` resolved against the file `path`, as a WPT server resolves it (a leading `/` is
 // the suite's root).
 function resolve(path, reference) {
@@ -56,6 +64,10 @@ export async function handler(event) {
       // hide the global without cross-origin isolation. This runtime has the global (and no
       // WebAssembly): the same `createBuffer` over it.
       script += SAB;
+      continue;
+    }
+    if (helper === "encoding/streams/resources/readable-stream-to-array.js" && !(helper in sources)) {
+      script += STREAM_TO_ARRAY;
       continue;
     }
     if (!(helper in sources)) throw new Error(`${d.file} needs ${helper}, which is not imported`);

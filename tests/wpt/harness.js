@@ -10,6 +10,7 @@
 // `self` and testharness.js's `GLOBAL` for the files that use them.
 
 let current = "";
+const completions = [];
 
 class AssertionError extends Error {
   constructor(message) { super(message); this.name = "AssertionError"; }
@@ -37,6 +38,11 @@ const api = {
     if (a === null || typeof a !== "object" || typeof a.length !== "number") fail(`value is ${show(a)}, expected array`, d);
     if (a.length !== e.length) fail(`lengths differ, expected array ${show(e)} length ${e.length}, got ${show(a)} length ${a.length}`, d);
     for (let i = 0; i < e.length; i++) if (!same(a[i], e[i])) fail(`expected ${show(e)} got ${show(a)} (index ${i})`, d);
+  },
+  assert_typed_array_equals: (a, e, d) => {
+    if (!ArrayBuffer.isView(a) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(e)) fail(`expected a ${e && e.constructor && e.constructor.name} but got ${show(a)}`, d);
+    if (a.length !== e.length) fail(`lengths differ, expected ${e.length} got ${a.length}`, d);
+    for (let i = 0; i < e.length; i++) if (!same(a[i], e[i])) fail(`expected ${show(e[i])} got ${show(a[i])} (index ${i})`, d);
   },
   assert_object_equals: (a, e, d) => {
     const walk = (x, y, path) => {
@@ -105,6 +111,17 @@ const api = {
   promise_rejects_exactly: (t, value, promise, d) => promise.then(
     () => fail(`expected a rejection with ${show(value)}`, d),
     (e) => { if (!same(e, value)) fail(`expected ${show(value)} but got ${show(e)}`, d); }),
+  // testharness.js's older form, which some of the copies still call: `expected` an error
+  // object (its name is compared) or a DOMException name.
+  promise_rejects: (t, expected, promise, d) => promise.then(
+    () => fail(`expected a rejection with ${typeof expected === "string" ? expected : expected.name}`, d),
+    (e) => {
+      const name = typeof expected === "string" ? expected : expected.name;
+      if (!e || e.name !== name) fail(`expected ${name} but got ${e && e.name}: ${e && e.message}`, d);
+    }),
+  step_timeout: (f, ms, ...args) => setTimeout(f, ms, ...args),
+  // Called once every test has run (run() below).
+  add_completion_callback: (f) => { completions.push(f); },
   format_value: show,
   subsetTest: (f, ...args) => f(...args),
 };
@@ -222,6 +239,7 @@ export async function run() {
     } catch (e) { Object.assign(slot, failed(e)); }
     for (const f of t.cleanups) { try { await f(); } catch (_) { /* ignored */ } }
   }
+  for (const f of completions) { try { f(); } catch (_) { /* ignored, as testharness.js does */ } }
   // Names and messages well-formed (some tests' names hold lone surrogates, which many JSON
   // readers refuse).
   return outcomes.map(({ name, status, message }) => (message === undefined

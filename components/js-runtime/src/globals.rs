@@ -1,7 +1,7 @@
 //! The globals the runtime adds to the language's own: a few native functions (output,
 //! randomness, `fetch`'s transport, and those of [`super::web`]) and scripts written in
 //! JavaScript over them: the web platform's interfaces (`src/web/*.js`: events and abort
-//! signals, encodings and base64, URL, structured clone) and the prelude (`console`, `crypto`,
+//! signals, encodings and base64, streams, URL, structured clone) and the prelude (`console`, `crypto`,
 //! `Math.random`, `fetch` and its `Response` and `Headers`, agent state and configuration,
 //! `Deno.env`). Timers are [`super::timers`].
 
@@ -14,16 +14,54 @@ use boa_engine::{
 
 /// The scripts that build the globals, in order (run once, at setup); the last, the prelude,
 /// evaluates to the per-invocation hook.
-const SCRIPTS: [(&str, &str); 8] = [
+const SCRIPTS: [(&str, &str); 9] = [
     ("web/json.js", include_str!("web/json.js")),
     ("web/events.js", include_str!("web/events.js")),
     ("web/encoding.js", include_str!("web/encoding.js")),
+    ("web/streams.js", include_str!("web/streams.js")),
     ("web/url.js", include_str!("web/url.js")),
     ("web/fetch.js", include_str!("web/fetch.js")),
     ("web/clone.js", include_str!("web/clone.js")),
     ("web/crypto.js", include_str!("web/crypto.js")),
     ("prelude.js", include_str!("prelude.js")),
 ];
+
+/// web-streams-polyfill's ponyfill build (build.rs finds it in js-deps/node_modules), run
+/// with CommonJS's `exports` and `module` so that it gives its classes to src/web/streams.js,
+/// not to the global object.
+const STREAMS_PONYFILL: &str = concat!(
+    "(() => { const exports = {}, module = { exports }; ",
+    include_str!(env!("HYPERVISOR_STREAMS_PONYFILL")),
+    "\n; return exports; })();"
+);
+
+/// What in an agent's source says it may use streams: then the stream classes are built at
+/// set-up and come with the snapshot. Otherwise they are built the first time an invocation
+/// reaches for one (src/web/streams.js), which costs that invocation the library's evaluation
+/// (a few hundred milliseconds), in every fresh instance; set-ups that never need them do not
+/// pay for them (measured in docs/PERFORMANCE.md).
+const STREAM_WORDS: [&str; 7] = [
+    "Stream",
+    ".body",
+    ".stream(",
+    "pipeTo",
+    "pipeThrough",
+    "getReader",
+    "getWriter",
+];
+
+/// Whether `source` names anything of the streams API.
+pub fn mentions_streams(source: &str) -> bool {
+    STREAM_WORDS.iter().any(|w| source.contains(w))
+}
+
+/// `__hv_load_streams()`: the library's exports (once per instance: src/web/streams.js keeps
+/// them).
+fn load_streams(_: &JsValue, _: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    let source = Source::from_bytes(STREAMS_PONYFILL)
+        .with_path(std::path::Path::new("web-streams-polyfill"));
+    context.eval(source)
+}
 
 /// A value as text: strings as they are, anything else as JSON when it has one, else as
 /// JavaScript prints it.
@@ -104,13 +142,14 @@ fn fetch(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsVal
 /// A native function of the prelude.
 type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 
-/// Registers the natives and runs the prelude; returns the prelude's setter of `Deno.env`
+/// Registers the natives and runs the prelude (and builds the stream classes if `streams`);
+/// returns the prelude's setter of `Deno.env`
 /// (called with each invocation's `event.env`).
 ///
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
-pub fn register(context: &mut Context) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 24] = [
+pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
+    let natives: [(&str, usize, Native); 28] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -135,6 +174,10 @@ pub fn register(context: &mut Context) -> JsResult<JsObject> {
         ("__hv_ec_der", 2, super::subtle::ec_der),
         ("__hv_ec_from_der", 2, super::subtle::ec_from_der),
         ("__hv_aes_gcm", 5, super::subtle::aes_gcm),
+        ("__hv_codec_new", 2, super::compress::codec_new),
+        ("__hv_codec_push", 2, super::compress::codec_push),
+        ("__hv_codec_finish", 1, super::compress::codec_finish),
+        ("__hv_load_streams", 0, load_streams),
     ];
     for (name, length, f) in natives {
         context.register_global_builtin_callable(
@@ -153,6 +196,12 @@ pub fn register(context: &mut Context) -> JsResult<JsObject> {
         .ok_or_else(|| JsNativeError::typ().with_message("the prelude returned no env setter"))?;
     // The natives stay reachable only through the prelude's closures.
     let global = context.global_object();
+    if streams {
+        let install = global.get(JsString::from("__hv_streams_install"), context)?;
+        if let Some(install) = install.as_callable() {
+            install.call(&JsValue::undefined(), &[], context)?;
+        }
+    }
     let report = global.get(JsString::from("__hv_report"), context)?;
     if let Some(report) = report.as_callable() {
         super::timers::set_reporter(report.clone());
@@ -163,6 +212,8 @@ pub fn register(context: &mut Context) -> JsResult<JsObject> {
         "__hv_reset_origin",
         "__hv_pair_iterator",
         "__hv_buffer_copy",
+        "__hv_streams_install",
+        "__hv_streams_loaded",
     ] {
         global.delete_property_or_throw(JsString::from(name), context)?;
     }

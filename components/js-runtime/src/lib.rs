@@ -13,6 +13,7 @@
 //! `crypto.getRandomValues`, `fetch` over `wasi:http` (see [`fetch`]), and `agentState` and
 //! `agentConfig` over `wasi:keyvalue` and `wasi:config` (see [`state`]).
 
+mod compress;
 mod fetch;
 mod globals;
 mod json;
@@ -124,8 +125,11 @@ impl Guest for Runtime {
         let json = json::Json::capture(&mut context)
             .map_err(|e| setup_error("internal", format!("{e}")))?;
         timers::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
-        let set_env =
-            globals::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
+        let streams = modules
+            .iter()
+            .any(|m| globals::mentions_streams(&m.source));
+        let set_env = globals::register(&mut context, streams)
+            .map_err(|e| setup_error("internal", format!("{e}")))?;
         for m in &modules {
             let source =
                 Source::from_bytes(m.source.as_bytes()).with_path(std::path::Path::new(&m.name));

@@ -1,11 +1,12 @@
 // Blob, File, FormData, Headers, Request, Response and fetch (File API, XHR's FormData, Fetch
-// Standard). Bodies are held whole, as bytes: `body` is null (ReadableStream is not in this
-// runtime yet), and a stream given as a body is refused. fetch goes over wasi:http as far as the
-// agent's grants allow (a refusal rejects with a TypeError naming the wasi:http error);
-// redirects are not followed.
+// Standard). A body is held as bytes until its `body` stream is asked for (a byte stream over
+// those bytes), or is the ReadableStream it was made from; fetch reads a stream body whole
+// before sending it, and answers with the whole response (wasi:http as far as the agent's
+// grants allow; a refusal rejects with a TypeError naming the wasi:http error); redirects are
+// not followed.
 (() => {
   const transport = __hv_fetch, encode = __hv_utf8_encode, decodeUtf8 = __hv_utf8_decode,
-        random = __hv_random;
+        random = __hv_random, streamsLoaded = __hv_streams_loaded;
   const define = (name, value) => Object.defineProperty(globalThis, name,
     { value, writable: true, configurable: true, enumerable: false });
   const decode = (bytes) => decodeUtf8(bytes, false).replace(/^\ufeff/, "");
@@ -17,6 +18,24 @@
   };
   const bufferCopy = __hv_buffer_copy;
   const copy = (data) => bufferCopy(data, "a body");
+  // A byte stream of `bytes` (one chunk, a copy: a byte stream takes its chunks' buffers).
+  const bytesStream = (bytes) => new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (bytes.length) controller.enqueue(new Uint8Array(bytes));
+      controller.close();
+    },
+  });
+  // Every chunk of a stream of bytes, read to its end, as one array.
+  const readAll = async (stream) => {
+    const reader = stream.getReader(), chunks = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return concat(chunks);
+      if (!(value instanceof Uint8Array)) throw new TypeError("a body stream's chunks must be Uint8Arrays");
+      chunks.push(value);
+    }
+  };
   const isBufferSource = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v)
     || (typeof SharedArrayBuffer !== "undefined" && v instanceof SharedArrayBuffer);
 
@@ -54,7 +73,7 @@
     async arrayBuffer() { return blobBytes.get(this).slice().buffer; }
     async bytes() { return blobBytes.get(this).slice(); }
     async text() { return decode(blobBytes.get(this)); }
-    stream() { throw new TypeError("Blob.stream: ReadableStream is not available in this runtime yet"); }
+    stream() { return bytesStream(blobBytes.get(this)); }
     get [Symbol.toStringTag]() { return "Blob"; }
   }
   class File extends Blob {
@@ -114,6 +133,8 @@
     const boundary = `----hypervisor-${[...random(12)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
     const escape = (s) => s.replace(/\r\n|\r|\n/g, "\r\n").replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
     const chunks = [];
+    // No entries, no body (what browsers send, and WPT's consume-empty tests expect).
+    if (![...form].length) return [new Uint8Array(0), `multipart/form-data; boundary=${boundary}`];
     for (const [name, value] of form) {
       let head = `--${boundary}\r\nContent-Disposition: form-data; name="${escape(name)}"`;
       if (value instanceof File) {
@@ -206,25 +227,64 @@
   }
   define("Headers", Headers);
 
-  // A body as the Fetch Standard extracts it: its bytes and the type it implies.
+  // A body as the Fetch Standard extracts it: `[bytes, type it implies, stream]`; a stream
+  // keeps its bytes to itself.
   const extract = (body) => {
-    if (body instanceof Blob) return [blobBytes.get(body), body.type || null];
-    if (isBufferSource(body)) return [copy(body), null];
-    if (body instanceof URLSearchParams) return [encode(body.toString()), "application/x-www-form-urlencoded;charset=UTF-8"];
-    if (body instanceof FormData) return multipart(body);
-    if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) throw new TypeError("a ReadableStream body is not available in this runtime yet");
-    return [encode(String(body)), "text/plain;charset=UTF-8"];
+    if (body instanceof Blob) return [blobBytes.get(body), body.type || null, null];
+    if (isBufferSource(body)) return [copy(body), null, null];
+    if (body instanceof URLSearchParams) return [encode(body.toString()), "application/x-www-form-urlencoded;charset=UTF-8", null];
+    if (body instanceof FormData) return [...multipart(body), null];
+    if (streamsLoaded() && body instanceof ReadableStream) {
+      if (body.locked || disturbed(body)) throw new TypeError("a body stream that is locked or has been read cannot be a body");
+      return [null, null, body];
+    }
+    return [encode(String(body)), "text/plain;charset=UTF-8", null];
   };
+  // Whether a stream has been read from (the Streams Standard's [[disturbed]], which the pinned
+  // web-streams-polyfill keeps as `_disturbed`).
+  const disturbed = (stream) => stream._disturbed === true;
   const mimeOf = (headers) => (headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
-  // The body methods (Fetch's Body mixin) over a holder's `#bytes`.
+  // The body methods (Fetch's Body mixin) over a holder's body: `#bytes` until a stream is
+  // made or given, then `#stream`.
   const Body = (Base) => class extends Base {
-    #bytes = null; #used = false;
-    static _body(self, bytes) { self.#bytes = bytes; }
-    static _bytes(self) { return self.#bytes; }
-    get body() { return null; }
-    get bodyUsed() { return this.#used; }
+    #bytes = null; #stream = null; #used = false;
+    static _body(self, bytes, stream = null) { self.#bytes = bytes; self.#stream = stream; }
+    // The body's bytes or stream for another holder (a clone tees the stream).
+    static _share(self) {
+      if (self.#stream === null) return [self.#bytes, null];
+      const [mine, theirs] = self.#stream.tee();
+      self.#stream = mine;
+      return [null, theirs];
+    }
+    // The body moved to another holder (`new Request(request)`): this one counts as read.
+    static _take(self) {
+      if (self.#stream === null) {
+        const bytes = self.#bytes;
+        if (bytes !== null) self.#used = true;
+        return [bytes, null];
+      }
+      return [null, self.#stream.pipeThrough(new TransformStream())];
+    }
+    // The whole body for the transport: its bytes, or its stream read to the end.
+    static _whole(self) { return self.#stream === null ? self.#bytes : readAll(self.#stream); }
+    static _hasBody(self) { return self.#bytes !== null || self.#stream !== null; }
+    // Whether the body can be cloned: neither read nor locked.
+    static _clonable(self) { return !self.bodyUsed && !(self.#stream !== null && self.#stream.locked); }
+    get body() {
+      if (this.#stream === null && this.#bytes !== null) {
+        this.#stream = bytesStream(this.#used ? new Uint8Array(0) : this.#bytes);
+        if (this.#used) this.#stream.getReader().read();
+        this.#bytes = null;
+      }
+      return this.#stream;
+    }
+    get bodyUsed() { return this.#stream === null ? this.#used : disturbed(this.#stream); }
     #consume() {
-      if (this.#used) return Promise.reject(new TypeError("the body has been read already"));
+      if (this.bodyUsed) return Promise.reject(new TypeError("the body has been read already"));
+      if (this.#stream !== null) {
+        if (this.#stream.locked) return Promise.reject(new TypeError("the body stream is locked"));
+        return readAll(this.#stream);
+      }
       if (this.#bytes !== null) this.#used = true;
       return Promise.resolve(this.#bytes === null ? new Uint8Array(0) : this.#bytes.slice());
     }
@@ -248,10 +308,18 @@
     }
   };
 
+  // The base of relative URLs: `location.href` where the agent sets a `location` (as Deno's
+  // `--location` does), else none (a relative URL is an error).
+  const baseURL = () => {
+    const l = globalThis.location;
+    return l && typeof l.href === "string" ? l.href : undefined;
+  };
   const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
   class RequestBase {}
   const RequestBody = Body(RequestBase);
-  const setRequestBody = RequestBody._body, requestBytes = RequestBody._bytes;
+  const setRequestBody = RequestBody._body, takeRequestBody = RequestBody._take,
+        shareRequestBody = RequestBody._share, wholeRequestBody = RequestBody._whole,
+        requestHasBody = RequestBody._hasBody, clonable = RequestBody._clonable;
   class Request extends RequestBody {
     #url; #method; #headers; #signal; #redirect;
     constructor(input, init = {}) {
@@ -260,8 +328,8 @@
       init = init || {};
       const from = input instanceof Request ? input : null;
       let url;
-      try { url = new URL(from ? from.url : String(input)); } catch (_) {
-        throw new TypeError(`Request: ${JSON.stringify(String(input))} is not an absolute URL`);
+      try { url = new URL(from ? from.url : String(input), baseURL()); } catch (_) {
+        throw new TypeError(`Request: ${JSON.stringify(String(input))} is not an absolute URL${baseURL() ? ` nor one relative to ${baseURL()}` : ""}`);
       }
       if (url.username || url.password) throw new TypeError("Request: a URL with credentials cannot be fetched");
       this.#url = url.href.replace(/#.*$/, "");
@@ -273,14 +341,25 @@
       this.#headers = new Headers(init.headers !== undefined ? init.headers : from ? from.headers : undefined);
       this.#signal = init.signal !== undefined && init.signal !== null ? init.signal : from ? from.signal : new AbortController().signal;
       this.#redirect = init.redirect || (from ? from.redirect : "follow");
-      let bytes = from && init.body === undefined ? requestBytes(from) : null;
-      if (init.body !== undefined && init.body !== null) {
-        const [b, type] = extract(init.body);
-        bytes = b;
-        if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
+      if (from && from.bodyUsed && (init.body === undefined || init.body === null)) {
+        throw new TypeError("Request: the given request's body has been read already");
       }
-      if (bytes !== null && (this.#method === "GET" || this.#method === "HEAD")) throw new TypeError(`Request: a ${this.#method} request cannot have a body`);
-      setRequestBody(this, bytes);
+      let bytes = null, stream = null;
+      if (init.body !== undefined && init.body !== null) {
+        const [b, type, s] = extract(init.body);
+        bytes = b; stream = s;
+        if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
+      } else if (from && requestHasBody(from)) {
+        [bytes, stream] = takeRequestBody(from);
+      }
+      if ((bytes !== null || stream !== null) && (this.#method === "GET" || this.#method === "HEAD")) throw new TypeError(`Request: a ${this.#method} request cannot have a body`);
+      if (init.duplex !== undefined && String(init.duplex) !== "half") {
+        throw new TypeError(`Request: duplex ${JSON.stringify(String(init.duplex))} is not "half", the only one there is`);
+      }
+      if (stream !== null && init.body !== undefined && init.duplex !== "half") {
+        throw new TypeError("Request: a ReadableStream body needs `duplex: \"half\"` in the init");
+      }
+      setRequestBody(this, bytes, stream);
     }
     get url() { return this.#url; }
     get method() { return this.#method; }
@@ -294,9 +373,13 @@
     get cache() { return "default"; }
     get integrity() { return ""; }
     get keepalive() { return false; }
+    get duplex() { return "half"; }
     clone() {
-      if (this.bodyUsed) throw new TypeError("Request.clone: the body has been read already");
-      return new Request(this);
+      if (!clonable(this)) throw new TypeError("Request.clone: the body has been read already or is locked");
+      const copy = new Request(this.#url, { method: this.#method, headers: this.#headers, signal: this.#signal, redirect: this.#redirect });
+      const [bytes, stream] = shareRequestBody(this);
+      setRequestBody(copy, bytes, stream);
+      return copy;
     }
     get [Symbol.toStringTag]() { return "Request"; }
   }
@@ -304,7 +387,8 @@
 
   class ResponseBase {}
   const ResponseBody = Body(ResponseBase);
-  const setResponseBody = ResponseBody._body, responseBytes = ResponseBody._bytes;
+  const setResponseBody = ResponseBody._body, shareResponseBody = ResponseBody._share,
+        responseClonable = ResponseBody._clonable;
   // A response the runtime makes (from the network, a clone, Response.error()): its parts as
   // they are, without the constructor's checks.
   let internal = null;
@@ -318,7 +402,7 @@
         this.#status = made.status; this.#statusText = made.statusText; this.#type = made.type; this.#url = made.url;
         this.#headers = new Headers(made.headers);
         if (made.type !== "default") guards.set(this.#headers, "immutable");
-        setResponseBody(this, made.bytes);
+        setResponseBody(this, made.bytes, made.stream || null);
         return;
       }
       init = init || {};
@@ -333,19 +417,19 @@
       this.#headers = new Headers(init.headers);
       this.#type = "default";
       this.#url = "";
-      let bytes = null;
+      let bytes = null, stream = null;
       if (body !== null && body !== undefined) {
         if ([101, 103, 204, 205, 304].includes(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
-        const [b, type] = extract(body);
-        bytes = b;
+        const [b, type, s] = extract(body);
+        bytes = b; stream = s;
         if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
       }
-      setResponseBody(this, bytes);
+      setResponseBody(this, bytes, stream);
     }
     static error() { return answered(0, "", [], null, "", "error"); }
     static redirect(url, status = 302) {
       if (![301, 302, 303, 307, 308].includes(status)) throw new RangeError(`Response.redirect: ${status} is not a redirect status`);
-      const r = new Response(null, { status, headers: { location: new URL(String(url)).href } });
+      const r = new Response(null, { status, headers: { location: new URL(String(url), baseURL()).href } });
       return r;
     }
     static json(data, init = {}) {
@@ -363,15 +447,15 @@
     get statusText() { return this.#statusText; }
     get headers() { return this.#headers; }
     clone() {
-      if (this.bodyUsed) throw new TypeError("Response.clone: the body has been read already");
-      const bytes = responseBytes(this);
-      return answered(this.#status, this.#statusText, [...this.#headers], bytes, this.#url, this.#type);
+      if (!responseClonable(this)) throw new TypeError("Response.clone: the body has been read already or is locked");
+      const [bytes, stream] = shareResponseBody(this);
+      return answered(this.#status, this.#statusText, [...this.#headers], bytes, this.#url, this.#type, stream);
     }
     get [Symbol.toStringTag]() { return "Response"; }
   }
   // A response from the network (or a clone): any status, the URL it came from.
-  const answered = (status, statusText, headers, bytes, url, type) => {
-    internal = { status, statusText, headers, bytes, url, type };
+  const answered = (status, statusText, headers, bytes, url, type, stream = null) => {
+    internal = { status, statusText, headers, bytes, url, type, stream };
     try { return new Response(); } finally { internal = null; }
   };
   define("Response", Response);
@@ -382,7 +466,8 @@
     if (!/^https?:$/.test(new URL(request.url).protocol)) throw new TypeError(`fetch ${request.url}: only http(s) URLs can be fetched`);
     const flat = [];
     request.headers.forEach((v, k) => flat.push(k, v));
-    const bytes = requestBytes(request);
+    const bytes = await wholeRequestBody(request);
+    request.signal.throwIfAborted();
     const [status, headers, body] = transport(request.url, request.method, flat, bytes);
     const pairs = [];
     for (let i = 0; i < headers.length; i += 2) pairs.push([headers[i], headers[i + 1]]);

@@ -1,0 +1,192 @@
+//! The codecs under `CompressionStream` and `DecompressionStream` (Compression Standard:
+//! `deflate` is zlib, RFC 1950; `deflate-raw` RFC 1951; `gzip` RFC 1952), through flate2 over
+//! miniz_oxide (pure Rust). A stream's codec lives here between its chunks, by number; the
+//! instance, and every codec in it, ends with the invocation.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+
+use boa_engine::object::builtins::{JsArray, JsUint8Array};
+use boa_engine::{Context, JsArgs, JsNativeError, JsResult, JsString, JsValue};
+use flate2::Compression;
+
+enum Codec {
+    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
+    DeflateRaw(flate2::write::DeflateEncoder<Vec<u8>>),
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Inflate(flate2::write::ZlibDecoder<Vec<u8>>),
+    InflateRaw(flate2::write::DeflateDecoder<Vec<u8>>),
+    Gunzip(flate2::write::GzDecoder<Vec<u8>>),
+}
+
+thread_local! {
+    static CODECS: RefCell<(u32, HashMap<u32, Codec>)> = RefCell::new((0, HashMap::new()));
+}
+
+fn type_error(message: impl Into<String>) -> boa_engine::JsError {
+    JsNativeError::typ().with_message(message.into()).into()
+}
+
+impl Codec {
+    fn new(format: &str, decompress: bool) -> Option<Self> {
+        let level = Compression::default();
+        Some(match (format, decompress) {
+            ("deflate", false) => Self::Deflate(flate2::write::ZlibEncoder::new(Vec::new(), level)),
+            ("deflate-raw", false) => {
+                Self::DeflateRaw(flate2::write::DeflateEncoder::new(Vec::new(), level))
+            }
+            ("gzip", false) => Self::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
+            ("deflate", true) => Self::Inflate(flate2::write::ZlibDecoder::new(Vec::new())),
+            ("deflate-raw", true) => {
+                Self::InflateRaw(flate2::write::DeflateDecoder::new(Vec::new()))
+            }
+            ("gzip", true) => Self::Gunzip(flate2::write::GzDecoder::new(Vec::new())),
+            _ => return None,
+        })
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Self::Deflate(w) => w,
+            Self::DeflateRaw(w) => w,
+            Self::Gzip(w) => w,
+            Self::Inflate(w) => w,
+            Self::InflateRaw(w) => w,
+            Self::Gunzip(w) => w,
+        }
+    }
+
+    /// The output made so far, taken.
+    fn take(&mut self) -> Vec<u8> {
+        std::mem::take(match self {
+            Self::Deflate(w) => w.get_mut(),
+            Self::DeflateRaw(w) => w.get_mut(),
+            Self::Gzip(w) => w.get_mut(),
+            Self::Inflate(w) => w.get_mut(),
+            Self::InflateRaw(w) => w.get_mut(),
+            Self::Gunzip(w) => w.get_mut(),
+        })
+    }
+
+    fn decompresses(&self) -> bool {
+        matches!(
+            self,
+            Self::Inflate(_) | Self::InflateRaw(_) | Self::Gunzip(_)
+        )
+    }
+
+    /// Feeds `input`. A decoder's output so far is flushed out of flate2's buffer, so that
+    /// each chunk's output is readable at once. A decoder that takes none of what is left has
+    /// reached its stream's end: whatever follows is an error (the Standard's "junk after the
+    /// end"), after the output made before it.
+    fn push(&mut self, mut input: &[u8]) -> Result<(), String> {
+        while !input.is_empty() {
+            match self.writer().write(input) {
+                Ok(0) => return Err("there is data after the end of the compressed stream".into()),
+                Ok(n) => input = &input[n..],
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        if self.decompresses() {
+            self.writer().flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Ends the stream; a decoder whose input stopped before the stream's end fails.
+    fn finish(mut self) -> Result<Vec<u8>, String> {
+        match &mut self {
+            Self::Deflate(w) => w.try_finish(),
+            Self::DeflateRaw(w) => w.try_finish(),
+            Self::Gzip(w) => w.try_finish(),
+            Self::Inflate(w) => w.try_finish(),
+            Self::InflateRaw(w) => w.try_finish(),
+            Self::Gunzip(w) => w.try_finish(),
+        }
+        .map_err(|e| e.to_string())?;
+        if self.decompresses() && !self.complete() {
+            return Err("the compressed stream ends before its end".into());
+        }
+        Ok(self.take())
+    }
+
+    /// Whether a decoder has seen its stream's end.
+    fn complete(&mut self) -> bool {
+        // A decoder past its stream's end takes no more input: probe with one byte (what an
+        // unfinished one makes of it does not matter, it fails anyway).
+        match self {
+            Self::Inflate(w) => matches!(w.write(&[0]), Ok(0)),
+            Self::InflateRaw(w) => matches!(w.write(&[0]), Ok(0)),
+            Self::Gunzip(w) => matches!(w.write(&[0]), Ok(0)),
+            _ => true,
+        }
+    }
+}
+
+/// `__hv_codec_new(format, decompress)`: a codec's number.
+pub fn codec_new(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    let format = args
+        .get_or_undefined(0)
+        .to_string(context)?
+        .to_std_string_escaped();
+    let decompress = args.get_or_undefined(1).to_boolean();
+    let codec = Codec::new(&format, decompress).ok_or_else(|| {
+        type_error(format!(
+            "the compression format {format:?} is not supported"
+        ))
+    })?;
+    let id = CODECS.with_borrow_mut(|(next, codecs)| {
+        *next += 1;
+        codecs.insert(*next, codec);
+        *next
+    });
+    Ok(JsValue::from(id))
+}
+
+fn id_arg(args: &[JsValue], context: &mut Context) -> JsResult<u32> {
+    args.get_or_undefined(0).to_u32(context)
+}
+
+/// `[output, error]` as the natives answer: the output made, and the error that ended the
+/// codec (a message) or null.
+fn answer(out: Vec<u8>, error: Option<String>, context: &mut Context) -> JsResult<JsValue> {
+    let error = error.map_or(JsValue::null(), |e| {
+        JsValue::from(JsString::from(e.as_str()))
+    });
+    let out = JsUint8Array::from_iter(out, context)?.into();
+    Ok(JsArray::from_iter([out, error], context).into())
+}
+
+/// `__hv_codec_push(id, bytes)`: `[output, error]` for one more chunk of input; a failing
+/// codec is dropped.
+pub fn codec_push(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    let id = id_arg(args, context)?;
+    let input = super::web::bytes_arg(args, 1, context)?;
+    let (out, error) = CODECS.with_borrow_mut(|(_, codecs)| match codecs.get_mut(&id) {
+        None => (Vec::new(), Some("the stream has ended already".to_owned())),
+        Some(codec) => {
+            let pushed = codec.push(&input);
+            let out = codec.take();
+            if pushed.is_err() {
+                codecs.remove(&id);
+            }
+            (out, pushed.err())
+        }
+    });
+    answer(out, error, context)
+}
+
+/// `__hv_codec_finish(id)`: `[output, error]` for the end of the input; the codec is gone.
+pub fn codec_finish(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    let id = id_arg(args, context)?;
+    let codec = CODECS.with_borrow_mut(|(_, codecs)| codecs.remove(&id));
+    let (out, error) = match codec {
+        None => (Vec::new(), Some("the stream has ended already".to_owned())),
+        Some(codec) => match codec.finish() {
+            Ok(out) => (out, None),
+            Err(e) => (Vec::new(), Some(e)),
+        },
+    };
+    answer(out, error, context)
+}

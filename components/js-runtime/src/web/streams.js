@@ -1,0 +1,164 @@
+// Streams (WHATWG Streams Standard) and the transform streams built on them (Encoding's
+// TextEncoderStream and TextDecoderStream, Compression's CompressionStream and
+// DecompressionStream).
+//
+// The stream classes themselves are web-streams-polyfill's (npm, MIT licence; pinned by
+// js-deps/package-lock.json), an implementation written from the Standard's reference
+// implementation that runs web-platform-tests' streams suite. Its evaluation costs a few hundred
+// milliseconds, so it is deferred: the globals are accessors that evaluate the library the
+// first time one is read or written and then become the Standard's data properties (writable,
+// configurable, not enumerable). The runtime builds them at set-up instead, into the snapshot,
+// when an agent's source mentions streams (src/globals.rs). Compression goes through flate2
+// natives (src/compress.rs).
+(() => {
+  const loadLibrary = __hv_load_streams;
+  const codecNew = __hv_codec_new, codecPush = __hv_codec_push, codecFinish = __hv_codec_finish;
+  const define = (name, value) => Object.defineProperty(globalThis, name,
+    { value, writable: true, configurable: true, enumerable: false });
+  const NAMES = [
+    "ReadableStream", "ReadableStreamDefaultReader", "ReadableStreamBYOBReader",
+    "ReadableStreamBYOBRequest", "ReadableStreamDefaultController", "ReadableByteStreamController",
+    "WritableStream", "WritableStreamDefaultWriter", "WritableStreamDefaultController",
+    "TransformStream", "TransformStreamDefaultController",
+    "ByteLengthQueuingStrategy", "CountQueuingStrategy",
+  ];
+  let loaded = false;
+  const install = () => {
+    if (loaded) return;
+    loaded = true;
+    const exported = loadLibrary();
+    for (const name of NAMES) {
+      if (typeof exported[name] !== "function") throw new TypeError(`streams: the library has no ${name}`);
+      define(name, exported[name]);
+    }
+  };
+  for (const name of NAMES) {
+    Object.defineProperty(globalThis, name, {
+      configurable: true, enumerable: false,
+      get() { install(); return globalThis[name]; },
+      set(value) { install(); globalThis[name] = value; },
+    });
+  }
+  // For the runtime (set-up) and fetch.js (no stream can exist before the library is loaded).
+  globalThis.__hv_streams_install = install;
+  globalThis.__hv_streams_loaded = () => loaded;
+
+  // A chunk as bytes (a view of the caller's, as the Standards' transforms read them), or a
+  // TypeError naming what was written.
+  const chunkBytes = (chunk, what) => {
+    if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+    if (typeof SharedArrayBuffer !== "undefined" && chunk instanceof SharedArrayBuffer) return new Uint8Array(chunk);
+    if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    throw new TypeError(`${what}: a chunk must be an ArrayBuffer or an ArrayBufferView`);
+  };
+
+  // The generic transform stream mixin (Streams §6.5.1): `readable` and `writable` of an inner
+  // TransformStream, held privately.
+  const transforms = new WeakMap();
+  const inner = (self, what) => {
+    const t = transforms.get(self);
+    if (!t) throw new TypeError(`${what}: illegal invocation`);
+    return t;
+  };
+
+  class TextEncoderStream {
+    constructor() {
+      const encoder = new TextEncoder();
+      let pendingHigh = null;
+      transforms.set(this, new TransformStream({
+        transform(chunk, controller) {
+          let text = String(chunk);
+          if (pendingHigh !== null) { text = pendingHigh + text; pendingHigh = null; }
+          if (text.length && /[\ud800-\udbff]$/.test(text)) { pendingHigh = text.slice(-1); text = text.slice(0, -1); }
+          if (text.length) controller.enqueue(encoder.encode(text));
+        },
+        flush(controller) {
+          if (pendingHigh !== null) controller.enqueue(new Uint8Array([0xef, 0xbf, 0xbd]));
+        },
+      }));
+    }
+    get encoding() { inner(this, "TextEncoderStream.encoding"); return "utf-8"; }
+    get readable() { return inner(this, "TextEncoderStream.readable").readable; }
+    get writable() { return inner(this, "TextEncoderStream.writable").writable; }
+    get [Symbol.toStringTag]() { return "TextEncoderStream"; }
+  }
+  define("TextEncoderStream", TextEncoderStream);
+
+  const decoders = new WeakMap();
+  class TextDecoderStream {
+    constructor(label = "utf-8", options = {}) {
+      const decoder = new TextDecoder(label, options);
+      decoders.set(this, decoder);
+      transforms.set(this, new TransformStream({
+        transform(chunk, controller) {
+          const text = decoder.decode(chunkBytes(chunk, "TextDecoderStream"), { stream: true });
+          if (text) controller.enqueue(text);
+        },
+        flush(controller) {
+          const text = decoder.decode();
+          if (text) controller.enqueue(text);
+        },
+      }));
+    }
+    get encoding() { inner(this, "TextDecoderStream.encoding"); return decoders.get(this).encoding; }
+    get fatal() { inner(this, "TextDecoderStream.fatal"); return decoders.get(this).fatal; }
+    get ignoreBOM() { inner(this, "TextDecoderStream.ignoreBOM"); return decoders.get(this).ignoreBOM; }
+    get readable() { return inner(this, "TextDecoderStream.readable").readable; }
+    get writable() { return inner(this, "TextDecoderStream.writable").writable; }
+    get [Symbol.toStringTag]() { return "TextDecoderStream"; }
+  }
+  define("TextDecoderStream", TextDecoderStream);
+
+  // Compression Standard: "deflate" (zlib, RFC 1950), "deflate-raw" (RFC 1951), "gzip" (RFC
+  // 1952). The natives keep the codec's state between chunks; an error (corrupt or truncated
+  // input, data after the end) is a TypeError, as the Standard says.
+  const FORMATS = ["deflate", "deflate-raw", "gzip"];
+  // A BufferSource (not shared: WebIDL's BufferSource without [AllowShared]) as bytes.
+  const sourceBytes = (chunk, what) => {
+    const shared = typeof SharedArrayBuffer !== "undefined"
+      && (chunk instanceof SharedArrayBuffer || (ArrayBuffer.isView(chunk) && chunk.buffer instanceof SharedArrayBuffer));
+    if (shared) throw new TypeError(`${what}: a chunk must not be shared memory`);
+    return chunkBytes(chunk, what);
+  };
+  // The codec's answer: its output enqueued, then its error thrown (a reader waiting for the
+  // output gets it before the stream errors).
+  const deliver = ([out, error], controller) => {
+    if (out.length) controller.enqueue(out);
+    if (error !== null) throw new TypeError(error);
+  };
+  const codecStream = (self, format, decompress, what) => {
+    format = String(format);
+    if (!FORMATS.includes(format)) {
+      throw new TypeError(`${what}: the format ${JSON.stringify(format)} is not supported (deflate, deflate-raw and gzip are)`);
+    }
+    const id = codecNew(format, decompress);
+    transforms.set(self, new TransformStream({
+      transform(chunk, controller) {
+        deliver(codecPush(id, new Uint8Array(sourceBytes(chunk, what))), controller);
+      },
+      flush(controller) {
+        deliver(codecFinish(id), controller);
+      },
+    }));
+  };
+  class CompressionStream {
+    constructor(format) {
+      if (arguments.length < 1) throw new TypeError("CompressionStream: a format is required");
+      codecStream(this, format, false, "CompressionStream");
+    }
+    get readable() { return inner(this, "CompressionStream.readable").readable; }
+    get writable() { return inner(this, "CompressionStream.writable").writable; }
+    get [Symbol.toStringTag]() { return "CompressionStream"; }
+  }
+  class DecompressionStream {
+    constructor(format) {
+      if (arguments.length < 1) throw new TypeError("DecompressionStream: a format is required");
+      codecStream(this, format, true, "DecompressionStream");
+    }
+    get readable() { return inner(this, "DecompressionStream.readable").readable; }
+    get writable() { return inner(this, "DecompressionStream.writable").writable; }
+    get [Symbol.toStringTag]() { return "DecompressionStream"; }
+  }
+  define("CompressionStream", CompressionStream);
+  define("DecompressionStream", DecompressionStream);
+})();

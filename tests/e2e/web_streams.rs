@@ -1,0 +1,147 @@
+//! JavaScript agents' streams (WHATWG Streams, with Encoding's and Compression's transform
+//! streams, and Fetch's stream bodies) through the native agent routes: what the agent
+//! compresses is read by flate2 here and the other way round, and the stream classes are built
+//! when an agent that never names them first reaches for one. web-streams-polyfill, under
+//! them, runs in tests/e2e/web_platform.rs's public suites too.
+
+use std::collections::BTreeMap;
+
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::JsSource;
+use serde_json::json;
+
+use crate::harness::TestServer;
+
+/// Streams, the transform streams and stream bodies, through the native agent routes.
+const STREAMS: &str = r#"
+const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
+const unb64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+const collect = async (stream) => { const out = []; for await (const chunk of stream) out.push(chunk); return out; };
+export async function handler(event) {
+  const out = {};
+  // A pull source with backpressure, a transform, and a writable sink.
+  let pulled = 0;
+  const numbers = new ReadableStream({ pull(c) { pulled++; if (pulled > 5) c.close(); else c.enqueue(pulled); } }, { highWaterMark: 0 });
+  const doubled = numbers.pipeThrough(new TransformStream({ transform(n, c) { c.enqueue(n * 2); } }));
+  const written = [];
+  await doubled.pipeTo(new WritableStream({ write(n) { written.push(n); } }));
+  out.piped = written;
+  const [left, right] = ReadableStream.from(["x", "y"]).tee();
+  out.tee = [(await collect(left)).join(""), (await collect(right)).join("")];
+  // Text through the encoding streams, split inside a character and a surrogate pair.
+  const bytes = new TextEncoder().encode("é😀");
+  const decoded = await collect(ReadableStream.from([bytes.slice(0, 1), bytes.slice(1, 3), bytes.slice(3)]).pipeThrough(new TextDecoderStream()));
+  out.decoded = decoded.join("");
+  const encoded = await collect(ReadableStream.from(["\ud83d", "\ude00"]).pipeThrough(new TextEncoderStream()));
+  out.encoded = encoded.map((c) => [...c]);
+  // Compression: the agent's gzip is read by zlib's format in the test, and the test's deflate
+  // is read by the agent.
+  const source = new Blob([event.data.text]).stream();
+  out.gzip = b64(await new Response(source.pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+  out.inflated = await new Response(new Blob([unb64(event.data.deflate)]).stream().pipeThrough(new DecompressionStream("deflate"))).text();
+  out.corrupt = await new Response(new Blob([new Uint8Array([31, 139, 8, 0, 1, 2])]).stream().pipeThrough(new DecompressionStream("gzip"))).text().then(() => "decoded", (e) => e.name);
+  out.trailing = await new Response(new Blob([unb64(event.data.deflate), new Uint8Array([0])]).stream().pipeThrough(new DecompressionStream("deflate"))).text().then(() => "decoded", (e) => e.name);
+  out.brotli = (() => { try { new CompressionStream("br"); return "made"; } catch (e) { return e.message; } })();
+  // Bodies: a stream body, a body read as a stream, a clone, and a stream request.
+  const response = new Response(ReadableStream.from([new TextEncoder().encode("streamed")]));
+  out.streamBody = [await response.text(), response.bodyUsed];
+  const plain = new Response("read by a reader");
+  const reader = plain.body.getReader();
+  const { value } = await reader.read();
+  out.reader = [new TextDecoder().decode(value), plain.bodyUsed, await plain.text().then(() => "read again", (e) => e.name)];
+  const original = new Response("twice"), copy = original.clone();
+  out.clone = [await original.text(), await copy.text()];
+  out.halfDuplex = (() => { try { new Request("https://example.com", { method: "POST", body: new ReadableStream() }); return "made"; } catch (e) { return e.name; } })();
+  const request = new Request("https://example.com", { method: "POST", body: ReadableStream.from([new Uint8Array([111, 107])]), duplex: "half" });
+  out.request = await request.text();
+  return out;
+}
+"#;
+
+/// An agent whose source names no stream: the classes are built when first reached.
+const LAZY_STREAMS: &str = r#"
+export async function handler() {
+  const name = ["Readable", "Str", "eam"].join("");
+  const before = typeof Object.getOwnPropertyDescriptor(globalThis, name).get;
+  const Class = globalThis[name];
+  const after = Object.getOwnPropertyDescriptor(globalThis, name);
+  const made = new Class({ start(c) { c.enqueue("ok"); c.close(); } });
+  const chunks = [];
+  for await (const chunk of made) chunks.push(chunk);
+  return { before, after: [typeof after.value, after.writable, after.enumerable, after.configurable], chunks };
+}
+"#;
+
+#[test]
+fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    for (name, source) in [("streams", STREAMS), ("lazy-streams", LAZY_STREAMS)] {
+        client
+            .deploy_js(
+                &owner,
+                &Deployment {
+                    name,
+                    description: "streams",
+                    ..Deployment::default()
+                },
+                &JsSource {
+                    main: "main.js".into(),
+                    modules: BTreeMap::from([("main.js".to_string(), source.to_string())]),
+                },
+            )
+            .expect("deploy");
+    }
+    let text = "a text the agent compresses, ".repeat(40);
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(b"deflated by the test").unwrap();
+    let deflate = deflate.finish().unwrap();
+    let r = client
+        .invoke(
+            "streams",
+            json!({"data": {"text": text, "deflate": b64.encode(&deflate)}}),
+        )
+        .unwrap();
+    assert!(r.ok, "{r:?}");
+    let out = r.result_json().unwrap();
+    assert_eq!(out["piped"], json!([2, 4, 6, 8, 10]));
+    assert_eq!(out["tee"], json!(["xy", "xy"]));
+    assert_eq!(out["decoded"], "é😀");
+    // The high surrogate waits for its pair: one chunk, the emoji's four bytes.
+    assert_eq!(out["encoded"], json!([[0xf0, 0x9f, 0x98, 0x80]]));
+    let gzip = b64.decode(out["gzip"].as_str().unwrap()).unwrap();
+    assert_eq!(&gzip[..2], &[0x1f, 0x8b], "a gzip member");
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&gzip[..])
+        .read_to_string(&mut unzipped)
+        .expect("the agent's gzip reads");
+    assert_eq!(unzipped, text);
+    assert!(gzip.len() < text.len() / 4, "{} bytes", gzip.len());
+    assert_eq!(out["inflated"], "deflated by the test");
+    assert_eq!(out["corrupt"], "TypeError");
+    assert_eq!(out["trailing"], "TypeError");
+    assert_eq!(
+        out["brotli"],
+        "CompressionStream: the format \"br\" is not supported (deflate, deflate-raw and gzip are)"
+    );
+    assert_eq!(out["streamBody"], json!(["streamed", true]));
+    assert_eq!(
+        out["reader"],
+        json!(["read by a reader", true, "TypeError"])
+    );
+    assert_eq!(out["clone"], json!(["twice", "twice"]));
+    assert_eq!(out["halfDuplex"], "TypeError");
+    assert_eq!(out["request"], "ok");
+
+    let r = client.invoke("lazy-streams", json!({})).unwrap();
+    assert!(r.ok, "{r:?}");
+    assert_eq!(
+        r.result_json().unwrap(),
+        json!({"before": "function", "after": ["function", true, false, true], "chunks": ["ok"]})
+    );
+}
