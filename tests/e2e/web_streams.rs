@@ -35,6 +35,10 @@ export async function handler(event) {
   out.decoded = decoded.join("");
   const encoded = await collect(ReadableStream.from(["\ud83d", "\ude00"]).pipeThrough(new TextEncoderStream()));
   out.encoded = encoded.map((c) => [...c]);
+  // A legacy encoding (encoding_rs) through the stream, a character split between chunks.
+  const sjis = new Uint8Array([0x82, 0xa0, 0x82, 0xa2, 0x41]);
+  out.shiftJis = (await collect(ReadableStream.from([sjis.slice(0, 1), sjis.slice(1)]).pipeThrough(new TextDecoderStream("shift_jis")))).join("");
+  out.latin1 = [new TextDecoder("latin1").encoding, new TextDecoder("latin1").decode(new Uint8Array([0x80, 0xe9]))];
   // Compression: the agent's gzip is read by zlib's format in the test, and the test's deflate
   // is read by the agent.
   const source = new Blob([event.data.text]).stream();
@@ -114,6 +118,9 @@ fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
     assert_eq!(out["decoded"], "é😀");
     // The high surrogate waits for its pair: one chunk, the emoji's four bytes.
     assert_eq!(out["encoded"], json!([[0xf0, 0x9f, 0x98, 0x80]]));
+    assert_eq!(out["shiftJis"], "あいA");
+    // The label "latin1" is windows-1252 in the Encoding Standard (0x80 is the euro sign).
+    assert_eq!(out["latin1"], json!(["windows-1252", "€é"]));
     let gzip = b64.decode(out["gzip"].as_str().unwrap()).unwrap();
     assert_eq!(&gzip[..2], &[0x1f, 0x8b], "a gzip member");
     let mut unzipped = String::new();

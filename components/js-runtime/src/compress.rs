@@ -126,10 +126,7 @@ impl Codec {
 
 /// `__hv_codec_new(format, decompress)`: a codec's number.
 pub fn codec_new(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
-    let format = args
-        .get_or_undefined(0)
-        .to_string(context)?
-        .to_std_string_escaped();
+    let format = super::globals::text_arg(args, 0, context)?;
     let decompress = args.get_or_undefined(1).to_boolean();
     let codec = Codec::new(&format, decompress).ok_or_else(|| {
         type_error(format!(

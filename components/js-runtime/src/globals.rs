@@ -80,7 +80,8 @@ pub fn display(value: &JsValue, context: &mut Context) -> String {
         .unwrap_or_else(|_| "<value>".into())
 }
 
-fn text_arg(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
+/// A string argument as a Rust string (lone surrogates escaped).
+pub fn text_arg(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
     Ok(args
         .get_or_undefined(i)
         .to_string(context)?
@@ -149,7 +150,7 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 28] = [
+    let natives: [(&str, usize, Native); 30] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -178,6 +179,8 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_codec_push", 2, super::compress::codec_push),
         ("__hv_codec_finish", 1, super::compress::codec_finish),
         ("__hv_load_streams", 0, load_streams),
+        ("__hv_encoding_for", 1, super::legacy::encoding_for),
+        ("__hv_legacy_decode", 5, super::legacy::legacy_decode),
     ];
     for (name, length, f) in natives {
         context.register_global_builtin_callable(

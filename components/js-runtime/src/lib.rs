@@ -17,6 +17,7 @@ mod compress;
 mod fetch;
 mod globals;
 mod json;
+mod legacy;
 mod loader;
 mod state;
 mod subtle;

@@ -1,7 +1,9 @@
-// TextEncoder and TextDecoder (Encoding Standard: UTF-8, and UTF-16 LE/BE, with `fatal`,
-// `ignoreBOM` and streaming), atob and btoa (HTML's forgiving-base64).
+// TextEncoder and TextDecoder (Encoding Standard: UTF-8 and UTF-16 LE/BE here, with `fatal`,
+// `ignoreBOM` and streaming; every legacy encoding through encoding_rs, src/legacy.rs), atob
+// and btoa (HTML's forgiving-base64).
 (() => {
-  const encode = __hv_utf8_encode, decodeUtf8 = __hv_utf8_decode;
+  const encode = __hv_utf8_encode, decodeUtf8 = __hv_utf8_decode,
+        encodingFor = __hv_encoding_for, legacyDecode = __hv_legacy_decode;
   const define = (name, value) => Object.defineProperty(globalThis, name,
     { value, writable: true, configurable: true, enumerable: false });
   const isBuffer = (input) => input instanceof ArrayBuffer
@@ -64,10 +66,16 @@
   };
   class TextDecoder {
     #encoding; #fatal; #ignoreBOM; #pending = new Uint8Array(0); #bomSeen = false;
+    // A legacy encoding's streaming decoder (its number in src/legacy.rs; 0: none yet).
+    #legacy = false; #stream = 0;
     constructor(label = "utf-8", options = {}) {
-      const name = labels.get(String(label).trim().toLowerCase());
+      let name = labels.get(String(label).trim().toLowerCase());
       if (!name) {
-        throw new RangeError(`TextDecoder: the encoding ${JSON.stringify(String(label))} is not available in this runtime (utf-8, utf-16le and utf-16be are)`);
+        name = encodingFor(String(label));
+        if (name === null) {
+          throw new RangeError(`TextDecoder: ${JSON.stringify(String(label))} is not a label of an encoding of the Encoding Standard`);
+        }
+        this.#legacy = true;
       }
       this.#encoding = name;
       this.#fatal = !!(options && options.fatal);
@@ -79,6 +87,12 @@
     decode(input, options = {}) {
       const stream = !!(options && options.stream);
       let bytes = input === undefined ? new Uint8Array(0) : view(input, "TextDecoder.decode");
+      if (this.#legacy) {
+        const [id, text] = legacyDecode(this.#stream, this.#encoding, bytes, !stream, this.#fatal);
+        this.#stream = stream && text !== null ? id : 0;
+        if (text === null) throw new TypeError(`TextDecoder: the data is not valid ${this.#encoding}`);
+        return text;
+      }
       if (this.#pending.length) {
         const joined = new Uint8Array(this.#pending.length + bytes.length);
         joined.set(this.#pending); joined.set(bytes, this.#pending.length);
