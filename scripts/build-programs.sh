@@ -15,8 +15,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+# Each step's line carries the seconds since the start (where a cold build's time goes).
+say() { echo "build-programs: [${SECONDS}s] $*" >&2; }
+
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-  echo "build-programs: installing the wasm32-wasip2 target" >&2
+  say "installing the wasm32-wasip2 target"
   rustup target add wasm32-wasip2
 fi
 
@@ -35,7 +38,7 @@ if [ "${HYPERVISOR_LINT:-0}" = 1 ]; then
   export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 fi
 
-echo "build-programs: guests" >&2
+say "guests"
 cargo "${lint[@]}" build --manifest-path guests/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/guests" --locked --quiet
 # The workspace's members (guests/riscv and guests/riscv-sdk are not: they build below).
@@ -57,7 +60,7 @@ done
 # is copied or modified.
 third_party_crate="wasip2"
 third_party_version="1.0.4+wasi-0.2.12"
-echo "build-programs: third-party $third_party_crate $third_party_version example http-proxy" >&2
+say "third-party $third_party_crate $third_party_version example http-proxy"
 third_party_manifest="$(cargo metadata --manifest-path guests/Cargo.toml --format-version 1 \
   --locked --filter-platform wasm32-wasip2 | python3 -c '
 import json, sys
@@ -72,7 +75,7 @@ cargo build --manifest-path "$third_party_manifest" --example http-proxy --targe
 cp "$root/target/third-party/wasm32-wasip2/release/examples/http_proxy.wasm" \
   "$out/third-party-http.wasm"
 
-echo "build-programs: Rust plug-in components" >&2
+say "Rust plug-in components"
 cargo "${lint[@]}" build --manifest-path components/Cargo.toml --target wasm32-wasip2 --release \
   --target-dir "$root/target/components" --locked --quiet --workspace --exclude js-runtime
 # The JavaScript runtime with its own profile (built for size: components/Cargo.toml says why),
@@ -94,7 +97,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 if [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
-  echo "build-programs: installing componentize-py $componentize_py_version" >&2
+  say "installing componentize-py $componentize_py_version"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_py_version"
 fi
 policy_src="components/policy-python/src"
@@ -102,10 +105,10 @@ policy_out="$out/policy-python.wasm"
 if [ -n "${REPRODUCIBLE_PYTHON:-}" ]; then
   # The same component, byte for byte wherever it is built (scripts/reproducible-build.sh sets
   # this; root, FUSE and a loop device needed): always rebuilt.
-  echo "build-programs: components/policy-python, reproducibly (scripts/reproducible-python/)" >&2
+  say "components/policy-python, reproducibly (scripts/reproducible-python/)"
   ./scripts/reproducible-python/build-policy.sh "$venv/bin/componentize-py" "$policy_out"
 elif [ ! -f "$policy_out" ] || [ -n "$(find "$policy_src" wit -newer "$policy_out" -type f | head -1)" ]; then
-  echo "build-programs: components/policy-python (componentize-py, ~15 s)" >&2
+  say "components/policy-python (componentize-py, ~15 s)"
   "$venv/bin/componentize-py" -q -d wit -w policy-python componentize app \
     -p "$policy_src" -o "$policy_out.tmp"
   mv "$policy_out.tmp" "$policy_out"
@@ -116,7 +119,7 @@ fi
 py_agent_src="guests/python-state"
 py_agent_out="$out/python-state.wasm"
 if [ ! -f "$py_agent_out" ] || [ -n "$(find "$py_agent_src" wit -newer "$py_agent_out" -type f -name '*.*' | head -1)" ]; then
-  echo "build-programs: guests/python-state (componentize-py, ~5 s)" >&2
+  say "guests/python-state (componentize-py, ~5 s)"
   "$venv/bin/componentize-py" -q -d wit -w stateful-handler-agent componentize app \
     -p "$py_agent_src" -o "$py_agent_out.tmp"
   mv "$py_agent_out.tmp" "$py_agent_out"
@@ -128,7 +131,7 @@ fi
 # exists for it: core and alloc are built from rust-src (-Zbuild-std, which stable rustc allows
 # under RUSTC_BOOTSTRAP=1, as scripts/fuzz.sh does for cargo-fuzz).
 if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-  echo "build-programs: installing the rust-src component" >&2
+  say "installing the rust-src component"
   rustup component add rust-src
 fi
 riscv_target_json="$(cargo metadata --format-version 1 --locked | python3 -c '
@@ -137,7 +140,7 @@ found = [p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name
 if len(found) != 1:
     sys.exit("build-programs: polkavm-linker is not (once) in Cargo.lock")
 print(os.path.join(os.path.dirname(found[0]), "targets", "1_91", "riscv64emac-unknown-none-polkavm.json"))')"
-echo "build-programs: RISC-V programs (guests/riscv)" >&2
+say "RISC-V programs (guests/riscv)"
 RUSTC_BOOTSTRAP=1 cargo "${lint[@]}" build --manifest-path guests/riscv/Cargo.toml --release --locked --quiet \
   -Zbuild-std=core,alloc -Zjson-target-spec --target "$riscv_target_json" \
   --target-dir "$root/target/riscv-guests"
@@ -148,5 +151,5 @@ for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' guests/riscv/Cargo.toml | t
     "$riscv_out/$name.elf"
 done
 
-echo "build-programs: artifacts in target/wasm/: $(cd "$out" && ls | tr '\n' ' ')" >&2
-echo "build-programs: and in target/riscv/: $(cd "$riscv_out" && ls | tr '\n' ' ')" >&2
+say "artifacts in target/wasm/: $(cd "$out" && ls | tr '\n' ' ')"
+say "and in target/riscv/: $(cd "$riscv_out" && ls | tr '\n' ' ')"
