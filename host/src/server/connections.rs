@@ -451,10 +451,22 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
             request.extensions_mut().insert(channel.clone());
         }
         let activity = self.activity.clone();
+        let http1 = request.version() < http::Version::HTTP_2;
         let request = request.map(|body| Observed::new(body, activity));
         let response = self.inner.call(request);
+        let activity = self.activity.clone();
         Box::pin(async move {
-            let response = response.await?;
+            let mut response = response.await?;
+            // An answer given before the request's body ended: hyper closes the connection
+            // after it (it drains only what has already arrived), so the answer says so, and a
+            // client that pools connections does not send its next request into a closing one.
+            // (HTTP/2 has no such header, and its streams end on their own.)
+            if http1 && activity.body_unread.load(Ordering::Acquire) {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             Ok(response.map(|body| TrackedBody {
                 body,
                 _in_flight: in_flight,
