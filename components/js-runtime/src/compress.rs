@@ -11,13 +11,38 @@ use boa_engine::object::builtins::{JsArray, JsUint8Array};
 use boa_engine::{Context, JsArgs, JsNativeError, JsResult, JsString, JsValue};
 use flate2::Compression;
 
-enum Codec {
-    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
-    DeflateRaw(flate2::write::DeflateEncoder<Vec<u8>>),
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-    Inflate(flate2::write::ZlibDecoder<Vec<u8>>),
-    InflateRaw(flate2::write::DeflateDecoder<Vec<u8>>),
-    Gunzip(flate2::write::GzDecoder<Vec<u8>>),
+/// What the six flate2 writers have in common beyond `Write` (their own methods, not a trait's).
+trait Sink: Write {
+    /// The output buffer.
+    fn output(&mut self) -> &mut Vec<u8>;
+    /// Writes what the end of the input implies (a trailer, or a decoder's last output).
+    fn end(&mut self) -> std::io::Result<()>;
+}
+
+macro_rules! sink {
+    ($($writer:ident),*) => {$(
+        impl Sink for flate2::write::$writer<Vec<u8>> {
+            fn output(&mut self) -> &mut Vec<u8> {
+                self.get_mut()
+            }
+            fn end(&mut self) -> std::io::Result<()> {
+                self.try_finish()
+            }
+        }
+    )*};
+}
+sink!(
+    ZlibEncoder,
+    DeflateEncoder,
+    GzEncoder,
+    ZlibDecoder,
+    DeflateDecoder,
+    GzDecoder
+);
+
+struct Codec {
+    sink: Box<dyn Sink>,
+    decompresses: bool,
 }
 
 thread_local! {
@@ -29,51 +54,26 @@ fn type_error(message: impl Into<String>) -> boa_engine::JsError {
 }
 
 impl Codec {
-    fn new(format: &str, decompress: bool) -> Option<Self> {
-        let level = Compression::default();
-        Some(match (format, decompress) {
-            ("deflate", false) => Self::Deflate(flate2::write::ZlibEncoder::new(Vec::new(), level)),
-            ("deflate-raw", false) => {
-                Self::DeflateRaw(flate2::write::DeflateEncoder::new(Vec::new(), level))
-            }
-            ("gzip", false) => Self::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
-            ("deflate", true) => Self::Inflate(flate2::write::ZlibDecoder::new(Vec::new())),
-            ("deflate-raw", true) => {
-                Self::InflateRaw(flate2::write::DeflateDecoder::new(Vec::new()))
-            }
-            ("gzip", true) => Self::Gunzip(flate2::write::GzDecoder::new(Vec::new())),
+    fn new(format: &str, decompresses: bool) -> Option<Self> {
+        use flate2::write::{
+            DeflateDecoder, DeflateEncoder, GzDecoder, GzEncoder, ZlibDecoder, ZlibEncoder,
+        };
+        let (out, level) = (Vec::new(), Compression::default());
+        let sink: Box<dyn Sink> = match (format, decompresses) {
+            ("deflate", false) => Box::new(ZlibEncoder::new(out, level)),
+            ("deflate-raw", false) => Box::new(DeflateEncoder::new(out, level)),
+            ("gzip", false) => Box::new(GzEncoder::new(out, level)),
+            ("deflate", true) => Box::new(ZlibDecoder::new(out)),
+            ("deflate-raw", true) => Box::new(DeflateDecoder::new(out)),
+            ("gzip", true) => Box::new(GzDecoder::new(out)),
             _ => return None,
-        })
-    }
-
-    fn writer(&mut self) -> &mut dyn Write {
-        match self {
-            Self::Deflate(w) => w,
-            Self::DeflateRaw(w) => w,
-            Self::Gzip(w) => w,
-            Self::Inflate(w) => w,
-            Self::InflateRaw(w) => w,
-            Self::Gunzip(w) => w,
-        }
+        };
+        Some(Self { sink, decompresses })
     }
 
     /// The output made so far, taken.
     fn take(&mut self) -> Vec<u8> {
-        std::mem::take(match self {
-            Self::Deflate(w) => w.get_mut(),
-            Self::DeflateRaw(w) => w.get_mut(),
-            Self::Gzip(w) => w.get_mut(),
-            Self::Inflate(w) => w.get_mut(),
-            Self::InflateRaw(w) => w.get_mut(),
-            Self::Gunzip(w) => w.get_mut(),
-        })
-    }
-
-    fn decompresses(&self) -> bool {
-        matches!(
-            self,
-            Self::Inflate(_) | Self::InflateRaw(_) | Self::Gunzip(_)
-        )
+        std::mem::take(self.sink.output())
     }
 
     /// Feeds `input`. A decoder's output so far is flushed out of flate2's buffer, so that
@@ -82,45 +82,27 @@ impl Codec {
     /// end"), after the output made before it.
     fn push(&mut self, mut input: &[u8]) -> Result<(), String> {
         while !input.is_empty() {
-            match self.writer().write(input) {
+            match self.sink.write(input) {
                 Ok(0) => return Err("there is data after the end of the compressed stream".into()),
                 Ok(n) => input = &input[n..],
                 Err(e) => return Err(e.to_string()),
             }
         }
-        if self.decompresses() {
-            self.writer().flush().map_err(|e| e.to_string())?;
+        if self.decompresses {
+            self.sink.flush().map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    /// Ends the stream; a decoder whose input stopped before the stream's end fails.
+    /// Ends the stream; a decoder whose input stopped before the stream's end fails. (A
+    /// decoder past its stream's end takes no more input: the probe of one byte says which;
+    /// what an unfinished one makes of that byte does not matter, it fails anyway.)
     fn finish(mut self) -> Result<Vec<u8>, String> {
-        match &mut self {
-            Self::Deflate(w) => w.try_finish(),
-            Self::DeflateRaw(w) => w.try_finish(),
-            Self::Gzip(w) => w.try_finish(),
-            Self::Inflate(w) => w.try_finish(),
-            Self::InflateRaw(w) => w.try_finish(),
-            Self::Gunzip(w) => w.try_finish(),
-        }
-        .map_err(|e| e.to_string())?;
-        if self.decompresses() && !self.complete() {
+        self.sink.end().map_err(|e| e.to_string())?;
+        if self.decompresses && !matches!(self.sink.write(&[0]), Ok(0)) {
             return Err("the compressed stream ends before its end".into());
         }
         Ok(self.take())
-    }
-
-    /// Whether a decoder has seen its stream's end.
-    fn complete(&mut self) -> bool {
-        // A decoder past its stream's end takes no more input: probe with one byte (what an
-        // unfinished one makes of it does not matter, it fails anyway).
-        match self {
-            Self::Inflate(w) => matches!(w.write(&[0]), Ok(0)),
-            Self::InflateRaw(w) => matches!(w.write(&[0]), Ok(0)),
-            Self::Gunzip(w) => matches!(w.write(&[0]), Ok(0)),
-            _ => true,
-        }
     }
 }
 

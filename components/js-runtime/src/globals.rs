@@ -215,6 +215,7 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         "__hv_reset_origin",
         "__hv_pair_iterator",
         "__hv_buffer_copy",
+        "__hv_buffer_view",
         "__hv_streams_install",
         "__hv_streams_loaded",
     ] {

@@ -15,6 +15,8 @@
     if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     throw notBufferSource(what);
   };
+  // The view, for streams.js (the runtime deletes the global once the scripts ran).
+  globalThis.__hv_buffer_view = view;
   // WebIDL's "get a copy of the bytes held by the buffer source", for fetch.js and crypto.js
   // (the runtime deletes the global once the scripts ran).
   globalThis.__hv_buffer_copy = (input, what) => {

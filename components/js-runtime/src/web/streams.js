@@ -44,13 +44,8 @@
   globalThis.__hv_streams_loaded = () => loaded;
 
   // A chunk as bytes (a view of the caller's, as the Standards' transforms read them), or a
-  // TypeError naming what was written.
-  const chunkBytes = (chunk, what) => {
-    if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-    if (typeof SharedArrayBuffer !== "undefined" && chunk instanceof SharedArrayBuffer) return new Uint8Array(chunk);
-    if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    throw new TypeError(`${what}: a chunk must be an ArrayBuffer or an ArrayBufferView`);
-  };
+  // TypeError naming what was written (encoding.js's view of a buffer source).
+  const chunkBytes = __hv_buffer_view;
 
   // The generic transform stream mixin (Streams §6.5.1): `readable` and `writable` of an inner
   // TransformStream, held privately.
