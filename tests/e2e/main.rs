@@ -59,4 +59,5 @@ mod tls;
 mod uploads;
 mod web_platform;
 mod web_streams;
+mod web_urlpattern;
 mod x402_python;

@@ -47,6 +47,14 @@ export async function handler(event) {
   out.corrupt = await new Response(new Blob([new Uint8Array([31, 139, 8, 0, 1, 2])]).stream().pipeThrough(new DecompressionStream("gzip"))).text().then(() => "decoded", (e) => e.name);
   out.trailing = await new Response(new Blob([unb64(event.data.deflate), new Uint8Array([0])]).stream().pipeThrough(new DecompressionStream("deflate"))).text().then(() => "decoded", (e) => e.name);
   out.brotli = (() => { try { new CompressionStream("br"); return "made"; } catch (e) { return e.message; } })();
+  // Brotli is read (WPT's vector, made by the reference encoder, whole, truncated and split
+  // byte by byte), not written.
+  const brotli = unb64(event.data.brotli);
+  const readBrotli = (chunks) => new Response(ReadableStream.from(chunks).pipeThrough(new DecompressionStream("brotli"))).text().then((t) => t, (e) => e.name);
+  out.brotliVector = await readBrotli([brotli]);
+  out.brotliTruncated = await readBrotli([brotli.slice(0, brotli.length - 1)]);
+  out.brotliBytewise = await readBrotli([...brotli].map((b) => new Uint8Array([b])));
+  out.brotliWrite = (() => { try { new CompressionStream("brotli"); return "made"; } catch (e) { return e.message; } })();
   // Bodies: a stream body, a body read as a stream, a clone, and a stream request.
   const response = new Response(ReadableStream.from([new TextEncoder().encode("streamed")]));
   out.streamBody = [await response.text(), response.bodyUsed];
@@ -76,6 +84,13 @@ export async function handler() {
   return { before, after: [typeof after.value, after.writable, after.enumerable, after.configurable], chunks };
 }
 "#;
+
+/// "expected output" compressed by brotli's reference encoder: WPT's vector
+/// (`compression/resources/decompression-input.js`).
+const BROTLI_VECTOR: &[u8] = &[
+    0x21, 0x38, 0x00, 0x04, 0x65, 0x78, 0x70, 0x65, 0x63, 0x74, 0x65, 0x64, 0x20, 0x6F, 0x75, 0x74,
+    0x70, 0x75, 0x74, 0x03,
+];
 
 #[test]
 fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
@@ -108,7 +123,7 @@ fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
     let r = client
         .invoke(
             "streams",
-            json!({"data": {"text": text, "deflate": b64.encode(&deflate)}}),
+            json!({"data": {"text": text, "deflate": b64.encode(&deflate), "brotli": b64.encode(BROTLI_VECTOR)}}),
         )
         .unwrap();
     assert!(r.ok, "{r:?}");
@@ -134,7 +149,14 @@ fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
     assert_eq!(out["trailing"], "TypeError");
     assert_eq!(
         out["brotli"],
-        "CompressionStream: the format \"br\" is not supported (deflate, deflate-raw and gzip are)"
+        "CompressionStream: the format \"br\" is not supported (deflate, deflate-raw, gzip and brotli are)"
+    );
+    assert_eq!(out["brotliVector"], "expected output");
+    assert_eq!(out["brotliTruncated"], "TypeError");
+    assert_eq!(out["brotliBytewise"], "expected output");
+    assert_eq!(
+        out["brotliWrite"],
+        "CompressionStream: brotli compression is not available in this runtime (DecompressionStream reads brotli; CompressionStream makes deflate, deflate-raw and gzip)"
     );
     assert_eq!(out["streamBody"], json!(["streamed", true]));
     assert_eq!(

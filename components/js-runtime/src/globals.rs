@@ -1,9 +1,9 @@
 //! The globals the runtime adds to the language's own: a few native functions (output,
 //! randomness, `fetch`'s transport, and those of [`super::web`]) and scripts written in
 //! JavaScript over them: the web platform's interfaces (`src/web/*.js`: events and abort
-//! signals, encodings and base64, streams, URL, structured clone) and the prelude (`console`, `crypto`,
-//! `Math.random`, `fetch` and its `Response` and `Headers`, agent state and configuration,
-//! `Deno.env`). Timers are [`super::timers`].
+//! signals, encodings and base64, streams, URL and URLPattern, structured clone) and the
+//! prelude (`console`, `crypto`, `Math.random`, `fetch` and its `Response` and `Headers`, agent
+//! state and configuration, `Deno.env`). Timers are [`super::timers`].
 
 use std::io::Write;
 
@@ -14,12 +14,13 @@ use boa_engine::{
 
 /// The scripts that build the globals, in order (run once, at setup); the last, the prelude,
 /// evaluates to the per-invocation hook.
-const SCRIPTS: [(&str, &str); 9] = [
+const SCRIPTS: [(&str, &str); 10] = [
     ("web/json.js", include_str!("web/json.js")),
     ("web/events.js", include_str!("web/events.js")),
     ("web/encoding.js", include_str!("web/encoding.js")),
     ("web/streams.js", include_str!("web/streams.js")),
     ("web/url.js", include_str!("web/url.js")),
+    ("web/urlpattern.js", include_str!("web/urlpattern.js")),
     ("web/fetch.js", include_str!("web/fetch.js")),
     ("web/clone.js", include_str!("web/clone.js")),
     ("web/crypto.js", include_str!("web/crypto.js")),
@@ -150,7 +151,7 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 30] = [
+    let natives: [(&str, usize, Native); 32] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -160,6 +161,8 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_utf8_decode", 2, super::web::utf8_decode),
         ("__hv_url", 2, super::web::url_parse),
         ("__hv_url_set", 3, super::web::url_set),
+        ("__hv_urlpattern_parse", 4, super::pattern::parse),
+        ("__hv_urlpattern_input", 3, super::pattern::match_input),
         ("__hv_form_parse", 1, super::web::form_parse),
         ("__hv_form_serialize", 1, super::web::form_serialize),
         ("__hv_now", 0, super::web::now),

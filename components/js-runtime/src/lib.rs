@@ -19,6 +19,7 @@ mod globals;
 mod json;
 mod legacy;
 mod loader;
+mod pattern;
 mod state;
 mod subtle;
 mod timers;
@@ -126,9 +127,7 @@ impl Guest for Runtime {
         let json = json::Json::capture(&mut context)
             .map_err(|e| setup_error("internal", format!("{e}")))?;
         timers::register(&mut context).map_err(|e| setup_error("internal", format!("{e}")))?;
-        let streams = modules
-            .iter()
-            .any(|m| globals::mentions_streams(&m.source));
+        let streams = modules.iter().any(|m| globals::mentions_streams(&m.source));
         let set_env = globals::register(&mut context, streams)
             .map_err(|e| setup_error("internal", format!("{e}")))?;
         for m in &modules {

@@ -105,9 +105,10 @@
   define("TextDecoderStream", TextDecoderStream);
 
   // Compression Standard: "deflate" (zlib, RFC 1950), "deflate-raw" (RFC 1951), "gzip" (RFC
-  // 1952). The natives keep the codec's state between chunks; an error (corrupt or truncated
-  // input, data after the end) is a TypeError, as the Standard says.
-  const FORMATS = ["deflate", "deflate-raw", "gzip"];
+  // 1952), "brotli" (RFC 7932, decompression only: src/compress.rs says why). The natives keep
+  // the codec's state between chunks; an error (corrupt or truncated input, data after the
+  // end) is a TypeError, as the Standard says.
+  const FORMATS = ["deflate", "deflate-raw", "gzip", "brotli"];
   // A BufferSource (not shared: WebIDL's BufferSource without [AllowShared]) as bytes.
   const sourceBytes = (chunk, what) => {
     const shared = typeof SharedArrayBuffer !== "undefined"
@@ -124,7 +125,10 @@
   const codecStream = (self, format, decompress, what) => {
     format = String(format);
     if (!FORMATS.includes(format)) {
-      throw new TypeError(`${what}: the format ${JSON.stringify(format)} is not supported (deflate, deflate-raw and gzip are)`);
+      throw new TypeError(`${what}: the format ${JSON.stringify(format)} is not supported (deflate, deflate-raw, gzip and brotli are)`);
+    }
+    if (format === "brotli" && !decompress) {
+      throw new TypeError(`${what}: brotli compression is not available in this runtime (DecompressionStream reads brotli; CompressionStream makes deflate, deflate-raw and gzip)`);
     }
     const id = codecNew(format, decompress);
     transforms.set(self, new TransformStream({
