@@ -151,7 +151,7 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 32] = [
+    let natives: [(&str, usize, Native); 35] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -178,6 +178,9 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_ec_der", 2, super::subtle::ec_der),
         ("__hv_ec_from_der", 2, super::subtle::ec_from_der),
         ("__hv_aes_gcm", 5, super::subtle::aes_gcm),
+        ("__hv_hkdf", 5, super::derive::hkdf),
+        ("__hv_pbkdf2", 5, super::derive::pbkdf2),
+        ("__hv_ecdh", 2, super::derive::ecdh),
         ("__hv_codec_new", 2, super::compress::codec_new),
         ("__hv_codec_push", 2, super::compress::codec_push),
         ("__hv_codec_finish", 1, super::compress::codec_finish),

@@ -14,6 +14,7 @@
 //! `agentConfig` over `wasi:keyvalue` and `wasi:config` (see [`state`]).
 
 mod compress;
+mod derive;
 mod fetch;
 mod globals;
 mod json;

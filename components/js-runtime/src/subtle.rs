@@ -18,20 +18,20 @@ use sha2::Digest;
 
 use super::web::bytes_arg;
 
-fn error(kind: &str, message: impl std::fmt::Display) -> JsError {
+pub(crate) fn error(kind: &str, message: impl std::fmt::Display) -> JsError {
     JsNativeError::typ()
         .with_message(format!("{kind}: {message}"))
         .into()
 }
 
-fn text(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
+pub(crate) fn text(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
     Ok(args
         .get_or_undefined(i)
         .to_string(context)?
         .to_std_string_escaped())
 }
 
-fn bytes(data: Vec<u8>, context: &mut Context) -> JsResult<JsValue> {
+pub(crate) fn bytes(data: Vec<u8>, context: &mut Context) -> JsResult<JsValue> {
     Ok(JsUint8Array::from_iter(data, context)?.into())
 }
 
@@ -83,11 +83,11 @@ pub fn ct_eq(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<J
     Ok(JsValue::from(a.len() == b.len() && bool::from(a.ct_eq(&b))))
 }
 
-fn secret(d: &[u8]) -> JsResult<SecretKey> {
+pub(crate) fn secret(d: &[u8]) -> JsResult<SecretKey> {
     SecretKey::from_slice(d).map_err(|_| error("DataError", "not a P-256 private key"))
 }
 
-fn public(point: &[u8]) -> JsResult<PublicKey> {
+pub(crate) fn public(point: &[u8]) -> JsResult<PublicKey> {
     PublicKey::from_sec1_bytes(point).map_err(|_| error("DataError", "not a P-256 public point"))
 }
 

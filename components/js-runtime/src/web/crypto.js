@@ -1,13 +1,15 @@
 // crypto (Web Cryptography API): getRandomValues, randomUUID, and crypto.subtle with digest
-// (SHA-1, SHA-256, SHA-384, SHA-512), HMAC, ECDSA on P-256 and AES-GCM: generateKey,
-// importKey and exportKey (raw, jwk, pkcs8, spki as each algorithm allows), sign, verify,
-// encrypt, decrypt. The primitives are RustCrypto's (src/subtle.rs); a key's material stays in
-// this closure, out of agents' reach unless the key is extractable.
+// (SHA-1, SHA-256, SHA-384, SHA-512), HMAC, ECDSA and ECDH on P-256, AES-GCM, HKDF and PBKDF2:
+// generateKey, importKey and exportKey (raw, jwk, pkcs8, spki as each algorithm allows), sign,
+// verify, encrypt, decrypt, deriveBits, deriveKey, wrapKey, unwrapKey. The primitives are RustCrypto's
+// (src/subtle.rs, src/derive.rs); a key's material stays in this closure, out of agents' reach
+// unless the key is extractable.
 (() => {
   const random = __hv_random, digestOf = __hv_digest, hmacOf = __hv_hmac, ctEq = __hv_ct_eq,
         ecGenerate = __hv_ec_generate, ecPublic = __hv_ec_public, ecPoint = __hv_ec_point,
         ecSign = __hv_ec_sign, ecVerify = __hv_ec_verify, ecDer = __hv_ec_der,
-        ecFromDer = __hv_ec_from_der, aesGcm = __hv_aes_gcm;
+        ecFromDer = __hv_ec_from_der, aesGcm = __hv_aes_gcm, hkdfOf = __hv_hkdf,
+        pbkdf2Of = __hv_pbkdf2, ecdhOf = __hv_ecdh;
   const define = (name, value) => Object.defineProperty(globalThis, name,
     { value, writable: true, configurable: true, enumerable: false });
   const fail = (name, message) => new DOMException(message, name);
@@ -37,8 +39,8 @@
   const normalize = (algorithm, operation) => {
     const a = typeof algorithm === "string" ? { name: algorithm } : algorithm;
     if (!a || typeof a !== "object" || a.name === undefined) throw new TypeError(`${operation}: the algorithm needs a name`);
-    const name = canonical(a.name, ["HMAC", "AES-GCM", "ECDSA", ...HASHES]);
-    if (!name) throw fail("NotSupportedError", `${operation}: the algorithm ${JSON.stringify(String(a.name))} is not available in this runtime (HMAC, AES-GCM, ECDSA on P-256, SHA-1/256/384/512 are)`);
+    const name = canonical(a.name, ["HMAC", "AES-GCM", "ECDSA", "ECDH", "HKDF", "PBKDF2", ...HASHES]);
+    if (!name) throw fail("NotSupportedError", `${operation}: the algorithm ${JSON.stringify(String(a.name))} is not available in this runtime (HMAC, AES-GCM, ECDSA and ECDH on P-256, HKDF, PBKDF2, SHA-1/256/384/512 are)`);
     return { ...a, name };
   };
   const hashOf = (hash, operation) => {
@@ -66,8 +68,10 @@
   const mint = (...args) => { minting = true; try { return new CryptoKey(...args); } finally { minting = false; } };
   define("CryptoKey", CryptoKey);
 
+  const DERIVE = ["deriveKey", "deriveBits"];
   const allowed = { HMAC: ["sign", "verify"], "AES-GCM": ["encrypt", "decrypt", "wrapKey", "unwrapKey"],
-    ECDSA: { private: ["sign"], public: ["verify"] } };
+    ECDSA: { private: ["sign"], public: ["verify"] }, ECDH: { private: DERIVE, public: [] },
+    HKDF: DERIVE, PBKDF2: DERIVE };
   const checkUsages = (usages, permitted, what) => {
     for (const u of usages) if (!permitted.includes(u)) throw fail("SyntaxError", `${what} cannot be used to ${u}`);
   };
@@ -78,7 +82,7 @@
     return material.get(key);
   };
   const curve = (a) => {
-    if (a.namedCurve !== "P-256") throw fail("NotSupportedError", `ECDSA on ${a.namedCurve} is not available in this runtime (P-256 is)`);
+    if (a.namedCurve !== "P-256") throw fail("NotSupportedError", `${a.name} on ${a.namedCurve} is not available in this runtime (P-256 is)`);
   };
   const aesLength = (n) => {
     if (n !== 128 && n !== 256) throw fail(n === 192 ? "NotSupportedError" : "DataError", `AES-GCM: a ${n}-bit key (128 and 256 are available)`);
@@ -106,15 +110,16 @@
         if (!usages.length) throw fail("SyntaxError", "generateKey: no usages");
         return mint("secret", !!extractable, { name: "AES-GCM", length: a.length }, usages, random(a.length / 8));
       }
-      if (a.name === "ECDSA") {
+      if (a.name === "ECDSA" || a.name === "ECDH") {
         curve(a);
-        checkUsages(usages, ["sign", "verify"], "an ECDSA key pair");
+        const { private: forPrivate, public: forPublic } = allowed[a.name];
+        checkUsages(usages, [...forPrivate, ...forPublic], `an ${a.name} key pair`);
         const [d, point] = native(() => ecGenerate());
-        const algorithm = { name: "ECDSA", namedCurve: "P-256" };
-        const privateUsages = usages.filter((u) => u === "sign");
-        if (!privateUsages.length) throw fail("SyntaxError", "generateKey: the private key needs the usage sign");
+        const algorithm = { name: a.name, namedCurve: "P-256" };
+        const privateUsages = usages.filter((u) => forPrivate.includes(u));
+        if (!privateUsages.length) throw fail("SyntaxError", `generateKey: the private key needs the usage ${forPrivate.join(" or ")}`);
         return {
-          publicKey: mint("public", true, algorithm, usages.filter((u) => u === "verify"), point),
+          publicKey: mint("public", true, algorithm, usages.filter((u) => forPublic.includes(u)), point),
           privateKey: mint("private", !!extractable, algorithm, privateUsages, d),
         };
       }
@@ -144,13 +149,19 @@
         aesLength(raw.length * 8);
         return mint("secret", !!extractable, { name: "AES-GCM", length: raw.length * 8 }, usages, raw);
       }
-      if (a.name === "ECDSA") {
+      if (a.name === "HKDF" || a.name === "PBKDF2") {
+        if (format !== "raw") throw fail("NotSupportedError", `importKey: ${a.name} keys are imported as raw only`);
+        if (extractable) throw fail("SyntaxError", `importKey: ${a.name} keys cannot be extractable`);
+        checkUsages(usages, allowed[a.name], `an ${a.name} key`);
+        return mint("secret", false, { name: a.name }, usages, bytesOf(keyData, "importKey"));
+      }
+      if (a.name === "ECDSA" || a.name === "ECDH") {
         curve(a);
-        const algorithm = { name: "ECDSA", namedCurve: "P-256" };
-        const asPublic = (point) => { checkUsages(usages, allowed.ECDSA.public, "an ECDSA public key"); return mint("public", true, algorithm, usages, point); };
+        const algorithm = { name: a.name, namedCurve: "P-256" };
+        const asPublic = (point) => { checkUsages(usages, allowed[a.name].public, `an ${a.name} public key`); return mint("public", true, algorithm, usages, point); };
         const asPrivate = (d) => {
-          checkUsages(usages, allowed.ECDSA.private, "an ECDSA private key");
-          if (!usages.length) throw fail("SyntaxError", "importKey: a private key needs the usage sign");
+          checkUsages(usages, allowed[a.name].private, `an ${a.name} private key`);
+          if (!usages.length) throw fail("SyntaxError", `importKey: a private key needs the usage ${allowed[a.name].private.join(" or ")}`);
           return mint("private", !!extractable, algorithm, usages, d);
         };
         if (format === "raw") return asPublic(native(() => ecPoint(bytesOf(keyData, "importKey"))));
@@ -167,7 +178,7 @@
           if (!ctEq(derived, point)) throw fail("DataError", "importKey: JWK d does not match x and y");
           return asPrivate(d);
         }
-        throw fail("NotSupportedError", `importKey: ECDSA keys are not imported as ${format}`);
+        throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported as ${format}`);
       }
       throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported`);
     },
@@ -205,14 +216,84 @@
       if (a.name === "ECDSA") return native(() => ecVerify(k, hashOf(a.hash, "verify"), bytesOf(data, "verify"), sig));
       throw fail("NotSupportedError", `verify: ${a.name} does not verify`);
     },
+    deriveBits(algorithm, baseKey, length = null) {
+      const a = normalize(algorithm, "deriveBits");
+      const k = use(baseKey, a.name, "deriveBits");
+      return buffer(derive(a, baseKey, k, length, "deriveBits"));
+    },
+    deriveKey(algorithm, baseKey, derivedKeyType, extractable, usages) {
+      const a = normalize(algorithm, "deriveKey");
+      const target = normalize(derivedKeyType, "deriveKey");
+      const k = use(baseKey, a.name, "deriveKey");
+      const bits = derive(a, baseKey, k, keyLength(target), "deriveKey");
+      return ops.importKey("raw", bits, target, extractable, usages);
+    },
+    // wrapKey and unwrapKey: exportKey then encrypt, and decrypt then importKey, with the
+    // wrapping key's own usage (AES-GCM is the one wrapping algorithm here).
+    wrapKey(format, key, wrappingKey, wrapAlgorithm) {
+      const exported = ops.exportKey(format, key);
+      const data = format === "jwk" ? new TextEncoder().encode(JSON.stringify(exported)) : exported;
+      return gcm(true, wrapAlgorithm, wrappingKey, data, "wrapKey");
+    },
+    unwrapKey(format, wrappedKey, unwrappingKey, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) {
+      const opened = gcm(false, unwrapAlgorithm, unwrappingKey, wrappedKey, "unwrapKey");
+      let keyData = opened;
+      if (format === "jwk") {
+        try { keyData = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(opened)); } catch (_) { throw fail("DataError", "unwrapKey: the unwrapped bytes are not a JWK"); }
+      }
+      return ops.importKey(format, keyData, unwrappedKeyAlgorithm, extractable, usages);
+    },
     encrypt(algorithm, key, data) { return gcm(true, algorithm, key, data); },
     decrypt(algorithm, key, data) { return gcm(false, algorithm, key, data); },
   };
-  const gcm = (encrypt, algorithm, key, data) => {
+  // The bits a derivation gives (deriveBits' `length`; null is the whole secret for ECDH):
+  // ECDH's shared secret, cut to `length` bits; HKDF's and PBKDF2's output of `length` bits,
+  // which must be whole bytes.
+  const derive = (a, key, k, length, operation) => {
+    if (a.name === "ECDH") {
+      const peer = a.public;
+      if (!(peer instanceof CryptoKey) || peer.type !== "public") throw fail("InvalidAccessError", `${operation}: ECDH needs the peer's public key as \`public\``);
+      if (peer.algorithm.name !== "ECDH") throw fail("InvalidAccessError", `${operation}: the peer's key is for ${peer.algorithm.name}, not ECDH`);
+      if (key.type !== "private") throw fail("InvalidAccessError", `${operation}: ECDH derives from a private key`);
+      const secret = native(() => ecdhOf(k, material.get(peer)));
+      if (length === null) return secret;
+      const bits = Number(length);
+      if (!(bits >= 0) || bits > secret.length * 8) throw fail("OperationError", `${operation}: ECDH on P-256 gives at most 256 bits`);
+      const out = secret.slice(0, Math.ceil(bits / 8));
+      if (bits % 8) out[out.length - 1] &= 0xff << (8 - (bits % 8));
+      return out;
+    }
+    if (a.name !== "HKDF" && a.name !== "PBKDF2") throw fail("NotSupportedError", `${operation}: ${a.name} does not derive`);
+    const bits = length === null ? NaN : Number(length);
+    if (!(bits >= 0) || bits % 8) throw fail("OperationError", `${operation}: ${a.name} derives whole bytes (a length that is a multiple of 8)`);
+    const hash = hashOf(a.hash, operation);
+    const salt = bytesOf(a.salt, `${operation} (salt)`);
+    if (a.name === "HKDF") return native(() => hkdfOf(hash, k, salt, bytesOf(a.info, `${operation} (info)`), bits / 8));
+    if (bits === 0) throw fail("OperationError", `${operation}: PBKDF2 derives at least one byte`);
+    const iterations = Number(a.iterations);
+    if (!(iterations >= 1 && iterations <= 0xffffffff)) throw fail("OperationError", `${operation}: PBKDF2 needs 1 to 4294967295 iterations`);
+    return native(() => pbkdf2Of(hash, k, salt, iterations, bits / 8));
+  };
+  // The length in bits of the key deriveKey makes (WebCrypto's "get key length").
+  const keyLength = (target) => {
+    if (target.name === "AES-GCM") {
+      if (target.length !== 128 && target.length !== 256) throw fail(target.length === 192 ? "NotSupportedError" : "OperationError", `deriveKey: an AES-GCM key of ${target.length} bits (128 and 256 are available)`);
+      return target.length;
+    }
+    if (target.name === "HMAC") {
+      if (target.length === undefined) return blockBits[hashOf(target.hash, "deriveKey")];
+      const bits = Number(target.length);
+      if (!(bits > 0)) throw fail("OperationError", "deriveKey: an HMAC key of no bits");
+      return bits;
+    }
+    throw fail("NotSupportedError", `deriveKey: ${target.name} keys are not derived (AES-GCM and HMAC are)`);
+  };
+  // AES-GCM for encrypt and decrypt, or (`usage`) for wrapKey and unwrapKey.
+  const gcm = (encrypt, algorithm, key, data, usage = encrypt ? "encrypt" : "decrypt") => {
     const operation = encrypt ? "encrypt" : "decrypt";
-    const a = normalize(algorithm, operation);
-    if (a.name !== "AES-GCM") throw fail("NotSupportedError", `${operation}: ${a.name} does not ${operation}`);
-    const k = use(key, "AES-GCM", operation);
+    const a = normalize(algorithm, usage);
+    if (a.name !== "AES-GCM") throw fail("NotSupportedError", `${usage}: ${a.name} does not ${operation}`);
+    const k = use(key, "AES-GCM", usage);
     if (a.tagLength !== undefined && a.tagLength !== 128) throw fail("NotSupportedError", `${operation}: only a 128-bit tag is available in this runtime`);
     const iv = bytesOf(a.iv, `${operation} (iv)`);
     const aad = a.additionalData === undefined ? new Uint8Array(0) : bytesOf(a.additionalData, `${operation} (additionalData)`);
