@@ -101,9 +101,9 @@ fn measure_as(
     // What stays after the answer. Freed memory goes back to the OS with a delay (the host's
     // purge thread runs twice a second; later on a loaded 2-core machine, where CI once read
     // +132 MiB 1.5 s after a 126-MiB deployment and 0 soon after), so the RSS is read
-    // from 1.5 s on, every 100 ms, until it is within the bound the callers check (the body's
+    // from 0.5 s on, every 100 ms, until it is within the bound the callers check (the body's
     // size) or 15 s passed; the smallest reading counts. Memory held longer is retained: fails.
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(500));
     let settled = base + body.len() as u64 / 1024;
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut after = status_kib(pid, "VmRSS:");
