@@ -57,7 +57,7 @@ mod templates;
 #[cfg(feature = "simulated-attestation")]
 mod tls;
 mod uploads;
-mod web_crypto_derive;
+mod web_crypto;
 mod web_platform;
 mod web_streams;
 mod web_urlpattern;

@@ -151,7 +151,7 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 35] = [
+    let natives: [(&str, usize, Native); 42] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -181,6 +181,13 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_hkdf", 5, super::derive::hkdf),
         ("__hv_pbkdf2", 5, super::derive::pbkdf2),
         ("__hv_ecdh", 2, super::derive::ecdh),
+        ("__hv_okp_generate", 1, super::okp::generate),
+        ("__hv_okp_public", 2, super::okp::public),
+        ("__hv_okp_der", 3, super::okp::der),
+        ("__hv_okp_from_der", 3, super::okp::from_der),
+        ("__hv_ed_sign", 2, super::okp::ed_sign),
+        ("__hv_ed_verify", 3, super::okp::ed_verify),
+        ("__hv_x25519", 2, super::okp::x25519),
         ("__hv_codec_new", 2, super::compress::codec_new),
         ("__hv_codec_push", 2, super::compress::codec_push),
         ("__hv_codec_finish", 1, super::compress::codec_finish),

@@ -20,6 +20,7 @@ mod globals;
 mod json;
 mod legacy;
 mod loader;
+mod okp;
 mod pattern;
 mod state;
 mod subtle;

@@ -1,15 +1,18 @@
 // crypto (Web Cryptography API): getRandomValues, randomUUID, and crypto.subtle with digest
-// (SHA-1, SHA-256, SHA-384, SHA-512), HMAC, ECDSA and ECDH on P-256, AES-GCM, HKDF and PBKDF2:
+// (SHA-1, SHA-256, SHA-384, SHA-512), HMAC, ECDSA and ECDH on P-256, Ed25519, X25519, AES-GCM,
+// HKDF and PBKDF2:
 // generateKey, importKey and exportKey (raw, jwk, pkcs8, spki as each algorithm allows), sign,
 // verify, encrypt, decrypt, deriveBits, deriveKey, wrapKey, unwrapKey. The primitives are RustCrypto's
-// (src/subtle.rs, src/derive.rs); a key's material stays in this closure, out of agents' reach
+// (src/subtle.rs, src/derive.rs, src/okp.rs); a key's material stays in this closure, out of agents' reach
 // unless the key is extractable.
 (() => {
   const random = __hv_random, digestOf = __hv_digest, hmacOf = __hv_hmac, ctEq = __hv_ct_eq,
         ecGenerate = __hv_ec_generate, ecPublic = __hv_ec_public, ecPoint = __hv_ec_point,
         ecSign = __hv_ec_sign, ecVerify = __hv_ec_verify, ecDer = __hv_ec_der,
         ecFromDer = __hv_ec_from_der, aesGcm = __hv_aes_gcm, hkdfOf = __hv_hkdf,
-        pbkdf2Of = __hv_pbkdf2, ecdhOf = __hv_ecdh;
+        pbkdf2Of = __hv_pbkdf2, ecdhOf = __hv_ecdh, okpGenerate = __hv_okp_generate,
+        okpPublic = __hv_okp_public, okpDer = __hv_okp_der, okpFromDer = __hv_okp_from_der,
+        edSign = __hv_ed_sign, edVerify = __hv_ed_verify, x25519Of = __hv_x25519;
   const define = (name, value) => Object.defineProperty(globalThis, name,
     { value, writable: true, configurable: true, enumerable: false });
   const fail = (name, message) => new DOMException(message, name);
@@ -39,8 +42,8 @@
   const normalize = (algorithm, operation) => {
     const a = typeof algorithm === "string" ? { name: algorithm } : algorithm;
     if (!a || typeof a !== "object" || a.name === undefined) throw new TypeError(`${operation}: the algorithm needs a name`);
-    const name = canonical(a.name, ["HMAC", "AES-GCM", "ECDSA", "ECDH", "HKDF", "PBKDF2", ...HASHES]);
-    if (!name) throw fail("NotSupportedError", `${operation}: the algorithm ${JSON.stringify(String(a.name))} is not available in this runtime (HMAC, AES-GCM, ECDSA and ECDH on P-256, HKDF, PBKDF2, SHA-1/256/384/512 are)`);
+    const name = canonical(a.name, ["HMAC", "AES-GCM", "ECDSA", "ECDH", "Ed25519", "X25519", "HKDF", "PBKDF2", ...HASHES]);
+    if (!name) throw fail("NotSupportedError", `${operation}: the algorithm ${JSON.stringify(String(a.name))} is not available in this runtime (HMAC, AES-GCM, ECDSA and ECDH on P-256, Ed25519, X25519, HKDF, PBKDF2, SHA-1/256/384/512 are)`);
     return { ...a, name };
   };
   const hashOf = (hash, operation) => {
@@ -71,6 +74,7 @@
   const DERIVE = ["deriveKey", "deriveBits"];
   const allowed = { HMAC: ["sign", "verify"], "AES-GCM": ["encrypt", "decrypt", "wrapKey", "unwrapKey"],
     ECDSA: { private: ["sign"], public: ["verify"] }, ECDH: { private: DERIVE, public: [] },
+    Ed25519: { private: ["sign"], public: ["verify"] }, X25519: { private: DERIVE, public: [] },
     HKDF: DERIVE, PBKDF2: DERIVE };
   const checkUsages = (usages, permitted, what) => {
     for (const u of usages) if (!permitted.includes(u)) throw fail("SyntaxError", `${what} cannot be used to ${u}`);
@@ -121,6 +125,17 @@
         return {
           publicKey: mint("public", true, algorithm, usages.filter((u) => forPublic.includes(u)), point),
           privateKey: mint("private", !!extractable, algorithm, privateUsages, d),
+        };
+      }
+      if (a.name === "Ed25519" || a.name === "X25519") {
+        const { private: forPrivate, public: forPublic } = allowed[a.name];
+        checkUsages(usages, [...forPrivate, ...forPublic], `an ${a.name} key pair`);
+        const privateUsages = usages.filter((u) => forPrivate.includes(u));
+        if (!privateUsages.length) throw fail("SyntaxError", `generateKey: the private key needs the usage ${forPrivate.join(" or ")}`);
+        const [d, x] = native(() => okpGenerate(a.name));
+        return {
+          publicKey: mint("public", true, { name: a.name }, usages.filter((u) => forPublic.includes(u)), x),
+          privateKey: mint("private", !!extractable, { name: a.name }, privateUsages, d),
         };
       }
       throw fail("NotSupportedError", `generateKey: ${a.name} keys are not generated`);
@@ -180,6 +195,32 @@
         }
         throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported as ${format}`);
       }
+      if (a.name === "Ed25519" || a.name === "X25519") {
+        const algorithm = { name: a.name };
+        const asPublic = (x) => {
+          checkUsages(usages, allowed[a.name].public, `an ${a.name} public key`);
+          if (x.length !== 32) throw fail("DataError", `importKey: an ${a.name} public key is 32 bytes`);
+          return mint("public", true, algorithm, usages, x);
+        };
+        const asPrivate = (d) => {
+          checkUsages(usages, allowed[a.name].private, `an ${a.name} private key`);
+          if (!usages.length) throw fail("SyntaxError", `importKey: a private key needs the usage ${allowed[a.name].private.join(" or ")}`);
+          return mint("private", !!extractable, algorithm, usages, d);
+        };
+        if (format === "raw") return asPublic(bytesOf(keyData, "importKey"));
+        if (format === "spki") return asPublic(native(() => okpFromDer(a.name, "spki", bytesOf(keyData, "importKey"))));
+        if (format === "pkcs8") return asPrivate(native(() => okpFromDer(a.name, "pkcs8", bytesOf(keyData, "importKey"))));
+        if (jwk) {
+          if (jwk.kty !== "OKP" || jwk.crv !== a.name) throw fail("DataError", `importKey: an OKP ${a.name} JWK is needed`);
+          const x = unb64u(jwk.x, "x");
+          if (jwk.d === undefined) return asPublic(x);
+          const d = unb64u(jwk.d, "d");
+          if (d.length !== 32) throw fail("DataError", `importKey: JWK d of ${a.name} is 32 bytes`);
+          if (!ctEq(native(() => okpPublic(a.name, d)), x)) throw fail("DataError", "importKey: JWK d does not match x");
+          return asPrivate(d);
+        }
+        throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported as ${format}`);
+      }
       throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported`);
     },
     exportKey(format, key) {
@@ -187,13 +228,20 @@
       if (!key.extractable) throw fail("InvalidAccessError", "exportKey: the key is not extractable");
       const k = material.get(key);
       const name = key.algorithm.name;
+      const okp = name === "Ed25519" || name === "X25519";
       if (format === "raw" && key.type !== "private") return buffer(Uint8Array.from(k));
-      if (format === "spki" && key.type === "public") return buffer(native(() => ecDer("spki", k)));
-      if (format === "pkcs8" && key.type === "private") return buffer(native(() => ecDer("pkcs8", k)));
+      if (format === "spki" && key.type === "public") return buffer(native(() => okp ? okpDer(name, "spki", k) : ecDer("spki", k)));
+      if (format === "pkcs8" && key.type === "private") return buffer(native(() => okp ? okpDer(name, "pkcs8", k) : ecDer("pkcs8", k)));
       if (format === "jwk") {
         const common = { key_ops: [...key.usages], ext: key.extractable };
         if (name === "HMAC") return { kty: "oct", k: b64u(k), alg: `HS${key.algorithm.hash.name.slice(4)}`, ...common };
         if (name === "AES-GCM") return { kty: "oct", k: b64u(k), alg: `A${key.algorithm.length}GCM`, ...common };
+        if (okp) {
+          const x = key.type === "private" ? native(() => okpPublic(name, k)) : k;
+          const jwk = { kty: "OKP", crv: name, x: b64u(x), ...common };
+          if (key.type === "private") jwk.d = b64u(k);
+          return jwk;
+        }
         const point = key.type === "private" ? native(() => ecPublic(k)) : k;
         const jwk = { kty: "EC", crv: "P-256", x: b64u(point.slice(1, 33)), y: b64u(point.slice(33, 65)), ...common };
         if (key.type === "private") jwk.d = b64u(k);
@@ -206,6 +254,7 @@
       const k = use(key, a.name, "sign");
       if (a.name === "HMAC") return buffer(native(() => hmacOf(key.algorithm.hash.name, k, bytesOf(data, "sign"))));
       if (a.name === "ECDSA") return buffer(native(() => ecSign(k, hashOf(a.hash, "sign"), bytesOf(data, "sign"))));
+      if (a.name === "Ed25519") return buffer(native(() => edSign(k, bytesOf(data, "sign"))));
       throw fail("NotSupportedError", `sign: ${a.name} does not sign`);
     },
     verify(algorithm, key, signature, data) {
@@ -214,6 +263,7 @@
       const sig = bytesOf(signature, "verify");
       if (a.name === "HMAC") return ctEq(native(() => hmacOf(key.algorithm.hash.name, k, bytesOf(data, "verify"))), sig);
       if (a.name === "ECDSA") return native(() => ecVerify(k, hashOf(a.hash, "verify"), bytesOf(data, "verify"), sig));
+      if (a.name === "Ed25519") return native(() => edVerify(k, bytesOf(data, "verify"), sig));
       throw fail("NotSupportedError", `verify: ${a.name} does not verify`);
     },
     deriveBits(algorithm, baseKey, length = null) {
@@ -250,15 +300,15 @@
   // ECDH's shared secret, cut to `length` bits; HKDF's and PBKDF2's output of `length` bits,
   // which must be whole bytes.
   const derive = (a, key, k, length, operation) => {
-    if (a.name === "ECDH") {
+    if (a.name === "ECDH" || a.name === "X25519") {
       const peer = a.public;
-      if (!(peer instanceof CryptoKey) || peer.type !== "public") throw fail("InvalidAccessError", `${operation}: ECDH needs the peer's public key as \`public\``);
-      if (peer.algorithm.name !== "ECDH") throw fail("InvalidAccessError", `${operation}: the peer's key is for ${peer.algorithm.name}, not ECDH`);
-      if (key.type !== "private") throw fail("InvalidAccessError", `${operation}: ECDH derives from a private key`);
-      const secret = native(() => ecdhOf(k, material.get(peer)));
+      if (!(peer instanceof CryptoKey) || peer.type !== "public") throw fail("InvalidAccessError", `${operation}: ${a.name} needs the peer's public key as \`public\``);
+      if (peer.algorithm.name !== a.name) throw fail("InvalidAccessError", `${operation}: the peer's key is for ${peer.algorithm.name}, not ${a.name}`);
+      if (key.type !== "private") throw fail("InvalidAccessError", `${operation}: ${a.name} derives from a private key`);
+      const secret = native(() => a.name === "ECDH" ? ecdhOf(k, material.get(peer)) : x25519Of(k, material.get(peer)));
       if (length === null) return secret;
       const bits = Number(length);
-      if (!(bits >= 0) || bits > secret.length * 8) throw fail("OperationError", `${operation}: ECDH on P-256 gives at most 256 bits`);
+      if (!(bits >= 0) || bits > secret.length * 8) throw fail("OperationError", `${operation}: ${a.name} gives at most 256 bits`);
       const out = secret.slice(0, Math.ceil(bits / 8));
       if (bits % 8) out[out.length - 1] &= 0xff << (8 - (bits % 8));
       return out;

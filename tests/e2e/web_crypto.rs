@@ -1,7 +1,8 @@
-//! `crypto.subtle`'s key derivation in JavaScript agents through the native agent routes: HKDF
-//! and PBKDF2 against their RFCs' vectors, ECDH on P-256 against the protocol crate's own
-//! (the test's key pair with the agent's), `deriveKey` into AES-GCM and HMAC keys, `wrapKey`
-//! and `unwrapKey`, and the errors WebCrypto names.
+//! `crypto.subtle` in JavaScript agents through the native agent routes, beyond
+//! tests/e2e/web_platform.rs's digests, HMAC, ECDSA and AES-GCM: key derivation (HKDF and PBKDF2
+//! against their RFCs' vectors, ECDH on P-256 against the protocol crate's own from the test's
+//! key pair, `deriveKey` into AES-GCM and HMAC keys), `wrapKey` and `unwrapKey`, Ed25519 and
+//! X25519 against RFC 8032's and RFC 7748's vectors, and the errors WebCrypto names.
 
 use std::collections::BTreeMap;
 
@@ -147,6 +148,121 @@ fn key_derivation_through_the_native_agent_routes() {
             "noDeriveKeyUsage": "InvalidAccessError",
             "exportKdf": "InvalidAccessError",
             "ecdhOnP384": "NotSupportedError",
+        })
+    );
+}
+
+const CURVE25519: &str = r#"
+const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+const bytes = (h) => Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
+const b64u = (h) => btoa(String.fromCharCode(...bytes(h))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const failure = (p) => p.then((v) => v, (e) => e.name);
+export async function handler(event) {
+  const s = crypto.subtle, out = {}, v = event.data;
+  // RFC 8032 §7.1, test 1: the key as a JWK, the empty message's signature.
+  const signer = await s.importKey("jwk", { kty: "OKP", crv: "Ed25519", d: b64u(v.edSecret), x: b64u(v.edPublic) }, "Ed25519", true, ["sign"]);
+  out.edSignature = hex(await s.sign("Ed25519", signer, new Uint8Array(0)));
+  const verifier = await s.importKey("raw", bytes(v.edPublic), { name: "Ed25519" }, true, ["verify"]);
+  out.edVerifies = await s.verify("Ed25519", verifier, bytes(out.edSignature), new Uint8Array(0));
+  out.edRejects = [
+    await s.verify("Ed25519", verifier, bytes(out.edSignature), new Uint8Array(1)),
+    await s.verify("Ed25519", verifier, bytes(out.edSignature).slice(1), new Uint8Array(0)),
+  ];
+  // Keys through PKCS #8 and SPKI and back (RFC 8410's forms), and a generated pair.
+  const pkcs8 = await s.exportKey("pkcs8", signer);
+  const again = await s.importKey("pkcs8", pkcs8, "Ed25519", true, ["sign"]);
+  out.edPkcs8 = [hex(pkcs8), (await s.exportKey("jwk", again)).x === b64u(v.edPublic)];
+  out.edSpki = hex(await s.exportKey("spki", verifier));
+  const pair = await s.generateKey("Ed25519", false, ["sign", "verify"]);
+  const message = new TextEncoder().encode("signed by a generated key");
+  out.generated = [pair.privateKey.algorithm.name, pair.publicKey.usages, await s.verify("Ed25519", pair.publicKey, await s.sign("Ed25519", pair.privateKey, message), message)];
+  // RFC 7748 §6.1: Alice's private key with Bob's public key.
+  const alice = await s.importKey("jwk", { kty: "OKP", crv: "X25519", d: b64u(v.xAlice), x: b64u(v.xAlicePublic) }, "X25519", false, ["deriveBits"]);
+  const bob = await s.importKey("raw", bytes(v.xBobPublic), "X25519", true, []);
+  out.x25519 = hex(await s.deriveBits({ name: "X25519", public: bob }, alice, 256));
+  out.xSpki = hex(await s.exportKey("spki", bob));
+  // A peer key of small order gives an all-zero secret: refused.
+  const zero = await s.importKey("raw", new Uint8Array(32), "X25519", true, []);
+  out.errors = {
+    smallOrder: await failure(s.deriveBits({ name: "X25519", public: zero }, alice, 256)),
+    edPeerForX: await failure(s.deriveBits({ name: "X25519", public: verifier }, alice, 256)),
+    shortKey: await failure(s.importKey("raw", new Uint8Array(31), "Ed25519", true, ["verify"])),
+    badJwk: await failure(s.importKey("jwk", { kty: "OKP", crv: "Ed25519", d: b64u(v.xAlice), x: b64u(v.edPublic) }, "Ed25519", false, ["sign"])),
+    notSpki: await failure(s.importKey("spki", bytes(out.edSpki.replace("2b6570", "2b656e")), "Ed25519", true, ["verify"])),
+    privateRaw: await failure(s.importKey("raw", bytes(v.edSecret), "Ed25519", true, ["sign"])),
+  };
+  return out;
+}
+"#;
+
+#[test]
+fn ed25519_and_x25519_through_the_native_agent_routes() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "curves",
+                description: "crypto.subtle Ed25519 and X25519",
+                ..Deployment::default()
+            },
+            &JsSource {
+                main: "main.js".into(),
+                modules: BTreeMap::from([("main.js".to_string(), CURVE25519.to_string())]),
+            },
+        )
+        .expect("deploy");
+    let vectors = json!({
+        // RFC 8032 §7.1, TEST 1.
+        "edSecret": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "edPublic": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        // RFC 7748 §6.1.
+        "xAlice": "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        "xAlicePublic": "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+        "xBobPublic": "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+    });
+    let r = client.invoke("curves", json!({ "data": vectors })).unwrap();
+    assert!(r.ok, "{r:?}");
+    let out = r.result_json().unwrap();
+    assert_eq!(
+        out["edSignature"],
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    );
+    assert_eq!(out["edVerifies"], true);
+    assert_eq!(out["edRejects"], json!([false, false]));
+    // RFC 8410's PKCS #8 (§7) and SubjectPublicKeyInfo (§4) around the RFC 8032 key.
+    assert_eq!(
+        out["edPkcs8"],
+        json!([
+            "302e020100300506032b657004220420\
+             9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            true
+        ])
+    );
+    assert_eq!(
+        out["edSpki"],
+        "302a300506032b6570032100d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    );
+    assert_eq!(out["generated"], json!(["Ed25519", ["verify"], true]));
+    assert_eq!(
+        out["x25519"],
+        "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
+    );
+    assert_eq!(
+        out["xSpki"],
+        "302a300506032b656e032100de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"
+    );
+    assert_eq!(
+        out["errors"],
+        json!({
+            "smallOrder": "OperationError",
+            "edPeerForX": "InvalidAccessError",
+            "shortKey": "DataError",
+            "badJwk": "DataError",
+            "notSpki": "DataError",
+            "privateRaw": "SyntaxError",
         })
     );
 }
