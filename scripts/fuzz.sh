@@ -10,7 +10,8 @@
 #
 # Each target starts from its committed seeds in fuzz/corpus/<target>/ (read only: new inputs go
 # to fuzz/target/corpus/<target>/, which is not committed). Any crash, panic, leak or timeout
-# fails the script, and libFuzzer leaves the input in fuzz/artifacts/<target>/.
+# fails the script (a leak only with AddressSanitizer, whose LeakSanitizer finds it), and
+# libFuzzer leaves the input in fuzz/artifacts/<target>/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

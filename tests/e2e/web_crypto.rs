@@ -2,7 +2,8 @@
 //! tests/e2e/web_platform.rs's digests, HMAC, ECDSA and AES-GCM: key derivation (HKDF and PBKDF2
 //! against their RFCs' vectors, ECDH on P-256 against the protocol crate's own from the test's
 //! key pair, `deriveKey` into AES-GCM and HMAC keys), `wrapKey` and `unwrapKey`, Ed25519 and
-//! X25519 against RFC 8032's and RFC 7748's vectors, and the errors WebCrypto names.
+//! X25519 against RFC 8032's and RFC 7748's vectors, AES-CTR, AES-CBC and AES-KW against NIST
+//! SP 800-38A's and RFC 3394's, tampering with keys and built-ins, and the errors WebCrypto names.
 
 use std::collections::BTreeMap;
 
@@ -71,7 +72,54 @@ export async function handler(event) {
     noDeriveKeyUsage: await failure(s.deriveKey(hkdf, bitsOnly, { name: "AES-GCM", length: 128 }, false, ["encrypt"])),
     exportKdf: await failure(s.exportKey("raw", ikm)),
     ecdhOnP384: await failure(s.generateKey({ name: "ECDH", namedCurve: "P-384" }, false, ["deriveBits"])),
+    noUsages: await failure(s.importKey("raw", text("k"), "HKDF", false, [])),
+    // 2^35 bits is 0 as WebIDL's unsigned long; 2^31 - 8 bits (256 MiB) is more memory than
+    // the agent has.
+    pbkdf2Wraps: await failure(s.deriveBits(pbkdf2(1), password, 2 ** 35)),
+    pbkdf2Huge: await failure(s.deriveBits(pbkdf2(1), password, 2 ** 31 - 8)),
   };
+  // 12.5 bits is 12, as WebIDL converts it.
+  out.ecdh12Fraction = hex(await s.deriveBits({ name: "ECDH", public: peer }, pair.privateKey, 12.5));
+  // An agent that redefines a key's getters or patches the built-ins the key material passes
+  // through gets nothing: the key's own slots decide, and the material never meets the patches.
+  const secretKey = await s.importKey("raw", text("never leaves"), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  Object.defineProperty(secretKey, "extractable", { value: true });
+  Object.defineProperty(secretKey, "usages", { value: ["sign", "verify"] });
+  const seen = [];
+  const { slice } = ArrayBuffer.prototype, { includes } = Array.prototype;
+  ArrayBuffer.prototype.slice = function (...a) { seen.push(new TextDecoder().decode(new Uint8Array(this))); return slice.apply(this, a); };
+  Array.prototype.includes = () => true;
+  try {
+    out.tampered = [
+      await failure(s.exportKey("raw", secretKey)),
+      await failure(s.sign("HMAC", secretKey, text("m"))),
+    ];
+    const kek = await s.generateKey({ name: "AES-GCM", length: 128 }, false, ["wrapKey", "unwrapKey"]);
+    const exportable = await s.importKey("raw", text("wrapped secret"), { name: "HMAC", hash: "SHA-256" }, true, ["sign"]);
+    const w = { name: "AES-GCM", iv: new Uint8Array(12) };
+    const wrappedRaw = await s.wrapKey("raw", exportable, kek, w);
+    seen.length = 0;
+    await s.unwrapKey("raw", wrappedRaw, kek, w, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    await s.deriveKey(hkdf, ikm, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]);
+    out.seenByPatch = seen.filter((t) => t.includes("wrapped secret")).length;
+    // A JWK unwrapped: its base64url text meets no patched String or RegExp method either.
+    const secretText = (await s.exportKey("jwk", exportable)).k;
+    const wrappedJwk = await s.wrapKey("jwk", exportable, kek, w);
+    const { replace } = String.prototype, { test } = RegExp.prototype;
+    String.prototype.replace = function (...a) { seen.push(String(this)); return replace.apply(this, a); };
+    RegExp.prototype.test = function (t) { seen.push(String(t)); return test.call(this, t); };
+    try {
+      seen.length = 0;
+      await s.unwrapKey("jwk", wrappedJwk, kek, w, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+      out.seenJwkByPatch = seen.filter((t) => t.includes(secretText)).length;
+    } finally {
+      String.prototype.replace = replace;
+      RegExp.prototype.test = test;
+    }
+  } finally {
+    ArrayBuffer.prototype.slice = slice;
+    Array.prototype.includes = includes;
+  }
   return out;
 }
 "#;
@@ -135,6 +183,13 @@ fn key_derivation_through_the_native_agent_routes() {
         json!([false, true, false, "InvalidAccessError", "OperationError"])
     );
     assert_eq!(
+        out["tampered"],
+        json!(["InvalidAccessError", "InvalidAccessError"])
+    );
+    assert_eq!(out["seenByPatch"], 0);
+    assert_eq!(out["seenJwkByPatch"], 0);
+    assert_eq!(out["ecdh12Fraction"], out["ecdh12"]);
+    assert_eq!(
         out["errors"],
         json!({
             "hkdfPartialByte": "OperationError",
@@ -148,6 +203,9 @@ fn key_derivation_through_the_native_agent_routes() {
             "noDeriveKeyUsage": "InvalidAccessError",
             "exportKdf": "InvalidAccessError",
             "ecdhOnP384": "NotSupportedError",
+            "noUsages": "SyntaxError",
+            "pbkdf2Wraps": "OperationError",
+            "pbkdf2Huge": "OperationError",
         })
     );
 }
@@ -263,6 +321,110 @@ fn ed25519_and_x25519_through_the_native_agent_routes() {
             "badJwk": "DataError",
             "notSpki": "DataError",
             "privateRaw": "SyntaxError",
+        })
+    );
+}
+
+const AES_MODES: &str = r#"
+const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+const bytes = (h) => Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
+const failure = (p) => p.then(() => "succeeded", (e) => e.name);
+export async function handler() {
+  const s = crypto.subtle, out = {};
+  // NIST SP 800-38A F.5.1 (CTR-AES128) with a 64-bit counter, and F.2.1 (CBC-AES128).
+  const nist = bytes("2b7e151628aed2a6abf7158809cf4f3c");
+  const plain = bytes("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
+  const ctrKey = await s.importKey("raw", nist, "AES-CTR", false, ["encrypt", "decrypt"]);
+  const counter = bytes("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff");
+  const ctr = await s.encrypt({ name: "AES-CTR", counter, length: 64 }, ctrKey, plain);
+  out.ctr = [hex(ctr), hex(await s.decrypt({ name: "AES-CTR", counter, length: 64 }, ctrKey, ctr))];
+  // An 8-bit counter wraps within its byte: the second block's counter is ...fe00, not ...ff00.
+  const zeros = new Uint8Array(32);
+  const wrapped = new Uint8Array(await s.encrypt({ name: "AES-CTR", counter, length: 8 }, ctrKey, zeros));
+  const second = await s.encrypt({ name: "AES-CTR", counter: bytes("f0f1f2f3f4f5f6f7f8f9fafbfcfdfe00"), length: 8 }, ctrKey, new Uint8Array(16));
+  out.ctrWraps = hex(wrapped.slice(16)) === hex(second);
+  const cbcKey = await s.importKey("raw", nist, "AES-CBC", true, ["encrypt", "decrypt"]);
+  const iv = bytes("000102030405060708090a0b0c0d0e0f");
+  const cbc = await s.encrypt({ name: "AES-CBC", iv }, cbcKey, plain.slice(0, 16));
+  out.cbc = [hex(cbc).slice(0, 32), cbc.byteLength, new TextDecoder().decode(await s.decrypt({ name: "AES-CBC", iv }, cbcKey, await s.encrypt({ name: "AES-CBC", iv }, cbcKey, new TextEncoder().encode("padded to a block"))))];
+  out.cbcJwk = (await s.exportKey("jwk", cbcKey)).alg;
+  // RFC 3394 §4.1: a 128-bit key wrapped with a 128-bit KEK, then unwrapped.
+  const kek = await s.importKey("raw", bytes("000102030405060708090a0b0c0d0e0f"), "AES-KW", false, ["wrapKey", "unwrapKey"]);
+  const data = await s.importKey("raw", bytes("00112233445566778899aabbccddeeff"), "AES-GCM", true, ["encrypt"]);
+  const kw = await s.wrapKey("raw", data, kek, "AES-KW");
+  const back = await s.unwrapKey("raw", kw, kek, "AES-KW", "AES-GCM", true, ["encrypt"]);
+  out.kw = [hex(kw), hex(await s.exportKey("raw", back))];
+  const forged = new Uint8Array(kw); forged[0] ^= 1;
+  const wrongKey = await s.importKey("raw", new Uint8Array(16).fill(9), "AES-CBC", false, ["decrypt"]);
+  out.errors = {
+    kwForged: await failure(s.unwrapKey("raw", forged, kek, "AES-KW", "AES-GCM", true, ["encrypt"])),
+    kwEncrypts: await failure(s.encrypt("AES-KW", kek, new Uint8Array(16))),
+    ctrRepeats: await failure(s.encrypt({ name: "AES-CTR", counter, length: 1 }, ctrKey, new Uint8Array(48))),
+    ctrNoLength: await failure(s.encrypt({ name: "AES-CTR", counter }, ctrKey, plain)),
+    ctrShortCounter: await failure(s.encrypt({ name: "AES-CTR", counter: new Uint8Array(8), length: 64 }, ctrKey, plain)),
+    cbcBadPadding: await failure(s.decrypt({ name: "AES-CBC", iv }, wrongKey, cbc)),
+    cbcShortIv: await failure(s.encrypt({ name: "AES-CBC", iv: new Uint8Array(12) }, cbcKey, plain)),
+    wrongMode: await failure(s.encrypt({ name: "AES-GCM", iv }, cbcKey, plain)),
+  };
+  return out;
+}
+"#;
+
+#[test]
+fn aes_ctr_cbc_and_kw_through_the_native_agent_routes() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "aes-modes",
+                description: "crypto.subtle AES-CTR, AES-CBC and AES-KW",
+                ..Deployment::default()
+            },
+            &JsSource {
+                main: "main.js".into(),
+                modules: BTreeMap::from([("main.js".to_string(), AES_MODES.to_string())]),
+            },
+        )
+        .expect("deploy");
+    let r = client.invoke("aes-modes", json!({})).unwrap();
+    assert!(r.ok, "{r:?}");
+    let out = r.result_json().unwrap();
+    // NIST SP 800-38A's ciphertexts (F.5.1 blocks 1 and 2; F.2.1 block 1, then PKCS #7's block).
+    assert_eq!(
+        out["ctr"],
+        json!([
+            "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff",
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"
+        ])
+    );
+    assert_eq!(out["ctrWraps"], true);
+    assert_eq!(
+        out["cbc"],
+        json!(["7649abac8119b246cee98e9b12e9197d", 32, "padded to a block"])
+    );
+    assert_eq!(out["cbcJwk"], "A128CBC");
+    // RFC 3394 §4.1's wrapped key.
+    assert_eq!(
+        out["kw"],
+        json!([
+            "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5",
+            "00112233445566778899aabbccddeeff"
+        ])
+    );
+    assert_eq!(
+        out["errors"],
+        json!({
+            "kwForged": "OperationError",
+            "kwEncrypts": "NotSupportedError",
+            "ctrRepeats": "OperationError",
+            "ctrNoLength": "OperationError",
+            "ctrShortCounter": "OperationError",
+            "cbcBadPadding": "OperationError",
+            "cbcShortIv": "OperationError",
+            "wrongMode": "InvalidAccessError",
         })
     );
 }

@@ -34,6 +34,8 @@ export function handler(event) {
       relative: book.exec("/books/1"),
       badPattern: caught(() => new URLPattern({ pathname: "/([" })),
       badRegExp: caught(() => new URLPattern({ pathname: "/(a**)" })),
+      undefinedBase: caught(() => new URLPattern("https://x.test/*", undefined, {})),
+      protoGroup: Object.keys(new URLPattern({ pathname: "/:__proto__" }).exec("https://x.test/p").pathname.groups),
       initAndBase: caught(() => new URLPattern({ pathname: "/a" }, "https://x.test")),
       matchInitAndBase: caught(() => book.test({ pathname: "/books/1" }, "https://x.test")),
     };
@@ -120,7 +122,22 @@ fn url_patterns_route_through_the_native_agent_routes() {
         json!(["/files/a", "https://api.example.com"])
     );
     assert_eq!(out["relative"], Value::Null);
-    for case in ["badPattern", "badRegExp", "initAndBase", "matchInitAndBase"] {
+    // A regular expression the engine refuses names its component.
+    assert!(
+        out["badRegExp"][1].as_str().unwrap().starts_with(
+            "URLPattern: the pathname pattern \"/(a**)\" is not a valid regular expression: "
+        ),
+        "{}",
+        out["badRegExp"]
+    );
+    assert_eq!(out["protoGroup"], json!(["__proto__"]));
+    for case in [
+        "badPattern",
+        "badRegExp",
+        "initAndBase",
+        "matchInitAndBase",
+        "undefinedBase",
+    ] {
         assert_eq!(out[case][0], "TypeError", "{case}: {}", out[case]);
         let message = out[case][1].as_str().unwrap();
         assert!(message.starts_with("URLPattern: "), "{case}: {message}");

@@ -15,6 +15,7 @@ use std::io::Write;
 
 use boa_engine::object::builtins::{JsArray, JsUint8Array};
 use boa_engine::{Context, JsArgs, JsNativeError, JsResult, JsString, JsValue};
+use brotli_decompressor::BrotliDecoderParameter;
 use flate2::Compression;
 
 /// What the codecs' writers have in common beyond `Write` (their own methods, not a trait's).
@@ -81,7 +82,13 @@ impl Codec {
             ("deflate", true) => Box::new(ZlibDecoder::new(out)),
             ("deflate-raw", true) => Box::new(DeflateDecoder::new(out)),
             ("gzip", true) => Box::new(GzDecoder::new(out)),
-            ("brotli", true) => Box::new(brotli_decompressor::DecompressorWriter::new(out, 4096)),
+            ("brotli", true) => {
+                let mut decoder = brotli_decompressor::DecompressorWriter::new(out, 4096);
+                // RFC 7932's windows only (the library also reads "large window" streams,
+                // which are not brotli as the Standard and browsers have it).
+                decoder.set_parameter(BrotliDecoderParameter::BROTLI_DECODER_PARAM_LARGE_WINDOW, 0);
+                Box::new(decoder)
+            }
             _ => return None,
         };
         Some(Self { sink, decompresses })

@@ -63,7 +63,16 @@ pub fn pbkdf2(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<
             "PBKDF2 needs at least one iteration",
         ));
     }
-    let mut out = vec![0u8; length_arg(args, 4, context)?];
+    // The agent names the length: memory it cannot have is an error, not the instance's end.
+    let length = length_arg(args, 4, context)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(length).map_err(|_| {
+        error(
+            "OperationError",
+            format!("PBKDF2: no memory for {length} bytes of output"),
+        )
+    })?;
+    out.resize(length, 0);
     match hash.as_str() {
         "SHA-1" => pbkdf2_hmac::<sha1::Sha1>(&password, &salt, rounds, &mut out),
         "SHA-256" => pbkdf2_hmac::<sha2::Sha256>(&password, &salt, rounds, &mut out),

@@ -151,7 +151,7 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 42] = [
+    let natives: [(&str, usize, Native); 47] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -178,6 +178,11 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_ec_der", 2, super::subtle::ec_der),
         ("__hv_ec_from_der", 2, super::subtle::ec_from_der),
         ("__hv_aes_gcm", 5, super::subtle::aes_gcm),
+        ("__hv_b64u", 1, super::subtle::b64u_encode),
+        ("__hv_unb64u", 2, super::subtle::b64u_decode),
+        ("__hv_aes_ctr", 4, super::aes::aes_ctr),
+        ("__hv_aes_cbc", 4, super::aes::aes_cbc),
+        ("__hv_aes_kw", 3, super::aes::aes_kw),
         ("__hv_hkdf", 5, super::derive::hkdf),
         ("__hv_pbkdf2", 5, super::derive::pbkdf2),
         ("__hv_ecdh", 2, super::derive::ecdh),

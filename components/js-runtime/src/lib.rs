@@ -13,6 +13,7 @@
 //! `crypto.getRandomValues`, `fetch` over `wasi:http` (see [`fetch`]), and `agentState` and
 //! `agentConfig` over `wasi:keyvalue` and `wasi:config` (see [`state`]).
 
+mod aes;
 mod compress;
 mod derive;
 mod fetch;

@@ -11,10 +11,12 @@ use urlpattern::quirks;
 use urlpattern::regexp::RegExp;
 use urlpattern::{RegexSyntax, UrlPatternInit, UrlPatternOptions};
 
-/// The crate's regular expressions, in ECMAScript syntax, on `regress`.
+/// The crate's regular expressions, in ECMAScript syntax, on `regress`. One that does not
+/// compile here is kept as text: the JavaScript side compiles every component's expression
+/// with the engine's `RegExp` and refuses the pattern naming the component and the reason.
 struct EngineRegExp {
     source: String,
-    compiled: regress::Regex,
+    compiled: Option<regress::Regex>,
 }
 
 impl RegExp for EngineRegExp {
@@ -26,15 +28,14 @@ impl RegExp for EngineRegExp {
     /// operations in classes, and stricter escapes), as the JavaScript side does.
     fn parse(pattern: &str, flags: &str, _force_eval: bool) -> Result<Self, ()> {
         let flags = flags.replace('u', "v");
-        let compiled = regress::Regex::with_flags(pattern, flags.as_str()).map_err(|_| ())?;
         Ok(Self {
             source: pattern.to_owned(),
-            compiled,
+            compiled: regress::Regex::with_flags(pattern, flags.as_str()).ok(),
         })
     }
 
     fn matches<'a>(&self, text: &'a str) -> Option<Vec<Option<&'a str>>> {
-        let found = self.compiled.find(text)?;
+        let found = self.compiled.as_ref()?.find(text)?;
         Some(
             found
                 .captures

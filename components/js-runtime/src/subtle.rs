@@ -223,3 +223,24 @@ pub fn aes_gcm(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult
         Err(e) => Err(error("OperationError", e)),
     }
 }
+
+/// `__hv_b64u(bytes)`: base64url without padding (a JWK's key fields), made here so that key
+/// material meets no built-in an agent can patch.
+pub fn b64u_encode(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    use base64::Engine as _;
+    let data = bytes_arg(args, 0, context)?;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data);
+    Ok(boa_engine::JsString::from(text.as_str()).into())
+}
+
+/// `__hv_unb64u(text, what)`: the bytes of base64url without padding; anything else is a
+/// `DataError` naming the field.
+pub fn b64u_decode(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    use base64::Engine as _;
+    let encoded = text(args, 0, context)?;
+    let what = text(args, 1, context)?;
+    let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.as_bytes())
+        .map_err(|_| error("DataError", format!("JWK {what} is not base64url")))?;
+    bytes(data, context)
+}

@@ -125,7 +125,8 @@
   const codecStream = (self, format, decompress, what) => {
     format = String(format);
     if (!FORMATS.includes(format)) {
-      throw new TypeError(`${what}: the format ${JSON.stringify(format)} is not supported (deflate, deflate-raw, gzip and brotli are)`);
+      const supported = decompress ? "deflate, deflate-raw, gzip and brotli are" : "deflate, deflate-raw and gzip are";
+      throw new TypeError(`${what}: the format ${JSON.stringify(format)} is not supported (${supported})`);
     }
     if (format === "brotli" && !decompress) {
       throw new TypeError(`${what}: brotli compression is not available in this runtime (DecompressionStream reads brotli; CompressionStream makes deflate, deflate-raw and gzip)`);

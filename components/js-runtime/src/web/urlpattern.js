@@ -3,7 +3,8 @@
 // component; they run here, on the engine's own RegExp.
 (() => {
   const parse = __hv_urlpattern_parse, matchInput = __hv_urlpattern_input;
-  const exec = RegExp.prototype.exec, parseJson = JSON.parse, stringify = JSON.stringify;
+  const exec = RegExp.prototype.exec, parseJson = JSON.parse, stringify = JSON.stringify,
+        defineProperty = Object.defineProperty;
   const COMPONENTS = ["protocol", "username", "password", "hostname", "port", "pathname", "search", "hash"];
   // URLPatternInit's members in the order WebIDL reads a dictionary (lexicographic).
   const MEMBERS = ["baseURL", "hash", "hostname", "password", "pathname", "port", "protocol", "search", "username"];
@@ -41,13 +42,15 @@
       // WebIDL's overload resolution: (input, baseURL, options) when there are three arguments
       // or the second is neither undefined, null nor an object; (input, options) otherwise.
       let base, opts;
-      if (arguments.length >= 3 || (arguments.length === 2 && baseURL !== undefined && !(baseURL === null || isObject(baseURL)))) {
-        [base, opts] = [baseURL, options];
+      const withBase = arguments.length >= 3 || (arguments.length === 2 && baseURL !== undefined && !(baseURL === null || isObject(baseURL)));
+      const [text, isInit] = toInput(input);
+      if (withBase) {
+        // A USVString, even from undefined ("undefined", which is not a URL).
+        base = usv(baseURL);
+        opts = options;
       } else {
         opts = baseURL;
       }
-      const [text, isInit] = toInput(input);
-      if (base !== undefined) base = usv(base);
       const ignoreCase = toIgnoreCase(opts);
       const pattern = parseJson(parse(text, isInit, base, ignoreCase));
       // The Standard's flags (`v`: set operations in classes, stricter escapes).
@@ -77,7 +80,10 @@
         if (found === null) return null;
         const names = this.#pattern[c].groupNameList;
         const groups = {};
-        for (let j = 1; j < found.length; j++) groups[names[j - 1]] = found[j];
+        // Data properties, as a record's are (a group named "__proto__" included).
+        for (let j = 1; j < found.length; j++) {
+          defineProperty(groups, names[j - 1], { value: found[j], writable: true, enumerable: true, configurable: true });
+        }
         result[c] = { input: parts[i], groups };
       }
       return result;
