@@ -541,3 +541,27 @@ pub fn deploy_priced_stats(server: &TestServer, price: &str) {
         )
         .expect("deploy paid");
 }
+
+/// Deploys, as `owner`, a JavaScript agent `name` of one module (`main.js`, `source`).
+pub fn deploy_js_main(server: &TestServer, owner: &ClientSecret, name: &str, source: &str) {
+    use hypervisor_client::agents::Deployment;
+    use hypervisor_protocol::agents::JsSource;
+    server
+        .client()
+        .deploy_js(
+            owner,
+            &Deployment {
+                name,
+                description: name,
+                ..Deployment::default()
+            },
+            &JsSource {
+                main: "main.js".into(),
+                modules: std::collections::BTreeMap::from([(
+                    "main.js".to_string(),
+                    source.to_string(),
+                )]),
+            },
+        )
+        .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
+}

@@ -5,14 +5,10 @@
 //! X25519 against RFC 8032's and RFC 7748's vectors, AES-CTR, AES-CBC and AES-KW against NIST
 //! SP 800-38A's and RFC 3394's, tampering with keys and built-ins, and the errors WebCrypto names.
 
-use std::collections::BTreeMap;
-
-use hypervisor_client::agents::Deployment;
-use hypervisor_protocol::agents::JsSource;
 use hypervisor_protocol::{ClientSecret, EncodedPublicKey};
 use serde_json::json;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, deploy_js_main};
 
 const DERIVE: &str = r#"
 const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -129,20 +125,7 @@ fn key_derivation_through_the_native_agent_routes() {
     let server = TestServer::start();
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
-    client
-        .deploy_js(
-            &owner,
-            &Deployment {
-                name: "derive",
-                description: "crypto.subtle key derivation",
-                ..Deployment::default()
-            },
-            &JsSource {
-                main: "main.js".into(),
-                modules: BTreeMap::from([("main.js".to_string(), DERIVE.to_string())]),
-            },
-        )
-        .expect("deploy");
+    deploy_js_main(&server, &owner, "derive", DERIVE);
     let mine = ClientSecret::generate().unwrap();
     let r = client
         .invoke(
@@ -258,20 +241,7 @@ fn ed25519_and_x25519_through_the_native_agent_routes() {
     let server = TestServer::start();
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
-    client
-        .deploy_js(
-            &owner,
-            &Deployment {
-                name: "curves",
-                description: "crypto.subtle Ed25519 and X25519",
-                ..Deployment::default()
-            },
-            &JsSource {
-                main: "main.js".into(),
-                modules: BTreeMap::from([("main.js".to_string(), CURVE25519.to_string())]),
-            },
-        )
-        .expect("deploy");
+    deploy_js_main(&server, &owner, "curves", CURVE25519);
     let vectors = json!({
         // RFC 8032 §7.1, TEST 1.
         "edSecret": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
@@ -375,20 +345,7 @@ fn aes_ctr_cbc_and_kw_through_the_native_agent_routes() {
     let server = TestServer::start();
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
-    client
-        .deploy_js(
-            &owner,
-            &Deployment {
-                name: "aes-modes",
-                description: "crypto.subtle AES-CTR, AES-CBC and AES-KW",
-                ..Deployment::default()
-            },
-            &JsSource {
-                main: "main.js".into(),
-                modules: BTreeMap::from([("main.js".to_string(), AES_MODES.to_string())]),
-            },
-        )
-        .expect("deploy");
+    deploy_js_main(&server, &owner, "aes-modes", AES_MODES);
     let r = client.invoke("aes-modes", json!({})).unwrap();
     assert!(r.ok, "{r:?}");
     let out = r.result_json().unwrap();

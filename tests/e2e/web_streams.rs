@@ -4,14 +4,10 @@
 //! when an agent that never names them first reaches for one. web-streams-polyfill, under
 //! them, runs in tests/e2e/web_platform.rs's public suites too.
 
-use std::collections::BTreeMap;
-
-use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::JsSource;
 use serde_json::json;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, deploy_js_main};
 
 /// Streams, the transform streams and stream bodies, through the native agent routes.
 const STREAMS: &str = r#"
@@ -101,20 +97,7 @@ fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
     for (name, source) in [("streams", STREAMS), ("lazy-streams", LAZY_STREAMS)] {
-        client
-            .deploy_js(
-                &owner,
-                &Deployment {
-                    name,
-                    description: "streams",
-                    ..Deployment::default()
-                },
-                &JsSource {
-                    main: "main.js".into(),
-                    modules: BTreeMap::from([("main.js".to_string(), source.to_string())]),
-                },
-            )
-            .expect("deploy");
+        deploy_js_main(&server, &owner, name, source);
     }
     let text = "a text the agent compresses, ".repeat(40);
     let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());

@@ -2,14 +2,10 @@
 //! (so its compiled patterns live in the snapshot) matching the URLs each invocation sends,
 //! and the interface's errors. WPT's URL Pattern suite runs in tests/e2e/web_platform.rs.
 
-use std::collections::BTreeMap;
-
-use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::JsSource;
 use serde_json::{Value, json};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, deploy_js_main};
 
 const ROUTER: &str = r#"
 const routes = [
@@ -57,20 +53,7 @@ fn url_patterns_route_through_the_native_agent_routes() {
     let server = TestServer::start();
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
-    client
-        .deploy_js(
-            &owner,
-            &Deployment {
-                name: "router",
-                description: "URLPattern routes",
-                ..Deployment::default()
-            },
-            &JsSource {
-                main: "main.js".into(),
-                modules: BTreeMap::from([("main.js".to_string(), ROUTER.to_string())]),
-            },
-        )
-        .expect("deploy");
+    deploy_js_main(&server, &owner, "router", ROUTER);
     let route = |url: &str| -> Value {
         let r = client.invoke("router", json!({ "url": url })).unwrap();
         assert!(r.ok, "{r:?}");
