@@ -99,6 +99,18 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Erro
     Box::<RawValue>::deserialize(d).map(Some)
 }
 
+/// Whether an id can be answered as sent: a string, or a number that JSON readers hold (one
+/// past a double's range, such as `1e400`, is valid JSON text that serde_json refuses and
+/// JavaScript reads as `Infinity`; echoed, it made an answer its client could not read).
+fn usable_id(id: &RawValue) -> bool {
+    match id.get().as_bytes().first() {
+        Some(b'"') => true,
+        Some(b'-' | b'0'..=b'9') => serde_json::from_str::<Value>(id.get())
+            .is_ok_and(|v| v.as_f64().is_some_and(f64::is_finite)),
+        _ => false,
+    }
+}
+
 /// Reads one message. Everything a client can get wrong is an [`RpcError`]: never a panic.
 pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
     let value: Box<RawValue> = serde_json::from_slice(bytes)
@@ -121,14 +133,12 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
     })?;
     let id = match message.id {
         None => None,
-        Some(id) if matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')) => {
-            Some(id)
-        }
+        Some(id) if usable_id(&id) => Some(id),
         Some(_) => {
             return Err(RpcError::new(
                 None,
                 INVALID_REQUEST,
-                "the id must be a string or a number",
+                "the id must be a string or a number within a double's range",
             ));
         }
     };
@@ -238,6 +248,21 @@ mod tests {
                 .get()
                 .contains(r#""id":123456789012345678901234567890"#)
         );
+        // An id past a double's range is refused, and the answer says `"id": null` (found by
+        // fuzz/fuzz_targets/json_rpc.rs: the answer echoed it, and could not be read back).
+        for huge in ["1e400", "-1e400", &"9".repeat(400)] {
+            let message = format!(r#"{{"jsonrpc":"2.0","id":{huge},"method":"ping"}}"#);
+            let error = parse(message.as_bytes()).expect_err("refused");
+            let body = json(error.body());
+            assert_eq!(body["id"], Value::Null);
+            assert_eq!(body["error"]["code"], INVALID_REQUEST);
+            let broken = message.replace("jsonrpc", "j|onrpc");
+            assert_eq!(
+                json(parse(broken.as_bytes()).expect_err("refused").body())["id"],
+                Value::Null
+            );
+        }
+        assert!(parse(br#"{"jsonrpc":"2.0","id":1.5e300,"method":"ping"}"#).is_ok());
         // A key given twice is refused, and so is a null id.
         assert_eq!(
             code(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#),
