@@ -11,6 +11,8 @@ use urlpattern::quirks;
 use urlpattern::regexp::RegExp;
 use urlpattern::{RegexSyntax, UrlPatternInit, UrlPatternOptions};
 
+use super::web::usv;
+
 /// The crate's regular expressions, in ECMAScript syntax, on `regress`. One that does not
 /// compile here is kept as text: the JavaScript side compiles every component's expression
 /// with the engine's `RegExp` and refuses the pattern naming the component and the reason.
@@ -54,18 +56,11 @@ fn type_error(why: impl std::fmt::Display) -> JsNativeError {
     JsNativeError::typ().with_message(format!("URLPattern: {why}"))
 }
 
-fn text(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
-    Ok(args
-        .get_or_undefined(i)
-        .to_string(context)?
-        .to_std_string_lossy())
-}
-
 /// An optional string argument: `undefined` is none.
-fn optional_text(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<Option<String>> {
+fn optional_usv(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<Option<String>> {
     match args.get_or_undefined(i) {
         v if v.is_undefined() => Ok(None),
-        _ => text(args, i, context).map(Some),
+        _ => usv(args, i, context).map(Some),
     }
 }
 
@@ -79,9 +74,9 @@ fn init_arg(json: &str) -> JsResult<quirks::UrlPatternInit> {
 /// group is a regular expression), or a `TypeError` naming what is wrong. `input` is the
 /// constructor string, or with `isInit` the `URLPatternInit` as JSON.
 pub fn parse(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
-    let input = text(args, 0, context)?;
+    let input = usv(args, 0, context)?;
     let is_init = args.get_or_undefined(1).to_boolean();
-    let base = optional_text(args, 2, context)?;
+    let base = optional_usv(args, 2, context)?;
     let ignore_case = args.get_or_undefined(3).to_boolean();
     let init = if is_init {
         if base.is_some() {
@@ -128,9 +123,9 @@ pub fn parse(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<J
 /// the input is not a URL (no match); a `URLPatternInit` with a separate base URL is a
 /// `TypeError`.
 pub fn match_input(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
-    let input = text(args, 0, context)?;
+    let input = usv(args, 0, context)?;
     let is_init = args.get_or_undefined(1).to_boolean();
-    let base = optional_text(args, 2, context)?;
+    let base = optional_usv(args, 2, context)?;
     let input = if is_init {
         quirks::StringOrInit::Init(init_arg(&input)?)
     } else {

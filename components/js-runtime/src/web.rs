@@ -12,7 +12,7 @@ use boa_engine::{Context, JsArgs, JsNativeError, JsResult, JsString, JsValue, js
 use url::Url;
 
 /// A string argument as a Rust string, lone surrogates replaced (WebIDL's `USVString`).
-fn usv(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
+pub(crate) fn usv(args: &[JsValue], i: usize, context: &mut Context) -> JsResult<String> {
     Ok(args
         .get_or_undefined(i)
         .to_string(context)?
