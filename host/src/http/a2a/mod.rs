@@ -485,7 +485,10 @@ async fn send(
             Version::V1_0 => flag("returnImmediately") != Some(true),
             Version::V0_3 => flag("blocking") != Some(false),
         };
-    let sent = call.tasks.send(&agent, &call.caller, message).await?;
+    let sent = call
+        .tasks
+        .send(&agent, &call.caller, message, blocking)
+        .await?;
     if method == Method::SendStreamingMessage {
         return Ok(stream_response(
             call.version,
@@ -496,7 +499,8 @@ async fn send(
     }
     let task = match (blocking, sent.run) {
         (true, Some(run)) => match run.await {
-            Ok(Some(task)) => task,
+            Ok(Ok(Some(task))) => task,
+            Ok(Err(refused)) => return Err(refused),
             // Canceled meanwhile (or the run failed): the store has the outcome.
             _ => call.tasks.current(&sent.task.id)?,
         },

@@ -352,10 +352,16 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
                 }
             }
         }
-        // Deferred writes queued before any barrier just taken are in `pending` by now.
-        let awaited = writes.len();
+        // Deferred writes queued before any barrier just taken are in `pending` by now. They
+        // go first, as when a caller commits (`commit_here`): a deferred write is never
+        // applied after an awaited one submitted later (a task's deferred insert, then its
+        // awaited replacement).
         let mut sink = sink.blocking_lock();
-        writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut awaited =
+            std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let deferred = awaited.len();
+        awaited.append(&mut writes);
+        let mut writes = awaited;
         let result = if writes.is_empty() {
             Ok(())
         } else {
@@ -374,7 +380,8 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
             // The awaited writes' callers were told (their requests fail); the deferred ones
             // were made after their responses went out: keep them for the next commit, ahead
             // of newer ones, and give the database a moment.
-            requeue(pending, writes.split_off(awaited));
+            writes.truncate(deferred);
+            requeue(pending, writes);
             drop(sink);
             std::thread::sleep(RETRY);
         }
