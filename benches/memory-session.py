@@ -21,6 +21,7 @@ printed as MISSED, loudly.
     benches/memory-session.py               # target/release/hypervisor{,-client}
     HYPERVISOR=/other/hypervisor benches/memory-session.py
     CONFIG=small.toml benches/memory-session.py   # serve --config small.toml (cache budgets, ...)
+    SMAPS=1 benches/memory-session.py             # and where the memory is after each phase
 
 Builds nothing: run scripts/serve.sh (or cargo build --release -p hypervisor -p
 hypervisor-client, then target/release/hypervisor precompile) first.
@@ -37,7 +38,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostproc import free_port, status_mib  # noqa: E402
+from hostproc import free_port, resident_by_mapping, status_mib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.environ.get("HYPERVISOR", os.path.join(ROOT, "target/release/hypervisor"))
@@ -57,6 +58,15 @@ def post(url, body, headers=None):
                                  headers={"content-type": "application/json", **(headers or {})})
     with urllib.request.urlopen(req, timeout=120) as r:
         return json.loads(r.read() or b"null")
+
+
+def cli_ok(argv):
+    """Runs the CLI; on a failure prints what it said (and returns False)."""
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        print(f"memory-session: {' '.join(argv[3:])} failed ({done.returncode}): "
+              f"{done.stderr.strip()}", file=sys.stderr)
+    return done.returncode == 0
 
 
 def run_many(n, fn, threads=4):
@@ -86,6 +96,9 @@ def main():
         rows.append((phase, rss, status_mib(child.pid, "VmHWM"), time.monotonic() - started))
         print(f"  {phase:34} RSS {rss:6.0f} MiB  (peak so far {rows[-1][2]:.0f} MiB, {rows[-1][3]:.1f} s)",
               flush=True)
+        if os.environ.get("SMAPS"):
+            for mib, n, what in resident_by_mapping(child.pid):
+                print(f"      {mib:7.1f} MiB in {n:4} mappings  {what}", flush=True)
 
     try:
         t = time.monotonic()
@@ -145,9 +158,8 @@ def main():
         script = os.path.join(work, "stats.py")
         with open(script, "w") as f:
             f.write("import sys\nprint(sum(range(1000)))\n")
-        run_many(100, lambda i: subprocess.run(
-            [CLIENT, "--server", base, "exec", "--python", script], check=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0, threads=2)
+        run_many(100, lambda i: cli_ok([CLIENT, "--server", base, "exec", "--python", script]),
+                 threads=2)
         measure("100 encrypted Python runs", t)
         after_load = rows[-1][1]
 

@@ -13,17 +13,55 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// How often freed memory is given back to the OS while the server is idle.
 const RETURN_FREED_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// mimalloc's `mi_option_purge_delay` (its index in `mi_option_e` of mimalloc 3.3, which
+/// `libmimalloc-sys` builds; the crate names no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc's default purge delay: how the option is recognised before it is changed.
+const MIMALLOC_DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
+/// How long freed pages stay resident before they are purged (unless `MIMALLOC_PURGE_DELAY`
+/// says otherwise): mimalloc's 1 s kept the ~50 MiB a JavaScript set-up frees resident until
+/// well after the set-up had answered (`docs/PERFORMANCE.md`, "Memory over a session").
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
+
+/// Sets mimalloc's purge delay to [`PURGE_DELAY_MS`], unless the operator set one.
+fn set_purge_delay() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: reading and setting an option take no pointers; mimalloc synchronises its
+    // options itself. The index is checked against the option's known default first, so a
+    // mimalloc whose options are numbered otherwise is left alone.
+    #[allow(unsafe_code)]
+    unsafe {
+        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == MIMALLOC_DEFAULT_PURGE_DELAY_MS
+        {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+        }
+    }
+}
+
 /// Gives memory freed by finished requests back to the OS, from a thread of its own.
 ///
-/// mimalloc returns ("purges") freed pages only some milliseconds after they are freed, and
-/// only when an allocator call comes by to do it: on a server that goes idle after a large
-/// request, the request's memory would stay resident until the next one. Purging at once on
-/// every free (`MIMALLOC_PURGE_DELAY=0`) costs ~13% of the HTTP-agent throughput; this thread
-/// instead runs the purges that are due, twice a second (a few microseconds when none is).
+/// mimalloc returns ("purges") freed pages only some time after they are freed
+/// ([`PURGE_DELAY_MS`]), and only when an allocator call comes by to do it: on a server that
+/// goes idle after a large request, the request's memory would stay resident until the next
+/// one. Purging at once on every free (`MIMALLOC_PURGE_DELAY=0`) costs ~13% of the HTTP-agent
+/// throughput; this thread instead runs the purges that are due, twice a second (a few
+/// microseconds when none is).
 fn return_freed_memory() {
     let spawned = std::thread::Builder::new()
         .name("memory-purge".into())
         .spawn(|| {
+            // SAFETY: takes no arguments. mimalloc ignores `mi_collect` on a thread whose heap
+            // was never initialised, and this thread allocates nothing: without this, its
+            // collections did nothing, and freed memory was purged only when some other
+            // thread happened to collect.
+            #[allow(unsafe_code)]
+            unsafe {
+                libmimalloc_sys::mi_thread_init()
+            };
             loop {
                 std::thread::sleep(RETURN_FREED_MEMORY_EVERY);
                 // SAFETY: `mi_collect` takes no pointers; it collects the calling thread's own
@@ -133,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             "RTMR3 extended with this binary's SHA-256 (hypervisor-host-sha256)"
         );
     }
+    set_purge_delay();
     return_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

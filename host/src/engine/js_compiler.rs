@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use sha2::{Digest, Sha256};
 use wasmtime::CacheStore;
@@ -27,15 +27,85 @@ use wasmtime_wizer::ComponentContext;
 
 use super::EngineError;
 
+type Entries = Arc<Mutex<HashMap<Box<[u8]>, Arc<[u8]>>>>;
+
 /// Cranelift's incremental cache, in memory, bounded: entries past the bound are not kept
 /// (a miss only costs a compilation).
-#[derive(Debug, Default)]
+///
+/// Entries are copied into memory of a thread of the cache's own ([`keeper`]) before they are
+/// kept: made on the compiling threads, among Cranelift's short-lived allocations, each would
+/// keep a page of those threads' heaps in use, so the ~100 MiB a set-up's compilation frees
+/// there could not go back to the system (mimalloc returns whole pages only; see
+/// `docs/PERFORMANCE.md`, "Memory over a session").
+#[derive(Debug)]
 struct FunctionCache {
-    entries: Mutex<HashMap<Vec<u8>, Arc<[u8]>>>,
+    entries: Entries,
     bytes: AtomicUsize,
     /// The most bytes kept (`engine.js_function_cache_bytes`; the runtime's compiled
     /// functions take ~24 MiB).
     max_bytes: usize,
+    /// The way to the keeper thread (`None` if it could not be started: nothing is kept).
+    keeper: Option<Mutex<mpsc::Sender<Keep>>>,
+}
+
+/// What the keeper thread is given.
+enum Keep {
+    /// An entry to copy and keep.
+    Entry(Vec<u8>, Vec<u8>),
+    /// Say when every entry sent before is kept.
+    Barrier(mpsc::SyncSender<()>),
+}
+
+/// The keeper thread: copies each entry into its own heap's memory, keeps the copy, and frees
+/// the original (which goes back to its compiling thread's heap).
+fn keeper(entries: Entries, work: mpsc::Receiver<Keep>) {
+    for keep in work {
+        match keep {
+            Keep::Entry(key, value) => {
+                let (key, value) = (Box::<[u8]>::from(&key[..]), Arc::<[u8]>::from(&value[..]));
+                entries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, value);
+            }
+            Keep::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+impl FunctionCache {
+    fn new(max_bytes: usize) -> Self {
+        let entries = Entries::default();
+        let (sender, work) = mpsc::channel();
+        let shared = entries.clone();
+        let keeper = std::thread::Builder::new()
+            .name("js-function-cache".into())
+            .spawn(move || keeper(shared, work));
+        if let Err(e) = &keeper {
+            tracing::warn!(error = %e, "no JavaScript function cache: every set-up compiles the runtime");
+        }
+        Self {
+            entries,
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+            keeper: keeper.ok().map(|_| Mutex::new(sender)),
+        }
+    }
+
+    /// Returns once every entry inserted before is kept.
+    fn settle(&self) {
+        let Some(keeper) = &self.keeper else { return };
+        let (done, settled) = mpsc::sync_channel(1);
+        let sent = keeper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(Keep::Barrier(done));
+        if sent.is_ok() {
+            let _ = settled.recv();
+        }
+    }
 }
 
 impl CacheStore for FunctionCache {
@@ -46,14 +116,21 @@ impl CacheStore for FunctionCache {
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
         let size = key.len() + value.len();
-        if self.bytes.load(Ordering::Relaxed) + size > self.max_bytes {
+        let Some(keeper) = &self.keeper else {
+            return false;
+        };
+        // Counted when sent: the bound holds for what the keeper is still copying. (The
+        // cache only ever gets the runtime's functions, each compiled once per key before it
+        // is kept, so an entry sent twice is rare and only costs its bytes of the bound.)
+        if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
             return false;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.insert(key.to_vec(), value.into()).is_none() {
-            self.bytes.fetch_add(size, Ordering::Relaxed);
-        }
-        true
+        keeper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(Keep::Entry(key.to_vec(), value))
+            .is_ok()
     }
 }
 
@@ -135,10 +212,12 @@ impl JsCompiler {
         mut codegen: wasmtime::Config,
         cache_bytes: usize,
     ) -> Result<Self, EngineError> {
-        let functions = Arc::new(FunctionCache {
-            max_bytes: cache_bytes,
-            ..FunctionCache::default()
-        });
+        let functions = Arc::new(FunctionCache::new(cache_bytes));
+        // No map from machine code back to wasm offsets: it only serves the offsets in a
+        // trap's backtrace, which inside our own runtime help nobody who deploys JavaScript,
+        // and it took ~1.5 MiB of every JavaScript agent's compiled code (the host's engine
+        // keeps it for clients' components; wasmtime does not require the two to agree).
+        codegen.generate_address_map(false);
         codegen
             .enable_incremental_compilation(functions.clone())
             .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -175,7 +254,9 @@ impl JsCompiler {
         let component = unsafe { Component::deserialize(host, &artifact) }
             .map_err(|e| EngineError::Internal(super::error_chain(&e)))?;
         // Cranelift's working memory, freed in the compiling threads' heaps: given back now
-        // (a first set-up otherwise left ~260 MiB more resident, docs/PERFORMANCE.md).
+        // (a first set-up otherwise left ~260 MiB more resident, docs/PERFORMANCE.md), once
+        // the function cache holds its own copies of what this compilation added.
+        self.functions.settle();
         crate::memory::collect_everywhere();
         Ok((component, artifact))
     }
@@ -197,11 +278,9 @@ mod tests {
 
     #[test]
     fn the_function_cache_keeps_what_fits_and_nothing_more() {
-        let cache = FunctionCache {
-            max_bytes: 96 << 20,
-            ..FunctionCache::default()
-        };
+        let cache = FunctionCache::new(96 << 20);
         assert!(cache.insert(b"k1", vec![1, 2, 3]));
+        cache.settle();
         assert_eq!(cache.get(b"k1").as_deref(), Some(&[1u8, 2, 3][..]));
         assert!(cache.get(b"k2").is_none());
         assert!(!cache.insert(b"big", vec![0; 96 << 20]));
