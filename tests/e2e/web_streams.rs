@@ -157,3 +157,73 @@ fn streams_compression_and_stream_bodies_through_the_native_agent_routes() {
         json!({"before": "function", "after": ["function", true, false, true], "chunks": ["ok"]})
     );
 }
+
+/// An agent that reads a decompression stream a chunk at a time and keeps only counts.
+const BOMB: &str = r#"
+export async function handler(event) {
+  const bytes = Uint8Array.from(atob(event.data.gzip), (c) => c.charCodeAt(0));
+  const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip")).getReader();
+  let total = 0, largest = 0, chunks = 0, zeros = true;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    chunks += 1;
+    largest = Math.max(largest, value.length);
+    zeros = zeros && value[0] === 0 && value[value.length - 1] === 0;
+  }
+  return { total, largest, chunks, zeros };
+}
+"#;
+
+/// A decompression bomb (160 MiB of zeros in ~160 KB of gzip) read by an agent whose memory is
+/// bounded below the output's size: the output comes out in pieces as it is read, never all at
+/// once (before, one chunk's whole output was one buffer, and the agent ran out of memory).
+#[test]
+fn a_decompression_bomb_is_read_a_piece_at_a_time_within_a_small_memory() {
+    use base64::Engine as _;
+    use hypervisor_client::agents::Deployment;
+    use hypervisor_protocol::agents::JsSource;
+    use hypervisor_protocol::wire::Limits;
+    use std::io::Write;
+    const OUTPUT: usize = 160 << 20;
+    let server = TestServer::start();
+    let owner = ClientSecret::generate().unwrap();
+    server
+        .client()
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "bomb",
+                description: "reads a gzip stream",
+                limits: Some(Limits {
+                    time_ms: Some(60_000),
+                    memory_bytes: Some(64 << 20),
+                    fuel: None,
+                }),
+                ..Deployment::default()
+            },
+            &JsSource {
+                main: "main.js".into(),
+                modules: std::collections::BTreeMap::from([("main.js".to_string(), BOMB.into())]),
+            },
+        )
+        .unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..OUTPUT >> 20 {
+        gzip.write_all(&zeros).unwrap();
+    }
+    let gzip = gzip.finish().unwrap();
+    assert!(gzip.len() < 1 << 20, "{} bytes", gzip.len());
+    let event = json!({"data": {"gzip": base64::engine::general_purpose::STANDARD.encode(&gzip)}});
+    let r = server.client().invoke("bomb", event).unwrap();
+    assert!(r.ok, "{r:?}");
+    let out = r.result_json().unwrap();
+    assert_eq!(out["total"], json!(OUTPUT));
+    assert_eq!(out["zeros"], json!(true));
+    // Pieces of 64 KiB, plus what flate2's decoder holds in its buffers (at most ~96 KiB).
+    let largest = out["largest"].as_u64().unwrap();
+    assert!(largest <= 160 << 10, "a piece of {largest} bytes");
+    assert!(out["chunks"].as_u64().unwrap() >= (OUTPUT as u64) / (160 << 10));
+}

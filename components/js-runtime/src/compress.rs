@@ -15,7 +15,9 @@ use std::io::Write;
 
 use boa_engine::object::builtins::{JsArray, JsUint8Array};
 use boa_engine::{Context, JsArgs, JsNativeError, JsResult, JsString, JsValue};
-use brotli_decompressor::BrotliDecoderParameter;
+use brotli_decompressor::{
+    BrotliDecoderParameter, BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc,
+};
 use flate2::Compression;
 
 /// What the codecs' writers have in common beyond `Write` (their own methods, not a trait's).
@@ -47,18 +49,85 @@ sink!(
     GzDecoder
 );
 
-impl Sink for brotli_decompressor::DecompressorWriter<Vec<u8>> {
-    fn output(&mut self) -> &mut Vec<u8> {
-        self.get_mut()
+/// A brotli decoder driven through the library's streaming call, which stops when the output
+/// space given is full (its `Write` adaptor writes all the output an input makes, which a few
+/// bytes of a crafted stream can make gigabytes of).
+struct Brotli {
+    state: Box<BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>>,
+    /// The last call's result: whether the stream is complete, or wants output space.
+    last: BrotliResult,
+}
+
+impl Brotli {
+    fn new() -> Self {
+        let alloc = StandardAlloc::default();
+        let mut state = Box::new(BrotliState::new(alloc, alloc, alloc));
+        // RFC 7932's windows only (the library also reads "large window" streams, which are
+        // not brotli as the Standard and browsers have it).
+        state.set_parameter(BrotliDecoderParameter::BROTLI_DECODER_PARAM_LARGE_WINDOW, 0);
+        Self {
+            state,
+            last: BrotliResult::NeedsMoreInput,
+        }
     }
-    fn end(&mut self) -> std::io::Result<()> {
-        self.close()
+
+    /// Decodes from `input` into `out` until `out` holds `max` bytes or the input is taken;
+    /// returns how much input was taken.
+    fn run(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<usize, String> {
+        let (mut available_in, mut taken) = (input.len(), 0);
+        let mut buffer = [0u8; 4096];
+        loop {
+            if matches!(self.last, BrotliResult::ResultSuccess) {
+                return if available_in > 0 {
+                    Err("there is data after the end of the compressed stream".into())
+                } else {
+                    Ok(taken)
+                };
+            }
+            let room = max.saturating_sub(out.len()).min(buffer.len());
+            if room == 0 {
+                return Ok(taken);
+            }
+            let (mut available_out, mut written, mut total) = (room, 0, 0);
+            self.last = BrotliDecompressStream(
+                &mut available_in,
+                &mut taken,
+                input,
+                &mut available_out,
+                &mut written,
+                &mut buffer[..room],
+                &mut total,
+                &mut self.state,
+            );
+            out.extend_from_slice(&buffer[..written]);
+            match self.last {
+                BrotliResult::ResultFailure => return Err("the brotli stream is corrupt".into()),
+                BrotliResult::NeedsMoreInput => return Ok(taken),
+                BrotliResult::NeedsMoreOutput | BrotliResult::ResultSuccess => {}
+            }
+        }
     }
 }
 
+/// A stream's codec: flate2's writers, or the brotli decoder.
+enum Engine {
+    Flate(Box<dyn Sink>),
+    Brotli(Brotli),
+}
+
 struct Codec {
-    sink: Box<dyn Sink>,
+    engine: Engine,
     decompresses: bool,
+    /// Output made and not yet taken (the brotli decoder's; flate2's is in its writer).
+    out: Vec<u8>,
+}
+
+/// What one push did: the output made, the input taken, and whether the codec stopped at the
+/// output bound (it may have more to give without more input).
+struct Pushed {
+    out: Vec<u8>,
+    taken: usize,
+    more: bool,
 }
 
 thread_local! {
@@ -83,47 +152,93 @@ impl Codec {
             ("deflate-raw", true) => Box::new(DeflateDecoder::new(out)),
             ("gzip", true) => Box::new(GzDecoder::new(out)),
             ("brotli", true) => {
-                let mut decoder = brotli_decompressor::DecompressorWriter::new(out, 4096);
-                // RFC 7932's windows only (the library also reads "large window" streams,
-                // which are not brotli as the Standard and browsers have it).
-                decoder.set_parameter(BrotliDecoderParameter::BROTLI_DECODER_PARAM_LARGE_WINDOW, 0);
-                Box::new(decoder)
+                return Some(Self {
+                    engine: Engine::Brotli(Brotli::new()),
+                    decompresses,
+                    out: Vec::new(),
+                });
             }
             _ => return None,
         };
-        Some(Self { sink, decompresses })
+        Some(Self {
+            engine: Engine::Flate(sink),
+            decompresses,
+            out: Vec::new(),
+        })
     }
 
     /// The output made so far, taken.
     fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self.sink.output())
+        match &mut self.engine {
+            Engine::Flate(sink) => std::mem::take(sink.output()),
+            Engine::Brotli(_) => std::mem::take(&mut self.out),
+        }
     }
 
-    /// Feeds `input`. A decoder's output so far is flushed out of flate2's buffer, so that
-    /// each chunk's output is readable at once. A decoder that takes none of what is left has
-    /// reached its stream's end: whatever follows is an error (the Standard's "junk after the
-    /// end"), after the output made before it.
-    fn push(&mut self, mut input: &[u8]) -> Result<(), String> {
-        while !input.is_empty() {
-            match self.sink.write(input) {
-                Ok(0) => return Err("there is data after the end of the compressed stream".into()),
-                Ok(n) => input = &input[n..],
-                Err(e) => return Err(e.to_string()),
+    /// Feeds `input` until it is taken or about `max` bytes of output are made (the brotli
+    /// decoder stops at the bound exactly; flate2's writers may add what their buffers hold,
+    /// up to ~96 KiB more, since a write makes at most their 32 KiB buffer), so that a small input that expands enormously (a "decompression bomb")
+    /// comes out in bounded pieces as it is read, never all at once. A decoder's output so far
+    /// is flushed out of flate2's buffer, so that each piece is readable at once. A decoder
+    /// that takes none of what is left has reached its stream's end: whatever follows is an
+    /// error (the Standard's "junk after the end"), after the output made before it.
+    fn push(&mut self, input: &[u8], max: usize) -> (Pushed, Result<(), String>) {
+        let decompresses = self.decompresses;
+        let (taken, result) = match &mut self.engine {
+            Engine::Brotli(decoder) => match decoder.run(input, &mut self.out, max) {
+                Ok(taken) => (taken, Ok(())),
+                Err(e) => (0, Err(e)),
+            },
+            Engine::Flate(sink) => {
+                let mut taken = 0;
+                let mut result = Ok(());
+                // A slice at a time: a slice's output is bounded by the writer's buffer.
+                while taken < input.len() && sink.output().len() < max {
+                    let slice = &input[taken..input.len().min(taken + 4096)];
+                    match sink.write(slice) {
+                        Ok(0) => {
+                            result =
+                                Err("there is data after the end of the compressed stream"
+                                    .to_owned());
+                            break;
+                        }
+                        Ok(n) => taken += n,
+                        Err(e) => {
+                            result = Err(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                // All of the input taken: out with what the decoder holds (its buffer and
+                // window, at most ~64 KiB), so that the piece is readable at once. Stopped at
+                // the bound instead: the next push carries on from there.
+                if result.is_ok() && decompresses && taken == input.len() {
+                    result = sink.flush().map_err(|e| e.to_string());
+                }
+                (taken, result)
             }
-        }
-        if self.decompresses {
-            self.sink.flush().map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        };
+        let out = self.take();
+        let more = result.is_ok() && out.len() >= max;
+        (Pushed { out, taken, more }, result)
     }
 
-    /// Ends the stream; a decoder whose input stopped before the stream's end fails. (A
+    /// Ends the stream; a decoder whose input stopped before the stream's end fails. (A flate2
     /// decoder past its stream's end takes no more input: the probe of one byte says which;
     /// what an unfinished one makes of that byte does not matter, it fails anyway.)
     fn finish(mut self) -> Result<Vec<u8>, String> {
-        self.sink.end().map_err(|e| e.to_string())?;
-        if self.decompresses && !matches!(self.sink.write(&[0]), Ok(0)) {
-            return Err("the compressed stream ends before its end".into());
+        match &mut self.engine {
+            Engine::Brotli(decoder) => {
+                if !matches!(decoder.last, BrotliResult::ResultSuccess) {
+                    return Err("the compressed stream ends before its end".into());
+                }
+            }
+            Engine::Flate(sink) => {
+                sink.end().map_err(|e| e.to_string())?;
+                if self.decompresses && !matches!(sink.write(&[0]), Ok(0)) {
+                    return Err("the compressed stream ends before its end".into());
+                }
+            }
         }
         Ok(self.take())
     }
@@ -150,36 +265,52 @@ fn id_arg(args: &[JsValue], context: &mut Context) -> JsResult<u32> {
     args.get_or_undefined(0).to_u32(context)
 }
 
-/// `[output, error]` as the natives answer: the output made, and the error that ended the
-/// codec (a message) or null.
-fn answer(out: Vec<u8>, error: Option<String>, context: &mut Context) -> JsResult<JsValue> {
+/// `[output, error, taken, more]` as the natives answer: the output made, the error that
+/// ended the codec (a message) or null, the input taken, and whether the codec may give more
+/// output without more input.
+fn answer(pushed: Pushed, error: Option<String>, context: &mut Context) -> JsResult<JsValue> {
     let error = error.map_or(JsValue::null(), |e| {
         JsValue::from(JsString::from(e.as_str()))
     });
-    let out = JsUint8Array::from_iter(out, context)?.into();
-    Ok(JsArray::from_iter([out, error], context).into())
+    let out = JsUint8Array::from_iter(pushed.out, context)?.into();
+    let taken = JsValue::from(u32::try_from(pushed.taken).unwrap_or(u32::MAX));
+    let answer = [out, error, taken, JsValue::from(pushed.more)];
+    Ok(JsArray::from_iter(answer, context).into())
 }
 
-/// `__hv_codec_push(id, bytes)`: `[output, error]` for one more chunk of input; a failing
-/// codec is dropped.
+fn nothing() -> Pushed {
+    Pushed {
+        out: Vec::new(),
+        taken: 0,
+        more: false,
+    }
+}
+
+/// `__hv_codec_push(id, bytes, max)`: `[output, error, taken, more]` for input `bytes`, of
+/// which the codec takes what it can while its output stays within about `max` bytes; a
+/// failing codec is dropped.
 pub fn codec_push(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
     let id = id_arg(args, context)?;
     let input = super::web::bytes_arg(args, 1, context)?;
-    let (out, error) = CODECS.with_borrow_mut(|(_, codecs)| match codecs.get_mut(&id) {
-        None => (Vec::new(), Some("the stream has ended already".to_owned())),
+    let max = usize::try_from(args.get_or_undefined(2).to_u32(context)?)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let (pushed, error) = CODECS.with_borrow_mut(|(_, codecs)| match codecs.get_mut(&id) {
+        None => (nothing(), Some("the stream has ended already".to_owned())),
         Some(codec) => {
-            let pushed = codec.push(&input);
-            let out = codec.take();
-            if pushed.is_err() {
+            let (pushed, result) = codec.push(&input, max);
+            if result.is_err() {
                 codecs.remove(&id);
             }
-            (out, pushed.err())
+            (pushed, result.err())
         }
     });
-    answer(out, error, context)
+    answer(pushed, error, context)
 }
 
-/// `__hv_codec_finish(id)`: `[output, error]` for the end of the input; the codec is gone.
+/// `__hv_codec_finish(id)`: `[output, error, 0, false]` for the end of the input (what a
+/// finished decoder has left is what its last push held back: little, a trailer's worth); the
+/// codec is gone.
 pub fn codec_finish(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
     let id = id_arg(args, context)?;
     let codec = CODECS.with_borrow_mut(|(_, codecs)| codecs.remove(&id));
@@ -190,5 +321,6 @@ pub fn codec_finish(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsR
             Err(e) => (Vec::new(), Some(e)),
         },
     };
-    answer(out, error, context)
+    let pushed = Pushed { out, ..nothing() };
+    answer(pushed, error, context)
 }

@@ -194,7 +194,7 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_ed_verify", 3, super::okp::ed_verify),
         ("__hv_x25519", 2, super::okp::x25519),
         ("__hv_codec_new", 2, super::compress::codec_new),
-        ("__hv_codec_push", 2, super::compress::codec_push),
+        ("__hv_codec_push", 3, super::compress::codec_push),
         ("__hv_codec_finish", 1, super::compress::codec_finish),
         ("__hv_load_streams", 0, load_streams),
         ("__hv_encoding_for", 1, super::legacy::encoding_for),

@@ -116,12 +116,14 @@
     if (shared) throw new TypeError(`${what}: a chunk must not be shared memory`);
     return chunkBytes(chunk, what);
   };
-  // The codec's answer: its output enqueued, then its error thrown (a reader waiting for the
-  // output gets it before the stream errors).
-  const deliver = ([out, error], controller) => {
-    if (out.length) controller.enqueue(out);
-    if (error !== null) throw new TypeError(error);
-  };
+  // The most output one read of a (de)compression stream gets: a small input that expands
+  // enormously (a "decompression bomb") comes out a piece at a time as it is read, so that a
+  // reader that processes its chunks as they come never holds more than a piece.
+  const PIECE = 64 * 1024;
+  // A codec stream: the Standard's TransformStream semantics (an error or a cancel ends both
+  // sides; a write is done once its chunk is taken), with the transform driven by the reads:
+  // each read takes the output of as much of the written input as makes one piece. (A
+  // TransformStream's transform must make all of a chunk's output at once.)
   const codecStream = (self, format, decompress, what) => {
     format = String(format);
     if (!FORMATS.includes(format)) {
@@ -132,14 +134,76 @@
       throw new TypeError(`${what}: brotli compression is not available in this runtime (DecompressionStream reads brotli; CompressionStream makes deflate, deflate-raw and gzip)`);
     }
     const id = codecNew(format, decompress);
-    transforms.set(self, new TransformStream({
-      transform(chunk, controller) {
-        deliver(codecPush(id, new Uint8Array(sourceBytes(chunk, what))), controller);
+    let work = null; // the chunk (or the close) being worked through: {bytes | close, resolve, reject}
+    let wake = null; // a read waiting for work
+    let ended = false;
+    let readableController, writableController;
+    const stop = (error) => {
+      if (ended) return;
+      ended = true;
+      try { readableController.error(error); } catch {}
+      try { writableController.error(error); } catch {}
+      const w = work;
+      work = null;
+      if (w) w.reject(error);
+      if (wake) wake();
+    };
+    const give = (w) => new Promise((resolve, reject) => {
+      work = { ...w, resolve, reject };
+      if (wake) wake();
+    });
+    const readable = new ReadableStream({
+      start(c) { readableController = c; },
+      async pull(c) {
+        for (;;) {
+          if (ended) return;
+          if (work === null) {
+            await new Promise((r) => { wake = r; });
+            wake = null;
+            continue;
+          }
+          if (work.close) {
+            const [out, error] = codecFinish(id);
+            if (out.length) c.enqueue(out);
+            if (error !== null) { stop(new TypeError(error)); return; }
+            ended = true;
+            c.close();
+            const w = work;
+            work = null;
+            w.resolve();
+            return;
+          }
+          const [out, error, taken, more] = codecPush(id, work.bytes, PIECE);
+          work.bytes = work.bytes.subarray(taken);
+          // (The output made before an error reaches the read that waits for it.)
+          if (out.length) c.enqueue(out);
+          if (error !== null) { stop(new TypeError(error)); return; }
+          if (!work.bytes.length && !more) {
+            const w = work;
+            work = null;
+            w.resolve();
+          }
+          if (out.length) return;
+        }
       },
-      flush(controller) {
-        deliver(codecFinish(id), controller);
+      cancel(reason) { stop(reason); },
+    }, { highWaterMark: 0 });
+    const writable = new WritableStream({
+      start(c) { writableController = c; },
+      write(chunk) {
+        let bytes;
+        try {
+          bytes = new Uint8Array(sourceBytes(chunk, what));
+        } catch (e) {
+          stop(e);
+          throw e;
+        }
+        return give({ bytes });
       },
-    }));
+      close() { return give({ close: true }); },
+      abort(reason) { stop(reason); },
+    }, { highWaterMark: 1 });
+    transforms.set(self, { readable, writable });
   };
   class CompressionStream {
     constructor(format) {
