@@ -59,6 +59,7 @@ mod tls;
 mod uploads;
 mod web_crypto;
 mod web_platform;
+mod web_rsa;
 mod web_streams;
 mod web_urlpattern;
 mod x402_python;

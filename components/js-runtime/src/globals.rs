@@ -151,7 +151,7 @@ type Native = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 /// # Errors
 /// If the prelude fails (a bug here, not the agent's).
 pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
-    let natives: [(&str, usize, Native); 47] = [
+    let natives: [(&str, usize, Native); 52] = [
         ("__hv_kv", 4, super::state::kv),
         ("__hv_kv_update", 3, super::state::kv_update),
         ("__hv_config", 1, super::state::config_get),
@@ -186,6 +186,11 @@ pub fn register(context: &mut Context, streams: bool) -> JsResult<JsObject> {
         ("__hv_hkdf", 5, super::derive::hkdf),
         ("__hv_pbkdf2", 5, super::derive::pbkdf2),
         ("__hv_ecdh", 2, super::derive::ecdh),
+        ("__hv_rsa_from_spki", 1, super::rsa_public::from_spki),
+        ("__hv_rsa_from_jwk", 2, super::rsa_public::from_jwk),
+        ("__hv_rsa_jwk", 1, super::rsa_public::jwk),
+        ("__hv_rsa_verify", 6, super::rsa_public::verify),
+        ("__hv_rsa_encrypt", 4, super::rsa_public::encrypt),
         ("__hv_okp_generate", 1, super::okp::generate),
         ("__hv_okp_public", 2, super::okp::public),
         ("__hv_okp_der", 3, super::okp::der),

@@ -23,6 +23,7 @@ mod legacy;
 mod loader;
 mod okp;
 mod pattern;
+mod rsa_public;
 mod state;
 mod subtle;
 mod timers;

@@ -1,6 +1,7 @@
 // crypto (Web Cryptography API): getRandomValues, randomUUID, and crypto.subtle with digest
 // (SHA-1, SHA-256, SHA-384, SHA-512), HMAC, ECDSA and ECDH on P-256, Ed25519, X25519, AES-GCM,
-// AES-CTR, AES-CBC, AES-KW, HKDF and PBKDF2:
+// AES-CTR, AES-CBC, AES-KW, HKDF, PBKDF2, and RSA public keys (RSASSA-PKCS1-v1_5 and RSA-PSS
+// verify, RSA-OAEP encrypts; src/rsa_public.rs says why private keys are refused):
 // generateKey, importKey and exportKey (raw, jwk, pkcs8, spki as each algorithm allows), sign,
 // verify, encrypt, decrypt, deriveBits, deriveKey, wrapKey, unwrapKey. The primitives are RustCrypto's
 // (src/subtle.rs, src/aes.rs, src/derive.rs, src/okp.rs); a key's material stays in this closure, out of agents' reach
@@ -13,7 +14,9 @@
         pbkdf2Of = __hv_pbkdf2, ecdhOf = __hv_ecdh, aesCtr = __hv_aes_ctr, aesCbc = __hv_aes_cbc,
         aesKw = __hv_aes_kw, okpGenerate = __hv_okp_generate,
         okpPublic = __hv_okp_public, okpDer = __hv_okp_der, okpFromDer = __hv_okp_from_der,
-        edSign = __hv_ed_sign, edVerify = __hv_ed_verify, x25519Of = __hv_x25519;
+        edSign = __hv_ed_sign, edVerify = __hv_ed_verify, x25519Of = __hv_x25519,
+        rsaFromSpki = __hv_rsa_from_spki, rsaFromJwk = __hv_rsa_from_jwk, rsaJwk = __hv_rsa_jwk,
+        rsaVerify = __hv_rsa_verify, rsaEncrypt = __hv_rsa_encrypt;
   const define = (name, value) => Object.defineProperty(globalThis, name,
     { value, writable: true, configurable: true, enumerable: false });
   const fail = (name, message) => new DOMException(message, name);
@@ -58,12 +61,20 @@
 
   const HASHES = ["SHA-1", "SHA-256", "SHA-384", "SHA-512"];
   const AES = ["AES-GCM", "AES-CTR", "AES-CBC", "AES-KW"];
+  const RSA = ["RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP"];
+  // JWK's `alg` of an RSA key, by algorithm and hash.
+  const rsaAlg = (name, hash) => {
+    const bits = hash.slice(4);
+    if (name === "RSA-OAEP") return hash === "SHA-1" ? "RSA-OAEP" : `RSA-OAEP-${bits}`;
+    return `${name === "RSA-PSS" ? "PS" : "RS"}${hash === "SHA-1" ? "1" : bits}`;
+  };
+  const NO_RSA_PRIVATE = "RSA private keys are not available in this runtime: the RSA library's private-key operations are not constant-time (RUSTSEC-2023-0071), which would expose the key to timing; RSA public keys verify and encrypt";
   const canonical = (name, list) => list.find((n) => n.toLowerCase() === String(name).toLowerCase());
   const normalize = (algorithm, operation) => {
     const a = typeof algorithm === "string" ? { name: algorithm } : algorithm;
     if (!a || typeof a !== "object" || a.name === undefined) throw new TypeError(`${operation}: the algorithm needs a name`);
-    const name = canonical(a.name, ["HMAC", ...AES, "ECDSA", "ECDH", "Ed25519", "X25519", "HKDF", "PBKDF2", ...HASHES]);
-    if (!name) throw fail("NotSupportedError", `${operation}: the algorithm ${JSON.stringify(String(a.name))} is not available in this runtime (HMAC, AES-GCM, AES-CTR, AES-CBC, AES-KW, ECDSA and ECDH on P-256, Ed25519, X25519, HKDF, PBKDF2, SHA-1/256/384/512 are)`);
+    const name = canonical(a.name, ["HMAC", ...AES, "ECDSA", "ECDH", "Ed25519", "X25519", "HKDF", "PBKDF2", ...RSA, ...HASHES]);
+    if (!name) throw fail("NotSupportedError", `${operation}: the algorithm ${JSON.stringify(String(a.name))} is not available in this runtime (HMAC, AES-GCM, AES-CTR, AES-CBC, AES-KW, ECDSA and ECDH on P-256, Ed25519, X25519, HKDF, PBKDF2, RSA public keys, SHA-1/256/384/512 are)`);
     return { ...a, name };
   };
   const hashOf = (hash, operation) => {
@@ -105,7 +116,9 @@
     "AES-KW": ["wrapKey", "unwrapKey"],
     ECDSA: { private: ["sign"], public: ["verify"] }, ECDH: { private: DERIVE, public: [] },
     Ed25519: { private: ["sign"], public: ["verify"] }, X25519: { private: DERIVE, public: [] },
-    HKDF: DERIVE, PBKDF2: DERIVE };
+    HKDF: DERIVE, PBKDF2: DERIVE,
+    "RSASSA-PKCS1-v1_5": { private: ["sign"], public: ["verify"] }, "RSA-PSS": { private: ["sign"], public: ["verify"] },
+    "RSA-OAEP": { private: ["decrypt", "unwrapKey"], public: ["encrypt", "wrapKey"] } };
   const checkUsages = (usages, permitted, what) => {
     for (const u of usages) if (!has(permitted, u)) throw fail("SyntaxError", `${what} cannot be used to ${u}`);
   };
@@ -168,6 +181,7 @@
           privateKey: mint("private", !!extractable, { name: a.name }, privateUsages, d),
         };
       }
+      if (has(RSA, a.name)) throw fail("NotSupportedError", `generateKey: ${NO_RSA_PRIVATE}`);
       throw fail("NotSupportedError", `generateKey: ${a.name} keys are not generated`);
     },
     // A secret or private key with no usages is refused (WebCrypto's importKey, deriveKey and
@@ -260,6 +274,20 @@
         }
         throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported as ${format}`);
       }
+      if (has(RSA, a.name)) {
+        const hash = hashOf(a.hash, "importKey");
+        if (format === "pkcs8" || (jwk && jwk.d !== undefined)) throw fail("NotSupportedError", `importKey: ${NO_RSA_PRIVATE}`);
+        let described;
+        if (format === "spki") described = native(() => rsaFromSpki(keyBytes(keyData, "importKey")));
+        else if (jwk) {
+          if (jwk.kty !== "RSA") throw fail("DataError", "importKey: an RSA JWK is needed");
+          if (jwk.alg !== undefined && jwk.alg !== rsaAlg(a.name, hash)) throw fail("DataError", `importKey: the JWK's alg ${jwk.alg} is not ${rsaAlg(a.name, hash)}`);
+          described = native(() => rsaFromJwk(unb64u(jwk.n, "n"), unb64u(jwk.e, "e")));
+        } else throw fail("NotSupportedError", `importKey: RSA public keys are imported as spki or jwk`);
+        checkUsages(usages, allowed[a.name].public, `an ${a.name} public key`);
+        const [spki, modulusLength, publicExponent] = described;
+        return mint("public", true, { name: a.name, modulusLength, publicExponent, hash: { name: hash } }, usages, spki);
+      }
       throw fail("NotSupportedError", `importKey: ${a.name} keys are not imported`);
   }
   Object.assign(ops, {
@@ -269,6 +297,14 @@
       const { key: k, type, algorithm, usages } = record;
       const name = algorithm.name;
       const okp = name === "Ed25519" || name === "X25519";
+      if (has(RSA, name)) {
+        if (format === "spki") return buffer(Uint8Array.from(k));
+        if (format === "jwk") {
+          const [n, e] = native(() => rsaJwk(k));
+          return { kty: "RSA", n: b64u(n), e: b64u(e), alg: rsaAlg(name, algorithm.hash.name), key_ops: [...usages], ext: true };
+        }
+        throw fail("NotSupportedError", `exportKey: an RSA public key is exported as spki or jwk`);
+      }
       if (format === "raw" && type !== "private") return buffer(Uint8Array.from(k));
       if (format === "spki" && type === "public") return buffer(native(() => okp ? okpDer(name, "spki", k) : ecDer("spki", k)));
       if (format === "pkcs8" && type === "private") return buffer(native(() => okp ? okpDer(name, "pkcs8", k) : ecDer("pkcs8", k)));
@@ -304,6 +340,12 @@
       if (a.name === "HMAC") return ctEq(native(() => hmacOf(slots(key, "verify").algorithm.hash.name, k, bytesOf(data, "verify"))), sig);
       if (a.name === "ECDSA") return native(() => ecVerify(k, hashOf(a.hash, "verify"), bytesOf(data, "verify"), sig));
       if (a.name === "Ed25519") return native(() => edVerify(k, bytesOf(data, "verify"), sig));
+      if (a.name === "RSASSA-PKCS1-v1_5" || a.name === "RSA-PSS") {
+        // RSA-PSS's saltLength: WebIDL's [EnforceRange] unsigned long, required.
+        const salt = a.name === "RSA-PSS" ? Number(a.saltLength) : 0;
+        if (!(salt >= 0 && salt <= 0xffffffff && salt % 1 === 0)) throw new TypeError("verify: RSA-PSS needs a saltLength (bytes)");
+        return native(() => rsaVerify(a.name, slots(key, "verify").algorithm.hash.name, k, bytesOf(data, "verify"), sig, salt));
+      }
       throw fail("NotSupportedError", `verify: ${a.name} does not verify`);
     },
     deriveBits(algorithm, baseKey, length = null) {
@@ -325,6 +367,7 @@
     wrapKey(format, key, wrappingKey, wrapAlgorithm) {
       const exported = ops.exportKey(format, key);
       const data = format === "jwk" ? new TextEncoder().encode(JSON.stringify(exported)) : exported;
+      if (normalize(wrapAlgorithm, "wrapKey").name === "RSA-OAEP") return oaep(wrapAlgorithm, wrappingKey, data, "wrapKey");
       return gcm(true, wrapAlgorithm, wrappingKey, data, "wrapKey");
     },
     unwrapKey(format, wrappedKey, unwrappingKey, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) {
@@ -337,7 +380,10 @@
       }
       return ops.importKey(format, keyData, unwrappedKeyAlgorithm, extractable, usages);
     },
-    encrypt(algorithm, key, data) { return gcm(true, algorithm, key, data); },
+    encrypt(algorithm, key, data) {
+      if (normalize(algorithm, "encrypt").name === "RSA-OAEP") return oaep(algorithm, key, data, "encrypt");
+      return gcm(true, algorithm, key, data);
+    },
     decrypt(algorithm, key, data) { return gcm(false, algorithm, key, data); },
   });
   // The bits a derivation gives (deriveBits' `length`; null is the whole secret for ECDH):
@@ -382,6 +428,19 @@
       return bits;
     }
     throw fail("NotSupportedError", `deriveKey: ${target.name} keys are not derived (AES and HMAC keys are)`);
+  };
+  // RSA-OAEP's encryption to a public key (`label`: UTF-8 bytes, which the library takes as a
+  // string; another label is refused).
+  const oaep = (algorithm, key, data, usage) => {
+    const a = normalize(algorithm, usage);
+    const k = use(key, "RSA-OAEP", usage);
+    let label;
+    if (a.label !== undefined) {
+      label = decodeUtf8(bytesOf(a.label, `${usage} (label)`), true);
+      if (label === null) throw fail("NotSupportedError", `${usage}: an RSA-OAEP label that is not UTF-8 is not available in this runtime`);
+      if (label === "") label = undefined;
+    }
+    return buffer(native(() => rsaEncrypt(slots(key, usage).algorithm.hash.name, k, bytesOf(data, usage), label)));
   };
   // The AES modes for encrypt and decrypt, or (`usage`) for wrapKey and unwrapKey (AES-KW only
   // wraps).
