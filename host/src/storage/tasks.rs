@@ -276,10 +276,9 @@ pub trait TaskCommitter: Send + Sync {
     /// [`StorageError`]: the commit failed.
     fn commit_task(&self, write: Arc<TaskWrite>) -> BoxFuture<'_, Result<(), StorageError>>;
 
-    /// Queues `write` without waiting: committed no later than (in the same transaction as,
-    /// or before) the next awaited write submitted after it, which then finds
-    /// [`TaskWrite::applied`] set; possibly not before it (its submitter is to make that
-    /// write).
+    /// Queues `write` without waiting: committed shortly after, and no later than (in the
+    /// same transaction as, or before) any awaited write submitted after it, which then finds
+    /// [`TaskWrite::applied`] set.
     fn defer_task(&self, write: Arc<TaskWrite>);
 }
 

@@ -149,7 +149,7 @@ impl TaskCommitter for Records {
     }
 
     fn defer_task(&self, write: Arc<TaskWrite>) {
-        self.writer.submit_before_awaited(Write::Task(write));
+        self.writer.submit_deferred(Write::Task(write));
     }
 }
 

@@ -86,24 +86,7 @@ enum Msg {
 
 /// Deferred writes: pushed under a lock without waking the writer, taken by the writer at
 /// each commit.
-type Pending = Arc<Mutex<Queue>>;
-
-/// The deferred writes waiting.
-#[derive(Default)]
-struct Queue {
-    writes: Vec<Write>,
-    /// Whether the writer thread was told of them ([`Msg::Deferred`]): not when every one
-    /// came by [`Writer::submit_before_awaited`].
-    nudged: bool,
-}
-
-impl Queue {
-    /// Everything waiting (the writer is then told of nothing any more).
-    fn take(&mut self) -> Vec<Write> {
-        self.nudged = false;
-        std::mem::take(&mut self.writes)
-    }
-}
+type Pending = Arc<Mutex<Vec<Write>>>;
 
 /// Deferred writes kept waiting at most; beyond that (the disk has stalled for a long time),
 /// further deferred writes are dropped with an error in the log.
@@ -239,7 +222,7 @@ impl Writer {
     /// was away), which is the writer thread's to work through, in batches.
     fn take_pending(&self) -> Option<Vec<Write>> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        (pending.writes.len() < BATCH).then(|| pending.take())
+        (pending.len() < BATCH).then(|| std::mem::take(&mut *pending))
     }
 
     /// Commits `write`, after the deferred writes waiting, through the backend's asynchronous
@@ -285,37 +268,23 @@ impl Writer {
     /// Queues `write` without waiting: committed within [`LINGER`] (dropped with an error in
     /// the log beyond [`MAX_PENDING`] waiting writes).
     pub(super) fn submit_deferred(&self, write: Write) {
-        self.defer(write, true);
-    }
-
-    /// Queues `write` without waiting and without waking the writer: committed with the next
-    /// commit anyone makes, at the latest with an awaited write its submitter is about to make
-    /// (an A2A task's insert, committed with its outcome). Waking the writer thread for it
-    /// would cost a cross-thread wake-up per request for a commit that is coming anyway.
-    pub(super) fn submit_before_awaited(&self, write: Write) {
-        self.defer(write, false);
-    }
-
-    fn defer(&self, write: Write, wake: bool) {
-        let nudge = {
+        let waiting = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if pending.writes.len() >= MAX_PENDING {
+            if pending.len() >= MAX_PENDING {
                 drop(pending);
                 tracing::error!("the records writer is far behind: a deferred write is dropped");
                 return;
             }
-            pending.writes.push(write);
-            // Wake the writer only when the first write that wants it starts waiting (it then
-            // lingers) or when a batch is full. A full channel needs no nudge: the writer takes
-            // every pending write at its next commit.
-            if pending.writes.len() == BATCH {
-                Msg::Full
-            } else if wake && !pending.nudged {
-                pending.nudged = true;
-                Msg::Deferred
-            } else {
-                return;
-            }
+            pending.push(write);
+            pending.len()
+        };
+        // Wake the writer only when the first write starts waiting (it then lingers) or when
+        // a batch is full. A full channel needs no nudge: the writer takes every pending
+        // write at its next commit.
+        let nudge = match waiting {
+            1 => Msg::Deferred,
+            n if n == BATCH => Msg::Full,
+            _ => return,
         };
         if let Err(mpsc::TrySendError::Disconnected(_)) = self.sender.try_send(nudge) {
             tracing::error!("the records writer stopped: deferred writes are lost");
@@ -326,9 +295,9 @@ impl Writer {
 /// Puts deferred writes whose commit failed back in front of the waiting ones.
 fn requeue(pending: &Pending, mut kept: Vec<Write>) {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-    kept.append(&mut pending.writes);
+    kept.append(&mut pending);
     kept.truncate(MAX_PENDING);
-    pending.writes = kept;
+    *pending = kept;
 }
 
 fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
@@ -338,7 +307,6 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
         let kept = !pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .writes
             .is_empty();
         let first = if kept {
             match messages.recv_timeout(RETRY) {
@@ -389,10 +357,8 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
         // applied after an awaited one submitted later (a task's deferred insert, then its
         // awaited replacement).
         let mut sink = sink.blocking_lock();
-        let mut awaited = pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let mut awaited =
+            std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
         let deferred = awaited.len();
         awaited.append(&mut writes);
         let mut writes = awaited;
@@ -421,10 +387,7 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
         }
     }
     // The last deferred writes, when the store is dropped.
-    let writes = pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
+    let writes = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
     if !writes.is_empty()
         && let Err(e) = sink.blocking_lock().commit(&writes)
     {

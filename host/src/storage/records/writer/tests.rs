@@ -153,33 +153,3 @@ async fn without_an_asynchronous_commit_the_writer_thread_commits_the_deferred_w
         [("thread", vec!["deferred".to_string(), "awaited".into()])]
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_before_an_awaited_one_wakes_nobody_but_does_not_hold_back_a_deferred_one() {
-    let commits = Commits::default();
-    let sink = Fake {
-        commits: commits.clone(),
-        gate: Arc::new(Semaphore::new(0)),
-        asynchronous: false,
-    };
-    let writer = Writer::start(Box::new(sink)).unwrap();
-    writer.submit_before_awaited(record("quiet"));
-    // Well past LINGER: the writer was not woken for it.
-    tokio::time::sleep(super::LINGER * 5).await;
-    assert!(commits.lock().unwrap().is_empty());
-    // A deferred write behind it still wakes the writer, and both are committed in order.
-    writer.submit_deferred(record("deferred"));
-    let waited = std::time::Instant::now();
-    while commits.lock().unwrap().is_empty() {
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(30),
-            "the deferred write was never committed"
-        );
-        tokio::time::sleep(super::LINGER).await;
-    }
-    let commits = commits.lock().unwrap().clone();
-    assert_eq!(
-        commits,
-        [("thread", vec!["quiet".to_string(), "deferred".into()])]
-    );
-}
