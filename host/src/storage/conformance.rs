@@ -659,38 +659,6 @@ fn tasks_committed(s: &Stores) {
             store.get("g1").unwrap().unwrap().task.status.state,
             TaskState::Completed
         );
-        // Deferred inserts (a blocking send's task): each is committed with, or before, the
-        // task's next awaited write, keeps its quota check, and says whether it held.
-        let hana = |id: &str, state, at| task(id, "hana", state, at);
-        let h1 = store
-            .create_later(&hana("h1", TaskState::Working, 6))
-            .unwrap()
-            .unwrap();
-        let done = hana("h1", TaskState::Completed, 7);
-        assert!(store.change(&done, None).await.unwrap());
-        assert_eq!(store.refusal(&h1, &done).unwrap(), None);
-        assert_eq!(
-            store.get("h1").unwrap().unwrap().task.status.state,
-            TaskState::Completed
-        );
-        let h2 = hana("h2", TaskState::Working, 8);
-        let h3 = hana("h3", TaskState::Working, 8);
-        let (later2, later3) = (
-            store.create_later(&h2).unwrap().unwrap(),
-            store.create_later(&h3).unwrap().unwrap(),
-        );
-        let (done2, done3) = (
-            hana("h2", TaskState::Completed, 9),
-            hana("h3", TaskState::Completed, 9),
-        );
-        assert!(store.change(&done2, None).await.unwrap());
-        assert!(!store.change(&done3, None).await.unwrap());
-        assert_eq!(store.refusal(&later2, &done2).unwrap(), None);
-        assert_eq!(
-            store.refusal(&later3, &done3).unwrap(),
-            Some(QuotaExceeded::Caller(2))
-        );
-        assert!(store.get("h3").unwrap().is_none());
         // Eight anonymous tasks at once, with records beside them: the commits they share
         // still give each its own outcome, and the bound of one holds.
         let attempts = (0..8).map(|i| {

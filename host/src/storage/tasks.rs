@@ -275,19 +275,6 @@ pub trait TaskCommitter: Send + Sync {
     /// # Errors
     /// [`StorageError`]: the commit failed.
     fn commit_task(&self, write: Arc<TaskWrite>) -> BoxFuture<'_, Result<(), StorageError>>;
-
-    /// Queues `write` without waiting: committed shortly after, and no later than (in the
-    /// same transaction as, or before) any awaited write submitted after it, which then finds
-    /// [`TaskWrite::applied`] set.
-    fn defer_task(&self, write: Arc<TaskWrite>);
-}
-
-/// A task inserted without waiting ([`TaskStore::create_later`]): whether the insert took
-/// effect is known once a later awaited write of the same store has returned.
-#[derive(Debug)]
-pub struct DeferredInsert {
-    write: Arc<TaskWrite>,
-    size: u64,
 }
 
 /// The task store: seals and opens tasks over a [`TaskBackend`].
@@ -363,44 +350,6 @@ impl TaskStore {
             return Ok(Ok(()));
         }
         self.refused(row, size)
-    }
-
-    /// [`Self::create`] without waiting for the commit, when the store has a committer
-    /// ([`Self::with_committer`]): the insert, with its quota check, is committed before or
-    /// with the next awaited write ([`Self::change`]), and [`Self::refusal`] then says whether
-    /// a bound refused it. `None` without a committer: nothing was written (use
-    /// [`Self::create`]).
-    ///
-    /// For a task nobody else can name before that awaited write (a blocking send's: its id is
-    /// only in the answer), so that a run and its task's two writes cost one commit.
-    ///
-    /// # Errors
-    /// [`StorageError`] if the task cannot be sealed.
-    pub fn create_later(&self, row: &TaskRow) -> Result<Option<DeferredInsert>, StorageError> {
-        let Some(committer) = &self.committer else {
-            return Ok(None);
-        };
-        let sealed = self.sealed(row)?;
-        let size = TaskQuota::size_of(&sealed);
-        let write = Arc::new(TaskWrite::new(sealed, TaskChange::Insert(self.quota)));
-        committer.defer_task(write.clone());
-        Ok(Some(DeferredInsert { write, size }))
-    }
-
-    /// The bound that refused a deferred insert of `row`, if one did (ask once a later awaited
-    /// write has returned: before, the insert may not be committed yet).
-    ///
-    /// # Errors
-    /// [`StorageError`].
-    pub fn refusal(
-        &self,
-        insert: &DeferredInsert,
-        row: &TaskRow,
-    ) -> Result<Option<QuotaExceeded>, StorageError> {
-        if insert.write.applied() {
-            return Ok(None);
-        }
-        Ok(self.refused(row, insert.size)?.err())
     }
 
     /// [`Self::update`] (`expected` `None`) or [`Self::update_from`], committed with other

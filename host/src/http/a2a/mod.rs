@@ -485,10 +485,7 @@ async fn send(
             Version::V1_0 => flag("returnImmediately") != Some(true),
             Version::V0_3 => flag("blocking") != Some(false),
         };
-    let sent = call
-        .tasks
-        .send(&agent, &call.caller, message, blocking)
-        .await?;
+    let sent = call.tasks.send(&agent, &call.caller, message).await?;
     if method == Method::SendStreamingMessage {
         return Ok(stream_response(
             call.version,
@@ -499,8 +496,7 @@ async fn send(
     }
     let task = match (blocking, sent.run) {
         (true, Some(run)) => match run.await {
-            Ok(Ok(Some(task))) => task,
-            Ok(Err(refused)) => return Err(refused),
+            Ok(Some(task)) => task,
             // Canceled meanwhile (or the run failed): the store has the outcome.
             _ => call.tasks.current(&sent.task.id)?,
         },

@@ -26,11 +26,11 @@ use super::payment;
 use crate::clock::unix_millis;
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
-use crate::pipeline::agents::invoke::{ClearFront, ClearReceipt, Invoked};
+use crate::pipeline::agents::invoke::{ClearReceipt, Invoked};
 use crate::plugins::payments::PaymentHeader;
 use crate::storage::StorageError;
 use crate::storage::agents::AgentRecord;
-use crate::storage::tasks::{DeferredInsert, QuotaExceeded, TaskFilter, TaskRow, TaskStore};
+use crate::storage::tasks::{QuotaExceeded, TaskFilter, TaskRow, TaskStore};
 
 /// Metadata key of the execution that ran a task (on its artifact).
 pub const EXECUTION_KEY: &str = "wasm-hypervisor/execution-id";
@@ -63,9 +63,9 @@ pub struct Sent {
     pub task: Task,
     /// Its events from here on, when it runs.
     pub events: Option<broadcast::Receiver<Event>>,
-    /// Its run, when it runs: the task as it ended (`None` when canceled meanwhile, or its
-    /// outcome could not be stored), or why a task stored without waiting was refused.
-    pub run: Option<tokio::task::JoinHandle<Result<Option<Task>, Fault>>>,
+    /// Its run, when it runs.
+    /// Its run, when it runs: the task as it ended (`None` when canceled meanwhile).
+    pub run: Option<tokio::task::JoinHandle<Option<Task>>>,
 }
 
 /// A running task.
@@ -286,7 +286,6 @@ impl Tasks {
         agent: &AgentRecord,
         caller: &str,
         mut message: Message,
-        blocking: bool,
     ) -> Result<Sent, Fault> {
         let now = unix_millis();
         let (mut row, new) = match message.task_id.clone() {
@@ -371,23 +370,11 @@ impl Tasks {
             return Ok(Sent::idle(row.task));
         }
         row.task.status = status(TaskState::Working, None);
-        // A new, unpaid task whose sender waits for its end: nobody else knows its id before
-        // the answer, so its insert need not be committed before it runs. It is queued, to be
-        // committed with the run's record and the task's outcome, one commit for the three
-        // (its quota was checked above and holds again, atomically, in that insert: a task
-        // refused there by a race with another is answered as over its bound).
-        if new && blocking && payment.is_none() {
-            row.updated_ms = unix_millis();
-            if let Some(insert) = self.store.create_later(&row).map_err(storage)? {
-                return Ok(self.start(row, agent.latest.kind, input, payment, Some(insert)));
-            }
-        }
-        // Otherwise stored before it runs: the insert is where the bounds on stored tasks hold
-        // (in one statement), so nothing runs for a task that could not be stored, no
-        // finished run's outcome is refused storage, and a task whose id its sender has (a
-        // stream's, a non-blocking send's) can be read at once.
+        // Stored before it runs, whether or not its sender waits for its end: the insert is
+        // where the bounds on stored tasks hold (in one statement), so nothing runs for a task
+        // that could not be stored, and no finished run's outcome is refused storage.
         self.persist(&mut row, new).await?;
-        Ok(self.start(row, agent.latest.kind, input, payment, None))
+        Ok(self.start(row, agent.latest.kind, input, payment))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -460,7 +447,6 @@ impl Tasks {
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
-        insert: Option<DeferredInsert>,
     ) -> Sent {
         let (events, receiver) = broadcast::channel(16);
         let id = row.task.id.clone();
@@ -477,7 +463,7 @@ impl Tasks {
             },
         );
         let this = self.clone();
-        let run = tokio::spawn(async move { this.run(row, kind, input, payment, insert).await });
+        let run = tokio::spawn(async move { this.run(row, kind, input, payment).await });
         if let Some(l) = live.get_mut(&id) {
             l.abort = Some(run.abort_handle());
         }
@@ -501,16 +487,14 @@ impl Tasks {
     }
 
     /// One run: the invocation, then the task's final state, artifact and payment outcome,
-    /// stored (committed with its deferred `insert`, if it has one). Returns the task as it
-    /// ended, or why its deferred insert was refused.
+    /// stored (inserted when the task was not stored yet). Returns the task as it ended.
     async fn run(
         self: Arc<Self>,
         mut row: TaskRow,
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
-        insert: Option<DeferredInsert>,
-    ) -> Result<Option<Task>, Fault> {
+    ) -> Option<Task> {
         let id = row.task.id.clone();
         self.emit(
             &id,
@@ -535,15 +519,9 @@ impl Tasks {
                 id: task,
                 route: format!("/agents/{}/a2a", row.agent),
             });
-        // The task's outcome is stored below, before anyone hears of it: the run's record
-        // goes into that commit.
-        let front = ClearFront {
-            receipt,
-            record_with_its_write: true,
-        };
         let outcome = self
             .pipeline
-            .invoke_agent_with(&row.agent, input, payment, None, front)
+            .invoke_agent_with(&row.agent, input, payment, None, receipt)
             .await;
         let (state, note, artifact) = match outcome {
             Ok(Invoked::Clear {
@@ -623,20 +601,6 @@ impl Tasks {
                 );
                 Some(row.task)
             }
-            // Its deferred insert refused by a bound (another task took the room meanwhile).
-            Ok(false) if insert.is_some() => {
-                self.finish(&id);
-                let refusal = insert
-                    .as_ref()
-                    .map(|i| self.store.refusal(i, &row))
-                    .transpose()
-                    .map_err(storage)?
-                    .flatten();
-                return match refusal {
-                    Some(bound) => Err(quota(bound)),
-                    None => Ok(None),
-                };
-            }
             // Canceled meanwhile: the cancellation already told the streams.
             Ok(false) => None,
             Err(_) => {
@@ -645,7 +609,7 @@ impl Tasks {
             }
         };
         self.finish(&id);
-        Ok(ended)
+        ended
     }
 
     fn finish(&self, id: &str) {

@@ -57,20 +57,6 @@ pub struct ClearReceipt {
     pub route: String,
 }
 
-/// What a front that keeps its own durable account of a clear invocation (an A2A task) asks
-/// of it.
-#[derive(Debug, Clone, Default)]
-pub struct ClearFront {
-    /// A signed receipt, naming this id and route (the host's current attested key's).
-    pub receipt: Option<ClearReceipt>,
-    /// The front commits a write of its own through the records' writer after the run and
-    /// before it answers anyone (an A2A task's outcome): the record of an unpaid run is then
-    /// queued to be committed with that write, or before it, instead of in a commit of its
-    /// own. It still exists before the answer goes out. A paid run's record is committed
-    /// before its settlement, as on every route.
-    pub record_with_its_write: bool,
-}
-
 /// The answer to an invocation.
 #[derive(Debug)]
 pub enum Invoked {
@@ -138,13 +124,12 @@ impl Pipeline {
         payment: Option<PaymentHeader>,
         frame: Option<CallFrame>,
     ) -> Result<Invoked, ApiError> {
-        self.invoke_agent_with(name, req, payment, frame, ClearFront::default())
+        self.invoke_agent_with(name, req, payment, frame, None)
             .await
     }
 
-    /// [`Self::invoke_agent`] for a front that keeps its own account of the run (`front`): a
-    /// clear invocation gets a signed receipt when `front` asks for one (by the host's current
-    /// attested key; the policy then sees a verifiable request).
+    /// [`Self::invoke_agent`], with a signed receipt for a clear invocation when `receipt` is
+    /// given (by the host's current attested key; the policy sees a verifiable request).
     ///
     /// # Errors
     /// As [`Self::invoke_agent`]; [`ApiError::AttestationUnavailable`] when a receipt is asked
@@ -155,9 +140,9 @@ impl Pipeline {
         req: InvokeRequest,
         payment: Option<PaymentHeader>,
         frame: Option<CallFrame>,
-        front: ClearFront,
+        receipt: Option<ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
-        self.invoke_inner(name, req, payment, frame, front, None)
+        self.invoke_inner(name, req, payment, frame, receipt, None)
             .await
     }
 
@@ -173,7 +158,7 @@ impl Pipeline {
         owner: &EncodedPublicKey,
         req: InvokeRequest,
     ) -> Result<Invoked, ApiError> {
-        self.invoke_inner(name, req, None, None, ClearFront::default(), Some(owner))
+        self.invoke_inner(name, req, None, None, None, Some(owner))
             .await
     }
 
@@ -183,7 +168,7 @@ impl Pipeline {
         req: InvokeRequest,
         payment: Option<PaymentHeader>,
         frame: Option<CallFrame>,
-        front: ClearFront,
+        receipt: Option<ClearReceipt>,
         owner: Option<&EncodedPublicKey>,
     ) -> Result<Invoked, ApiError> {
         let agent = self.find_agent(name)?;
@@ -282,14 +267,7 @@ impl Pipeline {
                 },
             )?;
             return self
-                .invoke_opened(
-                    &agent,
-                    kind,
-                    opened,
-                    verified,
-                    frame.as_ref(),
-                    &ClearFront::default(),
-                )
+                .invoke_opened(&agent, kind, opened, verified, frame.as_ref(), None)
                 .await;
         }
         // A private agent takes clear requests only from the agents it names as callers.
@@ -323,8 +301,15 @@ impl Pipeline {
             crate::crypto::plaintext::bytes(input),
             limits,
         );
-        self.invoke_opened(&agent, kind, opened, verified, frame.as_ref(), &front)
-            .await
+        self.invoke_opened(
+            &agent,
+            kind,
+            opened,
+            verified,
+            frame.as_ref(),
+            receipt.as_ref(),
+        )
+        .await
     }
 
     /// The charge of a paid agent (`None` for a free one).
@@ -453,12 +438,12 @@ impl Pipeline {
         opened: Opened,
         verified: Option<Verified>,
         frame: Option<&CallFrame>,
-        front: &ClearFront,
+        receipt: Option<&ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
         // An encrypted invocation is verifiable when its session is; a clear one when a
         // receipt is asked for.
         let verifiable =
-            opened.session().is_some_and(|s| s.attested.is_some()) || front.receipt.is_some();
+            opened.session().is_some_and(|s| s.attested.is_some()) || receipt.is_some();
         let Admitted {
             opened,
             admission: Admission { limits, policy },
@@ -483,7 +468,7 @@ impl Pipeline {
             self.answer_encrypted(agent, &opened, &run, &ran, reservation)
                 .await
         } else {
-            self.answer_clear(agent, &opened, &run, &ran, reservation, front)
+            self.answer_clear(agent, &opened, &run, &ran, reservation, receipt)
                 .await
         }
     }
@@ -496,11 +481,11 @@ impl Pipeline {
         run: &Run,
         ran: &Ran,
         reservation: Option<Reservation<'_>>,
-        front: &ClearFront,
+        asked: Option<&ClearReceipt>,
     ) -> Result<Invoked, ApiError> {
         let response = clear_response(agent, &run.id, ran);
         let commitment = sha256(&serde_json::to_vec(&response).unwrap_or_default());
-        let receipt = match &front.receipt {
+        let receipt = match asked {
             None => None,
             Some(asked) => {
                 let key = self
@@ -529,12 +514,7 @@ impl Pipeline {
         self.keep_log(&agent.name, &run.id, &ran.run().stderr);
         let record =
             invocation_record(agent, run, opened, Some(commitment), &reservation).of(ran.run());
-        let settlement = if front.record_with_its_write && reservation.is_none() {
-            self.record_later(record);
-            None
-        } else {
-            self.conclude(Some(record), reservation).await?
-        };
+        let settlement = self.conclude(Some(record), reservation).await?;
         Ok(Invoked::Clear {
             response: Box::new(response),
             settlement,

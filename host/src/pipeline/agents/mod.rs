@@ -246,10 +246,8 @@ impl Pipeline {
         self.agents().records.flush().await.map_err(storage)
     }
 
-    /// Records an execution without waiting: committed shortly after, batched with others
-    /// (see [`crate::storage::records`]), and no later than any awaited write submitted after
-    /// it. For a run whose response has already gone out (an HTTP agent's), or whose front
-    /// awaits a write of its own before answering ([`super::invoke::ClearFront`]).
+    /// Records an execution whose response has already gone out: committed shortly after,
+    /// batched with others (see [`crate::storage::records`]).
     pub(super) fn record_later(&self, record: ExecutionRecord) {
         self.count_run(&record);
         self.agents().records.insert_later(record);

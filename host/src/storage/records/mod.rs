@@ -147,10 +147,6 @@ impl TaskCommitter for Records {
                 .submit_now(Some(Write::Task(write)), "store an A2A task"),
         )
     }
-
-    fn defer_task(&self, write: Arc<TaskWrite>) {
-        self.writer.submit_deferred(Write::Task(write));
-    }
 }
 
 impl Records {

@@ -352,16 +352,10 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
                 }
             }
         }
-        // Deferred writes queued before any barrier just taken are in `pending` by now. They
-        // go first, as when a caller commits (`commit_here`): a deferred write is never
-        // applied after an awaited one submitted later (a task's deferred insert, then its
-        // awaited replacement).
+        // Deferred writes queued before any barrier just taken are in `pending` by now.
+        let awaited = writes.len();
         let mut sink = sink.blocking_lock();
-        let mut awaited =
-            std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
-        let deferred = awaited.len();
-        awaited.append(&mut writes);
-        let mut writes = awaited;
+        writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
         let result = if writes.is_empty() {
             Ok(())
         } else {
@@ -380,8 +374,7 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
             // The awaited writes' callers were told (their requests fail); the deferred ones
             // were made after their responses went out: keep them for the next commit, ahead
             // of newer ones, and give the database a moment.
-            writes.truncate(deferred);
-            requeue(pending, writes);
+            requeue(pending, writes.split_off(awaited));
             drop(sink);
             std::thread::sleep(RETRY);
         }
