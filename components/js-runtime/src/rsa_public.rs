@@ -16,7 +16,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Oaep, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
 
-use super::subtle::{bytes, error, text};
+use super::subtle::{bytes, digest as hashed, error, text};
 use super::web::bytes_arg;
 
 /// The smallest modulus taken: 1024 bits (what JWKs from identity providers use at the least;
@@ -79,17 +79,6 @@ pub fn jwk(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsV
         bytes(key.e().to_bytes_be(), context)?,
     ];
     Ok(JsArray::from_iter(values, context).into())
-}
-
-/// The digest of `data` under `hash`, with the padding schemes' view of that hash.
-fn hashed(hash: &str, data: &[u8]) -> JsResult<Vec<u8>> {
-    Ok(match hash {
-        "SHA-1" => sha1::Sha1::digest(data).to_vec(),
-        "SHA-256" => sha2::Sha256::digest(data).to_vec(),
-        "SHA-384" => sha2::Sha384::digest(data).to_vec(),
-        "SHA-512" => sha2::Sha512::digest(data).to_vec(),
-        other => return Err(error("NotSupportedError", format!("no hash {other:?}"))),
-    })
 }
 
 macro_rules! by_hash {

@@ -36,7 +36,7 @@ pub(crate) fn bytes(data: Vec<u8>, context: &mut Context) -> JsResult<JsValue> {
 }
 
 /// The digest of `data` with the named hash.
-fn digest(name: &str, data: &[u8]) -> JsResult<Vec<u8>> {
+pub(crate) fn digest(name: &str, data: &[u8]) -> JsResult<Vec<u8>> {
     Ok(match name {
         "SHA-1" => sha1::Sha1::digest(data).to_vec(),
         "SHA-256" => sha2::Sha256::digest(data).to_vec(),
