@@ -172,7 +172,15 @@ export async function handler(event) {
     largest = Math.max(largest, value.length);
     zeros = zeros && value[0] === 0 && value[value.length - 1] === 0;
   }
-  return { total, largest, chunks, zeros };
+  // An abort while a chunk is being read out ends the readable at once, with its reason.
+  const ds = new DecompressionStream("gzip");
+  const writer = ds.writable.getWriter(), again = ds.readable.getReader();
+  writer.write(bytes).catch(() => {});
+  await again.read();
+  const aborted = writer.abort(new Error("enough"));
+  const abort = await again.read().then(() => "read more", (e) => e.message);
+  await aborted;
+  return { total, largest, chunks, zeros, abort };
 }
 "#;
 
@@ -222,6 +230,7 @@ fn a_decompression_bomb_is_read_a_piece_at_a_time_within_a_small_memory() {
     let out = r.result_json().unwrap();
     assert_eq!(out["total"], json!(OUTPUT));
     assert_eq!(out["zeros"], json!(true));
+    assert_eq!(out["abort"], "enough");
     // Pieces of 64 KiB, plus what flate2's decoder holds in its buffers (at most ~96 KiB).
     let largest = out["largest"].as_u64().unwrap();
     assert!(largest <= 160 << 10, "a piece of {largest} bytes");

@@ -134,15 +134,18 @@
       throw new TypeError(`${what}: brotli compression is not available in this runtime (DecompressionStream reads brotli; CompressionStream makes deflate, deflate-raw and gzip)`);
     }
     const id = codecNew(format, decompress);
-    let work = null; // the chunk (or the close) being worked through: {bytes | close, resolve, reject}
+    let work = null; // the chunk being worked through: {bytes, resolve, reject}
     let wake = null; // a read waiting for work
     let ended = false;
     let readableController, writableController;
-    const stop = (error) => {
+    // Ends both sides with `error` (the writable is told unless it is the one aborting).
+    const stop = (error, aborting = false) => {
       if (ended) return;
       ended = true;
+      // The native codec goes now (a brotli decoder's window can be 16 MiB).
+      try { codecFinish(id); } catch {}
       try { readableController.error(error); } catch {}
-      try { writableController.error(error); } catch {}
+      if (!aborting) try { writableController.error(error); } catch {}
       const w = work;
       work = null;
       if (w) w.reject(error);
@@ -162,18 +165,8 @@
             wake = null;
             continue;
           }
-          if (work.close) {
-            const [out, error] = codecFinish(id);
-            if (out.length) c.enqueue(out);
-            if (error !== null) { stop(new TypeError(error)); return; }
-            ended = true;
-            c.close();
-            const w = work;
-            work = null;
-            w.resolve();
-            return;
-          }
-          const [out, error, taken, more] = codecPush(id, work.bytes, PIECE);
+          // A piece of input at a time: the native copies what it is given.
+          const [out, error, taken, more] = codecPush(id, work.bytes.subarray(0, PIECE), PIECE);
           work.bytes = work.bytes.subarray(taken);
           // (The output made before an error reaches the read that waits for it.)
           if (out.length) c.enqueue(out);
@@ -189,7 +182,11 @@
       cancel(reason) { stop(reason); },
     }, { highWaterMark: 0 });
     const writable = new WritableStream({
-      start(c) { writableController = c; },
+      start(c) {
+        writableController = c;
+        // An abort ends both sides at once, even while a chunk is being read out.
+        c.signal?.addEventListener("abort", () => stop(c.signal.reason, true));
+      },
       write(chunk) {
         let bytes;
         try {
@@ -200,8 +197,22 @@
         }
         return give({ bytes });
       },
-      close() { return give({ close: true }); },
-      abort(reason) { stop(reason); },
+      // The end of the input, at once (a close comes after the last chunk is taken): what the
+      // codec has left (a trailer, a decoder's last bytes) is queued and the readable closes.
+      close() {
+        if (ended) return;
+        const [out, error] = codecFinish(id);
+        if (out.length) readableController.enqueue(out);
+        if (error !== null) {
+          const e = new TypeError(error);
+          stop(e);
+          throw e;
+        }
+        ended = true;
+        readableController.close();
+        if (wake) wake();
+      },
+      abort(reason) { stop(reason, true); },
     }, { highWaterMark: 1 });
     transforms.set(self, { readable, writable });
   };
