@@ -56,6 +56,8 @@ struct Brotli {
     state: Box<BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>>,
     /// The last call's result: whether the stream is complete, or wants output space.
     last: BrotliResult,
+    /// Output made and not yet taken.
+    out: Vec<u8>,
 }
 
 impl Brotli {
@@ -68,14 +70,14 @@ impl Brotli {
         Self {
             state,
             last: BrotliResult::NeedsMoreInput,
+            out: Vec::new(),
         }
     }
 
-    /// Decodes from `input` into `out` until `out` holds `max` bytes or the input is taken;
-    /// returns how much input was taken.
-    fn run(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<usize, String> {
+    /// Decodes from `input` into its output, straight into the buffer, until the output holds
+    /// `max` bytes or the input is taken; returns how much input was taken.
+    fn run(&mut self, input: &[u8], max: usize) -> Result<usize, String> {
         let (mut available_in, mut taken) = (input.len(), 0);
-        let mut buffer = [0u8; 4096];
         loop {
             if matches!(self.last, BrotliResult::ResultSuccess) {
                 return if available_in > 0 {
@@ -84,10 +86,11 @@ impl Brotli {
                     Ok(taken)
                 };
             }
-            let room = max.saturating_sub(out.len()).min(buffer.len());
+            let (start, room) = (self.out.len(), max.saturating_sub(self.out.len()));
             if room == 0 {
                 return Ok(taken);
             }
+            self.out.resize(start + room, 0);
             let (mut available_out, mut written, mut total) = (room, 0, 0);
             self.last = BrotliDecompressStream(
                 &mut available_in,
@@ -95,11 +98,11 @@ impl Brotli {
                 input,
                 &mut available_out,
                 &mut written,
-                &mut buffer[..room],
+                &mut self.out[start..],
                 &mut total,
                 &mut self.state,
             );
-            out.extend_from_slice(&buffer[..written]);
+            self.out.truncate(start + written);
             match self.last {
                 BrotliResult::ResultFailure => return Err("the brotli stream is corrupt".into()),
                 BrotliResult::NeedsMoreInput => return Ok(taken),
@@ -118,8 +121,6 @@ enum Engine {
 struct Codec {
     engine: Engine,
     decompresses: bool,
-    /// Output made and not yet taken (the brotli decoder's; flate2's is in its writer).
-    out: Vec<u8>,
 }
 
 /// What one push did: the output made, the input taken, and whether the codec stopped at the
@@ -155,7 +156,6 @@ impl Codec {
                 return Some(Self {
                     engine: Engine::Brotli(Brotli::new()),
                     decompresses,
-                    out: Vec::new(),
                 });
             }
             _ => return None,
@@ -163,7 +163,6 @@ impl Codec {
         Some(Self {
             engine: Engine::Flate(sink),
             decompresses,
-            out: Vec::new(),
         })
     }
 
@@ -171,21 +170,22 @@ impl Codec {
     fn take(&mut self) -> Vec<u8> {
         match &mut self.engine {
             Engine::Flate(sink) => std::mem::take(sink.output()),
-            Engine::Brotli(_) => std::mem::take(&mut self.out),
+            Engine::Brotli(decoder) => std::mem::take(&mut decoder.out),
         }
     }
 
     /// Feeds `input` until it is taken or about `max` bytes of output are made (the brotli
     /// decoder stops at the bound exactly; flate2's writers may add what their buffers hold,
-    /// up to ~96 KiB more, since a write makes at most their 32 KiB buffer), so that a small input that expands enormously (a "decompression bomb")
-    /// comes out in bounded pieces as it is read, never all at once. A decoder's output so far
+    /// up to ~96 KiB more, since a write makes at most their 32 KiB buffer), so that a small
+    /// input that expands enormously (a "decompression bomb") comes out in bounded pieces as
+    /// it is read, never all at once. A decoder's output so far
     /// is flushed out of flate2's buffer, so that each piece is readable at once. A decoder
     /// that takes none of what is left has reached its stream's end: whatever follows is an
     /// error (the Standard's "junk after the end"), after the output made before it.
     fn push(&mut self, input: &[u8], max: usize) -> (Pushed, Result<(), String>) {
         let decompresses = self.decompresses;
         let (taken, result) = match &mut self.engine {
-            Engine::Brotli(decoder) => match decoder.run(input, &mut self.out, max) {
+            Engine::Brotli(decoder) => match decoder.run(input, max) {
                 Ok(taken) => (taken, Ok(())),
                 Err(e) => (0, Err(e)),
             },

@@ -26,6 +26,11 @@ const MIN_BITS: usize = 1024;
 fn key_of(der: &[u8]) -> JsResult<RsaPublicKey> {
     let key = RsaPublicKey::from_public_key_der(der)
         .map_err(|e| error("DataError", format!("not an RSA SubjectPublicKeyInfo: {e}")))?;
+    large_enough(key)
+}
+
+/// `key`, if its modulus has at least [`MIN_BITS`].
+fn large_enough(key: RsaPublicKey) -> JsResult<RsaPublicKey> {
     if key.n().bits() < MIN_BITS {
         return Err(error(
             "DataError",
@@ -64,11 +69,7 @@ pub fn from_jwk(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResul
     let (n, e) = (bytes_arg(args, 0, context)?, bytes_arg(args, 1, context)?);
     let key = RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e))
         .map_err(|e| error("DataError", format!("not an RSA public key: {e}")))?;
-    let der = key
-        .to_public_key_der()
-        .map_err(|e| error("DataError", e.to_string()))?;
-    key_of(der.as_bytes())?;
-    described(&key, context)
+    described(&large_enough(key)?, context)
 }
 
 /// `__hv_rsa_jwk(spki)`: `[n, e]`, big-endian bytes.
@@ -87,7 +88,8 @@ macro_rules! by_hash {
             "SHA-1" => $make::<sha1::Sha1>($($arg),*),
             "SHA-256" => $make::<sha2::Sha256>($($arg),*),
             "SHA-384" => $make::<sha2::Sha384>($($arg),*),
-            _ => $make::<sha2::Sha512>($($arg),*),
+            "SHA-512" => $make::<sha2::Sha512>($($arg),*),
+            other => return Err(error("NotSupportedError", format!("no hash {other:?}"))),
         }
     };
 }
@@ -153,7 +155,6 @@ impl rand_core::CryptoRng for WasiRandom {}
 /// string, or undefined for none).
 pub fn encrypt(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
     let hash = text(args, 0, context)?;
-    hashed(&hash, &[])?;
     let key = key_of(&bytes_arg(args, 1, context)?)?;
     let data = bytes_arg(args, 2, context)?;
     let label = match args.get(3) {

@@ -151,8 +151,8 @@
       if (w) w.reject(error);
       if (wake) wake();
     };
-    const give = (w) => new Promise((resolve, reject) => {
-      work = { ...w, resolve, reject };
+    const give = (bytes) => new Promise((resolve, reject) => {
+      work = { bytes, resolve, reject };
       if (wake) wake();
     });
     const readable = new ReadableStream({
@@ -195,7 +195,7 @@
           stop(e);
           throw e;
         }
-        return give({ bytes });
+        return give(bytes);
       },
       // The end of the input, at once (a close comes after the last chunk is taken): what the
       // codec has left (a trailer, a decoder's last bytes) is queued and the readable closes.
