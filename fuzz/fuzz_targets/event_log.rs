@@ -37,8 +37,22 @@ fn exercise(events: &[Event]) {
         let digest = a.extend_digest(i).expect("replay accepted it");
         assert_eq!(b.extend_digest(i), Ok(digest));
         assert_eq!(
-            (a.imr, a.event_type, &a.event, &a.event_payload, a.version, &a.preimage),
-            (b.imr, b.event_type, &b.event, &b.event_payload, b.version, &b.preimage)
+            (
+                a.imr,
+                a.event_type,
+                &a.event,
+                &a.event_payload,
+                a.version,
+                &a.preimage
+            ),
+            (
+                b.imr,
+                b.event_type,
+                &b.event,
+                &b.event_payload,
+                b.version,
+                &b.preimage
+            )
         );
     }
     assert_eq!(replay(&back), Ok(registers));

@@ -27,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
         ..Policy::default()
     };
     if let Ok(key) = verify_certificate_evidence(data, &policy) {
-        assert!(key.simulated, "only simulated evidence verifies without hardware");
+        assert!(
+            key.simulated,
+            "only simulated evidence verifies without hardware"
+        );
     }
 });
