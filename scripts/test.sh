@@ -10,7 +10,9 @@
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
 #      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
 #      client input (scripts/fuzz.sh: cargo-fuzz on stable, 10 s per target, no sanitizer);
-#   3. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
+#   3. the Python SDK (sdk/python): mypy --strict, its vector, sample, end-to-end and README
+#      tests against the debug host;
+#   4. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -73,6 +75,12 @@ install_tools() {
   # (tests/e2e/schemathesis.rs), in its own virtual environment, pinned the same way.
   pinned_venv "$root/target/py-st" tests/interop/schemathesis/requirements.txt
 
+  # The Python SDK (sdk/python) with its pinned test tools (sdk/python/requirements-test.txt),
+  # installed editable, so the environment always runs the checkout's SDK.
+  pinned_venv "$root/target/py-sdk" sdk/python/requirements-test.txt
+  "$root/target/py-sdk/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+    --no-build-isolation -e sdk/python
+
   # The dstack app (deploy/dstack): app-compose.json must be docker-compose.yaml in the canonical
   # form, its recorded compose hash right, its image pinned by digest, and dstack's official
   # Python SDK (PyPI dstack-sdk, pinned by tests/interop/dstack-python/requirements.txt) must
@@ -123,6 +131,12 @@ fi
 cargo "${workspace_args[@]}" test --workspace --locked --all-features
 unset CLIPPY_ARGS
 stamp "workspace tests passed"
+
+# The SDKs against the debug host the workspace tests built (it has the simulated provider):
+# each suite starts its own host on loopback. Python: types (mypy --strict), the test vectors,
+# real TDX samples, the end-to-end suite and the README's quick start.
+(cd sdk/python && ../../target/py-sdk/bin/python -m mypy && ../../target/py-sdk/bin/python -m pytest -q)
+stamp "Python SDK checked"
 
 # The example agents' own unit tests (ranking, statistics), natively.
 cargo test --manifest-path guests/Cargo.toml --target-dir target/guests --locked \

@@ -1,0 +1,408 @@
+"""The protocol's operations, written once without I/O (a generator yields each HTTP request
+and gets its response back), and driven by the synchronous `Client` and the asynchronous
+`AsyncClient` alike."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+from . import owner as owner_mod
+from ._bytes import ct_equal, from_hex
+from .crypto import ClientKey, Role, sha256, verify_signature
+from .errors import GuestStopped, HostError, PaymentRequired, ProtocolError, VerifyError
+from .results import ExecutionResult, parse_document
+from .session import Session, check_session_statement, open_session
+from .statements import receipt_statement, result_commitment
+from .verify import Policy, VerifiedKey, needs_collateral, verify_attestation
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    json: Any = None
+    #: multipart/form-data parts: name → (filename or None, bytes, content type)
+    parts: dict[str, tuple[str | None, bytes, str]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] | None = None
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.content)
+        except ValueError:
+            raise ProtocolError(
+                f"the host answered {self.status} with a body that is not JSON"
+            ) from None
+
+
+@dataclass
+class FetchCollateral:
+    """A step the driver performs: fetch TDX collateral for `quote` from `pccs_url`."""
+
+    quote: bytes
+    pccs_url: str
+
+
+Step = Union[Request, FetchCollateral]
+T = TypeVar("T")
+#: an operation: yields steps, is sent their outcomes, returns a T
+Op = Generator[Step, Any, T]
+
+#: binary fields larger than this travel as multipart parts (§6c), as the Rust client does
+UPLOAD_THRESHOLD = 4 * 1024 * 1024
+
+
+def error_of(resp: Response) -> HostError:
+    """The typed error of a non-2xx answer (§9)."""
+    try:
+        body = json.loads(resp.content)
+    except ValueError:
+        body = None
+    if resp.status == 402 and isinstance(body, dict):
+        return PaymentRequired(
+            str(body.get("code", "payment_required")),
+            str(body.get("message", "payment required")),
+            body,
+            dict(resp.headers),
+        )
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        e = body["error"]
+        return HostError(resp.status, str(e.get("code", "unknown")), str(e.get("message", "")), body)
+    text = resp.content[:200].decode("utf-8", "replace")
+    return HostError(resp.status, "unknown", f"the host answered {resp.status}: {text}", body)
+
+
+def checked(resp: Response) -> Any:
+    """The JSON body of a 2xx answer, or the typed error."""
+    if not 200 <= resp.status < 300:
+        raise error_of(resp)
+    return resp.json()
+
+
+# Sessions (§3, §13).
+
+
+def create_session(key: ClientKey | None) -> Op[Session]:
+    key = key or ClientKey.generate()
+    resp = yield Request("POST", "/encrypt/create_keypair", json={"pubkey": key.public_hex})
+    return open_session(key, checked(resp))
+
+
+def verify_host_attestation(att: Any, policy: Policy, purpose: int = 0x01) -> Op[VerifiedKey]:
+    """Verifies an attestation object, fetching TDX collateral first when the policy has none."""
+    collateral = None
+    if isinstance(att, Mapping):
+        quote = needs_collateral(att, policy)
+        if quote is not None:
+            from dcap_qvl import INTEL_PCS_URL
+
+            collateral = yield FetchCollateral(quote, policy.pccs_url or INTEL_PCS_URL)
+    return verify_attestation(att, policy, collateral, purpose)
+
+
+def create_verifiable_session(key: ClientKey | None, policy: Policy) -> Op[Session]:
+    """§13: the chain is verified before anything is sent under the session."""
+    key = key or ClientKey.generate()
+    resp = yield Request("POST", "/verifiable/encrypt/create_keypair", json={"pubkey": key.public_hex})
+    body = checked(resp)
+    session = open_session(key, body)
+    quote = body.get("quote")
+    if not isinstance(quote, Mapping):
+        raise VerifyError("malformed", "a verifiable session's answer has no quote")
+    verified = yield from verify_host_attestation(quote.get("attestation"), policy)
+    check_session_statement(session, quote, verified)
+    session.verified = verified
+    return session
+
+
+def attestation(policy: Policy) -> Op[VerifiedKey]:
+    """`GET /attestation`, verified."""
+    resp = yield Request("GET", "/attestation")
+    body = checked(resp)
+    if not isinstance(body, Mapping) or body.get("attestation") is None:
+        raise VerifyError("malformed", f"the host has no attestation (provider {body.get('provider')!r})")
+    return (yield from verify_host_attestation(body["attestation"], policy))
+
+
+# Executions (§6, §6a, §6c, §7, §8, §14).
+
+
+@dataclass
+class Inputs:
+    program_sha256: bytes
+    argument_sha256: list[bytes]
+    stdin_sha256: bytes
+    route: str
+
+
+def _body_or_parts(
+    body: dict[str, Any], field_name: str, envelope: bytes, threshold: int
+) -> tuple[Any, dict[str, tuple[str | None, bytes, str]] | None]:
+    if len(envelope) > threshold:
+        parts = {
+            "request": (None, json.dumps(body).encode(), "application/json"),
+            field_name: ("upload", envelope, "application/octet-stream"),
+        }
+        return None, parts
+    return dict(body, **{field_name: envelope.hex()}), None
+
+
+def execute(
+    session: Session,
+    route: str,
+    field_name: str,
+    program: bytes,
+    args: Sequence[str],
+    stdin: bytes | None,
+    limits: Mapping[str, int] | None,
+    program_kind: str | None,
+    threshold: int,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Op[ExecutionResult]:
+    env = session.envelopes
+    arg_bytes = [a.encode() for a in args]
+    body: dict[str, Any] = {
+        "encrypted_arguments": [env.seal(Role.ARGUMENT, a, i).hex() for i, a in enumerate(arg_bytes)],
+        "public_key": session.key.public_hex,
+        "session_id": str(session.id),
+    }
+    if stdin is not None:
+        body["encrypted_stdin"] = env.seal(Role.STDIN, stdin).hex()
+    if limits:
+        body["limits"] = dict(limits)
+    if program_kind is not None:
+        body["program_kind"] = program_kind
+    envelope = env.seal(Role.PROGRAM, program)
+    json_body, parts = _body_or_parts(body, field_name, envelope, threshold)
+    inputs = Inputs(sha256(program), [sha256(a) for a in arg_bytes], sha256(stdin or b""), route)
+    resp = yield Request("POST", route, json=json_body, parts=parts, headers=dict(extra_headers or {}))
+    return finish_sealed(session, resp, inputs)
+
+
+def finish_sealed(session: Session, resp: Response, inputs: Inputs) -> ExecutionResult:
+    """Opens an encrypted result, recomputes its commitment, verifies its receipt; a stopped
+    guest's 422 becomes `GuestStopped` carrying the checked result."""
+    if resp.status != 200 and not (resp.status == 422 and b"encrypted_result" in resp.content):
+        raise error_of(resp)
+    body = resp.json()
+    try:
+        if str(session.id) != str(uuid.UUID(str(body["session_id"]))):
+            raise ProtocolError("the answer names another session")
+        envelope = from_hex("encrypted_result", body["encrypted_result"])
+        nonce = from_hex("result_nonce", body["result_nonce"], 12)
+        claimed = from_hex("result_commitment", body["result_commitment"], 32)
+    except KeyError as e:
+        raise ProtocolError(f"the answer lacks {e}") from None
+    if envelope[:12] != nonce:
+        raise ProtocolError("result_nonce is not the envelope's nonce")
+    plaintext = session.envelopes.open(Role.RESULT, envelope, field="encrypted_result")
+    commitment = result_commitment(
+        session.id, inputs.program_sha256, inputs.argument_sha256, inputs.stdin_sha256, plaintext
+    )
+    if not ct_equal(commitment, claimed):
+        raise ProtocolError("result_commitment does not match the decrypted result and the inputs sent")
+    receipt = None
+    if session.verified is not None:
+        receipt = body.get("result_quote")
+        check_receipt(receipt, session.verified, session.id, inputs, commitment)
+    result = parse_document(session.id, plaintext, commitment, receipt, resp.headers.get("x-execution-id"))
+    if receipt is not None and receipt.get("status") != result.status:
+        raise VerifyError("receipt", "the receipt's status is not the result's")
+    if resp.status == 422:
+        err = body.get("error") or {}
+        raise GuestStopped(422, str(err.get("code", result.status)), str(err.get("message", "")), result)
+    return result
+
+
+def check_receipt(
+    receipt: Any, verified: VerifiedKey, session_id: uuid.UUID, inputs: Inputs, commitment: bytes
+) -> None:
+    """§14: signed by the attested key, naming this session, its TEE and evidence, exactly the
+    inputs sent, and the commitment recomputed here."""
+    if not isinstance(receipt, Mapping):
+        raise VerifyError("receipt", "a verifiable route answered without a receipt")
+    try:
+        message = receipt_statement(receipt)
+        signature = from_hex("signature", receipt.get("signature"), 64)
+        key = from_hex("signing_key", receipt.get("signing_key"), 65)
+    except ProtocolError as e:
+        raise VerifyError("receipt", str(e)) from None
+    if not ct_equal(key, verified.signing_key) or not verify_signature(key, message, signature):
+        raise VerifyError("receipt", "the receipt is not signed by the session's attested key")
+    h = bytes.fromhex
+    checks = [
+        (str(uuid.UUID(receipt["session_id"])) == str(session_id), "session"),
+        (receipt["tee"] == verified.tee, "TEE"),
+        (ct_equal(h(receipt["evidence_sha256"]), verified.evidence_sha256), "evidence"),
+        (receipt["route"] == inputs.route, "route"),
+        (ct_equal(h(receipt["program_sha256"]), inputs.program_sha256), "program"),
+        ([h(a) for a in receipt["argument_sha256"]] == inputs.argument_sha256, "arguments"),
+        (ct_equal(h(receipt["stdin_sha256"]), inputs.stdin_sha256), "stdin"),
+        (ct_equal(h(receipt["result_commitment"]), commitment), "result commitment"),
+    ]
+    for ok, what in checks:
+        if not ok:
+            raise VerifyError("receipt", f"the receipt names another {what} than this request's")
+
+
+# Agents (§17).
+
+
+def host_info() -> Op[Any]:
+    resp = yield Request("GET", "/host")
+    return checked(resp)
+
+
+def _audience() -> Op[str]:
+    info = yield from host_info()
+    audience = info.get("audience") if isinstance(info, Mapping) else None
+    if not isinstance(audience, str) or len(audience) != 32:
+        raise ProtocolError("GET /host gave no audience")
+    return audience
+
+
+@dataclass
+class Deployment:
+    """An agent deployment (§17). `component` is the component's (or RISC-V program's) bytes.
+    Settings left None are left out of the request (and signed as `-`)."""
+
+    name: str
+    component: bytes
+    description: str = ""
+    tags: Sequence[str] = ()
+    public: bool | None = None
+    price: str | None = None
+    ttl_seconds: int | None = None
+    limits: Mapping[str, int] | None = None
+    charge: str | None = None
+    schemas: Mapping[str, Any] | None = None
+    content_type: str | None = None
+    program_kind: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.tags:
+            out["tags"] = list(self.tags)
+        for k in ("public", "price", "ttl_seconds", "charge", "content_type", "program_kind"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        if self.limits is not None:
+            out["limits"] = dict(self.limits)
+        if self.schemas is not None:
+            out["schemas"] = dict(self.schemas)
+        return out
+
+
+def deploy(
+    owner: ClientKey,
+    d: Deployment,
+    sequencer: owner_mod.Sequencer,
+    session: Session | None,
+    threshold: int,
+) -> Op[Any]:
+    """Deploys in the clear (base64 `component`) or sealed to `session` (role agent-component;
+    the session must be the owner's)."""
+    audience = yield from _audience()
+    body = d.settings()
+    body["public_key"] = owner.public_hex
+    sequence = sequencer.next()
+    detail = owner_mod.deploy_detail(hashlib.sha256(d.component).hexdigest(), body)
+    signature, signed_at = owner_mod.signed(owner, audience, "deploy", d.name, detail, sequence)
+    body.update(signature=signature.hex(), signed_at=signed_at, sequence=sequence)
+    if session is not None:
+        if session.key.public_bytes != owner.public_bytes:
+            raise ValueError("a sealed deployment goes under a session of the owner's key")
+        body["session_id"] = str(session.id)
+        envelope = session.envelopes.seal(Role.AGENT_COMPONENT, d.component)
+        json_body, parts = _body_or_parts(body, "encrypted_component", envelope, threshold)
+    elif len(d.component) > threshold:
+        json_body, parts = None, {
+            "request": (None, json.dumps(body).encode(), "application/json"),
+            "component": ("component", d.component, "application/octet-stream"),
+        }
+    else:
+        json_body, parts = dict(body, component=base64.b64encode(d.component).decode()), None
+    resp = yield Request("POST", "/agent/deploy", json=json_body, parts=parts)
+    return checked(resp)
+
+
+def owner_request(
+    owner: ClientKey, method: str, path: str, action: str, name: str, sequencer: owner_mod.Sequencer
+) -> Op[Any]:
+    audience = yield from _audience()
+    headers = owner_mod.owner_headers(owner, audience, action, name, sequencer.next())
+    resp = yield Request(method, path, headers=headers)
+    return checked(resp)
+
+
+def get_json(path: str, params: dict[str, str] | None = None) -> Op[Any]:
+    resp = yield Request("GET", path, params=params)
+    return checked(resp)
+
+
+def post_json(path: str, body: Any) -> Op[Any]:
+    resp = yield Request("POST", path, json=body)
+    return checked(resp)
+
+
+def agent_path(name: str) -> str:
+    if not name or len(name) > 64 or name.startswith("-") or not all(
+        c.isascii() and (c.islower() or c.isdigit() or c == "-") for c in name
+    ):
+        raise ValueError(f"{name!r} is not an agent name (1-64 of a-z 0-9 -, not starting with -)")
+    return f"/agents/{name}"
+
+
+def invoke(name: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Op[Any]:
+    resp = yield Request("POST", agent_path(name) + "/invoke", json=dict(body), headers=dict(headers or {}))
+    return checked(resp)
+
+
+def invoke_sealed(
+    session: Session,
+    name: str,
+    code_hash: str | None,
+    event: Any = None,
+    args: Sequence[str] | None = None,
+    stdin: bytes | None = None,
+    limits: Mapping[str, int] | None = None,
+) -> Op[ExecutionResult]:
+    """A sealed invocation: a handler's event (JSON, role event) or a CLI agent's arguments and
+    stdin. The commitment binds the agent's code hash: the one given, else the one the host
+    lists (`GET /agents/{name}`)."""
+    path = agent_path(name)
+    if code_hash is None:
+        agent = yield from get_json(path)
+        code_hash = agent["latest"]["code_hash"]
+    program = from_hex("code_hash", code_hash, 32)
+    env = session.envelopes
+    body: dict[str, Any] = {"public_key": session.key.public_hex, "session_id": str(session.id)}
+    if args is None and stdin is None:
+        plain = json.dumps(event, separators=(",", ":")).encode()
+        body["encrypted_event"] = env.seal(Role.EVENT, plain).hex()
+        inputs = Inputs(program, [], sha256(plain), path + "/invoke")
+    else:
+        arg_bytes = [a.encode() for a in (args or [])]
+        body["encrypted_arguments"] = [env.seal(Role.ARGUMENT, a, i).hex() for i, a in enumerate(arg_bytes)]
+        if stdin is not None:
+            body["encrypted_stdin"] = env.seal(Role.STDIN, stdin).hex()
+        inputs = Inputs(program, [sha256(a) for a in arg_bytes], sha256(stdin or b""), path + "/invoke")
+    if limits:
+        body["limits"] = dict(limits)
+    resp = yield Request("POST", path + "/invoke", json=body)
+    return finish_sealed(session, resp, inputs)

@@ -1,0 +1,185 @@
+"""The asynchronous client (httpx): the same operations as `Client`, awaited."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _ops, tdx
+from ._api import Operations
+from .crypto import ClientKey
+from .errors import TransportError
+from .results import ExecutionResult
+from .session import Session
+from .verify import Policy, VerifiedKey
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """A client of one host (`base_url`, e.g. `http://127.0.0.1:8080`).
+
+    `policy` is what verifiable sessions and `attestation()` verify against: pin reference
+    value sets there (see `Policy`). Plain sessions verify nothing about the host; use them only
+    where the host is trusted by other means."""
+
+    def __init__(
+        self,
+        base_url: str,
+        policy: Policy | None = None,
+        *,
+        timeout: float = 120.0,
+        upload_threshold: int = _ops.UPLOAD_THRESHOLD,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._ops = Operations(policy, upload_threshold)
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+
+    @property
+    def policy(self) -> Policy:
+        return self._ops.policy
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _send(self, req: _ops.Request) -> _ops.Response:
+        files = None
+        if req.parts is not None:
+            files = {k: (fn, data, ct) for k, (fn, data, ct) in req.parts.items()}
+        try:
+            r = await self._http.request(
+                req.method,
+                self.base_url + req.path,
+                json=req.json if req.parts is None and req.json is not None else None,
+                files=files,
+                headers=req.headers,
+                params=req.params,
+            )
+        except httpx.HTTPError as e:
+            raise TransportError(f"{req.method} {req.path}: {e}") from e
+        return _ops.Response(r.status_code, r.headers, r.content)
+
+    async def _run(self, op: _ops.Op[T]) -> T:
+        try:
+            step = next(op)
+            while True:
+                if isinstance(step, _ops.FetchCollateral):
+                    result: Any = await tdx.fetch_collateral(step.pccs_url, step.quote)
+                else:
+                    result = await self._send(step)
+                step = op.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+    # Host and attestation.
+
+    async def ping(self) -> bool:
+        return (await self._send(_ops.Request("GET", "/ping"))).status == 200
+
+    async def host(self) -> dict[str, Any]:
+        """`GET /host`: audience, provider, version, RISC-V backend."""
+        return await self._run(_ops.host_info())
+
+    async def attestation(self) -> VerifiedKey:
+        """`GET /attestation`, verified against the policy (§12a)."""
+        return await self._run(self._ops.attestation())
+
+    # Sessions and executions.
+
+    async def session(self, key: ClientKey | None = None) -> Session:
+        """A plain session (§3); a fresh key unless one is given."""
+        return await self._run(self._ops.session(key))
+
+    async def verifiable_session(self, key: ClientKey | None = None) -> Session:
+        """A verifiable session (§13): the evidence, the reference sets and the session
+        statement are verified before it is returned; `VerifyError` otherwise."""
+        return await self._run(self._ops.verifiable_session(key))
+
+    async def execute_wasm(
+        self,
+        session: Session,
+        wasm: bytes,
+        args: Sequence[str] = (),
+        stdin: bytes | None = None,
+        limits: Mapping[str, int] | None = None,
+        program_kind: str | None = None,
+    ) -> ExecutionResult:
+        """Runs a component (or RISC-V program) sealed to `session`; on a verifiable session
+        the receipt is verified too. A stopped guest raises `GuestStopped` with its result."""
+        return await self._run(self._ops.execute_wasm(session, wasm, args, stdin, limits, program_kind))
+
+    async def execute_python(
+        self,
+        session: Session,
+        source: str | bytes,
+        args: Sequence[str] = (),
+        stdin: bytes | None = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> ExecutionResult:
+        """Runs a Python script sealed to `session` (§6a)."""
+        return await self._run(self._ops.execute_python(session, source, args, stdin, limits))
+
+    # Agents.
+
+    async def deploy(
+        self, owner: ClientKey, deployment: _ops.Deployment, session: Session | None = None
+    ) -> dict[str, Any]:
+        """Deploys an agent, signed by `owner`; sealed when `session` (the owner's) is given."""
+        return await self._run(self._ops.deploy(owner, deployment, session))
+
+    async def agents(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = (await self._run(_ops.get_json("/agents")))["agents"]
+        return out
+
+    async def agent(self, name: str) -> dict[str, Any]:
+        return await self._run(_ops.get_json(_ops.agent_path(name)))
+
+    async def search(self, query: str, limit: int | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = (await self._run(self._ops.search(query, limit)))["results"]
+        return out
+
+    async def invoke(
+        self,
+        name: str,
+        event: Any = None,
+        *,
+        args: Sequence[str] | None = None,
+        stdin: str | None = None,
+        caller: ClientKey | None = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """A clear invocation of a public agent: a handler's `event`, or a CLI agent's `args`
+        and `stdin`."""
+        return await self._run(self._ops.invoke(name, event, args, stdin, caller, limits))
+
+    async def invoke_sealed(
+        self,
+        session: Session,
+        name: str,
+        event: Any = None,
+        *,
+        args: Sequence[str] | None = None,
+        stdin: bytes | None = None,
+        code_hash: str | None = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> ExecutionResult:
+        """A sealed invocation (§17); the commitment binds `code_hash` (default: the code hash
+        the host lists for the agent's latest version)."""
+        return await self._run(_ops.invoke_sealed(session, name, code_hash, event, args, stdin, limits))
+
+    async def logs(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = (await self._run(self._ops.logs(owner, name)))["logs"]
+        return out
+
+    async def delete(self, owner: ClientKey, name: str) -> None:
+        await self._run(self._ops.delete(owner, name))

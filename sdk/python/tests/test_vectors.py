@@ -1,0 +1,279 @@
+"""docs/test-vectors.json through the SDK's own code paths (not a second implementation)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from wasm_hypervisor import ClientKey, Policy, VerifyError
+from wasm_hypervisor._ops import Inputs, check_receipt
+from wasm_hypervisor.crypto import Envelopes, Role, is_low_s, session_key, verify_signature
+from wasm_hypervisor.errors import ProtocolError
+from wasm_hypervisor import eventlog, owner, reference, statements
+from wasm_hypervisor.verify import verify_attestation
+
+ROLES = {r.name.lower().replace("_", "-"): r for r in Role}
+
+
+def key(v: dict[str, Any], name: str) -> ClientKey:
+    return ClientKey.from_scalar(bytes.fromhex(v[name]))
+
+
+def sid(v: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(v["session_id"])
+
+
+def envelopes(v: dict[str, Any]) -> Envelopes:
+    return Envelopes(bytes.fromhex(v["session_key"]), sid(v))
+
+
+def test_session_key(vectors: dict[str, Any]) -> None:
+    client, server = key(vectors, "client_secret"), key(vectors, "server_secret")
+    assert client.public_hex == vectors["client_public"]
+    assert server.public_hex == vectors["server_public"]
+    assert client.shared_x(server.public_bytes).hex() == vectors["ecdh_shared_x"]
+    k = session_key(client, client.public_bytes, server.public_bytes, sid(vectors))
+    assert k.hex() == vectors["session_key"]
+    # A compressed key is the same key (§2): the derivation uses the uncompressed form.
+    compressed = bytes([2 + (server.public_bytes[64] & 1)]) + server.public_bytes[1:33]
+    assert session_key(client, client.public_bytes, compressed, sid(vectors)) == k
+    assert session_key(client, client.public_bytes, server.public_bytes, uuid.uuid4()) != k
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_envelopes(vectors: dict[str, Any], index: int) -> None:
+    e = vectors["envelopes"][index]
+    role = ROLES[e["role"].split(" ")[0]]
+    assert role == e["role_byte"]
+    env = envelopes(vectors)
+    sealed = env.seal(role, bytes.fromhex(e["plaintext"]), e["index"], bytes.fromhex(e["nonce"]))
+    assert sealed.hex() == e["envelope"]
+    assert env.open(role, sealed, e["index"]).hex() == e["plaintext"]
+    # Bound to its place: another role, index or session does not open it.
+    other = Role.STDIN if role != Role.STDIN else Role.PROGRAM
+    with pytest.raises(ProtocolError):
+        env.open(other, sealed, e["index"])
+    with pytest.raises(ProtocolError):
+        env.open(role, sealed, e["index"] + 1)
+    with pytest.raises(ProtocolError):
+        Envelopes(bytes.fromhex(vectors["session_key"]), uuid.uuid4()).open(role, sealed, e["index"])
+
+
+def test_commitment(vectors: dict[str, Any]) -> None:
+    c = vectors["commitment"]
+    got = statements.result_commitment(
+        sid(vectors),
+        bytes.fromhex(c["program_sha256"]),
+        [bytes.fromhex(a) for a in c["argument_sha256"]],
+        bytes.fromhex(c["stdin_sha256"]),
+        bytes.fromhex(c["result_plaintext"]),
+    )
+    assert got.hex() == c["result_commitment"]
+
+
+def test_riscv_program(vectors: dict[str, Any]) -> None:
+    r = vectors["riscv_program"]
+    elf = bytes.fromhex(r["elf"])
+    assert hashlib.sha256(elf).hexdigest() == r["program_sha256"]
+    sealed = envelopes(vectors).seal(Role.PROGRAM, elf, 0, bytes.fromhex(r["envelope_nonce"]))
+    assert sealed.hex() == r["envelope"]
+    got = statements.result_commitment(
+        sid(vectors),
+        hashlib.sha256(elf).digest(),
+        [hashlib.sha256(bytes.fromhex(a)).digest() for a in r["arguments"]],
+        hashlib.sha256(bytes.fromhex(r["stdin"])).digest(),
+        bytes.fromhex(r["result_plaintext"]),
+    )
+    assert got.hex() == r["result_commitment"]
+
+
+def vector_attestation(v: dict[str, Any]) -> dict[str, Any]:
+    a = v["attestation"]
+    return {
+        "tee": "simulated",
+        "simulated": True,
+        "evidence_format": "simulated-not-for-production",
+        "evidence": a["evidence"],
+        "report_data": a["report_data"],
+        "signing_key": a["signing_key"],
+        "host_measurement": a["host_measurement"],
+        "key_created_at": a["key_created_at"],
+    }
+
+
+def test_attestation_statements(vectors: dict[str, Any]) -> None:
+    a = vectors["attestation"]
+    signing = key(a, "signing_secret")
+    assert signing.public_hex == a["signing_key"]
+    rd = statements.report_data(signing.public_bytes, bytes.fromhex(a["host_measurement"]), a["key_created_at"])
+    assert rd.hex() == a["report_data"]
+    st = a["session_statement"]
+    client, server = key(vectors, "client_secret"), key(vectors, "server_secret")
+    message = statements.session_statement(
+        sid(vectors), server.public_bytes, client.public_bytes, st["created_at"], st["expires_at"]
+    )
+    assert message.hex() == st["bytes"]
+    assert verify_signature(signing.public_bytes, message, bytes.fromhex(st["signature"]))
+    assert statements.receipt_statement(a["receipt"]).hex() == a["receipt_statement_bytes"]
+    assert statements.receipt_statement(a["receipt_with_calls"]).hex() == a["receipt_with_calls_statement_bytes"]
+    c = a["component_statement"]
+    comp = statements.component_statement(bytes.fromhex(c["component_sha256"]), bytes.fromhex(c["user_data"]))
+    assert comp.hex() == c["bytes"]
+    assert verify_signature(signing.public_bytes, comp, bytes.fromhex(c["signature"]))
+    # Our own signatures are low-s and verify.
+    mine = signing.sign(message)
+    assert is_low_s(mine) and verify_signature(signing.public_bytes, message, mine)
+
+
+def test_the_vector_attestation_verifies_only_where_allowed(vectors: dict[str, Any]) -> None:
+    att = vector_attestation(vectors)
+    with pytest.raises(VerifyError) as e:
+        verify_attestation(att, Policy(accept_any_measurement=True))
+    assert e.value.kind == "simulated"
+    with pytest.raises(VerifyError) as e:
+        verify_attestation(att, Policy(allow_simulated=True))
+    assert e.value.kind == "no_expected_measurement"
+    with pytest.raises(VerifyError) as e:
+        verify_attestation(att, Policy(allow_simulated=True, host_measurements=[att["host_measurement"]]))
+    assert e.value.kind == "host_pin_only"
+    with pytest.warns(UserWarning, match="accept_any_measurement"):
+        verified = verify_attestation(att, Policy(allow_simulated=True, accept_any_measurement=True))
+    assert verified.simulated and verified.reference is None
+    assert verified.evidence_sha256.hex() == vectors["attestation"]["receipt"]["evidence_sha256"]
+    # A claim of another host binary breaks the binding.
+    with pytest.raises(VerifyError) as e, pytest.warns(UserWarning):
+        verify_attestation(dict(att, host_measurement="00" * 32), Policy(allow_simulated=True, accept_any_measurement=True))
+    assert e.value.kind == "binding"
+    # Labels: hardware claims on simulated evidence, simulated claims on hardware evidence.
+    with pytest.raises(VerifyError) as e:
+        verify_attestation(dict(att, tee="tdx", simulated=False), Policy(allow_simulated=True, accept_any_measurement=True))
+    assert e.value.kind == "label_mismatch"
+    with pytest.raises(VerifyError) as e:
+        verify_attestation(dict(att, evidence_format="tdx-dcap-quote"), Policy(accept_any_measurement=True))
+    assert e.value.kind == "simulated"
+
+
+def receipt_inputs(v: dict[str, Any]) -> Inputs:
+    c = v["commitment"]
+    return Inputs(
+        bytes.fromhex(c["program_sha256"]),
+        [bytes.fromhex(a) for a in c["argument_sha256"]],
+        bytes.fromhex(c["stdin_sha256"]),
+        "/verifiable/execute/wasm",
+    )
+
+
+def test_receipt(vectors: dict[str, Any]) -> None:
+    with pytest.warns(UserWarning):
+        verified = verify_attestation(
+            vector_attestation(vectors), Policy(allow_simulated=True, accept_any_measurement=True)
+        )
+    receipt = vectors["attestation"]["receipt"]
+    commitment = bytes.fromhex(vectors["commitment"]["result_commitment"])
+    check_receipt(receipt, verified, sid(vectors), receipt_inputs(vectors), commitment)
+    for change in (
+        {"sequence": 2},
+        {"route": "/test/execute/wasm"},
+        {"argument_sha256": receipt["argument_sha256"][::-1]},
+        {"replica": "replica-b"},
+        {"tee": "tdx"},
+        {"signature": receipt["signature"][:64] + "00" * 32},
+    ):
+        with pytest.raises(VerifyError) as e:
+            check_receipt(dict(receipt, **change), verified, sid(vectors), receipt_inputs(vectors), commitment)
+        assert e.value.kind == "receipt"
+    with pytest.raises(VerifyError):
+        check_receipt(receipt, verified, uuid.uuid4(), receipt_inputs(vectors), commitment)
+    with pytest.raises(VerifyError):
+        check_receipt(receipt, verified, sid(vectors), receipt_inputs(vectors), bytes(32))
+
+
+def test_owner_signatures(vectors: dict[str, Any]) -> None:
+    a = vectors["agents"]
+    owner_key = key(a, "owner_secret")
+    program = bytes.fromhex(vectors["envelopes"][0]["plaintext"])
+    assert hashlib.sha256(program).hexdigest() == a["component_sha256"]
+    detail = owner.deploy_detail(a["component_sha256"], a["deploy_request"])
+    assert detail == a["deploy_detail"]
+    for action, d in (("deploy", detail), ("delete", "")):
+        message = owner.owner_message(a["audience"], action, a["name"], a["signed_at"], int(a[f"{action}_sequence"]), d)
+        assert message.hex() == a[f"{action}_message"]
+        assert verify_signature(owner_key.public_bytes, message, bytes.fromhex(a[f"{action}_signature"]))
+    twin = a["deploy_signature_high_s"]
+    assert twin["must_refuse"] is True
+    assert not verify_signature(owner_key.public_bytes, bytes.fromhex(a["deploy_message"]), bytes.fromhex(twin["signature"]))
+    req = a["deploy_request"]
+    for altered in (dict(req, public=True), dict(req, price=req["price"] + "0"), {k: x for k, x in req.items() if k != "ttl_seconds"}):
+        assert owner.deploy_detail(a["component_sha256"], altered) != detail
+    assert owner.deploy_detail(a["component_sha256"], dict(req, description="x", tags=["y"])) == detail
+    s = a["schemas"]
+    assert owner.deploy_detail(a["component_sha256"], dict(req, schemas=s["schemas"])) == s["deploy_detail"]
+
+
+def test_reference_values(vectors: dict[str, Any]) -> None:
+    r = vectors["reference_values"]
+    s = reference.decode(r["set"])
+    assert json.dumps(s.canonical, sort_keys=True, separators=(",", ":")) == r["canonical"]
+    assert s.digest == r["digest"]
+    assert reference.decode(json.loads(r["set_as_written"])).digest == r["digest"]
+    events = eventlog.parse(json.dumps(r["event_log"]))
+    for e, want in zip(events, r["event_log"]):
+        assert e.digest.hex() == want["digest"]
+    replay = eventlog.replay(events)
+    assert replay.rtmrs[3].hex() == r["rtmr3"]
+    assert replay.identity["compose-hash"].hex() == r["set"]["tdx"]["app"]["compose_hash"]
+    # §12b's worked example: evidence with the set's registers matches; another claim does not
+    # (row 12), another compose file neither (row 6).
+    t = r["set"]["tdx"]
+    measured = reference.Measured(
+        tee="tdx",
+        mrtd=bytes.fromhex(t["mrtd"]),
+        rtmrs=(bytes.fromhex(t["rtmr0"]), bytes.fromhex(t["rtmr1"]), bytes.fromhex(t["rtmr2"])),
+        identity=replay.identity,
+        tdx_status="UpToDate",
+        host_measurement=bytes.fromhex(r["set"]["host_measurements"][0]),
+    )
+    assert reference.match([s], measured, ("UpToDate",)) is s
+    measured.host_measurement = bytes(32)
+    with pytest.raises(VerifyError, match="host_measurement"):
+        reference.match([s], measured, ("UpToDate",))
+    measured.host_measurement = bytes.fromhex(r["set"]["host_measurements"][0])
+    measured.identity = dict(replay.identity, **{"compose-hash": bytes(32)})
+    with pytest.raises(VerifyError, match="compose-hash"):
+        reference.match([s], measured, ("UpToDate",))
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"version": 2}, "version"),
+        ({"tee": "sgx"}, "tee"),
+        ({"host_measurements": []}, "host_measurements"),
+        ({"tdx": {"mrtd": "00", "rtmr0": "", "rtmr1": "", "rtmr2": "", "app": {}}}, "tdx.mrtd"),
+        ({"extra": 1}, "extra"),
+        ({"name": None}, "name"),
+    ],
+)
+def test_reference_sets_refuse_what_the_spec_refuses(vectors: dict[str, Any], change: dict[str, Any], field: str) -> None:
+    with pytest.raises(VerifyError, match=field) as e:
+        reference.decode(dict(vectors["reference_values"]["set"], **change))
+    assert e.value.kind == "bad_reference"
+
+
+def test_event_logs_refuse_tampering(vectors: dict[str, Any]) -> None:
+    log = vectors["reference_values"]["event_log"]
+    bad_digest = [dict(log[0], digest="00" * 48)] + log[1:]
+    with pytest.raises(VerifyError, match="digest"):
+        eventlog.parse(json.dumps(bad_digest))
+    relabelled = [dict(log[0], event_type=1)] + log[1:]
+    with pytest.raises(VerifyError, match="not a runtime event"):
+        eventlog.parse(json.dumps(relabelled))
+    # Stripped digests are recomputed, and replay to the same RTMR3.
+    stripped = [dict(e, digest="") for e in log]
+    assert eventlog.replay(eventlog.parse(json.dumps(stripped))).rtmrs[3].hex() == vectors["reference_values"]["rtmr3"]
+    # Reordered: another RTMR3.
+    assert eventlog.replay(eventlog.parse(json.dumps(log[::-1]))).rtmrs[3].hex() != vectors["reference_values"]["rtmr3"]
