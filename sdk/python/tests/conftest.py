@@ -64,12 +64,11 @@ class Host:
         return s
 
 
-@pytest.fixture(scope="session")
-def host() -> Iterator[Host]:
+def start_host(extra_toml: str = "") -> Iterator[Host]:
     """Starts `HYPERVISOR_BIN` (default: the workspace's debug build, which has the simulated
-    provider) with simulated attestation, on a fresh data directory; stops it at the end. The
-    compiled plug-ins are cached in `target/sdk-plugin-cache` across runs (sealed under a key
-    kept beside them)."""
+    provider) with simulated attestation and `extra_toml`, on a fresh data directory, and stops
+    it afterwards. The compiled plug-ins are cached in `target/sdk-plugin-cache` across runs
+    (sealed under a key kept beside them)."""
     binary = Path(os.environ.get("HYPERVISOR_BIN", REPO / "target" / "debug" / "hypervisor"))
     if not binary.is_file():
         pytest.fail(f"{binary} is missing: build the host (cargo build --all-features) or set HYPERVISOR_BIN")
@@ -94,6 +93,7 @@ enabled = false
 component = {json.dumps(str(wasm_dir() / "policy-python.wasm"))}
 [attestation]
 provider = "simulated"
+{extra_toml}
 """
     )
     log = tmp / "host.log"
@@ -128,6 +128,12 @@ provider = "simulated"
         proc.kill()
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def host() -> Iterator[Host]:
+    """A host without payments."""
+    yield from start_host()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ and Python scripts with their commitments and receipts checked, attestation veri
 against pinned reference value sets, and agents (deploy, invoke, search, logs, delete).
 """
 
-from ._ops import Deployment
+from ._ops import Deployment, Invocation
 from .aio import AsyncClient
 from .client import Client
 from .crypto import ClientKey, Role
@@ -14,6 +14,7 @@ from .errors import (
     GuestStopped,
     HostError,
     HypervisorSdkError,
+    PaymentFailed,
     PaymentRequired,
     ProtocolError,
     TransportError,
@@ -32,6 +33,8 @@ __all__ = [
     "ExecutionResult",
     "GuestStopped",
     "HostError",
+    "Invocation",
+    "PaymentFailed",
     "HypervisorSdkError",
     "PaymentRequired",
     "Policy",

@@ -41,8 +41,12 @@ class Operations:
         stdin: bytes | None,
         limits: Mapping[str, int] | None,
         program_kind: str | None,
+        paid: bool,
     ) -> _ops.Op[ExecutionResult]:
-        route = "/verifiable/execute/wasm" if session.verifiable else "/test/execute/wasm"
+        if paid:
+            route = "/x402_execute/" + ("verifiable" if session.verifiable else "test") + "/wasm"
+        else:
+            route = "/verifiable/execute/wasm" if session.verifiable else "/test/execute/wasm"
         return _ops.execute(
             session, route, "encrypted_wasm", wasm, args, stdin, limits, program_kind, self.upload_threshold
         )
@@ -54,8 +58,14 @@ class Operations:
         args: Sequence[str],
         stdin: bytes | None,
         limits: Mapping[str, int] | None,
+        paid: bool,
     ) -> _ops.Op[ExecutionResult]:
-        route = "/test/policy/unsafe/python" + ("/attest" if session.verifiable else "")
+        if paid and session.verifiable:
+            raise ValueError("the paid Python route takes plain sessions only (PROTOCOL §6b)")
+        if paid:
+            route = "/x402_policy/unsafe/python"
+        else:
+            route = "/test/policy/unsafe/python" + ("/attest" if session.verifiable else "")
         code = source.encode() if isinstance(source, str) else source
         return _ops.execute(
             session, route, "encrypted_python", code, args, stdin, limits, None, self.upload_threshold
@@ -72,7 +82,7 @@ class Operations:
         stdin: str | None,
         caller: ClientKey | None,
         limits: Mapping[str, int] | None,
-    ) -> _ops.Op[Any]:
+    ) -> _ops.Op[_ops.Invocation]:
         body: dict[str, Any] = {}
         if args is not None or stdin is not None:
             if args is not None:

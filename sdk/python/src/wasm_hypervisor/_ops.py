@@ -56,7 +56,16 @@ class FetchCollateral:
     pccs_url: str
 
 
-Step = Union[Request, FetchCollateral]
+@dataclass
+class Pay:
+    """A step the driver performs: turn a 402 into payment headers with the x402 SDK it was
+    given (`None` when it has none: the 402 is then raised as `PaymentRequired`)."""
+
+    response: Response
+    path: str
+
+
+Step = Union[Request, FetchCollateral, Pay]
 T = TypeVar("T")
 #: an operation: yields steps, is sent their outcomes, returns a T
 Op = Generator[Step, Any, T]
@@ -83,6 +92,37 @@ def error_of(resp: Response) -> HostError:
         return HostError(resp.status, str(e.get("code", "unknown")), str(e.get("message", "")), body)
     text = resp.content[:200].decode("utf-8", "replace")
     return HostError(resp.status, "unknown", f"the host answered {resp.status}: {text}", body)
+
+
+def settlement_of(resp: Response) -> dict[str, Any] | None:
+    """The decoded settlement header of a paid answer (v2 `PAYMENT-RESPONSE`, else v1
+    `X-PAYMENT-RESPONSE`: standard base64 of JSON, §6b), or None."""
+    for name in ("payment-response", "x-payment-response"):
+        value = resp.headers.get(name)
+        if value:
+            try:
+                doc = json.loads(base64.b64decode(value + "=" * (-len(value) % 4)))
+            except ValueError:
+                raise ProtocolError(f"the {name} header is not base64 JSON") from None
+            if not isinstance(doc, dict):
+                raise ProtocolError(f"the {name} header is not a JSON object")
+            return doc
+    return None
+
+
+def send_payable(req: Request) -> Op[Response]:
+    """Sends `req`; a 402 is paid by the driver's x402 client (if any) and `req` sent once more
+    with the payment headers."""
+    resp: Response = yield req
+    if resp.status != 402:
+        return resp
+    headers = yield Pay(resp, req.path)
+    if headers is None:
+        raise error_of(resp)
+    paid: Response = yield Request(
+        req.method, req.path, req.json, req.parts, dict(req.headers, **headers), req.params
+    )
+    return paid
 
 
 def checked(resp: Response) -> Any:
@@ -188,7 +228,8 @@ def execute(
     envelope = env.seal(Role.PROGRAM, program)
     json_body, parts = _body_or_parts(body, field_name, envelope, threshold)
     inputs = Inputs(sha256(program), [sha256(a) for a in arg_bytes], sha256(stdin or b""), route)
-    resp = yield Request("POST", route, json=json_body, parts=parts, headers=dict(extra_headers or {}))
+    req = Request("POST", route, json=json_body, parts=parts, headers=dict(extra_headers or {}))
+    resp = yield from send_payable(req)
     return finish_sealed(session, resp, inputs)
 
 
@@ -218,7 +259,14 @@ def finish_sealed(session: Session, resp: Response, inputs: Inputs) -> Execution
     if session.verified is not None:
         receipt = body.get("result_quote")
         check_receipt(receipt, session.verified, session.id, inputs, commitment)
-    result = parse_document(session.id, plaintext, commitment, receipt, resp.headers.get("x-execution-id"))
+    settlement = settlement_of(resp)
+    if receipt is not None and settlement is not None:
+        payer = str(settlement.get("payer", "")).lower()
+        if not payer or f"payer={payer}" not in str(receipt.get("payment") or "").lower():
+            raise VerifyError("receipt", "the receipt's payment does not name the payer that settled")
+    result = parse_document(
+        session.id, plaintext, commitment, receipt, resp.headers.get("x-execution-id"), settlement
+    )
     if receipt is not None and receipt.get("status") != result.status:
         raise VerifyError("receipt", "the receipt's status is not the result's")
     if resp.status == 422:
@@ -368,9 +416,32 @@ def agent_path(name: str) -> str:
     return f"/agents/{name}"
 
 
-def invoke(name: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Op[Any]:
-    resp = yield Request("POST", agent_path(name) + "/invoke", json=dict(body), headers=dict(headers or {}))
-    return checked(resp)
+@dataclass(frozen=True)
+class Invocation:
+    """A clear invocation's answer (§17) and, for a paid agent, the settlement."""
+
+    body: dict[str, Any]
+    settlement: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.body.get("ok") is True
+
+    @property
+    def result(self) -> Any:
+        return self.body.get("result")
+
+    @property
+    def execution_id(self) -> str | None:
+        return self.body.get("execution_id")
+
+
+def invoke(name: str, body: Mapping[str, Any]) -> Op[Invocation]:
+    resp = yield from send_payable(Request("POST", agent_path(name) + "/invoke", json=dict(body)))
+    answer = checked(resp)
+    if not isinstance(answer, dict):
+        raise ProtocolError("an invocation's answer is not a JSON object")
+    return Invocation(answer, settlement_of(resp))
 
 
 def invoke_sealed(
@@ -404,5 +475,5 @@ def invoke_sealed(
         inputs = Inputs(program, [sha256(a) for a in arg_bytes], sha256(stdin or b""), path + "/invoke")
     if limits:
         body["limits"] = dict(limits)
-    resp = yield Request("POST", path + "/invoke", json=body)
+    resp = yield from send_payable(Request("POST", path + "/invoke", json=body))
     return finish_sealed(session, resp, inputs)

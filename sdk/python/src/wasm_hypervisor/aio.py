@@ -10,7 +10,7 @@ import httpx
 from . import _ops, tdx
 from ._api import Operations
 from .crypto import ClientKey
-from .errors import TransportError
+from .errors import PaymentFailed, TransportError
 from .results import ExecutionResult
 from .session import Session
 from .verify import Policy, VerifiedKey
@@ -33,8 +33,11 @@ class AsyncClient:
         timeout: float = 120.0,
         upload_threshold: int = _ops.UPLOAD_THRESHOLD,
         http: httpx.AsyncClient | None = None,
+        payer: Any = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: the official x402 SDK's `x402Client` that pays 402s (None: a 402 is raised)
+        self.payer = payer
         self._ops = Operations(policy, upload_threshold)
         self._http = http or httpx.AsyncClient(timeout=timeout)
 
@@ -68,12 +71,29 @@ class AsyncClient:
             raise TransportError(f"{req.method} {req.path}: {e}") from e
         return _ops.Response(r.status_code, r.headers, r.content)
 
+    async def _pay(self, step: _ops.Pay) -> dict[str, str] | None:
+        """Payment headers for a 402, made by the official x402 SDK (`x402` on PyPI): it picks
+        the requirements, applies its spend controls and signs; this SDK only carries them."""
+        if self.payer is None:
+            return None
+        from x402.http import x402HTTPClient
+
+        try:
+            headers, _ = await x402HTTPClient(self.payer).handle_402_response(
+                dict(step.response.headers), step.response.content, self.base_url + step.path
+            )
+        except Exception as e:  # the x402 SDK raises its own error types
+            raise PaymentFailed(f"the x402 client did not pay {step.path}: {type(e).__name__}: {e}") from e
+        return dict(headers)
+
     async def _run(self, op: _ops.Op[T]) -> T:
         try:
             step = next(op)
             while True:
                 if isinstance(step, _ops.FetchCollateral):
                     result: Any = await tdx.fetch_collateral(step.pccs_url, step.quote)
+                elif isinstance(step, _ops.Pay):
+                    result = await self._pay(step)
                 else:
                     result = await self._send(step)
                 step = op.send(result)
@@ -113,10 +133,11 @@ class AsyncClient:
         stdin: bytes | None = None,
         limits: Mapping[str, int] | None = None,
         program_kind: str | None = None,
+        paid: bool = False,
     ) -> ExecutionResult:
         """Runs a component (or RISC-V program) sealed to `session`; on a verifiable session
         the receipt is verified too. A stopped guest raises `GuestStopped` with its result."""
-        return await self._run(self._ops.execute_wasm(session, wasm, args, stdin, limits, program_kind))
+        return await self._run(self._ops.execute_wasm(session, wasm, args, stdin, limits, program_kind, paid))
 
     async def execute_python(
         self,
@@ -125,9 +146,10 @@ class AsyncClient:
         args: Sequence[str] = (),
         stdin: bytes | None = None,
         limits: Mapping[str, int] | None = None,
+        paid: bool = False,
     ) -> ExecutionResult:
         """Runs a Python script sealed to `session` (§6a)."""
-        return await self._run(self._ops.execute_python(session, source, args, stdin, limits))
+        return await self._run(self._ops.execute_python(session, source, args, stdin, limits, paid))
 
     # Agents.
 
@@ -157,7 +179,7 @@ class AsyncClient:
         stdin: str | None = None,
         caller: ClientKey | None = None,
         limits: Mapping[str, int] | None = None,
-    ) -> dict[str, Any]:
+    ) -> _ops.Invocation:
         """A clear invocation of a public agent: a handler's `event`, or a CLI agent's `args`
         and `stdin`."""
         return await self._run(self._ops.invoke(name, event, args, stdin, caller, limits))

@@ -60,6 +60,11 @@ class PaymentRequired(HostError):
         self.headers = headers
 
 
+class PaymentFailed(HypervisorSdkError):
+    """The x402 client given to the SDK could not or would not pay a 402 (its spend controls,
+    no matching scheme or network, a signer error); nothing was paid."""
+
+
 class VerifyError(HypervisorSdkError):
     """A verification failed. `kind` is one of: `simulated`, `malformed`, `label_mismatch`,
     `bad_reference`, `host_pin_only`, `no_expected_measurement`, `unsupported`, `evidence`,

@@ -37,6 +37,8 @@ class ExecutionResult:
     #: the verified receipt on verifiable sessions, else None
     receipt: dict[str, Any] | None = None
     execution_id: str | None = None
+    #: a paid run's decoded settlement header (x402 `SettleResponse`), else None
+    settlement: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,7 @@ def parse_document(
     commitment: bytes,
     receipt: dict[str, Any] | None,
     execution_id: str | None,
+    settlement: dict[str, Any] | None = None,
 ) -> ExecutionResult:
     try:
         doc = json.loads(plaintext)
@@ -75,6 +78,7 @@ def parse_document(
             exception=doc.get("exception"),
             receipt=receipt,
             execution_id=execution_id,
+            settlement=settlement,
         )
     except (ValueError, KeyError, TypeError) as e:
         raise ProtocolError(f"the result document does not parse: {e!r}") from None
