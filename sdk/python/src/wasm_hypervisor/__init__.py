@@ -8,6 +8,7 @@ against pinned reference value sets, and agents (deploy, invoke, search, logs, d
 
 from ._ops import Deployment, Invocation
 from .aio import AsyncClient
+from .cards import VerifiedCard
 from .client import Client
 from .crypto import ClientKey, Role
 from .errors import (
@@ -43,6 +44,7 @@ __all__ = [
     "Role",
     "Session",
     "TransportError",
+    "VerifiedCard",
     "VerifiedKey",
     "VerifyError",
 ]

@@ -11,7 +11,8 @@ import httpx
 from . import _ops, tdx
 from ._api import Operations
 from .crypto import ClientKey
-from .errors import PaymentFailed, TransportError
+from .cards import VerifiedCard, verify_card
+from .errors import PaymentFailed, ProtocolError, TransportError
 from .results import ExecutionResult
 from .session import Session
 from .verify import Policy, VerifiedKey
@@ -114,6 +115,22 @@ class Client:
     def attestation(self) -> VerifiedKey:
         """`GET /attestation`, verified against the policy (§12a)."""
         return self._run(self._ops.attestation())
+
+    def agent_card(self, agent: str | None = None) -> VerifiedCard:
+        """The host's A2A card (or one agent's), its signature verified under the host's
+        attested key, which is verified first (`attestation()`): hand `card` or `url` to the
+        official A2A SDK."""
+        verified = self.attestation()
+        path = "/.well-known/agent-card.json" if agent is None else _ops.agent_path(agent) + "/.well-known/agent-card.json"
+        card = self._run(_ops.get_json(path))
+        if not isinstance(card, dict):
+            raise ProtocolError("the agent card is not a JSON object")
+        verify_card(card, verified)
+        return VerifiedCard(card, verified)
+
+    def mcp_url(self) -> str:
+        """The MCP endpoint named by the host's verified card (see `agent_card`)."""
+        return (self.agent_card()).mcp_url
 
     # Sessions and executions.
 
