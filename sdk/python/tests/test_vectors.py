@@ -277,3 +277,70 @@ def test_event_logs_refuse_tampering(vectors: dict[str, Any]) -> None:
     assert eventlog.replay(eventlog.parse(json.dumps(stripped))).rtmrs[3].hex() == vectors["reference_values"]["rtmr3"]
     # Reordered: another RTMR3.
     assert eventlog.replay(eventlog.parse(json.dumps(log[::-1]))).rtmrs[3].hex() != vectors["reference_values"]["rtmr3"]
+
+
+def test_grants_and_wallet(vectors: dict[str, Any]) -> None:
+    a = vectors["agent_calls"]
+    owner_key = key(vectors, "client_secret")
+    grants = owner.grants_detail(a["grants"])
+    assert grants == a["grants_detail"]
+    wallet = owner.wallet_detail(a["wallet_address"], a["wallet_policy"])
+    assert wallet == a["wallet_detail"]
+    for action, detail in (("grants", grants), ("wallet", wallet)):
+        message = owner.owner_message(a["audience"], action, a["name"], a["signed_at"], a[f"{action}_sequence"], detail)
+        assert message.hex() == a[f"{action}_message"]
+        assert verify_signature(owner_key.public_bytes, message, bytes.fromhex(a[f"{action}_signature"]))
+    # A deployment with grants signs the grants detail after the settings.
+    req = dict(vectors["agents"]["deploy_request"], grants=a["grants"])
+    assert owner.deploy_detail("ab" * 32, req).endswith("\n" + grants)
+    # Another reference set for a hypervisor is another detail.
+    if a["grants"].get("hypervisors"):
+        h = dict(a["grants"]["hypervisors"][0], allow_simulated=not a["grants"]["hypervisors"][0].get("allow_simulated"))
+        assert owner.grants_detail(dict(a["grants"], hypervisors=[h])) != grants
+
+
+def test_state_and_configuration(vectors: dict[str, Any]) -> None:
+    s = vectors["state"]
+    owner_key = key(vectors, "client_secret")
+    envs = {e["role"]: e for e in vectors["envelopes"]}
+    change = bytes.fromhex(envs["agent-config"]["plaintext"])
+    assert change.decode() == s["config_change"]
+    assert hashlib.sha256(change).hexdigest() == s["config_detail"]
+    for st in s["statements"]:
+        message = owner.owner_message(s["audience"], st["action"], s["name"], s["signed_at"], st["sequence"], st["detail"])
+        assert message.hex() == st["message"]
+        assert verify_signature(owner_key.public_bytes, message, bytes.fromhex(st["signature"]))
+    for h in s["value_hashes"]:
+        assert owner.value_hash(h["agent"], h["name"], h["value"]) == h["sha256"]
+    export = bytes.fromhex(envs["state-export"]["plaintext"])
+    assert export.decode() == s["export"]
+    imported = json.loads(bytes.fromhex(envs["state-import"]["plaintext"]))
+    # The SDK seals an import as the export's JSON, compact: the vector's bytes exactly.
+    assert json.dumps(imported, separators=(",", ":")).encode() == bytes.fromhex(envs["state-import"]["plaintext"])
+    assert hashlib.sha256(export).hexdigest() + "\nreplace=true" == s["import_detail"]
+    env = envelopes(vectors)
+    with pytest.raises(ProtocolError):
+        env.open(Role.STATE_IMPORT, bytes.fromhex(envs["state-export"]["envelope"]))
+
+
+def test_js_source_hash(vectors: dict[str, Any]) -> None:
+    from wasm_hypervisor.js import source_sha256
+
+    from wasm_hypervisor import JsSource
+
+    js = vectors["js_source"]
+    assert source_sha256(js["source"]["main"], js["source"]["modules"]).hex() == js["sha256"]
+    source = JsSource(js["source"]["main"], js["source"]["modules"])
+    sealed = next(e for e in vectors["envelopes"] if e["role"] == "agent-js")
+    assert source.sealed_plaintext().hex() == sealed["plaintext"]
+    assert envelopes(vectors).seal(Role.AGENT_JS, source.sealed_plaintext(), 0, bytes.fromhex(sealed["nonce"])).hex() == sealed["envelope"]
+
+
+def test_x402_resources(vectors: dict[str, Any]) -> None:
+    from wasm_hypervisor.payments import resource_of
+
+    r = vectors["x402_resources"]
+    for case in r["cases"]:
+        url, mime = resource_of(r["public_url"], case["requested"], case["kind"], case.get("agent"),
+                                case.get("declared_content_type"))
+        assert (url, mime) == (case["resource_url"], case["mime_type"]), case

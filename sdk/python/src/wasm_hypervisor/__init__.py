@@ -11,6 +11,7 @@ from .aio import AsyncClient
 from .cards import VerifiedCard
 from .client import Client
 from .crypto import ClientKey, Role
+from .js import JsSource
 from .errors import (
     GuestStopped,
     HostError,
@@ -35,6 +36,7 @@ __all__ = [
     "GuestStopped",
     "HostError",
     "Invocation",
+    "JsSource",
     "PaymentFailed",
     "HypervisorSdkError",
     "PaymentRequired",

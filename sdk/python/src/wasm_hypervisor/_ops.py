@@ -15,6 +15,7 @@ from typing import Any, TypeVar, Union
 from . import owner as owner_mod
 from ._bytes import ct_equal, from_hex
 from .crypto import ClientKey, Role, sha256, verify_signature
+from .js import JsSource
 from .errors import GuestStopped, HostError, PaymentRequired, ProtocolError, VerifyError
 from .results import ExecutionResult, parse_document
 from .session import Session, check_session_statement, open_session
@@ -116,6 +117,10 @@ def send_payable(req: Request) -> Op[Response]:
     resp: Response = yield req
     if resp.status != 402:
         return resp
+    if b"accepts" in resp.content or "payment-required" in resp.headers:
+        from .payments import check_challenge
+
+        check_challenge(resp.headers, resp.content, req.path)
     headers = yield Pay(resp, req.path)
     if headers is None:
         raise error_of(resp)
@@ -328,7 +333,7 @@ class Deployment:
     Settings left None are left out of the request (and signed as `-`)."""
 
     name: str
-    component: bytes
+    component: bytes | None = None
     description: str = ""
     tags: Sequence[str] = ()
     public: bool | None = None
@@ -339,6 +344,8 @@ class Deployment:
     schemas: Mapping[str, Any] | None = None
     content_type: str | None = None
     program_kind: str | None = None
+    #: a JavaScript/TypeScript agent's source (§24), in place of `component`
+    js: JsSource | None = None
 
     def settings(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -365,26 +372,35 @@ def deploy(
 ) -> Op[Any]:
     """Deploys in the clear (base64 `component`) or sealed to `session` (role agent-component;
     the session must be the owner's)."""
+    if (d.component is None) == (d.js is None):
+        raise ValueError("a deployment has either a component or a JavaScript source")
     audience = yield from _audience()
     body = d.settings()
     body["public_key"] = owner.public_hex
     sequence = sequencer.next()
-    detail = owner_mod.deploy_detail(hashlib.sha256(d.component).hexdigest(), body)
+    code_sha256 = d.js.sha256 if d.js is not None else hashlib.sha256(d.component or b"").digest()
+    detail = owner_mod.deploy_detail(code_sha256.hex(), body)
     signature, signed_at = owner_mod.signed(owner, audience, "deploy", d.name, detail, sequence)
     body.update(signature=signature.hex(), signed_at=signed_at, sequence=sequence)
     if session is not None:
         if session.key.public_bytes != owner.public_bytes:
             raise ValueError("a sealed deployment goes under a session of the owner's key")
         body["session_id"] = str(session.id)
-        envelope = session.envelopes.seal(Role.AGENT_COMPONENT, d.component)
-        json_body, parts = _body_or_parts(body, "encrypted_component", envelope, threshold)
-    elif len(d.component) > threshold:
+        if d.js is not None:
+            envelope = session.envelopes.seal(Role.AGENT_JS, d.js.sealed_plaintext())
+            json_body, parts = dict(body, encrypted_js=envelope.hex()), None
+        else:
+            envelope = session.envelopes.seal(Role.AGENT_COMPONENT, d.component or b"")
+            json_body, parts = _body_or_parts(body, "encrypted_component", envelope, threshold)
+    elif d.js is not None:
+        json_body, parts = dict(body, js=d.js.to_json()), None
+    elif d.component is not None and len(d.component) > threshold:
         json_body, parts = None, {
             "request": (None, json.dumps(body).encode(), "application/json"),
             "component": ("component", d.component, "application/octet-stream"),
         }
     else:
-        json_body, parts = dict(body, component=base64.b64encode(d.component).decode()), None
+        json_body, parts = dict(body, component=base64.b64encode(d.component or b"").decode()), None
     resp = yield Request("POST", "/agent/deploy", json=json_body, parts=parts)
     return checked(resp)
 

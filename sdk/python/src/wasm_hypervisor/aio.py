@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import _ops, tdx
+from . import _manage, _ops, tdx
 from ._api import Operations
 from .crypto import ClientKey
 from .cards import VerifiedCard, verify_card
@@ -222,3 +222,93 @@ class AsyncClient:
 
     async def delete(self, owner: ClientKey, name: str) -> None:
         await self._run(self._ops.delete(owner, name))
+
+    # Owner operations (PROTOCOL §18, §23): signed by `owner`; sealed values go under `session`
+    # (a session of the owner's key; a new plain one when not given).
+
+    async def grants(self, owner: ClientKey, name: str) -> dict[str, Any]:
+        """The agent's grants (`read-grants`)."""
+        return await self._run(_manage.read(owner, name, "/grants", "read-grants", self._ops.sequencer))
+
+    async def set_grants(self, owner: ClientKey, name: str, grants: Mapping[str, Any]) -> dict[str, Any]:
+        """Replaces the agent's grants (§18), signed over the grants detail."""
+        return await self._run(_manage.set_grants(owner, name, grants, self._ops.sequencer))
+
+    async def calls(self, owner: ClientKey, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The agent's outgoing calls, newest first (§18)."""
+        params = None if limit is None else {"limit": str(limit)}
+        out: list[dict[str, Any]] = (await self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params)))["calls"]
+        return out
+
+    async def wallet(self, owner: ClientKey, name: str) -> dict[str, Any]:
+        """The agent's wallet without its key: address, policy, spends (`read-wallet`)."""
+        return await self._run(_manage.read(owner, name, "/wallet", "read-wallet", self._ops.sequencer))
+
+    async def set_wallet(
+        self,
+        owner: ClientKey,
+        name: str,
+        key: bytes,
+        policy: Mapping[str, Any],
+        *,
+        address: str | None = None,
+        session: Session | None = None,
+    ) -> dict[str, Any]:
+        """Attaches a secp256k1 wallet (32-byte key, sealed to the owner's session) and its
+        spending policy (§18). `address` defaults to the key's EVM address (needs
+        `eth-account`, installed with the `x402` extra)."""
+        if address is None:
+            from eth_account import Account
+
+            address = str(Account.from_key(key).address)
+        return await self._run(_manage.set_wallet(owner, session, name, key, address, policy, self._ops.sequencer))
+
+    async def config(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
+        """The configuration's entries: names, versions, value hashes; never values."""
+        out: list[dict[str, Any]] = (await self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer)))["entries"]
+        return out
+
+    async def set_config(
+        self,
+        owner: ClientKey,
+        name: str,
+        set: Mapping[str, str] | None = None,
+        remove: Sequence[str] = (),
+        *,
+        session: Session | None = None,
+    ) -> list[dict[str, Any]]:
+        """Sets and removes configuration values and secrets (§23.2), sealed and signed."""
+        out: list[dict[str, Any]] = (await self._run(_manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer)))["entries"]
+        return out
+
+    async def export_state(self, owner: ClientKey, name: str, *, session: Session | None = None) -> dict[str, Any]:
+        """The agent's state, sealed to the owner's session and opened here (§23.3)."""
+        return await self._run(_manage.export_state(owner, session, name, self._ops.sequencer))
+
+    async def import_state(
+        self,
+        owner: ClientKey,
+        name: str,
+        state: Mapping[str, Any],
+        *,
+        replace: bool = False,
+        session: Session | None = None,
+    ) -> dict[str, Any]:
+        """Puts an exported state back, merged or replacing (§23.3)."""
+        return await self._run(_manage.import_state(owner, session, name, state, replace, self._ops.sequencer))
+
+    async def wipe_state(self, owner: ClientKey, name: str) -> int:
+        """Removes every key of every bucket; the number removed."""
+        return int((await self._run(_manage.wipe_state(owner, name, self._ops.sequencer)))["keys_removed"])
+
+    async def execution(self, reader: ClientKey, execution_id: str) -> dict[str, Any]:
+        """One execution record, readable by the key that ran it and the agent's owner."""
+        return await self._run(_manage.execution(reader, execution_id, self._ops.sequencer))
+
+    async def executions(
+        self, reader: ClientKey, since_ms: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The records `reader` may read, oldest first."""
+        params = {k: str(v) for k, v in (("since_ms", since_ms), ("limit", limit)) if v is not None}
+        out: list[dict[str, Any]] = (await self._run(_manage.execution(reader, None, self._ops.sequencer, params)))["executions"]
+        return out

@@ -59,10 +59,59 @@ def deploy_detail(component_sha256_hex: str, request: Mapping[str, Any]) -> str:
             raise ValueError("charge is `success` or `always`")
         lines.append("charge=" + request["charge"])
     if request.get("grants") is not None:
-        raise NotImplementedError("grants are not supported by this SDK version yet")
+        lines.append(grants_detail(request["grants"]))
     if request.get("schemas") is not None:
         lines.append("schemas=" + hashlib.sha256(rfc8785.dumps(request["schemas"])).hexdigest())
     return "\n".join(lines)
+
+
+def _refs(items: Any) -> str:
+    return ",".join(f"{r['name']}:{str(r['owner_key']).lower()}" for r in items or [])
+
+
+def grants_detail(grants: Mapping[str, Any]) -> str:
+    """§18: the four lines (five with `hypervisors`) an owner signs for an agent's grants; each
+    hypervisor's reference sets by their digests (§12b)."""
+    from .reference import decode
+
+    callers = grants.get("callers")
+    lines = [
+        "agents=" + _refs(grants.get("agents")),
+        "origins=" + ",".join(grants.get("origins") or []),
+        "search=" + ("true" if grants.get("search") else "false"),
+        "callers=" + ("-" if callers is None else _refs(callers)),
+    ]
+    hypervisors = grants.get("hypervisors") or []
+    if hypervisors:
+        entries = []
+        for h in hypervisors:
+            refs = ["ref:" + decode(r, i).digest for i, r in enumerate(h.get("reference_values") or [])]
+            refs += [str(m).lower() for m in h.get("measurements") or []]
+            entries.append(f"{h['origin']}|{'+'.join(refs)}|{'true' if h.get('allow_simulated') else 'false'}")
+        lines.append("hypervisors=" + ",".join(entries))
+    return "\n".join(lines)
+
+
+def wallet_detail(address: str, policy: Mapping[str, Any]) -> str:
+    """§18: the address and the spending policy's six lines."""
+    payees = policy.get("payees")
+    return "\n".join(
+        [
+            "address=" + address.lower(),
+            "networks=" + ",".join(policy["networks"]),
+            "assets=" + ",".join(a.lower() for a in policy["assets"]),
+            "max_per_call=" + str(policy["max_per_call"]),
+            "max_per_day=" + str(policy["max_per_day"]),
+            "max_total=" + str(policy["max_total"]),
+            "payees=" + ("-" if payees is None else ",".join(p.lower() for p in payees)),
+        ]
+    )
+
+
+def value_hash(agent: str, name: str, value: str) -> str:
+    """§23.2: how the host names a configuration value without returning it."""
+    pre = b"wasm-hypervisor/v1/config-value\0" + agent.encode() + b"\0" + name.encode() + b"\0" + value.encode()
+    return hashlib.sha256(pre).hexdigest()
 
 
 class Sequencer:
