@@ -10,8 +10,8 @@
 #      suite in tests/e2e (the real binary on loopback, real components, real crypto), then
 #      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
 #      client input (scripts/fuzz.sh: cargo-fuzz on stable, 10 s per target, no sanitizer);
-#   3. the Python SDK (sdk/python): mypy --strict, its vector, sample, end-to-end and README
-#      tests against the debug host;
+#   3. the Python and TypeScript SDKs (sdk/python, sdk/typescript): their type checks, vector,
+#      sample, end-to-end and README tests against the debug host;
 #   4. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,6 +81,9 @@ install_tools() {
   "$root/target/py-sdk/bin/pip" install --quiet --disable-pip-version-check --no-deps \
     --no-build-isolation -e sdk/python
 
+  # The TypeScript SDK (sdk/typescript) and its test tools, pinned by its package-lock.json.
+  (cd sdk/typescript && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
   # The dstack app (deploy/dstack): app-compose.json must be docker-compose.yaml in the canonical
   # form, its recorded compose hash right, its image pinned by digest, and dstack's official
   # Python SDK (PyPI dstack-sdk, pinned by tests/interop/dstack-python/requirements.txt) must
@@ -137,6 +140,10 @@ stamp "workspace tests passed"
 # real TDX samples, the end-to-end suite and the README's quick start.
 (cd sdk/python && ../../target/py-sdk/bin/python -m mypy && ../../target/py-sdk/bin/python -m pytest -q)
 stamp "Python SDK checked"
+# TypeScript: tsc --strict builds it, then node's test runner runs its vector, sample and
+# end-to-end tests (the README's quick start among them).
+(cd sdk/typescript && npm test)
+stamp "TypeScript SDK checked"
 
 # The example agents' own unit tests (ranking, statistics), natively.
 cargo test --manifest-path guests/Cargo.toml --target-dir target/guests --locked \

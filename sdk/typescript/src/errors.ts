@@ -1,0 +1,98 @@
+/**
+ * Typed errors: what the host answered ({@link HypervisorError}), what failed verification
+ * ({@link VerifyError}).
+ * @module
+ */
+import type { Execution } from './types.js';
+
+/**
+ * A non-2xx answer from the host (§9): `status` is the HTTP status, `code` the host's stable
+ * code from `{"error": {"code", "message"}}` (or `http_<status>` when the body has none),
+ * `message` the host's message.
+ */
+export class HypervisorError extends Error {
+  override name = 'HypervisorError';
+  /** HTTP status. */
+  readonly status: number;
+  /** The host's stable error code (§9), e.g. `session_not_found`. */
+  readonly code: string;
+  /** The parsed response body, when it was JSON. */
+  readonly body: unknown;
+
+  constructor(status: number, code: string, message: string, body?: unknown) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/**
+ * A guest stopped by a limit or a trap (`422` with the encrypted partial result, §6). The
+ * result has been decrypted and its commitment (and, on verifiable sessions, its receipt)
+ * checked: it is in `execution`.
+ */
+export class GuestStoppedError extends HypervisorError {
+  override name = 'GuestStoppedError';
+  /** What the guest produced until it was stopped, checked like any result. */
+  readonly execution: Execution;
+
+  constructor(status: number, code: string, message: string, execution: Execution, body?: unknown) {
+    super(status, code, message, body);
+    this.execution = execution;
+  }
+}
+
+/** The kinds of {@link VerifyError}, mirroring the Rust client's `VerifyError` variants. */
+export type VerifyErrorKind =
+  /** Simulated evidence (or a simulated claim on hardware evidence) without `allowSimulated`. */
+  | 'Simulated'
+  /** A field or document does not parse. */
+  | 'Malformed'
+  /** The attestation's `tee` / `simulated` claims disagree with its evidence format. */
+  | 'LabelMismatch'
+  /** A pinned reference value set does not decode (§12b). */
+  | 'BadReference'
+  /** Only host measurements are pinned: refused (§12a step 2). */
+  | 'HostPinOnly'
+  /** Nothing is pinned and the opt-out is not given. */
+  | 'NoExpectedMeasurement'
+  /** The hardware evidence does not verify against the vendor's root. */
+  | 'Evidence'
+  /** Collateral needed for the evidence is missing. */
+  | 'MissingInput'
+  /** The TDX TCB status is not accepted. */
+  | 'TcbStatus'
+  /** A debug TD. */
+  | 'Debug'
+  /** This SDK cannot verify this kind of evidence (SEV-SNP; TDX without dcap-qvl). */
+  | 'Unsupported'
+  /** The event log does not parse or does not replay to the evidence's registers. */
+  | 'EventLog'
+  /** REPORTDATA does not bind the signing key, host measurement and creation time. */
+  | 'Binding'
+  /** The claimed host measurement is not among the pinned ones. */
+  | 'Measurement'
+  /** The measurements match no pinned reference set. */
+  | 'Reference'
+  /** A statement signature does not verify (or is high-s). */
+  | 'Signature'
+  /** A receipt does not name this session, TEE, evidence, inputs or commitment. */
+  | 'Receipt'
+  /** An envelope does not open (wrong key, role or session, or tampered). */
+  | 'Decryption'
+  /** The result's commitment does not match the one recomputed. */
+  | 'Commitment'
+  /** A field the host answered does not match what was expected (session id, …). */
+  | 'Mismatch';
+
+/** A verification failure. Verification is never skipped silently: every failure throws this. */
+export class VerifyError extends Error {
+  override name = 'VerifyError';
+  readonly kind: VerifyErrorKind;
+
+  constructor(kind: VerifyErrorKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Program kinds (§6d) and JavaScript agent source hashes (§24).
+ * @module
+ */
+import { concat, toHex, u32be, u64be, utf8 } from './bytes.js';
+import { sha256 } from './crypto.js';
+
+/** The kind a program is recognised as from its first bytes (§6d): `wasm`, `riscv` or `undefined`. */
+export function recogniseProgram(data: Uint8Array): 'wasm' | 'riscv' | undefined {
+  if (data.length >= 4 && data[0] === 0 && data[1] === 0x61 && data[2] === 0x73 && data[3] === 0x6d) return 'wasm';
+  if (data.length < 20 || data[0] !== 0x7f || data[1] !== 0x45 || data[2] !== 0x4c || data[3] !== 0x46) return undefined;
+  const klass = data[4];
+  const order = data[5];
+  const machine = order === 1 ? data[18]! | (data[19]! << 8) : (data[18]! << 8) | data[19]!;
+  return machine === 243 && order === 1 && (klass === 1 || klass === 2) ? 'riscv' : undefined;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** A JavaScript agent's source hash (§24): its identity in place of a component's SHA-256. */
+export async function jsSourceSha256(source: { main: string; modules: Record<string, string> }): Promise<string> {
+  const main = utf8(source.main);
+  const names = Object.keys(source.modules).map((n) => [n, utf8(n)] as const).sort((a, b) => compareBytes(a[1], b[1]));
+  const parts: Uint8Array[] = [utf8('wasm-hypervisor/v1/js-source\0'), u32be(main.length), main, u32be(names.length)];
+  for (const [n, nb] of names) {
+    const src = utf8(source.modules[n]!);
+    parts.push(u32be(nb.length), nb, u64be(src.length), src);
+  }
+  return toHex(await sha256(concat(...parts)));
+}
