@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -344,3 +345,17 @@ def test_x402_resources(vectors: dict[str, Any]) -> None:
         url, mime = resource_of(r["public_url"], case["requested"], case["kind"], case.get("agent"),
                                 case.get("declared_content_type"))
         assert (url, mime) == (case["resource_url"], case["mime_type"]), case
+
+
+def test_protocol_md_tables_quote_the_vectors(vectors: dict[str, Any]) -> None:
+    """Every hex value §16 of PROTOCOL.md prints is one of docs/test-vectors.json's: a value
+    changed in one place and not the other (a stale signature) fails here."""
+    from conftest import REPO
+
+    text = (REPO / "docs" / "PROTOCOL.md").read_text()
+    section = text[text.index("## 16. Test vectors") : text.index("## 17. Agents")]
+    dumped = json.dumps(vectors)
+    values = re.findall(r"`([0-9a-f]{32,})`", section)
+    assert len(values) > 20
+    stale = [v for v in values if v not in dumped]
+    assert not stale, f"PROTOCOL.md §16 values not in test-vectors.json: {stale}"
