@@ -64,7 +64,7 @@ class Host:
         return s
 
 
-def start_host(extra_toml: str = "") -> Iterator[Host]:
+def start_host(extra_toml: str = "", attestation: str = "") -> Iterator[Host]:
     """Starts `HYPERVISOR_BIN` (default: the workspace's debug build, which has the simulated
     provider) with simulated attestation and `extra_toml`, on a fresh data directory, and stops
     it afterwards. The compiled plug-ins are cached in `target/sdk-plugin-cache` across runs
@@ -93,6 +93,7 @@ enabled = false
 component = {json.dumps(str(wasm_dir() / "policy-python.wasm"))}
 [attestation]
 provider = "simulated"
+{attestation}
 {extra_toml}
 """
     )

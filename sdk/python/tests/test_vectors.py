@@ -359,3 +359,28 @@ def test_protocol_md_tables_quote_the_vectors(vectors: dict[str, Any]) -> None:
     assert len(values) > 20
     stale = [v for v in values if v not in dumped]
     assert not stale, f"PROTOCOL.md §16 values not in test-vectors.json: {stale}"
+
+
+def test_tls_channel_and_certificate(vectors: dict[str, Any]) -> None:
+    from wasm_hypervisor.tls import EXPORTER_LABEL, certificate_message
+
+    a, t = vectors["attestation"], vectors["tls"]
+    assert EXPORTER_LABEL.decode() == t["exporter_label"]
+    c = t["channel"]
+    fields = (bytes.fromhex(c["exporter"]), bytes.fromhex(c["nonce"]), bytes.fromhex(c["certificate_sha256"]))
+    message = statements.channel_statement(*fields, c["audience"])
+    assert message.hex() == c["statement_bytes"]
+    signing = bytes.fromhex(a["signing_key"])
+    assert verify_signature(signing, message, bytes.fromhex(c["signature"]))
+    other = statements.channel_statement(bytes(32), *fields[1:], c["audience"])
+    assert not verify_signature(signing, other, bytes.fromhex(c["signature"]))
+    cert = t["certificate"]
+    rd = statements.report_data_of(
+        statements.TLS_CERTIFICATE_PURPOSE,
+        [bytes.fromhex(cert["spki_sha256"]), signing, bytes.fromhex(a["host_measurement"]),
+         cert["created_at"].to_bytes(8, "big")],
+    )
+    assert rd.hex() == cert["report_data"]
+    m = certificate_message(bytes.fromhex(cert["extension_value"]))
+    assert (m["signing_key"], m["host_measurement"], m["created_at"]) == (a["signing_key"], a["host_measurement"], cert["created_at"])
+    assert bytes.fromhex(m["evidence"]) == b"example evidence"

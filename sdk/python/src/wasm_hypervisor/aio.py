@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
-from . import _manage, _ops, tdx
+from . import _manage, _ops, tdx, tls
 from ._api import Operations
 from .crypto import ClientKey
 from .cards import VerifiedCard, verify_card
@@ -24,7 +25,14 @@ class AsyncClient:
 
     `policy` is what verifiable sessions and `attestation()` verify against: pin reference
     value sets there (see `Policy`). Plain sessions verify nothing about the host; use them only
-    where the host is trusted by other means."""
+    where the host is trusted by other means.
+
+    An `https://` URL is checked as PROTOCOL §19 says before the first request: the host's
+    channel binding (its attested key signs a connection of ours, under `policy`) and the
+    RA-TLS evidence of its self-generated certificate, which then becomes the only certificate
+    the client's connections accept (`channel`). `tls_binding=False` uses ordinary web-PKI
+    TLS instead (a host behind a TLS-terminating balancer); `expected_audience` pins the
+    deployment."""
 
     def __init__(
         self,
@@ -35,12 +43,22 @@ class AsyncClient:
         upload_threshold: int = _ops.UPLOAD_THRESHOLD,
         http: httpx.AsyncClient | None = None,
         payer: Any = None,
+        tls_binding: bool | None = None,
+        expected_audience: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         #: the official x402 SDK's `x402Client` that pays 402s (None: a 402 is raised)
         self.payer = payer
         self._ops = Operations(policy, upload_threshold)
+        self._timeout = timeout
         self._http = http or httpx.AsyncClient(timeout=timeout)
+        https = self.base_url.startswith("https://")
+        self._tls_binding = (https and http is None) if tls_binding is None else tls_binding
+        if self._tls_binding and not https:
+            raise ValueError("tls_binding needs an https:// URL")
+        self.expected_audience = expected_audience
+        #: the verified channel binding of an https:// host (after the first request)
+        self.channel: tls.BoundChannel | None = None
 
     @property
     def policy(self) -> Policy:
@@ -55,7 +73,33 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    async def _bind(self) -> None:
+        """Checks the host's channel binding and pins its certificate (§19)."""
+        fetch = self._fetch_collateral_blocking
+        bound = await asyncio.to_thread(tls.bind_channel, self.base_url, self.policy, self.expected_audience, fetch)
+        old, self._http = self._http, httpx.AsyncClient(timeout=self._timeout, verify=tls.pinned_context(bound.certificate))
+        await old.aclose()
+        self.channel = bound
+
+    def _fetch_collateral_blocking(self, quote: bytes) -> Any:
+        from dcap_qvl import INTEL_PCS_URL
+
+        return asyncio.run(tdx.fetch_collateral(self.policy.pccs_url or INTEL_PCS_URL, quote))
+
     async def _send(self, req: _ops.Request) -> _ops.Response:
+        if self._tls_binding and self.channel is None:
+            await self._bind()
+        try:
+            return await self._send_once(req)
+        except TransportError as e:
+            # A new certificate (the host's key rotated): bind again, once.
+            if not (self._tls_binding and isinstance(e.__cause__, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(e)):
+                raise
+            self.channel = None
+            await self._bind()
+            return await self._send_once(req)
+
+    async def _send_once(self, req: _ops.Request) -> _ops.Response:
         files = None
         if req.parts is not None:
             files = {k: (fn, data, ct) for k, (fn, data, ct) in req.parts.items()}

@@ -20,13 +20,24 @@ RECEIPT = 0x02
 COMPONENT = 0x03
 
 
-def report_data(
-    signing_key: bytes, host_measurement: bytes, key_created_at: int, purpose: int = 0x01
-) -> bytes:
-    """§12: `SHA-512(encode("…/report-data", purpose, [key, measurement, u64be(created)]))`."""
-    return hashlib.sha512(
-        encode(REPORT_DATA_LABEL, purpose, [signing_key, host_measurement, u64be(key_created_at)])
-    ).digest()
+SESSION_KEY_PURPOSE = 0x01
+TLS_CERTIFICATE_PURPOSE = 0x02
+TLS_CHANNEL = 0x04
+
+
+def report_data_of(purpose: int, fields: Sequence[bytes]) -> bytes:
+    """§12: `SHA-512(encode("wasm-hypervisor/v1/report-data", purpose, fields))`."""
+    return hashlib.sha512(encode(REPORT_DATA_LABEL, purpose, fields)).digest()
+
+
+def report_data(signing_key: bytes, host_measurement: bytes, key_created_at: int) -> bytes:
+    """The REPORTDATA of an attested signing key (purpose 0x01)."""
+    return report_data_of(SESSION_KEY_PURPOSE, [signing_key, host_measurement, u64be(key_created_at)])
+
+
+def channel_statement(exporter: bytes, nonce: bytes, certificate_sha256: bytes, audience: str) -> bytes:
+    """§19, kind 0x04: what the attested key signs for one TLS connection."""
+    return statement(TLS_CHANNEL, [exporter, nonce, certificate_sha256, audience.encode()])
 
 
 def statement(kind: int, fields: Sequence[bytes]) -> bytes:

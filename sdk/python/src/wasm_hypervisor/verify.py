@@ -17,7 +17,8 @@ from . import eventlog, reference, tdx
 from ._bytes import ct_equal, from_hex
 from .errors import ProtocolError, VerifyError
 from .reference import Measured, ReferenceSet
-from .statements import report_data
+from ._bytes import u64be
+from .statements import SESSION_KEY_PURPOSE, report_data_of
 
 FORMATS = {
     "tdx-dcap-quote": "tdx",
@@ -139,17 +140,26 @@ def needs_collateral(att: Mapping[str, Any], policy: Policy) -> bytes | None:
 
 
 def verify_attestation(
-    att: Mapping[str, Any], policy: Policy, collateral: Any = None, purpose: int = 0x01
+    att: Mapping[str, Any],
+    policy: Policy,
+    collateral: Any = None,
+    purpose: int = SESSION_KEY_PURPOSE,
+    bound_first: bytes | None = None,
 ) -> VerifiedKey:
     """§12a steps 1-7 over the `attestation` object of `GET /attestation` (or a session quote).
-    TDX needs `collateral` (or the policy's); `needs_collateral` says when to fetch it."""
+    TDX needs `collateral` (or the policy's); `needs_collateral` says when to fetch it.
+    An RA-TLS certificate's evidence (§19) binds purpose 0x02 with the SHA-256 of the
+    certificate's public key (`bound_first`) before the signing key; it has no `report_data`
+    field of its own."""
     if not isinstance(att, Mapping):
         raise VerifyError("malformed", "the attestation is not an object")
     tee = _labels(att, policy)
     sets = _pins(policy)
     try:
         evidence = from_hex("evidence", att.get("evidence"))
-        claimed_rd = from_hex("report_data", att.get("report_data"), 64)
+        claimed_rd = (
+            from_hex("report_data", att.get("report_data"), 64) if "report_data" in att or bound_first is None else None
+        )
         signing_key = from_hex("signing_key", att.get("signing_key"), 65)
         host_measurement = from_hex("host_measurement", att.get("host_measurement"), 32)
     except ProtocolError as e:
@@ -216,8 +226,11 @@ def verify_attestation(
         measured.identity = replay.identity
 
     # 5. The binding.
-    expected_rd = report_data(signing_key, host_measurement, created, purpose)
-    if not (ct_equal(expected_rd, evidence_rd) and ct_equal(expected_rd, claimed_rd)):
+    fields = [signing_key, host_measurement, u64be(created)]
+    if bound_first is not None:
+        fields.insert(0, bound_first)
+    expected_rd = report_data_of(purpose, fields)
+    if not ct_equal(expected_rd, evidence_rd) or (claimed_rd is not None and not ct_equal(expected_rd, claimed_rd)):
         raise VerifyError(
             "binding", "REPORTDATA does not bind the signing key, host measurement and key time"
         )
