@@ -384,3 +384,31 @@ def test_tls_channel_and_certificate(vectors: dict[str, Any]) -> None:
     m = certificate_message(bytes.fromhex(cert["extension_value"]))
     assert (m["signing_key"], m["host_measurement"], m["created_at"]) == (a["signing_key"], a["host_measurement"], cert["created_at"])
     assert bytes.fromhex(m["evidence"]) == b"example evidence"
+
+
+def test_cluster_statements(vectors: dict[str, Any]) -> None:
+    """§22.1 is between replicas, not a client's; its vectors are checked with the SDK's own
+    primitives (keys, ECDH, statement encoding, low-s verification) so that every entry of the
+    file is covered and those primitives stay honest."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    c = vectors["cluster"]
+    signing = bytes.fromhex(vectors["attestation"]["signing_key"])
+    joiner, responder = key(c, "joiner_exchange_secret"), key(c, "responder_exchange_secret")
+    assert (joiner.public_hex, responder.public_hex) == (c["joiner_exchange_key"], c["responder_exchange_key"])
+    shared = joiner.shared_x(responder.public_bytes)
+    assert shared.hex() == c["ecdh_shared_x"]
+    label, run = b"wasm-hypervisor/v1/cluster-key-grant", c["run"].encode()
+    k = HKDF(hashes.SHA256(), 32, label, label + run + joiner.public_bytes + responder.public_bytes).derive(shared)
+    sealed = bytes.fromhex(c["sealed_key"])
+    assert AESGCMSIV(k).decrypt(sealed[:12], sealed[12:], run).hex() == c["cluster_key"]
+    join = statements.statement(0x05, [run, c["replica"].encode(), joiner.public_bytes])
+    assert join.hex() == c["join_statement_bytes"]
+    assert verify_signature(signing, join, bytes.fromhex(c["join_signature"]))
+    grant = statements.statement(0x06, [run, joiner.public_bytes, responder.public_bytes, sealed])
+    assert grant.hex() == c["grant_statement_bytes"]
+    assert verify_signature(signing, grant, bytes.fromhex(c["grant_signature"]))
+    assert not verify_signature(signing, statements.statement(0x06, [run, responder.public_bytes, responder.public_bytes, sealed]),
+                                bytes.fromhex(c["grant_signature"]))
