@@ -137,8 +137,16 @@ stamp "workspace tests passed"
 
 # The SDKs against the debug host the workspace tests built (it has the simulated provider):
 # each suite starts its own host on loopback. Python: types (mypy --strict), the test vectors,
-# real TDX samples, the end-to-end suite and the README's quick start.
-(cd sdk/python && ../../target/py-sdk/bin/python -m mypy && ../../target/py-sdk/bin/python -m pytest -q)
+# real TDX samples, the end-to-end suite and the README's quick start; ruff lints and checks the
+# format first.
+(
+  cd sdk/python
+  py=../../target/py-sdk/bin
+  "$py/ruff" check src tests
+  "$py/ruff" format --check src tests
+  "$py/python" -m mypy
+  "$py/python" -m pytest -q
+)
 stamp "Python SDK checked"
 # TypeScript: tsc --strict builds it, then node's test runner runs its vector, sample and
 # end-to-end tests (the README's quick start among them).

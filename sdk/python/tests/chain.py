@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import REPO
 
 INTEROP = REPO / "tests" / "interop" / "x402-official"
@@ -34,8 +33,20 @@ class Chain:
 
     def balance(self, address: str) -> int:
         out = subprocess.run(
-            ["node", str(INTEROP / "balance.mjs"), "--rpc", self.rpc, "--token", self.token, "--address", address],
-            capture_output=True, text=True, timeout=120, check=True,
+            [
+                "node",
+                str(INTEROP / "balance.mjs"),
+                "--rpc",
+                self.rpc,
+                "--token",
+                self.token,
+                "--address",
+                address,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         return int(out.stdout.strip())
 
@@ -54,10 +65,13 @@ def start_chain() -> Iterator[Chain]:
     procs: list[subprocess.Popen[Any]] = []
     logs = Path(tempfile.mkdtemp(prefix="sdk-python-chain-"))
     try:
-        procs.append(subprocess.Popen(
-            [str(anvil_bin), "--chain-id", "84532", "--port", str(port), "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [str(anvil_bin), "--chain-id", "84532", "--port", str(port), "--silent"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -70,12 +84,25 @@ def start_chain() -> Iterator[Chain]:
         rpc = f"http://127.0.0.1:{port}"
         out = subprocess.run(
             ["node", str(INTEROP / "deploy.mjs"), "--rpc", rpc],
-            capture_output=True, text=True, timeout=300, check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
         )
         deployed = json.loads(out.stdout.strip())
         fac = subprocess.Popen(
-            ["node", str(INTEROP / "facilitator.mjs"), "--rpc", rpc, "--key", deployed["facilitator_key"], "--port", "0"],
-            stdout=subprocess.PIPE, stderr=(logs / "facilitator.log").open("wb"),
+            [
+                "node",
+                str(INTEROP / "facilitator.mjs"),
+                "--rpc",
+                rpc,
+                "--key",
+                deployed["facilitator_key"],
+                "--port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=(logs / "facilitator.log").open("wb"),
         )
         procs.append(fac)
         url: list[str] = []

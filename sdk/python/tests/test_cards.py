@@ -11,9 +11,9 @@ import httpx
 import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types import a2a_pb2 as pb
+from conftest import Host
 from mcp import Client as McpClient
 
-from conftest import Host
 from wasm_hypervisor import Client, ClientKey, Deployment, Policy, VerifyError
 from wasm_hypervisor.cards import jwk, payload, thumbprint, verify_card
 from wasm_hypervisor.verify import VerifiedKey
@@ -55,7 +55,9 @@ def test_the_card_vector(vectors: dict[str, Any]) -> None:
 def agent(host: Host, wasm: Any) -> str:
     name = f"card-stats-{uuid.uuid4().hex[:6]}"
     with Client(host.url) as c:
-        c.deploy(ClientKey.generate(), Deployment(name, wasm("text-stats"), description="word counts", public=True))
+        c.deploy(
+            ClientKey.generate(), Deployment(name, wasm("text-stats"), description="word counts", public=True)
+        )
     return name
 
 
@@ -69,8 +71,12 @@ async def test_a_verified_card_drives_the_official_a2a_sdk(host: Host, agent: st
     assert verified.url == f"{host.url}/agents/{agent}/a2a"
     assert verified.verified.reference is not None
     async with httpx.AsyncClient(timeout=60) as http:
-        client = ClientFactory(ClientConfig(streaming=False, httpx_client=http)).create(verified.to_a2a_card())
-        message = pb.Message(message_id=str(uuid.uuid4()), role=pb.Role.ROLE_USER, parts=[pb.Part(text="one two three")])
+        client = ClientFactory(ClientConfig(streaming=False, httpx_client=http)).create(
+            verified.to_a2a_card()
+        )
+        message = pb.Message(
+            message_id=str(uuid.uuid4()), role=pb.Role.ROLE_USER, parts=[pb.Part(text="one two three")]
+        )
         task = None
         async for event in client.send_message(pb.SendMessageRequest(message=message)):
             if event.HasField("task"):
@@ -104,7 +110,9 @@ def test_a_changed_card_is_refused(host: Host, agent: str) -> None:
     assert e.value.kind == "card"
 
 
-async def test_the_mcp_url_of_a_verified_host_card_drives_the_official_mcp_sdk(host: Host, agent: str) -> None:
+async def test_the_mcp_url_of_a_verified_host_card_drives_the_official_mcp_sdk(
+    host: Host, agent: str
+) -> None:
     with Client(host.url, policy(host)) as c:
         url = c.mcp_url()
     assert url == f"{host.url}/mcp"

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import Host
+
 from wasm_hypervisor import (
     AsyncClient,
     Client,
@@ -91,7 +91,9 @@ def test_a_stopped_guest_gives_its_checked_partial_result(client: Client, wasm: 
 
 
 def test_python_scripts(client: Client) -> None:
-    script = "import sys\nprint('args', ARGS)\ndef main(args):\n    return {'n': len(args), 'first': args[0]}\n"
+    script = (
+        "import sys\nprint('args', ARGS)\ndef main(args):\n    return {'n': len(args), 'first': args[0]}\n"
+    )
     for session in (client.session(), client.verifiable_session()):
         result = client.execute_python(session, script, args=["a", "b"])
         assert result.ok

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import Host
 from eth_account import Account
 
-from conftest import Host
 from wasm_hypervisor import Client, ClientKey, Deployment, HostError, JsSource, PaymentFailed
 from wasm_hypervisor.owner import value_hash
 
@@ -107,8 +107,13 @@ def test_grants_and_wallet(client: Client, wasm: Any) -> None:
     assert set_["grants"]["search"] is True
     assert client.grants(owner, name)["grants"]["agents"][0]["name"] == "word-seller"
     account = Account.create()
-    policy = {"networks": ["eip155:84532"], "assets": ["0x036CbD53842c5426634e7929541eC2318f3dCF7e"],
-              "max_per_call": "10000", "max_per_day": "50000", "max_total": "1000000"}
+    policy = {
+        "networks": ["eip155:84532"],
+        "assets": ["0x036CbD53842c5426634e7929541eC2318f3dCF7e"],
+        "max_per_call": "10000",
+        "max_per_day": "50000",
+        "max_total": "1000000",
+    }
     wallet = client.set_wallet(owner, name, bytes(account.key), policy)
     assert wallet["address"].lower() == account.address.lower()
     assert client.wallet(owner, name)["spent_total"] in ("0", 0)
@@ -124,11 +129,23 @@ class Misdirect(httpx.BaseTransport):
     """A 402 for another agent than the one called (as a host or proxy might substitute)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        doc = {"x402Version": 2, "error": "payment_required",
-               "resource": {"url": "http://127.0.0.1/agents/expensive/invoke"}, "accepts": []}
+        doc = {
+            "x402Version": 2,
+            "error": "payment_required",
+            "resource": {"url": "http://127.0.0.1/agents/expensive/invoke"},
+            "accepts": [],
+        }
         header = base64.b64encode(json.dumps(doc).encode()).decode()
-        return httpx.Response(402, headers={"payment-required": header},
-                              json={"x402Version": 2, "error": "payment_required", "code": "payment_required", "message": "pay"})
+        return httpx.Response(
+            402,
+            headers={"payment-required": header},
+            json={
+                "x402Version": 2,
+                "error": "payment_required",
+                "code": "payment_required",
+                "message": "pay",
+            },
+        )
 
 
 def test_a_challenge_for_another_resource_is_not_paid() -> None:

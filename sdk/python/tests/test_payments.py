@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from chain import Chain, start_chain
+from conftest import Host, start_host, wasm_dir
 from eth_account import Account
 from x402 import x402Client, x402ClientSync
 from x402.mechanisms.evm import EthAccountSigner
 from x402.mechanisms.evm.exact import register_exact_evm_client
 from x402.mechanisms.evm.v1.constants import V1_NETWORKS
 
-from chain import Chain, start_chain
-from conftest import Host, start_host, wasm_dir
 from wasm_hypervisor import (
     AsyncClient,
     Client,
@@ -43,7 +43,7 @@ def paid_host(chain: Chain) -> Iterator[Host]:
     yield from start_host(
         f"""[payments]
 enabled = true
-component = "{wasm_dir() / 'payments.wasm'}"
+component = "{wasm_dir() / "payments.wasm"}"
 mode = "facilitator"
 facilitator_url = "{chain.facilitator_url}"
 [payments.price]
@@ -115,8 +115,12 @@ def test_paid_agents_clear_and_sealed(chain: Chain, paid_host: Host) -> None:
     owner = ClientKey.generate()
     before = chain.balance(chain.payer)
     with Client(paid_host.url, policy(paid_host), payer=x402_client(chain)) as c:
-        c.deploy(owner, Deployment(name, (wasm_dir() / "text-stats.wasm").read_bytes(), public=True,
-                                   price=str(AGENT_PRICE)))
+        c.deploy(
+            owner,
+            Deployment(
+                name, (wasm_dir() / "text-stats.wasm").read_bytes(), public=True, price=str(AGENT_PRICE)
+            ),
+        )
         clear = c.invoke(name, {"text": "paid in the clear"})
         assert clear.ok and clear.result["words"] == 4
         assert clear.settlement is not None and clear.settlement["success"] is True

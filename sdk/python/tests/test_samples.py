@@ -9,13 +9,11 @@ import json
 from typing import Any
 
 import pytest
+from conftest import SAMPLES
 
-from wasm_hypervisor import Policy, VerifyError
-from wasm_hypervisor import eventlog, reference, tdx
+from wasm_hypervisor import Policy, VerifyError, eventlog, reference, tdx
 from wasm_hypervisor.statements import report_data
 from wasm_hypervisor.verify import verify_attestation
-
-from conftest import SAMPLES
 
 NEAR = SAMPLES / "dstack" / "near-mpc"
 #: 2026-08-13T12:00:00Z, inside the near-mpc collateral's validity window
@@ -114,7 +112,9 @@ def test_the_whole_chain_stops_at_the_binding(near: dict[str, Any]) -> None:
     with pytest.raises(VerifyError) as e:
         verify_attestation(attestation_of(near), policy(near))
     assert e.value.kind == "binding"
-    assert near["quote"][568:632] != report_data(bytes.fromhex("04" + "11" * 64), bytes.fromhex("ab" * 32), NEAR_TIME)
+    assert near["quote"][568:632] != report_data(
+        bytes.fromhex("04" + "11" * 64), bytes.fromhex("ab" * 32), NEAR_TIME
+    )
 
 
 def test_a_flipped_byte_expired_collateral_and_a_foreign_log_are_refused(near: dict[str, Any]) -> None:
@@ -137,7 +137,9 @@ def test_a_flipped_byte_expired_collateral_and_a_foreign_log_are_refused(near: d
 
 def test_simulated_claims_on_a_real_quote_are_refused(near: dict[str, Any]) -> None:
     with pytest.raises(VerifyError) as e:
-        verify_attestation(attestation_of(near, tee="simulated", simulated=True), policy(near, allow_simulated=True))
+        verify_attestation(
+            attestation_of(near, tee="simulated", simulated=True), policy(near, allow_simulated=True)
+        )
     assert e.value.kind == "simulated"
 
 
@@ -153,7 +155,14 @@ def test_sev_snp_evidence_is_refused_as_unsupported() -> None:
         "host_measurement": "ab" * 32,
         "key_created_at": 1,
     }
-    sets = [{"version": 1, "tee": "sev-snp", "sev_snp": {"measurement": "00" * 48}, "host_measurements": ["ab" * 32]}]
+    sets = [
+        {
+            "version": 1,
+            "tee": "sev-snp",
+            "sev_snp": {"measurement": "00" * 48},
+            "host_measurements": ["ab" * 32],
+        }
+    ]
     with pytest.raises(VerifyError) as e:
         verify_attestation(att, Policy(reference_values=sets))
     assert e.value.kind == "unsupported" and "SEV-SNP" in e.value.message

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from wasm_hypervisor import ClientKey, Policy, VerifyError
+from wasm_hypervisor import ClientKey, Policy, VerifyError, eventlog, owner, reference, statements
 from wasm_hypervisor._ops import Inputs, check_receipt
 from wasm_hypervisor.crypto import Envelopes, Role, is_low_s, session_key, verify_signature
 from wasm_hypervisor.errors import ProtocolError
-from wasm_hypervisor import eventlog, owner, reference, statements
 from wasm_hypervisor.verify import verify_attestation
 
 ROLES = {r.name.lower().replace("_", "-"): r for r in Role}
@@ -110,7 +109,9 @@ def test_attestation_statements(vectors: dict[str, Any]) -> None:
     a = vectors["attestation"]
     signing = key(a, "signing_secret")
     assert signing.public_hex == a["signing_key"]
-    rd = statements.report_data(signing.public_bytes, bytes.fromhex(a["host_measurement"]), a["key_created_at"])
+    rd = statements.report_data(
+        signing.public_bytes, bytes.fromhex(a["host_measurement"]), a["key_created_at"]
+    )
     assert rd.hex() == a["report_data"]
     st = a["session_statement"]
     client, server = key(vectors, "client_secret"), key(vectors, "server_secret")
@@ -120,7 +121,9 @@ def test_attestation_statements(vectors: dict[str, Any]) -> None:
     assert message.hex() == st["bytes"]
     assert verify_signature(signing.public_bytes, message, bytes.fromhex(st["signature"]))
     assert statements.receipt_statement(a["receipt"]).hex() == a["receipt_statement_bytes"]
-    assert statements.receipt_statement(a["receipt_with_calls"]).hex() == a["receipt_with_calls_statement_bytes"]
+    assert (
+        statements.receipt_statement(a["receipt_with_calls"]).hex() == a["receipt_with_calls_statement_bytes"]
+    )
     c = a["component_statement"]
     comp = statements.component_statement(bytes.fromhex(c["component_sha256"]), bytes.fromhex(c["user_data"]))
     assert comp.hex() == c["bytes"]
@@ -147,11 +150,15 @@ def test_the_vector_attestation_verifies_only_where_allowed(vectors: dict[str, A
     assert verified.evidence_sha256.hex() == vectors["attestation"]["receipt"]["evidence_sha256"]
     # A claim of another host binary breaks the binding.
     with pytest.raises(VerifyError) as e, pytest.warns(UserWarning):
-        verify_attestation(dict(att, host_measurement="00" * 32), Policy(allow_simulated=True, accept_any_measurement=True))
+        verify_attestation(
+            dict(att, host_measurement="00" * 32), Policy(allow_simulated=True, accept_any_measurement=True)
+        )
     assert e.value.kind == "binding"
     # Labels: hardware claims on simulated evidence, simulated claims on hardware evidence.
     with pytest.raises(VerifyError) as e:
-        verify_attestation(dict(att, tee="tdx", simulated=False), Policy(allow_simulated=True, accept_any_measurement=True))
+        verify_attestation(
+            dict(att, tee="tdx", simulated=False), Policy(allow_simulated=True, accept_any_measurement=True)
+        )
     assert e.value.kind == "label_mismatch"
     with pytest.raises(VerifyError) as e:
         verify_attestation(dict(att, evidence_format="tdx-dcap-quote"), Policy(accept_any_measurement=True))
@@ -185,7 +192,9 @@ def test_receipt(vectors: dict[str, Any]) -> None:
         {"signature": receipt["signature"][:64] + "00" * 32},
     ):
         with pytest.raises(VerifyError) as e:
-            check_receipt(dict(receipt, **change), verified, sid(vectors), receipt_inputs(vectors), commitment)
+            check_receipt(
+                dict(receipt, **change), verified, sid(vectors), receipt_inputs(vectors), commitment
+            )
         assert e.value.kind == "receipt"
     with pytest.raises(VerifyError):
         check_receipt(receipt, verified, uuid.uuid4(), receipt_inputs(vectors), commitment)
@@ -201,14 +210,22 @@ def test_owner_signatures(vectors: dict[str, Any]) -> None:
     detail = owner.deploy_detail(a["component_sha256"], a["deploy_request"])
     assert detail == a["deploy_detail"]
     for action, d in (("deploy", detail), ("delete", "")):
-        message = owner.owner_message(a["audience"], action, a["name"], a["signed_at"], int(a[f"{action}_sequence"]), d)
+        message = owner.owner_message(
+            a["audience"], action, a["name"], a["signed_at"], int(a[f"{action}_sequence"]), d
+        )
         assert message.hex() == a[f"{action}_message"]
         assert verify_signature(owner_key.public_bytes, message, bytes.fromhex(a[f"{action}_signature"]))
     twin = a["deploy_signature_high_s"]
     assert twin["must_refuse"] is True
-    assert not verify_signature(owner_key.public_bytes, bytes.fromhex(a["deploy_message"]), bytes.fromhex(twin["signature"]))
+    assert not verify_signature(
+        owner_key.public_bytes, bytes.fromhex(a["deploy_message"]), bytes.fromhex(twin["signature"])
+    )
     req = a["deploy_request"]
-    for altered in (dict(req, public=True), dict(req, price=req["price"] + "0"), {k: x for k, x in req.items() if k != "ttl_seconds"}):
+    for altered in (
+        dict(req, public=True),
+        dict(req, price=req["price"] + "0"),
+        {k: x for k, x in req.items() if k != "ttl_seconds"},
+    ):
         assert owner.deploy_detail(a["component_sha256"], altered) != detail
     assert owner.deploy_detail(a["component_sha256"], dict(req, description="x", tags=["y"])) == detail
     s = a["schemas"]
@@ -222,7 +239,7 @@ def test_reference_values(vectors: dict[str, Any]) -> None:
     assert s.digest == r["digest"]
     assert reference.decode(json.loads(r["set_as_written"])).digest == r["digest"]
     events = eventlog.parse(json.dumps(r["event_log"]))
-    for e, want in zip(events, r["event_log"]):
+    for e, want in zip(events, r["event_log"], strict=True):
         assert e.digest.hex() == want["digest"]
     replay = eventlog.replay(events)
     assert replay.rtmrs[3].hex() == r["rtmr3"]
@@ -259,7 +276,9 @@ def test_reference_values(vectors: dict[str, Any]) -> None:
         ({"name": None}, "name"),
     ],
 )
-def test_reference_sets_refuse_what_the_spec_refuses(vectors: dict[str, Any], change: dict[str, Any], field: str) -> None:
+def test_reference_sets_refuse_what_the_spec_refuses(
+    vectors: dict[str, Any], change: dict[str, Any], field: str
+) -> None:
     with pytest.raises(VerifyError, match=field) as e:
         reference.decode(dict(vectors["reference_values"]["set"], **change))
     assert e.value.kind == "bad_reference"
@@ -275,9 +294,15 @@ def test_event_logs_refuse_tampering(vectors: dict[str, Any]) -> None:
         eventlog.parse(json.dumps(relabelled))
     # Stripped digests are recomputed, and replay to the same RTMR3.
     stripped = [dict(e, digest="") for e in log]
-    assert eventlog.replay(eventlog.parse(json.dumps(stripped))).rtmrs[3].hex() == vectors["reference_values"]["rtmr3"]
+    assert (
+        eventlog.replay(eventlog.parse(json.dumps(stripped))).rtmrs[3].hex()
+        == vectors["reference_values"]["rtmr3"]
+    )
     # Reordered: another RTMR3.
-    assert eventlog.replay(eventlog.parse(json.dumps(log[::-1]))).rtmrs[3].hex() != vectors["reference_values"]["rtmr3"]
+    assert (
+        eventlog.replay(eventlog.parse(json.dumps(log[::-1]))).rtmrs[3].hex()
+        != vectors["reference_values"]["rtmr3"]
+    )
 
 
 def test_grants_and_wallet(vectors: dict[str, Any]) -> None:
@@ -288,7 +313,9 @@ def test_grants_and_wallet(vectors: dict[str, Any]) -> None:
     wallet = owner.wallet_detail(a["wallet_address"], a["wallet_policy"])
     assert wallet == a["wallet_detail"]
     for action, detail in (("grants", grants), ("wallet", wallet)):
-        message = owner.owner_message(a["audience"], action, a["name"], a["signed_at"], a[f"{action}_sequence"], detail)
+        message = owner.owner_message(
+            a["audience"], action, a["name"], a["signed_at"], a[f"{action}_sequence"], detail
+        )
         assert message.hex() == a[f"{action}_message"]
         assert verify_signature(owner_key.public_bytes, message, bytes.fromhex(a[f"{action}_signature"]))
     # A deployment with grants signs the grants detail after the settings.
@@ -296,7 +323,10 @@ def test_grants_and_wallet(vectors: dict[str, Any]) -> None:
     assert owner.deploy_detail("ab" * 32, req).endswith("\n" + grants)
     # Another reference set for a hypervisor is another detail.
     if a["grants"].get("hypervisors"):
-        h = dict(a["grants"]["hypervisors"][0], allow_simulated=not a["grants"]["hypervisors"][0].get("allow_simulated"))
+        h = dict(
+            a["grants"]["hypervisors"][0],
+            allow_simulated=not a["grants"]["hypervisors"][0].get("allow_simulated"),
+        )
         assert owner.grants_detail(dict(a["grants"], hypervisors=[h])) != grants
 
 
@@ -308,7 +338,9 @@ def test_state_and_configuration(vectors: dict[str, Any]) -> None:
     assert change.decode() == s["config_change"]
     assert hashlib.sha256(change).hexdigest() == s["config_detail"]
     for st in s["statements"]:
-        message = owner.owner_message(s["audience"], st["action"], s["name"], s["signed_at"], st["sequence"], st["detail"])
+        message = owner.owner_message(
+            s["audience"], st["action"], s["name"], s["signed_at"], st["sequence"], st["detail"]
+        )
         assert message.hex() == st["message"]
         assert verify_signature(owner_key.public_bytes, message, bytes.fromhex(st["signature"]))
     for h in s["value_hashes"]:
@@ -317,7 +349,9 @@ def test_state_and_configuration(vectors: dict[str, Any]) -> None:
     assert export.decode() == s["export"]
     imported = json.loads(bytes.fromhex(envs["state-import"]["plaintext"]))
     # The SDK seals an import as the export's JSON, compact: the vector's bytes exactly.
-    assert json.dumps(imported, separators=(",", ":")).encode() == bytes.fromhex(envs["state-import"]["plaintext"])
+    assert json.dumps(imported, separators=(",", ":")).encode() == bytes.fromhex(
+        envs["state-import"]["plaintext"]
+    )
     assert hashlib.sha256(export).hexdigest() + "\nreplace=true" == s["import_detail"]
     env = envelopes(vectors)
     with pytest.raises(ProtocolError):
@@ -325,16 +359,20 @@ def test_state_and_configuration(vectors: dict[str, Any]) -> None:
 
 
 def test_js_source_hash(vectors: dict[str, Any]) -> None:
-    from wasm_hypervisor.js import source_sha256
-
     from wasm_hypervisor import JsSource
+    from wasm_hypervisor.js import source_sha256
 
     js = vectors["js_source"]
     assert source_sha256(js["source"]["main"], js["source"]["modules"]).hex() == js["sha256"]
     source = JsSource(js["source"]["main"], js["source"]["modules"])
     sealed = next(e for e in vectors["envelopes"] if e["role"] == "agent-js")
     assert source.sealed_plaintext().hex() == sealed["plaintext"]
-    assert envelopes(vectors).seal(Role.AGENT_JS, source.sealed_plaintext(), 0, bytes.fromhex(sealed["nonce"])).hex() == sealed["envelope"]
+    assert (
+        envelopes(vectors)
+        .seal(Role.AGENT_JS, source.sealed_plaintext(), 0, bytes.fromhex(sealed["nonce"]))
+        .hex()
+        == sealed["envelope"]
+    )
 
 
 def test_x402_resources(vectors: dict[str, Any]) -> None:
@@ -342,8 +380,13 @@ def test_x402_resources(vectors: dict[str, Any]) -> None:
 
     r = vectors["x402_resources"]
     for case in r["cases"]:
-        url, mime = resource_of(r["public_url"], case["requested"], case["kind"], case.get("agent"),
-                                case.get("declared_content_type"))
+        url, mime = resource_of(
+            r["public_url"],
+            case["requested"],
+            case["kind"],
+            case.get("agent"),
+            case.get("declared_content_type"),
+        )
         assert (url, mime) == (case["resource_url"], case["mime_type"]), case
 
 
@@ -377,12 +420,20 @@ def test_tls_channel_and_certificate(vectors: dict[str, Any]) -> None:
     cert = t["certificate"]
     rd = statements.report_data_of(
         statements.TLS_CERTIFICATE_PURPOSE,
-        [bytes.fromhex(cert["spki_sha256"]), signing, bytes.fromhex(a["host_measurement"]),
-         cert["created_at"].to_bytes(8, "big")],
+        [
+            bytes.fromhex(cert["spki_sha256"]),
+            signing,
+            bytes.fromhex(a["host_measurement"]),
+            cert["created_at"].to_bytes(8, "big"),
+        ],
     )
     assert rd.hex() == cert["report_data"]
     m = certificate_message(bytes.fromhex(cert["extension_value"]))
-    assert (m["signing_key"], m["host_measurement"], m["created_at"]) == (a["signing_key"], a["host_measurement"], cert["created_at"])
+    assert (m["signing_key"], m["host_measurement"], m["created_at"]) == (
+        a["signing_key"],
+        a["host_measurement"],
+        cert["created_at"],
+    )
     assert bytes.fromhex(m["evidence"]) == b"example evidence"
 
 
@@ -397,11 +448,16 @@ def test_cluster_statements(vectors: dict[str, Any]) -> None:
     c = vectors["cluster"]
     signing = bytes.fromhex(vectors["attestation"]["signing_key"])
     joiner, responder = key(c, "joiner_exchange_secret"), key(c, "responder_exchange_secret")
-    assert (joiner.public_hex, responder.public_hex) == (c["joiner_exchange_key"], c["responder_exchange_key"])
+    assert (joiner.public_hex, responder.public_hex) == (
+        c["joiner_exchange_key"],
+        c["responder_exchange_key"],
+    )
     shared = joiner.shared_x(responder.public_bytes)
     assert shared.hex() == c["ecdh_shared_x"]
     label, run = b"wasm-hypervisor/v1/cluster-key-grant", c["run"].encode()
-    k = HKDF(hashes.SHA256(), 32, label, label + run + joiner.public_bytes + responder.public_bytes).derive(shared)
+    k = HKDF(hashes.SHA256(), 32, label, label + run + joiner.public_bytes + responder.public_bytes).derive(
+        shared
+    )
     sealed = bytes.fromhex(c["sealed_key"])
     assert AESGCMSIV(k).decrypt(sealed[:12], sealed[12:], run).hex() == c["cluster_key"]
     join = statements.statement(0x05, [run, c["replica"].encode(), joiner.public_bytes])
@@ -410,5 +466,8 @@ def test_cluster_statements(vectors: dict[str, Any]) -> None:
     grant = statements.statement(0x06, [run, joiner.public_bytes, responder.public_bytes, sealed])
     assert grant.hex() == c["grant_statement_bytes"]
     assert verify_signature(signing, grant, bytes.fromhex(c["grant_signature"]))
-    assert not verify_signature(signing, statements.statement(0x06, [run, responder.public_bytes, responder.public_bytes, sealed]),
-                                bytes.fromhex(c["grant_signature"]))
+    assert not verify_signature(
+        signing,
+        statements.statement(0x06, [run, responder.public_bytes, responder.public_bytes, sealed]),
+        bytes.fromhex(c["grant_signature"]),
+    )

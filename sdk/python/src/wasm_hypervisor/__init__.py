@@ -6,12 +6,11 @@ and Python scripts with their commitments and receipts checked, attestation veri
 against pinned reference value sets, and agents (deploy, invoke, search, logs, delete).
 """
 
-from ._ops import Deployment, Invocation
+from ._agents import Deployment, Invocation
 from .aio import AsyncClient
 from .cards import VerifiedCard
 from .client import Client
 from .crypto import ClientKey, Role
-from .js import JsSource
 from .errors import (
     GuestStopped,
     HostError,
@@ -22,6 +21,7 @@ from .errors import (
     TransportError,
     VerifyError,
 )
+from .js import JsSource
 from .reference import ReferenceSet
 from .results import ExecutionResult
 from .session import Session

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .results import ExecutionResult
-from .verify import VerifiedKey
-
-from . import _ops
+from . import _agents, _ops
 from .crypto import ClientKey
 from .owner import Sequencer
+from .results import ExecutionResult
 from .session import Session
-from .verify import Policy
+from .verify import Policy, VerifiedKey
 
 
 class Operations:
@@ -71,8 +69,10 @@ class Operations:
             session, route, "encrypted_python", code, args, stdin, limits, None, self.upload_threshold
         )
 
-    def deploy(self, owner: ClientKey, deployment: _ops.Deployment, session: Session | None) -> _ops.Op[Any]:
-        return _ops.deploy(owner, deployment, self.sequencer, session, self.upload_threshold)
+    def deploy(
+        self, owner: ClientKey, deployment: _agents.Deployment, session: Session | None
+    ) -> _ops.Op[Any]:
+        return _agents.deploy(owner, deployment, self.sequencer, session, self.upload_threshold)
 
     def invoke(
         self,
@@ -82,7 +82,7 @@ class Operations:
         stdin: str | None,
         caller: ClientKey | None,
         limits: Mapping[str, int] | None,
-    ) -> _ops.Op[_ops.Invocation]:
+    ) -> _ops.Op[_agents.Invocation]:
         body: dict[str, Any] = {}
         if args is not None or stdin is not None:
             if args is not None:
@@ -95,13 +95,17 @@ class Operations:
             body["public_key"] = caller.public_hex
         if limits:
             body["limits"] = dict(limits)
-        return _ops.invoke(name, body)
+        return _agents.invoke(name, body)
 
     def logs(self, owner: ClientKey, name: str) -> _ops.Op[Any]:
-        return _ops.owner_request(owner, "GET", _ops.agent_path(name) + "/logs", "logs", name, self.sequencer)
+        return _agents.owner_request(
+            owner, "GET", _agents.agent_path(name) + "/logs", "logs", name, self.sequencer
+        )
 
     def delete(self, owner: ClientKey, name: str) -> _ops.Op[Any]:
-        return _ops.owner_request(owner, "DELETE", _ops.agent_path(name), "delete", name, self.sequencer)
+        return _agents.owner_request(
+            owner, "DELETE", _agents.agent_path(name), "delete", name, self.sequencer
+        )
 
     def search(self, query: str, limit: int | None) -> _ops.Op[Any]:
         body: dict[str, Any] = {"query": query}

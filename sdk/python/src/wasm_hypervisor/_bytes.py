@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 from .errors import ProtocolError
 

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import owner as owner_mod
+from ._agents import agent_path
 from ._bytes import from_hex
-from ._ops import Op, Request, _audience, agent_path, checked
+from ._ops import Op, Request, _audience, checked
 from .crypto import ClientKey, Role
 from .errors import ProtocolError
 from .session import Session
@@ -43,8 +44,14 @@ def _owner_session(owner: ClientKey, session: Session) -> dict[str, str]:
     return {"public_key": owner.public_hex, "session_id": str(session.id)}
 
 
-def read(owner: ClientKey, name: str, path: str, action: str, seq: owner_mod.Sequencer,
-         params: dict[str, str] | None = None) -> Op[Any]:
+def read(
+    owner: ClientKey,
+    name: str,
+    path: str,
+    action: str,
+    seq: owner_mod.Sequencer,
+    params: dict[str, str] | None = None,
+) -> Op[Any]:
     """A signed read (`read-grants`, `calls`, `read-wallet`, `read-config`): empty detail."""
     audience = yield from _audience()
     headers = owner_mod.owner_headers(owner, audience, action, name, seq.next())
@@ -54,27 +61,47 @@ def read(owner: ClientKey, name: str, path: str, action: str, seq: owner_mod.Seq
 
 def set_grants(owner: ClientKey, name: str, grants: Mapping[str, Any], seq: owner_mod.Sequencer) -> Op[Any]:
     body = yield from _signed_body(owner, "grants", name, owner_mod.grants_detail(grants), seq)
-    resp = yield Request("PUT", agent_path(name) + "/grants", json=dict(body, grants=dict(grants)),
-                         headers={"x-agent-owner": owner.public_hex})
+    resp = yield Request(
+        "PUT",
+        agent_path(name) + "/grants",
+        json=dict(body, grants=dict(grants)),
+        headers={"x-agent-owner": owner.public_hex},
+    )
     return checked(resp)
 
 
-def set_wallet(owner: ClientKey, session: Session | None, name: str, key: bytes, address: str,
-               policy: Mapping[str, Any], seq: owner_mod.Sequencer) -> Op[Any]:
+def set_wallet(
+    owner: ClientKey,
+    session: Session | None,
+    name: str,
+    key: bytes,
+    address: str,
+    policy: Mapping[str, Any],
+    seq: owner_mod.Sequencer,
+) -> Op[Any]:
     """Attaches a secp256k1 wallet key (32 bytes), sealed (role wallet-key), with its policy."""
     if len(key) != 32:
         raise ValueError("a wallet key is a 32-byte secp256k1 scalar")
     session = yield from owner_session(owner, session)
     body = yield from _signed_body(owner, "wallet", name, owner_mod.wallet_detail(address, policy), seq)
     body.update(_owner_session(owner, session))
-    body.update(encrypted_key=session.envelopes.seal(Role.WALLET_KEY, key).hex(), address=address,
-                policy=dict(policy))
-    resp = yield Request("PUT", agent_path(name) + "/wallet", json=body, headers={"x-agent-owner": owner.public_hex})
+    body.update(
+        encrypted_key=session.envelopes.seal(Role.WALLET_KEY, key).hex(), address=address, policy=dict(policy)
+    )
+    resp = yield Request(
+        "PUT", agent_path(name) + "/wallet", json=body, headers={"x-agent-owner": owner.public_hex}
+    )
     return checked(resp)
 
 
-def set_config(owner: ClientKey, session: Session | None, name: str, set_values: Mapping[str, str],
-               remove: Sequence[str], seq: owner_mod.Sequencer) -> Op[Any]:
+def set_config(
+    owner: ClientKey,
+    session: Session | None,
+    name: str,
+    set_values: Mapping[str, str],
+    remove: Sequence[str],
+    seq: owner_mod.Sequencer,
+) -> Op[Any]:
     """A configuration change (§23.2), sealed (role agent-config) and signed over its SHA-256."""
     session = yield from owner_session(owner, session)
     change: dict[str, Any] = {}
@@ -86,18 +113,23 @@ def set_config(owner: ClientKey, session: Session | None, name: str, set_values:
     body = yield from _signed_body(owner, "config", name, hashlib.sha256(plain).hexdigest(), seq)
     body.update(_owner_session(owner, session))
     body["encrypted_config"] = session.envelopes.seal(Role.AGENT_CONFIG, plain).hex()
-    resp = yield Request("PUT", agent_path(name) + "/config", json=body, headers={"x-agent-owner": owner.public_hex})
+    resp = yield Request(
+        "PUT", agent_path(name) + "/config", json=body, headers={"x-agent-owner": owner.public_hex}
+    )
     return checked(resp)
 
 
-def export_state(owner: ClientKey, session: Session | None, name: str, seq: owner_mod.Sequencer) -> Op[dict[str, Any]]:
+def export_state(
+    owner: ClientKey, session: Session | None, name: str, seq: owner_mod.Sequencer
+) -> Op[dict[str, Any]]:
     """The agent's whole state, sealed to the owner's session (role state-export), opened here:
     `{"agent", "exported_at_ms", "buckets": {bucket: {key: base64 value}}}`."""
     session = yield from owner_session(owner, session)
     body = yield from _signed_body(owner, "export-state", name, "", seq)
     body.update(_owner_session(owner, session))
-    resp = yield Request("POST", agent_path(name) + "/state/export", json=body,
-                         headers={"x-agent-owner": owner.public_hex})
+    resp = yield Request(
+        "POST", agent_path(name) + "/state/export", json=body, headers={"x-agent-owner": owner.public_hex}
+    )
     answer = checked(resp)
     sealed = from_hex("encrypted_state", answer.get("encrypted_state"))
     plain = session.envelopes.open(Role.STATE_EXPORT, sealed, field="encrypted_state")
@@ -110,8 +142,14 @@ def export_state(owner: ClientKey, session: Session | None, name: str, seq: owne
     return doc
 
 
-def import_state(owner: ClientKey, session: Session | None, name: str, state: Mapping[str, Any], replace: bool,
-                 seq: owner_mod.Sequencer) -> Op[Any]:
+def import_state(
+    owner: ClientKey,
+    session: Session | None,
+    name: str,
+    state: Mapping[str, Any],
+    replace: bool,
+    seq: owner_mod.Sequencer,
+) -> Op[Any]:
     """Puts an export's document back (role state-import), merged or replacing (§23.3)."""
     session = yield from owner_session(owner, session)
     plain = json.dumps(state, separators=(",", ":")).encode()
@@ -119,8 +157,9 @@ def import_state(owner: ClientKey, session: Session | None, name: str, state: Ma
     body = yield from _signed_body(owner, "import-state", name, detail, seq)
     body.update(_owner_session(owner, session))
     body.update(encrypted_state=session.envelopes.seal(Role.STATE_IMPORT, plain).hex(), replace=replace)
-    resp = yield Request("POST", agent_path(name) + "/state/import", json=body,
-                         headers={"x-agent-owner": owner.public_hex})
+    resp = yield Request(
+        "POST", agent_path(name) + "/state/import", json=body, headers={"x-agent-owner": owner.public_hex}
+    )
     return checked(resp)
 
 
@@ -131,8 +170,12 @@ def wipe_state(owner: ClientKey, name: str, seq: owner_mod.Sequencer) -> Op[Any]
     return checked(resp)
 
 
-def execution(reader: ClientKey, execution_id: str | None, seq: owner_mod.Sequencer,
-              params: dict[str, str] | None = None) -> Op[Any]:
+def execution(
+    reader: ClientKey,
+    execution_id: str | None,
+    seq: owner_mod.Sequencer,
+    params: dict[str, str] | None = None,
+) -> Op[Any]:
     """`GET /executions/{id}` (or the listing), signed `read-executions` by the key that ran it
     or the agent's owner (§17)."""
     canonical = str(uuid.UUID(execution_id)) if execution_id else ""

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import _manage, _ops, tdx, tls
-from ._api import Operations
-from .crypto import ClientKey
+from . import _agents, _manage, _ops, tdx, tls
+from ._base import ClientBase
 from .cards import VerifiedCard, verify_card
-from .errors import PaymentFailed, ProtocolError, TransportError
+from .crypto import ClientKey
+from .errors import ProtocolError, TransportError
 from .results import ExecutionResult
 from .session import Session
 from .verify import Policy, VerifiedKey
@@ -20,7 +20,7 @@ from .verify import Policy, VerifiedKey
 T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase):
     """A client of one host (`base_url`, e.g. `http://127.0.0.1:8080`).
 
     `policy` is what verifiable sessions and `attestation()` verify against: pin reference
@@ -46,23 +46,17 @@ class Client:
         tls_binding: bool | None = None,
         expected_audience: str | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        #: the official x402 SDK's `x402ClientSync` that pays 402s (None: a 402 is raised)
-        self.payer = payer
-        self._ops = Operations(policy, upload_threshold)
-        self._timeout = timeout
+        super().__init__(
+            base_url,
+            policy,
+            timeout,
+            upload_threshold,
+            http is not None,
+            payer,
+            tls_binding,
+            expected_audience,
+        )
         self._http = http or httpx.Client(timeout=timeout)
-        https = self.base_url.startswith("https://")
-        self._tls_binding = (https and http is None) if tls_binding is None else tls_binding
-        if self._tls_binding and not https:
-            raise ValueError("tls_binding needs an https:// URL")
-        self.expected_audience = expected_audience
-        #: the verified channel binding of an https:// host (after the first request)
-        self.channel: tls.BoundChannel | None = None
-
-    @property
-    def policy(self) -> Policy:
-        return self._ops.policy
 
     def close(self) -> None:
         self._http.close()
@@ -75,16 +69,13 @@ class Client:
 
     def _bind(self) -> None:
         """Checks the host's channel binding and pins its certificate (§19)."""
-        fetch = self._fetch_collateral_blocking
-        bound = tls.bind_channel(self.base_url, self.policy, self.expected_audience, fetch)
-        old, self._http = self._http, httpx.Client(timeout=self._timeout, verify=tls.pinned_context(bound.certificate))
+        bound = self._bind_blocking()
+        old, self._http = (
+            self._http,
+            httpx.Client(timeout=self._timeout, verify=tls.pinned_context(bound.certificate)),
+        )
         old.close()
         self.channel = bound
-
-    def _fetch_collateral_blocking(self, quote: bytes) -> Any:
-        from dcap_qvl import INTEL_PCS_URL
-
-        return asyncio.run(tdx.fetch_collateral(self.policy.pccs_url or INTEL_PCS_URL, quote))
 
     def _send(self, req: _ops.Request) -> _ops.Response:
         if self._tls_binding and self.channel is None:
@@ -92,28 +83,17 @@ class Client:
         try:
             return self._send_once(req)
         except TransportError as e:
-            # A new certificate (the host's key rotated): bind again, once.
-            if not (self._tls_binding and isinstance(e.__cause__, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(e)):
+            if not self._rotated(e):
                 raise
             self.channel = None
             self._bind()
             return self._send_once(req)
 
     def _send_once(self, req: _ops.Request) -> _ops.Response:
-        files = None
-        if req.parts is not None:
-            files = {k: (fn, data, ct) for k, (fn, data, ct) in req.parts.items()}
         try:
-            r = self._http.request(
-                req.method,
-                self.base_url + req.path,
-                json=req.json if req.parts is None and req.json is not None else None,
-                files=files,
-                headers=req.headers,
-                params=req.params,
-            )
+            r = self._http.request(**self._httpx_args(req))
         except httpx.HTTPError as e:
-            raise TransportError(f"{req.method} {req.path}: {e}") from e
+            raise self._transport_error(req, e) from e
         return _ops.Response(r.status_code, r.headers, r.content)
 
     def _pay(self, step: _ops.Pay) -> dict[str, str] | None:
@@ -128,7 +108,7 @@ class Client:
                 dict(step.response.headers), step.response.content, self.base_url + step.path
             )
         except Exception as e:  # the x402 SDK raises its own error types
-            raise PaymentFailed(f"the x402 client did not pay {step.path}: {type(e).__name__}: {e}") from e
+            raise self._payment_failed(step, e) from e
         return dict(headers)
 
     def _run(self, op: _ops.Op[T]) -> T:
@@ -164,7 +144,11 @@ class Client:
         attested key, which is verified first (`attestation()`): hand `card` or `url` to the
         official A2A SDK."""
         verified = self.attestation()
-        path = "/.well-known/agent-card.json" if agent is None else _ops.agent_path(agent) + "/.well-known/agent-card.json"
+        path = (
+            "/.well-known/agent-card.json"
+            if agent is None
+            else _agents.agent_path(agent) + "/.well-known/agent-card.json"
+        )
         card = self._run(_ops.get_json(path))
         if not isinstance(card, dict):
             raise ProtocolError("the agent card is not a JSON object")
@@ -215,7 +199,7 @@ class Client:
     # Agents.
 
     def deploy(
-        self, owner: ClientKey, deployment: _ops.Deployment, session: Session | None = None
+        self, owner: ClientKey, deployment: _agents.Deployment, session: Session | None = None
     ) -> dict[str, Any]:
         """Deploys an agent, signed by `owner`; sealed when `session` (the owner's) is given."""
         return self._run(self._ops.deploy(owner, deployment, session))
@@ -225,7 +209,7 @@ class Client:
         return out
 
     def agent(self, name: str) -> dict[str, Any]:
-        return self._run(_ops.get_json(_ops.agent_path(name)))
+        return self._run(_ops.get_json(_agents.agent_path(name)))
 
     def search(self, query: str, limit: int | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = self._run(self._ops.search(query, limit))["results"]
@@ -240,7 +224,7 @@ class Client:
         stdin: str | None = None,
         caller: ClientKey | None = None,
         limits: Mapping[str, int] | None = None,
-    ) -> _ops.Invocation:
+    ) -> _agents.Invocation:
         """A clear invocation of a public agent: a handler's `event`, or a CLI agent's `args`
         and `stdin`."""
         return self._run(self._ops.invoke(name, event, args, stdin, caller, limits))
@@ -258,7 +242,7 @@ class Client:
     ) -> ExecutionResult:
         """A sealed invocation (§17); the commitment binds `code_hash` (default: the code hash
         the host lists for the agent's latest version)."""
-        return self._run(_ops.invoke_sealed(session, name, code_hash, event, args, stdin, limits))
+        return self._run(_agents.invoke_sealed(session, name, code_hash, event, args, stdin, limits))
 
     def logs(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = self._run(self._ops.logs(owner, name))["logs"]
@@ -281,7 +265,9 @@ class Client:
     def calls(self, owner: ClientKey, name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The agent's outgoing calls, newest first (§18)."""
         params = None if limit is None else {"limit": str(limit)}
-        out: list[dict[str, Any]] = (self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params)))["calls"]
+        out: list[dict[str, Any]] = (
+            self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params))
+        )["calls"]
         return out
 
     def wallet(self, owner: ClientKey, name: str) -> dict[str, Any]:
@@ -309,7 +295,9 @@ class Client:
 
     def config(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
         """The configuration's entries: names, versions, value hashes; never values."""
-        out: list[dict[str, Any]] = (self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer)))["entries"]
+        out: list[dict[str, Any]] = (
+            self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer))
+        )["entries"]
         return out
 
     def set_config(
@@ -322,7 +310,9 @@ class Client:
         session: Session | None = None,
     ) -> list[dict[str, Any]]:
         """Sets and removes configuration values and secrets (§23.2), sealed and signed."""
-        out: list[dict[str, Any]] = (self._run(_manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer)))["entries"]
+        out: list[dict[str, Any]] = (
+            self._run(_manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer))
+        )["entries"]
         return out
 
     def export_state(self, owner: ClientKey, name: str, *, session: Session | None = None) -> dict[str, Any]:
@@ -354,5 +344,7 @@ class Client:
     ) -> list[dict[str, Any]]:
         """The records `reader` may read, oldest first."""
         params = {k: str(v) for k, v in (("since_ms", since_ms), ("limit", limit)) if v is not None}
-        out: list[dict[str, Any]] = (self._run(_manage.execution(reader, None, self._ops.sequencer, params)))["executions"]
+        out: list[dict[str, Any]] = (self._run(_manage.execution(reader, None, self._ops.sequencer, params)))[
+            "executions"
+        ]
         return out

@@ -58,9 +58,7 @@ def public_key_from_bytes(sec1: bytes) -> ec.EllipticCurvePublicKey:
 
 def uncompressed(key: ec.EllipticCurvePublicKey) -> bytes:
     """The 65-byte uncompressed SEC1 form (§2: the form every derivation uses)."""
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
 class ClientKey:
@@ -134,9 +132,7 @@ def verify_signature(public: bytes, message: bytes, signature: bytes) -> bool:
     if not 0 < r < N:
         return False
     try:
-        public_key_from_bytes(public).verify(
-            encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256())
-        )
+        public_key_from_bytes(public).verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ProtocolError):
         return False
     return True
@@ -181,9 +177,7 @@ class Envelopes:
         if len(envelope) < 28:
             raise ProtocolError(f"{field}: an envelope is at least 28 bytes")
         try:
-            return self._aead.decrypt(
-                envelope[:12], envelope[12:], aad(self.session_id, role, index)
-            )
+            return self._aead.decrypt(envelope[:12], envelope[12:], aad(self.session_id, role, index))
         except InvalidTag:
             raise ProtocolError(
                 f"{field} does not open under this session and role (tampered, or not ours)"

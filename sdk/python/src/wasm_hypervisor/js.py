@@ -59,4 +59,6 @@ class JsSource:
         """The JSON an `encrypted_js` envelope carries: `main`, then the modules in byte order
         of their names (as the vector's)."""
         ordered = {n: self.modules[n] for n in sorted(self.modules, key=lambda n: n.encode())}
-        return json.dumps({"main": self.main, "modules": ordered}, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(
+            {"main": self.main, "modules": ordered}, separators=(",", ":"), ensure_ascii=False
+        ).encode()

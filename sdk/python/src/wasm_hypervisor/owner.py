@@ -16,9 +16,7 @@ from .crypto import ClientKey
 STATEMENT_VERSION = "wasm-hypervisor/v2/agent-owner"
 
 
-def owner_message(
-    audience: str, action: str, name: str, signed_at: int, sequence: int, detail: str
-) -> bytes:
+def owner_message(audience: str, action: str, name: str, signed_at: int, sequence: int, detail: str) -> bytes:
     """The UTF-8 owner statement: version, audience, action, name, signing time, sequence and
     detail, one per line (no trailing newline)."""
     for part in (audience, action, name):
@@ -87,7 +85,9 @@ def grants_detail(grants: Mapping[str, Any]) -> str:
         for h in hypervisors:
             refs = ["ref:" + decode(r, i).digest for i, r in enumerate(h.get("reference_values") or [])]
             refs += [str(m).lower() for m in h.get("measurements") or []]
-            entries.append(f"{h['origin']}|{'+'.join(refs)}|{'true' if h.get('allow_simulated') else 'false'}")
+            entries.append(
+                f"{h['origin']}|{'+'.join(refs)}|{'true' if h.get('allow_simulated') else 'false'}"
+            )
         lines.append("hypervisors=" + ",".join(entries))
     return "\n".join(lines)
 
@@ -110,7 +110,9 @@ def wallet_detail(address: str, policy: Mapping[str, Any]) -> str:
 
 def value_hash(agent: str, name: str, value: str) -> str:
     """§23.2: how the host names a configuration value without returning it."""
-    pre = b"wasm-hypervisor/v1/config-value\0" + agent.encode() + b"\0" + name.encode() + b"\0" + value.encode()
+    pre = (
+        b"wasm-hypervisor/v1/config-value\0" + agent.encode() + b"\0" + name.encode() + b"\0" + value.encode()
+    )
     return hashlib.sha256(pre).hexdigest()
 
 
@@ -136,9 +138,7 @@ def signed(
     return owner.sign(owner_message(audience, action, name, signed_at, sequence, detail)), signed_at
 
 
-def owner_headers(
-    owner: ClientKey, audience: str, action: str, name: str, sequence: int
-) -> dict[str, str]:
+def owner_headers(owner: ClientKey, audience: str, action: str, name: str, sequence: int) -> dict[str, str]:
     """The headers of an owner operation with an empty detail (delete, logs, …)."""
     signature, signed_at = signed(owner, audience, action, name, "", sequence)
     return {

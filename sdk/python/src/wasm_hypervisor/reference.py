@@ -48,8 +48,11 @@ def _refuse(label: str, what: str) -> VerifyError:
 
 def _hex(label: str, field_name: str, value: object, lo: int, hi: int | None = None) -> str:
     hi = lo if hi is None else hi
-    if not isinstance(value, str) or value.startswith(("0x", "0X")) or not value or not all(
-        c in "0123456789abcdefABCDEF" for c in value
+    if (
+        not isinstance(value, str)
+        or value.startswith(("0x", "0X"))
+        or not value
+        or not all(c in "0123456789abcdefABCDEF" for c in value)
     ):
         raise _refuse(label, f"`{field_name}` is not hex")
     if len(value) % 2 or not lo <= len(value) // 2 <= hi:
@@ -136,10 +139,14 @@ def decode(raw: object, position: int = 0) -> ReferenceSet:
             st = tcb["tdx_statuses"]
             if tee != "tdx":
                 raise _refuse(label, "`tcb.tdx_statuses` is for TDX sets only")
-            if not isinstance(st, list) or len(st) > 8 or not all(
-                isinstance(x, str) and _STATUS.fullmatch(x) for x in st
+            if (
+                not isinstance(st, list)
+                or len(st) > 8
+                or not all(isinstance(x, str) and _STATUS.fullmatch(x) for x in st)
             ):
-                raise _refuse(label, "`tcb.tdx_statuses` must list at most 8 statuses of 1-64 letters and digits")
+                raise _refuse(
+                    label, "`tcb.tdx_statuses` must list at most 8 statuses of 1-64 letters and digits"
+                )
             statuses = tuple(st)
             if st:
                 ctcb["tdx_statuses"] = list(st)
@@ -208,8 +215,12 @@ def first_difference(s: ReferenceSet, m: Measured, policy_statuses: tuple[str, .
         return f"tee differs: expected {s.tee}, the evidence has {m.tee}"
     if s.tdx is not None:
         regs = m.rtmrs or (None, None, None)
-        for reg, key, got in (("MRTD", "mrtd", m.mrtd), ("RTMR0", "rtmr0", regs[0]),
-                              ("RTMR1", "rtmr1", regs[1]), ("RTMR2", "rtmr2", regs[2])):
+        for reg, key, got in (
+            ("MRTD", "mrtd", m.mrtd),
+            ("RTMR0", "rtmr0", regs[0]),
+            ("RTMR1", "rtmr1", regs[1]),
+            ("RTMR2", "rtmr2", regs[2]),
+        ):
             d = differs(reg, s.tdx[key], got)
             if d:
                 return d
@@ -226,8 +237,10 @@ def first_difference(s: ReferenceSet, m: Measured, policy_statuses: tuple[str, .
         if app.get("host_event"):
             got = ident.get("hypervisor-host-sha256")
             if got is None or not ct_equal(got, m.host_measurement):
-                return ("hypervisor-host-sha256 (RTMR3 event log) vs the claimed host_measurement "
-                        f"differs: expected {m.host_measurement.hex()}, the evidence has {_hex_or_none(got)}")
+                return (
+                    "hypervisor-host-sha256 (RTMR3 event log) vs the claimed host_measurement "
+                    f"differs: expected {m.host_measurement.hex()}, the evidence has {_hex_or_none(got)}"
+                )
     if s.sev_snp is not None:
         d = differs("SNP launch measurement", s.sev_snp["measurement"], m.snp_measurement)
         if d:
@@ -241,18 +254,24 @@ def first_difference(s: ReferenceSet, m: Measured, policy_statuses: tuple[str, .
             if d:
                 return d
     if not any(ct_equal(bytes.fromhex(h), m.host_measurement) for h in s.host_measurements):
-        return (f"host_measurement (claimed by the host) differs: expected one of "
-                f"{', '.join(s.host_measurements)}, the evidence has {m.host_measurement.hex()}")
+        return (
+            f"host_measurement (claimed by the host) differs: expected one of "
+            f"{', '.join(s.host_measurements)}, the evidence has {m.host_measurement.hex()}"
+        )
     if s.tee == "tdx":
         allowed = s.tdx_statuses or policy_statuses
         if m.tdx_status not in allowed:
-            return (f"TDX TCB status differs: expected one of {', '.join(allowed) or 'none'}, "
-                    f"the evidence has {m.tdx_status or 'none'}")
+            return (
+                f"TDX TCB status differs: expected one of {', '.join(allowed) or 'none'}, "
+                f"the evidence has {m.tdx_status or 'none'}"
+            )
     if s.snp_minimum is not None:
         got_tcb = m.snp_tcb
-        if got_tcb is None or any(g < w for g, w in zip(got_tcb, s.snp_minimum)):
-            return (f"SNP reported TCB differs: expected at least {','.join(map(str, s.snp_minimum))}, "
-                    f"the evidence has {','.join(map(str, got_tcb)) if got_tcb else 'none'}")
+        if got_tcb is None or any(g < w for g, w in zip(got_tcb, s.snp_minimum, strict=True)):
+            return (
+                f"SNP reported TCB differs: expected at least {','.join(map(str, s.snp_minimum))}, "
+                f"the evidence has {','.join(map(str, got_tcb)) if got_tcb else 'none'}"
+            )
     return None
 
 

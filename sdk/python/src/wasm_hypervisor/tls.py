@@ -153,7 +153,9 @@ def _recv(conn: Any) -> bytes:
     return data
 
 
-def bind_channel(url: str, policy: Policy, expected_audience: str | None = None, collateral_fetcher: Any = None) -> BoundChannel:
+def bind_channel(
+    url: str, policy: Policy, expected_audience: str | None = None, collateral_fetcher: Any = None
+) -> BoundChannel:
     """§19 steps 1-4 on a TLS 1.3 connection of our own (blocking; at most 30 s)."""
     from OpenSSL import SSL
 
@@ -233,7 +235,9 @@ def bind_channel(url: str, policy: Policy, expected_audience: str | None = None,
         raise VerifyError("channel", "the binding names another certificate than the one shown")
     if expected_audience is not None and audience != expected_audience:
         raise VerifyError("channel", f"the host is deployment {audience}, not the pinned {expected_audience}")
-    if not verify_signature(verified.signing_key, channel_statement(exporter, nonce, cert_sha, audience), signature):
+    if not verify_signature(
+        verified.signing_key, channel_statement(exporter, nonce, cert_sha, audience), signature
+    ):
         raise VerifyError(
             "channel",
             "the attested key did not sign this connection (a TLS-terminating proxy is in between?)",

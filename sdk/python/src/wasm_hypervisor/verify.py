@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from . import eventlog, reference, tdx
-from ._bytes import ct_equal, from_hex
+from ._bytes import ct_equal, from_hex, u64be
 from .errors import ProtocolError, VerifyError
 from .reference import Measured, ReferenceSet
-from ._bytes import u64be
 from .statements import SESSION_KEY_PURPOSE, report_data_of
 
 FORMATS = {
@@ -92,8 +91,7 @@ def _labels(att: Mapping[str, Any], policy: Policy) -> str:
     if tee == "simulated" and not policy.allow_simulated:
         raise VerifyError(
             "simulated",
-            "the host's evidence is SIMULATED (not for production, proves nothing); "
-            "allow_simulated is off",
+            "the host's evidence is SIMULATED (not for production, proves nothing); allow_simulated is off",
         )
     if att.get("tee") != tee or att.get("simulated") is not (tee == "simulated"):
         raise VerifyError(
@@ -158,7 +156,9 @@ def verify_attestation(
     try:
         evidence = from_hex("evidence", att.get("evidence"))
         claimed_rd = (
-            from_hex("report_data", att.get("report_data"), 64) if "report_data" in att or bound_first is None else None
+            from_hex("report_data", att.get("report_data"), 64)
+            if "report_data" in att or bound_first is None
+            else None
         )
         signing_key = from_hex("signing_key", att.get("signing_key"), 65)
         host_measurement = from_hex("host_measurement", att.get("host_measurement"), 32)
@@ -187,7 +187,8 @@ def verify_attestation(
             accepted |= set(s.tdx_statuses or policy.tdx_statuses)
         if report.status not in accepted:
             raise VerifyError(
-                "evidence", f"TDX TCB status {report.status} is not accepted ({', '.join(sorted(accepted)) or 'none'})"
+                "evidence",
+                f"TDX TCB status {report.status} is not accepted ({', '.join(sorted(accepted)) or 'none'})",
             )
         if report.td_attributes and report.td_attributes[0] & 1:
             raise VerifyError("evidence", "the TD is a debug TD (td_attributes bit 0)")
@@ -216,7 +217,7 @@ def verify_attestation(
             raise VerifyError("event_log", "`event_log` must be a JSON string")
         replay = eventlog.replay(eventlog.parse(log_text))
         evidence_regs = [*measured.rtmrs, rtmr3]
-        for i, (got, want) in enumerate(zip(replay.rtmrs, evidence_regs)):
+        for i, (got, want) in enumerate(zip(replay.rtmrs, evidence_regs, strict=True)):
             if (i == 3 or replay.touched[i]) and (want is None or not ct_equal(got, want)):
                 raise VerifyError(
                     "event_log",
@@ -230,7 +231,9 @@ def verify_attestation(
     if bound_first is not None:
         fields.insert(0, bound_first)
     expected_rd = report_data_of(purpose, fields)
-    if not ct_equal(expected_rd, evidence_rd) or (claimed_rd is not None and not ct_equal(expected_rd, claimed_rd)):
+    if not ct_equal(expected_rd, evidence_rd) or (
+        claimed_rd is not None and not ct_equal(expected_rd, claimed_rd)
+    ):
         raise VerifyError(
             "binding", "REPORTDATA does not bind the signing key, host measurement and key time"
         )
