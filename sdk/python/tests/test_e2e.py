@@ -106,9 +106,24 @@ def test_python_scripts(client: Client) -> None:
 
 
 def test_binary_uploads_give_the_same_result(host: Host, wasm: Any) -> None:
-    with Client(host.url, policy(host), upload_threshold=1024) as c:
+    """Above the threshold, programs and components travel as multipart parts (§6c)."""
+    kinds: list[str] = []
+    seen = httpx.Client(event_hooks={"request": [lambda r: kinds.append(r.headers.get("content-type", ""))]})
+    with Client(host.url, policy(host), upload_threshold=1024, http=seen) as c:
         session = c.verifiable_session()
         assert c.execute_wasm(session, wasm("hello"), args=["multipart"]).text == "Hello multipart\n"
+        owner = ClientKey.generate()
+        for sealed in (False, True):
+            name = f"upload-{uuid.uuid4().hex[:8]}"
+            agent = c.deploy(
+                owner,
+                Deployment(name, wasm("text-stats"), public=True),
+                session=c.session(owner) if sealed else None,
+            )
+            assert agent["latest"]["size"] == len(wasm("text-stats"))
+            assert c.invoke(name, {"text": "up loaded"}).result["words"] == 2
+            c.delete(owner, name)
+    assert sum(k.startswith("multipart/form-data") for k in kinds) == 3, kinds
 
 
 class Tamper(httpx.BaseTransport):
