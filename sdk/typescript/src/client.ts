@@ -3,11 +3,25 @@
  * (§14) and agents (§17). Uses only `fetch` and WebCrypto.
  * @module
  */
-import { ctEqual, fromBase64, fromHex, toBase64, toHex, utf8, uuidBytes } from './bytes.js';
+import { ctEqual, fromBase64, fromHex, toBase64, toHex, utf8, uuidBytes, uuidText } from './bytes.js';
+import { VerifiedCard, verifyCard } from './cards.js';
 import { ClientKey, Role, sha256 } from './crypto.js';
 import { handlerEventBytes, inputDigests, resultCommitment, type InputDigests } from './commitment.js';
-import { GuestStoppedError, HypervisorError, VerifyError } from './errors.js';
-import { deployDetail, ownerSignature, type DeploySettings, type OwnerAction } from './owner.js';
+import { GuestStoppedError, HypervisorError, PaymentRequiredError, VerifyError } from './errors.js';
+import { checkChallenge, paymentHeaders, settlementOf, type Settlement, type X402Payer } from './payments.js';
+import {
+  configDetail,
+  deployDetail,
+  grantsDetail,
+  importDetail,
+  ownerSignature,
+  walletDetail,
+  type DeploySettings,
+  type Grants,
+  type OwnerAction,
+  type WalletPolicy,
+} from './owner.js';
+import { jsSealedPlaintext, jsSourceSha256, type JsSource } from './program.js';
 import { Session } from './session.js';
 import type {
   Agent,
@@ -32,6 +46,12 @@ export interface ClientOptions {
   binaryUploadsAbove?: number;
   /** Extra headers sent with every request. */
   headers?: Record<string, string>;
+  /**
+   * The official x402 client that pays `402`s of paid routes and agents (§6b): an
+   * `x402Client` from `@x402/core/client` with the EVM exact scheme registered (its spend
+   * controls apply). Without one a `402` throws {@link PaymentRequiredError}.
+   */
+  payer?: X402Payer;
 }
 
 /** Inputs of an execution (§6). */
@@ -44,13 +64,20 @@ export interface RunOptions {
   limits?: Limits;
   /** `wasm` or `riscv` (§6d); recognised from the bytes when absent. */
   programKind?: 'wasm' | 'riscv';
+  /**
+   * Use the paid twin of the route (§6b): `/x402_execute/test/wasm`,
+   * `/x402_execute/verifiable/wasm` or `/x402_policy/unsafe/python` (plain sessions only).
+   */
+  paid?: boolean;
 }
 
-/** A deployment (§17). */
+/** A deployment (§17): a `component`, or a JavaScript/TypeScript agent's `js` source (§24). */
 export interface Deployment extends DeploySettings {
   name: string;
   /** The component (or RISC-V ELF) bytes. */
-  component: Uint8Array;
+  component?: Uint8Array;
+  /** A JavaScript/TypeScript agent's modules (§24), in place of `component`. */
+  js?: JsSource;
   description?: string;
   tags?: string[];
   programKind?: 'wasm' | 'riscv';
@@ -74,8 +101,30 @@ function asBytes(v: Uint8Array | string): Uint8Array {
   return typeof v === 'string' ? utf8(v) : v;
 }
 
-/** The typed error of a non-2xx answer (§9). */
-export function errorOf(status: number, body: unknown): HypervisorError {
+function headerRecord(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((v, k) => {
+    out[k.toLowerCase()] = v;
+  });
+  return out;
+}
+
+/** The typed error of a non-2xx answer (§9); a `402` is a {@link PaymentRequiredError}. */
+export function errorOf(status: number, body: unknown, headers?: Headers): HypervisorError {
+  if (status === 402) {
+    let challenge: unknown = body;
+    const header = headers?.get('payment-required');
+    if (header) {
+      try {
+        challenge = JSON.parse(new TextDecoder().decode(fromBase64(header + '='.repeat((4 - (header.length % 4)) % 4))));
+      } catch {
+        challenge = body;
+      }
+    }
+    const b = isObject(body) ? body : {};
+    const code = typeof b['code'] === 'string' ? b['code'] : typeof b['error'] === 'string' ? b['error'] : 'payment_required';
+    return new PaymentRequiredError(code, String(b['message'] ?? 'payment required'), challenge, headers ? headerRecord(headers) : {}, body);
+  }
   if (isObject(body) && isObject(body['error'])) {
     const e = body['error'];
     return new HypervisorError(status, String(e['code'] ?? `http_${status}`), String(e['message'] ?? ''), body);
@@ -100,7 +149,7 @@ export async function readExecution(
   headers?: Headers,
 ): Promise<Execution> {
   const stoppedError = status !== 200 && isObject(body) && typeof body['encrypted_result'] === 'string';
-  if (status !== 200 && !stoppedError) throw errorOf(status, body);
+  if (status !== 200 && !stoppedError) throw errorOf(status, body, headers);
   if (!isObject(body)) throw new VerifyError('Malformed', 'malformed execution answer');
   if (typeof body['session_id'] !== 'string' || !ctEqual(uuidBytes(body['session_id']), uuidBytes(session.id))) {
     throw new VerifyError('Mismatch', 'the result is for another session');
@@ -141,6 +190,16 @@ export async function readExecution(
       stdin: digests.stdin,
     });
   }
+  if (receipt && receipt.status !== result.status) {
+    throw new VerifyError('Receipt', "the receipt's status is not the result's");
+  }
+  const settlement = headers ? settlementOf(headers) : undefined;
+  if (receipt && settlement) {
+    const payer = String(settlement.payer ?? '').toLowerCase();
+    if (!payer || !String(receipt.payment ?? '').toLowerCase().includes(`payer=${payer}`)) {
+      throw new VerifyError('Receipt', "the receipt's payment does not name the payer that settled");
+    }
+  }
   const stdout = typeof result.stdout === 'string' ? fromBase64(result.stdout) : new Uint8Array();
   const stderr = typeof result.stderr === 'string' ? fromBase64(result.stderr) : new Uint8Array();
   const execution: Execution = {
@@ -152,6 +211,7 @@ export async function readExecution(
     stdoutText: new TextDecoder().decode(stdout),
   };
   if (receipt) execution.receipt = receipt;
+  if (settlement) execution.settlement = settlement;
   const id = headers?.get('x-execution-id');
   if (id) execution.executionId = id;
   if (stoppedError) {
@@ -171,6 +231,7 @@ export class Client {
   readonly #fetch: typeof fetch;
   readonly #policy: Policy;
   readonly #headers: Record<string, string>;
+  readonly #payer: X402Payer | undefined;
   #audience?: string;
 
   constructor(baseUrl: string, options: ClientOptions = {}) {
@@ -178,6 +239,7 @@ export class Client {
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#policy = options.policy ?? {};
     this.#headers = options.headers ?? {};
+    this.#payer = options.payer;
     this.binaryUploadsAbove = options.binaryUploadsAbove ?? DEFAULT_UPLOAD_THRESHOLD;
   }
 
@@ -202,9 +264,23 @@ export class Client {
     return { status: res.status, headers: res.headers, body: parsed };
   }
 
+  /**
+   * Sends a request to a paid route or agent: a `402` challenge is checked to name `path`,
+   * paid by the payer (if any) and the request sent once more with the payment headers.
+   */
+  async #sendPayable(method: string, path: string, init: { json?: unknown; form?: FormData; headers?: Record<string, string> } = {}): Promise<Answer> {
+    const a = await this.#send(method, path, init);
+    if (a.status !== 402) return a;
+    const isChallenge = a.headers.has('payment-required') || (isObject(a.body) && 'accepts' in a.body);
+    if (isChallenge) checkChallenge(a.headers, a.body, path);
+    if (!this.#payer) throw errorOf(a.status, a.body, a.headers);
+    const paid = await paymentHeaders(this.#payer, a.headers, a.body, path);
+    return this.#send(method, path, { ...init, headers: { ...(init.headers ?? {}), ...paid } });
+  }
+
   async #expect(want: number, method: string, path: string, init?: { json?: unknown; form?: FormData; headers?: Record<string, string> }): Promise<unknown> {
     const a = await this.#send(method, path, init);
-    if (a.status !== want) throw errorOf(a.status, a.body);
+    if (a.status !== want) throw errorOf(a.status, a.body, a.headers);
     return a.body;
   }
 
@@ -245,6 +321,26 @@ export class Client {
     const a = await this.attestation();
     if (!a.attestation) throw new VerifyError('Malformed', `the host has no attestation (provider ${a.provider})`);
     return verifyAttestation(a.attestation, policy);
+  }
+
+  /**
+   * The host's A2A card (or agent `name`'s), its detached JWS verified under the host's
+   * attested key (§21.1), which is verified first under `policy` (default: the client's;
+   * {@link verifyHost}). Hand `card` (or `url`) to the official A2A SDK. Throws `VerifyError`
+   * (kind `Card` for the card itself).
+   */
+  async agentCard(name?: string, policy: Policy = this.#policy): Promise<VerifiedCard> {
+    const verified = await this.verifyHost(policy);
+    const path = name === undefined ? '/.well-known/agent-card.json' : `/agents/${encodeURIComponent(name)}/.well-known/agent-card.json`;
+    const card = await this.#expect(200, 'GET', path);
+    if (!isObject(card)) throw new VerifyError('Card', 'the agent card is not a JSON object');
+    await verifyCard(card, verified);
+    return new VerifiedCard(card, verified);
+  }
+
+  /** The MCP endpoint (§20) named by the host's verified card (see {@link agentCard}). */
+  async mcpUrl(policy: Policy = this.#policy): Promise<string> {
+    return (await this.agentCard(undefined, policy)).mcpUrl;
   }
 
   /** `POST /encrypt/create_keypair`: a plain session (not attested). */
@@ -288,7 +384,7 @@ export class Client {
     if (opts.limits !== undefined) request['limits'] = opts.limits;
     if (opts.programKind !== undefined) request['program_kind'] = opts.programKind;
     const envelope = session.seal(Role.Program, 0, program);
-    const a = await this.#send('POST', route, this.#bodyWith(request, field, envelope, 'hex'));
+    const a = await this.#sendPayable('POST', route, this.#bodyWith(request, field, envelope, 'hex'));
     return readExecution(session, a.status, a.body, digests, a.headers);
   }
 
@@ -298,7 +394,11 @@ export class Client {
    * {@link GuestStoppedError} (with the checked partial result) when the guest is stopped.
    */
   async executeWasm(session: Session, wasm: Uint8Array, opts: RunOptions = {}): Promise<Execution> {
-    const route = session.isVerifiable ? '/verifiable/execute/wasm' : '/test/execute/wasm';
+    const route = opts.paid
+      ? `/x402_execute/${session.isVerifiable ? 'verifiable' : 'test'}/wasm`
+      : session.isVerifiable
+        ? '/verifiable/execute/wasm'
+        : '/test/execute/wasm';
     return this.#run(session, route, 'encrypted_wasm', wasm, opts);
   }
 
@@ -307,7 +407,12 @@ export class Client {
    * session (with a verified receipt). What `main(ARGS)` returned is `result.returned`.
    */
   async executePython(session: Session, source: string | Uint8Array, opts: Omit<RunOptions, 'programKind'> = {}): Promise<Execution> {
-    const route = session.isVerifiable ? '/test/policy/unsafe/python/attest' : '/test/policy/unsafe/python';
+    if (opts.paid && session.isVerifiable) throw new TypeError('the paid Python route takes plain sessions only (PROTOCOL §6b)');
+    const route = opts.paid
+      ? '/x402_policy/unsafe/python'
+      : session.isVerifiable
+        ? '/test/policy/unsafe/python/attest'
+        : '/test/policy/unsafe/python';
     return this.#run(session, route, 'encrypted_python', asBytes(source), opts);
   }
 
@@ -316,7 +421,9 @@ export class Client {
   /**
    * `POST /agent/deploy`, signed by `owner` over the component's SHA-256 and the settings.
    * With `session` the component is sealed to it (role agent-component); the session must
-   * belong to `owner`'s key (the host answers `session_key_mismatch` otherwise). Without it
+   * belong to `owner`'s key (the host answers `session_key_mismatch` otherwise). A
+   * JavaScript/TypeScript agent (`js`, §24) is signed over its source hash and, sealed, travels
+   * as `encrypted_js` (role agent-js). Without it
    * the component is sent in the clear (public by default). Components above
    * {@link binaryUploadsAbove} travel as multipart (§6c).
    */
@@ -329,7 +436,10 @@ export class Client {
     if (d.limits !== undefined) settings.limits = d.limits;
     if (d.charge !== undefined) settings.charge = d.charge;
     if (d.schemas !== undefined) settings.schemas = d.schemas;
-    const detail = await deployDetail(toHex(await sha256(d.component)), settings);
+    if (d.grants !== undefined) settings.grants = d.grants;
+    if ((d.component === undefined) === (d.js === undefined)) throw new TypeError('a deployment has either a component or a JavaScript source');
+    const codeHash = d.js !== undefined ? await jsSourceSha256(d.js) : toHex(await sha256(d.component!));
+    const detail = await deployDetail(codeHash, settings);
     const signed = await ownerSignature(owner, audience, 'deploy', d.name, detail);
     const request: Record<string, unknown> = {
       name: d.name,
@@ -344,9 +454,14 @@ export class Client {
     let body: { json?: unknown; form?: FormData };
     if (options.session) {
       request['session_id'] = options.session.id;
-      body = this.#bodyWith(request, 'encrypted_component', options.session.seal(Role.AgentComponent, 0, d.component), 'hex');
+      body = d.js !== undefined
+        ? { json: { ...request, encrypted_js: toHex(options.session.seal(Role.AgentJs, 0, jsSealedPlaintext(d.js))) } }
+        : this.#bodyWith(request, 'encrypted_component', options.session.seal(Role.AgentComponent, 0, d.component!), 'hex');
+    } else if (d.js !== undefined) {
+      jsSealedPlaintext(d.js); // checks that main is among the modules
+      body = { json: { ...request, js: { main: d.js.main, modules: d.js.modules } } };
     } else {
-      body = this.#bodyWith(request, 'component', d.component, 'base64');
+      body = this.#bodyWith(request, 'component', d.component!, 'base64');
     }
     return (await this.#expect(201, 'POST', '/agent/deploy', body)) as Agent;
   }
@@ -381,7 +496,13 @@ export class Client {
     for (const [k, v] of Object.entries(input)) if (v !== undefined) json[k] = v;
     if (options.publicKey !== undefined) json['public_key'] = options.publicKey;
     if (options.limits !== undefined) json['limits'] = options.limits;
-    return (await this.#expect(200, 'POST', `/agents/${encodeURIComponent(name)}/invoke`, { json })) as ClearInvocation;
+    const path = `/agents/${encodeURIComponent(name)}/invoke`;
+    const a = await this.#sendPayable('POST', path, { json });
+    if (a.status !== 200) throw errorOf(a.status, a.body, a.headers);
+    const answer = a.body as ClearInvocation;
+    const settlement = settlementOf(a.headers);
+    if (settlement) answer.settlement = settlement;
+    return answer;
   }
 
   async #codeHash(name: string, codeHash: string | undefined): Promise<Uint8Array> {
@@ -414,7 +535,7 @@ export class Client {
     };
     if (options.limits !== undefined) json['limits'] = options.limits;
     const digests: InputDigests = { program, arguments: [], stdin: await sha256(handlerEventBytes(event)) };
-    const a = await this.#send('POST', `/agents/${encodeURIComponent(name)}/invoke`, { json });
+    const a = await this.#sendPayable('POST', `/agents/${encodeURIComponent(name)}/invoke`, { json });
     return readExecution(session, a.status, a.body, digests, a.headers);
   }
 
@@ -436,20 +557,39 @@ export class Client {
     if (options.limits !== undefined) json['limits'] = options.limits;
     const digests = await inputDigests(new Uint8Array(), args, stdin);
     digests.program = program;
-    const a = await this.#send('POST', `/agents/${encodeURIComponent(name)}/invoke`, { json });
+    const a = await this.#sendPayable('POST', `/agents/${encodeURIComponent(name)}/invoke`, { json });
     return readExecution(session, a.status, a.body, digests, a.headers);
   }
 
-  async #ownerRequest(method: string, owner: ClientKey, action: OwnerAction, name: string, path: string): Promise<unknown> {
+  async #ownerHeaders(owner: ClientKey, action: OwnerAction, name: string): Promise<Record<string, string>> {
     const s = await ownerSignature(owner, await this.#audienceOf(), action, name, '');
-    return this.#expect(200, method, path, {
-      headers: {
-        'x-agent-signature': s.signature,
-        'x-agent-signed-at': String(s.signed_at),
-        'x-agent-sequence': String(s.sequence),
-        'x-agent-owner': owner.publicKeyHex,
-      },
-    });
+    return {
+      'x-agent-signature': s.signature,
+      'x-agent-signed-at': String(s.signed_at),
+      'x-agent-sequence': String(s.sequence),
+      'x-agent-owner': owner.publicKeyHex,
+    };
+  }
+
+  /** An owner operation with an empty detail, signed in the `x-agent-*` headers (§17). */
+  async #ownerRequest(method: string, owner: ClientKey, action: OwnerAction, name: string, path: string): Promise<unknown> {
+    return this.#expect(200, method, path, { headers: await this.#ownerHeaders(owner, action, name) });
+  }
+
+  /** A signed body (§17): the owner's signature over `detail`, its time and sequence. */
+  async #signedBody(owner: ClientKey, action: OwnerAction, name: string, detail: string): Promise<Record<string, unknown>> {
+    return { ...(await ownerSignature(owner, await this.#audienceOf(), action, name, detail)) };
+  }
+
+  /** The owner's session to seal to: the one given (it must be the owner's key's), else a new plain one. */
+  async #ownerSession(owner: ClientKey, session: Session | undefined): Promise<Session> {
+    const s = session ?? (await this.createSession({ key: owner }));
+    if (s.clientKey.publicKeyHex !== owner.publicKeyHex) throw new TypeError("sealed owner operations go under a session of the owner's key");
+    return s;
+  }
+
+  #agentPath(name: string, rest = ''): string {
+    return `/agents/${encodeURIComponent(name)}${rest}`;
   }
 
   /** `GET /agents/{name}/logs`, signed by the owner: the newest 100 stderr entries. */
@@ -464,6 +604,193 @@ export class Client {
   async deleteAgent(owner: ClientKey, name: string): Promise<void> {
     await this.#ownerRequest('DELETE', owner, 'delete', name, `/agents/${encodeURIComponent(name)}`);
   }
+
+  // ---- Owner operations (§18, §23): signed by `owner`; sealed values go under `session` ----
+
+  /** The agent's grants (§18), signed `read-grants`. */
+  async grants(owner: ClientKey, name: string): Promise<{ grants: Grants; [k: string]: unknown }> {
+    return (await this.#ownerRequest('GET', owner, 'read-grants', name, this.#agentPath(name, '/grants'))) as { grants: Grants };
+  }
+
+  /** Replaces the agent's grants (§18), signed over {@link grantsDetail}. */
+  async setGrants(owner: ClientKey, name: string, grants: Grants): Promise<{ grants: Grants; [k: string]: unknown }> {
+    const body = await this.#signedBody(owner, 'grants', name, await grantsDetail(grants));
+    return (await this.#expect(200, 'PUT', this.#agentPath(name, '/grants'), {
+      json: { ...body, grants },
+      headers: { 'x-agent-owner': owner.publicKeyHex },
+    })) as { grants: Grants };
+  }
+
+  /** The agent's outgoing calls, newest first (§18), signed `calls`. */
+  async calls(owner: ClientKey, name: string, limit?: number): Promise<Record<string, unknown>[]> {
+    const q = limit === undefined ? '' : `?limit=${limit}`;
+    return ((await this.#ownerRequest('GET', owner, 'calls', name, this.#agentPath(name, '/calls' + q))) as { calls: Record<string, unknown>[] }).calls;
+  }
+
+  /** The agent's wallet without its key: address, policy, spends (§18), signed `read-wallet`. */
+  async wallet(owner: ClientKey, name: string): Promise<Record<string, unknown>> {
+    return (await this.#ownerRequest('GET', owner, 'read-wallet', name, this.#agentPath(name, '/wallet'))) as Record<string, unknown>;
+  }
+
+  /**
+   * Attaches a secp256k1 wallet (32-byte key, sealed to the owner's session, role wallet-key)
+   * and its spending policy (§18), signed over {@link walletDetail}. `address` defaults to the
+   * key's EVM address, computed by `viem` (an optional peer dependency, imported only then).
+   */
+  async setWallet(
+    owner: ClientKey,
+    name: string,
+    key: Uint8Array,
+    policy: WalletPolicy,
+    options: { address?: string; session?: Session } = {},
+  ): Promise<Record<string, unknown>> {
+    if (key.length !== 32) throw new RangeError('a wallet key is a 32-byte secp256k1 scalar');
+    const address = options.address ?? (await evmAddress(key));
+    const session = await this.#ownerSession(owner, options.session);
+    const body = await this.#signedBody(owner, 'wallet', name, walletDetail(address, policy));
+    return (await this.#expect(200, 'PUT', this.#agentPath(name, '/wallet'), {
+      json: {
+        ...body,
+        public_key: owner.publicKeyHex,
+        session_id: session.id,
+        encrypted_key: toHex(session.seal(Role.WalletKey, 0, key)),
+        address,
+        policy,
+      },
+      headers: { 'x-agent-owner': owner.publicKeyHex },
+    })) as Record<string, unknown>;
+  }
+
+  /** The configuration's entries (§23.2): names, versions, value hashes; never values. */
+  async config(owner: ClientKey, name: string): Promise<ConfigEntry[]> {
+    return ((await this.#ownerRequest('GET', owner, 'read-config', name, this.#agentPath(name, '/config'))) as { entries: ConfigEntry[] }).entries;
+  }
+
+  /**
+   * Sets and removes configuration values and secrets (§23.2): the change sealed to the owner's
+   * session (role agent-config), signed over the SHA-256 of its plaintext. Returns the entries
+   * (value hashes only: compare with {@link valueHash}).
+   */
+  async setConfig(
+    owner: ClientKey,
+    name: string,
+    change: { set?: Record<string, string>; remove?: string[] },
+    options: { session?: Session } = {},
+  ): Promise<ConfigEntry[]> {
+    const session = await this.#ownerSession(owner, options.session);
+    const doc: Record<string, unknown> = {};
+    if (change.set && Object.keys(change.set).length > 0) doc['set'] = change.set;
+    if (change.remove && change.remove.length > 0) doc['remove'] = change.remove;
+    const plain = utf8(JSON.stringify(doc));
+    const body = await this.#signedBody(owner, 'config', name, await configDetail(plain));
+    const answer = (await this.#expect(200, 'PUT', this.#agentPath(name, '/config'), {
+      json: { ...body, public_key: owner.publicKeyHex, session_id: session.id, encrypted_config: toHex(session.seal(Role.AgentConfig, 0, plain)) },
+      headers: { 'x-agent-owner': owner.publicKeyHex },
+    })) as { entries: ConfigEntry[] };
+    return answer.entries;
+  }
+
+  /** The agent's whole state (§23.3), sealed to the owner's session (role state-export) and opened here. */
+  async exportState(owner: ClientKey, name: string, options: { session?: Session } = {}): Promise<StateExport> {
+    const session = await this.#ownerSession(owner, options.session);
+    const body = await this.#signedBody(owner, 'export-state', name, '');
+    const answer = await this.#expect(200, 'POST', this.#agentPath(name, '/state/export'), {
+      json: { ...body, public_key: owner.publicKeyHex, session_id: session.id },
+      headers: { 'x-agent-owner': owner.publicKeyHex },
+    });
+    if (!isObject(answer) || typeof answer['encrypted_state'] !== 'string') throw new VerifyError('Malformed', 'an export without encrypted_state');
+    let sealed: Uint8Array;
+    try {
+      sealed = fromHex(answer['encrypted_state'], 'encrypted_state');
+    } catch (e) {
+      throw new VerifyError('Malformed', (e as Error).message);
+    }
+    return parseStateExport(session.open(Role.StateExport, 0, sealed), name);
+  }
+
+  /**
+   * Puts an exported state back (§23.3), merged or replacing: sealed (role state-import) as the
+   * export's compact JSON, signed over its SHA-256 and `replace=`.
+   */
+  async importState(
+    owner: ClientKey,
+    name: string,
+    state: StateExport,
+    options: { replace?: boolean; session?: Session } = {},
+  ): Promise<{ keys: number; [k: string]: unknown }> {
+    const replace = options.replace ?? false;
+    const session = await this.#ownerSession(owner, options.session);
+    const plain = utf8(JSON.stringify(state));
+    const body = await this.#signedBody(owner, 'import-state', name, await importDetail(plain, replace));
+    return (await this.#expect(200, 'POST', this.#agentPath(name, '/state/import'), {
+      json: { ...body, public_key: owner.publicKeyHex, session_id: session.id, encrypted_state: toHex(session.seal(Role.StateImport, 0, plain)), replace },
+      headers: { 'x-agent-owner': owner.publicKeyHex },
+    })) as { keys: number };
+  }
+
+  /** Removes every key of every bucket (§23.3); the number removed. */
+  async wipeState(owner: ClientKey, name: string): Promise<number> {
+    return Number(((await this.#ownerRequest('DELETE', owner, 'wipe-state', name, this.#agentPath(name, '/state'))) as { keys_removed: number }).keys_removed);
+  }
+
+  /** One execution record (§17), readable by the key that ran it and the agent's owner (signed `read-executions`). */
+  async execution(reader: ClientKey, executionId: string): Promise<Record<string, unknown>> {
+    const id = uuidText(executionId);
+    return (await this.#ownerRequest('GET', reader, 'read-executions', id, `/executions/${id}`)) as Record<string, unknown>;
+  }
+
+  /** The execution records `reader` may read, oldest first. */
+  async executions(reader: ClientKey, options: { sinceMs?: number; limit?: number } = {}): Promise<Record<string, unknown>[]> {
+    const q = new URLSearchParams();
+    if (options.sinceMs !== undefined) q.set('since_ms', String(options.sinceMs));
+    if (options.limit !== undefined) q.set('limit', String(options.limit));
+    const qs = q.toString();
+    const path = '/executions' + (qs ? `?${qs}` : '');
+    return ((await this.#ownerRequest('GET', reader, 'read-executions', '', path)) as { executions: Record<string, unknown>[] }).executions;
+  }
+}
+
+/** A configuration entry as the host lists it (§23.2): never the value, its hash. */
+export interface ConfigEntry {
+  name: string;
+  /** {@link valueHash} of the value. */
+  sha256: string;
+  [field: string]: unknown;
+}
+
+/** An agent's exported state (§23.3): each bucket's keys and base64 values. */
+export interface StateExport {
+  agent: string;
+  exported_at_ms: number;
+  buckets: Record<string, Record<string, string>>;
+  [field: string]: unknown;
+}
+
+/** Parses an opened state export (§23.3), refusing one that is not `agent`'s. */
+export function parseStateExport(plaintext: Uint8Array, agent: string): StateExport {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+  } catch {
+    throw new VerifyError('Malformed', 'the exported state is not JSON');
+  }
+  if (!isObject(doc) || doc['agent'] !== agent || !isObject(doc['buckets'])) {
+    throw new VerifyError('Mismatch', "the exported state is not this agent's");
+  }
+  return doc as StateExport;
+}
+
+const viemAccounts = 'viem/accounts';
+
+/** The EVM address of a secp256k1 key, by viem's `privateKeyToAccount` (imported lazily). */
+export async function evmAddress(key: Uint8Array): Promise<string> {
+  let mod: { privateKeyToAccount(k: string): { address: string } };
+  try {
+    mod = (await import(/* webpackIgnore: true */ viemAccounts)) as typeof mod;
+  } catch (e) {
+    throw new TypeError(`computing the wallet address needs viem (or pass options.address): ${(e as Error).message}`);
+  }
+  return mod.privateKeyToAccount(`0x${toHex(key)}`).address;
 }
 
 export type { VerifiedKey };

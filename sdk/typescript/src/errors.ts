@@ -84,7 +84,9 @@ export type VerifyErrorKind =
   /** The result's commitment does not match the one recomputed. */
   | 'Commitment'
   /** A field the host answered does not match what was expected (session id, …). */
-  | 'Mismatch';
+  | 'Mismatch'
+  /** An A2A agent card no signature of the attested key covers, or that names another key (§21.1). */
+  | 'Card';
 
 /** A verification failure. Verification is never skipped silently: every failure throws this. */
 export class VerifyError extends Error {
@@ -94,5 +96,40 @@ export class VerifyError extends Error {
   constructor(kind: VerifyErrorKind, message: string) {
     super(message);
     this.kind = kind;
+  }
+}
+
+/**
+ * A `402` challenge (§6b) and no payer to pay it: `challenge` is the v2 `PaymentRequired`
+ * document of the `PAYMENT-REQUIRED` header (or, without it, the v1 body), `headers` the
+ * answer's headers. `code` is the host's (`payment_required`, or why a payment was refused).
+ */
+export class PaymentRequiredError extends HypervisorError {
+  override name = 'PaymentRequiredError';
+  /** The x402 `PaymentRequired` document the host sent. */
+  readonly challenge: unknown;
+  /** The 402's headers (lower-case names). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: string, message: string, challenge: unknown, headers: Record<string, string>, body?: unknown) {
+    super(402, code, message, body);
+    this.challenge = challenge;
+    this.headers = headers;
+  }
+}
+
+/**
+ * The x402 payer given to the client could not or would not pay a `402` (its spend controls,
+ * no matching scheme or network, a signer error), or the challenge named another resource than
+ * the one requested (never handed to the payer). Nothing was paid.
+ */
+export class PaymentFailedError extends Error {
+  override name = 'PaymentFailedError';
+  /** What the x402 SDK threw, when it threw. */
+  override readonly cause: unknown;
+
+  constructor(message: string, cause?: unknown) {
+    super(message);
+    this.cause = cause;
   }
 }

@@ -16,5 +16,7 @@ export * from './owner.js';
 export * from './program.js';
 export * from './errors.js';
 export * from './session.js';
+export * from './payments.js';
+export * from './cards.js';
 export * from './client.js';
 export type * from './types.js';

@@ -20,6 +20,24 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** A JavaScript or TypeScript agent's source (§24): modules by relative path; `main` exports `handler(event, context)`. */
+export interface JsSource {
+  main: string;
+  modules: Record<string, string>;
+}
+
+/**
+ * The JSON an `encrypted_js` envelope carries (§24): `main`, then the modules in byte order of
+ * their names, compact.
+ */
+export function jsSealedPlaintext(source: JsSource): Uint8Array {
+  if (!(source.main in source.modules)) throw new RangeError(`the main module ${source.main} is not among the modules`);
+  const names = Object.keys(source.modules).sort((a, b) => compareBytes(utf8(a), utf8(b)));
+  const modules: Record<string, string> = {};
+  for (const n of names) modules[n] = source.modules[n]!;
+  return utf8(JSON.stringify({ main: source.main, modules }));
+}
+
 /** A JavaScript agent's source hash (§24): its identity in place of a component's SHA-256. */
 export async function jsSourceSha256(source: { main: string; modules: Record<string, string> }): Promise<string> {
   const main = utf8(source.main);

@@ -2,6 +2,7 @@
  * Wire types (PROTOCOL §3, §6, §7, §12-§14, §17).
  * @module
  */
+import type { Settlement } from './payments.js';
 
 /** Resource limits of a run (§6). Absent fields take the host's defaults. */
 export interface Limits {
@@ -101,6 +102,8 @@ export interface Execution {
   stopped?: { code: string; message: string };
   /** The `x-execution-id` header, when present. */
   executionId?: string;
+  /** The decoded settlement header of a paid request (§6b). */
+  settlement?: Settlement;
 }
 
 /** An agent as `GET /agents` lists it (§17). */
@@ -151,5 +154,7 @@ export interface ClearInvocation {
   stdout?: string;
   stderr?: string;
   duration_us: number;
+  /** Added by this SDK: the decoded settlement header of a paid invocation (§6b). */
+  settlement?: Settlement;
   [field: string]: unknown;
 }

@@ -10,29 +10,12 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import * as sdk from '../dist/index.js';
 import { packageDir } from './helpers.js';
-import { hostBin, startHost, wasmDir } from './host.js';
+import { hostBin, simulatedSet, startHost, wasmDir } from './host.js';
 
 const { Client, ClientKey, VerifyError, HypervisorError, GuestStoppedError, toHex, fromHex } = sdk;
 const sha384 = (s) => crypto.createHash('sha384').update(s).digest('hex');
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 const wasm = (name) => new Uint8Array(fs.readFileSync(path.join(wasmDir, name)));
-
-/** The reference set of the simulated host under test, computed independently. */
-function simulatedSet(hostMeasurement = sha256(fs.readFileSync(hostBin))) {
-  return {
-    version: 1,
-    name: 'the host under test, simulated',
-    tee: 'simulated',
-    tdx: {
-      mrtd: sha384('wasm-hypervisor simulated MRTD'),
-      rtmr0: sha384('wasm-hypervisor simulated RTMR0'),
-      rtmr1: sha384('wasm-hypervisor simulated RTMR1'),
-      rtmr2: sha384('wasm-hypervisor simulated RTMR2'),
-      app: { host_event: true },
-    },
-    host_measurements: [hostMeasurement],
-  };
-}
 
 let host;
 /** Every answer the tests saw, to check the simulated label on each. */

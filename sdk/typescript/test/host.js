@@ -1,5 +1,6 @@
 // Starts the real host (simulated attestation) for the end-to-end tests.
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,8 +9,31 @@ import { repoRoot } from './helpers.js';
 export const hostBin = process.env.HYPERVISOR_BIN ?? path.join(repoRoot, 'target/debug/hypervisor');
 export const wasmDir = process.env.HYPERVISOR_WASM_DIR ?? path.join(repoRoot, 'target/wasm');
 
-/** Starts `hypervisor serve` on a fresh data dir; resolves once it listens. */
-export async function startHost() {
+const sha384 = (s) => crypto.createHash('sha384').update(s).digest('hex');
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** The reference set of the simulated host under test, computed independently. */
+export function simulatedSet(hostMeasurement = sha256(fs.readFileSync(hostBin))) {
+  return {
+    version: 1,
+    name: 'the host under test, simulated',
+    tee: 'simulated',
+    tdx: {
+      mrtd: sha384('wasm-hypervisor simulated MRTD'),
+      rtmr0: sha384('wasm-hypervisor simulated RTMR0'),
+      rtmr1: sha384('wasm-hypervisor simulated RTMR1'),
+      rtmr2: sha384('wasm-hypervisor simulated RTMR2'),
+      app: { host_event: true },
+    },
+    host_measurements: [hostMeasurement],
+  };
+}
+
+/**
+ * Starts `hypervisor serve` on a fresh data dir; resolves once it listens. `extraConfig` is
+ * appended to the configuration (TOML).
+ */
+export async function startHost(extraConfig = '') {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-hypervisor-sdk-'));
   const data = path.join(tmp, 'data');
   const cache = path.join(repoRoot, 'target/sdk-plugin-cache');
@@ -36,7 +60,7 @@ export async function startHost() {
       '[attestation]',
       'provider = "simulated"',
       '',
-    ].join('\n'),
+    ].join('\n') + extraConfig,
   );
   const child = spawn(hostBin, ['serve', '--config', config], {
     env: { ...process.env, RUST_LOG: 'info' },

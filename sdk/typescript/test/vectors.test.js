@@ -452,3 +452,108 @@ describe('JavaScript agent source (§24)', () => {
     assert.equal(await sdk.jsSourceSha256(v.js_source.source), v.js_source.sha256);
   });
 });
+
+describe('grants and wallet details rebuilt from their JSON (§18)', () => {
+  const a = v.agent_calls;
+  test('grants detail, wallet detail, the deploy detail with grants', async () => {
+    const grants = await sdk.grantsDetail(a.grants);
+    assert.equal(grants, a.grants_detail);
+    const wallet = sdk.walletDetail(a.wallet_address, a.wallet_policy);
+    assert.equal(wallet, a.wallet_detail);
+    const key = fromHex(v.client_public);
+    for (const [action, detail] of [['grants', grants], ['wallet', wallet]]) {
+      const msg = sdk.ownerMessage(a.audience, action, a.name, a.signed_at, a[`${action}_sequence`], detail);
+      assert.equal(toHex(msg), a[`${action}_message`]);
+      assert.ok(await sdk.verifySignature(key, msg, fromHex(a[`${action}_signature`])));
+    }
+    // A deployment with grants signs the grants detail after the settings.
+    const deploy = await sdk.deployDetail('ab'.repeat(32), { ...v.agents.deploy_request, grants: a.grants });
+    assert.ok(deploy.endsWith('\n' + grants));
+    // Another reference set (or none, or callers for anyone) is another detail.
+    const h = { ...a.grants.hypervisors[0], reference_values: [{ ...a.grants.hypervisors[0].reference_values[0], host_measurements: ['22'.repeat(32)] }] };
+    assert.notEqual(await sdk.grantsDetail({ ...a.grants, hypervisors: [h] }), grants);
+    assert.ok((await sdk.grantsDetail({ ...a.grants, callers: undefined })).includes('\ncallers=-'));
+    assert.ok(sdk.walletDetail(a.wallet_address, { ...a.wallet_policy, payees: undefined }).endsWith('\npayees=-'));
+  });
+
+  test('the wallet key envelope and its address (viem)', async () => {
+    const env = v.envelopes.find((e) => e.role === 'wallet-key');
+    assert.equal(toHex(fromHex(env.plaintext)), v.agent_calls.wallet_secret.replace(/^0x/, ''));
+    assert.equal(await sdk.evmAddress(fromHex(env.plaintext)), a.wallet_address);
+  });
+});
+
+describe('state and configuration (§23)', () => {
+  const s = v.state;
+  const plain = (role) => fromHex(v.envelopes.find((e) => e.role === role).plaintext);
+  test('value hashes', async () => {
+    for (const h of s.value_hashes) assert.equal(await sdk.valueHash(h.agent, h.name, h.value), h.sha256);
+  });
+
+  test('the config change, its detail; the export parsed; the import as the SDK seals it', async () => {
+    const change = plain('agent-config');
+    assert.equal(sdk.fromUtf8(change), s.config_change);
+    assert.equal(await sdk.configDetail(change), s.config_detail);
+    const exported = sdk.parseStateExport(plain('state-export'), s.name);
+    assert.equal(sdk.fromUtf8(plain('state-export')), s.export);
+    assert.equal(exported.exported_at_ms, 1767225600000);
+    assert.equal(sdk.fromUtf8(sdk.fromBase64(exported.buckets.cart.item)), 'book');
+    assert.deepEqual([...sdk.fromBase64(exported.buckets.default.visits)], [3, 0, 0, 0, 0, 0, 0, 0]);
+    assert.throws(() => sdk.parseStateExport(plain('state-export'), 'other'), (e) => e instanceof sdk.VerifyError && e.kind === 'Mismatch');
+    assert.throws(() => sdk.parseStateExport(utf8('not json'), s.name), (e) => e instanceof sdk.VerifyError && e.kind === 'Malformed');
+    // The SDK seals an import as the export's JSON, compact: the vector's bytes exactly.
+    const imported = utf8(JSON.stringify(exported));
+    assert.equal(toHex(imported), toHex(plain('state-import')));
+    assert.equal(await sdk.importDetail(imported, true), s.import_detail);
+    assert.ok((await sdk.importDetail(imported, false)).endsWith('\nreplace=false'));
+  });
+
+  test('the sealed JavaScript source (§24) is the agent-js envelope plaintext', async () => {
+    assert.equal(toHex(sdk.jsSealedPlaintext(v.js_source.source)), toHex(plain('agent-js')));
+    const reordered = { main: 'main.ts', modules: { 'utils.ts': v.js_source.source.modules['utils.ts'], 'main.ts': v.js_source.source.modules['main.ts'] } };
+    assert.equal(toHex(sdk.jsSealedPlaintext(reordered)), toHex(plain('agent-js')));
+    assert.throws(() => sdk.jsSealedPlaintext({ main: 'nope.ts', modules: v.js_source.source.modules }), RangeError);
+  });
+});
+
+describe('x402 resources (§6b)', () => {
+  const r = v.x402_resources;
+  test('the resource URL and mimeType of each kind of paid route', () => {
+    for (const c of r.cases) {
+      const got = sdk.resourceOf(r.public_url, c.requested, c.kind.startsWith('HTTP agent') ? 'HTTP agent' : c.kind, c.agent, c.declared_content_type);
+      assert.deepEqual(got, { url: c.resource_url, mimeType: c.mime_type }, c.kind);
+    }
+  });
+
+  test('a challenge is checked by its path; settlements decode', () => {
+    const header = (url) => new Headers({ 'payment-required': btoa(JSON.stringify({ x402Version: 2, resource: { url } })) });
+    sdk.checkChallenge(header('https://host.example/agents/word-seller/invoke'), {}, '/agents/word-seller/invoke');
+    assert.throws(() => sdk.checkChallenge(header('https://host.example/agents/other/invoke'), {}, '/agents/word-seller/invoke'), sdk.PaymentFailedError);
+    assert.throws(() => sdk.checkChallenge(new Headers({ 'payment-required': '%%' }), {}, '/x'), sdk.PaymentFailedError);
+    assert.throws(() => sdk.checkChallenge(new Headers(), { x402Version: 2 }, '/x'), sdk.PaymentFailedError);
+    const v1 = { accepts: [{ resource: 'https://host.example/x402_execute/test/wasm' }] };
+    sdk.checkChallenge(new Headers(), v1, '/x402_execute/test/wasm');
+    const settled = { success: true, transaction: '0x' + '11'.repeat(32), network: 'eip155:84532', payer: '0xabc' };
+    const unpadded = btoa(JSON.stringify(settled)).replace(/=+$/, '');
+    assert.deepEqual(sdk.settlementOf(new Headers({ 'x-payment-response': unpadded })), settled);
+    assert.equal(sdk.settlementOf(new Headers()), undefined);
+  });
+});
+
+describe('JCS (RFC 8785) by the reference implementation (npm canonicalize)', () => {
+  test("gives the vectors' canonical forms", async () => {
+    assert.equal(sdk.referenceSetCanonical(v.reference_values.set), v.reference_values.canonical);
+    assert.equal(sdk.canonicalJson(v.agents.schemas.schemas), v.agents.schemas.canonical);
+    assert.equal(new TextDecoder().decode(sdk.cardPayload(v.a2a.card)), v.a2a.payload);
+    assert.equal(sdk.canonicalJson(sdk.jwk(fromHex(v.attestation.signing_key))), JSON.stringify(v.a2a.jwk));
+  });
+
+  test("RFC 8785's own examples: numbers, strings, key order", () => {
+    assert.equal(sdk.canonicalJson([333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001]), '[333333333.3333333,1e+30,4.5,0.002,1e-27]');
+    assert.equal(sdk.canonicalJson({ '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew', '1': 'One', '\u{1f600}': 'Emoji', '\u0080': 'Control', '\u00f6': 'Latin' }),
+      '{"\\r":"Carriage Return","1":"One","\u0080":"Control","\u00f6":"Latin","\u20ac":"Euro Sign","\u{1f600}":"Emoji","\ufb33":"Hebrew"}');
+    assert.equal(sdk.canonicalJson({ b: [true, null, 'x\n'], a: { d: -0, c: 1 } }), '{"a":{"c":1,"d":0},"b":[true,null,"x\\n"]}');
+    assert.throws(() => sdk.canonicalJson(NaN));
+    assert.throws(() => sdk.canonicalJson('\ud800'));
+  });
+});

@@ -1,0 +1,197 @@
+// Paying with the official x402 TypeScript SDK (@x402/core + @x402/evm, viem signer) through
+// this SDK, on a local chain with Circle's USDC and the official facilitator (as
+// sdk/python/tests/test_payments.py): tokens move exactly once per charged request, receipts
+// name the payer, the x402 SDK's spend cap is respected, a challenge for another resource never
+// reaches the payer.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { x402Client } from '@x402/core/client';
+import { ExactEvmScheme } from '@x402/evm';
+import { decodePaymentResponseHeader } from '@x402/fetch';
+import { privateKeyToAccount } from 'viem/accounts';
+import * as sdk from '../dist/index.js';
+import { startChain } from './chain.js';
+import { simulatedSet, startHost, wasmDir } from './host.js';
+
+const { Client, ClientKey, PaymentFailedError, PaymentRequiredError } = sdk;
+const PRICE = 10_000n; // the host's default price of its paid code routes
+const AGENT_PRICE = 7_000n;
+const TX = /^0x[0-9a-fA-F]{64}$/;
+const wasm = (name) => new Uint8Array(fs.readFileSync(path.join(wasmDir, name)));
+
+let chain;
+let host;
+
+before(async () => {
+  chain = await startChain();
+  host = await startHost(
+    [
+      '[payments]',
+      'enabled = true',
+      `component = ${JSON.stringify(path.join(wasmDir, 'payments.wasm'))}`,
+      'mode = "facilitator"',
+      `facilitator_url = ${JSON.stringify(chain.facilitatorUrl)}`,
+      '[payments.price]',
+      `pay_to = ${JSON.stringify(chain.payTo)}`,
+      `asset = ${JSON.stringify(chain.token)}`,
+      '',
+    ].join('\n'),
+  );
+}, { timeout: 900_000 });
+
+after(async () => {
+  await host?.stop();
+  await chain?.stop();
+});
+
+/** The x402 SDK's client with the payer's key; the local token opted in, capped when asked. */
+function payer(cap) {
+  const asset = { network: 'eip155:*', asset: chain.token };
+  if (cap !== undefined) asset.maxAmountPerPayment = String(cap);
+  return x402Client.fromConfig({
+    schemes: [{ network: 'eip155:*', client: new ExactEvmScheme(privateKeyToAccount(chain.payerKey)) }],
+    spendControls: { allowedAssets: [asset] },
+  });
+}
+
+const policy = () => ({ referenceValues: [simulatedSet()], allowSimulated: true });
+
+describe('x402 payments (§6b) with the official x402 SDK', () => {
+  test('a paid verifiable execution settles once and its receipt names the payer', async () => {
+    const before = [await chain.balance(chain.payer), await chain.balance(chain.payTo)];
+    const sent = [];
+    const recording = async (url, init) => {
+      const res = await fetch(url, init);
+      sent.push({ status: res.status, headers: new Headers(init.headers), settlement: res.headers.get('payment-response') });
+      return res;
+    };
+    const c = new Client(host.url, { policy: policy(), payer: payer(), fetch: recording });
+    const session = await c.createVerifiableSession();
+    const run = await c.executeWasm(session, wasm('hello.wasm'), { args: ['paid'], paid: true });
+    // One 402, then one paid request (v2 PAYMENT-SIGNATURE) whose settlement decodes as @x402/fetch decodes it.
+    const [challenged, paid] = sent.slice(-2);
+    assert.equal(challenged.status, 402);
+    assert.equal(paid.status, 200);
+    assert.ok(paid.headers.has('payment-signature'));
+    assert.deepEqual(run.settlement, decodePaymentResponseHeader(paid.settlement));
+    assert.equal(run.stdoutText, 'Hello paid\n');
+    assert.equal(run.settlement?.success, true);
+    assert.match(run.settlement.transaction, TX);
+    assert.equal(run.receipt.route, '/x402_execute/verifiable/wasm');
+    assert.ok(run.receipt.payment.toLowerCase().includes(`payer=${chain.payer.toLowerCase()}`), run.receipt.payment);
+    assert.ok(run.receipt.payment.includes(` ${PRICE} `), run.receipt.payment);
+    assert.equal(await chain.balance(chain.payer), before[0] - PRICE);
+    assert.equal(await chain.balance(chain.payTo), before[1] + PRICE);
+  });
+
+  test('a paid plain execution and a paid Python script, each charged once', async () => {
+    const before = await chain.balance(chain.payer);
+    const c = new Client(host.url, { payer: payer() });
+    const run = await c.executeWasm(await c.createSession(), wasm('hello.wasm'), { args: ['plain'], paid: true });
+    assert.equal(run.stdoutText, 'Hello plain\n');
+    assert.equal(run.settlement?.success, true);
+    const py = await c.executePython(await c.createSession(), 'def main(a):\n    return 41 + 1\n', { paid: true });
+    assert.equal(py.result.returned, 42);
+    assert.match(py.settlement.transaction, TX);
+    assert.equal(await chain.balance(chain.payer), before - 2n * PRICE);
+  });
+
+  test('a settlement header naming another payer than the receipt is refused', async () => {
+    const swap = async (url, init) => {
+      const res = await fetch(url, init);
+      const header = res.headers.get('payment-response');
+      if (!header) return res;
+      const doc = JSON.parse(atob(header));
+      doc.payer = '0x' + '12'.repeat(20);
+      const headers = new Headers(res.headers);
+      headers.set('payment-response', btoa(JSON.stringify(doc)));
+      return new Response(await res.arrayBuffer(), { status: res.status, headers });
+    };
+    const c = new Client(host.url, { policy: policy(), payer: payer(), fetch: swap });
+    await assert.rejects(
+      c.executeWasm(await c.createVerifiableSession(), wasm('hello.wasm'), { paid: true }),
+      (e) => e instanceof sdk.VerifyError && e.kind === 'Receipt' && /payer/.test(e.message),
+    );
+  });
+
+  test('without a payer the challenge is thrown and nothing moves', async () => {
+    const before = await chain.balance(chain.payer);
+    const c = new Client(host.url);
+    const err = await c.executePython(await c.createSession(), 'print(1)', { paid: true }).then(
+      () => assert.fail('paid without a payer'),
+      (e) => e,
+    );
+    assert.ok(err instanceof PaymentRequiredError, String(err));
+    assert.equal(err.status, 402);
+    assert.equal(err.code, 'payment_required');
+    assert.equal(err.challenge.x402Version, 2);
+    assert.equal(err.challenge.accepts[0].amount, String(PRICE));
+    assert.equal(new URL(err.challenge.resource.url).pathname, '/x402_policy/unsafe/python');
+    assert.equal(err.body.accepts[0].maxAmountRequired, String(PRICE));
+    assert.ok('payment-required' in err.headers);
+    assert.equal(await chain.balance(chain.payer), before);
+  });
+
+  test("the x402 SDK's spend cap is respected", async () => {
+    const before = await chain.balance(chain.payer);
+    const c = new Client(host.url, { payer: payer(PRICE - 1n) });
+    await assert.rejects(
+      c.executeWasm(await c.createSession(), wasm('hello.wasm'), { paid: true }),
+      (e) => e instanceof PaymentFailedError && /did not pay \/x402_execute\/test\/wasm/.test(e.message),
+    );
+    assert.equal(await chain.balance(chain.payer), before);
+  });
+
+  test('paid agents, clear and sealed', async () => {
+    const name = `paid-stats-${crypto.randomUUID().slice(0, 6)}`;
+    const owner = await ClientKey.generate();
+    const before = await chain.balance(chain.payer);
+    const c = new Client(host.url, { policy: policy(), payer: payer() });
+    await c.deployAgent(owner, { name, component: wasm('text-stats.wasm'), public: true, price: String(AGENT_PRICE) });
+    const clear = await c.invokeAgent(name, { event: { text: 'paid in the clear' } });
+    assert.equal(clear.ok, true);
+    assert.equal(clear.result.words, 4);
+    assert.equal(clear.settlement?.success, true);
+    const session = await c.createVerifiableSession();
+    const sealed = await c.invokeAgentSealed(session, name, { event: { text: 'paid and sealed' } });
+    assert.match(sealed.settlement.transaction, TX);
+    assert.ok(sealed.receipt.payment.includes(` ${AGENT_PRICE} `), sealed.receipt.payment);
+    assert.ok(sealed.receipt.payment.toLowerCase().includes(`payer=${chain.payer.toLowerCase()}`));
+    assert.equal(await chain.balance(chain.payer), before - 2n * AGENT_PRICE);
+  });
+});
+
+describe('a challenge for another resource (§6b)', () => {
+  /** A 402 for another agent than the one called, as a host or proxy might substitute. */
+  const misdirect = async () => {
+    const doc = { x402Version: 2, error: 'payment_required', resource: { url: 'http://127.0.0.1/agents/expensive/invoke' }, accepts: [] };
+    return new Response(JSON.stringify({ x402Version: 2, error: 'payment_required', code: 'payment_required', message: 'pay' }), {
+      status: 402,
+      headers: { 'payment-required': btoa(JSON.stringify(doc)), 'content-type': 'application/json' },
+    });
+  };
+  const asked = [];
+  const trap = new Proxy({}, {
+    get(_t, prop) {
+      asked.push(prop);
+      throw new Error('the x402 client was asked to pay');
+    },
+  });
+
+  test('is refused before the payer is asked', async () => {
+    const c = new Client('http://127.0.0.1:9', { fetch: misdirect, payer: trap });
+    await assert.rejects(c.invokeAgent('cheap', { event: {} }), (e) => e instanceof PaymentFailedError && /\/agents\/expensive\/invoke/.test(e.message));
+    assert.deepEqual(asked, []);
+  });
+
+  test('and a v1 challenge for another route too', async () => {
+    const v1 = async () =>
+      new Response(JSON.stringify({ x402Version: 1, error: 'payment_required', accepts: [{ resource: 'http://h/x402_execute/verifiable/wasm' }] }), { status: 402 });
+    const c = new Client('http://127.0.0.1:9', { fetch: v1, payer: trap });
+    const session = await sdk.Session.establish(await ClientKey.generate(), crypto.randomUUID(), (await ClientKey.generate()).publicKey, 60);
+    await assert.rejects(c.executeWasm(session, wasm('hello.wasm'), { paid: true }), PaymentFailedError);
+    assert.deepEqual(asked, []);
+  });
+});
