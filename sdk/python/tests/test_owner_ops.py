@@ -14,7 +14,16 @@ import pytest
 from conftest import Host
 from eth_account import Account
 
-from wasm_hypervisor import Client, ClientKey, Deployment, HostError, JsSource, PaymentFailed
+from wasm_hypervisor import (
+    Client,
+    ClientKey,
+    Deployment,
+    HostError,
+    JsSource,
+    PaymentFailed,
+    Policy,
+    VerifyError,
+)
 from wasm_hypervisor.owner import value_hash
 
 COUNTER_JS = """
@@ -34,7 +43,7 @@ def js_source() -> JsSource:
 
 @pytest.fixture
 def client(host: Host) -> Any:
-    with Client(host.url) as c:
+    with Client(host.url, Policy(reference_values=[host.reference_set()], allow_simulated=True)) as c:
         yield c
 
 
@@ -160,3 +169,26 @@ def test_a_challenge_for_another_resource_is_not_paid() -> None:
         with pytest.raises(PaymentFailed, match="/agents/expensive/invoke"):
             c.invoke("cheap", {})
     assert paid == []
+
+
+def test_secrets_are_sealed_only_to_an_attested_session(host: Host) -> None:
+    """Without a session given, configuration and wallets go under a verifiable session: a
+    client that cannot verify the host refuses to send them (no plain session is opened)."""
+    owner = ClientKey.generate()
+    with Client(host.url) as c:  # no reference set pinned
+        with pytest.raises(VerifyError) as e:
+            c.set_config(owner, "anything", {"API_KEY": "sk-secret"})
+        assert e.value.kind in ("simulated", "no_expected_measurement")
+
+
+def test_owner_statements_name_the_pinned_deployment_only(host: Host, wasm: Any) -> None:
+    owner = ClientKey.generate()
+    with Client(host.url, expected_audience="00" * 16) as c:
+        with pytest.raises(VerifyError, match="not the pinned"):
+            c.deploy(owner, Deployment("pinned-elsewhere", wasm("hello")))
+    with Client(host.url) as c:
+        audience = c.host()["audience"]
+    with Client(host.url, expected_audience=audience) as c:
+        name = f"pinned-{uuid.uuid4().hex[:6]}"
+        c.deploy(owner, Deployment(name, wasm("hello")))
+        c.delete(owner, name)

@@ -175,7 +175,10 @@ def invoke_sealed(
     path = agent_path(name)
     if code_hash is None:
         agent = yield from get_json(path)
-        code_hash = agent["latest"]["code_hash"]
+        latest = agent.get("latest") if isinstance(agent, Mapping) else None
+        code_hash = latest.get("code_hash") if isinstance(latest, Mapping) else None
+        if not isinstance(code_hash, str):
+            raise ProtocolError(f"GET {path} lists no code hash")
     program = from_hex("code_hash", code_hash, 32)
     env = session.envelopes
     body: dict[str, Any] = {"public_key": session.key.public_hex, "session_id": str(session.id)}

@@ -10,8 +10,11 @@ import httpx
 
 from . import _ops, tdx, tls
 from ._api import Operations
-from .errors import PaymentFailed, TransportError
+from .errors import PaymentFailed, ProtocolError, TransportError, VerifyError
 from .verify import Policy
+
+#: the largest answer the client reads (as the Rust client's cap)
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 class ClientBase:
@@ -32,12 +35,32 @@ class ClientBase:
         self._ops = Operations(policy, upload_threshold)
         self._timeout = timeout
         https = self.base_url.startswith("https://")
-        self._tls_binding = (https and not custom_http) if tls_binding is None else tls_binding
+        self._tls_binding = https if tls_binding is None else tls_binding
         if self._tls_binding and not https:
             raise ValueError("tls_binding needs an https:// URL")
+        if self._tls_binding and custom_http:
+            # The binding pins the host's certificate in a client of its own; a client given
+            # here would be replaced, or (kept) would skip the check. Say which is meant.
+            raise ValueError(
+                "an https:// host is bound and pinned by the SDK's own HTTP client: leave `http` "
+                "out, or pass tls_binding=False to use yours over ordinary (web PKI) TLS"
+            )
         self.expected_audience = expected_audience
         #: the verified channel binding of an https:// host (after the first request)
         self.channel: tls.BoundChannel | None = None
+        self._audience: str | None = None
+
+    def _accept_audience(self, audience: str) -> str:
+        """The audience owner statements name: the bound channel's when there is one (the
+        attested key signed it), held to `expected_audience`, then kept for this client."""
+        if self.channel is not None and audience != self.channel.audience:
+            raise ProtocolError("GET /host names another audience than the bound channel")
+        if self.expected_audience is not None and audience != self.expected_audience:
+            raise VerifyError(
+                "channel", f"the host is deployment {audience}, not the pinned {self.expected_audience}"
+            )
+        self._audience = audience
+        return audience
 
     @property
     def policy(self) -> Policy:
@@ -62,6 +85,17 @@ class ClientBase:
             and isinstance(e.__cause__, httpx.ConnectError)
             and "CERTIFICATE_VERIFY_FAILED" in str(e)
         )
+
+    @staticmethod
+    def _response(req: _ops.Request, status: int, headers: Any, chunks: list[bytes]) -> _ops.Response:
+        return _ops.Response(status, headers, b"".join(chunks))
+
+    @staticmethod
+    def _over_cap(req: _ops.Request, size: int) -> None:
+        if size > MAX_RESPONSE_BYTES:
+            raise TransportError(
+                f"{req.method} {req.path}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+            )
 
     def _httpx_args(self, req: _ops.Request) -> dict[str, Any]:
         files = None

@@ -10,13 +10,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _json
 from . import owner as owner_mod
 from ._agents import agent_path
 from ._bytes import from_hex
-from ._ops import Op, Request, _audience, checked
+from ._ops import Op, Request, _audience, checked, field_of
 from .crypto import ClientKey, Role
 from .errors import ProtocolError
 from .session import Session
+from .verify import Policy
 
 
 def _signed_body(
@@ -28,13 +30,14 @@ def _signed_body(
     return {"signature": signature.hex(), "signed_at": signed_at, "sequence": sequence}
 
 
-def owner_session(owner: ClientKey, session: Session | None) -> Op[Session]:
-    """The owner's session to seal to: the one given (it must be the owner's key's), else a
-    new plain one."""
+def owner_session(owner: ClientKey, session: Session | None, policy: Policy) -> Op[Session]:
+    """The owner's session to seal secrets to: the one given (it must be the owner's key's),
+    else a new **verifiable** one (§13: only code in the attested TEE then holds the other half
+    of the key; a plain session's key could be anyone's on an unauthenticated path)."""
     if session is None:
-        from ._ops import create_session
+        from ._ops import create_verifiable_session
 
-        session = yield from create_session(owner)
+        session = yield from create_verifiable_session(owner, policy)
     if session.key.public_bytes != owner.public_bytes:
         raise ValueError("sealed owner operations go under a session of the owner's key")
     return session
@@ -78,11 +81,12 @@ def set_wallet(
     address: str,
     policy: Mapping[str, Any],
     seq: owner_mod.Sequencer,
+    verify_policy: Policy,
 ) -> Op[Any]:
     """Attaches a secp256k1 wallet key (32 bytes), sealed (role wallet-key), with its policy."""
     if len(key) != 32:
         raise ValueError("a wallet key is a 32-byte secp256k1 scalar")
-    session = yield from owner_session(owner, session)
+    session = yield from owner_session(owner, session, verify_policy)
     body = yield from _signed_body(owner, "wallet", name, owner_mod.wallet_detail(address, policy), seq)
     body.update(_owner_session(owner, session))
     body.update(
@@ -101,9 +105,10 @@ def set_config(
     set_values: Mapping[str, str],
     remove: Sequence[str],
     seq: owner_mod.Sequencer,
+    policy: Policy,
 ) -> Op[Any]:
     """A configuration change (§23.2), sealed (role agent-config) and signed over its SHA-256."""
-    session = yield from owner_session(owner, session)
+    session = yield from owner_session(owner, session, policy)
     change: dict[str, Any] = {}
     if set_values:
         change["set"] = dict(set_values)
@@ -120,22 +125,22 @@ def set_config(
 
 
 def export_state(
-    owner: ClientKey, session: Session | None, name: str, seq: owner_mod.Sequencer
+    owner: ClientKey, session: Session | None, name: str, seq: owner_mod.Sequencer, policy: Policy
 ) -> Op[dict[str, Any]]:
     """The agent's whole state, sealed to the owner's session (role state-export), opened here:
     `{"agent", "exported_at_ms", "buckets": {bucket: {key: base64 value}}}`."""
-    session = yield from owner_session(owner, session)
+    session = yield from owner_session(owner, session, policy)
     body = yield from _signed_body(owner, "export-state", name, "", seq)
     body.update(_owner_session(owner, session))
     resp = yield Request(
         "POST", agent_path(name) + "/state/export", json=body, headers={"x-agent-owner": owner.public_hex}
     )
     answer = checked(resp)
-    sealed = from_hex("encrypted_state", answer.get("encrypted_state"))
+    sealed = from_hex("encrypted_state", field_of(answer, "encrypted_state", str))
     plain = session.envelopes.open(Role.STATE_EXPORT, sealed, field="encrypted_state")
     try:
-        doc = json.loads(plain)
-    except ValueError:
+        doc = _json.loads(plain)
+    except (ValueError, RecursionError):
         raise ProtocolError("the exported state is not JSON") from None
     if not isinstance(doc, dict) or doc.get("agent") != name:
         raise ProtocolError("the exported state is not this agent's")
@@ -149,9 +154,10 @@ def import_state(
     state: Mapping[str, Any],
     replace: bool,
     seq: owner_mod.Sequencer,
+    policy: Policy,
 ) -> Op[Any]:
     """Puts an export's document back (role state-import), merged or replacing (§23.3)."""
-    session = yield from owner_session(owner, session)
+    session = yield from owner_session(owner, session, policy)
     plain = json.dumps(state, separators=(",", ":")).encode()
     detail = hashlib.sha256(plain).hexdigest() + "\nreplace=" + ("true" if replace else "false")
     body = yield from _signed_body(owner, "import-state", name, detail, seq)

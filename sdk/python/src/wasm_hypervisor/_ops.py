@@ -11,6 +11,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from . import _json
 from ._bytes import ct_equal, from_hex
 from .crypto import ClientKey, Role, sha256, verify_signature
 from .errors import GuestStopped, HostError, PaymentRequired, ProtocolError, VerifyError
@@ -39,8 +40,8 @@ class Response:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.content)
-        except ValueError:
+            return _json.loads(self.content)
+        except (ValueError, RecursionError):
             raise ProtocolError(f"the host answered {self.status} with a body that is not JSON") from None
 
 
@@ -61,7 +62,14 @@ class Pay:
     path: str
 
 
-Step = Request | FetchCollateral | Pay
+@dataclass
+class NeedAudience:
+    """A step the driver answers: the host's audience (§17) for an owner statement. The driver
+    takes it from the verified TLS channel when there is one, else reads `GET /host` once per
+    client, and holds it to `expected_audience` when that is set."""
+
+
+Step = Request | FetchCollateral | Pay | NeedAudience
 T = TypeVar("T")
 #: an operation: yields steps, is sent their outcomes, returns a T
 Op = Generator[Step, Any, T]
@@ -73,10 +81,12 @@ UPLOAD_THRESHOLD = 4 * 1024 * 1024
 def error_of(resp: Response) -> HostError:
     """The typed error of a non-2xx answer (§9)."""
     try:
-        body = json.loads(resp.content)
-    except ValueError:
+        body = _json.loads(resp.content)
+    except (ValueError, RecursionError):
         body = None
-    if resp.status == 402 and isinstance(body, dict):
+    # A challenge's `error` is the x402 reason, a string; `settlement_failed` and other 402s
+    # that ask for no payment carry §9's error object (the run happened: nothing to pay again).
+    if resp.status == 402 and isinstance(body, dict) and not isinstance(body.get("error"), dict):
         return PaymentRequired(
             str(body.get("code", "payment_required")),
             str(body.get("message", "payment required")),
@@ -97,7 +107,7 @@ def settlement_of(resp: Response) -> dict[str, Any] | None:
         value = resp.headers.get(name)
         if value:
             try:
-                doc = json.loads(base64.b64decode(value + "=" * (-len(value) % 4)))
+                doc = _json.loads(base64.b64decode(value + "=" * (-len(value) % 4)))
             except ValueError:
                 raise ProtocolError(f"the {name} header is not base64 JSON") from None
             if not isinstance(doc, dict):
@@ -123,6 +133,14 @@ def send_payable(req: Request) -> Op[Response]:
         req.method, req.path, req.json, req.parts, dict(req.headers, **headers), req.params
     )
     return paid
+
+
+def field_of(body: Any, name: str, kind: type = list) -> Any:
+    """`body[name]` of a JSON object answer, of the JSON type `kind`, or ProtocolError."""
+    value = body.get(name) if isinstance(body, Mapping) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ProtocolError(f"the answer has no `{name}` ({kind.__name__})")
+    return value
 
 
 def checked(resp: Response) -> Any:
@@ -159,7 +177,7 @@ def create_verifiable_session(key: ClientKey | None, policy: Policy) -> Op[Sessi
     resp = yield Request("POST", "/verifiable/encrypt/create_keypair", json={"pubkey": key.public_hex})
     body = checked(resp)
     session = open_session(key, body)
-    quote = body.get("quote")
+    quote = body.get("quote") if isinstance(body, Mapping) else None
     if not isinstance(quote, Mapping):
         raise VerifyError("malformed", "a verifiable session's answer has no quote")
     verified = yield from verify_host_attestation(quote.get("attestation"), policy)
@@ -173,7 +191,8 @@ def attestation(policy: Policy) -> Op[VerifiedKey]:
     resp = yield Request("GET", "/attestation")
     body = checked(resp)
     if not isinstance(body, Mapping) or body.get("attestation") is None:
-        raise VerifyError("malformed", f"the host has no attestation (provider {body.get('provider')!r})")
+        provider = body.get("provider") if isinstance(body, Mapping) else None
+        raise VerifyError("malformed", f"the host has no attestation (provider {provider!r})")
     return (yield from verify_host_attestation(body["attestation"], policy))
 
 
@@ -239,14 +258,16 @@ def finish_sealed(session: Session, resp: Response, inputs: Inputs) -> Execution
     if resp.status != 200 and not (resp.status == 422 and b"encrypted_result" in resp.content):
         raise error_of(resp)
     body = resp.json()
+    if not isinstance(body, dict):
+        raise ProtocolError("the answer is not a JSON object")
     try:
-        if str(session.id) != str(uuid.UUID(str(body["session_id"]))):
+        if session.id != uuid.UUID(str(body["session_id"])):
             raise ProtocolError("the answer names another session")
         envelope = from_hex("encrypted_result", body["encrypted_result"])
         nonce = from_hex("result_nonce", body["result_nonce"], 12)
         claimed = from_hex("result_commitment", body["result_commitment"], 32)
-    except KeyError as e:
-        raise ProtocolError(f"the answer lacks {e}") from None
+    except (KeyError, ValueError) as e:
+        raise ProtocolError(f"the answer lacks or garbles {e}") from None
     if envelope[:12] != nonce:
         raise ProtocolError("result_nonce is not the envelope's nonce")
     plaintext = session.envelopes.open(Role.RESULT, envelope, field="encrypted_result")
@@ -270,7 +291,8 @@ def finish_sealed(session: Session, resp: Response, inputs: Inputs) -> Execution
     if receipt is not None and receipt.get("status") != result.status:
         raise VerifyError("receipt", "the receipt's status is not the result's")
     if resp.status == 422:
-        err = body.get("error") or {}
+        err = body.get("error")
+        err = err if isinstance(err, dict) else {}
         raise GuestStopped(422, str(err.get("code", result.status)), str(err.get("message", "")), result)
     return result
 
@@ -306,17 +328,34 @@ def check_receipt(
             raise VerifyError("receipt", f"the receipt names another {what} than this request's")
 
 
-def host_info() -> Op[Any]:
-    resp = yield Request("GET", "/host")
-    return checked(resp)
+def host_info() -> Op[dict[str, Any]]:
+    return (yield from get_object("/host"))
 
 
 def _audience() -> Op[str]:
-    info = yield from host_info()
+    audience: str = yield NeedAudience()
+    return audience
+
+
+def audience_of(info: Any) -> str:
+    """The audience of a `GET /host` answer: 32 lowercase hex digits."""
     audience = info.get("audience") if isinstance(info, Mapping) else None
-    if not isinstance(audience, str) or len(audience) != 32:
+    if (
+        not isinstance(audience, str)
+        or len(audience) != 32
+        or not all(c in "0123456789abcdef" for c in audience)
+    ):
         raise ProtocolError("GET /host gave no audience")
     return audience
+
+
+def get_object(path: str) -> Op[dict[str, Any]]:
+    """A `GET` whose answer must be a JSON object."""
+    resp = yield Request("GET", path)
+    body = checked(resp)
+    if not isinstance(body, dict):
+        raise ProtocolError(f"GET {path} did not answer a JSON object")
+    return body
 
 
 def get_json(path: str, params: dict[str, str] | None = None) -> Op[Any]:

@@ -57,6 +57,7 @@ class AsyncClient(ClientBase):
             expected_audience,
         )
         self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._bind_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -67,8 +68,15 @@ class AsyncClient(ClientBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _bind(self) -> None:
-        """Checks the host's channel binding and pins its certificate (§19)."""
+    async def _bind(self, stale: tls.BoundChannel | None) -> None:
+        """Checks the host's channel binding and pins its certificate (§19), once for
+        concurrent first requests (`stale`: the binding a failed handshake was pinned to)."""
+        async with self._bind_lock:
+            if self.channel is not None and self.channel is not stale:
+                return
+            await self._bind_now()
+
+    async def _bind_now(self) -> None:
         bound = await asyncio.to_thread(self._bind_blocking)
         old, self._http = (
             self._http,
@@ -79,22 +87,28 @@ class AsyncClient(ClientBase):
 
     async def _send(self, req: _ops.Request) -> _ops.Response:
         if self._tls_binding and self.channel is None:
-            await self._bind()
+            await self._bind(None)
+        pinned = self.channel
         try:
             return await self._send_once(req)
         except TransportError as e:
             if not self._rotated(e):
                 raise
-            self.channel = None
-            await self._bind()
+            await self._bind(pinned)
             return await self._send_once(req)
 
     async def _send_once(self, req: _ops.Request) -> _ops.Response:
         try:
-            r = await self._http.request(**self._httpx_args(req))
+            async with self._http.stream(**self._httpx_args(req)) as r:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in r.aiter_bytes():
+                    size += len(chunk)
+                    self._over_cap(req, size)
+                    chunks.append(chunk)
+                return self._response(req, r.status_code, r.headers, chunks)
         except httpx.HTTPError as e:
             raise self._transport_error(req, e) from e
-        return _ops.Response(r.status_code, r.headers, r.content)
 
     async def _pay(self, step: _ops.Pay) -> dict[str, str] | None:
         """Payment headers for a 402, made by the official x402 SDK (`x402` on PyPI): it picks
@@ -111,6 +125,12 @@ class AsyncClient(ClientBase):
             raise self._payment_failed(step, e) from e
         return dict(headers)
 
+    async def _audience_value(self) -> str:
+        if self._audience is None:
+            info = _ops.checked(await self._send(_ops.Request("GET", "/host")))
+            return self._accept_audience(_ops.audience_of(info))
+        return self._audience
+
     async def _run(self, op: _ops.Op[T]) -> T:
         try:
             step = next(op)
@@ -119,6 +139,8 @@ class AsyncClient(ClientBase):
                     result: Any = await tdx.fetch_collateral(step.pccs_url, step.quote)
                 elif isinstance(step, _ops.Pay):
                     result = await self._pay(step)
+                elif isinstance(step, _ops.NeedAudience):
+                    result = await self._audience_value()
                 else:
                     result = await self._send(step)
                 step = op.send(result)
@@ -205,14 +227,14 @@ class AsyncClient(ClientBase):
         return await self._run(self._ops.deploy(owner, deployment, session))
 
     async def agents(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = (await self._run(_ops.get_json("/agents")))["agents"]
+        out: list[dict[str, Any]] = _ops.field_of(await self._run(_ops.get_json("/agents")), "agents")
         return out
 
     async def agent(self, name: str) -> dict[str, Any]:
-        return await self._run(_ops.get_json(_agents.agent_path(name)))
+        return await self._run(_ops.get_object(_agents.agent_path(name)))
 
     async def search(self, query: str, limit: int | None = None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = (await self._run(self._ops.search(query, limit)))["results"]
+        out: list[dict[str, Any]] = _ops.field_of(await self._run(self._ops.search(query, limit)), "results")
         return out
 
     async def invoke(
@@ -240,12 +262,14 @@ class AsyncClient(ClientBase):
         code_hash: str | None = None,
         limits: Mapping[str, int] | None = None,
     ) -> ExecutionResult:
-        """A sealed invocation (§17); the commitment binds `code_hash` (default: the code hash
-        the host lists for the agent's latest version)."""
+        """A sealed invocation (§17); the commitment and receipt bind `code_hash`. Pass the code
+        hash you expect (your deployment's answer, an audit): by default it is the one the host
+        lists for the agent's latest version, which proves the result is that listing's code,
+        not that the listing is what you meant to run."""
         return await self._run(_agents.invoke_sealed(session, name, code_hash, event, args, stdin, limits))
 
     async def logs(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = (await self._run(self._ops.logs(owner, name)))["logs"]
+        out: list[dict[str, Any]] = _ops.field_of(await self._run(self._ops.logs(owner, name)), "logs")
         return out
 
     async def delete(self, owner: ClientKey, name: str) -> None:
@@ -265,9 +289,10 @@ class AsyncClient(ClientBase):
     async def calls(self, owner: ClientKey, name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The agent's outgoing calls, newest first (§18)."""
         params = None if limit is None else {"limit": str(limit)}
-        out: list[dict[str, Any]] = (
-            await self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params))
-        )["calls"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            await self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params)),
+            "calls",
+        )
         return out
 
     async def wallet(self, owner: ClientKey, name: str) -> dict[str, Any]:
@@ -292,14 +317,15 @@ class AsyncClient(ClientBase):
 
             address = str(Account.from_key(key).address)
         return await self._run(
-            _manage.set_wallet(owner, session, name, key, address, policy, self._ops.sequencer)
+            _manage.set_wallet(owner, session, name, key, address, policy, self._ops.sequencer, self.policy)
         )
 
     async def config(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
         """The configuration's entries: names, versions, value hashes; never values."""
-        out: list[dict[str, Any]] = (
-            await self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer))
-        )["entries"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            await self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer)),
+            "entries",
+        )
         return out
 
     async def set_config(
@@ -312,16 +338,19 @@ class AsyncClient(ClientBase):
         session: Session | None = None,
     ) -> list[dict[str, Any]]:
         """Sets and removes configuration values and secrets (§23.2), sealed and signed."""
-        out: list[dict[str, Any]] = (
-            await self._run(_manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer))
-        )["entries"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            await self._run(
+                _manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer, self.policy)
+            ),
+            "entries",
+        )
         return out
 
     async def export_state(
         self, owner: ClientKey, name: str, *, session: Session | None = None
     ) -> dict[str, Any]:
         """The agent's state, sealed to the owner's session and opened here (§23.3)."""
-        return await self._run(_manage.export_state(owner, session, name, self._ops.sequencer))
+        return await self._run(_manage.export_state(owner, session, name, self._ops.sequencer, self.policy))
 
     async def import_state(
         self,
@@ -334,12 +363,16 @@ class AsyncClient(ClientBase):
     ) -> dict[str, Any]:
         """Puts an exported state back, merged or replacing (§23.3)."""
         return await self._run(
-            _manage.import_state(owner, session, name, state, replace, self._ops.sequencer)
+            _manage.import_state(owner, session, name, state, replace, self._ops.sequencer, self.policy)
         )
 
     async def wipe_state(self, owner: ClientKey, name: str) -> int:
         """Removes every key of every bucket; the number removed."""
-        return int((await self._run(_manage.wipe_state(owner, name, self._ops.sequencer)))["keys_removed"])
+        return int(
+            _ops.field_of(
+                await self._run(_manage.wipe_state(owner, name, self._ops.sequencer)), "keys_removed"
+            )
+        )
 
     async def execution(self, reader: ClientKey, execution_id: str) -> dict[str, Any]:
         """One execution record, readable by the key that ran it and the agent's owner."""
@@ -350,7 +383,8 @@ class AsyncClient(ClientBase):
     ) -> list[dict[str, Any]]:
         """The records `reader` may read, oldest first."""
         params = {k: str(v) for k, v in (("since_ms", since_ms), ("limit", limit)) if v is not None}
-        out: list[dict[str, Any]] = (
-            await self._run(_manage.execution(reader, None, self._ops.sequencer, params))
-        )["executions"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            await self._run(_manage.execution(reader, None, self._ops.sequencer, params)),
+            "executions",
+        )
         return out

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
 
+from . import _json
 from ._bytes import ct_equal
 from .crypto import verify_signature
 from .errors import VerifyError
@@ -76,7 +76,7 @@ def verify_card(card: Mapping[str, Any], key: VerifiedKey) -> None:
         if not isinstance(protected, str) or not isinstance(signature, str):
             continue
         try:
-            header = json.loads(b64url_decode(protected))
+            header = _json.loads(b64url_decode(protected))
         except ValueError:
             continue
         if not isinstance(header, dict) or header.get("alg") != "ES256" or header.get("kid") != kid:
@@ -85,9 +85,13 @@ def verify_card(card: Mapping[str, Any], key: VerifiedKey) -> None:
             break
     else:
         raise VerifyError("card", "no signature on the card verifies under the attested key")
-    for ext in (card.get("capabilities") or {}).get("extensions") or []:
+    capabilities = card.get("capabilities")
+    extensions = capabilities.get("extensions") if isinstance(capabilities, Mapping) else None
+    for ext in extensions if isinstance(extensions, list) else []:
         if isinstance(ext, Mapping) and ext.get("uri") == ATTESTED_KEY_EXTENSION:
-            params = ext.get("params") or {}
+            params = ext.get("params")
+            if not isinstance(params, Mapping):
+                raise VerifyError("card", "the attested-key extension has no params")
             named = str(params.get("signingKey", ""))
             evidence = str(params.get("evidenceSha256", ""))
             if named.lower() != key.signing_key.hex() or not ct_equal(
@@ -108,8 +112,9 @@ class VerifiedCard:
     @property
     def url(self) -> str:
         """The preferred interface's URL (A2A 1.0, JSON-RPC)."""
-        for i in self.card.get("supportedInterfaces") or []:
-            if i.get("protocolVersion") == "1.0" and isinstance(i.get("url"), str):
+        interfaces = self.card.get("supportedInterfaces")
+        for i in interfaces if isinstance(interfaces, list) else []:
+            if isinstance(i, Mapping) and i.get("protocolVersion") == "1.0" and isinstance(i.get("url"), str):
                 return str(i["url"])
         raise VerifyError("card", "the card has no A2A 1.0 interface")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -57,6 +58,7 @@ class Client(ClientBase):
             expected_audience,
         )
         self._http = http or httpx.Client(timeout=timeout)
+        self._bind_lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -67,8 +69,15 @@ class Client(ClientBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _bind(self) -> None:
-        """Checks the host's channel binding and pins its certificate (§19)."""
+    def _bind(self, stale: tls.BoundChannel | None) -> None:
+        """Checks the host's channel binding and pins its certificate (§19), once for
+        concurrent first requests (`stale`: the binding a failed handshake was pinned to)."""
+        with self._bind_lock:
+            if self.channel is not None and self.channel is not stale:
+                return
+            self._bind_now()
+
+    def _bind_now(self) -> None:
         bound = self._bind_blocking()
         old, self._http = (
             self._http,
@@ -79,22 +88,28 @@ class Client(ClientBase):
 
     def _send(self, req: _ops.Request) -> _ops.Response:
         if self._tls_binding and self.channel is None:
-            self._bind()
+            self._bind(None)
+        pinned = self.channel
         try:
             return self._send_once(req)
         except TransportError as e:
             if not self._rotated(e):
                 raise
-            self.channel = None
-            self._bind()
+            self._bind(pinned)
             return self._send_once(req)
 
     def _send_once(self, req: _ops.Request) -> _ops.Response:
         try:
-            r = self._http.request(**self._httpx_args(req))
+            with self._http.stream(**self._httpx_args(req)) as r:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+                    self._over_cap(req, size)
+                    chunks.append(chunk)
+                return self._response(req, r.status_code, r.headers, chunks)
         except httpx.HTTPError as e:
             raise self._transport_error(req, e) from e
-        return _ops.Response(r.status_code, r.headers, r.content)
 
     def _pay(self, step: _ops.Pay) -> dict[str, str] | None:
         """Payment headers for a 402, made by the official x402 SDK (`x402` on PyPI): it picks
@@ -111,6 +126,12 @@ class Client(ClientBase):
             raise self._payment_failed(step, e) from e
         return dict(headers)
 
+    def _audience_value(self) -> str:
+        if self._audience is None:
+            info = _ops.checked(self._send(_ops.Request("GET", "/host")))
+            return self._accept_audience(_ops.audience_of(info))
+        return self._audience
+
     def _run(self, op: _ops.Op[T]) -> T:
         try:
             step = next(op)
@@ -119,6 +140,8 @@ class Client(ClientBase):
                     result: Any = asyncio.run(tdx.fetch_collateral(step.pccs_url, step.quote))
                 elif isinstance(step, _ops.Pay):
                     result = self._pay(step)
+                elif isinstance(step, _ops.NeedAudience):
+                    result = self._audience_value()
                 else:
                     result = self._send(step)
                 step = op.send(result)
@@ -205,14 +228,14 @@ class Client(ClientBase):
         return self._run(self._ops.deploy(owner, deployment, session))
 
     def agents(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._run(_ops.get_json("/agents"))["agents"]
+        out: list[dict[str, Any]] = _ops.field_of(self._run(_ops.get_json("/agents")), "agents")
         return out
 
     def agent(self, name: str) -> dict[str, Any]:
-        return self._run(_ops.get_json(_agents.agent_path(name)))
+        return self._run(_ops.get_object(_agents.agent_path(name)))
 
     def search(self, query: str, limit: int | None = None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._run(self._ops.search(query, limit))["results"]
+        out: list[dict[str, Any]] = _ops.field_of(self._run(self._ops.search(query, limit)), "results")
         return out
 
     def invoke(
@@ -240,12 +263,14 @@ class Client(ClientBase):
         code_hash: str | None = None,
         limits: Mapping[str, int] | None = None,
     ) -> ExecutionResult:
-        """A sealed invocation (§17); the commitment binds `code_hash` (default: the code hash
-        the host lists for the agent's latest version)."""
+        """A sealed invocation (§17); the commitment and receipt bind `code_hash`. Pass the code
+        hash you expect (your deployment's answer, an audit): by default it is the one the host
+        lists for the agent's latest version, which proves the result is that listing's code,
+        not that the listing is what you meant to run."""
         return self._run(_agents.invoke_sealed(session, name, code_hash, event, args, stdin, limits))
 
     def logs(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._run(self._ops.logs(owner, name))["logs"]
+        out: list[dict[str, Any]] = _ops.field_of(self._run(self._ops.logs(owner, name)), "logs")
         return out
 
     def delete(self, owner: ClientKey, name: str) -> None:
@@ -265,9 +290,10 @@ class Client(ClientBase):
     def calls(self, owner: ClientKey, name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The agent's outgoing calls, newest first (§18)."""
         params = None if limit is None else {"limit": str(limit)}
-        out: list[dict[str, Any]] = (
-            self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params))
-        )["calls"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            self._run(_manage.read(owner, name, "/calls", "calls", self._ops.sequencer, params)),
+            "calls",
+        )
         return out
 
     def wallet(self, owner: ClientKey, name: str) -> dict[str, Any]:
@@ -291,13 +317,16 @@ class Client(ClientBase):
             from eth_account import Account
 
             address = str(Account.from_key(key).address)
-        return self._run(_manage.set_wallet(owner, session, name, key, address, policy, self._ops.sequencer))
+        return self._run(
+            _manage.set_wallet(owner, session, name, key, address, policy, self._ops.sequencer, self.policy)
+        )
 
     def config(self, owner: ClientKey, name: str) -> list[dict[str, Any]]:
         """The configuration's entries: names, versions, value hashes; never values."""
-        out: list[dict[str, Any]] = (
-            self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer))
-        )["entries"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            self._run(_manage.read(owner, name, "/config", "read-config", self._ops.sequencer)),
+            "entries",
+        )
         return out
 
     def set_config(
@@ -310,14 +339,17 @@ class Client(ClientBase):
         session: Session | None = None,
     ) -> list[dict[str, Any]]:
         """Sets and removes configuration values and secrets (§23.2), sealed and signed."""
-        out: list[dict[str, Any]] = (
-            self._run(_manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer))
-        )["entries"]
+        out: list[dict[str, Any]] = _ops.field_of(
+            self._run(
+                _manage.set_config(owner, session, name, set or {}, remove, self._ops.sequencer, self.policy)
+            ),
+            "entries",
+        )
         return out
 
     def export_state(self, owner: ClientKey, name: str, *, session: Session | None = None) -> dict[str, Any]:
         """The agent's state, sealed to the owner's session and opened here (§23.3)."""
-        return self._run(_manage.export_state(owner, session, name, self._ops.sequencer))
+        return self._run(_manage.export_state(owner, session, name, self._ops.sequencer, self.policy))
 
     def import_state(
         self,
@@ -329,11 +361,17 @@ class Client(ClientBase):
         session: Session | None = None,
     ) -> dict[str, Any]:
         """Puts an exported state back, merged or replacing (§23.3)."""
-        return self._run(_manage.import_state(owner, session, name, state, replace, self._ops.sequencer))
+        return self._run(
+            _manage.import_state(owner, session, name, state, replace, self._ops.sequencer, self.policy)
+        )
 
     def wipe_state(self, owner: ClientKey, name: str) -> int:
         """Removes every key of every bucket; the number removed."""
-        return int((self._run(_manage.wipe_state(owner, name, self._ops.sequencer)))["keys_removed"])
+        return int(
+            _ops.field_of(
+                self._run(_manage.wipe_state(owner, name, self._ops.sequencer)), "keys_removed", int
+            )
+        )
 
     def execution(self, reader: ClientKey, execution_id: str) -> dict[str, Any]:
         """One execution record, readable by the key that ran it and the agent's owner."""

@@ -5,12 +5,12 @@ application identity read from the first runtime events before `system-ready`.""
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from dataclasses import dataclass, field
 
 import rfc8785
 
+from . import _json
 from .errors import VerifyError
 
 RUNTIME_EVENT = 0x08000001
@@ -59,10 +59,9 @@ def _hex(index: int, name: str, value: object, limit: int) -> bytes:
         raise _fail(index, f"`{name}` is not a hex string")
     if len(value) > 2 * limit:
         raise _fail(index, f"`{name}` is longer than {limit} bytes")
-    try:
-        return bytes.fromhex(value) if value else b""
-    except ValueError:
-        raise _fail(index, f"`{name}` is not hex") from None
+    if len(value) % 2 or not all(c in "0123456789abcdefABCDEF" for c in value):
+        raise _fail(index, f"`{name}` is not hex")
+    return bytes.fromhex(value)
 
 
 def runtime_digest(name: str, payload: bytes, version: int) -> tuple[bytes, bytes]:
@@ -76,11 +75,15 @@ def runtime_digest(name: str, payload: bytes, version: int) -> tuple[bytes, byte
 
 def parse(text: str) -> list[Event]:
     """Parses the JSON form; every limit and rule of §12c refuses the log naming the event."""
-    if len(text.encode()) > MAX_TEXT:
+    try:
+        size = len(text.encode())
+    except UnicodeError:
+        raise VerifyError("event_log", "the log is not valid UTF-8 text") from None
+    if size > MAX_TEXT:
         raise VerifyError("event_log", f"the log is larger than {MAX_TEXT} bytes")
     try:
-        raw = json.loads(text)
-    except ValueError as e:
+        raw = _json.loads(text)
+    except (ValueError, RecursionError) as e:
         raise VerifyError("event_log", f"the log is not JSON: {e}") from None
     if not isinstance(raw, list):
         raise VerifyError("event_log", "the log is not a JSON array")
@@ -98,6 +101,10 @@ def parse(text: str) -> list[Event]:
         name = item.get("event")
         if not isinstance(name, str):
             raise _fail(i, "`event` is required (a string)")
+        try:
+            name.encode()
+        except UnicodeError:
+            raise _fail(i, "`event` is not valid UTF-8") from None
         if len(name.encode()) > MAX_NAME:
             raise _fail(i, f"`event` is longer than {MAX_NAME} bytes")
         if "event_payload" not in item:

@@ -5,10 +5,10 @@ price) is never paid from this request."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import _json
 from .errors import PaymentFailed
 
 
@@ -31,12 +31,12 @@ def challenged_resource(headers: Any, body: bytes) -> str | None:
     header = headers.get("payment-required")
     if header:
         try:
-            doc = json.loads(base64.b64decode(header + "=" * (-len(header) % 4)))
+            doc = _json.loads(base64.b64decode(header + "=" * (-len(header) % 4)))
             return str(doc["resource"]["url"])
         except (ValueError, KeyError, TypeError):
             raise PaymentFailed("the 402's PAYMENT-REQUIRED header does not parse") from None
     try:
-        return str(json.loads(body)["accepts"][0]["resource"])
+        return str(_json.loads(body)["accepts"][0]["resource"])
     except (ValueError, KeyError, TypeError, IndexError):
         return None
 

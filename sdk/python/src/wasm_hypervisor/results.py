@@ -4,11 +4,11 @@ checked against its commitment (§8), with the receipt (§14) on verifiable sess
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from . import _json
 from .errors import ProtocolError
 
 
@@ -59,7 +59,7 @@ def parse_document(
     settlement: dict[str, Any] | None = None,
 ) -> ExecutionResult:
     try:
-        doc = json.loads(plaintext)
+        doc = _json.loads(plaintext)
         return ExecutionResult(
             session_id=session_id,
             document=plaintext,
@@ -80,5 +80,5 @@ def parse_document(
             execution_id=execution_id,
             settlement=settlement,
         )
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as e:
         raise ProtocolError(f"the result document does not parse: {e!r}") from None

@@ -45,6 +45,8 @@ def parse_session_id(value: object) -> uuid.UUID:
 
 def open_session(key: ClientKey, body: Mapping[str, Any]) -> Session:
     """A plain session from `create_keypair`'s answer."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("create_keypair's answer is not a JSON object")
     server = uncompressed(public_key_from_bytes(from_hex("session_pubkey", body.get("session_pubkey"))))
     sid = parse_session_id(body.get("session_id"))
     ttl = body.get("expires_in_seconds")
@@ -57,8 +59,9 @@ def open_session(key: ClientKey, body: Mapping[str, Any]) -> Session:
 def check_session_statement(session: Session, quote: Mapping[str, Any], verified: VerifiedKey) -> None:
     """§13: the attested key signed this session: its id, both public keys and its times."""
     created, expires = quote.get("session_created_at"), quote.get("session_expires_at")
-    if type(created) is not int or type(expires) is not int:
-        raise VerifyError("signature", "the session quote's times are not integers")
+    if not all(type(t) is int and 0 <= t < 2**64 for t in (created, expires)):
+        raise VerifyError("signature", "the session quote's times are not Unix seconds")
+    assert isinstance(created, int) and isinstance(expires, int)
     try:
         signature = from_hex("session_signature", quote.get("session_signature"), 64)
     except ProtocolError as e:

@@ -4,6 +4,7 @@ REPORTDATA, the session statement, receipts, component statements."""
 from __future__ import annotations
 
 import hashlib
+import struct
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -120,6 +121,6 @@ def receipt_statement(r: Mapping[str, Any]) -> bytes:
                     for c in calls
                 ).encode()
             )
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, struct.error, UnicodeError) as e:
         raise ProtocolError(f"malformed receipt: {e!r}") from None
     return statement(RECEIPT, fields)

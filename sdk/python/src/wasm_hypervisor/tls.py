@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import socket
 import ssl
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from . import _json
 from ._bytes import ct_equal, from_hex
 from .crypto import verify_signature
 from .errors import ProtocolError, TransportError, VerifyError
@@ -58,11 +58,11 @@ def _utf8string(der: bytes) -> bytes:
 def certificate_message(extension_value: bytes) -> dict[str, Any]:
     """The JSON message of an RA-TLS extension value (a CMW record, §19)."""
     try:
-        record = json.loads(_utf8string(extension_value))
+        record = _json.loads(_utf8string(extension_value))
         if not (isinstance(record, list) and len(record) == 3 and record[0] == CMW_TYPE and record[2] == 4):
             raise VerifyError("evidence", "the RA-TLS extension is not our CMW evidence record")
         text = record[1]
-        message = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        message = _json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, TypeError) as e:
         raise VerifyError("evidence", f"the RA-TLS extension does not parse: {e}") from None
     if not isinstance(message, dict) or message.get("version") != 1:
@@ -73,11 +73,13 @@ def certificate_message(extension_value: bytes) -> dict[str, Any]:
 def verify_certificate(cert_der: bytes, policy: Policy, collateral: Any = None) -> VerifiedKey | None:
     """Verifies the RA-TLS evidence of a certificate (§12a under `policy`, bound to the
     certificate's public key); None when the certificate carries no RA-TLS extension."""
-    cert = x509.load_der_x509_certificate(cert_der)
     try:
+        cert = x509.load_der_x509_certificate(cert_der)
         ext = cert.extensions.get_extension_for_oid(CMW_OID)
     except x509.ExtensionNotFound:
         return None
+    except ValueError as e:  # a certificate (or its extensions) that does not parse
+        raise VerifyError("evidence", f"the host's certificate does not parse: {e}") from None
     value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
     m = certificate_message(value)
     fmt = m.get("evidence_format")
@@ -125,6 +127,8 @@ def _read_answer(conn: Any, deadline: float) -> tuple[int, bytes]:
     lengths = [v.strip() for k, v in headers if k.strip().lower() == "content-length"]
     if any(k.strip().lower() == "transfer-encoding" for k, _ in headers) or len(lengths) != 1:
         raise ProtocolError("the channel binding's answer must have exactly one Content-Length")
+    if not lengths[0].isdigit():
+        raise ProtocolError("the channel binding's Content-Length is not a number")
     length = int(lengths[0])
     if length > MAX_ANSWER:
         raise ProtocolError("the channel binding's answer is too large")
@@ -215,13 +219,17 @@ def bind_channel(
     if status != 200:
         raise VerifyError("channel", f"the host answered {status} to /attestation/channel: {body[:300]!r}")
     try:
-        answer = json.loads(body)
+        answer = _json.loads(body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("attestation"), dict):
+            raise ValueError("not a channel binding object")
+        if not isinstance(answer.get("audience"), str):
+            raise ValueError("no audience")
         got_nonce = from_hex("nonce", answer.get("nonce"), 32)
         cert_sha = from_hex("certificate_sha256", answer.get("certificate_sha256"), 32)
         signature = from_hex("signature", answer.get("signature"), 64)
         audience = answer["audience"]
         att = answer["attestation"]
-    except (ValueError, KeyError, TypeError, ProtocolError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError, ProtocolError) as e:
         raise VerifyError("channel", f"the channel binding is malformed: {e}") from None
     collateral = None
     if collateral_fetcher is not None:
@@ -257,9 +265,12 @@ def bind_channel(
 
 
 def pinned_context(cert_der: bytes) -> ssl.SSLContext:
-    """A client context that trusts exactly this certificate (TLS 1.3, host name checked)."""
+    """A client context that trusts exactly this certificate (TLS 1.3). The exact pin is what
+    authenticates the host, so its names are not checked (a host reached by a name outside
+    its `tls.names` still verifies, as with the Rust client)."""
     ctx = ssl.create_default_context(cadata=cert_der)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
     strict = getattr(ssl, "VERIFY_X509_STRICT", 0)
     ctx.verify_flags &= ~strict
     return ctx

@@ -5,15 +5,14 @@ reference set the platform's measured values matched: which code runs."""
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import eventlog, reference, tdx
+from . import _json, eventlog, reference, tdx
 from ._bytes import ct_equal, from_hex, u64be
 from .errors import ProtocolError, VerifyError
 from .reference import Measured, ReferenceSet
@@ -48,21 +47,20 @@ class Policy:
     collateral: Any = None
     pccs_url: str | None = None
     now: int | None = None
-    _sets: list[ReferenceSet] | None = field(default=None, init=False, repr=False)
 
     def reference_sets(self) -> list[ReferenceSet]:
-        """The pinned sets, decoded (BadReference names the set and the field)."""
-        if self._sets is None:
-            sets: list[ReferenceSet] = []
-            for item in self.reference_values:
-                if isinstance(item, ReferenceSet):
-                    sets.append(item)
-                elif isinstance(item, (str, Path)):
-                    sets.extend(reference.load_file(item))
-                else:
-                    sets.extend(reference.load(item))
-            self._sets = sets
-        return self._sets
+        """The pinned sets, decoded as they stand now (BadReference names the set and the
+        field). A `ReferenceSet` given directly is decoded again from its canonical form, so
+        one built by hand meets the same rules as a file's."""
+        sets: list[ReferenceSet] = []
+        for item in self.reference_values:
+            if isinstance(item, ReferenceSet):
+                sets.append(reference.decode(dict(item.canonical), len(sets)))
+            elif isinstance(item, (str, Path)):
+                sets.extend(reference.load_file(item))
+            else:
+                sets.extend(reference.load(item))
+        return sets
 
 
 @dataclass(frozen=True)
@@ -165,7 +163,7 @@ def verify_attestation(
     except ProtocolError as e:
         raise VerifyError("malformed", str(e)) from None
     created = att.get("key_created_at")
-    if type(created) is not int or created < 0:
+    if type(created) is not int or not 0 <= created < 2**64:
         raise VerifyError("malformed", "key_created_at is not a Unix time")
     now = policy.now if policy.now is not None else int(time.time())
     measured = Measured(tee=tee, host_measurement=host_measurement)
@@ -263,7 +261,7 @@ def verify_attestation(
 def _simulated(evidence: bytes) -> tuple[bytes, tuple[bytes, ...] | None]:
     """REPORTDATA and the simulated platform's registers (MRTD, RTMR0-3), if it has them."""
     try:
-        doc = json.loads(evidence)
+        doc = _json.loads(evidence)
         if doc.get("format") != "simulated-not-for-production":
             raise VerifyError("malformed", "simulated evidence of another format")
         rd = from_hex("report_data", doc.get("report_data"), 64)
