@@ -146,3 +146,16 @@ def test_a_rotated_certificate_is_bound_again(wasm: Any) -> None:
             assert c.channel.verified.signing_key != first.verified.signing_key
     finally:
         gen.close()
+
+
+async def test_the_async_client_binds_once_under_concurrent_first_requests(tls_host: Host) -> None:
+    import asyncio
+
+    from wasm_hypervisor import AsyncClient
+
+    async with AsyncClient(tls_host.url, policy(tls_host)) as c:
+        answers = await asyncio.gather(*(c.host() for _ in range(4)))
+        assert len({a["audience"] for a in answers}) == 1
+        assert c.channel is not None and c.channel.audience == answers[0]["audience"]
+        session = await c.verifiable_session()
+        assert session.verified is not None
