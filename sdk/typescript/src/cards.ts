@@ -8,6 +8,7 @@ import { ctEqual, toHex, utf8 } from './bytes.js';
 import { sha256, verifySignature } from './crypto.js';
 import { VerifyError } from './errors.js';
 import { canonicalJsonBytes } from './jcs.js';
+import { isObject, parseJson } from './json.js';
 import type { VerifiedKey } from './verify.js';
 
 /** The URI of the card extension that names the host's attested signing key. */
@@ -79,9 +80,6 @@ export function cardPayload(card: AgentCardJson): Uint8Array {
   return canonicalJsonBytes(prune(rest));
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Refuses (`VerifyError` kind `Card`) a card that no ES256 signature of the attested key
@@ -100,7 +98,7 @@ export async function verifyCard(card: AgentCardJson, key: VerifiedKey): Promise
     if (typeof protectedHeader !== 'string' || typeof signature !== 'string') continue;
     let header: unknown;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b64urlDecode(protectedHeader)));
+      header = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(b64urlDecode(protectedHeader)));
     } catch {
       continue;
     }
@@ -121,9 +119,10 @@ export async function verifyCard(card: AgentCardJson, key: VerifiedKey): Promise
   const extensions = isObject(caps) && Array.isArray(caps['extensions']) ? caps['extensions'] : [];
   for (const ext of extensions) {
     if (!isObject(ext) || ext['uri'] !== ATTESTED_KEY_EXTENSION) continue;
-    const params = isObject(ext['params']) ? ext['params'] : {};
-    const named = String(params['signingKey'] ?? '').toLowerCase();
-    const evidence = String(params['evidenceSha256'] ?? '').toLowerCase();
+    const params = ext['params'];
+    if (!isObject(params)) throw new VerifyError('Card', 'the attested-key extension has no params');
+    const named = typeof params['signingKey'] === 'string' ? params['signingKey'].toLowerCase() : '';
+    const evidence = typeof params['evidenceSha256'] === 'string' ? params['evidenceSha256'].toLowerCase() : '';
     if (named !== toHex(key.signingKey) || !ctEqual(utf8(evidence), utf8(toHex(key.evidenceSha256)))) {
       throw new VerifyError('Card', "the card's attested-key extension names another key or evidence");
     }

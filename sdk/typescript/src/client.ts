@@ -5,9 +5,10 @@
  */
 import { ctEqual, fromBase64, fromHex, toBase64, toHex, utf8, uuidBytes, uuidText } from './bytes.js';
 import { VerifiedCard, verifyCard } from './cards.js';
-import { ClientKey, Role, sha256 } from './crypto.js';
+import { ClientKey, Role, sha256, uncompressedPublicKey } from './crypto.js';
 import { handlerEventBytes, inputDigests, resultCommitment, type InputDigests } from './commitment.js';
-import { GuestStoppedError, HypervisorError, PaymentRequiredError, VerifyError } from './errors.js';
+import { GuestStoppedError, HypervisorError, PaymentRequiredError, ProtocolError, TransportError, VerifyError } from './errors.js';
+import { arrayField, isObject, isU64, objectAnswer, parseJson, show } from './json.js';
 import { checkChallenge, paymentHeaders, settlementOf, type Settlement, type X402Payer } from './payments.js';
 import {
   configDetail,
@@ -22,6 +23,7 @@ import {
   type WalletPolicy,
 } from './owner.js';
 import { jsSealedPlaintext, jsSourceSha256, type JsSource } from './program.js';
+import type { BoundChannel } from './ratls.js';
 import { Session } from './session.js';
 import type {
   Agent,
@@ -36,11 +38,21 @@ import type {
 } from './types.js';
 import { verifyAttestation, verifyReceipt, verifySessionQuote, type Policy, type VerifiedKey } from './verify.js';
 
+/** The largest answer the client reads, in bytes (as the Rust client's cap): 256 MiB. */
+export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
 /** Options of a {@link Client}. */
 export interface ClientOptions {
-  /** The `fetch` to use (default `globalThis.fetch`). */
+  /**
+   * The `fetch` to use (default `globalThis.fetch`). Not with a bound `https://` host (see
+   * {@link tlsBinding}): its requests go over the SDK's own pinned connections.
+   */
   fetch?: typeof fetch;
-  /** The default policy of {@link Client.createVerifiableSession} and {@link Client.verifyHost}. */
+  /**
+   * The default policy of {@link Client.createVerifiableSession} and {@link Client.verifyHost},
+   * and the policy the verifiable sessions owner operations seal secrets to are verified under
+   * (when no session is given to them).
+   */
   policy?: Policy;
   /** Send binary fields larger than this many bytes as multipart (§6c). Default 4 MiB. */
   binaryUploadsAbove?: number;
@@ -52,6 +64,50 @@ export interface ClientOptions {
    * controls apply). Without one a `402` throws {@link PaymentRequiredError}.
    */
   payer?: X402Payer;
+  /**
+   * The audience (§17, 32 lowercase hex digits: the host's deployment) owner statements must
+   * name. The client reads the host's audience once (a bound `https://` host's from its
+   * channel binding, signed by the attested key; else `GET /host`) and signs every owner
+   * statement for it; when this is set, a host naming another audience is refused
+   * (`VerifyError` kind `Channel`) before anything is signed.
+   */
+  expectedAudience?: string;
+  /**
+   * Bind an `https://` host's TLS channel (§19) before sending anything (default: `true` for
+   * `https://` URLs). The SDK opens a TLS 1.3 connection of its own, checks that the host's
+   * attested key signed that connection's exporter value, the certificate shown and the
+   * audience, verifies the certificate's RA-TLS evidence under the client's `policy`, and then
+   * sends every request over connections that accept exactly that certificate (Node only:
+   * `node:tls`, `node:https`). A TLS-terminating proxy in between is refused.
+   *
+   * Browsers cannot export TLS keying material, so there an `https://` host is refused unless
+   * this is `false`. `false` uses ordinary (web PKI) TLS through `fetch`, e.g. for a host behind
+   * a TLS-terminating balancer: what is sealed to a verifiable session stays end to end; clear
+   * requests, plain sessions and the audience then trust whoever terminates TLS. With binding,
+   * `fetch` cannot be given (the SDK's own connections carry the pin).
+   */
+  tlsBinding?: boolean;
+}
+
+/** Whether this runtime is Node (which can bind TLS channels: `node:tls` exports keying material). */
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof proc?.versions?.node === 'string';
+}
+
+/** The Node-only module of the channel binding, loaded lazily (never by browser bundles). */
+const tlsNodeModule = './tls-node.js';
+
+interface TlsNode {
+  bindChannel(url: string, policy: Policy, expectedAudience?: string): Promise<BoundChannel>;
+  pinnedFetch(certificate: Uint8Array): typeof fetch & { close(): void };
+  isPinMismatch(e: unknown): boolean;
+}
+
+interface Binding {
+  channel: BoundChannel;
+  fetch: typeof fetch & { close(): void };
+  isPinMismatch(e: unknown): boolean;
 }
 
 /** Inputs of an execution (§6). */
@@ -93,10 +149,6 @@ interface Answer {
 
 const DEFAULT_UPLOAD_THRESHOLD = 4 * 1024 * 1024;
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function asBytes(v: Uint8Array | string): Uint8Array {
   return typeof v === 'string' ? utf8(v) : v;
 }
@@ -109,28 +161,43 @@ function headerRecord(headers: Headers): Record<string, string> {
   return out;
 }
 
-/** The typed error of a non-2xx answer (§9); a `402` is a {@link PaymentRequiredError}. */
+/**
+ * Whether a `402` answer is an x402 challenge (§6b): a `PAYMENT-REQUIRED` header, or a JSON
+ * body whose `error` is the x402 reason (a string). A `402` carrying §9's error object
+ * (`settlement_failed`: the run happened, its payment could not be settled) asks for no
+ * payment.
+ */
+export function isPaymentChallenge(status: number, body: unknown, headers?: Headers): boolean {
+  if (status !== 402) return false;
+  if (isObject(body) && isObject(body['error'])) return false;
+  return isObject(body) || Boolean(headers?.get('payment-required'));
+}
+
+/**
+ * The typed error of a non-2xx answer (§9); a `402` challenge ({@link isPaymentChallenge}) is
+ * a {@link PaymentRequiredError}.
+ */
 export function errorOf(status: number, body: unknown, headers?: Headers): HypervisorError {
-  if (status === 402) {
+  if (isPaymentChallenge(status, body, headers)) {
     let challenge: unknown = body;
     const header = headers?.get('payment-required');
     if (header) {
       try {
-        challenge = JSON.parse(new TextDecoder().decode(fromBase64(header + '='.repeat((4 - (header.length % 4)) % 4))));
+        challenge = parseJson(new TextDecoder().decode(fromBase64(header + '='.repeat((4 - (header.length % 4)) % 4))));
       } catch {
         challenge = body;
       }
     }
     const b = isObject(body) ? body : {};
     const code = typeof b['code'] === 'string' ? b['code'] : typeof b['error'] === 'string' ? b['error'] : 'payment_required';
-    return new PaymentRequiredError(code, String(b['message'] ?? 'payment required'), challenge, headers ? headerRecord(headers) : {}, body);
+    return new PaymentRequiredError(code, show(b['message'] ?? 'payment required'), challenge, headers ? headerRecord(headers) : {}, body);
   }
   if (isObject(body) && isObject(body['error'])) {
     const e = body['error'];
-    return new HypervisorError(status, String(e['code'] ?? `http_${status}`), String(e['message'] ?? ''), body);
+    return new HypervisorError(status, show(e['code'] ?? `http_${status}`), show(e['message'] ?? ''), body);
   }
   if (isObject(body) && typeof body['code'] === 'string') {
-    return new HypervisorError(status, body['code'], String(body['message'] ?? ''), body);
+    return new HypervisorError(status, body['code'], show(body['message'] ?? ''), body);
   }
   return new HypervisorError(status, `http_${status}`, typeof body === 'string' ? body : `HTTP ${status}`, body);
 }
@@ -148,15 +215,19 @@ export async function readExecution(
   digests: InputDigests,
   headers?: Headers,
 ): Promise<Execution> {
-  const stoppedError = status !== 200 && isObject(body) && typeof body['encrypted_result'] === 'string';
+  const stoppedError = status === 422 && isObject(body) && typeof body['encrypted_result'] === 'string';
   if (status !== 200 && !stoppedError) throw errorOf(status, body, headers);
   if (!isObject(body)) throw new VerifyError('Malformed', 'malformed execution answer');
-  if (typeof body['session_id'] !== 'string' || !ctEqual(uuidBytes(body['session_id']), uuidBytes(session.id))) {
-    throw new VerifyError('Mismatch', 'the result is for another session');
+  let sameSession = false;
+  try {
+    sameSession = typeof body['session_id'] === 'string' && ctEqual(uuidBytes(body['session_id']), uuidBytes(session.id));
+  } catch {
+    sameSession = false;
   }
+  if (!sameSession) throw new VerifyError('Mismatch', 'the result is for another session');
   let sealed: Uint8Array;
   try {
-    sealed = fromHex(String(body['encrypted_result']), 'encrypted_result');
+    sealed = fromHex(body['encrypted_result'] as string, 'encrypted_result');
   } catch (e) {
     throw new VerifyError('Malformed', (e as Error).message);
   }
@@ -164,7 +235,7 @@ export async function readExecution(
   const expected = await resultCommitment(session.id, digests, plaintext);
   let claimed: Uint8Array;
   try {
-    claimed = fromHex(String(body['result_commitment']), 'result_commitment');
+    claimed = fromHex(body['result_commitment'] as string, 'result_commitment');
   } catch (e) {
     throw new VerifyError('Malformed', (e as Error).message);
   }
@@ -173,10 +244,25 @@ export async function readExecution(
   }
   let result: ResultDocument;
   try {
-    result = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext)) as ResultDocument;
+    result = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(plaintext)) as ResultDocument;
   } catch {
     throw new VerifyError('Malformed', 'malformed result document');
   }
+  if (!isObject(result) || typeof result.status !== 'string') {
+    throw new VerifyError('Malformed', 'malformed result document (not an object with a status)');
+  }
+  const output = (name: 'stdout' | 'stderr'): Uint8Array => {
+    const v: unknown = result[name];
+    if (v === undefined || v === null) return new Uint8Array();
+    try {
+      if (typeof v !== 'string') throw new TypeError('not a string');
+      return fromBase64(v);
+    } catch {
+      throw new VerifyError('Malformed', `malformed result document (\`${name}\` is not base64)`);
+    }
+  };
+  const stdout = output('stdout');
+  const stderr = output('stderr');
   let receipt: Receipt | undefined;
   if (session.verified) {
     const r = body['result_quote'];
@@ -195,13 +281,12 @@ export async function readExecution(
   }
   const settlement = headers ? settlementOf(headers) : undefined;
   if (receipt && settlement) {
-    const payer = String(settlement.payer ?? '').toLowerCase();
-    if (!payer || !String(receipt.payment ?? '').toLowerCase().includes(`payer=${payer}`)) {
+    const payer = typeof settlement.payer === 'string' ? settlement.payer.toLowerCase() : '';
+    const payment = typeof receipt.payment === 'string' ? receipt.payment.toLowerCase() : '';
+    if (!payer || !payment.includes(`payer=${payer}`)) {
       throw new VerifyError('Receipt', "the receipt's payment does not name the payer that settled");
     }
   }
-  const stdout = typeof result.stdout === 'string' ? fromBase64(result.stdout) : new Uint8Array();
-  const stderr = typeof result.stderr === 'string' ? fromBase64(result.stderr) : new Uint8Array();
   const execution: Execution = {
     result,
     plaintext,
@@ -222,6 +307,62 @@ export async function readExecution(
   return execution;
 }
 
+/** The fields of a `create_keypair` answer (§3), checked (`ProtocolError`). */
+function sessionAnswer(r: Record<string, unknown>): { id: string; serverPublic: Uint8Array; expiresInSeconds: number } {
+  let id: string;
+  try {
+    if (typeof r['session_id'] !== 'string') throw new TypeError('not a string');
+    id = uuidText(r['session_id']);
+  } catch {
+    throw new ProtocolError(`session_id ${show(r['session_id'])} is not a UUID`);
+  }
+  let serverPublic: Uint8Array;
+  try {
+    serverPublic = uncompressedPublicKey(fromHex(r['session_pubkey'] as string, 'session_pubkey'));
+  } catch (e) {
+    throw new ProtocolError(`session_pubkey is not a P-256 public key: ${(e as Error).message}`);
+  }
+  const ttl = r['expires_in_seconds'];
+  if (!isU64(ttl) || ttl === 0) throw new ProtocolError(`expires_in_seconds ${show(ttl)} is not a positive integer`);
+  return { id, serverPublic, expiresInSeconds: ttl };
+}
+
+/**
+ * The body of `res` as text, read as it streams and refused (`TransportError`) once it is
+ * larger than {@link MAX_RESPONSE_BYTES}.
+ */
+async function readCapped(res: Response, what: string): Promise<string> {
+  const tooLarge = () => new TransportError(`${what}: the answer is larger than ${MAX_RESPONSE_BYTES} bytes`);
+  const declared = res.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared.trim()) > MAX_RESPONSE_BYTES) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_RESPONSE_BYTES) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  } catch (e) {
+    if (e instanceof TransportError) throw e;
+    throw new TransportError(`${what}: the answer could not be read: ${e instanceof Error ? e.message : show(e)}`, e);
+  }
+  const decoder = new TextDecoder();
+  let text = '';
+  for (const c of chunks) text += decoder.decode(c, { stream: true });
+  return text + decoder.decode();
+}
+
 /** A client of one WASM Hypervisor host. */
 export class Client {
   /** The host's base URL, without a trailing slash. */
@@ -232,10 +373,37 @@ export class Client {
   readonly #policy: Policy;
   readonly #headers: Record<string, string>;
   readonly #payer: X402Payer | undefined;
-  #audience?: string;
+  /** The audience owner statements name: read once per client (see {@link ClientOptions.expectedAudience}). */
+  #audience: Promise<string> | undefined;
+  /** The audience pinned by the caller, if any. */
+  readonly expectedAudience: string | undefined;
+  readonly #tlsBinding: boolean;
+  #binding: Promise<Binding> | undefined;
+  #channel: BoundChannel | undefined;
 
   constructor(baseUrl: string, options: ClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    if (options.expectedAudience !== undefined && !/^[0-9a-f]{32}$/.test(options.expectedAudience)) {
+      throw new TypeError('expectedAudience is 32 lowercase hex digits (the audience GET /host names)');
+    }
+    this.expectedAudience = options.expectedAudience;
+    const https = /^https:\/\//i.test(this.baseUrl);
+    this.#tlsBinding = options.tlsBinding ?? https;
+    if (this.#tlsBinding && !https) throw new TypeError('tlsBinding needs an https:// URL');
+    if (this.#tlsBinding && options.fetch !== undefined) {
+      throw new TypeError(
+        'an https:// host is bound and pinned over the SDK\'s own connections (PROTOCOL §19): leave `fetch` out, ' +
+          'or pass tlsBinding: false to use yours over ordinary (web PKI) TLS',
+      );
+    }
+    if (this.#tlsBinding && !isNode()) {
+      throw new TypeError(
+        `${this.baseUrl}: this runtime cannot bind an https:// host's TLS channel (PROTOCOL §19): browsers cannot export ` +
+          'TLS keying material, so nothing would show that the attested host is the other end of the connection. Pass ' +
+          'tlsBinding: false to use ordinary (web PKI) TLS: what is sealed to a verifiable session stays end to end; clear ' +
+          'requests, plain sessions and the audience then trust whoever terminates TLS',
+      );
+    }
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#policy = options.policy ?? {};
     this.#headers = options.headers ?? {};
@@ -243,7 +411,70 @@ export class Client {
     this.binaryUploadsAbove = options.binaryUploadsAbove ?? DEFAULT_UPLOAD_THRESHOLD;
   }
 
+  /**
+   * The verified channel binding of an `https://` host (§19), once the first request bound it
+   * (`undefined` before, and for `http://` hosts or `tlsBinding: false`).
+   */
+  get channel(): BoundChannel | undefined {
+    return this.#channel;
+  }
+
+  /**
+   * Closes the pinned connections of a bound `https://` host (they are kept alive between
+   * requests, and would keep a Node process running until the host closes them). The binding
+   * is kept: a later request opens new connections, pinned to the same certificate (and binds
+   * again first if the host's key, hence its certificate, has rotated since).
+   */
+  close(): void {
+    this.#binding?.then((b) => b.fetch.close()).catch(() => undefined);
+  }
+
+  /**
+   * The binding of an `https://` host, made once (concurrent first requests share it; a failed
+   * one is made again next time). `stale`: the binding a connection just refused (the host's
+   * key, hence its certificate, rotated): bound again unless another request already did.
+   */
+  #bound(stale?: Promise<Binding>): Promise<Binding> {
+    if (this.#binding === undefined || (stale !== undefined && this.#binding === stale)) {
+      const old = this.#binding;
+      const binding = (async (): Promise<Binding> => {
+        let mod: TlsNode;
+        try {
+          mod = (await import(/* webpackIgnore: true */ /* @vite-ignore */ tlsNodeModule)) as TlsNode;
+        } catch (e) {
+          throw new VerifyError('Channel', `the TLS channel binding needs Node's TLS (node:tls), which could not be loaded: ${(e as Error).message}`);
+        }
+        const channel = await mod.bindChannel(this.baseUrl, this.#policy, this.expectedAudience);
+        this.#channel = channel;
+        return { channel, fetch: mod.pinnedFetch(channel.certificate), isPinMismatch: mod.isPinMismatch };
+      })();
+      this.#binding = binding;
+      binding.catch(() => {
+        if (this.#binding === binding) this.#binding = undefined;
+      });
+      old?.then((b) => b.fetch.close()).catch(() => undefined);
+    }
+    return this.#binding;
+  }
+
   async #send(method: string, path: string, init: { json?: unknown; form?: FormData; headers?: Record<string, string> } = {}): Promise<Answer> {
+    if (!this.#tlsBinding) return this.#sendWith(this.#fetch, method, path, init);
+    const binding = this.#bound();
+    try {
+      return await this.#sendWith((await binding).fetch, method, path, init);
+    } catch (e) {
+      if (!(e instanceof TransportError) || !(await binding).isPinMismatch(e)) throw e;
+      // The host's key rotated: its new certificate is bound before anything is sent again.
+      return this.#sendWith((await this.#bound(binding)).fetch, method, path, init);
+    }
+  }
+
+  async #sendWith(
+    fetcher: typeof fetch,
+    method: string,
+    path: string,
+    init: { json?: unknown; form?: FormData; headers?: Record<string, string> },
+  ): Promise<Answer> {
     const headers: Record<string, string> = { ...this.#headers, ...(init.headers ?? {}) };
     let body: BodyInit | undefined;
     if (init.form) body = init.form;
@@ -251,13 +482,19 @@ export class Client {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(init.json);
     }
-    const res = await this.#fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) });
-    const text = await res.text();
+    let res: Response;
+    try {
+      res = await fetcher(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+    } catch (e) {
+      throw new TransportError(`${method} ${path}: ${e instanceof Error ? e.message : show(e)}`, e);
+    }
+    const text = await readCapped(res, `${method} ${path}`);
     let parsed: unknown = text;
     if (text.length > 0) {
       try {
-        parsed = JSON.parse(text);
-      } catch {
+        parsed = parseJson(text);
+      } catch (e) {
+        if (e instanceof ProtocolError) throw new ProtocolError(`${method} ${path}: ${e.message}`);
         parsed = text;
       }
     }
@@ -271,6 +508,8 @@ export class Client {
   async #sendPayable(method: string, path: string, init: { json?: unknown; form?: FormData; headers?: Record<string, string> } = {}): Promise<Answer> {
     const a = await this.#send(method, path, init);
     if (a.status !== 402) return a;
+    // A 402 carrying §9's error object (`settlement_failed`) is no challenge: nothing to pay.
+    if (!isPaymentChallenge(a.status, a.body, a.headers)) throw errorOf(a.status, a.body, a.headers);
     const isChallenge = a.headers.has('payment-required') || (isObject(a.body) && 'accepts' in a.body);
     if (isChallenge) checkChallenge(a.headers, a.body, path);
     if (!this.#payer) throw errorOf(a.status, a.body, a.headers);
@@ -300,26 +539,61 @@ export class Client {
     return { json: { ...request, [field]: encoding === 'hex' ? toHex(bytes) : toBase64(bytes) } };
   }
 
-  /** `GET /host`: audience, provider, version. */
+  /**
+   * `GET /host`: audience, provider, version, as the host answers them now (unauthenticated).
+   * Owner statements do not take their audience from here: see
+   * {@link ClientOptions.expectedAudience}.
+   */
   async host(): Promise<{ audience: string; provider: string; version: string; [k: string]: unknown }> {
-    const h = (await this.#expect(200, 'GET', '/host')) as { audience: string; provider: string; version: string };
-    this.#audience = h.audience;
-    return h;
+    const h = objectAnswer(await this.#expect(200, 'GET', '/host'), 'GET /host');
+    if (typeof h['audience'] !== 'string') throw new ProtocolError('GET /host gave no audience');
+    return h as { audience: string; provider: string; version: string };
   }
 
-  async #audienceOf(): Promise<string> {
-    return this.#audience ?? (await this.host()).audience;
+  /**
+   * The audience owner statements name (§17): read once per client (concurrent first reads
+   * share it; a failed read is tried again next time), 32 lowercase hex digits, held to
+   * `expectedAudience` when it is set.
+   */
+  #audienceOf(): Promise<string> {
+    if (this.#audience === undefined) {
+      const reading = this.#readAudience();
+      this.#audience = reading;
+      reading.catch(() => {
+        if (this.#audience === reading) this.#audience = undefined;
+      });
+    }
+    return this.#audience;
+  }
+
+  async #readAudience(): Promise<string> {
+    // A bound https:// host's audience is the one its attested key signed on our connection.
+    const audience = this.#tlsBinding
+      ? (await this.#bound()).channel.audience
+      : objectAnswer(await this.#expect(200, 'GET', '/host'), 'GET /host')['audience'];
+    if (typeof audience !== 'string' || !/^[0-9a-f]{32}$/.test(audience)) {
+      throw new ProtocolError(`GET /host gave no audience (32 lowercase hex digits): ${show(audience)}`);
+    }
+    if (this.expectedAudience !== undefined && audience !== this.expectedAudience) {
+      throw new VerifyError('Channel', `the host is deployment ${audience}, not the pinned ${this.expectedAudience}`);
+    }
+    return audience;
   }
 
   /** `GET /attestation` (unverified: see {@link verifyHost}). */
   async attestation(): Promise<{ provider: string; attestation: Attestation | null }> {
-    return (await this.#expect(200, 'GET', '/attestation')) as { provider: string; attestation: Attestation | null };
+    return objectAnswer(await this.#expect(200, 'GET', '/attestation'), 'GET /attestation') as {
+      provider: string;
+      attestation: Attestation | null;
+    };
   }
 
   /** Reads `GET /attestation` and verifies it under `policy` (default: the client's). */
   async verifyHost(policy: Policy = this.#policy): Promise<VerifiedKey> {
     const a = await this.attestation();
-    if (!a.attestation) throw new VerifyError('Malformed', `the host has no attestation (provider ${a.provider})`);
+    if (a.attestation === null || a.attestation === undefined) {
+      throw new VerifyError('Malformed', `the host has no attestation (provider ${show(a.provider)})`);
+    }
     return verifyAttestation(a.attestation, policy);
   }
 
@@ -346,8 +620,9 @@ export class Client {
   /** `POST /encrypt/create_keypair`: a plain session (not attested). */
   async createSession(options: { key?: ClientKey } = {}): Promise<Session> {
     const key = options.key ?? (await ClientKey.generate());
-    const r = (await this.#expect(200, 'POST', '/encrypt/create_keypair', { json: { pubkey: key.publicKeyHex } })) as Record<string, unknown>;
-    return Session.establish(key, String(r['session_id']), String(r['session_pubkey']), Number(r['expires_in_seconds']));
+    const r = objectAnswer(await this.#expect(200, 'POST', '/encrypt/create_keypair', { json: { pubkey: key.publicKeyHex } }), 'POST /encrypt/create_keypair');
+    const s = sessionAnswer(r);
+    return Session.establish(key, s.id, s.serverPublic, s.expiresInSeconds);
   }
 
   /**
@@ -357,18 +632,15 @@ export class Client {
    */
   async createVerifiableSession(options: { key?: ClientKey; policy?: Policy } = {}): Promise<Session> {
     const key = options.key ?? (await ClientKey.generate());
-    const r = (await this.#expect(200, 'POST', '/verifiable/encrypt/create_keypair', { json: { pubkey: key.publicKeyHex } })) as Record<string, unknown>;
+    const r = objectAnswer(
+      await this.#expect(200, 'POST', '/verifiable/encrypt/create_keypair', { json: { pubkey: key.publicKeyHex } }),
+      'POST /verifiable/encrypt/create_keypair',
+    );
     const quote = r['quote'] as SessionQuote;
     if (!isObject(quote)) throw new VerifyError('Malformed', 'a verifiable session without a quote');
-    const sessionId = String(r['session_id']);
-    let serverPublic: Uint8Array;
-    try {
-      serverPublic = fromHex(String(r['session_pubkey']), 'session_pubkey');
-    } catch (e) {
-      throw new VerifyError('Malformed', (e as Error).message);
-    }
-    const verified = await verifySessionQuote(quote, sessionId, serverPublic, key.publicKey, options.policy ?? this.#policy);
-    return Session.establish(key, sessionId, serverPublic, Number(r['expires_in_seconds']), verified, quote);
+    const s = sessionAnswer(r);
+    const verified = await verifySessionQuote(quote, s.id, s.serverPublic, key.publicKey, options.policy ?? this.#policy);
+    return Session.establish(key, s.id, s.serverPublic, s.expiresInSeconds, verified, quote);
   }
 
   async #run(session: Session, route: string, field: string, program: Uint8Array, opts: RunOptions): Promise<Execution> {
@@ -463,24 +735,25 @@ export class Client {
     } else {
       body = this.#bodyWith(request, 'component', d.component!, 'base64');
     }
-    return (await this.#expect(201, 'POST', '/agent/deploy', body)) as Agent;
+    return objectAnswer(await this.#expect(201, 'POST', '/agent/deploy', body), 'POST /agent/deploy') as Agent;
   }
 
   /** `GET /agents`: every agent with its latest version. */
   async listAgents(): Promise<Agent[]> {
-    return ((await this.#expect(200, 'GET', '/agents')) as { agents: Agent[] }).agents;
+    return arrayField(await this.#expect(200, 'GET', '/agents'), 'agents', 'GET /agents') as Agent[];
   }
 
   /** `GET /agents/{name}`: the agent with every version. */
   async getAgent(name: string): Promise<Agent> {
-    return (await this.#expect(200, 'GET', `/agents/${encodeURIComponent(name)}`)) as Agent;
+    const path = `/agents/${encodeURIComponent(name)}`;
+    return objectAnswer(await this.#expect(200, 'GET', path), `GET ${path}`) as Agent;
   }
 
   /** `POST /search`: agents matching `query`, best first. */
   async searchAgents(query: string, limit?: number): Promise<SearchHit[]> {
     const json: Record<string, unknown> = { query };
     if (limit !== undefined) json['limit'] = limit;
-    return ((await this.#expect(200, 'POST', '/search', { json })) as { results: SearchHit[] }).results;
+    return arrayField(await this.#expect(200, 'POST', '/search', { json }), 'results', 'POST /search') as SearchHit[];
   }
 
   /**
@@ -499,14 +772,20 @@ export class Client {
     const path = `/agents/${encodeURIComponent(name)}/invoke`;
     const a = await this.#sendPayable('POST', path, { json });
     if (a.status !== 200) throw errorOf(a.status, a.body, a.headers);
-    const answer = a.body as ClearInvocation;
+    const answer = objectAnswer(a.body, `POST ${path}`) as ClearInvocation;
     const settlement = settlementOf(a.headers);
     if (settlement) answer.settlement = settlement;
     return answer;
   }
 
   async #codeHash(name: string, codeHash: string | undefined): Promise<Uint8Array> {
-    const h = codeHash ?? (await this.getAgent(name)).latest.code_hash;
+    let h = codeHash;
+    if (h === undefined) {
+      const latest: unknown = (await this.getAgent(name))['latest'];
+      const listed = isObject(latest) ? latest['code_hash'] : undefined;
+      if (typeof listed !== 'string') throw new ProtocolError(`GET /agents/${encodeURIComponent(name)} lists no code hash`);
+      h = listed;
+    }
     try {
       return fromHex(h, 'code_hash', 32);
     } catch (e) {
@@ -517,9 +796,13 @@ export class Client {
   /**
    * A sealed invocation of a handler agent: the event (JSON value, or raw bytes) sealed to
    * `session` (role event); the result checked against the agent's code hash and the event
-   * (§8 table) and, on a verifiable session, its receipt. Pass `codeHash` (the code you
-   * expect, e.g. the SHA-256 of the component you deployed); without it the code hash the
-   * host lists is used.
+   * (§8 table) and, on a verifiable session, its receipt.
+   *
+   * **Pass `codeHash`**, the code you expect (your deployment's answer, an audit): the
+   * commitment and the receipt then prove the result is that code's, and other code is
+   * detected. Without it the SDK trusts the code hash the host lists for the agent's latest
+   * version (an unauthenticated `GET /agents/{name}`): the result is then proven to be the
+   * listed code's, not that the listing is the code you meant to run.
    */
   async invokeAgentSealed(
     session: Session,
@@ -539,7 +822,11 @@ export class Client {
     return readExecution(session, a.status, a.body, digests, a.headers);
   }
 
-  /** A sealed invocation of a CLI agent (arguments and stdin sealed), checked as {@link invokeAgentSealed}. */
+  /**
+   * A sealed invocation of a CLI agent (arguments and stdin sealed), checked as
+   * {@link invokeAgentSealed}. **Pass `codeHash`** to detect other code: without it the code
+   * hash the host lists is trusted.
+   */
   async invokeCommandSealed(
     session: Session,
     name: string,
@@ -581,11 +868,17 @@ export class Client {
     return { ...(await ownerSignature(owner, await this.#audienceOf(), action, name, detail)) };
   }
 
-  /** The owner's session to seal to: the one given (it must be the owner's key's), else a new plain one. */
+  /**
+   * The owner's session to seal secrets to: the one given (it must be the owner's key's),
+   * else a new **verifiable** session of the owner's key, verified under the client's policy
+   * before anything is sealed (§13: a client verifies the chain before sending anything; a
+   * plain session's key could be anyone's on an unauthenticated path).
+   */
   async #ownerSession(owner: ClientKey, session: Session | undefined): Promise<Session> {
-    const s = session ?? (await this.createSession({ key: owner }));
-    if (s.clientKey.publicKeyHex !== owner.publicKeyHex) throw new TypeError("sealed owner operations go under a session of the owner's key");
-    return s;
+    if (session !== undefined && session.clientKey.publicKeyHex !== owner.publicKeyHex) {
+      throw new TypeError("sealed owner operations go under a session of the owner's key");
+    }
+    return session ?? (await this.createVerifiableSession({ key: owner }));
   }
 
   #agentPath(name: string, rest = ''): string {
@@ -594,10 +887,10 @@ export class Client {
 
   /** `GET /agents/{name}/logs`, signed by the owner: the newest 100 stderr entries. */
   async agentLogs(owner: ClientKey, name: string): Promise<{ agent: string; logs: { execution_id: string; at_ms: number; stderr: string }[] }> {
-    return (await this.#ownerRequest('GET', owner, 'logs', name, `/agents/${encodeURIComponent(name)}/logs`)) as {
-      agent: string;
-      logs: { execution_id: string; at_ms: number; stderr: string }[];
-    };
+    const path = `/agents/${encodeURIComponent(name)}/logs`;
+    const answer = await this.#ownerRequest('GET', owner, 'logs', name, path);
+    arrayField(answer, 'logs', `GET ${path}`);
+    return answer as { agent: string; logs: { execution_id: string; at_ms: number; stderr: string }[] };
   }
 
   /** `DELETE /agents/{name}`, signed by the owner. */
@@ -605,36 +898,40 @@ export class Client {
     await this.#ownerRequest('DELETE', owner, 'delete', name, `/agents/${encodeURIComponent(name)}`);
   }
 
-  // ---- Owner operations (§18, §23): signed by `owner`; sealed values go under `session` ----
+  // ---- Owner operations (§18, §23): signed by `owner`; sealed values go under `session`, by
+  // default a new verifiable session of the owner's key verified under the client's policy ----
 
   /** The agent's grants (§18), signed `read-grants`. */
   async grants(owner: ClientKey, name: string): Promise<{ grants: Grants; [k: string]: unknown }> {
-    return (await this.#ownerRequest('GET', owner, 'read-grants', name, this.#agentPath(name, '/grants'))) as { grants: Grants };
+    return objectAnswer(await this.#ownerRequest('GET', owner, 'read-grants', name, this.#agentPath(name, '/grants')), 'GET grants') as { grants: Grants };
   }
 
   /** Replaces the agent's grants (§18), signed over {@link grantsDetail}. */
   async setGrants(owner: ClientKey, name: string, grants: Grants): Promise<{ grants: Grants; [k: string]: unknown }> {
     const body = await this.#signedBody(owner, 'grants', name, await grantsDetail(grants));
-    return (await this.#expect(200, 'PUT', this.#agentPath(name, '/grants'), {
+    const answer = await this.#expect(200, 'PUT', this.#agentPath(name, '/grants'), {
       json: { ...body, grants },
       headers: { 'x-agent-owner': owner.publicKeyHex },
-    })) as { grants: Grants };
+    });
+    return objectAnswer(answer, 'PUT grants') as { grants: Grants };
   }
 
   /** The agent's outgoing calls, newest first (§18), signed `calls`. */
   async calls(owner: ClientKey, name: string, limit?: number): Promise<Record<string, unknown>[]> {
     const q = limit === undefined ? '' : `?limit=${limit}`;
-    return ((await this.#ownerRequest('GET', owner, 'calls', name, this.#agentPath(name, '/calls' + q))) as { calls: Record<string, unknown>[] }).calls;
+    return arrayField(await this.#ownerRequest('GET', owner, 'calls', name, this.#agentPath(name, '/calls' + q)), 'calls', 'GET calls') as Record<string, unknown>[];
   }
 
   /** The agent's wallet without its key: address, policy, spends (§18), signed `read-wallet`. */
   async wallet(owner: ClientKey, name: string): Promise<Record<string, unknown>> {
-    return (await this.#ownerRequest('GET', owner, 'read-wallet', name, this.#agentPath(name, '/wallet'))) as Record<string, unknown>;
+    return objectAnswer(await this.#ownerRequest('GET', owner, 'read-wallet', name, this.#agentPath(name, '/wallet')), 'GET wallet');
   }
 
   /**
    * Attaches a secp256k1 wallet (32-byte key, sealed to the owner's session, role wallet-key)
-   * and its spending policy (§18), signed over {@link walletDetail}. `address` defaults to the
+   * and its spending policy (§18), signed over {@link walletDetail}. Without `options.session`
+   * the key is sealed to a new verifiable session of the owner's key, verified under the
+   * client's policy first (`VerifyError`, nothing sent, when it does not verify). `address` defaults to the
    * key's EVM address, computed by `viem` (an optional peer dependency, imported only then).
    */
   async setWallet(
@@ -648,7 +945,7 @@ export class Client {
     const address = options.address ?? (await evmAddress(key));
     const session = await this.#ownerSession(owner, options.session);
     const body = await this.#signedBody(owner, 'wallet', name, walletDetail(address, policy));
-    return (await this.#expect(200, 'PUT', this.#agentPath(name, '/wallet'), {
+    return objectAnswer(await this.#expect(200, 'PUT', this.#agentPath(name, '/wallet'), {
       json: {
         ...body,
         public_key: owner.publicKeyHex,
@@ -658,18 +955,20 @@ export class Client {
         policy,
       },
       headers: { 'x-agent-owner': owner.publicKeyHex },
-    })) as Record<string, unknown>;
+    }), 'PUT wallet');
   }
 
   /** The configuration's entries (§23.2): names, versions, value hashes; never values. */
   async config(owner: ClientKey, name: string): Promise<ConfigEntry[]> {
-    return ((await this.#ownerRequest('GET', owner, 'read-config', name, this.#agentPath(name, '/config'))) as { entries: ConfigEntry[] }).entries;
+    return arrayField(await this.#ownerRequest('GET', owner, 'read-config', name, this.#agentPath(name, '/config')), 'entries', 'GET config') as ConfigEntry[];
   }
 
   /**
    * Sets and removes configuration values and secrets (§23.2): the change sealed to the owner's
    * session (role agent-config), signed over the SHA-256 of its plaintext. Returns the entries
-   * (value hashes only: compare with {@link valueHash}).
+   * (value hashes only: compare with {@link valueHash}). Without `options.session` the change is
+   * sealed to a new verifiable session of the owner's key, verified under the client's policy
+   * first (`VerifyError`, nothing sent, when it does not verify).
    */
   async setConfig(
     owner: ClientKey,
@@ -683,14 +982,17 @@ export class Client {
     if (change.remove && change.remove.length > 0) doc['remove'] = change.remove;
     const plain = utf8(JSON.stringify(doc));
     const body = await this.#signedBody(owner, 'config', name, await configDetail(plain));
-    const answer = (await this.#expect(200, 'PUT', this.#agentPath(name, '/config'), {
+    const answer = await this.#expect(200, 'PUT', this.#agentPath(name, '/config'), {
       json: { ...body, public_key: owner.publicKeyHex, session_id: session.id, encrypted_config: toHex(session.seal(Role.AgentConfig, 0, plain)) },
       headers: { 'x-agent-owner': owner.publicKeyHex },
-    })) as { entries: ConfigEntry[] };
-    return answer.entries;
+    });
+    return arrayField(answer, 'entries', 'PUT config') as ConfigEntry[];
   }
 
-  /** The agent's whole state (§23.3), sealed to the owner's session (role state-export) and opened here. */
+  /**
+   * The agent's whole state (§23.3), sealed to the owner's session (role state-export) and
+   * opened here; without `options.session`, a new verifiable session of the owner's key.
+   */
   async exportState(owner: ClientKey, name: string, options: { session?: Session } = {}): Promise<StateExport> {
     const session = await this.#ownerSession(owner, options.session);
     const body = await this.#signedBody(owner, 'export-state', name, '');
@@ -710,7 +1012,8 @@ export class Client {
 
   /**
    * Puts an exported state back (§23.3), merged or replacing: sealed (role state-import) as the
-   * export's compact JSON, signed over its SHA-256 and `replace=`.
+   * export's compact JSON, signed over its SHA-256 and `replace=`; without `options.session`,
+   * to a new verifiable session of the owner's key.
    */
   async importState(
     owner: ClientKey,
@@ -722,21 +1025,24 @@ export class Client {
     const session = await this.#ownerSession(owner, options.session);
     const plain = utf8(JSON.stringify(state));
     const body = await this.#signedBody(owner, 'import-state', name, await importDetail(plain, replace));
-    return (await this.#expect(200, 'POST', this.#agentPath(name, '/state/import'), {
+    const answer = await this.#expect(200, 'POST', this.#agentPath(name, '/state/import'), {
       json: { ...body, public_key: owner.publicKeyHex, session_id: session.id, encrypted_state: toHex(session.seal(Role.StateImport, 0, plain)), replace },
       headers: { 'x-agent-owner': owner.publicKeyHex },
-    })) as { keys: number };
+    });
+    return objectAnswer(answer, 'POST state/import') as { keys: number };
   }
 
   /** Removes every key of every bucket (§23.3); the number removed. */
   async wipeState(owner: ClientKey, name: string): Promise<number> {
-    return Number(((await this.#ownerRequest('DELETE', owner, 'wipe-state', name, this.#agentPath(name, '/state'))) as { keys_removed: number }).keys_removed);
+    const removed = objectAnswer(await this.#ownerRequest('DELETE', owner, 'wipe-state', name, this.#agentPath(name, '/state')), 'DELETE state')['keys_removed'];
+    if (!isU64(removed)) throw new ProtocolError(`DELETE state: keys_removed ${show(removed)} is not a count`);
+    return removed;
   }
 
   /** One execution record (§17), readable by the key that ran it and the agent's owner (signed `read-executions`). */
   async execution(reader: ClientKey, executionId: string): Promise<Record<string, unknown>> {
     const id = uuidText(executionId);
-    return (await this.#ownerRequest('GET', reader, 'read-executions', id, `/executions/${id}`)) as Record<string, unknown>;
+    return objectAnswer(await this.#ownerRequest('GET', reader, 'read-executions', id, `/executions/${id}`), 'GET execution');
   }
 
   /** The execution records `reader` may read, oldest first. */
@@ -746,7 +1052,7 @@ export class Client {
     if (options.limit !== undefined) q.set('limit', String(options.limit));
     const qs = q.toString();
     const path = '/executions' + (qs ? `?${qs}` : '');
-    return ((await this.#ownerRequest('GET', reader, 'read-executions', '', path)) as { executions: Record<string, unknown>[] }).executions;
+    return arrayField(await this.#ownerRequest('GET', reader, 'read-executions', '', path), 'executions', 'GET /executions') as Record<string, unknown>[];
   }
 }
 
@@ -770,7 +1076,7 @@ export interface StateExport {
 export function parseStateExport(plaintext: Uint8Array, agent: string): StateExport {
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+    doc = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
   } catch {
     throw new VerifyError('Malformed', 'the exported state is not JSON');
   }

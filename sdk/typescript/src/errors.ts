@@ -1,16 +1,50 @@
 /**
  * Typed errors: what the host answered ({@link HypervisorError}), what failed verification
- * ({@link VerifyError}).
+ * ({@link VerifyError}), answers that break the protocol ({@link ProtocolError}), the transport
+ * ({@link TransportError}). All of them are {@link HypervisorSdkError}s: whatever a host (or
+ * whoever is on the path) answers, the client throws one of these, never a `TypeError` or
+ * `RangeError` from deep inside.
  * @module
  */
 import type { Execution } from './types.js';
+
+/** The base class of every error the SDK throws about a host, its answers or its evidence. */
+export class HypervisorSdkError extends Error {
+  override name = 'HypervisorSdkError';
+}
+
+/**
+ * The host answered something the protocol does not allow: an answer of the wrong shape (not
+ * a JSON object, a missing field, a number out of range), JSON nested deeper than
+ * {@link MAX_JSON_DEPTH} levels.
+ */
+export class ProtocolError extends HypervisorSdkError {
+  override name = 'ProtocolError';
+}
+
+/**
+ * The request did not complete: the connection failed (what `fetch` threw is the `cause`), or
+ * the answer was larger than the client reads (256 MiB, as the Rust client's cap).
+ */
+export class TransportError extends HypervisorSdkError {
+  override name = 'TransportError';
+  override readonly cause: unknown;
+
+  constructor(message: string, cause?: unknown) {
+    super(message);
+    this.cause = cause;
+  }
+}
+
+/** The deepest JSON nesting the SDK parses (serde_json's default, the host's own bound). */
+export const MAX_JSON_DEPTH = 128;
 
 /**
  * A non-2xx answer from the host (§9): `status` is the HTTP status, `code` the host's stable
  * code from `{"error": {"code", "message"}}` (or `http_<status>` when the body has none),
  * `message` the host's message.
  */
-export class HypervisorError extends Error {
+export class HypervisorError extends HypervisorSdkError {
   override name = 'HypervisorError';
   /** HTTP status. */
   readonly status: number;
@@ -86,10 +120,12 @@ export type VerifyErrorKind =
   /** A field the host answered does not match what was expected (session id, …). */
   | 'Mismatch'
   /** An A2A agent card no signature of the attested key covers, or that names another key (§21.1). */
-  | 'Card';
+  | 'Card'
+  /** The HTTPS channel binding (§19) does not verify, or the host is another deployment than the one pinned. */
+  | 'Channel';
 
 /** A verification failure. Verification is never skipped silently: every failure throws this. */
-export class VerifyError extends Error {
+export class VerifyError extends HypervisorSdkError {
   override name = 'VerifyError';
   readonly kind: VerifyErrorKind;
 
@@ -123,7 +159,7 @@ export class PaymentRequiredError extends HypervisorError {
  * no matching scheme or network, a signer error), or the challenge named another resource than
  * the one requested (never handed to the payer). Nothing was paid.
  */
-export class PaymentFailedError extends Error {
+export class PaymentFailedError extends HypervisorSdkError {
   override name = 'PaymentFailedError';
   /** What the x402 SDK threw, when it threw. */
   override readonly cause: unknown;

@@ -7,6 +7,7 @@ import { concat, ctEqual, fromHex, toHex, u32le, utf8 } from './bytes.js';
 import { sha384 } from './crypto.js';
 import { VerifyError } from './errors.js';
 import { canonicalJsonBytes } from './jcs.js';
+import { hasLoneSurrogate, parseJson, show } from './json.js';
 
 /** dstack's runtime event type, `0x08000001`. */
 export const RUNTIME_EVENT_TYPE = 0x08000001;
@@ -69,7 +70,7 @@ export async function parseEventLog(log: string | unknown[]): Promise<Event[]> {
   if (typeof log === 'string') {
     if (utf8(log).length > MAX_TEXT) bad('the event log is over 4 MiB');
     try {
-      items = JSON.parse(log);
+      items = parseJson(log);
     } catch {
       bad('the event log is not JSON');
     }
@@ -89,6 +90,7 @@ export async function parseEventLog(log: string | unknown[]): Promise<Event[]> {
     if (!isInt(eventType) || eventType < 0) bad(`${at}: \`event_type\` must be an integer`);
     const name = e['event'];
     if (typeof name !== 'string') bad(`${at}: \`event\` must be a string`);
+    if (hasLoneSurrogate(name)) bad(`${at}: \`event\` is not valid UTF-8 text (a lone surrogate)`);
     if (utf8(name).length > MAX_NAME) bad(`${at}: \`event\` is over ${MAX_NAME} bytes`);
     const payloadHex = e['event_payload'];
     if (typeof payloadHex !== 'string') bad(`${at}: \`event_payload\` must be hex`);
@@ -118,13 +120,13 @@ export async function parseEventLog(log: string | unknown[]): Promise<Event[]> {
       } else if (version === 2) {
         preimage = runtimePreimageV2(name, payload);
       } else {
-        bad(`${at}: runtime event version ${String(version)} (expected 1 or 2)`);
+        bad(`${at}: runtime event version ${show(version)} (expected 1 or 2)`);
       }
       const pre = e['preimage'];
       if (pre !== undefined && pre !== null) {
         let given: Uint8Array;
         try {
-          given = fromHex(String(pre), 'preimage');
+          given = fromHex(pre as string, 'preimage');
         } catch (err) {
           bad(`${at}: ${(err as Error).message}`);
         }

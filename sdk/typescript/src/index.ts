@@ -18,5 +18,6 @@ export * from './errors.js';
 export * from './session.js';
 export * from './payments.js';
 export * from './cards.js';
+export * from './ratls.js';
 export * from './client.js';
 export type * from './types.js';

@@ -7,6 +7,7 @@
  */
 import { fromBase64, fromUtf8 } from './bytes.js';
 import { PaymentFailedError } from './errors.js';
+import { parseJson } from './json.js';
 
 /**
  * What this SDK needs of the official x402 client: an `x402Client` from `@x402/core/client`
@@ -37,7 +38,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function base64Json(value: string): unknown {
   const padded = value + '='.repeat((4 - (value.length % 4)) % 4);
-  return JSON.parse(fromUtf8(fromBase64(padded)));
+  return parseJson(fromUtf8(fromBase64(padded)));
 }
 
 /**

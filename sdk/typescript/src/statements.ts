@@ -10,8 +10,11 @@ import type { Receipt } from './types.js';
 const REPORT_DATA_LABEL = utf8('wasm-hypervisor/v1/report-data');
 const STATEMENT_LABEL = utf8('wasm-hypervisor/v1/statement');
 
-/** Statement kinds (§12-§15). */
-export const StatementKind = { Session: 0x01, Receipt: 0x02, Component: 0x03 } as const;
+/** Statement kinds (§12-§15, §19). */
+export const StatementKind = { Session: 0x01, Receipt: 0x02, Component: 0x03, TlsChannel: 0x04 } as const;
+
+/** REPORTDATA purposes (§12, §19). */
+export const ReportDataPurpose = { SigningKey: 0x01, TlsCertificate: 0x02 } as const;
 
 /** `encode(label, purpose, fields)` of §12. */
 export function encode(label: Uint8Array, purpose: number, fields: Uint8Array[]): Uint8Array {
@@ -33,6 +36,27 @@ export async function reportData(purpose: number, fields: Uint8Array[]): Promise
 /** The REPORTDATA binding a signing key (purpose 0x01, §12). */
 export async function signingKeyReportData(signingKey: Uint8Array, hostMeasurement: Uint8Array, keyCreatedAt: number): Promise<Uint8Array> {
   return reportData(0x01, [signingKey, hostMeasurement, u64be(keyCreatedAt)]);
+}
+
+/**
+ * The REPORTDATA of an RA-TLS certificate's evidence (purpose 0x02, §19): the SHA-256 of the
+ * certificate's SubjectPublicKeyInfo, then the signing key, host measurement and creation time.
+ */
+export async function certificateReportData(
+  spkiSha256: Uint8Array,
+  signingKey: Uint8Array,
+  hostMeasurement: Uint8Array,
+  createdAt: number,
+): Promise<Uint8Array> {
+  return reportData(0x02, [spkiSha256, signingKey, hostMeasurement, u64be(createdAt)]);
+}
+
+/**
+ * The fields of a channel binding statement (kind 0x04, §19): the connection's TLS exporter
+ * value, the client's nonce, the SHA-256 of the certificate shown, the audience (UTF-8).
+ */
+export function channelStatementFields(exporter: Uint8Array, nonce: Uint8Array, certificateSha256: Uint8Array, audience: string): Uint8Array[] {
+  return [exporter, nonce, certificateSha256, utf8(audience)];
 }
 
 /** `statement(kind, fields)`: the bytes signed. */

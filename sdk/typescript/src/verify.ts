@@ -7,8 +7,16 @@ import { ctEqual, fromHex, fromUtf8, toHex } from './bytes.js';
 import { sha256, uncompressedPublicKey } from './crypto.js';
 import { VerifyError } from './errors.js';
 import { replayAgainst } from './eventlog.js';
+import { isObject, isU64, parseJson, show } from './json.js';
 import { decodeReferenceSet, matchAny, type Measured, type ReferenceSet, type ReferenceValues } from './reference.js';
-import { receiptFields, sessionStatementFields, signingKeyReportData, StatementKind, verifyStatement } from './statements.js';
+import {
+  certificateReportData,
+  receiptFields,
+  sessionStatementFields,
+  signingKeyReportData,
+  StatementKind,
+  verifyStatement,
+} from './statements.js';
 import { verifyTdxQuote } from './tdx.js';
 import type { Attestation, Receipt, SessionQuote } from './types.js';
 
@@ -81,14 +89,26 @@ function hexField(name: string, value: unknown, length?: number): Uint8Array {
 }
 
 /**
+ * What REPORTDATA binds besides the signing key: by default purpose 0x01 (§12); an RA-TLS
+ * certificate's evidence (§19) binds purpose 0x02 with the SHA-256 of the certificate's
+ * SubjectPublicKeyInfo first, and has no `report_data` field of its own.
+ */
+export interface EvidenceBinding {
+  /** SHA-256 of the certificate's SubjectPublicKeyInfo (DER). */
+  certificateSpkiSha256: Uint8Array;
+}
+
+/**
  * Verifies an attestation (§12a steps 1-7): the evidence under `policy` and the REPORTDATA
- * binding of the signing key. Returns the verified key.
+ * binding of the signing key (or, with `binding`, of an RA-TLS certificate, §19). Returns the
+ * verified key.
  * @throws VerifyError at the first failure.
  */
-export async function verifyAttestation(att: Attestation, policy: Policy = {}): Promise<VerifiedKey> {
-  if (typeof att !== 'object' || att === null) malformed('attestation');
+export async function verifyAttestation(att: Attestation, policy: Policy = {}, binding?: EvidenceBinding): Promise<VerifiedKey> {
+  if (!isObject(att)) malformed('attestation');
   // 1. Labels: what the evidence is comes from its format alone.
-  const tee = FORMATS[att.evidence_format];
+  const format: unknown = att.evidence_format;
+  const tee = typeof format === 'string' && Object.hasOwn(FORMATS, format) ? FORMATS[format] : undefined;
   const simulated = tee === 'simulated';
   const claimsSimulated = att.simulated === true || att.tee === 'simulated';
   if ((simulated && !policy.allowSimulated) || (claimsSimulated && !simulated)) {
@@ -97,11 +117,11 @@ export async function verifyAttestation(att: Attestation, policy: Policy = {}): 
       'the evidence is SIMULATED (proves nothing); refused (set allowSimulated only for development)',
     );
   }
-  if (tee === undefined) malformed(`evidence: unknown evidence format \`${String(att.evidence_format)}\``);
+  if (tee === undefined) malformed(`evidence: unknown evidence format \`${show(format)}\``);
   if (att.tee !== tee || att.simulated !== simulated) {
     throw new VerifyError(
       'LabelMismatch',
-      `the attestation claims tee \`${String(att.tee)}\` (simulated: ${String(att.simulated)}) but its evidence is \`${att.evidence_format}\``,
+      `the attestation claims tee \`${show(att.tee)}\` (simulated: ${show(att.simulated)}) but its evidence is \`${show(format)}\``,
     );
   }
   // 2. Pins, before the evidence costs anything.
@@ -138,7 +158,7 @@ export async function verifyAttestation(att: Attestation, policy: Policy = {}): 
   if (tee === 'simulated') {
     let doc: Record<string, unknown>;
     try {
-      doc = JSON.parse(fromUtf8(evidence)) as Record<string, unknown>;
+      doc = parseJson(fromUtf8(evidence)) as Record<string, unknown>;
     } catch {
       malformed('simulated evidence');
     }
@@ -186,8 +206,10 @@ export async function verifyAttestation(att: Attestation, policy: Policy = {}): 
   })();
   const hostMeasurement = hexField('host_measurement', att.host_measurement, 32);
   if (!Number.isSafeInteger(att.key_created_at) || att.key_created_at < 0) malformed('key_created_at');
-  const expected = await signingKeyReportData(signingKey, hostMeasurement, att.key_created_at);
-  const claimedReportData = hexField('report_data', att.report_data);
+  const expected = binding
+    ? await certificateReportData(binding.certificateSpkiSha256, signingKey, hostMeasurement, att.key_created_at)
+    : await signingKeyReportData(signingKey, hostMeasurement, att.key_created_at);
+  const claimedReportData = binding && att.report_data === undefined ? expected : hexField('report_data', att.report_data);
   if (!ctEqual(expected, evidenceReportData) || !ctEqual(expected, claimedReportData)) {
     throw new VerifyError('Binding', 'REPORTDATA does not bind the signing key, host measurement and creation time');
   }
@@ -231,15 +253,23 @@ export async function verifySessionQuote(
   clientPubkey: Uint8Array,
   policy: Policy = {},
 ): Promise<VerifiedKey> {
-  if (typeof quote !== 'object' || quote === null) malformed('session quote');
+  if (!isObject(quote)) malformed('session quote');
   const key = await verifyAttestation(quote.attestation, policy);
-  const fields = sessionStatementFields(
-    sessionId,
-    uncompressedPublicKey(sessionPubkey),
-    uncompressedPublicKey(clientPubkey),
-    quote.session_created_at,
-    quote.session_expires_at,
-  );
+  if (!isU64(quote.session_created_at) || !isU64(quote.session_expires_at)) {
+    malformed('session quote (its times are not Unix seconds)');
+  }
+  let fields: Uint8Array[];
+  try {
+    fields = sessionStatementFields(
+      sessionId,
+      uncompressedPublicKey(sessionPubkey),
+      uncompressedPublicKey(clientPubkey),
+      quote.session_created_at,
+      quote.session_expires_at,
+    );
+  } catch (e) {
+    malformed(`session statement: ${(e as Error).message}`);
+  }
   const sig = hexField('session_signature', quote.session_signature);
   if (!(await verifyStatement(key.signingKey, StatementKind.Session, fields, sig))) {
     throw new VerifyError('Signature', 'the session signature does not verify');
@@ -266,7 +296,7 @@ export interface ReceiptExpectation {
  * @throws VerifyError (`Receipt`, `Signature`, `Malformed`).
  */
 export async function verifyReceipt(receipt: Receipt, key: VerifiedKey, expect: ReceiptExpectation): Promise<void> {
-  if (typeof receipt !== 'object' || receipt === null) throw new VerifyError('Receipt', 'verifiable result without a receipt');
+  if (!isObject(receipt)) throw new VerifyError('Receipt', 'verifiable result without a receipt');
   let receiptKey: Uint8Array;
   try {
     receiptKey = uncompressedPublicKey(receipt.signing_key);
@@ -275,7 +305,7 @@ export async function verifyReceipt(receipt: Receipt, key: VerifiedKey, expect: 
   }
   if (!ctEqual(receiptKey, key.signingKey)) throw new VerifyError('Receipt', 'receipt signing key does not match');
   if (receipt.version !== 2 && receipt.version !== 3) {
-    malformed(`receipt version ${String(receipt.version)} (this client verifies versions 2 to 3, which name the TEE and its evidence)`);
+    malformed(`receipt version ${show(receipt.version)} (this client verifies versions 2 to 3, which name the TEE and its evidence)`);
   }
   let fields: Uint8Array[];
   try {

@@ -75,7 +75,7 @@ export async function startHost(extraConfig = '') {
     const timer = setTimeout(() => reject(new Error(`the host did not start within 600 s:\n${stderrTail}`)), 600_000);
     child.stdout.on('data', (d) => {
       out += d.toString();
-      const m = /hypervisor listening on (http:\/\/\S+)/.exec(out);
+      const m = /hypervisor listening on (https?:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

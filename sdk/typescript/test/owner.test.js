@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import * as sdk from '../dist/index.js';
-import { startHost, wasmDir } from './host.js';
+import { simulatedSet, startHost, wasmDir } from './host.js';
 
-const { Client, ClientKey, HypervisorError, fromBase64, fromHex, valueHash } = sdk;
+const { Client, ClientKey, HypervisorError, VerifyError, fromBase64, fromHex, valueHash } = sdk;
 
 const COUNTER_JS = `
 import { label } from "./lib/label.ts";
@@ -29,7 +29,8 @@ let client;
 
 before(async () => {
   host = await startHost();
-  client = new Client(host.url);
+  // Owner operations seal secrets to a verifiable session: the client pins the host's set.
+  client = new Client(host.url, { policy: { referenceValues: [simulatedSet()], allowSimulated: true } });
 }, { timeout: 660_000 });
 
 after(async () => {
@@ -132,5 +133,58 @@ describe('owner operations (§18, §23, §24)', () => {
     const wrong = privateKeyToAccount(generatePrivateKey()).address;
     await assert.rejects(client.setWallet(owner, name, fromHex(key.slice(2)), policy, { address: wrong }), isHost('invalid_request'));
     await client.deleteAgent(owner, name);
+  });
+});
+
+describe('what owner operations send, and to whom (§13, §17)', () => {
+  /** A fetch that records what is sent. */
+  const recording = (sent) => async (url, init = {}) => {
+    sent.push({ method: init.method ?? 'GET', path: new URL(String(url)).pathname, body: String(init.body ?? '') });
+    return fetch(url, init);
+  };
+
+  test('secrets are sealed only to an attested session: without one pinned, nothing is sent', async () => {
+    const owner = await ClientKey.generate();
+    const name = `sealed-${uid()}`;
+    await client.deployAgent(owner, { name, js: js(), public: true });
+    const key = fromHex(generatePrivateKey().slice(2));
+    const walletPolicy = { networks: ['eip155:84532'], assets: ['0x036CbD53842c5426634e7929541eC2318f3dCF7e'], max_per_call: '1', max_per_day: '1', max_total: '1' };
+    const operations = {
+      setConfig: (c) => c.setConfig(owner, name, { set: { API_KEY: 'sk-secret' } }),
+      setWallet: (c) => c.setWallet(owner, name, key, walletPolicy, { address: privateKeyToAccount(`0x${Buffer.from(key).toString('hex')}`).address }),
+      exportState: (c) => c.exportState(owner, name),
+      importState: (c) => c.importState(owner, name, { agent: name, exported_at_ms: 0, buckets: {} }),
+    };
+    for (const [op, run] of Object.entries(operations)) {
+      for (const policy of [undefined, { allowSimulated: true }]) {
+        const sent = [];
+        const c = new Client(host.url, { fetch: recording(sent), ...(policy ? { policy } : {}) });
+        await assert.rejects(run(c), (e) => e instanceof VerifyError && ['Simulated', 'NoExpectedMeasurement'].includes(e.kind), op);
+        assert.deepEqual(sent.map((r) => `${r.method} ${r.path}`), ['POST /verifiable/encrypt/create_keypair'], op);
+        assert.ok(!sent.some((r) => r.body.includes('sk-secret')), op);
+      }
+    }
+    // With the set pinned, the default session is a verifiable one of the owner's key.
+    const sent = [];
+    const pinned = new Client(host.url, { fetch: recording(sent), policy: { referenceValues: [simulatedSet()], allowSimulated: true } });
+    await pinned.setConfig(owner, name, { set: { API_KEY: 'sk-secret' } });
+    assert.ok(sent.some((r) => r.path === '/verifiable/encrypt/create_keypair' && r.body.includes(owner.publicKeyHex)));
+    assert.ok(!sent.some((r) => r.path === '/encrypt/create_keypair'));
+    await client.deleteAgent(owner, name);
+  });
+
+  test('owner statements name the pinned deployment only (expectedAudience)', async () => {
+    const owner = await ClientKey.generate();
+    const component = new Uint8Array(fs.readFileSync(path.join(wasmDir, 'text-stats.wasm')));
+    const elsewhere = new Client(host.url, { expectedAudience: '00'.repeat(16) });
+    await assert.rejects(
+      elsewhere.deployAgent(owner, { name: `pinned-elsewhere-${uid()}`, component }),
+      (e) => e instanceof VerifyError && e.kind === 'Channel' && /not the pinned/.test(e.message),
+    );
+    const audience = (await new Client(host.url).host()).audience;
+    const pinned = new Client(host.url, { expectedAudience: audience });
+    const name = `pinned-${uid()}`;
+    await pinned.deployAgent(owner, { name, component });
+    await pinned.deleteAgent(owner, name);
   });
 });

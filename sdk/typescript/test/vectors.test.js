@@ -557,3 +557,44 @@ describe('JCS (RFC 8785) by the reference implementation (npm canonicalize)', ()
     assert.throws(() => sdk.canonicalJson('\ud800'));
   });
 });
+
+describe('HTTPS channel binding and RA-TLS certificates (§19)', () => {
+  const a = v.attestation;
+  const t = v.tls;
+  const signingKey = fromHex(a.signing_key);
+
+  test('the channel statement: bytes, signature, another exporter or audience does not verify', async () => {
+    const c = t.channel;
+    assert.equal(t.exporter_label, 'EXPORTER-wasm-hypervisor-channel-binding');
+    assert.equal(sdk.StatementKind.TlsChannel, 0x04);
+    const fields = sdk.channelStatementFields(fromHex(c.exporter), fromHex(c.nonce), fromHex(c.certificate_sha256), c.audience);
+    const bytes = sdk.statement(sdk.StatementKind.TlsChannel, fields);
+    assert.equal(toHex(bytes), c.statement_bytes);
+    assert.ok(await sdk.verifySignature(signingKey, bytes, fromHex(c.signature)));
+    const other = sdk.statement(0x04, sdk.channelStatementFields(new Uint8Array(32), fromHex(c.nonce), fromHex(c.certificate_sha256), c.audience));
+    assert.ok(!(await sdk.verifySignature(signingKey, other, fromHex(c.signature))));
+    const elsewhere = sdk.statement(0x04, sdk.channelStatementFields(fromHex(c.exporter), fromHex(c.nonce), fromHex(c.certificate_sha256), '0123456789abcdef0123456789abcdef'));
+    assert.ok(!(await sdk.verifySignature(signingKey, elsewhere, fromHex(c.signature))));
+  });
+
+  test("the certificate's REPORTDATA (purpose 0x02) and its CMW extension", async () => {
+    const cert = t.certificate;
+    const fields = [fromHex(cert.spki_sha256), signingKey, fromHex(a.host_measurement), sdk.u64be(cert.created_at)];
+    assert.equal(toHex(sdk.reportDataPreimage(sdk.ReportDataPurpose.TlsCertificate, fields)), cert.report_data_preimage);
+    const rd = await sdk.certificateReportData(fromHex(cert.spki_sha256), signingKey, fromHex(a.host_measurement), cert.created_at);
+    assert.equal(toHex(rd), cert.report_data);
+    assert.equal(cert.extension_oid, sdk.CMW_EXTENSION_OID);
+    const m = sdk.certificateMessage(fromHex(cert.extension_value));
+    assert.equal(m.version, 1);
+    assert.equal(m.signing_key, a.signing_key);
+    assert.equal(m.host_measurement, a.host_measurement);
+    assert.equal(m.created_at, cert.created_at);
+    assert.equal(new TextDecoder().decode(fromHex(m.evidence)), 'example evidence');
+    // A truncated or retyped extension value is refused as evidence that does not parse.
+    const value = fromHex(cert.extension_value);
+    assert.throws(() => sdk.certificateMessage(value.subarray(0, value.length - 1)), (e) => e instanceof sdk.VerifyError && e.kind === 'Evidence');
+    const retyped = value.slice();
+    retyped[0] = 0x04;
+    assert.throws(() => sdk.certificateMessage(retyped), (e) => e instanceof sdk.VerifyError && e.kind === 'Evidence');
+  });
+});
