@@ -9,7 +9,6 @@ import json
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import REPO, line_after
 
 INTEROP = REPO / "tests" / "interop" / "x402-official"
 
@@ -105,23 +104,12 @@ def start_chain() -> Iterator[Chain]:
             stderr=(logs / "facilitator.log").open("wb"),
         )
         procs.append(fac)
-        url: list[str] = []
-        ready = threading.Event()
-
-        def read() -> None:
-            assert fac.stdout is not None
-            for line in fac.stdout:
-                text = line.decode().strip()
-                if text.startswith("listening "):
-                    url.append(text.removeprefix("listening ").strip())
-                    ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(120):
+        url = line_after(fac, "listening ", 120)
+        if url is None:
             pytest.fail(f"the facilitator did not start:\n{(logs / 'facilitator.log').read_text()[-3000:]}")
         yield Chain(
             rpc=rpc,
-            facilitator_url=url[0],
+            facilitator_url=url,
             token=deployed["token"],
             payer=deployed["payer"]["address"],
             payer_key=deployed["payer"]["private_key"],

@@ -34,6 +34,24 @@ def sha384_hex(text: str) -> str:
     return hashlib.sha384(text.encode()).hexdigest()
 
 
+def line_after(proc: subprocess.Popen[bytes], prefix: str, timeout: float) -> str | None:
+    """What follows `prefix` on the first line of the child's stdout that starts with it (the
+    child's stdout is then drained in the background), or None after `timeout` seconds."""
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            text = line.decode().strip()
+            if not ready.is_set() and text.startswith(prefix):
+                found.append(text.removeprefix(prefix).strip())
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return found[0] if ready.wait(timeout) else None
+
+
 class Host:
     """A host process: `url`, the binary it runs, its log."""
 
@@ -105,26 +123,15 @@ provider = "simulated"
         stderr=log.open("wb"),
         env=dict(os.environ, RUST_LOG="info"),
     )
-    url: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            text = line.decode().strip()
-            if text.startswith("hypervisor listening on "):
-                url.append(text.removeprefix("hypervisor listening on "))
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
     # A cold plug-in cache means compiling CPython: minutes on a loaded 2-core machine.
-    if not ready.wait(600):
+    url = line_after(proc, "hypervisor listening on ", 600)
+    if url is None:
         proc.kill()
         pytest.fail(f"the host did not start:\n{log.read_text()[-4000:]}")
     if not kept_key.is_file():
         shutil.copy(data / "keys" / "at-rest.key", kept_key)
     try:
-        yield Host(binary, url[0], proc, log)
+        yield Host(binary, url, proc, log)
     finally:
         proc.kill()
         proc.wait()

@@ -54,6 +54,17 @@ def json_answer(body: Any, status: int = 200) -> Callable[[httpx.Request], httpx
 
 #: an event log whose event name, once parsed, is a lone surrogate (not encodable as UTF-8)
 LONE_SURROGATE_LOG = json.dumps([{"imr": 3, "event_type": 134217729, "event": "\ud800", "event_payload": ""}])
+#: a simulated attestation whose fields are well formed (the cases change one of them)
+ATTESTATION = {
+    "evidence_format": "simulated-not-for-production",
+    "tee": "simulated",
+    "simulated": True,
+    "evidence": "7b7d",
+    "report_data": "00" * 64,
+    "signing_key": "04" + "11" * 64,
+    "host_measurement": "00" * 32,
+    "key_created_at": 1,
+}
 SESSION = {"session_pubkey": SERVER, "session_id": SID, "expires_in_seconds": 60}
 BAD_ANSWERS = [
     [],
@@ -63,37 +74,8 @@ BAD_ANSWERS = [
     dict(SESSION, expires_in_seconds=1e400),
     dict(SESSION, quote=[]),
     dict(SESSION, quote={"attestation": [], "session_created_at": -1}),
-    dict(
-        SESSION,
-        quote={
-            "attestation": {
-                "evidence_format": "simulated-not-for-production",
-                "tee": "simulated",
-                "simulated": True,
-                "evidence": "7b7d",
-                "report_data": "00" * 64,
-                "signing_key": "04" + "11" * 64,
-                "host_measurement": "00" * 32,
-                "key_created_at": 2**70,
-            }
-        },
-    ),
-    dict(
-        SESSION,
-        quote={
-            "attestation": {
-                "evidence_format": "simulated-not-for-production",
-                "tee": "simulated",
-                "simulated": True,
-                "evidence": "7b7d",
-                "report_data": "00" * 64,
-                "signing_key": "04" + "11" * 64,
-                "host_measurement": "00" * 32,
-                "key_created_at": 1,
-                "event_log": LONE_SURROGATE_LOG,
-            }
-        },
-    ),
+    dict(SESSION, quote={"attestation": dict(ATTESTATION, key_created_at=2**70)}),
+    dict(SESSION, quote={"attestation": dict(ATTESTATION, event_log=LONE_SURROGATE_LOG)}),
 ]
 
 

@@ -114,6 +114,22 @@ export function fromBase64(text: string): Uint8Array {
   return out;
 }
 
+/** base64url without padding (RFC 4648 §5, as JWS and JWK write it). */
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Decodes base64url, padded or not; throws a `TypeError` on anything else. */
+export function fromBase64Url(text: string): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*=*$/.test(text)) throw new TypeError('not base64url');
+  const std = text.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
+  try {
+    return fromBase64(std + '='.repeat((4 - (std.length % 4)) % 4));
+  } catch {
+    throw new TypeError('not base64url');
+  }
+}
+
 /**
  * The 16 bytes of a UUID in RFC 9562 order, from any of its text forms (hyphenated, 32 hex
  * digits, `{braced}`, `urn:uuid:`, any case), as §1 says hosts read them.

@@ -4,7 +4,7 @@
  * card's URLs can be handed to the official A2A and MCP SDKs knowing which host answers there.
  * @module
  */
-import { ctEqual, toHex, utf8 } from './bytes.js';
+import { ctEqual, fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from './bytes.js';
 import { sha256, verifySignature } from './crypto.js';
 import { VerifyError } from './errors.js';
 import { canonicalJsonBytes } from './jcs.js';
@@ -20,25 +20,15 @@ export const UNSIGNED_CARD_FIELDS = ['signatures', 'url', 'protocolVersion', 'pr
 export type AgentCardJson = Record<string, unknown>;
 
 /** base64url without padding (RFC 7515). */
-export function b64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
+export const b64url = toBase64Url;
 
 /** Decodes base64url (padded or not); throws `VerifyError` kind `Card` otherwise. */
 export function b64urlDecode(text: string): Uint8Array {
-  if (!/^[A-Za-z0-9_-]*=*$/.test(text)) throw new VerifyError('Card', 'not base64url');
-  const std = text.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
-  let bin: string;
   try {
-    bin = atob(std + '='.repeat((4 - (std.length % 4)) % 4));
+    return fromBase64Url(text);
   } catch {
     throw new VerifyError('Card', 'not base64url');
   }
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }
 
 /** The P-256 key (65-byte uncompressed SEC1) as a JWK. */
@@ -98,7 +88,7 @@ export async function verifyCard(card: AgentCardJson, key: VerifiedKey): Promise
     if (typeof protectedHeader !== 'string' || typeof signature !== 'string') continue;
     let header: unknown;
     try {
-      header = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(b64urlDecode(protectedHeader)));
+      header = parseJson(fromUtf8(b64urlDecode(protectedHeader)));
     } catch {
       continue;
     }

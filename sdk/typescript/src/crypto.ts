@@ -6,7 +6,7 @@
  */
 import { gcmsiv } from '@noble/ciphers/aes.js';
 import { p256 } from '@noble/curves/nist.js';
-import { concat, fromHex, own, toHex, u32be, utf8, uuidBytes } from './bytes.js';
+import { concat, fromBase64Url, fromHex, own, toBase64Url, toHex, u32be, utf8, uuidBytes } from './bytes.js';
 import { VerifyError } from './errors.js';
 
 function subtle(): SubtleCrypto {
@@ -77,20 +77,6 @@ export function uncompressedPublicKey(key: Uint8Array | string): Uint8Array {
   return new Uint8Array(point.toBytes(false));
 }
 
-function b64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromB64url(text: string): Uint8Array {
-  const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 /**
  * A client's P-256 key pair: it opens sessions (ECDH, §4) and signs as an agent owner
  * (ECDSA, §17). The private scalar stays inside this object.
@@ -104,7 +90,7 @@ export class ClientKey {
 
   private constructor(jwk: JsonWebKey) {
     this.#jwk = { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! };
-    this.publicKey = concat(new Uint8Array([4]), fromB64url(jwk.x!), fromB64url(jwk.y!));
+    this.publicKey = concat(new Uint8Array([4]), fromBase64Url(jwk.x!), fromBase64Url(jwk.y!));
   }
 
   /** A fresh random key pair (WebCrypto). */
@@ -118,7 +104,7 @@ export class ClientKey {
     const d = typeof scalar === 'string' ? fromHex(scalar, 'private key', 32) : scalar;
     if (d.length !== 32) throw new TypeError('a P-256 private key is 32 bytes');
     const pub = p256.getPublicKey(d, false);
-    return new ClientKey({ kty: 'EC', crv: 'P-256', d: b64url(d), x: b64url(pub.subarray(1, 33)), y: b64url(pub.subarray(33)) });
+    return new ClientKey({ kty: 'EC', crv: 'P-256', d: toBase64Url(d), x: toBase64Url(pub.subarray(1, 33)), y: toBase64Url(pub.subarray(33)) });
   }
 
   /** The public key in hex (uncompressed). */

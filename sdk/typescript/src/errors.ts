@@ -11,6 +11,11 @@ import type { Execution } from './types.js';
 /** The base class of every error the SDK throws about a host, its answers or its evidence. */
 export class HypervisorSdkError extends Error {
   override name = 'HypervisorSdkError';
+
+  /** `cause`: what failed underneath (ES2022 `Error.cause`), when something did. */
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
 }
 
 /**
@@ -28,12 +33,6 @@ export class ProtocolError extends HypervisorSdkError {
  */
 export class TransportError extends HypervisorSdkError {
   override name = 'TransportError';
-  override readonly cause: unknown;
-
-  constructor(message: string, cause?: unknown) {
-    super(message);
-    this.cause = cause;
-  }
 }
 
 /** The deepest JSON nesting the SDK parses (serde_json's default, the host's own bound). */
@@ -162,10 +161,4 @@ export class PaymentRequiredError extends HypervisorError {
 export class PaymentFailedError extends HypervisorSdkError {
   override name = 'PaymentFailedError';
   /** What the x402 SDK threw, when it threw. */
-  override readonly cause: unknown;
-
-  constructor(message: string, cause?: unknown) {
-    super(message);
-    this.cause = cause;
-  }
 }

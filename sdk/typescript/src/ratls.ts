@@ -4,8 +4,7 @@
  * certificate's public key. Pure JavaScript (a minimal DER reader): no Node APIs.
  * @module
  */
-import { fromUtf8, toHex } from './bytes.js';
-import { b64urlDecode } from './cards.js';
+import { fromBase64Url, fromUtf8, toHex } from './bytes.js';
 import { sha256 } from './crypto.js';
 import { VerifyError } from './errors.js';
 import { isObject, parseJson } from './json.js';
@@ -122,7 +121,7 @@ export function certificateMessage(extensionValue: Uint8Array): Record<string, u
     if (!Array.isArray(record) || record.length !== 3 || record[0] !== CMW_EVIDENCE_TYPE || record[2] !== 4 || typeof record[1] !== 'string') {
       throw new VerifyError('Evidence', 'the RA-TLS extension is not our CMW evidence record');
     }
-    message = parseJson(fromUtf8(b64urlDecode(record[1])));
+    message = parseJson(fromUtf8(fromBase64Url(record[1])));
   } catch (e) {
     if (e instanceof VerifyError && e.kind === 'Evidence') throw e;
     throw new VerifyError('Evidence', `the RA-TLS extension does not parse: ${(e as Error).message}`);

@@ -18,14 +18,23 @@ def u64be(n: int) -> bytes:
     return struct.pack(">Q", n)
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def is_hex(text: str, lowercase: bool = False) -> bool:
+    """Digits only (either case, or lowercase), no prefix, no spaces, an even count (§1)."""
+    digits = _HEX if not lowercase else frozenset("0123456789abcdef")
+    return len(text) % 2 == 0 and all(c in digits for c in text)
+
+
 def from_hex(field: str, text: object, length: int | None = None) -> bytes:
     """Decodes a protocol hex field (no prefix, either case); raises ProtocolError naming the
     field when it is not hex or not `length` bytes."""
     if not isinstance(text, str):
         raise ProtocolError(f"{field} is not a hex string")
-    if text.startswith(("0x", "0X")) or not all(c in "0123456789abcdefABCDEF" for c in text):
+    if not all(c in _HEX for c in text):
         raise ProtocolError(f"{field} is not hex")
-    if len(text) % 2:
+    if not is_hex(text):
         raise ProtocolError(f"{field} has an odd number of hex digits")
     value = bytes.fromhex(text)
     if length is not None and len(value) != length:

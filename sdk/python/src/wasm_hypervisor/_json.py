@@ -8,6 +8,7 @@ default, the host's own bound) before decoding, as a ValueError like any malform
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from itertools import accumulate
@@ -32,3 +33,8 @@ def loads(data: str | bytes) -> Any:
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and depth(raw) > MAX_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
     return json.loads(data)
+
+
+def loads_b64(value: str) -> Any:
+    """JSON carried as standard base64, padded or not (x402's headers, §6b)."""
+    return loads(base64.b64decode(value + "=" * (-len(value) % 4)))

@@ -4,7 +4,6 @@ and gets its response back), and driven by the synchronous `Client` and the asyn
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import _json
-from ._bytes import ct_equal, from_hex
+from ._bytes import ct_equal, from_hex, is_hex
 from .crypto import ClientKey, Role, sha256, verify_signature
 from .errors import GuestStopped, HostError, PaymentRequired, ProtocolError, VerifyError
 from .results import ExecutionResult, parse_document
@@ -107,7 +106,7 @@ def settlement_of(resp: Response) -> dict[str, Any] | None:
         value = resp.headers.get(name)
         if value:
             try:
-                doc = _json.loads(base64.b64decode(value + "=" * (-len(value) % 4)))
+                doc = _json.loads_b64(value)
             except ValueError:
                 raise ProtocolError(f"the {name} header is not base64 JSON") from None
             if not isinstance(doc, dict):
@@ -340,11 +339,7 @@ def _audience() -> Op[str]:
 def audience_of(info: Any) -> str:
     """The audience of a `GET /host` answer: 32 lowercase hex digits."""
     audience = info.get("audience") if isinstance(info, Mapping) else None
-    if (
-        not isinstance(audience, str)
-        or len(audience) != 32
-        or not all(c in "0123456789abcdef" for c in audience)
-    ):
+    if not isinstance(audience, str) or len(audience) != 32 or not is_hex(audience, lowercase=True):
         raise ProtocolError("GET /host gave no audience")
     return audience
 

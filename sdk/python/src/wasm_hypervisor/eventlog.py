@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import rfc8785
 
 from . import _json
+from ._bytes import is_hex
 from .errors import VerifyError
 
 RUNTIME_EVENT = 0x08000001
@@ -59,7 +60,7 @@ def _hex(index: int, name: str, value: object, limit: int) -> bytes:
         raise _fail(index, f"`{name}` is not a hex string")
     if len(value) > 2 * limit:
         raise _fail(index, f"`{name}` is longer than {limit} bytes")
-    if len(value) % 2 or not all(c in "0123456789abcdefABCDEF" for c in value):
+    if not is_hex(value):
         raise _fail(index, f"`{name}` is not hex")
     return bytes.fromhex(value)
 

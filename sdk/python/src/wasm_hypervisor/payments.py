@@ -4,7 +4,6 @@ price) is never paid from this request."""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +30,7 @@ def challenged_resource(headers: Any, body: bytes) -> str | None:
     header = headers.get("payment-required")
     if header:
         try:
-            doc = _json.loads(base64.b64decode(header + "=" * (-len(header) % 4)))
+            doc = _json.loads_b64(header)
             return str(doc["resource"]["url"])
         except (ValueError, KeyError, TypeError):
             raise PaymentFailed("the 402's PAYMENT-REQUIRED header does not parse") from None

@@ -13,7 +13,7 @@ from typing import Any
 
 import rfc8785
 
-from ._bytes import ct_equal
+from ._bytes import ct_equal, is_hex
 from .errors import VerifyError
 
 TEES = ("tdx", "sev-snp", "simulated")
@@ -48,14 +48,9 @@ def _refuse(label: str, what: str) -> VerifyError:
 
 def _hex(label: str, field_name: str, value: object, lo: int, hi: int | None = None) -> str:
     hi = lo if hi is None else hi
-    if (
-        not isinstance(value, str)
-        or value.startswith(("0x", "0X"))
-        or not value
-        or not all(c in "0123456789abcdefABCDEF" for c in value)
-    ):
+    if not isinstance(value, str) or not value or not all(c in "0123456789abcdefABCDEF" for c in value):
         raise _refuse(label, f"`{field_name}` is not hex")
-    if len(value) % 2 or not lo <= len(value) // 2 <= hi:
+    if not is_hex(value) or not lo <= len(value) // 2 <= hi:
         size = f"{lo} bytes ({2 * lo} hex digits)" if lo == hi else f"{lo} to {hi} bytes"
         raise _refuse(label, f"`{field_name}` must be {size}")
     return value.lower()
