@@ -11,7 +11,8 @@
 #      the Rust plug-in components' unit tests, then a bounded fuzz run of every decoder of
 #      client input (scripts/fuzz.sh: cargo-fuzz on stable, 10 s per target, no sanitizer);
 #   3. the Python and TypeScript SDKs (sdk/python, sdk/typescript): their type checks, vector,
-#      sample, end-to-end and README tests against the debug host;
+#      sample, end-to-end and README tests against the debug host, and the TypeScript SDK
+#      bundled for browsers in headless Chromium (Debian's, scripts/install-chromium.sh);
 #   4. an independent Python implementation of docs/PROTOCOL.md checks the test vectors.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,8 +82,10 @@ install_tools() {
   "$root/target/py-sdk/bin/pip" install --quiet --disable-pip-version-check --no-deps \
     --no-build-isolation -e sdk/python
 
-  # The TypeScript SDK (sdk/typescript) and its test tools, pinned by its package-lock.json.
+  # The TypeScript SDK (sdk/typescript) and its test tools, pinned by its package-lock.json, and
+  # Debian's Chromium for its browser test (playwright-core drives it; esbuild bundles the SDK).
   (cd sdk/typescript && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  ./scripts/install-chromium.sh
 
   # The dstack app (deploy/dstack): app-compose.json must be docker-compose.yaml in the canonical
   # form, its recorded compose hash right, its image pinned by digest, and dstack's official
@@ -149,7 +152,8 @@ stamp "workspace tests passed"
 )
 stamp "Python SDK checked"
 # TypeScript: tsc --strict builds it, then node's test runner runs its vector, sample and
-# end-to-end tests (the README's quick start among them).
+# end-to-end tests (the README's quick start among them), and the browser test: the SDK bundled
+# by esbuild, in headless Chromium, calling a host that lists the page's origin (http.cors_origins).
 (cd sdk/typescript && npm test)
 stamp "TypeScript SDK checked"
 

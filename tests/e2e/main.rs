@@ -24,6 +24,7 @@ mod cli_newcomer;
 mod client_cli;
 #[cfg(feature = "simulated-attestation")]
 mod cluster;
+mod cors;
 mod egress_safety;
 mod environments;
 mod execute;

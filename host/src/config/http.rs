@@ -51,6 +51,14 @@ pub struct HttpConfig {
     /// `Authorization: Bearer <token>` (others get `401 unauthorized`). At least 16
     /// characters. Default: none (open, as on a loopback-only development host). Never logged.
     pub operator_token: Option<OperatorToken>,
+    /// Web origins whose pages may call this host from a browser (CORS). Each entry is an
+    /// origin exactly as browsers send it (`https://app.example.com`, `http://127.0.0.1:5173`:
+    /// scheme, host, and the port only when it is not the scheme's default), or `"*"` alone for
+    /// any origin. Requests never carry credentials (the protocol has no cookies), request
+    /// headers are allowed as a preflight asks, and every response header is exposed. The MCP
+    /// endpoint accepts a listed origin as it accepts its own. Default: none (no CORS headers:
+    /// browsers refuse cross-origin pages' calls).
+    pub cors_origins: Vec<String>,
 }
 
 /// The operator's bearer token: compared in constant time, never shown by `Debug`.
@@ -92,6 +100,43 @@ impl std::fmt::Debug for OperatorToken {
     }
 }
 
+impl HttpConfig {
+    /// Checks `cors_origins`: `"*"` alone, or origins in browsers' form, each once.
+    ///
+    /// # Errors
+    /// A message naming the first entry that is not one, with its right form when there is one.
+    pub fn check_cors_origins(&self) -> Result<(), String> {
+        let origins = &self.cors_origins;
+        if origins.iter().any(|o| o == "*") {
+            return if origins.len() == 1 {
+                Ok(())
+            } else {
+                Err("http.cors_origins: \"*\" (any origin) must be the only entry".into())
+            };
+        }
+        for (i, origin) in origins.iter().enumerate() {
+            let parsed = url::Url::parse(origin)
+                .map_err(|e| format!("http.cors_origins: {origin:?} is not an origin ({e})"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!(
+                    "http.cors_origins: {origin:?} is not an http or https origin"
+                ));
+            }
+            let serialized = parsed.origin().ascii_serialization();
+            if &serialized != origin {
+                return Err(format!(
+                    "http.cors_origins: {origin:?} is not an origin as browsers send it \
+                     (scheme://host[:port], no path, no default port): write {serialized:?}"
+                ));
+            }
+            if origins[..i].contains(origin) {
+                return Err(format!("http.cors_origins: {origin:?} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
@@ -107,6 +152,7 @@ impl Default for HttpConfig {
             linger_ms: 5_000,
             linger_bytes: 64 << 20,
             operator_token: None,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -622,6 +622,9 @@ impl Config {
         {
             return bad("javascript.environments_token must be at least 16 characters");
         }
+        if let Err(message) = h.check_cors_origins() {
+            return bad(&message);
+        }
         if h.linger_ms > 60_000 {
             return bad("http.linger_ms must be at most 60000");
         }

@@ -2,6 +2,7 @@
 //! the [`Pipeline`]; no protocol or engine logic lives here.
 
 pub mod a2a;
+pub mod cors;
 pub mod error;
 pub mod extract;
 mod mcp;
@@ -39,11 +40,17 @@ pub struct AppState {
 }
 
 /// The router: every route of the protocol's table ([`Route::ALL`]) with its handler, and the
-/// fallbacks (`not_found`, `method_not_allowed`).
+/// fallbacks (`not_found`, `method_not_allowed`); with `http.cors_origins`, the CORS layer
+/// inside the observation layer (preflights get request ids and metrics too).
 pub fn router(state: AppState) -> Router {
-    public_routes()
+    let routes = public_routes()
         .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .method_not_allowed_fallback(routes::method_not_allowed);
+    let routes = match cors::layer(&state.http) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
         // Applied to every route and the fallbacks, after routing (the route template is known).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

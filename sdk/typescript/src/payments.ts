@@ -13,7 +13,9 @@ import { parseJson } from './json.js';
  * What this SDK needs of the official x402 client: an `x402Client` from `@x402/core/client`
  * with the EVM exact scheme registered (`new x402Client().register('eip155:*', new
  * ExactEvmScheme(account))`), its spend controls applied by it, or an `x402HTTPClient`
- * wrapping one.
+ * wrapping one. In a browser bundle pass the `x402HTTPClient`: the SDK wraps a bare
+ * `x402Client` by importing `@x402/core/client` at run time, which only Node (or an import
+ * map) resolves.
  */
 export interface X402Payer {
   createPaymentPayload(paymentRequired: never): Promise<unknown>;
@@ -133,7 +135,11 @@ async function httpPayer(payer: X402Payer): Promise<HttpPayer> {
   try {
     mod = (await import(/* webpackIgnore: true */ x402CoreClient)) as typeof mod;
   } catch (e) {
-    throw new PaymentFailedError('paying needs the x402 SDK (npm @x402/core), which could not be loaded', e);
+    throw new PaymentFailedError(
+      'paying needs the x402 SDK (npm @x402/core), which could not be loaded here: in a browser bundle, pass ' +
+        '`new x402HTTPClient(yourX402Client)` (from @x402/core/client) as the payer',
+      e,
+    );
   }
   return new mod.x402HTTPClient(payer);
 }

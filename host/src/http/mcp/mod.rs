@@ -67,7 +67,7 @@ impl Revision {
 /// `POST /mcp`.
 pub async fn endpoint(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
-    if let Some(refusal) = browser_refusal(&headers) {
+    if let Some(refusal) = browser_refusal(&headers, &state.http) {
         return refusal;
     }
     let body = match super::extract::body_bytes(request, &state).await {
@@ -101,10 +101,10 @@ pub async fn endpoint(State(state): State<AppState>, request: Request) -> Respon
 
 /// What the Streamable HTTP transport asks of servers against browsers: a JSON body (a
 /// page's form or `text/plain` POST gets 415), and an `Origin`, when a browser sends one,
-/// that is the host itself (DNS rebinding: a page on another origin that resolves to this
-/// host gets 403). Clients other than browsers send no `Origin`.
+/// that is the host itself or one of `http.cors_origins` (DNS rebinding: a page on another
+/// origin that resolves to this host gets 403). Clients other than browsers send no `Origin`.
 /// Returns the refusal, if any.
-fn browser_refusal(headers: &HeaderMap) -> Option<Response> {
+fn browser_refusal(headers: &HeaderMap, http: &crate::config::HttpConfig) -> Option<Response> {
     let refuse = |status: StatusCode, message: &str| {
         let error = RpcError::new(None, INVALID_REQUEST, message);
         (status, Json(error.body())).into_response()
@@ -132,7 +132,8 @@ fn browser_refusal(headers: &HeaderMap) -> Option<Response> {
             .ok()
             .and_then(|o| o.split_once("://"))
             .map(|(_, authority)| authority);
-        if host.is_none() || origin_host != host {
+        let listed = origin.to_str().is_ok_and(|o| super::cors::allowed(http, o));
+        if !listed && (host.is_none() || origin_host != host) {
             return Some(refuse(
                 StatusCode::FORBIDDEN,
                 "requests from another origin are refused",
