@@ -5,7 +5,9 @@
 
 use ureq::http::{HeaderMap, Request};
 
-use crate::harness::TestServer;
+use hypervisor_protocol::ClientSecret;
+
+use crate::harness::{TestServer, code};
 
 const APP: &str = "http://app.example:5173";
 
@@ -73,11 +75,20 @@ fn mcp(server: &TestServer, origin: &str) -> (u16, String) {
     (status, body)
 }
 
+/// No `access-control-*` header and no `Vary` in `headers`.
+fn no_cors(headers: &HeaderMap) -> bool {
+    !headers
+        .keys()
+        .any(|k| k.as_str().starts_with("access-control-") || k.as_str() == "vary")
+}
+
 #[test]
 fn without_cors_origins_no_page_may_read_an_answer() {
     let server = TestServer::start();
-    let (_, headers, _) = preflight(&server, "/encrypt/create_keypair", APP);
-    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    // A preflight is an OPTIONS like any other: the route answers it (405), nothing more.
+    let (status, headers, body) = preflight(&server, "/encrypt/create_keypair", APP);
+    assert_eq!(status, 405, "{body}");
+    assert!(no_cors(&headers), "{headers:?}");
     let (status, headers, _) = call(
         &format!("{}/ping", server.url),
         "GET",
@@ -85,7 +96,7 @@ fn without_cors_origins_no_page_may_read_an_answer() {
         None,
     );
     assert_eq!(status, 200);
-    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    assert!(no_cors(&headers), "{headers:?}");
     // The MCP endpoint refuses another origin (DNS rebinding).
     assert_eq!(mcp(&server, APP).0, 403);
 }
@@ -93,6 +104,15 @@ fn without_cors_origins_no_page_may_read_an_answer() {
 #[test]
 fn listed_origins_may_call_every_route_and_read_every_header() {
     let server = TestServer::start_with(&format!("[http]\ncors_origins = [{APP:?}]\n"));
+    let owner = ClientSecret::generate().unwrap();
+    crate::agents::deploy(
+        &server.client(),
+        &owner,
+        "web",
+        "http-hello",
+        "an HTTP agent",
+        &[],
+    );
 
     // A preflight from the listed origin, on a route with and without a POST.
     for path in [
@@ -122,6 +142,28 @@ fn listed_origins_may_call_every_route_and_read_every_header() {
             "{headers:?}"
         );
     }
+    // An OPTIONS that is not a preflight goes to its route, as without CORS: the API's 405,
+    // the HTTP agent's own answer (its 405 body, not the host's), no CORS headers.
+    let (status, headers, body) = call(
+        &format!("{}/encrypt/create_keypair", server.url),
+        "OPTIONS",
+        &[("origin", APP)],
+        None,
+    );
+    assert_eq!(status, 405, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code(&json), "method_not_allowed", "{body}");
+    assert!(no_cors(&headers), "{headers:?}");
+    let (status, headers, body) =
+        call(&format!("{}/agents/web/", server.url), "OPTIONS", &[], None);
+    assert_eq!(
+        (status, body.as_str()),
+        (405, r#"{"error":"method_not_allowed"}"#)
+    );
+    assert!(no_cors(&headers), "{headers:?}");
+    let (status, _, body) = call(&format!("{}/nowhere", server.url), "OPTIONS", &[], None);
+    assert_eq!(status, 404, "{body}");
+
     // Another origin learns nothing (the browser refuses its call).
     for origin in ["http://evil.example", "http://app.example:5174", "null"] {
         let (_, headers, _) = preflight(&server, "/encrypt/create_keypair", origin);
@@ -142,6 +184,22 @@ fn listed_origins_may_call_every_route_and_read_every_header() {
     assert!(status < 500, "{status}: {body}");
     assert_eq!(header(&headers, "access-control-allow-origin"), Some(APP));
     assert_eq!(header(&headers, "access-control-expose-headers"), Some("*"));
+    assert!(
+        headers
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("origin")),
+        "{headers:?}"
+    );
+    // The HTTP agent's answer too.
+    let (status, headers, body) = call(
+        &format!("{}/agents/web/", server.url),
+        "GET",
+        &[("origin", APP)],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some(APP));
     let (status, headers, body) = call(
         &format!("{}/agents/nobody", server.url),
         "GET",

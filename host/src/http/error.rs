@@ -162,14 +162,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Adds a settlement's header (and exposes it to browsers).
+/// Adds a settlement's header. (Browsers read it when the page's origin is in
+/// `http.cors_origins`: the CORS layer exposes every header, `http::cors`.)
 pub fn add_settlement_header(headers: &mut HeaderMap, s: &SettlementHeader) {
     if let Ok(value) = HeaderValue::from_str(&s.value) {
         headers.insert(s.name, value);
-        headers.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static("PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"),
-        );
     }
 }
 
@@ -195,10 +192,6 @@ fn payment_required(
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&challenge.payment_required) {
         headers.insert("payment-required", v);
-        headers.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static("PAYMENT-REQUIRED"),
-        );
     }
     (status, headers, Json(body)).into_response()
 }
