@@ -382,6 +382,7 @@ fn parts() {
                 owner: "bench",
                 sealed: b"sealed",
                 at: now(),
+                identifier: None,
             };
             assert!(ledger.reserve(&payment).await.unwrap());
             assert!(ledger.settling(&key, "bench", now()).await.unwrap());

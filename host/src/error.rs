@@ -9,6 +9,18 @@ use crate::engine::EngineError;
 use crate::plugins::payments::{Challenge, SettlementHeader};
 use crate::session::SessionError;
 
+/// The HTTP answer kept for an identified payment (x402 `payment-identifier`), given again to
+/// its retries: status, headers (no framing headers) and body, as first sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayedAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Header names and values (visible ASCII).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
 /// Why a request failed. Messages never contain plaintext, keys or guest output.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -85,6 +97,29 @@ pub enum ApiError {
         /// Human explanation.
         message: String,
     },
+    /// A payment's x402 payment identifier is not one.
+    #[error("{0}")]
+    InvalidPaymentIdentifier(String),
+    /// The route requires a payment identifier and the payment has none.
+    #[error("{0}")]
+    PaymentIdentifierRequired(String),
+    /// The payment identifier came before with another payment or on another route.
+    #[error(
+        "payment identifier {0} was used with another payment or on another route: choose a new one"
+    )]
+    PaymentIdentifierConflict(String),
+    /// The first request with this payment identifier is still running.
+    #[error("the request paid with payment identifier {0} is still running: retry shortly")]
+    PaymentIdentifierInProgress(String),
+    /// The answer to this payment identifier is no longer kept.
+    #[error(
+        "the answer to payment identifier {0} is no longer kept (or its request was never \
+         answered); its payment was used: pay again with a new identifier"
+    )]
+    PaymentIdentifierAnswerGone(String),
+    /// A retry of an identified payment: the answer its first request got, again.
+    #[error("the answer kept for this payment identifier")]
+    AnswerReplayed(Box<ReplayedAnswer>),
     /// The paid routes are disabled on this host.
     #[error("this host does not take payments (payments.enabled = false)")]
     PaymentsUnavailable,

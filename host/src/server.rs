@@ -397,6 +397,7 @@ impl Host {
         );
         let reload = background::spawn_policy_reload(self.pipeline.clone(), self.config.clone());
         let reaper = background::spawn_agent_reaper(self.pipeline.clone());
+        let forgetter = background::spawn_answer_forgetter(self.pipeline.clone());
         let task_reaper =
             background::spawn_task_reaper(self.tasks.clone(), self.config.a2a.task_ttl_seconds);
         let duty = background::spawn_cluster_duty(
@@ -462,6 +463,7 @@ impl Host {
         rotation.abort();
         reload.abort();
         reaper.abort();
+        forgetter.abort();
         task_reaper.abort();
         duty.abort();
         // Payments settled after their responses finish settling (a facilitator's settlement

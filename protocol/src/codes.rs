@@ -69,6 +69,12 @@ error_codes! {
     /// A TLS channel binding was asked for on a connection that is not TLS (plain HTTP has no
     /// exporter to bind).
     TlsRequired = "tls_required", 400;
+    /// A payment's x402 `payment-identifier` is not one: an `id` that is not 16–128 of
+    /// `A–Z a–z 0–9 _ -`, or an extension that is not an object with an `info` object.
+    InvalidPaymentIdentifier = "invalid_payment_identifier", 400;
+    /// The paid route requires a payment identifier (its challenge says `required: true`) and
+    /// the payment has none (an x402 v1 payment cannot carry one).
+    PaymentIdentifierRequired = "payment_identifier_required", 400;
     /// The request head is not valid HTTP (answered before any route is chosen).
     MalformedRequest = "malformed_request", 400;
     /// An operator route (`/metrics`, `/openapi.json`) on a host that restricts them
@@ -120,6 +126,16 @@ error_codes! {
     BodyTimeout = "body_timeout", 408;
     /// A request that does not fit the agent's kind (an HTTP path of a handler or CLI agent).
     WrongAgentKind = "wrong_agent_kind", 409;
+    /// The payment identifier came before with another payment, or on another route: nothing
+    /// ran.
+    PaymentIdentifierConflict = "payment_identifier_conflict", 409;
+    /// The first request with this payment identifier (and this payment) is still running:
+    /// retry after `Retry-After` seconds to get its answer.
+    PaymentIdentifierInProgress = "payment_identifier_in_progress", 409;
+    /// The answer to this payment identifier is no longer kept (kept
+    /// `payments.payment_identifier.keep_seconds`, and only up to its `max_answer_bytes`), or
+    /// its host stopped before answering: the payment was used; pay again with a new identifier.
+    PaymentIdentifierAnswerGone = "payment_identifier_answer_gone", 409;
     /// The body exceeds `http.max_body_bytes`.
     BodyTooLarge = "body_too_large", 413;
     /// State imported into an agent would take it past its quotas (`state.max_keys`,

@@ -39,6 +39,7 @@ mod mcp;
 mod observe;
 mod openapi;
 mod owner_signatures;
+mod payment_identifier;
 mod payments;
 mod platform;
 mod policy;

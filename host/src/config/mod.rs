@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 mod cli;
 mod egress;
 mod http;
+mod idempotency;
 mod overrides;
 mod plugins;
 mod riscv;
@@ -22,6 +23,7 @@ mod tls;
 pub use cli::{Action, Cli, RunArgs};
 pub use egress::{A2aConfig, EgressConfig};
 pub use http::{HttpConfig, OperatorToken};
+pub use idempotency::{IdentifierConfig, IdentifierMode};
 pub use overrides::Overrides;
 pub use plugins::{
     DEFAULT_JS_RUNTIME, DEFAULT_PAYMENTS, DEFAULT_POLICY_PYTHON, JavascriptConfig, PaymentsConfig,
@@ -586,6 +588,18 @@ impl Config {
         }
         if p.deferred_settlements_max > 1_000_000 {
             return bad("payments.deferred_settlements_max must be at most 1000000");
+        }
+        {
+            use hypervisor_protocol::routes::Route;
+            let paid = [
+                Route::ExecuteWasmPaid,
+                Route::ExecuteWasmVerifiablePaid,
+                Route::ExecutePythonPaid,
+            ]
+            .map(Route::path);
+            if let Err(message) = p.payment_identifier.check(&paid) {
+                return bad(&message);
+            }
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");

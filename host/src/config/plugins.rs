@@ -222,6 +222,8 @@ pub struct PaymentsConfig {
     /// Settlements after the response allowed in flight at once; past it a payment settles
     /// before its response (the backlog behind a slow facilitator stays bounded). Default 256.
     pub deferred_settlements_max: usize,
+    /// x402's `payment-identifier` extension: idempotent paid requests (PROTOCOL.md §6b).
+    pub payment_identifier: super::IdentifierConfig,
 }
 
 impl Default for PaymentsConfig {
@@ -239,6 +241,7 @@ impl Default for PaymentsConfig {
             warm_instances: 4,
             settle_after_response_up_to: None,
             deferred_settlements_max: 256,
+            payment_identifier: super::IdentifierConfig::default(),
         }
     }
 }

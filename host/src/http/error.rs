@@ -92,6 +92,13 @@ impl ApiError {
             ApiError::PaymentRequired { .. } => C::PaymentRequired,
             ApiError::SettlementFailed { .. } => C::SettlementFailed,
             ApiError::PaymentsUnavailable => C::PaymentsUnavailable,
+            ApiError::InvalidPaymentIdentifier(_) => C::InvalidPaymentIdentifier,
+            ApiError::PaymentIdentifierRequired(_) => C::PaymentIdentifierRequired,
+            ApiError::PaymentIdentifierConflict(_) => C::PaymentIdentifierConflict,
+            ApiError::PaymentIdentifierInProgress(_) => C::PaymentIdentifierInProgress,
+            ApiError::PaymentIdentifierAnswerGone(_) => C::PaymentIdentifierAnswerGone,
+            // Not an error code's answer: `into_response` sends the kept answer as it was.
+            ApiError::AnswerReplayed(_) => C::PaymentIdentifierInProgress,
             ApiError::PaymentsFailed(_) => C::PaymentsUnavailable,
             ApiError::NotFound(_) => C::NotFound,
             ApiError::MethodNotAllowed => C::MethodNotAllowed,
@@ -103,6 +110,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::AnswerReplayed(answer) = self {
+            tracing::debug!("a retry of an identified payment: its kept answer again");
+            return replayed(*answer);
+        }
         let (status, code) = self.status_and_code();
         let code = code.as_str();
         if status.is_server_error() {
@@ -137,6 +148,13 @@ impl IntoResponse for ApiError {
             ApiError::PaymentRequired {
                 challenge, reason, ..
             } => return payment_required(status, &challenge, &reason, &message),
+            ApiError::PaymentIdentifierInProgress(_) => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static("1"),
+                );
+                (None, None)
+            }
             ApiError::SettlementFailed { header, .. } => {
                 add_settlement_header(&mut headers, &header);
                 (None, None)
@@ -168,6 +186,22 @@ pub fn add_settlement_header(headers: &mut HeaderMap, s: &SettlementHeader) {
     if let Ok(value) = HeaderValue::from_str(&s.value) {
         headers.insert(s.name, value);
     }
+}
+
+/// The answer kept for an identified payment, as first sent.
+fn replayed(answer: crate::error::ReplayedAnswer) -> Response {
+    let mut response = Response::new(axum::body::Body::from(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
 /// A 402 in both x402 forms: the v2 `PAYMENT-REQUIRED` header and the v1 JSON body

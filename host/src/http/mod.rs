@@ -5,6 +5,7 @@ pub mod a2a;
 pub mod cors;
 pub mod error;
 pub mod extract;
+mod idempotency;
 mod mcp;
 pub mod observe;
 pub mod openapi;
@@ -45,7 +46,13 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let routes = public_routes()
         .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed);
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        // Answers to identified paid requests are kept for their retries (x402
+        // payment-identifier).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::keep,
+        ));
     let routes = match cors::layer(&state.http) {
         Some(cors) => routes.layer(cors),
         None => routes,

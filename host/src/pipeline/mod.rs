@@ -48,6 +48,7 @@ pub use limits::resolve_limits;
 pub use route::RouteKind;
 pub use seal::ExecuteOutcome;
 pub use x402::REPLAY_REASON;
+pub use x402::identifier::{KeepSlot, keeping};
 
 use crate::attestation::{Attestor, TeeKind};
 use crate::cluster::Identity;

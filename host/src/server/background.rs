@@ -143,6 +143,25 @@ pub(super) fn spawn_agent_reaper(pipeline: Arc<Pipeline>) -> tokio::task::JoinHa
     })
 }
 
+/// Forgets, every minute, the answers kept for identified payments longer than
+/// `payments.payment_identifier.keep_seconds` (x402 payment-identifier).
+pub(super) fn spawn_answer_forgetter(pipeline: Arc<Pipeline>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match pipeline.forget_kept_answers().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(
+                    forgotten = n,
+                    "kept answers of identified payments forgotten"
+                ),
+                Err(e) => tracing::warn!(error = %e, "forgetting kept answers failed"),
+            }
+        }
+    })
+}
+
 /// Says this run is alive every `cluster.heartbeat_ms`, and adopts the unfinished payments of
 /// runs that stopped saying so (at once: those of the previous process on this data directory
 /// or of replicas that died).

@@ -51,6 +51,10 @@ pub fn run_all(fresh: Factory<'_>) {
             "payments_once_under_concurrency_and_adoption",
             payments_once,
         ),
+        (
+            "payment_identifiers_unique_with_their_answers",
+            payment_identifiers,
+        ),
         ("code_store", code_store),
         (
             "state_counters_swaps_quotas_export_and_wipe",
@@ -786,6 +790,114 @@ fn wait<T>(call: impl std::future::Future<Output = T>) -> T {
         .block_on(call)
 }
 
+/// Payment identifiers: unique across payments (eight threads reserving eight payments under
+/// one identifier: one wins), freed with a released reservation, answers kept once, forgotten
+/// after their time.
+fn payment_identifiers(s: &Stores) {
+    use super::payments::{Identifier, KeptAnswer};
+    let ledger = s.payments.as_ref();
+    let payment =
+        |key: &'static str, id: Option<&'static str>, fingerprint: &'static [u8]| NewPayment {
+            replay_key: key,
+            payer: "0xb",
+            amount: "10",
+            network: "eip155:1",
+            route: "/x402_execute/test/wasm",
+            owner: "run-a",
+            sealed: b"",
+            at: 1,
+            identifier: id.map(|id| Identifier { id, fingerprint }),
+        };
+    assert_eq!(
+        wait(ledger.identified("pay_0123456789abcdef")).unwrap(),
+        None
+    );
+    // Eight different payments under one identifier, at once: exactly one is recorded.
+    let keys: Vec<String> = (0..8).map(|i| format!("id-{i}")).collect();
+    let won: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let ledger = s.payments.clone();
+                scope.spawn(move || {
+                    let p = NewPayment {
+                        replay_key: key,
+                        ..payment("", Some("pay_0123456789abcdef"), b"fp")
+                    };
+                    wait(ledger.reserve(&p)).unwrap().then(|| key.clone())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(won.len(), 1, "{won:?}");
+    let found = wait(ledger.identified("pay_0123456789abcdef"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.replay_key, won[0]);
+    assert_eq!(found.fingerprint, b"fp");
+    assert_eq!(found.answer, KeptAnswer::Pending);
+    // The same replay key under another identifier is still a replay.
+    let replay = NewPayment {
+        replay_key: &won[0],
+        ..payment("", Some("pay_another-identifier"), b"fp")
+    };
+    assert!(!wait(ledger.reserve(&replay)).unwrap());
+    assert_eq!(
+        wait(ledger.identified("pay_another-identifier")).unwrap(),
+        None
+    );
+    // Payments without an identifier never collide on it.
+    assert!(wait(ledger.reserve(&payment("plain-1", None, b""))).unwrap());
+    assert!(wait(ledger.reserve(&payment("plain-2", None, b""))).unwrap());
+    assert!(!wait(ledger.keep_answer("plain-1", b"answer", 5)).unwrap());
+    // The answer is kept once.
+    assert!(wait(ledger.keep_answer(&won[0], b"sealed answer", 5)).unwrap());
+    assert!(!wait(ledger.keep_answer(&won[0], b"another", 6)).unwrap());
+    assert_eq!(
+        wait(ledger.identified("pay_0123456789abcdef"))
+            .unwrap()
+            .unwrap()
+            .answer,
+        KeptAnswer::Kept(b"sealed answer".to_vec())
+    );
+    // A released reservation frees its identifier.
+    assert!(wait(ledger.reserve(&payment("freed", Some("pay_freed-0123456789"), b"a"))).unwrap());
+    assert!(wait(ledger.release("freed")).unwrap());
+    assert_eq!(
+        wait(ledger.identified("pay_freed-0123456789")).unwrap(),
+        None
+    );
+    assert!(wait(ledger.reserve(&payment("freed-2", Some("pay_freed-0123456789"), b"b"))).unwrap());
+    // An answer not kept (too large) is gone at once; kept ones are forgotten after their time.
+    assert!(wait(ledger.keep_answer("freed-2", b"", 9)).unwrap());
+    assert_eq!(
+        wait(ledger.identified("pay_freed-0123456789"))
+            .unwrap()
+            .unwrap()
+            .answer,
+        KeptAnswer::Gone
+    );
+    assert_eq!(wait(ledger.forget_answers(5)).unwrap(), 0);
+    assert_eq!(wait(ledger.forget_answers(6)).unwrap(), 1);
+    assert_eq!(wait(ledger.forget_answers(100)).unwrap(), 0);
+    assert_eq!(
+        wait(ledger.identified("pay_0123456789abcdef"))
+            .unwrap()
+            .unwrap()
+            .answer,
+        KeptAnswer::Gone
+    );
+    // The payment itself stays recorded (a replay is still refused).
+    assert_eq!(
+        wait(ledger.state(&won[0])).unwrap().as_deref(),
+        Some("reserved")
+    );
+}
+
 fn payments_once(s: &Stores) {
     let payment = |key: &'static str, owner: &'static str| NewPayment {
         replay_key: key,
@@ -796,6 +908,7 @@ fn payments_once(s: &Stores) {
         owner,
         sealed: b"sealed",
         at: 1,
+        identifier: None,
     };
     // The same payment from eight threads at once: exactly one reservation.
     let reserved: usize = std::thread::scope(|scope| {

@@ -14,6 +14,12 @@
 //! a `reserved` one is released (its work never gave a result), a `settling` one is settled
 //! from the sealed payment (EIP-3009 nonces make a second submission of the same authorization
 //! harmless: it moves money at most once).
+//!
+//! A payment may carry an x402 **payment identifier** (the `payment-identifier` extension, an
+//! idempotency key the client chooses): unique in the ledger, recorded with the reservation
+//! (so a released reservation frees it), with the SHA-256 of the payment it came with, and,
+//! once the paid request was answered, that answer (sealed by the pipeline): a retry of the
+//! same payment under the same identifier gets it again, from any replica.
 
 use super::StorageError;
 
@@ -38,6 +44,50 @@ pub struct NewPayment<'a> {
     pub sealed: &'a [u8],
     /// Unix seconds.
     pub at: u64,
+    /// Its payment identifier, if it came with one.
+    pub identifier: Option<Identifier<'a>>,
+}
+
+/// A payment identifier and the fingerprint of the payment that came with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identifier<'a> {
+    /// The client's identifier (16–128 of `A–Z a–z 0–9 _ -`).
+    pub id: &'a str,
+    /// SHA-256 of the payment (its canonical JSON).
+    pub fingerprint: &'a [u8],
+}
+
+/// What the ledger holds under a payment identifier ([`PaymentLedger::identified`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    /// The payment's replay key.
+    pub replay_key: String,
+    /// [`Identifier::fingerprint`].
+    pub fingerprint: Vec<u8>,
+    /// The answer kept for it.
+    pub answer: KeptAnswer,
+}
+
+/// The answer kept for an identified payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptAnswer {
+    /// None yet: the paid request is still running (or its host died before answering).
+    Pending,
+    /// The answer, sealed by the pipeline.
+    Kept(Vec<u8>),
+    /// Not kept (too large, or forgotten after its time: [`PaymentLedger::forget_answers`]).
+    Gone,
+}
+
+impl KeptAnswer {
+    /// The answer column's value (`NULL`, the sealed answer, or empty) as a [`KeptAnswer`].
+    pub fn from_column(column: Option<Vec<u8>>) -> Self {
+        match column {
+            None => Self::Pending,
+            Some(sealed) if sealed.is_empty() => Self::Gone,
+            Some(sealed) => Self::Kept(sealed),
+        }
+    }
 }
 
 /// A [`NewPayment`] that owns its fields, for a write that runs after the borrow ends (in a
@@ -60,6 +110,8 @@ pub struct OwnedPayment {
     pub sealed: Vec<u8>,
     /// [`NewPayment::at`].
     pub at: u64,
+    /// [`NewPayment::identifier`]: the identifier and the fingerprint.
+    pub identifier: Option<(String, Vec<u8>)>,
 }
 
 impl NewPayment<'_> {
@@ -75,6 +127,9 @@ impl NewPayment<'_> {
             owner: self.owner.to_owned(),
             sealed: self.sealed.to_vec(),
             at: self.at,
+            identifier: self
+                .identifier
+                .map(|i| (i.id.to_owned(), i.fingerprint.to_vec())),
         }
     }
 }
@@ -92,6 +147,10 @@ impl OwnedPayment {
             owner: &self.owner,
             sealed: &self.sealed,
             at: self.at,
+            identifier: self
+                .identifier
+                .as_ref()
+                .map(|(id, fingerprint)| Identifier { id, fingerprint }),
         }
     }
 }
@@ -116,7 +175,8 @@ pub struct Adopted {
 #[async_trait::async_trait]
 pub trait PaymentLedger: Send + Sync {
     /// Records a payment as `reserved`. Returns false, recording nothing, if its replay key is
-    /// already in the ledger (a replay, from any replica).
+    /// already in the ledger (a replay, from any replica), or its payment identifier is
+    /// ([`Self::identified`] tells which).
     ///
     /// # Errors
     /// [`StorageError`].
@@ -195,4 +255,30 @@ pub trait PaymentLedger: Send + Sync {
         alive_since_ms: u64,
         limit: u32,
     ) -> Result<Vec<Adopted>, StorageError>;
+
+    /// The payment recorded under payment identifier `id`, if any.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn identified(&self, id: &str) -> Result<Option<Identified>, StorageError>;
+
+    /// Keeps the answer to the identified payment `replay_key` (`sealed`; empty: the answer is
+    /// not kept, [`KeptAnswer::Gone`]), at `at` (Unix seconds). Returns false when the payment
+    /// is not in the ledger or already has an answer.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn keep_answer(
+        &self,
+        replay_key: &str,
+        sealed: &[u8],
+        at: u64,
+    ) -> Result<bool, StorageError>;
+
+    /// Forgets the answers kept before `before` (Unix seconds): they become
+    /// [`KeptAnswer::Gone`]. Returns how many.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn forget_answers(&self, before: u64) -> Result<u64, StorageError>;
 }

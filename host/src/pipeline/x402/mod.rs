@@ -32,8 +32,13 @@
 //! durable, the payment is found `reserved` and released, and that run goes unpaid. After a
 //! request ran, the same header is a replay and is refused, so no payment is ever taken twice.
 
+pub mod identifier;
 mod settlement;
 mod writes;
+
+use std::sync::Arc;
+
+use identifier::{KeepSlot, PaymentIdentifier};
 
 use hypervisor_protocol::paid::PaidRoute;
 use settlement::{Settlement, Write, pending_header, taken_over};
@@ -42,13 +47,13 @@ use writes::{Reserving, wait_for};
 use super::Pipeline;
 use super::route::RouteKind;
 use crate::clock::unix_seconds;
-use crate::config::SettlementMode;
+use crate::config::{IdentifierMode, SettlementMode};
 use crate::error::ApiError;
 use crate::metrics::PaymentOutcome;
 use crate::plugins::payments::{
     PaidResource, PaymentHeader, Price, ProtocolVersion, SettlementHeader, VerifiedPayment, price,
 };
-use crate::storage::payments::NewPayment;
+use crate::storage::payments::{Identifier, NewPayment};
 
 /// Reason with which the component says a payment could not be judged (its facilitator could
 /// not be asked): answered 503, not 402.
@@ -66,6 +71,8 @@ pub(super) struct Charge {
     path: String,
     resource: PaidResource,
     price: Price,
+    /// Whether its payments may carry identifiers (`payments.payment_identifier`).
+    identifier: IdentifierMode,
 }
 
 /// A payment the component accepted for a charge. Nothing is recorded yet: dropping it costs
@@ -75,6 +82,8 @@ pub(super) struct Verified {
     charge: Charge,
     /// What the component accepted.
     pub verified: VerifiedPayment,
+    /// Its payment identifier, and where the request's front learns that it was reserved.
+    identifier: Option<(PaymentIdentifier, Arc<KeepSlot>)>,
 }
 
 impl Verified {
@@ -115,14 +124,30 @@ impl Verified {
                 owner: &pipeline.identity.run,
                 sealed: &sealed,
                 at: unix_seconds(),
+                identifier: self.identifier.as_ref().map(|(i, _)| Identifier {
+                    id: &i.id,
+                    fingerprint: &i.fingerprint,
+                }),
             },
         );
         if writing.fresh().await? {
+            if let Some((_, slot)) = &self.identifier {
+                slot.set(&v.replay_key);
+            }
             return Ok(Reservation {
                 pipeline,
                 paid: self,
                 armed: true,
             });
+        }
+        // Not recorded: its replay key, or its identifier, was there first (another request
+        // with the same identifier may have reserved in between).
+        if let Some((identifier, _)) = &self.identifier
+            && let Some(found) = pipeline.ledger.identified(&identifier.id).await?
+        {
+            return Err(identifier::judge(found, identifier, |key, sealed| {
+                pipeline.open_answer(key, sealed)
+            }));
         }
         pipeline.metrics.payment(PaymentOutcome::Replayed);
         Err(pipeline
@@ -333,6 +358,11 @@ impl Pipeline {
         description: String,
         amount: &str,
     ) -> Charge {
+        // An HTTP agent's answer streams: it is not kept, so identifiers are not offered.
+        let identifier = match paid {
+            PaidRoute::HttpAgent { .. } => IdentifierMode::Off,
+            _ => self.config.payments.payment_identifier.mode_of(route),
+        };
         Charge {
             path: route.to_string(),
             resource: PaidResource {
@@ -341,6 +371,7 @@ impl Pipeline {
                 mime_type: paid.mime_type().to_string(),
             },
             price: price(&self.config.payments.price, amount),
+            identifier,
         }
     }
 
@@ -353,11 +384,18 @@ impl Pipeline {
             .challenge(&charge.resource, &charge.price, reason)
             .await
         {
-            Ok(Ok(challenge)) => ApiError::PaymentRequired {
-                challenge: Box::new(challenge),
-                reason: reason.to_string(),
-                message,
-            },
+            Ok(Ok(mut challenge)) => {
+                // Offered only where the request's front keeps answers.
+                if identifier::current_slot().is_some() {
+                    challenge.payment_required =
+                        identifier::declare(&challenge.payment_required, charge.identifier);
+                }
+                ApiError::PaymentRequired {
+                    challenge: Box::new(challenge),
+                    reason: reason.to_string(),
+                    message,
+                }
+            }
             Ok(Err(e)) => ApiError::PaymentsFailed(format!(
                 "the configured price is invalid ({}): {}",
                 e.reason, e.message
@@ -391,6 +429,7 @@ impl Pipeline {
                 )
                 .await);
         };
+        let identifier = self.identify(&charge, &header).await?;
         let verdict = match payments
             .verify(&header, &charge.resource, &charge.price, unix_seconds())
             .await
@@ -408,6 +447,7 @@ impl Pipeline {
                     header,
                     charge,
                     verified,
+                    identifier,
                 }))
             }
             // The payment could not be judged (facilitator unreachable): not the payer's fault.

@@ -144,6 +144,7 @@ mod tests {
                     owner: "run",
                     sealed: b"",
                     at: 1,
+                    identifier: None,
                 })
                 .await;
             finished.await.ok();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::{Pg, big, pg};
 use crate::storage::StorageError;
-use crate::storage::payments::{Adopted, NewPayment, PaymentLedger};
+use crate::storage::payments::{Adopted, Identified, KeptAnswer, NewPayment, PaymentLedger};
 
 /// The PostgreSQL payment ledger.
 pub struct PgPayments {
@@ -96,13 +96,19 @@ impl PaymentLedger for PgPayments {
             let client = db.client("reserve").await?;
             let stmt = client
                 .prepare_cached(
+                    // No conflict target: a replay key or a payment identifier already in
+                    // the ledger both insert nothing.
                     "INSERT INTO payments (replay_key, payer, amount, network, route, state,
-                       owner, sealed, reserved_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $7, $8, $8)
-                     ON CONFLICT (replay_key) DO NOTHING",
+                       owner, sealed, reserved_at, updated_at, payment_id, payment_fingerprint)
+                     VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $7, $8, $8, $9, $10)
+                     ON CONFLICT DO NOTHING",
                 )
                 .await
                 .map_err(pg("reserve"))?;
+            let (id, fingerprint) = match &p.identifier {
+                Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
+                None => (None, None),
+            };
             let inserted = client
                 .execute(
                     &stmt,
@@ -115,6 +121,8 @@ impl PaymentLedger for PgPayments {
                         &p.owner,
                         &p.sealed,
                         &at,
+                        &id,
+                        &fingerprint,
                     ],
                 )
                 .await
@@ -235,6 +243,67 @@ impl PaymentLedger for PgPayments {
                     sealed: r.get::<_, Option<Vec<u8>>>(3).unwrap_or_default(),
                 })
                 .collect())
+        })
+        .await
+    }
+
+    async fn identified(&self, id: &str) -> Result<Option<Identified>, StorageError> {
+        let id = id.to_owned();
+        self.on_pool(|db| async move {
+            let op = "read a payment identifier";
+            let client = db.client(op).await?;
+            let row = client
+                .query_opt(
+                    "SELECT replay_key, payment_fingerprint, answer FROM payments
+                     WHERE payment_id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(pg(op))?;
+            Ok(row.map(|r| Identified {
+                replay_key: r.get(0),
+                fingerprint: r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default(),
+                answer: KeptAnswer::from_column(r.get(2)),
+            }))
+        })
+        .await
+    }
+
+    async fn keep_answer(
+        &self,
+        replay_key: &str,
+        sealed: &[u8],
+        at: u64,
+    ) -> Result<bool, StorageError> {
+        let (key, sealed) = (replay_key.to_owned(), sealed.to_vec());
+        self.on_pool(|db| async move {
+            let op = "keep an answer";
+            let client = db.client(op).await?;
+            let kept = client
+                .execute(
+                    "UPDATE payments SET answer = $2, answer_at = $3
+                     WHERE replay_key = $1 AND payment_id IS NOT NULL AND answer IS NULL",
+                    &[&key, &sealed, &big(at)],
+                )
+                .await
+                .map_err(pg(op))?;
+            Ok(kept == 1)
+        })
+        .await
+    }
+
+    async fn forget_answers(&self, before: u64) -> Result<u64, StorageError> {
+        self.on_pool(|db| async move {
+            let op = "forget answers";
+            let client = db.client(op).await?;
+            client
+                .execute(
+                    "UPDATE payments SET answer = ''::bytea
+                     WHERE answer_at < $1 AND octet_length(answer) > 0",
+                    &[&big(before)],
+                )
+                .await
+                .map_err(pg(op))
         })
         .await
     }

@@ -259,6 +259,14 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE TRIGGER a2a_usage_track
          AFTER INSERT OR DELETE OR UPDATE OF sealed_task, sealed_pending ON a2a_tasks
          FOR EACH ROW EXECUTE FUNCTION a2a_usage_track();",
+    // x402 payment identifiers (unique), the fingerprint of the payment each came with, and the
+    // answer kept for a retry (sealed; empty once forgotten).
+    "ALTER TABLE payments ADD COLUMN payment_id TEXT;
+     ALTER TABLE payments ADD COLUMN payment_fingerprint BYTEA;
+     ALTER TABLE payments ADD COLUMN answer BYTEA;
+     ALTER TABLE payments ADD COLUMN answer_at BIGINT;
+     CREATE UNIQUE INDEX payments_by_id ON payments (payment_id) WHERE payment_id IS NOT NULL;
+     CREATE INDEX payments_answers ON payments (answer_at) WHERE answer_at IS NOT NULL;",
 ];
 
 /// Applies the pending migrations.

@@ -23,7 +23,9 @@ use tokio::sync::oneshot;
 
 use super::sql;
 use crate::storage::StorageError;
-use crate::storage::payments::{Adopted, NewPayment, PaymentLedger};
+use crate::storage::payments::{
+    Adopted, Identified, KeptAnswer, NewPayment, OwnedPayment, PaymentLedger,
+};
 
 /// The schema of `payments.sqlite`, one entry per version (`PRAGMA user_version`).
 const MIGRATIONS: &[&str] = &[
@@ -45,13 +47,22 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE payments ADD COLUMN owner TEXT NOT NULL DEFAULT '';
      ALTER TABLE payments ADD COLUMN sealed BLOB;
      CREATE INDEX payments_unfinished ON payments(state) WHERE state IN ('reserved', 'settling');",
+    // 3: x402 payment identifiers (unique), the fingerprint of the payment each came with, and
+    // the answer kept for a retry (sealed; empty once forgotten).
+    "ALTER TABLE payments ADD COLUMN payment_id TEXT;
+     ALTER TABLE payments ADD COLUMN payment_fingerprint BLOB;
+     ALTER TABLE payments ADD COLUMN answer BLOB;
+     ALTER TABLE payments ADD COLUMN answer_at INTEGER;
+     CREATE UNIQUE INDEX payments_by_id ON payments(payment_id) WHERE payment_id IS NOT NULL;
+     CREATE INDEX payments_answers ON payments(answer_at) WHERE answer_at IS NOT NULL;",
 ];
 
-/// Inserts one reservation; no row changes for a replay key already in the ledger.
+/// Inserts one reservation; no row changes for a replay key or a payment identifier already in
+/// the ledger (either uniqueness: the conflict target is left out).
 const RESERVE: &str = "INSERT INTO payments (replay_key, payer, amount, network, route, state,
-       owner, sealed, reserved_at, updated_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, 'reserved', ?6, ?7, ?8, ?8)
-     ON CONFLICT (replay_key) DO NOTHING";
+       owner, sealed, reserved_at, updated_at, payment_id, payment_fingerprint)
+     VALUES (?1, ?2, ?3, ?4, ?5, 'reserved', ?6, ?7, ?8, ?8, ?9, ?10)
+     ON CONFLICT DO NOTHING";
 
 /// The most writes one group commit takes (the rest wait for the next one).
 const MAX_BATCH: usize = 1024;
@@ -78,6 +89,10 @@ enum Job {
 enum Read {
     /// The state of a payment.
     State(String, Answer<Option<String>>),
+    /// The payment under a payment identifier.
+    Identified(String, Answer<Option<Identified>>),
+    /// [`PaymentLedger::forget_answers`] (its own transaction).
+    Forget(u64, Answer<u64>),
     /// [`PaymentLedger::adopt`].
     Adopt {
         owner: String,
@@ -89,13 +104,10 @@ enum Read {
 /// A write in the queue, owned (its caller waits for its answer).
 enum Write {
     /// Insert a reservation (answer: inserted, i.e. not a replay).
-    Reserve {
+    Reserve(OwnedPayment),
+    /// Keep the answer of an identified payment (answer: kept).
+    KeepAnswer {
         replay_key: String,
-        payer: String,
-        amount: String,
-        network: String,
-        route: String,
-        owner: String,
         sealed: Vec<u8>,
         at: u64,
     },
@@ -126,30 +138,38 @@ impl Write {
     /// Runs the write in `tx`: whether a row changed as asked.
     fn apply(&self, tx: &rusqlite::Transaction<'_>) -> Result<bool, StorageError> {
         let changed = match self {
-            Self::Reserve {
-                replay_key,
-                payer,
-                amount,
-                network,
-                route,
-                owner,
-                sealed,
-                at,
-            } => tx
+            Self::Reserve(p) => tx
                 .prepare_cached(RESERVE)
                 .and_then(|mut s| {
+                    let (id, fingerprint) = match &p.identifier {
+                        Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
+                        None => (None, None),
+                    };
                     s.execute(params![
-                        replay_key,
-                        payer,
-                        amount,
-                        network,
-                        route,
-                        owner,
-                        sealed,
-                        to_i64(*at)
+                        p.replay_key,
+                        p.payer,
+                        p.amount,
+                        p.network,
+                        p.route,
+                        p.owner,
+                        p.sealed,
+                        to_i64(p.at),
+                        id,
+                        fingerprint
                     ])
                 })
                 .map_err(sql("reserve"))?,
+            Self::KeepAnswer {
+                replay_key,
+                sealed,
+                at,
+            } => tx
+                .prepare_cached(
+                    "UPDATE payments SET answer = ?2, answer_at = ?3
+                     WHERE replay_key = ?1 AND payment_id IS NOT NULL AND answer IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![replay_key, sealed, to_i64(*at)]))
+                .map_err(sql("keep an answer"))?,
             Self::Release { replay_key } => tx
                 .prepare_cached("DELETE FROM payments WHERE replay_key = ?1 AND state = 'reserved'")
                 .and_then(|mut s| s.execute(params![replay_key]))
@@ -272,6 +292,35 @@ fn serve(conn: &mut Connection, read: Read) {
                 .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
                 .map_err(sql("query"));
             let _ = answer.send(state);
+        }
+        Read::Identified(id, answer) => {
+            let found = conn
+                .prepare_cached(
+                    "SELECT replay_key, payment_fingerprint, answer FROM payments
+                     WHERE payment_id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id], |r| {
+                        Ok(Identified {
+                            replay_key: r.get(0)?,
+                            fingerprint: r.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+                            answer: KeptAnswer::from_column(r.get(2)?),
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(sql("read a payment identifier"));
+            let _ = answer.send(found);
+        }
+        Read::Forget(before, answer) => {
+            let forgotten = conn
+                .execute(
+                    "UPDATE payments SET answer = X'' WHERE answer_at < ?1 AND length(answer) > 0",
+                    params![to_i64(before)],
+                )
+                .map(|n| n as u64)
+                .map_err(sql("forget answers"));
+            let _ = answer.send(forgotten);
         }
         Read::Adopt {
             owner,
@@ -396,17 +445,7 @@ impl Drop for SqlitePayments {
 #[async_trait::async_trait]
 impl PaymentLedger for SqlitePayments {
     async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
-        self.write(Write::Reserve {
-            replay_key: p.replay_key.to_owned(),
-            payer: p.payer.to_owned(),
-            amount: p.amount.to_owned(),
-            network: p.network.to_owned(),
-            route: p.route.to_owned(),
-            owner: p.owner.to_owned(),
-            sealed: p.sealed.to_owned(),
-            at: p.at,
-        })
-        .await
+        self.write(Write::Reserve(p.to_owned_payment())).await
     }
 
     async fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
@@ -479,6 +518,31 @@ impl PaymentLedger for SqlitePayments {
             })
         })
         .await
+    }
+
+    async fn identified(&self, id: &str) -> Result<Option<Identified>, StorageError> {
+        let id = id.to_owned();
+        self.ask(|answer| Job::Read(Read::Identified(id, answer)))
+            .await
+    }
+
+    async fn keep_answer(
+        &self,
+        replay_key: &str,
+        sealed: &[u8],
+        at: u64,
+    ) -> Result<bool, StorageError> {
+        self.write(Write::KeepAnswer {
+            replay_key: replay_key.to_owned(),
+            sealed: sealed.to_vec(),
+            at,
+        })
+        .await
+    }
+
+    async fn forget_answers(&self, before: u64) -> Result<u64, StorageError> {
+        self.ask(|answer| Job::Read(Read::Forget(before, answer)))
+            .await
     }
 }
 
