@@ -69,6 +69,7 @@ export async function startHost(extraConfig = '') {
   let stderrTail = '';
   child.stderr.on('data', (d) => {
     stderrTail = (stderrTail + d.toString()).slice(-4000);
+    if (process.env.HOST_LOG) process.stderr.write(d);
   });
   const url = await new Promise((resolve, reject) => {
     let out = '';

@@ -10,12 +10,19 @@ import path from 'node:path';
 import { x402Client } from '@x402/core/client';
 import { ExactEvmScheme } from '@x402/evm';
 import { decodePaymentResponseHeader } from '@x402/fetch';
+import {
+  PAYMENT_IDENTIFIER,
+  appendPaymentIdentifierToExtensions,
+  extractPaymentIdentifier,
+  generatePaymentId,
+  isPaymentIdentifierExtension,
+} from '@x402/extensions/payment-identifier';
 import { privateKeyToAccount } from 'viem/accounts';
 import * as sdk from '../dist/index.js';
 import { startChain } from './chain.js';
 import { simulatedSet, startHost, wasmDir } from './host.js';
 
-const { Client, ClientKey, PaymentFailedError, PaymentRequiredError } = sdk;
+const { Client, ClientKey, HypervisorError, PaymentFailedError, PaymentRequiredError } = sdk;
 const PRICE = 10_000n; // the host's default price of its paid code routes
 const AGENT_PRICE = 7_000n;
 const TX = /^0x[0-9a-fA-F]{64}$/;
@@ -160,6 +167,52 @@ describe('x402 payments (§6b) with the official x402 SDK', () => {
     assert.ok(sealed.receipt.payment.includes(` ${AGENT_PRICE} `), sealed.receipt.payment);
     assert.ok(sealed.receipt.payment.toLowerCase().includes(`payer=${chain.payer.toLowerCase()}`));
     assert.equal(await chain.balance(chain.payer), before - 2n * AGENT_PRICE);
+  });
+});
+
+describe("x402 payment-identifier with the official extension (@x402/extensions)", () => {
+  test('a retry of the same payment gets the first answer and is not charged; a new payment under the identifier is a conflict', async () => {
+    const before = [await chain.balance(chain.payer), await chain.balance(chain.payTo)];
+    const paymentId = generatePaymentId();
+    const declared = [];
+    const x402 = payer();
+    // As the extension's docs show: the official client adds the identifier the host offers.
+    x402.onBeforePaymentCreation(async ({ paymentRequired }) => {
+      declared.push(paymentRequired.extensions?.[PAYMENT_IDENTIFIER]);
+      appendPaymentIdentifierToExtensions(paymentRequired.extensions ?? {}, paymentId);
+    });
+    const sent = [];
+    const recording = async (url, init) => {
+      const res = await fetch(url, init);
+      sent.push({ url: String(url), init, status: res.status, body: await res.clone().text(), settlement: res.headers.get('payment-response') });
+      return res;
+    };
+    const c = new Client(host.url, { payer: x402, fetch: recording });
+    const session = await c.createSession();
+    const run = await c.executeWasm(session, wasm('hello.wasm'), { args: ['once'], paid: true });
+    assert.equal(run.stdoutText, 'Hello once\n');
+    assert.ok(isPaymentIdentifierExtension(declared[0]), JSON.stringify(declared));
+    assert.equal(declared[0].info.required, false);
+    const paid = sent.at(-1);
+    const signature = Object.entries(paid.init.headers).find(([k]) => k.toLowerCase() === 'payment-signature')[1];
+    assert.equal(extractPaymentIdentifier(JSON.parse(atob(signature))), paymentId);
+
+    // The client's connection dropped, say: it sends the very same request again.
+    for (let i = 0; i < 2; i++) {
+      const again = await fetch(paid.url, paid.init);
+      assert.equal(again.status, 200);
+      assert.equal(await again.text(), paid.body);
+      assert.equal(again.headers.get('payment-response'), paid.settlement);
+    }
+    assert.equal(await chain.balance(chain.payer), before[0] - PRICE);
+    assert.equal(await chain.balance(chain.payTo), before[1] + PRICE);
+
+    // Paying anew under the same identifier (a fresh authorization): refused, nothing moves.
+    await assert.rejects(
+      c.executeWasm(session, wasm('hello.wasm'), { args: ['twice'], paid: true }),
+      (e) => e instanceof HypervisorError && e.status === 409 && e.code === 'payment_identifier_conflict',
+    );
+    assert.equal(await chain.balance(chain.payer), before[0] - PRICE);
   });
 });
 
