@@ -294,6 +294,14 @@ routes! {
     ],
     /// Searches agents.
     Search => "/search": [(Post, "searchAgents", "Search agents")],
+    /// x402 discovery (the `bazaar` extension's listing): the paid resources of this host.
+    DiscoveryResources => "/discovery/resources": [
+        (Get, "listDiscoveryResources", "x402 discovery: the paid resources (bazaar)")
+    ],
+    /// x402 discovery: the paid agents matching a query, best first.
+    DiscoverySearch => "/discovery/search": [
+        (Get, "searchDiscoveryResources", "x402 discovery: search the paid agents")
+    ],
     /// The audit listing of executions.
     Executions => "/executions": [(Get, "listExecutions", "Audit listing")],
     /// One execution record.

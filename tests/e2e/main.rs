@@ -25,6 +25,7 @@ mod client_cli;
 #[cfg(feature = "simulated-attestation")]
 mod cluster;
 mod cors;
+mod discovery;
 mod egress_safety;
 mod environments;
 mod execute;

@@ -278,11 +278,29 @@ fn paid_agents_take_identifiers_unless_their_route_is_off() {
         post(&server, "/agents/paid/invoke", &event, Some(&payment));
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["result"]["words"], 3);
-    let (status, headers, again) = post(&server, "/agents/paid/invoke", &event, Some(&payment));
+    let (status, again_headers, again) =
+        post(&server, "/agents/paid/invoke", &event, Some(&payment));
     assert_eq!((status, &again), (200, &first));
     assert_eq!(
-        header(&headers, "x-execution-id"),
+        header(&again_headers, "x-execution-id"),
         header(&first_headers, "x-execution-id")
+    );
+
+    // A run that fails is not charged (charge = "success"): its payment is released with its
+    // identifier, nothing is kept, and the same payment may be presented again (it runs again).
+    let bad = json!({"event": "not an object"});
+    let payment = pay(&wallet, &headers, &json, Some("pay_agent-call-000000003"));
+    for _ in 0..2 {
+        let (status, headers, out) = post(&server, "/agents/paid/invoke", &bad, Some(&payment));
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(out["ok"], false, "{out}");
+        assert_eq!(header(&headers, "payment-response"), None);
+    }
+    let (status, _, out) = post(&server, "/agents/paid/invoke", &event, Some(&payment));
+    assert_eq!(
+        (status, out["result"]["words"].as_i64()),
+        (200, Some(3)),
+        "{out}"
     );
 
     // Off for one agent: not offered, and an identifier sent anyway changes nothing (the same

@@ -26,6 +26,31 @@ const KEEPING: [Route; 4] = [
     Route::AgentInvoke,
 ];
 
+/// Records, when dropped unanswered (the client went away while the request ran or settled),
+/// that the reserved identified payment's answer is not kept: its retries are told so at once
+/// instead of waiting on it.
+struct Unanswered {
+    slot: Arc<KeepSlot>,
+    pipeline: Arc<crate::pipeline::Pipeline>,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        if let Some(reserved) = self.slot.reserved().cloned() {
+            let pipeline = self.pipeline.clone();
+            tokio::spawn(async move {
+                if let Err(e) = pipeline.keep_answer(&reserved, None).await {
+                    tracing::warn!(error = %e, "recording an identified payment's answer as not kept failed");
+                }
+            });
+        }
+    }
+}
+
 /// The middleware (see the module's text).
 pub async fn keep(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keeps = request
@@ -36,8 +61,14 @@ pub async fn keep(State(state): State<AppState>, request: Request, next: Next) -
         return next.run(request).await;
     }
     let slot = Arc::new(KeepSlot::default());
+    let mut unanswered = Unanswered {
+        slot: slot.clone(),
+        pipeline: state.pipeline.clone(),
+        answered: false,
+    };
     let response = keeping(slot.clone(), next.run(request)).await;
-    let Some(replay_key) = slot.reserved() else {
+    let Some(reserved) = slot.reserved().cloned() else {
+        unanswered.answered = true;
         return response;
     };
     let max = state
@@ -48,9 +79,11 @@ pub async fn keep(State(state): State<AppState>, request: Request, next: Next) -
         .max_answer_bytes;
     let (parts, body) = response.into_parts();
     // Only a body of known size within the bound is read here (every answer of these routes
-    // is one document); another is sent as it comes, and recorded as not kept.
+    // is one document); another is sent as it comes, and recorded as not kept. A server error
+    // after the payment was used (its settlement failed to be asked) is not kept either: its
+    // retries are told the answer is gone, and to pay again.
     let within = body.size_hint().exact().is_some_and(|n| n <= max as u64);
-    let (body, answer) = if within {
+    let (body, answer) = if within && !parts.status.is_server_error() {
         match axum::body::to_bytes(body, max).await {
             Ok(bytes) => {
                 let answer = ReplayedAnswer {
@@ -82,13 +115,11 @@ pub async fn keep(State(state): State<AppState>, request: Request, next: Next) -
     } else {
         (body, None)
     };
-    if let Err(e) = state
-        .pipeline
-        .keep_answer(replay_key, answer.as_ref())
-        .await
-    {
-        // Delivered all the same: its retries get `payment_identifier_in_progress`.
+    if let Err(e) = state.pipeline.keep_answer(&reserved, answer.as_ref()).await {
+        // Delivered all the same; its retries are told it is gone once the grace passes
+        // (`forget_kept_answers`).
         tracing::error!(error = %e, "keeping an identified payment's answer failed");
     }
+    unanswered.answered = true;
     Response::from_parts(parts, body)
 }

@@ -117,6 +117,8 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::AgentStateImport => any(routes::state::import),
         Route::AgentPath => any(agents::agent_path),
         Route::Search => post(agents::search),
+        Route::DiscoveryResources => get(routes::discovery::resources),
+        Route::DiscoverySearch => get(routes::discovery::search),
         Route::Executions => get(agents::executions),
         Route::Execution => get(agents::execution),
     }

@@ -48,7 +48,8 @@ pub use limits::resolve_limits;
 pub use route::RouteKind;
 pub use seal::ExecuteOutcome;
 pub use x402::REPLAY_REASON;
-pub use x402::identifier::{KeepSlot, keeping};
+pub use x402::discovery::{ListQuery, SearchQuery};
+pub use x402::identifier::{KeepSlot, Reserved, keeping};
 
 use crate::attestation::{Attestor, TeeKind};
 use crate::cluster::Identity;

@@ -881,9 +881,23 @@ fn payment_identifiers(s: &Stores) {
             .answer,
         KeptAnswer::Gone
     );
-    assert_eq!(wait(ledger.forget_answers(5)).unwrap(), 0);
-    assert_eq!(wait(ledger.forget_answers(6)).unwrap(), 1);
-    assert_eq!(wait(ledger.forget_answers(100)).unwrap(), 0);
+    assert_eq!(wait(ledger.forget_answers(5, 0)).unwrap(), 0);
+    assert_eq!(wait(ledger.forget_answers(6, 0)).unwrap(), 1);
+    assert_eq!(wait(ledger.forget_answers(100, 0)).unwrap(), 0);
+    // An identified payment settled (at 20) whose answer never came is given up on after the
+    // grace; one still reserved is not (its request may still run).
+    assert!(
+        wait(ledger.reserve(&payment("unanswered", Some("pay_unanswered-000001"), b"u"))).unwrap()
+    );
+    assert!(wait(ledger.settled_at_once("unanswered", "run-a", 20)).unwrap());
+    assert!(
+        wait(ledger.reserve(&payment("running", Some("pay_still-running-0001"), b"r"))).unwrap()
+    );
+    assert_eq!(wait(ledger.forget_answers(0, 20)).unwrap(), 0);
+    assert_eq!(wait(ledger.forget_answers(0, 21)).unwrap(), 1);
+    let gone = |id| wait(ledger.identified(id)).unwrap().unwrap().answer;
+    assert_eq!(gone("pay_unanswered-000001"), KeptAnswer::Gone);
+    assert_eq!(gone("pay_still-running-0001"), KeptAnswer::Pending);
     assert_eq!(
         wait(ledger.identified("pay_0123456789abcdef"))
             .unwrap()

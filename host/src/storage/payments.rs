@@ -275,10 +275,16 @@ pub trait PaymentLedger: Send + Sync {
         at: u64,
     ) -> Result<bool, StorageError>;
 
-    /// Forgets the answers kept before `before` (Unix seconds): they become
-    /// [`KeptAnswer::Gone`]. Returns how many.
+    /// Forgets the answers kept before `before` (Unix seconds), and gives up on the answers of
+    /// identified payments no longer `reserved` whose last change was before
+    /// `unanswered_before` and that have none: all become [`KeptAnswer::Gone`]. Returns how
+    /// many.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn forget_answers(&self, before: u64) -> Result<u64, StorageError>;
+    async fn forget_answers(
+        &self,
+        before: u64,
+        unanswered_before: u64,
+    ) -> Result<u64, StorageError>;
 }

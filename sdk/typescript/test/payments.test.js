@@ -17,6 +17,8 @@ import {
   generatePaymentId,
   isPaymentIdentifierExtension,
 } from '@x402/extensions/payment-identifier';
+import { validateDiscoveryExtension, withBazaar } from '@x402/extensions/bazaar';
+import { HTTPFacilitatorClient, decodePaymentRequiredHeader } from '@x402/core/http';
 import { privateKeyToAccount } from 'viem/accounts';
 import * as sdk from '../dist/index.js';
 import { startChain } from './chain.js';
@@ -213,6 +215,46 @@ describe("x402 payment-identifier with the official extension (@x402/extensions)
       (e) => e instanceof HypervisorError && e.status === 409 && e.code === 'payment_identifier_conflict',
     );
     assert.equal(await chain.balance(chain.payer), before[0] - PRICE);
+  });
+});
+
+describe('x402 bazaar discovery with the official extension (@x402/extensions)', () => {
+  test("the official facilitator client lists the host's paid resources; every declaration passes the official validator", async () => {
+    const owner = await ClientKey.generate();
+    const name = `listed-${crypto.randomUUID().slice(0, 6)}`;
+    const c = new Client(host.url, { policy: policy() });
+    await c.deployAgent(owner, { name, component: wasm('text-stats.wasm'), description: 'word counts, listed', public: true, price: String(AGENT_PRICE) });
+    // The challenge declares it, and the declaration is valid.
+    const res = await fetch(`${host.url}/agents/${name}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event":{"text":"a b"}}' });
+    assert.equal(res.status, 402);
+    const required = decodePaymentRequiredHeader(res.headers.get('payment-required'));
+    const declared = validateDiscoveryExtension(required.extensions.bazaar);
+    assert.ok(declared.valid, JSON.stringify(declared.errors));
+    // The host serves the listing a facilitator would: the official client reads it.
+    const facilitator = withBazaar(new HTTPFacilitatorClient({ url: host.url }));
+    for (const type of ['http', 'mcp']) {
+      const listed = await facilitator.extensions.bazaar.listResources({ type, limit: 1000 });
+      assert.equal(listed.pagination.total, listed.items.length);
+      assert.ok(listed.items.length > 0, type);
+      for (const item of listed.items) {
+        assert.equal(item.type, type);
+        const v = validateDiscoveryExtension(item.extensions.bazaar);
+        assert.ok(v.valid, `${item.resource}: ${JSON.stringify(v.errors)}`);
+      }
+      const mine = listed.items.filter((i) => i.metadata.agent === name);
+      assert.equal(mine.length, 1, type);
+      assert.equal(mine[0].accepts[0].amount, String(AGENT_PRICE));
+      assert.equal(mine[0].accepts[0].payTo, chain.payTo);
+    }
+    const page = await facilitator.extensions.bazaar.listResources({ limit: 1, offset: 1 });
+    assert.equal(page.items.length, 1);
+    assert.deepEqual([page.pagination.limit, page.pagination.offset], [1, 1]);
+    // And searches it as it searches a facilitator.
+    const found = await facilitator.extensions.bazaar.search({ query: 'word counts listed', type: 'http', limit: 100 });
+    assert.ok(found.resources.some((r) => r.metadata.agent === name), JSON.stringify(found.resources.map((r) => r.resource)));
+    assert.equal(found.partialResults, false);
+    const filtered = await facilitator.extensions.bazaar.search({ query: 'word counts listed', payTo: '0x0000000000000000000000000000000000000001' });
+    assert.deepEqual(filtered.resources, []);
   });
 });
 

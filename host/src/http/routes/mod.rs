@@ -1,6 +1,7 @@
 //! Route handlers: extract, call the pipeline, respond.
 
 pub mod agents;
+pub mod discovery;
 pub mod environments;
 pub mod grants;
 pub mod state;

@@ -313,20 +313,29 @@ impl Pipeline {
     }
 
     /// The charge of a paid agent (`None` for a free one).
-    pub(super) fn agent_charge(&self, agent: &AgentRecord) -> Result<Option<Charge>, ApiError> {
+    pub(in crate::pipeline) fn agent_charge(
+        &self,
+        agent: &AgentRecord,
+    ) -> Result<Option<Charge>, ApiError> {
         match &agent.price {
             None => Ok(None),
             Some(_) if self.payments.is_none() => Err(ApiError::PaymentsUnavailable),
-            Some(amount) => Ok(Some(self.charge_for(
-                &invoke_route(&agent.name),
-                hypervisor_protocol::paid::PaidRoute::Agent { name: &agent.name },
-                format!(
-                    "one invocation of agent {} on WASM Hypervisor, {}",
-                    agent.name,
-                    agent.charge.describe()
-                ),
-                amount,
-            ))),
+            Some(amount) => Ok(Some(
+                self.charge_for(
+                    &invoke_route(&agent.name),
+                    hypervisor_protocol::paid::PaidRoute::Agent { name: &agent.name },
+                    format!(
+                        "one invocation of agent {} on WASM Hypervisor, {}",
+                        agent.name,
+                        agent.charge.describe()
+                    ),
+                    amount,
+                )
+                .with_discovery(super::super::x402::bazaar::agent(
+                    agent.latest.kind,
+                    agent.schemas.as_ref(),
+                )),
+            )),
         }
     }
 

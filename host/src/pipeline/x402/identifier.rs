@@ -19,6 +19,7 @@
 //! `/invoke`, through [`keeping`]); elsewhere (HTTP agents, whose answers stream; JSON-RPC
 //! fronts) identifiers are neither offered nor read.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
@@ -37,6 +38,10 @@ use crate::storage::payments::{Identified, KeptAnswer};
 
 /// The extension's key in `extensions`.
 pub const EXTENSION: &str = "payment-identifier";
+
+/// How long after an identified payment's last change (its settlement) an answer that was
+/// never kept is waited for, seconds; then its retries are told it is gone.
+pub const UNANSWERED_GRACE_SECONDS: u64 = 600;
 
 /// Standard base64, padded or not (x402 headers), padded when written.
 const B64: GeneralPurpose = GeneralPurpose::new(
@@ -130,12 +135,21 @@ pub fn declaration(required: bool) -> Value {
 }
 
 /// The v2 challenge `payment_required` (base64 of the `PaymentRequired` document) with the
-/// extension declared for `mode`; unchanged for [`IdentifierMode::Off`] (and for a document
-/// that is not a JSON object, which the payments component never makes).
+/// extension declared for `mode`; unchanged for [`IdentifierMode::Off`].
 pub fn declare(payment_required: &str, mode: IdentifierMode) -> String {
     if mode == IdentifierMode::Off {
         return payment_required.to_string();
     }
+    extend(
+        payment_required,
+        EXTENSION,
+        declaration(mode == IdentifierMode::Required),
+    )
+}
+
+/// The v2 challenge `payment_required` with `extensions[name] = value` (unchanged for a
+/// document that is not a JSON object, which the payments component never makes).
+pub(super) fn extend(payment_required: &str, name: &str, value: Value) -> String {
     let Some(mut doc) = B64
         .decode(payment_required)
         .ok()
@@ -147,25 +161,48 @@ pub fn declare(payment_required: &str, mode: IdentifierMode) -> String {
     if !doc["extensions"].is_object() {
         doc["extensions"] = json!({});
     }
-    doc["extensions"][EXTENSION] = declaration(mode == IdentifierMode::Required);
+    doc["extensions"][name] = value;
     B64.encode(doc.to_string())
 }
 
-/// Where a front that keeps answers learns that its request reserved an identified payment.
+/// Where a front that keeps answers learns that its request reserved an identified payment,
+/// and whether that reservation was released since (its work gave no result, or is not
+/// charged: then the answer is not kept, and a retry runs again).
 #[derive(Debug, Default)]
 pub struct KeepSlot {
-    reserved: OnceLock<String>,
+    reserved: OnceLock<Reserved>,
+    released: AtomicBool,
+}
+
+/// An identified payment a request reserved.
+#[derive(Debug, Clone)]
+pub struct Reserved {
+    /// Its replay key.
+    pub replay_key: String,
+    /// Its identifier and fingerprint.
+    pub identifier: PaymentIdentifier,
 }
 
 impl KeepSlot {
-    /// The replay key of the identified payment this request reserved, if it did.
-    pub fn reserved(&self) -> Option<&str> {
-        self.reserved.get().map(String::as_str)
+    /// The identified payment this request reserved and still holds, if any.
+    pub fn reserved(&self) -> Option<&Reserved> {
+        if self.released.load(Ordering::Acquire) {
+            return None;
+        }
+        self.reserved.get()
     }
 
     /// Records that this request reserved the identified payment `replay_key`.
-    pub(super) fn set(&self, replay_key: &str) {
-        let _ = self.reserved.set(replay_key.to_string());
+    pub(super) fn set(&self, replay_key: &str, identifier: &PaymentIdentifier) {
+        let _ = self.reserved.set(Reserved {
+            replay_key: replay_key.to_string(),
+            identifier: identifier.clone(),
+        });
+    }
+
+    /// Records that the reservation was released.
+    pub(super) fn release(&self) {
+        self.released.store(true, Ordering::Release);
     }
 }
 
@@ -190,7 +227,7 @@ pub(super) fn current_slot() -> Option<Arc<KeepSlot>> {
 pub(super) fn judge(
     found: Identified,
     identifier: &PaymentIdentifier,
-    open: impl FnOnce(&str, &[u8]) -> Result<ReplayedAnswer, ApiError>,
+    open: impl FnOnce(&str, &PaymentIdentifier, &[u8]) -> Result<ReplayedAnswer, ApiError>,
 ) -> ApiError {
     use subtle::ConstantTimeEq;
     let same = found.fingerprint.len() == 32
@@ -201,7 +238,7 @@ pub(super) fn judge(
     match found.answer {
         KeptAnswer::Pending => ApiError::PaymentIdentifierInProgress(identifier.id.clone()),
         KeptAnswer::Gone => ApiError::PaymentIdentifierAnswerGone(identifier.id.clone()),
-        KeptAnswer::Kept(sealed) => match open(&found.replay_key, &sealed) {
+        KeptAnswer::Kept(sealed) => match open(&found.replay_key, identifier, &sealed) {
             Ok(answer) => ApiError::AnswerReplayed(Box::new(answer)),
             Err(e) => e,
         },
@@ -242,23 +279,29 @@ impl Pipeline {
             return Ok(None);
         };
         if let Some(entry) = self.ledger.identified(&found.id).await? {
-            return Err(judge(entry, &found, |key, sealed| {
-                self.open_answer(key, sealed)
+            return Err(judge(entry, &found, |key, identifier, sealed| {
+                self.open_answer(key, identifier, sealed)
             }));
         }
         Ok(Some((found, slot)))
     }
 
-    /// Forgets the answers kept longer than `payments.payment_identifier.keep_seconds`: how
-    /// many.
+    /// Forgets the answers kept longer than `payments.payment_identifier.keep_seconds`, and
+    /// gives up on the answers of payments no longer `reserved` that none was kept for within
+    /// [`UNANSWERED_GRACE_SECONDS`] of their last change (their request ended without one: the
+    /// client went away while it settled, the host stopped, keeping it failed): how many.
     ///
     /// # Errors
     /// The ledger's.
     pub async fn forget_kept_answers(&self) -> Result<u64, ApiError> {
         let keep = self.config.payments.payment_identifier.keep_seconds;
+        let now = unix_seconds();
         Ok(self
             .ledger
-            .forget_answers(unix_seconds().saturating_sub(keep))
+            .forget_answers(
+                now.saturating_sub(keep),
+                now.saturating_sub(UNANSWERED_GRACE_SECONDS),
+            )
             .await?)
     }
 
@@ -266,32 +309,47 @@ impl Pipeline {
     pub(super) fn open_answer(
         &self,
         replay_key: &str,
+        identifier: &PaymentIdentifier,
         sealed: &[u8],
     ) -> Result<crate::error::ReplayedAnswer, ApiError> {
         let bytes = self
             .sealing
-            .open(&purpose(replay_key), sealed)
+            .open(
+                &purpose(replay_key, &identifier.id, &identifier.fingerprint),
+                sealed,
+            )
             .map_err(|e| ApiError::Internal(format!("a kept answer does not open: {e}")))?;
         decode(&bytes)
     }
 
     /// Keeps `answer`, the answer to the request that reserved the identified payment
-    /// `replay_key`, for its retries: sealed, unless it is larger than
-    /// `payments.payment_identifier.max_answer_bytes` (then `None`: recorded as not kept).
+    /// `reserved`, for its retries: sealed, unless it is `None` (larger than
+    /// `payments.payment_identifier.max_answer_bytes`, streamed, or a server error after the
+    /// payment was used): then recorded as not kept.
+    ///
+    /// # Errors
+    /// The ledger's, or sealing's.
     pub async fn keep_answer(
         &self,
-        replay_key: &str,
+        reserved: &Reserved,
         answer: Option<&crate::error::ReplayedAnswer>,
     ) -> Result<(), ApiError> {
         let sealed = match answer {
             Some(answer) => self
                 .sealing
-                .seal(&purpose(replay_key), &encode(answer))
+                .seal(
+                    &purpose(
+                        &reserved.replay_key,
+                        &reserved.identifier.id,
+                        &reserved.identifier.fingerprint,
+                    ),
+                    &encode(answer),
+                )
                 .map_err(|e| ApiError::Internal(format!("sealing a kept answer failed: {e}")))?,
             None => Vec::new(),
         };
         self.ledger
-            .keep_answer(replay_key, &sealed, unix_seconds())
+            .keep_answer(&reserved.replay_key, &sealed, unix_seconds())
             .await?;
         Ok(())
     }
@@ -305,11 +363,17 @@ struct Stored {
     body: String,
 }
 
-/// The sealing purpose of the answer to the payment `replay_key` (bound to its row).
-pub(super) fn purpose(replay_key: &str) -> Vec<u8> {
+/// The sealing purpose of the answer to the identified payment `replay_key`: bound to the
+/// row, its identifier and its fingerprint, so that an answer opens only for the payment,
+/// identifier and route it was made for (whatever the ledger's other columns say).
+pub(super) fn purpose(replay_key: &str, id: &str, fingerprint: &[u8]) -> Vec<u8> {
     [
         b"wasm-hypervisor/v1/payment-answer\0".as_slice(),
         replay_key.as_bytes(),
+        b"\0",
+        id.as_bytes(),
+        b"\0",
+        fingerprint,
     ]
     .concat()
 }

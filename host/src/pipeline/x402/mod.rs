@@ -32,6 +32,8 @@
 //! durable, the payment is found `reserved` and released, and that run goes unpaid. After a
 //! request ran, the same header is a replay and is refused, so no payment is ever taken twice.
 
+pub mod bazaar;
+pub mod discovery;
 pub mod identifier;
 mod settlement;
 mod writes;
@@ -73,6 +75,16 @@ pub(super) struct Charge {
     price: Price,
     /// Whether its payments may carry identifiers (`payments.payment_identifier`).
     identifier: IdentifierMode,
+    /// What it takes and gives (x402 `bazaar`), when the host knows.
+    discovery: Option<bazaar::Discovery>,
+}
+
+impl Charge {
+    /// The charge, declaring `discovery` (x402 `bazaar`) in its challenges.
+    pub(super) fn with_discovery(mut self, discovery: Option<bazaar::Discovery>) -> Self {
+        self.discovery = discovery;
+        self
+    }
 }
 
 /// A payment the component accepted for a charge. Nothing is recorded yet: dropping it costs
@@ -131,8 +143,8 @@ impl Verified {
             },
         );
         if writing.fresh().await? {
-            if let Some((_, slot)) = &self.identifier {
-                slot.set(&v.replay_key);
+            if let Some((identifier, slot)) = &self.identifier {
+                slot.set(&v.replay_key, identifier);
             }
             return Ok(Reservation {
                 pipeline,
@@ -145,9 +157,11 @@ impl Verified {
         if let Some((identifier, _)) = &self.identifier
             && let Some(found) = pipeline.ledger.identified(&identifier.id).await?
         {
-            return Err(identifier::judge(found, identifier, |key, sealed| {
-                pipeline.open_answer(key, sealed)
-            }));
+            return Err(identifier::judge(
+                found,
+                identifier,
+                |key, identifier, sealed| pipeline.open_answer(key, identifier, sealed),
+            ));
         }
         pipeline.metrics.payment(PaymentOutcome::Replayed);
         Err(pipeline
@@ -289,6 +303,11 @@ impl Drop for Reservation<'_> {
         if !self.armed {
             return;
         }
+        // Released: its request's answer (no result, or not charged) is not kept, so a retry
+        // runs again (and the slot no longer names a row that a retry may reserve anew).
+        if let Some((_, slot)) = &self.paid.identifier {
+            slot.release();
+        }
         let key = &self.paid.verified.replay_key;
         match wait_for(self.pipeline.ledger.release(key)) {
             Ok(_) => tracing::info!("payment reservation released: the work gave no result"),
@@ -363,6 +382,12 @@ impl Pipeline {
             PaidRoute::HttpAgent { .. } => IdentifierMode::Off,
             _ => self.config.payments.payment_identifier.mode_of(route),
         };
+        // A code route's request is the protocol's; an agent's is declared by its caller
+        // (`with_discovery`).
+        let discovery = match paid {
+            PaidRoute::Code { path } => Some(bazaar::code_route(path)),
+            _ => None,
+        };
         Charge {
             path: route.to_string(),
             resource: PaidResource {
@@ -372,6 +397,7 @@ impl Pipeline {
             },
             price: price(&self.config.payments.price, amount),
             identifier,
+            discovery,
         }
     }
 
@@ -389,6 +415,13 @@ impl Pipeline {
                 if identifier::current_slot().is_some() {
                     challenge.payment_required =
                         identifier::declare(&challenge.payment_required, charge.identifier);
+                }
+                if let Some(discovery) = &charge.discovery {
+                    challenge.payment_required = identifier::extend(
+                        &challenge.payment_required,
+                        bazaar::EXTENSION,
+                        discovery.declaration(),
+                    );
                 }
                 ApiError::PaymentRequired {
                     challenge: Box::new(challenge),

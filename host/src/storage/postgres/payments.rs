@@ -292,15 +292,21 @@ impl PaymentLedger for PgPayments {
         .await
     }
 
-    async fn forget_answers(&self, before: u64) -> Result<u64, StorageError> {
+    async fn forget_answers(
+        &self,
+        before: u64,
+        unanswered_before: u64,
+    ) -> Result<u64, StorageError> {
         self.on_pool(|db| async move {
             let op = "forget answers";
             let client = db.client(op).await?;
             client
                 .execute(
-                    "UPDATE payments SET answer = ''::bytea
-                     WHERE answer_at < $1 AND octet_length(answer) > 0",
-                    &[&big(before)],
+                    "UPDATE payments SET answer = ''::bytea, answer_at = COALESCE(answer_at, updated_at)
+                     WHERE payment_id IS NOT NULL AND (
+                       (answer_at < $1 AND octet_length(answer) > 0)
+                       OR (answer IS NULL AND state <> 'reserved' AND updated_at < $2))",
+                    &[&big(before), &big(unanswered_before)],
                 )
                 .await
                 .map_err(pg(op))

@@ -92,7 +92,7 @@ enum Read {
     /// The payment under a payment identifier.
     Identified(String, Answer<Option<Identified>>),
     /// [`PaymentLedger::forget_answers`] (its own transaction).
-    Forget(u64, Answer<u64>),
+    Forget(u64, u64, Answer<u64>),
     /// [`PaymentLedger::adopt`].
     Adopt {
         owner: String,
@@ -312,11 +312,14 @@ fn serve(conn: &mut Connection, read: Read) {
                 .map_err(sql("read a payment identifier"));
             let _ = answer.send(found);
         }
-        Read::Forget(before, answer) => {
+        Read::Forget(before, unanswered_before, answer) => {
             let forgotten = conn
                 .execute(
-                    "UPDATE payments SET answer = X'' WHERE answer_at < ?1 AND length(answer) > 0",
-                    params![to_i64(before)],
+                    "UPDATE payments SET answer = X'', answer_at = COALESCE(answer_at, updated_at)
+                     WHERE payment_id IS NOT NULL AND (
+                       (answer_at < ?1 AND length(answer) > 0)
+                       OR (answer IS NULL AND state <> 'reserved' AND updated_at < ?2))",
+                    params![to_i64(before), to_i64(unanswered_before)],
                 )
                 .map(|n| n as u64)
                 .map_err(sql("forget answers"));
@@ -540,8 +543,12 @@ impl PaymentLedger for SqlitePayments {
         .await
     }
 
-    async fn forget_answers(&self, before: u64) -> Result<u64, StorageError> {
-        self.ask(|answer| Job::Read(Read::Forget(before, answer)))
+    async fn forget_answers(
+        &self,
+        before: u64,
+        unanswered_before: u64,
+    ) -> Result<u64, StorageError> {
+        self.ask(|answer| Job::Read(Read::Forget(before, unanswered_before, answer)))
             .await
     }
 }
