@@ -26,6 +26,7 @@ pub mod grants;
 pub mod host;
 pub mod jsonrpc;
 pub mod keys;
+pub mod offer_receipt;
 pub mod owner;
 pub mod paid;
 pub mod program;

@@ -119,6 +119,7 @@ pub fn generate() -> Value {
         "x402_resources": crate::paid::vectors(),
         "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
+        "offer_receipt": offer_receipt_vectors(),
         "state": state_vectors(),
         "js_source": js_source_vector(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
@@ -475,6 +476,66 @@ fn a2a_vectors() -> Value {
         "protected": protected,
         "payload": payload,
         "signing_input": String::from_utf8_lossy(input.as_bytes()),
+    })
+}
+
+/// x402 signed offers and receipts (`docs/PROTOCOL.md` §6b): the attested signing key's
+/// `did:key` and `kid`, an offer and a receipt with their signing inputs and compact JWS
+/// (ES256, RFC 6979 nonces: deterministic, low s).
+fn offer_receipt_vectors() -> Value {
+    use crate::offer_receipt::{self as or, Artifact, RunBinding};
+    use p256::ecdsa::signature::Signer;
+    let secret = hex::decode(SIGNING_SECRET).expect("hex");
+    let signing = p256::ecdsa::SigningKey::from_slice(&secret).expect("scalar");
+    let key = EncodedPublicKey::from_key(&p256::PublicKey::from(signing.verifying_key()));
+    let sign = |artifact: Artifact, payload: &Value| {
+        let input = or::signing_input(artifact, &key, payload).expect("input");
+        let signature: p256::ecdsa::Signature = signing.sign(input.as_bytes());
+        let jws = input.compact(&signature.normalize_s().to_bytes().into());
+        assert_eq!(
+            &or::verify(&jws, artifact, &key).expect("the vector verifies"),
+            payload
+        );
+        json!({
+            "payload": payload,
+            "signing_input": String::from_utf8_lossy(input.as_bytes()),
+            "jws": jws,
+        })
+    };
+    let offer = or::offer_payload(
+        "https://host.example/agents/stats/invoke",
+        "exact",
+        "eip155:84532",
+        "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "7000",
+        KEY_CREATED_AT + 60,
+    );
+    let run = RunBinding {
+        execution_id: "01936f3a-8c2e-7b4d-9f10-2a3b4c5d6e80".into(),
+        route: "/agents/stats/invoke".into(),
+        agent: Some("stats".into()),
+        code_hash: hex::encode(sha256(b"stats")),
+        result_commitment: Some(hex::encode(sha256(b"result"))),
+        status: "exited".into(),
+        amount: "7000".into(),
+        tee: "tdx".into(),
+        evidence_sha256: hex::encode(sha256(b"evidence")),
+        attestation: "https://host.example/attestation".into(),
+    };
+    let receipt = or::receipt_payload(
+        "eip155:84532",
+        "https://host.example/agents/stats/invoke",
+        "0x857b06519E91e3A54538791bDbb0E22373e36b66",
+        KEY_CREATED_AT + 5,
+        Some("0x1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef"),
+        &run,
+    );
+    json!({
+        "did_key": or::did_key(&key).expect("key"),
+        "kid": or::kid(&key).expect("key"),
+        "offer": sign(Artifact::Offer, &offer),
+        "receipt": sign(Artifact::Receipt, &receipt),
     })
 }
 

@@ -38,6 +38,7 @@ mod linger;
 mod local_run;
 mod mcp;
 mod observe;
+mod offer_receipt;
 mod openapi;
 mod owner_signatures;
 mod payment_identifier;

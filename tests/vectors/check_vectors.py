@@ -109,6 +109,7 @@ def main():
     check_tls(v)
     check_cluster(v)
     check_a2a(v)
+    check_offer_receipt(v)
     check_state(v, client_pub)
     check_js_source(v)
     check_riscv_program(v, sid, aead)
@@ -388,6 +389,50 @@ def check_a2a(v):
     verify_sig(signing_pub, signing_input.encode(), raw.hex(), "a2a card")
     changed = t["protected"] + "." + b64url(payload.replace("word counts", "word count", 1).encode())
     check("a changed card does not verify", verifies(signing_pub, changed.encode(), raw.hex()), False)
+
+
+def base58btc(data):
+    """Base58 with the Bitcoin alphabet (multibase 'z')."""
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    n = int.from_bytes(data, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = alphabet[r] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+def check_offer_receipt(v):
+    """Section 6b: x402 signed offers and receipts. kid = did:key of the compressed P-256 key
+    (multicodec 0x1200 as varint 0x80 0x24, base58btc) with the same multibase as fragment;
+    header {"alg":"ES256","kid","typ"} and payload in RFC 8785 form, base64url without
+    padding; ES256, low s."""
+    import base64
+
+    def b64url(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    t = v["offer_receipt"]
+    pub = public_uncompressed(private(v["attestation"]["signing_secret"]))
+    compressed = bytes([2 + (pub[64] & 1)]) + pub[1:33]
+    multibase = "z" + base58btc(b"\x80\x24" + compressed)
+    check("offer-receipt did:key", "did:key:" + multibase, t["did_key"])
+    check("offer-receipt kid", f"did:key:{multibase}#{multibase}", t["kid"])
+    for artifact in ("offer", "receipt"):
+        a = t[artifact]
+        header = {"alg": "ES256", "kid": t["kid"], "typ": f"x402-{artifact}+jws"}
+        signing_input = b64url(jcs(header)) + "." + b64url(jcs(a["payload"]))
+        check(f"{artifact} signing input", signing_input, a["signing_input"])
+        head, body, sig = a["jws"].split(".")
+        check(f"{artifact} JWS", head + "." + body, signing_input)
+        raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+        verify_sig(pub, signing_input.encode(), raw.hex(), f"x402 {artifact}")
+    check("offer fields", sorted(t["offer"]["payload"]),
+          sorted(["version", "resourceUrl", "scheme", "network", "asset", "payTo", "amount", "validUntil"]))
+    r = t["receipt"]["payload"]
+    check("receipt binds the run", sorted(r["hypervisor"]), sorted(
+        ["executionId", "route", "agent", "codeHash", "resultCommitment", "status", "amount",
+         "tee", "evidenceSha256", "attestation"]))
 
 
 def receipt_fields(r):

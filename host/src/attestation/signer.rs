@@ -145,6 +145,25 @@ impl AttestedKey {
         Ok(sig.normalize_s().to_bytes().into())
     }
 
+    /// Signs an x402 signed offer or receipt (`hypervisor_protocol::offer_receipt`): ES256
+    /// over the JWS signing input, 64 bytes `r || s`, low-s. The header's `typ` names the
+    /// artifact, so it never stands for an agent card or the other artifact.
+    ///
+    /// # Errors
+    /// Only if the OS random number generator fails.
+    pub fn sign_offer_receipt(
+        &self,
+        input: &hypervisor_protocol::offer_receipt::SigningInput,
+    ) -> Result<[u8; 64], AttestationError> {
+        let failed = || AttestationError::ProviderFailed("signing failed".into());
+        let sig = self
+            .signing
+            .sign(&self.rng, input.as_bytes())
+            .map_err(|_| failed())?;
+        let sig = p256::ecdsa::Signature::from_slice(sig.as_ref()).map_err(|_| failed())?;
+        Ok(sig.normalize_s().to_bytes().into())
+    }
+
     /// The wire form (`GET /attestation`, session quotes), encoded once at creation.
     pub fn attestation(&self) -> &Attestation {
         &self.wire

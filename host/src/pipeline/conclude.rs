@@ -80,11 +80,22 @@ impl Pipeline {
         record: Option<ExecutionRecord>,
         reservation: Option<Reservation<'_>>,
     ) -> Result<Option<SettlementHeader>, ApiError> {
+        // A paid run's x402 receipt states the run as its record does.
+        let receipt = match (&reservation, &record) {
+            (Some(r), Some(record)) => Some((r.terms(), record.clone())),
+            _ => None,
+        };
         if let Some(record) = record {
             self.record(record).await?;
         }
         match reservation {
-            Some(r) => Ok(Some(r.settle().await?)),
+            Some(r) => {
+                let header = r.settle().await?;
+                Ok(Some(match receipt {
+                    Some((terms, record)) => self.with_receipt(header, &terms, &record),
+                    None => header,
+                }))
+            }
             None => Ok(None),
         }
     }

@@ -18,7 +18,13 @@ import {
   isPaymentIdentifierExtension,
 } from '@x402/extensions/payment-identifier';
 import { validateDiscoveryExtension, withBazaar } from '@x402/extensions/bazaar';
-import { HTTPFacilitatorClient, decodePaymentRequiredHeader } from '@x402/core/http';
+import {
+  extractOffersFromPaymentRequired,
+  verifyOfferSignatureJWS,
+  verifyReceiptMatchesOffer,
+  verifyReceiptSignatureJWS,
+} from '@x402/extensions/offer-receipt';
+import { HTTPFacilitatorClient, decodePaymentRequiredHeader, decodePaymentResponseHeader as decodeSettlement } from '@x402/core/http';
 import { privateKeyToAccount } from 'viem/accounts';
 import * as sdk from '../dist/index.js';
 import { startChain } from './chain.js';
@@ -255,6 +261,46 @@ describe('x402 bazaar discovery with the official extension (@x402/extensions)',
     assert.equal(found.partialResults, false);
     const filtered = await facilitator.extensions.bazaar.search({ query: 'word counts listed', payTo: '0x0000000000000000000000000000000000000001' });
     assert.deepEqual(filtered.resources, []);
+  });
+});
+
+describe('x402 signed offers and receipts with the official verifier (@x402/extensions)', () => {
+  test('a 402 carries offers signed by the attested key; the settlement a receipt that names the payer and binds the run', async () => {
+    const sent = [];
+    const recording = async (url, init) => {
+      const res = await fetch(url, init);
+      sent.push({ status: res.status, headers: res.headers });
+      return res;
+    };
+    const c = new Client(host.url, { policy: policy(), payer: payer(), fetch: recording });
+    const attested = sdk.jwk((await c.verifyHost()).signingKey);
+    const run = await c.executeWasm(await c.createSession(), wasm('hello.wasm'), { args: ['receipt'], paid: true });
+    const challenge = sent.find((s) => s.status === 402);
+    const required = decodePaymentRequiredHeader(challenge.headers.get('payment-required'));
+    const offers = extractOffersFromPaymentRequired(required);
+    assert.equal(offers.length, required.accepts.length);
+    // Verified against the attested key itself, and through the kid (did:key) alone.
+    const offer = await verifyOfferSignatureJWS(offers[0], attested);
+    assert.deepEqual(await verifyOfferSignatureJWS(offers[0]), offer);
+    const accepted = required.accepts[offers[0].acceptIndex];
+    for (const field of ['scheme', 'network', 'asset', 'payTo', 'amount']) assert.equal(offer[field], accepted[field], field);
+    assert.equal(offer.resourceUrl, required.resource.url);
+    assert.ok(offer.validUntil > Date.now() / 1000);
+
+    const settlement = decodeSettlement(sent.at(-1).headers.get('payment-response'));
+    const receipt = settlement.extensions['offer-receipt'].info.receipt;
+    const payload = await verifyReceiptSignatureJWS(receipt, attested);
+    assert.ok(verifyReceiptMatchesOffer(receipt, offer, [chain.payer]));
+    assert.equal(payload.transaction, run.settlement.transaction);
+    assert.equal(payload.hypervisor.executionId, run.executionId);
+    assert.equal(payload.hypervisor.resultCommitment, run.commitment);
+    assert.equal(payload.hypervisor.codeHash, sdk.toHex(await sdk.sha256(wasm('hello.wasm'))));
+    assert.equal(payload.hypervisor.amount, String(PRICE));
+    assert.equal(payload.hypervisor.tee, 'simulated');
+    // A tampered receipt does not verify.
+    const [h, p, sig] = receipt.signature.split('.');
+    const forged = { ...receipt, signature: `${h}.${p.slice(0, -2)}${p.slice(-2) === 'fQ' ? 'fX' : 'fQ'}.${sig}` };
+    await assert.rejects(verifyReceiptSignatureJWS(forged, attested));
   });
 });
 

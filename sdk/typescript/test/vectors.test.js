@@ -3,6 +3,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '../dist/index.js';
 import { loadVectors } from './helpers.js';
+import { getCanonicalBytes, verifyOfferSignatureJWS, verifyReceiptSignatureJWS } from '@x402/extensions/offer-receipt';
 
 const v = loadVectors();
 const { fromHex, toHex, utf8 } = sdk;
@@ -598,3 +599,21 @@ describe('HTTPS channel binding and RA-TLS certificates (§19)', () => {
     assert.throws(() => sdk.certificateMessage(retyped), (e) => e instanceof sdk.VerifyError && e.kind === 'Evidence');
   });
 });
+
+describe('x402 signed offers and receipts (§6b), with the official verifier (@x402/extensions)', () => {
+  test("the official verifier resolves the kid (did:key) and accepts both; the payloads are RFC 8785 as it makes them", async () => {
+    const t = v.offer_receipt;
+    const offer = await verifyOfferSignatureJWS({ format: 'jws', signature: t.offer.jws });
+    assert.deepEqual(offer, t.offer.payload);
+    const receipt = await verifyReceiptSignatureJWS({ format: 'jws', signature: t.receipt.jws });
+    assert.deepEqual(receipt, t.receipt.payload);
+    assert.equal(new TextDecoder().decode(getCanonicalBytes(t.receipt.payload)), atob(t.receipt.signing_input.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    // And against the attested key itself (its JWK), not only the kid's.
+    const key = sdk.jwk(fromHex(v.attestation.signing_key));
+    assert.deepEqual(await verifyOfferSignatureJWS({ format: 'jws', signature: t.offer.jws }, key), t.offer.payload);
+    const [h, p, sig] = t.offer.jws.split('.');
+    const forged = `${h}.${p.slice(0, -2)}${p.slice(-2) === 'fQ' ? 'fX' : 'fQ'}.${sig}`;
+    await assert.rejects(verifyOfferSignatureJWS({ format: 'jws', signature: forged }));
+  });
+});
+

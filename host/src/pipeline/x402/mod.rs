@@ -35,6 +35,7 @@
 pub mod bazaar;
 pub mod discovery;
 pub mod identifier;
+pub(super) mod offer_receipt;
 mod settlement;
 mod writes;
 
@@ -213,6 +214,17 @@ impl Reservation<'_> {
     /// The receipt's `payment` field (see [`Verified::receipt_field`]).
     pub fn receipt_field(&self) -> String {
         self.paid.receipt_field()
+    }
+
+    /// What the x402 receipt of this payment states of it.
+    pub(super) fn terms(&self) -> offer_receipt::Terms {
+        let v = &self.paid.verified;
+        offer_receipt::Terms {
+            network: v.network.clone(),
+            resource_url: self.paid.charge.resource.url.clone(),
+            payer: v.payer.clone(),
+            amount: v.amount.clone(),
+        }
     }
 
     /// Settles the payment after the work ran; the settlement goes back as a header. A refused
@@ -423,6 +435,7 @@ impl Pipeline {
                         discovery.declaration(),
                     );
                 }
+                challenge.payment_required = self.with_offers(&challenge.payment_required);
                 ApiError::PaymentRequired {
                     challenge: Box::new(challenge),
                     reason: reason.to_string(),
