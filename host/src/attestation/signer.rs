@@ -136,13 +136,7 @@ impl AttestedKey {
         &self,
         input: &hypervisor_protocol::a2a::card::SigningInput,
     ) -> Result<[u8; 64], AttestationError> {
-        let failed = || AttestationError::ProviderFailed("signing failed".into());
-        let sig = self
-            .signing
-            .sign(&self.rng, input.as_bytes())
-            .map_err(|_| failed())?;
-        let sig = p256::ecdsa::Signature::from_slice(sig.as_ref()).map_err(|_| failed())?;
-        Ok(sig.normalize_s().to_bytes().into())
+        self.sign_jws(input.as_bytes())
     }
 
     /// Signs an x402 signed offer or receipt (`hypervisor_protocol::offer_receipt`): ES256
@@ -155,11 +149,13 @@ impl AttestedKey {
         &self,
         input: &hypervisor_protocol::offer_receipt::SigningInput,
     ) -> Result<[u8; 64], AttestationError> {
+        self.sign_jws(input.as_bytes())
+    }
+
+    /// ES256 over a JWS signing input (only the typed inputs above reach it), low-s.
+    fn sign_jws(&self, input: &[u8]) -> Result<[u8; 64], AttestationError> {
         let failed = || AttestationError::ProviderFailed("signing failed".into());
-        let sig = self
-            .signing
-            .sign(&self.rng, input.as_bytes())
-            .map_err(|_| failed())?;
+        let sig = self.signing.sign(&self.rng, input).map_err(|_| failed())?;
         let sig = p256::ecdsa::Signature::from_slice(sig.as_ref()).map_err(|_| failed())?;
         Ok(sig.normalize_s().to_bytes().into())
     }

@@ -16,7 +16,7 @@ import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import { startChain } from './chain.js';
 import { packageDir, samplesDir } from './helpers.js';
-import { simulatedSet, startHost, wasmDir } from './host.js';
+import { paymentsConfig, simulatedSet, startHost, wasmDir } from './host.js';
 
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
@@ -293,21 +293,7 @@ describe('payments from the browser (§6b), with the official x402 SDK bundled i
 
   before(async () => {
     chain = await startChain();
-    paidHost = await startHost(
-      [
-        '[http]',
-        `cors_origins = [${JSON.stringify(listed.origin)}]`,
-        '[payments]',
-        'enabled = true',
-        `component = ${JSON.stringify(path.join(wasmDir, 'payments.wasm'))}`,
-        'mode = "facilitator"',
-        `facilitator_url = ${JSON.stringify(chain.facilitatorUrl)}`,
-        '[payments.price]',
-        `pay_to = ${JSON.stringify(chain.payTo)}`,
-        `asset = ${JSON.stringify(chain.token)}`,
-        '',
-      ].join('\n'),
-    );
+    paidHost = await startHost(`[http]\ncors_origins = [${JSON.stringify(listed.origin)}]\n${paymentsConfig(chain)}`);
   }, { timeout: 900_000 });
 
   after(async () => {

@@ -102,3 +102,19 @@ export async function startHost(extraConfig = '') {
     },
   };
 }
+
+/** The TOML that makes a host take payments on `chain` (test/chain.js) through its facilitator,
+ * paying `chain.payTo` in `chain.token`. */
+export function paymentsConfig(chain) {
+  return [
+    '[payments]',
+    'enabled = true',
+    `component = ${JSON.stringify(path.join(wasmDir, 'payments.wasm'))}`,
+    'mode = "facilitator"',
+    `facilitator_url = ${JSON.stringify(chain.facilitatorUrl)}`,
+    '[payments.price]',
+    `pay_to = ${JSON.stringify(chain.payTo)}`,
+    `asset = ${JSON.stringify(chain.token)}`,
+    '',
+  ].join('\n');
+}

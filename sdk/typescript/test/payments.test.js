@@ -28,7 +28,7 @@ import { HTTPFacilitatorClient, decodePaymentRequiredHeader, decodePaymentRespon
 import { privateKeyToAccount } from 'viem/accounts';
 import * as sdk from '../dist/index.js';
 import { startChain } from './chain.js';
-import { simulatedSet, startHost, wasmDir } from './host.js';
+import { paymentsConfig, simulatedSet, startHost, wasmDir } from './host.js';
 
 const { Client, ClientKey, HypervisorError, PaymentFailedError, PaymentRequiredError } = sdk;
 const PRICE = 10_000n; // the host's default price of its paid code routes
@@ -41,19 +41,7 @@ let host;
 
 before(async () => {
   chain = await startChain();
-  host = await startHost(
-    [
-      '[payments]',
-      'enabled = true',
-      `component = ${JSON.stringify(path.join(wasmDir, 'payments.wasm'))}`,
-      'mode = "facilitator"',
-      `facilitator_url = ${JSON.stringify(chain.facilitatorUrl)}`,
-      '[payments.price]',
-      `pay_to = ${JSON.stringify(chain.payTo)}`,
-      `asset = ${JSON.stringify(chain.token)}`,
-      '',
-    ].join('\n'),
-  );
+  host = await startHost(paymentsConfig(chain));
 }, { timeout: 900_000 });
 
 after(async () => {
