@@ -188,7 +188,8 @@ pub struct RunBinding {
 }
 
 /// A receipt's payload (spec §5.2, with `transaction` when there is one), and this host's run
-/// binding under `hypervisor`.
+/// binding under `hypervisor`, with `settled`: whether the transfer was executed (a
+/// transaction is named) or only the authorization verified and recorded.
 pub fn receipt_payload(
     network: &str,
     resource_url: &str,
@@ -214,6 +215,11 @@ pub fn receipt_payload(
             "attestation": run.attestation,
         },
     });
+    // Settled: the transfer was executed (its transaction is named). Not settled: the payer's
+    // authorization was verified and recorded, and is settled later (verify-only mode, or a
+    // settlement after the answer): no money had moved when this was signed.
+    let settled = transaction.is_some_and(|t| !t.is_empty());
+    payload["hypervisor"]["settled"] = json!(settled);
     if let Some(tx) = transaction.filter(|t| !t.is_empty()) {
         payload["transaction"] = json!(tx);
     }

@@ -219,13 +219,12 @@ fn paid_resources_declare_themselves_and_the_host_lists_and_searches_them() {
         page["pagination"],
         json!({"limit": 2, "offset": 1, "total": got.len()})
     );
-    for bad in [
-        "?limit=0",
-        "?limit=1001",
-        "?type=ftp",
-        "?offset=-1",
-        "?colour=red",
-    ] {
+    // A page larger than the host serves is served at its size; past the end, empty.
+    assert_eq!(list(&server, "?limit=1000")["pagination"]["limit"], 100);
+    let past = list(&server, "?offset=1000");
+    assert_eq!(past["items"], json!([]));
+    assert_eq!(past["pagination"]["total"].as_u64(), Some(got.len() as u64));
+    for bad in ["?limit=0", "?type=ftp", "?offset=-1", "?colour=red"] {
         let (status, body) = get_json(&server, &format!("/discovery/resources{bad}"));
         assert_eq!(
             (status, body["error"]["code"].as_str()),
@@ -282,11 +281,20 @@ fn paid_resources_declare_themselves_and_the_host_lists_and_searches_them() {
 }
 
 #[test]
-fn a_host_without_payments_lists_nothing() {
-    let server = TestServer::start();
+fn a_host_without_payments_lists_and_finds_nothing() {
+    // Paid agents deployed while payments were on, then a restart without them.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let paid = TestServer::start_in(&data, &payments_table(""));
+    deploy(&paid, "stats", "text-stats", Some("7000"), true, None);
+    paid.stop();
+    let server = TestServer::start_in(&data, "");
     let empty = list(&server, "");
     assert_eq!(
         empty,
         json!({"x402Version": 2, "items": [], "pagination": {"limit": 100, "offset": 0, "total": 0}})
     );
+    let (status, found) = get_json(&server, "/discovery/search?query=counts%20words");
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["resources"], json!([]));
 }

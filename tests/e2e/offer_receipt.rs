@@ -61,15 +61,13 @@ fn offers_and_receipts_are_signed_by_the_attested_key_and_state_the_run() {
         valid_until > now() && valid_until <= now() + 61,
         "{valid_until}"
     );
-    // Not a receipt, and not by another key.
-    assert!(
-        or::verify(
-            offers[0]["signature"].as_str().unwrap(),
-            Artifact::Receipt,
-            &key
-        )
-        .is_err()
-    );
+    // Not as a receipt, and not as another key's.
+    let jws = offers[0]["signature"].as_str().unwrap();
+    assert!(or::verify(jws, Artifact::Receipt, &key).is_err());
+    let other = hypervisor_protocol::ClientSecret::generate()
+        .unwrap()
+        .public_key();
+    assert!(or::verify(jws, Artifact::Offer, &other).is_err());
 
     // Paid: the settlement carries the receipt.
     let wallet = Wallet::random().unwrap();
@@ -92,7 +90,13 @@ fn offers_and_receipts_are_signed_by_the_attested_key_and_state_the_run() {
     assert_eq!(payload["version"], 1);
     assert_eq!(payload["network"], "eip155:84532");
     assert_eq!(payload["resourceUrl"], offer["resourceUrl"]);
-    assert_eq!(payload["payer"], settlement["payer"]);
+    assert_eq!(
+        payload["payer"].as_str().unwrap().to_lowercase(),
+        format!("{:#x}", wallet.address())
+    );
+    // Verify-only: the authorization was verified and recorded, no transfer yet; it says so.
+    assert_eq!(payload.get("transaction"), None);
+    assert_eq!(payload["hypervisor"]["settled"], false);
     assert!(payload["issuedAt"].as_u64().unwrap() >= now() - 60);
     let run = &payload["hypervisor"];
     assert_eq!(
@@ -117,6 +121,17 @@ fn offers_and_receipts_are_signed_by_the_attested_key_and_state_the_run() {
             .unwrap()
             .ends_with("/attestation")
     );
+
+    // The discovery listing carries the same signed offers, and can be filtered on them.
+    let (_, all) = get_json(&server, "/discovery/resources");
+    let (_, signed) = get_json(&server, "/discovery/resources?extensions=offer-receipt");
+    assert_eq!(signed["pagination"]["total"], all["pagination"]["total"]);
+    for item in signed["items"].as_array().unwrap() {
+        let offer = &item["extensions"]["offer-receipt"]["info"]["offers"][0];
+        let payload =
+            or::verify(offer["signature"].as_str().unwrap(), Artifact::Offer, &key).unwrap();
+        assert_eq!(payload["amount"], item["accepts"][0]["amount"]);
+    }
 }
 
 #[test]
@@ -126,11 +141,22 @@ fn a_host_without_an_attested_key_signs_nothing() {
     let (req, _) = s
         .encrypt_execution(&ExecuteInput::new(&wasm("hello")))
         .unwrap();
-    let (status, headers, _) = server
-        .client()
-        .post_json_with(ROUTE, &serde_json::to_value(req).unwrap(), &[])
-        .unwrap();
+    let body = serde_json::to_value(req).unwrap();
+    let (status, headers, json) = server.client().post_json_with(ROUTE, &body, &[]).unwrap();
     assert_eq!(status, 402);
     let required = b64_json(header(&headers, "payment-required").unwrap());
     assert_eq!(required["extensions"]["offer-receipt"], Value::Null);
+    let offer = Offer::from_402(header(&headers, "payment-required"), &json).unwrap();
+    let (name, value) = Wallet::random()
+        .unwrap()
+        .pay(&offer, &limit(), now())
+        .unwrap();
+    let (status, headers, out) = server
+        .client()
+        .post_json_with(ROUTE, &body, &[(name, value)])
+        .unwrap();
+    assert_eq!(status, 200, "{out}");
+    let settlement = b64_json(header(&headers, "payment-response").unwrap());
+    assert_eq!(settlement["success"], true);
+    assert_eq!(settlement["extensions"]["offer-receipt"], Value::Null);
 }

@@ -432,7 +432,8 @@ def check_offer_receipt(v):
     r = t["receipt"]["payload"]
     check("receipt binds the run", sorted(r["hypervisor"]), sorted(
         ["executionId", "route", "agent", "codeHash", "resultCommitment", "status", "amount",
-         "tee", "evidenceSha256", "attestation"]))
+         "tee", "evidenceSha256", "attestation", "settled"]))
+    check("receipt settled iff it names a transaction", r["hypervisor"]["settled"], bool(r.get("transaction")))
 
 
 def receipt_fields(r):

@@ -147,15 +147,32 @@ pub fn mcp_tool(tool: &str, description: &str, schemas: Option<&ToolSchemas>) ->
     }
 }
 
-/// A handler's event and result schemas, as its owner declared them (any object when not).
+/// The largest owner schema a declaration carries, bytes of JSON: the declaration travels in
+/// the base64 `PAYMENT-REQUIRED` header, which proxies and HTTP libraries bound (Node's whole
+/// head at 16 KiB).
+pub const MAX_DECLARED_SCHEMA_BYTES: usize = 4096;
+
+/// A handler's event and result schemas, as its owner declared them; any object when not, when
+/// larger than [`MAX_DECLARED_SCHEMA_BYTES`], or when it refers to its own root (`$ref`, which
+/// would not resolve once embedded in the declaration's schema).
 fn event_schemas(schemas: Option<&ToolSchemas>) -> (Value, Value) {
     let schemas = schemas.cloned().unwrap_or_default();
-    (
-        schemas.input.unwrap_or_else(|| json!({ "type": "object" })),
-        schemas
-            .output
-            .unwrap_or_else(|| json!({ "type": "object" })),
-    )
+    let usable = |schema: Option<Value>| {
+        schema
+            .filter(|s| !has_ref(s))
+            .filter(|s| s.to_string().len() <= MAX_DECLARED_SCHEMA_BYTES)
+            .unwrap_or_else(|| json!({ "type": "object" }))
+    };
+    (usable(schemas.input), usable(schemas.output))
+}
+
+/// Whether `schema` has a `$ref` anywhere.
+fn has_ref(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => map.contains_key("$ref") || map.values().any(has_ref),
+        Value::Array(items) => items.iter().any(has_ref),
+        _ => false,
+    }
 }
 
 /// A schema's first `examples` entry (JSON Schema's own keyword), if it has one.
@@ -304,5 +321,20 @@ mod tests {
         assert_eq!(all[1].info["input"]["body"]["encrypted_python"], HEX);
         // Nothing for HTTP agents.
         assert!(agent(AgentKind::Http, None).is_none());
+        // Schemas that refer to their root, or too large for a header, are not embedded.
+        let referring = ToolSchemas {
+            input: Some(
+                json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}}, "$defs": {"a": {"type": "string"}}}),
+            ),
+            output: Some(
+                json!({"type": "object", "description": "x".repeat(MAX_DECLARED_SCHEMA_BYTES)}),
+            ),
+        };
+        let d = agent(AgentKind::Handler, Some(&referring)).unwrap();
+        assert_eq!(
+            d.schema["properties"]["input"]["properties"]["body"]["properties"]["event"],
+            json!({"type": "object"})
+        );
+        assert_eq!(d.info["output"], json!({"type": "json"}));
     }
 }

@@ -5,6 +5,9 @@
 //! lists them with the facilitators' filters and pagination, `GET /discovery/search` ranks the
 //! agents among them by the catalog's full-text search.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use base64::Engine as _;
 use hypervisor_protocol::agents::AgentKind;
 use serde::Deserialize;
@@ -16,8 +19,9 @@ use crate::error::ApiError;
 use crate::pipeline::{Pipeline, RouteKind};
 use crate::storage::agents::AgentRecord;
 
-/// The largest page (`limit`).
-pub const MAX_LIMIT: u32 = 1000;
+/// The largest page (`limit`): a larger one is served at this size (`pagination.limit` says
+/// so). Each item of a page is built (its declaration, its requirements) when it is served.
+pub const MAX_LIMIT: u32 = 100;
 /// The page when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
 
@@ -36,7 +40,7 @@ pub struct ListQuery {
     pub network: Option<String>,
     /// Only resources declaring every one of these extensions (comma-separated).
     pub extensions: Option<String>,
-    /// Page size, 1 to [`MAX_LIMIT`] (default [`DEFAULT_LIMIT`]).
+    /// Page size, at least 1 (default [`DEFAULT_LIMIT`]; at most [`MAX_LIMIT`] is served).
     pub limit: Option<u32>,
     /// Items to skip.
     pub offset: Option<u32>,
@@ -101,41 +105,60 @@ impl<'a> Filters<'a> {
                 .unwrap_or_default(),
         })
     }
-
-    /// Whether `entry`'s own properties pass (the host-wide terms are checked apart).
-    fn keeps(&self, entry: &Entry) -> bool {
-        self.kind.is_none_or(|k| k == entry.kind)
-            && self
-                .extensions
-                .iter()
-                .all(|w| entry.extensions().contains(w))
-    }
 }
 
-/// One resource of the listing, before its requirements are asked for.
+/// What a resource of the listing is, before it is served.
+enum Source {
+    /// A paid code route.
+    Route(RouteKind),
+    /// A paid agent's `/invoke`.
+    Agent(Arc<AgentRecord>),
+    /// A paid handler agent as the host's MCP tool.
+    Tool(Arc<AgentRecord>),
+}
+
+/// One resource of the listing: what filtering and counting need, cheaply; the rest (the
+/// declaration, the requirements) is built only for the resources served.
 struct Entry {
     /// `http` or `mcp`.
     kind: &'static str,
-    /// The resource URL (for an MCP tool, the host's `/mcp`).
-    url: String,
-    charge: Charge,
-    discovery: bazaar::Discovery,
+    source: Source,
+    /// Its payment-identifier mode.
+    identifier: IdentifierMode,
     /// Unix seconds.
     updated: u64,
-    metadata: Value,
 }
 
 impl Entry {
-    /// The extensions it declares.
-    fn extensions(&self) -> Vec<&'static str> {
+    /// The extensions its challenge declares (`signed`: the host has an attested key, which
+    /// signs offers).
+    fn extensions(&self, signed: bool) -> Vec<&'static str> {
         let mut names = vec![bazaar::EXTENSION];
         // Identifiers are read only on the HTTP routes that keep answers.
-        if self.kind == "http" && self.charge.identifier != IdentifierMode::Off {
+        if self.kind == "http" && self.identifier != IdentifierMode::Off {
             names.push(identifier::EXTENSION);
+        }
+        if signed {
+            names.push(hypervisor_protocol::offer_receipt::EXTENSION);
         }
         names
     }
 }
+
+impl Filters<'_> {
+    /// Whether `entry`'s own properties pass (the host-wide terms are checked apart).
+    fn keeps(&self, entry: &Entry, signed: bool) -> bool {
+        self.kind.is_none_or(|k| k == entry.kind)
+            && self
+                .extensions
+                .iter()
+                .all(|w| entry.extensions(signed).contains(w))
+    }
+}
+
+/// Requirements asked of the payments component during one request, by amount: the host's
+/// other terms are the same for every resource.
+type Asked = HashMap<String, Vec<Value>>;
 
 impl Pipeline {
     /// `GET /discovery/resources`.
@@ -145,11 +168,10 @@ impl Pipeline {
     /// component's errors.
     pub async fn discovery_resources(&self, q: &ListQuery) -> Result<Value, ApiError> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::InvalidRequest(format!(
-                "limit must be between 1 and {MAX_LIMIT}"
-            )));
+        if limit == 0 {
+            return Err(ApiError::InvalidRequest("limit must be at least 1".into()));
         }
+        let limit = limit.min(MAX_LIMIT);
         let filters = Filters::new(
             q.kind.as_deref(),
             q.pay_to.as_deref(),
@@ -158,11 +180,16 @@ impl Pipeline {
             q.extensions.as_deref(),
         )?;
         let offset = q.offset.unwrap_or(0) as usize;
-        let entries = self.filtered(self.discovery_entries()?, &filters).await?;
+        let mut asked = Asked::new();
+        let entries = self
+            .filtered(self.discovery_entries()?, &filters, &mut asked)
+            .await?;
         let total = entries.len();
         let mut items = Vec::new();
         for entry in entries.into_iter().skip(offset).take(limit as usize) {
-            items.push(self.discovery_item(entry).await?);
+            if let Some(item) = self.discovery_item(&entry, &mut asked).await? {
+                items.push(item);
+            }
         }
         Ok(json!({
             "x402Version": 2,
@@ -191,31 +218,37 @@ impl Pipeline {
             q.network.as_deref(),
             q.extensions.as_deref(),
         )?;
-        // Ranked over every agent (the catalog's 100 best), then the listed ones kept.
+        const RANKED: u32 = 100;
+        let hits = self.search_agents(&q.query, Some(RANKED))?;
+        let catalog_full = hits.len() == RANKED as usize;
         let mut ranked = Vec::new();
-        for hit in self.search_agents(&q.query, Some(100))? {
-            for entry in self.agent_entries(&hit.agent)? {
-                ranked.push((hit.score, entry));
+        if self.payments.is_some() {
+            for hit in hits {
+                let agent = Arc::new(hit.agent);
+                for entry in self.agent_entries(&agent) {
+                    ranked.push((hit.score, entry));
+                }
             }
         }
-        if self.payments.is_none() {
-            ranked.clear();
-        }
+        let signed = self.attestor.current().is_some();
         let mut kept: Vec<(f64, Entry)> = ranked
             .into_iter()
-            .filter(|(_, e)| filters.keeps(e))
+            .filter(|(_, e)| filters.keeps(e, signed))
             .collect();
+        let mut asked = Asked::new();
         if let Some((_, first)) = kept.first()
-            && !self.terms_match(&first.charge, &filters).await?
+            && !self.terms_match(first, &filters, &mut asked).await?
         {
             kept.clear();
         }
-        let partial = kept.len() > limit as usize;
+        // More matched than served, or the catalog's ranking was cut (more may match).
+        let partial = kept.len() > limit as usize || catalog_full;
         let mut resources = Vec::new();
         for (score, entry) in kept.into_iter().take(limit as usize) {
-            let mut item = self.discovery_item(entry).await?;
-            item["score"] = json!(score);
-            resources.push(item);
+            if let Some(mut item) = self.discovery_item(&entry, &mut asked).await? {
+                item["score"] = json!(score);
+                resources.push(item);
+            }
         }
         Ok(json!({
             "x402Version": 2,
@@ -230,12 +263,14 @@ impl Pipeline {
         &self,
         mut entries: Vec<Entry>,
         f: &Filters<'_>,
+        asked: &mut Asked,
     ) -> Result<Vec<Entry>, ApiError> {
-        entries.retain(|e| f.keeps(e));
+        let signed = self.attestor.current().is_some();
+        entries.retain(|e| f.keeps(e, signed));
         // The price's terms are the host's, the same for every resource: one challenge says
         // whether the filters on them leave anything.
         if let Some(first) = entries.first()
-            && !self.terms_match(&first.charge, f).await?
+            && !self.terms_match(first, f, asked).await?
         {
             entries.clear();
         }
@@ -243,12 +278,13 @@ impl Pipeline {
     }
 
     /// Every resource of the listing, in order: the paid code routes, then the agents by name
-    /// (an agent's HTTP resource, then its MCP tool).
+    /// (an agent's HTTP resource, then its MCP tool). Nothing without payments.
     fn discovery_entries(&self) -> Result<Vec<Entry>, ApiError> {
         if self.payments.is_none() {
             return Ok(Vec::new());
         }
         let started = crate::clock::unix_seconds().saturating_sub(self.started.elapsed().as_secs());
+        let modes = &self.config.payments.payment_identifier;
         let mut entries = Vec::new();
         for route in [
             RouteKind::PAID_TEST,
@@ -258,15 +294,10 @@ impl Pipeline {
             if route == RouteKind::PAID_PYTHON && self.python.is_none() {
                 continue;
             }
-            let Some(charge) = self.route_charge(route) else {
-                continue;
-            };
             entries.push(Entry {
                 kind: "http",
-                url: charge.resource.url.clone(),
-                discovery: bazaar::code_route(route.path),
-                metadata: json!({ "route": route.path, "description": charge.resource.description }),
-                charge,
+                source: Source::Route(route),
+                identifier: modes.mode_of(route.path),
                 updated: started,
             });
         }
@@ -274,9 +305,9 @@ impl Pipeline {
         loop {
             let page = self.list_agents(&after, 1000)?;
             let last = page.len() < 1000;
-            for agent in &page {
+            for agent in page {
                 after.clone_from(&agent.name);
-                entries.extend(self.agent_entries(agent)?);
+                entries.extend(self.agent_entries(&Arc::new(agent)));
             }
             if last {
                 return Ok(entries);
@@ -284,62 +315,57 @@ impl Pipeline {
         }
     }
 
-    /// The resources of `agent`, if it is listed (public, paid, a handler or CLI agent): its
+    /// The resources of `agent`, if it is listed (public, priced, a handler or CLI agent): its
     /// HTTP resource, and a handler's MCP tool.
-    fn agent_entries(&self, agent: &AgentRecord) -> Result<Vec<Entry>, ApiError> {
-        if !agent.public || agent.latest.kind == AgentKind::Http {
-            return Ok(Vec::new());
+    fn agent_entries(&self, agent: &Arc<AgentRecord>) -> Vec<Entry> {
+        if !agent.public || agent.price.is_none() || agent.latest.kind == AgentKind::Http {
+            return Vec::new();
         }
-        let Some(charge) = self.agent_charge(agent)? else {
-            return Ok(Vec::new());
-        };
-        let Some(discovery) = charge.discovery.clone() else {
-            return Ok(Vec::new());
-        };
-        let metadata = json!({
-            "agent": agent.name,
-            "description": agent.description,
-            "tags": agent.tags,
-            "kind": agent.latest.kind,
-            "version": agent.latest.version,
-            "codeHash": hex::encode(agent.latest.code_hash),
-        });
-        let mut entries = Vec::new();
+        let identifier = self.config.payments.payment_identifier.mode_of(
+            &hypervisor_protocol::routes::Route::AgentInvoke
+                .path()
+                .replace("{name}", &agent.name),
+        );
+        let mut entries = vec![Entry {
+            kind: "http",
+            source: Source::Agent(agent.clone()),
+            identifier,
+            updated: agent.updated_at,
+        }];
         if agent.latest.kind == AgentKind::Handler {
             entries.push(Entry {
                 kind: "mcp",
-                url: format!("{}/mcp", self.public_base()),
-                discovery: bazaar::mcp_tool(
-                    &agent.name,
-                    &agent.description,
-                    agent.schemas.as_ref(),
-                ),
-                charge: charge.clone(),
+                source: Source::Tool(agent.clone()),
+                identifier: IdentifierMode::Off,
                 updated: agent.updated_at,
-                metadata: metadata.clone(),
             });
         }
-        entries.insert(
-            0,
-            Entry {
-                kind: "http",
-                url: charge.resource.url.clone(),
-                discovery,
-                metadata,
-                charge,
-                updated: agent.updated_at,
-            },
-        );
-        Ok(entries)
+        entries
     }
 
-    /// Whether the host's terms (asked of the payments component for `charge`) pass the
+    /// The charge of `entry`.
+    fn entry_charge(&self, entry: &Entry) -> Result<Option<Charge>, ApiError> {
+        match &entry.source {
+            Source::Route(route) => Ok(self.route_charge(*route)),
+            Source::Agent(agent) | Source::Tool(agent) => self.agent_charge(agent),
+        }
+    }
+
+    /// Whether the host's terms (asked of the payments component for `entry`) pass the
     /// filters on them.
-    async fn terms_match(&self, charge: &Charge, f: &Filters<'_>) -> Result<bool, ApiError> {
+    async fn terms_match(
+        &self,
+        entry: &Entry,
+        f: &Filters<'_>,
+        asked: &mut Asked,
+    ) -> Result<bool, ApiError> {
         if f.pay_to.is_none() && f.scheme.is_none() && f.network.is_none() {
             return Ok(true);
         }
-        let accepts = self.accepts(charge).await?;
+        let Some(charge) = self.entry_charge(entry)? else {
+            return Ok(false);
+        };
+        let accepts = self.accepts(&charge, asked).await?;
         Ok(accepts.iter().any(|a| {
             let is = |field: &str, want: Option<&str>| {
                 want.is_none_or(|w| a[field].as_str().is_some_and(|v| v.eq_ignore_ascii_case(w)))
@@ -348,8 +374,11 @@ impl Pipeline {
         }))
     }
 
-    /// The v2 `accepts` of `charge`'s challenge.
-    async fn accepts(&self, charge: &Charge) -> Result<Vec<Value>, ApiError> {
+    /// The v2 `accepts` of `charge`'s challenge (asked once per amount and request).
+    async fn accepts(&self, charge: &Charge, asked: &mut Asked) -> Result<Vec<Value>, ApiError> {
+        if let Some(accepts) = asked.get(&charge.price.amount) {
+            return Ok(accepts.clone());
+        }
         let payments = self
             .payments
             .as_ref()
@@ -364,30 +393,77 @@ impl Pipeline {
             .ok()
             .and_then(|json| serde_json::from_slice(&json).ok())
             .unwrap_or(Value::Null);
-        Ok(doc["accepts"].as_array().cloned().unwrap_or_default())
+        let accepts = doc["accepts"].as_array().cloned().unwrap_or_default();
+        asked.insert(charge.price.amount.clone(), accepts.clone());
+        Ok(accepts)
     }
 
-    /// The listing's item for `entry`.
-    async fn discovery_item(&self, entry: Entry) -> Result<Value, ApiError> {
-        let accepts = self.accepts(&entry.charge).await?;
-        let mut extensions = json!({ bazaar::EXTENSION: entry.discovery.declaration() });
-        if entry.extensions().contains(&identifier::EXTENSION) {
+    /// The listing's item for `entry` (`None` if it is no longer paid).
+    async fn discovery_item(
+        &self,
+        entry: &Entry,
+        asked: &mut Asked,
+    ) -> Result<Option<Value>, ApiError> {
+        let Some(charge) = self.entry_charge(entry)? else {
+            return Ok(None);
+        };
+        let (url, discovery, metadata) = match &entry.source {
+            Source::Route(route) => (
+                charge.resource.url.clone(),
+                bazaar::code_route(route.path),
+                json!({ "route": route.path, "description": charge.resource.description }),
+            ),
+            Source::Agent(agent) => {
+                let Some(discovery) = charge.discovery.clone() else {
+                    return Ok(None);
+                };
+                (
+                    charge.resource.url.clone(),
+                    discovery,
+                    agent_metadata(agent),
+                )
+            }
+            Source::Tool(agent) => (
+                format!("{}/mcp", self.public_base()),
+                bazaar::mcp_tool(&agent.name, &agent.description, agent.schemas.as_ref()),
+                agent_metadata(agent),
+            ),
+        };
+        let accepts = self.accepts(&charge, asked).await?;
+        let mut extensions = json!({ bazaar::EXTENSION: discovery.declaration() });
+        if entry.kind == "http" && entry.identifier != IdentifierMode::Off {
             extensions[identifier::EXTENSION] =
-                identifier::declaration(entry.charge.identifier == IdentifierMode::Required);
+                identifier::declaration(entry.identifier == IdentifierMode::Required);
         }
-        Ok(json!({
-            "resource": entry.url,
+        // Signed offers of these terms, as the challenge carries them (valid as long).
+        if let Some(offers) = self.offers_extension(&charge.resource.url, &accepts) {
+            extensions[hypervisor_protocol::offer_receipt::EXTENSION] = offers;
+        }
+        Ok(Some(json!({
+            "resource": url,
             "type": entry.kind,
             "x402Version": 2,
             "accepts": accepts,
-            "description": entry.charge.resource.description,
-            "mimeType": entry.charge.resource.mime_type,
-            "discoveryInfo": entry.discovery.info,
+            "description": charge.resource.description,
+            "mimeType": charge.resource.mime_type,
+            "discoveryInfo": discovery.info,
             "extensions": extensions,
             "lastUpdated": rfc3339(entry.updated),
-            "metadata": entry.metadata,
-        }))
+            "metadata": metadata,
+        })))
     }
+}
+
+/// What the listing says of an agent.
+fn agent_metadata(agent: &AgentRecord) -> Value {
+    json!({
+        "agent": agent.name,
+        "description": agent.description,
+        "tags": agent.tags,
+        "kind": agent.latest.kind,
+        "version": agent.latest.version,
+        "codeHash": hex::encode(agent.latest.code_hash),
+    })
 }
 
 /// Unix seconds as RFC 3339 (UTC).

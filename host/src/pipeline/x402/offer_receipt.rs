@@ -37,9 +37,6 @@ impl Pipeline {
     /// per `accepts` entry, valid for its `maxTimeoutSeconds`; unchanged without an attested
     /// key (or for a document that is not one).
     pub(super) fn with_offers(&self, payment_required: &str) -> String {
-        let Some(key) = self.attestor.current() else {
-            return payment_required.to_string();
-        };
         let Some(mut doc) = decode(payment_required) else {
             return payment_required.to_string();
         };
@@ -47,18 +44,27 @@ impl Pipeline {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let accepts = doc["accepts"].as_array().cloned().unwrap_or_default();
+        let Some(extension) = self.offers_extension(&url, &accepts) else {
+            return payment_required.to_string();
+        };
+        if !doc["extensions"].is_object() {
+            doc["extensions"] = json!({});
+        }
+        doc["extensions"][or::EXTENSION] = extension;
+        B64.encode(doc.to_string())
+    }
+
+    /// `extensions["offer-receipt"]` with the host's signed offers of `accepts` for the
+    /// resource `url`, or `None` without an attested key (or when none could be signed).
+    pub(super) fn offers_extension(&self, url: &str, accepts: &[Value]) -> Option<Value> {
+        let key = self.attestor.current()?;
         let now = unix_seconds();
         let mut offers = Vec::new();
-        for (i, accept) in doc["accepts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
+        for (i, accept) in accepts.iter().enumerate() {
             let field = |name: &str| accept[name].as_str().unwrap_or_default().to_string();
             let payload = or::offer_payload(
-                &url,
+                url,
                 &field("scheme"),
                 &field("network"),
                 &field("asset"),
@@ -71,22 +77,15 @@ impl Pipeline {
                 .and_then(|input| Some(input.compact(&key.sign_offer_receipt(&input).ok()?)));
             match signed {
                 Some(jws) => {
-                    offers.push(json!({"format": "jws", "acceptIndex": i, "signature": jws}))
+                    offers.push(json!({"format": "jws", "acceptIndex": i, "signature": jws}));
                 }
                 None => tracing::warn!("signing an x402 offer failed"),
             }
         }
         if offers.is_empty() {
-            return payment_required.to_string();
+            return None;
         }
-        if !doc["extensions"].is_object() {
-            doc["extensions"] = json!({});
-        }
-        doc["extensions"][or::EXTENSION] = json!({
-            "info": { "offers": offers },
-            "schema": or::offers_schema(),
-        });
-        B64.encode(doc.to_string())
+        Some(json!({ "info": { "offers": offers }, "schema": or::offers_schema() }))
     }
 
     /// `header` (a settlement) with the host's receipt for `terms` and the run `record`, when
