@@ -35,6 +35,7 @@
 pub mod bazaar;
 pub mod discovery;
 pub mod identifier;
+mod kept;
 pub(super) mod offer_receipt;
 mod settlement;
 mod writes;
