@@ -117,34 +117,23 @@ pub fn mcp_tool(tool: &str, description: &str, schemas: Option<&ToolSchemas>) ->
     if let Some(example) = first_example(&input) {
         input_info["example"] = example;
     }
-    let mut output_info = json!({ "type": "json" });
-    if let Some(example) = first_example(&output) {
-        output_info["example"] = example;
-    }
-    Discovery {
-        info: json!({ "input": input_info, "output": output_info }),
-        schema: json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
+    declared(
+        input_info,
+        json!({
             "type": "object",
             "properties": {
-                "input": {
-                    "type": "object",
-                    "properties": {
-                        "type": { "type": "string", "const": "mcp" },
-                        "tool": { "type": "string" },
-                        "description": { "type": "string" },
-                        "transport": { "type": "string", "enum": ["streamable-http", "sse"] },
-                        "inputSchema": { "type": "object" },
-                        "example": { "type": "object" }
-                    },
-                    "required": ["type", "tool", "inputSchema"],
-                    "additionalProperties": false
-                },
-                "output": output_schema()
+                "type": { "type": "string", "const": "mcp" },
+                "tool": { "type": "string" },
+                "description": { "type": "string" },
+                "transport": { "type": "string", "enum": ["streamable-http", "sse"] },
+                "inputSchema": { "type": "object" },
+                "example": { "type": "object" }
             },
-            "required": ["input"]
+            "required": ["type", "tool", "inputSchema"],
+            "additionalProperties": false
         }),
-    }
+        first_example(&output),
+    )
 }
 
 /// The largest owner schema a declaration carries, bytes of JSON: the declaration travels in
@@ -191,34 +180,38 @@ fn output_schema() -> Value {
 /// A `POST` of a JSON body like `body` (whose schema is `body_schema`), answering JSON like
 /// `output` (when known).
 fn http_post(body: Value, body_schema: Value, output: Option<Value>) -> Discovery {
-    let mut output_info = json!({ "type": "json" });
-    if let Some(example) = output {
-        output_info["example"] = example;
+    declared(
+        json!({ "type": "http", "method": "POST", "bodyType": "json", "body": body }),
+        json!({
+            "type": "object",
+            "properties": {
+                "type": { "type": "string", "const": "http" },
+                "method": { "type": "string", "enum": ["POST"] },
+                "bodyType": { "type": "string", "enum": ["json"] },
+                "body": body_schema,
+                "queryParams": { "type": "object", "additionalProperties": { "type": "string" } },
+                "headers": { "type": "object", "additionalProperties": { "type": "string" } }
+            },
+            "required": ["type", "method", "bodyType", "body"],
+            "additionalProperties": false
+        }),
+        output,
+    )
+}
+
+/// The declaration of `input` (whose schema is `input_schema`), answering JSON like
+/// `output_example` (when known): `info` and the draft 2020-12 schema of `info`.
+fn declared(input: Value, input_schema: Value, output_example: Option<Value>) -> Discovery {
+    let mut output = json!({ "type": "json" });
+    if let Some(example) = output_example {
+        output["example"] = example;
     }
     Discovery {
-        info: json!({
-            "input": { "type": "http", "method": "POST", "bodyType": "json", "body": body },
-            "output": output_info,
-        }),
+        info: json!({ "input": input, "output": output }),
         schema: json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
-            "properties": {
-                "input": {
-                    "type": "object",
-                    "properties": {
-                        "type": { "type": "string", "const": "http" },
-                        "method": { "type": "string", "enum": ["POST"] },
-                        "bodyType": { "type": "string", "enum": ["json"] },
-                        "body": body_schema,
-                        "queryParams": { "type": "object", "additionalProperties": { "type": "string" } },
-                        "headers": { "type": "object", "additionalProperties": { "type": "string" } }
-                    },
-                    "required": ["type", "method", "bodyType", "body"],
-                    "additionalProperties": false
-                },
-                "output": output_schema()
-            },
+            "properties": { "input": input_schema, "output": output_schema() },
             "required": ["input"]
         }),
     }
