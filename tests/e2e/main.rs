@@ -43,6 +43,7 @@ mod openapi;
 mod owner_signatures;
 mod payment_identifier;
 mod payments;
+mod paywall;
 mod platform;
 mod policy;
 mod precompiled;

@@ -9,6 +9,7 @@ mod idempotency;
 mod mcp;
 pub mod observe;
 pub mod openapi;
+mod paywall;
 mod routes;
 pub mod upload;
 pub mod x402_meta;
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
     let routes = public_routes()
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        // A browser navigating to a paid resource gets the x402 payment page.
+        .layer(axum::middleware::from_fn(paywall::serve))
         // Answers to identified paid requests are kept for their retries (x402
         // payment-identifier).
         .layer(axum::middleware::from_fn_with_state(

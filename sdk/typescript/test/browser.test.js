@@ -13,12 +13,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser/launch.js';
 import { startChain } from './chain.js';
 import { packageDir, samplesDir } from './helpers.js';
 import { paymentsConfig, simulatedSet, startHost, wasmDir } from './host.js';
 
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 const b64 = (file) => fs.readFileSync(file).toString('base64');
 
@@ -58,9 +57,6 @@ async function bundle(entry) {
 }
 
 before(async () => {
-  if (!fs.existsSync(chromiumPath)) {
-    throw new Error(`no Chromium at ${chromiumPath}: run scripts/install-chromium.sh (or set CHROMIUM)`);
-  }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-hypervisor-browser-'));
   // The package's ESM build, and the official x402 SDK a paying page adds.
   bundleBytes = await bundle(path.join(packageDir, 'dist/index.js'));
@@ -68,12 +64,7 @@ before(async () => {
   listed = await pageServer(bundles);
   unlisted = await pageServer(bundles);
   host = await startHost(`[http]\ncors_origins = [${JSON.stringify(listed.origin)}]\n`);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    // As root on a machine without a network: no sandbox, and none of Chromium's own calls out.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, { timeout: 660_000 });
 
 after(async () => {
