@@ -193,6 +193,7 @@ impl Host {
                 code: stores.code.clone(),
                 calls: stores.calls.clone(),
                 wallets,
+                sign_in: stores.sign_in.clone(),
                 state: Arc::new(StateStore::new(
                     stores.state.clone(),
                     stores.key.clone(),

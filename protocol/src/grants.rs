@@ -79,6 +79,39 @@ pub struct Grants {
         deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
     )]
     pub hypervisors: Vec<HypervisorGrant>,
+    /// Who may call it without paying by signing in with its wallet (x402 sign-in-with-x,
+    /// `docs/PROTOCOL.md` §6b). Absent: nobody; every paid call pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<SignInGrant>,
+}
+
+/// The most seconds of access a payment may open ([`SignInGrant::after_payment_seconds`]):
+/// one year.
+pub const MAX_ACCESS_SECONDS: u64 = 365 * 24 * 3600;
+
+/// Access to a paid agent without paying, for callers that prove their wallet with x402
+/// sign-in-with-x.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInGrant {
+    /// EVM addresses (`0x` and 40 hex digits, any case) that may call it without paying.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_GRANT_ENTRIES>"
+    )]
+    pub wallets: Vec<String>,
+    /// How long after a paid call its payer may call again without paying (0: never), at most
+    /// [`MAX_ACCESS_SECONDS`]. Each paid call extends its payer's window.
+    #[serde(default)]
+    pub after_payment_seconds: u64,
+}
+
+impl SignInGrant {
+    /// Whether `address` (any case) is one of [`Self::wallets`].
+    pub fn names(&self, address: &str) -> bool {
+        self.wallets.iter().any(|w| w.eq_ignore_ascii_case(address))
+    }
 }
 
 /// Another WASM Hypervisor an agent may call: requests to its origin are sealed to a
@@ -120,6 +153,7 @@ impl Grants {
     /// search=<true|false>
     /// callers=<- | name:owner_key,...>              (`-` when absent, empty when none)
     /// hypervisors=<origin>|<r1>+<r2>|<true|false>,...  (only when there are any)
+    /// sign_in=<after_payment_seconds>|<wallet_lowercase>,...  (only when present)
     /// ```
     ///
     /// Each `rN` is `ref:` and the SHA-256 (hex) of a reference set's RFC 8785 canonical JSON
@@ -164,6 +198,18 @@ impl Grants {
             detail.push_str("\nhypervisors=");
             detail.push_str(&remote);
         }
+        if let Some(sign_in) = &self.sign_in {
+            let wallets: Vec<String> = sign_in
+                .wallets
+                .iter()
+                .map(|w| w.to_ascii_lowercase())
+                .collect();
+            detail.push_str(&format!(
+                "\nsign_in={}|{}",
+                sign_in.after_payment_seconds,
+                wallets.join(",")
+            ));
+        }
         detail
     }
 
@@ -172,6 +218,10 @@ impl Grants {
         self.agents.len() > MAX_GRANT_ENTRIES
             || self.origins.len() > MAX_GRANT_ENTRIES
             || self.hypervisors.len() > MAX_GRANT_ENTRIES
+            || self
+                .sign_in
+                .as_ref()
+                .is_some_and(|s| s.wallets.len() > MAX_GRANT_ENTRIES)
             || self
                 .callers
                 .as_ref()
@@ -242,10 +292,33 @@ mod tests {
             search: true,
             callers: None,
             hypervisors: Vec::new(),
+            sign_in: None,
         };
         assert_eq!(
             g.detail(),
             "agents=seller:04ab\norigins=https://api.example.com,http://127.0.0.1:9\nsearch=true\ncallers=-"
+        );
+        // Sign-in access adds its line only when present: wallets lowercase, as listed.
+        let signed_in = Grants {
+            sign_in: Some(SignInGrant {
+                wallets: vec!["0xAbC0000000000000000000000000000000000001".into()],
+                after_payment_seconds: 3600,
+            }),
+            ..g.clone()
+        };
+        assert_eq!(
+            signed_in.detail(),
+            format!(
+                "{}\nsign_in=3600|0xabc0000000000000000000000000000000000001",
+                g.detail()
+            )
+        );
+        assert!(
+            signed_in
+                .sign_in
+                .as_ref()
+                .unwrap()
+                .names("0xABC0000000000000000000000000000000000001")
         );
         let none = Grants {
             callers: Some(vec![]),

@@ -685,6 +685,10 @@ fn agent_call_vectors() -> Value {
             measurements: Vec::new(),
             allow_simulated: false,
         }],
+        sign_in: Some(crate::grants::SignInGrant {
+            wallets: vec!["0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A".into()],
+            after_payment_seconds: 3600,
+        }),
     };
     let grants_detail = grants.detail();
     let statement = |action, sequence, detail| OwnerStatement {

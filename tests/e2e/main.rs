@@ -55,6 +55,7 @@ mod sandbox;
 #[cfg(feature = "simulated-attestation")]
 mod schemathesis;
 mod settlement;
+mod sign_in;
 mod slow_clients;
 mod state_compat;
 mod state_import;

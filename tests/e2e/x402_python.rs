@@ -283,3 +283,63 @@ fn the_official_x402_client_from_pypi_moves_usdc_once_per_charged_request() {
         pay_to0 + 2 * HANDLER_PRICE + WEB_PRICE
     );
 }
+
+/// Runs `sign_in.py` with `args`; its one JSON line.
+fn sign_in(args: &[&str]) -> Value {
+    let out = std::process::Command::new(python())
+        .arg(interop_dir().join("sign_in.py"))
+        .args(args)
+        .output()
+        .expect("run sign_in.py");
+    assert!(
+        out.status.success(),
+        "sign_in.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "sign_in.py {args:?}: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn the_official_python_sign_in_with_x_client_signs_in_after_paying() {
+    let server = TestServer::start_with(&payments_table(""));
+    let client = server.client();
+    client
+        .deploy_agent(
+            &ClientSecret::generate().unwrap(),
+            &Deployment {
+                name: "py-members",
+                component: &wasm("text-stats"),
+                price: Some(HANDLER_PRICE.to_string()),
+                grants: Some(hypervisor_protocol::grants::Grants {
+                    sign_in: Some(hypervisor_protocol::grants::SignInGrant {
+                        wallets: Vec::new(),
+                        after_payment_seconds: 600,
+                    }),
+                    ..Default::default()
+                }),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let invoke = format!("{}/agents/py-members/invoke", server.url);
+    let key = format!("0x{}", "5a".repeat(32));
+
+    // Before paying, the SDK's sign-in (EIP-4361 by `signinwithethereum`) is checked and refused.
+    let out = sign_in(&[&invoke, "--key", &key]);
+    assert_eq!(out["status"], 402, "{out}");
+    assert_eq!(out["body"]["code"], "siwx_access_denied", "{out}");
+
+    // The SDK pays once; then its sign-in is served without a payment.
+    let paid = pay(&[&invoke, "--body", &event(), "--version", "2", "--key", &key]);
+    assert_eq!(paid["paid"]["status"], 200, "{paid}");
+    let out = sign_in(&[&invoke, "--key", &key]);
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(out["body"]["result"]["words"], 4, "{out}");
+    assert_eq!(out["settlement"], false, "{out}");
+    assert_eq!(out["address"], paid["payer"], "{out}");
+}

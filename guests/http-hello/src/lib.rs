@@ -5,7 +5,7 @@
 //! | request                      | response                                                        |
 //! |------------------------------|-----------------------------------------------------------------|
 //! | `GET /`                      | 200 `text/plain; charset=utf-8`, `Hello from a WASM Hypervisor agent\n` |
-//! | `POST /echo`, JSON body      | 200 `application/json`, `{"method":"POST","path":"/echo","body":<the body, parsed and re-serialised compactly>}` |
+//! | `POST /echo`, JSON body      | 200 `application/json`, `{"method":"POST","path":"/echo","body":<the body, parsed and re-serialised compactly>,"signedIn":<the x-signed-in-wallet header, or null>}` |
 //! | `POST /echo`, not JSON       | 400 `application/json`, `{"error":"bad_json"}`                  |
 //! | `POST /echo`, body > 1 MiB   | 413 `application/json`, `{"error":"too_large"}`                 |
 //! | `POST /echo`, body unreadable| 400 `application/json`, `{"error":"bad_body"}`                  |
@@ -55,11 +55,19 @@ fn echo(request: &IncomingRequest, path: &str, out: ResponseOutparam) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return error(out, 400, "bad_json");
     };
+    // The wallet the host says the client signed in with (x402 sign-in-with-x), if any.
+    let signed_in = request
+        .headers()
+        .get("x-signed-in-wallet")
+        .first()
+        .map(|v| serde_json::Value::from(String::from_utf8_lossy(v).into_owned()))
+        .unwrap_or(serde_json::Value::Null);
     // Written by hand to keep the documented key order (a `json!` map would sort them).
     let reply = format!(
-        r#"{{"method":"POST","path":{},"body":{}}}"#,
+        r#"{{"method":"POST","path":{},"body":{},"signedIn":{}}}"#,
         serde_json::Value::from(path),
-        value
+        value,
+        signed_in
     );
     respond(out, 200, "application/json", reply.as_bytes());
 }

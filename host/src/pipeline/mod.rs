@@ -32,6 +32,8 @@ mod python;
 mod route;
 mod seal;
 mod x402;
+/// x402 sign-in-with-x: the request's header and the account it signed in as.
+pub use x402::sign_in;
 
 use std::sync::Arc;
 

@@ -58,6 +58,8 @@ pub struct AgentStoreParts {
     pub calls: Arc<dyn CallLedger>,
     /// Wallets.
     pub wallets: Arc<Wallets>,
+    /// x402 sign-in-with-x: nonces used and access windows.
+    pub sign_in: Arc<dyn crate::storage::sign_in::SignInBackend>,
     /// Key-value state.
     pub state: Arc<StateStore>,
     /// Configuration.
@@ -76,6 +78,8 @@ pub struct AgentStore {
     pub calls: Arc<dyn CallLedger>,
     /// Agents' wallets and spends.
     pub wallets: Arc<Wallets>,
+    /// x402 sign-in-with-x: nonces used and access windows.
+    pub sign_in: Arc<dyn crate::storage::sign_in::SignInBackend>,
     /// Agents' key-value state.
     pub state: Arc<StateStore>,
     /// Agents' configuration.
@@ -99,6 +103,7 @@ impl AgentStore {
             code,
             calls,
             wallets,
+            sign_in,
             state,
             config,
         } = parts;
@@ -108,6 +113,7 @@ impl AgentStore {
             code,
             calls,
             wallets,
+            sign_in,
             state,
             config,
             index: SearchIndex::new(),

@@ -41,6 +41,10 @@ pub fn run_all(fresh: Factory<'_>) {
         ("catalog_keeps_tool_schemas", catalog_schemas),
         ("records_logs_and_calls", records_logs_and_calls),
         ("wallets_budgets_hold_under_concurrency", wallets_budgets),
+        (
+            "sign_in_nonces_once_and_windows_only_grow",
+            sign_in_nonces_and_windows,
+        ),
         ("tasks_round_trip_and_compare_and_set", tasks_round_trip),
         ("tasks_stay_within_their_quota", tasks_quota),
         (
@@ -465,6 +469,43 @@ fn wallets_budgets(s: &Stores) {
     assert_eq!(wallets.spent("buyer", 6_000).unwrap(), (30, 30));
     wallets.detach("buyer").unwrap();
     assert!(wallets.get("buyer").unwrap().is_none());
+}
+
+fn sign_in_nonces_and_windows(s: &Stores) {
+    let store = s.sign_in.clone();
+    // Eight replicas' requests with one signed sign-in at once: exactly one is taken.
+    let taken: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                scope.spawn(move || store.use_nonce("n0nce0001", 10_000, 1_000).unwrap())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(taken, 1);
+    assert!(!store.use_nonce("n0nce0001", 10_000, 9_000).unwrap());
+    assert!(store.use_nonce("n0nce0002", 10_000, 9_000).unwrap());
+    // Once expired, a nonce is forgotten (its sign-in is refused by its time by then).
+    assert!(store.use_nonce("n0nce0001", 30_000, 20_000).unwrap());
+
+    assert_eq!(store.window("a", "o", "0xab").unwrap(), None);
+    store.open_window("a", "o", "0xab", 5_000, 1_000).unwrap();
+    assert_eq!(store.window("a", "o", "0xab").unwrap(), Some(5_000));
+    // A later payment extends the window; an earlier end never shortens it.
+    store.open_window("a", "o", "0xab", 9_000, 2_000).unwrap();
+    store.open_window("a", "o", "0xab", 3_000, 2_000).unwrap();
+    assert_eq!(store.window("a", "o", "0xab").unwrap(), Some(9_000));
+    // Another agent, owner or wallet has no window.
+    assert_eq!(store.window("b", "o", "0xab").unwrap(), None);
+    assert_eq!(store.window("a", "p", "0xab").unwrap(), None);
+    assert_eq!(store.window("a", "o", "0xcd").unwrap(), None);
+    // Closed windows are forgotten when another opens.
+    store.open_window("c", "o", "0xab", 50_000, 10_000).unwrap();
+    assert_eq!(store.window("a", "o", "0xab").unwrap(), None);
 }
 
 fn task(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {

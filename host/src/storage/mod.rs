@@ -43,6 +43,7 @@ pub mod postgres;
 pub mod receipts;
 pub mod records;
 pub mod search;
+pub mod sign_in;
 pub mod spool;
 pub mod sqlite;
 pub mod state;
@@ -141,6 +142,8 @@ pub struct Stores {
     pub calls: Arc<dyn calls::CallLedger>,
     /// Agents' wallets and spends.
     pub wallets: Arc<dyn wallets::WalletBackend>,
+    /// x402 sign-in-with-x: nonces used and access windows.
+    pub sign_in: Arc<dyn sign_in::SignInBackend>,
     /// Agents' key-value state.
     pub state: Arc<dyn state::StateBackend>,
     /// Agents' configuration.

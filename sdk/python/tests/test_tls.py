@@ -108,11 +108,19 @@ def test_a_tls_terminating_proxy_cannot_bind(tls_host: Host, tmp_path: Path) -> 
                 raw, _ = listener.accept()
             except OSError:
                 return
-            client_side = server_ctx.wrap_socket(raw, server_side=True)
-            up_ctx = ssl.create_default_context()
-            up_ctx.check_hostname = False
-            up_ctx.verify_mode = ssl.CERT_NONE
-            up = up_ctx.wrap_socket(socket.create_connection((upstream.hostname, upstream.port)))
+            # One connection's failed handshake (a client that gave up) must not stop the
+            # proxy: the next connections are still served.
+            try:
+                client_side = server_ctx.wrap_socket(raw, server_side=True)
+                up_ctx = ssl.create_default_context()
+                up_ctx.check_hostname = False
+                up_ctx.verify_mode = ssl.CERT_NONE
+                up = up_ctx.wrap_socket(
+                    socket.create_connection((upstream.hostname, upstream.port))
+                )
+            except OSError:
+                raw.close()
+                continue
             threading.Thread(target=pipe, args=(client_side, up), daemon=True).start()
             threading.Thread(target=pipe, args=(up, client_side), daemon=True).start()
 

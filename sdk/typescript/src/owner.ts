@@ -62,6 +62,16 @@ export interface Grants {
   /** Who may call the agent (absent: anyone). */
   callers?: AgentRef[] | null;
   hypervisors?: HypervisorGrant[];
+  /** Who may call the agent without paying, signing in with x402 sign-in-with-x (§6b). */
+  sign_in?: SignInGrant | null;
+}
+
+/** Access to a paid agent without paying (§6b, x402 sign-in-with-x). */
+export interface SignInGrant {
+  /** EVM addresses that may call without paying. */
+  wallets?: string[];
+  /** How long after a paid call its payer may call again without paying (0: never). */
+  after_payment_seconds?: number;
 }
 
 /** An agent wallet's spending policy (§18): amounts in atomic units, decimal strings. */
@@ -109,7 +119,7 @@ function refs(items: AgentRef[] | null | undefined): string {
 }
 
 /**
- * The grants detail (§18): the four lines (five with `hypervisors`) an owner signs for an
+ * The grants detail (§18): the four lines (then `hypervisors` and `sign_in` when present) an owner signs for an
  * agent's grants; each hypervisor's reference sets by their digests (§12b).
  */
 export async function grantsDetail(grants: Grants): Promise<string> {
@@ -133,6 +143,10 @@ export async function grantsDetail(grants: Grants): Promise<string> {
       entries.push(`${h.origin}|${pins.join('+')}|${h.allow_simulated ? 'true' : 'false'}`);
     }
     lines.push('hypervisors=' + entries.join(','));
+  }
+  if (grants.sign_in !== undefined && grants.sign_in !== null) {
+    const wallets = (grants.sign_in.wallets ?? []).map((w) => String(w).toLowerCase());
+    lines.push(`sign_in=${field(grants.sign_in.after_payment_seconds ?? 0)}|${wallets.join(',')}`);
   }
   return lines.join('\n');
 }

@@ -24,6 +24,9 @@ import {
   verifyReceiptMatchesOffer,
   verifyReceiptSignatureJWS,
 } from '@x402/extensions/offer-receipt';
+import { createSIWxClientHook, parseSIWxHeader, wrapFetchWithSIWx } from '@x402/extensions/sign-in-with-x';
+import { x402HTTPClient } from '@x402/core/client';
+import { wrapFetchWithPayment } from '@x402/fetch';
 import { HTTPFacilitatorClient, decodePaymentRequiredHeader, decodePaymentResponseHeader as decodeSettlement } from '@x402/core/http';
 import { privateKeyToAccount } from 'viem/accounts';
 import * as sdk from '../dist/index.js';
@@ -289,6 +292,63 @@ describe('x402 signed offers and receipts with the official verifier (@x402/exte
     const [h, p, sig] = receipt.signature.split('.');
     const forged = { ...receipt, signature: `${h}.${p.slice(0, -2)}${p.slice(-2) === 'fQ' ? 'fX' : 'fQ'}.${sig}` };
     await assert.rejects(verifyReceiptSignatureJWS(forged, attested));
+  });
+});
+
+describe('x402 sign-in-with-x with the official extension (@x402/extensions)', () => {
+  test("a payer signs in instead of paying again, with the official fetch wrappers; an unlisted wallet is asked to pay", async () => {
+    const name = `siwx-stats-${crypto.randomUUID().slice(0, 6)}`;
+    const account = privateKeyToAccount(chain.payerKey);
+    const signedIn = [];
+    let lastHeader;
+    const recording = async (input, init) => {
+      const request = new Request(input, init);
+      const header = request.headers.get('sign-in-with-x');
+      if (header) {
+        signedIn.push(parseSIWxHeader(header));
+        lastHeader = header;
+      }
+      return fetch(request);
+    };
+    await new Client(host.url).deployAgent(await ClientKey.generate(), {
+      name, component: wasm('text-stats.wasm'), public: true, price: String(AGENT_PRICE),
+      grants: { sign_in: { after_payment_seconds: 3600 } },
+    });
+    const url = `${host.url}/agents/${name}/invoke`;
+    const call = (f, text) => f(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event: { text } }) });
+    const before = await chain.balance(chain.payer);
+
+    // Not paid yet: the official SIWx wrapper signs the host's challenge and is told to pay.
+    const unpaid = await call(wrapFetchWithSIWx(recording, account), 'not yet');
+    assert.equal(unpaid.status, 402);
+    assert.equal((await unpaid.json()).code, 'siwx_access_denied');
+    assert.equal(signedIn.length, 1);
+    assert.equal(signedIn[0].address.toLowerCase(), chain.payer.toLowerCase());
+    assert.equal(signedIn[0].uri, url);
+
+    // The official payment wrapper with the SIWx hook: sign-in first (refused), then it pays.
+    const http402 = new x402HTTPClient(payer()).onPaymentRequired(createSIWxClientHook(account));
+    const paying = wrapFetchWithPayment(recording, http402);
+    const paid = await call(paying, 'paid once');
+    assert.equal(paid.status, 200);
+    assert.equal((await paid.json()).result.words, 2);
+    assert.equal(decodePaymentResponseHeader(paid.headers.get('payment-response')).success, true);
+    assert.equal(await chain.balance(chain.payer), before - AGENT_PRICE);
+
+    // Paid within the window: the same wrapper signs in and is served without paying.
+    const again = await call(paying, 'served without paying');
+    assert.equal(again.status, 200);
+    assert.equal((await again.json()).result.words, 3);
+    assert.equal(again.headers.get('payment-response'), null);
+    const viaSiwx = await call(wrapFetchWithSIWx(recording, account), 'and again');
+    assert.equal(viaSiwx.status, 200);
+    assert.equal(await chain.balance(chain.payer), before - AGENT_PRICE);
+    assert.equal(signedIn.length, 4);
+    // Each sign-in signed a nonce of its own; the same header again is a replay.
+    assert.equal(new Set(signedIn.map((p) => p.nonce)).size, 4);
+    const replay = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'sign-in-with-x': lastHeader }, body: '{"event":{"text":"x"}}' });
+    assert.equal(replay.status, 402);
+    assert.equal((await replay.json()).code, 'invalid_siwx_nonce_reused');
   });
 });
 

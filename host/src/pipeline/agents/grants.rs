@@ -4,7 +4,9 @@
 //! the egress layer's work (`crate::egress`).
 
 use hypervisor_protocol::agents::{OwnerAction, valid_name};
-use hypervisor_protocol::grants::{AgentRef, CallRecord, Grants, GrantsUpdate, MAX_GRANT_ENTRIES};
+use hypervisor_protocol::grants::{
+    AgentRef, CallRecord, Grants, GrantsUpdate, MAX_ACCESS_SECONDS, MAX_GRANT_ENTRIES,
+};
 use hypervisor_protocol::{EncodedPublicKey, grants::HOST_AUTHORITY};
 
 use super::{owner, registry, storage};
@@ -13,6 +15,11 @@ use crate::config::EgressConfig;
 use crate::error::ApiError;
 use crate::net::Origin;
 use crate::pipeline::Pipeline;
+
+/// Whether `text` is an EVM address: `0x` and 40 hex digits, any case.
+fn evm_address(text: &str) -> bool {
+    text.len() == 42 && text.starts_with("0x") && text[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 /// Checks grants before they are signed into the catalog: valid names and keys, origins that
 /// are `https` (or loopback `http` where the host allows it), no reserved authority, bounded
@@ -55,6 +62,18 @@ pub fn check(grants: &Grants, config: &EgressConfig) -> Result<(), ApiError> {
             if let Err(e) = set.decode(i) {
                 return bad(format!("{:?}: {e}", remote.origin));
             }
+        }
+    }
+    if let Some(sign_in) = &grants.sign_in {
+        if sign_in.after_payment_seconds > MAX_ACCESS_SECONDS {
+            return bad(format!(
+                "sign_in.after_payment_seconds is at most {MAX_ACCESS_SECONDS} (a year)"
+            ));
+        }
+        if let Some(wallet) = sign_in.wallets.iter().find(|w| !evm_address(w)) {
+            return bad(format!(
+                "sign_in.wallets: {wallet:?} is not an EVM address (0x and 40 hex digits)"
+            ));
         }
     }
     let hypervisors = grants.hypervisors.iter().map(|h| &h.origin);

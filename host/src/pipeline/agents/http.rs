@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::pipeline::admission::{Admission, Metadata, Subject};
 use crate::pipeline::call::CallFrame;
 use crate::pipeline::conclude::RecordOf;
+use crate::pipeline::x402::sign_in::SIGNED_IN_HEADER;
 use crate::pipeline::x402::{Charge, Reservation};
 use crate::pipeline::{Pipeline, resolve_limits};
 use crate::plugins::payments::{PaymentHeader, SettlementHeader};
@@ -59,19 +60,22 @@ impl Pipeline {
         }
         // Never the path or query requested: the resource goes to the facilitator in
         // facilitator mode, and the path and query may carry the caller's data.
-        Ok(Some(self.charge_for(
-            &http_agent_route(&agent.name),
-            hypervisor_protocol::paid::PaidRoute::HttpAgent {
-                name: &agent.name,
-                content_type: agent.content_type.as_deref(),
-            },
-            format!(
-                "a request to agent {} on WASM Hypervisor, {}",
-                agent.name,
-                agent.charge.describe()
-            ),
-            amount,
-        )))
+        Ok(Some(
+            self.charge_for(
+                &http_agent_route(&agent.name),
+                hypervisor_protocol::paid::PaidRoute::HttpAgent {
+                    name: &agent.name,
+                    content_type: agent.content_type.as_deref(),
+                },
+                format!(
+                    "a request to agent {} on WASM Hypervisor, {}",
+                    agent.name,
+                    agent.charge.describe()
+                ),
+                amount,
+            )
+            .with_sign_in(agent),
+        ))
     }
 
     /// Serves one request with the HTTP agent `name`; `rest` is the path after
@@ -113,8 +117,16 @@ impl Pipeline {
         // Payment first (an HTTP agent with a price answers 402 like any x402 resource), then
         // the policy, then the payment's durable record.
         let verified = self
-            .verify_payment(self.http_agent_charge(&agent)?, payment)
+            .verify_or_sign_in(self.http_agent_charge(&agent)?, payment, frame.is_none())
             .await?;
+        // The account a client signed in as (x402 sign-in-with-x), told by the host only.
+        request.headers_mut().remove(SIGNED_IN_HEADER);
+        if frame.is_none()
+            && let Some(account) = crate::pipeline::x402::sign_in::signed_in()
+            && let Ok(value) = http::HeaderValue::from_str(&account)
+        {
+            request.headers_mut().insert(SIGNED_IN_HEADER, value);
+        }
         let mut asked = resolve_limits(
             Some(&agent.latest.limits),
             &self.config.limits,

@@ -224,8 +224,9 @@ impl Pipeline {
             limits.time = limits.time.min(left);
         }
         // A paid agent's payment is verified before anything else, as on the paid routes.
+        // A client may sign in instead (x402 sign-in-with-x) where the agent's grants say.
         let verified = self
-            .verify_payment(self.agent_charge(&agent)?, payment)
+            .verify_or_sign_in(self.agent_charge(&agent)?, payment, frame.is_none())
             .await?;
         let input_kind = match kind {
             AgentKind::Handler => InputKind::Event,
@@ -334,7 +335,8 @@ impl Pipeline {
                 .with_discovery(super::super::x402::bazaar::agent(
                     agent.latest.kind,
                     agent.schemas.as_ref(),
-                )),
+                ))
+                .with_sign_in(agent),
             )),
         }
     }
@@ -417,7 +419,14 @@ impl Pipeline {
                 execution_id: id.to_string(),
                 agent_name: agent.name.clone(),
                 agent_version: agent.latest.version,
-                caller: opened.caller.key_hash(),
+                // An anonymous client that signed in with its wallet (x402 sign-in-with-x) is
+                // that account (CAIP-10); an agent's call is its caller's.
+                caller: match opened.caller.key_hash() {
+                    hash if hash.is_empty() && frame.is_none() => {
+                        crate::pipeline::x402::sign_in::signed_in().unwrap_or_default()
+                    }
+                    hash => hash,
+                },
             };
             let capabilities =
                 self.agent_capabilities(Role::HandlerAgent, agent, id, frame, deadline, &run.calls);

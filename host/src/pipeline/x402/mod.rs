@@ -38,6 +38,7 @@ pub mod identifier;
 mod kept;
 pub(super) mod offer_receipt;
 mod settlement;
+pub mod sign_in;
 mod writes;
 
 use std::sync::Arc;
@@ -79,12 +80,28 @@ pub(super) struct Charge {
     identifier: IdentifierMode,
     /// What it takes and gives (x402 `bazaar`), when the host knows.
     discovery: Option<bazaar::Discovery>,
+    /// Who may call without paying (x402 sign-in-with-x), for a paid agent whose grants say.
+    sign_in: Option<sign_in::SignInTarget>,
 }
 
 impl Charge {
     /// The charge, declaring `discovery` (x402 `bazaar`) in its challenges.
     pub(super) fn with_discovery(mut self, discovery: Option<bazaar::Discovery>) -> Self {
         self.discovery = discovery;
+        self
+    }
+
+    /// The charge of `agent`, taking sign-ins as its grants say (x402 sign-in-with-x).
+    pub(super) fn with_sign_in(mut self, agent: &crate::storage::agents::AgentRecord) -> Self {
+        self.sign_in = agent
+            .grants
+            .sign_in
+            .as_ref()
+            .map(|grant| sign_in::SignInTarget {
+                agent: agent.name.clone(),
+                owner: agent.owner_key.to_ascii_lowercase(),
+                grant: grant.clone(),
+            });
         self
     }
 }
@@ -215,6 +232,16 @@ impl Reservation<'_> {
     /// The receipt's `payment` field (see [`Verified::receipt_field`]).
     pub fn receipt_field(&self) -> String {
         self.paid.receipt_field()
+    }
+
+    /// The sign-in window this payment opens once settled (x402 sign-in-with-x): the agent's
+    /// access and the payer.
+    pub(in crate::pipeline) fn sign_in_window(&self) -> Option<(sign_in::SignInTarget, String)> {
+        self.paid
+            .charge
+            .sign_in
+            .clone()
+            .map(|target| (target, self.paid.verified.payer.clone()))
     }
 
     /// What the x402 receipt of this payment states of it.
@@ -411,6 +438,7 @@ impl Pipeline {
             price: price(&self.config.payments.price, amount),
             identifier,
             discovery,
+            sign_in: None,
         }
     }
 
@@ -434,6 +462,13 @@ impl Pipeline {
                         &challenge.payment_required,
                         bazaar::EXTENSION,
                         discovery.declaration(),
+                    );
+                }
+                if let Some(declaration) = self.sign_in_declaration(charge) {
+                    challenge.payment_required = identifier::extend(
+                        &challenge.payment_required,
+                        sign_in::EXTENSION,
+                        declaration,
                     );
                 }
                 challenge.payment_required = self.with_offers(&challenge.payment_required);

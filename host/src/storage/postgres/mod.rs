@@ -25,6 +25,7 @@ mod receipts;
 mod records;
 pub mod schema;
 pub mod scratch;
+mod sign_in;
 mod state;
 mod tasks;
 mod wallets;
@@ -44,6 +45,7 @@ pub use members::PgMembers;
 pub use payments::PgPayments;
 pub use receipts::PgReceipts;
 pub use records::PgRecords;
+pub use sign_in::PgSignIn;
 pub use state::{PgState, STATE_CHANNEL};
 pub use tasks::PgTasks;
 pub use wallets::PgWallets;
@@ -283,6 +285,7 @@ pub fn stores(pg: &Arc<Pg>, key: Arc<SealingKey>) -> Result<Stores, StorageError
         records: Arc::new(PgRecords::new(pg.clone())),
         calls: Arc::new(PgCalls::new(pg.clone())),
         wallets: Arc::new(PgWallets::new(pg.clone())),
+        sign_in: Arc::new(PgSignIn::new(pg.clone())),
         state: Arc::new(PgState::new(pg.clone())),
         config: Arc::new(PgConfig::new(pg.clone())),
         tasks: Arc::new(PgTasks::new(pg.clone())),

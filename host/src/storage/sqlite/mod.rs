@@ -16,6 +16,7 @@ pub(crate) mod owner_order;
 mod payments;
 mod records;
 mod rows;
+mod sign_in;
 mod state;
 mod tasks;
 mod wallets;
@@ -30,6 +31,7 @@ pub use calls::SqliteCalls;
 pub use config::SqliteConfig;
 pub use payments::SqlitePayments;
 pub use records::SqliteRecords;
+pub use sign_in::SqliteSignIn;
 pub use state::SqliteState;
 pub use tasks::SqliteTasks;
 pub use wallets::SqliteWallets;
@@ -65,6 +67,7 @@ pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageErro
         state: Arc::new(SqliteState::new(Arc::new(Database::open(data_dir)?))),
         config: Arc::new(SqliteConfig::new(db.clone())),
         wallets: Arc::new(SqliteWallets::new(db.clone())),
+        sign_in: Arc::new(SqliteSignIn::new(db.clone())),
         tasks: Arc::new(SqliteTasks::new(relaxed)),
         payments: Arc::new(SqlitePayments::open(data_dir)?),
         code: Arc::new(ArtifactStore::open(
@@ -276,6 +279,21 @@ const MIGRATIONS: &[&str] = &[
              - (length(OLD.sealed_task) + coalesce(length(OLD.sealed_pending), 0))
          WHERE key IN ('', CASE WHEN OLD.caller <> '' THEN 'caller:' || OLD.caller ELSE 'anonymous:' || OLD.agent END);
      END;",
+    // 12: x402 sign-in-with-x (`storage::sign_in`): the nonces of accepted sign-ins, and the
+    // access windows wallets paid for.
+    "CREATE TABLE siwx_nonces (
+         nonce      TEXT PRIMARY KEY,
+         expires_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX siwx_nonces_expiry ON siwx_nonces(expires_ms);
+     CREATE TABLE siwx_access (
+         agent    TEXT NOT NULL,
+         owner    TEXT NOT NULL,
+         address  TEXT NOT NULL,
+         until_ms INTEGER NOT NULL,
+         PRIMARY KEY (agent, owner, address)
+     ) WITHOUT ROWID;
+     CREATE INDEX siwx_access_expiry ON siwx_access(until_ms);",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

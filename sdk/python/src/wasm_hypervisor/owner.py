@@ -68,7 +68,8 @@ def _refs(items: Any) -> str:
 
 
 def grants_detail(grants: Mapping[str, Any]) -> str:
-    """§18: the four lines (five with `hypervisors`) an owner signs for an agent's grants; each
+    """§18: the four lines (then `hypervisors` and `sign_in` when present) an owner signs for
+    an agent's grants; each
     hypervisor's reference sets by their digests (§12b)."""
     from .reference import decode
 
@@ -89,6 +90,10 @@ def grants_detail(grants: Mapping[str, Any]) -> str:
                 f"{h['origin']}|{'+'.join(refs)}|{'true' if h.get('allow_simulated') else 'false'}"
             )
         lines.append("hypervisors=" + ",".join(entries))
+    sign_in = grants.get("sign_in")
+    if sign_in is not None:
+        wallets = ",".join(str(w).lower() for w in sign_in.get("wallets") or [])
+        lines.append(f"sign_in={_field(sign_in.get('after_payment_seconds', 0))}|{wallets}")
     return "\n".join(lines)
 
 
