@@ -1,9 +1,10 @@
 //! x402 sign-in-with-x over real HTTP: a paid agent whose grants take sign-ins declares the
-//! extension in its 402 with a nonce of the host's; a listed wallet, or one that paid within
-//! the window, signs the challenge (EIP-4361, EIP-191) and is let in without paying, and the
-//! agent learns its account; replays, forged nonces, other resources' challenges, other keys
-//! and unlisted wallets get a 402 that names why. (The official SDK's client is
-//! `sdk/typescript/test/payments.test.js`.)
+//! extension in its 402 with a nonce of the host's; a listed wallet, or one whose payment was
+//! settled on chain within the window, signs the challenge (EIP-4361, EIP-191) and is let in
+//! without paying, and the agent learns its account; replays, forged nonces, other resources'
+//! challenges, other keys, unlisted wallets and payers whose payment was only verified get a
+//! 402 that names why. (The official SDKs' clients: `sdk/typescript/test/payments.test.js`,
+//! `tests/e2e/x402_python.rs`.)
 
 use hypervisor_client::Client;
 use hypervisor_client::agents::Deployment;
@@ -13,7 +14,8 @@ use hypervisor_protocol::agents::JsSource;
 use hypervisor_protocol::grants::{Grants, SignInGrant};
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, wasm};
+use crate::harness::{TestServer, wasm, wasm_path};
+use crate::local_chain::LocalChain;
 use crate::payments::{b64_json, header, now, payments_table};
 
 /// A handler that answers with who called it.
@@ -191,8 +193,7 @@ fn listed_wallets_and_recent_payers_sign_in_instead_of_paying() {
         "invalid_siwx_header"
     );
 
-    // A wallet that paid may call again without paying, for the window; the payment that
-    // opened it is settled once.
+    // A payment only verified (verify-only mode: no money moved yet) lets nobody back in.
     let doc = challenge(&client, path);
     assert_eq!(
         refused(&client, path, sign_in(&doc, &payer, |_| {})),
@@ -208,25 +209,8 @@ fn listed_wallets_and_recent_payers_sign_in_instead_of_paying() {
     assert_eq!(status, 200, "{out}");
     assert!(header(&headers, "payment-response").is_some());
     let doc = challenge(&client, path);
-    let (status, headers, out) = invoke(
-        &client,
-        path,
-        &[("sign-in-with-x", sign_in(&doc, &payer, |_| {}))],
-    );
-    assert_eq!(status, 200, "{out}");
-    assert!(header(&headers, "payment-response").is_none());
     assert_eq!(
-        out["result"]["caller"],
-        format!("eip155:84532:{}", payer.address())
-    );
-    // The window is the agent's: the other agent still asks the payer to pay.
-    let doc = challenge(&client, "/agents/other/invoke");
-    assert_eq!(
-        refused(
-            &client,
-            "/agents/other/invoke",
-            sign_in(&doc, &payer, |_| {})
-        ),
+        refused(&client, path, sign_in(&doc, &payer, |_| {})),
         "siwx_access_denied"
     );
 
@@ -302,6 +286,110 @@ fn http_agents_learn_the_account_from_the_host_only() {
     let (status, _, out) = invoke(&client, path, &[paid, claim]);
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["signedIn"], Value::Null, "{out}");
+}
+
+#[test]
+fn a_payment_settled_on_chain_lets_its_payer_back_in_while_the_grants_say() {
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = TestServer::start_with(&format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\npay_to = {:?}\nasset = {:?}\n",
+        wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        a.pay_to,
+        a.token,
+    ));
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let grants = |seconds: u64| Grants {
+        sign_in: Some(SignInGrant {
+            wallets: Vec::new(),
+            after_payment_seconds: seconds,
+        }),
+        ..Grants::default()
+    };
+    let source = JsSource {
+        main: "main.js".into(),
+        modules: [("main.js".to_string(), WHO.to_string())].into(),
+    };
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "members",
+                price: Some("7000".into()),
+                grants: Some(grants(3600)),
+                ..Deployment::default()
+            },
+            &source,
+        )
+        .unwrap();
+    let path = "/agents/members/invoke";
+    let secret: [u8; 32] = hex::decode(a.payer_key.trim_start_matches("0x"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let payer = Key {
+        secret,
+        wallet: Wallet::from_bytes(&secret).unwrap(),
+    };
+    let balance = chain.balance(&a.payer);
+
+    // Paid and settled on chain: the payer may come back without paying.
+    let (_, headers, body) = invoke(&client, path, &[]);
+    let offer = Offer::from_402(header(&headers, "payment-required"), &body).unwrap();
+    let paid = payer
+        .wallet
+        .pay(&offer, &PaymentLimit::new(7_000), now())
+        .unwrap();
+    let (status, headers, out) = invoke(&client, path, &[(paid.0, paid.1)]);
+    assert_eq!(status, 200, "{out}");
+    assert!(header(&headers, "payment-response").is_some());
+    for _ in 0..2 {
+        let doc = challenge(&client, path);
+        let (status, headers, out) = invoke(
+            &client,
+            path,
+            &[("sign-in-with-x", sign_in(&doc, &payer, |_| {}))],
+        );
+        assert_eq!(status, 200, "{out}");
+        assert!(header(&headers, "payment-response").is_none());
+        assert_eq!(
+            out["result"]["caller"],
+            format!("eip155:84532:{}", payer.address())
+        );
+    }
+    assert_eq!(chain.balance(&a.payer), balance - 7_000);
+
+    // The window is the owner's to set: closed, then open again, as the grants say now.
+    client
+        .set_agent_grants(&owner, "members", &grants(0))
+        .unwrap();
+    let doc = challenge(&client, path);
+    assert!(
+        doc["extensions"].get("sign-in-with-x").is_none(),
+        "a grant that lets nobody in declares nothing: {doc}"
+    );
+    client
+        .set_agent_grants(&owner, "members", &grants(1))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let doc = challenge(&client, path);
+    assert_eq!(
+        refused(&client, path, sign_in(&doc, &payer, |_| {})),
+        "siwx_access_denied"
+    );
+    client
+        .set_agent_grants(&owner, "members", &grants(3600))
+        .unwrap();
+    let doc = challenge(&client, path);
+    let (status, _, out) = invoke(
+        &client,
+        path,
+        &[("sign-in-with-x", sign_in(&doc, &payer, |_| {}))],
+    );
+    assert_eq!(status, 200, "{out}");
 }
 
 fn base64_json(v: &Value) -> String {

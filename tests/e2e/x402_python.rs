@@ -306,7 +306,16 @@ fn sign_in(args: &[&str]) -> Value {
 
 #[test]
 fn the_official_python_sign_in_with_x_client_signs_in_after_paying() {
-    let server = TestServer::start_with(&payments_table(""));
+    let chain = LocalChain::start();
+    let a = chain.accounts.clone();
+    let server = TestServer::start_with(&format!(
+        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+         [payments.price]\npay_to = {:?}\nasset = {:?}\n",
+        wasm_path("payments").display().to_string(),
+        chain.facilitator_url,
+        a.pay_to,
+        a.token,
+    ));
     let client = server.client();
     client
         .deploy_agent(
@@ -327,19 +336,31 @@ fn the_official_python_sign_in_with_x_client_signs_in_after_paying() {
         )
         .unwrap();
     let invoke = format!("{}/agents/py-members/invoke", server.url);
-    let key = format!("0x{}", "5a".repeat(32));
+    let key = a.payer_key.as_str();
 
     // Before paying, the SDK's sign-in (EIP-4361 by `signinwithethereum`) is checked and refused.
-    let out = sign_in(&[&invoke, "--key", &key]);
+    let out = sign_in(&[&invoke, "--key", key]);
     assert_eq!(out["status"], 402, "{out}");
     assert_eq!(out["body"]["code"], "siwx_access_denied", "{out}");
 
-    // The SDK pays once; then its sign-in is served without a payment.
-    let paid = pay(&[&invoke, "--body", &event(), "--version", "2", "--key", &key]);
+    // The SDK pays once, settled on chain; then its sign-in is served without a payment.
+    let before = chain.balance(&a.payer);
+    let paid = pay(&[
+        &invoke,
+        "--body",
+        &event(),
+        "--version",
+        "2",
+        "--key",
+        key,
+        "--allow-asset",
+        a.token.as_str(),
+    ]);
     assert_eq!(paid["paid"]["status"], 200, "{paid}");
-    let out = sign_in(&[&invoke, "--key", &key]);
+    let out = sign_in(&[&invoke, "--key", key]);
     assert_eq!(out["status"], 200, "{out}");
     assert_eq!(out["body"]["result"]["words"], 4, "{out}");
     assert_eq!(out["settlement"], false, "{out}");
     assert_eq!(out["address"], paid["payer"], "{out}");
+    assert_eq!(chain.balance(&a.payer), before - HANDLER_PRICE);
 }

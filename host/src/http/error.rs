@@ -227,8 +227,20 @@ fn payment_required(
     if let Ok(v) = HeaderValue::from_str(&challenge.payment_required) {
         headers.insert("payment-required", v);
     }
-    (status, headers, Json(body)).into_response()
+    // Browsers' navigations get the payment page instead (`super::paywall`).
+    headers.insert(
+        axum::http::header::VARY,
+        HeaderValue::from_static("accept, user-agent"),
+    );
+    let mut response = (status, headers, Json(body)).into_response();
+    response.extensions_mut().insert(HostChallenge);
+    response
 }
+
+/// Marks a 402 the host made (not an HTTP agent's own): the paywall turns only these into its
+/// payment page.
+#[derive(Debug, Clone, Copy)]
+pub struct HostChallenge;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ pub mod observe;
 pub mod openapi;
 mod paywall;
 mod routes;
-mod sign_in;
+pub(crate) mod sign_in;
 pub mod upload;
 pub mod x402_meta;
 
@@ -51,8 +51,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         // A browser navigating to a paid resource gets the x402 payment page.
         .layer(axum::middleware::from_fn(paywall::serve))
-        // A client may sign in with its wallet instead of paying (x402 sign-in-with-x).
-        .layer(axum::middleware::from_fn(sign_in::hand_over))
         // Answers to identified paid requests are kept for their retries (x402
         // payment-identifier).
         .layer(axum::middleware::from_fn_with_state(

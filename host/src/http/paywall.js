@@ -9,7 +9,8 @@
   const status = document.getElementById("status");
   const say = (text) => { status.textContent = text; };
   const accept = (required.accepts || []).find(
-    (a) => a.scheme === "exact" && /^eip155:\d+$/.test(a.network) && a.extra && a.extra.name,
+    (a) => a.scheme === "exact" && /^eip155:\d+$/.test(a.network) && a.extra &&
+      typeof a.extra.name === "string" && typeof a.extra.version === "string",
   );
   if (!accept) {
     say("No payment this page can make: pay with an x402 client.");

@@ -7,7 +7,9 @@
 //!
 //! Who gets it: a `GET` or `HEAD` whose `Accept` names `text/html` and whose `User-Agent`
 //! names `Mozilla` (the official SDK's rule: every browser navigation, no `fetch()` left at its
-//! default `Accept`, no programmatic client). The response stays a 402 (or the status the
+//! default `Accept`, no programmatic client), for a 402 the host made ([`HostChallenge`]: an
+//! HTTP agent's own 402 is its content and passes unchanged). Both forms say
+//! `Vary: accept, user-agent`. The response stays a 402 (or the status the
 //! pipeline gave) with the same `PAYMENT-REQUIRED` header, so a client that reads headers loses
 //! nothing; the document is also in the page, as JSON, under `#x402-payment-required`.
 //!
@@ -27,6 +29,8 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::error::HostChallenge;
 use serde_json::Value;
 
 /// The page's script: pays with the browser's wallet (see the module's text).
@@ -52,7 +56,11 @@ fn is_browser(method: &Method, headers: &HeaderMap) -> bool {
 pub async fn serve(request: Request, next: Next) -> Response {
     let browser = is_browser(request.method(), request.headers());
     let response = next.run(request).await;
-    if !browser || response.status() != StatusCode::PAYMENT_REQUIRED {
+    // Only the host's own challenges: an HTTP agent's 402 is its content, not the host's word.
+    if !browser
+        || response.status() != StatusCode::PAYMENT_REQUIRED
+        || response.extensions().get::<HostChallenge>().is_none()
+    {
         return response;
     }
     let Some(document) = response
@@ -66,6 +74,7 @@ pub async fn serve(request: Request, next: Next) -> Response {
     };
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

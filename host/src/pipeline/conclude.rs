@@ -90,11 +90,7 @@ impl Pipeline {
         }
         match reservation {
             Some(r) => {
-                let window = r.sign_in_window();
                 let header = r.settle().await?;
-                if let Some((target, payer)) = window {
-                    self.open_sign_in_window(&target, &payer).await;
-                }
                 Ok(Some(match receipt {
                     Some((terms, record)) => self.with_receipt(header, &terms, &record),
                     None => header,

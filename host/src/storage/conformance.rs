@@ -489,23 +489,32 @@ fn sign_in_nonces_and_windows(s: &Stores) {
     assert_eq!(taken, 1);
     assert!(!store.use_nonce("n0nce0001", 10_000, 9_000).unwrap());
     assert!(store.use_nonce("n0nce0002", 10_000, 9_000).unwrap());
-    // Once expired, a nonce is forgotten (its sign-in is refused by its time by then).
+    // Forgotten only before the bound the caller gives.
+    assert!(!store.use_nonce("n0nce0001", 30_000, 10_000).unwrap());
     assert!(store.use_nonce("n0nce0001", 30_000, 20_000).unwrap());
 
-    assert_eq!(store.window("a", "o", "0xab").unwrap(), None);
-    store.open_window("a", "o", "0xab", 5_000, 1_000).unwrap();
-    assert_eq!(store.window("a", "o", "0xab").unwrap(), Some(5_000));
-    // A later payment extends the window; an earlier end never shortens it.
-    store.open_window("a", "o", "0xab", 9_000, 2_000).unwrap();
-    store.open_window("a", "o", "0xab", 3_000, 2_000).unwrap();
-    assert_eq!(store.window("a", "o", "0xab").unwrap(), Some(9_000));
-    // Another agent, owner or wallet has no window.
-    assert_eq!(store.window("b", "o", "0xab").unwrap(), None);
-    assert_eq!(store.window("a", "p", "0xab").unwrap(), None);
-    assert_eq!(store.window("a", "o", "0xcd").unwrap(), None);
-    // Closed windows are forgotten when another opens.
-    store.open_window("c", "o", "0xab", 50_000, 10_000).unwrap();
-    assert_eq!(store.window("a", "o", "0xab").unwrap(), None);
+    assert_eq!(store.last_payment("a", "o", "0xab").unwrap(), None);
+    store
+        .record_payment("a", "o", "0xab", 5_000, 1_000)
+        .unwrap();
+    assert_eq!(store.last_payment("a", "o", "0xab").unwrap(), Some(5_000));
+    // The latest payment is kept, whatever the order the records arrive in.
+    store
+        .record_payment("a", "o", "0xab", 9_000, 2_000)
+        .unwrap();
+    store
+        .record_payment("a", "o", "0xab", 3_000, 2_000)
+        .unwrap();
+    assert_eq!(store.last_payment("a", "o", "0xab").unwrap(), Some(9_000));
+    // Another agent, owner or wallet has paid nothing.
+    assert_eq!(store.last_payment("b", "o", "0xab").unwrap(), None);
+    assert_eq!(store.last_payment("a", "p", "0xab").unwrap(), None);
+    assert_eq!(store.last_payment("a", "o", "0xcd").unwrap(), None);
+    // Payments before the bound are forgotten when another is recorded.
+    store
+        .record_payment("c", "o", "0xab", 50_000, 10_000)
+        .unwrap();
+    assert_eq!(store.last_payment("a", "o", "0xab").unwrap(), None);
 }
 
 fn task(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {

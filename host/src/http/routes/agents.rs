@@ -164,12 +164,14 @@ pub async fn invoke(
     let Payment(payment) = Payment::from_request_parts(&mut parts, &state).await?;
     let frame = parts.extensions.get::<CallFrame>().cloned();
     let request = Request::from_parts(parts, body);
+    let signed_in = crate::http::sign_in::presented(request.headers());
     let JsonBody(req) = JsonBody::<InvokeRequest>::from_request(request, &state).await?;
-    match state
-        .pipeline
-        .invoke_agent(&name, req, payment, frame)
-        .await?
-    {
+    // A client may sign in with its wallet instead of paying (x402 sign-in-with-x).
+    let invoked = crate::http::sign_in::scoped(
+        signed_in,
+        state.pipeline.invoke_agent(&name, req, payment, frame),
+    );
+    match invoked.await? {
         Invoked::Clear {
             response,
             settlement,
@@ -241,10 +243,15 @@ pub(in crate::http) async fn serve_http_agent(
     let declared = declared_length(request.headers()).unwrap_or(0);
     // Set only on another agent's in-process call (an extension, never from the network).
     let frame = request.extensions().get::<CallFrame>().cloned();
-    let answer = state
-        .pipeline
-        .serve_agent_http(name, rest, request, declared, payment, frame)
-        .await?;
+    let signed_in = crate::http::sign_in::presented(request.headers());
+    // A client may sign in with its wallet instead of paying (x402 sign-in-with-x).
+    let answer = crate::http::sign_in::scoped(
+        signed_in,
+        state
+            .pipeline
+            .serve_agent_http(name, rest, request, declared, payment, frame),
+    )
+    .await?;
     let mut response = answer.response.map(axum::body::Body::new);
     if let Some(s) = &answer.settlement {
         add_settlement_header(response.headers_mut(), s);

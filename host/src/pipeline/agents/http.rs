@@ -123,9 +123,15 @@ impl Pipeline {
         request.headers_mut().remove(SIGNED_IN_HEADER);
         if frame.is_none()
             && let Some(account) = crate::pipeline::x402::sign_in::signed_in()
-            && let Ok(value) = http::HeaderValue::from_str(&account)
         {
-            request.headers_mut().insert(SIGNED_IN_HEADER, value);
+            // A payment header sent beside a sign-in was not used: it never reaches the agent,
+            // which could otherwise submit the authorization itself.
+            for unused in ["payment-signature", "x-payment"] {
+                request.headers_mut().remove(unused);
+            }
+            if let Ok(value) = http::HeaderValue::from_str(&account) {
+                request.headers_mut().insert(SIGNED_IN_HEADER, value);
+            }
         }
         let mut asked = resolve_limits(
             Some(&agent.latest.limits),

@@ -97,9 +97,10 @@ impl Charge {
             .grants
             .sign_in
             .as_ref()
+            .filter(|grant| !grant.wallets.is_empty() || grant.after_payment_seconds > 0)
             .map(|grant| sign_in::SignInTarget {
                 agent: agent.name.clone(),
-                owner: agent.owner_key.to_ascii_lowercase(),
+                owner: sign_in::owner_id(&agent.owner_key),
                 grant: grant.clone(),
             });
         self
@@ -234,16 +235,6 @@ impl Reservation<'_> {
         self.paid.receipt_field()
     }
 
-    /// The sign-in window this payment opens once settled (x402 sign-in-with-x): the agent's
-    /// access and the payer.
-    pub(in crate::pipeline) fn sign_in_window(&self) -> Option<(sign_in::SignInTarget, String)> {
-        self.paid
-            .charge
-            .sign_in
-            .clone()
-            .map(|target| (target, self.paid.verified.payer.clone()))
-    }
-
     /// What the x402 receipt of this payment states of it.
     pub(super) fn terms(&self) -> offer_receipt::Terms {
         let v = &self.paid.verified;
@@ -278,6 +269,11 @@ impl Reservation<'_> {
             resource: paid.charge.resource.clone(),
             price: paid.charge.price.clone(),
             key: paid.verified.replay_key.clone(),
+            access: paid
+                .charge
+                .sign_in
+                .as_ref()
+                .map(|target| pipeline.paid_access(target)),
         };
         if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
             return settlement.locally(pipeline, pipeline.deferral(paid)).await;

@@ -34,6 +34,8 @@ pub(super) struct Settlement {
     pub(super) resource: PaidResource,
     pub(super) price: Price,
     pub(super) key: String,
+    /// The sign-in access this payment buys once settled on chain (x402 sign-in-with-x).
+    pub(super) access: Option<super::sign_in::PaidAccess>,
 }
 
 impl Settlement {
@@ -99,6 +101,10 @@ impl Settlement {
             })
             .await;
         tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
+        // Money moved: the payer may come back without paying, as the agent's grants say.
+        if let Some(access) = &self.access {
+            access.record(&s.payer).await;
+        }
         Ok(SettlementHeader::new(
             self.header.version,
             s.response_header,

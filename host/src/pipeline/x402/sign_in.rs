@@ -6,25 +6,29 @@
 //!   (`domain`, `uri` = the resource URL, `version` 1, `nonce`, `issuedAt`, `expirationTime`
 //!   five minutes on, `statement`, `resources`), `supportedChains` (the price's network,
 //!   `eip191`) and the `schema`, as the official SDKs declare it.
-//! - **The nonce is the host's.** It is 16 random bytes and an HMAC, under a key derived from
-//!   the host's sealing key (the cluster key on PostgreSQL, so every replica checks another's),
-//!   of those bytes with `issuedAt`, `expirationTime`, `uri` and the network: a sign-in counts
-//!   only over a challenge this host issued, for this resource, within its five minutes. A
-//!   nonce is taken once (`storage::sign_in`, shared by the replicas): a replayed sign-in is
-//!   refused.
+//! - **The nonce is the host's.** It is 16 random bytes and a tag: HMAC-SHA256 under the host's
+//!   sealing key (the cluster key on PostgreSQL, so every replica checks another's) of a
+//!   purpose label, those bytes, `issuedAt`, `expirationTime`, `uri` and the network. A
+//!   sign-in counts only over a challenge this host issued, for this resource, within its five
+//!   minutes. A nonce is taken once (`storage::sign_in`, shared by the replicas): a replayed
+//!   sign-in is refused.
 //! - **The check**, for a request with the `SIGN-IN-WITH-X` header: the domain and URI are
-//!   this host's and this resource's, the chain is the price's, the times hold, the EIP-191
-//!   signature recovers the address (EOA wallets; no chain access), and the grants let that
-//!   address in (listed, or a payer whose window is open). Then the request runs **without a
-//!   payment**, no settlement, and the agent learns the address (a CAIP-10 account,
-//!   `eip155:<chain>:<address>`): a handler as its context's `caller`, an HTTP agent in the
-//!   request header [`SIGNED_IN_HEADER`] (removed from every request the client sends).
+//!   this host's and this resource's, the chain is the price's, the nonce is authentic, the
+//!   times hold, the EIP-4361 message is well formed and its EIP-191 signature recovers the
+//!   address (EOA wallets; no chain access), and the grants let that address in (listed, or a
+//!   payer whose last settled payment is within the current `after_payment_seconds`). Then
+//!   the request runs **without a payment**, no settlement, and the agent learns the address
+//!   (a CAIP-10 account, `eip155:<chain>:<address>`): a handler as its context's `caller`, an
+//!   HTTP agent in the request header [`SIGNED_IN_HEADER`] (removed from every request the
+//!   client sends).
 //! - **A refused sign-in** is a 402 with a fresh challenge whose reason names what is wrong
 //!   (`invalid_siwx_…`, `siwx_access_denied`), as the official clients expect (they pay after a
 //!   402); a request that also carries a payment goes on to pay.
-//! - **Windows open when a payment settles** ([`Pipeline::open_sign_in_window`]): the payer of
-//!   a paid call may call again without paying for `after_payment_seconds`, extended by each
-//!   payment.
+//! - **Payments count once money moved**: a payment settled on chain (facilitator mode, also
+//!   when settled after the response) is recorded for its payer ([`PaidAccess`]); a payment
+//!   only verified (verify-only mode) never lets its payer back in for free.
+//! - **Only where the front hands the header over**: a paid agent's own routes
+//!   ([`with_header`]); the 402s of the A2A and MCP bindings do not declare the extension.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -47,6 +51,10 @@ pub const SIGNED_IN_HEADER: &str = "x-signed-in-wallet";
 /// How long a challenge's sign-in may be used (the spec's default): five minutes.
 const VALID_MS: i64 = 300_000;
 
+/// How far replicas' clocks may disagree: what is forgotten is forgotten this much later than
+/// it expired by the forgetting replica's clock, so that no other replica still accepts it.
+const CLOCK_MARGIN_MS: u64 = 600_000;
+
 /// The purpose of the key that authenticates nonces.
 const NONCE_PURPOSE: &[u8] = b"wasm-hypervisor/v1/siwx-nonce";
 
@@ -55,10 +63,50 @@ const NONCE_PURPOSE: &[u8] = b"wasm-hypervisor/v1/siwx-nonce";
 pub(crate) struct SignInTarget {
     /// The agent.
     pub agent: String,
-    /// Its owner's key (as stored): a window opened for one owner's agent is not another's.
+    /// Its owner ([`owner_id`]): a payment to one owner's agent does not count for another's.
     pub owner: String,
     /// Who may sign in.
     pub grant: SignInGrant,
+}
+
+/// The owner of an agent as the sign-in tables name it: the hex SHA-256 of its uncompressed key
+/// (either SEC1 encoding is the same owner), or the key as stored, lowercase, if it does not
+/// parse.
+pub(super) fn owner_id(owner_key: &str) -> String {
+    hypervisor_protocol::EncodedPublicKey::from_hex("owner_key", owner_key).map_or_else(
+        |_| owner_key.to_ascii_lowercase(),
+        |key| hex::encode(hypervisor_protocol::sha256(key.as_bytes())),
+    )
+}
+
+/// What a settled payment records for its payer (see [`PaidAccess::record`]).
+pub(in crate::pipeline) struct PaidAccess {
+    store: Arc<dyn crate::storage::sign_in::SignInBackend>,
+    agent: String,
+    owner: String,
+}
+
+impl PaidAccess {
+    /// Records that `payer` paid just now. A failure is logged: the payment itself stands.
+    pub(in crate::pipeline) async fn record(&self, payer: &str) {
+        let now = unix_millis();
+        let forget_before = now.saturating_sub(
+            hypervisor_protocol::grants::MAX_ACCESS_SECONDS * 1000 + CLOCK_MARGIN_MS,
+        );
+        let store = self.store.clone();
+        let (agent, owner, who) = (
+            self.agent.clone(),
+            self.owner.clone(),
+            payer.to_ascii_lowercase(),
+        );
+        let recorded = tokio::task::spawn_blocking(move || {
+            store.record_payment(&agent, &owner, &who, now, forget_before)
+        })
+        .await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::warn!(agent = %self.agent, "recording a payment for sign-in failed");
+        }
+    }
 }
 
 /// A request's sign-in: the header it presented, and the account signed in once checked.
@@ -72,8 +120,8 @@ tokio::task_local! {
     static SLOT: Arc<Slot>;
 }
 
-/// Runs `work` (a request to a paid agent's route) with the `SIGN-IN-WITH-X` header it
-/// presented, if any.
+/// Runs `work` (a client's request to an agent's route) with the `SIGN-IN-WITH-X` header it
+/// presented, if any: its paid agent's 402s declare the extension, and its header is checked.
 pub async fn with_header<F: Future>(presented: Option<String>, work: F) -> F::Output {
     SLOT.scope(
         Arc::new(Slot {
@@ -94,8 +142,13 @@ fn presented() -> Option<String> {
     SLOT.try_with(|s| s.presented.clone()).ok().flatten()
 }
 
+/// Whether the current request came through a front that hands the header over.
+fn offered() -> bool {
+    SLOT.try_with(|_| ()).is_ok()
+}
+
 /// Why a sign-in was refused: a reason code (the 402's) and a message; or the host could not
-/// judge it (its storage failed: not the client's fault, answered 503).
+/// judge it (its storage failed: not the client's fault, answered as storage errors are).
 #[derive(Debug)]
 pub(super) enum Refused {
     /// Refused.
@@ -176,7 +229,7 @@ impl Pipeline {
 
     /// The declaration of a 402 for `charge` (`None` when its agent takes no sign-in).
     pub(super) fn sign_in_declaration(&self, charge: &Charge) -> Option<Value> {
-        let target = charge.sign_in.as_ref()?;
+        let target = charge.sign_in.as_ref().filter(|_| offered())?;
         let domain = domain_of(self.public_base())?;
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).ok()?;
@@ -214,31 +267,29 @@ impl Pipeline {
         };
         let payload = x402_siwx::decode_header(&header)?;
         let expected = domain_of(self.public_base()).unwrap_or_default();
-        if payload.domain != expected {
-            return Err(refused(
-                "invalid_siwx_domain_mismatch",
-                format!(
-                    "the sign-in is for {:?}, this host is {expected:?}",
-                    payload.domain
-                ),
-            ));
-        }
         let uri = &charge.resource.url;
-        if &payload.uri != uri {
-            return Err(refused(
-                "invalid_siwx_uri_mismatch",
-                format!(
-                    "the sign-in is for {:?}, this resource is {uri:?}",
-                    payload.uri
-                ),
-            ));
-        }
         let network = &charge.price.network;
-        if &payload.chain_id != network {
-            return Err(refused(
+        for (code, what, got, want) in [
+            (
+                "invalid_siwx_domain_mismatch",
+                "host",
+                &payload.domain,
+                &expected,
+            ),
+            ("invalid_siwx_uri_mismatch", "resource", &payload.uri, uri),
+            (
                 "invalid_siwx_chain_id",
-                format!("sign in on {network}, not {}", payload.chain_id),
-            ));
+                "network",
+                &payload.chain_id,
+                network,
+            ),
+        ] {
+            if got != want {
+                return Err(refused(
+                    code,
+                    format!("the sign-in is for {got:?}, this {what} is {want:?}"),
+                ));
+            }
         }
         // The nonce is this host's, over these times, this resource and this network.
         let expires = payload.expiration_time.as_deref().unwrap_or_default();
@@ -272,17 +323,19 @@ impl Pipeline {
         }
         let address = x402_siwx::verify(&payload)?.to_checksum(None);
         let lower = address.to_ascii_lowercase();
-        // Listed, or a payer whose window is open (windows count only while the grants give
-        // payments one: `after_payment_seconds: 0` closes them all).
+        // Listed, or a payer whose last settled payment is within the current window (so that
+        // the owner's grants decide: `after_payment_seconds: 0` lets no payer back in).
         if !target.grant.names(&address) {
-            let until = if target.grant.after_payment_seconds == 0 {
+            let window = target.grant.after_payment_seconds.saturating_mul(1000);
+            let paid = if window == 0 {
                 None
             } else {
                 let store = self.agents.sign_in.clone();
                 let (agent, owner, who) = (target.agent.clone(), target.owner.clone(), lower);
-                blocking(move || store.window(&agent, &owner, &who)).await?
+                blocking(move || store.last_payment(&agent, &owner, &who)).await?
             };
-            if until.is_none_or(|u| i64::try_from(u).unwrap_or(i64::MAX) < now) {
+            let now_u = u64::try_from(now).unwrap_or(0);
+            if paid.is_none_or(|at| at.saturating_add(window) < now_u) {
                 return Err(refused(
                     "siwx_access_denied",
                     format!(
@@ -294,11 +347,11 @@ impl Pipeline {
         }
         let store = self.agents.sign_in.clone();
         let nonce = payload.nonce.clone();
-        let (expires_u, now_u) = (
-            u64::try_from(expires_ms).unwrap_or(0),
-            u64::try_from(now).unwrap_or(0),
-        );
-        let fresh = blocking(move || store.use_nonce(&nonce, expires_u, now_u)).await?;
+        let expires_u = u64::try_from(expires_ms).unwrap_or(0);
+        let forget_before = u64::try_from(now)
+            .unwrap_or(0)
+            .saturating_sub(CLOCK_MARGIN_MS);
+        let fresh = blocking(move || store.use_nonce(&nonce, expires_u, forget_before)).await?;
         if !fresh {
             return Err(refused(
                 "invalid_siwx_nonce_reused",
@@ -311,31 +364,12 @@ impl Pipeline {
         Ok(true)
     }
 
-    /// Opens (or extends) the window of `payer` on the agent of `target` after a payment
-    /// settled. A failure is logged: the payment itself stands.
-    pub(in crate::pipeline) async fn open_sign_in_window(
-        &self,
-        target: &SignInTarget,
-        payer: &str,
-    ) {
-        let seconds = target.grant.after_payment_seconds;
-        if seconds == 0 {
-            return;
-        }
-        let now = unix_millis();
-        let until = now.saturating_add(seconds.saturating_mul(1000));
-        let store = self.agents.sign_in.clone();
-        let (agent, owner, who) = (
-            target.agent.clone(),
-            target.owner.clone(),
-            payer.to_ascii_lowercase(),
-        );
-        let opened = tokio::task::spawn_blocking(move || {
-            store.open_window(&agent, &owner, &who, until, now)
-        })
-        .await;
-        if !matches!(opened, Ok(Ok(()))) {
-            tracing::warn!(agent = %target.agent, "opening a sign-in window after a payment failed");
+    /// What a settled payment for `target`'s agent records for its payer.
+    pub(in crate::pipeline) fn paid_access(&self, target: &SignInTarget) -> PaidAccess {
+        PaidAccess {
+            store: self.agents.sign_in.clone(),
+            agent: target.agent.clone(),
+            owner: target.owner.clone(),
         }
     }
 
@@ -352,7 +386,10 @@ impl Pipeline {
             match self.sign_in(charge).await {
                 Ok(true) => return Ok(None),
                 Ok(false) => {}
-                Err(Refused::Unavailable(e)) => return Err(e),
+                Err(Refused::Unavailable(e)) if payment.is_none() => return Err(e),
+                Err(Refused::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "a sign-in could not be checked; the request pays instead");
+                }
                 Err(Refused::Reason { code, message }) if payment.is_none() => {
                     return Err(self.payment_required(charge, code, message).await);
                 }

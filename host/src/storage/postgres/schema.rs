@@ -267,8 +267,8 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE payments ADD COLUMN answer_at BIGINT;
      CREATE UNIQUE INDEX payments_by_id ON payments (payment_id) WHERE payment_id IS NOT NULL;
      CREATE INDEX payments_answers ON payments (answer_at) WHERE answer_at IS NOT NULL;",
-    // x402 sign-in-with-x (`storage::sign_in`): the nonces of accepted sign-ins, and the access
-    // windows wallets paid for.
+    // x402 sign-in-with-x (`storage::sign_in`): the nonces of accepted sign-ins, and the last
+    // payment of each wallet to each agent (its access window).
     "CREATE TABLE siwx_nonces (
          nonce      TEXT PRIMARY KEY,
          expires_ms BIGINT NOT NULL
@@ -278,10 +278,10 @@ pub const MIGRATIONS: &[&str] = &[
          agent    TEXT NOT NULL,
          owner    TEXT NOT NULL,
          address  TEXT NOT NULL,
-         until_ms BIGINT NOT NULL,
+         paid_ms  BIGINT NOT NULL,
          PRIMARY KEY (agent, owner, address)
      );
-     CREATE INDEX siwx_access_expiry ON siwx_access (until_ms);",
+     CREATE INDEX siwx_access_by_payment ON siwx_access (paid_ms);",
 ];
 
 /// Applies the pending migrations.

@@ -20,13 +20,18 @@ impl PgSignIn {
 }
 
 impl SignInBackend for PgSignIn {
-    fn use_nonce(&self, nonce: &str, expires_ms: u64, now_ms: u64) -> Result<bool, StorageError> {
+    fn use_nonce(
+        &self,
+        nonce: &str,
+        expires_ms: u64,
+        forget_before_ms: u64,
+    ) -> Result<bool, StorageError> {
         self.pg.block(async {
             let client = self.pg.client("record sign-in nonce").await?;
             client
                 .execute(
                     "DELETE FROM siwx_nonces WHERE expires_ms < $1",
-                    &[&big(now_ms)],
+                    &[&big(forget_before_ms)],
                 )
                 .await
                 .map_err(pg("forget sign-in nonces"))?;
@@ -42,48 +47,53 @@ impl SignInBackend for PgSignIn {
         })
     }
 
-    fn open_window(
+    fn record_payment(
         &self,
         agent: &str,
         owner: &str,
         address: &str,
-        until_ms: u64,
-        now_ms: u64,
+        paid_ms: u64,
+        forget_before_ms: u64,
     ) -> Result<(), StorageError> {
         self.pg.block(async {
-            let client = self.pg.client("open access window").await?;
+            let client = self.pg.client("record sign-in payment").await?;
             client
                 .execute(
-                    "DELETE FROM siwx_access WHERE until_ms < $1",
-                    &[&big(now_ms)],
+                    "DELETE FROM siwx_access WHERE paid_ms < $1",
+                    &[&big(forget_before_ms)],
                 )
                 .await
-                .map_err(pg("forget access windows"))?;
+                .map_err(pg("forget sign-in payments"))?;
             client
                 .execute(
-                    "INSERT INTO siwx_access AS a (agent, owner, address, until_ms)
+                    "INSERT INTO siwx_access AS a (agent, owner, address, paid_ms)
                      VALUES ($1, $2, $3, $4)
                      ON CONFLICT (agent, owner, address)
-                     DO UPDATE SET until_ms = GREATEST(a.until_ms, EXCLUDED.until_ms)",
-                    &[&agent, &owner, &address, &big(until_ms)],
+                     DO UPDATE SET paid_ms = GREATEST(a.paid_ms, EXCLUDED.paid_ms)",
+                    &[&agent, &owner, &address, &big(paid_ms)],
                 )
                 .await
-                .map_err(pg("open access window"))?;
+                .map_err(pg("record sign-in payment"))?;
             Ok(())
         })
     }
 
-    fn window(&self, agent: &str, owner: &str, address: &str) -> Result<Option<u64>, StorageError> {
+    fn last_payment(
+        &self,
+        agent: &str,
+        owner: &str,
+        address: &str,
+    ) -> Result<Option<u64>, StorageError> {
         self.pg.block(async {
-            let client = self.pg.client("read access window").await?;
+            let client = self.pg.client("read sign-in payment").await?;
             let row = client
                 .query_opt(
-                    "SELECT until_ms FROM siwx_access
+                    "SELECT paid_ms FROM siwx_access
                      WHERE agent = $1 AND owner = $2 AND address = $3",
                     &[&agent, &owner, &address],
                 )
                 .await
-                .map_err(pg("read access window"))?;
+                .map_err(pg("read sign-in payment"))?;
             Ok(row.and_then(|r| u64::try_from(r.get::<_, i64>(0)).ok()))
         })
     }

@@ -280,7 +280,7 @@ const MIGRATIONS: &[&str] = &[
          WHERE key IN ('', CASE WHEN OLD.caller <> '' THEN 'caller:' || OLD.caller ELSE 'anonymous:' || OLD.agent END);
      END;",
     // 12: x402 sign-in-with-x (`storage::sign_in`): the nonces of accepted sign-ins, and the
-    // access windows wallets paid for.
+    // last payment of each wallet to each agent (its access window).
     "CREATE TABLE siwx_nonces (
          nonce      TEXT PRIMARY KEY,
          expires_ms INTEGER NOT NULL
@@ -290,10 +290,10 @@ const MIGRATIONS: &[&str] = &[
          agent    TEXT NOT NULL,
          owner    TEXT NOT NULL,
          address  TEXT NOT NULL,
-         until_ms INTEGER NOT NULL,
+         paid_ms  INTEGER NOT NULL,
          PRIMARY KEY (agent, owner, address)
      ) WITHOUT ROWID;
-     CREATE INDEX siwx_access_expiry ON siwx_access(until_ms);",
+     CREATE INDEX siwx_access_by_payment ON siwx_access(paid_ms);",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

@@ -26,12 +26,17 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl SignInBackend for SqliteSignIn {
-    fn use_nonce(&self, nonce: &str, expires_ms: u64, now_ms: u64) -> Result<bool, StorageError> {
+    fn use_nonce(
+        &self,
+        nonce: &str,
+        expires_ms: u64,
+        forget_before_ms: u64,
+    ) -> Result<bool, StorageError> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(sql("begin sign-in"))?;
         tx.execute(
             "DELETE FROM siwx_nonces WHERE expires_ms < ?1",
-            [to_i64(now_ms)],
+            [to_i64(forget_before_ms)],
         )
         .map_err(sql("forget sign-in nonces"))?;
         let inserted = tx
@@ -45,43 +50,48 @@ impl SignInBackend for SqliteSignIn {
         Ok(inserted == 1)
     }
 
-    fn open_window(
+    fn record_payment(
         &self,
         agent: &str,
         owner: &str,
         address: &str,
-        until_ms: u64,
-        now_ms: u64,
+        paid_ms: u64,
+        forget_before_ms: u64,
     ) -> Result<(), StorageError> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql("begin access window"))?;
+        let tx = conn.transaction().map_err(sql("begin sign-in payment"))?;
         tx.execute(
-            "DELETE FROM siwx_access WHERE until_ms < ?1",
-            [to_i64(now_ms)],
+            "DELETE FROM siwx_access WHERE paid_ms < ?1",
+            [to_i64(forget_before_ms)],
         )
-        .map_err(sql("forget access windows"))?;
+        .map_err(sql("forget sign-in payments"))?;
         tx.execute(
-            "INSERT INTO siwx_access (agent, owner, address, until_ms) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO siwx_access (agent, owner, address, paid_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (agent, owner, address)
-             DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
-            params![agent, owner, address, to_i64(until_ms)],
+             DO UPDATE SET paid_ms = max(paid_ms, excluded.paid_ms)",
+            params![agent, owner, address, to_i64(paid_ms)],
         )
-        .map_err(sql("open access window"))?;
-        tx.commit().map_err(sql("commit access window"))?;
+        .map_err(sql("record sign-in payment"))?;
+        tx.commit().map_err(sql("commit sign-in payment"))?;
         Ok(())
     }
 
-    fn window(&self, agent: &str, owner: &str, address: &str) -> Result<Option<u64>, StorageError> {
-        let until: Option<i64> = self
+    fn last_payment(
+        &self,
+        agent: &str,
+        owner: &str,
+        address: &str,
+    ) -> Result<Option<u64>, StorageError> {
+        let paid: Option<i64> = self
             .db
             .lock()
             .query_row(
-                "SELECT until_ms FROM siwx_access WHERE agent = ?1 AND owner = ?2 AND address = ?3",
+                "SELECT paid_ms FROM siwx_access WHERE agent = ?1 AND owner = ?2 AND address = ?3",
                 params![agent, owner, address],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sql("read access window"))?;
-        Ok(until.and_then(|u| u64::try_from(u).ok()))
+            .map_err(sql("read sign-in payment"))?;
+        Ok(paid.and_then(|u| u64::try_from(u).ok()))
     }
 }
