@@ -4,14 +4,25 @@
 //   ExactEvmScheme (v2)      from @x402/evm/exact/facilitator     registered for eip155:<chain id>
 //   ExactEvmSchemeV1 (v1)    from @x402/evm/exact/v1/facilitator  registered for the v1 network
 //                            name(s) of that chain id (84532 → "base-sepolia")
+//   UptoEvmScheme (v2)       from @x402/evm/upto/facilitator      registered for eip155:<chain id>
+//                            only with --upto true (needs Permit2 and x402UptoPermit2Proxy on the
+//                            chain: run upto-contracts.mjs first)
 //   toFacilitatorEvmSigner   from @x402/evm, wrapping a viem wallet + public client on --rpc
 //
 // Usage: node facilitator.mjs --rpc URL --key 0xFACILITATOR_PRIVATE_KEY [--port N]
-//                             [--simulate-in-settle true|false]
+//                             [--simulate-in-settle true|false] [--upto true|false]
 //   --port 0 (default) lets the OS choose. The server binds 127.0.0.1 only.
 //   --simulate-in-settle: the schemes' `simulateInSettle` option (default false, the packages'
 //     default). When true, settle re-runs the on-chain simulation before broadcasting, so
 //     refusals get the diagnosed reason (e.g. invalid_exact_evm_nonce_already_used) in v1 too.
+//     It applies to the exact schemes only: the upto scheme always re-verifies (with simulation)
+//     before it settles.
+//   --upto: also register the `upto` scheme (default false, so the exact-only behaviour and
+//     /supported stay as they were). /supported then lists {"x402Version":2,"scheme":"upto",
+//     "network":"eip155:<id>","extra":{"facilitatorAddress":"0x.."}} (the --key account), which
+//     a resource server copies into its requirements' `extra`. The charge is the `amount` of
+//     the paymentRequirements sent to /settle (at most the signed maximum; "0" succeeds with
+//     an empty `transaction` and sends nothing); /verify checks against the signed maximum.
 //
 // stdout: exactly one line once the socket is listening: `listening http://127.0.0.1:PORT`
 // stderr: one log line per request (method, path, status, result), plus start-up/shutdown logs.
@@ -39,11 +50,13 @@ import { x402Facilitator } from "@x402/core/facilitator";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
+import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import { EVM_NETWORK_CHAIN_ID_MAP } from "@x402/evm/v1";
 import { POLLING_INTERVAL_MS, checkPrivateKey, connectChain, die, log, parseArgs } from "./common.mjs";
 
 const SCOPE = "facilitator";
-const USAGE = "node facilitator.mjs --rpc URL --key 0xFACILITATOR_PRIVATE_KEY [--port N] [--simulate-in-settle true|false]";
+const USAGE =
+  "node facilitator.mjs --rpc URL --key 0xFACILITATOR_PRIVATE_KEY [--port N] [--simulate-in-settle true|false] [--upto true|false]";
 const MAX_BODY_BYTES = 1 << 20;
 const RECEIPT_TIMEOUT_MS = 30_000;
 
@@ -65,6 +78,7 @@ async function main() {
       key: { required: true },
       port: { default: "0" },
       "simulate-in-settle": { default: "false" },
+      upto: { default: "false" },
     },
     USAGE,
   );
@@ -73,6 +87,8 @@ async function main() {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${args.port} is not a port number`);
   if (!["true", "false"].includes(args["simulate-in-settle"])) throw new Error("--simulate-in-settle must be true or false");
   const simulateInSettle = args["simulate-in-settle"] === "true";
+  if (!["true", "false"].includes(args.upto)) throw new Error("--upto must be true or false");
+  const upto = args.upto === "true";
 
   const { chain, chainId, transport, publicClient } = await connectChain(args.rpc);
   const account = privateKeyToAccount(key);
@@ -104,9 +120,10 @@ async function main() {
   facilitator.register(v2Network, new ExactEvmScheme(signer, { simulateInSettle }));
   if (v1Networks.length > 0) facilitator.registerV1(v1Networks, new ExactEvmSchemeV1(signer, { simulateInSettle }));
   else log(SCOPE, `warning: chain id ${chainId} has no x402 v1 network name; v1 payments are not supported`);
+  if (upto) facilitator.register(v2Network, new UptoEvmScheme(signer));
   log(
     SCOPE,
-    `signer ${account.address}; v2 ${v2Network}; v1 ${v1Networks.join(",") || "-"}; simulateInSettle=${simulateInSettle}`,
+    `signer ${account.address}; v2 ${v2Network}${upto ? " (exact, upto)" : ""}; v1 ${v1Networks.join(",") || "-"}; simulateInSettle=${simulateInSettle}`,
   );
 
   const server = http.createServer((req, res) => {
