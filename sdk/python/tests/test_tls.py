@@ -115,9 +115,7 @@ def test_a_tls_terminating_proxy_cannot_bind(tls_host: Host, tmp_path: Path) -> 
                 up_ctx = ssl.create_default_context()
                 up_ctx.check_hostname = False
                 up_ctx.verify_mode = ssl.CERT_NONE
-                up = up_ctx.wrap_socket(
-                    socket.create_connection((upstream.hostname, upstream.port))
-                )
+                up = up_ctx.wrap_socket(socket.create_connection((upstream.hostname, upstream.port)))
             except OSError:
                 raw.close()
                 continue
