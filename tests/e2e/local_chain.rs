@@ -85,6 +85,19 @@ fn run_node(args: &mut Command) -> String {
 }
 
 impl LocalChain {
+    /// The host configuration that takes payments on this chain through its facilitator,
+    /// paying `pay_to` in the deployed token.
+    pub fn payments_table(&self) -> String {
+        format!(
+            "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
+             [payments.price]\npay_to = {:?}\nasset = {:?}\n",
+            crate::harness::wasm_path("payments").display().to_string(),
+            self.facilitator_url,
+            self.accounts.pay_to,
+            self.accounts.token,
+        )
+    }
+
     /// Starts anvil, deploys USDC, starts the facilitator.
     pub fn start() -> Self {
         let dir = interop_dir();

@@ -14,7 +14,7 @@ use hypervisor_protocol::agents::JsSource;
 use hypervisor_protocol::grants::{Grants, SignInGrant};
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, wasm, wasm_path};
+use crate::harness::{TestServer, wasm};
 use crate::local_chain::LocalChain;
 use crate::payments::{b64_json, header, now, payments_table};
 
@@ -292,14 +292,7 @@ fn http_agents_learn_the_account_from_the_host_only() {
 fn a_payment_settled_on_chain_lets_its_payer_back_in_while_the_grants_say() {
     let chain = LocalChain::start();
     let a = chain.accounts.clone();
-    let server = TestServer::start_with(&format!(
-        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
-         [payments.price]\npay_to = {:?}\nasset = {:?}\n",
-        wasm_path("payments").display().to_string(),
-        chain.facilitator_url,
-        a.pay_to,
-        a.token,
-    ));
+    let server = TestServer::start_with(&chain.payments_table());
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
     let grants = |seconds: u64| Grants {

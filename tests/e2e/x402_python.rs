@@ -11,7 +11,7 @@ use hypervisor_protocol::ClientSecret;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-use crate::harness::{TestServer, wasm, wasm_path};
+use crate::harness::{TestServer, wasm};
 use crate::local_chain::LocalChain;
 use crate::payments::payments_table;
 
@@ -36,24 +36,29 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs `pay.py` with `args`; its one JSON line.
-fn pay(args: &[&str]) -> Value {
+/// Runs `script` (in `tests/interop/x402-python`) with `args`; its one JSON line.
+fn run_script(script: &str, args: &[&str]) -> Value {
     let out = std::process::Command::new(python())
-        .arg(interop_dir().join("pay.py"))
+        .arg(interop_dir().join(script))
         .args(args)
         .output()
-        .expect("run pay.py");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
     assert!(
         out.status.success(),
-        "pay.py {args:?} failed: {}",
+        "{script} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "pay.py {args:?}: {e}: {}",
+            "{script} {args:?}: {e}: {}",
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// Runs `pay.py` with `args`; its one JSON line.
+fn pay(args: &[&str]) -> Value {
+    run_script("pay.py", args)
 }
 
 /// Deploys the paid agents every test pays: `py-stats`, a handler agent (`text-stats`), and
@@ -202,14 +207,7 @@ fn the_official_x402_client_from_pypi_pays_paid_agents() {
 fn the_official_x402_client_from_pypi_moves_usdc_once_per_charged_request() {
     let chain = LocalChain::start();
     let a = chain.accounts.clone();
-    let server = TestServer::start_with(&format!(
-        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
-         [payments.price]\npay_to = {:?}\nasset = {:?}\n",
-        wasm_path("payments").display().to_string(),
-        chain.facilitator_url,
-        a.pay_to,
-        a.token,
-    ));
+    let server = TestServer::start_with(&chain.payments_table());
     let client = server.client();
     deploy_paid_agents(&client);
     let (payer0, pay_to0) = (chain.balance(&a.payer), chain.balance(&a.pay_to));
@@ -286,36 +284,14 @@ fn the_official_x402_client_from_pypi_moves_usdc_once_per_charged_request() {
 
 /// Runs `sign_in.py` with `args`; its one JSON line.
 fn sign_in(args: &[&str]) -> Value {
-    let out = std::process::Command::new(python())
-        .arg(interop_dir().join("sign_in.py"))
-        .args(args)
-        .output()
-        .expect("run sign_in.py");
-    assert!(
-        out.status.success(),
-        "sign_in.py {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "sign_in.py {args:?}: {e}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    run_script("sign_in.py", args)
 }
 
 #[test]
 fn the_official_python_sign_in_with_x_client_signs_in_after_paying() {
     let chain = LocalChain::start();
     let a = chain.accounts.clone();
-    let server = TestServer::start_with(&format!(
-        "[payments]\nenabled = true\ncomponent = {:?}\nmode = \"facilitator\"\nfacilitator_url = {:?}\n\
-         [payments.price]\npay_to = {:?}\nasset = {:?}\n",
-        wasm_path("payments").display().to_string(),
-        chain.facilitator_url,
-        a.pay_to,
-        a.token,
-    ));
+    let server = TestServer::start_with(&chain.payments_table());
     let client = server.client();
     client
         .deploy_agent(

@@ -703,7 +703,10 @@ def check_agent_calls(v, client_pub):
                        + [m.lower() for m in h.get("measurements", [])])
             + "|" + ("true" if h.get("allow_simulated") else "false")
             for h in g["hypervisors"])
-    ] if g.get("hypervisors") else []))
+    ] if g.get("hypervisors") else []) + ([
+        f"sign_in={g['sign_in'].get('after_payment_seconds', 0)}|"
+        + ",".join(w.lower() for w in g["sign_in"].get("wallets", []))
+    ] if g.get("sign_in") is not None else []))
     check("grants_detail", detail, a["grants_detail"])
     p = a["wallet_policy"]
     payees = p.get("payees")
