@@ -30,7 +30,10 @@ struct Key {
 
 impl Key {
     fn new(byte: u8) -> Self {
-        let secret = [byte; 32];
+        Self::from_secret([byte; 32])
+    }
+
+    fn from_secret(secret: [u8; 32]) -> Self {
         Self {
             secret,
             wallet: Wallet::from_bytes(&secret).unwrap(),
@@ -51,6 +54,18 @@ fn invoke(
     client
         .post_json_with(path, &json!({"event": {}}), headers)
         .unwrap()
+}
+
+/// Pays one call of `path` with `wallet`: answered 200 with a settlement.
+fn pay_once(client: &Client, path: &str, wallet: &Wallet) {
+    let (_, headers, body) = invoke(client, path, &[]);
+    let offer = Offer::from_402(header(&headers, "payment-required"), &body).unwrap();
+    let paid = wallet
+        .pay(&offer, &PaymentLimit::new(7_000), now())
+        .unwrap();
+    let (status, headers, out) = invoke(client, path, &[(paid.0, paid.1)]);
+    assert_eq!(status, 200, "{out}");
+    assert!(header(&headers, "payment-response").is_some());
 }
 
 /// The 402 of `path`: the PaymentRequired document (v2, from its header).
@@ -199,15 +214,7 @@ fn listed_wallets_and_recent_payers_sign_in_instead_of_paying() {
         refused(&client, path, sign_in(&doc, &payer, |_| {})),
         "siwx_access_denied"
     );
-    let (_, headers, body) = invoke(&client, path, &[]);
-    let offer = Offer::from_402(header(&headers, "payment-required"), &body).unwrap();
-    let paid = payer
-        .wallet
-        .pay(&offer, &PaymentLimit::new(7_000), now())
-        .unwrap();
-    let (status, headers, out) = invoke(&client, path, &[(paid.0, paid.1)]);
-    assert_eq!(status, 200, "{out}");
-    assert!(header(&headers, "payment-response").is_some());
+    pay_once(&client, path, &payer.wallet);
     let doc = challenge(&client, path);
     assert_eq!(
         refused(&client, path, sign_in(&doc, &payer, |_| {})),
@@ -323,22 +330,11 @@ fn a_payment_settled_on_chain_lets_its_payer_back_in_while_the_grants_say() {
         .unwrap()
         .try_into()
         .unwrap();
-    let payer = Key {
-        secret,
-        wallet: Wallet::from_bytes(&secret).unwrap(),
-    };
+    let payer = Key::from_secret(secret);
     let balance = chain.balance(&a.payer);
 
     // Paid and settled on chain: the payer may come back without paying.
-    let (_, headers, body) = invoke(&client, path, &[]);
-    let offer = Offer::from_402(header(&headers, "payment-required"), &body).unwrap();
-    let paid = payer
-        .wallet
-        .pay(&offer, &PaymentLimit::new(7_000), now())
-        .unwrap();
-    let (status, headers, out) = invoke(&client, path, &[(paid.0, paid.1)]);
-    assert_eq!(status, 200, "{out}");
-    assert!(header(&headers, "payment-response").is_some());
+    pay_once(&client, path, &payer.wallet);
     for _ in 0..2 {
         let doc = challenge(&client, path);
         let (status, headers, out) = invoke(
