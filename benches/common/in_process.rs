@@ -59,6 +59,7 @@ pub fn deploy(
         price: price.map(str::to_string),
         ttl_seconds: None,
         charge: None,
+        tariff: None,
         content_type: None,
         grants,
         schemas: None,

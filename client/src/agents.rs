@@ -42,6 +42,8 @@ pub struct Deployment<'a> {
     pub ttl_seconds: Option<u64>,
     /// When a paid agent's run is charged (default: only answers below 400).
     pub charge: Option<ChargeRule>,
+    /// A metered agent's tariff (x402 `upto`; `price` is then the most a run costs).
+    pub tariff: Option<hypervisor_protocol::tariff::Tariff>,
     /// The media type an HTTP agent answers with (declared in its payment challenges).
     pub content_type: Option<String>,
     /// What the agent may reach and who may call it (signed with the deployment).
@@ -69,6 +71,7 @@ impl Deployment<'_> {
             price: self.price.clone(),
             ttl_seconds: self.ttl_seconds,
             charge: self.charge,
+            tariff: self.tariff.clone(),
             content_type: self.content_type.clone(),
             grants: self.grants.clone(),
             schemas: self.schemas.clone(),

@@ -123,6 +123,13 @@ pub enum ApiError {
     /// The paid routes are disabled on this host.
     #[error("this host does not take payments (payments.enabled = false)")]
     PaymentsUnavailable,
+    /// A tariff was sent to a host that cannot charge by the meter (x402 `upto`).
+    #[error(
+        "this host does not take metered payments: a tariff needs payments enabled in \
+         facilitator mode, a payments component exporting hypervisor:host/metered-payments, and \
+         payments.facilitator_address"
+    )]
+    MeteredUnavailable,
     /// The payments component failed (host side: not the payer's fault).
     #[error("payment processing failed: {0}")]
     PaymentsFailed(String),

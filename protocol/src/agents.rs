@@ -129,6 +129,8 @@ impl std::fmt::Display for AgentKind {
 /// ttl_seconds=<decimal|->
 /// limits=<time_ms|->,<memory_bytes|->,<fuel|->
 /// charge=<success|always>        (only when `charge` is sent)
+/// tariff=<fixed>,<per_million_fuel>,<per_ms>,<per_kib_out>
+///                                (only when `tariff` is sent: [`crate::tariff::Tariff::detail`])
 /// agents=… origins=… search=… callers=…   (four lines, only when `grants` is sent:
 ///                                         [`crate::grants::Grants::detail`])
 /// schemas=<hex>                  (only when `schemas` is sent: [`ToolSchemas::digest`])
@@ -156,6 +158,11 @@ pub fn deploy_detail(component_sha256_hex: &str, req: &DeployRequest) -> String 
     if let Some(charge) = req.charge {
         detail.push_str("\ncharge=");
         detail.push_str(charge.as_str());
+    }
+    // Only when sent: a metered agent's rates (its maximum is `price`).
+    if let Some(tariff) = &req.tariff {
+        detail.push_str("\ntariff=");
+        detail.push_str(&tariff.detail());
     }
     // Only when sent: the four lines of `Grants::detail`.
     if let Some(grants) = &req.grants {
@@ -367,6 +374,11 @@ pub struct DeployRequest {
     /// [`ChargeRule::Always`] charges every run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge: Option<ChargeRule>,
+    /// A metered agent's tariff (x402 `upto`, signed: [`deploy_detail`]): a run is charged by
+    /// what the host measured of it, at most `price`, which a tariff requires. Handler and CLI
+    /// agents only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tariff: Option<crate::tariff::Tariff>,
     /// The media type an HTTP agent answers with, declared in its payment challenges
     /// (`mimeType`); not signed. Default: `application/octet-stream` for HTTP agents (handler
     /// and CLI agents answer JSON).
@@ -578,6 +590,7 @@ mod tests {
             price: Some("10000".into()),
             ttl_seconds: Some(3600),
             charge: None,
+            tariff: None,
             content_type: None,
             grants: None,
             schemas: None,
@@ -598,12 +611,28 @@ mod tests {
         // `charge` adds a line only when sent; `content_type` is not signed.
         let always = DeployRequest {
             charge: Some(ChargeRule::Always),
+            tariff: None,
             content_type: Some("text/plain".into()),
             ..sample()
         };
         assert_eq!(
             deploy_detail("ab", &always),
             "ab\npublic=false\nprice=10000\nttl_seconds=3600\nlimits=2000,-,1000000\ncharge=always"
+        );
+        // `tariff` adds its line after `charge`, only when sent.
+        let metered = DeployRequest {
+            tariff: Some(crate::tariff::Tariff {
+                fixed: "100".into(),
+                per_million_fuel: "7".into(),
+                per_ms: "0".into(),
+                per_kib_out: "3".into(),
+            }),
+            ..always
+        };
+        assert_eq!(
+            deploy_detail("ab", &metered),
+            "ab\npublic=false\nprice=10000\nttl_seconds=3600\nlimits=2000,-,1000000\n\
+             charge=always\ntariff=100,7,0,3"
         );
         assert_eq!(
             serde_json::from_str::<DeployRequest>(

@@ -35,6 +35,7 @@ pub mod routes;
 pub mod session;
 pub mod state;
 pub mod strict;
+pub mod tariff;
 pub mod tls;
 pub mod vectors;
 pub mod wallet;

@@ -577,6 +577,7 @@ fn agent_vectors(program: &[u8]) -> Value {
         signed_at: None,
         sequence: None,
         charge: None,
+        tariff: None,
         content_type: None,
         grants: None,
         schemas: None,

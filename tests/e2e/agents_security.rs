@@ -275,6 +275,7 @@ fn signed_deployments_and_deletions_cannot_be_replayed() {
             price: None,
             ttl_seconds: None,
             charge: None,
+            tariff: None,
             content_type: None,
             grants: None,
             schemas: None,

@@ -56,6 +56,8 @@ pub struct LocalChain {
     pub accounts: Accounts,
     facilitator_key: String,
     facilitator: Option<Process>,
+    /// Whether the facilitator also serves the `upto` scheme ([`Self::start_upto`]).
+    upto: bool,
     _anvil: Process,
     /// Holds the facilitator's log.
     logs: tempfile::TempDir,
@@ -149,6 +151,7 @@ impl LocalChain {
             accounts,
             facilitator_key,
             facilitator: None,
+            upto: false,
             _anvil: anvil,
             logs: tempfile::tempdir().expect("tempdir"),
         };
@@ -156,11 +159,45 @@ impl LocalChain {
         chain
     }
 
+    /// [`Self::start`], with Permit2 and the x402 upto proxy placed at their canonical
+    /// addresses (`upto-contracts.mjs`) and a facilitator that also settles `upto`.
+    pub fn start_upto() -> Self {
+        let mut chain = Self::start();
+        let placed: Value = serde_json::from_str(
+            run_node(node("upto-contracts.mjs").args(["--rpc", &chain.rpc])).trim(),
+        )
+        .expect("upto-contracts.mjs prints one JSON line");
+        assert_eq!(placed["upto_proxy"]["canonical"], true, "{placed}");
+        chain.upto = true;
+        chain.start_facilitator(0);
+        chain
+    }
+
+    /// The facilitator's address (its `/supported` `extra.facilitatorAddress` for `upto`).
+    pub fn facilitator_address(&self) -> String {
+        let secret: [u8; 32] = hex::decode(self.facilitator_key.trim_start_matches("0x"))
+            .expect("hex key")
+            .try_into()
+            .expect("32 bytes");
+        hypervisor_client::x402::Wallet::from_bytes(&secret)
+            .expect("a key")
+            .address()
+            .to_checksum(None)
+    }
+
+    /// Runs a script of the official x402 packages (`tests/interop/x402-official`) and parses
+    /// the JSON line it prints.
+    pub fn run_script(&self, script: &str, args: &[&str]) -> Value {
+        serde_json::from_str(run_node(node(script).args(args)).trim())
+            .unwrap_or_else(|e| panic!("{script} prints one JSON line: {e}"))
+    }
+
     /// Starts the facilitator on `port` (0: any free port).
     fn start_facilitator(&mut self, port: u16) {
         self.facilitator = None;
         let mut child = node("facilitator.mjs")
             .args(["--rpc", &self.rpc, "--key", &self.facilitator_key])
+            .args(["--upto", if self.upto { "true" } else { "false" }])
             .args(["--port", &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(

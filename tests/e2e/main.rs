@@ -37,6 +37,7 @@ mod javascript;
 mod linger;
 mod local_run;
 mod mcp;
+mod metered;
 mod observe;
 mod offer_receipt;
 mod openapi;

@@ -201,6 +201,8 @@ pub fn run(
         price,
         ttl_seconds,
         charge,
+        // Metered agents (tariffs) are deployed through the library and the SDKs for now.
+        tariff: None,
         content_type,
         grants,
         schemas,

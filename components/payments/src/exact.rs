@@ -75,17 +75,6 @@ pub fn check(p: &ExactEvmPayload, e: &Expected, now: u64) -> Result<Address, Ref
             format!("signature: {why}"),
         )
     };
-    let bytes: &[u8] = p.signature.as_ref();
-    if bytes.len() != 65 {
-        return Err(bad_signature("not a 65-byte EOA signature"));
-    }
-    if bytes[64] != 27 && bytes[64] != 28 {
-        return Err(bad_signature("v must be 27 or 28"));
-    }
-    let sig = Signature::try_from(bytes).map_err(|_| bad_signature("malformed"))?;
-    if sig.s() > HALF_N {
-        return Err(bad_signature("high s (malleable)"));
-    }
     let domain = token_domain(e.name.clone(), e.version.clone(), e.chain_id, e.asset);
     let message = TransferWithAuthorization {
         from: a.from,
@@ -96,13 +85,32 @@ pub fn check(p: &ExactEvmPayload, e: &Expected, now: u64) -> Result<Address, Ref
         nonce: a.nonce,
     };
     let hash: B256 = message.signing_hash(&domain);
-    let signer = recover(&hash, &sig, bytes).ok_or_else(|| bad_signature("does not recover"))?;
+    let signer = signer(&hash, p.signature.as_ref()).map_err(bad_signature)?;
     if signer != a.from {
         return Err(bad_signature(
             "not signed by `from` under this token's domain",
         ));
     }
     Ok(signer)
+}
+
+/// The address whose 65-byte EOA signature (`r‖s‖v`, `v` 27 or 28, low `s`) `bytes` is over
+/// `hash`.
+///
+/// # Errors
+/// Why the signature is refused.
+pub fn signer(hash: &B256, bytes: &[u8]) -> Result<Address, &'static str> {
+    if bytes.len() != 65 {
+        return Err("not a 65-byte EOA signature");
+    }
+    if bytes[64] != 27 && bytes[64] != 28 {
+        return Err("v must be 27 or 28");
+    }
+    let sig = Signature::try_from(bytes).map_err(|_| "malformed")?;
+    if sig.s() > HALF_N {
+        return Err("high s (malleable)");
+    }
+    recover(hash, &sig, bytes).ok_or("does not recover")
 }
 
 /// The address that signed `hash`: recovered natively by the host

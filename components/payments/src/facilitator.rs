@@ -91,6 +91,21 @@ pub fn request_body(
     .into_bytes())
 }
 
+/// The body of `/verify` and `/settle` for a metered (upto, v2) payment: the client's payload
+/// unchanged and `requirements` (the maximum's for `/verify`, the charge's for `/settle`).
+///
+/// # Errors
+/// The refusal of [`protocol::decode`].
+pub fn upto_body(header: &str, requirements: Value) -> Result<Vec<u8>, Refusal> {
+    Ok(json!({
+        "x402Version": 2,
+        "paymentPayload": protocol::decode(header)?,
+        "paymentRequirements": requirements,
+    })
+    .to_string()
+    .into_bytes())
+}
+
 fn answer(status: u16, body: &[u8], unavailable: &str) -> Result<Value, Refusal> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) if v.is_object() => Ok(v),
@@ -166,8 +181,11 @@ pub fn settle_answer(status: u16, body: &[u8]) -> Result<Settled, Refusal> {
     Ok(Settled {
         success,
         transaction,
-        error_reason: (!success)
-            .then(|| text(&v, "errorReason").unwrap_or(SETTLE_UNAVAILABLE).to_string()),
+        error_reason: (!success).then(|| {
+            text(&v, "errorReason")
+                .unwrap_or(SETTLE_UNAVAILABLE)
+                .to_string()
+        }),
         message: text(&v, "errorMessage").map(str::to_string),
     })
 }
@@ -189,7 +207,13 @@ mod tests {
         );
         let e = Endpoint::parse("http://127.0.0.1:4021").unwrap();
         assert_eq!((e.https, e.path_prefix.as_str()), (false, ""));
-        for bad in ["ftp://x", "http://", "http://u@h/", "http://h/?q=1", "x402.org"] {
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://u@h/",
+            "http://h/?q=1",
+            "x402.org",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
@@ -222,7 +246,10 @@ mod tests {
             serde_json::from_slice(&request_body(Version::V1, header, &terms, &resource).unwrap())
                 .unwrap();
         assert_eq!(body["paymentRequirements"]["network"], "base-sepolia");
-        assert_eq!(body["paymentRequirements"]["resource"], resource.url.as_str());
+        assert_eq!(
+            body["paymentRequirements"]["resource"],
+            resource.url.as_str()
+        );
         assert_eq!(
             request_body(Version::V2, "%%%", &terms, &resource)
                 .unwrap_err()

@@ -23,6 +23,7 @@ pub mod facilitator;
 #[cfg(target_arch = "wasm32")]
 pub mod http;
 pub mod protocol;
+pub mod upto;
 
 /// A refused payment or request: an x402 reason string and a human message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +71,9 @@ pub fn parse_settings(text: &str) -> Result<Mode, String> {
     };
     let obj = doc.as_object().ok_or("settings must be a JSON object")?;
     for key in obj.keys() {
-        if key != "mode" && key != "facilitator_url" && key != "verify" {
+        if !["mode", "facilitator_url", "verify", "facilitator_address"].contains(&key.as_str()) {
             return Err(format!(
-                "unknown setting {key} (known: mode, facilitator_url, verify)"
+                "unknown setting {key} (known: mode, facilitator_url, verify, facilitator_address)"
             ));
         }
     }
@@ -107,6 +108,29 @@ pub fn parse_settings(text: &str) -> Result<Mode, String> {
     }
 }
 
+/// The `facilitator_address` setting: the address that settles metered (`upto`) payments,
+/// which payers name in their authorizations (`witness.facilitator`; a facilitator announces
+/// it in `/supported` as `extra.facilitatorAddress`). `None` when absent: metered payments are
+/// then refused.
+///
+/// # Errors
+/// A message when it is not an address.
+pub fn facilitator_address(text: &str) -> Result<Option<alloy_primitives::Address>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("settings are not JSON: {e}"))?;
+    match doc.get("facilitator_address") {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| format!("facilitator_address {v} is not an address")),
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod component {
     use std::sync::Mutex;
@@ -116,13 +140,30 @@ mod component {
 
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "payments-component",
+        world: "metered-payments-component",
     });
 
+    use exports::hypervisor::host::metered_payments as metered;
     use exports::hypervisor::host::payments as wit;
     pub(crate) use hypervisor::host::crypto as host_crypto;
 
     static MODE: Mutex<Mode> = Mutex::new(Mode::VerifyOnly);
+    static FACILITATOR: Mutex<Option<alloy_primitives::Address>> = Mutex::new(None);
+
+    /// The terms of a metered price: refused when no facilitator address is configured.
+    fn upto_terms(p: &wit::Price, tariff: &str) -> Result<crate::upto::UptoTerms, Refusal> {
+        let facilitator = FACILITATOR
+            .lock()
+            .map_err(|_| Refusal::new("invalid_payment_requirements", "settings lock poisoned"))?
+            .ok_or_else(|| {
+                Refusal::new(
+                    "invalid_payment_requirements",
+                    "metered (upto) payments need the payments setting facilitator_address \
+                     (the facilitator's /supported extra.facilitatorAddress)",
+                )
+            })?;
+        crate::upto::UptoTerms::new(&price(p), facilitator, tariff)
+    }
 
     fn mode(unavailable: &str) -> Result<Mode, Refusal> {
         MODE.lock()
@@ -186,7 +227,9 @@ mod component {
     impl wit::Guest for Payments {
         fn configure(settings: String) -> Result<(), String> {
             let mode = super::parse_settings(&settings)?;
+            let facilitator = super::facilitator_address(&settings)?;
             *MODE.lock().map_err(|_| "settings lock poisoned")? = mode;
+            *FACILITATOR.lock().map_err(|_| "settings lock poisoned")? = facilitator;
             Ok(())
         }
 
@@ -213,13 +256,15 @@ mod component {
             let terms = Terms::new(&price(&price_))?;
             let v = version(header.version);
             // Offline first: a bad payment never costs a round trip.
-            let accepted = protocol::verify(v, &header.value, &terms, &resource_.url, now_unix_seconds)?;
+            let accepted =
+                protocol::verify(v, &header.value, &terms, &resource_.url, now_unix_seconds)?;
             if let Mode::Facilitator {
                 endpoint,
                 ask_verify: true,
             } = mode(facilitator::VERIFY_UNAVAILABLE)?
             {
-                let body = facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
+                let body =
+                    facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
                 let (status, answer) =
                     ask(&endpoint, "/verify", &body, facilitator::VERIFY_UNAVAILABLE)?;
                 facilitator::verify_answer(status, &answer)?;
@@ -270,6 +315,110 @@ mod component {
                     &network,
                     &payer,
                     settled.error_reason.as_deref(),
+                ),
+                transaction: settled.transaction,
+                network,
+                payer,
+                error_reason: settled.error_reason,
+            })
+        }
+    }
+
+    impl metered::Guest for Payments {
+        fn build_challenge(
+            resource_: wit::PaidResource,
+            price_: wit::Price,
+            tariff: String,
+            error: String,
+        ) -> Result<String, wit::PaymentError> {
+            let terms = upto_terms(&price_, &tariff)?;
+            Ok(crate::upto::challenge(
+                &terms,
+                &resource(&resource_),
+                &error,
+            ))
+        }
+
+        fn verify(
+            header: wit::PaymentHeader,
+            resource_: wit::PaidResource,
+            price_: wit::Price,
+            tariff: String,
+            now_unix_seconds: u64,
+        ) -> Result<wit::VerifiedPayment, wit::PaymentError> {
+            let terms = upto_terms(&price_, &tariff)?;
+            if header.version != wit::ProtocolVersion::V2 {
+                return Err(Refusal::new(
+                    "invalid_x402_version",
+                    "metered (upto) payments are x402 version 2: send PAYMENT-SIGNATURE",
+                )
+                .into());
+            }
+            let accepted =
+                crate::upto::verify(&header.value, &terms, &resource_.url, now_unix_seconds)?;
+            if let Mode::Facilitator {
+                endpoint,
+                ask_verify: true,
+            } = mode(facilitator::VERIFY_UNAVAILABLE)?
+            {
+                let body = facilitator::upto_body(&header.value, terms.v2_requirements())?;
+                let (status, answer) =
+                    ask(&endpoint, "/verify", &body, facilitator::VERIFY_UNAVAILABLE)?;
+                facilitator::verify_answer(status, &answer)?;
+            }
+            Ok(wit::VerifiedPayment {
+                payer: accepted.payer.to_checksum(None),
+                replay_key: accepted.replay_key,
+                amount: terms.base.amount.clone(),
+                network: terms.base.network.clone(),
+            })
+        }
+
+        fn settle(
+            header: wit::PaymentHeader,
+            resource_: wit::PaidResource,
+            price_: wit::Price,
+            tariff: String,
+            charged: String,
+        ) -> Result<wit::Settlement, wit::PaymentError> {
+            let terms = upto_terms(&price_, &tariff)?;
+            let accepted = crate::upto::inspect(&header.value, &terms, &resource_.url)?;
+            let charge = crate::upto::charge(&charged, &terms)?;
+            let payer = accepted.payer.to_checksum(None);
+            let network = terms.base.network.clone();
+            let settled = match mode(facilitator::SETTLE_UNAVAILABLE)? {
+                // Nothing to move: no transaction (the authorization expires unused).
+                _ if charge.is_zero() => facilitator::Settled {
+                    success: true,
+                    transaction: String::new(),
+                    error_reason: None,
+                    message: None,
+                },
+                Mode::VerifyOnly => facilitator::Settled {
+                    success: true,
+                    transaction: String::new(),
+                    error_reason: None,
+                    message: None,
+                },
+                Mode::Facilitator { endpoint, .. } => {
+                    let body = facilitator::upto_body(
+                        &header.value,
+                        terms.settle_requirements(&charge.to_string()),
+                    )?;
+                    let (status, answer) =
+                        ask(&endpoint, "/settle", &body, facilitator::SETTLE_UNAVAILABLE)?;
+                    facilitator::settle_answer(status, &answer)?
+                }
+            };
+            Ok(wit::Settlement {
+                success: settled.success,
+                response_header: crate::upto::settlement_header(
+                    settled.success,
+                    &settled.transaction,
+                    &network,
+                    &payer,
+                    settled.error_reason.as_deref(),
+                    &charge.to_string(),
                 ),
                 transaction: settled.transaction,
                 network,

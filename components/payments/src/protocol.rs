@@ -65,7 +65,8 @@ pub struct Terms {
     pub v1_network: Option<&'static str>,
     /// The decimal amount as configured.
     pub amount: String,
-    max_timeout_seconds: u32,
+    /// How long a payer's authorization may take to arrive.
+    pub max_timeout_seconds: u32,
 }
 
 impl Terms {
@@ -388,7 +389,10 @@ mod tests {
         for (version, header) in [(Version::V1, SPEC_V1_HEADER), (Version::V2, SPEC_V2_HEADER)] {
             let a = verify(version, header.trim(), &t, SPEC_RESOURCE, NOW).unwrap();
             assert_eq!(a.payer.to_checksum(None), SPEC_PAYER);
-            assert_eq!(inspect(version, header.trim(), &t, SPEC_RESOURCE).unwrap(), a);
+            assert_eq!(
+                inspect(version, header.trim(), &t, SPEC_RESOURCE).unwrap(),
+                a
+            );
             assert_eq!(
                 a.replay_key,
                 "eip3009:84532:0x036cbd53842c5426634e7929541ec2318f3dcf7e:0x857b06519e91e3a54538791bdbb0e22373e36b66:0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"
@@ -403,7 +407,8 @@ mod tests {
             f(&mut p);
             Terms::new(&p).unwrap()
         };
-        let v1 = |terms: &Terms, now| verify(Version::V1, SPEC_V1_HEADER, terms, SPEC_RESOURCE, now);
+        let v1 =
+            |terms: &Terms, now| verify(Version::V1, SPEC_V1_HEADER, terms, SPEC_RESOURCE, now);
         let base = t(|_| {});
         assert_eq!(
             reason(v1(&t(|p| p.amount = "10001".into()), NOW)),
@@ -439,11 +444,23 @@ mod tests {
         );
         // The wrong header for the version, garbage, a flipped signature byte.
         assert_eq!(
-            reason(verify(Version::V2, SPEC_V1_HEADER, &base, SPEC_RESOURCE, NOW)),
+            reason(verify(
+                Version::V2,
+                SPEC_V1_HEADER,
+                &base,
+                SPEC_RESOURCE,
+                NOW
+            )),
             "invalid_x402_version"
         );
         assert_eq!(
-            reason(verify(Version::V1, "not base64!", &base, SPEC_RESOURCE, NOW)),
+            reason(verify(
+                Version::V1,
+                "not base64!",
+                &base,
+                SPEC_RESOURCE,
+                NOW
+            )),
             "invalid_payload"
         );
         let mut doc: Value = serde_json::from_slice(
@@ -455,7 +472,13 @@ mod tests {
         let sig = doc["payload"]["signature"].as_str().unwrap().to_string();
         doc["payload"]["signature"] = json!(format!("{}00{}", &sig[..10], &sig[12..]));
         assert_eq!(
-            reason(verify(Version::V1, &encode(&doc), &base, SPEC_RESOURCE, NOW)),
+            reason(verify(
+                Version::V1,
+                &encode(&doc),
+                &base,
+                SPEC_RESOURCE,
+                NOW
+            )),
             "invalid_exact_evm_payload_signature"
         );
     }
@@ -486,7 +509,11 @@ mod tests {
         let other = "https://api.example.com/other-data";
         let refusal = verify(Version::V2, header, &t, other, NOW).expect_err("another resource");
         assert_eq!(refusal.reason, "invalid_payment_requirements");
-        assert!(refusal.message.contains(SPEC_RESOURCE), "{}", refusal.message);
+        assert!(
+            refusal.message.contains(SPEC_RESOURCE),
+            "{}",
+            refusal.message
+        );
         let mut doc: Value = serde_json::from_slice(
             &base64::engine::general_purpose::STANDARD
                 .decode(header)

@@ -575,6 +575,13 @@ impl Config {
             }
             (SettlementMode::VerifyOnly, None) => {}
         }
+        if let Some(address) = &p.facilitator_address
+            && !(address.len() == 42
+                && address.starts_with("0x")
+                && address[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return bad("payments.facilitator_address must be a 0x-prefixed 20-byte hex address");
+        }
         if p.call_timeout_ms == 0 || p.call_timeout_ms > 600_000 {
             return bad("payments.call_timeout_ms must be between 1 and 600000");
         }

@@ -213,6 +213,10 @@ overrides! {
             c.payments.mode = SettlementMode::Facilitator;
             c.payments.facilitator_url = Some(v);
         },
+        /// The address that settles metered (x402 upto) payments
+        /// (payments.facilitator_address).
+        #[arg(long, global = true, value_name = "ADDRESS")]
+        facilitator_address: Option<String> => |c, v| c.payments.facilitator_address = Some(v),
         /// A PostgreSQL database shared by replicas (storage.database), `postgres://…`;
         /// without it, SQLite in the data directory. Empty counts as not given (a compose
         /// file's `${HYPERVISOR_DATABASE:-}` when the operator set none).

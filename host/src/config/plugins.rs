@@ -224,6 +224,12 @@ pub struct PaymentsConfig {
     pub deferred_settlements_max: usize,
     /// x402's `payment-identifier` extension: idempotent paid requests (PROTOCOL.md §6b).
     pub payment_identifier: super::IdentifierConfig,
+    /// The address that settles metered (x402 `upto`) payments: payers name it in their
+    /// Permit2 authorizations (`witness.facilitator`), and only it can settle them. In
+    /// facilitator mode, the facilitator's (its `/supported` lists it as
+    /// `extra.facilitatorAddress`); in verify-only mode, the operator's settling account.
+    /// Without it, agents with a tariff are refused at deployment. Default: none.
+    pub facilitator_address: Option<String>,
 }
 
 impl Default for PaymentsConfig {
@@ -242,6 +248,7 @@ impl Default for PaymentsConfig {
             settle_after_response_up_to: None,
             deferred_settlements_max: 256,
             payment_identifier: super::IdentifierConfig::default(),
+            facilitator_address: None,
         }
     }
 }

@@ -91,7 +91,7 @@ impl ApiError {
             ApiError::InvalidScript(_) => C::InvalidScript,
             ApiError::PaymentRequired { .. } => C::PaymentRequired,
             ApiError::SettlementFailed { .. } => C::SettlementFailed,
-            ApiError::PaymentsUnavailable => C::PaymentsUnavailable,
+            ApiError::PaymentsUnavailable | ApiError::MeteredUnavailable => C::PaymentsUnavailable,
             ApiError::InvalidPaymentIdentifier(_) => C::InvalidPaymentIdentifier,
             ApiError::PaymentIdentifierRequired(_) => C::PaymentIdentifierRequired,
             ApiError::PaymentIdentifierConflict(_) => C::PaymentIdentifierConflict,

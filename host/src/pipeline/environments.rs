@@ -198,6 +198,7 @@ impl Environments {
             price: None,
             ttl_seconds: Some(ttl),
             charge: None,
+            tariff: None,
             content_type: None,
             grants,
             schemas: None,

@@ -15,23 +15,75 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::PluginError;
-use super::instance::{Bound, outcome, plugin_world};
+use super::instance::{Bound, World, outcome};
 use crate::config::{PaymentsConfig, PriceConfig, SettlementMode, VerifyAt};
 use crate::engine::{Capabilities, Engine, HostState, Role, RunLimits, Sandbox};
 use crate::net::Origin;
 
-plugin_world!(
-    world: "payments-component",
-    bindings: PaymentsComponent,
-    pre: PaymentsComponentPre,
-    interface: "hypervisor:host/payments"
-);
+/// The bindings of `metered-payments-component`, whose exports are used one by one: every
+/// payments component exports `payments`; `metered-payments` is optional (components built
+/// before it existed serve fixed prices).
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "metered-payments-component",
+        exports: { default: async },
+    });
+}
 
-use bindings::PaymentsComponent;
-pub use bindings::exports::hypervisor::host::payments::{
+use bindings::exports::hypervisor::host::metered_payments as metered;
+use bindings::exports::hypervisor::host::payments as fixed;
+pub use fixed::{
     Challenge, PaidResource, PaymentError, PaymentHeader, Price, ProtocolVersion, Settlement,
     VerifiedPayment,
 };
+
+/// An instance's exports.
+pub struct PaymentsComponent {
+    payments: fixed::Guest,
+    metered: Option<metered::Guest>,
+}
+
+impl PaymentsComponent {
+    fn hypervisor_host_payments(&self) -> &fixed::Guest {
+        &self.payments
+    }
+}
+
+/// A pre-linked payments component and where its exports are.
+pub struct PaymentsPre {
+    pre: wasmtime::component::InstancePre<HostState>,
+    payments: fixed::GuestIndices,
+    metered: Option<metered::GuestIndices>,
+}
+
+impl World for PaymentsComponent {
+    type Pre = PaymentsPre;
+    const INTERFACE: &'static str = "hypervisor:host/payments";
+
+    fn bind(pre: wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
+        Ok(PaymentsPre {
+            payments: fixed::GuestIndices::new(&pre)?,
+            // Absent (or of another shape): metered prices are refused.
+            metered: metered::GuestIndices::new(&pre).ok(),
+            pre,
+        })
+    }
+
+    async fn instantiate(
+        pre: &Self::Pre,
+        store: &mut wasmtime::Store<HostState>,
+    ) -> wasmtime::Result<Self> {
+        let instance = pre.pre.instantiate_async(&mut *store).await?;
+        Ok(Self {
+            payments: pre.payments.load(&mut *store, &instance)?,
+            metered: match &pre.metered {
+                Some(indices) => Some(indices.load(&mut *store, &instance)?),
+                None => None,
+            },
+        })
+    }
+}
 
 /// Limits of one payments call (a verification takes well under a millisecond; the time
 /// comes from `payments.call_timeout_ms`).
@@ -69,6 +121,9 @@ pub struct Payments {
     /// Configured instances between calls (at most `keep`).
     idle: Mutex<Vec<Warm>>,
     keep: usize,
+    /// Whether metered prices (x402 `upto`) can be served: the component exports
+    /// `metered-payments`, `payments.facilitator_address` is set and a facilitator settles.
+    metered: bool,
 }
 
 impl Payments {
@@ -96,17 +151,27 @@ impl Payments {
             }
             .into();
         }
+        if let Some(address) = &config.facilitator_address {
+            settings["facilitator_address"] = address.as_str().into();
+        }
         let payments = Self {
+            metered: false,
             plugin,
             settings: settings.to_string(),
             time: Duration::from_millis(config.call_timeout_ms),
             idle: Mutex::new(Vec::with_capacity(config.warm_instances)),
             keep: config.warm_instances,
         };
-        payments
-            .call(async |_, _| Ok(()))
+        let mut payments = payments;
+        payments.metered = payments
+            .call(async |p, _| Ok(p.metered.is_some()))
             .await
-            .map_err(|e| PluginError::SettingsRejected(e.0))?;
+            .map_err(|e| PluginError::SettingsRejected(e.0))?
+            && config.facilitator_address.is_some()
+            // The ledger records a payment's maximum: until it records charges, metered
+            // payments are settled by a facilitator (the chain has the charge), never left
+            // for the operator to settle later.
+            && config.mode == SettlementMode::Facilitator;
         // Every configured price must make a valid challenge: a bad price stops the start-up
         // instead of failing every paid request.
         let resource = PaidResource {
@@ -136,6 +201,80 @@ impl Payments {
             }
         }
         Ok(payments)
+    }
+
+    /// Whether metered prices (tariffs, x402 `upto`) can be served.
+    pub fn serves_metered(&self) -> bool {
+        self.metered
+    }
+
+    /// The metered interface of an instance, or the failure of a component without it.
+    fn metered_of(p: &PaymentsComponent) -> wasmtime::Result<&metered::Guest> {
+        p.metered.as_ref().ok_or_else(|| {
+            wasmtime::Error::msg(
+                "the payments component does not export hypervisor:host/metered-payments",
+            )
+        })
+    }
+
+    /// The v2 `PAYMENT-REQUIRED` value offering `upto` for at most `price.amount`, with
+    /// `tariff` (JSON).
+    ///
+    /// # Errors
+    /// [`PaymentsFailure`]; the inner `Err` is the component's refusal.
+    pub async fn metered_challenge(
+        &self,
+        resource: &PaidResource,
+        price: &Price,
+        tariff: &str,
+        error: &str,
+    ) -> Result<Result<String, PaymentError>, PaymentsFailure> {
+        self.call(async |p, store| {
+            Self::metered_of(p)?
+                .call_build_challenge(store, resource, price, tariff, error)
+                .await
+        })
+        .await
+    }
+
+    /// Verifies a metered payment header against the maximum.
+    ///
+    /// # Errors
+    /// [`PaymentsFailure`]; the inner `Err` is the refusal with its x402 reason.
+    pub async fn metered_verify(
+        &self,
+        header: &PaymentHeader,
+        resource: &PaidResource,
+        price: &Price,
+        tariff: &str,
+        now_unix_seconds: u64,
+    ) -> Result<Result<VerifiedPayment, PaymentError>, PaymentsFailure> {
+        self.call(async |p, store| {
+            Self::metered_of(p)?
+                .call_verify(store, header, resource, price, tariff, now_unix_seconds)
+                .await
+        })
+        .await
+    }
+
+    /// Settles `charged` of a verified, recorded metered payment.
+    ///
+    /// # Errors
+    /// [`PaymentsFailure`]; the inner `Err` is the component's refusal.
+    pub async fn metered_settle(
+        &self,
+        header: &PaymentHeader,
+        resource: &PaidResource,
+        price: &Price,
+        tariff: &str,
+        charged: &str,
+    ) -> Result<Result<Settlement, PaymentError>, PaymentsFailure> {
+        self.call(async |p, store| {
+            Self::metered_of(p)?
+                .call_settle(store, header, resource, price, tariff, charged)
+                .await
+        })
+        .await
     }
 
     /// SHA-256 of the component file.

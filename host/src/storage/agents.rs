@@ -133,6 +133,9 @@ pub struct AgentRecord {
     /// A handler agent's event and result schemas (its MCP tool's), as deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schemas: Option<hypervisor_protocol::agents::ToolSchemas>,
+    /// A metered agent's tariff (x402 `upto`; `price` is its maximum), as deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tariff: Option<hypervisor_protocol::tariff::Tariff>,
 }
 
 /// One deployed version of an agent.
@@ -190,6 +193,8 @@ pub struct NewDeployment<'a> {
     pub grants: &'a Grants,
     /// Its schemas as JSON (replacing the previous version's), if declared.
     pub schemas: Option<&'a str>,
+    /// Its tariff as JSON (replacing the previous version's), if metered.
+    pub tariff: Option<&'a str>,
     /// The version's component.
     pub code_hash: CodeHash,
     /// What it runs as.

@@ -98,6 +98,7 @@ fn catalog_schemas(s: &Stores) {
         content_type: None,
         grants: &grants,
         schemas: declared,
+        tariff: None,
         code_hash: [7; 32],
         kind: AgentKind::Handler,
         world: AgentKind::Handler.world(),

@@ -35,6 +35,7 @@ pub(super) fn deploy(
         content_type: None,
         grants: &Default::default(),
         schemas: None,
+        tariff: None,
         code_hash: hypervisor_protocol::sha256(format!("{name}-{description}").as_bytes()),
         kind: AgentKind::Handler,
         world: AgentKind::Handler.world(),

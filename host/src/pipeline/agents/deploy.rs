@@ -86,6 +86,23 @@ impl Pipeline {
         if let Some(grants) = &req.grants {
             super::grants::check(grants, &self.config.egress)?;
         }
+        // A tariff is metered by the fuel, time and output of a run: its maximum is the price,
+        // and the payments component must serve x402 `upto`.
+        if let Some(tariff) = &req.tariff {
+            tariff
+                .check(req.price.as_deref().unwrap_or_default())
+                .map_err(ApiError::InvalidRequest)?;
+            if !self.payments.as_ref().is_some_and(|p| p.serves_metered()) {
+                return Err(ApiError::MeteredUnavailable);
+            }
+            if tariff.per_million_fuel != "0" && !self.engine.fuel_enabled() {
+                return bad(
+                    "tariff.per_million_fuel charges by fuel, which this host does not meter \
+                     (engine.fuel = false): charge by per_ms or per_kib_out"
+                        .into(),
+                );
+            }
+        }
         // Checked before the signature, whose detail names their canonical form.
         if let Some(schemas) = &req.schemas {
             schemas.check().map_err(ApiError::InvalidRequest)?;
@@ -273,6 +290,13 @@ impl Pipeline {
         } else {
             kind.world()
         };
+        if kind == AgentKind::Http && req.tariff.is_some() {
+            return bad(
+                "a tariff meters handler and CLI agents: an HTTP agent's answer streams, so it \
+                 is charged a fixed `price`"
+                    .into(),
+            );
+        }
         let public = req.public.unwrap_or(!encrypted);
         // An HTTP agent is served in the clear: a private one nobody may call in the clear
         // would answer every request 403.
@@ -305,6 +329,12 @@ impl Pipeline {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let tariff_json = req
+            .tariff
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let now = unix_seconds();
         let deployment = NewDeployment {
             name: &req.name,
@@ -318,6 +348,7 @@ impl Pipeline {
             content_type: req.content_type.as_deref(),
             grants: &req.grants.clone().unwrap_or_default(),
             schemas: schemas_json.as_deref(),
+            tariff: tariff_json.as_deref(),
             code_hash: hash,
             kind,
             world,

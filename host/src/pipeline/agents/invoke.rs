@@ -15,6 +15,7 @@ use hypervisor_protocol::agents::{
     AgentKind, HandlerFailure, InvokeRequest, InvokeResponse, RISCV_WORLD,
 };
 use hypervisor_protocol::state::{STATE_QUOTA_EXCEEDED, StateRefusal};
+use hypervisor_protocol::tariff::Meter;
 use hypervisor_protocol::wire::{ExitStatus, Limits, Receipt};
 use hypervisor_protocol::{EncodedPublicKey, sha256};
 use serde_json::value::RawValue;
@@ -82,6 +83,26 @@ pub(super) enum Ran {
 }
 
 impl Ran {
+    /// What the host measured of the run (a metered agent's charge): fuel, whole
+    /// milliseconds, and the bytes of its answer (the handler's returned value or error, a
+    /// command's stdout).
+    pub(super) fn meter(&self) -> Meter {
+        let run = self.run();
+        let output = match self {
+            Self::Handler(h) => match &h.returned {
+                Some(Ok(bytes)) => bytes.len(),
+                Some(Err(e)) => e.code.len() + e.message.len(),
+                None => 0,
+            },
+            Self::Cli(r) => r.stdout.len(),
+        };
+        Meter {
+            fuel: run.fuel_consumed.unwrap_or(0),
+            ms: u64::try_from(run.duration.as_millis()).unwrap_or(u64::MAX),
+            output_bytes: u64::try_from(output).unwrap_or(u64::MAX),
+        }
+    }
+
     pub(super) fn run(&self) -> &RunOutcome {
         match self {
             Self::Handler(h) => &h.run,
@@ -228,6 +249,12 @@ impl Pipeline {
         let verified = self
             .verify_or_sign_in(self.agent_charge(&agent)?, payment, frame.is_none())
             .await?;
+        // A metered run stops at its maximum's worth of fuel (and is charged the maximum).
+        if let Some(cap) = verified.as_ref().and_then(Verified::fuel_cap)
+            && let Some(fuel) = &mut limits.fuel
+        {
+            *fuel = (*fuel).min(cap);
+        }
         let input_kind = match kind {
             AgentKind::Handler => InputKind::Event,
             _ => InputKind::Stdin,
@@ -332,6 +359,7 @@ impl Pipeline {
                     ),
                     amount,
                 )
+                .with_tariff(agent.tariff.as_ref())
                 .with_discovery(super::super::x402::bazaar::agent(
                     agent.latest.kind,
                     agent.schemas.as_ref(),
@@ -480,8 +508,19 @@ impl Pipeline {
         // A failure without a result drops, and so releases, the reservation; a run that does
         // not succeed releases it too, unless the agent charges every run.
         let ran = self.run_agent(agent, kind, &opened, &run, frame).await?;
-        let reservation =
-            reservation.and_then(|r| r.charged_or_released(agent.charge.charges(ran.succeeded())));
+        // A metered run stopped by its maximum's worth of fuel used all it was paid for: it is
+        // charged whatever the charge rule.
+        let capped = reservation.as_ref().is_some_and(|r| {
+            r.is_metered()
+                && ran.run().status == ExitStatus::FuelExhausted
+                && run.limits.fuel.is_some()
+                && run.limits.fuel == r.fuel_cap()
+        });
+        let mut reservation = reservation
+            .and_then(|r| r.charged_or_released(capped || agent.charge.charges(ran.succeeded())));
+        if let Some(r) = &mut reservation {
+            r.meter(ran.meter());
+        }
         if opened.session().is_some() {
             self.answer_encrypted(agent, &opened, &run, &ran, reservation)
                 .await

@@ -46,6 +46,7 @@ use std::sync::Arc;
 use identifier::{KeepSlot, PaymentIdentifier};
 
 use hypervisor_protocol::paid::PaidRoute;
+use hypervisor_protocol::tariff::{Meter, Tariff};
 use settlement::{Settlement, Write, pending_header, taken_over};
 use writes::{Reserving, wait_for};
 
@@ -82,6 +83,9 @@ pub(super) struct Charge {
     discovery: Option<bazaar::Discovery>,
     /// Who may call without paying (x402 sign-in-with-x), for a paid agent whose grants say.
     sign_in: Option<sign_in::SignInTarget>,
+    /// A metered agent's tariff (x402 `upto`: `price.amount` is the maximum), with its JSON
+    /// as the component shows it.
+    tariff: Option<(Tariff, String)>,
 }
 
 impl Charge {
@@ -89,6 +93,24 @@ impl Charge {
     pub(super) fn with_discovery(mut self, discovery: Option<bazaar::Discovery>) -> Self {
         self.discovery = discovery;
         self
+    }
+
+    /// The charge, metered by `tariff` (x402 `upto`) when there is one.
+    pub(super) fn with_tariff(mut self, tariff: Option<&Tariff>) -> Self {
+        self.tariff = tariff.map(|t| {
+            let json = serde_json::to_string(t).unwrap_or_default();
+            (t.clone(), json)
+        });
+        self
+    }
+
+    /// The most fuel a metered run may consume: the maximum's worth by the tariff (`None`
+    /// when the charge is not metered by fuel).
+    pub(super) fn fuel_cap(&self) -> Option<u64> {
+        let (tariff, _) = self.tariff.as_ref()?;
+        let maximum = hypervisor_protocol::tariff::parse_amount(&self.price.amount)?;
+        // At least 1: a zero fuel budget is no budget.
+        tariff.rates().ok()?.fuel_cap(maximum).map(|cap| cap.max(1))
     }
 
     /// The charge of `agent`, taking sign-ins as its grants say (x402 sign-in-with-x).
@@ -119,6 +141,11 @@ pub(super) struct Verified {
 }
 
 impl Verified {
+    /// The most fuel the paid run may consume (a metered charge's maximum's worth).
+    pub(super) fn fuel_cap(&self) -> Option<u64> {
+        self.charge.fuel_cap()
+    }
+
     /// The receipt's `payment` field: `x402 <network> <amount> payer=<address> key=<replay key>`.
     pub fn receipt_field(&self) -> String {
         let v = &self.verified;
@@ -170,6 +197,7 @@ impl Verified {
                 pipeline,
                 paid: self,
                 armed: true,
+                metered: None,
             });
         }
         // Not recorded: its replay key, or its identifier, was there first (another request
@@ -202,6 +230,8 @@ pub(super) struct Reservation<'p> {
     paid: Verified,
     /// Still to be released on drop (cleared by `settle` and `detach`).
     armed: bool,
+    /// A metered run's meter and the charge it comes to ([`Self::meter`]).
+    metered: Option<(Meter, u128)>,
 }
 
 impl Reservation<'_> {
@@ -230,9 +260,46 @@ impl Reservation<'_> {
         }
     }
 
-    /// The receipt's `payment` field (see [`Verified::receipt_field`]).
+    /// Takes the meter of a metered run (x402 `upto`): the charge is the tariff's, at most the
+    /// maximum the payer signed for. Nothing for a fixed price.
+    pub(super) fn meter(&mut self, meter: Meter) {
+        let Some((tariff, _)) = &self.paid.charge.tariff else {
+            return;
+        };
+        let maximum =
+            hypervisor_protocol::tariff::parse_amount(&self.paid.charge.price.amount).unwrap_or(0);
+        // A tariff that no longer parses (it was checked at deployment) charges nothing.
+        let charged = tariff.charge(&meter, maximum).unwrap_or(0);
+        self.metered = Some((meter, charged));
+    }
+
+    /// The most fuel the paid run may consume ([`Verified::fuel_cap`]).
+    pub(super) fn fuel_cap(&self) -> Option<u64> {
+        self.paid.charge.fuel_cap()
+    }
+
+    /// Whether the payment is metered (x402 `upto`).
+    pub(super) fn is_metered(&self) -> bool {
+        self.paid.charge.tariff.is_some()
+    }
+
+    /// The receipt's `payment` field (see [`Verified::receipt_field`]); a metered run's adds
+    /// `charged=<amount> meter=<fuel>,<ms>,<output bytes> tariff=<fixed>,<per_million_fuel>,
+    /// <per_ms>,<per_kib_out>` (its amount is the maximum).
     pub fn receipt_field(&self) -> String {
-        self.paid.receipt_field()
+        let mut field = self.paid.receipt_field();
+        if let (Some((meter, charged)), Some((tariff, _))) =
+            (self.metered, &self.paid.charge.tariff)
+        {
+            field.push_str(&format!(
+                " charged={charged} meter={},{},{} tariff={}",
+                meter.fuel,
+                meter.ms,
+                meter.output_bytes,
+                tariff.detail()
+            ));
+        }
+        field
     }
 
     /// What the x402 receipt of this payment states of it.
@@ -242,7 +309,10 @@ impl Reservation<'_> {
             network: v.network.clone(),
             resource_url: self.paid.charge.resource.url.clone(),
             payer: v.payer.clone(),
-            amount: v.amount.clone(),
+            // A metered run's receipt states what it was charged, not the maximum.
+            amount: self
+                .metered
+                .map_or_else(|| v.amount.clone(), |(_, charged)| charged.to_string()),
         }
     }
 
@@ -268,6 +338,18 @@ impl Reservation<'_> {
             header: paid.header.clone(),
             resource: paid.charge.resource.clone(),
             price: paid.charge.price.clone(),
+            metered: paid.charge.tariff.as_ref().map(|(tariff, json)| {
+                // Not metered (a path that took no meter): the maximum, as the payer signed.
+                let charged = self.metered.map_or_else(
+                    || paid.charge.price.amount.clone(),
+                    |(_, charged)| charged.to_string(),
+                );
+                debug_assert!(
+                    self.metered.is_some(),
+                    "a metered run settled without its meter ({tariff:?})"
+                );
+                (json.clone(), charged)
+            }),
             key: paid.verified.replay_key.clone(),
             access: paid
                 .charge
@@ -367,7 +449,11 @@ impl Pipeline {
             .parse()
             .ok()?;
         let amount: u128 = paid.verified.amount.parse().ok()?;
-        if paid.header.version != ProtocolVersion::V2 || amount > up_to {
+        // A metered payment settles before its answer: its charge is part of it.
+        if paid.header.version != ProtocolVersion::V2
+            || amount > up_to
+            || paid.charge.tariff.is_some()
+        {
             return None;
         }
         self.deferred_settlements.clone().try_acquire_owned().ok()
@@ -435,6 +521,7 @@ impl Pipeline {
             identifier,
             discovery,
             sign_in: None,
+            tariff: None,
         }
     }
 
@@ -443,10 +530,23 @@ impl Pipeline {
         let Some(payments) = &self.payments else {
             return ApiError::PaymentsUnavailable;
         };
-        match payments
-            .challenge(&charge.resource, &charge.price, reason)
-            .await
-        {
+        let challenge = match &charge.tariff {
+            None => {
+                payments
+                    .challenge(&charge.resource, &charge.price, reason)
+                    .await
+            }
+            Some((_, tariff)) => payments
+                .metered_challenge(&charge.resource, &charge.price, tariff, reason)
+                .await
+                .map(|answer| {
+                    answer.map(|payment_required| crate::plugins::payments::Challenge {
+                        payment_required,
+                        v1_body: None,
+                    })
+                }),
+        };
+        match challenge {
             Ok(Ok(mut challenge)) => {
                 // Offered only where the request's front keeps answers.
                 if identifier::current_slot().is_some() {
@@ -508,10 +608,25 @@ impl Pipeline {
                 .await);
         };
         let identifier = self.identify(&charge, &header).await?;
-        let verdict = match payments
-            .verify(&header, &charge.resource, &charge.price, unix_seconds())
-            .await
-        {
+        let verdict = match &charge.tariff {
+            None => {
+                payments
+                    .verify(&header, &charge.resource, &charge.price, unix_seconds())
+                    .await
+            }
+            Some((_, tariff)) => {
+                payments
+                    .metered_verify(
+                        &header,
+                        &charge.resource,
+                        &charge.price,
+                        tariff,
+                        unix_seconds(),
+                    )
+                    .await
+            }
+        };
+        let verdict = match verdict {
             Ok(verdict) => verdict,
             Err(e) => {
                 self.metrics.payment(PaymentOutcome::Unavailable);

@@ -33,6 +33,8 @@ pub(super) struct Settlement {
     pub(super) header: PaymentHeader,
     pub(super) resource: PaidResource,
     pub(super) price: Price,
+    /// A metered payment's tariff (JSON) and the amount to settle.
+    pub(super) metered: Option<(String, String)>,
     pub(super) key: String,
     /// The sign-in access this payment buys once settled on chain (x402 sign-in-with-x).
     pub(super) access: Option<super::sign_in::PaidAccess>,
@@ -43,14 +45,22 @@ impl Settlement {
     /// (a refusal or an unreachable facilitator, recorded in the ledger as `write` says, and
     /// counted).
     async fn ask(&self, write: Write) -> Result<wit::Settlement, ApiError> {
-        let settled = self
-            .payments
-            .settle(&self.header, &self.resource, &self.price)
-            .await
-            .map_err(|e| {
-                self.metrics.payment(PaymentOutcome::Unavailable);
-                ApiError::PaymentsFailed(e.to_string())
-            })?;
+        let settled = match &self.metered {
+            None => {
+                self.payments
+                    .settle(&self.header, &self.resource, &self.price)
+                    .await
+            }
+            Some((tariff, charged)) => {
+                self.payments
+                    .metered_settle(&self.header, &self.resource, &self.price, tariff, charged)
+                    .await
+            }
+        };
+        let settled = settled.map_err(|e| {
+            self.metrics.payment(PaymentOutcome::Unavailable);
+            ApiError::PaymentsFailed(e.to_string())
+        })?;
         let key = self.key.clone();
         match settled {
             Ok(s) if s.success => Ok(s),

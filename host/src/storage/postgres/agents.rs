@@ -34,7 +34,7 @@ impl PgAgents {
 
 const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, \
      a.price_amount, a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, \
-     v.world, v.size, v.limits, v.created_at, a.charge, a.content_type, a.grants, a.schemas";
+     v.world, v.size, v.limits, v.created_at, a.charge, a.content_type, a.grants, a.schemas, a.tariff";
 
 fn corrupt(what: &str, why: impl std::fmt::Display) -> StorageError {
     StorageError::Database {
@@ -85,6 +85,10 @@ fn agent(r: &Row) -> Result<AgentRecord, StorageError> {
         schemas: r
             .get::<_, Option<String>>(19)
             .map(|s| serde_json::from_str(&s).map_err(|e| corrupt("schemas", e)))
+            .transpose()?,
+        tariff: r
+            .get::<_, Option<String>>(20)
+            .map(|s| serde_json::from_str(&s).map_err(|e| corrupt("tariff", e)))
             .transpose()?,
     })
 }
@@ -184,15 +188,15 @@ impl AgentCatalog for PgAgents {
             tx.execute(
                 "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
                    price_amount, created_at, updated_at, expires_at, charge, content_type,
-                   grants, schemas)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)
+                   grants, schemas, tariff)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
                    tags = EXCLUDED.tags, public = EXCLUDED.public,
                    latest_version = EXCLUDED.latest_version,
                    price_amount = EXCLUDED.price_amount, updated_at = EXCLUDED.updated_at,
                    expires_at = EXCLUDED.expires_at, charge = EXCLUDED.charge,
                    content_type = EXCLUDED.content_type, grants = EXCLUDED.grants,
-                   schemas = EXCLUDED.schemas",
+                   schemas = EXCLUDED.schemas, tariff = EXCLUDED.tariff",
                 &[
                     &d.name,
                     &d.owner_key,
@@ -207,6 +211,7 @@ impl AgentCatalog for PgAgents {
                     &d.content_type,
                     &grants,
                     &d.schemas,
+                    &d.tariff,
                 ],
             )
             .await

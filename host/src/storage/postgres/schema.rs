@@ -282,6 +282,8 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (agent, owner, address)
      );
      CREATE INDEX siwx_access_by_payment ON siwx_access (paid_ms);",
+    // A metered agent's tariff (x402 `upto`), JSON.
+    "ALTER TABLE agents ADD COLUMN tariff TEXT;",
 ];
 
 /// Applies the pending migrations.

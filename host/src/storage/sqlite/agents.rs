@@ -68,7 +68,8 @@ impl AgentCatalog for SqliteAgents {
                 tx.execute(
                     "UPDATE agents SET description = ?2, tags = ?3, public = ?4, latest_version = ?5,
                        price_amount = ?6, updated_at = ?7, expires_at = ?8, charge = ?9,
-                       content_type = ?10, grants = ?11, schemas = ?12 WHERE name = ?1",
+                       content_type = ?10, grants = ?11, schemas = ?12, tariff = ?13
+                     WHERE name = ?1",
                     params![
                         d.name,
                         d.description,
@@ -81,7 +82,8 @@ impl AgentCatalog for SqliteAgents {
                         d.charge.as_str(),
                         d.content_type,
                         grants,
-                        d.schemas
+                        d.schemas,
+                        d.tariff
                     ],
                 )
                 .map_err(sql("update agent"))?;
@@ -91,8 +93,8 @@ impl AgentCatalog for SqliteAgents {
                 tx.execute(
                     "INSERT INTO agents (name, owner_key, description, tags, public, latest_version,
                        price_amount, created_at, updated_at, expires_at, charge, content_type,
-                       grants, schemas)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+                       grants, schemas, tariff)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     params![
                         d.name,
                         d.owner_key,
@@ -105,7 +107,8 @@ impl AgentCatalog for SqliteAgents {
                         d.charge.as_str(),
                         d.content_type,
                         grants,
-                        d.schemas
+                        d.schemas,
+                        d.tariff
                     ],
                 )
                 .map_err(sql("insert agent"))?;

@@ -294,6 +294,8 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (agent, owner, address)
      ) WITHOUT ROWID;
      CREATE INDEX siwx_access_by_payment ON siwx_access(paid_ms);",
+    // 13: a metered agent's tariff (x402 `upto`), JSON.
+    "ALTER TABLE agents ADD COLUMN tariff TEXT;",
 ];
 
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms

@@ -13,7 +13,7 @@ pub(super) fn to_u64(v: i64) -> u64 {
 
 pub(super) const AGENT_COLUMNS: &str = "a.name, a.owner_key, a.description, a.tags, a.public, a.price_amount, \
      a.created_at, a.updated_at, a.expires_at, v.version, v.code_hash, v.kind, v.world, v.size, \
-     v.limits, v.created_at, a.charge, a.content_type, a.grants, a.schemas";
+     v.limits, v.created_at, a.charge, a.content_type, a.grants, a.schemas, a.tariff";
 
 pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     let tags: String = r.get(3)?;
@@ -40,6 +40,10 @@ pub(super) fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> 
         schemas: r
             .get::<_, Option<String>>(19)?
             .map(|s| serde_json::from_str(&s).map_err(|e| corrupt(19, e.to_string())))
+            .transpose()?,
+        tariff: r
+            .get::<_, Option<String>>(20)?
+            .map(|s| serde_json::from_str(&s).map_err(|e| corrupt(20, e.to_string())))
             .transpose()?,
     })
 }

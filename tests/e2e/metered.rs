@@ -1,0 +1,177 @@
+//! Metered agents (x402 `upto`, PROTOCOL §6c): the payer signs a Permit2 authorization for the
+//! agent's maximum, the host meters the run and settles what the signed tariff says it cost,
+//! on a local chain with Permit2 and the x402 upto proxy at their canonical addresses, through
+//! the official facilitator, paid by the official TypeScript client.
+
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::JsSource;
+use hypervisor_protocol::tariff::{Meter, Tariff};
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+use crate::local_chain::LocalChain;
+use crate::payments::{b64_json, header};
+
+/// Loops `n` times, then answers `pad` bytes of padding.
+const WORK: &str = "export async function handler(event) {\n  let x = 0;\n  \
+    for (let i = 0; i < event.n; i++) x = (x + i * 7) % 1000003;\n  \
+    return { x, pad: 'y'.repeat(event.pad ?? 0) };\n}\n";
+
+const MAXIMUM: u128 = 50_000;
+
+fn tariff() -> Tariff {
+    Tariff {
+        fixed: "1000".into(),
+        per_million_fuel: "2000".into(),
+        per_ms: "0".into(),
+        per_kib_out: "100".into(),
+    }
+}
+
+/// The meter and charge the execution record of a paid run states.
+fn recorded(field: &str) -> (Meter, u128) {
+    let part = |key: &str| {
+        field
+            .split(' ')
+            .find_map(|p| p.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in {field:?}"))
+            .to_string()
+    };
+    let charged = part("charged=").parse().unwrap();
+    let meter: Vec<u64> = part("meter=")
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(part("tariff="), tariff().detail());
+    (
+        Meter {
+            fuel: meter[0],
+            ms: meter[1],
+            output_bytes: meter[2],
+        },
+        charged,
+    )
+}
+
+#[test]
+fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
+    let chain = LocalChain::start_upto();
+    let a = chain.accounts.clone();
+    let config = format!("[engine]\nfuel = true\n{}", chain.payments_table()).replacen(
+        "[payments.price]",
+        &format!(
+            "facilitator_address = {:?}\n[payments.price]",
+            chain.facilitator_address()
+        ),
+        1,
+    );
+    let server = TestServer::start_with(&config);
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let source = JsSource {
+        main: "main.js".into(),
+        modules: [("main.js".to_string(), WORK.to_string())].into(),
+    };
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "meter",
+                price: Some(MAXIMUM.to_string()),
+                tariff: Some(tariff()),
+                ..Deployment::default()
+            },
+            &source,
+        )
+        .unwrap();
+    let path = "/agents/meter/invoke";
+
+    // The challenge offers `upto` for the maximum, with the facilitator and the tariff.
+    let (status, headers, body) = client
+        .post_json_with(path, &json!({"event": {"n": 1}}), &[])
+        .unwrap();
+    assert_eq!(status, 402, "{body}");
+    let offered = b64_json(header(&headers, "payment-required").unwrap());
+    let accepts = &offered["accepts"][0];
+    assert_eq!(accepts["scheme"], "upto", "{offered}");
+    assert_eq!(accepts["amount"], MAXIMUM.to_string());
+    assert_eq!(
+        accepts["extra"]["facilitatorAddress"],
+        chain.facilitator_address()
+    );
+    assert_eq!(
+        accepts["extra"]["tariff"],
+        serde_json::to_value(tariff()).unwrap()
+    );
+
+    let url = format!("{}{path}", server.url);
+    let dir = tempfile::tempdir().unwrap();
+    let pay = |event: Value, approve: bool| -> (Value, u128) {
+        let file = dir.path().join("body.json");
+        std::fs::write(&file, json!({"event": event}).to_string()).unwrap();
+        let before = chain.balance(&a.pay_to);
+        let mut args = vec![
+            "--url",
+            url.as_str(),
+            "--body",
+            file.to_str().unwrap(),
+            "--key",
+            a.payer_key.as_str(),
+            "--token",
+            a.token.as_str(),
+        ];
+        if approve {
+            args.extend(["--rpc", chain.rpc.as_str()]);
+        }
+        let out = chain.run_script("pay-upto.mjs", &args);
+        assert_eq!(out["status"], 200, "{out}");
+        (out, chain.balance(&a.pay_to) - before)
+    };
+
+    // A cheap run charges little: what the record's meter comes to by the signed tariff.
+    let (cheap, moved) = pay(json!({"n": 10}), true);
+    let settlement = &cheap["settlement"];
+    assert_eq!(settlement["success"], true, "{cheap}");
+    let charged: u128 = settlement["amount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(moved, charged, "the chain moved what the answer says");
+    let record = client
+        .execution(
+            &owner,
+            cheap["body"]["execution_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{cheap}")),
+        )
+        .unwrap();
+    let (meter, recorded_charge) = recorded(record["payment"].as_str().unwrap());
+    assert_eq!(recorded_charge, charged);
+    assert_eq!(
+        tariff().charge(&meter, MAXIMUM).unwrap(),
+        charged,
+        "{meter:?}"
+    );
+    assert!(meter.fuel > 0 && meter.output_bytes > 0, "{meter:?}");
+    assert!(charged < MAXIMUM / 2, "a cheap run: {charged}");
+
+    // A larger answer and more work cost more, still by the formula.
+    let (dearer, moved) = pay(json!({"n": 2_000, "pad": 4096}), false);
+    let dear_charge: u128 = dearer["settlement"]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(moved, dear_charge);
+    assert!(dear_charge > charged, "{dear_charge} > {charged}");
+    let record = client
+        .execution(&owner, dearer["body"]["execution_id"].as_str().unwrap())
+        .unwrap();
+    let (meter, _) = recorded(record["payment"].as_str().unwrap());
+    assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), dear_charge);
+
+    // A run that would cost more than the maximum stops at the maximum's worth of fuel and
+    // is charged exactly the maximum, whatever the charge rule says of a stopped run.
+    let (capped, moved) = pay(json!({"n": 1_000_000_000u64}), false);
+    assert_eq!(capped["body"]["status"], "fuel_exhausted", "{capped}");
+    assert_eq!(capped["settlement"]["amount"], MAXIMUM.to_string());
+    assert_eq!(moved, MAXIMUM);
+}
