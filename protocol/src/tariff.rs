@@ -135,6 +135,25 @@ impl Tariff {
         )
     }
 
+    /// What a payer is told of it (402 descriptions, A2A skills, MCP tools): the rates that
+    /// are charged, and the maximum.
+    pub fn describe(&self, maximum: &str) -> String {
+        let mut parts = vec![format!("{} fixed", self.fixed)];
+        for (rate, unit) in [
+            (&self.per_million_fuel, "per million fuel"),
+            (&self.per_ms, "per ms"),
+            (&self.per_kib_out, "per KiB of answer"),
+        ] {
+            if rate != "0" {
+                parts.push(format!("{rate} {unit}"));
+            }
+        }
+        format!(
+            "metered (x402 upto): {}, at most {maximum} atomic units per run",
+            parts.join(" + ")
+        )
+    }
+
     /// The charge of a run with this meter, at most `maximum` (see the module's formula).
     ///
     /// # Errors
@@ -294,6 +313,11 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(tariff("1", "2", "3", "4").detail(), "1,2,3,4");
+        assert_eq!(
+            tariff("100", "7", "0", "3").describe("5000"),
+            "metered (x402 upto): 100 fixed + 7 per million fuel + 3 per KiB of answer, at most \
+             5000 atomic units per run"
+        );
     }
 
     #[test]

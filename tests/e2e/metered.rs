@@ -1,7 +1,7 @@
 //! Metered agents (x402 `upto`, PROTOCOL §6c): the payer signs a Permit2 authorization for the
 //! agent's maximum, the host meters the run and settles what the signed tariff says it cost,
 //! on a local chain with Permit2 and the x402 upto proxy at their canonical addresses, through
-//! the official facilitator, paid by the official TypeScript client.
+//! the official facilitator, paid by the official TypeScript and Python clients.
 
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
@@ -105,6 +105,35 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
         serde_json::to_value(tariff()).unwrap()
     );
 
+    // The A2A card's skill and the MCP tool say how it charges.
+    let (status, card) =
+        crate::harness::get_json(&server, "/agents/meter/.well-known/agent-card.json");
+    assert_eq!(status, 200, "{card}");
+    let described = card["skills"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        described.contains(&tariff().describe(&MAXIMUM.to_string())),
+        "{card}"
+    );
+    let (status, tools) = crate::harness::curl_post(
+        &server,
+        "/mcp",
+        &[
+            "content-type: application/json",
+            "accept: application/json, text/event-stream",
+            "mcp-protocol-version: 2025-11-25",
+        ],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
+    );
+    assert_eq!(status, 200, "{tools}");
+    let tool = &tools["result"]["tools"][0];
+    assert_eq!(tool["name"], "meter", "{tools}");
+    assert_eq!(
+        tool["_meta"]["x402/upto"],
+        json!({"maximum": MAXIMUM.to_string(), "tariff": tariff()})
+    );
+
     let url = format!("{}{path}", server.url);
     let dir = tempfile::tempdir().unwrap();
     let pay = |event: Value, approve: bool| -> (Value, u128) {
@@ -167,6 +196,34 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
         .unwrap();
     let (meter, _) = recorded(record["payment"].as_str().unwrap());
     assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), dear_charge);
+
+    // The official Python SDK pays the same way (the payer's Permit2 approval is on chain).
+    let before = chain.balance(&a.pay_to);
+    let body = json!({"event": {"n": 500}}).to_string();
+    let py = crate::x402_python::run_script(
+        "pay_upto.py",
+        &[
+            &url,
+            "--key",
+            &a.payer_key,
+            "--asset",
+            &a.token,
+            "--body",
+            &body,
+        ],
+    );
+    assert_eq!(py["status"], 200, "{py}");
+    let py_charge: u128 = py["settlement"]["amount"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{py}"))
+        .parse()
+        .unwrap();
+    assert_eq!(chain.balance(&a.pay_to) - before, py_charge);
+    let record = client
+        .execution(&owner, py["body"]["execution_id"].as_str().unwrap())
+        .unwrap();
+    let (meter, _) = recorded(record["payment"].as_str().unwrap());
+    assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), py_charge);
 
     // A run that would cost more than the maximum stops at the maximum's worth of fuel and
     // is charged exactly the maximum, whatever the charge rule says of a stopped run.

@@ -37,7 +37,7 @@ fn python() -> PathBuf {
 }
 
 /// Runs `script` (in `tests/interop/x402-python`) with `args`; its one JSON line.
-fn run_script(script: &str, args: &[&str]) -> Value {
+pub(crate) fn run_script(script: &str, args: &[&str]) -> Value {
     let out = std::process::Command::new(python())
         .arg(interop_dir().join(script))
         .args(args)

@@ -39,10 +39,14 @@ fn skill(agent: &AgentRecord) -> Value {
         _ => "the text parts are the command's standard input",
     };
     let mut description = format!("{} (input: {input}", agent.description);
-    if let Some(price) = &agent.price {
-        description.push_str(&format!(
+    match (&agent.price, &agent.tariff) {
+        (Some(price), Some(tariff)) => {
+            description.push_str(&format!("; price: {}", tariff.describe(price)));
+        }
+        (Some(price), None) => description.push_str(&format!(
             "; price: {price} atomic units per run, paid with x402"
-        ));
+        )),
+        (None, _) => {}
     }
     description.push(')');
     json!({

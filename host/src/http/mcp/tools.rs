@@ -55,12 +55,15 @@ pub fn list(state: &AppState, id: &Id, params: &Map<String, Value>) -> Result<Va
             if !is_tool(a.public, a.latest.kind) {
                 continue;
             }
-            let description = match &a.price {
-                Some(price) => format!(
+            let description = match (&a.price, &a.tariff) {
+                (Some(price), Some(tariff)) => {
+                    format!("{} (paid: {})", a.description, tariff.describe(price))
+                }
+                (Some(price), None) => format!(
                     "{} (paid: {price} atomic units per call, with x402)",
                     a.description
                 ),
-                None => a.description.clone(),
+                (None, _) => a.description.clone(),
             };
             // The schemas its owner declared (signed with the deployment), else any object.
             let schemas = a.schemas.clone().unwrap_or_default();
@@ -71,6 +74,10 @@ pub fn list(state: &AppState, id: &Id, params: &Map<String, Value>) -> Result<Va
             });
             if let Some(output) = schemas.output {
                 tool["outputSchema"] = output;
+            }
+            // A metered tool's tariff and maximum, as its payment challenge offers them.
+            if let (Some(price), Some(tariff)) = (&a.price, &a.tariff) {
+                tool["_meta"] = json!({"x402/upto": {"maximum": price, "tariff": tariff}});
             }
             tools.push(tool);
             if tools.len() == TOOLS_PER_PAGE {

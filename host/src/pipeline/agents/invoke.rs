@@ -352,11 +352,19 @@ impl Pipeline {
                 self.charge_for(
                     &invoke_route(&agent.name),
                     hypervisor_protocol::paid::PaidRoute::Agent { name: &agent.name },
-                    format!(
-                        "one invocation of agent {} on WASM Hypervisor, {}",
-                        agent.name,
-                        agent.charge.describe()
-                    ),
+                    match &agent.tariff {
+                        None => format!(
+                            "one invocation of agent {} on WASM Hypervisor, {}",
+                            agent.name,
+                            agent.charge.describe()
+                        ),
+                        Some(tariff) => format!(
+                            "one invocation of agent {} on WASM Hypervisor, {}, {}",
+                            agent.name,
+                            tariff.describe(amount),
+                            agent.charge.describe()
+                        ),
+                    },
                     amount,
                 )
                 .with_tariff(agent.tariff.as_ref())
