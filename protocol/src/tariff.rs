@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_TARIFF_AMOUNT: u128 = u128::MAX;
 
 /// How a metered agent charges a run (all in the payment asset's atomic units).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tariff {
     /// Charged for every run.
@@ -38,6 +38,18 @@ pub struct Tariff {
 
 fn zero() -> String {
     "0".into()
+}
+
+impl Default for Tariff {
+    /// Every rate `0` (as absent fields read).
+    fn default() -> Self {
+        Self {
+            fixed: zero(),
+            per_million_fuel: zero(),
+            per_ms: zero(),
+            per_kib_out: zero(),
+        }
+    }
 }
 
 /// What the host measured of a run.

@@ -136,9 +136,9 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
 
     let url = format!("{}{path}", server.url);
     let dir = tempfile::tempdir().unwrap();
-    let pay = |event: Value, approve: bool| -> (Value, u128) {
+    let pay = |body: Value, approve: bool| -> (Value, u128) {
         let file = dir.path().join("body.json");
-        std::fs::write(&file, json!({"event": event}).to_string()).unwrap();
+        std::fs::write(&file, body.to_string()).unwrap();
         let before = chain.balance(&a.pay_to);
         let mut args = vec![
             "--url",
@@ -159,7 +159,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     };
 
     // A cheap run charges little: what the record's meter comes to by the signed tariff.
-    let (cheap, moved) = pay(json!({"n": 10}), true);
+    let (cheap, moved) = pay(json!({"event": {"n": 10}}), true);
     let settlement = &cheap["settlement"];
     assert_eq!(settlement["success"], true, "{cheap}");
     let charged: u128 = settlement["amount"].as_str().unwrap().parse().unwrap();
@@ -183,7 +183,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     assert!(charged < MAXIMUM / 2, "a cheap run: {charged}");
 
     // A larger answer and more work cost more, still by the formula.
-    let (dearer, moved) = pay(json!({"n": 2_000, "pad": 4096}), false);
+    let (dearer, moved) = pay(json!({"event": {"n": 2_000, "pad": 4096}}), false);
     let dear_charge: u128 = dearer["settlement"]["amount"]
         .as_str()
         .unwrap()
@@ -226,9 +226,123 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), py_charge);
 
     // A run that would cost more than the maximum stops at the maximum's worth of fuel and
-    // is charged exactly the maximum, whatever the charge rule says of a stopped run.
-    let (capped, moved) = pay(json!({"n": 1_000_000_000u64}), false);
+    // is charged exactly the maximum, whatever the charge rule says of a stopped run. A lower
+    // fuel limit asked by the caller does not count (it would stop the run short of the cap,
+    // unpaid under the default charge rule).
+    let (capped, moved) = pay(
+        json!({"event": {"n": 1_000_000_000u64}, "limits": {"fuel": 1000}}),
+        false,
+    );
     assert_eq!(capped["body"]["status"], "fuel_exhausted", "{capped}");
     assert_eq!(capped["settlement"]["amount"], MAXIMUM.to_string());
     assert_eq!(moved, MAXIMUM);
+}
+
+/// A host that cannot charge by the meter refuses tariffs when they are deployed, and a
+/// tariff must make sense; an agent deployed metered is not served at a fixed price (nor for
+/// free) by a host restarted without metering.
+#[test]
+fn tariffs_are_checked_at_deployment_and_at_every_run() {
+    let source = JsSource {
+        main: "main.js".into(),
+        modules: [("main.js".to_string(), WORK.to_string())].into(),
+    };
+    let owner = ClientSecret::generate().unwrap();
+    let deploy = |client: &hypervisor_client::Client, tariff: Tariff, price: Option<&str>| {
+        client
+            .deploy_js(
+                &owner,
+                &Deployment {
+                    name: "meter",
+                    price: price.map(str::to_string),
+                    tariff: Some(tariff),
+                    ..Deployment::default()
+                },
+                &source,
+            )
+            .map_err(|e| format!("{e:?}"))
+    };
+
+    // Verify-only mode does not settle metered payments (its ledger records maxima).
+    let server = TestServer::start_with(&crate::payments::payments_table(
+        "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\"",
+    ));
+    let refused = deploy(&server.client(), tariff(), Some("50000")).unwrap_err();
+    assert!(refused.contains("payments_unavailable"), "{refused}");
+    drop(server);
+
+    // Facilitator mode with the facilitator's address (nothing is asked of it to deploy).
+    let dir = tempfile::tempdir().unwrap();
+    let metered = format!(
+        "[engine]\nfuel = true\n{}",
+        crate::payments::payments_table(
+            "mode = \"facilitator\"\nfacilitator_url = \"http://127.0.0.1:9\"\n\
+             facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
+        )
+    );
+    let server = TestServer::start_in(dir.path(), &metered);
+    let client = server.client();
+    for (tariff, price, why) in [
+        (tariff(), None, "needs `price`"),
+        (
+            Tariff {
+                fixed: "50000".into(),
+                ..tariff()
+            },
+            Some("50000"),
+            "below the price",
+        ),
+        (
+            Tariff {
+                per_ms: "01".into(),
+                ..tariff()
+            },
+            Some("50000"),
+            "tariff.per_ms",
+        ),
+        (
+            Tariff {
+                fixed: "1".into(),
+                ..Tariff::default()
+            },
+            Some("50000"),
+            "at least one",
+        ),
+    ] {
+        let refused = deploy(&client, tariff, price).unwrap_err();
+        assert!(refused.contains(why), "{why}: {refused}");
+    }
+    deploy(&client, tariff(), Some("50000")).unwrap();
+    server.stop();
+
+    // Restarted without fuel metering: a tariff charging by fuel cannot be served.
+    let server = TestServer::start_in(dir.path(), &metered.replace("fuel = true", "fuel = false"));
+    let (status, _, body) = server
+        .client()
+        .post_json_with("/agents/meter/invoke", &json!({"event": {"n": 1}}), &[])
+        .unwrap();
+    assert_eq!(
+        (status, crate::harness::code(&body)),
+        (503, "payments_unavailable"),
+        "{body}"
+    );
+    server.stop();
+
+    // Restarted in verify-only mode: neither challenged at a fixed price nor run for free.
+    let server = TestServer::start_in(
+        dir.path(),
+        &metered.replace(
+            "mode = \"facilitator\"\nfacilitator_url = \"http://127.0.0.1:9\"\n",
+            "",
+        ),
+    );
+    let (status, _, body) = server
+        .client()
+        .post_json_with("/agents/meter/invoke", &json!({"event": {"n": 1}}), &[])
+        .unwrap();
+    assert_eq!(
+        (status, crate::harness::code(&body)),
+        (503, "payments_unavailable"),
+        "{body}"
+    );
 }

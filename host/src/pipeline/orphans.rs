@@ -20,6 +20,10 @@ use crate::crypto::at_rest::SealingKey;
 use crate::error::ApiError;
 use crate::plugins::payments::{PaidResource, PaymentHeader, Price, ProtocolVersion};
 
+/// The replay keys of metered (x402 `upto`) payments: Permit2 authorizations
+/// (`permit2:<chain>:<from>:<nonce>`, the payments component's).
+const METERED_KEY_PREFIX: &str = "permit2:";
+
 /// Sealing purpose of a pending settlement (the replay key follows it).
 const PURPOSE: &[u8] = b"wasm-hypervisor/v1/pending-settlement";
 
@@ -152,6 +156,20 @@ impl Pipeline {
                         "released a payment reservation left by a stopped run (its work gave no result)"
                     );
                 }
+                continue;
+            }
+            // A metered (x402 `upto`) payment left `settling`: its charge died with its run, and
+            // settling it again at a guess could take more than the run cost. Marked for the
+            // operator, who finds on chain whether the stopped run's settlement went through.
+            if key.starts_with(METERED_KEY_PREFIX) {
+                self.ledger
+                    .settlement_failed(&key, "metered_settlement_unknown", unix_seconds())
+                    .await?;
+                tracing::error!(
+                    "a metered payment left settling by a stopped run: its charge is unknown; \
+                     marked settlement_failed (check the chain for its Permit2 nonce)"
+                );
+                done.settled += 1;
                 continue;
             }
             let Some((header, resource, price)) = open_pending(&self.sealing, &key, &orphan.sealed)

@@ -151,9 +151,6 @@ impl Payments {
             }
             .into();
         }
-        if let Some(address) = &config.facilitator_address {
-            settings["facilitator_address"] = address.as_str().into();
-        }
         let payments = Self {
             metered: false,
             plugin,
@@ -163,10 +160,23 @@ impl Payments {
             keep: config.warm_instances,
         };
         let mut payments = payments;
-        payments.metered = payments
+        let exports_metered = payments
             .call(async |p, _| Ok(p.metered.is_some()))
             .await
-            .map_err(|e| PluginError::SettingsRejected(e.0))?
+            .map_err(|e| PluginError::SettingsRejected(e.0))?;
+        // Only a component that charges by the meter is told its facilitator's address (one
+        // built before that setting existed may refuse settings it does not know).
+        if exports_metered && let Some(address) = &config.facilitator_address {
+            settings["facilitator_address"] = address.as_str().into();
+            payments.settings = settings.to_string();
+            // Instances configured without it are dropped; the next call starts one with it.
+            payments.lock().clear();
+            payments
+                .call(async |_, _| Ok(()))
+                .await
+                .map_err(|e| PluginError::SettingsRejected(e.0))?;
+        }
+        payments.metered = exports_metered
             && config.facilitator_address.is_some()
             // The ledger records a payment's maximum: until it records charges, metered
             // payments are settled by a facilitator (the chain has the charge), never left

@@ -96,6 +96,8 @@ impl Ran {
             },
             Self::Cli(r) => r.stdout.len(),
         };
+        // What the caller gets back includes the run's stderr.
+        let output = output.saturating_add(run.stderr.len());
         Meter {
             fuel: run.fuel_consumed.unwrap_or(0),
             ms: u64::try_from(run.duration.as_millis()).unwrap_or(u64::MAX),
@@ -249,11 +251,17 @@ impl Pipeline {
         let verified = self
             .verify_or_sign_in(self.agent_charge(&agent)?, payment, frame.is_none())
             .await?;
-        // A metered run stops at its maximum's worth of fuel (and is charged the maximum).
-        if let Some(cap) = verified.as_ref().and_then(Verified::fuel_cap)
-            && let Some(fuel) = &mut limits.fuel
-        {
-            *fuel = (*fuel).min(cap);
+        // A metered run stops at its maximum's worth of fuel (and is charged the maximum). Its
+        // caller's fuel limit does not count: the meter decides, within the signed maximum (a
+        // lower one would let a run stop short of the cap and go unpaid).
+        if let Some(cap) = verified.as_ref().and_then(Verified::fuel_cap) {
+            let asked = req.limits.map(|l| Limits { fuel: None, ..l });
+            let own = resolve_limits(
+                Some(&merged_limits(&agent, asked.as_ref())),
+                &self.config.limits,
+                self.engine.fuel_enabled(),
+            )?;
+            limits.fuel = own.fuel.map(|fuel| fuel.min(cap));
         }
         let input_kind = match kind {
             AgentKind::Handler => InputKind::Event,
@@ -348,6 +356,15 @@ impl Pipeline {
         match &agent.price {
             None => Ok(None),
             Some(_) if self.payments.is_none() => Err(ApiError::PaymentsUnavailable),
+            // Deployed metered, but this host (as configured now) cannot meter or settle it.
+            Some(_)
+                if agent.tariff.as_ref().is_some_and(|t| {
+                    !self.payments.as_ref().is_some_and(|p| p.serves_metered())
+                        || (t.per_million_fuel != "0" && !self.engine.fuel_enabled())
+                }) =>
+            {
+                Err(ApiError::MeteredUnavailable)
+            }
             Some(amount) => Ok(Some(
                 self.charge_for(
                     &invoke_route(&agent.name),
@@ -527,7 +544,7 @@ impl Pipeline {
         let mut reservation = reservation
             .and_then(|r| r.charged_or_released(capped || agent.charge.charges(ran.succeeded())));
         if let Some(r) = &mut reservation {
-            r.meter(ran.meter());
+            r.meter(ran.meter(), capped);
         }
         if opened.session().is_some() {
             self.answer_encrypted(agent, &opened, &run, &ran, reservation)

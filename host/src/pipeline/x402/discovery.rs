@@ -376,25 +376,37 @@ impl Pipeline {
 
     /// The v2 `accepts` of `charge`'s challenge (asked once per amount and request).
     async fn accepts(&self, charge: &Charge, asked: &mut Asked) -> Result<Vec<Value>, ApiError> {
-        if let Some(accepts) = asked.get(&charge.price.amount) {
+        // A metered charge's offer names its tariff: asked per amount and tariff.
+        let asked_key = match charge.tariff_json() {
+            Some(tariff) => format!("{}|{tariff}", charge.price.amount),
+            None => charge.price.amount.clone(),
+        };
+        if let Some(accepts) = asked.get(&asked_key) {
             return Ok(accepts.clone());
         }
         let payments = self
             .payments
             .as_ref()
             .ok_or(ApiError::PaymentsUnavailable)?;
-        let challenge = payments
-            .challenge(&charge.resource, &charge.price, "payment_required")
-            .await
-            .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?
-            .map_err(|e| ApiError::PaymentsFailed(format!("{}: {}", e.reason, e.message)))?;
+        let payment_required = match charge.tariff_json() {
+            None => payments
+                .challenge(&charge.resource, &charge.price, "payment_required")
+                .await
+                .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?
+                .map(|c| c.payment_required),
+            Some(tariff) => payments
+                .metered_challenge(&charge.resource, &charge.price, tariff, "payment_required")
+                .await
+                .map_err(|e| ApiError::PaymentsFailed(e.to_string()))?,
+        }
+        .map_err(|e| ApiError::PaymentsFailed(format!("{}: {}", e.reason, e.message)))?;
         let doc: Value = base64::engine::general_purpose::STANDARD
-            .decode(challenge.payment_required.as_bytes())
+            .decode(payment_required.as_bytes())
             .ok()
             .and_then(|json| serde_json::from_slice(&json).ok())
             .unwrap_or(Value::Null);
         let accepts = doc["accepts"].as_array().cloned().unwrap_or_default();
-        asked.insert(charge.price.amount.clone(), accepts.clone());
+        asked.insert(asked_key, accepts.clone());
         Ok(accepts)
     }
 

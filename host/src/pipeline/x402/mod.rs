@@ -104,6 +104,11 @@ impl Charge {
         self
     }
 
+    /// A metered charge's tariff as its challenge shows it.
+    pub(super) fn tariff_json(&self) -> Option<&str> {
+        self.tariff.as_ref().map(|(_, json)| json.as_str())
+    }
+
     /// The most fuel a metered run may consume: the maximum's worth by the tariff (`None`
     /// when the charge is not metered by fuel).
     pub(super) fn fuel_cap(&self) -> Option<u64> {
@@ -262,15 +267,21 @@ impl Reservation<'_> {
 
     /// Takes the meter of a metered run (x402 `upto`): the charge is the tariff's, at most the
     /// maximum the payer signed for. Nothing for a fixed price.
-    pub(super) fn meter(&mut self, meter: Meter) {
+    ///
+    /// A run `capped` (stopped at the maximum's worth of fuel) is charged the maximum.
+    pub(super) fn meter(&mut self, meter: Meter, capped: bool) {
         let Some((tariff, _)) = &self.paid.charge.tariff else {
             return;
         };
-        let maximum =
-            hypervisor_protocol::tariff::parse_amount(&self.paid.charge.price.amount).unwrap_or(0);
-        // A tariff that no longer parses (it was checked at deployment) charges nothing.
-        let charged = tariff.charge(&meter, maximum).unwrap_or(0);
-        self.metered = Some((meter, charged));
+        let maximum = hypervisor_protocol::tariff::parse_amount(&self.paid.charge.price.amount);
+        // Fails closed: a tariff or price that no longer parses (both were checked at
+        // deployment) charges the maximum the payer signed for, as if no meter had been taken.
+        let charged = match maximum {
+            Some(maximum) if capped => Some(maximum),
+            Some(maximum) => tariff.charge(&meter, maximum).ok(),
+            None => None,
+        };
+        self.metered = charged.map(|charged| (meter, charged));
     }
 
     /// The most fuel the paid run may consume ([`Verified::fuel_cap`]).
@@ -338,15 +349,11 @@ impl Reservation<'_> {
             header: paid.header.clone(),
             resource: paid.charge.resource.clone(),
             price: paid.charge.price.clone(),
-            metered: paid.charge.tariff.as_ref().map(|(tariff, json)| {
+            metered: paid.charge.tariff.as_ref().map(|(_, json)| {
                 // Not metered (a path that took no meter): the maximum, as the payer signed.
                 let charged = self.metered.map_or_else(
                     || paid.charge.price.amount.clone(),
                     |(_, charged)| charged.to_string(),
-                );
-                debug_assert!(
-                    self.metered.is_some(),
-                    "a metered run settled without its meter ({tariff:?})"
                 );
                 (json.clone(), charged)
             }),

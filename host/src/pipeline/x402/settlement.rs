@@ -111,8 +111,11 @@ impl Settlement {
             })
             .await;
         tracing::info!(payer = %s.payer, transaction = %s.transaction, "payment settled");
-        // Money moved: the payer may come back without paying, as the agent's grants say.
-        if let Some(access) = &self.access {
+        // Money moved: the payer may come back without paying, as the agent's grants say. (A
+        // metered run charged 0 moved nothing: no transaction, no access.)
+        if let Some(access) = &self.access
+            && !s.transaction.is_empty()
+        {
             access.record(&s.payer).await;
         }
         Ok(SettlementHeader::new(
