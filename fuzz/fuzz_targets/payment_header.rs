@@ -2,7 +2,9 @@
 //! to the payments component (`components/payments/src/protocol.rs`): base64 → JSON → payload,
 //! then the offline EIP-3009 checks (recipient, amount, validity window, signature recovery)
 //! against the x402 specification's example price, plus the facilitator's answers
-//! (`facilitator.rs`). Every header must be accepted or refused with a reason, never panic.
+//! (`facilitator.rs`). The same bytes go through the metered (`upto`, Permit2) checks of
+//! `upto.rs` against a metered price. Every header must be accepted or refused with a reason,
+//! never panic.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -10,6 +12,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use payments::facilitator::{request_body, settle_answer, verify_answer};
 use payments::protocol::{self, Price, Resource, Terms, Version};
+use payments::upto::{self, UptoTerms};
 
 /// Inside the example authorization's window.
 const NOW: u64 = 1_740_672_100;
@@ -26,6 +29,31 @@ static TERMS: LazyLock<Terms> = LazyLock::new(|| {
     })
     .expect("the specification's price")
 });
+
+/// A metered price: the example price as the maximum, a facilitator and a tariff (the official
+/// upto client's seed, `upto_v2.txt`, was signed for these).
+static METERED: LazyLock<UptoTerms> = LazyLock::new(|| {
+    UptoTerms::new(
+        &Price {
+            amount: "10000".into(),
+            asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e".into(),
+            network: "eip155:84532".into(),
+            pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into(),
+            eip712_name: "USDC".into(),
+            eip712_version: "2".into(),
+            max_timeout_seconds: 60,
+        },
+        "0x70997970C51812dC3A010c7D01b50e20d4DC79c8"
+            .parse()
+            .expect("an address"),
+        r#"{"fixed":"100","per_million_fuel":"7","per_ms":"0","per_kib_out":"3"}"#,
+    )
+    .expect("a metered price")
+});
+
+/// Inside the metered seed's window.
+const METERED_NOW: u64 = 1_795_780_300;
+const METERED_URL: &str = "http://127.0.0.1:3000/agents/meter/invoke";
 
 static RESOURCE: LazyLock<Resource> = LazyLock::new(|| Resource {
     url: "http://127.0.0.1:3000/x402_execute/test/wasm".into(),
@@ -52,6 +80,14 @@ fuzz_target!(|data: &[u8]| {
             serde_json::from_slice::<serde_json::Value>(&body).expect("the body is JSON");
         }
     }
+    // Metered (upto): what verify accepts, settle's inspect reads the same way.
+    if let Ok(a) = upto::verify(header, &METERED, METERED_URL, METERED_NOW) {
+        assert_eq!(
+            upto::inspect(header, &METERED, METERED_URL).expect("inspect accepts a verified payment"),
+            a
+        );
+    }
+    let _ = upto::charge(header, &METERED);
     // A facilitator's /verify and /settle answers (remote input too).
     for status in [200, 400, 500] {
         let _ = verify_answer(status, data);

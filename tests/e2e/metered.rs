@@ -154,12 +154,19 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
             args.extend(["--rpc", chain.rpc.as_str()]);
         }
         let out = chain.run_script("pay-upto.mjs", &args);
-        assert_eq!(out["status"], 200, "{out}");
         (out, chain.balance(&a.pay_to) - before)
     };
 
+    // Without the payer's one-time Permit2 approval the facilitator refuses the payment: 412,
+    // as the upto scheme says, and nothing runs or moves.
+    let (refused, moved) = pay(json!({"event": {"n": 10}}), false);
+    assert_eq!(refused["status"], 412, "{refused}");
+    assert_eq!(refused["body"]["code"], "permit2_allowance_required");
+    assert_eq!(moved, 0);
+
     // A cheap run charges little: what the record's meter comes to by the signed tariff.
     let (cheap, moved) = pay(json!({"event": {"n": 10}}), true);
+    assert_eq!(cheap["status"], 200, "{cheap}");
     let settlement = &cheap["settlement"];
     assert_eq!(settlement["success"], true, "{cheap}");
     let charged: u128 = settlement["amount"].as_str().unwrap().parse().unwrap();
@@ -184,6 +191,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
 
     // A larger answer and more work cost more, still by the formula.
     let (dearer, moved) = pay(json!({"event": {"n": 2_000, "pad": 4096}}), false);
+    assert_eq!(dearer["status"], 200, "{dearer}");
     let dear_charge: u128 = dearer["settlement"]["amount"]
         .as_str()
         .unwrap()
@@ -233,6 +241,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
         json!({"event": {"n": 1_000_000_000u64}, "limits": {"fuel": 1000}}),
         false,
     );
+    assert_eq!(capped["status"], 200, "{capped}");
     assert_eq!(capped["body"]["status"], "fuel_exhausted", "{capped}");
     assert_eq!(capped["settlement"]["amount"], MAXIMUM.to_string());
     assert_eq!(moved, MAXIMUM);

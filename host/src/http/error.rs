@@ -147,7 +147,16 @@ impl IntoResponse for ApiError {
             }
             ApiError::PaymentRequired {
                 challenge, reason, ..
-            } => return payment_required(status, &challenge, &reason, &message),
+            } => {
+                // x402 upto: a payer whose token has no Permit2 allowance must approve Permit2
+                // once before retrying, which the spec signals with 412 Precondition Failed.
+                let status = if reason == PERMIT2_ALLOWANCE_REQUIRED {
+                    StatusCode::PRECONDITION_FAILED
+                } else {
+                    status
+                };
+                return payment_required(status, &challenge, &reason, &message);
+            }
             ApiError::PaymentIdentifierInProgress(_) => {
                 headers.insert(
                     axum::http::header::RETRY_AFTER,
@@ -236,6 +245,10 @@ fn payment_required(
     response.extensions_mut().insert(HostChallenge);
     response
 }
+
+/// The x402 reason of a metered payment whose payer has not approved Permit2 for the token
+/// (`specs/schemes/upto/scheme_upto_evm.md`, verification step 2): answered `412`.
+pub const PERMIT2_ALLOWANCE_REQUIRED: &str = "permit2_allowance_required";
 
 /// Marks a 402 the host made (not an HTTP agent's own): the paywall turns only these into its
 /// payment page.
