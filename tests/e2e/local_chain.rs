@@ -188,6 +188,11 @@ impl LocalChain {
     /// Runs a script of the official x402 packages (`tests/interop/x402-official`) and parses
     /// the JSON line it prints.
     pub fn run_script(&self, script: &str, args: &[&str]) -> Value {
+        Self::run_script_without_chain(script, args)
+    }
+
+    /// [`Self::run_script`] for a script that needs no chain (a verify-only host's payer).
+    pub fn run_script_without_chain(script: &str, args: &[&str]) -> Value {
         serde_json::from_str(run_node(node(script).args(args)).trim())
             .unwrap_or_else(|e| panic!("{script} prints one JSON line: {e}"))
     }

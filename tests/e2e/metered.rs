@@ -272,10 +272,8 @@ fn tariffs_are_checked_at_deployment_and_at_every_run() {
             .map_err(|e| format!("{e:?}"))
     };
 
-    // Verify-only mode does not settle metered payments (its ledger records maxima).
-    let server = TestServer::start_with(&crate::payments::payments_table(
-        "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\"",
-    ));
+    // Without the address that settles metered payments, a host cannot offer them.
+    let server = TestServer::start_with(&crate::payments::payments_table(""));
     let refused = deploy(&server.client(), tariff(), Some("50000")).unwrap_err();
     assert!(refused.contains("payments_unavailable"), "{refused}");
     drop(server);
@@ -337,11 +335,12 @@ fn tariffs_are_checked_at_deployment_and_at_every_run() {
     );
     server.stop();
 
-    // Restarted in verify-only mode: neither challenged at a fixed price nor run for free.
+    // Restarted without the facilitator's address: neither challenged at a fixed price nor
+    // run for free.
     let server = TestServer::start_in(
         dir.path(),
         &metered.replace(
-            "mode = \"facilitator\"\nfacilitator_url = \"http://127.0.0.1:9\"\n",
+            "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\"",
             "",
         ),
     );
@@ -354,4 +353,81 @@ fn tariffs_are_checked_at_deployment_and_at_every_run() {
         (503, "payments_unavailable"),
         "{body}"
     );
+}
+
+/// Verify-only mode: the official client's Permit2 authorization is checked offline and
+/// recorded; the ledger's amount is the run's charge (what the operator settles later, through
+/// the facilitator named in the authorization), the answer says so, and the authorization is
+/// not taken twice.
+#[test]
+fn verify_only_mode_records_the_charge_for_later_settlement() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = TestServer::start_in(
+        &data,
+        &format!(
+            "[engine]\nfuel = true\n{}",
+            crate::payments::payments_table(
+                "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
+            )
+        ),
+    );
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let source = JsSource {
+        main: "main.js".into(),
+        modules: [("main.js".to_string(), WORK.to_string())].into(),
+    };
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "meter",
+                price: Some(MAXIMUM.to_string()),
+                tariff: Some(tariff()),
+                ..Deployment::default()
+            },
+            &source,
+        )
+        .unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, json!({"event": {"n": 100}}).to_string()).unwrap();
+    let url = format!("{}/agents/meter/invoke", server.url);
+    // A throwaway payer: verify-only mode checks the signature, not a balance.
+    let key = format!("0x{}", "42".repeat(32));
+    let paid = LocalChain::run_script_without_chain(
+        "pay-upto.mjs",
+        &[
+            "--url",
+            &url,
+            "--body",
+            body.to_str().unwrap(),
+            "--key",
+            &key,
+            "--token",
+            "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        ],
+    );
+    assert_eq!(paid["status"], 200, "{paid}");
+    let settlement = &paid["settlement"];
+    assert_eq!(settlement["success"], true);
+    assert_eq!(settlement["transaction"], "");
+    let charged: u128 = settlement["amount"].as_str().unwrap().parse().unwrap();
+    let record = client
+        .execution(&owner, paid["body"]["execution_id"].as_str().unwrap())
+        .unwrap();
+    let (meter, recorded_charge) = recorded(record["payment"].as_str().unwrap());
+    assert_eq!(recorded_charge, charged);
+    assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), charged);
+    assert!(charged < MAXIMUM);
+    server.stop();
+    let db = rusqlite::Connection::open(data.join("payments.sqlite")).unwrap();
+    let (state, amount): (String, String) = db
+        .query_row(
+            "SELECT state, amount FROM payments WHERE replay_key LIKE 'permit2:%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), amount), ("settled", charged.to_string()));
 }

@@ -122,7 +122,7 @@ pub struct Payments {
     idle: Mutex<Vec<Warm>>,
     keep: usize,
     /// Whether metered prices (x402 `upto`) can be served: the component exports
-    /// `metered-payments`, `payments.facilitator_address` is set and a facilitator settles.
+    /// `metered-payments` and `payments.facilitator_address` is set.
     metered: bool,
 }
 
@@ -176,12 +176,7 @@ impl Payments {
                 .await
                 .map_err(|e| PluginError::SettingsRejected(e.0))?;
         }
-        payments.metered = exports_metered
-            && config.facilitator_address.is_some()
-            // The ledger records a payment's maximum: until it records charges, metered
-            // payments are settled by a facilitator (the chain has the charge), never left
-            // for the operator to settle later.
-            && config.mode == SettlementMode::Facilitator;
+        payments.metered = exports_metered && config.facilitator_address.is_some();
         // Every configured price must make a valid challenge: a bad price stops the start-up
         // instead of failing every paid request.
         let resource = PaidResource {

@@ -989,6 +989,12 @@ fn payments_once(s: &Stores) {
     });
     assert_eq!(reserved, 1);
     let ledger = s.payments.as_ref();
+    // A metered payment's charge replaces its maximum while it is reserved, and only then.
+    assert_eq!(wait(ledger.amount("k1")).unwrap().as_deref(), Some("10"));
+    assert!(wait(ledger.charged("k1", "7")).unwrap());
+    assert_eq!(wait(ledger.amount("k1")).unwrap().as_deref(), Some("7"));
+    assert!(!wait(ledger.charged("absent", "7")).unwrap());
+    assert_eq!(wait(ledger.amount("absent")).unwrap(), None);
     assert!(
         !wait(ledger.settling("k1", "run-b", 2)).unwrap(),
         "not run-b's reservation"
@@ -998,6 +1004,11 @@ fn payments_once(s: &Stores) {
         !wait(ledger.release("k1")).unwrap(),
         "a settling payment is never released"
     );
+    assert!(
+        !wait(ledger.charged("k1", "3")).unwrap(),
+        "no charge changes once settling"
+    );
+    assert_eq!(wait(ledger.amount("k1")).unwrap().as_deref(), Some("7"));
     wait(ledger.settled("k1", "0xtx", 3)).unwrap();
     assert_eq!(
         wait(ledger.state("k1")).unwrap().as_deref(),

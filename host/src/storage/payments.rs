@@ -213,6 +213,21 @@ pub trait PaymentLedger: Send + Sync {
         at: u64,
     ) -> Result<bool, StorageError>;
 
+    /// Records what a metered (x402 `upto`) payment was charged: its `amount`, the signed
+    /// maximum until then, so that the ledger says what to settle. Only while the payment is
+    /// `reserved` (before any settlement step). Returns whether it changed.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn charged(&self, replay_key: &str, amount: &str) -> Result<bool, StorageError>;
+
+    /// The amount recorded for a payment (its price, or a metered payment's charge), if
+    /// recorded.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn amount(&self, replay_key: &str) -> Result<Option<String>, StorageError>;
+
     /// Records the settlement of a payment.
     ///
     /// # Errors

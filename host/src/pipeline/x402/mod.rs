@@ -342,6 +342,21 @@ impl Reservation<'_> {
             .payments
             .clone()
             .ok_or(ApiError::PaymentsUnavailable)?;
+        // A metered run's charge goes into the ledger first (durably, while the payment is
+        // still `reserved`): the ledger says what to settle, whoever settles it.
+        if paid.charge.tariff.is_some() {
+            let charged = self.metered.map_or_else(
+                || paid.charge.price.amount.clone(),
+                |(_, charged)| charged.to_string(),
+            );
+            if !pipeline
+                .ledger
+                .charged(&paid.verified.replay_key, &charged)
+                .await?
+            {
+                return Err(taken_over());
+            }
+        }
         let settlement = Settlement {
             payments,
             ledger: pipeline.ledger.clone(),

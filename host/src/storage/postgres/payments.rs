@@ -197,6 +197,35 @@ impl PaymentLedger for PgPayments {
             .await
     }
 
+    async fn charged(&self, replay_key: &str, amount: &str) -> Result<bool, StorageError> {
+        let (key, amount) = (replay_key.to_owned(), amount.to_owned());
+        self.on_pool(|db| async move {
+            let client = db.client("record a charge").await?;
+            let changed = client
+                .execute(
+                    "UPDATE payments SET amount = $2 WHERE replay_key = $1 AND state = 'reserved'",
+                    &[&key, &amount],
+                )
+                .await
+                .map_err(pg("record a charge"))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn amount(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
+        let key = replay_key.to_owned();
+        self.on_pool(|db| async move {
+            let client = db.client("read a payment").await?;
+            let row = client
+                .query_opt("SELECT amount FROM payments WHERE replay_key = $1", &[&key])
+                .await
+                .map_err(pg("read a payment"))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+
     async fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
         let key = replay_key.to_owned();
         self.on_pool(|db| async move {

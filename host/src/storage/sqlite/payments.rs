@@ -89,6 +89,8 @@ enum Job {
 enum Read {
     /// The state of a payment.
     State(String, Answer<Option<String>>),
+    /// A payment's amount.
+    Amount(String, Answer<Option<String>>),
     /// The payment under a payment identifier.
     Identified(String, Answer<Option<Identified>>),
     /// [`PaymentLedger::forget_answers`] (its own transaction).
@@ -125,6 +127,8 @@ enum Write {
         owner: String,
         at: u64,
     },
+    /// A `reserved` metered payment's charge (answer: changed).
+    Charged { replay_key: String, amount: String },
     /// Record an outcome (answer: changed).
     Finish {
         replay_key: String,
@@ -196,6 +200,12 @@ impl Write {
                 )
                 .and_then(|mut s| s.execute(params![replay_key, owner, to_i64(*at)]))
                 .map_err(sql("record a settlement"))?,
+            Self::Charged { replay_key, amount } => tx
+                .prepare_cached(
+                    "UPDATE payments SET amount = ?2 WHERE replay_key = ?1 AND state = 'reserved'",
+                )
+                .and_then(|mut s| s.execute(params![replay_key, amount]))
+                .map_err(sql("record a charge"))?,
             Self::Finish {
                 replay_key,
                 state,
@@ -286,6 +296,13 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(Write, Answer<bool>)>) {
 /// Answers a read or an adoption.
 fn serve(conn: &mut Connection, read: Read) {
     match read {
+        Read::Amount(key, answer) => {
+            let amount = conn
+                .prepare_cached("SELECT amount FROM payments WHERE replay_key = ?1")
+                .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+                .map_err(sql("query"));
+            let _ = answer.send(amount);
+        }
         Read::State(key, answer) => {
             let state = conn
                 .prepare_cached("SELECT state FROM payments WHERE replay_key = ?1")
@@ -504,6 +521,20 @@ impl PaymentLedger for SqlitePayments {
     async fn state(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
         let key = replay_key.to_owned();
         self.ask(|answer| Job::Read(Read::State(key, answer))).await
+    }
+
+    async fn charged(&self, replay_key: &str, amount: &str) -> Result<bool, StorageError> {
+        self.write(Write::Charged {
+            replay_key: replay_key.to_owned(),
+            amount: amount.to_owned(),
+        })
+        .await
+    }
+
+    async fn amount(&self, replay_key: &str) -> Result<Option<String>, StorageError> {
+        let key = replay_key.to_owned();
+        self.ask(|answer| Job::Read(Read::Amount(key, answer)))
+            .await
     }
 
     async fn adopt(
