@@ -233,6 +233,66 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     let (meter, _) = recorded(record["payment"].as_str().unwrap());
     assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), py_charge);
 
+    // An agent pays it from its wallet, by the owner's policy: the wallet signs a Permit2
+    // authorization for the maximum (within max_per_call), and the spend is lowered to the
+    // charge the host settled.
+    let grants = hypervisor_protocol::grants::Grants {
+        agents: vec![hypervisor_protocol::grants::AgentRef {
+            name: "meter".into(),
+            owner_key: owner.public_key().to_hex(),
+        }],
+        ..Default::default()
+    };
+    client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "buyer",
+                description: "pays a metered agent",
+                component: &crate::harness::wasm("caller"),
+                grants: Some(grants),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let session = client.create_session(&owner).unwrap();
+    let policy = hypervisor_protocol::wallet::SpendingPolicy {
+        networks: vec!["eip155:84532".into()],
+        assets: vec![a.token.clone()],
+        max_per_call: MAXIMUM.to_string(),
+        max_per_day: "1000000".into(),
+        max_total: "1000000".into(),
+        payees: Some(vec![a.pay_to.clone()]),
+    };
+    client
+        .attach_wallet(&owner, &session, "buyer", &a.payer_key, &policy)
+        .unwrap();
+    let before = chain.balance(&a.pay_to);
+    let out = client
+        .invoke(
+            "buyer",
+            json!({"target": "meter", "body": {"event": {"n": 300}}}),
+        )
+        .unwrap();
+    assert!(out.ok, "{out:?}");
+    let result = out.result_json().unwrap();
+    let answer = &result["responses"][0];
+    assert_eq!(answer["status"], 200, "{result}");
+    let settled = crate::payments::b64_json(answer["payment_response"].as_str().unwrap());
+    let agent_charge: u128 = settled["amount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(chain.balance(&a.pay_to) - before, agent_charge);
+    assert!(agent_charge < MAXIMUM, "{agent_charge}");
+    let record = client
+        .execution(&owner, answer["body"]["execution_id"].as_str().unwrap())
+        .unwrap();
+    let (meter, _) = recorded(record["payment"].as_str().unwrap());
+    assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), agent_charge);
+    assert_eq!(
+        client.agent_wallet(&owner, "buyer").unwrap().spent_total,
+        agent_charge.to_string(),
+        "the wallet counts what was charged, not the maximum"
+    );
+
     // A run that would cost more than the maximum stops at the maximum's worth of fuel and
     // is charged exactly the maximum, whatever the charge rule says of a stopped run. A lower
     // fuel limit asked by the caller does not count (it would stop the run short of the cap,

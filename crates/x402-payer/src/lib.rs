@@ -1,7 +1,10 @@
 //! Paying with x402, as x402's fetch wrappers do: on a 402, pick the offered "exact"
 //! requirements (v2 from the `PAYMENT-REQUIRED` header, else v1 from the JSON body), sign an
 //! EIP-3009 `TransferWithAuthorization` for them with a local secp256k1 key, and retry with the
-//! signature in `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1).
+//! signature in `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1). An offer with only "upto"
+//! requirements (metered, v2) is paid with a Permit2 `PermitWitnessTransferFrom` for its
+//! maximum, spendable only through the x402 upto proxy, to `payTo`, by the facilitator the
+//! offer names; the server settles what the work cost, at most that.
 //!
 //! The server names the price, so a wallet never signs without a [`PaymentLimit`]: the most it
 //! will pay (atomic units) and, optionally, the only recipient and token it pays. Requirements
@@ -19,6 +22,7 @@ use base64::Engine as _;
 use k256::ecdsa::SigningKey;
 use serde_json::{Value, json};
 use x402_eip3009::{TransferWithAuthorization, token_domain};
+use x402_permit2::{PermitWitnessTransferFrom, TokenPermissions, UPTO_PROXY_ADDRESS, Witness};
 use zeroize::Zeroizing;
 
 /// Why nothing was paid.
@@ -195,7 +199,8 @@ impl Offer {
     }
 
     /// Reads a PaymentRequired document given outside HTTP (the x402 A2A and MCP bindings):
-    /// its `x402Version` (1 or 2) says which. The first "exact" entry is chosen.
+    /// its `x402Version` (1 or 2) says which. The first "exact" entry is chosen, else (v2) the
+    /// first "upto" one.
     ///
     /// # Errors
     /// [`PayError::Invalid`] if it is not usable.
@@ -208,11 +213,16 @@ impl Offer {
     }
 
     fn of(version: u8, doc: &Value) -> Result<Self, PayError> {
-        let requirements = doc["accepts"]
-            .as_array()
+        let accepts = doc["accepts"].as_array();
+        let requirements = accepts
             .and_then(|a| a.iter().find(|r| r["scheme"] == "exact"))
+            .or_else(|| {
+                (version == 2)
+                    .then(|| accepts.and_then(|a| a.iter().find(|r| r["scheme"] == "upto")))
+                    .flatten()
+            })
             .cloned()
-            .ok_or_else(|| bad("no \"exact\" payment is offered"))?;
+            .ok_or_else(|| bad("no \"exact\" (or v2 \"upto\") payment is offered"))?;
         Ok(Self {
             version,
             resource: (version == 2).then(|| doc["resource"].clone()),
@@ -259,7 +269,13 @@ impl Offer {
         })
     }
 
-    /// The amount asked for, atomic units.
+    /// Whether the offer is metered (x402 `upto`): its amount is a maximum, and the server
+    /// settles at most that.
+    pub fn is_metered(&self) -> bool {
+        self.requirements["scheme"] == "upto"
+    }
+
+    /// The amount asked for (a metered offer's maximum), atomic units.
     pub fn amount(&self) -> Option<&str> {
         let key = if self.version == 2 {
             "amount"
@@ -384,6 +400,9 @@ impl Wallet {
         let amount = offer.amount().ok_or_else(|| bad("amount missing"))?;
         let value = U256::from_str_radix(amount, 10).map_err(|_| bad("bad amount"))?;
         limit.check(value, pay_to, asset)?;
+        if offer.is_metered() {
+            return self.metered_payload(offer, asset, pay_to, value, now);
+        }
         let name = r["extra"]["name"]
             .as_str()
             .ok_or_else(|| bad("extra.name missing"))?;
@@ -452,6 +471,82 @@ impl Wallet {
             )
         };
         Ok((name, doc))
+    }
+}
+
+impl Wallet {
+    /// The Permit2 authorization of a metered (`upto`) offer, for its maximum `value`
+    /// (already checked against the limit).
+    fn metered_payload(
+        &self,
+        offer: &Offer,
+        asset: Address,
+        pay_to: Address,
+        value: U256,
+        now: u64,
+    ) -> Result<(&'static str, Value), PayError> {
+        let r = &offer.requirements;
+        let facilitator: Address = r["extra"]["facilitatorAddress"]
+            .as_str()
+            .ok_or_else(|| bad("extra.facilitatorAddress missing (an upto offer names it)"))?
+            .parse()
+            .map_err(|_| bad("extra.facilitatorAddress is not an address"))?;
+        let timeout = r["maxTimeoutSeconds"]
+            .as_u64()
+            .unwrap_or(60)
+            .min(MAX_VALIDITY_SECONDS);
+        let (valid_after, deadline) = (now.saturating_sub(600), now.saturating_add(timeout));
+        let mut nonce = [0u8; 32];
+        getrandom::fill(&mut nonce).map_err(|_| bad("no randomness"))?;
+        let nonce = U256::from_be_bytes(nonce);
+        let from = self.address();
+        let message = PermitWitnessTransferFrom {
+            permitted: TokenPermissions {
+                token: asset,
+                amount: value,
+            },
+            spender: UPTO_PROXY_ADDRESS,
+            nonce,
+            deadline: U256::from(deadline),
+            witness: Witness {
+                to: pay_to,
+                facilitator,
+                validAfter: U256::from(valid_after),
+            },
+        };
+        let hash = message.signing_hash(offer.chain_id()?);
+        let (sig, recid) = self
+            .key
+            .sign_prehash_recoverable(hash.as_slice())
+            .map_err(|_| bad("signing failed"))?;
+        let mut signature = sig.to_bytes().to_vec();
+        signature.push(27 + recid.to_byte());
+        Ok((
+            "PAYMENT-SIGNATURE",
+            json!({
+                "x402Version": 2,
+                "resource": offer.resource,
+                "accepted": r,
+                "payload": {
+                    "signature": format!("0x{}", hex::encode(signature)),
+                    "permit2Authorization": {
+                        "from": from.to_checksum(None),
+                        "permitted": {
+                            "token": asset.to_checksum(None),
+                            "amount": value.to_string(),
+                        },
+                        "spender": UPTO_PROXY_ADDRESS.to_checksum(None),
+                        "nonce": nonce.to_string(),
+                        "deadline": deadline.to_string(),
+                        "witness": {
+                            "to": pay_to.to_checksum(None),
+                            "facilitator": facilitator.to_checksum(None),
+                            "validAfter": valid_after.to_string(),
+                        },
+                    },
+                },
+            }),
+        ))
     }
 }
 

@@ -167,3 +167,82 @@ fn the_signature_recovers_the_wallet_under_the_token_s_domain() {
     assert_eq!(signer("USDC", 84_532), wallet.address());
     assert_ne!(signer("USDC", 8453), wallet.address());
 }
+
+/// A metered (`upto`) v2 offer: the maximum `amount`, the facilitator that settles.
+fn metered(amount: &str) -> Value {
+    json!({
+        "x402Version": 2,
+        "resource": {"url": "http://localhost/agents/meter/invoke"},
+        "accepts": [{
+            "scheme": "upto",
+            "network": "eip155:84532",
+            "amount": amount,
+            "asset": USDC_BASE_SEPOLIA,
+            "payTo": PAY_TO,
+            "maxTimeoutSeconds": 60,
+            "extra": {
+                "name": "USDC",
+                "version": "2",
+                "facilitatorAddress": "0x70997970C51812dC3A010c7D01b50e20d4DC79c8",
+                "tariff": {"fixed": "1"},
+            },
+        }],
+    })
+}
+
+#[test]
+fn a_metered_offer_is_paid_with_a_permit2_authorization_for_its_maximum() {
+    let wallet = Wallet::random().unwrap();
+    let upto = Offer::from_document(&metered("5000")).unwrap();
+    assert!(upto.is_metered());
+    // The limit applies to the maximum.
+    assert!(matches!(
+        wallet.pay(&upto, &PaymentLimit::new(4_999), 10_000),
+        Err(PayError::Refused(_))
+    ));
+    let (name, doc) = wallet
+        .payload(&upto, &PaymentLimit::new(5_000), 10_000)
+        .unwrap();
+    assert_eq!(name, "PAYMENT-SIGNATURE");
+    assert_eq!(doc["accepted"], metered("5000")["accepts"][0]);
+    let a = &doc["payload"]["permit2Authorization"];
+    assert_eq!(a["spender"], UPTO_PROXY_ADDRESS.to_checksum(None));
+    assert_eq!(a["permitted"]["amount"], "5000");
+    assert_eq!(a["deadline"], "10060");
+    assert_eq!(a["witness"]["to"], PAY_TO);
+    let n = |v: &Value| U256::from_str_radix(v.as_str().unwrap(), 10).unwrap();
+    let message = PermitWitnessTransferFrom {
+        permitted: TokenPermissions {
+            token: addr(a["permitted"]["token"].as_str().unwrap()),
+            amount: n(&a["permitted"]["amount"]),
+        },
+        spender: addr(a["spender"].as_str().unwrap()),
+        nonce: n(&a["nonce"]),
+        deadline: n(&a["deadline"]),
+        witness: Witness {
+            to: addr(a["witness"]["to"].as_str().unwrap()),
+            facilitator: addr(a["witness"]["facilitator"].as_str().unwrap()),
+            validAfter: n(&a["witness"]["validAfter"]),
+        },
+    };
+    let signature: alloy_primitives::Signature = doc["payload"]["signature"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signer = signature
+        .recover_address_from_prehash(&message.signing_hash(84_532))
+        .unwrap();
+    assert_eq!(signer, wallet.address());
+    assert_eq!(a["from"], wallet.address().to_checksum(None));
+    // An exact offer beside it is preferred; v1 has no upto.
+    let mut both = metered("5000");
+    both["accepts"]
+        .as_array_mut()
+        .unwrap()
+        .push(offer("10", json!(60)).requirements);
+    assert!(!Offer::from_document(&both).unwrap().is_metered());
+    let mut v1 = metered("5000");
+    v1["x402Version"] = json!(1);
+    assert!(Offer::from_document(&v1).is_err());
+}

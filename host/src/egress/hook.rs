@@ -175,6 +175,10 @@ impl OutgoingHook for RunHook {
             } else {
                 (first, None)
             };
+            // A callee on this host settles through this host: its settlement's amount is the
+            // host's own (a remote server's is only its word).
+            let local = matches!(target, Target::Local { .. });
+            let payment = payment.map(|spend| PaidSpend { spend, local });
             finish(&shared, &run, callee, path, started, response, payment).await
         })
     }
@@ -263,6 +267,12 @@ async fn send(
     }
 }
 
+/// A call paid from the run's wallet: the spend, and whether the callee is on this host.
+struct PaidSpend {
+    spend: i64,
+    local: bool,
+}
+
 /// Buffers the response (bounded), records the call (and the payment's outcome), and hands
 /// the response to the guest.
 async fn finish(
@@ -272,7 +282,7 @@ async fn finish(
     path: String,
     started: Instant,
     response: Response<WasiBody>,
-    payment: Option<i64>,
+    payment: Option<PaidSpend>,
 ) -> Result<Response<WasiBody>, HttpError> {
     let (mut parts, body) = response.into_parts();
     let max = shared.config.max_response_bytes;
@@ -293,7 +303,7 @@ async fn finish(
         .or_else(|| header("x-payment-response"))
         .and_then(|v| pay::decode_settlement(&v));
     if let Some(spend) = payment {
-        pay::settled(shared, spend, settlement.as_ref()).await?;
+        pay::settled(shared, spend.spend, settlement.as_ref(), spend.local).await?;
     }
     let link = CallLink {
         callee: callee.clone(),

@@ -232,15 +232,29 @@ async fn mark(
     .map_err(internal)
 }
 
-/// Records the retry's outcome: `settled` with the transaction, or `unsettled`.
+/// Records the retry's outcome: `settled` with the transaction, or `unsettled`. A metered
+/// callee on this host (`local`) settled its charge, at most the maximum reserved: the spend is
+/// lowered to that `amount`. A remote server's stated amount is not taken (it is only its word;
+/// the spend keeps the maximum it could take).
 pub(super) async fn settled(
     shared: &Shared,
     spend: i64,
     settlement: Option<&serde_json::Value>,
+    local: bool,
 ) -> Result<(), HttpError> {
-    let tx = settlement
-        .filter(|s| s["success"] != false)
-        .and_then(|s| s["transaction"].as_str());
+    let succeeded = settlement.filter(|s| s["success"] != false);
+    if local
+        && let Some(amount) = succeeded
+            .and_then(|s| s["amount"].as_str())
+            .and_then(|a| a.parse::<i64>().ok())
+    {
+        let wallets = shared.agents.wallets.clone();
+        tokio::task::spawn_blocking(move || wallets.settled_amount(spend, amount))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+    }
+    let tx = succeeded.and_then(|s| s["transaction"].as_str());
     match tx {
         Some(tx) => mark(shared, spend, "settled", None, Some(tx)).await,
         None => mark(shared, spend, "unsettled", None, None).await,
@@ -250,8 +264,10 @@ pub(super) async fn settled(
 /// The nonce of a signed payment header (for the spend's record).
 fn nonce_of(value: &str) -> Option<String> {
     let doc = decode_settlement(value)?;
+    // EIP-3009 (`exact`) or Permit2 (`upto`).
     doc["payload"]["authorization"]["nonce"]
         .as_str()
+        .or_else(|| doc["payload"]["permit2Authorization"]["nonce"].as_str())
         .map(str::to_string)
 }
 

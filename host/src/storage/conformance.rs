@@ -468,6 +468,29 @@ fn wallets_budgets(s: &Stores) {
     });
     assert_eq!(passed, 3);
     assert_eq!(wallets.spent("buyer", 6_000).unwrap(), (30, 30));
+    // A metered callee settled 4 of a spend's 10: the budgets count 4; never raised again.
+    let id = wallets
+        .reserve(
+            &SpendingPolicy {
+                max_total: "1000".into(),
+                ..policy.clone()
+            },
+            &NewSpend {
+                agent: "buyer",
+                caller_execution: "metered",
+                callee: "meter",
+                pay_to: "0xP",
+                asset: "0xa",
+                network: "eip155:84532",
+                amount: 10,
+                at_ms: 5_000,
+            },
+        )
+        .unwrap();
+    assert_eq!(wallets.spent("buyer", 6_000).unwrap(), (40, 40));
+    wallets.settled_amount(id, 4).unwrap();
+    wallets.settled_amount(id, 9).unwrap();
+    assert_eq!(wallets.spent("buyer", 6_000).unwrap(), (34, 34));
     wallets.detach("buyer").unwrap();
     assert!(wallets.get("buyer").unwrap().is_none());
 }

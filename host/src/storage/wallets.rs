@@ -151,6 +151,10 @@ pub trait WalletBackend: Send + Sync {
         nonce: Option<&str>,
         tx: Option<&str>,
     ) -> Result<(), StorageError>;
+
+    /// Lowers a spend's amount to what was settled (a metered callee charges at most the
+    /// maximum reserved): never raises it.
+    fn settled_amount(&self, id: i64, amount: i64) -> Result<(), StorageError>;
 }
 
 /// Wallets and spends.
@@ -294,6 +298,15 @@ impl Wallets {
         tx: Option<&str>,
     ) -> Result<(), StorageError> {
         self.backend.update(id, state, nonce, tx)
+    }
+
+    /// Lowers spend `id` to the `amount` a metered callee settled (at most what was reserved:
+    /// the budgets then count what was paid). Never raises it.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn settled_amount(&self, id: i64, amount: i64) -> Result<(), StorageError> {
+        self.backend.settled_amount(id, amount)
     }
 }
 

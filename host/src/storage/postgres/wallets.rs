@@ -174,4 +174,18 @@ impl WalletBackend for PgWallets {
             Ok(())
         })
     }
+
+    fn settled_amount(&self, id: i64, amount: i64) -> Result<(), StorageError> {
+        self.pg.block(async {
+            let client = self.pg.client("correct a spend").await?;
+            client
+                .execute(
+                    "UPDATE agent_spends SET amount = $2 WHERE id = $1 AND amount > $2 AND $2 >= 0",
+                    &[&id, &amount],
+                )
+                .await
+                .map_err(pg("correct a spend"))?;
+            Ok(())
+        })
+    }
 }

@@ -148,4 +148,15 @@ impl WalletBackend for SqliteWallets {
             .map_err(sql("update spend"))?;
         Ok(())
     }
+
+    fn settled_amount(&self, id: i64, amount: i64) -> Result<(), StorageError> {
+        self.db
+            .lock()
+            .execute(
+                "UPDATE agent_spends SET amount = ?2 WHERE id = ?1 AND amount > ?2 AND ?2 >= 0",
+                params![id, amount],
+            )
+            .map_err(sql("correct a spend"))?;
+        Ok(())
+    }
 }
