@@ -610,6 +610,38 @@ fn agent_vectors(program: &[u8]) -> Value {
         schemas: Some(schemas.clone()),
         ..request.clone()
     };
+    // A metered deployment (x402 upto, §6b): the price is the maximum, the tariff one line.
+    let tariff = crate::tariff::Tariff {
+        fixed: "1000".into(),
+        per_million_fuel: "2000".into(),
+        per_ms: "3".into(),
+        per_kib_out: "100".into(),
+    };
+    let metered = DeployRequest {
+        tariff: Some(tariff.clone()),
+        ..request.clone()
+    };
+    let maximum: u128 = 10_000;
+    let rates = tariff.rates().expect("rates");
+    let charges: Vec<Value> = [
+        (0, 0, 0),
+        (2_500_001, 12, 1025),
+        (310_000, 4, 15),
+        (u64::MAX, 0, 0),
+    ]
+    .into_iter()
+    .map(|(fuel, ms, output_bytes)| {
+        let meter = crate::tariff::Meter {
+            fuel,
+            ms,
+            output_bytes,
+        };
+        json!({
+            "meter": meter,
+            "charge": rates.charge(&meter, maximum).to_string(),
+        })
+    })
+    .collect();
     json!({
         "owner_secret": CLIENT_SECRET,
         "audience": AUDIENCE,
@@ -641,6 +673,15 @@ fn agent_vectors(program: &[u8]) -> Value {
             "canonical": String::from_utf8(schemas.canonical().expect("jcs")).expect("utf-8"),
             "digest": schemas.digest().expect("jcs"),
             "deploy_detail": deploy_detail(&code, &with_schemas),
+        },
+        // `tariff`: the deploy detail with its `tariff=` line, and charges by the formula of
+        // §6b for some meters (the maximum is the request's price), and the fuel cap.
+        "tariff": {
+            "tariff": serde_json::to_value(&tariff).expect("json"),
+            "deploy_detail": deploy_detail(&code, &metered),
+            "maximum": maximum.to_string(),
+            "fuel_cap": rates.fuel_cap(maximum),
+            "charges": charges,
         },
     })
 }

@@ -529,6 +529,17 @@ def check_agents(v, client_pub):
     check("schemas digest", hashlib.sha256(s["canonical"].encode()).hexdigest(), s["digest"])
     check("deploy detail with schemas",
           deploy_detail(a["component_sha256"], dict(req, schemas=s["schemas"])), s["deploy_detail"])
+    # A metered deployment: the tariff's line, and its charges recomputed from the meters.
+    t = a["tariff"]
+    check("deploy detail with a tariff",
+          deploy_detail(a["component_sha256"], dict(req, tariff=t["tariff"])), t["deploy_detail"])
+    check("the maximum is the price", t["maximum"], req["price"])
+    for c in t["charges"]:
+        check(f"charge of {c['meter']}",
+              str(tariff_charge(t["tariff"], c["meter"], int(t["maximum"]))), c["charge"])
+    budget = int(t["maximum"]) - int(t["tariff"]["fixed"])
+    cap = budget * 10**6 // int(t["tariff"]["per_million_fuel"])
+    check("fuel cap: the maximum's worth of fuel", t["fuel_cap"], cap)
     loosened = dict(s["schemas"], input=dict(s["schemas"]["input"], required=[]))
     check("other schemas, another detail",
           deploy_detail(a["component_sha256"], dict(req, schemas=loosened)) != s["deploy_detail"], True)
@@ -753,9 +764,24 @@ def deploy_detail(component_sha256, req):
         "ttl_seconds=" + field(req.get("ttl_seconds")),
         "limits=" + ",".join(field(limits.get(k)) for k in ("time_ms", "memory_bytes", "fuel")),
     ]
+    if req.get("tariff") is not None:
+        t = req["tariff"]
+        lines.append("tariff=" + ",".join(
+            field(t.get(k, "0")) for k in ("fixed", "per_million_fuel", "per_ms", "per_kib_out")))
     if req.get("schemas") is not None:
         lines.append("schemas=" + hashlib.sha256(jcs(req["schemas"])).hexdigest())
     return "\n".join(lines)
+
+
+def tariff_charge(tariff, meter, maximum):
+    """PROTOCOL.md section 6b: min(maximum, fixed + ceil(fuel * per_million_fuel / 10^6)
+    + ms * per_ms + ceil(output_bytes * per_kib_out / 1024)), exact integers."""
+    rate = {k: int(tariff.get(k, "0")) for k in ("fixed", "per_million_fuel", "per_ms", "per_kib_out")}
+    def ceil_div(a, b):
+        return -(-a // b)
+    total = (rate["fixed"] + ceil_div(meter["fuel"] * rate["per_million_fuel"], 10**6)
+             + meter["ms"] * rate["per_ms"] + ceil_div(meter["output_bytes"] * rate["per_kib_out"], 1024))
+    return min(maximum, total)
 
 
 if __name__ == "__main__":

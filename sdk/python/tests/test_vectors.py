@@ -209,6 +209,17 @@ def test_owner_signatures(vectors: dict[str, Any]) -> None:
     assert hashlib.sha256(program).hexdigest() == a["component_sha256"]
     detail = owner.deploy_detail(a["component_sha256"], a["deploy_request"])
     assert detail == a["deploy_detail"]
+    # A metered agent: its tariff's line; absent rates are "0", as the host reads them.
+    t = a["tariff"]
+    assert (
+        owner.deploy_detail(a["component_sha256"], {**a["deploy_request"], "tariff": t["tariff"]})
+        == t["deploy_detail"]
+    )
+    partial = {k: v for k, v in t["tariff"].items() if k != "per_ms"}
+    metered = owner.deploy_detail(a["component_sha256"], {**a["deploy_request"], "tariff": partial})
+    assert metered.endswith(
+        f"tariff={partial['fixed']},{partial['per_million_fuel']},0,{partial['per_kib_out']}"
+    )
     for action, d in (("deploy", detail), ("delete", "")):
         message = owner.owner_message(
             a["audience"], action, a["name"], a["signed_at"], int(a[f"{action}_sequence"]), d

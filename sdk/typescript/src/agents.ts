@@ -52,6 +52,7 @@ export async function deployAgent(t: Transport, owner: ClientKey, d: Deployment,
   if (d.ttl_seconds !== undefined) settings.ttl_seconds = d.ttl_seconds;
   if (d.limits !== undefined) settings.limits = d.limits;
   if (d.charge !== undefined) settings.charge = d.charge;
+  if (d.tariff !== undefined) settings.tariff = d.tariff;
   if (d.schemas !== undefined) settings.schemas = d.schemas;
   if (d.grants !== undefined) settings.grants = d.grants;
   if ((d.component === undefined) === (d.js === undefined)) throw new TypeError('a deployment has either a component or a JavaScript source');

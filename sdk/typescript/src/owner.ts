@@ -26,6 +26,14 @@ export type OwnerAction =
   | 'wipe-state'
   | string;
 
+/** How a metered agent charges a run (§6b): `min(price, fixed + ceil(fuel × per_million_fuel / 10^6) + ms × per_ms + ceil(bytes × per_kib_out / 1024))`. */
+export interface Tariff {
+  fixed?: string;
+  per_million_fuel?: string;
+  per_ms?: string;
+  per_kib_out?: string;
+}
+
 /** The fields of a deployment the deploy detail covers (the request as sent). */
 export interface DeploySettings {
   public?: boolean;
@@ -33,6 +41,11 @@ export interface DeploySettings {
   ttl_seconds?: number;
   limits?: Limits;
   charge?: 'success' | 'always';
+  /**
+   * A metered agent's tariff (x402 `upto`, §6b): decimal strings of atomic units (absent = "0");
+   * `price` is then the most a run costs. Signed as the line `tariff=<fixed>,<per_million_fuel>,<per_ms>,<per_kib_out>`.
+   */
+  tariff?: Tariff;
   /** Handler agents' JSON Schemas (`{"input"?, "output"?}`), signed as the SHA-256 of their JCS. */
   schemas?: { input?: object; output?: object };
   /** The agent's grants (§18), signed as {@link grantsDetail} after the settings. */
@@ -109,6 +122,10 @@ export async function deployDetail(componentSha256Hex: string, s: DeploySettings
     'limits=' + (l ? [field(l.time_ms), field(l.memory_bytes), field(l.fuel)].join(',') : '-,-,-'),
   ];
   if (s.charge !== undefined) lines.push('charge=' + s.charge);
+  if (s.tariff !== undefined) {
+    const t = s.tariff;
+    lines.push('tariff=' + [t.fixed, t.per_million_fuel, t.per_ms, t.per_kib_out].map((v) => field(v ?? '0')).join(','));
+  }
   if (s.grants !== undefined && s.grants !== null) lines.push(await grantsDetail(s.grants));
   if (s.schemas !== undefined) lines.push('schemas=' + toHex(await sha256(canonicalJsonBytes(s.schemas))));
   return lines.join('\n');

@@ -298,6 +298,15 @@ describe('agents (§17)', () => {
     assert.equal(await sdk.deployDetail(a.component_sha256, { ...a.deploy_request, schemas: s.schemas }), s.deploy_detail);
   });
 
+  test('tariff: the deploy detail of a metered agent', async () => {
+    const t = a.tariff;
+    assert.equal(await sdk.deployDetail(a.component_sha256, { ...a.deploy_request, tariff: t.tariff }), t.deploy_detail);
+    // Absent rates are "0", as the host reads them.
+    const { per_ms: _, ...partial } = t.tariff;
+    const detail = await sdk.deployDetail(a.component_sha256, { ...a.deploy_request, tariff: partial });
+    assert.ok(detail.endsWith(`tariff=${t.tariff.fixed},${t.tariff.per_million_fuel},0,${t.tariff.per_kib_out}`), detail);
+  });
+
   test('sign an owner statement and verify it', async () => {
     const sig = await sdk.ownerSignature(owner(), a.audience, 'logs', a.name, '');
     const msg = sdk.ownerMessage(a.audience, 'logs', a.name, sig.signed_at, sig.sequence, '');

@@ -45,6 +45,9 @@ class Deployment:
     ttl_seconds: int | None = None
     limits: Mapping[str, int] | None = None
     charge: str | None = None
+    #: a metered agent's tariff (x402 `upto`, §6b): `fixed`, `per_million_fuel`, `per_ms`,
+    #: `per_kib_out` as decimal strings; `price` is then the most a run costs
+    tariff: Mapping[str, str] | None = None
     schemas: Mapping[str, Any] | None = None
     content_type: str | None = None
     program_kind: str | None = None
@@ -62,6 +65,8 @@ class Deployment:
                 out[k] = getattr(self, k)
         if self.limits is not None:
             out["limits"] = dict(self.limits)
+        if self.tariff is not None:
+            out["tariff"] = dict(self.tariff)
         if self.schemas is not None:
             out["schemas"] = dict(self.schemas)
         return out

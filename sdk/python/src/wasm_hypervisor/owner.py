@@ -56,6 +56,10 @@ def deploy_detail(component_sha256_hex: str, request: Mapping[str, Any]) -> str:
         if request["charge"] not in ("success", "always"):
             raise ValueError("charge is `success` or `always`")
         lines.append("charge=" + request["charge"])
+    if request.get("tariff") is not None:
+        tariff = request["tariff"]
+        rates = ("fixed", "per_million_fuel", "per_ms", "per_kib_out")
+        lines.append("tariff=" + ",".join(_field(tariff.get(k, "0")) for k in rates))
     if request.get("grants") is not None:
         lines.append(grants_detail(request["grants"]))
     if request.get("schemas") is not None:
