@@ -185,6 +185,21 @@ pub struct RunBinding {
     pub evidence_sha256: String,
     /// Where that evidence is served (`<public_url>/attestation`).
     pub attestation: String,
+    /// A metered run's charge (x402 `upto`): what was measured, by which tariff, up to which
+    /// maximum; `amount` is the charge.
+    pub metered: Option<Metering>,
+}
+
+/// How a metered run's charge came about (§6b): the payer recomputes `amount` with
+/// [`crate::tariff::Tariff::charge`] from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metering {
+    /// What the host measured.
+    pub meter: crate::tariff::Meter,
+    /// The signed tariff.
+    pub tariff: crate::tariff::Tariff,
+    /// The maximum the payer signed for (the agent's price).
+    pub maximum: String,
 }
 
 /// A receipt's payload (spec §5.2, with `transaction` when there is one), and this host's run
@@ -228,6 +243,15 @@ pub fn receipt_payload(
     }
     if let Some(c) = &run.result_commitment {
         payload["hypervisor"]["resultCommitment"] = json!(c);
+    }
+    if let Some(m) = &run.metered {
+        payload["hypervisor"]["metered"] = json!({
+            "fuel": m.meter.fuel,
+            "ms": m.meter.ms,
+            "outputBytes": m.meter.output_bytes,
+            "tariff": m.tariff,
+            "maximum": m.maximum,
+        });
     }
     payload
 }

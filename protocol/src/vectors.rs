@@ -522,7 +522,38 @@ fn offer_receipt_vectors() -> Value {
         tee: "tdx".into(),
         evidence_sha256: hex::encode(sha256(b"evidence")),
         attestation: "https://host.example/attestation".into(),
+        metered: None,
     };
+    // A metered run's receipt (x402 upto): the meter, tariff and maximum under
+    // `hypervisor.metered`; `amount` is the charge they come to.
+    let tariff = crate::tariff::Tariff {
+        fixed: "1000".into(),
+        per_million_fuel: "2000".into(),
+        per_ms: "0".into(),
+        per_kib_out: "100".into(),
+    };
+    let meter = crate::tariff::Meter {
+        fuel: 310_000,
+        ms: 4,
+        output_bytes: 15,
+    };
+    let metered_run = RunBinding {
+        amount: tariff.charge(&meter, 50_000).expect("rates").to_string(),
+        metered: Some(or::Metering {
+            meter,
+            tariff,
+            maximum: "50000".into(),
+        }),
+        ..run.clone()
+    };
+    let metered_receipt = or::receipt_payload(
+        "eip155:84532",
+        "https://host.example/agents/stats/invoke",
+        "0x857b06519E91e3A54538791bDbb0E22373e36b66",
+        KEY_CREATED_AT + 5,
+        Some("0x1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef"),
+        &metered_run,
+    );
     let receipt = or::receipt_payload(
         "eip155:84532",
         "https://host.example/agents/stats/invoke",
@@ -536,6 +567,7 @@ fn offer_receipt_vectors() -> Value {
         "kid": or::kid(&key).expect("key"),
         "offer": sign(Artifact::Offer, &offer),
         "receipt": sign(Artifact::Receipt, &receipt),
+        "metered_receipt": sign(Artifact::Receipt, &metered_receipt),
     })
 }
 

@@ -426,7 +426,7 @@ fn verify_only_mode_records_the_charge_for_later_settlement() {
     let server = TestServer::start_in(
         &data,
         &format!(
-            "[engine]\nfuel = true\n{}",
+            "[engine]\nfuel = true\n[attestation]\nprovider = \"simulated\"\n{}",
             crate::payments::payments_table(
                 "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
             )
@@ -480,6 +480,30 @@ fn verify_only_mode_records_the_charge_for_later_settlement() {
     assert_eq!(recorded_charge, charged);
     assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), charged);
     assert!(charged < MAXIMUM);
+    // The x402 receipt (offer-and-receipt extension, signed by the attested key) states the
+    // meter, the tariff and the maximum; its amount is the charge they come to.
+    let jws = settlement["extensions"]["offer-receipt"]["info"]["receipt"]["signature"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{settlement}"));
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jws.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let run = &payload["hypervisor"];
+    assert_eq!(run["amount"], charged.to_string(), "{payload}");
+    let m = &run["metered"];
+    assert_eq!(m["maximum"], MAXIMUM.to_string());
+    assert_eq!(m["tariff"], serde_json::to_value(tariff()).unwrap());
+    let signed_meter = Meter {
+        fuel: m["fuel"].as_u64().unwrap(),
+        ms: m["ms"].as_u64().unwrap(),
+        output_bytes: m["outputBytes"].as_u64().unwrap(),
+    };
+    assert_eq!(signed_meter, meter);
     server.stop();
     let db = rusqlite::Connection::open(data.join("payments.sqlite")).unwrap();
     let (state, amount): (String, String) = db

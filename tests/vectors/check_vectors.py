@@ -418,9 +418,9 @@ def check_offer_receipt(v):
     multibase = "z" + base58btc(b"\x80\x24" + compressed)
     check("offer-receipt did:key", "did:key:" + multibase, t["did_key"])
     check("offer-receipt kid", f"did:key:{multibase}#{multibase}", t["kid"])
-    for artifact in ("offer", "receipt"):
+    for artifact, typ in (("offer", "offer"), ("receipt", "receipt"), ("metered_receipt", "receipt")):
         a = t[artifact]
-        header = {"alg": "ES256", "kid": t["kid"], "typ": f"x402-{artifact}+jws"}
+        header = {"alg": "ES256", "kid": t["kid"], "typ": f"x402-{typ}+jws"}
         signing_input = b64url(jcs(header)) + "." + b64url(jcs(a["payload"]))
         check(f"{artifact} signing input", signing_input, a["signing_input"])
         head, body, sig = a["jws"].split(".")
@@ -434,6 +434,13 @@ def check_offer_receipt(v):
         ["executionId", "route", "agent", "codeHash", "resultCommitment", "status", "amount",
          "tee", "evidenceSha256", "attestation", "settled"]))
     check("receipt settled iff it names a transaction", r["hypervisor"]["settled"], bool(r.get("transaction")))
+    # A metered run's receipt: its amount is the tariff's charge for the meter it states.
+    h = t["metered_receipt"]["payload"]["hypervisor"]
+    m = h["metered"]
+    check("metered receipt fields", sorted(m), sorted(["fuel", "ms", "outputBytes", "tariff", "maximum"]))
+    meter = {"fuel": m["fuel"], "ms": m["ms"], "output_bytes": m["outputBytes"]}
+    check("metered receipt's amount is its charge",
+          str(tariff_charge(m["tariff"], meter, int(m["maximum"]))), h["amount"])
 
 
 def receipt_fields(r):

@@ -317,6 +317,16 @@ impl Reservation<'_> {
     pub(super) fn terms(&self) -> offer_receipt::Terms {
         let v = &self.paid.verified;
         offer_receipt::Terms {
+            metered: match (&self.metered, &self.paid.charge.tariff) {
+                (Some((meter, _)), Some((tariff, _))) => {
+                    Some(hypervisor_protocol::offer_receipt::Metering {
+                        meter: *meter,
+                        tariff: tariff.clone(),
+                        maximum: self.paid.charge.price.amount.clone(),
+                    })
+                }
+                _ => None,
+            },
             network: v.network.clone(),
             resource_url: self.paid.charge.resource.url.clone(),
             payer: v.payer.clone(),

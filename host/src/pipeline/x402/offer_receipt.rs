@@ -19,6 +19,8 @@ use crate::storage::records::ExecutionRecord;
 /// What a receipt needs of the payment: its network (CAIP-2), resource, payer and amount.
 #[derive(Debug, Clone)]
 pub(in crate::pipeline) struct Terms {
+    /// A metered run's meter, tariff and maximum (`amount` is then the charge).
+    pub metered: Option<or::Metering>,
     pub network: String,
     pub resource_url: String,
     pub payer: String,
@@ -116,6 +118,7 @@ impl Pipeline {
             tee: self.attestor.kind().name().to_string(),
             evidence_sha256: hex::encode(key.evidence_sha256),
             attestation: format!("{}/attestation", self.public_base()),
+            metered: terms.metered.clone(),
         };
         let payload = or::receipt_payload(
             &terms.network,
