@@ -17,13 +17,18 @@
 //!   instances, 1: verify-only, 2: facilitator before, 3: facilitator after, 4: verify-only
 //!   after); `BENCH_PAID_HEADERS` (60000) authorizations are signed per mode.
 //!
+//! - `metered`: agent invocations unpaid, at a fixed price and metered (x402 `upto`), interleaved
+//!   ([`metered`]).
+//!
 //! Needs `scripts/build-programs.sh`. `BENCH_ITERATIONS` sets the sample count; `BENCH_ONLY`
-//! (`parts`, `throughput`) picks sections.
+//! (`parts`, `throughput`, `metered`) picks sections.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "payments/metered.rs"]
+mod metered;
 
 use common::stats::report;
 use common::{in_process, unix_now as now, wasm};
@@ -37,7 +42,11 @@ use hypervisor_protocol::ClientSecret;
 fn main() {
     common::run_sections(
         "BENCH_ONLY",
-        &[("parts", parts), ("throughput", throughput)],
+        &[
+            ("parts", parts),
+            ("throughput", throughput),
+            ("metered", metered::metered),
+        ],
     );
 }
 
