@@ -515,3 +515,66 @@ fn verify_only_mode_records_the_charge_for_later_settlement() {
         .unwrap();
     assert_eq!((state.as_str(), amount), ("settled", charged.to_string()));
 }
+
+/// A metered run ends while its Permit2 authorization can still be settled: a payer whose
+/// authorization expires in a few seconds (the offer's `maxTimeoutSeconds`) gets a run cut to
+/// the time left, less the settlement's margin, not the agent's 10 s.
+#[test]
+fn a_metered_run_ends_before_its_authorization_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(
+        &dir.path().join("data"),
+        &format!(
+            "{}max_timeout_seconds = 9\n",
+            crate::payments::payments_table(
+                "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
+            )
+        ),
+    );
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let source = JsSource {
+        main: "main.js".into(),
+        modules: [("main.js".to_string(), WORK.to_string())].into(),
+    };
+    client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "slow",
+                price: Some(MAXIMUM.to_string()),
+                tariff: Some(Tariff {
+                    per_ms: "1".into(),
+                    ..Tariff::default()
+                }),
+                ..Deployment::default()
+            },
+            &source,
+        )
+        .unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, json!({"event": {"n": 1_000_000_000u64}}).to_string()).unwrap();
+    let url = format!("{}/agents/slow/invoke", server.url);
+    let started = std::time::Instant::now();
+    let paid = LocalChain::run_script_without_chain(
+        "pay-upto.mjs",
+        &[
+            "--url",
+            &url,
+            "--body",
+            body.to_str().unwrap(),
+            "--key",
+            &format!("0x{}", "43".repeat(32)),
+            "--token",
+            "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        ],
+    );
+    assert_eq!(paid["status"], 200, "{paid}");
+    assert_eq!(paid["body"]["status"], "time_limit_exceeded", "{paid}");
+    let ran_us = paid["body"]["duration_us"].as_u64().unwrap();
+    assert!(
+        ran_us < 4_000_000,
+        "ran {ran_us} µs, past the authorization's deadline margin"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(9));
+}

@@ -65,6 +65,10 @@ use crate::storage::payments::{Identifier, NewPayment};
 /// not be asked): answered 503, not 402.
 pub const VERIFY_UNAVAILABLE: &str = "unexpected_verify_error";
 
+/// Seconds a metered authorization must still be valid for when its run ends (the payments
+/// component's margin at verification, so that settling it can still reach the chain).
+const SETTLE_MARGIN: u64 = 6;
+
 /// Reason given when a payment's replay key is already in the ledger.
 pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
 
@@ -149,6 +153,21 @@ impl Verified {
     /// The most fuel the paid run may consume (a metered charge's maximum's worth).
     pub(super) fn fuel_cap(&self) -> Option<u64> {
         self.charge.fuel_cap()
+    }
+
+    /// How long a metered run may last so that its authorization can still be settled: until
+    /// its Permit2 `deadline` less the settlement's margin ([`SETTLE_MARGIN`]). `None` for a
+    /// fixed price (an EIP-3009 authorization's window is the payer's business).
+    pub(super) fn settle_within(&self, now: u64) -> Option<std::time::Duration> {
+        self.charge.tariff.as_ref()?;
+        let deadline = offer_receipt::decode(&self.header.value)?
+            ["payload"]["permit2Authorization"]["deadline"]
+            .as_str()?
+            .parse::<u64>()
+            .ok()?;
+        Some(std::time::Duration::from_secs(
+            deadline.saturating_sub(now).saturating_sub(SETTLE_MARGIN),
+        ))
     }
 
     /// The receipt's `payment` field: `x402 <network> <amount> payer=<address> key=<replay key>`.

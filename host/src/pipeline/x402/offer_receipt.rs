@@ -27,7 +27,7 @@ pub(in crate::pipeline) struct Terms {
     pub amount: String,
 }
 
-fn decode(b64: &str) -> Option<Value> {
+pub(super) fn decode(b64: &str) -> Option<Value> {
     B64.decode(b64.trim())
         .ok()
         .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
