@@ -120,6 +120,7 @@ pub fn generate() -> Value {
         "cluster": cluster_vectors(),
         "a2a": a2a_vectors(),
         "offer_receipt": offer_receipt_vectors(),
+        "sign_in_with_x": sign_in_vector(),
         "state": state_vectors(),
         "js_source": js_source_vector(),
         "description": "WASM Hypervisor protocol v1 test vectors; see docs/PROTOCOL.md. All binary values are lowercase hex.",
@@ -715,6 +716,42 @@ fn agent_vectors(program: &[u8]) -> Value {
             "fuel_cap": rates.fuel_cap(maximum),
             "charges": charges,
         },
+    })
+}
+
+/// x402 sign-in-with-x (§6b): a sign-in to the vector host's paid agent, signed by the vector
+/// wallet ([`WALLET_SECRET`]): the payload as the `SIGN-IN-WITH-X` header carries it, the
+/// EIP-4361 message signed (EIP-191), and the header. The nonce is a host's (16 random bytes
+/// and a 16-byte tag, hex); a verifier checks the message and the signature.
+fn sign_in_vector() -> Value {
+    let secret: [u8; 32] = hex::decode(WALLET_SECRET)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let payload = x402_siwx::Payload {
+        domain: "host.example".into(),
+        address: String::new(),
+        statement: Some("Sign in to use agent stats without paying again".into()),
+        uri: "https://host.example/agents/stats/invoke".into(),
+        version: "1".into(),
+        chain_id: "eip155:84532".into(),
+        kind: "eip191".into(),
+        nonce: "5f1c2a9e07b34d8c9a61e2f0b7d4c3a8".repeat(2),
+        issued_at: "2026-11-27T12:00:00.000Z".into(),
+        expiration_time: Some("2026-11-27T12:05:00.000Z".into()),
+        not_before: None,
+        request_id: None,
+        resources: Some(vec!["https://host.example/agents/stats/invoke".into()]),
+        signature_scheme: None,
+        signature: String::new(),
+    };
+    let signed = x402_siwx::sign(payload, &secret).expect("a valid sign-in");
+    json!({
+        "wallet_secret": WALLET_SECRET,
+        "address": WALLET_ADDRESS,
+        "payload": serde_json::to_value(&signed).expect("json"),
+        "message": x402_siwx::message(&signed).expect("message"),
+        "header": x402_siwx::encode_header(&signed),
     })
 }
 

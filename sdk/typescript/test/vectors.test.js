@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as sdk from '../dist/index.js';
 import { loadVectors } from './helpers.js';
 import { getCanonicalBytes, verifyOfferSignatureJWS, verifyReceiptSignatureJWS } from '@x402/extensions/offer-receipt';
+import { createSIWxMessage, parseSIWxHeader, verifySIWxSignature } from '@x402/extensions/sign-in-with-x';
 
 const v = loadVectors();
 const { fromHex, toHex, utf8 } = sdk;
@@ -547,6 +548,25 @@ describe('x402 resources (§6b)', () => {
     const unpadded = btoa(JSON.stringify(settled)).replace(/=+$/, '');
     assert.deepEqual(sdk.settlementOf(new Headers({ 'x-payment-response': unpadded })), settled);
     assert.equal(sdk.settlementOf(new Headers()), undefined);
+  });
+});
+
+describe('x402 sign-in-with-x (§6b) by the official @x402/extensions', () => {
+  const s = v.sign_in_with_x;
+
+  test('the header reads back as the payload', () => {
+    assert.deepEqual(parseSIWxHeader(s.header), s.payload);
+  });
+
+  test('the message is the one the SDK builds, and the signature verifies', async () => {
+    const { address, signature: _, ...info } = s.payload;
+    assert.equal(createSIWxMessage(info, address), s.message);
+    assert.equal(address, s.address);
+    const verdict = await verifySIWxSignature(s.payload);
+    assert.equal(verdict.isValid, true, JSON.stringify(verdict));
+    assert.equal(verdict.payer, s.address);
+    const forged = await verifySIWxSignature({ ...s.payload, nonce: s.payload.nonce.replace(/^./, '0') });
+    assert.equal(forged.isValid, false);
   });
 });
 
