@@ -125,9 +125,9 @@ pub enum ApiError {
     PaymentsUnavailable,
     /// A tariff was sent to a host that cannot charge by the meter (x402 `upto`).
     #[error(
-        "this host does not take metered payments: a tariff needs payments enabled, a payments \
-         component exporting hypervisor:host/metered-payments, payments.facilitator_address, \
-         and engine.fuel when it charges by fuel"
+        "this host does not take metered payments: a tariff needs payments enabled in \
+         facilitator mode, a payments component exporting hypervisor:host/metered-payments, \
+         payments.facilitator_address, and engine.fuel when it charges by fuel"
     )]
     MeteredUnavailable,
     /// The payments component failed (host side: not the payer's fault).

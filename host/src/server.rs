@@ -255,7 +255,11 @@ impl Host {
                 stores.key.clone(),
             )?;
         }
-        let egress = Arc::new(Egress::new(&config, agents.clone()));
+        let egress = Arc::new(Egress::new(
+            &config,
+            agents.clone(),
+            stores.payments.clone(),
+        ));
         let pipeline = Arc::new(Pipeline::new(Parts {
             config: config.clone(),
             sessions: Arc::new(sessions),

@@ -654,6 +654,14 @@ fn agent_vectors(program: &[u8]) -> Value {
         tariff: Some(tariff.clone()),
         ..request.clone()
     };
+    // Rates left out of a tariff's JSON read as "0", and are signed so.
+    let partial_json = json!({"fixed": "1000", "per_kib_out": "100"});
+    let partial: crate::tariff::Tariff =
+        serde_json::from_value(partial_json.clone()).expect("a tariff");
+    let partially_metered = DeployRequest {
+        tariff: Some(partial),
+        ..request.clone()
+    };
     let maximum: u128 = 10_000;
     let rates = tariff.rates().expect("rates");
     let charges: Vec<Value> = [
@@ -715,6 +723,10 @@ fn agent_vectors(program: &[u8]) -> Value {
             "maximum": maximum.to_string(),
             "fuel_cap": rates.fuel_cap(maximum),
             "charges": charges,
+            "partial": {
+                "tariff": partial_json,
+                "deploy_detail": deploy_detail(&code, &partially_metered),
+            },
         },
     })
 }

@@ -58,7 +58,11 @@ fn recorded(field: &str) -> (Meter, u128) {
 fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     let chain = LocalChain::start_upto();
     let a = chain.accounts.clone();
-    let config = format!("[engine]\nfuel = true\n{}", chain.payments_table()).replacen(
+    let config = format!(
+        "[engine]\nfuel = true\n[attestation]\nprovider = \"simulated\"\n{}",
+        chain.payments_table()
+    )
+    .replacen(
         "[payments.price]",
         &format!(
             "facilitator_address = {:?}\n[payments.price]",
@@ -66,7 +70,8 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
         ),
         1,
     );
-    let server = TestServer::start_with(&config);
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(data.path(), &config);
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
     let source = JsSource {
@@ -188,6 +193,30 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     );
     assert!(meter.fuel > 0 && meter.output_bytes > 0, "{meter:?}");
     assert!(charged < MAXIMUM / 2, "a cheap run: {charged}");
+    // The x402 receipt (offer-and-receipt extension, signed by the attested key) states the
+    // meter, the tariff and the maximum; its amount is the charge they come to.
+    let jws = settlement["extensions"]["offer-receipt"]["info"]["receipt"]["signature"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{settlement}"));
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jws.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let run = &payload["hypervisor"];
+    assert_eq!(run["amount"], charged.to_string(), "{payload}");
+    let m = &run["metered"];
+    assert_eq!(m["maximum"], MAXIMUM.to_string());
+    assert_eq!(m["tariff"], serde_json::to_value(tariff()).unwrap());
+    let signed_meter = Meter {
+        fuel: m["fuel"].as_u64().unwrap(),
+        ms: m["ms"].as_u64().unwrap(),
+        output_bytes: m["outputBytes"].as_u64().unwrap(),
+    };
+    assert_eq!(signed_meter, meter);
 
     // A larger answer and more work cost more, still by the formula.
     let (dearer, moved) = pay(json!({"event": {"n": 2_000, "pad": 4096}}), false);
@@ -305,6 +334,24 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     assert_eq!(capped["body"]["status"], "fuel_exhausted", "{capped}");
     assert_eq!(capped["settlement"]["amount"], MAXIMUM.to_string());
     assert_eq!(moved, MAXIMUM);
+    // The ledger records each metered payment at its charge, not the signed maximum.
+    server.stop();
+    let db = rusqlite::Connection::open(data.path().join("payments.sqlite")).unwrap();
+    let amounts: Vec<(String, String)> = db
+        .prepare("SELECT state, amount FROM payments WHERE replay_key LIKE 'permit2:%'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        amounts.contains(&("settled".to_string(), charged.to_string())),
+        "{amounts:?}"
+    );
+    assert!(
+        amounts.contains(&("settled".to_string(), MAXIMUM.to_string())),
+        "{amounts:?}"
+    );
 }
 
 /// A host that cannot charge by the meter refuses tariffs when they are deployed, and a
@@ -332,11 +379,16 @@ fn tariffs_are_checked_at_deployment_and_at_every_run() {
             .map_err(|e| format!("{e:?}"))
     };
 
-    // Without the address that settles metered payments, a host cannot offer them.
-    let server = TestServer::start_with(&crate::payments::payments_table(""));
-    let refused = deploy(&server.client(), tariff(), Some("50000")).unwrap_err();
-    assert!(refused.contains("payments_unavailable"), "{refused}");
-    drop(server);
+    // Without the address that settles metered payments, or in verify-only mode (where
+    // nothing would collect a Permit2 authorization before it expires), a host refuses them.
+    for extra in [
+        "",
+        "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\"",
+    ] {
+        let server = TestServer::start_with(&crate::payments::payments_table(extra));
+        let refused = deploy(&server.client(), tariff(), Some("50000")).unwrap_err();
+        assert!(refused.contains("payments_unavailable"), "{refused}");
+    }
 
     // Facilitator mode with the facilitator's address (nothing is asked of it to deploy).
     let dir = tempfile::tempdir().unwrap();
@@ -415,119 +467,21 @@ fn tariffs_are_checked_at_deployment_and_at_every_run() {
     );
 }
 
-/// Verify-only mode: the official client's Permit2 authorization is checked offline and
-/// recorded; the ledger's amount is the run's charge (what the operator settles later, through
-/// the facilitator named in the authorization), the answer says so, and the authorization is
-/// not taken twice.
-#[test]
-fn verify_only_mode_records_the_charge_for_later_settlement() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server = TestServer::start_in(
-        &data,
-        &format!(
-            "[engine]\nfuel = true\n[attestation]\nprovider = \"simulated\"\n{}",
-            crate::payments::payments_table(
-                "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
-            )
-        ),
-    );
-    let client = server.client();
-    let owner = ClientSecret::generate().unwrap();
-    let source = JsSource {
-        main: "main.js".into(),
-        modules: [("main.js".to_string(), WORK.to_string())].into(),
-    };
-    client
-        .deploy_js(
-            &owner,
-            &Deployment {
-                name: "meter",
-                price: Some(MAXIMUM.to_string()),
-                tariff: Some(tariff()),
-                ..Deployment::default()
-            },
-            &source,
-        )
-        .unwrap();
-    let body = dir.path().join("body.json");
-    std::fs::write(&body, json!({"event": {"n": 100}}).to_string()).unwrap();
-    let url = format!("{}/agents/meter/invoke", server.url);
-    // A throwaway payer: verify-only mode checks the signature, not a balance.
-    let key = format!("0x{}", "42".repeat(32));
-    let paid = LocalChain::run_script_without_chain(
-        "pay-upto.mjs",
-        &[
-            "--url",
-            &url,
-            "--body",
-            body.to_str().unwrap(),
-            "--key",
-            &key,
-            "--token",
-            "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-        ],
-    );
-    assert_eq!(paid["status"], 200, "{paid}");
-    let settlement = &paid["settlement"];
-    assert_eq!(settlement["success"], true);
-    assert_eq!(settlement["transaction"], "");
-    let charged: u128 = settlement["amount"].as_str().unwrap().parse().unwrap();
-    let record = client
-        .execution(&owner, paid["body"]["execution_id"].as_str().unwrap())
-        .unwrap();
-    let (meter, recorded_charge) = recorded(record["payment"].as_str().unwrap());
-    assert_eq!(recorded_charge, charged);
-    assert_eq!(tariff().charge(&meter, MAXIMUM).unwrap(), charged);
-    assert!(charged < MAXIMUM);
-    // The x402 receipt (offer-and-receipt extension, signed by the attested key) states the
-    // meter, the tariff and the maximum; its amount is the charge they come to.
-    let jws = settlement["extensions"]["offer-receipt"]["info"]["receipt"]["signature"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{settlement}"));
-    let payload: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            jws.split('.').nth(1).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let run = &payload["hypervisor"];
-    assert_eq!(run["amount"], charged.to_string(), "{payload}");
-    let m = &run["metered"];
-    assert_eq!(m["maximum"], MAXIMUM.to_string());
-    assert_eq!(m["tariff"], serde_json::to_value(tariff()).unwrap());
-    let signed_meter = Meter {
-        fuel: m["fuel"].as_u64().unwrap(),
-        ms: m["ms"].as_u64().unwrap(),
-        output_bytes: m["outputBytes"].as_u64().unwrap(),
-    };
-    assert_eq!(signed_meter, meter);
-    server.stop();
-    let db = rusqlite::Connection::open(data.join("payments.sqlite")).unwrap();
-    let (state, amount): (String, String) = db
-        .query_row(
-            "SELECT state, amount FROM payments WHERE replay_key LIKE 'permit2:%'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((state.as_str(), amount), ("settled", charged.to_string()));
-}
-
 /// A metered run ends while its Permit2 authorization can still be settled: a payer whose
-/// authorization expires in a few seconds (the offer's `maxTimeoutSeconds`) gets a run cut to
-/// the time left, less the settlement's margin, not the agent's 10 s.
+/// authorization expires in 19 s (the offer's `maxTimeoutSeconds`) gets a run cut to the time
+/// left less the settlement's margin (16 s), not the agent's 10 s. (Facilitator mode, verified
+/// locally; the run is not charged, so the unreachable facilitator is never asked.)
 #[test]
 fn a_metered_run_ends_before_its_authorization_expires() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(
         &dir.path().join("data"),
         &format!(
-            "{}max_timeout_seconds = 9\n",
+            "{}max_timeout_seconds = 19\n",
             crate::payments::payments_table(
-                "facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
+                "mode = \"facilitator\"\nfacilitator_url = \"http://127.0.0.1:9\"\n\
+                 verify = \"local\"\n\
+                 facilitator_address = \"0x70997970C51812dC3A010c7D01b50e20d4DC79c8\""
             )
         ),
     );
@@ -577,4 +531,166 @@ fn a_metered_run_ends_before_its_authorization_expires() {
         "ran {ran_us} µs, past the authorization's deadline margin"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(9));
+    // An authorization too close to its deadline is refused before anything runs.
+    let (status, headers, _) = client
+        .post_json_with("/agents/slow/invoke", &json!({"event": {"n": 1}}), &[])
+        .unwrap();
+    assert_eq!(status, 402);
+    let offer =
+        crate::payments::b64_json(crate::payments::header(&headers, "payment-required").unwrap());
+    let mut accepted = offer["accepts"][0].clone();
+    accepted["maxTimeoutSeconds"] = json!(10);
+    let wallet = hypervisor_client::x402::Wallet::from_bytes(&[0x45; 32]).unwrap();
+    let short = hypervisor_client::x402::Offer::from_document(&json!({
+        "x402Version": 2,
+        "resource": offer["resource"],
+        "accepts": [accepted],
+    }))
+    .unwrap();
+    let mut paid = wallet
+        .payload(
+            &short,
+            &hypervisor_client::x402::PaymentLimit::new(MAXIMUM),
+            crate::payments::now(),
+        )
+        .unwrap()
+        .1;
+    // The payment must copy the offer as made: only the deadline is short.
+    paid["accepted"] = offer["accepts"][0].clone();
+    let header =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, paid.to_string());
+    let (status, _, body) = client
+        .post_json_with(
+            "/agents/slow/invoke",
+            &json!({"event": {"n": 1}}),
+            &[("payment-signature", header)],
+        )
+        .unwrap();
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["code"], "permit2_deadline_expired", "{body}");
+
+    // The command line deploys a metered agent too (`--tariff`), and says what is wrong.
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("owner.key");
+    let main = home.path().join("main.js");
+    std::fs::write(&main, WORK).unwrap();
+    let deploy = |tariff: &str| {
+        crate::client_cli::run(
+            &server,
+            home.path(),
+            &[
+                "--key",
+                key.to_str().unwrap(),
+                "--json",
+                "agent",
+                "deploy",
+                "cli-meter",
+                "--price",
+                "5000",
+                "--tariff",
+                tariff,
+                "--js",
+                main.to_str().unwrap(),
+            ],
+            b"",
+        )
+    };
+    let (code, stdout, stderr) = deploy("100,0,2,0");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (status, headers, body) = client
+        .post_json_with("/agents/cli-meter/invoke", &json!({"event": {"n": 1}}), &[])
+        .unwrap();
+    assert_eq!(status, 402, "{body}");
+    let offered =
+        crate::payments::b64_json(crate::payments::header(&headers, "payment-required").unwrap());
+    assert_eq!(
+        offered["accepts"][0]["extra"]["tariff"],
+        json!({"fixed": "100", "per_million_fuel": "0", "per_ms": "2", "per_kib_out": "0"})
+    );
+    let (code, stdout, stderr) = deploy("100,0,2");
+    assert_ne!(code, 0, "{stdout}");
+    assert!(
+        stderr.contains("FIXED,PER_MILLION_FUEL,PER_MS,PER_KIB_OUT"),
+        "{stderr}"
+    );
+}
+
+/// An agent's wallet never lowers a spend on a callee's word: a local HTTP agent that asks for
+/// a metered payment and answers that it charged 0 (`guests/charge-forger`, which keeps the
+/// authorization) leaves the spend at the maximum signed, so the budgets still hold.
+#[test]
+fn a_callee_claiming_a_smaller_charge_does_not_lower_the_spend() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "forger",
+                component: &crate::harness::wasm("charge-forger"),
+                content_type: Some("application/json".into()),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let grants = hypervisor_protocol::grants::Grants {
+        agents: vec![hypervisor_protocol::grants::AgentRef {
+            name: "forger".into(),
+            owner_key: owner.public_key().to_hex(),
+        }],
+        ..Default::default()
+    };
+    client
+        .deploy_agent(
+            &owner,
+            &Deployment {
+                name: "buyer",
+                component: &crate::harness::wasm("caller"),
+                grants: Some(grants),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let session = client.create_session(&owner).unwrap();
+    let policy = hypervisor_protocol::wallet::SpendingPolicy {
+        networks: vec!["eip155:84532".into()],
+        assets: vec!["0x036CbD53842c5426634e7929541eC2318f3dCF7e".into()],
+        max_per_call: "10000".into(),
+        max_per_day: "10000".into(),
+        max_total: "10000".into(),
+        payees: Some(vec!["0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into()]),
+    };
+    client
+        .attach_wallet(&owner, &session, "buyer", &"44".repeat(32), &policy)
+        .unwrap();
+    let call = || {
+        let out = client
+            .invoke(
+                "buyer",
+                json!({"target": "forger", "path": "/", "body": {}}),
+            )
+            .unwrap();
+        assert!(out.ok, "{out:?}");
+        out.result_json().unwrap()
+    };
+    let first = call();
+    let answer = &first["responses"][0];
+    assert_eq!(answer["status"], 200, "{first}");
+    let claimed = crate::payments::b64_json(answer["payment_response"].as_str().unwrap());
+    assert_eq!(
+        claimed["amount"], "0",
+        "the forger claims it charged nothing"
+    );
+    assert_eq!(
+        client.agent_wallet(&owner, "buyer").unwrap().spent_total,
+        "10000",
+        "the spend keeps the maximum signed"
+    );
+    // So the budget of one payment is spent: nothing more is signed.
+    let second = call();
+    assert_eq!(
+        second["responses"][0]["body"]["error"]["code"], "spending_refused",
+        "{second}"
+    );
 }

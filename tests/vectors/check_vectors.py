@@ -541,6 +541,9 @@ def check_agents(v, client_pub):
     check("deploy detail with a tariff",
           deploy_detail(a["component_sha256"], dict(req, tariff=t["tariff"])), t["deploy_detail"])
     check("the maximum is the price", t["maximum"], req["price"])
+    check("deploy detail with a partial tariff (absent rates are 0)",
+          deploy_detail(a["component_sha256"], dict(req, tariff=t["partial"]["tariff"])),
+          t["partial"]["deploy_detail"])
     for c in t["charges"]:
         check(f"charge of {c['meter']}",
               str(tariff_charge(t["tariff"], c["meter"], int(t["maximum"]))), c["charge"])

@@ -63,6 +63,11 @@ pub struct DeployArgs {
     /// (`success`, the default).
     #[arg(long, value_name = "success|always")]
     charge: Option<ChargeRule>,
+    /// With --price: meter each run (x402 `upto`, handler and CLI agents): atomic units charged
+    /// fixed, per million fuel, per millisecond and per KiB of answer; --price is then the most
+    /// a run costs (e.g. `--tariff 100,50,0,10`).
+    #[arg(long, value_name = "FIXED,PER_MILLION_FUEL,PER_MS,PER_KIB_OUT", value_parser = parse_tariff)]
+    tariff: Option<hypervisor_protocol::tariff::Tariff>,
     /// HTTP agents: the media type of their answers, declared in payment challenges.
     #[arg(long, value_name = "TYPE")]
     content_type: Option<String>,
@@ -150,6 +155,7 @@ pub fn run(
         ttl_seconds,
         time_ms,
         charge,
+        tariff,
         content_type,
         grants,
         input_schema,
@@ -201,8 +207,7 @@ pub fn run(
         price,
         ttl_seconds,
         charge,
-        // Metered agents (tariffs) are deployed through the library and the SDKs for now.
-        tariff: None,
+        tariff,
         content_type,
         grants,
         schemas,
@@ -239,4 +244,21 @@ pub fn run(
         );
     });
     Ok(())
+}
+
+/// `--tariff FIXED,PER_MILLION_FUEL,PER_MS,PER_KIB_OUT`: four decimal amounts (the host checks
+/// them against the price).
+fn parse_tariff(s: &str) -> Result<hypervisor_protocol::tariff::Tariff, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [fixed, per_million_fuel, per_ms, per_kib_out] = parts.as_slice() else {
+        return Err("four amounts: FIXED,PER_MILLION_FUEL,PER_MS,PER_KIB_OUT".into());
+    };
+    let tariff = hypervisor_protocol::tariff::Tariff {
+        fixed: (*fixed).to_string(),
+        per_million_fuel: (*per_million_fuel).to_string(),
+        per_ms: (*per_ms).to_string(),
+        per_kib_out: (*per_kib_out).to_string(),
+    };
+    tariff.rates()?;
+    Ok(tariff)
 }

@@ -550,6 +550,22 @@ impl Wallet {
     }
 }
 
+/// The replay key under which a host records a metered payment of the header value `payment`
+/// (a `PAYMENT-SIGNATURE` with a Permit2 authorization): `permit2:<chain>:<from>:<nonce>`,
+/// lowercase hex, as the payments component keys it. `None` for another payment.
+pub fn metered_replay_key(payment: &str) -> Option<String> {
+    let doc = decode_settlement(payment)?;
+    let a = &doc["payload"]["permit2Authorization"];
+    let chain: u64 = doc["accepted"]["network"]
+        .as_str()?
+        .strip_prefix("eip155:")?
+        .parse()
+        .ok()?;
+    let from: Address = a["from"].as_str()?.parse().ok()?;
+    let nonce = U256::from_str_radix(a["nonce"].as_str()?, 10).ok()?;
+    Some(format!("permit2:{chain}:{from:#x}:{nonce:#x}").to_lowercase())
+}
+
 /// Decodes a `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value.
 pub fn decode_settlement(value: &str) -> Option<Value> {
     let bytes = base64::engine::general_purpose::STANDARD

@@ -235,6 +235,17 @@ fn a_metered_offer_is_paid_with_a_permit2_authorization_for_its_maximum() {
         .unwrap();
     assert_eq!(signer, wallet.address());
     assert_eq!(a["from"], wallet.address().to_checksum(None));
+    // The host's replay key of this payment (the payments component's format).
+    let header = base64::engine::general_purpose::STANDARD.encode(doc.to_string());
+    assert_eq!(
+        metered_replay_key(&header).unwrap(),
+        format!(
+            "permit2:84532:{:#x}:{:#x}",
+            wallet.address(),
+            n(&a["nonce"])
+        )
+        .to_lowercase()
+    );
     // An exact offer beside it is preferred; v1 has no upto.
     let mut both = metered("5000");
     both["accepts"]

@@ -169,7 +169,8 @@ impl OutgoingHook for RunHook {
                     Payment::Signed { header, spend } => {
                         let again = request.copy(Some(&header));
                         let response = send(&shared, &run, &target, again).await?;
-                        (response, Some(spend))
+                        let value = header.1.to_str().unwrap_or_default().to_string();
+                        (response, Some((spend, value)))
                     }
                 }
             } else {
@@ -178,7 +179,11 @@ impl OutgoingHook for RunHook {
             // A callee on this host settles through this host: its settlement's amount is the
             // host's own (a remote server's is only its word).
             let local = matches!(target, Target::Local { .. });
-            let payment = payment.map(|spend| PaidSpend { spend, local });
+            let payment = payment.map(|(spend, header)| PaidSpend {
+                spend,
+                local,
+                header,
+            });
             finish(&shared, &run, callee, path, started, response, payment).await
         })
     }
@@ -267,10 +272,12 @@ async fn send(
     }
 }
 
-/// A call paid from the run's wallet: the spend, and whether the callee is on this host.
+/// A call paid from the run's wallet: the spend, whether the callee is on this host, and the
+/// payment header sent.
 struct PaidSpend {
     spend: i64,
     local: bool,
+    header: String,
 }
 
 /// Buffers the response (bounded), records the call (and the payment's outcome), and hands
@@ -303,7 +310,11 @@ async fn finish(
         .or_else(|| header("x-payment-response"))
         .and_then(|v| pay::decode_settlement(&v));
     if let Some(spend) = payment {
-        pay::settled(shared, spend.spend, settlement.as_ref(), spend.local).await?;
+        let metered = spend
+            .local
+            .then(|| x402_payer::metered_replay_key(&spend.header))
+            .flatten();
+        pay::settled(shared, spend.spend, settlement.as_ref(), metered).await?;
     }
     let link = CallLink {
         callee: callee.clone(),

@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) front: OnceLock<axum::Router>,
     /// Agents' storage: the records' writer (the call ledger) and the wallets.
     pub(crate) agents: Arc<AgentStore>,
+    /// The payment ledger: what a metered callee on this host was charged.
+    pub(crate) ledger: Arc<dyn crate::storage::payments::PaymentLedger>,
     /// Remote origins: names resolved (`egress.hosts` first) and checked, connections kept
     /// alive per agent.
     pub(crate) remote: connect::Remote,
@@ -68,13 +70,18 @@ pub(crate) struct Shared {
 
 impl Egress {
     /// The layer for `config`, recording calls and paying from wallets in `agents`.
-    pub fn new(config: &Config, agents: Arc<AgentStore>) -> Self {
+    pub fn new(
+        config: &Config,
+        agents: Arc<AgentStore>,
+        ledger: Arc<dyn crate::storage::payments::PaymentLedger>,
+    ) -> Self {
         Self {
             inner: Arc::new(Shared {
                 config: config.egress.clone(),
                 max_body_bytes: config.http.max_body_bytes,
                 front: OnceLock::new(),
                 agents,
+                ledger,
                 remote: connect::Remote::new(
                     Arc::new(connect::SystemResolver::new(config.egress.hosts.clone())),
                     pool::Pool::new(

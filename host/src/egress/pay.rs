@@ -233,26 +233,34 @@ async fn mark(
 }
 
 /// Records the retry's outcome: `settled` with the transaction, or `unsettled`. A metered
-/// callee on this host (`local`) settled its charge, at most the maximum reserved: the spend is
-/// lowered to that `amount`. A remote server's stated amount is not taken (it is only its word;
-/// the spend keeps the maximum it could take).
+/// payment to a callee on this host (`metered`: its replay key in this host's ledger) was
+/// charged what the ledger says, at most the maximum reserved: the spend is lowered to that.
+/// No response header is taken for it (a guest's answer can carry any), and a remote server's
+/// charge is only its word: the spend then keeps the maximum it could take.
 pub(super) async fn settled(
     shared: &Shared,
     spend: i64,
     settlement: Option<&serde_json::Value>,
-    local: bool,
+    metered: Option<String>,
 ) -> Result<(), HttpError> {
     let succeeded = settlement.filter(|s| s["success"] != false);
-    if local
-        && let Some(amount) = succeeded
-            .and_then(|s| s["amount"].as_str())
-            .and_then(|a| a.parse::<i64>().ok())
-    {
-        let wallets = shared.agents.wallets.clone();
-        tokio::task::spawn_blocking(move || wallets.settled_amount(spend, amount))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+    if let (Some(_), Some(key)) = (succeeded, metered) {
+        let ledger = &shared.ledger;
+        // Charged (durably, before any settlement step) and being or been settled.
+        let state = ledger.state(&key).await.map_err(internal)?;
+        if matches!(state.as_deref(), Some("settling" | "settled"))
+            && let Some(amount) = ledger
+                .amount(&key)
+                .await
+                .map_err(internal)?
+                .and_then(|a| a.parse::<i64>().ok())
+        {
+            let wallets = shared.agents.wallets.clone();
+            tokio::task::spawn_blocking(move || wallets.settled_amount(spend, amount))
+                .await
+                .map_err(internal)?
+                .map_err(internal)?;
+        }
     }
     let tx = succeeded.and_then(|s| s["transaction"].as_str());
     match tx {

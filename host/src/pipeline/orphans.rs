@@ -158,9 +158,10 @@ impl Pipeline {
                 }
                 continue;
             }
-            // A metered (x402 `upto`) payment left `settling`: its charge died with its run, and
-            // settling it again at a guess could take more than the run cost. Marked for the
-            // operator, who finds on chain whether the stopped run's settlement went through.
+            // A metered (x402 `upto`) payment left `settling`: its charge is in the ledger, but
+            // the terms it was offered under (the tariff, part of the requirements a
+            // facilitator settles) are not sealed with it. Marked for the operator, who finds on
+            // chain whether the stopped run's settlement went through.
             if key.starts_with(METERED_KEY_PREFIX) {
                 self.ledger
                     .settlement_failed(&key, "metered_settlement_unknown", unix_seconds())

@@ -122,7 +122,7 @@ pub struct Payments {
     idle: Mutex<Vec<Warm>>,
     keep: usize,
     /// Whether metered prices (x402 `upto`) can be served: the component exports
-    /// `metered-payments` and `payments.facilitator_address` is set.
+    /// `metered-payments`, `payments.facilitator_address` is set, and a facilitator settles.
     metered: bool,
 }
 
@@ -176,7 +176,11 @@ impl Payments {
                 .await
                 .map_err(|e| PluginError::SettingsRejected(e.0))?;
         }
-        payments.metered = exports_metered && config.facilitator_address.is_some();
+        // In verify-only mode nothing would ever collect a metered payment: its Permit2
+        // authorization is not kept, and it expires within `max_timeout_seconds`.
+        payments.metered = exports_metered
+            && config.facilitator_address.is_some()
+            && config.mode == SettlementMode::Facilitator;
         // Every configured price must make a valid challenge: a bad price stops the start-up
         // instead of failing every paid request.
         let resource = PaidResource {

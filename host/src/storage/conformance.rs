@@ -1014,9 +1014,13 @@ fn payments_once(s: &Stores) {
     let ledger = s.payments.as_ref();
     // A metered payment's charge replaces its maximum while it is reserved, and only then.
     assert_eq!(wait(ledger.amount("k1")).unwrap().as_deref(), Some("10"));
-    assert!(wait(ledger.charged("k1", "7")).unwrap());
+    assert!(
+        !wait(ledger.charged("k1", "run-b", "7")).unwrap(),
+        "not run-b's reservation"
+    );
+    assert!(wait(ledger.charged("k1", "run-a", "7")).unwrap());
     assert_eq!(wait(ledger.amount("k1")).unwrap().as_deref(), Some("7"));
-    assert!(!wait(ledger.charged("absent", "7")).unwrap());
+    assert!(!wait(ledger.charged("absent", "run-a", "7")).unwrap());
     assert_eq!(wait(ledger.amount("absent")).unwrap(), None);
     assert!(
         !wait(ledger.settling("k1", "run-b", 2)).unwrap(),
@@ -1028,7 +1032,7 @@ fn payments_once(s: &Stores) {
         "a settling payment is never released"
     );
     assert!(
-        !wait(ledger.charged("k1", "3")).unwrap(),
+        !wait(ledger.charged("k1", "run-a", "3")).unwrap(),
         "no charge changes once settling"
     );
     assert_eq!(wait(ledger.amount("k1")).unwrap().as_deref(), Some("7"));

@@ -214,12 +214,17 @@ pub trait PaymentLedger: Send + Sync {
     ) -> Result<bool, StorageError>;
 
     /// Records what a metered (x402 `upto`) payment was charged: its `amount`, the signed
-    /// maximum until then, so that the ledger says what to settle. Only while the payment is
-    /// `reserved` (before any settlement step). Returns whether it changed.
+    /// maximum until then. Only while the payment is still `owner`'s reservation (before any
+    /// settlement step). Returns whether it changed.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn charged(&self, replay_key: &str, amount: &str) -> Result<bool, StorageError>;
+    async fn charged(
+        &self,
+        replay_key: &str,
+        owner: &str,
+        amount: &str,
+    ) -> Result<bool, StorageError>;
 
     /// The amount recorded for a payment (its price, or a metered payment's charge), if
     /// recorded.

@@ -264,13 +264,10 @@ impl Pipeline {
             limits.fuel = own.fuel.map(|fuel| fuel.min(cap));
         }
         // A metered run ends while its authorization can still be settled.
-        if let Some(within) = verified
-            .as_ref()
-            .and_then(|v| v.settle_within(crate::clock::unix_seconds()))
+        if let Some(v) = &verified
+            && let Some(within) = self.metered_time(v).await?
         {
-            limits.time = limits
-                .time
-                .min(within.max(std::time::Duration::from_millis(1)));
+            limits.time = limits.time.min(within);
         }
         let input_kind = match kind {
             AgentKind::Handler => InputKind::Event,

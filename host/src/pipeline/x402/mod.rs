@@ -65,9 +65,10 @@ use crate::storage::payments::{Identifier, NewPayment};
 /// not be asked): answered 503, not 402.
 pub const VERIFY_UNAVAILABLE: &str = "unexpected_verify_error";
 
-/// Seconds a metered authorization must still be valid for when its run ends (the payments
-/// component's margin at verification, so that settling it can still reach the chain).
-const SETTLE_MARGIN: u64 = 6;
+/// Seconds a metered authorization must still be valid for when its run's time is up: the
+/// facilitator's own margin (6 s) and time for the admission, the ledger's writes and the
+/// settlement's transaction.
+const SETTLE_MARGIN: u64 = 16;
 
 /// Reason given when a payment's replay key is already in the ledger.
 pub const REPLAY_REASON: &str = "invalid_exact_evm_nonce_already_used";
@@ -155,19 +156,14 @@ impl Verified {
         self.charge.fuel_cap()
     }
 
-    /// How long a metered run may last so that its authorization can still be settled: until
-    /// its Permit2 `deadline` less the settlement's margin ([`SETTLE_MARGIN`]). `None` for a
-    /// fixed price (an EIP-3009 authorization's window is the payer's business).
-    pub(super) fn settle_within(&self, now: u64) -> Option<std::time::Duration> {
+    /// The Permit2 `deadline` of a metered payment (`None` for a fixed price, or a header
+    /// that names none).
+    fn deadline(&self) -> Option<u64> {
         self.charge.tariff.as_ref()?;
-        let deadline = offer_receipt::decode(&self.header.value)?
-            ["payload"]["permit2Authorization"]["deadline"]
+        offer_receipt::decode(&self.header.value)?["payload"]["permit2Authorization"]["deadline"]
             .as_str()?
             .parse::<u64>()
-            .ok()?;
-        Some(std::time::Duration::from_secs(
-            deadline.saturating_sub(now).saturating_sub(SETTLE_MARGIN),
-        ))
+            .ok()
     }
 
     /// The receipt's `payment` field: `x402 <network> <amount> payer=<address> key=<replay key>`.
@@ -362,30 +358,34 @@ impl Reservation<'_> {
     /// never reusable (the work ran). A payment [`Pipeline::deferral`] admits is settled after
     /// the response instead: the header then says so with an empty transaction.
     pub(super) async fn settle(mut self) -> Result<SettlementHeader, ApiError> {
+        let pipeline = self.pipeline;
+        // A metered run's charge goes into the ledger first (durably, while the payment is
+        // still this run's reservation): the ledger says what was charged. Still armed: if the
+        // write fails, nothing was settled, and the payment is released when dropped.
+        if self.paid.charge.tariff.is_some() {
+            let charged = self.metered.map_or_else(
+                || self.paid.charge.price.amount.clone(),
+                |(_, charged)| charged.to_string(),
+            );
+            let key = self.paid.verified.replay_key.clone();
+            if !pipeline
+                .ledger
+                .charged(&key, &pipeline.identity.run, &charged)
+                .await?
+            {
+                // Another replica took the reservation over: its to decide, not to release.
+                self.armed = false;
+                return Err(taken_over());
+            }
+        }
         // From here on never released: the settlement may reach the chain even if this
         // future is dropped before it answers.
         self.armed = false;
-        let pipeline = self.pipeline;
         let paid = &self.paid;
         let payments = pipeline
             .payments
             .clone()
             .ok_or(ApiError::PaymentsUnavailable)?;
-        // A metered run's charge goes into the ledger first (durably, while the payment is
-        // still `reserved`): the ledger says what to settle, whoever settles it.
-        if paid.charge.tariff.is_some() {
-            let charged = self.metered.map_or_else(
-                || paid.charge.price.amount.clone(),
-                |(_, charged)| charged.to_string(),
-            );
-            if !pipeline
-                .ledger
-                .charged(&paid.verified.replay_key, &charged)
-                .await?
-            {
-                return Err(taken_over());
-            }
-        }
         let settlement = Settlement {
             payments,
             ledger: pipeline.ledger.clone(),
@@ -709,6 +709,37 @@ impl Pipeline {
                     .await)
             }
         }
+    }
+
+    /// How long a metered run may last so that its authorization can still be settled: until
+    /// its Permit2 `deadline` less [`SETTLE_MARGIN`]. `None` for a fixed price (an EIP-3009
+    /// authorization's window is the payer's business). A metered payment with less than a
+    /// second left (or no readable deadline) is refused before anything is recorded: a 402
+    /// `permit2_deadline_expired`, to sign a new one.
+    pub(super) async fn metered_time(
+        &self,
+        verified: &Verified,
+    ) -> Result<Option<std::time::Duration>, ApiError> {
+        if verified.charge.tariff.is_none() {
+            return Ok(None);
+        }
+        let left = verified.deadline().map_or(0, |d| {
+            d.saturating_sub(unix_seconds())
+                .saturating_sub(SETTLE_MARGIN)
+        });
+        if left == 0 {
+            return Err(self
+                .payment_required(
+                    &verified.charge,
+                    "permit2_deadline_expired",
+                    format!(
+                        "the authorization expires too soon to run and settle a metered \
+                         invocation: sign one valid for more than {SETTLE_MARGIN} s"
+                    ),
+                )
+                .await);
+        }
+        Ok(Some(std::time::Duration::from_secs(left)))
     }
 
     /// Reserves a verified payment, if there is one (see [`Verified::reserve`]).

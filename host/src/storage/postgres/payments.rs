@@ -197,14 +197,20 @@ impl PaymentLedger for PgPayments {
             .await
     }
 
-    async fn charged(&self, replay_key: &str, amount: &str) -> Result<bool, StorageError> {
-        let (key, amount) = (replay_key.to_owned(), amount.to_owned());
+    async fn charged(
+        &self,
+        replay_key: &str,
+        owner: &str,
+        amount: &str,
+    ) -> Result<bool, StorageError> {
+        let (key, owner, amount) = (replay_key.to_owned(), owner.to_owned(), amount.to_owned());
         self.on_pool(|db| async move {
             let client = db.client("record a charge").await?;
             let changed = client
                 .execute(
-                    "UPDATE payments SET amount = $2 WHERE replay_key = $1 AND state = 'reserved'",
-                    &[&key, &amount],
+                    "UPDATE payments SET amount = $3
+                     WHERE replay_key = $1 AND owner = $2 AND state = 'reserved'",
+                    &[&key, &owner, &amount],
                 )
                 .await
                 .map_err(pg("record a charge"))?;

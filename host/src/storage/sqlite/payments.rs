@@ -128,7 +128,11 @@ enum Write {
         at: u64,
     },
     /// A `reserved` metered payment's charge (answer: changed).
-    Charged { replay_key: String, amount: String },
+    Charged {
+        replay_key: String,
+        owner: String,
+        amount: String,
+    },
     /// Record an outcome (answer: changed).
     Finish {
         replay_key: String,
@@ -200,11 +204,16 @@ impl Write {
                 )
                 .and_then(|mut s| s.execute(params![replay_key, owner, to_i64(*at)]))
                 .map_err(sql("record a settlement"))?,
-            Self::Charged { replay_key, amount } => tx
+            Self::Charged {
+                replay_key,
+                owner,
+                amount,
+            } => tx
                 .prepare_cached(
-                    "UPDATE payments SET amount = ?2 WHERE replay_key = ?1 AND state = 'reserved'",
+                    "UPDATE payments SET amount = ?3
+                     WHERE replay_key = ?1 AND owner = ?2 AND state = 'reserved'",
                 )
-                .and_then(|mut s| s.execute(params![replay_key, amount]))
+                .and_then(|mut s| s.execute(params![replay_key, owner, amount]))
                 .map_err(sql("record a charge"))?,
             Self::Finish {
                 replay_key,
@@ -523,9 +532,15 @@ impl PaymentLedger for SqlitePayments {
         self.ask(|answer| Job::Read(Read::State(key, answer))).await
     }
 
-    async fn charged(&self, replay_key: &str, amount: &str) -> Result<bool, StorageError> {
+    async fn charged(
+        &self,
+        replay_key: &str,
+        owner: &str,
+        amount: &str,
+    ) -> Result<bool, StorageError> {
         self.write(Write::Charged {
             replay_key: replay_key.to_owned(),
+            owner: owner.to_owned(),
             amount: amount.to_owned(),
         })
         .await
