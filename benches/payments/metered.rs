@@ -1,5 +1,6 @@
 //! `metered`: paid agent invocations against unpaid ones, interleaved rounds on one host
-//! (verify-only, fuel metering on): the same handler (`text-stats`) deployed free, at a fixed
+//! (facilitator mode against the stand-in facilitator, verified locally, settled before the
+//! response; fuel metering on; metered payments are refused in verify-only mode): the same handler (`text-stats`) deployed free, at a fixed
 //! price (x402 `exact`, EIP-3009) and metered (x402 `upto`, Permit2, a tariff). Requests per
 //! second with `BENCH_CONCURRENCY` (16) callers in this process for `BENCH_SECONDS` (3) a round,
 //! `BENCH_ROUNDS` (3) rounds; every paid request carries a new authorization signed beforehand
@@ -128,9 +129,13 @@ fn rate(
 pub fn metered() {
     let rt = common::runtime();
     let _guard = rt.enter();
+    let facilitator = super::stand_in_facilitator(&rt);
     let tmp = tempfile::tempdir().unwrap();
     let mut c = in_process::config(tmp.path());
     c.engine.fuel = true;
+    c.payments.mode = hypervisor::config::SettlementMode::Facilitator;
+    c.payments.facilitator_url = Some(facilitator);
+    c.payments.verify = hypervisor::config::VerifyAt::Local;
     c.payments.enabled = true;
     c.payments.component = wasm::path("payments");
     c.payments.price.pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into();
@@ -183,7 +188,7 @@ pub fn metered() {
     };
     let (f, e, u) = (median(&mut free), median(&mut exact), median(&mut upto));
     println!(
-        "agent invocations, verify-only, {concurrency} callers: unpaid {f:.0}/s, fixed price (exact) {e:.0}/s ({:.2}×), metered (upto) {u:.0}/s ({:.2}× unpaid, {:.2}× fixed)",
+        "agent invocations, facilitator (stand-in), verify local, {concurrency} callers: unpaid {f:.0}/s, fixed price (exact) {e:.0}/s ({:.2}×), metered (upto) {u:.0}/s ({:.2}× unpaid, {:.2}× fixed)",
         e / f,
         u / f,
         u / e

@@ -29,6 +29,40 @@ fn tariff() -> Tariff {
     }
 }
 
+/// Deploys `guests/caller` as `buyer`, granted to call `callee`, and attaches the wallet of
+/// `key` (hex) under `policy`.
+fn buyer_with_wallet(
+    client: &hypervisor_client::Client,
+    owner: &ClientSecret,
+    callee: &str,
+    key: &str,
+    policy: &hypervisor_protocol::wallet::SpendingPolicy,
+) {
+    let grants = hypervisor_protocol::grants::Grants {
+        agents: vec![hypervisor_protocol::grants::AgentRef {
+            name: callee.into(),
+            owner_key: owner.public_key().to_hex(),
+        }],
+        ..Default::default()
+    };
+    client
+        .deploy_agent(
+            owner,
+            &Deployment {
+                name: "buyer",
+                description: "pays other agents",
+                component: &crate::harness::wasm("caller"),
+                grants: Some(grants),
+                ..Deployment::default()
+            },
+        )
+        .unwrap();
+    let session = client.create_session(owner).unwrap();
+    client
+        .attach_wallet(owner, &session, "buyer", key, policy)
+        .unwrap();
+}
+
 /// The meter and charge the execution record of a paid run states.
 fn recorded(field: &str) -> (Meter, u128) {
     let part = |key: &str| {
@@ -265,26 +299,6 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     // An agent pays it from its wallet, by the owner's policy: the wallet signs a Permit2
     // authorization for the maximum (within max_per_call), and the spend is lowered to the
     // charge the host settled.
-    let grants = hypervisor_protocol::grants::Grants {
-        agents: vec![hypervisor_protocol::grants::AgentRef {
-            name: "meter".into(),
-            owner_key: owner.public_key().to_hex(),
-        }],
-        ..Default::default()
-    };
-    client
-        .deploy_agent(
-            &owner,
-            &Deployment {
-                name: "buyer",
-                description: "pays a metered agent",
-                component: &crate::harness::wasm("caller"),
-                grants: Some(grants),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
-    let session = client.create_session(&owner).unwrap();
     let policy = hypervisor_protocol::wallet::SpendingPolicy {
         networks: vec!["eip155:84532".into()],
         assets: vec![a.token.clone()],
@@ -293,9 +307,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
         max_total: "1000000".into(),
         payees: Some(vec![a.pay_to.clone()]),
     };
-    client
-        .attach_wallet(&owner, &session, "buyer", &a.payer_key, &policy)
-        .unwrap();
+    buyer_with_wallet(&client, &owner, "meter", &a.payer_key, &policy);
     let before = chain.balance(&a.pay_to);
     let out = client
         .invoke(
@@ -634,25 +646,6 @@ fn a_callee_claiming_a_smaller_charge_does_not_lower_the_spend() {
             },
         )
         .unwrap();
-    let grants = hypervisor_protocol::grants::Grants {
-        agents: vec![hypervisor_protocol::grants::AgentRef {
-            name: "forger".into(),
-            owner_key: owner.public_key().to_hex(),
-        }],
-        ..Default::default()
-    };
-    client
-        .deploy_agent(
-            &owner,
-            &Deployment {
-                name: "buyer",
-                component: &crate::harness::wasm("caller"),
-                grants: Some(grants),
-                ..Deployment::default()
-            },
-        )
-        .unwrap();
-    let session = client.create_session(&owner).unwrap();
     let policy = hypervisor_protocol::wallet::SpendingPolicy {
         networks: vec!["eip155:84532".into()],
         assets: vec!["0x036CbD53842c5426634e7929541eC2318f3dCF7e".into()],
@@ -661,9 +654,7 @@ fn a_callee_claiming_a_smaller_charge_does_not_lower_the_spend() {
         max_total: "10000".into(),
         payees: Some(vec!["0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into()]),
     };
-    client
-        .attach_wallet(&owner, &session, "buyer", &"44".repeat(32), &policy)
-        .unwrap();
+    buyer_with_wallet(&client, &owner, "forger", &"44".repeat(32), &policy);
     let call = || {
         let out = client
             .invoke(

@@ -159,6 +159,19 @@ pub struct Settled {
     pub message: Option<String>,
 }
 
+impl Settled {
+    /// A success without a transaction: recorded for later settlement (verify-only mode), or
+    /// nothing to move (a metered charge of 0).
+    pub fn without_transaction() -> Self {
+        Self {
+            success: true,
+            transaction: String::new(),
+            error_reason: None,
+            message: None,
+        }
+    }
+}
+
 /// Reads a `/settle` answer.
 ///
 /// # Errors

@@ -293,12 +293,7 @@ mod component {
                 wit::ProtocolVersion::V2 => terms.network.clone(),
             };
             let settled = match mode(facilitator::SETTLE_UNAVAILABLE)? {
-                Mode::VerifyOnly => facilitator::Settled {
-                    success: true,
-                    transaction: String::new(),
-                    error_reason: None,
-                    message: None,
-                },
+                Mode::VerifyOnly => facilitator::Settled::without_transaction(),
                 Mode::Facilitator { endpoint, .. } => {
                     let body =
                         facilitator::request_body(v, &header.value, &terms, &resource(&resource_))?;
@@ -387,19 +382,10 @@ mod component {
             let payer = accepted.payer.to_checksum(None);
             let network = terms.base.network.clone();
             let settled = match mode(facilitator::SETTLE_UNAVAILABLE)? {
-                // Nothing to move: no transaction (the authorization expires unused).
-                _ if charge.is_zero() => facilitator::Settled {
-                    success: true,
-                    transaction: String::new(),
-                    error_reason: None,
-                    message: None,
-                },
-                Mode::VerifyOnly => facilitator::Settled {
-                    success: true,
-                    transaction: String::new(),
-                    error_reason: None,
-                    message: None,
-                },
+                // Nothing to move (a charge of 0: the authorization expires unused), or
+                // recorded for later settlement (verify-only): no transaction.
+                _ if charge.is_zero() => facilitator::Settled::without_transaction(),
+                Mode::VerifyOnly => facilitator::Settled::without_transaction(),
                 Mode::Facilitator { endpoint, .. } => {
                     let body = facilitator::upto_body(
                         &header.value,

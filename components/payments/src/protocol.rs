@@ -296,28 +296,7 @@ fn parse(
                     format!("the price is on {}", t.network),
                 ));
             }
-            if *accepted != t.v2_requirements() {
-                return Err(Refusal::new(
-                    "invalid_payment_requirements",
-                    "`accepted` differs from the requirements this server offers",
-                ));
-            }
-            match raw.pointer("/resource/url").and_then(Value::as_str) {
-                Some(url) if url == resource_url => {}
-                Some(url) => {
-                    return Err(Refusal::new(
-                        "invalid_payment_requirements",
-                        format!("the payment was issued for {url}, not for {resource_url}"),
-                    ));
-                }
-                None => {
-                    return Err(Refusal::new(
-                        "invalid_payload",
-                        "payment: `resource.url` is missing (a v2 payment names the resource \
-                         of the challenge it answers)",
-                    ));
-                }
-            }
+            accepted_as_offered(&raw, &t.v2_requirements(), resource_url)?;
             let p: v2x::PaymentPayload = serde_json::from_value(raw)
                 .map_err(|e| Refusal::new("invalid_payload", format!("payment: {e}")))?;
             match p.payload {
@@ -332,6 +311,37 @@ fn parse(
         }
     };
     Ok(payload)
+}
+
+/// Checks that a v2 payment `raw` copied `requirements` unchanged into `accepted`, and names
+/// `resource_url` as its resource (clients copy both from the challenge): a payment issued
+/// for one route, or on other terms, is not spent on another.
+///
+/// # Errors
+/// `invalid_payment_requirements`, or `invalid_payload` when `resource.url` is missing.
+pub fn accepted_as_offered(
+    raw: &Value,
+    requirements: &Value,
+    resource_url: &str,
+) -> Result<(), Refusal> {
+    if raw.get("accepted") != Some(requirements) {
+        return Err(Refusal::new(
+            "invalid_payment_requirements",
+            "`accepted` differs from the requirements this server offers",
+        ));
+    }
+    match raw.pointer("/resource/url").and_then(Value::as_str) {
+        Some(url) if url == resource_url => Ok(()),
+        Some(url) => Err(Refusal::new(
+            "invalid_payment_requirements",
+            format!("the payment was issued for {url}, not for {resource_url}"),
+        )),
+        None => Err(Refusal::new(
+            "invalid_payload",
+            "payment: `resource.url` is missing (a v2 payment names the resource of the \
+             challenge it answers)",
+        )),
+    }
 }
 
 /// The `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value.

@@ -15,7 +15,7 @@ use x402_permit2::{PermitWitnessTransferFrom, TokenPermissions, UPTO_PROXY_ADDRE
 
 use crate::Refusal;
 use crate::exact::{VALIDITY_MARGIN_SECONDS, signer};
-use crate::protocol::{Price, Resource, Terms, decode, encode};
+use crate::protocol::{Price, Resource, Terms, accepted_as_offered, decode, encode};
 
 /// The terms of a metered price: the maximum (`price.amount`), the facilitator that may
 /// settle, and the tariff shown to payers.
@@ -286,28 +286,7 @@ fn parse(header: &str, t: &UptoTerms, resource_url: &str) -> Result<UptoPermit2P
             format!("the price is on {}", t.base.network),
         ));
     }
-    if *accepted != t.v2_requirements() {
-        return Err(Refusal::new(
-            "invalid_payment_requirements",
-            "`accepted` differs from the requirements this server offers",
-        ));
-    }
-    match raw.pointer("/resource/url").and_then(Value::as_str) {
-        Some(url) if url == resource_url => {}
-        Some(url) => {
-            return Err(Refusal::new(
-                "invalid_payment_requirements",
-                format!("the payment was issued for {url}, not for {resource_url}"),
-            ));
-        }
-        None => {
-            return Err(Refusal::new(
-                "invalid_payload",
-                "payment: `resource.url` is missing (a v2 payment names the resource of the \
-                 challenge it answers)",
-            ));
-        }
-    }
+    accepted_as_offered(&raw, &t.v2_requirements(), resource_url)?;
     let payload = raw
         .get("payload")
         .cloned()

@@ -409,13 +409,8 @@ impl Wallet {
         let version = r["extra"]["version"]
             .as_str()
             .ok_or_else(|| bad("extra.version missing"))?;
-        let timeout = r["maxTimeoutSeconds"]
-            .as_u64()
-            .unwrap_or(60)
-            .min(MAX_VALIDITY_SECONDS);
-        let (valid_after, valid_before) = (now.saturating_sub(600), now.saturating_add(timeout));
-        let mut nonce = [0u8; 32];
-        getrandom::fill(&mut nonce).map_err(|_| bad("no randomness"))?;
+        let (valid_after, valid_before) = window(r, now);
+        let nonce = random_nonce()?;
         let from = self.address();
         let message = TransferWithAuthorization {
             from,
@@ -432,14 +427,9 @@ impl Wallet {
             asset,
         );
         let hash = message.signing_hash(&domain);
-        let (sig, recid) = self
-            .key
-            .sign_prehash_recoverable(hash.as_slice())
-            .map_err(|_| bad("signing failed"))?;
-        let mut signature = sig.to_bytes().to_vec();
-        signature.push(27 + recid.to_byte());
+        let signature = self.sign_hash(&hash)?;
         let payload = json!({
-            "signature": format!("0x{}", hex::encode(signature)),
+            "signature": signature,
             "authorization": {
                 "from": from.to_checksum(None),
                 "to": pay_to.to_checksum(None),
@@ -475,6 +465,17 @@ impl Wallet {
 }
 
 impl Wallet {
+    /// The 65-byte signature (`r‖s‖v`, `v` 27 or 28) of `hash`, `0x` and hex.
+    fn sign_hash(&self, hash: &B256) -> Result<String, PayError> {
+        let (sig, recid) = self
+            .key
+            .sign_prehash_recoverable(hash.as_slice())
+            .map_err(|_| bad("signing failed"))?;
+        let mut signature = sig.to_bytes().to_vec();
+        signature.push(27 + recid.to_byte());
+        Ok(format!("0x{}", hex::encode(signature)))
+    }
+
     /// The Permit2 authorization of a metered (`upto`) offer, for its maximum `value`
     /// (already checked against the limit).
     fn metered_payload(
@@ -491,14 +492,8 @@ impl Wallet {
             .ok_or_else(|| bad("extra.facilitatorAddress missing (an upto offer names it)"))?
             .parse()
             .map_err(|_| bad("extra.facilitatorAddress is not an address"))?;
-        let timeout = r["maxTimeoutSeconds"]
-            .as_u64()
-            .unwrap_or(60)
-            .min(MAX_VALIDITY_SECONDS);
-        let (valid_after, deadline) = (now.saturating_sub(600), now.saturating_add(timeout));
-        let mut nonce = [0u8; 32];
-        getrandom::fill(&mut nonce).map_err(|_| bad("no randomness"))?;
-        let nonce = U256::from_be_bytes(nonce);
+        let (valid_after, deadline) = window(r, now);
+        let nonce = U256::from_be_bytes(random_nonce()?);
         let from = self.address();
         let message = PermitWitnessTransferFrom {
             permitted: TokenPermissions {
@@ -515,12 +510,7 @@ impl Wallet {
             },
         };
         let hash = message.signing_hash(offer.chain_id()?);
-        let (sig, recid) = self
-            .key
-            .sign_prehash_recoverable(hash.as_slice())
-            .map_err(|_| bad("signing failed"))?;
-        let mut signature = sig.to_bytes().to_vec();
-        signature.push(27 + recid.to_byte());
+        let signature = self.sign_hash(&hash)?;
         Ok((
             "PAYMENT-SIGNATURE",
             json!({
@@ -528,7 +518,7 @@ impl Wallet {
                 "resource": offer.resource,
                 "accepted": r,
                 "payload": {
-                    "signature": format!("0x{}", hex::encode(signature)),
+                    "signature": signature,
                     "permit2Authorization": {
                         "from": from.to_checksum(None),
                         "permitted": {
@@ -548,6 +538,23 @@ impl Wallet {
             }),
         ))
     }
+}
+
+/// An authorization's validity window at `now`: from 10 minutes before it until the offer's
+/// `maxTimeoutSeconds` (default 60) after it, capped at [`MAX_VALIDITY_SECONDS`].
+fn window(requirements: &Value, now: u64) -> (u64, u64) {
+    let timeout = requirements["maxTimeoutSeconds"]
+        .as_u64()
+        .unwrap_or(60)
+        .min(MAX_VALIDITY_SECONDS);
+    (now.saturating_sub(600), now.saturating_add(timeout))
+}
+
+/// 32 random bytes: an authorization's nonce.
+fn random_nonce() -> Result<[u8; 32], PayError> {
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).map_err(|_| bad("no randomness"))?;
+    Ok(nonce)
 }
 
 /// The replay key under which a host records a metered payment of the header value `payment`
