@@ -310,6 +310,7 @@ mod component {
                     &network,
                     &payer,
                     settled.error_reason.as_deref(),
+                    None,
                 ),
                 transaction: settled.transaction,
                 network,
@@ -398,13 +399,13 @@ mod component {
             };
             Ok(wit::Settlement {
                 success: settled.success,
-                response_header: crate::upto::settlement_header(
+                response_header: protocol::settlement_header(
                     settled.success,
                     &settled.transaction,
                     &network,
                     &payer,
                     settled.error_reason.as_deref(),
-                    &charge.to_string(),
+                    Some(&charge.to_string()),
                 ),
                 transaction: settled.transaction,
                 network,

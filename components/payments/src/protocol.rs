@@ -344,13 +344,15 @@ pub fn accepted_as_offered(
     }
 }
 
-/// The `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value.
+/// The `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value; a metered (`upto`) settlement also
+/// states the `amount` settled, as the upto facilitators answer.
 pub fn settlement_header(
     success: bool,
     transaction: &str,
     network: &str,
     payer: &str,
     error_reason: Option<&str>,
+    amount: Option<&str>,
 ) -> String {
     let mut v = json!({
         "success": success,
@@ -360,6 +362,9 @@ pub fn settlement_header(
     });
     if let Some(r) = error_reason {
         v["errorReason"] = json!(r);
+    }
+    if let Some(a) = amount {
+        v["amount"] = json!(a);
     }
     encode(&v)
 }

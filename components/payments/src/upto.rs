@@ -115,29 +115,6 @@ pub fn charge(charged: &str, t: &UptoTerms) -> Result<U256, Refusal> {
     Ok(charge)
 }
 
-/// The `PAYMENT-RESPONSE` value of a metered settlement: the exact scheme's fields and the
-/// `amount` settled (the upto facilitators' answer).
-pub fn settlement_header(
-    success: bool,
-    transaction: &str,
-    network: &str,
-    payer: &str,
-    error_reason: Option<&str>,
-    amount: &str,
-) -> String {
-    let mut v = json!({
-        "success": success,
-        "transaction": transaction,
-        "network": network,
-        "payer": payer,
-        "amount": amount,
-    });
-    if let Some(r) = error_reason {
-        v["errorReason"] = json!(r);
-    }
-    encode(&v)
-}
-
 /// A metered payment that passed every offline check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {

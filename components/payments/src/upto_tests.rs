@@ -189,7 +189,14 @@ fn charges_are_at_most_the_maximum() {
     let header: Value = serde_json::from_slice(
         &base64::Engine::decode(
             &base64::engine::general_purpose::STANDARD,
-            settlement_header(true, "0xab", "eip155:84532", PAYER, None, "2500"),
+            crate::protocol::settlement_header(
+                true,
+                "0xab",
+                "eip155:84532",
+                PAYER,
+                None,
+                Some("2500"),
+            ),
         )
         .unwrap(),
     )
