@@ -23,6 +23,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "HYPERVISOR_BUILTIN_JS_RUNTIME",
         "builtin_js_runtime",
     ),
+    (
+        "starlingmonkey.wasm",
+        "HYPERVISOR_BUILTIN_STARLINGMONKEY",
+        "builtin_starlingmonkey",
+    ),
 ];
 
 fn main() {

@@ -83,6 +83,16 @@ cargo "${lint[@]}" build --manifest-path components/Cargo.toml --target wasm32-w
 (cd components/js-runtime/js-deps && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 cargo "${lint[@]}" build --manifest-path components/Cargo.toml --target wasm32-wasip2 \
   --profile js-runtime --target-dir "$root/target/components" --locked --quiet -p js-runtime
+# StarlingMonkey's engine for JavaScript agents that ask for it, spliced for the handler world
+# (components/starlingmonkey/splice.mjs; pinned by its lock file, deterministic): the host sets
+# each agent up from this, inside the TEE.
+(cd components/starlingmonkey && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error &&
+  node splice.mjs ../../wit hypervisor:host/handler-agent "$out/starlingmonkey.wasm.tmp" >/dev/null)
+if ! cmp -s "$out/starlingmonkey.wasm.tmp" "$out/starlingmonkey.wasm"; then
+  mv "$out/starlingmonkey.wasm.tmp" "$out/starlingmonkey.wasm"
+else
+  rm "$out/starlingmonkey.wasm.tmp"
+fi
 # The workspace's members are the components (components/x402-eip3009 is a library it excludes).
 for name in $(sed -n 's/^members = \[\(.*\)\]$/\1/p' components/Cargo.toml | tr -d '",'); do
   profile=release

@@ -2,7 +2,7 @@
 # Builds the host binary reproducibly and checks that it is: the same commit gives the same
 # bytes whatever directory it is built in, so the SHA-256 that attestation reports as the host
 # measurement can be computed by anyone from the source and pinned by verifiers. The binary
-# embeds the default plug-ins (payments, policy-python, js-runtime: host/build.rs), so they are
+# embeds the default plug-ins (payments, policy-python, js-runtime, starlingmonkey: host/build.rs), so they are
 # built from source first (scripts/build-programs.sh) and compared too, as is the CLI.
 #
 #   scripts/reproducible-build.sh            build HEAD in two fresh clones under different
@@ -97,7 +97,7 @@ if [ "${1:-}" = "--out" ]; then
   cp "$work/src/target/release/hypervisor" "$work/src/target/release/hypervisor-client" "$out/"
   files=(hypervisor hypervisor-client)
   if [ -z "${HOST_ONLY:-}" ]; then
-    for plugin in payments policy-python js-runtime; do
+    for plugin in payments policy-python js-runtime starlingmonkey; do
       cp "$work/src/target/wasm/$plugin.wasm" "$out/$plugin.wasm"
       files+=("$plugin.wasm")
     done
@@ -122,7 +122,7 @@ echo "reproducible-build: building $commit in $b" >&2
 build "$b"
 # The embedded plug-ins first: if one differs, so does the host.
 status=0
-plugins=(payments policy-python js-runtime)
+plugins=(payments policy-python js-runtime starlingmonkey)
 if [ -n "${HOST_ONLY:-}" ]; then plugins=(); fi
 for plugin in "${plugins[@]}"; do
   pa="$(sha256sum "$a/target/wasm/$plugin.wasm" | cut -d' ' -f1)"

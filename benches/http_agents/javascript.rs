@@ -56,6 +56,7 @@ const BUSY: &str = r#"export function handler(event) {
 /// The two modules, `main.ts` marked with `n` so that every deployment is a distinct snapshot.
 pub fn assist_example(n: usize) -> JsSource {
     JsSource {
+        engine: Default::default(),
         main: "main.ts".into(),
         modules: BTreeMap::from([
             ("main.ts".into(), format!("// deployment {n}\n{MAIN}")),
@@ -136,6 +137,7 @@ pub fn run() {
     // A handler that works: sorts 10 000 numbers, builds and serialises objects (the engine's
     // speed, not the host's).
     let busy = JsSource {
+        engine: Default::default(),
         main: "main.js".into(),
         modules: BTreeMap::from([("main.js".into(), BUSY.into())]),
     };

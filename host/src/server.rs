@@ -36,6 +36,7 @@ mod attestation;
 mod background;
 mod connections;
 mod head_errors;
+mod javascript;
 pub mod local_run;
 pub mod precompile;
 #[cfg(test)]
@@ -173,16 +174,7 @@ impl Host {
             tracing::info!("payments.enabled = false: the paid routes answer 503");
             None
         };
-        let js_runtime = if config.javascript.enabled {
-            let path = &config.javascript.component;
-            let bytes = crate::plugins::builtin::read_static(path)
-                .await
-                .map_err(|e| anyhow::anyhow!("javascript.component: {e}"))?;
-            tracing::info!(component = %path.display(), "javascript runtime ready");
-            Some(Arc::new(crate::engine::JsRuntime::new(bytes)))
-        } else {
-            None
-        };
+        let (js_runtime, starlingmonkey) = javascript::engines(&config).await?;
         let wallets = Arc::new(Wallets::new(stores.wallets.clone(), stores.key.clone()));
         let state = &config.state;
         let records = Arc::new(Records::open(stores.records.clone())?);
@@ -270,6 +262,7 @@ impl Host {
             python,
             payments,
             js_runtime,
+            starlingmonkey,
             ledger: stores.payments.clone(),
             agents,
             audience: stores.audience.clone(),

@@ -251,16 +251,52 @@ pub struct JsSource {
     pub main: String,
     /// Every module by name.
     pub modules: std::collections::BTreeMap<String, String>,
+    /// The engine that sets the modules up and runs them (absent: [`JsEngine::Boa`]).
+    #[serde(default, skip_serializing_if = "JsEngine::is_default")]
+    pub engine: JsEngine,
+}
+
+/// The JavaScript engine of a JavaScript agent (docs/JAVASCRIPT.md, "Engines").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsEngine {
+    /// The host's own runtime (`components/js-runtime`, Boa): the web platform of
+    /// docs/JAVASCRIPT.md, small snapshots, slower on CPU-bound code.
+    #[default]
+    Boa,
+    /// StarlingMonkey (SpiderMonkey), set up inside the host from the same source: about an
+    /// order of magnitude faster on CPU-bound code, larger agents, its own web platform.
+    StarlingMonkey,
+}
+
+impl JsEngine {
+    /// Whether this is the default engine (left out of the JSON).
+    pub fn is_default(&self) -> bool {
+        *self == Self::Boa
+    }
+
+    /// Its name in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Boa => "boa",
+            Self::StarlingMonkey => "starlingmonkey",
+        }
+    }
 }
 
 impl JsSource {
     /// What the owner signs in place of a component's SHA-256 (the first line of
-    /// [`deploy_detail`]): the SHA-256 of `"wasm-hypervisor/v1/js-source" || 0x00 ||
-    /// u32be(len main) || main || u32be(number of modules) || for each module in byte order of
-    /// its name: u32be(len name) || name || u64be(len source) || source` (UTF-8).
+    /// [`deploy_detail`]): the SHA-256 of `label || 0x00 || u32be(len main) || main ||
+    /// u32be(number of modules) || for each module in byte order of its name: u32be(len name)
+    /// || name || u64be(len source) || source` (UTF-8), where `label` is
+    /// `"wasm-hypervisor/v1/js-source"`, or `"wasm-hypervisor/v1/js-source/starlingmonkey"`
+    /// for [`JsEngine::StarlingMonkey`]: the engine is signed with the source.
     pub fn sha256(&self) -> [u8; 32] {
         let mut data = Vec::new();
-        data.extend_from_slice(b"wasm-hypervisor/v1/js-source\0");
+        data.extend_from_slice(match self.engine {
+            JsEngine::Boa => b"wasm-hypervisor/v1/js-source\0".as_slice(),
+            JsEngine::StarlingMonkey => b"wasm-hypervisor/v1/js-source/starlingmonkey\0",
+        });
         let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
         data.extend_from_slice(&len32(self.main.len()));
         data.extend_from_slice(self.main.as_bytes());

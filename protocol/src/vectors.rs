@@ -855,9 +855,18 @@ fn agent_call_vectors() -> Value {
 /// A JavaScript agent's source (`docs/PROTOCOL.md` §24) and the SHA-256 its owner signs.
 fn js_source_vector() -> Value {
     let js = js_source();
+    // The same modules for StarlingMonkey: another label, so another digest.
+    let sm = crate::agents::JsSource {
+        engine: crate::agents::JsEngine::StarlingMonkey,
+        ..js.clone()
+    };
     json!({
         "source": serde_json::to_value(&js).expect("json"),
         "sha256": hex::encode(js.sha256()),
+        "starlingmonkey": {
+            "source": serde_json::to_value(&sm).expect("json"),
+            "sha256": hex::encode(sm.sha256()),
+        },
     })
 }
 
@@ -865,6 +874,7 @@ fn js_source_vector() -> Value {
 fn js_source() -> crate::agents::JsSource {
     use crate::agents::JsSource;
     JsSource {
+        engine: Default::default(),
         main: "main.ts".into(),
         modules: [
             ("main.ts".to_string(), "import { sum } from \"./utils\";\nexport async function handler(event: {data: number[]}) { return sum(event.data); }\n".to_string()),

@@ -556,6 +556,7 @@ pub fn deploy_js_main(server: &TestServer, owner: &ClientSecret, name: &str, sou
                 ..Deployment::default()
             },
             &JsSource {
+                engine: Default::default(),
                 main: "main.js".into(),
                 modules: std::collections::BTreeMap::from([(
                     "main.js".to_string(),

@@ -14,6 +14,7 @@ use crate::harness::{TestServer, code};
 
 fn source(main: &str, modules: &[(&str, &str)]) -> JsSource {
     JsSource {
+        engine: Default::default(),
         main: main.to_string(),
         modules: modules
             .iter()

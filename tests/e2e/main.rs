@@ -58,6 +58,7 @@ mod schemathesis;
 mod settlement;
 mod sign_in;
 mod slow_clients;
+mod starlingmonkey;
 mod state_compat;
 mod state_import;
 mod templates;

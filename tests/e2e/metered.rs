@@ -109,6 +109,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
     let source = JsSource {
+        engine: Default::default(),
         main: "main.js".into(),
         modules: [("main.js".to_string(), WORK.to_string())].into(),
     };
@@ -372,6 +373,7 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
 #[test]
 fn tariffs_are_checked_at_deployment_and_at_every_run() {
     let source = JsSource {
+        engine: Default::default(),
         main: "main.js".into(),
         modules: [("main.js".to_string(), WORK.to_string())].into(),
     };
@@ -500,6 +502,7 @@ fn a_metered_run_ends_before_its_authorization_expires() {
     let client = server.client();
     let owner = ClientSecret::generate().unwrap();
     let source = JsSource {
+        engine: Default::default(),
         main: "main.js".into(),
         modules: [("main.js".to_string(), WORK.to_string())].into(),
     };

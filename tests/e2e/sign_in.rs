@@ -126,6 +126,7 @@ fn listed_wallets_and_recent_payers_sign_in_instead_of_paying() {
         ..Grants::default()
     };
     let source = JsSource {
+        engine: Default::default(),
         main: "main.js".into(),
         modules: [("main.js".to_string(), WHO.to_string())].into(),
     };
@@ -310,6 +311,7 @@ fn a_payment_settled_on_chain_lets_its_payer_back_in_while_the_grants_say() {
         ..Grants::default()
     };
     let source = JsSource {
+        engine: Default::default(),
         main: "main.js".into(),
         modules: [("main.js".to_string(), WHO.to_string())].into(),
     };

@@ -222,6 +222,7 @@ fn the_web_platform_and_javascripts_json_through_the_native_agent_routes() {
                     ..Deployment::default()
                 },
                 &JsSource {
+                    engine: Default::default(),
                     main: "main.js".into(),
                     modules: BTreeMap::from([("main.js".to_string(), main.to_string())]),
                 },
@@ -415,6 +416,7 @@ fn crypto_subtle_and_bodies_through_the_native_agent_routes() {
                 ..Deployment::default()
             },
             &JsSource {
+                engine: Default::default(),
                 main: "main.js".into(),
                 modules: BTreeMap::from([("main.js".to_string(), CRYPTO_AND_BODIES.to_string())]),
             },

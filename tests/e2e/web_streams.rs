@@ -212,6 +212,7 @@ fn a_decompression_bomb_is_read_a_piece_at_a_time_within_a_small_memory() {
                 ..Deployment::default()
             },
             &JsSource {
+                engine: Default::default(),
                 main: "main.js".into(),
                 modules: std::collections::BTreeMap::from([("main.js".to_string(), BOMB.into())]),
             },

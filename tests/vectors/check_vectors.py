@@ -558,15 +558,25 @@ def check_agents(v, client_pub):
 def check_js_source(v):
     """A JavaScript agent's source hash (PROTOCOL.md section 24): the length-prefixed encoding of
     the main module's name and every module, in byte order of their names."""
+    def source_sha256(js):
+        # The engine is signed with the source: StarlingMonkey's label differs.
+        label = {"boa": b"wasm-hypervisor/v1/js-source\0",
+                 "starlingmonkey": b"wasm-hypervisor/v1/js-source/starlingmonkey\0"}
+        data = label[js.get("engine", "boa")]
+        main = js["main"].encode()
+        data += struct.pack(">I", len(main)) + main + struct.pack(">I", len(js["modules"]))
+        for name in sorted(js["modules"], key=lambda n: n.encode()):
+            source = js["modules"][name].encode()
+            data += struct.pack(">I", len(name.encode())) + name.encode()
+            data += struct.pack(">Q", len(source)) + source
+        return hashlib.sha256(data).hexdigest()
+
     js = v["js_source"]["source"]
-    data = b"wasm-hypervisor/v1/js-source\0"
-    main = js["main"].encode()
-    data += struct.pack(">I", len(main)) + main + struct.pack(">I", len(js["modules"]))
-    for name in sorted(js["modules"], key=lambda n: n.encode()):
-        source = js["modules"][name].encode()
-        data += struct.pack(">I", len(name.encode())) + name.encode()
-        data += struct.pack(">Q", len(source)) + source
-    check("js source sha256", hashlib.sha256(data).hexdigest(), v["js_source"]["sha256"])
+    check("js source sha256", source_sha256(js), v["js_source"]["sha256"])
+    sm = v["js_source"]["starlingmonkey"]
+    check("js source on starlingmonkey: the engine named", sm["source"].get("engine"), "starlingmonkey")
+    check("js source sha256 on starlingmonkey", source_sha256(sm["source"]), sm["sha256"])
+    check("js source: the engine changes the digest", sm["sha256"] != v["js_source"]["sha256"], True)
     # encrypted_js: the agent-js envelope's plaintext is the JSON of this source.
     sealed = next(e for e in v["envelopes"] if e["role"] == "agent-js")
     check("agent-js envelope = the source's JSON",

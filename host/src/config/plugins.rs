@@ -71,6 +71,9 @@ impl Default for PythonConfig {
 /// The JavaScript runtime built into the binary.
 pub const DEFAULT_JS_RUNTIME: &str = "builtin:js-runtime";
 
+/// StarlingMonkey's engine built into the binary, spliced for the handler world.
+pub const DEFAULT_STARLINGMONKEY: &str = "builtin:starlingmonkey";
+
 /// JavaScript and TypeScript agents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -88,6 +91,14 @@ pub struct JavascriptConfig {
     /// characters. Default: none (open; the host warns at start-up). Never logged. Also
     /// `HYPERVISOR_ENVIRONMENTS_TOKEN`.
     pub environments_token: Option<super::OperatorToken>,
+    /// StarlingMonkey's engine for agents deployed with `"engine": "starlingmonkey"`: the
+    /// spliced core module `components/starlingmonkey/splice.mjs` makes, a file or
+    /// `builtin:starlingmonkey` (the default). `""` refuses that engine.
+    pub starlingmonkey: PathBuf,
+    /// The most bytes StarlingMonkey's compiled functions may keep in memory for the next
+    /// set-up (as `engine.js_function_cache_bytes` does for the default engine; ~40 MiB after
+    /// the first StarlingMonkey set-up, nothing before one). Default 64 MiB.
+    pub starlingmonkey_function_cache_bytes: usize,
 }
 
 impl Default for JavascriptConfig {
@@ -97,6 +108,8 @@ impl Default for JavascriptConfig {
             component: PathBuf::from(DEFAULT_JS_RUNTIME),
             environments: true,
             environments_token: None,
+            starlingmonkey: PathBuf::from(DEFAULT_STARLINGMONKEY),
+            starlingmonkey_function_cache_bytes: 64 << 20,
         }
     }
 }

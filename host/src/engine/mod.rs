@@ -19,6 +19,7 @@ mod run;
 mod sandbox;
 mod settings;
 mod snapshot;
+mod starlingmonkey;
 mod state;
 mod state_grant;
 mod ticker;
@@ -42,6 +43,7 @@ pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_d
 pub use sandbox::HostState;
 pub use settings::host_engine;
 pub use snapshot::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
+pub use starlingmonkey::StarlingMonkey;
 pub use state_grant::StateAccess;
 
 use crate::attestation::Attestor;
@@ -315,9 +317,27 @@ impl Engine {
         hash: [u8; 32],
         bytes: Arc<Plaintext>,
         js: Option<&JsRuntime>,
+        sm: Option<&Arc<StarlingMonkey>>,
     ) -> Result<Arc<Prepared>, EngineError> {
         if let Some(prepared) = self.cache.cached(&hash) {
             return Ok(prepared);
+        }
+        if let Some(sm) = sm.filter(|sm| sm.made_this(&bytes))
+            && !self.cache.on_disk(&hash)
+        {
+            let (sm, host, wasm) = (sm.clone(), self.engine.clone(), bytes);
+            let (compiled, artifact) =
+                tokio::task::spawn_blocking(move || sm.compile(&host, &wasm))
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
+            tracing::info!(
+                hash = %hex::encode(hash),
+                "a StarlingMonkey agent's snapshot compiled through its engine's compiler"
+            );
+            return self
+                .cache
+                .adopt(&self.linker, hash, compiled, artifact)
+                .await;
         }
         if js.is_some_and(|js| js.made_this(&bytes)) && !self.cache.on_disk(&hash) {
             let (compiler, host, wasm) = (self.js_compiler.clone(), self.engine.clone(), bytes);

@@ -265,7 +265,7 @@ impl<T: Send> ComponentInstanceState for InstanceState<'_, T> {
 }
 
 /// `f` on a blocking thread (compilation takes whole cores).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(f)

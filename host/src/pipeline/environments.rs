@@ -175,6 +175,7 @@ impl Environments {
         let name = agent_name(&id);
         let module_count = req.modules.len();
         let js = JsSource {
+            engine: Default::default(),
             main: req.main_module.clone(),
             modules: req.modules,
         };

@@ -80,6 +80,8 @@ pub struct Pipeline {
     python: Option<PythonRuntime>,
     /// The JavaScript runtime component (snapshotted per agent at deployment).
     js_runtime: Option<Arc<crate::engine::JsRuntime>>,
+    /// StarlingMonkey's spliced engine, for agents deployed with that engine.
+    starlingmonkey: Option<Arc<crate::engine::StarlingMonkey>>,
     payments: Option<Arc<Payments>>,
     ledger: Arc<dyn PaymentLedger>,
     /// Settlements after the response in flight (`payments.deferred_settlements_max`).
@@ -117,6 +119,8 @@ pub struct Parts {
     pub payments: Option<Payments>,
     /// The JavaScript runtime component, when JS/TS agents are accepted.
     pub js_runtime: Option<Arc<crate::engine::JsRuntime>>,
+    /// StarlingMonkey's spliced engine, when that engine is offered.
+    pub starlingmonkey: Option<Arc<crate::engine::StarlingMonkey>>,
     /// The payment ledger.
     pub ledger: Arc<dyn PaymentLedger>,
     /// Agents and execution records.
@@ -145,6 +149,7 @@ impl Pipeline {
             python,
             payments,
             js_runtime,
+            starlingmonkey,
             ledger,
             agents,
             audience,
@@ -167,6 +172,7 @@ impl Pipeline {
             python,
             payments: payments.map(Arc::new),
             js_runtime,
+            starlingmonkey,
             ledger,
             deferred_settlements,
             agents,

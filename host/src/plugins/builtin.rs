@@ -17,6 +17,8 @@ fn embedded(name: &str) -> Option<&'static [u8]> {
         "payments" => Some(include_bytes!(env!("HYPERVISOR_BUILTIN_PAYMENTS"))),
         #[cfg(builtin_js_runtime)]
         "js-runtime" => Some(include_bytes!(env!("HYPERVISOR_BUILTIN_JS_RUNTIME"))),
+        #[cfg(builtin_starlingmonkey)]
+        "starlingmonkey" => Some(include_bytes!(env!("HYPERVISOR_BUILTIN_STARLINGMONKEY"))),
         _ => None,
     }
 }
@@ -31,7 +33,7 @@ pub async fn read(path: &Path) -> Result<Vec<u8>, String> {
         return embedded(name).map(<[u8]>::to_vec).ok_or_else(|| {
             format!(
                 "this binary has no built-in plug-in {name:?} (built-in: policy-python, \
-                 payments and js-runtime, embedded when scripts/build-programs.sh ran before the build): name a \
+                 payments, js-runtime and starlingmonkey, embedded when scripts/build-programs.sh ran before the build): name a \
                  component file instead"
             )
         });

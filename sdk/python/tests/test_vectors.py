@@ -375,6 +375,12 @@ def test_js_source_hash(vectors: dict[str, Any]) -> None:
 
     js = vectors["js_source"]
     assert source_sha256(js["source"]["main"], js["source"]["modules"]).hex() == js["sha256"]
+    # The engine is signed with the source.
+    sm = js["starlingmonkey"]
+    assert sm["source"]["engine"] == "starlingmonkey"
+    on_sm = JsSource(sm["source"]["main"], sm["source"]["modules"], engine="starlingmonkey")
+    assert on_sm.sha256.hex() == sm["sha256"]
+    assert on_sm.to_json() == sm["source"]
     source = JsSource(js["source"]["main"], js["source"]["modules"])
     sealed = next(e for e in vectors["envelopes"] if e["role"] == "agent-js")
     assert source.sealed_plaintext().hex() == sealed["plaintext"]

@@ -459,6 +459,10 @@ describe('RISC-V program (§6d)', () => {
 describe('JavaScript agent source (§24)', () => {
   test('source hash', async () => {
     assert.equal(await sdk.jsSourceSha256(v.js_source.source), v.js_source.sha256);
+    // The engine is signed with the source.
+    assert.equal(v.js_source.starlingmonkey.source.engine, 'starlingmonkey');
+    assert.equal(await sdk.jsSourceSha256(v.js_source.starlingmonkey.source), v.js_source.starlingmonkey.sha256);
+    assert.equal(await sdk.jsSourceSha256({ ...v.js_source.source, engine: 'boa' }), v.js_source.sha256);
   });
 });
 

@@ -4,7 +4,7 @@
 //! the snapshot is the agent's component, a handler agent like any other (sealed at rest,
 //! compiled once, invoked in fresh instances, encrypted, verifiable and payable as any).
 
-use hypervisor_protocol::agents::{JsSource, MAX_JS_MODULES};
+use hypervisor_protocol::agents::{JsEngine, JsSource, MAX_JS_MODULES};
 use hypervisor_protocol::wire::Limits;
 
 use crate::engine::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
@@ -61,6 +61,16 @@ impl Pipeline {
                 "this host takes no JavaScript agents (javascript.enabled = false)".into(),
             ));
         };
+        let starlingmonkey = match js.engine {
+            JsEngine::Boa => None,
+            JsEngine::StarlingMonkey => Some(self.starlingmonkey.clone().ok_or_else(|| {
+                ApiError::InvalidRequest(
+                    "js: engine_unavailable: this host has no StarlingMonkey engine \
+                     (javascript.starlingmonkey is off, or the binary was built without it)"
+                        .into(),
+                )
+            })?),
+        };
         check(js)?;
         let mut limits = resolve_limits(limits, &self.config.limits, self.engine.fuel_enabled())?;
         limits.time = limits.time.min(MAX_SETUP_TIME);
@@ -82,17 +92,26 @@ impl Pipeline {
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        self.engine
-            .snapshot_js(&runtime, &js.main, &modules, limits)
-            .await
-            .map_err(|e| match e {
-                SnapshotError::Refused { code, message } => {
-                    ApiError::InvalidRequest(format!("js: {code}: {message}"))
-                }
-                SnapshotError::Stopped(why) => {
-                    ApiError::AgentFailed(format!("setting up the JavaScript modules: {why}"))
-                }
-                SnapshotError::Engine(e) => e.into(),
-            })
+        let snapshot = match &starlingmonkey {
+            None => {
+                self.engine
+                    .snapshot_js(&runtime, &js.main, &modules, limits)
+                    .await
+            }
+            Some(sm) => {
+                self.engine
+                    .snapshot_starlingmonkey(sm, &js.main, &modules, limits)
+                    .await
+            }
+        };
+        snapshot.map_err(|e| match e {
+            SnapshotError::Refused { code, message } => {
+                ApiError::InvalidRequest(format!("js: {code}: {message}"))
+            }
+            SnapshotError::Stopped(why) => {
+                ApiError::AgentFailed(format!("setting up the JavaScript modules: {why}"))
+            }
+            SnapshotError::Engine(e) => e.into(),
+        })
     }
 }

@@ -305,6 +305,7 @@ impl Pipeline {
                 hash,
                 Arc::new(crate::crypto::plaintext::Plaintext::new(bytes)),
                 self.js_runtime.as_deref(),
+                self.starlingmonkey.as_ref(),
             )
             .await?)
     }

@@ -1,0 +1,303 @@
+//! JavaScript agents on StarlingMonkey (`"engine": "starlingmonkey"`, docs/JAVASCRIPT.md
+//! "Engines"): the same source as on the default engine, set up and snapshotted inside the
+//! host (`host/src/engine/starlingmonkey.rs`), invoked as handler agents; the same answers,
+//! the same error codes, the same limits.
+
+use std::collections::BTreeMap;
+
+use hypervisor_client::Client;
+use hypervisor_client::agents::Deployment;
+use hypervisor_protocol::ClientSecret;
+use hypervisor_protocol::agents::{JsEngine, JsSource};
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+fn source(engine: JsEngine, main: &str, modules: &[(&str, &str)]) -> JsSource {
+    JsSource {
+        engine,
+        main: main.to_string(),
+        modules: modules
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn deploy(
+    client: &Client,
+    owner: &ClientSecret,
+    name: &str,
+    js: &JsSource,
+) -> Result<Value, String> {
+    client
+        .deploy_js(
+            owner,
+            &Deployment {
+                name,
+                description: "a JavaScript agent",
+                ..Deployment::default()
+            },
+            js,
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// Assist TEE's example in TypeScript (types stripped by the host; `./utils` without its
+/// extension), a CPU-bound handler, and what JSON and the web platform make.
+const MAIN: &str = r#"
+import { sum, busy } from "./utils";
+interface Event { data: { numbers: number[] }; n?: number; env?: Record<string, string> }
+export async function handler(event: Event, context: { executionId: string; agentName: string }) {
+  console.error("summing", event.data.numbers.length, "numbers");
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  const url = new URL("https://example.com/a/../b?x=1&y=%20");
+  return {
+    total: sum(event.data.numbers),
+    busy: busy(event.n ?? 1000),
+    executionId: context.executionId,
+    agent: context.agentName,
+    env: Deno.env.get("A") ?? null,
+    order: { zebra: 1, apple: 2, "10": 3, "2": 4 },
+    numbers: [0.1 + 0.2, 1e21, -0, 5e-324],
+    text: "\u2028 \" \\ \u0007 é",
+    url: [url.pathname, url.searchParams.get("y")],
+    base64: btoa("hello"),
+    bytes: Array.from(new TextEncoder().encode("é")),
+  };
+}
+"#;
+const UTILS: &str = r#"
+export function sum(xs: number[]): number { return xs.reduce((a, b) => a + b, 0); }
+export function busy(n: number) {
+  let x = 12345;
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) % 2147483648; xs.push(x); }
+  xs.sort((a, b) => a - b);
+  const rows = xs.slice(0, 50).map((v, i) => ({ i, v, hex: v.toString(16) }));
+  return { min: xs[0], max: xs[xs.length - 1], size: JSON.stringify(rows).length };
+}
+"#;
+
+#[test]
+fn the_same_source_answers_the_same_on_both_engines() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let modules = [("main.ts", MAIN), ("utils.ts", UTILS)];
+    let boa = source(JsEngine::Boa, "main.ts", &modules);
+    let sm = source(JsEngine::StarlingMonkey, "main.ts", &modules);
+    assert_ne!(
+        boa.sha256(),
+        sm.sha256(),
+        "the engine is signed with the source"
+    );
+    deploy(&client, &owner, "on-boa", &boa).expect("deploy on Boa");
+    let agent = deploy(&client, &owner, "on-sm", &sm).expect("deploy on StarlingMonkey");
+    assert_eq!(agent["latest"]["kind"], "handler", "{agent}");
+    assert!(
+        server.log().contains("set up in StarlingMonkey"),
+        "{}",
+        server.log()
+    );
+    for event in [
+        json!({"data": {"numbers": [1, 2, 3]}, "n": 2000, "env": {"A": "b"}}),
+        json!({"data": {"numbers": [10, 20]}}),
+    ] {
+        let a = client.invoke("on-boa", event.clone()).unwrap();
+        let b = client.invoke("on-sm", event.clone()).unwrap();
+        assert!(a.ok && b.ok, "{a:?} {b:?}");
+        let (ra, rb) = (a.result_json().unwrap(), b.result_json().unwrap());
+        assert_eq!(rb["executionId"], b.execution_id.as_str());
+        assert_eq!(rb["agent"], "on-sm");
+        assert_eq!(rb["total"], ra["total"]);
+        for key in [
+            "busy", "env", "order", "numbers", "text", "url", "base64", "bytes",
+        ] {
+            assert_eq!(rb[key], ra[key], "{key}: {rb} against {ra}");
+        }
+        // Byte for byte as JSON.stringify made it: key order and number formatting included.
+        let raw = b
+            .result
+            .as_ref()
+            .map(|r| r.get().to_owned())
+            .unwrap_or_default();
+        assert!(
+            raw.contains(r#""order":{"2":4,"10":3,"zebra":1,"apple":2}"#)
+                && raw.contains(r#""numbers":[0.30000000000000004,1e+21,0,5e-324]"#),
+            "{raw}"
+        );
+        // The log: stderr, as on Boa (a handler's stdout is not returned).
+        assert!(b.stderr.starts_with("summing "), "{b:?}");
+        assert_eq!(a.stderr, b.stderr);
+    }
+}
+
+#[test]
+fn starlingmonkey_refuses_bad_modules_with_the_default_engines_codes_and_keeps_limits() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let sm = |modules: &[(&str, &str)]| source(JsEngine::StarlingMonkey, "main.js", modules);
+    let cases = [
+        (
+            "syntax",
+            sm(&[("main.js", "export function handler() {\n  return 1 +;\n}\n")]),
+            "syntax_error: main.js:2:",
+        ),
+        (
+            "missing",
+            sm(&[(
+                "main.js",
+                "import { x } from './nope.js';\nexport function handler() { return x; }",
+            )]),
+            "missing_module",
+        ),
+        (
+            "nohandler",
+            sm(&[("main.js", "export const answer = 42;")]),
+            "no_handler",
+        ),
+        (
+            "throws",
+            sm(&[(
+                "main.js",
+                "throw new Error('boom at load');\nexport function handler() {}",
+            )]),
+            "boom at load",
+        ),
+    ];
+    for (name, js, expected) in cases {
+        let err = deploy(&client, &owner, name, &js).expect_err(name);
+        assert!(
+            err.contains("invalid_request") && err.contains(expected),
+            "{name}: {err}"
+        );
+    }
+    // An endless loop at load ends at the set-up's time limit.
+    let err = client
+        .deploy_js(
+            &owner,
+            &Deployment {
+                name: "looper",
+                description: "never loads",
+                limits: Some(hypervisor_protocol::wire::Limits {
+                    time_ms: Some(1500),
+                    ..Default::default()
+                }),
+                ..Deployment::default()
+            },
+            &sm(&[("main.js", "while (true) {}\nexport function handler() {}")]),
+        )
+        .expect_err("an endless set-up")
+        .to_string();
+    assert!(err.contains("time limit"), "{err}");
+    // Handlers that throw, return what JSON cannot hold, or loop: the same codes as on Boa.
+    let js = sm(&[(
+        "main.js",
+        r#"export async function handler(e) {
+             if (e === "throw") throw new TypeError("no good");
+             if (e === "bigint") return 10n;
+             if (e === "undefined") return undefined;
+             if (e === "loop") for (;;) {}
+             return "fine";
+           }"#,
+    )]);
+    deploy(&client, &owner, "moody", &js).expect("deploy");
+    let error = |event: &str| {
+        let r = client.invoke("moody", json!(event)).unwrap();
+        assert!(!r.ok, "{r:?}");
+        let e = r.error.unwrap();
+        (e.code, e.message)
+    };
+    let (code, message) = error("throw");
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("handler_threw", "TypeError: no good")
+    );
+    assert_eq!(error("bigint").0, "result_not_json");
+    assert_eq!(error("undefined").0, "result_not_json");
+    let (status, body) = client
+        .post_json(
+            "/agents/moody/invoke",
+            &json!({"event": "loop", "limits": {"time_ms": 300}}),
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["status"], "time_limit_exceeded", "{body}");
+    let r = client.invoke("moody", json!("x")).unwrap();
+    assert_eq!(r.result_json().unwrap(), json!("fine"));
+}
+
+#[test]
+fn a_host_without_starlingmonkey_says_so_and_recompiles_a_snapshot_through_its_compiler() {
+    let owner = ClientSecret::generate().unwrap();
+    let js = source(
+        JsEngine::StarlingMonkey,
+        "main.js",
+        &[(
+            "main.js",
+            "export function handler(e) { return { twice: e * 2 }; }",
+        )],
+    );
+    {
+        let server = TestServer::start_with("[javascript]\nstarlingmonkey = \"\"\n");
+        let err = deploy(&server.client(), &owner, "nope", &js).expect_err("no engine");
+        assert!(err.contains("engine_unavailable"), "{err}");
+    }
+    // A snapshot whose compiled artifact is gone (another replica, a lost cache) is recognised
+    // by its code and compiled through StarlingMonkey's compiler, not from scratch.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = TestServer::start_in(dir.path(), "");
+        deploy(&server.client(), &owner, "twice", &js).expect("deploy");
+        // The command line asks for the engine too (`--js-engine`), and says what is wrong.
+        let home = tempfile::tempdir().unwrap();
+        let key = home.path().join("owner.key");
+        let main = home.path().join("main.js");
+        std::fs::write(
+            &main,
+            "export const handler = (e) => ({ engine: typeof e });",
+        )
+        .unwrap();
+        let cli = |engine: &str| {
+            crate::client_cli::run(
+                &server,
+                home.path(),
+                &[
+                    "--key",
+                    key.to_str().unwrap(),
+                    "--json",
+                    "agent",
+                    "deploy",
+                    "cli-sm",
+                    "--js",
+                    main.to_str().unwrap(),
+                    "--js-engine",
+                    engine,
+                ],
+                b"",
+            )
+        };
+        let (code, stdout, stderr) = cli("starlingmonkey");
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let r = server.client().invoke("cli-sm", json!(1)).unwrap();
+        assert_eq!(r.result_json().unwrap(), json!({"engine": "number"}));
+        let (code, _, stderr) = cli("v8");
+        assert_ne!(code, 0);
+        assert!(stderr.contains("write boa or starlingmonkey"), "{stderr}");
+        server.stop();
+    }
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    let server = TestServer::start_in(dir.path(), "");
+    let r = server.client().invoke("twice", json!(21)).unwrap();
+    assert_eq!(r.result_json().unwrap(), json!({"twice": 42}));
+    assert!(
+        server
+            .log()
+            .contains("compiled through its engine's compiler"),
+        "{}",
+        server.log()
+    );
+}
