@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hypervisor_client::Client;
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::JsSource;
+use hypervisor_protocol::agents::{JsEngine, JsSource};
 use serde_json::json;
 
 use crate::common::process::start_hypervisor;
@@ -54,9 +54,9 @@ const BUSY: &str = r#"export function handler(event) {
 "#;
 
 /// The two modules, `main.ts` marked with `n` so that every deployment is a distinct snapshot.
-pub fn assist_example(n: usize) -> JsSource {
+pub fn assist_example(n: usize, engine: JsEngine) -> JsSource {
     JsSource {
-        engine: Default::default(),
+        engine,
         main: "main.ts".into(),
         modules: BTreeMap::from([
             ("main.ts".into(), format!("// deployment {n}\n{MAIN}")),
@@ -82,27 +82,51 @@ pub fn run() {
     let client = Client::new(&server.base);
     let owner = ClientSecret::generate().unwrap();
     let deploys = common::env_or("BENCH_JS_DEPLOYS", 5usize);
+    // `BENCH_JS_ENGINES=boa` measures the default engine alone.
+    let engines: Vec<JsEngine> = match std::env::var("BENCH_JS_ENGINES").as_deref() {
+        Ok("boa") => vec![JsEngine::Boa],
+        _ => vec![JsEngine::Boa, JsEngine::StarlingMonkey],
+    };
     println!();
-    let mut setups = Vec::with_capacity(deploys);
+    // Set-ups, the engines alternating so that both see the same machine.
+    let mut setups = vec![Vec::with_capacity(deploys); engines.len()];
     for n in 0..deploys {
-        let name = format!("sum-{n}");
-        let t = Instant::now();
-        client
-            .deploy_js(
-                &owner,
-                &Deployment {
-                    name: &name,
-                    description: "Assist's sum example",
-                    ..Deployment::default()
-                },
-                &assist_example(n),
-            )
-            .expect("deploy");
-        setups.push(t.elapsed());
+        for (k, engine) in engines.iter().enumerate() {
+            let name = format!("sum-{}-{n}", engine.as_str());
+            let t = Instant::now();
+            client
+                .deploy_js(
+                    &owner,
+                    &Deployment {
+                        name: &name,
+                        description: "Assist's sum example",
+                        ..Deployment::default()
+                    },
+                    &assist_example(n, *engine),
+                )
+                .expect("deploy");
+            setups[k].push(t.elapsed());
+        }
     }
-    let setup_p50 = report("JS setup: deploy of main.ts + utils.ts (distinct)", setups);
-    // Where a setup's time goes, as the server logs it (instrumenting the runtime, `setup`
-    // and the snapshot, compiling, keeping the artifact).
+    let mut setup_p50 = Vec::new();
+    for (k, engine) in engines.iter().enumerate() {
+        println!(
+            "JS setup on {}: the process's first (instruments and compiles the engine) {:.0} ms",
+            engine.as_str(),
+            us(setups[k][0]) / 1000.0
+        );
+        let first = 1.min(setups[k].len());
+        let later = setups[k].split_off(first);
+        setup_p50.push(report(
+            &format!(
+                "JS setup on {}: deploy of main.ts + utils.ts (distinct, later ones)",
+                engine.as_str()
+            ),
+            later,
+        ));
+    }
+    // Where a setup's time goes, as the server logs it (instrumenting the engine, the set-up
+    // and the snapshot, making the component, compiling).
     let log = std::fs::read_to_string(config.with_extension("log")).unwrap_or_default();
     for line in log
         .lines()
@@ -112,58 +136,90 @@ pub fn run() {
     }
 
     let iterations = common::iterations(2000);
-    let (mut samples, mut engine) = (Vec::new(), Vec::new());
+    let mut samples = vec![Vec::new(); engines.len()];
+    let mut engine_us = vec![Vec::new(); engines.len()];
     for i in 0..iterations + 100 {
-        let t = Instant::now();
-        let resp = client
-            .invoke("sum-0", json!({"data": {"numbers": [1, 2, 3, 4]}}))
-            .expect("invoke");
-        let elapsed = t.elapsed();
-        assert!(resp.ok, "{resp:?}");
-        if i == 0 {
-            assert_eq!(resp.result_json().unwrap()["sum"], 10);
-        }
-        if i >= 100 {
-            samples.push(elapsed);
-            engine.push(Duration::from_micros(resp.duration_us));
+        for (k, engine) in engines.iter().enumerate() {
+            let name = format!("sum-{}-0", engine.as_str());
+            let t = Instant::now();
+            let resp = client
+                .invoke(&name, json!({"data": {"numbers": [1, 2, 3, 4]}}))
+                .expect("invoke");
+            let elapsed = t.elapsed();
+            assert!(resp.ok, "{resp:?}");
+            if i == 0 {
+                assert_eq!(resp.result_json().unwrap()["sum"], 10);
+            }
+            if i >= 100 {
+                samples[k].push(elapsed);
+                engine_us[k].push(Duration::from_micros(resp.duration_us));
+            }
         }
     }
-    let p50 = report("JS sum handler invoke, loopback HTTP (release)", samples);
-    report(
-        "  of which instantiate + run (engine's duration_us)",
-        engine,
-    );
+    let mut invoke_p50 = Vec::new();
+    for (k, engine) in engines.iter().enumerate() {
+        invoke_p50.push(report(
+            &format!(
+                "JS sum handler on {}: invoke, loopback HTTP (release)",
+                engine.as_str()
+            ),
+            std::mem::take(&mut samples[k]),
+        ));
+        report(
+            "  of which instantiate + run (engine's duration_us)",
+            std::mem::take(&mut engine_us[k]),
+        );
+    }
 
     // A handler that works: sorts 10 000 numbers, builds and serialises objects (the engine's
     // speed, not the host's).
-    let busy = JsSource {
-        engine: Default::default(),
-        main: "main.js".into(),
-        modules: BTreeMap::from([("main.js".into(), BUSY.into())]),
-    };
-    client
-        .deploy_js(
-            &owner,
-            &Deployment {
-                name: "busy",
-                description: "a handler that works",
-                ..Deployment::default()
-            },
-            &busy,
-        )
-        .expect("deploy");
-    let mut work = Vec::new();
+    let mut work = vec![Vec::new(); engines.len()];
+    for engine in &engines {
+        let busy = JsSource {
+            engine: *engine,
+            main: "main.js".into(),
+            modules: BTreeMap::from([("main.js".into(), BUSY.into())]),
+        };
+        client
+            .deploy_js(
+                &owner,
+                &Deployment {
+                    name: &format!("busy-{}", engine.as_str()),
+                    description: "a handler that works",
+                    ..Deployment::default()
+                },
+                &busy,
+            )
+            .expect("deploy");
+    }
     for i in 0..(iterations / 10).max(20) + 5 {
-        let resp = client.invoke("busy", json!({"n": 10000})).expect("invoke");
-        assert!(resp.ok, "{resp:?}");
-        if i >= 5 {
-            work.push(Duration::from_micros(resp.duration_us));
+        for (k, engine) in engines.iter().enumerate() {
+            let name = format!("busy-{}", engine.as_str());
+            let resp = client.invoke(&name, json!({"n": 10000})).expect("invoke");
+            assert!(resp.ok, "{resp:?}");
+            if i >= 5 {
+                work[k].push(Duration::from_micros(resp.duration_us));
+            }
         }
     }
-    report(
-        "JS busy handler (sort 10k, JSON), engine's duration_us",
-        work,
-    );
+    let mut busy_p50 = Vec::new();
+    for (k, engine) in engines.iter().enumerate() {
+        busy_p50.push(report(
+            &format!(
+                "JS busy handler (sort 10k, JSON) on {}, engine's duration_us",
+                engine.as_str()
+            ),
+            std::mem::take(&mut work[k]),
+        ));
+    }
+    if let [boa, sm] = busy_p50[..] {
+        println!(
+            "JS CPU-bound: Boa {:.1} ms, StarlingMonkey {:.1} ms: Boa takes {:.1}x StarlingMonkey's time",
+            us(boa) / 1000.0,
+            us(sm) / 1000.0,
+            us(boa) / us(sm)
+        );
+    }
 
     // The same two handlers compiled ahead of time by another engine, side by side:
     // `BENCH_JS_COMPONENTS` names a directory with `sum-sm.wasm` and `busy-sm.wasm`
@@ -209,12 +265,16 @@ pub fn run() {
         }
     }
     server.stop();
-    println!(
-        "JS: setup p50 {:.0} ms (target ≤ 500 ms), invoke p50 {:.2} ms (target ≤ 2 ms; Assist \
-         100–200 ms: {:.0}× to {:.0}×)",
-        us(setup_p50) / 1000.0,
-        us(p50) / 1000.0,
-        100_000.0 / us(p50),
-        200_000.0 / us(p50),
-    );
+    for (k, engine) in engines.iter().enumerate() {
+        let p50 = invoke_p50[k];
+        println!(
+            "JS on {}: setup p50 {:.0} ms (target ≤ 500 ms), invoke p50 {:.2} ms (target ≤ 2 ms; \
+             Assist 100–200 ms: {:.0}× to {:.0}×)",
+            engine.as_str(),
+            us(setup_p50[k]) / 1000.0,
+            us(p50) / 1000.0,
+            100_000.0 / us(p50),
+            200_000.0 / us(p50),
+        );
+    }
 }

@@ -199,6 +199,8 @@ fn starlingmonkey_refuses_bad_modules_with_the_default_engines_codes_and_keeps_l
              if (e === "throw") throw new TypeError("no good");
              if (e === "bigint") return 10n;
              if (e === "undefined") return undefined;
+             if (e === "symbol") return Symbol("s");
+             if (e === "state") return agentState.bucket("b");
              if (e === "loop") for (;;) {}
              return "fine";
            }"#,
@@ -216,7 +218,30 @@ fn starlingmonkey_refuses_bad_modules_with_the_default_engines_codes_and_keeps_l
         ("handler_threw", "TypeError: no good")
     );
     assert_eq!(error("bigint").0, "result_not_json");
-    assert_eq!(error("undefined").0, "result_not_json");
+    let (code, message) = error("symbol");
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "result_not_json",
+            "the handler's result is a symbol, which JSON cannot carry"
+        )
+    );
+    // As on Boa: nothing returned is `null`; the state API names the engine that lacks it.
+    let (status, body) = client
+        .post_json("/agents/moody/invoke", &json!({"event": "undefined"}))
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["ok"], &body["result"]),
+        (&json!(true), &json!(null)),
+        "{body}"
+    );
+    let (code, message) = error("state");
+    assert_eq!(code, "handler_threw");
+    assert!(
+        message.contains("agentState is not available in the StarlingMonkey engine"),
+        "{message}"
+    );
     let (status, body) = client
         .post_json(
             "/agents/moody/invoke",
@@ -299,5 +324,126 @@ fn a_host_without_starlingmonkey_says_so_and_recompiles_a_snapshot_through_its_c
             .contains("compiled through its engine's compiler"),
         "{}",
         server.log()
+    );
+}
+
+/// The globals probed.
+const NAMES: &[&str] = &[
+    "setTimeout",
+    "setInterval",
+    "clearTimeout",
+    "queueMicrotask",
+    "structuredClone",
+    "atob",
+    "btoa",
+    "URL",
+    "URLSearchParams",
+    "URLPattern",
+    "TextEncoder",
+    "TextDecoder",
+    "TextEncoderStream",
+    "TextDecoderStream",
+    "CompressionStream",
+    "DecompressionStream",
+    "AbortController",
+    "AbortSignal",
+    "Event",
+    "EventTarget",
+    "DOMException",
+    "Headers",
+    "Request",
+    "Response",
+    "FormData",
+    "Blob",
+    "File",
+    "ReadableStream",
+    "WritableStream",
+    "TransformStream",
+    "crypto",
+    "CryptoKey",
+    "performance",
+    "console",
+    "fetch",
+    "navigator",
+    "reportError",
+    "Deno",
+    "agentState",
+    "agentConfig",
+];
+
+/// The globals each engine offers, probed through the real routes (`NAMES` is prepended as
+/// `names`): docs/JAVASCRIPT.md's "Engines" table is this list.
+const PROBE: &str = r#"
+export async function handler() {
+  const present = names.filter((n) => typeof globalThis[n] !== "undefined");
+  const subtle = [];
+  const key = new Uint8Array(32);
+  const data = new TextEncoder().encode("abc");
+  const tryIt = async (name, f) => { try { await f(); subtle.push(name); } catch {} };
+  await tryIt("digest", () => crypto.subtle.digest("SHA-256", data));
+  await tryIt("HMAC", async () => {
+    const k = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    await crypto.subtle.sign("HMAC", k, data);
+  });
+  await tryIt("ECDSA P-256", async () => {
+    const k = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+    await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, k.privateKey, data);
+  });
+  await tryIt("AES-GCM", async () => {
+    const k = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv: new Uint8Array(12) }, k, data);
+  });
+  return { present, subtle, uuid: typeof crypto.randomUUID === "function" };
+}
+"#;
+
+#[test]
+fn each_engines_web_platform_as_the_docs_list_it() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let mut seen = Vec::new();
+    for engine in [JsEngine::Boa, JsEngine::StarlingMonkey] {
+        let name = format!("probe-{}", engine.as_str());
+        let probe = format!("const names = {};\n{PROBE}", json!(NAMES));
+        deploy(
+            &client,
+            &owner,
+            &name,
+            &source(engine, "main.js", &[("main.js", &probe)]),
+        )
+        .expect("deploy");
+        let r = client.invoke(&name, json!(null)).unwrap();
+        assert!(r.ok, "{r:?}");
+        seen.push(r.result_json().unwrap());
+    }
+    println!("boa: {}\nstarlingmonkey: {}", seen[0], seen[1]);
+    let missing = |v: &Value, name: &str| !v["present"].as_array().unwrap().contains(&json!(name));
+    // Boa has the whole list (docs/JAVASCRIPT.md's table).
+    for name in NAMES {
+        assert!(!missing(&seen[0], name), "Boa lacks {name}: {}", seen[0]);
+    }
+    // StarlingMonkey lacks the few interfaces docs/JAVASCRIPT.md lists; the rest is there.
+    let lacking: Vec<&str> = NAMES
+        .iter()
+        .copied()
+        .filter(|n| missing(&seen[1], n))
+        .collect();
+    assert_eq!(
+        lacking,
+        [
+            "URLPattern",
+            "TextEncoderStream",
+            "TextDecoderStream",
+            "navigator",
+            "reportError",
+        ],
+        "{}",
+        seen[1]
+    );
+    assert_eq!(seen[1]["subtle"], json!(["digest", "HMAC"]));
+    assert_eq!(
+        seen[0]["subtle"],
+        json!(["digest", "HMAC", "ECDSA P-256", "AES-GCM"])
     );
 }

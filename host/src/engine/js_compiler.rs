@@ -262,32 +262,6 @@ impl JsCompiler {
     }
 }
 
-impl JsCompiler {
-    /// A core module (StarlingMonkey's engine, instrumented for wizer) compiled here and
-    /// loaded into `host`: its functions are then in the cache for every snapshot of it.
-    ///
-    /// # Errors
-    /// As [`Self::compile`].
-    pub(super) fn compile_module(
-        &self,
-        host: &wasmtime::Engine,
-        wasm: &[u8],
-    ) -> Result<wasmtime::Module, EngineError> {
-        let artifact = self
-            .engine
-            .precompile_module(wasm)
-            .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
-        // SAFETY: as in `compile`: produced just above, in this process, by an engine with
-        // the host engine's code-generation settings, which wasmtime checks.
-        #[allow(unsafe_code)]
-        let module = unsafe { wasmtime::Module::deserialize(host, &artifact) }
-            .map_err(|e| EngineError::Internal(super::error_chain(&e)))?;
-        self.functions.settle();
-        crate::memory::collect_everywhere();
-        Ok(module)
-    }
-}
-
 /// The first code section of `wasm` (a component's first core module's), if any.
 pub(super) fn code_section(wasm: &[u8]) -> Option<&[u8]> {
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {

@@ -161,17 +161,20 @@ impl StarlingMonkey {
         self.compiler.compile(host, component)
     }
 
-    /// The instrumented engine, made and compiled on first use (its functions then fill the
-    /// compiler's cache for every snapshot).
+    /// The instrumented engine, made and compiled on first use. Compiled by the host's engine,
+    /// not through the function cache: compiled there, its entries did not serve the
+    /// snapshots (the instrumented functions' IR differs from the snapshot's), and with them
+    /// the cache filled its 64 MiB bound in one set-up (docs/PERFORMANCE.md).
     async fn instrumented(&self, host: &wasmtime::Engine) -> Result<&Instrumented, EngineError> {
         self.instrumented
             .get_or_try_init(|| async {
-                let (compiler, host, wasm) = (self.compiler.clone(), host.clone(), self.wasm);
+                let (host, wasm) = (host.clone(), self.wasm);
                 blocking(move || {
-                    let (cx, instrumented) = wizer()
-                        .instrument(wasm)
-                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
-                    let module = compiler.compile_module(&host, &instrumented)?;
+                    let invalid =
+                        |e: wasmtime::Error| EngineError::InvalidComponent(super::error_chain(&e));
+                    let (cx, instrumented) = wizer().instrument(wasm).map_err(invalid)?;
+                    let module = Module::new(&host, &instrumented).map_err(invalid)?;
+                    crate::memory::collect_everywhere();
                     Ok(Instrumented { cx, module })
                 })
                 .await

@@ -22,6 +22,22 @@ globalThis.Deno = Object.freeze({
   }),
 });
 
+// The host's state and configuration APIs are not in this engine's world: using them says so
+// (as an unsupported API does on the default engine) instead of `agentState is not defined`.
+for (const name of ["agentState", "agentConfig"]) {
+  const unavailable = () => {
+    throw new TypeError(
+      `${name} is not available in the StarlingMonkey engine: deploy with "engine": "boa" for agents' state and configuration`,
+    );
+  };
+  Object.defineProperty(globalThis, name, {
+    value: new Proxy(Object.freeze({}), { get: () => unavailable }),
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
+}
+
 const failure = (code, message) => ({ tag: "err", val: { code, message: String(message) } });
 
 function describe(e) {
@@ -37,7 +53,7 @@ function describe(e) {
 
 function article(value) {
   const type = typeof value;
-  return type === "undefined" ? "undefined" : `a ${type}`;
+  return type === "symbol" || type === "function" ? `a ${type}` : "a value JSON cannot carry";
 }
 
 export const handler = {
@@ -75,6 +91,8 @@ export const handler = {
     } catch (e) {
       return failure("handler_threw", describe(e));
     }
+    // A handler that returns nothing answers `null`.
+    if (value === undefined) return encoder.encode("null");
     let json;
     try {
       json = JSON.stringify(value);
