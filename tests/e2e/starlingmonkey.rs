@@ -47,6 +47,7 @@ fn deploy(
 /// extension), a CPU-bound handler, and what JSON and the web platform make.
 const MAIN: &str = r#"
 import { sum, busy } from "./utils";
+const atTopLevel = typeof Deno.env.get;
 interface Event { data: { numbers: number[] }; n?: number; env?: Record<string, string> }
 export async function handler(event: Event, context: { executionId: string; agentName: string }) {
   console.error("summing", event.data.numbers.length, "numbers");
@@ -64,6 +65,7 @@ export async function handler(event: Event, context: { executionId: string; agen
     url: [url.pathname, url.searchParams.get("y")],
     base64: btoa("hello"),
     bytes: Array.from(new TextEncoder().encode("é")),
+    atTopLevel,
   };
 }
 "#;
@@ -157,6 +159,32 @@ fn starlingmonkey_refuses_bad_modules_with_the_default_engines_codes_and_keeps_l
             "nohandler",
             sm(&[("main.js", "export const answer = 42;")]),
             "no_handler",
+        ),
+        (
+            "forged",
+            sm(&[(
+                "main.js",
+                "console.error('Exception while evaluating top-level script\\nmain.js:1:1 \
+                 SyntaxError: forged');\nexport const answer = 42;",
+            )]),
+            "no_handler",
+        ),
+        (
+            "clash",
+            sm(&[
+                ("main.js", "export function handler() {}"),
+                ("lib", "export {}"),
+                ("lib/x.js", "export {}"),
+            ]),
+            "bad_module_name: lib",
+        ),
+        (
+            "random",
+            sm(&[(
+                "main.js",
+                "const seed = Math.random();\nexport function handler() { return seed; }",
+            )]),
+            "module_threw: the modules' top-level code used `wasi:random/random",
         ),
         (
             "throws",
@@ -446,4 +474,48 @@ fn each_engines_web_platform_as_the_docs_list_it() {
         seen[0]["subtle"],
         json!(["digest", "HMAC", "ECDSA P-256", "AES-GCM"])
     );
+}
+
+/// Nothing random or timed is baked into the snapshot: every invocation, a fresh instance of
+/// the same image, draws other random bytes and reads the clock anew.
+#[test]
+fn randomness_and_clocks_are_fresh_in_every_invocation() {
+    let server = TestServer::start();
+    let client = server.client();
+    let owner = ClientSecret::generate().unwrap();
+    let js = source(
+        JsEngine::StarlingMonkey,
+        "main.js",
+        &[(
+            "main.js",
+            r#"export function handler() {
+                 return {
+                   bytes: Array.from(crypto.getRandomValues(new Uint8Array(16))),
+                   uuid: crypto.randomUUID(),
+                   random: Math.random(),
+                   now: Date.now(),
+                 };
+               }"#,
+        )],
+    );
+    deploy(&client, &owner, "dice", &js).expect("deploy");
+    let draws: Vec<Value> = (0..3)
+        .map(|_| {
+            let r = client.invoke("dice", json!(null)).unwrap();
+            assert!(r.ok, "{r:?}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            r.result_json().unwrap()
+        })
+        .collect();
+    for key in ["bytes", "uuid", "random"] {
+        assert_ne!(draws[0][key], draws[1][key], "{key} repeats: {draws:?}");
+        assert_ne!(draws[1][key], draws[2][key], "{key} repeats: {draws:?}");
+    }
+    let now = |i: usize| draws[i]["now"].as_u64().unwrap();
+    assert!(now(2) > now(0), "{draws:?}");
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(since_epoch.abs_diff(now(2)) < 60_000, "{draws:?}");
 }

@@ -16,7 +16,7 @@
 //! once per process ([`JsRuntime`]).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
@@ -146,8 +146,9 @@ pub(super) struct JsCompiler {
 pub struct JsRuntime {
     wasm: &'static [u8],
     hash: [u8; 32],
-    /// Its main module's code section: what every snapshot of it carries unchanged.
-    code: Option<&'static [u8]>,
+    /// Its core modules' code sections (SHA-256): what every snapshot of it carries
+    /// unchanged, and nothing else.
+    code: std::sync::OnceLock<HashSet<[u8; 32]>>,
     instrumented: tokio::sync::OnceCell<Instrumented>,
 }
 
@@ -165,7 +166,7 @@ impl JsRuntime {
         Self {
             wasm,
             hash: Sha256::digest(wasm).into(),
-            code: code_section(wasm),
+            code: std::sync::OnceLock::new(),
             instrumented: tokio::sync::OnceCell::new(),
         }
     }
@@ -174,7 +175,10 @@ impl JsRuntime {
     /// compiling it through [`JsCompiler`] feeds that engine's cache nothing but the
     /// runtime's functions).
     pub fn made_this(&self, component: &[u8]) -> bool {
-        matches!((self.code, code_section(component)), (Some(a), Some(b)) if a == b)
+        let known = self
+            .code
+            .get_or_init(|| code_sections(self.wasm).into_iter().collect());
+        made_of(known, component)
     }
 
     /// SHA-256 of the runtime component.
@@ -262,19 +266,74 @@ impl JsCompiler {
     }
 }
 
-/// The first code section of `wasm` (a component's first core module's), if any.
-pub(super) fn code_section(wasm: &[u8]) -> Option<&[u8]> {
+/// The SHA-256 of every core module's code section in `wasm` (a component's modules, nested
+/// ones included), in order; nothing if it does not parse.
+pub(super) fn code_sections(wasm: &[u8]) -> Vec<[u8; 32]> {
+    let mut sections = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::CodeSectionStart { range, .. } = payload.ok()? {
-            return wasm.get(range);
+        match payload {
+            Ok(wasmparser::Payload::CodeSectionStart { range, .. }) => match wasm.get(range) {
+                Some(code) => sections.push(Sha256::digest(code).into()),
+                None => return Vec::new(),
+            },
+            Ok(_) => {}
+            Err(_) => return Vec::new(),
         }
     }
-    None
+    sections
+}
+
+/// Whether `component` has code, and all of it is among `known` (code sections by SHA-256):
+/// then it is one of ours (a snapshot of the engine whose code `known` holds), and compiling
+/// it through that engine's function cache feeds the cache nothing but the engine's
+/// functions. A client's component with one module of the engine's code and another of its
+/// own is not.
+pub(super) fn made_of(known: &HashSet<[u8; 32]>, component: &[u8]) -> bool {
+    let sections = code_sections(component);
+    !sections.is_empty() && sections.iter().all(|s| known.contains(s))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A core module with one function whose body is `body` (without its size).
+    fn module(body: &[u8]) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend([1, 4, 1, 0x60, 0, 0]); // one type: [] -> []
+        m.extend([3, 2, 1, 0]); // one function of it
+        let len = u8::try_from(body.len()).unwrap();
+        m.extend([10, len + 2, 1, len]);
+        m.extend(body);
+        m
+    }
+
+    /// A component of `modules` (core module sections only).
+    fn component(modules: &[&[u8]]) -> Vec<u8> {
+        let mut c = b"\0asm\x0d\0\x01\0".to_vec();
+        for m in modules {
+            c.push(1);
+            c.push(u8::try_from(m.len()).unwrap());
+            c.extend(*m);
+        }
+        c
+    }
+
+    #[test]
+    fn only_components_whose_every_module_is_known_code_are_recognised() {
+        let ours = module(&[0, 0x0b]);
+        let theirs = module(&[0, 0x01, 0x0b]);
+        let known: HashSet<[u8; 32]> = code_sections(&ours).into_iter().collect();
+        assert_eq!(known.len(), 1);
+        assert!(made_of(&known, &component(&[&ours])));
+        assert!(made_of(&known, &component(&[&ours, &ours])));
+        // The engine's code first, a client's after it: not ours (it once was: only the
+        // first module's code was compared).
+        assert!(!made_of(&known, &component(&[&ours, &theirs])));
+        assert!(!made_of(&known, &component(&[&theirs])));
+        assert!(!made_of(&known, &component(&[])));
+        assert!(!made_of(&known, b"not wasm"));
+    }
 
     #[test]
     fn the_function_cache_keeps_what_fits_and_nothing_more() {

@@ -27,11 +27,12 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use wasmtime::{Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 use wasmtime_wizer::{ModuleContext, SnapshotVal, ValType, Wizer};
 
-use super::js_compiler::{JsCompiler, code_section};
+use super::js_compiler::{JsCompiler, code_sections, made_of};
+use super::output::CappedOutput;
 use super::run::RunLimits;
 use super::sandbox::MemoryLimiter;
 use super::snapshot::{JsModule, JsSnapshot, SnapshotError, blocking};
@@ -48,7 +49,14 @@ const AGENT_DIR: &str = "agent";
 const HANDLER: &str = "handler.js";
 /// The generated bindings.
 const INITIALIZER: &str = "initializer.js";
-/// The most bytes of the engine's output kept from a set-up (its error messages).
+/// Our globals (`Deno`, the state APIs' stand-ins), imported by the handler module before the
+/// agent's main module, so that the agent's top-level code finds them.
+const PRELUDE: &str = "prelude.js";
+const PRELUDE_SOURCE: &str = include_str!("starlingmonkey_prelude.js");
+/// Where set-ups happen: a tmpfs.
+const SHM: &str = "/dev/shm";
+/// The most bytes of the engine's output kept from a set-up (its error messages; the rest is
+/// dropped, never an error).
 const SETUP_OUTPUT_BYTES: usize = 64 << 10;
 
 /// The handler module: imports the agent's main module (`{MAIN}`, a JSON string) and exports
@@ -86,8 +94,9 @@ pub struct StarlingMonkey {
     initializer: String,
     /// The environment of the initialiser: the world's exports and imports.
     env: Vec<(String, String)>,
-    /// The engine's code section: what every snapshot carries unchanged.
-    code: Option<&'static [u8]>,
+    /// The code sections (SHA-256) of the components it makes: the engine's, the adapter's
+    /// and `wit-component`'s shims (made once, from the engine as spliced).
+    code: std::sync::OnceLock<std::collections::HashSet<[u8; 32]>>,
     compiler: Arc<JsCompiler>,
     instrumented: tokio::sync::OnceCell<Instrumented>,
 }
@@ -130,7 +139,7 @@ impl StarlingMonkey {
             env: environment(&splice),
             version: splice.componentize_js,
             initializer: splice.initializer,
-            code: code_section(wasm),
+            code: std::sync::OnceLock::new(),
             compiler,
             instrumented: tokio::sync::OnceCell::new(),
         })
@@ -146,10 +155,21 @@ impl StarlingMonkey {
         &self.version
     }
 
-    /// Whether `component` is a snapshot of this engine: its first core module has the
-    /// engine's code, byte for byte.
+    /// Whether `component` is a snapshot of this engine: every core module's code is one a
+    /// component made here has (the engine's, the adapter's, the shims'), byte for byte.
     pub fn made_this(&self, component: &[u8]) -> bool {
-        matches!((self.code, code_section(component)), (Some(a), Some(b)) if a == b)
+        let known = self.code.get_or_init(|| {
+            // The component of the engine as spliced has the same modules' code as every
+            // snapshot: wizer changes data, not code, and the imports are the same.
+            match encode(self.wasm) {
+                Ok(made) => code_sections(&made).into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!("StarlingMonkey: no component of the engine ({e}): snapshots compile from scratch");
+                    std::collections::HashSet::new()
+                }
+            }
+        });
+        made_of(known, component)
     }
 
     /// `component` (a snapshot of this engine) compiled through its compiler.
@@ -184,7 +204,7 @@ impl StarlingMonkey {
 
     /// The set-up's WASI: stdin carries the initialiser's arguments, the environment the
     /// world's signatures, `dir` is the only directory (read-only), and output goes to `output`.
-    fn wasi(&self, dir: &Path, output: &MemoryOutputPipe) -> Result<WasiP1Ctx, EngineError> {
+    fn wasi(&self, dir: &Path, output: &CappedOutput) -> Result<WasiP1Ctx, EngineError> {
         let args =
             format!("--initializer-script-path /{INITIALIZER} --strip-path-prefix / {HANDLER}");
         let mut wasi = WasiCtx::builder();
@@ -199,32 +219,40 @@ impl StarlingMonkey {
         Ok(wasi.build_p1())
     }
 
-    /// A private directory with the agent's modules, the bindings and the handler module.
-    /// On `/dev/shm` where there is one, so that the source never reaches a disk; removed
-    /// when dropped.
+    /// A private directory with the agent's modules, the bindings and our modules, on the
+    /// tmpfs at `/dev/shm`, so that the source (perhaps sealed to the owner's session) never
+    /// reaches a disk; removed when dropped. Without that tmpfs the engine refuses.
     fn workspace(
         &self,
         main: &str,
         modules: &[JsModule],
-    ) -> Result<tempfile::TempDir, EngineError> {
+    ) -> Result<tempfile::TempDir, SnapshotError> {
         let io = |e: std::io::Error| EngineError::Internal(format!("the set-up's directory: {e}"));
-        let shm = Path::new("/dev/shm");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("hypervisor-js-");
-        let dir = if shm.is_dir() {
-            builder.tempdir_in(shm).or_else(|_| builder.tempdir())
-        } else {
-            builder.tempdir()
+        let shm = Path::new(SHM);
+        if !is_tmpfs(shm) {
+            return Err(EngineError::Internal(format!(
+                "StarlingMonkey sets agents up in a tmpfs at {SHM} (their source never touches a \
+                 disk), and this machine has none"
+            ))
+            .into());
         }
-        .map_err(io)?;
+        let dir = tempfile::Builder::new()
+            .prefix("hypervisor-js-")
+            .tempdir_in(shm)
+            .map_err(io)?;
         let agent = dir.path().join(AGENT_DIR);
         for module in modules {
-            // Names are checked relative paths without `.` or `..` parts (pipeline/agents).
+            // Names are checked relative paths without `.` or `..` parts (pipeline/agents);
+            // what a file system still refuses (a name that is also another's directory, a part
+            // too long) is the deployer's to change.
             let path = agent.join(&module.name);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            std::fs::write(&path, &module.source).map_err(io)?;
+            path.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&path, &module.source))
+                .map_err(|e| SnapshotError::Refused {
+                    code: "bad_module_name".into(),
+                    message: format!("{}: cannot be a file here ({e})", module.name),
+                })?;
         }
         // Imports may leave out `.js`, `.mjs` or `.ts`, as with the default engine: the engine
         // resolves paths as they are, so each such module is also written under its bare name
@@ -257,9 +285,22 @@ impl StarlingMonkey {
             HANDLER_SOURCE.replace("\"{MAIN}\"", &main),
         )
         .map_err(io)?;
+        std::fs::write(dir.path().join(PRELUDE), PRELUDE_SOURCE).map_err(io)?;
         std::fs::write(dir.path().join(INITIALIZER), &self.initializer).map_err(io)?;
         Ok(dir)
     }
+}
+
+/// Whether `path` is the mount point of a tmpfs (`/proc/self/mounts`).
+fn is_tmpfs(path: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return false;
+    };
+    mounts.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let (_, point, kind) = (fields.next(), fields.next(), fields.next());
+        point.is_some_and(|p| Path::new(p) == path) && kind == Some("tmpfs")
+    })
 }
 
 /// The initialiser's environment, as componentize-js sets it: each export's name and core
@@ -285,6 +326,18 @@ fn environment(splice: &Splice) -> Vec<(String, String)> {
         env.push((format!("IMPORT{i}_ARGCNT"), args.to_string()));
     }
     env
+}
+
+/// The component of a core module of the engine: the module and wasmtime's WASI preview 1
+/// adapter, as componentize-js makes it.
+fn encode(module: &[u8]) -> anyhow::Result<Vec<u8>> {
+    wit_component::ComponentEncoder::default()
+        .module(module)?
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )?
+        .encode()
 }
 
 fn wizer() -> Wizer {
@@ -315,9 +368,9 @@ impl Engine {
         let started = Instant::now();
         let instrumented = sm.instrumented(&self.engine).await?;
         let instrumented_at = started.elapsed();
-        let dir = sm.workspace(main, modules)?;
-        let output = MemoryOutputPipe::new(SETUP_OUTPUT_BYTES);
         let _slot = self.execution_slot().await?;
+        let dir = sm.workspace(main, modules)?;
+        let output = CappedOutput::new(SETUP_OUTPUT_BYTES);
         let mut store = Store::new(
             &self.engine,
             SetUp {
@@ -363,7 +416,7 @@ impl Engine {
             })
             .await;
         drop(dir);
-        let text = String::from_utf8_lossy(&output.contents()).into_owned();
+        let text = String::from_utf8_lossy(&output.take().0).into_owned();
         let snapshot = match result {
             None => {
                 return Err(SnapshotError::Stopped(format!(
@@ -380,6 +433,17 @@ impl Engine {
                         "time limit of {} ms",
                         limits.time.as_millis()
                     )));
+                }
+                if let Some(import) = unavailable_at_load(&e) {
+                    return Err(SnapshotError::Refused {
+                        code: "module_threw".into(),
+                        message: format!(
+                            "the modules' top-level code used {import}, which StarlingMonkey \
+                             cannot reach while it loads them (randomness, the monotonic clock, \
+                             timers and the network wait for the handler): call it inside \
+                             `handler`"
+                        ),
+                    });
                 }
                 return Err(refusal(&text).unwrap_or_else(|| {
                     SnapshotError::Stopped(super::cap_text(
@@ -398,15 +462,7 @@ impl Engine {
         };
         drop(store);
         let set_up_at = started.elapsed();
-        let component = wit_component::ComponentEncoder::default()
-            .module(&snapshot)
-            .and_then(|e| {
-                e.adapter(
-                    "wasi_snapshot_preview1",
-                    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-                )
-            })
-            .and_then(|mut e| e.encode())
+        let component = encode(&snapshot)
             .map_err(|e| EngineError::Internal(format!("making the component: {e:#}")))?;
         drop(snapshot);
         let encoded_at = started.elapsed();
@@ -437,9 +493,14 @@ impl Engine {
 /// What the engine printed when it refused the modules, as the default engine's codes: the
 /// line after `Exception while evaluating top-level script` names the module, line and column.
 fn refusal(output: &str) -> Option<SnapshotError> {
-    let mut lines = output.lines();
-    lines.find(|l| l.contains("Exception while evaluating top-level script"))?;
-    let line = lines.find(|l| !l.trim().is_empty())?.trim();
+    // The engine's report is the last thing a failed set-up prints: an earlier marker could
+    // be the agent's own output.
+    const MARKER: &str = "Exception while evaluating top-level script";
+    let at = output.rfind(MARKER)?;
+    let line = output[at + MARKER.len()..]
+        .lines()
+        .find(|l| !l.trim().is_empty())?
+        .trim();
     // Paths are shown from the set-up's root, where the agent's modules are under `agent/`.
     let line = line
         .strip_prefix(&format!("{AGENT_DIR}/"))
@@ -450,7 +511,10 @@ fn refusal(output: &str) -> Option<SnapshotError> {
     } else if let Some(at) = line.find("no_handler: ") {
         return Some(SnapshotError::Refused {
             code: "no_handler".into(),
-            message: line[at + "no_handler: ".len()..].to_owned(),
+            message: super::cap_text(
+                line[at + "no_handler: ".len()..].to_owned(),
+                super::TRAP_DETAIL_BYTES,
+            ),
         });
     } else if line.contains("Error loading module") || line.contains("No such file") {
         "missing_module"
@@ -461,6 +525,17 @@ fn refusal(output: &str) -> Option<SnapshotError> {
         code: code.into(),
         message: super::cap_text(line, super::TRAP_DETAIL_BYTES),
     })
+}
+
+/// The WASI preview 2 import a set-up trapped on: the engine reaches randomness, the
+/// monotonic clock and the network through them, and only preview 1 is there while it loads
+/// the modules (as under componentize-js's wizer).
+fn unavailable_at_load(e: &wasmtime::Error) -> Option<String> {
+    let text = format!("{e:#}");
+    let at = text.find("unknown import: `")? + "unknown import: `".len();
+    let name = &text[at..];
+    let name = &name[..name.find('`')?];
+    name.starts_with("wasi:").then(|| format!("`{name}`"))
 }
 
 /// The initialised instance as wizer reads it (its exported globals and memory). A failed

@@ -1,8 +1,10 @@
-// The handler module of a StarlingMonkey agent (host/src/engine/starlingmonkey.rs): imports the
-// agent's main module and exports the world's `handler` interface with the default engine's
-// semantics (components/js-runtime/src/lib.rs): the event parsed from JSON, `Deno.env` from its
-// `env`, `handler(event, context)` awaited, its result as `JSON.stringify` makes it, and the
-// same error codes.
+// The handler module of a StarlingMonkey agent (host/src/engine/starlingmonkey.rs): imports our
+// prelude (globals the agent's top-level code may use), then the agent's main module, and
+// exports the world's `handler` interface with the default engine's semantics
+// (components/js-runtime/src/lib.rs): the event parsed from JSON, `Deno.env` from its `env`,
+// `handler(event, context)` awaited, its result as `JSON.stringify` makes it, and the same
+// error codes.
+import { env } from "./prelude.js";
 import * as agent from "{MAIN}";
 
 if (typeof agent.handler !== "function") {
@@ -11,43 +13,21 @@ if (typeof agent.handler !== "function") {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
-const env = new Map();
-globalThis.Deno = Object.freeze({
-  env: Object.freeze({
-    get: (k) => env.get(String(k)),
-    has: (k) => env.has(String(k)),
-    set: (k, v) => { env.set(String(k), String(v)); },
-    delete: (k) => { env.delete(String(k)); },
-    toObject: () => Object.fromEntries(env),
-  }),
-});
-
-// The host's state and configuration APIs are not in this engine's world: using them says so
-// (as an unsupported API does on the default engine) instead of `agentState is not defined`.
-for (const name of ["agentState", "agentConfig"]) {
-  const unavailable = () => {
-    throw new TypeError(
-      `${name} is not available in the StarlingMonkey engine: deploy with "engine": "boa" for agents' state and configuration`,
-    );
-  };
-  Object.defineProperty(globalThis, name, {
-    value: new Proxy(Object.freeze({}), { get: () => unavailable }),
-    writable: false,
-    enumerable: false,
-    configurable: false,
-  });
-}
-
 const failure = (code, message) => ({ tag: "err", val: { code, message: String(message) } });
 
+// Never throws, whatever was thrown (a getter that throws, a revoked proxy).
 function describe(e) {
-  if (e !== null && typeof e === "object" && "message" in e) {
-    return `${e.name ?? "Error"}: ${e.message}`;
-  }
   try {
+    if (e !== null && typeof e === "object" && "message" in e) {
+      return `${e.name ?? "Error"}: ${e.message}`;
+    }
     return typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
   } catch {
-    return String(e);
+    try {
+      return String(e);
+    } catch {
+      return "a value that cannot be shown";
+    }
   }
 }
 

@@ -77,7 +77,8 @@ export async function deployAgent(t: Transport, owner: ClientKey, d: Deployment,
       : t.bodyWith(request, 'encrypted_component', options.session.seal(Role.AgentComponent, 0, d.component!), 'hex');
   } else if (d.js !== undefined) {
     jsSealedPlaintext(d.js); // checks that main is among the modules
-    body = { json: { ...request, js: { main: d.js.main, modules: d.js.modules } } };
+    const engine = d.js.engine === undefined || d.js.engine === 'boa' ? {} : { engine: d.js.engine };
+    body = { json: { ...request, js: { main: d.js.main, modules: d.js.modules, ...engine } } };
   } else {
     body = t.bodyWith(request, 'component', d.component!, 'base64');
   }

@@ -105,6 +105,22 @@ describe('owner operations (§18, §23, §24)', () => {
     await client.deleteAgent(owner, name);
   });
 
+  test('JavaScript on StarlingMonkey, clear and sealed: the engine is sent and signed', async () => {
+    const owner = await ClientKey.generate();
+    const source = { main: 'main.js', modules: { 'main.js': 'export const handler = (e) => ({ twice: e.n * 2 });' }, engine: 'starlingmonkey' };
+    const clear = `sm-${uid()}`;
+    await client.deployAgent(owner, { name: clear, js: source, public: true });
+    assert.deepEqual((await client.invokeAgent(clear, { event: { n: 21 } })).result, { twice: 42 });
+    const sealed = `sm-sealed-${uid()}`;
+    await client.deployAgent(owner, { name: sealed, js: source, public: true }, { session: await client.createSession({ key: owner }) });
+    assert.deepEqual((await client.invokeAgent(sealed, { event: { n: 2 } })).result, { twice: 4 });
+    // Signed for one engine, sent for the other: refused.
+    await assert.rejects(
+      client.deployAgent(owner, { name: `sm-${uid()}`, js: { ...source, engine: 'nope' } }),
+      RangeError,
+    );
+  });
+
   test('grants and wallet', async () => {
     const owner = await ClientKey.generate();
     const name = `buyer-${uid()}`;
