@@ -7,14 +7,19 @@ use std::collections::BTreeMap;
 use hypervisor_client::Client;
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::JsSource;
+use hypervisor_protocol::agents::{JsEngine, JsSource};
 use serde_json::{Value, json};
 
 use crate::harness::{TestServer, code};
 
 fn source(main: &str, modules: &[(&str, &str)]) -> JsSource {
+    source_on(JsEngine::Boa, main, modules)
+}
+
+/// `modules` (`main` first to run) for `engine`.
+pub(crate) fn source_on(engine: JsEngine, main: &str, modules: &[(&str, &str)]) -> JsSource {
     JsSource {
-        engine: Default::default(),
+        engine,
         main: main.to_string(),
         modules: modules
             .iter()
@@ -23,7 +28,7 @@ fn source(main: &str, modules: &[(&str, &str)]) -> JsSource {
     }
 }
 
-fn deploy(
+pub(crate) fn deploy(
     client: &Client,
     owner: &ClientSecret,
     name: &str,

@@ -3,45 +3,13 @@
 //! host (`host/src/engine/starlingmonkey.rs`), invoked as handler agents; the same answers,
 //! the same error codes, the same limits.
 
-use std::collections::BTreeMap;
-
-use hypervisor_client::Client;
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;
-use hypervisor_protocol::agents::{JsEngine, JsSource};
+use hypervisor_protocol::agents::JsEngine;
 use serde_json::{Value, json};
 
 use crate::harness::TestServer;
-
-fn source(engine: JsEngine, main: &str, modules: &[(&str, &str)]) -> JsSource {
-    JsSource {
-        engine,
-        main: main.to_string(),
-        modules: modules
-            .iter()
-            .map(|(n, s)| (n.to_string(), s.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-    }
-}
-
-fn deploy(
-    client: &Client,
-    owner: &ClientSecret,
-    name: &str,
-    js: &JsSource,
-) -> Result<Value, String> {
-    client
-        .deploy_js(
-            owner,
-            &Deployment {
-                name,
-                description: "a JavaScript agent",
-                ..Deployment::default()
-            },
-            js,
-        )
-        .map_err(|e| e.to_string())
-}
+use crate::javascript::{deploy, source_on as source};
 
 /// Assist TEE's example in TypeScript (types stripped by the host; `./utils` without its
 /// extension), a CPU-bound handler, and what JSON and the web platform make.
@@ -349,7 +317,7 @@ fn a_host_without_starlingmonkey_says_so_and_recompiles_a_snapshot_through_its_c
     assert!(
         server
             .log()
-            .contains("compiled through its engine's compiler"),
+            .contains("snapshot compiled through StarlingMonkey's compiler"),
         "{}",
         server.log()
     );

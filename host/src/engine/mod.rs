@@ -322,37 +322,23 @@ impl Engine {
         if let Some(prepared) = self.cache.cached(&hash) {
             return Ok(prepared);
         }
-        if let Some(sm) = sm.filter(|sm| sm.made_this(&bytes))
+        // A snapshot of one of the host's JavaScript engines, neither in memory nor on disk:
+        // through that engine's compiler (a fraction of a second, not seconds).
+        let compiler = if js.is_some_and(|js| js.made_this(&bytes)) {
+            Some((self.js_compiler.clone(), "the runtime's compiler"))
+        } else {
+            sm.filter(|sm| sm.made_this(&bytes))
+                .map(|sm| (sm.compiler(), "StarlingMonkey's compiler"))
+        };
+        if let Some((compiler, which)) = compiler
             && !self.cache.on_disk(&hash)
         {
-            let (sm, host, wasm) = (sm.clone(), self.engine.clone(), bytes);
-            let (compiled, artifact) =
-                tokio::task::spawn_blocking(move || sm.compile(&host, &wasm))
-                    .await
-                    .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
+            let (prepared, _) = self.compile_snapshot(compiler, hash, bytes).await?;
             tracing::info!(
                 hash = %hex::encode(hash),
-                "a StarlingMonkey agent's snapshot compiled through its engine's compiler"
+                "a JavaScript agent's snapshot compiled through {which}"
             );
-            return self
-                .cache
-                .adopt(&self.linker, hash, compiled, artifact)
-                .await;
-        }
-        if js.is_some_and(|js| js.made_this(&bytes)) && !self.cache.on_disk(&hash) {
-            let (compiler, host, wasm) = (self.js_compiler.clone(), self.engine.clone(), bytes);
-            let (compiled, artifact) =
-                tokio::task::spawn_blocking(move || compiler.compile(&host, &wasm))
-                    .await
-                    .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
-            tracing::info!(
-                hash = %hex::encode(hash),
-                "a JavaScript agent's snapshot compiled through the runtime's compiler"
-            );
-            return self
-                .cache
-                .adopt(&self.linker, hash, compiled, artifact)
-                .await;
+            return Ok(prepared);
         }
         self.prepare(hash, bytes).await
     }

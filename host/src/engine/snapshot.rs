@@ -13,7 +13,9 @@ use wasmtime::component::{Instance, Lift, Val, WasmList};
 use wasmtime_wizer::ComponentInstanceState;
 
 use super::capabilities::{Capabilities, Invocation, Role};
-use super::js_compiler::JsRuntime;
+use std::sync::Arc;
+
+use super::js_compiler::{JsCompiler, JsRuntime};
 use super::run::RunLimits;
 use super::{Engine, EngineError};
 
@@ -155,17 +157,10 @@ impl Engine {
         }
         let set_up_at = started.elapsed();
         let hash: [u8; 32] = Sha256::digest(&snapshot).into();
-        let compiler = self.js_compiler.clone();
-        let host = self.engine.clone();
-        let (compiled, artifact, component) = blocking(move || {
-            let (compiled, artifact) = compiler.compile(&host, &snapshot)?;
-            Ok((compiled, artifact, snapshot))
-        })
-        .await?;
-        let compiled_at = started.elapsed();
-        self.cache
-            .adopt(&self.linker, hash, compiled, artifact)
+        let (_, component) = self
+            .compile_snapshot(self.js_compiler.clone(), hash, snapshot)
             .await?;
+        let compiled_at = started.elapsed();
         tracing::info!(
             instrumented_ms = instrumented_at.as_millis() as u64,
             set_up_ms = (set_up_at - instrumented_at).as_millis() as u64,
@@ -176,6 +171,37 @@ impl Engine {
             "JavaScript agent set up and compiled"
         );
         Ok(JsSnapshot { component, hash })
+    }
+}
+
+impl Engine {
+    /// `wasm` (a snapshot of one of the host's JavaScript engines, `hash` its SHA-256)
+    /// compiled through `compiler` off the async threads and kept in the component cache;
+    /// `wasm` is handed back.
+    ///
+    /// # Errors
+    /// As [`JsCompiler::compile`].
+    pub(super) async fn compile_snapshot<W>(
+        &self,
+        compiler: Arc<JsCompiler>,
+        hash: [u8; 32],
+        wasm: W,
+    ) -> Result<(Arc<super::Prepared>, W), EngineError>
+    where
+        W: std::ops::Deref + Send + 'static,
+        W::Target: AsRef<[u8]>,
+    {
+        let host = self.engine.clone();
+        let (compiled, artifact, wasm) = blocking(move || {
+            let (compiled, artifact) = compiler.compile(&host, (*wasm).as_ref())?;
+            Ok((compiled, artifact, wasm))
+        })
+        .await?;
+        let prepared = self
+            .cache
+            .adopt(&self.linker, hash, compiled, artifact)
+            .await?;
+        Ok((prepared, wasm))
     }
 }
 

@@ -172,13 +172,9 @@ impl StarlingMonkey {
         made_of(known, component)
     }
 
-    /// `component` (a snapshot of this engine) compiled through its compiler.
-    pub(super) fn compile(
-        &self,
-        host: &wasmtime::Engine,
-        component: &[u8],
-    ) -> Result<(wasmtime::component::Component, Vec<u8>), EngineError> {
-        self.compiler.compile(host, component)
+    /// Its snapshots' compiler.
+    pub(super) fn compiler(&self) -> Arc<JsCompiler> {
+        self.compiler.clone()
     }
 
     /// The instrumented engine, made and compiled on first use. Compiled by the host's engine,
@@ -467,16 +463,10 @@ impl Engine {
         drop(snapshot);
         let encoded_at = started.elapsed();
         let hash: [u8; 32] = Sha256::digest(&component).into();
-        let (compiler, host) = (sm.compiler.clone(), self.engine.clone());
-        let (compiled, artifact, component) = blocking(move || {
-            let (compiled, artifact) = compiler.compile(&host, &component)?;
-            Ok((compiled, artifact, component))
-        })
-        .await?;
-        let compiled_at = started.elapsed();
-        self.cache
-            .adopt(&self.linker, hash, compiled, artifact)
+        let (_, component) = self
+            .compile_snapshot(sm.compiler.clone(), hash, component)
             .await?;
+        let compiled_at = started.elapsed();
         tracing::info!(
             instrumented_ms = instrumented_at.as_millis() as u64,
             set_up_ms = (set_up_at - instrumented_at).as_millis() as u64,
