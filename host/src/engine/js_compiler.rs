@@ -174,11 +174,11 @@ impl JsRuntime {
     /// Whether `component` is a snapshot of this runtime: the same code, byte for byte (so
     /// compiling it through [`JsCompiler`] feeds that engine's cache nothing but the
     /// runtime's functions).
-    pub fn made_this(&self, component: &[u8]) -> bool {
+    pub fn made_this(&self, sections: &[[u8; 32]]) -> bool {
         let known = self
             .code
             .get_or_init(|| code_sections(self.wasm).into_iter().collect());
-        made_of(known, component)
+        made_of(known, sections)
     }
 
     /// SHA-256 of the runtime component.
@@ -283,13 +283,13 @@ pub(super) fn code_sections(wasm: &[u8]) -> Vec<[u8; 32]> {
     sections
 }
 
-/// Whether `component` has code, and all of it is among `known` (code sections by SHA-256):
+/// Whether a component with code `sections` ([`code_sections`]) has code, and all of it is
+/// among `known` (code sections by SHA-256):
 /// then it is one of ours (a snapshot of the engine whose code `known` holds), and compiling
 /// it through that engine's function cache feeds the cache nothing but the engine's
 /// functions. A client's component with one module of the engine's code and another of its
 /// own is not.
-pub(super) fn made_of(known: &HashSet<[u8; 32]>, component: &[u8]) -> bool {
-    let sections = code_sections(component);
+pub(super) fn made_of(known: &HashSet<[u8; 32]>, sections: &[[u8; 32]]) -> bool {
     !sections.is_empty() && sections.iter().all(|s| known.contains(s))
 }
 
@@ -325,14 +325,17 @@ mod tests {
         let theirs = module(&[0, 0x01, 0x0b]);
         let known: HashSet<[u8; 32]> = code_sections(&ours).into_iter().collect();
         assert_eq!(known.len(), 1);
-        assert!(made_of(&known, &component(&[&ours])));
-        assert!(made_of(&known, &component(&[&ours, &ours])));
+        assert!(made_of(&known, &code_sections(&component(&[&ours]))));
+        assert!(made_of(&known, &code_sections(&component(&[&ours, &ours]))));
         // The engine's code first, a client's after it: not ours (it once was: only the
         // first module's code was compared).
-        assert!(!made_of(&known, &component(&[&ours, &theirs])));
-        assert!(!made_of(&known, &component(&[&theirs])));
-        assert!(!made_of(&known, &component(&[])));
-        assert!(!made_of(&known, b"not wasm"));
+        assert!(!made_of(
+            &known,
+            &code_sections(&component(&[&ours, &theirs]))
+        ));
+        assert!(!made_of(&known, &code_sections(&component(&[&theirs]))));
+        assert!(!made_of(&known, &code_sections(&component(&[]))));
+        assert!(!made_of(&known, &code_sections(b"not wasm")));
     }
 
     #[test]

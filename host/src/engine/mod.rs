@@ -323,22 +323,24 @@ impl Engine {
             return Ok(prepared);
         }
         // A snapshot of one of the host's JavaScript engines, neither in memory nor on disk:
-        // through that engine's compiler (a fraction of a second, not seconds).
-        let compiler = if js.is_some_and(|js| js.made_this(&bytes)) {
-            Some((self.js_compiler.clone(), "the runtime's compiler"))
-        } else {
-            sm.filter(|sm| sm.made_this(&bytes))
-                .map(|sm| (sm.compiler(), "StarlingMonkey's compiler"))
-        };
-        if let Some((compiler, which)) = compiler
-            && !self.cache.on_disk(&hash)
-        {
-            let (prepared, _) = self.compile_snapshot(compiler, hash, bytes).await?;
-            tracing::info!(
-                hash = %hex::encode(hash),
-                "a JavaScript agent's snapshot compiled through {which}"
-            );
-            return Ok(prepared);
+        // through that engine's compiler (a fraction of a second, not seconds). The code is
+        // hashed only when the disk cannot serve it, and once for both engines.
+        if !self.cache.on_disk(&hash) {
+            let sections = js_compiler::code_sections(&bytes);
+            let compiler = if js.is_some_and(|js| js.made_this(&sections)) {
+                Some((self.js_compiler.clone(), "the runtime's compiler"))
+            } else {
+                sm.filter(|sm| sm.made_this(&sections))
+                    .map(|sm| (sm.compiler(), "StarlingMonkey's compiler"))
+            };
+            if let Some((compiler, which)) = compiler {
+                let (prepared, _) = self.compile_snapshot(compiler, hash, bytes).await?;
+                tracing::info!(
+                    hash = %hex::encode(hash),
+                    "a JavaScript agent's snapshot compiled through {which}"
+                );
+                return Ok(prepared);
+            }
         }
         self.prepare(hash, bytes).await
     }

@@ -157,7 +157,7 @@ impl StarlingMonkey {
 
     /// Whether `component` is a snapshot of this engine: every core module's code is one a
     /// component made here has (the engine's, the adapter's, the shims'), byte for byte.
-    pub fn made_this(&self, component: &[u8]) -> bool {
+    pub fn made_this(&self, sections: &[[u8; 32]]) -> bool {
         let known = self.code.get_or_init(|| {
             // The component of the engine as spliced has the same modules' code as every
             // snapshot: wizer changes data, not code, and the imports are the same.
@@ -169,7 +169,7 @@ impl StarlingMonkey {
                 }
             }
         });
-        made_of(known, component)
+        made_of(known, sections)
     }
 
     /// Its snapshots' compiler.
