@@ -3,7 +3,7 @@
 // module gains the world's imports and exports, and the JavaScript bindings between them and
 // the agent's code are generated. Both depend on the world only, never on an agent, so this
 // runs once, at build time; the host does the rest (set-up, snapshot, component) for every
-// agent, inside the TEE (host/src/engine/starlingmonkey.rs).
+// agent, inside the TEE (host/src/engine/starlingmonkey/).
 //
 // Usage: node splice.mjs <wit dir> <world> <out.wasm>
 //

@@ -1,6 +1,6 @@
 //! JavaScript agents on StarlingMonkey (`"engine": "starlingmonkey"`, docs/JAVASCRIPT.md
 //! "Engines"): the same source as on the default engine, set up and snapshotted inside the
-//! host (`host/src/engine/starlingmonkey.rs`), invoked as handler agents; the same answers,
+//! host (`host/src/engine/starlingmonkey/`), invoked as handler agents; the same answers,
 //! the same error codes, the same limits.
 
 use hypervisor_client::agents::Deployment;

@@ -1,4 +1,4 @@
-// The handler module of a StarlingMonkey agent (host/src/engine/starlingmonkey.rs): imports our
+// The handler module of a StarlingMonkey agent (host/src/engine/starlingmonkey/): imports our
 // prelude (globals the agent's top-level code may use), then the agent's main module, and
 // exports the world's `handler` interface with the default engine's semantics
 // (components/js-runtime/src/lib.rs): the event parsed from JSON, `Deno.env` from its `env`,

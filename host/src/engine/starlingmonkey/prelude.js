@@ -1,5 +1,5 @@
 // The globals of a StarlingMonkey agent that the default engine also gives it
-// (host/src/engine/starlingmonkey.rs), imported by the handler module before the agent's main
+// (host/src/engine/starlingmonkey/), imported by the handler module before the agent's main
 // module, so that the agent's top-level code finds them.
 
 // `Deno.env`, as Assist TEE's runner fills it: the invocation's `event.env` (strings), set by

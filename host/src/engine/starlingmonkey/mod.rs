@@ -20,6 +20,9 @@
 //!
 //! The result is a handler agent like any other: sealed at rest, invoked in fresh instances.
 
+mod refusal;
+mod workspace;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,32 +41,16 @@ use super::sandbox::MemoryLimiter;
 use super::snapshot::{JsModule, JsSnapshot, SnapshotError, blocking};
 use super::{Engine, EngineError};
 use crate::config::Config;
+use refusal::{refusal, unavailable_at_load};
+use workspace::{HANDLER, INITIALIZER};
 
 /// The custom section of the spliced engine that carries the splice's outputs.
 pub const SECTION: &str = "hypervisor:starlingmonkey";
 /// The engine's initialiser, which reads the modules and evaluates them.
 const INIT_FUNC: &str = "componentize.wizer";
-/// Where the agent's modules are, in the set-up's directory.
-const AGENT_DIR: &str = "agent";
-/// Our handler module, beside it: the one the engine evaluates.
-const HANDLER: &str = "handler.js";
-/// The generated bindings.
-const INITIALIZER: &str = "initializer.js";
-/// Our globals (`Deno`, the state APIs' stand-ins), imported by the handler module before the
-/// agent's main module, so that the agent's top-level code finds them.
-const PRELUDE: &str = "prelude.js";
-const PRELUDE_SOURCE: &str = include_str!("starlingmonkey_prelude.js");
-/// Where set-ups happen: a tmpfs.
-const SHM: &str = "/dev/shm";
 /// The most bytes of the engine's output kept from a set-up (its error messages; the rest is
 /// dropped, never an error).
 const SETUP_OUTPUT_BYTES: usize = 64 << 10;
-
-/// The handler module: imports the agent's main module (`{MAIN}`, a JSON string) and exports
-/// the world's `handler` interface, with the default engine's semantics (the event parsed from
-/// JSON; `handler(event, context)` awaited; its result as `JSON.stringify` makes it; the same
-/// error codes).
-const HANDLER_SOURCE: &str = include_str!("starlingmonkey_handler.js");
 
 /// What the splice left in [`SECTION`].
 #[derive(serde::Deserialize)]
@@ -214,89 +201,6 @@ impl StarlingMonkey {
             .map_err(|e| EngineError::Internal(format!("the set-up's directory: {e}")))?;
         Ok(wasi.build_p1())
     }
-
-    /// A private directory with the agent's modules, the bindings and our modules, on the
-    /// tmpfs at `/dev/shm`, so that the source (perhaps sealed to the owner's session) never
-    /// reaches a disk; removed when dropped. Without that tmpfs the engine refuses.
-    fn workspace(
-        &self,
-        main: &str,
-        modules: &[JsModule],
-    ) -> Result<tempfile::TempDir, SnapshotError> {
-        let io = |e: std::io::Error| EngineError::Internal(format!("the set-up's directory: {e}"));
-        let shm = Path::new(SHM);
-        if !is_tmpfs(shm) {
-            return Err(EngineError::Internal(format!(
-                "StarlingMonkey sets agents up in a tmpfs at {SHM} (their source never touches a \
-                 disk), and this machine has none"
-            ))
-            .into());
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("hypervisor-js-")
-            .tempdir_in(shm)
-            .map_err(io)?;
-        let agent = dir.path().join(AGENT_DIR);
-        for module in modules {
-            // Names are checked relative paths without `.` or `..` parts (pipeline/agents);
-            // what a file system still refuses (a name that is also another's directory, a part
-            // too long) is the deployer's to change.
-            let path = agent.join(&module.name);
-            path.parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&path, &module.source))
-                .map_err(|e| SnapshotError::Refused {
-                    code: "bad_module_name".into(),
-                    message: format!("{}: cannot be a file here ({e})", module.name),
-                })?;
-        }
-        // Imports may leave out `.js`, `.mjs` or `.ts`, as with the default engine: the engine
-        // resolves paths as they are, so each such module is also written under its bare name
-        // (the first extension in that order wins; a module imported both ways is evaluated
-        // twice, once per path).
-        let names: std::collections::HashSet<&str> =
-            modules.iter().map(|m| m.name.as_str()).collect();
-        let mut bare_written = std::collections::HashSet::new();
-        for ext in [".js", ".mjs", ".ts"] {
-            for module in modules {
-                let Some(bare) = module.name.strip_suffix(ext) else {
-                    continue;
-                };
-                if bare.is_empty()
-                    || bare.ends_with('/')
-                    || names.contains(bare)
-                    || agent.join(bare).exists()
-                {
-                    continue;
-                }
-                if bare_written.insert(bare) {
-                    std::fs::write(agent.join(bare), &module.source).map_err(io)?;
-                }
-            }
-        }
-        let main = serde_json::to_string(&format!("./{AGENT_DIR}/{main}"))
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        std::fs::write(
-            dir.path().join(HANDLER),
-            HANDLER_SOURCE.replace("\"{MAIN}\"", &main),
-        )
-        .map_err(io)?;
-        std::fs::write(dir.path().join(PRELUDE), PRELUDE_SOURCE).map_err(io)?;
-        std::fs::write(dir.path().join(INITIALIZER), &self.initializer).map_err(io)?;
-        Ok(dir)
-    }
-}
-
-/// Whether `path` is the mount point of a tmpfs (`/proc/self/mounts`).
-fn is_tmpfs(path: &Path) -> bool {
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
-        return false;
-    };
-    mounts.lines().any(|line| {
-        let mut fields = line.split_whitespace();
-        let (_, point, kind) = (fields.next(), fields.next(), fields.next());
-        point.is_some_and(|p| Path::new(p) == path) && kind == Some("tmpfs")
-    })
 }
 
 /// The initialiser's environment, as componentize-js sets it: each export's name and core
@@ -365,7 +269,7 @@ impl Engine {
         let instrumented = sm.instrumented(&self.engine).await?;
         let instrumented_at = started.elapsed();
         let _slot = self.execution_slot().await?;
-        let dir = sm.workspace(main, modules)?;
+        let dir = workspace::create(&sm.initializer, main, modules)?;
         let output = CappedOutput::new(SETUP_OUTPUT_BYTES);
         let mut store = Store::new(
             &self.engine,
@@ -480,54 +384,6 @@ impl Engine {
     }
 }
 
-/// What the engine printed when it refused the modules, as the default engine's codes: the
-/// line after `Exception while evaluating top-level script` names the module, line and column.
-fn refusal(output: &str) -> Option<SnapshotError> {
-    // The engine's report is the last thing a failed set-up prints: an earlier marker could
-    // be the agent's own output.
-    const MARKER: &str = "Exception while evaluating top-level script";
-    let at = output.rfind(MARKER)?;
-    let line = output[at + MARKER.len()..]
-        .lines()
-        .find(|l| !l.trim().is_empty())?
-        .trim();
-    // Paths are shown from the set-up's root, where the agent's modules are under `agent/`.
-    let line = line
-        .strip_prefix(&format!("{AGENT_DIR}/"))
-        .unwrap_or(line)
-        .to_owned();
-    let code = if line.contains("SyntaxError") {
-        "syntax_error"
-    } else if let Some(at) = line.find("no_handler: ") {
-        return Some(SnapshotError::Refused {
-            code: "no_handler".into(),
-            message: super::cap_text(
-                line[at + "no_handler: ".len()..].to_owned(),
-                super::TRAP_DETAIL_BYTES,
-            ),
-        });
-    } else if line.contains("Error loading module") || line.contains("No such file") {
-        "missing_module"
-    } else {
-        "module_threw"
-    };
-    Some(SnapshotError::Refused {
-        code: code.into(),
-        message: super::cap_text(line, super::TRAP_DETAIL_BYTES),
-    })
-}
-
-/// The WASI preview 2 import a set-up trapped on: the engine reaches randomness, the
-/// monotonic clock and the network through them, and only preview 1 is there while it loads
-/// the modules (as under componentize-js's wizer).
-fn unavailable_at_load(e: &wasmtime::Error) -> Option<String> {
-    let text = format!("{e:#}");
-    let at = text.find("unknown import: `")? + "unknown import: `".len();
-    let name = &text[at..];
-    let name = &name[..name.find('`')?];
-    name.starts_with("wasi:").then(|| format!("`{name}`"))
-}
-
 /// The initialised instance as wizer reads it (its exported globals and memory). A failed
 /// read is kept as this snapshot's error (wizer's trait has no error path), not a panic.
 struct State<'a> {
@@ -566,32 +422,5 @@ impl wasmtime_wizer::InstanceState for State<'_> {
                 contents(&[]);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_engines_messages_become_the_default_engines_codes() {
-        let out = "Exception while evaluating top-level script\nagent/main.js:2:13 SyntaxError: \
-                   expected expression, got ';':\nmain.js:2:13   return 1 +;\n";
-        let Some(SnapshotError::Refused { code, message }) = refusal(out) else {
-            panic!("refused");
-        };
-        assert_eq!(code, "syntax_error");
-        assert_eq!(
-            message,
-            "main.js:2:13 SyntaxError: expected expression, got ';':"
-        );
-        let out = "Exception while evaluating top-level script\nhandler.js:3:48 Error: \
-                   no_handler: the main module exports no function `handler`\n";
-        let Some(SnapshotError::Refused { code, message }) = refusal(out) else {
-            panic!("refused");
-        };
-        assert_eq!(code, "no_handler");
-        assert_eq!(message, "the main module exports no function `handler`");
-        assert!(refusal("something else\n").is_none());
     }
 }
