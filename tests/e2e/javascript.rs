@@ -418,29 +418,48 @@ fn a_sealed_paid_js_agent_runs_encrypted_after_payment() {
 /// replica's deployment) is recognised as a snapshot of the runtime and compiled through the
 /// runtime's compiler on first use; it answers as before.
 #[test]
-fn a_js_agent_is_compiled_again_through_the_runtime_compiler_when_its_artifact_is_gone() {
+fn js_agents_share_one_compiled_copy_of_the_runtime_and_run_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let owner = ClientSecret::generate().unwrap();
     let js = source("main.js", &[("main.js", MAIN), ("utils.js", UTILS)]);
+    let other_main = format!("{MAIN}\n// another agent");
+    let other = source(
+        "main.js",
+        &[("main.js", other_main.as_str()), ("utils.js", UTILS)],
+    );
     let event = json!({"data": {"numbers": [4, 5, 6]}});
+    let shared = "the JavaScript runtime's code compiled, shared by every JavaScript agent";
+    let whole = "compiling it whole";
     {
         let server = TestServer::start_in(dir.path(), "");
         let client = server.client();
         deploy(&client, &owner, "survivor", &js).expect("deploy");
-        let r = client.invoke("survivor", event.clone()).unwrap();
-        assert_eq!(r.result_json().unwrap()["total"], 15);
+        deploy(&client, &owner, "sibling", &other).expect("deploy");
+        for name in ["survivor", "sibling"] {
+            let r = client.invoke(name, event.clone()).unwrap();
+            assert_eq!(r.result_json().unwrap()["total"], 15, "{r:?}");
+        }
+        // Two agents, one compilation of the runtime's code.
+        let log = server.log();
+        assert_eq!(log.matches(shared).count(), 1, "{log}");
+        assert!(!log.contains(whole), "{log}");
         server.stop();
     }
+    // What an older host left in the disk cache (whole snapshots compiled) is gone too.
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     let server = TestServer::start_in(dir.path(), "");
-    let r = server.client().invoke("survivor", event).unwrap();
-    assert!(r.ok, "{r:?}");
-    assert_eq!(r.result_json().unwrap()["total"], 15);
-    assert!(
-        server
-            .log()
-            .contains("snapshot compiled through the runtime's compiler"),
-        "{}",
-        server.log()
+    for name in ["survivor", "sibling"] {
+        let r = server.client().invoke(name, event.clone()).unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.result_json().unwrap()["total"], 15);
+    }
+    let log = server.log();
+    assert_eq!(
+        log.matches("snapshot prepared over the runtime's shared code")
+            .count(),
+        2,
+        "{log}"
     );
+    assert_eq!(log.matches(shared).count(), 1, "{log}");
+    assert!(!log.contains(whole), "{log}");
 }

@@ -179,10 +179,10 @@ pub struct EngineConfig {
     /// a JavaScript agent's snapshot weighs ~11 MiB); past it the least recently used are
     /// dropped and loaded again from the sealed disk cache when next needed. Default 128 MiB.
     pub memory_cache_bytes: usize,
-    /// Most bytes of Cranelift's per-function cache that speeds up compiling JavaScript
-    /// agents' snapshots (`engine/js_compiler.rs`; ~24 MiB after the first set-up, growing
-    /// ~1 MiB per set-up); past it new functions are not kept (a snapshot's functions then
-    /// compile from scratch: ~3.5 s instead of ~1 s). Default 48 MiB.
+    /// Most bytes of Cranelift's per-function cache for JavaScript snapshots that cannot run
+    /// over the runtime's shared code (`engine/js_shared.rs`; never one the host made itself,
+    /// so the cache stays empty on a healthy host), compiled whole through it
+    /// (`engine/js_compiler.rs`). Default 48 MiB.
     pub js_function_cache_bytes: usize,
     /// Bytes of recently sent programs whose SHA-256 is remembered, so that a program sent
     /// again is not hashed again (found by a keyed fast hash, confirmed byte for byte; see

@@ -2,6 +2,7 @@
 //! component) in front of the sealed on-disk store, with single-flight compilation so the same
 //! program is never compiled twice, by concurrent requests or across restarts.
 
+use sha2::Digest as _;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -375,8 +376,65 @@ impl ComponentCache {
     }
 }
 
+impl ComponentCache {
+    /// A compiled core module of the host's own (the JavaScript runtime's shared code,
+    /// `super::js_shared`): from the disk cache, or compiled and then cached. Not kept in
+    /// memory here (its owner keeps it), not counted.
+    pub(super) async fn load_or_compile_module(
+        &self,
+        engine: &wasmtime::Engine,
+        wasm: Vec<u8>,
+    ) -> Result<wasmtime::Module, EngineError> {
+        let hash: [u8; 32] = sha2::Sha256::digest(&wasm).into();
+        let (engine, disk, label) = (engine.clone(), self.disk.clone(), self.label);
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            if let Some(disk) = &disk {
+                match disk.load(&hash) {
+                    Ok(Some(artifact)) => {
+                        // SAFETY: as for components in `load_or_compile`: sealed by this host
+                        // with its at-rest key, authenticated before `load` returns it, and
+                        // refused by wasmtime if another version or configuration made it.
+                        #[allow(unsafe_code)]
+                        match unsafe { wasmtime::Module::deserialize(&engine, &artifact) } {
+                            Ok(module) => {
+                                tracing::info!(
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "a module of the host's loaded from the {label} cache"
+                                );
+                                return Ok(module);
+                            }
+                            Err(e) => {
+                                tracing::info!(error = %e, "cached module unusable; recompiling");
+                                disk.remove(&hash);
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the {label} cache"),
+                }
+            }
+            let module = wasmtime::Module::new(&engine, &wasm)
+                .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
+            if let Some(disk) = &disk {
+                match module.serialize() {
+                    Ok(artifact) => {
+                        if let Err(e) = disk.store(&hash, &artifact) {
+                            tracing::warn!(error = %e, "cannot write the {label} cache");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled module"),
+                }
+            }
+            Ok(module)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))?
+    }
+}
+
 /// `component` pre-linked, with the entry points it exports.
-fn linked(
+pub(super) fn linked(
     linker: &Linker<HostState>,
     hash: [u8; 32],
     component: &Component,

@@ -23,11 +23,25 @@ pub fn check(
     engine: &wasmtime::Engine,
     host: HostImports,
 ) -> Result<(), EngineError> {
+    check_with_module(component, engine, host, None)
+}
+
+/// As [`check`], and the one core module import named `module`, if any, is allowed too (the
+/// JavaScript runtime's shared code, `super::js_shared`).
+///
+/// # Errors
+/// [`EngineError::DisallowedImport`].
+pub fn check_with_module(
+    component: &Component,
+    engine: &wasmtime::Engine,
+    host: HostImports,
+    module: Option<&str>,
+) -> Result<(), EngineError> {
     let ty = component.component_type();
     for (name, item) in ty.imports(engine) {
-        // Bare function or type imports at the top level are never standard.
         let allowed = match item.ty {
             ComponentItem::ComponentInstance(_) => is_allowed(name, host),
+            ComponentItem::Module(_) => Some(name) == module,
             _ => false,
         };
         if !allowed {

@@ -1,19 +1,22 @@
-//! Compiling the JavaScript runtime and its snapshots fast.
+//! Compiling a JavaScript engine's snapshots whole, fast.
 //!
-//! Every JavaScript agent is a snapshot of the same runtime component: the same code with
-//! different data (the initialised heap). Compiled from scratch, each deployment would pay
-//! Cranelift for ~7 MB of code it has compiled before (~5 s on two cores). So the runtime's
-//! code is compiled by a second wasmtime engine with the same code-generation settings and
-//! Cranelift's **incremental cache** (function by function, keyed by the function's IR): after
-//! the first compilation every function of a snapshot is a cache hit, and the artifact is then
-//! loaded into the host's engine.
+//! A snapshot is its engine's component with other data (the initialised heap): compiled from
+//! scratch, each would pay Cranelift for megabytes of code it has compiled before (seconds on
+//! two cores). So the engine's code is compiled by a second wasmtime engine with the same
+//! code-generation settings and Cranelift's **incremental cache** (function by function, keyed
+//! by the function's IR): after the first compilation every function of a snapshot is a cache
+//! hit, and the artifact is then loaded into the host's engine.
 //!
-//! Only the embedded runtime's code ever reaches this engine (snapshots change data, not code),
+//! StarlingMonkey's snapshots are compiled this way (`super::starlingmonkey`). The default
+//! runtime's agents run over one shared compiled copy of its code instead (`super::js_shared`);
+//! this compiler only takes a snapshot of it that cannot (none the host made itself).
+//!
+//! Only an engine's own code ever reaches this compiler (snapshots change data, not code),
 //! never a client's component: a shared per-function cache over clients' code would tell one
 //! client, by compile time, which functions another has deployed.
 //!
-//! The runtime instrumented for wizer (the component a setup runs in) is made and compiled
-//! once per process ([`JsRuntime`]).
+//! The default runtime instrumented for wizer (the component a setup runs in) is made and
+//! compiled once per process ([`JsRuntime`]).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -144,12 +147,14 @@ pub(super) struct JsCompiler {
 /// process), their SHA-256, and, from the first setup on, wizer's view of it and its
 /// instrumented form compiled for the host's engine (both made once, not per deployment).
 pub struct JsRuntime {
-    wasm: &'static [u8],
+    pub(super) wasm: &'static [u8],
     hash: [u8; 32],
     /// Its core modules' code sections (SHA-256): what every snapshot of it carries
     /// unchanged, and nothing else.
     code: std::sync::OnceLock<HashSet<[u8; 32]>>,
     instrumented: tokio::sync::OnceCell<Instrumented>,
+    /// Its code compiled once, shared by its agents (`super::js_shared`).
+    pub(super) shared: tokio::sync::OnceCell<Arc<super::js_shared::SharedCode>>,
 }
 
 /// The runtime as wizer instrumented it.
@@ -168,6 +173,7 @@ impl JsRuntime {
             hash: Sha256::digest(wasm).into(),
             code: std::sync::OnceLock::new(),
             instrumented: tokio::sync::OnceCell::new(),
+            shared: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -186,24 +192,37 @@ impl JsRuntime {
         self.hash
     }
 
-    /// The instrumented runtime, made (and compiled by `compiler`) on first use.
+    /// The instrumented runtime, made on first use, compiled by the host's engine or found in
+    /// its plug-in cache (the same for every process of a host, so compiled once per version).
+    /// Not through [`JsCompiler`]: its functions would fill that cache with entries no
+    /// snapshot uses, since snapshots run over the shared code (`super::js_shared`).
     pub(super) async fn instrumented(
         &self,
-        compiler: &Arc<JsCompiler>,
-        host: &wasmtime::Engine,
+        engine: &super::Engine,
     ) -> Result<&Instrumented, EngineError> {
         self.instrumented
             .get_or_try_init(|| async {
-                let (compiler, host, wasm) = (compiler.clone(), host.clone(), self.wasm);
-                tokio::task::spawn_blocking(move || {
-                    let (cx, instrumented) = wasmtime_wizer::Wizer::new()
+                let wasm = self.wasm;
+                let (cx, instrumented) = tokio::task::spawn_blocking(move || {
+                    wasmtime_wizer::Wizer::new()
                         .instrument_component(wasm)
-                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
-                    let (component, _) = compiler.compile(&host, &instrumented)?;
-                    Ok(Instrumented { cx, component })
+                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))
                 })
                 .await
-                .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))?
+                .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
+                let hash: [u8; 32] = Sha256::digest(&instrumented).into();
+                let bytes = Arc::new(crate::crypto::plaintext::Plaintext::new(instrumented));
+                let component = engine
+                    .plugins
+                    .load_or_compile(
+                        &engine.engine,
+                        hash,
+                        bytes,
+                        super::HostImports::of_client_components(),
+                    )
+                    .await?;
+                crate::memory::collect_everywhere();
+                Ok(Instrumented { cx, component })
             })
             .await
     }

@@ -11,6 +11,8 @@ mod host_imports;
 mod http_agent;
 mod imports;
 mod js_compiler;
+mod js_heap;
+mod js_shared;
 mod outgoing;
 mod output;
 pub mod precompiled;
@@ -327,7 +329,23 @@ impl Engine {
         // hashed only when the disk cannot serve it, and once for both engines.
         if !self.cache.on_disk(&hash) {
             let sections = js_compiler::code_sections(&bytes);
-            let compiler = if js.is_some_and(|js| js.made_this(&sections)) {
+            let boa = js.filter(|js| js.made_this(&sections));
+            if let Some(js) = boa {
+                match self.prepare_js_heap(js, hash, bytes.clone()).await {
+                    Ok(prepared) => {
+                        tracing::info!(
+                            hash = %hex::encode(hash),
+                            "a JavaScript agent's snapshot prepared over the runtime's shared code"
+                        );
+                        return Ok(prepared);
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "a JavaScript snapshot not prepared over the shared code; compiling it whole"
+                    ),
+                }
+            }
+            let compiler = if boa.is_some() {
                 Some((self.js_compiler.clone(), "the runtime's compiler"))
             } else {
                 sm.filter(|sm| sm.made_this(&sections))

@@ -103,9 +103,7 @@ impl Engine {
     ) -> Result<JsSnapshot, SnapshotError> {
         let started = std::time::Instant::now();
         let wizer = wasmtime_wizer::Wizer::new();
-        let instrumented = runtime
-            .instrumented(&self.js_compiler, &self.engine)
-            .await?;
+        let instrumented = runtime.instrumented(self).await?;
         let (cx, component) = (&instrumented.cx, &instrumented.component);
         let instrumented_at = started.elapsed();
 
@@ -157,9 +155,14 @@ impl Engine {
         }
         let set_up_at = started.elapsed();
         let hash: [u8; 32] = Sha256::digest(&snapshot).into();
-        let (_, component) = self
-            .compile_snapshot(self.js_compiler.clone(), hash, snapshot)
-            .await?;
+        let snapshot = Arc::new(snapshot);
+        if let Err(e) = self.prepare_js_heap(runtime, hash, snapshot.clone()).await {
+            // Never expected of the host's own runtime: compiled whole, it still runs.
+            tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
+            self.compile_snapshot(self.js_compiler.clone(), hash, snapshot.clone())
+                .await?;
+        }
+        let component = Arc::unwrap_or_clone(snapshot);
         let compiled_at = started.elapsed();
         tracing::info!(
             instrumented_ms = instrumented_at.as_millis() as u64,

@@ -1,0 +1,98 @@
+//! JavaScript agents over one compiled copy of the runtime's code ([`super::js_heap`]): the
+//! code compiled once per process, each agent's heap component compiled in milliseconds and
+//! linked against it.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker};
+
+use super::cache::Prepared;
+use super::js_compiler::JsRuntime;
+use super::js_heap::{self, Layout};
+use super::snapshot::blocking;
+use super::{Engine, EngineError, HostImports, HostState};
+
+/// The runtime's code, compiled, and the linker that gives it to the agents' components.
+pub struct SharedCode {
+    layout: Layout,
+    linker: Linker<HostState>,
+}
+
+impl SharedCode {
+    /// Splits `runtime` and compiles its code (or finds it in the plug-in cache); the host's
+    /// linker, cloned, gains the code under its import name.
+    async fn make(runtime: &[u8], engine: &Engine) -> Result<Self, EngineError> {
+        let started = std::time::Instant::now();
+        let (layout, code) = Layout::of(runtime).map_err(|e| {
+            EngineError::Internal(format!("the JavaScript runtime cannot be split: {e}"))
+        })?;
+        let size = code.len();
+        let module = engine
+            .plugins
+            .load_or_compile_module(&engine.engine, code)
+            .await?;
+        // Cranelift's working memory, freed in the compiling threads' heaps: given back now.
+        crate::memory::collect_everywhere();
+        let mut linker = engine.linker.clone();
+        linker
+            .root()
+            .module(layout.import(), &module)
+            .map_err(|e| EngineError::Internal(super::error_chain(&e)))?;
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            size,
+            "the JavaScript runtime's code compiled, shared by every JavaScript agent"
+        );
+        Ok(Self { layout, linker })
+    }
+}
+
+impl JsRuntime {
+    /// The runtime's shared code, made on first use.
+    pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {
+        self.shared
+            .get_or_try_init(|| async { SharedCode::make(self.wasm, engine).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+}
+
+impl Engine {
+    /// `snapshot` (a snapshot of `runtime`, `hash` its SHA-256) prepared over the runtime's
+    /// shared code and kept in the memory cache. Its compiled form is not written to the disk
+    /// cache: it needs this process's shared code, and compiling it again costs milliseconds.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidComponent`] when `snapshot` is not a snapshot of `runtime`
+    /// (the caller may compile it whole), or as [`super::imports::check`].
+    pub(super) async fn prepare_js_heap(
+        &self,
+        runtime: &JsRuntime,
+        hash: [u8; 32],
+        snapshot: Arc<impl AsRef<[u8]> + Send + Sync + 'static>,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        let shared = runtime.shared(self).await?;
+        self.cache
+            .get_or_init(hash, || async {
+                let host = self.engine.clone();
+                let code = shared.clone();
+                let component = blocking(move || {
+                    let heap = js_heap::heap_component(&code.layout, (*snapshot).as_ref())
+                        .map_err(EngineError::InvalidComponent)?;
+                    let component = Component::new(&host, &heap)
+                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
+                    Ok(component)
+                })
+                .await?;
+                super::imports::check_with_module(
+                    &component,
+                    &self.engine,
+                    HostImports::of_client_components(),
+                    Some(shared.layout.import()),
+                )?;
+                self.cache.count_compile();
+                super::cache::linked(&shared.linker, hash, &component)
+            })
+            .await
+    }
+}
