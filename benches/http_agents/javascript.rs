@@ -15,7 +15,8 @@
 //!    and invoked as handler agents on the same server, in the same run.
 //!
 //! `BENCH_JS_RUNTIME` runs it with another runtime component (a candidate build of
-//! `components/js-runtime`).
+//! `components/js-runtime`). `BASELINE_BIN` (an older `hypervisor`) serves beside this build,
+//! on its own data directory, every step alternating between the two servers.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -78,8 +79,20 @@ pub fn run() {
         &tmp.path().join("data"),
         &format!("\n[policy]\nenabled = false\n\n[python]\nenabled = false\n{runtime}"),
     );
-    let server = start_hypervisor(&config);
-    let client = Client::new(&server.base);
+    let mut servers = vec![("", start_hypervisor(&config))];
+    if let Ok(bin) = std::env::var("BASELINE_BIN") {
+        let config = common::process::write_config(
+            &tmp.path().join("baseline"),
+            &format!("\n[policy]\nenabled = false\n\n[python]\nenabled = false\n{runtime}"),
+        );
+        servers.insert(
+            0,
+            (
+                "baseline ",
+                common::process::start_hypervisor_bin(&bin, &config),
+            ),
+        );
+    }
     let owner = ClientSecret::generate().unwrap();
     let deploys = common::env_or("BENCH_JS_DEPLOYS", 5usize);
     // `BENCH_JS_ENGINES=boa` measures the default engine alone.
@@ -87,14 +100,24 @@ pub fn run() {
         Ok("boa") => vec![JsEngine::Boa],
         _ => vec![JsEngine::Boa, JsEngine::StarlingMonkey],
     };
+    // Every (server, engine) pair, measured alternating so that all see the same machine.
+    let variants: Vec<Variant> = servers
+        .iter()
+        .flat_map(|(label, server)| {
+            engines.iter().map(move |engine| Variant {
+                label: format!("{label}{}", engine.as_str()),
+                client: Client::new(&server.base),
+                engine: *engine,
+            })
+        })
+        .collect();
     println!();
-    // Set-ups, the engines alternating so that both see the same machine.
-    let mut setups = vec![Vec::with_capacity(deploys); engines.len()];
+    let mut setups = vec![Vec::with_capacity(deploys); variants.len()];
     for n in 0..deploys {
-        for (k, engine) in engines.iter().enumerate() {
-            let name = format!("sum-{}-{n}", engine.as_str());
+        for (k, v) in variants.iter().enumerate() {
+            let name = format!("sum-{}-{n}", v.engine.as_str());
             let t = Instant::now();
-            client
+            v.client
                 .deploy_js(
                     &owner,
                     &Deployment {
@@ -102,17 +125,17 @@ pub fn run() {
                         description: "Assist's sum example",
                         ..Deployment::default()
                     },
-                    &assist_example(n, *engine),
+                    &assist_example(n, v.engine),
                 )
                 .expect("deploy");
             setups[k].push(t.elapsed());
         }
     }
     let mut setup_p50 = Vec::new();
-    for (k, engine) in engines.iter().enumerate() {
+    for (k, v) in variants.iter().enumerate() {
         println!(
             "JS setup on {}: the process's first (instruments and compiles the engine) {:.0} ms",
-            engine.as_str(),
+            v.label,
             us(setups[k][0]) / 1000.0
         );
         let first = 1.min(setups[k].len());
@@ -120,7 +143,7 @@ pub fn run() {
         setup_p50.push(report(
             &format!(
                 "JS setup on {}: deploy of main.ts + utils.ts (distinct, later ones)",
-                engine.as_str()
+                v.label
             ),
             later,
         ));
@@ -128,21 +151,27 @@ pub fn run() {
     // Where a setup's time goes, as the server logs it (instrumenting the engine, the set-up
     // and the snapshot, making the component, compiling).
     let log = std::fs::read_to_string(config.with_extension("log")).unwrap_or_default();
-    for line in log
-        .lines()
-        .filter(|l| l.contains("JavaScript agent set up"))
-    {
+    for line in log.lines().filter(|l| {
+        l.contains("JavaScript agent set up") || l.contains("the JavaScript runtime's code")
+    }) {
         println!("  {}", line.trim());
+    }
+    for (label, server) in &servers {
+        println!(
+            "{label}server RSS after the set-ups: {} MiB",
+            common::process::rss_of(server.pid()) >> 20
+        );
     }
 
     let iterations = common::iterations(2000);
-    let mut samples = vec![Vec::new(); engines.len()];
-    let mut engine_us = vec![Vec::new(); engines.len()];
+    let mut samples = vec![Vec::new(); variants.len()];
+    let mut engine_us = vec![Vec::new(); variants.len()];
     for i in 0..iterations + 100 {
-        for (k, engine) in engines.iter().enumerate() {
-            let name = format!("sum-{}-0", engine.as_str());
+        for (k, v) in variants.iter().enumerate() {
+            let name = format!("sum-{}-0", v.engine.as_str());
             let t = Instant::now();
-            let resp = client
+            let resp = v
+                .client
                 .invoke(&name, json!({"data": {"numbers": [1, 2, 3, 4]}}))
                 .expect("invoke");
             let elapsed = t.elapsed();
@@ -157,11 +186,11 @@ pub fn run() {
         }
     }
     let mut invoke_p50 = Vec::new();
-    for (k, engine) in engines.iter().enumerate() {
+    for (k, v) in variants.iter().enumerate() {
         invoke_p50.push(report(
             &format!(
                 "JS sum handler on {}: invoke, loopback HTTP (release)",
-                engine.as_str()
+                v.label
             ),
             std::mem::take(&mut samples[k]),
         ));
@@ -173,18 +202,18 @@ pub fn run() {
 
     // A handler that works: sorts 10 000 numbers, builds and serialises objects (the engine's
     // speed, not the host's).
-    let mut work = vec![Vec::new(); engines.len()];
-    for engine in &engines {
+    let mut work = vec![Vec::new(); variants.len()];
+    for v in &variants {
         let busy = JsSource {
-            engine: *engine,
+            engine: v.engine,
             main: "main.js".into(),
             modules: BTreeMap::from([("main.js".into(), BUSY.into())]),
         };
-        client
+        v.client
             .deploy_js(
                 &owner,
                 &Deployment {
-                    name: &format!("busy-{}", engine.as_str()),
+                    name: &format!("busy-{}", v.engine.as_str()),
                     description: "a handler that works",
                     ..Deployment::default()
                 },
@@ -193,9 +222,9 @@ pub fn run() {
             .expect("deploy");
     }
     for i in 0..(iterations / 10).max(20) + 5 {
-        for (k, engine) in engines.iter().enumerate() {
-            let name = format!("busy-{}", engine.as_str());
-            let resp = client.invoke(&name, json!({"n": 10000})).expect("invoke");
+        for (k, v) in variants.iter().enumerate() {
+            let name = format!("busy-{}", v.engine.as_str());
+            let resp = v.client.invoke(&name, json!({"n": 10000})).expect("invoke");
             assert!(resp.ok, "{resp:?}");
             if i >= 5 {
                 work[k].push(Duration::from_micros(resp.duration_us));
@@ -203,16 +232,17 @@ pub fn run() {
         }
     }
     let mut busy_p50 = Vec::new();
-    for (k, engine) in engines.iter().enumerate() {
+    for (k, v) in variants.iter().enumerate() {
         busy_p50.push(report(
             &format!(
                 "JS busy handler (sort 10k, JSON) on {}, engine's duration_us",
-                engine.as_str()
+                v.label
             ),
             std::mem::take(&mut work[k]),
         ));
     }
-    if let [boa, sm] = busy_p50[..] {
+    if let (false, [boa, sm]) = (servers.len() > 1, &busy_p50[..]) {
+        let (boa, sm) = (*boa, *sm);
         println!(
             "JS CPU-bound: Boa {:.1} ms, StarlingMonkey {:.1} ms: Boa takes {:.1}x StarlingMonkey's time",
             us(boa) / 1000.0,
@@ -224,6 +254,7 @@ pub fn run() {
     // The same two handlers compiled ahead of time by another engine, side by side:
     // `BENCH_JS_COMPONENTS` names a directory with `sum-sm.wasm` and `busy-sm.wasm`
     // (StarlingMonkey via componentize-js, built for world `hypervisor:host/handler-agent`).
+    let client = Client::new(&servers[servers.len() - 1].1.base);
     if let Ok(dir) = std::env::var("BENCH_JS_COMPONENTS") {
         for (file, name, event, n) in [
             (
@@ -264,17 +295,32 @@ pub fn run() {
             report(&format!("{file}: engine's duration_us"), engine);
         }
     }
-    server.stop();
-    for (k, engine) in engines.iter().enumerate() {
+    for (label, server) in &servers {
+        println!(
+            "{label}server RSS at the end: {} MiB",
+            common::process::rss_of(server.pid()) >> 20
+        );
+    }
+    for (_, server) in servers {
+        server.stop();
+    }
+    for (k, v) in variants.iter().enumerate() {
         let p50 = invoke_p50[k];
         println!(
             "JS on {}: setup p50 {:.0} ms (target ≤ 500 ms), invoke p50 {:.2} ms (target ≤ 2 ms; \
              Assist 100–200 ms: {:.0}× to {:.0}×)",
-            engine.as_str(),
+            v.label,
             us(setup_p50[k]) / 1000.0,
             us(p50) / 1000.0,
             100_000.0 / us(p50),
             200_000.0 / us(p50),
         );
     }
+}
+
+/// One server and engine measured.
+struct Variant {
+    label: String,
+    client: Client,
+    engine: JsEngine,
 }

@@ -78,6 +78,34 @@ fn a_first_start_loads_checked_precompiled_plugins_and_compiles_the_ones_that_fa
         .execute(&session, &hypervisor_client::ExecuteInput::new(&program))
         .unwrap();
     assert_eq!(out.stdout().unwrap(), b"Hello\n");
+    // The JavaScript runtime too: its first set-up maps the instrumented runtime and the shared
+    // code from the directory, compiling neither.
+    assert!(
+        printed.contains("(instrumented for set-ups)") && printed.contains("(shared code)"),
+        "{printed}"
+    );
+    let owner = hypervisor_protocol::ClientSecret::generate().unwrap();
+    let js = crate::javascript::source_on(
+        hypervisor_protocol::agents::JsEngine::Boa,
+        "main.js",
+        &[(
+            "main.js",
+            "export function handler(e) { return { twice: e.n * 2 }; }",
+        )],
+    );
+    crate::javascript::deploy(&server.client(), &owner, "twice", &js).expect("deploy");
+    let r = server
+        .client()
+        .invoke("twice", serde_json::json!({"n": 21}))
+        .unwrap();
+    assert_eq!(r.result_json().unwrap()["twice"], 42, "{r:?}");
+    let log = server.log();
+    assert!(
+        log.contains("a module of the host's loaded precompiled"),
+        "{log}"
+    );
+    assert_eq!(loads(&server, "precompiled"), 3.0, "{log}");
+    assert_eq!(loads(&server, "compiled") + loads(&server, "disk"), 0.0);
     server.stop();
 
     // A damaged artifact is refused by its hash, named in the log, and compiled instead.

@@ -378,7 +378,8 @@ impl ComponentCache {
 
 impl ComponentCache {
     /// A compiled core module of the host's own (the JavaScript runtime's shared code,
-    /// `super::js_shared`): from the disk cache, or compiled and then cached. Not kept in
+    /// `super::js_shared`): precompiled (checked), from the disk cache, or compiled and then
+    /// cached. Not kept in
     /// memory here (its owner keeps it), not counted.
     pub(super) async fn load_or_compile_module(
         &self,
@@ -387,8 +388,25 @@ impl ComponentCache {
     ) -> Result<wasmtime::Module, EngineError> {
         let hash: [u8; 32] = sha2::Sha256::digest(&wasm).into();
         let (engine, disk, label) = (engine.clone(), self.disk.clone(), self.label);
+        let precompiled = self.precompiled.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
+            if let Some(precompiled) = &precompiled {
+                match precompiled.load_module(&engine, &hash) {
+                    Some(Ok(module)) => {
+                        tracing::info!(
+                            dir = %precompiled.dir().display(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "a module of the host's loaded precompiled"
+                        );
+                        return Ok(module);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "precompiled module unusable; compiling it");
+                    }
+                    None => {}
+                }
+            }
             if let Some(disk) = &disk {
                 match disk.load(&hash) {
                     Ok(Some(artifact)) => {

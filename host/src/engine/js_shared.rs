@@ -47,6 +47,23 @@ impl SharedCode {
     }
 }
 
+/// What `hypervisor precompile` compiles of the JavaScript runtime `runtime`, as (what,
+/// bytes): the runtime instrumented for set-ups (a component) and its shared code (a core
+/// module), each found by its SHA-256 when the host first sets an agent up.
+///
+/// # Errors
+/// The runtime cannot be instrumented or split.
+pub fn precompiled_parts(runtime: &[u8]) -> Result<[(&'static str, Vec<u8>); 2], String> {
+    let (_, instrumented) = wasmtime_wizer::Wizer::new()
+        .instrument_component(runtime)
+        .map_err(|e| format!("instrumenting it: {}", super::error_chain(&e)))?;
+    let (_, code) = Layout::of(runtime)?;
+    Ok([
+        ("instrumented for set-ups", instrumented),
+        ("shared code", code),
+    ])
+}
+
 impl JsRuntime {
     /// The runtime's shared code, made on first use.
     pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {

@@ -13,6 +13,7 @@ mod imports;
 mod js_compiler;
 mod js_heap;
 mod js_shared;
+pub use js_shared::precompiled_parts as js_runtime_precompiled_parts;
 mod outgoing;
 mod output;
 pub mod precompiled;

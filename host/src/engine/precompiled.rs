@@ -239,7 +239,60 @@ impl Precompiled {
         Some(self.load_entry(engine, entry))
     }
 
+    /// The core module compiled from the module whose SHA-256 is `source` (the JavaScript
+    /// runtime's shared code), checked as [`Self::load`] checks a component.
+    pub fn load_module(
+        &self,
+        engine: &wasmtime::Engine,
+        source: &[u8; 32],
+    ) -> Option<Result<wasmtime::Module, Unusable>> {
+        let entry = self.by_source.get(source)?;
+        Some(self.load_module_entry(engine, entry))
+    }
+
     fn load_entry(&self, engine: &wasmtime::Engine, entry: &Entry) -> Result<Component, Unusable> {
+        let Checked { path, open, _file } = self.checked(entry)?;
+        // SAFETY: `deserialize_file` trusts the file to be an artifact wasmtime wrote and maps
+        // it as code. This file is one that `hypervisor precompile` wrote: its SHA-256 is the
+        // manifest's, the manifest and the directory are owned by root or this user and
+        // writable by no one else, and they ship in the measured image (see the module's doc).
+        // wasmtime also checks the artifact's version and compiler flags against this engine.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize_file(engine, &open) };
+        component.map_err(|e| Unusable::Refused {
+            path,
+            detail: super::error_chain(&e),
+        })
+    }
+
+    fn load_module_entry(
+        &self,
+        engine: &wasmtime::Engine,
+        entry: &Entry,
+    ) -> Result<wasmtime::Module, Unusable> {
+        let Checked { path, open, _file } = self.checked(entry)?;
+        // SAFETY: as in `load_entry`: a file `hypervisor precompile` wrote, checked the same way
+        // (wasmtime also refuses a component's artifact here).
+        #[allow(unsafe_code)]
+        let module = unsafe { wasmtime::Module::deserialize_file(engine, &open) };
+        module.map_err(|e| Unusable::Refused {
+            path,
+            detail: super::error_chain(&e),
+        })
+    }
+
+    /// Whether the artifact of `entry` is checked by kind: a component is, a core module is
+    /// (`is_module`).
+    fn check_entry(&self, engine: &wasmtime::Engine, entry: &Entry, is_module: bool) -> bool {
+        if is_module {
+            self.load_module_entry(engine, entry).is_ok()
+        } else {
+            self.load_entry(engine, entry).is_ok()
+        }
+    }
+
+    /// The artifact of `entry` checked (owner, kind of file, SHA-256), held open.
+    fn checked(&self, entry: &Entry) -> Result<Checked, Unusable> {
         let path = self.dir.join(&entry.file);
         let mut file = File::open(&path).map_err(|e| unreadable(&path, &e))?;
         let meta = file.metadata().map_err(|e| unreadable(&path, &e))?;
@@ -266,18 +319,23 @@ impl Precompiled {
             std::os::fd::AsRawFd::as_raw_fd(&file)
         ));
         let open = if by_fd.exists() { by_fd } else { path.clone() };
-        // SAFETY: `deserialize_file` trusts the file to be an artifact wasmtime wrote and maps
-        // it as code. This file is one that `hypervisor precompile` wrote: its SHA-256 is the
-        // manifest's, the manifest and the directory are owned by root or this user and
-        // writable by no one else, and they ship in the measured image (see the module's doc).
-        // wasmtime also checks the artifact's version and compiler flags against this engine.
-        #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize_file(engine, &open) };
-        component.map_err(|e| Unusable::Refused {
+        Ok(Checked {
             path,
-            detail: super::error_chain(&e),
+            open,
+            _file: file,
         })
     }
+}
+
+/// An artifact that passed [`Precompiled::checked`].
+struct Checked {
+    /// Its path in the directory (for messages).
+    path: PathBuf,
+    /// The path to map it by: its open descriptor's, so that a rename over `path` since the
+    /// check changes nothing.
+    open: PathBuf,
+    /// Held open while it is mapped.
+    _file: File,
 }
 
 /// The precompiled plug-ins in `dir` (`None`: turned off), or `None` with the reason logged.
@@ -322,9 +380,9 @@ pub struct Written {
     pub removed: Vec<String>,
 }
 
-/// Compiles `plugins` (name, component bytes) for `engine` into `dir`, with its manifest; an
-/// artifact already there that passes every check of [`Precompiled::load`] is kept, not
-/// compiled again. Files are written whole and renamed into place, readable by all (0644).
+/// Compiles `plugins` (name, component or core module bytes) for `engine` into `dir`, with its
+/// manifest; an artifact already there that passes every check of [`Precompiled::load`] is
+/// kept, not compiled again. Files are written whole and renamed into place, readable by all (0644).
 ///
 /// # Errors
 /// A message naming the plug-in or the file.
@@ -347,10 +405,11 @@ pub fn write(
         {
             continue; // the same component under two names (policy and Python runtime)
         }
+        let is_module = wasmparser::Parser::is_core_wasm(bytes);
         if let Some(entry) = existing.as_ref().and_then(|p| {
             let entry = p.by_source.get(&source)?;
-            p.load_entry(engine, entry).ok()?;
-            Some(entry.clone())
+            p.check_entry(engine, entry, is_module)
+                .then(|| entry.clone())
         }) {
             written.kept.push(name.clone());
             entries.push(Entry {
@@ -359,9 +418,12 @@ pub fn write(
             });
             continue;
         }
-        let artifact = engine
-            .precompile_component(bytes)
-            .map_err(|e| format!("{name}: {}", super::error_chain(&e)))?;
+        let artifact = if is_module {
+            engine.precompile_module(bytes)
+        } else {
+            engine.precompile_component(bytes)
+        }
+        .map_err(|e| format!("{name}: {}", super::error_chain(&e)))?;
         let file = format!("{}.cwasm", hex::encode(source));
         write_file(&dir.join(&file), &artifact)?;
         entries.push(Entry {

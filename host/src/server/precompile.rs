@@ -7,7 +7,8 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::engine::precompiled;
 
-/// Compiles the policy, Python runtime and payments plug-ins named by `config` into `out`, or
+/// Compiles the policy, Python runtime and payments plug-ins named by `config`, and the
+/// JavaScript runtime's instrumented form and shared code, into `out`, or
 /// `config.precompiled_dir()`; prints what it did.
 ///
 /// # Errors
@@ -28,6 +29,18 @@ pub async fn run(config: &Config, out: Option<PathBuf>) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
         plugins.push((path.display().to_string(), bytes));
+    }
+    // The JavaScript runtime as the first set-up needs it: instrumented, and its shared code.
+    let runtime = &config.javascript.component;
+    let bytes = crate::plugins::builtin::read(runtime)
+        .await
+        .map_err(|e| anyhow::anyhow!("javascript.component: {e}"))?;
+    let parts =
+        tokio::task::spawn_blocking(move || crate::engine::js_runtime_precompiled_parts(&bytes))
+            .await?
+            .map_err(|e| anyhow::anyhow!("javascript.component: {e}"))?;
+    for (what, bytes) in parts {
+        plugins.push((format!("{} ({what})", runtime.display()), bytes));
     }
     let engine = crate::engine::host_engine(config)?;
     let started = Instant::now();
