@@ -176,8 +176,9 @@ pub struct EngineConfig {
     /// Compiled components kept in memory (least recently used evicted). Default 128.
     pub memory_cache_entries: usize,
     /// Most bytes of compiled code the memory cache keeps (each component's compiled image;
-    /// a JavaScript agent's snapshot weighs ~11 MiB); past it the least recently used are
-    /// dropped and loaded again from the sealed disk cache when next needed. Default 128 MiB.
+    /// a JavaScript agent's is its snapshot's memory, a few MiB); past it the least recently
+    /// used are dropped and loaded again from the sealed disk cache (or, for a JavaScript
+    /// agent, made again from its snapshot) when next needed. Default 128 MiB.
     pub memory_cache_bytes: usize,
     /// Most bytes of Cranelift's per-function cache for JavaScript snapshots that cannot run
     /// over the runtime's shared code (`engine/js_shared.rs`; never one the host made itself,
