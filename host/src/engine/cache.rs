@@ -228,6 +228,17 @@ impl ComponentCache {
         self.compiles.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One of the compilation slots (see `compile_slots`), for a compilation made outside
+    /// [`Self::load_or_compile`].
+    pub(super) async fn compile_slot(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, EngineError> {
+        self.compile_slots
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Internal("compile queue closed".into()))
+    }
+
     /// Whether the disk cache holds an artifact for `hash`.
     pub(super) fn on_disk(&self, hash: &[u8; 32]) -> bool {
         self.disk.as_ref().is_some_and(|d| d.contains(hash))

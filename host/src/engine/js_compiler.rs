@@ -153,8 +153,9 @@ pub struct JsRuntime {
     /// unchanged, and nothing else.
     code: std::sync::OnceLock<HashSet<[u8; 32]>>,
     instrumented: tokio::sync::OnceCell<Instrumented>,
-    /// Its code compiled once, shared by its agents (`super::js_shared`).
-    pub(super) shared: tokio::sync::OnceCell<Arc<super::js_shared::SharedCode>>,
+    /// Its code compiled once, shared by its agents (`super::js_shared`), or why it could not
+    /// be (kept: the agents are then compiled whole, and nothing is tried again).
+    pub(super) shared: tokio::sync::OnceCell<Result<Arc<super::js_shared::SharedCode>, String>>,
 }
 
 /// The runtime as wizer instrumented it.

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use wasmtime::component::{Component, Linker};
 
 use super::cache::Prepared;
-use super::js_compiler::JsRuntime;
 use super::js_heap::{self, Layout};
-use super::snapshot::blocking;
 use super::{Engine, EngineError, HostImports, HostState};
 
 /// The runtime's code, compiled, and the linker that gives it to the agents' components.
@@ -19,11 +17,16 @@ pub struct SharedCode {
 }
 
 impl SharedCode {
-    /// Splits `runtime` and compiles its code (or finds it in the plug-in cache); the host's
-    /// linker, cloned, gains the code under its import name.
-    async fn make(runtime: &[u8], engine: &Engine) -> Result<Self, EngineError> {
+    /// Splits `runtime` (`reference` being a snapshot of it this host made) and compiles its
+    /// code (or finds it precompiled or in the plug-in cache); the host's linker, cloned, gains
+    /// the code under its import name.
+    pub(super) async fn make(
+        runtime: &[u8],
+        reference: &[u8],
+        engine: &Engine,
+    ) -> Result<Self, EngineError> {
         let started = std::time::Instant::now();
-        let (layout, code) = Layout::of(runtime).map_err(|e| {
+        let (layout, code) = Layout::of(runtime, reference).map_err(|e| {
             EngineError::Internal(format!("the JavaScript runtime cannot be split: {e}"))
         })?;
         let size = code.len();
@@ -57,50 +60,42 @@ pub fn precompiled_parts(runtime: &[u8]) -> Result<[(&'static str, Vec<u8>); 2],
     let (_, instrumented) = wasmtime_wizer::Wizer::new()
         .instrument_component(runtime)
         .map_err(|e| format!("instrumenting it: {}", super::error_chain(&e)))?;
-    let (_, code) = Layout::of(runtime)?;
+    let code = js_heap::code_of(runtime)?;
     Ok([
         ("instrumented for set-ups", instrumented),
         ("shared code", code),
     ])
 }
 
-impl JsRuntime {
-    /// The runtime's shared code, made on first use.
-    pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {
-        self.shared
-            .get_or_try_init(|| async { SharedCode::make(self.wasm, engine).await.map(Arc::new) })
-            .await
-            .cloned()
-    }
-}
-
 impl Engine {
-    /// `snapshot` (a snapshot of `runtime`, `hash` its SHA-256) prepared over the runtime's
-    /// shared code and kept in the memory cache. Its compiled form is not written to the disk
-    /// cache: it needs this process's shared code, and compiling it again costs milliseconds.
+    /// `snapshot` (a snapshot of the runtime whose code `shared` is, `hash` its SHA-256)
+    /// prepared over that code and kept in the memory cache. Its compiled form is not written
+    /// to the disk cache: it needs this process's shared code, and compiling it again costs
+    /// milliseconds.
     ///
     /// # Errors
-    /// [`EngineError::InvalidComponent`] when `snapshot` is not a snapshot of `runtime`
+    /// [`EngineError::InvalidComponent`] when `snapshot` is not a snapshot of that runtime
     /// (the caller may compile it whole), or as [`super::imports::check`].
     pub(super) async fn prepare_js_heap(
         &self,
-        runtime: &JsRuntime,
+        shared: &Arc<SharedCode>,
         hash: [u8; 32],
         snapshot: Arc<impl AsRef<[u8]> + Send + Sync + 'static>,
     ) -> Result<Arc<Prepared>, EngineError> {
-        let shared = runtime.shared(self).await?;
         self.cache
             .get_or_init(hash, || async {
+                // A burst of agents loaded cold queues here, each holding its heap.
+                let _slot = self.cache.compile_slot().await?;
                 let host = self.engine.clone();
                 let code = shared.clone();
-                let component = blocking(move || {
+                let component = tokio::task::spawn_blocking(move || {
                     let heap = js_heap::heap_component(&code.layout, (*snapshot).as_ref())
                         .map_err(EngineError::InvalidComponent)?;
-                    let component = Component::new(&host, &heap)
-                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))?;
-                    Ok(component)
+                    Component::new(&host, &heap)
+                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))
                 })
-                .await?;
+                .await
+                .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))??;
                 super::imports::check_with_module(
                     &component,
                     &self.engine,

@@ -308,10 +308,12 @@ impl Engine {
         self.cache.cached(hash)
     }
 
-    /// [`Self::prepare`] for an agent's component when `js` is the host's JavaScript runtime:
-    /// a snapshot of it that is neither in memory nor on disk (deployed on another replica,
-    /// or its artifact lost) is compiled through the JavaScript compiler (a fraction of a
-    /// second) instead of from scratch (seconds).
+    /// [`Self::prepare`] for an agent's component when `js` is the host's JavaScript runtime
+    /// and `sm` StarlingMonkey: a snapshot of one of them that is neither in memory nor on
+    /// disk (deployed on another replica, or its artifact lost) runs over the runtime's shared
+    /// code (`js_shared`, milliseconds), or, for StarlingMonkey or a snapshot laid out
+    /// otherwise, is compiled through that engine's function cache (a second or two) instead
+    /// of from scratch.
     ///
     /// # Errors
     /// As [`Self::prepare`].
@@ -332,7 +334,11 @@ impl Engine {
             let sections = js_compiler::code_sections(&bytes);
             let boa = js.filter(|js| js.made_this(&sections));
             if let Some(js) = boa {
-                match self.prepare_js_heap(js, hash, bytes.clone()).await {
+                let over_shared = match js.shared(self).await {
+                    Ok(shared) => self.prepare_js_heap(&shared, hash, bytes.clone()).await,
+                    Err(e) => Err(e),
+                };
+                match over_shared {
                     Ok(prepared) => {
                         tracing::info!(
                             hash = %hex::encode(hash),

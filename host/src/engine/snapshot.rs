@@ -16,6 +16,7 @@ use super::capabilities::{Capabilities, Invocation, Role};
 use std::sync::Arc;
 
 use super::js_compiler::{JsCompiler, JsRuntime};
+use super::js_shared::SharedCode;
 use super::run::RunLimits;
 use super::{Engine, EngineError};
 
@@ -89,8 +90,9 @@ pub struct JsSnapshot {
 
 impl Engine {
     /// Runs the JavaScript runtime `runtime` (a component of world `hypervisor:host/js-runtime`)
-    /// with `modules`, `main` first to evaluate, snapshots it and compiles the snapshot into
-    /// the component cache (see [`super::js_compiler`]): the agent's component.
+    /// with `modules`, `main` first to evaluate, snapshots it and prepares the snapshot over
+    /// the runtime's shared code (`super::js_shared`; compiled whole through
+    /// [`super::js_compiler`] if it cannot be) into the memory cache: the agent's component.
     ///
     /// # Errors
     /// [`SnapshotError`].
@@ -101,6 +103,48 @@ impl Engine {
         modules: &[JsModule],
         limits: RunLimits,
     ) -> Result<JsSnapshot, SnapshotError> {
+        let started = std::time::Instant::now();
+        let (snapshot, instrumented_at) =
+            self.snapshot_bytes(runtime, main, modules, limits).await?;
+        let set_up_at = started.elapsed();
+        let hash: [u8; 32] = Sha256::digest(&snapshot).into();
+        let snapshot = Arc::new(snapshot);
+        let shared = runtime.shared(self).await;
+        let over_shared = match shared {
+            Ok(shared) => self.prepare_js_heap(&shared, hash, snapshot.clone()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = over_shared {
+            // Never expected of the host's own runtime: compiled whole, it still runs.
+            tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
+            self.compile_snapshot(self.js_compiler.clone(), hash, snapshot.clone())
+                .await?;
+        }
+        let component = Arc::unwrap_or_clone(snapshot);
+        let compiled_at = started.elapsed();
+        tracing::info!(
+            instrumented_ms = instrumented_at.as_millis() as u64,
+            set_up_ms = (set_up_at - instrumented_at).as_millis() as u64,
+            compiled_ms = (compiled_at - set_up_at).as_millis() as u64,
+            size = component.len(),
+            function_cache_bytes = self.js_compiler.cache_bytes(),
+            "JavaScript agent set up and compiled"
+        );
+        Ok(JsSnapshot { component, hash })
+    }
+
+    /// The snapshot of `runtime` set up with `modules` (`main` first), and how long getting
+    /// the instrumented runtime took.
+    ///
+    /// # Errors
+    /// [`SnapshotError`].
+    pub(super) async fn snapshot_bytes(
+        &self,
+        runtime: &JsRuntime,
+        main: &str,
+        modules: &[JsModule],
+        limits: RunLimits,
+    ) -> Result<(Vec<u8>, Duration), SnapshotError> {
         let started = std::time::Instant::now();
         let wizer = wasmtime_wizer::Wizer::new();
         let instrumented = runtime.instrumented(self).await?;
@@ -153,27 +197,7 @@ impl Engine {
         if let Some((code, message)) = refusal(&rets) {
             return Err(SnapshotError::Refused { code, message });
         }
-        let set_up_at = started.elapsed();
-        let hash: [u8; 32] = Sha256::digest(&snapshot).into();
-        let snapshot = Arc::new(snapshot);
-        if let Err(e) = self.prepare_js_heap(runtime, hash, snapshot.clone()).await {
-            // Never expected of the host's own runtime: compiled whole, it still runs.
-            tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
-            self.compile_snapshot(self.js_compiler.clone(), hash, snapshot.clone())
-                .await?;
-        }
-        let component = Arc::unwrap_or_clone(snapshot);
-        let compiled_at = started.elapsed();
-        tracing::info!(
-            instrumented_ms = instrumented_at.as_millis() as u64,
-            set_up_ms = (set_up_at - instrumented_at).as_millis() as u64,
-            compiled_ms = (compiled_at - set_up_at).as_millis() as u64,
-            kept_ms = (started.elapsed() - compiled_at).as_millis() as u64,
-            size = component.len(),
-            function_cache_bytes = self.js_compiler.cache_bytes(),
-            "JavaScript agent set up and compiled"
-        );
-        Ok(JsSnapshot { component, hash })
+        Ok((snapshot, instrumented_at))
     }
 }
 
@@ -205,6 +229,46 @@ impl Engine {
             .adopt(&self.linker, hash, compiled, artifact)
             .await?;
         Ok((prepared, wasm))
+    }
+}
+
+impl JsRuntime {
+    /// The runtime's shared code (`super::js_shared`), made on first use, with the layout of
+    /// a snapshot this host makes of a one-line module for the purpose: what every snapshot it
+    /// makes looks like around the runtime's main module.
+    ///
+    /// # Errors
+    /// [`EngineError::Internal`] naming why it could not be made (kept: not tried again).
+    pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {
+        let made = self
+            .shared
+            .get_or_init(|| async {
+                let limits = RunLimits {
+                    time: MAX_SETUP_TIME,
+                    memory_bytes: 256 << 20,
+                    fuel: engine.fuel_enabled().then_some(u64::MAX / 4),
+                };
+                let module = JsModule {
+                    name: "main.js".into(),
+                    source: "export function handler() { return null; }\n".into(),
+                };
+                let made = match engine
+                    .snapshot_bytes(self, &module.name, std::slice::from_ref(&module), limits)
+                    .await
+                {
+                    Ok((reference, _)) => SharedCode::make(self.wasm, &reference, engine)
+                        .await
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("setting up the reference snapshot: {e}")),
+                };
+                if let Err(e) = &made {
+                    tracing::warn!(error = %e, "no shared code for the JavaScript runtime: its agents are compiled whole");
+                }
+                made
+            })
+            .await;
+        made.clone().map_err(EngineError::Internal)
     }
 }
 

@@ -23,10 +23,16 @@
 use sha2::{Digest, Sha256};
 use wasm_encoder::reencode::{Reencode, ReencodeComponent, RoundtripReencoder};
 use wasm_encoder::{
-    ComponentAliasSection, ComponentImportSection, ComponentTypeRef, CoreTypeSection, EntityType,
-    ImportSection, InstanceSection, ModuleArg, ModuleType, RawSection,
+    ComponentAliasSection, ComponentImportSection, ComponentTypeRef, CoreTypeSection,
+    InstanceSection, ModuleArg, ModuleType, RawSection,
 };
 use wasmparser::{Parser, Payload};
+
+mod code;
+#[cfg(all(test, builtin_js_runtime))]
+mod tests;
+
+use code::{code_module, encode_err, fixed_digest};
 
 /// The module and field under which the code imports its memory from the heap module.
 const HEAP_MODULE: &str = "hypervisor:js-heap";
@@ -42,6 +48,11 @@ pub(super) struct Layout {
     /// SHA-256 of every section of the main module but its memory, data and data count
     /// sections, in order: what a snapshot's main module must have unchanged.
     fixed: [u8; 32],
+    /// SHA-256 of every top-level section of a snapshot but the main module's: what every
+    /// snapshot the host makes has around it (the same for all). So the
+    /// component a client sends cannot add, alias or instantiate anything the runtime does
+    /// not, and the transformation below only ever meets the runtime's own layout.
+    frame: [u8; 32],
     /// The core module type of the code, as the agents' components declare its import.
     module_type: ModuleType,
     /// The name of that import.
@@ -50,18 +61,21 @@ pub(super) struct Layout {
 
 impl Layout {
     /// Splits `runtime` (the JavaScript runtime component): its layout, and the code module
-    /// (to compile once and define under [`Self::import`]).
+    /// (to compile once and define under [`Self::import`]). `reference` is a snapshot of it
+    /// the host made itself: what wizer writes around the main module (it re-encodes the
+    /// component's other sections, so the runtime's own bytes would not do).
     ///
     /// # Errors
     /// When the runtime is not shaped as this module expects (one top-level core module with
     /// one memory of its own, and no core types or module imports at the top level).
-    pub(super) fn of(runtime: &[u8]) -> Result<(Self, Vec<u8>), SplitError> {
+    pub(super) fn of(runtime: &[u8], reference: &[u8]) -> Result<(Self, Vec<u8>), SplitError> {
         let main = main_module(runtime)?;
         let (code, module_type) = code_module(&main.bytes)?;
         let digest = hex::encode(Sha256::digest(&code));
         let layout = Self {
             main: main.index,
             fixed: fixed_digest(&main.bytes)?,
+            frame: frame_digest(reference, main.index)?,
             module_type,
             // A kebab-case name: each word starts with a letter.
             import: format!("hypervisor-js-code-h{}", &digest[..32]),
@@ -73,6 +87,14 @@ impl Layout {
     pub(super) fn import(&self) -> &str {
         &self.import
     }
+}
+
+/// The code module of `runtime` alone (what `hypervisor precompile` compiles).
+///
+/// # Errors
+/// As [`Layout::of`].
+pub fn code_of(runtime: &[u8]) -> Result<Vec<u8>, SplitError> {
+    Ok(code_module(&main_module(runtime)?.bytes)?.0)
 }
 
 /// The top-level core module of a component that defines a memory.
@@ -152,6 +174,31 @@ fn main_module(runtime: &[u8]) -> Result<MainModule, SplitError> {
     found.ok_or_else(|| "no core module defines a memory".into())
 }
 
+/// SHA-256 of the top-level sections of `component` but the core module numbered `main`
+/// (each with its id and length), in order.
+fn frame_digest(component: &[u8], main: u32) -> Result<[u8; 32], SplitError> {
+    let mut hasher = Sha256::new();
+    let mut modules = 0u32;
+    top_level(component, |payload| {
+        if let Payload::ModuleSection { .. } = payload {
+            modules += 1;
+            if modules - 1 == main {
+                return Ok(());
+            }
+        }
+        if let Some((id, range)) = payload.as_section() {
+            let body = component
+                .get(range)
+                .ok_or("a section outside the component")?;
+            hasher.update([id]);
+            hasher.update((body.len() as u64).to_le_bytes());
+            hasher.update(body);
+        }
+        Ok(())
+    })?;
+    Ok(hasher.finalize().into())
+}
+
 fn defines_memory(module: &[u8]) -> Result<bool, SplitError> {
     for payload in Parser::new(0).parse_all(module) {
         match payload.map_err(|e| e.to_string())? {
@@ -161,178 +208,6 @@ fn defines_memory(module: &[u8]) -> Result<bool, SplitError> {
         }
     }
     Ok(false)
-}
-
-/// Whether a section of the main module is the heap's (changed by a snapshot).
-fn is_heap_section(id: u8) -> bool {
-    // memory, data, data count
-    matches!(id, 5 | 11 | 12)
-}
-
-/// SHA-256 over the main module's sections but the heap's and the custom ones, each with its
-/// id and length.
-fn fixed_digest(module: &[u8]) -> Result<[u8; 32], SplitError> {
-    let mut hasher = Sha256::new();
-    for payload in Parser::new(0).parse_all(module) {
-        let payload = payload.map_err(|e| e.to_string())?;
-        if let Payload::CustomSection(_) = payload {
-            continue;
-        }
-        if let Some((id, range)) = payload.as_section() {
-            if is_heap_section(id) {
-                continue;
-            }
-            let body = module.get(range).ok_or("a section outside the module")?;
-            hasher.update([id]);
-            hasher.update((body.len() as u64).to_le_bytes());
-            hasher.update(body);
-        }
-    }
-    Ok(hasher.finalize().into())
-}
-
-fn encode_err(e: impl std::fmt::Display) -> SplitError {
-    format!("cannot re-encode the runtime's main module: {e}")
-}
-
-/// The code module (the main module with its memory imported and no data) and its type.
-fn code_module(main: &[u8]) -> Result<(Vec<u8>, ModuleType), SplitError> {
-    let mut re = RoundtripReencoder;
-    let memory = the_memory(main)?;
-    let mut out = wasm_encoder::Module::new();
-    let mut ty = ModuleType::new();
-    let mut func_types: Vec<u32> = Vec::new();
-    let mut tables = Vec::new();
-    let mut globals = Vec::new();
-    let mut exports = Vec::new();
-    let mut had_imports = false;
-    for payload in Parser::new(0).parse_all(main) {
-        let payload = payload.map_err(|e| e.to_string())?;
-        match &payload {
-            Payload::TypeSection(reader) => {
-                for group in reader.clone() {
-                    let group = group.map_err(encode_err)?;
-                    re.parse_recursive_type_group(ty.ty(), group)
-                        .map_err(encode_err)?;
-                }
-            }
-            Payload::ImportSection(reader) => {
-                had_imports = true;
-                let mut imports = ImportSection::new();
-                for import in reader.clone().into_imports() {
-                    let import = import.map_err(encode_err)?;
-                    let entity = re.entity_type(import.ty).map_err(encode_err)?;
-                    match import.ty {
-                        wasmparser::TypeRef::Func(t) => func_types.push(t),
-                        wasmparser::TypeRef::FuncExact(t) => func_types.push(t),
-                        wasmparser::TypeRef::Memory(_) => {
-                            return Err("the main module imports a memory".into());
-                        }
-                        wasmparser::TypeRef::Table(t) => {
-                            tables.push(re.table_type(t).map_err(encode_err)?);
-                        }
-                        wasmparser::TypeRef::Global(g) => {
-                            globals.push(re.global_type(g).map_err(encode_err)?);
-                        }
-                        wasmparser::TypeRef::Tag(_) => {
-                            return Err("the main module imports a tag".into());
-                        }
-                    }
-                    imports.import(import.module, import.name, entity);
-                    ty.import(import.module, import.name, entity);
-                }
-                // Its index among the module's memories is 0, as it was: the module had no
-                // other memory.
-                imports.import(HEAP_MODULE, HEAP_FIELD, EntityType::Memory(memory));
-                out.section(&imports);
-                continue;
-            }
-            Payload::FunctionSection(reader) => {
-                for t in reader.clone() {
-                    func_types.push(t.map_err(encode_err)?);
-                }
-            }
-            Payload::TableSection(reader) => {
-                for t in reader.clone() {
-                    tables.push(
-                        re.table_type(t.map_err(encode_err)?.ty)
-                            .map_err(encode_err)?,
-                    );
-                }
-            }
-            Payload::GlobalSection(reader) => {
-                for g in reader.clone() {
-                    globals.push(
-                        re.global_type(g.map_err(encode_err)?.ty)
-                            .map_err(encode_err)?,
-                    );
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for e in reader.clone() {
-                    exports.push(e.map_err(encode_err)?);
-                }
-            }
-            Payload::End(_) => break,
-            _ => {}
-        }
-        if let Some((id, range)) = payload.as_section() {
-            if is_heap_section(id) {
-                continue;
-            }
-            let data = main.get(range).ok_or("a section outside the module")?;
-            out.section(&RawSection { id, data });
-        }
-    }
-    if !had_imports {
-        return Err("the main module imports nothing".into());
-    }
-    let module = out.finish();
-    ty.import(HEAP_MODULE, HEAP_FIELD, EntityType::Memory(memory));
-    for e in exports {
-        let entity = match e.kind {
-            wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
-                let t = func_types
-                    .get(e.index as usize)
-                    .ok_or("an export of a function that does not exist")?;
-                EntityType::Function(*t)
-            }
-            wasmparser::ExternalKind::Table => EntityType::Table(
-                *tables
-                    .get(e.index as usize)
-                    .ok_or("an export of a table that does not exist")?,
-            ),
-            wasmparser::ExternalKind::Memory => EntityType::Memory(memory),
-            wasmparser::ExternalKind::Global => EntityType::Global(
-                *globals
-                    .get(e.index as usize)
-                    .ok_or("an export of a global that does not exist")?,
-            ),
-            wasmparser::ExternalKind::Tag => return Err("the main module exports a tag".into()),
-        };
-        ty.export(e.name, entity);
-    }
-    wasmparser::Validator::new()
-        .validate_all(&module)
-        .map_err(|e| format!("the code module does not validate: {e}"))?;
-    Ok((module, ty))
-}
-
-/// The one memory the main module defines.
-fn the_memory(main: &[u8]) -> Result<wasm_encoder::MemoryType, SplitError> {
-    for payload in Parser::new(0).parse_all(main) {
-        if let Payload::MemorySection(reader) = payload.map_err(|e| e.to_string())? {
-            let mut all = reader.into_iter();
-            let first = all.next().ok_or("an empty memory section")?;
-            if all.next().is_some() {
-                return Err("the main module has more than one memory".into());
-            }
-            return RoundtripReencoder
-                .memory_type(first.map_err(encode_err)?)
-                .map_err(encode_err);
-        }
-    }
-    Err("the main module has no memory".into())
 }
 
 /// The heap module of a snapshot's main module: its memory (exported) and data segments.
@@ -372,6 +247,9 @@ fn heap_module(main: &[u8]) -> Result<Vec<u8>, SplitError> {
 /// When `snapshot` is not such a snapshot: its main module differs from the runtime's in more
 /// than the heap, or the component is laid out otherwise.
 pub(super) fn heap_component(layout: &Layout, snapshot: &[u8]) -> Result<Vec<u8>, SplitError> {
+    if frame_digest(snapshot, layout.main)? != layout.frame {
+        return Err("its sections around the main module are not the runtime's".into());
+    }
     let mut out = wasm_encoder::Component::new();
     let mut modules = 0u32;
     let mut instances = 0u32;
@@ -535,85 +413,4 @@ pub(super) fn heap_component(layout: &Layout, snapshot: &[u8]) -> Result<Vec<u8>
         return Err("the main module is never instantiated".into());
     }
     Ok(out.finish())
-}
-
-#[cfg(all(test, builtin_js_runtime))]
-mod tests {
-    use super::*;
-
-    fn runtime() -> Vec<u8> {
-        std::fs::read(env!("HYPERVISOR_BUILTIN_JS_RUNTIME")).expect("the runtime component")
-    }
-
-    fn validate(wasm: &[u8]) -> Result<(), String> {
-        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-            .validate_all(wasm)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// The sections (id, body) of a core module.
-    fn sections(module: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        Parser::new(0)
-            .parse_all(module)
-            .filter_map(|p| p.unwrap().as_section())
-            .map(|(id, range)| (id, module[range].to_vec()))
-            .collect()
-    }
-
-    #[test]
-    fn the_runtime_splits_into_its_code_and_heap_components_over_it() {
-        let runtime = runtime();
-        let (layout, code) = Layout::of(&runtime).unwrap();
-        validate(&code).unwrap();
-        // The code: no memory of its own, no data; its memory is the heap's.
-        let ids: Vec<u8> = sections(&code).iter().map(|(id, _)| *id).collect();
-        assert!(!ids.iter().any(|id| is_heap_section(*id)), "{ids:?}");
-        let imports = Parser::new(0)
-            .parse_all(&code)
-            .find_map(|p| match p.unwrap() {
-                Payload::ImportSection(r) => Some(r),
-                _ => None,
-            })
-            .unwrap();
-        let last = imports.into_imports().last().unwrap().unwrap();
-        assert_eq!((last.module, last.name), (HEAP_MODULE, HEAP_FIELD));
-
-        // The runtime is its own first snapshot: its heap component validates (the code's
-        // type against the arguments it is instantiated with included), names the code,
-        // and carries none of the runtime's code.
-        let heap = heap_component(&layout, &runtime).unwrap();
-        validate(&heap).unwrap();
-        assert!(layout.import().starts_with("hypervisor-js-code-h"));
-        let name = layout.import().as_bytes();
-        assert!(heap.windows(name.len()).any(|w| w == name));
-        let main_code = super::super::js_compiler::code_sections(&code);
-        let heap_code = super::super::js_compiler::code_sections(&heap);
-        assert!(!heap_code.iter().any(|c| main_code.contains(c)));
-        assert!(
-            heap.len() + code.len() / 2 < runtime.len(),
-            "{}",
-            heap.len()
-        );
-    }
-
-    #[test]
-    fn a_snapshot_whose_main_module_changed_beyond_its_heap_is_refused() {
-        let runtime = runtime();
-        let (layout, _) = Layout::of(&runtime).unwrap();
-        // The shadow stack pointer's initial value (i32.const 1048576) moved by 16: a
-        // snapshot taken mid-call, or a component someone made, is not the runtime's code.
-        let sp = [0x41, 0x80, 0x80, 0xc0, 0x00];
-        let at = runtime
-            .windows(sp.len())
-            .position(|w| w == sp)
-            .expect("the stack pointer's initialiser");
-        let mut changed = runtime.clone();
-        changed[at + 1] = 0x90;
-        let err = heap_component(&layout, &changed).unwrap_err();
-        assert!(err.contains("not the runtime's code"), "{err}");
-        // Not a component of the runtime at all.
-        assert!(heap_component(&layout, b"\0asm\x0d\0\x01\0").is_err());
-        assert!(heap_component(&layout, b"not wasm").is_err());
-    }
 }
