@@ -301,51 +301,27 @@ impl ComponentCache {
         let label = self.label;
         let (component, source) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            if let Some(precompiled) = &precompiled {
-                match precompiled.load(&engine, &hash) {
-                    Some(Ok(c)) => {
-                        tracing::info!(
-                            dir = %precompiled.dir().display(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "{label} loaded precompiled"
-                        );
-                        return Ok((c, Source::Precompiled));
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "precompiled {label} unusable; compiling it");
-                    }
-                    None => {}
-                }
+            if let Some(c) = from_precompiled(precompiled.as_deref(), label, started, |p| {
+                p.load(&engine, &hash)
+            }) {
+                return Ok((c, Source::Precompiled));
             }
-            if let Some(disk) = &disk {
-                match disk.load(&hash) {
-                    Ok(Some(artifact)) => {
-                        // SAFETY: `deserialize` trusts its input to be a wasmtime artifact.
-                        // These bytes were produced by `Component::serialize` in this host and
-                        // sealed with the host's at-rest key (AES-256-GCM-SIV); `load` only
-                        // returns them after authentication succeeded, so they are exactly what
-                        // this host wrote. wasmtime itself also rejects artifacts from another
-                        // version or configuration, in which case we recompile below.
-                        #[allow(unsafe_code)]
-                        let loaded = unsafe { Component::deserialize(&engine, &artifact) };
-                        match loaded {
-                            Ok(c) => {
-                                tracing::info!(
-                                    size = artifact.len(),
-                                    ms = started.elapsed().as_millis() as u64,
-                                    "{label} loaded from disk cache"
-                                );
-                                return Ok((c, Source::Disk));
-                            }
-                            Err(e) => {
-                                tracing::info!(error = %e, "cached {label} unusable; recompiling");
-                                disk.remove(&hash);
-                            }
-                        }
+            let loaded = disk.as_ref().and_then(|disk| {
+                from_disk(disk, &hash, label, started, |artifact| {
+                    // SAFETY: `deserialize` trusts its input to be a wasmtime artifact. These
+                    // bytes were produced by `Component::serialize` in this host and sealed
+                    // with the host's at-rest key (AES-256-GCM-SIV); `load` only returns them
+                    // after authentication succeeded, so they are exactly what this host
+                    // wrote. wasmtime itself also rejects artifacts from another version or
+                    // configuration, in which case we recompile below.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        Component::deserialize(&engine, artifact)
                     }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot read the component cache"),
-                }
+                })
+            });
+            if let Some(c) = loaded {
+                return Ok((c, Source::Disk));
             }
             let component = Component::new(&engine, &bytes[..])
                 .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
@@ -356,14 +332,7 @@ impl ComponentCache {
             );
             imports::check(&component, &engine, allowed)?;
             if let Some(disk) = &disk {
-                match component.serialize() {
-                    Ok(artifact) => {
-                        if let Err(e) = disk.store(&hash, &artifact) {
-                            tracing::warn!(error = %e, "cannot write the component cache");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled component"),
-                }
+                to_disk(disk, &hash, component.serialize());
             }
             Ok((component, Source::Compiled))
         })
@@ -398,67 +367,110 @@ impl ComponentCache {
         wasm: Vec<u8>,
     ) -> Result<wasmtime::Module, EngineError> {
         let hash: [u8; 32] = sha2::Sha256::digest(&wasm).into();
-        let (engine, disk, label) = (engine.clone(), self.disk.clone(), self.label);
+        let (engine, disk) = (engine.clone(), self.disk.clone());
         let precompiled = self.precompiled.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            if let Some(precompiled) = &precompiled {
-                match precompiled.load_module(&engine, &hash) {
-                    Some(Ok(module)) => {
-                        tracing::info!(
-                            dir = %precompiled.dir().display(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "a module of the host's loaded precompiled"
-                        );
-                        return Ok(module);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "precompiled module unusable; compiling it");
-                    }
-                    None => {}
-                }
+            let what = "a module of the host's";
+            if let Some(module) = from_precompiled(precompiled.as_deref(), what, started, |p| {
+                p.load_module(&engine, &hash)
+            }) {
+                return Ok(module);
             }
-            if let Some(disk) = &disk {
-                match disk.load(&hash) {
-                    Ok(Some(artifact)) => {
-                        // SAFETY: as for components in `load_or_compile`: sealed by this host
-                        // with its at-rest key, authenticated before `load` returns it, and
-                        // refused by wasmtime if another version or configuration made it.
-                        #[allow(unsafe_code)]
-                        match unsafe { wasmtime::Module::deserialize(&engine, &artifact) } {
-                            Ok(module) => {
-                                tracing::info!(
-                                    ms = started.elapsed().as_millis() as u64,
-                                    "a module of the host's loaded from the {label} cache"
-                                );
-                                return Ok(module);
-                            }
-                            Err(e) => {
-                                tracing::info!(error = %e, "cached module unusable; recompiling");
-                                disk.remove(&hash);
-                            }
-                        }
+            let loaded = disk.as_ref().and_then(|disk| {
+                from_disk(disk, &hash, what, started, |artifact| {
+                    // SAFETY: as for components in `load_or_compile`: sealed by this host with
+                    // its at-rest key, authenticated before `load` returns it, and refused by
+                    // wasmtime if another version or configuration made it.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        wasmtime::Module::deserialize(&engine, artifact)
                     }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot read the {label} cache"),
-                }
+                })
+            });
+            if let Some(module) = loaded {
+                return Ok(module);
             }
             let module = wasmtime::Module::new(&engine, &wasm)
                 .map_err(|e| EngineError::InvalidComponent(error_chain(&e)))?;
             if let Some(disk) = &disk {
-                match module.serialize() {
-                    Ok(artifact) => {
-                        if let Err(e) = disk.store(&hash, &artifact) {
-                            tracing::warn!(error = %e, "cannot write the {label} cache");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled module"),
-                }
+                to_disk(disk, &hash, module.serialize());
             }
             Ok(module)
         })
         .await
         .map_err(|e| EngineError::Internal(format!("compile task failed: {e}")))?
+    }
+}
+
+/// What `load` takes from the precompiled artifacts (`what` names it in the log); `None` if
+/// they do not list it or it is unusable (logged: the caller compiles it).
+fn from_precompiled<T>(
+    precompiled: Option<&Precompiled>,
+    what: &str,
+    started: std::time::Instant,
+    load: impl FnOnce(&Precompiled) -> Option<Result<T, super::precompiled::Unusable>>,
+) -> Option<T> {
+    let precompiled = precompiled?;
+    match load(precompiled)? {
+        Ok(loaded) => {
+            tracing::info!(
+                dir = %precompiled.dir().display(),
+                ms = started.elapsed().as_millis() as u64,
+                "{what} loaded precompiled"
+            );
+            Some(loaded)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "precompiled {what} unusable; compiling it");
+            None
+        }
+    }
+}
+
+/// The artifact sealed on `disk` for `hash`, deserialized by `load` (`what` names it in the
+/// log); `None` if there is none or it is unusable (then removed: the caller compiles it).
+fn from_disk<T>(
+    disk: &ArtifactStore,
+    hash: &[u8; 32],
+    what: &str,
+    started: std::time::Instant,
+    load: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
+) -> Option<T> {
+    match disk.load(hash) {
+        Ok(Some(artifact)) => match load(&artifact) {
+            Ok(loaded) => {
+                tracing::info!(
+                    size = artifact.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "{what} loaded from disk cache"
+                );
+                Some(loaded)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "cached {what} unusable; recompiling");
+                disk.remove(hash);
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the component cache");
+            None
+        }
+    }
+}
+
+/// Seals a compiled artifact (`serialized`) on `disk` for `hash`; a failure is only logged
+/// (it costs a compilation at the next start).
+fn to_disk(disk: &ArtifactStore, hash: &[u8; 32], serialized: wasmtime::Result<Vec<u8>>) {
+    match serialized {
+        Ok(artifact) => {
+            if let Err(e) = disk.store(hash, &artifact) {
+                tracing::warn!(error = %e, "cannot write the component cache");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot serialize compiled code"),
     }
 }
 
