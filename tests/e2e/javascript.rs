@@ -428,7 +428,7 @@ fn js_agents_share_one_compiled_copy_of_the_runtime_and_run_again_after_a_restar
         &[("main.js", other_main.as_str()), ("utils.js", UTILS)],
     );
     let event = json!({"data": {"numbers": [4, 5, 6]}});
-    let shared = "the JavaScript runtime's code compiled, shared by every JavaScript agent";
+    let shared = "the JavaScript runtime's code compiled, shared by every agent it runs";
     let whole = "compiling it whole";
     {
         let server = TestServer::start_in(dir.path(), "");
@@ -455,7 +455,7 @@ fn js_agents_share_one_compiled_copy_of_the_runtime_and_run_again_after_a_restar
     }
     let log = server.log();
     assert_eq!(
-        log.matches("snapshot prepared over the runtime's shared code")
+        log.matches("snapshot prepared over its engine's shared code")
             .count(),
         2,
         "{log}"

@@ -252,7 +252,7 @@ fn starlingmonkey_refuses_bad_modules_with_the_default_engines_codes_and_keeps_l
 }
 
 #[test]
-fn a_host_without_starlingmonkey_says_so_and_recompiles_a_snapshot_through_its_compiler() {
+fn a_host_without_starlingmonkey_says_so_and_its_agents_share_the_engines_code_after_a_restart() {
     let owner = ClientSecret::generate().unwrap();
     let js = source(
         JsEngine::StarlingMonkey,
@@ -267,8 +267,11 @@ fn a_host_without_starlingmonkey_says_so_and_recompiles_a_snapshot_through_its_c
         let err = deploy(&server.client(), &owner, "nope", &js).expect_err("no engine");
         assert!(err.contains("engine_unavailable"), "{err}");
     }
-    // A snapshot whose compiled artifact is gone (another replica, a lost cache) is recognised
-    // by its code and compiled through StarlingMonkey's compiler, not from scratch.
+    // Agents share one compiled copy of the engine's code. A snapshot whose compiled artifact
+    // is gone (another replica, a lost cache) is recognised by its code and prepared over
+    // that shared code again, not compiled from scratch.
+    let shared = "StarlingMonkey's code compiled, shared by every agent it runs";
+    let whole = "compiling it whole";
     let dir = tempfile::tempdir().unwrap();
     {
         let server = TestServer::start_in(dir.path(), "");
@@ -308,19 +311,27 @@ fn a_host_without_starlingmonkey_says_so_and_recompiles_a_snapshot_through_its_c
         let (code, _, stderr) = cli("v8");
         assert_ne!(code, 0);
         assert!(stderr.contains("write boa or starlingmonkey"), "{stderr}");
+        // Two agents, one compilation of the engine's code.
+        let log = server.log();
+        assert_eq!(log.matches(shared).count(), 1, "{log}");
+        assert!(!log.contains(whole), "{log}");
         server.stop();
     }
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     let server = TestServer::start_in(dir.path(), "");
     let r = server.client().invoke("twice", json!(21)).unwrap();
     assert_eq!(r.result_json().unwrap(), json!({"twice": 42}));
-    assert!(
-        server
-            .log()
-            .contains("snapshot compiled through StarlingMonkey's compiler"),
-        "{}",
-        server.log()
+    let r = server.client().invoke("cli-sm", json!(1)).unwrap();
+    assert_eq!(r.result_json().unwrap(), json!({"engine": "number"}));
+    let log = server.log();
+    assert_eq!(
+        log.matches("snapshot prepared over its engine's shared code")
+            .count(),
+        2,
+        "{log}"
     );
+    assert_eq!(log.matches(shared).count(), 1, "{log}");
+    assert!(!log.contains(whole), "{log}");
 }
 
 /// The globals probed.

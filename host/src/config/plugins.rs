@@ -95,9 +95,10 @@ pub struct JavascriptConfig {
     /// spliced core module `components/starlingmonkey/splice.mjs` makes, a file or
     /// `builtin:starlingmonkey` (the default). `""` refuses that engine.
     pub starlingmonkey: PathBuf,
-    /// The most bytes StarlingMonkey's compiled functions may keep in memory for the next
-    /// set-up (as `engine.js_function_cache_bytes` does for the default engine; ~40 MiB after
-    /// the first StarlingMonkey set-up, nothing before one). Default 64 MiB.
+    /// The most bytes StarlingMonkey's compiled functions may keep in memory for a snapshot
+    /// that cannot run over the engine's shared code and is compiled whole (as
+    /// `engine.js_function_cache_bytes` does for the default engine: none the host made
+    /// itself, so the cache stays empty on a healthy host). Default 64 MiB.
     pub starlingmonkey_function_cache_bytes: usize,
 }
 

@@ -155,7 +155,7 @@ pub struct JsRuntime {
     instrumented: tokio::sync::OnceCell<Instrumented>,
     /// Its code compiled once, shared by its agents (`super::js_shared`), or why it could not
     /// be (kept: the agents are then compiled whole, and nothing is tried again).
-    pub(super) shared: tokio::sync::OnceCell<Result<Arc<super::js_shared::SharedCode>, String>>,
+    pub(super) shared: super::js_shared::Kept,
 }
 
 /// The runtime as wizer instrumented it.

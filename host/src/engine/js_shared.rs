@@ -8,7 +8,13 @@ use wasmtime::component::{Component, Linker};
 
 use super::cache::Prepared;
 use super::js_heap::{self, Layout};
+use super::run::RunLimits;
+use super::snapshot::{JsModule, MAX_SETUP_TIME, SnapshotError};
 use super::{Engine, EngineError, HostImports, HostState};
+
+/// A JavaScript engine's shared code, made on first use, or why it could not be (kept: its
+/// agents are then compiled whole, and nothing is tried again).
+pub(super) type Kept = tokio::sync::OnceCell<Result<Arc<SharedCode>, String>>;
 
 /// The runtime's code, compiled, and the linker that gives it to the agents' components.
 pub struct SharedCode {
@@ -24,6 +30,7 @@ impl SharedCode {
         runtime: &[u8],
         reference: &[u8],
         engine: &Engine,
+        label: &str,
     ) -> Result<Self, EngineError> {
         let started = std::time::Instant::now();
         let (layout, code) = Layout::of(runtime, reference).map_err(|e| {
@@ -44,10 +51,62 @@ impl SharedCode {
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             size,
-            "the JavaScript runtime's code compiled, shared by every JavaScript agent"
+            import = layout.import(),
+            "{label}'s code compiled, shared by every agent it runs"
         );
         Ok(Self { layout, linker })
     }
+}
+
+/// The one-line module a reference snapshot is set up from, and the limits of that set-up.
+pub(super) fn reference_setup(engine: &Engine) -> (JsModule, RunLimits) {
+    let limits = RunLimits {
+        time: MAX_SETUP_TIME,
+        memory_bytes: 256 << 20,
+        fuel: engine.fuel_enabled().then_some(u64::MAX / 4),
+    };
+    let module = JsModule {
+        name: "main.js".into(),
+        source: "export function handler() { return null; }\n".into(),
+    };
+    (module, limits)
+}
+
+/// The shared code of the engine `label` names, kept in `kept`: made on first use from `reference` (a
+/// snapshot the host sets up from [`reference_setup`]'s module: what every snapshot it makes
+/// looks like around the main module) and `runtime` (the engine's component, whose main module
+/// is the code; `None`: the reference's own).
+///
+/// # Errors
+/// [`EngineError::Internal`] naming why it could not be made (kept: not tried again).
+pub(super) async fn kept<F>(
+    kept: &Kept,
+    engine: &Engine,
+    label: &str,
+    runtime: Option<&[u8]>,
+    reference: F,
+) -> Result<Arc<SharedCode>, EngineError>
+where
+    F: Future<Output = Result<Vec<u8>, SnapshotError>>,
+{
+    let made = kept
+        .get_or_init(|| async {
+            let made = match reference.await {
+                Ok(reference) => {
+                    SharedCode::make(runtime.unwrap_or(&reference), &reference, engine, label)
+                        .await
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("setting up the reference snapshot: {e}")),
+            };
+            if let Err(e) = &made {
+                tracing::warn!(error = %e, "no shared code for {label}: its agents are compiled whole");
+            }
+            made
+        })
+        .await;
+    made.clone().map_err(EngineError::Internal)
 }
 
 /// What `hypervisor precompile` compiles of the JavaScript runtime `runtime`, as (what,

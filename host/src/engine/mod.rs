@@ -310,10 +310,9 @@ impl Engine {
 
     /// [`Self::prepare`] for an agent's component when `js` is the host's JavaScript runtime
     /// and `sm` StarlingMonkey: a snapshot of one of them that is neither in memory nor on
-    /// disk (deployed on another replica, or its artifact lost) runs over the runtime's shared
-    /// code (`js_shared`, milliseconds), or, for StarlingMonkey or a snapshot laid out
-    /// otherwise, is compiled through that engine's function cache (a second or two) instead
-    /// of from scratch.
+    /// disk (deployed on another replica, or its artifact lost) runs over that engine's shared
+    /// code (`js_shared`, milliseconds), or, laid out otherwise, is compiled through that
+    /// engine's function cache (a second or two) instead of from scratch.
     ///
     /// # Errors
     /// As [`Self::prepare`].
@@ -333,39 +332,43 @@ impl Engine {
         if !self.cache.on_disk(&hash) {
             let sections = js_compiler::code_sections(&bytes);
             let boa = js.filter(|js| js.made_this(&sections));
-            if let Some(js) = boa {
-                let over_shared = match js.shared(self).await {
-                    Ok(shared) => self.prepare_js_heap(&shared, hash, bytes.clone()).await,
-                    Err(e) => Err(e),
-                };
-                match over_shared {
-                    Ok(prepared) => {
-                        tracing::info!(
-                            hash = %hex::encode(hash),
-                            "a JavaScript agent's snapshot prepared over the runtime's shared code"
-                        );
-                        return Ok(prepared);
-                    }
-                    Err(e) => tracing::warn!(
-                        error = %e,
-                        "a JavaScript snapshot not prepared over the shared code; compiling it whole"
-                    ),
-                }
-            }
-            let compiler = if boa.is_some() {
-                Some((self.js_compiler.clone(), "the runtime's compiler"))
-            } else {
-                sm.filter(|sm| sm.made_this(&sections))
-                    .map(|sm| (sm.compiler(), "StarlingMonkey's compiler"))
+            let sm = sm.filter(|sm| boa.is_none() && sm.made_this(&sections));
+            let (shared, compiler, which) = match (boa, sm) {
+                (Some(js), _) => (
+                    js.shared(self).await,
+                    self.js_compiler.clone(),
+                    "the runtime's compiler",
+                ),
+                (None, Some(sm)) => (
+                    sm.shared(self).await,
+                    sm.compiler(),
+                    "StarlingMonkey's compiler",
+                ),
+                (None, None) => return self.prepare(hash, bytes).await,
             };
-            if let Some((compiler, which)) = compiler {
-                let (prepared, _) = self.compile_snapshot(compiler, hash, bytes).await?;
-                tracing::info!(
-                    hash = %hex::encode(hash),
-                    "a JavaScript agent's snapshot compiled through {which}"
-                );
-                return Ok(prepared);
+            let over_shared = match shared {
+                Ok(shared) => self.prepare_js_heap(&shared, hash, bytes.clone()).await,
+                Err(e) => Err(e),
+            };
+            match over_shared {
+                Ok(prepared) => {
+                    tracing::info!(
+                        hash = %hex::encode(hash),
+                        "a JavaScript agent's snapshot prepared over its engine's shared code"
+                    );
+                    return Ok(prepared);
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "a JavaScript snapshot not prepared over the shared code; compiling it whole"
+                ),
             }
+            let (prepared, _) = self.compile_snapshot(compiler, hash, bytes).await?;
+            tracing::info!(
+                hash = %hex::encode(hash),
+                "a JavaScript agent's snapshot compiled through {which}"
+            );
+            return Ok(prepared);
         }
         self.prepare(hash, bytes).await
     }

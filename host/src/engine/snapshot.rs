@@ -233,42 +233,26 @@ impl Engine {
 }
 
 impl JsRuntime {
-    /// The runtime's shared code (`super::js_shared`), made on first use, with the layout of
-    /// a snapshot this host makes of a one-line module for the purpose: what every snapshot it
-    /// makes looks like around the runtime's main module.
+    /// The runtime's shared code (`super::js_shared`), made on first use.
     ///
     /// # Errors
-    /// [`EngineError::Internal`] naming why it could not be made (kept: not tried again).
+    /// As [`super::js_shared::kept`].
     pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {
-        let made = self
-            .shared
-            .get_or_init(|| async {
-                let limits = RunLimits {
-                    time: MAX_SETUP_TIME,
-                    memory_bytes: 256 << 20,
-                    fuel: engine.fuel_enabled().then_some(u64::MAX / 4),
-                };
-                let module = JsModule {
-                    name: "main.js".into(),
-                    source: "export function handler() { return null; }\n".into(),
-                };
-                let made = match engine
-                    .snapshot_bytes(self, &module.name, std::slice::from_ref(&module), limits)
-                    .await
-                {
-                    Ok((reference, _)) => SharedCode::make(self.wasm, &reference, engine)
-                        .await
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("setting up the reference snapshot: {e}")),
-                };
-                if let Err(e) = &made {
-                    tracing::warn!(error = %e, "no shared code for the JavaScript runtime: its agents are compiled whole");
-                }
-                made
-            })
-            .await;
-        made.clone().map_err(EngineError::Internal)
+        super::js_shared::kept(
+            &self.shared,
+            engine,
+            "the JavaScript runtime",
+            Some(self.wasm),
+            async {
+                let (module, limits) = super::js_shared::reference_setup(engine);
+                let modules = std::slice::from_ref(&module);
+                let (reference, _) = engine
+                    .snapshot_bytes(self, &module.name, modules, limits)
+                    .await?;
+                Ok(reference)
+            },
+        )
+        .await
     }
 }
 

@@ -14,35 +14,33 @@
 //!    `handle`), within the deployment's time and memory limits.
 //! 3. **Snapshot** the initialised instance (wizer), and make a component of it
 //!    (`wit-component`, with wasmtime's WASI preview 1 adapter).
-//! 4. **Compile** through an incremental cache of StarlingMonkey's own functions (every
-//!    snapshot has the engine's code byte for byte), as [`super::js_compiler`] does for the
-//!    default engine.
+//! 4. **Prepare** the component over the engine's shared code ([`super::js_shared`]), as for
+//!    the default engine: the engine's main module is compiled once per host (its code taken
+//!    from a snapshot of a one-line module the host sets up itself, since wizer rewrites the
+//!    module's globals and exports), and each agent's component is its heap over it. A
+//!    snapshot that cannot be (never expected of one made here) is compiled whole through an
+//!    incremental cache of StarlingMonkey's own functions ([`super::js_compiler`]).
 //!
 //! The result is a handler agent like any other: sealed at rest, invoked in fresh instances.
 
 mod refusal;
+mod setup;
 mod workspace;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{Linker, Module, Store};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx};
-use wasmtime_wizer::{ModuleContext, SnapshotVal, ValType, Wizer};
+use wasmtime::Module;
+use wasmtime_wizer::{ModuleContext, Wizer};
 
 use super::js_compiler::{JsCompiler, code_sections, made_of};
-use super::output::CappedOutput;
+use super::js_shared::SharedCode;
 use super::run::RunLimits;
-use super::sandbox::MemoryLimiter;
 use super::snapshot::{JsModule, JsSnapshot, SnapshotError, blocking};
 use super::{Engine, EngineError};
 use crate::config::Config;
-use refusal::{refusal, unavailable_at_load};
-use workspace::{HANDLER, INITIALIZER};
+use workspace::HANDLER;
 
 /// The custom section of the spliced engine that carries the splice's outputs.
 pub const SECTION: &str = "hypervisor:starlingmonkey";
@@ -86,6 +84,8 @@ pub struct StarlingMonkey {
     code: std::sync::OnceLock<std::collections::HashSet<[u8; 32]>>,
     compiler: Arc<JsCompiler>,
     instrumented: tokio::sync::OnceCell<Instrumented>,
+    /// Its code compiled once, shared by its agents.
+    shared: super::js_shared::Kept,
 }
 
 /// The engine as wizer instrumented it, compiled for the host's engine.
@@ -129,6 +129,7 @@ impl StarlingMonkey {
             code: std::sync::OnceLock::new(),
             compiler,
             instrumented: tokio::sync::OnceCell::new(),
+            shared: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -164,42 +165,44 @@ impl StarlingMonkey {
         self.compiler.clone()
     }
 
-    /// The instrumented engine, made and compiled on first use. Compiled by the host's engine,
-    /// not through the function cache: compiled there, its entries did not serve the
-    /// snapshots (the instrumented functions' IR differs from the snapshot's), and with them
-    /// the cache filled its 64 MiB bound in one set-up (docs/PERFORMANCE.md).
-    async fn instrumented(&self, host: &wasmtime::Engine) -> Result<&Instrumented, EngineError> {
+    /// The instrumented engine, made on first use, compiled by the host's engine or found in
+    /// its plug-in cache (wizer's instrumentation is deterministic: compiled once per host and
+    /// version). Not through the function cache: its entries would not serve the snapshots
+    /// (the instrumented functions' IR differs from the snapshot's).
+    async fn instrumented(&self, engine: &Engine) -> Result<&Instrumented, EngineError> {
         self.instrumented
             .get_or_try_init(|| async {
-                let (host, wasm) = (host.clone(), self.wasm);
-                blocking(move || {
-                    let invalid =
-                        |e: wasmtime::Error| EngineError::InvalidComponent(super::error_chain(&e));
-                    let (cx, instrumented) = wizer().instrument(wasm).map_err(invalid)?;
-                    let module = Module::new(&host, &instrumented).map_err(invalid)?;
-                    crate::memory::collect_everywhere();
-                    Ok(Instrumented { cx, module })
+                let wasm = self.wasm;
+                let (cx, instrumented) = blocking(move || {
+                    wizer()
+                        .instrument(wasm)
+                        .map_err(|e| EngineError::InvalidComponent(super::error_chain(&e)))
                 })
-                .await
+                .await?;
+                let module = engine
+                    .plugins
+                    .load_or_compile_module(&engine.engine, instrumented)
+                    .await?;
+                crate::memory::collect_everywhere();
+                Ok(Instrumented { cx, module })
             })
             .await
     }
 
-    /// The set-up's WASI: stdin carries the initialiser's arguments, the environment the
-    /// world's signatures, `dir` is the only directory (read-only), and output goes to `output`.
-    fn wasi(&self, dir: &Path, output: &CappedOutput) -> Result<WasiP1Ctx, EngineError> {
-        let args =
-            format!("--initializer-script-path /{INITIALIZER} --strip-path-prefix / {HANDLER}");
-        let mut wasi = WasiCtx::builder();
-        wasi.stdin(MemoryInputPipe::new(args.into_bytes()))
-            .stdout(output.clone())
-            .stderr(output.clone());
-        for (key, value) in &self.env {
-            wasi.env(key, value);
-        }
-        wasi.preopened_dir(dir, "/", FsPerms::ReadOnly)
-            .map_err(|e| EngineError::Internal(format!("the set-up's directory: {e}")))?;
-        Ok(wasi.build_p1())
+    /// Its shared code (`super::js_shared`), made on first use from a reference snapshot.
+    ///
+    /// # Errors
+    /// As [`super::js_shared::kept`].
+    pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {
+        super::js_shared::kept(&self.shared, engine, "StarlingMonkey", None, async {
+            let (module, limits) = super::js_shared::reference_setup(engine);
+            let modules = std::slice::from_ref(&module);
+            let (reference, _) = engine
+                .starlingmonkey_component(self, &module.name, modules, limits)
+                .await?;
+            Ok(reference)
+        })
+        .await
     }
 }
 
@@ -246,15 +249,10 @@ fn wizer() -> Wizer {
     wizer
 }
 
-/// A set-up's store.
-struct SetUp {
-    wasi: WasiP1Ctx,
-    limiter: MemoryLimiter,
-}
-
 impl Engine {
     /// Sets `modules` up in StarlingMonkey (`main` evaluated first), snapshots the engine and
-    /// compiles the snapshot into the component cache: the agent's component.
+    /// prepares the snapshot over the engine's shared code into the memory cache (compiled
+    /// whole through its function cache if it cannot be): the agent's component.
     ///
     /// # Errors
     /// [`SnapshotError`].
@@ -265,162 +263,31 @@ impl Engine {
         modules: &[JsModule],
         limits: RunLimits,
     ) -> Result<JsSnapshot, SnapshotError> {
-        let started = Instant::now();
-        let instrumented = sm.instrumented(&self.engine).await?;
-        let instrumented_at = started.elapsed();
-        let _slot = self.execution_slot().await?;
-        let dir = workspace::create(&sm.initializer, main, modules)?;
-        let output = CappedOutput::new(SETUP_OUTPUT_BYTES);
-        let mut store = Store::new(
-            &self.engine,
-            SetUp {
-                wasi: sm.wasi(dir.path(), &output)?,
-                limiter: MemoryLimiter::new(limits.memory_bytes),
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        if self.fuel {
-            store
-                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-        }
-        let mut linker = Linker::new(&self.engine);
-        let internal = |e: wasmtime::Error| EngineError::Internal(super::error_chain(&e));
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut SetUp| &mut s.wasi)
-            .map_err(internal)?;
-        // The world's own imports: never called while setting up.
-        linker
-            .define_unknown_imports_as_traps(&instrumented.module)
-            .map_err(internal)?;
-        let result = self
-            .call_with_deadline(&mut store, limits.time, async |store| {
-                let instance = linker
-                    .instantiate_async(&mut *store, &instrumented.module)
-                    .await?;
-                for name in ["_initialize", INIT_FUNC] {
-                    let init = instance.get_typed_func::<(), ()>(&mut *store, name)?;
-                    init.call_async(&mut *store, ()).await?;
-                }
-                let mut state = State {
-                    store,
-                    instance,
-                    failure: None,
-                };
-                let snapshot = wizer().snapshot(&instrumented.cx, &mut state).await?;
-                if let Some(failure) = state.failure {
-                    return Err(failure.context("reading the initialised instance's state"));
-                }
-                let check = instance.get_typed_func::<(), i32>(&mut *store, "check_init")?;
-                let checked = check.call_async(&mut *store, ()).await?;
-                Ok::<_, wasmtime::Error>((snapshot, checked))
-            })
-            .await;
-        drop(dir);
-        let text = String::from_utf8_lossy(&output.take().0).into_owned();
-        let snapshot = match result {
-            None => {
-                return Err(SnapshotError::Stopped(format!(
-                    "time limit of {} ms",
-                    limits.time.as_millis()
-                )));
-            }
-            Some(Err(e)) => {
-                if store.data().limiter.refused() {
-                    return Err(SnapshotError::Stopped("memory limit exceeded".into()));
-                }
-                if super::is_deadline(&e) {
-                    return Err(SnapshotError::Stopped(format!(
-                        "time limit of {} ms",
-                        limits.time.as_millis()
-                    )));
-                }
-                if let Some(import) = unavailable_at_load(&e) {
-                    return Err(SnapshotError::Refused {
-                        code: "module_threw".into(),
-                        message: format!(
-                            "the modules' top-level code used {import}, which StarlingMonkey \
-                             cannot reach while it loads them (randomness, the monotonic clock, \
-                             timers and the network wait for the handler): call it inside \
-                             `handler`"
-                        ),
-                    });
-                }
-                return Err(refusal(&text).unwrap_or_else(|| {
-                    SnapshotError::Stopped(super::cap_text(
-                        format!("{e:#}"),
-                        super::TRAP_DETAIL_BYTES,
-                    ))
-                }));
-            }
-            Some(Ok((_, checked))) if checked != 0 => {
-                return Err(SnapshotError::Stopped(format!(
-                    "the engine's check after the set-up failed ({checked}): {}",
-                    super::cap_text(text, super::TRAP_DETAIL_BYTES)
-                )));
-            }
-            Some(Ok((snapshot, _))) => snapshot,
-        };
-        drop(store);
-        let set_up_at = started.elapsed();
-        let component = encode(&snapshot)
-            .map_err(|e| EngineError::Internal(format!("making the component: {e:#}")))?;
-        drop(snapshot);
-        let encoded_at = started.elapsed();
-        let hash: [u8; 32] = Sha256::digest(&component).into();
-        let (_, component) = self
-            .compile_snapshot(sm.compiler.clone(), hash, component)
+        let (component, times) = self
+            .starlingmonkey_component(sm, main, modules, limits)
             .await?;
-        let compiled_at = started.elapsed();
+        let started = Instant::now();
+        let hash: [u8; 32] = Sha256::digest(&component).into();
+        let component = Arc::new(component);
+        let over_shared = match sm.shared(self).await {
+            Ok(shared) => self.prepare_js_heap(&shared, hash, component.clone()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = over_shared {
+            tracing::warn!(error = %e, "a StarlingMonkey snapshot not prepared over the shared code; compiling it whole");
+            self.compile_snapshot(sm.compiler.clone(), hash, component.clone())
+                .await?;
+        }
+        let component = Arc::unwrap_or_clone(component);
         tracing::info!(
-            instrumented_ms = instrumented_at.as_millis() as u64,
-            set_up_ms = (set_up_at - instrumented_at).as_millis() as u64,
-            encoded_ms = (encoded_at - set_up_at).as_millis() as u64,
-            compiled_ms = (compiled_at - encoded_at).as_millis() as u64,
+            instrumented_ms = times.instrumented.as_millis() as u64,
+            set_up_ms = times.set_up.as_millis() as u64,
+            encoded_ms = times.encoded.as_millis() as u64,
+            compiled_ms = started.elapsed().as_millis() as u64,
             size = component.len(),
             function_cache_bytes = sm.compiler.cache_bytes(),
             "JavaScript agent set up in StarlingMonkey and compiled"
         );
         Ok(JsSnapshot { component, hash })
-    }
-}
-
-/// The initialised instance as wizer reads it (its exported globals and memory). A failed
-/// read is kept as this snapshot's error (wizer's trait has no error path), not a panic.
-struct State<'a> {
-    store: &'a mut Store<SetUp>,
-    instance: wasmtime::Instance,
-    failure: Option<wasmtime::Error>,
-}
-
-impl wasmtime_wizer::InstanceState for State<'_> {
-    async fn global_get(&mut self, name: &str, _type: ValType) -> SnapshotVal {
-        let value = self
-            .instance
-            .get_global(&mut *self.store, name)
-            .map(|g| g.get(&mut *self.store));
-        match value {
-            Some(wasmtime::Val::I32(x)) => SnapshotVal::I32(x),
-            Some(wasmtime::Val::I64(x)) => SnapshotVal::I64(x),
-            Some(wasmtime::Val::F32(x)) => SnapshotVal::F32(x),
-            Some(wasmtime::Val::F64(x)) => SnapshotVal::F64(x),
-            Some(wasmtime::Val::V128(x)) => SnapshotVal::V128(x.as_u128()),
-            other => {
-                self.failure.get_or_insert_with(|| {
-                    wasmtime::Error::msg(format!("global {name}: {other:?}"))
-                });
-                SnapshotVal::I32(0)
-            }
-        }
-    }
-
-    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
-        match self.instance.get_memory(&mut *self.store, name) {
-            Some(memory) => contents(memory.data(&*self.store)),
-            None => {
-                self.failure
-                    .get_or_insert_with(|| wasmtime::Error::msg(format!("no memory {name}")));
-                contents(&[]);
-            }
-        }
     }
 }
