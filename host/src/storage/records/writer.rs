@@ -230,6 +230,15 @@ impl Writer {
     /// waiting; gives it back otherwise (it then goes to the writer thread). The task runs to
     /// its end even if the caller stops waiting (a client that hangs up): the deferred writes
     /// it took are committed, or put back when the database was unreachable.
+    ///
+    /// When the deferred writes waiting are all logs (as a rule the awaited record's own run's
+    /// log, queued just before it), `write` is committed first, alone (one round trip instead of
+    /// three: `BEGIN`, the statements, `COMMIT`), and the caller answered; the logs follow in a
+    /// second commit before the turn is given up, so a read (which waits for the turn through
+    /// [`Records::flush`](super::Records::flush)) still sees them. Logs are deferred writes,
+    /// which a crash may lose within [`LINGER`]: committing them a moment after the record
+    /// promises nothing less. Any other deferred write (an outgoing call, which must be
+    /// committed no later than its caller's record) keeps the one transaction.
     async fn commit_direct(
         &self,
         direct: &Arc<dyn AsyncRecordSink>,
@@ -241,22 +250,48 @@ impl Writer {
         let Some(mut writes) = self.take_pending() else {
             return Err(write);
         };
-        let deferred = writes.len();
-        writes.push(*write);
+        let logs_after =
+            !writes.is_empty() && writes.iter().all(|w| matches!(w, Write::Log { .. }));
         let (done, committed) = tokio::sync::oneshot::channel();
         let (sink, pending) = (direct.clone(), self.pending.clone());
-        direct.spawn(Box::pin(async move {
-            let result = sink.commit(&writes).await.map_err(|e| Failed::of(&e));
-            if let Err(e) = &result {
-                tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
-                if e.unavailable {
-                    writes.truncate(deferred);
-                    requeue(&pending, writes);
+        if logs_after {
+            let logs = writes;
+            direct.spawn(Box::pin(async move {
+                let result = sink
+                    .commit(std::slice::from_ref(&*write))
+                    .await
+                    .map_err(|e| Failed::of(&e));
+                let unavailable = matches!(&result, Err(e) if e.unavailable);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e.detail, writes = 1, "recording executions failed");
                 }
-            }
-            drop(turn);
-            let _ = done.send(result);
-        }));
+                let _ = done.send(result);
+                if unavailable {
+                    requeue(&pending, logs);
+                } else if let Err(e) = sink.commit(&logs).await {
+                    tracing::error!(error = %e, writes = logs.len(), "recording executions failed");
+                    if e.is_unavailable() {
+                        requeue(&pending, logs);
+                    }
+                }
+                drop(turn);
+            }));
+        } else {
+            let deferred = writes.len();
+            writes.push(*write);
+            direct.spawn(Box::pin(async move {
+                let result = sink.commit(&writes).await.map_err(|e| Failed::of(&e));
+                if let Err(e) = &result {
+                    tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
+                    if e.unavailable {
+                        writes.truncate(deferred);
+                        requeue(&pending, writes);
+                    }
+                }
+                drop(turn);
+                let _ = done.send(result);
+            }));
+        }
         Ok(committed.await.unwrap_or_else(|_| {
             Err(Failed {
                 unavailable: false,

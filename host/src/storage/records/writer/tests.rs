@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 
 use super::{AsyncRecordSink, RecordSink, Write, Writer};
 use crate::storage::StorageError;
+use crate::storage::agents::LogEntry;
 use crate::storage::records::ExecutionRecord;
 
 fn record(id: &str) -> Write {
@@ -35,6 +36,7 @@ fn ids(writes: &[Write]) -> Vec<String> {
         .iter()
         .map(|w| match w {
             Write::Record(r) => r.id.clone(),
+            Write::Log { agent, .. } => format!("log of {agent}"),
             _ => String::new(),
         })
         .collect()
@@ -151,5 +153,75 @@ async fn without_an_asynchronous_commit_the_writer_thread_commits() {
     assert_eq!(
         commits,
         [("thread", vec!["awaited".to_string(), "deferred".into()])]
+    );
+}
+
+fn log(agent: &str) -> Write {
+    Write::Log {
+        agent: agent.into(),
+        entry: LogEntry {
+            execution_id: "run".into(),
+            at_ms: 0,
+            sealed: vec![1],
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_record_commits_alone_before_the_logs_waiting_and_a_read_sees_both() {
+    let commits = Commits::default();
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Fake {
+        commits: commits.clone(),
+        gate: gate.clone(),
+        asynchronous: true,
+    };
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    writer.submit_deferred(log("a"));
+    writer.submit_deferred(log("b"));
+    // One permit: the record's commit alone. The caller is answered before the logs commit.
+    gate.add_permits(1);
+    writer
+        .submit_now(Some(record("awaited")), "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        commits.lock().unwrap().clone(),
+        [("task", vec!["awaited".to_string()])]
+    );
+    // A read's barrier waits for the turn, so for the logs' commit.
+    gate.add_permits(1);
+    writer.submit_now(None, "test").await.unwrap();
+    assert_eq!(
+        commits.lock().unwrap().clone(),
+        [
+            ("task", vec!["awaited".to_string()]),
+            ("task", vec!["log of a".to_string(), "log of b".into()]),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_other_deferred_write_keeps_the_one_transaction_with_the_awaited_one() {
+    let commits = Commits::default();
+    let gate = Arc::new(Semaphore::new(1));
+    let sink = Fake {
+        commits: commits.clone(),
+        gate,
+        asynchronous: true,
+    };
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    writer.submit_deferred(log("a"));
+    writer.submit_deferred(record("deferred"));
+    writer
+        .submit_now(Some(record("awaited")), "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        commits.lock().unwrap().clone(),
+        [(
+            "task",
+            vec!["log of a".to_string(), "deferred".into(), "awaited".into()]
+        )]
     );
 }
