@@ -8,8 +8,6 @@ use wasmtime::component::{Component, Linker};
 
 use super::cache::Prepared;
 use super::js_heap::{self, Layout};
-use super::run::RunLimits;
-use super::snapshot::{JsModule, MAX_SETUP_TIME, SnapshotError};
 use super::{Engine, EngineError, HostImports, HostState};
 
 /// A JavaScript engine's shared code, made on first use, or why it could not be (kept: its
@@ -58,28 +56,14 @@ impl SharedCode {
     }
 }
 
-/// The one-line module a reference snapshot is set up from, and the limits of that set-up.
-pub(super) fn reference_setup(engine: &Engine) -> (JsModule, RunLimits) {
-    let limits = RunLimits {
-        time: MAX_SETUP_TIME,
-        memory_bytes: 256 << 20,
-        fuel: engine.fuel_enabled().then_some(u64::MAX / 4),
-    };
-    let module = JsModule {
-        name: "main.js".into(),
-        source: "export function handler() { return null; }\n".into(),
-    };
-    (module, limits)
-}
-
 /// The shared code of the engine `label` names, kept in `kept`: made on first use from `reference` (a
-/// snapshot the host sets up from [`reference_setup`]'s module: what every snapshot it makes
+/// snapshot the host sets up from `super::snapshot::reference_setup`'s module: what every snapshot it makes
 /// looks like around the main module) and `runtime` (the engine's component, whose main module
 /// is the code; `None`: the reference's own).
 ///
 /// # Errors
 /// [`EngineError::Internal`] naming why it could not be made (kept: not tried again).
-pub(super) async fn kept<F>(
+pub(super) async fn kept<F, E>(
     kept: &Kept,
     engine: &Engine,
     label: &str,
@@ -87,7 +71,8 @@ pub(super) async fn kept<F>(
     reference: F,
 ) -> Result<Arc<SharedCode>, EngineError>
 where
-    F: Future<Output = Result<Vec<u8>, SnapshotError>>,
+    F: Future<Output = Result<Vec<u8>, E>>,
+    E: std::fmt::Display,
 {
     let made = kept
         .get_or_init(|| async {

@@ -232,6 +232,20 @@ impl Engine {
     }
 }
 
+/// The one-line module a reference snapshot is set up from, and the limits of that set-up.
+pub(super) fn reference_setup(engine: &Engine) -> (JsModule, RunLimits) {
+    let limits = RunLimits {
+        time: MAX_SETUP_TIME,
+        memory_bytes: 256 << 20,
+        fuel: engine.fuel_enabled().then_some(u64::MAX / 4),
+    };
+    let module = JsModule {
+        name: "main.js".into(),
+        source: "export function handler() { return null; }\n".into(),
+    };
+    (module, limits)
+}
+
 impl JsRuntime {
     /// The runtime's shared code (`super::js_shared`), made on first use.
     ///
@@ -244,12 +258,12 @@ impl JsRuntime {
             "the JavaScript runtime",
             Some(self.wasm),
             async {
-                let (module, limits) = super::js_shared::reference_setup(engine);
+                let (module, limits) = reference_setup(engine);
                 let modules = std::slice::from_ref(&module);
                 let (reference, _) = engine
                     .snapshot_bytes(self, &module.name, modules, limits)
                     .await?;
-                Ok(reference)
+                Ok::<_, SnapshotError>(reference)
             },
         )
         .await

@@ -195,12 +195,12 @@ impl StarlingMonkey {
     /// As [`super::js_shared::kept`].
     pub(super) async fn shared(&self, engine: &Engine) -> Result<Arc<SharedCode>, EngineError> {
         super::js_shared::kept(&self.shared, engine, "StarlingMonkey", None, async {
-            let (module, limits) = super::js_shared::reference_setup(engine);
+            let (module, limits) = super::snapshot::reference_setup(engine);
             let modules = std::slice::from_ref(&module);
             let (reference, _) = engine
                 .starlingmonkey_component(self, &module.name, modules, limits)
                 .await?;
-            Ok(reference)
+            Ok::<_, SnapshotError>(reference)
         })
         .await
     }
