@@ -10,8 +10,8 @@ use super::cache::Prepared;
 use super::js_heap::{self, Layout};
 use super::{Engine, EngineError, HostImports, HostState};
 
-/// A JavaScript engine's shared code, made on first use, or why it could not be (kept: its
-/// agents are then compiled whole, and nothing is tried again).
+/// A JavaScript engine's shared code, made on first use, or why it could not be made (kept:
+/// its agents are then compiled whole, and nothing is tried again; see [`kept`]).
 pub(super) type Kept = tokio::sync::OnceCell<Result<Arc<SharedCode>, String>>;
 
 /// The runtime's code, compiled, and the linker that gives it to the agents' components.
@@ -31,9 +31,8 @@ impl SharedCode {
         label: &str,
     ) -> Result<Self, EngineError> {
         let started = std::time::Instant::now();
-        let (layout, code) = Layout::of(runtime, reference).map_err(|e| {
-            EngineError::Internal(format!("the JavaScript runtime cannot be split: {e}"))
-        })?;
+        let (layout, code) = Layout::of(runtime, reference)
+            .map_err(|e| EngineError::Internal(format!("{label} cannot be split: {e}")))?;
         let size = code.len();
         let module = engine
             .plugins
@@ -56,13 +55,15 @@ impl SharedCode {
     }
 }
 
-/// The shared code of the engine `label` names, kept in `kept`: made on first use from `reference` (a
-/// snapshot the host sets up from `super::snapshot::reference_setup`'s module: what every snapshot it makes
-/// looks like around the main module) and `runtime` (the engine's component, whose main module
-/// is the code; `None`: the reference's own).
+/// The shared code of the engine `label` names, kept in `kept`: made on first use from
+/// `reference` (a snapshot the host sets up from `super::snapshot::reference_setup`'s module:
+/// what every snapshot it makes looks like around the main module) and `runtime` (the engine's
+/// component, whose main module is the code; `None`: the reference's own).
 ///
 /// # Errors
-/// [`EngineError::Internal`] naming why it could not be made (kept: not tried again).
+/// [`EngineError::Internal`] naming why it could not be made. A failure to split or compile
+/// the code is kept (it would fail again: nothing is tried again); a failed reference set-up
+/// (a limit reached under load, the set-up's directory) is not, and the next caller tries again.
 pub(super) async fn kept<F, E>(
     kept: &Kept,
     engine: &Engine,
@@ -75,22 +76,23 @@ where
     E: std::fmt::Display,
 {
     let made = kept
-        .get_or_init(|| async {
-            let made = match reference.await {
-                Ok(reference) => {
-                    SharedCode::make(runtime.unwrap_or(&reference), &reference, engine, label)
-                        .await
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(format!("setting up the reference snapshot: {e}")),
-            };
+        .get_or_try_init(|| async {
+            let reference = reference.await.map_err(|e| {
+                let e = format!("setting up the reference snapshot: {e}");
+                tracing::warn!(error = %e, "no shared code for {label} yet: this agent is compiled whole, and the next tries again");
+                e
+            })?;
+            let made = SharedCode::make(runtime.unwrap_or(&reference), &reference, engine, label)
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
             if let Err(e) = &made {
                 tracing::warn!(error = %e, "no shared code for {label}: its agents are compiled whole");
             }
-            made
+            Ok::<_, String>(made)
         })
-        .await;
+        .await
+        .map_err(EngineError::Internal)?;
     made.clone().map_err(EngineError::Internal)
 }
 

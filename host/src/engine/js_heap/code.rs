@@ -43,7 +43,11 @@ pub(super) fn encode_err(e: impl std::fmt::Display) -> SplitError {
 /// The code module (the main module with its memory imported and no data) and its type.
 pub(super) fn code_module(main: &[u8]) -> Result<(Vec<u8>, ModuleType), SplitError> {
     let mut re = RoundtripReencoder;
-    let memory = the_memory(main)?;
+    // The heap's memory, whatever its size: a snapshot's is as large as its set-up left it,
+    // which may be smaller than the module the code is taken from (StarlingMonkey's code comes
+    // from a reference snapshot). Its maximum stays the runtime's.
+    let mut memory = the_memory(main)?;
+    memory.minimum = 0;
     let mut out = wasm_encoder::Module::new();
     let mut ty = ModuleType::new();
     let mut func_types: Vec<u32> = Vec::new();

@@ -215,6 +215,8 @@ fn heap_module(main: &[u8]) -> Result<Vec<u8>, SplitError> {
     let mut out = wasm_encoder::Module::new();
     let mut memory = None;
     let mut data = None;
+    // (A repeated memory or data section, which validation would refuse in a module compiled
+    // whole, is refused here by the parser: "section out of order".)
     for payload in Parser::new(0).parse_all(main) {
         match payload.map_err(|e| e.to_string())? {
             Payload::MemorySection(reader) => memory = Some(reader.range()),

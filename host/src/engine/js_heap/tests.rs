@@ -107,3 +107,35 @@ fn a_snapshot_whose_main_module_changed_beyond_its_heap_is_refused() {
     assert!(heap_component(&layout, b"\0asm\x0d\0\x01\0").is_err());
     assert!(heap_component(&layout, b"not wasm").is_err());
 }
+
+#[test]
+fn a_main_module_with_a_repeated_memory_or_data_section_is_refused() {
+    let memory = |m: &mut wasm_encoder::Module| {
+        let mut section = wasm_encoder::MemorySection::new();
+        section.memory(wasm_encoder::MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        m.section(&section);
+    };
+    let mut one = wasm_encoder::Module::new();
+    memory(&mut one);
+    heap_module(&one.finish()).unwrap();
+    let mut two = wasm_encoder::Module::new();
+    memory(&mut two);
+    memory(&mut two);
+    let err = heap_module(&two.finish()).unwrap_err();
+    assert!(err.contains("out of order"), "{err}");
+    let mut data = wasm_encoder::Module::new();
+    memory(&mut data);
+    for _ in 0..2 {
+        let mut section = wasm_encoder::DataSection::new();
+        section.active(0, &wasm_encoder::ConstExpr::i32_const(0), [1u8]);
+        data.section(&section);
+    }
+    let err = heap_module(&data.finish()).unwrap_err();
+    assert!(err.contains("out of order"), "{err}");
+}

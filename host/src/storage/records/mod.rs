@@ -18,7 +18,9 @@
 //!   [`LINGER`] of deferred writes, never an awaited one.
 //!
 //! Reads ([`Records::get`], [`Records::list`], logs) call [`Records::flush`] first, so whatever
-//! was queued before the read is visible to it.
+//! was queued before the read is visible to it. On PostgreSQL an awaited record commits alone
+//! when only logs wait, and they commit right after it (one round trip for the record, not
+//! three); a flush waits for them as well.
 //!
 //! Layout: `record` holds the record type, `writer` the group-commit thread; this module is the
 //! store that puts them together over a backend's [`RecordStore`].

@@ -3,7 +3,9 @@
 //! ones (see the [module](super) documentation for the two kinds). An awaited write that finds
 //! no commit under way is committed, with the deferred writes waiting, without going to the
 //! thread and back: by its caller on a local database ([`RecordSink::local`]), by a task of its
-//! own on a backend with an asynchronous driver ([`RecordSink::asynchronous`]).
+//! own on a backend with an asynchronous driver ([`RecordSink::asynchronous`]; there, when the
+//! deferred writes waiting are all logs, the awaited write commits alone first and the logs
+//! right after, before anyone else's commit: see `Writer::commit_direct`).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -94,7 +96,10 @@ const MAX_PENDING: usize = 100_000;
 
 /// The connection, shared by the writer thread and the awaited writes committed without it.
 /// Whoever holds it takes the deferred writes to commit while holding it, so a deferred write
-/// is never committed after an awaited one submitted later. An asynchronous mutex: an
+/// is never committed after an awaited one submitted later, logs excepted: on the asynchronous
+/// path they may commit just after it, still before the holder lets go (`commit_direct`), so
+/// a barrier (`submit_now(None)`, which every read makes) always finds them committed. An
+/// asynchronous mutex: an
 /// asynchronous commit holds it across its awaits (the writer thread waits for it with
 /// `blocking_lock`, which is allowed off the async runtime).
 type Sink = Arc<tokio::sync::Mutex<Box<dyn RecordSink>>>;
@@ -145,7 +150,8 @@ impl Writer {
     }
 
     /// Queues `write` (`None`: nothing, a barrier) and returns once it and every write queued
-    /// before it are committed.
+    /// before it are committed (logs queued before an awaited write excepted: they may commit
+    /// a moment after it, see `commit_direct`; a barrier waits for them too).
     ///
     /// # Errors
     /// [`StorageError::Database`] (`op` says what was being done) if the writer stopped or the

@@ -2,6 +2,7 @@
 //! backend's asynchronous commit, including a caller that stops waiting.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::Semaphore;
@@ -179,19 +180,31 @@ async fn an_awaited_record_commits_alone_before_the_logs_waiting_and_a_read_sees
     let writer = Writer::start(Box::new(sink)).unwrap();
     writer.submit_deferred(log("a"));
     writer.submit_deferred(log("b"));
-    // One permit: the record's commit alone. The caller is answered before the logs commit.
+    // One permit: the record's commit alone. The caller is answered before the logs commit
+    // (were it answered after them, this would time out).
     gate.add_permits(1);
-    writer
-        .submit_now(Some(record("awaited")), "test")
-        .await
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        writer.submit_now(Some(record("awaited")), "test"),
+    )
+    .await
+    .expect("answered before the logs commit")
+    .unwrap();
     assert_eq!(
         commits.lock().unwrap().clone(),
         [("task", vec!["awaited".to_string()])]
     );
-    // A read's barrier waits for the turn, so for the logs' commit.
+    // A read's barrier waits for the turn, which the logs' commit (held at the gate) keeps.
+    let barrier = tokio::time::timeout(Duration::from_millis(100), writer.submit_now(None, "test"));
+    assert!(
+        barrier.await.is_err(),
+        "a barrier passed while the logs were not committed"
+    );
     gate.add_permits(1);
-    writer.submit_now(None, "test").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), writer.submit_now(None, "test"))
+        .await
+        .expect("the barrier after the logs' commit")
+        .unwrap();
     assert_eq!(
         commits.lock().unwrap().clone(),
         [
