@@ -110,16 +110,8 @@ impl Engine {
         let hash: [u8; 32] = Sha256::digest(&snapshot).into();
         let snapshot = Arc::new(snapshot);
         let shared = runtime.shared(self).await;
-        let over_shared = match shared {
-            Ok(shared) => self.prepare_js_heap(&shared, hash, snapshot.clone()).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = over_shared {
-            // Never expected of the host's own runtime: compiled whole, it still runs.
-            tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
-            self.compile_snapshot(self.js_compiler.clone(), hash, snapshot.clone())
-                .await?;
-        }
+        self.prepare_snapshot(shared, self.js_compiler.clone(), hash, snapshot.clone())
+            .await?;
         let component = Arc::unwrap_or_clone(snapshot);
         let compiled_at = started.elapsed();
         tracing::info!(

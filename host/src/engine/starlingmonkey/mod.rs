@@ -269,15 +269,9 @@ impl Engine {
         let started = Instant::now();
         let hash: [u8; 32] = Sha256::digest(&component).into();
         let component = Arc::new(component);
-        let over_shared = match sm.shared(self).await {
-            Ok(shared) => self.prepare_js_heap(&shared, hash, component.clone()).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = over_shared {
-            tracing::warn!(error = %e, "a StarlingMonkey snapshot not prepared over the shared code; compiling it whole");
-            self.compile_snapshot(sm.compiler.clone(), hash, component.clone())
-                .await?;
-        }
+        let shared = sm.shared(self).await;
+        self.prepare_snapshot(shared, sm.compiler.clone(), hash, component.clone())
+            .await?;
         let component = Arc::unwrap_or_clone(component);
         tracing::info!(
             instrumented_ms = times.instrumented.as_millis() as u64,
