@@ -10,6 +10,8 @@
 //! host (`input.type = "mcp"`). HTTP agents declare nothing: their methods, paths and bodies are
 //! theirs, and the host knows none of them.
 
+use std::sync::{Arc, LazyLock};
+
 use hypervisor_protocol::agents::{AgentKind, ToolSchemas};
 use serde_json::{Value, json};
 
@@ -36,13 +38,21 @@ const HEX: &str = "<hex>";
 const KEY: &str = "<the client's P-256 public key, SEC1 hex>";
 const SESSION: &str = "<session id from /encrypt/create_keypair>";
 
-/// The declaration of the paid code route `path`.
-pub fn code_route(path: &str) -> Discovery {
-    let program = if path.contains("python") {
-        "encrypted_python"
+/// The declaration of the paid code route `path`, made once per kind of program: every paid
+/// request's charge carries it (its 402 declares it), and making it costs about as much as
+/// the payment's ledger write.
+pub fn code_route(path: &str) -> Arc<Discovery> {
+    static WASM: LazyLock<Arc<Discovery>> = LazyLock::new(|| Arc::new(code("encrypted_wasm")));
+    static PYTHON: LazyLock<Arc<Discovery>> = LazyLock::new(|| Arc::new(code("encrypted_python")));
+    if path.contains("python") {
+        PYTHON.clone()
     } else {
-        "encrypted_wasm"
-    };
+        WASM.clone()
+    }
+}
+
+/// The declaration of a paid code route whose program is the request's field `program`.
+fn code(program: &str) -> Discovery {
     let body = json!({
         program: HEX,
         "encrypted_arguments": [HEX],
@@ -283,8 +293,8 @@ mod tests {
             output: Some(json!({"type": "object", "examples": [{"words": 2}]})),
         };
         let all = [
-            code_route("/x402_execute/test/wasm"),
-            code_route("/x402_policy/unsafe/python"),
+            (*code_route("/x402_execute/test/wasm")).clone(),
+            (*code_route("/x402_policy/unsafe/python")).clone(),
             agent(AgentKind::Cli, None).unwrap(),
             agent(AgentKind::Handler, None).unwrap(),
             agent(AgentKind::Handler, Some(&typed)).unwrap(),

@@ -437,7 +437,11 @@ impl Pipeline {
             }
             Source::Tool(agent) => (
                 format!("{}/mcp", self.public_base()),
-                bazaar::mcp_tool(&agent.name, &agent.description, agent.schemas.as_ref()),
+                std::sync::Arc::new(bazaar::mcp_tool(
+                    &agent.name,
+                    &agent.description,
+                    agent.schemas.as_ref(),
+                )),
                 agent_metadata(agent),
             ),
         };

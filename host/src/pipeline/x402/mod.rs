@@ -85,7 +85,7 @@ pub(super) struct Charge {
     /// Whether its payments may carry identifiers (`payments.payment_identifier`).
     identifier: IdentifierMode,
     /// What it takes and gives (x402 `bazaar`), when the host knows.
-    discovery: Option<bazaar::Discovery>,
+    discovery: Option<Arc<bazaar::Discovery>>,
     /// Who may call without paying (x402 sign-in-with-x), for a paid agent whose grants say.
     sign_in: Option<sign_in::SignInTarget>,
     /// A metered agent's tariff (x402 `upto`: `price.amount` is the maximum), with its JSON
@@ -96,7 +96,7 @@ pub(super) struct Charge {
 impl Charge {
     /// The charge, declaring `discovery` (x402 `bazaar`) in its challenges.
     pub(super) fn with_discovery(mut self, discovery: Option<bazaar::Discovery>) -> Self {
-        self.discovery = discovery;
+        self.discovery = discovery.map(Arc::new);
         self
     }
 
