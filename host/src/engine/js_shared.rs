@@ -114,35 +114,6 @@ pub fn precompiled_parts(runtime: &[u8]) -> Result<[(&'static str, Vec<u8>); 2],
 }
 
 impl Engine {
-    /// `snapshot` (`hash` its SHA-256) of the engine whose shared code `shared` is made (or
-    /// failed to be), prepared over it into the memory cache, or, if it cannot be, compiled
-    /// whole through that engine's function cache `compiler`, with a warning.
-    ///
-    /// # Errors
-    /// As [`Engine::compile_snapshot`].
-    pub(super) async fn prepare_snapshot<W>(
-        &self,
-        shared: Result<Arc<SharedCode>, EngineError>,
-        compiler: Arc<super::js_compiler::JsCompiler>,
-        hash: [u8; 32],
-        snapshot: Arc<W>,
-    ) -> Result<Arc<Prepared>, EngineError>
-    where
-        W: AsRef<[u8]> + Send + Sync + 'static,
-    {
-        let over_shared = match shared {
-            Ok(shared) => self.prepare_js_heap(&shared, hash, snapshot.clone()).await,
-            Err(e) => Err(e),
-        };
-        match over_shared {
-            Ok(prepared) => Ok(prepared),
-            Err(e) => {
-                tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
-                Ok(self.compile_snapshot(compiler, hash, snapshot).await?.0)
-            }
-        }
-    }
-
     /// `snapshot` (a snapshot of the runtime whose code `shared` is, `hash` its SHA-256)
     /// prepared over that code and kept in the memory cache. Its compiled form is not written
     /// to the disk cache: it needs this process's shared code, and compiling it again costs

@@ -12,6 +12,7 @@ use wasmtime::Store;
 use wasmtime::component::{Instance, Lift, Val, WasmList};
 use wasmtime_wizer::ComponentInstanceState;
 
+use super::cache::Prepared;
 use super::capabilities::{Capabilities, Invocation, Role};
 use std::sync::Arc;
 
@@ -194,6 +195,35 @@ impl Engine {
 }
 
 impl Engine {
+    /// `snapshot` (`hash` its SHA-256) of the engine whose shared code `shared` is made (or
+    /// failed to be), prepared over it into the memory cache, or, if it cannot be, compiled
+    /// whole through that engine's function cache `compiler`, with a warning.
+    ///
+    /// # Errors
+    /// As [`Engine::compile_snapshot`].
+    pub(super) async fn prepare_snapshot<W>(
+        &self,
+        shared: Result<Arc<SharedCode>, EngineError>,
+        compiler: Arc<JsCompiler>,
+        hash: [u8; 32],
+        snapshot: Arc<W>,
+    ) -> Result<Arc<Prepared>, EngineError>
+    where
+        W: AsRef<[u8]> + Send + Sync + 'static,
+    {
+        let over_shared = match shared {
+            Ok(shared) => self.prepare_js_heap(&shared, hash, snapshot.clone()).await,
+            Err(e) => Err(e),
+        };
+        match over_shared {
+            Ok(prepared) => Ok(prepared),
+            Err(e) => {
+                tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
+                Ok(self.compile_snapshot(compiler, hash, snapshot).await?.0)
+            }
+        }
+    }
+
     /// `wasm` (a snapshot of one of the host's JavaScript engines, `hash` its SHA-256)
     /// compiled through `compiler` off the async threads and kept in the component cache;
     /// `wasm` is handed back.
