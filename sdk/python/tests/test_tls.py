@@ -4,6 +4,7 @@ a TLS-terminating proxy in between, or another deployment than the pinned one, i
 from __future__ import annotations
 
 import datetime
+import select
 import socket
 import ssl
 import threading
@@ -89,10 +90,29 @@ def test_a_tls_terminating_proxy_cannot_bind(tls_host: Host, tmp_path: Path) -> 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
-    def pipe(a: Any, b: Any) -> None:
+    def relay(a: Any, b: Any) -> None:
+        """Both directions of one proxied connection in one thread. OpenSSL's connections are
+        not to be read and written from two threads at once: a thread per direction hung this
+        test now and then under load (the answer never came back)."""
+        peer = {a: b, b: a}
         try:
-            while data := a.recv(65536):
-                b.sendall(data)
+            for s in (a, b):
+                s.setblocking(False)
+            while True:
+                ready = [s for s in (a, b) if s.pending()] or select.select([a, b], [], [], 60)[0]
+                if not ready:
+                    return
+                for s in ready:
+                    try:
+                        data = s.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        continue  # TLS records without application data (a session ticket)
+                    if not data:
+                        return
+                    out = peer[s]
+                    out.setblocking(True)
+                    out.sendall(data)
+                    out.setblocking(False)
         except OSError:
             pass
         finally:
@@ -119,8 +139,7 @@ def test_a_tls_terminating_proxy_cannot_bind(tls_host: Host, tmp_path: Path) -> 
             except OSError:
                 raw.close()
                 continue
-            threading.Thread(target=pipe, args=(client_side, up), daemon=True).start()
-            threading.Thread(target=pipe, args=(up, client_side), daemon=True).start()
+            threading.Thread(target=relay, args=(client_side, up), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
