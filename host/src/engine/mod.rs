@@ -346,28 +346,19 @@ impl Engine {
                 ),
                 (None, None) => return self.prepare(hash, bytes).await,
             };
-            let over_shared = match shared {
-                Ok(shared) => self.prepare_js_heap(&shared, hash, bytes.clone()).await,
-                Err(e) => Err(e),
-            };
-            match over_shared {
-                Ok(prepared) => {
-                    tracing::info!(
-                        hash = %hex::encode(hash),
-                        "a JavaScript agent's snapshot prepared over its engine's shared code"
-                    );
-                    return Ok(prepared);
-                }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "a JavaScript snapshot not prepared over the shared code; compiling it whole"
-                ),
+            let (prepared, over_shared) =
+                self.prepare_snapshot(shared, compiler, hash, bytes).await?;
+            if over_shared {
+                tracing::info!(
+                    hash = %hex::encode(hash),
+                    "a JavaScript agent's snapshot prepared over its engine's shared code"
+                );
+            } else {
+                tracing::info!(
+                    hash = %hex::encode(hash),
+                    "a JavaScript agent's snapshot compiled through {which}"
+                );
             }
-            let (prepared, _) = self.compile_snapshot(compiler, hash, bytes).await?;
-            tracing::info!(
-                hash = %hex::encode(hash),
-                "a JavaScript agent's snapshot compiled through {which}"
-            );
             return Ok(prepared);
         }
         self.prepare(hash, bytes).await

@@ -197,7 +197,8 @@ impl Engine {
 impl Engine {
     /// `snapshot` (`hash` its SHA-256) of the engine whose shared code `shared` is made (or
     /// failed to be), prepared over it into the memory cache, or, if it cannot be, compiled
-    /// whole through that engine's function cache `compiler`, with a warning.
+    /// whole through that engine's function cache `compiler`, with a warning. Also says
+    /// whether it was prepared over the shared code.
     ///
     /// # Errors
     /// As [`Engine::compile_snapshot`].
@@ -207,7 +208,7 @@ impl Engine {
         compiler: Arc<JsCompiler>,
         hash: [u8; 32],
         snapshot: Arc<W>,
-    ) -> Result<Arc<Prepared>, EngineError>
+    ) -> Result<(Arc<Prepared>, bool), EngineError>
     where
         W: AsRef<[u8]> + Send + Sync + 'static,
     {
@@ -216,10 +217,13 @@ impl Engine {
             Err(e) => Err(e),
         };
         match over_shared {
-            Ok(prepared) => Ok(prepared),
+            Ok(prepared) => Ok((prepared, true)),
             Err(e) => {
                 tracing::warn!(error = %e, "a JavaScript snapshot not prepared over the shared code; compiling it whole");
-                Ok(self.compile_snapshot(compiler, hash, snapshot).await?.0)
+                Ok((
+                    self.compile_snapshot(compiler, hash, snapshot).await?.0,
+                    false,
+                ))
             }
         }
     }
