@@ -110,3 +110,60 @@ fn the_stored_tasks_bytes_stay_within_the_budget() {
     let large = send(&server, "newcomer", &text);
     assert_eq!(large["error"]["code"], -32090, "{large}");
 }
+
+#[test]
+fn a_priced_agents_waiting_tasks_count_against_the_quota() {
+    // A task waiting for its payment is stored (with the message to run once paid): it counts
+    // against its caller's bound, and a message past the bound is refused, not priced.
+    let server = TestServer::start_with(&format!(
+        "{}\n[a2a]\nmax_tasks_per_caller = 2\n",
+        crate::harness::paid_simulated_config()
+    ));
+    crate::harness::deploy_priced_stats(&server, "1000");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "a b c"}]}}});
+    let x402 = format!(
+        "a2a-extensions: {}",
+        hypervisor_protocol::a2a::X402_EXTENSION
+    );
+    let headers = [
+        "content-type: application/json",
+        "a2a-version: 1.0",
+        "authorization: Bearer carol",
+        x402.as_str(),
+    ];
+    let answers: Vec<Value> = (0..3)
+        .map(|_| {
+            let (status, answer) = curl_post(
+                &server,
+                "/agents/paid/a2a",
+                &headers,
+                body.to_string().as_bytes(),
+            );
+            assert_eq!(status, 200, "{answer}");
+            answer
+        })
+        .collect();
+    for waiting in &answers[..2] {
+        let task = &waiting["result"]["task"];
+        assert_eq!(
+            task["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+            "{waiting}"
+        );
+    }
+    let refused = &answers[2]["error"];
+    assert_eq!(refused["code"], -32090, "{}", answers[2]);
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("a2a.max_tasks_per_caller"), "{message}");
+    // Another caller still gets the price.
+    let (_, other) = curl_post(
+        &server,
+        "/agents/paid/a2a",
+        &["content-type: application/json", "a2a-version: 1.0", &x402],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(
+        other["result"]["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+        "{other}"
+    );
+}

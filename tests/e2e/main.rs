@@ -18,6 +18,7 @@ mod agents_security;
 mod api;
 #[cfg(feature = "simulated-attestation")]
 mod attestation;
+#[cfg(feature = "simulated-attestation")]
 mod balancer;
 mod cache;
 mod cli_newcomer;

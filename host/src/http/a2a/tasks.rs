@@ -315,14 +315,10 @@ impl Tasks {
                 let context_id = message.context_id.clone().map_or_else(random_id, Ok)?;
                 message.task_id = Some(id.clone());
                 message.context_id = Some(context_id.clone());
-                // Checked before the task exists: a message with nothing to run is an error, and
-                // so is a task over the caller's or the host's bound on stored tasks.
+                // Checked before the task exists: a message with nothing to run is an error. (The
+                // bounds on stored tasks hold where the task is inserted, below, in the statement
+                // that inserts it.)
                 input_of(agent.latest.kind, &message)?;
-                let adding = serde_json::to_vec(&message).map_or(0, |m| m.len() as u64);
-                self.store
-                    .admit(caller, &agent.name, adding)
-                    .map_err(storage)?
-                    .map_err(quota)?;
                 let task = Task {
                     id,
                     context_id,
@@ -360,7 +356,16 @@ impl Tasks {
         };
         let input = input_of(agent.latest.kind, &work)?;
         if agent.price.is_some() && payment.is_none() {
-            // A priced agent: ask for the payment; the message waits for it.
+            // A priced agent: ask for the payment; the message waits for it. A new task over a
+            // bound on stored tasks is refused before its price is asked for (and again, in
+            // the database, when it is inserted).
+            if new {
+                let adding = serde_json::to_vec(&work).map_or(0, |m| m.len() as u64);
+                self.store
+                    .admit(caller, &agent.name, adding)
+                    .map_err(storage)?
+                    .map_err(quota)?;
+            }
             let required = self.requirements(agent, &input).await?;
             let meta = payment::required(required);
             let note = say(&row.task, "Payment is required.", Some(meta));
