@@ -576,6 +576,7 @@ fn bad_state_requests_get_clear_errors() {
 
 /// Polls `read` until it returns `want` (at most 5 s): another replica's change reaches this
 /// one's caches by notification.
+#[cfg(feature = "simulated-attestation")]
 fn eventually(want: &Value, mut read: impl FnMut() -> Value) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

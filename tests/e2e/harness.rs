@@ -364,6 +364,7 @@ pub fn simulated_register(name: &str) -> String {
 
 /// Grants to call the hypervisor at `origin`, accepted on the reference set of the host under
 /// test on the default simulated platform (simulated evidence allowed).
+#[cfg(feature = "simulated-attestation")]
 pub fn simulated_remote_grant(origin: &str) -> hypervisor_protocol::grants::Grants {
     hypervisor_protocol::grants::Grants {
         hypervisors: vec![hypervisor_protocol::grants::HypervisorGrant {
