@@ -111,10 +111,13 @@ fn the_stored_tasks_bytes_stay_within_the_budget() {
     assert_eq!(large["error"]["code"], -32090, "{large}");
 }
 
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn a_priced_agents_waiting_tasks_count_against_the_quota() {
     // A task waiting for its payment is stored (with the message to run once paid): it counts
-    // against its caller's bound, and a message past the bound is refused, not priced.
+    // against its caller's bound, and a message past the bound is refused before the agent is
+    // asked for its price (no unpaid call reaches the payment gate: `outcome="missing"`).
+    const MISSING: &str = "hypervisor_payments_total{outcome=\"missing\"}";
     let server = TestServer::start_with(&format!(
         "{}\n[a2a]\nmax_tasks_per_caller = 2\n",
         crate::harness::paid_simulated_config()
@@ -132,29 +135,36 @@ fn a_priced_agents_waiting_tasks_count_against_the_quota() {
         "authorization: Bearer carol",
         x402.as_str(),
     ];
-    let answers: Vec<Value> = (0..3)
-        .map(|_| {
-            let (status, answer) = curl_post(
-                &server,
-                "/agents/paid/a2a",
-                &headers,
-                body.to_string().as_bytes(),
-            );
-            assert_eq!(status, 200, "{answer}");
-            answer
-        })
-        .collect();
-    for waiting in &answers[..2] {
+    let send_paid = || {
+        let (status, answer) = curl_post(
+            &server,
+            "/agents/paid/a2a",
+            &headers,
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    for _ in 0..2 {
+        let waiting = send_paid();
         let task = &waiting["result"]["task"];
         assert_eq!(
             task["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
             "{waiting}"
         );
     }
-    let refused = &answers[2]["error"];
-    assert_eq!(refused["code"], -32090, "{}", answers[2]);
+    let priced = crate::harness::metric(&server, MISSING);
+    assert!(priced >= 2.0, "each waiting task was priced: {priced}");
+    let answer = send_paid();
+    let refused = &answer["error"];
+    assert_eq!(refused["code"], -32090, "{answer}");
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("a2a.max_tasks_per_caller"), "{message}");
+    assert_eq!(
+        crate::harness::metric(&server, MISSING),
+        priced,
+        "the refused message was priced first"
+    );
     // Another caller still gets the price.
     let (_, other) = curl_post(
         &server,
