@@ -10,13 +10,16 @@ use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::grants::CallRecord;
 use hypervisor_protocol::wallet::SpendingPolicy;
 
+use super::StorageError;
 use super::Stores;
 use super::agent_config::{ConfigError, ConfigStore};
 use super::agents::{AgentCatalog, LOGS_KEPT, LogEntry, OwnerOrder, RegistryError};
 use super::payments::NewPayment;
 use super::records::{ExecutionRecord, Reader, Records};
 use super::state::{StateLimits, StateStore};
-use super::tasks::{QuotaExceeded, TaskQuota, TaskRow, TaskStore};
+use super::tasks::{
+    QuotaExceeded, SealedTask, StoredTask, TaskBackend, TaskFilter, TaskQuota, TaskRow, TaskStore,
+};
 use super::testing::{at, deploy};
 use super::wallets::{NewSpend, SpendError, Wallets};
 
@@ -50,6 +53,10 @@ pub fn run_all(fresh: Factory<'_>) {
         (
             "tasks_committed_with_the_records_keep_their_checks",
             tasks_committed,
+        ),
+        (
+            "a_task_refused_by_a_bound_freed_meanwhile_says_so",
+            tasks_freed_meanwhile,
         ),
         (
             "payments_once_under_concurrency_and_adoption",
@@ -685,6 +692,71 @@ fn tasks_quota(s: &Stores) {
     assert_eq!(tight.reap(30).unwrap(), 3);
     assert_eq!(s.tasks.usage("carol", "echo").unwrap(), (0, recount()));
     assert!(recount() > 0);
+}
+
+/// A task backend whose refused inserts are followed at once by the reaper's deletion of every
+/// finished task: the race between a refusal and the read that names its bound, made certain.
+struct ReapsAfterARefusal(Arc<dyn TaskBackend>);
+
+impl TaskBackend for ReapsAfterARefusal {
+    fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
+        let inserted = self.0.insert(row, quota)?;
+        if !inserted {
+            self.0.reap(u64::MAX)?;
+        }
+        Ok(inserted)
+    }
+    fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
+        self.0.usage(caller, agent)
+    }
+    fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
+        self.0.get(id)
+    }
+    fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
+        self.0.replace(row, expected)
+    }
+    fn list(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<StoredTask>, u64), StorageError> {
+        self.0.list(filter, offset, limit)
+    }
+    fn unfinished(&self, owner: &str, alive_since_ms: u64) -> Result<Vec<String>, StorageError> {
+        self.0.unfinished(owner, alive_since_ms)
+    }
+    fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
+        self.0.reap(before_ms)
+    }
+}
+
+/// A task refused by a bound that was freed before the refusal was explained is refused as
+/// such, not as the byte budget (which it is far from).
+fn tasks_freed_meanwhile(s: &Stores) {
+    let quota = TaskQuota {
+        per_caller: 1,
+        ..QUOTA
+    };
+    let racing = Arc::new(ReapsAfterARefusal(s.tasks.clone()));
+    let store = TaskStore::new(racing, s.key.clone(), "run-a".into(), quota);
+    store
+        .insert(&task("f1", "frank", TaskState::Completed, 1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .insert(&task("f2", "frank", TaskState::Working, 2))
+            .unwrap(),
+        Err(QuotaExceeded::Freed)
+    );
+    assert!(s.tasks.get("f1").unwrap().is_none(), "reaped meanwhile");
+    assert!(s.tasks.get("f2").unwrap().is_none(), "refused");
+    // With the room now free, the same task is stored.
+    store
+        .insert(&task("f2", "frank", TaskState::Working, 2))
+        .unwrap()
+        .unwrap();
 }
 
 /// Task writes through the execution records' group-commit writer (as the A2A front makes

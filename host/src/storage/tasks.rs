@@ -69,6 +69,9 @@ pub enum QuotaExceeded {
     Anonymous(u64),
     /// The stored tasks take [`TaskQuota::total_bytes`] (or would, with this one).
     Bytes(u64),
+    /// A bound refused the task when it was stored, and tasks were freed before the usage
+    /// that names the bound was read (the reaper ran in between): which bound is not known.
+    Freed,
 }
 
 impl std::fmt::Display for QuotaExceeded {
@@ -87,6 +90,12 @@ impl std::fmt::Display for QuotaExceeded {
             Self::Bytes(n) => write!(
                 f,
                 "the host's stored tasks have reached {n} bytes (a2a.max_task_bytes): retry later"
+            ),
+            Self::Freed => write!(
+                f,
+                "a bound on stored tasks (a2a.max_tasks_per_caller, \
+                 a2a.max_anonymous_tasks_per_agent or a2a.max_task_bytes) refused this task, and \
+                 room was freed just after (expired tasks deleted): retry"
             ),
         }
     }
@@ -472,8 +481,8 @@ impl TaskStore {
         let (tasks, bytes) = self.backend.usage(&row.caller, &row.agent)?;
         Ok(Err(self
             .exceeded(&row.caller, tasks, bytes, size)
-            // Freed meanwhile: report the bound that refused it as the byte budget.
-            .unwrap_or(QuotaExceeded::Bytes(bytes))))
+            // Freed meanwhile: the bound that refused it is no longer to be seen.
+            .unwrap_or(QuotaExceeded::Freed)))
     }
 
     /// The task `id`, if stored.
