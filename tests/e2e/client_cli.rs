@@ -212,6 +212,7 @@ fn mcp_lists_and_calls_tools_from_the_command_line() {
 /// `hypervisor-client a2a card|send|get` and `mcp call`: a card's signature and a task's
 /// receipt checked against the host's verified key, a priced agent paid within the limit (over
 /// A2A and over MCP), and refused above it.
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn a2a_and_mcp_check_cards_and_receipts_and_pay_within_the_limit() {
     let config = crate::harness::paid_simulated_config();
@@ -490,6 +491,7 @@ fn js_agents_deploy_from_source_files_on_the_command_line() {
 /// README's simulated walk-through, as written there (with the test build's binaries): refused
 /// as simulated, refused with nothing pinned, refused with a host pin alone, then verified
 /// under the reference set `reference-values` drafted from the host's evidence.
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn the_readme_verifiable_walk_through_pins_a_reference_set() {
     let server = TestServer::start_with("[attestation]\nprovider = \"simulated\"\n");

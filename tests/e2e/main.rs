@@ -33,6 +33,7 @@ mod execute;
 mod faults;
 mod hex_fields;
 mod image;
+#[cfg(feature = "simulated-attestation")]
 mod interop_a2a;
 mod javascript;
 mod linger;

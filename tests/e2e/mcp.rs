@@ -377,6 +377,7 @@ fn body_without_meta() -> Vec<u8> {
 /// SDKs sign (Python on 2026-07-28 and 2025-11-25, TypeScript on 2025-11-25). Unpaid: an
 /// `isError` result with PaymentRequired; paid: the result and the settlement in `_meta`; the
 /// same payment again: refused as a replay.
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn priced_tools_are_paid_through_the_x402_binding_with_the_official_sdks() {
     let config = crate::harness::paid_simulated_config();

@@ -2,6 +2,11 @@
 //! are signed by the attested key (JWS, `kid` its did:key) and state the run; a host without an
 //! attested key signs neither. The official verifier's part is in
 //! sdk/typescript/test/payments.test.js and vectors.test.js.
+// Some helpers here serve only tests that need simulated attestation (gated on the feature).
+#![cfg_attr(
+    not(feature = "simulated-attestation"),
+    allow(dead_code, unused_imports)
+)]
 
 use hypervisor_client::ExecuteInput;
 use hypervisor_client::x402::{Offer, Wallet};
@@ -24,6 +29,7 @@ fn attested_key(server: &TestServer) -> EncodedPublicKey {
     .unwrap()
 }
 
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn offers_and_receipts_are_signed_by_the_attested_key_and_state_the_run() {
     let server = TestServer::start_with(&format!(

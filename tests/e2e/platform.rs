@@ -3,6 +3,11 @@
 //! on another platform, with a tampered event log, or under a bare host pin, is refused.
 //! Simulated platforms stand in for hardware here; the same checks run on real TDX quotes in
 //! `client/tests/dstack_samples.rs`.
+// Some helpers here serve only tests that need simulated attestation (gated on the feature).
+#![cfg_attr(
+    not(feature = "simulated-attestation"),
+    allow(dead_code, unused_imports)
+)]
 
 use hypervisor_client::verify::{Policy, VerifyError, verify_attestation};
 use hypervisor_protocol::wire::Attestation;
@@ -25,6 +30,7 @@ fn pinned() -> Policy {
     }
 }
 
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn the_default_simulated_platform_matches_its_reference_set_through_the_replayed_log() {
     let server = TestServer::start_with(SIMULATED);
@@ -52,6 +58,7 @@ fn the_default_simulated_platform_matches_its_reference_set_through_the_replayed
     );
 }
 
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn a_host_pin_alone_is_refused_with_the_reason() {
     let server = TestServer::start_with(SIMULATED);
@@ -83,6 +90,7 @@ fn a_host_pin_alone_is_refused_with_the_reason() {
     );
 }
 
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn the_same_claimed_binary_on_another_platform_is_refused_naming_the_register() {
     // Another machine: the same host binary (so the same claimed host_measurement and the same
@@ -110,6 +118,7 @@ fn the_same_claimed_binary_on_another_platform_is_refused_naming_the_register() 
     }
 }
 
+#[cfg(feature = "simulated-attestation")]
 #[test]
 fn a_tampered_event_log_does_not_replay() {
     let server = TestServer::start_with(&format!(
