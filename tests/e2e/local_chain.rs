@@ -8,11 +8,6 @@
 //!   (`facilitator.mjs`), paying gas from their own account.
 //!
 //! Everything is killed on drop.
-// Some helpers here serve only tests that need simulated attestation (gated on the feature).
-#![cfg_attr(
-    not(feature = "simulated-attestation"),
-    allow(dead_code, unused_imports)
-)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

@@ -2,11 +2,6 @@
 //! agent's maximum, the host meters the run and settles what the signed tariff says it cost,
 //! on a local chain with Permit2 and the x402 upto proxy at their canonical addresses, through
 //! the official facilitator, paid by the official TypeScript and Python clients.
-// Some helpers here serve only tests that need simulated attestation (gated on the feature).
-#![cfg_attr(
-    not(feature = "simulated-attestation"),
-    allow(dead_code, unused_imports)
-)]
 
 use hypervisor_client::agents::Deployment;
 use hypervisor_protocol::ClientSecret;

@@ -2,11 +2,6 @@
 //! are signed by the attested key (JWS, `kid` its did:key) and state the run; a host without an
 //! attested key signs neither. The official verifier's part is in
 //! sdk/typescript/test/payments.test.js and vectors.test.js.
-// Some helpers here serve only tests that need simulated attestation (gated on the feature).
-#![cfg_attr(
-    not(feature = "simulated-attestation"),
-    allow(dead_code, unused_imports)
-)]
 
 use hypervisor_client::ExecuteInput;
 use hypervisor_client::x402::{Offer, Wallet};

@@ -4,11 +4,6 @@
 //! identifier is a conflict, a request still running says so, a required identifier is
 //! required, answers too large to keep are said to be gone, and kept answers are sealed on disk.
 //! The official x402 SDKs' part is in sdk/typescript/test/payments.test.js.
-// Some helpers here serve only tests that need simulated attestation (gated on the feature).
-#![cfg_attr(
-    not(feature = "simulated-attestation"),
-    allow(dead_code, unused_imports)
-)]
 
 use std::time::Duration;
 

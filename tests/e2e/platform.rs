@@ -3,11 +3,6 @@
 //! on another platform, with a tampered event log, or under a bare host pin, is refused.
 //! Simulated platforms stand in for hardware here; the same checks run on real TDX quotes in
 //! `client/tests/dstack_samples.rs`.
-// Some helpers here serve only tests that need simulated attestation (gated on the feature).
-#![cfg_attr(
-    not(feature = "simulated-attestation"),
-    allow(dead_code, unused_imports)
-)]
 
 use hypervisor_client::verify::{Policy, VerifyError, verify_attestation};
 use hypervisor_protocol::wire::Attestation;
