@@ -298,6 +298,25 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN tariff TEXT;",
 ];
 
+/// How many pages the write-ahead log of `hypervisor.sqlite` holds before a commit checkpoints
+/// it into the database file (SQLite's default is 1,000): up to ~32 MiB of disk. A checkpoint
+/// runs on the thread that committed (often an async worker, for an awaited write) and flushes
+/// the log and the database to disk; a page written again and again (a task's leaf, the
+/// `a2a_usage` rows) is copied back once per checkpoint, not once per 1,000 pages. Measured
+/// (fronts bench, PERFORMANCE.md): A2A +5–12 %, the native route within noise. A commit at
+/// `synchronous = NORMAL` stays safe from a crash of the process, not from a power loss before
+/// the next checkpoint, as before; `synchronous = FULL` commits flush the log themselves.
+///
+/// Every connection to the file sets it: a connection checkpoints by its own setting. (A
+/// separate checkpointing thread with the others' disabled was tried: under sustained writes its
+/// passive checkpoints never caught up, and the log grew without bound, 7.6 GB in a minute.)
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 8_000;
+
+fn checkpoint_every(conn: &Connection) -> Result<(), StorageError> {
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(sql("configure"))
+}
+
 /// Busy handler of [`Database::open_relaxed`]: waits 10 µs more at each retry, up to 1 ms
 /// between retries, and gives up after about 5 s (as `busy_timeout = 5000`).
 fn retry_soon(attempt: i32) -> bool {
@@ -372,6 +391,7 @@ impl Database {
              PRAGMA busy_timeout = 5000;",
         )
         .map_err(sql("configure"))?;
+        checkpoint_every(&conn)?;
         migrate(&mut conn, MIGRATIONS, "database")?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -398,6 +418,7 @@ impl Database {
         // a flush): retry soon, not after SQLite's millisecond sleeps of `busy_timeout`.
         conn.busy_handler(Some(retry_soon))
             .map_err(sql("configure"))?;
+        checkpoint_every(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -455,6 +476,47 @@ mod tests {
             })
             .unwrap();
         assert_eq!(charge, "success");
+    }
+
+    /// The write-ahead log grows past SQLite's default 1,000 pages before a checkpoint, and
+    /// stays bounded by [`WAL_AUTOCHECKPOINT_PAGES`] under sustained commits on either kind of
+    /// connection (a log never checkpointed would grow with every write).
+    #[test]
+    fn the_log_is_checkpointed_every_few_thousand_pages_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let relaxed = Database::open_relaxed(dir.path()).unwrap();
+        db.lock()
+            .execute_batch("CREATE TABLE filler (b BLOB NOT NULL)")
+            .unwrap();
+        let wal = dir.path().join("hypervisor.sqlite-wal");
+        // A WAL frame: a 24-byte header and a 4,096-byte page.
+        let pages = || std::fs::metadata(&wal).map_or(0, |m| m.len()) / 4_120;
+        let blob = vec![7u8; 16 * 1024];
+        let mut most = 0;
+        for i in 0..4_000 {
+            let on = if i % 2 == 0 { &relaxed } else { &db };
+            let conn = on.lock();
+            conn.execute("INSERT INTO filler (b) VALUES (?1)", [&blob])
+                .unwrap();
+            drop(conn);
+            most = most.max(pages());
+            if i == 600 {
+                assert!(pages() > 1_500, "checkpointed early: {} pages", pages());
+            }
+        }
+        // More than two checkpoints' worth reached the database file (4,000 rows of 16 KiB).
+        let file = std::fs::metadata(dir.path().join("hypervisor.sqlite"))
+            .unwrap()
+            .len();
+        assert!(
+            file > 2 * u64::from(WAL_AUTOCHECKPOINT_PAGES) * 4_096,
+            "{file} bytes"
+        );
+        assert!(
+            most <= u64::from(WAL_AUTOCHECKPOINT_PAGES) + 100,
+            "the log grew to {most} pages"
+        );
     }
 
     #[test]
