@@ -5,10 +5,10 @@
 //! in the kernel's page cache) but not, unless synced, a power loss.
 //!
 //! Whoever applies the records elsewhere (a database, in one transaction with the last LSN it
-//! applied) tells [`Journal::open`] that LSN: replay hands over every later record, in order,
-//! up to the first one cut short, damaged or out of sequence; the segment is cut there and
-//! later segments are removed (what a torn write at a power loss leaves). Records that were not
-//! applied and are gone (a segment removed by hand) are an error, never skipped.
+//! applied) tells [`Journal::open`] that LSN: replay hands over every later record, in order.
+//! The last segment may end with a record cut short or damaged (what a write torn at a power
+//! loss leaves): it is cut there. Anywhere else, records not applied that cannot be read, or
+//! are gone (a segment removed by hand), are an error, never skipped; nothing is deleted.
 //! [`Journal::forget`] removes the segments whose records are all applied.
 //!
 //! The record format and its test vectors are in [`record`] and `tests/vectors.rs`.
@@ -31,7 +31,8 @@ pub struct Options {
     /// The largest payload a record may hold; a longer one is refused ([`Error::TooLarge`]) and
     /// on replay a length field past it marks a damaged record.
     pub max_record: u32,
-    /// Whether a segment is flushed to disk when it is closed.
+    /// Whether a segment is flushed to disk when it is closed, and the directory when a
+    /// segment is created.
     pub sync_on_rotate: bool,
 }
 
@@ -77,6 +78,21 @@ pub enum Error {
         /// The first LSN present after the gap.
         found: u64,
     },
+    /// A record is damaged, cut short or out of sequence in a segment that is not the last,
+    /// and records not yet applied follow it (or a segment overlaps the one before).
+    #[error(
+        "journal: record {lsn} in {segment} is damaged or out of sequence, and records not yet \
+         applied follow it"
+    )]
+    Damaged {
+        /// The LSN expected there (or the overlapping segment's first).
+        lsn: u64,
+        /// The segment's file name.
+        segment: String,
+    },
+    /// `applied` is the last LSN there is: no record can follow it.
+    #[error("journal: every LSN is used")]
+    Exhausted,
     /// The replay's consumer refused a record.
     #[error("journal: applying record {lsn} failed: {detail}")]
     Apply {
@@ -126,7 +142,9 @@ fn list(dir: &Path, prefix: &str) -> Result<Vec<u64>, Error> {
             .and_then(|n| n.strip_prefix('-'))
             .and_then(|n| n.strip_suffix(".journal"))
             .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<u64>().ok());
+            .and_then(|n| n.parse::<u64>().ok())
+            // LSNs start at 1: a segment named 0 is not one this crate wrote.
+            .filter(|&first| first > 0);
         if let Some(first) = first {
             found.push(first);
         }
@@ -135,15 +153,42 @@ fn list(dir: &Path, prefix: &str) -> Result<Vec<u64>, Error> {
     Ok(found)
 }
 
+/// Cuts the segment at `path` to `len` bytes and flushes the cut (so that the bytes cut
+/// cannot come back after a power loss under records appended in their place).
+fn cut(path: &Path, len: u64) -> Result<(), Error> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io("open a segment to cut it"))?;
+    if file.metadata().map_err(io("read a segment's size"))?.len() > len {
+        file.set_len(len).map_err(io("cut a segment"))?;
+        file.sync_all().map_err(io("flush a cut segment"))?;
+    }
+    Ok(())
+}
+
+/// Flushes `dir`'s entries (a segment created in it).
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("flush the directory"))
+}
+
 impl Journal {
     /// Opens (creating `dir` and a first segment if needed) the journal `prefix` in `dir`,
-    /// calling `apply` with every record after `applied`, in order, up to the first record cut
-    /// short, damaged or out of sequence, where the journal is cut (later segments removed).
-    /// The next record appended is numbered after both the last kept and `applied`.
+    /// calling `apply` with every record after `applied`, in order. Nothing is deleted:
+    /// - the last segment may end with a record cut short, damaged or out of sequence (a write
+    ///   torn at a power loss): it is cut there, and the cut flushed;
+    /// - in an earlier segment, a bad record at or before `applied` ends the reading of that
+    ///   segment only (what follows it there was applied, or the next segment's start shows
+    ///   it missing); one after `applied` is [`Error::Damaged`].
+    ///
+    /// The next record appended is numbered after both the last one read and `applied`.
     ///
     /// # Errors
-    /// [`Error::Io`]; [`Error::Missing`] if records after `applied` are gone; [`Error::Apply`]
-    /// if `apply` refused one (the journal is left as it was).
+    /// [`Error::Io`]; [`Error::Missing`] if records after `applied` are gone;
+    /// [`Error::Damaged`]; [`Error::Apply`] if `apply` refused one (the journal is left as it
+    /// was); [`Error::Exhausted`] if `applied` is `u64::MAX`.
     pub fn open<F>(
         dir: &Path,
         prefix: &str,
@@ -154,48 +199,39 @@ impl Journal {
     where
         F: FnMut(u64, &[u8]) -> Result<(), String>,
     {
+        let after = applied.checked_add(1).ok_or(Error::Exhausted)?;
         fs::create_dir_all(dir).map_err(io("create the directory"))?;
         let found = list(dir, prefix)?;
-        let mut kept = Vec::new();
         // The LSN the next record read must carry.
-        let mut next = found.first().copied().unwrap_or(applied + 1);
-        // Where the last kept segment ends, once the scan stops.
+        let mut next = found.first().copied().unwrap_or(after);
+        // Where the last segment's whole records end.
         let mut end = 0;
-        let mut cut = false;
         for (i, &first) in found.iter().enumerate() {
-            if cut {
-                fs::remove_file(dir.join(segment_name(prefix, first)))
-                    .map_err(io("remove a segment after a cut"))?;
-                continue;
+            let name = segment_name(prefix, first);
+            if first < next {
+                // Overlaps the records read already: not one sequence.
+                return Err(Error::Damaged {
+                    lsn: first,
+                    segment: name,
+                });
             }
-            if first != next {
-                if first < next {
-                    // Overlaps the records read already: not this journal's sequence.
-                    cut = true;
-                    fs::remove_file(dir.join(segment_name(prefix, first)))
-                        .map_err(io("remove a segment after a cut"))?;
-                    continue;
-                }
-                if first > applied + 1 {
-                    return Err(Error::Missing {
-                        expected: next.max(applied + 1),
-                        found: first,
-                    });
-                }
-                // Records before `first` are gone but were all applied (forgotten).
-            }
-            if i == 0 && first > applied + 1 {
+            // Records before `first` may be gone only if they were all applied.
+            let expected = if i == 0 { after } else { next.max(after) };
+            if first > expected {
                 return Err(Error::Missing {
-                    expected: applied + 1,
+                    expected,
                     found: first,
                 });
             }
             next = first;
-            let path = dir.join(segment_name(prefix, first));
+            let last = i + 1 == found.len();
+            let path = dir.join(&name);
             let bytes = fs::read(&path).map_err(io("read a segment"))?;
             let mut at = 0;
             loop {
-                match record::decode(&bytes[at..], options.max_record) {
+                // No length limit on replay: a length past the bytes read is a cut record,
+                // and a limit lowered since must not turn written records into damage.
+                match record::decode(&bytes[at..], u32::MAX) {
                     Decoded::Record {
                         lsn,
                         payload,
@@ -209,22 +245,23 @@ impl Journal {
                     }
                     Decoded::End => break,
                     Decoded::Record { .. } | Decoded::Cut | Decoded::Damaged => {
-                        cut = true;
-                        break;
+                        if last {
+                            cut(&path, at as u64)?;
+                            break;
+                        }
+                        if next <= applied {
+                            break;
+                        }
+                        return Err(Error::Damaged {
+                            lsn: next,
+                            segment: name,
+                        });
                     }
                 }
             }
-            if cut && at < bytes.len() {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io("open a segment to cut it"))?;
-                file.set_len(at as u64).map_err(io("cut a segment"))?;
-            }
-            kept.push(first);
             end = at as u64;
         }
-        let mut journal = match kept.last() {
+        let mut journal = match found.last() {
             Some(&last) => Self {
                 file: OpenOptions::new()
                     .read(true)
@@ -234,17 +271,17 @@ impl Journal {
                 dir: dir.to_path_buf(),
                 prefix: prefix.to_owned(),
                 options,
-                segments: kept,
+                segments: found,
                 len: end,
                 next,
                 stopped: false,
             },
-            None => Self::begin(dir, prefix, options, Vec::new(), applied + 1)?,
+            None => Self::begin(dir, prefix, options, Vec::new(), after)?,
         };
         // The applier may be ahead of what the journal kept (a power loss took the journal's
         // tail after the applier had flushed it): never number a new record as an applied one.
         if journal.next <= applied {
-            journal = Self::begin(dir, prefix, options, journal.segments, applied + 1)?;
+            journal = Self::begin(dir, prefix, options, journal.segments, after)?;
         }
         Ok(journal)
     }
@@ -263,6 +300,9 @@ impl Journal {
             .create_new(true)
             .open(dir.join(segment_name(prefix, first)))
             .map_err(io("create a segment"))?;
+        if options.sync_on_rotate {
+            sync_dir(dir)?;
+        }
         segments.push(first);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -293,7 +333,9 @@ impl Journal {
     ///
     /// # Errors
     /// [`Error::TooLarge`] (nothing appended); [`Error::Io`], after which the journal takes
-    /// no more records ([`Error::Stopped`]) until reopened, which keeps what was whole.
+    /// no more records ([`Error::Stopped`]) until reopened. After an `Io` error the group's
+    /// fate is unknown: a reopen replays the records of it that were written whole, so a
+    /// caller must not report them as refused.
     pub fn append(&mut self, payloads: &[&[u8]]) -> Result<u64, Error> {
         if self.stopped {
             return Err(Error::Stopped);
@@ -329,8 +371,12 @@ impl Journal {
 
     /// Closes the last segment (flushed if [`Options::sync_on_rotate`]) and begins another.
     fn rotate(&mut self) -> Result<(), Error> {
-        if self.options.sync_on_rotate {
-            self.file.sync_data().map_err(io("flush a segment"))?;
+        if self.options.sync_on_rotate
+            && let Err(e) = self.file.sync_data()
+        {
+            // A failed flush may have dropped the pages it could not write: stop.
+            self.stopped = true;
+            return Err(io("flush a segment")(e));
         }
         let segments = self.segments.clone();
         let next = Self::begin(&self.dir, &self.prefix, self.options, segments, self.next);
@@ -346,12 +392,24 @@ impl Journal {
         }
     }
 
-    /// Flushes what was appended to disk.
+    /// Flushes what was appended, and the directory's entries, to disk.
     ///
     /// # Errors
-    /// [`Error::Io`].
-    pub fn sync(&self) -> Result<(), Error> {
-        self.file.sync_data().map_err(io("flush"))
+    /// [`Error::Stopped`]; [`Error::Io`], after which the journal takes no more records until
+    /// reopened (a failed flush may have dropped the pages it could not write).
+    pub fn sync(&mut self) -> Result<(), Error> {
+        if self.stopped {
+            return Err(Error::Stopped);
+        }
+        let flushed = self
+            .file
+            .sync_data()
+            .map_err(io("flush"))
+            .and_then(|()| sync_dir(&self.dir));
+        if flushed.is_err() {
+            self.stopped = true;
+        }
+        flushed
     }
 
     /// Removes the segments, the last excepted, whose records are all at or before `applied`.
@@ -361,7 +419,8 @@ impl Journal {
     /// [`Error::Io`] (the segments before the one that failed are removed).
     pub fn forget(&mut self, applied: u64) -> Result<usize, Error> {
         let mut removed = 0;
-        while self.segments.len() > 1 && self.segments[1] <= applied + 1 {
+        // (Segment names are at least 1, so `self.segments[1] - 1` is their last LSN.)
+        while self.segments.len() > 1 && self.segments[1] - 1 <= applied {
             let path = self.dir.join(segment_name(&self.prefix, self.segments[0]));
             match fs::remove_file(&path) {
                 Ok(()) => {}

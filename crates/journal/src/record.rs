@@ -77,9 +77,13 @@ pub fn decode(bytes: &[u8], max_payload: u32) -> Decoded<'_> {
     if len > max_payload {
         return Decoded::Damaged;
     }
-    // `len` ≤ `max_payload` (a u32): it fits a usize on every target this builds for.
-    let len = len as usize;
-    let Some(payload) = bytes.get(HEADER_LEN..HEADER_LEN + len) else {
+    let Some(stop) = usize::try_from(len)
+        .ok()
+        .and_then(|len| len.checked_add(HEADER_LEN))
+    else {
+        return Decoded::Cut;
+    };
+    let Some(payload) = bytes.get(HEADER_LEN..stop) else {
         return Decoded::Cut;
     };
     if checksum(lsn, payload) != crc {
@@ -88,6 +92,6 @@ pub fn decode(bytes: &[u8], max_payload: u32) -> Decoded<'_> {
     Decoded::Record {
         lsn,
         payload,
-        taken: HEADER_LEN + len,
+        taken: stop,
     }
 }

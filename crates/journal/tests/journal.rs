@@ -89,8 +89,85 @@ fn a_record_cut_at_any_byte_ends_the_replay_and_the_next_append_takes_its_place(
     }
 }
 
+/// The first LSN of the segment file `path` (from its name).
+fn first_lsn(path: &Path) -> u64 {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    name[PREFIX.len() + 1..PREFIX.len() + 21].parse().unwrap()
+}
+
+/// Writes 40 records in small segments and flips a byte in the payload of the second record
+/// of the second segment; returns the segments and that record's LSN.
+fn damaged_journal(dir: &Path) -> (Vec<PathBuf>, u64) {
+    let (mut journal, _) = open(dir, small(), 0);
+    for i in 1..=40 {
+        journal.append(&[&payload(i)]).unwrap();
+    }
+    drop(journal);
+    let files = segments(dir);
+    assert!(files.len() >= 4, "{} segments", files.len());
+    let first = first_lsn(&files[1]);
+    let mut bytes = fs::read(&files[1]).unwrap();
+    bytes[16 + payload(first).len() + 20] ^= 0xff;
+    fs::write(&files[1], &bytes).unwrap();
+    (files, first + 1)
+}
+
 #[test]
-fn damage_ends_the_replay_there_and_later_segments_are_removed() {
+fn damage_before_the_last_segment_with_unapplied_records_after_it_is_an_error_and_nothing_is_deleted()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, bad) = damaged_journal(dir.path());
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .collect();
+    let mut seen = Vec::new();
+    let error = Journal::open(dir.path(), PREFIX, small(), 0, |lsn, _| {
+        seen.push(lsn);
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(error, Error::Damaged { lsn, .. } if lsn == bad),
+        "{error}"
+    );
+    assert_eq!(seen, (1..bad).collect::<Vec<_>>());
+    let after: Vec<u64> = segments(dir.path())
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .collect();
+    assert_eq!(after, sizes, "no segment cut or removed");
+}
+
+#[test]
+fn damage_in_an_applied_record_does_not_hide_the_unapplied_records_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, bad) = damaged_journal(dir.path());
+    // Applied past the damage, up to the middle of the third segment.
+    let applied = first_lsn(&files[2]) + 1;
+    assert!(applied > bad);
+    let (mut journal, seen) = open(dir.path(), small(), applied);
+    let lsns: Vec<u64> = seen.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lsns, (applied + 1..=40).collect::<Vec<_>>());
+    assert_eq!(segments(dir.path()).len(), files.len(), "nothing removed");
+    assert_eq!(journal.append(&[b"next"]).unwrap(), 41);
+    // Applied only up to just before the damage: the records after it in its segment are
+    // unreadable and not applied, so the next segment's start shows them missing.
+    drop(journal);
+    let error = Journal::open(dir.path(), PREFIX, small(), bad - 1, |_, _| Ok(())).unwrap_err();
+    assert!(
+        matches!(error, Error::Damaged { lsn, .. } if lsn == bad),
+        "{error}"
+    );
+    let error = Journal::open(dir.path(), PREFIX, small(), bad, |_, _| Ok(())).unwrap_err();
+    assert!(
+        matches!(error, Error::Missing { expected, found } if expected == bad + 1 && found == first_lsn(&files[2])),
+        "{error}"
+    );
+}
+
+#[test]
+fn damage_in_the_last_segment_cuts_it_there() {
     let dir = tempfile::tempdir().unwrap();
     let (mut journal, _) = open(dir.path(), small(), 0);
     for i in 1..=40 {
@@ -98,30 +175,78 @@ fn damage_ends_the_replay_there_and_later_segments_are_removed() {
     }
     drop(journal);
     let files = segments(dir.path());
-    assert!(files.len() >= 4, "{} segments", files.len());
-    // Flip a byte in the second record of the second segment.
-    let (_, all) = open(dir.path(), small(), 40);
-    assert!(all.is_empty());
-    let second = fs::read(&files[1]).unwrap();
-    let first_lsn: u64 = files[1].to_str().unwrap()[files[1].to_str().unwrap().len() - 28..][..20]
-        .parse()
-        .unwrap();
-    let first_len = 16 + payload(first_lsn).len();
-    let mut damaged = second.clone();
-    damaged[first_len + 20] ^= 0xff;
-    fs::write(&files[1], &damaged).unwrap();
+    let last = files.last().unwrap();
+    let first = first_lsn(last);
+    let mut bytes = fs::read(last).unwrap();
+    let first_len = 16 + payload(first).len();
+    bytes[first_len + 20] ^= 0xff;
+    fs::write(last, &bytes).unwrap();
 
     let (mut journal, seen) = open(dir.path(), small(), 0);
     let lsns: Vec<u64> = seen.iter().map(|(l, _)| *l).collect();
-    assert_eq!(lsns, (1..=first_lsn).collect::<Vec<_>>());
-    assert_eq!(segments(dir.path()).len(), 2, "later segments removed");
+    assert_eq!(lsns, (1..=first).collect::<Vec<_>>());
+    assert_eq!(segments(dir.path()).len(), files.len());
     assert_eq!(
-        fs::metadata(&files[1]).unwrap().len(),
+        fs::metadata(last).unwrap().len(),
         first_len as u64,
         "cut before the damage"
     );
-    assert_eq!(journal.next_lsn(), first_lsn + 1);
-    assert_eq!(journal.append(&[b"after"]).unwrap(), first_lsn + 1);
+    assert_eq!(journal.append(&[b"after"]).unwrap(), first + 1);
+}
+
+#[test]
+fn a_cut_inside_the_first_record_empties_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = open(dir.path(), Options::default(), 0);
+    journal.append(&[b"only"]).unwrap();
+    drop(journal);
+    let file = segments(dir.path()).remove(0);
+    let whole = fs::read(&file).unwrap();
+    fs::write(&file, &whole[..10]).unwrap();
+    let (mut journal, seen) = open(dir.path(), Options::default(), 0);
+    assert!(seen.is_empty());
+    assert_eq!(fs::metadata(&file).unwrap().len(), 0);
+    assert_eq!(journal.append(&[b"again"]).unwrap(), 1);
+}
+
+#[test]
+fn a_lower_record_limit_does_not_turn_written_records_into_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = open(dir.path(), small(), 0);
+    journal.append(&[&[1u8; 900], b"short"]).unwrap();
+    drop(journal);
+    let lower = Options {
+        max_record: 100,
+        ..small()
+    };
+    let (mut journal, seen) = open(dir.path(), lower, 0);
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1.len(), 900);
+    assert!(matches!(
+        journal.append(&[&[1u8; 101]]).unwrap_err(),
+        Error::TooLarge { len: 101, max: 100 }
+    ));
+}
+
+#[test]
+fn other_files_in_the_directory_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "tasks-1.journal",
+        "tasks-00000000000000000000.journal",
+        "other-00000000000000000001.journal",
+        "tasks-00000000000000000001.journal.bak",
+        "notes.txt",
+    ] {
+        fs::write(dir.path().join(name), b"not a journal").unwrap();
+    }
+    let (mut journal, seen) = open(dir.path(), Options::default(), 0);
+    assert!(seen.is_empty());
+    assert_eq!(journal.append(&[b"one"]).unwrap(), 1);
+    drop(journal);
+    let (_, seen) = open(dir.path(), Options::default(), 0);
+    assert_eq!(seen, vec![(1, b"one".to_vec())]);
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 6);
 }
 
 #[test]
@@ -144,8 +269,11 @@ fn segments_rotate_and_forgetting_removes_only_applied_ones() {
     }
     // Nothing applied: nothing to forget.
     assert_eq!(journal.forget(0).unwrap(), 0);
-    // Half applied: the segments wholly before 51 go.
+    // Half applied: the segments wholly before 51 go, and only those.
+    let firsts: Vec<u64> = segments(dir.path()).iter().map(|f| first_lsn(f)).collect();
+    let wholly_applied = firsts.windows(2).filter(|w| w[1] - 1 <= 50).count();
     let removed = journal.forget(50).unwrap();
+    assert_eq!(removed, wholly_applied);
     assert!(removed > 0 && removed < count);
     assert_eq!(journal.segments(), count - removed);
     assert_eq!(segments(dir.path()).len(), count - removed);
@@ -178,7 +306,20 @@ fn unapplied_records_gone_with_their_segment_are_an_error() {
     let files = segments(dir.path());
     fs::remove_file(&files[1]).unwrap();
     let error = Journal::open(dir.path(), PREFIX, small(), 0, |_, _| Ok(())).unwrap_err();
-    assert!(matches!(error, Error::Missing { .. }), "{error}");
+    assert!(
+        matches!(error, Error::Missing { expected, found } if expected == first_lsn(&files[1]) && found == first_lsn(&files[2])),
+        "{error}"
+    );
+    // Applied up to just before the third segment: nothing missing.
+    let applied = first_lsn(&files[2]) - 1;
+    let (_, seen) = open(dir.path(), small(), applied);
+    assert_eq!(seen.first().map(|(l, _)| *l), Some(applied + 1));
+    // One record less applied: that one is missing.
+    let error = Journal::open(dir.path(), PREFIX, small(), applied - 1, |_, _| Ok(())).unwrap_err();
+    assert!(
+        matches!(error, Error::Missing { expected, .. } if expected == applied),
+        "{error}"
+    );
     // The first segment removed: the records it held are missing too, unless applied.
     fs::remove_file(&files[0]).unwrap();
     let error = Journal::open(dir.path(), PREFIX, small(), 0, |_, _| Ok(())).unwrap_err();
