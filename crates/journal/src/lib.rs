@@ -8,7 +8,7 @@
 //! applied) tells [`Journal::open`] that LSN: replay hands over every later record, in order.
 //! The last segment may end with a record cut short or damaged (what a write torn at a power
 //! loss leaves): it is cut there. Anywhere else, records not applied that cannot be read, or
-//! are gone (a segment removed by hand), are an error, never skipped; nothing is deleted.
+//! are gone (a segment removed by hand), are an error, never skipped; opening deletes nothing.
 //! [`Journal::forget`] removes the segments whose records are all applied.
 //!
 //! The record format and its test vectors are in [`record`] and `tests/vectors.rs`.
