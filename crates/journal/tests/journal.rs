@@ -38,6 +38,14 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Appends records 1 to `n` (`payload(i)`, one per append) in small segments.
+fn fill(dir: &Path, n: u64) {
+    let (mut journal, _) = open(dir, small(), 0);
+    for i in 1..=n {
+        journal.append(&[&payload(i)]).unwrap();
+    }
+}
+
 fn payload(i: u64) -> Vec<u8> {
     format!("record {i}: {}", "x".repeat((i % 7) as usize)).into_bytes()
 }
@@ -98,11 +106,7 @@ fn first_lsn(path: &Path) -> u64 {
 /// Writes 40 records in small segments and flips a byte in the payload of the second record
 /// of the second segment; returns the segments and that record's LSN.
 fn damaged_journal(dir: &Path) -> (Vec<PathBuf>, u64) {
-    let (mut journal, _) = open(dir, small(), 0);
-    for i in 1..=40 {
-        journal.append(&[&payload(i)]).unwrap();
-    }
-    drop(journal);
+    fill(dir, 40);
     let files = segments(dir);
     assert!(files.len() >= 4, "{} segments", files.len());
     let first = first_lsn(&files[1]);
@@ -169,11 +173,7 @@ fn damage_in_an_applied_record_does_not_hide_the_unapplied_records_after_it() {
 #[test]
 fn damage_in_the_last_segment_cuts_it_there() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut journal, _) = open(dir.path(), small(), 0);
-    for i in 1..=40 {
-        journal.append(&[&payload(i)]).unwrap();
-    }
-    drop(journal);
+    fill(dir.path(), 40);
     let files = segments(dir.path());
     let last = files.last().unwrap();
     let first = first_lsn(last);
@@ -298,11 +298,7 @@ fn segments_rotate_and_forgetting_removes_only_applied_ones() {
 #[test]
 fn unapplied_records_gone_with_their_segment_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut journal, _) = open(dir.path(), small(), 0);
-    for i in 1..=40 {
-        journal.append(&[&payload(i)]).unwrap();
-    }
-    drop(journal);
+    fill(dir.path(), 40);
     let files = segments(dir.path());
     fs::remove_file(&files[1]).unwrap();
     let error = Journal::open(dir.path(), PREFIX, small(), 0, |_, _| Ok(())).unwrap_err();
