@@ -271,21 +271,23 @@ impl Host {
             sealing: stores.key.clone(),
         }));
         pipeline.set_dispatcher(egress.clone());
-        let tasks = Arc::new(Tasks::new(
-            TaskStore::new(
-                stores.tasks.clone(),
-                stores.key.clone(),
-                pipeline.identity().run.clone(),
-                crate::storage::tasks::TaskQuota {
-                    per_caller: config.a2a.max_tasks_per_caller,
-                    anonymous_per_agent: config.a2a.max_anonymous_tasks_per_agent,
-                    total_bytes: config.a2a.max_task_bytes,
-                },
-            )
-            // A task's writes join the execution records' group commits.
-            .with_committer(records),
-            pipeline.clone(),
-        ));
+        let task_store = TaskStore::new(
+            stores.tasks.clone(),
+            stores.key.clone(),
+            pipeline.identity().run.clone(),
+            crate::storage::tasks::TaskQuota {
+                per_caller: config.a2a.max_tasks_per_caller,
+                anonymous_per_agent: config.a2a.max_anonymous_tasks_per_agent,
+                total_bytes: config.a2a.max_task_bytes,
+            },
+        );
+        // A task's writes join the execution records' group commits (PostgreSQL); SQLite's
+        // journal takes them itself.
+        let task_store = match stores.tasks.joins_group_commit() {
+            true => task_store.with_committer(records),
+            false => task_store,
+        };
+        let tasks = Arc::new(Tasks::new(task_store, pipeline.clone()));
         let failed = tasks.recover(unix_millis().saturating_sub(config.cluster.dead_after_ms))?;
         if failed > 0 {
             tracing::warn!(failed, "A2A tasks left running by stopped runs are failed");

@@ -233,6 +233,14 @@ pub trait TaskBackend: Send + Sync {
     /// # Errors
     /// [`StorageError`].
     fn reap(&self, before_ms: u64) -> Result<usize, StorageError>;
+
+    /// Whether [`TaskStore::create`] and [`TaskStore::change`] should commit through the
+    /// execution records' group-commit writer ([`TaskStore::with_committer`]): yes for a
+    /// backend whose writes are transactions of a database; no for one with a cheaper way of
+    /// its own (SQLite's journal, `storage::sqlite::task_journal`).
+    fn joins_group_commit(&self) -> bool {
+        true
+    }
 }
 
 /// A task's write for a [`TaskCommitter`]: a new task within its quota, or a replacement

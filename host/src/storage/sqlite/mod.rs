@@ -18,6 +18,7 @@ mod records;
 mod rows;
 mod sign_in;
 mod state;
+mod task_journal;
 mod tasks;
 mod wallets;
 
@@ -33,6 +34,7 @@ pub use payments::SqlitePayments;
 pub use records::SqliteRecords;
 pub use sign_in::SqliteSignIn;
 pub use state::SqliteState;
+pub use task_journal::JournaledTasks;
 pub use tasks::SqliteTasks;
 pub use wallets::SqliteWallets;
 
@@ -57,10 +59,12 @@ pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageErro
     // records' connection slept a millisecond at first, under `busy_timeout`, on an async
     // worker).
     let relaxed = Arc::new(Database::open_relaxed(data_dir)?);
+    // A2A tasks through their journal, folded into the table on the same connection.
+    let tasks = Arc::new(JournaledTasks::open(data_dir, relaxed.clone())?);
     Ok(Stores {
         kind: BackendKind::Sqlite,
         catalog: Arc::new(SqliteAgents::new(db.clone())),
-        records: Arc::new(SqliteRecords::new(db.clone(), relaxed.clone())),
+        records: Arc::new(SqliteRecords::new(db.clone(), relaxed).with_tasks(tasks.clone())),
         calls: Arc::new(SqliteCalls::new(db.clone())),
         // Agents' state on a connection of its own (durable commits, like the catalog's), so
         // its writes do not queue behind the records' writer on one mutex.
@@ -68,7 +72,7 @@ pub fn open(data_dir: &Path, key: Arc<SealingKey>) -> Result<Stores, StorageErro
         config: Arc::new(SqliteConfig::new(db.clone())),
         wallets: Arc::new(SqliteWallets::new(db.clone())),
         sign_in: Arc::new(SqliteSignIn::new(db.clone())),
-        tasks: Arc::new(SqliteTasks::new(relaxed)),
+        tasks,
         payments: Arc::new(SqlitePayments::open(data_dir)?),
         code: Arc::new(ArtifactStore::open(
             data_dir.join("agents"),
@@ -296,6 +300,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX siwx_access_by_payment ON siwx_access(paid_ms);",
     // 13: a metered agent's tariff (x402 `upto`), JSON.
     "ALTER TABLE agents ADD COLUMN tariff TEXT;",
+    // 14: the last record of the A2A tasks' journal (`storage::sqlite::task_journal`) folded
+    // into `a2a_tasks`, written in the fold's transaction.
+    "CREATE TABLE a2a_journal (
+         id  INTEGER PRIMARY KEY CHECK (id = 1),
+         lsn INTEGER NOT NULL
+     );
+     INSERT INTO a2a_journal (id, lsn) VALUES (1, 0);",
 ];
 
 /// How many pages the write-ahead log of `hypervisor.sqlite` holds before a commit checkpoints

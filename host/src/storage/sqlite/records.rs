@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::task_journal::JournaledTasks;
 use super::{Database, sql};
 use crate::storage::StorageError;
 use crate::storage::records::{ExecutionRecord, Reader, RecordSink, RecordStore, Write};
@@ -14,13 +15,26 @@ use crate::storage::records::{ExecutionRecord, Reader, RecordSink, RecordStore, 
 pub struct SqliteRecords {
     db: Arc<Database>,
     writer: Arc<Database>,
+    tasks: Option<Arc<JournaledTasks>>,
 }
 
 impl SqliteRecords {
     /// The tables in `db`, read there; written through `writer`, a connection to the same
     /// database opened with [`Database::open_relaxed`].
     pub fn new(db: Arc<Database>, writer: Arc<Database>) -> Self {
-        Self { db, writer }
+        Self {
+            db,
+            writer,
+            tasks: None,
+        }
+    }
+
+    /// The same tables, with A2A tasks written through the writer going to `tasks`' journal
+    /// (without, such a write is an error).
+    #[must_use]
+    pub fn with_tasks(mut self, tasks: Arc<JournaledTasks>) -> Self {
+        self.tasks = Some(tasks);
+        self
     }
 }
 
@@ -80,11 +94,24 @@ fn insert_record(conn: &Connection, r: &ExecutionRecord) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// The writer thread's connection.
-struct Sink(Arc<Database>);
+/// The writer thread's connection, and the task journal.
+struct Sink(Arc<Database>, Option<Arc<JournaledTasks>>);
 
 impl RecordSink for Sink {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
+        // Tasks first, to their journal (a task's write is not in the records' transaction:
+        // the journal is as durable as it, and decides the write itself).
+        for write in writes {
+            if let Write::Task(task) = write {
+                let Some(tasks) = &self.1 else {
+                    return Err(StorageError::Database {
+                        op: "store an A2A task",
+                        detail: "these records were opened without the task journal".into(),
+                    });
+                };
+                tasks.write(task)?;
+            }
+        }
         let mut conn = self.0.lock();
         let mut commit = || -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -93,7 +120,7 @@ impl RecordSink for Sink {
                     Write::Record(r) => insert_record(&tx, r)?,
                     Write::Log { agent, entry } => super::logs::append_log_on(&tx, agent, entry)?,
                     Write::Call(call) => super::calls::insert_on(&tx, call)?,
-                    Write::Task(task) => super::tasks::write_on(&tx, task)?,
+                    Write::Task(_) => {}
                 }
             }
             tx.commit()
@@ -108,7 +135,7 @@ impl RecordSink for Sink {
 
 impl RecordStore for SqliteRecords {
     fn sink(&self) -> Result<Box<dyn RecordSink>, StorageError> {
-        Ok(Box::new(Sink(self.writer.clone())))
+        Ok(Box::new(Sink(self.writer.clone(), self.tasks.clone())))
     }
 
     fn get(&self, id: &str, reader: &Reader) -> Result<Option<ExecutionRecord>, StorageError> {

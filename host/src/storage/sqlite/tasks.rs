@@ -1,27 +1,21 @@
-//! A2A tasks on SQLite (table `a2a_tasks`), on the execution records' writer connection
-//! ([`Database::open_relaxed`], [`super::open`]): a write reaches the WAL without a flush to
-//! disk, safe from a crash of the process, not of the machine.
+//! A2A tasks on SQLite: the table `a2a_tasks` (with its usage counts `a2a_usage`, kept by
+//! triggers), on the execution records' writer connection ([`Database::open_relaxed`]): a
+//! write reaches the WAL without a flush to disk, safe from a crash of the process, not of the
+//! machine. Tasks are written here only by the journal's fold and replay
+//! ([`super::task_journal`]), which is the backend the host uses; this module is its table.
 
 use std::sync::Arc;
 
+use hypervisor_protocol::a2a::TaskState;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Database, sql};
 use crate::storage::StorageError;
-use crate::storage::tasks::{
-    SealedTask, StoredTask, TaskBackend, TaskChange, TaskFilter, TaskQuota, TaskWrite,
-};
+use crate::storage::tasks::{SealedTask, StoredTask, TaskFilter};
 
 /// The SQLite task table.
 pub struct SqliteTasks {
     db: Arc<Database>,
-}
-
-impl SqliteTasks {
-    /// The table in `db`.
-    pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
-    }
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -34,13 +28,19 @@ fn to_u64(v: i64) -> u64 {
 
 const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";
 
-/// The tasks counted against a new task's caller `?3` on agent `?2`: the caller's, or for an
-/// anonymous caller (empty), the agent's anonymous ones (`a2a_usage`, kept by triggers).
-const COUNT_SQL: &str = "SELECT coalesce((SELECT tasks FROM a2a_usage WHERE key = \
-     CASE WHEN ?3 <> '' THEN 'caller:' || ?3 ELSE 'anonymous:' || ?2 END), 0)";
+/// Every column, as [`image`] reads them.
+const IMAGE_COLUMNS: &str = "id, agent, caller, context_id, state, owner, sealed_task, \
+                             sealed_pending, created_ms, updated_ms";
 
-/// The bytes all stored tasks take (sealed task and pending message).
-const BYTES_SQL: &str = "SELECT coalesce((SELECT bytes FROM a2a_usage WHERE key = ''), 0)";
+/// The `a2a_usage` key a task counts against: its caller's, or for an anonymous caller
+/// (empty), its agent's anonymous tasks' (as the table's triggers make it).
+pub fn usage_key(caller: &str, agent: &str) -> String {
+    if caller.is_empty() {
+        format!("anonymous:{agent}")
+    } else {
+        format!("caller:{caller}")
+    }
+}
 
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
     Ok(StoredTask {
@@ -54,22 +54,47 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTask> {
     })
 }
 
-/// Inserts `row` if it stays within `quota`, in one statement (the bounds hold whatever else
-/// writes: SQLite runs one statement at a time). Whether it was inserted.
-pub(super) fn insert_on(
-    conn: &Connection,
-    row: &SealedTask,
-    quota: &TaskQuota,
-) -> rusqlite::Result<bool> {
-    let size = TaskQuota::size_of(row);
-    let bound = quota.tasks_bound(&row.caller);
-    let inserted = conn
-        .prepare_cached(&format!(
+/// A row read with [`IMAGE_COLUMNS`]. A state this host does not name is refused.
+fn image(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedTask> {
+    let state: String = r.get(4)?;
+    let state = TaskState::parse(&state)
+        .map(TaskState::v1_name)
+        .ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown task state {state:?}").into(),
+            )
+        })?;
+    Ok(SealedTask {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        caller: r.get(2)?,
+        context_id: r.get(3)?,
+        state,
+        owner: r.get(5)?,
+        task: r.get(6)?,
+        pending: r.get(7)?,
+        created_ms: to_u64(r.get(8)?),
+        updated_ms: to_u64(r.get(9)?),
+    })
+}
+
+/// Stores `row`'s image: inserted if its id is new; else the stored row's state, content,
+/// time and owner replaced, if it is the same task (same agent, caller and creation time).
+/// Whether it was stored (not: another task holds the id).
+pub(super) fn upsert_on(conn: &Connection, row: &SealedTask) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
             "INSERT INTO a2a_tasks (id, agent, caller, context_id, state, sealed_task, \
              sealed_pending, created_ms, updated_ms, owner) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-             WHERE ({COUNT_SQL}) < ?11 AND ({BYTES_SQL}) + ?12 <= ?13"
-        ))?
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+             sealed_task = excluded.sealed_task, sealed_pending = excluded.sealed_pending, \
+             updated_ms = excluded.updated_ms, owner = excluded.owner \
+             WHERE a2a_tasks.agent = excluded.agent AND a2a_tasks.caller = excluded.caller \
+             AND a2a_tasks.created_ms = excluded.created_ms",
+        )?
         .execute(params![
             row.id,
             row.agent,
@@ -81,70 +106,70 @@ pub(super) fn insert_on(
             to_i64(row.created_ms),
             to_i64(row.updated_ms),
             row.owner,
-            to_i64(bound),
-            to_i64(size),
-            to_i64(quota.total_bytes),
-        ])?;
-    Ok(inserted == 1)
-}
-
-/// Replaces `row` if the stored state is `expected` (any but a terminal one when `None`).
-/// Whether it was replaced.
-pub(super) fn replace_on(
-    conn: &Connection,
-    row: &SealedTask,
-    expected: Option<&str>,
-) -> rusqlite::Result<bool> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE a2a_tasks SET state = ?2, sealed_task = ?3, sealed_pending = ?4, \
-             updated_ms = ?5, owner = ?7 WHERE id = ?1 AND CASE WHEN ?6 IS NULL THEN state NOT IN \
-             ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
-             'TASK_STATE_REJECTED') ELSE state = ?6 END",
-        )?
-        .execute(params![
-            row.id,
-            row.state,
-            row.task,
-            row.pending,
-            to_i64(row.updated_ms),
-            expected,
-            row.owner
         ])?;
     Ok(changed == 1)
 }
 
-/// Commits a task's write in the group-commit writer's transaction (`super::records`).
-pub(super) fn write_on(conn: &Connection, write: &TaskWrite) -> rusqlite::Result<()> {
-    let applied = match write.change {
-        TaskChange::Insert(quota) => insert_on(conn, &write.row, &quota)?,
-        TaskChange::Replace(expected) => replace_on(conn, &write.row, expected)?,
-    };
-    write.set_applied(applied);
+/// The last journal record applied to the table (`a2a_journal`).
+pub(super) fn applied_on(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT lsn FROM a2a_journal WHERE id = 1", [], |r| r.get(0))
+        .map(to_u64)
+}
+
+/// Records that the journal's records up to `lsn` are applied (in the transaction that
+/// applied them).
+pub(super) fn set_applied_on(conn: &Connection, lsn: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE a2a_journal SET lsn = ?1 WHERE id = 1")?
+        .execute([to_i64(lsn)])?;
     Ok(())
 }
 
-impl TaskBackend for SqliteTasks {
-    fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
-        insert_on(&self.db.lock(), row, quota).map_err(sql("insert task"))
+impl SqliteTasks {
+    /// The table in `db`.
+    pub fn new(db: Arc<Database>) -> Self {
+        Self { db }
     }
 
-    fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
+    /// The connection.
+    pub(super) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// `(tasks, bytes)` counted against `key` ([`usage_key`]; `''`: all tasks).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn usage(&self, key: &str) -> Result<(u64, u64), StorageError> {
         self.db
             .lock()
-            .prepare_cached(&format!(
-                "SELECT ({}), ({BYTES_SQL})",
-                COUNT_SQL.replace("?3", "?1")
-            ))
+            .prepare_cached("SELECT tasks, bytes FROM a2a_usage WHERE key = ?1")
             .and_then(|mut s| {
-                s.query_row(params![caller, agent], |r| {
-                    Ok((to_u64(r.get(0)?), to_u64(r.get(1)?)))
-                })
+                s.query_row([key], |r| Ok((to_u64(r.get(0)?), to_u64(r.get(1)?))))
+                    .optional()
             })
+            .map(Option::unwrap_or_default)
             .map_err(sql("task usage"))
     }
 
-    fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
+    /// The task `id` with every column, if stored.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn image(&self, id: &str) -> Result<Option<SealedTask>, StorageError> {
+        self.db
+            .lock()
+            .prepare_cached(&format!(
+                "SELECT {IMAGE_COLUMNS} FROM a2a_tasks WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id], image).optional())
+            .map_err(sql("get task"))
+    }
+
+    /// The task `id`, if stored.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
         self.db
             .lock()
             .prepare_cached(&format!("SELECT {COLUMNS} FROM a2a_tasks WHERE id = ?1"))
@@ -152,11 +177,11 @@ impl TaskBackend for SqliteTasks {
             .map_err(sql("get task"))
     }
 
-    fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
-        replace_on(&self.db.lock(), row, expected).map_err(sql("update task"))
-    }
-
-    fn list(
+    /// One page of the caller's tasks, newest change first, and how many match in all.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn list(
         &self,
         filter: &TaskFilter<'_>,
         offset: u64,
@@ -201,8 +226,12 @@ impl TaskBackend for SqliteTasks {
         Ok((rows, to_u64(total)))
     }
 
-    fn unfinished(&self, owner: &str, _alive_since_ms: u64) -> Result<Vec<String>, StorageError> {
-        // One process owns the data directory: every other run is dead.
+    /// The ids of tasks submitted or working that another run than `owner` wrote last (one
+    /// process owns the data directory: every other run is dead).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn unfinished(&self, owner: &str) -> Result<Vec<String>, StorageError> {
         self.db
             .lock()
             .prepare_cached(
@@ -213,7 +242,11 @@ impl TaskBackend for SqliteTasks {
             .map_err(sql("unfinished tasks"))
     }
 
-    fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
+    /// Deletes the tasks that finished, or have waited for their payment, before `before_ms`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
         self.db
             .lock()
             .execute(

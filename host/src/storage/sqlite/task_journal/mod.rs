@@ -1,0 +1,409 @@
+//! A2A tasks on SQLite through a journal: a task's write is decided in memory ([`overlay`]),
+//! appended to `<data_dir>/journal/a2a-tasks-*.journal` (one `pwrite`, no flush: safe from a
+//! crash of the process, as the table's `synchronous = NORMAL` commits were) and answered; a
+//! thread folds what was written into `a2a_tasks` every [`FOLD_EVERY`], in one transaction
+//! with the last record folded (`a2a_journal`), so that the table's B-tree work is paid once
+//! per batch, not twice per request (a blocking `SendMessage` writes its task twice: working,
+//! then its outcome). At start, the records after the last folded one are applied to the
+//! table before anything reads it.
+//!
+//! What holds, as on the table alone: a new task's bounds are checked with its insert, in one
+//! step (under the journal's lock); a replacement is a compare and set on the state as the
+//! overlay, else the table, has it; every read sees every answered write (`get` reads the
+//! overlay first; `list`, `unfinished` and `reap` fold first); an answered write survives
+//! `kill -9` (it is in the page cache; replayed at start); one not answered is either whole
+//! or absent. After a failed append the journal takes no more writes until the host restarts
+//! (the failed write's fate is unknown: answered as an error, never as refused).
+//!
+//! The design and its measurements: `docs/research/task-journal.md`.
+
+mod image;
+mod overlay;
+
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hypervisor_journal::{Journal, Options};
+use hypervisor_protocol::a2a::TaskState;
+
+use self::overlay::{Overlay, Table};
+use super::tasks::{self as table, SqliteTasks};
+use super::{Database, sql};
+use crate::storage::StorageError;
+use crate::storage::tasks::{
+    SealedTask, StoredTask, TaskBackend, TaskChange, TaskFilter, TaskQuota, TaskWrite,
+};
+
+/// How often the fold runs.
+pub const FOLD_EVERY: Duration = Duration::from_millis(100);
+
+/// Sealed bytes, or tasks, the overlay holds before a write wakes the fold early.
+const FOLD_BYTES: u64 = 32 << 20;
+const FOLD_TASKS: usize = 50_000;
+
+/// The journal's file names: `a2a-tasks-<first record, 20 digits>.journal`.
+const PREFIX: &str = "a2a-tasks";
+
+/// Segments of 16 MiB; no flush on the request path (as `synchronous = NORMAL`); a record
+/// as large as a task can be (the HTTP body limits bound it long before).
+const OPTIONS: Options = Options {
+    segment_bytes: 16 << 20,
+    max_record: u32::MAX,
+    sync_on_rotate: false,
+};
+
+fn journal_error(op: &'static str) -> impl FnOnce(hypervisor_journal::Error) -> StorageError {
+    move |e| StorageError::Database {
+        op,
+        detail: e.to_string(),
+    }
+}
+
+/// The journal and what it holds unfolded.
+struct State {
+    journal: Journal,
+    overlay: Overlay,
+    /// `journal/a2a-tasks.lock`, locked while the journal is open: two processes appending to
+    /// one journal would interleave their records.
+    _lock: std::fs::File,
+}
+
+/// Locks `<dir>/a2a-tasks.lock` (creating `dir`) for this process.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = dir.join(format!("{PREFIX}.lock"));
+    let io = |op| {
+        let path = path.clone();
+        move |source| StorageError::Io { op, path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io("create the task journal's directory"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("open the task journal's lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Database {
+            op: "open the task journal",
+            detail: format!(
+                "{} is locked: another host runs on this data directory",
+                path.display()
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("lock the task journal")(e)),
+    }
+}
+
+struct Inner {
+    table: SqliteTasks,
+    state: Mutex<State>,
+    /// Held through a fold, so that folds do not overlap.
+    folding: Mutex<()>,
+}
+
+/// A2A tasks: the journal over the table.
+pub struct JournaledTasks {
+    inner: Arc<Inner>,
+    /// Wakes the fold early (dropped: the fold's thread ends).
+    wake: Option<SyncSender<()>>,
+    folder: Option<JoinHandle<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Table for SqliteTasks {
+    fn usage(&self, key: &str) -> Result<(u64, u64), StorageError> {
+        SqliteTasks::usage(self, key)
+    }
+
+    fn row(&self, id: &str) -> Result<Option<SealedTask>, StorageError> {
+        self.image(id)
+    }
+}
+
+impl JournaledTasks {
+    /// Opens the journal in `<data_dir>/journal`, applies to the table in `db` (the relaxed
+    /// connection) the records it has not got, and starts the fold.
+    ///
+    /// # Errors
+    /// [`StorageError`]: the journal cannot be read (a record damaged or missing that the
+    /// table has not got: the host does not start rather than lose it), or the table written.
+    pub fn open(data_dir: &Path, db: Arc<Database>) -> Result<Self, StorageError> {
+        Self::open_with(data_dir, db, Some(FOLD_EVERY))
+    }
+
+    /// [`Self::open`], folding every `fold_every` (never by itself when `None`: only reads
+    /// and [`Self::fold`] fold).
+    fn open_with(
+        data_dir: &Path,
+        db: Arc<Database>,
+        fold_every: Option<Duration>,
+    ) -> Result<Self, StorageError> {
+        let dir = data_dir.join("journal");
+        let lock_file = lock_dir(&dir)?;
+        let journal = {
+            let mut conn = db.lock();
+            let tx = conn.transaction().map_err(sql("replay the task journal"))?;
+            let applied = table::applied_on(&tx).map_err(sql("replay the task journal"))?;
+            let mut last = applied;
+            let journal = Journal::open(&dir, PREFIX, OPTIONS, applied, |lsn, payload| {
+                let row = image::decode(payload)?;
+                if !table::upsert_on(&tx, &row).map_err(|e| e.to_string())? {
+                    tracing::error!(id = %row.id, "a journaled A2A task's id is another task's: the stored one is kept");
+                }
+                last = lsn;
+                Ok(())
+            })
+            .map_err(journal_error("replay the task journal"))?;
+            if last > applied {
+                tracing::info!(records = last - applied, "A2A task journal replayed");
+                table::set_applied_on(&tx, last).map_err(sql("replay the task journal"))?;
+            }
+            tx.commit().map_err(sql("replay the task journal"))?;
+            journal
+        };
+        let inner = Arc::new(Inner {
+            table: SqliteTasks::new(db),
+            state: Mutex::new(State {
+                journal,
+                overlay: Overlay::default(),
+                _lock: lock_file,
+            }),
+            folding: Mutex::new(()),
+        });
+        {
+            let mut state = lock(&inner.state);
+            let next = state.journal.next_lsn();
+            if let Err(e) = state.journal.forget(next - 1) {
+                tracing::warn!(error = %e, "applied A2A task journal segments not removed");
+            }
+        }
+        let Some(every) = fold_every else {
+            return Ok(Self {
+                inner,
+                wake: None,
+                folder: None,
+            });
+        };
+        let (wake, woken) = mpsc::sync_channel(1);
+        let weak = Arc::downgrade(&inner);
+        let folder = std::thread::Builder::new()
+            .name("a2a-task-fold".into())
+            .spawn(move || fold_until_dropped(&weak, &woken, every))
+            .map_err(|e| StorageError::Database {
+                op: "start the task fold",
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            inner,
+            wake: Some(wake),
+            folder: Some(folder),
+        })
+    }
+
+    /// Commits a task's write made through the execution records' writer (setting whether it
+    /// took effect).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn write(&self, write: &TaskWrite) -> Result<(), StorageError> {
+        let applied = self.commit(&write.row, write.change)?;
+        write.set_applied(applied);
+        Ok(())
+    }
+
+    /// Decides, appends and applies one write. Whether it took effect.
+    fn commit(&self, row: &SealedTask, change: TaskChange) -> Result<bool, StorageError> {
+        let inner = &*self.inner;
+        let mut state = lock(&inner.state);
+        let state = &mut *state;
+        let decided = match change {
+            TaskChange::Insert(quota) => state.overlay.insert(&inner.table, row, &quota)?,
+            TaskChange::Replace(expected) => state.overlay.replace(&inner.table, row, expected)?,
+        };
+        let Some(decided) = decided else {
+            return Ok(false);
+        };
+        let record = image::encode(&decided.image);
+        let lsn = state
+            .journal
+            .append(&[&record])
+            .map_err(journal_error("store an A2A task"))?;
+        state.overlay.apply(decided, lsn);
+        if (state.overlay.held_bytes() > FOLD_BYTES || state.overlay.len() > FOLD_TASKS)
+            && let Some(wake) = &self.wake
+        {
+            // Full: a wake-up is already pending.
+            let _ = wake.try_send(());
+        }
+        Ok(true)
+    }
+
+    /// Folds everything written so far into the table.
+    ///
+    /// # Errors
+    /// [`StorageError`] (what was taken is folded again next time).
+    pub fn fold(&self) -> Result<(), StorageError> {
+        self.inner.fold()
+    }
+}
+
+impl Drop for JournaledTasks {
+    fn drop(&mut self) {
+        self.wake = None;
+        if let Some(folder) = self.folder.take() {
+            let _ = folder.join();
+        }
+    }
+}
+
+/// The fold's thread: every `every`, or when woken, until the tasks are dropped.
+fn fold_until_dropped(inner: &Weak<Inner>, woken: &mpsc::Receiver<()>, every: Duration) {
+    loop {
+        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(every) {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = inner.fold() {
+            tracing::error!(error = %e, "folding the A2A task journal into the table failed; retrying");
+        }
+    }
+}
+
+impl Inner {
+    /// Applies `taken` (and the journal's records up to `upto`) to the table in one
+    /// transaction.
+    fn apply(&self, taken: &[(Arc<SealedTask>, u64)], upto: u64) -> Result<(), StorageError> {
+        let mut conn = self.table.db().lock();
+        let mut fold = || -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for (image, _) in taken {
+                if !table::upsert_on(&tx, image)? {
+                    tracing::error!(id = %image.id, "a new A2A task's id is another task's: the stored one is kept");
+                }
+            }
+            table::set_applied_on(&tx, upto)?;
+            tx.commit()
+        };
+        fold().map_err(sql("fold the task journal"))
+    }
+
+    /// Folds with the journal's lock released while the table is written (writes go on).
+    fn fold(&self) -> Result<(), StorageError> {
+        let _folding = lock(&self.folding);
+        let (taken, upto) = {
+            let mut state = lock(&self.state);
+            let upto = state.journal.next_lsn() - 1;
+            (state.overlay.take_dirty(), upto)
+        };
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let applied = self.apply(&taken, upto);
+        let mut state = lock(&self.state);
+        self.settle(&mut state, &taken, upto, applied)
+    }
+
+    /// Folds holding the journal's lock (`state`) throughout: nothing is written meanwhile.
+    fn fold_locked(&self, state: &mut State) -> Result<(), StorageError> {
+        let upto = state.journal.next_lsn() - 1;
+        let taken = state.overlay.take_dirty();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let applied = self.apply(&taken, upto);
+        self.settle(state, &taken, upto, applied)
+    }
+
+    /// After a fold: prunes what it folded and removes the journal's applied segments, or, if
+    /// it failed, marks what it took to be folded again.
+    fn settle(
+        &self,
+        state: &mut State,
+        taken: &[(Arc<SealedTask>, u64)],
+        upto: u64,
+        applied: Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if let Err(e) = applied {
+            state.overlay.redirty(taken);
+            return Err(e);
+        }
+        state.overlay.prune(taken);
+        if let Err(e) = state.journal.forget(upto) {
+            tracing::warn!(error = %e, "applied A2A task journal segments not removed");
+        }
+        Ok(())
+    }
+}
+
+impl TaskBackend for JournaledTasks {
+    fn insert(&self, row: &SealedTask, quota: &TaskQuota) -> Result<bool, StorageError> {
+        self.commit(row, TaskChange::Insert(*quota))
+    }
+
+    fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
+        lock(&self.inner.state)
+            .overlay
+            .usage(&self.inner.table, caller, agent)
+    }
+
+    fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
+        if let Some(image) = lock(&self.inner.state).overlay.get(id) {
+            return Ok(Some(overlay::stored(&image)));
+        }
+        // Not held: the table has its last write (an entry leaves the overlay only once its
+        // fold committed).
+        self.inner.table.get(id)
+    }
+
+    fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
+        let expected = match expected {
+            None => None,
+            Some(name) => match TaskState::parse(name) {
+                Some(state) => Some(state.v1_name()),
+                // No task is in a state this host does not name.
+                None => return Ok(false),
+            },
+        };
+        self.commit(row, TaskChange::Replace(expected))
+    }
+
+    fn list(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<StoredTask>, u64), StorageError> {
+        self.inner.fold()?;
+        self.inner.table.list(filter, offset, limit)
+    }
+
+    fn unfinished(&self, owner: &str, _alive_since_ms: u64) -> Result<Vec<String>, StorageError> {
+        self.inner.fold()?;
+        self.inner.table.unfinished(owner)
+    }
+
+    fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
+        let inner = &*self.inner;
+        let _folding = lock(&inner.folding);
+        let mut state = lock(&inner.state);
+        inner.fold_locked(&mut state)?;
+        let reaped = inner.table.reap(before_ms)?;
+        // The table's counts changed under the overlay's (which holds no task now).
+        state.overlay.forget_usage();
+        Ok(reaped)
+    }
+
+    fn joins_group_commit(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests;

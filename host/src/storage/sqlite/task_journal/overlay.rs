@@ -1,0 +1,459 @@
+//! What the journal holds that the table does not yet: the image of every task written since
+//! its last fold, and the usage counts (`a2a_usage`'s) as they are with those writes. Every
+//! write is decided here, against the overlay and, for what it has not got, the table, so a
+//! write's check (a quota, a compare and set) and its effect are one step under the journal's
+//! lock. Pure bookkeeping: the journal appends, the fold applies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::storage::StorageError;
+use crate::storage::sqlite::tasks::usage_key;
+use crate::storage::tasks::{SealedTask, StoredTask, TERMINAL, TaskQuota};
+
+/// Usage keys kept once nothing unfolded refers to them (read again from the table after).
+const USAGE_KEYS_KEPT: usize = 4_096;
+
+/// What the table holds, for what the overlay has not got.
+pub trait Table {
+    /// `(tasks, bytes)` of the usage key (`''`: all tasks).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn usage(&self, key: &str) -> Result<(u64, u64), StorageError>;
+
+    /// The stored row `id`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn row(&self, id: &str) -> Result<Option<SealedTask>, StorageError>;
+}
+
+/// A task written and not yet folded (or folded, and not yet pruned).
+struct Entry {
+    image: Arc<SealedTask>,
+    /// The journal record that wrote it last.
+    lsn: u64,
+    /// Written since the fold that took it last.
+    dirty: bool,
+}
+
+/// A usage key's counts as they are with the overlay's writes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    tasks: u64,
+    bytes: u64,
+    /// Entries of the overlay counted under this key: while any is, the table's row for the
+    /// key is behind, and the key is kept.
+    refs: u32,
+}
+
+/// A decided write: what to append, then [`Overlay::apply`].
+pub struct Change {
+    /// The row's image after the write.
+    pub image: Arc<SealedTask>,
+    /// The image's size before the write (`None`: a new task).
+    before: Option<u64>,
+    /// Whether the overlay had the row (else it came from the table).
+    held: bool,
+}
+
+/// The overlay.
+#[derive(Default)]
+pub struct Overlay {
+    entries: HashMap<String, Entry>,
+    usage: HashMap<String, Usage>,
+    /// Bytes of all stored tasks, once read.
+    total_bytes: Option<u64>,
+    /// Sealed bytes the entries hold.
+    held_bytes: u64,
+}
+
+/// What a task's content takes against the byte budget.
+fn size(row: &SealedTask) -> u64 {
+    TaskQuota::size_of(row)
+}
+
+/// The image as the table's reads return it.
+pub fn stored(image: &SealedTask) -> StoredTask {
+    StoredTask {
+        id: image.id.clone(),
+        agent: image.agent.clone(),
+        caller: image.caller.clone(),
+        task: image.task.clone(),
+        pending: image.pending.clone(),
+        created_ms: image.created_ms,
+        updated_ms: image.updated_ms,
+    }
+}
+
+impl Overlay {
+    /// The task `id`, if written since it was last folded.
+    pub fn get(&self, id: &str) -> Option<Arc<SealedTask>> {
+        self.entries.get(id).map(|e| e.image.clone())
+    }
+
+    /// Sealed bytes held, for the fold's trigger.
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
+    }
+
+    /// Tasks held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn key_usage(&mut self, table: &dyn Table, key: &str) -> Result<Usage, StorageError> {
+        if let Some(usage) = self.usage.get(key) {
+            return Ok(*usage);
+        }
+        let (tasks, bytes) = table.usage(key)?;
+        let usage = Usage {
+            tasks,
+            bytes,
+            refs: 0,
+        };
+        self.usage.insert(key.to_string(), usage);
+        Ok(usage)
+    }
+
+    fn total(&mut self, table: &dyn Table) -> Result<u64, StorageError> {
+        match self.total_bytes {
+            Some(bytes) => Ok(bytes),
+            None => {
+                let (_, bytes) = table.usage("")?;
+                self.total_bytes = Some(bytes);
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// `(tasks counted against caller on agent, bytes of all tasks)`.
+    ///
+    /// # Errors
+    /// [`StorageError`] reading the table.
+    pub fn usage(
+        &mut self,
+        table: &dyn Table,
+        caller: &str,
+        agent: &str,
+    ) -> Result<(u64, u64), StorageError> {
+        let tasks = self.key_usage(table, &usage_key(caller, agent))?.tasks;
+        Ok((tasks, self.total(table)?))
+    }
+
+    /// Decides the insert of `row` within `quota`: `None` when a bound refuses it.
+    ///
+    /// # Errors
+    /// [`StorageError`]: reading the table; an id the overlay holds (ids are drawn by the
+    /// host at random, so one the table holds is not looked for: the fold keeps the first
+    /// task and logs).
+    pub fn insert(
+        &mut self,
+        table: &dyn Table,
+        row: &SealedTask,
+        quota: &TaskQuota,
+    ) -> Result<Option<Change>, StorageError> {
+        if self.entries.contains_key(&row.id) {
+            return Err(StorageError::Database {
+                op: "insert task",
+                detail: "a task with this id exists".into(),
+            });
+        }
+        let tasks = self
+            .key_usage(table, &usage_key(&row.caller, &row.agent))?
+            .tasks;
+        let total = self.total(table)?;
+        if tasks >= quota.tasks_bound(&row.caller)
+            || total.saturating_add(size(row)) > quota.total_bytes
+        {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            image: Arc::new(row.clone()),
+            before: None,
+            held: false,
+        }))
+    }
+
+    /// Decides the replacement of the task's state, content, time and owner by `row`'s, if
+    /// the stored state is `expected` (any but a terminal one when `None`): `None` when it is
+    /// not, or the task is not stored.
+    ///
+    /// # Errors
+    /// [`StorageError`] reading the table.
+    pub fn replace(
+        &mut self,
+        table: &dyn Table,
+        row: &SealedTask,
+        expected: Option<&str>,
+    ) -> Result<Option<Change>, StorageError> {
+        let (current, held) = match self.get(&row.id) {
+            Some(image) => (image, true),
+            None => match table.row(&row.id)? {
+                Some(image) => (Arc::new(image), false),
+                None => return Ok(None),
+            },
+        };
+        let matches = match expected {
+            Some(state) => current.state == state,
+            None => !TERMINAL.contains(&current.state),
+        };
+        if !matches {
+            return Ok(None);
+        }
+        // Loaded now, so that applying cannot fail.
+        self.key_usage(table, &usage_key(&current.caller, &current.agent))?;
+        self.total(table)?;
+        let image = SealedTask {
+            id: current.id.clone(),
+            agent: current.agent.clone(),
+            caller: current.caller.clone(),
+            context_id: current.context_id.clone(),
+            created_ms: current.created_ms,
+            state: row.state,
+            owner: row.owner.clone(),
+            task: row.task.clone(),
+            pending: row.pending.clone(),
+            updated_ms: row.updated_ms,
+        };
+        Ok(Some(Change {
+            image: Arc::new(image),
+            before: Some(size(&current)),
+            held,
+        }))
+    }
+
+    /// Applies a decided `change`, appended as record `lsn`.
+    pub fn apply(&mut self, change: Change, lsn: u64) {
+        let image = change.image;
+        let after = size(&image);
+        let before = change.before.unwrap_or(0);
+        let usage = self
+            .usage
+            .entry(usage_key(&image.caller, &image.agent))
+            .or_default();
+        if change.before.is_none() {
+            usage.tasks += 1;
+        }
+        usage.bytes = (usage.bytes + after).saturating_sub(before);
+        if !change.held {
+            usage.refs += 1;
+        }
+        if let Some(total) = &mut self.total_bytes {
+            *total = (*total + after).saturating_sub(before);
+        }
+        let entry = Entry {
+            image,
+            lsn,
+            dirty: true,
+        };
+        if let Some(old) = self.entries.insert(entry.image.id.clone(), entry) {
+            self.held_bytes = self.held_bytes.saturating_sub(size(&old.image));
+        }
+        self.held_bytes += after;
+    }
+
+    /// The images written since the last fold, with the record of each, marked folded.
+    pub fn take_dirty(&mut self) -> Vec<(Arc<SealedTask>, u64)> {
+        self.entries
+            .values_mut()
+            .filter(|e| e.dirty)
+            .map(|e| {
+                e.dirty = false;
+                (e.image.clone(), e.lsn)
+            })
+            .collect()
+    }
+
+    /// Marks `taken` to be folded again (their fold failed), those not written since.
+    pub fn redirty(&mut self, taken: &[(Arc<SealedTask>, u64)]) {
+        for (image, lsn) in taken {
+            if let Some(e) = self.entries.get_mut(&image.id)
+                && e.lsn == *lsn
+            {
+                e.dirty = true;
+            }
+        }
+    }
+
+    /// Drops the entries of `folded` not written since (the table now has them), and the
+    /// usage keys nothing refers to once more than [`USAGE_KEYS_KEPT`] are held.
+    pub fn prune(&mut self, folded: &[(Arc<SealedTask>, u64)]) {
+        for (image, lsn) in folded {
+            let unchanged = self
+                .entries
+                .get(&image.id)
+                .is_some_and(|e| e.lsn == *lsn && !e.dirty);
+            if !unchanged {
+                continue;
+            }
+            self.entries.remove(&image.id);
+            self.held_bytes = self.held_bytes.saturating_sub(size(image));
+            if let Some(usage) = self.usage.get_mut(&usage_key(&image.caller, &image.agent)) {
+                usage.refs = usage.refs.saturating_sub(1);
+            }
+        }
+        if self.usage.len() > USAGE_KEYS_KEPT {
+            self.usage.retain(|_, u| u.refs > 0);
+        }
+    }
+
+    /// Forgets every usage count (the table's changed under them: tasks reaped). Only with no
+    /// entry held.
+    pub fn forget_usage(&mut self) {
+        debug_assert!(self.entries.is_empty());
+        self.usage.retain(|_, u| u.refs > 0);
+        self.total_bytes = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A table in memory, counting its reads.
+    #[derive(Default)]
+    struct Memory {
+        rows: HashMap<String, SealedTask>,
+        reads: RefCell<usize>,
+    }
+
+    impl Table for Memory {
+        fn usage(&self, key: &str) -> Result<(u64, u64), StorageError> {
+            *self.reads.borrow_mut() += 1;
+            let rows = self
+                .rows
+                .values()
+                .filter(|r| key.is_empty() || usage_key(&r.caller, &r.agent) == key);
+            Ok(rows.fold((0, 0), |(n, b), r| (n + 1, b + size(r))))
+        }
+        fn row(&self, id: &str) -> Result<Option<SealedTask>, StorageError> {
+            *self.reads.borrow_mut() += 1;
+            Ok(self.rows.get(id).cloned())
+        }
+    }
+
+    fn task(id: &str, caller: &str, state: &'static str, len: usize) -> SealedTask {
+        SealedTask {
+            id: id.into(),
+            agent: "echo".into(),
+            caller: caller.into(),
+            context_id: "c".into(),
+            state,
+            owner: "run".into(),
+            task: vec![7; len],
+            pending: None,
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    const QUOTA: TaskQuota = TaskQuota {
+        per_caller: 2,
+        anonymous_per_agent: 1,
+        total_bytes: 100,
+    };
+    const WORKING: &str = "TASK_STATE_WORKING";
+
+    /// Bounds count the table's rows and the overlay's together; a replacement checks the
+    /// state it finds in the overlay, else in the table, keeps the row's identity, and moves
+    /// the byte count; nothing is read from the table twice while it is held.
+    #[test]
+    fn decisions_see_the_table_and_the_overlay_as_one() {
+        let mut table = Memory::default();
+        table
+            .rows
+            .insert("old".into(), task("old", "alice", WORKING, 10));
+        let mut o = Overlay::default();
+        let t1 = o.insert(&table, &task("t1", "alice", WORKING, 20), &QUOTA);
+        o.apply(t1.unwrap().unwrap(), 1);
+        assert_eq!(o.usage(&table, "alice", "echo").unwrap(), (2, 30));
+        // alice's third, refused; a duplicate id, an error; bob's, within the bytes left.
+        assert!(
+            o.insert(&table, &task("t2", "alice", WORKING, 1), &QUOTA)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            o.insert(&table, &task("t1", "bob", WORKING, 1), &QUOTA)
+                .is_err()
+        );
+        assert!(
+            o.insert(&table, &task("b1", "bob", WORKING, 71), &QUOTA)
+                .unwrap()
+                .is_none()
+        );
+        let b1 = o.insert(&table, &task("b1", "bob", WORKING, 70), &QUOTA);
+        o.apply(b1.unwrap().unwrap(), 2);
+        assert_eq!(o.usage(&table, "bob", "echo").unwrap(), (1, 100));
+        let reads = *table.reads.borrow();
+
+        // The table's row replaced: compare and set on its state; identity kept.
+        let mut done = task("old", "mallory", "TASK_STATE_COMPLETED", 4);
+        done.created_ms = 99;
+        assert!(
+            o.replace(&table, &done, Some("TASK_STATE_INPUT_REQUIRED"))
+                .unwrap()
+                .is_none()
+        );
+        let change = o.replace(&table, &done, Some(WORKING)).unwrap().unwrap();
+        assert_eq!(
+            (change.image.caller.as_str(), change.image.created_ms),
+            ("alice", 1)
+        );
+        o.apply(change, 3);
+        assert_eq!(o.usage(&table, "alice", "echo").unwrap(), (2, 94));
+        // Finished: nothing replaces it any more; an unknown task is not replaced.
+        assert!(o.replace(&table, &done, None).unwrap().is_none());
+        assert!(
+            o.replace(&table, &task("x", "", WORKING, 1), None)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(*table.reads.borrow(), reads + 3, "two row reads, one miss");
+    }
+
+    /// A fold takes what was written once; what is written during a fold stays; a failed fold
+    /// is taken again; pruned entries and their keys leave.
+    #[test]
+    fn folds_take_each_write_once_and_prune_what_did_not_change() {
+        let table = Memory::default();
+        let mut o = Overlay::default();
+        for (lsn, id) in [(1, "a"), (2, "b")] {
+            let change = o.insert(
+                &table,
+                &task(id, "", WORKING, 10),
+                &TaskQuota {
+                    anonymous_per_agent: 5,
+                    ..QUOTA
+                },
+            );
+            o.apply(change.unwrap().unwrap(), lsn);
+        }
+        let taken = o.take_dirty();
+        assert_eq!(taken.len(), 2);
+        assert!(o.take_dirty().is_empty());
+        // "a" is written again while its fold runs.
+        let again = o.replace(&table, &task("a", "", "TASK_STATE_FAILED", 12), None);
+        o.apply(again.unwrap().unwrap(), 3);
+        o.prune(&taken);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o.held_bytes(), 12);
+        assert_eq!(o.get("a").unwrap().state, "TASK_STATE_FAILED");
+        // The next fold fails: taken again.
+        let taken = o.take_dirty();
+        o.redirty(&taken);
+        let taken = o.take_dirty();
+        assert_eq!(taken.len(), 1);
+        o.prune(&taken);
+        assert_eq!((o.len(), o.held_bytes()), (0, 0));
+        // Counts survive the prune until forgotten; then read from the table again.
+        assert_eq!(o.usage(&table, "", "echo").unwrap(), (2, 22));
+        o.forget_usage();
+        assert_eq!(o.usage(&table, "", "echo").unwrap(), (0, 0));
+    }
+}
