@@ -32,7 +32,8 @@ pub const TERMINAL: [&str; 4] = [
 ];
 
 /// How many tasks, and how many bytes of them, may be stored (`[a2a]`): checked when a task
-/// is created, in the database, in the statement that inserts it.
+/// is created, in the same step that stores it (one statement on PostgreSQL; under the
+/// journal's lock on SQLite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskQuota {
     /// Tasks one caller (a bearer credential's hash) may have stored.
@@ -179,7 +180,7 @@ pub struct StoredTask {
 
 /// The interface of a task table: what a database backend implements (blocking calls).
 pub trait TaskBackend: Send + Sync {
-    /// Stores a new task if it stays within `quota`, in one statement: the caller's tasks (an
+    /// Stores a new task if it stays within `quota`, in one step: the caller's tasks (an
     /// anonymous caller's: the agent's anonymous tasks) fewer than its bound, and all stored
     /// tasks' bytes plus this one's within the budget. Returns whether it was stored. (On a
     /// shared database, inserts racing on two replicas may pass a bound by one each.)

@@ -100,7 +100,11 @@ struct Sink(Arc<Database>, Option<Arc<JournaledTasks>>);
 impl RecordSink for Sink {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
         // Tasks first, to their journal (a task's write is not in the records' transaction:
-        // the journal is as durable as it, and decides the write itself).
+        // the journal is as durable as it, and decides the write itself). A task write that
+        // fails fails the group; the task writes before it in the group are stored all the
+        // same (reported as failed, as the journal reports a failed append: fate unknown).
+        // Only a store given this writer as its committer comes here: the host's SQLite
+        // store writes its tasks to the journal directly (`joins_group_commit`).
         for write in writes {
             if let Write::Task(task) = write {
                 let Some(tasks) = &self.1 else {

@@ -1,8 +1,9 @@
 //! A2A tasks on SQLite: the table `a2a_tasks` (with its usage counts `a2a_usage`, kept by
 //! triggers), on the execution records' writer connection ([`Database::open_relaxed`]): a
 //! write reaches the WAL without a flush to disk, safe from a crash of the process, not of the
-//! machine. Tasks are written here only by the journal's fold and replay
-//! ([`super::task_journal`]), which is the backend the host uses; this module is its table.
+//! machine. Rows are written here only by the journal's fold and replay
+//! ([`super::task_journal`], the backend the host uses) and deleted by its reaper; this module
+//! is its table.
 
 use std::sync::Arc;
 
@@ -243,18 +244,48 @@ impl SqliteTasks {
     }
 
     /// Deletes the tasks that finished, or have waited for their payment, before `before_ms`.
+    /// Returns their ids.
     ///
     /// # Errors
     /// [`StorageError`].
-    pub fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
+    pub fn reap(&self, before_ms: u64) -> Result<Vec<String>, StorageError> {
         self.db
             .lock()
-            .execute(
+            .prepare_cached(
                 "DELETE FROM a2a_tasks WHERE updated_ms < ?1 AND state IN \
                  ('TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', \
-                 'TASK_STATE_REJECTED', 'TASK_STATE_INPUT_REQUIRED')",
-                [to_i64(before_ms)],
+                 'TASK_STATE_REJECTED', 'TASK_STATE_INPUT_REQUIRED') RETURNING id",
             )
+            .and_then(|mut s| s.query_map([to_i64(before_ms)], |r| r.get(0))?.collect())
             .map_err(sql("reap tasks"))
+    }
+
+    /// The ids of every stored task.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn ids(&self) -> Result<Vec<String>, StorageError> {
+        self.db
+            .lock()
+            .prepare("SELECT id FROM a2a_tasks")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(sql("read the task ids"))
+    }
+
+    /// Makes every commit so far on this connection durable (a commit at `synchronous = FULL`
+    /// flushes the whole log): before the journal's folded segments are removed, so that a
+    /// power loss cannot leave the table behind segments already gone.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.db
+            .lock()
+            .execute_batch(
+                "PRAGMA synchronous = FULL;
+                 UPDATE a2a_journal SET lsn = lsn WHERE id = 1;
+                 PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(sql("flush the task table"))
     }
 }

@@ -51,7 +51,10 @@ struct Image<'a> {
 }
 
 /// The record of `row`.
-pub fn encode(row: &SealedTask) -> Vec<u8> {
+///
+/// # Errors
+/// Postcard's, for a type it cannot express (none here).
+pub fn encode(row: &SealedTask) -> Result<Vec<u8>, String> {
     let image = Image {
         version: VERSION,
         id: &row.id,
@@ -65,8 +68,7 @@ pub fn encode(row: &SealedTask) -> Vec<u8> {
         created_ms: row.created_ms,
         updated_ms: row.updated_ms,
     };
-    // Serializing into a vector fails only for types postcard cannot express (none here).
-    postcard::to_stdvec(&image).unwrap_or_default()
+    postcard::to_stdvec(&image).map_err(|e| e.to_string())
 }
 
 /// The row a record holds.
@@ -74,6 +76,12 @@ pub fn encode(row: &SealedTask) -> Vec<u8> {
 /// # Errors
 /// Why it is not one: malformed, bytes left over, another version, a state not named here.
 pub fn decode(payload: &[u8]) -> Result<SealedTask, String> {
+    // The version first: another layout is named as such, not as malformed.
+    match payload.first() {
+        Some(&VERSION) => {}
+        Some(other) => return Err(format!("version {other} (this host reads {VERSION})")),
+        None => return Err("malformed: empty".into()),
+    }
     let (image, rest) =
         postcard::take_from_bytes::<Image<'_>>(payload).map_err(|e| format!("malformed: {e}"))?;
     if !rest.is_empty() {
@@ -131,10 +139,13 @@ mod tests {
         let vector = |pending: &str| {
             hex::decode(format!("{head} {pending} ac02 ad02").replace(' ', "")).unwrap()
         };
-        assert_eq!(encode(&row(None)), vector("00"));
-        assert_eq!(encode(&row(Some(vec![0xff, 0]))), vector("01 02 ff00"));
+        assert_eq!(encode(&row(None)).unwrap(), vector("00"));
+        assert_eq!(
+            encode(&row(Some(vec![0xff, 0]))).unwrap(),
+            vector("01 02 ff00")
+        );
         for pending in [None, Some(vec![0xff, 0]), Some(vec![])] {
-            let back = decode(&encode(&row(pending.clone()))).unwrap();
+            let back = decode(&encode(&row(pending.clone())).unwrap()).unwrap();
             assert_eq!(back.pending, pending);
             assert_eq!(
                 (
@@ -158,7 +169,7 @@ mod tests {
     /// Every truncation, a byte too many, another version and an unknown state are refused.
     #[test]
     fn a_record_that_is_not_an_image_is_refused() {
-        let bytes = encode(&row(Some(vec![9; 40])));
+        let bytes = encode(&row(Some(vec![9; 40]))).unwrap();
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
@@ -171,7 +182,7 @@ mod tests {
         let mut unknown = row(None);
         unknown.state = "TASK_STATE_ELSEWHERE";
         assert!(
-            decode(&encode(&unknown))
+            decode(&encode(&unknown).unwrap())
                 .unwrap_err()
                 .contains("unknown state")
         );

@@ -29,7 +29,7 @@ use std::time::Duration;
 use hypervisor_journal::{Journal, Options};
 use hypervisor_protocol::a2a::TaskState;
 
-use self::overlay::{Overlay, Table};
+use self::overlay::{Ids, Overlay, Table};
 use super::tasks::{self as table, SqliteTasks};
 use super::{Database, sql};
 use crate::storage::StorageError;
@@ -44,15 +44,22 @@ pub const FOLD_EVERY: Duration = Duration::from_millis(100);
 const FOLD_BYTES: u64 = 32 << 20;
 const FOLD_TASKS: usize = 50_000;
 
+/// Twice those: a write first folds itself, and is refused if the overlay stays past them
+/// (the table cannot be written: memory stays bounded).
+const HELD_BYTES_MAX: u64 = 2 * FOLD_BYTES;
+const HELD_TASKS_MAX: usize = 2 * FOLD_TASKS;
+
 /// The journal's file names: `a2a-tasks-<first record, 20 digits>.journal`.
 const PREFIX: &str = "a2a-tasks";
 
-/// Segments of 16 MiB; no flush on the request path (as `synchronous = NORMAL`); a record
-/// as large as a task can be (the HTTP body limits bound it long before).
+/// Segments of 16 MiB; no flush per write (as `synchronous = NORMAL`), but a segment is
+/// flushed when closed (so that after a power loss only the last one can end short: an earlier
+/// one cut short with a later one whole would stop the start); a record as large as a task can
+/// be (the HTTP body limits bound it long before).
 const OPTIONS: Options = Options {
     segment_bytes: 16 << 20,
     max_record: u32::MAX,
-    sync_on_rotate: false,
+    sync_on_rotate: true,
 };
 
 fn journal_error(op: &'static str) -> impl FnOnce(hypervisor_journal::Error) -> StorageError {
@@ -99,10 +106,16 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
 }
 
 struct Inner {
+    /// The table on the relaxed connection (the records writer's): folds, reaps.
     table: SqliteTasks,
+    /// The table on a connection of its own, for a write's reads under the journal's lock (a
+    /// key's counts, a row not held), so that they do not wait for a fold's transaction.
+    reader: SqliteTasks,
     state: Mutex<State>,
     /// Held through a fold, so that folds do not overlap.
     folding: Mutex<()>,
+    /// Folds failed in a row (logged at 1, 2, 4, 8, …).
+    failures: std::sync::atomic::AtomicU64,
 }
 
 /// A2A tasks: the journal over the table.
@@ -138,6 +151,12 @@ impl JournaledTasks {
         Self::open_with(data_dir, db, Some(FOLD_EVERY))
     }
 
+    /// Whether the overlay holds more than a write may add to.
+    fn full(&self) -> bool {
+        let state = lock(&self.inner.state);
+        state.overlay.held_bytes() > HELD_BYTES_MAX || state.overlay.len() > HELD_TASKS_MAX
+    }
+
     /// [`Self::open`], folding every `fold_every` (never by itself when `None`: only reads
     /// and [`Self::fold`] fold).
     fn open_with(
@@ -168,21 +187,25 @@ impl JournaledTasks {
             tx.commit().map_err(sql("replay the task journal"))?;
             journal
         };
+        let table = SqliteTasks::new(db);
+        let ids = table.ids()?;
+        let overlay = Overlay::new(Ids::new(ids.iter().map(String::as_str)));
+        drop(ids);
         let inner = Arc::new(Inner {
-            table: SqliteTasks::new(db),
+            table,
+            reader: SqliteTasks::new(Arc::new(Database::open_relaxed(data_dir)?)),
             state: Mutex::new(State {
                 journal,
-                overlay: Overlay::default(),
+                overlay,
                 _lock: lock_file,
             }),
             folding: Mutex::new(()),
+            failures: std::sync::atomic::AtomicU64::new(0),
         });
         {
             let mut state = lock(&inner.state);
             let next = state.journal.next_lsn();
-            if let Err(e) = state.journal.forget(next - 1) {
-                tracing::warn!(error = %e, "applied A2A task journal segments not removed");
-            }
+            inner.forget(&mut state, next - 1);
         }
         let Some(every) = fold_every else {
             return Ok(Self {
@@ -221,16 +244,32 @@ impl JournaledTasks {
     /// Decides, appends and applies one write. Whether it took effect.
     fn commit(&self, row: &SealedTask, change: TaskChange) -> Result<bool, StorageError> {
         let inner = &*self.inner;
+        if self.full() {
+            // The fold is behind or failing: fold here, and refuse if that did not help.
+            let folded = inner.fold();
+            if self.full() {
+                return Err(StorageError::Unavailable {
+                    op: "store an A2A task",
+                    detail: match folded {
+                        Err(e) => format!("the task journal cannot be folded into the table: {e}"),
+                        Ok(()) => "the task journal holds too much unfolded".into(),
+                    },
+                });
+            }
+        }
         let mut state = lock(&inner.state);
         let state = &mut *state;
         let decided = match change {
-            TaskChange::Insert(quota) => state.overlay.insert(&inner.table, row, &quota)?,
-            TaskChange::Replace(expected) => state.overlay.replace(&inner.table, row, expected)?,
+            TaskChange::Insert(quota) => state.overlay.insert(&inner.reader, row, &quota)?,
+            TaskChange::Replace(expected) => state.overlay.replace(&inner.reader, row, expected)?,
         };
         let Some(decided) = decided else {
             return Ok(false);
         };
-        let record = image::encode(&decided.image);
+        let record = image::encode(&decided.image).map_err(|detail| StorageError::Database {
+            op: "store an A2A task",
+            detail,
+        })?;
         let lsn = state
             .journal
             .append(&[&record])
@@ -255,10 +294,15 @@ impl JournaledTasks {
 }
 
 impl Drop for JournaledTasks {
+    /// Stops the fold's thread, then folds what is left (a host stopping leaves nothing to
+    /// replay; a failure here only leaves it to the next start's replay).
     fn drop(&mut self) {
         self.wake = None;
         if let Some(folder) = self.folder.take() {
             let _ = folder.join();
+            if let Err(e) = self.inner.fold() {
+                tracing::warn!(error = %e, "the A2A task journal is left to be replayed at the next start");
+            }
         }
     }
 }
@@ -270,9 +314,8 @@ fn fold_until_dropped(inner: &Weak<Inner>, woken: &mpsc::Receiver<()>, every: Du
             return;
         }
         let Some(inner) = inner.upgrade() else { return };
-        if let Err(e) = inner.fold() {
-            tracing::error!(error = %e, "folding the A2A task journal into the table failed; retrying");
-        }
+        // (A failure is logged by the fold.)
+        let _ = inner.fold();
     }
 }
 
@@ -285,7 +328,9 @@ impl Inner {
             let tx = conn.transaction()?;
             for (image, _) in taken {
                 if !table::upsert_on(&tx, image)? {
-                    tracing::error!(id = %image.id, "a new A2A task's id is another task's: the stored one is kept");
+                    // (Inserts are refused on a taken id, so only a table changed under the
+                    // host could get here.)
+                    tracing::error!(id = %image.id, "an A2A task's id is another stored task's: the stored one is kept");
                 }
             }
             table::set_applied_on(&tx, upto)?;
@@ -294,13 +339,13 @@ impl Inner {
         fold().map_err(sql("fold the task journal"))
     }
 
-    /// Folds with the journal's lock released while the table is written (writes go on).
+    /// Folds with the journal's lock released while the table is written (writes that need
+    /// no read of the table go on; those that do read on [`Inner::reader`]).
     fn fold(&self) -> Result<(), StorageError> {
         let _folding = lock(&self.folding);
         let (taken, upto) = {
-            let mut state = lock(&self.state);
-            let upto = state.journal.next_lsn() - 1;
-            (state.overlay.take_dirty(), upto)
+            let state = lock(&self.state);
+            (state.overlay.take(), state.journal.next_lsn() - 1)
         };
         if taken.is_empty() {
             return Ok(());
@@ -313,7 +358,7 @@ impl Inner {
     /// Folds holding the journal's lock (`state`) throughout: nothing is written meanwhile.
     fn fold_locked(&self, state: &mut State) -> Result<(), StorageError> {
         let upto = state.journal.next_lsn() - 1;
-        let taken = state.overlay.take_dirty();
+        let taken = state.overlay.take();
         if taken.is_empty() {
             return Ok(());
         }
@@ -321,8 +366,9 @@ impl Inner {
         self.settle(state, &taken, upto, applied)
     }
 
-    /// After a fold: prunes what it folded and removes the journal's applied segments, or, if
-    /// it failed, marks what it took to be folded again.
+    /// After a fold: drops what it folded and removes the journal's applied segments. A
+    /// failure is logged (at 1, 2, 4, … in a row) and changes nothing: the next fold takes
+    /// everything held again.
     fn settle(
         &self,
         state: &mut State,
@@ -330,15 +376,35 @@ impl Inner {
         upto: u64,
         applied: Result<(), StorageError>,
     ) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering;
         if let Err(e) = applied {
-            state.overlay.redirty(taken);
+            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if failures.is_power_of_two() {
+                tracing::error!(error = %e, failures, "folding the A2A task journal into the table failed; retrying");
+            }
             return Err(e);
         }
-        state.overlay.prune(taken);
-        if let Err(e) = state.journal.forget(upto) {
+        if self.failures.swap(0, Ordering::Relaxed) > 0 {
+            tracing::info!("the A2A task journal is folded into the table again");
+        }
+        state.overlay.folded(taken);
+        self.forget(state, upto);
+        Ok(())
+    }
+
+    /// Removes the journal's segments applied up to `upto`, once the table's record of that
+    /// is on disk (so that a power loss cannot leave the table behind removed segments).
+    fn forget(&self, state: &mut State, upto: u64) {
+        if state.journal.segments() < 2 {
+            return;
+        }
+        let removed = self
+            .table
+            .flush()
+            .and_then(|()| state.journal.forget(upto).map_err(journal_error("forget")));
+        if let Err(e) = removed {
             tracing::warn!(error = %e, "applied A2A task journal segments not removed");
         }
-        Ok(())
     }
 }
 
@@ -350,7 +416,7 @@ impl TaskBackend for JournaledTasks {
     fn usage(&self, caller: &str, agent: &str) -> Result<(u64, u64), StorageError> {
         lock(&self.inner.state)
             .overlay
-            .usage(&self.inner.table, caller, agent)
+            .usage(&self.inner.reader, caller, agent)
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredTask>, StorageError> {
@@ -359,7 +425,7 @@ impl TaskBackend for JournaledTasks {
         }
         // Not held: the table has its last write (an entry leaves the overlay only once its
         // fold committed).
-        self.inner.table.get(id)
+        self.inner.reader.get(id)
     }
 
     fn replace(&self, row: &SealedTask, expected: Option<&str>) -> Result<bool, StorageError> {
@@ -391,13 +457,19 @@ impl TaskBackend for JournaledTasks {
 
     fn reap(&self, before_ms: u64) -> Result<usize, StorageError> {
         let inner = &*self.inner;
+        // Most of the fold with writes going on; the rest with them held.
+        inner.fold()?;
         let _folding = lock(&inner.folding);
         let mut state = lock(&inner.state);
         inner.fold_locked(&mut state)?;
         let reaped = inner.table.reap(before_ms)?;
+        state
+            .overlay
+            .ids()
+            .remove(reaped.iter().map(String::as_str));
         // The table's counts changed under the overlay's (which holds no task now).
         state.overlay.forget_usage();
-        Ok(reaped)
+        Ok(reaped.len())
     }
 
     fn joins_group_commit(&self) -> bool {

@@ -4,7 +4,8 @@
 //! write's check (a quota, a compare and set) and its effect are one step under the journal's
 //! lock. Pure bookkeeping: the journal appends, the fold applies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use crate::storage::StorageError;
@@ -29,13 +30,44 @@ pub trait Table {
     fn row(&self, id: &str) -> Result<Option<SealedTask>, StorageError>;
 }
 
-/// A task written and not yet folded (or folded, and not yet pruned).
+/// Which ids are taken, without a read per insert: a keyed 64-bit hash of every id stored or
+/// held (about 10 bytes per task). A hash found is checked against the table (two ids with one
+/// hash are the only false alarm), so a duplicate id is refused as on the table alone.
+pub struct Ids {
+    hasher: RandomState,
+    taken: HashSet<u64>,
+}
+
+impl Ids {
+    /// The ids of the tasks stored.
+    pub fn new<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
+        let hasher = RandomState::new();
+        let taken = stored.into_iter().map(|id| hasher.hash_one(id)).collect();
+        Self { hasher, taken }
+    }
+
+    fn maybe(&self, id: &str) -> bool {
+        self.taken.contains(&self.hasher.hash_one(id))
+    }
+
+    fn add(&mut self, id: &str) {
+        self.taken.insert(self.hasher.hash_one(id));
+    }
+
+    /// Forgets `ids` (deleted).
+    pub fn remove<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            self.taken.remove(&self.hasher.hash_one(id));
+        }
+    }
+}
+
+/// A task written and not yet folded (or being folded: it leaves once its fold committed,
+/// if not written again meanwhile).
 struct Entry {
     image: Arc<SealedTask>,
     /// The journal record that wrote it last.
     lsn: u64,
-    /// Written since the fold that took it last.
-    dirty: bool,
 }
 
 /// A usage key's counts as they are with the overlay's writes.
@@ -59,9 +91,9 @@ pub struct Change {
 }
 
 /// The overlay.
-#[derive(Default)]
 pub struct Overlay {
     entries: HashMap<String, Entry>,
+    ids: Ids,
     usage: HashMap<String, Usage>,
     /// Bytes of all stored tasks, once read.
     total_bytes: Option<u64>,
@@ -88,6 +120,22 @@ pub fn stored(image: &SealedTask) -> StoredTask {
 }
 
 impl Overlay {
+    /// An overlay over a table holding the tasks `ids`.
+    pub fn new(ids: Ids) -> Self {
+        Self {
+            entries: HashMap::new(),
+            ids,
+            usage: HashMap::new(),
+            total_bytes: None,
+            held_bytes: 0,
+        }
+    }
+
+    /// The ids taken (for the reaper to forget those it deletes).
+    pub fn ids(&mut self) -> &mut Ids {
+        &mut self.ids
+    }
+
     /// The task `id`, if written since it was last folded.
     pub fn get(&self, id: &str) -> Option<Arc<SealedTask>> {
         self.entries.get(id).map(|e| e.image.clone())
@@ -106,6 +154,11 @@ impl Overlay {
     fn key_usage(&mut self, table: &dyn Table, key: &str) -> Result<Usage, StorageError> {
         if let Some(usage) = self.usage.get(key) {
             return Ok(*usage);
+        }
+        if self.usage.len() >= USAGE_KEYS_KEPT {
+            // (A decided change's key is loaded last, after this: never dropped before it
+            // is applied.)
+            self.usage.retain(|_, u| u.refs > 0);
         }
         let (tasks, bytes) = table.usage(key)?;
         let usage = Usage {
@@ -145,16 +198,16 @@ impl Overlay {
     /// Decides the insert of `row` within `quota`: `None` when a bound refuses it.
     ///
     /// # Errors
-    /// [`StorageError`]: reading the table; an id the overlay holds (ids are drawn by the
-    /// host at random, so one the table holds is not looked for: the fold keeps the first
-    /// task and logs).
+    /// [`StorageError`]: reading the table; an id taken.
     pub fn insert(
         &mut self,
         table: &dyn Table,
         row: &SealedTask,
         quota: &TaskQuota,
     ) -> Result<Option<Change>, StorageError> {
-        if self.entries.contains_key(&row.id) {
+        if self.entries.contains_key(&row.id)
+            || (self.ids.maybe(&row.id) && table.row(&row.id)?.is_some())
+        {
             return Err(StorageError::Database {
                 op: "insert task",
                 detail: "a task with this id exists".into(),
@@ -235,6 +288,7 @@ impl Overlay {
             .or_default();
         if change.before.is_none() {
             usage.tasks += 1;
+            self.ids.add(&image.id);
         }
         usage.bytes = (usage.bytes + after).saturating_sub(before);
         if !change.held {
@@ -243,49 +297,28 @@ impl Overlay {
         if let Some(total) = &mut self.total_bytes {
             *total = (*total + after).saturating_sub(before);
         }
-        let entry = Entry {
-            image,
-            lsn,
-            dirty: true,
-        };
+        let entry = Entry { image, lsn };
         if let Some(old) = self.entries.insert(entry.image.id.clone(), entry) {
             self.held_bytes = self.held_bytes.saturating_sub(size(&old.image));
         }
         self.held_bytes += after;
     }
 
-    /// The images written since the last fold, with the record of each, marked folded.
-    pub fn take_dirty(&mut self) -> Vec<(Arc<SealedTask>, u64)> {
+    /// What a fold applies: every image held, with the record that wrote it. (Folds take
+    /// turns, and a fold that committed drops what it applied: whatever is held is unfolded,
+    /// also after a fold that failed or panicked.)
+    pub fn take(&self) -> Vec<(Arc<SealedTask>, u64)> {
         self.entries
-            .values_mut()
-            .filter(|e| e.dirty)
-            .map(|e| {
-                e.dirty = false;
-                (e.image.clone(), e.lsn)
-            })
+            .values()
+            .map(|e| (e.image.clone(), e.lsn))
             .collect()
-    }
-
-    /// Marks `taken` to be folded again (their fold failed), those not written since.
-    pub fn redirty(&mut self, taken: &[(Arc<SealedTask>, u64)]) {
-        for (image, lsn) in taken {
-            if let Some(e) = self.entries.get_mut(&image.id)
-                && e.lsn == *lsn
-            {
-                e.dirty = true;
-            }
-        }
     }
 
     /// Drops the entries of `folded` not written since (the table now has them), and the
     /// usage keys nothing refers to once more than [`USAGE_KEYS_KEPT`] are held.
-    pub fn prune(&mut self, folded: &[(Arc<SealedTask>, u64)]) {
+    pub fn folded(&mut self, folded: &[(Arc<SealedTask>, u64)]) {
         for (image, lsn) in folded {
-            let unchanged = self
-                .entries
-                .get(&image.id)
-                .is_some_and(|e| e.lsn == *lsn && !e.dirty);
-            if !unchanged {
+            if self.entries.get(&image.id).is_none_or(|e| e.lsn != *lsn) {
                 continue;
             }
             self.entries.remove(&image.id);
@@ -368,7 +401,7 @@ mod tests {
         table
             .rows
             .insert("old".into(), task("old", "alice", WORKING, 10));
-        let mut o = Overlay::default();
+        let mut o = Overlay::new(Ids::new(["old"]));
         let t1 = o.insert(&table, &task("t1", "alice", WORKING, 20), &QUOTA);
         o.apply(t1.unwrap().unwrap(), 1);
         assert_eq!(o.usage(&table, "alice", "echo").unwrap(), (2, 30));
@@ -417,43 +450,60 @@ mod tests {
         assert_eq!(*table.reads.borrow(), reads + 3, "two row reads, one miss");
     }
 
-    /// A fold takes what was written once; what is written during a fold stays; a failed fold
-    /// is taken again; pruned entries and their keys leave.
+    /// A fold takes what is held; what is written during a fold stays; a failed fold leaves
+    /// everything to the next; folded entries and, once forgotten, their keys leave.
     #[test]
-    fn folds_take_each_write_once_and_prune_what_did_not_change() {
+    fn folds_take_what_is_held_and_drop_what_did_not_change() {
         let table = Memory::default();
-        let mut o = Overlay::default();
+        let mut o = Overlay::new(Ids::new([]));
+        let quota = TaskQuota {
+            anonymous_per_agent: 5,
+            ..QUOTA
+        };
         for (lsn, id) in [(1, "a"), (2, "b")] {
-            let change = o.insert(
-                &table,
-                &task(id, "", WORKING, 10),
-                &TaskQuota {
-                    anonymous_per_agent: 5,
-                    ..QUOTA
-                },
-            );
+            let change = o.insert(&table, &task(id, "", WORKING, 10), &quota);
             o.apply(change.unwrap().unwrap(), lsn);
         }
-        let taken = o.take_dirty();
+        let taken = o.take();
         assert_eq!(taken.len(), 2);
-        assert!(o.take_dirty().is_empty());
         // "a" is written again while its fold runs.
         let again = o.replace(&table, &task("a", "", "TASK_STATE_FAILED", 12), None);
         o.apply(again.unwrap().unwrap(), 3);
-        o.prune(&taken);
+        o.folded(&taken);
         assert_eq!(o.len(), 1);
         assert_eq!(o.held_bytes(), 12);
         assert_eq!(o.get("a").unwrap().state, "TASK_STATE_FAILED");
-        // The next fold fails: taken again.
-        let taken = o.take_dirty();
-        o.redirty(&taken);
-        let taken = o.take_dirty();
+        // A fold that fails changes nothing: the next takes the same.
+        let failed = o.take();
+        assert_eq!(failed.len(), 1);
+        let taken = o.take();
         assert_eq!(taken.len(), 1);
-        o.prune(&taken);
+        o.folded(&taken);
         assert_eq!((o.len(), o.held_bytes()), (0, 0));
-        // Counts survive the prune until forgotten; then read from the table again.
+        // Counts survive until forgotten; then read from the table again.
         assert_eq!(o.usage(&table, "", "echo").unwrap(), (2, 22));
         o.forget_usage();
         assert_eq!(o.usage(&table, "", "echo").unwrap(), (0, 0));
+        // The ids stay taken (the table has them): a duplicate is read for, and refused.
+        let mut table = table;
+        table.rows.insert("a".into(), task("a", "", WORKING, 1));
+        assert!(
+            o.insert(&table, &task("a", "", WORKING, 1), &quota)
+                .is_err()
+        );
+        // Reaped, an id is free again without a read.
+        o.ids().remove(["a"]);
+        table.rows.clear();
+        let reads = *table.reads.borrow();
+        assert!(
+            o.insert(&table, &task("a", "", WORKING, 1), &quota)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            *table.reads.borrow(),
+            reads,
+            "no read: the id is free, the counts held"
+        );
     }
 }

@@ -262,6 +262,16 @@ fn the_fold_runs_by_itself() {
         assert!(Instant::now() < deadline, "not folded: {:?}", table(&db));
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Closed, it folds what is left: nothing to replay.
+    let slow = JournaledTasks::open_with(dir.path(), db.clone(), Some(Duration::from_secs(3600)));
+    assert!(slow.is_err(), "the first is still open");
+    drop(tasks);
+    let slow =
+        JournaledTasks::open_with(dir.path(), db.clone(), Some(Duration::from_secs(3600))).unwrap();
+    assert!(slow.insert(&row("b", "", WORKING, 1), &QUOTA).unwrap());
+    assert_eq!(table(&db), (1, 1));
+    drop(slow);
+    assert_eq!(table(&db), (2, 2));
 }
 
 /// A record whose checksum holds but which is not a task's image stops the start with an
@@ -274,7 +284,7 @@ fn a_record_that_is_not_a_task_stops_the_start() {
         Ok(())
     })
     .unwrap();
-    journal.append(&[b"not an image"]).unwrap();
+    journal.append(&[b"\x01\xff"]).unwrap();
     drop(journal);
     let db = relaxed(dir.path());
     let Err(e) = JournaledTasks::open_with(dir.path(), db.clone(), None) else {
@@ -298,3 +308,58 @@ fn a_second_host_on_the_directory_is_refused() {
     drop(first);
     JournaledTasks::open_with(dir.path(), db, None).unwrap();
 }
+
+/// A duplicate id is refused whether its task is held or already folded (as on the table
+/// alone), also after a restart; a reaped id is free again.
+#[test]
+fn a_duplicate_id_is_refused_held_folded_or_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (tasks, _db) = tasks(dir.path());
+        assert!(tasks.insert(&row("d", "", WORKING, 1), &QUOTA).unwrap());
+        assert!(tasks.insert(&row("d", "", WORKING, 1), &QUOTA).is_err());
+        tasks.fold().unwrap();
+        let again = tasks.insert(&row("d", "other", WORKING, 9), &QUOTA);
+        assert!(again.unwrap_err().to_string().contains("exists"));
+    }
+    let (tasks, db) = tasks(dir.path());
+    assert!(tasks.insert(&row("d", "", WORKING, 1), &QUOTA).is_err());
+    assert!(tasks.replace(&row("d", "", COMPLETED, 2), None).unwrap());
+    assert_eq!(tasks.reap(3).unwrap(), 1);
+    assert!(tasks.insert(&row("d", "", WORKING, 4), &QUOTA).unwrap());
+    tasks.fold().unwrap();
+    assert_eq!(table(&db), (1, 3));
+    assert_eq!(tasks.usage("", "echo").unwrap().0, 1);
+}
+
+/// Segments past the first are removed once folded (after the table's record of the fold is
+/// flushed), and what they held is in the table; the journal keeps one segment.
+#[test]
+fn folded_segments_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tasks, db) = tasks(dir.path());
+    // 16 MiB segments: 40 tasks of ~1 MiB fill three.
+    let big = |i: usize| {
+        let mut r = row(&format!("b{i}"), "", WORKING, 1);
+        r.task = vec![u8::try_from(i).unwrap(); 1 << 20];
+        r
+    };
+    for i in 0..40 {
+        assert!(tasks.insert(&big(i), &QUOTA_LARGE).unwrap());
+    }
+    assert!(
+        segments(dir.path()).len() >= 3,
+        "{:?}",
+        segments(dir.path())
+    );
+    tasks.fold().unwrap();
+    assert_eq!(segments(dir.path()).len(), 1);
+    assert_eq!(table(&db), (40, 40));
+    assert_eq!(tasks.get("b39").unwrap().unwrap().task, vec![39; 1 << 20]);
+}
+
+const QUOTA_LARGE: TaskQuota = TaskQuota {
+    per_caller: 100,
+    anonymous_per_agent: 100,
+    total_bytes: 1 << 30,
+};
