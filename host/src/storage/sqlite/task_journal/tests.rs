@@ -363,3 +363,98 @@ const QUOTA_LARGE: TaskQuota = TaskQuota {
     anonymous_per_agent: 100,
     total_bytes: 1 << 30,
 };
+
+/// Writers and folds at once: every task ends in the table in its last state, once, and the
+/// usage rows add up to the rows (a task written again while its fold runs stays held and is
+/// folded again, never lost or counted twice).
+#[test]
+fn writes_racing_folds_end_folded_and_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tasks, db) = tasks(dir.path());
+    let quota = TaskQuota {
+        per_caller: 10_000,
+        ..QUOTA
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let folder = scope.spawn(|| {
+            let mut folds = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                tasks.fold().unwrap();
+                folds += 1;
+            }
+            folds
+        });
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let (tasks, quota) = (&tasks, &quota);
+                scope.spawn(move || {
+                    for i in 0..150 {
+                        let id = format!("w{w}-{i}");
+                        assert!(tasks.insert(&row(&id, "racer", WORKING, 1), quota).unwrap());
+                        let mut end = row(&id, "racer", COMPLETED, 2);
+                        end.task.extend(std::iter::repeat_n(b'.', i % 7));
+                        assert!(tasks.replace(&end, Some(WORKING)).unwrap());
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(folder.join().unwrap() > 0);
+    });
+    tasks.fold().unwrap();
+    assert_eq!(lock(&tasks.inner.state).overlay.len(), 0);
+    assert_eq!(table(&db), (450, 900));
+    let completed: i64 = db
+        .lock()
+        .query_row(
+            "SELECT count(*) FROM a2a_tasks WHERE state = 'TASK_STATE_COMPLETED'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(completed, 450);
+    let (usage, recount) = usage_and_recount(&db, "caller:racer");
+    assert_eq!(usage, recount);
+}
+
+/// While the table cannot be written, writes go on until 64 MiB are held unfolded, then are
+/// refused (memory stays bounded); once it can, the next write folds and is stored.
+#[test]
+fn held_writes_are_bounded_while_folds_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tasks, db) = tasks(dir.path());
+    let mib = |i: usize| {
+        let mut r = row(&format!("m{i}"), "", WORKING, 1);
+        r.task = vec![7; 1 << 20];
+        r
+    };
+    db.lock()
+        .execute_batch("ALTER TABLE a2a_journal RENAME TO a2a_journal_away")
+        .unwrap();
+    let mut stored = 0;
+    let refused = loop {
+        match tasks.insert(&mib(stored), &QUOTA_LARGE) {
+            Ok(true) => stored += 1,
+            Ok(false) => panic!("refused by a bound after {stored}"),
+            Err(e) => break e,
+        }
+        assert!(stored < 100, "never refused");
+    };
+    assert!((64..=66).contains(&stored), "{stored}");
+    assert!(refused.is_unavailable(), "{refused}");
+    assert!(
+        refused.to_string().contains("cannot be folded"),
+        "{refused}"
+    );
+    assert!(lock(&tasks.inner.state).overlay.held_bytes() <= HELD_BYTES_MAX + (1 << 20) + 1024);
+    db.lock()
+        .execute_batch("ALTER TABLE a2a_journal_away RENAME TO a2a_journal")
+        .unwrap();
+    assert!(tasks.insert(&mib(stored), &QUOTA_LARGE).unwrap());
+    tasks.fold().unwrap();
+    assert_eq!(table(&db).0, i64::try_from(stored + 1).unwrap());
+}
