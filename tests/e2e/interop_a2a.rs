@@ -410,13 +410,20 @@ fn malformed_a2a_json_rpc_gets_its_error_and_never_a_500() {
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
 
-#[test]
-fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
+/// A host on a data directory of its own (kept while the first value lives, for a restart on
+/// it), with the fixture agents deployed by their owner.
+fn restartable_host() -> (tempfile::TempDir, PathBuf, ClientSecret, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let owner = ClientSecret::generate().unwrap();
     let server = TestServer::start_in(&data, &config());
     deploy_agents(&server, &owner);
+    (dir, data, owner, server)
+}
+
+#[test]
+fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
+    let (_dir, data, owner, server) = restartable_host();
     let agent = "/agents/stats/a2a";
     let done = call(
         &server,
@@ -509,11 +516,7 @@ fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
 /// with its final state and content, listed and counted once, and the numbering goes on.
 #[test]
 fn every_answered_task_survives_a_kill_right_after_its_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let owner = ClientSecret::generate().unwrap();
-    let server = TestServer::start_in(&data, &config());
-    deploy_agents(&server, &owner);
+    let (_dir, data, _owner, server) = restartable_host();
     let agent = "/agents/stats/a2a";
     let answered: Vec<Value> = (0..12)
         .map(|i| {
