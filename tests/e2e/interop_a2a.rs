@@ -511,7 +511,7 @@ fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
 
-/// `kill -9` right after a burst of answered sends (on SQLite the last ones are still in the
+/// `kill -9` right after a burst of answered sends (on SQLite the last ones are most likely in the
 /// task journal, not yet folded into the table): after a restart every answered task is there
 /// with its final state and content, listed and counted once, and the numbering goes on.
 #[test]

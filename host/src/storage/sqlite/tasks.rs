@@ -271,21 +271,4 @@ impl SqliteTasks {
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .map_err(sql("read the task ids"))
     }
-
-    /// Makes every commit so far on this connection durable (a commit at `synchronous = FULL`
-    /// flushes the whole log): before the journal's folded segments are removed, so that a
-    /// power loss cannot leave the table behind segments already gone.
-    ///
-    /// # Errors
-    /// [`StorageError`].
-    pub fn flush(&self) -> Result<(), StorageError> {
-        self.db
-            .lock()
-            .execute_batch(
-                "PRAGMA synchronous = FULL;
-                 UPDATE a2a_journal SET lsn = lsn WHERE id = 1;
-                 PRAGMA synchronous = NORMAL;",
-            )
-            .map_err(sql("flush the task table"))
-    }
 }

@@ -116,6 +116,8 @@ struct Inner {
     folding: Mutex<()>,
     /// Folds failed in a row (logged at 1, 2, 4, 8, …).
     failures: std::sync::atomic::AtomicU64,
+    /// When the last fold failed.
+    failed_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// A2A tasks: the journal over the table.
@@ -201,12 +203,10 @@ impl JournaledTasks {
             }),
             folding: Mutex::new(()),
             failures: std::sync::atomic::AtomicU64::new(0),
+            failed_at: Mutex::new(None),
         });
-        {
-            let mut state = lock(&inner.state);
-            let next = state.journal.next_lsn();
-            inner.forget(&mut state, next - 1);
-        }
+        // (Segments the replay applied are removed by the next fold, whose commit is flushed
+        // to disk first: see `Inner::fold`.)
         let Some(every) = fold_every else {
             return Ok(Self {
                 inner,
@@ -242,11 +242,18 @@ impl JournaledTasks {
     }
 
     /// Decides, appends and applies one write. Whether it took effect.
+    ///
+    /// A new task is refused while the overlay is full (the fold behind or failing: it folds
+    /// here first, unless a fold failed within the last second), so that memory stays bounded.
+    /// A replacement is not: it is a run's outcome, which must not be refused, and the task
+    /// it replaces was stored (the overlay holds it, or it takes one entry more per run).
     fn commit(&self, row: &SealedTask, change: TaskChange) -> Result<bool, StorageError> {
         let inner = &*self.inner;
-        if self.full() {
-            // The fold is behind or failing: fold here, and refuse if that did not help.
-            let folded = inner.fold();
+        if matches!(change, TaskChange::Insert(_)) && self.full() {
+            let folded = match inner.failed_recently() {
+                true => Err("a fold failed within the last second".to_string()),
+                false => inner.fold().map_err(|e| e.to_string()),
+            };
             if self.full() {
                 return Err(StorageError::Unavailable {
                     op: "store an A2A task",
@@ -314,21 +321,35 @@ fn fold_until_dropped(inner: &Weak<Inner>, woken: &mpsc::Receiver<()>, every: Du
             return;
         }
         let Some(inner) = inner.upgrade() else { return };
-        // (A failure is logged by the fold.)
-        let _ = inner.fold();
+        // (A failure is logged by the fold; a panic is logged here, and the thread goes on:
+        // the next fold takes everything held again.)
+        let folded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.fold()));
+        if folded.is_err() {
+            tracing::error!("folding the A2A task journal panicked; retrying");
+        }
     }
 }
 
 impl Inner {
     /// Applies `taken` (and the journal's records up to `upto`) to the table in one
-    /// transaction.
-    fn apply(&self, taken: &[(Arc<SealedTask>, u64)], upto: u64) -> Result<(), StorageError> {
+    /// transaction; when `durable`, committed at `synchronous = FULL`, which flushes the whole
+    /// log: this fold and every earlier one are then on disk.
+    fn apply(
+        &self,
+        taken: &[(Arc<SealedTask>, u64)],
+        upto: u64,
+        durable: bool,
+    ) -> Result<(), StorageError> {
         let mut conn = self.table.db().lock();
+        if durable {
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(sql("fold the task journal"))?;
+        }
         let mut fold = || -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             for (image, _) in taken {
                 if !table::upsert_on(&tx, image)? {
-                    // (Inserts are refused on a taken id, so only a table changed under the
+                    // (An insert on a stored id is refused, so only a table changed under the
                     // host could get here.)
                     tracing::error!(id = %image.id, "an A2A task's id is another stored task's: the stored one is kept");
                 }
@@ -336,75 +357,84 @@ impl Inner {
             table::set_applied_on(&tx, upto)?;
             tx.commit()
         };
-        fold().map_err(sql("fold the task journal"))
+        let folded = fold().map_err(sql("fold the task journal"));
+        if durable && let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
+            // Safe (every commit then flushes), only slower: said loudly.
+            tracing::error!(error = %e, "the records' connection stays at synchronous = FULL");
+        }
+        folded
+    }
+
+    /// Whether a fold failed within the last second.
+    fn failed_recently(&self) -> bool {
+        lock(&self.failed_at).is_some_and(|at| at.elapsed() < Duration::from_secs(1))
     }
 
     /// Folds with the journal's lock released while the table is written (writes that need
-    /// no read of the table go on; those that do read on [`Inner::reader`]).
+    /// no read of the table go on; those that do read on [`Inner::reader`]). When the journal
+    /// has segments before the last, the fold's commit is flushed to disk and then the
+    /// segments it wholly applied are removed: a power loss cannot leave the table behind a
+    /// removed segment (the start would then fail on the missing records).
     fn fold(&self) -> Result<(), StorageError> {
         let _folding = lock(&self.folding);
-        let (taken, upto) = {
+        let (taken, upto, durable) = {
             let state = lock(&self.state);
-            (state.overlay.take(), state.journal.next_lsn() - 1)
+            (
+                state.overlay.take(),
+                state.journal.next_lsn() - 1,
+                state.journal.segments() > 1,
+            )
         };
         if taken.is_empty() {
             return Ok(());
         }
-        let applied = self.apply(&taken, upto);
+        let applied = self.apply(&taken, upto, durable);
         let mut state = lock(&self.state);
-        self.settle(&mut state, &taken, upto, applied)
+        self.settle(&mut state, &taken, upto, durable, applied)
     }
 
-    /// Folds holding the journal's lock (`state`) throughout: nothing is written meanwhile.
+    /// [`Self::fold`] holding the journal's lock (`state`) throughout: nothing is written
+    /// meanwhile.
     fn fold_locked(&self, state: &mut State) -> Result<(), StorageError> {
         let upto = state.journal.next_lsn() - 1;
+        let durable = state.journal.segments() > 1;
         let taken = state.overlay.take();
         if taken.is_empty() {
             return Ok(());
         }
-        let applied = self.apply(&taken, upto);
-        self.settle(state, &taken, upto, applied)
+        let applied = self.apply(&taken, upto, durable);
+        self.settle(state, &taken, upto, durable, applied)
     }
 
-    /// After a fold: drops what it folded and removes the journal's applied segments. A
-    /// failure is logged (at 1, 2, 4, … in a row) and changes nothing: the next fold takes
-    /// everything held again.
+    /// After a fold: drops what it folded and, if its commit was flushed, removes the
+    /// journal's segments it wholly applied. A failure is logged (at 1, 2, 4, … in a row) and
+    /// changes nothing: the next fold takes everything held again.
     fn settle(
         &self,
         state: &mut State,
         taken: &[(Arc<SealedTask>, u64)],
         upto: u64,
+        durable: bool,
         applied: Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         use std::sync::atomic::Ordering;
         if let Err(e) = applied {
+            *lock(&self.failed_at) = Some(std::time::Instant::now());
             let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
             if failures.is_power_of_two() {
                 tracing::error!(error = %e, failures, "folding the A2A task journal into the table failed; retrying");
             }
             return Err(e);
         }
+        *lock(&self.failed_at) = None;
         if self.failures.swap(0, Ordering::Relaxed) > 0 {
             tracing::info!("the A2A task journal is folded into the table again");
         }
         state.overlay.folded(taken);
-        self.forget(state, upto);
-        Ok(())
-    }
-
-    /// Removes the journal's segments applied up to `upto`, once the table's record of that
-    /// is on disk (so that a power loss cannot leave the table behind removed segments).
-    fn forget(&self, state: &mut State, upto: u64) {
-        if state.journal.segments() < 2 {
-            return;
-        }
-        let removed = self
-            .table
-            .flush()
-            .and_then(|()| state.journal.forget(upto).map_err(journal_error("forget")));
-        if let Err(e) = removed {
+        if durable && let Err(e) = state.journal.forget(upto) {
             tracing::warn!(error = %e, "applied A2A task journal segments not removed");
         }
+        Ok(())
     }
 }
 

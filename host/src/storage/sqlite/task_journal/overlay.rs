@@ -31,7 +31,7 @@ pub trait Table {
 }
 
 /// Which ids are taken, without a read per insert: a keyed 64-bit hash of every id stored or
-/// held (about 10 bytes per task). A hash found is checked against the table (two ids with one
+/// held (10–20 bytes per task). A hash found is checked against the table (two ids with one
 /// hash are the only false alarm), so a duplicate id is refused as on the table alone.
 pub struct Ids {
     hasher: RandomState,

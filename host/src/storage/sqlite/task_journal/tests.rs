@@ -354,6 +354,13 @@ fn folded_segments_are_removed() {
     );
     tasks.fold().unwrap();
     assert_eq!(segments(dir.path()).len(), 1);
+    // That fold was committed at synchronous = FULL (flushing the log before the segments
+    // went); the connection, the records writer's, is back at NORMAL (1).
+    let synchronous: i64 = db
+        .lock()
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(synchronous, 1);
     assert_eq!(table(&db), (40, 40));
     assert_eq!(tasks.get("b39").unwrap().unwrap().task, vec![39; 1 << 20]);
 }
@@ -379,11 +386,13 @@ fn writes_racing_folds_end_folded_and_counted_once() {
     std::thread::scope(|scope| {
         let folder = scope.spawn(|| {
             let mut folds = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            loop {
                 tasks.fold().unwrap();
                 folds += 1;
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break folds;
+                }
             }
-            folds
         });
         let writers: Vec<_> = (0..3)
             .map(|w| {
@@ -450,10 +459,21 @@ fn held_writes_are_bounded_while_folds_fail() {
         refused.to_string().contains("cannot be folded"),
         "{refused}"
     );
+    // Within a second of the failed fold the next insert is refused without folding again.
+    let again = tasks.insert(&mib(stored), &QUOTA_LARGE).unwrap_err();
+    assert!(
+        again.to_string().contains("within the last second"),
+        "{again}"
+    );
+    // A run's outcome is never refused.
+    let mut outcome = mib(0);
+    outcome.state = COMPLETED;
+    assert!(tasks.replace(&outcome, Some(WORKING)).unwrap());
     assert!(lock(&tasks.inner.state).overlay.held_bytes() <= HELD_BYTES_MAX + (1 << 20) + 1024);
     db.lock()
         .execute_batch("ALTER TABLE a2a_journal_away RENAME TO a2a_journal")
         .unwrap();
+    std::thread::sleep(Duration::from_millis(1_100));
     assert!(tasks.insert(&mib(stored), &QUOTA_LARGE).unwrap());
     tasks.fold().unwrap();
     assert_eq!(table(&db).0, i64::try_from(stored + 1).unwrap());
