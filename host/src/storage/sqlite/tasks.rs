@@ -10,6 +10,7 @@ use std::sync::Arc;
 use hypervisor_protocol::a2a::TaskState;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::rows::{to_i64, to_u64};
 use super::{Database, sql};
 use crate::storage::StorageError;
 use crate::storage::tasks::{SealedTask, StoredTask, TaskFilter};
@@ -17,14 +18,6 @@ use crate::storage::tasks::{SealedTask, StoredTask, TaskFilter};
 /// The SQLite task table.
 pub struct SqliteTasks {
     db: Arc<Database>,
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 const COLUMNS: &str = "id, agent, caller, sealed_task, sealed_pending, created_ms, updated_ms";

@@ -153,12 +153,6 @@ impl JournaledTasks {
         Self::open_with(data_dir, db, Some(FOLD_EVERY))
     }
 
-    /// Whether the overlay holds more than a write may add to.
-    fn full(&self) -> bool {
-        let state = lock(&self.inner.state);
-        state.overlay.held_bytes() > HELD_BYTES_MAX || state.overlay.len() > HELD_TASKS_MAX
-    }
-
     /// [`Self::open`], folding every `fold_every` (never by itself when `None`: only reads
     /// and [`Self::fold`] fold).
     fn open_with(
@@ -249,12 +243,15 @@ impl JournaledTasks {
     /// it replaces was stored (the overlay holds it, or it takes one entry more per run).
     fn commit(&self, row: &SealedTask, change: TaskChange) -> Result<bool, StorageError> {
         let inner = &*self.inner;
-        if matches!(change, TaskChange::Insert(_)) && self.full() {
+        let mut state = lock(&inner.state);
+        if matches!(change, TaskChange::Insert(_)) && full(&state.overlay) {
+            drop(state);
             let folded = match inner.failed_recently() {
                 true => Err("a fold failed within the last second".to_string()),
                 false => inner.fold().map_err(|e| e.to_string()),
             };
-            if self.full() {
+            state = lock(&inner.state);
+            if full(&state.overlay) {
                 return Err(StorageError::Unavailable {
                     op: "store an A2A task",
                     detail: match folded {
@@ -264,7 +261,6 @@ impl JournaledTasks {
                 });
             }
         }
-        let mut state = lock(&inner.state);
         let state = &mut *state;
         let decided = match change {
             TaskChange::Insert(quota) => state.overlay.insert(&inner.reader, row, &quota)?,
@@ -312,6 +308,11 @@ impl Drop for JournaledTasks {
             }
         }
     }
+}
+
+/// Whether the overlay holds more than a new task may add to.
+fn full(overlay: &Overlay) -> bool {
+    overlay.held_bytes() > HELD_BYTES_MAX || overlay.len() > HELD_TASKS_MAX
 }
 
 /// The fold's thread: every `every`, or when woken, until the tasks are dropped.
