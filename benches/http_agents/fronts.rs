@@ -9,12 +9,14 @@
 //!    request by request. What a front adds is the difference of the medians (target:
 //!    ≤ 100 µs at p50).
 //! 2. Throughput: for each front in turn, `FRONT_CLIENTS` (8) client threads, each on its own
-//!    keep-alive connection, sending for `FRONT_SECONDS` (5) s: requests per second.
+//!    keep-alive connection, sending for `FRONT_SECONDS` (5) s: requests per second, and the
+//!    server's CPU time (user + system, all threads) per request, which moves far less from
+//!    run to run than the rate does on a 2-core machine shared with the clients.
 //!
 //! With `BASELINE_BIN` (an older `hypervisor`), both binaries serve, each on its own data
 //! directory, and the throughput runs alternate between them, front by front, for
 //! `FRONT_ROUNDS` (3) rounds; the best round of each is reported, with the ratio to that
-//! binary's own native route. The latency part measures the candidate only.
+//! binary's own native route, and the mean over the rounds of the CPU time per request. The latency part measures the candidate only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -118,8 +120,10 @@ fn cases(server: &Server) -> Vec<Case> {
     ]
 }
 
-/// Requests per second of `case` with `clients` keep-alive clients for `seconds`.
-fn throughput(case: &Case, clients: u64, seconds: u64) -> f64 {
+/// Requests per second of `case` with `clients` keep-alive clients for `seconds`, and the
+/// server's CPU time per request (µs).
+fn throughput(case: &Case, server: &Server, clients: u64, seconds: u64) -> (f64, f64) {
+    let cpu = server.cpu_time();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..clients)
@@ -140,7 +144,12 @@ fn throughput(case: &Case, clients: u64, seconds: u64) -> f64 {
     for t in threads {
         t.join().expect("client thread");
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let cpu = server.cpu_time().saturating_sub(cpu);
+    let done = done.load(Ordering::Relaxed) as f64;
+    (
+        done / started.elapsed().as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / done.max(1.0),
+    )
 }
 
 /// The fronts section (see the module's doc).
@@ -185,12 +194,12 @@ pub fn run() {
         println!("\nthroughput, {clients} keep-alive clients, {seconds} s each:");
         let mut native_rps = 0.0;
         for (i, case) in cases.iter().enumerate() {
-            let rps = throughput(case, clients, seconds);
+            let (rps, cpu) = throughput(case, &server, clients, seconds);
             if i == 0 {
                 native_rps = rps;
             }
             println!(
-                "{:<58} {:>8.0} req/s ({:.2}× native)",
+                "{:<58} {:>8.0} req/s ({:.2}× native), server CPU {cpu:.0} µs/request",
                 case.0,
                 rps,
                 rps / native_rps
@@ -204,25 +213,31 @@ pub fn run() {
         "\nthroughput, {clients} keep-alive clients, {seconds} s each, best of {rounds} rounds, \
          baseline {baseline_bin} and this build alternating:"
     );
-    // best[binary][case]
+    // best[binary][case], and the summed CPU time per request.
     let mut best = [vec![0.0f64; cases.len()], vec![0.0f64; cases.len()]];
+    let mut cpu = [vec![0.0f64; cases.len()], vec![0.0f64; cases.len()]];
     for _ in 0..rounds {
         for (i, (ours, theirs)) in cases.iter().zip(&baseline_cases).enumerate() {
-            let before = throughput(theirs, clients, seconds);
-            let after = throughput(ours, clients, seconds);
-            best[0][i] = best[0][i].max(before);
-            best[1][i] = best[1][i].max(after);
+            let before = throughput(theirs, &baseline_server, clients, seconds);
+            let after = throughput(ours, &server, clients, seconds);
+            best[0][i] = best[0][i].max(before.0);
+            best[1][i] = best[1][i].max(after.0);
+            cpu[0][i] += before.1;
+            cpu[1][i] += after.1;
         }
     }
-    println!("{:<58} {:>22} {:>22}", "", "baseline", "this build");
+    println!("{:<58} {:>36} {:>36}", "", "baseline", "this build");
+    let rounds = rounds.max(1) as f64;
     for (i, case) in cases.iter().enumerate() {
         println!(
-            "{:<58} {:>8.0} req/s ({:.2}×) {:>8.0} req/s ({:.2}×)",
+            "{:<58} {:>8.0} req/s ({:.2}×) {:>5.0} µs CPU {:>8.0} req/s ({:.2}×) {:>5.0} µs CPU",
             case.0,
             best[0][i],
             best[0][i] / best[0][0],
+            cpu[0][i] / rounds,
             best[1][i],
-            best[1][i] / best[1][0]
+            best[1][i] / best[1][0],
+            cpu[1][i] / rounds,
         );
     }
     baseline_server.stop();

@@ -3,7 +3,7 @@
 //! 2025-06-18), a request answered by one response object, a notification by no answer.
 //! Errors are JSON-RPC error objects with the standard codes. No I/O.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -113,18 +113,29 @@ fn usable_id(id: &RawValue) -> bool {
 
 /// Reads one message. Everything a client can get wrong is an [`RpcError`]: never a panic.
 pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
-    let value: Box<RawValue> = serde_json::from_slice(bytes)
-        .map_err(|e| RpcError::new(None, PARSE_ERROR, format!("not JSON: {e}")))?;
-    let text = value.get().trim_start();
-    if !text.starts_with('{') {
-        let what = if text.starts_with('[') {
+    let not_json =
+        |e: serde_json::Error| RpcError::new(None, PARSE_ERROR, format!("not JSON: {e}"));
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Not an object: invalid JSON is a parse error, valid JSON the wrong kind of message.
+        let value: Box<RawValue> = serde_json::from_slice(bytes).map_err(not_json)?;
+        let what = if value.get().trim_start().starts_with('[') {
             "a batch: one JSON-RPC message per request"
         } else {
             "not a JSON-RPC request object"
         };
         return Err(RpcError::new(None, INVALID_REQUEST, what));
     }
-    let message: Message = serde_json::from_str(value.get()).map_err(|e| {
+    // An object is read once, straight into the message. Its error is a parse error when the
+    // text is not JSON (checked again on its own when the message's shape was refused first,
+    // so that invalid JSON is always a parse error whatever it holds before the fault).
+    let message: Message = serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            return not_json(e);
+        }
+        if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return not_json(syntax);
+        }
         RpcError::new(
             None,
             INVALID_REQUEST,
@@ -179,19 +190,36 @@ pub fn result(id: &Id, result: Value) -> Box<RawValue> {
     response(Some(id), "result", &result)
 }
 
+/// [`result`] with any serialisable `result`, written straight into the answer's text (no
+/// intermediate JSON value).
+pub fn result_of<T: Serialize + ?Sized>(id: &Id, result: &T) -> Box<RawValue> {
+    response(Some(id), "result", result)
+}
+
 /// `{"jsonrpc": "2.0", "id": <id as sent, or null>, <key>: value}`, as JSON text: the id is
 /// copied as its own text, so a number of any size comes back exactly as sent.
-fn response(id: Option<&RawValue>, key: &str, value: &Value) -> Box<RawValue> {
+fn response<T: Serialize + ?Sized>(id: Option<&RawValue>, key: &str, value: &T) -> Box<RawValue> {
     let id = id.map_or("null", RawValue::get);
-    let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"{key}":{value}}}"#);
+    let mut text = Vec::with_capacity(256);
+    text.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    text.extend_from_slice(id.as_bytes());
+    text.extend_from_slice(b",\"");
+    text.extend_from_slice(key.as_bytes());
+    text.extend_from_slice(b"\":");
+    let written = serde_json::to_writer(&mut text, value);
+    text.push(b'}');
     // Valid by construction (an id that parsed as JSON, a key of ours, a serialised value).
-    RawValue::from_string(text).unwrap_or_else(|_| {
-        RawValue::from_string(
-            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"unencodable answer"}}"#
-                .into(),
-        )
-        .unwrap_or_default()
-    })
+    written
+        .ok()
+        .and_then(|()| String::from_utf8(text).ok())
+        .and_then(|text| RawValue::from_string(text).ok())
+        .unwrap_or_else(|| {
+            RawValue::from_string(
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"unencodable answer"}}"#
+                    .into(),
+            )
+            .unwrap_or_default()
+        })
 }
 
 #[cfg(test)]
@@ -224,6 +252,15 @@ mod tests {
             code(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#),
             INVALID_PARAMS
         );
+        // A key given twice is the wrong message; the same text cut short is not JSON, though
+        // the message is refused before the parser reaches its end.
+        let twice = r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#;
+        assert_eq!(code(twice), INVALID_REQUEST);
+        assert_eq!(code(&twice[..twice.len() - 1]), PARSE_ERROR);
+        assert_eq!(code(&format!("{twice} x")), PARSE_ERROR);
+        assert_eq!(code(" \n\t{\"jsonrpc\":\"2.0\",\"id\":1}"), INVALID_REQUEST);
+        assert_eq!(code("[1,"), PARSE_ERROR);
+        assert_eq!(code(""), PARSE_ERROR);
     }
 
     #[test]

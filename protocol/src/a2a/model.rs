@@ -32,8 +32,8 @@ pub enum Content {
 }
 
 /// One part of a message or artifact.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "WirePart", into = "WirePart")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "WirePart")]
 pub struct Part {
     /// The content.
     pub content: Content,
@@ -66,28 +66,25 @@ impl Part {
     }
 }
 
-/// A part as 1.0 writes it: one object, no `kind`, one content field.
-#[derive(Serialize, Deserialize)]
+/// A part as 1.0 writes it: one object, no `kind`, one content field (read through this;
+/// written by [`Part`]'s own `Serialize`, in this order, without copying the part).
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WirePart {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     raw: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     url: Option<String>,
     /// Present (even `null`) or absent.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     media_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     filename: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     metadata: Option<Map<String, Value>>,
 }
 
@@ -115,24 +112,30 @@ impl TryFrom<WirePart> for Part {
     }
 }
 
-impl From<Part> for WirePart {
-    fn from(p: Part) -> Self {
-        let mut w = WirePart {
-            text: None,
-            raw: None,
-            url: None,
-            data: None,
-            media_type: p.media_type,
-            filename: p.filename,
-            metadata: p.metadata,
-        };
-        match p.content {
-            Content::Text(t) => w.text = Some(t),
-            Content::Raw(r) => w.raw = Some(r),
-            Content::Url(u) => w.url = Some(u),
-            Content::Data(d) => w.data = Some(d),
+impl Serialize for Part {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = 1
+            + usize::from(self.media_type.is_some())
+            + usize::from(self.filename.is_some())
+            + usize::from(self.metadata.is_some());
+        let mut out = ser.serialize_struct("Part", fields)?;
+        match &self.content {
+            Content::Text(t) => out.serialize_field("text", t)?,
+            Content::Raw(r) => out.serialize_field("raw", r)?,
+            Content::Url(u) => out.serialize_field("url", u)?,
+            Content::Data(d) => out.serialize_field("data", d)?,
         }
-        w
+        if let Some(m) = &self.media_type {
+            out.serialize_field("mediaType", m)?;
+        }
+        if let Some(f) = &self.filename {
+            out.serialize_field("filename", f)?;
+        }
+        if let Some(m) = &self.metadata {
+            out.serialize_field("metadata", m)?;
+        }
+        out.end()
     }
 }
 
@@ -262,18 +265,63 @@ impl Task {
     /// The task as `version` writes it, with at most `history` messages of history (the
     /// newest; `None` keeps all) and, when `artifacts` is false, none of its artifacts.
     pub fn wire(&self, version: Version, history: Option<usize>, artifacts: bool) -> Value {
-        let mut task = self.clone();
-        if let Some(n) = history {
-            let skip = task.history.len().saturating_sub(n);
-            task.history.drain(..skip);
-        }
-        if !artifacts {
-            task.artifacts.clear();
-        }
-        let v1 = serde_json::to_value(&task).unwrap_or(Value::Null);
+        let v1 = serde_json::to_value(self.view(history, artifacts)).unwrap_or(Value::Null);
         match version {
             Version::V1_0 => v1,
-            Version::V0_3 => to_v03(Shape::Task, &v1),
+            Version::V0_3 => into_v03(Shape::Task, v1),
+        }
+    }
+
+    /// [`Task::wire`] as something that serialises itself: 1.0's shape straight from the task
+    /// (nothing copied), 0.3's translated.
+    pub fn wire_view(&self, version: Version, history: Option<usize>, artifacts: bool) -> Wire<'_> {
+        match version {
+            Version::V1_0 => Wire::V1(self.view(history, artifacts)),
+            Version::V0_3 => Wire::V03(self.wire(version, history, artifacts)),
+        }
+    }
+
+    fn view(&self, history: Option<usize>, artifacts: bool) -> TaskView<'_> {
+        let skip = history.map_or(0, |n| self.history.len().saturating_sub(n));
+        TaskView {
+            id: &self.id,
+            context_id: &self.context_id,
+            status: &self.status,
+            artifacts: if artifacts { &self.artifacts } else { &[] },
+            history: &self.history[skip..],
+            metadata: self.metadata.as_ref(),
+        }
+    }
+}
+
+/// A task in 1.0's shape, borrowed: serialised as [`Task`] is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView<'a> {
+    id: &'a str,
+    context_id: &'a str,
+    status: &'a TaskStatus,
+    #[serde(skip_serializing_if = "<[Artifact]>::is_empty")]
+    artifacts: &'a [Artifact],
+    #[serde(skip_serializing_if = "<[Message]>::is_empty")]
+    history: &'a [Message],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Map<String, Value>>,
+}
+
+/// A task as a version writes it ([`Task::wire_view`]).
+pub enum Wire<'a> {
+    /// 1.0: the task itself.
+    V1(TaskView<'a>),
+    /// 0.3: the translated value.
+    V03(Value),
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::V1(view) => view.serialize(ser),
+            Self::V03(value) => value.serialize(ser),
         }
     }
 }
@@ -298,9 +346,18 @@ pub enum Shape {
 /// states; lower-case roles; `file` parts for raw bytes and URLs; a data part whose value is
 /// not an object (0.3 requires one) as a text part holding its JSON.
 pub fn to_v03(shape: Shape, v1: &Value) -> Value {
-    let mut out = v1.clone();
-    let Some(obj) = out.as_object_mut() else {
-        return out;
+    into_v03(shape, v1.clone())
+}
+
+/// [`to_v03`], taking the value (translated in place, nothing copied).
+pub fn into_v03(shape: Shape, mut v1: Value) -> Value {
+    v03_in_place(shape, &mut v1);
+    v1
+}
+
+fn v03_in_place(shape: Shape, value: &mut Value) {
+    let Some(obj) = value.as_object_mut() else {
+        return;
     };
     match shape {
         Shape::Task => {
@@ -308,7 +365,7 @@ pub fn to_v03(shape: Shape, v1: &Value) -> Value {
             status_to_v03(obj.get_mut("status"));
             if let Some(Value::Array(history)) = obj.get_mut("history") {
                 for m in history {
-                    *m = to_v03(Shape::Message, m);
+                    v03_in_place(Shape::Message, m);
                 }
             }
             if let Some(Value::Array(artifacts)) = obj.get_mut("artifacts") {
@@ -336,7 +393,6 @@ pub fn to_v03(shape: Shape, v1: &Value) -> Value {
             }
         }
     }
-    out
 }
 
 fn status_to_v03(status: Option<&mut Value>) {
@@ -351,7 +407,7 @@ fn status_to_v03(status: Option<&mut Value>) {
         status.insert("state".into(), json!(state.v03_name()));
     }
     if let Some(m) = status.get_mut("message") {
-        *m = to_v03(Shape::Message, m);
+        v03_in_place(Shape::Message, m);
     }
 }
 
@@ -366,9 +422,15 @@ fn parts_to_v03(parts: Option<&mut Value>) {
         return;
     };
     for part in parts {
-        let Ok(p) = serde_json::from_value::<Part>(part.clone()) else {
-            continue;
+        let taken = std::mem::take(part);
+        let p = match Part::deserialize(&taken) {
+            Ok(p) => p,
+            Err(_) => {
+                *part = taken;
+                continue;
+            }
         };
+        drop(taken);
         let mut v03 = Map::new();
         match p.content {
             Content::Text(t) => {
@@ -573,5 +635,93 @@ mod tests {
         );
         let back: Task = serde_json::from_value(v1).unwrap();
         assert_eq!(back, task);
+    }
+
+    fn message(id: &str, parts: Vec<Part>) -> Message {
+        Message {
+            message_id: id.into(),
+            context_id: Some("c".into()),
+            task_id: Some("t".into()),
+            role: Role::User,
+            parts,
+            metadata: None,
+            extensions: Vec::new(),
+            reference_task_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_part_is_written_in_one_order_with_only_the_fields_it_has() {
+        let part = Part {
+            content: Content::Raw("AQI=".into()),
+            media_type: Some("application/octet-stream".into()),
+            filename: Some("b.bin".into()),
+            metadata: Some([("k".to_string(), json!(1))].into_iter().collect()),
+        };
+        assert_eq!(
+            serde_json::to_string(&part).unwrap(),
+            r#"{"raw":"AQI=","mediaType":"application/octet-stream","filename":"b.bin","metadata":{"k":1}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Part::text("hi")).unwrap(),
+            r#"{"text":"hi"}"#
+        );
+        let url = Part::of(Content::Url("https://x".into()));
+        assert_eq!(
+            serde_json::to_string(&url).unwrap(),
+            r#"{"url":"https://x"}"#
+        );
+        let back: Part = serde_json::from_str(&serde_json::to_string(&part).unwrap()).unwrap();
+        assert_eq!(back, part);
+    }
+
+    #[test]
+    fn a_tasks_wire_view_writes_what_its_wire_value_holds() {
+        let task = Task {
+            id: "t".into(),
+            context_id: "c".into(),
+            status: TaskStatus {
+                state: TaskState::Working,
+                message: Some(message("s", vec![Part::text("on it")])),
+                timestamp: timestamp(1_700_000_000_123),
+            },
+            artifacts: vec![Artifact {
+                artifact_id: "a".into(),
+                name: Some("result".into()),
+                description: None,
+                parts: vec![Part::data(json!({"x": [1, 2]})), Part::data(json!("s"))],
+                metadata: Some([("m".to_string(), json!(true))].into_iter().collect()),
+            }],
+            history: vec![
+                message("1", vec![Part::text("one")]),
+                message("2", vec![Part::data(json!({"two": 2}))]),
+                message("3", vec![Part::text("three")]),
+            ],
+            metadata: Some([("k".to_string(), json!("v"))].into_iter().collect()),
+        };
+        for version in [Version::V1_0, Version::V0_3] {
+            for history in [None, Some(0), Some(2), Some(9)] {
+                for artifacts in [true, false] {
+                    let view = serde_json::to_string(&task.wire_view(version, history, artifacts));
+                    let view: Value = serde_json::from_str(&view.unwrap()).unwrap();
+                    let value = task.wire(version, history, artifacts);
+                    assert_eq!(view, value, "{version:?} {history:?} {artifacts}");
+                }
+            }
+        }
+        // The whole task, unchanged, is the task itself.
+        let whole = task.wire_view(Version::V1_0, None, true);
+        assert_eq!(
+            serde_json::to_value(&whole).unwrap(),
+            serde_json::to_value(&task).unwrap()
+        );
+        let two = task.wire(Version::V1_0, Some(2), false);
+        assert_eq!(two["history"][0]["messageId"], "2");
+        assert_eq!(two["history"].as_array().map(Vec::len), Some(2));
+        assert!(
+            task.wire(Version::V1_0, Some(0), true)
+                .get("history")
+                .is_none()
+        );
     }
 }

@@ -214,8 +214,8 @@ fn version_asked(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 }
 
 async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let asked = version_asked(&headers, request.uri().query());
+    let headers = request.headers();
+    let asked = version_asked(headers, request.uri().query());
     let json_body = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -229,6 +229,9 @@ async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request)
         let error = RpcError::new(None, INVALID_REQUEST, "the body must be application/json");
         return rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &error);
     }
+    // What the answer needs of the headers, read before the body takes the request.
+    let activated = activated(headers);
+    let caller = caller_of(headers);
     let body = match super::extract::body_bytes(request, &state).await {
         Ok(body) => body,
         Err(e) => {
@@ -264,7 +267,6 @@ async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request)
     let Some(a2a) = state.a2a.clone() else {
         return rpc_error(StatusCode::OK, &Fault::internal().answer(Some(id)));
     };
-    let activated = activated(&headers);
     let x402 = activated
         .iter()
         .any(|u| u == X402_EXTENSION || u == X402_EXTENSION_LEGACY);
@@ -273,11 +275,11 @@ async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request)
         tasks: &a2a,
         version,
         id: id.clone(),
-        caller: caller_of(&headers),
+        caller,
         agent,
         x402,
     };
-    let mut response = match dispatch(&call, &method, &params).await {
+    let mut response = match dispatch(&call, &method, params).await {
         Ok(response) => response,
         Err(fault) => rpc_error(StatusCode::OK, &fault.answer(Some(id))),
     };
@@ -302,7 +304,7 @@ async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request)
 async fn dispatch(
     call: &Call<'_>,
     method: &str,
-    params: &Map<String, Value>,
+    mut params: Map<String, Value>,
 ) -> Result<Response, Fault> {
     let Some(m) = Method::parse(call.version, method) else {
         let other = match call.version {
@@ -325,25 +327,25 @@ async fn dispatch(
     };
     let agent = call.agent.as_ref().map(|a| a.name.as_str());
     match m {
-        Method::SendMessage | Method::SendStreamingMessage => send(call, m, params).await,
+        Method::SendMessage | Method::SendStreamingMessage => send(call, m, &mut params).await,
         Method::GetTask => {
-            let id = task_id(params)?;
+            let id = task_id(&params)?;
             let task = call.tasks.get(&id, &call.caller, agent)?;
             Ok(call.result(task_json(
                 call.version,
                 &task,
-                history_length(params)?,
+                history_length(&params)?,
                 true,
             )))
         }
-        Method::ListTasks => list(call, params),
+        Method::ListTasks => list(call, &params),
         Method::CancelTask => {
-            let id = task_id(params)?;
+            let id = task_id(&params)?;
             let task = call.tasks.cancel(&id, &call.caller, agent).await?;
             Ok(call.result(task_json(call.version, &task, None, true)))
         }
         Method::SubscribeToTask => {
-            let id = task_id(params)?;
+            let id = task_id(&params)?;
             let (task, events) = call.tasks.subscribe(&id, &call.caller, agent)?;
             Ok(stream_response(
                 call.version,
@@ -365,7 +367,21 @@ async fn dispatch(
 
 impl Call<'_> {
     fn result(&self, value: Value) -> Response {
-        (StatusCode::OK, Json(jsonrpc::result(&self.id, value))).into_response()
+        self.result_of(&value)
+    }
+
+    /// The answer `result`, written straight into the body.
+    fn result_of<T: serde::Serialize + ?Sized>(&self, result: &T) -> Response {
+        let body: Box<str> = jsonrpc::result_of(&self.id, result).into();
+        (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            String::from(body),
+        )
+            .into_response()
     }
 }
 
@@ -396,14 +412,14 @@ fn task_json(version: Version, task: &Task, history: Option<usize>, artifacts: b
     task.wire(version, history, artifacts)
 }
 
-/// The message of a send, in the neutral model.
-fn message_of(version: Version, params: &Map<String, Value>) -> Result<Message, Fault> {
+/// The message of a send (taken out of `params`), in the neutral model.
+fn message_of(version: Version, params: &mut Map<String, Value>) -> Result<Message, Fault> {
     let raw = params
-        .get("message")
+        .remove("message")
         .ok_or_else(|| Fault::invalid_params("params.message is required"))?;
     let v1 = match version {
-        Version::V1_0 => raw.clone(),
-        Version::V0_3 => message_from_v03(raw).map_err(Fault::invalid_params)?,
+        Version::V1_0 => raw,
+        Version::V0_3 => message_from_v03(&raw).map_err(Fault::invalid_params)?,
     };
     let message: Message = serde_json::from_value(v1)
         .map_err(|e| Fault::invalid_params(format!("params.message: {e}")))?;
@@ -456,9 +472,10 @@ fn agent_of(
 async fn send(
     call: &Call<'_>,
     method: Method,
-    params: &Map<String, Value>,
+    params: &mut Map<String, Value>,
 ) -> Result<Response, Fault> {
     let message = message_of(call.version, params)?;
+    let params = &*params;
     let agent = agent_of(call, &message, params)?;
     if agent.price.is_some() && !call.x402 {
         return Err(Fault::new(
@@ -494,6 +511,8 @@ async fn send(
             sent.events,
         ));
     }
+    // (A blocking send follows its run, not its events.)
+    drop(sent.events);
     let task = match (blocking, sent.run) {
         (true, Some(run)) => match run.await {
             Ok(Some(task)) => task,
@@ -502,11 +521,17 @@ async fn send(
         },
         _ => sent.task,
     };
-    let task = task_json(call.version, &task, history, true);
-    Ok(call.result(match call.version {
-        Version::V1_0 => json!({ "task": task }),
-        Version::V0_3 => task,
-    }))
+    let task = task.wire_view(call.version, history, true);
+    Ok(match call.version {
+        Version::V1_0 => call.result_of(&SendAnswer { task }),
+        Version::V0_3 => call.result_of(&task),
+    })
+}
+
+/// A 1.0 send's answer: `{"task": …}`.
+#[derive(serde::Serialize)]
+struct SendAnswer<'a> {
+    task: hypervisor_protocol::a2a::model::Wire<'a>,
 }
 
 /// `ListTasks` (1.0): the caller's tasks (on this endpoint's agent), newest change first.

@@ -288,7 +288,10 @@ impl Tasks {
         mut message: Message,
     ) -> Result<Sent, Fault> {
         let now = unix_millis();
-        let (mut row, new) = match message.task_id.clone() {
+        let kind = agent.latest.kind;
+        // The run's input, when it is this message's (a new task's, read before the task
+        // exists: a message with nothing to run is an error).
+        let (mut row, new, mut input) = match message.task_id.clone() {
             Some(id) => {
                 let row = self.owned(&id, caller, Some(&agent.name))?;
                 let state = row.task.status.state;
@@ -308,17 +311,16 @@ impl Tasks {
                     ));
                 }
                 message.context_id = Some(row.task.context_id.clone());
-                (row, false)
+                (row, false, None)
             }
             None => {
                 let id = random_id()?;
                 let context_id = message.context_id.clone().map_or_else(random_id, Ok)?;
                 message.task_id = Some(id.clone());
                 message.context_id = Some(context_id.clone());
-                // Checked before the task exists: a message with nothing to run is an error. (The
-                // bounds on stored tasks hold where the task is inserted, below, in the statement
-                // that inserts it.)
-                input_of(agent.latest.kind, &message)?;
+                // (The bounds on stored tasks hold where the task is inserted, below, in the
+                // statement that inserts it.)
+                let input = input_of(kind, &message)?;
                 let task = Task {
                     id,
                     context_id,
@@ -336,16 +338,22 @@ impl Tasks {
                     updated_ms: now,
                 };
                 // Stored once its first state is known (below): one write, not two.
-                (row, true)
+                (row, true, Some(input))
             }
         };
         message.task_id = Some(row.task.id.clone());
-        row.task.history.push(message.clone());
+        let submitted = payment::submitted(&message);
         // What runs: the message waiting for its payment, or this one.
-        let work = row.pending.take().unwrap_or_else(|| message.clone());
-        let payment = match payment::submitted(&message) {
+        let waiting = row.pending.take();
+        let input = match (input.take(), &waiting) {
+            (Some(input), None) => input,
+            (_, Some(work)) => input_of(kind, work)?,
+            (None, None) => input_of(kind, &message)?,
+        };
+        let payment = match submitted {
             payment::Submitted::Payload(header) => Some(header),
             payment::Submitted::Declined => {
+                row.task.history.push(message);
                 let meta = payment::status_only(keys::STATUS_REJECTED);
                 let note = say(&row.task, "the client declined the payment", Some(meta));
                 row.task.status = status(TaskState::Canceled, Some(note));
@@ -354,11 +362,12 @@ impl Tasks {
             }
             payment::Submitted::Nothing => None,
         };
-        let input = input_of(agent.latest.kind, &work)?;
         if agent.price.is_some() && payment.is_none() {
             // A priced agent: ask for the payment; the message waits for it. A new task over a
             // bound on stored tasks is refused before its price is asked for (and again, in
             // the database, when it is inserted).
+            let work = waiting.unwrap_or_else(|| message.clone());
+            row.task.history.push(message);
             if new {
                 let adding = serde_json::to_vec(&work).map_or(0, |m| m.len() as u64);
                 self.store
@@ -374,12 +383,13 @@ impl Tasks {
             self.persist(&mut row, new).await?;
             return Ok(Sent::idle(row.task));
         }
+        row.task.history.push(message);
         row.task.status = status(TaskState::Working, None);
         // Stored before it runs, whether or not its sender waits for its end: the insert is
         // where the bounds on stored tasks hold (in one statement), so nothing runs for a task
         // that could not be stored, and no finished run's outcome is refused storage.
         self.persist(&mut row, new).await?;
-        Ok(self.start(row, agent.latest.kind, input, payment))
+        Ok(self.start(row, kind, input, payment))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -509,11 +519,6 @@ impl Tasks {
             },
         );
         let paid = payment.is_some();
-        let input_text = match (&input.event, &input.stdin) {
-            (Some(event), _) => event.get().to_string(),
-            (None, Some(stdin)) => stdin.clone(),
-            (None, None) => String::new(),
-        };
         // A receipt when the host has an attested key: it names the task and its route.
         let receipt = self
             .pipeline
@@ -523,6 +528,14 @@ impl Tasks {
             .map(|task| ClearReceipt {
                 id: task,
                 route: format!("/agents/{}/a2a", row.agent),
+            });
+        // The input its receipt signs the hash of (kept only when there is one).
+        let input_text = receipt
+            .as_ref()
+            .map(|_| match (&input.event, &input.stdin) {
+                (Some(event), _) => event.get().to_string(),
+                (None, Some(stdin)) => stdin.clone(),
+                (None, None) => String::new(),
             });
         let outcome = self
             .pipeline
@@ -535,7 +548,8 @@ impl Tasks {
                 receipt,
             }) => {
                 if let Some(receipt) = receipt {
-                    row.task.metadata = Some(receipt_metadata(&receipt, &response, input_text));
+                    let input = input_text.unwrap_or_default();
+                    row.task.metadata = Some(receipt_metadata(&receipt, &response, input));
                 }
                 let mut meta = settlement.as_ref().map(payment::completed);
                 let ok = response.ok;
