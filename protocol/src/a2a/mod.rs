@@ -10,6 +10,7 @@
 
 pub mod card;
 pub mod model;
+mod wire03;
 
 /// The `A2A-Version` header (also accepted as a query parameter).
 pub const VERSION_HEADER: &str = "A2A-Version";

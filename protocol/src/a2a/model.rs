@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::wire03::Task03;
 use super::{TaskState, Version};
 
 /// Who wrote a message.
@@ -272,12 +273,12 @@ impl Task {
         }
     }
 
-    /// [`Task::wire`] as something that serialises itself: 1.0's shape straight from the task
-    /// (nothing copied), 0.3's translated.
+    /// [`Task::wire`] as something that serialises itself, straight from the task in either
+    /// version's shapes (nothing copied, no intermediate value).
     pub fn wire_view(&self, version: Version, history: Option<usize>, artifacts: bool) -> Wire<'_> {
         match version {
             Version::V1_0 => Wire::V1(self.view(history, artifacts)),
-            Version::V0_3 => Wire::V03(self.wire(version, history, artifacts)),
+            Version::V0_3 => Wire::V03(Task03(self.view(history, artifacts))),
         }
     }
 
@@ -298,23 +299,23 @@ impl Task {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskView<'a> {
-    id: &'a str,
-    context_id: &'a str,
-    status: &'a TaskStatus,
+    pub(super) id: &'a str,
+    pub(super) context_id: &'a str,
+    pub(super) status: &'a TaskStatus,
     #[serde(skip_serializing_if = "<[Artifact]>::is_empty")]
-    artifacts: &'a [Artifact],
+    pub(super) artifacts: &'a [Artifact],
     #[serde(skip_serializing_if = "<[Message]>::is_empty")]
-    history: &'a [Message],
+    pub(super) history: &'a [Message],
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<&'a Map<String, Value>>,
+    pub(super) metadata: Option<&'a Map<String, Value>>,
 }
 
-/// A task as a version writes it ([`Task::wire_view`]).
+/// A task as a version writes it ([`Task::wire_view`]), borrowed.
 pub enum Wire<'a> {
     /// 1.0: the task itself.
     V1(TaskView<'a>),
-    /// 0.3: the translated value.
-    V03(Value),
+    /// 0.3: written in its shapes as it goes.
+    V03(Task03<'a>),
 }
 
 impl Serialize for Wire<'_> {
@@ -485,67 +486,15 @@ fn file_v03(key: &str, value: String, mime: Option<String>, name: Option<String>
 /// # Errors
 /// What is wrong with it, for the client.
 pub fn message_from_v03(v03: &Value) -> Result<Value, String> {
-    let Some(obj) = v03.as_object() else {
-        return Err("the message must be an object".into());
-    };
-    let mut out = obj.clone();
-    out.remove("kind");
-    let role = match obj.get("role").and_then(Value::as_str) {
-        Some("user") => "ROLE_USER",
-        Some("agent") => "ROLE_AGENT",
-        _ => return Err("message.role must be \"user\" or \"agent\"".into()),
-    };
-    out.insert("role".into(), json!(role));
-    let Some(Value::Array(parts)) = obj.get("parts") else {
-        return Err("message.parts must be an array".into());
-    };
-    let parts = parts
-        .iter()
-        .map(part_from_v03)
-        .collect::<Result<Vec<_>, _>>()?;
-    out.insert("parts".into(), Value::Array(parts));
-    Ok(Value::Object(out))
+    message_into_v1(v03.clone())
 }
 
-fn part_from_v03(part: &Value) -> Result<Value, String> {
-    let Some(obj) = part.as_object() else {
-        return Err("a part must be an object".into());
-    };
-    let mut out = Map::new();
-    match obj.get("kind").and_then(Value::as_str) {
-        Some("text") => {
-            let text = obj.get("text").and_then(Value::as_str);
-            out.insert("text".into(), json!(text.ok_or("a text part needs text")?));
-        }
-        Some("data") => {
-            out.insert(
-                "data".into(),
-                obj.get("data").cloned().ok_or("a data part needs data")?,
-            );
-        }
-        Some("file") => {
-            let file = obj
-                .get("file")
-                .and_then(Value::as_object)
-                .ok_or("a file part needs file")?;
-            match (file.get("bytes"), file.get("uri")) {
-                (Some(b), None) => out.insert("raw".into(), b.clone()),
-                (None, Some(u)) => out.insert("url".into(), u.clone()),
-                _ => return Err("a file holds exactly one of bytes or uri".into()),
-            };
-            if let Some(m) = file.get("mimeType") {
-                out.insert("mediaType".into(), m.clone());
-            }
-            if let Some(n) = file.get("name") {
-                out.insert("filename".into(), n.clone());
-            }
-        }
-        _ => return Err("part.kind must be text, data or file".into()),
-    }
-    if let Some(m) = obj.get("metadata") {
-        out.insert("metadata".into(), m.clone());
-    }
-    Ok(Value::Object(out))
+/// [`message_from_v03`], taking the value (translated in place, nothing copied).
+///
+/// # Errors
+/// What is wrong with it, for the client.
+pub fn message_into_v1(v03: Value) -> Result<Value, String> {
+    super::wire03::message_into_v1(v03)
 }
 
 /// RFC 3339 (UTC, milliseconds) of a Unix time in milliseconds.
@@ -695,7 +644,20 @@ mod tests {
             history: vec![
                 message("1", vec![Part::text("one")]),
                 message("2", vec![Part::data(json!({"two": 2}))]),
-                message("3", vec![Part::text("three")]),
+                message(
+                    "3",
+                    vec![
+                        Part::text("three"),
+                        Part {
+                            content: Content::Raw("AQI=".into()),
+                            media_type: Some("image/png".into()),
+                            filename: Some("a.png".into()),
+                            metadata: Some([("p".to_string(), json!(1))].into_iter().collect()),
+                        },
+                        Part::of(Content::Url("https://x/y".into())),
+                        Part::data(json!([1])),
+                    ],
+                ),
             ],
             metadata: Some([("k".to_string(), json!("v"))].into_iter().collect()),
         };

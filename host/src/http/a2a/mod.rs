@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
-use hypervisor_protocol::a2a::model::{Message, Shape, Task, message_from_v03, to_v03};
+use hypervisor_protocol::a2a::model::{Message, Shape, Task, message_into_v1, to_v03};
 use hypervisor_protocol::a2a::{
     EXTENSIONS_HEADER, LEGACY_EXTENSIONS_HEADER, Method, TaskState, VERSION_HEADER, Version,
     X402_EXTENSION, X402_EXTENSION_LEGACY, codes,
@@ -129,7 +129,8 @@ async fn skill(
     let agent = state.pipeline.agent_record(name).map_err(Err)?;
     if agent.latest.kind == AgentKind::Http {
         let payment = payment_of(&request).map_err(Err)?;
-        return Err(serve_http_agent(state, name, rest, request, payment).await);
+        // (Boxed: an HTTP agent's serving is large, and the A2A skills' path never holds it.)
+        return Err(Box::pin(serve_http_agent(state, name, rest, request, payment)).await);
     }
     if request.method() != method {
         return Err(Err(ApiError::MethodNotAllowed));
@@ -419,7 +420,7 @@ fn message_of(version: Version, params: &mut Map<String, Value>) -> Result<Messa
         .ok_or_else(|| Fault::invalid_params("params.message is required"))?;
     let v1 = match version {
         Version::V1_0 => raw,
-        Version::V0_3 => message_from_v03(&raw).map_err(Fault::invalid_params)?,
+        Version::V0_3 => message_into_v1(raw).map_err(Fault::invalid_params)?,
     };
     let message: Message = serde_json::from_value(v1)
         .map_err(|e| Fault::invalid_params(format!("params.message: {e}")))?;

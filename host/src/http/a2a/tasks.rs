@@ -119,11 +119,11 @@ fn input_of(kind: AgentKind, message: &Message) -> Result<InvokeRequest, Fault> 
     let mut request = InvokeRequest::default();
     match kind {
         AgentKind::Handler => {
-            let event = data.cloned().unwrap_or_else(|| json!({ "text": text }));
-            request.event = Some(
-                serde_json::value::to_raw_value(&event)
-                    .map_err(|e| Fault::invalid_params(e.to_string()))?,
-            );
+            let event = match data {
+                Some(v) => serde_json::value::to_raw_value(v),
+                None => serde_json::value::to_raw_value(&json!({ "text": text })),
+            };
+            request.event = Some(event.map_err(|e| Fault::invalid_params(e.to_string()))?);
         }
         _ => {
             request.stdin = Some(match data {
@@ -375,7 +375,8 @@ impl Tasks {
                     .map_err(storage)?
                     .map_err(quota)?;
             }
-            let required = self.requirements(agent, &input).await?;
+            // (Boxed: the probe's invocation is large, and only this rare path holds it.)
+            let required = Box::pin(self.requirements(agent, &input)).await?;
             let meta = payment::required(required);
             let note = say(&row.task, "Payment is required.", Some(meta));
             row.task.status = status(TaskState::InputRequired, Some(note));
@@ -490,14 +491,17 @@ impl Tasks {
         }
     }
 
-    fn emit(&self, id: &str, event: Event) {
+    /// Sends the event `event` makes to the task's followers, if it has any.
+    fn emit(&self, id: &str, event: impl FnOnce() -> Event) {
         let live = self
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(l) = live.get(id) {
-            // No subscriber is fine.
-            let _ = l.events.send(event);
+        if let Some(l) = live.get(id)
+            && l.events.receiver_count() > 0
+        {
+            // (A follower gone meanwhile is fine.)
+            let _ = l.events.send(event());
         }
     }
 
@@ -511,13 +515,10 @@ impl Tasks {
         payment: Option<PaymentHeader>,
     ) -> Option<Task> {
         let id = row.task.id.clone();
-        self.emit(
-            &id,
-            Event::Status {
-                status: row.task.status.clone(),
-                last: false,
-            },
-        );
+        self.emit(&id, || Event::Status {
+            status: row.task.status.clone(),
+            last: false,
+        });
         let paid = payment.is_some();
         // A receipt when the host has an attested key: it names the task and its route.
         let receipt = self
@@ -601,23 +602,19 @@ impl Tasks {
                 (TaskState::Failed, say(&row.task, &text, meta), None)
             }
         };
-        if let Some(a) = artifact.clone() {
-            row.task.artifacts.push(a);
-        }
+        let produced = artifact.is_some();
+        row.task.artifacts.extend(artifact);
         row.task.status = status(state, Some(note));
         let saved = self.save(&mut row).await;
         let ended = match saved {
             Ok(true) => {
-                if let Some(a) = artifact {
-                    self.emit(&id, Event::Artifact(a));
+                if let Some(a) = row.task.artifacts.last().filter(|_| produced) {
+                    self.emit(&id, || Event::Artifact(a.clone()));
                 }
-                self.emit(
-                    &id,
-                    Event::Status {
-                        status: row.task.status.clone(),
-                        last: true,
-                    },
-                );
+                self.emit(&id, || Event::Status {
+                    status: row.task.status.clone(),
+                    last: true,
+                });
                 Some(row.task)
             }
             // Canceled meanwhile: the cancellation already told the streams.
