@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
-use hypervisor_protocol::a2a::model::{Message, Shape, Task, message_into_v1, to_v03};
+use hypervisor_protocol::a2a::model::{Message, Shape, Task, Wire, message_into_v1, to_v03};
 use hypervisor_protocol::a2a::{
     EXTENSIONS_HEADER, LEGACY_EXTENSIONS_HEADER, Method, TaskState, VERSION_HEADER, Version,
     X402_EXTENSION, X402_EXTENSION_LEGACY, codes,
@@ -332,18 +332,14 @@ async fn dispatch(
         Method::GetTask => {
             let id = task_id(&params)?;
             let task = call.tasks.get(&id, &call.caller, agent)?;
-            Ok(call.result(task_json(
-                call.version,
-                &task,
-                history_length(&params)?,
-                true,
-            )))
+            let history = history_length(&params)?;
+            Ok(call.result_of(&task.wire_view(call.version, history, true)))
         }
         Method::ListTasks => list(call, &params),
         Method::CancelTask => {
             let id = task_id(&params)?;
             let task = call.tasks.cancel(&id, &call.caller, agent).await?;
-            Ok(call.result(task_json(call.version, &task, None, true)))
+            Ok(call.result_of(&task.wire_view(call.version, None, true)))
         }
         Method::SubscribeToTask => {
             let id = task_id(&params)?;
@@ -367,10 +363,6 @@ async fn dispatch(
 }
 
 impl Call<'_> {
-    fn result(&self, value: Value) -> Response {
-        self.result_of(&value)
-    }
-
     /// The answer `result`, written straight into the body.
     fn result_of<T: serde::Serialize + ?Sized>(&self, result: &T) -> Response {
         let body: Box<str> = jsonrpc::result_of(&self.id, result).into();
@@ -408,9 +400,31 @@ fn history_length(params: &Map<String, Value>) -> Result<Option<usize>, Fault> {
     }
 }
 
-/// A task as `version` writes it (bare in 0.3's `tasks/get`; also bare in 1.0's `GetTask`).
-fn task_json(version: Version, task: &Task, history: Option<usize>, artifacts: bool) -> Value {
-    task.wire(version, history, artifacts)
+/// A task as a send's answer (and a stream's first event) carries it: `{"task": …}` in 1.0,
+/// bare in 0.3 (as in both versions' `GetTask`).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum SentTask<'a> {
+    V1 { task: Wire<'a> },
+    V03(Wire<'a>),
+}
+
+fn sent_task(version: Version, task: &Task, history: Option<usize>) -> SentTask<'_> {
+    let task = task.wire_view(version, history, true);
+    match version {
+        Version::V1_0 => SentTask::V1 { task },
+        Version::V0_3 => SentTask::V03(task),
+    }
+}
+
+/// `ListTasks`' answer.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskPage<'a> {
+    tasks: Vec<Wire<'a>>,
+    next_page_token: String,
+    page_size: u32,
+    total_size: u64,
 }
 
 /// The message of a send (taken out of `params`), in the neutral model.
@@ -522,17 +536,7 @@ async fn send(
         },
         _ => sent.task,
     };
-    let task = task.wire_view(call.version, history, true);
-    Ok(match call.version {
-        Version::V1_0 => call.result_of(&SendAnswer { task }),
-        Version::V0_3 => call.result_of(&task),
-    })
-}
-
-/// A 1.0 send's answer: `{"task": …}`.
-#[derive(serde::Serialize)]
-struct SendAnswer<'a> {
-    task: hypervisor_protocol::a2a::model::Wire<'a>,
+    Ok(call.result_of(&sent_task(call.version, &task, history)))
 }
 
 /// `ListTasks` (1.0): the caller's tasks (on this endpoint's agent), newest change first.
@@ -597,16 +601,15 @@ fn list(call: &Call<'_>, params: &Map<String, Value>) -> Result<Response, Fault>
     } else {
         String::new()
     };
-    let tasks: Vec<Value> = tasks
-        .iter()
-        .map(|t| task_json(call.version, t, history, artifacts))
-        .collect();
-    Ok(call.result(json!({
-        "tasks": tasks,
-        "nextPageToken": next_token,
-        "pageSize": page_size,
-        "totalSize": total,
-    })))
+    Ok(call.result_of(&TaskPage {
+        tasks: tasks
+            .iter()
+            .map(|t| t.wire_view(call.version, history, artifacts))
+            .collect(),
+        next_page_token: next_token,
+        page_size,
+        total_size: total,
+    }))
 }
 
 /// One stream event's `result`, in `version`'s shape.
@@ -640,17 +643,11 @@ fn stream_response(
     task: Task,
     events: Option<broadcast::Receiver<Event>>,
 ) -> Response {
-    let first = match version {
-        Version::V1_0 => json!({ "task": task.wire(version, None, true) }),
-        Version::V0_3 => task.wire(version, None, true),
-    };
+    let first = jsonrpc::result_of(&id, &sent_task(version, &task, None));
     let frame = move |id: &Id, value: Value| -> Result<SseEvent, Infallible> {
         Ok(SseEvent::default().data(jsonrpc::result(id, value).get()))
     };
-    let head = stream::once({
-        let f = frame(&id, first);
-        async move { f }
-    });
+    let head = stream::once(async move { Ok(SseEvent::default().data(first.get())) });
     let ends_now = task.status.state.is_terminal() || task.status.state.is_interrupted();
     let rest = follow(if ends_now { None } else { events })
         .map(move |event| frame(&id, event_json(version, &task, &event)));

@@ -291,7 +291,7 @@ impl Tasks {
         let kind = agent.latest.kind;
         // The run's input, when it is this message's (a new task's, read before the task
         // exists: a message with nothing to run is an error).
-        let (mut row, new, mut input) = match message.task_id.clone() {
+        let (mut row, new, input) = match message.task_id.clone() {
             Some(id) => {
                 let row = self.owned(&id, caller, Some(&agent.name))?;
                 let state = row.task.status.state;
@@ -345,9 +345,9 @@ impl Tasks {
         let submitted = payment::submitted(&message);
         // What runs: the message waiting for its payment, or this one.
         let waiting = row.pending.take();
-        let input = match (input.take(), &waiting) {
-            (Some(input), None) => input,
+        let input = match (input, &waiting) {
             (_, Some(work)) => input_of(kind, work)?,
+            (Some(input), None) => input,
             (None, None) => input_of(kind, &message)?,
         };
         let payment = match submitted {
