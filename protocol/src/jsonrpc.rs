@@ -21,17 +21,18 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// A request id: a string or a number, kept as sent.
 pub type Id = Box<RawValue>;
 
-/// One incoming message.
+/// One incoming message, its parameters read as `P` ([`parse`]: an object; [`parse_raw`]:
+/// the object's text).
 #[derive(Debug)]
-pub enum Incoming {
+pub enum Incoming<P = Map<String, Value>> {
     /// A request, to be answered.
     Request {
         /// Its id.
         id: Id,
         /// The method.
         method: String,
-        /// The parameters (an object; absent is empty).
-        params: Map<String, Value>,
+        /// The parameters (an object; absent is empty, or `None` as text).
+        params: P,
     },
     /// A notification (no id): `202 Accepted`, nothing else.
     Notification {
@@ -78,7 +79,8 @@ impl RpcError {
 /// another by a gateway) is refused, and the id is kept as its text (a large integer comes
 /// back exactly as sent).
 #[derive(Deserialize)]
-struct Message {
+#[serde(bound = "P: Deserialize<'de>")]
+struct Message<P> {
     #[serde(default)]
     jsonrpc: Option<Value>,
     /// Present (even `null`) or absent.
@@ -87,7 +89,7 @@ struct Message {
     #[serde(default)]
     method: Option<Value>,
     #[serde(default)]
-    params: Option<Value>,
+    params: Option<P>,
     #[serde(default)]
     result: Option<Value>,
     #[serde(default)]
@@ -113,6 +115,48 @@ fn usable_id(id: &RawValue) -> bool {
 
 /// Reads one message. Everything a client can get wrong is an [`RpcError`]: never a panic.
 pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
+    let (id, method, params) = read::<Value>(bytes)?;
+    let params = match params {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(params)) => params,
+        Some(_) => return Err(not_an_object(id)),
+    };
+    Ok(incoming(id, method, params))
+}
+
+/// [`parse`], with the parameters kept as their text (`None` when absent or `null`), for a
+/// front that reads them into its own types without an intermediate JSON value. Every error
+/// is [`parse`]'s, but for valid JSON that a JSON value cannot hold inside the parameters (a
+/// number beyond a double's range, a lone surrogate escape, nesting deeper than 128): `parse`
+/// refuses the message (`INVALID_REQUEST`), here the parameters are the front's to refuse
+/// when it reads them (`INVALID_PARAMS`), or to skip under a key it does not read.
+pub fn parse_raw(bytes: &[u8]) -> Result<Incoming<Option<Box<RawValue>>>, RpcError> {
+    let (id, method, params) = read::<Box<RawValue>>(bytes)?;
+    let params = match params {
+        None => None,
+        Some(p) if p.get() == "null" => None,
+        Some(p) if p.get().starts_with('{') => Some(p),
+        Some(_) => return Err(not_an_object(id)),
+    };
+    Ok(incoming(id, method, params))
+}
+
+fn not_an_object(id: Option<Id>) -> RpcError {
+    RpcError::new(id, INVALID_PARAMS, "params must be an object")
+}
+
+fn incoming<P>(id: Option<Id>, method: String, params: P) -> Incoming<P> {
+    match id {
+        Some(id) => Incoming::Request { id, method, params },
+        None => Incoming::Notification { method },
+    }
+}
+
+/// The envelope of one message, checked: its id (if any), its method, its parameters as
+/// sent (their shape unchecked).
+fn read<P: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(Option<Id>, String, Option<P>), RpcError> {
     let not_json =
         |e: serde_json::Error| RpcError::new(None, PARSE_ERROR, format!("not JSON: {e}"));
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -132,7 +176,7 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
     // was checked first.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| RpcError::new(None, PARSE_ERROR, format!("not JSON: not UTF-8 ({e})")))?;
-    let message: Message = serde_json::from_str(text).map_err(|e| {
+    let message: Message<P> = serde_json::from_str(text).map_err(|e| {
         if let Err(syntax) = serde_json::from_str::<&RawValue>(text) {
             return not_json(syntax);
         }
@@ -168,21 +212,7 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
         };
         return Err(RpcError::new(id, INVALID_REQUEST, what));
     };
-    let params = match message.params {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(params)) => params,
-        Some(_) => {
-            return Err(RpcError::new(
-                id,
-                INVALID_PARAMS,
-                "params must be an object",
-            ));
-        }
-    };
-    Ok(match id {
-        Some(id) => Incoming::Request { id, method, params },
-        None => Incoming::Notification { method },
-    })
+    Ok((id, method, message.params))
 }
 
 /// The success response to `id`.
@@ -279,6 +309,68 @@ mod tests {
             assert_eq!(code(valid), INVALID_REQUEST, "{valid}");
         }
         assert_eq!(code(""), PARSE_ERROR);
+    }
+
+    /// `parse_raw` refuses what `parse` refuses, with the same code, and keeps an object's
+    /// parameters as their text (absent or `null`: none).
+    #[test]
+    fn parameters_as_text_are_read_as_parse_reads_them() {
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"a":{}{}}}}}"#,
+            "[".repeat(130),
+            "]".repeat(130)
+        );
+        let mut bad = br#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"x":""#.to_vec();
+        bad.extend_from_slice(b"\xff\"}}");
+        let texts: Vec<Vec<u8>> = [
+            "{",
+            "[]",
+            "",
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":3}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"n":1e400}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"s":"\udc00"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"a":2}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{},"params":{}}"#,
+            &deep,
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .chain([bad])
+        .collect();
+        for text in &texts {
+            let shown = String::from_utf8_lossy(text);
+            if [r#""n":1e400"#, r#""s":"\udc00""#, "[[[["]
+                .iter()
+                .any(|v| shown.contains(v))
+            {
+                // Valid JSON a value cannot hold: the front's to refuse (see `parse_raw`).
+                assert_eq!(parse(text).unwrap_err().code, INVALID_REQUEST, "{shown}");
+                assert!(parse_raw(text).is_ok(), "{shown}");
+                continue;
+            }
+            let code = |r: Result<(), RpcError>| r.err().map(|e| e.code);
+            assert_eq!(
+                code(parse(text).map(drop)),
+                code(parse_raw(text).map(drop)),
+                "{shown}"
+            );
+        }
+        let params = |text: &str| match parse_raw(text.as_bytes()) {
+            Ok(Incoming::Request { params, .. }) => params.map(|p| p.get().to_string()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(params(r#"{"jsonrpc":"2.0","id":1,"method":"m"}"#), None);
+        assert_eq!(
+            params(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":null}"#),
+            None
+        );
+        assert_eq!(
+            params(r#"{"jsonrpc":"2.0","id":1,"method":"m","params": {"a": [1]} }"#).as_deref(),
+            Some(r#"{"a": [1]}"#)
+        );
     }
 
     #[test]

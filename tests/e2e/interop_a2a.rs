@@ -351,6 +351,49 @@ fn malformed_a2a_json_rpc_gets_its_error_and_never_a_500() {
             200,
             Some(-32602),
         ),
+        // A send's parameters are read from their text into the model (no JSON value first):
+        // a key given twice, params that are not an object, a message that is not one, a
+        // number no reader holds inside the message, each a parameters error, also in 0.3.
+        (
+            "the message given twice",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"role":"ROLE_USER","parts":[{"text":"a"}],"messageId":"m"},"message":{"role":"ROLE_USER","parts":[{"text":"b"}],"messageId":"n"}}}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
+        (
+            "params not an object",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":["x"]}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a message that is not an object",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":"hi"}}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a number past a double in the message",
+            agent,
+            vec![json, v1],
+            br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"role":"ROLE_USER","parts":[{"data":{"n":1e400}}],"messageId":"m"}}}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a 0.3 message that is not one",
+            agent,
+            vec![json],
+            br#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"role":"user","parts":"x","messageId":"m","kind":"message"}}}"#.to_vec(),
+            200,
+            Some(-32602),
+        ),
         (
             "a file part",
             agent,

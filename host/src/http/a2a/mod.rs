@@ -17,6 +17,7 @@ pub mod card;
 mod payment;
 pub mod tasks;
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::jsonrpc::{
     self, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, Id, Incoming, METHOD_NOT_FOUND, RpcError,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
@@ -240,7 +242,7 @@ async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request)
             return rpc_error(status, &RpcError::new(None, INVALID_REQUEST, e.to_string()));
         }
     };
-    let (id, method, params) = match jsonrpc::parse(&body) {
+    let (id, method, params) = match jsonrpc::parse_raw(&body) {
         Ok(Incoming::Request { id, method, params }) => (id, method, params),
         Ok(Incoming::Notification { .. }) => {
             let error = RpcError::new(None, INVALID_REQUEST, "A2A takes requests: give an id");
@@ -305,7 +307,7 @@ async fn endpoint(state: AppState, agent: Option<AgentRecord>, request: Request)
 async fn dispatch(
     call: &Call<'_>,
     method: &str,
-    mut params: Map<String, Value>,
+    params: Option<Box<RawValue>>,
 ) -> Result<Response, Fault> {
     let Some(m) = Method::parse(call.version, method) else {
         let other = match call.version {
@@ -328,21 +330,22 @@ async fn dispatch(
     };
     let agent = call.agent.as_ref().map(|a| a.name.as_str());
     match m {
-        Method::SendMessage | Method::SendStreamingMessage => send(call, m, &mut params).await,
+        Method::SendMessage | Method::SendStreamingMessage => send(call, m, params).await,
         Method::GetTask => {
+            let params = object(params)?;
             let id = task_id(&params)?;
             let task = call.tasks.get(&id, &call.caller, agent)?;
             let history = history_length(&params)?;
             Ok(call.result_of(&task.wire_view(call.version, history, true)))
         }
-        Method::ListTasks => list(call, &params),
+        Method::ListTasks => list(call, &object(params)?),
         Method::CancelTask => {
-            let id = task_id(&params)?;
+            let id = task_id(&object(params)?)?;
             let task = call.tasks.cancel(&id, &call.caller, agent).await?;
             Ok(call.result_of(&task.wire_view(call.version, None, true)))
         }
         Method::SubscribeToTask => {
-            let id = task_id(&params)?;
+            let id = task_id(&object(params)?)?;
             let (task, events) = call.tasks.subscribe(&id, &call.caller, agent)?;
             Ok(stream_response(
                 call.version,
@@ -375,6 +378,15 @@ impl Call<'_> {
             String::from(body),
         )
             .into_response()
+    }
+}
+
+/// Parameters (other than a send's) as a JSON object (absent: empty).
+fn object(params: Option<Box<RawValue>>) -> Result<Map<String, Value>, Fault> {
+    match params {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| Fault::invalid_params(format!("params: {e}"))),
+        None => Ok(Map::new()),
     }
 }
 
@@ -427,17 +439,30 @@ struct TaskPage<'a> {
     total_size: u64,
 }
 
-/// The message of a send (taken out of `params`), in the neutral model.
-fn message_of(version: Version, params: &mut Map<String, Value>) -> Result<Message, Fault> {
-    let raw = params
-        .remove("message")
-        .ok_or_else(|| Fault::invalid_params("params.message is required"))?;
-    let v1 = match version {
-        Version::V1_0 => raw,
-        Version::V0_3 => message_into_v1(raw).map_err(Fault::invalid_params)?,
+/// A send's parameters: the message as its text (read straight into the model in 1.0), the
+/// rest as JSON. (A key given twice is refused, as in the envelope.)
+#[derive(serde::Deserialize, Default)]
+struct SendParams {
+    #[serde(default)]
+    message: Option<Box<RawValue>>,
+    #[serde(default)]
+    configuration: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// The message of a send, in the neutral model.
+fn message_of(version: Version, raw: Option<&RawValue>) -> Result<Message, Fault> {
+    let raw = raw.ok_or_else(|| Fault::invalid_params("params.message is required"))?;
+    let bad = |e: serde_json::Error| Fault::invalid_params(format!("params.message: {e}"));
+    let message: Message = match version {
+        Version::V1_0 => serde_json::from_str(raw.get()).map_err(bad)?,
+        Version::V0_3 => {
+            let v03 = serde_json::from_str(raw.get()).map_err(bad)?;
+            let v1 = message_into_v1(v03).map_err(Fault::invalid_params)?;
+            serde_json::from_value(v1).map_err(bad)?
+        }
     };
-    let message: Message = serde_json::from_value(v1)
-        .map_err(|e| Fault::invalid_params(format!("params.message: {e}")))?;
     if message.role != hypervisor_protocol::a2a::model::Role::User {
         return Err(Fault::invalid_params(
             "a client's message has the user role",
@@ -451,17 +476,17 @@ fn message_of(version: Version, params: &mut Map<String, Value>) -> Result<Messa
 
 /// The agent a send is for: the endpoint's, or the one `metadata.skill` names at `/a2a` (the
 /// only skill when there is one).
-fn agent_of(
-    call: &Call<'_>,
+fn agent_of<'a>(
+    call: &'a Call<'_>,
     message: &Message,
-    params: &Map<String, Value>,
-) -> Result<AgentRecord, Fault> {
+    metadata: Option<&Value>,
+) -> Result<Cow<'a, AgentRecord>, Fault> {
     if let Some(agent) = &call.agent {
-        return Ok(agent.clone());
+        return Ok(Cow::Borrowed(agent));
     }
     let named = message
         .meta("skill")
-        .or_else(|| params.get("metadata").and_then(|m| m.get("skill")))
+        .or_else(|| metadata.and_then(|m| m.get("skill")))
         .and_then(Value::as_str);
     let skills: Vec<AgentRecord> = call
         .state
@@ -471,7 +496,7 @@ fn agent_of(
         .into_iter()
         .filter(card::is_skill)
         .collect();
-    match named {
+    let found = match named {
         Some(name) => skills
             .into_iter()
             .find(|a| a.name == name)
@@ -480,18 +505,23 @@ fn agent_of(
         None => Err(Fault::invalid_params(
             "name the skill in the message's metadata: {\"skill\": <its id>}",
         )),
-    }
+    };
+    found.map(Cow::Owned)
 }
 
 /// `SendMessage` / `SendStreamingMessage`.
 async fn send(
     call: &Call<'_>,
     method: Method,
-    params: &mut Map<String, Value>,
+    params: Option<Box<RawValue>>,
 ) -> Result<Response, Fault> {
-    let message = message_of(call.version, params)?;
-    let params = &*params;
-    let agent = agent_of(call, &message, params)?;
+    let params: SendParams = match params {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| Fault::invalid_params(format!("params: {e}")))?,
+        None => SendParams::default(),
+    };
+    let message = message_of(call.version, params.message.as_deref())?;
+    let agent = agent_of(call, &message, params.metadata.as_ref())?;
     if agent.price.is_some() && !call.x402 {
         return Err(Fault::new(
             codes::EXTENSION_SUPPORT_REQUIRED,
@@ -502,7 +532,7 @@ async fn send(
             ),
         ));
     }
-    let configuration = params.get("configuration").and_then(Value::as_object);
+    let configuration = params.configuration.as_ref().and_then(Value::as_object);
     let history = match configuration {
         Some(c) => history_length(c)?,
         None => None,
@@ -517,8 +547,12 @@ async fn send(
             Version::V1_0 => flag("returnImmediately") != Some(true),
             Version::V0_3 => flag("blocking") != Some(false),
         };
-    let sent = call.tasks.send(&agent, &call.caller, message).await?;
-    if method == Method::SendStreamingMessage {
+    let streaming = method == Method::SendStreamingMessage;
+    let sent = call
+        .tasks
+        .send(&agent, &call.caller, message, streaming)
+        .await?;
+    if streaming {
         return Ok(stream_response(
             call.version,
             call.id.clone(),
@@ -526,8 +560,6 @@ async fn send(
             sent.events,
         ));
     }
-    // (A blocking send follows its run, not its events.)
-    drop(sent.events);
     let task = match (blocking, sent.run) {
         (true, Some(run)) => match run.await {
             Ok(Some(task)) => task,

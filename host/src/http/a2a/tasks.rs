@@ -61,7 +61,7 @@ pub enum Event {
 pub struct Sent {
     /// The task as stored when the send returned.
     pub task: Task,
-    /// Its events from here on, when it runs.
+    /// Its events from here on, when it runs and its sender follows them.
     pub events: Option<broadcast::Receiver<Event>>,
     /// Its run, when it runs.
     /// Its run, when it runs: the task as it ended (`None` when canceled meanwhile).
@@ -70,7 +70,8 @@ pub struct Sent {
 
 /// A running task.
 struct Live {
-    events: broadcast::Sender<Event>,
+    /// Its followers' channel, made when the first one comes (a blocking send has none).
+    events: Option<broadcast::Sender<Event>>,
     abort: Option<tokio::task::AbortHandle>,
 }
 
@@ -153,14 +154,18 @@ fn result_parts(kind: AgentKind, response: &InvokeResponse) -> Vec<Part> {
     }
 }
 
-/// A random (version 4) UUID: task ids are capabilities for anonymous callers, so all of
-/// their 122 bits are random.
-fn random_id() -> Result<String, Fault> {
-    let mut bytes = [0u8; 16];
+/// Two random (version 4) UUIDs from one read of the system's generator: a new task's id and
+/// a context id (used when the client named none). Task ids are capabilities for anonymous
+/// callers, so all of their 122 bits are random.
+fn random_ids() -> Result<(String, String), Fault> {
+    let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| Fault::internal())?;
-    Ok(uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string())
+    let uuid = |half: &[u8]| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(half);
+        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+    };
+    Ok((uuid(&bytes[..16]), uuid(&bytes[16..])))
 }
 
 fn status(state: TaskState, message: Option<Message>) -> TaskStatus {
@@ -275,7 +280,8 @@ impl Tasks {
     }
 
     /// `SendMessage`: a new task for `message` (or the paid continuation of one waiting for
-    /// its payment), stored, and started unless it waits for a payment.
+    /// its payment), stored, and started unless it waits for a payment; with its events when
+    /// `follow` (a stream).
     ///
     /// # Errors
     /// A2A errors: an unknown task, a message to a finished or running task, a message with
@@ -286,6 +292,7 @@ impl Tasks {
         agent: &AgentRecord,
         caller: &str,
         mut message: Message,
+        follow: bool,
     ) -> Result<Sent, Fault> {
         let now = unix_millis();
         let kind = agent.latest.kind;
@@ -314,8 +321,8 @@ impl Tasks {
                 (row, false, None)
             }
             None => {
-                let id = random_id()?;
-                let context_id = message.context_id.clone().map_or_else(random_id, Ok)?;
+                let (id, fresh_context) = random_ids()?;
+                let context_id = message.context_id.clone().unwrap_or(fresh_context);
                 message.task_id = Some(id.clone());
                 message.context_id = Some(context_id.clone());
                 // (The bounds on stored tasks hold where the task is inserted, below, in the
@@ -390,7 +397,7 @@ impl Tasks {
         // where the bounds on stored tasks hold (in one statement), so nothing runs for a task
         // that could not be stored, and no finished run's outcome is refused storage.
         self.persist(&mut row, new).await?;
-        Ok(self.start(row, kind, input, payment))
+        Ok(self.start(row, kind, input, payment, follow))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -463,8 +470,15 @@ impl Tasks {
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
+        follow: bool,
     ) -> Sent {
-        let (events, receiver) = broadcast::channel(16);
+        let (events, receiver) = match follow {
+            true => {
+                let (events, receiver) = broadcast::channel(16);
+                (Some(events), Some(receiver))
+            }
+            false => (None, None),
+        };
         let id = row.task.id.clone();
         let task = row.task.clone();
         let mut live = self
@@ -486,7 +500,7 @@ impl Tasks {
         drop(live);
         Sent {
             task,
-            events: Some(receiver),
+            events: receiver,
             run: Some(run),
         }
     }
@@ -497,11 +511,11 @@ impl Tasks {
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(l) = live.get(id)
-            && l.events.receiver_count() > 0
+        if let Some(events) = live.get(id).and_then(|l| l.events.as_ref())
+            && events.receiver_count() > 0
         {
             // (A follower gone meanwhile is fine.)
-            let _ = l.events.send(event());
+            let _ = events.send(event());
         }
     }
 
@@ -667,10 +681,12 @@ impl Tasks {
             if let Some(abort) = live.abort {
                 abort.abort();
             }
-            let _ = live.events.send(Event::Status {
-                status: row.task.status.clone(),
-                last: true,
-            });
+            if let Some(events) = live.events {
+                let _ = events.send(Event::Status {
+                    status: row.task.status.clone(),
+                    last: true,
+                });
+            }
         }
         Ok(row.task)
     }
@@ -691,8 +707,11 @@ impl Tasks {
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .map(|l| l.events.subscribe());
+            .get_mut(id)
+            .map(|l| {
+                let events = l.events.get_or_insert_with(|| broadcast::channel(16).0);
+                events.subscribe()
+            });
         let task = self.get(id, caller, agent)?;
         match receiver {
             Some(r) if !task.status.state.is_terminal() => Ok((task, r)),
