@@ -7,6 +7,7 @@
 //! deferred writes waiting are all logs, the awaited write commits alone first and the logs
 //! right after, before anyone else's commit: see `Writer::commit_direct`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -109,6 +110,10 @@ type Sink = Arc<tokio::sync::Mutex<Box<dyn RecordSink>>>;
 pub(super) struct Writer {
     sender: mpsc::SyncSender<Msg>,
     pending: Pending,
+    /// Whether the writer thread was nudged and has not taken the deferred writes since: it
+    /// will within [`LINGER`], so a deferred write made meanwhile needs no nudge of its own
+    /// (one wake-up of the thread per linger, not one per request).
+    nudged: Arc<AtomicBool>,
     sink: Sink,
     /// Whether callers may commit their awaited writes themselves ([`RecordSink::local`]).
     local: bool,
@@ -129,13 +134,15 @@ impl Writer {
         let (sender, messages) = mpsc::sync_channel::<Msg>(4096);
         let pending = Pending::default();
         let taken = pending.clone();
+        let nudged = Arc::new(AtomicBool::new(false));
+        let seen = nudged.clone();
         let local = sink.local();
         let direct = sink.asynchronous();
         let sink = Sink::new(tokio::sync::Mutex::new(sink));
         let shared = sink.clone();
         std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(&shared, &messages, &taken))
+            .spawn(move || write_loop(&shared, &messages, &taken, &seen))
             .map_err(|e| StorageError::Database {
                 op: "start the records writer",
                 detail: e.to_string(),
@@ -143,6 +150,7 @@ impl Writer {
         Ok(Self {
             sender,
             pending,
+            nudged,
             sink,
             local,
             direct,
@@ -319,11 +327,14 @@ impl Writer {
             pending.push(write);
             pending.len()
         };
-        // Wake the writer only when the first write starts waiting (it then lingers) or when
-        // a batch is full. A full channel needs no nudge: the writer takes every pending
-        // write at its next commit.
+        // Wake the writer only when the first write starts waiting (it then lingers) and it
+        // was not nudged already (an awaited write committed on its caller's thread may have
+        // taken the writes it was nudged for: it takes this one when its linger ends), or when
+        // a batch is full. A full channel needs no nudge: the writer takes every pending write
+        // at its next commit. (The flag is cleared before the writes are taken, so a write
+        // that finds it set is taken by that commit.)
         let nudge = match waiting {
-            1 => Msg::Deferred,
+            1 if !self.nudged.swap(true, Ordering::SeqCst) => Msg::Deferred,
             n if n == BATCH => Msg::Full,
             _ => return,
         };
@@ -341,7 +352,7 @@ fn requeue(pending: &Pending, mut kept: Vec<Write>) {
     *pending = kept;
 }
 
-fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
+fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending, nudged: &AtomicBool) {
     let mut open = true;
     while open {
         // Deferred writes kept from a failed commit wait for no nudge: try them again soon.
@@ -396,6 +407,7 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending) {
         // Deferred writes queued before any barrier just taken are in `pending` by now.
         let awaited = writes.len();
         let mut sink = sink.blocking_lock();
+        nudged.store(false, Ordering::SeqCst);
         writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
         let result = if writes.is_empty() {
             Ok(())

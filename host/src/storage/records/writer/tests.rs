@@ -49,12 +49,18 @@ struct Fake {
     commits: Commits,
     gate: Arc<Semaphore>,
     asynchronous: bool,
+    /// Whether callers commit their awaited writes themselves (as on SQLite).
+    local: bool,
 }
 
 impl RecordSink for Fake {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
         self.commits.lock().unwrap().push(("thread", ids(writes)));
         Ok(())
+    }
+
+    fn local(&self) -> bool {
+        self.local
     }
 
     fn asynchronous(&self) -> Option<Arc<dyn AsyncRecordSink>> {
@@ -85,6 +91,7 @@ fn writer(asynchronous: bool) -> (Writer, Commits, Arc<Semaphore>) {
         commits: commits.clone(),
         gate: gate.clone(),
         asynchronous,
+        local: false,
     };
     let writer = Writer::start(Box::new(sink)).unwrap();
     writer.submit_deferred(record("deferred"));
@@ -176,6 +183,7 @@ async fn an_awaited_record_commits_alone_before_the_logs_waiting_and_a_read_sees
         commits: commits.clone(),
         gate: gate.clone(),
         asynchronous: true,
+        local: false,
     };
     let writer = Writer::start(Box::new(sink)).unwrap();
     writer.submit_deferred(log("a"));
@@ -222,6 +230,7 @@ async fn any_other_deferred_write_keeps_the_one_transaction_with_the_awaited_one
         commits: commits.clone(),
         gate,
         asynchronous: true,
+        local: false,
     };
     let writer = Writer::start(Box::new(sink)).unwrap();
     writer.submit_deferred(log("a"));
@@ -237,4 +246,48 @@ async fn any_other_deferred_write_keeps_the_one_transaction_with_the_awaited_one
             vec!["log of a".to_string(), "deferred".into(), "awaited".into()]
         )]
     );
+}
+
+/// A deferred write made while the writer thread lingers after a nudge whose writes an awaited
+/// write already took (committed on its caller's thread) sends no nudge of its own: it is
+/// committed when that linger ends, within `LINGER`, never left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_write_after_a_local_commit_is_committed_within_the_linger() {
+    let commits = Commits::default();
+    let sink = Fake {
+        commits: commits.clone(),
+        gate: Arc::new(Semaphore::new(0)),
+        asynchronous: false,
+        local: true,
+    };
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    for round in 0..20 {
+        let (first, awaited, later) = (
+            format!("first {round}"),
+            format!("awaited {round}"),
+            format!("later {round}"),
+        );
+        writer.submit_deferred(record(&first));
+        writer
+            .submit_now(Some(record(&awaited)), "test")
+            .await
+            .unwrap();
+        writer.submit_deferred(record(&later));
+        let committed = |id: &str| {
+            commits
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, ids)| ids.iter().any(|i| i == id))
+        };
+        assert!(committed(&first) && committed(&awaited), "round {round}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !committed(&later) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: a deferred write was left behind"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
 }
