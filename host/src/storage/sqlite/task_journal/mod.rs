@@ -346,9 +346,14 @@ impl Inner {
             conn.pragma_update(None, "synchronous", "FULL")
                 .map_err(sql("fold the task journal"))?;
         }
+        // In the order of their ids (distinct rows: any order gives the same table): the id's
+        // index, random UUIDs, is then written in one sweep, each of its pages once, not in
+        // random order.
+        let mut order: Vec<&SealedTask> = taken.iter().map(|(image, _)| &**image).collect();
+        order.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut fold = || -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
-            for (image, _) in taken {
+            for image in &order {
                 if !table::upsert_on(&tx, image)? {
                     // (An insert on a stored id is refused, so only a table changed under the
                     // host could get here.)
