@@ -63,7 +63,6 @@ pub struct Sent {
     pub task: Task,
     /// Its events from here on, when it runs and its sender follows them.
     pub events: Option<broadcast::Receiver<Event>>,
-    /// Its run, when it runs.
     /// Its run, when it runs: the task as it ended (`None` when canceled meanwhile).
     pub run: Option<tokio::task::JoinHandle<Option<Task>>>,
 }
