@@ -126,12 +126,25 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, RpcError> {
 
 /// [`parse`], with the parameters kept as their text (`None` when absent or `null`), for a
 /// front that reads them into its own types without an intermediate JSON value. Every error
-/// is [`parse`]'s, but for valid JSON that a JSON value cannot hold inside the parameters (a
-/// number beyond a double's range, a lone surrogate escape, nesting deeper than 128): `parse`
-/// refuses the message (`INVALID_REQUEST`), here the parameters are the front's to refuse
-/// when it reads them (`INVALID_PARAMS`), or to skip under a key it does not read.
+/// is [`parse`]'s (nesting past what a JSON reader takes included: a front reads a part of the
+/// parameters on its own, which would otherwise take a few levels more than `parse` did, and
+/// store what it cannot read back), but for valid JSON that a JSON value cannot hold inside
+/// the parameters (a number beyond a double's range, a lone surrogate escape): `parse` refuses
+/// the message (`INVALID_REQUEST`), here the parameters are the front's to refuse when it
+/// reads them (`INVALID_PARAMS`), or to skip under a key it does not read.
 pub fn parse_raw(bytes: &[u8]) -> Result<Incoming<Option<Box<RawValue>>>, RpcError> {
     let (id, method, params) = read::<Box<RawValue>>(bytes)?;
+    if params
+        .as_ref()
+        .is_some_and(|p| nesting(p.get()) > MAX_PARAMS_NESTING)
+    {
+        // As `parse` refuses it: its reading of the whole message fails, before the id.
+        return Err(RpcError::new(
+            None,
+            INVALID_REQUEST,
+            "not a JSON-RPC message: nested too deeply",
+        ));
+    }
     let params = match params {
         None => None,
         Some(p) if p.get() == "null" => None,
@@ -139,6 +152,36 @@ pub fn parse_raw(bytes: &[u8]) -> Result<Incoming<Option<Box<RawValue>>>, RpcErr
         Some(_) => return Err(not_an_object(id)),
     };
     Ok(incoming(id, method, params))
+}
+
+/// The deepest nesting of arrays and objects `params` may have (itself counted): serde_json
+/// reads at most 127 levels, the message's object one of them.
+const MAX_PARAMS_NESTING: usize = 126;
+
+/// The deepest nesting of arrays and objects in valid JSON `text` (strings skipped).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn not_an_object(id: Option<Id>) -> RpcError {
@@ -342,7 +385,7 @@ mod tests {
         .collect();
         for text in &texts {
             let shown = String::from_utf8_lossy(text);
-            if [r#""n":1e400"#, r#""s":"\udc00""#, "[[[["]
+            if [r#""n":1e400"#, r#""s":"\udc00""#]
                 .iter()
                 .any(|v| shown.contains(v))
             {
@@ -371,6 +414,23 @@ mod tests {
             params(r#"{"jsonrpc":"2.0","id":1,"method":"m","params": {"a": [1]} }"#).as_deref(),
             Some(r#"{"a": [1]}"#)
         );
+        // Nesting: exactly what `parse` takes (found by review: the message, read on its own,
+        // took two levels more, and a task stored with them could not be read back). Brackets
+        // inside strings do not count.
+        for depth in [120, 124, 125, 126, 127, 130] {
+            let text = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"s":"[[[{{\"","a":{}{}}}}}"#,
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            );
+            let code = |r: Result<(), RpcError>| r.err().map(|e| e.code);
+            assert_eq!(
+                code(parse(text.as_bytes()).map(drop)),
+                code(parse_raw(text.as_bytes()).map(drop)),
+                "params nested {depth} deep"
+            );
+            assert_eq!(parse_raw(text.as_bytes()).is_ok(), depth <= 126, "{depth}");
+        }
     }
 
     #[test]

@@ -320,6 +320,14 @@ fn malformed_a2a_json_rpc_gets_its_error_and_never_a_500() {
             .into_bytes()
     };
     let big = vec![b' '; 33 << 20];
+    // A data part nested one level past what the task, stored, can be read back with (found
+    // by review: read on its own, the message took two levels more than the whole request).
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{{"message":{{"role":"ROLE_USER","parts":[{{"data":{}{}}}],"messageId":"m"}}}}}}"#,
+        "[".repeat(123),
+        "]".repeat(123)
+    )
+    .into_bytes();
     let cases: Vec<Case> = vec![
         ("invalid JSON", agent, vec![json, v1], b"{".to_vec(), 200, Some(-32700)),
         ("a batch", agent, vec![json, v1], b"[]".to_vec(), 200, Some(-32600)),
@@ -386,6 +394,7 @@ fn malformed_a2a_json_rpc_gets_its_error_and_never_a_500() {
             200,
             Some(-32602),
         ),
+        ("a message nested too deeply", agent, vec![json, v1], deep, 200, Some(-32600)),
         (
             "a 0.3 message that is not one",
             agent,

@@ -221,7 +221,17 @@ impl Tasks {
         let ids = self.store.unfinished(alive_since_ms)?;
         let mut failed = 0;
         for id in ids {
-            if let Some(mut row) = self.store.get(&id)? {
+            // A row that cannot be read (tampered with, or stored by a host that read it
+            // otherwise) is left as it is and said: it must not stop the start, nor the
+            // recovery of the others (found by review).
+            let row = match self.store.get(&id) {
+                Ok(row) => row,
+                Err(e) => {
+                    tracing::error!(task = %id, error = %e, "an unfinished A2A task cannot be read: it is left as it is");
+                    continue;
+                }
+            };
+            if let Some(mut row) = row {
                 let note = say(
                     &row.task,
                     "the host running this task stopped before it finished",
