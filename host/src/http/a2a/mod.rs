@@ -381,13 +381,21 @@ impl Call<'_> {
     }
 }
 
-/// Parameters (other than a send's) as a JSON object (absent: empty).
-fn object(params: Option<Box<RawValue>>) -> Result<Map<String, Value>, Fault> {
+/// Parameters read from their text as `T` (absent: `T`'s default): a send's
+/// [`SendParams`], any other method's JSON object.
+fn params_as<T: serde::de::DeserializeOwned + Default>(
+    params: Option<Box<RawValue>>,
+) -> Result<T, Fault> {
     match params {
         Some(raw) => serde_json::from_str(raw.get())
             .map_err(|e| Fault::invalid_params(format!("params: {e}"))),
-        None => Ok(Map::new()),
+        None => Ok(T::default()),
     }
+}
+
+/// Parameters other than a send's: a JSON object.
+fn object(params: Option<Box<RawValue>>) -> Result<Map<String, Value>, Fault> {
+    params_as(params)
 }
 
 /// `params.id`.
@@ -515,11 +523,7 @@ async fn send(
     method: Method,
     params: Option<Box<RawValue>>,
 ) -> Result<Response, Fault> {
-    let params: SendParams = match params {
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|e| Fault::invalid_params(format!("params: {e}")))?,
-        None => SendParams::default(),
-    };
+    let params: SendParams = params_as(params)?;
     let message = message_of(call.version, params.message.as_deref())?;
     let agent = agent_of(call, &message, params.metadata.as_ref())?;
     if agent.price.is_some() && !call.x402 {
