@@ -177,3 +177,65 @@ fn a_priced_agents_waiting_tasks_count_against_the_quota() {
         "{other}"
     );
 }
+
+/// A blocking send's task is stored once, with its outcome (PROTOCOL §21.3), but its room
+/// is held from the moment it is admitted: while it runs, it counts against its caller's
+/// bound as a stored task does; after it, the task is stored and the room it held is given
+/// back (the bound counts the task itself, once).
+#[test]
+fn a_running_blocking_tasks_room_is_held_until_it_is_stored() {
+    let server = host("max_tasks_per_caller = 1\n");
+    server
+        .client()
+        .deploy_agent(
+            &hypervisor_protocol::ClientSecret::generate().unwrap(),
+            &hypervisor_client::agents::Deployment {
+                name: "loop",
+                description: "runs until its time limit",
+                component: &crate::harness::wasm("endless-loop"),
+                public: Some(true),
+                limits: Some(hypervisor_protocol::wire::Limits {
+                    time_ms: Some(4_000),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let headers = [
+        "content-type: application/json",
+        "a2a-version: 1.0",
+        "authorization: Bearer dave",
+    ];
+    let rpc = |path: &str, method: &str, params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        curl_post(&server, path, &headers, body.to_string().as_bytes()).1
+    };
+    let message = json!({"message": {"messageId": "m", "role": "ROLE_USER",
+        "parts": [{"text": "spin"}]}});
+    std::thread::scope(|s| {
+        let running = s.spawn(|| rpc("/agents/loop/a2a", "SendMessage", message.clone()));
+        // Until the run ends (its time limit, 4 s), its room is taken: dave's second task
+        // is refused, and nothing of dave's is stored yet. (Sent once the loop's send has
+        // had 1 s to be admitted.)
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let refused = send(&server, "dave", "one two");
+        assert_eq!(refused["error"]["code"], -32090, "room not held: {refused}");
+        let text = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains("a2a.max_tasks_per_caller"), "{text}");
+        let listed = rpc("/agents/loop/a2a", "ListTasks", json!({}));
+        assert_eq!(listed["result"]["totalSize"], 0, "not stored yet: {listed}");
+
+        let ended = running.join().unwrap();
+        let task = &ended["result"]["task"];
+        assert_eq!(task["status"]["state"], "TASK_STATE_FAILED", "{ended}");
+        let id = task["id"].as_str().unwrap();
+        let got = rpc("/agents/loop/a2a", "GetTask", json!({"id": id}));
+        assert_eq!(got["result"]["id"], id, "{got}");
+        let listed = rpc("/agents/loop/a2a", "ListTasks", json!({}));
+        assert_eq!(listed["result"]["totalSize"], 1, "{listed}");
+    });
+    // Stored, the task counts once: the bound still refuses a second.
+    let again = send(&server, "dave", "one two");
+    assert_eq!(again["error"]["code"], -32090, "{again}");
+}

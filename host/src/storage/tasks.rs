@@ -45,6 +45,13 @@ pub struct TaskQuota {
 }
 
 impl TaskQuota {
+    /// No bound.
+    pub const UNBOUNDED: Self = Self {
+        per_caller: u64::MAX,
+        anonymous_per_agent: u64::MAX,
+        total_bytes: u64::MAX,
+    };
+
     /// How many stored tasks count against a new one of `caller`: the caller's own bound, or
     /// for an anonymous caller (empty), the agent's anonymous bound.
     pub fn tasks_bound(&self, caller: &str) -> u64 {
@@ -235,6 +242,42 @@ pub trait TaskBackend: Send + Sync {
     /// [`StorageError`].
     fn reap(&self, before_ms: u64) -> Result<usize, StorageError>;
 
+    /// Holds room, within `quota`, for a new task of `caller` on `agent` taking about
+    /// `bytes`, storing nothing: the task is stored later by [`Self::insert_held`] (no bound
+    /// refuses it then), or the room given back by [`Self::unhold`]. Every bound counts the
+    /// room meanwhile. `Some(false)`: a bound refuses it; `None`: the backend holds no room (a
+    /// task is inserted before it runs).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    fn hold(
+        &self,
+        _caller: &str,
+        _agent: &str,
+        _bytes: u64,
+        _quota: &TaskQuota,
+    ) -> Result<Option<bool>, StorageError> {
+        Ok(None)
+    }
+
+    /// Gives back room held by [`Self::hold`].
+    fn unhold(&self, _caller: &str, _agent: &str, _bytes: u64) {}
+
+    /// Stores a new task whose room [`Self::hold`] held.
+    ///
+    /// # Errors
+    /// [`StorageError`] (a duplicate id included).
+    fn insert_held(&self, row: &SealedTask) -> Result<(), StorageError> {
+        // (Only a backend that holds room gets here.)
+        match self.insert(row, &TaskQuota::UNBOUNDED)? {
+            true => Ok(()),
+            false => Err(StorageError::Database {
+                op: "insert task",
+                detail: "refused with no bound".into(),
+            }),
+        }
+    }
+
     /// Whether [`TaskStore::create`] and [`TaskStore::change`] should commit through the
     /// execution records' group-commit writer ([`TaskStore::with_committer`]): yes for a
     /// backend whose writes are transactions of a database; no for one with a cheaper way of
@@ -293,6 +336,30 @@ pub trait TaskCommitter: Send + Sync {
     /// # Errors
     /// [`StorageError`]: the commit failed.
     fn commit_task(&self, write: Arc<TaskWrite>) -> BoxFuture<'_, Result<(), StorageError>>;
+}
+
+/// Room held for a task not stored yet ([`TaskStore::hold`]), given back when dropped (the
+/// task stored by [`TaskStore::create_held`], or never).
+pub struct HeldRoom {
+    backend: Arc<dyn TaskBackend>,
+    caller: String,
+    agent: String,
+    bytes: u64,
+}
+
+impl Drop for HeldRoom {
+    fn drop(&mut self) {
+        self.backend.unhold(&self.caller, &self.agent, self.bytes);
+    }
+}
+
+impl std::fmt::Debug for HeldRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldRoom")
+            .field("agent", &self.agent)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The task store: seals and opens tasks over a [`TaskBackend`].
@@ -368,6 +435,47 @@ impl TaskStore {
             return Ok(Ok(()));
         }
         self.refused(row, size)
+    }
+
+    /// Holds room for a new task of `caller` on `agent` taking about `bytes` (within the
+    /// bounds on stored tasks, counted as stored from now), to store it once, later, with
+    /// [`Self::create_held`]. `None`: the backend holds no room (a shared database: create
+    /// the task before it runs).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub fn hold(
+        &self,
+        caller: &str,
+        agent: &str,
+        bytes: u64,
+    ) -> Result<Option<Result<HeldRoom, QuotaExceeded>>, StorageError> {
+        match self.backend.hold(caller, agent, bytes, &self.quota)? {
+            None => Ok(None),
+            Some(true) => Ok(Some(Ok(HeldRoom {
+                backend: self.backend.clone(),
+                caller: caller.to_string(),
+                agent: agent.to_string(),
+                bytes,
+            }))),
+            Some(false) => {
+                let (tasks, total) = self.backend.usage(caller, agent)?;
+                Ok(Some(Err(self
+                    .exceeded(caller, tasks, total, bytes)
+                    .unwrap_or(QuotaExceeded::Freed))))
+            }
+        }
+    }
+
+    /// Stores a new task whose room `room` holds (no bound refuses it), then gives the room
+    /// back.
+    ///
+    /// # Errors
+    /// [`StorageError`] (a duplicate id included).
+    pub fn create_held(&self, row: &TaskRow, room: HeldRoom) -> Result<(), StorageError> {
+        let stored = self.backend.insert_held(&self.sealed(row)?);
+        drop(room);
+        stored
     }
 
     /// [`Self::update`] (`expected` `None`) or [`Self::update_from`], committed with other

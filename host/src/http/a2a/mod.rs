@@ -554,7 +554,7 @@ async fn send(
     let streaming = method == Method::SendStreamingMessage;
     let sent = call
         .tasks
-        .send(&agent, &call.caller, message, streaming)
+        .send(&agent, &call.caller, message, streaming, blocking)
         .await?;
     if streaming {
         return Ok(stream_response(

@@ -30,7 +30,7 @@ use crate::pipeline::agents::invoke::{ClearReceipt, Invoked};
 use crate::plugins::payments::PaymentHeader;
 use crate::storage::StorageError;
 use crate::storage::agents::AgentRecord;
-use crate::storage::tasks::{QuotaExceeded, TaskFilter, TaskRow, TaskStore};
+use crate::storage::tasks::{HeldRoom, QuotaExceeded, TaskFilter, TaskRow, TaskStore};
 
 /// Metadata key of the execution that ran a task (on its artifact).
 pub const EXECUTION_KEY: &str = "wasm-hypervisor/execution-id";
@@ -153,18 +153,32 @@ fn result_parts(kind: AgentKind, response: &InvokeResponse) -> Vec<Part> {
     }
 }
 
-/// Two random (version 4) UUIDs from one read of the system's generator: a new task's id and
-/// a context id (used when the client named none). Task ids are capabilities for anonymous
-/// callers, so all of their 122 bits are random.
+/// A new task's id and a context id (used when the client named none), from one read of the
+/// system's generator. The task id is a version 7 UUID: its creation time in milliseconds,
+/// then 74 random bits. Task ids are capabilities for anonymous callers, and 74 bits from the
+/// system's generator are as far out of a guesser's reach as 122 (2^74 ≈ 1.9 × 10^22 tries);
+/// ids in time order are written near one another in the table's index of ids, where random
+/// ones each dirtied a page of it per task (PERFORMANCE.md). The context id is random (version
+/// 4): nothing indexes it.
 fn random_ids() -> Result<(String, String), Fault> {
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; 26];
     getrandom::fill(&mut bytes).map_err(|_| Fault::internal())?;
-    let uuid = |half: &[u8]| {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(half);
-        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
-    };
-    Ok((uuid(&bytes[..16]), uuid(&bytes[16..])))
+    let (time_random, context) = bytes.split_at(10);
+    let mut counter = [0u8; 10];
+    counter.copy_from_slice(time_random);
+    let id = uuid::Builder::from_unix_timestamp_millis(unix_millis(), &counter).into_uuid();
+    let mut random = [0u8; 16];
+    random.copy_from_slice(context);
+    let context = uuid::Builder::from_random_bytes(random).into_uuid();
+    Ok((id.to_string(), context.to_string()))
+}
+
+/// What a new task whose room is held before it is stored counts against
+/// `a2a.max_task_bytes` meanwhile: its input, and 1 KiB for the rest of it.
+fn held_bytes(input: &InvokeRequest) -> u64 {
+    let event = input.event.as_ref().map_or(0, |e| e.get().len());
+    let stdin = input.stdin.as_ref().map_or(0, String::len);
+    (event + stdin) as u64 + 1024
 }
 
 fn status(state: TaskState, message: Option<Message>) -> TaskStatus {
@@ -302,6 +316,7 @@ impl Tasks {
         caller: &str,
         mut message: Message,
         follow: bool,
+        blocking: bool,
     ) -> Result<Sent, Fault> {
         let now = unix_millis();
         let kind = agent.latest.kind;
@@ -402,11 +417,24 @@ impl Tasks {
         }
         row.task.history.push(message);
         row.task.status = status(TaskState::Working, None);
-        // Stored before it runs, whether or not its sender waits for its end: the insert is
-        // where the bounds on stored tasks hold (in one statement), so nothing runs for a task
-        // that could not be stored, and no finished run's outcome is refused storage.
-        self.persist(&mut row, new).await?;
-        Ok(self.start(row, kind, input, payment, follow))
+        // A new task whose sender waits for its end, and learns its id only then, is stored
+        // once, with its outcome, where the store can hold its room meanwhile (the embedded
+        // database); any other is stored before it runs. Either way the bounds on stored
+        // tasks hold before anything runs (in the step that holds the room, or inserts), so
+        // nothing runs for a task that could not be stored, and no outcome is refused storage.
+        let room = match new && blocking && !follow {
+            true => self
+                .store
+                .hold(caller, &agent.name, held_bytes(&input))
+                .map_err(storage)?
+                .transpose()
+                .map_err(quota)?,
+            false => None,
+        };
+        if room.is_none() {
+            self.persist(&mut row, new).await?;
+        }
+        Ok(self.start(row, kind, input, payment, follow, room))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -480,6 +508,7 @@ impl Tasks {
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
         follow: bool,
+        room: Option<HeldRoom>,
     ) -> Sent {
         let (events, receiver) = match follow {
             true => {
@@ -502,7 +531,7 @@ impl Tasks {
             },
         );
         let this = self.clone();
-        let run = tokio::spawn(async move { this.run(row, kind, input, payment).await });
+        let run = tokio::spawn(async move { this.run(row, kind, input, payment, room).await });
         if let Some(l) = live.get_mut(&id) {
             l.abort = Some(run.abort_handle());
         }
@@ -536,6 +565,7 @@ impl Tasks {
         kind: AgentKind,
         input: InvokeRequest,
         payment: Option<PaymentHeader>,
+        room: Option<HeldRoom>,
     ) -> Option<Task> {
         let id = row.task.id.clone();
         self.emit(&id, || Event::Status {
@@ -628,7 +658,16 @@ impl Tasks {
         let produced = artifact.is_some();
         row.task.artifacts.extend(artifact);
         row.task.status = status(state, Some(note));
-        let saved = self.save(&mut row).await;
+        let saved = match room {
+            Some(room) => {
+                row.updated_ms = unix_millis();
+                self.store
+                    .create_held(&row, room)
+                    .map(|()| true)
+                    .map_err(storage)
+            }
+            None => self.save(&mut row).await,
+        };
         let ended = match saved {
             Ok(true) => {
                 if let Some(a) = row.task.artifacts.last().filter(|_| produced) {
@@ -772,6 +811,29 @@ mod tests {
             extensions: Vec::new(),
             reference_task_ids: Vec::new(),
         }
+    }
+
+    /// A task id is a version 7 UUID of now, 74 of its bits random; the context id a
+    /// random one.
+    #[test]
+    fn a_task_id_is_a_time_ordered_uuid_with_74_random_bits() {
+        let before = unix_millis();
+        let (a, context) = random_ids().unwrap();
+        let (b, _) = random_ids().unwrap();
+        let (a, b) = (
+            uuid::Uuid::parse_str(&a).unwrap(),
+            uuid::Uuid::parse_str(&b).unwrap(),
+        );
+        assert_eq!(a.get_version_num(), 7);
+        assert_eq!(
+            uuid::Uuid::parse_str(&context).unwrap().get_version_num(),
+            4
+        );
+        let (secs, nanos) = a.get_timestamp().unwrap().to_unix();
+        let ms = secs * 1000 + u64::from(nanos) / 1_000_000;
+        assert!((before..=unix_millis()).contains(&ms), "{ms} is not now");
+        // Same millisecond or not, the random tails differ.
+        assert_ne!(a.as_bytes()[6..], b.as_bytes()[6..]);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 mod image;
 mod overlay;
+mod promised;
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -29,7 +30,7 @@ use std::time::Duration;
 use hypervisor_journal::{Journal, Options};
 use hypervisor_protocol::a2a::TaskState;
 
-use self::overlay::{Ids, Overlay, Table};
+use self::overlay::{Change, Ids, Overlay, Table};
 use super::tasks::{self as table, SqliteTasks};
 use super::{Database, sql};
 use crate::storage::StorageError;
@@ -242,9 +243,23 @@ impl JournaledTasks {
     /// A replacement is not: it is a run's outcome, which must not be refused, and the task
     /// it replaces was stored (the overlay holds it, or it takes one entry more per run).
     fn commit(&self, row: &SealedTask, change: TaskChange) -> Result<bool, StorageError> {
+        let refusable = matches!(change, TaskChange::Insert(_));
+        self.commit_with(refusable, |overlay, reader| match change {
+            TaskChange::Insert(quota) => overlay.insert(reader, row, &quota),
+            TaskChange::Replace(expected) => overlay.replace(reader, row, expected),
+        })
+    }
+
+    /// [`Self::commit`] of the change `decide` makes (`None`: none), refused while the
+    /// overlay is full if `refusable`.
+    fn commit_with(
+        &self,
+        refusable: bool,
+        decide: impl FnOnce(&mut Overlay, &SqliteTasks) -> Result<Option<Change>, StorageError>,
+    ) -> Result<bool, StorageError> {
         let inner = &*self.inner;
         let mut state = lock(&inner.state);
-        if matches!(change, TaskChange::Insert(_)) && full(&state.overlay) {
+        if refusable && full(&state.overlay) {
             drop(state);
             let folded = match inner.failed_recently() {
                 true => Err("a fold failed within the last second".to_string()),
@@ -262,11 +277,7 @@ impl JournaledTasks {
             }
         }
         let state = &mut *state;
-        let decided = match change {
-            TaskChange::Insert(quota) => state.overlay.insert(&inner.reader, row, &quota)?,
-            TaskChange::Replace(expected) => state.overlay.replace(&inner.reader, row, expected)?,
-        };
-        let Some(decided) = decided else {
+        let Some(decided) = decide(&mut state.overlay, &inner.reader)? else {
             return Ok(false);
         };
         let record = image::encode(&decided.image).map_err(|detail| StorageError::Database {
@@ -506,6 +517,33 @@ impl TaskBackend for JournaledTasks {
         // The table's counts changed under the overlay's (which holds no task now).
         state.overlay.forget_usage();
         Ok(reaped.len())
+    }
+
+    fn hold(
+        &self,
+        caller: &str,
+        agent: &str,
+        bytes: u64,
+        quota: &TaskQuota,
+    ) -> Result<Option<bool>, StorageError> {
+        let inner = &*self.inner;
+        let held = lock(&inner.state)
+            .overlay
+            .hold(&inner.reader, caller, agent, bytes, quota)?;
+        Ok(Some(held))
+    }
+
+    fn unhold(&self, caller: &str, agent: &str, bytes: u64) {
+        lock(&self.inner.state).overlay.unhold(caller, agent, bytes);
+    }
+
+    fn insert_held(&self, row: &SealedTask) -> Result<(), StorageError> {
+        // (Not refused while the overlay is full: its room was held, and it is a run's
+        // outcome, as a replacement is.)
+        self.commit_with(false, |overlay, reader| {
+            overlay.insert_held(reader, row).map(Some)
+        })
+        .map(|_| ())
     }
 
     fn joins_group_commit(&self) -> bool {

@@ -149,6 +149,61 @@ fn answered_writes_survive_a_crash_before_the_fold() {
     assert_eq!(segments(dir.path()).len(), 1);
 }
 
+/// A held task (a blocking send's, stored once with its outcome): its room counts against
+/// the bounds until given back; its insert, answered, survives a crash like any write; room
+/// held for a task never stored leaves nothing, and no room survives a restart.
+#[test]
+fn a_held_tasks_room_counts_until_given_back_and_its_insert_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let tight = TaskQuota {
+        per_caller: 2,
+        ..QUOTA
+    };
+    {
+        let (tasks, db) = tasks(dir.path());
+        for _ in 0..2 {
+            assert_eq!(
+                tasks.hold("alice", "echo", 100, &tight).unwrap(),
+                Some(true)
+            );
+        }
+        assert_eq!(tasks.hold("alice", "echo", 1, &tight).unwrap(), Some(false));
+        assert!(
+            !tasks
+                .insert(&row("t3", "alice", WORKING, 1), &tight)
+                .unwrap()
+        );
+        assert_eq!(tasks.usage("alice", "echo").unwrap().0, 2);
+        // One run ends and is stored (past the bound: not refused); the other ends unstored.
+        tasks
+            .insert_held(&row("t1", "alice", COMPLETED, 2))
+            .unwrap();
+        tasks.unhold("alice", "echo", 100);
+        tasks.unhold("alice", "echo", 100);
+        assert_eq!(tasks.usage("alice", "echo").unwrap().0, 1);
+        assert!(
+            tasks
+                .insert(&row("t2", "alice", WORKING, 3), &tight)
+                .unwrap()
+        );
+        assert!(
+            tasks
+                .insert_held(&row("t1", "alice", COMPLETED, 4))
+                .is_err()
+        );
+        assert_eq!(table(&db), (0, 0), "nothing folded");
+        // A third room held when the host stops.
+        assert_eq!(tasks.hold("bob", "echo", 100, &tight).unwrap(), Some(true));
+    }
+    let (tasks, db) = tasks(dir.path());
+    assert_eq!(table(&db).0, 2, "the held task's insert and t2 replayed");
+    let t1 = tasks.get("t1").unwrap().unwrap();
+    assert_eq!(t1.task, b"sealed t1 TASK_STATE_COMPLETED".to_vec());
+    let (usage, recount) = usage_and_recount(&db, "caller:alice");
+    assert_eq!((usage, usage.0), (recount, 2));
+    assert_eq!(tasks.usage("bob", "echo").unwrap().0, 0, "no room survives");
+}
+
 /// A record cut short at the end of the journal (a write torn by a power loss) is cut; the
 /// records before it are replayed, and writing goes on.
 #[test]
