@@ -181,10 +181,10 @@ fn a_priced_agents_waiting_tasks_count_against_the_quota() {
 /// A blocking send's task is stored once, with its outcome (PROTOCOL §21.3), but its room
 /// is held from the moment it is admitted: while it runs, it counts against its caller's
 /// bound as a stored task does; after it, the task is stored and the room it held is given
-/// back (the bound counts the task itself, once).
+/// back (the bound counts the task itself, once: the refusals name the count).
 #[test]
 fn a_running_blocking_tasks_room_is_held_until_it_is_stored() {
-    let server = host("max_tasks_per_caller = 1\n");
+    let server = host("max_tasks_per_caller = 2\n");
     server
         .client()
         .deploy_agent(
@@ -195,7 +195,7 @@ fn a_running_blocking_tasks_room_is_held_until_it_is_stored() {
                 component: &crate::harness::wasm("endless-loop"),
                 public: Some(true),
                 limits: Some(hypervisor_protocol::wire::Limits {
-                    time_ms: Some(4_000),
+                    time_ms: Some(8_000),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -211,31 +211,41 @@ fn a_running_blocking_tasks_room_is_held_until_it_is_stored() {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         curl_post(&server, path, &headers, body.to_string().as_bytes()).1
     };
+    let refused_at = |answer: &Value, count: &str| {
+        assert_eq!(answer["error"]["code"], -32090, "{answer}");
+        let text = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains("a2a.max_tasks_per_caller"), "{text}");
+        assert!(
+            text.contains(&format!("has {count} tasks stored")),
+            "{text}"
+        );
+    };
     let message = json!({"message": {"messageId": "m", "role": "ROLE_USER",
         "parts": [{"text": "spin"}]}});
     std::thread::scope(|s| {
         let running = s.spawn(|| rpc("/agents/loop/a2a", "SendMessage", message.clone()));
-        // Until the run ends (its time limit, 4 s), its room is taken: dave's second task
-        // is refused, and nothing of dave's is stored yet. (Sent once the loop's send has
-        // had 1 s to be admitted.)
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        let refused = send(&server, "dave", "one two");
-        assert_eq!(refused["error"]["code"], -32090, "room not held: {refused}");
-        let text = refused["error"]["message"].as_str().unwrap_or_default();
-        assert!(text.contains("a2a.max_tasks_per_caller"), "{text}");
+        // Sent once the loop's send has had 2 s to be admitted; until its run ends (its time
+        // limit, 8 s) its room is taken: one more task of dave's is stored, the next refused.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let first = send(&server, "dave", "one two");
+        assert!(first["result"]["task"]["id"].is_string(), "{first}");
+        let second = send(&server, "dave", "one two");
+        refused_at(&second, "2");
         let listed = rpc("/agents/loop/a2a", "ListTasks", json!({}));
         assert_eq!(listed["result"]["totalSize"], 0, "not stored yet: {listed}");
 
         let ended = running.join().unwrap();
         let task = &ended["result"]["task"];
-        assert_eq!(task["status"]["state"], "TASK_STATE_FAILED", "{ended}");
+        assert_eq!(
+            task["status"]["state"], "TASK_STATE_FAILED",
+            "the loop's send (admitted after dave's others if this is an error): {ended}"
+        );
         let id = task["id"].as_str().unwrap();
         let got = rpc("/agents/loop/a2a", "GetTask", json!({"id": id}));
         assert_eq!(got["result"]["id"], id, "{got}");
         let listed = rpc("/agents/loop/a2a", "ListTasks", json!({}));
         assert_eq!(listed["result"]["totalSize"], 1, "{listed}");
     });
-    // Stored, the task counts once: the bound still refuses a second.
-    let again = send(&server, "dave", "one two");
-    assert_eq!(again["error"]["code"], -32090, "{again}");
+    // Stored, the task counts once, its room given back: two, not three.
+    refused_at(&send(&server, "dave", "one two"), "2");
 }

@@ -263,12 +263,14 @@ pub trait TaskBackend: Send + Sync {
     /// Gives back room held by [`Self::hold`].
     fn unhold(&self, _caller: &str, _agent: &str, _bytes: u64) {}
 
-    /// Stores a new task whose room [`Self::hold`] held.
+    /// Stores a new task whose room [`Self::hold`] held (`bytes` of it), and gives the room
+    /// back in the same step, stored or not.
     ///
     /// # Errors
     /// [`StorageError`] (a duplicate id included).
-    fn insert_held(&self, row: &SealedTask) -> Result<(), StorageError> {
+    fn insert_held(&self, row: &SealedTask, bytes: u64) -> Result<(), StorageError> {
         // (Only a backend that holds room gets here.)
+        self.unhold(&row.caller, &row.agent, bytes);
         match self.insert(row, &TaskQuota::UNBOUNDED)? {
             true => Ok(()),
             false => Err(StorageError::Database {
@@ -345,11 +347,15 @@ pub struct HeldRoom {
     caller: String,
     agent: String,
     bytes: u64,
+    /// Still to give back (not handed to [`TaskBackend::insert_held`]).
+    held: bool,
 }
 
 impl Drop for HeldRoom {
     fn drop(&mut self) {
-        self.backend.unhold(&self.caller, &self.agent, self.bytes);
+        if self.held {
+            self.backend.unhold(&self.caller, &self.agent, self.bytes);
+        }
     }
 }
 
@@ -457,6 +463,7 @@ impl TaskStore {
                 caller: caller.to_string(),
                 agent: agent.to_string(),
                 bytes,
+                held: true,
             }))),
             Some(false) => {
                 let (tasks, total) = self.backend.usage(caller, agent)?;
@@ -467,15 +474,16 @@ impl TaskStore {
         }
     }
 
-    /// Stores a new task whose room `room` holds (no bound refuses it), then gives the room
-    /// back.
+    /// Stores a new task whose room `room` holds (no bound refuses it), giving the room back
+    /// in the same step (stored or not).
     ///
     /// # Errors
     /// [`StorageError`] (a duplicate id included).
-    pub fn create_held(&self, row: &TaskRow, room: HeldRoom) -> Result<(), StorageError> {
-        let stored = self.backend.insert_held(&self.sealed(row)?);
-        drop(room);
-        stored
+    pub fn create_held(&self, row: &TaskRow, mut room: HeldRoom) -> Result<(), StorageError> {
+        // (Sealing fails before the room is taken over: the guard gives it back.)
+        let sealed = self.sealed(row)?;
+        room.held = false;
+        self.backend.insert_held(&sealed, room.bytes)
     }
 
     /// [`Self::update`] (`expected` `None`) or [`Self::update_from`], committed with other

@@ -567,7 +567,8 @@ async fn send(
     let task = match (blocking, sent.run) {
         (true, Some(run)) => match run.await {
             Ok(Some(task)) => task,
-            // Canceled meanwhile (or the run failed): the store has the outcome.
+            // Canceled meanwhile: the store has the outcome. (A run that panicked: the store
+            // has what it stored, and a task whose room was held is not found.)
             _ => call.tasks.current(&sent.task.id)?,
         },
         _ => sent.task,

@@ -3,7 +3,9 @@
 //! `POST /agents/{name}/invoke` in the clear), never a second way to run code.
 //!
 //! A task is stored ([`TaskStore`]) before it runs and after every change, so it survives a
-//! restart (one left running by a stopped host is failed at start-up: the run died with it).
+//! restart (one left running by a stopped host is failed at start-up: the run died with it);
+//! except a new task whose sender waits for its end, which on a store that can hold its room
+//! under the bounds meanwhile is stored once, with its outcome (PROTOCOL.md §21.3).
 //! Runs are spawned, so a client that disconnects does not stop them; streams and blocking
 //! sends follow them through a per-task broadcast of [`Event`]s. Only the caller that created
 //! a task sees it.
@@ -173,12 +175,23 @@ fn random_ids() -> Result<(String, String), Fault> {
     Ok((id.to_string(), context.to_string()))
 }
 
-/// What a new task whose room is held before it is stored counts against
-/// `a2a.max_task_bytes` meanwhile: its input, and 1 KiB for the rest of it.
-fn held_bytes(input: &InvokeRequest) -> u64 {
-    let event = input.event.as_ref().map_or(0, |e| e.get().len());
-    let stdin = input.stdin.as_ref().map_or(0, String::len);
-    (event + stdin) as u64 + 1024
+/// What a new task whose room is held counts against `a2a.max_task_bytes` until it is
+/// stored: the task as it is then (its message included) and 1 KiB for its outcome and seal.
+fn held_bytes(task: &Task) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // (A task in the model always serialises; were it not to, the 1 KiB alone is counted.)
+    let _ = serde_json::to_writer(&mut count, task);
+    count.0 + 1024
 }
 
 fn status(state: TaskState, message: Option<Message>) -> TaskStatus {
@@ -303,8 +316,9 @@ impl Tasks {
     }
 
     /// `SendMessage`: a new task for `message` (or the paid continuation of one waiting for
-    /// its payment), stored, and started unless it waits for a payment; with its events when
-    /// `follow` (a stream).
+    /// its payment), stored (or, waited for, its room held) and started unless it waits for a
+    /// payment; with its events when `follow` (a stream). `blocking`: its sender waits for its
+    /// end.
     ///
     /// # Errors
     /// A2A errors: an unknown task, a message to a finished or running task, a message with
@@ -349,8 +363,8 @@ impl Tasks {
                 let context_id = message.context_id.clone().unwrap_or(fresh_context);
                 message.task_id = Some(id.clone());
                 message.context_id = Some(context_id.clone());
-                // (The bounds on stored tasks hold where the task is inserted, below, in the
-                // statement that inserts it.)
+                // (The bounds on stored tasks hold below, in the step that inserts the task or
+                // holds its room.)
                 let input = input_of(kind, &message)?;
                 let task = Task {
                     id,
@@ -425,7 +439,7 @@ impl Tasks {
         let room = match new && blocking && !follow {
             true => self
                 .store
-                .hold(caller, &agent.name, held_bytes(&input))
+                .hold(caller, &agent.name, held_bytes(&row.task))
                 .map_err(storage)?
                 .transpose()
                 .map_err(quota)?,
@@ -661,10 +675,12 @@ impl Tasks {
         let saved = match room {
             Some(room) => {
                 row.updated_ms = unix_millis();
-                self.store
-                    .create_held(&row, room)
-                    .map(|()| true)
-                    .map_err(storage)
+                // Its sender waits for this outcome, and nothing else knows its id: answered
+                // even when it cannot be kept.
+                if let Err(e) = self.store.create_held(&row, room) {
+                    tracing::warn!(task = %id, error = %e, "an A2A task's outcome could not be stored: answered, not kept");
+                }
+                Ok(true)
             }
             None => self.save(&mut row).await,
         };

@@ -236,6 +236,33 @@ impl JournaledTasks {
         Ok(())
     }
 
+    /// The journal's lock, once the overlay has room for a new task (the fold behind or
+    /// failing: it folds here first, unless a fold failed within the last second); refused
+    /// while it stays full, so that memory stays bounded.
+    fn room(&self) -> Result<MutexGuard<'_, State>, StorageError> {
+        let inner = &*self.inner;
+        let state = lock(&inner.state);
+        if !full(&state.overlay) {
+            return Ok(state);
+        }
+        drop(state);
+        let folded = match inner.failed_recently() {
+            true => Err("a fold failed within the last second".to_string()),
+            false => inner.fold().map_err(|e| e.to_string()),
+        };
+        let state = lock(&inner.state);
+        if full(&state.overlay) {
+            return Err(StorageError::Unavailable {
+                op: "store an A2A task",
+                detail: match folded {
+                    Err(e) => format!("the task journal cannot be folded into the table: {e}"),
+                    Ok(()) => "the task journal holds too much unfolded".into(),
+                },
+            });
+        }
+        Ok(state)
+    }
+
     /// Decides, appends and applies one write. Whether it took effect.
     ///
     /// A new task is refused while the overlay is full (the fold behind or failing: it folds
@@ -258,24 +285,10 @@ impl JournaledTasks {
         decide: impl FnOnce(&mut Overlay, &SqliteTasks) -> Result<Option<Change>, StorageError>,
     ) -> Result<bool, StorageError> {
         let inner = &*self.inner;
-        let mut state = lock(&inner.state);
-        if refusable && full(&state.overlay) {
-            drop(state);
-            let folded = match inner.failed_recently() {
-                true => Err("a fold failed within the last second".to_string()),
-                false => inner.fold().map_err(|e| e.to_string()),
-            };
-            state = lock(&inner.state);
-            if full(&state.overlay) {
-                return Err(StorageError::Unavailable {
-                    op: "store an A2A task",
-                    detail: match folded {
-                        Err(e) => format!("the task journal cannot be folded into the table: {e}"),
-                        Ok(()) => "the task journal holds too much unfolded".into(),
-                    },
-                });
-            }
-        }
+        let mut state = match refusable {
+            true => self.room()?,
+            false => lock(&inner.state),
+        };
         let state = &mut *state;
         let Some(decided) = decide(&mut state.overlay, &inner.reader)? else {
             return Ok(false);
@@ -358,8 +371,8 @@ impl Inner {
                 .map_err(sql("fold the task journal"))?;
         }
         // In the order of their ids (distinct rows: any order gives the same table): the id's
-        // index, random UUIDs, is then written in one sweep, each of its pages once, not in
-        // random order.
+        // index is then written in one sweep, each of its pages once (ids are in time order,
+        // version 7 UUIDs, but older ones were random, and a batch spans other writers' ids).
         let mut order: Vec<&SealedTask> = taken.iter().map(|(image, _)| &**image).collect();
         order.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut fold = || -> rusqlite::Result<()> {
@@ -526,10 +539,12 @@ impl TaskBackend for JournaledTasks {
         bytes: u64,
         quota: &TaskQuota,
     ) -> Result<Option<bool>, StorageError> {
-        let inner = &*self.inner;
-        let held = lock(&inner.state)
+        // (Refused while the overlay is full, as a new task's insert is: the held task's
+        // outcome will take an entry.)
+        let held = self
+            .room()?
             .overlay
-            .hold(&inner.reader, caller, agent, bytes, quota)?;
+            .hold(&self.inner.reader, caller, agent, bytes, quota)?;
         Ok(Some(held))
     }
 
@@ -537,11 +552,15 @@ impl TaskBackend for JournaledTasks {
         lock(&self.inner.state).overlay.unhold(caller, agent, bytes);
     }
 
-    fn insert_held(&self, row: &SealedTask) -> Result<(), StorageError> {
-        // (Not refused while the overlay is full: its room was held, and it is a run's
-        // outcome, as a replacement is.)
+    fn insert_held(&self, row: &SealedTask, bytes: u64) -> Result<(), StorageError> {
+        // Not refused while the overlay is full: its room was held, and it is a run's
+        // outcome, as a replacement is. The room is given back under the lock that decides
+        // the insert (stored or not), so that no decision counts both the room and the task.
+        // (Not refusable: `commit_with` runs the decision whatever follows.)
         self.commit_with(false, |overlay, reader| {
-            overlay.insert_held(reader, row).map(Some)
+            let change = overlay.insert_held(reader, row);
+            overlay.unhold(&row.caller, &row.agent, bytes);
+            change.map(Some)
         })
         .map(|_| ())
     }

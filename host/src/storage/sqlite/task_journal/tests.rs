@@ -174,11 +174,12 @@ fn a_held_tasks_room_counts_until_given_back_and_its_insert_survives_a_crash() {
                 .unwrap()
         );
         assert_eq!(tasks.usage("alice", "echo").unwrap().0, 2);
-        // One run ends and is stored (past the bound: not refused); the other ends unstored.
-        tasks
-            .insert_held(&row("t1", "alice", COMPLETED, 2))
-            .unwrap();
-        tasks.unhold("alice", "echo", 100);
+        // One run ends and is stored (past the bound: not refused), its room given back in
+        // the same step: the task counts once.
+        let t1 = row("t1", "alice", COMPLETED, 2);
+        tasks.insert_held(&t1, 100).unwrap();
+        assert_eq!(tasks.usage("alice", "echo").unwrap().0, 2);
+        // The other ends unstored.
         tasks.unhold("alice", "echo", 100);
         assert_eq!(tasks.usage("alice", "echo").unwrap().0, 1);
         assert!(
@@ -186,11 +187,11 @@ fn a_held_tasks_room_counts_until_given_back_and_its_insert_survives_a_crash() {
                 .insert(&row("t2", "alice", WORKING, 3), &tight)
                 .unwrap()
         );
-        assert!(
-            tasks
-                .insert_held(&row("t1", "alice", COMPLETED, 4))
-                .is_err()
-        );
+        // A held insert refused (its id taken) gives its room back all the same.
+        let (bob, t1_again) = ("bob", row("t1", "bob", COMPLETED, 4));
+        assert_eq!(tasks.hold(bob, "echo", 100, &tight).unwrap(), Some(true));
+        assert!(tasks.insert_held(&t1_again, 100).is_err());
+        assert_eq!(tasks.usage(bob, "echo").unwrap().0, 0);
         assert_eq!(table(&db), (0, 0), "nothing folded");
         // A third room held when the host stops.
         assert_eq!(tasks.hold("bob", "echo", 100, &tight).unwrap(), Some(true));
@@ -520,6 +521,9 @@ fn held_writes_are_bounded_while_folds_fail() {
         again.to_string().contains("within the last second"),
         "{again}"
     );
+    // Nor is room held for a task that would be stored later (a blocking send's).
+    let held = tasks.hold("", "echo", 1, &QUOTA_LARGE).unwrap_err();
+    assert!(held.is_unavailable(), "{held}");
     // A run's outcome is never refused.
     let mut outcome = mib(0);
     outcome.state = COMPLETED;
