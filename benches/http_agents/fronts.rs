@@ -2,7 +2,7 @@
 //! (`POST /agents/stats/invoke`), as an MCP tool (`POST /mcp`, `tools/call`, in the
 //! `initialize`-based shape and in the stateless 2026-07-28 shape with its headers and
 //! `_meta`) and as an A2A agent (`POST /agents/stats/a2a`, a blocking `SendMessage` in 1.0 and
-//! `message/send` in 0.3: a durable task stored three times, the run, the task's answer), against
+//! `message/send` in 0.3: a durable task stored once with its outcome, the run, the task's answer), against
 //! the release binary over loopback.
 //!
 //! 1. Latency: one request at a time on one keep-alive connection, the five interleaved
