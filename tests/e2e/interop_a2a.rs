@@ -605,3 +605,68 @@ fn every_answered_task_survives_a_kill_right_after_its_answer() {
     assert_eq!(again["result"]["status"]["state"], "TASK_STATE_COMPLETED");
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+/// An unfinished task whose stored row cannot be read (here: its sealed content damaged on
+/// disk while the host was down) does not stop the next start, nor the recovery of the other
+/// unfinished tasks: it is left as it is and said in the log (PROTOCOL §21.3).
+#[test]
+fn an_unreadable_unfinished_task_does_not_stop_the_start_or_the_others_recovery() {
+    let (_dir, data, _owner, server) = restartable_host();
+    let mut asked = text("spin");
+    asked["configuration"] = json!({"returnImmediately": true});
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let running = call(
+                &server,
+                "/agents/loop/a2a",
+                "owner",
+                "SendMessage",
+                asked.clone(),
+            );
+            running["result"]["task"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    // A list folds the task journal first: both rows are in the table before the kill.
+    let listed = call(&server, "/agents/loop/a2a", "owner", "ListTasks", json!({}));
+    assert_eq!(listed["result"]["totalSize"], 2, "{listed}");
+    server.stop();
+
+    let db = rusqlite::Connection::open(data.join("hypervisor.sqlite")).unwrap();
+    let damaged = db
+        .execute(
+            "UPDATE a2a_tasks SET sealed_task = x'00112233' WHERE id = ?1",
+            [&ids[0]],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(db);
+
+    let server = TestServer::start_in(&data, &config());
+    let other = call(
+        &server,
+        "/agents/loop/a2a",
+        "owner",
+        "GetTask",
+        json!({"id": ids[1]}),
+    );
+    assert_eq!(
+        other["result"]["status"]["state"],
+        "TASK_STATE_FAILED",
+        "{other}\n{}",
+        server.log()
+    );
+    let unreadable = call(
+        &server,
+        "/agents/loop/a2a",
+        "owner",
+        "GetTask",
+        json!({"id": ids[0]}),
+    );
+    assert!(unreadable["error"]["code"].is_i64(), "{unreadable}");
+    let log = server.log();
+    assert!(log.contains("cannot be read"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
