@@ -246,6 +246,13 @@ fn call(server: &TestServer, path: &str, caller: &str, method: &str, params: Val
     answer
 }
 
+/// A message to `loop` that its sender does not wait for (its task is stored as working).
+fn spin_without_waiting() -> Value {
+    let mut asked = text("spin");
+    asked["configuration"] = json!({"returnImmediately": true});
+    asked
+}
+
 fn text(s: &str) -> Value {
     json!({"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": s}]}})
 }
@@ -489,8 +496,7 @@ fn tasks_survive_a_restart_and_a_task_whose_agent_is_deleted_fails_cleanly() {
         done["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
         "{done}"
     );
-    let mut asked = text("spin");
-    asked["configuration"] = json!({"returnImmediately": true});
+    let asked = spin_without_waiting();
     let running = call(
         &server,
         "/agents/loop/a2a",
@@ -612,8 +618,7 @@ fn every_answered_task_survives_a_kill_right_after_its_answer() {
 #[test]
 fn an_unreadable_unfinished_task_does_not_stop_the_start_or_the_others_recovery() {
     let (_dir, data, _owner, server) = restartable_host();
-    let mut asked = text("spin");
-    asked["configuration"] = json!({"returnImmediately": true});
+    let asked = spin_without_waiting();
     let ids: Vec<String> = (0..2)
         .map(|_| {
             let running = call(

@@ -440,7 +440,7 @@ impl TaskStore {
         if self.write(sealed, TaskChange::Insert(self.quota)).await? {
             return Ok(Ok(()));
         }
-        self.refused(row, size)
+        self.refused(&row.caller, &row.agent, size).map(Err)
     }
 
     /// Holds room for a new task of `caller` on `agent` taking about `bytes` (within the
@@ -465,12 +465,7 @@ impl TaskStore {
                 bytes,
                 held: true,
             }))),
-            Some(false) => {
-                let (tasks, total) = self.backend.usage(caller, agent)?;
-                Ok(Some(Err(self
-                    .exceeded(caller, tasks, total, bytes)
-                    .unwrap_or(QuotaExceeded::Freed))))
-            }
+            Some(false) => Ok(Some(Err(self.refused(caller, agent, bytes)?))),
         }
     }
 
@@ -598,16 +593,17 @@ impl TaskStore {
         if self.backend.insert(&sealed, &self.quota)? {
             return Ok(Ok(()));
         }
-        self.refused(row, TaskQuota::size_of(&sealed))
+        self.refused(&row.caller, &row.agent, TaskQuota::size_of(&sealed))
+            .map(Err)
     }
 
-    /// The bound that refused `row` (of `size` sealed bytes).
-    fn refused(&self, row: &TaskRow, size: u64) -> Result<Result<(), QuotaExceeded>, StorageError> {
-        let (tasks, bytes) = self.backend.usage(&row.caller, &row.agent)?;
-        Ok(Err(self
-            .exceeded(&row.caller, tasks, bytes, size)
+    /// The bound that refused a new task of `caller` on `agent` (of `size` sealed bytes).
+    fn refused(&self, caller: &str, agent: &str, size: u64) -> Result<QuotaExceeded, StorageError> {
+        let (tasks, bytes) = self.backend.usage(caller, agent)?;
+        Ok(self
+            .exceeded(caller, tasks, bytes, size)
             // Freed meanwhile: the bound that refused it is no longer to be seen.
-            .unwrap_or(QuotaExceeded::Freed)))
+            .unwrap_or(QuotaExceeded::Freed))
     }
 
     /// The task `id`, if stored.

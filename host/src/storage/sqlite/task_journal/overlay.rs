@@ -195,8 +195,7 @@ impl Overlay {
         caller: &str,
         agent: &str,
     ) -> Result<(u64, u64), StorageError> {
-        let (tasks, total) = self.counted(table, &usage_key(caller, agent))?;
-        Ok((tasks, total))
+        self.counted(table, &usage_key(caller, agent))
     }
 
     /// `(tasks of key, bytes of all tasks)`, room held for tasks not stored yet included.
@@ -204,6 +203,20 @@ impl Overlay {
         let tasks = self.key_usage(table, key)?.tasks + self.promised.tasks(key);
         let total = self.total(table)? + self.promised.bytes();
         Ok((tasks, total))
+    }
+
+    /// Whether a new task of `caller` on `agent`, of `bytes`, stays within `quota`, counting
+    /// the table, the overlay and the room held.
+    fn fits(
+        &mut self,
+        table: &dyn Table,
+        caller: &str,
+        agent: &str,
+        bytes: u64,
+        quota: &TaskQuota,
+    ) -> Result<bool, StorageError> {
+        let (tasks, total) = self.counted(table, &usage_key(caller, agent))?;
+        Ok(tasks < quota.tasks_bound(caller) && total.saturating_add(bytes) <= quota.total_bytes)
     }
 
     /// Holds room for a new task of `caller` on `agent`, taking about `bytes`, to be stored
@@ -220,15 +233,11 @@ impl Overlay {
         bytes: u64,
         quota: &TaskQuota,
     ) -> Result<bool, StorageError> {
-        let key = usage_key(caller, agent);
-        let (tasks, total) = self.counted(table, &key)?;
         // (A task takes at least a byte, as in `TaskStore::admit`.)
-        if tasks >= quota.tasks_bound(caller)
-            || total.saturating_add(bytes.max(1)) > quota.total_bytes
-        {
+        if !self.fits(table, caller, agent, bytes.max(1), quota)? {
             return Ok(false);
         }
-        self.promised.add(key, bytes);
+        self.promised.add(usage_key(caller, agent), bytes);
         Ok(true)
     }
 
@@ -278,10 +287,7 @@ impl Overlay {
         quota: &TaskQuota,
     ) -> Result<Option<Change>, StorageError> {
         self.check_free(table, &row.id)?;
-        let (tasks, total) = self.counted(table, &usage_key(&row.caller, &row.agent))?;
-        if tasks >= quota.tasks_bound(&row.caller)
-            || total.saturating_add(size(row)) > quota.total_bytes
-        {
+        if !self.fits(table, &row.caller, &row.agent, size(row), quota)? {
             return Ok(None);
         }
         Ok(Some(Change {
