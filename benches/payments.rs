@@ -13,9 +13,12 @@
 //!   verify-only mode, then in facilitator mode against a stand-in facilitator on loopback
 //!   (answers `/verify` and `/settle` at once, no chain) with `verify = "local"`, settled before
 //!   the response and then after it (`settle_after_response_up_to`), and verify-only with the
-//!   `settled` mark after the response. `BENCH_PAYMENT_MODES` picks modes by index (0: fresh
-//!   instances, 1: verify-only, 2: facilitator before, 3: facilitator after, 4: verify-only
-//!   after); `BENCH_PAID_HEADERS` (60000) authorizations are signed per mode.
+//!   payment reserved before the run (`payments.reserve_before_run`), its `settled` mark after
+//!   the response or before it. `BENCH_PAYMENT_MODES` picks modes by index (0: fresh
+//!   instances, 1: verify-only (recorded once, after the run), 2: facilitator before,
+//!   3: facilitator after, 4: verify-only reserved, settled after the response, 5: verify-only
+//!   reserved, settled before it); `BENCH_PAID_HEADERS` (60000) authorizations are signed per
+//!   mode.
 //!
 //! - `metered`: agent invocations unpaid, at a fixed price and metered (x402 `upto`), interleaved
 //!   ([`metered`]).
@@ -214,7 +217,7 @@ fn throughput() {
     let rt = common::runtime();
     let _guard = rt.enter();
     let facilitator = stand_in_facilitator(&rt);
-    let modes: [(&str, Tune<'_>); 5] = [
+    let modes: [(&str, Tune<'_>); 6] = [
         (
             "verify-only, fresh component instances",
             Box::new(|c| c.payments.warm_instances = 0),
@@ -238,10 +241,15 @@ fn throughput() {
             }),
         ),
         (
-            "verify-only, settled after response",
+            "verify-only, reserved before the run, settled after response",
             Box::new(|c| {
+                c.payments.reserve_before_run = true;
                 c.payments.settle_after_response_up_to = Some(c.payments.price.amount.clone());
             }),
+        ),
+        (
+            "verify-only, reserved before the run (the default before 2026-11-29)",
+            Box::new(|c| c.payments.reserve_before_run = true),
         ),
     ];
     let wanted = std::env::var("BENCH_PAYMENT_MODES").ok();

@@ -54,6 +54,7 @@ mod openapi;
 mod owner_signatures;
 mod payment_identifier;
 mod payments;
+mod payments_after_run;
 mod paywall;
 mod platform;
 mod policy;

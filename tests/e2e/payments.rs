@@ -145,6 +145,8 @@ fn a_paid_route_challenges_in_both_versions_then_accepts_a_signed_payment_once()
     assert_eq!(settlement["network"], "base-sepolia");
 }
 
+/// The payment reserved before the run (`payments.reserve_before_run`), its `settled` mark
+/// after the answer.
 #[test]
 fn a_small_verify_only_payment_is_recorded_settled_after_its_answer() {
     use crate::harness::metric;
@@ -153,7 +155,8 @@ fn a_small_verify_only_payment_is_recorded_settled_after_its_answer() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let table = payments_table(
-        "public_url = \"https://paid.example\"\nsettle_after_response_up_to = \"10000\"",
+        "public_url = \"https://paid.example\"\nsettle_after_response_up_to = \"10000\"\n\
+         reserve_before_run = true",
     );
     let server = TestServer::start_in(&data, &table);
     let (_c, _k, s) = session(&server);

@@ -244,6 +244,13 @@ pub struct PaymentsConfig {
     /// `extra.facilitatorAddress`); in verify-only mode, the operator's settling account.
     /// Without it, agents with a tariff are refused at deployment. Default: none.
     pub facilitator_address: Option<String>,
+    /// Verify-only mode, on the paid code routes (`/x402_execute/…`, `/x402_policy/…`), whose
+    /// runs have no effect outside their answer: reserve the payment durably before the run
+    /// and mark it settled after it (two ledger writes), as every other paid run does, instead
+    /// of recording it settled once, after the run and before the answer. Default false:
+    /// recorded once (PROTOCOL.md §6b). True refuses a payment presented on two replicas at
+    /// once before either runs, rather than running both and answering one.
+    pub reserve_before_run: bool,
 }
 
 impl Default for PaymentsConfig {
@@ -263,6 +270,7 @@ impl Default for PaymentsConfig {
             deferred_settlements_max: 256,
             payment_identifier: super::IdentifierConfig::default(),
             facilitator_address: None,
+            reserve_before_run: false,
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct Pipeline {
     ledger: Arc<dyn PaymentLedger>,
     /// Settlements after the response in flight (`payments.deferred_settlements_max`).
     deferred_settlements: Arc<tokio::sync::Semaphore>,
+    /// Payments held by runs that record them after the run ([`x402::claims`]).
+    claims: Arc<x402::claims::Claims>,
     agents: Arc<AgentStore>,
     audience: String,
     identity: Identity,
@@ -175,6 +177,7 @@ impl Pipeline {
             starlingmonkey,
             ledger,
             deferred_settlements,
+            claims: Arc::default(),
             agents,
             audience,
             identity,

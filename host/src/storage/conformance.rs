@@ -66,6 +66,10 @@ pub fn run_all(fresh: Factory<'_>) {
             "payment_identifiers_unique_with_their_answers",
             payment_identifiers,
         ),
+        (
+            "payments_recorded_settled_once_after_their_run",
+            payments_recorded_after_run,
+        ),
         ("code_store", code_store),
         (
             "state_counters_swaps_quotas_export_and_wipe",
@@ -1189,6 +1193,66 @@ fn payments_once(s: &Stores) {
             Some("reserved")
         );
     }
+}
+
+/// A verify-only payment of side-effect-free work is recorded `settled` in one write after
+/// its run: once, from any number of threads, never over a reservation or another record, and
+/// seen by [`PaymentLedger::recorded`] once durable.
+///
+/// [`PaymentLedger::recorded`]: crate::storage::payments::PaymentLedger::recorded
+fn payments_recorded_after_run(s: &Stores) {
+    let payment = |key: &'static str| NewPayment {
+        replay_key: key,
+        payer: "0xb",
+        amount: "10",
+        network: "eip155:1",
+        route: "/x402_execute/test/wasm",
+        owner: "run-a",
+        sealed: b"",
+        at: 5,
+        identifier: None,
+    };
+    let ledger = s.payments.as_ref();
+    assert!(!wait(ledger.recorded("r1")).unwrap());
+    // The same payment recorded from eight threads at once: exactly one record.
+    let recorded: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let ledger = s.payments.clone();
+                scope.spawn(move || {
+                    usize::from(wait(ledger.record_settled(&payment("r1"))).unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(recorded, 1);
+    assert!(wait(ledger.recorded("r1")).unwrap());
+    assert_eq!(
+        wait(ledger.state("r1")).unwrap().as_deref(),
+        Some("settled")
+    );
+    assert_eq!(wait(ledger.amount("r1")).unwrap().as_deref(), Some("10"));
+    assert!(!wait(ledger.release("r1")).unwrap(), "never released");
+    assert!(!wait(ledger.reserve(&payment("r1"))).unwrap(), "a replay");
+    assert!(
+        wait(ledger.adopt("run-b", u64::MAX, 10))
+            .unwrap()
+            .is_empty(),
+        "nothing unfinished to adopt"
+    );
+    // A key reserved (by the reserving path) is not recorded over, and is `recorded`.
+    assert!(wait(ledger.reserve(&payment("r2"))).unwrap());
+    assert!(wait(ledger.recorded("r2")).unwrap());
+    assert!(!wait(ledger.record_settled(&payment("r2"))).unwrap());
+    assert_eq!(
+        wait(ledger.state("r2")).unwrap().as_deref(),
+        Some("reserved")
+    );
+    // Released, it is free again.
+    assert!(wait(ledger.release("r2")).unwrap());
+    assert!(!wait(ledger.recorded("r2")).unwrap());
+    assert!(wait(ledger.record_settled(&payment("r2"))).unwrap());
 }
 
 fn code_store(s: &Stores) {

@@ -182,6 +182,24 @@ pub trait PaymentLedger: Send + Sync {
     /// [`StorageError`].
     async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError>;
 
+    /// Records a payment as `settled` (empty transaction) in one write, with no reservation
+    /// before it: for a verify-only payment of side-effect-free work, recorded after the run
+    /// and before its answer. Returns false, recording nothing, if its replay key is already
+    /// in the ledger (a replay, from any replica: the run's result must then be withheld).
+    /// `p` carries no identifier and nothing sealed.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn record_settled(&self, p: &NewPayment<'_>) -> Result<bool, StorageError>;
+
+    /// Whether the replay key is in the ledger, in any state: a check before side-effect-free
+    /// work, so that a replay of a recorded payment is refused before it runs. It does not
+    /// wait for writes in flight ([`Self::record_settled`] decides).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn recorded(&self, replay_key: &str) -> Result<bool, StorageError>;
+
     /// Forgets a payment still `reserved`: the work it paid for failed before producing a
     /// result, so its authorization was never spent and may be presented again. Returns
     /// whether a reservation was removed (a settling, settled or failed payment never is).

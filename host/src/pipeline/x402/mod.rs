@@ -33,6 +33,7 @@
 //! request ran, the same header is a replay and is refused, so no payment is ever taken twice.
 
 pub mod bazaar;
+pub(super) mod claims;
 pub mod discovery;
 pub mod identifier;
 mod kept;
@@ -91,6 +92,9 @@ pub(super) struct Charge {
     /// A metered agent's tariff (x402 `upto`: `price.amount` is the maximum), with its JSON
     /// as the component shows it.
     tariff: Option<(Tariff, String)>,
+    /// Whether the paid work has no effect outside its answer (a paid code route's run: no
+    /// egress, no state), so that nothing is lost if it runs and its answer is withheld.
+    answer_only: bool,
 }
 
 impl Charge {
@@ -175,9 +179,72 @@ impl Verified {
         )
     }
 
-    /// Records the payment durably before the work runs. A replay (the replay key is already in
-    /// the ledger) is a 402.
+    /// Whether this payment is recorded once, after its run and before its answer, instead of
+    /// reserved before the run: verify-only mode (nothing leaves the host when it settles),
+    /// work with no effect outside its answer (a crash or a replay found afterwards loses
+    /// nothing but that answer), a fixed price, no payment identifier (whose answer is kept
+    /// with its reservation) and no sign-in bought, unless the operator asks to reserve
+    /// (`payments.reserve_before_run`).
+    fn recorded_after_run(&self, pipeline: &Pipeline) -> bool {
+        let c = &pipeline.config.payments;
+        c.mode == SettlementMode::VerifyOnly
+            && !c.reserve_before_run
+            && self.charge.answer_only
+            && self.charge.tariff.is_none()
+            && self.charge.sign_in.is_none()
+            && self.identifier.is_none()
+    }
+
+    /// The ledger's row for this payment, reserved or recorded by `pipeline`'s run.
+    fn new_payment<'a>(&'a self, pipeline: &'a Pipeline, sealed: &'a [u8]) -> NewPayment<'a> {
+        let v = &self.verified;
+        NewPayment {
+            replay_key: &v.replay_key,
+            payer: &v.payer,
+            amount: &v.amount,
+            network: &v.network,
+            route: &self.charge.path,
+            owner: &pipeline.identity.run,
+            sealed,
+            at: unix_seconds(),
+            identifier: self.identifier.as_ref().map(|(i, _)| Identifier {
+                id: &i.id,
+                fingerprint: &i.fingerprint,
+            }),
+        }
+    }
+
+    /// The 402 for a payment whose replay key is taken.
+    async fn replayed(&self, pipeline: &Pipeline) -> ApiError {
+        pipeline.metrics.payment(PaymentOutcome::Replayed);
+        pipeline
+            .payment_required(
+                &self.charge,
+                REPLAY_REASON,
+                "this payment authorization was already used: sign a new one".into(),
+            )
+            .await
+    }
+
+    /// Records the payment durably before the work runs, or, for a payment recorded after its
+    /// run ([`Self::recorded_after_run`]), holds it on this host and checks that the ledger
+    /// does not have it. A replay (the replay key is already in the ledger, or held by a run
+    /// on this host) is a 402.
     pub(super) async fn reserve(self, pipeline: &Pipeline) -> Result<Reservation<'_>, ApiError> {
+        if self.recorded_after_run(pipeline) {
+            let key = &self.verified.replay_key;
+            let claim = match pipeline.claims.claim(key) {
+                Some(claim) if !pipeline.ledger.recorded(key).await? => claim,
+                _ => return Err(self.replayed(pipeline).await),
+            };
+            return Ok(Reservation {
+                pipeline,
+                paid: self,
+                armed: true,
+                metered: None,
+                claim: Some(claim),
+            });
+        }
         let v = &self.verified;
         // Verify-only payments are never settled from the ledger (no `settling` step; an
         // orphaned reservation is released), so theirs carries nothing sealed.
@@ -192,23 +259,7 @@ impl Verified {
                 &self.charge.price,
             )?
         };
-        let writing = Reserving::start(
-            &pipeline.ledger,
-            &NewPayment {
-                replay_key: &v.replay_key,
-                payer: &v.payer,
-                amount: &v.amount,
-                network: &v.network,
-                route: &self.charge.path,
-                owner: &pipeline.identity.run,
-                sealed: &sealed,
-                at: unix_seconds(),
-                identifier: self.identifier.as_ref().map(|(i, _)| Identifier {
-                    id: &i.id,
-                    fingerprint: &i.fingerprint,
-                }),
-            },
-        );
+        let writing = Reserving::start(&pipeline.ledger, &self.new_payment(pipeline, &sealed));
         if writing.fresh().await? {
             if let Some((identifier, slot)) = &self.identifier {
                 slot.set(&v.replay_key, identifier);
@@ -218,6 +269,7 @@ impl Verified {
                 paid: self,
                 armed: true,
                 metered: None,
+                claim: None,
             });
         }
         // Not recorded: its replay key, or its identifier, was there first (another request
@@ -231,14 +283,7 @@ impl Verified {
                 |key, identifier, sealed| pipeline.open_answer(key, identifier, sealed),
             ));
         }
-        pipeline.metrics.payment(PaymentOutcome::Replayed);
-        Err(pipeline
-            .payment_required(
-                &self.charge,
-                REPLAY_REASON,
-                "this payment authorization was already used: sign a new one".into(),
-            )
-            .await)
+        Err(self.replayed(pipeline).await)
     }
 }
 
@@ -252,6 +297,10 @@ pub(super) struct Reservation<'p> {
     armed: bool,
     /// A metered run's meter and the charge it comes to ([`Self::meter`]).
     metered: Option<(Meter, u128)>,
+    /// For a payment recorded after its run ([`Verified::recorded_after_run`]): its hold on
+    /// this host until it is recorded. Nothing is in the ledger until then, so nothing is
+    /// released when it is dropped unsettled.
+    claim: Option<claims::Claim>,
 }
 
 impl Reservation<'_> {
@@ -381,6 +430,7 @@ impl Reservation<'_> {
         // From here on never released: the settlement may reach the chain even if this
         // future is dropped before it answers.
         self.armed = false;
+        let claim = self.claim.take();
         let paid = &self.paid;
         let payments = pipeline
             .payments
@@ -408,6 +458,18 @@ impl Reservation<'_> {
                 .as_ref()
                 .map(|target| pipeline.paid_access(target)),
         };
+        if let Some(claim) = claim {
+            // Recorded `settled` now, durably before the answer; the hold ends once it is.
+            let recorded = settlement
+                .recorded_after_run(&paid.new_payment(pipeline, &[]))
+                .await;
+            drop(claim);
+            return match recorded? {
+                Some(header) => Ok(header),
+                // Recorded meanwhile by a run on another replica: that one answers.
+                None => Err(paid.replayed(pipeline).await),
+            };
+        }
         if pipeline.config.payments.mode == SettlementMode::VerifyOnly {
             return settlement.locally(pipeline, pipeline.deferral(paid)).await;
         }
@@ -469,7 +531,9 @@ impl Drop for Reservation<'_> {
     /// Releases an unsettled reservation: the work gave no result (or the request was
     /// abandoned), so nothing was delivered to be paid for.
     fn drop(&mut self) {
-        if !self.armed {
+        // A payment held for recording after its run is not in the ledger: dropping the
+        // claim frees it.
+        if !self.armed || self.claim.is_some() {
             return;
         }
         // Released: its request's answer (no result, or not charged) is not kept, so a retry
@@ -573,6 +637,7 @@ impl Pipeline {
             discovery,
             sign_in: None,
             tariff: None,
+            answer_only: matches!(paid, PaidRoute::Code { .. }),
         }
     }
 

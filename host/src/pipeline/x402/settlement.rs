@@ -15,7 +15,7 @@ use crate::plugins::payments::{
     VerifiedPayment,
 };
 use crate::storage::StorageError;
-use crate::storage::payments::PaymentLedger;
+use crate::storage::payments::{NewPayment, PaymentLedger};
 
 /// The answer when another replica took a reservation over (this run looked dead to it): that
 /// replica decides the payment's fate, and this run's result is not delivered.
@@ -122,6 +122,26 @@ impl Settlement {
             self.header.version,
             s.response_header,
         ))
+    }
+
+    /// Settles a verify-only payment recorded after its run
+    /// ([`super::Verified::reserve`]): the component gives the settlement header, and the
+    /// ledger records `payment` `settled` in one write, durable before the answer. `None`
+    /// when its replay key was recorded meanwhile (the same payment presented on another
+    /// replica at once, answered there): this run's answer must be withheld.
+    pub(super) async fn recorded_after_run(
+        self,
+        payment: &NewPayment<'_>,
+    ) -> Result<Option<SettlementHeader>, ApiError> {
+        let s = self.ask(Write::Detached).await?;
+        if !self.ledger.record_settled(payment).await? {
+            return Ok(None);
+        }
+        self.metrics.payment(PaymentOutcome::Settled);
+        Ok(Some(SettlementHeader::new(
+            self.header.version,
+            s.response_header,
+        )))
     }
 
     /// Settles in verify-only mode, where nothing leaves the host: the component gives the

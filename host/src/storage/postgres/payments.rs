@@ -132,6 +132,57 @@ impl PaymentLedger for PgPayments {
         .await
     }
 
+    async fn record_settled(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
+        let p = p.to_owned_payment();
+        let at = big(p.at);
+        self.on_pool(|db| async move {
+            let client = db.client("record a settled payment").await?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO payments (replay_key, payer, amount, network, route, state,
+                       transaction_hash, owner, reserved_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'settled', '', $6, $7, $7)
+                     ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(pg("record a settled payment"))?;
+            let inserted = client
+                .execute(
+                    &stmt,
+                    &[
+                        &p.replay_key,
+                        &p.payer,
+                        &p.amount,
+                        &p.network,
+                        &p.route,
+                        &p.owner,
+                        &at,
+                    ],
+                )
+                .await
+                .map_err(pg("record a settled payment"))?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn recorded(&self, replay_key: &str) -> Result<bool, StorageError> {
+        let key = replay_key.to_owned();
+        self.on_pool(|db| async move {
+            let client = db.client("look up a replay key").await?;
+            let stmt = client
+                .prepare_cached("SELECT 1 FROM payments WHERE replay_key = $1")
+                .await
+                .map_err(pg("look up a replay key"))?;
+            let found = client
+                .query_opt(&stmt, &[&key])
+                .await
+                .map_err(pg("look up a replay key"))?;
+            Ok(found.is_some())
+        })
+        .await
+    }
+
     async fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
         let key = replay_key.to_owned();
         self.on_pool(|db| async move {

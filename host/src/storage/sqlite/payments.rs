@@ -15,7 +15,7 @@
 //! run (those left by the previous process, at start-up).
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -64,6 +64,13 @@ const RESERVE: &str = "INSERT INTO payments (replay_key, payer, amount, network,
      VALUES (?1, ?2, ?3, ?4, ?5, 'reserved', ?6, ?7, ?8, ?8, ?9, ?10)
      ON CONFLICT DO NOTHING";
 
+/// Inserts one payment already `settled` (verify-only, no reservation before it); no row
+/// changes for a replay key already in the ledger.
+const RECORD_SETTLED: &str = "INSERT INTO payments (replay_key, payer, amount, network, route,
+       state, transaction_hash, owner, reserved_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, 'settled', '', ?6, ?7, ?7)
+     ON CONFLICT DO NOTHING";
+
 /// The most writes one group commit takes (the rest wait for the next one).
 const MAX_BATCH: usize = 1024;
 
@@ -72,6 +79,9 @@ pub struct SqlitePayments {
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// A read-only connection for [`PaymentLedger::recorded`], which must not wait behind
+    /// the writer's group commit (a WAL reader never waits for a writer).
+    reader: Mutex<Connection>,
 }
 
 /// Where a job's answer goes.
@@ -107,6 +117,8 @@ enum Read {
 enum Write {
     /// Insert a reservation (answer: inserted, i.e. not a replay).
     Reserve(OwnedPayment),
+    /// Insert a payment `settled` at once (answer: inserted, i.e. not a replay).
+    RecordSettled(OwnedPayment),
     /// Keep the answer of an identified payment (answer: kept).
     KeepAnswer {
         replay_key: String,
@@ -167,6 +179,20 @@ impl Write {
                     ])
                 })
                 .map_err(sql("reserve"))?,
+            Self::RecordSettled(p) => tx
+                .prepare_cached(RECORD_SETTLED)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        p.replay_key,
+                        p.payer,
+                        p.amount,
+                        p.network,
+                        p.route,
+                        p.owner,
+                        to_i64(p.at)
+                    ])
+                })
+                .map_err(sql("record a settled payment"))?,
             Self::KeepAnswer {
                 replay_key,
                 sealed,
@@ -410,6 +436,15 @@ impl SqlitePayments {
         )
         .map_err(sql("configure"))?;
         super::migrate(&mut conn, MIGRATIONS, "payment ledger")?;
+        let reader = Connection::open_with_flags(
+            data_dir.join("payments.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql("open a reader"))?;
+        // A WAL reader is refused only while the log's index is rebuilt (after a crash).
+        reader
+            .busy_timeout(std::time::Duration::from_secs(1))
+            .map_err(sql("configure a reader"))?;
         let (jobs, queue) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("payment-ledger".into())
@@ -421,6 +456,7 @@ impl SqlitePayments {
         Ok(Self {
             jobs: Some(jobs),
             writer: Some(writer),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -475,6 +511,23 @@ impl Drop for SqlitePayments {
 impl PaymentLedger for SqlitePayments {
     async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
         self.write(Write::Reserve(p.to_owned_payment())).await
+    }
+
+    async fn record_settled(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
+        self.write(Write::RecordSettled(p.to_owned_payment())).await
+    }
+
+    async fn recorded(&self, replay_key: &str) -> Result<bool, StorageError> {
+        // On the caller's thread: one lookup by primary key in a WAL snapshot (microseconds;
+        // it never waits for the writer), cheaper than the hand-offs to and from a thread.
+        let reader = self.reader.lock().map_err(|_| StorageError::Database {
+            op: "read the payment ledger",
+            detail: "a reader panicked".into(),
+        })?;
+        reader
+            .prepare_cached("SELECT 1 FROM payments WHERE replay_key = ?1")
+            .and_then(|mut s| s.exists(params![replay_key]))
+            .map_err(sql("look up a replay key"))
     }
 
     async fn release(&self, replay_key: &str) -> Result<bool, StorageError> {
