@@ -420,8 +420,16 @@ fn parts() {
     let (req, _) = session
         .encrypt_execution(&ExecuteInput::new(&hello))
         .unwrap();
-    let mut headers: Vec<_> = (0..iterations + 50).map(header).collect();
-    let (mut paid, mut unpaid) = (Vec::new(), Vec::new());
+    // The same on a second host whose payments are reserved before the run (the default
+    // before 2026-11-29), interleaved with the first.
+    let (reserving, _, _tmp2) = paid_host(&rt, |c| c.payments.reserve_before_run = true);
+    let reserving = reserving.pipeline().clone();
+    let session2 = in_process::session(&reserving, &secret);
+    let (req2, _) = session2
+        .encrypt_execution(&ExecuteInput::new(&hello))
+        .unwrap();
+    let mut headers: Vec<_> = (0..2 * (iterations + 50)).map(header).collect();
+    let (mut paid, mut unpaid, mut reserved) = (Vec::new(), Vec::new(), Vec::new());
     rt.block_on(async {
         for _ in 0..50 {
             pipeline
@@ -433,8 +441,20 @@ fn parts() {
                 .execute_wasm(req.clone(), None, RouteKind::PAID_TEST, h)
                 .await
                 .unwrap();
+            let h = headers.pop();
+            reserving
+                .execute_wasm(req2.clone(), None, RouteKind::PAID_TEST, h)
+                .await
+                .unwrap();
         }
         for _ in 0..iterations {
+            let (r, h) = (req2.clone(), headers.pop());
+            let t = Instant::now();
+            reserving
+                .execute_wasm(r, None, RouteKind::PAID_TEST, h)
+                .await
+                .unwrap();
+            reserved.push(t.elapsed());
             let r = req.clone();
             let t = Instant::now();
             pipeline
@@ -452,8 +472,12 @@ fn parts() {
         }
     });
     let p = report(
-        "execute cached hello, paid route (verify+record+settle)",
+        "execute cached hello, paid route (verify, run, one recording write)",
         paid,
+    );
+    report(
+        "execute cached hello, paid route reserved before the run (two writes)",
+        reserved,
     );
     let u = report("execute cached hello, unpaid route", unpaid);
     println!(

@@ -51,9 +51,9 @@ fn a_verify_only_run_holds_its_payment_and_records_it_once_after_the_run() {
     let wallet = Wallet::random().unwrap();
     let (name, value) = wallet.pay(&offer, &limit(), now()).unwrap();
 
-    // A paid run of 4 s; while it runs, nothing is recorded, and the same payment is refused
+    // A paid run of 8 s; while it runs, nothing is recorded, and the same payment is refused
     // at once, without running (its answer comes before the first run's).
-    let long = spin(&s, 4_000);
+    let long = spin(&s, 8_000);
     let (done, finished) = mpsc::channel();
     let first = {
         let (url, value) = (server.url.clone(), value.clone());
@@ -77,9 +77,20 @@ fn a_verify_only_run_holds_its_payment_and_records_it_once_after_the_run() {
         (402, Some(REPLAY)),
         "{out}"
     );
+    // The same payment with a payment identifier (whose payments are reserved before their
+    // run) is refused too, while the first run holds it.
+    let mut identified = crate::payments::b64_json(&value);
+    identified["extensions"]["payment-identifier"] =
+        serde_json::json!({"info": {"required": false, "id": "pay_held-by-another-run"}});
+    let (status, _, out) = send(&server, &hello, name, crate::payments::b64(&identified));
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (402, Some(REPLAY)),
+        "{out}"
+    );
     assert!(
         finished.try_recv().is_err(),
-        "the replay was answered only after the first run: it ran too"
+        "a replay was answered only after the first run: it ran too"
     );
 
     // The run stopped at its limit is a result, paid for: recorded `settled` before the
@@ -148,11 +159,11 @@ fn the_same_paid_execution_sent_to_three_replicas_at_once_is_answered_once() {
     };
     let replicas = [replica(&db, "r1"), replica(&db, "r2"), replica(&db, "r3")];
     // A session on each (sessions live on their replica) and one payment for all three. Each
-    // run spins for 5 s, so all three are under way before any is recorded: every replica
+    // run spins for 15 s, so all three are under way before any is recorded: every replica
     // runs it, and the ledger's replay key lets exactly one answer.
     let bodies: Vec<Value> = replicas
         .iter()
-        .map(|r| spin(&session(r).2, 5_000))
+        .map(|r| spin(&session(r).2, 15_000))
         .collect();
     let (status, headers, json) = replicas[0]
         .client()

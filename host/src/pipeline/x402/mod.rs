@@ -9,7 +9,11 @@
 //! - [`Pipeline::verify_payment`] asks the payments component about the request's header: a
 //!   missing or refused payment is a 402 with the challenge, nothing recorded.
 //! - [`Verified::reserve`] records the payment durably (its replay key taken) before the work
-//!   runs: a replay is refused here, also after a restart.
+//!   runs: a replay is refused here, also after a restart. In verify-only mode a paid code
+//!   route's payment (work with no effect outside its answer) is instead only checked against
+//!   the ledger and held on this host ([`claims`]), and recorded `settled` in one write by
+//!   [`Reservation::settle`], before the answer; a replay recorded meanwhile on another
+//!   replica withholds the result (a 402).
 //! - [`Reservation::settle`] settles it once the work gave a result (a guest stopped by its
 //!   limits is a result: it consumed the compute); the settlement goes back as a header.
 //! - A [`Reservation`] dropped without being settled (the component did not compile, no
@@ -245,6 +249,19 @@ impl Verified {
                 claim: Some(claim),
             });
         }
+        // A run on this host holding the payment (recorded after its run, so not yet in the
+        // ledger) refuses it here too, until the reservation is durable (the ledger refuses
+        // it from then on, and the holder finds it recorded).
+        let _held = if self.charge.answer_only
+            && pipeline.config.payments.mode == SettlementMode::VerifyOnly
+        {
+            match pipeline.claims.claim(&self.verified.replay_key) {
+                Some(claim) => Some(claim),
+                None => return Err(self.replayed(pipeline).await),
+            }
+        } else {
+            None
+        };
         let v = &self.verified;
         // Verify-only payments are never settled from the ledger (no `settling` step; an
         // orphaned reservation is released), so theirs carries nothing sealed.

@@ -133,7 +133,9 @@ impl Settlement {
         self,
         payment: &NewPayment<'_>,
     ) -> Result<Option<SettlementHeader>, ApiError> {
-        let s = self.ask(Write::Detached).await?;
+        // Nothing is in the ledger for this payment: a refused settlement marks nothing (the
+        // row under its key, if any, is another run's).
+        let s = self.ask(Write::Nothing).await?;
         if !self.ledger.record_settled(payment).await? {
             return Ok(None);
         }
@@ -220,6 +222,8 @@ pub(super) enum Write {
     /// `deferred_settlements_max` permit until the outcome is committed, so that the shutdown
     /// (which waits for every permit) also waits for the outcome.
     Awaited,
+    /// Not written: the payment is not in the ledger (recorded after its run, and not yet).
+    Nothing,
 }
 
 impl Write {
@@ -237,6 +241,7 @@ impl Write {
         match self {
             Self::Detached => drop(tokio::spawn(logged)),
             Self::Awaited => logged.await,
+            Self::Nothing => {}
         }
     }
 }

@@ -80,8 +80,10 @@ pub struct SqlitePayments {
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
     /// A read-only connection for [`PaymentLedger::recorded`], which must not wait behind
-    /// the writer's group commit (a WAL reader never waits for a writer).
-    reader: Mutex<Connection>,
+    /// the writer's group commit (a WAL reader never waits for a writer). `None` only while
+    /// dropping: closed before the writer, so that the writer's connection is the last and
+    /// checkpoints the log into the file.
+    reader: Option<Mutex<Connection>>,
 }
 
 /// Where a job's answer goes.
@@ -456,7 +458,7 @@ impl SqlitePayments {
         Ok(Self {
             jobs: Some(jobs),
             writer: Some(writer),
-            reader: Mutex::new(reader),
+            reader: Some(Mutex::new(reader)),
         })
     }
 
@@ -500,6 +502,7 @@ impl Drop for SqlitePayments {
     /// Closes the queue and waits for the writer to commit what it holds (milliseconds at
     /// most): every write a caller was answered for, and every queued one, is on disk after.
     fn drop(&mut self) {
+        drop(self.reader.take());
         drop(self.jobs.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -520,10 +523,14 @@ impl PaymentLedger for SqlitePayments {
     async fn recorded(&self, replay_key: &str) -> Result<bool, StorageError> {
         // On the caller's thread: one lookup by primary key in a WAL snapshot (microseconds;
         // it never waits for the writer), cheaper than the hand-offs to and from a thread.
-        let reader = self.reader.lock().map_err(|_| StorageError::Database {
-            op: "read the payment ledger",
-            detail: "a reader panicked".into(),
-        })?;
+        // A panic while it was held left the connection usable (each lookup is one
+        // statement, reset when it ends).
+        let reader = self
+            .reader
+            .as_ref()
+            .ok_or_else(stopped)?
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         reader
             .prepare_cached("SELECT 1 FROM payments WHERE replay_key = ?1")
             .and_then(|mut s| s.exists(params![replay_key]))
