@@ -1117,6 +1117,13 @@ fn payments_once(s: &Stores) {
         wait(ledger.state("k1")).unwrap().as_deref(),
         Some("settled")
     );
+    // An outcome never overwrites another (a late failure of another run's settlement).
+    wait(ledger.settlement_failed("k1", "late", 4)).unwrap();
+    assert_eq!(
+        wait(ledger.state("k1")).unwrap().as_deref(),
+        Some("settled"),
+        "a settled payment stays settled"
+    );
     assert!(
         !wait(ledger.reserve(&payment("k1", "run-a"))).unwrap(),
         "a replay"

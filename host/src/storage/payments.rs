@@ -251,7 +251,8 @@ pub trait PaymentLedger: Send + Sync {
     /// [`StorageError`].
     async fn amount(&self, replay_key: &str) -> Result<Option<String>, StorageError>;
 
-    /// Records the settlement of a payment.
+    /// Records the settlement of a payment still `reserved` or `settling` (an outcome never
+    /// overwrites another).
     ///
     /// # Errors
     /// [`StorageError`].
@@ -262,7 +263,7 @@ pub trait PaymentLedger: Send + Sync {
         at: u64,
     ) -> Result<(), StorageError>;
 
-    /// Records a failed settlement.
+    /// Records a failed settlement of a payment still `reserved` or `settling`.
     ///
     /// # Errors
     /// [`StorageError`].

@@ -52,8 +52,10 @@ impl PgPayments {
             let client = db.client("record a settlement").await?;
             client
                 .execute(
+                    // Only an unfinished payment: an outcome never overwrites another.
                     "UPDATE payments SET state = $2, transaction_hash = $3, reason = $4,
-                       updated_at = $5, sealed = NULL WHERE replay_key = $1",
+                       updated_at = $5, sealed = NULL
+                     WHERE replay_key = $1 AND state IN ('reserved', 'settling')",
                     &[&key, &state, &tx, &reason, &big(at)],
                 )
                 .await

@@ -251,8 +251,10 @@ impl Write {
                 at,
             } => tx
                 .prepare_cached(
+                    // Only an unfinished payment: an outcome never overwrites another.
                     "UPDATE payments SET state = ?2, transaction_hash = ?3, reason = ?4,
-                       updated_at = ?5, sealed = NULL WHERE replay_key = ?1",
+                       updated_at = ?5, sealed = NULL
+                     WHERE replay_key = ?1 AND state IN ('reserved', 'settling')",
                 )
                 .and_then(|mut s| {
                     s.execute(params![replay_key, state, transaction, reason, to_i64(*at)])
