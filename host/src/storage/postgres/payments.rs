@@ -65,6 +65,65 @@ impl PgPayments {
         .await
     }
 
+    /// Inserts `p`, `reserved` or already `settled` with an empty transaction (a verify-only
+    /// payment recorded after its run): whether it was inserted. A replay key or a payment
+    /// identifier already in the ledger inserts nothing (no conflict target: either
+    /// uniqueness).
+    async fn insert(
+        &self,
+        p: &NewPayment<'_>,
+        settled: bool,
+        op: &'static str,
+    ) -> Result<bool, StorageError> {
+        let p = p.to_owned_payment();
+        let at = big(p.at);
+        self.on_pool(|db| async move {
+            let client = db.client(op).await?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO payments (replay_key, payer, amount, network, route, state,
+                       transaction_hash, owner, sealed, reserved_at, updated_at, payment_id,
+                       payment_fingerprint)
+                     VALUES ($1, $2, $3, $4, $5, $11, $12, $6, $7, $8, $8, $9, $10)
+                     ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(pg(op))?;
+            let (id, fingerprint) = match &p.identifier {
+                Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
+                None => (None, None),
+            };
+            // A settled payment keeps nothing sealed (nothing is left to settle from it).
+            let (state, transaction, sealed) = if settled {
+                ("settled", Some(""), None)
+            } else {
+                ("reserved", None, Some(&p.sealed))
+            };
+            let inserted = client
+                .execute(
+                    &stmt,
+                    &[
+                        &p.replay_key,
+                        &p.payer,
+                        &p.amount,
+                        &p.network,
+                        &p.route,
+                        &p.owner,
+                        &sealed,
+                        &at,
+                        &id,
+                        &fingerprint,
+                        &state,
+                        &transaction,
+                    ],
+                )
+                .await
+                .map_err(pg(op))?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
     /// Moves a payment reserved by `owner` with `update` (parameters: key, owner, time):
     /// whether it changed.
     async fn update_owned(
@@ -92,80 +151,11 @@ impl PgPayments {
 #[async_trait::async_trait]
 impl PaymentLedger for PgPayments {
     async fn reserve(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
-        let p = p.to_owned_payment();
-        let at = big(p.at);
-        self.on_pool(|db| async move {
-            let client = db.client("reserve").await?;
-            let stmt = client
-                .prepare_cached(
-                    // No conflict target: a replay key or a payment identifier already in
-                    // the ledger both insert nothing.
-                    "INSERT INTO payments (replay_key, payer, amount, network, route, state,
-                       owner, sealed, reserved_at, updated_at, payment_id, payment_fingerprint)
-                     VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $7, $8, $8, $9, $10)
-                     ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(pg("reserve"))?;
-            let (id, fingerprint) = match &p.identifier {
-                Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
-                None => (None, None),
-            };
-            let inserted = client
-                .execute(
-                    &stmt,
-                    &[
-                        &p.replay_key,
-                        &p.payer,
-                        &p.amount,
-                        &p.network,
-                        &p.route,
-                        &p.owner,
-                        &p.sealed,
-                        &at,
-                        &id,
-                        &fingerprint,
-                    ],
-                )
-                .await
-                .map_err(pg("reserve"))?;
-            Ok(inserted == 1)
-        })
-        .await
+        self.insert(p, false, "reserve").await
     }
 
     async fn record_settled(&self, p: &NewPayment<'_>) -> Result<bool, StorageError> {
-        let p = p.to_owned_payment();
-        let at = big(p.at);
-        self.on_pool(|db| async move {
-            let client = db.client("record a settled payment").await?;
-            let stmt = client
-                .prepare_cached(
-                    "INSERT INTO payments (replay_key, payer, amount, network, route, state,
-                       transaction_hash, owner, reserved_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, 'settled', '', $6, $7, $7)
-                     ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(pg("record a settled payment"))?;
-            let inserted = client
-                .execute(
-                    &stmt,
-                    &[
-                        &p.replay_key,
-                        &p.payer,
-                        &p.amount,
-                        &p.network,
-                        &p.route,
-                        &p.owner,
-                        &at,
-                    ],
-                )
-                .await
-                .map_err(pg("record a settled payment"))?;
-            Ok(inserted == 1)
-        })
-        .await
+        self.insert(p, true, "record a settled payment").await
     }
 
     async fn recorded(&self, replay_key: &str) -> Result<bool, StorageError> {

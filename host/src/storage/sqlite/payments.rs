@@ -57,18 +57,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX payments_answers ON payments(answer_at) WHERE answer_at IS NOT NULL;",
 ];
 
-/// Inserts one reservation; no row changes for a replay key or a payment identifier already in
-/// the ledger (either uniqueness: the conflict target is left out).
-const RESERVE: &str = "INSERT INTO payments (replay_key, payer, amount, network, route, state,
-       owner, sealed, reserved_at, updated_at, payment_id, payment_fingerprint)
-     VALUES (?1, ?2, ?3, ?4, ?5, 'reserved', ?6, ?7, ?8, ?8, ?9, ?10)
-     ON CONFLICT DO NOTHING";
-
-/// Inserts one payment already `settled` (verify-only, no reservation before it); no row
-/// changes for a replay key already in the ledger.
-const RECORD_SETTLED: &str = "INSERT INTO payments (replay_key, payer, amount, network, route,
-       state, transaction_hash, owner, reserved_at, updated_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, 'settled', '', ?6, ?7, ?7)
+/// Inserts one payment, `reserved` (?11) or already `settled` with an empty transaction (a
+/// verify-only payment recorded after its run); no row changes for a replay key or a payment
+/// identifier already in the ledger (either uniqueness: the conflict target is left out).
+const INSERT: &str = "INSERT INTO payments (replay_key, payer, amount, network, route, state,
+       transaction_hash, owner, sealed, reserved_at, updated_at, payment_id, payment_fingerprint)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?11, ?12, ?6, ?7, ?8, ?8, ?9, ?10)
      ON CONFLICT DO NOTHING";
 
 /// The most writes one group commit takes (the rest wait for the next one).
@@ -160,41 +154,10 @@ impl Write {
     /// Runs the write in `tx`: whether a row changed as asked.
     fn apply(&self, tx: &rusqlite::Transaction<'_>) -> Result<bool, StorageError> {
         let changed = match self {
-            Self::Reserve(p) => tx
-                .prepare_cached(RESERVE)
-                .and_then(|mut s| {
-                    let (id, fingerprint) = match &p.identifier {
-                        Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
-                        None => (None, None),
-                    };
-                    s.execute(params![
-                        p.replay_key,
-                        p.payer,
-                        p.amount,
-                        p.network,
-                        p.route,
-                        p.owner,
-                        p.sealed,
-                        to_i64(p.at),
-                        id,
-                        fingerprint
-                    ])
-                })
-                .map_err(sql("reserve"))?,
-            Self::RecordSettled(p) => tx
-                .prepare_cached(RECORD_SETTLED)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        p.replay_key,
-                        p.payer,
-                        p.amount,
-                        p.network,
-                        p.route,
-                        p.owner,
-                        to_i64(p.at)
-                    ])
-                })
-                .map_err(sql("record a settled payment"))?,
+            Self::Reserve(p) => insert(tx, p, false).map_err(sql("reserve"))?,
+            Self::RecordSettled(p) => {
+                insert(tx, p, true).map_err(sql("record a settled payment"))?
+            }
             Self::KeepAnswer {
                 replay_key,
                 sealed,
@@ -263,6 +226,38 @@ impl Write {
         };
         Ok(changed == 1)
     }
+}
+
+/// Inserts `p` in `tx`, reserved or already `settled` ([`INSERT`]): the rows changed.
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    p: &OwnedPayment,
+    settled: bool,
+) -> rusqlite::Result<usize> {
+    let (id, fingerprint) = match &p.identifier {
+        Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
+        None => (None, None),
+    };
+    // A settled payment keeps nothing sealed (nothing is left to settle from the ledger).
+    let (state, transaction, sealed) = if settled {
+        ("settled", Some(""), None)
+    } else {
+        ("reserved", None, Some(&p.sealed))
+    };
+    tx.prepare_cached(INSERT)?.execute(params![
+        p.replay_key,
+        p.payer,
+        p.amount,
+        p.network,
+        p.route,
+        p.owner,
+        sealed,
+        to_i64(p.at),
+        id,
+        fingerprint,
+        state,
+        transaction
+    ])
 }
 
 fn to_i64(v: u64) -> i64 {
