@@ -42,8 +42,10 @@ fn until_running(server: &TestServer) {
 fn a_verify_only_run_holds_its_payment_and_records_it_once_after_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    // One public URL across the restart: payments are bound to their resource URL.
-    let table = payments_table("public_url = \"https://paid.example\"");
+    // One public URL across the restart: payments are bound to their resource URL. Payments
+    // valid for 10 minutes: the first is presented again after a run, a kill and a restart.
+    let table =
+        payments_table("public_url = \"https://paid.example\"") + "max_timeout_seconds = 600\n";
     let server = TestServer::start_in(&data, &table);
     let (_c, _k, s) = session(&server);
     let (hello, headers, json) = challenge(&server, &s);

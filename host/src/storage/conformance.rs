@@ -1117,7 +1117,8 @@ fn payments_once(s: &Stores) {
         wait(ledger.state("k1")).unwrap().as_deref(),
         Some("settled")
     );
-    // An outcome never overwrites another (a late failure of another run's settlement).
+    // A failure never overwrites another outcome (a late failure of another run's
+    // settlement)...
     wait(ledger.settlement_failed("k1", "late", 4)).unwrap();
     assert_eq!(
         wait(ledger.state("k1")).unwrap().as_deref(),
@@ -1154,6 +1155,15 @@ fn payments_once(s: &Stores) {
     );
     assert!(wait(ledger.release("k2")).unwrap());
     assert_eq!(wait(ledger.state("k2")).unwrap(), None);
+    // ...but a settlement does overwrite a failure: the adopter of a run taken for dead
+    // found the payment refused (the run's own settlement had gone through), and the run
+    // then records its transaction.
+    wait(ledger.settlement_failed("k3", "already settled", 5)).unwrap();
+    wait(ledger.settled("k3", "0xtx3", 6)).unwrap();
+    assert_eq!(
+        wait(ledger.state("k3")).unwrap().as_deref(),
+        Some("settled")
+    );
 
     // Verify-only settles in one step, only the owner's reservation, never twice.
     assert!(wait(ledger.reserve(&payment("k4", "run-a"))).unwrap());

@@ -251,8 +251,9 @@ pub trait PaymentLedger: Send + Sync {
     /// [`StorageError`].
     async fn amount(&self, replay_key: &str) -> Result<Option<String>, StorageError>;
 
-    /// Records the settlement of a payment still `reserved` or `settling` (an outcome never
-    /// overwrites another).
+    /// Records the settlement of a payment still `reserved` or `settling`, or marked
+    /// `settlement_failed` (by another run that took it over for dead, whose own attempt was
+    /// refused because this one went through).
     ///
     /// # Errors
     /// [`StorageError`].

@@ -250,12 +250,14 @@ impl Verified {
             });
         }
         // A run on this host holding the payment (recorded after its run, so not yet in the
-        // ledger) refuses it here too, until the reservation is durable (the ledger refuses
-        // it from then on, and the holder finds it recorded).
+        // ledger) refuses it here too; and this reservation holds it until it is durable, so
+        // that no such run starts meanwhile (the ledger refuses it from then on, and a run
+        // starting after finds it recorded).
         let _held = if self.charge.answer_only
             && pipeline.config.payments.mode == SettlementMode::VerifyOnly
+            && !pipeline.config.payments.reserve_before_run
         {
-            match pipeline.claims.claim(&self.verified.replay_key) {
+            match pipeline.claims.claim_reserving(&self.verified.replay_key) {
                 Some(claim) => Some(claim),
                 None => return Err(self.replayed(pipeline).await),
             }

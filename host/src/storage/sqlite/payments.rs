@@ -214,10 +214,13 @@ impl Write {
                 at,
             } => tx
                 .prepare_cached(
-                    // Only an unfinished payment: an outcome never overwrites another.
+                    // Only an unfinished payment, or a failed one settled after all (a run
+                    // taken over as dead whose own settlement then went through): a failure
+                    // never overwrites another outcome.
                     "UPDATE payments SET state = ?2, transaction_hash = ?3, reason = ?4,
                        updated_at = ?5, sealed = NULL
-                     WHERE replay_key = ?1 AND state IN ('reserved', 'settling')",
+                     WHERE replay_key = ?1 AND (state IN ('reserved', 'settling')
+                       OR (?2 = 'settled' AND state = 'settlement_failed'))",
                 )
                 .and_then(|mut s| {
                     s.execute(params![replay_key, state, transaction, reason, to_i64(*at)])
