@@ -134,7 +134,44 @@ impl NewPayment<'_> {
     }
 }
 
+/// The columns of a new ledger row that depend on how it is inserted (both backends insert
+/// the same row: [`OwnedPayment::inserted`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Inserted<'a> {
+    /// `reserved`, or `settled` for a payment recorded after its run.
+    pub state: &'static str,
+    /// The settlement's transaction: empty for a settled verify-only payment, else none.
+    pub transaction: Option<&'static str>,
+    /// What settling it takes; none once settled (nothing is left to settle from the ledger).
+    pub sealed: Option<&'a [u8]>,
+    /// Its payment identifier, if any.
+    pub id: Option<&'a str>,
+    /// The fingerprint of the payment that came with the identifier.
+    pub fingerprint: Option<&'a [u8]>,
+}
+
 impl OwnedPayment {
+    /// The state-dependent columns of this payment's row, reserved or already `settled`.
+    #[must_use]
+    pub fn inserted(&self, settled: bool) -> Inserted<'_> {
+        let (id, fingerprint) = match &self.identifier {
+            Some((id, fingerprint)) => (Some(id.as_str()), Some(fingerprint.as_slice())),
+            None => (None, None),
+        };
+        let (state, transaction, sealed) = if settled {
+            ("settled", Some(""), None)
+        } else {
+            ("reserved", None, Some(self.sealed.as_slice()))
+        };
+        Inserted {
+            state,
+            transaction,
+            sealed,
+            id,
+            fingerprint,
+        }
+    }
+
     /// The payment, borrowed.
     #[must_use]
     pub fn as_new(&self) -> NewPayment<'_> {

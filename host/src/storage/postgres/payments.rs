@@ -92,16 +92,7 @@ impl PgPayments {
                 )
                 .await
                 .map_err(pg(op))?;
-            let (id, fingerprint) = match &p.identifier {
-                Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
-                None => (None, None),
-            };
-            // A settled payment keeps nothing sealed (nothing is left to settle from it).
-            let (state, transaction, sealed) = if settled {
-                ("settled", Some(""), None)
-            } else {
-                ("reserved", None, Some(&p.sealed))
-            };
+            let row = p.inserted(settled);
             let inserted = client
                 .execute(
                     &stmt,
@@ -112,12 +103,12 @@ impl PgPayments {
                         &p.network,
                         &p.route,
                         &p.owner,
-                        &sealed,
+                        &row.sealed,
                         &at,
-                        &id,
-                        &fingerprint,
-                        &state,
-                        &transaction,
+                        &row.id,
+                        &row.fingerprint,
+                        &row.state,
+                        &row.transaction,
                     ],
                 )
                 .await

@@ -237,16 +237,7 @@ fn insert(
     p: &OwnedPayment,
     settled: bool,
 ) -> rusqlite::Result<usize> {
-    let (id, fingerprint) = match &p.identifier {
-        Some((id, fingerprint)) => (Some(id), Some(fingerprint)),
-        None => (None, None),
-    };
-    // A settled payment keeps nothing sealed (nothing is left to settle from the ledger).
-    let (state, transaction, sealed) = if settled {
-        ("settled", Some(""), None)
-    } else {
-        ("reserved", None, Some(&p.sealed))
-    };
+    let row = p.inserted(settled);
     tx.prepare_cached(INSERT)?.execute(params![
         p.replay_key,
         p.payer,
@@ -254,12 +245,12 @@ fn insert(
         p.network,
         p.route,
         p.owner,
-        sealed,
+        row.sealed,
         to_i64(p.at),
-        id,
-        fingerprint,
-        state,
-        transaction
+        row.id,
+        row.fingerprint,
+        row.state,
+        row.transaction
     ])
 }
 
