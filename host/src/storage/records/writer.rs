@@ -345,6 +345,11 @@ impl Writer {
 }
 
 /// Puts deferred writes whose commit failed back in front of the waiting ones.
+///
+/// Callers do so while they hold the connection ([`Sink`]), so the writer thread needs no
+/// nudge for them: it was nudged when the first of them started waiting, and its commit for
+/// that nudge takes the deferred writes only once it holds the connection, i.e. after the put
+/// back (tested by `deferred_writes_put_back_after_a_failed_commit_are_committed_without_more_traffic`).
 fn requeue(pending: &Pending, mut kept: Vec<Write>) {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
     kept.append(&mut pending);
