@@ -14,6 +14,7 @@
 //! are reachable by their (random) id alone and never listed.
 
 pub mod card;
+mod live;
 mod payment;
 pub mod tasks;
 

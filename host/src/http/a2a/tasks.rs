@@ -10,8 +10,7 @@
 //! sends follow them through a per-task broadcast of [`Event`]s. Only the caller that created
 //! a task sees it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hypervisor_protocol::a2a::model::{
     Artifact, Content, Message, Part, Task, TaskStatus, timestamp,
@@ -24,6 +23,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
 use super::Fault;
+pub use super::live::Event;
+use super::live::Running;
 use super::payment;
 use crate::clock::unix_millis;
 use crate::error::ApiError;
@@ -45,20 +46,6 @@ pub const INVOCATION_KEY: &str = "wasm-hypervisor/invocation";
 /// `stdin_sha256` is its SHA-256.
 pub const INPUT_KEY: &str = "wasm-hypervisor/input";
 
-/// A change to a running task, as streams relay it.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// The status changed; `last` when the stream ends with it (terminal or interrupted).
-    Status {
-        /// The new status.
-        status: TaskStatus,
-        /// Whether it is the last event.
-        last: bool,
-    },
-    /// An artifact was produced.
-    Artifact(Artifact),
-}
-
 /// A task just sent: its state now, and (when it runs) its events and its run.
 pub struct Sent {
     /// The task as stored when the send returned.
@@ -69,18 +56,11 @@ pub struct Sent {
     pub run: Option<tokio::task::JoinHandle<Option<Task>>>,
 }
 
-/// A running task.
-struct Live {
-    /// Its followers' channel, made when the first one comes (a blocking send has none).
-    events: Option<broadcast::Sender<Event>>,
-    abort: Option<tokio::task::AbortHandle>,
-}
-
 /// The tasks: stored, and followed while they run.
 pub struct Tasks {
     store: TaskStore,
     pipeline: Arc<Pipeline>,
-    live: Mutex<HashMap<String, Live>>,
+    running: Running,
 }
 
 fn quota(e: QuotaExceeded) -> Fault {
@@ -235,7 +215,7 @@ impl Tasks {
         Self {
             store,
             pipeline,
-            live: Mutex::new(HashMap::new()),
+            running: Running::default(),
         }
     }
 
@@ -508,12 +488,6 @@ impl Tasks {
         }
     }
 
-    /// Stores `row` as it is now; whether it was (a finished task never changes).
-    async fn save(&self, row: &mut TaskRow) -> Result<bool, Fault> {
-        row.updated_ms = unix_millis();
-        self.store.change(row, None).await.map_err(storage)
-    }
-
     /// Spawns the run of a working task.
     fn start(
         self: &Arc<Self>,
@@ -524,50 +498,16 @@ impl Tasks {
         follow: bool,
         room: Option<HeldRoom>,
     ) -> Sent {
-        let (events, receiver) = match follow {
-            true => {
-                let (events, receiver) = broadcast::channel(16);
-                (Some(events), Some(receiver))
-            }
-            false => (None, None),
-        };
         let id = row.task.id.clone();
         let task = row.task.clone();
-        let mut live = self
-            .live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.insert(
-            id.clone(),
-            Live {
-                events,
-                abort: None,
-            },
-        );
         let this = self.clone();
-        let run = tokio::spawn(async move { this.run(row, kind, input, payment, room).await });
-        if let Some(l) = live.get_mut(&id) {
-            l.abort = Some(run.abort_handle());
-        }
-        drop(live);
+        let (receiver, run) = self.running.start(&id, follow, move || {
+            tokio::spawn(async move { this.run(row, kind, input, payment, room).await })
+        });
         Sent {
             task,
             events: receiver,
             run: Some(run),
-        }
-    }
-
-    /// Sends the event `event` makes to the task's followers, if it has any.
-    fn emit(&self, id: &str, event: impl FnOnce() -> Event) {
-        let live = self
-            .live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(events) = live.get(id).and_then(|l| l.events.as_ref())
-            && events.receiver_count() > 0
-        {
-            // (A follower gone meanwhile is fine.)
-            let _ = events.send(event());
         }
     }
 
@@ -582,7 +522,7 @@ impl Tasks {
         room: Option<HeldRoom>,
     ) -> Option<Task> {
         let id = row.task.id.clone();
-        self.emit(&id, || Event::Status {
+        self.running.emit(&id, || Event::Status {
             status: row.task.status.clone(),
             last: false,
         });
@@ -672,45 +612,9 @@ impl Tasks {
         let produced = artifact.is_some();
         row.task.artifacts.extend(artifact);
         row.task.status = status(state, Some(note));
-        let saved = match room {
-            Some(room) => {
-                row.updated_ms = unix_millis();
-                // Its sender waits for this outcome, and nothing else knows its id: answered
-                // even when it cannot be kept.
-                if let Err(e) = self.store.create_held(&row, room) {
-                    tracing::warn!(task = %id, error = %e, "an A2A task's outcome could not be stored: answered, not kept");
-                }
-                Ok(true)
-            }
-            None => self.save(&mut row).await,
-        };
-        let ended = match saved {
-            Ok(true) => {
-                if let Some(a) = row.task.artifacts.last().filter(|_| produced) {
-                    self.emit(&id, || Event::Artifact(a.clone()));
-                }
-                self.emit(&id, || Event::Status {
-                    status: row.task.status.clone(),
-                    last: true,
-                });
-                Some(row.task)
-            }
-            // Canceled meanwhile: the cancellation already told the streams.
-            Ok(false) => None,
-            Err(_) => {
-                tracing::warn!(task = %id, "an A2A task's outcome could not be stored");
-                None
-            }
-        };
-        self.finish(&id);
-        ended
-    }
-
-    fn finish(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
+        self.running
+            .conclude(&self.store, row, produced, room)
+            .await
     }
 
     /// `CancelTask`: a task not yet finished is canceled (its run, if any, stopped).
@@ -732,25 +636,14 @@ impl Tasks {
         let note = say(&row.task, "canceled by the client", None);
         row.task.status = status(TaskState::Canceled, Some(note));
         row.pending = None;
-        if !self.save(&mut row).await? {
+        if !self
+            .running
+            .cancel(&self.store, &mut row)
+            .await
+            .map_err(storage)?
+        {
             // Finished meanwhile.
             return Err(refuse());
-        }
-        let live = self
-            .live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
-        if let Some(live) = live {
-            if let Some(abort) = live.abort {
-                abort.abort();
-            }
-            if let Some(events) = live.events {
-                let _ = events.send(Event::Status {
-                    status: row.task.status.clone(),
-                    last: true,
-                });
-            }
         }
         Ok(row.task)
     }
@@ -767,15 +660,7 @@ impl Tasks {
         agent: Option<&str>,
     ) -> Result<(Task, broadcast::Receiver<Event>), Fault> {
         // Subscribed before reading, so no change falls between the two.
-        let receiver = self
-            .live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get_mut(id)
-            .map(|l| {
-                let events = l.events.get_or_insert_with(|| broadcast::channel(16).0);
-                events.subscribe()
-            });
+        let receiver = self.running.subscribe(id);
         let task = self.get(id, caller, agent)?;
         match receiver {
             Some(r) if !task.status.state.is_terminal() => Ok((task, r)),

@@ -1,0 +1,206 @@
+//! The A2A tasks running on this host and their followers' streams: who tells a stream that
+//! its task ended, and with what.
+//!
+//! A running task has an entry here (its followers' channel, its run's abort handle) from its
+//! start until whoever ends it takes the entry: its run, once it has stored its outcome, or a
+//! cancellation, once it has stored `CANCELED`. The store decides which outcome stands (a
+//! finished task never changes: the second write is refused); both take the entry under one
+//! lock, so exactly one of them does, and that one sends the streams their last event, with
+//! the status the store holds. A run whose outcome the store refused therefore reads the
+//! stored status and sends it, when it takes the entry first: before, it sent nothing (the
+//! cancellation "had told the streams"), and a cancellation that took the lock after it found
+//! no entry, so followers' streams closed without a last event (found by review).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use hypervisor_protocol::a2a::model::{Artifact, Task, TaskStatus};
+use tokio::sync::broadcast;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::clock::unix_millis;
+use crate::storage::StorageError;
+use crate::storage::tasks::{HeldRoom, TaskRow, TaskStore};
+
+/// A change to a running task, as streams relay it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The status changed; `last` when the stream ends with it (terminal or interrupted).
+    Status {
+        /// The new status.
+        status: TaskStatus,
+        /// Whether it is the last event.
+        last: bool,
+    },
+    /// An artifact was produced.
+    Artifact(Artifact),
+}
+
+/// A running task.
+struct Live {
+    /// Its followers' channel, made when the first one comes (a blocking send has none).
+    events: Option<broadcast::Sender<Event>>,
+    abort: Option<AbortHandle>,
+}
+
+impl Live {
+    /// Sends the followers, if any, `status` as their last event.
+    fn end(self, status: TaskStatus) {
+        if let Some(events) = self.events {
+            // (No follower left is fine.)
+            let _ = events.send(Event::Status { status, last: true });
+        }
+    }
+}
+
+/// The tasks running on this host.
+#[derive(Default)]
+pub(super) struct Running(Mutex<HashMap<String, Live>>);
+
+/// Stores `row` as it is now, if its task has not finished meanwhile: whether it was.
+///
+/// # Errors
+/// [`StorageError`].
+async fn save(store: &TaskStore, row: &mut TaskRow) -> Result<bool, StorageError> {
+    row.updated_ms = unix_millis();
+    store.change(row, None).await
+}
+
+impl Running {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Live>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers task `id` and spawns its run with `spawn`, under the lock, so that a
+    /// cancellation always finds the run's abort handle. Returns the sender's receiver of the
+    /// task's events when it follows them.
+    pub(super) fn start<T>(
+        &self,
+        id: &str,
+        follow: bool,
+        spawn: impl FnOnce() -> JoinHandle<T>,
+    ) -> (Option<broadcast::Receiver<Event>>, JoinHandle<T>) {
+        let (events, receiver) = match follow {
+            true => {
+                let (events, receiver) = broadcast::channel(16);
+                (Some(events), Some(receiver))
+            }
+            false => (None, None),
+        };
+        let mut live = self.lock();
+        let run = spawn();
+        live.insert(
+            id.to_string(),
+            Live {
+                events,
+                abort: Some(run.abort_handle()),
+            },
+        );
+        (receiver, run)
+    }
+
+    /// Sends the event `event` makes to the task's followers, if it has any.
+    pub(super) fn emit(&self, id: &str, event: impl FnOnce() -> Event) {
+        let live = self.lock();
+        if let Some(events) = live.get(id).and_then(|l| l.events.as_ref())
+            && events.receiver_count() > 0
+        {
+            // (A follower gone meanwhile is fine.)
+            let _ = events.send(event());
+        }
+    }
+
+    /// A new follower of task `id`, if it is running here.
+    pub(super) fn subscribe(&self, id: &str) -> Option<broadcast::Receiver<Event>> {
+        self.lock().get_mut(id).map(|l| {
+            let events = l.events.get_or_insert_with(|| broadcast::channel(16).0);
+            events.subscribe()
+        })
+    }
+
+    /// The end of task `row`'s run, its outcome in `row` (with an artifact last when
+    /// `produced`): stores it (as a new task in `room` when the task was not stored yet), then
+    /// ends the followers' streams. Returns the task as it ended, `None` when it had finished
+    /// otherwise meanwhile (canceled) or its outcome could not be stored.
+    pub(super) async fn conclude(
+        &self,
+        store: &TaskStore,
+        mut row: TaskRow,
+        produced: bool,
+        room: Option<HeldRoom>,
+    ) -> Option<Task> {
+        let id = row.task.id.clone();
+        let saved = match room {
+            Some(room) => {
+                row.updated_ms = unix_millis();
+                // Its sender waits for this outcome, and nothing else knows its id: answered
+                // even when it cannot be kept.
+                if let Err(e) = store.create_held(&row, room) {
+                    tracing::warn!(task = %id, error = %e, "an A2A task's outcome could not be stored: answered, not kept");
+                }
+                Ok(true)
+            }
+            None => save(store, &mut row).await,
+        };
+        let (last, ended) = match saved {
+            Ok(true) => {
+                if let Some(a) = row.task.artifacts.last().filter(|_| produced) {
+                    self.emit(&id, || Event::Artifact(a.clone()));
+                }
+                (Some(row.task.status.clone()), Some(row.task))
+            }
+            // Finished otherwise meanwhile (canceled): the streams end with what the store
+            // holds, unless the cancellation takes the entry and tells them itself.
+            Ok(false) => (stored_end(store, &id), None),
+            Err(e) => {
+                tracing::warn!(task = %id, error = %e, "an A2A task's outcome could not be stored");
+                (stored_end(store, &id), None)
+            }
+        };
+        let live = self.lock().remove(&id);
+        if let (Some(live), Some(last)) = (live, last) {
+            live.end(last);
+        }
+        ended
+    }
+
+    /// `CancelTask` for task `row` (not finished when read): stores it `CANCELED`, then stops
+    /// its run, if it runs here, and ends its followers' streams. Whether it was canceled
+    /// (`false`: it finished meanwhile).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub(super) async fn cancel(
+        &self,
+        store: &TaskStore,
+        row: &mut TaskRow,
+    ) -> Result<bool, StorageError> {
+        if !save(store, row).await? {
+            return Ok(false);
+        }
+        let live = self.lock().remove(&row.task.id);
+        if let Some(mut live) = live {
+            if let Some(abort) = live.abort.take() {
+                abort.abort();
+            }
+            live.end(row.task.status.clone());
+        }
+        Ok(true)
+    }
+}
+
+/// Task `id`'s status as stored, if it is final (`None` when it cannot be read: its streams
+/// then close without a last event, as its stored state is unknown).
+fn stored_end(store: &TaskStore, id: &str) -> Option<TaskStatus> {
+    match store.get(id) {
+        Ok(Some(row)) => Some(row.task.status).filter(|s| s.state.is_terminal()),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(task = %id, error = %e, "an A2A task's stored state cannot be read");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! A run's end racing a cancellation, over a real task store (SQLite) whose commits go
+//! through a committer made here, which can hold a cancellation between its stored write and
+//! the rest of its work: the interleaving in which followers' streams used to close without
+//! a last event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use hypervisor_protocol::a2a::TaskState;
+use hypervisor_protocol::a2a::model::{TaskStatus, timestamp};
+use tokio::sync::{Notify, Semaphore, broadcast};
+
+use super::*;
+use crate::storage::tasks::{TaskBackend, TaskChange, TaskCommitter, TaskQuota, TaskWrite};
+
+/// Commits on the backend; once a `CANCELED` write is stored, says so (`stored`) and waits
+/// for a permit of `gate` before the cancellation may go on.
+struct Gated {
+    backend: Arc<dyn TaskBackend>,
+    stored: Arc<Notify>,
+    gate: Arc<Semaphore>,
+}
+
+impl TaskCommitter for Gated {
+    fn commit_task(&self, write: Arc<TaskWrite>) -> BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(async move {
+            let applied = match write.change {
+                TaskChange::Insert(quota) => self.backend.insert(&write.row, &quota)?,
+                TaskChange::Replace(expected) => self.backend.replace(&write.row, expected)?,
+            };
+            write.set_applied(applied);
+            if applied && write.row.state == TaskState::Canceled.v1_name() {
+                self.stored.notify_one();
+                self.gate.acquire().await.unwrap().forget();
+            }
+            Ok(())
+        })
+    }
+}
+
+fn row(id: &str, state: TaskState) -> TaskRow {
+    TaskRow {
+        task: Task {
+            id: id.into(),
+            context_id: "ctx".into(),
+            status: TaskStatus {
+                state,
+                message: None,
+                timestamp: timestamp(unix_millis()),
+            },
+            artifacts: Vec::new(),
+            history: Vec::new(),
+            metadata: None,
+        },
+        agent: "echo".into(),
+        caller: "alice".into(),
+        pending: None,
+        created_ms: unix_millis(),
+        updated_ms: unix_millis(),
+    }
+}
+
+/// A store over a new SQLite directory, committing through [`Gated`].
+fn store() -> (TaskStore, Arc<Notify>, Arc<Semaphore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+    let stores = crate::storage::sqlite::open(dir.path(), key.clone()).unwrap();
+    let (stored, gate) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
+    let quota = TaskQuota {
+        per_caller: 100,
+        anonymous_per_agent: 100,
+        total_bytes: 1 << 20,
+    };
+    let store = TaskStore::new(stores.tasks.clone(), key, "run-a".into(), quota).with_committer(
+        Arc::new(Gated {
+            backend: stores.tasks,
+            stored: stored.clone(),
+            gate: gate.clone(),
+        }),
+    );
+    (store, stored, gate, dir)
+}
+
+/// Every event a follower gets until its stream closes.
+async fn drain(mut events: broadcast::Receiver<Event>) -> Vec<Event> {
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Ok(event)) => got.push(event),
+            Ok(Err(broadcast::error::RecvError::Closed)) => return got,
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Err(_) => panic!("the stream neither ended nor closed: {got:?}"),
+        }
+    }
+}
+
+/// The one last event among `events`: its status.
+fn last_status(events: &[Event]) -> TaskStatus {
+    let last: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Status { status, last: true } => Some(status.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(last.len(), 1, "one last event: {events:?}");
+    assert!(
+        matches!(events.last(), Some(Event::Status { last: true, .. })),
+        "the last event comes last: {events:?}"
+    );
+    last[0].clone()
+}
+
+/// A cancellation has stored `CANCELED` but not yet taken the task's entry when the run ends:
+/// the run's outcome is refused by the store, the run takes the entry, and the followers'
+/// streams end with the stored `CANCELED` status, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ending_inside_a_cancellation_ends_the_streams_with_the_stored_cancel() {
+    let (store, stored, gate, _dir) = store();
+    store
+        .create(&row("t1", TaskState::Working))
+        .await
+        .unwrap()
+        .unwrap();
+    let running = Arc::new(Running::default());
+    let (events, _run) = running.start("t1", true, || tokio::spawn(std::future::pending::<()>()));
+    let events = events.unwrap();
+    let follower = running.subscribe("t1").unwrap();
+
+    let canceling = {
+        let (running, store) = (running.clone(), store.clone());
+        tokio::spawn(async move {
+            let mut canceled = row("t1", TaskState::Canceled);
+            running.cancel(&store, &mut canceled).await
+        })
+    };
+    stored.notified().await;
+    // The run ends now, its outcome second.
+    let ended = running
+        .conclude(&store, row("t1", TaskState::Completed), false, None)
+        .await;
+    assert!(ended.is_none(), "the store kept the cancellation");
+    gate.add_permits(1);
+    assert!(canceling.await.unwrap().unwrap(), "canceled");
+
+    let held = store.get("t1").unwrap().unwrap().task.status;
+    assert_eq!(held.state, TaskState::Canceled);
+    for got in [drain(events).await, drain(follower).await] {
+        assert_eq!(last_status(&got), held, "{got:?}");
+    }
+}
+
+/// The other orders: the cancellation takes the entry before the run ends (its stream's last
+/// event is the cancellation's, the run sends none), and a run that ends first stores its
+/// outcome, sends it, and the cancellation is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
+    let (store, _stored, gate, _dir) = store();
+    gate.add_permits(1);
+    let running = Running::default();
+    for id in ["c", "r"] {
+        store
+            .create(&row(id, TaskState::Working))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    // Canceled first, then the (aborted here, and so never ending) run's end comes anyway.
+    let (events, run) = running.start("c", true, || tokio::spawn(std::future::pending::<()>()));
+    let mut canceled = row("c", TaskState::Canceled);
+    assert!(running.cancel(&store, &mut canceled).await.unwrap());
+    assert!(run.await.unwrap_err().is_cancelled(), "the run is stopped");
+    assert!(
+        running
+            .conclude(&store, row("c", TaskState::Completed), false, None)
+            .await
+            .is_none()
+    );
+    let got = drain(events.unwrap()).await;
+    assert_eq!(last_status(&got), canceled.task.status);
+
+    // Ended first: the cancellation finds it finished.
+    let (events, _run) = running.start("r", true, || tokio::spawn(std::future::pending::<()>()));
+    let done = running
+        .conclude(&store, row("r", TaskState::Completed), false, None)
+        .await
+        .expect("stored");
+    assert!(
+        !running
+            .cancel(&store, &mut row("r", TaskState::Canceled))
+            .await
+            .unwrap()
+    );
+    let got = drain(events.unwrap()).await;
+    assert_eq!(last_status(&got), done.status);
+    assert_eq!(
+        store.get("r").unwrap().unwrap().task.status.state,
+        TaskState::Completed
+    );
+}
