@@ -222,9 +222,10 @@ impl Writer {
             tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
             if e.unavailable {
                 // As the writer thread does: the deferred writes wait for the next attempt,
-                // ahead of newer ones.
+                // ahead of newer ones, and the thread is told to make it.
                 writes.truncate(deferred);
                 requeue(&self.pending, writes);
+                self.wake().nudge();
             }
         }
         drop(sink);
@@ -233,7 +234,7 @@ impl Writer {
 
     /// The deferred writes waiting, taken to be committed before an awaited write by whoever
     /// holds the sink; `None` when so many wait that they are a backlog (after the database
-    /// was away), which is the writer thread's to work through, in batches.
+    /// was away), which is the writer thread's to commit, off the callers' path.
     fn take_pending(&self) -> Option<Vec<Write>> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         (pending.len() < BATCH).then(|| std::mem::take(&mut *pending))
@@ -267,7 +268,7 @@ impl Writer {
         let logs_after =
             !writes.is_empty() && writes.iter().all(|w| matches!(w, Write::Log { .. }));
         let (done, committed) = tokio::sync::oneshot::channel();
-        let (sink, pending) = (direct.clone(), self.pending.clone());
+        let (sink, pending, wake) = (direct.clone(), self.pending.clone(), self.wake());
         if logs_after {
             let logs = writes;
             direct.spawn(Box::pin(async move {
@@ -282,10 +283,12 @@ impl Writer {
                 let _ = done.send(result);
                 if unavailable {
                     requeue(&pending, logs);
+                    wake.nudge();
                 } else if let Err(e) = sink.commit(&logs).await {
                     tracing::error!(error = %e, writes = logs.len(), "recording executions failed");
                     if e.is_unavailable() {
                         requeue(&pending, logs);
+                        wake.nudge();
                     }
                 }
                 drop(turn);
@@ -300,6 +303,7 @@ impl Writer {
                     if e.unavailable {
                         writes.truncate(deferred);
                         requeue(&pending, writes);
+                        wake.nudge();
                     }
                 }
                 drop(turn);
@@ -333,12 +337,39 @@ impl Writer {
         // a batch is full. A full channel needs no nudge: the writer takes every pending write
         // at its next commit. (The flag is cleared before the writes are taken, so a write
         // that finds it set is taken by that commit.)
-        let nudge = match waiting {
-            1 if !self.nudged.swap(true, Ordering::SeqCst) => Msg::Deferred,
-            n if n == BATCH => Msg::Full,
-            _ => return,
-        };
-        if let Err(mpsc::TrySendError::Disconnected(_)) = self.sender.try_send(nudge) {
+        match waiting {
+            1 => self.wake().nudge(),
+            n if n == BATCH => {
+                if let Err(mpsc::TrySendError::Disconnected(_)) = self.sender.try_send(Msg::Full) {
+                    tracing::error!("the records writer stopped: deferred writes are lost");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A way to wake the writer thread for the deferred writes, from wherever they are put.
+    fn wake(&self) -> Wake {
+        Wake {
+            sender: self.sender.clone(),
+            nudged: self.nudged.clone(),
+        }
+    }
+}
+
+/// Wakes the writer thread for the deferred writes waiting ([`Msg::Deferred`]), unless it was
+/// nudged already and has not taken them since.
+struct Wake {
+    sender: mpsc::SyncSender<Msg>,
+    nudged: Arc<AtomicBool>,
+}
+
+impl Wake {
+    fn nudge(&self) {
+        if self.nudged.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(mpsc::TrySendError::Disconnected(_)) = self.sender.try_send(Msg::Deferred) {
             tracing::error!("the records writer stopped: deferred writes are lost");
         }
     }
@@ -346,10 +377,11 @@ impl Writer {
 
 /// Puts deferred writes whose commit failed back in front of the waiting ones.
 ///
-/// Callers do so while they hold the connection ([`Sink`]), so the writer thread needs no
-/// nudge for them: it was nudged when the first of them started waiting, and its commit for
-/// that nudge takes the deferred writes only once it holds the connection, i.e. after the put
-/// back (tested by `deferred_writes_put_back_after_a_failed_commit_are_committed_without_more_traffic`).
+/// A caller that puts them back (after its awaited write's commit found the database away)
+/// then nudges the writer thread ([`Wake`]): the thread may have gone idle meanwhile, e.g.
+/// when it had put the same writes back itself, slept [`RETRY`], and woke while the caller's
+/// commit held them, finding nothing waiting; no later deferred write would wake it (only the
+/// first one waiting does), so they would wait for the next awaited write.
 fn requeue(pending: &Pending, mut kept: Vec<Write>) {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
     kept.append(&mut pending);

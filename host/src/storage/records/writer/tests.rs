@@ -370,3 +370,60 @@ async fn put_back_and_committed(asynchronous: bool) -> bool {
     );
     true
 }
+
+/// The writer thread puts deferred writes back after the database was away and sleeps; an
+/// awaited write's commit takes them meanwhile and is still running (the database is slow to
+/// answer) when the thread wakes and finds nothing waiting; that commit fails too and puts
+/// them back. They are committed all the same, with no further request: the caller that put
+/// them back woke the thread (found by review: before, it stayed idle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_writes_put_back_while_the_writer_slept_are_committed_without_more_traffic() {
+    let (commits, gate) = (Commits::default(), Arc::new(Semaphore::new(0)));
+    let sink = Fake::new(&commits, &gate, true, false);
+    let unreachable = sink.unreachable.clone();
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    // The thread's commit of the deferred write fails: it puts it back and sleeps.
+    unreachable.store(1, Ordering::SeqCst);
+    writer.submit_deferred(record("deferred"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while unreachable.load(Ordering::SeqCst) == 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the thread never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // (Past the thread's put-back, which it makes holding the connection.)
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // An awaited write takes it, and its commit waits for the database past the thread's
+    // sleep (`RETRY`, 250 ms), then fails.
+    unreachable.store(1, Ordering::SeqCst);
+    let awaited = {
+        let gate = gate.clone();
+        async move {
+            tokio::time::sleep(super::RETRY * 3).await;
+            gate.add_permits(1);
+        }
+    };
+    let (failed, ()) = tokio::join!(writer.submit_now(Some(record("awaited")), "test"), awaited);
+    assert!(
+        matches!(failed, Err(StorageError::Unavailable { .. })),
+        "{failed:?}"
+    );
+    let committed = || {
+        commits
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, ids)| ids.iter().any(|i| i == "deferred"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !committed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deferred write put back was left behind: {:?}",
+            commits.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
