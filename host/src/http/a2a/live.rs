@@ -2,14 +2,14 @@
 //! its task ended, and with what.
 //!
 //! A running task has an entry here (its followers' channel, its run's abort handle) from its
-//! start until whoever ends it takes the entry: its run, once it has stored its outcome, or a
-//! cancellation, once it has stored `CANCELED`. The store decides which outcome stands (a
-//! finished task never changes: the second write is refused); both take the entry under one
-//! lock, so exactly one of them does, and that one sends the streams their last event, with
-//! the status the store holds. A run whose outcome the store refused therefore reads the
-//! stored status and sends it, when it takes the entry first: before, it sent nothing (the
-//! cancellation "had told the streams"), and a cancellation that took the lock after it found
-//! no entry, so followers' streams closed without a last event (found by review).
+//! start until whoever ends it takes the entry: its run, once it has tried to store its
+//! outcome, or a cancellation, once it has stored `CANCELED`. The store decides which outcome
+//! stands (a finished task never changes: the second write is refused); both take the entry
+//! under one lock, so exactly one of them does, and that one sends the streams their last
+//! event, with the status the store holds: a run whose outcome the store refused (the task
+//! ended otherwise meanwhile) reads the stored status and sends that. The one exception: a run
+//! whose outcome could not be stored, on a task the store does not hold finished, closes the
+//! streams without a last event (the task's state is not known).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -121,7 +121,7 @@ impl Running {
     /// The end of task `row`'s run, its outcome in `row` (with an artifact last when
     /// `produced`): stores it (as a new task in `room` when the task was not stored yet), then
     /// ends the followers' streams. Returns the task as it ended, `None` when it had finished
-    /// otherwise meanwhile (canceled) or its outcome could not be stored.
+    /// otherwise meanwhile or its outcome could not be stored.
     pub(super) async fn conclude(
         &self,
         store: &TaskStore,
@@ -149,8 +149,9 @@ impl Running {
                 }
                 (Some(row.task.status.clone()), Some(row.task))
             }
-            // Finished otherwise meanwhile (canceled): the streams end with what the store
-            // holds, unless the cancellation takes the entry and tells them itself.
+            // Finished otherwise meanwhile (canceled, or failed by another replica's
+            // recovery): the streams end with what the store holds, unless the cancellation
+            // takes the entry and tells them itself.
             Ok(false) => (stored_end(store, &id), None),
             Err(e) => {
                 tracing::warn!(task = %id, error = %e, "an A2A task's outcome could not be stored");

@@ -82,6 +82,13 @@ fn store() -> (TaskStore, Arc<Notify>, Arc<Semaphore>, tempfile::TempDir) {
     (store, stored, gate, dir)
 }
 
+/// `work`, or a failure if it takes more than 10 s (a regression must fail, not hang).
+async fn soon<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), work)
+        .await
+        .expect("did not end within 10 s")
+}
+
 /// Every event a follower gets until its stream closes.
 async fn drain(mut events: broadcast::Receiver<Event>) -> Vec<Event> {
     let mut got = Vec::new();
@@ -135,14 +142,14 @@ async fn a_run_ending_inside_a_cancellation_ends_the_streams_with_the_stored_can
             running.cancel(&store, &mut canceled).await
         })
     };
-    stored.notified().await;
+    soon(stored.notified()).await;
     // The run ends now, its outcome second.
     let ended = running
         .conclude(&store, row("t1", TaskState::Completed), false, None)
         .await;
     assert!(ended.is_none(), "the store kept the cancellation");
     gate.add_permits(1);
-    assert!(canceling.await.unwrap().unwrap(), "canceled");
+    assert!(soon(canceling).await.unwrap().unwrap(), "canceled");
 
     let held = store.get("t1").unwrap().unwrap().task.status;
     assert_eq!(held.state, TaskState::Canceled);
@@ -157,7 +164,9 @@ async fn a_run_ending_inside_a_cancellation_ends_the_streams_with_the_stored_can
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     let (store, _stored, gate, _dir) = store();
-    gate.add_permits(1);
+    // One for the cancellation that applies, and a spare: a wrongly applied second one must
+    // not wait forever.
+    gate.add_permits(2);
     let running = Running::default();
     for id in ["c", "r"] {
         store
@@ -170,8 +179,11 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     // Canceled first, then the (aborted here, and so never ending) run's end comes anyway.
     let (events, run) = running.start("c", true, || tokio::spawn(std::future::pending::<()>()));
     let mut canceled = row("c", TaskState::Canceled);
-    assert!(running.cancel(&store, &mut canceled).await.unwrap());
-    assert!(run.await.unwrap_err().is_cancelled(), "the run is stopped");
+    assert!(soon(running.cancel(&store, &mut canceled)).await.unwrap());
+    assert!(
+        soon(run).await.unwrap_err().is_cancelled(),
+        "the run is stopped"
+    );
     assert!(
         running
             .conclude(&store, row("c", TaskState::Completed), false, None)
@@ -188,8 +200,7 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
         .await
         .expect("stored");
     assert!(
-        !running
-            .cancel(&store, &mut row("r", TaskState::Canceled))
+        !soon(running.cancel(&store, &mut row("r", TaskState::Canceled)))
             .await
             .unwrap()
     );
