@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use hypervisor_protocol::a2a::TaskState;
-use hypervisor_protocol::a2a::model::{Task, TaskStatus, timestamp};
 use hypervisor_protocol::agents::AgentKind;
 use hypervisor_protocol::grants::CallRecord;
 use hypervisor_protocol::wallet::SpendingPolicy;
@@ -18,9 +17,9 @@ use super::payments::NewPayment;
 use super::records::{ExecutionRecord, Reader, Records};
 use super::state::{StateLimits, StateStore};
 use super::tasks::{
-    QuotaExceeded, SealedTask, StoredTask, TaskBackend, TaskFilter, TaskQuota, TaskRow, TaskStore,
+    QuotaExceeded, SealedTask, StoredTask, TaskBackend, TaskFilter, TaskQuota, TaskStore,
 };
-use super::testing::{at, deploy};
+use super::testing::{at, deploy, task};
 use super::wallets::{NewSpend, SpendError, Wallets};
 
 /// Fresh stores for one check (and whatever must live as long as they do).
@@ -550,28 +549,6 @@ fn sign_in_nonces_and_windows(s: &Stores) {
         .record_payment("c", "o", "0xab", 50_000, 10_000)
         .unwrap();
     assert_eq!(store.last_payment("a", "o", "0xab").unwrap(), None);
-}
-
-fn task(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {
-    TaskRow {
-        task: Task {
-            id: id.into(),
-            context_id: "ctx".into(),
-            status: TaskStatus {
-                state,
-                message: None,
-                timestamp: timestamp(at),
-            },
-            artifacts: Vec::new(),
-            history: Vec::new(),
-            metadata: None,
-        },
-        agent: "echo".into(),
-        caller: caller.into(),
-        pending: None,
-        created_ms: at,
-        updated_ms: at,
-    }
 }
 
 /// A quota no round-trip check comes near.

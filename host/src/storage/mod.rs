@@ -49,7 +49,7 @@ pub mod sqlite;
 pub mod state;
 pub mod tasks;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod wallets;
 
 use std::io::Write;

@@ -1,9 +1,12 @@
 //! Helpers shared by the storage tests (the conformance suite and the backends' own tests).
 
+use hypervisor_protocol::a2a::TaskState;
+use hypervisor_protocol::a2a::model::{Task, TaskStatus, timestamp};
 use hypervisor_protocol::agents::{AgentKind, ChargeRule};
 use hypervisor_protocol::wire::Limits;
 
 use super::agents::{AgentCatalog, NewDeployment, OwnerOrder, RegistryError};
+use super::tasks::TaskRow;
 
 /// An owner operation signed at `t` with sequence `t`.
 pub(super) fn at(t: u64) -> OwnerOrder {
@@ -44,4 +47,27 @@ pub(super) fn deploy(
         order,
         now: order.signed_at,
     })
+}
+
+/// A task `id` of `caller` on agent `echo`, in `state`, created and changed at `at` (Unix ms).
+pub(crate) fn task(id: &str, caller: &str, state: TaskState, at: u64) -> TaskRow {
+    TaskRow {
+        task: Task {
+            id: id.into(),
+            context_id: "ctx".into(),
+            status: TaskStatus {
+                state,
+                message: None,
+                timestamp: timestamp(at),
+            },
+            artifacts: Vec::new(),
+            history: Vec::new(),
+            metadata: None,
+        },
+        agent: "echo".into(),
+        caller: caller.into(),
+        pending: None,
+        created_ms: at,
+        updated_ms: at,
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use hypervisor_protocol::a2a::TaskState;
-use hypervisor_protocol::a2a::model::{TaskStatus, timestamp};
+use hypervisor_protocol::a2a::model::TaskStatus;
 use tokio::sync::{Notify, Semaphore, broadcast};
 
 use super::*;
@@ -39,26 +39,9 @@ impl TaskCommitter for Gated {
     }
 }
 
+/// Task `id` of alice, in `state`, now.
 fn row(id: &str, state: TaskState) -> TaskRow {
-    TaskRow {
-        task: Task {
-            id: id.into(),
-            context_id: "ctx".into(),
-            status: TaskStatus {
-                state,
-                message: None,
-                timestamp: timestamp(unix_millis()),
-            },
-            artifacts: Vec::new(),
-            history: Vec::new(),
-            metadata: None,
-        },
-        agent: "echo".into(),
-        caller: "alice".into(),
-        pending: None,
-        created_ms: unix_millis(),
-        updated_ms: unix_millis(),
-    }
+    crate::storage::testing::task(id, "alice", state, unix_millis())
 }
 
 /// A store over a new SQLite directory, committing through [`Gated`].

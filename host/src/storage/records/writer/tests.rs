@@ -344,22 +344,12 @@ async fn put_back_and_committed(asynchronous: bool) -> bool {
         matches!(failed, Err(StorageError::Unavailable { .. })),
         "{failed:?}"
     );
-    let committed = || {
-        commits
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, ids)| ids.iter().any(|i| i == "deferred"))
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !committed() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "asynchronous {asynchronous}: a deferred write put back was left behind: {:?}",
-            commits.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    committed_soon(
+        &commits,
+        "deferred",
+        &format!("asynchronous {asynchronous}"),
+    )
+    .await;
     assert!(
         !commits
             .lock()
@@ -410,18 +400,23 @@ async fn deferred_writes_put_back_while_the_writer_slept_are_committed_without_m
         matches!(failed, Err(StorageError::Unavailable { .. })),
         "{failed:?}"
     );
+    committed_soon(&commits, "deferred", "while the writer slept").await;
+}
+
+/// Waits up to 10 s for `id` to be committed; fails (saying `case`) if it is left behind.
+async fn committed_soon(commits: &Commits, id: &str, case: &str) {
     let committed = || {
         commits
             .lock()
             .unwrap()
             .iter()
-            .any(|(_, ids)| ids.iter().any(|i| i == "deferred"))
+            .any(|(_, ids)| ids.iter().any(|i| i == id))
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !committed() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the deferred write put back was left behind: {:?}",
+            "{case}: {id}, put back, was left behind: {:?}",
             commits.lock().unwrap()
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
