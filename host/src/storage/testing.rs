@@ -1,4 +1,5 @@
-//! Helpers shared by the storage tests (the conformance suite and the backends' own tests).
+//! Helpers shared by the storage tests (the conformance suite and the backends' own tests) and
+//! by tests of what stores through them (the A2A front's running tasks).
 
 use hypervisor_protocol::a2a::TaskState;
 use hypervisor_protocol::a2a::model::{Task, TaskStatus, timestamp};

@@ -7,9 +7,10 @@
 //! stands (a finished task never changes: the second write is refused); both take the entry
 //! under one lock, so exactly one of them does, and that one sends the streams their last
 //! event, with the status the store holds: a run whose outcome the store refused (the task
-//! ended otherwise meanwhile) reads the stored status and sends that. The one exception: a run
-//! whose outcome could not be stored, on a task the store does not hold finished, closes the
-//! streams without a last event (the task's state is not known).
+//! ended otherwise meanwhile) reads the stored status and sends that. The exception: when the
+//! run cannot tell what the store holds (its outcome could not be stored and the task is not
+//! stored finished, or the stored task cannot be read back), it closes the streams without a
+//! last event.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

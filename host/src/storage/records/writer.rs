@@ -111,8 +111,9 @@ pub(super) struct Writer {
     sender: mpsc::SyncSender<Msg>,
     pending: Pending,
     /// Whether the writer thread was nudged and has not taken the deferred writes since: it
-    /// will within [`LINGER`], so a deferred write made meanwhile needs no nudge of its own
-    /// (one wake-up of the thread per linger, not one per request).
+    /// will at its next commit (within [`LINGER`] as a rule; later while it waits for the
+    /// connection or sleeps after a failure), so a deferred write made meanwhile needs no
+    /// nudge of its own (one wake-up of the thread per linger, not one per request).
     nudged: Arc<AtomicBool>,
     sink: Sink,
     /// Whether callers may commit their awaited writes themselves ([`RecordSink::local`]).
@@ -234,7 +235,8 @@ impl Writer {
 
     /// The deferred writes waiting, taken to be committed before an awaited write by whoever
     /// holds the sink; `None` when so many wait that they are a backlog (after the database
-    /// was away), which is the writer thread's to commit, off the callers' path.
+    /// was away): the awaited write then goes to the writer thread, which commits the backlog
+    /// with it.
     fn take_pending(&self) -> Option<Vec<Write>> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         (pending.len() < BATCH).then(|| std::mem::take(&mut *pending))

@@ -54,6 +54,8 @@ struct Fake {
     local: bool,
     /// How many of the next commits (either way) fail as if the database were unreachable.
     unreachable: Arc<AtomicUsize>,
+    /// How many asynchronous commits (an awaited write's own task) failed that way.
+    task_failures: Arc<AtomicUsize>,
 }
 
 impl Fake {
@@ -64,6 +66,7 @@ impl Fake {
             asynchronous,
             local,
             unreachable: Arc::default(),
+            task_failures: Arc::default(),
         }
     }
 
@@ -103,7 +106,9 @@ impl AsyncRecordSink for Fake {
     fn commit<'a>(&'a self, writes: &'a [Write]) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             self.gate.acquire().await.unwrap().forget();
-            self.reach()?;
+            self.reach().inspect_err(|_| {
+                self.task_failures.fetch_add(1, Ordering::SeqCst);
+            })?;
             self.commits.lock().unwrap().push(("task", ids(writes)));
             Ok(())
         })
@@ -368,9 +373,22 @@ async fn put_back_and_committed(asynchronous: bool) -> bool {
 /// them back woke the thread (found by review: before, it stayed idle).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_writes_put_back_while_the_writer_slept_are_committed_without_more_traffic() {
+    // The order needs the awaited write to take the deferred one while the thread sleeps; a
+    // round in which the machine stalled the test past that says nothing: again.
+    for _ in 0..5 {
+        if put_back_while_the_writer_slept().await {
+            return;
+        }
+    }
+    panic!("never got the order asked for");
+}
+
+/// One round of the test above: whether it got the order it asks for; panics if the
+/// deferred write is then left behind.
+async fn put_back_while_the_writer_slept() -> bool {
     let (commits, gate) = (Commits::default(), Arc::new(Semaphore::new(0)));
     let sink = Fake::new(&commits, &gate, true, false);
-    let unreachable = sink.unreachable.clone();
+    let (unreachable, task_failures) = (sink.unreachable.clone(), sink.task_failures.clone());
     let writer = Writer::start(Box::new(sink)).unwrap();
     // The thread's commit of the deferred write fails: it puts it back and sleeps.
     unreachable.store(1, Ordering::SeqCst);
@@ -383,11 +401,13 @@ async fn deferred_writes_put_back_while_the_writer_slept_are_committed_without_m
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    let failed_at = std::time::Instant::now();
     // (Past the thread's put-back, which it makes holding the connection.)
     tokio::time::sleep(Duration::from_millis(30)).await;
     // An awaited write takes it, and its commit waits for the database past the thread's
     // sleep (`RETRY`, 250 ms), then fails.
     unreachable.store(1, Ordering::SeqCst);
+    let in_time = failed_at.elapsed() < super::RETRY / 2;
     let awaited = {
         let gate = gate.clone();
         async move {
@@ -396,11 +416,16 @@ async fn deferred_writes_put_back_while_the_writer_slept_are_committed_without_m
         }
     };
     let (failed, ()) = tokio::join!(writer.submit_now(Some(record("awaited")), "test"), awaited);
+    // Its own task's commit must be the one that failed (else the write went to the thread).
+    if !in_time || failed.is_ok() || task_failures.load(Ordering::SeqCst) != 1 {
+        return false;
+    }
     assert!(
         matches!(failed, Err(StorageError::Unavailable { .. })),
         "{failed:?}"
     );
     committed_soon(&commits, "deferred", "while the writer slept").await;
+    true
 }
 
 /// Waits up to 10 s for `id` to be committed; fails (saying `case`) if it is left behind.
