@@ -11,11 +11,20 @@
 //! run cannot tell what the store holds (its outcome could not be stored and the task is not
 //! stored finished, or the stored task cannot be read back), it closes the streams without a
 //! last event.
+//!
+//! Two more ways a run ends here: a continuation (a task stored `WORKING` again, then
+//! registered) first checks that the task did not end between the two, when a cancellation
+//! found no run to stop ([`Running::ended_before_run`]); and a run that stops without ending
+//! its task (it panicked) fails the task, so that neither its streams nor its stored state
+//! wait forever.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hypervisor_protocol::a2a::model::{Artifact, Task, TaskStatus};
+use futures_util::FutureExt;
+use hypervisor_protocol::a2a::TaskState;
+use hypervisor_protocol::a2a::model::{Artifact, Message, Part, Task, TaskStatus, timestamp};
 use tokio::sync::broadcast;
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -54,9 +63,14 @@ impl Live {
     }
 }
 
-/// The tasks running on this host.
-#[derive(Default)]
-pub(super) struct Running(Mutex<HashMap<String, Live>>);
+/// The tasks running on this host, over the store that holds them.
+#[derive(Clone)]
+pub(super) struct Running(Arc<Inner>);
+
+struct Inner {
+    store: TaskStore,
+    live: Mutex<HashMap<String, Live>>,
+}
 
 /// Stores `row` as it is now, if its task has not finished meanwhile: whether it was.
 ///
@@ -68,19 +82,28 @@ async fn save(store: &TaskStore, row: &mut TaskRow) -> Result<bool, StorageError
 }
 
 impl Running {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Live>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    /// No task running yet, over `store`.
+    pub(super) fn new(store: TaskStore) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            live: Mutex::new(HashMap::new()),
+        }))
     }
 
-    /// Registers task `id` and spawns its run with `spawn`, under the lock, so that a
-    /// cancellation always finds the run's abort handle. Returns the sender's receiver of the
-    /// task's events when it follows them.
-    pub(super) fn start<T>(
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Live>> {
+        self.0.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers task `id` and spawns `run`, its run, under the lock, so that a cancellation
+    /// always finds the run's abort handle; a run that panics fails the task. Returns the
+    /// sender's receiver of the task's events when it follows them, and the run (the task as
+    /// it ended, `None` when it ended otherwise).
+    pub(super) fn start(
         &self,
         id: &str,
         follow: bool,
-        spawn: impl FnOnce() -> JoinHandle<T>,
-    ) -> (Option<broadcast::Receiver<Event>>, JoinHandle<T>) {
+        run: impl Future<Output = Option<Task>> + Send + 'static,
+    ) -> (Option<broadcast::Receiver<Event>>, JoinHandle<Option<Task>>) {
         let (events, receiver) = match follow {
             true => {
                 let (events, receiver) = broadcast::channel(16);
@@ -88,8 +111,17 @@ impl Running {
             }
             false => (None, None),
         };
+        let (this, task) = (self.clone(), id.to_string());
         let mut live = self.lock();
-        let run = spawn();
+        let run = tokio::spawn(async move {
+            match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    this.stopped(&task).await;
+                    None
+                }
+            }
+        });
         live.insert(
             id.to_string(),
             Live {
@@ -119,18 +151,60 @@ impl Running {
         })
     }
 
+    /// Whether task `id`, stored `WORKING` again before its run was registered (a
+    /// continuation), has ended meanwhile: a cancellation between the two found no run to
+    /// stop, so the run must not go on (nor pay). If so, its streams are ended with the stored
+    /// status. (A cancellation after the registration finds the run and stops it; one after
+    /// this read finds it too.)
+    pub(super) fn ended_before_run(&self, id: &str) -> bool {
+        let Some(status) = stored_end(&self.0.store, id) else {
+            return false;
+        };
+        if let Some(live) = self.lock().remove(id) {
+            live.end(status);
+        }
+        true
+    }
+
+    /// A run that stopped before it ended its task (it panicked): the task, if stored and
+    /// not finished, is failed; its streams end with what the store then holds (they close
+    /// when it cannot be read, or was never stored).
+    async fn stopped(&self, id: &str) {
+        tracing::error!(task = %id, "an A2A task's run stopped before its end: the task is failed");
+        match self.0.store.get(id) {
+            Ok(Some(mut row)) => {
+                if !row.task.status.state.is_terminal() {
+                    let note = Message::agent(
+                        &row.task,
+                        uuid::Uuid::now_v7().to_string(),
+                        vec![Part::text("the run stopped unexpectedly")],
+                        None,
+                    );
+                    row.task.status = TaskStatus {
+                        state: TaskState::Failed,
+                        message: Some(note),
+                        timestamp: timestamp(unix_millis()),
+                    };
+                }
+                self.conclude(row, false, None).await;
+            }
+            Ok(None) | Err(_) => {
+                self.lock().remove(id);
+            }
+        }
+    }
+
     /// The end of task `row`'s run, its outcome in `row` (with an artifact last when
     /// `produced`): stores it (as a new task in `room` when the task was not stored yet), then
     /// ends the followers' streams. Returns the task as it ended, `None` when it had finished
     /// otherwise meanwhile or its outcome could not be stored.
     pub(super) async fn conclude(
         &self,
-        store: &TaskStore,
         mut row: TaskRow,
         produced: bool,
         room: Option<HeldRoom>,
     ) -> Option<Task> {
-        let id = row.task.id.clone();
+        let (id, store) = (row.task.id.clone(), &self.0.store);
         let saved = match room {
             Some(room) => {
                 row.updated_ms = unix_millis();
@@ -172,12 +246,8 @@ impl Running {
     ///
     /// # Errors
     /// [`StorageError`].
-    pub(super) async fn cancel(
-        &self,
-        store: &TaskStore,
-        row: &mut TaskRow,
-    ) -> Result<bool, StorageError> {
-        if !save(store, row).await? {
+    pub(super) async fn cancel(&self, row: &mut TaskRow) -> Result<bool, StorageError> {
+        if !save(&self.0.store, row).await? {
             return Ok(false);
         }
         let live = self.lock().remove(&row.task.id);

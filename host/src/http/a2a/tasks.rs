@@ -56,6 +56,18 @@ pub struct Sent {
     pub run: Option<tokio::task::JoinHandle<Option<Task>>>,
 }
 
+/// What a task's run is given.
+struct Run {
+    kind: AgentKind,
+    input: InvokeRequest,
+    payment: Option<PaymentHeader>,
+    /// The room held for a new task stored only with its outcome.
+    room: Option<HeldRoom>,
+    /// Whether the task was stored before (a continuation, stored `WORKING` again): the run
+    /// first checks that it did not end before the run was registered.
+    continued: bool,
+}
+
 /// The tasks: stored, and followed while they run.
 pub struct Tasks {
     store: TaskStore,
@@ -213,9 +225,9 @@ impl Tasks {
     /// The tasks in `store`, run through `pipeline`.
     pub fn new(store: TaskStore, pipeline: Arc<Pipeline>) -> Self {
         Self {
+            running: Running::new(store.clone()),
             store,
             pipeline,
-            running: Running::default(),
         }
     }
 
@@ -428,7 +440,14 @@ impl Tasks {
         if room.is_none() {
             self.persist(&mut row, new).await?;
         }
-        Ok(self.start(row, kind, input, payment, follow, room))
+        let run = Run {
+            kind,
+            input,
+            payment,
+            room,
+            continued: !new,
+        };
+        Ok(self.start(row, run, follow))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -489,21 +508,13 @@ impl Tasks {
     }
 
     /// Spawns the run of a working task.
-    fn start(
-        self: &Arc<Self>,
-        row: TaskRow,
-        kind: AgentKind,
-        input: InvokeRequest,
-        payment: Option<PaymentHeader>,
-        follow: bool,
-        room: Option<HeldRoom>,
-    ) -> Sent {
+    fn start(self: &Arc<Self>, row: TaskRow, run: Run, follow: bool) -> Sent {
         let id = row.task.id.clone();
         let task = row.task.clone();
         let this = self.clone();
-        let (receiver, run) = self.running.start(&id, follow, move || {
-            tokio::spawn(async move { this.run(row, kind, input, payment, room).await })
-        });
+        let (receiver, run) =
+            self.running
+                .start(&id, follow, async move { this.run(row, run).await });
         Sent {
             task,
             events: receiver,
@@ -513,15 +524,18 @@ impl Tasks {
 
     /// One run: the invocation, then the task's final state, artifact and payment outcome,
     /// stored (inserted when the task was not stored yet). Returns the task as it ended.
-    async fn run(
-        self: Arc<Self>,
-        mut row: TaskRow,
-        kind: AgentKind,
-        input: InvokeRequest,
-        payment: Option<PaymentHeader>,
-        room: Option<HeldRoom>,
-    ) -> Option<Task> {
+    async fn run(self: Arc<Self>, mut row: TaskRow, run: Run) -> Option<Task> {
+        let Run {
+            kind,
+            input,
+            payment,
+            room,
+            continued,
+        } = run;
         let id = row.task.id.clone();
+        if continued && self.running.ended_before_run(&id) {
+            return None;
+        }
         self.running.emit(&id, || Event::Status {
             status: row.task.status.clone(),
             last: false,
@@ -612,9 +626,7 @@ impl Tasks {
         let produced = artifact.is_some();
         row.task.artifacts.extend(artifact);
         row.task.status = status(state, Some(note));
-        self.running
-            .conclude(&self.store, row, produced, room)
-            .await
+        self.running.conclude(row, produced, room).await
     }
 
     /// `CancelTask`: a task not yet finished is canceled (its run, if any, stopped).
@@ -636,12 +648,7 @@ impl Tasks {
         let note = say(&row.task, "canceled by the client", None);
         row.task.status = status(TaskState::Canceled, Some(note));
         row.pending = None;
-        if !self
-            .running
-            .cancel(&self.store, &mut row)
-            .await
-            .map_err(storage)?
-        {
+        if !self.running.cancel(&mut row).await.map_err(storage)? {
             // Finished meanwhile.
             return Err(refuse());
         }

@@ -113,22 +113,22 @@ async fn a_run_ending_inside_a_cancellation_ends_the_streams_with_the_stored_can
         .await
         .unwrap()
         .unwrap();
-    let running = Arc::new(Running::default());
-    let (events, _run) = running.start("t1", true, || tokio::spawn(std::future::pending::<()>()));
+    let running = Running::new(store.clone());
+    let (events, _run) = running.start("t1", true, std::future::pending());
     let events = events.unwrap();
     let follower = running.subscribe("t1").unwrap();
 
     let canceling = {
-        let (running, store) = (running.clone(), store.clone());
+        let running = running.clone();
         tokio::spawn(async move {
             let mut canceled = row("t1", TaskState::Canceled);
-            running.cancel(&store, &mut canceled).await
+            running.cancel(&mut canceled).await
         })
     };
     soon(stored.notified()).await;
     // The run ends now, its outcome second.
     let ended = running
-        .conclude(&store, row("t1", TaskState::Completed), false, None)
+        .conclude(row("t1", TaskState::Completed), false, None)
         .await;
     assert!(ended.is_none(), "the store kept the cancellation");
     gate.add_permits(1);
@@ -150,7 +150,7 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     // One for the cancellation that applies, and a spare: a wrongly applied second one must
     // not wait forever.
     gate.add_permits(2);
-    let running = Running::default();
+    let running = Running::new(store.clone());
     for id in ["c", "r"] {
         store
             .create(&row(id, TaskState::Working))
@@ -160,16 +160,16 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     }
 
     // Canceled first, then the (aborted here, and so never ending) run's end comes anyway.
-    let (events, run) = running.start("c", true, || tokio::spawn(std::future::pending::<()>()));
+    let (events, run) = running.start("c", true, std::future::pending());
     let mut canceled = row("c", TaskState::Canceled);
-    assert!(soon(running.cancel(&store, &mut canceled)).await.unwrap());
+    assert!(soon(running.cancel(&mut canceled)).await.unwrap());
     assert!(
         soon(run).await.unwrap_err().is_cancelled(),
         "the run is stopped"
     );
     assert!(
         running
-            .conclude(&store, row("c", TaskState::Completed), false, None)
+            .conclude(row("c", TaskState::Completed), false, None)
             .await
             .is_none()
     );
@@ -177,13 +177,13 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     assert_eq!(last_status(&got), canceled.task.status);
 
     // Ended first: the cancellation finds it finished.
-    let (events, _run) = running.start("r", true, || tokio::spawn(std::future::pending::<()>()));
+    let (events, _run) = running.start("r", true, std::future::pending());
     let done = running
-        .conclude(&store, row("r", TaskState::Completed), false, None)
+        .conclude(row("r", TaskState::Completed), false, None)
         .await
         .expect("stored");
     assert!(
-        !soon(running.cancel(&store, &mut row("r", TaskState::Canceled)))
+        !soon(running.cancel(&mut row("r", TaskState::Canceled)))
             .await
             .unwrap()
     );
@@ -193,4 +193,79 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
         store.get("r").unwrap().unwrap().task.status.state,
         TaskState::Completed
     );
+}
+
+/// A continuation stored `WORKING` again is canceled before its run is registered (the
+/// cancellation finds no run to stop): the run does not go on, and its streams end with the
+/// stored `CANCELED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_canceled_before_its_run_is_registered_does_not_run() {
+    let (store, _stored, gate, _dir) = store();
+    gate.add_permits(1);
+    store
+        .create(&row("p", TaskState::InputRequired))
+        .await
+        .unwrap()
+        .unwrap();
+    // The continuation's write, then the cancellation's, then the run's registration.
+    assert!(
+        store
+            .change(
+                &row("p", TaskState::Working),
+                Some(TaskState::InputRequired)
+            )
+            .await
+            .unwrap()
+    );
+    let running = Running::new(store.clone());
+    let mut canceled = row("p", TaskState::Canceled);
+    assert!(soon(running.cancel(&mut canceled)).await.unwrap());
+    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (events, run) = {
+        let (r, went_on) = (running.clone(), went_on.clone());
+        running.start("p", true, async move {
+            // What `Tasks::run` does first for a continuation.
+            if r.ended_before_run("p") {
+                return None;
+            }
+            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        })
+    };
+    assert!(soon(run).await.unwrap().is_none());
+    assert!(
+        !went_on.load(std::sync::atomic::Ordering::SeqCst),
+        "the run went on"
+    );
+    let got = drain(events.unwrap()).await;
+    assert_eq!(last_status(&got), canceled.task.status);
+    // A continuation nothing canceled goes on.
+    store
+        .create(&row("q", TaskState::Working))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!running.ended_before_run("q"));
+}
+
+/// A run that panics fails its task: the store holds `FAILED` and the streams end with it,
+/// instead of staying open (and the task `WORKING`) for the life of the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_panics_fails_its_task_and_ends_its_streams() {
+    let (store, _stored, _gate, _dir) = store();
+    store
+        .create(&row("x", TaskState::Working))
+        .await
+        .unwrap()
+        .unwrap();
+    let running = Running::new(store.clone());
+    let (events, run) = running.start("x", true, async {
+        panic!("a run that panics (expected by this test)")
+    });
+    assert!(soon(run).await.unwrap().is_none());
+    let held = store.get("x").unwrap().unwrap().task.status;
+    assert_eq!(held.state, TaskState::Failed);
+    let got = drain(events.unwrap()).await;
+    assert_eq!(last_status(&got), held, "{got:?}");
+    assert!(running.subscribe("x").is_none(), "the entry is gone");
 }
