@@ -12,11 +12,11 @@
 //! stored finished, or the stored task cannot be read back), it closes the streams without a
 //! last event.
 //!
-//! Two more ways a run ends here: a continuation (a task stored `WORKING` again, then
-//! registered) first checks that the task did not end between the two, when a cancellation
-//! found no run to stop ([`Running::ended_before_run`]); and a run that stops without ending
-//! its task (it panicked) fails the task, so that neither its streams nor its stored state
-//! wait forever.
+//! Two more ways a run ends here: a run whose task was stored before the run was registered
+//! (a continuation, or a paid new task) first checks that the task did not end between the
+//! two, when a cancellation found no run to stop ([`Running::may_run`]); and a run that stops
+//! without ending its task (it panicked) fails the task, so that neither its streams nor its
+//! stored state wait forever.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -151,19 +151,32 @@ impl Running {
         })
     }
 
-    /// Whether task `id`, stored `WORKING` again before its run was registered (a
-    /// continuation), has ended meanwhile: a cancellation between the two found no run to
-    /// stop, so the run must not go on (nor pay). If so, its streams are ended with the stored
-    /// status. (A cancellation after the registration finds the run and stops it; one after
-    /// this read finds it too.)
-    pub(super) fn ended_before_run(&self, id: &str) -> bool {
-        let Some(status) = stored_end(&self.0.store, id) else {
-            return false;
-        };
-        if let Some(live) = self.lock().remove(id) {
-            live.end(status);
+    /// Whether the run of task `row`, stored `WORKING` before its run was registered, may go
+    /// on: not if the task ended between the two (a cancellation then found no run to stop;
+    /// one after the registration finds the run and stops it), nor if its stored state cannot
+    /// be read (the run cannot tell). When it may not, the task is ended here: its streams get
+    /// the stored status, or, when unreadable, the task is failed if still open.
+    pub(super) async fn may_run(&self, row: &TaskRow) -> bool {
+        let id = &row.task.id;
+        match self.0.store.get(id) {
+            Ok(Some(stored)) if stored.task.status.state.is_terminal() => {
+                if let Some(live) = self.lock().remove(id) {
+                    live.end(stored.task.status);
+                }
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(task = %id, error = %e, "an A2A task's stored state cannot be read: it does not run");
+                self.conclude(
+                    failed(row.clone(), "the task's state could not be read"),
+                    false,
+                    None,
+                )
+                .await;
+                false
+            }
         }
-        true
     }
 
     /// A run that stopped before it ended its task (it panicked): the task, if stored and
@@ -172,20 +185,11 @@ impl Running {
     async fn stopped(&self, id: &str) {
         tracing::error!(task = %id, "an A2A task's run stopped before its end: the task is failed");
         match self.0.store.get(id) {
-            Ok(Some(mut row)) => {
-                if !row.task.status.state.is_terminal() {
-                    let note = Message::agent(
-                        &row.task,
-                        uuid::Uuid::now_v7().to_string(),
-                        vec![Part::text("the run stopped unexpectedly")],
-                        None,
-                    );
-                    row.task.status = TaskStatus {
-                        state: TaskState::Failed,
-                        message: Some(note),
-                        timestamp: timestamp(unix_millis()),
-                    };
-                }
+            Ok(Some(row)) => {
+                let row = match row.task.status.state.is_terminal() {
+                    true => row,
+                    false => failed(row, "the run stopped unexpectedly"),
+                };
                 self.conclude(row, false, None).await;
             }
             Ok(None) | Err(_) => {
@@ -259,6 +263,22 @@ impl Running {
         }
         Ok(true)
     }
+}
+
+/// `row`, failed by the host with `text` (the run did not end it).
+fn failed(mut row: TaskRow, text: &str) -> TaskRow {
+    let note = Message::agent(
+        &row.task,
+        uuid::Uuid::now_v7().to_string(),
+        vec![Part::text(text)],
+        None,
+    );
+    row.task.status = TaskStatus {
+        state: TaskState::Failed,
+        message: Some(note),
+        timestamp: timestamp(unix_millis()),
+    };
+    row
 }
 
 /// Task `id`'s status as stored, if it is final (`None` when it cannot be read: its streams

@@ -569,7 +569,8 @@ async fn send(
         (true, Some(run)) => match run.await {
             Ok(Some(task)) => task,
             // Canceled meanwhile: the store has the outcome. (A run that panicked: the store
-            // has what it stored, and a task whose room was held is not found.)
+            // has the task failed, and a task whose room was held was never stored: not found,
+            // an internal error.)
             _ => call.tasks.current(&sent.task.id)?,
         },
         _ => sent.task,

@@ -63,9 +63,18 @@ struct Run {
     payment: Option<PaymentHeader>,
     /// The room held for a new task stored only with its outcome.
     room: Option<HeldRoom>,
-    /// Whether the task was stored before (a continuation, stored `WORKING` again): the run
-    /// first checks that it did not end before the run was registered.
-    continued: bool,
+    /// Whether the run first checks that the task did not end before the run was
+    /// registered ([`check_first`]).
+    check_first: bool,
+}
+
+/// Whether a run checks, before it starts, that its task was not canceled between its stored
+/// `WORKING` and the run's registration (a cancellation then finds no run to stop): for a
+/// continuation (its id is known), and a new task stored before its run when it is paid (its
+/// id can be listed meanwhile; a free one is left to run, its outcome refused). A new task
+/// whose room is held is not stored yet, and no one knows its id.
+fn check_first(new: bool, stored_before_run: bool, paid: bool) -> bool {
+    stored_before_run && (!new || paid)
 }
 
 /// The tasks: stored, and followed while they run.
@@ -440,12 +449,13 @@ impl Tasks {
         if room.is_none() {
             self.persist(&mut row, new).await?;
         }
+        let check_first = check_first(new, room.is_none(), payment.is_some());
         let run = Run {
             kind,
             input,
             payment,
             room,
-            continued: !new,
+            check_first,
         };
         Ok(self.start(row, run, follow))
     }
@@ -530,10 +540,10 @@ impl Tasks {
             input,
             payment,
             room,
-            continued,
+            check_first,
         } = run;
         let id = row.task.id.clone();
-        if continued && self.running.ended_before_run(&id) {
+        if check_first && !self.running.may_run(&row).await {
             return None;
         }
         self.running.emit(&id, || Event::Status {
@@ -766,6 +776,27 @@ mod tests {
             input_of(AgentKind::Cli, &m).unwrap().stdin.as_deref(),
             Some("[1]")
         );
+    }
+
+    /// Continuations and paid new tasks stored before their run check first; a free new
+    /// task, and one whose room is held (not stored yet), do not.
+    #[test]
+    fn which_runs_check_their_task_first() {
+        // (new, stored before the run, paid) → checks
+        for (new, stored, paid, checks) in [
+            (false, true, false, true),
+            (false, true, true, true),
+            (true, true, true, true),
+            (true, true, false, false),
+            (true, false, true, false),
+            (true, false, false, false),
+        ] {
+            assert_eq!(
+                check_first(new, stored, paid),
+                checks,
+                "new {new}, stored {stored}, paid {paid}"
+            );
+        }
     }
 
     #[test]

@@ -225,7 +225,7 @@ async fn a_continuation_canceled_before_its_run_is_registered_does_not_run() {
         let (r, went_on) = (running.clone(), went_on.clone());
         running.start("p", true, async move {
             // What `Tasks::run` does first for a continuation.
-            if r.ended_before_run("p") {
+            if !r.may_run(&row("p", TaskState::Working)).await {
                 return None;
             }
             went_on.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -245,7 +245,7 @@ async fn a_continuation_canceled_before_its_run_is_registered_does_not_run() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!running.ended_before_run("q"));
+    assert!(running.may_run(&row("q", TaskState::Working)).await);
 }
 
 /// A run that panics fails its task: the store holds `FAILED` and the streams end with it,
@@ -268,4 +268,51 @@ async fn a_run_that_panics_fails_its_task_and_ends_its_streams() {
     let got = drain(events.unwrap()).await;
     assert_eq!(last_status(&got), held, "{got:?}");
     assert!(running.subscribe("x").is_none(), "the entry is gone");
+}
+
+/// A run that cannot read its task's stored state does not start (it cannot tell whether a
+/// cancellation came first): the task is failed and its streams end with that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_read_its_task_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+    let stores = crate::storage::sqlite::open(dir.path(), key.clone()).unwrap();
+    let quota = TaskQuota {
+        per_caller: 100,
+        anonymous_per_agent: 100,
+        total_bytes: 1 << 20,
+    };
+    let store = TaskStore::new(stores.tasks.clone(), key, "run-a".into(), quota);
+    store
+        .create(&row("u", TaskState::Working))
+        .await
+        .unwrap()
+        .unwrap();
+    // The same table read with another key: the stored task cannot be opened.
+    let other = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+    let unreadable = TaskStore::new(stores.tasks, other, "run-a".into(), quota);
+    assert!(unreadable.get("u").is_err());
+    let running = Running::new(unreadable.clone());
+    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (events, run) = {
+        let (r, went_on) = (running.clone(), went_on.clone());
+        running.start("u", true, async move {
+            if !r.may_run(&row("u", TaskState::Working)).await {
+                return None;
+            }
+            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        })
+    };
+    assert!(soon(run).await.unwrap().is_none());
+    assert!(
+        !went_on.load(std::sync::atomic::Ordering::SeqCst),
+        "the run went on"
+    );
+    let got = drain(events.unwrap()).await;
+    assert_eq!(last_status(&got).state, TaskState::Failed, "{got:?}");
+    assert_eq!(
+        unreadable.get("u").unwrap().unwrap().task.status.state,
+        TaskState::Failed
+    );
 }
