@@ -72,6 +72,28 @@ async fn soon<T>(work: impl std::future::Future<Output = T>) -> T {
         .expect("did not end within 10 s")
 }
 
+/// Starts task `id`'s run as `Tasks::run` starts a run that checks first, and asserts that
+/// it stops there; the events its follower got.
+async fn checked_run_stops(running: &Running, id: &'static str) -> Vec<Event> {
+    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (events, run) = {
+        let (r, went_on) = (running.clone(), went_on.clone());
+        running.start(id, true, async move {
+            if !r.may_run(&row(id, TaskState::Working)).await {
+                return None;
+            }
+            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        })
+    };
+    assert!(soon(run).await.unwrap().is_none());
+    assert!(
+        !went_on.load(std::sync::atomic::Ordering::SeqCst),
+        "the run went on"
+    );
+    drain(events.unwrap()).await
+}
+
 /// Every event a follower gets until its stream closes.
 async fn drain(mut events: broadcast::Receiver<Event>) -> Vec<Event> {
     let mut got = Vec::new();
@@ -220,24 +242,7 @@ async fn a_continuation_canceled_before_its_run_is_registered_does_not_run() {
     let running = Running::new(store.clone());
     let mut canceled = row("p", TaskState::Canceled);
     assert!(soon(running.cancel(&mut canceled)).await.unwrap());
-    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (events, run) = {
-        let (r, went_on) = (running.clone(), went_on.clone());
-        running.start("p", true, async move {
-            // What `Tasks::run` does first for a continuation.
-            if !r.may_run(&row("p", TaskState::Working)).await {
-                return None;
-            }
-            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
-            None
-        })
-    };
-    assert!(soon(run).await.unwrap().is_none());
-    assert!(
-        !went_on.load(std::sync::atomic::Ordering::SeqCst),
-        "the run went on"
-    );
-    let got = drain(events.unwrap()).await;
+    let got = checked_run_stops(&running, "p").await;
     assert_eq!(last_status(&got), canceled.task.status);
     // A continuation nothing canceled goes on.
     store
@@ -293,23 +298,7 @@ async fn a_run_that_cannot_read_its_task_does_not_start() {
     let unreadable = TaskStore::new(stores.tasks, other, "run-a".into(), quota);
     assert!(unreadable.get("u").is_err());
     let running = Running::new(unreadable.clone());
-    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (events, run) = {
-        let (r, went_on) = (running.clone(), went_on.clone());
-        running.start("u", true, async move {
-            if !r.may_run(&row("u", TaskState::Working)).await {
-                return None;
-            }
-            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
-            None
-        })
-    };
-    assert!(soon(run).await.unwrap().is_none());
-    assert!(
-        !went_on.load(std::sync::atomic::Ordering::SeqCst),
-        "the run went on"
-    );
-    let got = drain(events.unwrap()).await;
+    let got = checked_run_stops(&running, "u").await;
     assert_eq!(last_status(&got).state, TaskState::Failed, "{got:?}");
     assert_eq!(
         unreadable.get("u").unwrap().unwrap().task.status.state,
