@@ -12,14 +12,16 @@
 //! stored finished, or the stored task cannot be read back), it closes the streams without a
 //! last event.
 //!
-//! Two more ways a run ends here: a run whose task was stored before the run was registered
-//! (a continuation, or a paid new task) first checks that the task did not end between the
-//! two, when a cancellation found no run to stop ([`Running::may_run`]); and a run that stops
-//! without ending its task (it panicked) fails the task, so that neither its streams nor its
-//! stored state wait forever.
+//! A task stored `WORKING` before its run starts (any but a new task whose room is held, which
+//! no one knows yet) takes its place here first ([`Running::reserve`]): a cancellation after
+//! the stored write then always finds the entry, and a run whose place was taken meanwhile
+//! does not start ([`Running::start`]). A run that stops without ending its task (it
+//! panicked) fails the task, so that neither its streams nor its stored state wait forever.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::FutureExt;
@@ -46,14 +48,25 @@ pub enum Event {
     Artifact(Artifact),
 }
 
-/// A running task.
+/// A running task, or one whose run is about to start.
 struct Live {
     /// Its followers' channel, made when the first one comes (a blocking send has none).
     events: Option<broadcast::Sender<Event>>,
+    /// Its run's, once started.
     abort: Option<AbortHandle>,
+    /// Which reservation or start made it.
+    token: u64,
 }
 
 impl Live {
+    fn new(token: u64) -> Self {
+        Self {
+            events: None,
+            abort: None,
+            token,
+        }
+    }
+
     /// Sends the followers, if any, `status` as their last event.
     fn end(self, status: TaskStatus) {
         if let Some(events) = self.events {
@@ -70,6 +83,42 @@ pub(super) struct Running(Arc<Inner>);
 struct Inner {
     store: TaskStore,
     live: Mutex<HashMap<String, Live>>,
+    /// Tells entries apart (a place given up must not take a later one's).
+    tokens: AtomicU64,
+}
+
+/// A started run: its sender's receiver of the task's events when it follows them, and the
+/// run (the task as it ended, `None` when it ended otherwise).
+pub(super) type Started = (Option<broadcast::Receiver<Event>>, JoinHandle<Option<Task>>);
+
+/// Where a run starts: the place its task reserved, or none when no one can know its id
+/// yet (a new task stored only with its outcome).
+pub(super) enum Place {
+    /// Reserved before the task's `WORKING` state was stored.
+    Reserved(Reserved),
+    /// Not stored before the run.
+    Unlisted(String),
+}
+
+/// A task's place, reserved ([`Running::reserve`]) and not yet started: given up when
+/// dropped (its `WORKING` state could not be stored).
+pub(super) struct Reserved {
+    running: Running,
+    id: String,
+    /// `None` once started.
+    token: Option<u64>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(token) = self.token {
+            let mut live = self.running.lock();
+            if live.get(&self.id).is_some_and(|l| l.token == token) {
+                // (A follower that came meanwhile sees its stream close.)
+                live.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// Stores `row` as it is now, if its task has not finished meanwhile: whether it was.
@@ -87,6 +136,7 @@ impl Running {
         Self(Arc::new(Inner {
             store,
             live: Mutex::new(HashMap::new()),
+            tokens: AtomicU64::new(0),
         }))
     }
 
@@ -94,25 +144,53 @@ impl Running {
         self.0.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers task `id` and spawns `run`, its run, under the lock, so that a cancellation
-    /// always finds the run's abort handle; a run that panics fails the task. Returns the
+    /// Takes task `id`'s place before its `WORKING` state is stored, so that a cancellation
+    /// after that write finds it. `None` when the task already has one (another message is
+    /// starting or running it).
+    pub(super) fn reserve(&self, id: &str) -> Option<Reserved> {
+        let token = self.0.tokens.fetch_add(1, Ordering::Relaxed);
+        let mut live = self.lock();
+        if live.contains_key(id) {
+            return None;
+        }
+        live.insert(id.to_string(), Live::new(token));
+        Some(Reserved {
+            running: self.clone(),
+            id: id.to_string(),
+            token: Some(token),
+        })
+    }
+
+    /// Spawns `run`, the run of the task in `place`, under the lock, so that a cancellation
+    /// always finds the run's abort handle; a run that panics fails the task. `None` when the
+    /// task's reserved place was taken meanwhile (it was canceled: nothing runs). Returns the
     /// sender's receiver of the task's events when it follows them, and the run (the task as
     /// it ended, `None` when it ended otherwise).
     pub(super) fn start(
         &self,
-        id: &str,
+        place: Place,
         follow: bool,
         run: impl Future<Output = Option<Task>> + Send + 'static,
-    ) -> (Option<broadcast::Receiver<Event>>, JoinHandle<Option<Task>>) {
-        let (events, receiver) = match follow {
-            true => {
-                let (events, receiver) = broadcast::channel(16);
-                (Some(events), Some(receiver))
+    ) -> Option<Started> {
+        let (id, token) = match place {
+            Place::Reserved(mut reserved) => {
+                (std::mem::take(&mut reserved.id), reserved.token.take())
             }
-            false => (None, None),
+            Place::Unlisted(id) => (id, None),
         };
-        let (this, task) = (self.clone(), id.to_string());
+        let fresh = self.0.tokens.fetch_add(1, Ordering::Relaxed);
         let mut live = self.lock();
+        let entry = match (token, live.entry(id.clone())) {
+            (Some(token), Entry::Occupied(entry)) if entry.get().token == token => entry.into_mut(),
+            // Taken by a cancellation between the stored write and here.
+            (Some(_), _) => return None,
+            (None, entry) => entry.or_insert(Live::new(fresh)),
+        };
+        let receiver = follow.then(|| {
+            let events = entry.events.get_or_insert_with(|| broadcast::channel(16).0);
+            events.subscribe()
+        });
+        let (this, task) = (self.clone(), id);
         let run = tokio::spawn(async move {
             match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(ended) => ended,
@@ -122,14 +200,8 @@ impl Running {
                 }
             }
         });
-        live.insert(
-            id.to_string(),
-            Live {
-                events,
-                abort: Some(run.abort_handle()),
-            },
-        );
-        (receiver, run)
+        entry.abort = Some(run.abort_handle());
+        Some((receiver, run))
     }
 
     /// Sends the event `event` makes to the task's followers, if it has any.
@@ -149,34 +221,6 @@ impl Running {
             let events = l.events.get_or_insert_with(|| broadcast::channel(16).0);
             events.subscribe()
         })
-    }
-
-    /// Whether the run of task `row`, stored `WORKING` before its run was registered, may go
-    /// on: not if the task ended between the two (a cancellation then found no run to stop;
-    /// one after the registration finds the run and stops it), nor if its stored state cannot
-    /// be read (the run cannot tell). When it may not, the task is ended here: its streams get
-    /// the stored status, or, when unreadable, the task is failed if still open.
-    pub(super) async fn may_run(&self, row: &TaskRow) -> bool {
-        let id = &row.task.id;
-        match self.0.store.get(id) {
-            Ok(Some(stored)) if stored.task.status.state.is_terminal() => {
-                if let Some(live) = self.lock().remove(id) {
-                    live.end(stored.task.status);
-                }
-                false
-            }
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(task = %id, error = %e, "an A2A task's stored state cannot be read: it does not run");
-                self.conclude(
-                    failed(row.clone(), "the task's state could not be read"),
-                    false,
-                    None,
-                )
-                .await;
-                false
-            }
-        }
     }
 
     /// A run that stopped before it ended its task (it panicked): the task, if stored and

@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 
 use super::Fault;
 pub use super::live::Event;
-use super::live::Running;
+use super::live::{Place, Running};
 use super::payment;
 use crate::clock::unix_millis;
 use crate::error::ApiError;
@@ -63,18 +63,6 @@ struct Run {
     payment: Option<PaymentHeader>,
     /// The room held for a new task stored only with its outcome.
     room: Option<HeldRoom>,
-    /// Whether the run first checks that the task did not end before the run was
-    /// registered ([`check_first`]).
-    check_first: bool,
-}
-
-/// Whether a run checks, before it starts, that its task was not canceled between its stored
-/// `WORKING` and the run's registration (a cancellation then finds no run to stop): for a
-/// continuation (its id is known), and a new task stored before its run when it is paid (its
-/// id can be listed meanwhile; a free one is left to run, its outcome refused). A new task
-/// whose room is held is not stored yet, and no one knows its id.
-fn check_first(new: bool, stored_before_run: bool, paid: bool) -> bool {
-    stored_before_run && (!new || paid)
 }
 
 /// The tasks: stored, and followed while they run.
@@ -446,18 +434,28 @@ impl Tasks {
                 .map_err(quota)?,
             false => None,
         };
-        if room.is_none() {
-            self.persist(&mut row, new).await?;
-        }
-        let check_first = check_first(new, room.is_none(), payment.is_some());
+        // Any other takes its place among the running tasks first, so that a cancellation
+        // after its stored `WORKING` finds it (and the run does not start).
+        let place = match room {
+            Some(_) => Place::Unlisted(row.task.id.clone()),
+            None => {
+                let reserved = self.running.reserve(&row.task.id).ok_or_else(|| {
+                    Fault::new(
+                        codes::UNSUPPORTED_OPERATION,
+                        format!("task {} is starting already", row.task.id),
+                    )
+                })?;
+                self.persist(&mut row, new).await?;
+                Place::Reserved(reserved)
+            }
+        };
         let run = Run {
             kind,
             input,
             payment,
             room,
-            check_first,
         };
-        Ok(self.start(row, run, follow))
+        self.start(row, place, run, follow)
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -517,18 +515,27 @@ impl Tasks {
         }
     }
 
-    /// Spawns the run of a working task.
-    fn start(self: &Arc<Self>, row: TaskRow, run: Run, follow: bool) -> Sent {
-        let id = row.task.id.clone();
-        let task = row.task.clone();
+    /// Spawns the run of a working task in `place`; a task canceled before its run started
+    /// answers as stored.
+    fn start(
+        self: &Arc<Self>,
+        row: TaskRow,
+        place: Place,
+        run: Run,
+        follow: bool,
+    ) -> Result<Sent, Fault> {
+        let (id, task) = (row.task.id.clone(), row.task.clone());
         let this = self.clone();
-        let (receiver, run) =
-            self.running
-                .start(&id, follow, async move { this.run(row, run).await });
-        Sent {
-            task,
-            events: receiver,
-            run: Some(run),
+        match self
+            .running
+            .start(place, follow, async move { this.run(row, run).await })
+        {
+            Some((events, run)) => Ok(Sent {
+                task,
+                events,
+                run: Some(run),
+            }),
+            None => Ok(Sent::idle(self.current(&id)?)),
         }
     }
 
@@ -540,12 +547,8 @@ impl Tasks {
             input,
             payment,
             room,
-            check_first,
         } = run;
         let id = row.task.id.clone();
-        if check_first && !self.running.may_run(&row).await {
-            return None;
-        }
         self.running.emit(&id, || Event::Status {
             status: row.task.status.clone(),
             last: false,
@@ -776,27 +779,6 @@ mod tests {
             input_of(AgentKind::Cli, &m).unwrap().stdin.as_deref(),
             Some("[1]")
         );
-    }
-
-    /// Continuations and paid new tasks stored before their run check first; a free new
-    /// task, and one whose room is held (not stored yet), do not.
-    #[test]
-    fn which_runs_check_their_task_first() {
-        // (new, stored before the run, paid) → checks
-        for (new, stored, paid, checks) in [
-            (false, true, false, true),
-            (false, true, true, true),
-            (true, true, true, true),
-            (true, true, false, false),
-            (true, false, true, false),
-            (true, false, false, false),
-        ] {
-            assert_eq!(
-                check_first(new, stored, paid),
-                checks,
-                "new {new}, stored {stored}, paid {paid}"
-            );
-        }
     }
 
     #[test]

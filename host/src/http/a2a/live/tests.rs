@@ -72,26 +72,19 @@ async fn soon<T>(work: impl std::future::Future<Output = T>) -> T {
         .expect("did not end within 10 s")
 }
 
-/// Starts task `id`'s run as `Tasks::run` starts a run that checks first, and asserts that
-/// it stops there; the events its follower got.
-async fn checked_run_stops(running: &Running, id: &'static str) -> Vec<Event> {
-    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (events, run) = {
-        let (r, went_on) = (running.clone(), went_on.clone());
-        running.start(id, true, async move {
-            if !r.may_run(&row(id, TaskState::Working)).await {
-                return None;
-            }
-            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
-            None
-        })
-    };
-    assert!(soon(run).await.unwrap().is_none());
-    assert!(
-        !went_on.load(std::sync::atomic::Ordering::SeqCst),
-        "the run went on"
-    );
-    drain(events.unwrap()).await
+/// Reserves task `id`'s place and starts `run` there, as `Tasks::send` does for a task
+/// stored before its run.
+fn start(
+    running: &Running,
+    id: &str,
+    run: impl std::future::Future<Output = Option<Task>> + Send + 'static,
+) -> (
+    broadcast::Receiver<Event>,
+    tokio::task::JoinHandle<Option<Task>>,
+) {
+    let place = Place::Reserved(running.reserve(id).expect("a free place"));
+    let (events, run) = running.start(place, true, run).expect("started");
+    (events.expect("followed"), run)
 }
 
 /// Every event a follower gets until its stream closes.
@@ -136,8 +129,7 @@ async fn a_run_ending_inside_a_cancellation_ends_the_streams_with_the_stored_can
         .unwrap()
         .unwrap();
     let running = Running::new(store.clone());
-    let (events, _run) = running.start("t1", true, std::future::pending());
-    let events = events.unwrap();
+    let (events, _run) = start(&running, "t1", std::future::pending());
     let follower = running.subscribe("t1").unwrap();
 
     let canceling = {
@@ -182,7 +174,7 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     }
 
     // Canceled first, then the (aborted here, and so never ending) run's end comes anyway.
-    let (events, run) = running.start("c", true, std::future::pending());
+    let (events, run) = start(&running, "c", std::future::pending());
     let mut canceled = row("c", TaskState::Canceled);
     assert!(soon(running.cancel(&mut canceled)).await.unwrap());
     assert!(
@@ -195,11 +187,11 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
             .await
             .is_none()
     );
-    let got = drain(events.unwrap()).await;
+    let got = drain(events).await;
     assert_eq!(last_status(&got), canceled.task.status);
 
     // Ended first: the cancellation finds it finished.
-    let (events, _run) = running.start("r", true, std::future::pending());
+    let (events, _run) = start(&running, "r", std::future::pending());
     let done = running
         .conclude(row("r", TaskState::Completed), false, None)
         .await
@@ -209,7 +201,7 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
             .await
             .unwrap()
     );
-    let got = drain(events.unwrap()).await;
+    let got = drain(events).await;
     assert_eq!(last_status(&got), done.status);
     assert_eq!(
         store.get("r").unwrap().unwrap().task.status.state,
@@ -217,19 +209,23 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
     );
 }
 
-/// A continuation stored `WORKING` again is canceled before its run is registered (the
-/// cancellation finds no run to stop): the run does not go on, and its streams end with the
-/// stored `CANCELED`.
+/// A task stored `WORKING` (a continuation here; a new task stored before its run reserves
+/// its place the same way) and canceled before its run starts: the cancellation takes the
+/// place, the run does not start, and a follower that came meanwhile gets the stored
+/// `CANCELED` as its last event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_continuation_canceled_before_its_run_is_registered_does_not_run() {
+async fn a_task_canceled_before_its_run_starts_does_not_run() {
     let (store, _stored, gate, _dir) = store();
-    gate.add_permits(1);
+    gate.add_permits(2);
     store
         .create(&row("p", TaskState::InputRequired))
         .await
         .unwrap()
         .unwrap();
-    // The continuation's write, then the cancellation's, then the run's registration.
+    let running = Running::new(store.clone());
+    // The place, the continuation's write, then the cancellation, then the start.
+    let place = running.reserve("p").unwrap();
+    let follower = running.subscribe("p").unwrap();
     assert!(
         store
             .change(
@@ -239,18 +235,77 @@ async fn a_continuation_canceled_before_its_run_is_registered_does_not_run() {
             .await
             .unwrap()
     );
-    let running = Running::new(store.clone());
     let mut canceled = row("p", TaskState::Canceled);
     assert!(soon(running.cancel(&mut canceled)).await.unwrap());
-    let got = checked_run_stops(&running, "p").await;
-    assert_eq!(last_status(&got), canceled.task.status);
-    // A continuation nothing canceled goes on.
-    store
-        .create(&row("q", TaskState::Working))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(running.may_run(&row("q", TaskState::Working)).await);
+    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let run = {
+        let went_on = went_on.clone();
+        async move {
+            went_on.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        }
+    };
+    assert!(running.start(Place::Reserved(place), true, run).is_none());
+    tokio::task::yield_now().await;
+    assert!(!went_on.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(last_status(&drain(follower).await), canceled.task.status);
+    assert_eq!(
+        store.get("p").unwrap().unwrap().task.status.state,
+        TaskState::Canceled
+    );
+}
+
+/// A place is held once: a second reservation is refused while it is; a place given up (the
+/// task's write failed) leaves nothing behind; and a place given up after a cancellation took
+/// it does not take, or start in, a later reservation's place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_given_up_leaves_no_entry_and_never_takes_a_later_one() {
+    let (store, _stored, gate, _dir) = store();
+    gate.add_permits(2);
+    let running = Running::new(store.clone());
+    let place = running.reserve("q").unwrap();
+    assert!(running.reserve("q").is_none(), "held once");
+    drop(place);
+    assert!(running.subscribe("q").is_none(), "nothing left");
+
+    for id in ["y", "z"] {
+        store
+            .create(&row(id, TaskState::Working))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Reserved, taken by a cancellation, reserved again (a later message).
+    let stale = |id: &'static str| {
+        let running = running.clone();
+        async move {
+            let first = running.reserve(id).unwrap();
+            assert!(
+                soon(running.cancel(&mut row(id, TaskState::Canceled)))
+                    .await
+                    .unwrap()
+            );
+            (first, running.reserve(id).unwrap())
+        }
+    };
+    let (first, second) = stale("y").await;
+    assert!(
+        running
+            .start(Place::Reserved(first), false, async { None })
+            .is_none(),
+        "the first place was taken: nothing starts in the second"
+    );
+    assert!(running.subscribe("y").is_some(), "the second place stays");
+    let (_, run) = running
+        .start(Place::Reserved(second), false, async { None })
+        .expect("the second starts");
+    assert!(soon(run).await.unwrap().is_none());
+    let (first, _second) = stale("z").await;
+    drop(first);
+    assert!(
+        running.subscribe("z").is_some(),
+        "a place given up does not take a later one"
+    );
 }
 
 /// A run that panics fails its task: the store holds `FAILED` and the streams end with it,
@@ -264,44 +319,13 @@ async fn a_run_that_panics_fails_its_task_and_ends_its_streams() {
         .unwrap()
         .unwrap();
     let running = Running::new(store.clone());
-    let (events, run) = running.start("x", true, async {
+    let (events, run) = start(&running, "x", async {
         panic!("a run that panics (expected by this test)")
     });
     assert!(soon(run).await.unwrap().is_none());
     let held = store.get("x").unwrap().unwrap().task.status;
     assert_eq!(held.state, TaskState::Failed);
-    let got = drain(events.unwrap()).await;
+    let got = drain(events).await;
     assert_eq!(last_status(&got), held, "{got:?}");
     assert!(running.subscribe("x").is_none(), "the entry is gone");
-}
-
-/// A run that cannot read its task's stored state does not start (it cannot tell whether a
-/// cancellation came first): the task is failed and its streams end with that.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_that_cannot_read_its_task_does_not_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
-    let stores = crate::storage::sqlite::open(dir.path(), key.clone()).unwrap();
-    let quota = TaskQuota {
-        per_caller: 100,
-        anonymous_per_agent: 100,
-        total_bytes: 1 << 20,
-    };
-    let store = TaskStore::new(stores.tasks.clone(), key, "run-a".into(), quota);
-    store
-        .create(&row("u", TaskState::Working))
-        .await
-        .unwrap()
-        .unwrap();
-    // The same table read with another key: the stored task cannot be opened.
-    let other = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
-    let unreadable = TaskStore::new(stores.tasks, other, "run-a".into(), quota);
-    assert!(unreadable.get("u").is_err());
-    let running = Running::new(unreadable.clone());
-    let got = checked_run_stops(&running, "u").await;
-    assert_eq!(last_status(&got).state, TaskState::Failed, "{got:?}");
-    assert_eq!(
-        unreadable.get("u").unwrap().unwrap().task.status.state,
-        TaskState::Failed
-    );
 }
