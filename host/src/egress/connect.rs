@@ -23,12 +23,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
-use super::pool::{Origin, Pool, Returning};
+use super::pool::{Conn, Driver, Origin, Pool, Returning};
 
 /// Resolves names to addresses.
 pub trait Resolve: Send + Sync {
@@ -185,6 +184,19 @@ pub(crate) struct Remote {
     pool: Arc<Pool>,
     /// [`is_public`] (the unit tests widen it to reach their loopback servers by name).
     allowed: fn(IpAddr) -> bool,
+    /// [`agents_tls`] over Mozilla's roots (the unit tests' over their own).
+    tls: Arc<rustls::ClientConfig>,
+}
+
+/// The TLS client configuration of agents' connections: `base` without session resumption.
+/// Its tickets and session ids would be shared by every agent (rustls keeps one cache per
+/// configuration, keyed by server name), so a server could link one agent's new connection to
+/// another's by the ticket it presents; connections are per agent ([`super::pool`]) so that
+/// it cannot.
+pub(crate) fn agents_tls(base: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut config = base.clone();
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
 }
 
 impl Remote {
@@ -194,6 +206,7 @@ impl Remote {
             resolver,
             pool: Arc::new(pool),
             allowed: is_public,
+            tls: agents_tls(&crate::net::tls_client_config()),
         }
     }
 
@@ -274,7 +287,7 @@ pub(crate) async fn send(
         tracing::debug!(addr = %idle.addr, "egress request on a kept-alive connection");
         let sent = tokio::time::timeout(
             first_byte_timeout,
-            idle.sender.try_send_request(resend.request()),
+            idle.conn.sender.try_send_request(resend.request()),
         )
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)?;
@@ -282,7 +295,7 @@ pub(crate) async fn send(
             Ok(response) => {
                 let response = remote
                     .pool
-                    .returning(response, origin, idle.sender, idle.addr);
+                    .returning(response, origin, idle.conn, idle.addr);
                 return Ok(wasi_response(response));
             }
             // Not sent, or sent and the server had closed the connection meanwhile (its idle
@@ -316,12 +329,12 @@ pub(crate) async fn send(
         .map_err(|_| HttpError::ConnectionTimeout)?
         .map_err(HttpError::Connect)?;
     remote.pool.opened();
-    let mut sender = if https {
+    let mut conn = if https {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let tls = tokio::time::timeout(
             connect_timeout,
-            tokio_rustls::TlsConnector::from(crate::net::tls_client_config()).connect(name, tcp),
+            tokio_rustls::TlsConnector::from(remote.tls.clone()).connect(name, tcp),
         )
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
@@ -330,11 +343,14 @@ pub(crate) async fn send(
     } else {
         handshake(TokioIo::new(tcp)).await?
     };
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(resend.request()))
-        .await
-        .map_err(|_| HttpError::ConnectionReadTimeout)?
-        .map_err(HttpError::from)?;
-    let response = remote.pool.returning(response, origin, sender, addr);
+    let response = tokio::time::timeout(
+        first_byte_timeout,
+        conn.sender.send_request(resend.request()),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionReadTimeout)?
+    .map_err(HttpError::from)?;
+    let response = remote.pool.returning(response, origin, conn, addr);
     Ok(wasi_response(response))
 }
 
@@ -342,8 +358,9 @@ fn wasi_response(response: Response<Returning>) -> Response<WasiBody> {
     response.map(|b| b.map_err(HttpError::from).boxed_unsync())
 }
 
-/// An HTTP/1.1 connection over `io`, driven by a task of its own.
-async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, HttpError>
+/// An HTTP/1.1 connection over `io`, driven by a task of its own, stopped when the
+/// connection is dropped.
+async fn handshake<T>(io: T) -> Result<Conn, HttpError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -351,10 +368,13 @@ where
         .handshake(io)
         .await
         .map_err(HttpError::from)?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(sender)
+    Ok(Conn {
+        sender,
+        _driver: Driver(task.abort_handle()),
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,14 @@
 //! - **Bounded.** An idle connection is kept `egress.keep_alive_ms` at most (checked when it is
 //!   taken or another is kept), `egress.max_idle_connections` in all (the one idle longest
 //!   goes first); one goes back to the pool only once its response has been read to the end
-//!   ([`Returning`]), and a body dropped before its end closes its connection.
+//!   ([`Returning`]) and the connection is ready for another request (its request's body
+//!   written too) within [`READY_WAIT`], and a body dropped before its end closes its
+//!   connection.
+//! - **Nothing outlives its holder.** A connection's task (hyper's, which reads responses and
+//!   writes request bodies) is stopped when the connection is dropped: by the request that
+//!   gave up on it, its response body (when not given back), or the pool (expired, pushed out,
+//!   not ready). A server that answers early and then stops reading the request's body
+//!   cannot keep the task, its socket and the body's bytes alive.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -45,9 +52,25 @@ pub(crate) struct Origin {
     pub(crate) port: u16,
 }
 
+/// Stops a connection's task when dropped.
+pub(crate) struct Driver(pub(crate) tokio::task::AbortHandle);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An open connection: how to send on it, and its task.
+pub(crate) struct Conn {
+    pub(crate) sender: SendRequest<Full<Bytes>>,
+    /// Its task, stopped with it.
+    pub(crate) _driver: Driver,
+}
+
 /// A connection ready for a request.
 pub(crate) struct Idle {
-    pub(crate) sender: SendRequest<Full<Bytes>>,
+    pub(crate) conn: Conn,
     /// The checked address it is connected to.
     pub(crate) addr: SocketAddr,
     since: Instant,
@@ -89,7 +112,7 @@ impl Pool {
     }
 
     fn fresh(&self, idle: &Idle, now: Instant) -> bool {
-        now.duration_since(idle.since) < self.keep_alive && !idle.sender.is_closed()
+        now.duration_since(idle.since) < self.keep_alive && !idle.conn.sender.is_closed()
     }
 
     /// An open idle connection to `origin`, the one used last first.
@@ -111,9 +134,8 @@ impl Pool {
                 }
                 found?
             };
-            // Its response was read to the end: ready as soon as the connection's task has
-            // seen that (at once), unless the server closed it meanwhile.
-            if let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, idle.sender.ready()).await {
+            // It was ready when kept: ready now, unless the server closed it meanwhile.
+            if let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, idle.conn.sender.ready()).await {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 return Some(idle);
             }
@@ -125,33 +147,47 @@ impl Pool {
         self.opened.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `response`, whose body puts `sender` back in the pool once read to its end (a body
-    /// dropped before its end takes the connection with it).
+    /// `response`, whose body puts `conn` back in the pool once read to its end (a body
+    /// dropped before its end, or with keep-alive off, stops the connection).
     pub(crate) fn returning(
         self: &Arc<Self>,
         response: Response<Incoming>,
         origin: Origin,
-        sender: SendRequest<Full<Bytes>>,
+        conn: Conn,
         addr: SocketAddr,
     ) -> Response<Returning> {
         let keep = !self.keep_alive.is_zero() && self.max_idle > 0;
         response.map(|inner| {
             let mut body = Returning {
                 inner,
-                back: keep.then(|| {
-                    let idle = Idle {
-                        sender,
-                        addr,
-                        since: Instant::now(),
-                    };
-                    (self.clone(), origin, idle)
+                conn: Some(Idle {
+                    conn,
+                    addr,
+                    since: Instant::now(),
                 }),
+                back: keep.then(|| (self.clone(), origin)),
             };
             if body.inner.is_end_stream() {
                 body.give_back();
             }
             body
         })
+    }
+
+    /// Keeps `idle`, whose response was read to the end, once it is ready for another request
+    /// (its request's body written too: a server may answer before reading it all), within
+    /// [`READY_WAIT`]; one that is not is dropped, its task stopped.
+    fn keep_when_ready(self: Arc<Self>, origin: Origin, mut idle: Idle) {
+        if idle.conn.sender.is_ready() {
+            self.keep(origin, idle);
+            return;
+        }
+        tokio::spawn(async move {
+            if let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, idle.conn.sender.ready()).await {
+                idle.since = Instant::now();
+                self.keep(origin, idle);
+            }
+        });
     }
 
     fn keep(&self, origin: Origin, idle: Idle) {
@@ -200,16 +236,17 @@ impl Pool {
 /// A response body that puts its connection back in the pool when it has been read to the end.
 pub(crate) struct Returning {
     inner: Incoming,
-    /// Where the connection goes back to, and the connection: `None` once given back, or
-    /// when keep-alive is off.
-    back: Option<(Arc<Pool>, Origin, Idle)>,
+    /// The connection, until given back (dropped with the body: its task stops).
+    conn: Option<Idle>,
+    /// Where it goes back to: `None` when keep-alive is off, or the body broke.
+    back: Option<(Arc<Pool>, Origin)>,
 }
 
 impl Returning {
     fn give_back(&mut self) {
-        if let Some((pool, origin, mut idle)) = self.back.take() {
+        if let (Some((pool, origin)), Some(mut idle)) = (self.back.take(), self.conn.take()) {
             idle.since = Instant::now();
-            pool.keep(origin, idle);
+            pool.keep_when_ready(origin, idle);
         }
     }
 }

@@ -178,6 +178,7 @@ fn remote_bounded(resolver: &Arc<Scripted>, keep_alive_ms: u64, max_idle: usize)
         resolver: resolver.clone(),
         pool: Arc::new(Pool::new(Duration::from_millis(keep_alive_ms), max_idle)),
         allowed: only_127_0_0_1,
+        tls: agents_tls(&crate::net::tls_client_config()),
     }
 }
 
@@ -304,4 +305,126 @@ async fn idle_connections_are_bounded_and_the_oldest_gives_way() {
     assert_eq!(get(&remote, "owner/a", &url).await.unwrap(), 200);
     assert_eq!(server.accepted(), 4);
     assert_eq!(remote.pool_stats().reused, 1);
+}
+
+/// A server that answers a POST at once, before reading its body, then stops reading and
+/// never closes: the connection's task (still writing the body) stops within a moment
+/// instead of going on, and the connection is not kept. Before, it went back to the pool
+/// with its task writing: the server got the whole body and the connection stayed open.
+#[tokio::test]
+async fn a_server_that_answers_early_and_stops_reading_does_not_keep_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BODY: usize = 16 << 20;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let listener = socket.listen(1).unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        // Not reading: the client's writes stall.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Then everything that comes, until the client closes (or 10 s).
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got += n,
+                }
+            }
+        })
+        .await
+        .is_ok();
+        (ended, got)
+    });
+    let dns = scripted(&[&["127.0.0.1"]]);
+    let remote = remote_with(&dns, 30_000);
+    let request = Request::post(format!("http://early.test:{port}/upload"))
+        .body(Bytes::from(vec![b'x'; BODY]))
+        .unwrap();
+    let response = send(&remote, "owner/a".into(), request, None)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    let (ended, got) = server.await.unwrap();
+    assert!(
+        ended,
+        "the connection stayed open ({got} bytes of the body came)"
+    );
+    assert!(got < BODY, "the whole body was written ({got} bytes)");
+    assert_eq!(remote.pool.idle_count(), 0, "not kept");
+}
+
+/// Two agents' connections to one `https` origin: the second is a full TLS handshake, not one
+/// resumed with a ticket the server gave the first agent (which would let the server link
+/// the two). Before, agents' connections shared one rustls configuration and its cache.
+#[tokio::test]
+async fn agents_never_resume_each_others_tls_sessions() {
+    let cert = rcgen::generate_simple_self_signed(vec!["tls.test".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let seen = kinds.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                seen.lock().unwrap().push(tls.get_ref().1.handshake_kind());
+                let service =
+                    hyper::service::service_fn(|_r: Request<hyper::body::Incoming>| async {
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                            Bytes::from_static(b"ok"),
+                        )))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let base = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let one: &[&str] = &["127.0.0.1"];
+    let mut remote = remote_with(&scripted(&[one; 2]), 30_000);
+    remote.tls = agents_tls(&base);
+    let url = format!("https://tls.test:{port}/");
+    for agent in ["owner/a", "owner/b"] {
+        assert_eq!(get(&remote, agent, &url).await.unwrap(), 200);
+    }
+    let kinds = kinds.lock().unwrap().clone();
+    assert_eq!(
+        kinds,
+        vec![Some(rustls::HandshakeKind::Full); 2],
+        "each agent's connection is a full handshake"
+    );
 }
