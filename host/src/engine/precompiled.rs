@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::hash::Hasher;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -181,7 +181,7 @@ impl Precompiled {
     /// [`Unusable`]: why none of the directory's artifacts can be used.
     pub fn open(dir: &Path, engine: &wasmtime::Engine) -> Result<Self, Unusable> {
         let path = dir.join(MANIFEST);
-        let file = match File::open(&path) {
+        let file = match open_nonblocking(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Unusable::Absent(path));
@@ -253,10 +253,16 @@ impl Precompiled {
     fn load_entry(&self, engine: &wasmtime::Engine, entry: &Entry) -> Result<Component, Unusable> {
         let Checked { path, open, _file } = self.checked(entry)?;
         // SAFETY: `deserialize_file` trusts the file to be an artifact wasmtime wrote and maps
-        // it as code. This file is one that `hypervisor precompile` wrote: its SHA-256 is the
-        // manifest's, the manifest and the directory are owned by root or this user and
-        // writable by no one else, and they ship in the measured image (see the module's doc).
-        // wasmtime also checks the artifact's version and compiler flags against this engine.
+        // it as code, and requires it to stay unchanged while mapped. This file is one that
+        // `hypervisor precompile` wrote: its SHA-256, read through the descriptor mapped here,
+        // is the manifest's; the manifest, the directory and the file are owned by root or
+        // this user and writable by no one else; wasmtime also checks the artifact's version
+        // and compiler flags against this engine. Unchanged while mapped: `precompile` replaces
+        // files by renaming new ones over them, never in place; only root or this user could
+        // write it in place (which would change the code after the check, or stop the host
+        // with SIGBUS if it shrank), and they can change this process anyway. Mapping rather
+        // than reading keeps the artifacts (tens of MB) in the page cache, not in this
+        // process's memory. `launch` never maps them (RTMR3 measures the binary alone).
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(engine, &open) };
         component.map_err(|e| Unusable::Refused {
@@ -294,7 +300,7 @@ impl Precompiled {
     /// The artifact of `entry` checked (owner, kind of file, SHA-256), held open.
     fn checked(&self, entry: &Entry) -> Result<Checked, Unusable> {
         let path = self.dir.join(&entry.file);
-        let mut file = File::open(&path).map_err(|e| unreadable(&path, &e))?;
+        let mut file = open_nonblocking(&path).map_err(|e| unreadable(&path, &e))?;
         let meta = file.metadata().map_err(|e| unreadable(&path, &e))?;
         check_owner(&path, &meta)?;
         if !meta.is_file() {
@@ -318,7 +324,15 @@ impl Precompiled {
             "/proc/self/fd/{}",
             std::os::fd::AsRawFd::as_raw_fd(&file)
         ));
-        let open = if by_fd.exists() { by_fd } else { path.clone() };
+        // Never the path itself: between the hash and the mapping, anyone who may rename
+        // entries of the directory or above it could put another file there.
+        if !by_fd.exists() {
+            return Err(unreadable(
+                &path,
+                &std::io::Error::other("/proc/self/fd is not available to map it by descriptor"),
+            ));
+        }
+        let open = by_fd;
         Ok(Checked {
             path,
             open,
@@ -466,9 +480,26 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::rename(&partial, path).map_err(fail)
 }
 
-fn read_manifest(path: &Path, mut file: File) -> Result<Manifest, Unusable> {
+/// `path` opened for reading without waiting: a FIFO put in place of a file opens at once
+/// (then refused as not a regular file) instead of holding the start until a writer comes.
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    /// Linux's `O_NONBLOCK` (`rustix` is built without its `fs` feature here).
+    const O_NONBLOCK: i32 = 0o4000;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+}
+
+fn read_manifest(path: &Path, file: File) -> Result<Manifest, Unusable> {
     let meta = file.metadata().map_err(|e| unreadable(path, &e))?;
     check_owner(path, &meta)?;
+    if !meta.is_file() {
+        return Err(Unusable::Permissions {
+            path: path.to_owned(),
+            why: "not a regular file".into(),
+        });
+    }
     // A manifest lists a few plug-ins: anything larger is not one.
     const MAX: u64 = 1 << 20;
     if meta.len() > MAX {
@@ -478,7 +509,8 @@ fn read_manifest(path: &Path, mut file: File) -> Result<Manifest, Unusable> {
         });
     }
     let mut text = Vec::new();
-    file.read_to_end(&mut text)
+    file.take(MAX + 1)
+        .read_to_end(&mut text)
         .map_err(|e| unreadable(path, &e))?;
     let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| Unusable::Malformed {
         path: path.to_owned(),

@@ -131,3 +131,28 @@ fn no_manifest_is_absent_and_garbage_is_malformed() {
     let err = Precompiled::open(tmp.path(), &engine(false)).unwrap_err();
     assert!(matches!(err, Unusable::Malformed { .. }), "{err}");
 }
+
+/// A FIFO in place of the manifest is refused at once (not a regular file) instead of holding
+/// the start until something writes to it.
+#[test]
+fn a_fifo_in_place_of_the_manifest_is_refused_without_waiting() {
+    let (_tmp, dir) = written_dir();
+    let manifest = dir.join(MANIFEST);
+    std::fs::remove_file(&manifest).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&manifest)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::fs::set_permissions(&manifest, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (done, wait) = std::sync::mpsc::channel();
+    let engine = engine(false);
+    std::thread::spawn(move || {
+        let _ = done.send(Precompiled::open(&dir, &engine).map(|_| ()));
+    });
+    let err = wait
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("answered without waiting for a writer")
+        .unwrap_err();
+    assert!(matches!(err, Unusable::Permissions { .. }), "{err}");
+}
