@@ -15,7 +15,9 @@
 //! A task stored `WORKING` before its run starts (any but a new task whose room is held, which
 //! no one knows yet) takes its place here first ([`Running::reserve`]): a cancellation after
 //! the stored write then always finds the entry, and a run whose place was taken meanwhile
-//! does not start ([`Running::start`]). A run that stops without ending its task (it
+//! does not start ([`Running::start`]). A cancellation on another replica cannot find the
+//! place: a run another replica can reach (a continuation, or a paid task) reads the stored
+//! state before it starts ([`Running::may_run`]). A run that stops without ending its task (it
 //! panicked) fails the task, so that neither its streams nor its stored state wait forever.
 
 use std::collections::HashMap;
@@ -223,6 +225,35 @@ impl Running {
         })
     }
 
+    /// Whether the run of task `row`, stored `WORKING` before its run started, may go on: not
+    /// if the task ended meanwhile through another replica (whose cancellation stores
+    /// `CANCELED` but cannot find this replica's place; one here takes the place, and the run
+    /// never starts), nor if its stored state cannot be read (the run cannot tell). When it
+    /// may not, the task is ended here: its streams get the stored status, or, when
+    /// unreadable, the task is failed if still open.
+    pub(super) async fn may_run(&self, row: &TaskRow) -> bool {
+        let id = &row.task.id;
+        match self.0.store.get(id) {
+            Ok(Some(stored)) if stored.task.status.state.is_terminal() => {
+                if let Some(live) = self.lock().remove(id) {
+                    live.end(stored.task.status);
+                }
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(task = %id, error = %e, "an A2A task's stored state cannot be read: it does not run");
+                self.conclude(
+                    failed(row.clone(), "the task's state could not be read"),
+                    false,
+                    None,
+                )
+                .await;
+                false
+            }
+        }
+    }
+
     /// A run that stopped before it ended its task (it panicked): the task, if stored and
     /// not finished, is failed; its streams end with what the store then holds (they close
     /// when it cannot be read, or was never stored).
@@ -307,6 +338,14 @@ impl Running {
         }
         Ok(true)
     }
+}
+
+/// `work`, run to its end in a task of its own even if the caller stops waiting for it (its
+/// request dropped); its output, `None` if it panicked.
+pub(super) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    tokio::spawn(work).await.ok()
 }
 
 /// `row`, failed by the host with `text` (the run did not end it).

@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 
 use super::Fault;
 pub use super::live::Event;
-use super::live::{Place, Running};
+use super::live::{Place, Running, detached};
 use super::payment;
 use crate::clock::unix_millis;
 use crate::error::ApiError;
@@ -63,6 +63,18 @@ struct Run {
     payment: Option<PaymentHeader>,
     /// The room held for a new task stored only with its outcome.
     room: Option<HeldRoom>,
+    /// Whether the run first reads its stored state ([`check_first`]).
+    check_first: bool,
+}
+
+/// Whether a run reads its task's stored state before it starts, in case a cancellation on
+/// another replica came between the stored `WORKING` and the start (one on this replica takes
+/// the task's place, and the run never starts): for a task stored before its run that
+/// another replica can cancel at a cost, a continuation or a paid task. A free new task
+/// canceled there runs, its outcome refused (no payment is involved); a new task whose room
+/// is held is not stored yet, and no one knows its id.
+fn check_first(new: bool, stored_before_run: bool, paid: bool) -> bool {
+    stored_before_run && (!new || paid)
 }
 
 /// The tasks: stored, and followed while they run.
@@ -434,28 +446,37 @@ impl Tasks {
                 .map_err(quota)?,
             false => None,
         };
-        // Any other takes its place among the running tasks first, so that a cancellation
-        // after its stored `WORKING` finds it (and the run does not start).
-        let place = match room {
-            Some(_) => Place::Unlisted(row.task.id.clone()),
-            None => {
-                let reserved = self.running.reserve(&row.task.id).ok_or_else(|| {
-                    Fault::new(
-                        codes::UNSUPPORTED_OPERATION,
-                        format!("task {} is starting already", row.task.id),
-                    )
-                })?;
-                self.persist(&mut row, new).await?;
-                Place::Reserved(reserved)
-            }
-        };
+        let unlisted = room.is_some();
+        let check_first = check_first(new, !unlisted, payment.is_some());
         let run = Run {
             kind,
             input,
             payment,
             room,
+            check_first,
         };
-        self.start(row, place, run, follow)
+        if unlisted {
+            let id = row.task.id.clone();
+            return self.start(row, Place::Unlisted(id), run, follow);
+        }
+        // Any other takes its place among the running tasks first, so that a cancellation
+        // after its stored `WORKING` finds it (and the run does not start).
+        let reserved = self.running.reserve(&row.task.id).ok_or_else(|| {
+            Fault::new(
+                codes::UNSUPPORTED_OPERATION,
+                format!("task {} is starting already", row.task.id),
+            )
+        })?;
+        // Stored, then started, whether or not its sender is still there: a request dropped
+        // while its task is being stored (the client went away) would otherwise leave the task
+        // stored `WORKING` with no run.
+        let this = self.clone();
+        detached(async move {
+            this.persist(&mut row, new).await?;
+            this.start(row, Place::Reserved(reserved), run, follow)
+        })
+        .await
+        .unwrap_or_else(|| Err(Fault::internal()))
     }
 
     /// The payment requirements of a priced agent: what its invocation without payment
@@ -547,8 +568,12 @@ impl Tasks {
             input,
             payment,
             room,
+            check_first,
         } = run;
         let id = row.task.id.clone();
+        if check_first && !self.running.may_run(&row).await {
+            return None;
+        }
         self.running.emit(&id, || Event::Status {
             status: row.task.status.clone(),
             last: false,
@@ -779,6 +804,27 @@ mod tests {
             input_of(AgentKind::Cli, &m).unwrap().stdin.as_deref(),
             Some("[1]")
         );
+    }
+
+    /// Continuations and paid new tasks stored before their run check first; a free new
+    /// task, and one whose room is held (not stored yet), do not.
+    #[test]
+    fn which_runs_check_their_task_first() {
+        // (new, stored before the run, paid) → checks
+        for (new, stored, paid, checks) in [
+            (false, true, false, true),
+            (false, true, true, true),
+            (true, true, true, true),
+            (true, true, false, false),
+            (true, false, true, false),
+            (true, false, false, false),
+        ] {
+            assert_eq!(
+                check_first(new, stored, paid),
+                checks,
+                "new {new}, stored {stored}, paid {paid}"
+            );
+        }
     }
 
     #[test]

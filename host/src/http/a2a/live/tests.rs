@@ -87,6 +87,30 @@ fn start(
     (events.expect("followed"), run)
 }
 
+/// Starts task `id`'s run in its reserved `place` as `Tasks::run` starts a run that checks
+/// first, and asserts that it stops there; the events its follower got.
+async fn checked_run_stops(running: &Running, place: Reserved, id: &'static str) -> Vec<Event> {
+    let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (events, run) = {
+        let (r, went_on) = (running.clone(), went_on.clone());
+        running
+            .start(Place::Reserved(place), true, async move {
+                if !r.may_run(&row(id, TaskState::Working)).await {
+                    return None;
+                }
+                went_on.store(true, std::sync::atomic::Ordering::SeqCst);
+                None
+            })
+            .expect("started")
+    };
+    assert!(soon(run).await.unwrap().is_none());
+    assert!(
+        !went_on.load(std::sync::atomic::Ordering::SeqCst),
+        "the run went on"
+    );
+    drain(events.unwrap()).await
+}
+
 /// Every event a follower gets until its stream closes.
 async fn drain(mut events: broadcast::Receiver<Event>) -> Vec<Event> {
     let mut got = Vec::new();
@@ -328,4 +352,98 @@ async fn a_run_that_panics_fails_its_task_and_ends_its_streams() {
     let got = drain(events).await;
     assert_eq!(last_status(&got), held, "{got:?}");
     assert!(running.subscribe("x").is_none(), "the entry is gone");
+}
+
+/// A continuation stored `WORKING` on replica A is canceled through replica B (another
+/// `Running` over the same store), which cannot find A's place: A's run reads the stored
+/// `CANCELED` before it starts and does not go on, and A's followers get `CANCELED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_canceled_on_another_replica_before_it_starts_does_not_run() {
+    let (store, _stored, gate, _dir) = store();
+    gate.add_permits(1);
+    store
+        .create(&row("p", TaskState::InputRequired))
+        .await
+        .unwrap()
+        .unwrap();
+    let (a, b) = (Running::new(store.clone()), Running::new(store.clone()));
+    let place = a.reserve("p").unwrap();
+    assert!(
+        store
+            .change(
+                &row("p", TaskState::Working),
+                Some(TaskState::InputRequired)
+            )
+            .await
+            .unwrap()
+    );
+    let mut canceled = row("p", TaskState::Canceled);
+    assert!(soon(b.cancel(&mut canceled)).await.unwrap());
+    let got = checked_run_stops(&a, place, "p").await;
+    assert_eq!(last_status(&got), canceled.task.status);
+    // A continuation nothing canceled goes on.
+    store
+        .create(&row("q", TaskState::Working))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.may_run(&row("q", TaskState::Working)).await);
+}
+
+/// A run that cannot read its task's stored state does not start (it cannot tell whether a
+/// cancellation came first): the task is failed and its streams end with that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_read_its_task_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+    let stores = crate::storage::sqlite::open(dir.path(), key.clone()).unwrap();
+    let quota = TaskQuota {
+        per_caller: 100,
+        anonymous_per_agent: 100,
+        total_bytes: 1 << 20,
+    };
+    let store = TaskStore::new(stores.tasks.clone(), key, "run-a".into(), quota);
+    store
+        .create(&row("u", TaskState::Working))
+        .await
+        .unwrap()
+        .unwrap();
+    // The same table read with another key: the stored task cannot be opened.
+    let other = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+    let unreadable = TaskStore::new(stores.tasks, other, "run-a".into(), quota);
+    assert!(unreadable.get("u").is_err());
+    let running = Running::new(unreadable.clone());
+    let place = running.reserve("u").unwrap();
+    let got = checked_run_stops(&running, place, "u").await;
+    assert_eq!(last_status(&got).state, TaskState::Failed, "{got:?}");
+    assert_eq!(
+        unreadable.get("u").unwrap().unwrap().task.status.state,
+        TaskState::Failed
+    );
+}
+
+/// Work handed to [`detached`] goes on to its end when its caller stops waiting (a request
+/// dropped while its task is being stored): the store write and the run's start are not
+/// cut between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detached_work_ends_when_its_caller_goes_away() {
+    let gate = Arc::new(Notify::new());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let caller = {
+        let (gate, done) = (gate.clone(), done.clone());
+        tokio::spawn(detached(async move {
+            gate.notified().await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        }))
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    gate.notify_one();
+    soon(async {
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
