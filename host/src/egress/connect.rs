@@ -88,7 +88,18 @@ pub fn is_public(ip: IpAddr) -> bool {
                 let [c, d] = s[7].to_be_bytes();
                 return is_public_v4(Ipv4Addr::new(a, b, c, d));
             }
+            // 2002::/16 (6to4): the IPv4 address in the second and third groups.
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            }
             !(v6.is_loopback()
+                // 64:ff9b:1::/48, NAT64 for local use (RFC 8215): a gateway may translate it to
+                // any IPv4 address, private ones included, at a place the prefix does not say.
+                || s[..3] == [0x64, 0xff9b, 1]
+                // 2001::/32, Teredo: relayed to an IPv4 address of the relay's choosing.
+                || s[..2] == [0x2001, 0]
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7 (fd00:ec2::254)
@@ -260,6 +271,7 @@ pub(crate) async fn send(
     let timeout = |t: Option<Duration>| t.unwrap_or(Duration::from_secs(600));
     let connect_timeout = timeout(options.and_then(|o| o.connect_timeout));
     let first_byte_timeout = timeout(options.and_then(|o| o.first_byte_timeout));
+    let between = timeout(options.and_then(|o| o.between_bytes_timeout));
     let (parts, body) = request.into_parts();
     let mut headers = parts.headers;
     // The request line names the path only; `host` names the origin asked for.
@@ -296,7 +308,7 @@ pub(crate) async fn send(
                 let response = remote
                     .pool
                     .returning(response, origin, idle.conn, idle.addr);
-                return Ok(wasi_response(response));
+                return Ok(wasi_response(response, between));
             }
             // Not sent, or sent and the server had closed the connection meanwhile (its idle
             // timeout): a new connection, if sending again cannot repeat an effect.
@@ -351,11 +363,12 @@ pub(crate) async fn send(
     .map_err(|_| HttpError::ConnectionReadTimeout)?
     .map_err(HttpError::from)?;
     let response = remote.pool.returning(response, origin, conn, addr);
-    Ok(wasi_response(response))
+    Ok(wasi_response(response, between))
 }
 
-fn wasi_response(response: Response<Returning>) -> Response<WasiBody> {
-    response.map(|b| b.map_err(HttpError::from).boxed_unsync())
+/// The guest's response: each frame of its body within `between` of the one before.
+fn wasi_response(response: Response<Returning>, between: Duration) -> Response<WasiBody> {
+    response.map(|b| crate::net::BetweenBytes::new(b, between).boxed_unsync())
 }
 
 /// An HTTP/1.1 connection over `io`, driven by a task of its own, stopped when the

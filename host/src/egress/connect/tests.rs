@@ -26,6 +26,11 @@ fn only_public_addresses_pass() {
         "64:ff9b::a9fe:a9fe",
         "2001:db8::1",
         "ff02::1",
+        "64:ff9b:1::a00:1",
+        "64:ff9b:1:a00:1::",
+        "2002:7f00:1::1",
+        "2002:a9fe:a9fe::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
     ];
     for ip in private {
         assert!(!is_public(ip.parse().unwrap()), "{ip}");
@@ -35,6 +40,7 @@ fn only_public_addresses_pass() {
         "1.1.1.1",
         "2606:4700::1111",
         "::ffff:8.8.8.8",
+        "2002:0808:0808::1",
     ] {
         assert!(is_public(ip.parse().unwrap()), "{ip}");
     }
@@ -427,4 +433,44 @@ async fn agents_never_resume_each_others_tls_sessions() {
         vec![Some(rustls::HandshakeKind::Full); 2],
         "each agent's connection is a full handshake"
     );
+}
+
+/// A body that stalls after its first bytes fails with the guest's `between-bytes-timeout`
+/// instead of waiting for the run's deadline (before, agents' requests ignored it).
+#[tokio::test]
+async fn a_stalled_body_fails_after_the_between_bytes_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).await;
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let remote = remote_with(&scripted(&[&["127.0.0.1"]]), 30_000);
+    let options = RequestOptions {
+        connect_timeout: None,
+        first_byte_timeout: None,
+        between_bytes_timeout: Some(Duration::from_millis(200)),
+    };
+    let request = Request::get(format!("http://stall.test:{port}/"))
+        .body(Bytes::new())
+        .unwrap();
+    let response = send(&remote, "owner/a".into(), request, Some(options))
+        .await
+        .unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+        .await
+        .expect("the body failed before 10 s");
+    assert!(
+        matches!(read, Err(HttpError::ConnectionReadTimeout)),
+        "{:?}",
+        read.map(|b| b.to_bytes())
+    );
+    assert_eq!(remote.pool.idle_count(), 0);
 }

@@ -23,18 +23,17 @@
 //! one written at the moment the server closed fails (`connection-terminated`), as it would
 //! on any keep-alive client.
 
-use std::pin::Pin;
 use std::sync::LazyLock;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+use crate::net::BetweenBytes;
 
 /// How long an idle connection is kept.
 pub const IDLE: Duration = Duration::from_secs(4);
@@ -177,54 +176,6 @@ fn holds_tls_error(io: &std::io::Error) -> bool {
             .and_then(std::io::Error::get_ref);
     }
     false
-}
-
-/// A response body whose every frame must come within `between` of the one before (or of the
-/// head), as `wasmtime-wasi-http`'s own sender enforces `between-bytes-timeout`.
-struct BetweenBytes {
-    body: Incoming,
-    between: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl BetweenBytes {
-    fn new(body: Incoming, between: Duration) -> Self {
-        Self {
-            body,
-            between,
-            deadline: Box::pin(tokio::time::sleep(between)),
-        }
-    }
-}
-
-impl Body for BetweenBytes {
-    type Data = bytes::Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match Pin::new(&mut self.body).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + self.between;
-                self.deadline.as_mut().reset(next);
-                Poll::Ready(frame.map(|f| f.map_err(Error::from)))
-            }
-            Poll::Pending => {
-                ready!(self.deadline.as_mut().poll(cx));
-                Poll::Ready(Some(Err(Error::ConnectionReadTimeout)))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
-    }
 }
 
 #[cfg(test)]
