@@ -44,7 +44,7 @@ pub use output::{CappedOutput, LABEL_BYTES, TRAP_DETAIL_BYTES, cap_text};
 pub use riscv::{LINK_CHILD_ARG, MAX_ELF_BYTES};
 pub use run::{CommandInput, RunLimits, RunOutcome, Sandbox, classify_error, is_deadline};
 pub use sandbox::HostState;
-pub use settings::host_engine;
+pub use settings::{PRECOMPILED_CPU, precompile_engine};
 pub use snapshot::{JsModule, JsSnapshot, MAX_SETUP_TIME, SnapshotError};
 pub use starlingmonkey::StarlingMonkey;
 pub use state_grant::StateAccess;
@@ -234,10 +234,11 @@ impl Engine {
             disk,
             "component",
         );
-        let plugins =
-            cache::ComponentCache::new(1, usize::MAX, plugin_disk, "plug-in").with_precompiled(
-                precompiled::open_configured(config.precompiled_dir().as_deref(), &engine),
-            );
+        let plugins = cache::ComponentCache::new(1, usize::MAX, plugin_disk, "plug-in")
+            .with_precompiled(precompiled::open_configured(
+                config.precompiled_dir().as_deref(),
+                || settings::precompile_engine(config),
+            ));
         Ok(Self {
             engine,
             linker,

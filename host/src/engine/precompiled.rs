@@ -352,10 +352,13 @@ struct Checked {
     _file: File,
 }
 
-/// The precompiled plug-ins in `dir` (`None`: turned off), or `None` with the reason logged.
+/// The precompiled plug-ins in `dir` (`None`: turned off), checked against the engine
+/// `compiler` makes (the one `hypervisor precompile` compiles with), or `None` with the
+/// reason logged. They are loaded with the serving engine, which checks their CPU features
+/// against this machine's.
 pub(super) fn open_configured(
     dir: Option<&Path>,
-    engine: &wasmtime::Engine,
+    compiler: impl FnOnce() -> Result<wasmtime::Engine, super::EngineError>,
 ) -> Option<Precompiled> {
     let Some(dir) = dir else {
         tracing::info!(
@@ -363,6 +366,14 @@ pub(super) fn open_configured(
         );
         return None;
     };
+    let engine = match compiler() {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::warn!(error = %e, "precompiled plug-ins unusable (their engine cannot be made here); compiling them instead");
+            return None;
+        }
+    };
+    let engine = &engine;
     match Precompiled::open(dir, engine) {
         Ok(p) => {
             tracing::info!(dir = %dir.display(), plugins = p.by_source.len(), "precompiled plug-ins found");
@@ -483,11 +494,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// `path` opened for reading without waiting: a FIFO put in place of a file opens at once
 /// (then refused as not a regular file) instead of holding the start until a writer comes.
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    /// Linux's `O_NONBLOCK` (`rustix` is built without its `fs` feature here).
-    const O_NONBLOCK: i32 = 0o4000;
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)
 }
 
@@ -512,6 +521,13 @@ fn read_manifest(path: &Path, file: File) -> Result<Manifest, Unusable> {
     file.take(MAX + 1)
         .read_to_end(&mut text)
         .map_err(|e| unreadable(path, &e))?;
+    if text.len() as u64 > MAX {
+        // (It grew since its size was read.)
+        return Err(Unusable::Malformed {
+            path: path.to_owned(),
+            detail: format!("more than {MAX} bytes"),
+        });
+    }
     let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| Unusable::Malformed {
         path: path.to_owned(),
         detail: e.to_string(),

@@ -53,12 +53,38 @@ pub(super) fn add_pool(wc: &mut wasmtime::Config, config: &Config) {
     wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 }
 
-/// A wasmtime engine with the serving engine's settings (for `hypervisor precompile`).
+/// The CPU features code compiled ahead of time is compiled for on x86-64, whatever the
+/// machine that compiles it: Cranelift's `x86-64-v3` (AVX2, BMI1 and BMI2, FMA, LZCNT and
+/// what x86-64-v2 has), which every Intel TDX host (Sapphire Rapids and later) and AMD SEV-SNP
+/// host (EPYC Milan and later) has. The same binary then writes the same artifacts on any
+/// build machine (the image stays reproducible), and they load on any machine with these
+/// features: wasmtime checks each enabled feature against the CPU when it loads an artifact;
+/// a machine without one compiles instead, and logs why.
+pub const PRECOMPILED_CPU: &str = "x86-64-v3";
+
+/// A wasmtime engine with the serving engine's settings, code generation made independent
+/// of this machine's CPU ([`PRECOMPILED_CPU`]): the engine of `hypervisor precompile`, and the
+/// one whose fingerprint precompiled artifacts must carry. (No pool: it only compiles, and
+/// the pool does not change code generation.)
 ///
 /// # Errors
 /// [`EngineError::Internal`] if wasmtime rejects the settings.
-pub fn host_engine(config: &Config) -> Result<wasmtime::Engine, EngineError> {
+pub fn precompile_engine(config: &Config) -> Result<wasmtime::Engine, EngineError> {
+    let internal = |e: &dyn std::fmt::Display| EngineError::Internal(e.to_string());
     let mut wc = code_generation(config);
-    add_pool(&mut wc, config);
-    wasmtime::Engine::new(&wc).map_err(|e| EngineError::Internal(e.to_string()))
+    if cfg!(target_arch = "x86_64") {
+        // The host's own triple, named: wasmtime then infers no feature from this CPU.
+        wc.target(super::precompiled::TARGET)
+            .map_err(|e| internal(&e))?;
+        // SAFETY: enabling CPU features for code generation is unsafe because code using a
+        // feature the running CPU lacks would fault. This engine's code runs only after
+        // wasmtime has checked every enabled feature against the CPU (`hypervisor precompile`
+        // checks each artifact it writes by loading it; a serving host loads them with its
+        // own engine, which checks them again), and x86-64 hosts have no soft-float ABI.
+        #[allow(unsafe_code)]
+        unsafe {
+            wc.cranelift_flag_enable(PRECOMPILED_CPU);
+        }
+    }
+    wasmtime::Engine::new(&wc).map_err(|e| internal(&e))
 }

@@ -42,7 +42,7 @@ pub async fn run(config: &Config, out: Option<PathBuf>) -> anyhow::Result<()> {
     for (what, bytes) in parts {
         plugins.push((format!("{} ({what})", runtime.display()), bytes));
     }
-    let engine = crate::engine::host_engine(config)?;
+    let engine = crate::engine::precompile_engine(config)?;
     let started = Instant::now();
     let target = dir.clone();
     let written =
@@ -59,11 +59,12 @@ pub async fn run(config: &Config, out: Option<PathBuf>) -> anyhow::Result<()> {
         println!("removed   {file} (no plug-in names it)");
     }
     println!(
-        "{} in {:.1} s (wasmtime {}, {})",
+        "{} in {:.1} s (wasmtime {}, {}, CPU features {})",
         dir.display(),
         started.elapsed().as_secs_f64(),
         precompiled::WASMTIME_VERSION,
-        precompiled::TARGET
+        precompiled::TARGET,
+        crate::engine::PRECOMPILED_CPU
     );
     Ok(())
 }

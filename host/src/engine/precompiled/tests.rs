@@ -156,3 +156,72 @@ fn a_fifo_in_place_of_the_manifest_is_refused_without_waiting() {
         .unwrap_err();
     assert!(matches!(err, Unusable::Permissions { .. }), "{err}");
 }
+
+/// A core module exporting `f(x) = popcnt(x)`: code whose machine instructions depend on the
+/// CPU features compiled for.
+const POPCNT: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f, // type: (i32) -> i32
+    0x03, 0x02, 0x01, 0x00, // one function of that type
+    0x07, 0x05, 0x01, 0x01, b'f', 0x00, 0x00, // export "f"
+    0x0a, 0x07, 0x01, 0x05, 0x00, 0x20, 0x00, 0x69, 0x0b, // local.get 0, i32.popcnt
+];
+
+/// What `hypervisor precompile` writes (compiled for [`super::super::PRECOMPILED_CPU`], not
+/// for this machine's CPU) is checked against that engine's fingerprint and loads into, and
+/// runs in, an engine compiled for this machine; and that fingerprint is the same on every
+/// x86-64 machine (a value here, as a test vector is): before, artifacts were compiled for
+/// the compiling machine's own CPU features, and the fingerprint had them, so the image's
+/// artifacts differed from one build machine to another and were refused on any host whose
+/// CPU differed from the build machine's.
+#[test]
+fn artifacts_are_compiled_for_a_fixed_cpu_baseline_and_load_on_this_cpu() {
+    use super::super::settings;
+    let config = crate::config::Config::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pre");
+    let baseline = settings::precompile_engine(&config).expect("the baseline engine");
+    write(&dir, &baseline, &[("popcnt".into(), POPCNT.to_vec())]).expect("written");
+    let pre = open_configured(Some(&dir), || settings::precompile_engine(&config))
+        .expect("checked against the baseline engine");
+    let native = wasmtime::Engine::new(&settings::code_generation(&config)).unwrap();
+    let module = pre
+        .load_module(&native, &sha(POPCNT))
+        .expect("listed")
+        .expect("loads into an engine compiled for this CPU");
+    let mut store = wasmtime::Store::new(&native, ());
+    store.set_epoch_deadline(1 << 30);
+    if config.engine.fuel {
+        store.set_fuel(1 << 20).unwrap();
+    }
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance
+        .get_typed_func::<i32, i32>(&mut store, "f")
+        .unwrap();
+    assert_eq!(f.call(&mut store, 0xff).unwrap(), 8);
+    if cfg!(target_arch = "x86_64") {
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(manifest.engine, BASELINE_FINGERPRINT);
+    }
+}
+
+/// The default configuration's engine fingerprint for [`super::super::PRECOMPILED_CPU`] on
+/// x86-64 with this wasmtime: changes with wasmtime's version or the engine's settings, never
+/// with the machine.
+const BASELINE_FINGERPRINT: &str =
+    "ba9802d933dd807431201eec2b9bb11ead9d4aa9170db16d3eb71ad568715749";
+
+/// The fingerprint of an engine compiled for this machine's CPU is not the baseline's (this
+/// machine has features beyond x86-64-v3), so the value above is not this machine's.
+#[test]
+fn the_baseline_fingerprint_is_not_this_machines() {
+    let config = crate::config::Config::default();
+    let native = wasmtime::Engine::new(&super::super::settings::code_generation(&config)).unwrap();
+    if cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f") {
+        assert_ne!(
+            hex::encode(engine_fingerprint(&native)),
+            BASELINE_FINGERPRINT
+        );
+    }
+}
