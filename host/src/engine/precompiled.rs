@@ -38,7 +38,7 @@ const FORMAT: u32 = 1;
 /// The wasmtime version this binary links (`build.rs`, from Cargo.lock).
 pub const WASMTIME_VERSION: &str = env!("HYPERVISOR_WASMTIME_VERSION");
 /// The target this binary was built for.
-pub const TARGET: &str = env!("HYPERVISOR_TARGET");
+pub const TARGET: &str = super::settings::TARGET;
 
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

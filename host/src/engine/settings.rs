@@ -53,6 +53,10 @@ pub(super) fn add_pool(wc: &mut wasmtime::Config, config: &Config) {
     wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 }
 
+/// The target this binary was built for (its Rust target triple), which its engines compile
+/// for.
+pub const TARGET: &str = env!("HYPERVISOR_TARGET");
+
 /// The CPU features code compiled ahead of time is compiled for on x86-64, whatever the
 /// machine that compiles it: Cranelift's `x86-64-v3` (AVX2, BMI1 and BMI2, FMA, LZCNT and
 /// what x86-64-v2 has), which every Intel TDX host (Sapphire Rapids and later) and AMD SEV-SNP
@@ -74,8 +78,7 @@ pub fn precompile_engine(config: &Config) -> Result<wasmtime::Engine, EngineErro
     let mut wc = code_generation(config);
     if cfg!(target_arch = "x86_64") {
         // The host's own triple, named: wasmtime then infers no feature from this CPU.
-        wc.target(super::precompiled::TARGET)
-            .map_err(|e| internal(&e))?;
+        wc.target(TARGET).map_err(|e| internal(&e))?;
         // SAFETY: enabling CPU features for code generation is unsafe because code using a
         // feature the running CPU lacks would fault. This engine's code runs only after
         // wasmtime has checked every enabled feature against the CPU (`hypervisor precompile`

@@ -111,6 +111,34 @@ async fn checked_run_stops(running: &Running, place: Reserved, id: &'static str)
     drain(events.unwrap()).await
 }
 
+/// Continuation `id` as a send makes it, then canceled: stored `INPUT_REQUIRED`, its place
+/// reserved on `owner` (a follower subscribed there), stored `WORKING`, then canceled through
+/// `canceler` (`owner` itself, or another replica's). The place, the follower and the
+/// canceled row.
+async fn continued_then_canceled(
+    store: &TaskStore,
+    owner: &Running,
+    canceler: &Running,
+    id: &str,
+) -> (Reserved, broadcast::Receiver<Event>, TaskRow) {
+    store
+        .create(&row(id, TaskState::InputRequired))
+        .await
+        .unwrap()
+        .unwrap();
+    let place = owner.reserve(id).unwrap();
+    let follower = owner.subscribe(id).unwrap();
+    assert!(
+        store
+            .change(&row(id, TaskState::Working), Some(TaskState::InputRequired))
+            .await
+            .unwrap()
+    );
+    let mut canceled = row(id, TaskState::Canceled);
+    assert!(soon(canceler.cancel(&mut canceled)).await.unwrap());
+    (place, follower, canceled)
+}
+
 /// Every event a follower gets until its stream closes.
 async fn drain(mut events: broadcast::Receiver<Event>) -> Vec<Event> {
     let mut got = Vec::new();
@@ -241,26 +269,9 @@ async fn whichever_ends_a_task_first_its_streams_get_one_last_event() {
 async fn a_task_canceled_before_its_run_starts_does_not_run() {
     let (store, _stored, gate, _dir) = store();
     gate.add_permits(2);
-    store
-        .create(&row("p", TaskState::InputRequired))
-        .await
-        .unwrap()
-        .unwrap();
     let running = Running::new(store.clone());
-    // The place, the continuation's write, then the cancellation, then the start.
-    let place = running.reserve("p").unwrap();
-    let follower = running.subscribe("p").unwrap();
-    assert!(
-        store
-            .change(
-                &row("p", TaskState::Working),
-                Some(TaskState::InputRequired)
-            )
-            .await
-            .unwrap()
-    );
-    let mut canceled = row("p", TaskState::Canceled);
-    assert!(soon(running.cancel(&mut canceled)).await.unwrap());
+    let (place, follower, canceled) =
+        continued_then_canceled(&store, &running, &running, "p").await;
     let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let run = {
         let went_on = went_on.clone();
@@ -361,24 +372,8 @@ async fn a_run_that_panics_fails_its_task_and_ends_its_streams() {
 async fn a_run_canceled_on_another_replica_before_it_starts_does_not_run() {
     let (store, _stored, gate, _dir) = store();
     gate.add_permits(1);
-    store
-        .create(&row("p", TaskState::InputRequired))
-        .await
-        .unwrap()
-        .unwrap();
     let (a, b) = (Running::new(store.clone()), Running::new(store.clone()));
-    let place = a.reserve("p").unwrap();
-    assert!(
-        store
-            .change(
-                &row("p", TaskState::Working),
-                Some(TaskState::InputRequired)
-            )
-            .await
-            .unwrap()
-    );
-    let mut canceled = row("p", TaskState::Canceled);
-    assert!(soon(b.cancel(&mut canceled)).await.unwrap());
+    let (place, _follower, canceled) = continued_then_canceled(&store, &a, &b, "p").await;
     let got = checked_run_stops(&a, place, "p").await;
     assert_eq!(last_status(&got), canceled.task.status);
     // A continuation nothing canceled goes on.
