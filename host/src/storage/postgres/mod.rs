@@ -67,6 +67,11 @@ pub struct Pg {
     config: tokio_postgres::Config,
     /// The URL without its password (for logs).
     pub url: String,
+    /// How long a commit may wait for the server's answer on this side (`None`: no
+    /// `statement_timeout`, no bound): the server's `statement_timeout` cannot end a wait on
+    /// a connection that is no longer there (half-open: the server or the network gone
+    /// without a word), which TCP alone notices only after many minutes.
+    pub answer_within: Option<Duration>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -185,6 +190,13 @@ impl Pg {
             handle,
             config: pg_config,
             url: redact(url),
+            answer_within: (config.statement_timeout_ms > 0).then(|| {
+                Duration::from_millis(
+                    config
+                        .statement_timeout_ms
+                        .saturating_add(config.connect_timeout_ms),
+                )
+            }),
         });
         pg.block(async {
             drop(pg.client("connect").await?);

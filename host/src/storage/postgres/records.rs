@@ -3,6 +3,7 @@
 //! connection.
 
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use tokio_postgres::Row;
 
@@ -283,9 +284,42 @@ async fn commit_on(
     Ok(())
 }
 
-/// Commits `writes` in one transaction on a pooled connection.
+/// `commit`'s output, if it comes `within` ([`Pg::answer_within`]); [`StorageError::Unavailable`]
+/// when the server did not answer in time (the connection is then not to be used again).
+async fn answered<T>(
+    within: Option<Duration>,
+    commit: impl std::future::Future<Output = T>,
+) -> Result<T, StorageError> {
+    match within {
+        None => Ok(commit.await),
+        Some(within) => {
+            tokio::time::timeout(within, commit)
+                .await
+                .map_err(|_| StorageError::Unavailable {
+                    op: "record executions",
+                    detail: format!("PostgreSQL did not answer within {} ms", within.as_millis()),
+                })
+        }
+    }
+}
+
+/// Commits `writes` in one transaction on a pooled connection; one that gives no answer in
+/// time is closed, not given back to the pool.
 async fn commit_pooled(pg: &Pg, writes: &[Write]) -> Result<(), StorageError> {
     let mut client = pg.client("record executions").await?;
+    match answered(pg.answer_within, commit_pooled_on(&mut client, writes)).await {
+        Ok(result) => result,
+        Err(silent) => {
+            drop(deadpool_postgres::Object::take(client));
+            Err(silent)
+        }
+    }
+}
+
+async fn commit_pooled_on(
+    client: &mut deadpool_postgres::Client,
+    writes: &[Write],
+) -> Result<(), StorageError> {
     let statements = Statements {
         record: client
             .prepare_cached(INSERT_RECORD)
@@ -312,7 +346,7 @@ async fn commit_pooled(pg: &Pg, writes: &[Write]) -> Result<(), StorageError> {
             .await
             .map_err(pg_err("prepare"))?,
     };
-    commit_on(&mut client, &statements, writes).await
+    commit_on(client, &statements, writes).await
 }
 
 impl Sink {
@@ -369,12 +403,22 @@ impl AsyncRecordSink for Sink {
     fn commit<'a>(&'a self, writes: &'a [Write]) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             let mut own = self.own().await?;
-            let result = commit_on(&mut own.client, &own.statements, writes).await;
-            // A connection that broke is not kept: the next commit opens another.
-            if !own.client.is_closed() {
-                *self.own.lock().unwrap_or_else(PoisonError::into_inner) = Some(own);
+            let result = answered(
+                self.pg.answer_within,
+                commit_on(&mut own.client, &own.statements, writes),
+            )
+            .await;
+            // A connection that broke, or gave no answer in time, is not kept: the next commit
+            // opens another.
+            match result {
+                Ok(result) => {
+                    if !own.client.is_closed() {
+                        *self.own.lock().unwrap_or_else(PoisonError::into_inner) = Some(own);
+                    }
+                    result
+                }
+                Err(silent) => Err(silent),
             }
-            result
         })
     }
 
@@ -438,5 +482,28 @@ impl RecordStore for PgRecords {
                 .map_err(pg("list executions"))?;
             Ok(rows.iter().map(record).collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit with no answer (a half-open connection: the server's `statement_timeout`
+    /// cannot end the wait) fails as unreachable once its time is up, instead of holding the
+    /// records' turn for as long as TCP takes to notice; one that answers is passed through.
+    #[tokio::test]
+    async fn a_commit_without_an_answer_is_unavailable_in_time() {
+        let within = Some(Duration::from_millis(50));
+        let silent = answered(within, std::future::pending::<()>());
+        let failed = tokio::time::timeout(Duration::from_secs(10), silent)
+            .await
+            .expect("bounded");
+        assert!(
+            matches!(failed, Err(StorageError::Unavailable { .. })),
+            "{failed:?}"
+        );
+        assert_eq!(answered(within, async { 7 }).await.unwrap(), 7);
+        assert_eq!(answered(None, async { 7 }).await.unwrap(), 7);
     }
 }

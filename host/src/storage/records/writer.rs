@@ -12,6 +12,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+mod bisect;
+mod weight;
+
+use bisect::{any_unreached, commit_bisecting, commit_bisecting_async, unreached};
+
 use super::record::ExecutionRecord;
 use super::{AsyncRecordSink, RecordSink};
 use crate::storage::StorageError;
@@ -89,11 +94,31 @@ enum Msg {
 
 /// Deferred writes: pushed under a lock without waking the writer, taken by the writer at
 /// each commit.
-type Pending = Arc<Mutex<Vec<Write>>>;
+type Pending = Arc<Mutex<Queue>>;
 
-/// Deferred writes kept waiting at most; beyond that (the disk has stalled for a long time),
-/// further deferred writes are dropped with an error in the log.
+/// The deferred writes waiting, and about how many bytes they hold ([`Write::weight`]).
+#[derive(Default)]
+struct Queue {
+    writes: Vec<Write>,
+    bytes: usize,
+}
+
+impl Queue {
+    /// Every write waiting, taken.
+    fn take(&mut self) -> Vec<Write> {
+        self.bytes = 0;
+        std::mem::take(&mut self.writes)
+    }
+}
+
+/// Deferred writes kept waiting at most; beyond that (the database has been away or the disk
+/// stalled for a long time), further deferred writes are dropped with an error in the log.
 const MAX_PENDING: usize = 100_000;
+
+/// Bytes of deferred writes kept waiting at most ([`Write::weight`]; a log holds up to a
+/// run's whole sealed stderr), with the same rule: the memory a database outage costs stays
+/// bounded whatever the agents write meanwhile.
+const MAX_PENDING_BYTES: usize = 64 << 20;
 
 /// The connection, shared by the writer thread and the awaited writes committed without it.
 /// Whoever holds it takes the deferred writes to commit while holding it, so a deferred write
@@ -218,16 +243,14 @@ impl Writer {
         // On the caller's thread, as the pipeline's other SQLite writes are: a commit is a write
         // to the log as a rule (tens of µs); `block_in_place` would wake another thread to
         // take over the worker's queue, the very hop this saves.
-        let result = sink.commit(&writes).map_err(|e| Failed::of(&e));
-        if let Err(e) = &result {
-            tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
-            if e.unavailable {
-                // As the writer thread does: the deferred writes wait for the next attempt,
-                // ahead of newer ones, and the thread is told to make it.
-                writes.truncate(deferred);
-                requeue(&self.pending, writes);
-                self.wake().nudge();
-            }
+        let mut results = commit_bisecting(&mut **sink, &writes);
+        let result = results.pop().unwrap_or(Ok(()));
+        if any_unreached(&results) {
+            // As the writer thread does: the deferred writes wait for the next attempt,
+            // ahead of newer ones, and the thread is told to make it.
+            writes.truncate(deferred);
+            requeue(&self.pending, unreached(writes, &results, 0));
+            self.wake().nudge();
         }
         drop(sink);
         Ok(result)
@@ -239,7 +262,7 @@ impl Writer {
     /// with it.
     fn take_pending(&self) -> Option<Vec<Write>> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        (pending.len() < BATCH).then(|| std::mem::take(&mut *pending))
+        (pending.writes.len() < BATCH).then(|| pending.take())
     }
 
     /// Commits `write`, after the deferred writes waiting, through the backend's asynchronous
@@ -286,10 +309,10 @@ impl Writer {
                 if unavailable {
                     requeue(&pending, logs);
                     wake.nudge();
-                } else if let Err(e) = sink.commit(&logs).await {
-                    tracing::error!(error = %e, writes = logs.len(), "recording executions failed");
-                    if e.is_unavailable() {
-                        requeue(&pending, logs);
+                } else {
+                    let results = commit_bisecting_async(&*sink, &logs).await;
+                    if any_unreached(&results) {
+                        requeue(&pending, unreached(logs, &results, 0));
                         wake.nudge();
                     }
                 }
@@ -299,14 +322,12 @@ impl Writer {
             let deferred = writes.len();
             writes.push(*write);
             direct.spawn(Box::pin(async move {
-                let result = sink.commit(&writes).await.map_err(|e| Failed::of(&e));
-                if let Err(e) = &result {
-                    tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
-                    if e.unavailable {
-                        writes.truncate(deferred);
-                        requeue(&pending, writes);
-                        wake.nudge();
-                    }
+                let mut results = commit_bisecting_async(&*sink, &writes).await;
+                let result = results.pop().unwrap_or(Ok(()));
+                if any_unreached(&results) {
+                    writes.truncate(deferred);
+                    requeue(&pending, unreached(writes, &results, 0));
+                    wake.nudge();
                 }
                 drop(turn);
                 let _ = done.send(result);
@@ -321,17 +342,24 @@ impl Writer {
     }
 
     /// Queues `write` without waiting: committed within [`LINGER`] (dropped with an error in
-    /// the log beyond [`MAX_PENDING`] waiting writes).
+    /// the log beyond [`MAX_PENDING`] waiting writes or [`MAX_PENDING_BYTES`]).
     pub(super) fn submit_deferred(&self, write: Write) {
+        let weight = write.weight();
         let waiting = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if pending.len() >= MAX_PENDING {
+            if pending.writes.len() >= MAX_PENDING || pending.bytes + weight > MAX_PENDING_BYTES {
+                let (writes, bytes) = (pending.writes.len(), pending.bytes);
                 drop(pending);
-                tracing::error!("the records writer is far behind: a deferred write is dropped");
+                tracing::error!(
+                    waiting = writes,
+                    bytes,
+                    "the records writer is far behind: a deferred write is dropped"
+                );
                 return;
             }
-            pending.push(write);
-            pending.len()
+            pending.writes.push(write);
+            pending.bytes += weight;
+            pending.writes.len()
         };
         // Wake the writer only when the first write starts waiting (it then lingers) and it
         // was not nudged already (an awaited write committed on its caller's thread may have
@@ -386,9 +414,26 @@ impl Wake {
 /// first one waiting does), so they would wait for the next awaited write.
 fn requeue(pending: &Pending, mut kept: Vec<Write>) {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-    kept.append(&mut pending);
-    kept.truncate(MAX_PENDING);
-    *pending = kept;
+    kept.append(&mut pending.writes);
+    // Within both bounds, the oldest first.
+    let mut bytes = 0;
+    let fits = kept
+        .iter()
+        .take(MAX_PENDING)
+        .take_while(|w| {
+            bytes += w.weight();
+            bytes <= MAX_PENDING_BYTES
+        })
+        .count();
+    if fits < kept.len() {
+        tracing::error!(
+            dropped = kept.len() - fits,
+            "the records writer is far behind: deferred writes are dropped"
+        );
+        kept.truncate(fits);
+    }
+    pending.bytes = kept.iter().map(Write::weight).sum();
+    pending.writes = kept;
 }
 
 fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending, nudged: &AtomicBool) {
@@ -398,6 +443,7 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending, nu
         let kept = !pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .writes
             .is_empty();
         let first = if kept {
             match messages.recv_timeout(RETRY) {
@@ -447,44 +493,51 @@ fn write_loop(sink: &Sink, messages: &mpsc::Receiver<Msg>, pending: &Pending, nu
         let awaited = writes.len();
         let mut sink = sink.blocking_lock();
         nudged.store(false, Ordering::SeqCst);
-        writes.append(&mut pending.lock().unwrap_or_else(PoisonError::into_inner));
-        let result = if writes.is_empty() {
-            Ok(())
-        } else {
-            sink.commit(&writes).map_err(|e| Failed::of(&e))
-        };
-        if let Err(e) = &result {
-            tracing::error!(error = %e.detail, writes = writes.len(), "recording executions failed");
+        writes.append(
+            &mut pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let results = commit_bisecting(&mut **sink, &writes);
+        // A barrier's waiter learns whether the database could be reached; a write it
+        // refused is dropped (and logged) either way.
+        let reached = results
+            .iter()
+            .find(|r| matches!(r, Err(f) if f.unavailable))
+            .cloned()
+            .unwrap_or(Ok(()));
+        for (index, done) in waiters {
+            let result = index.map_or_else(|| reached.clone(), |i| results[i].clone());
+            let _ = done.send(result);
         }
-        for done in waiters {
-            let _ = done.send(result.clone());
-        }
-        if let Err(Failed {
-            unavailable: true, ..
-        }) = result
-        {
+        if any_unreached(&results) {
             // The awaited writes' callers were told (their requests fail); the deferred ones
             // were made after their responses went out: keep them for the next commit, ahead
             // of newer ones, and give the database a moment.
-            requeue(pending, writes.split_off(awaited));
+            requeue(pending, unreached(writes, &results, awaited));
             drop(sink);
             std::thread::sleep(RETRY);
         }
     }
     // The last deferred writes, when the store is dropped.
-    let writes = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
-    if !writes.is_empty()
-        && let Err(e) = sink.blocking_lock().commit(&writes)
-    {
-        tracing::error!(error = %e, writes = writes.len(), "recording executions failed");
-    }
+    // (Each write the database refuses is logged by the commit, and only it is lost.)
+    let writes = pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    commit_bisecting(&mut **sink.blocking_lock(), &writes);
 }
 
-/// Adds an awaited write (and its waiter) from `message` to the batch; nudges add nothing.
-fn take(message: Msg, writes: &mut Vec<Write>, waiters: &mut Vec<Done>) {
+/// Adds an awaited write (and its waiter, with the write's place in the batch; none for a
+/// barrier) from `message` to the batch; nudges add nothing.
+fn take(message: Msg, writes: &mut Vec<Write>, waiters: &mut Vec<(Option<usize>, Done)>) {
     if let Msg::Now(write, done) = message {
-        writes.extend(write.map(|w| *w));
-        waiters.push(done);
+        let index = write.map(|w| {
+            writes.push(*w);
+            writes.len() - 1
+        });
+        waiters.push((index, done));
     }
 }
 

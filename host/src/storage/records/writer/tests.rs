@@ -56,6 +56,8 @@ struct Fake {
     unreachable: Arc<AtomicUsize>,
     /// How many asynchronous commits (an awaited write's own task) failed that way.
     task_failures: Arc<AtomicUsize>,
+    /// A record id the database refuses: a commit holding it fails (the statement's error).
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 impl Fake {
@@ -67,6 +69,19 @@ impl Fake {
             local,
             unreachable: Arc::default(),
             task_failures: Arc::default(),
+            refused: Arc::default(),
+        }
+    }
+
+    /// Fails a commit holding the refused id, as a database refuses a statement.
+    fn judge(&self, writes: &[Write]) -> Result<(), StorageError> {
+        let refused = self.refused.lock().unwrap().clone();
+        match refused {
+            Some(bad) if ids(writes).contains(&bad) => Err(StorageError::Database {
+                op: "test",
+                detail: format!("{bad} is refused"),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -88,6 +103,7 @@ impl Fake {
 impl RecordSink for Fake {
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
         self.reach()?;
+        self.judge(writes)?;
         self.commits.lock().unwrap().push(("thread", ids(writes)));
         Ok(())
     }
@@ -109,6 +125,7 @@ impl AsyncRecordSink for Fake {
             self.reach().inspect_err(|_| {
                 self.task_failures.fetch_add(1, Ordering::SeqCst);
             })?;
+            self.judge(writes)?;
             self.commits.lock().unwrap().push(("task", ids(writes)));
             Ok(())
         })
@@ -446,4 +463,87 @@ async fn committed_soon(commits: &Commits, id: &str, case: &str) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// A write the database refuses (its agent deleted meanwhile, a deadlock) costs only itself:
+/// the deferred writes committed with it and the awaited write are committed all the same,
+/// and the awaited write's caller is told it was; on every path (the caller's own commit on a
+/// local database, a backend's asynchronous commit, the writer thread). Before, the whole
+/// batch was rolled back and every write in it lost, found by review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_database_refuses_costs_only_itself() {
+    for (asynchronous, local) in [(false, true), (true, false), (false, false)] {
+        let (commits, gate) = (Commits::default(), Arc::new(Semaphore::new(64)));
+        let sink = Fake::new(&commits, &gate, asynchronous, local);
+        *sink.refused.lock().unwrap() = Some("bad".into());
+        let writer = Writer::start(Box::new(sink)).unwrap();
+        for id in ["a", "bad", "b"] {
+            writer.submit_deferred(record(id));
+        }
+        let case = format!("asynchronous {asynchronous}, local {local}");
+        writer
+            .submit_now(Some(record("awaited")), "test")
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        writer.submit_now(None, "test").await.unwrap();
+        let committed: Vec<String> = commits
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, ids)| ids.clone())
+            .collect();
+        for id in ["a", "b", "awaited"] {
+            assert!(
+                committed.iter().any(|c| c == id),
+                "{case}: {id} in {committed:?}"
+            );
+        }
+        assert!(!committed.iter().any(|c| c == "bad"), "{case}");
+    }
+}
+
+/// While the database is away, the deferred writes kept for it are bounded in bytes, not only
+/// in number: 100 logs of 1 MiB each keep at most `MAX_PENDING_BYTES` (before, a count of
+/// 100,000 writes was the only bound: up to 100 GiB of logs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_writes_kept_for_an_absent_database_are_bounded_in_bytes() {
+    let (commits, gate) = (Commits::default(), Arc::new(Semaphore::new(0)));
+    let sink = Fake::new(&commits, &gate, false, false);
+    sink.unreachable.store(usize::MAX, Ordering::SeqCst);
+    let writer = Writer::start(Box::new(sink)).unwrap();
+    for i in 0..100 {
+        writer.submit_deferred(Write::Log {
+            agent: format!("agent-{i}"),
+            entry: LogEntry {
+                execution_id: "run".into(),
+                at_ms: 0,
+                sealed: vec![0; 1 << 20],
+            },
+        });
+        if i % 10 == 0 {
+            // Let the thread try (and fail, and put them back) meanwhile.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // (The thread holds them only while it tries: look until they are back.)
+    let mut most = 0;
+    for _ in 0..100 {
+        let (writes, bytes) = {
+            let pending = writer.pending.lock().unwrap();
+            let sum: usize = pending.writes.iter().map(Write::weight).sum();
+            assert_eq!(sum, pending.bytes, "the count of bytes is right");
+            (pending.writes.len(), pending.bytes)
+        };
+        assert!(
+            bytes <= super::MAX_PENDING_BYTES,
+            "{bytes} bytes in {writes} writes"
+        );
+        most = most.max(writes);
+        if most >= 32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(most >= 32, "as many as fit are kept: {most}");
+    assert!(commits.lock().unwrap().is_empty());
 }
