@@ -226,9 +226,11 @@ pub struct PaymentsConfig {
     /// Settle x402 v2 payments of at most this amount (atomic units) after the response
     /// instead of before it (PROTOCOL.md §6b). Facilitator mode: the answer does not wait for
     /// the facilitator (or the chain), at the risk that a settlement refused afterwards leaves
-    /// that run unpaid. Verify-only mode: the answer does not wait for the ledger's `settled`
-    /// mark (the reservation is durable before the work either way), at the risk that a host
-    /// dying before the mark is durable releases the payment, leaving that run unpaid. v1
+    /// that run unpaid. Verify-only mode, for payments reserved before their run (agents,
+    /// identified payments, or all with `reserve_before_run`): the answer does not wait for the
+    /// ledger's `settled` mark (the reservation is durable before the work), at the risk that a
+    /// host dying before the mark is durable releases the payment, leaving that run unpaid; a
+    /// paid code route's payment recorded after its run (the default) is not affected. v1
     /// payments, larger amounts, and runs beyond `deferred_settlements_max` settle before the
     /// response. Default: none (every payment settles before its response).
     #[serde(default, skip_serializing_if = "Option::is_none")]

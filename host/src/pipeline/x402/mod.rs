@@ -30,10 +30,12 @@
 //! settlement header with an empty transaction, and a settlement refused afterwards leaves that
 //! run unpaid, which is the risk the operator accepts up to that amount; its `settling` mark is
 //! written after the answer too, so a host that dies before that mark is durable releases the
-//! payment, the same risk). In verify-only mode
-//! the same setting lets such a payment's `settled` mark be written after the response (the
-//! reservation is durable before the work either way): if the host dies before the mark is
-//! durable, the payment is found `reserved` and released, and that run goes unpaid. After a
+//! payment, the same risk). In verify-only mode, for a payment reserved before its run
+//! (agents, identified payments, or every payment with `payments.reserve_before_run`), the same
+//! setting lets its `settled` mark be written after the response (the reservation is durable
+//! before the work): if the host dies before the mark is durable, the payment is found
+//! `reserved` and released, and that run goes unpaid. A paid code route's payment recorded
+//! after its run (the default) is recorded `settled` before its answer whatever the setting. After a
 //! request ran, the same header is a replay and is refused, so no payment is ever taken twice.
 
 pub mod bazaar;

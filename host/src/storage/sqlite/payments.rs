@@ -299,7 +299,20 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
 /// asked: its write is durable all the same.
 fn commit(conn: &mut Connection, batch: &mut Vec<(Write, Answer<bool>)>) {
     let written = conn.transaction().and_then(|tx| {
-        let answers: Vec<_> = batch.iter().map(|(write, _)| write.apply(&tx)).collect();
+        let mut answers = Vec::with_capacity(batch.len());
+        for (write, _) in batch.iter() {
+            // A write whose error made SQLite roll the transaction back itself (out of memory
+            // or disk, an I/O error, an interrupt) leaves none: each later write would then
+            // commit on its own while the batch is answered as failed. Stop: every write of
+            // the batch fails, and none is kept.
+            if tx.is_autocommit() {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("the transaction was rolled back by a failed write".into()),
+                ));
+            }
+            answers.push(write.apply(&tx));
+        }
         tx.commit().map(|()| answers)
     });
     match written {
