@@ -154,6 +154,9 @@ pub struct ConfigStore {
     backend: Arc<dyn ConfigBackend>,
     root: Arc<SealingKey>,
     cache: Mutex<HashMap<String, Arc<ConfigDoc>>>,
+    /// Moves on at every forget: a document read before it is not cached after it (it may be
+    /// the one a change, here or on another replica, has just replaced).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Configurations kept open at most; past it the cache starts again empty.
@@ -166,6 +169,7 @@ impl ConfigStore {
             backend,
             root,
             cache: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -192,18 +196,27 @@ impl ConfigStore {
     /// # Errors
     /// [`StorageError`].
     pub fn get(&self, agent: &str, owner_key: &str) -> Result<Arc<ConfigDoc>, StorageError> {
-        if let Some(doc) = self.cache().get(agent) {
-            return Ok(doc.clone());
-        }
+        use std::sync::atomic::Ordering;
+        let read_at = {
+            let cache = self.cache();
+            if let Some(doc) = cache.get(agent) {
+                return Ok(doc.clone());
+            }
+            self.generation.load(Ordering::SeqCst)
+        };
         let doc = match self.backend.get(agent)? {
             Some(sealed) => Arc::new(Self::open(&self.key(agent, owner_key), &sealed)?),
             None => Arc::new(ConfigDoc::default()),
         };
         let mut cache = self.cache();
-        if cache.len() >= CACHED {
-            cache.clear();
+        // Forgotten meanwhile (a change committed after this read): the document read may be
+        // the old one, a rotated-out secret: answered, not kept.
+        if self.generation.load(Ordering::SeqCst) == read_at {
+            if cache.len() >= CACHED {
+                cache.clear();
+            }
+            cache.insert(agent.to_string(), doc.clone());
         }
-        cache.insert(agent.to_string(), doc.clone());
         Ok(doc)
     }
 
@@ -260,12 +273,18 @@ impl ConfigStore {
 
     /// Drops the cached configuration of `agent` (changed here or on another replica).
     pub fn forget(&self, agent: &str) {
-        self.cache().remove(agent);
+        let mut cache = self.cache();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.remove(agent);
     }
 
     /// Drops every cached configuration (notifications possibly missed).
     pub fn forget_all(&self) {
-        self.cache().clear();
+        let mut cache = self.cache();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.clear();
     }
 
     /// Removes `agent`'s configuration (the agent is deleted).
@@ -276,5 +295,97 @@ impl ConfigStore {
         let removed = self.backend.remove(agent);
         self.forget(agent);
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+
+    use super::*;
+
+    /// A backend whose reads, once `pause` is set, wait at a barrier after reading (twice:
+    /// read, then go on).
+    struct Paused {
+        inner: Arc<dyn ConfigBackend>,
+        pause: std::sync::atomic::AtomicBool,
+        barrier: Barrier,
+    }
+
+    impl ConfigBackend for Paused {
+        fn get(&self, agent: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            let read = self.inner.get(agent);
+            if self.pause.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.barrier.wait();
+                self.barrier.wait();
+            }
+            read
+        }
+        fn update(
+            &self,
+            agent: &str,
+            order: OwnerOrder,
+            now: u64,
+            change: &mut Rewrite<'_>,
+        ) -> Result<(), RegistryError> {
+            self.inner.update(agent, order, now, change)
+        }
+        fn remove(&self, agent: &str) -> Result<(), StorageError> {
+            self.inner.remove(agent)
+        }
+    }
+
+    fn set(value: &str) -> ConfigChange {
+        let mut change = ConfigChange::default();
+        change.set.insert("API_KEY".into(), value.into());
+        change
+    }
+
+    /// A read that began before a secret was rotated and ends after it does not leave the old
+    /// value in the cache: the next read gets the new one. (Before, the reader cached the
+    /// document it had read after the change forgot the old one: the agent kept the revoked
+    /// secret until the next change. Found by review.)
+    #[test]
+    fn a_read_racing_a_rotation_does_not_cache_the_old_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+        let stores = crate::storage::sqlite::open(dir.path(), key.clone()).unwrap();
+        let backend = Arc::new(Paused {
+            inner: stores.config.clone(),
+            pause: false.into(),
+            barrier: Barrier::new(2),
+        });
+        let config = Arc::new(ConfigStore::new(backend.clone(), key));
+        let order = |n| OwnerOrder {
+            signed_at: n,
+            sequence: n,
+        };
+        config.apply("a", "04aa", &set("v1"), order(1), 1).unwrap();
+        backend
+            .pause
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let reader = {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                config
+                    .get("a", "04aa")
+                    .unwrap()
+                    .get("API_KEY")
+                    .map(str::to_string)
+            })
+        };
+        backend.barrier.wait(); // the reader has read v1
+        config.apply("a", "04aa", &set("v2"), order(2), 2).unwrap();
+        backend.barrier.wait(); // the reader goes on
+        assert_eq!(
+            reader.join().unwrap().as_deref(),
+            Some("v1"),
+            "it read before"
+        );
+        assert_eq!(
+            config.get("a", "04aa").unwrap().get("API_KEY"),
+            Some("v2"),
+            "the rotated value, not the cached old one"
+        );
     }
 }
