@@ -23,6 +23,25 @@ impl ApiError {
         (status, code)
     }
 
+    /// What a client is told of this error: its text, except the detail of a failure on the
+    /// host's side (the database's, a plug-in's, an internal one), which may name files,
+    /// addresses, statements or keys, and stays in the host's log.
+    pub fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) | ApiError::Engine(EngineError::Internal(_)) => {
+                "internal error; see the host's log".to_string()
+            }
+            ApiError::StorageUnavailable(_) => {
+                "the database is unavailable; retry later (the reason is in the host's log)"
+                    .to_string()
+            }
+            ApiError::PaymentsFailed(_) => {
+                "payment processing failed on the host (the reason is in its log)".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The stable error code of this error.
     pub fn error_code(&self) -> ErrorCode {
         use ErrorCode as C;
@@ -116,18 +135,13 @@ impl IntoResponse for ApiError {
         }
         let (status, code) = self.status_and_code();
         let code = code.as_str();
+        // (Debug-quoted: the text may hold a client's strings, newlines escaped.)
         if status.is_server_error() {
-            tracing::error!(code, error = %self, "request failed");
+            tracing::error!(code, error = ?self.to_string(), "request failed");
         } else {
-            tracing::debug!(code, error = %self, "request refused");
+            tracing::debug!(code, error = ?self.to_string(), "request refused");
         }
-        let message = match &self {
-            // Internal details stay in the log.
-            ApiError::Internal(_) | ApiError::Engine(EngineError::Internal(_)) => {
-                "internal error; see the host's log".to_string()
-            }
-            other => other.to_string(),
-        };
+        let message = self.client_message();
         let mut headers = HeaderMap::new();
         let (result, result_quote) = match self {
             ApiError::GuestStopped {
@@ -258,6 +272,33 @@ pub struct HostChallenge;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failure on the host's side answers its code and a fixed message: the detail (a
+    /// database's statement and address, a plug-in's error chain, a path) stays in the log.
+    /// Before, a 503's detail reached the client as it was.
+    #[tokio::test]
+    async fn host_failures_tell_the_client_no_detail() {
+        const MARKER: &str = "host=10.0.0.7 table agent_calls /var/lib/secret";
+        for error in [
+            ApiError::StorageUnavailable(MARKER.into()),
+            ApiError::PaymentsFailed(MARKER.into()),
+            ApiError::Internal(MARKER.into()),
+        ] {
+            assert!(!error.client_message().contains(MARKER), "{error}");
+            let code = error.error_code();
+            let response = error.into_response();
+            assert!(response.status().is_server_error());
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body = String::from_utf8_lossy(&body);
+            assert!(!body.contains("10.0.0.7"), "{body}");
+            assert!(body.contains(code.as_str()), "{body}");
+        }
+        // A client's own error keeps its text.
+        let refused = ApiError::InvalidRequest("field x is missing".into());
+        assert!(refused.client_message().contains("field x is missing"));
+    }
 
     #[test]
     fn every_code_has_a_valid_error_status() {

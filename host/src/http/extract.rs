@@ -57,19 +57,24 @@ pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 }
 
 /// Reads a whole body of at most `limit` bytes into one buffer, sized up front from the
-/// declared length (already checked against `limit`): a body is held once while it arrives,
-/// never as a list of frames and a copy of them.
+/// declared length (already checked against `limit`) up to 256 KiB, growing past that as bytes
+/// come: a body is held once while it arrives, never as a list of frames and a copy of them.
 async fn read_body(
     body: axum::body::Body,
     declared: Option<u64>,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
+    /// The most set aside before the body's bytes arrive: a declared length is the client's
+    /// word, and a request that declares 32 MiB and sends nothing must not hold 32 MiB (per
+    /// stream, on HTTP/2).
+    const AHEAD: usize = 256 << 10;
     let mut body = std::pin::pin!(body);
     let mut buf = Vec::with_capacity(
         declared
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(0)
-            .min(limit),
+            .min(limit)
+            .min(AHEAD),
     );
     while let Some(frame) = body.as_mut().frame().await {
         let frame = frame.map_err(|e| ApiError::BodyRead(e.to_string()))?;

@@ -657,7 +657,8 @@ impl Tasks {
             ),
             Err(e) => {
                 let meta = paid.then(|| payment::failed(&e)).flatten();
-                let text = format!("{}: {e}", e.error_code().as_str());
+                // (Stored and shown to the client: the host's own failures without detail.)
+                let text = format!("{}: {}", e.error_code().as_str(), e.client_message());
                 (TaskState::Failed, say(&row.task, &text, meta), None)
             }
         };

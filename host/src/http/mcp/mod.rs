@@ -67,7 +67,9 @@ impl Revision {
 /// `POST /mcp`.
 pub async fn endpoint(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
-    if let Some(refusal) = browser_refusal(&headers, &state.http) {
+    let authority = request.uri().authority().map(|a| a.as_str().to_string());
+    if let Some(refusal) = browser_refusal(&headers, authority.as_deref(), state.pipeline.config())
+    {
         return refusal;
     }
     let body = match super::extract::body_bytes(request, &state).await {
@@ -80,7 +82,8 @@ pub async fn endpoint(State(state): State<AppState>, request: Request) -> Respon
     };
     match jsonrpc::parse(&body) {
         Ok(Incoming::Notification { method }) => {
-            tracing::debug!(%method, "MCP notification");
+            // (Debug-quoted: a client's string, newlines escaped.)
+            tracing::debug!(?method, "MCP notification");
             StatusCode::ACCEPTED.into_response()
         }
         Ok(Incoming::Request { id, method, params }) => {
@@ -101,10 +104,18 @@ pub async fn endpoint(State(state): State<AppState>, request: Request) -> Respon
 
 /// What the Streamable HTTP transport asks of servers against browsers: a JSON body (a
 /// page's form or `text/plain` POST gets 415), and an `Origin`, when a browser sends one,
-/// that is the host itself or one of `http.cors_origins` (DNS rebinding: a page on another
-/// origin that resolves to this host gets 403). Clients other than browsers send no `Origin`.
-/// Returns the refusal, if any.
-fn browser_refusal(headers: &HeaderMap, http: &crate::config::HttpConfig) -> Option<Response> {
+/// that is one of `http.cors_origins`, or the host itself under a name it is known by (DNS
+/// rebinding: a page on another origin that resolves to this host gets 403; a same-origin
+/// page under a name the attacker's DNS made point here has `Origin` and `Host` equal, so the
+/// name itself is checked: an IP address, `localhost`, one of `tls.names`, or
+/// `payments.public_url`'s host). The host is the `Host` header, or on HTTP/2 the request's
+/// `:authority`. Clients other than browsers send no `Origin`. Returns the refusal, if any.
+fn browser_refusal(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    config: &crate::config::Config,
+) -> Option<Response> {
+    let http = &config.http;
     let refuse = |status: StatusCode, message: &str| {
         let error = RpcError::new(None, INVALID_REQUEST, message);
         (status, Json(error.body())).into_response()
@@ -126,14 +137,16 @@ fn browser_refusal(headers: &HeaderMap, http: &crate::config::HttpConfig) -> Opt
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let host = headers
             .get(axum::http::header::HOST)
-            .and_then(|v| v.to_str().ok());
+            .and_then(|v| v.to_str().ok())
+            .or(authority);
         let origin_host = origin
             .to_str()
             .ok()
             .and_then(|o| o.split_once("://"))
             .map(|(_, authority)| authority);
         let listed = origin.to_str().is_ok_and(|o| super::cors::allowed(http, o));
-        if !listed && (host.is_none() || origin_host != host) {
+        let own = host.is_some_and(|h| origin_host == Some(h) && known_name(h, config));
+        if !listed && !own {
             return Some(refuse(
                 StatusCode::FORBIDDEN,
                 "requests from another origin are refused",
@@ -141,6 +154,33 @@ fn browser_refusal(headers: &HeaderMap, http: &crate::config::HttpConfig) -> Opt
         }
     }
     None
+}
+
+/// Whether `authority`'s host (its port aside) is a name this host is known by: an IP
+/// address (no DNS answer makes one), `localhost`, one of `tls.names`, or the host of
+/// `payments.public_url`.
+fn known_name(authority: &str, config: &crate::config::Config) -> bool {
+    let host = match authority.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() || host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let public = config
+        .payments
+        .public_url
+        .as_deref()
+        .and_then(|u| u.parse::<axum::http::Uri>().ok())
+        .and_then(|u| u.host().map(str::to_string));
+    config
+        .tls
+        .names
+        .iter()
+        .map(String::as_str)
+        .chain(public.as_deref())
+        .any(|name| name.eq_ignore_ascii_case(host))
 }
 
 /// A JSON-RPC error with its HTTP status: in 2026-07-28, 400 for a malformed message, bad
@@ -337,4 +377,63 @@ fn discover() -> Value {
 
 fn server_info() -> Value {
     json!({"name": "wasm-hypervisor", "version": env!("CARGO_PKG_VERSION")})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(host: Option<&str>, authority: Option<&str>, origin: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("origin", origin.parse().unwrap());
+        if let Some(host) = host {
+            headers.insert("host", host.parse().unwrap());
+        }
+        let mut config = crate::config::Config::default();
+        config.tls.names = vec!["mcp.example.org".into()];
+        browser_refusal(&headers, authority, &config).is_some()
+    }
+
+    /// DNS rebinding: a page at `http://evil.example:8080` whose name the attacker pointed at
+    /// this host sends `Origin` and `Host` both `evil.example:8080`: refused, the name being
+    /// none this host is known by (before, the two being equal was enough). The host's own
+    /// names pass, and on HTTP/2 the `:authority` stands for the missing `Host`.
+    #[test]
+    fn a_rebound_name_is_refused_and_the_hosts_own_names_pass() {
+        assert!(refused(
+            Some("evil.example:8080"),
+            None,
+            "http://evil.example:8080"
+        ));
+        assert!(!refused(
+            Some("127.0.0.1:8080"),
+            None,
+            "http://127.0.0.1:8080"
+        ));
+        assert!(!refused(Some("[::1]:8080"), None, "http://[::1]:8080"));
+        assert!(!refused(
+            Some("localhost:3000"),
+            None,
+            "http://localhost:3000"
+        ));
+        assert!(!refused(
+            Some("MCP.example.org"),
+            None,
+            "https://MCP.example.org"
+        ));
+        // Another origin, even one of the host's names.
+        assert!(refused(
+            Some("127.0.0.1:8080"),
+            None,
+            "http://localhost:8080"
+        ));
+        // HTTP/2: no Host header, the :authority.
+        assert!(!refused(
+            None,
+            Some("mcp.example.org"),
+            "https://mcp.example.org"
+        ));
+        assert!(refused(None, Some("evil.example"), "https://evil.example"));
+    }
 }

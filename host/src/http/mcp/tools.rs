@@ -166,7 +166,11 @@ pub async fn call(
         // unavailable): a tool error the model can read, with the host's stable code. Only the
         // host's own failures (500) are JSON-RPC errors.
         Err(e) if e.status_and_code().0 != axum::http::StatusCode::INTERNAL_SERVER_ERROR => {
-            return Ok(tool_error(&format!("{}: {e}", e.error_code().as_str())));
+            return Ok(tool_error(&format!(
+                "{}: {}",
+                e.error_code().as_str(),
+                e.client_message()
+            )));
         }
         Err(e) => return Err(internal(id, &e)),
     };

@@ -4,7 +4,6 @@
 //! `Unauthorized`, as Assist answers). What they do is [`crate::pipeline::environments`]'s.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -69,8 +68,12 @@ enum Refused {
     Disabled,
     /// The body is not the JSON asked for.
     Malformed(String),
-    /// The body is unreadable or larger than the limit.
+    /// The body is larger than the limit.
     TooLarge(usize),
+    /// The body did not arrive within `http.body_timeout_ms`.
+    Slow(u64),
+    /// The body could not be read (the connection broke).
+    Unreadable(String),
     /// The adapter's error.
     Environment(EnvironmentError),
 }
@@ -99,8 +102,14 @@ impl IntoResponse for Refused {
             Refused::TooLarge(limit) => reply(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
-                format!("the body is unreadable or larger than {limit} bytes"),
+                format!("the body is larger than {limit} bytes"),
             ),
+            Refused::Slow(ms) => reply(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                format!("the body did not arrive within {ms} ms"),
+            ),
+            Refused::Unreadable(why) => reply(StatusCode::BAD_REQUEST, "invalid_request", why),
             Refused::Environment(e) => e.into_response(),
         }
     }
@@ -120,12 +129,16 @@ fn gate<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Environments
     state.environments.as_deref().ok_or(Refused::Disabled)
 }
 
-/// The request's JSON body, within the host's body limit.
+/// The request's JSON body, within the host's body limits (size and receive time), as every
+/// other route reads one.
 async fn body<T: DeserializeOwned>(state: &AppState, request: Request) -> Result<T, Refused> {
-    let limit = state.http.max_body_bytes;
-    let bytes: Bytes = axum::body::to_bytes(request.into_body(), limit)
+    let bytes = crate::http::extract::body_bytes(request, state)
         .await
-        .map_err(|_| Refused::TooLarge(limit))?;
+        .map_err(|e| match e {
+            ApiError::BodyTooLarge(limit) => Refused::TooLarge(limit),
+            ApiError::BodyTimeout(ms) => Refused::Slow(ms),
+            other => Refused::Unreadable(other.to_string()),
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| Refused::Malformed(e.to_string()))
 }
 
