@@ -159,6 +159,18 @@ impl Compiled {
     pub fn program(&self) -> &Program {
         &self.program
     }
+
+    /// About how many bytes the compiled program holds while it is kept: its blob, its
+    /// compiled code, and its fixed memory's image (read-only and read-write data, stack),
+    /// which the backend keeps beside the code (for a memory budget).
+    pub fn held_bytes(&self) -> usize {
+        let code = self.module.machine_code().map_or(0, <[u8]>::len);
+        let memory = usize::try_from(self.static_memory).unwrap_or(usize::MAX);
+        self.program
+            .blob_len()
+            .saturating_add(code)
+            .saturating_add(memory)
+    }
 }
 
 /// Runs RISC-V programs. Cheap to share: clone the [`Arc`].

@@ -363,3 +363,23 @@ fn intake_refuses_the_sbrk_instruction_and_other_files() {
     cut.truncate(cut.len() / 2);
     assert!(matches!(Program::from_elf(&cut), Err(IntakeError::Link(_))));
 }
+
+/// What a compiled program holds is counted, for the host's cache budget: at least its blob
+/// and its fixed memory's image, and its compiled code on the recompiler (before, the host
+/// weighed RISC-V programs as nothing, so its byte budget never evicted one).
+#[test]
+fn a_compiled_programs_held_bytes_count_its_blob_code_and_memory() {
+    for executor in executors() {
+        let hello = compile(&executor, "hello");
+        let floor = hello.program().blob_len() as u64 + hello.static_memory();
+        assert!(
+            hello.held_bytes() as u64 >= floor,
+            "{:?}: {} < {floor}",
+            executor.backend(),
+            hello.held_bytes()
+        );
+        if executor.backend() == Backend::Recompiler {
+            assert!(hello.held_bytes() as u64 > floor, "its machine code too");
+        }
+    }
+}

@@ -381,15 +381,20 @@ impl Engine {
             return self
                 .cache
                 .get_or_init(hash, || async {
+                    // One of the compilations allowed at once, as a component's takes.
+                    let _slot = self.cache.compile_slot().await?;
                     let compiled = riscv.prepare(bytes).await?;
                     self.cache.count_compile();
+                    // Weighed by what it holds in this process (its code and data images
+                    // are kept beside it), against `engine.memory_cache_bytes`.
+                    let held = compiled.held_bytes();
                     Ok(Arc::new(Prepared {
                         hash,
                         command: None,
                         http: None,
                         handler: None,
                         riscv: Some(Arc::new(compiled)),
-                        bytes: 0,
+                        bytes: held,
                     }))
                 })
                 .await;

@@ -42,7 +42,7 @@ async fn the_memory_cache_keeps_to_its_byte_budget_least_recently_used_first() {
     // Until the next one comes: then it is over the budget and goes.
     put(&cache, 5, 0).await;
     assert_eq!(kept(&cache), [5]);
-    // Weightless programs (RISC-V: code in the workers) are bounded by the entry count only.
+    // Weightless entries are bounded by the entry count only.
     for hash in 6..20 {
         put(&cache, hash, 0).await;
     }
