@@ -179,11 +179,18 @@ impl ComponentCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Arc<Prepared>, EngineError>>,
     {
-        let slot = {
+        let (slot, pushed_out) = {
             let mut lru = self.lock();
-            lru.get_or_insert(hash, || Arc::new(OnceCell::new()))
-                .clone()
+            match lru.get(&hash) {
+                Some(slot) => (slot.clone(), None),
+                None => {
+                    let slot: Slot = Arc::new(OnceCell::new());
+                    (slot.clone(), lru.push(hash, slot))
+                }
+            }
         };
+        // The entry pushed out by count, if any, is dropped here, after the lock.
+        drop(pushed_out);
         if let Some(prepared) = slot.get() {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(prepared.clone());
@@ -206,20 +213,27 @@ impl ComponentCache {
     /// `max_bytes`, keeping `newest` (just prepared) and the slots still being prepared (their
     /// waiters share them).
     fn trim(&self, newest: &[u8; 32]) {
-        let mut lru = self.lock();
-        let weight = |slot: &Slot| slot.get().map_or(0, |p| p.bytes);
-        let mut total: usize = lru.iter().map(|(_, slot)| weight(slot)).sum();
-        while total > self.max_bytes {
-            let victim = lru
-                .iter()
-                .rev()
-                .find(|(hash, slot)| *hash != newest && weight(slot) > 0)
-                .map(|(hash, _)| *hash);
-            let Some(victim) = victim else { break };
-            if let Some(slot) = lru.pop(&victim) {
-                total -= weight(&slot);
+        // Dropped after the lock is let go: freeing a compiled program unmaps its code and
+        // resets the pool slots tied to it, which other requests' lookups must not wait for.
+        let mut evicted = Vec::new();
+        {
+            let mut lru = self.lock();
+            let weight = |slot: &Slot| slot.get().map_or(0, |p| p.bytes);
+            let mut total: usize = lru.iter().map(|(_, slot)| weight(slot)).sum();
+            while total > self.max_bytes {
+                let victim = lru
+                    .iter()
+                    .rev()
+                    .find(|(hash, slot)| *hash != newest && weight(slot) > 0)
+                    .map(|(hash, _)| *hash);
+                let Some(victim) = victim else { break };
+                if let Some(slot) = lru.pop(&victim) {
+                    total -= weight(&slot);
+                    evicted.push(slot);
+                }
             }
         }
+        drop(evicted);
     }
 
     /// Counts a program prepared outside [`Self::load_or_compile`] (a RISC-V program) as
@@ -273,7 +287,9 @@ impl ComponentCache {
             });
         }
         let slot = Arc::new(OnceCell::new_with(Some(prepared.clone())));
-        self.lock().put(hash, slot);
+        // (What it replaces, or pushes out by count, is dropped after the lock.)
+        let replaced = self.lock().push(hash, slot);
+        drop(replaced);
         self.trim(&hash);
         self.compiles.fetch_add(1, Ordering::Relaxed);
         Ok(prepared)

@@ -319,6 +319,12 @@ impl Environments {
             .filter(|a| a.owner_key.eq_ignore_ascii_case(&ours))
             .collect();
         agents.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.name.cmp(&a.name)));
+        // Usage of environments gone otherwise (expired, or deleted on another replica) is
+        // forgotten here, where every live one is known.
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| agents.iter().any(|a| &a.name == name));
         Ok(agents.iter().filter_map(|a| self.describe(a)).collect())
     }
 
