@@ -197,7 +197,12 @@ impl Host {
                         cache_bytes: state.cache_bytes,
                     },
                 )),
-                config: Arc::new(ConfigStore::new(stores.config.clone(), stores.key.clone())),
+                config: Arc::new(ConfigStore::new(
+                    stores.config.clone(),
+                    stores.key.clone(),
+                    state.config_cache_bytes,
+                )),
+                records_cache_bytes: config.storage.agent_cache_bytes,
             },
             stores.key.clone(),
         ));

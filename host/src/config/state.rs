@@ -17,6 +17,9 @@ pub struct StateConfig {
     pub max_key_bytes: usize,
     /// Bytes of values the read cache keeps (per host). Default 32 MiB; 0 turns it off.
     pub cache_bytes: usize,
+    /// Bytes of agents' opened configurations kept (per host, weighed by their sealed size).
+    /// Default 8 MiB; 0 turns it off.
+    pub config_cache_bytes: usize,
 }
 
 impl Default for StateConfig {
@@ -27,6 +30,7 @@ impl Default for StateConfig {
             max_value_bytes: 1 << 20,
             max_key_bytes: 1024,
             cache_bytes: 32 << 20,
+            config_cache_bytes: 8 << 20,
         }
     }
 }

@@ -19,6 +19,10 @@ pub struct StorageConfig {
     /// Longest a statement may run on PostgreSQL, milliseconds (`statement_timeout`).
     /// Default 10000.
     pub statement_timeout_ms: u64,
+    /// Bytes of recently used agents' records kept in memory, so that an invocation does not
+    /// read its agent from the database (weighed by their JSON size, times 4). Default 16 MiB;
+    /// 0 turns it off.
+    pub agent_cache_bytes: usize,
 }
 
 impl Default for StorageConfig {
@@ -28,6 +32,7 @@ impl Default for StorageConfig {
             pool_size: 16,
             connect_timeout_ms: 2_000,
             statement_timeout_ms: 10_000,
+            agent_cache_bytes: 16 << 20,
         }
     }
 }

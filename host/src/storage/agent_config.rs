@@ -8,8 +8,8 @@
 //! Values are secrets: zeroized in memory when dropped, never logged, never returned to
 //! anyone but the agent; the owner reads names, versions and hashes.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hypervisor_protocol::state::{
     ConfigChange, ConfigEntry, ConfigInfo, MAX_CONFIG_ENTRIES, value_hash,
@@ -21,6 +21,7 @@ use crate::crypto::at_rest::SealingKey;
 use crate::storage::StorageError;
 use crate::storage::agents::{OwnerOrder, RegistryError};
 use crate::storage::state::AgentKeys;
+use crate::storage::weighed::Weighed;
 
 /// Purpose label of a sealed configuration document.
 const CONFIG_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-config/document";
@@ -153,28 +154,21 @@ pub enum ConfigError {
 pub struct ConfigStore {
     backend: Arc<dyn ConfigBackend>,
     root: Arc<SealingKey>,
-    cache: Mutex<HashMap<String, Arc<ConfigDoc>>>,
-    /// Moves on at every forget: a document read before it is not cached after it (it may be
-    /// the one a change, here or on another replica, has just replaced).
-    generation: std::sync::atomic::AtomicU64,
+    /// Opened documents (`state.config_cache_bytes`): a document read before a forget is not
+    /// cached after it (it may be the one a change, here or on another replica, has just
+    /// replaced).
+    cache: Weighed<String, Arc<ConfigDoc>>,
 }
 
-/// Configurations kept open at most; past it the cache starts again empty.
-const CACHED: usize = 4096;
-
 impl ConfigStore {
-    /// The store over `backend`, deriving agents' keys from `root`.
-    pub fn new(backend: Arc<dyn ConfigBackend>, root: Arc<SealingKey>) -> Self {
+    /// The store over `backend`, deriving agents' keys from `root`, keeping opened documents
+    /// up to `cache_bytes` (their sealed size).
+    pub fn new(backend: Arc<dyn ConfigBackend>, root: Arc<SealingKey>, cache_bytes: usize) -> Self {
         Self {
             backend,
             root,
-            cache: Mutex::new(HashMap::new()),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            cache: Weighed::new(cache_bytes),
         }
-    }
-
-    fn cache(&self) -> MutexGuard<'_, HashMap<String, Arc<ConfigDoc>>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn key(&self, agent: &str, owner_key: &str) -> SealingKey {
@@ -196,27 +190,25 @@ impl ConfigStore {
     /// # Errors
     /// [`StorageError`].
     pub fn get(&self, agent: &str, owner_key: &str) -> Result<Arc<ConfigDoc>, StorageError> {
-        use std::sync::atomic::Ordering;
-        let read_at = {
-            let cache = self.cache();
-            if let Some(doc) = cache.get(agent) {
-                return Ok(doc.clone());
-            }
-            self.generation.load(Ordering::SeqCst)
+        let read_at = match self.cache.get(&agent.to_string(), |_| true) {
+            Ok(doc) => return Ok(doc),
+            Err(generation) => generation,
         };
-        let doc = match self.backend.get(agent)? {
-            Some(sealed) => Arc::new(Self::open(&self.key(agent, owner_key), &sealed)?),
-            None => Arc::new(ConfigDoc::default()),
+        let (doc, weight) = match self.backend.get(agent)? {
+            Some(sealed) => (
+                Arc::new(Self::open(&self.key(agent, owner_key), &sealed)?),
+                sealed.len(),
+            ),
+            None => (Arc::new(ConfigDoc::default()), 0),
         };
-        let mut cache = self.cache();
         // Forgotten meanwhile (a change committed after this read): the document read may be
         // the old one, a rotated-out secret: answered, not kept.
-        if self.generation.load(Ordering::SeqCst) == read_at {
-            if cache.len() >= CACHED {
-                cache.clear();
-            }
-            cache.insert(agent.to_string(), doc.clone());
-        }
+        self.cache.fill(
+            agent.to_string(),
+            doc.clone(),
+            weight + agent.len() + 64,
+            read_at,
+        );
         Ok(doc)
     }
 
@@ -273,18 +265,12 @@ impl ConfigStore {
 
     /// Drops the cached configuration of `agent` (changed here or on another replica).
     pub fn forget(&self, agent: &str) {
-        let mut cache = self.cache();
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        cache.remove(agent);
+        self.cache.forget(&agent.to_string());
     }
 
     /// Drops every cached configuration (notifications possibly missed).
     pub fn forget_all(&self) {
-        let mut cache = self.cache();
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        cache.clear();
+        self.cache.forget_all();
     }
 
     /// Removes `agent`'s configuration (the agent is deleted).
@@ -355,7 +341,7 @@ mod tests {
             pause: false.into(),
             barrier: Barrier::new(2),
         });
-        let config = Arc::new(ConfigStore::new(backend.clone(), key));
+        let config = Arc::new(ConfigStore::new(backend.clone(), key, 1 << 20));
         let order = |n| OwnerOrder {
             signed_at: n,
             sequence: n,

@@ -3,7 +3,7 @@
 //! search index, the key that seals logs, and the records of recently used agents.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -21,19 +21,14 @@ use crate::storage::records::Records;
 use crate::storage::search::SearchIndex;
 use crate::storage::state::StateStore;
 use crate::storage::wallets::Wallets;
+use crate::storage::weighed::Weighed;
 
 /// Purpose label of sealed agent logs.
 const AGENT_LOG_PURPOSE: &[u8] = b"wasm-hypervisor/v1/agent-log";
 
-/// Agents' records kept in memory at most; past it the cache starts again empty.
-const HOT_RECORDS: usize = 4096;
-
-/// The cache of hot records, and a counter of invalidations.
-#[derive(Default)]
-struct Hot {
-    generation: u64,
-    records: HashMap<String, AgentRecord>,
-}
+/// What a record weighs in the cache of recently used ones: its JSON size, times this (its
+/// schemas are kept parsed, larger than their text).
+const PARSED: usize = 4;
 
 /// One log entry as the owner reads it.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +59,8 @@ pub struct AgentStoreParts {
     pub state: Arc<StateStore>,
     /// Configuration.
     pub config: Arc<ConfigStore>,
+    /// Bytes of recently used agents' records kept (`storage.agent_cache_bytes`).
+    pub records_cache_bytes: usize,
 }
 
 /// Everything agents are stored in.
@@ -90,8 +87,8 @@ pub struct AgentStore {
     key: Arc<SealingKey>,
     /// Agents looked up recently, so an invocation does not query the database: dropped when
     /// the agent changes (deployment, deletion, grants), here or, on a shared database, on
-    /// another replica (its change notification, [`Self::invalidate`]).
-    hot: Mutex<Hot>,
+    /// another replica (its change notification, [`Self::invalidate`]); within a byte budget.
+    hot: Weighed<String, AgentRecord>,
 }
 
 impl AgentStore {
@@ -106,6 +103,7 @@ impl AgentStore {
             sign_in,
             state,
             config,
+            records_cache_bytes,
         } = parts;
         Self {
             catalog,
@@ -118,19 +116,13 @@ impl AgentStore {
             config,
             index: SearchIndex::new(),
             key,
-            hot: Mutex::new(Hot::default()),
+            hot: Weighed::new(records_cache_bytes),
         }
-    }
-
-    fn hot(&self) -> MutexGuard<'_, Hot> {
-        self.hot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Forgets the cached record of `name`.
     fn invalidate(&self, name: &str) {
-        let mut hot = self.hot();
-        hot.generation += 1;
-        hot.records.remove(name);
+        self.hot.forget(&name.to_string());
     }
 
     /// Takes note that the agent `name` changed (deployed, deleted, grants replaced), here or
@@ -157,11 +149,7 @@ impl AgentStore {
     /// # Errors
     /// [`StorageError`] if the catalog cannot be read.
     pub fn changed_all(&self) -> Result<(), StorageError> {
-        {
-            let mut hot = self.hot();
-            hot.generation += 1;
-            hot.records.clear();
-        }
+        self.hot.forget_all();
         self.index.reload(self.catalog.as_ref())
     }
 
@@ -272,27 +260,21 @@ impl AgentStore {
     /// # Errors
     /// [`StorageError`].
     pub fn find(&self, name: &str) -> Result<Option<AgentRecord>, StorageError> {
-        let generation = {
-            let hot = self.hot();
-            if let Some(agent) = hot.records.get(name)
-                && agent.expires_at.is_none_or(|t| t > unix_seconds())
-            {
-                return Ok(Some(agent.clone()));
-            }
-            hot.generation
+        let fresh = |agent: &AgentRecord| agent.expires_at.is_none_or(|t| t > unix_seconds());
+        let generation = match self.hot.get(&name.to_string(), fresh) {
+            Ok(agent) => return Ok(Some(agent)),
+            Err(generation) => generation,
         };
         let Some(agent) = self.catalog.get(name)? else {
             return Ok(None);
         };
-        let mut hot = self.hot();
-        // An invalidation while the catalog was read may concern this very record: keep it
-        // out of the cache (the next lookup reads again).
-        if hot.generation == generation {
-            if hot.records.len() >= HOT_RECORDS {
-                hot.records.clear();
-            }
-            hot.records.insert(name.to_string(), agent.clone());
-        }
+        // An invalidation while the catalog was read may concern this very record: `fill`
+        // keeps it out of the cache then (the next lookup reads again).
+        let weight = serde_json::to_vec(&agent)
+            .map_or(64 << 10, |json| json.len())
+            .saturating_mul(PARSED);
+        self.hot
+            .fill(name.to_string(), agent.clone(), weight, generation);
         Ok(Some(agent))
     }
 

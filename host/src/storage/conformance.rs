@@ -1385,7 +1385,7 @@ fn state_counters_quotas(s: &Stores) {
 }
 
 fn config_in_order(s: &Stores) {
-    let config = ConfigStore::new(s.config.clone(), s.key.clone());
+    let config = ConfigStore::new(s.config.clone(), s.key.clone(), 1 << 20);
     let mut change = hypervisor_protocol::state::ConfigChange::default();
     change.set.insert("API_KEY".into(), "secret-value".into());
     let order = |n| OwnerOrder {

@@ -51,6 +51,7 @@ pub mod tasks;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod wallets;
+pub mod weighed;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
