@@ -687,3 +687,52 @@ fn on_postgres_replicas_share_state_atomically_and_see_each_others_changes() {
         assert!(!r.log().contains(&secret));
     }
 }
+
+/// A batch read is bounded: at most 1,000 keys, and 16 MiB of values in all (before, an agent
+/// asking for one 1-MiB value 100,000 times made the host copy 100 GiB before its memory
+/// limit saw any of it). Past either bound the guest gets the store's error; within, its
+/// answer.
+#[test]
+fn batch_reads_are_bounded_in_keys_and_bytes() {
+    let server = TestServer::start();
+    let (client, owner, _s) = session(&server);
+    deploy_as(&client, &owner, "batcher", "state-agent", None);
+    let big = "x".repeat(1_000_000);
+    let r = handle(
+        &client,
+        "batcher",
+        json!({"op": "set", "key": "big", "value": big}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let r = handle(
+        &client,
+        "batcher",
+        json!({"op": "get_many", "keys": ["big", "none"]}),
+    );
+    assert_eq!(r["values"]["big"].as_str().map(str::len), Some(1_000_000));
+    let too_many: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
+    let r = handle(
+        &client,
+        "batcher",
+        json!({"op": "get_many", "keys": too_many}),
+    );
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("at most 1000 keys"),
+        "{r}"
+    );
+    let r = handle(
+        &client,
+        "batcher",
+        json!({"op": "get_many", "keys": vec!["big"; 17]}),
+    );
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("16777216 bytes"),
+        "{r}"
+    );
+}

@@ -46,6 +46,9 @@ pub struct StateGrant {
     pub(super) keys: Option<Arc<AgentKeys>>,
     pub(super) config: Option<Arc<ConfigDoc>>,
     pub(super) refusal: Option<String>,
+    /// Bytes of values the run's open compare-and-swap handles hold (bounded:
+    /// `state::MAX_CAS_BYTES`).
+    pub(super) cas_bytes: usize,
 }
 
 impl StateGrant {
@@ -56,6 +59,7 @@ impl StateGrant {
             keys: None,
             config: None,
             refusal: None,
+            cas_bytes: 0,
         }
     }
 

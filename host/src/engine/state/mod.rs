@@ -60,6 +60,18 @@ enum Fail {
     Other(String),
 }
 
+/// Keys one batch call (`get-many`, `set-many`, `delete-many`) may name: each is its own read
+/// or write, and a host call cannot be cut short by the run's deadline.
+pub const MAX_BATCH: usize = 1000;
+
+/// Bytes of values one `get-many` may return: they are all in the host's memory before the
+/// guest's memory limit sees them.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// Bytes of values a run's open compare-and-swap handles may hold together (each holds the
+/// value it read).
+pub const MAX_CAS_BYTES: usize = 16 << 20;
+
 /// The bucket that `""` (wasmtime's only bucket) opens: Spin's default store's name.
 const DEFAULT_BUCKET: &str = "default";
 
@@ -128,6 +140,50 @@ impl Kv<'_> {
             .map_err(|e| self.fail(e))
     }
 
+    /// The values of `keys` (at most [`MAX_BATCH`], [`MAX_BATCH_BYTES`] of values in all).
+    fn get_many(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        batch_len(keys.len())?;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut bytes = 0usize;
+        for key in keys {
+            let value = self.get(bucket, &key)?;
+            bytes = bytes.saturating_add(value.as_ref().map_or(0, Vec::len));
+            if bytes > MAX_BATCH_BYTES {
+                return Err(Fail::Other(format!(
+                    "the values asked for hold more than {MAX_BATCH_BYTES} bytes: ask for fewer"
+                )));
+            }
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// Sets every pair (at most [`MAX_BATCH`]), in order, stopping at the first failure.
+    fn set_many(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        pairs: Vec<(String, Vec<u8>)>,
+    ) -> KvResult<()> {
+        batch_len(pairs.len())?;
+        for (key, value) in pairs {
+            self.set(bucket, &key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every key (at most [`MAX_BATCH`]), in order, stopping at the first failure.
+    fn delete_many(&mut self, bucket: &Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
+        batch_len(keys.len())?;
+        for key in keys {
+            self.delete(bucket, &key)?;
+        }
+        Ok(())
+    }
+
     fn set(&mut self, bucket: &Resource<Bucket>, key: &str, value: &[u8]) -> KvResult<()> {
         let (store, keys) = self.access()?;
         let name = self.bucket_name(bucket)?;
@@ -178,45 +234,73 @@ impl Kv<'_> {
         let (version, value) = store
             .read_for_swap(&keys, &name, &key)
             .map_err(|e| self.fail(e))?;
+        self.push_cas(Cas {
+            bucket: name,
+            key,
+            version,
+            value: value.map(|v| v.to_vec()),
+        })
+    }
+
+    /// Keeps `cas` for the guest, within [`MAX_CAS_BYTES`] for all its open handles.
+    fn push_cas(&mut self, cas: Cas) -> KvResult<Resource<Cas>> {
+        let held = cas.value.as_ref().map_or(0, Vec::len);
+        let grant = &mut self.state.state;
+        if grant.cas_bytes.saturating_add(held) > MAX_CAS_BYTES {
+            return Err(Fail::Other(format!(
+                "open compare-and-swap handles hold more than {MAX_CAS_BYTES} bytes: drop some"
+            )));
+        }
+        grant.cas_bytes += held;
         self.state
             .table()
-            .push(Cas {
-                bucket: name,
-                key,
-                version,
-                value: value.map(|v| v.to_vec()),
-            })
+            .push(cas)
             .map_err(|e| Fail::Other(e.to_string()))
     }
 
-    /// Swaps; on a changed value, `Ok(Err(new cas))` holding the value now.
-    fn swap(&mut self, cas: Resource<Cas>, value: &[u8]) -> KvResult<Result<(), Resource<Cas>>> {
-        let (store, keys) = self.access()?;
+    /// Takes `cas` back from the guest.
+    fn take_cas(&mut self, cas: Resource<Cas>) -> KvResult<Cas> {
         let cas = self
             .state
             .table()
             .delete(cas)
             .map_err(|e| Fail::Other(e.to_string()))?;
+        let held = cas.value.as_ref().map_or(0, Vec::len);
+        let grant = &mut self.state.state;
+        grant.cas_bytes = grant.cas_bytes.saturating_sub(held);
+        Ok(cas)
+    }
+
+    /// Swaps; on a changed value, `Ok(Err(new cas))` holding the value now.
+    fn swap(&mut self, cas: Resource<Cas>, value: &[u8]) -> KvResult<Result<(), Resource<Cas>>> {
+        let (store, keys) = self.access()?;
+        let cas = self.take_cas(cas)?;
         match store.swap(&keys, &cas.bucket, &cas.key, cas.version, value) {
             Ok(()) => Ok(Ok(())),
             Err(KvError::Changed) => {
                 let (version, value) = store
                     .read_for_swap(&keys, &cas.bucket, &cas.key)
                     .map_err(|e| self.fail(e))?;
-                let again = self
-                    .state
-                    .table()
-                    .push(Cas {
-                        bucket: cas.bucket,
-                        key: cas.key,
-                        version,
-                        value: value.map(|v| v.to_vec()),
-                    })
-                    .map_err(|e| Fail::Other(e.to_string()))?;
+                let again = self.push_cas(Cas {
+                    bucket: cas.bucket,
+                    key: cas.key,
+                    version,
+                    value: value.map(|v| v.to_vec()),
+                })?;
                 Ok(Err(again))
             }
             Err(e) => Err(self.fail(e)),
         }
+    }
+}
+
+/// Refuses a batch of more than [`MAX_BATCH`] keys.
+fn batch_len(n: usize) -> KvResult<()> {
+    match n > MAX_BATCH {
+        true => Err(Fail::Other(format!(
+            "a batch names at most {MAX_BATCH} keys ({n} here)"
+        ))),
+        false => Ok(()),
     }
 }
 

@@ -60,12 +60,7 @@ macro_rules! batch_writes {
             b: Resource<Bucket>,
             pairs: Vec<(String, Vec<u8>)>,
         ) -> wasmtime::Result<Result<(), $store::Error>> {
-            for (key, value) in pairs {
-                if let Err(e) = self.kv().set(&b, &key, &value) {
-                    return Ok(Err($err(e)));
-                }
-            }
-            Ok(Ok(()))
+            Ok(self.kv().set_many(&b, pairs).map_err($err))
         }
 
         fn delete_many(
@@ -73,12 +68,7 @@ macro_rules! batch_writes {
             b: Resource<Bucket>,
             keys: Vec<String>,
         ) -> wasmtime::Result<Result<(), $store::Error>> {
-            for key in keys {
-                if let Err(e) = self.kv().delete(&b, &key) {
-                    return Ok(Err($err(e)));
-                }
-            }
-            Ok(Ok(()))
+            Ok(self.kv().delete_many(&b, keys).map_err($err))
         }
     };
 }
@@ -140,14 +130,16 @@ mod draft {
             b: Resource<Bucket>,
             keys: Vec<String>,
         ) -> wasmtime::Result<Result<Vec<Option<(String, Vec<u8>)>>, store1::Error>> {
-            let mut out = Vec::with_capacity(keys.len());
-            for key in keys {
-                match self.kv().get(&b, &key) {
-                    Ok(v) => out.push(v.map(|v| (key, v))),
-                    Err(e) => return Ok(Err(err(e))),
-                }
-            }
-            Ok(Ok(out))
+            Ok(self
+                .kv()
+                .get_many(&b, keys)
+                .map(|found| {
+                    found
+                        .into_iter()
+                        .map(|(key, value)| value.map(|v| (key, v)))
+                        .collect()
+                })
+                .map_err(err))
         }
 
         batch_writes!(store1, err);
@@ -251,7 +243,9 @@ mod draft2 {
         }
 
         fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
-            self.table().delete(cas)?;
+            if let Err(Fail::Other(e)) = self.kv().take_cas(cas) {
+                return Err(wasmtime::format_err!(e));
+            }
             Ok(())
         }
     }
@@ -262,14 +256,7 @@ mod draft2 {
             b: Resource<Bucket>,
             keys: Vec<String>,
         ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, store2::Error>> {
-            let mut out = Vec::with_capacity(keys.len());
-            for key in keys {
-                match self.kv().get(&b, &key) {
-                    Ok(v) => out.push((key, v)),
-                    Err(e) => return Ok(Err(err(e))),
-                }
-            }
-            Ok(Ok(out))
+            Ok(self.kv().get_many(&b, keys).map_err(err))
         }
 
         batch_writes!(store2, err);
