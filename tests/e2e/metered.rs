@@ -348,6 +348,19 @@ fn the_official_client_pays_what_the_meter_says_up_to_the_maximum() {
     assert_eq!(capped["body"]["status"], "fuel_exhausted", "{capped}");
     assert_eq!(capped["settlement"]["amount"], MAXIMUM.to_string());
     assert_eq!(moved, MAXIMUM);
+    // Nor do a lower time or memory limit (before, a 1-ms limit stopped the run, which was
+    // then not charged while its output was answered: the same authorization again and
+    // again bought free work).
+    let (limited, moved) = pay(
+        json!({"event": {"n": 300}, "limits": {"time_ms": 1, "memory_bytes": 65536}}),
+        false,
+    );
+    assert_eq!(limited["status"], 200, "{limited}");
+    assert_ne!(
+        limited["body"]["status"], "time_limit_exceeded",
+        "{limited}"
+    );
+    assert!(moved > 0, "charged: {limited}");
     // The ledger records each metered payment at its charge, not the signed maximum.
     server.stop();
     let db = rusqlite::Connection::open(data.path().join("payments.sqlite")).unwrap();

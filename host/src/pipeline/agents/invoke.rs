@@ -251,17 +251,27 @@ impl Pipeline {
         let verified = self
             .verify_or_sign_in(self.agent_charge(&agent)?, payment, frame.is_none())
             .await?;
-        // A metered run stops at its maximum's worth of fuel (and is charged the maximum). Its
-        // caller's fuel limit does not count: the meter decides, within the signed maximum (a
-        // lower one would let a run stop short of the cap and go unpaid).
-        if let Some(cap) = verified.as_ref().and_then(Verified::fuel_cap) {
-            let asked = req.limits.map(|l| Limits { fuel: None, ..l });
+        // A metered run's limits are the agent's own, not its caller's: a caller's lower fuel,
+        // time or memory limit would stop the run short of its meter's end, and a run that
+        // does not succeed is not charged (under the default charge rule) while its output is
+        // still answered: free work, again and again with the same authorization. It stops
+        // at its maximum's worth of fuel (and is charged the maximum then).
+        if let Some(v) = verified.as_ref().filter(|v| v.is_metered()) {
             let own = resolve_limits(
-                Some(&merged_limits(&agent, asked.as_ref())),
+                Some(&merged_limits(&agent, None)),
                 &self.config.limits,
                 self.engine.fuel_enabled(),
             )?;
-            limits.fuel = own.fuel.map(|fuel| fuel.min(cap));
+            limits.fuel = match v.fuel_cap() {
+                Some(cap) => own.fuel.map(|fuel| fuel.min(cap)),
+                None => own.fuel,
+            };
+            limits.memory_bytes = own.memory_bytes;
+            limits.time = match time_left {
+                // (A callee still never outlives its caller.)
+                Some(left) => own.time.min(left),
+                None => own.time,
+            };
         }
         // A metered run ends while its authorization can still be settled.
         if let Some(v) = &verified

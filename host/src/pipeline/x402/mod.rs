@@ -166,6 +166,11 @@ impl Verified {
         self.charge.fuel_cap()
     }
 
+    /// Whether the payment is metered (x402 `upto`).
+    pub(super) fn is_metered(&self) -> bool {
+        self.charge.tariff.is_some()
+    }
+
     /// The Permit2 `deadline` of a metered payment (`None` for a fixed price, or a header
     /// that names none).
     fn deadline(&self) -> Option<u64> {

@@ -40,6 +40,14 @@ pub(super) struct Settlement {
     pub(super) access: Option<super::sign_in::PaidAccess>,
 }
 
+/// Whether a settled payment buys the agent's sign-in window (x402 sign-in-with-x): a fixed
+/// price does; a metered run only when it was charged the whole maximum, the price the grants
+/// name. (Before, a metered run charged one unit opened the whole window: up to a year of
+/// free calls.)
+fn buys_access(price: &Price, metered: Option<&(String, String)>) -> bool {
+    metered.is_none_or(|(_, charged)| *charged == price.amount)
+}
+
 impl Settlement {
     /// Asks the component to settle: the successful settlement, or the error to answer with
     /// (a refusal or an unreachable facilitator, recorded in the ledger as `write` says, and
@@ -115,6 +123,7 @@ impl Settlement {
         // metered run charged 0 moved nothing: no transaction, no access.)
         if let Some(access) = &self.access
             && !s.transaction.is_empty()
+            && buys_access(&self.price, self.metered.as_ref())
         {
             access.record(&s.payer).await;
         }
@@ -243,5 +252,34 @@ impl Write {
             Self::Awaited => logged.await,
             Self::Nothing => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_full_price_buys_the_sign_in_window() {
+        let price = Price {
+            amount: "1000000".into(),
+            asset: String::new(),
+            network: String::new(),
+            pay_to: String::new(),
+            eip712_name: String::new(),
+            eip712_version: String::new(),
+            max_timeout_seconds: 60,
+        };
+        assert!(buys_access(&price, None), "a fixed price");
+        let metered = |charged: &str| Some(("{}".to_string(), charged.to_string()));
+        assert!(
+            buys_access(&price, metered("1000000").as_ref()),
+            "the whole maximum"
+        );
+        assert!(
+            !buys_access(&price, metered("1").as_ref()),
+            "one unit of it"
+        );
+        assert!(!buys_access(&price, metered("999999").as_ref()));
     }
 }
