@@ -24,8 +24,9 @@ impl ApiError {
     }
 
     /// What a client is told of this error: its text, except the detail of a failure on the
-    /// host's side (the database's, a plug-in's, an internal one), which may name files,
-    /// addresses, statements or keys, and stays in the host's log.
+    /// host's side (the database's, an internal one), which may name files, addresses,
+    /// statements or keys, and stays in the host's log. (A payments failure's text is written
+    /// for the payer: the facilitator's reason, a retry.)
     pub fn client_message(&self) -> String {
         match self {
             ApiError::Internal(_) | ApiError::Engine(EngineError::Internal(_)) => {
@@ -34,9 +35,6 @@ impl ApiError {
             ApiError::StorageUnavailable(_) => {
                 "the database is unavailable; retry later (the reason is in the host's log)"
                     .to_string()
-            }
-            ApiError::PaymentsFailed(_) => {
-                "payment processing failed on the host (the reason is in its log)".to_string()
             }
             other => other.to_string(),
         }
@@ -281,7 +279,6 @@ mod tests {
         const MARKER: &str = "host=10.0.0.7 table agent_calls /var/lib/secret";
         for error in [
             ApiError::StorageUnavailable(MARKER.into()),
-            ApiError::PaymentsFailed(MARKER.into()),
             ApiError::Internal(MARKER.into()),
         ] {
             assert!(!error.client_message().contains(MARKER), "{error}");
