@@ -1448,3 +1448,92 @@ fn postgres_backend() {
         (stores, Box::new(pg))
     });
 }
+
+/// A backend whose reads, once `pause` is set, wait at a barrier after reading (twice:
+/// read, then go on).
+struct Paused {
+    inner: Arc<dyn crate::storage::agent_config::ConfigBackend>,
+    pause: std::sync::atomic::AtomicBool,
+    barrier: std::sync::Barrier,
+}
+
+impl crate::storage::agent_config::ConfigBackend for Paused {
+    fn get(&self, agent: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let read = self.inner.get(agent);
+        if self.pause.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.barrier.wait();
+            self.barrier.wait();
+        }
+        read
+    }
+    fn update(
+        &self,
+        agent: &str,
+        order: OwnerOrder,
+        now: u64,
+        change: &mut crate::storage::agent_config::Rewrite<'_>,
+    ) -> Result<(), RegistryError> {
+        self.inner.update(agent, order, now, change)
+    }
+    fn remove(&self, agent: &str) -> Result<(), StorageError> {
+        self.inner.remove(agent)
+    }
+}
+
+fn api_key(value: &str) -> hypervisor_protocol::state::ConfigChange {
+    let mut change = hypervisor_protocol::state::ConfigChange::default();
+    change.set.insert("API_KEY".into(), value.into());
+    change
+}
+
+/// A read that began before a secret was rotated and ends after it does not leave the old
+/// value in the cache: the next read gets the new one. (Before, the reader cached the
+/// document it had read after the change forgot the old one: the agent kept the revoked
+/// secret until the next change. Found by review.)
+#[test]
+fn a_read_racing_a_rotation_does_not_cache_the_old_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::at_rest::SealingKey::generate().unwrap());
+    let stores = crate::storage::sqlite::open(dir.path(), key.clone()).unwrap();
+    let backend = Arc::new(Paused {
+        inner: stores.config.clone(),
+        pause: false.into(),
+        barrier: std::sync::Barrier::new(2),
+    });
+    let config = Arc::new(ConfigStore::new(backend.clone(), key, 1 << 20));
+    let order = |n| OwnerOrder {
+        signed_at: n,
+        sequence: n,
+    };
+    config
+        .apply("a", "04aa", &api_key("v1"), order(1), 1)
+        .unwrap();
+    backend
+        .pause
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let reader = {
+        let config = config.clone();
+        std::thread::spawn(move || {
+            config
+                .get("a", "04aa")
+                .unwrap()
+                .get("API_KEY")
+                .map(str::to_string)
+        })
+    };
+    backend.barrier.wait(); // the reader has read v1
+    config
+        .apply("a", "04aa", &api_key("v2"), order(2), 2)
+        .unwrap();
+    backend.barrier.wait(); // the reader goes on
+    assert_eq!(
+        reader.join().unwrap().as_deref(),
+        Some("v1"),
+        "it read before"
+    );
+    assert_eq!(
+        config.get("a", "04aa").unwrap().get("API_KEY"),
+        Some("v2"),
+        "the rotated value, not the cached old one"
+    );
+}
