@@ -259,3 +259,73 @@ fn the_snp_vcek_is_fetched_from_the_key_distribution_service() {
     assert!(verify_snp_report(&report, &fetched, &p).is_ok());
     assert!(!server.join().unwrap().is_empty());
 }
+
+/// The VCEK must be the one made for the report's TCB and chip: the real pair passes; a
+/// report claiming another TCB (one field at a time) or another chip is refused by this check
+/// alone, before any signature (a leaked VCEK of an old TCB would sign a report claiming a
+/// current one). Before, only the signature and the chain were checked, so a report's
+/// `reported_tcb`, and the minimum TCB compared with it, were the signer's word.
+#[test]
+fn a_vcek_made_for_another_tcb_or_chip_is_refused() {
+    let report = hex::decode(
+        String::from_utf8(sample("sev-snp/report_milan.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let vcek = sample("sev-snp/vcek_milan.der");
+    hypervisor_client::verify::check_vcek_matches_report(&vcek, &report).unwrap();
+    // REPORTED_TCB at 0x180: bootloader, tee, 4 reserved, snp, microcode (Milan).
+    for offset in [0x180, 0x181, 0x186, 0x187] {
+        let mut claimed = report.clone();
+        claimed[offset] = claimed[offset].wrapping_add(1);
+        let refused = hypervisor_client::verify::check_vcek_matches_report(&vcek, &claimed);
+        assert!(
+            matches!(refused, Err(VerifyError::Evidence(_))),
+            "offset {offset:#x}: {refused:?}"
+        );
+    }
+    // CHIP_ID at 0x1A0.
+    let mut other_chip = report.clone();
+    other_chip[0x1A0] ^= 0x01;
+    assert!(matches!(
+        hypervisor_client::verify::check_vcek_matches_report(&vcek, &other_chip),
+        Err(VerifyError::Evidence(_))
+    ));
+}
+
+/// What a replica reads from an SNP peer's (or its own) evidence before verifying it holds the
+/// reported TCB, so the reference set made from it ("its own platform") keeps that TCB as its
+/// minimum: a peer on older firmware with the same launch measurement is not admitted.
+/// Before, the TCB was left out and such a set had no SNP floor.
+#[test]
+fn an_snp_measurement_read_unverified_keeps_its_tcb_as_the_sets_minimum() {
+    let report = hex::decode(
+        String::from_utf8(sample("sev-snp/report_milan.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let att = hypervisor_protocol::wire::Attestation {
+        tee: "sev-snp".into(),
+        simulated: false,
+        evidence_format: "sev-snp-report".into(),
+        evidence: hex::encode(&report),
+        report_data: hex::encode(&report[0x50..0x90]),
+        signing_key: hypervisor_protocol::ClientSecret::generate()
+            .unwrap()
+            .public_key()
+            .to_hex(),
+        host_measurement: hex::encode([7u8; 32]),
+        key_created_at: 0,
+        event_log: None,
+    };
+    let measured = hypervisor_client::verify::measured_unverified(&att).unwrap();
+    let tcb = measured.snp_tcb.expect("the reported TCB");
+    assert_eq!(
+        tcb,
+        [report[0x180], report[0x181], report[0x186], report[0x187]]
+    );
+    let set = hypervisor_protocol::reference::ReferenceValues::from_measured("own", &measured);
+    assert!(set.tcb.snp_minimum.is_some(), "{set:?}");
+}

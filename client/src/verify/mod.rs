@@ -26,7 +26,9 @@ use hypervisor_protocol::wire::{Attestation, decode_hex};
 
 pub use pccs::fetch_tdx_collateral;
 pub use platform::measured_unverified;
-pub use snp::{SnpClaims, SnpTcb, fetch_vcek, vcek_urls, verify_snp_report};
+pub use snp::{
+    SnpClaims, SnpTcb, check_vcek_matches_report, fetch_vcek, vcek_urls, verify_snp_report,
+};
 pub use statements::{verify_component_statement, verify_receipt, verify_session};
 pub use tdx::{TdxClaims, verify_tdx_quote, verify_tdx_quote_with};
 

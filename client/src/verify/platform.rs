@@ -124,10 +124,14 @@ pub fn measured_unverified(att: &Attestation) -> Result<Measured, VerifyError> {
         }
         EvidenceFormat::SevSnp => {
             let r = super::snp::parse_report(&evidence)?;
+            let t = &r.reported_tcb;
             Ok(Measured {
                 snp_measurement: Some(r.measurement),
                 host_data: Some(r.host_data),
                 id_key_digest: Some(r.id_key_digest),
+                // (A set drafted from it, or a replica's own, then holds this TCB as its
+                // minimum, as the verified path does.)
+                snp_tcb: Some([t.bootloader, t.tee, t.snp, t.microcode]),
                 ..base
             })
         }

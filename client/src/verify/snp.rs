@@ -130,6 +130,7 @@ pub fn verify_snp_report(
     }
     let product = product
         .ok_or_else(|| VerifyError::Evidence("the VCEK does not chain to an AMD root".into()))?;
+    vcek_matches(vcek_der, &parsed)?;
     let claims = SnpClaims {
         report_data: parsed.report_data,
         measurement: parsed.measurement,
@@ -166,6 +167,85 @@ fn reported_tcb(report: &AttestationReport) -> SnpTcb {
         snp: t.snp,
         microcode: t.microcode,
     }
+}
+
+/// AMD's VCEK extensions (the VCEK certificate specification): the TCB the key was derived for
+/// and the chip it belongs to.
+const VCEK_BL: &str = "1.3.6.1.4.1.3704.1.3.1";
+const VCEK_TEE: &str = "1.3.6.1.4.1.3704.1.3.2";
+const VCEK_SNP: &str = "1.3.6.1.4.1.3704.1.3.3";
+const VCEK_UCODE: &str = "1.3.6.1.4.1.3704.1.3.8";
+const VCEK_FMC: &str = "1.3.6.1.4.1.3704.1.3.9";
+const VCEK_HWID: &str = "1.3.6.1.4.1.3704.1.4";
+
+/// Checks that the VCEK (DER) belongs to the report (raw or hex): its TCB extensions equal
+/// the report's `reported_tcb`, and its hardware id the report's `chip_id` (unless the guest
+/// masked it, all zeros). A signature alone does not say it: a VCEK is derived per TCB, and
+/// a key of an old, leaked TCB signs a report that claims a current one just as well.
+///
+/// # Errors
+/// [`VerifyError::Malformed`] for a certificate or report that does not parse;
+/// [`VerifyError::Evidence`] naming the first field that differs, or an extension missing.
+pub fn check_vcek_matches_report(vcek_der: &[u8], report: &[u8]) -> Result<(), VerifyError> {
+    vcek_matches(vcek_der, &parse_report(report)?)
+}
+
+fn vcek_matches(vcek_der: &[u8], report: &AttestationReport) -> Result<(), VerifyError> {
+    use der::Decode as _;
+    let cert = x509_cert::Certificate::from_der(vcek_der)
+        .map_err(|e| VerifyError::Malformed(format!("VCEK: {e}")))?;
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let value = |oid: &str| {
+        extensions
+            .iter()
+            .find(|e| e.extn_id.to_string() == oid)
+            .map(|e| e.extn_value.as_bytes().to_vec())
+    };
+    let svn = |oid: &str, name: &str| -> Result<u8, VerifyError> {
+        let raw = value(oid)
+            .ok_or_else(|| VerifyError::Evidence(format!("the VCEK has no {name} extension")))?;
+        u8::from_der(&raw).map_err(|e| VerifyError::Malformed(format!("the VCEK's {name}: {e}")))
+    };
+    let t = &report.reported_tcb;
+    for (oid, name, reported) in [
+        (VCEK_BL, "blSPL", t.bootloader),
+        (VCEK_TEE, "teeSPL", t.tee),
+        (VCEK_SNP, "snpSPL", t.snp),
+        (VCEK_UCODE, "ucodeSPL", t.microcode),
+    ] {
+        let certified = svn(oid, name)?;
+        if certified != reported {
+            return Err(VerifyError::Evidence(format!(
+                "the report claims {name} {reported}, its VCEK was made for {certified}"
+            )));
+        }
+    }
+    if let Some(fmc) = t.fmc
+        && value(VCEK_FMC).is_some()
+    {
+        let certified = svn(VCEK_FMC, "fmcSPL")?;
+        if certified != fmc {
+            return Err(VerifyError::Evidence(format!(
+                "the report claims fmcSPL {fmc}, its VCEK was made for {certified}"
+            )));
+        }
+    }
+    if report.chip_id.iter().any(|&b| b != 0) {
+        let raw = value(VCEK_HWID)
+            .ok_or_else(|| VerifyError::Evidence("the VCEK has no hwID extension".into()))?;
+        // The id itself, or wrapped as a DER OCTET STRING.
+        let id = match raw.as_slice() {
+            [0x04, len, rest @ ..] if usize::from(*len) == rest.len() => rest.to_vec(),
+            _ => raw,
+        };
+        let same = matches!(id.len(), 8 | 64) && ct_eq(&id, &report.chip_id[..id.len()]);
+        if !same {
+            return Err(VerifyError::Evidence(
+                "the report's chip id is not the VCEK's".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where AMD's key distribution service (KDS, `https://kdsintf.amd.com`, or a cache of it
