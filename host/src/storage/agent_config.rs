@@ -190,7 +190,7 @@ impl ConfigStore {
     /// # Errors
     /// [`StorageError`].
     pub fn get(&self, agent: &str, owner_key: &str) -> Result<Arc<ConfigDoc>, StorageError> {
-        let read_at = match self.cache.get(&agent.to_string(), |_| true) {
+        let read_at = match self.cache.get(agent, |_| true) {
             Ok(doc) => return Ok(doc),
             Err(generation) => generation,
         };
@@ -265,7 +265,7 @@ impl ConfigStore {
 
     /// Drops the cached configuration of `agent` (changed here or on another replica).
     pub fn forget(&self, agent: &str) {
-        self.cache.forget(&agent.to_string());
+        self.cache.forget(agent);
     }
 
     /// Drops every cached configuration (notifications possibly missed).

@@ -122,7 +122,7 @@ impl AgentStore {
 
     /// Forgets the cached record of `name`.
     fn invalidate(&self, name: &str) {
-        self.hot.forget(&name.to_string());
+        self.hot.forget(name);
     }
 
     /// Takes note that the agent `name` changed (deployed, deleted, grants replaced), here or
@@ -261,7 +261,7 @@ impl AgentStore {
     /// [`StorageError`].
     pub fn find(&self, name: &str) -> Result<Option<AgentRecord>, StorageError> {
         let fresh = |agent: &AgentRecord| agent.expires_at.is_none_or(|t| t > unix_seconds());
-        let generation = match self.hot.get(&name.to_string(), fresh) {
+        let generation = match self.hot.get(name, fresh) {
             Ok(agent) => return Ok(Some(agent)),
             Err(generation) => generation,
         };

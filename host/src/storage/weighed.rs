@@ -6,6 +6,7 @@
 //! replaced); an entry weighing more than a sixteenth of the budget is answered, not kept;
 //! past the budget the least recently used entries go.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
@@ -40,7 +41,11 @@ impl<K: Hash + Eq, V: Clone> Weighed<K, V> {
 
     /// The cached value of `key` if `fresh` says it still is, or, on a miss, the generation
     /// to [`Self::fill`] with.
-    pub fn get(&self, key: &K, fresh: impl Fn(&V) -> bool) -> Result<V, u64> {
+    pub fn get<Q>(&self, key: &Q, fresh: impl Fn(&V) -> bool) -> Result<V, u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut c = self.inner();
         match c.entries.get(key) {
             Some((value, _)) if fresh(value) => Ok(value.clone()),
@@ -78,7 +83,11 @@ impl<K: Hash + Eq, V: Clone> Weighed<K, V> {
     }
 
     /// Drops `key`'s entry (changed here or elsewhere); reads under way are not kept.
-    pub fn forget(&self, key: &K) {
+    pub fn forget<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut c = self.inner();
         c.generation += 1;
         if let Some((_, weight)) = c.entries.pop(key) {
